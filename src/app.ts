@@ -1,0 +1,36 @@
+/** Builds the Hono app: request ids, the error handler, and every route. */
+import { Hono } from "hono";
+import { register, type AnyRouteSpec, type AppEnv } from "./http/api";
+import { ProblemError, problemResponse } from "./http/problem";
+import { metaRoutes } from "./meta-routes";
+import { modelRoutes } from "./models/model-routes";
+import { versionRoutes } from "./models/version-routes";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function buildApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const routes: AnyRouteSpec[] = [];
+  routes.push(...metaRoutes(() => routes), ...modelRoutes, ...versionRoutes);
+
+  app.use(async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    c.set("requestId", requestId);
+    await next();
+    c.res.headers.set("x-request-id", requestId);
+  });
+
+  for (const route of routes) register(app, route);
+
+  app.notFound((c) => problemResponse("not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`));
+
+  app.onError((err, c) => {
+    if (err instanceof ProblemError) return problemResponse(err.code, err.detail, err.extra);
+    // The body says nothing of the cause (no stack, no SQL); the log keeps it, by request id.
+    console.error(`request ${c.get("requestId")} failed`, err);
+    return problemResponse("internal", `Internal error; quote request id ${c.get("requestId") ?? "unknown"}`);
+  });
+
+  return app;
+}

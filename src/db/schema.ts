@@ -1,0 +1,100 @@
+/**
+ * The D1 schema: mreg's query side. Every table here is described in README "Where state
+ * lives", together with the Durable Object tables and R2 prefixes, and who writes each.
+ *
+ * JSON-valued columns hold canonical JSON text written by the owning module; SQLite's
+ * json_* functions read them in queries (tag filters, tag merges).
+ */
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/** One row per model. Written by the Worker (src/models/model-store.ts), in the same batch as its audit event. */
+export const models = sqliteTable("models", {
+  name: text("name").primaryKey(),
+  kind: text("kind", { enum: ["model", "prompt", "config"] }).notNull(),
+  description: text("description"),
+  tags: text("tags").notNull().default("{}"),
+  createdAt: text("created_at").notNull(),
+  updatedAt: text("updated_at").notNull(),
+  createdBy: text("created_by").notNull(),
+});
+
+/**
+ * One row per version: a projection of the model's ModelState Durable Object, written only by
+ * its outbox flush (src/state/outbox.ts). `revision` orders the snapshots so that a late or
+ * repeated flush never overwrites a newer one.
+ */
+export const versions = sqliteTable(
+  "versions",
+  {
+    model: text("model").notNull(),
+    version: integer("version").notNull(),
+    status: text("status", { enum: ["pending", "ready", "failed"] }).notNull(),
+    stage: text("stage", { enum: ["none", "staging", "production", "archived"] }).notNull(),
+    description: text("description"),
+    tags: text("tags").notNull().default("{}"),
+    metrics: text("metrics").notNull().default("{}"),
+    lineage: text("lineage").notNull().default("{}"),
+    digest: text("digest"),
+    // Lineage fields that queries look up by value, lifted out of `lineage`.
+    runId: text("run_id"),
+    gitSha: text("git_sha"),
+    createdAt: text("created_at").notNull(),
+    createdBy: text("created_by").notNull(),
+    updatedAt: text("updated_at").notNull(),
+    readyAt: text("ready_at"),
+    revision: integer("revision").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.model, t.version] }),
+    index("versions_run_id").on(t.runId),
+    index("versions_git_sha").on(t.gitSha),
+  ],
+);
+
+/** Parent edges of the lineage graph, one per (child, parent). Written with the version's snapshot by the outbox flush. */
+export const versionParents = sqliteTable(
+  "version_parents",
+  {
+    model: text("model").notNull(),
+    version: integer("version").notNull(),
+    parentModel: text("parent_model").notNull(),
+    parentVersion: integer("parent_version").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.model, t.version, t.parentModel, t.parentVersion] }),
+    index("version_parents_parent").on(t.parentModel, t.parentVersion),
+  ],
+);
+
+/**
+ * The append-only audit log. Model events are written by the Worker in the same batch as the
+ * change; version (and later alias) events by the ModelState outbox, keyed by their id so a
+ * repeated flush inserts nothing twice. Never updated or deleted.
+ */
+export const auditEvents = sqliteTable(
+  "audit_events",
+  {
+    // Sortable id (time first), so "newest first" is ORDER BY id DESC and the keyset cursor is the id.
+    id: text("id").primaryKey(),
+    at: text("at").notNull(),
+    actor: text("actor").notNull(),
+    action: text("action").notNull(),
+    model: text("model").notNull(),
+    version: integer("version"),
+    alias: text("alias"),
+    // JSON values: a version number, a split, or an object, depending on the action.
+    from: text("from_value"),
+    to: text("to_value"),
+    reason: text("reason"),
+    detail: text("detail"),
+  },
+  (t) => [
+    index("audit_model").on(t.model, t.id),
+    index("audit_actor").on(t.actor, t.id),
+    index("audit_action").on(t.action, t.id),
+  ],
+);
+
+export type ModelRow = typeof models.$inferSelect;
+export type VersionRow = typeof versions.$inferSelect;
+export type AuditRow = typeof auditEvents.$inferInsert;

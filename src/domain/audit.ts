@@ -1,0 +1,31 @@
+/** Audit events: one per write, append-only (API.md "Audit"). */
+import { sortableId } from "./ids";
+
+/**
+ * Action names. `rollback` and `promotion_denied` are fixed by the contract; the rest follow
+ * `<thing>.<verb>`.
+ */
+export type AuditAction =
+  | "model.create"
+  | "model.update"
+  | "model.delete"
+  | "version.create"
+  | "version.update";
+
+export interface AuditEvent {
+  id: string;
+  at: string;
+  actor: string;
+  action: AuditAction;
+  model: string;
+  version?: number | null;
+  alias?: string | null;
+  from?: unknown;
+  to?: unknown;
+  reason?: string | null;
+  detail?: unknown;
+}
+
+export function auditEvent(fields: Omit<AuditEvent, "id">, now: number = Date.parse(fields.at)): AuditEvent {
+  return { id: sortableId(now), ...fields };
+}

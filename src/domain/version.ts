@@ -1,0 +1,90 @@
+/**
+ * A model version as the registry keeps it, and the pure rules for changing it. The
+ * ModelState Durable Object owns these records; D1 holds their projection.
+ */
+import { mergeFlat } from "./canonical-json";
+
+export type VersionStatus = "pending" | "ready" | "failed";
+export type Stage = "none" | "staging" | "production" | "archived";
+export type ParamValue = string | number | boolean;
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+export interface DatasetRef {
+  uri: string;
+  snapshot?: string;
+  digest?: string;
+}
+
+export interface ParentRef {
+  model: string;
+  version: number;
+}
+
+export interface Lineage {
+  run_id?: string;
+  run_url?: string;
+  git_repo?: string;
+  git_sha?: string;
+  datasets?: DatasetRef[];
+  params?: Record<string, ParamValue>;
+  parents?: ParentRef[];
+  framework?: { name: string; version?: string };
+  signature?: { [key: string]: Json };
+}
+
+export interface VersionRecord {
+  model: string;
+  version: number;
+  status: VersionStatus;
+  stage: Stage;
+  description: string | null;
+  tags: Record<string, string>;
+  metrics: Record<string, number>;
+  lineage: Lineage;
+  digest: string | null;
+  created_at: string;
+  created_by: string;
+  updated_at: string;
+  ready_at: string | null;
+  /** Bumped on every change; orders projections so an old snapshot never overwrites a new one. */
+  revision: number;
+}
+
+export interface VersionPatch {
+  description?: string | null;
+  tags?: Record<string, string | null>;
+  metrics?: Record<string, number | null>;
+  /** Top-level lineage fields to set; `null` removes a field. */
+  lineage?: { [K in keyof Lineage]?: Lineage[K] | null };
+}
+
+export type PatchOutcome = { ok: true; record: VersionRecord; changed: string[] } | { ok: false; reason: "immutable" };
+
+/**
+ * Applies a patch. Description, tags and metrics stay patchable for the version's whole life
+ * (metrics often arrive after `ready`); lineage is fixed once the version leaves `pending`.
+ */
+export function applyVersionPatch(record: VersionRecord, patch: VersionPatch, now: string): PatchOutcome {
+  if (patch.lineage !== undefined && record.status !== "pending") return { ok: false, reason: "immutable" };
+  const next: VersionRecord = { ...record };
+  const changed: string[] = [];
+  if (patch.description !== undefined) {
+    next.description = patch.description;
+    changed.push("description");
+  }
+  if (patch.tags !== undefined) {
+    next.tags = mergeFlat(record.tags, patch.tags);
+    changed.push("tags");
+  }
+  if (patch.metrics !== undefined) {
+    next.metrics = mergeFlat(record.metrics, patch.metrics);
+    changed.push("metrics");
+  }
+  if (patch.lineage !== undefined) {
+    next.lineage = mergeFlat(record.lineage as Record<string, unknown>, patch.lineage) as Lineage;
+    changed.push("lineage");
+  }
+  next.updated_at = now;
+  next.revision = record.revision + 1;
+  return { ok: true, record: next, changed };
+}

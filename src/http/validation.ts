@@ -1,0 +1,82 @@
+/**
+ * Request input: JSON bodies read with a size cap, parsed with zod, and zod issues turned
+ * into the contract's `validation_failed` errors.
+ */
+import type { z } from "zod";
+import { ProblemError, type FieldError } from "./problem";
+
+/** The contract's cap on JSON request bodies. */
+export const MAX_JSON_BYTES = 1024 * 1024;
+
+export function fieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join("."),
+    message: issue.message,
+  }));
+}
+
+export function validationFailed(detail: string, errors: FieldError[] = []): ProblemError {
+  return new ProblemError("validation_failed", detail, { errors });
+}
+
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw validationFailed(`Invalid ${where}`, fieldErrors(result.error));
+  }
+  return result.data;
+}
+
+function isJsonMediaType(contentType: string | null): boolean {
+  if (!contentType) return false;
+  const mediaType = contentType.split(";")[0]!.trim().toLowerCase();
+  return mediaType === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
+}
+
+/**
+ * Reads a JSON body of at most MAX_JSON_BYTES. An empty body reads as `{}` so that bodiless
+ * POSTs (`finalize`) work without a content type; anything else must be declared JSON.
+ */
+export async function readJsonBody(request: Request): Promise<unknown> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_JSON_BYTES) {
+    throw new ProblemError("payload_too_large", `JSON bodies are limited to ${MAX_JSON_BYTES} bytes`);
+  }
+  const text = await readCapped(request, MAX_JSON_BYTES);
+  if (text.trim() === "") return {};
+  if (!isJsonMediaType(request.headers.get("content-type"))) {
+    throw new ProblemError("unsupported_media_type", "Request bodies must be application/json");
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw validationFailed("Malformed JSON body", [{ path: "", message: "body is not valid JSON" }]);
+  }
+}
+
+async function readCapped(request: Request, limit: number): Promise<string> {
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+  let size = 0;
+  let text = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel();
+        throw new ProblemError("payload_too_large", `JSON bodies are limited to ${limit} bytes`);
+      }
+      text += decoder.decode(value, { stream: true });
+    }
+    return text + decoder.decode();
+  } catch (err) {
+    if (err instanceof ProblemError) throw err;
+    if (err instanceof TypeError) {
+      throw validationFailed("Request body is not valid UTF-8", [{ path: "", message: "invalid UTF-8" }]);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,48 @@
+/** Routes that need no token: health, the OpenAPI document and its docs page. */
+import { z } from "zod";
+import { renderDocs } from "./docs/page";
+import { defineRoute, type AnyRouteSpec } from "./http/api";
+import { buildOpenApi } from "./http/openapi";
+
+type OpenApiDoc = ReturnType<typeof buildOpenApi>;
+
+/** The meta routes; `all` is every route of the app, which the OpenAPI document describes. */
+export function metaRoutes(all: () => readonly AnyRouteSpec[]): AnyRouteSpec[] {
+  let doc: OpenApiDoc | undefined;
+  const openApi = () => (doc ??= buildOpenApi(all()));
+  return [
+    defineRoute({
+      method: "get",
+      path: "/healthz",
+      operationId: "health",
+      summary: "Liveness check",
+      tag: "Meta",
+      scope: "public",
+      responses: { 200: { description: "The Worker is up", schema: z.object({ ok: z.literal(true) }) } },
+      errors: [],
+      handler: (c) => c.json({ ok: true as const }),
+    }),
+    defineRoute({
+      method: "get",
+      path: "/openapi.json",
+      operationId: "openapi",
+      summary: "This API's OpenAPI 3.1 document",
+      tag: "Meta",
+      scope: "public",
+      responses: { 200: { description: "OpenAPI 3.1", mediaType: "application/json" } },
+      errors: [],
+      handler: (c) => c.json(openApi()),
+    }),
+    defineRoute({
+      method: "get",
+      path: "/docs",
+      operationId: "docs",
+      summary: "Human-readable API reference",
+      tag: "Meta",
+      scope: "public",
+      responses: { 200: { description: "HTML", mediaType: "text/html" } },
+      errors: [],
+      handler: (c) => c.html(renderDocs(openApi() as { paths: Record<string, Record<string, never>> })),
+    }),
+  ];
+}

@@ -1,0 +1,120 @@
+/** Routes of API.md "Models": thin, they parse, call the store, and shape the answer. */
+import { z } from "zod";
+import { mayActOnModel } from "../auth/principal";
+import { timestamp } from "../domain/ids";
+import { defineRoute } from "../http/api";
+import { decodeCursor, toPage } from "../http/cursor";
+import { pageOf } from "../http/openapi-helpers";
+import { notFound, ProblemError } from "../http/problem";
+import { modelState, unwrap } from "../state/client";
+import { ModelStore, modelBody } from "./model-store";
+import { CreateModelBody, ListModelsQuery, Model, ModelParams, PatchModelBody } from "./schemas";
+
+const ModelCursor = z.object({ name: z.string() });
+
+export const modelRoutes = [
+  defineRoute({
+    method: "post",
+    path: "/v1/models",
+    operationId: "createModel",
+    summary: "Create a model",
+    tag: "Models",
+    scope: "write",
+    body: CreateModelBody,
+    responses: { 201: { description: "The new model", schema: Model } },
+    errors: ["validation_failed", "already_exists", "payload_too_large", "unsupported_media_type"],
+    async handler(c, { body, principal }) {
+      if (!mayActOnModel(principal, body.name)) {
+        throw new ProblemError("forbidden", `This token may not act on model '${body.name}'`);
+      }
+      const model = await new ModelStore(c.env.DB).create(
+        { name: body.name, kind: body.kind, description: body.description ?? null, tags: body.tags },
+        principal.sub,
+        timestamp(),
+      );
+      return c.json(model, 201);
+    },
+  }),
+
+  defineRoute({
+    method: "get",
+    path: "/v1/models",
+    operationId: "listModels",
+    summary: "List models",
+    description: "Ordered by name. A token with a `models` claim sees only the models it matches.",
+    tag: "Models",
+    scope: "read",
+    query: ListModelsQuery,
+    responses: { 200: { description: "A page of models", schema: pageOf(Model) } },
+    errors: ["validation_failed"],
+    async handler(c, { query, principal }) {
+      const after = query.cursor ? decodeCursor(query.cursor, ModelCursor).name : undefined;
+      const rows = await new ModelStore(c.env.DB).list({
+        prefix: query.prefix,
+        kind: query.kind,
+        tags: query.tag ?? [],
+        globs: principal.models,
+        after,
+        limit: query.limit,
+      });
+      return c.json(toPage(rows, query.limit, (row) => ({ name: row.name }), modelBody));
+    },
+  }),
+
+  defineRoute({
+    method: "get",
+    path: "/v1/models/{model}",
+    operationId: "getModel",
+    summary: "Get a model",
+    tag: "Models",
+    scope: "read",
+    params: ModelParams,
+    responses: { 200: { description: "The model", schema: Model } },
+    errors: ["validation_failed", "not_found"],
+    async handler(c, { params }) {
+      const model = await new ModelStore(c.env.DB).get(params.model);
+      if (!model) throw notFound(`Model '${params.model}'`);
+      return c.json(model);
+    },
+  }),
+
+  defineRoute({
+    method: "patch",
+    path: "/v1/models/{model}",
+    operationId: "patchModel",
+    summary: "Update a model's description and tags",
+    description: "Tags merge into the existing ones; a `null` value deletes that key.",
+    tag: "Models",
+    scope: "write",
+    params: ModelParams,
+    body: PatchModelBody,
+    responses: { 200: { description: "The updated model", schema: Model } },
+    errors: ["validation_failed", "not_found", "payload_too_large", "unsupported_media_type"],
+    async handler(c, { params, body, principal }) {
+      const model = await new ModelStore(c.env.DB).patch(params.model, body, principal.sub, timestamp());
+      if (!model) throw notFound(`Model '${params.model}'`);
+      return c.json(model);
+    },
+  }),
+
+  defineRoute({
+    method: "delete",
+    path: "/v1/models/{model}",
+    operationId: "deleteModel",
+    summary: "Delete a model and all its versions",
+    tag: "Models",
+    scope: "admin",
+    params: ModelParams,
+    responses: { 204: { description: "Deleted" } },
+    errors: ["validation_failed", "not_found", "in_use", "conflict"],
+    async handler(c, { params, principal }) {
+      const store = new ModelStore(c.env.DB);
+      if (!(await store.exists(params.model))) throw notFound(`Model '${params.model}'`);
+      // The model's write side goes first: it refuses while an alias holds a version, and
+      // once it has forgotten the model no late outbox flush can bring version rows back.
+      unwrap(await modelState(c.env, params.model).dropModel());
+      if (!(await store.delete(params.model, principal.sub, timestamp()))) throw notFound(`Model '${params.model}'`);
+      return c.body(null, 204);
+    },
+  }),
+];

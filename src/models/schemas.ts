@@ -1,0 +1,186 @@
+/**
+ * Request and response schemas of the Models and Versions routes (API.md). Routes validate
+ * with them and the OpenAPI document is generated from them.
+ */
+import { z } from "zod";
+import { ModelName, TagKey, TagPatch, Tags, VersionNumber } from "../domain/names";
+import { PageQuery } from "../http/cursor";
+
+const Timestamp = z.string().meta({ format: "date-time", example: "2026-11-27T04:05:06.789Z" });
+const Description = z.string().max(4096);
+const MetricName = z.string().min(1).max(128);
+/** JSON has no NaN or Infinity, but 1e999 parses to Infinity: z.number() refuses it. */
+const MetricValue = z.number();
+
+export const ModelKind = z.enum(["model", "prompt", "config"]);
+
+// ---- models -------------------------------------------------------------------------------
+
+export const ModelParams = z.object({ model: ModelName });
+
+export const CreateModelBody = z.strictObject({
+  name: ModelName,
+  kind: ModelKind.default("model"),
+  description: Description.nullable().optional(),
+  tags: Tags.default({}),
+});
+
+export const PatchModelBody = z.strictObject({
+  description: Description.nullable().optional(),
+  tags: TagPatch.optional(),
+});
+
+/** `tag=key:value`, repeatable; every given pair must match. */
+const TagFilter = z
+  .union([z.string(), z.array(z.string()).max(10)])
+  .transform((v) => (Array.isArray(v) ? v : [v]))
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^[^:]+:.*$/, "must be key:value")
+        .transform((s) => {
+          const at = s.indexOf(":");
+          return { key: s.slice(0, at), value: s.slice(at + 1) };
+        })
+        .pipe(z.object({ key: TagKey, value: z.string() })),
+    ),
+  );
+
+export const ListModelsQuery = PageQuery.extend({
+  prefix: z.string().max(128).optional(),
+  kind: ModelKind.optional(),
+  tag: TagFilter.optional(),
+});
+
+export const Model = z
+  .object({
+    name: z.string(),
+    kind: ModelKind,
+    description: z.string().nullable(),
+    tags: z.record(z.string(), z.string()),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    created_by: z.string(),
+    latest_version: z.number().int().nullable(),
+    aliases: z.record(z.string(), z.number().int()),
+  })
+  .meta({ id: "Model" });
+
+// ---- versions -----------------------------------------------------------------------------
+
+export const VersionParams = z.object({ model: ModelName, version: VersionNumber });
+
+const ParentRef = z.strictObject({ model: ModelName, version: z.number().int().positive() });
+
+const LineageFields = {
+  run_id: z.string().min(1).max(256),
+  run_url: z.url().max(2048),
+  git_repo: z.string().min(1).max(2048),
+  git_sha: z.string().regex(/^[0-9a-fA-F]{4,64}$/, "must be a hex commit id"),
+  datasets: z
+    .array(
+      z.strictObject({
+        uri: z.string().min(1).max(2048),
+        snapshot: z.string().max(256).optional(),
+        digest: z.string().max(256).optional(),
+      }),
+    )
+    .max(100),
+  params: z
+    .record(z.string().min(1).max(256), z.union([z.string().max(4096), z.number(), z.boolean()]))
+    .refine((p) => Object.keys(p).length <= 1000, "at most 1000 params"),
+  parents: z.array(ParentRef).max(32),
+  framework: z.strictObject({ name: z.string().min(1).max(128), version: z.string().max(128).optional() }),
+  signature: z.record(z.string(), z.json()),
+};
+
+export const Lineage = z
+  .strictObject({
+    run_id: LineageFields.run_id.optional(),
+    run_url: LineageFields.run_url.optional(),
+    git_repo: LineageFields.git_repo.optional(),
+    git_sha: LineageFields.git_sha.optional(),
+    datasets: LineageFields.datasets.optional(),
+    params: LineageFields.params.optional(),
+    parents: LineageFields.parents.optional(),
+    framework: LineageFields.framework.optional(),
+    signature: LineageFields.signature.optional(),
+  })
+  .meta({ id: "Lineage" });
+
+/** A lineage patch: the given top-level fields replace the old ones; `null` removes one. */
+const LineagePatch = z.strictObject({
+  run_id: LineageFields.run_id.nullable().optional(),
+  run_url: LineageFields.run_url.nullable().optional(),
+  git_repo: LineageFields.git_repo.nullable().optional(),
+  git_sha: LineageFields.git_sha.nullable().optional(),
+  datasets: LineageFields.datasets.nullable().optional(),
+  params: LineageFields.params.nullable().optional(),
+  parents: LineageFields.parents.nullable().optional(),
+  framework: LineageFields.framework.nullable().optional(),
+  signature: LineageFields.signature.nullable().optional(),
+});
+
+const Metrics = z
+  .record(MetricName, MetricValue)
+  .refine((m) => Object.keys(m).length <= 1000, "at most 1000 metrics");
+
+export const CreateVersionBody = z.strictObject({
+  description: Description.nullable().optional(),
+  tags: Tags.default({}),
+  metrics: Metrics.default({}),
+  lineage: Lineage.default({}),
+});
+
+export const PatchVersionBody = z.strictObject({
+  description: Description.nullable().optional(),
+  tags: TagPatch.optional(),
+  metrics: z
+    .record(MetricName, MetricValue.nullable())
+    .refine((m) => Object.keys(m).length <= 1000, "at most 1000 metrics per patch")
+    .optional(),
+  lineage: LineagePatch.optional(),
+});
+
+export const VersionStatus = z.enum(["pending", "ready", "failed"]);
+export const Stage = z.enum(["none", "staging", "production", "archived"]);
+
+export const ListVersionsQuery = PageQuery.extend({
+  status: VersionStatus.optional(),
+  stage: Stage.optional(),
+});
+
+export const File = z
+  .object({
+    path: z.string(),
+    size: z.number().int(),
+    sha256: z.string(),
+    deduplicated: z.boolean().optional(),
+  })
+  .meta({ id: "File" });
+
+export const Version = z
+  .object({
+    model: z.string(),
+    version: z.number().int(),
+    status: VersionStatus,
+    stage: Stage,
+    description: z.string().nullable(),
+    tags: z.record(z.string(), z.string()),
+    metrics: z.record(z.string(), z.number()),
+    lineage: Lineage,
+    files: z.array(File),
+    digest: z.string().nullable(),
+    aliases: z.array(z.string()),
+    created_at: Timestamp,
+    created_by: z.string(),
+    updated_at: Timestamp,
+    ready_at: Timestamp.nullable(),
+  })
+  .meta({ id: "Version" });
+
+export const IDEMPOTENCY_KEY = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+
+export type ModelBody = z.infer<typeof Model>;
+export type VersionBody = z.infer<typeof Version>;

@@ -1,0 +1,152 @@
+/**
+ * Routes of API.md "Versions" (create, list, get, patch). Writes go through the model's
+ * ModelState, which numbers versions and owns their state; reads come from D1's projection.
+ */
+import { z } from "zod";
+import { canonicalJson } from "../domain/canonical-json";
+import { sha256Hex, timestamp } from "../domain/ids";
+import type { ParentRef } from "../domain/version";
+import type { Env } from "../env";
+import { defineRoute } from "../http/api";
+import { decodeCursor, toPage } from "../http/cursor";
+import { pageOf } from "../http/openapi-helpers";
+import { notFound } from "../http/problem";
+import { parseWith, validationFailed } from "../http/validation";
+import { modelState, unwrap } from "../state/client";
+import { ModelStore } from "./model-store";
+import {
+  CreateVersionBody,
+  IDEMPOTENCY_KEY,
+  ListVersionsQuery,
+  ModelParams,
+  PatchVersionBody,
+  Version,
+  VersionParams,
+} from "./schemas";
+import { VersionStore, versionBody } from "./version-store";
+
+const VersionCursor = z.object({ v: z.number().int().positive() });
+
+async function requireModel(env: Env, model: string): Promise<void> {
+  if (!(await new ModelStore(env.DB).exists(model))) throw notFound(`Model '${model}'`);
+}
+
+async function requireParents(env: Env, parents: readonly ParentRef[] | null | undefined): Promise<void> {
+  if (!parents?.length) return;
+  const missing = await new VersionStore(env.DB).missing(parents);
+  if (missing.length > 0) {
+    throw validationFailed(
+      "Lineage names parents the registry does not hold",
+      missing.map((p) => ({ path: "lineage.parents", message: `${p.model} version ${p.version} does not exist` })),
+    );
+  }
+}
+
+export const versionRoutes = [
+  defineRoute({
+    method: "post",
+    path: "/v1/models/{model}/versions",
+    operationId: "createVersion",
+    summary: "Create a version (status `pending`)",
+    description:
+      "The registry assigns the number. With `Idempotency-Key`, a retry with the same body returns the same version (200); the same key with another body is 409 `idempotency_conflict`.",
+    tag: "Versions",
+    scope: "write",
+    params: ModelParams,
+    body: CreateVersionBody,
+    headers: { "Idempotency-Key": "Makes a retried create return the version the first attempt created" },
+    responses: {
+      201: { description: "The new version", schema: Version },
+      200: { description: "The version an earlier request with this Idempotency-Key created", schema: Version },
+    },
+    errors: ["validation_failed", "not_found", "idempotency_conflict", "payload_too_large", "unsupported_media_type"],
+    async handler(c, { params, body, principal }) {
+      const keyHeader = c.req.header("idempotency-key");
+      const key = keyHeader === undefined ? undefined : parseWith(IDEMPOTENCY_KEY, keyHeader, "Idempotency-Key header");
+      await requireModel(c.env, params.model);
+      await requireParents(c.env, body.lineage.parents);
+      const outcome = await modelState(c.env, params.model).createVersion({
+        model: params.model,
+        actor: principal.sub,
+        at: timestamp(),
+        description: body.description ?? null,
+        tags: body.tags,
+        metrics: body.metrics,
+        lineage: body.lineage,
+        idempotency: key ? { key, requestHash: await sha256Hex(canonicalJson(body)) } : undefined,
+      });
+      const record = unwrap(outcome);
+      return c.json(versionBody(record), outcome.ok && outcome.replayed ? 200 : 201);
+    },
+  }),
+
+  defineRoute({
+    method: "get",
+    path: "/v1/models/{model}/versions",
+    operationId: "listVersions",
+    summary: "List a model's versions, newest first",
+    tag: "Versions",
+    scope: "read",
+    params: ModelParams,
+    query: ListVersionsQuery,
+    responses: { 200: { description: "A page of versions", schema: pageOf(Version) } },
+    errors: ["validation_failed", "not_found"],
+    async handler(c, { params, query }) {
+      await requireModel(c.env, params.model);
+      const before = query.cursor ? decodeCursor(query.cursor, VersionCursor).v : undefined;
+      const records = await new VersionStore(c.env.DB).list(params.model, {
+        status: query.status,
+        stage: query.stage,
+        before,
+        limit: query.limit,
+      });
+      return c.json(toPage(records, query.limit, (r) => ({ v: r.version }), versionBody));
+    },
+  }),
+
+  defineRoute({
+    method: "get",
+    path: "/v1/models/{model}/versions/{version}",
+    operationId: "getVersion",
+    summary: "Get a version",
+    tag: "Versions",
+    scope: "read",
+    params: VersionParams,
+    responses: { 200: { description: "The version", schema: Version } },
+    errors: ["validation_failed", "not_found"],
+    async handler(c, { params }) {
+      const record = await new VersionStore(c.env.DB).get(params.model, params.version);
+      if (!record) throw notFound(`Version ${params.version} of '${params.model}'`);
+      return c.json(versionBody(record));
+    },
+  }),
+
+  defineRoute({
+    method: "patch",
+    path: "/v1/models/{model}/versions/{version}",
+    operationId: "patchVersion",
+    summary: "Update a version's description, tags, metrics or lineage",
+    description:
+      "Tags and metrics merge (`null` deletes a key) and stay patchable after `ready`; lineage fields replace the old ones and only while the version is `pending` (409 `immutable` after).",
+    tag: "Versions",
+    scope: "write",
+    params: VersionParams,
+    body: PatchVersionBody,
+    responses: { 200: { description: "The updated version", schema: Version } },
+    errors: ["validation_failed", "not_found", "immutable", "payload_too_large", "unsupported_media_type"],
+    async handler(c, { params, body, principal }) {
+      await requireModel(c.env, params.model);
+      await requireParents(c.env, body.lineage?.parents);
+      const record = unwrap(
+        await modelState(c.env, params.model).patchVersion({
+          model: params.model,
+          version: params.version,
+          actor: principal.sub,
+          at: timestamp(),
+          patch: body,
+        }),
+      );
+      return c.json(versionBody(record));
+    },
+  }),
+];

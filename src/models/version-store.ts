@@ -1,0 +1,86 @@
+/**
+ * Reads of the versions projection in D1 (its writer is ModelState's outbox, through
+ * src/state/projection.ts).
+ */
+import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
+import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import { versions, type VersionRow } from "../db/schema";
+import type { Lineage, ParentRef, Stage, VersionRecord, VersionStatus } from "../domain/version";
+import type { VersionBody } from "./schemas";
+
+export function recordFromRow(row: VersionRow): VersionRecord {
+  return {
+    model: row.model,
+    version: row.version,
+    status: row.status,
+    stage: row.stage,
+    description: row.description,
+    tags: JSON.parse(row.tags) as Record<string, string>,
+    metrics: JSON.parse(row.metrics) as Record<string, number>,
+    lineage: JSON.parse(row.lineage) as Lineage,
+    digest: row.digest,
+    created_at: row.createdAt,
+    created_by: row.createdBy,
+    updated_at: row.updatedAt,
+    ready_at: row.readyAt,
+    revision: row.revision,
+  };
+}
+
+/** The contract's Version. Files and aliases join it in the artifacts and aliases issues. */
+export function versionBody(record: VersionRecord): VersionBody {
+  const { revision: _revision, ...fields } = record;
+  return { ...fields, files: [], aliases: [] };
+}
+
+export interface VersionFilters {
+  status?: VersionStatus;
+  stage?: Stage;
+  /** Keyset: versions below this number (the list is newest first). */
+  before?: number;
+  limit: number;
+}
+
+export class VersionStore {
+  private readonly db: DrizzleD1Database;
+
+  constructor(d1: D1Database) {
+    this.db = drizzle(d1);
+  }
+
+  async get(model: string, version: number): Promise<VersionRecord | null> {
+    const row = await this.db
+      .select()
+      .from(versions)
+      .where(and(eq(versions.model, model), eq(versions.version, version)))
+      .get();
+    return row ? recordFromRow(row) : null;
+  }
+
+  async list(model: string, filters: VersionFilters): Promise<VersionRecord[]> {
+    const where: SQL[] = [eq(versions.model, model)];
+    if (filters.status) where.push(eq(versions.status, filters.status));
+    if (filters.stage) where.push(eq(versions.stage, filters.stage));
+    if (filters.before !== undefined) where.push(lt(versions.version, filters.before));
+    const rows = await this.db
+      .select()
+      .from(versions)
+      .where(and(...where))
+      .orderBy(desc(versions.version))
+      .limit(filters.limit + 1)
+      .all();
+    return rows.map(recordFromRow);
+  }
+
+  /** The parents among `refs` that the registry does not hold. */
+  async missing(refs: readonly ParentRef[]): Promise<ParentRef[]> {
+    if (refs.length === 0) return [];
+    const found = await this.db
+      .select({ model: versions.model, version: versions.version })
+      .from(versions)
+      .where(or(...refs.map((r) => and(eq(versions.model, r.model), eq(versions.version, r.version)))))
+      .all();
+    const have = new Set(found.map((f) => `${f.model}/${f.version}`));
+    return refs.filter((r) => !have.has(`${r.model}/${r.version}`));
+  }
+}

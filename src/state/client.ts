@@ -1,0 +1,20 @@
+/** How routes reach a model's ModelState, and turn its outcomes into HTTP errors. */
+import type { Env } from "../env";
+import { ProblemError } from "../http/problem";
+import type { ModelState, Outcome } from "./model-state";
+
+/** The RPC methods routes may call. */
+type ModelStateRpc = Pick<ModelState, "createVersion" | "patchVersion" | "getVersion" | "dropModel" | "flush" | "outboxDepth">;
+
+export function modelState(env: Env, model: string): ModelStateRpc {
+  // reason: workers-types' Rpc.Stub mapping recurses through the JSON types of version
+  // records until tsc gives up ("excessively deep"). Arguments and results are plain
+  // structured-clonable data, so the class's own signatures describe the stub exactly.
+  return env.MODEL_STATE.getByName(model) as unknown as ModelStateRpc;
+}
+
+/** The value of a successful outcome; a failed one becomes the contract's error. */
+export function unwrap<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) throw new ProblemError(outcome.code, outcome.detail);
+  return outcome.value;
+}

@@ -1,0 +1,66 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { exportJWK, generateKeyPair } from "jose";
+import { defineConfig } from "vitest/config";
+
+/**
+ * Two projects:
+ * - `workers`: the suite that runs inside workerd against real local D1, R2 and Durable
+ *   Objects, with test keys generated here (RS256, ES256, EdDSA) published as an inline JWKS.
+ * - `e2e`: Node tests that start the real `npm start` and talk to it over HTTP.
+ */
+async function testKeys() {
+  const keys: Record<string, unknown> = {};
+  const publicKeys: unknown[] = [];
+  for (const [alg, kid] of [
+    ["RS256", "test-rs"],
+    ["ES256", "test-es"],
+    ["EdDSA", "test-ed"],
+  ] as const) {
+    const pair = await generateKeyPair(alg, { extractable: true });
+    keys[alg] = { ...(await exportJWK(pair.privateKey)), kid, alg };
+    publicKeys.push({ ...(await exportJWK(pair.publicKey)), kid, alg, use: "sig" });
+  }
+  return { privateJwks: keys, jwks: { keys: publicKeys } };
+}
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations("migrations");
+  const { privateJwks, jwks } = await testKeys();
+  return {
+    test: {
+      projects: [
+        {
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: {
+                  TEST_MIGRATIONS: migrations,
+                  TEST_PRIVATE_JWKS: JSON.stringify(privateJwks),
+                  JWT_SECRET: "test-secret-0123456789abcdef0123456789",
+                  JWT_JWKS: JSON.stringify(jwks),
+                  PUBLIC_READ: "false",
+                },
+              },
+            }),
+          ],
+          test: {
+            name: "workers",
+            include: ["test/**/*.test.ts"],
+            exclude: ["test/e2e/**"],
+            setupFiles: ["./test/setup.ts"],
+          },
+        },
+        {
+          test: {
+            name: "e2e",
+            include: ["test/e2e/**/*.test.ts"],
+            environment: "node",
+            testTimeout: 180_000,
+            hookTimeout: 180_000,
+          },
+        },
+      ],
+    },
+  };
+});
