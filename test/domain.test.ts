@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import { canonicalJson, mergeFlat } from "../src/domain/canonical-json";
+import { globMatch, toSqliteGlob } from "../src/domain/glob";
+import { sortableId } from "../src/domain/ids";
+import { ModelName } from "../src/domain/names";
+import { applyVersionPatch, type VersionRecord } from "../src/domain/version";
+import { hasScope, mayActOnModel } from "../src/auth/principal";
+import { principalFromClaims } from "../src/auth/verify";
+
+describe("globMatch", () => {
+  it.each([
+    ["fraud-*", "fraud-a", true],
+    ["fraud-*", "fraud-", true],
+    ["fraud-*", "churn", false],
+    ["*", "anything", true],
+    ["a*b*c", "aXbYc", true],
+    ["a*b*c", "acb", false],
+    ["exact", "exact", true],
+    ["exact", "exactly", false],
+    ["*-prod", "m-prod", true],
+    ["a*a", "a", false],
+  ])("%s ~ %s = %s", (pattern, name, expected) => {
+    expect(globMatch(pattern, name)).toBe(expected);
+  });
+
+  it("makes SQLite metacharacters literal", () => {
+    expect(toSqliteGlob("a?[b]*")).toBe("a[?][[]b]*");
+  });
+});
+
+describe("names", () => {
+  it("accepts the contract's model names and nothing else", () => {
+    expect(ModelName.safeParse("payment-fraud.v2_x").success).toBe(true);
+    for (const bad of ["Upper", "a..b", ".a", "a b", "a/b", "é", "a".repeat(129)]) {
+      expect(ModelName.safeParse(bad).success, bad).toBe(false);
+    }
+  });
+});
+
+describe("canonical JSON and merges", () => {
+  it("sorts keys at every depth", () => {
+    expect(canonicalJson({ b: 1, a: { d: [{ z: 1, y: 2 }], c: null } })).toBe('{"a":{"c":null,"d":[{"y":2,"z":1}]},"b":1}');
+  });
+  it("deletes null keys and sets the rest", () => {
+    expect(mergeFlat({ a: "1", b: "2" }, { b: null, c: "3" })).toEqual({ a: "1", c: "3" });
+  });
+});
+
+describe("sortableId", () => {
+  it("sorts by time and is unique", () => {
+    const a = sortableId(1_000);
+    const b = sortableId(2_000);
+    expect(a < b).toBe(true);
+    expect(a).toHaveLength(26);
+    expect(new Set(Array.from({ length: 1000 }, () => sortableId(5))).size).toBe(1000);
+  });
+});
+
+describe("applyVersionPatch", () => {
+  const base: VersionRecord = {
+    model: "m",
+    version: 1,
+    status: "pending",
+    stage: "none",
+    description: null,
+    tags: {},
+    metrics: { auc: 0.9 },
+    lineage: { run_id: "r" },
+    digest: null,
+    created_at: "t0",
+    created_by: "alice",
+    updated_at: "t0",
+    ready_at: null,
+    revision: 1,
+  };
+
+  it("bumps the revision and names what changed", () => {
+    const out = applyVersionPatch(base, { metrics: { f1: 0.5 } }, "t1");
+    expect(out).toMatchObject({ ok: true, changed: ["metrics"], record: { revision: 2, updated_at: "t1", metrics: { auc: 0.9, f1: 0.5 } } });
+  });
+
+  it("refuses lineage changes once the version is ready, but not metrics", () => {
+    const ready = { ...base, status: "ready" as const };
+    expect(applyVersionPatch(ready, { lineage: { run_id: "x" } }, "t1")).toEqual({ ok: false, reason: "immutable" });
+    expect(applyVersionPatch(ready, { metrics: { auc: 0.95 }, tags: { a: "b" }, description: "d" }, "t1").ok).toBe(true);
+  });
+});
+
+describe("principals", () => {
+  it("reads scope and scp, and admin implies everything", () => {
+    const p = principalFromClaims({ sub: "a", scope: "read write", scp: ["promote"] });
+    expect([...p.scopes].sort()).toEqual(["promote", "read", "write"]);
+    expect(hasScope(p, "admin")).toBe(false);
+    expect(hasScope(principalFromClaims({ sub: "a", scope: "admin" }), "approve")).toBe(true);
+  });
+  it("limits models by glob", () => {
+    const p = principalFromClaims({ sub: "a", scope: "read", models: ["fraud-*"] });
+    expect(mayActOnModel(p, "fraud-1")).toBe(true);
+    expect(mayActOnModel(p, "churn")).toBe(false);
+  });
+  it("refuses tokens without a sub", () => {
+    expect(() => principalFromClaims({ scope: "read" })).toThrow();
+  });
+});
