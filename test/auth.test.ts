@@ -1,6 +1,6 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { exportJWK, SignJWT, UnsecuredJWT } from "jose";
+import { exportSPKI, importJWK, SignJWT, UnsecuredJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
 import type { Env } from "../src/env";
@@ -72,7 +72,9 @@ describe("authentication", () => {
   it("401s an RS256 public key presented as an HS256 secret (algorithm confusion)", async () => {
     const jwks = JSON.parse(env.JWT_JWKS!) as { keys: { kid: string }[] };
     const rsaPublic = jwks.keys.find((k) => k.kid === "test-rs")!;
-    for (const secret of [JSON.stringify(rsaPublic), JSON.stringify(await exportJWK(await crypto.subtle.importKey("jwk", rsaPublic as JsonWebKey, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, true, ["verify"])))]) {
+    const pem = await exportSPKI((await importJWK(rsaPublic, "RS256")) as CryptoKey);
+    // An attacker's two likely HMAC secrets: the published JWK, and the key as PEM.
+    for (const secret of [JSON.stringify(rsaPublic), pem]) {
       const token = await new SignJWT({ scope: "read admin" })
         .setProtectedHeader({ alg: "HS256", kid: "test-rs" })
         .setSubject("mallory")

@@ -1,12 +1,14 @@
 import type { D1Migration } from "cloudflare:test";
-import type { Env } from "../src/env";
+import type { Env as WorkerEnv } from "../src/env";
 
 declare global {
   namespace Cloudflare {
-    interface Env extends import("../src/env").Env {
+    interface GlobalProps {
+      mainModule: typeof import("../src/index");
+    }
+    interface Env extends WorkerEnv {
       TEST_MIGRATIONS: D1Migration[];
       TEST_PRIVATE_JWKS: string;
     }
   }
 }
-export type { Env };

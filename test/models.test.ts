@@ -96,7 +96,7 @@ describe("GET /v1/models", () => {
     await createModel("l-fraud-b", { tags: { team: "risk" }, kind: "prompt" });
     await createModel("l-fraud-c", { tags: { team: "growth" } });
     await createModel("l-churn", { tags: { team: "risk" } });
-    const names = (body: { items: { name: string }[] }) => body.items.map((m) => m.name);
+    const names = (body: Record<string, any>) => (body.items as { name: string }[]).map((m) => m.name); // reason: JSON bodies
 
     expect(names((await json("GET", "/v1/models?prefix=l-fraud-")).body)).toEqual(["l-fraud-a", "l-fraud-b", "l-fraud-c"]);
     expect(names((await json("GET", "/v1/models?prefix=l-&kind=prompt")).body)).toEqual(["l-fraud-b"]);

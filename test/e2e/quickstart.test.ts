@@ -1,0 +1,78 @@
+/**
+ * The README's quick start, for real: `npm start` (migrations + wrangler dev on 127.0.0.1),
+ * wait for /healthz, mint a token with `npm run token`, create a model and a version, stop.
+ * Runs in Node against its own port and state directory so it never touches a dev server.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const PORT = 8700 + Math.floor(Math.random() * 80);
+const BASE = `http://127.0.0.1:${PORT}`;
+const root = join(import.meta.dirname, "..", "..");
+let server: ChildProcess;
+let stateDir: string;
+let output = "";
+
+async function waitForHealth(deadlineMs: number): Promise<void> {
+  while (Date.now() < deadlineMs) {
+    try {
+      const res = await fetch(`${BASE}/healthz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (server.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no /healthz within the deadline:\n${output}`);
+}
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), "mreg-e2e-"));
+  // detached: the server gets its own process group, so stopping it stops wrangler and workerd too.
+  server = spawn("npm", ["start", "--", "--port", String(PORT), "--persist-to", stateDir], {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  server.stdout!.on("data", (d) => (output += d));
+  server.stderr!.on("data", (d) => (output += d));
+  await waitForHealth(Date.now() + 120_000);
+});
+
+afterAll(() => {
+  if (server?.pid && server.exitCode === null) process.kill(-server.pid, "SIGTERM");
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe("README quick start", () => {
+  it("serves a working registry with a minted token", async () => {
+    const token = execFileSync("npm", ["run", "-s", "token", "--", "--sub", "alice", "--scope", "read write"], {
+      cwd: root,
+      encoding: "utf8",
+    }).trim();
+    const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+
+    const created = await fetch(`${BASE}/v1/models`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ name: "payment-fraud", tags: { team: "risk" } }),
+    });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ name: "payment-fraud", created_by: "alice" });
+
+    const version = await fetch(`${BASE}/v1/models/payment-fraud/versions`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ metrics: { auc: 0.93 }, lineage: { git_sha: "3f2a9c1" } }),
+    });
+    expect(version.status).toBe(201);
+    expect(((await version.json()) as { version: number }).version).toBe(1);
+
+    const unauthenticated = await fetch(`${BASE}/v1/models`);
+    expect(unauthenticated.status).toBe(401);
+  });
+});
