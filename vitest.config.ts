@@ -40,6 +40,9 @@ export default defineConfig(async () => {
                   JWT_SECRET: "test-secret-0123456789abcdef0123456789",
                   JWT_JWKS: JSON.stringify(jwks),
                   PUBLIC_READ: "false",
+                  // Small enough to keep multipart tests fast; R2 (local too) refuses parts under 5 MiB.
+                  UPLOAD_PART_SIZE: String(5 * 1024 * 1024),
+                  MAX_SINGLE_PUT: String(6 * 1024 * 1024),
                 },
               },
             }),

@@ -1,5 +1,6 @@
 /** Builds the Hono app: request ids, the error handler, and every route. */
 import { Hono } from "hono";
+import { artifactRoutes } from "./artifacts/routes";
 import { register, type AnyRouteSpec, type AppEnv } from "./http/api";
 import { ProblemError, problemResponse } from "./http/problem";
 import { metaRoutes } from "./meta-routes";
@@ -11,7 +12,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function buildApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const routes: AnyRouteSpec[] = [];
-  routes.push(...metaRoutes(() => routes), ...modelRoutes, ...versionRoutes);
+  routes.push(...metaRoutes(() => routes), ...modelRoutes, ...versionRoutes, ...artifactRoutes);
 
   app.use(async (c, next) => {
     const incoming = c.req.header("x-request-id");
@@ -26,7 +27,7 @@ export function buildApp(): Hono<AppEnv> {
   app.notFound((c) => problemResponse("not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`));
 
   app.onError((err, c) => {
-    if (err instanceof ProblemError) return problemResponse(err.code, err.detail, err.extra);
+    if (err instanceof ProblemError) return problemResponse(err.code, err.detail, err.extra, err.headers);
     // The body says nothing of the cause (no stack, no SQL); the log keeps it, by request id.
     console.error(`request ${c.get("requestId")} failed`, err);
     return problemResponse("internal", `Internal error; quote request id ${c.get("requestId") ?? "unknown"}`);

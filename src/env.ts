@@ -15,12 +15,26 @@ export interface Env {
   JWT_ISSUER?: string;
   JWT_AUDIENCE?: string;
   PUBLIC_READ?: string;
+  MAX_SINGLE_PUT?: string;
+  UPLOAD_PART_SIZE?: string;
+  UPLOAD_TTL_S?: string;
+  BLOB_GC_GRACE_S?: string;
 }
 
 const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
+
+const MiB = 1024 * 1024;
+
+/** A whole number from a string var, with a default and bounds. */
+const intVar = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === "" ? fallback : Number(v)))
+    .pipe(z.number().int().min(min).max(max));
 
 const ConfigSchema = z.object({
   JWT_SECRET: optionalString,
@@ -32,6 +46,14 @@ const ConfigSchema = z.object({
     .enum(["true", "false", ""])
     .optional()
     .transform((v) => v === "true"),
+  /** Largest single-request file upload; bigger files go multipart. */
+  MAX_SINGLE_PUT: intVar(95 * MiB, 0, 95 * MiB),
+  /** The part size the server picks for multipart uploads (R2: 5 MiB..; Workers bodies: ..95 MiB). */
+  UPLOAD_PART_SIZE: intVar(64 * MiB, 5 * MiB, 95 * MiB),
+  /** How long a multipart upload stays open before the scheduled cleanup aborts it. */
+  UPLOAD_TTL_S: intVar(24 * 3600, 1, 7 * 24 * 3600),
+  /** How long a blob stays unreferenced before the scheduled cleanup deletes its bytes. */
+  BLOB_GC_GRACE_S: intVar(3600, 0, 30 * 24 * 3600),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

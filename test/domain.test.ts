@@ -66,6 +66,7 @@ describe("applyVersionPatch", () => {
     tags: {},
     metrics: { auc: 0.9 },
     lineage: { run_id: "r" },
+    files: [],
     digest: null,
     created_at: "t0",
     created_by: "alice",

@@ -80,3 +80,34 @@ export async function createVersion(model: string, body: Record<string, unknown>
   if (res.status !== 201) throw new Error(`createVersion ${model}: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
 }
+
+/** Deterministic pseudo-random bytes (xorshift), so tests can send and compare megabytes. */
+export function bytesOf(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export async function sha256Of(data: Uint8Array | ArrayBuffer | string): Promise<string> {
+  const input = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const digest = await crypto.subtle.digest("SHA-256", input);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A ready version holding the given files (path → bytes). */
+export async function readyVersion(model: string, files: Record<string, Uint8Array>) {
+  const v = await createVersion(model);
+  for (const [path, data] of Object.entries(files)) {
+    const put = await call("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, { rawBody: data });
+    if (put.status !== 201) throw new Error(`put ${path}: ${put.status} ${await put.text()}`);
+  }
+  const fin = await json("POST", `/v1/models/${model}/versions/${v.version}/finalize`);
+  if (fin.status !== 200) throw new Error(`finalize: ${fin.status} ${JSON.stringify(fin.body)}`);
+  return fin.body;
+}

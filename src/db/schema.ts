@@ -34,6 +34,8 @@ export const versions = sqliteTable(
     tags: text("tags").notNull().default("{}"),
     metrics: text("metrics").notNull().default("{}"),
     lineage: text("lineage").notNull().default("{}"),
+    // The version's files as JSON [{path, size, sha256}], sorted by path; version_files has them as rows.
+    files: text("files").notNull().default("[]"),
     digest: text("digest"),
     // Lineage fields that queries look up by value, lifted out of `lineage`.
     runId: text("run_id"),
@@ -64,6 +66,50 @@ export const versionParents = sqliteTable(
     primaryKey({ columns: [t.model, t.version, t.parentModel, t.parentVersion] }),
     index("version_parents_parent").on(t.parentModel, t.parentVersion),
   ],
+);
+
+/**
+ * Files of each version, one row per path: what download and blob garbage collection look
+ * up. Written with the version's snapshot by the outbox flush.
+ */
+export const versionFiles = sqliteTable(
+  "version_files",
+  {
+    model: text("model").notNull(),
+    version: integer("version").notNull(),
+    path: text("path").notNull(),
+    sha256: text("sha256").notNull(),
+    size: integer("size").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.model, t.version, t.path] }), index("version_files_sha256").on(t.sha256)],
+);
+
+/**
+ * Verified blobs: one row per sha256 whose bytes the registry has checked itself and
+ * published at R2 `blobs/sha256/<hex>`. Written by src/artifacts/blob-store.ts after
+ * verification; deleted by the scheduled collector once no version_files row references it
+ * for a grace period (`unreferenced_since`), which a dedup clears.
+ */
+export const blobs = sqliteTable("blobs", {
+  sha256: text("sha256").primaryKey(),
+  size: integer("size").notNull(),
+  createdAt: text("created_at").notNull(),
+  unreferencedSince: text("unreferenced_since"),
+});
+
+/**
+ * Open multipart uploads, so the scheduled handler can find expired ones across models.
+ * Projected by the outbox flush: inserted when an upload opens, deleted when it ends.
+ */
+export const openUploads = sqliteTable(
+  "open_uploads",
+  {
+    uploadId: text("upload_id").primaryKey(),
+    model: text("model").notNull(),
+    version: integer("version").notNull(),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [index("open_uploads_expires").on(t.expiresAt)],
 );
 
 /**

@@ -10,7 +10,11 @@ export type AuditAction =
   | "model.update"
   | "model.delete"
   | "version.create"
-  | "version.update";
+  | "version.update"
+  | "version.finalize"
+  | "version.delete"
+  | "file.add"
+  | "file.delete";
 
 export interface AuditEvent {
   id: string;

@@ -3,6 +3,7 @@
  * ModelState Durable Object owns these records; D1 holds their projection.
  */
 import { mergeFlat } from "./canonical-json";
+import { comparePaths, type ManifestEntry } from "./manifest";
 
 export type VersionStatus = "pending" | "ready" | "failed";
 export type Stage = "none" | "staging" | "production" | "archived";
@@ -41,6 +42,8 @@ export interface VersionRecord {
   tags: Record<string, string>;
   metrics: Record<string, number>;
   lineage: Lineage;
+  /** Sorted by path (comparePaths). */
+  files: ManifestEntry[];
   digest: string | null;
   created_at: string;
   created_by: string;
@@ -87,4 +90,9 @@ export function applyVersionPatch(record: VersionRecord, patch: VersionPatch, no
   next.updated_at = now;
   next.revision = record.revision + 1;
   return { ok: true, record: next, changed };
+}
+
+/** The version's files with `file` added, or replacing the file at the same path. */
+export function withFile(files: readonly ManifestEntry[], file: ManifestEntry): ManifestEntry[] {
+  return [...files.filter((f) => f.path !== file.path), file].sort((a, b) => comparePaths(a.path, b.path));
 }

@@ -73,8 +73,9 @@ export function defineRoute<
   return spec as unknown as AnyRouteSpec;
 }
 
+/** `{name}` becomes Hono's `:name`; `{path}`, a file path, may span several segments. */
 function honoPath(path: string): string {
-  return path.replace(/\{(\w+)\}/g, ":$1");
+  return path.replace(/\{(\w+)\}/g, (_, name: string) => (name === "path" ? ":path{.+}" : `:${name}`));
 }
 
 /** Flattens a query string into an object: one value stays a string, repeats become an array. */

@@ -64,6 +64,8 @@ export class ProblemError extends Error {
     readonly detail: string,
     /** Extra members of the problem object (`errors`, `checks`, ...). */
     readonly extra: Record<string, unknown> = {},
+    /** Extra response headers (`Content-Range` of a 416). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(detail);
     this.status = STATUS[code];

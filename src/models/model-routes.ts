@@ -6,6 +6,7 @@ import { defineRoute } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound, ProblemError } from "../http/problem";
+import { abortR2Uploads } from "../artifacts/bytes";
 import { modelState, unwrap } from "../state/client";
 import { ModelStore, modelBody } from "./model-store";
 import { CreateModelBody, ListModelsQuery, Model, ModelParams, PatchModelBody } from "./schemas";
@@ -110,9 +111,10 @@ export const modelRoutes = [
     async handler(c, { params, principal }) {
       const store = new ModelStore(c.env.DB);
       if (!(await store.exists(params.model))) throw notFound(`Model '${params.model}'`);
-      // The model's write side goes first: it refuses while an alias holds a version, and
-      // once it has forgotten the model no late outbox flush can bring version rows back.
-      unwrap(await modelState(c.env, params.model).dropModel());
+      // The model's write side goes first: once it has forgotten the model, no late outbox
+      // flush can bring version rows back. Blobs are collected later, when unreferenced.
+      const { aborts } = unwrap(await modelState(c.env, params.model).dropModel());
+      await abortR2Uploads(c.env.ARTIFACTS, aborts);
       if (!(await store.delete(params.model, principal.sub, timestamp()))) throw notFound(`Model '${params.model}'`);
       return c.body(null, 204);
     },

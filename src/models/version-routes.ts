@@ -12,6 +12,7 @@ import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound } from "../http/problem";
 import { parseWith, validationFailed } from "../http/validation";
+import { abortR2Uploads } from "../artifacts/bytes";
 import { modelState, unwrap } from "../state/client";
 import { ModelStore } from "./model-store";
 import {
@@ -147,6 +148,57 @@ export const versionRoutes = [
         }),
       );
       return c.json(versionBody(record));
+    },
+  }),
+
+  defineRoute({
+    method: "post",
+    path: "/v1/models/{model}/versions/{version}/finalize",
+    operationId: "finalizeVersion",
+    summary: "Make a pending version ready",
+    description:
+      "Needs at least one file and no unfinished upload (409 `conflict` otherwise). Sets `digest`, the sha256 of the lines `<path>\\t<size>\\t<sha256>\\n` sorted by path; from then on files and lineage are immutable.",
+    tag: "Versions",
+    scope: "write",
+    params: VersionParams,
+    responses: { 200: { description: "The version, now ready", schema: Version } },
+    errors: ["validation_failed", "not_found", "conflict", "immutable"],
+    async handler(c, { params, principal }) {
+      const record = unwrap(
+        await modelState(c.env, params.model).finalize({
+          model: params.model,
+          actor: principal.sub,
+          at: timestamp(),
+          version: params.version,
+        }),
+      );
+      return c.json(versionBody(record));
+    },
+  }),
+
+  defineRoute({
+    method: "delete",
+    path: "/v1/models/{model}/versions/{version}",
+    operationId: "deleteVersion",
+    summary: "Delete a version",
+    description:
+      "409 `in_use` while the `production` stage holds it. Its number is never reused; its bytes are removed once no other version references them.",
+    tag: "Versions",
+    scope: "admin",
+    params: VersionParams,
+    responses: { 204: { description: "Deleted" } },
+    errors: ["validation_failed", "not_found", "in_use"],
+    async handler(c, { params, principal }) {
+      const { aborts } = unwrap(
+        await modelState(c.env, params.model).deleteVersion({
+          model: params.model,
+          actor: principal.sub,
+          at: timestamp(),
+          version: params.version,
+        }),
+      );
+      await abortR2Uploads(c.env.ARTIFACTS, aborts);
+      return c.body(null, 204);
     },
   }),
 ];

@@ -5,6 +5,7 @@
 import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { versions, type VersionRow } from "../db/schema";
+import type { ManifestEntry } from "../domain/manifest";
 import type { Lineage, ParentRef, Stage, VersionRecord, VersionStatus } from "../domain/version";
 import type { VersionBody } from "./schemas";
 
@@ -18,6 +19,7 @@ export function recordFromRow(row: VersionRow): VersionRecord {
     tags: JSON.parse(row.tags) as Record<string, string>,
     metrics: JSON.parse(row.metrics) as Record<string, number>,
     lineage: JSON.parse(row.lineage) as Lineage,
+    files: JSON.parse(row.files) as ManifestEntry[],
     digest: row.digest,
     created_at: row.createdAt,
     created_by: row.createdBy,
@@ -27,10 +29,10 @@ export function recordFromRow(row: VersionRow): VersionRecord {
   };
 }
 
-/** The contract's Version. Files and aliases join it in the artifacts and aliases issues. */
+/** The contract's Version. Aliases join it with the aliases issue. */
 export function versionBody(record: VersionRecord): VersionBody {
   const { revision: _revision, ...fields } = record;
-  return { ...fields, files: [], aliases: [] };
+  return { ...fields, aliases: [] };
 }
 
 export interface VersionFilters {

@@ -4,7 +4,27 @@ import { ProblemError } from "../http/problem";
 import type { ModelState, Outcome } from "./model-state";
 
 /** The RPC methods routes may call. */
-type ModelStateRpc = Pick<ModelState, "createVersion" | "patchVersion" | "getVersion" | "dropModel" | "flush" | "outboxDepth">;
+type ModelStateRpc = Pick<
+  ModelState,
+  | "createVersion"
+  | "patchVersion"
+  | "getVersion"
+  | "finalize"
+  | "deleteVersion"
+  | "checkWritable"
+  | "attachFile"
+  | "detachFile"
+  | "openUpload"
+  | "getUpload"
+  | "recordPart"
+  | "uploadToComplete"
+  | "finishUpload"
+  | "abortUpload"
+  | "expireUploads"
+  | "dropModel"
+  | "flush"
+  | "outboxDepth"
+>;
 
 export function modelState(env: Env, model: string): ModelStateRpc {
   // reason: workers-types' Rpc.Stub mapping recurses through the JSON types of version
@@ -15,6 +35,6 @@ export function modelState(env: Env, model: string): ModelStateRpc {
 
 /** The value of a successful outcome; a failed one becomes the contract's error. */
 export function unwrap<T>(outcome: Outcome<T>): T {
-  if (!outcome.ok) throw new ProblemError(outcome.code, outcome.detail);
+  if (!outcome.ok) throw new ProblemError(outcome.code, outcome.detail, outcome.extra);
   return outcome.value;
 }

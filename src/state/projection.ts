@@ -1,19 +1,27 @@
 /**
  * The outbox's other half: writes ModelState's committed changes into D1. Every statement is
- * idempotent (snapshots guarded by `revision`, audit events keyed by id), so a flush that is
- * repeated after a partial failure, or by an alarm, writes nothing twice.
+ * idempotent (snapshots guarded by `revision`, audit events keyed by id, deletes and inserts
+ * of the same keys), so a flush repeated after a partial failure, or by an alarm, writes
+ * nothing twice.
  */
 import { and, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInsert } from "../audit/store";
-import { versionParents, versions } from "../db/schema";
+import { openUploads, versionFiles, versionParents, versions } from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
 import type { VersionRecord } from "../domain/version";
 
-export type OutboxItem = { kind: "version"; payload: VersionRecord } | { kind: "audit"; payload: AuditEvent };
+export type OutboxItem =
+  | { kind: "version"; payload: VersionRecord }
+  | { kind: "version_deleted"; payload: { model: string; version: number } }
+  | { kind: "upload_opened"; payload: { upload_id: string; model: string; version: number; expires_at: string } }
+  | { kind: "upload_closed"; payload: { upload_id: string } }
+  | { kind: "audit"; payload: AuditEvent };
 
-function versionStatements(db: DrizzleD1Database, v: VersionRecord): BatchItem<"sqlite">[] {
+type Statement = BatchItem<"sqlite">;
+
+function versionStatements(db: DrizzleD1Database, v: VersionRecord): Statement[] {
   const row = {
     model: v.model,
     version: v.version,
@@ -23,6 +31,7 @@ function versionStatements(db: DrizzleD1Database, v: VersionRecord): BatchItem<"
     tags: JSON.stringify(v.tags),
     metrics: JSON.stringify(v.metrics),
     lineage: JSON.stringify(v.lineage),
+    files: JSON.stringify(v.files),
     digest: v.digest,
     runId: v.lineage.run_id ?? null,
     gitSha: v.lineage.git_sha ?? null,
@@ -34,10 +43,7 @@ function versionStatements(db: DrizzleD1Database, v: VersionRecord): BatchItem<"
   };
   const { model: _m, version: _v, ...updatable } = row;
   const excluded = Object.fromEntries(
-    Object.keys(updatable).map((key) => {
-      const column = versions[key as keyof typeof updatable];
-      return [key, sql.raw(`excluded."${column.name}"`)];
-    }),
+    Object.keys(updatable).map((key) => [key, sql.raw(`excluded."${versions[key as keyof typeof updatable].name}"`)]),
   );
   const upsert = db
     .insert(versions)
@@ -47,13 +53,14 @@ function versionStatements(db: DrizzleD1Database, v: VersionRecord): BatchItem<"
       set: excluded,
       setWhere: sql`excluded."revision" > ${versions.revision}`,
     });
-  const parents = v.lineage.parents ?? [];
-  // Parent edges are replaced only when this snapshot is the newest the projection has seen.
+  // Child rows are replaced only when this snapshot is the newest the projection holds.
   const newest = sql`(SELECT revision FROM versions WHERE model = ${v.model} AND version = ${v.version}) = ${v.revision}`;
-  const clearParents = db
-    .delete(versionParents)
-    .where(and(eq(versionParents.model, v.model), eq(versionParents.version, v.version), newest));
-  const statements: BatchItem<"sqlite">[] = [upsert, clearParents];
+  const statements: Statement[] = [
+    upsert,
+    db.delete(versionParents).where(and(eq(versionParents.model, v.model), eq(versionParents.version, v.version), newest)),
+    db.delete(versionFiles).where(and(eq(versionFiles.model, v.model), eq(versionFiles.version, v.version), newest)),
+  ];
+  const parents = v.lineage.parents ?? [];
   if (parents.length > 0) {
     statements.push(
       db
@@ -65,15 +72,54 @@ function versionStatements(db: DrizzleD1Database, v: VersionRecord): BatchItem<"
         .onConflictDoNothing(),
     );
   }
+  if (v.files.length > 0) {
+    statements.push(
+      db
+        .insert(versionFiles)
+        .select(
+          sql`SELECT ${v.model}, ${v.version}, f.value ->> '$.path', f.value ->> '$.sha256', f.value ->> '$.size'
+              FROM json_each(${JSON.stringify(v.files)}) AS f WHERE ${newest}`,
+        )
+        .onConflictDoNothing(),
+    );
+  }
   return statements;
+}
+
+function deletedVersionStatements(db: DrizzleD1Database, { model, version }: { model: string; version: number }): Statement[] {
+  return [
+    db.delete(versionFiles).where(and(eq(versionFiles.model, model), eq(versionFiles.version, version))),
+    db.delete(versionParents).where(and(eq(versionParents.model, model), eq(versionParents.version, version))),
+    db.delete(versions).where(and(eq(versions.model, model), eq(versions.version, version))),
+  ];
+}
+
+function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
+  switch (item.kind) {
+    case "version":
+      return versionStatements(db, item.payload);
+    case "version_deleted":
+      return deletedVersionStatements(db, item.payload);
+    case "upload_opened": {
+      const p = item.payload;
+      return [
+        db
+          .insert(openUploads)
+          .values({ uploadId: p.upload_id, model: p.model, version: p.version, expiresAt: p.expires_at })
+          .onConflictDoNothing(),
+      ];
+    }
+    case "upload_closed":
+      return [db.delete(openUploads).where(eq(openUploads.uploadId, item.payload.upload_id))];
+    case "audit":
+      return [auditInsert(db, item.payload)];
+  }
 }
 
 /** Writes the items into D1 in one batch (one transaction). */
 export async function project(d1: D1Database, items: OutboxItem[]): Promise<void> {
   if (items.length === 0) return;
   const db = drizzle(d1);
-  const statements = items.flatMap((item) =>
-    item.kind === "version" ? versionStatements(db, item.payload) : [auditInsert(db, item.payload)],
-  );
-  await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  const statements = items.flatMap((item) => statementsFor(db, item));
+  await db.batch(statements as [Statement, ...Statement[]]);
 }

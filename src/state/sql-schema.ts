@@ -2,11 +2,14 @@
  * ModelState's own SQLite schema (one database per model). Described with the other stores
  * in README "Where state lives". Only ModelState reads or writes these tables.
  *
- * - meta:        key/value facts of the object: `next_version`.
- * - versions:    the authoritative version records, as JSON (`record`), with `status` lifted out
- *                for queries such as "the highest ready version".
- * - idempotency: `Idempotency-Key` of each version create, with the request's hash.
- * - outbox:      changes not yet projected into D1, in commit order.
+ * - meta:         key/value facts of the object: `next_version`.
+ * - versions:     the authoritative version records (files included), as JSON (`record`),
+ *                 with `status` lifted out for queries such as "the highest ready version".
+ * - idempotency:  `Idempotency-Key` of each version create, with the request's hash.
+ * - uploads:      multipart uploads (the record as JSON), so a client can resume after a crash
+ *                 and the Worker can restart without losing them.
+ * - upload_parts: the parts R2 has accepted for each upload.
+ * - outbox:       changes not yet projected into D1, in commit order.
  */
 export const MODEL_STATE_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (
@@ -23,6 +26,21 @@ export const MODEL_STATE_SCHEMA = [
      request_hash TEXT NOT NULL,
      version INTEGER NOT NULL,
      created_at TEXT NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS uploads (
+     upload_id TEXT PRIMARY KEY,
+     version INTEGER NOT NULL,
+     status TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     record TEXT NOT NULL
+   )`,
+  `CREATE INDEX IF NOT EXISTS uploads_by_version ON uploads (version, status)`,
+  `CREATE TABLE IF NOT EXISTS upload_parts (
+     upload_id TEXT NOT NULL,
+     part INTEGER NOT NULL,
+     size INTEGER NOT NULL,
+     etag TEXT NOT NULL,
+     PRIMARY KEY (upload_id, part)
    )`,
   `CREATE TABLE IF NOT EXISTS outbox (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,

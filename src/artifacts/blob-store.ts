@@ -1,0 +1,88 @@
+/**
+ * D1's record of verified blobs (`blobs`, this module is its only writer) and the reads of
+ * `version_files` that downloads and garbage collection need.
+ */
+import { and, eq, lte, sql } from "drizzle-orm";
+import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import { blobs, openUploads, versionFiles, versions } from "../db/schema";
+
+const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})`;
+
+export interface StoredFile {
+  sha256: string;
+  size: number;
+  status: "pending" | "ready" | "failed";
+}
+
+export class BlobStore {
+  private readonly db: DrizzleD1Database;
+
+  constructor(d1: D1Database) {
+    this.db = drizzle(d1);
+  }
+
+  async isVerified(sha256: string): Promise<boolean> {
+    const row = await this.db.select({ sha256: blobs.sha256 }).from(blobs).where(eq(blobs.sha256, sha256)).get();
+    return row !== undefined;
+  }
+
+  /**
+   * Takes a verified blob for a new reference without sending bytes: true when one with this
+   * sha256 and size exists. Clearing `unreferenced_since` in the same statement keeps the
+   * collector from deleting it while the new reference is being projected.
+   */
+  async reuse(sha256: string, size: number): Promise<boolean> {
+    const rows = await this.db
+      .update(blobs)
+      .set({ unreferencedSince: null })
+      .where(and(eq(blobs.sha256, sha256), eq(blobs.size, size)))
+      .returning({ sha256: blobs.sha256 });
+    return rows.length > 0;
+  }
+
+  /** Records bytes the registry has verified and published under `blobs/sha256/<hex>`. */
+  async register(sha256: string, size: number, at: string): Promise<void> {
+    await this.db
+      .insert(blobs)
+      .values({ sha256, size, createdAt: at })
+      .onConflictDoUpdate({ target: blobs.sha256, set: { unreferencedSince: null } });
+  }
+
+  async file(model: string, version: number, path: string): Promise<StoredFile | null> {
+    const row = await this.db
+      .select({ sha256: versionFiles.sha256, size: versionFiles.size, status: versions.status })
+      .from(versionFiles)
+      .innerJoin(versions, and(eq(versions.model, versionFiles.model), eq(versions.version, versionFiles.version)))
+      .where(and(eq(versionFiles.model, model), eq(versionFiles.version, version), eq(versionFiles.path, path)))
+      .get();
+    return row ?? null;
+  }
+
+  /**
+   * One pass of garbage collection: marks blobs no file references, and deletes the rows of
+   * those marked at least `graceS` ago and still unreferenced. Returns the sha256s whose R2
+   * objects the caller must now delete. The grace covers references still in an outbox.
+   */
+  async collect(now: Date, graceS: number): Promise<string[]> {
+    await this.db
+      .update(blobs)
+      .set({ unreferencedSince: now.toISOString() })
+      .where(and(sql`${blobs.unreferencedSince} IS NULL`, unreferenced));
+    const cutoff = new Date(now.getTime() - graceS * 1000).toISOString();
+    const deleted = await this.db
+      .delete(blobs)
+      .where(and(lte(blobs.unreferencedSince, cutoff), unreferenced))
+      .returning({ sha256: blobs.sha256 });
+    return deleted.map((d) => d.sha256);
+  }
+
+  /** The models that have open uploads past their expiry. */
+  async modelsWithExpiredUploads(now: string): Promise<string[]> {
+    const rows = await this.db
+      .selectDistinct({ model: openUploads.model })
+      .from(openUploads)
+      .where(lte(openUploads.expiresAt, now))
+      .all();
+    return rows.map((r) => r.model);
+  }
+}

@@ -1,0 +1,56 @@
+/** Multipart uploads: the pure rules for part sizes and which parts are still missing. */
+
+export const MiB = 1024 * 1024;
+/** R2's rules: parts of at least 5 MiB (all equal but the last), at most 10,000 of them. */
+export const R2_MIN_PART = 5 * MiB;
+export const R2_MAX_PARTS = 10_000;
+/** Each part is one request, and Workers accept bodies up to 100 MB. */
+export const MAX_PART = 95 * MiB;
+
+export type UploadStatus = "open" | "completed" | "failed" | "aborted";
+
+export interface UploadPart {
+  part: number;
+  size: number;
+  etag: string;
+}
+
+export interface UploadRecord {
+  upload_id: string;
+  model: string;
+  version: number;
+  path: string;
+  size: number;
+  sha256: string;
+  part_size: number;
+  part_count: number;
+  status: UploadStatus;
+  expires_at: string;
+  created_at: string;
+  created_by: string;
+  /** R2's id of the multipart upload at `uploads/<upload_id>`. */
+  r2_upload_id: string;
+}
+
+/**
+ * The part size for a file: the configured size, grown in whole MiB when the file would
+ * otherwise need more than R2's 10,000 parts. Null when even the largest part is too small.
+ */
+export function planPartSize(size: number, preferred: number): { partSize: number; partCount: number } | null {
+  let partSize = preferred;
+  if (Math.ceil(size / partSize) > R2_MAX_PARTS) partSize = Math.ceil(size / R2_MAX_PARTS / MiB) * MiB;
+  if (partSize > MAX_PART) return null;
+  return { partSize, partCount: Math.max(1, Math.ceil(size / partSize)) };
+}
+
+/** The size part `n` (1-based) must have. */
+export function expectedPartSize(upload: Pick<UploadRecord, "size" | "part_size" | "part_count">, n: number): number {
+  return n < upload.part_count ? upload.part_size : upload.size - upload.part_size * (upload.part_count - 1);
+}
+
+export function missingParts(partCount: number, parts: readonly UploadPart[]): number[] {
+  const have = new Set(parts.map((p) => p.part));
+  const missing: number[] = [];
+  for (let n = 1; n <= partCount; n++) if (!have.has(n)) missing.push(n);
+  return missing;
+}
