@@ -1,3 +1,9 @@
+CREATE TABLE `blob_leases` (
+	`sha256` text PRIMARY KEY NOT NULL,
+	`holder` text NOT NULL,
+	`expires_at` text NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `blobs` (
 	`sha256` text PRIMARY KEY NOT NULL,
 	`size` integer NOT NULL,

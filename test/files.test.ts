@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { BlobStore } from "../src/artifacts/blob-store";
 import { cleanup } from "../src/artifacts/cleanup";
 import { bytesOf, call, createModel, createVersion, hsToken, json, readyVersion, sha256Of } from "./helpers";
 
@@ -168,7 +169,6 @@ describe("multipart uploads", () => {
     // A repeated complete (a client retrying after a lost answer) gets the same file.
     expect((await json("POST", `${base}/complete`)).body).toEqual(done.body);
 
-    expect(await r2Keys("uploads/")).toEqual([]);
     expect(await r2Keys(`blobs/sha256/${sha}`)).toHaveLength(1);
     expect((await json("GET", base)).body.status).toBe("completed");
 
@@ -197,7 +197,6 @@ describe("multipart uploads", () => {
     expect(res.status).toBe(422);
     expect(res.body.code).toBe("digest_mismatch");
     expect((await json("GET", base)).body.status).toBe("failed");
-    expect(await r2Keys("uploads/")).toEqual([]);
     expect(await r2Keys(`blobs/sha256/${await sha256Of(data)}`)).toEqual([]);
     expect(await r2Keys(`blobs/sha256/${await sha256Of(other)}`)).toEqual([]);
     expect((await json("GET", `/v1/models/m-mismatch/versions/${version}/files`)).body.items).toEqual([]);
@@ -237,6 +236,37 @@ describe("multipart uploads", () => {
     expect(await r2Keys(`blobs/sha256/${sha}`)).toHaveLength(1);
     const { data: got } = await download(`/v1/models/m-dedup/versions/${second.version}/files/copy`);
     expect(await sha256Of(got)).toBe(sha);
+  });
+
+  it("never lets a wrong upload of a digest damage the verified bytes of that digest", async () => {
+    const real = bytesOf(size, 51);
+    const sha = await sha256Of(real);
+    const forged = bytesOf(size, 52);
+    const good = await startUpload("m-poison", real, "good.bin");
+    const bad = await json("POST", `/v1/models/m-poison/versions/${good.version}/uploads`, { body: { path: "bad.bin", size, sha256: sha } });
+    const badBase = `/v1/models/m-poison/versions/${good.version}/uploads/${bad.body.upload_id}`;
+    for (const n of [1, 2, 3]) {
+      await call("PUT", `${good.base}/parts/${n}`, { rawBody: slice(real, n) });
+      await call("PUT", `${badBase}/parts/${n}`, { rawBody: slice(forged, n) });
+    }
+    // While one upload of these bytes is being verified, another cannot write them (409, retry).
+    const blobs = new BlobStore(env.DB);
+    expect(await blobs.lease(sha, "someone-else", 60_000)).toBe(true);
+    const busy = await json("POST", `${good.base}/complete`);
+    expect(busy.status).toBe(409);
+    expect(busy.body.code).toBe("conflict");
+    await blobs.release(sha, "someone-else");
+
+    expect((await json("POST", `${good.base}/complete`)).status).toBe(200);
+    // The forged upload arrives after the real bytes were verified: its parts are dropped and
+    // the file it names holds the verified bytes.
+    const late = await json("POST", `${badBase}/complete`);
+    expect(late.status).toBe(200);
+    expect(late.body.deduplicated).toBe(true);
+    for (const path of ["good.bin", "bad.bin"]) {
+      const { data } = await download(`/v1/models/m-poison/versions/${good.version}/files/${path}`);
+      expect(await sha256Of(data), path).toBe(sha);
+    }
   });
 
   it("validates the create body", async () => {

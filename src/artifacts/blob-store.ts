@@ -4,7 +4,7 @@
  */
 import { and, eq, lte, sql } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import { blobs, openUploads, versionFiles, versions } from "../db/schema";
+import { blobLeases, blobs, openUploads, versionFiles, versions } from "../db/schema";
 
 const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})`;
 
@@ -46,6 +46,28 @@ export class BlobStore {
       .insert(blobs)
       .values({ sha256, size, createdAt: at })
       .onConflictDoUpdate({ target: blobs.sha256, set: { unreferencedSince: null } });
+  }
+
+  /**
+   * Takes the lease on a content address for `holder`, if it is free or its lease has run
+   * out. One statement, so two writers cannot both win.
+   */
+  async lease(sha256: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = new Date();
+    const rows = await this.db
+      .insert(blobLeases)
+      .values({ sha256, holder, expiresAt: new Date(now.getTime() + ttlMs).toISOString() })
+      .onConflictDoUpdate({
+        target: blobLeases.sha256,
+        set: { holder: sql`excluded.holder`, expiresAt: sql`excluded.expires_at` },
+        setWhere: lte(blobLeases.expiresAt, now.toISOString()),
+      })
+      .returning({ holder: blobLeases.holder });
+    return rows[0]?.holder === holder;
+  }
+
+  async release(sha256: string, holder: string): Promise<void> {
+    await this.db.delete(blobLeases).where(and(eq(blobLeases.sha256, sha256), eq(blobLeases.holder, holder)));
   }
 
   async file(model: string, version: number, path: string): Promise<StoredFile | null> {

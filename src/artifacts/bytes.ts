@@ -1,20 +1,28 @@
 /**
- * Moving verified bytes into R2. Every write under `blobs/sha256/<hex>` carries bytes whose
- * sha256 has been checked on the way: by R2 itself (a put with `sha256`), or by hashing the
- * stream as it is copied and completing the copy only when the hash matches. So a declared
- * but wrong digest can never poison a blob someone else will reference.
+ * Moving bytes into R2 so that every blob the registry lists has been verified by it.
+ *
+ * Bytes go to their content address `blobs/sha256/<hex>` directly, to avoid copying them
+ * (R2's Workers API has no server-side copy, and a copy of a 70 GB checkpoint is a second
+ * full write). What makes that safe:
+ * - a blob counts only once D1's `blobs` has its row, written after the registry hashed the
+ *   bytes at that key itself; a declared digest alone is never trusted (no dedup, no row);
+ * - unverified bytes are written to a content address only under its lease (`blob_leases`),
+ *   and never while a verified blob sits there (that case dedups instead), so no writer can
+ *   overwrite bytes that another has verified, or is verifying;
+ * - bytes that fail verification are deleted before the lease is let go.
  */
 import type { UploadRecord } from "../domain/upload";
-import { expectedPartSize } from "../domain/upload";
 import { ProblemError } from "../http/problem";
 import { validationFailed } from "../http/validation";
-import { BlobStore } from "./blob-store";
-import { blobKey, stagingKey, uploadKey } from "./keys";
-import { Sha256Stream } from "./sha256-stream";
+import type { BlobStore } from "./blob-store";
+import { blobKey, stagingKey } from "./keys";
+import { sha256OfStream, Sha256Stream } from "./sha256-stream";
 
 export interface VerifiedBytes {
   sha256: string;
   size: number;
+  /** True when the registry already held these bytes and kept its own copy. */
+  deduplicated: boolean;
 }
 
 function mismatch(declared: string, actual: string): ProblemError {
@@ -24,10 +32,28 @@ function mismatch(declared: string, actual: string): ProblemError {
   });
 }
 
+/** Leases live long enough to verify `size` bytes at a slow 10 MiB/s, and at least 10 minutes. */
+function leaseMs(size: number): number {
+  return 10 * 60_000 + Math.ceil(size / (10 * 1024 * 1024)) * 1000;
+}
+
+/** Runs `write` holding the lease on `sha256`'s content address; 409 when another writer holds it. */
+async function underLease<T>(blobs: BlobStore, sha256: string, size: number, holder: string, write: () => Promise<T>): Promise<T> {
+  if (!(await blobs.lease(sha256, holder, leaseMs(size)))) {
+    throw new ProblemError("conflict", `Another upload of the bytes ${sha256} is being verified; retry shortly`);
+  }
+  try {
+    return await write();
+  } finally {
+    await blobs.release(sha256, holder);
+  }
+}
+
 /**
  * Stores the body of a single PUT of `length` bytes and returns its verified sha256. With a
- * declared digest the body goes straight to its content address with R2 checking it (or, if
- * those bytes are already held, is only hashed); without one it is staged, hashed, and copied.
+ * declared digest the body goes straight to its content address with R2 checking it as
+ * well (or, when the registry holds those bytes already, is only hashed); without one it is
+ * staged, hashed, then copied with R2 checking the copy.
  */
 export async function storeSingle(
   bucket: R2Bucket,
@@ -38,7 +64,7 @@ export async function storeSingle(
   at: string,
 ): Promise<VerifiedBytes> {
   const hasher = new Sha256Stream();
-  /** The body's sha256, once all of it went through; `failure` is what stopped the write, if anything. */
+  /** The body's sha256 once all of it went through; `failure` is what stopped the write, if anything. */
   const finish = async (failure?: unknown) => {
     const sha256 = await hasher.hex();
     const complete = hasher.bytes === length;
@@ -49,98 +75,81 @@ export async function storeSingle(
   };
 
   if (declared !== undefined) {
-    if (await blobs.isVerified(declared)) {
-      await hasher.consume(body);
-      const sha256 = await finish();
-      await blobs.register(sha256, length, at);
-      return { sha256, size: length };
+    if (await blobs.reuse(declared, length)) {
+      // The registry holds these bytes: check the body against them without storing it again.
+      // (The runtime errors a request body that ends before its Content-Length.)
+      const sha256 = await sha256OfStream(body);
+      if (sha256 !== declared) throw mismatch(declared, sha256);
+      return { sha256, size: length, deduplicated: true };
     }
-    // On a mismatch R2 refuses the put as a whole, so nothing is stored.
-    const failure = await bucket.put(blobKey(declared), hasher.through(body, length), { sha256: declared }).then(
-      () => undefined,
-      (err: unknown) => err ?? new Error("R2 put failed"),
-    );
-    const sha256 = await finish(failure);
-    await blobs.register(sha256, length, at);
-    return { sha256, size: length };
+    return underLease(blobs, declared, length, crypto.randomUUID(), async () => {
+      // On a mismatch R2 refuses the put as a whole: nothing is stored.
+      const failure = await bucket.put(blobKey(declared), hasher.through(body, length), { sha256: declared }).then(
+        () => undefined,
+        (err: unknown) => err ?? new Error("R2 put failed"),
+      );
+      const sha256 = await finish(failure);
+      await blobs.register(sha256, length, at);
+      return { sha256, size: length, deduplicated: false };
+    });
   }
 
   const staged = stagingKey(crypto.randomUUID());
   try {
     await bucket.put(staged, hasher.through(body, length));
     const sha256 = await finish();
-    if (!(await blobs.isVerified(sha256))) await copyVerified(bucket, staged, sha256);
-    await blobs.register(sha256, length, at);
-    return { sha256, size: length };
+    if (await blobs.reuse(sha256, length)) return { sha256, size: length, deduplicated: true };
+    return await underLease(blobs, sha256, length, staged, async () => {
+      const source = await bucket.get(staged);
+      if (!source) throw new Error(`staged object ${staged} vanished`);
+      await bucket.put(blobKey(sha256), source.body, { sha256 });
+      await blobs.register(sha256, length, at);
+      return { sha256, size: length, deduplicated: false };
+    });
   } finally {
     await bucket.delete(staged);
   }
 }
 
-/** Copies a staged object to its content address; R2 checks the sha256 as it writes. */
-async function copyVerified(bucket: R2Bucket, from: string, sha256: string): Promise<void> {
-  const source = await bucket.get(from);
-  if (!source) throw new Error(`staged object ${from} vanished`);
-  await bucket.put(blobKey(sha256), source.body, { sha256 });
-}
-
 /**
- * Assembles a multipart upload's parts in R2. A retry after a crash finds the object already
- * assembled and goes on from there.
+ * Completes a multipart upload: assembles its parts at the content address, re-reads the
+ * assembled object through SHA-256 and compares size and digest with the declared ones.
+ * Verified bytes are registered; others are deleted. When the registry verified these bytes
+ * meanwhile (another upload won the race), the parts are dropped and the blob is reused.
  */
-export async function assemble(bucket: R2Bucket, upload: UploadRecord, parts: R2UploadedPart[]): Promise<void> {
-  try {
-    await bucket.resumeMultipartUpload(uploadKey(upload.upload_id), upload.r2_upload_id).complete(parts);
-  } catch (err) {
-    const existing = await bucket.head(uploadKey(upload.upload_id));
-    if (existing?.size !== upload.size) throw err;
+export async function completeUpload(
+  bucket: R2Bucket,
+  blobs: BlobStore,
+  upload: UploadRecord,
+  parts: R2UploadedPart[],
+  at: string,
+): Promise<{ matched: boolean; deduplicated: boolean }> {
+  const multipart = bucket.resumeMultipartUpload(upload.r2_key, upload.r2_upload_id);
+  if (await blobs.reuse(upload.sha256, upload.size)) {
+    await multipart.abort().catch(() => undefined);
+    return { matched: true, deduplicated: true };
   }
-}
-
-/**
- * Re-reads an assembled upload through the hash and compares it with the declared size and
- * sha256. When they match and the registry does not hold these bytes yet, the same pass
- * copies them to `blobs/sha256/<hex>` part by part, completing the copy only after the hash
- * matched. The assembled object is deleted either way. Returns whether the bytes matched.
- */
-export async function verifyUpload(bucket: R2Bucket, blobs: BlobStore, upload: UploadRecord, at: string): Promise<boolean> {
-  const source = uploadKey(upload.upload_id);
-  const hasher = new Sha256Stream();
-  let matched: boolean;
-  if (await blobs.isVerified(upload.sha256)) {
-    const object = await bucket.get(source);
-    if (!object) throw new Error(`assembled upload ${source} is missing`);
-    await hasher.consume(object.body);
-    matched = (await hasher.hex()) === upload.sha256 && hasher.bytes === upload.size;
-  } else {
-    const copy = await bucket.createMultipartUpload(blobKey(upload.sha256));
+  return underLease(blobs, upload.sha256, upload.size, upload.upload_id, async () => {
     try {
-      const copied: R2UploadedPart[] = [];
-      for (let n = 1; n <= upload.part_count; n++) {
-        const length = expectedPartSize(upload, n);
-        const object = await bucket.get(source, { range: { offset: (n - 1) * upload.part_size, length } });
-        if (!object) throw new Error(`assembled upload ${source} is missing`);
-        copied.push(await copy.uploadPart(n, hasher.through(object.body, length)));
-      }
-      matched = (await hasher.hex()) === upload.sha256 && hasher.bytes === upload.size;
-      if (matched) await copy.complete(copied);
-      else await copy.abort();
+      await multipart.complete(parts);
     } catch (err) {
-      await copy.abort().catch(() => undefined);
-      throw err;
+      // A retry after a crash finds the parts assembled already.
+      if ((await bucket.head(upload.r2_key))?.size !== upload.size) throw err;
     }
-  }
-  await bucket.delete(source);
-  if (matched) await blobs.register(upload.sha256, upload.size, at);
-  return matched;
+    const object = await bucket.get(upload.r2_key);
+    const matched = object !== null && object.size === upload.size && (await sha256OfStream(object.body)) === upload.sha256;
+    if (matched) await blobs.register(upload.sha256, upload.size, at);
+    else await bucket.delete(upload.r2_key);
+    return { matched, deduplicated: false };
+  });
 }
 
 /** Aborts multipart uploads that ModelState has closed. Already-gone uploads are fine. */
-export async function abortR2Uploads(bucket: R2Bucket, aborts: { upload_id: string; r2_upload_id: string }[]): Promise<void> {
+export async function abortR2Uploads(bucket: R2Bucket, aborts: { r2_key: string; r2_upload_id: string }[]): Promise<void> {
   await Promise.all(
     aborts.map((a) =>
       bucket
-        .resumeMultipartUpload(uploadKey(a.upload_id), a.r2_upload_id)
+        .resumeMultipartUpload(a.r2_key, a.r2_upload_id)
         .abort()
         .catch(() => undefined),
     ),

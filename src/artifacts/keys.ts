@@ -1,16 +1,13 @@
 /**
- * R2 key prefixes. This module's artifacts code is their only writer (see README "Where
- * state lives").
+ * R2 key prefixes; src/artifacts/ is their only writer (see README "Where state lives").
  *
- * - `blobs/sha256/<hex>`: verified content, one object per distinct sha256. Only bytes whose
- *   sha256 was checked on the way in are ever written here (a single PUT with R2's own
- *   sha256 check, or a copy hashed as it is written).
- * - `uploads/<upload_id>`: a multipart upload's assembled object, from `complete` until its
- *   bytes are verified and copied to `blobs/`; then deleted.
+ * - `blobs/sha256/<hex>`: content, one object per distinct sha256. A multipart upload of a
+ *   declared sha256 assembles here, under the lease on that address (src/artifacts/bytes.ts),
+ *   and is deleted if its bytes do not hash to it. Bytes count as a blob only once D1's
+ *   `blobs` row says the registry verified them.
  * - `staging/<uuid>`: a single PUT sent without `x-mreg-sha256`, until its hash is known and
- *   it is copied to `blobs/`; then deleted.
+ *   it is copied to its content address; then deleted.
  */
 export const blobKey = (sha256: string) => `blobs/sha256/${sha256}`;
-export const uploadKey = (uploadId: string) => `uploads/${uploadId}`;
 export const stagingKey = (id: string) => `staging/${id}`;
-export const TRANSIENT_PREFIXES = ["uploads/", "staging/"] as const;
+export const STAGING_PREFIX = "staging/";

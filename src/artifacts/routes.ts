@@ -15,8 +15,8 @@ import { VersionStore } from "../models/version-store";
 import { modelState, unwrap } from "../state/client";
 import type { UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
-import { abortR2Uploads, assemble, storeSingle, verifyUpload } from "./bytes";
-import { blobKey, uploadKey } from "./keys";
+import { abortR2Uploads, completeUpload, storeSingle } from "./bytes";
+import { blobKey } from "./keys";
 import { CreateUploadBody, File, FileList, FileParams, PartParams, Sha256Hex, Upload, UploadPartBody, UploadParams } from "./schemas";
 
 /** The declared body length; artifact routes need it to stream into R2 without buffering. */
@@ -86,7 +86,7 @@ export const artifactRoutes = [
           at,
           version: params.version,
           file: { path: params.path, size: bytes.size, sha256: bytes.sha256 },
-          deduplicated: false,
+          deduplicated: bytes.deduplicated,
         }),
       );
       return c.json(file, 201);
@@ -130,7 +130,9 @@ export const artifactRoutes = [
       const plan = planPartSize(body.size, cfg.UPLOAD_PART_SIZE);
       if (!plan) throw validationFailed("The file is too large for 10,000 parts of at most 95 MiB", [{ path: "size", message: "too large" }]);
       const uploadId = crypto.randomUUID();
-      const r2Upload = await c.env.ARTIFACTS.createMultipartUpload(uploadKey(uploadId));
+      // The parts assemble at the content address; bytes count there only once verified.
+      const r2Key = blobKey(body.sha256);
+      const r2Upload = await c.env.ARTIFACTS.createMultipartUpload(r2Key);
       const upload: UploadRecord = {
         upload_id: uploadId,
         model: params.model,
@@ -144,6 +146,7 @@ export const artifactRoutes = [
         expires_at: new Date(Date.parse(at) + cfg.UPLOAD_TTL_S * 1000).toISOString(),
         created_at: at,
         created_by: principal.sub,
+        r2_key: r2Key,
         r2_upload_id: r2Upload.uploadId,
       };
       const opened = await state.openUpload({ model: params.model, actor: principal.sub, at, upload });
@@ -182,7 +185,7 @@ export const artifactRoutes = [
       }
       const body = c.req.raw.body;
       if (!body) throw validationFailed("The part has no body");
-      const uploaded = await c.env.ARTIFACTS.resumeMultipartUpload(uploadKey(upload.upload_id), upload.r2_upload_id).uploadPart(
+      const uploaded = await c.env.ARTIFACTS.resumeMultipartUpload(upload.r2_key, upload.r2_upload_id).uploadPart(
         params.n,
         body,
       );
@@ -235,13 +238,14 @@ export const artifactRoutes = [
       const file = { path: current.path, size: current.size, sha256: current.sha256 };
       if (current.status === "completed") return c.json(file);
       const upload = unwrap(await state.uploadToComplete({ version: params.version, uploadId: params.upload_id, now: timestamp() }));
-      await assemble(
+      const at = timestamp();
+      const { matched, deduplicated } = await completeUpload(
         c.env.ARTIFACTS,
+        new BlobStore(c.env.DB),
         upload,
         upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag })),
+        at,
       );
-      const at = timestamp();
-      const matched = await verifyUpload(c.env.ARTIFACTS, new BlobStore(c.env.DB), upload, at);
       unwrap(
         await state.finishUpload({
           model: params.model,
@@ -252,11 +256,13 @@ export const artifactRoutes = [
         }),
       );
       if (!matched) {
-        throw new ProblemError("digest_mismatch", "The assembled bytes do not match the declared size and sha256; the upload failed and its bytes were removed", {
-          expected: upload.sha256,
-        });
+        throw new ProblemError(
+          "digest_mismatch",
+          "The assembled bytes do not match the declared size and sha256; the upload failed and its bytes were removed",
+          { expected: upload.sha256 },
+        );
       }
-      return c.json(file);
+      return c.json(deduplicated ? { ...file, deduplicated } : file);
     },
   }),
 

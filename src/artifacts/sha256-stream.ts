@@ -1,7 +1,20 @@
 /**
- * Hashes bytes as they stream, with backpressure: each chunk is written to a
- * `crypto.DigestStream` and awaited before it is passed on, so neither side buffers more
- * than a chunk (unlike `tee()`, which buffers for the slower branch without bound).
+ * SHA-256 over streams with `crypto.DigestStream`, never holding more than a chunk: a
+ * `tee()` would buffer for the slower branch without bound.
+ */
+
+const toHex = (buffer: ArrayBuffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+
+/** Hashes a stream to its end without keeping it: a native pipe, no JavaScript per chunk. */
+export async function sha256OfStream(source: ReadableStream<Uint8Array>): Promise<string> {
+  const digest = new crypto.DigestStream("SHA-256");
+  await source.pipeTo(digest);
+  return toHex(await digest.digest);
+}
+
+/**
+ * Hashes bytes on their way somewhere else. Each chunk is written to the digest and awaited
+ * before it is passed on, so the hash keeps pace with the consumer (backpressure).
  */
 export class Sha256Stream {
   private readonly digest = new crypto.DigestStream("SHA-256");
@@ -10,8 +23,8 @@ export class Sha256Stream {
   bytes = 0;
 
   /**
-   * Returns `source` as a stream of known length (what R2's put and uploadPart need) that
-   * feeds this hash as it is read. A source shorter or longer than `length` errors it.
+   * Returns `source` as a stream of known length (what R2's put needs) that feeds this hash
+   * as it is read. A source shorter or longer than `length` errors it.
    */
   through(source: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array> {
     const fixed = new FixedLengthStream(length);
@@ -30,21 +43,9 @@ export class Sha256Stream {
     return fixed.readable as ReadableStream<Uint8Array>;
   }
 
-  /** Hashes `source` to its end without keeping it. */
-  async consume(source: ReadableStream<Uint8Array>): Promise<void> {
-    const reader = source.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      this.bytes += value.byteLength;
-      await this.writer.write(value);
-    }
-  }
-
   /** Ends the hash: lower-case hex. */
   async hex(): Promise<string> {
     await this.writer.close();
-    const buffer = await this.digest.digest;
-    return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+    return toHex(await this.digest.digest);
   }
 }

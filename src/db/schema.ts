@@ -98,6 +98,18 @@ export const blobs = sqliteTable("blobs", {
 });
 
 /**
+ * Who may write `blobs/sha256/<hex>` right now. Every write of unverified bytes to a content
+ * address (a multipart completion, a put) happens under this lease, so two writers of the
+ * same sha256 never overwrite each other's bytes mid-verification. Written by
+ * src/artifacts/blob-store.ts; a lease past `expires_at` may be taken over.
+ */
+export const blobLeases = sqliteTable("blob_leases", {
+  sha256: text("sha256").primaryKey(),
+  holder: text("holder").notNull(),
+  expiresAt: text("expires_at").notNull(),
+});
+
+/**
  * Open multipart uploads, so the scheduled handler can find expired ones across models.
  * Projected by the outbox flush: inserted when an upload opens, deleted when it ends.
  */

@@ -28,7 +28,9 @@ export interface UploadRecord {
   expires_at: string;
   created_at: string;
   created_by: string;
-  /** R2's id of the multipart upload at `uploads/<upload_id>`. */
+  /** Where R2 assembles the parts: the content address of the declared sha256. */
+  r2_key: string;
+  /** R2's id of the multipart upload. */
   r2_upload_id: string;
 }
 

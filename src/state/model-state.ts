@@ -47,7 +47,7 @@ export interface UploadView extends UploadRecord {
 
 /** What the caller must do in R2 after a change here: abort these multipart uploads. */
 export interface R2Aborts {
-  aborts: { upload_id: string; r2_upload_id: string }[];
+  aborts: { r2_key: string; r2_upload_id: string }[];
 }
 
 const OUTBOX_BATCH = 50;
@@ -359,7 +359,7 @@ export class ModelState extends DurableObject<Env> {
         .exec<{ record: string }>("SELECT record FROM uploads WHERE status = 'open'")
         .toArray()
         .map((r) => JSON.parse(r.record) as UploadRecord)
-        .map((u) => ({ upload_id: u.upload_id, r2_upload_id: u.r2_upload_id }));
+        .map((u) => ({ r2_key: u.r2_key, r2_upload_id: u.r2_upload_id }));
       for (const table of ["versions", "idempotency", "uploads", "upload_parts", "meta"]) this.sql.exec(`DELETE FROM ${table}`);
       return { ok: true, value: { aborts } };
     });
@@ -508,7 +508,7 @@ export class ModelState extends DurableObject<Env> {
       this.sql.exec("DELETE FROM upload_parts WHERE upload_id = ?", upload.upload_id);
       this.enqueue({ kind: "upload_closed", payload: { upload_id: upload.upload_id } });
     }
-    return uploads.map((u) => ({ upload_id: u.upload_id, r2_upload_id: u.r2_upload_id }));
+    return uploads.map((u) => ({ r2_key: u.r2_key, r2_upload_id: u.r2_upload_id }));
   }
 
   private uploadRefusal(upload: UploadRecord, now: string) {

@@ -1,0 +1,105 @@
+// Shared pieces of the benchmarks: starting a wrangler dev server, minting a token,
+// sampling the RSS of the workerd processes, streaming a file region over HTTP.
+import { spawn, execFileSync } from "node:child_process";
+import { createReadStream, readdirSync, readFileSync } from "node:fs";
+import http from "node:http";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Starts a server (a command that serves on `port`), waits for `healthPath`, returns a stopper. */
+export async function startServer(command, args, { cwd = root, port, healthPath = "/healthz", log }) {
+  const child = spawn(command, args, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${command} exited:\n${output}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${healthPath}`);
+      if (res.status < 500) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`no answer on port ${port}:\n${output}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return {
+    output: () => output,
+    async stop() {
+      if (log) log(output);
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        return;
+      }
+      await new Promise((r) => {
+        const timer = setTimeout(() => {
+          try {
+            process.kill(-child.pid, "SIGKILL");
+          } catch {}
+          r();
+        }, 10_000);
+        child.on("exit", () => {
+          clearTimeout(timer);
+          r();
+        });
+      });
+    },
+  };
+}
+
+export function mintToken(scope = "read write admin", sub = "bench") {
+  return execFileSync("node", [join(root, "scripts", "token.mjs"), "--sub", sub, "--scope", scope], { encoding: "utf8" }).trim();
+}
+
+/** Sum of the resident set sizes of all workerd processes, in bytes. */
+export function workerdRss() {
+  let total = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "workerd") continue;
+      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      if (match) total += Number(match[1]) * 1024;
+    } catch {
+      // the process ended between listing and reading
+    }
+  }
+  return total;
+}
+
+/** Samples workerd RSS every `everyMs` until stopped; returns the peak. */
+export function rssSampler(everyMs = 100) {
+  let peak = workerdRss();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, workerdRss());
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, workerdRss());
+    },
+  };
+}
+
+/** Streams bytes [start, start+length) of a file as a request body with Content-Length. */
+export function sendFileRegion({ method, url, headers = {}, file, start, length }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers: { ...headers, "content-length": String(length) } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode, body }));
+    });
+    req.on("error", reject);
+    if (length === 0) return req.end();
+    createReadStream(file, { start, end: start + length - 1, highWaterMark: 1024 * 1024 }).pipe(req);
+  });
+}
+
+export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
+export const fmtMiB = (bytes) => (bytes / MiB).toFixed(0);

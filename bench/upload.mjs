@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// bench/upload: mreg's multipart upload path against a minimal "stream the body into R2"
+// Worker, both under the same wrangler dev, one after the other, for each file size.
+//   node bench/upload.mjs [--sizes 1,2] [--parallel 4]        (sizes in GiB)
+// Reports upload throughput (and its ratio to the baseline) and the peak RSS of the workerd
+// processes during each upload, then downloads mreg's copy and checks its sha256.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, openSync, rmSync, writeSync, closeSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { GiB, MiB, fmtMiB, mintToken, root, rssSampler, sendFileRegion, startServer } from "./lib.mjs";
+
+const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,2" }, parallel: { type: "string", default: "4" } } });
+const sizes = values.sizes.split(",").map((s) => Math.round(Number(s) * GiB));
+const parallel = Number(values.parallel);
+const work = mkdtempSync(join(tmpdir(), "mreg-bench-upload-"));
+
+/** Writes `size` bytes of incompressible data and returns its sha256. */
+function makeFile(path, size) {
+  const block = randomBytes(64 * MiB);
+  const hash = createHash("sha256");
+  const fd = openSync(path, "w");
+  for (let written = 0, i = 0; written < size; i++) {
+    const chunk = block.subarray(0, Math.min(block.length, size - written));
+    chunk.writeUInt32LE(i, 0); // no two blocks alike
+    writeSync(fd, chunk);
+    hash.update(chunk);
+    written += chunk.length;
+  }
+  closeSync(fd);
+  return hash.digest("hex");
+}
+
+async function baseline(file, size) {
+  const port = 8790;
+  const server = await startServer(
+    join(root, "node_modules", ".bin", "wrangler"),
+    ["dev", "--config", "bench/baseline/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", join(work, "baseline-state")],
+    { port, healthPath: "/" },
+  );
+  try {
+    const rss = rssSampler();
+    const started = performance.now();
+    const res = await sendFileRegion({ method: "PUT", url: `http://127.0.0.1:${port}/bench-object`, file, start: 0, length: size });
+    const seconds = (performance.now() - started) / 1000;
+    const peak = rss.stop();
+    if (res.status !== 200) throw new Error(`baseline PUT: ${res.status} ${res.body}`);
+    return { seconds, peak };
+  } finally {
+    await server.stop();
+    rmSync(join(work, "baseline-state"), { recursive: true, force: true });
+  }
+}
+
+async function api(base, token, method, path, body) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+function downloadSha256(url, token) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`download: ${res.statusCode}`));
+      const hash = createHash("sha256");
+      let bytes = 0;
+      res.on("data", (d) => {
+        bytes += d.length;
+        hash.update(d);
+      });
+      res.on("end", () => resolve({ sha256: hash.digest("hex"), bytes }));
+      res.on("error", reject);
+    }).on("error", reject);
+  });
+}
+
+async function mreg(file, size, sha256) {
+  const port = 8791;
+  const state = join(work, "mreg-state");
+  const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], {
+    port,
+    log: process.env.BENCH_LOG ? (output) => console.error(output) : undefined,
+  });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    const token = mintToken();
+    const model = `bench-${size}`;
+    await api(base, token, "POST", "/v1/models", { name: model });
+    const { version } = await api(base, token, "POST", `/v1/models/${model}/versions`, {});
+    const rss = rssSampler();
+    const started = performance.now();
+    const upload = await api(base, token, "POST", `/v1/models/${model}/versions/${version}/uploads`, { path: "weights.bin", size, sha256 });
+    const parts = Array.from({ length: upload.part_count }, (_, i) => i + 1);
+    const worker = async () => {
+      for (let n = parts.shift(); n !== undefined; n = parts.shift()) {
+        const start = (n - 1) * upload.part_size;
+        const length = Math.min(upload.part_size, size - start);
+        const url = `${base}/v1/models/${model}/versions/${version}/uploads/${upload.upload_id}/parts/${n}`;
+        const res = await sendFileRegion({ method: "PUT", url, headers: { authorization: `Bearer ${token}` }, file, start, length });
+        if (res.status !== 200) throw new Error(`part ${n}: ${res.status} ${res.body}`);
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+    const partsDone = performance.now();
+    await api(base, token, "POST", `/v1/models/${model}/versions/${version}/uploads/${upload.upload_id}/complete`, {});
+    const seconds = (performance.now() - started) / 1000;
+    const peak = rss.stop();
+    const download = await downloadSha256(`${base}/v1/models/${model}/versions/${version}/files/weights.bin`, token);
+    if (download.sha256 !== sha256 || download.bytes !== size) throw new Error(`download mismatch: ${JSON.stringify(download)}`);
+    return { seconds, partsSeconds: (partsDone - started) / 1000, peak, partSize: upload.part_size, verified: true };
+  } finally {
+    await server.stop();
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+const rows = [];
+try {
+  for (const size of sizes) {
+    const file = join(work, `file-${size}.bin`);
+    const sha256 = makeFile(file, size);
+    const b = await baseline(file, size);
+    const m = await mreg(file, size, sha256);
+    rmSync(file, { force: true });
+    const row = {
+      size_mib: Number(fmtMiB(size)),
+      baseline_mib_s: +(size / MiB / b.seconds).toFixed(1),
+      mreg_mib_s: +(size / MiB / m.seconds).toFixed(1),
+      throughput_ratio: +(b.seconds / m.seconds).toFixed(2),
+      mreg_parts_s: +m.partsSeconds.toFixed(1),
+      mreg_total_s: +m.seconds.toFixed(1),
+      baseline_s: +b.seconds.toFixed(1),
+      baseline_peak_rss_mib: Number(fmtMiB(b.peak)),
+      mreg_peak_rss_mib: Number(fmtMiB(m.peak)),
+      rss_ratio: +(m.peak / b.peak).toFixed(2),
+      download_sha256_ok: m.verified,
+    };
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+console.log("\n| size | baseline MiB/s | mreg MiB/s | throughput ratio | baseline peak RSS | mreg peak RSS | RSS ratio | download sha256 |");
+console.log("|---|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  console.log(
+    `| ${r.size_mib} MiB | ${r.baseline_mib_s} | ${r.mreg_mib_s} | ${r.throughput_ratio}x | ${r.baseline_peak_rss_mib} MiB | ${r.mreg_peak_rss_mib} MiB | ${r.rss_ratio}x | ${r.download_sha256_ok ? "ok" : "MISMATCH"} |`,
+  );
+}
