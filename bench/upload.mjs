@@ -33,7 +33,7 @@ function makeFile(path, size) {
   return hash.digest("hex");
 }
 
-async function baseline(file, size) {
+async function baseline(file, size, reread) {
   const port = 8790;
   const server = await startServer(
     join(root, "node_modules", ".bin", "wrangler"),
@@ -43,7 +43,8 @@ async function baseline(file, size) {
   try {
     const rss = rssSampler();
     const started = performance.now();
-    const res = await sendFileRegion({ method: "PUT", url: `http://127.0.0.1:${port}/bench-object`, file, start: 0, length: size });
+    const url = `http://127.0.0.1:${port}/bench-object${reread ? "?reread=1" : ""}`;
+    const res = await sendFileRegion({ method: "PUT", url, file, start: 0, length: size });
     const seconds = (performance.now() - started) / 1000;
     const peak = rss.stop();
     if (res.status !== 200) throw new Error(`baseline PUT: ${res.status} ${res.body}`);
@@ -109,12 +110,15 @@ async function mreg(file, size, sha256) {
     };
     await Promise.all(Array.from({ length: parallel }, worker));
     const partsDone = performance.now();
+    const partsPeak = rss.stop();
+    const completeRss = rssSampler();
     await api(base, token, "POST", `/v1/models/${model}/versions/${version}/uploads/${upload.upload_id}/complete`, {});
     const seconds = (performance.now() - started) / 1000;
-    const peak = rss.stop();
+    const completePeak = completeRss.stop();
+    const peak = Math.max(partsPeak, completePeak);
     const download = await downloadSha256(`${base}/v1/models/${model}/versions/${version}/files/weights.bin`, token);
     if (download.sha256 !== sha256 || download.bytes !== size) throw new Error(`download mismatch: ${JSON.stringify(download)}`);
-    return { seconds, partsSeconds: (partsDone - started) / 1000, peak, partSize: upload.part_size, verified: true };
+    return { seconds, partsSeconds: (partsDone - started) / 1000, peak, partsPeak, completePeak, partSize: upload.part_size, verified: true };
   } finally {
     await server.stop();
     rmSync(state, { recursive: true, force: true });
@@ -126,7 +130,8 @@ try {
   for (const size of sizes) {
     const file = join(work, `file-${size}.bin`);
     const sha256 = makeFile(file, size);
-    const b = await baseline(file, size);
+    const b = await baseline(file, size, false);
+    const v = await baseline(file, size, true);
     const m = await mreg(file, size, sha256);
     rmSync(file, { force: true });
     const row = {
@@ -134,11 +139,16 @@ try {
       baseline_mib_s: +(size / MiB / b.seconds).toFixed(1),
       mreg_mib_s: +(size / MiB / m.seconds).toFixed(1),
       throughput_ratio: +(b.seconds / m.seconds).toFixed(2),
+      reread_baseline_mib_s: +(size / MiB / v.seconds).toFixed(1),
+      reread_baseline_ratio: +(b.seconds / v.seconds).toFixed(2),
+      reread_baseline_peak_rss_mib: Number(fmtMiB(v.peak)),
       mreg_parts_s: +m.partsSeconds.toFixed(1),
       mreg_total_s: +m.seconds.toFixed(1),
       baseline_s: +b.seconds.toFixed(1),
       baseline_peak_rss_mib: Number(fmtMiB(b.peak)),
       mreg_peak_rss_mib: Number(fmtMiB(m.peak)),
+      mreg_parts_peak_rss_mib: Number(fmtMiB(m.partsPeak)),
+      mreg_complete_peak_rss_mib: Number(fmtMiB(m.completePeak)),
       rss_ratio: +(m.peak / b.peak).toFixed(2),
       download_sha256_ok: m.verified,
     };
@@ -148,10 +158,12 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-console.log("\n| size | baseline MiB/s | mreg MiB/s | throughput ratio | baseline peak RSS | mreg peak RSS | RSS ratio | download sha256 |");
-console.log("|---|---|---|---|---|---|---|---|");
+console.log(
+  "\n| size | baseline MiB/s | mreg MiB/s | mreg / baseline | baseline + re-read / baseline | baseline peak RSS | baseline + re-read peak RSS | mreg peak RSS (parts / complete) | mreg / baseline RSS | download sha256 |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(
-    `| ${r.size_mib} MiB | ${r.baseline_mib_s} | ${r.mreg_mib_s} | ${r.throughput_ratio}x | ${r.baseline_peak_rss_mib} MiB | ${r.mreg_peak_rss_mib} MiB | ${r.rss_ratio}x | ${r.download_sha256_ok ? "ok" : "MISMATCH"} |`,
+    `| ${r.size_mib} MiB | ${r.baseline_mib_s} | ${r.mreg_mib_s} | ${r.throughput_ratio}x | ${r.reread_baseline_ratio}x | ${r.baseline_peak_rss_mib} MiB | ${r.reread_baseline_peak_rss_mib} MiB | ${r.mreg_peak_rss_mib} MiB (${r.mreg_parts_peak_rss_mib} / ${r.mreg_complete_peak_rss_mib}) | ${r.rss_ratio}x | ${r.download_sha256_ok ? "ok" : "MISMATCH"} |`,
   );
 }

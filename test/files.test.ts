@@ -1,3 +1,4 @@
+import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BlobStore } from "../src/artifacts/blob-store";
@@ -175,6 +176,18 @@ describe("multipart uploads", () => {
     const { data: got } = await download(`/v1/models/m-round/versions/${version}/files/model.bin`);
     expect(got.length).toBe(size);
     expect(await sha256Of(got)).toBe(sha);
+  });
+
+  it("keeps an upload across a restart of the model's Durable Object", async () => {
+    const data = bytesOf(size, 61);
+    const { version, base } = await startUpload("m-restart", data);
+    expect((await call("PUT", `${base}/parts/2`, { rawBody: slice(data, 2) })).status).toBe(200);
+    await evictDurableObject(env.MODEL_STATE.getByName("m-restart"));
+    const resumed = await json("GET", base);
+    expect(resumed.body.parts).toEqual([{ part: 2, size: PART, etag: expect.any(String) }]);
+    for (const n of [1, 3]) expect((await call("PUT", `${base}/parts/${n}`, { rawBody: slice(data, n) })).status).toBe(200);
+    expect((await json("POST", `${base}/complete`)).status).toBe(200);
+    expect((await json("GET", `/v1/models/m-restart/versions/${version}/files`)).body.items).toHaveLength(1);
   });
 
   it("refuses a part of the wrong size or number (400)", async () => {

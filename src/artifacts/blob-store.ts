@@ -70,6 +70,17 @@ export class BlobStore {
     await this.db.delete(blobLeases).where(and(eq(blobLeases.sha256, sha256), eq(blobLeases.holder, holder)));
   }
 
+  /** Runs `work` holding the lease on `sha256`'s address; `held: false` when another holds it. */
+  async withLease<T>(sha256: string, ttlMs: number, work: () => Promise<T>): Promise<{ held: false } | { held: true; value: T }> {
+    const holder = crypto.randomUUID();
+    if (!(await this.lease(sha256, holder, ttlMs))) return { held: false };
+    try {
+      return { held: true, value: await work() };
+    } finally {
+      await this.release(sha256, holder);
+    }
+  }
+
   async file(model: string, version: number, path: string): Promise<StoredFile | null> {
     const row = await this.db
       .select({ sha256: versionFiles.sha256, size: versionFiles.size, status: versions.status })
@@ -81,21 +92,34 @@ export class BlobStore {
   }
 
   /**
-   * One pass of garbage collection: marks blobs no file references, and deletes the rows of
-   * those marked at least `graceS` ago and still unreferenced. Returns the sha256s whose R2
-   * objects the caller must now delete. The grace covers references still in an outbox.
+   * Marks blobs no file references (from now), and returns those marked at least `graceS`
+   * ago: the candidates for deletion. The grace covers references still in an outbox.
    */
-  async collect(now: Date, graceS: number): Promise<string[]> {
+  async unreferencedSince(now: Date, graceS: number): Promise<string[]> {
     await this.db
       .update(blobs)
       .set({ unreferencedSince: now.toISOString() })
       .where(and(sql`${blobs.unreferencedSince} IS NULL`, unreferenced));
     const cutoff = new Date(now.getTime() - graceS * 1000).toISOString();
-    const deleted = await this.db
-      .delete(blobs)
+    const rows = await this.db
+      .select({ sha256: blobs.sha256 })
+      .from(blobs)
       .where(and(lte(blobs.unreferencedSince, cutoff), unreferenced))
+      .all();
+    return rows.map((r) => r.sha256);
+  }
+
+  /**
+   * Forgets a blob if it is still an unreferenced candidate: a dedup since then has cleared
+   * `unreferenced_since`, a new reference shows in version_files. True when it was removed.
+   */
+  async forget(sha256: string, now: Date, graceS: number): Promise<boolean> {
+    const cutoff = new Date(now.getTime() - graceS * 1000).toISOString();
+    const rows = await this.db
+      .delete(blobs)
+      .where(and(eq(blobs.sha256, sha256), lte(blobs.unreferencedSince, cutoff), unreferenced))
       .returning({ sha256: blobs.sha256 });
-    return deleted.map((d) => d.sha256);
+    return rows.length > 0;
   }
 
   /** The models that have open uploads past their expiry. */

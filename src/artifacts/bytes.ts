@@ -38,15 +38,10 @@ function leaseMs(size: number): number {
 }
 
 /** Runs `write` holding the lease on `sha256`'s content address; 409 when another writer holds it. */
-async function underLease<T>(blobs: BlobStore, sha256: string, size: number, holder: string, write: () => Promise<T>): Promise<T> {
-  if (!(await blobs.lease(sha256, holder, leaseMs(size)))) {
-    throw new ProblemError("conflict", `Another upload of the bytes ${sha256} is being verified; retry shortly`);
-  }
-  try {
-    return await write();
-  } finally {
-    await blobs.release(sha256, holder);
-  }
+async function underLease<T>(blobs: BlobStore, sha256: string, size: number, write: () => Promise<T>): Promise<T> {
+  const outcome = await blobs.withLease(sha256, leaseMs(size), write);
+  if (!outcome.held) throw new ProblemError("conflict", `Another upload of the bytes ${sha256} is being verified; retry shortly`);
+  return outcome.value;
 }
 
 /**
@@ -82,7 +77,7 @@ export async function storeSingle(
       if (sha256 !== declared) throw mismatch(declared, sha256);
       return { sha256, size: length, deduplicated: true };
     }
-    return underLease(blobs, declared, length, crypto.randomUUID(), async () => {
+    return underLease(blobs, declared, length, async () => {
       // On a mismatch R2 refuses the put as a whole: nothing is stored.
       const failure = await bucket.put(blobKey(declared), hasher.through(body, length), { sha256: declared }).then(
         () => undefined,
@@ -99,7 +94,7 @@ export async function storeSingle(
     await bucket.put(staged, hasher.through(body, length));
     const sha256 = await finish();
     if (await blobs.reuse(sha256, length)) return { sha256, size: length, deduplicated: true };
-    return await underLease(blobs, sha256, length, staged, async () => {
+    return await underLease(blobs, sha256, length, async () => {
       const source = await bucket.get(staged);
       if (!source) throw new Error(`staged object ${staged} vanished`);
       await bucket.put(blobKey(sha256), source.body, { sha256 });
@@ -129,7 +124,7 @@ export async function completeUpload(
     await multipart.abort().catch(() => undefined);
     return { matched: true, deduplicated: true };
   }
-  return underLease(blobs, upload.sha256, upload.size, upload.upload_id, async () => {
+  return underLease(blobs, upload.sha256, upload.size, async () => {
     try {
       await multipart.complete(parts);
     } catch (err) {

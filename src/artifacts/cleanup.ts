@@ -29,8 +29,16 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
     expiredUploads += aborts.length;
   }
 
-  const unreferenced = await blobs.collect(now, cfg.BLOB_GC_GRACE_S);
-  if (unreferenced.length > 0) await env.ARTIFACTS.delete(unreferenced.map(blobKey));
+  // Each deletion holds the address's lease, so no upload writes there meanwhile.
+  let deletedBlobs = 0;
+  for (const sha256 of await blobs.unreferencedSince(now, cfg.BLOB_GC_GRACE_S)) {
+    // Not held: an upload is writing there, so the blob is wanted again; the next run looks again.
+    await blobs.withLease(sha256, 60_000, async () => {
+      if (!(await blobs.forget(sha256, now, cfg.BLOB_GC_GRACE_S))) return;
+      await env.ARTIFACTS.delete(blobKey(sha256));
+      deletedBlobs += 1;
+    });
+  }
 
   let deletedStaged = 0;
   let cursor: string | undefined;
@@ -41,5 +49,5 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
     deletedStaged += stale.length;
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
-  return { expiredUploads, deletedBlobs: unreferenced.length, deletedStaged };
+  return { expiredUploads, deletedBlobs, deletedStaged };
 }

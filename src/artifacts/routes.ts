@@ -253,6 +253,7 @@ export const artifactRoutes = [
           at,
           uploadId: upload.upload_id,
           result: matched ? "completed" : "failed",
+          deduplicated,
         }),
       );
       if (!matched) {

@@ -5,7 +5,7 @@
 import { and, asc, eq, getTableColumns, gt, or, sql, type SQL } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInsert, auditInsertIf } from "../audit/store";
-import { models, versionParents, versions, type ModelRow } from "../db/schema";
+import { models, openUploads, versionFiles, versionParents, versions, type ModelRow } from "../db/schema";
 import { auditEvent } from "../domain/audit";
 import { toSqliteGlob } from "../domain/glob";
 import { ProblemError } from "../http/problem";
@@ -131,14 +131,17 @@ export class ModelStore {
   }
 
   /**
-   * Deletes the model's rows: its versions' projection and parent edges go with it. The
-   * caller has already had the model's ModelState forget it. Returns false if it was gone.
+   * Deletes the model's rows: the projection of its versions (files, parent edges, open
+   * uploads) goes with it; blobs it alone referenced are collected later. The caller has
+   * already had the model's ModelState forget it. Returns false if it was gone.
    */
   async delete(name: string, actor: string, at: string): Promise<boolean> {
     const event = auditEvent({ at, actor, action: "model.delete", model: name });
-    const [, , , deleted] = await this.db.batch([
+    const [, , , , , deleted] = await this.db.batch([
       auditInsertIf(this.db, event, exists(name)),
       this.db.delete(versionParents).where(eq(versionParents.model, name)),
+      this.db.delete(versionFiles).where(eq(versionFiles.model, name)),
+      this.db.delete(openUploads).where(eq(openUploads.model, name)),
       this.db.delete(versions).where(eq(versions.model, name)),
       this.db.delete(models).where(eq(models.name, name)).returning({ name: models.name }),
     ]);

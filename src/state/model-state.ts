@@ -304,7 +304,9 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /** Ends an upload: `completed` attaches its verified file to the version; `failed` does not. */
-  async finishUpload(input: Actor & { uploadId: string; result: "completed" | "failed" }): Promise<Outcome<ManifestEntry>> {
+  async finishUpload(
+    input: Actor & { uploadId: string; result: "completed" | "failed"; deduplicated: boolean },
+  ): Promise<Outcome<ManifestEntry>> {
     return this.commit((): Outcome<ManifestEntry> => {
       const upload = this.readUpload(input.uploadId);
       if (!upload) return fail("not_found", `Upload '${input.uploadId}' not found`);
@@ -315,7 +317,7 @@ export class ModelState extends DurableObject<Env> {
       // Unreachable while finalize waits for open uploads; kept so the rule holds regardless.
       if (current.status !== "pending") return this.immutable(current);
       this.closeUploads([upload], input.result);
-      if (input.result === "completed") this.attach(current, input, file, false);
+      if (input.result === "completed") this.attach(current, input, file, input.deduplicated);
       return { ok: true, value: file };
     });
   }

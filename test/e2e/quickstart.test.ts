@@ -1,9 +1,11 @@
 /**
  * The README's quick start, for real: `npm start` (migrations + wrangler dev on 127.0.0.1),
- * wait for /healthz, mint a token with `npm run token`, create a model and a version, stop.
+ * wait for /healthz, mint a token with `npm run token`, create a model and a version, upload
+ * a file, finalize, download it, stop.
  * Runs in Node against its own port and state directory so it never touches a dev server.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,6 +73,20 @@ describe("README quick start", () => {
     });
     expect(version.status).toBe(201);
     expect(((await version.json()) as { version: number }).version).toBe(1);
+
+    const config = new TextEncoder().encode('{"threshold": 0.7}\n');
+    const digest = createHash("sha256").update(config).digest("hex");
+    const put = await fetch(`${BASE}/v1/models/payment-fraud/versions/1/files/config.json`, {
+      method: "PUT",
+      headers: { authorization: auth.authorization, "x-mreg-sha256": digest },
+      body: config,
+    });
+    expect(put.status).toBe(201);
+    const ready = await fetch(`${BASE}/v1/models/payment-fraud/versions/1/finalize`, { method: "POST", headers: auth });
+    expect(((await ready.json()) as { status: string }).status).toBe("ready");
+    const download = await fetch(`${BASE}/v1/models/payment-fraud/versions/1/files/config.json`, { headers: auth });
+    expect(download.headers.get("etag")).toBe(`"${digest}"`);
+    expect(await download.text()).toBe('{"threshold": 0.7}\n');
 
     const unauthenticated = await fetch(`${BASE}/v1/models`);
     expect(unauthenticated.status).toBe(401);
