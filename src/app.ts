@@ -1,10 +1,13 @@
 /** Builds the Hono app: request ids, the error handler, and every route. */
 import { Hono } from "hono";
+import { aliasRoutes } from "./aliases/routes";
 import { artifactRoutes } from "./artifacts/routes";
+import { auditRoutes } from "./audit/routes";
 import { register, type AnyRouteSpec, type AppEnv } from "./http/api";
 import { ProblemError, problemResponse } from "./http/problem";
 import { metaRoutes } from "./meta-routes";
 import { modelRoutes } from "./models/model-routes";
+import { resolveRoutes } from "./resolve/routes";
 import { versionRoutes } from "./models/version-routes";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -12,7 +15,15 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function buildApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const routes: AnyRouteSpec[] = [];
-  routes.push(...metaRoutes(() => routes), ...modelRoutes, ...versionRoutes, ...artifactRoutes);
+  routes.push(
+    ...metaRoutes(() => routes),
+    ...modelRoutes,
+    ...versionRoutes,
+    ...artifactRoutes,
+    ...aliasRoutes,
+    ...resolveRoutes,
+    ...auditRoutes,
+  );
 
   app.use(async (c, next) => {
     const incoming = c.req.header("x-request-id");

@@ -19,6 +19,7 @@ export interface Env {
   UPLOAD_PART_SIZE?: string;
   UPLOAD_TTL_S?: string;
   BLOB_GC_GRACE_S?: string;
+  RESOLVE_TTL_S?: string;
 }
 
 const optionalString = z
@@ -54,6 +55,8 @@ const ConfigSchema = z.object({
   UPLOAD_TTL_S: intVar(24 * 3600, 1, 7 * 24 * 3600),
   /** How long a blob stays unreferenced before the scheduled cleanup deletes its bytes. */
   BLOB_GC_GRACE_S: intVar(3600, 0, 30 * 24 * 3600),
+  /** How long a resolution may be served from cache (in-isolate and Cache API); 0 disables both. */
+  RESOLVE_TTL_S: intVar(5, 0, 300),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -1,8 +1,9 @@
 /**
- * Writes to D1's audit_events, the append-only log this module owns. Inserts are keyed by
- * the event id, so a replayed outbox flush inserts nothing twice.
+ * D1's audit_events, the append-only log this module owns: inserts keyed by the event id (a
+ * replayed outbox flush inserts nothing twice), and the filtered, paged read.
  */
-import { sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
+import { toSqliteGlob } from "../domain/glob";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { auditEvents } from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
@@ -43,4 +44,53 @@ export function auditInsertIf(db: DrizzleD1Database, event: AuditEvent, conditio
                  ${r.from}, ${r.to}, ${r.reason}, ${r.detail} WHERE ${condition}`,
     )
     .onConflictDoNothing();
+}
+
+export interface AuditFilters {
+  model?: string;
+  alias?: string;
+  actor?: string;
+  action?: string;
+  since?: string;
+  until?: string;
+  /** The token's `models` globs: only matching models' events are listed. */
+  globs?: readonly string[];
+  /** Keyset: events older than this id. */
+  before?: string;
+  limit: number;
+}
+
+/** Reads the log newest first: `limit + 1` rows, so the caller can tell whether there is more. */
+export async function readAudit(db: DrizzleD1Database, f: AuditFilters): Promise<AuditEvent[]> {
+  const where: SQL[] = [];
+  if (f.model) where.push(eq(auditEvents.model, f.model));
+  // A swap's event names both aliases, comma-separated.
+  if (f.alias) where.push(sql`(',' || ${auditEvents.alias} || ',') LIKE ${`%,${f.alias},%`}`);
+  if (f.actor) where.push(eq(auditEvents.actor, f.actor));
+  if (f.action) where.push(eq(auditEvents.action, f.action));
+  if (f.since) where.push(gte(auditEvents.at, f.since));
+  if (f.until) where.push(lt(auditEvents.at, f.until));
+  if (f.before) where.push(lt(auditEvents.id, f.before));
+  if (f.globs) {
+    if (f.globs.length === 0) return [];
+    where.push(or(...f.globs.map((g) => sql`${auditEvents.model} GLOB ${toSqliteGlob(g)}`))!);
+  }
+  const rows = await db
+    .select()
+    .from(auditEvents)
+    .where(and(...where))
+    .orderBy(desc(auditEvents.id))
+    .limit(f.limit + 1)
+    .all();
+  const parse = (text: string | null) => (text === null ? undefined : (JSON.parse(text) as unknown));
+  return rows.map((r) => {
+    const event: AuditEvent = { id: r.id, at: r.at, actor: r.actor, action: r.action as AuditEvent["action"], model: r.model };
+    if (r.version !== null) event.version = r.version;
+    if (r.alias !== null) event.alias = r.alias;
+    if (r.from !== null) event.from = parse(r.from);
+    if (r.to !== null) event.to = parse(r.to);
+    if (r.reason !== null) event.reason = r.reason;
+    if (r.detail !== null) event.detail = parse(r.detail);
+    return event;
+  });
 }

@@ -68,7 +68,29 @@ export function principalFromClaims(payload: JWTPayload): Principal {
   return { sub, scopes, models, aliases };
 }
 
+/**
+ * Tokens already verified, kept until their `exp` so the resolve hot path does not check a
+ * signature per request. Bounded; per configuration, so a changed issuer or key set starts
+ * afresh.
+ */
+const MAX_REMEMBERED_TOKENS = 10_000;
+const remembered = new WeakMap<Config, Map<string, { principal: Principal; exp: number }>>();
+
 export async function verifyToken(token: string, cfg: Config): Promise<{ principal: Principal; exp: number }> {
+  let known = remembered.get(cfg);
+  if (!known) {
+    known = new Map();
+    remembered.set(cfg, known);
+  }
+  const hit = known.get(token);
+  if (hit && hit.exp * 1000 > Date.now()) return hit;
+  const verified = await verifyUncached(token, cfg);
+  known.set(token, verified);
+  if (known.size > MAX_REMEMBERED_TOKENS) known.delete(known.keys().next().value!);
+  return verified;
+}
+
+async function verifyUncached(token: string, cfg: Config): Promise<{ principal: Principal; exp: number }> {
   let verifier = verifiers.get(cfg);
   if (!verifier) {
     verifier = buildVerifier(cfg);

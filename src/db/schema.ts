@@ -125,6 +125,26 @@ export const openUploads = sqliteTable(
 );
 
 /**
+ * Current aliases of every model: a projection of each ModelState's alias table (which is
+ * the truth), so model and version reads can show them. Written only by the outbox flush,
+ * guarded by `generation` so a late flush never brings back an older value.
+ */
+export const aliases = sqliteTable(
+  "aliases",
+  {
+    model: text("model").notNull(),
+    alias: text("alias").notNull(),
+    version: integer("version"),
+    // JSON [{version, weight}] for a split, else null.
+    split: text("split"),
+    generation: integer("generation").notNull(),
+    updatedAt: text("updated_at").notNull(),
+    updatedBy: text("updated_by").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.model, t.alias] })],
+);
+
+/**
  * The append-only audit log. Model events are written by the Worker in the same batch as the
  * change; version (and later alias) events by the ModelState outbox, keyed by their id so a
  * repeated flush inserts nothing twice. Never updated or deleted.

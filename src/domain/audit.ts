@@ -14,7 +14,12 @@ export type AuditAction =
   | "version.finalize"
   | "version.delete"
   | "file.add"
-  | "file.delete";
+  | "file.delete"
+  | "version.stage"
+  | "alias.set"
+  | "alias.delete"
+  | "alias.swap"
+  | "rollback";
 
 export interface AuditEvent {
   id: string;

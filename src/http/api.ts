@@ -73,9 +73,19 @@ export function defineRoute<
   return spec as unknown as AnyRouteSpec;
 }
 
-/** `{name}` becomes Hono's `:name`; `{path}`, a file path, may span several segments. */
+/**
+ * `{name}` becomes Hono's `:name`; `{path}`, a file path, may span several segments. A
+ * literal colon (`aliases:swap`) would read as a parameter, so such a segment becomes a
+ * parameter that matches only itself.
+ */
 function honoPath(path: string): string {
-  return path.replace(/\{(\w+)\}/g, (_, name: string) => (name === "path" ? ":path{.+}" : `:${name}`));
+  return path
+    .split("/")
+    .map((segment, i) => {
+      if (segment.includes("{")) return segment.replace(/\{(\w+)\}/g, (_, name: string) => (name === "path" ? ":path{.+}" : `:${name}`));
+      return segment.includes(":") ? `:literal${i}{${segment}}` : segment;
+    })
+    .join("/");
 }
 
 /** Flattens a query string into an object: one value stays a string, repeats become an array. */

@@ -50,7 +50,8 @@ export const modelRoutes = [
     errors: ["validation_failed"],
     async handler(c, { query, principal }) {
       const after = query.cursor ? decodeCursor(query.cursor, ModelCursor).name : undefined;
-      const rows = await new ModelStore(c.env.DB).list({
+      const store = new ModelStore(c.env.DB);
+      const rows = await store.list({
         prefix: query.prefix,
         kind: query.kind,
         tags: query.tag ?? [],
@@ -58,7 +59,9 @@ export const modelRoutes = [
         after,
         limit: query.limit,
       });
-      return c.json(toPage(rows, query.limit, (row) => ({ name: row.name }), modelBody));
+      const page = toPage(rows, query.limit, (row) => ({ name: row.name }), (row) => row);
+      const aliasMaps = await store.aliasMaps(page.items.map((m) => m.name));
+      return c.json({ items: page.items.map((m) => modelBody(m, aliasMaps.get(m.name) ?? {})), next_cursor: page.next_cursor });
     },
   }),
 

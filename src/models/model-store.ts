@@ -2,10 +2,10 @@
  * The models table in D1: this module is its only writer. Each write and its audit event go
  * in one `batch()`, so a model never changes without its event, nor the other way round.
  */
-import { and, asc, eq, getTableColumns, gt, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, gt, inArray, or, sql, type SQL } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInsert, auditInsertIf } from "../audit/store";
-import { models, openUploads, versionFiles, versionParents, versions, type ModelRow } from "../db/schema";
+import { aliases, models, openUploads, versionFiles, versionParents, versions, type ModelRow } from "../db/schema";
 import { auditEvent } from "../domain/audit";
 import { toSqliteGlob } from "../domain/glob";
 import { ProblemError } from "../http/problem";
@@ -30,7 +30,10 @@ export interface ModelFilters {
 
 type ModelWithLatest = ModelRow & { latestVersion: number | null };
 
-export function modelBody(row: ModelWithLatest): ModelBody {
+/** alias → version for a model; a split shows its heaviest version (the first, on a tie). */
+export type AliasMap = Record<string, number>;
+
+export function modelBody(row: ModelWithLatest, aliasMap: AliasMap): ModelBody {
   return {
     name: row.name,
     kind: row.kind,
@@ -40,8 +43,7 @@ export function modelBody(row: ModelWithLatest): ModelBody {
     updated_at: row.updatedAt,
     created_by: row.createdBy,
     latest_version: row.latestVersion,
-    // Filled from the alias projection once aliases exist (issue #4).
-    aliases: {},
+    aliases: aliasMap,
   };
 }
 
@@ -76,17 +78,35 @@ export class ModelStore {
       if (isUniqueViolation(err)) throw new ProblemError("already_exists", `Model '${model.name}' already exists`);
       throw err;
     }
-    return modelBody({ ...row, latestVersion: null });
+    return modelBody({ ...row, latestVersion: null }, {});
   }
 
   async get(name: string): Promise<ModelBody | null> {
     const row = await this.db.select(withLatest).from(models).where(eq(models.name, name)).get();
-    return row ? modelBody(row) : null;
+    return row ? modelBody(row, (await this.aliasMaps([name])).get(name) ?? {}) : null;
   }
 
   async exists(name: string): Promise<boolean> {
     const row = await this.db.select({ name: models.name }).from(models).where(eq(models.name, name)).get();
     return row !== undefined;
+  }
+
+  /** The alias projection of these models. */
+  async aliasMaps(names: string[]): Promise<Map<string, AliasMap>> {
+    const maps = new Map<string, AliasMap>();
+    if (names.length === 0) return maps;
+    const rows = await this.db
+      .select({ model: aliases.model, alias: aliases.alias, version: aliases.version, split: aliases.split })
+      .from(aliases)
+      .where(inArray(aliases.model, names))
+      .all();
+    for (const row of rows) {
+      const version =
+        row.version ??
+        (JSON.parse(row.split!) as { version: number; weight: number }[]).reduce((a, b) => (b.weight > a.weight ? b : a)).version;
+      maps.set(row.model, { ...(maps.get(row.model) ?? {}), [row.alias]: version });
+    }
+    return maps;
   }
 
   async list(filters: ModelFilters): Promise<ModelWithLatest[]> {
@@ -137,12 +157,13 @@ export class ModelStore {
    */
   async delete(name: string, actor: string, at: string): Promise<boolean> {
     const event = auditEvent({ at, actor, action: "model.delete", model: name });
-    const [, , , , , deleted] = await this.db.batch([
+    const [, , , , , , deleted] = await this.db.batch([
       auditInsertIf(this.db, event, exists(name)),
       this.db.delete(versionParents).where(eq(versionParents.model, name)),
       this.db.delete(versionFiles).where(eq(versionFiles.model, name)),
       this.db.delete(openUploads).where(eq(openUploads.model, name)),
       this.db.delete(versions).where(eq(versions.model, name)),
+      this.db.delete(aliases).where(eq(aliases.model, name)),
       this.db.delete(models).where(eq(models.name, name)).returning({ name: models.name }),
     ]);
     return deleted.length > 0;

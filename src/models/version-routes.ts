@@ -24,7 +24,7 @@ import {
   Version,
   VersionParams,
 } from "./schemas";
-import { VersionStore, versionBody } from "./version-store";
+import { VersionStore } from "./version-store";
 
 const VersionCursor = z.object({ v: z.number().int().positive() });
 
@@ -77,7 +77,7 @@ export const versionRoutes = [
         idempotency: key ? { key, requestHash: await sha256Hex(canonicalJson(body)) } : undefined,
       });
       const record = unwrap(outcome);
-      return c.json(versionBody(record), outcome.ok && outcome.replayed ? 200 : 201);
+      return c.json(await new VersionStore(c.env.DB).present(record), outcome.ok && outcome.replayed ? 200 : 201);
     },
   }),
 
@@ -95,13 +95,10 @@ export const versionRoutes = [
     async handler(c, { params, query }) {
       await requireModel(c.env, params.model);
       const before = query.cursor ? decodeCursor(query.cursor, VersionCursor).v : undefined;
-      const records = await new VersionStore(c.env.DB).list(params.model, {
-        status: query.status,
-        stage: query.stage,
-        before,
-        limit: query.limit,
-      });
-      return c.json(toPage(records, query.limit, (r) => ({ v: r.version }), versionBody));
+      const store = new VersionStore(c.env.DB);
+      const records = await store.list(params.model, { status: query.status, stage: query.stage, before, limit: query.limit });
+      const page = toPage(records, query.limit, (r) => ({ v: r.version }), (r) => r);
+      return c.json({ items: await store.presentAll(params.model, page.items), next_cursor: page.next_cursor });
     },
   }),
 
@@ -116,9 +113,10 @@ export const versionRoutes = [
     responses: { 200: { description: "The version", schema: Version } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params }) {
-      const record = await new VersionStore(c.env.DB).get(params.model, params.version);
+      const store = new VersionStore(c.env.DB);
+      const record = await store.get(params.model, params.version);
       if (!record) throw notFound(`Version ${params.version} of '${params.model}'`);
-      return c.json(versionBody(record));
+      return c.json(await store.present(record));
     },
   }),
 
@@ -147,7 +145,7 @@ export const versionRoutes = [
           patch: body,
         }),
       );
-      return c.json(versionBody(record));
+      return c.json(await new VersionStore(c.env.DB).present(record));
     },
   }),
 
@@ -172,7 +170,7 @@ export const versionRoutes = [
           version: params.version,
         }),
       );
-      return c.json(versionBody(record));
+      return c.json(await new VersionStore(c.env.DB).present(record));
     },
   }),
 

@@ -4,7 +4,7 @@
  */
 import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import { versions, type VersionRow } from "../db/schema";
+import { aliases, versions, type VersionRow } from "../db/schema";
 import type { ManifestEntry } from "../domain/manifest";
 import type { Lineage, ParentRef, Stage, VersionRecord, VersionStatus } from "../domain/version";
 import type { VersionBody } from "./schemas";
@@ -29,10 +29,10 @@ export function recordFromRow(row: VersionRow): VersionRecord {
   };
 }
 
-/** The contract's Version. Aliases join it with the aliases issue. */
-export function versionBody(record: VersionRecord): VersionBody {
+/** The contract's Version, with the aliases that hold it (by name). */
+export function versionBody(record: VersionRecord, aliasNames: string[]): VersionBody {
   const { revision: _revision, ...fields } = record;
-  return { ...fields, aliases: [] };
+  return { ...fields, aliases: aliasNames };
 }
 
 export interface VersionFilters {
@@ -72,6 +72,32 @@ export class VersionStore {
       .limit(filters.limit + 1)
       .all();
     return rows.map(recordFromRow);
+  }
+
+  /** Version number → the aliases that hold it, from the alias projection. */
+  async aliasesByVersion(model: string): Promise<Map<number, string[]>> {
+    const rows = await this.db
+      .select({ alias: aliases.alias, version: aliases.version, split: aliases.split })
+      .from(aliases)
+      .where(eq(aliases.model, model))
+      .orderBy(aliases.alias)
+      .all();
+    const byVersion = new Map<number, string[]>();
+    for (const row of rows) {
+      const held = row.split ? (JSON.parse(row.split) as { version: number }[]).map((s) => s.version) : [row.version!];
+      for (const v of held) byVersion.set(v, [...(byVersion.get(v) ?? []), row.alias]);
+    }
+    return byVersion;
+  }
+
+  /** Versions as the contract shows them (aliases included). */
+  async presentAll(model: string, records: VersionRecord[]): Promise<VersionBody[]> {
+    const held = await this.aliasesByVersion(model);
+    return records.map((r) => versionBody(r, held.get(r.version) ?? []));
+  }
+
+  async present(record: VersionRecord): Promise<VersionBody> {
+    return (await this.presentAll(record.model, [record]))[0]!;
   }
 
   /** The parents among `refs` that the registry does not hold. */

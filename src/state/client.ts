@@ -24,6 +24,15 @@ type ModelStateRpc = Pick<
   | "dropModel"
   | "flush"
   | "outboxDepth"
+  | "listAliases"
+  | "aliasHistory"
+  | "setAlias"
+  | "deleteAlias"
+  | "rollbackAlias"
+  | "swapAliases"
+  | "resolveState"
+  | "setStage"
+  | "fetch"
 >;
 
 export function modelState(env: Env, model: string): ModelStateRpc {

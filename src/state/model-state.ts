@@ -10,13 +10,16 @@
  * R2 is never touched here: methods tell the caller which R2 work follows from a change.
  */
 import { DurableObject } from "cloudflare:workers";
+import { isReserved, rollbackTarget, sameValue, valueVersions, type AliasValue } from "../domain/alias";
 import { auditEvent, type AuditEvent } from "../domain/audit";
 import { sha256Hex } from "../domain/ids";
 import { manifestText, type ManifestEntry } from "../domain/manifest";
 import { missingParts, type UploadPart, type UploadRecord } from "../domain/upload";
-import { applyVersionPatch, withFile, type Lineage, type VersionPatch, type VersionRecord } from "../domain/version";
+import { resolutionFor, type ResolveState } from "../domain/resolution";
+import { applyVersionPatch, withFile, type Lineage, type Stage, type VersionPatch, type VersionRecord } from "../domain/version";
 import type { Env } from "../env";
 import type { ErrorCode } from "../http/problem";
+import { aliasBody, AliasTable, type AliasAction, type AliasBody, type HistoryEntry } from "./alias-table";
 import { project, type OutboxItem } from "./projection";
 import { MODEL_STATE_SCHEMA } from "./sql-schema";
 
@@ -50,6 +53,13 @@ export interface R2Aborts {
   aborts: { r2_key: string; r2_upload_id: string }[];
 }
 
+/** What a watching socket asked for; kept with the socket across hibernation. */
+interface Watcher {
+  model: string;
+  alias: string;
+  key?: string;
+}
+
 const OUTBOX_BATCH = 50;
 const RETRY_DELAY_MS = 5_000;
 
@@ -58,6 +68,9 @@ const fail = (code: ErrorCode, detail: string, extra?: Record<string, unknown>) 
 
 export class ModelState extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly aliases: AliasTable;
+  /** Watch messages of the transaction being committed, sent once it has committed. */
+  private pendingWatch: { alias: string; event: string }[] = [];
   /** The flush in progress, shared by every caller that wants its write projected. */
   private flushing: Promise<void> | null = null;
   /** Set when a write lands while a flush runs, so that flush goes round once more. */
@@ -66,6 +79,7 @@ export class ModelState extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.aliases = new AliasTable(this.sql);
     // Schema setup is the only work done under blockConcurrencyWhile: it caps throughput.
     void ctx.blockConcurrencyWhile(async () => {
       for (const statement of MODEL_STATE_SCHEMA) this.sql.exec(statement);
@@ -168,6 +182,7 @@ export class ModelState extends DurableObject<Env> {
         };
         this.writeVersion(ready);
         this.appendAudit(input, { action: "version.finalize", version: input.version, to: { digest } });
+        this.watchChanged(["latest", `v${input.version}`], "finalize");
         return { ok: true, value: ready };
       });
       if (outcome !== "retry") return outcome;
@@ -175,8 +190,8 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /**
-   * Deletes a version: refused (409 `in_use`) while the `production` stage holds it; aliases
-   * join this check when they arrive. Its number is never reused. Open uploads end with it.
+   * Deletes a version: refused (409 `in_use`) while an alias or the `production` stage holds
+   * it. Its number is never reused. Open uploads end with it.
    */
   async deleteVersion(input: Actor & { version: number }): Promise<Outcome<R2Aborts>> {
     return this.commit((): Outcome<R2Aborts> => {
@@ -185,6 +200,8 @@ export class ModelState extends DurableObject<Env> {
       if (current.stage === "production") {
         return fail("in_use", `Version ${input.version} is in the production stage; move it out first`);
       }
+      const holders = this.aliases.holding(input.version);
+      if (holders.length > 0) return fail("in_use", `Version ${input.version} is held by the aliases ${holders.join(", ")}`);
       const aborts = this.closeUploads(
         this.sql
           .exec<{ record: string }>("SELECT record FROM uploads WHERE version = ? AND status = 'open'", input.version)
@@ -197,6 +214,7 @@ export class ModelState extends DurableObject<Env> {
       this.sql.exec("DELETE FROM versions WHERE version = ?", input.version);
       this.enqueue({ kind: "version_deleted", payload: { model: input.model, version: input.version } });
       this.appendAudit(input, { action: "version.delete", version: input.version, from: { digest: current.digest } });
+      this.watchChanged(["latest"], "delete");
       return { ok: true, value: { aborts } };
     });
   }
@@ -343,26 +361,178 @@ export class ModelState extends DurableObject<Env> {
     return outcome.ok ? outcome.value : { aborts: [] };
   }
 
+
+  // ---- aliases: the serving path ------------------------------------------------------------
+
+  async listAliases(model: string): Promise<AliasBody[]> {
+    return this.aliases.all().map((a) => aliasBody(model, a));
+  }
+
+  async aliasHistory(input: { alias: string; before?: number; limit: number }): Promise<HistoryEntry[]> {
+    return this.aliases.history(input.alias, input.before, input.limit);
+  }
+
+  /**
+   * Points an alias at a ready version or a split of ready versions. With
+   * `expectedGeneration`, the alias must still be at that generation (0: not set).
+   */
+  async setAlias(
+    input: Actor & { alias: string; value: AliasValue; reason: string | null; expectedGeneration?: number },
+  ): Promise<Outcome<AliasBody>> {
+    return this.commit((): Outcome<AliasBody> => {
+      const current = this.aliases.get(input.alias);
+      if (input.expectedGeneration !== undefined && (current?.generation ?? 0) !== input.expectedGeneration) {
+        return fail("conflict", `Alias '${input.alias}' is at generation ${current?.generation ?? 0}, not ${input.expectedGeneration}`, {
+          generation: current?.generation ?? 0,
+        });
+      }
+      const unready = this.unreadyRefusal(valueVersions(input.value));
+      if (unready) return unready;
+      // Gate seam: the gates issue evaluates the target's policy here, on the state just read,
+      // in this same synchronous step, and refuses with 409 `gate_failed`.
+      const state = this.changeAlias(input, input.alias, "set", current?.value ?? null, input.value)!;
+      return { ok: true, value: aliasBody(input.model, state) };
+    });
+  }
+
+  async deleteAlias(input: Actor & { alias: string; reason: string | null }): Promise<Outcome<null>> {
+    return this.commit((): Outcome<null> => {
+      const current = this.aliases.get(input.alias);
+      if (!current) return fail("not_found", `Alias '${input.alias}' is not set`);
+      this.changeAlias(input, input.alias, "delete", current.value, null);
+      return { ok: true, value: null };
+    });
+  }
+
+  /**
+   * The emergency path: no gates. Without `toVersion`, restores the value from before the
+   * newest change not yet rolled back (so a second rollback goes back one more change); with
+   * it, only a version that held the alias before.
+   */
+  async rollbackAlias(input: Actor & { alias: string; toVersion?: number; reason: string | null }): Promise<Outcome<AliasBody>> {
+    return this.commit((): Outcome<AliasBody> => {
+      const current = this.aliases.get(input.alias);
+      let target: AliasValue | null;
+      if (input.toVersion !== undefined) {
+        if (!this.aliases.everHeld(input.alias, input.toVersion)) {
+          return fail("conflict", `Version ${input.toVersion} has never held alias '${input.alias}'`);
+        }
+        target = { version: input.toVersion, split: null };
+      } else {
+        target = rollbackTarget(this.aliases.steps(input.alias));
+        if (!target) return fail("conflict", `Alias '${input.alias}' has no earlier value to roll back to`);
+      }
+      const unready = this.unreadyRefusal(valueVersions(target));
+      if (unready) return unready;
+      const state = this.changeAlias(input, input.alias, "rollback", current?.value ?? null, target)!;
+      return { ok: true, value: aliasBody(input.model, state) };
+    });
+  }
+
+  /** Exchanges two aliases' values in one step (one generation): both change, or neither. */
+  async swapAliases(input: Actor & { aliases: [string, string]; reason: string | null }): Promise<Outcome<[AliasBody, AliasBody]>> {
+    return this.commit((): Outcome<[AliasBody, AliasBody]> => {
+      const [a, b] = input.aliases;
+      const first = this.aliases.get(a);
+      const second = this.aliases.get(b);
+      if (!first || !second) return fail("not_found", `Alias '${!first ? a : b}' is not set`);
+      // Gate seam: each alias's policy is checked against the value it receives, here.
+      const generation = this.takeGeneration();
+      const record = (alias: string, from: AliasValue, to: AliasValue) =>
+        this.aliases.record({ alias, generation, action: "swap", from, to, actor: input.actor, reason: input.reason, at: input.at })!;
+      const stateA = record(a, first.value, second.value);
+      const stateB = record(b, second.value, first.value);
+      for (const s of [stateA, stateB]) this.enqueue({ kind: "alias", payload: aliasBody(input.model, s) });
+      this.appendAudit(input, {
+        action: "alias.swap",
+        alias: `${a},${b}`,
+        from: { [a]: first.value, [b]: second.value },
+        to: { [a]: second.value, [b]: first.value },
+        reason: input.reason,
+      });
+      this.watchChanged([a, b], "swap");
+      return { ok: true, value: [aliasBody(input.model, stateA), aliasBody(input.model, stateB)] };
+    });
+  }
+
+  /** What `model@alias` resolves to now, from this object's own state (no D1). */
+  async resolveState(input: { model: string; alias: string }): Promise<Outcome<ResolveState>> {
+    return this.resolveNow(input.model, input.alias);
+  }
+
+  /**
+   * The legacy stage flow: moves a version to a stage; with `archiveExisting`, the versions
+   * in that stage move to `archived`. Staging and production take ready versions only.
+   */
+  async setStage(
+    input: Actor & { version: number; stage: Stage; archiveExisting: boolean; reason: string | null },
+  ): Promise<Outcome<VersionRecord>> {
+    return this.commit((): Outcome<VersionRecord> => {
+      const current = this.readVersion(input.version);
+      if (!current) return this.versionNotFound(input);
+      if ((input.stage === "staging" || input.stage === "production") && current.status !== "ready") {
+        return fail("version_not_ready", `Version ${input.version} is ${current.status}; only ready versions enter ${input.stage}`);
+      }
+      // Gate seam: the policy of the stage target is checked here, before anything is written.
+      const moved = this.moveStage(input, current, input.stage);
+      if (input.archiveExisting && input.stage !== "archived" && input.stage !== "none") {
+        for (const other of this.versionsInStage(input.stage)) {
+          if (other.version !== input.version) this.moveStage(input, other, "archived");
+        }
+      }
+      if (input.stage === "production" || current.stage === "production") this.watchChanged(["production"], "stage");
+      return { ok: true, value: moved };
+    });
+  }
+
+  /** Watch: a WebSocket (hibernating) that gets the current Resolution, then one per change. */
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const model = url.searchParams.get("model");
+    const alias = url.searchParams.get("alias");
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !model || !alias) {
+      return new Response("expected a WebSocket upgrade for a model's alias", { status: 400 });
+    }
+    const key = url.searchParams.get("key") ?? undefined;
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [alias]);
+    const watcher: Watcher = { model, alias, key };
+    server.serializeAttachment(watcher);
+    server.send(this.watchMessage(watcher, "current"));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // Clients may ping with any text; the answer is the current state.
+    if (message === "ping") ws.send(this.watchMessage(ws.deserializeAttachment() as Watcher, "current"));
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    ws.close(code, reason);
+  }
+
   // ---- the model as a whole ---------------------------------------------------------------
 
   /**
    * Forgets the model: called before the Worker deletes the model's D1 rows. Everything the
    * outbox holds is projected first (audit events are never dropped), then the state is
    * cleared so a model created later under the same name starts afresh. Returns the open
-   * uploads for the caller to abort in R2. The alias check (409 `in_use`) joins this step
-   * when aliases arrive.
+   * uploads for the caller to abort in R2. Refused (409 `in_use`) while any alias is set.
    */
   async dropModel(): Promise<Outcome<R2Aborts>> {
     await this.flush();
     const outcome = this.ctx.storage.transactionSync((): Outcome<R2Aborts> => {
       // A write that landed while the flush ran is not in D1 yet: refuse rather than lose it.
       if (this.outboxCount() > 0) return fail("conflict", "The model changed while it was being deleted; retry");
+      const set = this.aliases.all().map((a) => a.alias);
+      if (set.length > 0) return fail("in_use", `The aliases ${set.join(", ")} are set; delete them first`);
       const aborts = this.sql
         .exec<{ record: string }>("SELECT record FROM uploads WHERE status = 'open'")
         .toArray()
         .map((r) => JSON.parse(r.record) as UploadRecord)
         .map((u) => ({ r2_key: u.r2_key, r2_upload_id: u.r2_upload_id }));
       for (const table of ["versions", "idempotency", "uploads", "upload_parts", "meta"]) this.sql.exec(`DELETE FROM ${table}`);
+      this.aliases.clear();
       return { ok: true, value: { aborts } };
     });
     if (outcome.ok) await this.ctx.storage.deleteAlarm();
@@ -404,7 +574,9 @@ export class ModelState extends DurableObject<Env> {
    */
   private async commit<T>(decide: () => T): Promise<T> {
     const before = this.outboxCount();
+    this.pendingWatch = [];
     const result = this.ctx.storage.transactionSync(decide);
+    this.sendWatchMessages();
     if (this.outboxCount() > before) {
       try {
         await this.flush();
@@ -428,6 +600,144 @@ export class ModelState extends DurableObject<Env> {
       this.sql.exec("DELETE FROM outbox WHERE seq <= ?", rows[rows.length - 1]!.seq);
       if (rows.length < OUTBOX_BATCH && !this.flushAgain) return;
     }
+  }
+
+
+  // ---- alias and stage helpers (synchronous) ------------------------------------------------
+
+  /** The model's alias generation counter: +1 for every alias change (a swap is one). */
+  private takeGeneration(): number {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'generation'").toArray()[0];
+    const generation = (row ? Number(row.value) : 0) + 1;
+    this.sql.exec(
+      "INSERT INTO meta (key, value) VALUES ('generation', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      String(generation),
+    );
+    return generation;
+  }
+
+  private currentGeneration(): number {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'generation'").toArray()[0];
+    return row ? Number(row.value) : 0;
+  }
+
+  /** Records one alias change with its audit event, D1 projection and watch message. */
+  private changeAlias(actor: Actor & { reason: string | null }, alias: string, action: AliasAction, from: AliasValue | null, to: AliasValue | null) {
+    const generation = this.takeGeneration();
+    const state = this.aliases.record({ alias, generation, action, from, to, actor: actor.actor, reason: actor.reason, at: actor.at });
+    this.enqueue(
+      state
+        ? { kind: "alias", payload: aliasBody(actor.model, state) }
+        : { kind: "alias_deleted", payload: { model: actor.model, alias, generation } },
+    );
+    const auditAction = action === "rollback" ? "rollback" : action === "delete" ? "alias.delete" : "alias.set";
+    this.appendAudit(actor, {
+      action: auditAction,
+      alias,
+      version: to?.version ?? null,
+      from,
+      to,
+      reason: actor.reason,
+      detail: { generation, unchanged: sameValue(from, to) || undefined },
+    });
+    this.watchChanged([alias], action);
+    return state;
+  }
+
+  /** 404 for a version that does not exist, 409 `version_not_ready` for one not ready. */
+  private unreadyRefusal(versions: number[]) {
+    for (const version of versions) {
+      const record = this.readVersion(version);
+      if (!record) return fail("not_found", `Version ${version} does not exist`);
+      if (record.status !== "ready") return fail("version_not_ready", `Version ${version} is ${record.status}, not ready`);
+    }
+    return null;
+  }
+
+  private moveStage(actor: Actor & { reason: string | null }, record: VersionRecord, stage: Stage): VersionRecord {
+    const moved = { ...record, stage, updated_at: actor.at, revision: record.revision + 1 };
+    this.writeVersion(moved);
+    this.appendAudit(actor, { action: "version.stage", version: record.version, from: record.stage, to: stage, reason: actor.reason });
+    return moved;
+  }
+
+  private versionsInStage(stage: Stage): VersionRecord[] {
+    return this.sql
+      .exec<{ record: string }>("SELECT record FROM versions ORDER BY version DESC")
+      .toArray()
+      .map((r) => JSON.parse(r.record) as VersionRecord)
+      .filter((v) => v.stage === stage);
+  }
+
+  private highestReady(): VersionRecord | null {
+    const row = this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE status = 'ready' ORDER BY version DESC LIMIT 1").toArray()[0];
+    return row ? (JSON.parse(row.record) as VersionRecord) : null;
+  }
+
+  /**
+   * Resolution from this object's state: a set alias; else `latest` (highest ready
+   * version), `v<n>`, or, for a stage name, the highest version in that stage.
+   */
+  private resolveNow(model: string, alias: string): Outcome<ResolveState> {
+    const target = (v: VersionRecord) => ({ version: v.version, digest: v.digest, files: v.files });
+    const set = this.aliases.get(alias);
+    if (set) {
+      const versions = valueVersions(set.value).map((n) => this.readVersion(n));
+      if (versions.some((v) => v === null)) return fail("not_found", `A version of alias '${alias}' no longer exists`);
+      return {
+        ok: true,
+        value: {
+          model,
+          alias,
+          generation: set.generation,
+          etag: String(set.generation),
+          split: set.value.split,
+          targets: (versions as VersionRecord[]).map(target),
+        },
+      };
+    }
+    let virtual: VersionRecord | null = null;
+    if (alias === "latest") virtual = this.highestReady();
+    else if (isReserved(alias)) {
+      virtual = this.readVersion(Number(alias.slice(1)));
+      if (virtual && virtual.status !== "ready") return fail("version_not_ready", `Version ${virtual.version} is ${virtual.status}`);
+    } else if (alias === "staging" || alias === "production" || alias === "archived") {
+      virtual = this.versionsInStage(alias)[0] ?? null;
+    }
+    if (!virtual) return fail("not_found", `Alias '${alias}' of '${model}' resolves to nothing`);
+    const generation = this.currentGeneration();
+    return {
+      ok: true,
+      value: { model, alias, generation, etag: `${generation}.${virtual.version}`, split: null, targets: [target(virtual)] },
+    };
+  }
+
+  private watchChanged(aliases: string[], event: string): void {
+    for (const alias of aliases) this.pendingWatch.push({ alias, event });
+  }
+
+  /** Sends the watch messages of a committed transaction, in commit (generation) order. */
+  private sendWatchMessages(): void {
+    const pending = this.pendingWatch;
+    this.pendingWatch = [];
+    for (const { alias, event } of pending) {
+      for (const ws of this.ctx.getWebSockets(alias)) {
+        try {
+          ws.send(this.watchMessage(ws.deserializeAttachment() as Watcher, event));
+        } catch {
+          // A socket that closed meanwhile; webSocketClose tidies it up.
+        }
+      }
+    }
+  }
+
+  private watchMessage(watcher: Watcher, event: string): string {
+    const state = this.resolveNow(watcher.model, watcher.alias);
+    return JSON.stringify(
+      state.ok
+        ? { event, generation: state.value.generation, resolution: resolutionFor(state.value, watcher.key) }
+        : { event, generation: this.currentGeneration(), resolution: null, detail: state.detail },
+    );
   }
 
   // ---- storage helpers (synchronous: safe inside transactionSync) ---------------------------

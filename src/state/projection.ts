@@ -8,15 +8,18 @@ import { and, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInsert } from "../audit/store";
-import { openUploads, versionFiles, versionParents, versions } from "../db/schema";
+import { aliases, openUploads, versionFiles, versionParents, versions } from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
 import type { VersionRecord } from "../domain/version";
+import type { AliasBody } from "./alias-table";
 
 export type OutboxItem =
   | { kind: "version"; payload: VersionRecord }
   | { kind: "version_deleted"; payload: { model: string; version: number } }
   | { kind: "upload_opened"; payload: { upload_id: string; model: string; version: number; expires_at: string } }
   | { kind: "upload_closed"; payload: { upload_id: string } }
+  | { kind: "alias"; payload: AliasBody }
+  | { kind: "alias_deleted"; payload: { model: string; alias: string; generation: number } }
   | { kind: "audit"; payload: AuditEvent };
 
 type Statement = BatchItem<"sqlite">;
@@ -111,6 +114,34 @@ function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
     }
     case "upload_closed":
       return [db.delete(openUploads).where(eq(openUploads.uploadId, item.payload.upload_id))];
+    case "alias": {
+      const a = item.payload;
+      const row = {
+        model: a.model,
+        alias: a.alias,
+        version: a.version,
+        split: a.split === null ? null : JSON.stringify(a.split),
+        generation: a.generation,
+        updatedAt: a.updated_at,
+        updatedBy: a.updated_by,
+      };
+      return [
+        db
+          .insert(aliases)
+          .values(row)
+          .onConflictDoUpdate({
+            target: [aliases.model, aliases.alias],
+            set: { version: row.version, split: row.split, generation: row.generation, updatedAt: row.updatedAt, updatedBy: row.updatedBy },
+            setWhere: sql`excluded."generation" > ${aliases.generation}`,
+          }),
+      ];
+    }
+    case "alias_deleted": {
+      const { model, alias, generation } = item.payload;
+      return [
+        db.delete(aliases).where(and(eq(aliases.model, model), eq(aliases.alias, alias), sql`${aliases.generation} < ${generation}`)),
+      ];
+    }
     case "audit":
       return [auditInsert(db, item.payload)];
   }

@@ -2,7 +2,7 @@
  * ModelState's own SQLite schema (one database per model). Described with the other stores
  * in README "Where state lives". Only ModelState reads or writes these tables.
  *
- * - meta:         key/value facts of the object: `next_version`.
+ * - meta:         key/value facts of the object: `next_version`, `generation` (aliases).
  * - versions:     the authoritative version records (files included), as JSON (`record`),
  *                 with `status` lifted out for queries such as "the highest ready version".
  * - idempotency:  `Idempotency-Key` of each version create, with the request's hash.
@@ -10,8 +10,12 @@
  *                 and the Worker can restart without losing them.
  * - upload_parts: the parts R2 has accepted for each upload.
  * - outbox:       changes not yet projected into D1, in commit order.
+ * - aliases, alias_history: see src/state/alias-table.ts.
  */
+import { ALIAS_SCHEMA } from "./alias-table";
+
 export const MODEL_STATE_SCHEMA = [
+  ...ALIAS_SCHEMA,
   `CREATE TABLE IF NOT EXISTS meta (
      key TEXT PRIMARY KEY,
      value TEXT NOT NULL

@@ -1,0 +1,213 @@
+/**
+ * Routes of API.md "Aliases" that change or list aliases, and the `stage` route. Every
+ * decision is made inside the model's ModelState; these routes check scope and the token's
+ * `aliases` globs, then forget what this isolate cached for the aliases they changed.
+ */
+import { z } from "zod";
+import { mayMoveAlias, type Principal } from "../auth/principal";
+import { timestamp } from "../domain/ids";
+import { defineRoute } from "../http/api";
+import { decodeCursor, encodeCursor, PageQuery } from "../http/cursor";
+import { itemsOf, pageOf } from "../http/openapi-helpers";
+import { ProblemError } from "../http/problem";
+import { ModelParams, Version, VersionParams } from "../models/schemas";
+import { VersionStore } from "../models/version-store";
+import { forgetResolved } from "../resolve/cache";
+import { modelState, unwrap } from "../state/client";
+import { Alias, AliasParams, DeleteAliasQuery, HistoryEntry, PutAliasBody, RollbackBody, SettableAliasParams, StageBody, SwapBody } from "./schemas";
+
+function requireAliasGrant(principal: Principal, ...targets: string[]): void {
+  for (const target of targets) {
+    if (!mayMoveAlias(principal, target)) throw new ProblemError("forbidden", `This token may not move '${target}'`);
+  }
+}
+
+const HistoryCursor = z.object({ g: z.number().int().positive() });
+
+export const aliasRoutes = [
+  defineRoute({
+    method: "get",
+    path: "/v1/models/{model}/aliases",
+    operationId: "listAliases",
+    summary: "A model's aliases",
+    tag: "Aliases",
+    scope: "read",
+    params: ModelParams,
+    responses: { 200: { description: "The aliases, by name", schema: itemsOf(Alias) } },
+    errors: ["validation_failed"],
+    async handler(c, { params }) {
+      return c.json({ items: await modelState(c.env, params.model).listAliases(params.model) });
+    },
+  }),
+
+  defineRoute({
+    method: "put",
+    path: "/v1/models/{model}/aliases/{alias}",
+    operationId: "setAlias",
+    summary: "Point an alias at a ready version, or at a weighted split",
+    description:
+      "Decided and written in one step inside the model's Durable Object. With `expected_generation`, 409 `conflict` when the alias has moved since (0: not set). `latest` and `v<digits>` are reserved.",
+    tag: "Aliases",
+    scope: "promote",
+    params: SettableAliasParams,
+    body: PutAliasBody,
+    responses: { 200: { description: "The alias", schema: Alias } },
+    errors: ["validation_failed", "not_found", "conflict", "version_not_ready", "payload_too_large", "unsupported_media_type"],
+    async handler(c, { params, body, principal }) {
+      requireAliasGrant(principal, params.alias);
+      const value = body.split ? { version: null, split: body.split } : { version: body.version!, split: null };
+      const alias = unwrap(
+        await modelState(c.env, params.model).setAlias({
+          model: params.model,
+          actor: principal.sub,
+          at: timestamp(),
+          alias: params.alias,
+          value,
+          reason: body.reason ?? null,
+          expectedGeneration: body.expected_generation,
+        }),
+      );
+      await forgetResolved(params.model, [params.alias]);
+      return c.json(alias);
+    },
+  }),
+
+  defineRoute({
+    method: "delete",
+    path: "/v1/models/{model}/aliases/{alias}",
+    operationId: "deleteAlias",
+    summary: "Delete an alias",
+    tag: "Aliases",
+    scope: "promote",
+    params: AliasParams,
+    query: DeleteAliasQuery,
+    responses: { 204: { description: "Deleted" } },
+    errors: ["validation_failed", "not_found"],
+    async handler(c, { params, query, principal }) {
+      requireAliasGrant(principal, params.alias);
+      unwrap(
+        await modelState(c.env, params.model).deleteAlias({
+          model: params.model,
+          actor: principal.sub,
+          at: timestamp(),
+          alias: params.alias,
+          reason: query.reason ?? null,
+        }),
+      );
+      await forgetResolved(params.model, [params.alias]);
+      return c.body(null, 204);
+    },
+  }),
+
+  defineRoute({
+    method: "get",
+    path: "/v1/models/{model}/aliases/{alias}/history",
+    operationId: "aliasHistory",
+    summary: "Every change of an alias, newest first",
+    tag: "Aliases",
+    scope: "read",
+    params: AliasParams,
+    query: PageQuery,
+    responses: { 200: { description: "A page of changes", schema: pageOf(HistoryEntry) } },
+    errors: ["validation_failed"],
+    async handler(c, { params, query }) {
+      const before = query.cursor ? decodeCursor(query.cursor, HistoryCursor).g : undefined;
+      const rows = await modelState(c.env, params.model).aliasHistory({ alias: params.alias, before, limit: query.limit + 1 });
+      const more = rows.length > query.limit;
+      const items = rows.slice(0, query.limit);
+      const last = items[items.length - 1];
+      return c.json({
+        items,
+        next_cursor: more && last ? encodeCursor({ g: last.generation }) : null,
+      });
+    },
+  }),
+
+  defineRoute({
+    method: "post",
+    path: "/v1/models/{model}/aliases/{alias}/rollback",
+    operationId: "rollbackAlias",
+    summary: "Roll an alias back",
+    description:
+      "Without `to_version`: back to the value before the newest change not yet rolled back, so two rollbacks in a row go back two changes (an undo). With `to_version`: a version that held the alias before. Skips gates; audited as `rollback`.",
+    tag: "Aliases",
+    scope: "promote",
+    params: AliasParams,
+    body: RollbackBody,
+    responses: { 200: { description: "The alias, rolled back", schema: Alias } },
+    errors: ["validation_failed", "not_found", "conflict", "version_not_ready", "unsupported_media_type"],
+    async handler(c, { params, body, principal }) {
+      requireAliasGrant(principal, params.alias);
+      const alias = unwrap(
+        await modelState(c.env, params.model).rollbackAlias({
+          model: params.model,
+          actor: principal.sub,
+          at: timestamp(),
+          alias: params.alias,
+          toVersion: body.to_version,
+          reason: body.reason ?? null,
+        }),
+      );
+      await forgetResolved(params.model, [params.alias]);
+      return c.json(alias);
+    },
+  }),
+
+  defineRoute({
+    method: "post",
+    path: "/v1/models/{model}/aliases:swap",
+    operationId: "swapAliases",
+    summary: "Exchange two aliases' values in one step (champion/challenger)",
+    tag: "Aliases",
+    scope: "promote",
+    params: ModelParams,
+    body: SwapBody,
+    responses: { 200: { description: "Both aliases after the swap", schema: itemsOf(Alias) } },
+    errors: ["validation_failed", "not_found", "unsupported_media_type"],
+    async handler(c, { params, body, principal }) {
+      requireAliasGrant(principal, ...body.aliases);
+      const items = unwrap(
+        await modelState(c.env, params.model).swapAliases({
+          model: params.model,
+          actor: principal.sub,
+          at: timestamp(),
+          aliases: body.aliases,
+          reason: body.reason ?? null,
+        }),
+      );
+      await forgetResolved(params.model, body.aliases);
+      return c.json({ items });
+    },
+  }),
+
+  defineRoute({
+    method: "post",
+    path: "/v1/models/{model}/versions/{version}/stage",
+    operationId: "setStage",
+    summary: "Move a version to a stage (none, staging, production, archived)",
+    description:
+      "Staging and production take ready versions only (409 `version_not_ready`). With `archive_existing`, the versions in that stage move to `archived`; each move is audited.",
+    tag: "Versions",
+    scope: "promote",
+    params: VersionParams,
+    body: StageBody,
+    responses: { 200: { description: "The version in its new stage", schema: Version } },
+    errors: ["validation_failed", "not_found", "version_not_ready", "unsupported_media_type"],
+    async handler(c, { params, body, principal }) {
+      requireAliasGrant(principal, body.stage);
+      const record = unwrap(
+        await modelState(c.env, params.model).setStage({
+          model: params.model,
+          actor: principal.sub,
+          at: timestamp(),
+          version: params.version,
+          stage: body.stage,
+          archiveExisting: body.archive_existing,
+          reason: body.reason ?? null,
+        }),
+      );
+      await forgetResolved(params.model, [body.stage]);
+      return c.json(await new VersionStore(c.env.DB).present(record));
+    },
+  }),
+];

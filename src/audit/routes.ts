@@ -1,0 +1,71 @@
+/** GET /v1/audit: who did what, when, newest first. */
+import { z } from "zod";
+import { drizzle } from "drizzle-orm/d1";
+import { ModelName } from "../domain/names";
+import { defineRoute } from "../http/api";
+import { decodeCursor, PageQuery, toPage } from "../http/cursor";
+import { pageOf } from "../http/openapi-helpers";
+import { readAudit } from "./store";
+
+const Timestamp = z.iso.datetime({ offset: true });
+
+const AuditQuery = PageQuery.extend({
+  model: ModelName.optional(),
+  alias: z.string().min(1).max(64).transform((a) => a.toLowerCase()).optional(),
+  actor: z.string().min(1).max(256).optional(),
+  action: z.string().min(1).max(64).optional(),
+  since: Timestamp.optional(),
+  until: Timestamp.optional(),
+});
+
+const AuditEvent = z
+  .object({
+    id: z.string(),
+    at: z.string(),
+    actor: z.string(),
+    action: z.string(),
+    model: z.string(),
+    version: z.number().int().optional(),
+    alias: z.string().optional(),
+    from: z.unknown().optional(),
+    to: z.unknown().optional(),
+    reason: z.string().optional(),
+    detail: z.unknown().optional(),
+  })
+  .meta({ id: "AuditEvent" });
+
+const AuditCursor = z.object({ id: z.string().min(1) });
+
+/** Instants compare as text only in one form: the stored one (UTC, milliseconds). */
+const normalize = (t: string | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+
+export const auditRoutes = [
+  defineRoute({
+    method: "get",
+    path: "/v1/audit",
+    operationId: "listAudit",
+    summary: "The audit log, newest first",
+    description:
+      "Filters combine: `model`, `alias`, `actor`, `action`, `since` (inclusive) and `until` (exclusive). A token with a `models` claim sees only those models' events.",
+    tag: "Audit",
+    scope: "read",
+    query: AuditQuery,
+    responses: { 200: { description: "A page of events", schema: pageOf(AuditEvent) } },
+    errors: ["validation_failed"],
+    async handler(c, { query, principal }) {
+      const before = query.cursor ? decodeCursor(query.cursor, AuditCursor).id : undefined;
+      const rows = await readAudit(drizzle(c.env.DB), {
+        model: query.model,
+        alias: query.alias,
+        actor: query.actor,
+        action: query.action,
+        since: normalize(query.since),
+        until: normalize(query.until),
+        globs: principal.models,
+        before,
+        limit: query.limit,
+      });
+      return c.json(toPage(rows, query.limit, (e) => ({ id: e.id }), (e) => e));
+    },
+  }),
+];

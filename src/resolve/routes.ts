@@ -1,0 +1,99 @@
+/**
+ * The serving path: resolving `model@alias` (and `registry://` URIs) and watching an alias.
+ * A cache hit touches neither the Durable Object nor D1; a miss makes one RPC to the model's
+ * ModelState, which answers from its own SQLite.
+ */
+import { mayActOnModel } from "../auth/principal";
+import { noneMatch } from "../domain/range";
+import { resolutionFor, type ResolveState } from "../domain/resolution";
+import { parseModelUri } from "../domain/uri";
+import { config } from "../env";
+import { defineRoute, type AppContext } from "../http/api";
+import { ProblemError } from "../http/problem";
+import { validationFailed } from "../http/validation";
+import { AliasParams, ResolveQuery, ResolveUriQuery, Resolution } from "../aliases/schemas";
+import { modelState, unwrap } from "../state/client";
+import { cachedResolveState } from "./cache";
+
+async function resolveState(c: AppContext, model: string, alias: string): Promise<ResolveState> {
+  const ttl = config(c.env).RESOLVE_TTL_S;
+  return cachedResolveState(model, alias, ttl, (p) => c.executionCtx.waitUntil(p), async () =>
+    unwrap(await modelState(c.env, model).resolveState({ model, alias })),
+  );
+}
+
+/** The Resolution with `ETag: "<generation>"`; 304 when the client holds it already. */
+function answer(c: AppContext, state: ResolveState, key: string | undefined): Response {
+  const ttl = config(c.env).RESOLVE_TTL_S;
+  const headers = { etag: `"${state.etag}"`, "cache-control": ttl > 0 ? `max-age=${ttl}` : "no-cache" };
+  if (noneMatch(c.req.header("if-none-match") ?? null, state.etag)) return new Response(null, { status: 304, headers });
+  return c.json(resolutionFor(state, key), 200, headers);
+}
+
+export const resolveRoutes = [
+  defineRoute({
+    method: "get",
+    path: "/v1/models/{model}/aliases/{alias}",
+    operationId: "resolveAlias",
+    summary: "Resolve an alias (the serving hot path)",
+    description:
+      "Set aliases; `latest` (highest ready version) and `v<n>` virtually; a stage name falls back to the highest version in that stage. For a split, `key` picks the version stably. Cached for `RESOLVE_TTL_S` seconds.",
+    tag: "Aliases",
+    scope: "read",
+    params: AliasParams,
+    query: ResolveQuery,
+    headers: { "If-None-Match": 'The ETag seen before: "<generation>"' },
+    responses: { 200: { description: "The resolution", schema: Resolution }, 304: { description: "Not modified" } },
+    errors: ["validation_failed", "not_found", "version_not_ready"],
+    async handler(c, { params, query }) {
+      return answer(c, await resolveState(c, params.model, params.alias), query.key);
+    },
+  }),
+
+  defineRoute({
+    method: "get",
+    path: "/v1/resolve",
+    operationId: "resolveUri",
+    summary: "Resolve a registry:// URI",
+    description: "`registry://m@alias` as the alias route; `registry://m/3` as version 3 (which must be ready).",
+    tag: "Aliases",
+    scope: "read",
+    query: ResolveUriQuery,
+    responses: { 200: { description: "The resolution", schema: Resolution }, 304: { description: "Not modified" } },
+    errors: ["validation_failed", "not_found", "version_not_ready"],
+    async handler(c, { query, principal }) {
+      const uri = parseModelUri(query.uri);
+      if (!uri) {
+        throw validationFailed("Not a model URI", [{ path: "uri", message: "expected registry://<model>@<alias> or registry://<model>/<version>" }]);
+      }
+      if (!mayActOnModel(principal, uri.model)) throw new ProblemError("forbidden", `This token may not act on model '${uri.model}'`);
+      const alias = uri.alias ?? `v${uri.version}`;
+      return answer(c, await resolveState(c, uri.model, alias), query.key);
+    },
+  }),
+
+  defineRoute({
+    method: "get",
+    path: "/v1/models/{model}/aliases/{alias}/watch",
+    operationId: "watchAlias",
+    summary: "Watch an alias over a WebSocket",
+    description:
+      'Upgrade to a WebSocket: the first message is the current Resolution, then one per change, in generation order: `{"event", "generation", "resolution"}` (`resolution` is null once the alias resolves to nothing).',
+    tag: "Aliases",
+    scope: "read",
+    params: AliasParams,
+    query: ResolveQuery,
+    responses: { 101: { description: "Switching to the WebSocket protocol" } },
+    errors: ["validation_failed"],
+    async handler(c, { params, query }) {
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+        throw validationFailed("This route needs a WebSocket upgrade (Upgrade: websocket)");
+      }
+      const url = new URL("https://model-state/watch");
+      url.searchParams.set("model", params.model);
+      url.searchParams.set("alias", params.alias);
+      if (query.key) url.searchParams.set("key", query.key);
+      return modelState(c.env, params.model).fetch(new Request(url, c.req.raw));
+    },
+  }),
+];
