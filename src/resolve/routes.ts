@@ -93,7 +93,9 @@ export const resolveRoutes = [
       url.searchParams.set("model", params.model);
       url.searchParams.set("alias", params.alias);
       if (query.key) url.searchParams.set("key", query.key);
-      return modelState(c.env, params.model).fetch(new Request(url, c.req.raw));
+      const upgraded = await modelState(c.env, params.model).fetch(new Request(url, c.req.raw));
+      // The object's response has immutable headers; a fresh one lets the app add x-request-id.
+      return new Response(upgraded.body, { status: upgraded.status, headers: upgraded.headers, webSocket: upgraded.webSocket });
     },
   }),
 ];
