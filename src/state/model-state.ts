@@ -69,6 +69,8 @@ const fail = (code: ErrorCode, detail: string, extra?: Record<string, unknown>) 
 export class ModelState extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly aliases: AliasTable;
+  /** Resolutions computed since the last write: the hot path's answers from memory. */
+  private readonly resolved = new Map<string, ResolveState>();
   /** Watch messages of the transaction being committed, sent once it has committed. */
   private pendingWatch: { alias: string; event: string }[] = [];
   /** The flush in progress, shared by every caller that wants its write projected. */
@@ -455,9 +457,16 @@ export class ModelState extends DurableObject<Env> {
     });
   }
 
-  /** What `model@alias` resolves to now, from this object's own state (no D1). */
+  /**
+   * What `model@alias` resolves to now, from memory, else from this object's own SQLite (no
+   * D1). The memory is emptied by every write, so it never outlives a change.
+   */
   async resolveState(input: { model: string; alias: string }): Promise<Outcome<ResolveState>> {
-    return this.resolveNow(input.model, input.alias);
+    const known = this.resolved.get(input.alias);
+    if (known) return { ok: true, value: known };
+    const outcome = this.resolveNow(input.model, input.alias);
+    if (outcome.ok) this.resolved.set(input.alias, outcome.value);
+    return outcome;
   }
 
   /**
@@ -535,6 +544,7 @@ export class ModelState extends DurableObject<Env> {
       this.aliases.clear();
       return { ok: true, value: { aborts } };
     });
+    this.resolved.clear();
     if (outcome.ok) await this.ctx.storage.deleteAlarm();
     return outcome;
   }
@@ -576,6 +586,7 @@ export class ModelState extends DurableObject<Env> {
     const before = this.outboxCount();
     this.pendingWatch = [];
     const result = this.ctx.storage.transactionSync(decide);
+    this.resolved.clear();
     this.sendWatchMessages();
     if (this.outboxCount() > before) {
       try {
