@@ -88,6 +88,27 @@ describe("README quick start", () => {
     expect(download.headers.get("etag")).toBe(`"${digest}"`);
     expect(await download.text()).toBe('{"threshold": 0.7}\n');
 
+    // Promote, deploy a second version, roll back: the README's second block.
+    const promoter = execFileSync("npm", ["run", "-s", "token", "--", "--sub", "ci", "--scope", "read promote"], { cwd: root, encoding: "utf8" }).trim();
+    const promote = { authorization: `Bearer ${promoter}`, "content-type": "application/json" };
+    const setProduction = (version: number) =>
+      fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, { method: "PUT", headers: promote, body: JSON.stringify({ version }) });
+    expect((await setProduction(1)).status).toBe(200);
+    const v2 = await fetch(`${BASE}/v1/models/payment-fraud/versions`, { method: "POST", headers: auth, body: "{}" });
+    expect(((await v2.json()) as { version: number }).version).toBe(2);
+    await fetch(`${BASE}/v1/models/payment-fraud/versions/2/files/config.json`, { method: "PUT", headers: { authorization: auth.authorization }, body: config });
+    await fetch(`${BASE}/v1/models/payment-fraud/versions/2/finalize`, { method: "POST", headers: auth });
+    expect((await setProduction(2)).status).toBe(200);
+    const rollback = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production/rollback`, {
+      method: "POST",
+      headers: promote,
+      body: JSON.stringify({ reason: "3am page" }),
+    });
+    expect(((await rollback.json()) as { version: number }).version).toBe(1);
+    // The hot path caches for RESOLVE_TTL_S (5 s); the isolate that rolled back forgot its copy.
+    const resolved = await fetch(`${BASE}/v1/resolve?uri=${encodeURIComponent("registry://payment-fraud@production")}`, { headers: auth });
+    expect(((await resolved.json()) as { version: number }).version).toBe(1);
+
     const unauthenticated = await fetch(`${BASE}/v1/models`);
     expect(unauthenticated.status).toBe(401);
   });
