@@ -5,7 +5,6 @@
  */
 import { z } from "zod";
 import { mayMoveAlias, type Principal } from "../auth/principal";
-import { timestamp } from "../domain/ids";
 import { defineRoute } from "../http/api";
 import { decodeCursor, encodeCursor, PageQuery } from "../http/cursor";
 import { itemsOf, pageOf } from "../http/openapi-helpers";
@@ -13,7 +12,7 @@ import { ProblemError } from "../http/problem";
 import { ModelParams, Version, VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
 import { forgetResolved } from "../resolve/cache";
-import { modelState, unwrap } from "../state/client";
+import { actorFor, modelState, unwrap } from "../state/client";
 import { Alias, AliasParams, DeleteAliasQuery, HistoryEntry, PutAliasBody, RollbackBody, SettableAliasParams, StageBody, SwapBody } from "./schemas";
 
 function requireAliasGrant(principal: Principal, ...targets: string[]): void {
@@ -58,9 +57,7 @@ export const aliasRoutes = [
       const value = body.split ? { version: null, split: body.split } : { version: body.version!, split: null };
       const alias = unwrap(
         await modelState(c.env, params.model).setAlias({
-          model: params.model,
-          actor: principal.sub,
-          at: timestamp(),
+          ...actorFor(params.model, principal),
           alias: params.alias,
           value,
           reason: body.reason ?? null,
@@ -87,9 +84,7 @@ export const aliasRoutes = [
       requireAliasGrant(principal, params.alias);
       unwrap(
         await modelState(c.env, params.model).deleteAlias({
-          model: params.model,
-          actor: principal.sub,
-          at: timestamp(),
+          ...actorFor(params.model, principal),
           alias: params.alias,
           reason: query.reason ?? null,
         }),
@@ -140,9 +135,7 @@ export const aliasRoutes = [
       requireAliasGrant(principal, params.alias);
       const alias = unwrap(
         await modelState(c.env, params.model).rollbackAlias({
-          model: params.model,
-          actor: principal.sub,
-          at: timestamp(),
+          ...actorFor(params.model, principal),
           alias: params.alias,
           toVersion: body.to_version,
           reason: body.reason ?? null,
@@ -168,9 +161,7 @@ export const aliasRoutes = [
       requireAliasGrant(principal, ...body.aliases);
       const items = unwrap(
         await modelState(c.env, params.model).swapAliases({
-          model: params.model,
-          actor: principal.sub,
-          at: timestamp(),
+          ...actorFor(params.model, principal),
           aliases: body.aliases,
           reason: body.reason ?? null,
         }),
@@ -197,9 +188,7 @@ export const aliasRoutes = [
       requireAliasGrant(principal, body.stage);
       const record = unwrap(
         await modelState(c.env, params.model).setStage({
-          model: params.model,
-          actor: principal.sub,
-          at: timestamp(),
+          ...actorFor(params.model, principal),
           version: params.version,
           stage: body.stage,
           archiveExisting: body.archive_existing,

@@ -12,7 +12,7 @@ import { ProblemError } from "../http/problem";
 import { parseWith, validationFailed } from "../http/validation";
 import { VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
-import { modelState, unwrap } from "../state/client";
+import { actorFor, modelState, unwrap } from "../state/client";
 import type { UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
 import { abortR2Uploads, completeUpload, storeSingle } from "./bytes";
@@ -76,14 +76,12 @@ export const artifactRoutes = [
       const state = modelState(c.env, params.model);
       // Fail before any byte moves when the version cannot take files.
       unwrap(await state.checkWritable({ model: params.model, version: params.version }));
-      const at = timestamp();
+      const who = actorFor(params.model, principal);
       const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (ctl) => ctl.close() });
-      const bytes = await storeSingle(c.env.ARTIFACTS, new BlobStore(c.env.DB), body, length, declared, at);
+      const bytes = await storeSingle(c.env.ARTIFACTS, new BlobStore(c.env.DB), body, length, declared, who.at);
       const file = unwrap(
         await state.attachFile({
-          model: params.model,
-          actor: principal.sub,
-          at,
+          ...who,
           version: params.version,
           file: { path: params.path, size: bytes.size, sha256: bytes.sha256 },
           deduplicated: bytes.deduplicated,
@@ -111,14 +109,12 @@ export const artifactRoutes = [
     errors: ["validation_failed", "not_found", "immutable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
       const state = modelState(c.env, params.model);
-      const at = timestamp();
+      const who = actorFor(params.model, principal);
       unwrap(await state.checkWritable({ model: params.model, version: params.version }));
       if (await new BlobStore(c.env.DB).reuse(body.sha256, body.size)) {
         const file = unwrap(
           await state.attachFile({
-            model: params.model,
-            actor: principal.sub,
-            at,
+            ...who,
             version: params.version,
             file: { path: body.path, size: body.size, sha256: body.sha256 },
             deduplicated: true,
@@ -143,13 +139,13 @@ export const artifactRoutes = [
         part_size: plan.partSize,
         part_count: plan.partCount,
         status: "open",
-        expires_at: new Date(Date.parse(at) + cfg.UPLOAD_TTL_S * 1000).toISOString(),
-        created_at: at,
+        expires_at: new Date(Date.parse(who.at) + cfg.UPLOAD_TTL_S * 1000).toISOString(),
+        created_at: who.at,
         created_by: principal.sub,
         r2_key: r2Key,
         r2_upload_id: r2Upload.uploadId,
       };
-      const opened = await state.openUpload({ model: params.model, actor: principal.sub, at, upload });
+      const opened = await state.openUpload({ ...who, upload });
       if (!opened.ok) await r2Upload.abort();
       return c.json(uploadBody(unwrap(opened)), 201);
     },
@@ -238,19 +234,17 @@ export const artifactRoutes = [
       const file = { path: current.path, size: current.size, sha256: current.sha256 };
       if (current.status === "completed") return c.json(file);
       const upload = unwrap(await state.uploadToComplete({ version: params.version, uploadId: params.upload_id, now: timestamp() }));
-      const at = timestamp();
+      const who = actorFor(params.model, principal);
       const { matched, deduplicated } = await completeUpload(
         c.env.ARTIFACTS,
         new BlobStore(c.env.DB),
         upload,
         upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag })),
-        at,
+        who.at,
       );
       unwrap(
         await state.finishUpload({
-          model: params.model,
-          actor: principal.sub,
-          at,
+          ...who,
           uploadId: upload.upload_id,
           result: matched ? "completed" : "failed",
           deduplicated,
@@ -359,9 +353,7 @@ export const artifactRoutes = [
     async handler(c, { params, principal }) {
       unwrap(
         await modelState(c.env, params.model).detachFile({
-          model: params.model,
-          actor: principal.sub,
-          at: timestamp(),
+          ...actorFor(params.model, principal),
           version: params.version,
           path: params.path,
         }),

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { canonicalJson } from "../domain/canonical-json";
-import { sha256Hex, timestamp } from "../domain/ids";
+import { sha256Hex } from "../domain/ids";
 import type { ParentRef } from "../domain/version";
 import type { Env } from "../env";
 import { defineRoute } from "../http/api";
@@ -13,7 +13,7 @@ import { pageOf } from "../http/openapi-helpers";
 import { notFound } from "../http/problem";
 import { parseWith, validationFailed } from "../http/validation";
 import { abortR2Uploads } from "../artifacts/bytes";
-import { modelState, unwrap } from "../state/client";
+import { actorFor, modelState, unwrap } from "../state/client";
 import { ModelStore } from "./model-store";
 import {
   CreateVersionBody,
@@ -67,9 +67,7 @@ export const versionRoutes = [
       await requireModel(c.env, params.model);
       await requireParents(c.env, body.lineage.parents);
       const outcome = await modelState(c.env, params.model).createVersion({
-        model: params.model,
-        actor: principal.sub,
-        at: timestamp(),
+        ...actorFor(params.model, principal),
         description: body.description ?? null,
         tags: body.tags,
         metrics: body.metrics,
@@ -138,10 +136,8 @@ export const versionRoutes = [
       await requireParents(c.env, body.lineage?.parents);
       const record = unwrap(
         await modelState(c.env, params.model).patchVersion({
-          model: params.model,
+          ...actorFor(params.model, principal),
           version: params.version,
-          actor: principal.sub,
-          at: timestamp(),
           patch: body,
         }),
       );
@@ -164,9 +160,7 @@ export const versionRoutes = [
     async handler(c, { params, principal }) {
       const record = unwrap(
         await modelState(c.env, params.model).finalize({
-          model: params.model,
-          actor: principal.sub,
-          at: timestamp(),
+          ...actorFor(params.model, principal),
           version: params.version,
         }),
       );
@@ -189,9 +183,7 @@ export const versionRoutes = [
     async handler(c, { params, principal }) {
       const { aborts } = unwrap(
         await modelState(c.env, params.model).deleteVersion({
-          model: params.model,
-          actor: principal.sub,
-          at: timestamp(),
+          ...actorFor(params.model, principal),
           version: params.version,
         }),
       );

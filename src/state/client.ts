@@ -1,7 +1,9 @@
 /** How routes reach a model's ModelState, and turn its outcomes into HTTP errors. */
+import type { Principal } from "../auth/principal";
+import { timestamp } from "../domain/ids";
 import type { Env } from "../env";
 import { ProblemError } from "../http/problem";
-import type { ModelState, Outcome } from "./model-state";
+import type { Actor, ModelState, Outcome } from "./model-state";
 
 /** The RPC methods routes may call. */
 type ModelStateRpc = Pick<
@@ -46,4 +48,9 @@ export function modelState(env: Env, model: string): ModelStateRpc {
 export function unwrap<T>(outcome: Outcome<T>): T {
   if (!outcome.ok) throw new ProblemError(outcome.code, outcome.detail, outcome.extra);
   return outcome.value;
+}
+
+/** Who writes, and when: what every ModelState write records in its audit event. */
+export function actorFor(model: string, principal: Principal): Actor {
+  return { model, actor: principal.sub, at: timestamp() };
 }
