@@ -76,7 +76,7 @@ export function statusOf(code: ErrorCode): number {
   return STATUS[code];
 }
 
-export function problemBody(code: ErrorCode, detail: string, extra: Record<string, unknown> = {}) {
+function problemBody(code: ErrorCode, detail: string, extra: Record<string, unknown> = {}) {
   const status = STATUS[code];
   return { type: "about:blank", title: TITLE[status] ?? "Error", status, code, detail, ...extra };
 }

@@ -10,7 +10,6 @@ type ModelStateRpc = Pick<
   ModelState,
   | "createVersion"
   | "patchVersion"
-  | "getVersion"
   | "finalize"
   | "deleteVersion"
   | "checkWritable"

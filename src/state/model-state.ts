@@ -153,10 +153,6 @@ export class ModelState extends DurableObject<Env> {
     });
   }
 
-  async getVersion(version: number): Promise<VersionRecord | null> {
-    return this.readVersion(version);
-  }
-
   /**
    * Makes a pending version `ready`: it needs at least one file and no open upload. The
    * digest is hashed outside the transaction (Web Crypto is async), then the commit checks
