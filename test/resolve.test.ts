@@ -1,4 +1,4 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, evictDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
@@ -16,9 +16,9 @@ interface WatchMessage {
 }
 
 /** Opens a watch socket and collects its messages with their arrival times. */
-async function watch(model: string, alias: string) {
+async function watch(model: string, alias: string, key?: string) {
   const res = await exports.default.fetch(
-    new Request(`http://mreg.test/v1/models/${model}/aliases/${alias}/watch`, {
+    new Request(`http://mreg.test/v1/models/${model}/aliases/${alias}/watch${key ? `?key=${key}` : ""}`, {
       headers: { upgrade: "websocket", authorization: `Bearer ${await hsToken({ scope: "read" })}` },
     }),
   );
@@ -65,6 +65,21 @@ describe("watch", () => {
       ["delete", 4, null],
     ]);
     got.forEach((m, i) => expect(m.at - sentAt[i]!).toBeLessThan(1000));
+    socket.close();
+  });
+
+  it("keeps watching across hibernation of the model's Durable Object, with the socket's key", async () => {
+    await modelWithReady("w-sleep", 2);
+    await json("PUT", "/v1/models/w-sleep/aliases/prod", { body: { version: 1 } });
+    const socket = await watch("w-sleep", "prod", "user-7");
+    await socket.next(1);
+    await evictDurableObject(env.MODEL_STATE.getByName("w-sleep"), { webSockets: "hibernate" });
+    const split = [{ version: 1, weight: 50 }, { version: 2, weight: 50 }];
+    await json("PUT", "/v1/models/w-sleep/aliases/prod", { body: { split } });
+    const [, woke] = await socket.next(2);
+    expect(woke!.message).toMatchObject({ event: "set", generation: 2 });
+    const { pickFromSplit } = await import("../src/domain/alias");
+    expect(woke!.message.resolution!.version).toBe(pickFromSplit(split, "w-sleep", "prod", "user-7"));
     socket.close();
   });
 
