@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { exportSPKI, importJWK, SignJWT, UnsecuredJWT } from "jose";
-import { describe, expect, it } from "vitest";
+import { exportSPKI, generateKeyPair, importJWK, SignJWT, UnsecuredJWT } from "jose";
+import { describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import type { Env } from "../src/env";
 import { asymToken, call, createModel, hsToken, json } from "./helpers";
@@ -103,6 +103,30 @@ describe("authentication", () => {
     expect((await callWith(settings, "/v1/models", wrongAud)).status).toBe(401);
     const noIss = await hsToken({ scope: "read", aud: "mreg" });
     expect((await callWith(settings, "/v1/models", noIss)).status).toBe(401);
+  });
+
+  it("fetches keys from JWT_JWKS_URL (and refuses a token no key there signed)", async () => {
+    const jwksUrl = "https://issuer.example/.well-known/jwks.json";
+    // The tests share the Worker's isolate, so a stub of fetch stands in for the issuer.
+    const realFetch = globalThis.fetch;
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (url === jwksUrl) return new Response(env.JWT_JWKS!, { headers: { "content-type": "application/json" } });
+      return realFetch(input, init);
+    });
+    try {
+      const settings = { JWT_JWKS: "", JWT_JWKS_URL: jwksUrl };
+      expect((await callWith(settings, "/v1/models", await asymToken("ES256", { scope: "read" }))).status).toBe(200);
+      expect(fetchSpy).toHaveBeenCalled();
+      const forged = await new SignJWT({ scope: "read" })
+        .setProtectedHeader({ alg: "RS256", kid: "unknown-kid" })
+        .setSubject("mallory")
+        .setExpirationTime("1h")
+        .sign((await generateKeyPair("RS256")).privateKey);
+      expect((await callWith(settings, "/v1/models", forged)).status).toBe(401);
+    } finally {
+      fetchSpy.mockRestore();
+    }
   });
 
   it("serves GETs without a token when PUBLIC_READ=true, and nothing else", async () => {
