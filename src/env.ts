@@ -3,6 +3,7 @@
  * secrets); they are parsed once per env object with zod so a bad setting fails loudly.
  */
 import { z } from "zod";
+import { DEFAULT_PART, MAX_PART, R2_MIN_PART } from "./domain/upload";
 import type { ModelState } from "./state/model-state";
 
 export interface Env {
@@ -27,8 +28,6 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
 
-const MiB = 1024 * 1024;
-
 /** A whole number from a string var, with a default and bounds. */
 const intVar = (fallback: number, min: number, max: number) =>
   z
@@ -48,9 +47,9 @@ const ConfigSchema = z.object({
     .optional()
     .transform((v) => v === "true"),
   /** Largest single-request file upload; bigger files go multipart. */
-  MAX_SINGLE_PUT: intVar(95 * MiB, 0, 95 * MiB),
+  MAX_SINGLE_PUT: intVar(MAX_PART, 0, MAX_PART),
   /** The part size the server picks for multipart uploads (R2: 5 MiB..; Workers bodies: ..95 MiB). */
-  UPLOAD_PART_SIZE: intVar(64 * MiB, 5 * MiB, 95 * MiB),
+  UPLOAD_PART_SIZE: intVar(DEFAULT_PART, R2_MIN_PART, MAX_PART),
   /** How long a multipart upload stays open before the scheduled cleanup aborts it. */
   UPLOAD_TTL_S: intVar(24 * 3600, 1, 7 * 24 * 3600),
   /** How long a blob stays unreferenced before the scheduled cleanup deletes its bytes. */

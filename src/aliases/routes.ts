@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { mayMoveAlias, type Principal } from "../auth/principal";
 import { defineRoute } from "../http/api";
-import { decodeCursor, encodeCursor, PageQuery } from "../http/cursor";
+import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { itemsOf, pageOf } from "../http/openapi-helpers";
 import { ProblemError } from "../http/problem";
 import { ModelParams, Version, VersionParams } from "../models/schemas";
@@ -108,13 +108,7 @@ export const aliasRoutes = [
     async handler(c, { params, query }) {
       const before = query.cursor ? decodeCursor(query.cursor, HistoryCursor).g : undefined;
       const rows = await modelState(c.env, params.model).aliasHistory({ alias: params.alias, before, limit: query.limit + 1 });
-      const more = rows.length > query.limit;
-      const items = rows.slice(0, query.limit);
-      const last = items[items.length - 1];
-      return c.json({
-        items,
-        next_cursor: more && last ? encodeCursor({ g: last.generation }) : null,
-      });
+      return c.json(toPage(rows, query.limit, (h) => ({ g: h.generation }), (h) => h));
     },
   }),
 

@@ -21,11 +21,6 @@ export class BlobStore {
     this.db = drizzle(d1);
   }
 
-  async isVerified(sha256: string): Promise<boolean> {
-    const row = await this.db.select({ sha256: blobs.sha256 }).from(blobs).where(eq(blobs.sha256, sha256)).get();
-    return row !== undefined;
-  }
-
   /**
    * Takes a verified blob for a new reference without sending bytes: true when one with this
    * sha256 and size exists. Clearing `unreferenced_since` in the same statement keeps the

@@ -3,7 +3,7 @@
  * `tee()` would buffer for the slower branch without bound.
  */
 
-const toHex = (buffer: ArrayBuffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+import { toHex } from "../domain/ids";
 
 /** Hashes a stream to its end without keeping it: a native pipe, no JavaScript per chunk. */
 export async function sha256OfStream(source: ReadableStream<Uint8Array>): Promise<string> {

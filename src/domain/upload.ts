@@ -3,6 +3,7 @@
 export const MiB = 1024 * 1024;
 /** R2's rules: parts of at least 5 MiB (all equal but the last), at most 10,000 of them. */
 export const R2_MIN_PART = 5 * MiB;
+export const DEFAULT_PART = 64 * MiB;
 export const R2_MAX_PARTS = 10_000;
 /** Each part is one request, and Workers accept bodies up to 100 MB. */
 export const MAX_PART = 95 * MiB;

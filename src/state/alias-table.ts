@@ -5,7 +5,7 @@
  * - aliases:       the current value of each alias, with the generation of its last change.
  * - alias_history: every change, kept forever: generation, action, value before and after.
  */
-import type { AliasValue, HistoryStep, SplitEntry } from "../domain/alias";
+import { valueVersions, type AliasValue, type HistoryStep, type SplitEntry } from "../domain/alias";
 
 export const ALIAS_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS aliases (
@@ -90,7 +90,7 @@ export class AliasTable {
   /** The aliases whose value includes `version` (as the version or in its split). */
   holding(version: number): string[] {
     return this.all()
-      .filter((a) => (a.value.split ? a.value.split.some((s) => s.version === version) : a.value.version === version))
+      .filter((a) => valueVersions(a.value).includes(version))
       .map((a) => a.alias);
   }
 

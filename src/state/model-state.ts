@@ -77,6 +77,8 @@ export class ModelState extends DurableObject<Env> {
   private flushing: Promise<void> | null = null;
   /** Set when a write lands while a flush runs, so that flush goes round once more. */
   private flushAgain = false;
+  /** Whether the transaction being committed queued anything for D1. */
+  private changed = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -579,12 +581,12 @@ export class ModelState extends DurableObject<Env> {
    * not fail the write (it is committed here); the alarm retries.
    */
   private async commit<T>(decide: () => T): Promise<T> {
-    const before = this.outboxCount();
     this.pendingWatch = [];
+    this.changed = false;
     const result = this.ctx.storage.transactionSync(decide);
     this.resolved.clear();
     this.sendWatchMessages();
-    if (this.outboxCount() > before) {
+    if (this.changed) {
       try {
         await this.flush();
       } catch (err) {
@@ -614,18 +616,11 @@ export class ModelState extends DurableObject<Env> {
 
   /** The model's alias generation counter: +1 for every alias change (a swap is one). */
   private takeGeneration(): number {
-    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'generation'").toArray()[0];
-    const generation = (row ? Number(row.value) : 0) + 1;
-    this.sql.exec(
-      "INSERT INTO meta (key, value) VALUES ('generation', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      String(generation),
-    );
-    return generation;
+    return this.bumpCounter("generation");
   }
 
   private currentGeneration(): number {
-    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'generation'").toArray()[0];
-    return row ? Number(row.value) : 0;
+    return this.counter("generation");
   }
 
   /** Records one alias change with its audit event, D1 projection and watch message. */
@@ -755,13 +750,23 @@ export class ModelState extends DurableObject<Env> {
 
   /** Allocates the next version number: monotonic and never reused, even after deletions. */
   private takeVersionNumber(): number {
-    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'next_version'").toArray()[0];
-    const version = row ? Number(row.value) : 1;
+    return this.bumpCounter("last_version");
+  }
+
+  /** A counter kept in `meta` (0 when never bumped). */
+  private counter(key: string): number {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
+    return row ? Number(row.value) : 0;
+  }
+
+  private bumpCounter(key: string): number {
+    const next = this.counter(key) + 1;
     this.sql.exec(
-      "INSERT INTO meta (key, value) VALUES ('next_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      String(version + 1),
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      key,
+      String(next),
     );
-    return version;
+    return next;
   }
 
   private readVersion(version: number): VersionRecord | null {
@@ -862,6 +867,7 @@ export class ModelState extends DurableObject<Env> {
 
   private enqueue(item: OutboxItem): void {
     this.sql.exec("INSERT INTO outbox (kind, payload) VALUES (?, ?)", item.kind, JSON.stringify(item.payload));
+    this.changed = true;
     this.flushAgain = true;
   }
 }

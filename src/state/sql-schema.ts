@@ -2,7 +2,7 @@
  * ModelState's own SQLite schema (one database per model). Described with the other stores
  * in README "Where state lives". Only ModelState reads or writes these tables.
  *
- * - meta:         key/value facts of the object: `next_version`, `generation` (aliases).
+ * - meta:         counters: `last_version` (the highest version number ever given), `generation` (alias changes).
  * - versions:     the authoritative version records (files included), as JSON (`record`),
  *                 with `status` lifted out for queries such as "the highest ready version".
  * - idempotency:  `Idempotency-Key` of each version create, with the request's hash.
