@@ -1,0 +1,37 @@
+/**
+ * ModelState's `meta` table: named counters, read and written synchronously (safe inside
+ * transactionSync). Only ModelState uses this module.
+ *
+ * - `last_version`: the highest version number ever given (never reused).
+ * - `generation`:   the model's alias generation (+1 for every alias change; a swap is one).
+ */
+export const META_SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS meta (
+     key TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   )`,
+];
+
+export class MetaTable {
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** A counter's value (0 when never bumped). */
+  counter(key: string): number {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
+    return row ? Number(row.value) : 0;
+  }
+
+  bump(key: string): number {
+    const next = this.counter(key) + 1;
+    this.sql.exec(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      key,
+      String(next),
+    );
+    return next;
+  }
+
+  clear(): void {
+    this.sql.exec("DELETE FROM meta");
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * ModelState's multipart upload tables, read and written synchronously (safe inside
+ * transactionSync). Only ModelState uses this module.
+ *
+ * - uploads:      multipart uploads (the record as JSON), so a client can resume after a
+ *                 crash and the Worker can restart without losing them.
+ * - upload_parts: the parts R2 has accepted for each open upload.
+ */
+import type { UploadPart, UploadRecord } from "../domain/upload";
+import type { Outbox } from "./outbox";
+
+export const UPLOAD_SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS uploads (
+     upload_id TEXT PRIMARY KEY,
+     version INTEGER NOT NULL,
+     status TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     record TEXT NOT NULL
+   )`,
+  `CREATE INDEX IF NOT EXISTS uploads_by_version ON uploads (version, status)`,
+  `CREATE TABLE IF NOT EXISTS upload_parts (
+     upload_id TEXT NOT NULL,
+     part INTEGER NOT NULL,
+     size INTEGER NOT NULL,
+     etag TEXT NOT NULL,
+     PRIMARY KEY (upload_id, part)
+   )`,
+];
+
+/** What the caller must do in R2 after uploads end: abort these multipart uploads. */
+export interface R2Aborts {
+  aborts: { r2_key: string; r2_upload_id: string }[];
+}
+
+const records = (rows: { record: string }[]) => rows.map((r) => JSON.parse(r.record) as UploadRecord);
+
+export class UploadTable {
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly outbox: Outbox,
+  ) {}
+
+  get(uploadId: string): UploadRecord | null {
+    return records(this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE upload_id = ?", uploadId).toArray())[0] ?? null;
+  }
+
+  parts(uploadId: string): UploadPart[] {
+    return this.sql
+      .exec<{ part: number; size: number; etag: string }>("SELECT part, size, etag FROM upload_parts WHERE upload_id = ? ORDER BY part", uploadId)
+      .toArray()
+      .map((p) => ({ part: p.part, size: p.size, etag: p.etag }));
+  }
+
+  /** Open uploads: of one version, or (without `version`) of every version. */
+  open(version?: number): UploadRecord[] {
+    const rows =
+      version === undefined
+        ? this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE status = 'open'").toArray()
+        : this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE version = ? AND status = 'open'", version).toArray();
+    return records(rows);
+  }
+
+  openExpired(now: string): UploadRecord[] {
+    return records(this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE status = 'open' AND expires_at <= ?", now).toArray());
+  }
+
+  /** Records a newly opened upload and queues it for D1 (where the cleanup finds expired ones). */
+  opened(upload: UploadRecord): void {
+    this.put(upload);
+    this.outbox.enqueue({
+      kind: "upload_opened",
+      payload: { upload_id: upload.upload_id, model: upload.model, version: upload.version, expires_at: upload.expires_at },
+    });
+  }
+
+  /** Records a part R2 has accepted; a re-sent part replaces the earlier one. */
+  recordPart(uploadId: string, part: UploadPart): void {
+    this.sql.exec(
+      "INSERT INTO upload_parts (upload_id, part, size, etag) VALUES (?, ?, ?, ?) ON CONFLICT (upload_id, part) DO UPDATE SET size = excluded.size, etag = excluded.etag",
+      uploadId,
+      part.part,
+      part.size,
+      part.etag,
+    );
+  }
+
+  /** Ends uploads with `status`, drops their part records, and returns them for R2 cleanup. */
+  close(uploads: UploadRecord[], status: "completed" | "failed" | "aborted"): R2Aborts["aborts"] {
+    for (const upload of uploads) {
+      this.put({ ...upload, status });
+      this.sql.exec("DELETE FROM upload_parts WHERE upload_id = ?", upload.upload_id);
+      this.outbox.enqueue({ kind: "upload_closed", payload: { upload_id: upload.upload_id } });
+    }
+    return uploads.map((u) => ({ r2_key: u.r2_key, r2_upload_id: u.r2_upload_id }));
+  }
+
+  /** Forgets a deleted version's uploads (the caller closed the open ones first). */
+  deleteOfVersion(version: number): void {
+    this.sql.exec("DELETE FROM upload_parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE version = ?)", version);
+    this.sql.exec("DELETE FROM uploads WHERE version = ?", version);
+  }
+
+  clear(): void {
+    this.sql.exec("DELETE FROM uploads");
+    this.sql.exec("DELETE FROM upload_parts");
+  }
+
+  private put(upload: UploadRecord): void {
+    this.sql.exec(
+      "INSERT INTO uploads (upload_id, version, status, expires_at, record) VALUES (?, ?, ?, ?, ?) ON CONFLICT (upload_id) DO UPDATE SET status = excluded.status, record = excluded.record",
+      upload.upload_id,
+      upload.version,
+      upload.status,
+      upload.expires_at,
+      JSON.stringify(upload),
+    );
+  }
+}
