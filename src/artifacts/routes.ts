@@ -3,9 +3,7 @@
  * Bytes stream through; ModelState decides what a version's files are, R2 holds the bytes.
  */
 import { z } from "zod";
-import { timestamp } from "../domain/ids";
 import { noneMatch, parseRange } from "../domain/range";
-import { planPartSize, expectedPartSize, type UploadRecord } from "../domain/upload";
 import { config } from "../env";
 import { defineRoute, type AppContext } from "../http/api";
 import { ProblemError } from "../http/problem";
@@ -15,7 +13,8 @@ import { VersionStore } from "../models/version-store";
 import { actorFor, modelState, unwrap } from "../state/client";
 import type { UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
-import { abortR2Uploads, completeUpload, storeSingle } from "./bytes";
+import { abortR2Uploads } from "./bytes";
+import { finishUpload, putFile, receivePart, startUpload } from "./upload-workflow";
 import { blobKey } from "./keys";
 import { CreateUploadBody, File, FileList, FileParams, PartParams, Sha256Hex, Upload, UploadPartBody, UploadParams } from "./schemas";
 
@@ -73,20 +72,8 @@ export const artifactRoutes = [
       }
       const declaredHeader = c.req.header("x-mreg-sha256");
       const declared = declaredHeader === undefined ? undefined : parseWith(Sha256Hex, declaredHeader, "x-mreg-sha256 header");
-      const state = modelState(c.env, params.model);
-      // Fail before any byte moves when the version cannot take files.
-      unwrap(await state.checkWritable({ model: params.model, version: params.version }));
-      const who = actorFor(params.model, principal);
       const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (ctl) => ctl.close() });
-      const bytes = await storeSingle(c.env.ARTIFACTS, new BlobStore(c.env.DB), body, length, declared, who.at);
-      const file = unwrap(
-        await state.attachFile({
-          ...who,
-          version: params.version,
-          file: { path: params.path, size: bytes.size, sha256: bytes.sha256 },
-          deduplicated: bytes.deduplicated,
-        }),
-      );
+      const file = await putFile(c.env, actorFor(params.model, principal), params, body, length, declared);
       return c.json(file, 201);
     },
   }),
@@ -108,46 +95,9 @@ export const artifactRoutes = [
     },
     errors: ["validation_failed", "not_found", "immutable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const state = modelState(c.env, params.model);
-      const who = actorFor(params.model, principal);
-      unwrap(await state.checkWritable({ model: params.model, version: params.version }));
-      if (await new BlobStore(c.env.DB).reuse(body.sha256, body.size)) {
-        const file = unwrap(
-          await state.attachFile({
-            ...who,
-            version: params.version,
-            file: { path: body.path, size: body.size, sha256: body.sha256 },
-            deduplicated: true,
-          }),
-        );
-        return c.json({ ...file, deduplicated: true }, 200);
-      }
-      const cfg = config(c.env);
-      const plan = planPartSize(body.size, cfg.UPLOAD_PART_SIZE);
-      if (!plan) throw validationFailed("The file is too large for 10,000 parts of at most 95 MiB", [{ path: "size", message: "too large" }]);
-      const uploadId = crypto.randomUUID();
-      // The parts assemble at the content address; bytes count there only once verified.
-      const r2Key = blobKey(body.sha256);
-      const r2Upload = await c.env.ARTIFACTS.createMultipartUpload(r2Key);
-      const upload: UploadRecord = {
-        upload_id: uploadId,
-        model: params.model,
-        version: params.version,
-        path: body.path,
-        size: body.size,
-        sha256: body.sha256,
-        part_size: plan.partSize,
-        part_count: plan.partCount,
-        status: "open",
-        expires_at: new Date(Date.parse(who.at) + cfg.UPLOAD_TTL_S * 1000).toISOString(),
-        created_at: who.at,
-        created_by: principal.sub,
-        r2_key: r2Key,
-        r2_upload_id: r2Upload.uploadId,
-      };
-      const opened = await state.openUpload({ ...who, upload });
-      if (!opened.ok) await r2Upload.abort();
-      return c.json(uploadBody(unwrap(opened)), 201);
+      const started = await startUpload(c.env, actorFor(params.model, principal), { version: params.version, ...body });
+      if ("deduplicated" in started) return c.json(started.deduplicated, 200);
+      return c.json(uploadBody(started.upload), 201);
     },
   }),
 
@@ -163,36 +113,10 @@ export const artifactRoutes = [
     responses: { 200: { description: "The part R2 accepted", schema: UploadPartBody } },
     errors: ["validation_failed", "not_found", "conflict"],
     async handler(c, { params }) {
-      const state = modelState(c.env, params.model);
-      const now = timestamp();
-      const upload = unwrap(await state.getUpload({ model: params.model, version: params.version, uploadId: params.upload_id }));
-      if (upload.status !== "open" || upload.expires_at <= now) {
-        throw new ProblemError("conflict", `Upload '${upload.upload_id}' is ${upload.status === "open" ? "expired" : upload.status}`);
-      }
-      if (params.n > upload.part_count) {
-        throw validationFailed(`This upload has parts 1..${upload.part_count}`, [{ path: "n", message: "out of range" }]);
-      }
-      const expected = expectedPartSize(upload, params.n);
       const length = contentLength(c);
-      if (length !== expected) {
-        throw validationFailed(`Part ${params.n} must be exactly ${expected} bytes, not ${length}`, [
-          { path: "content-length", message: `must be ${expected}` },
-        ]);
-      }
       const body = c.req.raw.body;
       if (!body) throw validationFailed("The part has no body");
-      const uploaded = await c.env.ARTIFACTS.resumeMultipartUpload(upload.r2_key, upload.r2_upload_id).uploadPart(
-        params.n,
-        body,
-      );
-      const part = unwrap(
-        await state.recordPart({
-          version: params.version,
-          uploadId: upload.upload_id,
-          part: { part: params.n, size: length, etag: uploaded.etag },
-          now,
-        }),
-      );
+      const part = await receivePart(c.env, { model: params.model, version: params.version, uploadId: params.upload_id, part: params.n }, length, body);
       return c.json(part);
     },
   }),
@@ -228,36 +152,8 @@ export const artifactRoutes = [
     responses: { 200: { description: "The verified file", schema: File } },
     errors: ["validation_failed", "not_found", "conflict", "digest_mismatch"],
     async handler(c, { params, principal }) {
-      const state = modelState(c.env, params.model);
-      const ref = { model: params.model, version: params.version, uploadId: params.upload_id };
-      const current = unwrap(await state.getUpload(ref));
-      const file = { path: current.path, size: current.size, sha256: current.sha256 };
-      if (current.status === "completed") return c.json(file);
-      const upload = unwrap(await state.uploadToComplete({ version: params.version, uploadId: params.upload_id, now: timestamp() }));
-      const who = actorFor(params.model, principal);
-      const { matched, deduplicated } = await completeUpload(
-        c.env.ARTIFACTS,
-        new BlobStore(c.env.DB),
-        upload,
-        upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag })),
-        who.at,
-      );
-      unwrap(
-        await state.finishUpload({
-          ...who,
-          uploadId: upload.upload_id,
-          result: matched ? "completed" : "failed",
-          deduplicated,
-        }),
-      );
-      if (!matched) {
-        throw new ProblemError(
-          "digest_mismatch",
-          "The assembled bytes do not match the declared size and sha256; the upload failed and its bytes were removed",
-          { expected: upload.sha256 },
-        );
-      }
-      return c.json(deduplicated ? { ...file, deduplicated } : file);
+      const file = await finishUpload(c.env, actorFor(params.model, principal), { version: params.version, uploadId: params.upload_id });
+      return c.json(file);
     },
   }),
 

@@ -1,0 +1,151 @@
+/**
+ * The upload workflows behind API.md "Files": what happens, in which order, between the
+ * model's ModelState (which decides what a version's files are), R2 (bytes) and D1's blob
+ * registry. Routes parse and shape; these functions do the work.
+ */
+import type { ManifestEntry } from "../domain/manifest";
+import { timestamp } from "../domain/ids";
+import { planPartSize, expectedPartSize, type UploadPart, type UploadRecord } from "../domain/upload";
+import { config, type Env } from "../env";
+import { ProblemError } from "../http/problem";
+import { validationFailed } from "../http/validation";
+import { modelState, unwrap } from "../state/client";
+import type { Actor, UploadView } from "../state/model-state";
+import { BlobStore } from "./blob-store";
+import { completeUpload, storeSingle } from "./bytes";
+import { blobKey } from "./keys";
+
+export type StoredFile = ManifestEntry & { deduplicated?: boolean };
+
+/** A single PUT: checks the version takes files, stores and verifies the bytes, attaches them. */
+export async function putFile(
+  env: Env,
+  who: Actor,
+  target: { version: number; path: string },
+  body: ReadableStream<Uint8Array>,
+  length: number,
+  declared: string | undefined,
+): Promise<ManifestEntry> {
+  const state = modelState(env, who.model);
+  // Fail before any byte moves when the version cannot take files.
+  unwrap(await state.checkWritable({ model: who.model, version: target.version }));
+  const bytes = await storeSingle(env.ARTIFACTS, new BlobStore(env.DB), body, length, declared, who.at);
+  return unwrap(
+    await state.attachFile({
+      ...who,
+      version: target.version,
+      file: { path: target.path, size: bytes.size, sha256: bytes.sha256 },
+      deduplicated: bytes.deduplicated,
+    }),
+  );
+}
+
+/**
+ * Starts a multipart upload, or attaches bytes the registry already holds without an upload.
+ * The parts assemble at the content address; bytes count there only once verified.
+ */
+export async function startUpload(
+  env: Env,
+  who: Actor,
+  target: { version: number; path: string; size: number; sha256: string },
+): Promise<{ deduplicated: StoredFile } | { upload: UploadView }> {
+  const state = modelState(env, who.model);
+  unwrap(await state.checkWritable({ model: who.model, version: target.version }));
+  if (await new BlobStore(env.DB).reuse(target.sha256, target.size)) {
+    const file = unwrap(
+      await state.attachFile({
+        ...who,
+        version: target.version,
+        file: { path: target.path, size: target.size, sha256: target.sha256 },
+        deduplicated: true,
+      }),
+    );
+    return { deduplicated: { ...file, deduplicated: true } };
+  }
+  const cfg = config(env);
+  const plan = planPartSize(target.size, cfg.UPLOAD_PART_SIZE);
+  if (!plan) throw validationFailed("The file is too large for 10,000 parts of at most 95 MiB", [{ path: "size", message: "too large" }]);
+  const r2Key = blobKey(target.sha256);
+  const r2Upload = await env.ARTIFACTS.createMultipartUpload(r2Key);
+  const upload: UploadRecord = {
+    upload_id: crypto.randomUUID(),
+    model: who.model,
+    version: target.version,
+    path: target.path,
+    size: target.size,
+    sha256: target.sha256,
+    part_size: plan.partSize,
+    part_count: plan.partCount,
+    status: "open",
+    expires_at: new Date(Date.parse(who.at) + cfg.UPLOAD_TTL_S * 1000).toISOString(),
+    created_at: who.at,
+    created_by: who.actor,
+    r2_key: r2Key,
+    r2_upload_id: r2Upload.uploadId,
+  };
+  const opened = await state.openUpload({ ...who, upload });
+  if (!opened.ok) await r2Upload.abort();
+  return { upload: unwrap(opened) };
+}
+
+/** Streams one part into R2 after checking it is the size the upload expects, and records it. */
+export async function receivePart(
+  env: Env,
+  ref: { model: string; version: number; uploadId: string; part: number },
+  length: number,
+  body: ReadableStream<Uint8Array>,
+): Promise<UploadPart> {
+  const state = modelState(env, ref.model);
+  const now = timestamp();
+  const upload = unwrap(await state.getUpload({ model: ref.model, version: ref.version, uploadId: ref.uploadId }));
+  if (upload.status !== "open" || upload.expires_at <= now) {
+    throw new ProblemError("conflict", `Upload '${upload.upload_id}' is ${upload.status === "open" ? "expired" : upload.status}`);
+  }
+  if (ref.part > upload.part_count) {
+    throw validationFailed(`This upload has parts 1..${upload.part_count}`, [{ path: "n", message: "out of range" }]);
+  }
+  const expected = expectedPartSize(upload, ref.part);
+  if (length !== expected) {
+    throw validationFailed(`Part ${ref.part} must be exactly ${expected} bytes, not ${length}`, [
+      { path: "content-length", message: `must be ${expected}` },
+    ]);
+  }
+  const uploaded = await env.ARTIFACTS.resumeMultipartUpload(upload.r2_key, upload.r2_upload_id).uploadPart(ref.part, body);
+  return unwrap(
+    await state.recordPart({
+      version: ref.version,
+      uploadId: upload.upload_id,
+      part: { part: ref.part, size: length, etag: uploaded.etag },
+      now,
+    }),
+  );
+}
+
+/**
+ * Completes a multipart upload: every part present, the assembled bytes verified, then the
+ * file attached. A mismatch fails the upload (422) and removes its bytes. Repeating a
+ * completed `complete` returns the file again.
+ */
+export async function finishUpload(env: Env, who: Actor, ref: { version: number; uploadId: string }): Promise<StoredFile> {
+  const state = modelState(env, who.model);
+  const current = unwrap(await state.getUpload({ model: who.model, version: ref.version, uploadId: ref.uploadId }));
+  const file = { path: current.path, size: current.size, sha256: current.sha256 };
+  if (current.status === "completed") return file;
+  const upload = unwrap(await state.uploadToComplete({ version: ref.version, uploadId: ref.uploadId, now: timestamp() }));
+  const { matched, deduplicated } = await completeUpload(
+    env.ARTIFACTS,
+    new BlobStore(env.DB),
+    upload,
+    upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag })),
+    who.at,
+  );
+  unwrap(await state.finishUpload({ ...who, uploadId: upload.upload_id, result: matched ? "completed" : "failed", deduplicated }));
+  if (!matched) {
+    throw new ProblemError(
+      "digest_mismatch",
+      "The assembled bytes do not match the declared size and sha256; the upload failed and its bytes were removed",
+      { expected: upload.sha256 },
+    );
+  }
+  return deduplicated ? { ...file, deduplicated } : file;
+}
