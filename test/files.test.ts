@@ -245,7 +245,8 @@ describe("multipart uploads", () => {
     expect(dedup.status).toBe(200);
     expect(dedup.body).toEqual({ path: "copy", size: data.length, sha256: sha, deduplicated: true });
     const wrongSize = await json("POST", `/v1/models/m-dedup/versions/${second.version}/uploads`, { body: { path: "c2", size: 5, sha256: sha } });
-    expect(wrongSize.status).toBe(201);
+    expect(wrongSize.status).toBe(422);
+    expect(wrongSize.body.code).toBe("digest_mismatch");
     expect(await r2Keys(`blobs/sha256/${sha}`)).toHaveLength(1);
     const { data: got } = await download(`/v1/models/m-dedup/versions/${second.version}/files/copy`);
     expect(await sha256Of(got)).toBe(sha);

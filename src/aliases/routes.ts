@@ -171,7 +171,7 @@ export const aliasRoutes = [
     operationId: "setStage",
     summary: "Move a version to a stage (none, staging, production, archived)",
     description:
-      "Staging and production take ready versions only (409 `version_not_ready`). With `archive_existing`, the versions in that stage move to `archived`; each move is audited.",
+      "Staging and production take ready versions only (409 `version_not_ready`). With `archive_existing`, the versions in that stage move to `archived`; each move is audited. A token with an `aliases` claim needs the grant for the stage left and the stage entered (and `archived` with `archive_existing`).",
     tag: "Versions",
     scope: "promote",
     params: VersionParams,
@@ -179,10 +179,10 @@ export const aliasRoutes = [
     responses: { 200: { description: "The version in its new stage", schema: Version } },
     errors: ["validation_failed", "not_found", "version_not_ready", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      requireAliasGrant(principal, body.stage);
       const record = unwrap(
         await modelState(c.env, params.model).setStage({
           ...actorFor(params.model, principal),
+          grants: principal.aliases,
           version: params.version,
           stage: body.stage,
           archiveExisting: body.archive_existing,

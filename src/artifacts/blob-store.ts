@@ -2,9 +2,10 @@
  * D1's record of verified blobs (`blobs`, this module is its only writer) and the reads of
  * `version_files` that downloads and garbage collection need.
  */
-import { and, eq, lte, sql } from "drizzle-orm";
+import { and, eq, lte, or, sql } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { blobLeases, blobs, openUploads, versionFiles, versions } from "../db/schema";
+import { toSqliteGlob } from "../domain/glob";
 
 const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})`;
 
@@ -33,6 +34,25 @@ export class BlobStore {
       .where(and(eq(blobs.sha256, sha256), eq(blobs.size, size)))
       .returning({ sha256: blobs.sha256 });
     return rows.length > 0;
+  }
+
+  /** The size of the verified blob with this sha256, or null when the registry holds none. */
+  async verifiedSize(sha256: string): Promise<number | null> {
+    const row = await this.db.select({ size: blobs.size }).from(blobs).where(eq(blobs.sha256, sha256)).get();
+    return row?.size ?? null;
+  }
+
+  /**
+   * Whether a model matching `globs` (every model when undefined) holds a file with these
+   * bytes: what a caller needs for bytes-free dedup, so no token can attach, and then read,
+   * bytes only models it may not act on hold, nor learn that the registry holds a hash.
+   */
+  async heldBy(sha256: string, size: number, globs: readonly string[] | undefined): Promise<boolean> {
+    if (globs !== undefined && globs.length === 0) return false;
+    const where = [eq(versionFiles.sha256, sha256), eq(versionFiles.size, size)];
+    if (globs !== undefined) where.push(or(...globs.map((g) => sql`${versionFiles.model} GLOB ${toSqliteGlob(g)}`))!);
+    const row = await this.db.select({ one: sql<number>`1` }).from(versionFiles).where(and(...where)).limit(1).get();
+    return row !== undefined;
   }
 
   /** Records bytes the registry has verified and published under `blobs/sha256/<hex>`. */

@@ -7,8 +7,9 @@
  * - a blob counts only once D1's `blobs` has its row, written after the registry hashed the
  *   bytes at that key itself; a declared digest alone is never trusted (no dedup, no row);
  * - unverified bytes are written to a content address only under its lease (`blob_leases`),
- *   and never while a verified blob sits there (that case dedups instead), so no writer can
- *   overwrite bytes that another has verified, or is verifying;
+ *   and only after checking, under that lease, that no verified blob sits there (of any
+ *   size: a declared sha256 whose verified blob has another size is refused at once), so no
+ *   writer can overwrite bytes that another has verified, or is verifying;
  * - bytes that fail verification are deleted before the lease is let go.
  */
 import type { UploadRecord } from "../domain/upload";
@@ -58,32 +59,34 @@ export async function storeSingle(
   declared: string | undefined,
   at: string,
 ): Promise<VerifiedBytes> {
-  const hasher = new Sha256Stream();
-  /** The body's sha256 once all of it went through; `failure` is what stopped the write, if anything. */
-  const finish = async (failure?: unknown) => {
-    const sha256 = await hasher.hex();
-    const complete = hasher.bytes === length;
-    if (complete && declared !== undefined && sha256 !== declared) throw mismatch(declared, sha256);
-    if (failure) throw failure;
-    if (!complete) throw validationFailed(`The body ended after ${hasher.bytes} of ${length} bytes`);
-    return sha256;
-  };
-
   if (declared !== undefined) {
-    if (await blobs.reuse(declared, length)) {
-      // The registry holds these bytes: check the body against them without storing it again.
+    /** The registry holds these bytes (and `reuse` kept them from collection): check the body against them without storing it again. */
+    const compareWithHeld = async (): Promise<VerifiedBytes> => {
       // (The runtime errors a request body that ends before its Content-Length.)
       const sha256 = await sha256OfStream(body);
       if (sha256 !== declared) throw mismatch(declared, sha256);
       return { sha256, size: length, deduplicated: true };
-    }
+    };
+    /** A verified blob of another size means this body cannot hash to `declared`. */
+    const refuseOtherSize = async (size: number) => {
+      await body.cancel().catch(() => undefined);
+      return wrongSize(declared, size, length);
+    };
+    const known = await blobs.verifiedSize(declared);
+    if (known !== null && known !== length) throw await refuseOtherSize(known);
+    if (known === length && (await blobs.reuse(declared, length))) return compareWithHeld();
     return underLease(blobs, declared, length, async () => {
+      // Verified by another writer between the look above and the lease: never write over it.
+      const now = await blobs.verifiedSize(declared);
+      if (now !== null && now !== length) throw await refuseOtherSize(now);
+      if (now === length && (await blobs.reuse(declared, length))) return compareWithHeld();
+      const hasher = new Sha256Stream();
       // On a mismatch R2 refuses the put as a whole: nothing is stored.
       const failure = await bucket.put(blobKey(declared), hasher.through(body, length), { sha256: declared }).then(
         () => undefined,
         (err: unknown) => err ?? new Error("R2 put failed"),
       );
-      const sha256 = await finish(failure);
+      const sha256 = await finished(hasher, length, declared, failure);
       await blobs.register(sha256, length, at);
       return { sha256, size: length, deduplicated: false };
     });
@@ -91,26 +94,80 @@ export async function storeSingle(
 
   const staged = stagingKey(crypto.randomUUID());
   try {
+    const hasher = new Sha256Stream();
     await bucket.put(staged, hasher.through(body, length));
-    const sha256 = await finish();
-    if (await blobs.reuse(sha256, length)) return { sha256, size: length, deduplicated: true };
-    return await underLease(blobs, sha256, length, async () => {
-      const source = await bucket.get(staged);
-      if (!source) throw new Error(`staged object ${staged} vanished`);
-      await bucket.put(blobKey(sha256), source.body, { sha256 });
-      await blobs.register(sha256, length, at);
-      return { sha256, size: length, deduplicated: false };
-    });
+    const sha256 = await finished(hasher, length, undefined, undefined);
+    return await publishStaged(bucket, blobs, staged, sha256, length, at);
   } finally {
     await bucket.delete(staged);
   }
 }
 
+/** The body's sha256 once all of it went through `hasher`; `failure` is what stopped the write, if anything. */
+async function finished(hasher: Sha256Stream, length: number, declared: string | undefined, failure: unknown): Promise<string> {
+  const sha256 = await hasher.hex();
+  const complete = hasher.bytes === length;
+  if (complete && declared !== undefined && sha256 !== declared) throw mismatch(declared, sha256);
+  if (failure) throw failure;
+  if (!complete) throw validationFailed(`The body ended after ${hasher.bytes} of ${length} bytes`);
+  return sha256;
+}
+
+function wrongSize(declared: string, size: number, length: number): ProblemError {
+  return new ProblemError("digest_mismatch", `The registry holds the bytes of ${declared} with ${size} bytes, not ${length}`, {
+    expected: declared,
+  });
+}
+
 /**
- * Completes a multipart upload: assembles its parts at the content address, re-reads the
- * assembled object through SHA-256 and compares size and digest with the declared ones.
- * Verified bytes are registered; others are deleted. When the registry verified these bytes
- * meanwhile (another upload won the race), the parts are dropped and the blob is reused.
+ * Makes verified bytes at `staged` a blob: reused when the registry holds them already,
+ * else copied to their content address (R2 checking the copy) under its lease. The caller
+ * deletes the staged object.
+ */
+async function publishStaged(bucket: R2Bucket, blobs: BlobStore, staged: string, sha256: string, size: number, at: string): Promise<VerifiedBytes> {
+  if (await blobs.reuse(sha256, size)) return { sha256, size, deduplicated: true };
+  return underLease(blobs, sha256, size, async () => {
+    if (await blobs.reuse(sha256, size)) return { sha256, size, deduplicated: true };
+    const source = await bucket.get(staged);
+    if (!source) throw new Error(`staged object ${staged} vanished`);
+    await bucket.put(blobKey(sha256), source.body, { sha256 });
+    await blobs.register(sha256, size, at);
+    return { sha256, size, deduplicated: false };
+  });
+}
+
+/** Whether the assembled object at `key` has exactly `size` bytes hashing to `sha256`. */
+async function verifyObject(bucket: R2Bucket, key: string, size: number, sha256: string): Promise<boolean> {
+  const object = await bucket.get(key);
+  return object !== null && object.size === size && (await sha256OfStream(object.body)) === sha256;
+}
+
+/** Assembles a multipart upload's parts; a retry after a crash finds them assembled already. */
+async function assemble(bucket: R2Bucket, upload: UploadRecord, parts: R2UploadedPart[]): Promise<void> {
+  try {
+    await bucket.resumeMultipartUpload(upload.r2_key, upload.r2_upload_id).complete(parts);
+  } catch (err) {
+    if ((await bucket.head(upload.r2_key))?.size !== upload.size) throw err;
+  }
+}
+
+/** How a multipart completion ended. */
+export type Completion =
+  | { outcome: "verified"; deduplicated: boolean }
+  | { outcome: "mismatch" }
+  /** The registry verified these bytes while the upload ran, for models this caller may not see. */
+  | { outcome: "superseded" };
+
+/**
+ * Completes a multipart upload: assembles its parts, re-reads the assembled object through
+ * SHA-256 and compares size and digest with the declared ones. Verified bytes become (or
+ * join) a blob; others are deleted.
+ *
+ * An upload assembles at its content address only when no verified blob sat there when it
+ * started; else in staging. When a verified blob arrived at the address meanwhile, the
+ * parts cannot be assembled without writing over it, so they are dropped: the blob is
+ * reused if the caller could have had it without bytes (`mayReuseUnverified`), and the
+ * upload is refused otherwise (a new one assembles in staging and is verified there).
  */
 export async function completeUpload(
   bucket: R2Bucket,
@@ -118,24 +175,35 @@ export async function completeUpload(
   upload: UploadRecord,
   parts: R2UploadedPart[],
   at: string,
-): Promise<{ matched: boolean; deduplicated: boolean }> {
-  const multipart = bucket.resumeMultipartUpload(upload.r2_key, upload.r2_upload_id);
-  if (await blobs.reuse(upload.sha256, upload.size)) {
-    await multipart.abort().catch(() => undefined);
-    return { matched: true, deduplicated: true };
-  }
-  return underLease(blobs, upload.sha256, upload.size, async () => {
+  mayReuseUnverified: () => Promise<boolean>,
+): Promise<Completion> {
+  if (upload.r2_key !== blobKey(upload.sha256)) {
+    await assemble(bucket, upload, parts);
     try {
-      await multipart.complete(parts);
-    } catch (err) {
-      // A retry after a crash finds the parts assembled already.
-      if ((await bucket.head(upload.r2_key))?.size !== upload.size) throw err;
+      if (!(await verifyObject(bucket, upload.r2_key, upload.size, upload.sha256))) return { outcome: "mismatch" };
+      const published = await publishStaged(bucket, blobs, upload.r2_key, upload.sha256, upload.size, at);
+      return { outcome: "verified", deduplicated: published.deduplicated };
+    } finally {
+      await bucket.delete(upload.r2_key);
     }
-    const object = await bucket.get(upload.r2_key);
-    const matched = object !== null && object.size === upload.size && (await sha256OfStream(object.body)) === upload.sha256;
-    if (matched) await blobs.register(upload.sha256, upload.size, at);
-    else await bucket.delete(upload.r2_key);
-    return { matched, deduplicated: false };
+  }
+  return underLease(blobs, upload.sha256, upload.size, async (): Promise<Completion> => {
+    const known = await blobs.verifiedSize(upload.sha256);
+    if (known !== null) {
+      await bucket.resumeMultipartUpload(upload.r2_key, upload.r2_upload_id).abort().catch(() => undefined);
+      if (known !== upload.size) return { outcome: "mismatch" };
+      if (!(await mayReuseUnverified())) return { outcome: "superseded" };
+      await blobs.reuse(upload.sha256, upload.size);
+      return { outcome: "verified", deduplicated: true };
+    }
+    await assemble(bucket, upload, parts);
+    if (await verifyObject(bucket, upload.r2_key, upload.size, upload.sha256)) {
+      await blobs.register(upload.sha256, upload.size, at);
+      return { outcome: "verified", deduplicated: false };
+    }
+    // Nobody verified bytes here (checked under this lease): these are only the upload's own.
+    await bucket.delete(upload.r2_key);
+    return { outcome: "mismatch" };
   });
 }
 

@@ -6,7 +6,9 @@
  *   and is deleted if its bytes do not hash to it. Bytes count as a blob only once D1's
  *   `blobs` row says the registry verified them.
  * - `staging/<uuid>`: a single PUT sent without `x-mreg-sha256`, until its hash is known and
- *   it is copied to its content address; then deleted.
+ *   it is copied to its content address; and a multipart upload started while a verified
+ *   blob of its sha256 existed (its parts must never assemble over that blob), until it is
+ *   verified at `complete`. Deleted then; leftovers of crashed requests by the cleanup.
  */
 export const blobKey = (sha256: string) => `blobs/sha256/${sha256}`;
 export const stagingKey = (id: string) => `staging/${id}`;

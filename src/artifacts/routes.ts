@@ -84,7 +84,7 @@ export const artifactRoutes = [
     operationId: "createUpload",
     summary: "Start a multipart upload (or attach bytes the registry already holds)",
     description:
-      "The server picks `part_size`; every part but the last must be exactly that size. When a verified blob with this sha256 and size exists, it is attached at once (200, `deduplicated: true`) and no bytes are sent.",
+      "The server picks `part_size`; every part but the last must be exactly that size. When a model this token may act on holds a verified blob with this sha256 and size, it is attached at once (200, `deduplicated: true`) and no bytes are sent; otherwise the bytes are uploaded and `complete` deduplicates once it has verified them. A declared sha256 whose verified blob has another size is 422 `digest_mismatch`.",
     tag: "Files",
     scope: "write",
     params: VersionParams,
@@ -93,9 +93,9 @@ export const artifactRoutes = [
       201: { description: "The open upload", schema: Upload },
       200: { description: "Deduplicated: the file is attached without an upload", schema: File },
     },
-    errors: ["validation_failed", "not_found", "immutable", "payload_too_large", "unsupported_media_type"],
+    errors: ["validation_failed", "not_found", "immutable", "digest_mismatch", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const started = await startUpload(c.env, actorFor(params.model, principal), { version: params.version, ...body });
+      const started = await startUpload(c.env, actorFor(params.model, principal), principal.models, { version: params.version, ...body });
       if ("deduplicated" in started) return c.json(started.deduplicated, 200);
       return c.json(uploadBody(started.upload), 201);
     },
@@ -152,7 +152,7 @@ export const artifactRoutes = [
     responses: { 200: { description: "The verified file", schema: File } },
     errors: ["validation_failed", "not_found", "conflict", "digest_mismatch"],
     async handler(c, { params, principal }) {
-      const file = await finishUpload(c.env, actorFor(params.model, principal), { version: params.version, uploadId: params.upload_id });
+      const file = await finishUpload(c.env, actorFor(params.model, principal), principal.models, { version: params.version, uploadId: params.upload_id });
       return c.json(file);
     },
   }),

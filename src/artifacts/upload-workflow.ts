@@ -13,7 +13,7 @@ import { modelState, unwrap } from "../state/client";
 import type { Actor, UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
 import { completeUpload, storeSingle } from "./bytes";
-import { blobKey } from "./keys";
+import { blobKey, stagingKey } from "./keys";
 
 export type StoredFile = ManifestEntry & { deduplicated?: boolean };
 
@@ -41,31 +41,47 @@ export async function putFile(
 }
 
 /**
- * Starts a multipart upload, or attaches bytes the registry already holds without an upload.
- * The parts assemble at the content address; bytes count there only once verified.
+ * Starts a multipart upload, or attaches bytes the registry already holds without an upload:
+ * only bytes a model the caller may act on (`globs`) holds, so no token reads, or learns
+ * of, other models' bytes. Parts assemble at the content address only when no verified
+ * blob sits there; else in staging, verified at `complete`, then deduplicated.
  */
 export async function startUpload(
   env: Env,
   who: Actor,
+  globs: readonly string[] | undefined,
   target: { version: number; path: string; size: number; sha256: string },
 ): Promise<{ deduplicated: StoredFile } | { upload: UploadView }> {
   const state = modelState(env, who.model);
   unwrap(await state.checkWritable({ model: who.model, version: target.version }));
-  if (await new BlobStore(env.DB).reuse(target.sha256, target.size)) {
-    const file = unwrap(
-      await state.attachFile({
-        ...who,
-        version: target.version,
-        file: { path: target.path, size: target.size, sha256: target.sha256 },
-        deduplicated: true,
-      }),
-    );
-    return { deduplicated: { ...file, deduplicated: true } };
+  const blobs = new BlobStore(env.DB);
+  const known = await blobs.verifiedSize(target.sha256);
+  if (known !== null) {
+    const visible = await blobs.heldBy(target.sha256, known, globs);
+    // The registry's own verified bytes have another size, so no upload can match: refused at
+    // once where the caller may see those bytes; else it runs, and fails at `complete` like
+    // any upload of wrong bytes, so the answer tells nothing of other models' bytes.
+    if (known !== target.size && (globs === undefined || visible)) {
+      throw new ProblemError("digest_mismatch", `The registry holds the bytes of ${target.sha256} with ${known} bytes, not ${target.size}`, {
+        expected: target.sha256,
+      });
+    }
+    if (known === target.size && visible && (await blobs.reuse(target.sha256, target.size))) {
+      const file = unwrap(
+        await state.attachFile({
+          ...who,
+          version: target.version,
+          file: { path: target.path, size: target.size, sha256: target.sha256 },
+          deduplicated: true,
+        }),
+      );
+      return { deduplicated: { ...file, deduplicated: true } };
+    }
   }
   const cfg = config(env);
   const plan = planPartSize(target.size, cfg.UPLOAD_PART_SIZE);
   if (!plan) throw validationFailed("The file is too large for 10,000 parts of at most 95 MiB", [{ path: "size", message: "too large" }]);
-  const r2Key = blobKey(target.sha256);
+  const r2Key = known === null ? blobKey(target.sha256) : stagingKey(crypto.randomUUID());
   const r2Upload = await env.ARTIFACTS.createMultipartUpload(r2Key);
   const upload: UploadRecord = {
     upload_id: crypto.randomUUID(),
@@ -126,21 +142,36 @@ export async function receivePart(
  * file attached. A mismatch fails the upload (422) and removes its bytes. Repeating a
  * completed `complete` returns the file again.
  */
-export async function finishUpload(env: Env, who: Actor, ref: { version: number; uploadId: string }): Promise<StoredFile> {
+export async function finishUpload(
+  env: Env,
+  who: Actor,
+  globs: readonly string[] | undefined,
+  ref: { version: number; uploadId: string },
+): Promise<StoredFile> {
   const state = modelState(env, who.model);
   const current = unwrap(await state.getUpload({ model: who.model, version: ref.version, uploadId: ref.uploadId }));
   const file = { path: current.path, size: current.size, sha256: current.sha256 };
   if (current.status === "completed") return file;
   const upload = unwrap(await state.uploadToComplete({ version: ref.version, uploadId: ref.uploadId, now: timestamp() }));
-  const { matched, deduplicated } = await completeUpload(
+  const blobs = new BlobStore(env.DB);
+  const completion = await completeUpload(
     env.ARTIFACTS,
-    new BlobStore(env.DB),
+    blobs,
     upload,
     upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag })),
     who.at,
+    () => blobs.heldBy(upload.sha256, upload.size, globs),
   );
-  unwrap(await state.finishUpload({ ...who, uploadId: upload.upload_id, result: matched ? "completed" : "failed", deduplicated }));
-  if (!matched) {
+  const verified = completion.outcome === "verified";
+  const deduplicated = verified && completion.deduplicated;
+  unwrap(await state.finishUpload({ ...who, uploadId: upload.upload_id, result: verified ? "completed" : "failed", deduplicated }));
+  if (completion.outcome === "superseded") {
+    throw new ProblemError(
+      "conflict",
+      "These bytes were verified by another upload while this one ran, and its parts cannot be checked without overwriting them; start a new upload of the file",
+    );
+  }
+  if (!verified) {
     throw new ProblemError(
       "digest_mismatch",
       "The assembled bytes do not match the declared size and sha256; the upload failed and its bytes were removed",

@@ -15,10 +15,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { isReserved, rollbackTarget, sameValue, valueVersions, type AliasValue } from "../domain/alias";
 import { auditEvent, type AuditEvent } from "../domain/audit";
+import { matchesAny } from "../domain/glob";
 import { sha256Hex } from "../domain/ids";
 import { manifestText, type ManifestEntry } from "../domain/manifest";
 import { missingParts, type UploadPart, type UploadRecord } from "../domain/upload";
 import type { ResolveState } from "../domain/resolution";
+import { stagesTouched } from "../domain/stage";
 import { applyVersionPatch, withFile, type Lineage, type Stage, type VersionPatch, type VersionRecord } from "../domain/version";
 import type { Env } from "../env";
 import { aliasBody, AliasTable, type AliasAction, type AliasBody, type HistoryEntry } from "./alias-table";
@@ -422,13 +424,19 @@ export class ModelState extends DurableObject<Env> {
   /**
    * The legacy stage flow: moves a version to a stage; with `archiveExisting`, the versions
    * in that stage move to `archived`. Staging and production take ready versions only.
+   * `grants` (the token's `aliases` globs) must cover every stage the move touches.
    */
   async setStage(
-    input: Actor & { version: number; stage: Stage; archiveExisting: boolean; reason: string | null },
+    input: Actor & { version: number; stage: Stage; archiveExisting: boolean; reason: string | null; grants?: readonly string[] },
   ): Promise<Outcome<VersionRecord>> {
     return this.commit((): Outcome<VersionRecord> => {
       const current = this.versions.get(input.version);
       if (!current) return this.versionNotFound(input);
+      // Checked here, against the stage the version is in now, so no move can slip past it.
+      const ungranted = stagesTouched(current.stage, input.stage, input.archiveExisting).filter(
+        (stage) => input.grants !== undefined && !matchesAny(input.grants, stage),
+      );
+      if (ungranted.length > 0) return fail("forbidden", `This token may not move versions in or out of ${ungranted.join(", ")}`);
       if ((input.stage === "staging" || input.stage === "production") && current.status !== "ready") {
         return fail("version_not_ready", `Version ${input.version} is ${current.status}; only ready versions enter ${input.stage}`);
       }

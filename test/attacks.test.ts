@@ -1,0 +1,175 @@
+/**
+ * Attack scripts from the outside review: a `write` token that lies about a digest, a token
+ * limited to some models fishing for other models' bytes, and a staging-only token moving
+ * production. Each must leave every verified byte and every grant intact.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { bytesOf, call, createModel, createVersion, hsToken, json, readyVersion, sha256Of } from "./helpers";
+
+const MiB = 1024 * 1024;
+const PART = 5 * MiB; // UPLOAD_PART_SIZE in vitest.config.ts
+
+const slice = (data: Uint8Array, n: number) => data.slice((n - 1) * PART, Math.min(n * PART, data.length));
+
+async function uploadAll(base: string, data: Uint8Array, partCount: number, token?: string) {
+  for (let n = 1; n <= partCount; n++) {
+    const res = await call("PUT", `${base}/parts/${n}`, { rawBody: slice(data, n), token });
+    expect(res.status, `part ${n}`).toBe(200);
+  }
+}
+
+async function downloadSha(path: string, token?: string) {
+  const res = await call("GET", path, { token });
+  expect(res.status, path).toBe(200);
+  return sha256Of(new Uint8Array(await res.arrayBuffer()));
+}
+
+describe("a lying multipart upload", () => {
+  it("is refused at once when the registry's verified bytes of that sha256 have another size", async () => {
+    await createModel("victim");
+    const real = bytesOf(PART + 100, 71);
+    const sha = await sha256Of(real);
+    const held = await readyVersion("victim", { "weights.bin": real });
+
+    await createModel("attacker");
+    const { version } = await createVersion("attacker");
+    const writer = await hsToken({ scope: "write read", sub: "mallory" });
+    for (const size of [real.length + PART, 2 * PART + 1, 1]) {
+      const lie = await json("POST", `/v1/models/attacker/versions/${version}/uploads`, { token: writer, body: { path: "x.bin", size, sha256: sha } });
+      expect(lie.status, `size ${size}`).toBe(422);
+      expect(lie.body.code).toBe("digest_mismatch");
+    }
+    // A single PUT of the wrong length with that digest: refused too, nothing written.
+    const forged = bytesOf(1000, 72);
+    const put = await call("PUT", `/v1/models/attacker/versions/${version}/files/x.bin`, {
+      token: writer,
+      rawBody: forged,
+      headers: { "x-mreg-sha256": sha },
+    });
+    expect(put.status).toBe(422);
+    expect(await downloadSha(`/v1/models/victim/versions/${held.version}/files/weights.bin`)).toBe(sha);
+    const stored = await env.ARTIFACTS.head(`blobs/sha256/${sha}`);
+    expect(stored?.size).toBe(real.length);
+  });
+
+  it("opened before the bytes were verified, never completes over them", async () => {
+    await createModel("race");
+    const real = bytesOf(PART + 7, 73);
+    const sha = await sha256Of(real);
+    const { version } = await createVersion("race");
+    // The liar opens an upload of that sha256 with another size while the registry holds none.
+    const liarSize = 2 * PART + 99;
+    const lie = await json("POST", `/v1/models/race/versions/${version}/uploads`, { body: { path: "lie.bin", size: liarSize, sha256: sha } });
+    expect(lie.status).toBe(201);
+    const liarBase = `/v1/models/race/versions/${version}/uploads/${lie.body.upload_id}`;
+    await uploadAll(liarBase, bytesOf(liarSize, 74), lie.body.part_count);
+    // Then the real bytes arrive and are verified.
+    const honest = await call("PUT", `/v1/models/race/versions/${version}/files/real.bin`, { rawBody: real });
+    expect(honest.status).toBe(201);
+    // The liar's complete fails without touching them.
+    const done = await json("POST", `${liarBase}/complete`);
+    expect(done.status).toBe(422);
+    expect(done.body.code).toBe("digest_mismatch");
+    expect((await json("GET", liarBase)).body.status).toBe("failed");
+    expect(await downloadSha(`/v1/models/race/versions/${version}/files/real.bin`)).toBe(sha);
+    // Later honest uploads still find the bytes.
+    const second = await createVersion("race");
+    const dedup = await json("POST", `/v1/models/race/versions/${second.version}/uploads`, { body: { path: "again.bin", size: real.length, sha256: sha } });
+    expect(dedup.status).toBe(200);
+    expect(await downloadSha(`/v1/models/race/versions/${second.version}/files/again.bin`)).toBe(sha);
+  });
+
+  it("with the right size but forged bytes, fails in staging and leaves the verified blob alone", async () => {
+    await createModel("forge-a");
+    await createModel("forge-b");
+    const real = bytesOf(PART + 3, 75);
+    const sha = await sha256Of(real);
+    const held = await readyVersion("forge-a", { "w.bin": real });
+    // A token limited to forge-b cannot dedup forge-a's bytes: it must upload them.
+    const teamB = await hsToken({ scope: "read write", models: ["forge-b"], sub: "bob" });
+    const { version } = await createVersion("forge-b");
+    const open = await json("POST", `/v1/models/forge-b/versions/${version}/uploads`, { token: teamB, body: { path: "w.bin", size: real.length, sha256: sha } });
+    expect(open.status).toBe(201);
+    const base = `/v1/models/forge-b/versions/${version}/uploads/${open.body.upload_id}`;
+    await uploadAll(base, bytesOf(real.length, 76), open.body.part_count, teamB);
+    const done = await json("POST", `${base}/complete`, { token: teamB });
+    expect(done.status).toBe(422);
+    expect(await downloadSha(`/v1/models/forge-a/versions/${held.version}/files/w.bin`)).toBe(sha);
+    expect((await env.ARTIFACTS.list({ prefix: "staging/" })).objects).toEqual([]);
+  });
+});
+
+describe("bytes-free dedup", () => {
+  it("only attaches bytes a model the token may act on already holds", async () => {
+    await createModel("team-a-model");
+    await createModel("team-b-model");
+    const secret = bytesOf(PART + 11, 81);
+    const sha = await sha256Of(secret);
+    await readyVersion("team-b-model", { "secret.bin": secret });
+
+    const teamA = await hsToken({ scope: "read write", models: ["team-a-*"], sub: "eve" });
+    const { version } = await createVersion("team-a-model");
+    const fish = await json("POST", `/v1/models/team-a-model/versions/${version}/uploads`, {
+      token: teamA,
+      body: { path: "stolen.bin", size: secret.length, sha256: sha },
+    });
+    // An ordinary upload, exactly as for a hash the registry has never seen: no bytes, no file.
+    expect(fish.status).toBe(201);
+    const unknown = await json("POST", `/v1/models/team-a-model/versions/${version}/uploads`, {
+      token: teamA,
+      body: { path: "other.bin", size: secret.length, sha256: "e".repeat(64) },
+    });
+    expect(unknown.status).toBe(201);
+    expect(Object.keys(fish.body).sort()).toEqual(Object.keys(unknown.body).sort());
+    const files = await json("GET", `/v1/models/team-a-model/versions/${version}/files`, { token: teamA });
+    expect(files.body.items).toEqual([]);
+    expect((await call("GET", `/v1/models/team-a-model/versions/${version}/files/stolen.bin`, { token: teamA })).status).toBe(404);
+
+    // Sending the real bytes proves possession: complete then deduplicates.
+    await uploadAll(`/v1/models/team-a-model/versions/${version}/uploads/${fish.body.upload_id}`, secret, fish.body.part_count, teamA);
+    const done = await json("POST", `/v1/models/team-a-model/versions/${version}/uploads/${fish.body.upload_id}/complete`, { token: teamA });
+    expect(done.status).toBe(200);
+    expect(done.body.deduplicated).toBe(true);
+
+    // A token that may act on a holder dedups without bytes; now team A holds it too.
+    const second = await createVersion("team-a-model");
+    const free = await json("POST", `/v1/models/team-a-model/versions/${second.version}/uploads`, {
+      token: teamA,
+      body: { path: "again.bin", size: secret.length, sha256: sha },
+    });
+    expect(free.status).toBe(200);
+    expect(free.body.deduplicated).toBe(true);
+  });
+});
+
+describe("stage grants", () => {
+  it("need the stage left and the stage entered", async () => {
+    await createModel("grants");
+    for (let i = 1; i <= 3; i++) await readyVersion("grants", { "w.bin": new TextEncoder().encode(`g${i}`) });
+    expect((await json("POST", "/v1/models/grants/versions/1/stage", { body: { stage: "production" } })).status).toBe(200);
+    const ci = await hsToken({ scope: "read promote", aliases: ["staging"], sub: "ci" });
+    const stage = (v: number, body: unknown, token = ci) => json("POST", `/v1/models/grants/versions/${v}/stage`, { token, body });
+
+    // The attack: a staging-only token moves the production version to staging.
+    const demote = await stage(1, { stage: "staging" });
+    expect(demote.status).toBe(403);
+    expect(demote.body.code).toBe("forbidden");
+    expect((await stage(1, { stage: "none" })).status).toBe(403);
+    expect((await json("GET", "/v1/models/grants/aliases/production")).body.version).toBe(1);
+    expect((await json("GET", "/v1/models/grants/versions/1")).body.stage).toBe("production");
+
+    // What the token is for still works: into staging from no stage, and back out.
+    expect((await stage(2, { stage: "staging" })).status).toBe(200);
+    expect((await stage(2, { stage: "none" })).status).toBe(200);
+    expect((await stage(2, { stage: "staging" })).status).toBe(200);
+    // archive_existing moves other versions into `archived`: that grant is needed too.
+    expect((await stage(3, { stage: "staging", archive_existing: true })).status).toBe(403);
+    const withArchive = await hsToken({ scope: "read promote", aliases: ["staging", "archived"], sub: "ci" });
+    expect((await stage(3, { stage: "staging", archive_existing: true }, withArchive)).status).toBe(200);
+    expect((await json("GET", "/v1/models/grants/versions/2")).body.stage).toBe("archived");
+    // Nothing moved by the refused attempts was audited.
+    const denied = await json("GET", "/v1/audit?model=grants&action=version.stage&limit=200");
+    expect(denied.body.items).toHaveLength(6);
+  });
+});
