@@ -168,8 +168,9 @@ describe("GET/PATCH/DELETE /v1/models/{model}", () => {
     expect(res.status).toBe(204);
     expect((await json("GET", "/v1/models/gone")).status).toBe(404);
     expect((await json("DELETE", "/v1/models/gone")).status).toBe(404);
-    // Re-created under the same name, it starts afresh.
+    // Re-created under the same name, it has no versions, and numbering goes on (never reused).
     await createModel("gone");
-    expect((await createVersion("gone")).version).toBe(1);
+    expect((await json("GET", "/v1/models/gone")).body.latest_version).toBeNull();
+    expect((await createVersion("gone")).version).toBe(2);
   });
 });

@@ -9,23 +9,34 @@ async function modelWithReady(name: string, n: number) {
   for (let i = 1; i <= n; i++) await readyVersion(name, { "w.bin": new TextEncoder().encode(`${name} v${i}`) });
 }
 
+/** A watch message: the Resolution's fields at the top level, plus `event`. */
 interface WatchMessage {
   event: string;
+  model: string;
+  alias: string;
   generation: number;
-  resolution: { version: number } | null;
+  version: number | null;
+  digest: string | null;
+  files: { path: string }[] | null;
+  uri: string | null;
 }
 
 /** Opens a watch socket and collects its messages with their arrival times. */
-async function watch(model: string, alias: string, key?: string) {
+async function watch(model: string, alias: string, key?: string, token?: string) {
   const res = await exports.default.fetch(
     new Request(`http://mreg.test/v1/models/${model}/aliases/${alias}/watch${key ? `?key=${key}` : ""}`, {
-      headers: { upgrade: "websocket", authorization: `Bearer ${await hsToken({ scope: "read" })}` },
+      headers: { upgrade: "websocket", authorization: `Bearer ${token ?? (await hsToken({ scope: "read" }))}` },
     }),
   );
   expect(res.status).toBe(101);
   const ws = res.webSocket!;
   const messages: { at: number; message: WatchMessage }[] = [];
+  const closed: { code?: number } = {};
   const waiters: (() => void)[] = [];
+  ws.addEventListener("close", (e) => {
+    closed.code = e.code;
+    waiters.splice(0).forEach((w) => w());
+  });
   ws.addEventListener("message", (e) => {
     messages.push({ at: Date.now(), message: JSON.parse(e.data as string) as WatchMessage });
     waiters.splice(0).forEach((w) => w());
@@ -33,6 +44,7 @@ async function watch(model: string, alias: string, key?: string) {
   ws.accept();
   return {
     messages,
+    closed,
     async next(count: number, timeoutMs = 2000) {
       const deadline = Date.now() + timeoutMs;
       while (messages.length < count && Date.now() < deadline) {
@@ -49,7 +61,10 @@ describe("watch", () => {
     await modelWithReady("w-order", 2);
     await json("PUT", "/v1/models/w-order/aliases/prod", { body: { version: 1 } });
     const socket = await watch("w-order", "prod");
-    expect((await socket.next(1))[0]!.message).toMatchObject({ event: "current", generation: 1, resolution: { version: 1 } });
+    const [current] = await socket.next(1);
+    expect(current!.message).toMatchObject({ event: "current", model: "w-order", alias: "prod", generation: 1, version: 1, uri: "registry://w-order/1" });
+    expect(current!.message.files).toHaveLength(1);
+    expect(current!.message.digest).toMatch(/^sha256:/);
 
     const sentAt: number[] = [];
     sentAt.push(Date.now());
@@ -59,11 +74,12 @@ describe("watch", () => {
     sentAt.push(Date.now());
     await json("DELETE", "/v1/models/w-order/aliases/prod");
     const got = (await socket.next(4)).slice(1);
-    expect(got.map((m) => [m.message.event, m.message.generation, m.message.resolution?.version ?? null])).toEqual([
+    expect(got.map((m) => [m.message.event, m.message.generation, m.message.version])).toEqual([
       ["set", 2, 2],
       ["rollback", 3, 1],
       ["delete", 4, null],
     ]);
+    expect(got[2]!.message).toMatchObject({ digest: null, files: null });
     got.forEach((m, i) => expect(m.at - sentAt[i]!).toBeLessThan(1000));
     socket.close();
   });
@@ -79,8 +95,40 @@ describe("watch", () => {
     const [, woke] = await socket.next(2);
     expect(woke!.message).toMatchObject({ event: "set", generation: 2 });
     const { pickFromSplit } = await import("../src/domain/alias");
-    expect(woke!.message.resolution!.version).toBe(pickFromSplit(split, "w-sleep", "prod", "user-7"));
+    expect(woke!.message.version).toBe(pickFromSplit(split, "w-sleep", "prod", "user-7"));
     socket.close();
+  });
+
+  it("tells watchers of stage fallbacks and of v<n> about every change that moves them", async () => {
+    await modelWithReady("w-stage", 3);
+    const staging = await watch("w-stage", "staging");
+    const archived = await watch("w-stage", "archived");
+    const pinned = await watch("w-stage", "v2");
+    for (const s of [staging, archived]) expect((await s.next(1))[0]!.message).toMatchObject({ event: "current", version: null });
+    expect((await pinned.next(1))[0]!.message).toMatchObject({ event: "current", version: 2 });
+
+    const stage = (v: number, body: unknown) => json("POST", `/v1/models/w-stage/versions/${v}/stage`, { body });
+    await stage(1, { stage: "staging" });
+    expect((await staging.next(2))[1]!.message).toMatchObject({ event: "stage", version: 1 });
+    await stage(2, { stage: "staging", archive_existing: true });
+    expect((await staging.next(3))[2]!.message).toMatchObject({ event: "stage", version: 2 });
+    expect((await archived.next(2))[1]!.message).toMatchObject({ event: "stage", version: 1 });
+    await stage(2, { stage: "none" });
+    expect((await staging.next(4))[3]!.message).toMatchObject({ event: "stage", version: null });
+    // v2 itself goes away.
+    expect((await json("DELETE", "/v1/models/w-stage/versions/2")).status).toBe(204);
+    expect((await pinned.next(2))[1]!.message).toMatchObject({ event: "delete", version: null, files: null });
+    for (const s of [staging, archived, pinned]) s.close();
+  });
+
+  it("closes a socket with 4001 when its token expires", async () => {
+    await modelWithReady("w-exp", 1);
+    await json("PUT", "/v1/models/w-exp/aliases/prod", { body: { version: 1 } });
+    const socket = await watch("w-exp", "prod", undefined, await hsToken({ scope: "read", expiresIn: 2 }));
+    await socket.next(1);
+    const deadline = Date.now() + 5000;
+    while (socket.closed.code === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(socket.closed.code).toBe(4001);
   });
 
   it("refuses a plain GET (400)", async () => {

@@ -24,7 +24,7 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
 
   let expiredUploads = 0;
   for (const model of await blobs.modelsWithExpiredUploads(now.toISOString())) {
-    const { aborts } = await modelState(env, model).expireUploads(now.toISOString());
+    const { aborts } = await modelState(env, model).expireUploads({ model, actor: "cleanup", at: now.toISOString() });
     await abortR2Uploads(env.ARTIFACTS, aborts);
     expiredUploads += aborts.length;
   }

@@ -167,8 +167,14 @@ export const artifactRoutes = [
     params: UploadParams,
     responses: { 204: { description: "Aborted" } },
     errors: ["validation_failed", "not_found"],
-    async handler(c, { params }) {
-      const { aborts } = unwrap(await modelState(c.env, params.model).abortUpload({ version: params.version, uploadId: params.upload_id }));
+    async handler(c, { params, principal }) {
+      const { aborts } = unwrap(
+        await modelState(c.env, params.model).abortUpload({
+          ...actorFor(params.model, principal),
+          version: params.version,
+          uploadId: params.upload_id,
+        }),
+      );
       await abortR2Uploads(c.env.ARTIFACTS, aborts);
       return c.body(null, 204);
     },

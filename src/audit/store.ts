@@ -30,22 +30,6 @@ export function auditInsert(db: DrizzleD1Database, event: AuditEvent) {
   return db.insert(auditEvents).values(auditRow(event)).onConflictDoNothing();
 }
 
-/**
- * Inserts the event only when `condition` holds when the statement runs: put it in the same
- * batch as the change it records, so "the model exists" and "its event is logged" are decided
- * in one transaction.
- */
-export function auditInsertIf(db: DrizzleD1Database, event: AuditEvent, condition: SQL) {
-  const r = auditRow(event);
-  return db
-    .insert(auditEvents)
-    .select(
-      sql`SELECT ${r.id}, ${r.at}, ${r.actor}, ${r.action}, ${r.model}, ${r.version}, ${r.alias},
-                 ${r.from}, ${r.to}, ${r.reason}, ${r.detail} WHERE ${condition}`,
-    )
-    .onConflictDoNothing();
-}
-
 export interface AuditFilters {
   model?: string;
   alias?: string;

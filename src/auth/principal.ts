@@ -15,6 +15,8 @@ export interface Principal {
   models?: readonly string[];
   /** Globs of the aliases and stages this token may move; undefined means all of them. */
   aliases?: readonly string[];
+  /** When the token expires (ms since the epoch): a watch socket closes then. None for public reads. */
+  expiresAt?: number;
 }
 
 /** The caller of a public read (`PUBLIC_READ=true`, no token). */

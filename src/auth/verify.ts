@@ -65,7 +65,7 @@ export function principalFromClaims(payload: JWTPayload): Principal {
   }
   const { sub, scope, scp, models, aliases } = claims.data;
   const scopes = new Set([...(scope ? scope.split(" ").filter(Boolean) : []), ...(scp ?? [])]);
-  return { sub, scopes, models, aliases };
+  return { sub, scopes, models, aliases, ...(typeof payload.exp === "number" ? { expiresAt: payload.exp * 1000 } : {}) };
 }
 
 /**

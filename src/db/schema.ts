@@ -7,7 +7,10 @@
  */
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
-/** One row per model. Written by the Worker (src/models/model-store.ts), in the same batch as its audit event. */
+/**
+ * One row per model: a projection of the model's ModelState (which decides whether the model
+ * exists), written only by its outbox flush (src/state/projection.ts).
+ */
 export const models = sqliteTable("models", {
   name: text("name").primaryKey(),
   kind: text("kind", { enum: ["model", "prompt", "config"] }).notNull(),
@@ -20,7 +23,7 @@ export const models = sqliteTable("models", {
 
 /**
  * One row per version: a projection of the model's ModelState Durable Object, written only by
- * its outbox flush (src/state/outbox.ts). `revision` orders the snapshots so that a late or
+ * its outbox flush (src/state/projection.ts). `revision` orders the snapshots so that a late or
  * repeated flush never overwrites a newer one.
  */
 export const versions = sqliteTable(
@@ -34,8 +37,6 @@ export const versions = sqliteTable(
     tags: text("tags").notNull().default("{}"),
     metrics: text("metrics").notNull().default("{}"),
     lineage: text("lineage").notNull().default("{}"),
-    // The version's files as JSON [{path, size, sha256}], sorted by path; version_files has them as rows.
-    files: text("files").notNull().default("[]"),
     digest: text("digest"),
     // Lineage fields that queries look up by value, lifted out of `lineage`.
     runId: text("run_id"),
@@ -69,8 +70,9 @@ export const versionParents = sqliteTable(
 );
 
 /**
- * Files of each version, one row per path: what download and blob garbage collection look
- * up. Written with the version's snapshot by the outbox flush.
+ * Files of each version, one row per path: what version reads, download and blob garbage
+ * collection look up. Written by the outbox flush one file at a time (a file added or
+ * removed), so a version of n files costs n writes, not n².
  */
 export const versionFiles = sqliteTable(
   "version_files",
@@ -145,8 +147,7 @@ export const aliases = sqliteTable(
 );
 
 /**
- * The append-only audit log. Model events are written by the Worker in the same batch as the
- * change; version (and later alias) events by the ModelState outbox, keyed by their id so a
+ * The append-only audit log, written by the ModelState outboxes, keyed by the event id so a
  * repeated flush inserts nothing twice. Never updated or deleted.
  */
 export const auditEvents = sqliteTable(

@@ -3,7 +3,7 @@
  * ModelState Durable Object owns these records; D1 holds their projection.
  */
 import { mergeFlat } from "./canonical-json";
-import { comparePaths, type ManifestEntry } from "./manifest";
+import type { ManifestEntry } from "./manifest";
 
 export type VersionStatus = "pending" | "ready" | "failed";
 export type Stage = "none" | "staging" | "production" | "archived";
@@ -33,7 +33,8 @@ export interface Lineage {
   signature?: { [key: string]: Json };
 }
 
-export interface VersionRecord {
+/** A version without its files: what ModelState keeps in one row and D1 in `versions`. */
+export interface VersionHead {
   model: string;
   version: number;
   status: VersionStatus;
@@ -42,8 +43,6 @@ export interface VersionRecord {
   tags: Record<string, string>;
   metrics: Record<string, number>;
   lineage: Lineage;
-  /** Sorted by path (comparePaths). */
-  files: ManifestEntry[];
   digest: string | null;
   created_at: string;
   created_by: string;
@@ -51,6 +50,11 @@ export interface VersionRecord {
   ready_at: string | null;
   /** Bumped on every change; orders projections so an old snapshot never overwrites a new one. */
   revision: number;
+}
+
+export interface VersionRecord extends VersionHead {
+  /** Sorted by path (comparePaths). */
+  files: ManifestEntry[];
 }
 
 export interface VersionPatch {
@@ -61,15 +65,15 @@ export interface VersionPatch {
   lineage?: { [K in keyof Lineage]?: Lineage[K] | null };
 }
 
-export type PatchOutcome = { ok: true; record: VersionRecord; changed: string[] } | { ok: false; reason: "immutable" };
+export type PatchOutcome<T extends VersionHead> = { ok: true; record: T; changed: string[] } | { ok: false; reason: "immutable" };
 
 /**
  * Applies a patch. Description, tags and metrics stay patchable for the version's whole life
  * (metrics often arrive after `ready`); lineage is fixed once the version leaves `pending`.
  */
-export function applyVersionPatch(record: VersionRecord, patch: VersionPatch, now: string): PatchOutcome {
+export function applyVersionPatch<T extends VersionHead>(record: T, patch: VersionPatch, now: string): PatchOutcome<T> {
   if (patch.lineage !== undefined && record.status !== "pending") return { ok: false, reason: "immutable" };
-  const next: VersionRecord = { ...record };
+  const next: T = { ...record };
   const changed: string[] = [];
   if (patch.description !== undefined) {
     next.description = patch.description;
@@ -90,9 +94,4 @@ export function applyVersionPatch(record: VersionRecord, patch: VersionPatch, no
   next.updated_at = now;
   next.revision = record.revision + 1;
   return { ok: true, record: next, changed };
-}
-
-/** The version's files with `file` added, or replacing the file at the same path. */
-export function withFile(files: readonly ManifestEntry[], file: ManifestEntry): ManifestEntry[] {
-  return [...files.filter((f) => f.path !== file.path), file].sort((a, b) => comparePaths(a.path, b.path));
 }

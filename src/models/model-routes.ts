@@ -1,14 +1,16 @@
-/** Routes of API.md "Models": thin, they parse, call the store, and shape the answer. */
+/**
+ * Routes of API.md "Models": thin, they parse, call the model's ModelState (which decides
+ * whether the model exists, and projects it into D1) or read D1, and shape the answer.
+ */
 import { z } from "zod";
 import { mayActOnModel } from "../auth/principal";
-import { timestamp } from "../domain/ids";
 import { defineRoute } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound, ProblemError } from "../http/problem";
 import { abortR2Uploads } from "../artifacts/bytes";
-import { modelState, unwrap } from "../state/client";
-import { ModelStore, modelBody } from "./model-store";
+import { actorFor, modelState, unwrap } from "../state/client";
+import { ModelStore, modelBody, newModelBody } from "./model-store";
 import { CreateModelBody, ListModelsQuery, Model, ModelParams, PatchModelBody } from "./schemas";
 
 const ModelCursor = z.object({ name: z.string() });
@@ -28,12 +30,16 @@ export const modelRoutes = [
       if (!mayActOnModel(principal, body.name)) {
         throw new ProblemError("forbidden", `This token may not act on model '${body.name}'`);
       }
-      const model = await new ModelStore(c.env.DB).create(
-        { name: body.name, kind: body.kind, description: body.description ?? null, tags: body.tags },
-        principal.sub,
-        timestamp(),
+      const record = unwrap(
+        await modelState(c.env, body.name).createModel({
+          ...actorFor(body.name, principal),
+          kind: body.kind,
+          description: body.description ?? null,
+          tags: body.tags,
+        }),
       );
-      return c.json(model, 201);
+      // A model created again under an old name starts without versions or aliases.
+      return c.json(newModelBody(record), 201);
     },
   }),
 
@@ -95,9 +101,9 @@ export const modelRoutes = [
     responses: { 200: { description: "The updated model", schema: Model } },
     errors: ["validation_failed", "not_found", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const model = await new ModelStore(c.env.DB).patch(params.model, body, principal.sub, timestamp());
-      if (!model) throw notFound(`Model '${params.model}'`);
-      return c.json(model);
+      const record = unwrap(await modelState(c.env, params.model).patchModel({ ...actorFor(params.model, principal), patch: body }));
+      // D1 has the change once the object's flush landed; until then the record, without extras.
+      return c.json((await new ModelStore(c.env.DB).get(params.model)) ?? newModelBody(record));
     },
   }),
 
@@ -110,15 +116,12 @@ export const modelRoutes = [
     scope: "admin",
     params: ModelParams,
     responses: { 204: { description: "Deleted" } },
-    errors: ["validation_failed", "not_found", "in_use", "conflict"],
+    errors: ["validation_failed", "not_found", "in_use"],
     async handler(c, { params, principal }) {
-      const store = new ModelStore(c.env.DB);
-      if (!(await store.exists(params.model))) throw notFound(`Model '${params.model}'`);
-      // The model's write side goes first: once it has forgotten the model, no late outbox
-      // flush can bring version rows back. Blobs are collected later, when unreferenced.
-      const { aborts } = unwrap(await modelState(c.env, params.model).dropModel());
+      // The model's ModelState decides and removes its D1 rows through its outbox, after
+      // everything it queued before. Blobs are collected later, when unreferenced.
+      const { aborts } = unwrap(await modelState(c.env, params.model).dropModel(actorFor(params.model, principal)));
       await abortR2Uploads(c.env.ARTIFACTS, aborts);
-      if (!(await store.delete(params.model, principal.sub, timestamp()))) throw notFound(`Model '${params.model}'`);
       return c.body(null, 204);
     },
   }),

@@ -1,26 +1,18 @@
 /**
- * The models table in D1: this module is its only writer. Each write and its audit event go
- * in one `batch()`, so a model never changes without its event, nor the other way round.
+ * Reads of the models projection in D1 (its writer is each model's ModelState outbox,
+ * through src/state/projection.ts).
  */
 import { and, asc, eq, getTableColumns, gt, inArray, or, sql, type SQL } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import { auditInsert, auditInsertIf } from "../audit/store";
-import { aliases, models, openUploads, versionFiles, versionParents, versions, type ModelRow } from "../db/schema";
-import { auditEvent } from "../domain/audit";
+import { aliases, models, versions, type ModelRow } from "../db/schema";
 import { toSqliteGlob } from "../domain/glob";
-import { ProblemError } from "../http/problem";
+import type { ModelKind, ModelRecord } from "../domain/model";
 import type { ModelBody } from "./schemas";
 
-export interface NewModel {
-  name: string;
-  kind: "model" | "prompt" | "config";
-  description: string | null;
-  tags: Record<string, string>;
-}
 
 export interface ModelFilters {
   prefix?: string;
-  kind?: NewModel["kind"];
+  kind?: ModelKind;
   tags: { key: string; value: string }[];
   /** The token's `models` globs: only matching models are listed. */
   globs?: readonly string[];
@@ -32,6 +24,11 @@ type ModelWithLatest = ModelRow & { latestVersion: number | null };
 
 /** alias → version for a model; a split shows its heaviest version (the first, on a tie). */
 export type AliasMap = Record<string, number>;
+
+/** A model just created (or known only from its ModelState): no versions, no aliases. */
+export function newModelBody(record: ModelRecord): ModelBody {
+  return { ...record, latest_version: null, aliases: {} };
+}
 
 export function modelBody(row: ModelWithLatest, aliasMap: AliasMap): ModelBody {
   return {
@@ -52,33 +49,11 @@ const withLatest = {
   latestVersion: sql<number | null>`(SELECT max(${versions.version}) FROM ${versions} WHERE ${versions.model} = ${models.name})`,
 };
 
-const exists = (name: string) => sql`EXISTS (SELECT 1 FROM ${models} WHERE ${models.name} = ${name})`;
-
 export class ModelStore {
   private readonly db: DrizzleD1Database;
 
   constructor(d1: D1Database) {
     this.db = drizzle(d1);
-  }
-
-  async create(model: NewModel, actor: string, at: string): Promise<ModelBody> {
-    const row: ModelRow = {
-      name: model.name,
-      kind: model.kind,
-      description: model.description,
-      tags: JSON.stringify(model.tags),
-      createdAt: at,
-      updatedAt: at,
-      createdBy: actor,
-    };
-    const event = auditEvent({ at, actor, action: "model.create", model: model.name, to: { kind: model.kind } });
-    try {
-      await this.db.batch([this.db.insert(models).values(row), auditInsert(this.db, event)]);
-    } catch (err) {
-      if (isUniqueViolation(err)) throw new ProblemError("already_exists", `Model '${model.name}' already exists`);
-      throw err;
-    }
-    return modelBody({ ...row, latestVersion: null }, {});
   }
 
   async get(name: string): Promise<ModelBody | null> {
@@ -129,48 +104,4 @@ export class ModelStore {
       .limit(filters.limit + 1)
       .all();
   }
-
-  /** Merges tags (`null` deletes a key, SQLite's json_patch) and sets the description. */
-  async patch(
-    name: string,
-    patch: { description?: string | null; tags?: Record<string, string | null> },
-    actor: string,
-    at: string,
-  ): Promise<ModelBody | null> {
-    const event = auditEvent({ at, actor, action: "model.update", model: name, detail: { fields: Object.keys(patch) } });
-    const set = {
-      updatedAt: at,
-      ...(patch.description !== undefined ? { description: patch.description } : {}),
-      ...(patch.tags !== undefined ? { tags: sql`json_patch(${models.tags}, ${JSON.stringify(patch.tags)})` } : {}),
-    };
-    const [, updated] = await this.db.batch([
-      auditInsertIf(this.db, event, exists(name)),
-      this.db.update(models).set(set).where(eq(models.name, name)).returning({ name: models.name }),
-    ]);
-    return updated.length > 0 ? this.get(name) : null;
-  }
-
-  /**
-   * Deletes the model's rows: the projection of its versions (files, parent edges, open
-   * uploads) goes with it; blobs it alone referenced are collected later. The caller has
-   * already had the model's ModelState forget it. Returns false if it was gone.
-   */
-  async delete(name: string, actor: string, at: string): Promise<boolean> {
-    const event = auditEvent({ at, actor, action: "model.delete", model: name });
-    const [, , , , , , deleted] = await this.db.batch([
-      auditInsertIf(this.db, event, exists(name)),
-      this.db.delete(versionParents).where(eq(versionParents.model, name)),
-      this.db.delete(versionFiles).where(eq(versionFiles.model, name)),
-      this.db.delete(openUploads).where(eq(openUploads.model, name)),
-      this.db.delete(versions).where(eq(versions.model, name)),
-      this.db.delete(aliases).where(eq(aliases.model, name)),
-      this.db.delete(models).where(eq(models.name, name)).returning({ name: models.name }),
-    ]);
-    return deleted.length > 0;
-  }
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  const text = `${err instanceof Error ? err.message : ""} ${err instanceof Error && err.cause instanceof Error ? err.cause.message : ""}`;
-  return text.includes("UNIQUE constraint failed");
 }

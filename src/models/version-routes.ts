@@ -64,7 +64,6 @@ export const versionRoutes = [
     async handler(c, { params, body, principal }) {
       const keyHeader = c.req.header("idempotency-key");
       const key = keyHeader === undefined ? undefined : parseWith(IDEMPOTENCY_KEY, keyHeader, "Idempotency-Key header");
-      await requireModel(c.env, params.model);
       await requireParents(c.env, body.lineage.parents);
       const outcome = await modelState(c.env, params.model).createVersion({
         ...actorFor(params.model, principal),
@@ -132,7 +131,6 @@ export const versionRoutes = [
     responses: { 200: { description: "The updated version", schema: Version } },
     errors: ["validation_failed", "not_found", "immutable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      await requireModel(c.env, params.model);
       await requireParents(c.env, body.lineage?.parents);
       const record = unwrap(
         await modelState(c.env, params.model).patchVersion({

@@ -2,14 +2,14 @@
  * Reads of the versions projection in D1 (its writer is ModelState's outbox, through
  * src/state/projection.ts).
  */
-import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, or, type SQL } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import { aliases, versions, type VersionRow } from "../db/schema";
+import { aliases, versionFiles, versions, type VersionRow } from "../db/schema";
 import type { ManifestEntry } from "../domain/manifest";
 import type { Lineage, ParentRef, Stage, VersionRecord, VersionStatus } from "../domain/version";
 import type { VersionBody } from "./schemas";
 
-export function recordFromRow(row: VersionRow): VersionRecord {
+function recordFromRow(row: VersionRow, files: ManifestEntry[]): VersionRecord {
   return {
     model: row.model,
     version: row.version,
@@ -19,7 +19,7 @@ export function recordFromRow(row: VersionRow): VersionRecord {
     tags: JSON.parse(row.tags) as Record<string, string>,
     metrics: JSON.parse(row.metrics) as Record<string, number>,
     lineage: JSON.parse(row.lineage) as Lineage,
-    files: JSON.parse(row.files) as ManifestEntry[],
+    files,
     digest: row.digest,
     created_at: row.createdAt,
     created_by: row.createdBy,
@@ -56,7 +56,29 @@ export class VersionStore {
       .from(versions)
       .where(and(eq(versions.model, model), eq(versions.version, version)))
       .get();
-    return row ? recordFromRow(row) : null;
+    return row ? (await this.withFiles(model, [row]))[0]! : null;
+  }
+
+  /**
+   * Records of these rows, with their files: one query per 90 versions (D1 binds at most 100
+   * parameters); paths come in UTF-8 byte order, SQLite's BINARY collation.
+   */
+  private async withFiles(model: string, rows: VersionRow[]): Promise<VersionRecord[]> {
+    const byVersion = new Map<number, ManifestEntry[]>();
+    for (let i = 0; i < rows.length; i += 90) {
+      const files = await this.db
+        .select({ version: versionFiles.version, path: versionFiles.path, size: versionFiles.size, sha256: versionFiles.sha256 })
+        .from(versionFiles)
+        .where(and(eq(versionFiles.model, model), inArray(versionFiles.version, rows.slice(i, i + 90).map((r) => r.version))))
+        .orderBy(asc(versionFiles.version), asc(versionFiles.path))
+        .all();
+      for (const { version, ...file } of files) {
+        const list = byVersion.get(version);
+        if (list) list.push(file);
+        else byVersion.set(version, [file]);
+      }
+    }
+    return rows.map((row) => recordFromRow(row, byVersion.get(row.version) ?? []));
   }
 
   async list(model: string, filters: VersionFilters): Promise<VersionRecord[]> {
@@ -71,7 +93,7 @@ export class VersionStore {
       .orderBy(desc(versions.version))
       .limit(filters.limit + 1)
       .all();
-    return rows.map(recordFromRow);
+    return this.withFiles(model, rows);
   }
 
   /** Version number → the aliases that hold it, from the alias projection. */

@@ -78,14 +78,14 @@ export const resolveRoutes = [
     operationId: "watchAlias",
     summary: "Watch an alias over a WebSocket",
     description:
-      'Upgrade to a WebSocket: the first message is the current Resolution, then one per change, in generation order: `{"event", "generation", "resolution"}` (`resolution` is null once the alias resolves to nothing).',
+      'Upgrade to a WebSocket: the first message is the current Resolution plus `"event": "current"`, then one per change, in generation order: the Resolution\'s fields plus `event` (`set`, `delete`, `rollback`, `swap`, `stage`, `finalize`, …); `version`, `digest` and `files` are null once the alias resolves to nothing. Watching a stage name or `v<n>` follows the fallback. The socket is closed with code 4001 when the token expires.',
     tag: "Aliases",
     scope: "read",
     params: AliasParams,
     query: ResolveQuery,
     responses: { 101: { description: "Switching to the WebSocket protocol" } },
     errors: ["validation_failed"],
-    async handler(c, { params, query }) {
+    async handler(c, { params, query, principal }) {
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
         throw validationFailed("This route needs a WebSocket upgrade (Upgrade: websocket)");
       }
@@ -93,6 +93,7 @@ export const resolveRoutes = [
       url.searchParams.set("model", params.model);
       url.searchParams.set("alias", params.alias);
       if (query.key) url.searchParams.set("key", query.key);
+      if (principal.expiresAt !== undefined) url.searchParams.set("expires", String(principal.expiresAt));
       const upgraded = await modelState(c.env, params.model).fetch(new Request(url, c.req.raw));
       // The object's response has immutable headers; a fresh one lets the app add x-request-id.
       return new Response(upgraded.body, { status: upgraded.status, headers: upgraded.headers, webSocket: upgraded.webSocket });

@@ -8,6 +8,8 @@ import type { Actor, ModelState, Outcome } from "./model-state";
 /** The RPC methods routes may call. */
 type ModelStateRpc = Pick<
   ModelState,
+  | "createModel"
+  | "patchModel"
   | "createVersion"
   | "patchVersion"
   | "finalize"

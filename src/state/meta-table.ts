@@ -4,6 +4,7 @@
  *
  * - `last_version`: the highest version number ever given (never reused).
  * - `generation`:   the model's alias generation (+1 for every alias change; a swap is one).
+ * Both outlive the model's deletion, so a model created again under its name goes on from them.
  */
 export const META_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (
@@ -29,9 +30,5 @@ export class MetaTable {
       String(next),
     );
     return next;
-  }
-
-  clear(): void {
-    this.sql.exec("DELETE FROM meta");
   }
 }

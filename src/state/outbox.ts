@@ -4,6 +4,11 @@
  * `flush` projects them into D1 afterwards, in commit order (src/state/projection.ts).
  *
  * - outbox: the queued items, in commit order (`seq`).
+ *
+ * A drain projects up to the newest item queued when it started, in batches, so it ends
+ * however many writes arrive meanwhile (theirs are the next drain's work), and a write's
+ * flush finishes once its own items are in D1. Drains run one at a time, so items land in
+ * commit order.
  */
 import { project, type OutboxItem } from "./projection";
 
@@ -18,11 +23,9 @@ export const OUTBOX_SCHEMA = [
 const OUTBOX_BATCH = 50;
 
 export class Outbox {
-  /** The flush in progress, shared by every caller that wants its write projected. */
-  private flushing: Promise<void> | null = null;
-  /** Set when a write lands while a flush runs, so that flush goes round once more. */
-  private flushAgain = false;
-  /** Whether anything was queued since `resetChanged`: the commit's "is there work for D1". */
+  /** The drain in progress, if any. */
+  private draining: Promise<void> | null = null;
+  /** Whether anything was queued since the flag was last cleared: the commit's "is there work for D1". */
   changed = false;
 
   constructor(
@@ -33,36 +36,43 @@ export class Outbox {
   enqueue(item: OutboxItem): void {
     this.sql.exec("INSERT INTO outbox (kind, payload) VALUES (?, ?)", item.kind, JSON.stringify(item.payload));
     this.changed = true;
-    this.flushAgain = true;
   }
 
   depth(): number {
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
   }
 
-  /** Projects the outbox into D1 now; rejects if D1 refused. */
-  flush(): Promise<void> {
-    if (this.flushing) {
-      this.flushAgain = true;
-      return this.flushing;
+  /** Projects every item queued so far into D1; rejects if D1 refused. */
+  async flush(): Promise<void> {
+    const upTo = this.newestSeq();
+    while (this.oldestSeq() <= upTo) {
+      // One drain at a time keeps D1 in commit order; a caller whose items a running drain
+      // does not cover waits for it, then drains everything queued by then (its own items
+      // and those of the callers waiting with it, in one pass with a fixed end).
+      this.draining ??= this.drain(this.newestSeq()).finally(() => {
+        this.draining = null;
+      });
+      await this.draining;
     }
-    this.flushing = this.drain().finally(() => {
-      this.flushing = null;
-    });
-    return this.flushing;
   }
 
-  private async drain(): Promise<void> {
+  private newestSeq(): number {
+    return this.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM outbox").one().seq ?? 0;
+  }
+
+  private oldestSeq(): number {
+    return this.sql.exec<{ seq: number | null }>("SELECT min(seq) AS seq FROM outbox").one().seq ?? Number.POSITIVE_INFINITY;
+  }
+
+  private async drain(upTo: number): Promise<void> {
     for (;;) {
-      this.flushAgain = false;
       const rows = this.sql
-        .exec<{ seq: number; kind: string; payload: string }>("SELECT seq, kind, payload FROM outbox ORDER BY seq LIMIT ?", OUTBOX_BATCH)
+        .exec<{ seq: number; kind: string; payload: string }>("SELECT seq, kind, payload FROM outbox WHERE seq <= ? ORDER BY seq LIMIT ?", upTo, OUTBOX_BATCH)
         .toArray();
       if (rows.length === 0) return;
       const items = rows.map((row) => ({ kind: row.kind, payload: JSON.parse(row.payload) }) as OutboxItem);
       await project(this.d1(), items);
       this.sql.exec("DELETE FROM outbox WHERE seq <= ?", rows[rows.length - 1]!.seq);
-      if (rows.length < OUTBOX_BATCH && !this.flushAgain) return;
     }
   }
 }

@@ -8,14 +8,20 @@ import { and, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInsert } from "../audit/store";
-import { aliases, openUploads, versionFiles, versionParents, versions } from "../db/schema";
+import { aliases, models, openUploads, versionFiles, versionParents, versions } from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
-import type { VersionRecord } from "../domain/version";
+import type { ManifestEntry } from "../domain/manifest";
+import type { ModelRecord } from "../domain/model";
+import type { VersionHead } from "../domain/version";
 import type { AliasBody } from "./alias-table";
 
 export type OutboxItem =
-  | { kind: "version"; payload: VersionRecord }
+  | { kind: "model"; payload: ModelRecord }
+  | { kind: "model_deleted"; payload: { model: string } }
+  | { kind: "version"; payload: VersionHead }
   | { kind: "version_deleted"; payload: { model: string; version: number } }
+  | { kind: "file_added"; payload: { model: string; version: number; file: ManifestEntry } }
+  | { kind: "file_removed"; payload: { model: string; version: number; path: string } }
   | { kind: "upload_opened"; payload: { upload_id: string; model: string; version: number; expires_at: string } }
   | { kind: "upload_closed"; payload: { upload_id: string } }
   | { kind: "alias"; payload: AliasBody }
@@ -24,7 +30,7 @@ export type OutboxItem =
 
 type Statement = BatchItem<"sqlite">;
 
-function versionStatements(db: DrizzleD1Database, v: VersionRecord): Statement[] {
+function versionStatements(db: DrizzleD1Database, v: VersionHead): Statement[] {
   const row = {
     model: v.model,
     version: v.version,
@@ -34,7 +40,6 @@ function versionStatements(db: DrizzleD1Database, v: VersionRecord): Statement[]
     tags: JSON.stringify(v.tags),
     metrics: JSON.stringify(v.metrics),
     lineage: JSON.stringify(v.lineage),
-    files: JSON.stringify(v.files),
     digest: v.digest,
     runId: v.lineage.run_id ?? null,
     gitSha: v.lineage.git_sha ?? null,
@@ -56,12 +61,11 @@ function versionStatements(db: DrizzleD1Database, v: VersionRecord): Statement[]
       set: excluded,
       setWhere: sql`excluded."revision" > ${versions.revision}`,
     });
-  // Child rows are replaced only when this snapshot is the newest the projection holds.
+  // Parent edges are replaced only when this snapshot is the newest the projection holds.
   const newest = sql`(SELECT revision FROM versions WHERE model = ${v.model} AND version = ${v.version}) = ${v.revision}`;
   const statements: Statement[] = [
     upsert,
     db.delete(versionParents).where(and(eq(versionParents.model, v.model), eq(versionParents.version, v.version), newest)),
-    db.delete(versionFiles).where(and(eq(versionFiles.model, v.model), eq(versionFiles.version, v.version), newest)),
   ];
   const parents = v.lineage.parents ?? [];
   if (parents.length > 0) {
@@ -71,17 +75,6 @@ function versionStatements(db: DrizzleD1Database, v: VersionRecord): Statement[]
         .select(
           sql`SELECT ${v.model}, ${v.version}, p.value ->> '$.model', p.value ->> '$.version'
               FROM json_each(${JSON.stringify(parents)}) AS p WHERE ${newest}`,
-        )
-        .onConflictDoNothing(),
-    );
-  }
-  if (v.files.length > 0) {
-    statements.push(
-      db
-        .insert(versionFiles)
-        .select(
-          sql`SELECT ${v.model}, ${v.version}, f.value ->> '$.path', f.value ->> '$.sha256', f.value ->> '$.size'
-              FROM json_each(${JSON.stringify(v.files)}) AS f WHERE ${newest}`,
         )
         .onConflictDoNothing(),
     );
@@ -97,8 +90,52 @@ function deletedVersionStatements(db: DrizzleD1Database, { model, version }: { m
   ];
 }
 
+/** Everything D1 holds of a model, in the order that keeps foreign rows from dangling. */
+function deletedModelStatements(db: DrizzleD1Database, model: string): Statement[] {
+  return [
+    db.delete(versionParents).where(eq(versionParents.model, model)),
+    db.delete(versionFiles).where(eq(versionFiles.model, model)),
+    db.delete(openUploads).where(eq(openUploads.model, model)),
+    db.delete(versions).where(eq(versions.model, model)),
+    db.delete(aliases).where(eq(aliases.model, model)),
+    db.delete(models).where(eq(models.name, model)),
+  ];
+}
+
 function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
   switch (item.kind) {
+    case "model": {
+      const m = item.payload;
+      const row = {
+        name: m.name,
+        kind: m.kind,
+        description: m.description,
+        tags: JSON.stringify(m.tags),
+        createdAt: m.created_at,
+        updatedAt: m.updated_at,
+        createdBy: m.created_by,
+      };
+      const { name: _name, ...updatable } = row;
+      return [db.insert(models).values(row).onConflictDoUpdate({ target: models.name, set: updatable })];
+    }
+    case "model_deleted":
+      return deletedModelStatements(db, item.payload.model);
+    case "file_added": {
+      const { model, version, file } = item.payload;
+      return [
+        db
+          .insert(versionFiles)
+          .values({ model, version, path: file.path, sha256: file.sha256, size: file.size })
+          .onConflictDoUpdate({
+            target: [versionFiles.model, versionFiles.version, versionFiles.path],
+            set: { sha256: file.sha256, size: file.size },
+          }),
+      ];
+    }
+    case "file_removed": {
+      const { model, version, path } = item.payload;
+      return [db.delete(versionFiles).where(and(eq(versionFiles.model, model), eq(versionFiles.version, version), eq(versionFiles.path, path)))];
+    }
     case "version":
       return versionStatements(db, item.payload);
     case "version_deleted":

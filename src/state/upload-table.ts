@@ -3,7 +3,9 @@
  * transactionSync). Only ModelState uses this module.
  *
  * - uploads:      multipart uploads (the record as JSON), so a client can resume after a
- *                 crash and the Worker can restart without losing them.
+ *                 crash and the Worker can restart without losing them; an upload that
+ *                 ended is kept until its `expires_at` (a repeated `complete` still answers),
+ *                 then pruned.
  * - upload_parts: the parts R2 has accepted for each open upload.
  */
 import type { UploadPart, UploadRecord } from "../domain/upload";
@@ -92,6 +94,11 @@ export class UploadTable {
       this.outbox.enqueue({ kind: "upload_closed", payload: { upload_id: upload.upload_id } });
     }
     return uploads.map((u) => ({ r2_key: u.r2_key, r2_upload_id: u.r2_upload_id }));
+  }
+
+  /** Forgets uploads that ended (completed, failed, aborted) and whose TTL has passed. */
+  pruneClosed(now: string): void {
+    this.sql.exec("DELETE FROM uploads WHERE status != 'open' AND expires_at <= ?", now);
   }
 
   /** Forgets a deleted version's uploads (the caller closed the open ones first). */

@@ -2,18 +2,33 @@
  * ModelState's version tables, read and written synchronously (safe inside transactionSync).
  * Only ModelState uses this module; every write queues its D1 projection in the outbox.
  *
- * - versions:    the authoritative version records (files included), as JSON (`record`),
- *                with `status` lifted out for queries such as "the highest ready version".
- * - idempotency: `Idempotency-Key` of each version create, with the request's hash.
+ * - versions:    the authoritative version records without their files (`record`, JSON),
+ *                with `status` and `stage` lifted out and indexed for "the highest ready
+ *                version" and the stage fallback, so neither parses every record.
+ * - files:       each version's files, one row per path: adding the 1,000th file of a
+ *                checkpoint writes one row here and one in D1, not the whole list again.
+ * - idempotency: `Idempotency-Key` of each version create, with the request's hash; kept
+ *                IDEMPOTENCY_TTL_MS (24 h), pruned by later creates.
  */
-import type { Stage, VersionRecord } from "../domain/version";
+import type { ManifestEntry } from "../domain/manifest";
+import type { Stage, VersionHead, VersionRecord } from "../domain/version";
 import type { Outbox } from "./outbox";
 
 export const VERSION_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS versions (
      version INTEGER PRIMARY KEY,
      status TEXT NOT NULL,
+     stage TEXT NOT NULL,
      record TEXT NOT NULL
+   )`,
+  `CREATE INDEX IF NOT EXISTS versions_by_status ON versions (status, version)`,
+  `CREATE INDEX IF NOT EXISTS versions_by_stage ON versions (stage, version)`,
+  `CREATE TABLE IF NOT EXISTS files (
+     version INTEGER NOT NULL,
+     path TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     sha256 TEXT NOT NULL,
+     PRIMARY KEY (version, path)
    )`,
   `CREATE TABLE IF NOT EXISTS idempotency (
      key TEXT PRIMARY KEY,
@@ -21,9 +36,13 @@ export const VERSION_SCHEMA = [
      version INTEGER NOT NULL,
      created_at TEXT NOT NULL
    )`,
+  `CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_at)`,
 ];
 
-const parse = (row: { record: string } | undefined) => (row ? (JSON.parse(row.record) as VersionRecord) : null);
+/** How long an `Idempotency-Key` is remembered (README documents it). */
+export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+
+const parse = (row: { record: string } | undefined) => (row ? (JSON.parse(row.record) as VersionHead) : null);
 
 export class VersionTable {
   constructor(
@@ -31,36 +50,84 @@ export class VersionTable {
     private readonly outbox: Outbox,
   ) {}
 
-  get(version: number): VersionRecord | null {
+  /** The version without its files: what most decisions read. */
+  head(version: number): VersionHead | null {
     return parse(this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE version = ?", version).toArray()[0]);
   }
 
-  /** Writes a version record and queues its snapshot for D1. */
-  put(record: VersionRecord): void {
-    this.sql.exec(
-      "INSERT INTO versions (version, status, record) VALUES (?, ?, ?) ON CONFLICT (version) DO UPDATE SET status = excluded.status, record = excluded.record",
-      record.version,
-      record.status,
-      JSON.stringify(record),
-    );
-    this.outbox.enqueue({ kind: "version", payload: record });
+  get(version: number): VersionRecord | null {
+    return this.withFiles(this.head(version));
   }
 
+  /** The version's files in UTF-8 byte order of their paths (SQLite's BINARY collation), as the manifest sorts them. */
+  files(version: number): ManifestEntry[] {
+    return this.sql
+      .exec<{ path: string; size: number; sha256: string }>("SELECT path, size, sha256 FROM files WHERE version = ? ORDER BY path", version)
+      .toArray()
+      .map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 }));
+  }
+
+  file(version: number, path: string): ManifestEntry | null {
+    const row = this.sql
+      .exec<{ path: string; size: number; sha256: string }>("SELECT path, size, sha256 FROM files WHERE version = ? AND path = ?", version, path)
+      .toArray()[0];
+    return row ? { path: row.path, size: row.size, sha256: row.sha256 } : null;
+  }
+
+  hasFiles(version: number): boolean {
+    return this.sql.exec("SELECT 1 FROM files WHERE version = ? LIMIT 1", version).toArray().length > 0;
+  }
+
+  /** Writes a version (without files) and queues its snapshot for D1. */
+  put(head: VersionHead): void {
+    this.sql.exec(
+      "INSERT INTO versions (version, status, stage, record) VALUES (?, ?, ?, ?) ON CONFLICT (version) DO UPDATE SET status = excluded.status, stage = excluded.stage, record = excluded.record",
+      head.version,
+      head.status,
+      head.stage,
+      JSON.stringify(head),
+    );
+    this.outbox.enqueue({ kind: "version", payload: head });
+  }
+
+  /** Adds a file, or replaces the one at its path; queues that one row for D1. */
+  putFile(head: VersionHead, file: ManifestEntry): void {
+    this.sql.exec(
+      "INSERT INTO files (version, path, size, sha256) VALUES (?, ?, ?, ?) ON CONFLICT (version, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256",
+      head.version,
+      file.path,
+      file.size,
+      file.sha256,
+    );
+    this.outbox.enqueue({ kind: "file_added", payload: { model: head.model, version: head.version, file } });
+  }
+
+  removeFile(head: VersionHead, path: string): void {
+    this.sql.exec("DELETE FROM files WHERE version = ? AND path = ?", head.version, path);
+    this.outbox.enqueue({ kind: "file_removed", payload: { model: head.model, version: head.version, path } });
+  }
+
+  /** Forgets a version and its files (the caller queues the D1 side with its audit event). */
   delete(version: number): void {
+    this.sql.exec("DELETE FROM files WHERE version = ?", version);
     this.sql.exec("DELETE FROM versions WHERE version = ?", version);
   }
 
   highestReady(): VersionRecord | null {
-    return parse(this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE status = 'ready' ORDER BY version DESC LIMIT 1").toArray()[0]);
+    return this.withFiles(parse(this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE status = 'ready' ORDER BY version DESC LIMIT 1").toArray()[0]));
+  }
+
+  /** The highest version in `stage`: the stage fallback of resolution. */
+  highestInStage(stage: Stage): VersionRecord | null {
+    return this.withFiles(parse(this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE stage = ? ORDER BY version DESC LIMIT 1", stage).toArray()[0]));
   }
 
   /** The versions in `stage`, highest first. */
-  inStage(stage: Stage): VersionRecord[] {
+  inStage(stage: Stage): VersionHead[] {
     return this.sql
-      .exec<{ record: string }>("SELECT record FROM versions ORDER BY version DESC")
+      .exec<{ record: string }>("SELECT record FROM versions WHERE stage = ? ORDER BY version DESC", stage)
       .toArray()
-      .map((r) => JSON.parse(r.record) as VersionRecord)
-      .filter((v) => v.stage === stage);
+      .map((r) => JSON.parse(r.record) as VersionHead);
   }
 
   /** The version an `Idempotency-Key` created, with the hash of the body it came with. */
@@ -68,12 +135,22 @@ export class VersionTable {
     return this.sql.exec<{ request_hash: string; version: number }>("SELECT request_hash, version FROM idempotency WHERE key = ?", key).toArray()[0] ?? null;
   }
 
+  /** Remembers a key, and forgets those older than IDEMPOTENCY_TTL_MS, so the table stays bounded. */
   rememberIdempotent(key: string, requestHash: string, version: number, at: string): void {
+    this.pruneIdempotency(at);
     this.sql.exec("INSERT INTO idempotency (key, request_hash, version, created_at) VALUES (?, ?, ?, ?)", key, requestHash, version, at);
   }
 
+  pruneIdempotency(now: string): void {
+    const cutoff = new Date(Date.parse(now) - IDEMPOTENCY_TTL_MS).toISOString();
+    this.sql.exec("DELETE FROM idempotency WHERE created_at < ?", cutoff);
+  }
+
   clear(): void {
-    this.sql.exec("DELETE FROM versions");
-    this.sql.exec("DELETE FROM idempotency");
+    for (const table of ["versions", "files", "idempotency"]) this.sql.exec(`DELETE FROM ${table}`);
+  }
+
+  private withFiles(head: VersionHead | null): VersionRecord | null {
+    return head ? { ...head, files: this.files(head.version) } : null;
   }
 }

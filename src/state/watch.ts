@@ -2,8 +2,12 @@
  * Watchers of a model's aliases: hibernating WebSockets tagged with the alias they watch.
  * Changes are queued while a transaction runs and sent once it has committed, in commit
  * (generation) order. Holds no tables: the sockets and their attachments are the state.
+ *
+ * A message is the Resolution's fields plus `event` (API.md "Aliases"); when the alias
+ * resolves to nothing, `version`, `digest` and `files` are null. A socket whose token
+ * expires is closed with code 4001.
  */
-import { resolutionFor, type ResolveState } from "../domain/resolution";
+import { resolutionFor, type Resolution, type ResolveState } from "../domain/resolution";
 import type { Outcome } from "./outcome";
 
 /** What a watching socket asked for; kept with the socket across hibernation. */
@@ -11,7 +15,18 @@ export interface Watcher {
   model: string;
   alias: string;
   key?: string;
+  /** When the token that opened the socket expires (ms since the epoch); none for public reads. */
+  expiresAt?: number;
 }
+
+export type WatchMessage =
+  | (Resolution & { event: string })
+  | { event: string; model: string; alias: string; version: null; generation: number; digest: null; files: null; uri: null; split: null };
+
+/** Close code for a socket whose token has expired. */
+export const TOKEN_EXPIRED = 4001;
+
+type Resolve = (model: string, alias: string) => Outcome<ResolveState>;
 
 export class Watch {
   /** Watch messages of the transaction being committed, sent once it has committed. */
@@ -19,7 +34,7 @@ export class Watch {
 
   constructor(
     private readonly ctx: DurableObjectState,
-    private readonly resolve: (model: string, alias: string) => Outcome<ResolveState>,
+    private readonly resolve: Resolve,
     private readonly generation: () => number,
   ) {}
 
@@ -27,16 +42,18 @@ export class Watch {
   accept(server: WebSocket, watcher: Watcher): void {
     this.ctx.acceptWebSocket(server, [watcher.alias]);
     server.serializeAttachment(watcher);
-    server.send(this.message(watcher, "current"));
+    server.send(JSON.stringify(this.message(watcher, "current", this.resolve(watcher.model, watcher.alias))));
   }
 
   /** Answers a socket's ping with the current state. */
   current(ws: WebSocket): void {
-    ws.send(this.message(ws.deserializeAttachment() as Watcher, "current"));
+    const watcher = ws.deserializeAttachment() as Watcher;
+    if (this.closeIfExpired(ws, watcher, Date.now())) return;
+    ws.send(JSON.stringify(this.message(watcher, "current", this.resolve(watcher.model, watcher.alias))));
   }
 
   /** Queues `event` for the watchers of `aliases` (sent by `sendPending` after the commit). */
-  changed(aliases: string[], event: string): void {
+  changed(aliases: Iterable<string>, event: string): void {
     for (const alias of aliases) this.pending.push({ alias, event });
   }
 
@@ -45,13 +62,21 @@ export class Watch {
     this.pending = [];
   }
 
+  /** Sends what the committed transaction queued; each alias is resolved once, not once per socket. */
   sendPending(): void {
     const pending = this.pending;
     this.pending = [];
+    const now = Date.now();
     for (const { alias, event } of pending) {
-      for (const ws of this.ctx.getWebSockets(alias)) {
+      const sockets = this.ctx.getWebSockets(alias);
+      if (sockets.length === 0) continue;
+      let state: Outcome<ResolveState> | undefined;
+      for (const ws of sockets) {
+        const watcher = ws.deserializeAttachment() as Watcher;
+        if (this.closeIfExpired(ws, watcher, now)) continue;
+        state ??= this.resolve(watcher.model, alias);
         try {
-          ws.send(this.message(ws.deserializeAttachment() as Watcher, event));
+          ws.send(JSON.stringify(this.message(watcher, event, state)));
         } catch {
           // A socket that closed meanwhile; webSocketClose tidies it up.
         }
@@ -59,12 +84,39 @@ export class Watch {
     }
   }
 
-  private message(watcher: Watcher, event: string): string {
-    const state = this.resolve(watcher.model, watcher.alias);
-    return JSON.stringify(
-      state.ok
-        ? { event, generation: state.value.generation, resolution: resolutionFor(state.value, watcher.key) }
-        : { event, generation: this.generation(), resolution: null, detail: state.detail },
-    );
+  /** Closes the sockets whose tokens have expired; returns when the next one expires, if any. */
+  closeExpired(now: number): number | null {
+    let next: number | null = null;
+    for (const ws of this.ctx.getWebSockets()) {
+      const watcher = ws.deserializeAttachment() as Watcher;
+      if (this.closeIfExpired(ws, watcher, now) || watcher.expiresAt === undefined) continue;
+      next = next === null ? watcher.expiresAt : Math.min(next, watcher.expiresAt);
+    }
+    return next;
+  }
+
+  private closeIfExpired(ws: WebSocket, watcher: Watcher, now: number): boolean {
+    if (watcher.expiresAt === undefined || watcher.expiresAt > now) return false;
+    try {
+      ws.close(TOKEN_EXPIRED, "token expired");
+    } catch {
+      // Already closing.
+    }
+    return true;
+  }
+
+  private message(watcher: Watcher, event: string, state: Outcome<ResolveState>): WatchMessage {
+    if (state.ok) return { ...resolutionFor(state.value, watcher.key), event };
+    return {
+      event,
+      model: watcher.model,
+      alias: watcher.alias,
+      version: null,
+      generation: this.generation(),
+      digest: null,
+      files: null,
+      uri: null,
+      split: null,
+    };
   }
 }
