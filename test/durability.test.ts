@@ -6,6 +6,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { modelState } from "../src/state/client";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, createVersion, json, readyVersion } from "./helpers";
 
@@ -36,7 +37,8 @@ const actor = (model: string, at = new Date().toISOString()) => ({ model, actor:
 describe("the outbox across eviction", () => {
   it("arms the alarm in the commit itself, so a change is projected even if the object dies before its flush", async () => {
     await createModel("d-evict");
-    const stub = env.MODEL_STATE.getByName("d-evict");
+    const stub = modelState(env, "d-evict");
+    const raw = env.MODEL_STATE.getByName("d-evict");
     // D1 stalls, then fails: the write commits, then its flush waits (the window in which a
     // crash loses the change unless something already promises to project it).
     await swapD1("d-evict", (real) =>
@@ -46,12 +48,12 @@ describe("the outbox across eviction", () => {
     for (let i = 0; i < 100 && (await stub.outboxDepth()) === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(await stub.outboxDepth()).toBe(2);
     // Mid-flush: the alarm is already set, so an object evicted now still drains on its alarm.
-    const alarm = await runInDurableObject(stub, (instance: ModelState) => (instance as unknown as Instance).ctx.storage.getAlarm());
+    const alarm = await runInDurableObject(raw, (instance: ModelState) => (instance as unknown as Instance).ctx.storage.getAlarm());
     expect(alarm).not.toBeNull();
     expect((await write).ok).toBe(true);
-    await evictDurableObject(stub);
+    await evictDurableObject(raw);
     // A fresh instance, with the real D1: the alarm drains what the dead flush left.
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await runDurableObjectAlarm(raw)).toBe(true);
     expect(await stub.outboxDepth()).toBe(0);
     const got = await json("GET", "/v1/models/d-evict/versions/1");
     expect(got.status).toBe(200);
@@ -62,21 +64,22 @@ describe("the outbox across eviction", () => {
 
   it("drains on start-up what a previous life left in the outbox", async () => {
     await createModel("d-start");
-    const stub = env.MODEL_STATE.getByName("d-start");
+    const stub = modelState(env, "d-start");
+    const raw = env.MODEL_STATE.getByName("d-start");
     await swapD1("d-start", (real) => withBatch(real, () => Promise.reject(new Error("D1 is down"))));
     expect((await stub.createVersion({ ...actor("d-start"), description: null, tags: {}, metrics: {}, lineage: {} })).ok).toBe(true);
     // The alarm is lost (as if it were cleared); a new life finds the outbox and arms it again.
-    await runInDurableObject(stub, (instance: ModelState) => (instance as unknown as Instance).ctx.storage.deleteAlarm());
-    await evictDurableObject(stub);
+    await runInDurableObject(raw, (instance: ModelState) => (instance as unknown as Instance).ctx.storage.deleteAlarm());
+    await evictDurableObject(raw);
     expect(await stub.outboxDepth()).toBe(2);
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await runDurableObjectAlarm(raw)).toBe(true);
     expect(await stub.outboxDepth()).toBe(0);
     expect((await json("GET", "/v1/models/d-start/versions/1")).status).toBe(200);
   });
 
   it("finishes each write's flush while other writes keep arriving", async () => {
     await createModel("d-busy");
-    const stub = env.MODEL_STATE.getByName("d-busy");
+    const stub = modelState(env, "d-busy");
     let batches = 0;
     // A slow D1: every batch takes 30 ms, so writes pile up behind each flush.
     await swapD1("d-busy", (real) =>
@@ -153,14 +156,15 @@ describe("a model deleted and created again", () => {
 describe("bounded state", () => {
   it("forgets Idempotency-Keys after 24 hours", async () => {
     await createModel("d-keys");
-    const stub = env.MODEL_STATE.getByName("d-keys");
+    const stub = modelState(env, "d-keys");
+    const raw = env.MODEL_STATE.getByName("d-keys");
     const body = { description: null, tags: {}, metrics: {}, lineage: {} };
     const dayAgo = new Date(Date.now() - 25 * 3600 * 1000).toISOString();
     const first = await stub.createVersion({ ...actor("d-keys", dayAgo), ...body, idempotency: { key: "k-old", requestHash: "h" } });
     const replay = await stub.createVersion({ ...actor("d-keys", dayAgo), ...body, idempotency: { key: "k-old", requestHash: "h" } });
     expect(replay.ok && replay.replayed && replay.value.version).toBe(first.ok && first.value.version);
     await stub.createVersion({ ...actor("d-keys"), ...body, idempotency: { key: "k-new", requestHash: "h" } });
-    const keys = await runInDurableObject(stub, (instance: ModelState) =>
+    const keys = await runInDurableObject(raw, (instance: ModelState) =>
       (instance as unknown as Instance).ctx.storage.sql.exec<{ key: string }>("SELECT key FROM idempotency ORDER BY key").toArray(),
     );
     expect(keys.map((k) => k.key)).toEqual(["k-new"]);
