@@ -8,7 +8,9 @@ import { auditInsert, auditInsertIf } from "../audit/store";
 import { aliases, models, openUploads, versionFiles, versionParents, versions, type ModelRow } from "../db/schema";
 import { auditEvent } from "../domain/audit";
 import { toSqliteGlob } from "../domain/glob";
+import { MAX_TAGS } from "../domain/limits";
 import { ProblemError } from "../http/problem";
+import { validationFailed } from "../http/validation";
 import type { ModelBody } from "./schemas";
 
 export interface NewModel {
@@ -130,7 +132,12 @@ export class ModelStore {
       .all();
   }
 
-  /** Merges tags (`null` deletes a key, SQLite's json_patch) and sets the description. */
+  /**
+   * Merges tags (`null` deletes a key, SQLite's json_patch) and sets the description. The
+   * merge happens in SQL, so the tag cap is a condition of the same statement: a patch that
+   * would leave more than MAX_TAGS keys changes nothing and is not audited, whatever ran
+   * concurrently. Throws validation_failed then; null when the model does not exist.
+   */
   async patch(
     name: string,
     patch: { description?: string | null; tags?: Record<string, string | null> },
@@ -138,16 +145,27 @@ export class ModelStore {
     at: string,
   ): Promise<ModelBody | null> {
     const event = auditEvent({ at, actor, action: "model.update", model: name, detail: { fields: Object.keys(patch) } });
+    const merged = patch.tags !== undefined ? sql`json_patch(${models.tags}, ${JSON.stringify(patch.tags)})` : undefined;
+    const fits = merged ? sql`(SELECT count(*) FROM json_each(${merged})) <= ${MAX_TAGS}` : sql`1`;
     const set = {
       updatedAt: at,
       ...(patch.description !== undefined ? { description: patch.description } : {}),
-      ...(patch.tags !== undefined ? { tags: sql`json_patch(${models.tags}, ${JSON.stringify(patch.tags)})` } : {}),
+      ...(merged ? { tags: merged } : {}),
     };
     const [, updated] = await this.db.batch([
-      auditInsertIf(this.db, event, exists(name)),
-      this.db.update(models).set(set).where(eq(models.name, name)).returning({ name: models.name }),
+      auditInsertIf(this.db, event, sql`EXISTS (SELECT 1 FROM ${models} WHERE ${models.name} = ${name} AND ${fits})`),
+      this.db.update(models).set(set).where(and(eq(models.name, name), fits)).returning({ name: models.name }),
     ]);
-    return updated.length > 0 ? this.get(name) : null;
+    if (updated.length > 0) return this.get(name);
+    if (!merged) return null;
+    const after = await this.db
+      .select({ count: sql<number>`(SELECT count(*) FROM json_each(${merged}))` })
+      .from(models)
+      .where(eq(models.name, name))
+      .get();
+    if (!after) return null;
+    const message = `at most ${MAX_TAGS} tags after merging; this patch would leave ${after.count}`;
+    throw validationFailed(`Invalid request body: tags ${message}`, [{ path: "tags", message }]);
   }
 
   /**

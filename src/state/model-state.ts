@@ -148,6 +148,9 @@ export class ModelState extends DurableObject<Env> {
       const current = this.readVersion(input.version);
       if (!current) return this.versionNotFound(input);
       const patched = applyVersionPatch(current, input.patch, input.at);
+      if (!patched.ok && patched.reason === "too_large") {
+        return fail("validation_failed", `Invalid patch: ${patched.path} ${patched.message}`, { errors: [{ path: patched.path, message: patched.message }] });
+      }
       if (!patched.ok) return fail("immutable", `Version ${input.version} is ${current.status}: its lineage can no longer change`);
       this.writeVersion(patched.record);
       this.appendAudit(input, { action: "version.update", version: input.version, detail: { fields: patched.changed } });
