@@ -432,14 +432,20 @@ describe("deletion and cleanup", () => {
     expect((await call("DELETE", `/v1/models/del-ver/versions/${v1.version}`)).status).toBe(404);
     expect((await createVersion("del-ver")).version).toBe(3);
 
-    const report = await cleanup({ ...env, BLOB_GC_GRACE_S: "0" });
+    // The first run notes the blob unreferenced; one past the grace period deletes it.
+    const afterGrace = () => new Date(Date.now() + 301_000);
+    const minGrace = { ...env, BLOB_GC_GRACE_S: "300" };
+    expect((await cleanup(minGrace)).deletedBlobs).toBe(0);
+    expect(await r2Keys(`blobs/sha256/${await sha256Of(own)}`)).toHaveLength(1);
+    const report = await cleanup(minGrace, afterGrace());
     expect(report.deletedBlobs).toBeGreaterThanOrEqual(1);
     expect(await r2Keys(`blobs/sha256/${await sha256Of(own)}`)).toEqual([]);
     expect(await r2Keys(`blobs/sha256/${await sha256Of(shared)}`)).toHaveLength(1);
     expect((await download(`/v1/models/del-ver/versions/${v2.version}/files/shared.bin`)).data.length).toBe(5000);
 
     expect((await call("DELETE", `/v1/models/del-ver/versions/${v2.version}`)).status).toBe(204);
-    await cleanup({ ...env, BLOB_GC_GRACE_S: "0" });
+    await cleanup(minGrace);
+    await cleanup(minGrace, afterGrace());
     expect(await r2Keys(`blobs/sha256/${await sha256Of(shared)}`)).toEqual([]);
   });
 
