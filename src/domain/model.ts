@@ -1,5 +1,6 @@
 /** A model as the registry keeps it (API.md "Models"); its ModelState owns the record. */
 import { mergeFlat } from "./canonical-json";
+import { MAX_TAGS } from "./limits";
 
 export type ModelKind = "model" | "prompt" | "config";
 
@@ -19,12 +20,19 @@ export interface ModelPatch {
   tags?: Record<string, string | null>;
 }
 
-/** Applies a patch: description replaced, tags merged (`null` deletes a key). */
-export function applyModelPatch(record: ModelRecord, patch: ModelPatch, now: string): ModelRecord {
+export type ModelPatchOutcome = { ok: true; record: ModelRecord } | { ok: false; path: "tags"; message: string };
+
+/**
+ * Applies a patch: description replaced, tags merged (`null` deletes a key). Refused when the
+ * merged tags would pass MAX_TAGS: each patch is capped by the route, only the merge shows
+ * whether many small patches add up to an unbounded row.
+ */
+export function applyModelPatch(record: ModelRecord, patch: ModelPatch, now: string): ModelPatchOutcome {
+  const tags = patch.tags !== undefined ? mergeFlat(record.tags, patch.tags) : record.tags;
+  const count = Object.keys(tags).length;
+  if (count > MAX_TAGS) return { ok: false, path: "tags", message: `at most ${MAX_TAGS} tags after merging; this patch would leave ${count}` };
   return {
-    ...record,
-    ...(patch.description !== undefined ? { description: patch.description } : {}),
-    ...(patch.tags !== undefined ? { tags: mergeFlat(record.tags, patch.tags) } : {}),
-    updated_at: now,
+    ok: true,
+    record: { ...record, ...(patch.description !== undefined ? { description: patch.description } : {}), tags, updated_at: now },
   };
 }

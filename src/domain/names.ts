@@ -3,6 +3,7 @@
  * and the OpenAPI document shows them.
  */
 import { z } from "zod";
+import { MAX_PATCH_KEYS, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS } from "./limits";
 
 export const MODEL_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 
@@ -21,11 +22,11 @@ export const VersionNumber = z
 export const TagKey = z
   .string()
   .min(1)
-  .max(128)
+  .max(MAX_TAG_KEY)
   .regex(/^[^\u0000-\u001f:]+$/, "must not contain ':' or control characters");
-export const TagValue = z.string().max(1024);
-export const Tags = z.record(TagKey, TagValue).refine((t) => Object.keys(t).length <= 100, "at most 100 tags");
-/** A tag patch: a null value deletes the key. */
+export const TagValue = z.string().max(MAX_TAG_VALUE);
+export const Tags = z.record(TagKey, TagValue).refine((t) => Object.keys(t).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`);
+/** A tag patch: a null value deletes the key. The stored map's cap is checked after merging. */
 export const TagPatch = z
   .record(TagKey, TagValue.nullable())
-  .refine((t) => Object.keys(t).length <= 100, "at most 100 tags per patch");
+  .refine((t) => Object.keys(t).length <= MAX_PATCH_KEYS, `at most ${MAX_PATCH_KEYS} keys per patch`);

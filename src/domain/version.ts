@@ -3,6 +3,7 @@
  * ModelState Durable Object owns these records; D1 holds their projection.
  */
 import { mergeFlat } from "./canonical-json";
+import { jsonBytes, MAX_LINEAGE_BYTES, MAX_METRICS, MAX_TAGS } from "./limits";
 import type { ManifestEntry } from "./manifest";
 
 export type VersionStatus = "pending" | "ready" | "failed";
@@ -65,7 +66,11 @@ export interface VersionPatch {
   lineage?: { [K in keyof Lineage]?: Lineage[K] | null };
 }
 
-export type PatchOutcome<T extends VersionHead> = { ok: true; record: T; changed: string[] } | { ok: false; reason: "immutable" };
+export type PatchOutcome<T extends VersionHead> =
+  | { ok: true; record: T; changed: string[] }
+  | { ok: false; reason: "immutable" }
+  /** The merged map or lineage would pass a contract limit: nothing is applied. */
+  | { ok: false; reason: "too_large"; path: "tags" | "metrics" | "lineage"; message: string };
 
 /**
  * Applies a patch. Description, tags and metrics stay patchable for the version's whole life
@@ -90,6 +95,19 @@ export function applyVersionPatch<T extends VersionHead>(record: T, patch: Versi
   if (patch.lineage !== undefined) {
     next.lineage = mergeFlat(record.lineage as Record<string, unknown>, patch.lineage) as Lineage;
     changed.push("lineage");
+  }
+  // Each patch is checked on its own by the route; only the merge shows whether the stored
+  // maps would pass the caps (many small patches must not add up to an unbounded row).
+  const tags = Object.keys(next.tags).length;
+  if (tags > MAX_TAGS) {
+    return { ok: false, reason: "too_large", path: "tags", message: `at most ${MAX_TAGS} tags after merging; this patch would leave ${tags}` };
+  }
+  const metrics = Object.keys(next.metrics).length;
+  if (metrics > MAX_METRICS) {
+    return { ok: false, reason: "too_large", path: "metrics", message: `at most ${MAX_METRICS} metrics after merging; this patch would leave ${metrics}` };
+  }
+  if (patch.lineage !== undefined && jsonBytes(next.lineage) > MAX_LINEAGE_BYTES) {
+    return { ok: false, reason: "too_large", path: "lineage", message: `at most ${MAX_LINEAGE_BYTES} bytes (256 KiB) serialized after merging` };
   }
   next.updated_at = now;
   next.revision = record.revision + 1;

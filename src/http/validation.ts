@@ -3,6 +3,7 @@
  * into the contract's `validation_failed` errors.
  */
 import type { z } from "zod";
+import { MAX_JSON_DEPTH, tooDeep } from "../domain/limits";
 import { ProblemError, type FieldError } from "./problem";
 
 /** The contract's cap on JSON request bodies. */
@@ -47,11 +48,20 @@ export async function readJsonBody(request: Request): Promise<unknown> {
   if (!isJsonMediaType(request.headers.get("content-type"))) {
     throw new ProblemError("unsupported_media_type", "Request bodies must be application/json");
   }
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text) as unknown;
   } catch {
     throw validationFailed("Malformed JSON body", [{ path: "", message: "body is not valid JSON" }]);
   }
+  // Before zod: its recursive schemas (z.json) would overflow the stack on a deep value.
+  const deep = tooDeep(body);
+  if (deep) {
+    throw validationFailed(`JSON bodies nest at most ${MAX_JSON_DEPTH} levels deep`, [
+      { path: deep.join("."), message: `nested deeper than ${MAX_JSON_DEPTH} levels` },
+    ]);
+  }
+  return body;
 }
 
 async function readCapped(request: Request, limit: number): Promise<string> {

@@ -93,7 +93,8 @@ export const modelRoutes = [
     path: "/v1/models/{model}",
     operationId: "patchModel",
     summary: "Update a model's description and tags",
-    description: "Tags merge into the existing ones; a `null` value deletes that key.",
+    description:
+      "Tags merge into the existing ones; a `null` value deletes that key. A model holds at most 256 tags after merging (400 `validation_failed` otherwise).",
     tag: "Models",
     scope: "write",
     params: ModelParams,

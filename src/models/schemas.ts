@@ -3,6 +3,7 @@
  * with them and the OpenAPI document is generated from them.
  */
 import { z } from "zod";
+import { jsonBytes, MAX_LINEAGE_BYTES, MAX_METRICS, MAX_PATCH_KEYS } from "../domain/limits";
 import { ModelName, TagKey, TagPatch, Tags, VersionNumber } from "../domain/names";
 import { PageQuery } from "../http/cursor";
 
@@ -73,6 +74,9 @@ export const VersionParams = z.object({ model: ModelName, version: VersionNumber
 
 const ParentRef = z.strictObject({ model: ModelName, version: z.number().int().positive() });
 
+const LINEAGE_CAP_MESSAGE = `at most ${MAX_LINEAGE_BYTES} bytes (256 KiB) serialized`;
+const fitsLineageCap = (lineage: object) => jsonBytes(lineage) <= MAX_LINEAGE_BYTES;
+
 const LineageFields = {
   run_id: z.string().min(1).max(256),
   run_url: z.url().max(2048),
@@ -107,9 +111,13 @@ export const Lineage = z
     framework: LineageFields.framework.optional(),
     signature: LineageFields.signature.optional(),
   })
+  .refine(fitsLineageCap, LINEAGE_CAP_MESSAGE)
   .meta({ id: "Lineage" });
 
-/** A lineage patch: the given top-level fields replace the old ones; `null` removes one. */
+/**
+ * A lineage patch: the given top-level fields replace the old ones; `null` removes one. The
+ * patch itself must fit the cap here; the merged lineage is checked by applyVersionPatch.
+ */
 const LineagePatch = z.strictObject({
   run_id: LineageFields.run_id.nullable().optional(),
   run_url: LineageFields.run_url.nullable().optional(),
@@ -120,11 +128,11 @@ const LineagePatch = z.strictObject({
   parents: LineageFields.parents.nullable().optional(),
   framework: LineageFields.framework.nullable().optional(),
   signature: LineageFields.signature.nullable().optional(),
-});
+}).refine(fitsLineageCap, LINEAGE_CAP_MESSAGE);
 
 const Metrics = z
   .record(MetricName, MetricValue)
-  .refine((m) => Object.keys(m).length <= 1000, "at most 1000 metrics");
+  .refine((m) => Object.keys(m).length <= MAX_METRICS, `at most ${MAX_METRICS} metrics`);
 
 export const CreateVersionBody = z.strictObject({
   description: Description.nullable().optional(),
@@ -138,7 +146,8 @@ export const PatchVersionBody = z.strictObject({
   tags: TagPatch.optional(),
   metrics: z
     .record(MetricName, MetricValue.nullable())
-    .refine((m) => Object.keys(m).length <= 1000, "at most 1000 metrics per patch")
+    // The stored map's cap (MAX_METRICS) is checked after merging, by applyVersionPatch.
+    .refine((m) => Object.keys(m).length <= MAX_PATCH_KEYS, `at most ${MAX_PATCH_KEYS} keys per patch`)
     .optional(),
   lineage: LineagePatch.optional(),
 });

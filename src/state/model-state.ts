@@ -129,10 +129,11 @@ export class ModelState extends DurableObject<Env> {
     return this.commit((): Outcome<ModelRecord> => {
       const current = this.model.get();
       if (!current) return this.modelNotFound(input);
-      const record = applyModelPatch(current, input.patch, input.at);
-      this.model.put(record);
+      const patched = applyModelPatch(current, input.patch, input.at);
+      if (!patched.ok) return this.tooLarge(patched);
+      this.model.put(patched.record);
       this.appendAudit(input, { action: "model.update", detail: { fields: Object.keys(input.patch) } });
-      return { ok: true, value: record };
+      return { ok: true, value: patched.record };
     });
   }
 
@@ -203,6 +204,7 @@ export class ModelState extends DurableObject<Env> {
       const current = this.versions.head(input.version);
       if (!current) return this.versionNotFound(input);
       const patched = applyVersionPatch(current, input.patch, input.at);
+      if (!patched.ok && patched.reason === "too_large") return this.tooLarge(patched);
       if (!patched.ok) return fail("immutable", `Version ${input.version} is ${current.status}: its lineage can no longer change`);
       this.versions.put(patched.record);
       this.appendAudit(input, { action: "version.update", version: input.version, detail: { fields: patched.changed } });
@@ -739,6 +741,13 @@ export class ModelState extends DurableObject<Env> {
       return fail("conflict", `Version ${record.version} has unfinished uploads: ${open.map((u) => u.upload_id).join(", ")}`);
     }
     return null;
+  }
+
+  /** A merge that would pass a contract limit: 400, as if the body itself had been too large. */
+  private tooLarge(refusal: { path: string; message: string }) {
+    return fail("validation_failed", `Invalid request body: ${refusal.path} ${refusal.message}`, {
+      errors: [{ path: refusal.path, message: refusal.message }],
+    });
   }
 
   private modelNotFound(input: { model: string }) {
