@@ -151,6 +151,17 @@ describe("a model deleted and created again", () => {
       expect((await call("POST", `/v1/models/${name}/versions`, { body: {} })).status).toBe(404);
     }
   });
+
+  it("refuses a create that passed every check outside the object before the delete", async () => {
+    await createModel("d-late");
+    expect((await call("DELETE", "/v1/models/d-late")).status).toBe(204);
+    // The slow request: it looked before the delete, and reaches the object after it.
+    const late = await modelState(env, "d-late").createVersion({ ...actor("d-late"), description: null, tags: {}, metrics: {}, lineage: {} });
+    expect(late.ok).toBe(false);
+    expect(!late.ok && late.code).toBe("not_found");
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM versions WHERE model = 'd-late'").first<{ n: number }>();
+    expect(rows!.n).toBe(0);
+  });
 });
 
 describe("bounded state", () => {
