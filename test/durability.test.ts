@@ -6,6 +6,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { cleanup } from "../src/artifacts/cleanup";
 import { modelState } from "../src/state/client";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, createVersion, json, readyVersion } from "./helpers";
@@ -221,6 +222,26 @@ describe("bounded state", () => {
       ["upload.open", good.body.upload_id],
       ["file.add", good.body.upload_id],
     ]);
+  });
+});
+
+describe("blob collection", () => {
+  it("never deletes bytes whose reference is still in a model's outbox", async () => {
+    await createModel("d-stalled");
+    const { version } = await createVersion("d-stalled");
+    // D1 refuses this model's projection: the file is attached in its object, not in D1.
+    await swapD1("d-stalled", (real) => withBatch(real, () => Promise.reject(new Error("D1 refuses this model"))));
+    const data = new TextEncoder().encode("bytes only the outbox knows about");
+    expect((await call("PUT", `/v1/models/d-stalled/versions/${version}/files/w.bin`, { rawBody: data })).status).toBe(201);
+    const sha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const row = await env.DB.prepare("SELECT count(*) AS n FROM version_files WHERE sha256 = ?").bind(sha).first<{ n: number }>();
+    expect(row!.n).toBe(0);
+    // Two collector runs a grace period apart: D1 shows no reference, the model's object does.
+    const now = Date.now();
+    await cleanup(env, new Date(now));
+    await cleanup(env, new Date(now + 3 * 3600 * 1000));
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM blobs WHERE sha256 = ?").bind(sha).first("n")).toBe(1);
+    expect(await env.ARTIFACTS.head(`blobs/sha256/${sha}`)).not.toBeNull();
   });
 });
 

@@ -18,7 +18,11 @@ export interface StoredFile {
 export class BlobStore {
   private readonly db: DrizzleD1Database;
 
-  constructor(d1: D1Database) {
+  /** `claimant`: the model whose upload uses this store; recorded on the blobs it stores or reuses. */
+  constructor(
+    d1: D1Database,
+    private readonly claimant: string | null = null,
+  ) {
     this.db = drizzle(d1);
   }
 
@@ -30,7 +34,7 @@ export class BlobStore {
   async reuse(sha256: string, size: number): Promise<boolean> {
     const rows = await this.db
       .update(blobs)
-      .set({ unreferencedSince: null })
+      .set({ unreferencedSince: null, claimedBy: this.claimant })
       .where(and(eq(blobs.sha256, sha256), eq(blobs.size, size)))
       .returning({ sha256: blobs.sha256 });
     return rows.length > 0;
@@ -59,8 +63,8 @@ export class BlobStore {
   async register(sha256: string, size: number, at: string): Promise<void> {
     await this.db
       .insert(blobs)
-      .values({ sha256, size, createdAt: at })
-      .onConflictDoUpdate({ target: blobs.sha256, set: { unreferencedSince: null } });
+      .values({ sha256, size, createdAt: at, claimedBy: this.claimant })
+      .onConflictDoUpdate({ target: blobs.sha256, set: { unreferencedSince: null, claimedBy: this.claimant } });
   }
 
   /**
@@ -108,20 +112,19 @@ export class BlobStore {
 
   /**
    * Marks blobs no file references (from now), and returns those marked at least `graceS`
-   * ago: the candidates for deletion. The grace covers references still in an outbox.
+   * ago, with the model that last claimed each: the candidates for deletion.
    */
-  async unreferencedSince(now: Date, graceS: number): Promise<string[]> {
+  async unreferencedSince(now: Date, graceS: number): Promise<{ sha256: string; claimedBy: string | null }[]> {
     await this.db
       .update(blobs)
       .set({ unreferencedSince: now.toISOString() })
       .where(and(sql`${blobs.unreferencedSince} IS NULL`, unreferenced));
     const cutoff = new Date(now.getTime() - graceS * 1000).toISOString();
-    const rows = await this.db
-      .select({ sha256: blobs.sha256 })
+    return this.db
+      .select({ sha256: blobs.sha256, claimedBy: blobs.claimedBy })
       .from(blobs)
       .where(and(lte(blobs.unreferencedSince, cutoff), unreferenced))
       .all();
-    return rows.map((r) => r.sha256);
   }
 
   /**

@@ -29,7 +29,7 @@ export async function putFile(
   const state = modelState(env, who.model);
   // Fail before any byte moves when the version cannot take files.
   unwrap(await state.checkWritable({ model: who.model, version: target.version }));
-  const bytes = await storeSingle(env.ARTIFACTS, new BlobStore(env.DB), body, length, declared, who.at);
+  const bytes = await storeSingle(env.ARTIFACTS, new BlobStore(env.DB, who.model), body, length, declared, who.at);
   return unwrap(
     await state.attachFile({
       ...who,
@@ -54,7 +54,7 @@ export async function startUpload(
 ): Promise<{ deduplicated: StoredFile } | { upload: UploadView }> {
   const state = modelState(env, who.model);
   unwrap(await state.checkWritable({ model: who.model, version: target.version }));
-  const blobs = new BlobStore(env.DB);
+  const blobs = new BlobStore(env.DB, who.model);
   const known = await blobs.verifiedSize(target.sha256);
   if (known !== null) {
     const visible = await blobs.heldBy(target.sha256, known, globs);
@@ -153,7 +153,7 @@ export async function finishUpload(
   const file = { path: current.path, size: current.size, sha256: current.sha256 };
   if (current.status === "completed") return file;
   const upload = unwrap(await state.uploadToComplete({ version: ref.version, uploadId: ref.uploadId, now: timestamp() }));
-  const blobs = new BlobStore(env.DB);
+  const blobs = new BlobStore(env.DB, who.model);
   const completion = await completeUpload(
     env.ARTIFACTS,
     blobs,

@@ -97,6 +97,9 @@ export const blobs = sqliteTable("blobs", {
   size: integer("size").notNull(),
   createdAt: text("created_at").notNull(),
   unreferencedSince: text("unreferenced_since"),
+  // The model that last took these bytes (stored or deduplicated): the collector asks its
+  // ModelState before deleting, since that model's reference may still be in its outbox.
+  claimedBy: text("claimed_by"),
 });
 
 /**

@@ -17,6 +17,7 @@ type ModelStateRpc = Pick<
   | "checkWritable"
   | "attachFile"
   | "detachFile"
+  | "holdsBlob"
   | "openUpload"
   | "getUpload"
   | "recordPart"

@@ -298,6 +298,11 @@ export class ModelState extends DurableObject<Env> {
     });
   }
 
+  /** Whether a version of this model holds these bytes, whatever D1 shows yet. */
+  async holdsBlob(sha256: string): Promise<boolean> {
+    return this.versions.holds(sha256);
+  }
+
   // ---- multipart uploads ------------------------------------------------------------------
 
   /** Records a multipart upload the caller has opened in R2 (the caller aborts it if refused). */

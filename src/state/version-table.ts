@@ -30,6 +30,7 @@ export const VERSION_SCHEMA = [
      sha256 TEXT NOT NULL,
      PRIMARY KEY (version, path)
    )`,
+  `CREATE INDEX IF NOT EXISTS files_by_sha256 ON files (sha256)`,
   `CREATE TABLE IF NOT EXISTS idempotency (
      key TEXT PRIMARY KEY,
      request_hash TEXT NOT NULL,
@@ -72,6 +73,11 @@ export class VersionTable {
       .exec<{ path: string; size: number; sha256: string }>("SELECT path, size, sha256 FROM files WHERE version = ? AND path = ?", version, path)
       .toArray()[0];
     return row ? { path: row.path, size: row.size, sha256: row.sha256 } : null;
+  }
+
+  /** Whether any version holds these bytes (the blob collector asks before deleting them). */
+  holds(sha256: string): boolean {
+    return this.sql.exec("SELECT 1 FROM files WHERE sha256 = ? LIMIT 1", sha256).toArray().length > 0;
   }
 
   hasFiles(version: number): boolean {

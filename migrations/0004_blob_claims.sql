@@ -1,0 +1,1 @@
+ALTER TABLE `blobs` ADD `claimed_by` text;
