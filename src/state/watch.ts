@@ -84,6 +84,13 @@ export class Watch {
     }
   }
 
+  /** Every alias some socket watches. */
+  watchedAliases(): Set<string> {
+    const aliases = new Set<string>();
+    for (const ws of this.ctx.getWebSockets()) aliases.add((ws.deserializeAttachment() as Watcher).alias);
+    return aliases;
+  }
+
   /** Closes the sockets whose tokens have expired; returns when the next one expires, if any. */
   closeExpired(now: number): number | null {
     let next: number | null = null;

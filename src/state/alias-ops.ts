@@ -1,0 +1,186 @@
+/** What a ModelState decides about aliases and stages, and how it resolves them. */
+import { isReserved, rollbackTarget, sameValue, valueVersions, type AliasValue } from "../domain/alias";
+import { matchesAny } from "../domain/glob";
+import type { ResolveState } from "../domain/resolution";
+import { stagesTouched } from "../domain/stage";
+import type { Stage, VersionHead, VersionRecord } from "../domain/version";
+import { aliasBody, type AliasAction, type AliasBody } from "./alias-table";
+import { fail, type Outcome } from "./outcome";
+import { appendAudit, versionNotFound, type Reasoned, type Rooms } from "./rooms";
+
+/**
+ * Points an alias at a ready version or a split of ready versions. With
+ * `expectedGeneration`, the alias must still be at that generation (0: not set).
+ */
+export function setAlias(r: Rooms, input: Reasoned & { alias: string; value: AliasValue; expectedGeneration?: number }): Outcome<AliasBody> {
+  const current = r.aliases.get(input.alias);
+  if (input.expectedGeneration !== undefined && (current?.generation ?? 0) !== input.expectedGeneration) {
+    return fail("conflict", `Alias '${input.alias}' is at generation ${current?.generation ?? 0}, not ${input.expectedGeneration}`, {
+      generation: current?.generation ?? 0,
+    });
+  }
+  const unready = unreadyRefusal(r, valueVersions(input.value));
+  if (unready) return unready;
+  // Gate seam: the gates issue evaluates the target's policy here, on the state just read,
+  // in this same synchronous step, and refuses with 409 `gate_failed`.
+  const state = changeAlias(r, input, input.alias, "set", current?.value ?? null, input.value)!;
+  return { ok: true, value: aliasBody(input.model, state) };
+}
+
+export function deleteAlias(r: Rooms, input: Reasoned & { alias: string }): Outcome<null> {
+  const current = r.aliases.get(input.alias);
+  if (!current) return fail("not_found", `Alias '${input.alias}' is not set`);
+  changeAlias(r, input, input.alias, "delete", current.value, null);
+  return { ok: true, value: null };
+}
+
+/**
+ * The emergency path: no gates. Without `toVersion`, restores the value from before the
+ * newest change not yet rolled back (so a second rollback goes back one more change); with
+ * it, only a version that held the alias before.
+ */
+export function rollbackAlias(r: Rooms, input: Reasoned & { alias: string; toVersion?: number }): Outcome<AliasBody> {
+  const current = r.aliases.get(input.alias);
+  let target: AliasValue | null;
+  if (input.toVersion !== undefined) {
+    if (!r.aliases.everHeld(input.alias, input.toVersion)) {
+      return fail("conflict", `Version ${input.toVersion} has never held alias '${input.alias}'`);
+    }
+    target = { version: input.toVersion, split: null };
+  } else {
+    target = rollbackTarget(r.aliases.steps(input.alias));
+    if (!target) return fail("conflict", `Alias '${input.alias}' has no earlier value to roll back to`);
+  }
+  const unready = unreadyRefusal(r, valueVersions(target));
+  if (unready) return unready;
+  const state = changeAlias(r, input, input.alias, "rollback", current?.value ?? null, target)!;
+  return { ok: true, value: aliasBody(input.model, state) };
+}
+
+/** Exchanges two aliases' values in one step (one generation): both change, or neither. */
+export function swapAliases(r: Rooms, input: Reasoned & { aliases: [string, string] }): Outcome<[AliasBody, AliasBody]> {
+  const [a, b] = input.aliases;
+  const first = r.aliases.get(a);
+  const second = r.aliases.get(b);
+  if (!first || !second) return fail("not_found", `Alias '${!first ? a : b}' is not set`);
+  // Gate seam: each alias's policy is checked against the value it receives, here.
+  const generation = r.meta.bump("generation");
+  const record = (alias: string, from: AliasValue, to: AliasValue) =>
+    r.aliases.record({ alias, generation, action: "swap", from, to, actor: input.actor, reason: input.reason, at: input.at })!;
+  const stateA = record(a, first.value, second.value);
+  const stateB = record(b, second.value, first.value);
+  for (const s of [stateA, stateB]) r.outbox.enqueue({ kind: "alias", payload: aliasBody(input.model, s) });
+  appendAudit(r, input, {
+    action: "alias.swap",
+    alias: `${a},${b}`,
+    from: { [a]: first.value, [b]: second.value },
+    to: { [a]: second.value, [b]: first.value },
+    reason: input.reason,
+  });
+  r.watch.changed([a, b], "swap");
+  return { ok: true, value: [aliasBody(input.model, stateA), aliasBody(input.model, stateB)] };
+}
+
+/**
+ * The legacy stage flow: moves a version to a stage; with `archiveExisting`, the versions
+ * in that stage move to `archived`. Staging and production take ready versions only.
+ * `grants` (the token's `aliases` globs) must cover every stage the move touches.
+ */
+export function setStage(r: Rooms, input: Reasoned & { version: number; stage: Stage; archiveExisting: boolean; grants?: readonly string[] }): Outcome<VersionRecord> {
+  const current = r.versions.head(input.version);
+  if (!current) return versionNotFound(input);
+  // Checked here, against the stage the version is in now, so no move can slip past it.
+  const touched = stagesTouched(current.stage, input.stage, input.archiveExisting);
+  const ungranted = touched.filter((stage) => input.grants !== undefined && !matchesAny(input.grants, stage));
+  if (ungranted.length > 0) return fail("forbidden", `This token may not move versions in or out of ${ungranted.join(", ")}`);
+  if ((input.stage === "staging" || input.stage === "production") && current.status !== "ready") {
+    return fail("version_not_ready", `Version ${input.version} is ${current.status}; only ready versions enter ${input.stage}`);
+  }
+  // Gate seam: the policy of the stage target is checked here, before anything is written.
+  const moved = moveStage(r, input, current, input.stage);
+  if (input.archiveExisting && input.stage !== "archived" && input.stage !== "none") {
+    for (const other of r.versions.inStage(input.stage)) {
+      if (other.version !== input.version) moveStage(r, input, other, "archived");
+    }
+  }
+  r.watch.changed(touched, "stage");
+  return { ok: true, value: { ...moved, files: r.versions.files(input.version) } };
+}
+
+/**
+ * Resolution from this object's state: a set alias; else `latest` (highest ready
+ * version), `v<n>`, or, for a stage name, the highest version in that stage.
+ */
+export function resolveNow(r: Rooms, model: string, alias: string): Outcome<ResolveState> {
+  const target = (v: VersionRecord) => ({ version: v.version, digest: v.digest, files: v.files });
+  const set = r.aliases.get(alias);
+  if (set) {
+    const versions = valueVersions(set.value).map((n) => r.versions.get(n));
+    if (versions.some((v) => v === null)) return fail("not_found", `A version of alias '${alias}' no longer exists`);
+    return {
+      ok: true,
+      value: {
+        model,
+        alias,
+        generation: set.generation,
+        etag: String(set.generation),
+        split: set.value.split,
+        targets: (versions as VersionRecord[]).map(target),
+      },
+    };
+  }
+  let virtual: VersionRecord | null = null;
+  if (alias === "latest") virtual = r.versions.highestReady();
+  else if (isReserved(alias)) {
+    virtual = r.versions.get(Number(alias.slice(1)));
+    if (virtual && virtual.status !== "ready") return fail("version_not_ready", `Version ${virtual.version} is ${virtual.status}`);
+  } else if (alias === "staging" || alias === "production" || alias === "archived") {
+    virtual = r.versions.highestInStage(alias);
+  }
+  if (!virtual) return fail("not_found", `Alias '${alias}' of '${model}' resolves to nothing`);
+  const generation = r.meta.counter("generation");
+  return {
+    ok: true,
+    value: { model, alias, generation, etag: `${generation}.${virtual.version}`, split: null, targets: [target(virtual)] },
+  };
+}
+
+/** Records one alias change with its audit event, D1 projection and watch message. */
+function changeAlias(r: Rooms, actor: Reasoned, alias: string, action: AliasAction, from: AliasValue | null, to: AliasValue | null) {
+  const generation = r.meta.bump("generation");
+  const state = r.aliases.record({ alias, generation, action, from, to, actor: actor.actor, reason: actor.reason, at: actor.at });
+  r.outbox.enqueue(
+    state
+      ? { kind: "alias", payload: aliasBody(actor.model, state) }
+      : { kind: "alias_deleted", payload: { model: actor.model, alias, generation } },
+  );
+  const auditAction = action === "rollback" ? "rollback" : action === "delete" ? "alias.delete" : "alias.set";
+  appendAudit(r, actor, {
+    action: auditAction,
+    alias,
+    version: to?.version ?? null,
+    from,
+    to,
+    reason: actor.reason,
+    detail: { generation, unchanged: sameValue(from, to) || undefined },
+  });
+  r.watch.changed([alias], action);
+  return state;
+}
+
+/** 404 for a version that does not exist, 409 `version_not_ready` for one not ready. */
+function unreadyRefusal(r: Rooms, versions: number[]) {
+  for (const version of versions) {
+    const record = r.versions.head(version);
+    if (!record) return fail("not_found", `Version ${version} does not exist`);
+    if (record.status !== "ready") return fail("version_not_ready", `Version ${version} is ${record.status}, not ready`);
+  }
+  return null;
+}
+
+function moveStage(r: Rooms, actor: Reasoned, record: VersionHead, stage: Stage): VersionHead {
+  const moved = { ...record, stage, updated_at: actor.at, revision: record.revision + 1 };
+  r.versions.put(moved);
+  appendAudit(r, actor, { action: "version.stage", version: record.version, from: record.stage, to: stage, reason: actor.reason });
+  return moved;
+}

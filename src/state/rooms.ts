@@ -1,0 +1,87 @@
+/**
+ * The rooms of a model's ModelState, as the operations see them: each table module, the
+ * outbox and the watchers, plus the helpers several operations share. Every function here
+ * and in the *-ops modules is synchronous: ModelState runs it inside one transactionSync.
+ */
+import type { AuditEvent } from "../domain/audit";
+import { auditEvent } from "../domain/audit";
+import type { ManifestEntry } from "../domain/manifest";
+import type { UploadRecord } from "../domain/upload";
+import type { VersionHead } from "../domain/version";
+import type { AliasTable } from "./alias-table";
+import type { MetaTable } from "./meta-table";
+import type { ModelTable } from "./model-table";
+import { fail } from "./outcome";
+import type { Outbox } from "./outbox";
+import type { R2Aborts, UploadTable } from "./upload-table";
+import type { VersionTable } from "./version-table";
+import type { Watch } from "./watch";
+
+/** Who does a write, and when: recorded as the audit event's actor and time. */
+export interface Actor {
+  model: string;
+  actor: string;
+  at: string;
+}
+
+export type Reasoned = Actor & { reason: string | null };
+
+export interface Rooms {
+  model: ModelTable;
+  meta: MetaTable;
+  outbox: Outbox;
+  versions: VersionTable;
+  uploads: UploadTable;
+  aliases: AliasTable;
+  watch: Watch;
+}
+
+export function appendAudit(r: Rooms, actor: Actor, fields: Omit<AuditEvent, "id" | "at" | "actor" | "model">): void {
+  r.outbox.enqueue({ kind: "audit", payload: auditEvent({ at: actor.at, actor: actor.actor, model: actor.model, ...fields }) });
+}
+
+/** Adds or replaces one file row (and its one D1 row), bumps the version, and audits `file.add`. */
+export function attach(r: Rooms, current: VersionHead, actor: Actor, file: ManifestEntry, detail: { deduplicated: boolean; upload_id?: string }): void {
+  const previous = r.versions.file(current.version, file.path);
+  r.versions.putFile(current, file);
+  r.versions.put({ ...current, updated_at: actor.at, revision: current.revision + 1 });
+  appendAudit(r, actor, {
+    action: "file.add",
+    version: current.version,
+    ...(previous ? { from: previous } : {}),
+    to: file,
+    detail,
+  });
+}
+
+/** Ends uploads without a file (`aborted` or `failed`), each audited; returns them for R2 to abort. */
+export function closeUploads(r: Rooms, actor: Reasoned, uploads: UploadRecord[], status: "aborted" | "failed"): R2Aborts["aborts"] {
+  for (const upload of uploads) {
+    appendAudit(r, actor, {
+      action: status === "failed" ? "upload.fail" : "upload.abort",
+      version: upload.version,
+      reason: actor.reason,
+      detail: { upload_id: upload.upload_id, path: upload.path },
+    });
+  }
+  return r.uploads.close(uploads, status);
+}
+
+/** A merge that would pass a contract limit: 400, as if the body itself had been too large. */
+export function tooLarge(refusal: { path: string; message: string }) {
+  return fail("validation_failed", `Invalid request body: ${refusal.path} ${refusal.message}`, {
+    errors: [{ path: refusal.path, message: refusal.message }],
+  });
+}
+
+export function modelNotFound(input: { model: string }) {
+  return fail("not_found", `Model '${input.model}' not found`);
+}
+
+export function versionNotFound(input: { model: string; version: number }) {
+  return fail("not_found", `Version ${input.version} of '${input.model}' not found`);
+}
+
+export function immutable(record: VersionHead) {
+  return fail("immutable", `Version ${record.version} is ${record.status}: its files and lineage can no longer change`);
+}

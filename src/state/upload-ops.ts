@@ -1,0 +1,95 @@
+/** What a ModelState decides about multipart uploads. */
+import type { ManifestEntry } from "../domain/manifest";
+import { missingParts, type UploadPart, type UploadRecord } from "../domain/upload";
+import { fail, type Outcome } from "./outcome";
+import { appendAudit, attach, closeUploads, immutable, versionNotFound, type Actor, type Rooms } from "./rooms";
+import type { R2Aborts } from "./upload-table";
+
+export interface UploadView extends UploadRecord {
+  parts: UploadPart[];
+}
+
+/** Records a multipart upload the caller has opened in R2 (the caller aborts it if refused). */
+export function openUpload(r: Rooms, input: Actor & { upload: UploadRecord }): Outcome<UploadView> {
+  const current = r.versions.head(input.upload.version);
+  if (!current) return versionNotFound({ model: input.model, version: input.upload.version });
+  if (current.status !== "pending") return immutable(current);
+  r.uploads.pruneClosed(input.at);
+  r.uploads.opened(input.upload);
+  const { upload_id, path, size, sha256 } = input.upload;
+  appendAudit(r, input, { action: "upload.open", version: current.version, to: { path, size, sha256 }, detail: { upload_id } });
+  return { ok: true, value: { ...input.upload, parts: [] } };
+}
+
+/** Records a part R2 has accepted; a re-sent part replaces the earlier one. */
+export function recordPart(r: Rooms, input: { version: number; uploadId: string; part: UploadPart; now: string }): Outcome<UploadPart> {
+  const upload = r.uploads.get(input.uploadId);
+  if (!upload || upload.version !== input.version) return fail("not_found", `Upload '${input.uploadId}' not found`);
+  const refused = uploadRefusal(upload, input.now);
+  if (refused) return refused;
+  r.uploads.recordPart(input.uploadId, input.part);
+  return { ok: true, value: input.part };
+}
+
+/**
+ * Ends an upload: `completed` attaches its verified file to the version (its audit event is
+ * that `file.add`); `failed` does not (`upload.fail`).
+ */
+export function finishUpload(r: Rooms, input: Actor & { uploadId: string; result: "completed" | "failed"; deduplicated: boolean }): Outcome<ManifestEntry> {
+  const upload = r.uploads.get(input.uploadId);
+  if (!upload) return fail("not_found", `Upload '${input.uploadId}' not found`);
+  if (upload.status !== "open") return fail("conflict", `Upload '${input.uploadId}' is ${upload.status}`);
+  const file = { path: upload.path, size: upload.size, sha256: upload.sha256 };
+  const current = r.versions.head(upload.version);
+  if (!current) return versionNotFound({ model: input.model, version: upload.version });
+  // Unreachable while finalize waits for open uploads; kept so the rule holds regardless.
+  if (current.status !== "pending") return immutable(current);
+  if (input.result === "completed") {
+    r.uploads.close([upload], "completed");
+    attach(r, current, input, file, { deduplicated: input.deduplicated, upload_id: upload.upload_id });
+  } else {
+    closeUploads(r, { ...input, reason: "the bytes did not match the declared size and sha256" }, [upload], "failed");
+  }
+  return { ok: true, value: file };
+}
+
+export function abortUpload(r: Rooms, input: Actor & { version: number; uploadId: string }): Outcome<R2Aborts> {
+  const upload = r.uploads.get(input.uploadId);
+  if (!upload || upload.version !== input.version) return fail("not_found", `Upload '${input.uploadId}' not found`);
+  if (upload.status !== "open") return { ok: true, value: { aborts: [] } };
+  return { ok: true, value: { aborts: closeUploads(r, { ...input, reason: null }, [upload], "aborted") } };
+}
+
+export function uploadRefusal(upload: UploadRecord, now: string) {
+  if (upload.status !== "open") return fail("conflict", `Upload '${upload.upload_id}' is ${upload.status}`);
+  if (upload.expires_at <= now) return fail("conflict", `Upload '${upload.upload_id}' expired at ${upload.expires_at}`);
+  return null;
+}
+
+export function getUpload(r: Rooms, input: { version: number; uploadId: string }): Outcome<UploadView> {
+  const upload = r.uploads.get(input.uploadId);
+  if (!upload || upload.version !== input.version) return fail("not_found", `Upload '${input.uploadId}' not found`);
+  return { ok: true, value: { ...upload, parts: r.uploads.parts(upload.upload_id) } };
+}
+
+/**
+ * Checks that an upload may complete: open, not expired, every part present with its size.
+ * Changes nothing; `finishUpload` records the outcome once the bytes are verified.
+ */
+export function uploadToComplete(r: Rooms, input: { version: number; uploadId: string; now: string }): Outcome<UploadView> {
+  const found = getUpload(r, input);
+  if (!found.ok) return found;
+  const upload = found.value;
+  const refused = uploadRefusal(upload, input.now);
+  if (refused) return refused;
+  const missing = missingParts(upload.part_count, upload.parts);
+  if (missing.length > 0) {
+    return fail("conflict", `Parts ${missing.join(", ")} have not been uploaded`, { missing_parts: missing });
+  }
+  return found;
+}
+
+/** Aborts every open upload past its `expires_at` (the scheduled cleanup's actor). */
+export function expireUploads(r: Rooms, input: Actor): Outcome<R2Aborts> {
+  return { ok: true, value: { aborts: closeUploads(r, { ...input, reason: "expired" }, r.uploads.openExpired(input.at), "aborted") } };
+}

@@ -1,0 +1,150 @@
+/** What a ModelState decides about versions and their files. */
+import type { ManifestEntry } from "../domain/manifest";
+import { manifestText } from "../domain/manifest";
+import { stagesTouched } from "../domain/stage";
+import { applyVersionPatch, type Lineage, type VersionHead, type VersionPatch, type VersionRecord } from "../domain/version";
+import { fail, type Outcome } from "./outcome";
+import { appendAudit, attach, closeUploads, immutable, modelNotFound, tooLarge, versionNotFound, type Actor, type Rooms } from "./rooms";
+import type { R2Aborts } from "./upload-table";
+
+export interface CreateVersionInput extends Actor {
+  description: string | null;
+  tags: Record<string, string>;
+  metrics: Record<string, number>;
+  lineage: Lineage;
+  /** `Idempotency-Key` and the hash of the request body it came with. */
+  idempotency?: { key: string; requestHash: string };
+}
+
+export function createVersion(r: Rooms, input: CreateVersionInput): Outcome<VersionRecord> {
+  // Checked in this transaction: a create racing the model's deletion lands before it or not at all.
+  if (!r.model.get()) return modelNotFound(input);
+  if (input.idempotency) {
+    const seen = r.versions.idempotent(input.idempotency.key);
+    if (seen) {
+      if (seen.request_hash !== input.idempotency.requestHash) {
+        return fail("idempotency_conflict", "This Idempotency-Key was used with a different request body");
+      }
+      const record = r.versions.get(seen.version);
+      if (record) return { ok: true, value: record, replayed: true };
+      return fail("not_found", `Version ${seen.version}, created with this key, has since been deleted`);
+    }
+  }
+  const version = r.meta.bump("last_version");
+  const head: VersionHead = {
+    model: input.model,
+    version,
+    status: "pending",
+    stage: "none",
+    description: input.description,
+    tags: input.tags,
+    metrics: input.metrics,
+    lineage: input.lineage,
+    digest: null,
+    created_at: input.at,
+    created_by: input.actor,
+    updated_at: input.at,
+    ready_at: null,
+    revision: 1,
+  };
+  r.versions.put(head);
+  if (input.idempotency) r.versions.rememberIdempotent(input.idempotency.key, input.idempotency.requestHash, version, input.at);
+  appendAudit(r, input, { action: "version.create", version });
+  return { ok: true, value: { ...head, files: [] } };
+}
+
+export function patchVersion(r: Rooms, input: Actor & { version: number; patch: VersionPatch }): Outcome<VersionRecord> {
+  const current = r.versions.head(input.version);
+  if (!current) return versionNotFound(input);
+  const patched = applyVersionPatch(current, input.patch, input.at);
+  if (!patched.ok && patched.reason === "too_large") return tooLarge(patched);
+  if (!patched.ok) return fail("immutable", `Version ${input.version} is ${current.status}: its lineage can no longer change`);
+  r.versions.put(patched.record);
+  appendAudit(r, input, { action: "version.update", version: input.version, detail: { fields: patched.changed } });
+  return { ok: true, value: { ...patched.record, files: r.versions.files(input.version) } };
+}
+
+/**
+ * Deletes a version: refused (409 `in_use`) while an alias or the `production` stage holds
+ * it. Its number is never reused. Open uploads end with it.
+ */
+export function deleteVersion(r: Rooms, input: Actor & { version: number }): Outcome<R2Aborts> {
+  const current = r.versions.head(input.version);
+  if (!current) return versionNotFound(input);
+  if (current.stage === "production") {
+    return fail("in_use", `Version ${input.version} is in the production stage; move it out first`);
+  }
+  const holders = r.aliases.holding(input.version);
+  if (holders.length > 0) return fail("in_use", `Version ${input.version} is held by the aliases ${holders.join(", ")}`);
+  const aborts = closeUploads(r, { ...input, reason: "version deleted" }, r.uploads.open(input.version), "aborted");
+  r.uploads.deleteOfVersion(input.version);
+  r.versions.delete(input.version);
+  r.outbox.enqueue({ kind: "version_deleted", payload: { model: input.model, version: input.version } });
+  appendAudit(r, input, { action: "version.delete", version: input.version, from: { digest: current.digest } });
+  r.watch.changed(["latest", `v${input.version}`, ...stagesTouched(current.stage, "none", false)], "delete");
+  return { ok: true, value: { aborts } };
+}
+
+/** Attaches verified bytes to a pending version at `file.path` (replacing what was there). */
+export function attachFile(r: Rooms, input: Actor & { version: number; file: ManifestEntry; deduplicated: boolean }): Outcome<ManifestEntry> {
+  const current = r.versions.head(input.version);
+  if (!current) return versionNotFound(input);
+  if (current.status !== "pending") return immutable(current);
+  attach(r, current, input, input.file, { deduplicated: input.deduplicated });
+  return { ok: true, value: input.file };
+}
+
+export function detachFile(r: Rooms, input: Actor & { version: number; path: string }): Outcome<null> {
+  const current = r.versions.head(input.version);
+  if (!current) return versionNotFound(input);
+  if (current.status !== "pending") return immutable(current);
+  const file = r.versions.file(input.version, input.path);
+  if (!file) return fail("not_found", `Version ${input.version} has no file '${input.path}'`);
+  r.versions.removeFile(current, input.path);
+  r.versions.put({ ...current, updated_at: input.at, revision: current.revision + 1 });
+  appendAudit(r, input, { action: "file.delete", version: input.version, from: file });
+  return { ok: true, value: null };
+}
+
+export function finalizeRefusal(r: Rooms, record: VersionHead) {
+  if (record.status !== "pending") return immutable(record);
+  if (!r.versions.hasFiles(record.version)) return fail("conflict", `Version ${record.version} has no files`);
+  const open = r.uploads.open(record.version);
+  if (open.length > 0) {
+    return fail("conflict", `Version ${record.version} has unfinished uploads: ${open.map((u) => u.upload_id).join(", ")}`);
+  }
+  return null;
+}
+
+/** Whether files of the version may be written now (a fast check before bytes are sent). */
+export function checkWritable(r: Rooms, input: { model: string; version: number }): Outcome<null> {
+  const current = r.versions.head(input.version);
+  if (!current) return versionNotFound(input);
+  if (current.status !== "pending") return immutable(current);
+  return { ok: true, value: null };
+}
+
+/** The manifest a finalize would hash now, or why the version cannot be finalized. */
+export function manifestToFinalize(r: Rooms, input: { model: string; version: number }): Outcome<string> {
+  const current = r.versions.head(input.version);
+  const refused = current ? finalizeRefusal(r, current) : versionNotFound(input);
+  if (refused) return refused;
+  return { ok: true, value: manifestText(r.versions.files(input.version)) };
+}
+
+/**
+ * Makes the version `ready` with `digest`, the hash of `manifest`; "retry" when its files
+ * changed since that manifest was read (the hash was computed outside the transaction).
+ */
+export function finalize(r: Rooms, input: Actor & { version: number }, manifest: string, digest: string): Outcome<VersionRecord> | "retry" {
+  const now = r.versions.head(input.version);
+  const refused = now ? finalizeRefusal(r, now) : versionNotFound(input);
+  if (refused) return refused;
+  const files = r.versions.files(input.version);
+  if (manifestText(files) !== manifest) return "retry";
+  const ready: VersionHead = { ...now!, status: "ready", digest, ready_at: input.at, updated_at: input.at, revision: now!.revision + 1 };
+  r.versions.put(ready);
+  appendAudit(r, input, { action: "version.finalize", version: input.version, to: { digest } });
+  r.watch.changed(["latest", `v${input.version}`], "finalize");
+  return { ok: true, value: { ...ready, files } };
+}
