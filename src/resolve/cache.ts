@@ -68,21 +68,22 @@ export async function cachedResolveState(
   const clock = opts.now ?? Date.now;
   const key = keyOf(model, alias);
   const now = clock();
+  const start = () => launch(key, clock(), opts, (isCurrent) => fill(model, alias, opts, clock, load, isCurrent));
   const held = memory.get(key);
   const verdict = held ? freshness(held, now) : "expired";
   if (held && verdict !== "expired") {
     // Served from memory without touching the Cache API; near the end of its life, one
     // refresh runs after this response (a refresh already in flight is enough).
-    if (verdict === "refresh" && !flights.has(key)) launch(key, clock(), opts, (isCurrent) => fill(model, alias, opts, clock, load, isCurrent));
+    if (verdict === "refresh" && !flights.has(key)) start();
     return { state: held.state, staleS: null };
   }
   try {
-    const entry = await shared(key, now, opts, () => launch(key, clock(), opts, (isCurrent) => fill(model, alias, opts, clock, load, isCurrent)));
+    const entry = await shared(key, now, opts, start);
     return { state: entry.state, staleS: null };
   } catch (err) {
     // ModelState answered (not_found, version_not_ready): that answer stands, never a stale one.
     if (err instanceof ProblemError) throw err;
-    return lastSeen(model, alias, now, opts.staleIfErrorS * 1000);
+    return lastSeen(model, alias, clock(), opts.staleIfErrorS * 1000);
   }
 }
 
