@@ -21,6 +21,7 @@ export interface Env {
   UPLOAD_TTL_S?: string;
   BLOB_GC_GRACE_S?: string;
   RESOLVE_TTL_S?: string;
+  RESOLVE_STALE_IF_ERROR_S?: string;
 }
 
 const optionalString = z
@@ -60,6 +61,11 @@ const ConfigSchema = z.object({
   BLOB_GC_GRACE_S: intVar(3600, 300, 30 * 24 * 3600),
   /** How long a resolution may be served from cache (in-isolate and Cache API); 0 disables both. */
   RESOLVE_TTL_S: intVar(5, 0, 300),
+  /**
+   * How long past its TTL the last resolution seen may stand in when the model's Durable
+   * Object cannot answer (served with `x-mreg-stale`); 0 fails at once (503 `unavailable`).
+   */
+  RESOLVE_STALE_IF_ERROR_S: intVar(86400, 0, 7 * 24 * 3600),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -18,7 +18,8 @@ export type ErrorCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "range_not_satisfiable"
-  | "internal";
+  | "internal"
+  | "unavailable";
 
 const STATUS: Record<ErrorCode, number> = {
   validation_failed: 400,
@@ -37,6 +38,7 @@ const STATUS: Record<ErrorCode, number> = {
   range_not_satisfiable: 416,
   digest_mismatch: 422,
   internal: 500,
+  unavailable: 503,
 };
 
 const TITLE: Record<number, string> = {
@@ -50,6 +52,7 @@ const TITLE: Record<number, string> = {
   416: "Range Not Satisfiable",
   422: "Unprocessable Content",
   500: "Internal Server Error",
+  503: "Service Unavailable",
 };
 
 export interface FieldError {

@@ -1,21 +1,60 @@
 /**
  * The hot path's caches, both holding an alias's ResolveState (not a finished response, so
- * a split still picks per routing key) for at most RESOLVE_TTL_S:
- * 1. a small bounded map in this isolate;
+ * a split still picks per routing key):
+ * 1. a small bounded map in this isolate, of the last state seen per model@alias;
  * 2. the Cache API (per data centre), keyed by the generation-free model@alias.
- * An entry carries its absolute expiry, so moving it from one layer to the other never
- * extends its life: a rollback is hidden for at most the TTL.
+ * An entry carries its absolute expiry (RESOLVE_TTL_S after its load started), so moving it
+ * from one layer to the other never extends its life: a rollback is hidden for at most the
+ * TTL. Past the expiry an entry is no longer served as an answer, but is kept (memory: until
+ * evicted; Cache API: for RESOLVE_STALE_IF_ERROR_S more) to stand in when ModelState cannot
+ * answer at all (stale-if-error).
+ *
+ * Loads are shared: one in flight per key in this isolate; requests that miss while it runs
+ * await it. A hit in the last part of an entry's life starts one background refresh, so a
+ * steady stream of requests never meets a synchronous miss when the entry expires.
  */
 import type { ResolveState } from "../domain/resolution";
+import { ProblemError } from "../http/problem";
+import { freshness, mayJoin, shouldPersist, staleAge, storedMaxAge, type Stamp } from "./freshness";
+
+export interface ResolveCacheOptions {
+  ttlS: number;
+  staleIfErrorS: number;
+  waitUntil: (promise: Promise<unknown>) => void;
+  /** The clock in ms; tests pass their own to step through a TTL without sleeping. */
+  now?: () => number;
+}
+
+export interface Resolved {
+  state: ResolveState;
+  /** Seconds since it was seen, when served because ModelState could not answer; else null. */
+  staleS: number | null;
+}
+
+interface Entry extends Stamp {
+  state: ResolveState;
+  /** When this answer was last written to the Cache API (null: not by this isolate). */
+  persistedAt: number | null;
+}
+
+interface Flight {
+  startedAt: number;
+  promise: Promise<Entry>;
+}
 
 const MAX_MEMORY_ENTRIES = 1000;
-const memory = new Map<string, { expires: number; state: ResolveState }>();
+/** How long a client should wait before asking again when there is nothing to serve. */
+const RETRY_AFTER_S = 5;
 
+const memory = new Map<string, Entry>();
+const flights = new Map<string, Flight>();
+
+const keyOf = (model: string, alias: string) => `${model}@${alias}`;
 const cacheUrl = (model: string, alias: string) => `https://resolve.mreg.internal/${model}/${alias}`;
 
-function remember(key: string, expires: number, state: ResolveState): void {
+function remember(key: string, entry: Entry): void {
   memory.delete(key);
-  memory.set(key, { expires, state });
+  memory.set(key, entry);
   // Map iteration is insertion order: the first key is the least recently stored.
   if (memory.size > MAX_MEMORY_ENTRIES) memory.delete(memory.keys().next().value!);
 }
@@ -23,42 +62,180 @@ function remember(key: string, expires: number, state: ResolveState): void {
 export async function cachedResolveState(
   model: string,
   alias: string,
-  ttlS: number,
-  waitUntil: (promise: Promise<unknown>) => void,
+  opts: ResolveCacheOptions,
   load: () => Promise<ResolveState>,
-): Promise<ResolveState> {
-  if (ttlS === 0) return load();
-  const key = `${model}@${alias}`;
-  const now = Date.now();
+): Promise<Resolved> {
+  const clock = opts.now ?? Date.now;
+  const key = keyOf(model, alias);
+  const now = clock();
+  const start = () => launch(key, clock(), opts, (isCurrent) => fill(model, alias, opts, clock, load, isCurrent));
   const held = memory.get(key);
-  if (held && held.expires > now) return held.state;
+  const verdict = held ? freshness(held, now) : "expired";
+  if (held && verdict !== "expired") {
+    // Served from memory without touching the Cache API; near the end of its life, one
+    // refresh runs after this response (a refresh already in flight is enough).
+    if (verdict === "refresh" && !flights.has(key)) start();
+    return { state: held.state, staleS: null };
+  }
+  try {
+    const entry = await shared(key, now, opts, start);
+    return { state: entry.state, staleS: null };
+  } catch (err) {
+    // ModelState answered (not_found, version_not_ready): that answer stands, never a stale one.
+    if (err instanceof ProblemError) throw err;
+    return lastSeen(model, alias, clock(), opts.staleIfErrorS * 1000);
+  }
+}
 
-  const cache = caches.default;
-  const hit = await cache.match(cacheUrl(model, alias));
-  if (hit) {
-    const expires = Number(hit.headers.get("x-mreg-expires"));
-    if (expires > now) {
-      const state = (await hit.json()) as ResolveState;
-      remember(key, expires, state);
-      return state;
+/** The load in flight for `key` if this request may take its answer, else the next one. */
+async function shared(key: string, now: number, opts: ResolveCacheOptions, start: () => Flight): Promise<Entry> {
+  for (;;) {
+    const flight = flights.get(key);
+    if (!flight) return start().promise;
+    if (mayJoin(flight.startedAt, now, opts.ttlS * 1000)) return flight.promise;
+    // It started too long before this request (cache off: before it arrived): wait it out,
+    // then share the next one, which all requests waiting like this one start together.
+    await flight.promise.catch(() => undefined);
+  }
+}
+
+function launch(
+  key: string,
+  startedAt: number,
+  opts: ResolveCacheOptions,
+  run: (isCurrent: () => boolean) => Promise<Entry>,
+): Flight {
+  const isCurrent = () => flights.get(key) === flight;
+  // The run starts a microtask later, once the flight is registered and `isCurrent` can see it.
+  const flight: Flight = {
+    startedAt,
+    promise: Promise.resolve()
+      .then(() => run(isCurrent))
+      .finally(() => {
+        if (isCurrent()) flights.delete(key);
+      }),
+  };
+  flights.set(key, flight);
+  // Requests that join this load await a promise of this request's context; keeping the
+  // context alive until the load settles keeps them from being cancelled with it.
+  opts.waitUntil(flight.promise.catch(() => undefined));
+  return flight;
+}
+
+/**
+ * One load: a fresh copy from the Cache API (cache on), else ModelState. `isCurrent` turns
+ * false when a change made in this isolate forgot the key meanwhile: the answer, read before
+ * that change, then goes to the requests that were already waiting and is not kept.
+ */
+async function fill(
+  model: string,
+  alias: string,
+  opts: ResolveCacheOptions,
+  clock: () => number,
+  load: () => Promise<ResolveState>,
+  isCurrent: () => boolean,
+): Promise<Entry> {
+  const key = keyOf(model, alias);
+  const ttlMs = opts.ttlS * 1000;
+  const staleMs = opts.staleIfErrorS * 1000;
+  if (ttlMs > 0) {
+    const copy = await readCopy(model, alias);
+    if (copy && isCurrent()) {
+      const held = memory.get(key);
+      // Even an expired copy is worth keeping as the last seen, if newer than ours.
+      if (!held || copy.seenAt > held.seenAt) remember(key, copy);
+      if (freshness(copy, clock()) === "fresh") return copy;
     }
   }
+  const seenAt = clock();
+  let state: ResolveState;
+  try {
+    state = await load();
+  } catch (err) {
+    if (err instanceof ProblemError) {
+      // The alias is gone (or not ready): its last seen state must not come back as stale.
+      if (isCurrent()) {
+        memory.delete(key);
+        opts.waitUntil(caches.default.delete(cacheUrl(model, alias)).catch(() => false));
+      }
+    } else {
+      console.warn(`resolve ${key}: ModelState cannot answer`, err);
+    }
+    throw err;
+  }
+  const previous = memory.get(key);
+  const entry: Entry = { state, seenAt, expires: seenAt + ttlMs, persistedAt: previous?.persistedAt ?? null };
+  if (!isCurrent()) return entry;
+  const previousEtag = previous ? { etag: previous.state.etag, persistedAt: previous.persistedAt } : undefined;
+  if (shouldPersist(ttlMs, staleMs, previousEtag, state.etag, seenAt)) {
+    entry.persistedAt = seenAt;
+    opts.waitUntil(writeCopy(model, alias, entry, storedMaxAge(entry, seenAt, staleMs)));
+  }
+  remember(key, entry);
+  return entry;
+}
 
-  const state = await load();
-  const expires = now + ttlS * 1000;
-  remember(key, expires, state);
-  const response = new Response(JSON.stringify(state), {
-    headers: { "content-type": "application/json", "cache-control": `max-age=${ttlS}`, "x-mreg-expires": String(expires) },
+/** When ModelState cannot answer: the last state seen, for up to the stale window past its TTL. */
+async function lastSeen(model: string, alias: string, now: number, staleMs: number): Promise<Resolved> {
+  const key = keyOf(model, alias);
+  let seen = memory.get(key);
+  if (!seen) {
+    seen = (await readCopy(model, alias)) ?? undefined;
+    if (seen && !memory.has(key)) remember(key, seen);
+  }
+  const age = seen ? staleAge(seen, now, staleMs) : null;
+  if (seen && age !== null) return { state: seen.state, staleS: age };
+  throw new ProblemError(
+    "unavailable",
+    `The state of '${model}' cannot be read right now, and no resolution of '${alias}' recent enough to stand in is at hand`,
+    {},
+    { "retry-after": String(RETRY_AFTER_S) },
+  );
+}
+
+async function readCopy(model: string, alias: string): Promise<Entry | null> {
+  try {
+    const hit = await caches.default.match(cacheUrl(model, alias));
+    if (!hit) return null;
+    const seenAt = Number(hit.headers.get("x-mreg-seen-at"));
+    const expires = Number(hit.headers.get("x-mreg-expires"));
+    // A copy without both stamps (written before they existed) cannot prove its age.
+    if (!seenAt || !expires) {
+      await hit.body?.cancel();
+      return null;
+    }
+    return { state: (await hit.json()) as ResolveState, seenAt, expires, persistedAt: null };
+  } catch (err) {
+    // The Cache API is an optimisation: its trouble must not fail a resolution.
+    console.warn(`resolve ${model}@${alias}: Cache API read failed`, err);
+    return null;
+  }
+}
+
+async function writeCopy(model: string, alias: string, entry: Entry, maxAgeS: number): Promise<void> {
+  if (maxAgeS <= 0) return;
+  const response = new Response(JSON.stringify(entry.state), {
+    headers: {
+      "content-type": "application/json",
+      // Kept for the TTL and the stale window; whether it is fresh is `x-mreg-expires`'s call.
+      "cache-control": `max-age=${maxAgeS}`,
+      "x-mreg-seen-at": String(entry.seenAt),
+      "x-mreg-expires": String(entry.expires),
+    },
   });
-  waitUntil(cache.put(cacheUrl(model, alias), response));
-  return state;
+  await caches.default.put(cacheUrl(model, alias), response).catch((err: unknown) => {
+    console.warn(`resolve ${model}@${alias}: Cache API write failed`, err);
+  });
 }
 
 /** Forgets a model's cached aliases here after this isolate changed them (other colos wait out the TTL). */
 export async function forgetResolved(model: string, aliases: readonly string[]): Promise<void> {
   await Promise.all(
     aliases.map(async (alias) => {
-      memory.delete(`${model}@${alias}`);
+      const key = keyOf(model, alias);
+      memory.delete(key);
+      // A load in flight read the state before this change: its answer must not be kept.
+      flights.delete(key);
       await caches.default.delete(cacheUrl(model, alias));
     }),
   );

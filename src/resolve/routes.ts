@@ -5,7 +5,7 @@
  */
 import { mayActOnModel } from "../auth/principal";
 import { noneMatch } from "../domain/range";
-import { resolutionFor, type ResolveState } from "../domain/resolution";
+import { resolutionFor } from "../domain/resolution";
 import { parseModelUri } from "../domain/uri";
 import { config } from "../env";
 import { defineRoute, type AppContext } from "../http/api";
@@ -13,22 +13,36 @@ import { ProblemError } from "../http/problem";
 import { validationFailed } from "../http/validation";
 import { AliasParams, ResolveQuery, ResolveUriQuery, Resolution } from "../aliases/schemas";
 import { modelState, unwrap } from "../state/client";
-import { cachedResolveState } from "./cache";
+import { cachedResolveState, type Resolved } from "./cache";
 
-async function resolveState(c: AppContext, model: string, alias: string): Promise<ResolveState> {
-  const ttl = config(c.env).RESOLVE_TTL_S;
-  return cachedResolveState(model, alias, ttl, (p) => c.executionCtx.waitUntil(p), async () =>
-    unwrap(await modelState(c.env, model).resolveState({ model, alias })),
-  );
+async function resolveState(c: AppContext, model: string, alias: string): Promise<Resolved> {
+  const cfg = config(c.env);
+  const opts = {
+    ttlS: cfg.RESOLVE_TTL_S,
+    staleIfErrorS: cfg.RESOLVE_STALE_IF_ERROR_S,
+    waitUntil: (p: Promise<unknown>) => c.executionCtx.waitUntil(p),
+  };
+  return cachedResolveState(model, alias, opts, async () => unwrap(await modelState(c.env, model).resolveState({ model, alias })));
 }
 
-/** The Resolution with `ETag: "<generation>"`; 304 when the client holds it already. */
-function answer(c: AppContext, state: ResolveState, key: string | undefined): Response {
+/**
+ * The Resolution with `ETag: "<generation>"`; 304 when the client holds it already. A stale
+ * answer says its age in `x-mreg-stale` and must not be cached downstream.
+ */
+function answer(c: AppContext, { state, staleS }: Resolved, key: string | undefined): Response {
   const ttl = config(c.env).RESOLVE_TTL_S;
-  const headers = { etag: `"${state.etag}"`, "cache-control": ttl > 0 ? `max-age=${ttl}` : "no-cache" };
+  const headers: Record<string, string> = {
+    etag: `"${state.etag}"`,
+    "cache-control": ttl > 0 && staleS === null ? `max-age=${ttl}` : "no-cache",
+  };
+  if (staleS !== null) headers["x-mreg-stale"] = String(staleS);
   if (noneMatch(c.req.header("if-none-match") ?? null, state.etag)) return new Response(null, { status: 304, headers });
   return c.json(resolutionFor(state, key), 200, headers);
 }
+
+/** What both resolve routes say about caching and stale-if-error. */
+const CACHING =
+  " Cached for `RESOLVE_TTL_S` seconds. When the model's Durable Object cannot answer, the last resolution seen is served for up to `RESOLVE_STALE_IF_ERROR_S` seconds past its TTL, with the header `x-mreg-stale: <age in seconds>`; past that, 503 `unavailable` with `Retry-After`.";
 
 export const resolveRoutes = [
   defineRoute({
@@ -37,14 +51,14 @@ export const resolveRoutes = [
     operationId: "resolveAlias",
     summary: "Resolve an alias (the serving hot path)",
     description:
-      "Set aliases; `latest` (highest ready version) and `v<n>` virtually; a stage name falls back to the highest version in that stage. For a split, `key` picks the version stably. Cached for `RESOLVE_TTL_S` seconds.",
+      "Set aliases; `latest` (highest ready version) and `v<n>` virtually; a stage name falls back to the highest version in that stage. For a split, `key` picks the version stably." + CACHING,
     tag: "Aliases",
     scope: "read",
     params: AliasParams,
     query: ResolveQuery,
     headers: { "If-None-Match": 'The ETag seen before: "<generation>"' },
-    responses: { 200: { description: "The resolution", schema: Resolution }, 304: { description: "Not modified" } },
-    errors: ["validation_failed", "not_found", "version_not_ready"],
+    responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: Resolution }, 304: { description: "Not modified" } },
+    errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
     async handler(c, { params, query }) {
       return answer(c, await resolveState(c, params.model, params.alias), query.key);
     },
@@ -55,12 +69,12 @@ export const resolveRoutes = [
     path: "/v1/resolve",
     operationId: "resolveUri",
     summary: "Resolve a registry:// URI",
-    description: "`registry://m@alias` as the alias route; `registry://m/3` as version 3 (which must be ready).",
+    description: "`registry://m@alias` as the alias route; `registry://m/3` as version 3 (which must be ready)." + CACHING,
     tag: "Aliases",
     scope: "read",
     query: ResolveUriQuery,
-    responses: { 200: { description: "The resolution", schema: Resolution }, 304: { description: "Not modified" } },
-    errors: ["validation_failed", "not_found", "version_not_ready"],
+    responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: Resolution }, 304: { description: "Not modified" } },
+    errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
     async handler(c, { query, principal }) {
       const uri = parseModelUri(query.uri);
       if (!uri) {
