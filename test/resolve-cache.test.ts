@@ -58,9 +58,10 @@ async function countResolves(model: string) {
 }
 
 /**
- * Holds every later event of the model's object (RPCs included) until `release()`. The
- * holding call itself only returns once released, so it is not awaited here; a short pause
- * lets it take hold.
+ * Holds every later event of the model's object (RPCs included) until the returned function
+ * is called. The holding call itself returns only once released, so it is not awaited; a
+ * short pause lets it take hold (if it were late, requests would find the cache filled
+ * instead: the burst test's count would not change).
  */
 async function holdObject(model: string) {
   let release!: () => void;
@@ -86,11 +87,12 @@ function cacheOptions(ttlS: number, staleIfErrorS = 86400) {
   return { clock, opts, settle };
 }
 
-/** A load through the real RPC, counted on this side of it. */
-function countedLoad(model: string, alias: string) {
+/** A load through the real RPC, counted on this side of it; with `gate`, it waits for it first. */
+function countedLoad(model: string, alias: string, gate?: Promise<void>) {
   const counter = { calls: 0 };
   const load = async () => {
     counter.calls++;
+    await gate;
     return unwrap(await modelState(env, model).resolveState({ model, alias }));
   };
   return { counter, load };
@@ -176,16 +178,16 @@ describe("concurrent misses", () => {
 
   it("with the cache off, share only a load that started after they arrived", async () => {
     await modelWithAlias("rc-off", 1);
-    const { counter, load } = countedLoad("rc-off", "prod");
+    let release!: () => void;
+    const { counter, load } = countedLoad("rc-off", "prod", new Promise<void>((r) => (release = r)));
     const { opts } = cacheOptions(0);
     const t = Date.now();
-    const release = await holdObject("rc-off");
     const first = cachedResolveState("rc-off", "prod", opts(t), load);
     const sameInstant = cachedResolveState("rc-off", "prod", opts(t), load);
     const later = [1, 2, 3].map(() => cachedResolveState("rc-off", "prod", opts(t + 1), load));
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 20));
     expect(counter.calls).toBe(1);
-    await release();
+    release();
     const all = await Promise.all([first, sameInstant, ...later]);
     // The three that arrived after the first load started share a second one.
     expect(counter.calls).toBe(2);
