@@ -17,6 +17,7 @@ import { validationFailed } from "../http/validation";
 import type { BlobStore } from "./blob-store";
 import { blobKey, stagingKey } from "./keys";
 import { sha256OfStream, Sha256Stream } from "./sha256-stream";
+import { sha256OfObject } from "./verify-read";
 
 export interface VerifiedBytes {
   sha256: string;
@@ -131,8 +132,7 @@ export async function completeUpload(
       // A retry after a crash finds the parts assembled already.
       if ((await bucket.head(upload.r2_key))?.size !== upload.size) throw err;
     }
-    const object = await bucket.get(upload.r2_key);
-    const matched = object !== null && object.size === upload.size && (await sha256OfStream(object.body)) === upload.sha256;
+    const matched = (await sha256OfObject(bucket, upload.r2_key, upload.size)) === upload.sha256;
     if (matched) await blobs.register(upload.sha256, upload.size, at);
     else await bucket.delete(upload.r2_key);
     return { matched, deduplicated: false };
