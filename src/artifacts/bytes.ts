@@ -18,6 +18,7 @@ import { validationFailed } from "../http/validation";
 import type { BlobStore } from "./blob-store";
 import { blobKey, stagingKey } from "./keys";
 import { sha256OfStream, Sha256Stream } from "./sha256-stream";
+import { sha256OfObject } from "./verify-read";
 
 export interface VerifiedBytes {
   sha256: string;
@@ -136,10 +137,9 @@ async function publishStaged(bucket: R2Bucket, blobs: BlobStore, staged: string,
   });
 }
 
-/** Whether the assembled object at `key` has exactly `size` bytes hashing to `sha256`. */
+/** Whether the assembled object at `key` has exactly `size` bytes hashing to `sha256` (ranged reads in flight). */
 async function verifyObject(bucket: R2Bucket, key: string, size: number, sha256: string): Promise<boolean> {
-  const object = await bucket.get(key);
-  return object !== null && object.size === size && (await sha256OfStream(object.body)) === sha256;
+  return (await sha256OfObject(bucket, key, size)) === sha256;
 }
 
 /** Assembles a multipart upload's parts; a retry after a crash finds them assembled already. */
