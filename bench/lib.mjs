@@ -27,7 +27,7 @@ export async function startServer(command, args, { cwd = root, port, healthPath 
     await new Promise((r) => setTimeout(r, 300));
   }
   return {
-    /** The server's process group (it was spawned detached): what cpuOfGroup() sums. */
+    /** The server's process group (it was spawned detached): what cpuOfGroup() sums and workerdPids() searches. */
     pid: child.pid,
     output: () => output,
     async stop() {
@@ -57,13 +57,45 @@ export function mintToken(scope = "read write admin", sub = "bench") {
   return execFileSync("node", [join(root, "scripts", "token.mjs"), "--sub", sub, "--scope", scope], { encoding: "utf8" }).trim();
 }
 
-/** Sum of the resident set sizes of all workerd processes, in bytes. */
-export function workerdRss() {
-  let total = 0;
+/** pid → { ppid, comm } for every process, read from /proc. */
+function processes() {
+  const all = new Map();
   for (const pid of readdirSync("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "workerd") continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const fields = stat.slice(close + 2).split(" ");
+      all.set(Number(pid), {
+        comm: stat.slice(stat.indexOf("(") + 1, close),
+        ppid: Number(fields[1]),
+        cpuTicks: Number(fields[11]) + Number(fields[12]), // utime + stime
+      });
+    } catch {
+      // the process ended between listing and reading
+    }
+  }
+  return all;
+}
+
+/**
+ * The workerd processes to measure: those descending from `rootPid` when given (the bench's
+ * own server, so that other workerd processes on a shared machine do not count), else all.
+ */
+function workerdPids(rootPid) {
+  const all = processes();
+  const mine = (pid) => {
+    for (let p = pid, hops = 0; p > 1 && hops < 32; p = all.get(p)?.ppid ?? 0, hops++) if (p === rootPid) return true;
+    return false;
+  };
+  return [...all].filter(([pid, p]) => p.comm === "workerd" && (rootPid === undefined || mine(pid))).map(([pid, p]) => ({ pid, ...p }));
+}
+
+/** Sum of the resident set sizes of the workerd processes (see workerdPids), in bytes. */
+export function workerdRss(rootPid) {
+  let total = 0;
+  for (const { pid } of workerdPids(rootPid)) {
+    try {
       const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
       if (match) total += Number(match[1]) * 1024;
     } catch {
@@ -95,16 +127,21 @@ export function cpuOfGroup(pgid) {
   return (ticks * 1000) / hz;
 }
 
+/** CPU seconds (user + system) the workerd processes (see workerdPids) have used so far. */
+export function workerdCpuSeconds(rootPid) {
+  return workerdPids(rootPid).reduce((sum, p) => sum + p.cpuTicks, 0) / 100; // USER_HZ
+}
+
 /** Samples workerd RSS every `everyMs` until stopped; returns the peak. */
-export function rssSampler(everyMs = 100) {
-  let peak = workerdRss();
+export function rssSampler(everyMs = 100, rootPid) {
+  let peak = workerdRss(rootPid);
   const timer = setInterval(() => {
-    peak = Math.max(peak, workerdRss());
+    peak = Math.max(peak, workerdRss(rootPid));
   }, everyMs);
   return {
     stop() {
       clearInterval(timer);
-      return Math.max(peak, workerdRss());
+      return Math.max(peak, workerdRss(rootPid));
     },
   };
 }

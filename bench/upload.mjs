@@ -2,15 +2,16 @@
 // bench/upload: mreg's multipart upload path against a minimal "stream the body into R2"
 // Worker, both under the same wrangler dev, one after the other, for each file size.
 //   node bench/upload.mjs [--sizes 1,2] [--parallel 4]        (sizes in GiB)
-// Reports upload throughput (and its ratio to the baseline) and the peak RSS of the workerd
-// processes during each upload, then downloads mreg's copy and checks its sha256.
+// Reports upload throughput (and its ratio to the baseline), the peak RSS and the CPU time of
+// the server's own workerd processes during each upload, then downloads mreg's copy and
+// checks its sha256.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, openSync, rmSync, writeSync, closeSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { GiB, MiB, fmtMiB, mintToken, root, rssSampler, sendFileRegion, startServer } from "./lib.mjs";
+import { GiB, MiB, fmtMiB, mintToken, root, rssSampler, sendFileRegion, startServer, workerdCpuSeconds } from "./lib.mjs";
 
 const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,2" }, parallel: { type: "string", default: "4" } } });
 const sizes = values.sizes.split(",").map((s) => Math.round(Number(s) * GiB));
@@ -41,14 +42,15 @@ async function baseline(file, size, reread) {
     { port, healthPath: "/" },
   );
   try {
-    const rss = rssSampler();
+    const rss = rssSampler(100, server.pid);
+    const cpu = workerdCpuSeconds(server.pid);
     const started = performance.now();
     const url = `http://127.0.0.1:${port}/bench-object${reread ? "?reread=1" : ""}`;
     const res = await sendFileRegion({ method: "PUT", url, file, start: 0, length: size });
     const seconds = (performance.now() - started) / 1000;
     const peak = rss.stop();
     if (res.status !== 200) throw new Error(`baseline PUT: ${res.status} ${res.body}`);
-    return { seconds, peak };
+    return { seconds, peak, cpu: workerdCpuSeconds(server.pid) - cpu };
   } finally {
     await server.stop();
     rmSync(join(work, "baseline-state"), { recursive: true, force: true });
@@ -95,7 +97,8 @@ async function mreg(file, size, sha256) {
     const model = `bench-${size}`;
     await api(base, token, "POST", "/v1/models", { name: model });
     const { version } = await api(base, token, "POST", `/v1/models/${model}/versions`, {});
-    const rss = rssSampler();
+    const rss = rssSampler(100, server.pid);
+    const cpu = workerdCpuSeconds(server.pid);
     const started = performance.now();
     const upload = await api(base, token, "POST", `/v1/models/${model}/versions/${version}/uploads`, { path: "weights.bin", size, sha256 });
     const parts = Array.from({ length: upload.part_count }, (_, i) => i + 1);
@@ -111,14 +114,26 @@ async function mreg(file, size, sha256) {
     await Promise.all(Array.from({ length: parallel }, worker));
     const partsDone = performance.now();
     const partsPeak = rss.stop();
-    const completeRss = rssSampler();
+    const partsCpu = workerdCpuSeconds(server.pid) - cpu;
+    const completeRss = rssSampler(100, server.pid);
     await api(base, token, "POST", `/v1/models/${model}/versions/${version}/uploads/${upload.upload_id}/complete`, {});
     const seconds = (performance.now() - started) / 1000;
     const completePeak = completeRss.stop();
+    const completeCpu = workerdCpuSeconds(server.pid) - cpu - partsCpu;
     const peak = Math.max(partsPeak, completePeak);
     const download = await downloadSha256(`${base}/v1/models/${model}/versions/${version}/files/weights.bin`, token);
     if (download.sha256 !== sha256 || download.bytes !== size) throw new Error(`download mismatch: ${JSON.stringify(download)}`);
-    return { seconds, partsSeconds: (partsDone - started) / 1000, peak, partsPeak, completePeak, partSize: upload.part_size, verified: true };
+    return {
+      seconds,
+      partsSeconds: (partsDone - started) / 1000,
+      peak,
+      partsPeak,
+      completePeak,
+      partsCpu,
+      completeCpu,
+      partSize: upload.part_size,
+      verified: true,
+    };
   } finally {
     await server.stop();
     rmSync(state, { recursive: true, force: true });
@@ -150,6 +165,10 @@ try {
       mreg_parts_peak_rss_mib: Number(fmtMiB(m.partsPeak)),
       mreg_complete_peak_rss_mib: Number(fmtMiB(m.completePeak)),
       rss_ratio: +(m.peak / b.peak).toFixed(2),
+      baseline_cpu_s: +b.cpu.toFixed(1),
+      reread_baseline_cpu_s: +v.cpu.toFixed(1),
+      mreg_parts_cpu_s: +m.partsCpu.toFixed(1),
+      mreg_complete_cpu_s: +m.completeCpu.toFixed(1),
       download_sha256_ok: m.verified,
     };
     rows.push(row);
@@ -159,11 +178,11 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 console.log(
-  "\n| size | baseline MiB/s | mreg MiB/s | mreg / baseline | baseline + re-read / baseline | baseline peak RSS | baseline + re-read peak RSS | mreg peak RSS (parts / complete) | mreg / baseline RSS | download sha256 |",
+  "\n| size | baseline MiB/s | mreg MiB/s | mreg / baseline | baseline + re-read / baseline | baseline peak RSS | baseline + re-read peak RSS | mreg peak RSS (parts / complete) | mreg / baseline RSS | workerd CPU s: baseline / + re-read / mreg parts + complete | download sha256 |",
 );
-console.log("|---|---|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(
-    `| ${r.size_mib} MiB | ${r.baseline_mib_s} | ${r.mreg_mib_s} | ${r.throughput_ratio}x | ${r.reread_baseline_ratio}x | ${r.baseline_peak_rss_mib} MiB | ${r.reread_baseline_peak_rss_mib} MiB | ${r.mreg_peak_rss_mib} MiB (${r.mreg_parts_peak_rss_mib} / ${r.mreg_complete_peak_rss_mib}) | ${r.rss_ratio}x | ${r.download_sha256_ok ? "ok" : "MISMATCH"} |`,
+    `| ${r.size_mib} MiB | ${r.baseline_mib_s} | ${r.mreg_mib_s} | ${r.throughput_ratio}x | ${r.reread_baseline_ratio}x | ${r.baseline_peak_rss_mib} MiB | ${r.reread_baseline_peak_rss_mib} MiB | ${r.mreg_peak_rss_mib} MiB (${r.mreg_parts_peak_rss_mib} / ${r.mreg_complete_peak_rss_mib}) | ${r.rss_ratio}x | ${r.baseline_cpu_s} / ${r.reread_baseline_cpu_s} / ${r.mreg_parts_cpu_s} + ${r.mreg_complete_cpu_s} | ${r.download_sha256_ok ? "ok" : "MISMATCH"} |`,
   );
 }

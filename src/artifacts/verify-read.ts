@@ -22,7 +22,7 @@ export interface RangedReadOptions {
 }
 
 /** What `complete` uses; see bench/README.md for how these were picked. */
-export const VERIFY_READ: RangedReadOptions = { rangeSize: 16 * MiB, inFlight: 4 };
+export const VERIFY_READ: RangedReadOptions = { rangeSize: 8 * MiB, inFlight: 4 };
 
 /**
  * The sha256 (lower-case hex) of the object at `key`, read whole, or null when it is not an
