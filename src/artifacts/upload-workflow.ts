@@ -164,8 +164,17 @@ export async function finishUpload(
   );
   const verified = completion.outcome === "verified";
   const deduplicated = verified && completion.deduplicated;
-  unwrap(await state.finishUpload({ ...who, uploadId: upload.upload_id, result: verified ? "completed" : "failed", deduplicated }));
-  if (completion.outcome === "superseded") {
+  const superseded = completion.outcome === "superseded";
+  unwrap(
+    await state.finishUpload({
+      ...who,
+      uploadId: upload.upload_id,
+      result: verified ? "completed" : "failed",
+      deduplicated,
+      ...(superseded ? { reason: "the bytes were verified by another upload meanwhile; this one's parts were dropped unchecked" } : {}),
+    }),
+  );
+  if (superseded) {
     throw new ProblemError(
       "conflict",
       "These bytes were verified by another upload while this one ran, and its parts cannot be checked without overwriting them; start a new upload of the file",

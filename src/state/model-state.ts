@@ -160,7 +160,7 @@ export class ModelState extends DurableObject<Env> {
   }
 
   async finishUpload(
-    input: Actor & { uploadId: string; result: "completed" | "failed"; deduplicated: boolean },
+    input: Actor & { uploadId: string; result: "completed" | "failed"; deduplicated: boolean; reason?: string },
   ): Promise<Outcome<ManifestEntry>> {
     return this.commit(() => uploadOps.finishUpload(this.rooms, input));
   }

@@ -35,7 +35,10 @@ export function recordPart(r: Rooms, input: { version: number; uploadId: string;
  * Ends an upload: `completed` attaches its verified file to the version (its audit event is
  * that `file.add`); `failed` does not (`upload.fail`).
  */
-export function finishUpload(r: Rooms, input: Actor & { uploadId: string; result: "completed" | "failed"; deduplicated: boolean }): Outcome<ManifestEntry> {
+export function finishUpload(
+  r: Rooms,
+  input: Actor & { uploadId: string; result: "completed" | "failed"; deduplicated: boolean; reason?: string },
+): Outcome<ManifestEntry> {
   const upload = r.uploads.get(input.uploadId);
   if (!upload) return fail("not_found", `Upload '${input.uploadId}' not found`);
   if (upload.status !== "open") return fail("conflict", `Upload '${input.uploadId}' is ${upload.status}`);
@@ -48,7 +51,7 @@ export function finishUpload(r: Rooms, input: Actor & { uploadId: string; result
     r.uploads.close([upload], "completed");
     attach(r, current, input, file, { deduplicated: input.deduplicated, upload_id: upload.upload_id });
   } else {
-    closeUploads(r, { ...input, reason: "the bytes did not match the declared size and sha256" }, [upload], "failed");
+    closeUploads(r, { ...input, reason: input.reason ?? "the bytes did not match the declared size and sha256" }, [upload], "failed");
   }
   return { ok: true, value: file };
 }
