@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { aliasRoutes } from "./aliases/routes";
 import { artifactRoutes } from "./artifacts/routes";
 import { auditRoutes } from "./audit/routes";
+import { gateRoutes } from "./gates/routes";
 import { register, type AnyRouteSpec, type AppEnv } from "./http/api";
 import { ProblemError, problemResponse } from "./http/problem";
 import { metaRoutes } from "./meta-routes";
@@ -21,6 +22,7 @@ export function buildApp(): Hono<AppEnv> {
     ...versionRoutes,
     ...artifactRoutes,
     ...aliasRoutes,
+    ...gateRoutes,
     ...resolveRoutes,
     ...auditRoutes,
   );

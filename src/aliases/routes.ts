@@ -51,7 +51,7 @@ export const aliasRoutes = [
     params: SettableAliasParams,
     body: PutAliasBody,
     responses: { 200: { description: "The alias", schema: Alias } },
-    errors: ["validation_failed", "not_found", "conflict", "version_not_ready", "payload_too_large", "unsupported_media_type"],
+    errors: ["validation_failed", "not_found", "conflict", "version_not_ready", "gate_failed", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
       requireAliasGrant(principal, params.alias);
       const value = body.split ? { version: null, split: body.split } : { version: body.version!, split: null };
@@ -150,7 +150,7 @@ export const aliasRoutes = [
     params: ModelParams,
     body: SwapBody,
     responses: { 200: { description: "Both aliases after the swap", schema: itemsOf(Alias) } },
-    errors: ["validation_failed", "not_found", "unsupported_media_type"],
+    errors: ["validation_failed", "not_found", "gate_failed", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
       requireAliasGrant(principal, ...body.aliases);
       const items = unwrap(
@@ -177,7 +177,7 @@ export const aliasRoutes = [
     params: VersionParams,
     body: StageBody,
     responses: { 200: { description: "The version in its new stage", schema: Version } },
-    errors: ["validation_failed", "not_found", "version_not_ready", "unsupported_media_type"],
+    errors: ["validation_failed", "not_found", "version_not_ready", "gate_failed", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
       const record = unwrap(
         await modelState(c.env, params.model).setStage({

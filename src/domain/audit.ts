@@ -22,7 +22,11 @@ export type AuditAction =
   | "alias.set"
   | "alias.delete"
   | "alias.swap"
-  | "rollback";
+  | "rollback"
+  | "gate.set"
+  | "gate.delete"
+  | "approval.add"
+  | "promotion_denied";
 
 export interface AuditEvent {
   id: string;

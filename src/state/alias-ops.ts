@@ -6,6 +6,7 @@ import { stagesTouched } from "../domain/stage";
 import type { Stage, VersionHead, VersionRecord } from "../domain/version";
 import { aliasBody, type AliasAction, type AliasBody } from "./alias-table";
 import { fail, type Outcome } from "./outcome";
+import { gateRefusal } from "./gate-ops";
 import { appendAudit, versionNotFound, type Reasoned, type Rooms } from "./rooms";
 
 /**
@@ -21,8 +22,9 @@ export function setAlias(r: Rooms, input: Reasoned & { alias: string; value: Ali
   }
   const unready = unreadyRefusal(r, valueVersions(input.value));
   if (unready) return unready;
-  // Gate seam: the gates issue evaluates the target's policy here, on the state just read,
-  // in this same synchronous step, and refuses with 409 `gate_failed`.
+  // The gate, on the state just read, in this same synchronous step.
+  const denied = gateRefusal(r, input, input.alias, valueVersions(input.value), { alias: input.alias });
+  if (denied) return denied;
   const state = changeAlias(r, input, input.alias, "set", current?.value ?? null, input.value)!;
   return { ok: true, value: aliasBody(input.model, state) };
 }
@@ -63,7 +65,10 @@ export function swapAliases(r: Rooms, input: Reasoned & { aliases: [string, stri
   const first = r.aliases.get(a);
   const second = r.aliases.get(b);
   if (!first || !second) return fail("not_found", `Alias '${!first ? a : b}' is not set`);
-  // Gate seam: each alias's policy is checked against the value it receives, here.
+  // Each alias's gate, against the value it receives.
+  const denied =
+    gateRefusal(r, input, a, valueVersions(second.value), { alias: a }) ?? gateRefusal(r, input, b, valueVersions(first.value), { alias: b });
+  if (denied) return denied;
   const generation = r.meta.bump("generation");
   const record = (alias: string, from: AliasValue, to: AliasValue) =>
     r.aliases.record({ alias, generation, action: "swap", from, to, actor: input.actor, reason: input.reason, at: input.at })!;
@@ -96,7 +101,11 @@ export function setStage(r: Rooms, input: Reasoned & { version: number; stage: S
   if ((input.stage === "staging" || input.stage === "production") && current.status !== "ready") {
     return fail("version_not_ready", `Version ${input.version} is ${current.status}; only ready versions enter ${input.stage}`);
   }
-  // Gate seam: the policy of the stage target is checked here, before anything is written.
+  // The gate of the stage entered, before anything is written.
+  if (input.stage !== "none" && input.stage !== current.stage) {
+    const denied = gateRefusal(r, input, input.stage, [input.version], {});
+    if (denied) return denied;
+  }
   const moved = moveStage(r, input, current, input.stage);
   if (input.archiveExisting && input.stage !== "archived" && input.stage !== "none") {
     for (const other of r.versions.inStage(input.stage)) {
@@ -162,7 +171,8 @@ function changeAlias(r: Rooms, actor: Reasoned, alias: string, action: AliasActi
     from,
     to,
     reason: actor.reason,
-    detail: { generation, unchanged: sameValue(from, to) || undefined },
+    // A rollback is the emergency path: gates are not evaluated, and the event says so.
+    detail: { generation, unchanged: sameValue(from, to) || undefined, gates: action === "rollback" ? "skipped" : undefined },
   });
   r.watch.changed([alias], action);
   return state;

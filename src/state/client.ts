@@ -36,6 +36,12 @@ type ModelStateRpc = Pick<
   | "swapAliases"
   | "resolveState"
   | "setStage"
+  | "listGates"
+  | "setGate"
+  | "deleteGate"
+  | "checkGate"
+  | "approve"
+  | "listApprovals"
   | "fetch"
 >;
 

@@ -48,6 +48,7 @@ export function dropModel(r: Rooms, input: Actor): Outcome<R2Aborts> {
   r.versions.clear();
   r.uploads.clear();
   r.aliases.clear();
+  r.gates.clear();
   r.model.delete(input.model);
   appendAudit(r, input, { action: "model.delete" });
   r.watch.changed(r.watch.watchedAliases(), "delete");

@@ -24,9 +24,12 @@ import type { ResolveState } from "../domain/resolution";
 import type { UploadPart, UploadRecord } from "../domain/upload";
 import type { Stage, VersionPatch, VersionRecord } from "../domain/version";
 import type { AliasValue } from "../domain/alias";
+import type { GatePolicy, GateResult } from "../domain/gate";
 import type { Env } from "../env";
 import * as aliasOps from "./alias-ops";
 import { aliasBody, AliasTable, type AliasBody, type HistoryEntry } from "./alias-table";
+import * as gateOps from "./gate-ops";
+import { GateTable, type Approval, type GateBody } from "./gate-table";
 import { MetaTable } from "./meta-table";
 import * as modelOps from "./model-ops";
 import { ModelTable } from "./model-table";
@@ -68,6 +71,7 @@ export class ModelState extends DurableObject<Env> {
       versions: new VersionTable(sql, outbox),
       uploads: new UploadTable(sql, outbox),
       aliases: new AliasTable(sql),
+      gates: new GateTable(sql),
       watch: new Watch(ctx, (model, alias) => aliasOps.resolveNow(this.rooms, model, alias), () => meta.counter("generation")),
     };
     // Schema setup is the only work done under blockConcurrencyWhile: it caps throughput.
@@ -216,6 +220,36 @@ export class ModelState extends DurableObject<Env> {
     const outcome = aliasOps.resolveNow(this.rooms, input.model, input.alias);
     if (outcome.ok) this.resolved.set(input.alias, outcome.value);
     return outcome;
+  }
+
+  // ---- gates and approvals ---------------------------------------------------------------
+
+  async listGates(): Promise<GateBody[]> {
+    return this.rooms.gates.all();
+  }
+
+  async setGate(input: Actor & { target: string; policy: GatePolicy }): Promise<Outcome<GateBody>> {
+    return this.commit(() => gateOps.setGate(this.rooms, input));
+  }
+
+  async deleteGate(input: Actor & { target: string }): Promise<Outcome<null>> {
+    return this.commit(() => gateOps.deleteGate(this.rooms, input));
+  }
+
+  /** The dry run: exactly what a promotion of `version` to `target` would get now. */
+  async checkGate(input: { model: string; target: string; version: number }): Promise<Outcome<GateResult>> {
+    const head = this.rooms.versions.head(input.version);
+    if (!head) return { ok: false, code: "not_found", detail: `Version ${input.version} of '${input.model}' not found` };
+    return { ok: true, value: gateOps.checkGate(this.rooms, input.target, [input.version]) };
+  }
+
+  async approve(input: Actor & { version: number; target: string; comment: string | null }): Promise<Outcome<Approval>> {
+    return this.commit(() => gateOps.approve(this.rooms, input));
+  }
+
+  async listApprovals(input: { model: string; version: number }): Promise<Outcome<Approval[]>> {
+    if (!this.rooms.versions.head(input.version)) return { ok: false, code: "not_found", detail: `Version ${input.version} of '${input.model}' not found` };
+    return { ok: true, value: this.rooms.gates.approvals(input.version) };
   }
 
   // ---- watch ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import type { ManifestEntry } from "../domain/manifest";
 import type { UploadRecord } from "../domain/upload";
 import type { VersionHead } from "../domain/version";
 import type { AliasTable } from "./alias-table";
+import type { GateTable } from "./gate-table";
 import type { MetaTable } from "./meta-table";
 import type { ModelTable } from "./model-table";
 import { fail } from "./outcome";
@@ -33,6 +34,7 @@ export interface Rooms {
   versions: VersionTable;
   uploads: UploadTable;
   aliases: AliasTable;
+  gates: GateTable;
   watch: Watch;
 }
 

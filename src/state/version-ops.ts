@@ -79,6 +79,7 @@ export function deleteVersion(r: Rooms, input: Actor & { version: number }): Out
   const aborts = closeUploads(r, { ...input, reason: "version deleted" }, r.uploads.open(input.version), "aborted");
   r.uploads.deleteOfVersion(input.version);
   r.versions.delete(input.version);
+  r.gates.forgetVersion(input.version);
   r.outbox.enqueue({ kind: "version_deleted", payload: { model: input.model, version: input.version } });
   appendAudit(r, input, { action: "version.delete", version: input.version, from: { digest: current.digest } });
   r.watch.changed(["latest", `v${input.version}`, ...stagesTouched(current.stage, "none", false)], "delete");

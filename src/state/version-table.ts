@@ -7,6 +7,7 @@
  *                version" and the stage fallback, so neither parses every record.
  * - files:       each version's files, one row per path: adding the 1,000th file of a
  *                checkpoint writes one row here and one in D1, not the whole list again.
+ * - stage_history: every stage (but `none`) each version has been in, for a gate's `from`.
  * - idempotency: `Idempotency-Key` of each version create, with the request's hash; kept
  *                IDEMPOTENCY_TTL_MS (24 h), pruned by later creates.
  */
@@ -31,6 +32,11 @@ export const VERSION_SCHEMA = [
      PRIMARY KEY (version, path)
    )`,
   `CREATE INDEX IF NOT EXISTS files_by_sha256 ON files (sha256)`,
+  `CREATE TABLE IF NOT EXISTS stage_history (
+     version INTEGER NOT NULL,
+     stage TEXT NOT NULL,
+     PRIMARY KEY (version, stage)
+   )`,
   `CREATE TABLE IF NOT EXISTS idempotency (
      key TEXT PRIMARY KEY,
      request_hash TEXT NOT NULL,
@@ -93,7 +99,13 @@ export class VersionTable {
       head.stage,
       JSON.stringify(head),
     );
+    if (head.stage !== "none") this.sql.exec("INSERT OR IGNORE INTO stage_history (version, stage) VALUES (?, ?)", head.version, head.stage);
     this.outbox.enqueue({ kind: "version", payload: head });
+  }
+
+  /** Whether the version is, or has been, in `stage`. */
+  everInStage(version: number, stage: string): boolean {
+    return this.sql.exec("SELECT 1 FROM stage_history WHERE version = ? AND stage = ?", version, stage).toArray().length > 0;
   }
 
   /** Adds a file, or replaces the one at its path; queues that one row for D1. */
@@ -116,6 +128,7 @@ export class VersionTable {
   /** Forgets a version and its files (the caller queues the D1 side with its audit event). */
   delete(version: number): void {
     this.sql.exec("DELETE FROM files WHERE version = ?", version);
+    this.sql.exec("DELETE FROM stage_history WHERE version = ?", version);
     this.sql.exec("DELETE FROM versions WHERE version = ?", version);
   }
 
@@ -153,7 +166,7 @@ export class VersionTable {
   }
 
   clear(): void {
-    for (const table of ["versions", "files", "idempotency"]) this.sql.exec(`DELETE FROM ${table}`);
+    for (const table of ["versions", "files", "stage_history", "idempotency"]) this.sql.exec(`DELETE FROM ${table}`);
   }
 
   private withFiles(head: VersionHead | null): VersionRecord | null {

@@ -1,0 +1,144 @@
+/**
+ * Promotion gates (API.md "Gates, approvals and guards"): the policy a target (an alias or a
+ * stage name) sets, and the pure evaluator that decides a promotion from facts ModelState
+ * reads in the same transaction that would commit it. No I/O here.
+ */
+import { z } from "zod";
+import { AliasName } from "./alias";
+import type { Lineage } from "./version";
+
+const MetricName = z.string().min(1, "must not be empty").max(128);
+const Bound = z.number().refine(Number.isFinite, "must be a finite number");
+
+const LINEAGE_FIELDS = ["run_id", "run_url", "git_repo", "git_sha", "datasets", "params", "parents", "framework", "signature"] as const;
+export type LineageField = (typeof LINEAGE_FIELDS)[number];
+
+export const GatePolicy = z
+  .strictObject({
+    metrics: z
+      .array(
+        z
+          .strictObject({ name: MetricName, min: Bound.optional(), max: Bound.optional() })
+          .refine((m) => m.min !== undefined || m.max !== undefined, "give min, max or both")
+          .refine((m) => m.min === undefined || m.max === undefined || m.min <= m.max, "min must not exceed max"),
+      )
+      .max(64)
+      .optional(),
+    no_regression: z
+      .array(
+        z.strictObject({
+          metric: MetricName,
+          higher_is_better: z.boolean().default(true),
+          tolerance: Bound.refine((t) => t >= 0, "must not be negative").default(0),
+        }),
+      )
+      .max(64)
+      .optional(),
+    required_tags: z.record(z.string().min(1).max(128), z.string().max(4096)).refine((t) => Object.keys(t).length <= 64, "at most 64 tags").optional(),
+    required_lineage: z.array(z.enum(LINEAGE_FIELDS)).max(LINEAGE_FIELDS.length).optional(),
+    approvals: z.number().int().min(0).max(20).optional(),
+    from: AliasName.optional(),
+  })
+  .meta({ id: "GatePolicy" });
+
+export type GatePolicy = z.output<typeof GatePolicy>;
+
+export interface GateCheck {
+  check: string;
+  passed: boolean;
+  expected: string;
+  actual: unknown;
+  detail: string | null;
+}
+
+export interface GateResult {
+  passed: boolean;
+  checks: GateCheck[];
+}
+
+/** What the evaluator knows of a version that is to receive the target, or holds it now. */
+export interface GateFacts {
+  version: number;
+  metrics: Record<string, number>;
+  tags: Record<string, string>;
+  lineage: Lineage;
+  created_by: string;
+  /** Distinct approvers of this version for this target. */
+  approvers: string[];
+  /** Whether it holds, or has held, the alias or stage the policy's `from` names. */
+  heldFrom: boolean;
+}
+
+const present = (value: unknown): boolean =>
+  value !== undefined && value !== null && value !== "" && !(Array.isArray(value) && value.length === 0) && !(typeof value === "object" && !Array.isArray(value) && Object.keys(value as object).length === 0);
+
+/**
+ * Evaluates `policy` for a promotion of `candidates` (one version, or every version of a
+ * split: each must pass) over `holders` (the versions serving the target now, a split's
+ * every version; none when nothing holds it). One check per rule and candidate.
+ */
+export function evaluateGate(policy: GatePolicy, candidates: readonly GateFacts[], holders: readonly GateFacts[]): GateResult {
+  const checks: GateCheck[] = [];
+  const many = candidates.length > 1;
+  const label = (name: string, c: GateFacts) => (many ? `${name}@v${c.version}` : name);
+  for (const c of candidates) {
+    for (const m of policy.metrics ?? []) {
+      const actual = c.metrics[m.name];
+      const bounds = [m.min !== undefined ? `>= ${m.min}` : null, m.max !== undefined ? `<= ${m.max}` : null].filter(Boolean).join(" and ");
+      const passed = actual !== undefined && (m.min === undefined || actual >= m.min) && (m.max === undefined || actual <= m.max);
+      checks.push({
+        check: label(`metrics.${m.name}`, c),
+        passed,
+        expected: bounds,
+        actual: actual ?? null,
+        detail: actual === undefined ? `version ${c.version} has no metric '${m.name}'` : null,
+      });
+    }
+    for (const rule of policy.no_regression ?? []) {
+      const actual = c.metrics[rule.metric];
+      if (holders.length === 0) {
+        checks.push({ check: label(`no_regression.${rule.metric}`, c), passed: true, expected: "nothing holds the target", actual: actual ?? null, detail: "nothing holds the target: no regression possible" });
+        continue;
+      }
+      // Against every version serving the target: the candidate must not be worse than any.
+      const baselines = holders.filter((h) => h.version !== c.version).map((h) => ({ version: h.version, value: h.metrics[rule.metric] }));
+      const missing = baselines.filter((b) => b.value === undefined).map((b) => b.version);
+      const known = baselines.filter((b): b is { version: number; value: number } => b.value !== undefined);
+      const bound = known.length === 0 ? null : rule.higher_is_better ? Math.max(...known.map((b) => b.value)) - rule.tolerance : Math.min(...known.map((b) => b.value)) + rule.tolerance;
+      const expected = bound === null ? "no holder has the metric" : `${rule.higher_is_better ? ">=" : "<="} ${roundForDisplay(bound)}`;
+      const passed = actual !== undefined && (bound === null || (rule.higher_is_better ? actual >= bound : actual <= bound));
+      const details: string[] = [];
+      if (actual === undefined) details.push(`version ${c.version} has no metric '${rule.metric}'`);
+      if (missing.length > 0) details.push(`holders without the metric: ${missing.map((v) => `v${v}`).join(", ")}`);
+      if (known.length > 0) details.push(`against ${known.map((b) => `v${b.version}=${b.value}`).join(", ")}`);
+      checks.push({ check: label(`no_regression.${rule.metric}`, c), passed, expected, actual: actual ?? null, detail: details.join("; ") || null });
+    }
+    for (const [key, value] of Object.entries(policy.required_tags ?? {})) {
+      const actual = c.tags[key];
+      checks.push({ check: label(`required_tags.${key}`, c), passed: actual === value, expected: value, actual: actual ?? null, detail: null });
+    }
+    for (const field of policy.required_lineage ?? []) {
+      const passed = present(c.lineage[field]);
+      checks.push({ check: label(`required_lineage.${field}`, c), passed, expected: "present", actual: passed ? "present" : "missing", detail: null });
+    }
+    if (policy.approvals !== undefined && policy.approvals > 0) {
+      const counted = [...new Set(c.approvers)].filter((a) => a !== c.created_by);
+      checks.push({
+        check: label("approvals", c),
+        passed: counted.length >= policy.approvals,
+        expected: `>= ${policy.approvals}`,
+        actual: counted.length,
+        detail: counted.length > 0 ? `approved by ${counted.join(", ")}` : null,
+      });
+    }
+    if (policy.from !== undefined) {
+      checks.push({ check: label("from", c), passed: c.heldFrom, expected: policy.from, actual: c.heldFrom ? policy.from : null, detail: c.heldFrom ? null : `version ${c.version} has never held '${policy.from}'` });
+    }
+  }
+  return { passed: checks.every((ch) => ch.passed), checks };
+}
+
+/** Bounds shown to people: floating-point noise from `0.931 - 0.0` style sums trimmed. */
+function roundForDisplay(n: number): number {
+  return Number.parseFloat(n.toPrecision(12));
+}

@@ -1,0 +1,133 @@
+/** The pure gate evaluator, table-driven: one policy rule at a time, then the combinations. */
+import { describe, expect, it } from "vitest";
+import { evaluateGate, GatePolicy, type GateFacts } from "../src/domain/gate";
+
+const facts = (version: number, over: Partial<GateFacts> = {}): GateFacts => ({
+  version,
+  metrics: {},
+  tags: {},
+  lineage: {},
+  created_by: "trainer",
+  approvers: [],
+  heldFrom: false,
+  ...over,
+});
+
+const policy = (p: unknown) => GatePolicy.parse(p);
+
+describe("evaluateGate", () => {
+  const cases: { name: string; policy: unknown; candidates: GateFacts[]; holders?: GateFacts[]; passed: boolean; checks: unknown[] }[] = [
+    {
+      name: "metric within bounds",
+      policy: { metrics: [{ name: "auc", min: 0.9 }] },
+      candidates: [facts(2, { metrics: { auc: 0.93 } })],
+      passed: true,
+      checks: [{ check: "metrics.auc", passed: true, expected: ">= 0.9", actual: 0.93, detail: null }],
+    },
+    {
+      name: "metric below min",
+      policy: { metrics: [{ name: "auc", min: 0.9, max: 1 }] },
+      candidates: [facts(2, { metrics: { auc: 0.85 } })],
+      passed: false,
+      checks: [{ check: "metrics.auc", passed: false, expected: ">= 0.9 and <= 1", actual: 0.85, detail: null }],
+    },
+    {
+      name: "missing metric fails",
+      policy: { metrics: [{ name: "latency_p99_ms", max: 40 }] },
+      candidates: [facts(2)],
+      passed: false,
+      checks: [{ check: "metrics.latency_p99_ms", passed: false, expected: "<= 40", actual: null, detail: "version 2 has no metric 'latency_p99_ms'" }],
+    },
+    {
+      name: "no regression: nothing holds the target",
+      policy: { no_regression: [{ metric: "auc" }] },
+      candidates: [facts(2, { metrics: { auc: 0.5 } })],
+      holders: [],
+      passed: true,
+      checks: [{ check: "no_regression.auc", passed: true, expected: "nothing holds the target", actual: 0.5 }],
+    },
+    {
+      name: "no regression: worse than the holder beyond tolerance",
+      policy: { no_regression: [{ metric: "auc", higher_is_better: true, tolerance: 0.01 }] },
+      candidates: [facts(3, { metrics: { auc: 0.912 } })],
+      holders: [facts(2, { metrics: { auc: 0.941 } })],
+      passed: false,
+      checks: [{ check: "no_regression.auc", passed: false, expected: ">= 0.931", actual: 0.912 }],
+    },
+    {
+      name: "no regression: lower is better, within tolerance",
+      policy: { no_regression: [{ metric: "latency", higher_is_better: false, tolerance: 2 }] },
+      candidates: [facts(3, { metrics: { latency: 31 } })],
+      holders: [facts(2, { metrics: { latency: 30 } })],
+      passed: true,
+      checks: [{ check: "no_regression.latency", passed: true, expected: "<= 32", actual: 31 }],
+    },
+    {
+      name: "no regression: a split holder is compared with every version it serves",
+      policy: { no_regression: [{ metric: "auc" }] },
+      candidates: [facts(4, { metrics: { auc: 0.92 } })],
+      holders: [facts(2, { metrics: { auc: 0.9 } }), facts(3, { metrics: { auc: 0.95 } })],
+      passed: false,
+      checks: [{ check: "no_regression.auc", passed: false, expected: ">= 0.95", actual: 0.92 }],
+    },
+    {
+      name: "a split candidate: every version must pass",
+      policy: { metrics: [{ name: "auc", min: 0.9 }] },
+      candidates: [facts(2, { metrics: { auc: 0.95 } }), facts(3, { metrics: { auc: 0.8 } })],
+      passed: false,
+      checks: [
+        { check: "metrics.auc@v2", passed: true },
+        { check: "metrics.auc@v3", passed: false, actual: 0.8 },
+      ],
+    },
+    {
+      name: "required tags and lineage",
+      policy: { required_tags: { validation: "passed" }, required_lineage: ["git_sha", "datasets"] },
+      candidates: [facts(2, { tags: { validation: "passed" }, lineage: { git_sha: "abc123", datasets: [] } })],
+      passed: false,
+      checks: [
+        { check: "required_tags.validation", passed: true, expected: "passed", actual: "passed" },
+        { check: "required_lineage.git_sha", passed: true, actual: "present" },
+        { check: "required_lineage.datasets", passed: false, actual: "missing" },
+      ],
+    },
+    {
+      name: "approvals: distinct, the creator never counts",
+      policy: { approvals: 2 },
+      candidates: [facts(2, { approvers: ["trainer", "bob", "bob"] })],
+      passed: false,
+      checks: [{ check: "approvals", passed: false, expected: ">= 2", actual: 1, detail: "approved by bob" }],
+    },
+    {
+      name: "from",
+      policy: { from: "staging" },
+      candidates: [facts(2, { heldFrom: true })],
+      passed: true,
+      checks: [{ check: "from", passed: true, expected: "staging", actual: "staging", detail: null }],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const result = evaluateGate(policy(c.policy), c.candidates, c.holders ?? []);
+      expect(result.passed).toBe(c.passed);
+      expect(result.checks).toHaveLength(c.checks.length);
+      c.checks.forEach((expected, i) => expect(result.checks[i]).toMatchObject(expected as object));
+    });
+  }
+
+  it("refuses malformed policies", () => {
+    for (const bad of [
+      { unknown: 1 },
+      { metrics: [{ name: "", min: 1 }] },
+      { metrics: [{ name: "auc", min: 2, max: 1 }] },
+      { metrics: [{ name: "auc" }] },
+      { no_regression: [{ metric: "auc", tolerance: -1 }] },
+      { required_lineage: ["nope"] },
+      { approvals: -1 },
+      { from: "Not An Alias!" },
+    ]) {
+      expect(GatePolicy.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+    }
+    expect(GatePolicy.parse({})).toEqual({});
+  });
+});
