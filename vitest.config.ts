@@ -45,6 +45,8 @@ export default defineConfig(async () => {
                   MAX_SINGLE_PUT: String(6 * 1024 * 1024),
                   // Uncached by default so a test sees each change at once; test/resolve.test.ts turns it on.
                   RESOLVE_TTL_S: "0",
+                  // Signals reach the object at once; test/guards.test.ts turns coalescing on.
+                  SIGNAL_COALESCE_MS: "0",
                 },
               },
             }),

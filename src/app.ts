@@ -4,6 +4,7 @@ import { aliasRoutes } from "./aliases/routes";
 import { artifactRoutes } from "./artifacts/routes";
 import { auditRoutes } from "./audit/routes";
 import { gateRoutes } from "./gates/routes";
+import { guardRoutes } from "./guards/routes";
 import { register, type AnyRouteSpec, type AppEnv } from "./http/api";
 import { ProblemError, problemResponse } from "./http/problem";
 import { metaRoutes } from "./meta-routes";
@@ -23,6 +24,7 @@ export function buildApp(): Hono<AppEnv> {
     ...artifactRoutes,
     ...aliasRoutes,
     ...gateRoutes,
+    ...guardRoutes,
     ...resolveRoutes,
     ...auditRoutes,
   );

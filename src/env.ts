@@ -22,6 +22,7 @@ export interface Env {
   BLOB_GC_GRACE_S?: string;
   RESOLVE_TTL_S?: string;
   RESOLVE_STALE_IF_ERROR_S?: string;
+  SIGNAL_COALESCE_MS?: string;
 }
 
 const optionalString = z
@@ -66,6 +67,8 @@ const ConfigSchema = z.object({
    * Object cannot answer (served with `x-mreg-stale`); 0 fails at once (503 `unavailable`).
    */
   RESOLVE_STALE_IF_ERROR_S: intVar(86400, 0, 7 * 24 * 3600),
+  /** How long one isolate gathers an alias's production signals into one RPC (0: each signal is sent at once). */
+  SIGNAL_COALESCE_MS: intVar(1000, 0, 10_000),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -26,6 +26,8 @@ export type AuditAction =
   | "gate.set"
   | "gate.delete"
   | "approval.add"
+  | "guard.set"
+  | "guard.delete"
   | "promotion_denied";
 
 export interface AuditEvent {

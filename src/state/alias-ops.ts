@@ -154,8 +154,16 @@ export function resolveNow(r: Rooms, model: string, alias: string): Outcome<Reso
   };
 }
 
-/** Records one alias change with its audit event, D1 projection and watch message. */
-function changeAlias(r: Rooms, actor: Reasoned, alias: string, action: AliasAction, from: AliasValue | null, to: AliasValue | null) {
+/** Records one alias change with its audit event, D1 projection and watch message (`event`, default the action). */
+export function changeAlias(
+  r: Rooms,
+  actor: Reasoned,
+  alias: string,
+  action: AliasAction,
+  from: AliasValue | null,
+  to: AliasValue | null,
+  event: string = action,
+) {
   const generation = r.meta.bump("generation");
   const state = r.aliases.record({ alias, generation, action, from, to, actor: actor.actor, reason: actor.reason, at: actor.at });
   r.outbox.enqueue(
@@ -174,7 +182,7 @@ function changeAlias(r: Rooms, actor: Reasoned, alias: string, action: AliasActi
     // A rollback is the emergency path: gates are not evaluated, and the event says so.
     detail: { generation, unchanged: sameValue(from, to) || undefined, gates: action === "rollback" ? "skipped" : undefined },
   });
-  r.watch.changed([alias], action);
+  r.watch.changed([alias], event);
   return state;
 }
 

@@ -42,6 +42,10 @@ type ModelStateRpc = Pick<
   | "checkGate"
   | "approve"
   | "listApprovals"
+  | "setGuard"
+  | "getGuard"
+  | "deleteGuard"
+  | "signal"
   | "fetch"
 >;
 

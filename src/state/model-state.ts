@@ -25,11 +25,14 @@ import type { UploadPart, UploadRecord } from "../domain/upload";
 import type { Stage, VersionPatch, VersionRecord } from "../domain/version";
 import type { AliasValue } from "../domain/alias";
 import type { GatePolicy, GateResult } from "../domain/gate";
+import type { GuardPolicy } from "../domain/guard";
 import type { Env } from "../env";
 import * as aliasOps from "./alias-ops";
 import { aliasBody, AliasTable, type AliasBody, type HistoryEntry } from "./alias-table";
 import * as gateOps from "./gate-ops";
 import { GateTable, type Approval, type GateBody } from "./gate-table";
+import * as guardOps from "./guard-ops";
+import { GuardTable } from "./guard-table";
 import { MetaTable } from "./meta-table";
 import * as modelOps from "./model-ops";
 import { ModelTable } from "./model-table";
@@ -72,6 +75,7 @@ export class ModelState extends DurableObject<Env> {
       uploads: new UploadTable(sql, outbox),
       aliases: new AliasTable(sql),
       gates: new GateTable(sql),
+      guards: new GuardTable(sql),
       watch: new Watch(ctx, (model, alias) => aliasOps.resolveNow(this.rooms, model, alias), () => meta.counter("generation")),
     };
     // Schema setup is the only work done under blockConcurrencyWhile: it caps throughput.
@@ -252,6 +256,25 @@ export class ModelState extends DurableObject<Env> {
     return { ok: true, value: this.rooms.gates.approvals(input.version) };
   }
 
+  // ---- guards and signals ----------------------------------------------------------------
+
+  async setGuard(input: Actor & { alias: string; policy: GuardPolicy }): Promise<Outcome<guardOps.GuardView>> {
+    return this.commit(() => guardOps.setGuard(this.rooms, input));
+  }
+
+  async getGuard(input: { alias: string }): Promise<Outcome<guardOps.GuardView>> {
+    return guardOps.getGuard(this.rooms, { alias: input.alias, now: Date.now() });
+  }
+
+  async deleteGuard(input: Actor & { alias: string }): Promise<Outcome<null>> {
+    return this.commit(() => guardOps.deleteGuard(this.rooms, input));
+  }
+
+  /** A batch of signals (one Worker isolate's, for one alias and version, coalesced). */
+  async signal(input: { model: string; alias: string; version: number; samples: Record<string, { count: number; sum: number }> }) {
+    return this.commit(() => guardOps.signal(this.rooms, { ...input, atMs: Date.now() }));
+  }
+
   // ---- watch ------------------------------------------------------------------------------
 
   /**
@@ -280,7 +303,8 @@ export class ModelState extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    ws.close(code, reason);
+    // 1005 (no status) and 1006 (abnormal) describe a close; they cannot be sent back.
+    ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
   }
 
   // ---- outbox and alarm -------------------------------------------------------------------
@@ -320,7 +344,9 @@ export class ModelState extends DurableObject<Env> {
     outbox.changed = false;
     const result = this.ctx.storage.transactionSync(decide);
     if (outbox.changed) this.armAlarm(Date.now() + RETRY_DELAY_MS);
-    this.resolved.clear();
+    // Every change a resolution depends on is projected, so only those clear the memory
+    // (a batch of guard signals that changes nothing else keeps it).
+    if (outbox.changed) this.resolved.clear();
     watch.sendPending();
     if (outbox.changed) {
       try {

@@ -10,6 +10,7 @@ import type { UploadRecord } from "../domain/upload";
 import type { VersionHead } from "../domain/version";
 import type { AliasTable } from "./alias-table";
 import type { GateTable } from "./gate-table";
+import type { GuardTable } from "./guard-table";
 import type { MetaTable } from "./meta-table";
 import type { ModelTable } from "./model-table";
 import { fail } from "./outcome";
@@ -35,6 +36,7 @@ export interface Rooms {
   uploads: UploadTable;
   aliases: AliasTable;
   gates: GateTable;
+  guards: GuardTable;
   watch: Watch;
 }
 

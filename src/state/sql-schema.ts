@@ -5,10 +5,11 @@
  */
 import { ALIAS_SCHEMA } from "./alias-table";
 import { GATE_SCHEMA } from "./gate-table";
+import { GUARD_SCHEMA } from "./guard-table";
 import { META_SCHEMA } from "./meta-table";
 import { MODEL_SCHEMA } from "./model-table";
 import { OUTBOX_SCHEMA } from "./outbox";
 import { UPLOAD_SCHEMA } from "./upload-table";
 import { VERSION_SCHEMA } from "./version-table";
 
-export const MODEL_STATE_SCHEMA = [...MODEL_SCHEMA, ...META_SCHEMA, ...VERSION_SCHEMA, ...UPLOAD_SCHEMA, ...ALIAS_SCHEMA, ...GATE_SCHEMA, ...OUTBOX_SCHEMA];
+export const MODEL_STATE_SCHEMA = [...MODEL_SCHEMA, ...META_SCHEMA, ...VERSION_SCHEMA, ...UPLOAD_SCHEMA, ...ALIAS_SCHEMA, ...GATE_SCHEMA, ...GUARD_SCHEMA, ...OUTBOX_SCHEMA];

@@ -1,0 +1,46 @@
+/**
+ * Guards (API.md "Gates, approvals and guards"): a bound on a production metric of the
+ * version an alias serves, over a sliding window of the signals serving nodes report. The
+ * window is kept as WINDOW_BUCKETS time buckets of counts and sums, so its size depends on
+ * time, never on how many signals arrive. Pure: no I/O.
+ */
+import { z } from "zod";
+
+export const WINDOW_BUCKETS = 10;
+
+export const GuardBody = z
+  .strictObject({
+    metric: z.string().min(1).max(128),
+    min: z.number().refine(Number.isFinite, "must be finite").optional(),
+    max: z.number().refine(Number.isFinite, "must be finite").optional(),
+    window_s: z.number().int().min(10).max(7 * 24 * 3600).default(300),
+    min_samples: z.number().int().min(1).max(1_000_000).default(20),
+  })
+  .refine((g) => g.min !== undefined || g.max !== undefined, "give min, max or both")
+  .refine((g) => g.min === undefined || g.max === undefined || g.min <= g.max, "min must not exceed max");
+
+export type GuardPolicy = z.output<typeof GuardBody>;
+
+/** The bucket a moment falls in: WINDOW_BUCKETS of them cover `window_s`. */
+export const bucketOf = (atMs: number, windowS: number) => Math.floor(atMs / ((windowS * 1000) / WINDOW_BUCKETS));
+
+/** The oldest bucket still inside the window that ends with `current`. */
+export const oldestBucket = (current: number) => current - WINDOW_BUCKETS + 1;
+
+export interface WindowStats {
+  samples: number;
+  mean: number | null;
+}
+
+/** Whether the window's mean breaks the guard's bound, counting only once it holds `min_samples`. */
+export function breaks(guard: GuardPolicy, stats: WindowStats): boolean {
+  if (stats.mean === null || stats.samples < guard.min_samples) return false;
+  return (guard.min !== undefined && stats.mean < guard.min) || (guard.max !== undefined && stats.mean > guard.max);
+}
+
+/** The rollback's reason: the figures that tripped it. */
+export function tripReason(guard: GuardPolicy, version: number, stats: WindowStats): string {
+  const bound = [guard.min !== undefined ? `min ${guard.min}` : null, guard.max !== undefined ? `max ${guard.max}` : null].filter(Boolean).join(", ");
+  const mean = stats.mean === null ? null : Number.parseFloat(stats.mean.toPrecision(6));
+  return `guard: mean ${guard.metric} of version ${version} was ${mean} over ${stats.samples} samples in ${guard.window_s} s (${bound})`;
+}

@@ -1,0 +1,96 @@
+/**
+ * ModelState's guard tables, read and written synchronously (safe inside transactionSync).
+ * Only ModelState uses this module.
+ *
+ * - guards:        each alias's guard (metric, bounds, window, minimum samples).
+ * - guard_buckets: the signals of the window, as counts and sums per (alias, version, time
+ *                  bucket): at most WINDOW_BUCKETS rows per alias, however many signals come.
+ */
+import { oldestBucket, type GuardPolicy, type WindowStats } from "../domain/guard";
+
+export const GUARD_SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS guards (
+     alias TEXT PRIMARY KEY,
+     policy TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     updated_by TEXT NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS guard_buckets (
+     alias TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     bucket INTEGER NOT NULL,
+     n REAL NOT NULL,
+     sum REAL NOT NULL,
+     PRIMARY KEY (alias, version, bucket)
+   )`,
+];
+
+export interface GuardState {
+  alias: string;
+  policy: GuardPolicy;
+  updated_at: string;
+  updated_by: string;
+}
+
+export class GuardTable {
+  constructor(private readonly sql: SqlStorage) {}
+
+  get(alias: string): GuardState | null {
+    const row = this.sql
+      .exec<{ alias: string; policy: string; updated_at: string; updated_by: string }>("SELECT * FROM guards WHERE alias = ?", alias)
+      .toArray()[0];
+    return row ? { ...row, policy: JSON.parse(row.policy) as GuardPolicy } : null;
+  }
+
+  put(state: GuardState): void {
+    this.sql.exec(
+      "INSERT INTO guards (alias, policy, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT (alias) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+      state.alias,
+      JSON.stringify(state.policy),
+      state.updated_at,
+      state.updated_by,
+    );
+    this.forget(state.alias);
+  }
+
+  delete(alias: string): void {
+    this.sql.exec("DELETE FROM guards WHERE alias = ?", alias);
+    this.forget(alias);
+  }
+
+  /** Adds `count` samples summing to `sum` to the bucket, and drops what left the window or is another version's. */
+  add(alias: string, version: number, bucket: number, count: number, sum: number): void {
+    this.sql.exec("DELETE FROM guard_buckets WHERE alias = ? AND (bucket < ? OR version != ?)", alias, oldestBucket(bucket), version);
+    this.sql.exec(
+      "INSERT INTO guard_buckets (alias, version, bucket, n, sum) VALUES (?, ?, ?, ?, ?) ON CONFLICT (alias, version, bucket) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum",
+      alias,
+      version,
+      bucket,
+      count,
+      sum,
+    );
+  }
+
+  stats(alias: string, version: number, currentBucket: number): WindowStats {
+    const row = this.sql
+      .exec<{ n: number | null; sum: number | null }>(
+        "SELECT sum(n) AS n, sum(sum) AS sum FROM guard_buckets WHERE alias = ? AND version = ? AND bucket >= ?",
+        alias,
+        version,
+        oldestBucket(currentBucket),
+      )
+      .one();
+    const samples = row.n ?? 0;
+    return { samples, mean: samples > 0 ? row.sum! / samples : null };
+  }
+
+  /** Stops counting: the window of the alias starts empty. */
+  forget(alias: string): void {
+    this.sql.exec("DELETE FROM guard_buckets WHERE alias = ?", alias);
+  }
+
+  clear(): void {
+    this.sql.exec("DELETE FROM guards");
+    this.sql.exec("DELETE FROM guard_buckets");
+  }
+}

@@ -1,0 +1,149 @@
+/** Guards and production signals through the HTTP API: rollback once, bounded state, coalescing. */
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../src/index";
+import { modelState } from "../src/state/client";
+import type { ModelState } from "../src/state/model-state";
+import { call, createModel, hsToken, json, readyVersion } from "./helpers";
+
+async function twoVersions(model: string) {
+  await createModel(model);
+  await readyVersion(model, { "w.bin": new TextEncoder().encode(`${model} one`) });
+  await readyVersion(model, { "w.bin": new TextEncoder().encode(`${model} two`) });
+  await json("PUT", `/v1/models/${model}/aliases/production`, { body: { version: 1 } });
+  await json("PUT", `/v1/models/${model}/aliases/production`, { body: { version: 2 } });
+}
+
+const signal = async (model: string, body: unknown) => {
+  const res = await call("POST", `/v1/models/${model}/aliases/production/signals`, { body, token: await hsToken({ scope: "report", sub: "node-1" }) });
+  expect(res.status).toBe(202);
+};
+
+describe("guards", () => {
+  it("are set by admins, validated, shown with their window, and removed", async () => {
+    await twoVersions("gd-crud");
+    const reporter = await hsToken({ scope: "report read" });
+    expect((await json("PUT", "/v1/models/gd-crud/aliases/production/guard", { token: reporter, body: { metric: "err", max: 0.05 } })).status).toBe(403);
+    for (const bad of [{ metric: "err" }, { metric: "", max: 1 }, { metric: "err", min: 2, max: 1 }, { metric: "err", max: 1, window_s: 1 }, { metric: "err", max: 1, extra: 1 }]) {
+      expect((await json("PUT", "/v1/models/gd-crud/aliases/production/guard", { body: bad })).status, JSON.stringify(bad)).toBe(400);
+    }
+    const set = await json("PUT", "/v1/models/gd-crud/aliases/production/guard", { body: { metric: "err", max: 0.05 } });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ alias: "production", policy: { metric: "err", max: 0.05, window_s: 300, min_samples: 20 }, window: { version: 2, samples: 0, mean: null } });
+    await signal("gd-crud", { version: 2, metrics: { err: 0.01 }, count: 3 });
+    expect((await json("GET", "/v1/models/gd-crud/aliases/production/guard")).body.window).toEqual({ version: 2, samples: 3, mean: 0.01 });
+    // A signal with the wrong shape is 400; one from a token without `report` is 403.
+    expect((await json("POST", "/v1/models/gd-crud/aliases/production/signals", { body: { version: 2, metrics: {} }, token: await hsToken({ scope: "report" }) })).status).toBe(400);
+    expect((await json("POST", "/v1/models/gd-crud/aliases/production/signals", { body: { version: 2, metrics: { err: 1 } }, token: await hsToken({ scope: "read" }) })).status).toBe(403);
+    expect((await call("DELETE", "/v1/models/gd-crud/aliases/production/guard")).status).toBe(204);
+    expect((await json("GET", "/v1/models/gd-crud/aliases/production/guard")).status).toBe(404);
+  });
+
+  it("roll back exactly once when the mean breaks the bound, and a watcher sees it", async () => {
+    await twoVersions("gd-trip");
+    await json("PUT", "/v1/models/gd-trip/aliases/production/guard", { body: { metric: "err", max: 0.05, min_samples: 20 } });
+    const ws = (
+      await exports.default.fetch(
+        new Request("http://mreg.test/v1/models/gd-trip/aliases/production/watch", {
+          headers: { upgrade: "websocket", authorization: `Bearer ${await hsToken({ scope: "read" })}` },
+        }),
+      )
+    ).webSocket!;
+    const events: { event: string; version: number | null }[] = [];
+    ws.addEventListener("message", (e) => events.push(JSON.parse(e.data as string)));
+    ws.accept();
+    // Signals for another version do not count.
+    for (let i = 0; i < 25; i++) await signal("gd-trip", { version: 1, metrics: { err: 0.9 } });
+    expect((await json("GET", "/v1/models/gd-trip/aliases/production")).body.version).toBe(2);
+    for (let i = 0; i < 30; i++) await signal("gd-trip", { version: 2, metrics: { err: 0.2 } });
+    expect((await json("GET", "/v1/models/gd-trip/aliases/production")).body.version).toBe(1);
+    const rollbacks = (await json("GET", "/v1/audit?model=gd-trip&action=rollback")).body.items;
+    expect(rollbacks).toHaveLength(1);
+    expect(rollbacks[0]).toMatchObject({ actor: "guard", alias: "production", version: 1 });
+    expect(rollbacks[0].reason).toContain("mean err of version 2 was 0.2 over 20 samples");
+    for (let i = 0; i < 50 && !events.some((e) => e.event === "guard"); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(events.find((e) => e.event === "guard")).toMatchObject({ event: "guard", version: 1 });
+    ws.close();
+  });
+
+  it("weighs a signal by its count", async () => {
+    await twoVersions("gd-count");
+    await json("PUT", "/v1/models/gd-count/aliases/production/guard", { body: { metric: "auc", min: 0.9, min_samples: 100 } });
+    await signal("gd-count", { version: 2, metrics: { auc: 0.95 }, count: 100 });
+    await signal("gd-count", { version: 2, metrics: { auc: 0.5 }, count: 1 });
+    // Weighted: (95 + 0.5) / 101 = 0.9455; unweighted it would be 0.725 and trip.
+    const guard = (await json("GET", "/v1/models/gd-count/aliases/production/guard")).body;
+    expect(guard.window.samples).toBe(101);
+    expect(guard.window.mean).toBeCloseTo(95.5 / 101, 9);
+    expect((await json("GET", "/v1/models/gd-count/aliases/production")).body.version).toBe(2);
+    await signal("gd-count", { version: 2, metrics: { auc: 0.5 }, count: 20 });
+    expect((await json("GET", "/v1/models/gd-count/aliases/production")).body.version).toBe(1);
+  });
+
+  it("keeps 10,000 signals in bounded state", { timeout: 60_000 }, async () => {
+    await twoVersions("gd-many");
+    await json("PUT", "/v1/models/gd-many/aliases/production/guard", { body: { metric: "err", max: 0.5, window_s: 60, min_samples: 10 } });
+    const stub = modelState(env, "gd-many");
+    for (let i = 0; i < 10_000; i += 500) {
+      await Promise.all(
+        Array.from({ length: 500 }, (_, j) =>
+          stub.signal({ model: "gd-many", alias: "production", version: 2, samples: { err: { count: 1, sum: ((i + j) % 10) / 100 } } }),
+        ),
+      );
+    }
+    const rows = await runInDurableObject(env.MODEL_STATE.getByName("gd-many"), (instance: ModelState) =>
+      (instance as unknown as { ctx: DurableObjectState }).ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM guard_buckets").one(),
+    );
+    expect(rows.n).toBeLessThanOrEqual(10);
+    const guard = (await json("GET", "/v1/models/gd-many/aliases/production/guard")).body;
+    expect(guard.window.samples).toBe(10_000);
+    expect(guard.window.mean).toBeCloseTo(0.045, 9);
+  });
+
+  it("coalesces one isolate's signals for an alias into one call to the object", async () => {
+    await twoVersions("gd-coalesce");
+    await json("PUT", "/v1/models/gd-coalesce/aliases/production/guard", { body: { metric: "err", max: 0.5, min_samples: 1000 } });
+    // The real binding, wrapped to count the signal calls that reach the object.
+    let calls = 0;
+    const counting = new Proxy(env.MODEL_STATE, {
+      get(target, prop) {
+        if (prop !== "getByName") return Reflect.get(target, prop, target);
+        return (name: string) => {
+          const stub = target.getByName(name);
+          return new Proxy(stub, {
+            get(s, method) {
+              if (method !== "signal") return Reflect.get(s, method, s) as unknown;
+              return (input: Parameters<ModelState["signal"]>[0]) => {
+                calls += 1;
+                return s.signal(input);
+              };
+            },
+          });
+        };
+      },
+    });
+    const token = await hsToken({ scope: "report" });
+    const ctx = createExecutionContext();
+    const coalescing = { ...env, MODEL_STATE: counting, SIGNAL_COALESCE_MS: "200" };
+    const responses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        worker.fetch(
+          new Request("http://mreg.test/v1/models/gd-coalesce/aliases/production/signals", {
+            method: "POST",
+            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+            body: JSON.stringify({ version: 2, metrics: { err: i % 2 === 0 ? 0.1 : 0.3 }, count: 2 }),
+          }),
+          coalescing,
+          ctx,
+        ),
+      ),
+    );
+    expect(responses.every((r) => r.status === 202)).toBe(true);
+    await waitOnExecutionContext(ctx);
+    expect(calls).toBe(1);
+    const guard = (await json("GET", "/v1/models/gd-coalesce/aliases/production/guard")).body;
+    expect(guard.window).toMatchObject({ version: 2, samples: 80 });
+    expect(guard.window.mean).toBeCloseTo(0.2, 9);
+  });
+});
