@@ -109,6 +109,62 @@ describe("README quick start", () => {
     const resolved = await fetch(`${BASE}/v1/resolve?uri=${encodeURIComponent("registry://payment-fraud@production")}`, { headers: auth });
     expect(((await resolved.json()) as { version: number }).version).toBe(1);
 
+    // The CI flow through gates, approvals and a guard: the README's third block.
+    const tokenFor = (sub: string, scope: string) =>
+      execFileSync("npm", ["run", "-s", "token", "--", "--sub", sub, "--scope", scope], { cwd: root, encoding: "utf8" }).trim();
+    const as = (token: string) => ({ authorization: `Bearer ${token}`, "content-type": "application/json" });
+    const admin = as(tokenFor("platform", "admin"));
+    const approver = as(tokenFor("bob", "approve"));
+    const reporter = as(tokenFor("node-17", "report"));
+    const gate = await fetch(`${BASE}/v1/models/payment-fraud/gates/production`, {
+      method: "PUT",
+      headers: admin,
+      body: JSON.stringify({
+        metrics: [{ name: "auc", min: 0.9 }],
+        no_regression: [{ metric: "auc", tolerance: 0.005 }],
+        required_lineage: ["git_sha"],
+        approvals: 1,
+        from: "staging",
+      }),
+    });
+    expect(gate.status).toBe(200);
+    const v3 = await fetch(`${BASE}/v1/models/payment-fraud/versions`, { method: "POST", headers: auth, body: JSON.stringify({ lineage: { git_sha: "9b1c2d3" } }) });
+    expect(((await v3.json()) as { version: number }).version).toBe(3);
+    await fetch(`${BASE}/v1/models/payment-fraud/versions/3/files/config.json`, { method: "PUT", headers: { authorization: auth.authorization }, body: config });
+    await fetch(`${BASE}/v1/models/payment-fraud/versions/3/finalize`, { method: "POST", headers: auth });
+    await fetch(`${BASE}/v1/models/payment-fraud/versions/3`, { method: "PATCH", headers: auth, body: JSON.stringify({ metrics: { auc: 0.95 } }) });
+    const check = await fetch(`${BASE}/v1/models/payment-fraud/gates/production/check`, { method: "POST", headers: promote, body: JSON.stringify({ version: 3 }) });
+    const checked = (await check.json()) as { passed: boolean; checks: { check: string; passed: boolean }[] };
+    expect(checked.passed).toBe(false);
+    expect(checked.checks.filter((c) => !c.passed).map((c) => c.check)).toEqual(["approvals", "from"]);
+    const promoteV3 = (alias: string) => fetch(`${BASE}/v1/models/payment-fraud/aliases/${alias}`, { method: "PUT", headers: promote, body: JSON.stringify({ version: 3 }) });
+    expect((await promoteV3("staging")).status).toBe(200);
+    const refused = await promoteV3("production");
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { code: string }).code).toBe("gate_failed");
+    const approval = await fetch(`${BASE}/v1/models/payment-fraud/versions/3/approvals`, {
+      method: "POST",
+      headers: approver,
+      body: JSON.stringify({ target: "production", comment: "eval report reviewed" }),
+    });
+    expect(approval.status).toBe(201);
+    expect((await promoteV3("production")).status).toBe(200);
+    const guard = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production/guard`, {
+      method: "PUT",
+      headers: admin,
+      body: JSON.stringify({ metric: "error_rate", max: 0.05, window_s: 300, min_samples: 20 }),
+    });
+    expect(guard.status).toBe(200);
+    const signal = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production/signals`, {
+      method: "POST",
+      headers: reporter,
+      body: JSON.stringify({ version: 3, metrics: { error_rate: 0.2 }, count: 50 }),
+    });
+    expect(signal.status).toBe(202);
+    await new Promise((r) => setTimeout(r, 2000));
+    const after = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, { headers: auth });
+    expect(((await after.json()) as { version: number }).version).toBe(1);
+
     const unauthenticated = await fetch(`${BASE}/v1/models`);
     expect(unauthenticated.status).toBe(401);
   });
