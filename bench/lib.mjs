@@ -3,6 +3,7 @@
 import { spawn, execFileSync } from "node:child_process";
 import { createReadStream, readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
+import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -164,3 +165,15 @@ export function sendFileRegion({ method, url, headers = {}, file, start, length 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 export const fmtMiB = (bytes) => (bytes / MiB).toFixed(0);
+
+/** A port nobody listens on right now (other benchmarks may run on fixed ones). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}

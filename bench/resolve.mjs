@@ -9,12 +9,11 @@
 // would show in its p99. Reports, per round and as medians, requests/s, p99 and the
 // server's CPU time per request (wrangler + workerd, from /proc), with their ratios.
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { cpuOfGroup, mintToken, startServer } from "./lib.mjs";
+import { cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -51,18 +50,6 @@ async function api(base, token, method, path, body, contentType = "application/j
   });
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return res;
-}
-
-/** A port nobody listens on right now (other benchmarks may run on fixed ones). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const median = (xs) => {

@@ -30,9 +30,9 @@ describe("guards", () => {
     }
     const set = await json("PUT", "/v1/models/gd-crud/aliases/production/guard", { body: { metric: "err", max: 0.05 } });
     expect(set.status).toBe(200);
-    expect(set.body).toMatchObject({ alias: "production", policy: { metric: "err", max: 0.05, window_s: 300, min_samples: 20 }, window: { version: 2, samples: 0, mean: null } });
+    expect(set.body).toMatchObject({ alias: "production", policy: { metric: "err", max: 0.05, window_s: 300, min_samples: 20 }, window: { version: 2, samples: 0, mean: null, batches: 0 } });
     await signal("gd-crud", { version: 2, metrics: { err: 0.01 }, count: 3 });
-    expect((await json("GET", "/v1/models/gd-crud/aliases/production/guard")).body.window).toEqual({ version: 2, samples: 3, mean: 0.01 });
+    expect((await json("GET", "/v1/models/gd-crud/aliases/production/guard")).body.window).toEqual({ version: 2, samples: 3, mean: 0.01, batches: 1 });
     // A signal with the wrong shape is 400; one from a token without `report` is 403.
     expect((await json("POST", "/v1/models/gd-crud/aliases/production/signals", { body: { version: 2, metrics: {} }, token: await hsToken({ scope: "report" }) })).status).toBe(400);
     expect((await json("POST", "/v1/models/gd-crud/aliases/production/signals", { body: { version: 2, metrics: { err: 1 } }, token: await hsToken({ scope: "read" }) })).status).toBe(403);
@@ -143,7 +143,7 @@ describe("guards", () => {
     await waitOnExecutionContext(ctx);
     expect(calls).toBe(1);
     const guard = (await json("GET", "/v1/models/gd-coalesce/aliases/production/guard")).body;
-    expect(guard.window).toMatchObject({ version: 2, samples: 80 });
+    expect(guard.window).toMatchObject({ version: 2, samples: 80, batches: 1 });
     expect(guard.window.mean).toBeCloseTo(0.2, 9);
   });
 });

@@ -30,6 +30,8 @@ export const oldestBucket = (current: number) => current - WINDOW_BUCKETS + 1;
 export interface WindowStats {
   samples: number;
   mean: number | null;
+  /** How many batches (calls to the object) brought them: how well the Worker coalesces. */
+  batches: number;
 }
 
 /** Whether the window's mean breaks the guard's bound, counting only once it holds `min_samples`. */

@@ -13,7 +13,7 @@ const Guard = z
     policy: z.object({ metric: z.string(), min: z.number().optional(), max: z.number().optional(), window_s: z.number(), min_samples: z.number() }),
     updated_at: z.string(),
     updated_by: z.string(),
-    window: z.object({ version: z.number().nullable(), samples: z.number(), mean: z.number().nullable() }),
+    window: z.object({ version: z.number().nullable(), samples: z.number(), mean: z.number().nullable(), batches: z.number() }),
   })
   .meta({ id: "Guard" });
 

@@ -70,6 +70,6 @@ export function signal(
 function view(r: Rooms, state: GuardState, nowMs: number): GuardView {
   const alias = r.aliases.get(state.alias);
   const version = alias?.value.version ?? null;
-  const stats = version === null ? { samples: 0, mean: null } : r.guards.stats(state.alias, version, bucketOf(nowMs, state.policy.window_s));
+  const stats = version === null ? { samples: 0, mean: null, batches: 0 } : r.guards.stats(state.alias, version, bucketOf(nowMs, state.policy.window_s));
   return { ...state, window: { version, ...stats } };
 }

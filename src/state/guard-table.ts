@@ -3,8 +3,8 @@
  * Only ModelState uses this module.
  *
  * - guards:        each alias's guard (metric, bounds, window, minimum samples).
- * - guard_buckets: the signals of the window, as counts and sums per (alias, version, time
- *                  bucket): at most WINDOW_BUCKETS rows per alias, however many signals come.
+ * - guard_buckets: the signals of the window, as counts, sums and the number of batches
+ *                  (calls) that brought them, per (alias, version, time bucket): at most WINDOW_BUCKETS rows per alias, however many signals come.
  */
 import { oldestBucket, type GuardPolicy, type WindowStats } from "../domain/guard";
 
@@ -21,6 +21,7 @@ export const GUARD_SCHEMA = [
      bucket INTEGER NOT NULL,
      n REAL NOT NULL,
      sum REAL NOT NULL,
+     batches INTEGER NOT NULL,
      PRIMARY KEY (alias, version, bucket)
    )`,
 ];
@@ -62,7 +63,7 @@ export class GuardTable {
   add(alias: string, version: number, bucket: number, count: number, sum: number): void {
     this.sql.exec("DELETE FROM guard_buckets WHERE alias = ? AND (bucket < ? OR version != ?)", alias, oldestBucket(bucket), version);
     this.sql.exec(
-      "INSERT INTO guard_buckets (alias, version, bucket, n, sum) VALUES (?, ?, ?, ?, ?) ON CONFLICT (alias, version, bucket) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum",
+      "INSERT INTO guard_buckets (alias, version, bucket, n, sum, batches) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (alias, version, bucket) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum, batches = batches + 1",
       alias,
       version,
       bucket,
@@ -73,15 +74,15 @@ export class GuardTable {
 
   stats(alias: string, version: number, currentBucket: number): WindowStats {
     const row = this.sql
-      .exec<{ n: number | null; sum: number | null }>(
-        "SELECT sum(n) AS n, sum(sum) AS sum FROM guard_buckets WHERE alias = ? AND version = ? AND bucket >= ?",
+      .exec<{ n: number | null; sum: number | null; batches: number | null }>(
+        "SELECT sum(n) AS n, sum(sum) AS sum, sum(batches) AS batches FROM guard_buckets WHERE alias = ? AND version = ? AND bucket >= ?",
         alias,
         version,
         oldestBucket(currentBucket),
       )
       .one();
     const samples = row.n ?? 0;
-    return { samples, mean: samples > 0 ? row.sum! / samples : null };
+    return { samples, mean: samples > 0 ? row.sum! / samples : null, batches: row.batches ?? 0 };
   }
 
   /** Stops counting: the window of the alias starts empty. */

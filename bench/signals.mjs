@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+// bench/signals: production signals under load, against `npm start`.
+//   node bench/signals.mjs [--seconds 10] [--connections 16]
+// A model whose alias `production` serves version 2 (version 1 before it) carries a guard
+// (error_rate max 0.05, 20 samples). autocannon posts signals with 16 connections: the
+// first half of the run healthy (error_rate 0.01), the second half bad (0.5). Reports:
+// requests and failures; the calls that reached the model's Durable Object (the guard's
+// window counts the batches) against requests, and per second; and how long after the bad
+// half began a watcher heard of the rollback (event `guard`), with the moment the window's
+// mean crossed the bound computed from the request rate.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { freePort, mintToken, startServer } from "./lib.mjs";
+
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "10" }, connections: { type: "string", default: "16" } } });
+const seconds = Number(values.seconds);
+const connections = Number(values.connections);
+
+async function api(base, token, method, path, body, contentType = "application/json") {
+  const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": contentType }, body });
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+function drive(url, token, errorRate, duration) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url,
+        method: "POST",
+        connections,
+        duration,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ version: 2, metrics: { error_rate: errorRate } }),
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+  });
+}
+
+const port = await freePort();
+const state = mkdtempSync(join(tmpdir(), "mreg-bench-signals-"));
+const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], { port });
+const base = `http://127.0.0.1:${port}`;
+try {
+  const admin = mintToken("read write promote admin");
+  await api(base, admin, "POST", "/v1/models", JSON.stringify({ name: "m" }));
+  for (const v of [1, 2]) {
+    await api(base, admin, "POST", "/v1/models/m/versions", "{}");
+    await api(base, admin, "PUT", `/v1/models/m/versions/${v}/files/model.bin`, `weights ${v}`, "application/octet-stream");
+    await api(base, admin, "POST", `/v1/models/m/versions/${v}/finalize`);
+    await api(base, admin, "PUT", "/v1/models/m/aliases/production", JSON.stringify({ version: v }));
+  }
+  await api(base, admin, "PUT", "/v1/models/m/aliases/production/guard", JSON.stringify({ metric: "error_rate", max: 0.05, window_s: 300, min_samples: 20 }));
+  const reporter = mintToken("report", "node");
+  const url = `${base}/v1/models/m/aliases/production/signals`;
+  const half = Math.max(1, Math.round(seconds / 2));
+
+  const healthy = await drive(url, reporter, 0.01, half);
+  await new Promise((r) => setTimeout(r, 1500)); // the last batch of the healthy half
+  const window = (await (await api(base, admin, "GET", "/v1/models/m/aliases/production/guard")).json()).window;
+
+  // How serving nodes hear of it: the watch socket's `guard` event (a GET would wait out the
+  // resolve cache's TTL in this isolate).
+  let rolledBackAt = null;
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/models/m/aliases/production/watch`, { headers: { authorization: `Bearer ${admin}` } });
+  ws.addEventListener("message", (e) => {
+    if (rolledBackAt === null && JSON.parse(e.data).event === "guard") rolledBackAt = Date.now();
+  });
+  await new Promise((resolve, reject) => {
+    ws.addEventListener("open", resolve);
+    ws.addEventListener("error", reject);
+  });
+  const badStart = Date.now();
+  const bad = await drive(url, reporter, 0.5, half);
+  await new Promise((r) => setTimeout(r, 2500));
+  ws.close();
+
+  const failed = (r) => r.non2xx + r.errors + r.timeouts;
+  const rate = bad.requests.total / half; // bad signals per second
+  // The mean of n healthy samples at 0.01 and m bad ones at 0.5 passes 0.05 once m > 0.04 n / 0.45.
+  const crossingS = (0.04 * window.samples) / 0.45 / rate;
+  const rollbackS = rolledBackAt === null ? null : (rolledBackAt - badStart) / 1000;
+  const report = {
+    connections,
+    healthy_requests: healthy.requests.total,
+    healthy_failed: failed(healthy),
+    bad_requests: bad.requests.total,
+    bad_failed: failed(bad),
+    samples_counted_healthy: window.samples,
+    object_calls_healthy: window.batches,
+    object_calls_per_second: +(window.batches / half).toFixed(2),
+    requests_per_object_call: +(window.samples / Math.max(1, window.batches)).toFixed(1),
+    crossing_after_s: +crossingS.toFixed(2),
+    rollback_after_s: rollbackS,
+    rollback_after_crossing_s: rollbackS === null ? null : +(rollbackS - crossingS).toFixed(2),
+  };
+  console.log(JSON.stringify(report));
+  console.log(`\n| requests | failed | object calls (healthy half) | calls/s | requests per call | crossing after | rolled back after | rollback − crossing |`);
+  console.log(`|---|---|---|---|---|---|---|---|`);
+  console.log(
+    `| ${report.healthy_requests + report.bad_requests} | ${report.healthy_failed + report.bad_failed} | ${report.object_calls_healthy} over ${half} s | ${report.object_calls_per_second} | ${report.requests_per_object_call} | ${report.crossing_after_s} s | ${rollbackS ?? "never"} s | ${report.rollback_after_crossing_s ?? "—"} s |`,
+  );
+} finally {
+  await server.stop();
+  rmSync(state, { recursive: true, force: true });
+}
