@@ -30,7 +30,7 @@ describe("guards", () => {
     }
     const set = await json("PUT", "/v1/models/gd-crud/aliases/production/guard", { body: { metric: "err", max: 0.05 } });
     expect(set.status).toBe(200);
-    expect(set.body).toMatchObject({ alias: "production", policy: { metric: "err", max: 0.05, window_s: 300, min_samples: 20 }, window: { version: 2, samples: 0, mean: null, batches: 0 } });
+    expect(set.body).toMatchObject({ model: "gd-crud", alias: "production", metric: "err", min: null, max: 0.05, window_s: 300, min_samples: 20, window: { version: 2, samples: 0, mean: null, batches: 0 } });
     await signal("gd-crud", { version: 2, metrics: { err: 0.01 }, count: 3 });
     expect((await json("GET", "/v1/models/gd-crud/aliases/production/guard")).body.window).toEqual({ version: 2, samples: 3, mean: 0.01, batches: 1 });
     // A signal with the wrong shape is 400; one from a token without `report` is 403.

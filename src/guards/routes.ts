@@ -9,8 +9,13 @@ import { coalesce } from "./coalesce";
 
 const Guard = z
   .object({
+    model: z.string(),
     alias: z.string(),
-    policy: z.object({ metric: z.string(), min: z.number().optional(), max: z.number().optional(), window_s: z.number(), min_samples: z.number() }),
+    metric: z.string(),
+    min: z.number().nullable(),
+    max: z.number().nullable(),
+    window_s: z.number().int(),
+    min_samples: z.number().int(),
     updated_at: z.string(),
     updated_by: z.string(),
     window: z.object({ version: z.number().nullable(), samples: z.number(), mean: z.number().nullable(), batches: z.number() }),
@@ -55,7 +60,7 @@ export const guardRoutes = [
     responses: { 200: { description: "The guard", schema: Guard } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params }) {
-      return c.json(unwrap(await modelState(c.env, params.model).getGuard({ alias: params.alias })));
+      return c.json(unwrap(await modelState(c.env, params.model).getGuard({ model: params.model, alias: params.alias })));
     },
   }),
 

@@ -85,11 +85,12 @@ function holdersOf(r: Rooms, target: string): VersionHead[] {
 
 function facts(r: Rooms, head: VersionHead, target: string, policy: GatePolicy): GateFacts {
   const from = policy.from;
+  const holdsFromNow = (alias: string) => {
+    const current = r.aliases.get(alias);
+    return current !== null && valueVersions(current.value).includes(head.version);
+  };
   const heldFrom =
-    from !== undefined &&
-    (r.aliases.everHeld(from, head.version) ||
-      (r.aliases.get(from) !== null && valueVersions(r.aliases.get(from)!.value).includes(head.version)) ||
-      r.versions.everInStage(head.version, from));
+    from !== undefined && (holdsFromNow(from) || r.aliases.everHeld(from, head.version) || r.versions.everInStage(head.version, from));
   return {
     version: head.version,
     metrics: head.metrics,

@@ -9,7 +9,17 @@ import type { GuardState } from "./guard-table";
 import { fail, type Outcome } from "./outcome";
 import { appendAudit, modelNotFound, type Actor, type Rooms } from "./rooms";
 
-export interface GuardView extends GuardState {
+/** The contract's Guard: the body it was set with, at the top level, plus who set it and its window. */
+export interface GuardView {
+  model: string;
+  alias: string;
+  metric: string;
+  min: number | null;
+  max: number | null;
+  window_s: number;
+  min_samples: number;
+  updated_at: string;
+  updated_by: string;
   window: { version: number | null } & WindowStats;
 }
 
@@ -18,7 +28,7 @@ export function setGuard(r: Rooms, input: Actor & { alias: string; policy: Guard
   const state: GuardState = { alias: input.alias, policy: input.policy, updated_at: input.at, updated_by: input.actor };
   r.guards.put(state);
   appendAudit(r, input, { action: "guard.set", alias: input.alias, to: input.policy });
-  return { ok: true, value: view(r, state, Date.parse(input.at)) };
+  return { ok: true, value: view(r, input.model, state, Date.parse(input.at)) };
 }
 
 export function deleteGuard(r: Rooms, input: Actor & { alias: string }): Outcome<null> {
@@ -29,10 +39,10 @@ export function deleteGuard(r: Rooms, input: Actor & { alias: string }): Outcome
   return { ok: true, value: null };
 }
 
-export function getGuard(r: Rooms, input: { alias: string; now: number }): Outcome<GuardView> {
+export function getGuard(r: Rooms, input: { model: string; alias: string; now: number }): Outcome<GuardView> {
   const state = r.guards.get(input.alias);
   if (!state) return fail("not_found", `Alias '${input.alias}' has no guard`);
-  return { ok: true, value: view(r, state, input.now) };
+  return { ok: true, value: view(r, input.model, state, input.now) };
 }
 
 /**
@@ -67,9 +77,21 @@ export function signal(
   return { ok: true, value: { counted: true, rolledBack: true } };
 }
 
-function view(r: Rooms, state: GuardState, nowMs: number): GuardView {
+function view(r: Rooms, model: string, state: GuardState, nowMs: number): GuardView {
   const alias = r.aliases.get(state.alias);
   const version = alias?.value.version ?? null;
   const stats = version === null ? { samples: 0, mean: null, batches: 0 } : r.guards.stats(state.alias, version, bucketOf(nowMs, state.policy.window_s));
-  return { ...state, window: { version, ...stats } };
+  const { metric, min, max, window_s, min_samples } = state.policy;
+  return {
+    model,
+    alias: state.alias,
+    metric,
+    min: min ?? null,
+    max: max ?? null,
+    window_s,
+    min_samples,
+    updated_at: state.updated_at,
+    updated_by: state.updated_by,
+    window: { version, ...stats },
+  };
 }

@@ -38,7 +38,7 @@ import * as modelOps from "./model-ops";
 import { ModelTable } from "./model-table";
 import type { Outcome } from "./outcome";
 import { Outbox } from "./outbox";
-import type { Actor, Reasoned, Rooms } from "./rooms";
+import { versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
 import { MODEL_STATE_SCHEMA } from "./sql-schema";
 import * as uploadOps from "./upload-ops";
 import { UploadTable, type R2Aborts } from "./upload-table";
@@ -243,7 +243,7 @@ export class ModelState extends DurableObject<Env> {
   /** The dry run: exactly what a promotion of `version` to `target` would get now. */
   async checkGate(input: { model: string; target: string; version: number }): Promise<Outcome<GateResult>> {
     const head = this.rooms.versions.head(input.version);
-    if (!head) return { ok: false, code: "not_found", detail: `Version ${input.version} of '${input.model}' not found` };
+    if (!head) return versionNotFound(input);
     return { ok: true, value: gateOps.checkGate(this.rooms, input.target, [input.version]) };
   }
 
@@ -252,7 +252,7 @@ export class ModelState extends DurableObject<Env> {
   }
 
   async listApprovals(input: { model: string; version: number }): Promise<Outcome<Approval[]>> {
-    if (!this.rooms.versions.head(input.version)) return { ok: false, code: "not_found", detail: `Version ${input.version} of '${input.model}' not found` };
+    if (!this.rooms.versions.head(input.version)) return versionNotFound(input);
     return { ok: true, value: this.rooms.gates.approvals(input.version) };
   }
 
@@ -262,8 +262,8 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => guardOps.setGuard(this.rooms, input));
   }
 
-  async getGuard(input: { alias: string }): Promise<Outcome<guardOps.GuardView>> {
-    return guardOps.getGuard(this.rooms, { alias: input.alias, now: Date.now() });
+  async getGuard(input: { model: string; alias: string }): Promise<Outcome<guardOps.GuardView>> {
+    return guardOps.getGuard(this.rooms, { ...input, now: Date.now() });
   }
 
   async deleteGuard(input: Actor & { alias: string }): Promise<Outcome<null>> {
