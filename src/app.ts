@@ -3,8 +3,10 @@ import { Hono } from "hono";
 import { aliasRoutes } from "./aliases/routes";
 import { artifactRoutes } from "./artifacts/routes";
 import { auditRoutes } from "./audit/routes";
+import { d1Session } from "./db/session";
 import { gateRoutes } from "./gates/routes";
 import { guardRoutes } from "./guards/routes";
+import { lineageRoutes } from "./lineage/routes";
 import { register, type AnyRouteSpec, type AppEnv } from "./http/api";
 import { ProblemError, problemResponse } from "./http/problem";
 import { metaRoutes } from "./meta-routes";
@@ -26,6 +28,7 @@ export function buildApp(): Hono<AppEnv> {
     ...gateRoutes,
     ...guardRoutes,
     ...resolveRoutes,
+    ...lineageRoutes,
     ...auditRoutes,
   );
 
@@ -36,6 +39,7 @@ export function buildApp(): Hono<AppEnv> {
     await next();
     c.res.headers.set("x-request-id", requestId);
   });
+  app.use(d1Session());
 
   for (const route of routes) register(app, route);
 

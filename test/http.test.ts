@@ -102,7 +102,9 @@ describe("OpenAPI", () => {
     expect(doc.components.schemas.Model.properties.latest_version).toBeDefined();
     expect(doc.components.schemas.Version.properties.lineage).toEqual({ $ref: "#/components/schemas/Lineage" });
     const params = doc.paths["/v1/models/{model}/versions/{version}"].get.parameters;
-    expect(params.map((p: { name: string }) => p.name)).toEqual(["model", "version"]);
+    expect(params.map((p: { name?: string; $ref?: string }) => p.name ?? p.$ref)).toEqual(["model", "version", "#/components/parameters/Bookmark"]);
+    expect(doc.components.parameters.Bookmark).toMatchObject({ name: "x-mreg-bookmark", in: "header" });
+    expect(doc.paths["/v1/lineage"].get.responses["200"].headers["x-mreg-bookmark"]).toBeDefined();
     // Every $ref points at a component that exists.
     const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
     for (const ref of refs) expect(doc.components.schemas[ref!], ref).toBeDefined();

@@ -3,6 +3,7 @@
  * decision is made inside the model's ModelState; these routes check scope and the token's
  * `aliases` globs, then forget what this isolate cached for the aliases they changed.
  */
+import { queryDb } from "../db/session";
 import { z } from "zod";
 import { mayMoveAlias, type Principal } from "../auth/principal";
 import { defineRoute } from "../http/api";
@@ -190,7 +191,7 @@ export const aliasRoutes = [
         }),
       );
       await forgetResolved(params.model, [body.stage]);
-      return c.json(await new VersionStore(c.env.DB).present(record));
+      return c.json(await new VersionStore(queryDb(c)).present(record));
     },
   }),
 ];

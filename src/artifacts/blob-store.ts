@@ -3,7 +3,8 @@
  * `version_files` that downloads and garbage collection need.
  */
 import { and, eq, lte, or, sql } from "drizzle-orm";
-import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { orm, type D1Handle } from "../db/session";
 import { blobLeases, blobs, openUploads, versionFiles, versions } from "../db/schema";
 import { toSqliteGlob } from "../domain/glob";
 
@@ -20,10 +21,10 @@ export class BlobStore {
 
   /** `claimant`: the model whose upload uses this store; recorded on the blobs it stores or reuses. */
   constructor(
-    d1: D1Database,
+    d1: D1Handle,
     private readonly claimant: string | null = null,
   ) {
-    this.db = drizzle(d1);
+    this.db = orm(d1);
   }
 
   /**

@@ -20,7 +20,8 @@ const STAGED_MAX_AGE_MS = 24 * 3600 * 1000;
 
 export async function cleanup(env: Env, now: Date = new Date()): Promise<CleanupReport> {
   const cfg = config(env);
-  const blobs = new BlobStore(env.DB);
+  // The collector decides on the newest state: its session starts at the primary.
+  const blobs = new BlobStore(env.DB.withSession("first-primary"));
 
   let expiredUploads = 0;
   for (const model of await blobs.modelsWithExpiredUploads(now.toISOString())) {

@@ -2,6 +2,7 @@
  * Routes of API.md "Files": single PUT, multipart uploads, listing, download, deletion.
  * Bytes stream through; ModelState decides what a version's files are, R2 holds the bytes.
  */
+import { queryDb, skipWriteBookmark } from "../db/session";
 import { z } from "zod";
 import { noneMatch, parseRange } from "../domain/range";
 import { config } from "../env";
@@ -73,7 +74,7 @@ export const artifactRoutes = [
       const declaredHeader = c.req.header("x-mreg-sha256");
       const declared = declaredHeader === undefined ? undefined : parseWith(Sha256Hex, declaredHeader, "x-mreg-sha256 header");
       const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (ctl) => ctl.close() });
-      const file = await putFile(c.env, actorFor(params.model, principal), params, body, length, declared);
+      const file = await putFile(c.env, queryDb(c), actorFor(params.model, principal), params, body, length, declared);
       return c.json(file, 201);
     },
   }),
@@ -95,7 +96,7 @@ export const artifactRoutes = [
     },
     errors: ["validation_failed", "not_found", "immutable", "digest_mismatch", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const started = await startUpload(c.env, actorFor(params.model, principal), principal.models, { version: params.version, ...body });
+      const started = await startUpload(c.env, queryDb(c), actorFor(params.model, principal), principal.models, { version: params.version, ...body });
       if ("deduplicated" in started) return c.json(started.deduplicated, 200);
       return c.json(uploadBody(started.upload), 201);
     },
@@ -116,6 +117,8 @@ export const artifactRoutes = [
       const length = contentLength(c);
       const body = c.req.raw.body;
       if (!body) throw validationFailed("The part has no body");
+      // A part changes nothing in D1: no fresh bookmark needed.
+      skipWriteBookmark(c);
       const part = await receivePart(c.env, { model: params.model, version: params.version, uploadId: params.upload_id, part: params.n }, length, body);
       return c.json(part);
     },
@@ -152,7 +155,7 @@ export const artifactRoutes = [
     responses: { 200: { description: "The verified file", schema: File } },
     errors: ["validation_failed", "not_found", "conflict", "digest_mismatch"],
     async handler(c, { params, principal }) {
-      const file = await finishUpload(c.env, actorFor(params.model, principal), principal.models, { version: params.version, uploadId: params.upload_id });
+      const file = await finishUpload(c.env, queryDb(c), actorFor(params.model, principal), principal.models, { version: params.version, uploadId: params.upload_id });
       return c.json(file);
     },
   }),
@@ -191,7 +194,7 @@ export const artifactRoutes = [
     responses: { 200: { description: "The files, sorted by path", schema: FileList } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params }) {
-      const record = await new VersionStore(c.env.DB).get(params.model, params.version);
+      const record = await new VersionStore(queryDb(c)).get(params.model, params.version);
       if (!record) throw new ProblemError("not_found", `Version ${params.version} of '${params.model}' not found`);
       return c.json({ items: record.files });
     },
@@ -215,7 +218,7 @@ export const artifactRoutes = [
     },
     errors: ["validation_failed", "not_found", "range_not_satisfiable"],
     async handler(c, { params }) {
-      const file = await new BlobStore(c.env.DB).file(params.model, params.version, params.path);
+      const file = await new BlobStore(queryDb(c)).file(params.model, params.version, params.path);
       if (!file) throw new ProblemError("not_found", `Version ${params.version} of '${params.model}' has no file '${params.path}'`);
       const headers = new Headers({
         etag: `"${file.sha256}"`,

@@ -3,6 +3,7 @@
  * model's ModelState (which decides what a version's files are), R2 (bytes) and D1's blob
  * registry. Routes parse and shape; these functions do the work.
  */
+import type { D1Handle } from "../db/session";
 import type { ManifestEntry } from "../domain/manifest";
 import { timestamp } from "../domain/ids";
 import { planPartSize, expectedPartSize, type UploadPart, type UploadRecord } from "../domain/upload";
@@ -20,6 +21,7 @@ export type StoredFile = ManifestEntry & { deduplicated?: boolean };
 /** A single PUT: checks the version takes files, stores and verifies the bytes, attaches them. */
 export async function putFile(
   env: Env,
+  db: D1Handle,
   who: Actor,
   target: { version: number; path: string },
   body: ReadableStream<Uint8Array>,
@@ -29,7 +31,7 @@ export async function putFile(
   const state = modelState(env, who.model);
   // Fail before any byte moves when the version cannot take files.
   unwrap(await state.checkWritable({ model: who.model, version: target.version }));
-  const bytes = await storeSingle(env.ARTIFACTS, new BlobStore(env.DB, who.model), body, length, declared, who.at);
+  const bytes = await storeSingle(env.ARTIFACTS, new BlobStore(db, who.model), body, length, declared, who.at);
   return unwrap(
     await state.attachFile({
       ...who,
@@ -48,13 +50,14 @@ export async function putFile(
  */
 export async function startUpload(
   env: Env,
+  db: D1Handle,
   who: Actor,
   globs: readonly string[] | undefined,
   target: { version: number; path: string; size: number; sha256: string },
 ): Promise<{ deduplicated: StoredFile } | { upload: UploadView }> {
   const state = modelState(env, who.model);
   unwrap(await state.checkWritable({ model: who.model, version: target.version }));
-  const blobs = new BlobStore(env.DB, who.model);
+  const blobs = new BlobStore(db, who.model);
   const known = await blobs.verifiedSize(target.sha256);
   if (known !== null) {
     const visible = await blobs.heldBy(target.sha256, known, globs);
@@ -144,6 +147,7 @@ export async function receivePart(
  */
 export async function finishUpload(
   env: Env,
+  db: D1Handle,
   who: Actor,
   globs: readonly string[] | undefined,
   ref: { version: number; uploadId: string },
@@ -153,7 +157,7 @@ export async function finishUpload(
   const file = { path: current.path, size: current.size, sha256: current.sha256 };
   if (current.status === "completed") return file;
   const upload = unwrap(await state.uploadToComplete({ version: ref.version, uploadId: ref.uploadId, now: timestamp() }));
-  const blobs = new BlobStore(env.DB, who.model);
+  const blobs = new BlobStore(db, who.model);
   const completion = await completeUpload(
     env.ARTIFACTS,
     blobs,

@@ -1,6 +1,6 @@
 /** GET /v1/audit: who did what, when, newest first. */
 import { z } from "zod";
-import { drizzle } from "drizzle-orm/d1";
+import { orm, queryDb } from "../db/session";
 import { ModelName } from "../domain/names";
 import { defineRoute } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
@@ -54,7 +54,7 @@ export const auditRoutes = [
     errors: ["validation_failed"],
     async handler(c, { query, principal }) {
       const before = query.cursor ? decodeCursor(query.cursor, AuditCursor).id : undefined;
-      const rows = await readAudit(drizzle(c.env.DB), {
+      const rows = await readAudit(orm(queryDb(c)), {
         model: query.model,
         alias: query.alias,
         actor: query.actor,

@@ -38,7 +38,7 @@ export const versions = sqliteTable(
     metrics: text("metrics").notNull().default("{}"),
     lineage: text("lineage").notNull().default("{}"),
     digest: text("digest"),
-    // Lineage fields that queries look up by value, lifted out of `lineage`.
+    // Lineage fields that reverse lookups find versions by, lifted out of `lineage`.
     runId: text("run_id"),
     gitSha: text("git_sha"),
     createdAt: text("created_at").notNull(),
@@ -49,8 +49,34 @@ export const versions = sqliteTable(
   },
   (t) => [
     primaryKey({ columns: [t.model, t.version] }),
-    index("versions_run_id").on(t.runId),
-    index("versions_git_sha").on(t.gitSha),
+    // Reverse lookups list newest first with a (created_at, model, version) keyset: these
+    // indexes answer both the filter and the order, so a page costs `limit` index steps.
+    index("versions_run_id_created").on(t.runId, t.createdAt, t.model, t.version),
+    index("versions_git_sha_created").on(t.gitSha, t.createdAt, t.model, t.version),
+  ],
+);
+
+/**
+ * The datasets each version was trained or evaluated on (`lineage.datasets`), one row per
+ * (version, uri, snapshot), for "which versions used this dataset (snapshot)". `snapshot` is
+ * '' when the lineage names none (a NULL would make the key non-unique). `created_at` is the
+ * version's, copied so that the newest-first order comes from the index. Written with the
+ * version's snapshot by the outbox flush, replaced like the parent edges.
+ */
+export const versionDatasets = sqliteTable(
+  "version_datasets",
+  {
+    model: text("model").notNull(),
+    version: integer("version").notNull(),
+    uri: text("uri").notNull(),
+    snapshot: text("snapshot").notNull().default(""),
+    digest: text("digest"),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.model, t.version, t.uri, t.snapshot] }),
+    index("version_datasets_uri").on(t.uri, t.createdAt, t.model, t.version),
+    index("version_datasets_snapshot").on(t.uri, t.snapshot, t.createdAt, t.model, t.version),
   ],
 );
 

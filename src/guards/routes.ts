@@ -1,4 +1,5 @@
 /** Routes of API.md "Gates, approvals and guards" for guards and production signals. */
+import { skipWriteBookmark } from "../db/session";
 import { z } from "zod";
 import { GuardBody } from "../domain/guard";
 import { config } from "../env";
@@ -94,6 +95,9 @@ export const guardRoutes = [
     responses: { 202: { description: "Queued" } },
     errors: ["validation_failed", "unsupported_media_type"],
     async handler(c, { params, body }) {
+      // The serving path's write: it skips the primary round trip for a bookmark (a rollback it
+      // may trigger is a serving event, read back over watch, not through D1).
+      skipWriteBookmark(c);
       const stub = modelState(c.env, params.model);
       await coalesce(
         `${params.model}\u0000${params.alias}\u0000${body.version}`,

@@ -14,7 +14,13 @@ import { parseWith, readJsonBody } from "./validation";
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { requestId: string };
+  Variables: {
+    requestId: string;
+    /** The request's D1 session (src/db/session.ts). */
+    db: D1DatabaseSession;
+    /** False when a write request changes nothing in D1 (no fresh bookmark needed). */
+    dbWrite?: boolean;
+  };
 }
 
 export type AppContext = Context<AppEnv>;

@@ -2,6 +2,7 @@
  * The OpenAPI 3.1 document, generated from the route declarations and their zod schemas
  * (zod's own JSON Schema output, draft 2020-12, which OpenAPI 3.1 uses).
  */
+import { BOOKMARK_HEADER } from "../db/session";
 import { z } from "zod";
 import type { AnyRouteSpec } from "./api";
 import { statusOf, type ErrorCode } from "./problem";
@@ -49,6 +50,9 @@ function objectParameters(schema: z.ZodType | undefined, where: "path" | "query"
   }));
 }
 
+const BOOKMARK_DESCRIPTION =
+  "A bookmark from an earlier response: this request reads a copy of the database at least that fresh (read-your-writes across requests). Without one, reads take the nearest copy.";
+
 export function buildOpenApi(routes: readonly AnyRouteSpec[]): JsonSchema {
   const components: Record<string, JsonSchema> = { Problem: ProblemSchema };
   const paths: Record<string, Record<string, unknown>> = {};
@@ -57,6 +61,7 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[]): JsonSchema {
     for (const [status, spec] of Object.entries(route.responses)) {
       responses[status] = {
         description: spec.description,
+        headers: { [BOOKMARK_HEADER]: { $ref: "#/components/headers/Bookmark" } },
         ...(spec.schema || spec.mediaType
           ? {
               content: {
@@ -90,6 +95,7 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[]): JsonSchema {
         description,
         schema: { type: "string" },
       })),
+      { $ref: "#/components/parameters/Bookmark" },
     ];
     (paths[route.path] ??= {})[route.method] = {
       operationId: route.operationId,
@@ -115,6 +121,18 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[]): JsonSchema {
     security: [{ bearer: [] }],
     components: {
       schemas: components,
+      parameters: {
+        Bookmark: {
+          name: BOOKMARK_HEADER,
+          in: "header",
+          required: false,
+          description: BOOKMARK_DESCRIPTION,
+          schema: { type: "string", pattern: "^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$" },
+        },
+      },
+      headers: {
+        Bookmark: { description: "The D1 session bookmark after this request: send it back to read your writes", schema: { type: "string" } },
+      },
       securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
     },
     paths,

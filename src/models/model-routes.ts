@@ -2,6 +2,7 @@
  * Routes of API.md "Models": thin, they parse, call the model's ModelState (which decides
  * whether the model exists, and projects it into D1) or read D1, and shape the answer.
  */
+import { queryDb } from "../db/session";
 import { z } from "zod";
 import { mayActOnModel } from "../auth/principal";
 import { defineRoute } from "../http/api";
@@ -56,7 +57,7 @@ export const modelRoutes = [
     errors: ["validation_failed"],
     async handler(c, { query, principal }) {
       const after = query.cursor ? decodeCursor(query.cursor, ModelCursor).name : undefined;
-      const store = new ModelStore(c.env.DB);
+      const store = new ModelStore(queryDb(c));
       const rows = await store.list({
         prefix: query.prefix,
         kind: query.kind,
@@ -82,7 +83,7 @@ export const modelRoutes = [
     responses: { 200: { description: "The model", schema: Model } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params }) {
-      const model = await new ModelStore(c.env.DB).get(params.model);
+      const model = await new ModelStore(queryDb(c)).get(params.model);
       if (!model) throw notFound(`Model '${params.model}'`);
       return c.json(model);
     },
@@ -104,7 +105,7 @@ export const modelRoutes = [
     async handler(c, { params, body, principal }) {
       const record = unwrap(await modelState(c.env, params.model).patchModel({ ...actorFor(params.model, principal), patch: body }));
       // D1 has the change once the object's flush landed; until then the record, without extras.
-      return c.json((await new ModelStore(c.env.DB).get(params.model)) ?? newModelBody(record));
+      return c.json((await new ModelStore(queryDb(c)).get(params.model)) ?? newModelBody(record));
     },
   }),
 

@@ -2,8 +2,9 @@
  * Reads of the models projection in D1 (its writer is each model's ModelState outbox,
  * through src/state/projection.ts).
  */
-import { and, asc, eq, getTableColumns, gt, inArray, or, sql, type SQL } from "drizzle-orm";
-import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import { and, asc, eq, getTableColumns, gt, or, sql, type SQL } from "drizzle-orm";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { orm, type D1Handle } from "../db/session";
 import { aliases, models, versions, type ModelRow } from "../db/schema";
 import { toSqliteGlob } from "../domain/glob";
 import type { ModelKind, ModelRecord } from "../domain/model";
@@ -52,8 +53,8 @@ const withLatest = {
 export class ModelStore {
   private readonly db: DrizzleD1Database;
 
-  constructor(d1: D1Database) {
-    this.db = drizzle(d1);
+  constructor(d1: D1Handle) {
+    this.db = orm(d1);
   }
 
   async get(name: string): Promise<ModelBody | null> {
@@ -73,7 +74,8 @@ export class ModelStore {
     const rows = await this.db
       .select({ model: aliases.model, alias: aliases.alias, version: aliases.version, split: aliases.split })
       .from(aliases)
-      .where(inArray(aliases.model, names))
+      // One JSON parameter, not one per name: D1 binds at most 100 and a page holds up to 200.
+      .where(sql`${aliases.model} IN (SELECT value FROM json_each(${JSON.stringify(names)}))`)
       .all();
     for (const row of rows) {
       const version =

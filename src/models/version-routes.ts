@@ -6,7 +6,7 @@ import { z } from "zod";
 import { canonicalJson } from "../domain/canonical-json";
 import { sha256Hex } from "../domain/ids";
 import type { ParentRef } from "../domain/version";
-import type { Env } from "../env";
+import { queryDb, type D1Handle } from "../db/session";
 import { defineRoute } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
@@ -28,13 +28,13 @@ import { VersionStore } from "./version-store";
 
 const VersionCursor = z.object({ v: z.number().int().positive() });
 
-async function requireModel(env: Env, model: string): Promise<void> {
-  if (!(await new ModelStore(env.DB).exists(model))) throw notFound(`Model '${model}'`);
+async function requireModel(db: D1Handle, model: string): Promise<void> {
+  if (!(await new ModelStore(db).exists(model))) throw notFound(`Model '${model}'`);
 }
 
-async function requireParents(env: Env, parents: readonly ParentRef[] | null | undefined): Promise<void> {
+async function requireParents(db: D1Handle, parents: readonly ParentRef[] | null | undefined): Promise<void> {
   if (!parents?.length) return;
-  const missing = await new VersionStore(env.DB).missing(parents);
+  const missing = await new VersionStore(db).missing(parents);
   if (missing.length > 0) {
     throw validationFailed(
       "Lineage names parents the registry does not hold",
@@ -64,7 +64,7 @@ export const versionRoutes = [
     async handler(c, { params, body, principal }) {
       const keyHeader = c.req.header("idempotency-key");
       const key = keyHeader === undefined ? undefined : parseWith(IDEMPOTENCY_KEY, keyHeader, "Idempotency-Key header");
-      await requireParents(c.env, body.lineage.parents);
+      await requireParents(queryDb(c), body.lineage.parents);
       const outcome = await modelState(c.env, params.model).createVersion({
         ...actorFor(params.model, principal),
         description: body.description ?? null,
@@ -74,7 +74,7 @@ export const versionRoutes = [
         idempotency: key ? { key, requestHash: await sha256Hex(canonicalJson(body)) } : undefined,
       });
       const record = unwrap(outcome);
-      return c.json(await new VersionStore(c.env.DB).present(record), outcome.ok && outcome.replayed ? 200 : 201);
+      return c.json(await new VersionStore(queryDb(c)).present(record), outcome.ok && outcome.replayed ? 200 : 201);
     },
   }),
 
@@ -90,9 +90,9 @@ export const versionRoutes = [
     responses: { 200: { description: "A page of versions", schema: pageOf(Version) } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, query }) {
-      await requireModel(c.env, params.model);
+      await requireModel(queryDb(c), params.model);
       const before = query.cursor ? decodeCursor(query.cursor, VersionCursor).v : undefined;
-      const store = new VersionStore(c.env.DB);
+      const store = new VersionStore(queryDb(c));
       const records = await store.list(params.model, { status: query.status, stage: query.stage, before, limit: query.limit });
       const page = toPage(records, query.limit, (r) => ({ v: r.version }), (r) => r);
       return c.json({ items: await store.presentAll(params.model, page.items), next_cursor: page.next_cursor });
@@ -110,7 +110,7 @@ export const versionRoutes = [
     responses: { 200: { description: "The version", schema: Version } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params }) {
-      const store = new VersionStore(c.env.DB);
+      const store = new VersionStore(queryDb(c));
       const record = await store.get(params.model, params.version);
       if (!record) throw notFound(`Version ${params.version} of '${params.model}'`);
       return c.json(await store.present(record));
@@ -131,7 +131,7 @@ export const versionRoutes = [
     responses: { 200: { description: "The updated version", schema: Version } },
     errors: ["validation_failed", "not_found", "immutable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      await requireParents(c.env, body.lineage?.parents);
+      await requireParents(queryDb(c), body.lineage?.parents);
       const record = unwrap(
         await modelState(c.env, params.model).patchVersion({
           ...actorFor(params.model, principal),
@@ -139,7 +139,7 @@ export const versionRoutes = [
           patch: body,
         }),
       );
-      return c.json(await new VersionStore(c.env.DB).present(record));
+      return c.json(await new VersionStore(queryDb(c)).present(record));
     },
   }),
 
@@ -162,7 +162,7 @@ export const versionRoutes = [
           version: params.version,
         }),
       );
-      return c.json(await new VersionStore(c.env.DB).present(record));
+      return c.json(await new VersionStore(queryDb(c)).present(record));
     },
   }),
 

@@ -3,7 +3,8 @@
  * src/state/projection.ts).
  */
 import { and, asc, desc, eq, inArray, lt, or, type SQL } from "drizzle-orm";
-import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { orm, type D1Handle } from "../db/session";
 import { aliases, versionFiles, versions, type VersionRow } from "../db/schema";
 import type { ManifestEntry } from "../domain/manifest";
 import type { Lineage, ParentRef, Stage, VersionRecord, VersionStatus } from "../domain/version";
@@ -46,8 +47,8 @@ export interface VersionFilters {
 export class VersionStore {
   private readonly db: DrizzleD1Database;
 
-  constructor(d1: D1Database) {
-    this.db = drizzle(d1);
+  constructor(d1: D1Handle) {
+    this.db = orm(d1);
   }
 
   async get(model: string, version: number): Promise<VersionRecord | null> {

@@ -3,15 +3,22 @@
  * A cache hit touches neither the Durable Object nor D1; a miss makes one RPC to the model's
  * ModelState, which answers from its own SQLite.
  */
-import { mayActOnModel } from "../auth/principal";
+import type { z } from "zod";
+import { mayActOnModel, type Principal } from "../auth/principal";
+import { queryDb } from "../db/session";
 import { noneMatch } from "../domain/range";
-import { resolutionFor } from "../domain/resolution";
+import { resolutionFor, type Resolution as ResolutionBody } from "../domain/resolution";
 import { parseModelUri } from "../domain/uri";
 import { config } from "../env";
 import { defineRoute, type AppContext } from "../http/api";
 import { ProblemError } from "../http/problem";
 import { validationFailed } from "../http/validation";
-import { AliasParams, ResolveQuery, ResolveUriQuery, Resolution } from "../aliases/schemas";
+import { Alias, AliasParams, ResolveQuery, ResolveUriQuery, Resolution } from "../aliases/schemas";
+import { lineageGraph } from "../lineage/graph";
+import { IncludeQuery, LineageGraph } from "../lineage/schemas";
+import { AliasReader } from "../lineage/store";
+import { Version } from "../models/schemas";
+import { VersionStore } from "../models/version-store";
 import { modelState, unwrap } from "../state/client";
 import { cachedResolveState, type Resolved } from "./cache";
 
@@ -27,9 +34,17 @@ async function resolveState(c: AppContext, model: string, alias: string): Promis
 
 /**
  * The Resolution with `ETag: "<generation>"`; 304 when the client holds it already. A stale
- * answer says its age in `x-mreg-stale` and must not be cached downstream.
+ * answer says its age in `x-mreg-stale` and must not be cached downstream. With
+ * `include=lineage` the answer also depends on D1, so it is neither cached nor 304'd.
  */
-function answer(c: AppContext, { state, staleS }: Resolved, key: string | undefined): Response {
+async function answer(c: AppContext, { state, staleS }: Resolved, query: z.output<typeof ResolveWithLineage>, principal: Principal): Promise<Response> {
+  if (query.include === "lineage") {
+    const resolution = resolutionFor(state, query.key);
+    const headers: Record<string, string> = { "cache-control": "no-store" };
+    if (staleS !== null) headers["x-mreg-stale"] = String(staleS);
+    return c.json({ ...resolution, ...(await provenance(c, resolution, query.depth, principal)) }, 200, headers);
+  }
+  const key = query.key;
   const ttl = config(c.env).RESOLVE_TTL_S;
   const headers: Record<string, string> = {
     etag: `"${state.etag}"`,
@@ -41,6 +56,30 @@ function answer(c: AppContext, { state, staleS }: Resolved, key: string | undefi
 }
 
 /** What both resolve routes say about caching and stale-if-error. */
+/** What `include=lineage` adds: the version's graph, its Version, and the alias's record (who set it, when). */
+async function provenance(c: AppContext, resolution: ResolutionBody, depth: number, principal: Principal) {
+  const db = queryDb(c);
+  const ref = { model: resolution.model, version: resolution.version };
+  const versions = new VersionStore(db);
+  const [lineage, record, alias] = await Promise.all([
+    lineageGraph(db, ref, depth, principal),
+    versions.get(ref.model, ref.version),
+    new AliasReader(db).record(resolution.model, resolution.alias),
+  ]);
+  return { lineage, version_detail: record ? await versions.present(record) : null, alias_detail: alias };
+}
+
+const ResolveWithLineage = ResolveQuery.extend(IncludeQuery.shape);
+const ResolveUriWithLineage = ResolveUriQuery.extend(IncludeQuery.shape);
+
+const ResolutionWithLineage = Resolution.extend({
+  lineage: LineageGraph.optional().describe("With include=lineage"),
+  version_detail: Version.nullable().optional().describe("With include=lineage: the resolved Version"),
+  alias_detail: Alias.nullable().optional().describe("With include=lineage: the alias as set (null for latest, v<n> and stage fallbacks)"),
+});
+
+const INCLUDE = " `include=lineage` adds `lineage` (the version's LineageGraph, `depth` default 10), `version_detail` (its Version) and `alias_detail` (who set the alias, when): what it is and where it came from, in one request.";
+
 const CACHING =
   " Cached for `RESOLVE_TTL_S` seconds. When the model's Durable Object cannot answer, the last resolution seen is served for up to `RESOLVE_STALE_IF_ERROR_S` seconds past its TTL, with the header `x-mreg-stale: <age in seconds>`; past that, 503 `unavailable` with `Retry-After`.";
 
@@ -51,16 +90,16 @@ export const resolveRoutes = [
     operationId: "resolveAlias",
     summary: "Resolve an alias (the serving hot path)",
     description:
-      "Set aliases; `latest` (highest ready version) and `v<n>` virtually; a stage name falls back to the highest version in that stage. For a split, `key` picks the version stably." + CACHING,
+      "Set aliases; `latest` (highest ready version) and `v<n>` virtually; a stage name falls back to the highest version in that stage. For a split, `key` picks the version stably." + CACHING + INCLUDE,
     tag: "Aliases",
     scope: "read",
     params: AliasParams,
-    query: ResolveQuery,
+    query: ResolveWithLineage,
     headers: { "If-None-Match": 'The ETag seen before: "<generation>"' },
-    responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: Resolution }, 304: { description: "Not modified" } },
+    responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage }, 304: { description: "Not modified" } },
     errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
-    async handler(c, { params, query }) {
-      return answer(c, await resolveState(c, params.model, params.alias), query.key);
+    async handler(c, { params, query, principal }) {
+      return answer(c, await resolveState(c, params.model, params.alias), query, principal);
     },
   }),
 
@@ -69,11 +108,11 @@ export const resolveRoutes = [
     path: "/v1/resolve",
     operationId: "resolveUri",
     summary: "Resolve a registry:// URI",
-    description: "`registry://m@alias` as the alias route; `registry://m/3` as version 3 (which must be ready)." + CACHING,
+    description: "`registry://m@alias` as the alias route; `registry://m/3` as version 3 (which must be ready)." + CACHING + INCLUDE,
     tag: "Aliases",
     scope: "read",
-    query: ResolveUriQuery,
-    responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: Resolution }, 304: { description: "Not modified" } },
+    query: ResolveUriWithLineage,
+    responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage }, 304: { description: "Not modified" } },
     errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
     async handler(c, { query, principal }) {
       const uri = parseModelUri(query.uri);
@@ -82,7 +121,7 @@ export const resolveRoutes = [
       }
       if (!mayActOnModel(principal, uri.model)) throw new ProblemError("forbidden", `This token may not act on model '${uri.model}'`);
       const alias = uri.alias ?? `v${uri.version}`;
-      return answer(c, await resolveState(c, uri.model, alias), query.key);
+      return answer(c, await resolveState(c, uri.model, alias), query, principal);
     },
   }),
 

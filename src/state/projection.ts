@@ -8,7 +8,7 @@ import { and, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInsert } from "../audit/store";
-import { aliases, models, openUploads, versionFiles, versionParents, versions } from "../db/schema";
+import { aliases, models, openUploads, versionDatasets, versionFiles, versionParents, versions } from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelRecord } from "../domain/model";
@@ -42,7 +42,7 @@ function versionStatements(db: DrizzleD1Database, v: VersionHead): Statement[] {
     lineage: JSON.stringify(v.lineage),
     digest: v.digest,
     runId: v.lineage.run_id ?? null,
-    gitSha: v.lineage.git_sha ?? null,
+    gitSha: v.lineage.git_sha?.toLowerCase() ?? null,
     createdAt: v.created_at,
     createdBy: v.created_by,
     updatedAt: v.updated_at,
@@ -66,6 +66,7 @@ function versionStatements(db: DrizzleD1Database, v: VersionHead): Statement[] {
   const statements: Statement[] = [
     upsert,
     db.delete(versionParents).where(and(eq(versionParents.model, v.model), eq(versionParents.version, v.version), newest)),
+    db.delete(versionDatasets).where(and(eq(versionDatasets.model, v.model), eq(versionDatasets.version, v.version), newest)),
   ];
   const parents = v.lineage.parents ?? [];
   if (parents.length > 0) {
@@ -79,6 +80,18 @@ function versionStatements(db: DrizzleD1Database, v: VersionHead): Statement[] {
         .onConflictDoNothing(),
     );
   }
+  const datasets = v.lineage.datasets ?? [];
+  if (datasets.length > 0) {
+    statements.push(
+      db
+        .insert(versionDatasets)
+        .select(
+          sql`SELECT ${v.model}, ${v.version}, d.value ->> '$.uri', coalesce(d.value ->> '$.snapshot', ''), d.value ->> '$.digest', ${v.created_at}
+              FROM json_each(${JSON.stringify(datasets)}) AS d WHERE ${newest}`,
+        )
+        .onConflictDoNothing(),
+    );
+  }
   return statements;
 }
 
@@ -86,6 +99,7 @@ function deletedVersionStatements(db: DrizzleD1Database, { model, version }: { m
   return [
     db.delete(versionFiles).where(and(eq(versionFiles.model, model), eq(versionFiles.version, version))),
     db.delete(versionParents).where(and(eq(versionParents.model, model), eq(versionParents.version, version))),
+    db.delete(versionDatasets).where(and(eq(versionDatasets.model, model), eq(versionDatasets.version, version))),
     db.delete(versions).where(and(eq(versions.model, model), eq(versions.version, version))),
   ];
 }
@@ -94,6 +108,7 @@ function deletedVersionStatements(db: DrizzleD1Database, { model, version }: { m
 function deletedModelStatements(db: DrizzleD1Database, model: string): Statement[] {
   return [
     db.delete(versionParents).where(eq(versionParents.model, model)),
+    db.delete(versionDatasets).where(eq(versionDatasets.model, model)),
     db.delete(versionFiles).where(eq(versionFiles.model, model)),
     db.delete(openUploads).where(eq(openUploads.model, model)),
     db.delete(versions).where(eq(versions.model, model)),

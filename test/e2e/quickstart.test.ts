@@ -69,9 +69,23 @@ describe("README quick start", () => {
     const version = await fetch(`${BASE}/v1/models/payment-fraud/versions`, {
       method: "POST",
       headers: auth,
-      body: JSON.stringify({ metrics: { auc: 0.93 }, lineage: { git_sha: "3f2a9c1" } }),
+      body: JSON.stringify({
+        metrics: { auc: 0.93 },
+        lineage: {
+          run_id: "run-42",
+          git_sha: "3f2a9c1",
+          datasets: [{ uri: "s3://data/tx", snapshot: "2026-11-01" }],
+          params: { lr: 0.001 },
+          framework: { name: "pytorch", version: "2.9" },
+        },
+      }),
     });
     expect(version.status).toBe(201);
+    // Read-your-writes across requests: the bookmark of the create, sent back on the list.
+    const bookmark = version.headers.get("x-mreg-bookmark");
+    expect(bookmark).toMatch(/^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/);
+    const listed = await fetch(`${BASE}/v1/models/payment-fraud/versions`, { headers: { ...auth, "x-mreg-bookmark": bookmark! } });
+    expect(((await listed.json()) as { items: { version: number }[] }).items.map((v) => v.version)).toEqual([1]);
     expect(((await version.json()) as { version: number }).version).toBe(1);
 
     const config = new TextEncoder().encode('{"threshold": 0.7}\n');
@@ -164,6 +178,24 @@ describe("README quick start", () => {
     await new Promise((r) => setTimeout(r, 2000));
     const after = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, { headers: auth });
     expect(((await after.json()) as { version: number }).version).toBe(1);
+
+    // Lineage: the README's fourth block.
+    const get = async (path: string) => {
+      const res = await fetch(`${BASE}${path}`, { headers: auth });
+      expect(res.status, path).toBe(200);
+      return (await res.json()) as Record<string, any>; // reason: each answer is checked by shape below
+    };
+    const graph = await get("/v1/models/payment-fraud/versions/3/lineage?depth=3");
+    expect(graph.root).toEqual({ model: "payment-fraud", version: 3 });
+    const versionsOf = (page: Record<string, any>) => page.items.map((i: { version: number }) => i.version); // reason: as above
+    expect(versionsOf(await get(`/v1/lineage?dataset=${encodeURIComponent("s3://data/tx")}&snapshot=2026-11-01`))).toEqual([1]);
+    expect(versionsOf(await get("/v1/lineage?git_sha=9b1c2d3"))).toEqual([3]);
+    expect(versionsOf(await get("/v1/lineage?run_id=run-42"))).toEqual([1]);
+    const provenance = await get("/v1/models/payment-fraud/aliases/production?include=lineage");
+    expect(provenance).toMatchObject({ version: 1, alias_detail: { updated_by: "guard" }, version_detail: { lineage: { run_id: "run-42" } } });
+    const diff = await get("/v1/models/payment-fraud/versions/1/diff/3");
+    expect(diff.lineage.changed.git_sha).toEqual({ from: "3f2a9c1", to: "9b1c2d3" });
+    expect(diff.metrics.changed.auc).toEqual({ from: 0.93, to: 0.95 });
 
     const unauthenticated = await fetch(`${BASE}/v1/models`);
     expect(unauthenticated.status).toBe(401);
