@@ -203,6 +203,17 @@ export const auditEvents = sqliteTable(
   ],
 );
 
+/**
+ * Registry-level audit events (no model's ModelState writes them: webhook and default
+ * retention changes) waiting to be matched against webhooks. Inserted in the same D1 batch
+ * as the change and its audit event (src/events/registry.ts), deleted once dispatched; the
+ * scheduled handler dispatches leftovers, so none is lost to a crash in between.
+ */
+export const pendingEvents = sqliteTable("pending_events", {
+  id: text("id").primaryKey(),
+  payload: text("payload").notNull(),
+});
+
 export type ModelRow = typeof models.$inferSelect;
 export type VersionRow = typeof versions.$inferSelect;
 export type AuditRow = typeof auditEvents.$inferInsert;

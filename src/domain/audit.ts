@@ -28,7 +28,19 @@ export type AuditAction =
   | "approval.add"
   | "guard.set"
   | "guard.delete"
-  | "promotion_denied";
+  | "promotion_denied"
+  | "webhook.create"
+  | "webhook.update"
+  | "webhook.delete"
+  | "retention.set"
+  | "retention.delete";
+
+/**
+ * The `model` of an event that belongs to no model (a webhook, the registry's default
+ * retention policy). Model names start with a letter or digit, so it names none; a token's
+ * `models` globs never match it, except `*`.
+ */
+export const REGISTRY_MODEL = "";
 
 export interface AuditEvent {
   id: string;

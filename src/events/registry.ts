@@ -1,0 +1,31 @@
+/**
+ * Changes that belong to the registry rather than to one model (webhooks, the default
+ * retention policy) are written by the Worker straight into D1. Each commits in one D1 batch
+ * with its audit event and a `pending_events` row, so the change, its one audit event and
+ * its webhook delivery stand or fall together; the row is dispatched to webhooks right
+ * after, and by the scheduled handler if the Worker died before.
+ */
+import type { BatchItem } from "drizzle-orm/batch";
+import { auditInsert } from "../audit/store";
+import { pendingEvents } from "../db/schema";
+import { orm, type D1Handle } from "../db/session";
+import { auditEvent, REGISTRY_MODEL, type AuditEvent } from "../domain/audit";
+
+type Statement = BatchItem<"sqlite">;
+
+/** Commits `statements` with the audit event of `fields` (model: the registry) in one batch; returns the event. */
+export async function commitRegistryChange(
+  db: D1Handle,
+  statements: Statement[],
+  fields: Omit<AuditEvent, "id" | "model">,
+): Promise<AuditEvent> {
+  const event = auditEvent({ ...fields, model: REGISTRY_MODEL });
+  const d = orm(db);
+  const all: [Statement, ...Statement[]] = [
+    auditInsert(d, event),
+    d.insert(pendingEvents).values({ id: event.id, payload: JSON.stringify(event) }),
+    ...statements,
+  ];
+  await d.batch(all);
+  return event;
+}
