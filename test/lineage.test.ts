@@ -127,6 +127,68 @@ describe("lineage graph: base → fine-tune → distilled", () => {
   });
 });
 
+describe("grants and cycles on the write side, and what readers see of hidden parents", () => {
+  beforeAll(async () => {
+    await createModel("pub-m");
+    await createModel("sec-zeta");
+    await readyWith("sec-zeta", { git_sha: "5ec0000001" });
+    await readyWith("pub-m", { parents: [{ model: "sec-zeta", version: 1 }], git_repo: "https://git.example/pub", params: { lr: 0.1 } });
+    await readyWith("pub-m", { parents: [{ model: "pub-m", version: 1 }] });
+  });
+
+  it("refuses a parent in a model the token may not act on, whether it exists or not (403, not 400)", async () => {
+    const writer = await hsToken({ scope: "read write", models: ["pub-*"] });
+    for (const version of [1, 9]) {
+      const res = await json("POST", "/v1/models/pub-m/versions", { token: writer, body: { lineage: { parents: [{ model: "sec-zeta", version }] } } });
+      expect(res.status, `sec-zeta/${version}`).toBe(403);
+      expect(res.body.detail).not.toContain("exist");
+    }
+    const v = await createVersion("pub-m");
+    const patch = await json("PATCH", `/v1/models/pub-m/versions/${v.version}`, { token: writer, body: { lineage: { parents: [{ model: "sec-zeta", version: 1 }] } } });
+    expect(patch.status).toBe(403);
+  });
+
+  it("refuses a parent that is the version itself or descends from it", async () => {
+    await createModel("cyc-x");
+    await createModel("cyc-y");
+    const x = await createVersion("cyc-x");
+    const self = await json("PATCH", `/v1/models/cyc-x/versions/${x.version}`, { body: { lineage: { parents: [{ model: "cyc-x", version: x.version }] } } });
+    expect(self.status).toBe(400);
+    await createVersion("cyc-y", { lineage: { parents: [{ model: "cyc-x", version: x.version }] } });
+    const loop = await json("PATCH", `/v1/models/cyc-x/versions/${x.version}`, { body: { lineage: { parents: [{ model: "cyc-y", version: 1 }] } } });
+    expect(loop.status).toBe(400);
+    expect(loop.body.errors[0].message).toContain("descends");
+    // A parent that does not descend from it is fine.
+    await createModel("cyc-z");
+    await readyWith("cyc-z", {});
+    expect((await json("PATCH", `/v1/models/cyc-x/versions/${x.version}`, { body: { lineage: { parents: [{ model: "cyc-z", version: 1 }] } } })).status).toBe(200);
+  });
+
+  it("redacts hidden parents in Versions, diffs and provenance", async () => {
+    const reader = await hsToken({ scope: "read", models: ["pub-*"] });
+    const hidden = { model: null, version: null, redacted: true };
+    const version = await json("GET", "/v1/models/pub-m/versions/1", { token: reader });
+    expect(version.body.lineage.parents).toEqual([hidden]);
+    const list = await json("GET", "/v1/models/pub-m/versions", { token: reader });
+    expect(JSON.stringify(list.body)).not.toContain("sec-zeta");
+    const diff = await json("GET", "/v1/models/pub-m/versions/1/diff/2", { token: reader });
+    expect(diff.body.lineage.changed.parents).toEqual({ from: [hidden], to: [{ model: "pub-m", version: 1 }] });
+    await json("PUT", "/v1/models/pub-m/aliases/production", { body: { version: 1 } });
+    const provenance = await json("GET", "/v1/models/pub-m/aliases/production?include=lineage", { token: reader });
+    expect(JSON.stringify(provenance.body)).not.toContain("sec-zeta");
+    expect(JSON.stringify(provenance.body)).not.toContain("5ec0000001");
+    // An unrestricted reader sees it all, and the graph's nodes carry what an auditor asks for.
+    expect((await json("GET", "/v1/models/pub-m/versions/1")).body.lineage.parents).toEqual([{ model: "sec-zeta", version: 1 }]);
+    const graph = await json("GET", "/v1/models/pub-m/versions/1/lineage");
+    expect(graph.body.nodes.find((n: Node) => n.model === "pub-m" && n.version === 1)).toMatchObject({
+      git_repo: "https://git.example/pub",
+      params: { lr: 0.1 },
+      metrics: {},
+      run_url: null,
+    });
+  });
+});
+
 describe("lineage walks end on any data", () => {
   it("terminates on a cycle the write path cannot make", async () => {
     await createModel("cyc-a");
@@ -149,6 +211,17 @@ describe("lineage walks end on any data", () => {
     expect((await call("DELETE", "/v1/models/del-parent/versions/1")).status).toBe(204);
     const res = await json("GET", "/v1/models/del-child/versions/1/lineage");
     expect(res.body.nodes.find((n: Node) => n.model === "del-parent")).toMatchObject({ version: 1, status: "deleted", aliases: [] });
+  });
+
+  it("keeps the chain through a deleted intermediate version", async () => {
+    for (const m of ["chain-base", "chain-mid", "chain-leaf"]) await createModel(m);
+    await readyWith("chain-base", {});
+    await readyWith("chain-mid", { parents: [{ model: "chain-base", version: 1 }] });
+    await readyWith("chain-leaf", { parents: [{ model: "chain-mid", version: 1 }] });
+    expect((await call("DELETE", "/v1/models/chain-mid/versions/1")).status).toBe(204);
+    const res = await json("GET", "/v1/models/chain-leaf/versions/1/lineage?depth=2");
+    expect(names(res.body.nodes)).toEqual(["chain-base/1@-2", "chain-leaf/1@0", "chain-mid/1@-1"]);
+    expect(res.body.nodes.find((n: Node) => n.model === "chain-mid").status).toBe("deleted");
   });
 
   it("stops at 500 nodes and says so", async () => {
@@ -449,7 +522,7 @@ describe("D1 sessions: x-mreg-bookmark", () => {
   });
 
   it("refuses a bookmark it did not issue", async () => {
-    for (const bad of ["garbage", "00000000-0000000a", "ZZZZZZZZ-00000000-00000000-00000000000000000000000000000000", "x".repeat(300)]) {
+    for (const bad of ["garbage", "0000000a", "ZZZZZZZZ-00000000-00000000-00000000000000000000000000000000", "0-".repeat(100) + "0", "x".repeat(300)]) {
       const res = await json("GET", "/v1/models", { headers: { "x-mreg-bookmark": bad } });
       expect(res.status, bad).toBe(400);
       expect(res.body.code).toBe("validation_failed");

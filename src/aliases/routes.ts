@@ -191,7 +191,7 @@ export const aliasRoutes = [
         }),
       );
       await forgetResolved(params.model, [body.stage]);
-      return c.json(await new VersionStore(queryDb(c)).present(record));
+      return c.json(await new VersionStore(queryDb(c)).present(record, principal));
     },
   }),
 ];

@@ -4,8 +4,9 @@
  *
  * - A client that sends `x-mreg-bookmark` (the header of an earlier answer) is served from a
  *   copy at least that fresh, so it reads its own writes.
- * - Otherwise a read takes whichever copy is nearest (`first-unconstrained`), and a write's
- *   reads start at the primary (`first-primary`).
+ * - Otherwise a read takes whichever copy is nearest (`first-unconstrained`).
+ * - A write's reads always start at the primary (`first-primary`), whatever bookmark came:
+ *   what a write checks (a parent exists) or reads back must not be older than the primary.
  * - Every answer carries the newest bookmark the request saw. A write's changes reach D1
  *   through its model's Durable Object (the outbox flush, before the RPC returns), not
  *   through this session, so a write request ends by asking the primary for a bookmark that
@@ -20,8 +21,11 @@ import { validationFailed } from "../http/validation";
 
 export const BOOKMARK_HEADER = "x-mreg-bookmark";
 
-/** D1's bookmark: four hex groups (`00000000-0000000a-00000000-000…`); anything else is refused. */
-const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
+/**
+ * D1's bookmarks are hex groups joined by `-` (`00000000-0000000a-00000000-000…`). Checked
+ * loosely (their exact widths are D1's business): anything else is refused before D1 sees it.
+ */
+const BOOKMARK = /^[0-9a-f]{1,64}(-[0-9a-f]{1,64}){1,7}$/;
 
 /** What reads and writes of the query side take: the request's session, or a session of its own. */
 export type D1Handle = D1Database | D1DatabaseSession;
@@ -45,7 +49,7 @@ export function d1Session(): MiddlewareHandler<AppEnv> {
       throw validationFailed("Invalid bookmark", [{ path: BOOKMARK_HEADER, message: "not a bookmark this API issued" }]);
     }
     const write = !SAFE_METHODS.has(c.req.method);
-    const session = c.env.DB.withSession(sent ?? (write ? "first-primary" : "first-unconstrained"));
+    const session = c.env.DB.withSession(write ? "first-primary" : (sent ?? "first-unconstrained"));
     c.set("db", session);
     await next();
     let bookmark = later(sent, session.getBookmark());

@@ -9,7 +9,7 @@
  * (so the shape is honest) but shows nothing: `{model: null, version: null, redacted: true}`
  * with an opaque `ref` that only says which edges meet there.
  */
-import type { DatasetRef } from "./version";
+import type { DatasetRef, ParamValue } from "./version";
 
 export interface NodeRef {
   model: string;
@@ -17,6 +17,18 @@ export interface NodeRef {
 }
 
 export const nodeKey = (n: NodeRef) => `${n.model}/${n.version}`;
+
+/** A parent a reader may not see: where it was, without what it was. */
+export const REDACTED_PARENT = { model: null, version: null, redacted: true } as const;
+
+/**
+ * A version's lineage as a reader sees it: parents in models the reader may not read become
+ * REDACTED_PARENT, so a Version or a diff never names a model its graph would hide.
+ */
+export function redactParents<L extends { parents?: NodeRef[] }>(lineage: L, mayRead: (model: string) => boolean): L {
+  if (!lineage.parents?.some((p) => !mayRead(p.model))) return lineage;
+  return { ...lineage, parents: lineage.parents.map((p) => (mayRead(p.model) ? p : REDACTED_PARENT)) as unknown as NodeRef[] };
+}
 
 /** What D1 knows of a version on the graph; `null` facts for a parent deleted since. */
 export interface NodeFacts extends NodeRef {
@@ -27,8 +39,12 @@ export interface NodeFacts extends NodeRef {
   created_by: string | null;
   digest: string | null;
   run_id: string | null;
+  run_url: string | null;
+  git_repo: string | null;
   git_sha: string | null;
   datasets: DatasetRef[];
+  params: Record<string, ParamValue>;
+  metrics: Record<string, number>;
 }
 
 /** Where a node sits relative to the root: 0 the root, -n n steps upstream, +n downstream. */
@@ -64,37 +80,35 @@ export interface LineageGraph {
   truncated: boolean;
 }
 
-/** Shapes a walk for a reader who may read the models `mayRead` accepts. */
+/**
+ * Shapes a walk for a reader who may read the models `mayRead` accepts. Visible nodes come
+ * nearest first, then by name; redacted ones after them by distance and otherwise in an
+ * order drawn at random per answer (`shuffle`), and their refs numbered in that order:
+ * neither the order nor a ref says anything about the names hidden.
+ */
 export function shapeGraph(
   walk: { root: NodeRef; depth: number; nodes: WalkedNode[]; edges: WalkedEdge[]; truncated: boolean },
   mayRead: (model: string) => boolean,
+  shuffle: <T>(items: T[]) => T[] = randomOrder,
 ): LineageGraph {
-  const refs = new Map<string, string>();
-  const endpoint = (n: NodeRef): Endpoint => {
-    if (mayRead(n.model)) return { model: n.model, version: n.version };
-    const key = nodeKey(n);
-    let ref = refs.get(key);
-    if (ref === undefined) {
-      ref = `redacted-${refs.size + 1}`;
-      refs.set(key, ref);
-    }
-    return { model: null, version: null, redacted: true, ref };
-  };
-  // Nearest first, then by name: a stable order, and redacted refs numbered in it.
-  const ordered = [...walk.nodes].sort(
-    (a, b) => Math.abs(a.distance) - Math.abs(b.distance) || a.distance - b.distance || compareRefs(a.facts, b.facts),
-  );
-  const nodes = ordered.map(({ facts, distance }): VisibleNode | RedactedNode => {
-    const shown = endpoint(facts);
-    return shown.model === null ? { ...shown, distance } : { ...facts, distance };
-  });
-  const edges = [...walk.edges]
-    .sort((a, b) => compareRefs(a.from, b.from) || compareRefs(a.to, b.to))
-    .map((e) => ({ from: endpoint(e.from), to: endpoint(e.to), relation: "parent" as const }));
+  const byDistance = (a: WalkedNode, b: WalkedNode) => Math.abs(a.distance) - Math.abs(b.distance) || a.distance - b.distance;
+  const visible = walk.nodes.filter((n) => mayRead(n.facts.model)).sort((a, b) => byDistance(a, b) || compareRefs(a.facts, b.facts));
+  const hidden = shuffle(walk.nodes.filter((n) => !mayRead(n.facts.model))).sort(byDistance);
+  const refs = new Map(hidden.map((n, i) => [nodeKey(n.facts), `redacted-${i + 1}`]));
+  const endpoint = (n: NodeRef): Endpoint =>
+    mayRead(n.model) ? { model: n.model, version: n.version } : { model: null, version: null, redacted: true, ref: refs.get(nodeKey(n))! };
+  const nodes = [
+    ...visible.map(({ facts, distance }): VisibleNode => ({ ...facts, distance })),
+    ...hidden.map(({ facts, distance }): RedactedNode => ({ model: null, version: null, redacted: true, ref: refs.get(nodeKey(facts))!, distance })),
+  ];
+  const label = (e: Endpoint) => (e.model === null ? `~${e.ref.padStart(16, "0")}` : `${e.model}/${String(e.version).padStart(10, "0")}`);
+  const edges = walk.edges
+    .map((e) => ({ from: endpoint(e.from), to: endpoint(e.to), relation: "parent" as const }))
+    .sort((a, b) => (label(a.from) + label(a.to) < label(b.from) + label(b.to) ? -1 : 1));
   const seen = new Set<string>();
   const datasets: LineageGraph["datasets"] = [];
-  for (const { facts, distance } of ordered) {
-    if (distance > 0 || !mayRead(facts.model)) continue;
+  for (const { facts, distance } of visible) {
+    if (distance > 0) continue;
     for (const d of facts.datasets) {
       const entry = { uri: d.uri, snapshot: d.snapshot ?? null, digest: d.digest ?? null };
       const key = JSON.stringify(entry);
@@ -104,6 +118,17 @@ export function shapeGraph(
     }
   }
   return { root: walk.root, depth: walk.depth, nodes, edges, datasets, truncated: walk.truncated };
+}
+
+/** Fisher–Yates with Web Crypto's randomness. */
+function randomOrder<T>(items: T[]): T[] {
+  const out = [...items];
+  const random = crypto.getRandomValues(new Uint32Array(out.length));
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = random[i]! % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }
 
 function compareRefs(a: NodeRef, b: NodeRef): number {

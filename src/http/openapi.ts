@@ -127,7 +127,7 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[]): JsonSchema {
           in: "header",
           required: false,
           description: BOOKMARK_DESCRIPTION,
-          schema: { type: "string", pattern: "^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$" },
+          schema: { type: "string", pattern: "^[0-9a-f]{1,64}(-[0-9a-f]{1,64}){1,7}$" },
         },
       },
       headers: {

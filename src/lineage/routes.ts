@@ -4,7 +4,9 @@
  * request's session; a token limited by `models` globs sees other models' nodes redacted and
  * their versions left out of lookups.
  */
+import { mayActOnModel } from "../auth/principal";
 import { queryDb } from "../db/session";
+import { redactParents } from "../domain/lineage";
 import { defineRoute } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
@@ -76,13 +78,13 @@ export const lineageRoutes = [
     operationId: "diffVersions",
     summary: "What changed from version a to version b of a model",
     description:
-      "Files added, removed and changed (by sha256); lineage params, metrics and tags (`added`, `removed`, `changed: {key: {from, to}}`), and the other lineage fields the same way. A changed file that is UTF-8 text up to 1 MiB on both sides carries a unified `diff` (3 lines of context, `a/<path>` and `b/<path>`); others say why not in `diff_omitted`. `a` and `b` are version numbers, or `registry://<model>/<n>` URIs of this same model: two models are a 400.",
+      "Files added, removed and changed (by sha256); lineage params, metrics and tags (`added`, `removed`, `changed: {key: {from, to}}`), and the other lineage fields the same way. A changed file that is UTF-8 text up to 1 MiB and 20,000 lines on both sides carries a unified `diff` (3 lines of context, `a/<path>` and `b/<path>`); others say why not in `diff_omitted` (`budget`: a request reads at most 4 MiB of text and answers at most 2 MiB of diffs). Parents in models the token may not read are redacted on both sides. `a` and `b` are version numbers, or `registry://<model>/<n>` URIs of this same model: two models are a 400.",
     tag: "Lineage",
     scope: "read",
     params: DiffParams,
     responses: { 200: { description: "The diff", schema: VersionDiff } },
     errors: ["validation_failed", "not_found"],
-    async handler(c, { params }) {
+    async handler(c, { params, principal }) {
       for (const side of ["a", "b"] as const) {
         const other = params[side].model;
         if (other !== undefined && other !== params.model) {
@@ -95,7 +97,9 @@ export const lineageRoutes = [
       const [from, to] = await Promise.all([store.get(params.model, params.a.version), store.get(params.model, params.b.version)]);
       if (!from) throw notFound(`Version ${params.a.version} of model '${params.model}'`);
       if (!to) throw notFound(`Version ${params.b.version} of model '${params.model}'`);
-      return c.json(await versionDiff(c.env.ARTIFACTS, from, to));
+      const mayRead = (model: string) => mayActOnModel(principal, model);
+      const seen = (r: typeof from) => ({ ...r, lineage: redactParents(r.lineage, mayRead) });
+      return c.json(await versionDiff(c.env.ARTIFACTS, seen(from), seen(to)));
     },
   }),
 ];

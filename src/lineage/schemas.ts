@@ -14,7 +14,7 @@ export const LineageQuery = z.object({ depth: Depth.default(DEFAULT_DEPTH) });
 
 export const LookupQuery = PageQuery.extend({
   dataset: z.string().min(1).max(2048).optional(),
-  snapshot: z.string().max(256).optional(),
+  snapshot: z.string().min(1).max(256).optional(),
   git_sha: z.string().regex(/^[0-9a-fA-F]{4,64}$/, "must be a hex commit id").optional(),
   run_id: z.string().min(1).max(256).optional(),
 }).superRefine((q, ctx) => {
@@ -55,8 +55,12 @@ const VisibleNode = z.object({
   created_by: z.string().nullable(),
   digest: z.string().nullable(),
   run_id: z.string().nullable(),
+  run_url: z.string().nullable(),
+  git_repo: z.string().nullable(),
   git_sha: z.string().nullable(),
   datasets: z.array(Dataset),
+  params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  metrics: z.record(z.string(), z.number()),
   distance: z.number().int().describe("0 for the root, -n for n steps upstream (ancestors), +n downstream (descendants)"),
 });
 

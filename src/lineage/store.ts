@@ -7,7 +7,7 @@
 import type { D1Handle } from "../db/session";
 import type { AliasBody } from "../state/alias-table";
 import { toSqliteGlob } from "../domain/glob";
-import { ALIASES_SQL, FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "./sql";
+import { ALIASES_SQL, FACTS_SQL, IS_ANCESTOR_SQL, LOOKUP_SQL, WALK_SQL } from "./sql";
 import { nodeKey, type NodeFacts, type NodeRef, type WalkedEdge, type WalkedNode } from "../domain/lineage";
 import type { DatasetRef } from "../domain/version";
 
@@ -49,6 +49,12 @@ export function lookupQuery(filter: LookupFilter, globs: readonly string[] | und
 
 export class LineageStore {
   constructor(private readonly db: D1Handle) {}
+
+  /** Whether `ancestor` is `of` itself or one of its ancestors. */
+  async isAncestor(ancestor: NodeRef, of: NodeRef): Promise<boolean> {
+    const row = await this.db.prepare(IS_ANCESTOR_SQL).bind(of.model, of.version, ancestor.model, ancestor.version).first();
+    return row !== null;
+  }
 
   /** `limit + 1` rows of a reverse lookup, so the caller can tell whether there is more. */
   async lookup(filter: LookupFilter, globs: readonly string[] | undefined, after: LookupCursor | undefined, limit: number): Promise<LookupRow[]> {
@@ -103,18 +109,20 @@ export class LineageStore {
 
   /** What D1 holds of these versions, with the aliases that hold each: one batch. */
   private async facts(refs: NodeRef[]): Promise<Map<string, NodeFacts>> {
-    type FactRow = Omit<NodeFacts, "aliases" | "datasets"> & { datasets: string | null };
+    type FactRow = Omit<NodeFacts, "aliases" | "datasets" | "params" | "metrics"> & { datasets: string | null; params: string | null; metrics: string };
     const [rows, aliasRows] = await this.db.batch<unknown>([
       this.db.prepare(FACTS_SQL).bind(JSON.stringify(refs.map((n) => [n.model, n.version]))),
       this.db.prepare(ALIASES_SQL).bind(JSON.stringify([...new Set(refs.map((r) => r.model))])),
     ]);
     const held = holdingOf(aliasRows!.results as AliasRow[]);
     const out = new Map<string, NodeFacts>();
-    for (const { datasets, ...row } of rows!.results as FactRow[]) {
+    for (const { datasets, params, metrics, ...row } of rows!.results as FactRow[]) {
       out.set(nodeKey(row), {
         ...row,
         aliases: held.get(nodeKey(row)) ?? [],
         datasets: datasets === null ? [] : (JSON.parse(datasets) as DatasetRef[]),
+        params: params === null ? {} : (JSON.parse(params) as NodeFacts["params"]),
+        metrics: JSON.parse(metrics) as NodeFacts["metrics"],
       });
     }
     return out;
@@ -132,8 +140,12 @@ function deleted(ref: NodeRef): NodeFacts {
     created_by: null,
     digest: null,
     run_id: null,
+    run_url: null,
+    git_repo: null,
     git_sha: null,
     datasets: [],
+    params: {},
+    metrics: {},
   };
 }
 

@@ -2,6 +2,9 @@
  * Routes of API.md "Versions" (create, list, get, patch). Writes go through the model's
  * ModelState, which numbers versions and owns their state; reads come from D1's projection.
  */
+import { mayActOnModel, type Principal } from "../auth/principal";
+import { LineageStore } from "../lineage/store";
+import { ProblemError } from "../http/problem";
 import { z } from "zod";
 import { canonicalJson } from "../domain/canonical-json";
 import { sha256Hex } from "../domain/ids";
@@ -32,14 +35,31 @@ async function requireModel(db: D1Handle, model: string): Promise<void> {
   if (!(await new ModelStore(db).exists(model))) throw notFound(`Model '${model}'`);
 }
 
-async function requireParents(db: D1Handle, parents: readonly ParentRef[] | null | undefined): Promise<void> {
+/**
+ * Parents must be versions the caller may see (403 first, so existence does not leak) and
+ * the registry holds (400). Naming a version's own descendant (or itself) as its parent
+ * would close a cycle: 400. A new version has no descendants yet, so only a patch
+ * (`child`) is checked for that.
+ */
+async function requireParents(db: D1Handle, principal: Principal, parents: readonly ParentRef[] | null | undefined, child?: ParentRef): Promise<void> {
   if (!parents?.length) return;
+  const hidden = parents.find((p) => !mayActOnModel(principal, p.model));
+  if (hidden) throw new ProblemError("forbidden", `This token may not act on model '${hidden.model}', named as a parent`);
   const missing = await new VersionStore(db).missing(parents);
   if (missing.length > 0) {
     throw validationFailed(
       "Lineage names parents the registry does not hold",
       missing.map((p) => ({ path: "lineage.parents", message: `${p.model} version ${p.version} does not exist` })),
     );
+  }
+  if (!child) return;
+  const lineage = new LineageStore(db);
+  for (const parent of parents) {
+    if (await lineage.isAncestor(child, parent)) {
+      throw validationFailed("A parent cannot descend from its child", [
+        { path: "lineage.parents", message: `${parent.model} version ${parent.version} is ${child.model} version ${child.version} or descends from it` },
+      ]);
+    }
   }
 }
 
@@ -64,7 +84,7 @@ export const versionRoutes = [
     async handler(c, { params, body, principal }) {
       const keyHeader = c.req.header("idempotency-key");
       const key = keyHeader === undefined ? undefined : parseWith(IDEMPOTENCY_KEY, keyHeader, "Idempotency-Key header");
-      await requireParents(queryDb(c), body.lineage.parents);
+      await requireParents(queryDb(c), principal, body.lineage.parents);
       const outcome = await modelState(c.env, params.model).createVersion({
         ...actorFor(params.model, principal),
         description: body.description ?? null,
@@ -74,7 +94,7 @@ export const versionRoutes = [
         idempotency: key ? { key, requestHash: await sha256Hex(canonicalJson(body)) } : undefined,
       });
       const record = unwrap(outcome);
-      return c.json(await new VersionStore(queryDb(c)).present(record), outcome.ok && outcome.replayed ? 200 : 201);
+      return c.json(await new VersionStore(queryDb(c)).present(record, principal), outcome.ok && outcome.replayed ? 200 : 201);
     },
   }),
 
@@ -89,13 +109,13 @@ export const versionRoutes = [
     query: ListVersionsQuery,
     responses: { 200: { description: "A page of versions", schema: pageOf(Version) } },
     errors: ["validation_failed", "not_found"],
-    async handler(c, { params, query }) {
+    async handler(c, { params, query, principal }) {
       await requireModel(queryDb(c), params.model);
       const before = query.cursor ? decodeCursor(query.cursor, VersionCursor).v : undefined;
       const store = new VersionStore(queryDb(c));
       const records = await store.list(params.model, { status: query.status, stage: query.stage, before, limit: query.limit });
       const page = toPage(records, query.limit, (r) => ({ v: r.version }), (r) => r);
-      return c.json({ items: await store.presentAll(params.model, page.items), next_cursor: page.next_cursor });
+      return c.json({ items: await store.presentAll(params.model, page.items, principal), next_cursor: page.next_cursor });
     },
   }),
 
@@ -109,11 +129,11 @@ export const versionRoutes = [
     params: VersionParams,
     responses: { 200: { description: "The version", schema: Version } },
     errors: ["validation_failed", "not_found"],
-    async handler(c, { params }) {
+    async handler(c, { params, principal }) {
       const store = new VersionStore(queryDb(c));
       const record = await store.get(params.model, params.version);
       if (!record) throw notFound(`Version ${params.version} of '${params.model}'`);
-      return c.json(await store.present(record));
+      return c.json(await store.present(record, principal));
     },
   }),
 
@@ -131,7 +151,7 @@ export const versionRoutes = [
     responses: { 200: { description: "The updated version", schema: Version } },
     errors: ["validation_failed", "not_found", "immutable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      await requireParents(queryDb(c), body.lineage?.parents);
+      await requireParents(queryDb(c), principal, body.lineage?.parents, { model: params.model, version: params.version });
       const record = unwrap(
         await modelState(c.env, params.model).patchVersion({
           ...actorFor(params.model, principal),
@@ -139,7 +159,7 @@ export const versionRoutes = [
           patch: body,
         }),
       );
-      return c.json(await new VersionStore(queryDb(c)).present(record));
+      return c.json(await new VersionStore(queryDb(c)).present(record, principal));
     },
   }),
 
@@ -162,7 +182,7 @@ export const versionRoutes = [
           version: params.version,
         }),
       );
-      return c.json(await new VersionStore(queryDb(c)).present(record));
+      return c.json(await new VersionStore(queryDb(c)).present(record, principal));
     },
   }),
 

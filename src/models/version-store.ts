@@ -8,6 +8,8 @@ import { orm, type D1Handle } from "../db/session";
 import { aliases, versionFiles, versions, type VersionRow } from "../db/schema";
 import type { ManifestEntry } from "../domain/manifest";
 import type { Lineage, ParentRef, Stage, VersionRecord, VersionStatus } from "../domain/version";
+import { mayActOnModel, type Principal } from "../auth/principal";
+import { redactParents } from "../domain/lineage";
 import type { VersionBody } from "./schemas";
 
 function recordFromRow(row: VersionRow, files: ManifestEntry[]): VersionRecord {
@@ -30,10 +32,10 @@ function recordFromRow(row: VersionRow, files: ManifestEntry[]): VersionRecord {
   };
 }
 
-/** The contract's Version, with the aliases that hold it (by name). */
-export function versionBody(record: VersionRecord, aliasNames: string[]): VersionBody {
+/** The contract's Version as `principal` sees it: with the aliases that hold it, and parents it may not read redacted. */
+export function versionBody(record: VersionRecord, aliasNames: string[], principal: Principal): VersionBody {
   const { revision: _revision, ...fields } = record;
-  return { ...fields, aliases: aliasNames };
+  return { ...fields, lineage: redactParents(record.lineage, (m) => mayActOnModel(principal, m)), aliases: aliasNames };
 }
 
 export interface VersionFilters {
@@ -114,13 +116,13 @@ export class VersionStore {
   }
 
   /** Versions as the contract shows them (aliases included). */
-  async presentAll(model: string, records: VersionRecord[]): Promise<VersionBody[]> {
+  async presentAll(model: string, records: VersionRecord[], principal: Principal): Promise<VersionBody[]> {
     const held = await this.aliasesByVersion(model);
-    return records.map((r) => versionBody(r, held.get(r.version) ?? []));
+    return records.map((r) => versionBody(r, held.get(r.version) ?? [], principal));
   }
 
-  async present(record: VersionRecord): Promise<VersionBody> {
-    return (await this.presentAll(record.model, [record]))[0]!;
+  async present(record: VersionRecord, principal: Principal): Promise<VersionBody> {
+    return (await this.presentAll(record.model, [record], principal))[0]!;
   }
 
   /** The parents among `refs` that the registry does not hold. */

@@ -58,15 +58,24 @@ async function answer(c: AppContext, { state, staleS }: Resolved, query: z.outpu
 /** What both resolve routes say about caching and stale-if-error. */
 /** What `include=lineage` adds: the version's graph, its Version, and the alias's record (who set it, when). */
 async function provenance(c: AppContext, resolution: ResolutionBody, depth: number, principal: Principal) {
-  const db = queryDb(c);
   const ref = { model: resolution.model, version: resolution.version };
-  const versions = new VersionStore(db);
-  const [lineage, record, alias] = await Promise.all([
-    lineageGraph(db, ref, depth, principal),
-    versions.get(ref.model, ref.version),
-    new AliasReader(db).record(resolution.model, resolution.alias),
-  ]);
-  return { lineage, version_detail: record ? await versions.present(record) : null, alias_detail: alias };
+  const read = async (db: D1DatabaseSession) => {
+    const versions = new VersionStore(db);
+    const [lineage, record, alias] = await Promise.all([
+      lineageGraph(db, ref, depth, principal),
+      versions.get(ref.model, ref.version),
+      new AliasReader(db).record(resolution.model, resolution.alias),
+    ]);
+    return { lineage, version_detail: record ? await versions.present(record, principal) : null, alias_detail: alias };
+  };
+  try {
+    return await read(queryDb(c));
+  } catch (err) {
+    // The resolution comes from the model's Durable Object; a replica may not have the
+    // version it names yet. The primary has it.
+    if (err instanceof ProblemError && err.code === "not_found") return read(c.env.DB.withSession("first-primary"));
+    throw err;
+  }
 }
 
 const ResolveWithLineage = ResolveQuery.extend(IncludeQuery.shape);

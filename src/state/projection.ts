@@ -98,16 +98,19 @@ function versionStatements(db: DrizzleD1Database, v: VersionHead): Statement[] {
 function deletedVersionStatements(db: DrizzleD1Database, { model, version }: { model: string; version: number }): Statement[] {
   return [
     db.delete(versionFiles).where(and(eq(versionFiles.model, model), eq(versionFiles.version, version))),
-    db.delete(versionParents).where(and(eq(versionParents.model, model), eq(versionParents.version, version))),
+    // Its parent edges stay: the graph keeps its shape through a deleted version (shown as
+    // `deleted`), so deleting a fine-tune does not cut its distilled child off the base.
     db.delete(versionDatasets).where(and(eq(versionDatasets.model, model), eq(versionDatasets.version, version))),
     db.delete(versions).where(and(eq(versions.model, model), eq(versions.version, version))),
   ];
 }
 
-/** Everything D1 holds of a model, in the order that keeps foreign rows from dangling. */
+/**
+ * Everything D1 holds of a model, in the order that keeps foreign rows from dangling; except
+ * its versions' parent edges, which keep the lineage graph whole (see deletedVersionStatements).
+ */
 function deletedModelStatements(db: DrizzleD1Database, model: string): Statement[] {
   return [
-    db.delete(versionParents).where(eq(versionParents.model, model)),
     db.delete(versionDatasets).where(eq(versionDatasets.model, model)),
     db.delete(versionFiles).where(eq(versionFiles.model, model)),
     db.delete(openUploads).where(eq(openUploads.model, model)),
