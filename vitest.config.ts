@@ -47,6 +47,10 @@ export default defineConfig(async () => {
                   RESOLVE_TTL_S: "0",
                   // Signals reach the object at once; test/guards.test.ts turns coalescing on.
                   SIGNAL_COALESCE_MS: "0",
+                  WEBHOOK_KEY: "test-webhook-key-0123456789abcdef0123456789",
+                  ALLOW_HTTP_WEBHOOKS: "true",
+                  // Retries after 1 s, 2 s, 4 s … so a test sees several attempts.
+                  WEBHOOK_RETRY_BASE_S: "1",
                 },
               },
             }),

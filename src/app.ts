@@ -5,6 +5,7 @@ import { artifactRoutes } from "./artifacts/routes";
 import { auditRoutes } from "./audit/routes";
 import { d1Session } from "./db/session";
 import { gateRoutes } from "./gates/routes";
+import { webhookRoutes } from "./events/routes";
 import { guardRoutes } from "./guards/routes";
 import { lineageRoutes } from "./lineage/routes";
 import { register, type AnyRouteSpec, type AppEnv } from "./http/api";
@@ -30,6 +31,7 @@ export function buildApp(): Hono<AppEnv> {
     ...resolveRoutes,
     ...lineageRoutes,
     ...auditRoutes,
+    ...webhookRoutes,
   );
 
   app.use(async (c, next) => {

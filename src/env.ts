@@ -4,12 +4,18 @@
  */
 import { z } from "zod";
 import { DEFAULT_PART, MAX_PART, R2_MIN_PART } from "./domain/upload";
+import type { DeliveryMessage } from "./events/dispatch";
 import type { ModelState } from "./state/model-state";
 
 export interface Env {
   DB: D1Database;
   ARTIFACTS: R2Bucket;
   MODEL_STATE: DurableObjectNamespace<ModelState>;
+  DELIVERIES: Queue<DeliveryMessage>;
+  DELIVERIES_DLQ: Queue<DeliveryMessage>;
+  WEBHOOK_KEY?: string;
+  ALLOW_HTTP_WEBHOOKS?: string;
+  WEBHOOK_RETRY_BASE_S?: string;
   JWT_SECRET?: string;
   JWT_JWKS?: string;
   JWT_JWKS_URL?: string;
@@ -69,6 +75,15 @@ const ConfigSchema = z.object({
   RESOLVE_STALE_IF_ERROR_S: intVar(86400, 0, 7 * 24 * 3600),
   /** How long one isolate gathers an alias's production signals into one RPC (0: each signal is sent at once). */
   SIGNAL_COALESCE_MS: intVar(1000, 0, 10_000),
+  /** Encrypts webhook secrets at rest (any string of 32+ characters; a Worker secret). Webhooks need it. */
+  WEBHOOK_KEY: optionalString.pipe(z.string().min(32, "WEBHOOK_KEY must be at least 32 characters").optional()),
+  /** `true` lets webhooks use http:// to loopback hosts (local development and tests). */
+  ALLOW_HTTP_WEBHOOKS: z
+    .enum(["true", "false", ""])
+    .optional()
+    .transform((v) => v === "true"),
+  /** The first retry's delay; each next one doubles, up to 12 h, for 24 h in all. */
+  WEBHOOK_RETRY_BASE_S: intVar(30, 1, 3600),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

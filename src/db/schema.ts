@@ -214,6 +214,59 @@ export const pendingEvents = sqliteTable("pending_events", {
   payload: text("payload").notNull(),
 });
 
+/**
+ * Webhook subscriptions. Written by the webhook routes (src/events/routes.ts) through
+ * commitRegistryChange, and by the delivery consumer when it disables one (410, or 3 days of
+ * failures). Secrets are AES-GCM ciphertexts under a key derived from the `WEBHOOK_KEY`
+ * secret, bound to the webhook id: a D1 dump alone does not reveal them. After a rotation
+ * the previous secret keeps signing until `previous_secret_expires_at`.
+ */
+export const webhooks = sqliteTable("webhooks", {
+  id: text("id").primaryKey(),
+  url: text("url").notNull(),
+  // JSON arrays of globs: event types, model names.
+  events: text("events").notNull(),
+  models: text("models").notNull(),
+  description: text("description"),
+  active: integer("active", { mode: "boolean" }).notNull(),
+  disabledReason: text("disabled_reason"),
+  secret: text("secret").notNull(),
+  previousSecret: text("previous_secret"),
+  previousSecretExpiresAt: text("previous_secret_expires_at"),
+  // Since when every delivery attempt has failed (null after a success): 3 days disable it.
+  failingSince: text("failing_since"),
+  createdAt: text("created_at").notNull(),
+  createdBy: text("created_by").notNull(),
+  updatedAt: text("updated_at").notNull(),
+});
+
+/**
+ * One row per (webhook, event): what was sent, how often, and how it ended. Inserted by the
+ * dispatcher (src/events/dispatch.ts) when an event matches; updated by the queue consumer
+ * (src/events/deliver.ts) after each attempt. `payload` is the exact body sent every time.
+ */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    // `<event id>.<webhook id>`: the event id is time-sortable, so newest first is id order,
+    // and a repeated dispatch of the same event inserts nothing twice.
+    id: text("id").primaryKey(),
+    webhookId: text("webhook_id").notNull(),
+    eventId: text("event_id").notNull(),
+    type: text("type").notNull(),
+    payload: text("payload").notNull(),
+    status: text("status", { enum: ["pending", "delivered", "failed"] }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    nextAttemptAt: text("next_attempt_at"),
+    deliveredAt: text("delivered_at"),
+    // When this round of attempts began (a redelivery starts a new one): retries stop 24 h later.
+    firstAttemptAt: text("first_attempt_at").notNull(),
+  },
+  (t) => [index("webhook_deliveries_webhook").on(t.webhookId, t.id), index("webhook_deliveries_status").on(t.webhookId, t.status, t.id)],
+);
+
 export type ModelRow = typeof models.$inferSelect;
 export type VersionRow = typeof versions.$inferSelect;
 export type AuditRow = typeof auditEvents.$inferInsert;

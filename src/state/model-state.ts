@@ -18,6 +18,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { sha256Hex } from "../domain/ids";
+import { dispatch } from "../events/dispatch";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { ResolveState } from "../domain/resolution";
@@ -82,8 +83,8 @@ export class ModelState extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       for (const statement of MODEL_STATE_SCHEMA) sql.exec(statement);
       this.alarmAt = await ctx.storage.getAlarm();
-      // Changes a previous life committed but did not project: drain them now.
-      if (outbox.depth() > 0) this.armAlarm(Date.now());
+      // Changes a previous life committed but did not project or dispatch: do it now.
+      if (outbox.depth() > 0 || outbox.eventsPending() > 0) this.armAlarm(Date.now());
     });
   }
 
@@ -319,17 +320,23 @@ export class ModelState extends DurableObject<Env> {
     return this.rooms.outbox.depth();
   }
 
-  /** The one alarm serves both: the outbox's retries and closing sockets whose tokens expired. */
+  /** The one alarm serves all three: the outbox's retries, event dispatch, and closing sockets whose tokens expired. */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     const nextExpiry = this.rooms.watch.closeExpired(Date.now());
     if (nextExpiry !== null) this.armAlarm(nextExpiry);
     try {
       await this.flush();
+      await this.sendEvents();
     } catch (err) {
-      console.error("outbox flush failed; retrying", err);
+      console.error("outbox flush or event dispatch failed; retrying", err);
       this.armAlarm(Date.now() + RETRY_DELAY_MS);
     }
+  }
+
+  /** Dispatches the events D1 has taken to the webhooks they match (src/events/dispatch.ts). */
+  private sendEvents(): Promise<void> {
+    return this.rooms.outbox.sendEvents((events) => dispatch(this.env, events));
   }
 
   /**
@@ -351,6 +358,9 @@ export class ModelState extends DurableObject<Env> {
     if (outbox.changed) {
       try {
         await this.flush();
+        // Webhooks hear of it after the write has answered: off the write path. The alarm
+        // armed above retries a dispatch that fails.
+        this.ctx.waitUntil(this.sendEvents().catch((err: unknown) => console.error("event dispatch failed; the alarm will retry", err)));
       } catch (err) {
         console.error("outbox flush failed; the alarm will retry", err);
       }

@@ -5,11 +5,16 @@
  *
  * - outbox: the queued items, in commit order (`seq`).
  *
+ * - events: audit events D1 has taken, waiting to be matched against webhooks and queued
+ *   (src/events/dispatch.ts). An audit event moves here from `outbox` in the same commit that
+ *   removes it there, so it is dispatched exactly when it is in D1, and at least once.
+ *
  * A drain projects up to the newest item queued when it started, in batches, so it ends
  * however many writes arrive meanwhile (theirs are the next drain's work), and a write's
  * flush finishes once its own items are in D1. Drains run one at a time, so items land in
- * commit order.
+ * commit order. Events are sent apart from the flush, after the write has answered.
  */
+import type { AuditEvent } from "../domain/audit";
 import { project, type OutboxItem } from "./projection";
 
 export const OUTBOX_SCHEMA = [
@@ -18,13 +23,22 @@ export const OUTBOX_SCHEMA = [
      kind TEXT NOT NULL,
      payload TEXT NOT NULL
    )`,
+  `CREATE TABLE IF NOT EXISTS events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     payload TEXT NOT NULL
+   )`,
 ];
+
+/** Events sent to webhooks per dispatch. */
+const EVENT_BATCH = 50;
 
 const OUTBOX_BATCH = 50;
 
 export class Outbox {
   /** The drain in progress, if any. */
   private draining: Promise<void> | null = null;
+  /** The event dispatch in progress, if any. */
+  private sending: Promise<void> | null = null;
   /** Whether anything was queued since the flag was last cleared: the commit's "is there work for D1". */
   changed = false;
 
@@ -72,7 +86,35 @@ export class Outbox {
       if (rows.length === 0) return;
       const items = rows.map((row) => ({ kind: row.kind, payload: JSON.parse(row.payload) }) as OutboxItem);
       await project(this.d1(), items);
-      this.sql.exec("DELETE FROM outbox WHERE seq <= ?", rows[rows.length - 1]!.seq);
+      // No await between these two: they commit together.
+      const last = rows[rows.length - 1]!.seq;
+      this.sql.exec("INSERT INTO events (payload) SELECT payload FROM outbox WHERE seq <= ? AND kind = 'audit' ORDER BY seq", last);
+      this.sql.exec("DELETE FROM outbox WHERE seq <= ?", last);
     }
+  }
+
+  eventsPending(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events").one().n;
+  }
+
+  /**
+   * Hands the events D1 has taken to `dispatch` (matching webhooks, queueing deliveries), in
+   * order, removing each batch once dispatched; rejects if a dispatch failed (what is left is
+   * sent by the next call). One at a time.
+   */
+  async sendEvents(dispatch: (events: AuditEvent[]) => Promise<unknown>): Promise<void> {
+    this.sending ??= (async () => {
+      for (;;) {
+        const rows = this.sql
+          .exec<{ seq: number; payload: string }>("SELECT seq, payload FROM events ORDER BY seq LIMIT ?", EVENT_BATCH)
+          .toArray();
+        if (rows.length === 0) return;
+        await dispatch(rows.map((r) => JSON.parse(r.payload) as AuditEvent));
+        this.sql.exec("DELETE FROM events WHERE seq <= ?", rows[rows.length - 1]!.seq);
+      }
+    })().finally(() => {
+      this.sending = null;
+    });
+    return this.sending;
   }
 }

@@ -1,0 +1,115 @@
+/**
+ * D1's webhooks and webhook_deliveries: the rows, their contract shapes, and the reads the
+ * routes, the dispatcher and the consumer share. Secrets never leave this module but as
+ * the decrypted list a delivery signs with.
+ */
+import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { webhookDeliveries, webhooks } from "../db/schema";
+import { orm, type D1Handle } from "../db/session";
+import { openSecret } from "./secrets";
+
+export type WebhookRow = typeof webhooks.$inferSelect;
+export type DeliveryRow = typeof webhookDeliveries.$inferSelect;
+export type DeliveryStatus = DeliveryRow["status"];
+
+/** The contract's Webhook (no secret). */
+export function webhookBody(row: WebhookRow) {
+  return {
+    id: row.id,
+    url: row.url,
+    events: JSON.parse(row.events) as string[],
+    models: JSON.parse(row.models) as string[],
+    description: row.description,
+    active: row.active,
+    disabled_reason: row.disabledReason,
+    created_at: row.createdAt,
+    created_by: row.createdBy,
+    updated_at: row.updatedAt,
+  };
+}
+
+/** The contract's Delivery. */
+export function deliveryBody(row: DeliveryRow) {
+  return {
+    id: row.id,
+    webhook_id: row.webhookId,
+    event_id: row.eventId,
+    type: row.type,
+    status: row.status,
+    attempts: row.attempts,
+    last_status_code: row.lastStatusCode,
+    last_error: row.lastError,
+    next_attempt_at: row.nextAttemptAt,
+    delivered_at: row.deliveredAt,
+  };
+}
+
+export class WebhookStore {
+  readonly db: DrizzleD1Database;
+
+  constructor(d1: D1Handle) {
+    this.db = orm(d1);
+  }
+
+  get(id: string): Promise<WebhookRow | undefined> {
+    return this.db.select().from(webhooks).where(eq(webhooks.id, id)).get();
+  }
+
+  /** A page of webhooks, newest first (ids are time-sortable), below `before`. */
+  list(before: string | undefined, limit: number): Promise<WebhookRow[]> {
+    return this.db
+      .select()
+      .from(webhooks)
+      .where(before ? lt(webhooks.id, before) : undefined)
+      .orderBy(desc(webhooks.id))
+      .limit(limit + 1)
+      .all();
+  }
+
+  active(): Promise<Pick<WebhookRow, "id" | "events" | "models">[]> {
+    return this.db.select({ id: webhooks.id, events: webhooks.events, models: webhooks.models }).from(webhooks).where(eq(webhooks.active, true)).all();
+  }
+
+  /** Deliveries by id, each with its webhook (undefined when deleted): one query for a batch. */
+  async deliveriesWithWebhooks(ids: string[]): Promise<Map<string, { delivery: DeliveryRow; webhook: WebhookRow | undefined }>> {
+    const rows = await this.db
+      .select({ delivery: webhookDeliveries, webhook: webhooks })
+      .from(webhookDeliveries)
+      .leftJoin(webhooks, eq(webhooks.id, webhookDeliveries.webhookId))
+      .where(sql`${webhookDeliveries.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`)
+      .all();
+    return new Map(rows.map((r) => [r.delivery.id, { delivery: r.delivery, webhook: r.webhook ?? undefined }]));
+  }
+
+  delivery(webhookId: string, deliveryId: string): Promise<DeliveryRow | undefined> {
+    return this.db
+      .select()
+      .from(webhookDeliveries)
+      .where(and(eq(webhookDeliveries.webhookId, webhookId), eq(webhookDeliveries.id, deliveryId)))
+      .get();
+  }
+
+  /** A page of a webhook's deliveries, newest first, below `before`. */
+  deliveries(webhookId: string, status: DeliveryStatus | undefined, before: string | undefined, limit: number): Promise<DeliveryRow[]> {
+    const where: SQL[] = [eq(webhookDeliveries.webhookId, webhookId)];
+    if (status) where.push(eq(webhookDeliveries.status, status));
+    if (before) where.push(lt(webhookDeliveries.id, before));
+    return this.db
+      .select()
+      .from(webhookDeliveries)
+      .where(and(...where))
+      .orderBy(desc(webhookDeliveries.id))
+      .limit(limit + 1)
+      .all();
+  }
+}
+
+/** The secrets a delivery signs with now: the current one, and the previous one within its overlap. */
+export async function signingSecrets(webhookKey: string, row: WebhookRow, nowIso: string): Promise<string[]> {
+  const secrets = [await openSecret(webhookKey, row.id, row.secret)];
+  if (row.previousSecret && row.previousSecretExpiresAt && row.previousSecretExpiresAt > nowIso) {
+    secrets.push(await openSecret(webhookKey, row.id, row.previousSecret));
+  }
+  return secrets;
+}

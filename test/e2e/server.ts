@@ -1,0 +1,66 @@
+/**
+ * The real server for end-to-end tests: `npm start` (migrations + wrangler dev) on a free
+ * port with its own state directory, in its own process group so stopping it stops wrangler
+ * and workerd too; and development tokens minted the way the README says.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const root = join(import.meta.dirname, "..", "..");
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Server {
+  base: string;
+  output: () => string;
+  stop: () => void;
+}
+
+/** Starts `npm start -- --port <free> --persist-to <tmp> ...extra` and waits for /healthz. */
+export async function startServer(extra: string[] = []): Promise<Server> {
+  const port = await freePort();
+  const state = mkdtempSync(join(tmpdir(), "mreg-e2e-"));
+  const child: ChildProcess = spawn("npm", ["start", "--", "--port", String(port), "--persist-to", state, ...extra], {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const base = `http://127.0.0.1:${port}`;
+  const stop = () => {
+    if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
+    rmSync(state, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) return { base, output: () => output, stop };
+    } catch {
+      // not listening yet
+    }
+    if (child.exitCode !== null || Date.now() > deadline) {
+      stop();
+      throw new Error(`npm start did not come up:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A development token, as `npm run token` mints it. */
+export function token(sub: string, scope: string): string {
+  return execFileSync("npm", ["run", "-s", "token", "--", "--sub", sub, "--scope", scope], { cwd: root, encoding: "utf8" }).trim();
+}
