@@ -9,18 +9,21 @@ import type { Files, Uploads } from "./files";
 import { backoffMs } from "./transport";
 import type { FileEntry, Upload, UploadPart } from "./types";
 
+/** A body for a byte range: a stream (Node files), a Blob (browser files) or bytes in memory. */
+export type Slice = ReadableStream<Uint8Array> | Blob | Uint8Array<ArrayBuffer>;
+
 /** Where a file's bytes come from: its size, and a fresh body for any byte range. */
 export interface ByteSource {
   readonly size: number;
   /** Bytes [start, end). Called again when a part is re-sent, so it must not be single-use. */
-  slice(start: number, end: number): ReadableStream<Uint8Array> | Blob | Uint8Array;
+  slice(start: number, end: number): Slice;
 }
 
 /** A Blob (a browser `File`, Node's `openAsBlob`) as a source: slices carry their size. */
 export const blobSource = (blob: Blob): ByteSource => ({ size: blob.size, slice: (start, end) => blob.slice(start, end) });
 
 /** Bytes already in memory (small files, tests). */
-export const bytesSource = (bytes: Uint8Array): ByteSource => ({ size: bytes.length, slice: (start, end) => bytes.subarray(start, end) });
+export const bytesSource = (bytes: Uint8Array<ArrayBuffer>): ByteSource => ({ size: bytes.length, slice: (start, end) => bytes.subarray(start, end) });
 
 export interface UploadOptions {
   /** Hex sha256 of the whole file: multipart needs it up front, a single PUT is checked against it. */
@@ -184,7 +187,7 @@ class Counter {
     this.report();
   }
 
-  wrap(start: number, body: ReadableStream<Uint8Array> | Blob | Uint8Array): ReadableStream<Uint8Array> | Blob | Uint8Array {
+  wrap(start: number, body: Slice): Slice {
     this.inFlight.set(start, 0);
     if (!(body instanceof ReadableStream) || !this.onProgress) return body;
     return body.pipeThrough(
