@@ -59,7 +59,8 @@ export function progress(out: Output, label: string, total: number, start = 0): 
       const tenth = Math.floor((done / Math.max(total, 1)) * 10);
       if (tenth > lastTenth && done < total) {
         lastTenth = tenth;
-        out.err.write(`${label}: ${tenth * 10}% (${bytes(done)} of ${bytes(total)}, ${bytes(Math.round(rate()))}/s)\n`);
+        const r = rate();
+        out.err.write(`${label}: ${Math.floor((done / total) * 100)}% (${bytes(done)} of ${bytes(total)}${r > 0 ? `, ${bytes(Math.round(r))}/s` : ""})\n`);
       }
     },
     finish(summary) {

@@ -22,8 +22,14 @@ export interface ByteSource {
 /** A Blob (a browser `File`, Node's `openAsBlob`) as a source: slices carry their size. */
 export const blobSource = (blob: Blob): ByteSource => ({ size: blob.size, slice: (start, end) => blob.slice(start, end) });
 
-/** Bytes already in memory (small files, tests). */
-export const bytesSource = (bytes: Uint8Array<ArrayBuffer>): ByteSource => ({ size: bytes.length, slice: (start, end) => bytes.subarray(start, end) });
+/**
+ * Bytes already in memory (small files, tests). Typed views of a SharedArrayBuffer cannot be
+ * request bodies; every other Uint8Array can, which is what the cast says.
+ */
+export const bytesSource = (bytes: Uint8Array): ByteSource => ({
+  size: bytes.length,
+  slice: (start, end) => bytes.subarray(start, end) as Uint8Array<ArrayBuffer>,
+});
 
 export interface UploadOptions {
   /** Hex sha256 of the whole file: multipart needs it up front, a single PUT is checked against it. */
