@@ -67,9 +67,14 @@ export async function main(argv: string[]): Promise<number> {
   const { command, words } = findCommand(argv[0] === "help" ? argv.slice(1) : argv, COMMANDS);
   if (!command) {
     const prefix = words.length ? words.join(" ") + " " : "";
-    if (wantsHelp || argv.length === 0 || words.length > 0) {
+    if (wantsHelp || argv.length === 0) {
       process.stdout.write(overview(COMMANDS, prefix));
-      return wantsHelp || argv.length === 0 ? EXIT.ok : EXIT.usage;
+      return EXIT.ok;
+    }
+    if (words.length > 0) {
+      // `mreg models` alone: say which subcommands there are, as a usage error (stderr, exit 2).
+      process.stderr.write(overview(COMMANDS, prefix));
+      return EXIT.usage;
     }
     const unknown = argv.find((a) => !a.startsWith("-")) ?? argv[0];
     out.error(`mreg: unknown command '${unknown}'. Run 'mreg --help' for the list.`);
