@@ -8,7 +8,7 @@ import type { Alias, CreateVersion, Lineage, Version } from "../../client/types"
 import type { UploadResult } from "../../client/upload";
 import { flag, int, numberPairs, pairs, size, str, type Command } from "../command";
 import type { Context } from "../context";
-import { CliError, UsageError } from "../exit";
+import { CliError, EXIT, UsageError } from "../exit";
 import { collectFiles, fileSource, sha256File, type LocalFile } from "../files";
 import { bytes } from "../output";
 import { progress } from "../progress";
@@ -79,18 +79,22 @@ export const push: Command = {
     let pushed: Pushed[] = [];
 
     let version = await existingVersion(ctx, state);
-    if (version?.status === "ready") {
+    if (!version) {
+      state.save(); // the Idempotency-Key is on disk before the version can exist
+      version = await client.versions.create(model, body, { idempotencyKey: state.state.idempotency_key });
+      state.state.version = version.version;
+      state.save();
+      // 200 rather than 201: the key named a version an earlier run (a CI re-run) created.
+      ctx.out.note(version.status === "pending" && version.files.length === 0 ? `created ${model} version ${version.version}` : `continuing ${model} version ${version.version}`);
+    } else {
+      ctx.out.note(`resuming the push of ${model} version ${version.version}`);
+    }
+    if (version.status === "ready") {
+      if (!sameFiles(version, hashed)) {
+        throw new CliError(`${model} version ${version.version} (Idempotency-Key ${state.state.idempotency_key}) is ready with other files than these; use another key`, EXIT.conflict);
+      }
       ctx.out.note(`${model} version ${version.version} already holds these files (an earlier push finished)`);
     } else {
-      if (!version) {
-        state.save(); // the Idempotency-Key is on disk before the version can exist
-        version = await client.versions.create(model, body, { idempotencyKey: state.state.idempotency_key });
-        state.state.version = version.version;
-        state.save();
-        ctx.out.note(`created ${model} version ${version.version}`);
-      } else {
-        ctx.out.note(`resuming the push of ${model} version ${version.version}`);
-      }
       pushed = await uploadAll(ctx, state, version, hashed, { parallel, multipartThreshold });
       version = await client.versions.finalize(model, version.version);
       ctx.out.note(`${model} version ${version.version} is ready (${version.digest})`);
@@ -163,6 +167,14 @@ async function hashAll(ctx: Context, files: LocalFile[]): Promise<(LocalFile & {
     out.push({ ...f, sha256 });
   }
   return out;
+}
+
+/** Whether a ready version holds exactly these files (paths, sizes, sha256). */
+function sameFiles(version: Version, files: { path: string; size: number; sha256: string }[]): boolean {
+  const key = (f: { path: string; size: number; sha256: string }) => `${f.path}\t${f.size}\t${f.sha256}`;
+  const theirs = version.files.map(key).sort();
+  const ours = files.map(key).sort();
+  return theirs.length === ours.length && theirs.every((k, i) => k === ours[i]);
 }
 
 /** The version an earlier run created, when it can still be used; else undefined (and a fresh state). */
