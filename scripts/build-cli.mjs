@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Bundles the `mreg` command (src/cli, with src/client and `ws`) into one JavaScript file,
-// dist/mreg.mjs: the system Node (20) cannot run TypeScript, and a bundle needs no
+// dist/mreg.mjs (and the client alone into dist/client.mjs): the system Node (20) cannot run TypeScript, and a bundle needs no
 // node_modules at run time, so `npm install -g .` works wherever the checkout is.
 // `npm ci` runs this as the `prepare` script; `npm run build:cli` runs it by hand.
 import { build } from "esbuild";
@@ -29,3 +29,16 @@ await build({
   logLevel: "warning",
 });
 chmodSync(join(root, "dist/mreg.mjs"), 0o755);
+
+// The typed client as plain JavaScript too (dist/client.mjs), for the benchmarks and for
+// users' JavaScript: `import { MregClient } from "mreg/client"`. No platform code in it.
+await build({
+  entryPoints: [join(root, "src/client/index.ts")],
+  outfile: join(root, "dist/client.mjs"),
+  bundle: true,
+  platform: "neutral",
+  target: "es2022",
+  format: "esm",
+  legalComments: "none",
+  logLevel: "warning",
+});
