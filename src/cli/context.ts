@@ -1,8 +1,10 @@
 /** What every command gets: the output, the settings in force, and a client built from them. */
+import { createInterface } from "node:readline";
 import WebSocket from "ws";
 import { MregClient } from "../client/client";
 import type { WebSocketFactory, WebSocketLike } from "../client/watch";
 import { resolveSettings, type Resolved } from "./config";
+import { UsageError } from "./exit";
 import { Output } from "./output";
 import { VERSION } from "./version";
 
@@ -30,6 +32,27 @@ export class Context {
   /** Whether the CLI may ask the person at the keyboard: never when stdin is not a terminal. */
   get interactive(): boolean {
     return process.stdin.isTTY === true;
+  }
+
+  /** Asks a question on the terminal (callers check `interactive` first). */
+  async ask(question: string): Promise<string> {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    try {
+      return await new Promise<string>((resolve) => rl.question(question, resolve));
+    } finally {
+      rl.close();
+    }
+  }
+
+  /**
+   * A destructive step goes ahead with --yes; on a terminal, when the person types `expected`;
+   * otherwise (a script, CI) never: a usage error says to add --yes.
+   */
+  async confirm(yes: boolean, what: string, expected: string, command: string): Promise<void> {
+    if (yes) return;
+    if (!this.interactive) throw new UsageError(`${what} cannot be undone: add --yes`, command);
+    const answer = (await this.ask(`${what} cannot be undone. Type '${expected}' to go ahead: `)).trim();
+    if (answer !== expected) throw new UsageError("not confirmed; nothing was deleted", command);
   }
 }
 

@@ -55,11 +55,15 @@ export interface RequestSpec {
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
+    const onAbort = () => {
       clearTimeout(timer);
       reject(abortError());
-    }, { once: true });
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 
 const abortError = () => new MregError({ status: 0, code: "aborted", detail: "The request was aborted" });

@@ -79,13 +79,13 @@ describe("mreg push and pull", () => {
 
   it("resumes a pull killed with SIGKILL, and refuses bytes whose sha256 is wrong", async () => {
     const out = join(dir, "pull-resume");
-    const first = mregSpawn(env, ["pull", "cli-transfer@staging", out, "--chunk-size", "1MiB", "--parallel", "1"]);
+    const first = mregSpawn(env, ["pull", "cli-transfer@staging", out, "--chunk-size", "512KiB", "--parallel", "1"]);
     await waitFor(() => percent(first.out.stderr, "weights.bin") >= 30 || first.child.exitCode !== null, "the pull to pass 30%");
     first.child.kill("SIGKILL");
     await first.exited;
     expect(existsSync(join(out, "weights.bin"))).toBe(false);
 
-    const second = mregJson(env, ["pull", "cli-transfer@staging", out, "--chunk-size", "1MiB"]);
+    const second = mregJson(env, ["pull", "cli-transfer@staging", out, "--chunk-size", "512KiB"]);
     const w = (second.files as { path: string; status: string; bytes_received: number }[]).find((f) => f.path === "weights.bin")!;
     expect(w.status).toBe("resumed");
     expect(w.bytes_received).toBeLessThan(SIZE);

@@ -1,7 +1,6 @@
 /** `login`, `logout`, `whoami`, `token`: who the CLI is, and where it keeps that. */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { MregClient } from "../../client/client";
 import { MregError } from "../../client/errors";
 import { flag, int, str, type Command } from "../command";
@@ -52,15 +51,6 @@ async function readStdin(): Promise<string> {
   return text.trim();
 }
 
-async function prompt(question: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  try {
-    return await new Promise<string>((r) => rl.question(question, r));
-  } finally {
-    rl.close();
-  }
-}
-
 export const login: Command = {
   name: "login",
   summary: "Store a registry URL and token in the config file (mode 0600), checked with the server",
@@ -77,7 +67,7 @@ export const login: Command = {
     if (!token && flag(input, "with-token")) token = await readStdin();
     if (!token) {
       if (!ctx.interactive) throw new UsageError("give --token, or --with-token with the token on stdin (stdin is not a terminal: no prompt)", "login");
-      token = (await prompt(`Token for ${url}: `)).trim();
+      token = (await ctx.ask(`Token for ${url}: `)).trim();
     }
     if (!token) throw new UsageError("no token given", "login");
     const claims = decodeToken(token);

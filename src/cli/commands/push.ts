@@ -210,6 +210,10 @@ async function uploadAll(
       continue;
     }
     const bar = progress(ctx.out, f.path, f.size);
+    // Once every part has landed, `complete` makes the registry re-read and hash the file,
+    // which takes a while for a big one: the bar ends there and says so.
+    let partsLeft = Infinity;
+    let verifying = false;
     const result = await ctx.client.upload(model, version.version, f.path, fileSource(f.local, f.size), {
       sha256: f.sha256,
       parallel: options.parallel,
@@ -219,15 +223,25 @@ async function uploadAll(
         state.state.uploads[f.path] = upload.upload_id;
         state.save();
         const have = upload.parts.length;
+        partsLeft = upload.part_count - have;
         if (have > 0) ctx.out.note(`${f.path}: resuming upload ${upload.upload_id}, ${have} of ${upload.part_count} parts already on the server`);
       },
-      onProgress: ({ sent }) => bar.update(sent),
+      onProgress: ({ sent }) => {
+        if (!verifying) bar.update(sent);
+      },
+      onPart: () => {
+        if (--partsLeft > 0) return;
+        verifying = true;
+        bar.finish(`${f.path}: all parts sent; the registry is verifying its sha256`);
+      },
     });
     if (result.file.sha256 !== f.sha256) {
       throw new CliError(`${f.path}: the registry stored sha256 ${result.file.sha256}, but the file has ${f.sha256}`);
     }
     const how = result.method === "deduplicated" ? "deduplicated, no bytes sent" : `${bytes(result.bytesSent)} sent${result.bytesSkipped ? `, ${bytes(result.bytesSkipped)} already there` : ""}`;
-    bar.finish(`${f.path}: ${bytes(f.size)} uploaded (${how})`);
+    const done = `${f.path}: ${bytes(f.size)} uploaded (${how})`;
+    if (verifying) ctx.out.note(done);
+    else bar.finish(done);
     delete state.state.uploads[f.path];
     state.save();
     out.push({ path: f.path, size: f.size, sha256: f.sha256, method: result.method, bytes_sent: result.bytesSent, bytes_skipped: result.bytesSkipped });

@@ -96,10 +96,10 @@ export const modelsDelete: Command = {
   args: "<name>",
   summary: "Delete a model (admin; refused while an alias is set)",
   options: { yes: { type: "boolean", short: "y" } },
-  help: ["-y, --yes   Needed: deleting a model cannot be undone"],
+  help: ["-y, --yes   Delete without asking (needed when stdin is not a terminal)"],
   async run(ctx, input) {
     const name = input.positionals[0]!;
-    if (!flag(input, "yes")) throw new UsageError(`deleting '${name}' cannot be undone: add --yes`, "models delete");
+    await ctx.confirm(flag(input, "yes"), `Deleting model '${name}'`, name, "models delete");
     await ctx.client.models.delete(name);
     ctx.out.result({ name, deleted: true }, () => `deleted ${name}`);
   },
@@ -201,11 +201,11 @@ export const versionsDelete: Command = {
   args: "<model> <version>",
   summary: "Delete a version (admin; refused while an alias or production holds it)",
   options: { yes: { type: "boolean", short: "y" } },
-  help: ["-y, --yes   Needed: deleting a version cannot be undone"],
+  help: ["-y, --yes   Delete without asking (needed when stdin is not a terminal)"],
   async run(ctx, input) {
     const [model] = input.positionals as [string];
     const version = versionArg(input);
-    if (!flag(input, "yes")) throw new UsageError(`deleting version ${version} of '${model}' cannot be undone: add --yes`, "versions delete");
+    await ctx.confirm(flag(input, "yes"), `Deleting version ${version} of '${model}'`, `${model}/${version}`, "versions delete");
     await ctx.client.versions.delete(model, version);
     ctx.out.result({ model, version, deleted: true }, () => `deleted ${model} version ${version}`);
   },
