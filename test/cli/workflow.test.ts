@@ -79,6 +79,15 @@ describe("mreg in a pipeline", () => {
     expect(mreg(env, ["audit", "--model", M, "--action", "promotion_denied", "--json"]).stdout).toContain('"promotion_denied"');
   });
 
+  it("registers a model that does not exist yet on its first push, as huggingface-cli does", () => {
+    const file = join(dir, "fresh.json");
+    writeFileSync(file, "{}");
+    const pushed = mreg(env, ["push", "cli-fresh-model", file]);
+    expect(pushed.code).toBe(0);
+    expect(pushed.stderr).toContain("registered the new model cli-fresh-model");
+    expect(mregJson(env, ["models", "show", "cli-fresh-model"]).latest_version).toBe(1);
+  });
+
   it("exits 1 on a bad token with the server's reason and no stack trace", () => {
     const bad = mreg({ ...env, MREG_TOKEN: "not-a-jwt" }, ["models", "ls"]);
     expect(bad.code).toBe(1);

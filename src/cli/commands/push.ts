@@ -81,7 +81,7 @@ export const push: Command = {
     let version = await existingVersion(ctx, state);
     if (!version) {
       state.save(); // the Idempotency-Key is on disk before the version can exist
-      version = await client.versions.create(model, body, { idempotencyKey: state.state.idempotency_key });
+      version = await createVersion(ctx, model, body, state.state.idempotency_key);
       state.state.version = version.version;
       state.save();
       // 200 rather than 201: the key named a version an earlier run (a CI re-run) created.
@@ -167,6 +167,26 @@ async function hashAll(ctx: Context, files: LocalFile[]): Promise<(LocalFile & {
     out.push({ ...f, sha256 });
   }
   return out;
+}
+
+/**
+ * Creates the version; a model that does not exist yet is registered first, as
+ * `huggingface-cli upload` creates its repository (a token limited to other models gets 403).
+ */
+async function createVersion(ctx: Context, model: string, body: CreateVersion, idempotencyKey: string): Promise<Version> {
+  try {
+    return await ctx.client.versions.create(model, body, { idempotencyKey });
+  } catch (err) {
+    if (!(err instanceof MregError && err.code === "not_found")) throw err;
+    try {
+      await ctx.client.models.create({ name: model });
+      ctx.out.note(`registered the new model ${model}`);
+    } catch (created) {
+      // Another push created it in the meantime: fine.
+      if (!(created instanceof MregError && created.code === "already_exists")) throw created;
+    }
+    return await ctx.client.versions.create(model, body, { idempotencyKey });
+  }
 }
 
 /** Whether a ready version holds exactly these files (paths, sizes, sha256). */
