@@ -3,7 +3,7 @@
  * failure into a message on stderr (never a stack trace) and a documented exit code.
  */
 import { MregError } from "../client/errors";
-import { commandHelp, findCommand, flag, overview, parseInput, str, type Command } from "./command";
+import { commandHelp, findCommand, overview, parseInput, str, type Command } from "./command";
 import { approve, gatesCheck, gatesLs, gatesRm, gatesSet, guardRm, guardSet, guardShow } from "./commands/gates";
 import { login, logout, token, whoami } from "./commands/auth";
 import { aliasLs, aliasRm, aliasSet, aliasSwap, history, printGateChecks, promote, rollback } from "./commands/promote";
@@ -88,7 +88,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const input = parseInput(command, rest);
     const ctx = new Context(out, { url: str(input, "url"), token: str(input, "token") });
-    if (flag(input, "json") !== json) throw new UsageError("--json must stand on its own");
     await command.run(ctx, input);
     return EXIT.ok;
   } catch (err) {
@@ -100,15 +99,14 @@ export async function main(argv: string[]): Promise<number> {
 function report(out: Output, err: unknown, command: Command): void {
   if (err instanceof UsageError) {
     out.error(`mreg ${command.name}: ${err.message}\nRun 'mreg ${command.name} --help' for its usage.`);
+    if (out.json) out.errorJson({ code: "usage", detail: err.message });
     return;
   }
   if (err instanceof MregError) {
     const hint = err.code === "unauthenticated" ? " (check --token, MREG_TOKEN or `mreg login`; `mreg whoami` shows the token in use)" : "";
     out.error(`mreg: ${err.detail}${hint}`);
     for (const e of err.errors ?? []) out.error(`  ${e.path}: ${e.message}`);
-    if (err.code === "gate_failed" && !out.json && err.checks && command.name !== "promote" && command.name !== "alias set" && command.name !== "push") {
-      printGateChecks({ out } as Context, err.checks);
-    }
+    if (err.code === "gate_failed" && !out.json) printGateChecks(out, err.checks ?? []);
     if (out.json) {
       out.errorJson({ ...(err.problem ?? {}), status: err.status, code: err.code, detail: err.detail, ...(err.requestId ? { request_id: err.requestId } : {}) });
     }

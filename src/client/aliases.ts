@@ -78,7 +78,7 @@ export class Aliases {
   }
 
   /** The first event is the current resolution (`event: "current"`), then one per change. */
-  watch(model: string, alias: string, options: Omit<WatchOptions, "webSocket"> & Partial<Pick<WatchOptions, "webSocket">> = {}): Promise<Watch> {
+  watch(model: string, alias: string, options: WatchOptions = {}): Promise<Watch> {
     const url = this.t.url(`${aliasPath(model, alias)}/watch`, { key: options.key });
     return openWatch(url, this.t, { ...this.watchOptions(), ...options });
   }

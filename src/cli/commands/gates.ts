@@ -73,7 +73,7 @@ export const gatesCheck: Command = {
     const [model, target, v] = input.positionals as [string, string, string];
     const result = await ctx.client.gates.check(model, target, toInt(v, "version"));
     ctx.out.result(result, () => (result.passed ? `the gate on ${model}@${target} would let version ${v} in` : ""));
-    if (!ctx.out.json) printGateChecks(ctx, result.checks);
+    if (!ctx.out.json) printGateChecks(ctx.out, result.checks);
     if (!result.passed) throw new GateRefused(`the gate on ${model}@${target} would refuse version ${v}`);
   },
 };

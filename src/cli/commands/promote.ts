@@ -2,14 +2,14 @@
 import { MregError } from "../../client/errors";
 import type { Alias, GateCheck, GateResult, SplitEntry } from "../../client/types";
 import { int, str, toInt, type Command } from "../command";
-import type { Context } from "../context";
 import { UsageError } from "../exit";
-import { ago, table } from "../output";
+import { ago, table, type Output } from "../output";
 
-export function printGateChecks(ctx: Context, checks: GateCheck[]): void {
+/** A gate's checks as a table on stderr (stdout stays the command's result). */
+export function printGateChecks(out: Output, checks: GateCheck[]): void {
   if (checks.length === 0) return;
   const rows = checks.map((c) => [c.passed ? "pass" : "FAIL", c.check, c.expected, JSON.stringify(c.actual ?? null), c.detail ?? ""]);
-  ctx.out.error(table(["", "check", "expected", "actual", "detail"], rows));
+  out.error(table(["", "check", "expected", "actual", "detail"], rows));
 }
 
 const describeValue = (a: { version: number | null; split: SplitEntry[] | null }) =>
@@ -39,14 +39,9 @@ export const promote: Command = {
       if (!(err instanceof MregError) || !["not_found", "forbidden"].includes(err.code)) throw err;
     }
     const expected = int(input, "expected-generation", { min: 0 });
-    let result: Alias;
-    try {
-      result = await ctx.client.aliases.set(model, alias, { version, reason: str(input, "reason"), ...(expected !== undefined ? { expected_generation: expected } : {}) });
-    } catch (err) {
-      if (err instanceof MregError && err.code === "gate_failed" && !ctx.out.json) printGateChecks(ctx, err.checks ?? []);
-      throw err;
-    }
-    if (!ctx.out.json && dry && dry.checks.length > 0) printGateChecks(ctx, dry.checks);
+    // A refusal (409 gate_failed) is reported with its checks by main(), and exits 3.
+    const result = await ctx.client.aliases.set(model, alias, { version, reason: str(input, "reason"), ...(expected !== undefined ? { expected_generation: expected } : {}) });
+    if (!ctx.out.json && dry && dry.checks.length > 0) printGateChecks(ctx.out, dry.checks);
     ctx.out.result({ ...result, checks: dry?.checks ?? [] }, () => aliasLine(result));
   },
 };
@@ -119,13 +114,8 @@ export const aliasSet: Command = {
     if ((v === undefined) === (split === undefined)) throw new UsageError("give a version or --split, not both", "alias set");
     const expected = int(input, "expected-generation", { min: 0 });
     const extra = { reason: str(input, "reason"), ...(expected !== undefined ? { expected_generation: expected } : {}) };
-    try {
-      const result = await ctx.client.aliases.set(model, alias, split ? { split: parseSplit(split), ...extra } : { version: toInt(v!, "version"), ...extra });
-      ctx.out.result(result, () => aliasLine(result));
-    } catch (err) {
-      if (err instanceof MregError && err.code === "gate_failed" && !ctx.out.json) printGateChecks(ctx, err.checks ?? []);
-      throw err;
-    }
+    const result = await ctx.client.aliases.set(model, alias, split ? { split: parseSplit(split), ...extra } : { version: toInt(v!, "version"), ...extra });
+    ctx.out.result(result, () => aliasLine(result));
   },
 };
 

@@ -13,7 +13,6 @@ import { collectFiles, fileSource, sha256File, type LocalFile } from "../files";
 import { bytes } from "../output";
 import { progress } from "../progress";
 import { HashCache, PushStateFile } from "../push-state";
-import { printGateChecks } from "./promote";
 
 interface Pushed {
   path: string;
@@ -108,10 +107,7 @@ export const push: Command = {
         ctx.out.note(`${model}@${aliased.alias} → version ${ready.version}`);
       } catch (err) {
         state.remove();
-        if (err instanceof MregError && err.code === "gate_failed") {
-          ctx.out.error(`version ${ready.version} was pushed, but the gate refused ${model}@${alias}:`);
-          if (!ctx.out.json) printGateChecks(ctx, err.checks ?? []);
-        }
+        if (err instanceof MregError) ctx.out.error(`version ${ready.version} was pushed and is ready, but ${model}@${alias} was not set:`);
         throw err;
       }
     }
