@@ -7,8 +7,10 @@ import { openWatch, type WatchOptions, type Watch } from "./watch";
 export interface ResolveOptions {
   /** Routing key for a split: the same key always gets the same version. */
   key?: string;
-  /** `"lineage"` adds the version's lineage graph to the answer (API.md "Lineage"). */
+  /** `"lineage"` adds the version's lineage graph, its Version and the Alias record (not cached). */
   include?: "lineage";
+  /** Depth of that graph (1..10; the server's default is 10). */
+  depth?: number;
   signal?: AbortSignal;
 }
 
@@ -51,7 +53,7 @@ export class Aliases {
     return this.t.json({
       method: "GET",
       path: aliasPath(model, alias),
-      query: { key: options.key, include: options.include },
+      query: { key: options.key, include: options.include, depth: options.include ? options.depth : undefined },
       signal: options.signal,
       what: `resolve ${model}@${alias}`,
     });
@@ -100,7 +102,7 @@ export class Resolver {
 
   /** `GET /v1/resolve`: a URI as a serving node holds it. */
   resolve(uri: string, options: ResolveOptions = {}): Promise<Resolution> {
-    return this.t.json({ method: "GET", path: "/v1/resolve", query: { uri, key: options.key, include: options.include }, signal: options.signal, what: `resolve ${uri}` });
+    return this.t.json({ method: "GET", path: "/v1/resolve", query: { uri, key: options.key, include: options.include, depth: options.include ? options.depth : undefined }, signal: options.signal, what: `resolve ${uri}` });
   }
 }
 

@@ -22,9 +22,13 @@ export class LineageApi {
     return this.t.json({ method: "GET", path: "/v1/lineage", query: { ...query }, signal, what: "lineage search" });
   }
 
-  /** Files (with a unified diff for small text files), params, metrics and tags from `a` to `b`. */
-  diff(model: string, a: number, b: number, signal?: AbortSignal): Promise<VersionDiff> {
-    return this.t.json({ method: "GET", path: `${versionPath(model, a)}/diff/${b}`, signal, what: `diff of versions ${a} and ${b} of '${model}'` });
+  /**
+   * Files (with a unified diff for small text files), params, metrics, tags and lineage from
+   * `a` to `b`; either side may be another model's version as `registry://<model>/<n>`.
+   */
+  diff(model: string, a: number | string, b: number | string, signal?: AbortSignal): Promise<VersionDiff> {
+    const ref = (v: number | string) => encodeURIComponent(String(v));
+    return this.t.json({ method: "GET", path: `/v1/models/${encodeURIComponent(model)}/versions/${ref(a)}/diff/${ref(b)}`, signal, what: `diff of versions ${a} and ${b} of '${model}'` });
   }
 }
 

@@ -186,8 +186,11 @@ export interface Resolution {
   files: FileEntry[];
   uri: string;
   split: SplitEntry[] | null;
-  /** Only with `include: "lineage"` (API.md "Lineage"); its shape is the lineage route's. */
-  lineage?: Record<string, unknown>;
+  /** With `include: "lineage"`: the version's lineage graph, the Version, and the alias as set. */
+  lineage?: LineageGraph;
+  version_detail?: Version | null;
+  /** Null for `latest`, `v<n>` and stage fallbacks. */
+  alias_detail?: Alias | null;
 }
 
 export interface HistoryEntry {
@@ -280,23 +283,46 @@ export interface Signal {
 }
 
 // ---- lineage ------------------------------------------------------------------------------
-// The contract's fields; the result types are kept open (extra fields pass through) while
-// the server's lineage routes are young.
+// The shapes of the server's lineage routes (src/lineage/schemas.ts).
+
+export interface VersionRef {
+  model: string;
+  version: number;
+}
+
+/** A node the token may not see: edges meet at it by `ref`, nothing else is told. */
+export interface RedactedNode {
+  model: null;
+  version: null;
+  redacted: true;
+  /** Opaque, per response. */
+  ref: string;
+}
 
 export interface LineageNode {
   model: string;
   version: number;
-  status: VersionStatus;
+  status: VersionStatus | "deleted";
+  stage: string | null;
   aliases: string[];
-  [extra: string]: unknown;
+  created_at: Timestamp | null;
+  created_by: string | null;
+  digest: string | null;
+  run_id: string | null;
+  git_sha: string | null;
+  datasets: Dataset[];
+  /** 0 for the root, -n for n steps upstream (ancestors), +n downstream (descendants). */
+  distance: number;
 }
 
 export interface LineageGraph {
-  root: unknown;
-  nodes: LineageNode[];
-  edges: { from: unknown; to: unknown; relation: string }[];
+  root: VersionRef;
+  depth: number;
+  nodes: (LineageNode | (RedactedNode & { distance: number }))[];
+  /** `from` is a parent of `to`. */
+  edges: { from: VersionRef | RedactedNode; to: VersionRef | RedactedNode; relation: "parent" }[];
   datasets: { uri: string; snapshot: string | null; digest: string | null }[];
-  [extra: string]: unknown;
+  truncated: boolean;
 }
 
 /** Exactly one of `dataset` (with an optional `snapshot`), `git_sha` and `run_id`. */
@@ -311,21 +337,40 @@ export interface LineageHit {
   model: string;
   version: number;
   status: VersionStatus;
+  stage: string;
   aliases: string[];
   created_at: Timestamp;
-  [extra: string]: unknown;
+}
+
+export interface MapDiff<T> {
+  added: Record<string, T>;
+  removed: Record<string, T>;
+  changed: Record<string, { from: T; to: T }>;
 }
 
 export interface VersionDiff {
+  model: string;
+  from: number;
+  to: number;
   files: {
-    added: unknown[];
-    removed: unknown[];
-    changed: { path: string; from_sha256: string; to_sha256: string; diff?: string }[];
+    added: FileEntry[];
+    removed: FileEntry[];
+    changed: {
+      path: string;
+      from_sha256: string;
+      to_sha256: string;
+      from_size: number;
+      to_size: number;
+      /** Unified diff, for UTF-8 text files up to 1 MiB on both sides. */
+      diff?: string;
+      diff_omitted?: "binary" | "too_large" | "budget" | "unreadable";
+    }[];
   };
-  params: unknown;
-  metrics: unknown;
-  tags: unknown;
-  [extra: string]: unknown;
+  params: MapDiff<unknown>;
+  metrics: MapDiff<number>;
+  tags: MapDiff<string>;
+  /** Lineage fields other than params. */
+  lineage: MapDiff<unknown>;
 }
 
 // ---- audit --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 import { parseModelUri } from "../../client/aliases";
 import { MregError } from "../../client/errors";
 import { backoffMs } from "../../client/transport";
-import type { LineageSearch, Resolution, WatchEvent } from "../../client/types";
+import type { LineageSearch, RedactedNode, Resolution, VersionRef, WatchEvent } from "../../client/types";
 import { flag, int, str, toInt, type Command } from "../command";
 import type { Context } from "../context";
 import { UsageError } from "../exit";
@@ -35,7 +35,7 @@ export const resolveCmd: Command = {
     const uri = normalizeUri(input.positionals[0]!);
     const key = str(input, "key");
     const r = await ctx.client.resolve(uri, { ...(key ? { key } : {}), ...(flag(input, "lineage") ? { include: "lineage" as const } : {}) });
-    ctx.out.result(r, () => showResolution(r) + (r.lineage ? `\n\nlineage: ${JSON.stringify(r.lineage)}` : ""));
+    ctx.out.result(r, () => showResolution(r) + (r.lineage ? `\n\nlineage: ${r.lineage.nodes.length} nodes, ${r.lineage.edges.length} edges (--json for the graph)` : ""));
   },
 };
 
@@ -164,9 +164,15 @@ export const lineage: Command = {
       const graph = await ctx.client.lineage.graph(model, toInt(v, "version"), { depth: int(input, "depth", { max: 10 }) });
       ctx.out.result(graph, () =>
         [
-          table(["node", "status", "aliases"], graph.nodes.map((n) => [`${n.model}/${n.version}`, n.status, (n.aliases ?? []).join(",")])),
+          table(
+            ["node", "distance", "status", "stage", "aliases", "run", "git sha"],
+            [...graph.nodes]
+              .sort((x, y) => x.distance - y.distance)
+              .map((n) => (isRedacted(n) ? [`(hidden ${n.ref})`, n.distance, "", "", "", "", ""] : [`${n.model}/${n.version}`, n.distance, n.status, n.stage, n.aliases.join(","), n.run_id, n.git_sha])),
+          ),
           graph.edges.length ? "\n" + graph.edges.map((e) => `${fmtRef(e.from)} → ${fmtRef(e.to)} (${e.relation})`).join("\n") : "",
           graph.datasets.length ? "\ndatasets:\n" + graph.datasets.map((d) => `  ${d.uri}${d.snapshot ? ` @ ${d.snapshot}` : ""}${d.digest ? ` (${d.digest})` : ""}`).join("\n") : "",
+          graph.truncated ? "\n(truncated: more nodes than one answer holds)" : "",
         ].join("\n"),
       );
       return;
@@ -185,31 +191,39 @@ export const lineage: Command = {
   },
 };
 
-const fmtRef = (r: unknown) => (r && typeof r === "object" && "model" in r && "version" in r ? `${String(r.model)}/${String(r.version)}` : JSON.stringify(r));
+const isRedacted = (n: { model: string | null }): n is RedactedNode => n.model === null;
+const fmtRef = (r: VersionRef | RedactedNode) => (isRedacted(r) ? `(hidden ${r.ref})` : `${r.model}/${r.version}`);
 
 export const diff: Command = {
   name: "diff",
   args: "<model> <a> <b>",
-  summary: "What changed from version a to b: files (text diffs), params, metrics, tags",
-  examples: ["mreg diff payment-fraud 3 4"],
+  summary: "What changed from version a to b: files (text diffs), params, metrics, tags, lineage",
+  examples: ["mreg diff payment-fraud 3 4", "mreg diff payment-fraud 3 registry://fraud-challenger/2"],
   async run(ctx, input) {
     const [model, a, b] = input.positionals as [string, string, string];
-    const d = await ctx.client.lineage.diff(model, toInt(a, "a"), toInt(b, "b"));
+    const d = await ctx.client.lineage.diff(model, versionRef(a), versionRef(b));
     ctx.out.result(d, () => {
-      const lines: string[] = [];
-      for (const f of d.files.added) lines.push(`+ ${describeFile(f)}`);
-      for (const f of d.files.removed) lines.push(`- ${describeFile(f)}`);
+      const lines: string[] = [`${d.model} ${d.from} → ${d.to}`];
+      for (const f of d.files.added) lines.push(`+ ${f.path} (${bytes(f.size)})`);
+      for (const f of d.files.removed) lines.push(`- ${f.path} (${bytes(f.size)})`);
       for (const f of d.files.changed) {
-        lines.push(`~ ${f.path} (${f.from_sha256.slice(0, 12)} → ${f.to_sha256.slice(0, 12)})`);
+        lines.push(`~ ${f.path} (${bytes(f.from_size)} → ${bytes(f.to_size)}, ${f.from_sha256.slice(0, 12)} → ${f.to_sha256.slice(0, 12)})${f.diff_omitted ? ` [no text diff: ${f.diff_omitted}]` : ""}`);
         if (f.diff) lines.push(f.diff.trimEnd());
       }
-      for (const part of ["params", "metrics", "tags"] as const) {
-        const value = d[part];
-        if (value && typeof value === "object" && Object.keys(value).length) lines.push(`${part}: ${JSON.stringify(value)}`);
+      for (const part of ["params", "metrics", "tags", "lineage"] as const) {
+        const m = d[part];
+        for (const [k, v] of Object.entries(m.added)) lines.push(`${part}: + ${k} = ${JSON.stringify(v)}`);
+        for (const [k, v] of Object.entries(m.removed)) lines.push(`${part}: - ${k} = ${JSON.stringify(v)}`);
+        for (const [k, v] of Object.entries(m.changed)) lines.push(`${part}: ~ ${k} ${JSON.stringify(v.from)} → ${JSON.stringify(v.to)}`);
       }
-      return lines.length ? lines.join("\n") : "no differences";
+      return lines.length > 1 ? lines.join("\n") : `${lines[0]}: no differences`;
     });
   },
 };
 
-const describeFile = (f: unknown) => (typeof f === "string" ? f : f && typeof f === "object" && "path" in f ? String(f.path) : JSON.stringify(f));
+/** A diff side: a version number, or `registry://<model>/<n>` (another model's version). */
+function versionRef(v: string): number | string {
+  if (v.startsWith("registry://")) return v;
+  return toInt(v, "version");
+}
+
