@@ -7,6 +7,8 @@ import { defineConfig } from "vitest/config";
  * - `workers`: the suite that runs inside workerd against real local D1, R2 and Durable
  *   Objects, with test keys generated here (RS256, ES256, EdDSA) published as an inline JWKS.
  * - `e2e`: Node tests that start the real `npm start` and talk to it over HTTP.
+ * - `cli`: Node tests that drive the real `mreg` bundle as a subprocess against one shared
+ *   `npm start` (test/cli/global-setup.ts builds the bundle and starts the server).
  */
 async function testKeys() {
   const keys: Record<string, unknown> = {};
@@ -58,7 +60,7 @@ export default defineConfig(async () => {
           test: {
             name: "workers",
             include: ["test/**/*.test.ts"],
-            exclude: ["test/e2e/**"],
+            exclude: ["test/e2e/**", "test/cli/**"],
             setupFiles: ["./test/setup.ts"],
           },
         },
@@ -67,6 +69,16 @@ export default defineConfig(async () => {
             name: "e2e",
             include: ["test/e2e/**/*.test.ts"],
             environment: "node",
+            testTimeout: 180_000,
+            hookTimeout: 180_000,
+          },
+        },
+        {
+          test: {
+            name: "cli",
+            include: ["test/cli/**/*.test.ts"],
+            environment: "node",
+            globalSetup: ["./test/cli/global-setup.ts"],
             testTimeout: 180_000,
             hookTimeout: 180_000,
           },

@@ -1,11 +1,13 @@
-// Shared pieces of the benchmarks: starting a wrangler dev server, minting a token,
-// sampling the RSS of the workerd processes, streaming a file region over HTTP.
+// Shared pieces of the benchmarks: starting a wrangler dev server, minting a token, a typed
+// client for the API calls, sampling the RSS of the workerd processes, streaming a file
+// region over HTTP (the baseline Worker's upload, which is not the registry's API).
 import { spawn, execFileSync } from "node:child_process";
 import { createReadStream, readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { MregClient } from "../dist/client.mjs";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -52,6 +54,14 @@ export async function startServer(command, args, { cwd = root, port, healthPath 
       });
     },
   };
+}
+
+/**
+ * The typed client (src/client, built to dist/client.mjs by `npm ci` or `npm run build:cli`)
+ * for `base` with a token: the benchmarks call the API the way users' code does.
+ */
+export function apiClient(base, token) {
+  return new MregClient({ url: base, token });
 }
 
 export function mintToken(scope = "read write admin", sub = "bench") {

@@ -13,7 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
+import { createHash } from "node:crypto";
+import { bytesSource } from "../dist/client.mjs";
+import { apiClient, cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
+
+const WEIGHTS_SHA256 = createHash("sha256").update("weights").digest("hex");
 
 const { values } = parseArgs({
   options: {
@@ -42,16 +46,6 @@ function drive(url, headers, seconds = duration, pgid = undefined) {
   });
 }
 
-async function api(base, token, method, path, body, contentType = "application/json") {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": contentType },
-    body,
-  });
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return res;
-}
-
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -63,12 +57,12 @@ async function run(ttl) {
   const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state, "--var", `RESOLVE_TTL_S:${ttl}`], { port });
   const base = `http://127.0.0.1:${port}`;
   try {
-    const admin = mintToken("read write promote admin");
-    await api(base, admin, "POST", "/v1/models", JSON.stringify({ name: "m" }));
-    await api(base, admin, "POST", "/v1/models/m/versions", "{}");
-    await api(base, admin, "PUT", "/v1/models/m/versions/1/files/model.bin", "weights", "application/octet-stream");
-    await api(base, admin, "POST", "/v1/models/m/versions/1/finalize");
-    await api(base, admin, "PUT", "/v1/models/m/aliases/production", JSON.stringify({ version: 1 }));
+    const admin = apiClient(base, mintToken("read write promote admin"));
+    await admin.models.create({ name: "m" });
+    const { version } = await admin.versions.create("m");
+    await admin.upload("m", version, "model.bin", bytesSource(new TextEncoder().encode("weights")), { sha256: WEIGHTS_SHA256 });
+    await admin.versions.finalize("m", version);
+    await admin.aliases.set("m", "production", { version });
     const read = { authorization: `Bearer ${mintToken("read")}` };
     const health = () => drive(`${base}/healthz`, {}, duration, server.pid);
     const resolve = () => drive(`${base}/v1/models/m/aliases/production`, read, duration, server.pid);

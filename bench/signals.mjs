@@ -13,17 +13,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { freePort, mintToken, startServer } from "./lib.mjs";
+import { createHash } from "node:crypto";
+import { bytesSource } from "../dist/client.mjs";
+import { apiClient, freePort, mintToken, startServer } from "./lib.mjs";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "10" }, connections: { type: "string", default: "16" } } });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
-
-async function api(base, token, method, path, body, contentType = "application/json") {
-  const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": contentType }, body });
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return res;
-}
 
 function drive(url, token, errorRate, duration) {
   return new Promise((resolve, reject) => {
@@ -46,38 +42,38 @@ const state = mkdtempSync(join(tmpdir(), "mreg-bench-signals-"));
 const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], { port });
 const base = `http://127.0.0.1:${port}`;
 try {
-  const admin = mintToken("read write promote admin");
-  await api(base, admin, "POST", "/v1/models", JSON.stringify({ name: "m" }));
+  const admin = apiClient(base, mintToken("read write promote admin"));
+  await admin.models.create({ name: "m" });
   for (const v of [1, 2]) {
-    await api(base, admin, "POST", "/v1/models/m/versions", "{}");
-    await api(base, admin, "PUT", `/v1/models/m/versions/${v}/files/model.bin`, `weights ${v}`, "application/octet-stream");
-    await api(base, admin, "POST", `/v1/models/m/versions/${v}/finalize`);
-    await api(base, admin, "PUT", "/v1/models/m/aliases/production", JSON.stringify({ version: v }));
+    const bytes = new TextEncoder().encode(`weights ${v}`);
+    await admin.versions.create("m");
+    await admin.upload("m", v, "model.bin", bytesSource(bytes), { sha256: createHash("sha256").update(bytes).digest("hex") });
+    await admin.versions.finalize("m", v);
+    await admin.aliases.set("m", "production", { version: v });
   }
-  await api(base, admin, "PUT", "/v1/models/m/aliases/production/guard", JSON.stringify({ metric: "error_rate", max: 0.05, window_s: 300, min_samples: 20 }));
+  await admin.guards.set("m", "production", { metric: "error_rate", max: 0.05, window_s: 300, min_samples: 20 });
   const reporter = mintToken("report", "node");
   const url = `${base}/v1/models/m/aliases/production/signals`;
   const half = Math.max(1, Math.round(seconds / 2));
 
   const healthy = await drive(url, reporter, 0.01, half);
   await new Promise((r) => setTimeout(r, 1500)); // the last batch of the healthy half
-  const window = (await (await api(base, admin, "GET", "/v1/models/m/aliases/production/guard")).json()).window;
+  const { window } = await admin.guards.get("m", "production");
 
   // How serving nodes hear of it: the watch socket's `guard` event (a GET would wait out the
   // resolve cache's TTL in this isolate).
   let rolledBackAt = null;
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/models/m/aliases/production/watch`, { headers: { authorization: `Bearer ${admin}` } });
-  ws.addEventListener("message", (e) => {
-    if (rolledBackAt === null && JSON.parse(e.data).event === "guard") rolledBackAt = Date.now();
-  });
-  await new Promise((resolve, reject) => {
-    ws.addEventListener("open", resolve);
-    ws.addEventListener("error", reject);
-  });
+  const watch = await admin.aliases.watch("m", "production");
+  const events = watch[Symbol.asyncIterator]();
+  await events.next(); // the socket is open once its first message (the current state) is here
+  const watching = (async () => {
+    for (let e = await events.next(); !e.done; e = await events.next()) if (rolledBackAt === null && e.value.event === "guard") rolledBackAt = Date.now();
+  })();
   const badStart = Date.now();
   const bad = await drive(url, reporter, 0.5, half);
   await new Promise((r) => setTimeout(r, 2500));
-  ws.close();
+  watch.close();
+  await watching;
 
   const failed = (r) => r.non2xx + r.errors + r.timeouts;
   const rate = bad.requests.total / half; // bad signals per second

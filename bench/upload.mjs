@@ -2,16 +2,17 @@
 // bench/upload: mreg's multipart upload path against a minimal "stream the body into R2"
 // Worker, both under the same wrangler dev, one after the other, for each file size.
 //   node bench/upload.mjs [--sizes 1,2] [--parallel 4]        (sizes in GiB)
+// mreg's side goes through the typed client (src/client), as users' code would.
 // Reports upload throughput (and its ratio to the baseline), the peak RSS and the CPU time of
 // the server's own workerd processes during each upload, then downloads mreg's copy and
 // checks its sha256.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, openSync, rmSync, writeSync, closeSync } from "node:fs";
-import http from "node:http";
+import { mkdtempSync, openAsBlob, openSync, rmSync, writeSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { GiB, MiB, fmtMiB, mintToken, root, rssSampler, sendFileRegion, startServer, workerdCpuSeconds } from "./lib.mjs";
+import { blobSource } from "../dist/client.mjs";
+import { GiB, MiB, apiClient, fmtMiB, mintToken, root, rssSampler, sendFileRegion, startServer, workerdCpuSeconds } from "./lib.mjs";
 
 const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,2" }, parallel: { type: "string", default: "4" } } });
 const sizes = values.sizes.split(",").map((s) => Math.round(Number(s) * GiB));
@@ -57,31 +58,16 @@ async function baseline(file, size, reread) {
   }
 }
 
-async function api(base, token, method, path, body) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-function downloadSha256(url, token) {
-  return new Promise((resolve, reject) => {
-    http.get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`download: ${res.statusCode}`));
-      const hash = createHash("sha256");
-      let bytes = 0;
-      res.on("data", (d) => {
-        bytes += d.length;
-        hash.update(d);
-      });
-      res.on("end", () => resolve({ sha256: hash.digest("hex"), bytes }));
-      res.on("error", reject);
-    }).on("error", reject);
-  });
+/** Streams a download through sha256 without holding it. */
+async function downloadSha256(client, model, version, path) {
+  const { body } = await client.files.download(model, version, path);
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of body) {
+    bytes += chunk.length;
+    hash.update(chunk);
+  }
+  return { sha256: hash.digest("hex"), bytes };
 }
 
 async function mreg(file, size, sha256) {
@@ -93,35 +79,39 @@ async function mreg(file, size, sha256) {
   });
   const base = `http://127.0.0.1:${port}`;
   try {
-    const token = mintToken();
+    const client = apiClient(base, mintToken());
     const model = `bench-${size}`;
-    await api(base, token, "POST", "/v1/models", { name: model });
-    const { version } = await api(base, token, "POST", `/v1/models/${model}/versions`, {});
+    await client.models.create({ name: model });
+    const { version } = await client.versions.create(model);
     const rss = rssSampler(100, server.pid);
     const cpu = workerdCpuSeconds(server.pid);
     const started = performance.now();
-    const upload = await api(base, token, "POST", `/v1/models/${model}/versions/${version}/uploads`, { path: "weights.bin", size, sha256 });
-    const parts = Array.from({ length: upload.part_count }, (_, i) => i + 1);
-    const worker = async () => {
-      for (let n = parts.shift(); n !== undefined; n = parts.shift()) {
-        const start = (n - 1) * upload.part_size;
-        const length = Math.min(upload.part_size, size - start);
-        const url = `${base}/v1/models/${model}/versions/${version}/uploads/${upload.upload_id}/parts/${n}`;
-        const res = await sendFileRegion({ method: "PUT", url, headers: { authorization: `Bearer ${token}` }, file, start, length });
-        if (res.status !== 200) throw new Error(`part ${n}: ${res.status} ${res.body}`);
-      }
-    };
-    await Promise.all(Array.from({ length: parallel }, worker));
-    const partsDone = performance.now();
-    const partsPeak = rss.stop();
-    const partsCpu = workerdCpuSeconds(server.pid) - cpu;
-    const completeRss = rssSampler(100, server.pid);
-    await api(base, token, "POST", `/v1/models/${model}/versions/${version}/uploads/${upload.upload_id}/complete`, {});
+    // The client's multipart upload: POST uploads, `parallel` parts in flight, complete. The
+    // parts phase ends when the last part has landed, which splits the RSS and CPU figures.
+    let partsDone = 0;
+    let partsPeak = 0;
+    let partsCpu = 0;
+    let completeRss;
+    let landed = 0;
+    const { file: stored, uploadId } = await client.upload(model, version, "weights.bin", blobSource(await openAsBlob(file)), {
+      sha256,
+      parallel,
+      multipartThreshold: 0,
+      onPart: (_part, upload) => {
+        if (++landed < upload.part_count) return;
+        partsDone = performance.now();
+        partsPeak = rss.stop();
+        partsCpu = workerdCpuSeconds(server.pid) - cpu;
+        completeRss = rssSampler(100, server.pid);
+      },
+    });
     const seconds = (performance.now() - started) / 1000;
     const completePeak = completeRss.stop();
     const completeCpu = workerdCpuSeconds(server.pid) - cpu - partsCpu;
     const peak = Math.max(partsPeak, completePeak);
-    const download = await downloadSha256(`${base}/v1/models/${model}/versions/${version}/files/weights.bin`, token);
+    if (!uploadId || stored.sha256 !== sha256) throw new Error(`upload: ${JSON.stringify(stored)}`);
+    const { part_size: partSize } = await client.uploads.get(model, version, uploadId);
+    const download = await downloadSha256(client, model, version, "weights.bin");
     if (download.sha256 !== sha256 || download.bytes !== size) throw new Error(`download mismatch: ${JSON.stringify(download)}`);
     return {
       seconds,
@@ -131,7 +121,7 @@ async function mreg(file, size, sha256) {
       completePeak,
       partsCpu,
       completeCpu,
-      partSize: upload.part_size,
+      partSize,
       verified: true,
     };
   } finally {

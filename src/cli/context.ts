@@ -1,0 +1,65 @@
+/** What every command gets: the output, the settings in force, and a client built from them. */
+import { createInterface } from "node:readline";
+import WebSocket from "ws";
+import { MregClient } from "../client/client";
+import type { WebSocketFactory, WebSocketLike } from "../client/watch";
+import { resolveSettings, type Resolved } from "./config";
+import { UsageError } from "./exit";
+import { Output } from "./output";
+import { VERSION } from "./version";
+
+export class Context {
+  readonly settings: Resolved;
+  private cached: MregClient | undefined;
+
+  constructor(
+    readonly out: Output,
+    flags: { url?: string; token?: string },
+  ) {
+    this.settings = resolveSettings(flags);
+  }
+
+  get client(): MregClient {
+    this.cached ??= new MregClient({
+      url: this.settings.url,
+      token: this.settings.token,
+      headers: { "user-agent": `mreg-cli/${VERSION} node/${process.versions.node}` },
+      webSocket: nodeWebSocket,
+    });
+    return this.cached;
+  }
+
+  /** Whether the CLI may ask the person at the keyboard: never when stdin is not a terminal. */
+  get interactive(): boolean {
+    return process.stdin.isTTY === true;
+  }
+
+  /** Asks a question on the terminal (callers check `interactive` first). */
+  async ask(question: string): Promise<string> {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    try {
+      return await new Promise<string>((resolve) => rl.question(question, resolve));
+    } finally {
+      rl.close();
+    }
+  }
+
+  /**
+   * A destructive step goes ahead with --yes; on a terminal, when the person types `expected`;
+   * otherwise (a script, CI) never: a usage error says to add --yes.
+   */
+  async confirm(yes: boolean, what: string, expected: string, command: string): Promise<void> {
+    if (yes) return;
+    if (!this.interactive) throw new UsageError(`${what} cannot be undone: add --yes`, command);
+    const answer = (await this.ask(`${what} cannot be undone. Type '${expected}' to go ahead: `)).trim();
+    if (answer !== expected) throw new UsageError("not confirmed; nothing was deleted", command);
+  }
+}
+
+/**
+ * Node 20 has no global WebSocket (Node 22's is behind no flag, but the CLI runs on both):
+ * the `ws` package, which takes the bearer token as a header of the upgrade request.
+ * Its event listeners take `ws`'s own event classes, which carry what WebSocketLike asks for
+ * (`data`; `code` and `reason`) but are declared as overloads TypeScript cannot match to it.
+ */
+const nodeWebSocket: WebSocketFactory = (url, headers) => new WebSocket(url, { headers }) as unknown as WebSocketLike;

@@ -1,0 +1,96 @@
+/** Local files for push and pull: sources for the client, sha256 by Node's native hash, walking folders. */
+import { createHash } from "node:crypto";
+import { createReadStream, type Stats } from "node:fs";
+import { readdir, realpath, stat } from "node:fs/promises";
+import { join, relative, resolve, sep, basename } from "node:path";
+import { Readable } from "node:stream";
+import type { ByteSource } from "../client/upload";
+import { CliError } from "./exit";
+
+const READ_CHUNK = 1024 * 1024;
+
+/** A file as a ByteSource: each slice is a fresh read stream of that byte range. */
+export function fileSource(path: string, size: number): ByteSource {
+  return {
+    size,
+    slice(start, end) {
+      if (end <= start) return new Uint8Array(0);
+      const stream = createReadStream(path, { start, end: end - 1, highWaterMark: READ_CHUNK });
+      // Node's stream as a web stream: what fetch takes as a streaming body.
+      return Readable.toWeb(stream) as ReadableStream<Uint8Array>;
+    },
+  };
+}
+
+/** The sha256 of a file (or of its first `length` bytes), streamed through Node's native hash. */
+export function sha256File(path: string, onBytes?: (n: number) => void, length?: number): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const hash = createHash("sha256");
+    if (length === 0) return resolvePromise(hash.digest("hex"));
+    const stream = createReadStream(path, { highWaterMark: READ_CHUNK, ...(length !== undefined ? { end: length - 1 } : {}) });
+    let done = 0;
+    stream.on("data", (chunk) => {
+      hash.update(chunk);
+      done += chunk.length;
+      onBytes?.(done);
+    });
+    stream.on("error", reject);
+    stream.on("end", () => resolvePromise(hash.digest("hex")));
+  });
+}
+
+export interface LocalFile {
+  /** The path inside the version (`/`-separated). */
+  path: string;
+  /** Where it is on disk. */
+  local: string;
+  size: number;
+  stats: Stats;
+}
+
+/**
+ * The files to push: a file goes in as its base name; a folder's files go in by their path
+ * inside it, so `mreg push m ./model-dir` keeps the folder's layout.
+ */
+export async function collectFiles(args: string[]): Promise<LocalFile[]> {
+  const out: LocalFile[] = [];
+  for (const arg of args) {
+    let stats: Stats;
+    try {
+      stats = await stat(arg);
+    } catch {
+      throw new CliError(`No such file or folder: ${arg}`);
+    }
+    if (stats.isFile()) out.push({ path: basename(arg), local: resolve(arg), size: stats.size, stats });
+    else if (stats.isDirectory()) {
+      const root = await realpath(arg);
+      for await (const file of walk(root)) {
+        const s = await stat(file);
+        out.push({ path: relative(root, file).split(sep).join("/"), local: file, size: s.size, stats: s });
+      }
+    } else throw new CliError(`Not a file or folder: ${arg}`);
+  }
+  const seen = new Map<string, string>();
+  for (const f of out) {
+    const other = seen.get(f.path);
+    if (other) throw new CliError(`Two files would be stored as '${f.path}': ${other} and ${f.local}`);
+    seen.set(f.path, f.local);
+  }
+  if (out.length === 0) throw new CliError("Nothing to push: the folders are empty");
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const e of entries) {
+    const full = join(dir, e.name);
+    if (e.isDirectory()) yield* walk(full);
+    else if (e.isFile()) yield full;
+    else if (e.isSymbolicLink()) {
+      const s = await stat(full).catch(() => undefined);
+      // Linked files are followed; linked folders are not (a link to a parent would never end).
+      if (s?.isFile()) yield full;
+    }
+  }
+}

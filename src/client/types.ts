@@ -1,0 +1,460 @@
+/**
+ * The shapes of ../shared/API.md as the client sees them: what the server answers and what
+ * it accepts. Plain interfaces, no runtime code, so users' TypeScript gets the contract
+ * without pulling in the server's zod schemas.
+ */
+
+/** RFC 3339 UTC with milliseconds: `2026-11-27T04:05:06.789Z`. */
+export type Timestamp = string;
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface PageQuery {
+  limit?: number;
+  cursor?: string;
+}
+
+export type Tags = Record<string, string>;
+/** A tag patch: a `null` value deletes the key. */
+export type TagPatch = Record<string, string | null>;
+export type Metrics = Record<string, number>;
+
+// ---- models -------------------------------------------------------------------------------
+
+export type ModelKind = "model" | "prompt" | "config";
+
+export interface Model {
+  name: string;
+  kind: ModelKind;
+  description: string | null;
+  tags: Tags;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string;
+  latest_version: number | null;
+  aliases: Record<string, number>;
+}
+
+export interface CreateModel {
+  name: string;
+  kind?: ModelKind;
+  description?: string | null;
+  tags?: Tags;
+}
+
+export interface PatchModel {
+  description?: string | null;
+  tags?: TagPatch;
+}
+
+export interface ListModels extends PageQuery {
+  prefix?: string;
+  kind?: ModelKind;
+  /** `key:value` pairs; every one must match. */
+  tag?: string | string[];
+}
+
+// ---- versions -----------------------------------------------------------------------------
+
+export type VersionStatus = "pending" | "ready" | "failed";
+export type Stage = "none" | "staging" | "production" | "archived";
+
+export interface Dataset {
+  uri: string;
+  snapshot?: string;
+  digest?: string;
+}
+
+export interface Lineage {
+  run_id?: string;
+  run_url?: string;
+  git_repo?: string;
+  git_sha?: string;
+  datasets?: Dataset[];
+  params?: Record<string, string | number | boolean>;
+  parents?: { model: string; version: number }[];
+  framework?: { name: string; version?: string };
+  signature?: Record<string, unknown>;
+}
+
+/** A lineage patch: given fields replace the old ones, `null` removes one (only while pending). */
+export type LineagePatch = { [K in keyof Lineage]?: Lineage[K] | null };
+
+export interface FileEntry {
+  path: string;
+  size: number;
+  sha256: string;
+  deduplicated?: boolean;
+}
+
+export interface Version {
+  model: string;
+  version: number;
+  status: VersionStatus;
+  stage: Stage;
+  description: string | null;
+  tags: Tags;
+  metrics: Metrics;
+  lineage: Lineage;
+  files: FileEntry[];
+  /** `sha256:<hex>` of the sorted `<path>\t<size>\t<sha256>\n` lines, set at finalize. */
+  digest: string | null;
+  aliases: string[];
+  created_at: Timestamp;
+  created_by: string;
+  ready_at: Timestamp | null;
+}
+
+export interface CreateVersion {
+  description?: string | null;
+  tags?: Tags;
+  metrics?: Metrics;
+  lineage?: Lineage;
+}
+
+export interface PatchVersion {
+  description?: string | null;
+  tags?: TagPatch;
+  /** Merged; a `null` value deletes the metric. Metrics may arrive after `ready`. */
+  metrics?: Record<string, number | null>;
+  lineage?: LineagePatch;
+}
+
+export interface ListVersions extends PageQuery {
+  status?: VersionStatus;
+  stage?: Stage;
+}
+
+export interface StageChange {
+  stage: Stage;
+  archive_existing?: boolean;
+  reason?: string;
+}
+
+// ---- files and uploads --------------------------------------------------------------------
+
+export interface UploadPart {
+  part: number;
+  size: number;
+  etag: string;
+}
+
+export interface Upload {
+  upload_id: string;
+  path: string;
+  size: number;
+  sha256: string;
+  part_size: number;
+  part_count: number;
+  parts: UploadPart[];
+  status: "open" | "completed" | "failed" | "aborted";
+  expires_at: Timestamp;
+}
+
+// ---- aliases and resolution ---------------------------------------------------------------
+
+export interface SplitEntry {
+  version: number;
+  weight: number;
+}
+
+export interface Alias {
+  model: string;
+  alias: string;
+  version: number | null;
+  split: SplitEntry[] | null;
+  generation: number;
+  updated_at: Timestamp;
+  updated_by: string;
+}
+
+export type SetAlias = ({ version: number; split?: undefined } | { split: SplitEntry[]; version?: undefined }) & {
+  reason?: string;
+  /** 409 `conflict` when the alias's generation is no longer this (0: not set). */
+  expected_generation?: number;
+};
+
+export interface Resolution {
+  model: string;
+  alias: string;
+  version: number;
+  generation: number;
+  digest: string | null;
+  files: FileEntry[];
+  uri: string;
+  split: SplitEntry[] | null;
+  /** With `include: "lineage"`: the version's lineage graph, the Version, and the alias as set. */
+  lineage?: LineageGraph;
+  version_detail?: Version | null;
+  /** Null for `latest`, `v<n>` and stage fallbacks. */
+  alias_detail?: Alias | null;
+}
+
+export interface HistoryEntry {
+  generation: number;
+  version: number | null;
+  split: SplitEntry[] | null;
+  action: string;
+  actor: string;
+  reason: string | null;
+  at: Timestamp;
+}
+
+/** One watch message: the Resolution's fields plus `event`; nulls once the alias resolves to nothing. */
+export interface WatchEvent {
+  event: string;
+  model: string;
+  alias: string;
+  version: number | null;
+  generation: number;
+  digest: string | null;
+  files: FileEntry[] | null;
+  uri: string | null;
+  split: SplitEntry[] | null;
+}
+
+// ---- gates, approvals, guards -------------------------------------------------------------
+
+export interface GatePolicy {
+  metrics?: { name: string; min?: number; max?: number }[];
+  no_regression?: { metric: string; higher_is_better?: boolean; tolerance?: number }[];
+  required_tags?: Tags;
+  required_lineage?: (keyof Lineage)[];
+  approvals?: number;
+  from?: string;
+}
+
+export interface Gate {
+  target: string;
+  policy: GatePolicy;
+  updated_at: Timestamp;
+  updated_by: string;
+}
+
+export interface GateCheck {
+  check: string;
+  passed: boolean;
+  expected: string;
+  actual: unknown;
+  detail: string | null;
+}
+
+export interface GateResult {
+  passed: boolean;
+  checks: GateCheck[];
+}
+
+export interface Approval {
+  target: string;
+  approver: string;
+  comment: string | null;
+  at: Timestamp;
+}
+
+export interface GuardPolicy {
+  metric: string;
+  min?: number;
+  max?: number;
+  window_s?: number;
+  min_samples?: number;
+}
+
+export interface Guard {
+  model: string;
+  alias: string;
+  metric: string;
+  min: number | null;
+  max: number | null;
+  window_s: number;
+  min_samples: number;
+  updated_at: Timestamp;
+  updated_by: string;
+  window: { version: number | null; samples: number; mean: number | null; batches?: number };
+}
+
+export interface Signal {
+  version: number;
+  metrics: Metrics;
+  /** The metrics are the mean of this many samples (1..100,000; default 1). */
+  count?: number;
+}
+
+// ---- lineage ------------------------------------------------------------------------------
+// The shapes of the server's lineage routes (src/lineage/schemas.ts).
+
+export interface VersionRef {
+  model: string;
+  version: number;
+}
+
+/** A node the token may not see: edges meet at it by `ref`, nothing else is told. */
+export interface RedactedNode {
+  model: null;
+  version: null;
+  redacted: true;
+  /** Opaque, per response. */
+  ref: string;
+}
+
+export interface LineageNode {
+  model: string;
+  version: number;
+  status: VersionStatus | "deleted";
+  stage: string | null;
+  aliases: string[];
+  created_at: Timestamp | null;
+  created_by: string | null;
+  digest: string | null;
+  run_id: string | null;
+  git_sha: string | null;
+  datasets: Dataset[];
+  /** 0 for the root, -n for n steps upstream (ancestors), +n downstream (descendants). */
+  distance: number;
+}
+
+export interface LineageGraph {
+  root: VersionRef;
+  depth: number;
+  nodes: (LineageNode | (RedactedNode & { distance: number }))[];
+  /** `from` is a parent of `to`. */
+  edges: { from: VersionRef | RedactedNode; to: VersionRef | RedactedNode; relation: "parent" }[];
+  datasets: { uri: string; snapshot: string | null; digest: string | null }[];
+  truncated: boolean;
+}
+
+/** Exactly one of `dataset` (with an optional `snapshot`), `git_sha` and `run_id`. */
+export type LineageSearch = PageQuery &
+  (
+    | { dataset: string; snapshot?: string; git_sha?: undefined; run_id?: undefined }
+    | { git_sha: string; dataset?: undefined; snapshot?: undefined; run_id?: undefined }
+    | { run_id: string; dataset?: undefined; snapshot?: undefined; git_sha?: undefined }
+  );
+
+export interface LineageHit {
+  model: string;
+  version: number;
+  status: VersionStatus;
+  stage: string;
+  aliases: string[];
+  created_at: Timestamp;
+}
+
+export interface MapDiff<T> {
+  added: Record<string, T>;
+  removed: Record<string, T>;
+  changed: Record<string, { from: T; to: T }>;
+}
+
+export interface VersionDiff {
+  model: string;
+  from: number;
+  to: number;
+  files: {
+    added: FileEntry[];
+    removed: FileEntry[];
+    changed: {
+      path: string;
+      from_sha256: string;
+      to_sha256: string;
+      from_size: number;
+      to_size: number;
+      /** Unified diff, for UTF-8 text files up to 1 MiB on both sides. */
+      diff?: string;
+      diff_omitted?: "binary" | "too_large" | "budget" | "unreadable";
+    }[];
+  };
+  params: MapDiff<unknown>;
+  metrics: MapDiff<number>;
+  tags: MapDiff<string>;
+  /** Lineage fields other than params. */
+  lineage: MapDiff<unknown>;
+}
+
+// ---- audit --------------------------------------------------------------------------------
+
+export interface AuditEvent {
+  id: string;
+  at: Timestamp;
+  actor: string;
+  action: string;
+  model: string;
+  version?: number;
+  alias?: string;
+  from?: unknown;
+  to?: unknown;
+  reason?: string;
+  detail?: unknown;
+}
+
+export interface ListAudit extends PageQuery {
+  model?: string;
+  alias?: string;
+  actor?: string;
+  action?: string;
+  /** Inclusive. */
+  since?: string;
+  /** Exclusive. */
+  until?: string;
+}
+
+// ---- webhooks and retention ---------------------------------------------------------------
+
+export interface Webhook {
+  id: string;
+  url: string;
+  events: string[];
+  models: string[];
+  description: string | null;
+  active: boolean;
+  disabled_reason: string | null;
+  created_at: Timestamp;
+  created_by: string;
+  updated_at: Timestamp;
+  /** `whsec_…`: only when created or rotated. */
+  secret?: string;
+}
+
+export interface CreateWebhook {
+  url: string;
+  events?: string[];
+  models?: string[];
+  description?: string;
+}
+
+export interface PatchWebhook {
+  url?: string;
+  events?: string[];
+  models?: string[];
+  description?: string;
+  active?: boolean;
+  rotate_secret?: true;
+}
+
+export interface Delivery {
+  id: string;
+  event_id: string;
+  type: string;
+  status: "pending" | "delivered" | "failed";
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: Timestamp | null;
+  delivered_at: Timestamp | null;
+}
+
+export interface RetentionPolicy {
+  keep_last?: number;
+  max_age_days?: number;
+  keep_stages?: Stage[];
+  keep_tags?: Tags;
+  pending_max_age_days?: number;
+  failed_max_age_days?: number;
+}
+
+export interface RetentionPreview {
+  delete: { version: number; rule: string }[];
+  keep: { version: number; reason: string }[];
+}

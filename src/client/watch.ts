@@ -1,0 +1,137 @@
+/**
+ * Watching an alias over a WebSocket, as an async iterator of events. The socket is made by
+ * a factory because runtimes differ in how a bearer token reaches the upgrade request:
+ * Node 22's global WebSocket takes `{ headers }`, Workers upgrade through fetch, Node 20
+ * needs a library (the CLI passes one). Browsers cannot set headers on a WebSocket at all.
+ */
+import { MregError } from "./errors";
+import type { Transport } from "./transport";
+import type { WatchEvent } from "./types";
+
+/** The little of a WebSocket the watcher uses; the DOM's, undici's and `ws`'s all fit. */
+export interface WebSocketLike {
+  addEventListener(type: "message", listener: (event: { data: unknown }) => void): void;
+  addEventListener(type: "close", listener: (event: { code: number; reason: string }) => void): void;
+  addEventListener(type: "error", listener: (event: unknown) => void): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketFactory = (url: string, headers: Record<string, string>) => WebSocketLike | Promise<WebSocketLike>;
+
+export interface WatchOptions {
+  key?: string;
+  webSocket?: WebSocketFactory;
+  signal?: AbortSignal;
+}
+
+export interface Watch extends AsyncIterable<WatchEvent> {
+  /** Ends the iteration (the socket closes with 1000). */
+  close(): void;
+}
+
+/** Close code the server uses for a socket whose token expired. */
+export const TOKEN_EXPIRED = 4001;
+
+export async function openWatch(url: string, t: Transport, options: WatchOptions): Promise<Watch> {
+  const headers = await t.authHeaders();
+  const socket = await (options.webSocket ?? defaultWebSocket)(url.replace(/^http/, "ws"), headers);
+  const queue: WatchEvent[] = [];
+  let failure: unknown;
+  let ended = false;
+  let gotFirst = false;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  const end = (err?: unknown) => {
+    if (ended) return;
+    ended = true;
+    failure = err;
+    notify();
+  };
+
+  socket.addEventListener("message", (event) => {
+    try {
+      queue.push(JSON.parse(typeof event.data === "string" ? event.data : new TextDecoder().decode(event.data as ArrayBuffer)) as WatchEvent);
+      gotFirst = true;
+      notify();
+    } catch (err) {
+      end(new MregError({ status: 0, code: "unexpected_response", detail: "A watch message is not JSON", cause: err }));
+    }
+  });
+  socket.addEventListener("close", ({ code, reason }) => {
+    if (code === 1000 || ended) return end();
+    if (code === TOKEN_EXPIRED) return end(new MregError({ status: 401, code: "unauthenticated", detail: "The watch ended: the token expired" }));
+    end({ code, reason, beforeFirst: !gotFirst });
+  });
+  socket.addEventListener("error", () => {
+    // A close event follows with the code; nothing to decide here.
+  });
+  options.signal?.addEventListener("abort", () => close(), { once: true });
+
+  function close() {
+    if (ended) return;
+    end();
+    socket.close(1000, "done");
+  }
+
+  async function* events(): AsyncGenerator<WatchEvent> {
+    try {
+      for (;;) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (ended) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      if (failure !== undefined) throw await explain(failure, url, t);
+    } finally {
+      close();
+    }
+  }
+
+  return { close, [Symbol.asyncIterator]: events };
+}
+
+/**
+ * A socket that closed abnormally. Refused before its first message, the upgrade's answer
+ * (401, 403, 404) is not visible to WebSocket code: a plain GET of the alias says why.
+ */
+async function explain(failure: unknown, url: string, t: Transport): Promise<unknown> {
+  if (failure instanceof MregError) return failure;
+  const { code, reason, beforeFirst } = failure as { code: number; reason: string; beforeFirst: boolean };
+  if (beforeFirst) {
+    const path = new URL(url).pathname.replace(/\/watch$/, "");
+    try {
+      await t.send({ method: "GET", path, what: "watch" });
+    } catch (err) {
+      if (err instanceof MregError) return err;
+    }
+  }
+  return new MregError({ status: 0, code: "network_error", detail: `The watch socket closed (${code}${reason ? `: ${reason}` : ""})` });
+}
+
+/**
+ * Workers: a fetch with `Upgrade: websocket` answers a socket to `accept()`. Elsewhere the
+ * global WebSocket with `{ headers }`, which Node 22 (undici) honours; browsers would ignore
+ * the token, so they need a server that reads it elsewhere.
+ */
+const defaultWebSocket: WebSocketFactory = async (url, headers) => {
+  const runtime = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent;
+  if (runtime === "Cloudflare-Workers") {
+    const res = await fetch(url.replace(/^ws/, "http"), { headers: { ...headers, upgrade: "websocket" } });
+    const ws = (res as Response & { webSocket?: (WebSocketLike & { accept(): void }) | null }).webSocket;
+    if (!ws) throw await MregError.fromResponse(res, "watch");
+    ws.accept();
+    return ws;
+  }
+  const Ctor = (globalThis as { WebSocket?: new (url: string, init: unknown) => WebSocketLike }).WebSocket;
+  if (!Ctor) {
+    throw new MregError({ status: 0, code: "network_error", detail: "No WebSocket in this runtime: pass `webSocket` to the client (Node 20: the `ws` package)" });
+  }
+  // undici's second argument may be an init object with headers (not the DOM's protocols).
+  return new Ctor(url, { headers });
+};

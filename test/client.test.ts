@@ -1,0 +1,172 @@
+/**
+ * The typed client inside workerd: the same code users run in a Worker, talking to the real
+ * app through its fetch handler. Multipart with parts in flight and resume, streams of known
+ * length (FixedLengthStream), problem+json as MregError, the D1 bookmark, SHA-256.
+ */
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { MregClient, MregError, Sha256, bytesSource, paginate, sha256OfStream, type ByteSource } from "../src/client";
+import { hsToken } from "./helpers";
+
+const MiB = 1024 * 1024;
+const appFetch = (input: string | URL | Request, init?: RequestInit) => exports.default.fetch(new Request(input, init));
+
+async function client(scope = "read write promote approve admin", sub = "alice", fetchImpl = appFetch) {
+  return new MregClient({ url: "http://mreg.test", token: await hsToken({ sub, scope }), fetch: fetchImpl });
+}
+
+function randomBytes(n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
+  return out;
+}
+
+async function hex(bytes: Uint8Array): Promise<string> {
+  return [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A source that hands out streams (not byte arrays), as Node files do: exercises FixedLengthStream. */
+const streamSource = (bytes: Uint8Array<ArrayBuffer>): ByteSource => ({
+  size: bytes.length,
+  slice: (start, end) =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let at = start; at < end; at += 256 * 1024) c.enqueue(bytes.slice(at, Math.min(end, at + 256 * 1024)));
+        c.close();
+      },
+    }),
+});
+
+describe("client in a Worker", () => {
+  it("creates, uploads multipart with parts in flight, finalizes, downloads ranges", async () => {
+    const mreg = await client();
+    await mreg.models.create({ name: "c-multi", tags: { team: "risk" } });
+    const v = await mreg.versions.create("c-multi", { metrics: { auc: 0.9 } }, { idempotencyKey: "k-1" });
+    const again = await mreg.versions.create("c-multi", { metrics: { auc: 0.9 } }, { idempotencyKey: "k-1" });
+    expect(again.version).toBe(v.version);
+
+    const bytes = randomBytes(11 * MiB + 123);
+    const sha256 = await hex(bytes);
+    const progress: number[] = [];
+    const result = await mreg.upload("c-multi", v.version, "weights/model.bin", streamSource(bytes), {
+      sha256,
+      multipartThreshold: MiB,
+      parallel: 3,
+      onProgress: ({ sent }) => progress.push(sent),
+    });
+    expect(result).toMatchObject({ method: "multipart", bytesSent: bytes.length, bytesSkipped: 0 });
+    expect(result.file).toMatchObject({ path: "weights/model.bin", size: bytes.length, sha256 });
+    expect(progress.at(-1)).toBe(bytes.length);
+
+    const small = new TextEncoder().encode('{"threshold": 0.7}\n');
+    const single = await mreg.upload("c-multi", v.version, "config.json", bytesSource(small), { sha256: await hex(small) });
+    expect(single.method).toBe("single");
+
+    const ready = await mreg.versions.finalize("c-multi", v.version);
+    expect(ready.status).toBe("ready");
+    // A repeated finalize (a retry after a lost answer) answers the ready version.
+    expect((await mreg.versions.finalize("c-multi", v.version)).digest).toBe(ready.digest);
+
+    const part = await mreg.files.download("c-multi", v.version, "weights/model.bin", { range: { start: 5 * MiB, end: 5 * MiB + 9 } });
+    expect(part).toMatchObject({ status: 206, size: bytes.length, length: 10, range: { start: 5 * MiB, end: 5 * MiB + 9 }, sha256 });
+    expect(new Uint8Array(await new Response(part.body).arrayBuffer())).toEqual(bytes.subarray(5 * MiB, 5 * MiB + 10));
+    const whole = await mreg.files.download("c-multi", v.version, "weights/model.bin");
+    expect(await sha256OfStream(whole.body!)).toBe(sha256);
+    const cached = await mreg.files.download("c-multi", v.version, "weights/model.bin", { ifNoneMatch: sha256 });
+    expect(cached.status).toBe(304);
+  });
+
+  it("resumes an upload: only the parts the server lacks are sent", async () => {
+    const mreg = await client();
+    await mreg.models.create({ name: "c-resume" });
+    const { version } = await mreg.versions.create("c-resume");
+    const bytes = randomBytes(12 * MiB);
+    const sha256 = await hex(bytes);
+    const created = await mreg.uploads.create("c-resume", version, { path: "w.bin", size: bytes.length, sha256 });
+    const upload = created.upload!;
+    await mreg.uploads.putPart("c-resume", version, upload.upload_id, 2, { body: () => bytes.subarray(upload.part_size, 2 * upload.part_size), length: upload.part_size });
+
+    const result = await mreg.upload("c-resume", version, "w.bin", bytesSource(bytes), { sha256, resumeUploadId: upload.upload_id });
+    expect(result.uploadId).toBe(upload.upload_id);
+    expect(result.bytesSkipped).toBe(upload.part_size);
+    expect(result.bytesSent).toBe(bytes.length - upload.part_size);
+    expect(result.file.sha256).toBe(sha256);
+  });
+
+  it("turns problem+json into MregError: gate checks, validation errors, 404s", async () => {
+    const admin = await client();
+    await admin.models.create({ name: "c-gates" });
+    const { version } = await admin.versions.create("c-gates", { metrics: { auc: 0.5 } });
+    await admin.upload("c-gates", version, "m.bin", bytesSource(new Uint8Array([1, 2, 3])), { sha256: await hex(new Uint8Array([1, 2, 3])) });
+    await admin.versions.finalize("c-gates", version);
+    await admin.gates.set("c-gates", "production", { metrics: [{ name: "auc", min: 0.9 }] });
+
+    const refused = await admin.aliases.set("c-gates", "production", { version }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(MregError);
+    const err = refused as MregError;
+    expect(err).toMatchObject({ status: 409, code: "gate_failed" });
+    expect(err.checks?.map((c) => [c.check, c.passed])).toEqual([["metrics.auc", false]]);
+    expect(err.requestId).toBeTruthy();
+
+    const invalid = (await admin.models.create({ name: "Upper" }).catch((e: unknown) => e)) as MregError;
+    expect(invalid.code).toBe("validation_failed");
+    expect(invalid.errors?.[0]?.path).toBe("name");
+    const missing = (await admin.models.get("c-nothing").catch((e: unknown) => e)) as MregError;
+    expect(missing).toMatchObject({ status: 404, code: "not_found" });
+  });
+
+  it("moves aliases: set, resolve, history, rollback, swap; pages with paginate()", async () => {
+    const mreg = await client();
+    await mreg.models.create({ name: "c-alias" });
+    for (let i = 1; i <= 3; i++) {
+      const { version } = await mreg.versions.create("c-alias");
+      const body = new Uint8Array([i]);
+      await mreg.upload("c-alias", version, "m.bin", bytesSource(body), { sha256: await hex(body) });
+      await mreg.versions.finalize("c-alias", version);
+      await mreg.aliases.set("c-alias", "production", { version, reason: `v${i}` });
+    }
+    expect((await mreg.resolve("registry://c-alias@production")).version).toBe(3);
+    expect((await mreg.aliases.rollback("c-alias", "production", { reason: "page" })).version).toBe(2);
+    await mreg.aliases.set("c-alias", "challenger", { version: 1 });
+    const [production, challenger] = await mreg.aliases.swap("c-alias", ["production", "challenger"]);
+    expect([production.version, challenger.version]).toEqual([1, 2]);
+    const actions: string[] = [];
+    for await (const h of paginate((cursor) => mreg.aliases.history("c-alias", "production", { limit: 2, cursor }))) actions.push(h.action);
+    expect(actions).toEqual(["swap", "rollback", "set", "set", "set"]);
+    const versions: number[] = [];
+    for await (const v of paginate((cursor) => mreg.versions.list("c-alias", { limit: 2, cursor }))) versions.push(v.version);
+    expect(versions).toEqual([3, 2, 1]);
+  });
+
+  it("sends back the newest x-mreg-bookmark it saw (one client, one D1 session)", async () => {
+    const seen: (string | null)[] = [];
+    let n = 0;
+    const withBookmarks = async (input: string | URL | Request, init?: RequestInit) => {
+      const req = new Request(input, init);
+      seen.push(req.headers.get("x-mreg-bookmark"));
+      const res = await appFetch(req);
+      const headers = new Headers(res.headers);
+      headers.set("x-mreg-bookmark", `bookmark-${++n}`);
+      return new Response(res.body, { status: res.status, headers });
+    };
+    const mreg = await client(undefined, undefined, withBookmarks);
+    await mreg.models.create({ name: "c-bookmark" });
+    await mreg.models.get("c-bookmark");
+    await mreg.models.list();
+    expect(seen).toEqual([null, "bookmark-1", "bookmark-2"]);
+    expect(mreg.bookmark).toBe("bookmark-3");
+    const other = new MregClient({ url: "http://mreg.test", fetch: withBookmarks, bookmark: mreg.bookmark });
+    await other.health();
+    expect(seen.at(-1)).toBe("bookmark-3");
+  });
+
+  it("hashes incrementally in plain TypeScript exactly as Web Crypto does", async () => {
+    for (const size of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 70_001]) {
+      const bytes = randomBytes(size);
+      const h = new Sha256();
+      // Uneven pieces cross the 64-byte block boundary at every offset.
+      for (let at = 0, step = 1; at < size; at += step, step = (step * 7) % 97 + 1) h.update(bytes.subarray(at, Math.min(size, at + step)));
+      expect(h.digestHex()).toBe(await hex(bytes));
+    }
+  });
+});
