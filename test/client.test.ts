@@ -139,6 +139,8 @@ describe("client in a Worker", () => {
   });
 
   it("sends back the newest x-mreg-bookmark it saw (one client, one D1 session)", async () => {
+    // Shaped as D1's, since the server refuses anything else.
+    const bookmark = (n: number) => `00000000-${String(n).padStart(8, "0")}-00000000-${"0".repeat(32)}`;
     const seen: (string | null)[] = [];
     let n = 0;
     const withBookmarks = async (input: string | URL | Request, init?: RequestInit) => {
@@ -146,18 +148,18 @@ describe("client in a Worker", () => {
       seen.push(req.headers.get("x-mreg-bookmark"));
       const res = await appFetch(req);
       const headers = new Headers(res.headers);
-      headers.set("x-mreg-bookmark", `bookmark-${++n}`);
+      headers.set("x-mreg-bookmark", bookmark(++n));
       return new Response(res.body, { status: res.status, headers });
     };
     const mreg = await client(undefined, undefined, withBookmarks);
     await mreg.models.create({ name: "c-bookmark" });
     await mreg.models.get("c-bookmark");
     await mreg.models.list();
-    expect(seen).toEqual([null, "bookmark-1", "bookmark-2"]);
-    expect(mreg.bookmark).toBe("bookmark-3");
+    expect(seen).toEqual([null, bookmark(1), bookmark(2)]);
+    expect(mreg.bookmark).toBe(bookmark(3));
     const other = new MregClient({ url: "http://mreg.test", fetch: withBookmarks, bookmark: mreg.bookmark });
     await other.health();
-    expect(seen.at(-1)).toBe("bookmark-3");
+    expect(seen.at(-1)).toBe(bookmark(3));
   });
 
   it("hashes incrementally in plain TypeScript exactly as Web Crypto does", async () => {

@@ -4,6 +4,7 @@
  */
 import { MregError } from "../client/errors";
 import { commandHelp, findCommand, overview, parseInput, str, type Command } from "./command";
+import { webhooksAdd, webhooksDeliveries, webhooksEnable, webhooksLs, webhooksPing, webhooksRedeliver, webhooksRm, webhooksRotate } from "./commands/admin";
 import { approve, gatesCheck, gatesLs, gatesRm, gatesSet, guardRm, guardSet, guardShow } from "./commands/gates";
 import { login, logout, token, whoami } from "./commands/auth";
 import { aliasLs, aliasRm, aliasSet, aliasSwap, history, printGateChecks, promote, rollback } from "./commands/promote";
@@ -53,6 +54,14 @@ export const COMMANDS: Command[] = [
   audit,
   lineage,
   diff,
+  webhooksLs,
+  webhooksAdd,
+  webhooksRm,
+  webhooksRotate,
+  webhooksEnable,
+  webhooksDeliveries,
+  webhooksRedeliver,
+  webhooksPing,
 ];
 
 export async function main(argv: string[]): Promise<number> {

@@ -28,8 +28,9 @@ export class Webhooks {
     await this.t.json({ method: "DELETE", path: hookPath(id), signal, what: `delete webhook ${id}` });
   }
 
-  async ping(id: string, signal?: AbortSignal): Promise<void> {
-    await this.t.json({ method: "POST", path: `${hookPath(id)}/ping`, signal, what: `ping webhook ${id}` });
+  /** Queues a `ping` event; the answer names its event and delivery. */
+  ping(id: string, signal?: AbortSignal): Promise<{ event_id: string; delivery_id: string }> {
+    return this.t.json({ method: "POST", path: `${hookPath(id)}/ping`, signal, what: `ping webhook ${id}` });
   }
 
   deliveries(id: string, query: PageQuery & { status?: Delivery["status"] } = {}, signal?: AbortSignal): Promise<Page<Delivery>> {

@@ -435,6 +435,7 @@ export interface PatchWebhook {
 
 export interface Delivery {
   id: string;
+  webhook_id: string;
   event_id: string;
   type: string;
   status: "pending" | "delivered" | "failed";
