@@ -332,6 +332,20 @@ describe("the registry default", () => {
     expect((await json("PUT", "/v1/retention", { body: {} })).status).toBe(200);
   });
 
+  it("visits, under the default, the models holding a version its rules could let go, by age as well as count", async () => {
+    await createModel("ret-stale");
+    await createVersion("ret-stale");
+    await version("ret-stale", { "w.bin": bytesOf(30, 31337) });
+    const store = new RetentionStore(env.DB);
+    const at = (days: number) => new Date(Date.now() + days * DAY);
+    expect(await store.modelsUnderDefault({ pending_max_age_days: 7 }, at(6))).not.toContain("ret-stale");
+    expect(await store.modelsUnderDefault({ pending_max_age_days: 7 }, at(8))).toContain("ret-stale");
+    expect(await store.modelsUnderDefault({ max_age_days: 30 }, at(29))).not.toContain("ret-stale");
+    expect(await store.modelsUnderDefault({ max_age_days: 30 }, at(31))).toContain("ret-stale");
+    expect(await store.modelsUnderDefault({ keep_last: 1, max_age_days: 30 }, at(31))).not.toContain("ret-stale");
+    expect(await store.modelsUnderDefault({ failed_max_age_days: 0, keep_tags: { a: "b" } }, at(100))).not.toContain("ret-stale");
+  });
+
   it("forgets a model's own policy with the model", async () => {
     await createModel("ret-gone");
     expect((await json("PUT", "/v1/models/ret-gone/retention", { body: { keep_last: 1 } })).status).toBe(200);
