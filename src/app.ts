@@ -13,6 +13,7 @@ import { ProblemError, problemResponse } from "./http/problem";
 import { metaRoutes } from "./meta-routes";
 import { modelRoutes } from "./models/model-routes";
 import { resolveRoutes } from "./resolve/routes";
+import { retentionRoutes } from "./retention/routes";
 import { versionRoutes } from "./models/version-routes";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -30,6 +31,7 @@ export function buildApp(): Hono<AppEnv> {
     ...guardRoutes,
     ...resolveRoutes,
     ...lineageRoutes,
+    ...retentionRoutes,
     ...auditRoutes,
     ...webhookRoutes,
   );

@@ -1,9 +1,12 @@
 /**
  * The scheduled cleanup (cron in wrangler.toml): aborts multipart uploads past `expires_at`,
- * deletes the bytes of blobs no version has referenced for BLOB_GC_GRACE_S, and removes
- * staged objects a crashed request left behind.
+ * applies retention policies (src/retention/apply.ts), deletes the bytes of blobs no version
+ * has referenced for BLOB_GC_GRACE_S, and removes staged objects a crashed request left
+ * behind. Retention runs before collection, so the bytes of the versions it deletes start
+ * their grace period in the same run.
  */
 import { config, type Env } from "../env";
+import { applyRetention, type RetentionReport } from "../retention/apply";
 import { modelState } from "../state/client";
 import { BlobStore } from "./blob-store";
 import { abortR2Uploads } from "./bytes";
@@ -11,6 +14,7 @@ import { blobKey, STAGING_PREFIX } from "./keys";
 
 export interface CleanupReport {
   expiredUploads: number;
+  retention: RetentionReport;
   deletedBlobs: number;
   deletedStaged: number;
 }
@@ -29,6 +33,8 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
     await abortR2Uploads(env.ARTIFACTS, aborts);
     expiredUploads += aborts.length;
   }
+
+  const retention = await applyRetention(env, now);
 
   // Each deletion holds the address's lease, so no upload writes there meanwhile.
   let deletedBlobs = 0;
@@ -53,5 +59,5 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
     deletedStaged += stale.length;
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
-  return { expiredUploads, deletedBlobs, deletedStaged };
+  return { expiredUploads, retention, deletedBlobs, deletedStaged };
 }

@@ -5,7 +5,8 @@
  * JSON-valued columns hold canonical JSON text written by the owning module; SQLite's
  * json_* functions read them in queries (tag filters, tag merges).
  */
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { sql } from "drizzle-orm";
+import { check, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
  * One row per model: a projection of the model's ModelState (which decides whether the model
@@ -266,6 +267,34 @@ export const webhookDeliveries = sqliteTable(
   },
   (t) => [index("webhook_deliveries_webhook").on(t.webhookId, t.id), index("webhook_deliveries_status").on(t.webhookId, t.status, t.id)],
 );
+
+/**
+ * The registry's default retention policy: one row (`id` = 1), absent until first set (the
+ * empty policy, which keeps everything, applies meanwhile). Written only by the retention
+ * routes (src/retention/store.ts), in one batch with its audit event (src/events/registry.ts).
+ */
+export const retentionDefault = sqliteTable(
+  "retention_default",
+  {
+    id: integer("id").primaryKey(),
+    policy: text("policy").notNull(),
+    updatedAt: text("updated_at").notNull(),
+    updatedBy: text("updated_by").notNull(),
+  },
+  (t) => [check("retention_default_one_row", sql`${t.id} = 1`)],
+);
+
+/**
+ * Models with a retention policy of their own: a projection of each ModelState's
+ * `retention` table (which is the truth, read by every decision), so the scheduled cleanup
+ * finds them, and knows which models the default does not cover, without waking every
+ * model's object. Written only by the outbox flush (src/state/projection.ts).
+ */
+export const modelRetention = sqliteTable("model_retention", {
+  model: text("model").primaryKey(),
+  policy: text("policy").notNull(),
+  updatedAt: text("updated_at").notNull(),
+});
 
 export type ModelRow = typeof models.$inferSelect;
 export type VersionRow = typeof versions.$inferSelect;

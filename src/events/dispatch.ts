@@ -68,6 +68,11 @@ export async function dispatch(env: Env, events: readonly WebhookEvent[]): Promi
   return rows.length;
 }
 
+/** After a registry-level change has answered: dispatches its event (the cron retries a failure). */
+export function dispatchAfter(c: { env: Env; executionCtx: { waitUntil(p: Promise<unknown>): void } }): void {
+  c.executionCtx.waitUntil(dispatchPending(c.env).catch((err: unknown) => console.error("dispatching registry events failed; the cron retries", err)));
+}
+
 /** Dispatches registry-level events left in `pending_events`, oldest first, and removes them. */
 export async function dispatchPending(env: Env): Promise<number> {
   const db = orm(env.DB.withSession("first-primary"));

@@ -15,7 +15,7 @@ import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound, ProblemError } from "../http/problem";
 import { validationFailed } from "../http/validation";
-import { deliveryFor, dispatchPending, enqueueDeliveries } from "./dispatch";
+import { deliveryFor, dispatchAfter, enqueueDeliveries } from "./dispatch";
 import { commitRegistryChange } from "./registry";
 import { newSecret, sealSecret } from "./secrets";
 import { deliveryBody, webhookBody, WebhookStore, type WebhookRow } from "./store";
@@ -94,11 +94,6 @@ async function existing(c: AppContext, id: string): Promise<WebhookRow> {
   const row = await new WebhookStore(queryDb(c)).get(id);
   if (!row) throw notFound(`Webhook '${id}'`);
   return row;
-}
-
-/** Dispatches the change's event to webhooks after answering. */
-function dispatchAfter(c: AppContext): void {
-  c.executionCtx.waitUntil(dispatchPending(c.env).catch((err: unknown) => console.error("dispatching registry events failed; the cron retries", err)));
 }
 
 /** What an audit event says of a webhook: never its secret. */

@@ -46,6 +46,11 @@ type ModelStateRpc = Pick<
   | "getGuard"
   | "deleteGuard"
   | "signal"
+  | "getRetention"
+  | "setRetention"
+  | "deleteRetention"
+  | "previewRetention"
+  | "applyRetention"
   | "fetch"
 >;
 

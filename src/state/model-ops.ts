@@ -50,6 +50,7 @@ export function dropModel(r: Rooms, input: Actor): Outcome<R2Aborts> {
   r.aliases.clear();
   r.gates.clear();
   r.guards.clear();
+  r.retention.clear();
   r.model.delete(input.model);
   appendAudit(r, input, { action: "model.delete" });
   r.watch.changed(r.watch.watchedAliases(), "delete");

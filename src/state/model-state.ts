@@ -27,6 +27,7 @@ import type { Stage, VersionPatch, VersionRecord } from "../domain/version";
 import type { AliasValue } from "../domain/alias";
 import type { GatePolicy, GateResult } from "../domain/gate";
 import type { GuardPolicy } from "../domain/guard";
+import type { RetentionPolicy } from "../domain/retention";
 import type { Env } from "../env";
 import * as aliasOps from "./alias-ops";
 import { aliasBody, AliasTable, type AliasBody, type HistoryEntry } from "./alias-table";
@@ -39,6 +40,8 @@ import * as modelOps from "./model-ops";
 import { ModelTable } from "./model-table";
 import type { Outcome } from "./outcome";
 import { Outbox } from "./outbox";
+import * as retentionOps from "./retention-ops";
+import { RetentionTable, type OwnRetention } from "./retention-table";
 import { versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
 import { MODEL_STATE_SCHEMA } from "./sql-schema";
 import * as uploadOps from "./upload-ops";
@@ -52,6 +55,8 @@ export type { Actor } from "./rooms";
 export type { R2Aborts } from "./upload-table";
 export type { UploadView } from "./upload-ops";
 export type { CreateVersionInput } from "./version-ops";
+export type { OwnRetention } from "./retention-table";
+export type { PolicySource, RetentionApplied, RetentionDecision, RetentionInputs } from "./retention-ops";
 
 /** How soon the alarm retries a projection D1 has not taken yet. */
 const RETRY_DELAY_MS = 5_000;
@@ -77,6 +82,7 @@ export class ModelState extends DurableObject<Env> {
       aliases: new AliasTable(sql),
       gates: new GateTable(sql),
       guards: new GuardTable(sql),
+      retention: new RetentionTable(sql, outbox),
       watch: new Watch(ctx, (model, alias) => aliasOps.resolveNow(this.rooms, model, alias), () => meta.counter("generation")),
     };
     // Schema setup is the only work done under blockConcurrencyWhile: it caps throughput.
@@ -274,6 +280,31 @@ export class ModelState extends DurableObject<Env> {
   /** A batch of signals (one Worker isolate's, for one alias and version, coalesced). */
   async signal(input: { model: string; alias: string; version: number; samples: Record<string, { count: number; sum: number }> }) {
     return this.commit(() => guardOps.signal(this.rooms, { ...input, atMs: Date.now() }));
+  }
+
+  // ---- retention ---------------------------------------------------------------------------
+
+  /** The model's own policy, or null while the registry default applies. */
+  async getRetention(input: { model: string }): Promise<Outcome<OwnRetention | null>> {
+    return retentionOps.ownRetention(this.rooms, input);
+  }
+
+  async setRetention(input: Actor & { policy: RetentionPolicy }): Promise<Outcome<OwnRetention>> {
+    return this.commit(() => retentionOps.setRetention(this.rooms, input));
+  }
+
+  async deleteRetention(input: Actor): Promise<Outcome<null>> {
+    return this.commit(() => retentionOps.deleteRetention(this.rooms, input));
+  }
+
+  /** The preview: what `policy` (else the policy in force) would delete at `at`; changes nothing. */
+  async previewRetention(input: retentionOps.RetentionInputs & { policy?: RetentionPolicy }): Promise<Outcome<retentionOps.RetentionDecision>> {
+    return retentionOps.planRetention(this.rooms, input);
+  }
+
+  /** The scheduled cleanup's step: decides and deletes in one transaction. */
+  async applyRetention(input: retentionOps.RetentionInputs & { actor: string }): Promise<Outcome<retentionOps.RetentionApplied>> {
+    return this.commit(() => retentionOps.applyRetention(this.rooms, input));
   }
 
   // ---- watch ------------------------------------------------------------------------------

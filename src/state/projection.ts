@@ -8,10 +8,11 @@ import { and, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInsert } from "../audit/store";
-import { aliases, models, openUploads, versionDatasets, versionFiles, versionParents, versions } from "../db/schema";
+import { aliases, modelRetention, models, openUploads, versionDatasets, versionFiles, versionParents, versions } from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelRecord } from "../domain/model";
+import type { RetentionPolicy } from "../domain/retention";
 import type { VersionHead } from "../domain/version";
 import type { AliasBody } from "./alias-table";
 
@@ -26,6 +27,8 @@ export type OutboxItem =
   | { kind: "upload_closed"; payload: { upload_id: string } }
   | { kind: "alias"; payload: AliasBody }
   | { kind: "alias_deleted"; payload: { model: string; alias: string; generation: number } }
+  | { kind: "retention"; payload: { model: string; policy: RetentionPolicy; updated_at: string } }
+  | { kind: "retention_deleted"; payload: { model: string } }
   | { kind: "audit"; payload: AuditEvent };
 
 type Statement = BatchItem<"sqlite">;
@@ -116,6 +119,7 @@ function deletedModelStatements(db: DrizzleD1Database, model: string): Statement
     db.delete(openUploads).where(eq(openUploads.model, model)),
     db.delete(versions).where(eq(versions.model, model)),
     db.delete(aliases).where(eq(aliases.model, model)),
+    db.delete(modelRetention).where(eq(modelRetention.model, model)),
     db.delete(models).where(eq(models.name, model)),
   ];
 }
@@ -197,6 +201,13 @@ function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
         db.delete(aliases).where(and(eq(aliases.model, model), eq(aliases.alias, alias), sql`${aliases.generation} < ${generation}`)),
       ];
     }
+    case "retention": {
+      const { model, policy, updated_at: updatedAt } = item.payload;
+      const row = { model, policy: JSON.stringify(policy), updatedAt };
+      return [db.insert(modelRetention).values(row).onConflictDoUpdate({ target: modelRetention.model, set: { policy: row.policy, updatedAt } })];
+    }
+    case "retention_deleted":
+      return [db.delete(modelRetention).where(eq(modelRetention.model, item.payload.model))];
     case "audit":
       return [auditInsert(db, item.payload)];
   }

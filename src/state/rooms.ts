@@ -15,6 +15,7 @@ import type { MetaTable } from "./meta-table";
 import type { ModelTable } from "./model-table";
 import { fail } from "./outcome";
 import type { Outbox } from "./outbox";
+import type { RetentionTable } from "./retention-table";
 import type { R2Aborts, UploadTable } from "./upload-table";
 import type { VersionTable } from "./version-table";
 import type { Watch } from "./watch";
@@ -37,6 +38,7 @@ export interface Rooms {
   aliases: AliasTable;
   gates: GateTable;
   guards: GuardTable;
+  retention: RetentionTable;
   watch: Watch;
 }
 

@@ -66,9 +66,10 @@ export function patchVersion(r: Rooms, input: Actor & { version: number; patch: 
 
 /**
  * Deletes a version: refused (409 `in_use`) while an alias or the `production` stage holds
- * it. Its number is never reused. Open uploads end with it.
+ * it. Its number is never reused. Open uploads end with it. `reason` and `detail` go into
+ * the audit event (retention names the rule that deleted it there).
  */
-export function deleteVersion(r: Rooms, input: Actor & { version: number }): Outcome<R2Aborts> {
+export function deleteVersion(r: Rooms, input: Actor & { version: number; reason?: string; detail?: unknown }): Outcome<R2Aborts> {
   const current = r.versions.head(input.version);
   if (!current) return versionNotFound(input);
   if (current.stage === "production") {
@@ -81,7 +82,13 @@ export function deleteVersion(r: Rooms, input: Actor & { version: number }): Out
   r.versions.delete(input.version);
   r.gates.forgetVersion(input.version);
   r.outbox.enqueue({ kind: "version_deleted", payload: { model: input.model, version: input.version } });
-  appendAudit(r, input, { action: "version.delete", version: input.version, from: { digest: current.digest } });
+  appendAudit(r, input, {
+    action: "version.delete",
+    version: input.version,
+    from: { digest: current.digest },
+    ...(input.reason !== undefined ? { reason: input.reason } : {}),
+    ...(input.detail !== undefined ? { detail: input.detail } : {}),
+  });
   r.watch.changed(["latest", `v${input.version}`, ...stagesTouched(current.stage, "none", false)], "delete");
   return { ok: true, value: { aborts } };
 }

@@ -149,6 +149,14 @@ export class VersionTable {
       .map((r) => JSON.parse(r.record) as VersionHead);
   }
 
+  /** Every version without its files, lowest first (retention decides over all of them). */
+  heads(): VersionHead[] {
+    return this.sql
+      .exec<{ record: string }>("SELECT record FROM versions ORDER BY version")
+      .toArray()
+      .map((r) => JSON.parse(r.record) as VersionHead);
+  }
+
   /** The version an `Idempotency-Key` created, with the hash of the body it came with. */
   idempotent(key: string): { request_hash: string; version: number } | null {
     return this.sql.exec<{ request_hash: string; version: number }>("SELECT request_hash, version FROM idempotency WHERE key = ?", key).toArray()[0] ?? null;

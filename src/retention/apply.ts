@@ -1,0 +1,70 @@
+/**
+ * Retention applied by the scheduled cleanup (src/artifacts/cleanup.ts, before blob
+ * collection): for each model whose policy may delete something, one ModelState call that
+ * decides and deletes in one transaction. What comes from D1 (the registry default, and the
+ * versions other models name as parents) is gathered by `retentionInputs`, which the preview
+ * route uses too, so a preview at a moment lists what the cleanup would delete then.
+ */
+import type { Env } from "../env";
+import { abortR2Uploads } from "../artifacts/bytes";
+import { mayDelete, type Deletion } from "../domain/retention";
+import { modelState } from "../state/client";
+import type { RetentionInputs } from "../state/model-state";
+import { RetentionStore } from "./store";
+
+/** The actor of every deletion retention makes (API.md: "by actor `retention`"). */
+export const RETENTION_ACTOR = "retention";
+
+export interface RetentionReport {
+  /** Models whose object was asked to apply its policy. */
+  models: number;
+  deletedVersions: number;
+  /** Models whose application failed (logged; the next run tries again). */
+  failedModels: number;
+}
+
+/** The facts from D1 that a decision about `model` at `at` takes. */
+export async function retentionInputs(store: RetentionStore, model: string, at: string): Promise<RetentionInputs> {
+  const [stored, protectedParents] = await Promise.all([store.defaultPolicy(), store.protectedParents(model)]);
+  return { model, defaultPolicy: stored?.policy ?? {}, protectedParents, at };
+}
+
+/** Applies the policy in force to one model now; the versions it deleted (none if the model is gone). */
+export async function applyModelRetention(env: Env, store: RetentionStore, model: string, now: Date): Promise<Deletion[]> {
+  const inputs = await retentionInputs(store, model, now.toISOString());
+  const outcome = await modelState(env, model).applyRetention({ ...inputs, actor: RETENTION_ACTOR });
+  // A model deleted since it was listed has nothing left to delete.
+  if (!outcome.ok) return [];
+  await abortR2Uploads(env.ARTIFACTS, outcome.value.aborts);
+  return outcome.value.deleted;
+}
+
+/**
+ * The models to visit: those whose own policy may delete something, and, when the default
+ * may, those without a policy of their own that hold a version its rules could let go. A
+ * model's object decides with its own policy (the truth), so a projection that trails a
+ * change of it costs at most one run's delay.
+ */
+async function modelsToVisit(store: RetentionStore, now: Date): Promise<string[]> {
+  const [own, stored] = await Promise.all([store.ownPolicies(), store.defaultPolicy()]);
+  const models = own.filter((o) => mayDelete(o.policy)).map((o) => o.model);
+  if (stored && mayDelete(stored.policy)) models.push(...(await store.modelsUnderDefault(stored.policy, now)));
+  return [...new Set(models)].sort();
+}
+
+export async function applyRetention(env: Env, now: Date): Promise<RetentionReport> {
+  // Decisions read the newest D1 state: the session starts at the primary.
+  const store = new RetentionStore(env.DB.withSession("first-primary"));
+  const report: RetentionReport = { models: 0, deletedVersions: 0, failedModels: 0 };
+  for (const model of await modelsToVisit(store, now)) {
+    report.models += 1;
+    try {
+      report.deletedVersions += (await applyModelRetention(env, store, model, now)).length;
+    } catch (err) {
+      // One model's trouble (its object unreachable, D1 refusing its reads) must not stop the others.
+      console.error(`retention for '${model}' failed; the next run retries`, err);
+      report.failedModels += 1;
+    }
+  }
+  return report;
+}
