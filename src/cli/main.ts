@@ -4,7 +4,7 @@
  */
 import { MregError } from "../client/errors";
 import { commandHelp, findCommand, overview, parseInput, str, type Command } from "./command";
-import { webhooksAdd, webhooksDeliveries, webhooksEnable, webhooksLs, webhooksPing, webhooksRedeliver, webhooksRm, webhooksRotate } from "./commands/admin";
+import { retentionPreview, retentionRm, retentionSet, retentionShow, webhooksAdd, webhooksDeliveries, webhooksEnable, webhooksLs, webhooksPing, webhooksRedeliver, webhooksRm, webhooksRotate } from "./commands/admin";
 import { approve, gatesCheck, gatesLs, gatesRm, gatesSet, guardRm, guardSet, guardShow } from "./commands/gates";
 import { login, logout, token, whoami } from "./commands/auth";
 import { aliasLs, aliasRm, aliasSet, aliasSwap, history, printGateChecks, promote, rollback } from "./commands/promote";
@@ -62,6 +62,10 @@ export const COMMANDS: Command[] = [
   webhooksDeliveries,
   webhooksRedeliver,
   webhooksPing,
+  retentionShow,
+  retentionSet,
+  retentionRm,
+  retentionPreview,
 ];
 
 export async function main(argv: string[]): Promise<number> {

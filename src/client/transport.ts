@@ -136,13 +136,14 @@ export class Transport {
     }
   }
 
-  /** Sends a request and parses its JSON answer (undefined for 204 and other bodiless answers). */
+  /** Sends a request and parses its JSON answer (undefined for 204, 304 and other bodiless answers). */
   async json<T>(spec: RequestSpec): Promise<T> {
     const res = await this.send(spec);
-    if (res.status === 204 || res.status === 202 || res.status === 304) {
+    if (res.status === 204 || res.status === 304) {
       await res.body?.cancel();
       return undefined as T;
     }
+    // A 202 may say what it queued (a webhook ping names its delivery), or nothing.
     const text = await res.text();
     if (text === "") return undefined as T;
     try {

@@ -1,9 +1,11 @@
 /**
  * Operating the registry from the CLI: webhooks added, pinged, listed with their deliveries,
- * redelivered, rotated and removed, against a real local receiver.
+ * redelivered, rotated and removed, against a real local receiver; retention policies set,
+ * shown and previewed.
  */
 import { createServer, type Server } from "node:http";
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mreg, mregJson, sandbox, token, waitFor } from "./helpers";
 
@@ -66,5 +68,29 @@ describe("mreg webhooks", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("admin");
     expect(r.stderr).not.toMatch(/at .+\.m?js:\d+/);
+  });
+});
+
+describe("mreg retention", () => {
+  it("sets, shows and previews a model's policy, and the registry default", () => {
+    const model = "cli-ops-retention";
+    for (const n of [1, 2, 3]) {
+      const file = join(dir, `r${n}.json`);
+      writeFileSync(file, JSON.stringify({ n }));
+      expect(mreg(env, ["push", model, file, "-q"]).code).toBe(0);
+    }
+    expect(mregJson(env, ["retention", "show", model])).toMatchObject({ inherited: true });
+    expect(mregJson(env, ["retention", "set", model, "--policy", '{"keep_last": 1}'])).toMatchObject({ policy: { keep_last: 1 }, inherited: false });
+    const preview = mregJson(env, ["retention", "preview", model]);
+    expect(preview.delete.map((d: { version: number }) => d.version).sort()).toEqual([1, 2]);
+    expect(preview.keep.map((k: { version: number }) => k.version)).toEqual([3]);
+    const human = mreg(env, ["retention", "preview", model, "--policy", '{"keep_last": 2}']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain("1 to delete, 2 to keep");
+    expect(mreg(env, ["retention", "set", model, "--policy", "{not json"]).code).toBe(2);
+    expect(mreg(env, ["retention", "set", model, "--policy", '{"keep_last": -1}']).code).toBe(1);
+    expect(mreg(env, ["retention", "rm", model]).code).toBe(0);
+    expect(mregJson(env, ["retention", "show", model])).toMatchObject({ inherited: true });
+    expect(mregJson(env, ["retention", "show"])).toEqual({});
   });
 });

@@ -1,5 +1,6 @@
 /** Operating the registry: `webhooks ls|add|rm|deliveries|redeliver|ping|rotate|enable` and `retention show|set|preview` (admin). */
-import type { Delivery } from "../../client/types";
+import { readFileSync } from "node:fs";
+import type { Delivery, RetentionPolicy } from "../../client/types";
 import { flag, int, str, strs, type Command } from "../command";
 import { UsageError } from "../exit";
 import { ago, fields, table } from "../output";
@@ -127,5 +128,92 @@ export const webhooksPing: Command = {
   async run(ctx, input) {
     const sent = await ctx.client.webhooks.ping(input.positionals[0]!);
     ctx.out.result(sent, () => `queued ping ${sent.event_id}; see: mreg webhooks deliveries ${input.positionals[0]}`);
+  },
+};
+
+/** A policy argument: inline JSON, a file, or `-` for stdin. */
+function policyArg(text: string | undefined, command: string): RetentionPolicy | undefined {
+  if (text === undefined) return undefined;
+  let source = text;
+  if (!text.trim().startsWith("{")) {
+    try {
+      source = readFileSync(text === "-" ? 0 : text, "utf8");
+    } catch (err) {
+      throw new UsageError(`--policy: cannot read ${text} (${(err as Error).message})`, command);
+    }
+  }
+  try {
+    return JSON.parse(source) as RetentionPolicy;
+  } catch (err) {
+    throw new UsageError(`--policy: not JSON (${(err as Error).message})`, command);
+  }
+}
+
+const POLICY_HELP = [
+  "--policy JSON|FILE|-   keep_last, max_age_days, keep_stages, keep_tags, pending_max_age_days, failed_max_age_days",
+];
+
+export const retentionShow: Command = {
+  name: "retention show",
+  args: "[model]",
+  summary: "The retention policy of a model (and whether it is the default's), or the registry default",
+  async run(ctx, input) {
+    const model = input.positionals[0];
+    if (model === undefined) {
+      const policy = await ctx.client.retention.getDefault();
+      ctx.out.result(policy, () => `registry default: ${JSON.stringify(policy)}`);
+      return;
+    }
+    const r = await ctx.client.retention.get(model);
+    ctx.out.result(r, () => `${model}: ${JSON.stringify(r.policy)}${r.inherited ? "   (the registry default)" : ""}`);
+  },
+};
+
+export const retentionSet: Command = {
+  name: "retention set",
+  args: "[model]",
+  summary: "Set a model's retention policy, or with no model the registry default (admin)",
+  options: { policy: { type: "string" } },
+  help: POLICY_HELP,
+  examples: [`mreg retention set payment-fraud --policy '{"keep_last": 20, "max_age_days": 90, "keep_tags": {"keep": "true"}}'`],
+  async run(ctx, input) {
+    const policy = policyArg(str(input, "policy"), "retention set");
+    if (!policy) throw new UsageError("--policy is required", "retention set");
+    const model = input.positionals[0];
+    const result = model === undefined ? await ctx.client.retention.setDefault(policy) : await ctx.client.retention.set(model, policy);
+    ctx.out.result(result, () => `${model ?? "registry default"}: ${JSON.stringify(policy)}`);
+  },
+};
+
+export const retentionRm: Command = {
+  name: "retention rm",
+  args: "<model>",
+  summary: "Remove a model's own policy: the registry default applies again (admin)",
+  async run(ctx, input) {
+    const model = input.positionals[0]!;
+    await ctx.client.retention.delete(model);
+    ctx.out.result({ model, deleted: true }, () => `${model} follows the registry default again`);
+  },
+};
+
+export const retentionPreview: Command = {
+  name: "retention preview",
+  args: "<model>",
+  summary: "What the policy in force (or --policy) would delete now; changes nothing",
+  options: { policy: { type: "string" } },
+  help: POLICY_HELP,
+  examples: ["mreg retention preview payment-fraud", `mreg retention preview payment-fraud --policy '{"keep_last": 5}'`],
+  async run(ctx, input) {
+    const model = input.positionals[0]!;
+    const preview = await ctx.client.retention.preview(model, policyArg(str(input, "policy"), "retention preview"));
+    ctx.out.result(preview, () =>
+      [
+        `${model}: ${preview.delete.length} to delete, ${preview.keep.length} to keep`,
+        table(
+          ["version", "decision", "why"],
+          [...preview.delete.map((d) => [d.version, "delete", d.rule]), ...preview.keep.map((k) => [k.version, "keep", k.reason])].sort((a, b) => Number(b[0]) - Number(a[0])),
+        ),
+      ].join("\n"),
+    );
   },
 };
