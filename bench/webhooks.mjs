@@ -69,7 +69,11 @@ async function main() {
       const hooked = round % 2 === (Math.floor(round / 2) % 2);
       if (hooked) hookIds = await Promise.all(sinks.urls.map(async (url) => (await api("POST", "/v1/webhooks", { url })).id));
       for (let i = 0; i < perRound; i++) times[hooked ? "hooked" : "none"].push(await change());
-      if (hooked) for (const id of hookIds) await api("DELETE", `/v1/webhooks/${id}`);
+      if (hooked) {
+        // Let the round's last dispatches find the webhooks before they go.
+        await new Promise((r) => setTimeout(r, 2000));
+        for (const id of hookIds) await api("DELETE", `/v1/webhooks/${id}`);
+      }
     }
     // Every alias change made while subscribed reached every receiver.
     const audit = [];

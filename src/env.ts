@@ -4,15 +4,15 @@
  */
 import { z } from "zod";
 import { DEFAULT_PART, MAX_PART, R2_MIN_PART } from "./domain/upload";
-import type { DeliveryMessage } from "./events/dispatch";
+import type { QueueMessage } from "./events/dispatch";
 import type { ModelState } from "./state/model-state";
 
 export interface Env {
   DB: D1Database;
   ARTIFACTS: R2Bucket;
   MODEL_STATE: DurableObjectNamespace<ModelState>;
-  DELIVERIES: Queue<DeliveryMessage>;
-  DELIVERIES_DLQ: Queue<DeliveryMessage>;
+  DELIVERIES: Queue<QueueMessage>;
+  DELIVERIES_DLQ: Queue<QueueMessage>;
   WEBHOOK_KEY?: string;
   ALLOW_HTTP_WEBHOOKS?: string;
   WEBHOOK_RETRY_BASE_S?: string;

@@ -3,7 +3,7 @@ import { buildApp } from "./app";
 import { cleanup } from "./artifacts/cleanup";
 import type { Env } from "./env";
 import { deliverBatch } from "./events/deliver";
-import { dispatchPending, type DeliveryMessage } from "./events/dispatch";
+import { dispatchPending, type QueueMessage } from "./events/dispatch";
 
 export { ModelState } from "./state/model-state";
 
@@ -19,4 +19,4 @@ export default {
     if (dispatched > 0) console.log("dispatched", dispatched, "leftover registry events");
   },
   queue: (batch, env) => deliverBatch(batch, env),
-} satisfies ExportedHandler<Env, DeliveryMessage>;
+} satisfies ExportedHandler<Env, QueueMessage>;

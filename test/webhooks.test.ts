@@ -7,7 +7,7 @@ import { webhookDeliveries } from "../src/db/schema";
 import { orm } from "../src/db/session";
 import { classify, endpointProblem, retryDelayS, RETRY_WINDOW_MS, subscribes } from "../src/domain/webhook";
 import { deliverBatch } from "../src/events/deliver";
-import { deliveryFor, type DeliveryMessage } from "../src/events/dispatch";
+import { deliveryFor, type QueueMessage } from "../src/events/dispatch";
 import { openSecret } from "../src/events/secrets";
 import { call, createModel, createVersion, hsToken, json } from "./helpers";
 
@@ -274,11 +274,11 @@ describe("the queue consumer, one attempt at a time", () => {
     const event = { id: `0${Date.now().toString(36).toUpperCase().padStart(25, "0")}`.slice(0, 26), at: firstAttemptAt, actor: "t", action: "rollback" as const, model: "m" };
     const row = { ...deliveryFor(event, webhookId, firstAttemptAt), firstAttemptAt };
     await orm(env.DB).insert(webhookDeliveries).values(row);
-    return { delivery_id: row.id!, webhook_id: webhookId } satisfies DeliveryMessage;
+    return { kind: "delivery", delivery_id: row.id!, webhook_id: webhookId } satisfies Extract<QueueMessage, { kind: "delivery" }>;
   }
 
-  async function runBatch(body: DeliveryMessage) {
-    const batch = createMessageBatch<DeliveryMessage>("mreg-deliveries", [{ id: "m1", timestamp: new Date(), attempts: 1, body }]);
+  async function runBatch(body: Extract<QueueMessage, { kind: "delivery" }>) {
+    const batch = createMessageBatch<QueueMessage>("mreg-deliveries", [{ id: "m1", timestamp: new Date(), attempts: 1, body }]);
     const ctx = createExecutionContext();
     await deliverBatch(batch, env);
     return getQueueResult(batch, ctx);

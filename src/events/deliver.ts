@@ -14,50 +14,76 @@ import { eq } from "drizzle-orm";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { ATTEMPT_TIMEOUT_MS, classify, DISABLE_AFTER_MS, retryDelayS, type AttemptResult } from "../domain/webhook";
 import { config, type Env } from "../env";
-import { dispatchPending, type DeliveryMessage } from "./dispatch";
+import { dispatchPending, fanOut, type QueueMessage } from "./dispatch";
 import { commitRegistryChange } from "./registry";
 import { webhookHeaders } from "./signing";
 import { signingSecrets, WebhookStore, type DeliveryRow, type WebhookRow } from "./store";
 
-/** What to do with a message: done (ack), or try again in `retryInS` seconds; `dead` also sends it to the dead-letter queue. */
+/** What to do with a delivery: done, or try again in `retryInS` seconds; `dead` also sends it to the dead-letter queue. */
 type Next = { retryInS: number | null; dead?: boolean };
 const DONE: Next = { retryInS: null };
 
 type DeliveryUpdate = Partial<typeof webhookDeliveries.$inferInsert>;
 
 /**
- * One batch: the deliveries and their webhooks read in one query, the attempts made in
- * parallel, and the outcomes written in one D1 batch, so a delivery costs D1 two shared
- * round trips per batch rather than several of its own.
+ * One batch. `events` messages are fanned out together (./dispatch.ts: three D1 round trips
+ * for all of them) and their deliveries attempted at once; a delivery to retry becomes a
+ * delayed `delivery` message of its own. `delivery` messages are read in one query and
+ * retried through the queue. Either way the outcomes are written in one D1 batch.
  */
-export async function deliverBatch(batch: MessageBatch<DeliveryMessage>, env: Env): Promise<void> {
-  const db = env.DB.withSession("first-primary");
-  const store = new WebhookStore(db);
-  let rows: Map<string, { delivery: DeliveryRow; webhook: WebhookRow | undefined }>;
-  try {
-    rows = await store.deliveriesWithWebhooks(batch.messages.map((m) => m.body.delivery_id));
-  } catch (err) {
-    console.error("reading deliveries failed; the batch is retried", err);
-    batch.retryAll({ delaySeconds: config(env).WEBHOOK_RETRY_BASE_S });
-    return;
-  }
+export async function deliverBatch(batch: MessageBatch<QueueMessage>, env: Env): Promise<void> {
+  const cfg = config(env);
+  const store = new WebhookStore(env.DB.withSession("first-primary"));
   const updates: { id: string; fields: DeliveryUpdate }[] = [];
+  const record = (id: string) => (fields: DeliveryUpdate) => updates.push({ id, fields });
+  const eventMessages = batch.messages.filter((m) => m.body.kind === "events");
+  const deliveryMessages = batch.messages.filter((m): m is Message<Extract<QueueMessage, { kind: "delivery" }>> => m.body.kind === "delivery");
+
+  // Fan-outs: all-or-nothing for their messages (a failure retries them; rows already written stay).
+  const fanned = eventMessages.length
+    ? await fanOut(env, eventMessages.flatMap((m) => (m.body.kind === "events" ? m.body.events : []))).catch((err: unknown) => {
+        console.error("fanning out events failed; the queue retries them", err);
+        return null;
+      })
+    : [];
+  const attempts: Promise<unknown>[] = (fanned ?? []).map(async ({ delivery, webhook }) => {
+    const next = await attempt(env, store, delivery, webhook, record(delivery.id)).catch((err: unknown) => {
+      console.error("delivery failed before its attempt", delivery.id, err);
+      return { retryInS: cfg.WEBHOOK_RETRY_BASE_S } as Next;
+    });
+    const message: QueueMessage = { kind: "delivery", delivery_id: delivery.id, webhook_id: delivery.webhookId };
+    if (next.dead) await env.DELIVERIES_DLQ.send(message);
+    if (next.retryInS !== null) await env.DELIVERIES.send(message, { delaySeconds: next.retryInS });
+  });
+
+  const rows = deliveryMessages.length
+    ? await store.deliveriesWithWebhooks(deliveryMessages.map((m) => m.body.delivery_id)).catch((err: unknown) => {
+        console.error("reading deliveries failed; the queue retries them", err);
+        return null;
+      })
+    : new Map();
   const outcomes = await Promise.all(
-    batch.messages.map(async (message) => {
-      try {
-        const found = rows.get(message.body.delivery_id);
-        if (!found) return { message, next: DONE };
-        return { message, next: await attempt(env, store, found.delivery, found.webhook, (fields) => updates.push({ id: found.delivery.id, fields })) };
-      } catch (err) {
+    deliveryMessages.map(async (message) => {
+      const found = rows?.get(message.body.delivery_id);
+      if (!rows) return { message, next: { retryInS: cfg.WEBHOOK_RETRY_BASE_S } as Next };
+      if (!found) return { message, next: DONE };
+      const next = await attempt(env, store, found.delivery, found.webhook, record(found.delivery.id)).catch((err: unknown) => {
         // Our own trouble (a missing WEBHOOK_KEY, D1): the message stays, the queue retries it.
         console.error("delivery failed before its attempt", message.body.delivery_id, err);
-        return { message, next: { retryInS: config(env).WEBHOOK_RETRY_BASE_S } as Next };
-      }
+        return { retryInS: cfg.WEBHOOK_RETRY_BASE_S } as Next;
+      });
+      return { message, next };
     }),
   );
+  await Promise.all(attempts);
+
   if (updates.length > 0) {
     const statements = updates.map(({ id, fields }) => store.db.update(webhookDeliveries).set(fields).where(eq(webhookDeliveries.id, id)));
     await store.db.batch(statements as [(typeof statements)[number], ...typeof statements]);
+  }
+  for (const message of eventMessages) {
+    if (fanned === null) message.retry({ delaySeconds: cfg.WEBHOOK_RETRY_BASE_S });
+    else message.ack();
   }
   for (const { message, next } of outcomes) {
     if (next.dead) await env.DELIVERIES_DLQ.send(message.body);

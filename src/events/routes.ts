@@ -15,7 +15,7 @@ import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound, ProblemError } from "../http/problem";
 import { validationFailed } from "../http/validation";
-import { deliveryFor, dispatchAfter, enqueueDeliveries } from "./dispatch";
+import { deliveryFor, dispatchAfter, enqueueDelivery } from "./dispatch";
 import { commitRegistryChange } from "./registry";
 import { newSecret, sealSecret } from "./secrets";
 import { deliveryBody, webhookBody, WebhookStore, type WebhookRow } from "./store";
@@ -271,7 +271,7 @@ export const webhookRoutes = [
       const webhook = await existing(c, params.id);
       const at = new Date().toISOString();
       const event = { id: sortableId(), at, actor: principal.sub, action: "ping" as const, model: "", detail: { webhook_id: webhook.id } };
-      await enqueueDeliveries(c.env, [deliveryFor(event, webhook.id, at)]);
+      await enqueueDelivery(c.env, deliveryFor(event, webhook.id, at));
       return c.json({ event_id: event.id, delivery_id: `${event.id}.${webhook.id}` }, 202);
     },
   }),
@@ -315,7 +315,7 @@ export const webhookRoutes = [
         .update(webhookDeliveries)
         .set({ status: "pending", nextAttemptAt: at, firstAttemptAt: at })
         .where(eq(webhookDeliveries.id, delivery.id));
-      await c.env.DELIVERIES.send({ delivery_id: delivery.id, webhook_id: delivery.webhookId });
+      await c.env.DELIVERIES.send({ kind: "delivery", delivery_id: delivery.id, webhook_id: delivery.webhookId });
       return c.body(null, 202);
     },
   }),

@@ -67,8 +67,8 @@ export class WebhookStore {
       .all();
   }
 
-  active(): Promise<Pick<WebhookRow, "id" | "events" | "models">[]> {
-    return this.db.select({ id: webhooks.id, events: webhooks.events, models: webhooks.models }).from(webhooks).where(eq(webhooks.active, true)).all();
+  activeRows(): Promise<WebhookRow[]> {
+    return this.db.select().from(webhooks).where(eq(webhooks.active, true)).all();
   }
 
   /** Deliveries by id, each with its webhook (undefined when deleted): one query for a batch. */

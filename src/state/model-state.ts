@@ -18,7 +18,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { sha256Hex } from "../domain/ids";
-import { dispatch } from "../events/dispatch";
+import { publish } from "../events/dispatch";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { ResolveState } from "../domain/resolution";
@@ -365,9 +365,9 @@ export class ModelState extends DurableObject<Env> {
     }
   }
 
-  /** Dispatches the events D1 has taken to the webhooks they match (src/events/dispatch.ts). */
+  /** Puts the events D1 has taken on the queue, where webhooks are matched (src/events/dispatch.ts). */
   private sendEvents(): Promise<void> {
-    return this.rooms.outbox.sendEvents((events) => dispatch(this.env, events));
+    return this.rooms.outbox.sendEvents((events) => publish(this.env, events));
   }
 
   /**

@@ -5,8 +5,8 @@
  *
  * - outbox: the queued items, in commit order (`seq`).
  *
- * - events: audit events D1 has taken, waiting to be matched against webhooks and queued
- *   (src/events/dispatch.ts). An audit event moves here from `outbox` in the same commit that
+ * - events: audit events D1 has taken, waiting to go on the queue, where the consumer matches
+ *   them against webhooks (src/events/dispatch.ts). An audit event moves here from `outbox` in the same commit that
  *   removes it there, so it is dispatched exactly when it is in D1, and at least once.
  *
  * A drain projects up to the newest item queued when it started, in batches, so it ends
@@ -98,9 +98,9 @@ export class Outbox {
   }
 
   /**
-   * Hands the events D1 has taken to `dispatch` (matching webhooks, queueing deliveries), in
-   * order, removing each batch once dispatched; rejects if a dispatch failed (what is left is
-   * sent by the next call). One at a time.
+   * Hands the events D1 has taken to `dispatch` (which puts them on the queue), in order,
+   * removing each batch once dispatched; rejects if a dispatch failed (what is left is sent
+   * by the next call). One at a time.
    */
   async sendEvents(dispatch: (events: AuditEvent[]) => Promise<unknown>): Promise<void> {
     this.sending ??= (async () => {

@@ -197,6 +197,29 @@ describe("README quick start", () => {
     expect(diff.lineage.changed.git_sha).toEqual({ from: "3f2a9c1", to: "9b1c2d3" });
     expect(diff.metrics.changed.auc).toEqual({ from: 0.93, to: 0.95 });
 
+    // Webhooks and retention: the README's blocks, as the platform team runs them.
+    const send = async (method: string, path: string, headers: Record<string, string>, body?: unknown) => {
+      const res = await fetch(`${BASE}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      expect(res.status, `${method} ${path}`).toBeLessThan(300);
+      return res.status === 204 || res.status === 202 ? null : ((await res.json()) as Record<string, any>); // reason: checked by shape below
+    };
+    const created_hook = await send("POST", "/v1/webhooks", admin, {
+      url: "https://hooks.example.com/mreg",
+      events: ["alias.*", "rollback", "promotion_denied"],
+      models: ["payment-*"],
+    });
+    expect(created_hook!.secret).toMatch(/^whsec_/);
+    await send("POST", `/v1/webhooks/${created_hook!.id}/ping`, admin);
+    await send("GET", `/v1/webhooks/${created_hook!.id}/deliveries?status=pending`, admin);
+    expect((await send("PATCH", `/v1/webhooks/${created_hook!.id}`, admin, { rotate_secret: true }))!.secret).toMatch(/^whsec_/);
+    await send("DELETE", `/v1/webhooks/${created_hook!.id}`, admin);
+    await send("PUT", "/v1/retention", admin, { keep_last: 20, max_age_days: 90, keep_tags: { keep: "true" }, pending_max_age_days: 7, failed_max_age_days: 1 });
+    await send("PUT", "/v1/models/payment-fraud/retention", admin, { keep_last: 50 });
+    const preview = await send("POST", "/v1/models/payment-fraud/retention/preview", auth, {});
+    expect(preview!.delete).toEqual([]);
+    await send("POST", "/v1/models/payment-fraud/retention/preview", auth, { at: "2027-01-01T00:00:00Z" });
+    await send("DELETE", "/v1/models/payment-fraud/retention", admin);
+
     const unauthenticated = await fetch(`${BASE}/v1/models`);
     expect(unauthenticated.status).toBe(401);
   });
