@@ -10,7 +10,8 @@
 // 2. Starts `npm start` on that state and measures, one request at a time (latency, not
 //    throughput), `--requests` requests of each: the reverse lookups by git sha, run id,
 //    dataset, dataset + snapshot (first page of 50), and a depth-3 lineage walk of a random
-//    version; and GET /healthz as the same-run baseline.
+//    version; and GET /healthz as the same-run baseline. Requests go through the typed client
+//    (dist/client.mjs), which the CLI uses too.
 // 3. Prints `EXPLAIN QUERY PLAN` of each query (src/lineage/sql.ts, the SQL the Worker runs)
 //    on the seeded database.
 import { execFileSync } from "node:child_process";
@@ -19,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "../src/lineage/sql.ts";
-import { freePort, mintToken, root, startServer } from "./lib.mjs";
+import { apiClient, freePort, mintToken, root, startServer } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -117,14 +118,13 @@ const d1 = (state, ...args) =>
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
-async function measure(label, base, token, paths) {
+/** Times each call (the typed client's requests, one at a time). */
+async function measure(label, calls) {
   const times = [];
-  for (const path of paths) {
+  for (const call of calls) {
     const t0 = performance.now();
-    const res = await fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-    const body = await res.text();
+    await call();
     times.push(performance.now() - t0);
-    if (res.status !== 200) throw new Error(`${path}: ${res.status} ${body}`);
   }
   times.sort((a, b) => a - b);
   return { label, p50: percentile(times, 50), p99: percentile(times, 99), n: times.length };
@@ -151,51 +151,42 @@ async function main() {
 
     const port = await freePort();
     const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], { port });
-    const base = `http://127.0.0.1:${port}`;
-    const token = mintToken("read");
+    const client = apiClient(`http://127.0.0.1:${port}`, mintToken("read"));
     try {
       const sample = (n, f) => Array.from({ length: n }, f);
       const seqs = () => pick(MODELS * VERSIONS);
-      const enc = encodeURIComponent;
+      const search = (query) => () => client.lineage.search(query);
       // Warm-up: the first requests compile and open the database.
-      await measure("warm-up", base, token, sample(50, () => `/v1/lineage?git_sha=${hex40(Math.floor(seqs() / 10))}`));
+      await measure("warm-up", sample(50, () => search({ git_sha: hex40(Math.floor(seqs() / 10)) })));
       const results = [
-        await measure("GET /healthz (baseline)", base, null, sample(REQUESTS, () => "/healthz")),
-        await measure("lookup git_sha", base, token, sample(REQUESTS, () => `/v1/lineage?git_sha=${hex40(Math.floor(seqs() / 10))}`)),
-        await measure("lookup run_id", base, token, sample(REQUESTS, () => `/v1/lineage?run_id=run-${Math.floor(seqs() / 5)}`)),
-        await measure("lookup dataset (first 50 of ~750)", base, token, sample(REQUESTS, () => `/v1/lineage?dataset=${enc(`s3://datasets/d${pick(DATASETS)}`)}`)),
+        await measure("GET /healthz (baseline)", sample(REQUESTS, () => () => client.health())),
+        await measure("lookup git_sha", sample(REQUESTS, () => search({ git_sha: hex40(Math.floor(seqs() / 10)) }))),
+        await measure("lookup run_id", sample(REQUESTS, () => search({ run_id: `run-${Math.floor(seqs() / 5)}` }))),
+        await measure("lookup dataset (first 50 of ~750)", sample(REQUESTS, () => search({ dataset: `s3://datasets/d${pick(DATASETS)}` }))),
         await measure(
           "lookup dataset + snapshot",
-          base,
-          token,
-          sample(REQUESTS, () => `/v1/lineage?dataset=${enc(`s3://datasets/d${pick(DATASETS)}`)}&snapshot=2026-${String(1 + pick(SNAPSHOTS)).padStart(2, "0")}`),
+          sample(REQUESTS, () => search({ dataset: `s3://datasets/d${pick(DATASETS)}`, snapshot: `2026-${String(1 + pick(SNAPSHOTS)).padStart(2, "0")}` })),
         ),
         await measure(
           "lookup dataset, page 5 (cursor)",
-          base,
-          token,
           await (async () => {
             // Walk to a 5th page once per dataset, then time fetching it.
-            const paths = [];
+            const calls = [];
             for (let i = 0; i < Math.min(REQUESTS, 100); i++) {
-              let path = `/v1/lineage?dataset=${enc(`s3://datasets/d${i % DATASETS}`)}`;
+              const dataset = `s3://datasets/d${i % DATASETS}`;
+              let cursor;
               for (let page = 0; page < 4; page++) {
-                const body = await (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })).json();
+                const body = await client.lineage.search({ dataset, ...(cursor ? { cursor } : {}) });
                 if (!body.next_cursor) break;
-                path = `/v1/lineage?dataset=${enc(`s3://datasets/d${i % DATASETS}`)}&cursor=${body.next_cursor}`;
+                cursor = body.next_cursor;
               }
-              paths.push(path);
+              calls.push(search({ dataset, ...(cursor ? { cursor } : {}) }));
             }
-            return paths;
+            return calls;
           })(),
         ),
-        await measure("lineage depth 3", base, token, sample(REQUESTS, () => `/v1/models/${modelName(pick(MODELS))}/versions/${1 + pick(VERSIONS)}/lineage?depth=3`)),
-        await measure(
-          "lineage depth 10",
-          base,
-          token,
-          sample(Math.min(REQUESTS, 200), () => `/v1/models/${modelName(pick(MODELS))}/versions/${1 + pick(VERSIONS)}/lineage?depth=10`),
-        ),
+        await measure("lineage depth 3", sample(REQUESTS, () => () => client.lineage.graph(modelName(pick(MODELS)), 1 + pick(VERSIONS), { depth: 3 }))),
+        await measure("lineage depth 10", sample(Math.min(REQUESTS, 200), () => () => client.lineage.graph(modelName(pick(MODELS)), 1 + pick(VERSIONS), { depth: 10 }))),
       ];
       const baseline = results[0];
       console.log(`\n${"query".padEnd(40)} ${"n".padStart(5)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)}  p99 / healthz p99`);

@@ -6,12 +6,14 @@
 // each mode and their ratio, and checks that every change of the webhook rounds reached
 // all three receivers.
 //   npx node bench/webhooks.mjs [--changes 1000] [--rounds 4]
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, mintToken, startServer } from "./lib.mjs";
+import { bytesSource } from "../dist/client.mjs";
+import { apiClient, freePort, mintToken, startServer } from "./lib.mjs";
 
 const { values } = parseArgs({ options: { changes: { type: "string", default: "1000" }, rounds: { type: "string", default: "4" } } });
 const CHANGES = Number(values.changes);
@@ -40,25 +42,20 @@ async function main() {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "mreg-bench-webhooks-"));
   const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], { port });
-  const base = `http://127.0.0.1:${port}`;
-  const headers = { authorization: `Bearer ${mintToken("read write promote admin")}`, "content-type": "application/json" };
-  const api = async (method, path, body) => {
-    const res = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.status === 204 ? null : res.json();
-  };
+  const client = apiClient(`http://127.0.0.1:${port}`, mintToken("read write promote admin"));
   const sinks = await receivers(3);
   try {
-    await api("POST", "/v1/models", { name: "bench-hooks" });
+    await client.models.create({ name: "bench-hooks" });
     for (const v of [1, 2]) {
-      await api("POST", "/v1/models/bench-hooks/versions", {});
-      await fetch(`${base}/v1/models/bench-hooks/versions/${v}/files/w.bin`, { method: "PUT", headers: { authorization: headers.authorization }, body: `w${v}` });
-      await api("POST", `/v1/models/bench-hooks/versions/${v}/finalize`);
+      await client.versions.create("bench-hooks");
+      const bytes = new TextEncoder().encode(`w${v}`);
+      await client.upload("bench-hooks", v, "w.bin", bytesSource(bytes), { sha256: createHash("sha256").update(bytes).digest("hex") });
+      await client.versions.finalize("bench-hooks", v);
     }
     let flip = 0;
     const change = async () => {
       const t0 = performance.now();
-      await api("PUT", "/v1/models/bench-hooks/aliases/production", { version: (flip++ % 2) + 1 });
+      await client.aliases.set("bench-hooks", "production", { version: (flip++ % 2) + 1 });
       return performance.now() - t0;
     };
     for (let i = 0; i < 50; i++) await change(); // warm-up
@@ -67,19 +64,19 @@ async function main() {
     let hookIds = [];
     for (let round = 0; round < ROUNDS * 2; round++) {
       const hooked = round % 2 === (Math.floor(round / 2) % 2);
-      if (hooked) hookIds = await Promise.all(sinks.urls.map(async (url) => (await api("POST", "/v1/webhooks", { url })).id));
+      if (hooked) hookIds = await Promise.all(sinks.urls.map(async (url) => (await client.webhooks.create({ url })).id));
       for (let i = 0; i < perRound; i++) times[hooked ? "hooked" : "none"].push(await change());
       if (hooked) {
         // Let the round's last dispatches find the webhooks before they go.
         await new Promise((r) => setTimeout(r, 2000));
-        for (const id of hookIds) await api("DELETE", `/v1/webhooks/${id}`);
+        for (const id of hookIds) await client.webhooks.delete(id);
       }
     }
     // Every alias change made while subscribed reached every receiver.
     const audit = [];
     let cursor = null;
     do {
-      const page = await api("GET", `/v1/audit?model=bench-hooks&action=alias.set&limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+      const page = await client.audit.list({ model: "bench-hooks", action: "alias.set", limit: 200, ...(cursor ? { cursor } : {}) });
       audit.push(...page.items.map((e) => e.id));
       cursor = page.next_cursor;
     } while (cursor);
