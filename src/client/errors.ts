@@ -3,27 +3,12 @@
  * problem+json keeps its fields (`code`, `detail`, `checks`, `errors` …); a network failure or
  * a non-problem answer gets a code of its own, so callers branch on `code`, never on text.
  */
+import type { ErrorCode } from "../http/problem";
 import type { GateCheck } from "./types";
 
-/** The contract's codes, plus the client's own for failures that never reached a problem body. */
+/** The contract's codes (the server's own list, a type only), plus the client's own for failures that never reached a problem body. */
 export type MregErrorCode =
-  | "validation_failed"
-  | "unauthenticated"
-  | "forbidden"
-  | "not_found"
-  | "already_exists"
-  | "conflict"
-  | "version_not_ready"
-  | "immutable"
-  | "in_use"
-  | "gate_failed"
-  | "idempotency_conflict"
-  | "digest_mismatch"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "range_not_satisfiable"
-  | "internal"
-  | "unavailable"
+  | ErrorCode
   /** The server could not be reached (DNS, refused connection, reset). */
   | "network_error"
   /** The server answered with something that is not the contract (HTML from a proxy, …). */
