@@ -1,9 +1,10 @@
 /**
- * The queue consumer: one attempt per message. A 2xx delivers; a 410 disables the webhook at
- * once; a network error, a timeout (15 s), a 429 or a 5xx is retried with exponential
- * backoff (`message.retry({delaySeconds})`) for 24 h from the first attempt, then the
- * delivery is `failed` and the message goes to the dead-letter queue; any other answer fails
- * the delivery without retrying. A webhook whose attempts have all failed for 3 days is
+ * The queue consumer. Events are matched against webhooks here (./dispatch.ts `fanOut`) and
+ * each new delivery attempted at once; a retry is a delayed `delivery` message. A 2xx
+ * delivers; a 410 disables the webhook at once; a network error, a timeout (15 s), a 429 or
+ * a 5xx is retried with exponential backoff for 24 h from the first attempt, then the
+ * delivery is `failed` and goes to the dead-letter queue; any other answer fails the
+ * delivery without retrying. A webhook whose attempts have all failed for 3 days is
  * disabled. Every attempt is recorded on the delivery row. Deliveries that are not pending
  * (done, or a duplicate message) are skipped.
  *
