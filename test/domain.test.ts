@@ -43,6 +43,10 @@ describe("canonical JSON and merges", () => {
   });
   it("deletes null keys and sets the rest", () => {
     expect(mergeFlat({ a: "1", b: "2" }, { b: null, c: "3" })).toEqual({ a: "1", c: "3" });
+    // A key JSON allows but an assignment would swallow: kept as data.
+    const merged = mergeFlat<string>({ a: "1" }, JSON.parse('{"__proto__": "x"}'));
+    expect(Object.keys(merged)).toEqual(["a", "__proto__"]);
+    expect(JSON.stringify(merged)).toBe('{"a":"1","__proto__":"x"}');
   });
 });
 

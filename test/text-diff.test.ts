@@ -137,15 +137,24 @@ describe("map diffs", () => {
       removed: { c: "x" },
       changed: { b: { from: [1, 2], to: [1, 3] } },
     });
+    // Keys as JSON brings them, `__proto__` and `constructor` included.
+    const key = fc.oneof(fc.string(), fc.constantFrom("__proto__", "constructor", "toString"));
+    const map = fc.dictionary(key, fc.integer()).map((m) => JSON.parse(JSON.stringify(m)) as Record<string, number>);
+    const own = (target: Record<string, number>, k: string, v: number) => Object.defineProperty(target, k, { value: v, enumerable: true, writable: true, configurable: true });
     fc.assert(
-      fc.property(fc.dictionary(fc.string(), fc.integer()), fc.dictionary(fc.string(), fc.integer()), (from, to) => {
+      fc.property(map, map, (from, to) => {
         const d = diffMaps(from, to);
-        const rebuilt: Record<string, number> = { ...from };
-        for (const k of Object.keys(d.removed)) delete rebuilt[k];
-        for (const [k, { to: v }] of Object.entries(d.changed)) rebuilt[k] = v;
-        Object.assign(rebuilt, d.added);
-        expect(rebuilt).toEqual(to);
+        const rebuilt: Record<string, number> = {};
+        for (const k of Object.keys(from)) if (!Object.hasOwn(d.removed, k)) own(rebuilt, k, from[k]!);
+        for (const [k, { to: v }] of Object.entries(d.changed)) own(rebuilt, k, v);
+        for (const [k, v] of Object.entries(d.added)) own(rebuilt, k, v);
+        expect(Object.keys(rebuilt).sort()).toEqual(Object.keys(to).sort());
+        for (const k of Object.keys(to)) expect(rebuilt[k]).toBe(to[k]);
       }),
+      { numRuns: 500 },
     );
+    const proto = diffMaps<number>(JSON.parse('{"__proto__": 1}'), {});
+    expect(Object.keys(proto.removed)).toEqual(["__proto__"]);
+    expect(JSON.stringify(proto.removed)).toBe('{"__proto__":1}');
   });
 });

@@ -23,7 +23,15 @@ export function mergeFlat<V>(target: Record<string, V>, patch: Record<string, V 
   const out: Record<string, V> = { ...target };
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete out[key];
-    else out[key] = value;
+    else setOwn(out, key, value);
   }
   return out;
+}
+
+/**
+ * Sets an own property, whatever the key: a tag or param named `__proto__` (JSON allows it)
+ * must be kept as data, not change the object's prototype (what `out[key] = value` does).
+ */
+export function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }

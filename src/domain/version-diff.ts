@@ -3,7 +3,7 @@
  * reviewer compares (lineage params, metrics, tags, the other lineage fields). Pure; the
  * text of changed files is diffed by the caller, which reads the bytes.
  */
-import { canonicalJson } from "./canonical-json";
+import { canonicalJson, setOwn } from "./canonical-json";
 import type { ManifestEntry } from "./manifest";
 import type { VersionRecord } from "./version";
 
@@ -34,11 +34,11 @@ export interface VersionDiff {
 export function diffMaps<V>(from: Readonly<Record<string, V>>, to: Readonly<Record<string, V>>): MapDiff<V> {
   const out: MapDiff<V> = { added: {}, removed: {}, changed: {} };
   for (const key of Object.keys(from).sort()) {
-    if (!Object.hasOwn(to, key)) out.removed[key] = from[key]!;
-    else if (canonicalJson(from[key]) !== canonicalJson(to[key])) out.changed[key] = { from: from[key]!, to: to[key]! };
+    if (!Object.hasOwn(to, key)) setOwn(out.removed, key, from[key]!);
+    else if (canonicalJson(from[key]) !== canonicalJson(to[key])) setOwn(out.changed, key, { from: from[key]!, to: to[key]! });
   }
   for (const key of Object.keys(to).sort()) {
-    if (!Object.hasOwn(from, key)) out.added[key] = to[key]!;
+    if (!Object.hasOwn(from, key)) setOwn(out.added, key, to[key]!);
   }
   return out;
 }
