@@ -69,6 +69,8 @@ describe("sign-in", () => {
     expect(home.status).toBe(200);
     expect(home.text).toContain("bob");
     expect(home.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    // Only the UI's own script may run (by hash); the browser test shows it does.
+    expect(home.headers.get("content-security-policy")).toMatch(/script-src 'sha256-[A-Za-z0-9+\/]+=*'/);
   });
 
   it("marks the cookie Secure off loopback", async () => {
@@ -167,6 +169,9 @@ describe("pages", () => {
     expect(model.text).toContain("⟲ rollback");
     expect(model.text).toContain("paged");
     expect(model.text).toContain("&quot;min&quot;: 0.93");
+    // The metric plot marks the versions aliases hold.
+    expect(model.text).toContain('aria-label="auc across versions"');
+    expect(model.text).toContain(`<title>v${v1}: auc = 0.9 (canary, production)</title>`);
     const version = await page("GET", `/m/ui-full/v/${v2}`, { cookie });
     expect(version.text).toContain('aria-label="Lineage graph"');
     expect(version.text).toContain(`ui-up v${up}`);
@@ -217,7 +222,8 @@ describe("actions", () => {
     await createModel("ui-csrf");
     const v = await readyVersion("ui-csrf", { "w.bin": "x" });
     const cookie = await signIn("read promote approve");
-    for (const form of [{ alias: "production", version: String(v) }, { alias: "production", version: String(v), csrf: "x".repeat(43) }]) {
+    const forms: Record<string, string>[] = [{ alias: "production", version: String(v) }, { alias: "production", version: String(v), csrf: "x".repeat(43) }];
+    for (const form of forms) {
       expect((await page("POST", "/m/ui-csrf/promote", { cookie, form })).status).toBe(403);
     }
     // Another session's token does not fit this one.

@@ -138,7 +138,8 @@ export function Notice({ kind, children }: PropsWithChildren<{ kind: "ok" | "bad
   );
 }
 
-export const metric = (v: number): string => (Number.isInteger(v) ? String(v) : v.toPrecision(4));
+// Four significant digits without trailing zeros: 0.9, 0.9624, 31.
+export const metric = (v: number): string => (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4))));
 
 export function MetricList({ metrics }: { metrics: Record<string, number> }): Child {
   const entries = Object.entries(metrics);

@@ -4,6 +4,7 @@
  * with a CSRF token and redirect (post/redirect/get), so every page works without script.
  */
 import type { Context, Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ANONYMOUS, hasScope, type Scope } from "../auth/principal";
 import type { MregClient } from "../client/client";
 import { MregError } from "../client/errors";
@@ -11,6 +12,7 @@ import type { GateResult, HistoryEntry } from "../client/types";
 import { config } from "../env";
 import type { AppEnv } from "../http/api";
 import { apiFor } from "./api";
+import { SCRIPT } from "./assets";
 import { Layout, modelHref, Notice, versionHref, type PageContext } from "./components";
 import { AUDIT_FILTERS, AuditPage, type AuditFilters } from "./pages/audit";
 import { DiffPage } from "./pages/diff";
@@ -18,6 +20,7 @@ import { ModelPage } from "./pages/model";
 import { ModelsPage } from "./pages/models";
 import { PromotePage } from "./pages/promote";
 import { SignInPage } from "./pages/sign-in";
+import { metricNames } from "./plot";
 import { VersionPage } from "./pages/version";
 import { csrfToken, csrfValid, currentSession, signIn, signOut } from "./session";
 
@@ -35,9 +38,22 @@ interface Caller {
   api: MregClient;
 }
 
+/**
+ * Defence in depth behind the escaping: the only script that may run is the UI's own (by its
+ * hash), so markup that slipped through could not execute. Styles stay inline-allowed for the
+ * split bars' widths.
+ */
+let scriptHash: Promise<string> | undefined;
+const csp = async () => {
+  scriptHash ??= crypto.subtle
+    .digest("SHA-256", new TextEncoder().encode(SCRIPT))
+    .then((d) => btoa(String.fromCharCode(...new Uint8Array(d))));
+  return `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${await scriptHash}'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`;
+};
+
+const KINDS = ["model", "prompt", "config"] as const;
+
 const SECURITY_HEADERS = {
-  "content-security-policy":
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "same-origin",
   "cache-control": "no-store",
@@ -48,6 +64,7 @@ export function registerUi(app: Hono<AppEnv>): void {
     await next();
     if (c.res.headers.get("content-type")?.startsWith("text/html")) {
       for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
+      c.res.headers.set("content-security-policy", await csp());
     }
   });
 
@@ -116,7 +133,7 @@ export function registerUi(app: Hono<AppEnv>): void {
       const models = await api.models.list({
         limit: 50,
         ...(query.prefix && { prefix: query.prefix }),
-        ...(query.kind && { kind: query.kind as "model" }),
+        ...(query.kind && { kind: KINDS.find((k) => k === query.kind) ?? "model" }),
         ...(query.tag && { tag: query.tag }),
         ...(query.cursor && { cursor: query.cursor }),
       });
@@ -134,17 +151,24 @@ export function registerUi(app: Hono<AppEnv>): void {
         api.versions.list(name, { limit: 100 }),
         api.gates.list(name),
       ]);
-      const history: Record<string, HistoryEntry[]> = {};
-      const guards = [];
-      for (const a of aliases) {
-        history[a.alias] = (await api.aliases.history(name, a.alias, { limit: HISTORY_SHOWN })).items;
-        const guard = await api.guards.get(name, a.alias).catch((err: unknown) => {
-          if (err instanceof MregError && err.code === "not_found") return null;
-          throw err;
-        });
-        if (guard) guards.push(guard);
-      }
-      return c.html(<ModelPage page={page} view={{ model, aliases, history, versions: versions.items, gates, guards }} />);
+      const perAlias = await Promise.all(
+        aliases.map(async (a) => {
+          const [history, guard] = await Promise.all([
+            api.aliases.history(name, a.alias, { limit: HISTORY_SHOWN }),
+            api.guards.get(name, a.alias).catch((err: unknown) => {
+              if (err instanceof MregError && err.code === "not_found") return null;
+              throw err;
+            }),
+          ]);
+          return { alias: a.alias, history: history.items, guard };
+        }),
+      );
+      const history: Record<string, HistoryEntry[]> = Object.fromEntries(perAlias.map((p) => [p.alias, p.history]));
+      const guards = perAlias.flatMap((p) => (p.guard ? [p.guard] : []));
+      const names = metricNames(versions.items);
+      const asked = c.req.query("metric");
+      const metric = asked !== undefined && names.includes(asked) ? asked : (names[0] ?? null);
+      return c.html(<ModelPage page={page} view={{ model, aliases, history, versions: versions.items, gates, guards, metric }} />);
     }),
   );
 
@@ -250,7 +274,7 @@ export function registerUi(app: Hono<AppEnv>): void {
         // The refusal is shown on the dry-run page, with the checks that failed.
         const [version, dryRun] = await Promise.all([who.api.versions.get(name, number), dryRunFor(who.api, name, alias, number)]);
         const refused = { detail: err.detail, checks: err.checks };
-        return c.html(<PromotePage page={who.page} view={{ model: name, alias, version, dryRun, refused }} />, err.status as 409);
+        return c.html(<PromotePage page={who.page} view={{ model: name, alias, version, dryRun, refused }} />, httpStatus(err.status));
       }
     }),
   );
@@ -292,6 +316,9 @@ async function dryRunFor(api: MregClient, model: string, alias: string, version:
   return gates.some((g) => g.target === alias) ? api.gates.check(model, alias, version) : null;
 }
 
+/** A status the API answered (4xx), in Hono's type for an answer with a body. */
+const httpStatus = (status: number): ContentfulStatusCode => (status >= 400 && status < 600 ? (status as ContentfulStatusCode) : 500);
+
 /** A path parameter of the route that matched (always present there). */
 function param(c: Ctx, name: string): string {
   const value = c.req.param(name);
@@ -314,6 +341,6 @@ function errorPage(c: Ctx, status: number, message: string, page: PageContext | 
         <a href="/">← models</a>
       </p>
     </Layout>,
-    status as 400,
+    httpStatus(status),
   );
 }

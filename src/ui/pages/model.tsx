@@ -5,6 +5,7 @@
  */
 import { hasScope } from "../../auth/principal";
 import type { Alias, Gate, Guard, HistoryEntry, Model, Version } from "../../client/types";
+import { MetricPlot, metricNames } from "../plot";
 import { AliasValue, Csrf, Layout, MetricList, modelHref, Tags, Time, versionHref, type PageContext } from "../components";
 
 export interface ModelView {
@@ -14,6 +15,8 @@ export interface ModelView {
   versions: Version[];
   gates: Gate[];
   guards: Guard[];
+  /** The metric plotted across versions (`?metric=`), or the first there is. */
+  metric: string | null;
 }
 
 function AliasActions({ page, model, alias }: { page: PageContext; model: string; alias: Alias }) {
@@ -201,6 +204,26 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
           </label>
           <button type="submit">Compare</button>
         </form>
+      )}
+
+      {view.metric !== null && (
+        <section aria-label="Metric across versions">
+          <h2>Metric across versions</h2>
+          <form method="get" action={modelHref(model.name)} class="filters">
+            <label>
+              Metric
+              <select name="metric">
+                {metricNames(versions).map((m) => (
+                  <option value={m} selected={m === view.metric}>
+                    {m}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <button type="submit">Plot</button>
+          </form>
+          <MetricPlot versions={versions} aliases={aliases} name={view.metric} />
+        </section>
       )}
 
       <h2>Gates</h2>
