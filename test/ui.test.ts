@@ -87,6 +87,15 @@ describe("sign-in", () => {
     expect(res.headers.get("set-cookie")).toContain("; Secure");
   });
 
+  it("refuses a sign-in or sign-out posted from another origin", async () => {
+    const token = await hsToken({ scope: "read" });
+    const res = await page("POST", "/sign-in", { form: { token }, headers: { origin: "https://evil.example" } });
+    expect(res.status).toBe(403);
+    expect(res.headers.get("set-cookie")).toBeNull();
+    const same = await page("POST", "/sign-in", { form: { token }, headers: { origin: "http://127.0.0.1:8787" } });
+    expect(same.status).toBe(303);
+  });
+
   it("refuses a bad or expired token, and a cookie whose token expired", async () => {
     const bad = await page("POST", "/sign-in", { form: { token: "not-a-jwt" } });
     expect(bad.status).toBe(401);
@@ -231,6 +240,10 @@ describe("actions", () => {
     const otherCsrf = csrfOf((await page("GET", "/", { cookie: other })).text)!;
     expect((await page("POST", "/m/ui-csrf/promote", { cookie, form: { alias: "production", version: String(v), csrf: otherCsrf } })).status).toBe(403);
     expect((await page("POST", "/m/ui-csrf/promote", { form: { alias: "production", version: String(v) } })).status).toBe(401);
+    // The right token from the wrong origin is refused too.
+    const ownCsrf = csrfOf((await page("GET", "/", { cookie })).text)!;
+    const foreign = { cookie, form: { alias: "production", version: String(v), csrf: ownCsrf }, headers: { origin: "https://evil.example" } };
+    expect((await page("POST", "/m/ui-csrf/promote", foreign)).status).toBe(403);
     expect((await json("GET", "/v1/models/ui-csrf/aliases")).body.items).toEqual([]);
   });
 
@@ -255,6 +268,8 @@ describe("actions", () => {
     const ok = await page("POST", "/m/ui-act/promote", { cookie, form: { csrf, alias: "production", version: String(v1), reason: "ship" } });
     expect(ok.status).toBe(303);
     expect(ok.headers.get("location")).toBe("/m/ui-act");
+    // The write's D1 bookmark rides to the next page, which then reads at least that fresh.
+    expect(ok.headers.get("set-cookie")).toMatch(/^mreg_bookmark=[0-9a-f-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=60$/);
     await json("POST", `/v1/models/ui-act/versions/${v2}/approvals`, { body: { target: "production" } });
     await page("POST", "/m/ui-act/promote", { cookie, form: { csrf, alias: "production", version: String(v2) } });
     expect((await json("GET", "/v1/models/ui-act/aliases/production")).body.version).toBe(v2);

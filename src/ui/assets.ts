@@ -86,7 +86,11 @@ export const SCRIPT = `
         row.setAttribute("data-version",e.version===null?"":String(e.version));
         if(e.event!=="current"&&live)live.textContent=alias+" → "+(e.version===null?"unset":"v"+e.version)+" ("+e.event+") at "+new Date().toLocaleTimeString();
       };
-      ws.onclose=function(){if(live)live.textContent="reconnecting…";setTimeout(connect,delay);delay=Math.min(delay*2,10000)};
+      ws.onclose=function(e){
+        // 4001: the session's token expired; reconnecting would only be refused.
+        if(e.code===4001){if(live)live.textContent="session expired: reload to sign in";return}
+        if(live)live.textContent="reconnecting…";setTimeout(connect,delay);delay=Math.min(delay*2,10000);
+      };
     }
     connect();
   });

@@ -11,7 +11,7 @@ import { MregError } from "../client/errors";
 import type { GateResult, HistoryEntry } from "../client/types";
 import { config } from "../env";
 import type { AppEnv } from "../http/api";
-import { apiFor } from "./api";
+import { apiFor, bookmarkCookie } from "./api";
 import { SCRIPT } from "./assets";
 import { Layout, modelHref, Notice, versionHref, type PageContext } from "./components";
 import { AUDIT_FILTERS, AuditPage, type AuditFilters } from "./pages/audit";
@@ -84,6 +84,7 @@ export function registerUi(app: Hono<AppEnv>): void {
 
   /** A form post: the session, its CSRF token and the scope the action needs, or a refusal page. */
   async function poster(c: Ctx, scope: Scope): Promise<{ caller: Caller; form: Record<string, string> } | Response> {
+    if (!sameOrigin(c)) return errorPage(c, 403, "Forms are accepted only from this registry's own pages.", null);
     const session = await currentSession(c);
     if (!session) return errorPage(c, 401, "Sign in first.", null);
     const body = await c.req.parseBody();
@@ -111,6 +112,8 @@ export function registerUi(app: Hono<AppEnv>): void {
 
   app.get("/sign-in", (c) => c.html(<SignInPage next={safeNext(c.req.query("next"))} />));
   app.post("/sign-in", async (c) => {
+    // No session yet, so no CSRF token: the Origin check keeps another site from signing the browser in as someone else.
+    if (!sameOrigin(c)) return errorPage(c, 403, "Sign in from this registry's own page.", null);
     const body = await c.req.parseBody();
     const token = typeof body.token === "string" ? body.token.trim() : "";
     const next = safeNext(body.next);
@@ -119,6 +122,7 @@ export function registerUi(app: Hono<AppEnv>): void {
     return c.redirect(next, 303);
   });
   app.post("/sign-out", async (c) => {
+    if (!sameOrigin(c)) return errorPage(c, 403, "Forms are accepted only from this registry's own pages.", null);
     const session = await currentSession(c);
     const body = await c.req.parseBody();
     if (session && !(await csrfValid(session, body.csrf))) return errorPage(c, 403, "The form's CSRF token is missing or wrong.", null);
@@ -253,7 +257,10 @@ export function registerUi(app: Hono<AppEnv>): void {
       const got = await poster(c, scope);
       if (got instanceof Response) return got;
       try {
-        return await handle(c, got.caller, got.form);
+        const res = await handle(c, got.caller, got.form);
+        const cookie = res.status === 303 ? bookmarkCookie(got.caller.api.bookmark) : undefined;
+        if (cookie) res.headers.append("set-cookie", cookie);
+        return res;
       } catch (err) {
         if (err instanceof MregError && err.status >= 400 && err.status < 500) return errorPage(c, err.status, err.detail, got.caller.page);
         throw err;
@@ -314,6 +321,16 @@ export function registerUi(app: Hono<AppEnv>): void {
 async function dryRunFor(api: MregClient, model: string, alias: string, version: number): Promise<GateResult | null> {
   const gates = await api.gates.list(model);
   return gates.some((g) => g.target === alias) ? api.gates.check(model, alias, version) : null;
+}
+
+/**
+ * A post from another origin is refused before anything else: browsers send `Origin` on
+ * form posts, so this stops cross-site posts even where SameSite and the CSRF token would.
+ * A client that sends no Origin (curl) is judged by the CSRF token alone.
+ */
+function sameOrigin(c: Ctx): boolean {
+  const origin = c.req.header("origin");
+  return origin === undefined || origin === new URL(c.req.url).origin;
 }
 
 /** A status the API answered (4xx), in Hono's type for an answer with a body. */
