@@ -183,6 +183,10 @@ describe("pages", () => {
     expect(model.text).toContain(`<title>v${v1}: auc = 0.9 (canary, production)</title>`);
     const version = await page("GET", `/m/ui-full/v/${v2}`, { cookie });
     expect(version.text).toContain('aria-label="Lineage graph"');
+    // Drawn too: a box per version (linking to it) and a line for the parent edge.
+    expect(version.text).toContain('<svg class="lineage-graph"');
+    expect(version.text).toContain(`<a href="/m/ui-up/v/${up}"><rect`);
+    expect(version.text.match(/<line x1=/g)?.length).toBe(1);
     expect(version.text).toContain(`ui-up v${up}`);
     expect(version.text).toContain("run-7");
     expect(version.text).toContain("s3://d/train");

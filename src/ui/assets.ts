@@ -43,6 +43,7 @@ ol.timeline li{padding:.1rem .6rem}ol.timeline li.rollback{border-left:3px solid
 .markdown{border:1px solid var(--line);padding:.2rem 1rem;max-width:60rem}
 button.copy{padding:0 .3rem;font-size:11px}
 #live{font-size:12px}
+svg.lineage-graph{display:block;max-width:100%;height:auto;margin:.4rem 0}svg.lineage-graph a:focus rect{stroke:#0550ae;stroke-width:3}
 `;
 
 /** Local times with UTC on hover, copy buttons, and the model page's live aliases. */

@@ -5,6 +5,7 @@
 import { hasScope } from "../../auth/principal";
 import type { Approval, GateResult, LineageGraph, LineageNode, Version } from "../../client/types";
 import { bytes, Csrf, fileHref, KeyValues, Layout, modelHref, Sha, Tags, Time, versionHref, type PageContext } from "../components";
+import { LineageSvg } from "../lineage-svg";
 import { Markdown } from "../markdown";
 import { GateChecks } from "./promote";
 
@@ -21,6 +22,7 @@ function LineageTable({ graph }: { graph: LineageGraph }) {
   const relation = (d: number) => (d === 0 ? "this version" : d < 0 ? `upstream ${-d}` : `downstream ${d}`);
   return (
     <section aria-label="Lineage graph">
+      <LineageSvg graph={graph} />
       <table class="lineage">
         <thead>
           <tr>
