@@ -35,6 +35,18 @@ const get = (path: string, jwt: string) =>
   exports.default.fetch(new Request(`https://mreg.example.com${path}`, { headers: { "cf-access-jwt-assertion": jwt }, redirect: "manual" }));
 
 describe("Cloudflare Access", () => {
+  it("authenticates the model page's watch socket", async () => {
+    await createModel("ui-access-watch");
+    const path = "https://mreg.example.com/v1/models/ui-access-watch/aliases/production/watch";
+    const headers = { upgrade: "websocket", "cf-access-jwt-assertion": await assertion(), origin: "https://mreg.example.com" };
+    const res = await exports.default.fetch(new Request(path, { headers }));
+    expect(res.status).toBe(101);
+    res.webSocket!.accept();
+    res.webSocket!.close();
+    const forged = await exports.default.fetch(new Request(path, { headers: { ...headers, "cf-access-jwt-assertion": await assertion({ audience: "other" }) } }));
+    expect(forged.status).toBe(401);
+  });
+
   it("maps the user to the default scopes plus grants by email glob and group", () => {
     const grants = [
       { email: "*@oncall.example.com", scopes: "promote" },

@@ -4,6 +4,7 @@
  */
 import { config, type Env } from "../env";
 import { ProblemError } from "../http/problem";
+import { accessPrincipal } from "../ui/access";
 import { internalPrincipal } from "./internal";
 import { ANONYMOUS, type Principal, type Scope } from "./principal";
 import { InvalidToken, verifyToken } from "./verify";
@@ -12,9 +13,10 @@ import { InvalidToken, verifyToken } from "./verify";
 export const SESSION_COOKIE = "mreg_session";
 
 /**
- * `cookie`: the route also accepts the UI's session cookie when no Authorization header is
- * sent. Only the watch route opts in (a browser cannot set headers on a WebSocket); the rest
- * of the API stays bearer-only so a cookie can never make a cross-site JSON write.
+ * `cookie`: the route also accepts the UI's session cookie, or behind Cloudflare Access the
+ * Access assertion, when no Authorization header is sent. Only the watch route opts in (a
+ * browser cannot set headers on a WebSocket); the rest of the API stays bearer-only so a
+ * cookie can never make a cross-site JSON write.
  */
 export async function authenticate(env: Env, request: Request, scope: Scope | "public", options: { cookie?: boolean } = {}): Promise<Principal> {
   if (scope === "public") return ANONYMOUS;
@@ -27,6 +29,12 @@ export async function authenticate(env: Env, request: Request, scope: Scope | "p
     if (session) {
       checkSameOrigin(request);
       header = `Bearer ${session}`;
+    } else {
+      const access = await accessPrincipal(env, request);
+      if (access) {
+        checkSameOrigin(request);
+        return access.principal;
+      }
     }
   }
   if (!header) {

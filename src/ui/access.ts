@@ -6,14 +6,12 @@
  * for everyone Access lets in, plus `ACCESS_GRANTS` by email glob or group. Without
  * `ACCESS_TEAM_DOMAIN` the header is ignored (a forged one can do nothing then).
  */
-import type { Context } from "hono";
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import type { Principal } from "../auth/principal";
 import { globMatch } from "../domain/glob";
-import { config, type Config } from "../env";
+import { config, type Config, type Env } from "../env";
 import type { AccessGrant } from "./access-config";
-import type { AppEnv } from "../http/api";
 
 export const ACCESS_HEADER = "cf-access-jwt-assertion";
 
@@ -46,10 +44,10 @@ export function accessScopes(defaults: string, grants: readonly AccessGrant[], e
 }
 
 /** The Access user as a Principal, or null when Access is off or sent no (valid) assertion. */
-export async function accessPrincipal(c: Context<AppEnv>): Promise<{ principal: Principal; assertion: string } | null> {
-  const cfg = config(c.env);
+export async function accessPrincipal(env: Env, request: Request): Promise<{ principal: Principal; assertion: string } | null> {
+  const cfg = config(env);
   const team = cfg.ACCESS_TEAM_DOMAIN;
-  const assertion = c.req.header(ACCESS_HEADER);
+  const assertion = request.headers.get(ACCESS_HEADER);
   if (!team || !cfg.ACCESS_AUD || !assertion) return null;
   try {
     const { payload } = await jwtVerify(assertion, keys(cfg, team), {

@@ -28,7 +28,7 @@ type Ctx = Context<AppEnv>;
 
 /** The caller's session, or null when there is none (or it no longer verifies). */
 export async function currentSession(c: Ctx): Promise<Session | null> {
-  const access = await accessPrincipal(c);
+  const access = await accessPrincipal(c.env, c.req.raw);
   if (access) return { principal: access.principal, secret: access.assertion, via: "access" };
   const token = sessionCookie(c.req.raw);
   if (!token) return null;
