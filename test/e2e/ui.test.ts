@@ -2,7 +2,8 @@
  * The web UI in a real browser: Debian's Chromium driven by playwright-core against a real
  * `npm start`. An on-call engineer signs in with a token, finds a model, reads a version's
  * lineage and model card, is refused by a gate, approves, promotes and rolls back, while a
- * second, read-only browser follows the alias live and cannot act.
+ * second, read-only browser follows the alias live and cannot act. With JavaScript off, the
+ * pages read the same and the forms still act.
  *
  * `UPDATE_SCREENSHOTS=1` also writes the README's screenshots to docs/.
  */
@@ -47,8 +48,8 @@ async function version(model: string, body: unknown, files: Record<string, strin
 }
 
 /** A fresh browser context signed in with `bearer` through the sign-in form. */
-async function signedIn(bearer: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: "Europe/Berlin" });
+async function signedIn(bearer: string, javaScriptEnabled = true): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: "Europe/Berlin", javaScriptEnabled });
   const page = await context.newPage();
   await page.goto(`${server.base}/`);
   await page.waitForURL(/\/sign-in/);
@@ -181,5 +182,25 @@ describe("the web UI in Chromium", () => {
     }, MODEL);
     expect(forged).toEqual([403, 403]);
     expect(await productionCell(viewer).textContent()).toBe("v1");
+  });
+
+  it("works with JavaScript off: sign in, read the pages, act through plain forms", async () => {
+    const page = await signedIn(token("nojs", "read promote"), false);
+    await page.goto(`${server.base}/m/${MODEL}`);
+    expect(await page.locator('tr[data-watch-alias="staging"] [data-alias-value]').textContent()).toBe("v1");
+    // Without the script, times stay in UTC.
+    expect(await page.locator("time").first().textContent()).toMatch(/UTC$/);
+    const rollback = page.getByRole("form", { name: "Roll back staging" });
+    await page.getByRole("form", { name: "Promote" }).getByLabel("Alias").fill("staging");
+    await page.getByRole("form", { name: "Promote" }).getByLabel("Version").selectOption("2");
+    await page.getByRole("form", { name: "Promote" }).getByRole("button").click();
+    await page.getByRole("button", { name: "Set staging → v2" }).click();
+    await page.waitForURL(`${server.base}/m/${MODEL}`);
+    expect(await page.locator('tr[data-watch-alias="staging"] [data-alias-value]').textContent()).toBe("v2");
+    await rollback.getByLabel("Reason").fill("no-js rollback");
+    await rollback.getByLabel("confirm").check();
+    await rollback.getByRole("button", { name: "Roll back" }).click();
+    await page.waitForURL(`${server.base}/m/${MODEL}`);
+    expect(await page.locator('tr[data-watch-alias="staging"] [data-alias-value]').textContent()).toBe("v1");
   });
 });
