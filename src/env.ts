@@ -3,7 +3,7 @@
  * secrets); they are parsed once per env object with zod so a bad setting fails loudly.
  */
 import { z } from "zod";
-import { AccessGrants } from "./ui/access-config";
+import { AccessGrants } from "./auth/access-config";
 import { DEFAULT_PART, MAX_PART, R2_MIN_PART } from "./domain/upload";
 import type { QueueMessage } from "./events/dispatch";
 import type { ModelState } from "./state/model-state";

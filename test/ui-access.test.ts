@@ -6,7 +6,7 @@
 import { env, exports } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { accessScopes } from "../src/ui/access";
+import { accessScopes } from "../src/auth/access";
 import { createModel, json } from "./helpers";
 
 interface AssertionOptions {

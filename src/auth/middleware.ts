@@ -4,7 +4,7 @@
  */
 import { config, type Env } from "../env";
 import { ProblemError } from "../http/problem";
-import { accessPrincipal } from "../ui/access";
+import { accessPrincipal } from "./access";
 import { internalPrincipal } from "./internal";
 import { ANONYMOUS, type Principal, type Scope } from "./principal";
 import { InvalidToken, verifyToken } from "./verify";

@@ -14,7 +14,7 @@ import type { Principal } from "../auth/principal";
 import { InvalidToken, verifyToken } from "../auth/verify";
 import { config } from "../env";
 import type { AppEnv } from "../http/api";
-import { accessPrincipal } from "./access";
+import { accessPrincipal } from "../auth/access";
 
 export interface Session {
   principal: Principal;

@@ -8,7 +8,7 @@
  */
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
-import type { Principal } from "../auth/principal";
+import type { Principal } from "./principal";
 import { globMatch } from "../domain/glob";
 import { config, type Config, type Env } from "../env";
 import type { AccessGrant } from "./access-config";
