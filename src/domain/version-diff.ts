@@ -31,14 +31,22 @@ export interface VersionDiff {
 }
 
 /** Keys added, removed and changed from `from` to `to`; values compared as canonical JSON. */
+/**
+ * Sets an own property even for the key `__proto__` (a tag or param may be named so: JSON.parse
+ * makes it an own key), where plain assignment would hit the prototype setter and drop it.
+ */
+function put<T>(target: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 export function diffMaps<V>(from: Readonly<Record<string, V>>, to: Readonly<Record<string, V>>): MapDiff<V> {
   const out: MapDiff<V> = { added: {}, removed: {}, changed: {} };
   for (const key of Object.keys(from).sort()) {
-    if (!Object.hasOwn(to, key)) out.removed[key] = from[key]!;
-    else if (canonicalJson(from[key]) !== canonicalJson(to[key])) out.changed[key] = { from: from[key]!, to: to[key]! };
+    if (!Object.hasOwn(to, key)) put(out.removed, key, from[key]!);
+    else if (canonicalJson(from[key]) !== canonicalJson(to[key])) put(out.changed, key, { from: from[key]!, to: to[key]! });
   }
   for (const key of Object.keys(to).sort()) {
-    if (!Object.hasOwn(from, key)) out.added[key] = to[key]!;
+    if (!Object.hasOwn(from, key)) put(out.added, key, to[key]!);
   }
   return out;
 }
