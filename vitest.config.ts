@@ -25,9 +25,19 @@ async function testKeys() {
   return { privateJwks: keys, jwks: { keys: publicKeys } };
 }
 
+/** A stand-in for a Cloudflare Access team's signing key (test/ui-access.test.ts). */
+async function accessKeys() {
+  const pair = await generateKeyPair("RS256", { extractable: true });
+  return {
+    privateJwk: { ...(await exportJWK(pair.privateKey)), kid: "access-1", alg: "RS256" },
+    jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: "access-1", alg: "RS256", use: "sig" }] },
+  };
+}
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("migrations");
   const { privateJwks, jwks } = await testKeys();
+  const access = await accessKeys();
   return {
     test: {
       projects: [
@@ -53,6 +63,16 @@ export default defineConfig(async () => {
                   ALLOW_HTTP_WEBHOOKS: "true",
                   // Retries after 1 s, 2 s, 4 s … so a test sees several attempts.
                   WEBHOOK_RETRY_BASE_S: "1",
+                  // Cloudflare Access, as a deployment behind it configures it.
+                  ACCESS_TEAM_DOMAIN: "https://acme.cloudflareaccess.com",
+                  ACCESS_AUD: "test-access-aud",
+                  ACCESS_JWKS: JSON.stringify(access.jwks),
+                  ACCESS_DEFAULT_SCOPES: "read",
+                  ACCESS_GRANTS: JSON.stringify([
+                    { email: "*@oncall.example.com", scopes: "promote" },
+                    { group: "ml-approvers", scopes: "approve" },
+                  ]),
+                  TEST_ACCESS_PRIVATE_JWK: JSON.stringify(access.privateJwk),
                 },
               },
             }),

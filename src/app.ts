@@ -14,6 +14,7 @@ import { metaRoutes } from "./meta-routes";
 import { modelRoutes } from "./models/model-routes";
 import { resolveRoutes } from "./resolve/routes";
 import { retentionRoutes } from "./retention/routes";
+import { registerUi } from "./ui/routes";
 import { versionRoutes } from "./models/version-routes";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -46,6 +47,8 @@ export function buildApp(): Hono<AppEnv> {
   app.use(d1Session());
 
   for (const route of routes) register(app, route);
+  // The web UI lives outside /v1, so an unknown /v1 path still answers the API's problem+json 404.
+  registerUi(app);
 
   app.notFound((c) => problemResponse("not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`));
 

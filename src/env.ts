@@ -3,6 +3,7 @@
  * secrets); they are parsed once per env object with zod so a bad setting fails loudly.
  */
 import { z } from "zod";
+import { AccessGrants } from "./auth/access-config";
 import { DEFAULT_PART, MAX_PART, R2_MIN_PART } from "./domain/upload";
 import type { QueueMessage } from "./events/dispatch";
 import type { ModelState } from "./state/model-state";
@@ -29,6 +30,11 @@ export interface Env {
   RESOLVE_TTL_S?: string;
   RESOLVE_STALE_IF_ERROR_S?: string;
   SIGNAL_COALESCE_MS?: string;
+  ACCESS_TEAM_DOMAIN?: string;
+  ACCESS_AUD?: string;
+  ACCESS_JWKS?: string;
+  ACCESS_DEFAULT_SCOPES?: string;
+  ACCESS_GRANTS?: string;
 }
 
 const optionalString = z
@@ -84,6 +90,27 @@ const ConfigSchema = z.object({
     .transform((v) => v === "true"),
   /** The first retry's delay; each next one doubles, up to 12 h, for 24 h in all. */
   WEBHOOK_RETRY_BASE_S: intVar(30, 1, 3600),
+  /** Cloudflare Access: the team domain (`https://<team>.cloudflareaccess.com`), the tokens' issuer. Unset: Access is off. */
+  ACCESS_TEAM_DOMAIN: optionalString.pipe(z.url().optional()).transform((v) => v?.replace(/\/+$/, "")),
+  /** Cloudflare Access: the application's audience tag. */
+  ACCESS_AUD: optionalString,
+  /** Cloudflare Access keys as inline JWKS JSON instead of fetching `<team>/cdn-cgi/access/certs` (tests). */
+  ACCESS_JWKS: optionalString,
+  /** Scopes every Access user gets (space-separated). */
+  ACCESS_DEFAULT_SCOPES: z
+    .string()
+    .optional()
+    .transform((v) => v ?? "read"),
+  /** JSON: `[{"email": "*@example.com", "scopes": "promote"}, {"group": "ml-oncall", "scopes": "promote approve"}]`. */
+  ACCESS_GRANTS: optionalString.transform((v, ctx) => {
+    if (v === undefined) return [];
+    try {
+      return AccessGrants.parse(JSON.parse(v));
+    } catch {
+      ctx.addIssue({ code: "custom", message: "ACCESS_GRANTS must be a JSON array of {email|group, scopes}" });
+      return z.NEVER;
+    }
+  }),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

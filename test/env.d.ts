@@ -9,6 +9,7 @@ declare global {
     interface Env extends WorkerEnv {
       TEST_MIGRATIONS: D1Migration[];
       TEST_PRIVATE_JWKS: string;
+      TEST_ACCESS_PRIVATE_JWK: string;
     }
   }
 }

@@ -25,7 +25,7 @@ export const BOOKMARK_HEADER = "x-mreg-bookmark";
  * D1's bookmarks are hex groups joined by `-` (`00000000-0000000a-00000000-000…`). Checked
  * loosely (their exact widths are D1's business): anything else is refused before D1 sees it.
  */
-const BOOKMARK = /^[0-9a-f]{1,64}(-[0-9a-f]{1,64}){1,7}$/;
+export const BOOKMARK = /^[0-9a-f]{1,64}(-[0-9a-f]{1,64}){1,7}$/;
 
 /** What reads and writes of the query side take: the request's session, or a session of its own. */
 export type D1Handle = D1Database | D1DatabaseSession;

@@ -52,6 +52,8 @@ export interface RouteSpec<
   params?: P;
   query?: Q;
   body?: B;
+  /** Also accept the web UI's session cookie (the watch socket: browsers cannot set its headers). */
+  cookieAuth?: boolean;
   /** Extra request headers worth documenting (`Idempotency-Key`). */
   headers?: Record<string, string>;
   responses: Record<number, ResponseSpec>;
@@ -105,7 +107,7 @@ function queryObject(c: AppContext): Record<string, string | string[]> {
 
 export function register(app: Hono<AppEnv>, spec: AnyRouteSpec): void {
   app.on(spec.method.toUpperCase(), honoPath(spec.path), async (c) => {
-    const principal = await authenticate(c.env, c.req.raw, spec.scope);
+    const principal = await authenticate(c.env, c.req.raw, spec.scope, { cookie: spec.cookieAuth === true });
     if (spec.scope !== "public" && !hasScope(principal, spec.scope)) {
       throw new ProblemError("forbidden", `This route needs the '${spec.scope}' scope`);
     }

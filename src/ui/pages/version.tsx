@@ -1,0 +1,243 @@
+/**
+ * The Version page: files, lineage graph, params, metrics, tags, approvals, the dry-run gate
+ * result for every gated target, and a `README.md` rendered as the model card.
+ */
+import { hasScope } from "../../auth/principal";
+import type { Approval, GateResult, LineageGraph, LineageNode, Version } from "../../client/types";
+import { bytes, Csrf, fileHref, KeyValues, Layout, modelHref, Sha, Tags, Time, versionHref, type PageContext } from "../components";
+import { LineageSvg } from "../lineage-svg";
+import { Markdown } from "../markdown";
+import { GateChecks } from "./promote";
+
+export interface VersionView {
+  version: Version;
+  lineage: LineageGraph;
+  approvals: Approval[];
+  gates: { target: string; result: GateResult }[];
+  card: string | null;
+}
+
+function LineageTable({ graph }: { graph: LineageGraph }) {
+  const nodes = [...graph.nodes].sort((a, b) => a.distance - b.distance);
+  const relation = (d: number) => (d === 0 ? "this version" : d < 0 ? `upstream ${-d}` : `downstream ${d}`);
+  return (
+    <section aria-label="Lineage graph">
+      <LineageSvg graph={graph} />
+      <table class="lineage">
+        <thead>
+          <tr>
+            <th>Relation</th>
+            <th>Version</th>
+            <th>Status</th>
+            <th>Aliases</th>
+            <th>Git sha</th>
+            <th>Run</th>
+            <th>Datasets</th>
+          </tr>
+        </thead>
+        <tbody>
+          {nodes.map((n) => {
+            if ("redacted" in n) {
+              return (
+                <tr>
+                  <td>{relation(n.distance)}</td>
+                  <td colspan={6} class="muted">
+                    (a version this session may not see)
+                  </td>
+                </tr>
+              );
+            }
+            const node: LineageNode = n;
+            return (
+              <tr data-distance={String(node.distance)}>
+                <td>{relation(node.distance)}</td>
+                <td>
+                  {node.distance === 0 ? (
+                    <strong>{`${node.model} v${node.version}`}</strong>
+                  ) : (
+                    <a href={versionHref(node.model, node.version)}>{`${node.model} v${node.version}`}</a>
+                  )}
+                </td>
+                <td>{node.status}</td>
+                <td>
+                  {node.aliases.map((a) => (
+                    <span class="badge alias">{a}</span>
+                  ))}
+                </td>
+                <td class="mono">{node.git_sha ? node.git_sha.slice(0, 12) : "—"}</td>
+                <td class="mono">{node.run_id ?? "—"}</td>
+                <td>
+                  {node.datasets.map((d) => (
+                    <div class="mono">{`${d.uri}${d.snapshot ? `@${d.snapshot}` : ""}`}</div>
+                  ))}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {graph.edges.length > 0 && (
+        <p class="muted">
+          {graph.edges
+            .map((e) => `${"redacted" in e.from ? "…" : `${e.from.model} v${e.from.version}`} → ${"redacted" in e.to ? "…" : `${e.to.model} v${e.to.version}`}`)
+            .join(" · ")}
+        </p>
+      )}
+      {graph.truncated && <p class="muted">The graph is deeper than shown.</p>}
+    </section>
+  );
+}
+
+export function VersionPage({ page, view }: { page: PageContext; view: VersionView }) {
+  const v = view.version;
+  const lineage = v.lineage;
+  const canApprove = page.csrf !== null && hasScope(page.principal, "approve");
+  return (
+    <Layout title={`${v.model} v${v.version}`} page={page}>
+      <h1>
+        <a href={modelHref(v.model)}>{v.model}</a> {`v${v.version}`} <span class="badge">{v.status}</span> <span class="badge">{`stage: ${v.stage}`}</span>
+        {v.aliases.map((a) => (
+          <span class="badge alias">{a}</span>
+        ))}
+      </h1>
+      {v.description && <p>{v.description}</p>}
+      <p>
+        Created <Time at={v.created_at} /> by <span class="mono">{v.created_by}</span>; ready <Time at={v.ready_at} />. Digest <Sha value={v.digest} />
+      </p>
+
+      <h2>Files</h2>
+      {v.files.length === 0 ? (
+        <p class="muted">No files.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Path</th>
+              <th>Size</th>
+              <th>sha256</th>
+            </tr>
+          </thead>
+          <tbody>
+            {v.files.map((f) => (
+              <tr>
+                <td>
+                  <a href={fileHref(v.model, v.version, f.path)} download>
+                    {f.path}
+                  </a>
+                </td>
+                <td>{bytes(f.size)}</td>
+                <td>
+                  <Sha value={f.sha256} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      {view.card !== null && (
+        <>
+          <h2>Model card</h2>
+          <Markdown source={view.card} />
+        </>
+      )}
+
+      <h2>Lineage</h2>
+      <p>
+        {lineage.git_sha && (
+          <span>
+            git <span class="mono">{lineage.git_sha}</span>
+            {lineage.git_repo && <span class="muted">{` (${lineage.git_repo})`}</span>}.{" "}
+          </span>
+        )}
+        {lineage.run_id && (
+          <span>
+            run{" "}
+            {lineage.run_url && /^https?:\/\//.test(lineage.run_url) ? (
+              <a href={lineage.run_url} rel="noopener nofollow">
+                {lineage.run_id}
+              </a>
+            ) : (
+              <span class="mono">{lineage.run_id}</span>
+            )}
+            .{" "}
+          </span>
+        )}
+        {lineage.framework && <span>{`framework ${lineage.framework.name}${lineage.framework.version ? ` ${lineage.framework.version}` : ""}.`}</span>}
+      </p>
+      {(lineage.datasets ?? []).length > 0 && (
+        <ul>
+          {(lineage.datasets ?? []).map((d) => (
+            <li class="mono">
+              {d.uri}
+              {d.snapshot && ` @ ${d.snapshot}`}
+              {d.digest && ` (${d.digest.slice(0, 19)})`}
+            </li>
+          ))}
+        </ul>
+      )}
+      <LineageTable graph={view.lineage} />
+
+      <div class="grid">
+        <section>
+          <h2>Params</h2>
+          <KeyValues values={lineage.params ?? {}} empty="No params." />
+        </section>
+        <section>
+          <h2>Metrics</h2>
+          <KeyValues values={v.metrics} empty="No metrics." />
+        </section>
+        <section>
+          <h2>Tags</h2>
+          <Tags tags={v.tags} />
+        </section>
+      </div>
+
+      <h2>Gates (dry run)</h2>
+      {view.gates.length === 0 && <p class="muted">This model has no gates.</p>}
+      {view.gates.map((g) => (
+        <section aria-label={`Gate ${g.target}`}>
+          <h3>
+            {g.target}: {g.result.passed ? <span class="ok">passes</span> : <span class="bad">would refuse</span>}
+          </h3>
+          <GateChecks result={g.result} />
+        </section>
+      ))}
+
+      <h2>Approvals</h2>
+      {view.approvals.length === 0 ? (
+        <p class="muted">No approvals.</p>
+      ) : (
+        <ul>
+          {view.approvals.map((a) => (
+            <li>
+              <strong>{a.target}</strong> by <span class="mono">{a.approver}</span> <Time at={a.at} />
+              {a.comment && <span class="muted">{` — ${a.comment}`}</span>}
+            </li>
+          ))}
+        </ul>
+      )}
+      {canApprove && page.csrf && (
+        <form method="post" action={`${versionHref(v.model, v.version)}/approve`} class="filters" aria-label="Approve">
+          <Csrf token={page.csrf} />
+          <label>
+            Target
+            <input name="target" required list="gate-targets" value={view.gates[0]?.target ?? ""} />
+          </label>
+          <datalist id="gate-targets">
+            {view.gates.map((g) => (
+              <option value={g.target} />
+            ))}
+          </datalist>
+          <label>
+            Comment
+            <input name="comment" size={30} />
+          </label>
+          <button type="submit" class="primary">
+            Approve
+          </button>
+        </form>
+      )}
+    </Layout>
+  );
+}

@@ -1,0 +1,363 @@
+/**
+ * The web UI's routes: plain Hono routes outside `/v1`, so the API's 404 for unknown `/v1`
+ * paths stands. Pages read through the typed client in process (./api.ts); forms post
+ * with a CSRF token and redirect (post/redirect/get), so every page works without script.
+ */
+import type { Context, Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ANONYMOUS, hasScope, type Scope } from "../auth/principal";
+import type { MregClient } from "../client/client";
+import { MregError } from "../client/errors";
+import type { GateResult, HistoryEntry } from "../client/types";
+import { config } from "../env";
+import type { AppEnv } from "../http/api";
+import { apiFor, bookmarkCookie } from "./api";
+import { SCRIPT } from "./assets";
+import { Layout, modelHref, Notice, versionHref, type PageContext } from "./components";
+import { AUDIT_FILTERS, AuditPage, type AuditFilters } from "./pages/audit";
+import { DiffPage } from "./pages/diff";
+import { ModelPage } from "./pages/model";
+import { ModelsPage } from "./pages/models";
+import { PromotePage } from "./pages/promote";
+import { SignInPage } from "./pages/sign-in";
+import { metricNames } from "./plot";
+import { VersionPage } from "./pages/version";
+import { csrfToken, csrfValid, currentSession, signIn, signOut } from "./session";
+
+type Ctx = Context<AppEnv>;
+
+/** A model card larger than this is linked, not rendered. */
+const MAX_CARD_BYTES = 256 * 1024;
+const HISTORY_SHOWN = 20;
+
+/** A same-site path to return to after signing in; anything else goes home. */
+const safeNext = (next: unknown) => (typeof next === "string" && /^\/(?!\/)[^\\\s]*$/.test(next) ? next : "/");
+
+interface Caller {
+  page: PageContext;
+  api: MregClient;
+}
+
+/**
+ * Defence in depth behind the escaping: the only script that may run is the UI's own (by its
+ * hash), so markup that slipped through could not execute. Styles stay inline-allowed for the
+ * split bars' widths.
+ */
+let scriptHash: Promise<string> | undefined;
+const csp = async () => {
+  scriptHash ??= crypto.subtle
+    .digest("SHA-256", new TextEncoder().encode(SCRIPT))
+    .then((d) => btoa(String.fromCharCode(...new Uint8Array(d))));
+  return `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${await scriptHash}'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`;
+};
+
+const KINDS = ["model", "prompt", "config"] as const;
+
+const SECURITY_HEADERS = {
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin",
+  "cache-control": "no-store",
+};
+
+export function registerUi(app: Hono<AppEnv>): void {
+  app.use("*", async (c, next) => {
+    await next();
+    if (c.res.headers.get("content-type")?.startsWith("text/html")) {
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
+      c.res.headers.set("content-security-policy", await csp());
+    }
+  });
+
+  /** The caller, or a redirect to sign in. Anonymous public reads get pages without forms. */
+  async function caller(c: Ctx): Promise<Caller | Response> {
+    const session = await currentSession(c);
+    if (session) {
+      const page = { principal: session.principal, csrf: await csrfToken(session), canSignOut: session.via === "token" };
+      return { page, api: apiFor(app, c, session.principal) };
+    }
+    if (config(c.env).PUBLIC_READ && c.req.method === "GET") {
+      return { page: { principal: ANONYMOUS, csrf: null, canSignOut: false }, api: apiFor(app, c, ANONYMOUS) };
+    }
+    const url = new URL(c.req.url);
+    return c.redirect(`/sign-in?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+  }
+
+  /** A form post: the session, its CSRF token and the scope the action needs, or a refusal page. */
+  async function poster(c: Ctx, scope: Scope): Promise<{ caller: Caller; form: Record<string, string> } | Response> {
+    if (!sameOrigin(c)) return errorPage(c, 403, "Forms are accepted only from this registry's own pages.", null);
+    const session = await currentSession(c);
+    if (!session) return errorPage(c, 401, "Sign in first.", null);
+    const body = await c.req.parseBody();
+    const form: Record<string, string> = {};
+    for (const [k, v] of Object.entries(body)) if (typeof v === "string") form[k] = v;
+    const page = { principal: session.principal, csrf: await csrfToken(session), canSignOut: session.via === "token" };
+    if (!(await csrfValid(session, form.csrf))) return errorPage(c, 403, "The form's CSRF token is missing or wrong; reload the page and try again.", page);
+    if (!hasScope(session.principal, scope)) return errorPage(c, 403, `This action needs the '${scope}' scope.`, page);
+    return { caller: { page, api: apiFor(app, c, session.principal) }, form };
+  }
+
+  /** Runs a page; the API's refusals become pages with the same status. */
+  const page =
+    (render: (c: Ctx, who: Caller) => Promise<Response>) =>
+    async (c: Ctx): Promise<Response> => {
+      const who = await caller(c);
+      if (who instanceof Response) return who;
+      try {
+        return await render(c, who);
+      } catch (err) {
+        if (err instanceof MregError && err.status >= 400 && err.status < 500) return errorPage(c, err.status, err.detail, who.page);
+        throw err;
+      }
+    };
+
+  app.get("/sign-in", (c) => c.html(<SignInPage next={safeNext(c.req.query("next"))} />));
+  app.post("/sign-in", async (c) => {
+    // No session yet, so no CSRF token: the Origin check keeps another site from signing the browser in as someone else.
+    if (!sameOrigin(c)) return errorPage(c, 403, "Sign in from this registry's own page.", null);
+    const body = await c.req.parseBody();
+    const token = typeof body.token === "string" ? body.token.trim() : "";
+    const next = safeNext(body.next);
+    const result = await signIn(c, token);
+    if (!result.ok) return c.html(<SignInPage error={`That token was not accepted: ${result.reason}.`} next={next} />, 401);
+    return c.redirect(next, 303);
+  });
+  app.post("/sign-out", async (c) => {
+    if (!sameOrigin(c)) return errorPage(c, 403, "Forms are accepted only from this registry's own pages.", null);
+    const session = await currentSession(c);
+    const body = await c.req.parseBody();
+    if (session && !(await csrfValid(session, body.csrf))) return errorPage(c, 403, "The form's CSRF token is missing or wrong.", null);
+    signOut(c);
+    return c.redirect("/sign-in", 303);
+  });
+
+  app.get(
+    "/",
+    page(async (c, { page, api }) => {
+      const query = { prefix: c.req.query("prefix") ?? "", kind: c.req.query("kind") ?? "", tag: c.req.query("tag") ?? "", cursor: c.req.query("cursor") ?? "" };
+      const models = await api.models.list({
+        limit: 50,
+        ...(query.prefix && { prefix: query.prefix }),
+        ...(query.kind && { kind: KINDS.find((k) => k === query.kind) ?? "model" }),
+        ...(query.tag && { tag: query.tag }),
+        ...(query.cursor && { cursor: query.cursor }),
+      });
+      return c.html(<ModelsPage page={page} query={query} models={models} />);
+    }),
+  );
+
+  app.get(
+    "/m/:model",
+    page(async (c, { page, api }) => {
+      const name = param(c, "model");
+      const [model, aliases, versions, gates] = await Promise.all([
+        api.models.get(name),
+        api.aliases.list(name),
+        api.versions.list(name, { limit: 100 }),
+        api.gates.list(name),
+      ]);
+      const perAlias = await Promise.all(
+        aliases.map(async (a) => {
+          const [history, guard] = await Promise.all([
+            api.aliases.history(name, a.alias, { limit: HISTORY_SHOWN }),
+            api.guards.get(name, a.alias).catch((err: unknown) => {
+              if (err instanceof MregError && err.code === "not_found") return null;
+              throw err;
+            }),
+          ]);
+          return { alias: a.alias, history: history.items, guard };
+        }),
+      );
+      const history: Record<string, HistoryEntry[]> = Object.fromEntries(perAlias.map((p) => [p.alias, p.history]));
+      const guards = perAlias.flatMap((p) => (p.guard ? [p.guard] : []));
+      const names = metricNames(versions.items);
+      const asked = c.req.query("metric");
+      const metric = asked !== undefined && names.includes(asked) ? asked : (names[0] ?? null);
+      return c.html(<ModelPage page={page} view={{ model, aliases, history, versions: versions.items, gates, guards, metric }} />);
+    }),
+  );
+
+  app.get(
+    "/m/:model/v/:version",
+    page(async (c, { page, api }) => {
+      const name = param(c, "model");
+      const number = versionNumber(param(c, "version"));
+      const [version, lineage, approvals, gates] = await Promise.all([
+        api.versions.get(name, number),
+        api.lineage.graph(name, number),
+        api.approvals.list(name, number),
+        api.gates.list(name),
+      ]);
+      const results: { target: string; result: GateResult }[] = [];
+      for (const g of gates) results.push({ target: g.target, result: await api.gates.check(name, g.target, number) });
+      let card: string | null = null;
+      const readme = version.files.find((f) => f.path.toLowerCase() === "readme.md");
+      if (readme && readme.size <= MAX_CARD_BYTES) {
+        const download = await api.files.download(name, number, readme.path);
+        card = download.body ? await new Response(download.body).text() : null;
+      }
+      return c.html(<VersionPage page={page} view={{ version, lineage, approvals, gates: results, card }} />);
+    }),
+  );
+
+  // Downloads through the session: the API's file route wants a bearer header a link cannot send.
+  app.get(
+    "/m/:model/v/:version/files/:path{.+}",
+    page(async (c, { api }) => {
+      const name = param(c, "model");
+      const number = versionNumber(param(c, "version"));
+      const path = param(c, "path");
+      const download = await api.files.download(name, number, path);
+      const base = path.split("/").pop() ?? "file";
+      return new Response(download.body, {
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(base)}`,
+          ...(download.size !== null && { "content-length": String(download.size) }),
+          ...(download.sha256 && { "x-mreg-sha256": download.sha256 }),
+          "x-content-type-options": "nosniff",
+        },
+      });
+    }),
+  );
+
+  app.get(
+    "/m/:model/diff",
+    page(async (c, { page, api }) => {
+      const diff = await api.lineage.diff(param(c, "model"), versionNumber(c.req.query("a")), versionNumber(c.req.query("b")));
+      return c.html(<DiffPage page={page} diff={diff} />);
+    }),
+  );
+
+  app.get(
+    "/audit",
+    page(async (c, { page, api }) => {
+      const filters = Object.fromEntries(AUDIT_FILTERS.map((f) => [f, c.req.query(f)?.trim() ?? ""])) as AuditFilters;
+      const given = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== ""));
+      const cursor = c.req.query("cursor");
+      const events = await api.audit.list({ ...given, limit: 50, ...(cursor && { cursor }) });
+      return c.html(<AuditPage page={page} filters={filters} events={events} />);
+    }),
+  );
+
+  app.get(
+    "/m/:model/promote",
+    page(async (c, { page, api }) => {
+      const name = param(c, "model");
+      const alias = c.req.query("alias") ?? "";
+      const number = versionNumber(c.req.query("version"));
+      const [version, dryRun] = await Promise.all([api.versions.get(name, number), dryRunFor(api, name, alias, number)]);
+      return c.html(<PromotePage page={page} view={{ model: name, alias, version, dryRun }} />);
+    }),
+  );
+
+  /** A form post behind `scope`; the API's refusals (and a bad version number) become pages. */
+  const post =
+    (scope: Scope, handle: (c: Ctx, who: Caller, form: Record<string, string>) => Promise<Response>) =>
+    async (c: Ctx): Promise<Response> => {
+      const got = await poster(c, scope);
+      if (got instanceof Response) return got;
+      try {
+        const res = await handle(c, got.caller, got.form);
+        const cookie = res.status === 303 ? bookmarkCookie(got.caller.api.bookmark) : undefined;
+        if (cookie) res.headers.append("set-cookie", cookie);
+        return res;
+      } catch (err) {
+        if (err instanceof MregError && err.status >= 400 && err.status < 500) return errorPage(c, err.status, err.detail, got.caller.page);
+        throw err;
+      }
+    };
+
+  app.post(
+    "/m/:model/promote",
+    post("promote", async (c, who, form) => {
+      const name = param(c, "model");
+      const alias = form.alias ?? "";
+      const number = versionNumber(form.version);
+      try {
+        await who.api.aliases.set(name, alias, { version: number, ...(form.reason && { reason: form.reason }) });
+        return c.redirect(modelHref(name), 303);
+      } catch (err) {
+        if (!(err instanceof MregError) || err.status >= 500) throw err;
+        // The refusal is shown on the dry-run page, with the checks that failed.
+        const [version, dryRun] = await Promise.all([who.api.versions.get(name, number), dryRunFor(who.api, name, alias, number)]);
+        const refused = { detail: err.detail, checks: err.checks };
+        return c.html(<PromotePage page={who.page} view={{ model: name, alias, version, dryRun, refused }} />, httpStatus(err.status));
+      }
+    }),
+  );
+
+  app.post(
+    "/m/:model/aliases/:alias/rollback",
+    post("promote", async (c, who, form) => {
+      const name = param(c, "model");
+      if (form.confirm !== "yes") return errorPage(c, 400, "Tick 'confirm' to roll back.", who.page);
+      await who.api.aliases.rollback(name, param(c, "alias"), { ...(form.reason && { reason: form.reason }) });
+      return c.redirect(modelHref(name), 303);
+    }),
+  );
+
+  app.post(
+    "/m/:model/aliases/:alias/delete",
+    post("promote", async (c, who, form) => {
+      const name = param(c, "model");
+      if (form.confirm !== "yes") return errorPage(c, 400, "Tick 'confirm' to delete the alias.", who.page);
+      await who.api.aliases.delete(name, param(c, "alias"), { reason: "deleted from the web UI" });
+      return c.redirect(modelHref(name), 303);
+    }),
+  );
+
+  app.post(
+    "/m/:model/v/:version/approve",
+    post("approve", async (c, who, form) => {
+      const name = param(c, "model");
+      const number = versionNumber(param(c, "version"));
+      await who.api.approvals.add(name, number, { target: form.target ?? "", ...(form.comment && { comment: form.comment }) });
+      return c.redirect(versionHref(name, number), 303);
+    }),
+  );
+}
+
+/** The dry run of the gate covering `alias`, or null when none does. */
+async function dryRunFor(api: MregClient, model: string, alias: string, version: number): Promise<GateResult | null> {
+  const gates = await api.gates.list(model);
+  return gates.some((g) => g.target === alias) ? api.gates.check(model, alias, version) : null;
+}
+
+/**
+ * A post from another origin is refused before anything else: browsers send `Origin` on
+ * form posts, so this stops cross-site posts even where SameSite and the CSRF token would.
+ * A client that sends no Origin (curl) is judged by the CSRF token alone.
+ */
+function sameOrigin(c: Ctx): boolean {
+  const origin = c.req.header("origin");
+  return origin === undefined || origin === new URL(c.req.url).origin;
+}
+
+/** A status the API answered (4xx), in Hono's type for an answer with a body. */
+const httpStatus = (status: number): ContentfulStatusCode => (status >= 400 && status < 600 ? (status as ContentfulStatusCode) : 500);
+
+/** A path parameter of the route that matched (always present there). */
+function param(c: Ctx, name: string): string {
+  const value = c.req.param(name);
+  if (value === undefined) throw new MregError({ status: 404, code: "not_found", detail: `No ${name} in the path` });
+  return value;
+}
+
+function versionNumber(raw: string | undefined): number {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new MregError({ status: 400, code: "validation_failed", detail: `'${raw ?? ""}' is not a version number` });
+  return n;
+}
+
+function errorPage(c: Ctx, status: number, message: string, page: PageContext | null): Response | Promise<Response> {
+  return c.html(
+    <Layout title="Error" page={page}>
+      <h1>{status === 404 ? "Not found" : status === 403 ? "Not allowed" : "Refused"}</h1>
+      <Notice kind="bad">{message}</Notice>
+      <p>
+        <a href="/">← models</a>
+      </p>
+    </Layout>,
+    httpStatus(status),
+  );
+}

@@ -1,0 +1,90 @@
+/**
+ * The web UI's sessions. Signing in verifies a pasted token with the API's own verifier and
+ * stores it in an `HttpOnly; SameSite=Strict` cookie that expires with it (`Secure` unless
+ * the page is served from loopback over plain http). Every request verifies the cookie again,
+ * so a revoked key or an expired token ends the session at once.
+ *
+ * CSRF: every form carries a token derived from the session (SHA-256 of a label and the
+ * cookie's value). A page on another site can read neither, so a forged post fails even in a
+ * browser that ignores SameSite.
+ */
+import type { Context } from "hono";
+import { SESSION_COOKIE, sessionCookie } from "../auth/middleware";
+import type { Principal } from "../auth/principal";
+import { InvalidToken, verifyToken } from "../auth/verify";
+import { config } from "../env";
+import type { AppEnv } from "../http/api";
+import { accessPrincipal } from "../auth/access";
+
+export interface Session {
+  principal: Principal;
+  /** The secret the CSRF token is derived from: the cookie's token, or the Access assertion. */
+  secret: string;
+  /** How the caller signed in: a pasted token (may sign out) or Cloudflare Access. */
+  via: "token" | "access";
+}
+
+type Ctx = Context<AppEnv>;
+
+/** The caller's session, or null when there is none (or it no longer verifies). */
+export async function currentSession(c: Ctx): Promise<Session | null> {
+  const access = await accessPrincipal(c.env, c.req.raw);
+  if (access) return { principal: access.principal, secret: access.assertion, via: "access" };
+  const token = sessionCookie(c.req.raw);
+  if (!token) return null;
+  try {
+    const { principal } = await verifyToken(token, config(c.env));
+    return { principal, secret: token, via: "token" };
+  } catch (err) {
+    if (err instanceof InvalidToken) return null;
+    throw err;
+  }
+}
+
+/** Verifies a pasted token; its expiry bounds the cookie's. */
+export async function signIn(c: Ctx, token: string): Promise<{ ok: true } | { ok: false; reason: string }> {
+  try {
+    const { exp } = await verifyToken(token, config(c.env));
+    c.header("set-cookie", cookie(c, token, exp));
+    return { ok: true };
+  } catch (err) {
+    if (err instanceof InvalidToken) return { ok: false, reason: err.message };
+    throw err;
+  }
+}
+
+export function signOut(c: Ctx): void {
+  c.header("set-cookie", cookie(c, "", 0));
+}
+
+function cookie(c: Ctx, value: string, expSeconds: number): string {
+  const url = new URL(c.req.url);
+  const loopback = url.protocol === "http:" && (url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.hostname === "[::1]");
+  const maxAge = Math.max(0, expSeconds - Math.floor(Date.now() / 1000));
+  return [
+    `${SESSION_COOKIE}=${value}`,
+    "Path=/",
+    "HttpOnly",
+    "SameSite=Strict",
+    `Max-Age=${maxAge}`,
+    ...(loopback ? [] : ["Secure"]),
+  ].join("; ");
+}
+
+export async function csrfToken(session: Session): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`mreg-ui-csrf\n${session.secret}`));
+  return btoa(String.fromCharCode(...new Uint8Array(digest)))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+/** Constant-time comparison of the posted CSRF token with the session's. */
+export async function csrfValid(session: Session, posted: unknown): Promise<boolean> {
+  if (typeof posted !== "string") return false;
+  const expected = await csrfToken(session);
+  if (posted.length !== expected.length) return false;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ posted.charCodeAt(i);
+  return diff === 0;
+}
