@@ -64,17 +64,7 @@ export function fields(entries: [string, unknown][]): string {
     .join("\n");
 }
 
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
+export { bytes } from "../domain/bytes-text";
 
 export const kv = (m: Record<string, unknown> | null | undefined) =>
   m && Object.keys(m).length ? Object.entries(m).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ") : "";

@@ -75,17 +75,7 @@ export function Sha({ value }: { value: string | null | undefined }) {
   );
 }
 
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
+export { bytes } from "../domain/bytes-text";
 
 /** What an alias serves: `v3`, or a split as proportional bars. */
 export function AliasValue({ version, split }: { version: number | null; split: SplitEntry[] | null }) {
