@@ -96,15 +96,11 @@ async function existing(c: AppContext, id: string): Promise<WebhookRow> {
   return row;
 }
 
-/** What an audit event says of a webhook: never its secret. */
-const audited = (row: Pick<WebhookRow, "id" | "url" | "events" | "models" | "description" | "active">) => ({
-  id: row.id,
-  url: row.url,
-  events: JSON.parse(row.events) as string[],
-  models: JSON.parse(row.models) as string[],
-  description: row.description,
-  active: row.active,
-});
+/** What an audit event says of a webhook: its body's subscription fields, never its secret. */
+function audited(row: WebhookRow) {
+  const { id, url, events, models, description, active } = webhookBody(row);
+  return { id, url, events, models, description, active };
+}
 
 export const webhookRoutes = [
   defineRoute({

@@ -4,58 +4,23 @@
  * a file, finalize, download it, stop.
  * Runs in Node against its own port and state directory so it never touches a dev server.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startServer, token as mint, type Server } from "./server";
 
-const PORT = 8700 + Math.floor(Math.random() * 80);
-const BASE = `http://127.0.0.1:${PORT}`;
-const root = join(import.meta.dirname, "..", "..");
-let server: ChildProcess;
-let stateDir: string;
-let output = "";
-
-async function waitForHealth(deadlineMs: number): Promise<void> {
-  while (Date.now() < deadlineMs) {
-    try {
-      const res = await fetch(`${BASE}/healthz`);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (server.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`no /healthz within the deadline:\n${output}`);
-}
+let server: Server;
+let BASE = "";
 
 beforeAll(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), "mreg-e2e-"));
-  // detached: the server gets its own process group, so stopping it stops wrangler and workerd too.
-  server = spawn("npm", ["start", "--", "--port", String(PORT), "--persist-to", stateDir], {
-    cwd: root,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server.stdout!.on("data", (d) => (output += d));
-  server.stderr!.on("data", (d) => (output += d));
-  await waitForHealth(Date.now() + 120_000);
+  server = await startServer();
+  BASE = server.base;
 });
 
-afterAll(() => {
-  if (server?.pid && server.exitCode === null) process.kill(-server.pid, "SIGTERM");
-  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-});
+afterAll(() => server?.stop());
 
 describe("README quick start", () => {
   it("serves a working registry with a minted token", async () => {
-    const token = execFileSync("npm", ["run", "-s", "token", "--", "--sub", "alice", "--scope", "read write"], {
-      cwd: root,
-      encoding: "utf8",
-    }).trim();
+    const token = mint("alice", "read write");
     const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
 
     const created = await fetch(`${BASE}/v1/models`, {
@@ -103,7 +68,7 @@ describe("README quick start", () => {
     expect(await download.text()).toBe('{"threshold": 0.7}\n');
 
     // Promote, deploy a second version, roll back: the README's second block.
-    const promoter = execFileSync("npm", ["run", "-s", "token", "--", "--sub", "ci", "--scope", "read promote"], { cwd: root, encoding: "utf8" }).trim();
+    const promoter = mint("ci", "read promote");
     const promote = { authorization: `Bearer ${promoter}`, "content-type": "application/json" };
     const setProduction = (version: number) =>
       fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, { method: "PUT", headers: promote, body: JSON.stringify({ version }) });
@@ -125,7 +90,7 @@ describe("README quick start", () => {
 
     // The CI flow through gates, approvals and a guard: the README's third block.
     const tokenFor = (sub: string, scope: string) =>
-      execFileSync("npm", ["run", "-s", "token", "--", "--sub", sub, "--scope", scope], { cwd: root, encoding: "utf8" }).trim();
+      mint(sub, scope);
     const as = (token: string) => ({ authorization: `Bearer ${token}`, "content-type": "application/json" });
     const admin = as(tokenFor("platform", "admin"));
     const approver = as(tokenFor("bob", "approve"));
