@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { canonicalJson, mergeFlat } from "../src/domain/canonical-json";
-import { globMatch, toSqliteGlob } from "../src/domain/glob";
+import fc from "fast-check";
+import { globMatch, globWithin, toSqliteGlob } from "../src/domain/glob";
 import { sortableId } from "../src/domain/ids";
 import { ModelName } from "../src/domain/names";
 import { applyVersionPatch, type VersionRecord } from "../src/domain/version";
@@ -21,6 +22,48 @@ describe("globMatch", () => {
     ["a*a", "a", false],
   ])("%s ~ %s = %s", (pattern, name, expected) => {
     expect(globMatch(pattern, name)).toBe(expected);
+  });
+
+  it.each([
+    ["team-a-fraud*", ["team-a-*"], true],
+    ["team-a-*", ["team-a-*"], true],
+    ["team-*", ["team-a-*"], false],
+    ["*", ["team-a-*"], false],
+    ["team-a-x", ["team-b-*", "team-a-*"], true],
+    ["*-a-*", ["team-a-*"], false],
+    ["a*b", ["a*", "*c"], true],
+  ])("globWithin(%s, %j) = %s", (pattern, allowed, expected) => {
+    expect(globWithin(pattern, allowed)).toBe(expected);
+  });
+
+  it("globWithin is sound: every name the pattern matches, an allowed glob matches too", () => {
+    const glob = fc.stringMatching(/^[ab*]{0,6}$/);
+    // A name the pattern matches: each `*` of it replaced by a run of letters.
+    const instance = (pattern: string) =>
+      fc.array(fc.stringMatching(/^[abc]{0,3}$/), { minLength: 8, maxLength: 8 }).map((fills) => {
+        let i = 0;
+        return pattern.replace(/\*/g, () => fills[i++ % fills.length]!);
+      });
+    fc.assert(
+      fc.property(glob, glob, fc.gen(), (pattern, allowed, gen) => {
+        const name = gen(() => instance(pattern));
+        expect(globMatch(pattern, name)).toBe(true);
+        if (globWithin(pattern, [allowed])) expect(globMatch(allowed, name)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("globWithin is exact for one allowed glob: a refusal has a witness name", () => {
+    // Fill each `*` with a letter the allowed glob never uses: only its own `*` can take it.
+    fc.assert(
+      fc.property(fc.stringMatching(/^[ab*]{0,6}$/), fc.stringMatching(/^[ab*]{0,6}$/), (pattern, allowed) => {
+        if (globWithin(pattern, [allowed])) return;
+        const witness = pattern.replace(/\*/g, "zzzzzzz");
+        expect(globMatch(allowed, witness)).toBe(false);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("makes SQLite metacharacters literal", () => {
