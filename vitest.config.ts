@@ -89,6 +89,8 @@ export default defineConfig(async () => {
             name: "e2e",
             include: ["test/e2e/**/*.test.ts"],
             environment: "node",
+            // Installs Debian's Chromium when missing (as root), else stops with the command to run.
+            globalSetup: ["./test/e2e/global-setup.ts"],
             testTimeout: 180_000,
             hookTimeout: 180_000,
           },

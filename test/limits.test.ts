@@ -97,6 +97,55 @@ describe("tags", () => {
   });
 });
 
+/**
+ * A tags map whose JSON text is exactly `bytes` bytes of UTF-8: values of 3-byte "€" (up to
+ * 4,000 characters each, under the 4,096 cap), the last one padded with ASCII to the exact size.
+ */
+function tagsOfBytes(bytes: number, prefix = "t"): Record<string, string> {
+  const size = (t: Record<string, string>) => new TextEncoder().encode(JSON.stringify(t)).byteLength;
+  const tags: Record<string, string> = {};
+  // Each value at most 4,000 characters; stop once ASCII padding under that size can finish the job.
+  for (let i = 0; bytes - size(tags) > 4000; i++) tags[`${prefix}${i}`] = "€".repeat(Math.min(4000, Math.floor((bytes - size(tags) - 3000) / 3)));
+  tags[`${prefix}-pad`] = "";
+  tags[`${prefix}-pad`] = "x".repeat(bytes - size(tags));
+  expect(size(tags)).toBe(bytes);
+  return tags;
+}
+
+describe("tags: 64 KiB serialized", () => {
+  it("accepts a model's and a version's tags of exactly 64 KiB at create, not a byte more (bytes, not characters)", async () => {
+    const edge = tagsOfBytes(64 * 1024);
+    expect((await json("POST", "/v1/models", { body: { name: "lim-bytes", tags: edge } })).status).toBe(201);
+    expectValidation(await json("POST", "/v1/models", { body: { name: "lim-bytes-2", tags: tagsOfBytes(64 * 1024 + 1) } }), "tags");
+    expect((await json("POST", "/v1/models/lim-bytes/versions", { body: { tags: edge } })).status).toBe(201);
+    const over = await json("POST", "/v1/models/lim-bytes/versions", { body: { tags: tagsOfBytes(64 * 1024 + 1) } });
+    expectValidation(over, "tags");
+    expect(over.body.errors[0].message).toMatch(/65536 bytes/);
+  });
+
+  it("caps tags at 64 KiB after merging: four multibyte patches cannot build a multi-megabyte record", async () => {
+    await createModel("lim-bytes-merge");
+    const v = await createVersion("lim-bytes-merge", {});
+    const versionPath = `/v1/models/lim-bytes-merge/versions/${v.version}`;
+    for (const path of ["/v1/models/lim-bytes-merge", versionPath]) {
+      // Two patches that merge to exactly the cap (two maps' texts lose a pair of braces and gain a comma), then one byte more.
+      const half = tagsOfBytes(32 * 1024, "a");
+      expect((await json("PATCH", path, { body: { tags: half } })).status).toBe(200);
+      const rest = tagsOfBytes(32 * 1024 + 1, "b");
+      expect((await json("PATCH", path, { body: { tags: rest } })).status, path).toBe(200);
+      const stored = (await json("GET", path)).body.tags;
+      expect(new TextEncoder().encode(JSON.stringify(stored)).byteLength).toBe(64 * 1024);
+      expectValidation(await json("PATCH", path, { body: { tags: { c: "x" } } }), "tags");
+      // The patches of the report: 64 values of 4,096 three-byte characters, four times.
+      const heavy = (i: number) => Object.fromEntries(Array.from({ length: 64 }, (_, k) => [`h${i}-${k}`, "€".repeat(4096)]));
+      for (let i = 0; i < 4; i++) expectValidation(await json("PATCH", path, { body: { tags: { ...heavy(i), ...Object.fromEntries(Object.keys(stored).map((k) => [k, null])) } } }), "tags");
+      expect((await json("GET", path)).body.tags).toEqual(stored);
+      // Deleting keys makes room again.
+      expect((await json("PATCH", path, { body: { tags: { ...Object.fromEntries(Object.keys(rest).map((k) => [k, null])), c: "x" } } })).status).toBe(200);
+    }
+  });
+});
+
 describe("metrics", () => {
   it("accepts 256 metrics at create, not 257, and caps them at 256 after merging", async () => {
     await createModel("lim-metrics");

@@ -1,6 +1,6 @@
 /** A model as the registry keeps it (API.md "Models"); its ModelState owns the record. */
 import { mergeFlat } from "./canonical-json";
-import { MAX_TAGS } from "./limits";
+import { tagsOverLimit } from "./limits";
 
 export type ModelKind = "model" | "prompt" | "config";
 
@@ -24,13 +24,13 @@ export type ModelPatchOutcome = { ok: true; record: ModelRecord } | { ok: false;
 
 /**
  * Applies a patch: description replaced, tags merged (`null` deletes a key). Refused when the
- * merged tags would pass MAX_TAGS: each patch is capped by the route, only the merge shows
+ * merged tags would pass a tags limit (count or bytes): each patch is capped by the route, only the merge shows
  * whether many small patches add up to an unbounded row.
  */
 export function applyModelPatch(record: ModelRecord, patch: ModelPatch, now: string): ModelPatchOutcome {
   const tags = patch.tags !== undefined ? mergeFlat(record.tags, patch.tags) : record.tags;
-  const count = Object.keys(tags).length;
-  if (count > MAX_TAGS) return { ok: false, path: "tags", message: `at most ${MAX_TAGS} tags after merging; this patch would leave ${count}` };
+  const problem = patch.tags !== undefined ? tagsOverLimit(tags, "after merging") : null;
+  if (problem) return { ok: false, path: "tags", message: problem };
   return {
     ok: true,
     record: { ...record, ...(patch.description !== undefined ? { description: patch.description } : {}), tags, updated_at: now },

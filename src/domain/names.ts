@@ -3,7 +3,7 @@
  * and the OpenAPI document shows them.
  */
 import { z } from "zod";
-import { MAX_PATCH_KEYS, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS } from "./limits";
+import { MAX_PATCH_KEYS, MAX_TAG_KEY, MAX_TAG_VALUE, tagsOverLimit } from "./limits";
 
 export const MODEL_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 
@@ -25,7 +25,10 @@ export const TagKey = z
   .max(MAX_TAG_KEY)
   .regex(/^[^\u0000-\u001f:]+$/, "must not contain ':' or control characters");
 export const TagValue = z.string().max(MAX_TAG_VALUE);
-export const Tags = z.record(TagKey, TagValue).refine((t) => Object.keys(t).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`);
+export const Tags = z.record(TagKey, TagValue).superRefine((tags, ctx) => {
+  const problem = tagsOverLimit(tags);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
 /** A tag patch: a null value deletes the key. The stored map's cap is checked after merging. */
 export const TagPatch = z
   .record(TagKey, TagValue.nullable())

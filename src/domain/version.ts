@@ -3,7 +3,7 @@
  * ModelState Durable Object owns these records; D1 holds their projection.
  */
 import { mergeFlat } from "./canonical-json";
-import { jsonBytes, MAX_LINEAGE_BYTES, MAX_METRICS, MAX_TAGS } from "./limits";
+import { jsonBytes, MAX_LINEAGE_BYTES, MAX_METRICS, tagsOverLimit } from "./limits";
 import type { ManifestEntry } from "./manifest";
 
 export type VersionStatus = "pending" | "ready" | "failed";
@@ -98,10 +98,8 @@ export function applyVersionPatch<T extends VersionHead>(record: T, patch: Versi
   }
   // Each patch is checked on its own by the route; only the merge shows whether the stored
   // maps would pass the caps (many small patches must not add up to an unbounded row).
-  const tags = Object.keys(next.tags).length;
-  if (tags > MAX_TAGS) {
-    return { ok: false, reason: "too_large", path: "tags", message: `at most ${MAX_TAGS} tags after merging; this patch would leave ${tags}` };
-  }
+  const tags = patch.tags !== undefined ? tagsOverLimit(next.tags, "after merging") : null;
+  if (tags) return { ok: false, reason: "too_large", path: "tags", message: tags };
   const metrics = Object.keys(next.metrics).length;
   if (metrics > MAX_METRICS) {
     return { ok: false, reason: "too_large", path: "metrics", message: `at most ${MAX_METRICS} metrics after merging; this patch would leave ${metrics}` };

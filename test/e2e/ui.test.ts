@@ -10,9 +10,8 @@
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CHROMIUM } from "./debian";
 import { root, startServer, token, type Server } from "./server";
-
-const CHROMIUM = "/usr/bin/chromium";
 const MODEL = "fraud-detector";
 const CARD = `# Fraud detector
 
@@ -86,7 +85,7 @@ beforeAll(async () => {
   await api("PUT", `/v1/models/${MODEL}/aliases/production`, { version: v1, reason: "initial release" });
   await api("PUT", `/v1/models/${MODEL}/aliases/staging`, { version: v1 });
   await api("PUT", `/v1/models/${MODEL}/aliases/production/guard`, { metric: "error_rate", max: 0.05, window_s: 300, min_samples: 50 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+  browser = await chromium.launch({ executablePath: CHROMIUM.binary, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
 });
 
 afterAll(async () => {
