@@ -206,6 +206,34 @@ describe("JSON depth", () => {
   });
 });
 
+describe("every other limit at its edge", () => {
+  it("metric names of 128 characters pass, 129 do not; descriptions of 4,096 pass, 4,097 do not; alias names of 64 pass, 65 do not", async () => {
+    await createModel("lim-edges");
+    expect((await json("POST", "/v1/models/lim-edges/versions", { body: { metrics: { ["m".repeat(128)]: 1 } } })).status).toBe(201);
+    expect((await json("POST", "/v1/models/lim-edges/versions", { body: { metrics: { ["m".repeat(129)]: 1 } } })).status).toBe(400);
+    expect((await json("PATCH", "/v1/models/lim-edges", { body: { description: "é".repeat(4096) } })).status).toBe(200);
+    expectValidation(await json("PATCH", "/v1/models/lim-edges", { body: { description: "é".repeat(4097) } }), "description");
+    const v = await createVersion("lim-edges", {});
+    await json("PUT", `/v1/models/lim-edges/versions/${v.version}/files/f`, { rawBody: "x" });
+    await json("POST", `/v1/models/lim-edges/versions/${v.version}/finalize`);
+    expect((await json("PUT", `/v1/models/lim-edges/aliases/${"a".repeat(64)}`, { body: { version: v.version } })).status).toBe(200);
+    expectValidation(await json("PUT", `/v1/models/lim-edges/aliases/${"a".repeat(65)}`, { body: { version: v.version } }), "alias");
+  });
+
+  it("reads a JSON body of exactly 1 MiB and refuses one byte more with 413", async () => {
+    const body = (bytes: number) => {
+      const shell = JSON.stringify({ name: "lim-body", description: "" });
+      return JSON.stringify({ name: "lim-body", description: "x".repeat(bytes - shell.length) });
+    };
+    const edge = await json("POST", "/v1/models", { rawBody: body(1024 * 1024), headers: { "content-type": "application/json" } });
+    // Read whole: refused for its description's length, not its size.
+    expectValidation(edge, "description");
+    const over = await json("POST", "/v1/models", { rawBody: body(1024 * 1024 + 1), headers: { "content-type": "application/json" } });
+    expect(over.status).toBe(413);
+    expect(over.body.code).toBe("payload_too_large");
+  });
+});
+
 describe("applyVersionPatch limits", () => {
   const base: VersionRecord = {
     model: "m",
