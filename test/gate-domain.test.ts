@@ -115,6 +115,15 @@ describe("evaluateGate", () => {
     });
   }
 
+  it("no_regression against the last holder, and when every holder is gone", () => {
+    const rule = policy({ no_regression: [{ metric: "auc" }] });
+    const candidate = [facts(3, { metrics: { auc: 0.9 } })];
+    const last = evaluateGate(rule, candidate, [facts(1, { metrics: { auc: 0.95 } })], "last");
+    expect(last.checks[0]).toMatchObject({ passed: false, expected: ">= 0.95", detail: "against the last holder, v1=0.95" });
+    expect(evaluateGate(rule, candidate, [], "gone").checks[0]).toMatchObject({ passed: false, expected: "a holder to compare with" });
+    expect(evaluateGate(rule, candidate, [], "current").checks[0]).toMatchObject({ passed: true, expected: "nothing holds the target" });
+  });
+
   it("refuses malformed policies", () => {
     for (const bad of [
       { unknown: 1 },

@@ -112,6 +112,68 @@ describe("enforcement", () => {
   });
 });
 
+describe("no_regression cannot be dodged", () => {
+  it("by deleting the alias and setting it again: the last holder is compared, and deleting a gated alias needs admin", async () => {
+    await createModel("g-dodge");
+    const good = await ready("g-dodge", { metrics: { auc: 0.95 } });
+    const worse = await ready("g-dodge", { metrics: { auc: 0.8 } });
+    await setGate("g-dodge", "production", { no_regression: [{ metric: "auc" }] });
+    expect((await promote("g-dodge", "production", good)).status).toBe(200);
+    const promoter = await hsToken({ scope: "read promote" });
+
+    // A promote token may not delete a gated alias; an admin may.
+    const denied = await call("DELETE", "/v1/models/g-dodge/aliases/production", { token: promoter });
+    expect(denied.status).toBe(403);
+    expect((await json("GET", "/v1/models/g-dodge/aliases/production")).body.version).toBe(good);
+    expect((await call("DELETE", "/v1/models/g-dodge/aliases/production?reason=maintenance")).status).toBe(204);
+
+    // Nothing holds production now: the worse version is compared with the last holder.
+    const refused = await promote("g-dodge", "production", worse, promoter);
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe("gate_failed");
+    const check = refused.body.checks.find((c: { check: string }) => c.check === "no_regression.auc");
+    expect(check).toMatchObject({ passed: false, expected: ">= 0.95", actual: 0.8 });
+    expect(check.detail).toMatch(/last holder, v1=0.95/);
+    // The dry run says the same.
+    const dry = await json("POST", "/v1/models/g-dodge/gates/production/check", { body: { version: worse } });
+    expect(dry.body.checks).toEqual(refused.body.checks);
+    // A better one passes.
+    const better = await ready("g-dodge", { metrics: { auc: 0.96 } });
+    expect((await promote("g-dodge", "production", better, promoter)).status).toBe(200);
+    // An ungated alias is still the promote token's to delete.
+    expect((await promote("g-dodge", "canary", worse, promoter)).status).toBe(200);
+    expect((await call("DELETE", "/v1/models/g-dodge/aliases/canary", { token: promoter })).status).toBe(204);
+  });
+
+  it("by moving the version out of the stage first: the last version in the stage is compared", async () => {
+    await createModel("g-dodge-stage");
+    const good = await ready("g-dodge-stage", { metrics: { auc: 0.95 } });
+    const worse = await ready("g-dodge-stage", { metrics: { auc: 0.8 } });
+    await setGate("g-dodge-stage", "production", { no_regression: [{ metric: "auc" }] });
+    const stage = (version: number, to: string) => json("POST", `/v1/models/g-dodge-stage/versions/${version}/stage`, { body: { stage: to } });
+    expect((await stage(good, "production")).status).toBe(200);
+    expect((await stage(good, "archived")).status).toBe(200);
+    const refused = await stage(worse, "production");
+    expect(refused.status).toBe(409);
+    expect(refused.body.checks[0]).toMatchObject({ check: "no_regression.auc", passed: false, actual: 0.8 });
+  });
+
+  it("passes only for a target that never held anything, and fails once every former holder is deleted", async () => {
+    await createModel("g-fresh");
+    const first = await ready("g-fresh", { metrics: { auc: 0.5 } });
+    await setGate("g-fresh", "canary", { no_regression: [{ metric: "auc" }] });
+    const fresh = await promote("g-fresh", "canary", first);
+    expect(fresh.status).toBe(200);
+    expect((await call("DELETE", "/v1/models/g-fresh/aliases/canary")).status).toBe(204);
+    expect((await call("DELETE", `/v1/models/g-fresh/versions/${first}`)).status).toBe(204);
+    const next = await ready("g-fresh", { metrics: { auc: 0.9 } });
+    const refused = await promote("g-fresh", "canary", next);
+    expect(refused.status).toBe(409);
+    expect(refused.body.checks[0]).toMatchObject({ check: "no_regression.auc", passed: false });
+    expect(refused.body.checks[0].detail).toMatch(/every version that held the target has been deleted/);
+  });
+});
+
 describe("approvals", () => {
   it("are four-eyes, one per approver, and need the approve scope", async () => {
     await createModel("g-appr");

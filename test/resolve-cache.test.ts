@@ -302,7 +302,7 @@ describe("stale-if-error", () => {
   it("does not stand in for an answer ModelState gave: a deleted alias is 404, and is not served stale after", async () => {
     await modelWithAlias("rc-gone", 1);
     expect((await get("/v1/models/rc-gone/aliases/prod")).status).toBe(200);
-    unwrap(await modelState(env, "rc-gone").deleteAlias({ model: "rc-gone", actor: "elsewhere", at: new Date().toISOString(), alias: "prod", reason: null }));
+    unwrap(await modelState(env, "rc-gone").deleteAlias({ model: "rc-gone", actor: "elsewhere", at: new Date().toISOString(), alias: "prod", reason: null, admin: true }));
     const gone = await get("/v1/models/rc-gone/aliases/prod");
     expect([gone.status, gone.body.code]).toEqual([404, "not_found"]);
     await swapResolved("rc-gone", new FailingMap());

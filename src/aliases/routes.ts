@@ -5,7 +5,7 @@
  */
 import { queryDb } from "../db/session";
 import { z } from "zod";
-import { mayMoveAlias, type Principal } from "../auth/principal";
+import { hasScope, mayMoveAlias, type Principal } from "../auth/principal";
 import { defineRoute } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { itemsOf, pageOf } from "../http/openapi-helpers";
@@ -75,12 +75,14 @@ export const aliasRoutes = [
     path: "/v1/models/{model}/aliases/{alias}",
     operationId: "deleteAlias",
     summary: "Delete an alias",
+    description:
+      "Needs the token's `aliases` grant for the alias; an alias with a gate also needs `admin` (403 otherwise), because its gate's `no_regression` then compares the next promotion with the last holder.",
     tag: "Aliases",
     scope: "promote",
     params: AliasParams,
     query: DeleteAliasQuery,
     responses: { 204: { description: "Deleted" } },
-    errors: ["validation_failed", "not_found"],
+    errors: ["validation_failed", "not_found", "forbidden"],
     async handler(c, { params, query, principal }) {
       requireAliasGrant(principal, params.alias);
       unwrap(
@@ -88,6 +90,7 @@ export const aliasRoutes = [
           ...actorFor(params.model, principal),
           alias: params.alias,
           reason: query.reason ?? null,
+          admin: hasScope(principal, "admin"),
         }),
       );
       await forgetResolved(params.model, [params.alias]);

@@ -73,11 +73,26 @@ const present = (value: unknown): boolean =>
   value !== undefined && value !== null && value !== "" && !(Array.isArray(value) && value.length === 0) && !(typeof value === "object" && !Array.isArray(value) && Object.keys(value as object).length === 0);
 
 /**
+ * Where the versions `no_regression` compares with come from: those serving the target now;
+ * when nothing does, the last ones that did (so deleting an alias, or moving a version out of
+ * a stage, and promoting a worse one compares with what was there); `gone` when the target
+ * has held versions but every one of them has since been deleted (nothing left to compare
+ * with, so the check fails rather than waving the candidate through).
+ */
+export type BaselineSource = "current" | "last" | "gone";
+
+/**
  * Evaluates `policy` for a promotion of `candidates` (one version, or every version of a
  * split: each must pass) over `holders` (the versions serving the target now, a split's
- * every version; none when nothing holds it). One check per rule and candidate.
+ * every version; else its last holders, as `source` says; none when it never held anything).
+ * One check per rule and candidate.
  */
-export function evaluateGate(policy: GatePolicy, candidates: readonly GateFacts[], holders: readonly GateFacts[]): GateResult {
+export function evaluateGate(
+  policy: GatePolicy,
+  candidates: readonly GateFacts[],
+  holders: readonly GateFacts[],
+  source: BaselineSource = "current",
+): GateResult {
   const checks: GateCheck[] = [];
   const many = candidates.length > 1;
   const label = (name: string, c: GateFacts) => (many ? `${name}@v${c.version}` : name);
@@ -96,8 +111,18 @@ export function evaluateGate(policy: GatePolicy, candidates: readonly GateFacts[
     }
     for (const rule of policy.no_regression ?? []) {
       const actual = c.metrics[rule.metric];
+      if (source === "gone") {
+        checks.push({
+          check: label(`no_regression.${rule.metric}`, c),
+          passed: false,
+          expected: "a holder to compare with",
+          actual: actual ?? null,
+          detail: "every version that held the target has been deleted: nothing to compare with (an admin may change the gate)",
+        });
+        continue;
+      }
       if (holders.length === 0) {
-        checks.push({ check: label(`no_regression.${rule.metric}`, c), passed: true, expected: "nothing holds the target", actual: actual ?? null, detail: "nothing holds the target: no regression possible" });
+        checks.push({ check: label(`no_regression.${rule.metric}`, c), passed: true, expected: "nothing holds the target", actual: actual ?? null, detail: "the target has never held a version: no regression possible" });
         continue;
       }
       // Against every version serving the target: the candidate must not be worse than any.
@@ -110,7 +135,7 @@ export function evaluateGate(policy: GatePolicy, candidates: readonly GateFacts[
       const details: string[] = [];
       if (actual === undefined) details.push(`version ${c.version} has no metric '${rule.metric}'`);
       if (missing.length > 0) details.push(`holders without the metric: ${missing.map((v) => `v${v}`).join(", ")}`);
-      if (known.length > 0) details.push(`against ${known.map((b) => `v${b.version}=${b.value}`).join(", ")}`);
+      if (known.length > 0) details.push(`against ${source === "last" ? "the last holder, " : ""}${known.map((b) => `v${b.version}=${b.value}`).join(", ")}`);
       checks.push({ check: label(`no_regression.${rule.metric}`, c), passed, expected, actual: actual ?? null, detail: details.join("; ") || null });
     }
     for (const [key, value] of Object.entries(policy.required_tags ?? {})) {

@@ -29,9 +29,16 @@ export function setAlias(r: Rooms, input: Reasoned & { alias: string; value: Ali
   return { ok: true, value: aliasBody(input.model, state) };
 }
 
-export function deleteAlias(r: Rooms, input: Reasoned & { alias: string }): Outcome<null> {
+/**
+ * Deletes an alias. One with a gate needs `admin` (`admin` says whether the caller has it):
+ * checked here, with the gate read in this same step, so a gate set a moment earlier counts.
+ */
+export function deleteAlias(r: Rooms, input: Reasoned & { alias: string; admin: boolean }): Outcome<null> {
   const current = r.aliases.get(input.alias);
   if (!current) return fail("not_found", `Alias '${input.alias}' is not set`);
+  if (!input.admin && r.gates.get(input.alias)) {
+    return fail("forbidden", `Alias '${input.alias}' has a gate: deleting it needs the 'admin' scope`);
+  }
   changeAlias(r, input, input.alias, "delete", current.value, null);
   return { ok: true, value: null };
 }

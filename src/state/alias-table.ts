@@ -149,6 +149,15 @@ export class AliasTable {
       .map((r) => ({ action: r.action, from: parseValue(r.from_value) }));
   }
 
+  /** Every value the alias has been set to, newest first (a gate's baseline once it is deleted). */
+  *pastValues(alias: string): Generator<AliasValue> {
+    const rows = this.sql.exec<{ to_value: string }>(
+      "SELECT to_value FROM alias_history WHERE alias = ? AND to_value IS NOT NULL ORDER BY generation DESC",
+      alias,
+    );
+    for (const row of rows) yield parseValue(row.to_value)!;
+  }
+
   /** Whether `version` has held the alias on its own (a rollback target must have). */
   everHeld(alias: string, version: number): boolean {
     return this.sql

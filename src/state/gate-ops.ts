@@ -5,7 +5,7 @@
  * same synchronous step that commits or refuses.
  */
 import { valueVersions } from "../domain/alias";
-import { evaluateGate, type GateFacts, type GatePolicy, type GateResult } from "../domain/gate";
+import { evaluateGate, type BaselineSource, type GateFacts, type GatePolicy, type GateResult } from "../domain/gate";
 import type { VersionHead } from "../domain/version";
 import type { Approval, GateBody } from "./gate-table";
 import { fail, type Outcome } from "./outcome";
@@ -51,8 +51,9 @@ export function checkGate(r: Rooms, target: string, versions: readonly number[])
   const gate = r.gates.get(target);
   if (!gate) return { passed: true, checks: [] };
   const candidates = versions.map((v) => facts(r, r.versions.head(v)!, target, gate.policy));
-  const holders = holdersOf(r, target).map((h) => facts(r, h, target, gate.policy));
-  return evaluateGate(gate.policy, candidates, holders);
+  const baseline = baselineOf(r, target);
+  const holders = baseline.holders.map((h) => facts(r, h, target, gate.policy));
+  return evaluateGate(gate.policy, candidates, holders, baseline.source);
 }
 
 /**
@@ -76,11 +77,32 @@ export function gateRefusal(r: Rooms, actor: Reasoned, target: string, versions:
   });
 }
 
-/** The versions serving `target` now: the alias's (every version of a split), else those in the stage of that name. */
-function holdersOf(r: Rooms, target: string): VersionHead[] {
+/**
+ * What `no_regression` compares with. The versions serving `target` now: the alias's (every
+ * version of a split), else those in the stage of that name. When nothing serves it, the last
+ * that did, so deleting the alias (or moving the version out of the stage) and promoting a
+ * worse one is still compared: the newest value the alias held whose versions still exist,
+ * else the newest version still here that was ever in the stage. (Stage history keeps no
+ * times, so for a stage "newest" is the highest version number.)
+ */
+function baselineOf(r: Rooms, target: string): { holders: VersionHead[]; source: BaselineSource } {
+  const existing = (versions: number[]) => versions.flatMap((v) => r.versions.head(v) ?? []);
   const alias = r.aliases.get(target);
-  if (alias) return valueVersions(alias.value).flatMap((v) => r.versions.head(v) ?? []);
-  return STAGE_NAMES.has(target) ? r.versions.inStage(target as "staging" | "production" | "archived") : [];
+  if (alias) return { holders: existing(valueVersions(alias.value)), source: "current" };
+  const stage = STAGE_NAMES.has(target) ? (target as "staging" | "production" | "archived") : null;
+  if (stage) {
+    const inStage = r.versions.inStage(stage);
+    if (inStage.length > 0) return { holders: inStage, source: "current" };
+  }
+  let everHeld = false;
+  for (const value of r.aliases.pastValues(target)) {
+    everHeld = true;
+    const holders = existing(valueVersions(value));
+    if (holders.length > 0) return { holders, source: "last" };
+  }
+  const lastInStage = stage ? r.versions.lastEverInStage(stage) : null;
+  if (lastInStage) return { holders: [lastInStage], source: "last" };
+  return { holders: [], source: everHeld ? "gone" : "current" };
 }
 
 function facts(r: Rooms, head: VersionHead, target: string, policy: GatePolicy): GateFacts {

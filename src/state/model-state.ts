@@ -203,7 +203,7 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => aliasOps.setAlias(this.rooms, input));
   }
 
-  async deleteAlias(input: Reasoned & { alias: string }): Promise<Outcome<null>> {
+  async deleteAlias(input: Reasoned & { alias: string; admin: boolean }): Promise<Outcome<null>> {
     return this.commit(() => aliasOps.deleteAlias(this.rooms, input));
   }
 

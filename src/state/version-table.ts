@@ -108,6 +108,12 @@ export class VersionTable {
     return this.sql.exec("SELECT 1 FROM stage_history WHERE version = ? AND stage = ?", version, stage).toArray().length > 0;
   }
 
+  /** The highest-numbered version that has ever been in `stage` (deleted versions leave no trace here). */
+  lastEverInStage(stage: string): VersionHead | null {
+    const row = this.sql.exec<{ version: number }>("SELECT max(version) AS version FROM stage_history WHERE stage = ?", stage).one();
+    return row.version === null ? null : this.head(row.version);
+  }
+
   /** Adds a file, or replaces the one at its path; queues that one row for D1. */
   putFile(head: VersionHead, file: ManifestEntry): void {
     this.sql.exec(
