@@ -149,6 +149,8 @@ describe("grants and cycles on the write side, and what readers see of hidden pa
   });
 
   it("refuses a parent that is the version itself or descends from it", async () => {
+    await createModel("cyc-z");
+    await readyWith("cyc-z", {});
     await createModel("cyc-x");
     await createModel("cyc-y");
     const x = await createVersion("cyc-x");
@@ -157,11 +159,26 @@ describe("grants and cycles on the write side, and what readers see of hidden pa
     await createVersion("cyc-y", { lineage: { parents: [{ model: "cyc-x", version: x.version }] } });
     const loop = await json("PATCH", `/v1/models/cyc-x/versions/${x.version}`, { body: { lineage: { parents: [{ model: "cyc-y", version: 1 }] } } });
     expect(loop.status).toBe(400);
-    expect(loop.body.errors[0].message).toContain("descends");
-    // A parent that does not descend from it is fine.
-    await createModel("cyc-z");
-    await readyWith("cyc-z", {});
+    // Every descendant is younger: the rule "a parent must be older than its child" refuses it.
+    expect(loop.body.errors[0].message).toContain("a parent must be older than its child");
+    // An older parent that does not descend from it is fine.
     expect((await json("PATCH", `/v1/models/cyc-x/versions/${x.version}`, { body: { lineage: { parents: [{ model: "cyc-z", version: 1 }] } } })).status).toBe(200);
+  });
+
+  it("never closes a cycle, however two patches in two models race: only the younger may name the older (10 rounds)", async () => {
+    await createModel("race-a");
+    await createModel("race-b");
+    for (let round = 0; round < 10; round++) {
+      const a = await createVersion("race-a");
+      const b = await createVersion("race-b");
+      const [ab, ba] = await Promise.all([
+        json("PATCH", `/v1/models/race-a/versions/${a.version}`, { body: { lineage: { parents: [{ model: "race-b", version: b.version }] } } }),
+        json("PATCH", `/v1/models/race-b/versions/${b.version}`, { body: { lineage: { parents: [{ model: "race-a", version: a.version }] } } }),
+      ]);
+      // b was created after a: b may name a, a may not name b.
+      expect([ab.status, ba.status], `round ${round}`).toEqual([400, 200]);
+      expect(ab.body.errors[0]).toEqual({ path: "lineage.parents", message: expect.stringContaining("a parent must be older than its child") });
+    }
   });
 
   it("redacts hidden parents in Versions, diffs and provenance", async () => {

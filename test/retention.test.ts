@@ -355,3 +355,49 @@ describe("the registry default", () => {
     expect((await json("GET", "/v1/models/ret-gone/retention")).body).toMatchObject({ policy: {}, inherited: true });
   });
 });
+
+describe("a child of another model, however new", () => {
+  it("protects its parent though D1 does not show it yet: the parent's own object holds it from before the child is acknowledged", async () => {
+    await createModel("ret-hold-p");
+    await createModel("ret-hold-c");
+    await version("ret-hold-p", { "w.bin": bytesOf(40, 4242) });
+    await version("ret-hold-p", { "w.bin": bytesOf(40, 4243) });
+    expect((await json("PUT", "/v1/models/ret-hold-p/retention", { body: { keep_last: 1 } })).status).toBe(200);
+    const child = await json("POST", "/v1/models/ret-hold-c/versions", { body: { lineage: { parents: [{ model: "ret-hold-p", version: 1 }] } } });
+    expect(child.status).toBe(201);
+    // As if the child's projection were still in its model's outbox: D1 has no edge.
+    await env.DB.prepare("DELETE FROM version_parents WHERE model = 'ret-hold-c'").run();
+
+    const T = new Date(Date.now() + DAY);
+    const preview = await json("POST", "/v1/models/ret-hold-p/retention/preview", { body: { at: T.toISOString() } });
+    expect(preview.body.keep).toContainEqual({ version: 1, reason: "lineage_parent", detail: "ret-hold-c" });
+    const store = new RetentionStore(env.DB);
+    expect(await applyModelRetention(env, store, "ret-hold-p", T)).toEqual([]);
+    expect(await versionsOf("ret-hold-p")).toEqual([1, 2]);
+
+    // Once the child is gone (and the hold older than the grace), its own object says so: the hold goes, then the parent.
+    expect((await call("DELETE", `/v1/models/ret-hold-c/versions/${child.body.version}`)).status).toBe(204);
+    const later = new Date(Date.now() + 2 * DAY);
+    expect((await applyModelRetention(env, store, "ret-hold-p", later)).map((d) => d.version)).toEqual([1]);
+    expect(await versionsOf("ret-hold-p")).toEqual([2]);
+  });
+
+  it("keeps holds younger than the grace, and holds a live child still needs", async () => {
+    await createModel("ret-hold-q");
+    await createModel("ret-hold-d");
+    for (let i = 0; i < 3; i++) await version("ret-hold-q", { "w.bin": bytesOf(40, 5000 + i) });
+    expect((await json("PUT", "/v1/models/ret-hold-q/retention", { body: { keep_last: 1 } })).status).toBe(200);
+    // A hold whose child was never written (the create failed after the hold: no such model): kept within the grace.
+    const held = await json("POST", "/v1/models/ret-hold-nowhere/versions", { body: { lineage: { parents: [{ model: "ret-hold-q", version: 1 }] } } });
+    expect(held.status).toBe(404);
+    const live = await json("POST", "/v1/models/ret-hold-d/versions", { body: { lineage: { parents: [{ model: "ret-hold-q", version: 2 }] } } });
+    expect(live.status).toBe(201);
+    await env.DB.prepare("DELETE FROM version_parents WHERE model = 'ret-hold-d'").run();
+    const store = new RetentionStore(env.DB);
+    // Within the hour every hold stands; after it, the one no version names goes.
+    expect(await applyModelRetention(env, store, "ret-hold-q", new Date(Date.now() + 60_000))).toEqual([]);
+    expect((await applyModelRetention(env, store, "ret-hold-q", new Date(Date.now() + 2 * 3600_000))).map((d) => d.version)).toEqual([1]);
+    // Version 2 is still named by a live child, which D1 does not show.
+    expect(await versionsOf("ret-hold-q")).toEqual([2, 3]);
+  });
+});

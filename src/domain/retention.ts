@@ -80,10 +80,13 @@ export interface RetentionFacts {
   parents: readonly ParentRef[];
 }
 
-/** A version of this model that a version of another model names as its parent. */
+/**
+ * A version of this model that a version of another model names as its parent. `child.version`
+ * is null for a hold the parent's object keeps (the child model is known, not which version).
+ */
 export interface ProtectedParent {
   version: number;
-  child: ParentRef;
+  child: { model: string; version: number | null };
 }
 
 export interface RetentionInput {
@@ -105,7 +108,7 @@ export interface Deletion {
 export interface Keeping {
   version: number;
   reason: KeepReason;
-  /** What protects it: the alias, the stage, or the child (`model/version`) naming it as parent. */
+  /** What protects it: the alias, the stage, or the child (`model/version`, or the model for a hold) naming it as parent. */
   detail?: string;
 }
 
@@ -147,14 +150,14 @@ function protection(
   heldBy: ReadonlyMap<number, string>,
   keptStages: ReadonlySet<Stage>,
   keepTags: readonly [string, string][],
-  crossModel: ReadonlyMap<number, ParentRef>,
+  crossModel: ReadonlyMap<number, ProtectedParent["child"]>,
 ): Keeping | null {
   const alias = heldBy.get(v.version);
   if (alias !== undefined) return { version: v.version, reason: "alias", detail: alias };
   if (keptStages.has(v.stage)) return { version: v.version, reason: "stage", detail: v.stage };
   if (keepTags.length > 0 && keepTags.every(([k, value]) => v.tags[k] === value)) return { version: v.version, reason: "keep_tags" };
   const child = crossModel.get(v.version);
-  if (child) return { version: v.version, reason: "lineage_parent", detail: `${child.model}/${child.version}` };
+  if (child) return { version: v.version, reason: "lineage_parent", detail: child.version === null ? child.model : `${child.model}/${child.version}` };
   return null;
 }
 
@@ -199,7 +202,7 @@ export function evaluateRetention(input: RetentionInput): RetentionPlan {
   }
   const keptStages = new Set<Stage>([...(policy.keep_stages ?? DEFAULT_KEEP_STAGES), "production"]);
   const keepTags = Object.entries(policy.keep_tags ?? {});
-  const crossModel = new Map<number, ParentRef>();
+  const crossModel = new Map<number, ProtectedParent["child"]>();
   for (const p of input.protectedParents) if (!crossModel.has(p.version)) crossModel.set(p.version, p.child);
   const readyRank = new Map<number, number>();
   for (const v of [...versions].reverse()) if (v.status === "ready") readyRank.set(v.version, readyRank.size);

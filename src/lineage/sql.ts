@@ -30,17 +30,6 @@ export const WALK_SQL = `WITH RECURSIVE
     LIMIT ?4)
   SELECT -1 AS direction, * FROM up UNION ALL SELECT 1 AS direction, * FROM down`;
 
-/**
- * Whether (?3, ?4) is (?1, ?2) or one of its ancestors, at any depth: UNION keeps each
- * version once, so the recursion ends on any data; the LIMIT bounds a pathological graph.
- */
-export const IS_ANCESTOR_SQL = `WITH RECURSIVE up(model, version) AS (
-    SELECT ?1, ?2
-    UNION
-    SELECT p.parent_model, p.parent_version FROM up JOIN version_parents p ON p.model = up.model AND p.version = up.version
-    LIMIT 100000)
-  SELECT 1 AS found FROM up WHERE model = ?3 AND version = ?4 LIMIT 1`;
-
 export const FACTS_SQL = `SELECT v.model, v.version, v.status, v.stage, v.created_at, v.created_by, v.digest, v.run_id, v.git_sha,
     v.lineage ->> '$.run_url' AS run_url, v.lineage ->> '$.git_repo' AS git_repo,
     v.lineage ->> '$.datasets' AS datasets, v.lineage ->> '$.params' AS params, v.metrics

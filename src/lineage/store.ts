@@ -7,7 +7,7 @@
 import type { D1Handle } from "../db/session";
 import type { AliasBody } from "../state/alias-table";
 import { toSqliteGlob } from "../domain/glob";
-import { ALIASES_SQL, FACTS_SQL, IS_ANCESTOR_SQL, LOOKUP_SQL, WALK_SQL } from "./sql";
+import { ALIASES_SQL, FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "./sql";
 import { nodeKey, type NodeFacts, type NodeRef, type WalkedEdge, type WalkedNode } from "../domain/lineage";
 import type { DatasetRef } from "../domain/version";
 
@@ -49,12 +49,6 @@ export function lookupQuery(filter: LookupFilter, globs: readonly string[] | und
 
 export class LineageStore {
   constructor(private readonly db: D1Handle) {}
-
-  /** Whether `ancestor` is `of` itself or one of its ancestors. */
-  async isAncestor(ancestor: NodeRef, of: NodeRef): Promise<boolean> {
-    const row = await this.db.prepare(IS_ANCESTOR_SQL).bind(of.model, of.version, ancestor.model, ancestor.version).first();
-    return row !== null;
-  }
 
   /** `limit + 1` rows of a reverse lookup, so the caller can tell whether there is more. */
   async lookup(filter: LookupFilter, globs: readonly string[] | undefined, after: LookupCursor | undefined, limit: number): Promise<LookupRow[]> {

@@ -2,22 +2,19 @@
  * Routes of API.md "Versions" (create, list, get, patch). Writes go through the model's
  * ModelState, which numbers versions and owns their state; reads come from D1's projection.
  */
-import { mayActOnModel, type Principal } from "../auth/principal";
-import { LineageStore } from "../lineage/store";
-import { ProblemError } from "../http/problem";
 import { z } from "zod";
 import { canonicalJson } from "../domain/canonical-json";
 import { sha256Hex } from "../domain/ids";
-import type { ParentRef } from "../domain/version";
 import { queryDb, type D1Handle } from "../db/session";
 import { defineRoute } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound } from "../http/problem";
-import { parseWith, validationFailed } from "../http/validation";
+import { parseWith } from "../http/validation";
 import { abortR2Uploads } from "../artifacts/bytes";
 import { actorFor, modelState, unwrap } from "../state/client";
 import { ModelStore } from "./model-store";
+import { holdParents } from "./parents";
 import {
   CreateVersionBody,
   IDEMPOTENCY_KEY,
@@ -33,34 +30,6 @@ const VersionCursor = z.object({ v: z.number().int().positive() });
 
 async function requireModel(db: D1Handle, model: string): Promise<void> {
   if (!(await new ModelStore(db).exists(model))) throw notFound(`Model '${model}'`);
-}
-
-/**
- * Parents must be versions the caller may see (403 first, so existence does not leak) and
- * the registry holds (400). Naming a version's own descendant (or itself) as its parent
- * would close a cycle: 400. A new version has no descendants yet, so only a patch
- * (`child`) is checked for that.
- */
-async function requireParents(db: D1Handle, principal: Principal, parents: readonly ParentRef[] | null | undefined, child?: ParentRef): Promise<void> {
-  if (!parents?.length) return;
-  const hidden = parents.find((p) => !mayActOnModel(principal, p.model));
-  if (hidden) throw new ProblemError("forbidden", `This token may not act on model '${hidden.model}', named as a parent`);
-  const missing = await new VersionStore(db).missing(parents);
-  if (missing.length > 0) {
-    throw validationFailed(
-      "Lineage names parents the registry does not hold",
-      missing.map((p) => ({ path: "lineage.parents", message: `${p.model} version ${p.version} does not exist` })),
-    );
-  }
-  if (!child) return;
-  const lineage = new LineageStore(db);
-  for (const parent of parents) {
-    if (await lineage.isAncestor(child, parent)) {
-      throw validationFailed("A parent cannot descend from its child", [
-        { path: "lineage.parents", message: `${parent.model} version ${parent.version} is ${child.model} version ${child.version} or descends from it` },
-      ]);
-    }
-  }
 }
 
 export const versionRoutes = [
@@ -84,9 +53,10 @@ export const versionRoutes = [
     async handler(c, { params, body, principal }) {
       const keyHeader = c.req.header("idempotency-key");
       const key = keyHeader === undefined ? undefined : parseWith(IDEMPOTENCY_KEY, keyHeader, "Idempotency-Key header");
-      await requireParents(queryDb(c), principal, body.lineage.parents);
+      const actor = actorFor(params.model, principal);
+      await holdParents(c.env, principal, { model: params.model, createdAt: () => actor.at }, body.lineage.parents, actor.at);
       const outcome = await modelState(c.env, params.model).createVersion({
-        ...actorFor(params.model, principal),
+        ...actor,
         description: body.description ?? null,
         tags: body.tags,
         metrics: body.metrics,
@@ -151,10 +121,12 @@ export const versionRoutes = [
     responses: { 200: { description: "The updated version", schema: Version } },
     errors: ["validation_failed", "not_found", "immutable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      await requireParents(queryDb(c), principal, body.lineage?.parents, { model: params.model, version: params.version });
+      const actor = actorFor(params.model, principal);
+      const createdAt = async () => unwrap(await modelState(c.env, params.model).versionCreatedAt({ model: params.model, version: params.version }));
+      await holdParents(c.env, principal, { model: params.model, createdAt }, body.lineage?.parents, actor.at);
       const record = unwrap(
         await modelState(c.env, params.model).patchVersion({
-          ...actorFor(params.model, principal),
+          ...actor,
           version: params.version,
           patch: body,
         }),

@@ -2,12 +2,12 @@
  * Reads of the versions projection in D1 (its writer is ModelState's outbox, through
  * src/state/projection.ts).
  */
-import { and, asc, desc, eq, inArray, lt, or, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
 import { aliases, versionFiles, versions, type VersionRow } from "../db/schema";
 import type { ManifestEntry } from "../domain/manifest";
-import type { Lineage, ParentRef, Stage, VersionRecord, VersionStatus } from "../domain/version";
+import type { Lineage, Stage, VersionRecord, VersionStatus } from "../domain/version";
 import { mayActOnModel, type Principal } from "../auth/principal";
 import { redactParents } from "../domain/lineage";
 import type { VersionBody } from "./schemas";
@@ -123,17 +123,5 @@ export class VersionStore {
 
   async present(record: VersionRecord, principal: Principal): Promise<VersionBody> {
     return (await this.presentAll(record.model, [record], principal))[0]!;
-  }
-
-  /** The parents among `refs` that the registry does not hold. */
-  async missing(refs: readonly ParentRef[]): Promise<ParentRef[]> {
-    if (refs.length === 0) return [];
-    const found = await this.db
-      .select({ model: versions.model, version: versions.version })
-      .from(versions)
-      .where(or(...refs.map((r) => and(eq(versions.model, r.model), eq(versions.version, r.version)))))
-      .all();
-    const have = new Set(found.map((f) => `${f.model}/${f.version}`));
-    return refs.filter((r) => !have.has(`${r.model}/${r.version}`));
   }
 }

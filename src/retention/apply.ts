@@ -1,14 +1,17 @@
 /**
  * Retention applied by the scheduled cleanup (src/artifacts/cleanup.ts, before blob
  * collection): for each model whose policy may delete something, one ModelState call that
- * decides and deletes in one transaction. What comes from D1 (the registry default, and the
- * versions other models name as parents) is gathered by `retentionInputs`, which the preview
- * route uses too, so a preview at a moment lists what the cleanup would delete then.
+ * decides and deletes in one transaction. What comes from outside that object (the registry
+ * default and the versions other models name as parents, from D1; which of its own holds for
+ * other models' children are stale, from those models' objects) is gathered by
+ * `retentionInputs`, which the preview route uses too, so a preview at a moment lists what
+ * the cleanup would delete then.
  */
 import type { Env } from "../env";
 import { abortR2Uploads } from "../artifacts/bytes";
 import { mayDelete, type Deletion } from "../domain/retention";
 import { modelState } from "../state/client";
+import type { Hold } from "../state/downstream-table";
 import type { RetentionInputs } from "../state/model-state";
 import { RetentionStore } from "./store";
 
@@ -23,15 +26,45 @@ export interface RetentionReport {
   failedModels: number;
 }
 
-/** The facts from D1 that a decision about `model` at `at` takes. */
-export async function retentionInputs(store: RetentionStore, model: string, at: string): Promise<RetentionInputs> {
-  const [stored, protectedParents] = await Promise.all([store.defaultPolicy(), store.protectedParents(model)]);
-  return { model, defaultPolicy: stored?.policy ?? {}, protectedParents, at };
+/**
+ * How old a hold must be before retention asks whether its child still names the parent:
+ * well past any request that could be creating the child (which holds before it writes).
+ */
+export const HOLD_GRACE_MS = 3600 * 1000;
+
+/** The facts from outside the model's object that a decision about `model` at `at` takes. */
+export async function retentionInputs(env: Env, store: RetentionStore, model: string, at: string): Promise<RetentionInputs> {
+  const [stored, protectedParents, staleHolds] = await Promise.all([store.defaultPolicy(), store.protectedParents(model), staleHoldsOf(env, model, at)]);
+  return { model, defaultPolicy: stored?.policy ?? {}, protectedParents, staleHolds, at };
+}
+
+/**
+ * The holds other models put on `model`'s versions that no version of theirs needs any more,
+ * asked of each child model's own object (the truth, where D1 may trail). Holds younger than
+ * HOLD_GRACE_MS are not judged; a child model that cannot answer keeps its holds.
+ */
+async function staleHoldsOf(env: Env, model: string, at: string): Promise<Hold[]> {
+  const cutoff = new Date(Date.parse(at) - HOLD_GRACE_MS).toISOString();
+  const judged = (await modelState(env, model).downstreamHolds()).filter((h) => h.held_at <= cutoff);
+  const byChild = new Map<string, Hold[]>();
+  for (const h of judged) byChild.set(h.child_model, [...(byChild.get(h.child_model) ?? []), h]);
+  const stale = await Promise.all(
+    [...byChild].map(async ([child, holds]) => {
+      try {
+        const named = new Set(await modelState(env, child).namedParents({ parentModel: model, versions: holds.map((h) => h.version) }));
+        return holds.filter((h) => !named.has(h.version));
+      } catch (err) {
+        console.error(`retention: '${child}' did not say which parents of '${model}' it names; its holds stay`, err);
+        return [];
+      }
+    }),
+  );
+  return stale.flat();
 }
 
 /** Applies the policy in force to one model now; the versions it deleted (none if the model is gone). */
 export async function applyModelRetention(env: Env, store: RetentionStore, model: string, now: Date): Promise<Deletion[]> {
-  const inputs = await retentionInputs(store, model, now.toISOString());
+  const inputs = await retentionInputs(env, store, model, now.toISOString());
   const outcome = await modelState(env, model).applyRetention({ ...inputs, actor: RETENTION_ACTOR });
   // A model deleted since it was listed has nothing left to delete.
   if (!outcome.ok) return [];

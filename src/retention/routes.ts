@@ -32,7 +32,8 @@ async function shown(c: AppContext, own: OwnRetention | null) {
 function redact(keep: Keeping[], principal: Principal): Keeping[] {
   return keep.map((k) => {
     if (k.reason !== "lineage_parent" || k.detail === undefined) return k;
-    const childModel = k.detail.slice(0, k.detail.lastIndexOf("/"));
+    // `model/version`, or just the model for a hold (model names have no `/`).
+    const childModel = k.detail.split("/")[0]!;
     return mayActOnModel(principal, childModel) ? k : { version: k.version, reason: k.reason };
   });
 }
@@ -141,7 +142,7 @@ export const retentionRoutes = [
     async handler(c, { params, body, principal }) {
       // A POST that writes nothing: no fresh bookmark from the primary is needed.
       skipWriteBookmark(c);
-      const inputs = await retentionInputs(new RetentionStore(queryDb(c)), params.model, body.at ?? timestamp());
+      const inputs = await retentionInputs(c.env, new RetentionStore(queryDb(c)), params.model, body.at ?? timestamp());
       const decision = unwrap(await modelState(c.env, params.model).previewRetention({ ...inputs, ...(body.policy ? { policy: body.policy } : {}) }));
       return c.json({ ...decision, keep: redact(decision.keep, principal) });
     },

@@ -51,6 +51,7 @@ export function dropModel(r: Rooms, input: Actor): Outcome<R2Aborts> {
   r.gates.clear();
   r.guards.clear();
   r.retention.clear();
+  r.downstream.clear();
   r.model.delete(input.model);
   appendAudit(r, input, { action: "model.delete" });
   r.watch.changed(r.watch.watchedAliases(), "delete");

@@ -31,9 +31,11 @@ import type { RetentionPolicy } from "../domain/retention";
 import type { Env } from "../env";
 import * as aliasOps from "./alias-ops";
 import { aliasBody, AliasTable, type AliasBody, type HistoryEntry } from "./alias-table";
+import { DownstreamTable, type Hold } from "./downstream-table";
 import * as gateOps from "./gate-ops";
 import { GateTable, type Approval, type GateBody } from "./gate-table";
 import * as guardOps from "./guard-ops";
+import * as lineageOps from "./lineage-ops";
 import { GuardTable } from "./guard-table";
 import { MetaTable } from "./meta-table";
 import * as modelOps from "./model-ops";
@@ -83,6 +85,7 @@ export class ModelState extends DurableObject<Env> {
       gates: new GateTable(sql),
       guards: new GuardTable(sql),
       retention: new RetentionTable(sql, outbox),
+      downstream: new DownstreamTable(sql),
       watch: new Watch(ctx, (model, alias) => aliasOps.resolveNow(this.rooms, model, alias), () => meta.counter("generation")),
     };
     // Schema setup is the only work done under blockConcurrencyWhile: it caps throughput.
@@ -154,6 +157,29 @@ export class ModelState extends DurableObject<Env> {
   /** Whether a version of this model holds these bytes, whatever D1 shows yet (the blob collector asks). */
   async holdsBlob(sha256: string): Promise<boolean> {
     return this.rooms.versions.holds(sha256);
+  }
+
+  /** The version's `created_at` (a child's, for the parent rule of a lineage patch). */
+  async versionCreatedAt(input: { model: string; version: number }): Promise<Outcome<string>> {
+    const head = this.rooms.versions.head(input.version);
+    return head ? { ok: true, value: head.created_at } : versionNotFound(input);
+  }
+
+  // ---- lineage across models --------------------------------------------------------------
+
+  /** On the parent's object, before a child of another model names `version`: checks it exists and is older, and holds it. */
+  async holdForChild(input: { model: string; version: number; childModel: string; childCreatedAt: string; at: string }): Promise<Outcome<null>> {
+    return this.commit(() => lineageOps.holdForChild(this.rooms, input));
+  }
+
+  /** On a child's object: which of `versions` of `parentModel` a version here names as parent. */
+  async namedParents(input: { parentModel: string; versions: number[] }): Promise<number[]> {
+    return lineageOps.namedParents(this.rooms, input);
+  }
+
+  /** The holds other models put on this model's versions (retention prunes the stale ones). */
+  async downstreamHolds(): Promise<Hold[]> {
+    return this.rooms.downstream.all();
   }
 
   // ---- multipart uploads ------------------------------------------------------------------

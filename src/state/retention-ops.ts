@@ -9,6 +9,7 @@ import { valueVersions } from "../domain/alias";
 import { evaluateRetention, type Deletion, type ProtectedParent, type RetentionFacts, type RetentionPlan, type RetentionPolicy } from "../domain/retention";
 import type { VersionHead } from "../domain/version";
 import type { Outcome } from "./outcome";
+import type { Hold } from "./downstream-table";
 import type { OwnRetention } from "./retention-table";
 import { appendAudit, modelNotFound, type Actor, type Rooms } from "./rooms";
 import type { R2Aborts } from "./upload-table";
@@ -17,13 +18,18 @@ import { deleteVersion } from "./version-ops";
 /** Where the policy evaluated came from: the preview's body, the model's own, or the registry default. */
 export type PolicySource = "request" | "model" | "default";
 
-/** What a retention decision needs from outside this object: the default and the cross-model lineage, both from D1. */
+/** What a retention decision needs from outside this object: the default and the cross-model lineage. */
 export interface RetentionInputs {
   model: string;
   /** The registry default: applies when the model has no policy of its own. */
   defaultPolicy: RetentionPolicy;
-  /** Versions of this model that versions of other models name as parent. */
+  /** Versions of this model that versions of other models name as parent, as D1 shows them. */
   protectedParents: ProtectedParent[];
+  /**
+   * Holds (./downstream-table.ts) whose child model's object said, after they were read, that
+   * none of its versions names the parent any more. Every other hold protects its version.
+   */
+  staleHolds: Hold[];
   /** The moment ages are measured at (RFC 3339). */
   at: string;
 }
@@ -89,11 +95,20 @@ export function planRetention(r: Rooms, input: RetentionInputs & { policy?: Rete
     model: input.model,
     versions: r.versions.heads().map(facts),
     aliases: r.aliases.all().map((a) => ({ alias: a.alias, versions: valueVersions(a.value) })),
-    protectedParents: input.protectedParents,
+    protectedParents: [...input.protectedParents, ...heldParents(r, input.staleHolds)],
     now: Date.parse(input.at),
     policy,
   });
   return { ok: true, value: { ...plan, policy, source, at: input.at } };
+}
+
+/** The versions this object's own holds protect, but for those judged stale (unless held again since). */
+function heldParents(r: Rooms, stale: readonly Hold[]): ProtectedParent[] {
+  const judged = new Set(stale.map((h) => `${h.version}\u0000${h.child_model}\u0000${h.held_at}`));
+  return r.downstream
+    .all()
+    .filter((h) => !judged.has(`${h.version}\u0000${h.child_model}\u0000${h.held_at}`))
+    .map((h) => ({ version: h.version, child: { model: h.child_model, version: null } }));
 }
 
 /**
@@ -103,6 +118,7 @@ export function planRetention(r: Rooms, input: RetentionInputs & { policy?: Rete
  */
 export function applyRetention(r: Rooms, input: RetentionInputs & { actor: string }): Outcome<RetentionApplied> {
   const decided = planRetention(r, input);
+  if (decided.ok) r.downstream.release(input.staleHolds);
   if (!decided.ok) return decided;
   const { source, policy } = decided.value;
   const applied: RetentionApplied = { deleted: [], source, aborts: [] };

@@ -9,6 +9,7 @@ import type { ManifestEntry } from "../domain/manifest";
 import type { UploadRecord } from "../domain/upload";
 import type { VersionHead } from "../domain/version";
 import type { AliasTable } from "./alias-table";
+import type { DownstreamTable } from "./downstream-table";
 import type { GateTable } from "./gate-table";
 import type { GuardTable } from "./guard-table";
 import type { MetaTable } from "./meta-table";
@@ -39,6 +40,7 @@ export interface Rooms {
   gates: GateTable;
   guards: GuardTable;
   retention: RetentionTable;
+  downstream: DownstreamTable;
   watch: Watch;
 }
 

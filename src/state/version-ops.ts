@@ -3,6 +3,7 @@ import type { ManifestEntry } from "../domain/manifest";
 import { manifestText } from "../domain/manifest";
 import { stagesTouched } from "../domain/stage";
 import { applyVersionPatch, type Lineage, type VersionHead, type VersionPatch, type VersionRecord } from "../domain/version";
+import { sameModelParentsRefusal } from "./lineage-ops";
 import { fail, type Outcome } from "./outcome";
 import { appendAudit, attach, closeUploads, immutable, modelNotFound, tooLarge, versionNotFound, type Actor, type Rooms } from "./rooms";
 import type { R2Aborts } from "./upload-table";
@@ -30,6 +31,8 @@ export function createVersion(r: Rooms, input: CreateVersionInput): Outcome<Vers
       return fail("not_found", `Version ${seen.version}, created with this key, has since been deleted`);
     }
   }
+  const refused = sameModelParentsRefusal(r, input.model, input.lineage.parents, input.at);
+  if (refused) return refused;
   const version = r.meta.bump("last_version");
   const head: VersionHead = {
     model: input.model,
@@ -59,6 +62,8 @@ export function patchVersion(r: Rooms, input: Actor & { version: number; patch: 
   const patched = applyVersionPatch(current, input.patch, input.at);
   if (!patched.ok && patched.reason === "too_large") return tooLarge(patched);
   if (!patched.ok) return fail("immutable", `Version ${input.version} is ${current.status}: its lineage can no longer change`);
+  const refused = sameModelParentsRefusal(r, input.model, input.patch.lineage?.parents, current.created_at);
+  if (refused) return refused;
   r.versions.put(patched.record);
   appendAudit(r, input, { action: "version.update", version: input.version, detail: { fields: patched.changed } });
   return { ok: true, value: { ...patched.record, files: r.versions.files(input.version) } };
