@@ -95,7 +95,7 @@ export const modelRoutes = [
     operationId: "patchModel",
     summary: "Update a model's description and tags",
     description:
-      "Tags merge into the existing ones; a `null` value deletes that key. A model holds at most 256 tags after merging (400 `validation_failed` otherwise).",
+      "Tags merge into the existing ones; a `null` value deletes that key. A model holds at most 256 tags, 64 KiB serialized (UTF-8), after merging (400 `validation_failed` otherwise).",
     tag: "Models",
     scope: "write",
     params: ModelParams,

@@ -113,7 +113,7 @@ export const versionRoutes = [
     operationId: "patchVersion",
     summary: "Update a version's description, tags, metrics or lineage",
     description:
-      "Tags and metrics merge (`null` deletes a key) and stay patchable after `ready`; lineage fields replace the old ones and only while the version is `pending` (409 `immutable` after). After merging, at most 256 tags, 256 metrics and 256 KiB of lineage (400 `validation_failed` otherwise).",
+      "Tags and metrics merge (`null` deletes a key) and stay patchable after `ready`; lineage fields replace the old ones and only while the version is `pending` (409 `immutable` after). After merging, at most 256 tags (64 KiB serialized, UTF-8), 256 metrics and 256 KiB of lineage (400 `validation_failed` otherwise). A lineage parent must be older than its child.",
     tag: "Versions",
     scope: "write",
     params: VersionParams,
