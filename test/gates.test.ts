@@ -204,6 +204,22 @@ describe("approvals", () => {
   });
 });
 
+describe("the aliases grant covers what decides a move", () => {
+  it("a token scoped to staging may not approve for production, nor set or remove production's gate", async () => {
+    await createModel("g-grant");
+    const v = await ready("g-grant", {}, "carol");
+    const stagingApprover = await hsToken({ sub: "bob", scope: "approve", aliases: ["staging"] });
+    expect((await json("POST", `/v1/models/g-grant/versions/${v}/approvals`, { token: stagingApprover, body: { target: "production" } })).status).toBe(403);
+    expect((await json("POST", `/v1/models/g-grant/versions/${v}/approvals`, { token: stagingApprover, body: { target: "staging" } })).status).toBe(201);
+    const stagingAdmin = await hsToken({ scope: "admin", aliases: ["staging"] });
+    expect((await setGate("g-grant", "production", { approvals: 1 }, stagingAdmin)).status).toBe(403);
+    expect((await setGate("g-grant", "staging", { approvals: 1 }, stagingAdmin)).status).toBe(200);
+    expect((await setGate("g-grant", "production", { approvals: 1 })).status).toBe(200);
+    expect((await call("DELETE", "/v1/models/g-grant/gates/production", { token: stagingAdmin })).status).toBe(403);
+    expect((await json("GET", "/v1/models/g-grant/gates")).body.items.map((g: { target: string }) => g.target).sort()).toEqual(["production", "staging"]);
+  });
+});
+
 describe("races", () => {
   it("never ends with the worse version holding the alias after the better one was accepted (50 rounds)", { timeout: 120_000 }, async () => {
     await createModel("g-race");

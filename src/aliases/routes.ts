@@ -5,22 +5,16 @@
  */
 import { queryDb } from "../db/session";
 import { z } from "zod";
-import { hasScope, mayMoveAlias, type Principal } from "../auth/principal";
+import { requireAliasGrant } from "../auth/grants";
+import { hasScope } from "../auth/principal";
 import { defineRoute } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { itemsOf, pageOf } from "../http/openapi-helpers";
-import { ProblemError } from "../http/problem";
 import { ModelParams, Version, VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
 import { forgetResolved } from "../resolve/cache";
 import { actorFor, modelState, unwrap } from "../state/client";
 import { Alias, AliasParams, DeleteAliasQuery, HistoryEntry, PutAliasBody, RollbackBody, SettableAliasParams, StageBody, SwapBody } from "./schemas";
-
-function requireAliasGrant(principal: Principal, ...targets: string[]): void {
-  for (const target of targets) {
-    if (!mayMoveAlias(principal, target)) throw new ProblemError("forbidden", `This token may not move '${target}'`);
-  }
-}
 
 const HistoryCursor = z.object({ g: z.number().int().positive() });
 

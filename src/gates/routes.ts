@@ -3,6 +3,7 @@
  * and approvals. Every decision is made inside the model's ModelState; enforcement happens
  * there too, in the same step as each promotion (src/state/gate-ops.ts).
  */
+import { requireAliasGrant } from "../auth/grants";
 import { defineRoute } from "../http/api";
 import { itemsOf } from "../http/openapi-helpers";
 import { GatePolicy } from "../domain/gate";
@@ -32,14 +33,15 @@ export const gateRoutes = [
     operationId: "setGate",
     summary: "Set the gate policy of a target (an alias or a stage name)",
     description:
-      "Every key is optional: `metrics` bounds, `no_regression` against the version holding the target, `required_tags`, `required_lineage`, `approvals` (distinct approvers, not the creator), `from` (the candidate holds or has held that alias or stage). Checked inside the model's Durable Object on every PUT alias, swap and stage move to the target; not on rollback.",
+      "Every key is optional: `metrics` bounds, `no_regression` against the version holding the target, `required_tags`, `required_lineage`, `approvals` (distinct approvers, not the creator), `from` (the candidate holds or has held that alias or stage). Checked inside the model's Durable Object on every PUT alias, swap and stage move to the target; not on rollback. Setting or removing a gate needs the token's `aliases` grant for the target.",
     tag: "Gates",
     scope: "admin",
     params: GateParams,
     body: GatePolicy,
     responses: { 200: { description: "The gate", schema: Gate } },
-    errors: ["validation_failed", "not_found", "payload_too_large", "unsupported_media_type"],
+    errors: ["validation_failed", "not_found", "forbidden", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
+      requireAliasGrant(principal, params.target);
       const gate = unwrap(await modelState(c.env, params.model).setGate({ ...actorFor(params.model, principal), target: params.target, policy: body }));
       return c.json(gate);
     },
@@ -56,6 +58,7 @@ export const gateRoutes = [
     responses: { 204: { description: "Removed" } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
+      requireAliasGrant(principal, params.target);
       unwrap(await modelState(c.env, params.model).deleteGate({ ...actorFor(params.model, principal), target: params.target }));
       return c.body(null, 204);
     },
@@ -83,7 +86,8 @@ export const gateRoutes = [
     path: "/v1/models/{model}/versions/{version}/approvals",
     operationId: "approveVersion",
     summary: "Approve a version for a target",
-    description: "Four eyes: the version's creator cannot approve it (403). One approval per approver and target; a repeat returns the first.",
+    description:
+      "Four eyes: the version's creator cannot approve it (403). One approval per approver and target; a repeat returns the first. Needs the token's `aliases` grant for the target (an approval for `production` is part of moving it).",
     tag: "Gates",
     scope: "approve",
     params: ApprovalParams,
@@ -91,6 +95,7 @@ export const gateRoutes = [
     responses: { 201: { description: "The approval", schema: Approval } },
     errors: ["validation_failed", "not_found", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
+      requireAliasGrant(principal, body.target);
       const approval = unwrap(
         await modelState(c.env, params.model).approve({
           ...actorFor(params.model, principal),
