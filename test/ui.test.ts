@@ -284,7 +284,13 @@ describe("actions", () => {
     expect((await json("GET", "/v1/models/ui-act/aliases/production")).body.version).toBe(v1);
     const history = await json("GET", "/v1/models/ui-act/aliases/production/history");
     expect(history.body.items[0]).toMatchObject({ action: "rollback", actor: "oncall", reason: "latency" });
-    const del = await page("POST", "/m/ui-act/aliases/production/delete", { cookie, form: { csrf, confirm: "yes" } });
+    // production has a gate: the on-call session is not offered its deletion, and a forged one is refused; an admin's passes.
+    expect((await page("GET", "/m/ui-act", { cookie })).text).not.toContain("Delete alias production");
+    const refusedDelete = await page("POST", "/m/ui-act/aliases/production/delete", { cookie, form: { csrf, confirm: "yes" } });
+    expect(refusedDelete.status).toBe(403);
+    const adminCookie = await signIn("read promote admin", "platform");
+    const adminCsrf = csrfOf((await page("GET", "/m/ui-act", { cookie: adminCookie })).text)!;
+    const del = await page("POST", "/m/ui-act/aliases/production/delete", { cookie: adminCookie, form: { csrf: adminCsrf, confirm: "yes" } });
     expect(del.status).toBe(303);
     expect((await json("GET", "/v1/models/ui-act/aliases")).body.items).toEqual([]);
   });

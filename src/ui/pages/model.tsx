@@ -19,8 +19,10 @@ export interface ModelView {
   metric: string | null;
 }
 
-function AliasActions({ page, model, alias }: { page: PageContext; model: string; alias: Alias }) {
+function AliasActions({ page, model, alias, gated }: { page: PageContext; model: string; alias: Alias; gated: boolean }) {
   if (!page.csrf || !hasScope(page.principal, "promote")) return null;
+  // A gated alias is deleted by admins only (its gate then compares with the last holder).
+  const mayDelete = !gated || hasScope(page.principal, "admin");
   const base = `${modelHref(model)}/aliases/${encodeURIComponent(alias.alias)}`;
   return (
     <div>
@@ -37,15 +39,17 @@ function AliasActions({ page, model, alias }: { page: PageContext; model: string
           Roll back
         </button>
       </form>
-      <form method="post" action={`${base}/delete`} class="inline" aria-label={`Delete alias ${alias.alias}`}>
-        <Csrf token={page.csrf} />
-        <label class="check">
-          <input type="checkbox" name="confirm" value="yes" required /> confirm
-        </label>
-        <button type="submit" class="danger">
-          Delete alias
-        </button>
-      </form>
+      {mayDelete && (
+        <form method="post" action={`${base}/delete`} class="inline" aria-label={`Delete alias ${alias.alias}`}>
+          <Csrf token={page.csrf} />
+          <label class="check">
+            <input type="checkbox" name="confirm" value="yes" required /> confirm
+          </label>
+          <button type="submit" class="danger">
+            Delete alias
+          </button>
+        </form>
+      )}
     </div>
   );
 }
@@ -106,7 +110,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
                 </td>
                 {canPromote && (
                   <td>
-                    <AliasActions page={page} model={model.name} alias={a} />
+                    <AliasActions page={page} model={model.name} alias={a} gated={view.gates.some((g) => g.target === a.alias)} />
                   </td>
                 )}
               </tr>
