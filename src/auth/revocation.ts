@@ -87,7 +87,8 @@ function load(db: D1Database, state: State): Promise<View> {
 
 /**
  * Refuses a revoked token: throws ProblemError 401 (revoked) or 503 (cannot tell). `waitUntil`
- * keeps a background refresh alive after the response; without it a refresh is only awaited.
+ * keeps a load alive after the response (a background refresh, or one other requests joined);
+ * without it a view is refreshed only when it must be awaited.
  */
 export async function checkNotRevoked(db: D1Database, tokenId: string, waitUntil?: (promise: Promise<unknown>) => void): Promise<void> {
   if (noted.has(tokenId)) throw revoked();
@@ -104,8 +105,11 @@ export async function checkNotRevoked(db: D1Database, tokenId: string, waitUntil
   }
   if (freshness === "stale") {
     if (state.failedAt !== undefined && now - state.failedAt < RETRY_AFTER_FAILURE_MS && !state.loading) throw unavailable();
+    const loading = load(db, state);
+    // Other requests may join this load: it must outlive this request if this one ends first.
+    waitUntil?.(loading.catch(() => undefined));
     try {
-      view = await load(db, state);
+      view = await loading;
     } catch (err) {
       console.error("loading the revoked token ids failed", err);
       throw unavailable();
