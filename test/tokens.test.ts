@@ -5,7 +5,7 @@
  * it and within 10 s everywhere (the resolve hot path included, without a D1 read per
  * request); an open watch socket of a revoked token is closed with 4001.
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, evictDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
@@ -303,7 +303,29 @@ describe("revoking", () => {
     expect(requests).toBeGreaterThan(counting.statements());
   }, 20_000);
 
-  it("closes an open watch socket of a revoked token with 4001 within 10 s, and leaves others open", async () => {
+  it("fails closed when D1 cannot say: 503 with Retry-After for minted tokens, others unaffected", async () => {
+    await createModel("rv-down");
+    await readyVersion("rv-down", { "w.bin": new TextEncoder().encode("w") });
+    expect((await json("PUT", "/v1/models/rv-down/aliases/production", { body: { version: 1 } })).status).toBe(200);
+    const node = await mint({ sub: "node-down", scope: "read" });
+    const down = new Proxy(env.DB, {
+      get(t, property) {
+        if (property === "prepare") return () => { throw new Error("D1 is down (injected by the test)"); };
+        const value = Reflect.get(t, property, t) as unknown;
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(t) : value;
+      },
+    });
+    const call = withSettings({ DB: down });
+    const refused = await call("GET", "/v1/models/rv-down/aliases/production", node.token);
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe("unavailable");
+    expect(refused.body.detail).toMatch(/revoked/);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    // A token without a registry jti is not checked, so D1's trouble does not reach it.
+    expect((await call("GET", "/v1/models/rv-down/aliases/production", await hsToken({ scope: "read" }))).status).toBe(200);
+  });
+
+  it("closes an open watch socket of a revoked token with 4001 within 10 s, across hibernation, and leaves others open", async () => {
     await createModel("rv-watch");
     await readyVersion("rv-watch", { "w.bin": new TextEncoder().encode("w") });
     expect((await json("PUT", "/v1/models/rv-watch/aliases/production", { body: { version: 1 } })).status).toBe(200);
@@ -324,6 +346,8 @@ describe("revoking", () => {
     const a = await open(doomed.token);
     const b = await open(kept.token);
     while (a.state.messages.length === 0 || b.state.messages.length === 0) await sleep(20);
+    // The sockets' token ids survive hibernation (they live in the socket attachments).
+    await evictDurableObject(env.MODEL_STATE.getByName("rv-watch"), { webSockets: "hibernate" });
 
     const revokedAt = Date.now();
     expect((await json("DELETE", `/v1/tokens/${doomed.id}`)).status).toBe(204);

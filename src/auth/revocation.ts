@@ -60,8 +60,10 @@ export function noteRevoked(id: string): void {
   if (noted.size > MAX_NOTED) noted.delete(noted.values().next().value!);
 }
 
+/** Loads a view (one load at a time per binding: a caller while one runs shares it). */
 function load(db: D1Database, state: State): Promise<View> {
-  state.loading ??= (async () => {
+  if (state.loading) return state.loading;
+  const run = async (): Promise<View> => {
     const loadedAt = Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -69,8 +71,8 @@ function load(db: D1Database, state: State): Promise<View> {
     });
     try {
       const ids = await Promise.race([revokedTokenIds(db, new Date(loadedAt - REVOCATION_MARGIN_MS).toISOString()), timeout]);
-      const view = { ids: new Set(ids), loadedAt };
       // Loads run one at a time, so this one is newer than any view already held.
+      const view = { ids: new Set(ids), loadedAt };
       state.view = view;
       state.failedAt = undefined;
       return view;
@@ -79,10 +81,14 @@ function load(db: D1Database, state: State): Promise<View> {
       throw err;
     } finally {
       clearTimeout(timer);
-      state.loading = undefined;
     }
-  })();
-  return state.loading;
+  };
+  // Cleared a tick after it settles, whatever `run` did synchronously: never left behind.
+  const loading: Promise<View> = run().finally(() => {
+    if (state.loading === loading) state.loading = undefined;
+  });
+  state.loading = loading;
+  return loading;
 }
 
 /**

@@ -32,7 +32,7 @@ import { rowGrant, tokenBody, TokenStore } from "./store";
 
 /** The same bounds the verifier puts on these claims (src/auth/verify.ts), so every minted token verifies. */
 const Glob = z.string().min(1).max(256);
-/** A token travels in a header on every request: its globs are capped well below header limits. */
+/** A token travels in a header on every request: 64 globs at most, so it stays within header size limits (~25 KB at worst). */
 const Globs = z.array(Glob).min(1).max(64);
 
 /** Space-separated scope names, each one of SCOPES; answered in SCOPES' order, once each. */
