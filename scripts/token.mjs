@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Mints a development token signed with the local JWT_SECRET (.dev.vars, or the environment).
 //   npm run token -- --sub alice --scope "read write" [--models "fraud-*,churn"] [--aliases staging] [--ttl 3600]
+// For local development only: such a token has no `jti`, so it cannot be revoked. A deployed
+// registry mints tokens it can revoke: POST /v1/tokens, or `mreg token create`.
+// stdout is the bare token (scripts capture it); everything else goes to stderr.
 import { readFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,4 +45,8 @@ const token = await new SignJWT(claims)
   .setIssuedAt()
   .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
   .sign(new TextEncoder().encode(devSecret()));
+process.stderr.write(
+  "npm run token: a token for local development only, signed with the development secret; it cannot be revoked.\n" +
+    "  For a real registry, have it mint one it can revoke: POST /v1/tokens, or mreg token create.\n",
+);
 process.stdout.write(token + "\n");

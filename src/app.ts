@@ -14,6 +14,7 @@ import { metaRoutes } from "./meta-routes";
 import { modelRoutes } from "./models/model-routes";
 import { resolveRoutes } from "./resolve/routes";
 import { retentionRoutes } from "./retention/routes";
+import { tokenRoutes } from "./tokens/routes";
 import { registerUi } from "./ui/routes";
 import { versionRoutes } from "./models/version-routes";
 
@@ -35,6 +36,7 @@ export function buildApp(): Hono<AppEnv> {
     ...retentionRoutes,
     ...auditRoutes,
     ...webhookRoutes,
+    ...tokenRoutes,
   );
 
   app.use(async (c, next) => {

@@ -4,6 +4,8 @@ import { cleanup } from "./artifacts/cleanup";
 import type { Env } from "./env";
 import { deliverBatch } from "./events/deliver";
 import { dispatchPending, type QueueMessage } from "./events/dispatch";
+import { TOKEN_ROW_RETENTION_MS } from "./domain/token";
+import { pruneExpiredTokens } from "./tokens/store";
 
 export { ModelState } from "./state/model-state";
 
@@ -17,6 +19,9 @@ export default {
     // Registry-level events a crash left undispatched.
     const dispatched = await dispatchPending(env);
     if (dispatched > 0) console.log("dispatched", dispatched, "leftover registry events");
+    // Minted tokens expired an hour ago: no request can carry them any more, revoked or not.
+    const pruned = await pruneExpiredTokens(env.DB, new Date(controller.scheduledTime - TOKEN_ROW_RETENTION_MS).toISOString());
+    if (pruned > 0) console.log("pruned", pruned, "expired token rows");
   },
   queue: (batch, env) => deliverBatch(batch, env),
 } satisfies ExportedHandler<Env, QueueMessage>;

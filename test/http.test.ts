@@ -91,6 +91,9 @@ describe("OpenAPI", () => {
         "GET /v1/models/{model}/aliases/{alias}/watch",
         "GET /v1/resolve",
         "GET /v1/audit",
+        "POST /v1/tokens",
+        "GET /v1/tokens",
+        "DELETE /v1/tokens/{id}",
         "GET /healthz",
       ]),
     );

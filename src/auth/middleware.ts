@@ -1,24 +1,32 @@
 /**
  * Turns the request's bearer token into a Principal. 401 (with WWW-Authenticate) when a
- * token is needed and missing or invalid; scope and model checks (403) are the caller's.
+ * token is needed and missing, invalid or revoked; scope and model checks (403) are the
+ * caller's.
  */
 import { config, type Env } from "../env";
 import { ProblemError } from "../http/problem";
 import { accessPrincipal } from "./access";
 import { internalPrincipal } from "./internal";
 import { ANONYMOUS, type Principal, type Scope } from "./principal";
+import { checkNotRevoked } from "./revocation";
 import { InvalidToken, verifyToken } from "./verify";
 
 /** The web UI's session cookie: it holds a verified token (src/ui/session.ts). */
 export const SESSION_COOKIE = "mreg_session";
 
-/**
- * `cookie`: the route also accepts the UI's session cookie, or behind Cloudflare Access the
- * Access assertion, when no Authorization header is sent. Only the watch route opts in (a
- * browser cannot set headers on a WebSocket); the rest of the API stays bearer-only so a
- * cookie can never make a cross-site JSON write.
- */
-export async function authenticate(env: Env, request: Request, scope: Scope | "public", options: { cookie?: boolean } = {}): Promise<Principal> {
+export interface AuthOptions {
+  /**
+   * The route also accepts the UI's session cookie, or behind Cloudflare Access the Access
+   * assertion, when no Authorization header is sent. Only the watch route opts in (a browser
+   * cannot set headers on a WebSocket); the rest of the API stays bearer-only so a cookie can
+   * never make a cross-site JSON write.
+   */
+  cookie?: boolean;
+  /** The request's `waitUntil`: lets the revocation view refresh after the response. */
+  waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+export async function authenticate(env: Env, request: Request, scope: Scope | "public", options: AuthOptions = {}): Promise<Principal> {
   if (scope === "public") return ANONYMOUS;
   const inProcess = internalPrincipal(request);
   if (inProcess) return inProcess;
@@ -45,13 +53,23 @@ export async function authenticate(env: Env, request: Request, scope: Scope | "p
   if (!match) {
     throw new ProblemError("unauthenticated", "The Authorization header must be 'Bearer <JWT>'");
   }
+  return (await verifyBearer(env, match[1]!, options.waitUntil)).principal;
+}
+
+/**
+ * A bearer token's principal and expiry: verified (remembered until `exp`), then checked
+ * against revocation on every call, which no memo skips. 401 when invalid or revoked.
+ */
+export async function verifyBearer(env: Env, token: string, waitUntil?: (promise: Promise<unknown>) => void): Promise<{ principal: Principal; exp: number }> {
+  let verified: { principal: Principal; exp: number };
   try {
-    const { principal } = await verifyToken(match[1]!, cfg);
-    return principal;
+    verified = await verifyToken(token, config(env));
   } catch (err) {
     if (err instanceof InvalidToken) throw new ProblemError("unauthenticated", err.message);
     throw err;
   }
+  if (verified.principal.tokenId !== undefined) await checkNotRevoked(env.DB, verified.principal.tokenId, waitUntil);
+  return verified;
 }
 
 export function sessionCookie(request: Request): string | undefined {

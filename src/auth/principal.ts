@@ -2,7 +2,7 @@
  * Who is calling and what they may do: the claims of a verified token, reduced to what the
  * routes check. Pure, so the rules are unit-tested without tokens.
  */
-import { matchesAny } from "../domain/glob";
+import { globWithin, matchesAny } from "../domain/glob";
 
 export const SCOPES = ["read", "write", "promote", "approve", "report", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -17,6 +17,12 @@ export interface Principal {
   aliases?: readonly string[];
   /** When the token expires (ms since the epoch): a watch socket closes then. None for public reads. */
   expiresAt?: number;
+  /**
+   * The id of a token this registry minted (its `jti`): what revocation is checked by. None
+   * for tokens without such a `jti` (development tokens, an identity provider's), which
+   * cannot be revoked here.
+   */
+  tokenId?: string;
 }
 
 /** The caller of a public read (`PUBLIC_READ=true`, no token). */
@@ -33,4 +39,32 @@ export function mayActOnModel(principal: Principal, model: string): boolean {
 
 export function mayMoveAlias(principal: Principal, alias: string): boolean {
   return principal.aliases === undefined || matchesAny(principal.aliases, alias);
+}
+
+/** What a token grants: its scopes and its model and alias globs (absent: all of them). */
+export interface Grant {
+  scopes: Iterable<Scope>;
+  models?: readonly string[];
+  aliases?: readonly string[];
+}
+
+/**
+ * Why `holder` cannot hand out `wanted`, or null when it can: a minted token never carries
+ * more than its minter holds (API.md "Auth"). `admin` implies every scope. A holder limited
+ * by globs may give only globs within its own (`globWithin`), so it must give some: a token
+ * without `models` reaches every model. The same rule says which minted tokens a limited
+ * administrator sees and may revoke: exactly those it could have minted.
+ */
+export function grantExcess(holder: Principal, wanted: Grant): string | null {
+  for (const scope of wanted.scopes) {
+    if (!hasScope(holder, scope)) return `This token does not hold the '${scope}' scope, so it cannot grant it`;
+  }
+  return globsExcess("models", holder.models, wanted.models) ?? globsExcess("aliases", holder.aliases, wanted.aliases);
+}
+
+function globsExcess(claim: "models" | "aliases", held: readonly string[] | undefined, wanted: readonly string[] | undefined): string | null {
+  if (held === undefined) return null;
+  if (wanted === undefined) return `This token is limited to the ${claim} ${held.join(", ")}: it can grant only \`${claim}\` within them, never all`;
+  const outside = wanted.find((glob) => !globWithin(glob, held));
+  return outside === undefined ? null : `'${outside}' is not within this token's ${claim} (${held.join(", ")})`;
 }

@@ -13,6 +13,7 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import { z } from "zod";
+import { isTokenId } from "../domain/token";
 import type { Config } from "../env";
 import type { Principal } from "./principal";
 
@@ -65,13 +66,24 @@ export function principalFromClaims(payload: JWTPayload): Principal {
   }
   const { sub, scope, scp, models, aliases } = claims.data;
   const scopes = new Set([...(scope ? scope.split(" ").filter(Boolean) : []), ...(scp ?? [])]);
-  return { sub, scopes, models, aliases, ...(typeof payload.exp === "number" ? { expiresAt: payload.exp * 1000 } : {}) };
+  // Only a `jti` shaped like the ids this registry mints can name a revocable token; any
+  // other (an identity provider's) is ignored, never refused.
+  const jti = typeof payload.jti === "string" && isTokenId(payload.jti) ? payload.jti : undefined;
+  return {
+    sub,
+    scopes,
+    models,
+    aliases,
+    ...(typeof payload.exp === "number" ? { expiresAt: payload.exp * 1000 } : {}),
+    ...(jti ? { tokenId: jti } : {}),
+  };
 }
 
 /**
  * Tokens already verified, kept until their `exp` so the resolve hot path does not check a
  * signature per request. Bounded; per configuration, so a changed issuer or key set starts
- * afresh.
+ * afresh. Whether a token has been revoked is not remembered here: callers check that on
+ * every request (src/auth/revocation.ts).
  */
 const MAX_REMEMBERED_TOKENS = 10_000;
 const remembered = new WeakMap<Config, Map<string, { principal: Principal; exp: number }>>();

@@ -6,7 +6,7 @@ import { MregError } from "../client/errors";
 import { commandHelp, findCommand, overview, parseInput, str, type Command } from "./command";
 import { retentionPreview, retentionRm, retentionSet, retentionShow, webhooksAdd, webhooksDeliveries, webhooksEnable, webhooksLs, webhooksPing, webhooksRedeliver, webhooksRm, webhooksRotate } from "./commands/admin";
 import { approve, gatesCheck, gatesLs, gatesRm, gatesSet, guardRm, guardSet, guardShow } from "./commands/gates";
-import { login, logout, token, whoami } from "./commands/auth";
+import { login, logout, token, tokenCreate, tokenLs, tokenRevoke, whoami } from "./commands/auth";
 import { aliasLs, aliasRm, aliasSet, aliasSwap, history, printGateChecks, promote, rollback } from "./commands/promote";
 import { pull } from "./commands/pull";
 import { push } from "./commands/push";
@@ -22,6 +22,9 @@ export const COMMANDS: Command[] = [
   logout,
   whoami,
   token,
+  tokenCreate,
+  tokenLs,
+  tokenRevoke,
   modelsLs,
   modelsCreate,
   modelsShow,

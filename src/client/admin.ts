@@ -1,6 +1,25 @@
-/** API.md "Events (webhooks)" and "Retention". */
+/** API.md "Auth" (tokens), "Events (webhooks)" and "Retention". */
 import { seg, type Transport } from "./transport";
-import type { CreateWebhook, Delivery, Page, PageQuery, PatchWebhook, RetentionPolicy, RetentionPreview, Webhook } from "./types";
+import type { CreateToken, CreateWebhook, Delivery, MintedToken, Page, PageQuery, PatchWebhook, RetentionPolicy, RetentionPreview, Token, Webhook } from "./types";
+
+export class Tokens {
+  constructor(private readonly t: Transport) {}
+
+  /** Mints a token: the answer carries `token`, shown only here. Needs `admin`; never more than the caller holds. */
+  create(body: CreateToken, signal?: AbortSignal): Promise<MintedToken> {
+    return this.t.json({ method: "POST", path: "/v1/tokens", json: body, signal, what: "mint a token" });
+  }
+
+  /** The live tokens the caller may manage, newest first, without the tokens themselves. */
+  list(query: PageQuery = {}, signal?: AbortSignal): Promise<Page<Token>> {
+    return this.t.json({ method: "GET", path: "/v1/tokens", query: { ...query }, signal, what: "list tokens" });
+  }
+
+  /** Revokes a token: refused within 10 s everywhere. */
+  async revoke(id: string, signal?: AbortSignal): Promise<void> {
+    await this.t.json({ method: "DELETE", path: `/v1/tokens/${seg(id)}`, signal, what: `revoke token ${id}` });
+  }
+}
 
 const hookPath = (id: string) => `/v1/webhooks/${seg(id)}`;
 

@@ -3,7 +3,7 @@
  * is (`client.models`, `client.versions`, `client.aliases` …). One instance is one D1
  * session: it sends back the newest `x-mreg-bookmark` it saw, so it reads its own writes.
  */
-import { Webhooks, Retention } from "./admin";
+import { Retention, Tokens, Webhooks } from "./admin";
 import { Aliases, Resolver, type ResolveOptions } from "./aliases";
 import { Files, Uploads } from "./files";
 import { Models, Versions } from "./models";
@@ -33,6 +33,7 @@ export class MregClient {
   readonly audit: Audit;
   readonly webhooks: Webhooks;
   readonly retention: Retention;
+  readonly tokens: Tokens;
   private readonly resolver: Resolver;
 
   constructor(options: ClientOptions = {}) {
@@ -50,6 +51,7 @@ export class MregClient {
     this.audit = new Audit(t);
     this.webhooks = new Webhooks(t);
     this.retention = new Retention(t);
+    this.tokens = new Tokens(t);
     this.resolver = new Resolver(t);
   }
 

@@ -400,6 +400,40 @@ export interface ListAudit extends PageQuery {
   until?: string;
 }
 
+// ---- tokens -------------------------------------------------------------------------------
+
+export interface Token {
+  /** `tok_…`: also the token's `jti`. */
+  id: string;
+  sub: string;
+  /** Space-separated scopes. */
+  scope: string;
+  /** null: every model. */
+  models: string[] | null;
+  /** null: every alias. */
+  aliases: string[] | null;
+  expires_at: Timestamp;
+  description: string | null;
+  created_at: Timestamp;
+  created_by: string;
+}
+
+/** The answer to minting: the token itself is shown only here. */
+export interface MintedToken extends Token {
+  token: string;
+}
+
+export interface CreateToken {
+  sub: string;
+  /** Space-separated: read write promote approve report admin. */
+  scope: string;
+  models?: string[];
+  aliases?: string[];
+  /** Seconds; default 86400, at most 31536000. */
+  ttl_s?: number;
+  description?: string;
+}
+
 // ---- webhooks and retention ---------------------------------------------------------------
 
 export interface Webhook {

@@ -29,7 +29,7 @@ export interface Watch extends AsyncIterable<WatchEvent> {
   close(): void;
 }
 
-/** Close code the server uses for a socket whose token expired. */
+/** Close code the server uses for a socket whose token expired or was revoked (the close reason says which). */
 export const TOKEN_EXPIRED = 4001;
 
 export async function openWatch(url: string, t: Transport, options: WatchOptions): Promise<Watch> {
@@ -62,7 +62,7 @@ export async function openWatch(url: string, t: Transport, options: WatchOptions
   });
   socket.addEventListener("close", ({ code, reason }) => {
     if (code === 1000 || ended) return end();
-    if (code === TOKEN_EXPIRED) return end(new MregError({ status: 401, code: "unauthenticated", detail: "The watch ended: the token expired" }));
+    if (code === TOKEN_EXPIRED) return end(new MregError({ status: 401, code: "unauthenticated", detail: `The watch ended: ${reason || "token expired"}` }));
     end({ code, reason, beforeFirst: !gotFirst });
   });
   socket.addEventListener("error", () => {

@@ -296,6 +296,40 @@ export const modelRetention = sqliteTable("model_retention", {
   updatedAt: text("updated_at").notNull(),
 });
 
+/**
+ * Tokens minted by `POST /v1/tokens` (src/tokens/routes.ts), one row per token: its claims
+ * (never the token itself), who minted it and when, and once revoked, who revoked it and
+ * when. Written only by the token routes, each change in one batch with its audit event
+ * (src/events/registry.ts); rows expired for an hour are deleted by the scheduled cleanup.
+ * Read by every isolate's revocation view (src/auth/revocation.ts: the revoked ids, through
+ * `tokens_revoked`) and by each ModelState with open watch sockets of minted tokens.
+ */
+export const tokens = sqliteTable(
+  "tokens",
+  {
+    // `tok_<ULID>`: the token's `jti`; time-sortable, so newest first is id order.
+    id: text("id").primaryKey(),
+    sub: text("sub").notNull(),
+    // Space-separated scope names, in the canonical order.
+    scope: text("scope").notNull(),
+    // JSON arrays of globs; null: every model / every alias.
+    models: text("models"),
+    aliases: text("aliases"),
+    description: text("description"),
+    createdAt: text("created_at").notNull(),
+    createdBy: text("created_by").notNull(),
+    expiresAt: text("expires_at").notNull(),
+    revokedAt: text("revoked_at"),
+    revokedBy: text("revoked_by"),
+  },
+  (t) => [
+    index("tokens_expires").on(t.expiresAt),
+    // Only revoked rows: the revocation views read exactly these, every few seconds.
+    index("tokens_revoked").on(t.expiresAt, t.id).where(sql`revoked_at IS NOT NULL`),
+  ],
+);
+
 export type ModelRow = typeof models.$inferSelect;
 export type VersionRow = typeof versions.$inferSelect;
 export type AuditRow = typeof auditEvents.$inferInsert;
+export type TokenRow = typeof tokens.$inferSelect;

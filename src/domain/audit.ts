@@ -33,11 +33,13 @@ export type AuditAction =
   | "webhook.update"
   | "webhook.delete"
   | "retention.set"
-  | "retention.delete";
+  | "retention.delete"
+  | "token.create"
+  | "token.revoke";
 
 /**
  * The `model` of an event that belongs to no model (a webhook, the registry's default
- * retention policy). Model names start with a letter or digit, so it names none; a token's
+ * retention policy, a minted token). Model names start with a letter or digit, so it names none; a token's
  * `models` globs never match it, except `*`.
  */
 export const REGISTRY_MODEL = "";

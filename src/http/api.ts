@@ -107,7 +107,10 @@ function queryObject(c: AppContext): Record<string, string | string[]> {
 
 export function register(app: Hono<AppEnv>, spec: AnyRouteSpec): void {
   app.on(spec.method.toUpperCase(), honoPath(spec.path), async (c) => {
-    const principal = await authenticate(c.env, c.req.raw, spec.scope, { cookie: spec.cookieAuth === true });
+    const principal = await authenticate(c.env, c.req.raw, spec.scope, {
+      cookie: spec.cookieAuth === true,
+      waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+    });
     if (spec.scope !== "public" && !hasScope(principal, spec.scope)) {
       throw new ProblemError("forbidden", `This route needs the '${spec.scope}' scope`);
     }

@@ -140,7 +140,7 @@ export const resolveRoutes = [
     operationId: "watchAlias",
     summary: "Watch an alias over a WebSocket",
     description:
-      'Upgrade to a WebSocket: the first message is the current Resolution plus `"event": "current"`, then one per change, in generation order: the Resolution\'s fields plus `event` (`set`, `delete`, `rollback`, `swap`, `stage`, `finalize`, …); `version`, `digest` and `files` are null once the alias resolves to nothing. Watching a stage name or `v<n>` follows the fallback. The socket is closed with code 4001 when the token expires. A browser on a page served by this registry may authenticate with the web UI session cookie instead of the Authorization header.',
+      'Upgrade to a WebSocket: the first message is the current Resolution plus `"event": "current"`, then one per change, in generation order: the Resolution\'s fields plus `event` (`set`, `delete`, `rollback`, `swap`, `stage`, `finalize`, …); `version`, `digest` and `files` are null once the alias resolves to nothing. Watching a stage name or `v<n>` follows the fallback. The socket is closed with code 4001 when the token expires, or within 10 s of its revocation. A browser on a page served by this registry may authenticate with the web UI session cookie instead of the Authorization header.',
     tag: "Aliases",
     scope: "read",
     cookieAuth: true,
@@ -157,6 +157,7 @@ export const resolveRoutes = [
       url.searchParams.set("alias", params.alias);
       if (query.key) url.searchParams.set("key", query.key);
       if (principal.expiresAt !== undefined) url.searchParams.set("expires", String(principal.expiresAt));
+      if (principal.tokenId !== undefined) url.searchParams.set("token", principal.tokenId);
       const upgraded = await modelState(c.env, params.model).fetch(new Request(url, c.req.raw));
       // The object's response has immutable headers; a fresh one lets the app add x-request-id.
       return new Response(upgraded.body, { status: upgraded.status, headers: upgraded.headers, webSocket: upgraded.webSocket });

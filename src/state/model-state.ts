@@ -29,6 +29,7 @@ import type { GatePolicy, GateResult } from "../domain/gate";
 import type { GuardPolicy } from "../domain/guard";
 import type { RetentionPolicy } from "../domain/retention";
 import type { Env } from "../env";
+import { revokedAmong } from "../tokens/store";
 import * as aliasOps from "./alias-ops";
 import { aliasBody, AliasTable, type AliasBody, type HistoryEntry } from "./alias-table";
 import { DownstreamTable, type Hold } from "./downstream-table";
@@ -62,6 +63,13 @@ export type { PolicySource, RetentionApplied, RetentionDecision, RetentionInputs
 
 /** How soon the alarm retries a projection D1 has not taken yet. */
 const RETRY_DELAY_MS = 5_000;
+
+/**
+ * How often open sockets of minted tokens are checked against D1 for revocation: API.md
+ * wants a revoked token's socket closed within 10 s. One small query per period, and only
+ * while such sockets are open.
+ */
+const REVOCATION_CHECK_MS = 5_000;
 
 export class ModelState extends DurableObject<Env> {
   private readonly rooms: Rooms;
@@ -337,7 +345,8 @@ export class ModelState extends DurableObject<Env> {
 
   /**
    * Watch: a WebSocket (hibernating) that gets the current Resolution, then one per change,
-   * and is closed (4001) when the token that opened it expires (`expires` in ms).
+   * and is closed (4001) when the token that opened it expires (`expires` in ms) or, for a
+   * minted token (`token`: its id), is revoked.
    */
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
@@ -348,10 +357,12 @@ export class ModelState extends DurableObject<Env> {
     }
     const key = url.searchParams.get("key") ?? undefined;
     const expires = url.searchParams.get("expires");
-    const watcher: Watcher = { model, alias, key, ...(expires ? { expiresAt: Number(expires) } : {}) };
+    const tokenId = url.searchParams.get("token");
+    const watcher: Watcher = { model, alias, key, ...(expires ? { expiresAt: Number(expires) } : {}), ...(tokenId ? { tokenId } : {}) };
     const { 0: client, 1: server } = new WebSocketPair();
     this.rooms.watch.accept(server, watcher);
     if (watcher.expiresAt !== undefined) this.armAlarm(watcher.expiresAt);
+    if (watcher.tokenId !== undefined) this.armAlarm(Date.now() + REVOCATION_CHECK_MS);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -377,11 +388,15 @@ export class ModelState extends DurableObject<Env> {
     return this.rooms.outbox.depth();
   }
 
-  /** The one alarm serves all three: the outbox's retries, event dispatch, and closing sockets whose tokens expired. */
+  /**
+   * The one alarm serves them all: the outbox's retries, event dispatch, and closing sockets
+   * whose tokens expired or were revoked.
+   */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     const nextExpiry = this.rooms.watch.closeExpired(Date.now());
     if (nextExpiry !== null) this.armAlarm(nextExpiry);
+    await this.closeRevokedSockets();
     try {
       await this.flush();
       await this.sendEvents();
@@ -389,6 +404,22 @@ export class ModelState extends DurableObject<Env> {
       console.error("outbox flush or event dispatch failed; retrying", err);
       this.armAlarm(Date.now() + RETRY_DELAY_MS);
     }
+  }
+
+  /**
+   * Asks D1 which tokens of the open sockets are revoked, closes theirs, and checks again in
+   * REVOCATION_CHECK_MS while any such socket is open. A D1 failure only postpones the check:
+   * a socket is never closed for it (reconnecting meets the HTTP check, which fails closed).
+   */
+  private async closeRevokedSockets(): Promise<void> {
+    const ids = this.rooms.watch.tokenIds();
+    if (ids.size === 0) return;
+    try {
+      this.rooms.watch.closeRevoked(await revokedAmong(this.env.DB, [...ids]));
+    } catch (err) {
+      console.error("checking watch sockets for revoked tokens failed; retrying", err);
+    }
+    if (this.rooms.watch.tokenIds().size > 0) this.armAlarm(Date.now() + REVOCATION_CHECK_MS);
   }
 
   /** Puts the events D1 has taken on the queue, where webhooks are matched (src/events/dispatch.ts). */

@@ -5,7 +5,7 @@
  *
  * A message is the Resolution's fields plus `event` (API.md "Aliases"); when the alias
  * resolves to nothing, `version`, `digest` and `files` are null. A socket whose token
- * expires is closed with code 4001.
+ * expires, or is revoked, is closed with code 4001.
  */
 import { resolutionFor, type Resolution, type ResolveState } from "../domain/resolution";
 import type { Outcome } from "./outcome";
@@ -17,14 +17,16 @@ export interface Watcher {
   key?: string;
   /** When the token that opened the socket expires (ms since the epoch); none for public reads. */
   expiresAt?: number;
+  /** The id of the minted token that opened it, which ModelState's alarm checks for revocation; none for other tokens. */
+  tokenId?: string;
 }
 
 export type WatchMessage =
   | (Resolution & { event: string })
   | { event: string; model: string; alias: string; version: null; generation: number; digest: null; files: null; uri: null; split: null };
 
-/** Close code for a socket whose token has expired. */
-export const TOKEN_EXPIRED = 4001;
+/** Close code for a socket whose token has expired or was revoked. */
+export const TOKEN_ENDED = 4001;
 
 type Resolve = (model: string, alias: string) => Outcome<ResolveState>;
 
@@ -102,10 +104,34 @@ export class Watch {
     return next;
   }
 
+  /** The minted tokens whose sockets are open: what the alarm asks D1 about. */
+  tokenIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const ws of this.ctx.getWebSockets()) {
+      const { tokenId } = ws.deserializeAttachment() as Watcher;
+      if (tokenId !== undefined) ids.add(tokenId);
+    }
+    return ids;
+  }
+
+  /** Closes the sockets of revoked tokens (4001). */
+  closeRevoked(revoked: ReadonlySet<string>): void {
+    if (revoked.size === 0) return;
+    for (const ws of this.ctx.getWebSockets()) {
+      const { tokenId } = ws.deserializeAttachment() as Watcher;
+      if (tokenId === undefined || !revoked.has(tokenId)) continue;
+      try {
+        ws.close(TOKEN_ENDED, "token revoked");
+      } catch {
+        // Already closing.
+      }
+    }
+  }
+
   private closeIfExpired(ws: WebSocket, watcher: Watcher, now: number): boolean {
     if (watcher.expiresAt === undefined || watcher.expiresAt > now) return false;
     try {
-      ws.close(TOKEN_EXPIRED, "token expired");
+      ws.close(TOKEN_ENDED, "token expired");
     } catch {
       // Already closing.
     }

@@ -2,18 +2,17 @@
  * The web UI's sessions. Signing in verifies a pasted token with the API's own verifier and
  * stores it in an `HttpOnly; SameSite=Strict` cookie that expires with it (`Secure` unless
  * the page is served from loopback over plain http). Every request verifies the cookie again,
- * so a revoked key or an expired token ends the session at once.
+ * revocation included, so a revoked key, a revoked token or an expired one ends the session.
  *
  * CSRF: every form carries a token derived from the session (SHA-256 of a label and the
  * cookie's value). A page on another site can read neither, so a forged post fails even in a
  * browser that ignores SameSite.
  */
 import type { Context } from "hono";
-import { SESSION_COOKIE, sessionCookie } from "../auth/middleware";
+import { SESSION_COOKIE, sessionCookie, verifyBearer } from "../auth/middleware";
 import type { Principal } from "../auth/principal";
-import { InvalidToken, verifyToken } from "../auth/verify";
-import { config } from "../env";
 import type { AppEnv } from "../http/api";
+import { ProblemError } from "../http/problem";
 import { accessPrincipal } from "../auth/access";
 
 export interface Session {
@@ -33,10 +32,10 @@ export async function currentSession(c: Ctx): Promise<Session | null> {
   const token = sessionCookie(c.req.raw);
   if (!token) return null;
   try {
-    const { principal } = await verifyToken(token, config(c.env));
+    const { principal } = await verifyBearer(c.env, token, waitUntil(c));
     return { principal, secret: token, via: "token" };
   } catch (err) {
-    if (err instanceof InvalidToken) return null;
+    if (refused(err)) return null;
     throw err;
   }
 }
@@ -44,14 +43,19 @@ export async function currentSession(c: Ctx): Promise<Session | null> {
 /** Verifies a pasted token; its expiry bounds the cookie's. */
 export async function signIn(c: Ctx, token: string): Promise<{ ok: true } | { ok: false; reason: string }> {
   try {
-    const { exp } = await verifyToken(token, config(c.env));
+    const { exp } = await verifyBearer(c.env, token, waitUntil(c));
     c.header("set-cookie", cookie(c, token, exp));
     return { ok: true };
   } catch (err) {
-    if (err instanceof InvalidToken) return { ok: false, reason: err.message };
+    if (refused(err)) return { ok: false, reason: err.detail };
     throw err;
   }
 }
+
+/** The token is invalid or revoked (not: the registry cannot tell right now, which stays an error). */
+const refused = (err: unknown): err is ProblemError => err instanceof ProblemError && err.code === "unauthenticated";
+
+const waitUntil = (c: Ctx) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
 
 export function signOut(c: Ctx): void {
   c.header("set-cookie", cookie(c, "", 0));

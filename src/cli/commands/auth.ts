@@ -1,4 +1,8 @@
-/** `login`, `logout`, `whoami`, `token`: who the CLI is, and where it keeps that. */
+/**
+ * `login`, `logout`, `whoami`: who the CLI is, and where it keeps that. `token create | ls |
+ * revoke`: tokens the registry mints and can revoke (admin); bare `token`: a development
+ * token from the local secret.
+ */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { MregClient } from "../../client/client";
@@ -6,7 +10,7 @@ import { MregError } from "../../client/errors";
 import { flag, int, str, type Command } from "../command";
 import { loadConfig, saveConfig } from "../config";
 import { CliError, UsageError } from "../exit";
-import { fields } from "../output";
+import { ago, fields, table } from "../output";
 
 interface Claims {
   sub?: string;
@@ -154,7 +158,7 @@ function devSecret(from: string): { secret: string; source: string } {
 
 export const token: Command = {
   name: "token",
-  summary: "Mint a development token from the local .dev.vars secret (local use only)",
+  summary: "Mint a development token from the local .dev.vars secret (local use only; see `token create`)",
   options: { sub: { type: "string" }, scope: { type: "string" }, models: { type: "string" }, aliases: { type: "string" }, ttl: { type: "string" } },
   help: [
     "--sub NAME        Subject (default dev)",
@@ -179,8 +183,81 @@ export const token: Command = {
     const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
     const signature = new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(signingInput)));
     const jwt = `${signingInput}.${b64url(signature)}`;
-    ctx.out.note(`mreg: a development token signed with the secret in ${source}: for a local registry only`);
+    ctx.out.note(
+      `mreg: a development token signed with the secret in ${source}: for a local registry only. It cannot be revoked; a deployed registry mints revocable ones: mreg token create`,
+    );
     ctx.out.result({ token: jwt, claims }, () => jwt);
   },
 };
 
+
+const globList = (v: string | undefined) => (v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean));
+
+export const tokenCreate: Command = {
+  name: "token create",
+  summary: "Have the registry mint a token it can revoke; prints it once (admin; never more than your own token holds)",
+  options: { sub: { type: "string" }, scope: { type: "string" }, models: { type: "string" }, aliases: { type: "string" }, ttl: { type: "string" }, description: { type: "string" } },
+  help: [
+    "--sub NAME        Subject: the actor recorded for its writes (required)",
+    "--scope 'S …'     Space-separated: read write promote approve report admin (required)",
+    "--models GLOBS    Comma-separated model globs (required when your own token has some: within them)",
+    "--aliases GLOBS   Comma-separated alias globs (likewise)",
+    "--ttl SECONDS     Lifetime (default 86400, at most 31536000)",
+    "--description TEXT",
+  ],
+  examples: [
+    "mreg token create --sub ci-fraud --scope 'read write promote' --models 'fraud-*' --aliases staging --ttl 2592000",
+    "MREG_TOKEN=$(mreg token create --sub node-17 --scope read -q)",
+  ],
+  async run(ctx, input) {
+    const sub = str(input, "sub");
+    const scope = str(input, "scope");
+    if (!sub || !scope) throw new UsageError("give --sub and --scope", "token create");
+    const models = globList(str(input, "models"));
+    const aliases = globList(str(input, "aliases"));
+    const ttl = int(input, "ttl", { min: 1, max: 31_536_000 });
+    const description = str(input, "description");
+    const minted = await ctx.client.tokens.create({
+      sub,
+      scope,
+      ...(models ? { models } : {}),
+      ...(aliases ? { aliases } : {}),
+      ...(ttl !== undefined ? { ttl_s: ttl } : {}),
+      ...(description !== undefined ? { description } : {}),
+    });
+    // The token alone on stdout, so `$(mreg token create …)` captures it; what it is on stderr.
+    ctx.out.note(`mreg: minted ${minted.id} for ${minted.sub} (${minted.scope}), expires ${minted.expires_at}; shown only now. Revoke: mreg token revoke ${minted.id}`);
+    ctx.out.result(minted, () => minted.token);
+  },
+};
+
+export const tokenLs: Command = {
+  name: "token ls",
+  summary: "The registry's live tokens you may manage, newest first; never the tokens themselves (admin)",
+  options: { limit: { type: "string" }, cursor: { type: "string" } },
+  async run(ctx, input) {
+    const limit = int(input, "limit", { min: 1, max: 200 });
+    const cursor = str(input, "cursor");
+    const page = await ctx.client.tokens.list({ ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
+    ctx.out.result(page, () =>
+      [
+        table(
+          ["id", "sub", "scope", "models", "aliases", "expires", "created", "description"],
+          page.items.map((t) => [t.id, t.sub, t.scope, t.models?.join(",") ?? "*", t.aliases?.join(",") ?? "*", t.expires_at, `${ago(t.created_at)} by ${t.created_by}`, t.description]),
+        ),
+        ...(page.next_cursor ? [`more: mreg token ls --cursor ${page.next_cursor}`] : []),
+      ].join("\n"),
+    );
+  },
+};
+
+export const tokenRevoke: Command = {
+  name: "token revoke",
+  args: "<id>",
+  summary: "Revoke a token: refused within 10 s everywhere, open watch sockets closed (admin)",
+  async run(ctx, input) {
+    const id = input.positionals[0]!;
+    await ctx.client.tokens.revoke(id);
+    ctx.out.result({ id, revoked: true }, () => `revoked ${id}`);
+  },
+};

@@ -1,0 +1,122 @@
+/**
+ * D1's `tokens` table (documented in src/db/schema.ts): the rows, their contract shape, the
+ * tenancy-filtered page, and the two reads revocation needs (every isolate's view of the
+ * revoked ids; a ModelState's question about its open sockets). The token itself is never
+ * stored: only its claims.
+ */
+import { and, desc, eq, gt, isNotNull, isNull, lt, sql, type SQL, type SQLWrapper } from "drizzle-orm";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import type { Principal, Scope } from "../auth/principal";
+import { tokens, type TokenRow } from "../db/schema";
+import { orm, type D1Handle } from "../db/session";
+import { toSqliteGlob } from "../domain/glob";
+
+export type { TokenRow };
+
+const globs = (text: string | null) => (text === null ? null : (JSON.parse(text) as string[]));
+
+/** The contract's token, without the token itself (it is shown once, by the route that mints it). */
+export function tokenBody(row: TokenRow) {
+  return {
+    id: row.id,
+    sub: row.sub,
+    scope: row.scope,
+    models: globs(row.models),
+    aliases: globs(row.aliases),
+    expires_at: row.expiresAt,
+    description: row.description,
+    created_at: row.createdAt,
+    created_by: row.createdBy,
+  };
+}
+
+/** What a row grants, in the shape `grantExcess` compares (src/auth/principal.ts). */
+export function rowGrant(row: TokenRow) {
+  return {
+    scopes: row.scope.split(" ") as Scope[],
+    ...(row.models !== null ? { models: globs(row.models)! } : {}),
+    ...(row.aliases !== null ? { aliases: globs(row.aliases)! } : {}),
+  };
+}
+
+/**
+ * Rows whose `column` globs all lie within `held` (`globWithin`, src/domain/glob.ts, in SQL:
+ * a claimed glob lies within a held one when it matches it as a name, the held glob made a
+ * GLOB pattern); none when `held` is undefined (unlimited). A row without the claim reaches
+ * everything, so a limited holder never sees it. The held globs travel as one JSON value,
+ * whatever their number (D1 binds at most 100 parameters).
+ */
+function within(column: SQLWrapper, held: readonly string[] | undefined): SQL | undefined {
+  if (held === undefined) return undefined;
+  const patterns = JSON.stringify(held.map(toSqliteGlob));
+  return sql`(${column} IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM json_each(${column}) AS claimed
+    WHERE NOT EXISTS (SELECT 1 FROM json_each(${patterns}) AS held WHERE claimed.value GLOB held.value)))`;
+}
+
+export class TokenStore {
+  readonly db: DrizzleD1Database;
+
+  constructor(d1: D1Handle) {
+    this.db = orm(d1);
+  }
+
+  /** A token that is not revoked, if `manager` may manage it (else as if it did not exist). */
+  manageable(id: string, manager: Principal): Promise<TokenRow | undefined> {
+    return this.db
+      .select()
+      .from(tokens)
+      .where(and(eq(tokens.id, id), isNull(tokens.revokedAt), within(tokens.models, manager.models), within(tokens.aliases, manager.aliases)))
+      .get();
+  }
+
+  /** A page of live tokens `manager` may manage, newest first, below `before`: `limit + 1` rows. */
+  list(manager: Principal, nowIso: string, before: string | undefined, limit: number): Promise<TokenRow[]> {
+    return this.db
+      .select()
+      .from(tokens)
+      .where(
+        and(
+          isNull(tokens.revokedAt),
+          gt(tokens.expiresAt, nowIso),
+          before ? lt(tokens.id, before) : undefined,
+          within(tokens.models, manager.models),
+          within(tokens.aliases, manager.aliases),
+        ),
+      )
+      .orderBy(desc(tokens.id))
+      .limit(limit + 1)
+      .all();
+  }
+}
+
+/**
+ * Every revoked token still within `exp` (+ margin) at `sinceIso`: the revocation view's one
+ * query, answered from the partial index `tokens_revoked`. Read from the primary (not a
+ * replica), whose lag would otherwise add to the 10 s bound.
+ */
+export async function revokedTokenIds(db: D1Database, sinceIso: string): Promise<string[]> {
+  const rows = await orm(db)
+    .select({ id: tokens.id })
+    .from(tokens)
+    .where(and(isNotNull(tokens.revokedAt), gt(tokens.expiresAt, sinceIso)))
+    .all();
+  return rows.map((r) => r.id);
+}
+
+/** Which of `ids` are revoked (a ModelState asks about the tokens of its open sockets). */
+export async function revokedAmong(db: D1Database, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await orm(db)
+    .select({ id: tokens.id })
+    .from(tokens)
+    .where(and(sql`${tokens.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`, isNotNull(tokens.revokedAt)))
+    .all();
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Deletes the rows of tokens expired before `beforeIso` (the scheduled cleanup); returns how many. */
+export async function pruneExpiredTokens(db: D1Database, beforeIso: string): Promise<number> {
+  const result = await orm(db).delete(tokens).where(lt(tokens.expiresAt, beforeIso)).run();
+  return result.meta.changes ?? 0;
+}
