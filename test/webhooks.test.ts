@@ -330,6 +330,17 @@ describe("the queue consumer, one attempt at a time", () => {
     await call("DELETE", `/v1/webhooks/${hook.id}`);
   });
 
+  it("never requests a URL stored before the private-address rule", async () => {
+    const hook = await createWebhook({ url: "https://hooks.test/was-public", events: ["nothing"] });
+    await env.DB.prepare("UPDATE webhooks SET url = ? WHERE id = ?").bind("https://169.254.169.254/latest/meta-data/", hook.id).run();
+    const message = await pendingDelivery(hook.id);
+    const fetched = vi.mocked(globalThis.fetch).mock.calls.length;
+    expect((await runBatch(message)).explicitAcks).toEqual(["m1"]);
+    expect(vi.mocked(globalThis.fetch).mock.calls.length).toBe(fetched);
+    expect(await deliveryRow(message.delivery_id)).toMatchObject({ status: "failed", last_error: expect.stringContaining("link-local") });
+    await call("DELETE", `/v1/webhooks/${hook.id}`);
+  });
+
   it("gives up after 24 h into the dead-letter queue, and disables after 3 days of failures", async () => {
     const hook = await createWebhook({ url: "https://hooks.test/down", events: ["nothing"] });
     answer = () => "network";

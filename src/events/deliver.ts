@@ -13,7 +13,7 @@
  */
 import { eq } from "drizzle-orm";
 import { webhookDeliveries, webhooks } from "../db/schema";
-import { ATTEMPT_TIMEOUT_MS, classify, DISABLE_AFTER_MS, retryDelayS, type AttemptResult } from "../domain/webhook";
+import { ATTEMPT_TIMEOUT_MS, classify, DISABLE_AFTER_MS, endpointProblem, retryDelayS, type AttemptResult } from "../domain/webhook";
 import { config, type Env } from "../env";
 import { dispatchPending, fanOut, type QueueMessage } from "./dispatch";
 import { commitRegistryChange } from "./registry";
@@ -109,6 +109,12 @@ async function attempt(env: Env, store: WebhookStore, delivery: DeliveryRow, web
   if (delivery.status !== "pending") return DONE;
   if (!webhook?.active) {
     record({ status: "failed", lastError: webhook ? `webhook disabled: ${webhook.disabledReason ?? "inactive"}` : "webhook deleted", nextAttemptAt: null });
+    return DONE;
+  }
+  // A URL stored before today's rules (a private address) is never requested.
+  const refused = endpointProblem(webhook.url, cfg.ALLOW_HTTP_WEBHOOKS);
+  if (refused) {
+    record({ status: "failed", lastError: `not sent: the URL ${refused}`, nextAttemptAt: null });
     return DONE;
   }
   if (!cfg.WEBHOOK_KEY) throw new Error("WEBHOOK_KEY is not set: webhook secrets cannot be read");

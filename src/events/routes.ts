@@ -109,7 +109,7 @@ export const webhookRoutes = [
     operationId: "createWebhook",
     summary: "Subscribe an endpoint to events",
     description:
-      "Every audit event is an event whose `type` is its action. `events` and `models` are globs (empty: all). `url` must be https:// (http:// to a loopback host only with `ALLOW_HTTP_WEBHOOKS=true`). The answer carries the signing `secret` once.",
+      "Every audit event is an event whose `type` is its action. `events` and `models` are globs (empty: all). `url` must be https:// (http:// to a loopback host only with `ALLOW_HTTP_WEBHOOKS=true`); `localhost` and literal private, loopback, link-local, unique-local, unspecified and carrier-grade-NAT addresses (any notation) are refused, loopback excepted under that flag. The answer carries the signing `secret` once.",
     tag: "Webhooks",
     scope: "admin",
     body: CreateWebhookBody,
