@@ -120,7 +120,9 @@ export function hostRange(hostname: string): string | null {
     const groups = parseIPv6(hostname.slice(1, -1));
     return groups ? ipv6Range(groups) : "not an IPv6 address";
   }
-  const name = hostname.replace(/\.+$/, "");
+  let end = hostname.length;
+  while (end > 0 && hostname[end - 1] === ".") end--;
+  const name = hostname.slice(0, end);
   if (name === "localhost" || name.endsWith(".localhost")) return "loopback";
   const v4 = parseIPv4(name);
   return v4 === null ? null : ipv4Range(v4);
