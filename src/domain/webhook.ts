@@ -146,6 +146,41 @@ export function endpointProblem(url: string, allowHttpLoopback: boolean): string
   return null;
 }
 
+/**
+ * A webhook URL as the audit log shows it: its origin only. Paths and queries often hold a
+ * receiver's token (`/services/T0/B0/XXXX`), and `read` tokens see the log.
+ */
+export function urlOrigin(url: string): string {
+  try {
+    const origin = new URL(url).origin;
+    return origin === "null" ? "(not an http(s) URL)" : origin;
+  } catch {
+    return "(not a URL)";
+  }
+}
+
+/** `value` with a `url` string it holds at its top level reduced to the origin. */
+function originOnly(value: unknown): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const url = (value as { url?: unknown }).url;
+  return typeof url === "string" ? { ...value, url: urlOrigin(url) } : value;
+}
+
+/**
+ * An audit event of a webhook change as readers see it: events stored before the audit
+ * kept origins only still hold whole URLs in `from`, `to` or `detail`, and stored events
+ * are never edited, so they are reduced when read. Events of other actions pass untouched
+ * (a model's tags may well have a `url`).
+ */
+export function webhookUrlsRedacted<E extends { action: string; from?: unknown; to?: unknown; detail?: unknown }>(event: E): E {
+  if (!event.action.startsWith("webhook.")) return event;
+  const out = { ...event };
+  if (out.from !== undefined) out.from = originOnly(out.from);
+  if (out.to !== undefined) out.to = originOnly(out.to);
+  if (out.detail !== undefined) out.detail = originOnly(out.detail);
+  return out;
+}
+
 export type AttemptResult = { status: number } | { error: string };
 
 /** What an attempt's answer means: done, the endpoint is gone, try again, or give up on this event. */

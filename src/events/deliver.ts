@@ -13,7 +13,7 @@
  */
 import { eq } from "drizzle-orm";
 import { webhookDeliveries, webhooks } from "../db/schema";
-import { ATTEMPT_TIMEOUT_MS, classify, DISABLE_AFTER_MS, endpointProblem, retryDelayS, type AttemptResult } from "../domain/webhook";
+import { ATTEMPT_TIMEOUT_MS, classify, DISABLE_AFTER_MS, endpointProblem, retryDelayS, urlOrigin, type AttemptResult } from "../domain/webhook";
 import { config, type Env } from "../env";
 import { dispatchPending, fanOut, type QueueMessage } from "./dispatch";
 import { commitRegistryChange } from "./registry";
@@ -174,7 +174,7 @@ async function disable(env: Env, webhook: WebhookRow, reason: string): Promise<v
     actor: "webhooks",
     action: "webhook.update",
     reason,
-    detail: { id: webhook.id, url: webhook.url, active: false, disabled_reason: reason },
+    detail: { id: webhook.id, url: urlOrigin(webhook.url), active: false, disabled_reason: reason },
   });
   await dispatchPending(env);
 }

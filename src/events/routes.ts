@@ -8,7 +8,7 @@ import { z } from "zod";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { queryDb } from "../db/session";
 import { sortableId } from "../domain/ids";
-import { endpointProblem } from "../domain/webhook";
+import { endpointProblem, urlOrigin } from "../domain/webhook";
 import { config, type Env } from "../env";
 import { defineRoute, type AppContext } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
@@ -96,10 +96,10 @@ async function existing(c: AppContext, id: string): Promise<WebhookRow> {
   return row;
 }
 
-/** What an audit event says of a webhook: its body's subscription fields, never its secret. */
+/** What an audit event says of a webhook: its subscription fields with the URL's origin only, never its secret. */
 function audited(row: WebhookRow) {
   const { id, url, events, models, description, active } = webhookBody(row);
-  return { id, url, events, models, description, active };
+  return { id, url: urlOrigin(url), events, models, description, active };
 }
 
 export const webhookRoutes = [
