@@ -2,7 +2,7 @@
  * Webhook rules, pure: which events a webhook receives, which URLs it may have, what an
  * attempt's answer means, and when to try again.
  */
-import { matchesAny } from "./glob";
+import { globWithin, matchesAny } from "./glob";
 
 /** Retries stop this long after a delivery's first attempt. */
 export const RETRY_WINDOW_MS = 24 * 3600 * 1000;
@@ -22,6 +22,17 @@ export interface Subscription {
 
 export function subscribes(sub: Subscription, event: { action: string; model: string }): boolean {
   return (sub.events.length === 0 || matchesAny(sub.events, event.action)) && (sub.models.length === 0 || matchesAny(sub.models, event.model));
+}
+
+/**
+ * Whether a token limited to `tokenModels` (undefined: unrestricted) may see and change a
+ * webhook with the `models` filter `webhookModels`: every glob of the filter lies within
+ * the token's globs. An unfiltered webhook receives every model's events and the
+ * registry's, so only an unrestricted token may have it.
+ */
+export function webhookInScope(tokenModels: readonly string[] | undefined, webhookModels: readonly string[]): boolean {
+  if (tokenModels === undefined) return true;
+  return webhookModels.length > 0 && webhookModels.every((glob) => globWithin(glob, tokenModels));
 }
 
 /**

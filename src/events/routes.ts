@@ -1,14 +1,17 @@
 /**
  * Routes of API.md "Events (webhooks)": subscriptions, their deliveries, ping and redeliver.
- * Every route needs `admin`: a webhook's URL may carry a token of the receiver's. Changes
- * commit with their audit event (the secret never in it) through commitRegistryChange.
+ * Every route needs `admin`: a webhook's URL may carry a token of the receiver's. A token
+ * with `models` acts only on webhooks whose `models` filter lies within its globs (others
+ * are not found). Changes commit with their audit event (the secret never in it, the URL
+ * by its origin) through commitRegistryChange.
  */
 import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { queryDb } from "../db/session";
 import { sortableId } from "../domain/ids";
-import { endpointProblem, urlOrigin } from "../domain/webhook";
+import { endpointProblem, urlOrigin, webhookInScope } from "../domain/webhook";
+import type { Principal } from "../auth/principal";
 import { config, type Env } from "../env";
 import { defineRoute, type AppContext } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
@@ -90,10 +93,24 @@ function checkUrl(env: Env, url: string): void {
   if (problem) throw validationFailed("Invalid webhook URL", [{ path: "url", message: problem }]);
 }
 
-async function existing(c: AppContext, id: string): Promise<WebhookRow> {
+/**
+ * The webhook, if the token may see it: a token with `models` sees only webhooks within
+ * them, and any other is answered exactly as one that does not exist.
+ */
+async function existing(c: AppContext, id: string, principal: Principal): Promise<WebhookRow> {
   const row = await new WebhookStore(queryDb(c)).get(id);
-  if (!row) throw notFound(`Webhook '${id}'`);
+  if (!row || !webhookInScope(principal.models, JSON.parse(row.models) as string[])) throw notFound(`Webhook '${id}'`);
   return row;
+}
+
+/** A token with `models` may give a webhook only a `models` filter within its globs. */
+function checkModels(principal: Principal, models: string[]): void {
+  if (!webhookInScope(principal.models, models)) {
+    throw new ProblemError(
+      "forbidden",
+      "This token is limited to some models: a webhook it creates or changes needs a `models` filter whose every glob lies within the token's (registry-level events and unfiltered webhooks need an unrestricted admin)",
+    );
+  }
 }
 
 /** What an audit event says of a webhook: its subscription fields with the URL's origin only, never its secret. */
@@ -114,9 +131,10 @@ export const webhookRoutes = [
     scope: "admin",
     body: CreateWebhookBody,
     responses: { 201: { description: "The webhook, with its secret", schema: Webhook } },
-    errors: ["validation_failed", "unavailable", "payload_too_large", "unsupported_media_type"],
+    errors: ["validation_failed", "forbidden", "unavailable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { body, principal }) {
       checkUrl(c.env, body.url);
+      checkModels(principal, body.models);
       const key = webhookKey(c.env);
       const at = new Date().toISOString();
       const id = `wh_${sortableId()}`;
@@ -150,14 +168,15 @@ export const webhookRoutes = [
     path: "/v1/webhooks",
     operationId: "listWebhooks",
     summary: "The webhooks, newest first",
+    description: "A token with `models` sees only webhooks whose `models` filter lies within its globs.",
     tag: "Webhooks",
     scope: "admin",
     query: PageQuery,
     responses: { 200: { description: "A page of webhooks", schema: pageOf(Webhook) } },
     errors: ["validation_failed"],
-    async handler(c, { query }) {
+    async handler(c, { query, principal }) {
       const before = query.cursor ? decodeCursor(query.cursor, IdCursor).id : undefined;
-      const rows = await new WebhookStore(queryDb(c)).list(before, query.limit);
+      const rows = await new WebhookStore(queryDb(c)).list(before, query.limit, principal.models);
       return c.json(toPage(rows, query.limit, (r) => ({ id: r.id }), webhookBody));
     },
   }),
@@ -172,8 +191,8 @@ export const webhookRoutes = [
     params: WebhookParams,
     responses: { 200: { description: "The webhook", schema: Webhook } },
     errors: ["validation_failed", "not_found"],
-    async handler(c, { params }) {
-      return c.json(webhookBody(await existing(c, params.id)));
+    async handler(c, { params, principal }) {
+      return c.json(webhookBody(await existing(c, params.id, principal)));
     },
   }),
 
@@ -189,10 +208,11 @@ export const webhookRoutes = [
     params: WebhookParams,
     body: PatchWebhookBody,
     responses: { 200: { description: "The webhook (with the new secret when rotated)", schema: Webhook } },
-    errors: ["validation_failed", "not_found", "unavailable", "payload_too_large", "unsupported_media_type"],
+    errors: ["validation_failed", "forbidden", "not_found", "unavailable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const current = await existing(c, params.id);
+      const current = await existing(c, params.id, principal);
       if (body.url !== undefined) checkUrl(c.env, body.url);
+      if (body.models !== undefined) checkModels(principal, body.models);
       const at = new Date().toISOString();
       const next: WebhookRow = {
         ...current,
@@ -238,7 +258,7 @@ export const webhookRoutes = [
     responses: { 204: { description: "Removed" } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
-      const current = await existing(c, params.id);
+      const current = await existing(c, params.id, principal);
       const db = queryDb(c);
       const store = new WebhookStore(db);
       await commitRegistryChange(
@@ -264,7 +284,7 @@ export const webhookRoutes = [
     responses: { 202: { description: "Queued", schema: z.object({ event_id: z.string(), delivery_id: z.string() }) } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
-      const webhook = await existing(c, params.id);
+      const webhook = await existing(c, params.id, principal);
       const at = new Date().toISOString();
       const event = { id: sortableId(), at, actor: principal.sub, action: "ping" as const, model: "", detail: { webhook_id: webhook.id } };
       await enqueueDelivery(c.env, deliveryFor(event, webhook.id, at));
@@ -283,8 +303,8 @@ export const webhookRoutes = [
     query: DeliveriesQuery,
     responses: { 200: { description: "A page of deliveries", schema: pageOf(Delivery) } },
     errors: ["validation_failed", "not_found"],
-    async handler(c, { params, query }) {
-      await existing(c, params.id);
+    async handler(c, { params, query, principal }) {
+      await existing(c, params.id, principal);
       const before = query.cursor ? decodeCursor(query.cursor, IdCursor).id : undefined;
       const rows = await new WebhookStore(queryDb(c)).deliveries(params.id, query.status, before, query.limit);
       return c.json(toPage(rows, query.limit, (r) => ({ id: r.id }), deliveryBody));
@@ -302,7 +322,8 @@ export const webhookRoutes = [
     params: DeliveryParams,
     responses: { 202: { description: "Queued" } },
     errors: ["validation_failed", "not_found"],
-    async handler(c, { params }) {
+    async handler(c, { params, principal }) {
+      await existing(c, params.id, principal);
       const store = new WebhookStore(queryDb(c));
       const delivery = await store.delivery(params.id, params.delivery_id);
       if (!delivery) throw notFound(`Delivery '${params.delivery_id}' of webhook '${params.id}'`);
