@@ -6,6 +6,7 @@
 import { and, desc, eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
 import { toSqliteGlob } from "../domain/glob";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { insertIf } from "../db/insert-if";
 import { auditEvents } from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
 import { webhookUrlsRedacted } from "../domain/webhook";
@@ -30,6 +31,11 @@ function auditRow(event: AuditEvent) {
 
 export function auditInsert(db: DrizzleD1Database, event: AuditEvent) {
   return db.insert(auditEvents).values(auditRow(event)).onConflictDoNothing();
+}
+
+/** The same insert, made only when `condition` holds at its point of the batch (src/db/insert-if.ts). */
+export function auditInsertIf(db: DrizzleD1Database, event: AuditEvent, condition: SQL) {
+  return insertIf(db, auditEvents, auditRow(event), condition);
 }
 
 export interface AuditFilters {

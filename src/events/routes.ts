@@ -5,7 +5,7 @@
  * are not found). Changes commit with their audit event (the secret never in it, the URL
  * by its origin) through commitRegistryChange.
  */
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { queryDb } from "../db/session";
@@ -19,7 +19,7 @@ import { pageOf } from "../http/openapi-helpers";
 import { notFound, ProblemError } from "../http/problem";
 import { validationFailed } from "../http/validation";
 import { deliveryFor, dispatchAfter, enqueueDelivery } from "./dispatch";
-import { commitRegistryChange } from "./registry";
+import { commitRegistryChange, commitRegistryChangeIf } from "./registry";
 import { newSecret, sealSecret } from "./secrets";
 import { deliveryBody, webhookBody, WebhookStore, type WebhookRow } from "./store";
 
@@ -103,6 +103,12 @@ async function existing(c: AppContext, id: string, principal: Principal): Promis
   return row;
 }
 
+/** After a conditional write found the row changed: 404 if it is gone (or out of sight), else 409. */
+async function lostRace(c: AppContext, id: string, principal: Principal): Promise<never> {
+  await existing(c, id, principal);
+  throw new ProblemError("conflict", `Webhook '${id}' changed while this request was applied; read it again and retry`);
+}
+
 /** A token with `models` may give a webhook only a `models` filter within its globs. */
 function checkModels(principal: Principal, models: string[]): void {
   if (!webhookInScope(principal.models, models)) {
@@ -154,6 +160,7 @@ export const webhookRoutes = [
         createdAt: at,
         createdBy: principal.sub,
         updatedAt: at,
+        revision: 0,
       };
       const db = queryDb(c);
       const store = new WebhookStore(db);
@@ -202,39 +209,42 @@ export const webhookRoutes = [
     operationId: "updateWebhook",
     summary: "Change a webhook, re-enable it, or rotate its secret",
     description:
-      "`active: true` re-enables a disabled webhook (clearing `disabled_reason`). `rotate_secret: true` answers a new `secret`; the old one keeps signing too (a second `v1,` signature) for 24 hours.",
+      "`active: true` re-enables a disabled webhook (clearing `disabled_reason`); fields the body does not name stay as they are. `rotate_secret: true` answers a new `secret`; the old one keeps signing too (a second `v1,` signature) for 24 hours. Applied as one conditional update: 409 `conflict` when the webhook changed since this request read it (another change, a rotation, the system's disable), and nothing is written.",
     tag: "Webhooks",
     scope: "admin",
     params: WebhookParams,
     body: PatchWebhookBody,
     responses: { 200: { description: "The webhook (with the new secret when rotated)", schema: Webhook } },
-    errors: ["validation_failed", "forbidden", "not_found", "unavailable", "payload_too_large", "unsupported_media_type"],
+    errors: ["validation_failed", "forbidden", "not_found", "conflict", "unavailable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
       const current = await existing(c, params.id, principal);
       if (body.url !== undefined) checkUrl(c.env, body.url);
       if (body.models !== undefined) checkModels(principal, body.models);
       const at = new Date().toISOString();
-      const next: WebhookRow = {
-        ...current,
+      // Only what the body names changes (a disable the body does not mention stays), and
+      // only if the row is still the one read: one conditional update.
+      const changes: Partial<WebhookRow> = {
         ...(body.url !== undefined ? { url: body.url } : {}),
         ...(body.events !== undefined ? { events: JSON.stringify(body.events) } : {}),
         ...(body.models !== undefined ? { models: JSON.stringify(body.models) } : {}),
         ...(body.description !== undefined ? { description: body.description } : {}),
         ...(body.active !== undefined ? { active: body.active, disabledReason: body.active ? null : "disabled by an administrator", failingSince: null } : {}),
         updatedAt: at,
+        revision: current.revision + 1,
       };
       let secret: string | undefined;
       if (body.rotate_secret) {
         const key = webhookKey(c.env);
         secret = newSecret();
-        next.previousSecret = current.secret;
-        next.previousSecretExpiresAt = new Date(Date.parse(at) + ROTATION_OVERLAP_MS).toISOString();
-        next.secret = await sealSecret(key, current.id, secret);
+        changes.previousSecret = current.secret;
+        changes.previousSecretExpiresAt = new Date(Date.parse(at) + ROTATION_OVERLAP_MS).toISOString();
+        changes.secret = await sealSecret(key, current.id, secret);
       }
+      const next: WebhookRow = { ...current, ...changes };
       const db = queryDb(c);
       const store = new WebhookStore(db);
-      const { id: _id, createdAt: _c, createdBy: _b, ...changes } = next;
-      await commitRegistryChange(db, [store.db.update(webhooks).set(changes).where(eq(webhooks.id, current.id))], {
+      const unchanged = WebhookStore.unchangedSince(current);
+      const event = await commitRegistryChangeIf(db, unchanged.holds, [store.db.update(webhooks).set(changes).where(unchanged.where)], {
         at,
         actor: principal.sub,
         action: "webhook.update",
@@ -242,6 +252,7 @@ export const webhookRoutes = [
         to: audited(next),
         ...(body.rotate_secret ? { detail: { secret_rotated: true, previous_secret_expires_at: next.previousSecretExpiresAt } } : {}),
       });
+      if (!event) await lostRace(c, current.id, principal);
       dispatchAfter(c);
       return c.json({ ...webhookBody(next), ...(secret ? { secret } : {}) });
     },
@@ -256,16 +267,21 @@ export const webhookRoutes = [
     scope: "admin",
     params: WebhookParams,
     responses: { 204: { description: "Removed" } },
-    errors: ["validation_failed", "not_found"],
+    errors: ["validation_failed", "not_found", "conflict"],
     async handler(c, { params, principal }) {
       const current = await existing(c, params.id, principal);
       const db = queryDb(c);
       const store = new WebhookStore(db);
-      await commitRegistryChange(
+      // Conditional like a PATCH: the audit event says what was deleted, and the deliveries
+      // go only with the webhook.
+      const unchanged = WebhookStore.unchangedSince(current);
+      const event = await commitRegistryChangeIf(
         db,
-        [store.db.delete(webhookDeliveries).where(eq(webhookDeliveries.webhookId, current.id)), store.db.delete(webhooks).where(eq(webhooks.id, current.id))],
+        unchanged.holds,
+        [store.db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.webhookId, current.id), unchanged.holds)), store.db.delete(webhooks).where(unchanged.where)],
         { at: new Date().toISOString(), actor: principal.sub, action: "webhook.delete", from: audited(current) },
       );
+      if (!event) await lostRace(c, current.id, principal);
       dispatchAfter(c);
       return c.body(null, 204);
     },

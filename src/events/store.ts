@@ -53,6 +53,18 @@ export class WebhookStore {
     this.db = orm(d1);
   }
 
+  /**
+   * "This webhook is still as `row` was read": every write of a webhook bumps its revision,
+   * so a change made from `row` is conditional on it. `where` selects the row itself (for
+   * its UPDATE or DELETE); `holds` is the same test for statements on other tables.
+   */
+  static unchangedSince(row: Pick<WebhookRow, "id" | "revision">): { where: SQL; holds: SQL } {
+    return {
+      where: and(eq(webhooks.id, row.id), eq(webhooks.revision, row.revision))!,
+      holds: sql`EXISTS (SELECT 1 FROM ${webhooks} WHERE ${webhooks.id} = ${row.id} AND ${webhooks.revision} = ${row.revision})`,
+    };
+  }
+
   get(id: string): Promise<WebhookRow | undefined> {
     return this.db.select().from(webhooks).where(eq(webhooks.id, id)).get();
   }
