@@ -194,5 +194,5 @@ async function disable(env: Env, webhook: WebhookRow, reason: string): Promise<v
     reason,
     detail: { id: webhook.id, url: urlOrigin(webhook.url), active: false, disabled_reason: reason },
   });
-  await dispatchPending(env);
+  await dispatchPending(env).catch((err: unknown) => console.error("dispatching registry events failed; the cron retries", err));
 }
