@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { AccessGrants } from "./auth/access-config";
 import { DEFAULT_PART, MAX_PART, R2_MIN_PART } from "./domain/upload";
-import type { QueueMessage } from "./events/dispatch";
+import type { QueueMessage, UndeliverableEvent } from "./events/dispatch";
 import type { ModelState } from "./state/model-state";
 
 export interface Env {
@@ -13,7 +13,8 @@ export interface Env {
   ARTIFACTS: R2Bucket;
   MODEL_STATE: DurableObjectNamespace<ModelState>;
   DELIVERIES: Queue<QueueMessage>;
-  DELIVERIES_DLQ: Queue<QueueMessage>;
+  /** Deliveries that failed for good, and events that could not be queued (src/events/dispatch.ts); nothing consumes it here. */
+  DELIVERIES_DLQ: Queue<QueueMessage | UndeliverableEvent>;
   WEBHOOK_KEY?: string;
   ALLOW_HTTP_WEBHOOKS?: string;
   WEBHOOK_RETRY_BASE_S?: string;

@@ -1,10 +1,11 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { Webhook as Verifier } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { webhookDeliveries } from "../src/db/schema";
 import { orm } from "../src/db/session";
+import { sortableId } from "../src/domain/ids";
 import { classify, endpointProblem, retryDelayS, RETRY_WINDOW_MS, subscribes } from "../src/domain/webhook";
 import { deliverBatch } from "../src/events/deliver";
 import { deliveryFor, type QueueMessage } from "../src/events/dispatch";
@@ -330,6 +331,17 @@ describe("the queue consumer, one attempt at a time", () => {
     await call("DELETE", `/v1/webhooks/${hook.id}`);
   });
 
+  it("never requests a URL stored before the private-address rule", async () => {
+    const hook = await createWebhook({ url: "https://hooks.test/was-public", events: ["nothing"] });
+    await env.DB.prepare("UPDATE webhooks SET url = ? WHERE id = ?").bind("https://169.254.169.254/latest/meta-data/", hook.id).run();
+    const message = await pendingDelivery(hook.id);
+    const fetched = vi.mocked(globalThis.fetch).mock.calls.length;
+    expect((await runBatch(message)).explicitAcks).toEqual(["m1"]);
+    expect(vi.mocked(globalThis.fetch).mock.calls.length).toBe(fetched);
+    expect(await deliveryRow(message.delivery_id)).toMatchObject({ status: "failed", last_error: expect.stringContaining("link-local") });
+    await call("DELETE", `/v1/webhooks/${hook.id}`);
+  });
+
   it("gives up after 24 h into the dead-letter queue, and disables after 3 days of failures", async () => {
     const hook = await createWebhook({ url: "https://hooks.test/down", events: ["nothing"] });
     answer = () => "network";
@@ -345,5 +357,70 @@ describe("the queue consumer, one attempt at a time", () => {
     expect((await runBatch(fresh)).explicitAcks).toEqual(["m1"]);
     expect((await json("GET", `/v1/webhooks/${hook.id}`)).body).toMatchObject({ active: false, disabled_reason: "every delivery attempt failed for 3 days" });
     await call("DELETE", `/v1/webhooks/${hook.id}`);
+  });
+});
+
+describe("webhook URLs in the audit log", () => {
+  const SECRET_PARTS = ["T0KEN-in-path", "key=abc123", "SECRET-2", "x=y-secret"];
+
+  it("audits a webhook's changes with its URL's origin only, never its path or query", async () => {
+    const hook = await createWebhook({ url: "https://hooks.test/services/T0KEN-in-path?key=abc123", events: ["nothing"] });
+    expect((await json("PATCH", `/v1/webhooks/${hook.id}`, { body: { url: "https://hooks.test/SECRET-2?x=y-secret" } })).status).toBe(200);
+    // Disabled by the consumer (a 410): its audit event names the URL too.
+    answer = () => 410;
+    const event = { id: sortableId(), at: new Date().toISOString(), actor: "t", action: "rollback" as const, model: "m" };
+    const row = deliveryFor(event, hook.id, event.at);
+    await orm(env.DB).insert(webhookDeliveries).values(row);
+    const batch = createMessageBatch<QueueMessage>("mreg-deliveries", [{ id: "m1", timestamp: new Date(), attempts: 1, body: { kind: "delivery", delivery_id: row.id!, webhook_id: hook.id } }]);
+    await deliverBatch(batch, env);
+    expect((await call("DELETE", `/v1/webhooks/${hook.id}`)).status).toBe(204);
+
+    const stored = await env.DB.prepare("SELECT action, actor, from_value, to_value, detail FROM audit_events WHERE action LIKE 'webhook.%' AND (from_value LIKE ? OR to_value LIKE ? OR detail LIKE ?) ORDER BY id")
+      .bind(`%${hook.id}%`, `%${hook.id}%`, `%${hook.id}%`)
+      .all<Record<string, string | null>>();
+    expect(stored.results.map((r) => `${r.action} ${r.actor}`)).toEqual(["webhook.create alice", "webhook.update alice", "webhook.update webhooks", "webhook.delete alice"]);
+    const text = JSON.stringify(stored.results);
+    for (const part of SECRET_PARTS) expect(text).not.toContain(part);
+    const parse = (v: string | null | undefined) => (v == null ? null : (JSON.parse(v) as { url?: string }));
+    expect(stored.results.map((r) => [parse(r.from_value)?.url, parse(r.to_value)?.url, parse(r.detail)?.url])).toEqual([
+      [undefined, "https://hooks.test", undefined],
+      ["https://hooks.test", "https://hooks.test", undefined],
+      [undefined, undefined, "https://hooks.test"],
+      ["https://hooks.test", undefined, undefined],
+    ]);
+  });
+
+  it("shows events stored before that rule with origins only, through the API and the web UI", async () => {
+    // As the routes and the consumer wrote them before: the whole URL.
+    const id = sortableId();
+    const url = "https://hooks.test/services/T0KEN-in-path?key=abc123";
+    const old = [
+      { id: `${id.slice(0, -1)}1`, action: "webhook.update", from: { id: "wh_OLD", url, events: [], models: [] }, to: { id: "wh_OLD", url: "https://hooks.test/SECRET-2?x=y-secret", events: [], models: [] }, detail: null },
+      { id: `${id.slice(0, -1)}2`, action: "webhook.update", from: null, to: null, detail: { id: "wh_OLD", url, active: false, disabled_reason: "the endpoint answered 410 Gone" } },
+    ];
+    for (const e of old) {
+      await env.DB.prepare("INSERT INTO audit_events (id, at, actor, action, model, from_value, to_value, detail) VALUES (?, ?, 'old', ?, '', ?, ?, ?)")
+        .bind(e.id, new Date().toISOString(), e.action, e.from && JSON.stringify(e.from), e.to && JSON.stringify(e.to), e.detail && JSON.stringify(e.detail))
+        .run();
+    }
+    const reader = await hsToken({ sub: "reader", scope: "read" });
+    const listed = await json("GET", "/v1/audit?actor=old", { token: reader });
+    expect(listed.status).toBe(200);
+    expect(listed.body.items).toHaveLength(2);
+    for (const part of SECRET_PARTS) expect(JSON.stringify(listed.body)).not.toContain(part);
+    expect(listed.body.items.map((e: { from?: { url?: string }; to?: { url?: string }; detail?: { url?: string } }) => [e.from?.url, e.to?.url, e.detail?.url])).toEqual([
+      [undefined, undefined, "https://hooks.test"],
+      ["https://hooks.test", "https://hooks.test", undefined],
+    ]);
+
+    const signIn = await exports.default.fetch(
+      new Request("http://127.0.0.1:8787/sign-in", { method: "POST", body: new URLSearchParams({ token: reader, next: "/" }), redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded" } }),
+    );
+    const cookie = signIn.headers.get("set-cookie")!.split(";")[0]!;
+    const page = await exports.default.fetch(new Request("http://127.0.0.1:8787/audit?actor=old", { headers: { cookie } }));
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain("https://hooks.test");
+    for (const part of SECRET_PARTS) expect(html).not.toContain(part);
   });
 });

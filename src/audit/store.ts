@@ -1,12 +1,15 @@
 /**
  * D1's audit_events, the append-only log this module owns: inserts keyed by the event id (a
- * replayed outbox flush inserts nothing twice), and the filtered, paged read.
+ * replayed outbox flush inserts nothing twice), and the filtered, paged read, which shows
+ * webhook URLs as origins only (events stored before the writers did so still hold them).
  */
 import { and, desc, eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
 import { toSqliteGlob } from "../domain/glob";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { insertIf } from "../db/insert-if";
 import { auditEvents } from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
+import { webhookUrlsRedacted } from "../domain/webhook";
 
 const json = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value));
 
@@ -28,6 +31,11 @@ function auditRow(event: AuditEvent) {
 
 export function auditInsert(db: DrizzleD1Database, event: AuditEvent) {
   return db.insert(auditEvents).values(auditRow(event)).onConflictDoNothing();
+}
+
+/** The same insert, made only when `condition` holds at its point of the batch (src/db/insert-if.ts). */
+export function auditInsertIf(db: DrizzleD1Database, event: AuditEvent, condition: SQL) {
+  return insertIf(db, auditEvents, auditRow(event), condition);
 }
 
 export interface AuditFilters {
@@ -78,6 +86,6 @@ export async function readAudit(db: DrizzleD1Database, f: AuditFilters): Promise
     if (r.to !== null) event.to = parse(r.to);
     if (r.reason !== null) event.reason = r.reason;
     if (r.detail !== null) event.detail = parse(r.detail);
-    return event;
+    return webhookUrlsRedacted(event);
   });
 }

@@ -217,10 +217,13 @@ export const pendingEvents = sqliteTable("pending_events", {
 
 /**
  * Webhook subscriptions. Written by the webhook routes (src/events/routes.ts) through
- * commitRegistryChange, and by the delivery consumer when it disables one (410, or 3 days of
- * failures). Secrets are AES-GCM ciphertexts under a key derived from the `WEBHOOK_KEY`
- * secret, bound to the webhook id: a D1 dump alone does not reveal them. After a rotation
- * the previous secret keeps signing until `previous_secret_expires_at`.
+ * commitRegistryChange, and by the delivery consumer (src/events/deliver.ts) when it
+ * disables one (410, or 3 days of failures) or notes since when it fails. Secrets are
+ * AES-GCM ciphertexts under a key derived from the `WEBHOOK_KEY` secret, bound to the
+ * webhook id: a D1 dump alone does not reveal them. After a rotation the previous secret
+ * keeps signing until `previous_secret_expires_at`. Every write bumps `revision`, and a
+ * change made from what was read is conditional on it (D1 has no interactive
+ * transactions), so no writer overwrites a change it did not see.
  */
 export const webhooks = sqliteTable("webhooks", {
   id: text("id").primaryKey(),
@@ -239,6 +242,7 @@ export const webhooks = sqliteTable("webhooks", {
   createdAt: text("created_at").notNull(),
   createdBy: text("created_by").notNull(),
   updatedAt: text("updated_at").notNull(),
+  revision: integer("revision").notNull().default(0),
 });
 
 /**

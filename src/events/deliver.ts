@@ -11,12 +11,12 @@
  * Two webhooks disabled in one batch, or a duplicate message racing its original, may both
  * attempt: delivery is at least once, and receivers deduplicate by `webhook-id`.
  */
-import { eq } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, sql } from "drizzle-orm";
 import { webhookDeliveries, webhooks } from "../db/schema";
-import { ATTEMPT_TIMEOUT_MS, classify, DISABLE_AFTER_MS, retryDelayS, type AttemptResult } from "../domain/webhook";
+import { ATTEMPT_TIMEOUT_MS, classify, DISABLE_AFTER_MS, endpointProblem, retryDelayS, urlOrigin, type AttemptResult } from "../domain/webhook";
 import { config, type Env } from "../env";
 import { dispatchPending, fanOut, type QueueMessage } from "./dispatch";
-import { commitRegistryChange } from "./registry";
+import { commitRegistryChangeIf } from "./registry";
 import { webhookHeaders } from "./signing";
 import { signingSecrets, WebhookStore, type DeliveryRow, type WebhookRow } from "./store";
 
@@ -111,6 +111,12 @@ async function attempt(env: Env, store: WebhookStore, delivery: DeliveryRow, web
     record({ status: "failed", lastError: webhook ? `webhook disabled: ${webhook.disabledReason ?? "inactive"}` : "webhook deleted", nextAttemptAt: null });
     return DONE;
   }
+  // A URL stored before today's rules (a private address) is never requested.
+  const refused = endpointProblem(webhook.url, cfg.ALLOW_HTTP_WEBHOOKS);
+  if (refused) {
+    record({ status: "failed", lastError: `not sent: the URL ${refused}`, nextAttemptAt: null });
+    return DONE;
+  }
   if (!cfg.WEBHOOK_KEY) throw new Error("WEBHOOK_KEY is not set: webhook secrets cannot be read");
 
   const now = Date.now();
@@ -123,7 +129,12 @@ async function attempt(env: Env, store: WebhookStore, delivery: DeliveryRow, web
   switch (classify(result)) {
     case "delivered":
       record({ ...recorded, status: "delivered", deliveredAt: nowIso, nextAttemptAt: null });
-      if (webhook.failingSince !== null) await store.db.update(webhooks).set({ failingSince: null }).where(eq(webhooks.id, webhook.id));
+      if (webhook.failingSince !== null) {
+        await store.db
+          .update(webhooks)
+          .set({ failingSince: null, revision: sql`${webhooks.revision} + 1` })
+          .where(and(eq(webhooks.id, webhook.id), isNotNull(webhooks.failingSince)));
+      }
       return DONE;
     case "gone":
       record({ ...recorded, status: "failed", lastError: "the endpoint answered 410 Gone", nextAttemptAt: null });
@@ -154,21 +165,34 @@ async function attempt(env: Env, store: WebhookStore, delivery: DeliveryRow, web
 /** Since when the webhook has been failing (set now if it was not). */
 async function markFailing(store: WebhookStore, webhook: WebhookRow, nowIso: string): Promise<string> {
   if (webhook.failingSince !== null) return webhook.failingSince;
-  await store.db.update(webhooks).set({ failingSince: nowIso }).where(eq(webhooks.id, webhook.id));
+  await store.db
+    .update(webhooks)
+    .set({ failingSince: nowIso, revision: sql`${webhooks.revision} + 1` })
+    .where(and(eq(webhooks.id, webhook.id), isNull(webhooks.failingSince)));
   return nowIso;
 }
 
-/** Disables a webhook, audited as `webhook.update` by actor `webhooks`. */
+/**
+ * Disables a webhook, audited as `webhook.update` by actor `webhooks`: only while it is
+ * active with the URL that failed (an administrator may have disabled it or pointed it
+ * elsewhere during the attempt; two deliveries failing at once write one disable).
+ */
 async function disable(env: Env, webhook: WebhookRow, reason: string): Promise<void> {
   const db = env.DB.withSession("first-primary");
   const store = new WebhookStore(db);
   const at = new Date().toISOString();
-  await commitRegistryChange(db, [store.db.update(webhooks).set({ active: false, disabledReason: reason, updatedAt: at }).where(eq(webhooks.id, webhook.id))], {
+  const stillAsAttempted = and(eq(webhooks.id, webhook.id), eq(webhooks.active, true), eq(webhooks.url, webhook.url))!;
+  const holds = sql`EXISTS (SELECT 1 FROM ${webhooks} WHERE ${stillAsAttempted})`;
+  const update = store.db
+    .update(webhooks)
+    .set({ active: false, disabledReason: reason, updatedAt: at, revision: sql`${webhooks.revision} + 1` })
+    .where(stillAsAttempted);
+  await commitRegistryChangeIf(db, holds, [update], {
     at,
     actor: "webhooks",
     action: "webhook.update",
     reason,
-    detail: { id: webhook.id, url: webhook.url, active: false, disabled_reason: reason },
+    detail: { id: webhook.id, url: urlOrigin(webhook.url), active: false, disabled_reason: reason },
   });
-  await dispatchPending(env);
+  await dispatchPending(env).catch((err: unknown) => console.error("dispatching registry events failed; the cron retries", err));
 }

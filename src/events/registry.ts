@@ -5,8 +5,10 @@
  * its webhook delivery stand or fall together; the row is dispatched to webhooks right
  * after, and by the scheduled handler if the Worker died before.
  */
+import { eq, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { auditInsert } from "../audit/store";
+import { auditInsert, auditInsertIf } from "../audit/store";
+import { insertIf } from "../db/insert-if";
 import { pendingEvents } from "../db/schema";
 import { orm, type D1Handle } from "../db/session";
 import { auditEvent, REGISTRY_MODEL, type AuditEvent } from "../domain/audit";
@@ -28,4 +30,28 @@ export async function commitRegistryChange(
   ];
   await d.batch(all);
   return event;
+}
+
+/**
+ * The same, for a change made from state read earlier: the audit event and its pending row
+ * are written only if `onlyIf` holds when the batch starts, and every statement must be
+ * conditional on the same predicate (the batch is one transaction, so they agree). Returns
+ * the event, or null when `onlyIf` did not hold and nothing was written.
+ */
+export async function commitRegistryChangeIf(
+  db: D1Handle,
+  onlyIf: SQL,
+  statements: Statement[],
+  fields: Omit<AuditEvent, "id" | "model">,
+): Promise<AuditEvent | null> {
+  const event = auditEvent({ ...fields, model: REGISTRY_MODEL });
+  const d = orm(db);
+  const results = await d.batch([
+    auditInsertIf(d, event, onlyIf),
+    insertIf(d, pendingEvents, { id: event.id, payload: JSON.stringify(event) }, onlyIf),
+    ...statements,
+    // Read in the same transaction: whether the event (so the change) was written.
+    d.select({ id: pendingEvents.id }).from(pendingEvents).where(eq(pendingEvents.id, event.id)),
+  ]);
+  return (results[results.length - 1] as unknown[]).length > 0 ? event : null;
 }

@@ -1,14 +1,17 @@
 /**
  * Routes of API.md "Events (webhooks)": subscriptions, their deliveries, ping and redeliver.
- * Every route needs `admin`: a webhook's URL may carry a token of the receiver's. Changes
- * commit with their audit event (the secret never in it) through commitRegistryChange.
+ * Every route needs `admin`: a webhook's URL may carry a token of the receiver's. A token
+ * with `models` acts only on webhooks whose `models` filter lies within its globs (others
+ * are not found). Changes commit with their audit event (the secret never in it, the URL
+ * by its origin) through commitRegistryChange.
  */
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { queryDb } from "../db/session";
 import { sortableId } from "../domain/ids";
-import { endpointProblem } from "../domain/webhook";
+import { endpointProblem, urlOrigin, webhookInScope } from "../domain/webhook";
+import type { Principal } from "../auth/principal";
 import { config, type Env } from "../env";
 import { defineRoute, type AppContext } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
@@ -16,7 +19,7 @@ import { pageOf } from "../http/openapi-helpers";
 import { notFound, ProblemError } from "../http/problem";
 import { validationFailed } from "../http/validation";
 import { deliveryFor, dispatchAfter, enqueueDelivery } from "./dispatch";
-import { commitRegistryChange } from "./registry";
+import { commitRegistryChange, commitRegistryChangeIf } from "./registry";
 import { newSecret, sealSecret } from "./secrets";
 import { deliveryBody, webhookBody, WebhookStore, type WebhookRow } from "./store";
 
@@ -90,16 +93,36 @@ function checkUrl(env: Env, url: string): void {
   if (problem) throw validationFailed("Invalid webhook URL", [{ path: "url", message: problem }]);
 }
 
-async function existing(c: AppContext, id: string): Promise<WebhookRow> {
+/**
+ * The webhook, if the token may see it: a token with `models` sees only webhooks within
+ * them, and any other is answered exactly as one that does not exist.
+ */
+async function existing(c: AppContext, id: string, principal: Principal): Promise<WebhookRow> {
   const row = await new WebhookStore(queryDb(c)).get(id);
-  if (!row) throw notFound(`Webhook '${id}'`);
+  if (!row || !webhookInScope(principal.models, JSON.parse(row.models) as string[])) throw notFound(`Webhook '${id}'`);
   return row;
 }
 
-/** What an audit event says of a webhook: its body's subscription fields, never its secret. */
+/** After a conditional write found the row changed: 404 if it is gone (or out of sight), else 409. */
+async function lostRace(c: AppContext, id: string, principal: Principal): Promise<never> {
+  await existing(c, id, principal);
+  throw new ProblemError("conflict", `Webhook '${id}' changed while this request was applied; read it again and retry`);
+}
+
+/** A token with `models` may give a webhook only a `models` filter within its globs. */
+function checkModels(principal: Principal, models: string[]): void {
+  if (!webhookInScope(principal.models, models)) {
+    throw new ProblemError(
+      "forbidden",
+      "This token is limited to some models: a webhook it creates or changes needs a `models` filter whose every glob lies within the token's (registry-level events and unfiltered webhooks need an unrestricted admin)",
+    );
+  }
+}
+
+/** What an audit event says of a webhook: its subscription fields with the URL's origin only, never its secret. */
 function audited(row: WebhookRow) {
   const { id, url, events, models, description, active } = webhookBody(row);
-  return { id, url, events, models, description, active };
+  return { id, url: urlOrigin(url), events, models, description, active };
 }
 
 export const webhookRoutes = [
@@ -109,14 +132,15 @@ export const webhookRoutes = [
     operationId: "createWebhook",
     summary: "Subscribe an endpoint to events",
     description:
-      "Every audit event is an event whose `type` is its action. `events` and `models` are globs (empty: all). `url` must be https:// (http:// to a loopback host only with `ALLOW_HTTP_WEBHOOKS=true`). The answer carries the signing `secret` once.",
+      "Every audit event is an event whose `type` is its action. `events` and `models` are globs (empty: all). `url` must be https:// (http:// to a loopback host only with `ALLOW_HTTP_WEBHOOKS=true`); `localhost` and literal private, loopback, link-local, unique-local, unspecified and carrier-grade-NAT addresses (any notation) are refused, loopback excepted under that flag. The answer carries the signing `secret` once.",
     tag: "Webhooks",
     scope: "admin",
     body: CreateWebhookBody,
     responses: { 201: { description: "The webhook, with its secret", schema: Webhook } },
-    errors: ["validation_failed", "unavailable", "payload_too_large", "unsupported_media_type"],
+    errors: ["validation_failed", "forbidden", "unavailable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { body, principal }) {
       checkUrl(c.env, body.url);
+      checkModels(principal, body.models);
       const key = webhookKey(c.env);
       const at = new Date().toISOString();
       const id = `wh_${sortableId()}`;
@@ -136,6 +160,7 @@ export const webhookRoutes = [
         createdAt: at,
         createdBy: principal.sub,
         updatedAt: at,
+        revision: 0,
       };
       const db = queryDb(c);
       const store = new WebhookStore(db);
@@ -150,14 +175,15 @@ export const webhookRoutes = [
     path: "/v1/webhooks",
     operationId: "listWebhooks",
     summary: "The webhooks, newest first",
+    description: "A token with `models` sees only webhooks whose `models` filter lies within its globs.",
     tag: "Webhooks",
     scope: "admin",
     query: PageQuery,
     responses: { 200: { description: "A page of webhooks", schema: pageOf(Webhook) } },
     errors: ["validation_failed"],
-    async handler(c, { query }) {
+    async handler(c, { query, principal }) {
       const before = query.cursor ? decodeCursor(query.cursor, IdCursor).id : undefined;
-      const rows = await new WebhookStore(queryDb(c)).list(before, query.limit);
+      const rows = await new WebhookStore(queryDb(c)).list(before, query.limit, principal.models);
       return c.json(toPage(rows, query.limit, (r) => ({ id: r.id }), webhookBody));
     },
   }),
@@ -172,8 +198,8 @@ export const webhookRoutes = [
     params: WebhookParams,
     responses: { 200: { description: "The webhook", schema: Webhook } },
     errors: ["validation_failed", "not_found"],
-    async handler(c, { params }) {
-      return c.json(webhookBody(await existing(c, params.id)));
+    async handler(c, { params, principal }) {
+      return c.json(webhookBody(await existing(c, params.id, principal)));
     },
   }),
 
@@ -183,38 +209,42 @@ export const webhookRoutes = [
     operationId: "updateWebhook",
     summary: "Change a webhook, re-enable it, or rotate its secret",
     description:
-      "`active: true` re-enables a disabled webhook (clearing `disabled_reason`). `rotate_secret: true` answers a new `secret`; the old one keeps signing too (a second `v1,` signature) for 24 hours.",
+      "`active: true` re-enables a disabled webhook (clearing `disabled_reason`); fields the body does not name stay as they are. `rotate_secret: true` answers a new `secret`; the old one keeps signing too (a second `v1,` signature) for 24 hours. Applied as one conditional update: 409 `conflict` when the webhook changed since this request read it (another change, a rotation, the system's disable), and nothing is written.",
     tag: "Webhooks",
     scope: "admin",
     params: WebhookParams,
     body: PatchWebhookBody,
     responses: { 200: { description: "The webhook (with the new secret when rotated)", schema: Webhook } },
-    errors: ["validation_failed", "not_found", "unavailable", "payload_too_large", "unsupported_media_type"],
+    errors: ["validation_failed", "forbidden", "not_found", "conflict", "unavailable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const current = await existing(c, params.id);
+      const current = await existing(c, params.id, principal);
       if (body.url !== undefined) checkUrl(c.env, body.url);
+      if (body.models !== undefined) checkModels(principal, body.models);
       const at = new Date().toISOString();
-      const next: WebhookRow = {
-        ...current,
+      // Only what the body names changes (a disable the body does not mention stays), and
+      // only if the row is still the one read: one conditional update.
+      const changes: Partial<WebhookRow> = {
         ...(body.url !== undefined ? { url: body.url } : {}),
         ...(body.events !== undefined ? { events: JSON.stringify(body.events) } : {}),
         ...(body.models !== undefined ? { models: JSON.stringify(body.models) } : {}),
         ...(body.description !== undefined ? { description: body.description } : {}),
         ...(body.active !== undefined ? { active: body.active, disabledReason: body.active ? null : "disabled by an administrator", failingSince: null } : {}),
         updatedAt: at,
+        revision: current.revision + 1,
       };
       let secret: string | undefined;
       if (body.rotate_secret) {
         const key = webhookKey(c.env);
         secret = newSecret();
-        next.previousSecret = current.secret;
-        next.previousSecretExpiresAt = new Date(Date.parse(at) + ROTATION_OVERLAP_MS).toISOString();
-        next.secret = await sealSecret(key, current.id, secret);
+        changes.previousSecret = current.secret;
+        changes.previousSecretExpiresAt = new Date(Date.parse(at) + ROTATION_OVERLAP_MS).toISOString();
+        changes.secret = await sealSecret(key, current.id, secret);
       }
+      const next: WebhookRow = { ...current, ...changes };
       const db = queryDb(c);
       const store = new WebhookStore(db);
-      const { id: _id, createdAt: _c, createdBy: _b, ...changes } = next;
-      await commitRegistryChange(db, [store.db.update(webhooks).set(changes).where(eq(webhooks.id, current.id))], {
+      const unchanged = WebhookStore.unchangedSince(current);
+      const event = await commitRegistryChangeIf(db, unchanged.holds, [store.db.update(webhooks).set(changes).where(unchanged.where)], {
         at,
         actor: principal.sub,
         action: "webhook.update",
@@ -222,6 +252,7 @@ export const webhookRoutes = [
         to: audited(next),
         ...(body.rotate_secret ? { detail: { secret_rotated: true, previous_secret_expires_at: next.previousSecretExpiresAt } } : {}),
       });
+      if (!event) await lostRace(c, current.id, principal);
       dispatchAfter(c);
       return c.json({ ...webhookBody(next), ...(secret ? { secret } : {}) });
     },
@@ -236,16 +267,21 @@ export const webhookRoutes = [
     scope: "admin",
     params: WebhookParams,
     responses: { 204: { description: "Removed" } },
-    errors: ["validation_failed", "not_found"],
+    errors: ["validation_failed", "not_found", "conflict"],
     async handler(c, { params, principal }) {
-      const current = await existing(c, params.id);
+      const current = await existing(c, params.id, principal);
       const db = queryDb(c);
       const store = new WebhookStore(db);
-      await commitRegistryChange(
+      // Conditional like a PATCH: the audit event says what was deleted, and the deliveries
+      // go only with the webhook.
+      const unchanged = WebhookStore.unchangedSince(current);
+      const event = await commitRegistryChangeIf(
         db,
-        [store.db.delete(webhookDeliveries).where(eq(webhookDeliveries.webhookId, current.id)), store.db.delete(webhooks).where(eq(webhooks.id, current.id))],
+        unchanged.holds,
+        [store.db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.webhookId, current.id), unchanged.holds)), store.db.delete(webhooks).where(unchanged.where)],
         { at: new Date().toISOString(), actor: principal.sub, action: "webhook.delete", from: audited(current) },
       );
+      if (!event) await lostRace(c, current.id, principal);
       dispatchAfter(c);
       return c.body(null, 204);
     },
@@ -264,7 +300,7 @@ export const webhookRoutes = [
     responses: { 202: { description: "Queued", schema: z.object({ event_id: z.string(), delivery_id: z.string() }) } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
-      const webhook = await existing(c, params.id);
+      const webhook = await existing(c, params.id, principal);
       const at = new Date().toISOString();
       const event = { id: sortableId(), at, actor: principal.sub, action: "ping" as const, model: "", detail: { webhook_id: webhook.id } };
       await enqueueDelivery(c.env, deliveryFor(event, webhook.id, at));
@@ -283,8 +319,8 @@ export const webhookRoutes = [
     query: DeliveriesQuery,
     responses: { 200: { description: "A page of deliveries", schema: pageOf(Delivery) } },
     errors: ["validation_failed", "not_found"],
-    async handler(c, { params, query }) {
-      await existing(c, params.id);
+    async handler(c, { params, query, principal }) {
+      await existing(c, params.id, principal);
       const before = query.cursor ? decodeCursor(query.cursor, IdCursor).id : undefined;
       const rows = await new WebhookStore(queryDb(c)).deliveries(params.id, query.status, before, query.limit);
       return c.json(toPage(rows, query.limit, (r) => ({ id: r.id }), deliveryBody));
@@ -302,7 +338,8 @@ export const webhookRoutes = [
     params: DeliveryParams,
     responses: { 202: { description: "Queued" } },
     errors: ["validation_failed", "not_found"],
-    async handler(c, { params }) {
+    async handler(c, { params, principal }) {
+      await existing(c, params.id, principal);
       const store = new WebhookStore(queryDb(c));
       const delivery = await store.delivery(params.id, params.delivery_id);
       if (!delivery) throw notFound(`Delivery '${params.delivery_id}' of webhook '${params.id}'`);

@@ -7,6 +7,7 @@ import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { orm, type D1Handle } from "../db/session";
+import { toSqliteGlob } from "../domain/glob";
 import { openSecret } from "./secrets";
 
 export type WebhookRow = typeof webhooks.$inferSelect;
@@ -52,16 +53,42 @@ export class WebhookStore {
     this.db = orm(d1);
   }
 
+  /**
+   * "This webhook is still as `row` was read": every write of a webhook bumps its revision,
+   * so a change made from `row` is conditional on it. `where` selects the row itself (for
+   * its UPDATE or DELETE); `holds` is the same test for statements on other tables.
+   */
+  static unchangedSince(row: Pick<WebhookRow, "id" | "revision">): { where: SQL; holds: SQL } {
+    return {
+      where: and(eq(webhooks.id, row.id), eq(webhooks.revision, row.revision))!,
+      holds: sql`EXISTS (SELECT 1 FROM ${webhooks} WHERE ${webhooks.id} = ${row.id} AND ${webhooks.revision} = ${row.revision})`,
+    };
+  }
+
   get(id: string): Promise<WebhookRow | undefined> {
     return this.db.select().from(webhooks).where(eq(webhooks.id, id)).get();
   }
 
-  /** A page of webhooks, newest first (ids are time-sortable), below `before`. */
-  list(before: string | undefined, limit: number): Promise<WebhookRow[]> {
+  /**
+   * A page of webhooks, newest first (ids are time-sortable), below `before`; with
+   * `tokenModels`, only those a token limited to them may see (domain/webhook.ts
+   * `webhookInScope`, here in SQL so that a page holds `limit` visible rows however many
+   * are hidden). A filter glob lies within a token glob when the token glob, as a GLOB
+   * pattern, matches it as text: the same test as `globWithin`.
+   */
+  list(before: string | undefined, limit: number, tokenModels?: readonly string[]): Promise<WebhookRow[]> {
+    const where: SQL[] = [];
+    if (before) where.push(lt(webhooks.id, before));
+    if (tokenModels) {
+      const patterns = JSON.stringify(tokenModels.map(toSqliteGlob));
+      where.push(sql`json_array_length(${webhooks.models}) > 0 AND NOT EXISTS (
+        SELECT 1 FROM json_each(${webhooks.models}) AS filter
+        WHERE NOT EXISTS (SELECT 1 FROM json_each(${patterns}) AS token WHERE filter.value GLOB token.value))`);
+    }
     return this.db
       .select()
       .from(webhooks)
-      .where(before ? lt(webhooks.id, before) : undefined)
+      .where(and(...where))
       .orderBy(desc(webhooks.id))
       .limit(limit + 1)
       .all();

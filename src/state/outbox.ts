@@ -98,19 +98,21 @@ export class Outbox {
   }
 
   /**
-   * Hands the events D1 has taken to `dispatch` (which puts them on the queue), in order,
-   * removing each batch once dispatched; rejects if a dispatch failed (what is left is sent
-   * by the next call). One at a time.
+   * Hands the events D1 has taken to `dispatch` (which puts them on the queue, or
+   * dead-letters one that can never go, and says how many from the first it settled), in
+   * order, removing those settled; rejects when it settled fewer than it was given (the
+   * queue is down: the rest wait, in order, for the next call). One at a time.
    */
-  async sendEvents(dispatch: (events: AuditEvent[]) => Promise<unknown>): Promise<void> {
+  async sendEvents(dispatch: (events: AuditEvent[]) => Promise<number>): Promise<void> {
     this.sending ??= (async () => {
       for (;;) {
         const rows = this.sql
           .exec<{ seq: number; payload: string }>("SELECT seq, payload FROM events ORDER BY seq LIMIT ?", EVENT_BATCH)
           .toArray();
         if (rows.length === 0) return;
-        await dispatch(rows.map((r) => JSON.parse(r.payload) as AuditEvent));
-        this.sql.exec("DELETE FROM events WHERE seq <= ?", rows[rows.length - 1]!.seq);
+        const settled = await dispatch(rows.map((r) => JSON.parse(r.payload) as AuditEvent));
+        if (settled > 0) this.sql.exec("DELETE FROM events WHERE seq <= ?", rows[settled - 1]!.seq);
+        if (settled < rows.length) throw new Error(`the queue took ${settled} of ${rows.length} events; the rest wait, in order`);
       }
     })().finally(() => {
       this.sending = null;
