@@ -67,6 +67,42 @@ describe("guards", () => {
     ws.close();
   });
 
+  it("keeps a window per member of a split, and the bad canary takes the alias back", async () => {
+    await twoVersions("gd-split");
+    // production: version 1, then a 90/10 split with version 2 as the canary.
+    await json("PUT", "/v1/models/gd-split/aliases/production", { body: { version: 1 } });
+    const split = [
+      { version: 1, weight: 90 },
+      { version: 2, weight: 10 },
+    ];
+    expect((await json("PUT", "/v1/models/gd-split/aliases/production", { body: { split } })).status).toBe(200);
+    await json("PUT", "/v1/models/gd-split/aliases/production/guard", { body: { metric: "err", max: 0.05, min_samples: 20 } });
+    // Interleaved: nine good requests of version 1 for each bad one of version 2.
+    for (let i = 0; i < 19; i++) {
+      await signal("gd-split", { version: 1, metrics: { err: 0.01 }, count: 9 });
+      await signal("gd-split", { version: 2, metrics: { err: 0.5 } });
+    }
+    const guard = (await json("GET", "/v1/models/gd-split/aliases/production/guard")).body;
+    // Each member's own window: version 2's signals left version 1's untouched, and the reverse.
+    expect(guard.windows).toEqual([
+      { version: 1, samples: 171, mean: expect.closeTo(0.01, 12), batches: 19 },
+      { version: 2, samples: 19, mean: 0.5, batches: 19 },
+    ]);
+    // For a split, `window` is the alias's whole window (version null, as the Alias's).
+    expect(guard.window).toMatchObject({ version: null, samples: 190, batches: 38 });
+    expect(guard.window.mean).toBeCloseTo((171 * 0.01 + 19 * 0.5) / 190, 12);
+    expect((await json("GET", "/v1/models/gd-split/aliases/production")).body.split).toEqual(split);
+    // The 20th bad sample trips the canary's window: back to the value before the split.
+    await signal("gd-split", { version: 1, metrics: { err: 0.01 }, count: 9 });
+    await signal("gd-split", { version: 2, metrics: { err: 0.5 } });
+    const after = (await json("GET", "/v1/models/gd-split/aliases/production")).body;
+    expect(after).toMatchObject({ version: 1, split: null });
+    const rollbacks = (await json("GET", "/v1/audit?model=gd-split&action=rollback")).body.items;
+    expect(rollbacks).toHaveLength(1);
+    expect(rollbacks[0]).toMatchObject({ actor: "guard", version: 1 });
+    expect(rollbacks[0].reason).toContain("mean err of version 2 was 0.5 over 20 samples");
+  });
+
   it("weighs a signal by its count", async () => {
     await twoVersions("gd-count");
     await json("PUT", "/v1/models/gd-count/aliases/production/guard", { body: { metric: "auc", min: 0.9, min_samples: 100 } });

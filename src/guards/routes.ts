@@ -8,6 +8,13 @@ import { AliasParams, SettableAliasParams } from "../aliases/schemas";
 import { actorFor, modelState, unwrap } from "../state/client";
 import { coalesce } from "./coalesce";
 
+const GuardWindow = z.object({
+  version: z.number().nullable(),
+  samples: z.number(),
+  mean: z.number().nullable(),
+  batches: z.number().describe("How many calls to the model's Durable Object brought these samples (how well isolates coalesce)"),
+});
+
 const Guard = z
   .object({
     model: z.string(),
@@ -19,7 +26,12 @@ const Guard = z
     min_samples: z.number().int(),
     updated_at: z.string(),
     updated_by: z.string(),
-    window: z.object({ version: z.number().nullable(), samples: z.number(), mean: z.number().nullable(), batches: z.number() }),
+    window: GuardWindow.describe(
+      "The alias's window over the last `window_s`: that of the version it serves; for a split, all members' signals together, with `version` null (as the Alias's). A guard trips on one member's window, never on this sum: see `windows`.",
+    ),
+    windows: z
+      .array(GuardWindow.extend({ version: z.number() }))
+      .describe("Each version the alias serves, with its own window, in the alias's order (one entry unless it is a split; none while the alias is not set)"),
   })
   .meta({ id: "Guard" });
 
@@ -55,6 +67,8 @@ export const guardRoutes = [
     path: "/v1/models/{model}/aliases/{alias}/guard",
     operationId: "getGuard",
     summary: "An alias's guard and its current window",
+    description:
+      "`window` is the alias's window over the last `window_s` (for a split: all members together, `version` null); `windows` holds each served version's own window, which is what the guard trips on: for a split, any member whose window breaks the bound takes the alias back to its previous value.",
     tag: "Gates",
     scope: "read",
     params: AliasParams,

@@ -20,8 +20,13 @@ export interface GuardView {
   min_samples: number;
   updated_at: string;
   updated_by: string;
-  window: { version: number | null } & WindowStats;
+  /** The alias's whole window: its version's, or for a split all members' together (version null). */
+  window: MemberWindow;
+  /** Each served version's own window, in the alias's order: what a guard trips on. */
+  windows: MemberWindow[];
 }
+
+type MemberWindow = { version: number | null } & WindowStats;
 
 export function setGuard(r: Rooms, input: Actor & { alias: string; policy: GuardPolicy }): Outcome<GuardView> {
   if (!r.model.get()) return modelNotFound(input);
@@ -47,9 +52,11 @@ export function getGuard(r: Rooms, input: { model: string; alias: string; now: n
 
 /**
  * Counts the samples of the guard's metric (a count and their sum) for `version`, if the alias
- * serves it now; others are ignored. When the window of that version then holds at least
- * `min_samples` and its mean breaks the bound, the alias is rolled back at once, audited as
- * `rollback` by actor `guard`, and watchers get event `guard`; counting starts afresh.
+ * serves it now (alone or as a member of a split); others are ignored. Each served version
+ * has its own window. When that version's window then holds at least `min_samples` and its
+ * mean breaks the bound, the alias is rolled back at once (a split as a whole: back to its
+ * previous value), audited as `rollback` by actor `guard`, and watchers get event `guard`;
+ * counting starts afresh.
  */
 export function signal(
   r: Rooms,
@@ -58,12 +65,13 @@ export function signal(
   const guard = r.guards.get(input.alias);
   const alias = r.aliases.get(input.alias);
   const sample = guard ? input.samples[guard.policy.metric] : undefined;
-  if (!guard || !alias || !sample || sample.count <= 0 || !valueVersions(alias.value).includes(input.version)) {
+  const served = alias ? valueVersions(alias.value) : [];
+  if (!guard || !alias || !sample || sample.count <= 0 || !served.includes(input.version)) {
     return { ok: true, value: { counted: false, rolledBack: false } };
   }
   const bucket = bucketOf(input.atMs, guard.policy.window_s);
-  r.guards.add(input.alias, input.version, bucket, sample.count, sample.sum);
-  const stats = r.guards.stats(input.alias, input.version, bucket);
+  r.guards.add(input.alias, input.version, bucket, sample.count, sample.sum, served);
+  const stats = r.guards.stats(input.alias, [input.version], bucket);
   if (!breaks(guard.policy, stats)) return { ok: true, value: { counted: true, rolledBack: false } };
   const target = rollbackTarget(r.aliases.steps(input.alias));
   if (!target || valueVersions(target).some((v) => r.versions.head(v)?.status !== "ready")) {
@@ -79,8 +87,10 @@ export function signal(
 
 function view(r: Rooms, model: string, state: GuardState, nowMs: number): GuardView {
   const alias = r.aliases.get(state.alias);
-  const version = alias?.value.version ?? null;
-  const stats = version === null ? { samples: 0, mean: null, batches: 0 } : r.guards.stats(state.alias, version, bucketOf(nowMs, state.policy.window_s));
+  const served = alias ? valueVersions(alias.value) : [];
+  const bucket = bucketOf(nowMs, state.policy.window_s);
+  const windows = served.map((version) => ({ version, ...r.guards.stats(state.alias, [version], bucket) }));
+  const window: MemberWindow = served.length === 1 ? windows[0]! : { version: null, ...r.guards.stats(state.alias, served, bucket) };
   const { metric, min, max, window_s, min_samples } = state.policy;
   return {
     model,
@@ -92,6 +102,7 @@ function view(r: Rooms, model: string, state: GuardState, nowMs: number): GuardV
     min_samples,
     updated_at: state.updated_at,
     updated_by: state.updated_by,
-    window: { version, ...stats },
+    window,
+    windows,
   };
 }

@@ -4,7 +4,11 @@
  *
  * - guards:        each alias's guard (metric, bounds, window, minimum samples).
  * - guard_buckets: the signals of the window, as counts, sums and the number of batches
- *                  (calls) that brought them, per (alias, version, time bucket): at most WINDOW_BUCKETS rows per alias, however many signals come.
+ *                  (calls) that brought them, per (alias, version, time bucket). Each version
+ *                  the alias serves (one, or each member of a split) has its own window: at
+ *                  most WINDOW_BUCKETS rows per served version, however many signals come.
+ *                  Rows of versions the alias no longer serves are dropped with the next batch.
+ * Both are written by ModelState only (src/state/guard-ops.ts).
  */
 import { oldestBucket, type GuardPolicy, type WindowStats } from "../domain/guard";
 
@@ -59,9 +63,18 @@ export class GuardTable {
     this.forget(alias);
   }
 
-  /** Adds `count` samples summing to `sum` to the bucket, and drops what left the window or is another version's. */
-  add(alias: string, version: number, bucket: number, count: number, sum: number): void {
-    this.sql.exec("DELETE FROM guard_buckets WHERE alias = ? AND (bucket < ? OR version != ?)", alias, oldestBucket(bucket), version);
+  /**
+   * Adds `count` samples summing to `sum` to `version`'s bucket, and drops what left the
+   * window or belongs to a version the alias no longer serves (`served`); the windows of the
+   * other versions it serves stay as they are.
+   */
+  add(alias: string, version: number, bucket: number, count: number, sum: number, served: readonly number[]): void {
+    this.sql.exec(
+      "DELETE FROM guard_buckets WHERE alias = ? AND (bucket < ? OR version NOT IN (SELECT value FROM json_each(?)))",
+      alias,
+      oldestBucket(bucket),
+      JSON.stringify(served),
+    );
     this.sql.exec(
       "INSERT INTO guard_buckets (alias, version, bucket, n, sum, batches) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (alias, version, bucket) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum, batches = batches + 1",
       alias,
@@ -72,12 +85,13 @@ export class GuardTable {
     );
   }
 
-  stats(alias: string, version: number, currentBucket: number): WindowStats {
+  /** The window of `versions` together (one version: its own window). */
+  stats(alias: string, versions: readonly number[], currentBucket: number): WindowStats {
     const row = this.sql
       .exec<{ n: number | null; sum: number | null; batches: number | null }>(
-        "SELECT sum(n) AS n, sum(sum) AS sum, sum(batches) AS batches FROM guard_buckets WHERE alias = ? AND version = ? AND bucket >= ?",
+        "SELECT sum(n) AS n, sum(sum) AS sum, sum(batches) AS batches FROM guard_buckets WHERE alias = ? AND version IN (SELECT value FROM json_each(?)) AND bucket >= ?",
         alias,
-        version,
+        JSON.stringify(versions),
         oldestBucket(currentBucket),
       )
       .one();
