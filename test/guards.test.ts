@@ -3,7 +3,7 @@ import { createExecutionContext, runInDurableObject, waitOnExecutionContext } fr
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { modelState } from "../src/state/client";
+import { modelState, unwrap } from "../src/state/client";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, hsToken, json, readyVersion } from "./helpers";
 
@@ -101,6 +101,59 @@ describe("guards", () => {
     expect(rollbacks).toHaveLength(1);
     expect(rollbacks[0]).toMatchObject({ actor: "guard", version: 1 });
     expect(rollbacks[0].reason).toContain("mean err of version 2 was 0.5 over 20 samples");
+  });
+
+  it("refuse metric values that are not finite or exceed 1e12 in magnitude (400, with the path)", async () => {
+    await twoVersions("gd-finite");
+    // Bounds wide enough that the edge values below are counted without tripping it.
+    await json("PUT", "/v1/models/gd-finite/aliases/production/guard", { body: { metric: "err", min: -2e12, max: 2e12, min_samples: 20 } });
+    const token = await hsToken({ scope: "report" });
+    const post = (body: unknown) => json("POST", "/v1/models/gd-finite/aliases/production/signals", { body, token });
+    // 1e308 is finite, but 1e308 × count is not: it used to blind the guard.
+    for (const value of [1e308, -1e308, 1.0000001e12, -1e13, Number.MAX_VALUE]) {
+      const res = await post({ version: 2, metrics: { err: value }, count: 2 });
+      expect(res.status, String(value)).toBe(400);
+      expect(res.body.code).toBe("validation_failed");
+      expect(res.body.errors.map((e: { path: string }) => e.path)).toEqual(["metrics.err"]);
+    }
+    // JSON has no Infinity or NaN; a number that overflows to Infinity when parsed is refused too.
+    const overflow = await call("POST", "/v1/models/gd-finite/aliases/production/signals", {
+      token,
+      headers: { "content-type": "application/json" },
+      rawBody: '{"version": 2, "metrics": {"err": 1e400}}',
+    });
+    expect(overflow.status).toBe(400);
+    // The edges are accepted and counted.
+    for (const value of [1e12, -1e12]) expect((await post({ version: 2, metrics: { err: value }, count: 100_000 })).status).toBe(202);
+    const guard = (await json("GET", "/v1/models/gd-finite/aliases/production/guard")).body;
+    expect(guard.window).toMatchObject({ version: 2, samples: 200_000, mean: 0 });
+  });
+
+  it("never let a window hold a non-finite figure, whatever reaches the object", async () => {
+    await twoVersions("gd-blind");
+    await json("PUT", "/v1/models/gd-blind/aliases/production/guard", { body: { metric: "err", max: 0.05, min_samples: 20 } });
+    const stub = modelState(env, "gd-blind");
+    const batch = (count: number, sum: number) => stub.signal({ model: "gd-blind", alias: "production", version: 2, samples: { err: { count, sum } } });
+    // Batches no valid signals can make: each is refused whole (never clamped), so the mean stays honest.
+    for (const [count, sum] of [
+      [1, Infinity],
+      [1, -Infinity],
+      [1, Number.NaN],
+      [Number.NaN, 1],
+      [Infinity, 1],
+      [0, 0],
+      [-1, 1],
+      [2, 1e308],
+      [1, 1e12 * 1.01],
+    ] as const) {
+      const outcome = unwrap(await batch(count, sum));
+      expect(outcome, `${count} ${sum}`).toMatchObject({ rolledBack: false });
+    }
+    expect((await json("GET", "/v1/models/gd-blind/aliases/production/guard")).body.window).toMatchObject({ samples: 0, mean: null });
+    // The guard still sees: bad signals still take the alias back.
+    await batch(1, 1e12);
+    await batch(19, 19 * 0.5);
+    expect((await json("GET", "/v1/models/gd-blind/aliases/production")).body.version).toBe(1);
   });
 
   it("weighs a signal by its count", async () => {

@@ -6,17 +6,15 @@
  * batch lost with its isolate is lost (the next ones carry the same news), and a 202 means
  * "queued", not "counted".
  */
-export type Samples = Record<string, { count: number; sum: number }>;
+import { addSample, type Tally } from "../domain/guard";
+
+export type Samples = Record<string, Tally>;
 
 const batches = new Map<string, Samples>();
 
 /** Adds `count` samples of each metric's value (a node's own mean) to `into`. */
 export function addSamples(into: Samples, metrics: Record<string, number>, count: number): Samples {
-  for (const [name, value] of Object.entries(metrics)) {
-    const s = (into[name] ??= { count: 0, sum: 0 });
-    s.count += count;
-    s.sum += value * count;
-  }
+  for (const [name, value] of Object.entries(metrics)) addSample((into[name] ??= { count: 0, sum: 0 }), value, count);
   return into;
 }
 

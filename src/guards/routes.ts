@@ -1,7 +1,7 @@
 /** Routes of API.md "Gates, approvals and guards" for guards and production signals. */
 import { skipWriteBookmark } from "../db/session";
 import { z } from "zod";
-import { GuardBody } from "../domain/guard";
+import { GuardBody, MAX_SIGNAL_COUNT, SignalValue } from "../domain/guard";
 import { config } from "../env";
 import { defineRoute } from "../http/api";
 import { AliasParams, SettableAliasParams } from "../aliases/schemas";
@@ -38,9 +38,9 @@ const Guard = z
 const SignalBody = z.strictObject({
   version: z.number().int().positive(),
   metrics: z
-    .record(z.string().min(1).max(128), z.number().refine(Number.isFinite, "must be finite"))
+    .record(z.string().min(1).max(128), SignalValue.describe("Finite, with magnitude at most 1e12"))
     .refine((m) => Object.keys(m).length >= 1 && Object.keys(m).length <= 256, "1 to 256 metrics"),
-  count: z.number().int().min(1).max(100_000).default(1),
+  count: z.number().int().min(1).max(MAX_SIGNAL_COUNT).default(1),
 });
 
 export const guardRoutes = [

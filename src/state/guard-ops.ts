@@ -66,11 +66,13 @@ export function signal(
   const alias = r.aliases.get(input.alias);
   const sample = guard ? input.samples[guard.policy.metric] : undefined;
   const served = alias ? valueVersions(alias.value) : [];
-  if (!guard || !alias || !sample || sample.count <= 0 || !served.includes(input.version)) {
+  if (!guard || !alias || !sample || !served.includes(input.version)) {
     return { ok: true, value: { counted: false, rolledBack: false } };
   }
   const bucket = bucketOf(input.atMs, guard.policy.window_s);
-  r.guards.add(input.alias, input.version, bucket, sample.count, sample.sum, served);
+  if (!r.guards.add(input.alias, input.version, bucket, sample, served)) {
+    return { ok: true, value: { counted: false, rolledBack: false } };
+  }
   const stats = r.guards.stats(input.alias, [input.version], bucket);
   if (!breaks(guard.policy, stats)) return { ok: true, value: { counted: true, rolledBack: false } };
   const target = rollbackTarget(r.aliases.steps(input.alias));

@@ -8,9 +8,10 @@
  *                  the alias serves (one, or each member of a split) has its own window: at
  *                  most WINDOW_BUCKETS rows per served version, however many signals come.
  *                  Rows of versions the alias no longer serves are dropped with the next batch.
+ *                  Every figure is finite: a batch that would make one not so is refused.
  * Both are written by ModelState only (src/state/guard-ops.ts).
  */
-import { oldestBucket, type GuardPolicy, type WindowStats } from "../domain/guard";
+import { mergeTally, oldestBucket, plausibleBatch, type GuardPolicy, type Tally, type WindowStats } from "../domain/guard";
 
 export const GUARD_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS guards (
@@ -64,25 +65,33 @@ export class GuardTable {
   }
 
   /**
-   * Adds `count` samples summing to `sum` to `version`'s bucket, and drops what left the
-   * window or belongs to a version the alias no longer serves (`served`); the windows of the
-   * other versions it serves stay as they are.
+   * Adds a batch (`count` samples summing to `sum`) to `version`'s bucket, and drops what left
+   * the window or belongs to a version the alias no longer serves (`served`); the windows of
+   * the other versions it serves stay as they are. A batch no valid signals could make, or
+   * one that would make the bucket's figures non-finite, is refused: false, nothing written.
    */
-  add(alias: string, version: number, bucket: number, count: number, sum: number, served: readonly number[]): void {
+  add(alias: string, version: number, bucket: number, batch: Tally, served: readonly number[]): boolean {
+    if (!plausibleBatch(batch)) return false;
     this.sql.exec(
       "DELETE FROM guard_buckets WHERE alias = ? AND (bucket < ? OR version NOT IN (SELECT value FROM json_each(?)))",
       alias,
       oldestBucket(bucket),
       JSON.stringify(served),
     );
+    const row = this.sql
+      .exec<{ n: number; sum: number }>("SELECT n, sum FROM guard_buckets WHERE alias = ? AND version = ? AND bucket = ?", alias, version, bucket)
+      .toArray()[0];
+    const merged = mergeTally(row ? { count: row.n, sum: row.sum } : { count: 0, sum: 0 }, batch);
+    if (!merged) return false;
     this.sql.exec(
-      "INSERT INTO guard_buckets (alias, version, bucket, n, sum, batches) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (alias, version, bucket) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum, batches = batches + 1",
+      "INSERT INTO guard_buckets (alias, version, bucket, n, sum, batches) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (alias, version, bucket) DO UPDATE SET n = excluded.n, sum = excluded.sum, batches = batches + 1",
       alias,
       version,
       bucket,
-      count,
-      sum,
+      merged.count,
+      merged.sum,
     );
+    return true;
   }
 
   /** The window of `versions` together (one version: its own window). */
