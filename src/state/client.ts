@@ -45,6 +45,7 @@ type ModelStateRpc = Pick<
   | "setGuard"
   | "getGuard"
   | "deleteGuard"
+  | "guardedAliases"
   | "signal"
   | "getRetention"
   | "setRetention"

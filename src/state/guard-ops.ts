@@ -3,7 +3,7 @@
  * may roll the alias back in the same transaction that counts it.
  */
 import { rollbackTarget, valueVersions } from "../domain/alias";
-import { breaks, bucketOf, tripReason, type GuardPolicy, type WindowStats } from "../domain/guard";
+import { breaks, bucketOf, tripReason, type GuardPolicy, type Tally, type WindowStats } from "../domain/guard";
 import { changeAlias } from "./alias-ops";
 import type { GuardState } from "./guard-table";
 import { fail, type Outcome } from "./outcome";
@@ -50,41 +50,60 @@ export function getGuard(r: Rooms, input: { model: string; alias: string; now: n
   return { ok: true, value: view(r, input.model, state, input.now) };
 }
 
+/** A guarded alias as the Worker's signal route needs it (src/guards/directory.ts). */
+export interface GuardedAlias {
+  alias: string;
+  metric: string;
+  /** The versions the alias serves now (none while it is not set). */
+  versions: number[];
+}
+
+export function guardedAliases(r: Rooms): GuardedAlias[] {
+  return r.guards.all().map((g) => {
+    const alias = r.aliases.get(g.alias);
+    return { alias: g.alias, metric: g.policy.metric, versions: alias ? valueVersions(alias.value) : [] };
+  });
+}
+
 /**
- * Counts the samples of the guard's metric (a count and their sum) for `version`, if the alias
- * serves it now (alone or as a member of a split); others are ignored. Each served version
- * has its own window. When that version's window then holds at least `min_samples` and its
- * mean breaks the bound, the alias is rolled back at once (a split as a whole: back to its
- * previous value), audited as `rollback` by actor `guard`, and watchers get event `guard`;
- * counting starts afresh.
+ * Counts a batch of the guard's metric (per version: a count and their sum) for the versions
+ * the alias serves now (one, or each member of a split); the rest is ignored. The Worker
+ * filtered the batch with what it knew of the guards, which may be out of date, so the guard,
+ * its metric and the versions are checked again here. Each served version has its own
+ * window. When a version's window then holds at least `min_samples` and its mean breaks the
+ * bound, the alias is rolled back at once (a split as a whole: back to its previous value),
+ * audited as `rollback` by actor `guard`, and watchers get event `guard`; counting starts afresh.
  */
 export function signal(
   r: Rooms,
-  input: { model: string; alias: string; version: number; samples: Record<string, { count: number; sum: number }>; atMs: number },
-): Outcome<{ counted: boolean; rolledBack: boolean }> {
+  input: { model: string; alias: string; metric: string; samples: readonly ({ version: number } & Tally)[]; atMs: number },
+): Outcome<{ counted: number; rolledBack: boolean }> {
   const guard = r.guards.get(input.alias);
   const alias = r.aliases.get(input.alias);
-  const sample = guard ? input.samples[guard.policy.metric] : undefined;
-  const served = alias ? valueVersions(alias.value) : [];
-  if (!guard || !alias || !sample || !served.includes(input.version)) {
-    return { ok: true, value: { counted: false, rolledBack: false } };
-  }
+  if (!guard || !alias || guard.policy.metric !== input.metric) return { ok: true, value: { counted: 0, rolledBack: false } };
+  const served = valueVersions(alias.value);
   const bucket = bucketOf(input.atMs, guard.policy.window_s);
-  if (!r.guards.add(input.alias, input.version, bucket, sample, served)) {
-    return { ok: true, value: { counted: false, rolledBack: false } };
+  const counted = new Set<number>();
+  for (const sample of input.samples) {
+    // One entry per version (the Worker sends no more); a repeat is not counted twice.
+    if (!served.includes(sample.version) || counted.has(sample.version)) continue;
+    if (r.guards.add(input.alias, sample.version, bucket, sample, served)) counted.add(sample.version);
   }
-  const stats = r.guards.stats(input.alias, [input.version], bucket);
-  if (!breaks(guard.policy, stats)) return { ok: true, value: { counted: true, rolledBack: false } };
-  const target = rollbackTarget(r.aliases.steps(input.alias));
-  if (!target || valueVersions(target).some((v) => r.versions.head(v)?.status !== "ready")) {
-    // Nothing to go back to: the guard keeps counting, and says why in the log.
-    console.warn(`guard on ${input.model}@${input.alias} tripped with nothing to roll back to`);
-    return { ok: true, value: { counted: true, rolledBack: false } };
+  for (const version of counted) {
+    const stats = r.guards.stats(input.alias, [version], bucket);
+    if (!breaks(guard.policy, stats)) continue;
+    const target = rollbackTarget(r.aliases.steps(input.alias));
+    if (!target || valueVersions(target).some((v) => r.versions.head(v)?.status !== "ready")) {
+      // Nothing to go back to: the guard keeps counting, and says why in the log.
+      console.warn(`guard on ${input.model}@${input.alias} tripped with nothing to roll back to`);
+      break;
+    }
+    const actor = { model: input.model, actor: "guard", at: new Date(input.atMs).toISOString(), reason: tripReason(guard.policy, version, stats) };
+    changeAlias(r, actor, input.alias, "rollback", alias.value, target, "guard");
+    r.guards.forget(input.alias);
+    return { ok: true, value: { counted: counted.size, rolledBack: true } };
   }
-  const actor = { model: input.model, actor: "guard", at: new Date(input.atMs).toISOString(), reason: tripReason(guard.policy, input.version, stats) };
-  changeAlias(r, actor, input.alias, "rollback", alias.value, target, "guard");
-  r.guards.forget(input.alias);
-  return { ok: true, value: { counted: true, rolledBack: true } };
+  return { ok: true, value: { counted: counted.size, rolledBack: false } };
 }
 
 function view(r: Rooms, model: string, state: GuardState, nowMs: number): GuardView {

@@ -48,6 +48,13 @@ export class GuardTable {
     return row ? { ...row, policy: JSON.parse(row.policy) as GuardPolicy } : null;
   }
 
+  all(): GuardState[] {
+    return this.sql
+      .exec<{ alias: string; policy: string; updated_at: string; updated_by: string }>("SELECT * FROM guards ORDER BY alias")
+      .toArray()
+      .map((row) => ({ ...row, policy: JSON.parse(row.policy) as GuardPolicy }));
+  }
+
   put(state: GuardState): void {
     this.sql.exec(
       "INSERT INTO guards (alias, policy, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT (alias) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
