@@ -2,12 +2,16 @@
 // bench/signals: production signals under load, against `npm start`.
 //   node bench/signals.mjs [--seconds 10] [--connections 16]
 // A model whose alias `production` serves version 2 (version 1 before it) carries a guard
-// (error_rate max 0.05, 20 samples). autocannon posts signals with 16 connections: the
-// first half of the run healthy (error_rate 0.01), the second half bad (0.5). Reports:
-// requests and failures; the calls that reached the model's Durable Object (the guard's
-// window counts the batches) against requests, and per second; and how long after the bad
-// half began a watcher heard of the rollback (event `guard`), with the moment the window's
-// mean crossed the bound computed from the request rate.
+// (error_rate max 0.05, 20 samples). autocannon posts signals with 16 connections: after a
+// 2 s warm-up, for half the run spread over 500 unguarded aliases and versions (`u<k>`,
+// version k + 1: what a client naming many of them sends; no guard counts them), then half
+// the run healthy (error_rate 0.01) to production, then half bad (0.5). Reports, per
+// phase, requests, failures and the server's CPU time per request (wrangler + workerd,
+// from /proc, which other load on the machine moves less than throughput); the calls that
+// reached the model's Durable Object (the guard's window counts the batches) against
+// requests, and per second; and how long after the bad half began a watcher heard of the
+// rollback (event `guard`), with the moment the window's mean crossed the bound computed
+// from the request rate.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,24 +19,40 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { createHash } from "node:crypto";
 import { bytesSource } from "../dist/client.mjs";
-import { apiClient, freePort, mintToken, startServer } from "./lib.mjs";
+import { apiClient, cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "10" }, connections: { type: "string", default: "16" } } });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 
-function drive(url, token, errorRate, duration) {
+/**
+ * One phase of posting signals to `path` for `duration` s: autocannon's result plus the
+ * server's CPU ms per request over it. With `spread`, each request names the next of
+ * `spread` aliases (`u0`, `u1`, …) and the version of the same number, none of them guarded.
+ */
+function drive(path, token, errorRate, duration, { version = 2, spread = 0 } = {}) {
+  const before = cpuOfGroup(server.pid);
+  let next = 0;
+  const setupRequest = (req) => {
+    const k = next++ % spread;
+    return { ...req, path: `/v1/models/m/aliases/u${k}/signals`, body: JSON.stringify({ version: k + 1, metrics: { error_rate: errorRate } }) };
+  };
   return new Promise((resolve, reject) => {
     autocannon(
       {
-        url,
+        url: `${base}${path}`,
         method: "POST",
         connections,
         duration,
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify({ version: 2, metrics: { error_rate: errorRate } }),
+        body: JSON.stringify({ version, metrics: { error_rate: errorRate } }),
+        ...(spread > 0 ? { requests: [{ setupRequest }] } : {}),
       },
-      (err, result) => (err ? reject(err) : resolve(result)),
+      (err, result) => {
+        if (err) return reject(err);
+        result.cpuMsPerRequest = (cpuOfGroup(server.pid) - before) / Math.max(1, result.requests.total);
+        resolve(result);
+      },
     );
   });
 }
@@ -53,10 +73,13 @@ try {
   }
   await admin.guards.set("m", "production", { metric: "error_rate", max: 0.05, window_s: 300, min_samples: 20 });
   const reporter = mintToken("report", "node");
-  const url = `${base}/v1/models/m/aliases/production/signals`;
+  const path = "/v1/models/m/aliases/production/signals";
   const half = Math.max(1, Math.round(seconds / 2));
 
-  const healthy = await drive(url, reporter, 0.01, half);
+  // Warm-up (JIT, connections), not reported: signals for version 1, which production does not serve.
+  await drive(path, reporter, 0.5, 2, { version: 1 });
+  const unguarded = await drive(path, reporter, 0.5, half, { spread: 500 });
+  const healthy = await drive(path, reporter, 0.01, half);
   await new Promise((r) => setTimeout(r, 1500)); // the last batch of the healthy half
   const { window } = await admin.guards.get("m", "production");
 
@@ -70,7 +93,7 @@ try {
     for (let e = await events.next(); !e.done; e = await events.next()) if (rolledBackAt === null && e.value.event === "guard") rolledBackAt = Date.now();
   })();
   const badStart = Date.now();
-  const bad = await drive(url, reporter, 0.5, half);
+  const bad = await drive(path, reporter, 0.5, half);
   await new Promise((r) => setTimeout(r, 2500));
   watch.close();
   await watching;
@@ -82,6 +105,11 @@ try {
   const rollbackS = rolledBackAt === null ? null : (rolledBackAt - badStart) / 1000;
   const report = {
     connections,
+    unguarded_requests: unguarded.requests.total,
+    unguarded_failed: failed(unguarded),
+    cpu_ms_per_request_unguarded: +unguarded.cpuMsPerRequest.toFixed(3),
+    cpu_ms_per_request_healthy: +healthy.cpuMsPerRequest.toFixed(3),
+    cpu_ms_per_request_bad: +bad.cpuMsPerRequest.toFixed(3),
     healthy_requests: healthy.requests.total,
     healthy_failed: failed(healthy),
     bad_requests: bad.requests.total,
@@ -95,10 +123,10 @@ try {
     rollback_after_crossing_s: rollbackS === null ? null : +(rollbackS - crossingS).toFixed(2),
   };
   console.log(JSON.stringify(report));
-  console.log(`\n| requests | failed | object calls (healthy half) | calls/s | requests per call | crossing after | rolled back after | rollback − crossing |`);
-  console.log(`|---|---|---|---|---|---|---|---|`);
+  console.log(`\n| requests | failed | CPU ms/request unguarded / healthy / bad | object calls (healthy half) | calls/s | requests per call | crossing after | rolled back after | rollback − crossing |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|`);
   console.log(
-    `| ${report.healthy_requests + report.bad_requests} | ${report.healthy_failed + report.bad_failed} | ${report.object_calls_healthy} over ${half} s | ${report.object_calls_per_second} | ${report.requests_per_object_call} | ${report.crossing_after_s} s | ${rollbackS ?? "never"} s | ${report.rollback_after_crossing_s ?? "—"} s |`,
+    `| ${report.unguarded_requests + report.healthy_requests + report.bad_requests} | ${report.unguarded_failed + report.healthy_failed + report.bad_failed} | ${report.cpu_ms_per_request_unguarded} / ${report.cpu_ms_per_request_healthy} / ${report.cpu_ms_per_request_bad} | ${report.object_calls_healthy} over ${half} s | ${report.object_calls_per_second} | ${report.requests_per_object_call} | ${report.crossing_after_s} s | ${rollbackS ?? "never"} s | ${report.rollback_after_crossing_s ?? "—"} s |`,
   );
 } finally {
   await server.stop();

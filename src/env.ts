@@ -31,6 +31,7 @@ export interface Env {
   RESOLVE_TTL_S?: string;
   RESOLVE_STALE_IF_ERROR_S?: string;
   SIGNAL_COALESCE_MS?: string;
+  SIGNAL_GUARDS_TTL_S?: string;
   ACCESS_TEAM_DOMAIN?: string;
   ACCESS_AUD?: string;
   ACCESS_JWKS?: string;
@@ -82,6 +83,12 @@ const ConfigSchema = z.object({
   RESOLVE_STALE_IF_ERROR_S: intVar(86400, 0, 7 * 24 * 3600),
   /** How long one isolate gathers an alias's production signals into one RPC (0: each signal is sent at once). */
   SIGNAL_COALESCE_MS: intVar(1000, 0, 10_000),
+  /**
+   * How long an isolate trusts what it last heard of a model's guards (which aliases have one,
+   * the versions they serve, the metric) when it drops signals no guard would count. A guard
+   * set, or a version promoted, through another isolate is missed here for up to this long.
+   */
+  SIGNAL_GUARDS_TTL_S: intVar(5, 0, 60),
   /** Encrypts webhook secrets at rest (any string of 32+ characters; a Worker secret). Webhooks need it. */
   WEBHOOK_KEY: optionalString.pipe(z.string().min(32, "WEBHOOK_KEY must be at least 32 characters").optional()),
   /** `true` lets webhooks use http:// to loopback hosts (local development and tests). */

@@ -1,9 +1,10 @@
-/** Guards and production signals through the HTTP API: rollback once, bounded state, coalescing. */
+/** Guards and production signals through the HTTP API: rollback once, split members, finite windows, grants, dropping at the Worker, bounded state, coalescing. */
 import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { modelState } from "../src/state/client";
+import { signals } from "../src/guards/coalesce";
+import { modelState, unwrap } from "../src/state/client";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, hsToken, json, readyVersion } from "./helpers";
 
@@ -13,6 +14,46 @@ async function twoVersions(model: string) {
   await readyVersion(model, { "w.bin": new TextEncoder().encode(`${model} two`) });
   await json("PUT", `/v1/models/${model}/aliases/production`, { body: { version: 1 } });
   await json("PUT", `/v1/models/${model}/aliases/production`, { body: { version: 2 } });
+}
+
+/** The real MODEL_STATE binding, wrapped to count the RPCs that reach the objects, by method. */
+function countingNamespace() {
+  const calls = new Map<string, number>();
+  const counted = new Set(["signal", "guardedAliases"]);
+  const namespace = new Proxy(env.MODEL_STATE, {
+    get(target, prop) {
+      if (prop !== "getByName") return Reflect.get(target, prop, target);
+      return (name: string) => {
+        const stub = target.getByName(name);
+        return new Proxy(stub, {
+          get(s, method) {
+            const real = Reflect.get(s, method, s) as unknown;
+            if (typeof method !== "string" || !counted.has(method) || typeof real !== "function") return real;
+            return (...args: unknown[]) => {
+              calls.set(method, (calls.get(method) ?? 0) + 1);
+              return Reflect.apply(real, s, args) as unknown;
+            };
+          },
+        });
+      };
+    },
+  });
+  return { namespace, count: (method: string) => calls.get(method) ?? 0 };
+}
+
+/** Posts a signal through the Worker's fetch handler with `workerEnv` (a counting namespace, other settings). */
+async function postSignal(workerEnv: typeof env, ctx: ExecutionContext, model: string, alias: string, body: unknown, token: string) {
+  const res = await worker.fetch(
+    new Request(`http://mreg.test/v1/models/${model}/aliases/${alias}/signals`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+    workerEnv,
+    ctx,
+  );
+  await res.body?.cancel();
+  return res.status;
 }
 
 const signal = async (model: string, body: unknown) => {
@@ -67,6 +108,95 @@ describe("guards", () => {
     ws.close();
   });
 
+  it("keeps a window per member of a split, and the bad canary takes the alias back", async () => {
+    await twoVersions("gd-split");
+    // production: version 1, then a 90/10 split with version 2 as the canary.
+    await json("PUT", "/v1/models/gd-split/aliases/production", { body: { version: 1 } });
+    const split = [
+      { version: 1, weight: 90 },
+      { version: 2, weight: 10 },
+    ];
+    expect((await json("PUT", "/v1/models/gd-split/aliases/production", { body: { split } })).status).toBe(200);
+    await json("PUT", "/v1/models/gd-split/aliases/production/guard", { body: { metric: "err", max: 0.05, min_samples: 20 } });
+    // Interleaved: nine good requests of version 1 for each bad one of version 2.
+    for (let i = 0; i < 19; i++) {
+      await signal("gd-split", { version: 1, metrics: { err: 0.01 }, count: 9 });
+      await signal("gd-split", { version: 2, metrics: { err: 0.5 } });
+    }
+    const guard = (await json("GET", "/v1/models/gd-split/aliases/production/guard")).body;
+    // Each member's own window: version 2's signals left version 1's untouched, and the reverse.
+    expect(guard.windows).toEqual([
+      { version: 1, samples: 171, mean: expect.closeTo(0.01, 12), batches: 19 },
+      { version: 2, samples: 19, mean: 0.5, batches: 19 },
+    ]);
+    // For a split, `window` is the alias's whole window (version null, as the Alias's).
+    expect(guard.window).toMatchObject({ version: null, samples: 190, batches: 38 });
+    expect(guard.window.mean).toBeCloseTo((171 * 0.01 + 19 * 0.5) / 190, 12);
+    expect((await json("GET", "/v1/models/gd-split/aliases/production")).body.split).toEqual(split);
+    // The 20th bad sample trips the canary's window: back to the value before the split.
+    await signal("gd-split", { version: 1, metrics: { err: 0.01 }, count: 9 });
+    await signal("gd-split", { version: 2, metrics: { err: 0.5 } });
+    const after = (await json("GET", "/v1/models/gd-split/aliases/production")).body;
+    expect(after).toMatchObject({ version: 1, split: null });
+    const rollbacks = (await json("GET", "/v1/audit?model=gd-split&action=rollback")).body.items;
+    expect(rollbacks).toHaveLength(1);
+    expect(rollbacks[0]).toMatchObject({ actor: "guard", version: 1 });
+    expect(rollbacks[0].reason).toContain("mean err of version 2 was 0.5 over 20 samples");
+  });
+
+  it("refuse metric values that are not finite or exceed 1e12 in magnitude (400, with the path)", async () => {
+    await twoVersions("gd-finite");
+    // Bounds wide enough that the edge values below are counted without tripping it.
+    await json("PUT", "/v1/models/gd-finite/aliases/production/guard", { body: { metric: "err", min: -2e12, max: 2e12, min_samples: 20 } });
+    const token = await hsToken({ scope: "report" });
+    const post = (body: unknown) => json("POST", "/v1/models/gd-finite/aliases/production/signals", { body, token });
+    // 1e308 is finite, but 1e308 × count is not: it used to blind the guard.
+    for (const value of [1e308, -1e308, 1.0000001e12, -1e13, Number.MAX_VALUE]) {
+      const res = await post({ version: 2, metrics: { err: value }, count: 2 });
+      expect(res.status, String(value)).toBe(400);
+      expect(res.body.code).toBe("validation_failed");
+      expect(res.body.errors.map((e: { path: string }) => e.path)).toEqual(["metrics.err"]);
+    }
+    // JSON has no Infinity or NaN; a number that overflows to Infinity when parsed is refused too.
+    const overflow = await call("POST", "/v1/models/gd-finite/aliases/production/signals", {
+      token,
+      headers: { "content-type": "application/json" },
+      rawBody: '{"version": 2, "metrics": {"err": 1e400}}',
+    });
+    expect(overflow.status).toBe(400);
+    // The edges are accepted and counted.
+    for (const value of [1e12, -1e12]) expect((await post({ version: 2, metrics: { err: value }, count: 100_000 })).status).toBe(202);
+    const guard = (await json("GET", "/v1/models/gd-finite/aliases/production/guard")).body;
+    expect(guard.window).toMatchObject({ version: 2, samples: 200_000, mean: 0 });
+  });
+
+  it("never let a window hold a non-finite figure, whatever reaches the object", async () => {
+    await twoVersions("gd-blind");
+    await json("PUT", "/v1/models/gd-blind/aliases/production/guard", { body: { metric: "err", max: 0.05, min_samples: 20 } });
+    const stub = modelState(env, "gd-blind");
+    const batch = (count: number, sum: number) => stub.signal({ model: "gd-blind", alias: "production", metric: "err", samples: [{ version: 2, count, sum }] });
+    // Batches no valid signals can make: each is refused whole (never clamped), so the mean stays honest.
+    for (const [count, sum] of [
+      [1, Infinity],
+      [1, -Infinity],
+      [1, Number.NaN],
+      [Number.NaN, 1],
+      [Infinity, 1],
+      [0, 0],
+      [-1, 1],
+      [2, 1e308],
+      [1, 1e12 * 1.01],
+    ] as const) {
+      const outcome = unwrap(await batch(count, sum));
+      expect(outcome, `${count} ${sum}`).toMatchObject({ rolledBack: false });
+    }
+    expect((await json("GET", "/v1/models/gd-blind/aliases/production/guard")).body.window).toMatchObject({ samples: 0, mean: null });
+    // The guard still sees: bad signals still take the alias back.
+    await batch(1, 1e12);
+    await batch(19, 19 * 0.5);
+    expect((await json("GET", "/v1/models/gd-blind/aliases/production")).body.version).toBe(1);
+  });
+
   it("weighs a signal by its count", async () => {
     await twoVersions("gd-count");
     await json("PUT", "/v1/models/gd-count/aliases/production/guard", { body: { metric: "auc", min: 0.9, min_samples: 100 } });
@@ -88,7 +218,7 @@ describe("guards", () => {
     for (let i = 0; i < 10_000; i += 500) {
       await Promise.all(
         Array.from({ length: 500 }, (_, j) =>
-          stub.signal({ model: "gd-many", alias: "production", version: 2, samples: { err: { count: 1, sum: ((i + j) % 10) / 100 } } }),
+          stub.signal({ model: "gd-many", alias: "production", metric: "err", samples: [{ version: 2, count: 1, sum: ((i + j) % 10) / 100 }] }),
         ),
       );
     }
@@ -104,28 +234,10 @@ describe("guards", () => {
   it("coalesces one isolate's signals for an alias into one call to the object", async () => {
     await twoVersions("gd-coalesce");
     await json("PUT", "/v1/models/gd-coalesce/aliases/production/guard", { body: { metric: "err", max: 0.5, min_samples: 1000 } });
-    // The real binding, wrapped to count the signal calls that reach the object.
-    let calls = 0;
-    const counting = new Proxy(env.MODEL_STATE, {
-      get(target, prop) {
-        if (prop !== "getByName") return Reflect.get(target, prop, target);
-        return (name: string) => {
-          const stub = target.getByName(name);
-          return new Proxy(stub, {
-            get(s, method) {
-              if (method !== "signal") return Reflect.get(s, method, s) as unknown;
-              return (input: Parameters<ModelState["signal"]>[0]) => {
-                calls += 1;
-                return s.signal(input);
-              };
-            },
-          });
-        };
-      },
-    });
+    const { namespace, count } = countingNamespace();
     const token = await hsToken({ scope: "report" });
     const ctx = createExecutionContext();
-    const coalescing = { ...env, MODEL_STATE: counting, SIGNAL_COALESCE_MS: "200" };
+    const coalescing = { ...env, MODEL_STATE: namespace, SIGNAL_COALESCE_MS: "200" };
     const responses = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
         worker.fetch(
@@ -141,9 +253,82 @@ describe("guards", () => {
     );
     expect(responses.every((r) => r.status === 202)).toBe(true);
     await waitOnExecutionContext(ctx);
-    expect(calls).toBe(1);
+    expect(count("signal")).toBe(1);
     const guard = (await json("GET", "/v1/models/gd-coalesce/aliases/production/guard")).body;
     expect(guard.window).toMatchObject({ version: 2, samples: 80, batches: 1 });
     expect(guard.window.mean).toBeCloseTo(0.2, 9);
+  });
+
+  it("need the token's aliases grant for that alias: a signal can move it", async () => {
+    await twoVersions("gd-grant");
+    await json("PUT", "/v1/models/gd-grant/aliases/canary", { body: { version: 2 } });
+    for (const alias of ["production", "canary"]) {
+      await json("PUT", `/v1/models/gd-grant/aliases/${alias}/guard`, { body: { metric: "err", max: 0.05, min_samples: 20 } });
+    }
+    const canaryNode = await hsToken({ scope: "report", aliases: ["canary"] });
+    for (let i = 0; i < 25; i++) {
+      const res = await json("POST", "/v1/models/gd-grant/aliases/production/signals", { body: { version: 2, metrics: { err: 0.9 } }, token: canaryNode });
+      expect(res.status).toBe(403);
+      expect(res.body.code).toBe("forbidden");
+    }
+    expect((await json("GET", "/v1/models/gd-grant/aliases/production")).body.version).toBe(2);
+    expect((await json("GET", "/v1/models/gd-grant/aliases/production/guard")).body.window.samples).toBe(0);
+    // Its own alias it may report on (and so move).
+    const res = await json("POST", "/v1/models/gd-grant/aliases/canary/signals", { body: { version: 2, metrics: { err: 0.01 } }, token: canaryNode });
+    expect(res.status).toBe(202);
+    expect((await json("GET", "/v1/models/gd-grant/aliases/canary/guard")).body.window.samples).toBe(1);
+  });
+
+  it("drop at the Worker what no guard counts: unguarded aliases, versions not served, other metrics", async () => {
+    await twoVersions("gd-drop");
+    await json("PUT", "/v1/models/gd-drop/aliases/staging", { body: { version: 1 } });
+    await json("PUT", "/v1/models/gd-drop/aliases/production/guard", { body: { metric: "err", max: 0.5, min_samples: 1000 } });
+    const { namespace, count } = countingNamespace();
+    const counting = { ...env, MODEL_STATE: namespace };
+    const token = await hsToken({ scope: "report" });
+    const ctx = createExecutionContext();
+    const dropped: [string, unknown][] = [
+      ["staging", { version: 1, metrics: { err: 0.9 } }],
+      ["nosuch", { version: 1, metrics: { err: 0.9 } }],
+      ["production", { version: 1, metrics: { err: 0.9 } }],
+      ["production", { version: 99, metrics: { err: 0.9 } }],
+      ["production", { version: 2, metrics: { latency_ms: 300 } }],
+    ];
+    for (const [alias, body] of dropped) expect(await postSignal(counting, ctx, "gd-drop", alias, body, token), alias).toBe(202);
+    await waitOnExecutionContext(ctx);
+    // None of them reached the object; the one load of the model's guards was shared by all.
+    expect(count("signal")).toBe(0);
+    expect(count("guardedAliases")).toBe(1);
+    expect(await postSignal(counting, ctx, "gd-drop", "production", { version: 2, metrics: { err: 0.1, latency_ms: 300 } }, token)).toBe(202);
+    expect(count("signal")).toBe(1);
+    const rows = await runInDurableObject(env.MODEL_STATE.getByName("gd-drop"), (_: ModelState, state) =>
+      state.storage.sql.exec<{ alias: string; version: number; n: number }>("SELECT alias, version, n FROM guard_buckets").toArray(),
+    );
+    expect(rows).toEqual([{ alias: "production", version: 2, n: 1 }]);
+  });
+
+  it("keep one isolate's batches bounded however many versions and aliases a client names", async () => {
+    await twoVersions("gd-bound");
+    await json("PUT", "/v1/models/gd-bound/aliases/production/guard", { body: { metric: "err", max: 0.5, min_samples: 1000 } });
+    const { namespace, count } = countingNamespace();
+    const coalescing = { ...env, MODEL_STATE: namespace, SIGNAL_COALESCE_MS: "200" };
+    const token = await hsToken({ scope: "report" });
+    const ctx = createExecutionContext();
+    const posts: Promise<number>[] = [];
+    for (let i = 0; i < 200; i++) {
+      posts.push(postSignal(coalescing, ctx, "gd-bound", "production", { version: i + 3, metrics: { err: 0.9 } }, token));
+      posts.push(postSignal(coalescing, ctx, "gd-bound", `alias-${i}`, { version: 2, metrics: { err: 0.9 } }, token));
+      if (i % 4 === 0) posts.push(postSignal(coalescing, ctx, "gd-bound", "production", { version: 2, metrics: { err: 0.1 } }, token));
+    }
+    expect((await Promise.all(posts)).every((s) => s === 202)).toBe(true);
+    // One batch open in this isolate, for the one guarded alias, holding the one version it serves.
+    expect(signals.openBatches).toBe(1);
+    await waitOnExecutionContext(ctx);
+    expect(signals.openBatches).toBe(0);
+    expect(count("signal")).toBe(1);
+    expect(count("guardedAliases")).toBe(1);
+    const guard = (await json("GET", "/v1/models/gd-bound/aliases/production/guard")).body;
+    expect(guard.window).toMatchObject({ version: 2, samples: 50, batches: 1 });
+    expect(guard.window.mean).toBeCloseTo(0.1, 12);
   });
 });

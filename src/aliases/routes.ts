@@ -1,7 +1,8 @@
 /**
  * Routes of API.md "Aliases" that change or list aliases, and the `stage` route. Every
  * decision is made inside the model's ModelState; these routes check scope and the token's
- * `aliases` globs, then forget what this isolate cached for the aliases they changed.
+ * `aliases` globs, then forget what this isolate cached for the aliases they changed (their
+ * resolutions, and the versions the signal route's guard directory thinks they serve).
  */
 import { queryDb } from "../db/session";
 import { z } from "zod";
@@ -12,6 +13,7 @@ import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { itemsOf, pageOf } from "../http/openapi-helpers";
 import { ModelParams, Version, VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
+import { forgetGuards } from "../guards/directory";
 import { forgetResolved } from "../resolve/cache";
 import { actorFor, modelState, unwrap } from "../state/client";
 import { Alias, AliasParams, DeleteAliasQuery, HistoryEntry, PutAliasBody, RollbackBody, SettableAliasParams, StageBody, SwapBody } from "./schemas";
@@ -60,6 +62,7 @@ export const aliasRoutes = [
         }),
       );
       await forgetResolved(params.model, [params.alias]);
+      forgetGuards(params.model);
       return c.json(alias);
     },
   }),
@@ -88,6 +91,7 @@ export const aliasRoutes = [
         }),
       );
       await forgetResolved(params.model, [params.alias]);
+      forgetGuards(params.model);
       return c.body(null, 204);
     },
   }),
@@ -134,6 +138,7 @@ export const aliasRoutes = [
         }),
       );
       await forgetResolved(params.model, [params.alias]);
+      forgetGuards(params.model);
       return c.json(alias);
     },
   }),
@@ -159,6 +164,7 @@ export const aliasRoutes = [
         }),
       );
       await forgetResolved(params.model, body.aliases);
+      forgetGuards(params.model);
       return c.json({ items });
     },
   }),
@@ -188,6 +194,7 @@ export const aliasRoutes = [
         }),
       );
       await forgetResolved(params.model, [body.stage]);
+      forgetGuards(params.model);
       return c.json(await new VersionStore(queryDb(c)).present(record, principal));
     },
   }),

@@ -1,6 +1,6 @@
 /** Request and response schemas of API.md "Aliases" and the `stage` route. */
 import { z } from "zod";
-import { AliasName, SettableAliasName } from "../domain/alias";
+import { AliasName, MAX_SPLIT_ENTRIES, SettableAliasName } from "../domain/alias";
 import { File, ModelParams, Stage } from "../models/schemas";
 
 const Reason = z.string().max(1024);
@@ -13,7 +13,7 @@ const SplitEntry = z.strictObject({ version: VersionRef, weight: z.number().posi
 const Split = z
   .array(SplitEntry)
   .min(1)
-  .max(20)
+  .max(MAX_SPLIT_ENTRIES)
   .refine((s) => new Set(s.map((e) => e.version)).size === s.length, "each version at most once");
 
 export const PutAliasBody = z

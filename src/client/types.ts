@@ -272,7 +272,17 @@ export interface Guard {
   min_samples: number;
   updated_at: Timestamp;
   updated_by: string;
-  window: { version: number | null; samples: number; mean: number | null; batches?: number };
+  /** The alias's window; for a split, all members together with `version` null. */
+  window: GuardWindow;
+  /** Each served version's own window (what the guard trips on); absent from older servers. */
+  windows?: (GuardWindow & { version: number })[];
+}
+
+export interface GuardWindow {
+  version: number | null;
+  samples: number;
+  mean: number | null;
+  batches?: number;
 }
 
 export interface Signal {

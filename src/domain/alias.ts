@@ -18,6 +18,9 @@ export const SettableAliasName = AliasName.refine((a) => !RESERVED.test(a), "'la
 
 export const isReserved = (alias: string) => RESERVED.test(alias);
 
+/** The most versions a split may hold. */
+export const MAX_SPLIT_ENTRIES = 20;
+
 export interface SplitEntry {
   version: number;
   weight: number;

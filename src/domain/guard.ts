@@ -8,6 +8,52 @@ import { z } from "zod";
 
 export const WINDOW_BUCKETS = 10;
 
+/** API.md: metric values of signals are finite with magnitude at most this. */
+export const MAX_SIGNAL_MAGNITUDE = 1e12;
+/** API.md: a signal stands for at most this many samples. */
+export const MAX_SIGNAL_COUNT = 100_000;
+
+/** A signal's metric value, as the route accepts it (zod 4's number is finite already). */
+export const SignalValue = z.number().min(-MAX_SIGNAL_MAGNITUDE).max(MAX_SIGNAL_MAGNITUDE);
+
+/** Samples of one metric: how many, and their sum (the weighted mean is sum / count). */
+export interface Tally {
+  count: number;
+  sum: number;
+}
+
+/** Adds `count` samples of `value` (a node's own mean over them) to `into`. */
+export function addSample(into: Tally, value: number, count: number): Tally {
+  into.count += count;
+  into.sum += value * count;
+  return into;
+}
+
+/**
+ * Whether a batch could have come from valid signals: a positive finite count, and a finite
+ * sum whose mean is within the bound (the slack covers the rounding of value × count). The
+ * object applies it to whatever reaches it, so no caller can put a figure in a window that
+ * the route would have refused.
+ */
+export function plausibleBatch(batch: Tally): boolean {
+  return (
+    Number.isFinite(batch.count) &&
+    batch.count > 0 &&
+    Number.isFinite(batch.sum) &&
+    Math.abs(batch.sum) <= MAX_SIGNAL_MAGNITUDE * batch.count * (1 + 1e-9)
+  );
+}
+
+/**
+ * A window bucket with a batch added, or null when a figure would not be finite: such a
+ * batch is refused whole rather than clamped, since clamping would bend the mean without
+ * saying so. (With plausible batches it cannot happen before 1e296 samples.)
+ */
+export function mergeTally(bucket: Tally, batch: Tally): Tally | null {
+  const merged = { count: bucket.count + batch.count, sum: bucket.sum + batch.sum };
+  return Number.isFinite(merged.count) && Number.isFinite(merged.sum) ? merged : null;
+}
+
 export const GuardBody = z
   .strictObject({
     metric: z.string().min(1).max(128),

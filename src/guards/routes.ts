@@ -1,12 +1,22 @@
 /** Routes of API.md "Gates, approvals and guards" for guards and production signals. */
-import { skipWriteBookmark } from "../db/session";
 import { z } from "zod";
-import { GuardBody } from "../domain/guard";
-import { config } from "../env";
+import { mayMoveAlias } from "../auth/principal";
+import { skipWriteBookmark } from "../db/session";
+import { GuardBody, MAX_SIGNAL_COUNT, SignalValue } from "../domain/guard";
+import { config, type Env } from "../env";
 import { defineRoute } from "../http/api";
+import { ProblemError } from "../http/problem";
 import { AliasParams, SettableAliasParams } from "../aliases/schemas";
 import { actorFor, modelState, unwrap } from "../state/client";
-import { coalesce } from "./coalesce";
+import { signals, type SignalBatch } from "./coalesce";
+import { forgetGuards, guardsOf, type GuardedAlias } from "./directory";
+
+const GuardWindow = z.object({
+  version: z.number().nullable(),
+  samples: z.number(),
+  mean: z.number().nullable(),
+  batches: z.number().describe("How many calls to the model's Durable Object brought these samples (how well isolates coalesce)"),
+});
 
 const Guard = z
   .object({
@@ -19,16 +29,21 @@ const Guard = z
     min_samples: z.number().int(),
     updated_at: z.string(),
     updated_by: z.string(),
-    window: z.object({ version: z.number().nullable(), samples: z.number(), mean: z.number().nullable(), batches: z.number() }),
+    window: GuardWindow.describe(
+      "The alias's window over the last `window_s`: that of the version it serves; for a split, all members' signals together, with `version` null (as the Alias's). A guard trips on one member's window, never on this sum: see `windows`.",
+    ),
+    windows: z
+      .array(GuardWindow.extend({ version: z.number() }))
+      .describe("Each version the alias serves, with its own window, in the alias's order (one entry unless it is a split; none while the alias is not set)"),
   })
   .meta({ id: "Guard" });
 
 const SignalBody = z.strictObject({
   version: z.number().int().positive(),
   metrics: z
-    .record(z.string().min(1).max(128), z.number().refine(Number.isFinite, "must be finite"))
+    .record(z.string().min(1).max(128), SignalValue.describe("Finite, with magnitude at most 1e12"))
     .refine((m) => Object.keys(m).length >= 1 && Object.keys(m).length <= 256, "1 to 256 metrics"),
-  count: z.number().int().min(1).max(100_000).default(1),
+  count: z.number().int().min(1).max(MAX_SIGNAL_COUNT).default(1),
 });
 
 export const guardRoutes = [
@@ -38,7 +53,7 @@ export const guardRoutes = [
     operationId: "setGuard",
     summary: "Guard an alias: roll it back when a production metric breaks a bound",
     description:
-      "When the signals for the alias's current version inside the last `window_s` number at least `min_samples` and their mean breaks `min`/`max`, the alias is rolled back to its previous value at once (audited as `rollback` by actor `guard`, watchers get event `guard`). Setting a guard starts its window afresh.",
+      "When the signals for a version the alias serves (for a split: any member, each with its own window) inside the last `window_s` number at least `min_samples` and their mean breaks `min`/`max`, the alias is rolled back to its previous value at once (audited as `rollback` by actor `guard`, watchers get event `guard`). Setting a guard starts its window afresh. Other isolates may drop signals for a new guard for up to `SIGNAL_GUARDS_TTL_S` (see postSignals).",
     tag: "Gates",
     scope: "admin",
     params: SettableAliasParams,
@@ -46,7 +61,9 @@ export const guardRoutes = [
     responses: { 200: { description: "The guard", schema: Guard } },
     errors: ["validation_failed", "not_found", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      return c.json(unwrap(await modelState(c.env, params.model).setGuard({ ...actorFor(params.model, principal), alias: params.alias, policy: body })));
+      const guard = unwrap(await modelState(c.env, params.model).setGuard({ ...actorFor(params.model, principal), alias: params.alias, policy: body }));
+      forgetGuards(params.model);
+      return c.json(guard);
     },
   }),
 
@@ -55,6 +72,8 @@ export const guardRoutes = [
     path: "/v1/models/{model}/aliases/{alias}/guard",
     operationId: "getGuard",
     summary: "An alias's guard and its current window",
+    description:
+      "`window` is the alias's window over the last `window_s` (for a split: all members together, `version` null); `windows` holds each served version's own window, which is what the guard trips on: for a split, any member whose window breaks the bound takes the alias back to its previous value.",
     tag: "Gates",
     scope: "read",
     params: AliasParams,
@@ -77,6 +96,7 @@ export const guardRoutes = [
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
       unwrap(await modelState(c.env, params.model).deleteGuard({ ...actorFor(params.model, principal), alias: params.alias }));
+      forgetGuards(params.model);
       return c.body(null, 204);
     },
   }),
@@ -87,29 +107,49 @@ export const guardRoutes = [
     operationId: "postSignals",
     summary: "Report production metrics of the version a serving node served",
     description:
-      "`count` (default 1, up to 100,000) says the metrics are the mean of that many samples the node aggregated itself. Signals one isolate receives for an alias and version within `SIGNAL_COALESCE_MS` (default 1000) reach the model's Durable Object as one weighted batch. 202 means queued; signals for a version the alias no longer serves are ignored.",
+      "`count` (default 1, up to 100,000) says the metrics are the mean of that many samples the node aggregated itself; values must be finite with magnitude at most 1e12. Needs the token's `aliases` grant for the alias (a signal can move it). " +
+      "202 means queued, not counted. Signals no guard counts are dropped at the Worker and never reach the model's Durable Object: for an alias without a guard, for a version the alias does not serve, and metrics other than the guard's. " +
+      "Each isolate learns the model's guards (the aliases, the versions they serve, the metric) from the Durable Object and trusts that for `SIGNAL_GUARDS_TTL_S` (default 5): a signal for an alias whose guard was just set, or for a version just promoted into it, through another isolate may be dropped for up to that long. " +
+      "What one isolate receives for an alias within `SIGNAL_COALESCE_MS` (default 1000) reaches the Durable Object as one batch, weighted per version, which checks everything again.",
     tag: "Gates",
     scope: "report",
     params: AliasParams,
     body: SignalBody,
     responses: { 202: { description: "Queued" } },
     errors: ["validation_failed", "unsupported_media_type"],
-    async handler(c, { params, body }) {
+    async handler(c, { params, body, principal }) {
+      if (!mayMoveAlias(principal, params.alias)) {
+        throw new ProblemError("forbidden", `This token may not move '${params.alias}', so it may not post its signals (a signal can roll it back)`);
+      }
       // The serving path's write: it skips the primary round trip for a bookmark (a rollback it
       // may trigger is a serving event, read back over watch, not through D1).
       skipWriteBookmark(c);
-      const stub = modelState(c.env, params.model);
-      await coalesce(
-        `${params.model}\u0000${params.alias}\u0000${body.version}`,
-        body.metrics,
-        body.count,
-        config(c.env).SIGNAL_COALESCE_MS,
-        (p) => c.executionCtx.waitUntil(p),
-        async (samples) => {
-          await stub.signal({ model: params.model, alias: params.alias, version: body.version, samples });
-        },
-      );
+      const cfg = config(c.env);
+      const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+      const guard = await guardFor(c.env, params.model, params.alias, cfg.SIGNAL_GUARDS_TTL_S, waitUntil);
+      const value = guard && Object.hasOwn(body.metrics, guard.metric) ? body.metrics[guard.metric] : undefined;
+      if (!guard || value === undefined || !guard.versions.includes(body.version)) return c.body(null, 202);
+      const signal = { model: params.model, alias: params.alias, metric: guard.metric, version: body.version, value, count: body.count };
+      await signals.add(signal, cfg.SIGNAL_COALESCE_MS, waitUntil, (batch) => sendBatch(c.env, batch));
       return c.body(null, 202);
     },
   }),
 ];
+
+/** The alias's guard as this isolate knows it; null (the signal is dropped) when there is none, or ModelState cannot say. */
+async function guardFor(env: Env, model: string, alias: string, ttlS: number, waitUntil: (p: Promise<unknown>) => void): Promise<GuardedAlias | null> {
+  try {
+    const guards = await guardsOf(model, { ttlS, waitUntil }, () => modelState(env, model).guardedAliases());
+    return guards.get(alias) ?? null;
+  } catch (err) {
+    // Signals are telemetry: when the object cannot be asked, it could not count them either.
+    console.warn(`signals for ${model}@${alias} dropped: its guards cannot be read`, err);
+    return null;
+  }
+}
+
+async function sendBatch(env: Env, batch: SignalBatch): Promise<void> {
+  const outcome = await modelState(env, batch.model).signal(batch);
+  // The guard moved the alias: what this isolate knew of the versions it serves is outdated.
+  if (outcome.ok && outcome.value.rolledBack) forgetGuards(batch.model);
+}

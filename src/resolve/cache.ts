@@ -15,7 +15,8 @@
  */
 import type { ResolveState } from "../domain/resolution";
 import { ProblemError } from "../http/problem";
-import { freshness, mayJoin, shouldPersist, staleAge, storedMaxAge, type Stamp } from "./freshness";
+import { freshness, shouldPersist, staleAge, storedMaxAge, type Stamp } from "./freshness";
+import { Flights, RecentMap } from "./shared-loads";
 
 export interface ResolveCacheOptions {
   ttlS: number;
@@ -37,27 +38,15 @@ interface Entry extends Stamp {
   persistedAt: number | null;
 }
 
-interface Flight {
-  startedAt: number;
-  promise: Promise<Entry>;
-}
-
 const MAX_MEMORY_ENTRIES = 1000;
 /** How long a client should wait before asking again when there is nothing to serve. */
 const RETRY_AFTER_S = 5;
 
-const memory = new Map<string, Entry>();
-const flights = new Map<string, Flight>();
+const memory = new RecentMap<string, Entry>(MAX_MEMORY_ENTRIES);
+const flights = new Flights<Entry>();
 
 const keyOf = (model: string, alias: string) => `${model}@${alias}`;
 const cacheUrl = (model: string, alias: string) => `https://resolve.mreg.internal/${model}/${alias}`;
-
-function remember(key: string, entry: Entry): void {
-  memory.delete(key);
-  memory.set(key, entry);
-  // Map iteration is insertion order: the first key is the least recently stored.
-  if (memory.size > MAX_MEMORY_ENTRIES) memory.delete(memory.keys().next().value!);
-}
 
 export async function cachedResolveState(
   model: string,
@@ -68,7 +57,7 @@ export async function cachedResolveState(
   const clock = opts.now ?? Date.now;
   const key = keyOf(model, alias);
   const now = clock();
-  const start = () => launch(key, clock(), opts, (isCurrent) => fill(model, alias, opts, clock, load, isCurrent));
+  const start = () => flights.launch(key, clock(), opts.waitUntil, (isCurrent) => fill(model, alias, opts, clock, load, isCurrent));
   const held = memory.get(key);
   const verdict = held ? freshness(held, now) : "expired";
   if (held && verdict !== "expired") {
@@ -78,48 +67,13 @@ export async function cachedResolveState(
     return { state: held.state, staleS: null };
   }
   try {
-    const entry = await shared(key, now, opts, start);
+    const entry = await flights.shared(key, now, opts.ttlS * 1000, start);
     return { state: entry.state, staleS: null };
   } catch (err) {
     // ModelState answered (not_found, version_not_ready): that answer stands, never a stale one.
     if (err instanceof ProblemError) throw err;
     return lastSeen(model, alias, clock(), opts.staleIfErrorS * 1000);
   }
-}
-
-/** The load in flight for `key` if this request may take its answer, else the next one. */
-async function shared(key: string, now: number, opts: ResolveCacheOptions, start: () => Flight): Promise<Entry> {
-  for (;;) {
-    const flight = flights.get(key);
-    if (!flight) return start().promise;
-    if (mayJoin(flight.startedAt, now, opts.ttlS * 1000)) return flight.promise;
-    // It started too long before this request (cache off: before it arrived): wait it out,
-    // then share the next one, which all requests waiting like this one start together.
-    await flight.promise.catch(() => undefined);
-  }
-}
-
-function launch(
-  key: string,
-  startedAt: number,
-  opts: ResolveCacheOptions,
-  run: (isCurrent: () => boolean) => Promise<Entry>,
-): Flight {
-  const isCurrent = () => flights.get(key) === flight;
-  // The run starts a microtask later, once the flight is registered and `isCurrent` can see it.
-  const flight: Flight = {
-    startedAt,
-    promise: Promise.resolve()
-      .then(() => run(isCurrent))
-      .finally(() => {
-        if (isCurrent()) flights.delete(key);
-      }),
-  };
-  flights.set(key, flight);
-  // Requests that join this load await a promise of this request's context; keeping the
-  // context alive until the load settles keeps them from being cancelled with it.
-  opts.waitUntil(flight.promise.catch(() => undefined));
-  return flight;
 }
 
 /**
@@ -143,7 +97,7 @@ async function fill(
     if (copy && isCurrent()) {
       const held = memory.get(key);
       // Even an expired copy is worth keeping as the last seen, if newer than ours.
-      if (!held || copy.seenAt > held.seenAt) remember(key, copy);
+      if (!held || copy.seenAt > held.seenAt) memory.set(key, copy);
       if (freshness(copy, clock()) === "fresh") return copy;
     }
   }
@@ -171,7 +125,7 @@ async function fill(
     entry.persistedAt = seenAt;
     opts.waitUntil(writeCopy(model, alias, entry, storedMaxAge(entry, seenAt, staleMs)));
   }
-  remember(key, entry);
+  memory.set(key, entry);
   return entry;
 }
 
@@ -181,7 +135,7 @@ async function lastSeen(model: string, alias: string, now: number, staleMs: numb
   let seen = memory.get(key);
   if (!seen) {
     seen = (await readCopy(model, alias)) ?? undefined;
-    if (seen && !memory.has(key)) remember(key, seen);
+    if (seen && !memory.has(key)) memory.set(key, seen);
   }
   const age = seen ? staleAge(seen, now, staleMs) : null;
   if (seen && age !== null) return { state: seen.state, staleS: age };
@@ -235,7 +189,7 @@ export async function forgetResolved(model: string, aliases: readonly string[]):
       const key = keyOf(model, alias);
       memory.delete(key);
       // A load in flight read the state before this change: its answer must not be kept.
-      flights.delete(key);
+      flights.forget(key);
       await caches.default.delete(cacheUrl(model, alias));
     }),
   );

@@ -49,6 +49,7 @@ type ModelStateRpc = Pick<
   | "setGuard"
   | "getGuard"
   | "deleteGuard"
+  | "guardedAliases"
   | "signal"
   | "getRetention"
   | "setRetention"

@@ -3,7 +3,7 @@
  * may roll the alias back in the same transaction that counts it.
  */
 import { rollbackTarget, valueVersions } from "../domain/alias";
-import { breaks, bucketOf, tripReason, type GuardPolicy, type WindowStats } from "../domain/guard";
+import { breaks, bucketOf, tripReason, type GuardPolicy, type Tally, type WindowStats } from "../domain/guard";
 import { changeAlias } from "./alias-ops";
 import type { GuardState } from "./guard-table";
 import { fail, type Outcome } from "./outcome";
@@ -20,8 +20,13 @@ export interface GuardView {
   min_samples: number;
   updated_at: string;
   updated_by: string;
-  window: { version: number | null } & WindowStats;
+  /** The alias's whole window: its version's, or for a split all members' together (version null). */
+  window: MemberWindow;
+  /** Each served version's own window, in the alias's order: what a guard trips on. */
+  windows: MemberWindow[];
 }
+
+type MemberWindow = { version: number | null } & WindowStats;
 
 export function setGuard(r: Rooms, input: Actor & { alias: string; policy: GuardPolicy }): Outcome<GuardView> {
   if (!r.model.get()) return modelNotFound(input);
@@ -45,42 +50,68 @@ export function getGuard(r: Rooms, input: { model: string; alias: string; now: n
   return { ok: true, value: view(r, input.model, state, input.now) };
 }
 
+/** A guarded alias as the Worker's signal route needs it (src/guards/directory.ts). */
+export interface GuardedAlias {
+  alias: string;
+  metric: string;
+  /** The versions the alias serves now (none while it is not set). */
+  versions: number[];
+}
+
+export function guardedAliases(r: Rooms): GuardedAlias[] {
+  return r.guards.all().map((g) => {
+    const alias = r.aliases.get(g.alias);
+    return { alias: g.alias, metric: g.policy.metric, versions: alias ? valueVersions(alias.value) : [] };
+  });
+}
+
 /**
- * Counts the samples of the guard's metric (a count and their sum) for `version`, if the alias
- * serves it now; others are ignored. When the window of that version then holds at least
- * `min_samples` and its mean breaks the bound, the alias is rolled back at once, audited as
- * `rollback` by actor `guard`, and watchers get event `guard`; counting starts afresh.
+ * Counts a batch of the guard's metric (per version: a count and their sum) for the versions
+ * the alias serves now (one, or each member of a split); the rest is ignored. The Worker
+ * filtered the batch with what it knew of the guards, which may be out of date, so the guard,
+ * its metric and the versions are checked again here. Each served version has its own
+ * window. When a version's window then holds at least `min_samples` and its mean breaks the
+ * bound, the alias is rolled back at once (a split as a whole: back to its previous value),
+ * audited as `rollback` by actor `guard`, and watchers get event `guard`; counting starts afresh.
  */
 export function signal(
   r: Rooms,
-  input: { model: string; alias: string; version: number; samples: Record<string, { count: number; sum: number }>; atMs: number },
-): Outcome<{ counted: boolean; rolledBack: boolean }> {
+  input: { model: string; alias: string; metric: string; samples: readonly ({ version: number } & Tally)[]; atMs: number },
+): Outcome<{ counted: number; rolledBack: boolean }> {
   const guard = r.guards.get(input.alias);
   const alias = r.aliases.get(input.alias);
-  const sample = guard ? input.samples[guard.policy.metric] : undefined;
-  if (!guard || !alias || !sample || sample.count <= 0 || !valueVersions(alias.value).includes(input.version)) {
-    return { ok: true, value: { counted: false, rolledBack: false } };
-  }
+  if (!guard || !alias || guard.policy.metric !== input.metric) return { ok: true, value: { counted: 0, rolledBack: false } };
+  const served = valueVersions(alias.value);
   const bucket = bucketOf(input.atMs, guard.policy.window_s);
-  r.guards.add(input.alias, input.version, bucket, sample.count, sample.sum);
-  const stats = r.guards.stats(input.alias, input.version, bucket);
-  if (!breaks(guard.policy, stats)) return { ok: true, value: { counted: true, rolledBack: false } };
-  const target = rollbackTarget(r.aliases.steps(input.alias));
-  if (!target || valueVersions(target).some((v) => r.versions.head(v)?.status !== "ready")) {
-    // Nothing to go back to: the guard keeps counting, and says why in the log.
-    console.warn(`guard on ${input.model}@${input.alias} tripped with nothing to roll back to`);
-    return { ok: true, value: { counted: true, rolledBack: false } };
+  const counted = new Set<number>();
+  for (const sample of input.samples) {
+    // One entry per version (the Worker sends no more); a repeat is not counted twice.
+    if (!served.includes(sample.version) || counted.has(sample.version)) continue;
+    if (r.guards.add(input.alias, sample.version, bucket, sample, served)) counted.add(sample.version);
   }
-  const actor = { model: input.model, actor: "guard", at: new Date(input.atMs).toISOString(), reason: tripReason(guard.policy, input.version, stats) };
-  changeAlias(r, actor, input.alias, "rollback", alias.value, target, "guard");
-  r.guards.forget(input.alias);
-  return { ok: true, value: { counted: true, rolledBack: true } };
+  for (const version of counted) {
+    const stats = r.guards.stats(input.alias, [version], bucket);
+    if (!breaks(guard.policy, stats)) continue;
+    const target = rollbackTarget(r.aliases.steps(input.alias));
+    if (!target || valueVersions(target).some((v) => r.versions.head(v)?.status !== "ready")) {
+      // Nothing to go back to: the guard keeps counting, and says why in the log.
+      console.warn(`guard on ${input.model}@${input.alias} tripped with nothing to roll back to`);
+      break;
+    }
+    const actor = { model: input.model, actor: "guard", at: new Date(input.atMs).toISOString(), reason: tripReason(guard.policy, version, stats) };
+    changeAlias(r, actor, input.alias, "rollback", alias.value, target, "guard");
+    r.guards.forget(input.alias);
+    return { ok: true, value: { counted: counted.size, rolledBack: true } };
+  }
+  return { ok: true, value: { counted: counted.size, rolledBack: false } };
 }
 
 function view(r: Rooms, model: string, state: GuardState, nowMs: number): GuardView {
   const alias = r.aliases.get(state.alias);
-  const version = alias?.value.version ?? null;
-  const stats = version === null ? { samples: 0, mean: null, batches: 0 } : r.guards.stats(state.alias, version, bucketOf(nowMs, state.policy.window_s));
+  const served = alias ? valueVersions(alias.value) : [];
+  const bucket = bucketOf(nowMs, state.policy.window_s);
+  const windows = served.map((version) => ({ version, ...r.guards.stats(state.alias, [version], bucket) }));
+  const window: MemberWindow = served.length === 1 ? windows[0]! : { version: null, ...r.guards.stats(state.alias, served, bucket) };
   const { metric, min, max, window_s, min_samples } = state.policy;
   return {
     model,
@@ -92,6 +123,7 @@ function view(r: Rooms, model: string, state: GuardState, nowMs: number): GuardV
     min_samples,
     updated_at: state.updated_at,
     updated_by: state.updated_by,
-    window: { version, ...stats },
+    window,
+    windows,
   };
 }

@@ -4,9 +4,14 @@
  *
  * - guards:        each alias's guard (metric, bounds, window, minimum samples).
  * - guard_buckets: the signals of the window, as counts, sums and the number of batches
- *                  (calls) that brought them, per (alias, version, time bucket): at most WINDOW_BUCKETS rows per alias, however many signals come.
+ *                  (calls) that brought them, per (alias, version, time bucket). Each version
+ *                  the alias serves (one, or each member of a split) has its own window: at
+ *                  most WINDOW_BUCKETS rows per served version, however many signals come.
+ *                  Rows of versions the alias no longer serves are dropped with the next batch.
+ *                  Every figure is finite: a batch that would make one not so is refused.
+ * Both are written by ModelState only (src/state/guard-ops.ts).
  */
-import { oldestBucket, type GuardPolicy, type WindowStats } from "../domain/guard";
+import { mergeTally, oldestBucket, plausibleBatch, type GuardPolicy, type Tally, type WindowStats } from "../domain/guard";
 
 export const GUARD_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS guards (
@@ -43,6 +48,13 @@ export class GuardTable {
     return row ? { ...row, policy: JSON.parse(row.policy) as GuardPolicy } : null;
   }
 
+  all(): GuardState[] {
+    return this.sql
+      .exec<{ alias: string; policy: string; updated_at: string; updated_by: string }>("SELECT * FROM guards ORDER BY alias")
+      .toArray()
+      .map((row) => ({ ...row, policy: JSON.parse(row.policy) as GuardPolicy }));
+  }
+
   put(state: GuardState): void {
     this.sql.exec(
       "INSERT INTO guards (alias, policy, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT (alias) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
@@ -59,25 +71,43 @@ export class GuardTable {
     this.forget(alias);
   }
 
-  /** Adds `count` samples summing to `sum` to the bucket, and drops what left the window or is another version's. */
-  add(alias: string, version: number, bucket: number, count: number, sum: number): void {
-    this.sql.exec("DELETE FROM guard_buckets WHERE alias = ? AND (bucket < ? OR version != ?)", alias, oldestBucket(bucket), version);
+  /**
+   * Adds a batch (`count` samples summing to `sum`) to `version`'s bucket, and drops what left
+   * the window or belongs to a version the alias no longer serves (`served`); the windows of
+   * the other versions it serves stay as they are. A batch no valid signals could make, or
+   * one that would make the bucket's figures non-finite, is refused: false, nothing written.
+   */
+  add(alias: string, version: number, bucket: number, batch: Tally, served: readonly number[]): boolean {
+    if (!plausibleBatch(batch)) return false;
     this.sql.exec(
-      "INSERT INTO guard_buckets (alias, version, bucket, n, sum, batches) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (alias, version, bucket) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum, batches = batches + 1",
+      "DELETE FROM guard_buckets WHERE alias = ? AND (bucket < ? OR version NOT IN (SELECT value FROM json_each(?)))",
+      alias,
+      oldestBucket(bucket),
+      JSON.stringify(served),
+    );
+    const row = this.sql
+      .exec<{ n: number; sum: number }>("SELECT n, sum FROM guard_buckets WHERE alias = ? AND version = ? AND bucket = ?", alias, version, bucket)
+      .toArray()[0];
+    const merged = mergeTally(row ? { count: row.n, sum: row.sum } : { count: 0, sum: 0 }, batch);
+    if (!merged) return false;
+    this.sql.exec(
+      "INSERT INTO guard_buckets (alias, version, bucket, n, sum, batches) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (alias, version, bucket) DO UPDATE SET n = excluded.n, sum = excluded.sum, batches = batches + 1",
       alias,
       version,
       bucket,
-      count,
-      sum,
+      merged.count,
+      merged.sum,
     );
+    return true;
   }
 
-  stats(alias: string, version: number, currentBucket: number): WindowStats {
+  /** The window of `versions` together (one version: its own window). */
+  stats(alias: string, versions: readonly number[], currentBucket: number): WindowStats {
     const row = this.sql
       .exec<{ n: number | null; sum: number | null; batches: number | null }>(
-        "SELECT sum(n) AS n, sum(sum) AS sum, sum(batches) AS batches FROM guard_buckets WHERE alias = ? AND version = ? AND bucket >= ?",
+        "SELECT sum(n) AS n, sum(sum) AS sum, sum(batches) AS batches FROM guard_buckets WHERE alias = ? AND version IN (SELECT value FROM json_each(?)) AND bucket >= ?",
         alias,
-        version,
+        JSON.stringify(versions),
         oldestBucket(currentBucket),
       )
       .one();

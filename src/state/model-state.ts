@@ -311,8 +311,13 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => guardOps.deleteGuard(this.rooms, input));
   }
 
-  /** A batch of signals (one Worker isolate's, for one alias and version, coalesced). */
-  async signal(input: { model: string; alias: string; version: number; samples: Record<string, { count: number; sum: number }> }) {
+  /** Which aliases have a guard, the versions they serve and the metric: the Worker's filter for signals. */
+  async guardedAliases(): Promise<guardOps.GuardedAlias[]> {
+    return guardOps.guardedAliases(this.rooms);
+  }
+
+  /** A batch of signals (one Worker isolate's, for one alias, coalesced: the guard's metric per version). */
+  async signal(input: { model: string; alias: string; metric: string; samples: { version: number; count: number; sum: number }[] }) {
     return this.commit(() => guardOps.signal(this.rooms, { ...input, atMs: Date.now() }));
   }
 
