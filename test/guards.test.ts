@@ -277,6 +277,12 @@ describe("guards", () => {
     const res = await json("POST", "/v1/models/gd-grant/aliases/canary/signals", { body: { version: 2, metrics: { err: 0.01 } }, token: canaryNode });
     expect(res.status).toBe(202);
     expect((await json("GET", "/v1/models/gd-grant/aliases/canary/guard")).body.window.samples).toBe(1);
+    // An admin limited to canary may neither set nor remove production's guard.
+    const canaryAdmin = await hsToken({ scope: "admin", aliases: ["canary"] });
+    expect((await json("PUT", "/v1/models/gd-grant/aliases/production/guard", { body: { metric: "err", max: 0.5 }, token: canaryAdmin })).status).toBe(403);
+    expect((await call("DELETE", "/v1/models/gd-grant/aliases/production/guard", { token: canaryAdmin })).status).toBe(403);
+    expect((await json("GET", "/v1/models/gd-grant/aliases/production/guard")).body.max).toBe(0.05);
+    expect((await json("PUT", "/v1/models/gd-grant/aliases/canary/guard", { body: { metric: "err", max: 0.5 }, token: canaryAdmin })).status).toBe(200);
   });
 
   it("drop at the Worker what no guard counts: unguarded aliases, versions not served, other metrics", async () => {

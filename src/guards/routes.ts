@@ -1,11 +1,10 @@
 /** Routes of API.md "Gates, approvals and guards" for guards and production signals. */
 import { z } from "zod";
-import { mayMoveAlias } from "../auth/principal";
+import { requireAliasGrant } from "../auth/grants";
 import { skipWriteBookmark } from "../db/session";
 import { GuardBody, MAX_SIGNAL_COUNT, SignalValue } from "../domain/guard";
 import { config, type Env } from "../env";
 import { defineRoute } from "../http/api";
-import { ProblemError } from "../http/problem";
 import { AliasParams, SettableAliasParams } from "../aliases/schemas";
 import { actorFor, modelState, unwrap } from "../state/client";
 import { signals, type SignalBatch } from "./coalesce";
@@ -53,7 +52,7 @@ export const guardRoutes = [
     operationId: "setGuard",
     summary: "Guard an alias: roll it back when a production metric breaks a bound",
     description:
-      "When the signals for a version the alias serves (for a split: any member, each with its own window) inside the last `window_s` number at least `min_samples` and their mean breaks `min`/`max`, the alias is rolled back to its previous value at once (audited as `rollback` by actor `guard`, watchers get event `guard`). Setting a guard starts its window afresh. Other isolates may drop signals for a new guard for up to `SIGNAL_GUARDS_TTL_S` (see postSignals).",
+      "When the signals for a version the alias serves (for a split: any member, each with its own window) inside the last `window_s` number at least `min_samples` and their mean breaks `min`/`max`, the alias is rolled back to its previous value at once (audited as `rollback` by actor `guard`, watchers get event `guard`). Setting a guard starts its window afresh; setting or removing one needs the token's `aliases` grant for the alias (a guard can move it). Other isolates may drop signals for a new guard for up to `SIGNAL_GUARDS_TTL_S` (see postSignals).",
     tag: "Gates",
     scope: "admin",
     params: SettableAliasParams,
@@ -61,6 +60,7 @@ export const guardRoutes = [
     responses: { 200: { description: "The guard", schema: Guard } },
     errors: ["validation_failed", "not_found", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
+      requireAliasGrant(principal, params.alias);
       const guard = unwrap(await modelState(c.env, params.model).setGuard({ ...actorFor(params.model, principal), alias: params.alias, policy: body }));
       forgetGuards(params.model);
       return c.json(guard);
@@ -95,6 +95,7 @@ export const guardRoutes = [
     responses: { 204: { description: "Removed" } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
+      requireAliasGrant(principal, params.alias);
       unwrap(await modelState(c.env, params.model).deleteGuard({ ...actorFor(params.model, principal), alias: params.alias }));
       forgetGuards(params.model);
       return c.body(null, 204);
@@ -118,9 +119,7 @@ export const guardRoutes = [
     responses: { 202: { description: "Queued" } },
     errors: ["validation_failed", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      if (!mayMoveAlias(principal, params.alias)) {
-        throw new ProblemError("forbidden", `This token may not move '${params.alias}', so it may not post its signals (a signal can roll it back)`);
-      }
+      requireAliasGrant(principal, params.alias);
       // The serving path's write: it skips the primary round trip for a bookmark (a rollback it
       // may trigger is a serving event, read back over watch, not through D1).
       skipWriteBookmark(c);
