@@ -173,3 +173,20 @@ describe("stage grants", () => {
     expect(denied.body.items).toHaveLength(6);
   });
 });
+
+describe("a team's read token and the audit log", () => {
+  it("sees its own models' events only: no other team's, and no registry-level ones (webhooks, tokens, the default retention)", async () => {
+    await createModel("team-a-audit");
+    await createModel("team-b-audit");
+    await json("PUT", "/v1/retention", { body: {} });
+    await json("POST", "/v1/webhooks", { body: { url: "https://hooks.example.com/a/secret-path", models: ["team-b-*"] } });
+    await json("POST", "/v1/tokens", { body: { sub: "ci-b", scope: "read", models: ["team-b-*"] } });
+    const teamA = await hsToken({ scope: "read", models: ["team-a-*"] });
+    const seen = (await json("GET", "/v1/audit?limit=200", { token: teamA })).body.items as { model: string; action: string }[];
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((e) => e.model.startsWith("team-a-"))).toBe(true);
+    // An unrestricted reader does see the registry-level events.
+    const all = (await json("GET", "/v1/audit?limit=200")).body.items as { model: string; action: string }[];
+    expect(all.map((e) => e.action)).toEqual(expect.arrayContaining(["webhook.create", "token.create", "retention.set"]));
+  });
+});
