@@ -4,7 +4,7 @@
  * cannot be read is named as such and the body still renders.
  */
 import { otherFields, parseModelCard, type CardMetadata, type JsonValue } from "../domain/model-card";
-import { KeyValues, Notice } from "./components";
+import { Notice } from "./components";
 import { Markdown } from "./markdown";
 
 /** A README larger than this is not rendered (the page says so; the Files table links it). */
@@ -35,27 +35,31 @@ function Metadata({ metadata, rest }: { metadata: CardMetadata; rest: [string, J
     const values = value === null ? [] : typeof value === "string" ? [value] : value;
     return values.length === 0 ? [] : [{ label, values }];
   });
+  const shown = rest.slice(0, MAX_OTHER_FIELDS);
   if (rows.length === 0 && rest.length === 0) return null;
   return (
     <section aria-label="Card metadata">
-      {rows.length > 0 && (
-        <table class="card-meta">
-          <tbody>
-            {rows.map((row) => (
-              <tr>
-                <th scope="row">{row.label}</th>
-                <td>
-                  {row.values.map((v) => (
-                    <span class="badge">{v}</span>
-                  ))}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      {rest.length > 0 && <KeyValues values={Object.fromEntries(rest.slice(0, MAX_OTHER_FIELDS).map(([key, value]) => [key, short(value)]))} empty="" />}
-      {rest.length > MAX_OTHER_FIELDS && <p class="muted">{`and ${rest.length - MAX_OTHER_FIELDS} more fields (see README.md)`}</p>}
+      <table class="card-meta">
+        <tbody>
+          {rows.map((row) => (
+            <tr>
+              <th scope="row">{row.label}</th>
+              <td>
+                {row.values.map((v) => (
+                  <span class="badge">{v}</span>
+                ))}
+              </td>
+            </tr>
+          ))}
+          {shown.map(([key, value]) => (
+            <tr>
+              <th scope="row">{key}</th>
+              <td class="mono">{short(value)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {rest.length > shown.length && <p class="muted">{`and ${rest.length - shown.length} more fields (see README.md)`}</p>}
     </section>
   );
 }
