@@ -78,6 +78,8 @@ md.inline.ruler.before("text", "work_budget", (state) => {
 // The table rule reads every row of a table in one call, so the budget checks above see a
 // huge table only once it is built: it gets at most as many rows as MAX_TABLE_CELLS allows
 // (later rows read as text). The header bounds the columns: the delimiter row must match it.
+// markdown-it exports no handle on its built-in rules, hence the lookup in `__rules__`; if an
+// upgrade moved it, this throws at startup (every UI test would fail), it cannot pass silently.
 const tableRule = md.block.ruler.__rules__.find((rule) => rule.name === "table")!.fn;
 md.block.ruler.at(
   "table",
