@@ -159,6 +159,26 @@ describe("pages", () => {
     expect(download.headers.get("content-disposition")).toContain("attachment");
   });
 
+  it("shows a card's front matter as metadata and its tables; a README over the cap is named, not rendered", async () => {
+    await createModel("ui-card");
+    const readme = "---\nlicense: mit\ntags: [fraud, payments]\nlibrary_name: sklearn\n---\n# Card\n\n| metric | value |\n|---|--:|\n| auc | 0.96 |\n";
+    const v = await readyVersion("ui-card", { "README.md": readme });
+    const cookie = await signIn("read");
+    const res = await page("GET", `/m/ui-card/v/${v}`, { cookie });
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('<th scope="row">License</th><td><span class="badge">mit</span></td>');
+    expect(res.text).toContain('<span class="badge">fraud</span><span class="badge">payments</span>');
+    expect(res.text).toContain('<span class="badge">sklearn</span>');
+    expect(res.text).not.toContain("license: mit");
+    expect(res.text).toContain('<td style="text-align:right">0.96</td>');
+
+    const big = await readyVersion("ui-card", { "README.md": `# Big\n${"x".repeat(256 * 1024)}` });
+    const large = await page("GET", `/m/ui-card/v/${big}`, { cookie });
+    expect(large.status).toBe(200);
+    expect(large.text).toContain(`README.md (${256 * 1024 + 6} bytes) is over the 256 KiB the page renders`);
+    expect(large.text).not.toContain("<h3>Big</h3>");
+  });
+
   it("shows the model's aliases, history, versions, gates; the version's lineage, gate dry runs; a diff and the audit log", async () => {
     await createModel("ui-up");
     const up = await readyVersion("ui-up", { "w.bin": "up" }, { lineage: { git_sha: "a".repeat(40), run_id: "run-7" } });

@@ -40,7 +40,7 @@ ol.timeline li{padding:.1rem .6rem}ol.timeline li.rollback{border-left:3px solid
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:0 1.5rem}
 .diff .add{background:#dafbe1;color:#116329}.diff .del{background:#ffebe9;color:#a40e26}.diff .hunk{color:#8250df}
 .diff span{display:block;white-space:pre}
-.markdown{border:1px solid var(--line);padding:.2rem 1rem;max-width:60rem}
+.markdown{border:1px solid var(--line);padding:.2rem 1rem;max-width:60rem;overflow-x:auto}.markdown table,table.card-meta{width:auto}table.card-meta{max-width:60rem}table.card-meta td.mono{word-break:break-all}pre.markdown{white-space:pre-wrap}
 button.copy{padding:0 .3rem;font-size:11px}
 #live{font-size:12px}
 svg.lineage-graph{display:block;max-width:100%;height:auto;margin:.4rem 0}svg.lineage-graph a:focus rect{stroke:#0550ae;stroke-width:3}

@@ -1,133 +1,126 @@
 /**
- * A small Markdown renderer for model cards (a `README.md` among a version's files). It
- * builds JSX, never HTML strings, so every character of the source is escaped by Hono's
- * renderer: raw HTML in the Markdown shows as text, as on the Hugging Face Hub. Links keep
- * only http(s), mailto and relative targets (no `javascript:`). Covers what model cards use:
- * ATX headings, paragraphs, lists, block quotes, fenced code, rules, tables are shown as
- * text, and inline code, emphasis, strong and links.
+ * Markdown for model cards, rendered by markdown-it (CommonMark plus GFM tables and
+ * strikethrough). Its parser is linear on pathological input, but dense markup still costs
+ * about a microsecond per character here, so a work budget (MAX_WORK) bounds each render:
+ * a card over it is shown as plain text instead (test/markdown-pathological.test.ts holds
+ * every input up to 256 KiB to 100 ms). Its HTML goes into the page through `raw()`, so what
+ * keeps the page safe is here:
+ * - raw HTML is off (`html: false`, and the HTML rules are disabled and their renderers
+ *   escape): `<script>` in a card shows as text, as on the Hugging Face Hub;
+ * - links and images keep only http(s), mailto and relative targets (`isSafeLink`), and
+ *   every link carries `rel="nofollow noopener"`;
+ * - images render as links to the image, never `<img>`: the page's CSP (`img-src 'self'
+ *   data:`) would block remote images anyway, and a card must not make a reader's browser
+ *   fetch from a third party (a tracking pixel);
+ * - nesting stops at MAX_NESTING, so deep `>` or list nesting costs no stack.
+ * The card's own h1 sits under the page's h1 and h2s: headings shift down two levels.
  */
-import type { Child } from "hono/jsx";
+import { raw } from "hono/html";
+import MarkdownIt from "markdown-it";
 
-const SAFE_URL = /^(https?:\/\/|mailto:|\/(?!\/)|\.{0,2}\/|#)|^[^:]*$/i;
+/** Block and inline nesting markdown-it follows; deeper content is dropped. Cards nest a few levels. */
+const MAX_NESTING = 32;
+/**
+ * Parser steps one card may take: block tokens plus calls of the block and inline rule
+ * chains (one per block start, one per inline position that may open markup). 256 KiB of
+ * prose stays under it, and so does a table of 400 rows of 10 columns; the costliest corpus
+ * input that stays under it renders in about 25 ms here, against a 100 ms budget.
+ */
+export const MAX_WORK = 30_000;
+/** Cells of one table (columns × rows, padding included): the table rule builds a table in one call. */
+const MAX_TABLE_CELLS = MAX_WORK / 3;
+const REL = "nofollow noopener";
 
-/** Inline spans: `code`, **strong**, *em* / _em_, [text](url). Anything else is text. */
-export function inline(text: string): Child[] {
-  const out: Child[] = [];
-  const pattern = /`([^`]+)`|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*|\b_([^_]+)_\b|\[([^\]]+)\]\(([^)\s]+)\)/g;
-  let last = 0;
-  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
-    if (m.index > last) out.push(text.slice(last, m.index));
-    if (m[1] !== undefined) out.push(<code>{m[1]}</code>);
-    else if (m[2] !== undefined) out.push(<strong>{inline(m[2])}</strong>);
-    else if (m[3] !== undefined) out.push(<em>{inline(m[3])}</em>);
-    else if (m[4] !== undefined) out.push(<em>{inline(m[4])}</em>);
-    else if (m[5] !== undefined && m[6] !== undefined) {
-      out.push(SAFE_URL.test(m[6]) ? <a href={m[6]} rel="nofollow noopener">{inline(m[5])}</a> : m[0]);
-    }
-    last = pattern.lastIndex;
-  }
-  if (last < text.length) out.push(text.slice(last));
-  return out;
+/**
+ * Only http(s), mailto and scheme-less (relative, `#fragment`, `//host`) targets. A browser
+ * drops tabs and newlines anywhere in a URL and controls and spaces around it before reading
+ * its scheme, so those are dropped here too before the scheme is read (`java\tscript:`).
+ */
+export function isSafeLink(url: string): boolean {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url.replace(/[\u0000-\u0020\u007f]/g, ""));
+  return scheme === null || ["http", "https", "mailto"].includes(scheme[1]!.toLowerCase());
 }
 
-type Block =
-  | { kind: "heading"; level: number; text: string }
-  | { kind: "para"; text: string }
-  | { kind: "code"; lang: string; text: string }
-  | { kind: "list"; ordered: boolean; items: string[] }
-  | { kind: "quote"; lines: string[] }
-  | { kind: "rule" };
+const md = new MarkdownIt("default", { html: false, linkify: false, typographer: false, maxNesting: MAX_NESTING });
+md.disable(["html_block", "html_inline"]);
+md.validateLink = isSafeLink;
+const escape = md.utils.escapeHtml;
+md.renderer.rules.html_block = (tokens, idx) => escape(tokens[idx]!.content);
+md.renderer.rules.html_inline = (tokens, idx) => escape(tokens[idx]!.content);
 
-const LIST_ITEM = /^\s{0,3}([-*+]|\d{1,9}[.)])\s+(.*)$/;
-
-export function parseBlocks(source: string): Block[] {
-  const lines = source.replace(/\r\n?/g, "\n").split("\n");
-  const blocks: Block[] = [];
-  let para: string[] = [];
-  const flush = () => {
-    if (para.length > 0) blocks.push({ kind: "para", text: para.join(" ") });
-    para = [];
-  };
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const fence = /^\s{0,3}(`{3,}|~{3,})\s*([\w+-]*)/.exec(line);
-    if (fence) {
-      flush();
-      const body: string[] = [];
-      for (i++; i < lines.length && !lines[i]!.trimStart().startsWith(fence[1]!); i++) body.push(lines[i]!);
-      blocks.push({ kind: "code", lang: fence[2] ?? "", text: body.join("\n") });
-      continue;
-    }
-    const heading = /^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line);
-    if (heading) {
-      flush();
-      blocks.push({ kind: "heading", level: heading[1]!.length, text: heading[2]! });
-      continue;
-    }
-    if (/^\s{0,3}([-*_])(\s*\1){2,}\s*$/.test(line)) {
-      flush();
-      blocks.push({ kind: "rule" });
-      continue;
-    }
-    const item = LIST_ITEM.exec(line);
-    if (item) {
-      flush();
-      const ordered = /\d/.test(item[1]!);
-      const items = [item[2]!];
-      while (i + 1 < lines.length) {
-        const next = LIST_ITEM.exec(lines[i + 1]!);
-        if (next && /\d/.test(next[1]!) === ordered) items.push(next[2]!);
-        else if (/^\s{2,}\S/.test(lines[i + 1]!) && items.length > 0) items[items.length - 1] += ` ${lines[i + 1]!.trim()}`;
-        else break;
-        i++;
-      }
-      blocks.push({ kind: "list", ordered, items });
-      continue;
-    }
-    if (/^\s{0,3}>/.test(line)) {
-      flush();
-      const quoted = [line.replace(/^\s{0,3}>\s?/, "")];
-      while (i + 1 < lines.length && /^\s{0,3}>/.test(lines[i + 1]!)) quoted.push(lines[++i]!.replace(/^\s{0,3}>\s?/, ""));
-      blocks.push({ kind: "quote", lines: quoted });
-      continue;
-    }
-    if (line.trim() === "") flush();
-    else para.push(line.trim());
+// One pass over the tokens after parsing: shifted headings, rel on links.
+md.core.ruler.push("card_presentation", (state) => {
+  for (const token of state.tokens) {
+    if (token.type === "heading_open" || token.type === "heading_close") token.tag = `h${Math.min(6, Number(token.tag.slice(1)) + 2)}`;
+    for (const child of token.children ?? []) if (child.type === "link_open") child.attrSet("rel", REL);
   }
-  flush();
-  return blocks;
-}
+});
 
-function renderBlock(block: Block): Child {
-  switch (block.kind) {
-    case "heading": {
-      // A card's own h1 sits under the page's h1 and h2s: shift it down two levels.
-      const level = Math.min(6, block.level + 2);
-      const content = inline(block.text);
-      if (level === 3) return <h3>{content}</h3>;
-      if (level === 4) return <h4>{content}</h4>;
-      if (level === 5) return <h5>{content}</h5>;
-      return <h6>{content}</h6>;
-    }
-    case "para":
-      return <p>{inline(block.text)}</p>;
-    case "code":
-      return (
-        <pre>
-          <code data-lang={block.lang || undefined}>{block.text}</code>
-        </pre>
-      );
-    case "list": {
-      const items = block.items.map((text) => <li>{inline(text)}</li>);
-      return block.ordered ? <ol>{items}</ol> : <ul>{items}</ul>;
-    }
-    case "quote":
-      return <blockquote>{parseBlocks(block.lines.join("\n")).map(renderBlock)}</blockquote>;
-    case "rule":
-      return <hr />;
+/** Thrown from inside the parser when a card spends its budget; nothing of that render is kept. */
+class OverBudget extends Error {}
+type Work = { steps: number; blockTokens: number };
+const work = (env: object): Work => env as Work;
+
+md.block.ruler.before("table", "work_budget", (state) => {
+  const w = work(state.env);
+  if (++w.steps + state.tokens.length > MAX_WORK) throw new OverBudget();
+  return false;
+});
+md.core.ruler.after("block", "work_budget", (state) => {
+  work(state.env).blockTokens = state.tokens.length;
+});
+md.inline.ruler.before("text", "work_budget", (state) => {
+  const w = work(state.env);
+  if (++w.steps + w.blockTokens > MAX_WORK) throw new OverBudget();
+  return false;
+});
+
+// The table rule reads every row of a table in one call, so the budget checks above see a
+// huge table only once it is built: it gets at most as many rows as MAX_TABLE_CELLS allows
+// (later rows read as text). The header bounds the columns: the delimiter row must match it.
+// markdown-it exports no handle on its built-in rules, hence the lookup in `__rules__`; if an
+// upgrade moved it, this throws at startup (every UI test would fail), it cannot pass silently.
+const tableRule = md.block.ruler.__rules__.find((rule) => rule.name === "table")!.fn;
+md.block.ruler.at(
+  "table",
+  (state, startLine, endLine, silent) => {
+    if (silent || !tableRule(state, startLine, endLine, true)) return tableRule(state, startLine, endLine, silent);
+    const header = state.src.slice(state.bMarks[startLine]! + state.tShift[startLine]!, state.eMarks[startLine]);
+    const columns = header.split("|").length;
+    const rows = Math.floor(MAX_TABLE_CELLS / columns);
+    if (rows < 1) throw new OverBudget();
+    return tableRule(state, startLine, Math.min(endLine, startLine + 2 + rows), false);
+  },
+  { alt: ["paragraph", "reference"] },
+);
+
+md.renderer.rules.image = (tokens, idx, options, env, self) => {
+  const token = tokens[idx]!;
+  const alt = self.renderInlineAsText(token.children ?? [], options, env);
+  const title = token.attrGet("title");
+  return `<a href="${escape(String(token.attrGet("src") ?? ""))}" rel="${REL}" class="image"${title ? ` title="${escape(String(title))}"` : ""}>${escape(`image: ${alt || "untitled"}`)}</a>`;
+};
+
+/** The card's HTML, or null when it is over the work budget. */
+export function renderMarkdown(source: string): string | null {
+  const env: Work = { steps: 0, blockTokens: 0 };
+  try {
+    return md.render(source, env);
+  } catch (e) {
+    if (e instanceof OverBudget) return null;
+    throw e;
   }
 }
 
 export function Markdown({ source }: { source: string }) {
-  return <div class="markdown">{parseBlocks(source).map(renderBlock)}</div>;
+  const html = renderMarkdown(source);
+  if (html === null) {
+    return (
+      <>
+        <p class="muted">This card has more markup than the page renders; it is shown as plain text.</p>
+        <pre class="markdown">{source}</pre>
+      </>
+    );
+  }
+  return <div class="markdown">{raw(html)}</div>;
 }

@@ -21,13 +21,12 @@ import { ModelsPage } from "./pages/models";
 import { PromotePage } from "./pages/promote";
 import { SignInPage } from "./pages/sign-in";
 import { metricNames } from "./plot";
-import { VersionPage } from "./pages/version";
+import { MAX_CARD_BYTES } from "./model-card";
+import { VersionPage, type VersionView } from "./pages/version";
 import { csrfToken, csrfValid, currentSession, signIn, signOut } from "./session";
 
 type Ctx = Context<AppEnv>;
 
-/** A model card larger than this is linked, not rendered. */
-const MAX_CARD_BYTES = 256 * 1024;
 const HISTORY_SHOWN = 20;
 
 /** A same-site path to return to after signing in; anything else goes home. */
@@ -189,11 +188,15 @@ export function registerUi(app: Hono<AppEnv>): void {
       ]);
       const results: { target: string; result: GateResult }[] = [];
       for (const g of gates) results.push({ target: g.target, result: await api.gates.check(name, g.target, number) });
-      let card: string | null = null;
+      let card: VersionView["card"] = null;
       const readme = version.files.find((f) => f.path.toLowerCase() === "readme.md");
-      if (readme && readme.size <= MAX_CARD_BYTES) {
-        const download = await api.files.download(name, number, readme.path);
-        card = download.body ? await new Response(download.body).text() : null;
+      if (readme) {
+        card = { path: readme.path, size: readme.size, source: readme.size === 0 ? "" : null };
+        if (readme.size > 0 && readme.size <= MAX_CARD_BYTES) {
+          // A range, so no more than the cap is read whatever the stored object holds.
+          const download = await api.files.download(name, number, readme.path, { range: { start: 0, end: readme.size - 1 } });
+          card.source = download.body ? await new Response(download.body).text() : null;
+        }
       }
       return c.html(<VersionPage page={page} view={{ version, lineage, approvals, gates: results, card }} />);
     }),

@@ -13,7 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM } from "./debian";
 import { root, startServer, token, type Server } from "./server";
 const MODEL = "fraud-detector";
-const CARD = `# Fraud detector
+const CARD = `---
+license: apache-2.0
+tags: [fraud, payments]
+---
+# Fraud detector
 
 Scores card transactions for fraud. Trained on **90 days** of labelled transactions.
 
@@ -23,6 +27,10 @@ Scores card transactions for fraud. Trained on **90 days** of labelled transacti
 
 ## Evaluation
 AUC 0.962 on the holdout set; see [the run](https://ci.example.com/runs/8812).
+
+| metric | holdout |
+|---|--:|
+| AUC | 0.962 |
 `;
 
 let server: Server;
@@ -115,6 +123,11 @@ describe("the web UI in Chromium", () => {
     expect(await graph.textContent()).toContain("3b5e0c9a1f7d");
     expect(await oncall.getByRole("heading", { name: "Intended use" }).isVisible()).toBe(true);
     expect(await oncall.locator(".markdown strong").first().textContent()).toBe("90 days");
+    // The front matter reads as metadata, the table as a table.
+    const metadata = oncall.getByRole("region", { name: "Card metadata" });
+    expect(await metadata.getByRole("row", { name: /License/ }).textContent()).toContain("apache-2.0");
+    expect(await oncall.locator(".markdown").textContent()).not.toContain("license:");
+    expect(await oncall.locator(".markdown table td").last().textContent()).toBe("0.962");
     if (process.env.UPDATE_SCREENSHOTS) await oncall.screenshot({ path: join(root, "docs", "ui-version.png"), fullPage: true });
 
     // The read-only viewer watches the model page: no action buttons.

@@ -1,12 +1,12 @@
 /**
  * The Version page: files, lineage graph, params, metrics, tags, approvals, the dry-run gate
- * result for every gated target, and a `README.md` rendered as the model card.
+ * result for every gated target, and a `README.md` rendered as the model card (up to a size cap).
  */
 import { hasScope } from "../../auth/principal";
 import type { Approval, GateResult, LineageGraph, LineageNode, Version } from "../../client/types";
 import { bytes, Csrf, fileHref, KeyValues, Layout, modelHref, Sha, Tags, Time, versionHref, type PageContext } from "../components";
 import { LineageSvg } from "../lineage-svg";
-import { Markdown } from "../markdown";
+import { MAX_CARD_BYTES, ModelCard } from "../model-card";
 import { GateChecks } from "./promote";
 
 export interface VersionView {
@@ -14,7 +14,8 @@ export interface VersionView {
   lineage: LineageGraph;
   approvals: Approval[];
   gates: { target: string; result: GateResult }[];
-  card: string | null;
+  /** The version's README.md: its text, or null when it is over MAX_CARD_BYTES. */
+  card: { path: string; size: number; source: string | null } | null;
 }
 
 function LineageTable({ graph }: { graph: LineageGraph }) {
@@ -138,7 +139,11 @@ export function VersionPage({ page, view }: { page: PageContext; view: VersionVi
       {view.card !== null && (
         <>
           <h2>Model card</h2>
-          <Markdown source={view.card} />
+          {view.card.source === null ? (
+            <p class="muted">{`${view.card.path} (${view.card.size} bytes) is over the ${bytes(MAX_CARD_BYTES)} the page renders; download it above.`}</p>
+          ) : (
+            <ModelCard source={view.card.source} />
+          )}
         </>
       )}
 
