@@ -5,13 +5,16 @@
 import { z } from "zod";
 import { AccessGrants } from "./auth/access-config";
 import { DEFAULT_PART, MAX_PART, R2_MIN_PART } from "./domain/upload";
-import type { QueueMessage, UndeliverableEvent } from "./events/dispatch";
-import type { ModelState } from "./state/model-state";
+import type { QueueMessage, UndeliverableEvent } from "./domain/queue-message";
 
 export interface Env {
   DB: D1Database;
   ARTIFACTS: R2Bucket;
-  MODEL_STATE: DurableObjectNamespace<ModelState>;
+  /**
+   * ModelState's namespace, untyped here so the bindings import nothing of the object's code
+   * (which takes Env): src/state/client.ts gives its stubs the class's own signatures.
+   */
+  MODEL_STATE: DurableObjectNamespace;
   DELIVERIES: Queue<QueueMessage>;
   /** Deliveries that failed for good, and events that could not be queued (src/events/dispatch.ts); nothing consumes it here. */
   DELIVERIES_DLQ: Queue<QueueMessage | UndeliverableEvent>;

@@ -3,7 +3,8 @@ import { buildApp } from "./app";
 import { cleanup } from "./artifacts/cleanup";
 import type { Env } from "./env";
 import { deliverBatch } from "./events/deliver";
-import { dispatchPending, type QueueMessage } from "./events/dispatch";
+import type { QueueMessage } from "./domain/queue-message";
+import { dispatchPending } from "./events/dispatch";
 import { TOKEN_ROW_RETENTION_MS } from "./domain/token";
 import { pruneExpiredTokens } from "./tokens/store";
 

@@ -9,13 +9,13 @@ import { describe, expect, it } from "vitest";
 import { cleanup } from "../src/artifacts/cleanup";
 import { modelState } from "../src/state/client";
 import type { ModelState } from "../src/state/model-state";
-import { call, createModel, createVersion, json, readyVersion } from "./helpers";
+import { call, createModel, createVersion, json, modelStub, readyVersion } from "./helpers";
 
 type Instance = { env: typeof env; ctx: DurableObjectState };
 
 /** Replaces the object's D1 binding; returns the real one. */
 async function swapD1(model: string, make: (real: D1Database) => D1Database): Promise<D1Database> {
-  return runInDurableObject(env.MODEL_STATE.getByName(model), (instance: ModelState) => {
+  return runInDurableObject(modelStub(model), (instance: ModelState) => {
     // reason: swapping the object's D1 binding is how an outage or a meter is injected.
     const target = instance as unknown as Instance;
     const real = target.env.DB;
@@ -39,7 +39,7 @@ describe("the outbox across eviction", () => {
   it("arms the alarm in the commit itself, so a change is projected even if the object dies before its flush", async () => {
     await createModel("d-evict");
     const stub = modelState(env, "d-evict");
-    const raw = env.MODEL_STATE.getByName("d-evict");
+    const raw = modelStub("d-evict");
     // D1 stalls, then fails: the write commits, then its flush waits (the window in which a
     // crash loses the change unless something already promises to project it).
     await swapD1("d-evict", (real) =>
@@ -66,7 +66,7 @@ describe("the outbox across eviction", () => {
   it("drains on start-up what a previous life left in the outbox", async () => {
     await createModel("d-start");
     const stub = modelState(env, "d-start");
-    const raw = env.MODEL_STATE.getByName("d-start");
+    const raw = modelStub("d-start");
     await swapD1("d-start", (real) => withBatch(real, () => Promise.reject(new Error("D1 is down"))));
     expect((await stub.createVersion({ ...actor("d-start"), description: null, tags: {}, metrics: {}, lineage: {} })).ok).toBe(true);
     // The alarm is lost (as if it were cleared); a new life finds the outbox and arms it again.
@@ -144,7 +144,7 @@ describe("a model deleted and created again", () => {
       const rows = await env.DB.prepare("SELECT count(*) AS n FROM versions WHERE model = ?").bind(name).first<{ n: number }>();
       expect(rows!.n, name).toBe(0);
       expect((await json("GET", `/v1/models/${name}`)).status).toBe(404);
-      const left = await runInDurableObject(env.MODEL_STATE.getByName(name), (instance: ModelState) =>
+      const left = await runInDurableObject(modelStub(name), (instance: ModelState) =>
         (instance as unknown as Instance).ctx.storage.sql.exec("SELECT count(*) AS n FROM versions").one(),
       );
       expect(left.n).toBe(0);
@@ -169,7 +169,7 @@ describe("bounded state", () => {
   it("forgets Idempotency-Keys after 24 hours", async () => {
     await createModel("d-keys");
     const stub = modelState(env, "d-keys");
-    const raw = env.MODEL_STATE.getByName("d-keys");
+    const raw = modelStub("d-keys");
     const body = { description: null, tags: {}, metrics: {}, lineage: {} };
     const dayAgo = new Date(Date.now() - 25 * 3600 * 1000).toISOString();
     const first = await stub.createVersion({ ...actor("d-keys", dayAgo), ...body, idempotency: { key: "k-old", requestHash: "h" } });
@@ -189,7 +189,7 @@ describe("bounded state", () => {
     expect((await call("DELETE", `/v1/models/d-uploads/versions/${version}/uploads/${open.body.upload_id}`)).status).toBe(204);
     expect((await json("GET", `/v1/models/d-uploads/versions/${version}/uploads/${open.body.upload_id}`)).body.status).toBe("aborted");
     // Past its TTL, the next upload of the model prunes it.
-    const stub = env.MODEL_STATE.getByName("d-uploads");
+    const stub = modelStub("d-uploads");
     await runInDurableObject(stub, (instance: ModelState) => {
       (instance as unknown as Instance).ctx.storage.sql.exec("UPDATE uploads SET expires_at = '2000-01-01T00:00:00.000Z'");
     });
@@ -269,7 +269,7 @@ describe("costs that grow with the change", () => {
 
   it("finds the stage fallback and the highest ready version through indexes", async () => {
     await createModel("d-plan");
-    const plans = await runInDurableObject(env.MODEL_STATE.getByName("d-plan"), (instance: ModelState) => {
+    const plans = await runInDurableObject(modelStub("d-plan"), (instance: ModelState) => {
       const sql = (instance as unknown as Instance).ctx.storage.sql;
       const plan = (query: string, ...binds: unknown[]) =>
         sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${query}`, ...binds).toArray().map((r) => r.detail).join("; ");

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { BlobStore } from "../src/artifacts/blob-store";
 import { cleanup } from "../src/artifacts/cleanup";
 import worker from "../src/index";
-import { bytesOf, call, createModel, createVersion, hsToken, json, readyVersion, sha256Of } from "./helpers";
+import { bytesOf, call, createModel, createVersion, hsToken, json, modelStub, readyVersion, sha256Of } from "./helpers";
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB; // UPLOAD_PART_SIZE in vitest.config.ts
@@ -183,7 +183,7 @@ describe("multipart uploads", () => {
     const data = bytesOf(size, 61);
     const { version, base } = await startUpload("m-restart", data);
     expect((await call("PUT", `${base}/parts/2`, { rawBody: slice(data, 2) })).status).toBe(200);
-    await evictDurableObject(env.MODEL_STATE.getByName("m-restart"));
+    await evictDurableObject(modelStub("m-restart"));
     const resumed = await json("GET", base);
     expect(resumed.body.parts).toEqual([{ part: 2, size: PART, etag: expect.any(String) }]);
     for (const n of [1, 3]) expect((await call("PUT", `${base}/parts/${n}`, { rawBody: slice(data, n) })).status).toBe(200);

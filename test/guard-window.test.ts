@@ -12,12 +12,12 @@
  * computed in BigInt arithmetic (every double is an integer multiple of 2^-1074).
  */
 import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { addSample, bucketOf, MAX_SIGNAL_COUNT, MAX_SIGNAL_MAGNITUDE, WINDOW_BUCKETS, type Tally } from "../src/domain/guard";
 import { GuardTable } from "../src/state/guard-table";
 import type { ModelState } from "../src/state/model-state";
+import { modelStub } from "./helpers";
 
 /** A double as an exact integer count of 2^-1074 (the smallest subnormal). */
 function scaled(x: number): bigint {
@@ -60,7 +60,7 @@ describe("a guard's window", () => {
     const windowS = 300;
     const now = Date.parse("2026-11-27T04:05:06.789Z");
     const newest = bucketOf(now, windowS);
-    await runInDurableObject(env.MODEL_STATE.getByName("gw-property"), (_instance: ModelState, state) => {
+    await runInDurableObject(modelStub("gw-property"), (_instance: ModelState, state) => {
       const table = new GuardTable(state.storage.sql);
       let run = 0;
       fc.assert(

@@ -6,7 +6,7 @@ import worker from "../src/index";
 import { signals } from "../src/guards/coalesce";
 import { modelState, unwrap } from "../src/state/client";
 import type { ModelState } from "../src/state/model-state";
-import { call, createModel, hsToken, json, readyVersion } from "./helpers";
+import { call, createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
 
 async function twoVersions(model: string) {
   await createModel(model);
@@ -222,7 +222,7 @@ describe("guards", () => {
         ),
       );
     }
-    const rows = await runInDurableObject(env.MODEL_STATE.getByName("gd-many"), (instance: ModelState) =>
+    const rows = await runInDurableObject(modelStub("gd-many"), (instance: ModelState) =>
       (instance as unknown as { ctx: DurableObjectState }).ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM guard_buckets").one(),
     );
     expect(rows.n).toBeLessThanOrEqual(10);
@@ -307,7 +307,7 @@ describe("guards", () => {
     expect(count("guardedAliases")).toBe(1);
     expect(await postSignal(counting, ctx, "gd-drop", "production", { version: 2, metrics: { err: 0.1, latency_ms: 300 } }, token)).toBe(202);
     expect(count("signal")).toBe(1);
-    const rows = await runInDurableObject(env.MODEL_STATE.getByName("gd-drop"), (_: ModelState, state) =>
+    const rows = await runInDurableObject(modelStub("gd-drop"), (_: ModelState, state) =>
       state.storage.sql.exec<{ alias: string; version: number; n: number }>("SELECT alias, version, n FROM guard_buckets").toArray(),
     );
     expect(rows).toEqual([{ alias: "production", version: 2, n: 1 }]);

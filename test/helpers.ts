@@ -1,6 +1,7 @@
 /** Test helpers: minting tokens and calling the Worker through its real fetch handler. */
 import { env, exports } from "cloudflare:workers";
 import { importJWK, SignJWT, type JWTPayload } from "jose";
+import type { ModelState } from "../src/state/model-state";
 
 export const ALL_SCOPES = "read write promote approve report admin";
 
@@ -110,4 +111,12 @@ export async function readyVersion(model: string, files: Record<string, Uint8Arr
   const fin = await json("POST", `/v1/models/${model}/versions/${v.version}/finalize`);
   if (fin.status !== 200) throw new Error(`finalize: ${fin.status} ${JSON.stringify(fin.body)}`);
   return fin.body;
+}
+
+/**
+ * A model's ModelState stub, typed by the class (the Worker's bindings leave the namespace
+ * untyped so src/env.ts imports nothing of the object): for runInDurableObject and RPC in tests.
+ */
+export function modelStub(model: string): DurableObjectStub<ModelState> {
+  return modelStub(model) as DurableObjectStub<ModelState>;
 }

@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ModelState } from "../src/state/model-state";
-import { createModel, json, readyVersion } from "./helpers";
+import { createModel, json, modelStub, readyVersion } from "./helpers";
 
 /** A D1 that refuses every batch, to stand for D1 being down. */
 function failingD1(real: D1Database): D1Database {
@@ -17,7 +17,7 @@ function failingD1(real: D1Database): D1Database {
 
 /** Swaps the model's ModelState D1 binding for one that fails; returns a function that restores it. */
 async function breakD1(model: string): Promise<() => Promise<void>> {
-  const stub = env.MODEL_STATE.getByName(model);
+  const stub = modelStub(model);
   const saved = await runInDurableObject(stub, (instance: ModelState) => {
     // reason: swapping the object's D1 binding is how a D1 outage is injected.
     const target = instance as unknown as { env: typeof env };
@@ -48,7 +48,7 @@ describe("the ModelState outbox", () => {
     expect((await json("GET", "/v1/models/o-alias")).body.aliases).toEqual({});
 
     await restore();
-    const stub = env.MODEL_STATE.getByName("o-alias");
+    const stub = modelStub("o-alias");
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.outboxDepth()).toBe(0);
     await stub.flush();
@@ -64,7 +64,7 @@ describe("the ModelState outbox", () => {
 
   it("keeps writes when D1 is down and projects them, once, when it is back", async () => {
     await createModel("o-model");
-    const stub = env.MODEL_STATE.getByName("o-model");
+    const stub = modelStub("o-model");
     const restore = await breakD1("o-model");
 
     const created = await json("POST", "/v1/models/o-model/versions", { body: { tags: { a: "1" } } });

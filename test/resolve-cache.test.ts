@@ -7,7 +7,7 @@ import { cachedResolveState, type ResolveCacheOptions } from "../src/resolve/cac
 import { freshness, mayJoin, PERSIST_EVERY_MS, shouldPersist, staleAge, storedMaxAge } from "../src/resolve/freshness";
 import { modelState, unwrap } from "../src/state/client";
 import type { ModelState } from "../src/state/model-state";
-import { createModel, hsToken, json, readyVersion } from "./helpers";
+import { createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
 
 async function modelWithAlias(name: string, versions: number, alias = "prod") {
   await createModel(name);
@@ -44,7 +44,7 @@ class FailingMap<K, V> extends Map<K, V> {
 type WithResolved = { resolved: Map<string, unknown> };
 
 async function swapResolved(model: string, map: Map<string, unknown>): Promise<void> {
-  await runInDurableObject(env.MODEL_STATE.getByName(model), (instance: ModelState) => {
+  await runInDurableObject(modelStub(model), (instance: ModelState) => {
     (instance as unknown as WithResolved).resolved = map;
   });
 }
@@ -52,7 +52,7 @@ async function swapResolved(model: string, map: Map<string, unknown>): Promise<v
 async function countResolves(model: string) {
   await swapResolved(model, new CountingMap());
   return () =>
-    runInDurableObject(env.MODEL_STATE.getByName(model), (instance: ModelState) => {
+    runInDurableObject(modelStub(model), (instance: ModelState) => {
       return ((instance as unknown as WithResolved).resolved as CountingMap<string, unknown>).calls;
     });
 }
@@ -66,7 +66,7 @@ async function countResolves(model: string) {
 async function holdObject(model: string) {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const holding = runInDurableObject(env.MODEL_STATE.getByName(model), (_instance: ModelState, state) => {
+  const holding = runInDurableObject(modelStub(model), (_instance: ModelState, state) => {
     void state.blockConcurrencyWhile(() => gate);
   });
   await new Promise((r) => setTimeout(r, 50));

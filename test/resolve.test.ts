@@ -2,7 +2,7 @@ import { createExecutionContext, evictDurableObject, waitOnExecutionContext } fr
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { hsToken, json, readyVersion, createModel } from "./helpers";
+import { createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
 
 async function modelWithReady(name: string, n: number) {
   await createModel(name);
@@ -89,7 +89,7 @@ describe("watch", () => {
     await json("PUT", "/v1/models/w-sleep/aliases/prod", { body: { version: 1 } });
     const socket = await watch("w-sleep", "prod", "user-7");
     await socket.next(1);
-    await evictDurableObject(env.MODEL_STATE.getByName("w-sleep"), { webSockets: "hibernate" });
+    await evictDurableObject(modelStub("w-sleep"), { webSockets: "hibernate" });
     const split = [{ version: 1, weight: 50 }, { version: 2, weight: 50 }];
     await json("PUT", "/v1/models/w-sleep/aliases/prod", { body: { split } });
     const [, woke] = await socket.next(2);
@@ -158,7 +158,7 @@ describe("the resolve cache", () => {
     expect(first.body.version).toBe(1);
     expect(first.headers.get("cache-control")).toBe("max-age=1");
     // A rollback decided elsewhere (straight on the Durable Object, as another colo would).
-    const stub = env.MODEL_STATE.getByName("c-ttl");
+    const stub = modelStub("c-ttl");
     await stub.setAlias({ model: "c-ttl", actor: "elsewhere", at: new Date().toISOString(), alias: "prod", value: { version: 2, split: null }, reason: null });
     expect((await cachedGet("/v1/models/c-ttl/aliases/prod", "1")).body.version).toBe(1); // still cached
     await new Promise((r) => setTimeout(r, 1100));

@@ -14,7 +14,7 @@ import { MAX_AGE_MS, REFRESH_AFTER_MS, viewFreshness } from "../src/auth/revocat
 import worker from "../src/index";
 import type { Env } from "../src/env";
 import { pruneExpiredTokens } from "../src/tokens/store";
-import { asymToken, createModel, hsToken, json, readyVersion } from "./helpers";
+import { asymToken, createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
 
 interface Minted {
   id: string;
@@ -347,7 +347,7 @@ describe("revoking", () => {
     const b = await open(kept.token);
     while (a.state.messages.length === 0 || b.state.messages.length === 0) await sleep(20);
     // The sockets' token ids survive hibernation (they live in the socket attachments).
-    await evictDurableObject(env.MODEL_STATE.getByName("rv-watch"), { webSockets: "hibernate" });
+    await evictDurableObject(modelStub("rv-watch"), { webSockets: "hibernate" });
 
     const revokedAt = Date.now();
     expect((await json("DELETE", `/v1/tokens/${doomed.id}`)).status).toBe(204);

@@ -10,9 +10,10 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sortableId } from "../src/domain/ids";
-import { dispatchPending, publish, type QueueMessage, type WebhookEvent } from "../src/events/dispatch";
+import type { QueueMessage, WebhookEvent } from "../src/domain/queue-message";
+import { dispatchPending, publish } from "../src/events/dispatch";
 import type { ModelState } from "../src/state/model-state";
-import { call, createModel, json } from "./helpers";
+import { call, createModel, json, modelStub } from "./helpers";
 
 interface Received {
   url: string;
@@ -122,8 +123,8 @@ describe("events and the queue's size limits", () => {
     expect(whole.detail.checks).toHaveLength(10);
     expect(utf8(whole)).toBeGreaterThan(128_000);
     expect(JSON.stringify(whole).length).toBeLessThan(100_000);
-    expect(await env.MODEL_STATE.getByName("size-gate").outboxDepth()).toBe(0);
-    expect(await runInDurableObject(env.MODEL_STATE.getByName("size-gate"), (o: ModelState) => (o as unknown as { rooms: { outbox: { eventsPending(): number } } }).rooms.outbox.eventsPending())).toBe(0);
+    expect(await modelStub("size-gate").outboxDepth()).toBe(0);
+    expect(await runInDurableObject(modelStub("size-gate"), (o: ModelState) => (o as unknown as { rooms: { outbox: { eventsPending(): number } } }).rooms.outbox.eventsPending())).toBe(0);
   }, 30_000);
 
   it("keeps registry events (webhooks with 100 globs of 256 multibyte characters) in order while the queue is down, then sends them all", async () => {
@@ -207,7 +208,7 @@ describe("events and the queue's size limits", () => {
     const v = await json("POST", "/v1/models/size-outbox/versions", {});
     await call("PUT", `/v1/models/size-outbox/versions/${v.body.version}/files/w.bin`, { rawBody: "w" });
     await json("POST", `/v1/models/size-outbox/versions/${v.body.version}/finalize`);
-    const stub = env.MODEL_STATE.getByName("size-outbox");
+    const stub = modelStub("size-outbox");
     type Internals = { env: typeof env; ctx: DurableObjectState; rooms: { outbox: { eventsPending(): number } } };
     const refused: unknown[] = [];
     const saved = await runInDurableObject(stub, (o: ModelState) => {

@@ -12,7 +12,8 @@ import { webhookDeliveries } from "../src/db/schema";
 import { orm } from "../src/db/session";
 import { sortableId } from "../src/domain/ids";
 import { deliverBatch } from "../src/events/deliver";
-import { deliveryFor, type QueueMessage } from "../src/events/dispatch";
+import type { QueueMessage } from "../src/domain/queue-message";
+import { deliveryFor } from "../src/events/dispatch";
 import { json } from "./helpers";
 
 let received: { headers: Record<string, string>; body: string }[] = [];

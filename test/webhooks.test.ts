@@ -8,7 +8,8 @@ import { orm } from "../src/db/session";
 import { sortableId } from "../src/domain/ids";
 import { classify, endpointProblem, retryDelayS, RETRY_WINDOW_MS, subscribes } from "../src/domain/webhook";
 import { deliverBatch } from "../src/events/deliver";
-import { deliveryFor, type QueueMessage } from "../src/events/dispatch";
+import type { QueueMessage } from "../src/domain/queue-message";
+import { deliveryFor } from "../src/events/dispatch";
 import { openSecret } from "../src/events/secrets";
 import { call, createModel, createVersion, hsToken, json } from "./helpers";
 

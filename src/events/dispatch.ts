@@ -15,15 +15,10 @@ import { pendingEvents, webhookDeliveries } from "../db/schema";
 import { orm } from "../db/session";
 import type { AuditEvent } from "../domain/audit";
 import { jsonBytes } from "../domain/limits";
+import type { QueueMessage, UndeliverableEvent, WebhookEvent } from "../domain/queue-message";
 import { subscribes } from "../domain/webhook";
 import type { Env } from "../env";
 import { WebhookStore, type DeliveryRow, type WebhookRow } from "./store";
-
-/** What the queue carries: events to fan out, or one delivery to attempt (again). */
-export type QueueMessage = { kind: "events"; events: WebhookEvent[] } | { kind: "delivery"; delivery_id: string; webhook_id: string };
-
-/** An event as webhooks receive it: audit events, and `ping`s, which have the same fields. */
-export type WebhookEvent = Omit<AuditEvent, "action"> & { action: AuditEvent["action"] | "ping" };
 
 type NewDelivery = typeof webhookDeliveries.$inferInsert;
 
@@ -41,17 +36,6 @@ const BATCH_MESSAGES = 100;
 const METADATA_BYTES = 100;
 /** An `events` message holding no event: the envelope every message pays. */
 const ENVELOPE_BYTES = jsonBytes({ kind: "events", events: [] } satisfies QueueMessage);
-
-/** What the dead-letter queue is told of an event that could not be queued (the audit log keeps the event). */
-export interface UndeliverableEvent {
-  kind: "undeliverable_event";
-  event_id: string;
-  type: string;
-  model: string;
-  at: string;
-  bytes: number;
-  reason: string;
-}
 
 /** The body of every attempt: `{type, timestamp, data}`, the audit event as data. */
 export function deliveryFor(event: WebhookEvent, webhookId: string, now: string): NewDelivery {

@@ -4,26 +4,13 @@
  * declarations produce the OpenAPI document (src/http/openapi.ts), so what is validated and
  * what is documented cannot drift apart.
  */
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import type { z } from "zod";
 import { authenticate } from "../auth/middleware";
 import { hasScope, mayActOnModel, type Principal, type Scope } from "../auth/principal";
-import type { Env } from "../env";
+import type { AppContext, AppEnv } from "./app-env";
 import { ProblemError, type ErrorCode } from "./problem";
 import { parseWith, readJsonBody } from "./validation";
-
-export interface AppEnv {
-  Bindings: Env;
-  Variables: {
-    requestId: string;
-    /** The request's D1 session (src/db/session.ts). */
-    db: D1DatabaseSession;
-    /** False when a write request changes nothing in D1 (no fresh bookmark needed). */
-    dbWrite?: boolean;
-  };
-}
-
-export type AppContext = Context<AppEnv>;
 
 type Method = "get" | "post" | "put" | "patch" | "delete";
 type Maybe<S> = S extends z.ZodType ? z.output<S> : undefined;

@@ -9,7 +9,7 @@ import { actAs } from "../auth/internal";
 import type { Principal } from "../auth/principal";
 import { MregClient } from "../client/client";
 import { BOOKMARK } from "../db/session";
-import type { AppEnv } from "../http/api";
+import type { AppEnv } from "../http/app-env";
 
 /**
  * Carries the D1 bookmark of a form's write to the page it redirects to, so that page reads

@@ -10,7 +10,7 @@ import type { MregClient } from "../client/client";
 import { MregError } from "../client/errors";
 import type { GateResult, HistoryEntry } from "../client/types";
 import { config } from "../env";
-import type { AppEnv } from "../http/api";
+import type { AppEnv } from "../http/app-env";
 import { apiFor, bookmarkCookie } from "./api";
 import { SCRIPT } from "./assets";
 import { Layout, modelHref, Notice, versionHref, type PageContext } from "./components";

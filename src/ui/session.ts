@@ -11,7 +11,7 @@
 import type { Context } from "hono";
 import { SESSION_COOKIE, sessionCookie, verifyBearer } from "../auth/middleware";
 import type { Principal } from "../auth/principal";
-import type { AppEnv } from "../http/api";
+import type { AppEnv } from "../http/app-env";
 import { ProblemError } from "../http/problem";
 import { accessPrincipal } from "../auth/access";
 

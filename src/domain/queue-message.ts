@@ -1,0 +1,24 @@
+/**
+ * What the `mreg-deliveries` queue and its dead-letter queue carry (API.md "Events"): the
+ * write side publishes events (src/events/dispatch.ts), the consumer (src/events/deliver.ts)
+ * fans them out and retries deliveries. Types only, so the bindings (src/env.ts) can name
+ * them without importing the code that sends them.
+ */
+import type { AuditEvent } from "./audit";
+
+/** An event as webhooks receive it: audit events, and `ping`s, which have the same fields. */
+export type WebhookEvent = Omit<AuditEvent, "action"> & { action: AuditEvent["action"] | "ping" };
+
+/** Events to fan out, or one delivery to attempt (again). */
+export type QueueMessage = { kind: "events"; events: WebhookEvent[] } | { kind: "delivery"; delivery_id: string; webhook_id: string };
+
+/** What the dead-letter queue is told of an event that could not be queued (the audit log keeps the event). */
+export interface UndeliverableEvent {
+  kind: "undeliverable_event";
+  event_id: string;
+  type: string;
+  model: string;
+  at: string;
+  bytes: number;
+  reason: string;
+}
