@@ -118,5 +118,5 @@ export async function readyVersion(model: string, files: Record<string, Uint8Arr
  * untyped so src/env.ts imports nothing of the object): for runInDurableObject and RPC in tests.
  */
 export function modelStub(model: string): DurableObjectStub<ModelState> {
-  return modelStub(model) as DurableObjectStub<ModelState>;
+  return env.MODEL_STATE.getByName(model) as DurableObjectStub<ModelState>;
 }

@@ -18,7 +18,7 @@ async function modelWithAlias(name: string, versions: number, alias = "prod") {
 /** Moves an alias straight on the Durable Object, as another colo would: this isolate's caches are not told. */
 async function setElsewhere(model: string, alias: string, version: number) {
   unwrap(
-    await modelState(env, model).setAlias({ model, actor: "elsewhere", at: new Date().toISOString(), alias, value: { version, split: null }, reason: null }),
+    await modelStub(model).setAlias({ model, actor: "elsewhere", at: new Date().toISOString(), alias, value: { version, split: null }, reason: null }),
   );
 }
 

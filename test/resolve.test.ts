@@ -165,6 +165,30 @@ describe("the resolve cache", () => {
     expect((await cachedGet("/v1/models/c-ttl/aliases/prod", "1")).body.version).toBe(2);
   });
 
+  it("forgets every name a write moved, from the object's own list: finalize moves latest and v<n>", async () => {
+    await modelWithReady("c-final", 1);
+    expect((await cachedGet("/v1/models/c-final/aliases/latest", "60")).body.version).toBe(1);
+    expect((await cachedGet("/v1/models/c-final/aliases/v2", "60")).status).toBe(404);
+    await readyVersion("c-final", { "w.bin": new TextEncoder().encode("c-final v2") });
+    expect((await cachedGet("/v1/models/c-final/aliases/latest", "60")).body.version).toBe(2);
+    expect((await cachedGet("/v1/models/c-final/aliases/v2", "60")).body.version).toBe(2);
+  });
+
+  it("forgets every stage a move with archive_existing touched: the stage entered, the stage left, and archived", async () => {
+    await modelWithReady("c-stage", 3);
+    const stage = (v: number, to: string, archive = false) =>
+      json("POST", `/v1/models/c-stage/versions/${v}/stage`, { body: { stage: to, archive_existing: archive } });
+    await stage(1, "archived");
+    await stage(3, "production");
+    await stage(2, "staging");
+    expect((await cachedGet("/v1/models/c-stage/aliases/archived", "60")).body.version).toBe(1);
+    expect((await cachedGet("/v1/models/c-stage/aliases/staging", "60")).body.version).toBe(2);
+    expect((await stage(2, "production", true)).status).toBe(200);
+    expect((await cachedGet("/v1/models/c-stage/aliases/production", "60")).body.version).toBe(2);
+    expect((await cachedGet("/v1/models/c-stage/aliases/archived", "60")).body.version).toBe(3);
+    expect((await cachedGet("/v1/models/c-stage/aliases/staging", "60")).status).toBe(404);
+  });
+
   it("is skipped with RESOLVE_TTL_S=0, and forgotten here when this isolate changes the alias", async () => {
     await modelWithReady("c-zero", 2);
     await json("PUT", "/v1/models/c-zero/aliases/prod", { body: { version: 1 } });

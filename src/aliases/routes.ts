@@ -1,8 +1,8 @@
 /**
  * Routes of API.md "Aliases" that change or list aliases, and the `stage` route. Every
  * decision is made inside the model's ModelState; these routes check scope and the token's
- * `aliases` globs, then forget what this isolate cached for the aliases they changed (their
- * resolutions, and the versions the signal route's guard directory thinks they serve).
+ * `aliases` globs. What a change moved is forgotten from this isolate's caches by the
+ * ModelState stub itself (src/state/client.ts), from the list the object answers with.
  */
 import { queryDb } from "../db/session";
 import { z } from "zod";
@@ -13,8 +13,6 @@ import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { itemsOf, pageOf } from "../http/openapi-helpers";
 import { ModelParams, Version, VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
-import { forgetGuards } from "../guards/directory";
-import { forgetResolved } from "../resolve/cache";
 import { actorFor, modelState, unwrap } from "../state/client";
 import { Alias, AliasParams, DeleteAliasQuery, HistoryEntry, PutAliasBody, RollbackBody, SettableAliasParams, StageBody, SwapBody } from "./schemas";
 
@@ -61,8 +59,6 @@ export const aliasRoutes = [
           expectedGeneration: body.expected_generation,
         }),
       );
-      await forgetResolved(params.model, [params.alias]);
-      forgetGuards(params.model);
       return c.json(alias);
     },
   }),
@@ -90,8 +86,6 @@ export const aliasRoutes = [
           admin: hasScope(principal, "admin"),
         }),
       );
-      await forgetResolved(params.model, [params.alias]);
-      forgetGuards(params.model);
       return c.body(null, 204);
     },
   }),
@@ -137,8 +131,6 @@ export const aliasRoutes = [
           reason: body.reason ?? null,
         }),
       );
-      await forgetResolved(params.model, [params.alias]);
-      forgetGuards(params.model);
       return c.json(alias);
     },
   }),
@@ -163,8 +155,6 @@ export const aliasRoutes = [
           reason: body.reason ?? null,
         }),
       );
-      await forgetResolved(params.model, body.aliases);
-      forgetGuards(params.model);
       return c.json({ items });
     },
   }),
@@ -193,8 +183,6 @@ export const aliasRoutes = [
           reason: body.reason ?? null,
         }),
       );
-      await forgetResolved(params.model, [body.stage]);
-      forgetGuards(params.model);
       return c.json(await new VersionStore(queryDb(c)).present(record, principal));
     },
   }),

@@ -147,8 +147,7 @@ async function guardFor(env: Env, model: string, alias: string, ttlS: number, wa
   }
 }
 
+/** A rollback the batch causes is forgotten from this isolate's caches by the stub (src/state/client.ts). */
 async function sendBatch(env: Env, batch: SignalBatch): Promise<void> {
-  const outcome = await modelState(env, batch.model).signal(batch);
-  // The guard moved the alias: what this isolate knew of the versions it serves is outdated.
-  if (outcome.ok && outcome.value.rolledBack) forgetGuards(batch.model);
+  await modelState(env, batch.model).signal(batch);
 }

@@ -89,7 +89,7 @@ export function swapAliases(r: Rooms, input: Reasoned & { aliases: [string, stri
     to: { [a]: second.value, [b]: first.value },
     reason: input.reason,
   });
-  r.watch.changed([a, b], "swap");
+  r.changes.changed([a, b], "swap");
   return { ok: true, value: [aliasBody(input.model, stateA), aliasBody(input.model, stateB)] };
 }
 
@@ -119,7 +119,7 @@ export function setStage(r: Rooms, input: Reasoned & { version: number; stage: S
       if (other.version !== input.version) moveStage(r, input, other, "archived");
     }
   }
-  r.watch.changed(touched, "stage");
+  r.changes.changed(touched, "stage");
   return { ok: true, value: { ...moved, files: r.versions.files(input.version) } };
 }
 
@@ -189,7 +189,7 @@ export function changeAlias(
     // A rollback is the emergency path: gates are not evaluated, and the event says so.
     detail: { generation, unchanged: sameValue(from, to) || undefined, gates: action === "rollback" ? "skipped" : undefined },
   });
-  r.watch.changed([alias], event);
+  r.changes.changed([alias], event);
   return state;
 }
 

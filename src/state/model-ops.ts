@@ -54,6 +54,8 @@ export function dropModel(r: Rooms, input: Actor): Outcome<R2Aborts> {
   r.downstream.clear();
   r.model.delete(input.model);
   appendAudit(r, input, { action: "model.delete" });
-  r.watch.changed(r.watch.watchedAliases(), "delete");
+  // Every name that resolved to something of the model: what its sockets watch, and the
+  // virtual names (`v<n>` of a version that is gone answers not found from the object anyway).
+  r.changes.changed(new Set([...r.watch.watchedAliases(), "latest", "staging", "production", "archived"]), "delete");
   return { ok: true, value: { aborts } };
 }

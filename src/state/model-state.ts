@@ -32,6 +32,7 @@ import type { Env } from "../env";
 import { revokedAmong } from "../tokens/store";
 import * as aliasOps from "./alias-ops";
 import { aliasBody, AliasTable, type AliasBody, type HistoryEntry } from "./alias-table";
+import { ChangeLog, touchedAliases, type FanOutPort } from "./changes";
 import { DownstreamTable, type Hold } from "./downstream-table";
 import * as gateOps from "./gate-ops";
 import { GateTable, type Approval, type GateBody } from "./gate-table";
@@ -41,7 +42,7 @@ import { GuardTable } from "./guard-table";
 import { MetaTable } from "./meta-table";
 import * as modelOps from "./model-ops";
 import { ModelTable } from "./model-table";
-import type { Outcome } from "./outcome";
+import { withTouched, type Outcome } from "./outcome";
 import { Outbox } from "./outbox";
 import * as retentionOps from "./retention-ops";
 import { RetentionTable, type OwnRetention } from "./retention-table";
@@ -73,6 +74,8 @@ const REVOCATION_CHECK_MS = 5_000;
 
 export class ModelState extends DurableObject<Env> {
   private readonly rooms: Rooms;
+  /** Where committed alias changes go: this object's own sockets today, relay objects next. */
+  private readonly fanOut: FanOutPort;
   /** Resolutions computed since the last write: the hot path's answers from memory. */
   private readonly resolved = new Map<string, ResolveState>();
   /** When the object's alarm will fire (this object is its only setter), or null when none is set. */
@@ -94,8 +97,10 @@ export class ModelState extends DurableObject<Env> {
       guards: new GuardTable(sql),
       retention: new RetentionTable(sql, outbox),
       downstream: new DownstreamTable(sql),
+      changes: new ChangeLog(),
       watch: new Watch(ctx, (model, alias) => aliasOps.resolveNow(this.rooms, model, alias), () => meta.counter("generation")),
     };
+    this.fanOut = this.rooms.watch;
     // Schema setup is the only work done under blockConcurrencyWhile: it caps throughput.
     void ctx.blockConcurrencyWhile(async () => {
       for (const statement of MODEL_STATE_SCHEMA) sql.exec(statement);
@@ -437,17 +442,20 @@ export class ModelState extends DurableObject<Env> {
    * armed in the same commit (no `await` in between), so the projection happens even if this
    * object is evicted right after; then the outbox is flushed before answering, so that a D1
    * read right after sees the write. A D1 failure does not fail the write; the alarm retries.
+   * What the write moved for serving goes to the fan-out port once committed, and back to the
+   * caller as the outcome's `touched` (the Worker invalidates its cache from it).
    */
   private async commit<T>(decide: () => T): Promise<T> {
-    const { outbox, watch } = this.rooms;
-    watch.reset();
+    const { outbox, changes } = this.rooms;
+    changes.reset();
     outbox.changed = false;
     const result = this.ctx.storage.transactionSync(decide);
     if (outbox.changed) this.armAlarm(Date.now() + RETRY_DELAY_MS);
     // Every change a resolution depends on is projected, so only those clear the memory
     // (a batch of guard signals that changes nothing else keeps it).
     if (outbox.changed) this.resolved.clear();
-    watch.sendPending();
+    const moved = changes.take();
+    this.fanOut.publish(moved);
     if (outbox.changed) {
       try {
         await this.flush();
@@ -458,7 +466,7 @@ export class ModelState extends DurableObject<Env> {
         console.error("outbox flush failed; the alarm will retry", err);
       }
     }
-    return result;
+    return withTouched(result, touchedAliases(moved));
   }
 
   /** Makes the alarm fire no later than `at` (a later one is brought forward, an earlier one kept). */

@@ -9,6 +9,7 @@ import type { ManifestEntry } from "../domain/manifest";
 import type { UploadRecord } from "../domain/upload";
 import type { VersionHead } from "../domain/version";
 import type { AliasTable } from "./alias-table";
+import type { ChangeLog } from "./changes";
 import type { DownstreamTable } from "./downstream-table";
 import type { GateTable } from "./gate-table";
 import type { GuardTable } from "./guard-table";
@@ -41,6 +42,9 @@ export interface Rooms {
   guards: GuardTable;
   retention: RetentionTable;
   downstream: DownstreamTable;
+  /** What the transaction moved for serving (./changes.ts). */
+  changes: ChangeLog;
+  /** The model's open watch sockets (read only by operations: which aliases are watched). */
   watch: Watch;
 }
 

@@ -94,7 +94,7 @@ export function deleteVersion(r: Rooms, input: Actor & { version: number; reason
     ...(input.reason !== undefined ? { reason: input.reason } : {}),
     ...(input.detail !== undefined ? { detail: input.detail } : {}),
   });
-  r.watch.changed(["latest", `v${input.version}`, ...stagesTouched(current.stage, "none", false)], "delete");
+  r.changes.changed(["latest", `v${input.version}`, ...stagesTouched(current.stage, "none", false)], "delete");
   return { ok: true, value: { aborts } };
 }
 
@@ -158,6 +158,6 @@ export function finalize(r: Rooms, input: Actor & { version: number }, manifest:
   const ready: VersionHead = { ...now!, status: "ready", digest, ready_at: input.at, updated_at: input.at, revision: now!.revision + 1 };
   r.versions.put(ready);
   appendAudit(r, input, { action: "version.finalize", version: input.version, to: { digest } });
-  r.watch.changed(["latest", `v${input.version}`], "finalize");
+  r.changes.changed(["latest", `v${input.version}`], "finalize");
   return { ok: true, value: { ...ready, files } };
 }

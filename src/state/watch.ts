@@ -1,13 +1,15 @@
 /**
  * Watchers of a model's aliases: hibernating WebSockets tagged with the alias they watch.
- * Changes are queued while a transaction runs and sent once it has committed, in commit
- * (generation) order. Holds no tables: the sockets and their attachments are the state.
+ * ModelState publishes each transaction's changes (./changes.ts) here once it has committed,
+ * in commit (generation) order. Holds no tables: the sockets and their attachments are the
+ * state.
  *
  * A message is the Resolution's fields plus `event` (API.md "Aliases"); when the alias
  * resolves to nothing, `version`, `digest` and `files` are null. A socket whose token
  * expires, or is revoked, is closed with code 4001.
  */
 import { resolutionFor, type Resolution, type ResolveState } from "../domain/resolution";
+import type { AliasChange, FanOutPort } from "./changes";
 import type { Outcome } from "./outcome";
 
 /** What a watching socket asked for; kept with the socket across hibernation. */
@@ -30,10 +32,8 @@ export const TOKEN_ENDED = 4001;
 
 type Resolve = (model: string, alias: string) => Outcome<ResolveState>;
 
-export class Watch {
-  /** Watch messages of the transaction being committed, sent once it has committed. */
-  private pending: { alias: string; event: string }[] = [];
-
+/** The local fan-out port: this object's own hibernating sockets. */
+export class Watch implements FanOutPort {
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly resolve: Resolve,
@@ -54,22 +54,10 @@ export class Watch {
     ws.send(JSON.stringify(this.message(watcher, "current", this.resolve(watcher.model, watcher.alias))));
   }
 
-  /** Queues `event` for the watchers of `aliases` (sent by `sendPending` after the commit). */
-  changed(aliases: Iterable<string>, event: string): void {
-    for (const alias of aliases) this.pending.push({ alias, event });
-  }
-
-  /** Drops what a transaction queued (it is starting, or it rolled back). */
-  reset(): void {
-    this.pending = [];
-  }
-
-  /** Sends what the committed transaction queued; each alias is resolved once, not once per socket. */
-  sendPending(): void {
-    const pending = this.pending;
-    this.pending = [];
+  /** Sends committed changes to their watchers, in order; each alias is resolved once, not once per socket. */
+  publish(changes: readonly AliasChange[]): void {
     const now = Date.now();
-    for (const { alias, event } of pending) {
+    for (const { alias, event } of changes) {
       const sockets = this.ctx.getWebSockets(alias);
       if (sockets.length === 0) continue;
       let state: Outcome<ResolveState> | undefined;
