@@ -6,9 +6,8 @@
  */
 import { queryDb } from "../db/session";
 import { z } from "zod";
-import { requireAliasGrant } from "../auth/grants";
 import { hasScope } from "../auth/principal";
-import { defineRoute } from "../http/api";
+import { ALIAS_PARAM, defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { itemsOf, pageOf } from "../http/openapi-helpers";
 import { ModelParams, Version, VersionParams } from "../models/schemas";
@@ -26,6 +25,7 @@ export const aliasRoutes = [
     summary: "A model's aliases",
     tag: "Aliases",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     responses: { 200: { description: "The aliases, by name", schema: itemsOf(Alias) } },
     errors: ["validation_failed"],
@@ -43,12 +43,12 @@ export const aliasRoutes = [
       "Decided and written in one step inside the model's Durable Object. With `expected_generation`, 409 `conflict` when the alias has moved since (0: not set). `latest` and `v<digits>` are reserved.",
     tag: "Aliases",
     scope: "promote",
+    subject: { model: MODEL_PARAM, aliases: ALIAS_PARAM },
     params: SettableAliasParams,
     body: PutAliasBody,
     responses: { 200: { description: "The alias", schema: Alias } },
     errors: ["validation_failed", "not_found", "conflict", "version_not_ready", "gate_failed", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      requireAliasGrant(principal, params.alias);
       const value = body.split ? { version: null, split: body.split } : { version: body.version!, split: null };
       const alias = unwrap(
         await modelState(c.env, params.model).setAlias({
@@ -72,12 +72,12 @@ export const aliasRoutes = [
       "Needs the token's `aliases` grant for the alias; an alias with a gate also needs `admin` (403 otherwise), because its gate's `no_regression` then compares the next promotion with the last holder.",
     tag: "Aliases",
     scope: "promote",
+    subject: { model: MODEL_PARAM, aliases: ALIAS_PARAM },
     params: AliasParams,
     query: DeleteAliasQuery,
     responses: { 204: { description: "Deleted" } },
     errors: ["validation_failed", "not_found", "forbidden"],
     async handler(c, { params, query, principal }) {
-      requireAliasGrant(principal, params.alias);
       unwrap(
         await modelState(c.env, params.model).deleteAlias({
           ...actorFor(params.model, principal),
@@ -97,6 +97,7 @@ export const aliasRoutes = [
     summary: "Every change of an alias, newest first",
     tag: "Aliases",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: AliasParams,
     query: PageQuery,
     responses: { 200: { description: "A page of changes", schema: pageOf(HistoryEntry) } },
@@ -117,12 +118,12 @@ export const aliasRoutes = [
       "Without `to_version`: back to the value before the newest change not yet rolled back, so two rollbacks in a row go back two changes (an undo). With `to_version`: a version that held the alias before. Skips gates; audited as `rollback`.",
     tag: "Aliases",
     scope: "promote",
+    subject: { model: MODEL_PARAM, aliases: ALIAS_PARAM },
     params: AliasParams,
     body: RollbackBody,
     responses: { 200: { description: "The alias, rolled back", schema: Alias } },
     errors: ["validation_failed", "not_found", "conflict", "version_not_ready", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      requireAliasGrant(principal, params.alias);
       const alias = unwrap(
         await modelState(c.env, params.model).rollbackAlias({
           ...actorFor(params.model, principal),
@@ -142,12 +143,12 @@ export const aliasRoutes = [
     summary: "Exchange two aliases' values in one step (champion/challenger)",
     tag: "Aliases",
     scope: "promote",
+    subject: { model: MODEL_PARAM, aliases: { from: "body", get: (body) => body.aliases } },
     params: ModelParams,
     body: SwapBody,
     responses: { 200: { description: "Both aliases after the swap", schema: itemsOf(Alias) } },
     errors: ["validation_failed", "not_found", "gate_failed", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      requireAliasGrant(principal, ...body.aliases);
       const items = unwrap(
         await modelState(c.env, params.model).swapAliases({
           ...actorFor(params.model, principal),
@@ -168,6 +169,7 @@ export const aliasRoutes = [
       "Staging and production take ready versions only (409 `version_not_ready`). With `archive_existing`, the versions in that stage move to `archived`; each move is audited. A token with an `aliases` claim needs the grant for the stage left and the stage entered (and `archived` with `archive_existing`).",
     tag: "Versions",
     scope: "promote",
+    subject: { model: MODEL_PARAM },
     params: VersionParams,
     body: StageBody,
     responses: { 200: { description: "The version in its new stage", schema: Version } },

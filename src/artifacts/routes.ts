@@ -6,7 +6,7 @@ import { queryDb, skipWriteBookmark } from "../db/session";
 import { z } from "zod";
 import { noneMatch, parseRange } from "../domain/range";
 import { config } from "../env";
-import { defineRoute } from "../http/api";
+import { defineRoute, MODEL_PARAM } from "../http/api";
 import type { AppContext } from "../http/app-env";
 import { ProblemError } from "../http/problem";
 import { parseWith, validationFailed } from "../http/validation";
@@ -58,6 +58,7 @@ export const artifactRoutes = [
       "The raw body streams into R2 while it is hashed. `Content-Length` is required; files above `MAX_SINGLE_PUT` (95 MiB) take the multipart route. With `x-mreg-sha256`, a mismatch is 422 and nothing is kept.",
     tag: "Files",
     scope: "write",
+    subject: { model: MODEL_PARAM },
     params: FileParams,
     headers: { "x-mreg-sha256": "The sha256 (hex) the body must have" },
     responses: { 201: { description: "The stored file", schema: File } },
@@ -89,6 +90,7 @@ export const artifactRoutes = [
       "The server picks `part_size`; every part but the last must be exactly that size. When a model this token may act on holds a verified blob with this sha256 and size, it is attached at once (200, `deduplicated: true`) and no bytes are sent; otherwise the bytes are uploaded and `complete` deduplicates once it has verified them. A declared sha256 whose verified blob has another size is 422 `digest_mismatch`.",
     tag: "Files",
     scope: "write",
+    subject: { model: MODEL_PARAM },
     params: VersionParams,
     body: CreateUploadBody,
     responses: {
@@ -111,6 +113,7 @@ export const artifactRoutes = [
     description: "`Content-Length` must be `part_size` (the last part: the rest). A re-sent part replaces the earlier one.",
     tag: "Files",
     scope: "write",
+    subject: { model: MODEL_PARAM },
     params: PartParams,
     responses: { 200: { description: "The part R2 accepted", schema: UploadPartBody } },
     errors: ["validation_failed", "not_found", "conflict"],
@@ -132,6 +135,7 @@ export const artifactRoutes = [
     summary: "An upload's state: which parts have arrived",
     tag: "Files",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: UploadParams,
     responses: { 200: { description: "The upload", schema: Upload } },
     errors: ["validation_failed", "not_found"],
@@ -152,6 +156,7 @@ export const artifactRoutes = [
       "Assembles the parts, re-reads them through SHA-256 and compares size and digest with the declared ones. On a match the file is attached; on a mismatch the upload is `failed`, its bytes removed, and the answer is 422. Repeating a completed `complete` returns the file again.",
     tag: "Files",
     scope: "write",
+    subject: { model: MODEL_PARAM },
     params: UploadParams,
     responses: { 200: { description: "The verified file", schema: File } },
     errors: ["validation_failed", "not_found", "conflict", "digest_mismatch"],
@@ -168,6 +173,7 @@ export const artifactRoutes = [
     summary: "Abort a multipart upload and drop its parts",
     tag: "Files",
     scope: "write",
+    subject: { model: MODEL_PARAM },
     params: UploadParams,
     responses: { 204: { description: "Aborted" } },
     errors: ["validation_failed", "not_found"],
@@ -191,6 +197,7 @@ export const artifactRoutes = [
     summary: "A version's files",
     tag: "Files",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: VersionParams,
     responses: { 200: { description: "The files, sorted by path", schema: FileList } },
     errors: ["validation_failed", "not_found"],
@@ -210,6 +217,7 @@ export const artifactRoutes = [
       "Streams the bytes. One `Range` (206; 416 past the end), `If-None-Match` (304). `ETag` and `x-mreg-sha256` are the sha256; files of `ready` versions are cacheable for a year.",
     tag: "Files",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: FileParams,
     headers: { Range: "bytes=first-last, first- or -suffix", "If-None-Match": 'The ETag seen before: "<sha256>"' },
     responses: {
@@ -254,6 +262,7 @@ export const artifactRoutes = [
     summary: "Remove a file from a pending version",
     tag: "Files",
     scope: "write",
+    subject: { model: MODEL_PARAM },
     params: FileParams,
     responses: { 204: { description: "Removed" } },
     errors: ["validation_failed", "not_found", "immutable"],

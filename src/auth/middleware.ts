@@ -1,11 +1,12 @@
 /**
- * Turns the request's bearer token into a Principal. 401 (with WWW-Authenticate) when a
- * token is needed and missing, invalid or revoked; scope and model checks (403) are the
- * caller's.
+ * Turns the request's token into a Principal. 401 (with WWW-Authenticate) when a token is
+ * needed and missing, invalid or revoked; what it may do (403) is src/auth/authorize.ts's.
  */
 import { config, type Env } from "../env";
 import { ProblemError } from "../http/problem";
+import type { Access } from "../db/session";
 import { accessPrincipal } from "./access";
+import { credentialOf } from "./credentials";
 import { internalPrincipal } from "./internal";
 import { ANONYMOUS, type Principal, type Scope } from "./principal";
 import { checkNotRevoked } from "./revocation";
@@ -22,15 +23,25 @@ export interface AuthOptions {
    * never make a cross-site JSON write.
    */
   cookie?: boolean;
+  /**
+   * Whether the route only reads, as it declares: with `PUBLIC_READ=true` a read of scope
+   * `read` needs no token. Without it, a GET or HEAD counts as a read.
+   */
+  access?: Access;
   /** The request's `waitUntil`: lets the revocation view refresh after the response. */
   waitUntil?: (promise: Promise<unknown>) => void;
 }
 
+/**
+ * The caller: the principal of the request's token (src/auth/credentials.ts says where it
+ * may be), of the UI's session or of Cloudflare Access where the route allows them, or
+ * ANONYMOUS for a public route or a public read. 401 when a token is needed and missing,
+ * malformed, invalid or revoked; what the principal may do is `authorize`'s question.
+ */
 export async function authenticate(env: Env, request: Request, scope: Scope | "public", options: AuthOptions = {}): Promise<Principal> {
   if (scope === "public") return ANONYMOUS;
   const inProcess = internalPrincipal(request);
   if (inProcess) return inProcess;
-  const cfg = config(env);
   let header = request.headers.get("authorization");
   if (!header && options.cookie) {
     const session = sessionCookie(request);
@@ -45,15 +56,14 @@ export async function authenticate(env: Env, request: Request, scope: Scope | "p
       }
     }
   }
-  if (!header) {
-    if (cfg.PUBLIC_READ && (request.method === "GET" || request.method === "HEAD") && scope === "read") return ANONYMOUS;
+  const credential = credentialOf(header);
+  if (credential.kind === "none") {
+    const reads = options.access ? options.access === "read" : request.method === "GET" || request.method === "HEAD";
+    if (config(env).PUBLIC_READ && reads && scope === "read") return ANONYMOUS;
     throw new ProblemError("unauthenticated", "A bearer token is required");
   }
-  const match = /^Bearer\s+([A-Za-z0-9_\-.=]+)\s*$/i.exec(header);
-  if (!match) {
-    throw new ProblemError("unauthenticated", "The Authorization header must be 'Bearer <JWT>'");
-  }
-  return (await verifyBearer(env, match[1]!, options.waitUntil)).principal;
+  if (credential.kind === "malformed") throw new ProblemError("unauthenticated", credential.reason);
+  return (await verifyBearer(env, credential.token, options.waitUntil)).principal;
 }
 
 /**

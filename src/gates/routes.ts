@@ -3,8 +3,7 @@
  * and approvals. Every decision is made inside the model's ModelState; enforcement happens
  * there too, in the same step as each promotion (src/state/gate-ops.ts).
  */
-import { requireAliasGrant } from "../auth/grants";
-import { defineRoute } from "../http/api";
+import { defineRoute, MODEL_PARAM } from "../http/api";
 import { itemsOf } from "../http/openapi-helpers";
 import { GatePolicy } from "../domain/gate";
 import { ModelParams } from "../models/schemas";
@@ -19,6 +18,7 @@ export const gateRoutes = [
     summary: "A model's gate policies, by target",
     tag: "Gates",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     responses: { 200: { description: "The gates", schema: itemsOf(Gate) } },
     errors: ["validation_failed"],
@@ -36,12 +36,12 @@ export const gateRoutes = [
       "Every key is optional: `metrics` bounds, `no_regression` against the version holding the target, `required_tags`, `required_lineage`, `approvals` (distinct approvers, not the creator), `from` (the candidate holds or has held that alias or stage). Checked inside the model's Durable Object on every PUT alias, swap and stage move to the target; not on rollback. Setting or removing a gate needs the token's `aliases` grant for the target.",
     tag: "Gates",
     scope: "admin",
+    subject: { model: MODEL_PARAM, aliases: { from: "params", get: (params) => [params.target] } },
     params: GateParams,
     body: GatePolicy,
     responses: { 200: { description: "The gate", schema: Gate } },
     errors: ["validation_failed", "not_found", "forbidden", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      requireAliasGrant(principal, params.target);
       const gate = unwrap(await modelState(c.env, params.model).setGate({ ...actorFor(params.model, principal), target: params.target, policy: body }));
       return c.json(gate);
     },
@@ -54,11 +54,11 @@ export const gateRoutes = [
     summary: "Remove the gate of a target",
     tag: "Gates",
     scope: "admin",
+    subject: { model: MODEL_PARAM, aliases: { from: "params", get: (params) => [params.target] } },
     params: GateParams,
     responses: { 204: { description: "Removed" } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
-      requireAliasGrant(principal, params.target);
       unwrap(await modelState(c.env, params.model).deleteGate({ ...actorFor(params.model, principal), target: params.target }));
       return c.body(null, 204);
     },
@@ -72,6 +72,7 @@ export const gateRoutes = [
     description: "Evaluated exactly as a promotion would be, on the same state; changes nothing. Without a policy: passed, no checks.",
     tag: "Gates",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: GateParams,
     body: GateCheckBody,
     responses: { 200: { description: "The gate's result", schema: GateResult } },
@@ -90,12 +91,12 @@ export const gateRoutes = [
       "Four eyes: the version's creator cannot approve it (403). One approval per approver and target; a repeat returns the first. Needs the token's `aliases` grant for the target (an approval for `production` is part of moving it).",
     tag: "Gates",
     scope: "approve",
+    subject: { model: MODEL_PARAM, aliases: { from: "body", get: (body) => [body.target] } },
     params: ApprovalParams,
     body: ApproveBody,
     responses: { 201: { description: "The approval", schema: Approval } },
     errors: ["validation_failed", "not_found", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      requireAliasGrant(principal, body.target);
       const approval = unwrap(
         await modelState(c.env, params.model).approve({
           ...actorFor(params.model, principal),
@@ -115,6 +116,7 @@ export const gateRoutes = [
     summary: "A version's approvals",
     tag: "Gates",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: ApprovalParams,
     responses: { 200: { description: "The approvals", schema: itemsOf(Approval) } },
     errors: ["validation_failed", "not_found"],

@@ -1,10 +1,9 @@
 /** Routes of API.md "Gates, approvals and guards" for guards and production signals. */
 import { z } from "zod";
-import { requireAliasGrant } from "../auth/grants";
 import { skipWriteBookmark } from "../db/session";
 import { GuardBody, MAX_SIGNAL_COUNT, SignalValue } from "../domain/guard";
 import { config, type Env } from "../env";
-import { defineRoute } from "../http/api";
+import { ALIAS_PARAM, defineRoute, MODEL_PARAM } from "../http/api";
 import { AliasParams, SettableAliasParams } from "../aliases/schemas";
 import { actorFor, modelState, unwrap } from "../state/client";
 import { signals, type SignalBatch } from "./coalesce";
@@ -55,12 +54,12 @@ export const guardRoutes = [
       "When the signals for a version the alias serves (for a split: any member, each with its own window) inside the last `window_s` number at least `min_samples` and their mean breaks `min`/`max`, the alias is rolled back to its previous value at once (audited as `rollback` by actor `guard`, watchers get event `guard`). Setting a guard starts its window afresh; setting or removing one needs the token's `aliases` grant for the alias (a guard can move it). Other isolates may drop signals for a new guard for up to `SIGNAL_GUARDS_TTL_S` (see postSignals).",
     tag: "Gates",
     scope: "admin",
+    subject: { model: MODEL_PARAM, aliases: ALIAS_PARAM },
     params: SettableAliasParams,
     body: GuardBody,
     responses: { 200: { description: "The guard", schema: Guard } },
     errors: ["validation_failed", "not_found", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      requireAliasGrant(principal, params.alias);
       const guard = unwrap(await modelState(c.env, params.model).setGuard({ ...actorFor(params.model, principal), alias: params.alias, policy: body }));
       forgetGuards(params.model);
       return c.json(guard);
@@ -76,6 +75,7 @@ export const guardRoutes = [
       "`window` is the alias's window over the last `window_s` (for a split: all members together, `version` null); `windows` holds each served version's own window, which is what the guard trips on: for a split, any member whose window breaks the bound takes the alias back to its previous value.",
     tag: "Gates",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: AliasParams,
     responses: { 200: { description: "The guard", schema: Guard } },
     errors: ["validation_failed", "not_found"],
@@ -91,11 +91,11 @@ export const guardRoutes = [
     summary: "Remove an alias's guard",
     tag: "Gates",
     scope: "admin",
+    subject: { model: MODEL_PARAM, aliases: ALIAS_PARAM },
     params: AliasParams,
     responses: { 204: { description: "Removed" } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
-      requireAliasGrant(principal, params.alias);
       unwrap(await modelState(c.env, params.model).deleteGuard({ ...actorFor(params.model, principal), alias: params.alias }));
       forgetGuards(params.model);
       return c.body(null, 204);
@@ -114,12 +114,12 @@ export const guardRoutes = [
       "What one isolate receives for an alias within `SIGNAL_COALESCE_MS` (default 1000) reaches the Durable Object as one batch, weighted per version, which checks everything again.",
     tag: "Gates",
     scope: "report",
+    subject: { model: MODEL_PARAM, aliases: ALIAS_PARAM },
     params: AliasParams,
     body: SignalBody,
     responses: { 202: { description: "Queued" } },
     errors: ["validation_failed", "unsupported_media_type"],
-    async handler(c, { params, body, principal }) {
-      requireAliasGrant(principal, params.alias);
+    async handler(c, { params, body }) {
       // The serving path's write: it skips the primary round trip for a bookmark (a rollback it
       // may trigger is a serving event, read back over watch, not through D1).
       skipWriteBookmark(c);

@@ -7,7 +7,7 @@
 import { mayActOnModel } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { redactParents } from "../domain/lineage";
-import { defineRoute } from "../http/api";
+import { defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound } from "../http/problem";
@@ -29,6 +29,7 @@ export const lineageRoutes = [
       "Walks `depth` steps (1..10, default 3) up through parents and down through children. `nodes` carry status, stage, aliases, run, commit and datasets, and `distance` (negative upstream); `edges` point from a parent to its child; `datasets` are those of the root and its ancestors. Nodes of models the token may not read appear as `{model: null, version: null, redacted: true, ref}`. At most 500 nodes (`truncated` past that). The walk never revisits a node, so it ends on any data.",
     tag: "Lineage",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: VersionParams,
     query: LineageQuery,
     responses: { 200: { description: "The graph", schema: LineageGraphSchema } },
@@ -81,6 +82,7 @@ export const lineageRoutes = [
       "Files added, removed and changed (by sha256); lineage params, metrics and tags (`added`, `removed`, `changed: {key: {from, to}}`), and the other lineage fields the same way. A changed file that is UTF-8 text up to 1 MiB and 20,000 lines on both sides carries a unified `diff` (3 lines of context, `a/<path>` and `b/<path>`); others say why not in `diff_omitted` (`budget`: a request reads at most 4 MiB of text and answers at most 2 MiB of diffs). Parents in models the token may not read are redacted on both sides. `a` and `b` are version numbers, or `registry://<model>/<n>` URIs of this same model: two models are a 400.",
     tag: "Lineage",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: DiffParams,
     responses: { 200: { description: "The diff", schema: VersionDiff } },
     errors: ["validation_failed", "not_found"],

@@ -4,11 +4,10 @@
  */
 import { queryDb } from "../db/session";
 import { z } from "zod";
-import { mayActOnModel } from "../auth/principal";
-import { defineRoute } from "../http/api";
+import { defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
-import { notFound, ProblemError } from "../http/problem";
+import { notFound } from "../http/problem";
 import { abortR2Uploads } from "../artifacts/bytes";
 import { actorFor, modelState, unwrap } from "../state/client";
 import { ModelStore, modelBody, newModelBody } from "./model-store";
@@ -24,13 +23,11 @@ export const modelRoutes = [
     summary: "Create a model",
     tag: "Models",
     scope: "write",
+    subject: { model: { from: "body", get: (body) => body.name } },
     body: CreateModelBody,
     responses: { 201: { description: "The new model", schema: Model } },
     errors: ["validation_failed", "already_exists", "payload_too_large", "unsupported_media_type"],
     async handler(c, { body, principal }) {
-      if (!mayActOnModel(principal, body.name)) {
-        throw new ProblemError("forbidden", `This token may not act on model '${body.name}'`);
-      }
       const record = unwrap(
         await modelState(c.env, body.name).createModel({
           ...actorFor(body.name, principal),
@@ -79,6 +76,7 @@ export const modelRoutes = [
     summary: "Get a model",
     tag: "Models",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     responses: { 200: { description: "The model", schema: Model } },
     errors: ["validation_failed", "not_found"],
@@ -98,6 +96,7 @@ export const modelRoutes = [
       "Tags merge into the existing ones; a `null` value deletes that key. A model holds at most 256 tags, 64 KiB serialized (UTF-8), after merging (400 `validation_failed` otherwise).",
     tag: "Models",
     scope: "write",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     body: PatchModelBody,
     responses: { 200: { description: "The updated model", schema: Model } },
@@ -116,6 +115,7 @@ export const modelRoutes = [
     summary: "Delete a model and all its versions",
     tag: "Models",
     scope: "admin",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     responses: { 204: { description: "Deleted" } },
     errors: ["validation_failed", "not_found", "in_use"],

@@ -5,7 +5,8 @@
  * older than the child). Parents of the child's own model are checked inside the child's
  * transaction (src/state/lineage-ops.ts).
  */
-import { mayActOnModel, type Principal } from "../auth/principal";
+import { authorize } from "../auth/authorize";
+import type { Principal } from "../auth/principal";
 import type { ParentRef } from "../domain/version";
 import type { Env } from "../env";
 import { ProblemError } from "../http/problem";
@@ -26,7 +27,7 @@ export async function holdParents(
   at: string,
 ): Promise<void> {
   if (!parents?.length) return;
-  const hidden = parents.find((p) => !mayActOnModel(principal, p.model));
+  const hidden = parents.find((p) => authorize(principal, { model: p.model }) !== null);
   if (hidden) throw new ProblemError("forbidden", `This token may not act on model '${hidden.model}', named as a parent`);
   const others = parents.filter((p) => p.model !== child.model);
   if (others.length === 0) return;

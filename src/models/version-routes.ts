@@ -6,7 +6,7 @@ import { z } from "zod";
 import { canonicalJson } from "../domain/canonical-json";
 import { sha256Hex } from "../domain/ids";
 import { queryDb, type D1Handle } from "../db/session";
-import { defineRoute } from "../http/api";
+import { defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound } from "../http/problem";
@@ -42,6 +42,7 @@ export const versionRoutes = [
       "The registry assigns the number. With `Idempotency-Key`, a retry with the same body returns the same version (200); the same key with another body is 409 `idempotency_conflict`.",
     tag: "Versions",
     scope: "write",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     body: CreateVersionBody,
     headers: { "Idempotency-Key": "Makes a retried create return the version the first attempt created" },
@@ -75,6 +76,7 @@ export const versionRoutes = [
     summary: "List a model's versions, newest first",
     tag: "Versions",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     query: ListVersionsQuery,
     responses: { 200: { description: "A page of versions", schema: pageOf(Version) } },
@@ -96,6 +98,7 @@ export const versionRoutes = [
     summary: "Get a version",
     tag: "Versions",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: VersionParams,
     responses: { 200: { description: "The version", schema: Version } },
     errors: ["validation_failed", "not_found"],
@@ -116,6 +119,7 @@ export const versionRoutes = [
       "Tags and metrics merge (`null` deletes a key) and stay patchable after `ready`; lineage fields replace the old ones and only while the version is `pending` (409 `immutable` after). After merging, at most 256 tags (64 KiB serialized, UTF-8), 256 metrics and 256 KiB of lineage (400 `validation_failed` otherwise). A lineage parent must be older than its child.",
     tag: "Versions",
     scope: "write",
+    subject: { model: MODEL_PARAM },
     params: VersionParams,
     body: PatchVersionBody,
     responses: { 200: { description: "The updated version", schema: Version } },
@@ -144,6 +148,7 @@ export const versionRoutes = [
       "Needs at least one file and no unfinished upload (409 `conflict` otherwise). Sets `digest`, the sha256 of the lines `<path>\\t<size>\\t<sha256>\\n` sorted by path; from then on files and lineage are immutable.",
     tag: "Versions",
     scope: "write",
+    subject: { model: MODEL_PARAM },
     params: VersionParams,
     responses: { 200: { description: "The version, now ready", schema: Version } },
     errors: ["validation_failed", "not_found", "conflict", "immutable"],
@@ -167,6 +172,7 @@ export const versionRoutes = [
       "409 `in_use` while the `production` stage holds it. Its number is never reused; its bytes are removed once no other version references them.",
     tag: "Versions",
     scope: "admin",
+    subject: { model: MODEL_PARAM },
     params: VersionParams,
     responses: { 204: { description: "Deleted" } },
     errors: ["validation_failed", "not_found", "in_use"],

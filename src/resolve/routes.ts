@@ -4,13 +4,13 @@
  * ModelState, which answers from its own SQLite.
  */
 import type { z } from "zod";
-import { mayActOnModel, type Principal } from "../auth/principal";
+import type { Principal } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { noneMatch } from "../domain/range";
 import { resolutionFor, type Resolution as ResolutionBody } from "../domain/resolution";
 import { parseModelUri } from "../domain/uri";
 import { config } from "../env";
-import { defineRoute } from "../http/api";
+import { defineRoute, MODEL_PARAM } from "../http/api";
 import type { AppContext } from "../http/app-env";
 import { ProblemError } from "../http/problem";
 import { validationFailed } from "../http/validation";
@@ -103,6 +103,7 @@ export const resolveRoutes = [
       "Set aliases; `latest` (highest ready version) and `v<n>` virtually; a stage name falls back to the highest version in that stage. For a split, `key` picks the version stably." + CACHING + INCLUDE,
     tag: "Aliases",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: AliasParams,
     query: ResolveWithLineage,
     headers: { "If-None-Match": 'The ETag seen before: "<generation>"' },
@@ -121,6 +122,7 @@ export const resolveRoutes = [
     description: "`registry://m@alias` as the alias route; `registry://m/3` as version 3 (which must be ready)." + CACHING + INCLUDE,
     tag: "Aliases",
     scope: "read",
+    subject: { model: { from: "query", get: (query) => parseModelUri(query.uri)?.model } },
     query: ResolveUriWithLineage,
     responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage }, 304: { description: "Not modified" } },
     errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
@@ -129,7 +131,6 @@ export const resolveRoutes = [
       if (!uri) {
         throw validationFailed("Not a model URI", [{ path: "uri", message: "expected registry://<model>@<alias> or registry://<model>/<version>" }]);
       }
-      if (!mayActOnModel(principal, uri.model)) throw new ProblemError("forbidden", `This token may not act on model '${uri.model}'`);
       const alias = uri.alias ?? `v${uri.version}`;
       return answer(c, await resolveState(c, uri.model, alias), query, principal);
     },
@@ -144,6 +145,7 @@ export const resolveRoutes = [
       'Upgrade to a WebSocket: the first message is the current Resolution plus `"event": "current"`, then one per change, in generation order: the Resolution\'s fields plus `event` (`set`, `delete`, `rollback`, `swap`, `stage`, `finalize`, …); `version`, `digest` and `files` are null once the alias resolves to nothing. Watching a stage name or `v<n>` follows the fallback. The socket is closed with code 4001 when the token expires, or within 10 s of its revocation. A browser on a page served by this registry may authenticate with the web UI session cookie instead of the Authorization header.',
     tag: "Aliases",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     cookieAuth: true,
     params: AliasParams,
     query: ResolveQuery,

@@ -4,12 +4,13 @@
  * only in the scheduled cleanup (src/retention/apply.ts).
  */
 import { dispatchAfter } from "../events/dispatch";
+import { authorize } from "../auth/authorize";
 import { mayActOnModel, type Principal } from "../auth/principal";
 import { queryDb, skipWriteBookmark } from "../db/session";
 import { REGISTRY_MODEL } from "../domain/audit";
 import { timestamp } from "../domain/ids";
 import { RetentionPolicy, type Keeping } from "../domain/retention";
-import { defineRoute } from "../http/api";
+import { defineRoute, MODEL_PARAM } from "../http/api";
 import type { AppContext } from "../http/app-env";
 import { ProblemError } from "../http/problem";
 import { ModelParams } from "../models/schemas";
@@ -67,7 +68,7 @@ export const retentionRoutes = [
     responses: { 200: { description: "The default policy", schema: RetentionPolicy } },
     errors: ["validation_failed", "payload_too_large", "unsupported_media_type"],
     async handler(c, { body, principal }) {
-      if (!mayActOnModel(principal, REGISTRY_MODEL)) {
+      if (authorize(principal, { model: REGISTRY_MODEL }) !== null) {
         throw new ProblemError("forbidden", "The default policy covers every model: this token is limited to some");
       }
       const { stored } = await new RetentionStore(queryDb(c)).setDefault(body, principal.sub, timestamp());
@@ -83,6 +84,7 @@ export const retentionRoutes = [
     summary: "A model's retention policy: its own, or the default it inherits",
     tag: "Retention",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     responses: { 200: { description: "The policy in force", schema: ModelRetention } },
     errors: ["validation_failed", "not_found"],
@@ -100,6 +102,7 @@ export const retentionRoutes = [
     description: `${POLICY_RULES} \`{}\` opts the model out of a default that deletes. Audited as \`retention.set\`.`,
     tag: "Retention",
     scope: "admin",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     body: RetentionPolicy,
     responses: { 200: { description: "The model's policy", schema: ModelRetention } },
@@ -118,6 +121,7 @@ export const retentionRoutes = [
     description: "Audited as `retention.delete` when the model had a policy of its own; 204 either way.",
     tag: "Retention",
     scope: "admin",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     responses: { 204: { description: "The default applies" } },
     errors: ["validation_failed", "not_found"],
@@ -136,6 +140,7 @@ export const retentionRoutes = [
       "Evaluated by the model's Durable Object on the same facts, and with the same evaluator, as the scheduled cleanup: at a given moment it lists exactly what the cleanup would delete then. Without `policy`, the policy in force (the model's own, else the default). `at` evaluates as of another moment (today's versions and aliases, ages as of then).",
     tag: "Retention",
     scope: "read",
+    subject: { model: MODEL_PARAM },
     params: ModelParams,
     body: PreviewBody,
     responses: { 200: { description: "The verdict on every version", schema: RetentionPreview } },

@@ -1,6 +1,6 @@
 /** What a ModelState decides about aliases and stages, and how it resolves them. */
 import { isReserved, rollbackTarget, sameValue, valueVersions, type AliasValue } from "../domain/alias";
-import { matchesAny } from "../domain/glob";
+import { ungranted } from "../auth/principal";
 import type { ResolveState } from "../domain/resolution";
 import { stagesTouched } from "../domain/stage";
 import type { Stage, VersionHead, VersionRecord } from "../domain/version";
@@ -103,8 +103,9 @@ export function setStage(r: Rooms, input: Reasoned & { version: number; stage: S
   if (!current) return versionNotFound(input);
   // Checked here, against the stage the version is in now, so no move can slip past it.
   const touched = stagesTouched(current.stage, input.stage, input.archiveExisting);
-  const ungranted = touched.filter((stage) => input.grants !== undefined && !matchesAny(input.grants, stage));
-  if (ungranted.length > 0) return fail("forbidden", `This token may not move versions in or out of ${ungranted.join(", ")}`);
+  // The same rule as every alias grant (src/auth/principal.ts, which authorize uses), on the stages this move touches.
+  const refused = ungranted(input.grants, touched);
+  if (refused.length > 0) return fail("forbidden", `This token may not move versions in or out of ${refused.join(", ")}`);
   if ((input.stage === "staging" || input.stage === "production") && current.status !== "ready") {
     return fail("version_not_ready", `Version ${input.version} is ${current.status}; only ready versions enter ${input.stage}`);
   }
