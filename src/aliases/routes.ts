@@ -1,18 +1,19 @@
 /**
- * Routes of API.md "Aliases" that change or list aliases, and the `stage` route. Every
- * decision is made inside the model's ModelState; these routes check scope and the token's
- * `aliases` globs. What a change moved is forgotten from this isolate's caches by the
- * ModelState stub itself (src/state/client.ts), from the list the object answers with.
+ * Routes of API.md "Aliases" that change or list aliases, and the `stage` route: translation
+ * only. Each declares its subject (the model, the aliases it moves); writes go through the
+ * alias service (./service.ts), which checks the grant again, makes the one ModelState call
+ * that decides, and leaves cache invalidation to the ModelState stub (src/state/client.ts).
  */
 import { queryDb } from "../db/session";
 import { z } from "zod";
-import { hasScope } from "../auth/principal";
 import { ALIAS_PARAM, defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { itemsOf, pageOf } from "../http/openapi-helpers";
 import { ModelParams, Version, VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
-import { actorFor, modelState, unwrap } from "../state/client";
+import type { AliasValue } from "../domain/alias";
+import { modelState } from "../state/client";
+import { deleteAlias, rollbackAlias, setAlias, setStage, swapAliases } from "./service";
 import { Alias, AliasParams, DeleteAliasQuery, HistoryEntry, PutAliasBody, RollbackBody, SettableAliasParams, StageBody, SwapBody } from "./schemas";
 
 const HistoryCursor = z.object({ g: z.number().int().positive() });
@@ -49,17 +50,9 @@ export const aliasRoutes = [
     responses: { 200: { description: "The alias", schema: Alias } },
     errors: ["validation_failed", "not_found", "conflict", "version_not_ready", "gate_failed", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const value = body.split ? { version: null, split: body.split } : { version: body.version!, split: null };
-      const alias = unwrap(
-        await modelState(c.env, params.model).setAlias({
-          ...actorFor(params.model, principal),
-          alias: params.alias,
-          value,
-          reason: body.reason ?? null,
-          expectedGeneration: body.expected_generation,
-        }),
-      );
-      return c.json(alias);
+      const value: AliasValue = body.split ? { version: null, split: body.split } : { version: body.version!, split: null };
+      const writer = { env: c.env, principal, model: params.model };
+      return c.json(await setAlias(writer, params.alias, value, { reason: body.reason ?? null, expectedGeneration: body.expected_generation }));
     },
   }),
 
@@ -78,14 +71,7 @@ export const aliasRoutes = [
     responses: { 204: { description: "Deleted" } },
     errors: ["validation_failed", "not_found", "forbidden"],
     async handler(c, { params, query, principal }) {
-      unwrap(
-        await modelState(c.env, params.model).deleteAlias({
-          ...actorFor(params.model, principal),
-          alias: params.alias,
-          reason: query.reason ?? null,
-          admin: hasScope(principal, "admin"),
-        }),
-      );
+      await deleteAlias({ env: c.env, principal, model: params.model }, params.alias, query.reason ?? null);
       return c.body(null, 204);
     },
   }),
@@ -124,15 +110,7 @@ export const aliasRoutes = [
     responses: { 200: { description: "The alias, rolled back", schema: Alias } },
     errors: ["validation_failed", "not_found", "conflict", "version_not_ready", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const alias = unwrap(
-        await modelState(c.env, params.model).rollbackAlias({
-          ...actorFor(params.model, principal),
-          alias: params.alias,
-          toVersion: body.to_version,
-          reason: body.reason ?? null,
-        }),
-      );
-      return c.json(alias);
+      return c.json(await rollbackAlias({ env: c.env, principal, model: params.model }, params.alias, { toVersion: body.to_version, reason: body.reason ?? null }));
     },
   }),
 
@@ -149,14 +127,7 @@ export const aliasRoutes = [
     responses: { 200: { description: "Both aliases after the swap", schema: itemsOf(Alias) } },
     errors: ["validation_failed", "not_found", "gate_failed", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const items = unwrap(
-        await modelState(c.env, params.model).swapAliases({
-          ...actorFor(params.model, principal),
-          aliases: body.aliases,
-          reason: body.reason ?? null,
-        }),
-      );
-      return c.json({ items });
+      return c.json({ items: await swapAliases({ env: c.env, principal, model: params.model }, body.aliases, body.reason ?? null) });
     },
   }),
 
@@ -175,16 +146,10 @@ export const aliasRoutes = [
     responses: { 200: { description: "The version in its new stage", schema: Version } },
     errors: ["validation_failed", "not_found", "version_not_ready", "gate_failed", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const record = unwrap(
-        await modelState(c.env, params.model).setStage({
-          ...actorFor(params.model, principal),
-          grants: principal.aliases,
-          version: params.version,
-          stage: body.stage,
-          archiveExisting: body.archive_existing,
-          reason: body.reason ?? null,
-        }),
-      );
+      const record = await setStage({ env: c.env, principal, model: params.model }, params.version, body.stage, {
+        archiveExisting: body.archive_existing,
+        reason: body.reason ?? null,
+      });
       return c.json(await new VersionStore(queryDb(c)).present(record, principal));
     },
   }),

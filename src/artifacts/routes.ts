@@ -4,7 +4,6 @@
  */
 import { queryDb, skipWriteBookmark } from "../db/session";
 import { z } from "zod";
-import { noneMatch, parseRange } from "../domain/range";
 import { config } from "../env";
 import { defineRoute, MODEL_PARAM } from "../http/api";
 import type { AppContext } from "../http/app-env";
@@ -14,10 +13,8 @@ import { VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
 import { actorFor, modelState, unwrap } from "../state/client";
 import type { UploadView } from "../state/model-state";
-import { BlobStore } from "./blob-store";
-import { abortR2Uploads } from "./bytes";
-import { finishUpload, putFile, receivePart, startUpload } from "./upload-workflow";
-import { blobKey } from "./keys";
+import { abortUpload, finishUpload, putFile, receivePart, startUpload } from "./upload-workflow";
+import { findFile, openDownload } from "./download";
 import { CreateUploadBody, File, FileList, FileParams, PartParams, Sha256Hex, Upload, UploadPartBody, UploadParams } from "./schemas";
 
 /** The declared body length; artifact routes need it to stream into R2 without buffering. */
@@ -178,14 +175,7 @@ export const artifactRoutes = [
     responses: { 204: { description: "Aborted" } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
-      const { aborts } = unwrap(
-        await modelState(c.env, params.model).abortUpload({
-          ...actorFor(params.model, principal),
-          version: params.version,
-          uploadId: params.upload_id,
-        }),
-      );
-      await abortR2Uploads(c.env.ARTIFACTS, aborts);
+      await abortUpload(c.env, actorFor(params.model, principal), { version: params.version, uploadId: params.upload_id });
       return c.body(null, 204);
     },
   }),
@@ -227,7 +217,7 @@ export const artifactRoutes = [
     },
     errors: ["validation_failed", "not_found", "range_not_satisfiable"],
     async handler(c, { params }) {
-      const file = await new BlobStore(queryDb(c)).file(params.model, params.version, params.path);
+      const file = await findFile(queryDb(c), params.model, params.version, params.path);
       if (!file) throw new ProblemError("not_found", `Version ${params.version} of '${params.model}' has no file '${params.path}'`);
       const headers = new Headers({
         etag: `"${file.sha256}"`,
@@ -237,21 +227,18 @@ export const artifactRoutes = [
         // Shared caches may keep them only when anyone may read them anyway (PUBLIC_READ).
         "cache-control": file.status === "ready" ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable` : "private, no-cache",
       });
-      if (noneMatch(c.req.header("if-none-match") ?? null, file.sha256)) return new Response(null, { status: 304, headers });
-      const range = parseRange(c.req.header("range") ?? null, file.size);
-      if (range.kind === "unsatisfiable") {
-        throw new ProblemError("range_not_satisfiable", `The file has ${file.size} bytes`, {}, { "content-range": `bytes */${file.size}` });
+      const download = await openDownload(c.env, file, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD" });
+      switch (download.kind) {
+        case "not_modified":
+          return new Response(null, { status: 304, headers });
+        case "unsatisfiable":
+          throw new ProblemError("range_not_satisfiable", `The file has ${file.size} bytes`, {}, { "content-range": `bytes */${file.size}` });
+        case "bytes":
+          headers.set("content-type", BYTES);
+          headers.set("content-length", String(download.length));
+          if (download.status === 206) headers.set("content-range", `bytes ${download.offset}-${download.offset + download.length - 1}/${file.size}`);
+          return new Response(download.body, { status: download.status, headers });
       }
-      const offset = range.kind === "partial" ? range.offset : 0;
-      const length = range.kind === "partial" ? range.length : file.size;
-      headers.set("content-type", BYTES);
-      headers.set("content-length", String(length));
-      const status = range.kind === "partial" ? 206 : 200;
-      if (status === 206) headers.set("content-range", `bytes ${offset}-${offset + length - 1}/${file.size}`);
-      if (c.req.method === "HEAD") return new Response(null, { status, headers });
-      const object = await c.env.ARTIFACTS.get(blobKey(file.sha256), range.kind === "partial" ? { range: { offset, length } } : {});
-      if (!object) throw new Error(`blob ${file.sha256} is listed but missing from R2`);
-      return new Response(object.body, { status, headers });
     },
   }),
 

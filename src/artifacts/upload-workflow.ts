@@ -13,7 +13,7 @@ import { validationFailed } from "../http/validation";
 import { modelState, unwrap } from "../state/client";
 import type { Actor, UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
-import { completeUpload, storeSingle } from "./bytes";
+import { abortR2Uploads, completeUpload, storeSingle } from "./bytes";
 import { blobKey, stagingKey } from "./keys";
 
 export type StoredFile = ManifestEntry & { deduplicated?: boolean };
@@ -192,4 +192,10 @@ export async function finishUpload(
     );
   }
   return deduplicated ? { ...file, deduplicated } : file;
+}
+
+/** Aborts a multipart upload: ModelState ends it (audited), then its parts are dropped in R2. */
+export async function abortUpload(env: Env, who: Actor, ref: { version: number; uploadId: string }): Promise<void> {
+  const { aborts } = unwrap(await modelState(env, who.model).abortUpload({ ...who, version: ref.version, uploadId: ref.uploadId }));
+  await abortR2Uploads(env.ARTIFACTS, aborts);
 }

@@ -8,9 +8,8 @@ import { defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound } from "../http/problem";
-import { abortR2Uploads } from "../artifacts/bytes";
-import { actorFor, modelState, unwrap } from "../state/client";
 import { ModelStore, modelBody, newModelBody } from "./model-store";
+import { createModel, dropModel, patchModel } from "./service";
 import { CreateModelBody, ListModelsQuery, Model, ModelParams, PatchModelBody } from "./schemas";
 
 const ModelCursor = z.object({ name: z.string() });
@@ -28,14 +27,7 @@ export const modelRoutes = [
     responses: { 201: { description: "The new model", schema: Model } },
     errors: ["validation_failed", "already_exists", "payload_too_large", "unsupported_media_type"],
     async handler(c, { body, principal }) {
-      const record = unwrap(
-        await modelState(c.env, body.name).createModel({
-          ...actorFor(body.name, principal),
-          kind: body.kind,
-          description: body.description ?? null,
-          tags: body.tags,
-        }),
-      );
+      const record = await createModel({ env: c.env, principal, model: body.name }, { kind: body.kind, description: body.description ?? null, tags: body.tags });
       // A model created again under an old name starts without versions or aliases.
       return c.json(newModelBody(record), 201);
     },
@@ -102,7 +94,7 @@ export const modelRoutes = [
     responses: { 200: { description: "The updated model", schema: Model } },
     errors: ["validation_failed", "not_found", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const record = unwrap(await modelState(c.env, params.model).patchModel({ ...actorFor(params.model, principal), patch: body }));
+      const record = await patchModel({ env: c.env, principal, model: params.model }, body);
       // D1 has the change once the object's flush landed; until then the record, without extras.
       return c.json((await new ModelStore(queryDb(c)).get(params.model)) ?? newModelBody(record));
     },
@@ -122,8 +114,7 @@ export const modelRoutes = [
     async handler(c, { params, principal }) {
       // The model's ModelState decides and removes its D1 rows through its outbox, after
       // everything it queued before. Blobs are collected later, when unreferenced.
-      const { aborts } = unwrap(await modelState(c.env, params.model).dropModel(actorFor(params.model, principal)));
-      await abortR2Uploads(c.env.ARTIFACTS, aborts);
+      await dropModel({ env: c.env, principal, model: params.model });
       return c.body(null, 204);
     },
   }),

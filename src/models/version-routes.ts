@@ -11,10 +11,8 @@ import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound } from "../http/problem";
 import { parseWith } from "../http/validation";
-import { abortR2Uploads } from "../artifacts/bytes";
-import { actorFor, modelState, unwrap } from "../state/client";
 import { ModelStore } from "./model-store";
-import { holdParents } from "./parents";
+import { createVersion, deleteVersion, finalizeVersion, patchVersion } from "./service";
 import {
   CreateVersionBody,
   IDEMPOTENCY_KEY,
@@ -54,18 +52,17 @@ export const versionRoutes = [
     async handler(c, { params, body, principal }) {
       const keyHeader = c.req.header("idempotency-key");
       const key = keyHeader === undefined ? undefined : parseWith(IDEMPOTENCY_KEY, keyHeader, "Idempotency-Key header");
-      const actor = actorFor(params.model, principal);
-      await holdParents(c.env, principal, { model: params.model, createdAt: () => actor.at }, body.lineage.parents, actor.at);
-      const outcome = await modelState(c.env, params.model).createVersion({
-        ...actor,
-        description: body.description ?? null,
-        tags: body.tags,
-        metrics: body.metrics,
-        lineage: body.lineage,
-        idempotency: key ? { key, requestHash: await sha256Hex(canonicalJson(body)) } : undefined,
-      });
-      const record = unwrap(outcome);
-      return c.json(await new VersionStore(queryDb(c)).present(record, principal), outcome.ok && outcome.replayed ? 200 : 201);
+      const { record, replayed } = await createVersion(
+        { env: c.env, principal, model: params.model },
+        {
+          description: body.description ?? null,
+          tags: body.tags,
+          metrics: body.metrics,
+          lineage: body.lineage,
+          idempotency: key ? { key, requestHash: await sha256Hex(canonicalJson(body)) } : undefined,
+        },
+      );
+      return c.json(await new VersionStore(queryDb(c)).present(record, principal), replayed ? 200 : 201);
     },
   }),
 
@@ -125,16 +122,7 @@ export const versionRoutes = [
     responses: { 200: { description: "The updated version", schema: Version } },
     errors: ["validation_failed", "not_found", "immutable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const actor = actorFor(params.model, principal);
-      const createdAt = async () => unwrap(await modelState(c.env, params.model).versionCreatedAt({ model: params.model, version: params.version }));
-      await holdParents(c.env, principal, { model: params.model, createdAt }, body.lineage?.parents, actor.at);
-      const record = unwrap(
-        await modelState(c.env, params.model).patchVersion({
-          ...actor,
-          version: params.version,
-          patch: body,
-        }),
-      );
+      const record = await patchVersion({ env: c.env, principal, model: params.model }, params.version, body);
       return c.json(await new VersionStore(queryDb(c)).present(record, principal));
     },
   }),
@@ -153,12 +141,7 @@ export const versionRoutes = [
     responses: { 200: { description: "The version, now ready", schema: Version } },
     errors: ["validation_failed", "not_found", "conflict", "immutable"],
     async handler(c, { params, principal }) {
-      const record = unwrap(
-        await modelState(c.env, params.model).finalize({
-          ...actorFor(params.model, principal),
-          version: params.version,
-        }),
-      );
+      const record = await finalizeVersion({ env: c.env, principal, model: params.model }, params.version);
       return c.json(await new VersionStore(queryDb(c)).present(record, principal));
     },
   }),
@@ -177,13 +160,7 @@ export const versionRoutes = [
     responses: { 204: { description: "Deleted" } },
     errors: ["validation_failed", "not_found", "in_use"],
     async handler(c, { params, principal }) {
-      const { aborts } = unwrap(
-        await modelState(c.env, params.model).deleteVersion({
-          ...actorFor(params.model, principal),
-          version: params.version,
-        }),
-      );
-      await abortR2Uploads(c.env.ARTIFACTS, aborts);
+      await deleteVersion({ env: c.env, principal, model: params.model }, params.version);
       return c.body(null, 204);
     },
   }),

@@ -8,6 +8,7 @@ import type { Principal } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { noneMatch } from "../domain/range";
 import { resolutionFor, type Resolution as ResolutionBody } from "../domain/resolution";
+import { referenceTo, type Reference } from "../domain/reference";
 import { parseModelUri } from "../domain/uri";
 import { config } from "../env";
 import { defineRoute, MODEL_PARAM } from "../http/api";
@@ -20,18 +21,11 @@ import { IncludeQuery, LineageGraph } from "../lineage/schemas";
 import { AliasReader } from "../lineage/store";
 import { Version } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
-import { modelState, unwrap } from "../state/client";
-import { cachedResolveState, type Resolved } from "./cache";
+import { modelState } from "../state/client";
+import { resolve, type Resolved } from "./service";
 
-async function resolveState(c: AppContext, model: string, alias: string): Promise<Resolved> {
-  const cfg = config(c.env);
-  const opts = {
-    ttlS: cfg.RESOLVE_TTL_S,
-    staleIfErrorS: cfg.RESOLVE_STALE_IF_ERROR_S,
-    waitUntil: (p: Promise<unknown>) => c.executionCtx.waitUntil(p),
-  };
-  return cachedResolveState(model, alias, opts, async () => unwrap(await modelState(c.env, model).resolveState({ model, alias })));
-}
+/** The route's waitUntil, for the cache's background work. */
+const waitUntilOf = (c: AppContext) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
 
 /**
  * The Resolution with `ETag: "<generation>"`; 304 when the client holds it already. A stale
@@ -110,7 +104,7 @@ export const resolveRoutes = [
     responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage }, 304: { description: "Not modified" } },
     errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
     async handler(c, { params, query, principal }) {
-      return answer(c, await resolveState(c, params.model, params.alias), query, principal);
+      return answer(c, await resolve(c.env, waitUntilOf(c), params.model, referenceTo(params.alias)), query, principal);
     },
   }),
 
@@ -131,8 +125,8 @@ export const resolveRoutes = [
       if (!uri) {
         throw validationFailed("Not a model URI", [{ path: "uri", message: "expected registry://<model>@<alias> or registry://<model>/<version>" }]);
       }
-      const alias = uri.alias ?? `v${uri.version}`;
-      return answer(c, await resolveState(c, uri.model, alias), query, principal);
+      const ref: Reference = uri.alias !== undefined ? referenceTo(uri.alias) : { kind: "version", version: uri.version };
+      return answer(c, await resolve(c.env, waitUntilOf(c), uri.model, ref), query, principal);
     },
   }),
 

@@ -1,0 +1,45 @@
+/**
+ * Downloads as every protocol serves them: which file, whether the client already has it,
+ * which range, and the bytes streamed from R2 (never buffered). The caller has authorized
+ * the request and shapes the answer in its own dialect (headers, error format); only this
+ * module and the upload side know R2 keys.
+ */
+import type { D1Handle } from "../db/session";
+import { noneMatch, parseRange } from "../domain/range";
+import type { Env } from "../env";
+import { BlobStore, type StoredFile } from "./blob-store";
+import { blobKey } from "./keys";
+
+export type { StoredFile } from "./blob-store";
+
+/** What a download request asks besides the file: its `Range` and `If-None-Match` headers, and whether it is a HEAD. */
+export interface DownloadRequest {
+  range: string | null;
+  ifNoneMatch: string | null;
+  head: boolean;
+}
+
+export type Download =
+  /** The client holds these bytes (its ETag is the sha256). */
+  | { kind: "not_modified" }
+  /** The range starts past the end (416). */
+  | { kind: "unsatisfiable" }
+  /** 200 (the whole file) or 206 (`offset`, `length`); `body` null for a HEAD. */
+  | { kind: "bytes"; status: 200 | 206; offset: number; length: number; body: ReadableStream | null };
+
+/** A version's file as D1 lists it (its sha256, size, and whether the version is ready), or null. */
+export function findFile(db: D1Handle, model: string, version: number, path: string): Promise<StoredFile | null> {
+  return new BlobStore(db).file(model, version, path);
+}
+
+/** Decides what to answer for `file` and opens its bytes (the range only) when there are some to send. */
+export async function openDownload(env: Env, file: { sha256: string; size: number }, request: DownloadRequest): Promise<Download> {
+  if (noneMatch(request.ifNoneMatch, file.sha256)) return { kind: "not_modified" };
+  const range = parseRange(request.range, file.size);
+  if (range.kind === "unsatisfiable") return { kind: "unsatisfiable" };
+  const [status, offset, length] = range.kind === "partial" ? ([206, range.offset, range.length] as const) : ([200, 0, file.size] as const);
+  if (request.head) return { kind: "bytes", status, offset, length, body: null };
+  const object = await env.ARTIFACTS.get(blobKey(file.sha256), range.kind === "partial" ? { range: { offset, length } } : {});
+  if (!object) throw new Error(`blob ${file.sha256} is listed but missing from R2`);
+  return { kind: "bytes", status, offset, length, body: object.body };
+}

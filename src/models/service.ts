@@ -1,0 +1,81 @@
+/**
+ * Model and version writes as every protocol makes them (`/v1`, and the MLflow bridge's
+ * registered-model and model-version calls): the grant, the lineage parents held in their
+ * own models' objects before the child is written (./parents.ts), the one ModelState call
+ * that decides, and what follows it in R2 (the multipart uploads a deletion ended are
+ * aborted here, so no caller can forget them). What a write moved for serving is forgotten
+ * by the ModelState stub itself (src/state/client.ts). Errors are ProblemErrors with the
+ * contract's codes.
+ */
+import { requireAuthorized } from "../auth/authorize";
+import type { Principal } from "../auth/principal";
+import { abortR2Uploads } from "../artifacts/bytes";
+import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
+import type { Lineage, VersionPatch, VersionRecord } from "../domain/version";
+import type { Env } from "../env";
+import { actorFor, modelState, unwrap } from "../state/client";
+import { holdParents } from "./parents";
+
+/** Who writes, and to which model. */
+export interface ModelWriter {
+  env: Env;
+  principal: Principal;
+  model: string;
+}
+
+const granted = (w: ModelWriter, scope: "write" | "admin") => requireAuthorized(w.principal, { scope, model: w.model });
+
+export async function createModel(w: ModelWriter, input: { kind: ModelKind; description: string | null; tags: Record<string, string> }): Promise<ModelRecord> {
+  granted(w, "write");
+  return unwrap(await modelState(w.env, w.model).createModel({ ...actorFor(w.model, w.principal), ...input }));
+}
+
+export async function patchModel(w: ModelWriter, patch: ModelPatch): Promise<ModelRecord> {
+  granted(w, "write");
+  return unwrap(await modelState(w.env, w.model).patchModel({ ...actorFor(w.model, w.principal), patch }));
+}
+
+/** Deletes the model (409 `in_use` while an alias is set) and aborts its open multipart uploads in R2. */
+export async function dropModel(w: ModelWriter): Promise<void> {
+  granted(w, "admin");
+  const { aborts } = unwrap(await modelState(w.env, w.model).dropModel(actorFor(w.model, w.principal)));
+  await abortR2Uploads(w.env.ARTIFACTS, aborts);
+}
+
+export interface NewVersion {
+  description: string | null;
+  tags: Record<string, string>;
+  metrics: Record<string, number>;
+  lineage: Lineage;
+  /** `Idempotency-Key` and the hash of the request body it came with. */
+  idempotency?: { key: string; requestHash: string };
+}
+
+/** Creates a pending version; `replayed` when an earlier request with the same Idempotency-Key created it. */
+export async function createVersion(w: ModelWriter, input: NewVersion): Promise<{ record: VersionRecord; replayed: boolean }> {
+  granted(w, "write");
+  const actor = actorFor(w.model, w.principal);
+  await holdParents(w.env, w.principal, { model: w.model, createdAt: () => actor.at }, input.lineage.parents, actor.at);
+  const outcome = await modelState(w.env, w.model).createVersion({ ...actor, ...input });
+  return { record: unwrap(outcome), replayed: outcome.ok && outcome.replayed === true };
+}
+
+export async function patchVersion(w: ModelWriter, version: number, patch: VersionPatch): Promise<VersionRecord> {
+  granted(w, "write");
+  const actor = actorFor(w.model, w.principal);
+  const createdAt = async () => unwrap(await modelState(w.env, w.model).versionCreatedAt({ model: w.model, version }));
+  await holdParents(w.env, w.principal, { model: w.model, createdAt }, patch.lineage?.parents, actor.at);
+  return unwrap(await modelState(w.env, w.model).patchVersion({ ...actor, version, patch }));
+}
+
+export async function finalizeVersion(w: ModelWriter, version: number): Promise<VersionRecord> {
+  granted(w, "write");
+  return unwrap(await modelState(w.env, w.model).finalize({ ...actorFor(w.model, w.principal), version }));
+}
+
+/** Deletes a version (409 `in_use` while an alias or the production stage holds it) and aborts its open multipart uploads in R2. */
+export async function deleteVersion(w: ModelWriter, version: number): Promise<void> {
+  granted(w, "admin");
+  const { aborts } = unwrap(await modelState(w.env, w.model).deleteVersion({ ...actorFor(w.model, w.principal), version }));
+  await abortR2Uploads(w.env.ARTIFACTS, aborts);
+}
