@@ -31,6 +31,10 @@ export type AliasValue = { version: number; split: null } | { version: null; spl
 
 export const valueVersions = (value: AliasValue): number[] => (value.split ? value.split.map((s) => s.version) : [value.version]);
 
+/** The one version a value shows where only one fits (a Model's `aliases`): a split's heaviest, the first on a tie. */
+export const shownVersion = (value: AliasValue): number =>
+  value.split ? value.split.reduce((a, b) => (b.weight > a.weight ? b : a)).version : value.version;
+
 export const sameValue = (a: AliasValue | null, b: AliasValue | null) => JSON.stringify(a) === JSON.stringify(b);
 
 const utf8 = new TextEncoder();

@@ -17,7 +17,7 @@ import { validationFailed } from "../http/validation";
 import { Alias, AliasParams, ResolveQuery, ResolveUriQuery, Resolution } from "../aliases/schemas";
 import { lineageGraph } from "../lineage/graph";
 import { IncludeQuery, LineageGraph } from "../lineage/schemas";
-import { AliasReader } from "../lineage/store";
+import { AliasProjection } from "../aliases/projection-reader";
 import { Version } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
 import { modelState, unwrap } from "../state/client";
@@ -65,7 +65,7 @@ async function provenance(c: AppContext, resolution: ResolutionBody, depth: numb
     const [lineage, record, alias] = await Promise.all([
       lineageGraph(db, ref, depth, principal),
       versions.get(ref.model, ref.version),
-      new AliasReader(db).record(resolution.model, resolution.alias),
+      new AliasProjection(db).record(resolution.model, resolution.alias),
     ]);
     return { lineage, version_detail: record ? await versions.present(record, principal) : null, alias_detail: alias };
   };
