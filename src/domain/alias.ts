@@ -26,6 +26,9 @@ export interface SplitEntry {
   weight: number;
 }
 
+/** A split as the contract's answers show it (Alias, Resolution, history): null for one version. */
+export const SplitShown = z.array(z.object({ version: z.number().int(), weight: z.number() })).nullable();
+
 /** An alias's value: one version, or a weighted split over several. */
 export type AliasValue = { version: number; split: null } | { version: null; split: SplitEntry[] };
 

@@ -82,7 +82,7 @@ async function provenance(c: AppContext, resolution: ResolutionBody, depth: numb
 const ResolveWithLineage = ResolveQuery.extend(IncludeQuery.shape);
 const ResolveUriWithLineage = ResolveUriQuery.extend(IncludeQuery.shape);
 
-const ResolutionWithLineage = Resolution.extend({
+export const ResolutionWithLineage = Resolution.extend({
   lineage: LineageGraph.optional().describe("With include=lineage"),
   version_detail: Version.nullable().optional().describe("With include=lineage: the resolved Version"),
   alias_detail: Alias.nullable().optional().describe("With include=lineage: the alias as set (null for latest, v<n> and stage fallbacks)"),
