@@ -3,12 +3,13 @@ import { exportJWK, generateKeyPair } from "jose";
 import { defineConfig } from "vitest/config";
 
 /**
- * Two projects:
+ * The projects:
  * - `workers`: the suite that runs inside workerd against real local D1, R2 and Durable
  *   Objects, with test keys generated here (RS256, ES256, EdDSA) published as an inline JWKS.
  * - `e2e`: Node tests that start the real `npm start` and talk to it over HTTP.
  * - `cli`: Node tests that drive the real `mreg` bundle as a subprocess against one shared
  *   `npm start` (test/cli/global-setup.ts builds the bundle and starts the server).
+ * - `node`: plain Node tests of the source tree itself (test/node: the import rules), no server.
  */
 async function testKeys() {
   const keys: Record<string, unknown> = {};
@@ -80,7 +81,7 @@ export default defineConfig(async () => {
           test: {
             name: "workers",
             include: ["test/**/*.test.ts"],
-            exclude: ["test/e2e/**", "test/cli/**"],
+            exclude: ["test/e2e/**", "test/cli/**", "test/node/**"],
             setupFiles: ["./test/setup.ts"],
           },
         },
@@ -103,6 +104,13 @@ export default defineConfig(async () => {
             globalSetup: ["./test/cli/global-setup.ts"],
             testTimeout: 180_000,
             hookTimeout: 180_000,
+          },
+        },
+        {
+          test: {
+            name: "node",
+            include: ["test/node/**/*.test.ts"],
+            environment: "node",
           },
         },
       ],

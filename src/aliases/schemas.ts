@@ -1,7 +1,9 @@
 /** Request and response schemas of API.md "Aliases" and the `stage` route. */
 import { z } from "zod";
-import { AliasName, MAX_SPLIT_ENTRIES, SettableAliasName } from "../domain/alias";
-import { File, ModelParams, Stage } from "../models/schemas";
+import { AliasName, MAX_SPLIT_ENTRIES, SettableAliasName, SplitShown } from "../domain/alias";
+import { ModelParams, Stage } from "../models/schemas";
+
+export { Resolution } from "../domain/resolution";
 
 const Reason = z.string().max(1024);
 const VersionRef = z.number().int().positive();
@@ -43,38 +45,23 @@ export const StageBody = z.strictObject({
 export const ResolveQuery = z.object({ key: z.string().min(1).max(256).optional() });
 export const ResolveUriQuery = ResolveQuery.extend({ uri: z.string().min(1).max(512) });
 
-const SplitOut = z.array(z.object({ version: z.number().int(), weight: z.number() })).nullable();
-
 export const Alias = z
   .object({
     model: z.string(),
     alias: z.string(),
     version: z.number().int().nullable(),
-    split: SplitOut,
+    split: SplitShown,
     generation: z.number().int(),
     updated_at: z.string(),
     updated_by: z.string(),
   })
   .meta({ id: "Alias" });
 
-export const Resolution = z
-  .object({
-    model: z.string(),
-    alias: z.string(),
-    version: z.number().int(),
-    generation: z.number().int(),
-    digest: z.string().nullable(),
-    files: z.array(File),
-    uri: z.string(),
-    split: SplitOut,
-  })
-  .meta({ id: "Resolution" });
-
 export const HistoryEntry = z
   .object({
     generation: z.number().int(),
     version: z.number().int().nullable(),
-    split: SplitOut,
+    split: SplitShown,
     action: z.enum(["set", "delete", "rollback", "swap"]),
     actor: z.string(),
     reason: z.string().nullable(),

@@ -18,7 +18,7 @@ const AuditQuery = PageQuery.extend({
   until: Timestamp.optional(),
 });
 
-const AuditEvent = z
+export const AuditEvent = z
   .object({
     id: z.string(),
     at: z.string(),

@@ -1,6 +1,6 @@
 /** API.md "Auth" (tokens), "Events (webhooks)" and "Retention". */
 import { seg, type Transport } from "./transport";
-import type { CreateToken, CreateWebhook, Delivery, MintedToken, Page, PageQuery, PatchWebhook, RetentionPolicy, RetentionPreview, Token, Webhook } from "./types";
+import type { CreateToken, CreateWebhook, Delivery, MintedToken, ModelRetention, Page, PageQuery, PatchWebhook, RetentionPolicy, RetentionPreview, Token, Webhook } from "./types";
 
 export class Tokens {
   constructor(private readonly t: Transport) {}
@@ -72,11 +72,11 @@ export class Retention {
     return this.t.json({ method: "PUT", path: "/v1/retention", json: policy, idempotent: true, signal, what: "set the default retention policy" });
   }
 
-  get(model: string, signal?: AbortSignal): Promise<{ policy: RetentionPolicy; inherited: boolean }> {
+  get(model: string, signal?: AbortSignal): Promise<ModelRetention> {
     return this.t.json({ method: "GET", path: `/v1/models/${seg(model)}/retention`, signal, what: `retention of '${model}'` });
   }
 
-  set(model: string, policy: RetentionPolicy, signal?: AbortSignal): Promise<{ policy: RetentionPolicy; inherited: boolean }> {
+  set(model: string, policy: RetentionPolicy, signal?: AbortSignal): Promise<ModelRetention> {
     return this.t.json({ method: "PUT", path: `/v1/models/${seg(model)}/retention`, json: policy, idempotent: true, signal, what: `set retention of '${model}'` });
   }
 

@@ -17,6 +17,9 @@ export interface PageQuery {
   cursor?: string;
 }
 
+/** A JSON value, as a lineage `signature` holds them. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
 export type Tags = Record<string, string>;
 /** A tag patch: a `null` value deletes the key. */
 export type TagPatch = Record<string, string | null>;
@@ -77,7 +80,7 @@ export interface Lineage {
   params?: Record<string, string | number | boolean>;
   parents?: { model: string; version: number }[];
   framework?: { name: string; version?: string };
-  signature?: Record<string, unknown>;
+  signature?: Record<string, JsonValue>;
 }
 
 /** A lineage patch: given fields replace the old ones, `null` removes one (only while pending). */
@@ -105,6 +108,7 @@ export interface Version {
   aliases: string[];
   created_at: Timestamp;
   created_by: string;
+  updated_at: Timestamp;
   ready_at: Timestamp | null;
 }
 
@@ -197,7 +201,8 @@ export interface HistoryEntry {
   generation: number;
   version: number | null;
   split: SplitEntry[] | null;
-  action: string;
+  /** A guard's rollback is a `rollback` too (actor `guard`). */
+  action: "set" | "delete" | "rollback" | "swap";
   actor: string;
   reason: string | null;
   at: Timestamp;
@@ -218,18 +223,29 @@ export interface WatchEvent {
 
 // ---- gates, approvals, guards -------------------------------------------------------------
 
+export interface NoRegression {
+  metric: string;
+  /** Default true. */
+  higher_is_better?: boolean;
+  /** Default 0. */
+  tolerance?: number;
+}
+
 export interface GatePolicy {
   metrics?: { name: string; min?: number; max?: number }[];
-  no_regression?: { metric: string; higher_is_better?: boolean; tolerance?: number }[];
+  no_regression?: NoRegression[];
   required_tags?: Tags;
   required_lineage?: (keyof Lineage)[];
   approvals?: number;
   from?: string;
 }
 
+/** A policy as the server keeps and shows it: its defaults filled in. */
+export type AppliedGatePolicy = Omit<GatePolicy, "no_regression"> & { no_regression?: Required<NoRegression>[] };
+
 export interface Gate {
   target: string;
-  policy: GatePolicy;
+  policy: AppliedGatePolicy;
   updated_at: Timestamp;
   updated_by: string;
 }
@@ -274,15 +290,16 @@ export interface Guard {
   updated_by: string;
   /** The alias's window; for a split, all members together with `version` null. */
   window: GuardWindow;
-  /** Each served version's own window (what the guard trips on); absent from older servers. */
-  windows?: (GuardWindow & { version: number })[];
+  /** Each served version's own window (what the guard trips on), in the alias's order; none while the alias is not set. */
+  windows: (GuardWindow & { version: number })[];
 }
 
 export interface GuardWindow {
   version: number | null;
   samples: number;
   mean: number | null;
-  batches?: number;
+  /** How many calls to the model's Durable Object brought these samples. */
+  batches: number;
 }
 
 export interface Signal {
@@ -319,8 +336,12 @@ export interface LineageNode {
   created_by: string | null;
   digest: string | null;
   run_id: string | null;
+  run_url: string | null;
+  git_repo: string | null;
   git_sha: string | null;
   datasets: Dataset[];
+  params: Record<string, string | number | boolean>;
+  metrics: Metrics;
   /** 0 for the root, -n for n steps upstream (ancestors), +n downstream (descendants). */
   distance: number;
 }
@@ -441,7 +462,7 @@ export interface CreateToken {
   aliases?: string[];
   /** Seconds; default 86400, at most 31536000. */
   ttl_s?: number;
-  description?: string;
+  description?: string | null;
 }
 
 // ---- webhooks and retention ---------------------------------------------------------------
@@ -465,14 +486,14 @@ export interface CreateWebhook {
   url: string;
   events?: string[];
   models?: string[];
-  description?: string;
+  description?: string | null;
 }
 
 export interface PatchWebhook {
   url?: string;
   events?: string[];
   models?: string[];
-  description?: string;
+  description?: string | null;
   active?: boolean;
   rotate_secret?: true;
 }
@@ -493,13 +514,34 @@ export interface Delivery {
 export interface RetentionPolicy {
   keep_last?: number;
   max_age_days?: number;
-  keep_stages?: Stage[];
+  /** `production` is kept whatever this says; default production and staging. */
+  keep_stages?: ("staging" | "production" | "archived")[];
   keep_tags?: Tags;
   pending_max_age_days?: number;
   failed_max_age_days?: number;
 }
 
+/** A model's retention: its own policy, or the registry default it inherits. */
+export interface ModelRetention {
+  policy: RetentionPolicy;
+  /** true: the model has no policy of its own, and this is the registry default. */
+  inherited: boolean;
+  /** When the policy shown was set (null: the default was never set). */
+  updated_at: Timestamp | null;
+  updated_by: string | null;
+}
+
 export interface RetentionPreview {
-  delete: { version: number; rule: string }[];
-  keep: { version: number; reason: string }[];
+  delete: { version: number; rule: "keep_last" | "max_age_days" | "keep_last+max_age_days" | "pending_max_age_days" | "failed_max_age_days" }[];
+  keep: {
+    version: number;
+    reason: "alias" | "stage" | "keep_tags" | "lineage_parent" | "keep_last" | "max_age_days" | "pending_max_age_days" | "failed_max_age_days" | "no_rule";
+    /** The alias, the stage, or the child (`model/version`) naming the version as parent. */
+    detail?: string;
+  }[];
+  /** The policy evaluated, and where it came from. */
+  policy: RetentionPolicy;
+  source: "request" | "model" | "default";
+  /** The moment it was evaluated as of. */
+  at: Timestamp;
 }

@@ -26,10 +26,17 @@ export interface SplitEntry {
   weight: number;
 }
 
+/** A split as the contract's answers show it (Alias, Resolution, history): null for one version. */
+export const SplitShown = z.array(z.object({ version: z.number().int(), weight: z.number() })).nullable();
+
 /** An alias's value: one version, or a weighted split over several. */
 export type AliasValue = { version: number; split: null } | { version: null; split: SplitEntry[] };
 
 export const valueVersions = (value: AliasValue): number[] => (value.split ? value.split.map((s) => s.version) : [value.version]);
+
+/** The one version a value shows where only one fits (a Model's `aliases`): a split's heaviest, the first on a tie. */
+export const shownVersion = (value: AliasValue): number =>
+  value.split ? value.split.reduce((a, b) => (b.weight > a.weight ? b : a)).version : value.version;
 
 export const sameValue = (a: AliasValue | null, b: AliasValue | null) => JSON.stringify(a) === JSON.stringify(b);
 

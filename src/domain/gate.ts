@@ -43,18 +43,18 @@ export const GatePolicy = z
 
 export type GatePolicy = z.output<typeof GatePolicy>;
 
-export interface GateCheck {
-  check: string;
-  passed: boolean;
-  expected: string;
-  actual: unknown;
-  detail: string | null;
-}
+/** The contract's GateResult (API.md), written once: one check per rule and candidate. */
+export const GateResult = z
+  .object({
+    passed: z.boolean(),
+    checks: z.array(
+      z.object({ check: z.string(), passed: z.boolean(), expected: z.string(), actual: z.unknown(), detail: z.string().nullable() }),
+    ),
+  })
+  .meta({ id: "GateResult" });
 
-export interface GateResult {
-  passed: boolean;
-  checks: GateCheck[];
-}
+export type GateResult = z.output<typeof GateResult>;
+export type GateCheck = GateResult["checks"][number];
 
 /** What the evaluator knows of a version that is to receive the target, or holds it now. */
 export interface GateFacts {

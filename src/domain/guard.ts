@@ -73,12 +73,38 @@ export const bucketOf = (atMs: number, windowS: number) => Math.floor(atMs / ((w
 /** The oldest bucket still inside the window that ends with `current`. */
 export const oldestBucket = (current: number) => current - WINDOW_BUCKETS + 1;
 
-export interface WindowStats {
-  samples: number;
-  mean: number | null;
-  /** How many batches (calls to the object) brought them: how well the Worker coalesces. */
-  batches: number;
-}
+/** A window's figures, and the version they are of (null: a split's members together). */
+const GuardWindow = z.object({
+  version: z.number().nullable(),
+  samples: z.number(),
+  mean: z.number().nullable(),
+  batches: z.number().describe("How many calls to the model's Durable Object brought these samples (how well isolates coalesce)"),
+});
+
+export type WindowStats = Omit<z.output<typeof GuardWindow>, "version">;
+
+/** The contract's Guard, written once: the body it was set with, at the top level, plus who set it and its windows. */
+export const Guard = z
+  .object({
+    model: z.string(),
+    alias: z.string(),
+    metric: z.string(),
+    min: z.number().nullable(),
+    max: z.number().nullable(),
+    window_s: z.number().int(),
+    min_samples: z.number().int(),
+    updated_at: z.string(),
+    updated_by: z.string(),
+    window: GuardWindow.describe(
+      "The alias's window over the last `window_s`: that of the version it serves; for a split, all members' signals together, with `version` null (as the Alias's). A guard trips on one member's window, never on this sum: see `windows`.",
+    ),
+    windows: z
+      .array(GuardWindow.extend({ version: z.number() }))
+      .describe("Each version the alias serves, with its own window, in the alias's order (one entry unless it is a split; none while the alias is not set)"),
+  })
+  .meta({ id: "Guard" });
+
+export type Guard = z.output<typeof Guard>;
 
 /** Whether the window's mean breaks the guard's bound, counting only once it holds `min_samples`. */
 export function breaks(guard: GuardPolicy, stats: WindowStats): boolean {

@@ -2,11 +2,23 @@
  * A version's manifest and digest (API.md "Versions"): the sha256 of the lines
  * `<path>\t<size>\t<sha256>\n`, sorted by path.
  */
+import { z } from "zod";
+
 export interface ManifestEntry {
   path: string;
   size: number;
   sha256: string;
 }
+
+/** The contract's File (API.md "Files"): a manifest entry as answers show it. */
+export const File = z
+  .object({
+    path: z.string(),
+    size: z.number().int(),
+    sha256: z.string(),
+    deduplicated: z.boolean().optional(),
+  })
+  .meta({ id: "File" });
 
 const encoder = new TextEncoder();
 

@@ -1,6 +1,7 @@
 /** What resolving an alias answers (API.md "Resolution"), built from the alias's state. */
-import { pickFromSplit, type SplitEntry } from "./alias";
-import type { ManifestEntry } from "./manifest";
+import { z } from "zod";
+import { pickFromSplit, SplitShown, type SplitEntry } from "./alias";
+import { File, type ManifestEntry } from "./manifest";
 import { versionUri } from "./uri";
 
 /** A version an alias can resolve to, with what a serving node needs to fetch it. */
@@ -24,16 +25,24 @@ export interface ResolveState {
   targets: ResolveTarget[];
 }
 
-export interface Resolution {
-  model: string;
-  alias: string;
-  version: number;
-  generation: number;
-  digest: string | null;
-  files: ManifestEntry[];
-  uri: string;
-  split: SplitEntry[] | null;
-}
+/**
+ * The contract's Resolution, written once: the OpenAPI and the server's type come from it; the
+ * client's copy is held equal to it by test/client-shapes.ts.
+ */
+export const Resolution = z
+  .object({
+    model: z.string(),
+    alias: z.string(),
+    version: z.number().int(),
+    generation: z.number().int(),
+    digest: z.string().nullable(),
+    files: z.array(File),
+    uri: z.string(),
+    split: SplitShown,
+  })
+  .meta({ id: "Resolution" });
+
+export type Resolution = z.output<typeof Resolution>;
 
 export function resolutionFor(state: ResolveState, key: string | undefined): Resolution {
   const version = state.split ? pickFromSplit(state.split, state.model, state.alias, key) : state.targets[0]!.version;

@@ -2,37 +2,61 @@
  * A model version as the registry keeps it, and the pure rules for changing it. The
  * ModelState Durable Object owns these records; D1 holds their projection.
  */
+import { z } from "zod";
 import { mergeFlat } from "./canonical-json";
 import { jsonBytes, MAX_LINEAGE_BYTES, MAX_METRICS, tagsOverLimit } from "./limits";
 import type { ManifestEntry } from "./manifest";
+import { ModelName } from "./names";
 
 export type VersionStatus = "pending" | "ready" | "failed";
 export type Stage = "none" | "staging" | "production" | "archived";
-export type ParamValue = string | number | boolean;
-export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
-export interface DatasetRef {
-  uri: string;
-  snapshot?: string;
-  digest?: string;
-}
+export const LINEAGE_CAP_MESSAGE = `at most ${MAX_LINEAGE_BYTES} bytes (256 KiB) serialized`;
+export const fitsLineageCap = (lineage: object) => jsonBytes(lineage) <= MAX_LINEAGE_BYTES;
 
-export interface ParentRef {
-  model: string;
-  version: number;
-}
+/** Each lineage field as a version's body may set it (API.md "Versions"); a patch makes each nullable. */
+export const LineageFields = {
+  run_id: z.string().min(1).max(256),
+  run_url: z.url().max(2048),
+  git_repo: z.string().min(1).max(2048),
+  git_sha: z.string().regex(/^[0-9a-fA-F]{4,64}$/, "must be a hex commit id"),
+  datasets: z
+    .array(
+      z.strictObject({
+        uri: z.string().min(1).max(2048),
+        snapshot: z.string().max(256).optional(),
+        digest: z.string().max(256).optional(),
+      }),
+    )
+    .max(100),
+  params: z
+    .record(z.string().min(1).max(256), z.union([z.string().max(4096), z.number(), z.boolean()]))
+    .refine((p) => Object.keys(p).length <= 1000, "at most 1000 params"),
+  parents: z.array(z.strictObject({ model: ModelName, version: z.number().int().positive() })).max(32),
+  framework: z.strictObject({ name: z.string().min(1).max(128), version: z.string().max(128).optional() }),
+  signature: z.record(z.string(), z.json()),
+};
 
-export interface Lineage {
-  run_id?: string;
-  run_url?: string;
-  git_repo?: string;
-  git_sha?: string;
-  datasets?: DatasetRef[];
-  params?: Record<string, ParamValue>;
-  parents?: ParentRef[];
-  framework?: { name: string; version?: string };
-  signature?: { [key: string]: Json };
-}
+/** The contract's lineage, written once: what a version's body sets and every answer shows. */
+export const Lineage = z
+  .strictObject({
+    run_id: LineageFields.run_id.optional(),
+    run_url: LineageFields.run_url.optional(),
+    git_repo: LineageFields.git_repo.optional(),
+    git_sha: LineageFields.git_sha.optional(),
+    datasets: LineageFields.datasets.optional(),
+    params: LineageFields.params.optional(),
+    parents: LineageFields.parents.optional(),
+    framework: LineageFields.framework.optional(),
+    signature: LineageFields.signature.optional(),
+  })
+  .refine(fitsLineageCap, LINEAGE_CAP_MESSAGE)
+  .meta({ id: "Lineage" });
+
+export type Lineage = z.output<typeof Lineage>;
+export type DatasetRef = NonNullable<Lineage["datasets"]>[number];
+export type ParentRef = NonNullable<Lineage["parents"]>[number];
+export type ParamValue = NonNullable<Lineage["params"]>[string];
 
 /** A version without its files: what ModelState keeps in one row and D1 in `versions`. */
 export interface VersionHead {

@@ -33,14 +33,14 @@ const DeliveryId = z.string().regex(/^[0-9A-Z]{26}\.wh_[0-9A-Z]{26}$/, "not a de
 const WebhookParams = z.object({ id: WebhookId });
 const DeliveryParams = z.object({ id: WebhookId, delivery_id: DeliveryId });
 
-const CreateWebhookBody = z.strictObject({
+export const CreateWebhookBody = z.strictObject({
   url: z.string().min(1).max(2048),
   events: z.array(Glob).max(100).default([]),
   models: z.array(Glob).max(100).default([]),
   description: z.string().max(1024).nullable().default(null),
 });
 
-const PatchWebhookBody = z.strictObject({
+export const PatchWebhookBody = z.strictObject({
   url: z.string().min(1).max(2048).optional(),
   events: z.array(Glob).max(100).optional(),
   models: z.array(Glob).max(100).optional(),
@@ -49,7 +49,7 @@ const PatchWebhookBody = z.strictObject({
   rotate_secret: z.literal(true).optional(),
 });
 
-const Webhook = z
+export const Webhook = z
   .object({
     id: z.string(),
     url: z.string(),
@@ -65,7 +65,7 @@ const Webhook = z
   })
   .meta({ id: "Webhook" });
 
-const Delivery = z
+export const Delivery = z
   .object({
     id: z.string(),
     webhook_id: z.string(),

@@ -4,6 +4,8 @@ import { SettableAliasName } from "../domain/alias";
 import { GatePolicy } from "../domain/gate";
 import { ModelParams, VersionParams } from "../models/schemas";
 
+export { GateResult } from "../domain/gate";
+
 /** A gate's target: an alias or a stage name (`production` covers both); never `latest` or `v<n>`. */
 export const GateParams = ModelParams.extend({ target: SettableAliasName });
 
@@ -12,15 +14,6 @@ export const Gate = z
   .meta({ id: "Gate" });
 
 export const GateCheckBody = z.strictObject({ version: z.number().int().positive() });
-
-export const GateResult = z
-  .object({
-    passed: z.boolean(),
-    checks: z.array(
-      z.object({ check: z.string(), passed: z.boolean(), expected: z.string(), actual: z.unknown(), detail: z.string().nullable() }),
-    ),
-  })
-  .meta({ id: "GateResult" });
 
 export const ApprovalParams = VersionParams;
 

@@ -1,7 +1,7 @@
 /** Routes of API.md "Gates, approvals and guards" for guards and production signals. */
 import { z } from "zod";
 import { skipWriteBookmark } from "../db/session";
-import { GuardBody, MAX_SIGNAL_COUNT, SignalValue } from "../domain/guard";
+import { Guard, GuardBody, MAX_SIGNAL_COUNT, SignalValue } from "../domain/guard";
 import { config, type Env } from "../env";
 import { ALIAS_PARAM, defineRoute, MODEL_PARAM } from "../http/api";
 import { AliasParams, SettableAliasParams } from "../aliases/schemas";
@@ -9,34 +9,7 @@ import { actorFor, modelState, unwrap } from "../state/client";
 import { signals, type SignalBatch } from "./coalesce";
 import { forgetGuards, guardsOf, type GuardedAlias } from "./directory";
 
-const GuardWindow = z.object({
-  version: z.number().nullable(),
-  samples: z.number(),
-  mean: z.number().nullable(),
-  batches: z.number().describe("How many calls to the model's Durable Object brought these samples (how well isolates coalesce)"),
-});
-
-const Guard = z
-  .object({
-    model: z.string(),
-    alias: z.string(),
-    metric: z.string(),
-    min: z.number().nullable(),
-    max: z.number().nullable(),
-    window_s: z.number().int(),
-    min_samples: z.number().int(),
-    updated_at: z.string(),
-    updated_by: z.string(),
-    window: GuardWindow.describe(
-      "The alias's window over the last `window_s`: that of the version it serves; for a split, all members' signals together, with `version` null (as the Alias's). A guard trips on one member's window, never on this sum: see `windows`.",
-    ),
-    windows: z
-      .array(GuardWindow.extend({ version: z.number() }))
-      .describe("Each version the alias serves, with its own window, in the alias's order (one entry unless it is a split; none while the alias is not set)"),
-  })
-  .meta({ id: "Guard" });
-
-const SignalBody = z.strictObject({
+export const SignalBody = z.strictObject({
   version: z.number().int().positive(),
   metrics: z
     .record(z.string().min(1).max(128), SignalValue.describe("Finite, with magnitude at most 1e12"))

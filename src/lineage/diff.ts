@@ -2,9 +2,10 @@
  * The diff of two versions of a model: what changed (src/domain/version-diff.ts) plus, for
  * each changed file that is UTF-8 text up to 1 MiB and 20,000 lines on both sides, its
  * unified diff. Reading (4 MiB) and output (2 MiB) are bounded per request, so one diff of
- * many large configs cannot take the isolate's memory.
+ * many large configs cannot take the isolate's memory. The bytes come through
+ * src/artifacts/blob-text.ts, by sha256.
  */
-import { blobKey } from "../artifacts/keys";
+import { readBlobText } from "../artifacts/blob-text";
 import { unifiedDiff } from "../domain/text-diff";
 import { diffVersions, type ChangedFile, type VersionDiff } from "../domain/version-diff";
 import type { VersionRecord } from "../domain/version";
@@ -28,26 +29,10 @@ export type VersionDiffBody = Omit<VersionDiff, "files"> & {
   files: Omit<VersionDiff["files"], "changed"> & { changed: ChangedFileDiff[] };
 };
 
-/** UTF-8 text, or null for bytes that are not (invalid UTF-8, or a NUL as binaries have). */
-export function decodeText(bytes: Uint8Array): string | null {
-  if (bytes.includes(0)) return null;
-  try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch {
-    return null;
-  }
-}
-
 function lineCount(text: string): number {
   let n = 0;
   for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) n++;
   return n;
-}
-
-async function readText(bucket: R2Bucket, sha256: string): Promise<string | null | "unreadable"> {
-  const object = await bucket.get(blobKey(sha256));
-  if (!object) return "unreadable";
-  return decodeText(new Uint8Array(await object.arrayBuffer()));
 }
 
 export async function versionDiff(bucket: R2Bucket, from: VersionRecord, to: VersionRecord): Promise<VersionDiffBody> {
@@ -65,12 +50,16 @@ export async function versionDiff(bucket: R2Bucket, from: VersionRecord, to: Ver
       continue;
     }
     budget -= file.from_size + file.to_size;
-    const [before, after] = await Promise.all([readText(bucket, file.from_sha256), readText(bucket, file.to_sha256)]);
-    if (before === "unreadable" || after === "unreadable") changed.push({ ...file, diff_omitted: "unreadable" });
-    else if (before === null || after === null) changed.push({ ...file, diff_omitted: "binary" });
-    else if (lineCount(before) > MAX_TEXT_DIFF_LINES || lineCount(after) > MAX_TEXT_DIFF_LINES) changed.push({ ...file, diff_omitted: "too_large" });
+    const [before, after] = await Promise.all([
+      readBlobText(bucket, file.from_sha256, MAX_TEXT_DIFF_BYTES),
+      readBlobText(bucket, file.to_sha256, MAX_TEXT_DIFF_BYTES),
+    ]);
+    if (before.kind === "missing" || after.kind === "missing") changed.push({ ...file, diff_omitted: "unreadable" });
+    else if (before.kind === "too_large" || after.kind === "too_large") changed.push({ ...file, diff_omitted: "too_large" });
+    else if (before.kind === "binary" || after.kind === "binary") changed.push({ ...file, diff_omitted: "binary" });
+    else if (lineCount(before.text) > MAX_TEXT_DIFF_LINES || lineCount(after.text) > MAX_TEXT_DIFF_LINES) changed.push({ ...file, diff_omitted: "too_large" });
     else {
-      const diff = unifiedDiff(before, after, { from: `a/${file.path}`, to: `b/${file.path}` });
+      const diff = unifiedDiff(before.text, after.text, { from: `a/${file.path}`, to: `b/${file.path}` });
       if (diff.length > output) changed.push({ ...file, diff_omitted: "budget" });
       else {
         output -= diff.length;

@@ -4,6 +4,7 @@
  * request's session; a token limited by `models` globs sees other models' nodes redacted and
  * their versions left out of lookups.
  */
+import { AliasProjection, holdersOf } from "../aliases/projection-reader";
 import { mayActOnModel } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { redactParents } from "../domain/lineage";
@@ -17,7 +18,7 @@ import { VersionParams } from "../models/schemas";
 import { versionDiff } from "./diff";
 import { DiffParams, LineageGraph as LineageGraphSchema, LineageQuery, LookupCursor, LookupItem, LookupQuery, VersionDiff } from "./schemas";
 import { lineageGraph } from "./graph";
-import { AliasReader, LineageStore, type LookupFilter } from "./store";
+import { LineageStore, type LookupFilter } from "./store";
 
 export const lineageRoutes = [
   defineRoute({
@@ -61,13 +62,13 @@ export const lineageRoutes = [
       const after = query.cursor ? decodeCursor(query.cursor, LookupCursor) : undefined;
       const db = queryDb(c);
       const rows = await new LineageStore(db).lookup(filter, principal.models, after, query.limit);
-      const held = await new AliasReader(db).holding(JSON.stringify([...new Set(rows.map((r) => r.model))]));
+      const held = holdersOf(await new AliasProjection(db).ofModels([...new Set(rows.map((r) => r.model))]));
       return c.json(
         toPage(
           rows,
           query.limit,
           (r) => ({ at: r.created_at, m: r.model, v: r.version }),
-          (r) => ({ ...r, aliases: held.get(`${r.model}/${r.version}`) ?? [] }),
+          (r) => ({ ...r, aliases: held.get(r.model)?.get(r.version) ?? [] }),
         ),
       );
     },

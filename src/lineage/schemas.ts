@@ -95,7 +95,7 @@ export const LookupItem = z
   })
   .meta({ id: "LineageLookupItem" });
 
-const MapDiff = (value: z.ZodType) =>
+const MapDiff = <T extends z.ZodType>(value: T) =>
   z.object({
     added: z.record(z.string(), value),
     removed: z.record(z.string(), value),

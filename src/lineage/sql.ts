@@ -35,8 +35,6 @@ export const FACTS_SQL = `SELECT v.model, v.version, v.status, v.stage, v.create
     v.lineage ->> '$.datasets' AS datasets, v.lineage ->> '$.params' AS params, v.metrics
   FROM json_each(?1) j JOIN versions v ON v.model = j.value ->> 0 AND v.version = j.value ->> 1`;
 
-export const ALIASES_SQL = `SELECT model, alias, version, split FROM aliases WHERE model IN (SELECT value FROM json_each(?1)) ORDER BY model, alias`;
-
 /** Readable models: `?6` is null for a token without a `models` claim, else its globs. */
 const READABLE = (column: string) => `(?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(?6) g WHERE ${column} GLOB g.value))`;
 

@@ -1,13 +1,14 @@
 /**
  * Lineage reads over D1 (written by the outbox flush, src/state/projection.ts): the walk of
- * the parent graph, and the reverse lookups by dataset, commit and run.
+ * the parent graph, and the reverse lookups by dataset, commit and run. The aliases holding
+ * each node come from the alias projection's reader (src/aliases/projection-reader.ts).
  *
  * The SQL lives in ./sql.ts, where the tests and `bench/lineage` read it too.
  */
+import { AliasProjection, holdersOf } from "../aliases/projection-reader";
 import type { D1Handle } from "../db/session";
-import type { AliasBody } from "../state/alias-table";
 import { toSqliteGlob } from "../domain/glob";
-import { ALIASES_SQL, FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "./sql";
+import { FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "./sql";
 import { nodeKey, type NodeFacts, type NodeRef, type WalkedEdge, type WalkedNode } from "../domain/lineage";
 import type { DatasetRef } from "../domain/version";
 
@@ -106,14 +107,14 @@ export class LineageStore {
     type FactRow = Omit<NodeFacts, "aliases" | "datasets" | "params" | "metrics"> & { datasets: string | null; params: string | null; metrics: string };
     const [rows, aliasRows] = await this.db.batch<unknown>([
       this.db.prepare(FACTS_SQL).bind(JSON.stringify(refs.map((n) => [n.model, n.version]))),
-      this.db.prepare(ALIASES_SQL).bind(JSON.stringify([...new Set(refs.map((r) => r.model))])),
+      new AliasProjection(this.db).ofModelsStatement([...new Set(refs.map((r) => r.model))]),
     ]);
-    const held = holdingOf(aliasRows!.results as AliasRow[]);
+    const held = holdersOf(AliasProjection.read(aliasRows!));
     const out = new Map<string, NodeFacts>();
     for (const { datasets, params, metrics, ...row } of rows!.results as FactRow[]) {
       out.set(nodeKey(row), {
         ...row,
-        aliases: held.get(nodeKey(row)) ?? [],
+        aliases: held.get(row.model)?.get(row.version) ?? [],
         datasets: datasets === null ? [] : (JSON.parse(datasets) as DatasetRef[]),
         params: params === null ? {} : (JSON.parse(params) as NodeFacts["params"]),
         metrics: JSON.parse(metrics) as NodeFacts["metrics"],
@@ -141,40 +142,4 @@ function deleted(ref: NodeRef): NodeFacts {
     params: {},
     metrics: {},
   };
-}
-
-/** Which aliases hold which versions, across models, from the alias projection. */
-export class AliasReader {
-  constructor(private readonly db: D1Handle) {}
-
-  /** The alias as set (the contract's Alias), or null for one that is not set (latest, v<n>, a stage fallback). */
-  async record(model: string, alias: string): Promise<AliasBody | null> {
-    const row = await this.db
-      .prepare("SELECT model, alias, version, split, generation, updated_at, updated_by FROM aliases WHERE model = ?1 AND alias = ?2")
-      .bind(model, alias)
-      .first<Omit<AliasBody, "split"> & { split: string | null }>();
-    if (!row) return null;
-    return { ...row, split: row.split === null ? null : (JSON.parse(row.split) as AliasBody["split"]) };
-  }
-
-  /** `model/version` → alias names (a split holds each of its versions), for these models (a JSON array). */
-  async holding(modelNamesJson: string): Promise<Map<string, string[]>> {
-    const { results } = await this.db.prepare(ALIASES_SQL).bind(modelNamesJson).all<AliasRow>();
-    return holdingOf(results);
-  }
-}
-
-type AliasRow = { model: string; alias: string; version: number | null; split: string | null };
-
-/** `model/version` → the aliases that hold it (a split holds each of its versions). */
-function holdingOf(rows: AliasRow[]): Map<string, string[]> {
-  const held = new Map<string, string[]>();
-  for (const row of rows) {
-    const versions = row.split !== null ? (JSON.parse(row.split) as { version: number }[]).map((s) => s.version) : [row.version!];
-    for (const version of versions) {
-      const key = nodeKey({ model: row.model, version });
-      held.set(key, [...(held.get(key) ?? []), row.alias]);
-    }
-  }
-  return held;
 }

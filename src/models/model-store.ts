@@ -1,11 +1,13 @@
 /**
  * Reads of the models projection in D1 (its writer is each model's ModelState outbox,
- * through src/state/projection.ts).
+ * through src/state/projection.ts); their aliases come from src/aliases/projection-reader.ts.
  */
 import { and, asc, eq, getTableColumns, gt, or, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { AliasProjection } from "../aliases/projection-reader";
 import { orm, type D1Handle } from "../db/session";
-import { aliases, models, versions, type ModelRow } from "../db/schema";
+import { models, versions, type ModelRow } from "../db/schema";
+import { shownVersion } from "../domain/alias";
 import { toSqliteGlob } from "../domain/glob";
 import type { ModelKind, ModelRecord } from "../domain/model";
 import type { ModelBody } from "./schemas";
@@ -52,9 +54,11 @@ const withLatest = {
 
 export class ModelStore {
   private readonly db: DrizzleD1Database;
+  private readonly aliases: AliasProjection;
 
   constructor(d1: D1Handle) {
     this.db = orm(d1);
+    this.aliases = new AliasProjection(d1);
   }
 
   async get(name: string): Promise<ModelBody | null> {
@@ -67,21 +71,11 @@ export class ModelStore {
     return row !== undefined;
   }
 
-  /** The alias projection of these models. */
+  /** The alias projection of these models: one query. */
   async aliasMaps(names: string[]): Promise<Map<string, AliasMap>> {
     const maps = new Map<string, AliasMap>();
-    if (names.length === 0) return maps;
-    const rows = await this.db
-      .select({ model: aliases.model, alias: aliases.alias, version: aliases.version, split: aliases.split })
-      .from(aliases)
-      // One JSON parameter, not one per name: D1 binds at most 100 and a page holds up to 200.
-      .where(sql`${aliases.model} IN (SELECT value FROM json_each(${JSON.stringify(names)}))`)
-      .all();
-    for (const row of rows) {
-      const version =
-        row.version ??
-        (JSON.parse(row.split!) as { version: number; weight: number }[]).reduce((a, b) => (b.weight > a.weight ? b : a)).version;
-      maps.set(row.model, { ...(maps.get(row.model) ?? {}), [row.alias]: version });
+    for (const { model, alias, value } of await this.aliases.ofModels(names)) {
+      maps.set(model, { ...(maps.get(model) ?? {}), [alias]: shownVersion(value) });
     }
     return maps;
   }

@@ -3,9 +3,13 @@
  * with them and the OpenAPI document is generated from them.
  */
 import { z } from "zod";
-import { jsonBytes, MAX_LINEAGE_BYTES, MAX_METRICS, MAX_PATCH_KEYS } from "../domain/limits";
+import { MAX_METRICS, MAX_PATCH_KEYS } from "../domain/limits";
+import { File } from "../domain/manifest";
 import { ModelName, TagKey, TagPatch, Tags, VersionNumber } from "../domain/names";
+import { fitsLineageCap, Lineage, LINEAGE_CAP_MESSAGE, LineageFields } from "../domain/version";
 import { PageQuery } from "../http/cursor";
+
+export { File, Lineage };
 
 const Timestamp = z.string().meta({ format: "date-time", example: "2026-11-27T04:05:06.789Z" });
 const Description = z.string().max(4096);
@@ -72,48 +76,6 @@ export const Model = z
 
 export const VersionParams = z.object({ model: ModelName, version: VersionNumber });
 
-const ParentRef = z.strictObject({ model: ModelName, version: z.number().int().positive() });
-
-const LINEAGE_CAP_MESSAGE = `at most ${MAX_LINEAGE_BYTES} bytes (256 KiB) serialized`;
-const fitsLineageCap = (lineage: object) => jsonBytes(lineage) <= MAX_LINEAGE_BYTES;
-
-const LineageFields = {
-  run_id: z.string().min(1).max(256),
-  run_url: z.url().max(2048),
-  git_repo: z.string().min(1).max(2048),
-  git_sha: z.string().regex(/^[0-9a-fA-F]{4,64}$/, "must be a hex commit id"),
-  datasets: z
-    .array(
-      z.strictObject({
-        uri: z.string().min(1).max(2048),
-        snapshot: z.string().max(256).optional(),
-        digest: z.string().max(256).optional(),
-      }),
-    )
-    .max(100),
-  params: z
-    .record(z.string().min(1).max(256), z.union([z.string().max(4096), z.number(), z.boolean()]))
-    .refine((p) => Object.keys(p).length <= 1000, "at most 1000 params"),
-  parents: z.array(ParentRef).max(32),
-  framework: z.strictObject({ name: z.string().min(1).max(128), version: z.string().max(128).optional() }),
-  signature: z.record(z.string(), z.json()),
-};
-
-export const Lineage = z
-  .strictObject({
-    run_id: LineageFields.run_id.optional(),
-    run_url: LineageFields.run_url.optional(),
-    git_repo: LineageFields.git_repo.optional(),
-    git_sha: LineageFields.git_sha.optional(),
-    datasets: LineageFields.datasets.optional(),
-    params: LineageFields.params.optional(),
-    parents: LineageFields.parents.optional(),
-    framework: LineageFields.framework.optional(),
-    signature: LineageFields.signature.optional(),
-  })
-  .refine(fitsLineageCap, LINEAGE_CAP_MESSAGE)
-  .meta({ id: "Lineage" });
-
 /**
  * A lineage patch: the given top-level fields replace the old ones; `null` removes one. The
  * patch itself must fit the cap here; the merged lineage is checked by applyVersionPatch.
@@ -159,15 +121,6 @@ export const ListVersionsQuery = PageQuery.extend({
   status: VersionStatus.optional(),
   stage: Stage.optional(),
 });
-
-export const File = z
-  .object({
-    path: z.string(),
-    size: z.number().int(),
-    sha256: z.string(),
-    deduplicated: z.boolean().optional(),
-  })
-  .meta({ id: "File" });
 
 export const Version = z
   .object({

@@ -1,11 +1,12 @@
 /**
  * Reads of the versions projection in D1 (its writer is ModelState's outbox, through
- * src/state/projection.ts).
+ * src/state/projection.ts); the aliases holding them come from src/aliases/projection-reader.ts.
  */
 import { and, asc, desc, eq, inArray, lt, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { AliasProjection, holdersOf } from "../aliases/projection-reader";
 import { orm, type D1Handle } from "../db/session";
-import { aliases, versionFiles, versions, type VersionRow } from "../db/schema";
+import { versionFiles, versions, type VersionRow } from "../db/schema";
 import type { ManifestEntry } from "../domain/manifest";
 import type { Lineage, Stage, VersionRecord, VersionStatus } from "../domain/version";
 import { mayActOnModel, type Principal } from "../auth/principal";
@@ -48,9 +49,11 @@ export interface VersionFilters {
 
 export class VersionStore {
   private readonly db: DrizzleD1Database;
+  private readonly aliases: AliasProjection;
 
   constructor(d1: D1Handle) {
     this.db = orm(d1);
+    this.aliases = new AliasProjection(d1);
   }
 
   async get(model: string, version: number): Promise<VersionRecord | null> {
@@ -99,20 +102,9 @@ export class VersionStore {
     return this.withFiles(model, rows);
   }
 
-  /** Version number → the aliases that hold it, from the alias projection. */
+  /** Version number → the aliases that hold it, from the alias projection: one query. */
   async aliasesByVersion(model: string): Promise<Map<number, string[]>> {
-    const rows = await this.db
-      .select({ alias: aliases.alias, version: aliases.version, split: aliases.split })
-      .from(aliases)
-      .where(eq(aliases.model, model))
-      .orderBy(aliases.alias)
-      .all();
-    const byVersion = new Map<number, string[]>();
-    for (const row of rows) {
-      const held = row.split ? (JSON.parse(row.split) as { version: number }[]).map((s) => s.version) : [row.version!];
-      for (const v of held) byVersion.set(v, [...(byVersion.get(v) ?? []), row.alias]);
-    }
-    return byVersion;
+    return holdersOf(await this.aliases.ofModels([model])).get(model) ?? new Map();
   }
 
   /** Versions as the contract shows them (aliases included). */

@@ -18,7 +18,7 @@ import { validationFailed } from "../http/validation";
 import { Alias, AliasParams, ResolveQuery, ResolveUriQuery, Resolution } from "../aliases/schemas";
 import { lineageGraph } from "../lineage/graph";
 import { IncludeQuery, LineageGraph } from "../lineage/schemas";
-import { AliasReader } from "../lineage/store";
+import { AliasProjection } from "../aliases/projection-reader";
 import { Version } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
 import { modelState } from "../state/client";
@@ -59,7 +59,7 @@ async function provenance(c: AppContext, resolution: ResolutionBody, depth: numb
     const [lineage, record, alias] = await Promise.all([
       lineageGraph(db, ref, depth, principal),
       versions.get(ref.model, ref.version),
-      new AliasReader(db).record(resolution.model, resolution.alias),
+      new AliasProjection(db).record(resolution.model, resolution.alias),
     ]);
     return { lineage, version_detail: record ? await versions.present(record, principal) : null, alias_detail: alias };
   };
@@ -76,7 +76,7 @@ async function provenance(c: AppContext, resolution: ResolutionBody, depth: numb
 const ResolveWithLineage = ResolveQuery.extend(IncludeQuery.shape);
 const ResolveUriWithLineage = ResolveUriQuery.extend(IncludeQuery.shape);
 
-const ResolutionWithLineage = Resolution.extend({
+export const ResolutionWithLineage = Resolution.extend({
   lineage: LineageGraph.optional().describe("With include=lineage"),
   version_detail: Version.nullable().optional().describe("With include=lineage: the resolved Version"),
   alias_detail: Alias.nullable().optional().describe("With include=lineage: the alias as set (null for latest, v<n> and stage fallbacks)"),

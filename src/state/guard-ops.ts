@@ -3,30 +3,14 @@
  * may roll the alias back in the same transaction that counts it.
  */
 import { rollbackTarget, valueVersions } from "../domain/alias";
-import { breaks, bucketOf, tripReason, type GuardPolicy, type Tally, type WindowStats } from "../domain/guard";
+import { breaks, bucketOf, tripReason, type Guard, type GuardPolicy, type Tally } from "../domain/guard";
 import { changeAlias } from "./alias-ops";
 import type { GuardState } from "./guard-table";
 import { fail, type Outcome } from "./outcome";
 import { appendAudit, modelNotFound, type Actor, type Rooms } from "./rooms";
 
-/** The contract's Guard: the body it was set with, at the top level, plus who set it and its window. */
-export interface GuardView {
-  model: string;
-  alias: string;
-  metric: string;
-  min: number | null;
-  max: number | null;
-  window_s: number;
-  min_samples: number;
-  updated_at: string;
-  updated_by: string;
-  /** The alias's whole window: its version's, or for a split all members' together (version null). */
-  window: MemberWindow;
-  /** Each served version's own window, in the alias's order: what a guard trips on. */
-  windows: MemberWindow[];
-}
-
-type MemberWindow = { version: number | null } & WindowStats;
+/** The contract's Guard (its shape: src/domain/guard.ts). */
+export type GuardView = Guard;
 
 export function setGuard(r: Rooms, input: Actor & { alias: string; policy: GuardPolicy }): Outcome<GuardView> {
   if (!r.model.get()) return modelNotFound(input);
@@ -111,7 +95,7 @@ function view(r: Rooms, model: string, state: GuardState, nowMs: number): GuardV
   const served = alias ? valueVersions(alias.value) : [];
   const bucket = bucketOf(nowMs, state.policy.window_s);
   const windows = served.map((version) => ({ version, ...r.guards.stats(state.alias, [version], bucket) }));
-  const window: MemberWindow = served.length === 1 ? windows[0]! : { version: null, ...r.guards.stats(state.alias, served, bucket) };
+  const window: GuardView["window"] = served.length === 1 ? windows[0]! : { version: null, ...r.guards.stats(state.alias, served, bucket) };
   const { metric, min, max, window_s, min_samples } = state.policy;
   return {
     model,

@@ -53,7 +53,7 @@ const ScopeNames = z
     return SCOPES.filter((s) => names.includes(s));
   });
 
-const CreateTokenBody = z.strictObject({
+export const CreateTokenBody = z.strictObject({
   sub: z.string().min(1).max(256).describe("The subject: recorded as the actor of every write made with the token"),
   scope: ScopeNames,
   models: Globs.optional().describe("Globs of the models the token may act on; absent: every model"),
@@ -65,7 +65,7 @@ const CreateTokenBody = z.strictObject({
 const TokenParams = z.object({ id: z.string().regex(TOKEN_ID, "not a token id") });
 const IdCursor = z.object({ id: z.string().min(1).max(128) });
 
-const Token = z
+export const Token = z
   .object({
     id: z.string().describe("`tok_…`: also the token's `jti`"),
     sub: z.string(),
@@ -79,7 +79,7 @@ const Token = z
   })
   .meta({ id: "Token" });
 
-const MintedToken = Token.extend({ token: z.string().describe("The JWT: shown only in this answer") }).meta({ id: "MintedToken" });
+export const MintedToken = Token.extend({ token: z.string().describe("The JWT: shown only in this answer") }).meta({ id: "MintedToken" });
 
 /** The signing key; without `JWT_SECRET` the registry has none of its own (JWKS keys belong to their issuer). */
 function signingSecret(env: Env): Uint8Array {

@@ -108,7 +108,7 @@ export const guardShow: Command = {
         ["metric", g.metric],
         ["bounds", `${g.min ?? "-∞"} .. ${g.max ?? "+∞"}`],
         ["window", `${g.window_s} s, at least ${g.min_samples} samples`],
-        ...(g.windows && g.windows.length > 1 ? g.windows : [g.window]).map(
+        ...(g.windows.length > 1 ? g.windows : [g.window]).map(
           (w): [string, string] => ["now", `version ${w.version ?? "—"}: ${w.samples} samples, mean ${w.mean ?? "—"}`],
         ),
         ["updated", `${g.updated_at} by ${g.updated_by}`],

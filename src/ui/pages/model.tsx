@@ -276,7 +276,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
                 <th scope="row">{g.alias}</th>
                 <td class="mono">{`${g.metric}${g.min !== null ? ` ≥ ${g.min}` : ""}${g.max !== null ? ` ≤ ${g.max}` : ""} over ${g.window_s}s, ≥ ${g.min_samples} samples`}</td>
                 <td class="mono">
-                  {(g.windows && g.windows.length > 1 ? g.windows : [g.window])
+                  {(g.windows.length > 1 ? g.windows : [g.window])
                     .map((w) => `v${w.version ?? "—"}: ${w.samples} samples, mean ${w.mean ?? "—"}`)
                     .join("; ")}
                 </td>
