@@ -7,6 +7,8 @@ import { defineConfig } from "vitest/config";
  * - `workers`: the suite that runs inside workerd against real local D1, R2 and Durable
  *   Objects, with test keys generated here (RS256, ES256, EdDSA) published as an inline JWKS.
  * - `e2e`: Node tests that start the real `npm start` and talk to it over HTTP.
+ * - `hf`: the Hugging Face bridge driven by the official clients (test/e2e/hf-*.test.ts),
+ *   against one shared `npm start` (test/e2e/hf-global-setup.ts).
  * - `cli`: Node tests that drive the real `mreg` bundle as a subprocess against one shared
  *   `npm start` (test/cli/global-setup.ts builds the bundle and starts the server).
  * - `node`: plain Node tests of the source tree itself (test/node: the import rules), no server.
@@ -89,10 +91,22 @@ export default defineConfig(async () => {
           test: {
             name: "e2e",
             include: ["test/e2e/**/*.test.ts"],
+            exclude: ["test/e2e/hf-*.test.ts"],
             environment: "node",
             // Installs Debian's Chromium when missing (as root), else stops with the command to run.
             globalSetup: ["./test/e2e/global-setup.ts"],
             testTimeout: 180_000,
+            hookTimeout: 180_000,
+          },
+        },
+        {
+          test: {
+            name: "hf",
+            include: ["test/e2e/hf-*.test.ts"],
+            environment: "node",
+            // One `npm start` for every Hugging Face bridge test file.
+            globalSetup: ["./test/e2e/hf-global-setup.ts"],
+            testTimeout: 120_000,
             hookTimeout: 180_000,
           },
         },

@@ -60,7 +60,8 @@ export async function startServer(extra: string[] = []): Promise<Server> {
   }
 }
 
-/** A development token, as `npm run token` mints it. */
-export function token(sub: string, scope: string): string {
-  return execFileSync("npm", ["run", "-s", "token", "--", "--sub", sub, "--scope", scope], { cwd: root, encoding: "utf8" }).trim();
+/** A development token, as `npm run token` mints it; `models`: the globs it is limited to. */
+export function token(sub: string, scope: string, models?: string): string {
+  const limit = models === undefined ? [] : ["--models", models];
+  return execFileSync("npm", ["run", "-s", "token", "--", "--sub", sub, "--scope", scope, ...limit], { cwd: root, encoding: "utf8" }).trim();
 }

@@ -1,0 +1,23 @@
+/**
+ * One registry for every Hugging Face bridge test file (test/e2e/hf-*.test.ts): the real
+ * `npm start` on a free port with its own state directory. The alias cache is off
+ * (RESOLVE_TTL_S=0) so that a promotion shows in the very next request, as the tests of
+ * "after a promotion the next snapshot has the new commit" need. Each test file creates its
+ * own models, so files running side by side never see each other's promotions.
+ */
+import type { TestProject } from "vitest/node";
+import { startServer, token } from "./server";
+
+export default async function setup(project: TestProject) {
+  const server = await startServer(["--var", "RESOLVE_TTL_S:0"]);
+  project.provide("hfUrl", server.base);
+  project.provide("hfAdminToken", token("hf-admin", "admin"));
+  return () => server.stop();
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    hfUrl: string;
+    hfAdminToken: string;
+  }
+}
