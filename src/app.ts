@@ -4,6 +4,7 @@ import { aliasRoutes } from "./aliases/routes";
 import { artifactRoutes } from "./artifacts/routes";
 import { auditRoutes } from "./audit/routes";
 import { d1Session } from "./http/d1-session";
+import { hubBridge } from "./bridges/hf/routes";
 import { gateRoutes } from "./gates/routes";
 import { webhookRoutes } from "./events/routes";
 import { guardRoutes } from "./guards/routes";
@@ -52,6 +53,8 @@ export function buildApp(): Hono<AppEnv> {
   for (const route of routes) register(app, route);
   // The web UI lives outside /v1, so an unknown /v1 path still answers the API's problem+json 404.
   registerUi(app);
+  // The Hugging Face Hub's read protocol, at the paths its clients fix; after /v1 and the UI, whose paths win.
+  app.route("/", hubBridge());
 
   app.notFound((c) => problemResponse("not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`));
 

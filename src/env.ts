@@ -35,6 +35,8 @@ export interface Env {
   RESOLVE_STALE_IF_ERROR_S?: string;
   SIGNAL_COALESCE_MS?: string;
   SIGNAL_GUARDS_TTL_S?: string;
+  HF_NAMESPACE?: string;
+  HF_DEFAULT_ALIAS?: string;
   ACCESS_TEAM_DOMAIN?: string;
   ACCESS_AUD?: string;
   ACCESS_JWKS?: string;
@@ -101,6 +103,18 @@ const ConfigSchema = z.object({
     .transform((v) => v === "true"),
   /** The first retry's delay; each next one doubles, up to 12 h, for 24 h in all. */
   WEBHOOK_RETRY_BASE_S: intVar(30, 1, 3600),
+  /** The Hugging Face bridge's namespace: a repo id `<HF_NAMESPACE>/<model>` names the model (KServe's `hf://` needs two parts). */
+  HF_NAMESPACE: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === "" ? "mreg" : v.trim()))
+    .pipe(z.string().regex(/^[\w.-]{1,96}$/, "HF_NAMESPACE must be a Hub namespace ([A-Za-z0-9_.-], at most 96)")),
+  /** What the Hugging Face revisions `main` and `HEAD` mean: this alias (or stage name). */
+  HF_DEFAULT_ALIAS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === "" ? "production" : v.trim().toLowerCase()))
+    .pipe(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, "HF_DEFAULT_ALIAS must be an alias name")),
   /** Cloudflare Access: the team domain (`https://<team>.cloudflareaccess.com`), the tokens' issuer. Unset: Access is off. */
   ACCESS_TEAM_DOMAIN: optionalString.pipe(z.url().optional()).transform((v) => v?.replace(/\/+$/, "")),
   /** Cloudflare Access: the application's audience tag. */

@@ -39,6 +39,9 @@ export const versions = sqliteTable(
     metrics: text("metrics").notNull().default("{}"),
     lineage: text("lineage").notNull().default("{}"),
     digest: text("digest"),
+    // The first 40 hex digits of `digest`: the version's commit id for the Hugging Face bridge
+    // (a revision may name it), found by (model, commit).
+    commit: text("commit"),
     // Lineage fields that reverse lookups find versions by, lifted out of `lineage`.
     runId: text("run_id"),
     gitSha: text("git_sha"),
@@ -54,6 +57,7 @@ export const versions = sqliteTable(
     // indexes answer both the filter and the order, so a page costs `limit` index steps.
     index("versions_run_id_created").on(t.runId, t.createdAt, t.model, t.version),
     index("versions_git_sha_created").on(t.gitSha, t.createdAt, t.model, t.version),
+    index("versions_commit").on(t.model, t.commit, t.version),
   ],
 );
 

@@ -7,10 +7,22 @@
  */
 import { AliasName } from "./alias";
 
-export type Reference = { kind: "alias"; alias: string } | { kind: "version"; version: number } | { kind: "latest" };
+export type Reference =
+  | { kind: "alias"; alias: string }
+  | { kind: "version"; version: number }
+  | { kind: "latest" }
+  /** A ready version by its commit id (`commitOf` its digest), as a Hugging Face revision names it. */
+  | { kind: "commit"; commit: string };
 
-/** The name ModelState resolves and the caches key by: the alias, `v<n>`, or `latest`. */
-export function referenceName(ref: Reference): string {
+/** A version's commit id: the first 40 hex digits of its digest (`sha256:<hex>`), as git's ids are 40 hex. */
+export function commitOf(digest: string): string {
+  return digest.slice("sha256:".length, "sha256:".length + 40);
+}
+
+export const COMMIT = /^[0-9a-f]{40}$/;
+
+/** The name ModelState resolves and the caches key by: the alias, `v<n>`, or `latest` (a commit is first looked up to its version). */
+export function referenceName(ref: Exclude<Reference, { kind: "commit" }>): string {
   switch (ref.kind) {
     case "alias":
       return ref.alias;

@@ -45,7 +45,21 @@ export const Resolution = z
 export type Resolution = z.output<typeof Resolution>;
 
 export function resolutionFor(state: ResolveState, key: string | undefined): Resolution {
-  const version = state.split ? pickFromSplit(state.split, state.model, state.alias, key) : state.targets[0]!.version;
+  return resolutionAt(state, state.split ? pickFromSplit(state.split, state.model, state.alias, key) : state.targets[0]!.version);
+}
+
+/**
+ * A split's member for a client that sends no routing key but must get the same version every
+ * time (a Hub client's snapshot): the one of largest weight, the lowest version on a tie.
+ */
+export function resolutionOfHeaviest(state: ResolveState): Resolution {
+  if (!state.split) return resolutionAt(state, state.targets[0]!.version);
+  const heaviest = state.split.reduce((best, m) => (m.weight > best.weight || (m.weight === best.weight && m.version < best.version) ? m : best));
+  return resolutionAt(state, heaviest.version);
+}
+
+/** The Resolution of `version`, one of the state's targets. */
+function resolutionAt(state: ResolveState, version: number): Resolution {
   const target = state.targets.find((t) => t.version === version)!;
   return {
     model: state.model,

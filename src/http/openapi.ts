@@ -53,7 +53,8 @@ function objectParameters(schema: z.ZodType | undefined, where: "path" | "query"
 const BOOKMARK_DESCRIPTION =
   "A bookmark from an earlier response: this request reads a copy of the database at least that fresh (read-your-writes across requests). Without one, reads take the nearest copy.";
 
-export function buildOpenApi(routes: readonly AnyRouteSpec[]): JsonSchema {
+/** `routes` declared with defineRoute, plus `extraPaths`: path items written by hand (the bridges, which speak other protocols). */
+export function buildOpenApi(routes: readonly AnyRouteSpec[], extraPaths: Record<string, Record<string, unknown>> = {}): JsonSchema {
   const components: Record<string, JsonSchema> = { Problem: ProblemSchema };
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -135,6 +136,6 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[]): JsonSchema {
       },
       securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
     },
-    paths,
+    paths: { ...paths, ...extraPaths },
   };
 }

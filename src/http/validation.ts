@@ -64,7 +64,8 @@ export async function readJsonBody(request: Request): Promise<unknown> {
   return body;
 }
 
-async function readCapped(request: Request, limit: number): Promise<string> {
+/** A request body as UTF-8 text, read up to `limit` bytes (413 past it; 400 when not UTF-8). */
+export async function readCapped(request: Request, limit: number): Promise<string> {
   if (!request.body) return "";
   const reader = request.body.getReader();
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });

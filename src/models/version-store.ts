@@ -107,6 +107,21 @@ export class VersionStore {
     return holdersOf(await this.aliases.ofModels([model])).get(model) ?? new Map();
   }
 
+  /**
+   * The ready version whose commit id (`commitOf` its digest) is `commit`: one indexed read
+   * (`versions_commit`). Versions holding the very same files share a digest; the newest wins.
+   */
+  async versionOfCommit(model: string, commit: string): Promise<number | null> {
+    const row = await this.db
+      .select({ version: versions.version })
+      .from(versions)
+      .where(and(eq(versions.model, model), eq(versions.commit, commit), eq(versions.status, "ready")))
+      .orderBy(desc(versions.version))
+      .limit(1)
+      .get();
+    return row?.version ?? null;
+  }
+
   /** Versions as the contract shows them (aliases included). */
   async presentAll(model: string, records: VersionRecord[], principal: Principal): Promise<VersionBody[]> {
     const held = await this.aliasesByVersion(model);

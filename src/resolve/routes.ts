@@ -24,8 +24,8 @@ import { VersionStore } from "../models/version-store";
 import { modelState } from "../state/client";
 import { resolve, type Resolved } from "./service";
 
-/** The route's waitUntil, for the cache's background work. */
-const waitUntilOf = (c: AppContext) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
+/** What the resolve service needs of the request. */
+const resolveContext = (c: AppContext) => ({ env: c.env, waitUntil: (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise), db: () => queryDb(c) });
 
 /**
  * The Resolution with `ETag: "<generation>"`; 304 when the client holds it already. A stale
@@ -104,7 +104,7 @@ export const resolveRoutes = [
     responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage }, 304: { description: "Not modified" } },
     errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
     async handler(c, { params, query, principal }) {
-      return answer(c, await resolve(c.env, waitUntilOf(c), params.model, referenceTo(params.alias)), query, principal);
+      return answer(c, await resolve(resolveContext(c), params.model, referenceTo(params.alias)), query, principal);
     },
   }),
 
@@ -126,7 +126,7 @@ export const resolveRoutes = [
         throw validationFailed("Not a model URI", [{ path: "uri", message: "expected registry://<model>@<alias> or registry://<model>/<version>" }]);
       }
       const ref: Reference = uri.alias !== undefined ? referenceTo(uri.alias) : { kind: "version", version: uri.version };
-      return answer(c, await resolve(c.env, waitUntilOf(c), uri.model, ref), query, principal);
+      return answer(c, await resolve(resolveContext(c), uri.model, ref), query, principal);
     },
   }),
 

@@ -12,6 +12,7 @@ import { aliases, modelRetention, models, openUploads, versionDatasets, versionF
 import type { AuditEvent } from "../domain/audit";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelRecord } from "../domain/model";
+import { commitOf } from "../domain/reference";
 import type { RetentionPolicy } from "../domain/retention";
 import type { VersionHead } from "../domain/version";
 import type { AliasBody } from "./alias-table";
@@ -44,6 +45,7 @@ function versionStatements(db: DrizzleD1Database, v: VersionHead): Statement[] {
     metrics: JSON.stringify(v.metrics),
     lineage: JSON.stringify(v.lineage),
     digest: v.digest,
+    commit: v.digest === null ? null : commitOf(v.digest),
     runId: v.lineage.run_id ?? null,
     gitSha: v.lineage.git_sha?.toLowerCase() ?? null,
     createdAt: v.created_at,

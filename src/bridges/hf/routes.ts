@@ -1,0 +1,219 @@
+/**
+ * The Hugging Face Hub's read protocol (API.md "Bridges → Hugging Face Hub"), so vLLM, TGI,
+ * transformers, transformers.js, huggingface_hub and KServe's `hf://` download models from
+ * mreg with `HF_ENDPOINT` set and nothing else changed. An adapter only: every route goes
+ * through the seams `/v1` uses (credentials and authenticate, authorize, the resolve and
+ * download services) and words their answers as the Hub does.
+ *
+ * - `GET|HEAD /{repo}/resolve/{revision}/{path}` (and `/raw/`): the bytes, streamed from R2
+ *   with ranges, never redirected (the Python client drops the token on a cross-host
+ *   redirect); `X-Repo-Commit`, `ETag`/`X-Linked-Etag` (the sha256), `X-Linked-Size`.
+ * - `GET /api/models/{repo}[/revision/{revision}]`: the model at a revision, with `sha` (the
+ *   commit), `siblings`, and the card's front matter as `cardData`, `tags`, `library_name`,
+ *   `pipeline_tag`.
+ * - `GET /api/models/{repo}/tree/{revision}[/{path}]`: the tree, paged with an absolute `Link`.
+ * - `POST /api/models/{repo}/paths-info/{revision}`: JSON or form-encoded `paths`.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { readBlobText } from "../../artifacts/blob-text";
+import { openDownload } from "../../artifacts/download";
+import { queryDb } from "../../db/session";
+import { apiPath, fileEntry, listing, treeOf, type TreeEntry } from "../../domain/hub";
+import { sha256Hex } from "../../domain/ids";
+import { parseModelCard } from "../../domain/model-card";
+import { config } from "../../env";
+import type { AppContext, AppEnv } from "../../http/app-env";
+import { decodeCursor, encodeCursor } from "../../http/cursor";
+import { MAX_JSON_BYTES, parseWith, readCapped, readJsonBody } from "../../http/validation";
+import { ModelStore } from "../../models/model-store";
+import { VersionStore } from "../../models/version-store";
+import { entryNotFound, HubError, hubErrorResponse, repoNotFound } from "./errors";
+import { atRevision, modelOf, reader, type AtRevision } from "./revision";
+
+const BYTES = "application/octet-stream";
+/** A tree page holds at most this many entries (the Hub's own page for unexpanded listings). */
+const TREE_PAGE = 1000;
+/** A README read for its front matter: the web UI's card bound. */
+const MAX_CARD_BYTES = 256 * 1024;
+/** Paths one paths-info request may ask about. */
+const MAX_PATHS = 10_000;
+
+type Handler = (c: AppContext) => Promise<Response>;
+
+/** Every Hub route answers in the Hub's dialect, whatever a seam threw. */
+const hub = (handler: Handler) => async (c: AppContext) => {
+  try {
+    return await handler(c);
+  } catch (err) {
+    return hubErrorResponse(err);
+  }
+};
+
+/** Headers every answer about a revision carries. */
+function revisionHeaders(at: AtRevision): Headers {
+  const headers = new Headers({ "x-repo-commit": at.commit });
+  if (at.staleS !== null) headers.set("x-mreg-stale", String(at.staleS));
+  return headers;
+}
+
+/** The file route: the bytes of `path` at `revision`, as `/v1` downloads stream them. */
+async function fileAt(c: AppContext, repo: string[], revision: string, path: string): Promise<Response> {
+  const model = modelOf(c, repo);
+  await reader(c, model);
+  const at = await atRevision(c, model, revision);
+  const file = at.resolution.files.find((f) => f.path === path);
+  if (!file) throw entryNotFound(path, at.commit);
+  const headers = revisionHeaders(at);
+  headers.set("etag", `"${file.sha256}"`);
+  headers.set("x-linked-etag", `"${file.sha256}"`);
+  headers.set("x-linked-size", String(file.size));
+  headers.set("accept-ranges", "bytes");
+  // A commit or v<n> names these bytes for ever; an alias may move, so revalidate (the ETag makes that a 304).
+  headers.set("cache-control", at.pinned ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable` : "private, no-cache");
+  const download = await openDownload(c.env, file, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD" });
+  switch (download.kind) {
+    case "not_modified":
+      return new Response(null, { status: 304, headers });
+    case "unsatisfiable":
+      headers.set("content-range", `bytes */${file.size}`);
+      // An empty file has no byte to range over: the clients read its size from this 200.
+      if (file.size === 0) {
+        headers.set("content-type", BYTES);
+        headers.set("content-length", "0");
+        return new Response(null, { status: 200, headers });
+      }
+      throw new HubError(416, `The file has ${file.size} bytes`, undefined, Object.fromEntries(headers));
+    case "bytes":
+      headers.set("content-type", BYTES);
+      headers.set("content-length", String(download.length));
+      if (download.status === 206) headers.set("content-range", `bytes ${download.offset}-${download.offset + download.length - 1}/${file.size}`);
+      return new Response(download.body, { status: download.status, headers });
+  }
+}
+
+/** The model at `revision`: what `modelInfo` and `repo_info` read. */
+async function infoAt(c: AppContext, repo: string[], revision: string): Promise<Response> {
+  const model = modelOf(c, repo);
+  await reader(c, model);
+  const at = await atRevision(c, model, revision);
+  const db = queryDb(c);
+  const { files, version } = at.resolution;
+  const readme = files.find((f) => f.path === "README.md");
+  const [record, modelRow, card, siblings, id] = await Promise.all([
+    new VersionStore(db).get(model, version),
+    new ModelStore(db).get(model),
+    readme ? cardOf(c, readme.sha256) : null,
+    Promise.all(files.map(fileEntry)),
+    sha256Hex(model),
+  ]);
+  const repoId = repo.join("/");
+  return Response.json(
+    {
+      _id: id.slice(0, 24),
+      id: repoId,
+      modelId: repoId,
+      sha: at.commit,
+      private: !config(c.env).PUBLIC_READ,
+      gated: false,
+      disabled: false,
+      downloads: 0,
+      likes: 0,
+      lastModified: record?.ready_at ?? record?.updated_at ?? null,
+      createdAt: modelRow?.created_at ?? record?.created_at ?? null,
+      tags: card?.metadata.tags ?? [],
+      ...(card?.metadata.library_name ? { library_name: card.metadata.library_name } : {}),
+      ...(card?.metadata.pipeline_tag ? { pipeline_tag: card.metadata.pipeline_tag } : {}),
+      ...(card?.data ? { cardData: card.data } : {}),
+      siblings: siblings.map((s) => ({ rfilename: s.path, size: s.size, blobId: s.oid, lfs: { sha256: s.lfs.oid, size: s.lfs.size, pointerSize: s.lfs.pointerSize } })),
+    },
+    { headers: revisionHeaders(at) },
+  );
+}
+
+/** The card's front matter, when the README is small enough to read and is text. */
+async function cardOf(c: AppContext, sha256: string) {
+  const text = await readBlobText(c.env.ARTIFACTS, sha256, MAX_CARD_BYTES);
+  return text.kind === "text" ? parseModelCard(text.text) : null;
+}
+
+const TreeQuery = z.object({
+  recursive: z.enum(["true", "false", "1", "0", "True", "False"]).optional(),
+  limit: z.coerce.number().int().min(1).max(TREE_PAGE).default(TREE_PAGE),
+  cursor: z.string().min(1).max(2048).optional(),
+});
+const TreeCursor = z.object({ after: z.string() });
+
+/** Entries after the cursor's path, a page at a time; the next page's URL is absolute (the JS client follows nothing else). */
+async function treeAt(c: AppContext, repo: string[], revision: string, path: string): Promise<Response> {
+  const model = modelOf(c, repo);
+  await reader(c, model);
+  const at = await atRevision(c, model, revision);
+  const url = new URL(c.req.url);
+  const query = parseWith(TreeQuery, Object.fromEntries(url.searchParams), "query parameters");
+  const entries = listing(await treeOf(at.resolution.files), path, query.recursive === "true" || query.recursive === "1" || query.recursive === "True");
+  if (entries === null) throw entryNotFound(path, at.commit);
+  const after = query.cursor ? decodeCursor(query.cursor, TreeCursor).after : null;
+  const rest = after === null ? entries : entries.filter((e) => e.path > after);
+  const page = rest.slice(0, query.limit);
+  const headers = revisionHeaders(at);
+  if (rest.length > page.length) {
+    url.searchParams.set("cursor", encodeCursor({ after: page[page.length - 1]!.path }));
+    headers.set("link", `<${url.toString()}>; rel="next"`);
+  }
+  return Response.json(page, { headers });
+}
+
+const PathsBody = z.object({
+  paths: z.union([z.string(), z.array(z.string())]).transform((p) => (Array.isArray(p) ? p : [p])).pipe(z.array(z.string().max(1024)).max(MAX_PATHS)),
+  expand: z.unknown().optional(),
+});
+
+/** The entries that exist among `paths` (JSON from the JS client, form-encoded from Python). */
+async function pathsInfoAt(c: AppContext, repo: string[], revision: string): Promise<Response> {
+  const model = modelOf(c, repo);
+  await reader(c, model);
+  const at = await atRevision(c, model, revision);
+  const form = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase() === "application/x-www-form-urlencoded";
+  const raw = form ? { paths: new URLSearchParams(await readCapped(c.req.raw, MAX_JSON_BYTES)).getAll("paths") } : await readJsonBody(c.req.raw);
+  const { paths } = parseWith(PathsBody, raw, "request body");
+  const byPath = new Map<string, TreeEntry>((await treeOf(at.resolution.files)).map((e) => [e.path, e]));
+  const found = [...new Set(paths)].flatMap((p) => byPath.get(p.replace(/^\/+|\/+$/g, "")) ?? []);
+  return Response.json(found, { headers: revisionHeaders(at) });
+}
+
+/** The `/api/models/…` routes, split by `apiPath` (a repo id may have one segment or two). */
+async function api(c: AppContext): Promise<Response> {
+  const parsed = apiPath(c.req.param("rest") ?? "", config(c.env).HF_NAMESPACE);
+  if (!parsed) throw repoNotFound();
+  const { repo, verb, tail } = parsed;
+  const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+  if (verb === "paths-info" && method === "POST" && tail.length === 1) return pathsInfoAt(c, repo, tail[0]!);
+  if (method !== "GET") throw new HubError(405, `${c.req.method} is not served here: this registry speaks the Hub's read protocol`);
+  if (verb === "info") return infoAt(c, repo, "main");
+  if (verb === "revision" && tail.length === 1) return infoAt(c, repo, tail[0]!);
+  if (verb === "tree" && tail.length >= 1) return treeAt(c, repo, tail[0]!, tail.slice(1).join("/"));
+  throw repoNotFound();
+}
+
+/**
+ * The sub-app, mounted after `/v1` and the web UI (whose paths win). A two-segment repo id
+ * is taken only when its first segment is the namespace; otherwise the route falls through
+ * to the one-segment form.
+ */
+export function hubBridge(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  for (const kind of ["resolve", "raw"]) {
+    app.get(`/:namespace/:name/${kind}/:revision/:path{.+}`, async (c, next) => {
+      if (c.req.param("namespace") !== config(c.env).HF_NAMESPACE) return next();
+      return hub((ctx) => fileAt(ctx, [ctx.req.param("namespace")!, ctx.req.param("name")!], ctx.req.param("revision")!, ctx.req.param("path")!))(c);
+    });
+    app.get(`/:name/${kind}/:revision/:path{.+}`, hub((c) => fileAt(c, [c.req.param("name")!], c.req.param("revision")!, c.req.param("path")!)));
+    // A two-segment repo id in another namespace, which no route above took.
+    app.get(`/:namespace/:name/${kind}/:revision/:path{.+}`, hub(async () => {
+      throw repoNotFound();
+    }));
+  }
+  app.on(["GET", "POST", "PUT", "DELETE", "PATCH"], "/api/models/:rest{.+}", hub(api));
+  return app;
+}
