@@ -18,7 +18,7 @@ import {
   snapshotDownload,
   type ListFileEntry,
 } from "@huggingface/hub";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { base, createModel, hfToken, lfsPointer, onnxBytes, publish, setAlias, sha256, type Published } from "./hf";
 
 const TINY = "hub-tiny";
@@ -181,7 +181,8 @@ describe("@huggingface/hub against mreg", () => {
       });
       expect(info.sha).toBe(version.commit);
       expect([...info.filePaths].sort()).toEqual([...version.files.keys()].sort());
-      expect(info).toMatchObject({ private: false, gated: false, likes: 0, task: "voice-activity-detection", library_name: "onnx" });
+      // `private`: this registry needs a token to read (PUBLIC_READ=false).
+      expect(info).toMatchObject({ private: true, gated: false, likes: 0, task: "voice-activity-detection", library_name: "onnx" });
       expect(info.tags).toEqual(expect.arrayContaining(["vad", "mreg-e2e"]));
       expect(info.cardData).toMatchObject({ library_name: "onnx", tags: ["vad", "mreg-e2e"] });
       expect(info.name.split("/").at(-1)).toBe(TINY);
@@ -203,6 +204,7 @@ describe("@huggingface/hub against mreg", () => {
     const first = await publish(model, files);
     const second = await publish(model, { ...files, "config.json": '{"a": 2}\n', "extra.txt": "new\n" });
     await setAlias(model, "production", first.version);
+    vi.spyOn(console, "debug").mockImplementation(() => undefined); // the client narrates every download
 
     for (const repo of [model, `mreg/${model}`]) {
       const cacheDir = tempCache();
@@ -225,11 +227,13 @@ describe("@huggingface/hub against mreg", () => {
       expect(filesUnder(folder).get("config.json")!.toString()).toBe('{"a": 1}\n');
       await setAlias(model, "production", first.version);
     }
+    vi.restoreAllMocks();
   });
 
   it("errors: unknown repo, foreign namespace, unknown revision, missing file, no token, a token for other models", async () => {
-    const info = (repo: string, revision?: string, token: string | undefined = accessToken) => (fetch: typeof globalThis.fetch) =>
-      modelInfo({ name: repo, revision, hubUrl, accessToken: token, fetch });
+    // `token` null: the call sends none.
+    const info = (repo: string, revision?: string, token: string | null = accessToken) => (fetch: typeof globalThis.fetch) =>
+      modelInfo({ name: repo, revision, hubUrl, accessToken: token ?? undefined, fetch });
     expect(await apiError(info("no-such-model"))).toEqual({ status: 404, code: "RepoNotFound" });
     expect(await apiError(info(`someone-else/${TINY}`))).toEqual({ status: 404, code: "RepoNotFound" });
     expect(await apiError(info(TINY, "no-such-alias"))).toEqual({ status: 404, code: "RevisionNotFound" });
@@ -248,8 +252,8 @@ describe("@huggingface/hub against mreg", () => {
     expect(seen.at(-1)!.res.headers.get("x-repo-commit")).toBe(v2.commit);
 
     // No token on a registry that is not public: 401, and still no word on whether the repo exists.
-    expect(await apiError(info(TINY, undefined, undefined))).toEqual({ status: 401, code: "RepoNotFound" });
-    expect(await apiError(info("no-such-model", undefined, undefined))).toEqual({ status: 401, code: "RepoNotFound" });
+    expect(await apiError(info(TINY, undefined, null))).toEqual({ status: 401, code: "RepoNotFound" });
+    expect(await apiError(info("no-such-model", undefined, null))).toEqual({ status: 401, code: "RepoNotFound" });
     expect(await apiError((fetch) => fileDownloadInfo({ repo: TINY, path: "config.json", hubUrl, fetch }))).toEqual({ status: 401, code: "RepoNotFound" });
     expect(await apiError(info(TINY, undefined, "hf_not-a-token"))).toEqual({ status: 401, code: "RepoNotFound" });
 

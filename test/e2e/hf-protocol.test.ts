@@ -133,7 +133,8 @@ describe("what hf_hub_download needs", () => {
       const res = await get(path);
       expect(res.status, path).toBe(200);
       const info = (await res.json()) as Record<string, unknown> & { siblings: { rfilename: string }[] };
-      expect(info).toMatchObject({ sha: v1.commit, private: false, gated: false, disabled: false, likes: 0 });
+      // `private`: this registry needs a token to read (PUBLIC_READ=false).
+      expect(info).toMatchObject({ sha: v1.commit, private: true, gated: false, disabled: false, likes: 0 });
       expect(String(info.id).split("/").at(-1)).toBe(MODEL);
       expect(info.modelId).toBe(info.id);
       expect(typeof info._id).toBe("string");
