@@ -24,7 +24,7 @@ import { base, createModel, hfToken, lfsPointer, onnxBytes, publish, setAlias, s
 const TINY = "hub-tiny";
 const MANY = "hub-many";
 const OTHER = "hub-other";
-/** Enough files that the tree needs more than one page whatever modest page size the server picked (see the listFiles test). */
+/** More entries than one tree page holds (1,000, the Hub's own page); the listFiles test checks it took several. */
 const MANY_FILES = 1_100;
 
 const CARD = `---
@@ -194,7 +194,7 @@ describe("@huggingface/hub against mreg", () => {
     expect(await fileExists({ repo: TINY, path: "onnx/model.onnx", hubUrl, accessToken })).toBe(true);
     expect(await fileExists({ repo: `mreg/${TINY}`, path: "nested/deeper/notes.txt", revision: v2.commit, hubUrl, accessToken })).toBe(true);
     expect(await fileExists({ repo: TINY, path: "onnx/model_quantized.onnx", hubUrl, accessToken })).toBe(false);
-    expect(await fileExists({ repo: OTHER, path: "config.json", revision: `v${1}`, hubUrl, accessToken })).toBe(true);
+    expect(await fileExists({ repo: OTHER, path: "config.json", revision: "v1", hubUrl, accessToken })).toBe(true);
   });
 
   it("snapshotDownload: byte-identical files under the commit; after a promotion the next snapshot has the new commit", async () => {

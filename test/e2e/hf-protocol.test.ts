@@ -233,6 +233,16 @@ describe("what hf_hub_download needs", () => {
   });
 });
 
+describe("the served OpenAPI document", () => {
+  it("lists the bridge's routes", async () => {
+    const doc = (await (await fetch(`${base()}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    const paths = Object.keys(doc.paths);
+    for (const route of ["/resolve/", "/raw/", "/api/models/", "/revision/", "/tree/", "/paths-info/"]) {
+      expect(paths.some((p) => p.includes(route)), route).toBe(true);
+    }
+  });
+});
+
 describe("revision rules", () => {
   it("an alias, v<n>, latest, and main/HEAD = the alias production", async () => {
     expect(await commitOf("production")).toBe(v1.commit);
