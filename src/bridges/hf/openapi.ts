@@ -33,8 +33,8 @@ const file = (kind: "resolve" | "raw") => ({
 
 /** Path items for the Hub bridge, merged into /openapi.json. */
 export const HUB_OPENAPI_PATHS: Record<string, Record<string, unknown>> = {
-  "/{repo}/resolve/{revision}/{path}": { get: { operationId: "hubResolveFile", ...file("resolve") } },
-  "/{repo}/raw/{revision}/{path}": { get: { operationId: "hubRawFile", ...file("raw") } },
+  "/{repo}/resolve/{revision}/{path}": { get: { operationId: "hubResolveFile", ...file("resolve") }, head: { operationId: "hubResolveFileHead", ...file("resolve") } },
+  "/{repo}/raw/{revision}/{path}": { get: { operationId: "hubRawFile", ...file("raw") }, head: { operationId: "hubRawFileHead", ...file("raw") } },
   "/api/models/{repo}": {
     get: {
       operationId: "hubModelInfo",
