@@ -15,6 +15,8 @@ export interface Env {
    * (which takes Env): src/state/client.ts gives its stubs the class's own signatures.
    */
   MODEL_STATE: DurableObjectNamespace;
+  /** WatchRelay's namespace (src/state/watch-relay.ts), untyped for the same reason. */
+  WATCH_RELAYS: DurableObjectNamespace;
   DELIVERIES: Queue<QueueMessage>;
   /** Deliveries that failed for good, and events that could not be queued (src/events/dispatch.ts); nothing consumes it here. */
   DELIVERIES_DLQ: Queue<QueueMessage | UndeliverableEvent>;
@@ -34,6 +36,7 @@ export interface Env {
   RESOLVE_TTL_S?: string;
   RESOLVE_STALE_IF_ERROR_S?: string;
   SIGNAL_COALESCE_MS?: string;
+  WATCH_RELAY_SHARDS?: string;
   SIGNAL_GUARDS_TTL_S?: string;
   HF_NAMESPACE?: string;
   HF_DEFAULT_ALIAS?: string;
@@ -86,6 +89,11 @@ const ConfigSchema = z.object({
    * Object cannot answer (served with `x-mreg-stale`); 0 fails at once (503 `unavailable`).
    */
   RESOLVE_STALE_IF_ERROR_S: intVar(86400, 0, 7 * 24 * 3600),
+  /**
+   * How many watch relays an alias's sockets are spread over (each relay one Durable Object
+   * holding its share). A relay holds some thousands of sockets comfortably: 16 carry 100,000.
+   */
+  WATCH_RELAY_SHARDS: intVar(16, 1, 256),
   /** How long one isolate gathers an alias's production signals into one RPC (0: each signal is sent at once). */
   SIGNAL_COALESCE_MS: intVar(1000, 0, 10_000),
   /**

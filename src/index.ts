@@ -9,6 +9,7 @@ import { TOKEN_ROW_RETENTION_MS } from "./domain/token";
 import { pruneExpiredTokens } from "./tokens/store";
 
 export { ModelState } from "./state/model-state";
+export { WatchRelay } from "./state/watch-relay";
 
 const app = buildApp();
 

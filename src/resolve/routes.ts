@@ -8,6 +8,7 @@ import type { Principal } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { noneMatch } from "../domain/range";
 import { resolutionFor, type Resolution as ResolutionBody } from "../domain/resolution";
+import { hashUnit } from "../domain/alias";
 import { referenceTo, type Reference } from "../domain/reference";
 import { parseModelUri } from "../domain/uri";
 import { config } from "../env";
@@ -21,7 +22,6 @@ import { IncludeQuery, LineageGraph } from "../lineage/schemas";
 import { AliasProjection } from "../aliases/projection-reader";
 import { Version } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
-import { modelState } from "../state/client";
 import { resolve, type Resolved } from "./service";
 
 /** What the resolve service needs of the request. */
@@ -149,13 +149,18 @@ export const resolveRoutes = [
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
         throw validationFailed("This route needs a WebSocket upgrade (Upgrade: websocket)");
       }
-      const url = new URL("https://model-state/watch");
+      // One of the alias's relays, by a hash of the client: its routing key, else at random.
+      const shards = config(c.env).WATCH_RELAY_SHARDS;
+      const shard = Math.floor(hashUnit(query.key ?? crypto.randomUUID()) * shards);
+      const relay = `${params.model}@${params.alias}#${shard}`;
+      const url = new URL("https://watch-relay/watch");
       url.searchParams.set("model", params.model);
       url.searchParams.set("alias", params.alias);
+      url.searchParams.set("relay", relay);
       if (query.key) url.searchParams.set("key", query.key);
       if (principal.expiresAt !== undefined) url.searchParams.set("expires", String(principal.expiresAt));
       if (principal.tokenId !== undefined) url.searchParams.set("token", principal.tokenId);
-      const upgraded = await modelState(c.env, params.model).fetch(new Request(url, c.req.raw));
+      const upgraded = await c.env.WATCH_RELAYS.getByName(relay).fetch(new Request(url, c.req.raw));
       // The object's response has immutable headers; a fresh one lets the app add x-request-id.
       return new Response(upgraded.body, { status: upgraded.status, headers: upgraded.headers, webSocket: upgraded.webSocket });
     },

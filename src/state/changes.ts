@@ -13,9 +13,13 @@ export interface AliasChange {
   event: string;
 }
 
-/** Where committed changes go to reach watchers. */
+/**
+ * Where committed changes go to reach watchers. `seq` numbers the model's committed changes
+ * (ModelState's `fanout` counter, bumped by each transaction that moved something), so a
+ * receiver that hears of them out of band (a relay) can keep only the newest.
+ */
 export interface FanOutPort {
-  publish(changes: readonly AliasChange[]): void;
+  publish(changes: readonly AliasChange[], seq: number): void;
 }
 
 export class ChangeLog {
@@ -29,6 +33,11 @@ export class ChangeLog {
   /** Forgets what a transaction recorded (it is starting, or it rolled back). */
   reset(): void {
     this.entries = [];
+  }
+
+  /** Whether the transaction running has recorded anything. */
+  get moved(): boolean {
+    return this.entries.length > 0;
   }
 
   /** What the committed transaction recorded, in order; the log starts empty again. */

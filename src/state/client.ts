@@ -58,6 +58,7 @@ type ModelStateRpc = Pick<
   | "deleteRetention"
   | "previewRetention"
   | "applyRetention"
+  | "attachRelay"
   | "fetch"
 >;
 

@@ -4,6 +4,8 @@
  *
  * - `last_version`: the highest version number ever given (never reused).
  * - `generation`:   the model's alias generation (+1 for every alias change; a swap is one).
+ * - `fanout`:       +1 for every committed transaction that moved a resolution: numbers the
+ *                   news watch relays hear, so each keeps only what is newer than it holds.
  * Both outlive the model's deletion, so a model created again under its name goes on from them.
  */
 export const META_SCHEMA = [

@@ -29,11 +29,13 @@ import type { GatePolicy, GateResult } from "../domain/gate";
 import type { GuardPolicy } from "../domain/guard";
 import type { RetentionPolicy } from "../domain/retention";
 import type { Env } from "../env";
-import { revokedAmong } from "../tokens/store";
 import * as aliasOps from "./alias-ops";
 import { aliasBody, AliasTable, type AliasBody, type HistoryEntry } from "./alias-table";
 import { ChangeLog, touchedAliases, type FanOutPort } from "./changes";
 import { DownstreamTable, type Hold } from "./downstream-table";
+import { RelayFanOut, relayStub, type RelayAttachment } from "./relay-fanout";
+import { RelayTable } from "./relay-table";
+import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";
 import * as gateOps from "./gate-ops";
 import { GateTable, type Approval, type GateBody } from "./gate-table";
 import * as guardOps from "./guard-ops";
@@ -65,17 +67,16 @@ export type { PolicySource, RetentionApplied, RetentionDecision, RetentionInputs
 /** How soon the alarm retries a projection D1 has not taken yet. */
 const RETRY_DELAY_MS = 5_000;
 
-/**
- * How often open sockets of minted tokens are checked against D1 for revocation: API.md
- * wants a revoked token's socket closed within 10 s. One small query per period, and only
- * while such sockets are open.
- */
-const REVOCATION_CHECK_MS = 5_000;
-
 export class ModelState extends DurableObject<Env> {
   private readonly rooms: Rooms;
-  /** Where committed alias changes go: this object's own sockets today, relay objects next. */
-  private readonly fanOut: FanOutPort;
+  /**
+   * Where committed alias changes go: the watch relays that hold the sockets (the watch route
+   * opens every socket on a relay), and this object's own sockets, opened here before relays
+   * existed, until they close.
+   */
+  private readonly fanOut: FanOutPort[];
+  /** The relays that asked to hear of each alias's changes. */
+  private readonly relays: RelayTable;
   /** Resolutions computed since the last write: the hot path's answers from memory. */
   private readonly resolved = new Map<string, ResolveState>();
   /** When the object's alarm will fire (this object is its only setter), or null when none is set. */
@@ -100,7 +101,15 @@ export class ModelState extends DurableObject<Env> {
       changes: new ChangeLog(),
       watch: new Watch(ctx, (model, alias) => aliasOps.resolveNow(this.rooms, model, alias), () => meta.counter("generation")),
     };
-    this.fanOut = this.rooms.watch;
+    this.relays = new RelayTable(sql);
+    const relayFanOut = new RelayFanOut(
+      this.relays,
+      (relay) => relayStub(this.env, relay),
+      (model, alias) => aliasOps.resolveNow(this.rooms, model, alias),
+      () => meta.counter("generation"),
+      (promise) => this.ctx.waitUntil(promise),
+    );
+    this.fanOut = [relayFanOut, this.rooms.watch];
     // Schema setup is the only work done under blockConcurrencyWhile: it caps throughput.
     void ctx.blockConcurrencyWhile(async () => {
       for (const statement of MODEL_STATE_SCHEMA) sql.exec(statement);
@@ -376,6 +385,19 @@ export class ModelState extends DurableObject<Env> {
     return new Response(null, { status: 101, webSocket: client });
   }
 
+  /**
+   * A watch relay (src/state/watch-relay.ts) taking its first socket of `alias`: registered to
+   * hear of the alias's changes from the next commit on, and told the state now, with the
+   * fan-out sequence number it stands at. One synchronous step: no commit falls between.
+   */
+  async attachRelay(input: { model: string; alias: string; relay: string }): Promise<RelayAttachment> {
+    return this.ctx.storage.transactionSync(() => {
+      const seq = this.rooms.meta.counter("fanout");
+      this.relays.attach(input.model, input.alias, input.relay, seq);
+      return { seq, state: aliasOps.resolveNow(this.rooms, input.model, input.alias), generation: this.rooms.meta.counter("generation") };
+    });
+  }
+
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     // Clients may ping with any text; the answer is the current state.
     if (message === "ping") this.rooms.watch.current(ws);
@@ -404,9 +426,8 @@ export class ModelState extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
-    const nextExpiry = this.rooms.watch.closeExpired(Date.now());
-    if (nextExpiry !== null) this.armAlarm(nextExpiry);
-    await this.closeRevokedSockets();
+    const next = await upkeepSockets(this.rooms.watch, this.env.DB, Date.now());
+    if (next !== null) this.armAlarm(next);
     try {
       await this.flush();
       await this.sendEvents();
@@ -414,22 +435,6 @@ export class ModelState extends DurableObject<Env> {
       console.error("outbox flush or event dispatch failed; retrying", err);
       this.armAlarm(Date.now() + RETRY_DELAY_MS);
     }
-  }
-
-  /**
-   * Asks D1 which tokens of the open sockets are revoked, closes theirs, and checks again in
-   * REVOCATION_CHECK_MS while any such socket is open. A D1 failure only postpones the check:
-   * a socket is never closed for it (reconnecting meets the HTTP check, which fails closed).
-   */
-  private async closeRevokedSockets(): Promise<void> {
-    const ids = this.rooms.watch.tokenIds();
-    if (ids.size === 0) return;
-    try {
-      this.rooms.watch.closeRevoked(await revokedAmong(this.env.DB, [...ids]));
-    } catch (err) {
-      console.error("checking watch sockets for revoked tokens failed; retrying", err);
-    }
-    if (this.rooms.watch.tokenIds().size > 0) this.armAlarm(Date.now() + REVOCATION_CHECK_MS);
   }
 
   /** Puts the events D1 has taken on the queue, where webhooks are matched (src/events/dispatch.ts). */
@@ -449,13 +454,19 @@ export class ModelState extends DurableObject<Env> {
     const { outbox, changes } = this.rooms;
     changes.reset();
     outbox.changed = false;
-    const result = this.ctx.storage.transactionSync(decide);
+    let seq = 0;
+    const result = this.ctx.storage.transactionSync(() => {
+      const decided = decide();
+      // Numbers the changes relays hear of, in the same commit as the changes themselves.
+      if (changes.moved) seq = this.rooms.meta.bump("fanout");
+      return decided;
+    });
     if (outbox.changed) this.armAlarm(Date.now() + RETRY_DELAY_MS);
     // Every change a resolution depends on is projected, so only those clear the memory
     // (a batch of guard signals that changes nothing else keeps it).
     if (outbox.changed) this.resolved.clear();
     const moved = changes.take();
-    this.fanOut.publish(moved);
+    if (moved.length > 0) for (const port of this.fanOut) port.publish(moved, seq);
     if (outbox.changed) {
       try {
         await this.flush();

@@ -10,8 +10,9 @@ import { GUARD_SCHEMA } from "./guard-table";
 import { META_SCHEMA } from "./meta-table";
 import { MODEL_SCHEMA } from "./model-table";
 import { OUTBOX_SCHEMA } from "./outbox";
+import { RELAY_SCHEMA } from "./relay-table";
 import { RETENTION_SCHEMA } from "./retention-table";
 import { UPLOAD_SCHEMA } from "./upload-table";
 import { VERSION_SCHEMA } from "./version-table";
 
-export const MODEL_STATE_SCHEMA = [...MODEL_SCHEMA, ...META_SCHEMA, ...VERSION_SCHEMA, ...UPLOAD_SCHEMA, ...ALIAS_SCHEMA, ...GATE_SCHEMA, ...GUARD_SCHEMA, ...RETENTION_SCHEMA, ...DOWNSTREAM_SCHEMA, ...OUTBOX_SCHEMA];
+export const MODEL_STATE_SCHEMA = [...MODEL_SCHEMA, ...META_SCHEMA, ...VERSION_SCHEMA, ...UPLOAD_SCHEMA, ...ALIAS_SCHEMA, ...GATE_SCHEMA, ...GUARD_SCHEMA, ...RETENTION_SCHEMA, ...DOWNSTREAM_SCHEMA, ...RELAY_SCHEMA, ...OUTBOX_SCHEMA];

@@ -37,7 +37,8 @@ export class Watch implements FanOutPort {
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly resolve: Resolve,
-    private readonly generation: () => number,
+    /** The generation a message of an alias that resolves to nothing carries. */
+    private readonly generation: (alias: string) => number,
   ) {}
 
   /** Accepts a socket for `watcher` and sends it the current state. */
@@ -55,7 +56,7 @@ export class Watch implements FanOutPort {
   }
 
   /** Sends committed changes to their watchers, in order; each alias is resolved once, not once per socket. */
-  publish(changes: readonly AliasChange[]): void {
+  publish(changes: readonly AliasChange[], _seq?: number): void {
     const now = Date.now();
     for (const { alias, event } of changes) {
       const sockets = this.ctx.getWebSockets(alias);
@@ -133,7 +134,7 @@ export class Watch implements FanOutPort {
       model: watcher.model,
       alias: watcher.alias,
       version: null,
-      generation: this.generation(),
+      generation: this.generation(watcher.alias),
       digest: null,
       files: null,
       uri: null,
