@@ -136,7 +136,7 @@ export const resolveRoutes = [
     operationId: "watchAlias",
     summary: "Watch an alias over a WebSocket",
     description:
-      'Upgrade to a WebSocket: the first message is the current Resolution plus `"event": "current"`, then one per change, in generation order: the Resolution\'s fields plus `event` (`set`, `delete`, `rollback`, `swap`, `stage`, `finalize`, …); `version`, `digest` and `files` are null once the alias resolves to nothing. Watching a stage name or `v<n>` follows the fallback. The socket is closed with code 4001 when the token expires, or within 10 s of its revocation. A browser on a page served by this registry may authenticate with the web UI session cookie instead of the Authorization header.',
+      'Upgrade to a WebSocket: the first message is the current Resolution plus `"event": "current"`, then one per change, in generation order: the Resolution\'s fields plus `event` (`set`, `delete`, `rollback`, `swap`, `stage`, `finalize`, …); `version`, `digest` and `files` are null once the alias resolves to nothing. Watching a stage name or `v<n>` follows the fallback. The socket is closed with code 4001 when the token expires, or within 10 s of its revocation. Sockets are held by watch relays (`WATCH_RELAY_SHARDS` per alias, chosen by a hash of `key`, else at random), each told of a change once by the model\'s Durable Object. A browser on a page served by this registry may authenticate with the web UI session cookie instead of the Authorization header.',
     tag: "Aliases",
     scope: "read",
     subject: { model: MODEL_PARAM },
