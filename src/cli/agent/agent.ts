@@ -162,6 +162,8 @@ export class Agent {
       this.log.info("target", { version: event.version, generation: event.generation, via, event: event.event }, `${this.config.uri} → ${now} (${event.event}, generation ${event.generation}, via ${via})`);
     }
     if (this.inflight && this.inflight.version !== event.version) this.inflight.controller.abort();
+    // A failure of a version no longer named is history (the last error keeps it); named again, it is tried at once.
+    if (changed && this.state.failure && this.state.failure.version !== event.version) this.state.failure = null;
     if (inSync(this.state)) this.state.lastSyncAt = Date.now();
     this.wakeLoop?.();
   }
@@ -238,7 +240,8 @@ export class Agent {
     this.log.info("switched", { version: n, previous }, `switched current to v${n}${previous !== null ? ` (from v${previous})` : ""}`);
     const hook = await this.runHooks(manifest, previous, "switch");
     if (hook.ok) {
-      if (this.state.failure?.version === n) this.state.failure = null;
+      // Serving what the registry names: no older failure matters any more.
+      this.state.failure = null;
       this.state.lastSyncAt = Date.now();
     } else {
       const back = previous === null ? null : this.layout.manifest(previous);
