@@ -1,5 +1,7 @@
 /** Running `mreg agent` as a real process, asking it how it is, and reading its directory the way a model server would. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, readFile, realpath } from "node:fs/promises";
@@ -27,6 +29,7 @@ export interface Status {
   degraded: boolean;
   reasons: string[];
   registry_reachable: boolean | null;
+  registry_via: "watch" | "poll" | null;
   last_error: { at: string; message: string } | null;
   retry: { version: number; kind: string; attempts: number; reason: string } | null;
   sync: { version: number; bytes_total: number; bytes_done: number } | null;
@@ -148,6 +151,40 @@ export function readerLoop(dir: string, expected: Map<number, Map<string, string
     stop: async () => {
       running = false;
       await done;
+    },
+  };
+}
+
+/**
+ * An HTTP proxy to `target` that refuses WebSocket upgrades (502), as some proxies do; it
+ * notes when each upgrade was tried and how conditional GETs were answered.
+ */
+export async function noSocketProxy(target: string) {
+  const to = new URL(target);
+  const upgrades: number[] = [];
+  const conditional: number[] = [];
+  const server = createServer((req, res) => {
+    const upstream = request({ host: to.hostname, port: to.port, path: req.url, method: req.method, headers: { ...req.headers, host: to.host } }, (up) => {
+      if (req.headers["if-none-match"]) conditional.push(up.statusCode!);
+      res.writeHead(up.statusCode!, up.headers);
+      up.pipe(res);
+    });
+    upstream.on("error", () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  server.on("upgrade", (_req, socket) => {
+    upgrades.push(Date.now());
+    socket.end("HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    upgrades,
+    /** Conditional GETs answered 304. */
+    notModified: () => conditional.filter((s) => s === 304).length,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
     },
   };
 }

@@ -2,15 +2,18 @@
  * `mreg agent` as a real process against the shared `npm start`: it follows promote →
  * rollback → promote while a reader checks every version it finds behind `current`; a hook
  * sees each version, and one that refuses a version has it switched back and retried; files
- * shared between versions are hard-linked, not fetched; `--key` picks a split's member; posts
+ * shared between versions are hard-linked, not fetched; without the socket it polls; `--key`
+ * picks a split's member; posts
  * to its /signals reach the guard as one aggregated signal.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { mreg, mregJson, randomFile, sandbox, token } from "./helpers";
-import { readerLoop, startAgent, untilStatus, type RunningAgent } from "./agent-helpers";
+import { noSocketProxy, readerLoop, startAgent, until, untilStatus, type RunningAgent } from "./agent-helpers";
 
 const { env, dir } = sandbox();
 const agents: RunningAgent[] = [];
@@ -125,6 +128,49 @@ describe("mreg agent", () => {
     expect(readlinkSync(join(agentDir, "current"))).toBe(`versions/v${v4.version}`);
     expect(agent.out.stderr).toMatch(/SIGTERM: stopping/);
     expect(existsSync(join(agentDir, ".agent", "lock"))).toBe(false);
+  });
+
+  it("polls with If-None-Match while the watch socket cannot be had, reconnects with backoff, and --notify POSTs each resolution", async () => {
+    const M = "agent-poll";
+    const v1 = push(M, { "config.json": '{"v":1}\n' }, ["--alias", "prod"]);
+    const v2 = push(M, { "config.json": '{"v":2}\n' });
+    // A proxy that passes HTTP but refuses WebSocket upgrades, as some do.
+    const proxy = await noSocketProxy(inject("mregUrl"));
+    const notified: { version: number; event: string; previous: number | null; files: { path: string; sha256: string }[] }[] = [];
+    const hook = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        notified.push(JSON.parse(body));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    try {
+      const agent = await startAgent({ ...env, MREG_URL: proxy.url }, `${M}@prod`, join(dir, "poll"), ["--notify", `http://127.0.0.1:${(hook.address() as AddressInfo).port}/reload`]);
+      agents.push(agent);
+      await untilStatus(agent, (s) => s.version === v1.version && s.in_sync, "v1 to be served");
+      ok(["promote", M, "prod", String(v2.version)]);
+      const s = await untilStatus(agent, (s) => s.version === v2.version && s.in_sync, "the promotion to reach the agent by polling");
+      expect(s).toMatchObject({ registry_via: "poll", registry_reachable: true, degraded: false });
+      // The next poll sends the ETag it got, and the unchanged alias answers 304.
+      await until(() => proxy.notModified() > 0, "a poll answered 304");
+      await until(() => proxy.upgrades.length >= 4, "four attempts at the socket");
+      // Backing off, not hammering: 0.5 s, 1 s, 2 s … apart (±25%, plus the machine's own delays).
+      const gaps = proxy.upgrades.slice(1).map((t, i) => t - proxy.upgrades[i]!);
+      expect(Math.min(...gaps)).toBeGreaterThan(300);
+      expect(gaps[2]!).toBeGreaterThan(gaps[0]! * 1.5);
+
+      expect(notified.map((n) => [n.version, n.event, n.previous])).toEqual([
+        [v1.version, "switch", null],
+        [v2.version, "switch", v1.version],
+      ]);
+      expect(notified[1]!.files).toEqual([{ path: "config.json", size: 8, sha256: v2.files.get("config.json") }]);
+      expect(await agent.stop()).toBe(0);
+    } finally {
+      hook.close();
+      proxy.close();
+    }
   });
 
   it("--key picks this node's member of a split; two agents never share a directory", async () => {

@@ -22,8 +22,9 @@ export interface FollowHandlers {
 }
 
 export interface FollowTiming {
-  /** Poll interval when the registry names no TTL (TTL 0 or a stale answer). */
+  /** Poll interval before the first answer, and while answers are stale. */
   defaultPollMs: number;
+  /** The floor (a registry with TTL 0 names none). */
   minPollMs: number;
   /** Polls while the socket is up. */
   safetyPollMs: number;
@@ -80,7 +81,9 @@ export async function follow(client: MregClient, target: { model: string; alias:
         if (answer.etag) etag = answer.etag;
         on.contact(true, "poll");
         if (answer.resolution) on.resolution(asEvent(answer.resolution), "poll");
-        intervalMs = answer.maxAgeS ? Math.max(timing.minPollMs, answer.maxAgeS * 1000) : timing.defaultPollMs;
+        // At the TTL; a registry that caches nothing (TTL 0) at the floor; a stale answer (the
+        // model's object is in trouble) at the default, not faster.
+        intervalMs = answer.maxAgeS ? Math.max(timing.minPollMs, answer.maxAgeS * 1000) : answer.staleS === null ? timing.minPollMs : timing.defaultPollMs;
       } catch (err) {
         if (signal.aborted) break;
         failures++;
