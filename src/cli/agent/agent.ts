@@ -172,12 +172,14 @@ export class Agent {
     while (!stop.aborted) {
       const current = this.state.current?.version ?? null;
       const next = nextStep(current, this.desired?.version, this.state.failure, Date.now());
-      if (next.kind === "apply") {
-        await this.apply(this.desired as Target, stop);
-        continue;
-      }
-      if (next.kind === "rehook") {
-        await this.rehook(next.version);
+      if (next.kind === "apply" || next.kind === "rehook") {
+        try {
+          if (next.kind === "apply") await this.apply(this.desired as Target, stop);
+          else await this.rehook(next.version);
+        } catch (err) {
+          // The disk refused a rename or a write: no reason to stop serving what `current` holds.
+          this.fail(next.version, "transfer", message(err));
+        }
         continue;
       }
       await new Promise<void>((resolve) => {

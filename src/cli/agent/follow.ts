@@ -38,7 +38,7 @@ export interface FollowTiming {
 export const TIMING: FollowTiming = { defaultPollMs: 5000, minPollMs: 1000, safetyPollMs: 60_000, watchBackoff: { baseMs: 500, capMs: 8000 }, pollBackoffCapMs: 30_000, pollTimeoutMs: 30_000 };
 
 /** Whether the error says the registry is out of reach (no answer, or a gateway's 5xx), as opposed to a refusal. */
-export const unreachable = (err: unknown) => !(err instanceof MregError) || err.status === 0 || err.status >= 500;
+const unreachable = (err: unknown) => !(err instanceof MregError) || err.status === 0 || err.status >= 500;
 
 /** A resolution as a watch message, so both ways in look the same. */
 const asEvent = (r: Resolution): WatchEvent => ({ event: "poll", model: r.model, alias: r.alias, version: r.version, generation: r.generation, digest: r.digest, files: r.files, uri: r.uri, split: r.split });
@@ -106,8 +106,9 @@ export async function follow(client: MregClient, target: { model: string; alias:
             connected = true;
             failures = 0;
             on.connected(true);
-            on.contact(true, "watch");
           }
+          // Each message is an answer: it clears a refusal an earlier poll reported.
+          on.contact(true, "watch");
           on.resolution(event, "watch");
         }
       } catch (err) {

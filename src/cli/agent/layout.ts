@@ -17,7 +17,7 @@
  * that resolved it sees it whole or not at all.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FileEntry, WatchEvent } from "../../client/types";
 import { CliError } from "../exit";
@@ -202,7 +202,7 @@ function alive(pid: number): boolean {
 }
 
 /** Writes a file whole or not at all (temp file, then rename). */
-export async function writeAtomic(file: string, text: string): Promise<void> {
+async function writeAtomic(file: string, text: string): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
   await writeFile(temp, text);
   await rename(temp, file);
@@ -240,12 +240,4 @@ export async function listFiles(dir: string, prefix = ""): Promise<string[]> {
     else out.push(rel);
   }
   return out;
-}
-
-/** Whether `path` is there without following a link (a dangling `current` is still there). */
-export async function present(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
 }
