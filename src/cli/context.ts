@@ -20,12 +20,7 @@ export class Context {
   }
 
   get client(): MregClient {
-    this.cached ??= new MregClient({
-      url: this.settings.url,
-      token: this.settings.token,
-      headers: { "user-agent": `mreg-cli/${VERSION} node/${process.versions.node}` },
-      webSocket: nodeWebSocket,
-    });
+    this.cached ??= makeClient(this.settings.url, this.settings.token);
     return this.cached;
   }
 
@@ -56,10 +51,49 @@ export class Context {
   }
 }
 
+/** A client as the CLI makes them; `token` may be a function, read on every request (a token file that a Secret rotates). */
+export function makeClient(url: string, token: string | undefined | (() => string | undefined)): MregClient {
+  return new MregClient({
+    url,
+    token,
+    headers: { "user-agent": `mreg-cli/${VERSION} node/${process.versions.node}` },
+    webSocket: nodeWebSocket,
+  });
+}
+
 /**
  * Node 20 has no global WebSocket (Node 22's is behind no flag, but the CLI runs on both):
  * the `ws` package, which takes the bearer token as a header of the upgrade request.
  * Its event listeners take `ws`'s own event classes, which carry what WebSocketLike asks for
  * (`data`; `code` and `reason`) but are declared as overloads TypeScript cannot match to it.
  */
-const nodeWebSocket: WebSocketFactory = (url, headers) => new WebSocket(url, { headers }) as unknown as WebSocketLike;
+const nodeWebSocket: WebSocketFactory = (url, headers) => {
+  const ws = new WebSocket(url, { headers, handshakeTimeout: HEARTBEAT_MS });
+  heartbeat(ws);
+  return ws as unknown as WebSocketLike;
+};
+
+const HEARTBEAT_MS = 30_000;
+
+/**
+ * A socket whose peer vanished without a close (a NAT entry dropped, a host gone) looks open
+ * for as long as nobody writes to it. A ping every 30 s, and a socket with no pong by the
+ * next one is ended (close 1006), so a watcher reconnects instead of waiting forever.
+ */
+function heartbeat(ws: WebSocket): void {
+  let answered = true;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  ws.on("open", () => {
+    timer = setInterval(() => {
+      if (!answered) return ws.terminate();
+      answered = false;
+      try {
+        ws.ping();
+      } catch {
+        // closing already: the close event ends the timer
+      }
+    }, HEARTBEAT_MS);
+  });
+  ws.on("pong", () => (answered = true));
+  ws.on("close", () => clearInterval(timer));
+}

@@ -8,6 +8,7 @@ import { retentionPreview, retentionRm, retentionSet, retentionShow, webhooksAdd
 import { approve, gatesCheck, gatesLs, gatesRm, gatesSet, guardRm, guardSet, guardShow } from "./commands/gates";
 import { login, logout, token, tokenCreate, tokenLs, tokenRevoke, whoami } from "./commands/auth";
 import { aliasLs, aliasRm, aliasSet, aliasSwap, history, printGateChecks, promote, rollback } from "./commands/promote";
+import { agent } from "./agent/command";
 import { pull } from "./commands/pull";
 import { push } from "./commands/push";
 import { modelsCreate, modelsDelete, modelsLs, modelsShow, modelsUpdate, versionsDelete, versionsLs, versionsShow, versionsStage, versionsUpdate } from "./commands/registry";
@@ -46,6 +47,7 @@ export const COMMANDS: Command[] = [
   history,
   resolveCmd,
   watch,
+  agent,
   gatesLs,
   gatesSet,
   gatesRm,

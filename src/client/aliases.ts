@@ -14,6 +14,14 @@ export interface ResolveOptions {
   signal?: AbortSignal;
 }
 
+/** What `poll` learned: see there. */
+export interface Poll {
+  resolution: Resolution | null;
+  etag: string | null;
+  maxAgeS: number | null;
+  staleS: number | null;
+}
+
 const aliasPath = (model: string, alias: string) => `/v1/models/${seg(model)}/aliases/${seg(alias)}`;
 
 export class Aliases {
@@ -57,6 +65,37 @@ export class Aliases {
       signal: options.signal,
       what: `resolve ${model}@${alias}`,
     });
+  }
+
+  /**
+   * A conditional resolve, for a node that polls: with the ETag it holds, `resolution` is null
+   * while the alias is unchanged (304). `maxAgeS` is the registry's resolve TTL (null when the
+   * answer may not be cached: TTL 0, or stale); `staleS` the age of an answer served from the
+   * last state seen while the model's object cannot answer.
+   */
+  async poll(model: string, alias: string, options: { key?: string; etag?: string; signal?: AbortSignal } = {}): Promise<Poll> {
+    const res = await this.t.send({
+      method: "GET",
+      path: aliasPath(model, alias),
+      query: { key: options.key },
+      headers: options.etag ? { "if-none-match": options.etag } : {},
+      accept: [304],
+      signal: options.signal,
+      what: `resolve ${model}@${alias}`,
+    });
+    const maxAge = /(?:^|,)\s*max-age=(\d+)/.exec(res.headers.get("cache-control") ?? "");
+    const stale = Number(res.headers.get("x-mreg-stale"));
+    const head = { etag: res.headers.get("etag") ?? options.etag ?? null, maxAgeS: maxAge ? Number(maxAge[1]) : null, staleS: res.headers.has("x-mreg-stale") && Number.isFinite(stale) ? stale : null };
+    if (res.status === 304) {
+      await res.body?.cancel();
+      return { resolution: null, ...head };
+    }
+    const text = await res.text();
+    try {
+      return { resolution: JSON.parse(text) as Resolution, ...head };
+    } catch (err) {
+      throw new MregError({ status: res.status, code: "unexpected_response", detail: `resolve ${model}@${alias}: the answer is not JSON: ${text.slice(0, 200)}`, cause: err });
+    }
   }
 
   history(model: string, alias: string, query: PageQuery = {}, signal?: AbortSignal): Promise<Page<HistoryEntry>> {

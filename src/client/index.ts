@@ -8,7 +8,7 @@
  */
 export { MregClient, paginate, type ClientOptions } from "./client";
 export { MregError, isMregError, type MregErrorCode, type Problem } from "./errors";
-export { parseModelUri, type ModelUri, type ResolveOptions } from "./aliases";
+export { parseModelUri, type ModelUri, type Poll, type ResolveOptions } from "./aliases";
 export type { Download, DownloadOptions, CreatedUpload } from "./files";
 export { Sha256, sha256OfStream, type Hasher } from "./sha256";
 export { DEFAULT_URL, BOOKMARK_HEADER, type TransportOptions, type FetchLike, type BodySource } from "./transport";

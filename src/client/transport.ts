@@ -190,7 +190,12 @@ function fixLength(body: BodyInit, length: number | undefined): BodyInit {
   return (body as ReadableStream<Uint8Array>).pipeThrough(new Fixed(length));
 }
 
-export const backoffMs = (attempt: number) => Math.min(500 * 2 ** attempt, 8000) * (0.75 + Math.random() / 2);
+/**
+ * Exponential backoff with ±25% jitter (so a fleet that lost the registry together does not
+ * come back in step): `base × 2^attempt`, at most `cap`, times a factor in [0.75, 1.25).
+ */
+export const backoffMs = (attempt: number, baseMs = 500, capMs = 8000, random: () => number = Math.random) =>
+  Math.min(baseMs * 2 ** Math.max(0, attempt), capMs) * (0.75 + random() / 2);
 
 function describe(err: unknown): string {
   if (err instanceof Error) {

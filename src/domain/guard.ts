@@ -5,13 +5,11 @@
  * time, never on how many signals arrive. Pure: no I/O.
  */
 import { z } from "zod";
+import { MAX_SIGNAL_MAGNITUDE } from "./signal-limits";
 
 export const WINDOW_BUCKETS = 10;
 
-/** API.md: metric values of signals are finite with magnitude at most this. */
-export const MAX_SIGNAL_MAGNITUDE = 1e12;
-/** API.md: a signal stands for at most this many samples. */
-export const MAX_SIGNAL_COUNT = 100_000;
+export { MAX_SIGNAL_COUNT, MAX_SIGNAL_MAGNITUDE } from "./signal-limits";
 
 /** A signal's metric value, as the route accepts it (zod 4's number is finite already). */
 export const SignalValue = z.number().min(-MAX_SIGNAL_MAGNITUDE).max(MAX_SIGNAL_MAGNITUDE);

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { skipWriteBookmark } from "../db/session";
 import { Guard, GuardBody, MAX_SIGNAL_COUNT, SignalValue } from "../domain/guard";
+import { MAX_METRIC_NAME, MAX_SIGNAL_METRICS } from "../domain/signal-limits";
 import { config, type Env } from "../env";
 import { ALIAS_PARAM, defineRoute, MODEL_PARAM } from "../http/api";
 import { AliasParams, SettableAliasParams } from "../aliases/schemas";
@@ -12,8 +13,8 @@ import { forgetGuards, guardsOf, type GuardedAlias } from "./directory";
 export const SignalBody = z.strictObject({
   version: z.number().int().positive(),
   metrics: z
-    .record(z.string().min(1).max(128), SignalValue.describe("Finite, with magnitude at most 1e12"))
-    .refine((m) => Object.keys(m).length >= 1 && Object.keys(m).length <= 256, "1 to 256 metrics"),
+    .record(z.string().min(1).max(MAX_METRIC_NAME), SignalValue.describe("Finite, with magnitude at most 1e12"))
+    .refine((m) => Object.keys(m).length >= 1 && Object.keys(m).length <= MAX_SIGNAL_METRICS, `1 to ${MAX_SIGNAL_METRICS} metrics`),
   count: z.number().int().min(1).max(MAX_SIGNAL_COUNT).default(1),
 });
 

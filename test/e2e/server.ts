@@ -25,13 +25,19 @@ export function freePort(): Promise<number> {
 export interface Server {
   base: string;
   output: () => string;
+  /** SIGTERM to the whole process group; removes the state directory unless the caller gave it. */
   stop: () => void;
+  /** SIGKILL to the whole process group (npm, wrangler, workerd): a crash. The state stays. */
+  kill: () => void;
 }
 
-/** Starts `npm start -- --port <free> --persist-to <tmp> ...extra` and waits for /healthz. */
-export async function startServer(extra: string[] = []): Promise<Server> {
-  const port = await freePort();
-  const state = mkdtempSync(join(tmpdir(), "mreg-e2e-"));
+/**
+ * Starts `npm start -- --port <free> --persist-to <tmp> ...extra` and waits for /healthz.
+ * `port` and `state` start it where a killed one was, on the same data.
+ */
+export async function startServer(extra: string[] = [], at: { port?: number; state?: string } = {}): Promise<Server> {
+  const port = at.port ?? (await freePort());
+  const state = at.state ?? mkdtempSync(join(tmpdir(), "mreg-e2e-"));
   const child: ChildProcess = spawn("npm", ["start", "--", "--port", String(port), "--persist-to", state, ...extra], {
     cwd: root,
     detached: true,
@@ -41,14 +47,18 @@ export async function startServer(extra: string[] = []): Promise<Server> {
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
   const base = `http://127.0.0.1:${port}`;
-  const stop = () => {
-    if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
-    rmSync(state, { recursive: true, force: true });
+  const signal = (name: NodeJS.Signals) => {
+    if (child.pid && child.exitCode === null) process.kill(-child.pid, name);
   };
+  const stop = () => {
+    signal("SIGTERM");
+    if (!at.state) rmSync(state, { recursive: true, force: true });
+  };
+  const kill = () => signal("SIGKILL");
   const deadline = Date.now() + 120_000;
   for (;;) {
     try {
-      if ((await fetch(`${base}/healthz`)).ok) return { base, output: () => output, stop };
+      if ((await fetch(`${base}/healthz`)).ok) return { base, output: () => output, stop, kill };
     } catch {
       // not listening yet
     }

@@ -1,0 +1,152 @@
+/**
+ * `mreg agent registry://<model>@<alias> --dir <dir>`: the serving node's side of a
+ * deployment, as a long-running process beside the model server (see ./agent.ts for the
+ * loop, ./layout.ts for the directory it keeps).
+ */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { parseModelUri } from "../../client/aliases";
+import { int, size, str, type Command } from "../command";
+import { makeClient } from "../context";
+import { DEFAULT_CHUNK } from "../download";
+import { UsageError } from "../exit";
+import type { Output } from "../output";
+import { normalizeUri } from "../commands/pull";
+import { Agent, type Log } from "./agent";
+import { Layout } from "./layout";
+import { listen, parseListen } from "./server";
+
+const DEFAULT_LISTEN = "127.0.0.1:9464";
+
+/** Log lines: text with a timestamp on stderr, or with --json one object per line on stdout. */
+function logger(out: Output): Log {
+  const write = (level: "info" | "warn", event: string, fields: Record<string, unknown>, text: string) => {
+    const at = new Date().toISOString();
+    if (out.json) out.line({ at, level, event, ...fields, message: text }, () => "");
+    else if (level === "warn") out.error(`${at} mreg agent: ${text}`);
+    else out.note(`${at} mreg agent: ${text}`);
+  };
+  return { info: (e, f, t) => write("info", e, f, t), warn: (e, f, t) => write("warn", e, f, t) };
+}
+
+export const agent: Command = {
+  name: "agent",
+  args: "<uri>",
+  summary: "Keep a directory in step with an alias: fetch, verify, switch `current`, run a hook (a serving node's sidecar)",
+  options: {
+    dir: { type: "string" },
+    keep: { type: "string" },
+    key: { type: "string" },
+    exec: { type: "string" },
+    notify: { type: "string" },
+    "hook-timeout": { type: "string" },
+    listen: { type: "string" },
+    parallel: { type: "string" },
+    "chunk-size": { type: "string" },
+    "limit-rate": { type: "string" },
+    "token-file": { type: "string" },
+  },
+  help: [
+    "--dir DIR            Where versions live: DIR/current → versions/v<n> (required)",
+    "--keep N             Complete versions kept on disk, for a way back with no download (default 3)",
+    "--key KEY            This node's routing key: which member of a split it serves (default: the hostname)",
+    '--exec "CMD"         Run after each switch (sh -c), with MREG_VERSION, MREG_PREVIOUS, MREG_DIR,',
+    "                     MREG_MODEL, MREG_ALIAS, MREG_DIGEST; failing switches back and retries later",
+    "--notify URL         POST the new resolution (JSON) after each switch; non-2xx counts as failing",
+    "--hook-timeout S     Seconds --exec and --notify may take (default 60)",
+    `--listen HOST:PORT   Local HTTP: /healthz, /status, /metrics, POST /signals (default ${DEFAULT_LISTEN}; off: none)`,
+    "--parallel N         Ranges in flight per file (default 4)",
+    "--chunk-size SIZE    Range size (default 32MiB)",
+    "--limit-rate SIZE    Download at most SIZE a second (e.g. 50MiB), to leave the network to serving",
+    "--token-file PATH    Read the token from PATH on every request (a mounted Secret, rotated in place)",
+  ],
+  examples: [
+    'mreg agent registry://payment-fraud@production --dir /models/fraud --exec "curl -fsS -XPOST localhost:8080/reload"',
+    "mreg agent payment-fraud@canary --dir /models/fraud --key \"$NODE_NAME\" --listen 0.0.0.0:9464 --json",
+  ],
+  async run(ctx, input) {
+    const uri = parseModelUri(normalizeUri(input.positionals[0]!));
+    if (uri.alias === undefined) throw new UsageError("the agent follows an alias (registry://<model>@<alias>); for one fixed version use `mreg pull`", "agent");
+    const dirArg = str(input, "dir");
+    if (!dirArg) throw new UsageError("--dir is required", "agent");
+    const listenArg = str(input, "listen") ?? DEFAULT_LISTEN;
+    const where = listenArg === "off" ? null : parseListen(listenArg);
+    if (listenArg !== "off" && !where) throw new UsageError(`--listen takes HOST:PORT, not '${listenArg}'`, "agent");
+    const chunkSize = size(input, "chunk-size") ?? DEFAULT_CHUNK;
+    if (chunkSize < 64 * 1024) throw new UsageError("--chunk-size must be at least 64KiB", "agent");
+    const rate = size(input, "limit-rate") ?? null;
+    if (rate !== null && rate < 1024) throw new UsageError("--limit-rate must be at least 1KiB", "agent");
+    const notify = str(input, "notify") ?? null;
+    if (notify !== null && !/^https?:\/\//.test(notify)) throw new UsageError("--notify takes an http(s) URL", "agent");
+    const tokenFile = str(input, "token-file");
+    const token = tokenFile ? () => readToken(tokenFile) : ctx.settings.token;
+    if (tokenFile) readToken(tokenFile, true);
+
+    const client = makeClient(ctx.settings.url, token);
+    const layout = new Layout(resolve(dirArg));
+    const log = logger(ctx.out);
+    const key = str(input, "key") ?? hostname();
+    const a = new Agent(
+      client,
+      layout,
+      {
+        model: uri.model,
+        alias: uri.alias,
+        key,
+        uri: `registry://${uri.model}@${uri.alias}`,
+        registryUrl: ctx.settings.url,
+        keep: int(input, "keep", { min: 1, max: 1000 }) ?? 3,
+        exec: str(input, "exec") ?? null,
+        notify,
+        hookTimeoutMs: (int(input, "hook-timeout", { min: 1, max: 86_400 }) ?? 60) * 1000,
+        parallel: int(input, "parallel", { min: 1, max: 32 }) ?? 4,
+        chunkSize,
+        rate,
+        stallMs: 60_000,
+      },
+      log,
+    );
+    await a.load();
+    let listening;
+    try {
+      listening = where ? await listen(a, where) : null;
+    } catch (err) {
+      layout.unlock();
+      throw err;
+    }
+    log.info("started", { uri: a.state.uri, key, dir: layout.dir, registry: ctx.settings.url, listen: listening?.url ?? null }, `following ${a.state.uri} (key ${key}) into ${layout.dir}${listening ? `; listening on ${listening.url}` : ""}`);
+
+    const stop = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stop.signal.aborted) {
+        // A second signal: the person means it.
+        log.warn("killed", { signal }, `${signal} again: exiting now`);
+        process.exit(130);
+      }
+      log.info("stopping", { signal }, `${signal}: stopping (a download under way is kept for later; current stays)`);
+      stop.abort();
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    try {
+      await a.run(stop.signal);
+    } finally {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      await listening?.close();
+      layout.unlock();
+    }
+    log.info("stopped", { version: a.state.current?.version ?? null }, `stopped${a.state.current ? `; current is v${a.state.current.version}` : ""}`);
+  },
+};
+
+/** The token in a file (trailing newline and spaces dropped); `strict` when its absence is a usage error. */
+function readToken(file: string, strict = false): string | undefined {
+  try {
+    return readFileSync(file, "utf8").trim() || undefined;
+  } catch (err) {
+    if (strict) throw new UsageError(`--token-file ${file}: ${(err as Error).message}`, "agent");
+    return undefined;
+  }
+}

@@ -1,0 +1,259 @@
+/** The agent's pure parts, without a server: backoff, what to link or fetch, what to keep, what next, the rate limit, signal aggregation, its report. */
+import { describe, expect, it } from "vitest";
+import { backoffMs } from "../../src/client/transport";
+import type { FileEntry } from "../../src/client/types";
+import { chooseKeep, incomingToRemove, nextStep, planFiles, recordFailure, retryDelayMs, take, type Failure } from "../../src/cli/agent/plan";
+import { metrics, reasons, status, type AgentState } from "../../src/cli/agent/report";
+import { parseListen } from "../../src/cli/agent/server";
+import { parseSignalPost, SignalWindow } from "../../src/cli/agent/signals";
+
+const f = (path: string, sha: string, size = 10): FileEntry => ({ path, sha256: sha.repeat(64).slice(0, 64), size });
+
+describe("backoff", () => {
+  it("doubles from the base up to the cap, with ±25% jitter", () => {
+    for (const r of [0, 0.5, 0.999999]) {
+      expect(backoffMs(0, 500, 8000, () => r)).toBeCloseTo(500 * (0.75 + r / 2));
+      expect(backoffMs(3, 500, 8000, () => r)).toBeCloseTo(4000 * (0.75 + r / 2));
+      expect(backoffMs(60, 500, 8000, () => r)).toBeCloseTo(8000 * (0.75 + r / 2));
+    }
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const ms = backoffMs(attempt);
+      expect(ms).toBeGreaterThanOrEqual(Math.min(500 * 2 ** attempt, 8000) * 0.75);
+      expect(ms).toBeLessThan(Math.min(500 * 2 ** attempt, 8000) * 1.25);
+    }
+  });
+
+  it("retries a refused hook from 1 s up to 5 minutes, a failed transfer up to a minute", () => {
+    const mid = () => 0.5;
+    expect(retryDelayMs("hook", 1, mid)).toBe(1000);
+    expect(retryDelayMs("hook", 4, mid)).toBe(8000);
+    expect(retryDelayMs("hook", 40, mid)).toBe(300_000);
+    expect(retryDelayMs("transfer", 40, mid)).toBe(60_000);
+    expect(retryDelayMs("transfer", 40, () => 0)).toBe(45_000);
+  });
+
+  it("counts attempts of the same version and kind, and starts afresh otherwise", () => {
+    const one = recordFailure(null, 4, "hook", "exit 3", 1000, () => 0.5);
+    expect(one).toEqual({ version: 4, kind: "hook", attempts: 1, nextAt: 2000, message: "exit 3" });
+    const two = recordFailure(one, 4, "hook", "exit 3", 5000, () => 0.5);
+    expect(two).toMatchObject({ attempts: 2, nextAt: 7000 });
+    expect(recordFailure(two, 5, "hook", "x", 0, () => 0.5).attempts).toBe(1);
+    expect(recordFailure(two, 4, "transfer", "x", 0, () => 0.5).attempts).toBe(1);
+  });
+});
+
+describe("what to link, what to fetch", () => {
+  it("links a file held under another version (same sha256 and size), fetches the rest, and a duplicate within the version once", () => {
+    const held = new Map([[f("x", "a").sha256, { path: "/d/versions/v1/weights.bin", size: 10 }]]);
+    const steps = planFiles([f("weights.bin", "a"), f("config.json", "b"), f("copy/weights.bin", "a"), f("tok.json", "c"), f("tok-again.json", "c")], held);
+    expect(steps.map((s) => [s.action, s.file.path, s.action === "link" ? s.from : s.action === "link-same" ? s.same : null])).toEqual([
+      ["link", "weights.bin", "/d/versions/v1/weights.bin"],
+      ["fetch", "config.json", null],
+      ["fetch", "tok.json", null],
+      ["link-same", "copy/weights.bin", "weights.bin"],
+      ["link-same", "tok-again.json", "tok.json"],
+    ]);
+  });
+
+  it("fetches when the held file's size differs (the same sha256 cannot have two sizes; a torn file can)", () => {
+    const held = new Map([[f("x", "a").sha256, { path: "/held", size: 9 }]]);
+    expect(planFiles([f("w", "a", 10)], held)[0]!.action).toBe("fetch");
+    expect(planFiles([], held)).toEqual([]);
+  });
+});
+
+describe("which versions stay", () => {
+  const held = [
+    { version: 1, servedAt: 100 },
+    { version: 2, servedAt: 300 },
+    { version: 3, servedAt: 200 },
+    { version: 4, servedAt: null },
+    { version: 5, servedAt: 400 },
+  ];
+
+  it("keeps the pinned ones, then the most recently served, up to --keep", () => {
+    expect(chooseKeep(held, 3, [5])).toEqual({ keep: [5, 2, 3], remove: [1, 4] });
+    // The version being retried stays even past --keep; never-served goes first.
+    expect(chooseKeep(held, 2, [1, 4])).toEqual({ keep: [1, 4], remove: [5, 2, 3] });
+    expect(chooseKeep(held, 1, [2, null, undefined])).toEqual({ keep: [2], remove: [5, 3, 1, 4] });
+    expect(chooseKeep(held, 10, [5]).remove).toEqual([]);
+  });
+
+  it("breaks ties by the newer version", () => {
+    expect(chooseKeep([{ version: 1, servedAt: null }, { version: 2, servedAt: null }], 1, [])).toEqual({ keep: [2], remove: [1] });
+  });
+
+  it("keeps the target's partial download and the newest other one", () => {
+    const incoming = [
+      { version: 6, mtimeMs: 10 },
+      { version: 7, mtimeMs: 30 },
+      { version: 8, mtimeMs: 20 },
+    ];
+    expect(incomingToRemove(incoming, 6).sort()).toEqual([8]);
+    expect(incomingToRemove(incoming, null).sort()).toEqual([6, 8]);
+    expect(incomingToRemove([], 1)).toEqual([]);
+  });
+});
+
+describe("what next", () => {
+  const failure = (version: number, kind: Failure["kind"], nextAt: number): Failure => ({ version, kind, attempts: 1, nextAt, message: "x" });
+
+  it("does nothing when in step or when the alias names nothing", () => {
+    expect(nextStep(3, 3, null, 0)).toEqual({ kind: "idle" });
+    expect(nextStep(3, null, null, 0)).toEqual({ kind: "idle" });
+    expect(nextStep(null, undefined, null, 0)).toEqual({ kind: "idle" });
+  });
+
+  it("applies a new version, unless its retry is not due", () => {
+    expect(nextStep(3, 4, null, 0)).toEqual({ kind: "apply", version: 4 });
+    expect(nextStep(null, 4, null, 0)).toEqual({ kind: "apply", version: 4 });
+    expect(nextStep(3, 4, failure(4, "hook", 5000), 1000)).toEqual({ kind: "wait", ms: 4000 });
+    expect(nextStep(3, 4, failure(4, "hook", 5000), 5000)).toEqual({ kind: "apply", version: 4 });
+    // A failure of another version does not hold this one back.
+    expect(nextStep(3, 5, failure(4, "hook", 5000), 1000)).toEqual({ kind: "apply", version: 5 });
+  });
+
+  it("runs the hook again for the only version there is, at its retry", () => {
+    expect(nextStep(4, 4, failure(4, "hook", 5000), 1000)).toEqual({ kind: "wait", ms: 4000 });
+    expect(nextStep(4, 4, failure(4, "hook", 5000), 6000)).toEqual({ kind: "rehook", version: 4 });
+    expect(nextStep(4, 4, failure(4, "transfer", 5000), 6000)).toEqual({ kind: "idle" });
+  });
+});
+
+describe("the rate limit", () => {
+  it("lets a second's worth go at once, then makes each piece wait its share", () => {
+    const rate = 1000;
+    let bucket = { tokens: 0, at: 0 };
+    let r = take(bucket, 1000, 1000, rate); // a second of refill: exactly enough
+    expect(r.waitMs).toBe(0);
+    bucket = r.bucket;
+    r = take(bucket, 500, 1000, rate);
+    expect(r.waitMs).toBe(500);
+    bucket = r.bucket;
+    // After waiting, the debt is paid: the next piece waits only for itself.
+    r = take(bucket, 250, 1500, rate);
+    expect(r.waitMs).toBe(250);
+    // Idle for long does not bank more than a second.
+    expect(take({ tokens: 0, at: 0 }, 3000, 60_000, rate).waitMs).toBe(2000);
+  });
+});
+
+describe("signals", () => {
+  it("accepts what the registry would, and says what is wrong otherwise", () => {
+    expect(parseSignalPost({ metrics: { latency_ms: 12.5, error: 0 } })).toEqual({ ok: true, value: { metrics: { latency_ms: 12.5, error: 0 }, count: 1 } });
+    expect(parseSignalPost({ metrics: { a: -1e12 }, count: 100_000, version: 3 })).toEqual({ ok: true, value: { metrics: { a: -1e12 }, count: 100_000, version: 3 } });
+    const bad = (body: unknown) => {
+      const r = parseSignalPost(body);
+      expect(r.ok).toBe(false);
+      return r.ok ? [] : r.errors.map((e) => e.path);
+    };
+    expect(bad(null)).toEqual([""]);
+    expect(bad([1])).toEqual([""]);
+    expect(bad({})).toEqual(["metrics"]);
+    expect(bad({ metrics: {} })).toEqual(["metrics"]);
+    expect(bad({ metrics: { a: 1e12 * 1.5 } })).toEqual(["metrics.a"]);
+    expect(bad({ metrics: { a: Infinity } })).toEqual(["metrics.a"]);
+    expect(bad({ metrics: { a: "1" } })).toEqual(["metrics.a"]);
+    expect(bad({ metrics: { ["x".repeat(129)]: 1 } })).toEqual(["metrics"]);
+    expect(bad({ metrics: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`m${i}`, 1])) })).toContain("metrics");
+    expect(bad({ metrics: { a: 1 }, count: 0 })).toEqual(["count"]);
+    expect(bad({ metrics: { a: 1 }, count: 100_001 })).toEqual(["count"]);
+    expect(bad({ metrics: { a: 1 }, count: 1.5 })).toEqual(["count"]);
+    expect(bad({ metrics: { a: 1 }, version: 0 })).toEqual(["version"]);
+    expect(bad({ metrics: { a: 1 }, extra: true })).toEqual(["extra"]);
+  });
+
+  it("aggregates posts into one weighted signal per version with their count", () => {
+    const w = new SignalWindow();
+    expect(w.empty).toBe(true);
+    for (const v of [10, 20, 30]) w.add(4, { metrics: { latency: v, errors: 0 }, count: 1 });
+    w.add(4, { metrics: { latency: 40, errors: 1 }, count: 7 });
+    expect(w.samples).toBe(10);
+    expect(w.signals()).toEqual([{ version: 4, count: 10, metrics: { latency: (10 + 20 + 30 + 40 * 7) / 10, errors: 0.7 } }]);
+  });
+
+  it("keeps metrics with different sample counts, and versions, apart", () => {
+    const w = new SignalWindow();
+    w.add(4, { metrics: { latency: 10, errors: 1 }, count: 2 });
+    w.add(4, { metrics: { latency: 20 }, count: 2 });
+    w.add(3, { metrics: { latency: 5 }, count: 1 });
+    expect(w.signals()).toEqual([
+      { version: 4, count: 4, metrics: { latency: 15 } },
+      { version: 4, count: 2, metrics: { errors: 1 } },
+      { version: 3, count: 1, metrics: { latency: 5 } },
+    ]);
+  });
+
+  it("splits more than 100,000 samples into signals the registry takes, weighing the same", () => {
+    const w = new SignalWindow();
+    w.add(1, { metrics: { a: 2 }, count: 100_000 });
+    w.add(1, { metrics: { a: 5 }, count: 50_000 });
+    const signals = w.signals();
+    expect(signals.map((s) => s.count)).toEqual([100_000, 50_000]);
+    expect(signals.every((s) => s.metrics.a === 3)).toBe(true);
+  });
+
+  it("bounds its memory by metric names, not by posts", () => {
+    const w = new SignalWindow();
+    expect(w.add(1, { metrics: Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`m${i}`, 1])), count: 1 })).toBe(true);
+    expect(w.add(1, { metrics: { m0: 2 }, count: 1 })).toBe(true);
+    expect(w.add(1, { metrics: { another: 1 }, count: 1 })).toBe(false);
+    for (let v = 2; v <= 8; v++) expect(w.add(v, { metrics: { a: 1 }, count: 1 })).toBe(true);
+    expect(w.add(9, { metrics: { a: 1 }, count: 1 })).toBe(false);
+  });
+});
+
+describe("--listen", () => {
+  it("takes host:port, :port, a port and a bracketed IPv6 host", () => {
+    expect(parseListen("127.0.0.1:9464")).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(parseListen("0.0.0.0:0")).toEqual({ host: "0.0.0.0", port: 0 });
+    expect(parseListen(":9464")).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(parseListen("9464")).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(parseListen("[::1]:9464")).toEqual({ host: "::1", port: 9464 });
+    expect(parseListen("localhost:70000")).toBe(null);
+    expect(parseListen("a:b")).toBe(null);
+  });
+});
+
+describe("the report", () => {
+  const base = (): AgentState => ({
+    model: "fraud",
+    alias: "prod",
+    key: "node-1",
+    uri: "registry://fraud@prod",
+    dir: "/models",
+    registryUrl: "http://r",
+    current: { version: 3, digest: "sha256:x", since: "2026-01-01T00:00:00.000Z" },
+    target: { version: 3, generation: 7, digest: "sha256:x" },
+    registry: { reachable: true, via: "watch", connected: true, lastContact: 0, error: null },
+    failure: null,
+    lastError: null,
+    sync: null,
+    held: [2, 3],
+    counters: { switches: 2, failures: 0, bytesDownloaded: 10, filesDownloaded: 1, filesLinked: 1 },
+    signals: { sent: 0, samples: 0, failed: 0, lastError: null },
+    lastSyncAt: 0,
+  });
+
+  it("is not degraded when in step, and says why it is otherwise", () => {
+    expect(reasons(base())).toEqual([]);
+    expect(status(base(), 0)).toMatchObject({ version: 3, in_sync: true, degraded: false, seconds_since_sync: 0, registry_reachable: true });
+    const down = { ...base(), registry: { reachable: false, via: "poll" as const, connected: false, lastContact: 0, error: "ECONNREFUSED" } };
+    expect(status(down, 30_000)).toMatchObject({ version: 3, degraded: true, reasons: ["the registry cannot be reached (ECONNREFUSED)"], seconds_since_sync: 30 });
+    const refused = { ...base(), target: { version: 4, generation: 8, digest: null }, failure: { version: 4, kind: "hook" as const, attempts: 2, nextAt: 0, message: "--exec exited with code 3" } };
+    expect(reasons(refused)[0]).toMatch(/^v4: --exec exited with code 3 \(attempt 2; next at /);
+    expect(reasons({ ...base(), target: { version: null, generation: 9, digest: null } })).toEqual(["the alias resolves to nothing; keeping v3"]);
+  });
+
+  it("writes Prometheus text, leaving out what it cannot say yet", () => {
+    const text = metrics(base(), 0);
+    expect(text).toContain('# TYPE mreg_agent_current_version gauge\nmreg_agent_current_version{model="fraud",alias="prod"} 3\n');
+    expect(text).toContain('mreg_agent_switches_total{model="fraud",alias="prod"} 2\n');
+    expect(text).toContain('mreg_agent_seconds_since_sync{model="fraud",alias="prod"} 0\n');
+    const fresh = metrics({ ...base(), current: null, target: null, lastSyncAt: null, registry: { reachable: null, via: null, connected: false, lastContact: null, error: null } }, 0);
+    expect(fresh).not.toMatch(/^mreg_agent_current_version\{/m);
+    expect(fresh).not.toMatch(/^mreg_agent_registry_reachable\{/m);
+    // Every sample line is name{labels} value.
+    for (const line of text.split("\n").filter((l) => l && !l.startsWith("#"))) expect(line).toMatch(/^mreg_agent_[a-z_]+\{model="fraud",alias="prod"\} [0-9.]+$/);
+  });
+});
