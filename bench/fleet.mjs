@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // bench/fleet: how fast an alias change reaches a fleet, against `npm start`.
-//   node bench/fleet.mjs [--watchers 5000] [--changes 10] [--shards 16,1] [--agents 0]
+//   node bench/fleet.mjs [--watchers 5000] [--changes 10] [--shards 16,1] [--agents 0] [--via-proxy]
 // For each relay setting in --shards (WATCH_RELAY_SHARDS; 1 puts every socket on one relay,
 // as one object held them all before relays): a server, one model with two ready versions,
-// --watchers WebSocket watchers of production (each with its own routing key, opened 200 at
-// a time), then --changes alias swaps one after the other. For each change: the time from its
-// acknowledgement (the PUT's answer) to each watcher's message; reported as p50/p99/max over
-// all (watcher, change) pairs, and per change the time to the last watcher told.
+// --watchers WebSocket watchers of production (each with its own routing key, opened 100 at
+// a time), then --changes alias swaps one after the other. For each change: the time from the
+// moment its PUT is sent to each watcher's message (an upper bound on the time from the
+// acknowledgement, which the watchers often beat); reported as p50/p99/max over all
+// (watcher, change) pairs, and per change the time to the last watcher told, also after the ack.
 // With --agents N (after the watchers): N `mreg agent` processes follow the alias into their
 // own directories; each change is timed from its acknowledgement to the last agent's switch
 // (its `current` link pointing at the new version).
@@ -18,7 +19,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { bytesSource } from "../dist/client.mjs";
-import { apiClient, freePort, mintToken, root, startServer } from "./lib.mjs";
+import { apiClient, freePort, mintToken, root, startServer, workerOrigin } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +27,9 @@ const { values } = parseArgs({
     changes: { type: "string", default: "10" },
     shards: { type: "string", default: "16,1" },
     agents: { type: "string", default: "0" },
+    // Open the watchers through wrangler dev's proxy (the public port) instead of at the Worker's
+    // own workerd; the proxy runs out of file descriptors near 4,500 sockets here (see workerOrigin).
+    "via-proxy": { type: "boolean", default: false },
   },
 });
 const watchers = Number(values.watchers);
@@ -45,6 +49,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function openWatchers(base, token, count, batch = 100) {
   const heard = Array.from({ length: count }, () => new Map());
   const sockets = [];
+  /** Close codes and reasons seen, so a fleet that shrinks while it opens says why. */
+  const closes = new Map();
   const open = (n, attempt = 1) =>
     new Promise((resolve, reject) => {
       const ws = new WebSocket(`${base.replace("http", "ws")}/v1/models/m/aliases/production/watch?key=node-${n}`, { headers: { authorization: `Bearer ${token}` } });
@@ -57,6 +63,10 @@ async function openWatchers(base, token, count, batch = 100) {
           resolve(undefined);
         }
       });
+      ws.on("close", (code, reason) => {
+        const why = `${code} ${reason}`;
+        closes.set(why, (closes.get(why) ?? 0) + 1);
+      });
       ws.on("error", (err) => {
         if (current) return;
         if (attempt >= 5) return reject(err);
@@ -66,10 +76,14 @@ async function openWatchers(base, token, count, batch = 100) {
     });
   for (let i = 0; i < count; i += batch) {
     await Promise.all(Array.from({ length: Math.min(batch, count - i) }, (_, j) => open(i + j)));
-    if ((i + batch) % 1000 === 0) console.error(`${i + batch} watchers open`);
+    if ((i + batch) % 1000 === 0) console.error(`${i + batch} watchers open; closed so far: ${JSON.stringify(Object.fromEntries(closes))}`);
   }
   return { heard, close: () => sockets.forEach((ws) => ws.terminate()) };
 }
+
+/** Every agent started, so a bench stopped early takes them down too. */
+const allAgents = [];
+process.on("exit", () => allAgents.forEach((child) => child.kill("SIGKILL")));
 
 async function startAgents(base, token, count) {
   const procs = [];
@@ -79,6 +93,7 @@ async function startAgents(base, token, count) {
       env: { ...process.env, MREG_URL: base, MREG_TOKEN: token },
       stdio: ["ignore", "ignore", "pipe"],
     });
+    allAgents.push(child);
     procs.push({ child, dir });
   }
   return procs;
@@ -111,7 +126,8 @@ async function run(shards) {
     }
     await admin.aliases.set("m", "production", { version: versions[0] });
     const opened = performance.now();
-    const fleet = await openWatchers(base, read, watchers);
+    const watchBase = values["via-proxy"] ? base : await workerOrigin(server, port);
+    const fleet = await openWatchers(watchBase, read, watchers);
     const openS = (performance.now() - opened) / 1000;
     const procs = agents > 0 && shards === Number(values.shards.split(",")[0]) ? await startAgents(base, read, agents) : [];
     if (procs.length) {

@@ -2,7 +2,7 @@
 // client for the API calls, sampling the RSS of the workerd processes, streaming a file
 // region over HTTP (the baseline Worker's upload, which is not the registry's API).
 import { spawn, execFileSync } from "node:child_process";
-import { createReadStream, readdirSync, readFileSync } from "node:fs";
+import { createReadStream, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import http from "node:http";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
@@ -11,9 +11,30 @@ import { MregClient } from "../dist/client.mjs";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
+/** Process groups of the servers still running: killed when the bench itself is stopped. */
+const liveGroups = new Set();
+const killLiveGroups = () => {
+  for (const pgid of liveGroups) {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {}
+  }
+  liveGroups.clear();
+};
+// A bench stopped by Ctrl-C, `timeout` or a crash must not leave wrangler and workerd behind
+// (they run detached, in their own group, so they would outlive it).
+process.on("exit", killLiveGroups);
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, () => {
+    killLiveGroups();
+    process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1));
+  });
+}
+
 /** Starts a server (a command that serves on `port`), waits for `healthPath`, returns a stopper. */
 export async function startServer(command, args, { cwd = root, port, healthPath = "/healthz", log }) {
   const child = spawn(command, args, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  liveGroups.add(child.pid);
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
@@ -40,6 +61,7 @@ export async function startServer(command, args, { cwd = root, port, healthPath 
       } catch {
         return;
       }
+      liveGroups.delete(child.pid);
       await new Promise((r) => {
         const timer = setTimeout(() => {
           try {
@@ -186,4 +208,40 @@ export function freePort() {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * The address of the Worker's own workerd, past `wrangler dev`'s proxy: the other listening
+ * port of the server's workerd processes that answers /healthz like the public one.
+ * Why: locally every WebSocket through the dev proxy costs about 4 file descriptors in the
+ * proxy's workerd (2 in the Worker's), and this machine caps a process at 20,000 (hard limit,
+ * not raisable in the container), so the proxy stops near 4,500 sockets. A deployed Worker has
+ * no such proxy; bench/fleet.mjs opens its sockets here to measure the relays, not the proxy.
+ */
+export async function workerOrigin(server, publicPort) {
+  const inodes = new Set();
+  for (const { pid } of workerdPids(server.pid)) {
+    try {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+          if (m) inodes.add(m[1]);
+        } catch {}
+      }
+    } catch {}
+  }
+  const ports = new Set();
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // f[1] local address (hex ip:port), f[3] state (0A = LISTEN), f[9] inode
+    if (f[3] === "0A" && inodes.has(f[9])) ports.add(parseInt(f[1].split(":")[1], 16));
+  }
+  ports.delete(publicPort);
+  for (const port of ports) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok && (await res.text()).includes('"ok":true')) return `http://127.0.0.1:${port}`;
+    } catch {}
+  }
+  throw new Error("no listening port of the server's workerd answers /healthz");
 }

@@ -45,7 +45,12 @@ export const Resolution = z
 export type Resolution = z.output<typeof Resolution>;
 
 export function resolutionFor(state: ResolveState, key: string | undefined): Resolution {
-  return resolutionAt(state, state.split ? pickFromSplit(state.split, state.model, state.alias, key) : state.targets[0]!.version);
+  return resolutionAt(state, versionFor(state, key));
+}
+
+/** The version a client with routing `key` resolves to: its split member, else the one target. */
+export function versionFor(state: ResolveState, key: string | undefined): number {
+  return state.split ? pickFromSplit(state.split, state.model, state.alias, key) : state.targets[0]!.version;
 }
 
 /**
