@@ -13,7 +13,7 @@
 // (its `current` link pointing at the new version).
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readlinkSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -89,10 +89,13 @@ async function startAgents(base, token, count) {
   const procs = [];
   for (let i = 0; i < count; i++) {
     const dir = mkdtempSync(join(tmpdir(), "mreg-bench-agent-"));
-    const child = spawn(process.execPath, [join(root, "dist", "mreg.mjs"), "agent", "registry://m@production", "--dir", dir, "--key", `agent-${i}`], {
+    // Its log goes to a file: a pipe nobody reads would fill and stall the agent.
+    const log = openSync(`${dir}.log`, "w");
+    const child = spawn(process.execPath, [join(root, "dist", "mreg.mjs"), "agent", "registry://m@production", "--dir", join(dir, "node"), "--key", `agent-${i}`, "--listen", "off"], {
       env: { ...process.env, MREG_URL: base, MREG_TOKEN: token },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", log, log],
     });
+    closeSync(log);
     allAgents.push(child);
     procs.push({ child, dir });
   }
@@ -101,7 +104,7 @@ async function startAgents(base, token, count) {
 
 const versionOf = (dir) => {
   try {
-    return Number(/v(\d+)$/.exec(readlinkSync(join(dir, "current")))?.[1]);
+    return Number(/v(\d+)$/.exec(readlinkSync(join(dir, "node", "current")))?.[1]);
   } catch {
     return null;
   }
@@ -133,6 +136,8 @@ async function run(shards) {
     if (procs.length) {
       const deadline = Date.now() + 60_000;
       while (procs.some((p) => versionOf(p.dir) !== versions[0]) && Date.now() < deadline) await sleep(100);
+      const behind = procs.find((p) => versionOf(p.dir) !== versions[0]);
+      if (behind) throw new Error(`an agent never reached v${versions[0]}; its log:\n${readFileSync(`${behind.dir}.log`, "utf8").slice(-3000)}`);
     }
     const lat = [];
     const last = [];
@@ -153,6 +158,8 @@ async function run(shards) {
       lastAfterAck.push(Math.max(...times) - (acked - sent));
       if (procs.length) {
         while (procs.some((p) => versionOf(p.dir) !== to) && Date.now() < deadline) await sleep(10);
+        const behind = procs.find((p) => versionOf(p.dir) !== to);
+        if (behind) throw new Error(`an agent never switched to v${to}; its log:\n${readFileSync(`${behind.dir}.log`, "utf8").slice(-3000)}`);
         agentLast.push(performance.now() - acked);
       }
       await sleep(200);
@@ -161,6 +168,7 @@ async function run(shards) {
     for (const p of procs) {
       p.child.kill("SIGTERM");
       rmSync(p.dir, { recursive: true, force: true });
+      rmSync(`${p.dir}.log`, { force: true });
     }
     const ms = (x) => Math.round(x);
     return {
