@@ -105,7 +105,7 @@ async function closestModel(client: MregClient, name: string): Promise<string | 
 export function closest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
-  const limit = Math.max(2, Math.floor(word.length / 3));
+  const limit = Math.max(2, Math.floor(word.length / 4));
   for (const c of candidates) {
     if (Math.abs(c.length - word.length) > limit) continue;
     const d = editDistance(word, c);

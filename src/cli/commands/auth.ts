@@ -235,6 +235,7 @@ export const tokenLs: Command = {
   name: "token ls",
   summary: "The registry's live tokens you may manage, newest first; never the tokens themselves (admin)",
   options: { limit: { type: "string" }, cursor: { type: "string" } },
+  help: ["--limit N, --cursor C   Paging (1..200, default 50)"],
   async run(ctx, input) {
     const limit = int(input, "limit", { min: 1, max: 200 });
     const cursor = str(input, "cursor");
