@@ -53,6 +53,11 @@ describe("push: names, ignore rules, resume", () => {
     expect(path.code).toBe(2);
     expect(path.stderr).toContain("a\\b.bin");
     expect(stateFiles()).toEqual([]);
+    // The same words, before any request, wherever a name is given.
+    expect(mreg(env, ["models", "create", "Fraud"]).stderr).toContain("model name 'Fraud' has upper case letters");
+    const promote = mreg(env, ["promote", M, "v3", "1"]);
+    expect(promote.code).toBe(2);
+    expect(promote.stderr).toContain("alias 'v3' is reserved");
   });
 
   it("skips VCS folders and secrets, honours .mregignore and --include/--exclude, and says what it skipped (3)", () => {

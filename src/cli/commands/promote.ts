@@ -4,6 +4,7 @@ import type { Alias, GateCheck, GateResult, SplitEntry } from "../../client/type
 import { int, str, toInt, type Command } from "../command";
 import type { Context } from "../context";
 import { UsageError } from "../exit";
+import { aliasProblem } from "../names";
 import { explainNotFound, NotFound, targetOf } from "../not-found";
 import { ago, table, type Output } from "../output";
 
@@ -32,6 +33,7 @@ export const promote: Command = {
   target: (i) => targetOf(i.positionals[0], { version: i.positionals[2] }),
   async run(ctx, input) {
     const [model, alias, v] = input.positionals as [string, string, string];
+    checkAlias(alias, "promote");
     const version = toInt(v, "version");
     // The dry run shows what the gate weighs; the PUT decides (atomically, on the server).
     let dry: GateResult | undefined;
@@ -108,6 +110,12 @@ export const history: Command = {
   },
 };
 
+/** A name the registry would refuse is a usage error (exit 2), said before any request. */
+function checkAlias(alias: string, command: string): void {
+  const problem = aliasProblem(alias);
+  if (problem) throw new UsageError(problem, command);
+}
+
 export const more = (cursor: string | null) => (cursor ? `\n(more: --cursor ${cursor})` : "");
 
 export const aliasLs: Command = {
@@ -141,6 +149,7 @@ export const aliasSet: Command = {
   target: (i) => targetOf(i.positionals[0], { version: i.positionals[2] }),
   async run(ctx, input) {
     const [model, alias, v] = input.positionals as [string, string, string | undefined];
+    checkAlias(alias, "alias set");
     const split = str(input, "split");
     if ((v === undefined) === (split === undefined)) throw new UsageError("give a version or --split, not both", "alias set");
     const expected = int(input, "expected-generation", { min: 0 });

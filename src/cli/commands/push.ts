@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { MregError } from "../../client/errors";
+import { canonicalJson } from "../../domain/canonical-json";
 import type { Alias, CreateVersion, Lineage, PatchVersion, Version } from "../../client/types";
 import type { UploadResult } from "../../client/upload";
 import { flag, int, numberPairs, pairs, size, str, strs, type Command } from "../command";
@@ -257,7 +258,8 @@ async function applyNewValues(ctx: Context, version: Version, body: CreateVersio
   const have = version.lineage as Record<string, unknown>;
   const want = (body.lineage ?? {}) as Record<string, unknown>;
   for (const k of new Set([...Object.keys(have), ...Object.keys(want)])) {
-    if (JSON.stringify(have[k]) === JSON.stringify(want[k])) continue;
+    // Compared as canonical JSON: the registry may store an object's keys in another order.
+    if (canonicalJson(have[k] ?? null) === canonicalJson(want[k] ?? null)) continue;
     lineage[k] = k in want ? want[k] : null;
   }
   if (Object.keys(lineage).length) {

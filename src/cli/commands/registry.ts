@@ -2,6 +2,7 @@
 import type { Model, ModelKind, Stage, Version, VersionStatus } from "../../client/types";
 import { flag, int, numberPairs, pairs, str, strs, toInt, type Command, type Input } from "../command";
 import { UsageError } from "../exit";
+import { modelNameProblem } from "../names";
 import { targetOf } from "../not-found";
 import { ago, bytes, fields, kv, table } from "../output";
 import { more } from "./promote";
@@ -55,6 +56,8 @@ export const modelsCreate: Command = {
   help: ["--kind K          model (default), prompt or config", "--description TEXT", "--tag k=v         (repeatable)"],
   examples: ["mreg models create payment-fraud --tag team=risk --description 'card fraud scorer'"],
   async run(ctx, input) {
+    const problem = modelNameProblem(input.positionals[0]!);
+    if (problem) throw new UsageError(problem, "models create");
     const model = await ctx.client.models.create({
       name: input.positionals[0]!,
       kind: oneOf<ModelKind>(input, "kind", KINDS),
