@@ -125,7 +125,7 @@ export const pull: Command = {
     const ours = new Set(readManifest(dir)?.files ?? []);
     const isOurs = (f: string) => ours.has(f) || f.endsWith(PARTIAL) || f.endsWith(`${PARTIAL}.json`);
     const before = await listFiles(dir);
-    const foreign = before.filter((f) => !holds.has(f) && !isOurs(f) && !holds.has(f.replace(/\.mreg-partial(\.json)?$/, "")));
+    const foreign = before.filter((f) => !holds.has(f) && !isOurs(f));
     if (foreign.length > 0 && !keepExtra) {
       const shown = foreign.slice(0, 10).join(", ") + (foreign.length > 10 ? ` … (${foreign.length - 10} more)` : "");
       throw new UsageError(

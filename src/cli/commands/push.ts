@@ -10,7 +10,7 @@ import type { UploadResult } from "../../client/upload";
 import { flag, int, numberPairs, pairs, size, str, strs, type Command } from "../command";
 import type { Context } from "../context";
 import { CliError, EXIT, UsageError } from "../exit";
-import { collectFiles, fileSource, sha256File, type LocalFile } from "../files";
+import { collectFiles, fileSource, sha256File, type LocalFile, type Skipped } from "../files";
 import { aliasProblem, filePathProblem, modelNameProblem } from "../names";
 import { bytes } from "../output";
 import { progress, type Progress } from "../progress";
@@ -89,14 +89,14 @@ export const push: Command = {
       ctx.out.note(`skipped ${skipped.length} path${skipped.length === 1 ? "" : "s"}:\n${shown.join("\n")}${skipped.length > 20 ? `\n  … and ${skipped.length - 20} more (--json lists them all)` : ""}`);
     }
 
-    // Ctrl-C: while hashing, nothing exists to resume; once the state file is written, the
+    // Ctrl-C: while hashing, nothing has been sent; once the state file is written, the
     // uploads stop, the state stays, and the message says how to go on.
     const interrupt = new AbortController();
     let stateSaved = false;
     const onSigint = () => {
       interrupt.abort();
       if (!stateSaved) {
-        ctx.out.error("mreg push: interrupted before anything was sent; nothing to resume");
+        ctx.out.error("mreg push: interrupted while reading the files; nothing was sent");
         process.exit(EXIT.interrupted);
       }
     };
@@ -137,7 +137,7 @@ interface PushPlan {
   model: string;
   body: CreateVersion;
   files: LocalFile[];
-  skipped: { path: string; rule: string }[];
+  skipped: Skipped[];
   parallel: number;
   multipartThreshold: number | undefined;
   alias: string | undefined;
