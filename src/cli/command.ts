@@ -6,6 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./exit";
 import type { Context } from "./context";
+import type { Target } from "./not-found";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -19,6 +20,8 @@ export interface Command {
   /** One line per option: `--metric k=v  A metric (repeatable)`. */
   help?: string[];
   examples?: string[];
+  /** What the command names, so a 404 can be explained (which of model, version, alias is missing). */
+  target?(input: Input): Target;
   run(ctx: Context, input: Input): Promise<void>;
 }
 
@@ -32,6 +35,7 @@ export const GLOBAL_OPTIONS = {
   url: { type: "string" },
   token: { type: "string" },
   json: { type: "boolean" },
+  jq: { type: "string" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
 } satisfies Options;
@@ -40,6 +44,7 @@ export const GLOBAL_HELP = [
   "--url URL        The registry (env MREG_URL, then `mreg login`; default http://127.0.0.1:8787)",
   "--token JWT      The bearer token (env MREG_TOKEN, then `mreg login`)",
   "--json           Machine-readable output on stdout (errors too, as {\"error\": …})",
+  "--jq PATH        Only these fields of the JSON: .version, .items[].name, .a, .b (implies --json)",
   "-q, --quiet      No progress output",
   "-h, --help       This help",
 ];
@@ -52,7 +57,7 @@ export function findCommand(argv: string[], commands: Command[]): { command?: Co
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === "--url" || arg === "--token") {
+    if (arg === "--url" || arg === "--token" || arg === "--jq") {
       rest.push(arg, argv[i + 1] ?? "");
       i++;
       continue;
@@ -114,7 +119,7 @@ export function overview(commands: Command[], prefix = ""): string {
     "Global options:",
     ...GLOBAL_HELP.map((h) => `  ${h}`),
     "",
-    "Exit codes: 0 ok, 1 error, 2 usage, 3 gate refused, 4 conflict, 5 not found.",
+    "Exit codes: 0 ok, 1 error, 2 usage, 3 gate refused, 4 conflict, 5 not found, 130 interrupted.",
     "`mreg <command> --help` for a command's options and examples.",
   ];
   return lines.join("\n") + "\n";

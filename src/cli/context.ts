@@ -4,7 +4,7 @@ import WebSocket from "ws";
 import { MregClient } from "../client/client";
 import type { WebSocketFactory, WebSocketLike } from "../client/watch";
 import { resolveSettings, type Resolved } from "./config";
-import { UsageError } from "./exit";
+import { CliError, EXIT, UsageError } from "./exit";
 import { Output } from "./output";
 import { VERSION } from "./version";
 
@@ -37,6 +37,43 @@ export class Context {
     } finally {
       rl.close();
     }
+  }
+
+  /**
+   * Asks for a secret on the terminal without echoing it (a pasted token must not stay on
+   * the screen or in a terminal recording). Raw mode: Enter ends, backspace deletes, Ctrl-C
+   * cancels (exit 130).
+   */
+  async askSecret(question: string): Promise<string> {
+    const stdin = process.stdin;
+    process.stderr.write(question);
+    stdin.setRawMode(true);
+    stdin.setEncoding("utf8");
+    stdin.resume();
+    return await new Promise<string>((resolve, reject) => {
+      let text = "";
+      const finish = () => {
+        stdin.removeListener("data", onData);
+        stdin.setRawMode(false);
+        stdin.pause();
+        process.stderr.write("\n");
+      };
+      const onData = (chunk: string) => {
+        for (const ch of chunk) {
+          if (ch === "\r" || ch === "\n" || ch === "\u0004") {
+            finish();
+            return resolve(text);
+          }
+          if (ch === "\u0003") {
+            finish();
+            return reject(new CliError("cancelled", EXIT.interrupted));
+          }
+          if (ch === "\u007f" || ch === "\b") text = text.slice(0, -1);
+          else if (ch >= " ") text += ch;
+        }
+      };
+      stdin.on("data", onData);
+    });
   }
 
   /**

@@ -1,10 +1,10 @@
 /**
  * Exit codes, documented in the README and stable: scripts branch on them.
- *   0 ok · 1 error · 2 usage · 3 gate refused · 4 conflict · 5 not found
+ *   0 ok · 1 error · 2 usage · 3 gate refused · 4 conflict · 5 not found · 130 interrupted (Ctrl-C)
  */
 import { MregError } from "../client/errors";
 
-export const EXIT = { ok: 0, error: 1, usage: 2, gateRefused: 3, conflict: 4, notFound: 5 } as const;
+export const EXIT = { ok: 0, error: 1, usage: 2, gateRefused: 3, conflict: 4, notFound: 5, interrupted: 130 } as const;
 
 /** A mistake in how the command was called: exit 2, with a pointer to the help. */
 export class UsageError extends Error {

@@ -4,6 +4,7 @@
  * clean JSON.
  */
 import type { Writable } from "node:stream";
+import { formatSelected, select, type Selector } from "./select";
 
 export class Output {
   constructor(
@@ -11,6 +12,8 @@ export class Output {
     readonly quiet: boolean,
     private readonly out: Writable & { isTTY?: boolean } = process.stdout,
     readonly err: Writable & { isTTY?: boolean; columns?: number } = process.stderr,
+    /** `--jq`: print only these fields of the JSON. */
+    private readonly selector?: Selector,
   ) {}
 
   /** Whether stderr is a terminal that can take a redrawn progress bar. */
@@ -20,7 +23,10 @@ export class Output {
 
   /** The command's result: `value` as JSON, or `text()` for people. */
   result(value: unknown, text: () => string): void {
-    if (this.json) this.out.write(JSON.stringify(value, null, 2) + "\n");
+    if (this.selector) {
+      const picked = formatSelected(select(this.selector, value));
+      if (picked) this.out.write(picked + "\n");
+    } else if (this.json) this.out.write(JSON.stringify(value, null, 2) + "\n");
     else {
       const t = text();
       if (t) this.out.write(t.endsWith("\n") ? t : t + "\n");
@@ -29,7 +35,8 @@ export class Output {
 
   /** One JSON object per line (watch): a stream a script can read as it comes. */
   line(value: unknown, text: () => string): void {
-    this.out.write((this.json ? JSON.stringify(value) : text()) + "\n");
+    if (this.selector) this.out.write(formatSelected(select(this.selector, value)) + "\n");
+    else this.out.write((this.json ? JSON.stringify(value) : text()) + "\n");
   }
 
   /** A note for people on stderr (never in the way of stdout); --quiet drops it. */

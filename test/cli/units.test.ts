@@ -1,4 +1,6 @@
 /** The CLI's pure pieces, without a server: argument parsing, sizes, exit codes, URIs, progress lines. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { MregError } from "../../src/client/errors";
@@ -8,6 +10,14 @@ import { CliError, EXIT, GateRefused, UsageError, exitCodeOf } from "../../src/c
 import { Output } from "../../src/cli/output";
 import { progress } from "../../src/cli/progress";
 import { COMMANDS } from "../../src/cli/main";
+import { complete } from "../../src/cli/completion";
+import { DEFAULT_PATTERNS, IgnoreRules, parseIgnore, parseLine, pathMatches } from "../../src/cli/ignore";
+import { aliasProblem, filePathProblem as cliFilePathProblem, modelNameProblem } from "../../src/cli/names";
+import { closest, editDistance } from "../../src/cli/not-found";
+import { formatSelected, parseSelector, select } from "../../src/cli/select";
+import { SettableAliasName } from "../../src/domain/alias";
+import { filePathProblem } from "../../src/domain/file-path";
+import { ModelName } from "../../src/domain/names";
 
 const problem = (status: number, code: string) => new MregError({ status, code, detail: code });
 
@@ -84,5 +94,129 @@ describe("progress off a terminal", () => {
     expect(lines.slice(0, -1).map((l) => /w\.bin: (\d+)%/.exec(l)?.[1])).toEqual(["10", "20", "30", "40", "50", "60", "70", "80", "90"]);
     expect(lines.at(-1)).toMatch(/^w\.bin: 100 MiB done in [\d.]+ s/);
     expect(text).not.toContain("\r");
+  });
+});
+
+describe("ignore rules (gitignore syntax)", () => {
+  const rules = (text: string, include: string[] = []) =>
+    new IgnoreRules(parseIgnore(text, ".mregignore:"), include.map((p) => parseLine(p, "--include")!));
+  it.each([
+    ["*.tmp", "a.tmp", false, true],
+    ["*.tmp", "deep/down/a.tmp", false, true],
+    ["*.tmp", "a.tmpx", false, false],
+    ["/top.txt", "top.txt", false, true],
+    ["/top.txt", "sub/top.txt", false, false],
+    ["logs/", "logs", true, true],
+    ["logs/", "logs", false, false],
+    ["logs/", "a/logs", true, true],
+    ["a/**/b", "a/b", false, true],
+    ["a/**/b", "a/x/y/b", false, true],
+    ["**/cache", "x/cache", true, true],
+    ["notes/**", "notes", true, false],
+    ["notes/**", "notes/x/y.md", false, true],
+    ["doc/*.md", "doc/a.md", false, true],
+    ["doc/*.md", "doc/sub/a.md", false, false],
+    ["file?.bin", "file1.bin", false, true],
+    ["file[0-9].bin", "file7.bin", false, true],
+    ["file[!0-9].bin", "file7.bin", false, false],
+    ["\\#hash", "#hash", false, true],
+    ["\\!bang", "!bang", false, true],
+    ["trail\\ ", "trail ", false, true],
+    ["# comment", "# comment", false, false],
+  ])("%s on %s (dir %s) → %s", (pattern, path, isDir, skipped) => {
+    expect(rules(pattern).skipReason(path, isDir) !== null).toBe(skipped);
+  });
+
+  it("lets the last matching rule decide, and --include narrow files", () => {
+    const r = rules("*.tmp\n!keep.tmp\n");
+    expect(r.skipReason("a.tmp", false)).toBe(".mregignore: *.tmp");
+    expect(r.skipReason("keep.tmp", false)).toBeNull();
+    const only = rules("", ["*.json"]);
+    expect(only.skipReason("config.json", false)).toBeNull();
+    expect(only.skipReason("weights.bin", false)).toBe("not matched by --include");
+    expect(only.skipReason("sub", true)).toBeNull();
+  });
+
+  it("skips VCS folders and secrets by default", () => {
+    const d = new IgnoreRules(DEFAULT_PATTERNS.map((p) => parseLine(p, "default:")!));
+    for (const [path, isDir] of [[".git", true], ["sub/.hg", true], [".env", false], [".env.production", false], ["certs/server.pem", false], ["id_ed25519", false], [".aws", true]] as const) {
+      expect(d.skipReason(path, isDir), path).not.toBeNull();
+    }
+    for (const path of ["model.safetensors", "config.json", "environment.yml", "tokenizer.json"]) expect(d.skipReason(path, false), path).toBeNull();
+  });
+
+  it("matches 100 KB of near-matches in linear-ish time (no backtracking blow-up)", () => {
+    const evil = parseLine("*a*a*a*a*a*a*a*a*a*a*b", "x")!;
+    const segs = parseLine("**/a/**/a/**/a/**/a/**/b", "x")!;
+    const name = "a".repeat(100_000);
+    const path = Array.from({ length: 2000 }, () => "a");
+    const started = performance.now();
+    expect(pathMatches(evil.segments, [name])).toBe(false);
+    expect(pathMatches(segs.segments, path)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe("--jq paths", () => {
+  const doc = { version: 3, name: "m", items: [{ name: "a", tags: { k: "v" } }, { name: "b", tags: {} }], "odd key": true, next_cursor: null };
+  it.each([
+    [".", [doc]],
+    [".version", [3]],
+    [".items[].name", ["a", "b"]],
+    [".items[0].tags.k", ["v"]],
+    [".items[-1].name", ["b"]],
+    ['.["odd key"]', [true]],
+    [".name, .version", ["m", 3]],
+    [".missing.deeper", [null]],
+    [".next_cursor", [null]],
+  ])("%s", (path, expected) => expect(select(parseSelector(path), doc)).toEqual(expected));
+
+  it("refuses what it cannot read, as a usage error", () => {
+    for (const bad of ["version", ".items[.name", ".a[", '.["x]', ".a b", ".a,", ".a|.b"]) expect(() => parseSelector(bad), bad).toThrow(UsageError);
+    expect(formatSelected(["text", 3, { a: 1 }, null])).toBe('text\n3\n{"a":1}\nnull');
+  });
+});
+
+describe("names, as the server judges them", () => {
+  it("agrees with the server's schemas on model names, aliases and file paths", () => {
+    for (const name of ["fraud", "a.b-c_d", "Fraud", "-x", "a..b", "", "x".repeat(129), "a/b", "ok9"]) {
+      expect(modelNameProblem(name) === null, name).toBe(ModelName.safeParse(name).success);
+    }
+    for (const alias of ["production", "Staging", "latest", "v3", "9x", "a b", "canary-1"]) {
+      expect(aliasProblem(alias) === null, alias).toBe(SettableAliasName.safeParse(alias).success);
+    }
+    for (const path of ["a/b.bin", "a\\b", "/abs", "a//b", "a/./b", "ok", "tab\there", "é.txt"]) {
+      expect(cliFilePathProblem(path), path).toBe(filePathProblem(path));
+    }
+    expect(modelNameProblem("Fraud_Model")).toMatch(/upper case.*e\.g\. 'fraud_model'/);
+  });
+});
+
+describe("completion and suggestions", () => {
+  it("offers command words, subcommands, options and shells", () => {
+    expect(complete(["pro"], COMMANDS)).toEqual(["promote"]);
+    expect(complete(["alias", ""], COMMANDS)).toEqual(["ls", "rm", "set", "swap"]);
+    expect(complete(["pull", "--par"], COMMANDS)).toEqual(["--parallel"]);
+    expect(complete(["push", "m", "--metric", ""], COMMANDS)).toEqual([]);
+    expect(complete(["completion", ""], COMMANDS)).toEqual(["bash", "zsh", "fish"]);
+    expect(complete(["token", ""], COMMANDS)).toEqual(["create", "ls", "revoke"]);
+  });
+
+  it("finds the closest name within a typo's reach", () => {
+    expect(closest("fraud-detetcion", ["fraud-detection", "churn"])).toBe("fraud-detection");
+    expect(closest("zzz", ["fraud-detection", "churn"])).toBeUndefined();
+    expect(editDistance("promot", "promote")).toBe(1);
+    expect(editDistance("ab", "ba")).toBe(1);
+  });
+});
+
+describe("docs/cli.md", () => {
+  it("documents every command, every option and every exit code", () => {
+    const doc = readFileSync(join(import.meta.dirname, "..", "..", "docs", "cli.md"), "utf8");
+    for (const c of COMMANDS) {
+      expect(doc, c.name).toContain(`\`mreg ${c.name}${c.args ? ` ${c.args}` : ""}\``);
+      for (const o of Object.keys(c.options ?? {})) expect(doc, `${c.name} --${o}`).toContain(`--${o}`);
+    }
+    for (const code of Object.values(EXIT)) expect(doc).toMatch(new RegExp(`^\\| ${code} \\|`, "m"));
   });
 });

@@ -123,7 +123,7 @@ describe("mreg in a pipeline", () => {
 
     const missing = mreg(env, ["models", "show", "cli-no-such-model"]);
     expect(missing.code).toBe(5);
-    expect(missing.stderr).toBe("mreg: Model 'cli-no-such-model' not found\n");
+    expect(missing.stderr).toMatch(/^mreg: there is no model 'cli-no-such-model'\./);
     expect(mreg(env, ["pull", `registry://${M}/999`, join(dir, "nowhere")]).code).toBe(5);
   });
 

@@ -9,6 +9,7 @@ export const webhooksLs: Command = {
   name: "webhooks ls",
   summary: "The webhooks (admin)",
   options: { limit: { type: "string" }, cursor: { type: "string" } },
+  help: ["--limit N, --cursor C   Paging (1..200, default 50)"],
   async run(ctx, input) {
     const limit = int(input, "limit", { min: 1, max: 200 });
     const cursor = str(input, "cursor");
@@ -77,6 +78,7 @@ export const webhooksEnable: Command = {
   args: "<id>",
   summary: "Re-enable a disabled webhook (--off disables it) (admin)",
   options: { off: { type: "boolean" } },
+  help: ["--off            Disable it instead"],
   async run(ctx, input) {
     const hook = await ctx.client.webhooks.update(input.positionals[0]!, { active: !flag(input, "off") });
     ctx.out.result(hook, () => `webhook ${hook.id} is ${hook.active ? "active" : "disabled"}`);
@@ -88,7 +90,7 @@ export const webhooksDeliveries: Command = {
   args: "<id>",
   summary: "A webhook's deliveries, newest first (admin)",
   options: { status: { type: "string" }, limit: { type: "string" }, cursor: { type: "string" } },
-  help: ["--status S       pending, delivered or failed"],
+  help: ["--status S       pending, delivered or failed", "--limit N, --cursor C   Paging (1..200, default 50)"],
   async run(ctx, input) {
     const status = str(input, "status");
     if (status !== undefined && !["pending", "delivered", "failed"].includes(status)) {

@@ -61,7 +61,7 @@ export const login: Command = {
   options: { "with-token": { type: "boolean" }, "no-verify": { type: "boolean" } },
   help: [
     "--url URL         The registry to log in to (else MREG_URL, else the current one)",
-    "--token JWT       The token; or --with-token to read it from stdin",
+    "--token JWT       The token; or --with-token to read it from stdin; else it is asked for on the terminal, not echoed",
     "--no-verify       Store it without asking the server",
   ],
   examples: ["mreg login --url https://mreg.example.com --token $TOKEN", "vault read -field=token secret/mreg | mreg login --url https://mreg.example.com --with-token"],
@@ -71,7 +71,7 @@ export const login: Command = {
     if (!token && flag(input, "with-token")) token = await readStdin();
     if (!token) {
       if (!ctx.interactive) throw new UsageError("give --token, or --with-token with the token on stdin (stdin is not a terminal: no prompt)", "login");
-      token = (await ctx.ask(`Token for ${url}: `)).trim();
+      token = (await ctx.askSecret(`Token for ${url} (input hidden): `)).trim();
     }
     if (!token) throw new UsageError("no token given", "login");
     const claims = decodeToken(token);
@@ -235,6 +235,7 @@ export const tokenLs: Command = {
   name: "token ls",
   summary: "The registry's live tokens you may manage, newest first; never the tokens themselves (admin)",
   options: { limit: { type: "string" }, cursor: { type: "string" } },
+  help: ["--limit N, --cursor C   Paging (1..200, default 50)"],
   async run(ctx, input) {
     const limit = int(input, "limit", { min: 1, max: 200 });
     const cursor = str(input, "cursor");

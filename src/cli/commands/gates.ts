@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { GatePolicy, GuardPolicy } from "../../client/types";
 import { int, str, toInt, type Command } from "../command";
 import { GateRefused, UsageError } from "../exit";
+import { targetOf } from "../not-found";
 import { ago, fields, table } from "../output";
 import { printGateChecks } from "./promote";
 
@@ -28,9 +29,10 @@ export const gatesLs: Command = {
   name: "gates ls",
   args: "<model>",
   summary: "A model's gate policies",
+  target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
     const items = await ctx.client.gates.list(input.positionals[0]!);
-    ctx.out.result({ items }, () => table(["target", "policy", "updated", "by"], items.map((g) => [g.target, JSON.stringify(g.policy), ago(g.updated_at), g.updated_by])));
+    ctx.out.result({ items, next_cursor: null }, () => table(["target", "policy", "updated", "by"], items.map((g) => [g.target, JSON.stringify(g.policy), ago(g.updated_at), g.updated_by])));
   },
 };
 
@@ -44,6 +46,7 @@ export const gatesSet: Command = {
     `mreg gates set payment-fraud production --policy '{"metrics": [{"name": "auc", "min": 0.9}], "approvals": 1, "from": "staging"}'`,
     "mreg gates set payment-fraud production --policy gates/production.json",
   ],
+  target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
     const [model, target] = input.positionals as [string, string];
     const text = str(input, "policy");
@@ -57,6 +60,7 @@ export const gatesRm: Command = {
   name: "gates rm",
   args: "<model> <target>",
   summary: "Remove a gate (admin)",
+  target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
     const [model, target] = input.positionals as [string, string];
     await ctx.client.gates.delete(model, target);
@@ -69,6 +73,7 @@ export const gatesCheck: Command = {
   args: "<model> <target> <version>",
   summary: "Dry run: would the gate let this version in now? Exit 3 when not",
   examples: ["mreg gates check payment-fraud production 3 && mreg promote payment-fraud production 3"],
+  target: (i) => targetOf(i.positionals[0], { version: i.positionals[2] }),
   async run(ctx, input) {
     const [model, target, v] = input.positionals as [string, string, string];
     const result = await ctx.client.gates.check(model, target, toInt(v, "version"));
@@ -85,6 +90,7 @@ export const approve: Command = {
   options: { target: { type: "string" }, comment: { type: "string" } },
   help: ["--target T      The alias or stage the approval is for (required)", "--comment TEXT"],
   examples: ["mreg approve payment-fraud 3 --target production --comment 'eval report reviewed'"],
+  target: (i) => targetOf(i.positionals[0], { version: i.positionals[1] }),
   async run(ctx, input) {
     const [model, v] = input.positionals as [string, string];
     const target = str(input, "target");
@@ -99,6 +105,7 @@ export const guardShow: Command = {
   name: "guard show",
   args: "<model> <alias>",
   summary: "An alias's guard and its current window",
+  target: (i) => targetOf(i.positionals[0], { alias: i.positionals[1] }),
   async run(ctx, input) {
     const [model, alias] = input.positionals as [string, string];
     const g = await ctx.client.guards.get(model, alias);
@@ -124,6 +131,7 @@ export const guardSet: Command = {
   options: { metric: { type: "string" }, min: { type: "string" }, max: { type: "string" }, window: { type: "string" }, "min-samples": { type: "string" } },
   help: ["--metric NAME   (required)", "--min X, --max X   Bounds (at least one)", "--window S      Seconds (default 300)", "--min-samples N  (default 20)"],
   examples: ["mreg guard set payment-fraud production --metric error_rate --max 0.05"],
+  target: (i) => targetOf(i.positionals[0], { alias: i.positionals[1] }),
   async run(ctx, input) {
     const [model, alias] = input.positionals as [string, string];
     const metric = str(input, "metric");
@@ -153,6 +161,7 @@ export const guardRm: Command = {
   name: "guard rm",
   args: "<model> <alias>",
   summary: "Remove an alias's guard (admin)",
+  target: (i) => targetOf(i.positionals[0], { alias: i.positionals[1] }),
   async run(ctx, input) {
     const [model, alias] = input.positionals as [string, string];
     await ctx.client.guards.delete(model, alias);

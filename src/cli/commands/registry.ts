@@ -2,6 +2,8 @@
 import type { Model, ModelKind, Stage, Version, VersionStatus } from "../../client/types";
 import { flag, int, numberPairs, pairs, str, strs, toInt, type Command, type Input } from "../command";
 import { UsageError } from "../exit";
+import { modelNameProblem } from "../names";
+import { targetOf } from "../not-found";
 import { ago, bytes, fields, kv, table } from "../output";
 import { more } from "./promote";
 
@@ -54,6 +56,8 @@ export const modelsCreate: Command = {
   help: ["--kind K          model (default), prompt or config", "--description TEXT", "--tag k=v         (repeatable)"],
   examples: ["mreg models create payment-fraud --tag team=risk --description 'card fraud scorer'"],
   async run(ctx, input) {
+    const problem = modelNameProblem(input.positionals[0]!);
+    if (problem) throw new UsageError(problem, "models create");
     const model = await ctx.client.models.create({
       name: input.positionals[0]!,
       kind: oneOf<ModelKind>(input, "kind", KINDS),
@@ -68,6 +72,7 @@ export const modelsShow: Command = {
   name: "models show",
   args: "<name>",
   summary: "A model's details",
+  target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
     const model = await ctx.client.models.get(input.positionals[0]!);
     ctx.out.result(model, () => showModel(model));
@@ -80,6 +85,7 @@ export const modelsUpdate: Command = {
   summary: "Change a model's description or tags",
   options: { description: { type: "string" }, tag: { type: "string", multiple: true }, "rm-tag": { type: "string", multiple: true } },
   help: ["--description TEXT", "--tag k=v       Set a tag (repeatable)", "--rm-tag k       Remove a tag (repeatable)"],
+  target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
     const tags: Record<string, string | null> = { ...pairs(input, "tag") };
     for (const k of strs(input, "rm-tag")) tags[k] = null;
@@ -97,6 +103,7 @@ export const modelsDelete: Command = {
   summary: "Delete a model (admin; refused while an alias is set)",
   options: { yes: { type: "boolean", short: "y" } },
   help: ["-y, --yes   Delete without asking (needed when stdin is not a terminal)"],
+  target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
     const name = input.positionals[0]!;
     await ctx.confirm(flag(input, "yes"), `Deleting model '${name}'`, name, "models delete");
@@ -133,6 +140,7 @@ export const versionsLs: Command = {
   summary: "A model's versions, newest first",
   options: { status: { type: "string" }, stage: { type: "string" }, ...page },
   help: ["--status S      pending, ready or failed", "--stage S       none, staging, production or archived", pageHelp],
+  target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
     const result = await ctx.client.versions.list(input.positionals[0]!, {
       status: oneOf<VersionStatus>(input, "status", STATUSES),
@@ -152,6 +160,7 @@ export const versionsShow: Command = {
   name: "versions show",
   args: "<model> <version>",
   summary: "A version's details and files",
+  target: (i) => targetOf(i.positionals[0], { version: i.positionals[1] }),
   async run(ctx, input) {
     const v = await ctx.client.versions.get(input.positionals[0]!, versionArg(input));
     ctx.out.result(v, () => showVersion(v));
@@ -165,6 +174,7 @@ export const versionsUpdate: Command = {
   options: { metric: { type: "string", multiple: true }, tag: { type: "string", multiple: true }, "rm-tag": { type: "string", multiple: true }, description: { type: "string" } },
   help: ["--metric k=v    (repeatable; numbers)", "--tag k=v       (repeatable)", "--rm-tag k      (repeatable)", "--description TEXT"],
   examples: ["mreg versions update payment-fraud 3 --metric auc=0.95 --tag validation=passed"],
+  target: (i) => targetOf(i.positionals[0], { version: i.positionals[1] }),
   async run(ctx, input) {
     const tags: Record<string, string | null> = { ...pairs(input, "tag") };
     for (const k of strs(input, "rm-tag")) tags[k] = null;
@@ -184,6 +194,7 @@ export const versionsStage: Command = {
   summary: "Move a version to a stage (none, staging, production, archived); gates apply",
   options: { "archive-existing": { type: "boolean" }, reason: { type: "string" } },
   help: ["--archive-existing   Move the versions now in that stage to archived", "--reason TEXT"],
+  target: (i) => targetOf(i.positionals[0], { version: i.positionals[1] }),
   async run(ctx, input) {
     const stage = input.positionals[2]!;
     if (!STAGES.includes(stage)) throw new UsageError(`stage must be one of ${STAGES.join(", ")}`, "versions stage");
@@ -202,6 +213,7 @@ export const versionsDelete: Command = {
   summary: "Delete a version (admin; refused while an alias or production holds it)",
   options: { yes: { type: "boolean", short: "y" } },
   help: ["-y, --yes   Delete without asking (needed when stdin is not a terminal)"],
+  target: (i) => targetOf(i.positionals[0], { version: i.positionals[1] }),
   async run(ctx, input) {
     const [model] = input.positionals as [string];
     const version = versionArg(input);

@@ -8,7 +8,7 @@ import type { Context } from "../context";
 import { UsageError } from "../exit";
 import { ago, bytes, fields, table } from "../output";
 import { more } from "./promote";
-import { normalizeUri } from "./pull";
+import { normalizeUri, uriTarget } from "./pull";
 
 function showResolution(r: Resolution): string {
   return (
@@ -31,6 +31,7 @@ export const resolveCmd: Command = {
   options: { key: { type: "string" }, lineage: { type: "boolean" } },
   help: ["--key KEY     Routing key for a split", "--lineage     Include the version's lineage graph"],
   examples: ["mreg resolve registry://payment-fraud@production", "mreg resolve payment-fraud@canary --key user-42 --json"],
+  target: (input) => uriTarget(input.positionals[0]),
   async run(ctx, input) {
     const uri = normalizeUri(input.positionals[0]!);
     const key = str(input, "key");
@@ -52,6 +53,7 @@ export const watch: Command = {
   options: { key: { type: "string" }, count: { type: "string" } },
   help: ["--key KEY     Routing key for a split", "--count N     Exit after N messages (the first is the current state)"],
   examples: ["mreg watch registry://payment-fraud@production", "mreg watch payment-fraud@production --json | jq -c '{event, version}'"],
+  target: (input) => uriTarget(input.positionals[0]),
   async run(ctx, input) {
     const uri = parseModelUri(normalizeUri(input.positionals[0]!));
     const alias = uri.alias ?? `v${uri.version}`;
@@ -154,6 +156,7 @@ export const lineage: Command = {
     "--limit N, --cursor C     Paging of a search",
   ],
   examples: ["mreg lineage payment-fraud 3", "mreg lineage --dataset s3://data/tx --snapshot 2026-11-01"],
+  target: (input) => ({ model: input.positionals[0], ...(/^[1-9]\d*$/.test(input.positionals[1] ?? "") ? { version: Number(input.positionals[1]) } : {}) }),
   async run(ctx, input) {
     const [model, v] = input.positionals;
     const search = { dataset: str(input, "dataset"), git_sha: str(input, "git-sha"), run_id: str(input, "run-id") };
@@ -199,6 +202,7 @@ export const diff: Command = {
   args: "<model> <a> <b>",
   summary: "What changed from version a to b: files (text diffs), params, metrics, tags, lineage",
   examples: ["mreg diff payment-fraud 3 4", "mreg diff payment-fraud 3 registry://fraud-challenger/2"],
+  target: (input) => ({ model: input.positionals[0] }),
   async run(ctx, input) {
     const [model, a, b] = input.positionals as [string, string, string];
     const d = await ctx.client.lineage.diff(model, versionRef(a), versionRef(b));
