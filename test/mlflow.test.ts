@@ -267,7 +267,7 @@ describe("search", () => {
     const first = await get("registered-models/search", { filter: "name LIKE '%srch%'", max_results: "2" });
     const otherOrder = await get("registered-models/search", { max_results: "2", order_by: "name DESC", page_token: first.body.next_page_token });
     expect(otherOrder.body.error_code).toBe("INVALID_PARAMETER_VALUE");
-    for (const bad of [
+    const refused: Record<string, string>[] = [
       { filter: "name = srch" },
       { filter: "name = 'a' OR name = 'b'" },
       { filter: "run_id = 'x'" },
@@ -276,7 +276,8 @@ describe("search", () => {
       { order_by: "size DESC" },
       { max_results: "1001" },
       { page_token: "not-a-token" },
-    ]) {
+    ];
+    for (const bad of refused) {
       const res = await get("registered-models/search", bad);
       expect(res.status, JSON.stringify(bad)).toBe(400);
       expect(res.body.error_code).toBe("INVALID_PARAMETER_VALUE");
