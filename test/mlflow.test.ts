@@ -10,6 +10,7 @@
  * 001cc178a1442b488da41853c497adc5285a284d: GET fields in the query string, others in a JSON
  * body, DELETE included; 200 and a JSON object on success, `{error_code, message}` otherwise).
  */
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, createModel, hsToken, json, readyVersion } from "./helpers";
 
@@ -208,6 +209,26 @@ describe("aliases", () => {
     const actions = (await json("GET", "/v1/audit?model=mf-al")).body.items.map((e: { action: string; actor: string }) => `${e.action}:${e.actor}`);
     expect(actions).toContain("alias.set:alice");
     expect(actions).toContain("alias.delete:alice");
+  });
+
+  it("reaches watchers of the alias: a set and a stage change made through MLflow arrive as watch events", async () => {
+    await createModel("mf-watch");
+    const v1 = (await readyVersion("mf-watch", { w: bytes("1") })).version as number;
+    const v2 = (await readyVersion("mf-watch", { w: bytes("2") })).version as number;
+    await send("POST", "registered-models/alias", { name: "mf-watch", alias: "production", version: String(v1) });
+    const ws = (
+      await exports.default.fetch(
+        new Request("http://mreg.test/v1/models/mf-watch/aliases/production/watch", { headers: { upgrade: "websocket", authorization: `Bearer ${await hsToken({ scope: "read" })}` } }),
+      )
+    ).webSocket!;
+    const events: { event: string; version: number | null }[] = [];
+    ws.addEventListener("message", (e) => events.push(JSON.parse(e.data as string)));
+    ws.accept();
+    await send("POST", "registered-models/alias", { name: "mf-watch", alias: "production", version: String(v2) });
+    for (let i = 0; i < 100 && !events.some((e) => e.event === "set"); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(events[0]).toMatchObject({ event: "current", version: v1 });
+    expect(events.find((e) => e.event === "set")).toMatchObject({ version: v2 });
+    ws.close();
   });
 
   it("refuses a promotion its gate fails with INVALID_STATE and the failed checks in the message, audited as promotion_denied", async () => {
