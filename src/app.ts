@@ -5,6 +5,7 @@ import { artifactRoutes } from "./artifacts/routes";
 import { auditRoutes } from "./audit/routes";
 import { d1Session } from "./http/d1-session";
 import { hubBridge } from "./bridges/hf/routes";
+import { mlflowBridge } from "./bridges/mlflow/routes";
 import { gateRoutes } from "./gates/routes";
 import { webhookRoutes } from "./events/routes";
 import { guardRoutes } from "./guards/routes";
@@ -53,6 +54,8 @@ export function buildApp(): Hono<AppEnv> {
   for (const route of routes) register(app, route);
   // The web UI lives outside /v1, so an unknown /v1 path still answers the API's problem+json 404.
   registerUi(app);
+  // MLflow's Model Registry REST API and artifact proxy, under /api/2.0/ (before the Hub's one-segment repo paths).
+  app.route("/", mlflowBridge());
   // The Hugging Face Hub's read protocol, at the paths its clients fix; after /v1 and the UI, whose paths win.
   app.route("/", hubBridge());
 

@@ -12,6 +12,7 @@ import { approve, gatesCheck, gatesLs, gatesRm, gatesSet, guardRm, guardSet, gua
 import { login, logout, token, tokenCreate, tokenLs, tokenRevoke, whoami } from "./commands/auth";
 import { aliasLs, aliasRm, aliasSet, aliasSwap, history, printGateChecks, promote, rollback } from "./commands/promote";
 import { agent } from "./agent/command";
+import { importMlflow } from "./commands/import-mlflow";
 import { pull } from "./commands/pull";
 import { push } from "./commands/push";
 import { modelsCreate, modelsDelete, modelsLs, modelsShow, modelsUpdate, versionsDelete, versionsLs, versionsShow, versionsStage, versionsUpdate } from "./commands/registry";
@@ -74,6 +75,7 @@ export const COMMANDS: Command[] = [
   retentionSet,
   retentionRm,
   retentionPreview,
+  importMlflow,
 ];
 
 export const completion: Command = {

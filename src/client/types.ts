@@ -74,6 +74,8 @@ export interface Dataset {
 export interface Lineage {
   run_id?: string;
   run_url?: string;
+  /** Where the files came from (MLflow's `source` URI, for a version registered or imported from MLflow). */
+  source?: string;
   git_repo?: string;
   git_sha?: string;
   datasets?: Dataset[];

@@ -10,7 +10,7 @@ import type { Lineage } from "./version";
 const MetricName = z.string().min(1, "must not be empty").max(128);
 const Bound = z.number().refine(Number.isFinite, "must be a finite number");
 
-const LINEAGE_FIELDS = ["run_id", "run_url", "git_repo", "git_sha", "datasets", "params", "parents", "framework", "signature"] as const;
+const LINEAGE_FIELDS = ["run_id", "run_url", "source", "git_repo", "git_sha", "datasets", "params", "parents", "framework", "signature"] as const;
 export type LineageField = (typeof LINEAGE_FIELDS)[number];
 
 export const GatePolicy = z

@@ -18,6 +18,8 @@ export const fitsLineageCap = (lineage: object) => jsonBytes(lineage) <= MAX_LIN
 export const LineageFields = {
   run_id: z.string().min(1).max(256),
   run_url: z.url().max(2048),
+  /** Where the files came from, as the tool that registered the version named it (MLflow's `source` URI). */
+  source: z.string().min(1).max(2048),
   git_repo: z.string().min(1).max(2048),
   git_sha: z.string().regex(/^[0-9a-fA-F]{4,64}$/, "must be a hex commit id"),
   datasets: z
@@ -42,6 +44,7 @@ export const Lineage = z
   .strictObject({
     run_id: LineageFields.run_id.optional(),
     run_url: LineageFields.run_url.optional(),
+    source: LineageFields.source.optional(),
     git_repo: LineageFields.git_repo.optional(),
     git_sha: LineageFields.git_sha.optional(),
     datasets: LineageFields.datasets.optional(),

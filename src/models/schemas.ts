@@ -83,6 +83,7 @@ export const VersionParams = z.object({ model: ModelName, version: VersionNumber
 const LineagePatch = z.strictObject({
   run_id: LineageFields.run_id.nullable().optional(),
   run_url: LineageFields.run_url.nullable().optional(),
+  source: LineageFields.source.nullable().optional(),
   git_repo: LineageFields.git_repo.nullable().optional(),
   git_sha: LineageFields.git_sha.nullable().optional(),
   datasets: LineageFields.datasets.nullable().optional(),
