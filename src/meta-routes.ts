@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { HUB_OPENAPI_PATHS } from "./bridges/hf/openapi";
 import { MLFLOW_OPENAPI_PATHS } from "./bridges/mlflow/openapi";
-import { renderDocs } from "./docs/page";
+import { renderDocs, type OpenApiDoc as DocsInput } from "./docs/page";
 import { defineRoute, type AnyRouteSpec } from "./http/api";
 import { buildOpenApi } from "./http/openapi";
 
@@ -44,7 +44,7 @@ export function metaRoutes(all: () => readonly AnyRouteSpec[]): AnyRouteSpec[] {
       scope: "public",
       responses: { 200: { description: "HTML", mediaType: "text/html" } },
       errors: [],
-      handler: (c) => c.html(renderDocs(openApi() as { paths: Record<string, Record<string, never>> })),
+      handler: (c) => c.html(renderDocs(openApi() as unknown as DocsInput)),
     }),
   ];
 }

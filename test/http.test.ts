@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
 import { call, hsToken, json } from "./helpers";
+import { sketch } from "../src/docs/page";
 
 describe("HTTP conventions", () => {
   it("answers unknown routes with a 404 problem", async () => {
@@ -119,5 +120,42 @@ describe("OpenAPI", () => {
     const html = await res.text();
     expect(html).toContain("/v1/models/{model}/versions");
     expect(html).toContain("Create a model");
+    // Bodies, not only paths: POST /v1/models shows its request fields and the Model it answers.
+    const section = html.slice(html.indexOf("<code>/v1/models</code>", html.indexOf(">POST<")));
+    const create = section.slice(0, section.indexOf("</section>"));
+    expect(create).toContain("Request body <code>application/json</code>");
+    expect(create).toMatch(/fields: <code>name<\/code> <b>required<\/b>/);
+    expect(create).toContain("&quot;name&quot;: &quot;string&quot;");
+    expect(create).toContain("Response 201 <code>application/json</code>");
+    expect(create).toContain("&quot;latest_version&quot;");
+    // A component that holds another is expanded (Version → Lineage), and a 204 shows no body.
+    const version = html.slice(html.indexOf("<code>/v1/models/{model}/versions/{version}</code>"));
+    expect(version.slice(0, version.indexOf("</section>"))).toContain("&quot;lineage&quot;: {");
+    expect(html).not.toContain("Response 204");
+  });
+
+  it("sketches bodies from schemas: refs, cycles, unions, enums, maps", () => {
+    const components = {
+      Node: { type: "object", properties: { name: { type: "string" }, child: { $ref: "#/components/schemas/Node" } } },
+    };
+    const schema = {
+      type: "object",
+      properties: {
+        tree: { $ref: "#/components/schemas/Node" },
+        status: { type: "string", enum: ["ready", "failed"] },
+        maybe: { anyOf: [{ type: "null" }, { type: "integer", minimum: 1 }] },
+        tags: { type: "object", additionalProperties: { type: "string" } },
+        at: { type: "string", format: "date-time" },
+        list: { type: "array", items: { type: "number" } },
+      },
+    };
+    expect(sketch(schema, components)).toEqual({
+      tree: { name: "string", child: "<Node>" },
+      status: "ready",
+      maybe: 1,
+      tags: { "<key>": "string" },
+      at: "2026-11-01T12:00:00.000Z",
+      list: [0.5],
+    });
   });
 });

@@ -1,5 +1,5 @@
 /**
- * R2 key prefixes; src/artifacts/ is their only writer and reader (see README "Where state lives"):
+ * R2 key prefixes; src/artifacts/ is their only writer and reader (see docs/architecture.md "Where state lives"):
  * others name bytes by sha256 (src/artifacts/blob-text.ts).
  *
  * - `blobs/sha256/<hex>`: content, one object per distinct sha256. A multipart upload of a

@@ -1,5 +1,5 @@
 /**
- * The D1 schema: mreg's query side. Every table here is described in README "Where state
+ * The D1 schema: mreg's query side. Every table here is described in docs/architecture.md "Where state
  * lives", together with the Durable Object tables and R2 prefixes, and who writes each.
  *
  * JSON-valued columns hold canonical JSON text written by the owning module; SQLite's

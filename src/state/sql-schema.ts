@@ -1,6 +1,6 @@
 /**
  * ModelState's own SQLite schema (one database per model), gathered from the rooms that own
- * each table. Described with the other stores in README "Where state lives"; each module's
+ * each table. Described with the other stores in docs/architecture.md "Where state lives"; each module's
  * header says what its tables hold. Only ModelState reads or writes these tables.
  */
 import { ALIAS_SCHEMA } from "./alias-table";

@@ -46,7 +46,7 @@ export const VERSION_SCHEMA = [
   `CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_at)`,
 ];
 
-/** How long an `Idempotency-Key` is remembered (README documents it). */
+/** How long an `Idempotency-Key` is remembered (docs/api.md documents it). */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
 const parse = (row: { record: string } | undefined) => (row ? (JSON.parse(row.record) as VersionHead) : null);

@@ -1,5 +1,5 @@
 /**
- * The README's quick start, for real: `npm start` (migrations + wrangler dev on 127.0.0.1),
+ * The API guide's tour (docs/api.md "A tour with curl"), for real: `npm start` (migrations + wrangler dev on 127.0.0.1),
  * wait for /healthz, mint a token with `npm run token`, create a model and a version, upload
  * a file, finalize, download it, stop.
  * Runs in Node against its own port and state directory so it never touches a dev server.
@@ -18,7 +18,7 @@ beforeAll(async () => {
 
 afterAll(() => server?.stop());
 
-describe("README quick start", () => {
+describe("the API guide's tour", () => {
   it("serves a working registry with a minted token", async () => {
     const token = mint("alice", "read write");
     const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
@@ -67,7 +67,7 @@ describe("README quick start", () => {
     expect(download.headers.get("etag")).toBe(`"${digest}"`);
     expect(await download.text()).toBe('{"threshold": 0.7}\n');
 
-    // Promote, deploy a second version, roll back: the README's second block.
+    // Promote, deploy a second version, roll back: the tour's second block.
     const promoter = mint("ci", "read promote");
     const promote = { authorization: `Bearer ${promoter}`, "content-type": "application/json" };
     const setProduction = (version: number) =>
@@ -88,7 +88,7 @@ describe("README quick start", () => {
     const resolved = await fetch(`${BASE}/v1/resolve?uri=${encodeURIComponent("registry://payment-fraud@production")}`, { headers: auth });
     expect(((await resolved.json()) as { version: number }).version).toBe(1);
 
-    // The CI flow through gates, approvals and a guard: the README's third block.
+    // The CI flow through gates, approvals and a guard: the tour's third block.
     const tokenFor = (sub: string, scope: string) =>
       mint(sub, scope);
     const as = (token: string) => ({ authorization: `Bearer ${token}`, "content-type": "application/json" });
@@ -144,7 +144,7 @@ describe("README quick start", () => {
     const after = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, { headers: auth });
     expect(((await after.json()) as { version: number }).version).toBe(1);
 
-    // Lineage: the README's fourth block.
+    // Lineage: docs/api.md "Lineage".
     const get = async (path: string) => {
       const res = await fetch(`${BASE}${path}`, { headers: auth });
       expect(res.status, path).toBe(200);
@@ -162,7 +162,7 @@ describe("README quick start", () => {
     expect(diff.lineage.changed.git_sha).toEqual({ from: "3f2a9c1", to: "9b1c2d3" });
     expect(diff.metrics.changed.auc).toEqual({ from: 0.93, to: 0.95 });
 
-    // Webhooks and retention: the README's blocks, as the platform team runs them.
+    // Webhooks and retention: docs/webhooks.md and docs/retention.md, as the platform team runs them.
     const send = async (method: string, path: string, headers: Record<string, string>, body?: unknown) => {
       const res = await fetch(`${BASE}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
       expect(res.status, `${method} ${path}`).toBeLessThan(300);

@@ -1,7 +1,7 @@
 /**
  * The real server for end-to-end tests: `npm start` (migrations + wrangler dev) on a free
  * port with its own state directory, in its own process group so stopping it stops wrangler
- * and workerd too; and development tokens minted the way the README says.
+ * and workerd too; and development tokens minted the way docs/api.md says.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
