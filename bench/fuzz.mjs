@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import { parseArgs } from "node:util";
 import { freePort, root, startServer } from "./lib.mjs";
 
@@ -91,7 +92,17 @@ try {
         res.on("end", () => {
           const h = new Headers();
           for (const [k, v] of Object.entries(res.headers)) for (const one of [v].flat()) if (one !== undefined) h.append(k, one);
-          resolve({ status: res.statusCode, headers: h, body: Buffer.concat(chunks).toString("utf8") });
+          // A hostile Accept-Encoding gets a compressed answer: read it as a client would.
+          let raw = Buffer.concat(chunks);
+          const encoding = res.headers["content-encoding"];
+          try {
+            if (encoding === "gzip") raw = gunzipSync(raw);
+            else if (encoding === "br") raw = brotliDecompressSync(raw);
+            else if (encoding === "deflate") raw = inflateSync(raw);
+          } catch {
+            // Not what it says it is: judged as it came.
+          }
+          resolve({ status: res.statusCode, headers: h, body: raw.toString("utf8") });
         });
         res.on("error", reject);
       });

@@ -32,3 +32,15 @@ describe("a path with a line or paragraph separator (U+2028, U+2029)", () => {
     expect(file.headers.get("x-error-code")).toBe("EntryNotFound");
   });
 });
+
+describe("the Hugging Face bridge's /api/models/ with no repo id", () => {
+  // `/api/models/` matched no route, so the app's problem+json 404 answered a Hub client.
+  it("is RepoNotFound in the Hub's dialect", async () => {
+    for (const method of ["GET", "POST"]) {
+      const res = await call(method, "/api/models/?expand=x");
+      expect(res.status, method).toBe(404);
+      expect(res.headers.get("x-error-code")).toBe("RepoNotFound");
+      expect(await res.json()).toEqual({ error: "Repository not found" });
+    }
+  });
+});

@@ -440,7 +440,6 @@ export function mutate(draft: Draft, kind: Mutation, r: Rng, creds: Credentials)
         ["x-request-id", r.pick(["", "x".repeat(200), "a b", "../..", "%00"])],
         ["x-mreg-key", r.pick(["", "k".repeat(10_000), "%ff"])],
         ["x-d1-bookmark", r.pick(["garbage", "0-0", "f".repeat(64) + "-" + "f".repeat(64), "-".repeat(100)])],
-        ["content-length", "5"],
         ["accept", r.pick(["text/html", "application/xml", "*/*;q=0", ""])],
         ["cookie", r.pick(["mreg_session=garbage", "mreg_session=" + "a".repeat(4_000), "a=b; c"])],
         ["accept-encoding", "gzip, br, zstd"],

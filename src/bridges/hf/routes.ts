@@ -216,5 +216,9 @@ export function hubBridge(): Hono<AppEnv> {
     }));
   }
   app.on(["GET", "POST", "PUT", "DELETE", "PATCH"], `/api/models/:rest${MULTI_SEGMENT}`, hub(api));
+  // No repo id at all: still the Hub's miss, not the app's problem+json 404 (found by the fuzzer).
+  app.on(["GET", "POST", "PUT", "DELETE", "PATCH"], "/api/models/", hub(async () => {
+    throw repoNotFound();
+  }));
   return app;
 }
