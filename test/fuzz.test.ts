@@ -39,7 +39,7 @@ it(`answers hostile requests (seed ${SEED}, up to ${REQUESTS}) with no 5xx, ever
       `${report.stoppedAt !== undefined ? `; budget reached at request #${report.stoppedAt}` : ""}; statuses ${JSON.stringify(report.statuses)}`,
   );
   expect(report.findings, JSON.stringify(report.findings, null, 2)).toEqual([]);
-  // Every route got requests, and the budget left room for a real run.
-  expect(Object.keys(report.routes).length).toBeGreaterThanOrEqual(60);
-  expect(report.requests).toBeGreaterThanOrEqual(Math.min(REQUESTS, 2_000));
+  // Every route the document lists got requests, and the budget left room for a real run.
+  expect(Object.keys(report.routes).length).toBe(report.routeCount);
+  expect(report.requests).toBeGreaterThanOrEqual(Math.min(REQUESTS, 1_000));
 }, 120_000);

@@ -50,6 +50,8 @@ export interface FuzzReport {
   codes: Record<string, number>;
   mutations: Record<string, number>;
   routes: Record<string, number>;
+  /** How many routes (method and path) the document lists. */
+  routeCount: number;
   findings: Finding[];
 }
 
@@ -175,7 +177,7 @@ const clip = (text: string, n: number) => (text.length > n ? `${text.slice(0, n)
 
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const started = Date.now();
-  const report: FuzzReport = { seed: opts.seed, requests: 0, setupRequests: 0, unsendable: 0, elapsedMs: 0, statuses: {}, codes: {}, mutations: {}, routes: {}, findings: [] };
+  const report: FuzzReport = { seed: opts.seed, requests: 0, setupRequests: 0, unsendable: 0, elapsedMs: 0, statuses: {}, codes: {}, mutations: {}, routes: {}, routeCount: 0, findings: [] };
   const findings = new Map<string, Finding>();
   const bump = (counts: Record<string, number>, key: string) => (counts[key] = (counts[key] ?? 0) + 1);
 
@@ -204,6 +206,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const doc = JSON.parse(docReply.body) as Record<string, unknown>;
   const routes = routesOf(doc);
   if (routes.length === 0) throw new Error("the OpenAPI document lists no routes");
+  report.routeCount = routes.length;
 
   let fixtures: Fixtures = await buildFixtures(opts.send, opts.admin, 0, undefined, recordSetup);
   const components = asObject(asObject(doc.components).schemas) as Record<string, Schema>;

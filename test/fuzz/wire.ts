@@ -82,7 +82,8 @@ export function render(draft: Draft): Wire {
 /** The path the server routes on: the URL parser's (dot segments, `%2e` included, resolved). */
 export function pathnameOf(target: string): string {
   try {
-    return new URL(target, "http://mreg.test").pathname;
+    // Appended, not resolved against a base: a target starting `//` is a path, not a host.
+    return new URL(`http://mreg.test${target}`).pathname;
   } catch {
     const cut = target.search(/[?#]/);
     return cut < 0 ? target : target.slice(0, cut);
