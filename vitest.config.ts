@@ -79,7 +79,7 @@ export default defineConfig(async () => {
                   // test/fuzz.test.ts: FUZZ_SEED=… FUZZ_REQUESTS=… npx vitest run --project workers test/fuzz.test.ts
                   FUZZ_SEED: process.env.FUZZ_SEED ?? "19",
                   FUZZ_REQUESTS: process.env.FUZZ_REQUESTS ?? "10000",
-                  FUZZ_BUDGET_S: process.env.FUZZ_BUDGET_S ?? "40",
+                  FUZZ_BUDGET_S: process.env.FUZZ_BUDGET_S ?? "25",
                 },
               },
             }),

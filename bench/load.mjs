@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, mintToken, startServer } from "./lib.mjs";
+import { cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -190,8 +190,11 @@ try {
 
   console.log(`load: ${CONNECTIONS} connections for ${SECONDS} s against ${base}, ${MODELS} models`);
   const started = Date.now();
+  // The server's CPU time over the run: a figure the machine's other load disturbs far less than latency.
+  const cpuBefore = cpuOfGroup(server.pid);
   await Promise.all([...Array.from({ length: CONNECTIONS }, clientLoop), promoter()]);
   const elapsed = (Date.now() - started) / 1000;
+  const cpuMs = cpuOfGroup(server.pid) - cpuBefore;
   load.close();
   promote.close();
   const atEnd = machine();
@@ -204,12 +207,13 @@ try {
   const requests = rows.reduce((n, r) => n + r.count, 0);
   const fivexx = errors.length;
   console.log(`\n${requests} requests in ${elapsed.toFixed(1)} s (${(requests / elapsed).toFixed(0)}/s); ${promotions} promotions (${failedPromotions} refused); ${fivexx} 5xx or connection errors`);
+  console.log(`server CPU (wrangler + workerd): ${(cpuMs / 1000).toFixed(1)} s, ${(cpuMs / requests).toFixed(1)} ms per request`);
   console.log(`at end: ${atEnd}\n`);
   console.log("| route | requests | p50 ms | p99 ms | max ms | statuses |");
   console.log("|---|---|---|---|---|---|");
   for (const r of rows) console.log(`| ${r.route} | ${r.count} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(0)} | ${Object.entries(r.statuses).map(([k, v]) => `${k}: ${v}`).join(", ")} |`);
   for (const e of errors.slice(0, 10)) console.log(`5xx: ${JSON.stringify(e)}`);
-  if (values.out) writeFileSync(values.out, JSON.stringify({ connections: CONNECTIONS, seconds: elapsed, requests, promotions, failedPromotions, errors, rows }, null, 2));
+  if (values.out) writeFileSync(values.out, JSON.stringify({ connections: CONNECTIONS, seconds: elapsed, requests, cpuMs, promotions, failedPromotions, errors, rows }, null, 2));
   if (fivexx > 0 || failedPromotions > 0) process.exitCode = 1;
 } catch (err) {
   console.error(err);

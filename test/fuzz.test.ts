@@ -2,7 +2,7 @@
  * The hostile-input fuzz run of CI (issue 19): every route the served OpenAPI document lists,
  * valid requests and mutations of them, through the Worker's own fetch inside workerd.
  * Seeded and replayable: FUZZ_SEED, FUZZ_REQUESTS and FUZZ_BUDGET_S (environment of vitest;
- * defaults 19, 10,000 and 40 s: the run stops sending at the budget, on a loaded machine
+ * defaults 19, 10,000 and 25 s: the run stops sending at the budget, on a loaded machine
  * before the count, and says where). `npm run fuzz` runs the same fuzzer against a server.
  */
 import { env, exports } from "cloudflare:workers";
@@ -41,5 +41,5 @@ it(`answers hostile requests (seed ${SEED}, up to ${REQUESTS}) with no 5xx, ever
   expect(report.findings, JSON.stringify(report.findings, null, 2)).toEqual([]);
   // Every route the document lists got requests, and the budget left room for a real run.
   expect(Object.keys(report.routes).length).toBe(report.routeCount);
-  expect(report.requests).toBeGreaterThanOrEqual(Math.min(REQUESTS, 1_000));
+  expect(report.requests).toBeGreaterThanOrEqual(Math.min(REQUESTS, 500));
 }, 120_000);
