@@ -76,6 +76,10 @@ export default defineConfig(async () => {
                     { group: "ml-approvers", scopes: "approve" },
                   ]),
                   TEST_ACCESS_PRIVATE_JWK: JSON.stringify(access.privateJwk),
+                  // test/fuzz.test.ts: FUZZ_SEED=… FUZZ_REQUESTS=… npx vitest run --project workers test/fuzz.test.ts
+                  FUZZ_SEED: process.env.FUZZ_SEED ?? "19",
+                  FUZZ_REQUESTS: process.env.FUZZ_REQUESTS ?? "10000",
+                  FUZZ_BUDGET_S: process.env.FUZZ_BUDGET_S ?? "25",
                 },
               },
             }),

@@ -10,6 +10,10 @@ declare global {
       TEST_MIGRATIONS: D1Migration[];
       TEST_PRIVATE_JWKS: string;
       TEST_ACCESS_PRIVATE_JWK: string;
+      /** test/fuzz.test.ts: the seed and length of the fuzz run (from the environment of `vitest`). */
+      FUZZ_SEED: string;
+      FUZZ_REQUESTS: string;
+      FUZZ_BUDGET_S: string;
     }
   }
 }

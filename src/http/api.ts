@@ -97,6 +97,13 @@ export function defineRoute<
 }
 
 /**
+ * A Hono parameter pattern for a parameter that spans segments (a file path). Not `{.+}`: a
+ * JavaScript `.` matches no line terminator, and U+2028/U+2029 are allowed in file paths, so
+ * such a path matched no route at all (found by the fuzzer).
+ */
+export const MULTI_SEGMENT = "{[\\s\\S]+}";
+
+/**
  * `{name}` becomes Hono's `:name`; `{path}`, a file path, may span several segments. A
  * literal colon (`aliases:swap`) would read as a parameter, so such a segment becomes a
  * parameter that matches only itself.
@@ -105,7 +112,7 @@ function honoPath(path: string): string {
   return path
     .split("/")
     .map((segment, i) => {
-      if (segment.includes("{")) return segment.replace(/\{(\w+)\}/g, (_, name: string) => (name === "path" ? ":path{.+}" : `:${name}`));
+      if (segment.includes("{")) return segment.replace(/\{(\w+)\}/g, (_, name: string) => (name === "path" ? `:path${MULTI_SEGMENT}` : `:${name}`));
       return segment.includes(":") ? `:literal${i}{${segment}}` : segment;
     })
     .join("/");

@@ -11,6 +11,7 @@ import { MregError } from "../client/errors";
 import type { GateResult, HistoryEntry } from "../client/types";
 import { config } from "../env";
 import type { AppEnv } from "../http/app-env";
+import { MULTI_SEGMENT } from "../http/api";
 import { apiFor, bookmarkCookie } from "./api";
 import { SCRIPT } from "./assets";
 import { Layout, modelHref, Notice, versionHref, type PageContext } from "./components";
@@ -204,7 +205,7 @@ export function registerUi(app: Hono<AppEnv>): void {
 
   // Downloads through the session: the API's file route wants a bearer header a link cannot send.
   app.get(
-    "/m/:model/v/:version/files/:path{.+}",
+    `/m/:model/v/:version/files/:path${MULTI_SEGMENT}`,
     page(async (c, { api }) => {
       const name = param(c, "model");
       const number = versionNumber(param(c, "version"));

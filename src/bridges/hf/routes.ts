@@ -29,6 +29,7 @@ import { MAX_JSON_BYTES, parseWith, readCapped, readJsonBody } from "../../http/
 import { ModelStore } from "../../models/model-store";
 import { VersionStore } from "../../models/version-store";
 import { entryNotFound, HubError, hubErrorResponse, repoNotFound } from "./errors";
+import { MULTI_SEGMENT } from "../../http/api";
 import { atRevision, modelOf, reader, type AtRevision } from "./revision";
 
 const BYTES = "application/octet-stream";
@@ -204,16 +205,20 @@ async function api(c: AppContext): Promise<Response> {
 export function hubBridge(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   for (const kind of ["resolve", "raw"]) {
-    app.get(`/:namespace/:name/${kind}/:revision/:path{.+}`, async (c, next) => {
+    app.get(`/:namespace/:name/${kind}/:revision/:path${MULTI_SEGMENT}`, async (c, next) => {
       if (c.req.param("namespace") !== config(c.env).HF_NAMESPACE) return next();
       return hub((ctx) => fileAt(ctx, [ctx.req.param("namespace")!, ctx.req.param("name")!], ctx.req.param("revision")!, ctx.req.param("path")!))(c);
     });
-    app.get(`/:name/${kind}/:revision/:path{.+}`, hub((c) => fileAt(c, [c.req.param("name")!], c.req.param("revision")!, c.req.param("path")!)));
+    app.get(`/:name/${kind}/:revision/:path${MULTI_SEGMENT}`, hub((c) => fileAt(c, [c.req.param("name")!], c.req.param("revision")!, c.req.param("path")!)));
     // A two-segment repo id in another namespace, which no route above took.
-    app.get(`/:namespace/:name/${kind}/:revision/:path{.+}`, hub(async () => {
+    app.get(`/:namespace/:name/${kind}/:revision/:path${MULTI_SEGMENT}`, hub(async () => {
       throw repoNotFound();
     }));
   }
-  app.on(["GET", "POST", "PUT", "DELETE", "PATCH"], "/api/models/:rest{.+}", hub(api));
+  app.on(["GET", "POST", "PUT", "DELETE", "PATCH"], `/api/models/:rest${MULTI_SEGMENT}`, hub(api));
+  // No repo id at all: still the Hub's miss, not the app's problem+json 404 (found by the fuzzer).
+  app.on(["GET", "POST", "PUT", "DELETE", "PATCH"], "/api/models/", hub(async () => {
+    throw repoNotFound();
+  }));
   return app;
 }
