@@ -5,6 +5,7 @@ import { artifactRoutes } from "./artifacts/routes";
 import { auditRoutes } from "./audit/routes";
 import { d1Session } from "./http/d1-session";
 import { hubBridge } from "./bridges/hf/routes";
+import { ociBridge } from "./bridges/oci/routes";
 import { gateRoutes } from "./gates/routes";
 import { webhookRoutes } from "./events/routes";
 import { guardRoutes } from "./guards/routes";
@@ -53,6 +54,8 @@ export function buildApp(): Hono<AppEnv> {
   for (const route of routes) register(app, route);
   // The web UI lives outside /v1, so an unknown /v1 path still answers the API's problem+json 404.
   registerUi(app);
+  // The OCI distribution protocol's pull side, under /v2.
+  app.route("/", ociBridge());
   // The Hugging Face Hub's read protocol, at the paths its clients fix; after /v1 and the UI, whose paths win.
   app.route("/", hubBridge());
 
