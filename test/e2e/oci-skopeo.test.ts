@@ -30,7 +30,7 @@ async function publish(files: Files): Promise<number> {
   const created = await fetch(`${server.base}/v1/models/${MODEL}/versions`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{}" });
   const { version } = (await created.json()) as { version: number };
   for (const [path, bytes] of Object.entries(files)) {
-    const put = await fetch(`${server.base}/v1/models/${MODEL}/versions/${version}/files/${path}`, { method: "PUT", headers: auth, body: bytes });
+    const put = await fetch(`${server.base}/v1/models/${MODEL}/versions/${version}/files/${path}`, { method: "PUT", headers: auth, body: new Uint8Array(bytes) });
     expect(put.status, path).toBe(201);
   }
   expect((await fetch(`${server.base}/v1/models/${MODEL}/versions/${version}/finalize`, { method: "POST", headers: auth })).status).toBe(200);
