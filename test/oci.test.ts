@@ -6,8 +6,9 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { readAhead } from "../src/artifacts/read-ahead";
 import { ociManifest, tagsList, tagsPage, EMPTY_DIGEST } from "../src/domain/oci";
-import { call, createModel, hsToken, json, sha256Of } from "./helpers";
+import { bytesOf, call, createModel, hsToken, json, sha256Of } from "./helpers";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const basic = (password: string, user = "x") => `Basic ${btoa(`${user}:${password}`)}`;
@@ -263,5 +264,22 @@ describe("tags, catalog and errors", () => {
   it("lists the bridge in the OpenAPI document", async () => {
     const doc = await json("GET", "/openapi.json", { token: null });
     expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(["/v2/", "/v2/token", "/v2/{name}/manifests/{reference}", "/v2/{name}/blobs/{digest}", "/v2/{name}/tags/list"]));
+  });
+});
+
+describe("read-ahead (src/artifacts/read-ahead.ts)", () => {
+  it("streams any span of an object as consecutive ranges, in order, with its length fixed", async () => {
+    const data = bytesOf(1000, 7);
+    await env.ARTIFACTS.put("test/read-ahead", data);
+    for (const [offset, length, chunk, ahead] of [[0, 1000, 64, 3], [1, 998, 100, 1], [990, 10, 3, 4], [0, 1000, 1000, 2], [500, 1, 7, 3]] as const) {
+      const body = readAhead(env.ARTIFACTS, "test/read-ahead", offset, length, { chunk, ahead });
+      const got = new Uint8Array(await new Response(body).arrayBuffer());
+      expect(Buffer.from(got).equals(Buffer.from(data.subarray(offset, offset + length))), `${offset}+${length} by ${chunk}x${ahead}`).toBe(true);
+    }
+  });
+
+  it("errors the stream, never ends it short silently, when the object is missing", async () => {
+    const body = readAhead(env.ARTIFACTS, "test/no-such-object", 0, 100, { chunk: 10, ahead: 2 });
+    await expect(new Response(body).arrayBuffer()).rejects.toThrow();
   });
 });

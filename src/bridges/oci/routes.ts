@@ -278,7 +278,7 @@ async function blob(c: AppContext, model: string, digest: string): Promise<Respo
   const sha256 = digest.slice("sha256:".length);
   const size = await new OciStore(queryDb(c)).blobSize(model, sha256);
   if (size === null) throw await missing(c, model, blobUnknown(digest));
-  const download = await openDownload(c.env, { sha256, size }, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD" });
+  const download = await openDownload(c.env, { sha256, size }, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD", readAhead: true });
   switch (download.kind) {
     case "not_modified":
       return new Response(null, { status: 304, headers });
