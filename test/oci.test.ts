@@ -261,6 +261,15 @@ describe("tags, catalog and errors", () => {
     }
   });
 
+  it("leaves a model named v2 its Hub file routes", async () => {
+    await createModel("v2");
+    const v = await ready("v2", { "config.json": "{}" });
+    await promote("v2", "production", v.version);
+    const res = await call("GET", "/v2/resolve/production/config.json");
+    expect([res.status, await res.text()]).toEqual([200, "{}"]);
+    expect((await json("GET", "/v2/v2/tags/list")).body.tags).toEqual(["production", `v${v.version}`]);
+  });
+
   it("lists the bridge in the OpenAPI document", async () => {
     const doc = await json("GET", "/openapi.json", { token: null });
     expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(["/v2/", "/v2/token", "/v2/{name}/manifests/{reference}", "/v2/{name}/blobs/{digest}", "/v2/{name}/tags/list"]));

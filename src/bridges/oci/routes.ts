@@ -356,7 +356,9 @@ export function ociBridge(): Hono<AppEnv> {
   app.get("/v2/", oci(ping));
   app.get("/v2/token", oci(token));
   app.get("/v2/_catalog", oci(catalog));
-  app.get("/v2/:rest{.+}", oci(repository, scopeOf));
+  // A model named `v2` keeps its Hub file routes (`/v2/resolve/…`, `/v2/raw/…`): no OCI
+  // repository starts with those segments (mreg's are one segment), so they fall through.
+  app.get("/v2/:rest{.+}", async (c, next) => (/^(resolve|raw)\//.test(c.req.param("rest") ?? "") ? next() : oci(repository, scopeOf)(c)));
   app.on(["POST", "PUT", "PATCH", "DELETE"], ["/v2", "/v2/", "/v2/*"], unsupported);
   return app;
 }
