@@ -324,9 +324,9 @@ function modelOfName(name: string): string {
   throw new OciError(400, "NAME_INVALID", "invalid repository name", {}, { name });
 }
 
+/** A repository's route; `ociBridge` sends only paths `route` recognizes here. */
 async function repository(c: AppContext): Promise<Response> {
-  const target = route(c.req.param("rest") ?? "");
-  if (target === null) throw new OciError(404, "UNSUPPORTED", "no such route in the distribution API", {}, { path: new URL(c.req.url).pathname });
+  const target = route(c.req.param("rest") ?? "")!;
   const model = modelOfName(target.name);
   switch (target.kind) {
     case "tags":
@@ -358,7 +358,11 @@ export function ociBridge(): Hono<AppEnv> {
   app.get("/v2/_catalog", oci(catalog));
   // A model named `v2` keeps its Hub file routes (`/v2/resolve/…`, `/v2/raw/…`): no OCI
   // repository starts with those segments (mreg's are one segment), so they fall through.
-  app.get("/v2/:rest{.+}", async (c, next) => (/^(resolve|raw)\//.test(c.req.param("rest") ?? "") ? next() : oci(repository, scopeOf)(c)));
+  // A path that is no distribution route falls through too (to the app's 404 problem).
+  app.get("/v2/:rest{.+}", async (c, next) => {
+    const rest = c.req.param("rest") ?? "";
+    return /^(resolve|raw)\//.test(rest) || route(rest) === null ? next() : oci(repository, scopeOf)(c);
+  });
   app.on(["POST", "PUT", "PATCH", "DELETE"], ["/v2", "/v2/", "/v2/*"], unsupported);
   return app;
 }
