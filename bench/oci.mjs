@@ -11,6 +11,9 @@
 // - `mreg pull m@production <dir>` (the CLI: ranged, several in flight, sha256-verified).
 // MiB/s from the command's start to its exit. The first round's outputs are also checked
 // with sha256 against the uploaded file (outside the timing). Target: skopeo >= 0.9x.
+// Then what the OCI blob route's read-ahead (src/artifacts/read-ahead.ts) does for a client
+// that sends one GET without Range: --rounds single GETs of the blob route against the /v1
+// file route (which reads R2 in one get), time to first byte and MiB/s.
 import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, createReadStream, existsSync, mkdtempSync, openAsBlob, openSync, rmSync, writeSync } from "node:fs";
@@ -127,11 +130,40 @@ try {
   const med = { round: "median" };
   for (const key of ["pull_mibps", "skopeo_mibps", "ratio"]) med[key] = +median(rows.map((r) => r[key])).toFixed(2);
 
+  /** One GET without Range to the last byte: seconds to the first byte, and MiB/s. */
+  const single = async (url) => {
+    const started = performance.now();
+    const res = await fetch(url, { headers: { authorization: `Bearer ${jwt}` } });
+    if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}`);
+    let first = null;
+    let bytes = 0;
+    for await (const chunk of res.body) {
+      first ??= performance.now();
+      bytes += chunk.length;
+    }
+    if (bytes !== size) throw new Error(`GET ${url}: ${bytes} bytes`);
+    return { ttfb: (first - started) / 1000, mibps: size / MiB / ((performance.now() - started) / 1000) };
+  };
+  const blobUrl = `${base}/v2/m/blobs/sha256:${sha256}`;
+  const fileUrl = `${base}/v1/models/m/versions/${version}/files/weights.bin`;
+  const gets = [];
+  for (let i = 0; i < rounds; i++) {
+    const [a, b] = i % 2 === 0 ? [await single(blobUrl), await single(fileUrl)] : [null, await single(fileUrl)];
+    const blob = a ?? (await single(blobUrl));
+    gets.push({ round: i + 1, file_ttfb: +b.ttfb.toFixed(2), blob_ttfb: +blob.ttfb.toFixed(2), file_mibps: +b.mibps.toFixed(1), blob_mibps: +blob.mibps.toFixed(1) });
+  }
+  const getMed = { round: "median" };
+  for (const key of ["file_ttfb", "blob_ttfb", "file_mibps", "blob_mibps"]) getMed[key] = +median(gets.map((r) => r[key])).toFixed(2);
+
   const skopeoVersion = execFileSync("skopeo", ["--version"], { encoding: "utf8" }).trim();
   console.log(`\n${skopeoVersion}: copy docker://…/m:production ${values.target}: vs mreg pull m@production, one ${values.size} MiB file (sha256 checked in round 1)\n`);
   console.log("| round | mreg pull MiB/s | skopeo copy MiB/s | ratio |");
   console.log("|---|---|---|---|");
   for (const r of [...rows, med]) console.log(`| ${r.round} | ${r.pull_mibps} | ${r.skopeo_mibps} | ${r.ratio}x |`);
+  console.log(`\nOne GET without Range: /v1/models/m/versions/${version}/files/weights.bin (one R2 get) vs /v2/m/blobs/sha256:… (read-ahead)\n`);
+  console.log("| round | /v1 first byte s | /v2 blob first byte s | /v1 MiB/s | /v2 blob MiB/s |");
+  console.log("|---|---|---|---|---|");
+  for (const r of [...gets, getMed]) console.log(`| ${r.round} | ${r.file_ttfb} | ${r.blob_ttfb} | ${r.file_mibps} | ${r.blob_mibps} |`);
 } finally {
   await server.stop();
   rmSync(work, { recursive: true, force: true });

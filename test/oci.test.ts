@@ -7,7 +7,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { readAhead } from "../src/artifacts/read-ahead";
-import { ociManifest, tagsList, tagsPage, EMPTY_DIGEST } from "../src/domain/oci";
+import { isRepositoryName, manifestReference, ociManifest, tagsList, tagsPage, EMPTY_DIGEST } from "../src/domain/oci";
 import { bytesOf, call, createModel, hsToken, json, sha256Of } from "./helpers";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -57,6 +57,23 @@ describe("the manifest's bytes", () => {
 
   it("has the empty config the image spec fixes", async () => {
     expect(`sha256:${await sha256Of("{}")}`).toBe(EMPTY_DIGEST);
+  });
+
+  it("reads repository names and references at a cost bounded by their length", () => {
+    expect(["a", "team/model", "a__b", "a.b-c_d", "a---b"].map(isRepositoryName)).toEqual([true, true, true, true, true]);
+    expect(["A", "a..b", "a_", "-a", "a//b", "a".repeat(256)].map(isRepositoryName)).toEqual([false, false, false, false, false, false]);
+    expect(manifestReference("production")).toEqual({ kind: "tag", reference: { kind: "alias", alias: "production" } });
+    expect(manifestReference("v3")).toEqual({ kind: "tag", reference: { kind: "version", version: 3 } });
+    expect(manifestReference("1.0").kind).toBe("unknown_tag");
+    expect(manifestReference(`sha256:${"a".repeat(64)}`).kind).toBe("digest");
+    expect(manifestReference(`sha256:${"a".repeat(63)}`).kind).toBe("invalid");
+    // 100 KB of near-matches: rejected at once.
+    const started = performance.now();
+    for (const text of ["a_".repeat(50_000), "a-".repeat(50_000) + "!", "sha256:" + "a".repeat(100_000), "a".repeat(100_000)]) {
+      expect(isRepositoryName(text)).toBe(false);
+      expect(manifestReference(text).kind).not.toBe("tag");
+    }
+    expect(performance.now() - started).toBeLessThan(50);
   });
 
   it("lists tags as names then v<n> by number, and pages after `last`", () => {

@@ -80,6 +80,15 @@ export function repositoryModel(name: string): string | null {
 /** A tag's reference: never a commit (that is the Hub's spelling of a version). */
 export type TagReference = Exclude<Reference, { kind: "commit" }>;
 
+/**
+ * Whether `name` is a repository name as the distribution spec's grammar allows it (path
+ * components of lower-case alphanumerics joined by `.`, `_`, `__` or dashes). Its length is
+ * checked first, and the pattern has one way to match any string, so it runs in linear time.
+ */
+export function isRepositoryName(name: string): boolean {
+  return name.length <= 255 && /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(name);
+}
+
 export type ManifestReference = { kind: "digest"; digest: string } | { kind: "tag"; reference: TagReference } | { kind: "unknown_tag" } | { kind: "invalid" };
 
 /**

@@ -29,6 +29,7 @@ import {
   EMPTY_CONFIG,
   EMPTY_DIGEST,
   EMPTY_MEDIA_TYPE,
+  isRepositoryName,
   manifestReference,
   MANIFEST_MEDIA_TYPE,
   repositoryModel,
@@ -319,8 +320,7 @@ function modelOfName(name: string): string {
   const model = repositoryModel(name);
   if (model !== null) return model;
   // A name the spec allows but mreg has no such model for (`team/model`): unknown, not invalid.
-  // Its length is checked first; the pattern has one way to match any string (linear time).
-  if (name.length <= 255 && /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(name)) throw nameUnknown(name);
+  if (isRepositoryName(name)) throw nameUnknown(name);
   throw new OciError(400, "NAME_INVALID", "invalid repository name", {}, { name });
 }
 
