@@ -6,6 +6,7 @@ import { auditRoutes } from "./audit/routes";
 import { d1Session } from "./http/d1-session";
 import { hubBridge } from "./bridges/hf/routes";
 import { mlflowBridge } from "./bridges/mlflow/routes";
+import { ociBridge } from "./bridges/oci/routes";
 import { gateRoutes } from "./gates/routes";
 import { webhookRoutes } from "./events/routes";
 import { guardRoutes } from "./guards/routes";
@@ -56,6 +57,8 @@ export function buildApp(): Hono<AppEnv> {
   registerUi(app);
   // MLflow's Model Registry REST API and artifact proxy, under /api/2.0/ (before the Hub's one-segment repo paths).
   app.route("/", mlflowBridge());
+  // The OCI distribution protocol's pull side, under /v2.
+  app.route("/", ociBridge());
   // The Hugging Face Hub's read protocol, at the paths its clients fix; after /v1 and the UI, whose paths win.
   app.route("/", hubBridge());
 

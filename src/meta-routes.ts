@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { HUB_OPENAPI_PATHS } from "./bridges/hf/openapi";
 import { MLFLOW_OPENAPI_PATHS } from "./bridges/mlflow/openapi";
+import { OCI_OPENAPI_PATHS } from "./bridges/oci/openapi";
 import { renderDocs, type OpenApiDoc as DocsInput } from "./docs/page";
 import { defineRoute, type AnyRouteSpec } from "./http/api";
 import { buildOpenApi } from "./http/openapi";
@@ -11,7 +12,7 @@ type OpenApiDoc = ReturnType<typeof buildOpenApi>;
 /** The meta routes; `all` is every route of the app, which the OpenAPI document describes. */
 export function metaRoutes(all: () => readonly AnyRouteSpec[]): AnyRouteSpec[] {
   let doc: OpenApiDoc | undefined;
-  const openApi = () => (doc ??= buildOpenApi(all(), { ...HUB_OPENAPI_PATHS, ...MLFLOW_OPENAPI_PATHS }));
+  const openApi = () => (doc ??= buildOpenApi(all(), { ...HUB_OPENAPI_PATHS, ...MLFLOW_OPENAPI_PATHS, ...OCI_OPENAPI_PATHS }));
   return [
     defineRoute({
       method: "get",

@@ -9,6 +9,7 @@ import { noneMatch, parseRange } from "../domain/range";
 import type { Env } from "../env";
 import { BlobStore, type StoredFile } from "./blob-store";
 import { blobKey } from "./keys";
+import { READ_AHEAD, readAhead } from "./read-ahead";
 
 export type { StoredFile } from "./blob-store";
 
@@ -17,6 +18,11 @@ export interface DownloadRequest {
   range: string | null;
   ifNoneMatch: string | null;
   head: boolean;
+  /**
+   * Stream a long read as consecutive ranges with a few in flight (./read-ahead.ts): for
+   * routes whose clients fetch a whole large file with one GET (the OCI bridge's skopeo).
+   */
+  readAhead?: boolean;
 }
 
 export type Download =
@@ -39,6 +45,7 @@ export async function openDownload(env: Env, file: { sha256: string; size: numbe
   if (range.kind === "unsatisfiable") return { kind: "unsatisfiable" };
   const [status, offset, length] = range.kind === "partial" ? ([206, range.offset, range.length] as const) : ([200, 0, file.size] as const);
   if (request.head) return { kind: "bytes", status, offset, length, body: null };
+  if (request.readAhead && length > READ_AHEAD.threshold) return { kind: "bytes", status, offset, length, body: readAhead(env.ARTIFACTS, blobKey(file.sha256), offset, length) };
   const object = await env.ARTIFACTS.get(blobKey(file.sha256), range.kind === "partial" ? { range: { offset, length } } : {});
   if (!object) throw new Error(`blob ${file.sha256} is listed but missing from R2`);
   return { kind: "bytes", status, offset, length, body: object.body };

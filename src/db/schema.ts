@@ -42,6 +42,12 @@ export const versions = sqliteTable(
     // The first 40 hex digits of `digest`: the version's commit id for the Hugging Face bridge
     // (a revision may name it), found by (model, commit).
     commit: text("commit"),
+    // The digest of the version's OCI manifest (src/domain/oci.ts), which the OCI bridge
+    // finds a `@sha256:` pull by, with (model, oci_digest). Written by the outbox flush when
+    // the version becomes ready; versions made ready before the column existed are filled
+    // by the bridge on a miss (src/bridges/oci/store.ts): the value is a pure function of
+    // data fixed at ready, so both writers write the same bytes.
+    ociDigest: text("oci_digest"),
     // Lineage fields that reverse lookups find versions by, lifted out of `lineage`.
     runId: text("run_id"),
     gitSha: text("git_sha"),
@@ -58,6 +64,7 @@ export const versions = sqliteTable(
     index("versions_run_id_created").on(t.runId, t.createdAt, t.model, t.version),
     index("versions_git_sha_created").on(t.gitSha, t.createdAt, t.model, t.version),
     index("versions_commit").on(t.model, t.commit, t.version),
+    index("versions_oci_digest").on(t.model, t.ociDigest),
   ],
 );
 

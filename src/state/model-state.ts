@@ -18,6 +18,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { sha256Hex } from "../domain/ids";
+import { ociManifest } from "../domain/oci";
 import { publish } from "../events/dispatch";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
@@ -146,16 +147,20 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /**
-   * Makes a pending version `ready`. The digest is hashed outside the transaction (Web
-   * Crypto is async); the commit checks that the manifest it hashed is still the version's,
-   * and starts again if a file changed meanwhile.
+   * Makes a pending version `ready`. The digests (the version's, and its OCI manifest's) are
+   * hashed outside the transaction (Web Crypto is async); the commit checks that the manifest
+   * it hashed is still the version's, and starts again if a file changed meanwhile.
    */
   async finalize(input: Actor & { version: number }): Promise<Outcome<VersionRecord>> {
     for (;;) {
       const manifest = versionOps.manifestToFinalize(this.rooms, input);
       if (!manifest.ok) return manifest;
+      // The files that manifest lists (read in the same synchronous step), for the OCI
+      // manifest: its bytes are fixed by what becomes fixed here (files, ready_at = input.at).
+      const files = this.rooms.versions.files(input.version);
       const digest = `sha256:${await sha256Hex(manifest.value)}`;
-      const outcome = await this.commit(() => versionOps.finalize(this.rooms, input, manifest.value, digest));
+      const ociDigest = `sha256:${await sha256Hex(ociManifest({ model: input.model, version: input.version, digest, readyAt: input.at, files }))}`;
+      const outcome = await this.commit(() => versionOps.finalize(this.rooms, input, manifest.value, digest, ociDigest));
       if (outcome !== "retry") return outcome;
     }
   }

@@ -22,6 +22,8 @@ export type OutboxItem =
   | { kind: "model_deleted"; payload: { model: string } }
   | { kind: "version"; payload: VersionHead }
   | { kind: "version_deleted"; payload: { model: string; version: number } }
+  /** The digest of a version's OCI manifest, computed as it became ready (never changes after). */
+  | { kind: "oci_manifest"; payload: { model: string; version: number; digest: string } }
   | { kind: "file_added"; payload: { model: string; version: number; file: ManifestEntry } }
   | { kind: "file_removed"; payload: { model: string; version: number; path: string } }
   | { kind: "upload_opened"; payload: { upload_id: string; model: string; version: number; expires_at: string } }
@@ -164,6 +166,12 @@ function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
       return versionStatements(db, item.payload);
     case "version_deleted":
       return deletedVersionStatements(db, item.payload);
+    case "oci_manifest": {
+      // A column of its own that the version snapshots never write, so a later snapshot
+      // (a tag patch, a stage move) keeps it.
+      const { model, version, digest } = item.payload;
+      return [db.update(versions).set({ ociDigest: digest }).where(and(eq(versions.model, model), eq(versions.version, version)))];
+    }
     case "upload_opened": {
       const p = item.payload;
       return [

@@ -147,9 +147,11 @@ export function manifestToFinalize(r: Rooms, input: { model: string; version: nu
 
 /**
  * Makes the version `ready` with `digest`, the hash of `manifest`; "retry" when its files
- * changed since that manifest was read (the hash was computed outside the transaction).
+ * changed since that manifest was read (the hashes were computed outside the transaction).
+ * `ociDigest` is its OCI manifest's digest, built from those files and `input.at` as
+ * `ready_at`: projected to D1 for `@sha256:` pulls.
  */
-export function finalize(r: Rooms, input: Actor & { version: number }, manifest: string, digest: string): Outcome<VersionRecord> | "retry" {
+export function finalize(r: Rooms, input: Actor & { version: number }, manifest: string, digest: string, ociDigest: string): Outcome<VersionRecord> | "retry" {
   const now = r.versions.head(input.version);
   const refused = now ? finalizeRefusal(r, now) : versionNotFound(input);
   if (refused) return refused;
@@ -157,6 +159,7 @@ export function finalize(r: Rooms, input: Actor & { version: number }, manifest:
   if (manifestText(files) !== manifest) return "retry";
   const ready: VersionHead = { ...now!, status: "ready", digest, ready_at: input.at, updated_at: input.at, revision: now!.revision + 1 };
   r.versions.put(ready);
+  r.outbox.enqueue({ kind: "oci_manifest", payload: { model: input.model, version: input.version, digest: ociDigest } });
   appendAudit(r, input, { action: "version.finalize", version: input.version, to: { digest } });
   r.changes.changed(["latest", `v${input.version}`], "finalize");
   return { ok: true, value: { ...ready, files } };

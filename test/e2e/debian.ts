@@ -1,6 +1,6 @@
 /**
- * Debian packages the end-to-end tests drive (Chromium for the web UI; later skopeo for the
- * OCI bridge): installed by the test setup when missing, so `npm test` passes on a fresh
+ * Debian packages the end-to-end tests drive (Chromium for the web UI, skopeo for the OCI
+ * bridge): installed by the test setup when missing, so `npm test` passes on a fresh
  * machine by itself. Installing needs root; without it the run stops at once and says the
  * exact command to run, instead of failing later in a confusing way.
  */
@@ -44,3 +44,5 @@ export function ensureDebianPackages(packages: readonly DebianPackage[], { isRoo
 
 /** Debian's Chromium, which playwright-core drives in test/e2e/ui.test.ts. */
 export const CHROMIUM: DebianPackage = { name: "chromium", binary: "/usr/bin/chromium", neededBy: "the web UI's browser tests" };
+/** Debian's skopeo, which test/e2e/oci-skopeo.test.ts drives against the OCI bridge. */
+export const SKOPEO: DebianPackage = { name: "skopeo", binary: "/usr/bin/skopeo", neededBy: "the OCI bridge's skopeo tests" };

@@ -1,6 +1,6 @@
 /** Before any end-to-end test: the Debian programs they drive are on the machine (./debian.ts). */
-import { CHROMIUM, ensureDebianPackages } from "./debian";
+import { CHROMIUM, ensureDebianPackages, SKOPEO } from "./debian";
 
 export default function setup(): void {
-  ensureDebianPackages([CHROMIUM]);
+  ensureDebianPackages([CHROMIUM, SKOPEO]);
 }

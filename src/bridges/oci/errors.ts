@@ -1,0 +1,78 @@
+/**
+ * The distribution spec's error dialect (API.md "Bridges → OCI distribution"): a status and
+ * `{"errors": [{"code", "message", "detail"}]}`. A 401 carries the Bearer challenge that sends
+ * the client to `/v2/token` (skopeo learns the scheme only from it). The seams' ProblemErrors
+ * are worded here.
+ */
+import { ProblemError } from "../../http/problem";
+
+export type OciErrorCode =
+  | "UNAUTHORIZED"
+  | "DENIED"
+  | "NAME_UNKNOWN"
+  | "NAME_INVALID"
+  | "MANIFEST_UNKNOWN"
+  | "BLOB_UNKNOWN"
+  | "TAG_INVALID"
+  | "DIGEST_INVALID"
+  | "UNSUPPORTED"
+  | "RANGE_INVALID"
+  | "PAGINATION_NUMBER_INVALID"
+  | "UNAVAILABLE"
+  | "UNKNOWN";
+
+/** Every `/v2` answer says which protocol it speaks (the Docker clients look for it). */
+export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" } as const;
+
+/** The service name the challenge and the token endpoint agree on. */
+export const SERVICE = "mreg";
+
+export class OciError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: OciErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    readonly detail: unknown = null,
+  ) {
+    super(message);
+  }
+}
+
+/** The same words for a model that does not exist and one the token may not see: no hint either way. */
+export const nameUnknown = (name: string) => new OciError(404, "NAME_UNKNOWN", "repository name not known to registry", {}, { name });
+
+export const manifestUnknown = (reference: string) => new OciError(404, "MANIFEST_UNKNOWN", "manifest unknown", {}, { reference });
+
+export const blobUnknown = (digest: string) => new OciError(404, "BLOB_UNKNOWN", "blob unknown to registry", {}, { digest });
+
+/** The challenge a 401 carries: where to get a token, and (on a repository's route) for what. */
+export function challenge(origin: string, scope?: string): string {
+  return `Bearer realm="${origin}/v2/token",service="${SERVICE}"${scope ? `,scope="${scope}"` : ""}`;
+}
+
+/**
+ * The answer for an error thrown by a `/v2` route: its own, or a seam's ProblemError worded
+ * for the distribution spec. `origin` and `scope` shape the challenge of a 401.
+ */
+export function ociErrorResponse(err: unknown, origin: string, scope?: string): Response {
+  const oci = err instanceof OciError ? err : err instanceof ProblemError ? fromProblem(err, origin, scope) : null;
+  if (!oci) throw err;
+  const headers = new Headers({ "content-type": "application/json", ...API_VERSION_HEADER, ...oci.headers });
+  const body = { errors: [{ code: oci.code, message: oci.message, detail: oci.detail }] };
+  return new Response(JSON.stringify(body), { status: oci.status, headers });
+}
+
+function fromProblem(err: ProblemError, origin: string, scope?: string): OciError {
+  switch (err.code) {
+    case "unauthenticated":
+      return new OciError(401, "UNAUTHORIZED", "authentication required", { "www-authenticate": challenge(origin, scope) }, err.detail);
+    case "forbidden":
+      return new OciError(403, "DENIED", "requested access to the resource is denied", {}, err.detail);
+    case "unavailable":
+      // Keeps its Retry-After.
+      return new OciError(503, "UNAVAILABLE", "service unavailable", err.headers, err.detail);
+    default:
+      return new OciError(err.status, "UNKNOWN", err.detail, err.headers);
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * The OCI distribution protocol's pull side (API.md "Bridges → OCI distribution"), so skopeo,
+ * ORAS, registry mirrors and Harbor/Zot replication copy models out of mreg: a version is an
+ * OCI artifact whose layers are its files (already sha256 blobs in R2), whose config is the
+ * empty descriptor, and whose manifest's bytes are fixed for ever (src/domain/oci.ts). An
+ * adapter only: every route goes through the seams `/v1` uses (credentials and authenticate,
+ * authorize, the resolve and download services) and words their answers as the spec does.
+ *
+ * - `GET /v2/`: 401 with the Bearer challenge without credentials, 200 `{}` with them.
+ * - `GET /v2/token`: Basic (the password an mreg token) or Bearer; answers that same token,
+ *   so revocation, scopes and `models` globs keep applying to every request made with it.
+ * - `GET /v2/_catalog`: the models the token may see.
+ * - `GET /v2/{model}/tags/list`, `GET|HEAD /v2/{model}/manifests/{tag|digest}`,
+ *   `GET|HEAD /v2/{model}/blobs/{digest}` (ranges).
+ * - Everything else that writes: 405 `UNSUPPORTED`.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { openDownload } from "../../artifacts/download";
+import { authorize } from "../../auth/authorize";
+import { credentialOf } from "../../auth/credentials";
+import { authenticate, verifyBearer } from "../../auth/middleware";
+import type { Principal } from "../../auth/principal";
+import { queryDb } from "../../db/session";
+import { timestamp } from "../../domain/ids";
+import {
+  challengeScope,
+  DIGEST,
+  EMPTY_CONFIG,
+  EMPTY_DIGEST,
+  EMPTY_MEDIA_TYPE,
+  isRepositoryName,
+  manifestReference,
+  MANIFEST_MEDIA_TYPE,
+  repositoryModel,
+  tagsList,
+  tagsPage,
+  type TagReference,
+} from "../../domain/oci";
+import { resolutionFor, resolutionOfHeaviest, type Resolution } from "../../domain/resolution";
+import { config } from "../../env";
+import type { AppContext, AppEnv } from "../../http/app-env";
+import { ProblemError } from "../../http/problem";
+import { parseWith } from "../../http/validation";
+import { ModelStore } from "../../models/model-store";
+import { VersionStore } from "../../models/version-store";
+import { resolve } from "../../resolve/service";
+import { API_VERSION_HEADER, blobUnknown, manifestUnknown, nameUnknown, OciError, ociErrorResponse, SERVICE } from "./errors";
+import { buildManifest, OciStore, type BuiltManifest } from "./store";
+
+const BYTES = "application/octet-stream";
+/** Tags or repositories one page holds at most, whatever `n` asks (the spec lets a registry answer fewer, with a Link). */
+const MAX_PAGE = 1000;
+
+/** Every `/v2` route answers in the distribution dialect, whatever a seam threw; a 401's challenge names the repository. */
+const oci =
+  (handler: (c: AppContext) => Promise<Response>, scope?: (c: AppContext) => string | undefined) =>
+  async (c: AppContext): Promise<Response> => {
+    let response: Response;
+    try {
+      response = await handler(c);
+    } catch (err) {
+      response = ociErrorResponse(err, new URL(c.req.url).origin, scope?.(c));
+    }
+    for (const [k, v] of Object.entries(API_VERSION_HEADER)) response.headers.set(k, v);
+    return response;
+  };
+
+/** The caller, allowed to read `model`; every `/v2` route only reads (its D1 session may take a replica). */
+async function reader(c: AppContext, model: string): Promise<Principal> {
+  c.var.session.access = "read";
+  const principal = await authenticate(c.env, c.req.raw, "read", { access: "read", waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  const denial = authorize(principal, { scope: "read", model });
+  if (denial?.reason === "model") throw nameUnknown(model);
+  if (denial) throw new OciError(403, "DENIED", "requested access to the resource is denied", {}, "This token needs the 'read' scope");
+  return principal;
+}
+
+/** What a miss means: the model itself is unknown (NAME_UNKNOWN), or only the thing asked for. */
+async function missing(c: AppContext, model: string, miss: OciError): Promise<OciError> {
+  return (await new ModelStore(queryDb(c)).exists(model)) ? miss : nameUnknown(model);
+}
+
+// ---- ping and token -------------------------------------------------------------------------
+
+/** `GET /v2/`: whether the credentials (if any) are good; without any, the challenge (or 200 for a public registry). */
+async function ping(c: AppContext): Promise<Response> {
+  c.var.session.access = "read";
+  await authenticate(c.env, c.req.raw, "read", { access: "read", waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  return Response.json({});
+}
+
+const TokenQuery = z.object({
+  service: z.string().max(256).optional(),
+  account: z.string().max(256).optional(),
+  client_id: z.string().max(256).optional(),
+  offline_token: z.string().max(16).optional(),
+  scope: z.array(z.string().max(1024)).max(32),
+});
+
+/**
+ * `GET /v2/token`: the Docker token protocol's endpoint. The token answered is the caller's
+ * own mreg token: it already carries what the caller may do, and every request made with it
+ * is checked (scopes, `models`, revocation) as any other. `expires_in` is what it has left.
+ */
+async function token(c: AppContext): Promise<Response> {
+  const url = new URL(c.req.url);
+  parseWith(TokenQuery, { ...Object.fromEntries(url.searchParams), scope: url.searchParams.getAll("scope") }, "query parameters");
+  const basic = { "www-authenticate": `Basic realm="${SERVICE}"` };
+  const credential = credentialOf(c.req.header("authorization") ?? null);
+  if (credential.kind !== "token") throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, "Send Basic with an mreg token as the password (any user name), or Bearer");
+  let exp: number;
+  try {
+    ({ exp } = await verifyBearer(c.env, credential.token, (p) => c.executionCtx.waitUntil(p)));
+  } catch (err) {
+    if (err instanceof ProblemError && err.code === "unauthenticated") throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, err.detail);
+    throw err;
+  }
+  const now = Date.now();
+  const expiresIn = Math.max(0, Math.floor(exp - now / 1000));
+  return Response.json(
+    { token: credential.token, access_token: credential.token, expires_in: expiresIn, issued_at: timestamp(now) },
+    { headers: { "cache-control": "no-store" } },
+  );
+}
+
+// ---- catalog and tags -----------------------------------------------------------------------
+
+const PageQuery = z.object({
+  n: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  last: z.string().max(1024).optional(),
+});
+
+/** `?n=` and `?last=`; `n` capped at MAX_PAGE. */
+function pageQuery(c: AppContext): { n: number; last: string | null } {
+  const url = new URL(c.req.url);
+  const raw = Object.fromEntries(url.searchParams);
+  const parsed = PageQuery.safeParse(raw);
+  if (!parsed.success) throw new OciError(400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", {}, { n: raw.n ?? null });
+  return { n: Math.min(parsed.data.n ?? MAX_PAGE, MAX_PAGE), last: parsed.data.last ?? null };
+}
+
+/** The next page's link, relative as the spec writes it (the clients resolve it against the request). */
+function nextLink(path: string, n: number, last: string): string {
+  return `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`;
+}
+
+/** `GET /v2/_catalog`: the models the token may see, by name. */
+async function catalog(c: AppContext): Promise<Response> {
+  c.var.session.access = "read";
+  const principal = await authenticate(c.env, c.req.raw, "read", { access: "read", waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  if (authorize(principal, { scope: "read" })) throw new OciError(403, "DENIED", "requested access to the resource is denied", {}, "This token needs the 'read' scope");
+  const { n, last } = pageQuery(c);
+  const rows = n === 0 ? [] : await new ModelStore(queryDb(c)).list({ tags: [], globs: principal.models, after: last ?? undefined, limit: n });
+  const page = rows.slice(0, n).map((r) => r.name);
+  const headers = new Headers();
+  if (rows.length > n) headers.set("link", nextLink("/v2/_catalog", n, page[page.length - 1]!));
+  return Response.json({ repositories: page }, { headers });
+}
+
+/** `GET /v2/{model}/tags/list`: the aliases (and stages) that resolve to a ready version, then `v<n>` of every ready version. */
+async function tags(c: AppContext, model: string): Promise<Response> {
+  await reader(c, model);
+  const { n, last } = pageQuery(c);
+  const sources = await new OciStore(queryDb(c)).tagSources(model);
+  if (sources.versions.length === 0 && sources.names.length === 0 && !(await new ModelStore(queryDb(c)).exists(model))) throw nameUnknown(model);
+  const page = tagsPage(tagsList(sources.names, sources.versions), n, last);
+  const headers = new Headers();
+  if (page.more) headers.set("link", nextLink(`/v2/${model}/tags/list`, n, page.tags[page.tags.length - 1]!));
+  return Response.json({ name: model, tags: page.tags }, { headers });
+}
+
+// ---- manifests ------------------------------------------------------------------------------
+
+/** The version a tag names now, through the resolve service (the per-colo cache); a split picks by `x-mreg-key`, else its heaviest member. */
+async function atTag(c: AppContext, model: string, tag: string, reference: TagReference): Promise<Resolution> {
+  let resolved;
+  try {
+    resolved = await resolve({ env: c.env, waitUntil: (p) => c.executionCtx.waitUntil(p), db: () => queryDb(c) }, model, reference);
+  } catch (err) {
+    if (err instanceof ProblemError && (err.code === "not_found" || err.code === "version_not_ready")) throw await missing(c, model, manifestUnknown(tag));
+    throw err;
+  }
+  const key = c.req.header("x-mreg-key");
+  const resolution = key ? resolutionFor(resolved.state, key) : resolutionOfHeaviest(resolved.state);
+  if (resolution.digest === null) throw manifestUnknown(tag);
+  return resolution;
+}
+
+/** The manifest of the version a tag names: its files from the resolution, its `ready_at` from one primary-key read. */
+async function manifestOfTag(c: AppContext, model: string, tag: string, reference: TagReference): Promise<BuiltManifest> {
+  const resolution = await atTag(c, model, tag, reference);
+  const store = new OciStore(queryDb(c));
+  const row = await store.manifestRow(model, resolution.version);
+  if (!row || row.status !== "ready" || row.readyAt === null || row.digest === null) {
+    // The model's object says ready, D1 does not yet: its projection is behind (the flush is retried).
+    throw new ProblemError("unavailable", `Version ${resolution.version} of '${model}' is being recorded; try again`, {}, { "retry-after": "1" });
+  }
+  const built = await buildManifest({ model, version: resolution.version, digest: row.digest, readyAt: row.readyAt, files: resolution.files });
+  if (row.ociDigest === null) c.executionCtx.waitUntil(store.fill(c.env.DB, model, resolution.version, built.digest));
+  else if (row.ociDigest !== built.digest) console.error(`OCI manifest of ${model} v${resolution.version}: built ${built.digest}, recorded ${row.ociDigest}`);
+  return built;
+}
+
+/** The manifest with this digest: one indexed read to its version (after a one-time backfill of versions older than the column). */
+async function manifestOfDigest(c: AppContext, model: string, digest: string): Promise<BuiltManifest> {
+  const db = queryDb(c);
+  const store = new OciStore(db);
+  let version = await store.versionOfManifest(model, digest);
+  if (version === null) version = (await store.backfill(model, c.env.DB)).get(digest) ?? null;
+  if (version === null) throw await missing(c, model, manifestUnknown(digest));
+  const record = await new VersionStore(db).get(model, version);
+  if (!record || record.status !== "ready" || record.digest === null || record.ready_at === null) throw manifestUnknown(digest);
+  const built = await buildManifest({ model, version, digest: record.digest, readyAt: record.ready_at, files: record.files });
+  if (built.digest !== digest) {
+    console.error(`OCI manifest of ${model} v${version}: built ${built.digest}, recorded ${digest}`);
+    throw manifestUnknown(digest);
+  }
+  return built;
+}
+
+/** `GET|HEAD /v2/{model}/manifests/{reference}`. */
+async function manifest(c: AppContext, model: string, referenceText: string): Promise<Response> {
+  await reader(c, model);
+  const reference = manifestReference(referenceText);
+  let built: BuiltManifest;
+  switch (reference.kind) {
+    case "invalid":
+      throw referenceText.startsWith("sha256:") || referenceText.includes(":")
+        ? new OciError(400, "DIGEST_INVALID", "provided digest is not a sha256 digest", {}, { digest: referenceText })
+        : new OciError(400, "TAG_INVALID", "manifest tag is not valid", {}, { tag: referenceText });
+    case "unknown_tag":
+      throw await missing(c, model, manifestUnknown(referenceText));
+    case "digest":
+      built = await manifestOfDigest(c, model, reference.digest);
+      break;
+    case "tag":
+      built = await manifestOfTag(c, model, referenceText, reference.reference);
+      break;
+  }
+  const bytes = new TextEncoder().encode(built.body);
+  const headers = new Headers({
+    "content-type": MANIFEST_MEDIA_TYPE,
+    "docker-content-digest": built.digest,
+    "content-length": String(bytes.byteLength),
+    etag: `"${built.digest}"`,
+    // A digest names these bytes for ever; a tag may move, so revalidate (the ETag makes that a 304).
+    "cache-control": reference.kind === "digest" ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable` : "private, no-cache",
+  });
+  if (etagMatches(c.req.header("if-none-match") ?? null, built.digest)) {
+    headers.delete("content-length");
+    return new Response(null, { status: 304, headers });
+  }
+  return new Response(c.req.method === "HEAD" ? null : bytes, { status: 200, headers });
+}
+
+function etagMatches(header: string | null, digest: string): boolean {
+  return header !== null && header.split(",").some((t) => t.trim().replace(/^W\//, "") === `"${digest}"` || t.trim() === "*");
+}
+
+// ---- blobs ----------------------------------------------------------------------------------
+
+/** `GET|HEAD /v2/{model}/blobs/{digest}`: a file a ready version of this model holds, or the empty config. */
+async function blob(c: AppContext, model: string, digest: string): Promise<Response> {
+  await reader(c, model);
+  if (!DIGEST.test(digest)) throw new OciError(400, "DIGEST_INVALID", "provided digest is not a sha256 digest", {}, { digest });
+  const headers = new Headers({
+    "docker-content-digest": digest,
+    etag: `"${digest.slice("sha256:".length)}"`,
+    "accept-ranges": "bytes",
+    "cache-control": `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable`,
+  });
+  if (digest === EMPTY_DIGEST) {
+    if (!(await new ModelStore(queryDb(c)).exists(model))) throw nameUnknown(model);
+    headers.set("content-type", EMPTY_MEDIA_TYPE);
+    headers.set("content-length", String(EMPTY_CONFIG.length));
+    return new Response(c.req.method === "HEAD" ? null : EMPTY_CONFIG, { status: 200, headers });
+  }
+  const sha256 = digest.slice("sha256:".length);
+  const size = await new OciStore(queryDb(c)).blobSize(model, sha256);
+  if (size === null) throw await missing(c, model, blobUnknown(digest));
+  const download = await openDownload(c.env, { sha256, size }, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD", readAhead: true });
+  switch (download.kind) {
+    case "not_modified":
+      return new Response(null, { status: 304, headers });
+    case "unsatisfiable":
+      if (size === 0) {
+        headers.set("content-type", BYTES);
+        headers.set("content-length", "0");
+        return new Response(null, { status: 200, headers });
+      }
+      throw new OciError(416, "RANGE_INVALID", "requested range not satisfiable", { ...Object.fromEntries(headers), "content-range": `bytes */${size}` }, { size });
+    case "bytes":
+      headers.set("content-type", BYTES);
+      headers.set("content-length", String(download.length));
+      if (download.status === 206) headers.set("content-range", `bytes ${download.offset}-${download.offset + download.length - 1}/${size}`);
+      return new Response(download.body, { status: download.status, headers });
+  }
+}
+
+// ---- the sub-app ----------------------------------------------------------------------------
+
+type Route = { kind: "tags" | "manifest" | "blob"; name: string; arg: string } | null;
+
+/** Splits `/v2/<name>/<kind>/<arg>`; the name is everything before the last `/manifests/`, `/blobs/` or `/tags/list`. */
+function route(rest: string): Route {
+  if (rest.endsWith("/tags/list")) return { kind: "tags", name: rest.slice(0, -"/tags/list".length), arg: "" };
+  for (const [marker, kind] of [["/manifests/", "manifest"], ["/blobs/", "blob"]] as const) {
+    const at = rest.lastIndexOf(marker);
+    if (at > 0) {
+      const arg = rest.slice(at + marker.length);
+      if (arg !== "" && !arg.includes("/")) return { kind, name: rest.slice(0, at), arg };
+    }
+  }
+  return null;
+}
+
+/** The model a route's repository name names; only one-segment names exist here. */
+function modelOfName(name: string): string {
+  const model = repositoryModel(name);
+  if (model !== null) return model;
+  // A name the spec allows but mreg has no such model for (`team/model`): unknown, not invalid.
+  if (isRepositoryName(name)) throw nameUnknown(name);
+  throw new OciError(400, "NAME_INVALID", "invalid repository name", {}, { name });
+}
+
+/** A repository's route; `ociBridge` sends only paths `route` recognizes here. */
+async function repository(c: AppContext): Promise<Response> {
+  const target = route(c.req.param("rest") ?? "")!;
+  const model = modelOfName(target.name);
+  switch (target.kind) {
+    case "tags":
+      return tags(c, model);
+    case "manifest":
+      return manifest(c, model, target.arg);
+    case "blob":
+      return blob(c, model, target.arg);
+  }
+}
+
+/** The repository a request names, for its challenge's scope (none when it names none). */
+function scopeOf(c: AppContext): string | undefined {
+  const target = route(c.req.param("rest") ?? "");
+  const model = target ? repositoryModel(target.name) : null;
+  return model === null ? undefined : challengeScope(model);
+}
+
+const unsupported = oci(async (c) => {
+  throw new OciError(405, "UNSUPPORTED", "this registry serves pulls only", { allow: "GET, HEAD" }, { method: c.req.method });
+});
+
+/** The sub-app, mounted after `/v1` and the web UI. HEAD is served by the GET routes (Hono drops the body, keeps the headers). */
+export function ociBridge(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get("/v2", oci(ping));
+  app.get("/v2/", oci(ping));
+  app.get("/v2/token", oci(token));
+  app.get("/v2/_catalog", oci(catalog));
+  // A model named `v2` keeps its Hub file routes (`/v2/resolve/…`, `/v2/raw/…`): no OCI
+  // repository starts with those segments (mreg's are one segment), so they fall through.
+  // A path that is no distribution route falls through too (to the app's 404 problem).
+  app.get("/v2/:rest{.+}", async (c, next) => {
+    const rest = c.req.param("rest") ?? "";
+    return /^(resolve|raw)\//.test(rest) || route(rest) === null ? next() : oci(repository, scopeOf)(c);
+  });
+  app.on(["POST", "PUT", "PATCH", "DELETE"], ["/v2", "/v2/", "/v2/*"], unsupported);
+  return app;
+}
