@@ -13,6 +13,7 @@ import { DatabaseSync } from "node:sqlite";
 import { readdirSync } from "node:fs";
 import { SignJWT } from "jose";
 import { MregClient } from "../../src/client";
+import { STRANDED_AFTER_MS } from "../../src/domain/webhook";
 import { checkAll, deliveryReport, INVARIANTS, projectionDiffs, Tally, type CheckContext } from "./checker";
 import { formatEntry, History } from "./history";
 import { World } from "./model";
@@ -140,10 +141,11 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           );
           return;
         }
-        // The cron is what re-sends deliveries whose queue message was lost; wrangler dev runs it only when asked.
-        if (Date.now() - lastCron > 20_000) {
+        // The cron re-sends deliveries whose queue message a crash took (src/events/dispatch.ts
+        // requeueStranded); wrangler dev runs it only when asked, here as if its wait had passed.
+        if (Date.now() - lastCron > 15_000) {
           lastCron = Date.now();
-          await scheduled(Date.now());
+          await scheduled(Date.now() + STRANDED_AFTER_MS + 10_000);
         }
         await sleep(1000);
       }
