@@ -225,7 +225,7 @@ function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** The whole check. `final` adds the slow parts: downloads of every file and the blob collection. */
-export async function checkAll(ctx: CheckContext, tally: Tally, opts: { final: boolean; r2Keys?: () => Promise<string[] | null> }): Promise<void> {
+export async function checkAll(ctx: CheckContext, tally: Tally, opts: { final: boolean; r2Keys?: () => Promise<string[] | null>; blobNote?: (sha: string) => string }): Promise<void> {
   const { api, world } = ctx;
   const heldBlobs = new Set<string>();
   for (const m of world.models.values()) {
@@ -250,12 +250,12 @@ export async function checkAll(ctx: CheckContext, tally: Tally, opts: { final: b
     for (const v of read.versions) {
       if (!m.versions.has(v.version)) {
         // Made by a create whose answer was lost (the retry with its key would have named it).
-        const lostCreate = ctx.history.entries.some((e) => e.method === "POST" && e.path === `/v1/models/${m.name}/versions` && !e.ack && e.status === 0);
-        tally.expect("1", lostCreate && v.lineage.run_id?.startsWith(`run-${m.name}-`) === true, () => `${m.name}/${v.version}: a version no acknowledged or lost create made`, `${needle}/versions`);
+        tally.expect("1", m.lostCreates > 0 && v.lineage.run_id?.startsWith(`run-${m.name}-`) === true, () => `${m.name}/${v.version}: a version no acknowledged or lost create made`, `${needle}/versions`);
         tally.expect("2", !m.numbers.has(v.version), () => `${m.name}/${v.version}: number reused`, `${needle}/versions`);
         m.versions.set(v.version, { ...newVersion(v.version, v.lineage.run_id ?? ""), ready: v.status === "ready", stage: { value: v.stage, sure: false } });
         for (const f of v.files) m.versions.get(v.version)!.files.set(f.path, { value: { sha256: f.sha256, size: f.size }, sure: false });
-        m.numbers.set(v.version, "adopted");
+        // The lost create's retry (same key) will name it: then it is that key's version.
+        m.numbers.set(v.version, m.pendingCreate && m.pendingCreate.runId === v.lineage.run_id ? m.pendingCreate.key : "adopted");
         m.maxVersion = Math.max(m.maxVersion, v.version);
       }
     }
@@ -365,18 +365,8 @@ export async function checkAll(ctx: CheckContext, tally: Tally, opts: { final: b
     if (t.ack) tally.expect("1", refused, () => `token ${t.id}: revoked (acknowledged), still accepted`, `/v1/tokens/${t.id}`);
   }
 
-  // 5: deliveries.
-  const report = await deliveryReport(ctx);
-  for (const r of ctx.receiver.received) tally.expect("5", r.signatureOk, () => `delivery ${r.webhookId}: bad signature`, r.webhookId);
-  for (const [id, bodies] of report.bodies) {
-    tally.expect("5", bodies.size === 1, () => `event ${id}: deliveries differ: ${[...bodies].join(" | ")}`, id);
-    tally.expect("5", [...bodies].every((b) => (JSON.parse(b) as { id?: string }).id === id), () => `delivery ${id}: body names another event`, id);
-  }
-  tally.ok("5", report.delivered);
-  for (const e of report.undelivered) {
-    tally.expect("5", false, () => `event ${e.id} (${e.action} ${e.model}) never delivered (delivery row: ${e.row ?? "none"})`, e.model ? `/models/${e.model}` : "/v1/tokens");
-  }
-  ctx.queueLost = report.queueLost.length;
+  // 5: deliveries, at the end (at least once, with backoff: they trail the restarts).
+  if (opts.final) await checkDeliveries(ctx, tally);
 
   // 6: collected blobs. Every blob R2 holds is held by a ready version, or would not survive this run.
   if (opts.final && opts.r2Keys) {
@@ -384,7 +374,7 @@ export async function checkAll(ctx: CheckContext, tally: Tally, opts: { final: b
     if (keys !== null) {
       for (const key of keys) {
         const sha = key.slice(key.lastIndexOf("/") + 1);
-        tally.expect("6", heldBlobs.has(sha) || pendingHolds(world, sha), () => `blob ${sha} is held by nothing, yet still in R2 after the grace period`, sha);
+        tally.expect("6", heldBlobs.has(sha) || pendingHolds(world, sha), () => `blob ${sha} is held by nothing, yet still in R2 after the grace period (${opts.blobNote?.(sha) ?? ""})`, sha);
       }
       for (const sha of heldBlobs) tally.expect("6", keys.some((k) => k.endsWith(sha)), () => `blob ${sha} is held by a ready version, yet missing from R2`, sha);
     }
@@ -397,6 +387,20 @@ export async function checkAll(ctx: CheckContext, tally: Tally, opts: { final: b
       else tally.ok("7");
     }
   }
+}
+
+async function checkDeliveries(ctx: CheckContext, tally: Tally): Promise<void> {
+  const report = await deliveryReport(ctx);
+  for (const r of ctx.receiver.received) tally.expect("5", r.signatureOk, () => `delivery ${r.webhookId}: bad signature`, r.webhookId);
+  for (const [id, bodies] of report.bodies) {
+    tally.expect("5", bodies.size === 1, () => `event ${id}: deliveries differ: ${[...bodies].join(" | ")}`, id);
+    tally.expect("5", [...bodies].every((b) => (JSON.parse(b) as { id?: string }).id === id), () => `delivery ${id}: body names another event`, id);
+  }
+  tally.ok("5", report.delivered);
+  for (const e of report.undelivered) {
+    tally.expect("5", false, () => `event ${e.id} (${e.action} ${e.model}) never delivered (delivery row: ${e.row ?? "none"})`, e.model ? `/models/${e.model}` : "/v1/tokens");
+  }
+  ctx.queueLost = report.queueLost.length;
 }
 
 /** A pending version's file holds its blob too. */

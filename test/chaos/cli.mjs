@@ -44,12 +44,19 @@ await build({
 // Ctrl-C or a timeout: exit, so the campaign's exit hook kills the server's process group.
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(130));
 const { runCampaign } = await import(pathToFileURL(outfile).href);
-const result = await runCampaign({
-  minutes,
-  seed,
-  kills: values.kills === undefined ? undefined : Number(values.kills),
-  clients: values.clients === undefined ? undefined : Number(values.clients),
-  keep: values.keep,
-});
+let result;
+try {
+  result = await runCampaign({
+    minutes,
+    seed,
+    kills: values.kills === undefined ? undefined : Number(values.kills),
+    clients: values.clients === undefined ? undefined : Number(values.clients),
+    keep: values.keep,
+  });
+} catch (err) {
+  console.error(`chaos: the campaign itself failed (seed ${seed}):`, err?.stack ?? err);
+  if (err?.serverOutput) console.error(`server output (end):\n${String(err.serverOutput).slice(-3000)}`);
+  process.exit(2);
+}
 console.log(result.report);
 process.exit(result.ok ? 0 : 1);

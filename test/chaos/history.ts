@@ -68,7 +68,10 @@ export class History {
 
   /** The entries around a violation, for replaying it: those touching `needle`, the last `n`. */
   excerpt(needle: string, n = 30): Entry[] {
-    return this.entries.filter((e) => e.path.includes(needle)).slice(-n);
+    const touching = this.entries.filter((e) => e.path.includes(needle));
+    // The workload's requests first: the checker's reads of the same path come after.
+    const workload = touching.filter((e) => !e.client.startsWith("checker")).slice(-n);
+    return [...workload, ...touching.filter((e) => e.client.startsWith("checker")).slice(-3)];
   }
 }
 

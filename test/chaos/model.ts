@@ -51,6 +51,8 @@ export interface ModelExp {
   pendingCreate: { key: string; runId: string; body: unknown } | null;
   /** The model was deleted at least once (alias history may restart its listing). */
   deletions: number;
+  /** Version creates whose answer was lost (the version may exist, unnamed to the workload). */
+  lostCreates: number;
 }
 
 export interface RevokedToken {
@@ -81,6 +83,7 @@ export class World {
         tags: new Map(),
         pendingCreate: null,
         deletions: 0,
+        lostCreates: 0,
       };
       this.models.set(name, m);
     }

@@ -399,7 +399,7 @@ export class Client {
       const v = await this.api.versions.create(m.name, body, { idempotencyKey: key });
       m.pendingCreate = null;
       const earlier = m.numbers.get(v.version);
-      if (earlier !== undefined && earlier !== key) {
+      if (earlier !== undefined && earlier !== key && earlier !== "adopted") {
         this.ctx.world.liveViolations.push(`2: ${m.name}: version ${v.version} returned for key ${key}, and before for ${earlier}`);
       } else if (earlier === undefined && v.version <= m.maxVersion && !m.versions.has(v.version)) {
         this.ctx.world.liveViolations.push(`2: ${m.name}: version ${v.version} created after ${m.maxVersion}`);
@@ -408,7 +408,10 @@ export class Client {
       m.maxVersion = Math.max(m.maxVersion, v.version);
       if (!m.versions.has(v.version)) m.versions.set(v.version, newVersion(v.version, runId));
     } catch (err) {
-      if (lost(err)) m.pendingCreate = { key, runId, body };
+      if (lost(err)) {
+        m.pendingCreate = { key, runId, body };
+        m.lostCreates += 1;
+      }
       else if (err instanceof MregError && err.code === "not_found") m.exists = "?";
       else throw err;
     }
