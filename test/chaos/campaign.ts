@@ -161,9 +161,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         // are waited for (and checked) at the end.
         const deliveries = deliveriesToo ? await deliveryReport(checkCtx) : { undelivered: [], queueLost: [] };
         if ((diffs.length === 0 && deliveries.undelivered.length === 0) || Date.now() > deadline) {
-          log(
-            `chaos: ${label}: drained in ${Date.now() - began} ms (${diffs.length} store differences, ${deliveries.undelivered.length} events undelivered, ${deliveries.queueLost.length} lost in the local queue)`,
-          );
+          const events = deliveriesToo ? `, ${deliveries.undelivered.length} events undelivered, ${deliveries.queueLost.length} lost in the local queue` : "";
+          log(`chaos: ${label}: drained in ${Date.now() - began} ms (${diffs.length} store differences${events})`);
           return;
         }
         // The cron re-sends deliveries whose queue message a crash took (src/events/dispatch.ts
@@ -178,13 +177,17 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
 
     const began = Date.now();
     const duration = opts.minutes * 60_000;
+    /** The mean time a kill costs (restart, drain, check), as measured: the gaps make room for it. */
+    let overheadMs = 0;
     while (Date.now() - began < duration || kills < minKills) {
       // The kills left, spread over the time left (restarts and checks take their share of it),
       // but never less than a few seconds of workload between two kills.
-      const meanGap = Math.max(8_000, (duration - (Date.now() - began)) / (Math.max(1, minKills - kills) + 1));
+      const killsLeft = Math.max(1, minKills - kills);
+      const meanGap = Math.max(8_000, (duration - (Date.now() - began) - killsLeft * overheadMs) / (killsLeft + 1));
       await sleep(meanGap * (0.4 + rand.next() * 1.2));
       server.kill();
-      checkCtx.lastKillAt = Date.now();
+      const killedAt = Date.now();
+      checkCtx.lastKillAt = killedAt;
       gate.close();
       kills += 1;
       history.epoch += 1;
@@ -197,6 +200,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const checkBegan = Date.now();
       await checkAll(checkCtx, tally, { final: false });
       log(`chaos: restart ${kills}: checked in ${Date.now() - checkBegan} ms`);
+      overheadMs = (overheadMs * (kills - 1) + (Date.now() - killedAt)) / kills;
       for (const v of tally.violations.slice(before)) log(`chaos: VIOLATION ${v.inv}: ${v.what}`);
       gate.open();
     }
