@@ -93,12 +93,15 @@ function r2BlobKeys(state: string): string[] | null {
 function blobNote(state: string, world: World, sha: string): string {
   const dir = join(state, "v3", "d1", "miniflare-D1DatabaseObject");
   let row = "no D1 blobs row";
+  let lease = "";
   for (const f of readdirSync(dir).filter((x) => x.endsWith(".sqlite"))) {
     const db = new DatabaseSync(join(dir, f), { readOnly: true });
     try {
       const hasBlobs = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs'").get() !== undefined;
       const r = hasBlobs ? (db.prepare("SELECT * FROM blobs WHERE sha256 = ?").get(sha) as Record<string, unknown> | undefined) : undefined;
       if (r) row = `D1 blobs row ${JSON.stringify(r)}`;
+      const l = hasBlobs ? (db.prepare("SELECT expires_at FROM blob_leases WHERE sha256 = ?").get(sha) as { expires_at: string } | undefined) : undefined;
+      if (l && Date.parse(l.expires_at) > Date.now()) lease = `LEASED until ${l.expires_at}; `;
     } finally {
       db.close();
     }
@@ -107,7 +110,7 @@ function blobNote(state: string, world: World, sha: string): string {
   for (const m of world.models.values()) {
     for (const v of m.versions.values()) for (const [path, f] of v.files) if (f.value.sha256 === sha) uses.push(`${m.name}/${v.n}/${path} (${f.sure ? "acked" : "unacked"}, version deleted: ${v.deleted})`);
   }
-  return `${row}; workload files: ${uses.join(", ") || "none (an unacknowledged or abandoned upload)"}`;
+  return `${lease}${row}; workload files: ${uses.join(", ") || "none (an unacknowledged or abandoned upload)"}`;
 }
 
 export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult> {
@@ -126,6 +129,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   const hookUrl = await receiver.listen();
   let kills = 0;
   let queueLost = 0;
+  let leasedBlobs = 0;
   let stopped = false;
   const clientsDone: Promise<void>[] = [];
   const ops = { count: 0, byKind: new Map<string, number>() };
@@ -137,7 +141,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     const hook = await admin.webhooks.create({ url: hookUrl, description: "chaos receiver" });
     receiver.setSecret(hook.secret!);
     const hookEvent = (await admin.audit.list({ action: "webhook.create", limit: 1 })).items[0]!;
-    const checkCtx: CheckContext = { api: admin, world, history, receiver, hookSince: hookEvent.at, hookEventId: hookEvent.id, hookId: hook.id, lastKillAt: 0, queueLost: 0 };
+    const checkCtx: CheckContext = { api: admin, world, history, receiver, hookSince: hookEvent.at, hookEventId: hookEvent.id, hookId: hook.id, lastKillAt: 0, queueLost: 0, leasedBlobs: 0 };
 
     const pool = Array.from({ length: 6 }, () => rand.bytes(rand.int(1, 32 * 1024)));
     const ctx: WorkloadContext = { base: server.base, history, world, gate, tokens, pool, stopped: () => stopped, ops };
@@ -211,10 +215,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     // The end: a cleanup now, then one as if the grace period had passed, so every blob nothing holds must be gone.
     await drain("end", true);
     await scheduled(Date.now());
-    await scheduled(Date.now() + (Number(CHAOS_VARS.BLOB_GC_GRACE_S) + Number(CHAOS_VARS.UPLOAD_TTL_S) + 120) * 1000);
+    const past = (Number(CHAOS_VARS.BLOB_GC_GRACE_S) + Number(CHAOS_VARS.UPLOAD_TTL_S) + 120) * 1000;
+    await scheduled(Date.now() + past);
+    await scheduled(Date.now() + 2 * past);
     await drain("end, after collection", true);
     await checkAll(checkCtx, tally, { final: true, r2Keys: async () => r2BlobKeys(state), blobNote: (sha) => blobNote(state, world, sha) });
     queueLost = checkCtx.queueLost;
+    leasedBlobs = checkCtx.leasedBlobs;
     for (const v of world.liveViolations) tally.expect(v[0] as "1" | "2", false, () => v, v.split(":")[1]?.trim() ?? "");
   } catch (err) {
     stopped = true;
@@ -229,7 +236,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   }
 
   const parts = INVARIANTS.map((i) => `inv${i} ${tally.checked.get(i)}/${tally.violated(i)}`);
-  const summary = `chaos seed=${opts.seed} ops=${ops.count} requests=${history.entries.length} kills=${kills} restarts=${server.starts - 1} | ${parts.join(" ")} (checked/violated) | events lost in the local queue: ${queueLost}`;
+  const summary = `chaos seed=${opts.seed} ops=${ops.count} requests=${history.entries.length} kills=${kills} restarts=${server.starts - 1} | ${parts.join(" ")} (checked/violated) | events lost in the local queue: ${queueLost} | unheld blobs under a crashed writer's lease: ${leasedBlobs}`;
   const lines = [summary, `operations: ${[...ops.byKind].sort().map(([k, n]) => `${k} ${n}`).join(", ")}`];
   if (tally.violations.length > 0) {
     lines.push(`FAILED: ${tally.violations.length} violations; replay with --seed ${opts.seed}`);
