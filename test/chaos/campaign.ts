@@ -219,6 +219,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     await scheduled(Date.now() + past);
     await scheduled(Date.now() + 2 * past);
     await drain("end, after collection", true);
+    // What the cleanup runs reported (the server logs each), for a blob violation's reader.
+    for (const line of server.output().split("\n").filter((l) => l.startsWith("cleanup ")).slice(-3)) log(`chaos: ${line}`);
     await checkAll(checkCtx, tally, { final: true, r2Keys: async () => r2BlobKeys(state), blobNote: (sha) => blobNote(state, world, sha) });
     queueLost = checkCtx.queueLost;
     leasedBlobs = checkCtx.leasedBlobs;
