@@ -12,6 +12,7 @@ import { defineConfig } from "vitest/config";
  * - `cli`: Node tests that drive the real `mreg` bundle as a subprocess against one shared
  *   `npm start` (test/cli/global-setup.ts builds the bundle and starts the server).
  * - `node`: plain Node tests of the source tree itself (test/node: the import rules), no server.
+ * - `chaos`: the crash-and-load campaign (test/chaos), a short seeded run with three crashes.
  */
 async function testKeys() {
   const keys: Record<string, unknown> = {};
@@ -87,7 +88,7 @@ export default defineConfig(async () => {
           test: {
             name: "workers",
             include: ["test/**/*.test.ts"],
-            exclude: ["test/e2e/**", "test/cli/**", "test/node/**"],
+            exclude: ["test/e2e/**", "test/cli/**", "test/node/**", "test/chaos/**"],
             setupFiles: ["./test/setup.ts"],
           },
         },
@@ -121,6 +122,16 @@ export default defineConfig(async () => {
             environment: "node",
             globalSetup: ["./test/cli/global-setup.ts"],
             testTimeout: 180_000,
+            hookTimeout: 180_000,
+          },
+        },
+        {
+          test: {
+            // The crash-and-load campaign (test/chaos): a real `npm start`, SIGKILLed and restarted.
+            name: "chaos",
+            include: ["test/chaos/**/*.test.ts"],
+            environment: "node",
+            testTimeout: 600_000,
             hookTimeout: 180_000,
           },
         },

@@ -4,7 +4,7 @@ import { cleanup } from "./artifacts/cleanup";
 import type { Env } from "./env";
 import { deliverBatch } from "./events/deliver";
 import type { QueueMessage } from "./domain/queue-message";
-import { dispatchPending } from "./events/dispatch";
+import { dispatchPending, requeueStranded } from "./events/dispatch";
 import { TOKEN_ROW_RETENTION_MS } from "./domain/token";
 import { pruneExpiredTokens } from "./tokens/store";
 
@@ -21,6 +21,9 @@ export default {
     // Registry-level events a crash left undispatched.
     const dispatched = await dispatchPending(env);
     if (dispatched > 0) console.log("dispatched", dispatched, "leftover registry events");
+    // Deliveries whose queue message a crash took (the local queue lives in memory).
+    const requeued = await requeueStranded(env, new Date(controller.scheduledTime));
+    if (requeued > 0) console.log("requeued", requeued, "stranded deliveries");
     // Minted tokens expired an hour ago: no request can carry them any more, revoked or not.
     const pruned = await pruneExpiredTokens(env.DB, new Date(controller.scheduledTime - TOKEN_ROW_RETENTION_MS).toISOString());
     if (pruned > 0) console.log("pruned", pruned, "expired token rows");

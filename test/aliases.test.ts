@@ -176,6 +176,19 @@ describe("swap and delete", () => {
     expect(audit.body.items).toHaveLength(1);
   });
 
+  it("names the swap's generation in its audit event, as every other alias change does (test/chaos ties audit to history by it)", async () => {
+    await modelWithReady("s-swap-gen", 2);
+    await put("s-swap-gen", "blue", { version: 1 });
+    await put("s-swap-gen", "green", { version: 2 });
+    const swapped = await json("POST", "/v1/models/s-swap-gen/aliases:swap", { body: { aliases: ["blue", "green"] } });
+    expect(swapped.status).toBe(200);
+    const audit = await json("GET", "/v1/audit?model=s-swap-gen&action=alias.swap");
+    expect(audit.body.items).toHaveLength(1);
+    expect(audit.body.items[0].detail).toMatchObject({ generation: 3 });
+    const history = await json("GET", "/v1/models/s-swap-gen/aliases/blue/history");
+    expect(history.body.items[0]).toMatchObject({ generation: 3, action: "swap" });
+  });
+
   it("deletes an alias (204, then 404) and refuses to delete what an alias holds (409 in_use)", async () => {
     await modelWithReady("s-del", 1);
     await put("s-del", "prod", { version: 1 });

@@ -172,3 +172,22 @@ describe("client in a Worker", () => {
     }
   });
 });
+
+describe("client: a connection that dies mid-answer", () => {
+  it("reports an MregError network_error, not the runtime's TypeError, when the body breaks off (found by test/chaos)", async () => {
+    const broken = async () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"name": "half'));
+            controller.error(new TypeError("terminated"));
+          },
+        }),
+        { status: 200, headers: { "content-type": "application/json" } },
+      );
+    const mreg = new MregClient({ url: "http://mreg.test", fetch: broken, retries: 0 });
+    const err = await mreg.models.get("m").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MregError);
+    expect(err).toMatchObject({ status: 0, code: "network_error" });
+  });
+});

@@ -41,6 +41,17 @@ export class BlobStore {
     return rows.length > 0;
   }
 
+  /** Which of these sha256s D1 has registered as verified blobs: one query for a page of them. */
+  async registered(sha256s: string[]): Promise<Set<string>> {
+    if (sha256s.length === 0) return new Set();
+    const rows = await this.db
+      .select({ sha256: blobs.sha256 })
+      .from(blobs)
+      .where(sql`${blobs.sha256} IN (SELECT value FROM json_each(${JSON.stringify(sha256s)}))`)
+      .all();
+    return new Set(rows.map((r) => r.sha256));
+  }
+
   /** The size of the verified blob with this sha256, or null when the registry holds none. */
   async verifiedSize(sha256: string): Promise<number | null> {
     const row = await this.db.select({ size: blobs.size }).from(blobs).where(eq(blobs.sha256, sha256)).get();

@@ -1,21 +1,23 @@
 /**
  * The scheduled cleanup (cron in wrangler.toml): aborts multipart uploads past `expires_at`,
  * applies retention policies (src/retention/apply.ts), deletes the bytes of blobs no version
- * has referenced for BLOB_GC_GRACE_S, and removes staged objects a crashed request left
- * behind. Retention runs before collection, so the bytes of the versions it deletes start
- * their grace period in the same run.
+ * has referenced for BLOB_GC_GRACE_S, and removes what crashed requests left behind: bytes
+ * at a content address never registered, and staged objects. Retention runs before
+ * collection, so the bytes of the versions it deletes start their grace period in the same run.
  */
 import { config, type Env } from "../env";
 import { applyRetention, type RetentionReport } from "../retention/apply";
 import { modelState } from "../state/client";
 import { BlobStore } from "./blob-store";
 import { abortR2Uploads } from "./bytes";
-import { blobKey, STAGING_PREFIX } from "./keys";
+import { BLOB_PREFIX, blobKey, STAGING_PREFIX } from "./keys";
 
 export interface CleanupReport {
   expiredUploads: number;
   retention: RetentionReport;
   deletedBlobs: number;
+  /** Objects under `blobs/` that D1 never registered (a crash between their write and their registration). */
+  deletedOrphans: number;
   deletedStaged: number;
 }
 
@@ -50,6 +52,33 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
     });
   }
 
+  // Bytes written at a content address whose registration never happened: the request died
+  // (a crash) between R2's write and D1's row. Nothing can reference them (a file is listed
+  // only on a registered blob), so past the grace period, which no request lasts, they go,
+  // under the address's lease and after a second look. One listing of R2 per run, one D1
+  // query per page of it (R2 cannot list by age): 1,000 blobs cost one list operation.
+  let deletedOrphans = 0;
+  let blobCursor: string | undefined;
+  const graceMs = cfg.BLOB_GC_GRACE_S * 1000;
+  do {
+    const page = await env.ARTIFACTS.list({ prefix: BLOB_PREFIX, cursor: blobCursor });
+    const old = page.objects.filter((o) => now.getTime() - o.uploaded.getTime() > graceMs);
+    const known = await blobs.registered(old.map((o) => o.key.slice(BLOB_PREFIX.length)));
+    for (const o of old) {
+      const sha256 = o.key.slice(BLOB_PREFIX.length);
+      if (known.has(sha256)) continue;
+      await blobs.withLease(sha256, 60_000, async () => {
+        // Under the lease no upload writes here; one may have registered or rewritten it meanwhile.
+        if ((await blobs.registered([sha256])).size > 0) return;
+        const head = await env.ARTIFACTS.head(o.key);
+        if (!head || now.getTime() - head.uploaded.getTime() <= graceMs) return;
+        await env.ARTIFACTS.delete(o.key);
+        deletedOrphans += 1;
+      });
+    }
+    blobCursor = page.truncated ? page.cursor : undefined;
+  } while (blobCursor);
+
   let deletedStaged = 0;
   let cursor: string | undefined;
   do {
@@ -59,5 +88,5 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
     deletedStaged += stale.length;
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
-  return { expiredUploads, retention, deletedBlobs, deletedStaged };
+  return { expiredUploads, retention, deletedBlobs, deletedOrphans, deletedStaged };
 }

@@ -5,12 +5,13 @@
  * - `blobs/sha256/<hex>`: content, one object per distinct sha256. A multipart upload of a
  *   declared sha256 assembles here, under the lease on that address (src/artifacts/bytes.ts),
  *   and is deleted if its bytes do not hash to it. Bytes count as a blob only once D1's
- *   `blobs` row says the registry verified them.
+ *   `blobs` row says the registry verified them; the cleanup deletes those never registered.
  * - `staging/<uuid>`: a single PUT sent without `x-mreg-sha256`, until its hash is known and
  *   it is copied to its content address; and a multipart upload started while a verified
  *   blob of its sha256 existed (its parts must never assemble over that blob), until it is
  *   verified at `complete`. Deleted then; leftovers of crashed requests by the cleanup.
  */
-export const blobKey = (sha256: string) => `blobs/sha256/${sha256}`;
+export const BLOB_PREFIX = "blobs/sha256/";
+export const blobKey = (sha256: string) => `${BLOB_PREFIX}${sha256}`;
 export const stagingKey = (id: string) => `staging/${id}`;
 export const STAGING_PREFIX = "staging/";

@@ -143,8 +143,20 @@ export class Transport {
       await res.body?.cancel();
       return undefined as T;
     }
-    // A 202 may say what it queued (a webhook ping names its delivery), or nothing.
-    const text = await res.text();
+    // A 202 may say what it queued (a webhook ping names its delivery), or nothing. The
+    // connection can die after the status line (the server crashed mid-answer): that is a
+    // network failure like any other, and the write's outcome is unknown to the caller.
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw new MregError({
+        status: 0,
+        code: "network_error",
+        detail: `${spec.what ?? spec.path}: the connection to ${this.baseUrl} broke off mid-answer (${describe(err)})`,
+        cause: err,
+      });
+    }
     if (text === "") return undefined as T;
     try {
       return JSON.parse(text) as T;

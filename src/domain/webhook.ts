@@ -13,6 +13,14 @@ export const MAX_DELAY_S = 12 * 3600;
 /** How long an attempt may take before it counts as failed. */
 export const ATTEMPT_TIMEOUT_MS = 15_000;
 
+/**
+ * How long past its `next_attempt_at` a pending delivery must be before the scheduled run
+ * takes its queue message for lost (src/events/dispatch.ts `requeueStranded`). Longer than
+ * any backlog the consumer works through, so a message merely late is seldom doubled (a
+ * double is harmless: delivery is at least once, and an attempt skips a delivery no longer pending).
+ */
+export const STRANDED_AFTER_MS = 2 * 60 * 1000;
+
 export interface Subscription {
   /** Globs of event types (audit actions, `ping`); empty means every type. */
   events: readonly string[];

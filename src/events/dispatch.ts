@@ -16,7 +16,7 @@ import { orm } from "../db/session";
 import type { AuditEvent } from "../domain/audit";
 import { jsonBytes } from "../domain/limits";
 import type { QueueMessage, UndeliverableEvent, WebhookEvent } from "../domain/queue-message";
-import { subscribes } from "../domain/webhook";
+import { STRANDED_AFTER_MS, subscribes } from "../domain/webhook";
 import type { Env } from "../env";
 import { WebhookStore, type DeliveryRow, type WebhookRow } from "./store";
 
@@ -260,5 +260,33 @@ export async function dispatchPending(env: Env): Promise<number> {
     if (settled > 0) await db.delete(pendingEvents).where(inArray(pendingEvents.id, rows.slice(0, settled).map((r) => r.id)));
     total += settled;
     if (settled < rows.length) throw new Error(`the queue took ${settled} of ${rows.length} registry events; the rest wait, in order`);
+  }
+}
+
+/**
+ * Re-queues the attempts of pending deliveries whose message is gone: the queue that
+ * `npm start` runs (Miniflare's) keeps messages in memory, so a crash drops the delayed
+ * retry or the attempt in flight, and the row would wait forever. Moves each row's
+ * `next_attempt_at` to `now` so the next run waits again before repeating it. Returns how
+ * many it re-queued. Called by the cron.
+ */
+export async function requeueStranded(env: Env, now: Date): Promise<number> {
+  const db = orm(env.DB.withSession("first-primary"));
+  const cutoff = new Date(now.getTime() - STRANDED_AFTER_MS).toISOString();
+  let total = 0;
+  for (;;) {
+    const rows = await db
+      .select({ id: webhookDeliveries.id, webhookId: webhookDeliveries.webhookId })
+      .from(webhookDeliveries)
+      .where(and(eq(webhookDeliveries.status, "pending"), sql`${webhookDeliveries.nextAttemptAt} < ${cutoff}`))
+      .limit(90)
+      .all();
+    if (rows.length === 0) return total;
+    await env.DELIVERIES.sendBatch(rows.map((r) => ({ body: { kind: "delivery", delivery_id: r.id, webhook_id: r.webhookId } satisfies QueueMessage })));
+    await db
+      .update(webhookDeliveries)
+      .set({ nextAttemptAt: now.toISOString() })
+      .where(and(inArray(webhookDeliveries.id, rows.map((r) => r.id)), eq(webhookDeliveries.status, "pending")));
+    total += rows.length;
   }
 }

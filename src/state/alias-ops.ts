@@ -88,6 +88,8 @@ export function swapAliases(r: Rooms, input: Reasoned & { aliases: [string, stri
     from: { [a]: first.value, [b]: second.value },
     to: { [a]: second.value, [b]: first.value },
     reason: input.reason,
+    // Like every alias change's event: the generation ties it to both aliases' history entries.
+    detail: { generation },
   });
   r.changes.changed([a, b], "swap");
   return { ok: true, value: [aliasBody(input.model, stateA), aliasBody(input.model, stateB)] };
