@@ -7,6 +7,7 @@
 import type { D1Handle } from "../db/session";
 import { noneMatch, parseRange } from "../domain/range";
 import type { Env } from "../env";
+import { modelState } from "../state/client";
 import { BlobStore, type StoredFile } from "./blob-store";
 import { blobKey } from "./keys";
 
@@ -17,6 +18,15 @@ export interface DownloadRequest {
   range: string | null;
   ifNoneMatch: string | null;
   head: boolean;
+  /** Whose download this is, to count it; absent for reads that are not downloads (the UI's model card). */
+  count?: DownloadCount;
+}
+
+export interface DownloadCount {
+  model: string;
+  version: number;
+  /** The request's waitUntil: the count runs after the answer. */
+  waitUntil: (promise: Promise<unknown>) => void;
 }
 
 export type Download =
@@ -41,5 +51,15 @@ export async function openDownload(env: Env, file: { sha256: string; size: numbe
   if (request.head) return { kind: "bytes", status, offset, length, body: null };
   const object = await env.ARTIFACTS.get(blobKey(file.sha256), range.kind === "partial" ? { range: { offset, length } } : {});
   if (!object) throw new Error(`blob ${file.sha256} is listed but missing from R2`);
+  if (request.count && offset === 0 && (length > 1 || length === file.size)) countDownload(env, request.count);
   return { kind: "bytes", status, offset, length, body: object.body };
+}
+
+function countDownload(env: Env, { model, version, waitUntil }: DownloadCount): void {
+  waitUntil(
+    modelState(env, model)
+      .countDownloads({ version, n: 1 })
+      // A lost count costs a statistic, never the download.
+      .catch((err: unknown) => console.error(`counting a download of ${model} v${version} failed`, err)),
+  );
 }

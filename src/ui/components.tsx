@@ -137,6 +137,8 @@ export function MetricList({ metrics }: { metrics: Record<string, number> }): Ch
   return <span class="mono">{entries.map(([k, v]) => `${k}=${metric(v)}`).join("  ")}</span>;
 }
 
+export const downloadsText = (n: number): string => `${n.toLocaleString("en-US")} download${n === 1 ? "" : "s"}`;
+
 /** Path segments for links: encoded so a model or file name cannot change the route. */
 export const modelHref = (model: string) => `/m/${encodeURIComponent(model)}`;
 export const versionHref = (model: string, version: number) => `${modelHref(model)}/v/${version}`;

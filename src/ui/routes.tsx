@@ -194,7 +194,9 @@ export function registerUi(app: Hono<AppEnv>): void {
         card = { path: readme.path, size: readme.size, source: readme.size === 0 ? "" : null };
         if (readme.size > 0 && readme.size <= MAX_CARD_BYTES) {
           // A range, so no more than the cap is read whatever the stored object holds.
-          const download = await api.files.download(name, number, readme.path, { range: { start: 0, end: readme.size - 1 } });
+          // Read as a preview: showing the card is not a download of it.
+          const preview = apiFor(app, c, page.principal, { preview: true });
+          const download = await preview.files.download(name, number, readme.path, { range: { start: 0, end: readme.size - 1 } });
           card.source = download.body ? await new Response(download.body).text() : null;
         }
       }

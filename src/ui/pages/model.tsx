@@ -162,6 +162,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
             <th>Stage</th>
             <th>Aliases</th>
             <th>Metrics</th>
+            <th>Downloads</th>
             <th>Created</th>
           </tr>
         </thead>
@@ -180,6 +181,9 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
               </td>
               <td>
                 <MetricList metrics={v.metrics} />
+              </td>
+              <td class="num" data-downloads={String(v.downloads)}>
+                {v.downloads.toLocaleString("en-US")}
               </td>
               <td>
                 <Time at={v.created_at} /> by <span class="mono">{v.created_by}</span>

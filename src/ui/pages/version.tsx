@@ -4,7 +4,7 @@
  */
 import { hasScope } from "../../auth/principal";
 import type { Approval, GateResult, LineageGraph, LineageNode, Version } from "../../client/types";
-import { bytes, Csrf, fileHref, KeyValues, Layout, modelHref, Sha, Tags, Time, versionHref, type PageContext } from "../components";
+import { bytes, Csrf, downloadsText, fileHref, KeyValues, Layout, modelHref, Sha, Tags, Time, versionHref, type PageContext } from "../components";
 import { LineageSvg } from "../lineage-svg";
 import { MAX_CARD_BYTES, ModelCard } from "../model-card";
 import { GateChecks } from "./promote";
@@ -103,7 +103,8 @@ export function VersionPage({ page, view }: { page: PageContext; view: VersionVi
       </h1>
       {v.description && <p>{v.description}</p>}
       <p>
-        Created <Time at={v.created_at} /> by <span class="mono">{v.created_by}</span>; ready <Time at={v.ready_at} />. Digest <Sha value={v.digest} />
+        Created <Time at={v.created_at} /> by <span class="mono">{v.created_by}</span>; ready <Time at={v.ready_at} />. Digest <Sha value={v.digest} />.{" "}
+        <span data-downloads={String(v.downloads)}>{downloadsText(v.downloads)}</span>
       </p>
 
       <h2>Files</h2>
