@@ -151,7 +151,7 @@ describe("readable, not raw (item 9)", () => {
     const time = /<time datetime="([^"]+)" title="([^"]+)">([^<]+)<\/time>/.exec(audit.text)!;
     expect(time[3]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
     expect(time[2]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
-    expect(audit.text).toContain("time{white-space:nowrap}");
+    expect(audit.text).toContain("time,.nowrap{white-space:nowrap}");
   });
 });
 

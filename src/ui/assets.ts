@@ -43,7 +43,7 @@ ol.timeline li{padding:.1rem .6rem}ol.timeline li.rollback{border-left:3px solid
 .markdown{border:1px solid var(--line);padding:.2rem 1rem;max-width:60rem;overflow-x:auto}.markdown table,table.card-meta{width:auto}table.card-meta{max-width:60rem}table.card-meta td.mono{word-break:break-all}pre.markdown{white-space:pre-wrap}
 button.copy{padding:0 .3rem;font-size:11px}
 #live{font-size:12px}
-time{white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
+time,.nowrap{white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bar span a{color:#fff}
 .notice .advice{color:var(--fg);margin:.2rem 0 0}
 ul.rules{margin:0;padding-left:1.1rem}

@@ -28,16 +28,23 @@ function holders(aliases: Alias[]): Map<number, string[]> {
 
 export function MetricPlots({ versions, aliases, names }: { versions: Version[]; aliases: Alias[]; names: string[] }) {
   const held = holders(aliases);
+  // One x position per version that has any plotted metric, the same in every panel, so a
+  // version reads down the page.
+  const columns = versions
+    .filter((v) => names.some((n) => typeof v.metrics[n] === "number"))
+    .map((v) => v.version)
+    .sort((a, b) => a - b);
+  const column = new Map(columns.map((v, i) => [v, i]));
   return (
     <>
       {names.map((name) => (
-        <MetricPlot versions={versions} held={held} name={name} />
+        <MetricPlot versions={versions} held={held} name={name} column={column} />
       ))}
     </>
   );
 }
 
-function MetricPlot({ versions, held, name }: { versions: Version[]; held: Map<number, string[]>; name: string }) {
+function MetricPlot({ versions, held, name, column }: { versions: Version[]; held: Map<number, string[]>; name: string; column: Map<number, number> }) {
   const points = versions
     .filter((v) => typeof v.metrics[name] === "number")
     .map((v) => ({ version: v.version, value: v.metrics[name]! }))
@@ -52,11 +59,15 @@ function MetricPlot({ versions, held, name }: { versions: Version[]; held: Map<n
   const hi = max + margin;
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
-  const x = (i: number) => PAD.left + (points.length === 1 ? plotW / 2 : (i * plotW) / (points.length - 1));
+  const slots = column.size;
+  const x = (i: number) => {
+    const at = column.get(points[i]!.version) ?? 0;
+    return PAD.left + (slots <= 1 ? plotW / 2 : (at * plotW) / (slots - 1));
+  };
   const y = (v: number) => PAD.top + ((hi - v) * plotH) / (hi - lo);
   const path = points.map((p, i) => `${i === 0 ? "M" : "L"}${x(i).toFixed(1)},${y(p.value).toFixed(1)}`).join(" ");
   // Value labels are dropped where points crowd (more than one per 40 px); the titles keep them.
-  const labelled = plotW / Math.max(1, points.length - 1) >= 40 || points.length === 1;
+  const labelled = slots <= 1 || plotW / (slots - 1) >= 40;
   return (
     <svg class="plot" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${name} across versions`} data-metric={name}>
       <text x={PAD.left} y={16} font-size="14" font-weight="600" fill="#1b1f24">

@@ -40,10 +40,10 @@ export function AuditPage({ page, filters, events }: { page: PageContext; filter
               </td>
               <td class="mono">{e.actor}</td>
               <td>{e.action}</td>
-              <td>
+              <td class="nowrap">
                 <a href={modelHref(e.model)}>{e.model}</a>
               </td>
-              <td>
+              <td class="nowrap">
                 {e.version !== undefined && <a href={versionHref(e.model, e.version)}>{`v${e.version}`}</a>} {e.alias ?? ""}
               </td>
               <td data-change="">{changeText(e)}</td>
