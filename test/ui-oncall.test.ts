@@ -196,6 +196,8 @@ describe("editing (item 10)", () => {
     expect(ok.status).toBe(303);
     const edited = (await json("GET", `/v1/models/oc-edit/versions/${version}`)).body;
     expect([edited.description, edited.tags, edited.metrics]).toEqual(["retrained", { a: "2" }, { auc: 0.95 }]);
+    // Saving the form unchanged writes nothing (no audit event).
+    expect((await page("POST", `/m/oc-edit/v/${version}/edit`, { cookie, form: { csrf, description: "retrained", tags: "a=2", metrics: "auc=0.95" } })).status).toBe(303);
     const events = (await json("GET", "/v1/audit?model=oc-edit&actor=editor")).body.items as AuditEvent[];
     expect(events.map((e) => changeText(e))).toEqual([`v${version} changed description, tags, metrics`, "changed description, tags"]);
 

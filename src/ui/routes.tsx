@@ -391,10 +391,12 @@ export function registerUi(app: Hono<AppEnv>): void {
         const current = await who.api.models.get(name);
         const description = (form.description ?? "").trim();
         const tagPatch = mergePatch(current.tags, tags);
-        await who.api.models.update(name, {
+        const patch = {
           ...(description !== (current.description ?? "") && { description: description === "" ? null : description }),
           ...(Object.keys(tagPatch).length > 0 && { tags: tagPatch }),
-        });
+        };
+        // Nothing changed: no write, and no audit event saying so.
+        if (Object.keys(patch).length > 0) await who.api.models.update(name, patch);
         return c.redirect(`${modelHref(name)}?saved=1`, 303);
       },
       onModelPage,
@@ -414,11 +416,12 @@ export function registerUi(app: Hono<AppEnv>): void {
         const description = (form.description ?? "").trim();
         const tagPatch = mergePatch(current.tags, tags);
         const metricPatch = mergePatch(current.metrics, metrics);
-        await who.api.versions.update(name, number, {
+        const patch = {
           ...(description !== (current.description ?? "") && { description: description === "" ? null : description }),
           ...(Object.keys(tagPatch).length > 0 && { tags: tagPatch }),
           ...(Object.keys(metricPatch).length > 0 && { metrics: metricPatch }),
-        });
+        };
+        if (Object.keys(patch).length > 0) await who.api.versions.update(name, number, patch);
         return c.redirect(`${versionHref(name, number)}?saved=1`, 303);
       },
       onVersionPage,
