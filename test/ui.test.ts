@@ -197,7 +197,9 @@ describe("pages", () => {
     expect(model.text).toContain("v1 80%");
     expect(model.text).toContain("⟲ rollback");
     expect(model.text).toContain("paged");
-    expect(model.text).toContain("&quot;min&quot;: 0.93");
+    // The gate reads as a rule, not JSON.
+    expect(model.text).toContain("<li>auc ≥ 0.93</li>");
+    expect(model.text).not.toContain("&quot;min&quot;");
     // The metric plot marks the versions aliases hold.
     expect(model.text).toContain('aria-label="auc across versions"');
     expect(model.text).toContain(`<title>v${v1}: auc = 0.9 (canary, production)</title>`);
@@ -206,7 +208,11 @@ describe("pages", () => {
     // Drawn too: a box per version (linking to it) and a line for the parent edge.
     expect(version.text).toContain('<svg class="lineage-graph"');
     expect(version.text).toContain(`<a href="/m/ui-up/v/${up}"><rect`);
-    expect(version.text.match(/<line x1=/g)?.length).toBe(1);
+    expect(version.text.match(/<line class="edge parent"/g)?.length).toBe(1);
+    // The dataset is a node of its own, with an arrow to the version trained on it.
+    expect(version.text).toContain('<g class="dataset"><title>dataset s3://d/train</title>');
+    expect(version.text.match(/<line class="edge dataset"/g)?.length).toBe(1);
+    expect(version.text).toContain('marker-end="url(#lineage-arrow)"');
     expect(version.text).toContain(`ui-up v${up}`);
     expect(version.text).toContain("run-7");
     expect(version.text).toContain("s3://d/train");
@@ -218,7 +224,7 @@ describe("pages", () => {
     expect(diff.text).toContain('<span class="del">-b</span>');
     expect(diff.text).toContain('<span class="add">+c</span>');
     const audit = await page("GET", "/audit?model=ui-full&action=rollback", { cookie });
-    expect(audit.text).toContain("paged");
+    expect(audit.text).toContain(`production: v${v2} → v${v1} (rollback); gates skipped, reason “paged”`);
     expect(audit.text).not.toContain(">better<");
     expect((await page("GET", "/m/no-such-model", { cookie })).status).toBe(404);
     expect((await page("GET", "/m/ui-full/v/abc", { cookie })).status).toBe(400);
@@ -291,7 +297,7 @@ describe("actions", () => {
     expect(approve.status).toBe(303);
     const ok = await page("POST", "/m/ui-act/promote", { cookie, form: { csrf, alias: "production", version: String(v1), reason: "ship" } });
     expect(ok.status).toBe(303);
-    expect(ok.headers.get("location")).toBe("/m/ui-act");
+    expect(ok.headers.get("location")).toBe("/m/ui-act?done=production&generation=1");
     // The write's D1 bookmark rides to the next page, which then reads at least that fresh.
     expect(ok.headers.get("set-cookie")).toMatch(/^mreg_bookmark=[0-9a-f-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=60$/);
     await json("POST", `/v1/models/ui-act/versions/${v2}/approvals`, { body: { target: "production" } });
@@ -308,6 +314,9 @@ describe("actions", () => {
     expect((await page("GET", "/m/ui-act", { cookie })).text).not.toContain("Delete alias production");
     const refusedDelete = await page("POST", "/m/ui-act/aliases/production/delete", { cookie, form: { csrf, confirm: "yes" } });
     expect(refusedDelete.status).toBe(403);
+    // Refused on the model page itself, saying why and what to do.
+    expect(refusedDelete.text).toContain('data-watch-alias="production"');
+    expect(refusedDelete.text).toMatch(/<div class="notice bad" role="alert"><strong>Refused: <\/strong>[^<]*admin/);
     const adminCookie = await signIn("read promote admin", "platform");
     const adminCsrf = csrfOf((await page("GET", "/m/ui-act", { cookie: adminCookie })).text)!;
     const del = await page("POST", "/m/ui-act/aliases/production/delete", { cookie: adminCookie, form: { csrf: adminCsrf, confirm: "yes" } });

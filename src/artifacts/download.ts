@@ -7,6 +7,7 @@
 import type { D1Handle } from "../db/session";
 import { noneMatch, parseRange } from "../domain/range";
 import type { Env } from "../env";
+import { modelState } from "../state/client";
 import { BlobStore, type StoredFile } from "./blob-store";
 import { blobKey } from "./keys";
 import { READ_AHEAD, readAhead } from "./read-ahead";
@@ -23,6 +24,15 @@ export interface DownloadRequest {
    * routes whose clients fetch a whole large file with one GET (the OCI bridge's skopeo).
    */
   readAhead?: boolean;
+  /** Whose download this is, to count it; absent for reads that are not downloads (the UI's model card). */
+  count?: DownloadCount;
+}
+
+export interface DownloadCount {
+  model: string;
+  version: number;
+  /** The request's waitUntil: the count runs after the answer. */
+  waitUntil: (promise: Promise<unknown>) => void;
 }
 
 export type Download =
@@ -45,8 +55,25 @@ export async function openDownload(env: Env, file: { sha256: string; size: numbe
   if (range.kind === "unsatisfiable") return { kind: "unsatisfiable" };
   const [status, offset, length] = range.kind === "partial" ? ([206, range.offset, range.length] as const) : ([200, 0, file.size] as const);
   if (request.head) return { kind: "bytes", status, offset, length, body: null };
-  if (request.readAhead && length > READ_AHEAD.threshold) return { kind: "bytes", status, offset, length, body: readAhead(env.ARTIFACTS, blobKey(file.sha256), offset, length) };
-  const object = await env.ARTIFACTS.get(blobKey(file.sha256), range.kind === "partial" ? { range: { offset, length } } : {});
-  if (!object) throw new Error(`blob ${file.sha256} is listed but missing from R2`);
-  return { kind: "bytes", status, offset, length, body: object.body };
+  let body: ReadableStream;
+  if (request.readAhead && length > READ_AHEAD.threshold) body = readAhead(env.ARTIFACTS, blobKey(file.sha256), offset, length);
+  else {
+    const object = await env.ARTIFACTS.get(blobKey(file.sha256), range.kind === "partial" ? { range: { offset, length } } : {});
+    if (!object) throw new Error(`blob ${file.sha256} is listed but missing from R2`);
+    body = object.body;
+  }
+  if (request.count && offset === 0 && (length > 1 || length === file.size)) countDownload(env, request.count);
+  return { kind: "bytes", status, offset, length, body };
+}
+
+function countDownload(env: Env, { model, version, waitUntil }: DownloadCount): void {
+  const counted = modelState(env, model)
+    .countDownloads({ version, n: 1 })
+    // A lost count costs a statistic, never the download.
+    .catch((err: unknown) => console.error(`counting a download of ${model} v${version} failed`, err));
+  try {
+    waitUntil(counted);
+  } catch {
+    // No execution context (Hono's app.request in tests): the count runs on, detached.
+  }
 }

@@ -2,6 +2,7 @@
  * Routes of API.md "Files": single PUT, multipart uploads, listing, download, deletion.
  * Bytes stream through; ModelState decides what a version's files are, R2 holds the bytes.
  */
+import { isPreview } from "../auth/internal";
 import { queryDb, skipWriteBookmark } from "../db/session";
 import { z } from "zod";
 import { config } from "../env";
@@ -227,7 +228,12 @@ export const artifactRoutes = [
         // Shared caches may keep them only when anyone may read them anyway (PUBLIC_READ).
         "cache-control": file.status === "ready" ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable` : "private, no-cache",
       });
-      const download = await openDownload(c.env, file, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD" });
+      const download = await openDownload(c.env, file, {
+        range: c.req.header("range") ?? null,
+        ifNoneMatch: c.req.header("if-none-match") ?? null,
+        head: c.req.method === "HEAD",
+        ...(!isPreview(c.req.raw) && { count: { model: params.model, version: params.version, waitUntil: (p) => c.executionCtx.waitUntil(p) } }),
+      });
       switch (download.kind) {
         case "not_modified":
           return new Response(null, { status: 304, headers });

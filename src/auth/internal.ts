@@ -18,3 +18,19 @@ export function actAs(request: Request, principal: Principal): Request {
 export function internalPrincipal(request: Request): Principal | undefined {
   return internal.get(request);
 }
+
+const previews = new WeakSet<Request>();
+
+/**
+ * Marks an in-process read as a preview (the UI reading a model card to render it): the
+ * bytes are shown, not downloaded, so they do not count as a download. Like the principal,
+ * nothing on the wire can set it.
+ */
+export function asPreview(request: Request): Request {
+  previews.add(request);
+  return request;
+}
+
+export function isPreview(request: Request): boolean {
+  return previews.has(request);
+}

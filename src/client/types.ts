@@ -112,6 +112,8 @@ export interface Version {
   created_by: string;
   updated_at: Timestamp;
   ready_at: Timestamp | null;
+  /** Downloads of the version's files, counted a few seconds behind. */
+  downloads: number;
 }
 
 export interface CreateVersion {

@@ -56,6 +56,9 @@ export const versions = sqliteTable(
     updatedAt: text("updated_at").notNull(),
     readyAt: text("ready_at"),
     revision: integer("revision").notNull(),
+    // Downloads of the version's files, projected from ModelState's download counts
+    // (src/state/download-table.ts) by its alarm; the outbox's version snapshots never touch it.
+    downloads: integer("downloads").notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.model, t.version] }),

@@ -140,6 +140,7 @@ export const Version = z
     created_by: z.string(),
     updated_at: Timestamp,
     ready_at: Timestamp.nullable(),
+    downloads: z.number().int().meta({ description: "Downloads of the version's files (a GET from the first byte, through /v1 or the Hugging Face bridge); counted a few seconds behind" }),
   })
   .meta({ id: "Version" });
 

@@ -33,10 +33,10 @@ function recordFromRow(row: VersionRow, files: ManifestEntry[]): VersionRecord {
   };
 }
 
-/** The contract's Version as `principal` sees it: with the aliases that hold it, and parents it may not read redacted. */
-export function versionBody(record: VersionRecord, aliasNames: string[], principal: Principal): VersionBody {
+/** The contract's Version as `principal` sees it: with the aliases that hold it, its downloads, and parents it may not read redacted. */
+export function versionBody(record: VersionRecord, aliasNames: string[], downloads: number, principal: Principal): VersionBody {
   const { revision: _revision, ...fields } = record;
-  return { ...fields, lineage: redactParents(record.lineage, (m) => mayActOnModel(principal, m)), aliases: aliasNames };
+  return { ...fields, lineage: redactParents(record.lineage, (m) => mayActOnModel(principal, m)), aliases: aliasNames, downloads };
 }
 
 export interface VersionFilters {
@@ -122,10 +122,27 @@ export class VersionStore {
     return row?.version ?? null;
   }
 
-  /** Versions as the contract shows them (aliases included). */
+  /**
+   * Downloads of these versions, as ModelState last projected them (a few seconds behind the
+   * downloads themselves): one query per 90 versions.
+   */
+  private async downloadsOf(model: string, numbers: number[]): Promise<Map<number, number>> {
+    const counts = new Map<number, number>();
+    for (let i = 0; i < numbers.length; i += 90) {
+      const rows = await this.db
+        .select({ version: versions.version, downloads: versions.downloads })
+        .from(versions)
+        .where(and(eq(versions.model, model), inArray(versions.version, numbers.slice(i, i + 90))))
+        .all();
+      for (const row of rows) counts.set(row.version, row.downloads);
+    }
+    return counts;
+  }
+
+  /** Versions as the contract shows them (aliases and downloads included). */
   async presentAll(model: string, records: VersionRecord[], principal: Principal): Promise<VersionBody[]> {
-    const held = await this.aliasesByVersion(model);
-    return records.map((r) => versionBody(r, held.get(r.version) ?? [], principal));
+    const [held, downloads] = await Promise.all([this.aliasesByVersion(model), this.downloadsOf(model, records.map((r) => r.version))]);
+    return records.map((r) => versionBody(r, held.get(r.version) ?? [], downloads.get(r.version) ?? 0, principal));
   }
 
   async present(record: VersionRecord, principal: Principal): Promise<VersionBody> {

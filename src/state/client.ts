@@ -59,6 +59,7 @@ type ModelStateRpc = Pick<
   | "previewRetention"
   | "applyRetention"
   | "attachRelay"
+  | "countDownloads"
   | "fetch"
 >;
 

@@ -33,6 +33,7 @@ import type { Env } from "../env";
 import * as aliasOps from "./alias-ops";
 import { aliasBody, AliasTable, type AliasBody, type HistoryEntry } from "./alias-table";
 import { ChangeLog, touchedAliases, type FanOutPort } from "./changes";
+import { DownloadTable } from "./download-table";
 import { DownstreamTable, type Hold } from "./downstream-table";
 import { RelayFanOut, relayStub, type RelayAttachment } from "./relay-fanout";
 import { RelayTable } from "./relay-table";
@@ -47,6 +48,7 @@ import * as modelOps from "./model-ops";
 import { ModelTable } from "./model-table";
 import { withTouched, type Outcome } from "./outcome";
 import { Outbox } from "./outbox";
+import { projectDownloads } from "./projection";
 import * as retentionOps from "./retention-ops";
 import { RetentionTable, type OwnRetention } from "./retention-table";
 import { versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
@@ -68,6 +70,9 @@ export type { PolicySource, RetentionApplied, RetentionDecision, RetentionInputs
 /** How soon the alarm retries a projection D1 has not taken yet. */
 const RETRY_DELAY_MS = 5_000;
 
+/** How long download counts gather before one D1 write carries them all. */
+const DOWNLOADS_BATCH_MS = 2_000;
+
 export class ModelState extends DurableObject<Env> {
   private readonly rooms: Rooms;
   /**
@@ -78,6 +83,8 @@ export class ModelState extends DurableObject<Env> {
   private readonly fanOut: FanOutPort[];
   /** The relays that asked to hear of each alias's changes. */
   private readonly relays: RelayTable;
+  /** Downloads per version, projected into D1 by the alarm. */
+  private readonly downloads: DownloadTable;
   /** Resolutions computed since the last write: the hot path's answers from memory. */
   private readonly resolved = new Map<string, ResolveState>();
   /** When the object's alarm will fire (this object is its only setter), or null when none is set. */
@@ -103,6 +110,7 @@ export class ModelState extends DurableObject<Env> {
       watch: new Watch(ctx, (model, alias) => aliasOps.resolveNow(this.rooms, model, alias), () => meta.counter("generation")),
     };
     this.relays = new RelayTable(sql);
+    this.downloads = new DownloadTable(sql);
     const relayFanOut = new RelayFanOut(
       this.relays,
       (relay) => relayStub(this.env, relay),
@@ -413,6 +421,26 @@ export class ModelState extends DurableObject<Env> {
     ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
   }
 
+  // ---- download counts ---------------------------------------------------------------------
+
+  /**
+   * Counts `n` downloads of `version`; the Worker calls this inside waitUntil, after the bytes
+   * have started. D1 hears of it from the alarm, batched with every count of the next moment.
+   */
+  async countDownloads(input: { version: number; n: number }): Promise<void> {
+    this.downloads.add(input.version, input.n);
+    this.armAlarm(Date.now() + DOWNLOADS_BATCH_MS);
+  }
+
+  /** Writes the totals D1 has not taken into `versions.downloads`; rejects if D1 refused. */
+  private async projectDownloads(): Promise<void> {
+    const totals = this.downloads.unprojected();
+    const model = this.rooms.model.get()?.name;
+    if (totals.length === 0 || model === undefined) return;
+    await projectDownloads(this.env.DB, model, totals);
+    this.downloads.projected(totals);
+  }
+
   // ---- outbox and alarm -------------------------------------------------------------------
 
   /** Projects the outbox into D1 now; rejects if D1 refused (the alarm then keeps trying). */
@@ -435,9 +463,10 @@ export class ModelState extends DurableObject<Env> {
     if (next !== null) this.armAlarm(next);
     try {
       await this.flush();
+      await this.projectDownloads();
       await this.sendEvents();
     } catch (err) {
-      console.error("outbox flush or event dispatch failed; retrying", err);
+      console.error("outbox flush, download counts or event dispatch failed; retrying", err);
       this.armAlarm(Date.now() + RETRY_DELAY_MS);
     }
   }

@@ -230,3 +230,19 @@ export async function project(d1: D1Database, items: OutboxItem[]): Promise<void
   const statements = items.flatMap((item) => statementsFor(db, item));
   await db.batch(statements as [Statement, ...Statement[]]);
 }
+
+/**
+ * Writes download totals into `versions.downloads`, one batch. A total only ever grows, so a
+ * repeated or reordered write leaves the larger value.
+ */
+export async function projectDownloads(d1: D1Database, model: string, totals: { version: number; total: number }[]): Promise<void> {
+  if (totals.length === 0) return;
+  const db = drizzle(d1);
+  const statements: Statement[] = totals.map((t) =>
+    db
+      .update(versions)
+      .set({ downloads: sql`max(${versions.downloads}, ${t.total})` })
+      .where(and(eq(versions.model, model), eq(versions.version, t.version))),
+  );
+  await db.batch(statements as [Statement, ...Statement[]]);
+}

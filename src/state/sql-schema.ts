@@ -4,6 +4,7 @@
  * header says what its tables hold. Only ModelState reads or writes these tables.
  */
 import { ALIAS_SCHEMA } from "./alias-table";
+import { DOWNLOAD_SCHEMA } from "./download-table";
 import { DOWNSTREAM_SCHEMA } from "./downstream-table";
 import { GATE_SCHEMA } from "./gate-table";
 import { GUARD_SCHEMA } from "./guard-table";
@@ -15,4 +16,4 @@ import { RETENTION_SCHEMA } from "./retention-table";
 import { UPLOAD_SCHEMA } from "./upload-table";
 import { VERSION_SCHEMA } from "./version-table";
 
-export const MODEL_STATE_SCHEMA = [...MODEL_SCHEMA, ...META_SCHEMA, ...VERSION_SCHEMA, ...UPLOAD_SCHEMA, ...ALIAS_SCHEMA, ...GATE_SCHEMA, ...GUARD_SCHEMA, ...RETENTION_SCHEMA, ...DOWNSTREAM_SCHEMA, ...RELAY_SCHEMA, ...OUTBOX_SCHEMA];
+export const MODEL_STATE_SCHEMA = [...MODEL_SCHEMA, ...META_SCHEMA, ...VERSION_SCHEMA, ...UPLOAD_SCHEMA, ...ALIAS_SCHEMA, ...GATE_SCHEMA, ...GUARD_SCHEMA, ...RETENTION_SCHEMA, ...DOWNSTREAM_SCHEMA, ...RELAY_SCHEMA, ...OUTBOX_SCHEMA, ...DOWNLOAD_SCHEMA];

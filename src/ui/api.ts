@@ -5,7 +5,7 @@
  * session bookmark from one call to the next, so a page reads its own writes.
  */
 import type { Context, Hono } from "hono";
-import { actAs } from "../auth/internal";
+import { actAs, asPreview } from "../auth/internal";
 import type { Principal } from "../auth/principal";
 import { MregClient } from "../client/client";
 import { BOOKMARK } from "../db/session";
@@ -29,7 +29,8 @@ function sentBookmark(c: Context<AppEnv>): string | undefined {
 /** Any host does: the request never leaves the isolate. */
 const INTERNAL_BASE = "https://mreg.internal";
 
-export function apiFor(app: Hono<AppEnv>, c: Context<AppEnv>, principal: Principal): MregClient {
+/** `preview`: the client reads files to show them, not to download them (they are not counted). */
+export function apiFor(app: Hono<AppEnv>, c: Context<AppEnv>, principal: Principal, options: { preview?: boolean } = {}): MregClient {
   let ctx: Parameters<Hono<AppEnv>["fetch"]>[2];
   try {
     ctx = c.executionCtx;
@@ -42,6 +43,9 @@ export function apiFor(app: Hono<AppEnv>, c: Context<AppEnv>, principal: Princip
     url: INTERNAL_BASE,
     retries: 0,
     ...(bookmark && { bookmark }),
-    fetch: async (input, init) => app.fetch(actAs(new Request(input, init), principal), c.env, ctx),
+    fetch: async (input, init) => {
+      const request = actAs(new Request(input, init), principal);
+      return app.fetch(options.preview ? asPreview(request) : request, c.env, ctx);
+    },
   });
 }

@@ -43,6 +43,15 @@ ol.timeline li{padding:.1rem .6rem}ol.timeline li.rollback{border-left:3px solid
 .markdown{border:1px solid var(--line);padding:.2rem 1rem;max-width:60rem;overflow-x:auto}.markdown table,table.card-meta{width:auto}table.card-meta{max-width:60rem}table.card-meta td.mono{word-break:break-all}pre.markdown{white-space:pre-wrap}
 button.copy{padding:0 .3rem;font-size:11px}
 #live{font-size:12px}
+time,.nowrap{white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.bar span a{color:#fff}
+.notice .advice{color:var(--fg);margin:.2rem 0 0}
+ul.rules{margin:0;padding-left:1.1rem}
+details.more{display:inline-block}details.more summary{cursor:pointer;color:var(--accent);font-size:12px}
+svg.plot{display:block;width:100%;height:auto;margin:.4rem 0}
+textarea{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
+form.edit{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:.6rem;align-items:start;margin:.4rem 0}
+form.edit .actions{grid-column:1/-1}
 svg.lineage-graph{display:block;max-width:100%;height:auto;margin:.4rem 0}svg.lineage-graph a:focus rect{stroke:#0550ae;stroke-width:3}
 `;
 
@@ -53,8 +62,10 @@ export const SCRIPT = `
     root.querySelectorAll("time[datetime]").forEach(function(t){
       var d=new Date(t.getAttribute("datetime"));
       if(isNaN(d))return;
-      t.textContent=d.toLocaleString(undefined,{year:"numeric",month:"short",day:"numeric",hour:"2-digit",minute:"2-digit",second:"2-digit"});
-      t.title=d.toISOString().replace("T"," ").replace(/\\.\\d+Z$/," UTC");
+      var opts={month:"short",day:"numeric",hour:"2-digit",minute:"2-digit"};
+      if(d.getFullYear()!==new Date().getFullYear())opts.year="numeric";
+      t.textContent=d.toLocaleString(undefined,opts);
+      t.title=d.toLocaleString(undefined,{dateStyle:"full",timeStyle:"long"})+" — "+d.toISOString().replace("T"," ").replace(/\\.\\d+Z$/," UTC");
     });
   }
   localize(document);
@@ -67,6 +78,7 @@ export const SCRIPT = `
   var body=document.body, model=body.getAttribute("data-model");
   if(!model)return;
   var live=document.getElementById("live");
+  function link(v,text){var a=document.createElement("a");a.href="/m/"+encodeURIComponent(model)+"/v/"+v;a.textContent=text;return a}
   document.querySelectorAll("[data-watch-alias]").forEach(function(row){
     var alias=row.getAttribute("data-watch-alias"), cell=row.querySelector("[data-alias-value]"), delay=500;
     function connect(){
@@ -79,10 +91,12 @@ export const SCRIPT = `
         cell.textContent="";
         if(e.split&&e.split.length){
           var bar=document.createElement("div");bar.className="bar";
-          e.split.forEach(function(s){var sp=document.createElement("span");sp.style.width=s.weight+"%";sp.textContent="v"+s.version+" "+s.weight+"%";bar.appendChild(sp)});
+          e.split.forEach(function(s){var sp=document.createElement("span");sp.style.width=s.weight+"%";sp.appendChild(link(s.version,"v"+s.version+" "+s.weight+"%"));bar.appendChild(sp)});
           cell.appendChild(bar);
+        }else if(e.version===null){
+          cell.textContent="(unset)";
         }else{
-          cell.textContent=e.version===null?"(unset)":"v"+e.version;
+          cell.appendChild(link(e.version,"v"+e.version));
         }
         row.setAttribute("data-version",e.version===null?"":String(e.version));
         if(e.event!=="current"&&live)live.textContent=alias+" → "+(e.version===null?"unset":"v"+e.version)+" ("+e.event+") at "+new Date().toLocaleTimeString();

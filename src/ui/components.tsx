@@ -50,13 +50,18 @@ export function Layout(props: PropsWithChildren<{ title: string; page: PageConte
 
 export const Csrf = ({ token }: { token: string }) => <input type="hidden" name="csrf" value={token} />;
 
-/** A timestamp: UTC in the markup (readable without script), the reader's zone once the script runs. */
+/**
+ * A timestamp, short enough not to wrap: `2026-12-01 05:19 UTC` in the markup (readable
+ * without script), the reader's zone once the script runs; the full time to the second in
+ * the title.
+ */
 export function Time({ at }: { at: string | null | undefined }) {
   if (!at) return <span class="muted">—</span>;
-  const utc = `${at.replace("T", " ").replace(/\.\d+Z$/, "").replace(/Z$/, "")} UTC`;
+  const full = `${at.replace("T", " ").replace(/\.\d+Z$/, "").replace(/Z$/, "")} UTC`;
+  const compact = `${full.slice(0, 16)} UTC`;
   return (
-    <time datetime={at} title={utc}>
-      {utc}
+    <time datetime={at} title={full}>
+      {compact}
     </time>
   );
 }
@@ -77,18 +82,19 @@ export function Sha({ value }: { value: string | null | undefined }) {
 
 export { bytes } from "../domain/bytes-text";
 
-/** What an alias serves: `v3`, or a split as proportional bars. */
-export function AliasValue({ version, split }: { version: number | null; split: SplitEntry[] | null }) {
+/** What an alias serves: `v3`, or a split as proportional bars; each version links to its page when `model` is given. */
+export function AliasValue({ version, split, model }: { version: number | null; split: SplitEntry[] | null; model?: string }) {
+  const label = (v: number, text: string) => (model === undefined ? text : <a href={versionHref(model, v)}>{text}</a>);
   if (split && split.length > 0) {
     return (
       <div class="bar" role="img" aria-label={split.map((s) => `v${s.version} ${s.weight}%`).join(", ")}>
         {split.map((s) => (
-          <span style={`width:${s.weight}%`}>{`v${s.version} ${s.weight}%`}</span>
+          <span style={`width:${s.weight}%`}>{label(s.version, `v${s.version} ${s.weight}%`)}</span>
         ))}
       </div>
     );
   }
-  return <span>{version === null ? "(unset)" : `v${version}`}</span>;
+  return <span>{version === null ? "(unset)" : label(version, `v${version}`)}</span>;
 }
 
 export function Tags({ tags }: { tags: Record<string, string> }) {
@@ -120,6 +126,25 @@ export function KeyValues({ values, empty }: { values: Record<string, unknown>; 
   );
 }
 
+/** What a page says at its top after an action: done, or refused with why and what to do. */
+export interface PageNotice {
+  kind: "ok" | "bad";
+  text: string;
+  /** For a refusal: what to do about it. */
+  advice?: string;
+}
+
+export function TopNotice({ notice }: { notice: PageNotice | null | undefined }) {
+  if (!notice) return null;
+  return (
+    <Notice kind={notice.kind}>
+      <strong>{notice.kind === "ok" ? "Done: " : "Refused: "}</strong>
+      {notice.text}
+      {notice.advice && <p class="advice">{notice.advice}</p>}
+    </Notice>
+  );
+}
+
 export function Notice({ kind, children }: PropsWithChildren<{ kind: "ok" | "bad" | "info" }>) {
   return (
     <div class={`notice ${kind === "info" ? "" : kind}`} role={kind === "bad" ? "alert" : "status"}>
@@ -136,6 +161,8 @@ export function MetricList({ metrics }: { metrics: Record<string, number> }): Ch
   if (entries.length === 0) return <span class="muted">—</span>;
   return <span class="mono">{entries.map(([k, v]) => `${k}=${metric(v)}`).join("  ")}</span>;
 }
+
+export const downloadsText = (n: number): string => `${n.toLocaleString("en-US")} download${n === 1 ? "" : "s"}`;
 
 /** Path segments for links: encoded so a model or file name cannot change the route. */
 export const modelHref = (model: string) => `/m/${encodeURIComponent(model)}`;

@@ -9,15 +9,18 @@ import { ANONYMOUS, hasScope, type Scope } from "../auth/principal";
 import type { MregClient } from "../client/client";
 import { MregError } from "../client/errors";
 import type { GateResult, HistoryEntry } from "../client/types";
+import { AliasName } from "../domain/alias";
 import { config } from "../env";
 import type { AppEnv } from "../http/app-env";
 import { MULTI_SEGMENT } from "../http/api";
 import { apiFor, bookmarkCookie } from "./api";
 import { SCRIPT } from "./assets";
-import { Layout, modelHref, Notice, versionHref, type PageContext } from "./components";
+import { Layout, modelHref, Notice, versionHref, type PageContext, type PageNotice } from "./components";
+import { FormError, mergePatch, parseMetrics, parsePairs } from "./forms";
+import { aliasValueText } from "./words";
 import { AUDIT_FILTERS, AuditPage, type AuditFilters } from "./pages/audit";
 import { DiffPage } from "./pages/diff";
-import { ModelPage } from "./pages/model";
+import { ModelPage, type ModelView } from "./pages/model";
 import { ModelsPage } from "./pages/models";
 import { PromotePage } from "./pages/promote";
 import { SignInPage } from "./pages/sign-in";
@@ -82,8 +85,8 @@ export function registerUi(app: Hono<AppEnv>): void {
     return c.redirect(`/sign-in?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
   }
 
-  /** A form post: the session, its CSRF token and the scope the action needs, or a refusal page. */
-  async function poster(c: Ctx, scope: Scope): Promise<{ caller: Caller; form: Record<string, string> } | Response> {
+  /** A form post: the session and its CSRF token, or a refusal page (these refusals mean a stale or forged form). */
+  async function poster(c: Ctx): Promise<{ caller: Caller; form: Record<string, string> } | Response> {
     if (!sameOrigin(c)) return errorPage(c, 403, "Forms are accepted only from this registry's own pages.", null);
     const session = await currentSession(c);
     if (!session) return errorPage(c, 401, "Sign in first.", null);
@@ -92,7 +95,6 @@ export function registerUi(app: Hono<AppEnv>): void {
     for (const [k, v] of Object.entries(body)) if (typeof v === "string") form[k] = v;
     const page = { principal: session.principal, csrf: await csrfToken(session), canSignOut: session.via === "token" };
     if (!(await csrfValid(session, form.csrf))) return errorPage(c, 403, "The form's CSRF token is missing or wrong; reload the page and try again.", page);
-    if (!hasScope(session.principal, scope)) return errorPage(c, 403, `This action needs the '${scope}' scope.`, page);
     return { caller: { page, api: apiFor(app, c, session.principal) }, form };
   }
 
@@ -145,62 +147,81 @@ export function registerUi(app: Hono<AppEnv>): void {
     }),
   );
 
+  /** The Model page, with what to say at its top (from the query after a redirect, or a refusal). */
+  async function renderModel(c: Ctx, { page, api }: Caller, extra: { notice?: PageNotice; status?: number; edit?: ModelView["edit"] } = {}): Promise<Response> {
+    const name = param(c, "model");
+    const [model, aliases, versions, gates] = await Promise.all([
+      api.models.get(name),
+      api.aliases.list(name),
+      api.versions.list(name, { limit: 100 }),
+      api.gates.list(name),
+    ]);
+    const perAlias = await Promise.all(
+      aliases.map(async (a) => {
+        const [history, guard] = await Promise.all([
+          api.aliases.history(name, a.alias, { limit: HISTORY_SHOWN }),
+          api.guards.get(name, a.alias).catch((err: unknown) => {
+            if (err instanceof MregError && err.code === "not_found") return null;
+            throw err;
+          }),
+        ]);
+        return { alias: a.alias, history: history.items, guard };
+      }),
+    );
+    const history: Record<string, HistoryEntry[]> = Object.fromEntries(perAlias.map((p) => [p.alias, p.history]));
+    const guards = perAlias.flatMap((p) => (p.guard ? [p.guard] : []));
+    const names = metricNames(versions.items);
+    const asked = c.req.queries("metric")?.filter((m) => names.includes(m)) ?? [];
+    const metrics = asked.length > 0 ? asked : names;
+    const notice = extra.notice ?? doneNotice(c, history, aliases.map((a) => a.alias));
+    const view: ModelView = { model, aliases, history, versions: versions.items, gates, guards, metrics, notice, ...(extra.edit && { edit: extra.edit }) };
+    return c.html(<ModelPage page={page} view={view} />, extra.status === undefined ? 200 : httpStatus(extra.status));
+  }
+
   app.get(
     "/m/:model",
-    page(async (c, { page, api }) => {
-      const name = param(c, "model");
-      const [model, aliases, versions, gates] = await Promise.all([
-        api.models.get(name),
-        api.aliases.list(name),
-        api.versions.list(name, { limit: 100 }),
-        api.gates.list(name),
-      ]);
-      const perAlias = await Promise.all(
-        aliases.map(async (a) => {
-          const [history, guard] = await Promise.all([
-            api.aliases.history(name, a.alias, { limit: HISTORY_SHOWN }),
-            api.guards.get(name, a.alias).catch((err: unknown) => {
-              if (err instanceof MregError && err.code === "not_found") return null;
-              throw err;
-            }),
-          ]);
-          return { alias: a.alias, history: history.items, guard };
-        }),
-      );
-      const history: Record<string, HistoryEntry[]> = Object.fromEntries(perAlias.map((p) => [p.alias, p.history]));
-      const guards = perAlias.flatMap((p) => (p.guard ? [p.guard] : []));
-      const names = metricNames(versions.items);
-      const asked = c.req.query("metric");
-      const metric = asked !== undefined && names.includes(asked) ? asked : (names[0] ?? null);
-      return c.html(<ModelPage page={page} view={{ model, aliases, history, versions: versions.items, gates, guards, metric }} />);
-    }),
+    page((c, who) => renderModel(c, who)),
   );
+
+  /** The Version page, with what to say at its top. */
+  async function renderVersion(c: Ctx, { page, api }: Caller, extra: { notice?: PageNotice; status?: number; edit?: VersionView["edit"] } = {}): Promise<Response> {
+    const name = param(c, "model");
+    const number = versionNumber(param(c, "version"));
+    const [version, lineage, approvals, gates] = await Promise.all([
+      api.versions.get(name, number),
+      api.lineage.graph(name, number),
+      api.approvals.list(name, number),
+      api.gates.list(name),
+    ]);
+    const results: { target: string; result: GateResult }[] = [];
+    for (const g of gates) results.push({ target: g.target, result: await api.gates.check(name, g.target, number) });
+    let card: VersionView["card"] = null;
+    const readme = version.files.find((f) => f.path.toLowerCase() === "readme.md");
+    if (readme) {
+      card = { path: readme.path, size: readme.size, source: readme.size === 0 ? "" : null };
+      if (readme.size > 0 && readme.size <= MAX_CARD_BYTES) {
+        // A range, so no more than the cap is read whatever the stored object holds.
+        // Read as a preview: showing the card is not a download of it.
+        const preview = apiFor(app, c, page.principal, { preview: true });
+        const download = await preview.files.download(name, number, readme.path, { range: { start: 0, end: readme.size - 1 } });
+        card.source = download.body ? await new Response(download.body).text() : null;
+      }
+    }
+    const approved = c.req.query("approved");
+    const notice: PageNotice | null =
+      extra.notice ??
+      (c.req.query("saved") === "1"
+        ? { kind: "ok", text: `Saved the description, tags and metrics of v${number}.` }
+        : approved !== undefined && approvals.some((a) => a.target === approved && a.approver === page.principal.sub)
+          ? { kind: "ok", text: `You approved v${number} for ${approved}.` }
+          : null);
+    const view: VersionView = { version, lineage, approvals, gates: results, card, notice, ...(extra.edit && { edit: extra.edit }) };
+    return c.html(<VersionPage page={page} view={view} />, extra.status === undefined ? 200 : httpStatus(extra.status));
+  }
 
   app.get(
     "/m/:model/v/:version",
-    page(async (c, { page, api }) => {
-      const name = param(c, "model");
-      const number = versionNumber(param(c, "version"));
-      const [version, lineage, approvals, gates] = await Promise.all([
-        api.versions.get(name, number),
-        api.lineage.graph(name, number),
-        api.approvals.list(name, number),
-        api.gates.list(name),
-      ]);
-      const results: { target: string; result: GateResult }[] = [];
-      for (const g of gates) results.push({ target: g.target, result: await api.gates.check(name, g.target, number) });
-      let card: VersionView["card"] = null;
-      const readme = version.files.find((f) => f.path.toLowerCase() === "readme.md");
-      if (readme) {
-        card = { path: readme.path, size: readme.size, source: readme.size === 0 ? "" : null };
-        if (readme.size > 0 && readme.size <= MAX_CARD_BYTES) {
-          // A range, so no more than the cap is read whatever the stored object holds.
-          const download = await api.files.download(name, number, readme.path, { range: { start: 0, end: readme.size - 1 } });
-          card.source = download.body ? await new Response(download.body).text() : null;
-        }
-      }
-      return c.html(<VersionPage page={page} view={{ version, lineage, approvals, gates: results, card }} />);
-    }),
+    page((c, who) => renderVersion(c, who)),
   );
 
   // Downloads through the session: the API's file route wants a bearer header a link cannot send.
@@ -254,22 +275,62 @@ export function registerUi(app: Hono<AppEnv>): void {
     }),
   );
 
-  /** A form post behind `scope`; the API's refusals (and a bad version number) become pages. */
+  /**
+   * A form post behind `scope`. A refusal (the scope, the API's 4xx, a form that does not
+   * parse) is answered by `refused` on the page the form came from, with why and what to do;
+   * without `refused`, by an error page.
+   */
   const post =
-    (scope: Scope, handle: (c: Ctx, who: Caller, form: Record<string, string>) => Promise<Response>) =>
+    (scope: Scope, handle: (c: Ctx, who: Caller, form: Record<string, string>) => Promise<Response>, refused?: Refused) =>
     async (c: Ctx): Promise<Response> => {
-      const got = await poster(c, scope);
+      const got = await poster(c);
       if (got instanceof Response) return got;
+      const { caller: who, form } = got;
+      const refuse = async (problem: Problem): Promise<Response> => {
+        if (refused) {
+          try {
+            return await refused(c, who, form, problem);
+          } catch (err) {
+            // The page itself cannot be shown (the model is gone): say so plainly.
+            if (!(err instanceof MregError) || err.status >= 500) throw err;
+          }
+        }
+        return errorPage(c, problem.status, `${problem.text} ${problem.advice}`, who.page);
+      };
+      if (!hasScope(who.page.principal, scope)) {
+        const held = [...who.page.principal.scopes].join(", ") || "none";
+        return refuse({
+          status: 403,
+          text: `This needs the '${scope}' scope; your session has ${held}.`,
+          advice: `Sign in with a token that has '${scope}' (an admin mints one through POST /v1/tokens).`,
+        });
+      }
       try {
-        const res = await handle(c, got.caller, got.form);
-        const cookie = res.status === 303 ? bookmarkCookie(got.caller.api.bookmark) : undefined;
+        const res = await handle(c, who, form);
+        const cookie = res.status === 303 ? bookmarkCookie(who.api.bookmark) : undefined;
         if (cookie) res.headers.append("set-cookie", cookie);
         return res;
       } catch (err) {
-        if (err instanceof MregError && err.status >= 400 && err.status < 500) return errorPage(c, err.status, err.detail, got.caller.page);
+        if (err instanceof FormError) return refuse({ status: 400, text: err.message, advice: "Correct the form and send it again." });
+        if (err instanceof MregError && err.status >= 400 && err.status < 500) return refuse({ status: err.status, text: err.detail, advice: adviceFor(err.code, scope) });
         throw err;
       }
     };
+
+  /** Refusals of the Model page's forms, on the Model page. */
+  const onModelPage: Refused = (c, who, form, problem) =>
+    renderModel(c, who, {
+      notice: { kind: "bad", text: problem.text, advice: problem.advice },
+      status: problem.status,
+      ...(form.tags !== undefined && { edit: { description: form.description ?? "", tags: form.tags } }),
+    });
+
+  const onVersionPage: Refused = (c, who, form, problem) =>
+    renderVersion(c, who, {
+      notice: { kind: "bad", text: problem.text, advice: problem.advice },
+      status: problem.status,
+      ...(form.metrics !== undefined && { edit: { description: form.description ?? "", tags: form.tags ?? "", metrics: form.metrics } }),
+    });
 
   app.post(
     "/m/:model/promote",
@@ -278,8 +339,8 @@ export function registerUi(app: Hono<AppEnv>): void {
       const alias = form.alias ?? "";
       const number = versionNumber(form.version);
       try {
-        await who.api.aliases.set(name, alias, { version: number, ...(form.reason && { reason: form.reason }) });
-        return c.redirect(modelHref(name), 303);
+        const set = await who.api.aliases.set(name, alias, { version: number, ...(form.reason && { reason: form.reason }) });
+        return c.redirect(doneHref(name, alias, set.generation), 303);
       } catch (err) {
         if (!(err instanceof MregError) || err.status >= 500) throw err;
         // The refusal is shown on the dry-run page, with the checks that failed.
@@ -292,33 +353,153 @@ export function registerUi(app: Hono<AppEnv>): void {
 
   app.post(
     "/m/:model/aliases/:alias/rollback",
-    post("promote", async (c, who, form) => {
-      const name = param(c, "model");
-      if (form.confirm !== "yes") return errorPage(c, 400, "Tick 'confirm' to roll back.", who.page);
-      await who.api.aliases.rollback(name, param(c, "alias"), { ...(form.reason && { reason: form.reason }) });
-      return c.redirect(modelHref(name), 303);
-    }),
+    post(
+      "promote",
+      async (c, who, form) => {
+        const name = param(c, "model");
+        const alias = param(c, "alias");
+        if (form.confirm !== "yes") throw new FormError(`Tick 'confirm' to roll back ${alias}.`);
+        const to = form.to_version ? versionNumber(form.to_version) : undefined;
+        const done = await who.api.aliases.rollback(name, alias, { ...(to !== undefined && { to_version: to }), ...(form.reason && { reason: form.reason }) });
+        return c.redirect(doneHref(name, alias, done.generation), 303);
+      },
+      onModelPage,
+    ),
   );
 
   app.post(
     "/m/:model/aliases/:alias/delete",
-    post("promote", async (c, who, form) => {
-      const name = param(c, "model");
-      if (form.confirm !== "yes") return errorPage(c, 400, "Tick 'confirm' to delete the alias.", who.page);
-      await who.api.aliases.delete(name, param(c, "alias"), { reason: "deleted from the web UI" });
-      return c.redirect(modelHref(name), 303);
-    }),
+    post(
+      "promote",
+      async (c, who, form) => {
+        const name = param(c, "model");
+        const alias = param(c, "alias");
+        if (form.confirm !== "yes") throw new FormError(`Tick 'confirm' to delete the alias ${alias}.`);
+        await who.api.aliases.delete(name, alias, { reason: "deleted from the web UI" });
+        return c.redirect(`${modelHref(name)}?deleted=${encodeURIComponent(alias)}`, 303);
+      },
+      onModelPage,
+    ),
+  );
+
+  app.post(
+    "/m/:model/edit",
+    post(
+      "write",
+      async (c, who, form) => {
+        const name = param(c, "model");
+        const tags = parsePairs(form.tags ?? "", "Tags");
+        const current = await who.api.models.get(name);
+        const description = (form.description ?? "").trim();
+        const tagPatch = mergePatch(current.tags, tags);
+        const patch = {
+          ...(description !== (current.description ?? "") && { description: description === "" ? null : description }),
+          ...(Object.keys(tagPatch).length > 0 && { tags: tagPatch }),
+        };
+        // Nothing changed: no write, and no audit event saying so.
+        if (Object.keys(patch).length > 0) await who.api.models.update(name, patch);
+        return c.redirect(`${modelHref(name)}?saved=1`, 303);
+      },
+      onModelPage,
+    ),
+  );
+
+  app.post(
+    "/m/:model/v/:version/edit",
+    post(
+      "write",
+      async (c, who, form) => {
+        const name = param(c, "model");
+        const number = versionNumber(param(c, "version"));
+        const tags = parsePairs(form.tags ?? "", "Tags");
+        const metrics = parseMetrics(form.metrics ?? "");
+        const current = await who.api.versions.get(name, number);
+        const description = (form.description ?? "").trim();
+        const tagPatch = mergePatch(current.tags, tags);
+        const metricPatch = mergePatch(current.metrics, metrics);
+        const patch = {
+          ...(description !== (current.description ?? "") && { description: description === "" ? null : description }),
+          ...(Object.keys(tagPatch).length > 0 && { tags: tagPatch }),
+          ...(Object.keys(metricPatch).length > 0 && { metrics: metricPatch }),
+        };
+        if (Object.keys(patch).length > 0) await who.api.versions.update(name, number, patch);
+        return c.redirect(`${versionHref(name, number)}?saved=1`, 303);
+      },
+      onVersionPage,
+    ),
   );
 
   app.post(
     "/m/:model/v/:version/approve",
-    post("approve", async (c, who, form) => {
-      const name = param(c, "model");
-      const number = versionNumber(param(c, "version"));
-      await who.api.approvals.add(name, number, { target: form.target ?? "", ...(form.comment && { comment: form.comment }) });
-      return c.redirect(versionHref(name, number), 303);
-    }),
+    post(
+      "approve",
+      async (c, who, form) => {
+        const name = param(c, "model");
+        const number = versionNumber(param(c, "version"));
+        const target = form.target ?? "";
+        await who.api.approvals.add(name, number, { target, ...(form.comment && { comment: form.comment }) });
+        return c.redirect(`${versionHref(name, number)}?approved=${encodeURIComponent(target)}`, 303);
+      },
+      onVersionPage,
+    ),
   );
+}
+
+interface Problem {
+  status: number;
+  text: string;
+  /** What to do about it. */
+  advice: string;
+}
+
+type Refused = (c: Ctx, who: Caller, form: Record<string, string>, problem: Problem) => Promise<Response>;
+
+/** What to do about a refusal, by the API's stable code. */
+function adviceFor(code: string, scope: Scope): string {
+  switch (code) {
+    case "forbidden":
+      return `Your token may not do this here (its scopes, or its model and alias grants). Sign in with a token that may — an admin mints one with '${scope}' through POST /v1/tokens.`;
+    case "unauthenticated":
+      return "Your session ended: sign in again.";
+    case "gate_failed":
+      return "Open the gate's dry run (Promote…) to see which checks fail; meet them (metrics, tags, approvals) or ask an admin about the gate.";
+    case "conflict":
+      return "Someone changed it meanwhile, or it cannot go there: this page now shows the current state; check it and try again.";
+    case "version_not_ready":
+      return "Only ready versions can be served: finalize the version first.";
+    case "not_found":
+      return "It may have been deleted meanwhile: the page shows what exists now.";
+    case "in_use":
+      return "Free it first (move or delete the aliases that hold it), then try again.";
+    case "validation_failed":
+      return "Correct the form and send it again.";
+    default:
+      return "Check the page as it is now and try again.";
+  }
+}
+
+/** Where a form that moved an alias goes: the model page, which then says what changed. */
+const doneHref = (model: string, alias: string, generation: number) => `${modelHref(model)}?done=${encodeURIComponent(alias)}&generation=${generation}`;
+
+/**
+ * The confirmation after a redirect, told from the alias's own history (the query only names
+ * the change, so a crafted link cannot make the page claim something that did not happen).
+ */
+function doneNotice(c: Ctx, history: Record<string, HistoryEntry[]>, aliases: string[]): PageNotice | null {
+  if (c.req.query("saved") === "1") return { kind: "ok", text: "Saved the description and tags." };
+  const deleted = c.req.query("deleted");
+  if (deleted !== undefined && AliasName.safeParse(deleted).success && !aliases.includes(deleted)) return { kind: "ok", text: `Deleted the alias ${deleted}.` };
+  const alias = c.req.query("done");
+  const generation = Number(c.req.query("generation"));
+  if (alias === undefined) return null;
+  const entries = history[alias] ?? [];
+  const at = entries.findIndex((h) => h.generation === generation);
+  if (at < 0) return null;
+  const h = entries[at]!;
+  const before = entries[at + 1];
+  const from = before ? aliasValueText(before) : "(unset)";
+  const what = h.action === "rollback" ? "Rolled back" : "Set";
+  return { kind: "ok", text: `${what} ${alias}: ${from} → ${aliasValueText(h)}${h.reason ? `, reason “${h.reason}”` : ""}.` };
 }
 
 /** The dry run of the gate covering `alias`, or null when none does. */

@@ -71,7 +71,7 @@ export async function startServer(extra: string[] = [], at: { port?: number; sta
 }
 
 /** A development token, as `npm run token` mints it; `models`: the globs it is limited to. */
-export function token(sub: string, scope: string, models?: string): string {
-  const limit = models === undefined ? [] : ["--models", models];
+export function token(sub: string, scope: string, models?: string, aliases?: string): string {
+  const limit = [...(models === undefined ? [] : ["--models", models]), ...(aliases === undefined ? [] : ["--aliases", aliases])];
   return execFileSync("npm", ["run", "-s", "token", "--", "--sub", sub, "--scope", scope, ...limit], { cwd: root, encoding: "utf8" }).trim();
 }

@@ -66,6 +66,9 @@ async function signedIn(bearer: string, javaScriptEnabled = true): Promise<Page>
   return page;
 }
 
+/** The model page after a form moved `alias`: it names the change, which the page then confirms. */
+const done = (alias: string, model = MODEL) => new RegExp(`/m/${model}\\?done=${alias}&generation=\\d+$`);
+
 const productionCell = (page: Page) => page.locator('tr[data-watch-alias="production"] [data-alias-value]');
 
 beforeAll(async () => {
@@ -154,7 +157,8 @@ describe("the web UI in Chromium", () => {
     await approve.getByLabel("Target").fill("production");
     await approve.getByLabel("Comment").fill("canary looked good");
     await approve.getByRole("button", { name: "Approve" }).click();
-    await oncall.waitForURL(`${server.base}/m/${MODEL}/v/2`);
+    await oncall.waitForURL(`${server.base}/m/${MODEL}/v/2?approved=production`);
+    expect(await oncall.getByRole("status").textContent()).toBe("Done: You approved v2 for production.");
     expect(await oncall.getByText("canary looked good").isVisible()).toBe(true);
     const viewerUrl = viewer.url();
     await oncall.goto(`${server.base}/m/${MODEL}/promote?alias=production&version=2`);
@@ -162,8 +166,9 @@ describe("the web UI in Chromium", () => {
     await oncall.getByRole("form", { name: "Confirm promotion" }).getByLabel("Reason").fill("better auc");
     const promotedAt = Date.now();
     await oncall.getByRole("button", { name: "Set production → v2" }).click();
-    await oncall.waitForURL(`${server.base}/m/${MODEL}`);
+    await oncall.waitForURL(done("production"));
     expect(await productionCell(oncall).textContent()).toBe("v2");
+    expect(await oncall.getByRole("status").textContent()).toBe("Done: Set production: v1 → v2, reason “better auc”.");
     await expect.poll(() => productionCell(viewer).textContent(), { timeout: 5_000, interval: 50 }).toBe("v2");
     const liveMs = Date.now() - promotedAt;
     console.log(`viewer saw the promotion ${liveMs} ms after the click`);
@@ -173,9 +178,10 @@ describe("the web UI in Chromium", () => {
     const row = oncall.getByRole("form", { name: "Roll back production" });
     await row.getByLabel("Reason").fill("p99 latency regression");
     await row.getByLabel("confirm").check();
-    await row.getByRole("button", { name: "Roll back" }).click();
-    await oncall.waitForURL(`${server.base}/m/${MODEL}`);
+    await row.getByRole("button", { name: "Roll back to v1" }).click();
+    await oncall.waitForURL(done("production"));
     expect(await productionCell(oncall).textContent()).toBe("v1");
+    expect(await oncall.getByRole("status").textContent()).toBe("Done: Rolled back production: v2 → v1, reason “p99 latency regression”.");
     await expect.poll(() => productionCell(viewer).textContent(), { timeout: 5_000, interval: 50 }).toBe("v1");
     const timeline = oncall.getByRole("region", { name: "History of production" });
     expect(await timeline.locator("li.rollback").first().textContent()).toContain("p99 latency regression");
@@ -207,12 +213,104 @@ describe("the web UI in Chromium", () => {
     await page.getByRole("form", { name: "Promote" }).getByLabel("Version").selectOption("2");
     await page.getByRole("form", { name: "Promote" }).getByRole("button").click();
     await page.getByRole("button", { name: "Set staging → v2" }).click();
-    await page.waitForURL(`${server.base}/m/${MODEL}`);
+    await page.waitForURL(done("staging"));
     expect(await page.locator('tr[data-watch-alias="staging"] [data-alias-value]').textContent()).toBe("v2");
     await rollback.getByLabel("Reason").fill("no-js rollback");
     await rollback.getByLabel("confirm").check();
-    await rollback.getByRole("button", { name: "Roll back" }).click();
-    await page.waitForURL(`${server.base}/m/${MODEL}`);
+    await rollback.getByRole("button", { name: "Roll back to v1" }).click();
+    await page.waitForURL(done("staging"));
     expect(await page.locator('tr[data-watch-alias="staging"] [data-alias-value]').textContent()).toBe("v1");
+  });
+  it("on call: rolls back to a chosen earlier version, is refused on the same page, edits metadata, reads audit, plots and lineage", async () => {
+    const demo = "oncall-demo";
+    await api("POST", "/v1/models", { name: demo, kind: "model" });
+    const dataset = { uri: "s3://acme-data/clicks", snapshot: "2026-11-20" };
+    for (const [auc, p99] of [[0.91, 33], [0.94, 30], [0.93, 41]]) await version(demo, { metrics: { auc, latency_p99_ms: p99 }, lineage: { datasets: [dataset] } }, { "model.bin": `w${auc}` });
+    for (const [v, reason] of [[1, "first"], [2, "auc up"], [3, "new features"]] as const) await api("PUT", `/v1/models/${demo}/aliases/production`, { version: v, reason });
+
+    // A token that may promote, but only the staging alias: refused on the page it acted from, with why and what to do.
+    const junior = await signedIn(token("junior", "read promote", undefined, "staging"));
+    await junior.goto(`${server.base}/m/${demo}`);
+    const juniorRow = junior.getByRole("form", { name: "Roll back production" });
+    await juniorRow.getByLabel("Reason").fill("p99 up");
+    await juniorRow.getByLabel("confirm").check();
+    await juniorRow.getByRole("button", { name: "Roll back to v2" }).click();
+    await junior.waitForLoadState();
+    const alert = junior.getByRole("alert");
+    expect(await alert.textContent()).toMatch(/^Refused: .*production.*Sign in with a token that may/);
+    expect(await junior.locator('tr[data-watch-alias="production"] [data-alias-value]').textContent()).toBe("v3");
+    expect(await junior.getByRole("heading", { name: "Aliases" }).isVisible()).toBe(true);
+
+    // On call: the table says what production serves and why; the rollback goes past v2 to v1, chosen by name.
+    const oncall = await signedIn(token("sre", "read write promote"));
+    await oncall.goto(`${server.base}/m/${demo}`);
+    const row = oncall.locator('tr[data-watch-alias="production"]');
+    expect(await row.locator("[data-last-change]").textContent()).toContain("“new features”");
+    expect(await row.getByRole("link", { name: "v3" }).getAttribute("href")).toBe(`/m/${demo}/v/3`);
+    const form = oncall.getByRole("form", { name: "Roll back production" });
+    expect(await form.getByRole("button", { name: "Roll back to v2" }).isVisible()).toBe(true);
+    await form.getByLabel("Reason").fill("v2 and v3 both regress p99");
+    await form.getByLabel("confirm").check();
+    await form.getByText("an earlier version…").click();
+    await form.getByRole("button", { name: "Roll back to v1" }).click();
+    await oncall.waitForURL(done("production", demo));
+    expect(await oncall.getByRole("status").textContent()).toBe("Done: Rolled back production: v3 → v1, reason “v2 and v3 both regress p99”.");
+    // The confirmation is at the top of the page.
+    expect(await oncall.locator("main > :first-child").getAttribute("role")).toBe("status");
+    expect(await row.locator("[data-alias-value]").textContent()).toBe("v1");
+
+    // Editing the model's description and tags.
+    await oncall.getByText("Edit description and tags").click();
+    const edit = oncall.getByRole("form", { name: "Edit model" });
+    await edit.getByLabel("Description").fill("Click-through ranking");
+    await edit.getByLabel(/^Tags/).fill("team=ranking\nowner=sre");
+    await edit.getByRole("button", { name: "Save" }).click();
+    await oncall.waitForURL(`${server.base}/m/${demo}?saved=1`);
+    expect(await oncall.getByRole("status").textContent()).toBe("Done: Saved the description and tags.");
+    expect(await oncall.locator("main > p", { hasText: "Click-through ranking" }).isVisible()).toBe(true);
+    expect(await oncall.getByText("owner: sre").isVisible()).toBe(true);
+
+    // Two metrics, two full-width panels with axis titles and values on the points.
+    const plots = oncall.locator("svg.plot");
+    expect(await plots.count()).toBe(2);
+    const mainWidth = (await oncall.locator("main").boundingBox())!.width;
+    expect((await plots.first().boundingBox())!.width).toBeGreaterThan(mainWidth * 0.9);
+    expect(await plots.nth(1).locator("text.value").allTextContents()).toEqual(["33", "30", "41"]);
+    expect(await plots.first().locator("text.axis-title").allTextContents()).toEqual(["auc", "version"]);
+    // No version is in a stage: no Stage column.
+    expect(await oncall.getByRole("columnheader", { name: "Stage" }).count()).toBe(0);
+
+    // A version's metrics edited; a bad value is refused on the same page with the text kept.
+    await oncall.goto(`${server.base}/m/${demo}/v/3`);
+    await oncall.getByText("Edit description, tags and metrics").click();
+    const vedit = oncall.getByRole("form", { name: "Edit version" });
+    await vedit.getByLabel(/^Metrics/).fill("auc=0.93\nlatency_p99_ms=forty");
+    await vedit.getByRole("button", { name: "Save" }).click();
+    await oncall.waitForLoadState();
+    expect(await oncall.getByRole("alert").textContent()).toContain("Metrics: 'latency_p99_ms' must be a number (got 'forty').");
+    const kept = oncall.getByRole("form", { name: "Edit version" }).getByLabel(/^Metrics/);
+    expect(await kept.inputValue()).toBe("auc=0.93\nlatency_p99_ms=forty");
+    await kept.fill("auc=0.93\nlatency_p99_ms=41\nrecall=0.8");
+    await oncall.getByRole("form", { name: "Edit version" }).getByRole("button", { name: "Save" }).click();
+    await oncall.waitForURL(`${server.base}/m/${demo}/v/3?saved=1`);
+    expect(await oncall.getByRole("status").textContent()).toContain("Saved");
+    expect(await oncall.getByRole("row", { name: /recall/ }).textContent()).toContain("0.8");
+
+    // The lineage graph draws the dataset as a node, with an arrow to the version.
+    const graph = oncall.locator("svg.lineage-graph");
+    expect(await graph.locator("g.dataset title").textContent()).toBe("dataset s3://acme-data/clicks @ 2026-11-20");
+    expect(await graph.locator('line.edge.dataset[marker-end="url(#lineage-arrow)"]').count()).toBe(1);
+
+    // The audit log in words, times on one line with the full time on hover.
+    await oncall.goto(`${server.base}/audit?model=${demo}`);
+    expect(await oncall.locator("td[data-change]").allTextContents()).toEqual(
+      expect.arrayContaining(["production: v3 → v1 (rollback); gates skipped, reason “v2 and v3 both regress p99”", "v3 changed metrics", "changed description, tags"]),
+    );
+    const time = oncall.locator("tbody time").first();
+    expect(await time.evaluate((t) => getComputedStyle(t).whiteSpace)).toBe("nowrap");
+    const height = (await time.boundingBox())!.height;
+    expect(height).toBeLessThan(24);
+    expect(await time.getAttribute("title")).toMatch(/\d\d:\d\d:\d\d.*UTC$/);
+    if (process.env.UPDATE_SCREENSHOTS) await oncall.screenshot({ path: join(root, "docs", "ui-audit.png"), fullPage: true });
   });
 });

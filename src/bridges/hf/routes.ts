@@ -72,7 +72,12 @@ async function fileAt(c: AppContext, repo: string[], revision: string, path: str
   headers.set("accept-ranges", "bytes");
   // A commit or v<n> names these bytes for ever; an alias may move, so revalidate (the ETag makes that a 304).
   headers.set("cache-control", at.pinned ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable` : "private, no-cache");
-  const download = await openDownload(c.env, file, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD" });
+  const download = await openDownload(c.env, file, {
+    range: c.req.header("range") ?? null,
+    ifNoneMatch: c.req.header("if-none-match") ?? null,
+    head: c.req.method === "HEAD",
+    count: { model, version: at.resolution.version, waitUntil: (p) => c.executionCtx.waitUntil(p) },
+  });
   switch (download.kind) {
     case "not_modified":
       return new Response(null, { status: 304, headers });

@@ -1,6 +1,7 @@
-/** The audit log with the contract's filters, newest first, a page at a time. */
+/** The audit log with the contract's filters, newest first, a page at a time; each change in words (./words.ts). */
 import type { AuditEvent, Page } from "../../client/types";
 import { Layout, modelHref, Time, versionHref, type PageContext } from "../components";
+import { changeText } from "../words";
 
 export const AUDIT_FILTERS = ["model", "alias", "actor", "action", "since", "until"] as const;
 export type AuditFilters = Record<(typeof AUDIT_FILTERS)[number], string>;
@@ -29,7 +30,6 @@ export function AuditPage({ page, filters, events }: { page: PageContext; filter
             <th>Model</th>
             <th>Version / alias</th>
             <th>Change</th>
-            <th>Reason</th>
           </tr>
         </thead>
         <tbody>
@@ -40,14 +40,13 @@ export function AuditPage({ page, filters, events }: { page: PageContext; filter
               </td>
               <td class="mono">{e.actor}</td>
               <td>{e.action}</td>
-              <td>
+              <td class="nowrap">
                 <a href={modelHref(e.model)}>{e.model}</a>
               </td>
-              <td>
+              <td class="nowrap">
                 {e.version !== undefined && <a href={versionHref(e.model, e.version)}>{`v${e.version}`}</a>} {e.alias ?? ""}
               </td>
-              <td class="mono">{e.from !== undefined || e.to !== undefined ? `${JSON.stringify(e.from ?? null)} → ${JSON.stringify(e.to ?? null)}` : ""}</td>
-              <td>{e.reason ?? ""}</td>
+              <td data-change="">{changeText(e)}</td>
             </tr>
           ))}
         </tbody>

@@ -1,12 +1,17 @@
 /**
- * The Model page: what each alias serves (splits as bars), each alias's history, the
- * versions, gates and guards; and, for a session with `promote`, the actions an on-call
- * engineer needs: promote (via the gate dry run), roll back, delete an alias.
+ * The Model page: what each alias serves (splits as bars, every version a link) and its last
+ * change, each alias's history, the versions, metric plots, gates as rules and guards; for a
+ * session with `promote`, the actions an on-call engineer needs (promote via the gate dry
+ * run, roll back to a named earlier version, delete an alias), and for `write`, editing the
+ * description and tags. After an action the page says at its top what happened, or why it
+ * was refused and what to do.
  */
 import { hasScope } from "../../auth/principal";
 import type { Alias, Gate, Guard, HistoryEntry, Model, Version } from "../../client/types";
-import { MetricPlot, metricNames } from "../plot";
-import { AliasValue, Csrf, Layout, MetricList, modelHref, Tags, Time, versionHref, type PageContext } from "../components";
+import { pairsText } from "../forms";
+import { MetricPlots, metricNames } from "../plot";
+import { AliasValue, Csrf, Layout, MetricList, modelHref, Tags, Time, TopNotice, versionHref, type PageContext, type PageNotice } from "../components";
+import { aliasValueText, guardText, policyRules } from "../words";
 
 export interface ModelView {
   model: Model;
@@ -15,30 +20,63 @@ export interface ModelView {
   versions: Version[];
   gates: Gate[];
   guards: Guard[];
-  /** The metric plotted across versions (`?metric=`), or the first there is. */
-  metric: string | null;
+  /** The metrics plotted across versions (`?metric=`, repeated), or all there are. */
+  metrics: string[];
+  notice: PageNotice | null;
+  /** The edit form as last sent, when its save was refused (so nothing typed is lost). */
+  edit?: { description: string; tags: string };
 }
 
-function AliasActions({ page, model, alias, gated }: { page: PageContext; model: string; alias: Alias; gated: boolean }) {
+/** The versions an alias held before its current value, newest first: where a rollback may go. */
+export function earlierHolders(alias: Alias, history: HistoryEntry[]): { previous: HistoryEntry | null; others: number[] } {
+  const previous = history[1] ?? null;
+  const now = new Set(alias.split ? alias.split.map((s) => s.version) : alias.version === null ? [] : [alias.version]);
+  const others: number[] = [];
+  for (const h of history.slice(1)) {
+    if (h.version === null || h.split || now.has(h.version) || others.includes(h.version)) continue;
+    if (previous && previous.version === h.version && !previous.split) continue;
+    others.push(h.version);
+  }
+  return { previous: previous && (previous.version !== null || previous.split) ? previous : null, others };
+}
+
+function AliasActions({ page, model, alias, history, gated }: { page: PageContext; model: string; alias: Alias; history: HistoryEntry[]; gated: boolean }) {
   if (!page.csrf || !hasScope(page.principal, "promote")) return null;
   // A gated alias is deleted by admins only (its gate then compares with the last holder).
   const mayDelete = !gated || hasScope(page.principal, "admin");
   const base = `${modelHref(model)}/aliases/${encodeURIComponent(alias.alias)}`;
+  const { previous, others } = earlierHolders(alias, history);
   return (
     <div>
-      <form method="post" action={`${base}/rollback`} class="inline" aria-label={`Roll back ${alias.alias}`}>
-        <Csrf token={page.csrf} />
-        <label>
-          Reason
-          <input name="reason" required size={18} />
-        </label>
-        <label class="check">
-          <input type="checkbox" name="confirm" value="yes" required /> confirm
-        </label>
-        <button type="submit" class="danger">
-          Roll back
-        </button>
-      </form>
+      {previous || others.length > 0 ? (
+        <form method="post" action={`${base}/rollback`} class="inline" aria-label={`Roll back ${alias.alias}`}>
+          <Csrf token={page.csrf} />
+          <label>
+            Reason
+            <input name="reason" required size={18} />
+          </label>
+          <label class="check">
+            <input type="checkbox" name="confirm" value="yes" required /> confirm
+          </label>
+          {previous &&
+            (previous.split ? (
+              // No `to_version`: the API goes back to the value before the current one, split and all.
+              <button type="submit" class="danger">{`Roll back to ${aliasValueText(previous)}`}</button>
+            ) : (
+              <button type="submit" class="danger" name="to_version" value={String(previous.version)}>{`Roll back to v${previous.version}`}</button>
+            ))}
+          {others.length > 0 && (
+            <details class="more">
+              <summary>{previous ? "an earlier version…" : "roll back to…"}</summary>
+              {others.map((v) => (
+                <button type="submit" class="danger" name="to_version" value={String(v)}>{`Roll back to v${v}`}</button>
+              ))}
+            </details>
+          )}
+        </form>
+      ) : (
+        <span class="muted">Nothing earlier to roll back to. </span>
+      )}
       {mayDelete && (
         <form method="post" action={`${base}/delete`} class="inline" aria-label={`Delete alias ${alias.alias}`}>
           <Csrf token={page.csrf} />
@@ -54,13 +92,23 @@ function AliasActions({ page, model, alias, gated }: { page: PageContext; model:
   );
 }
 
-function Timeline({ entries }: { entries: HistoryEntry[] }) {
+function LastChange({ entry }: { entry: HistoryEntry | undefined }) {
+  if (!entry) return <span class="muted">—</span>;
+  return (
+    <span>
+      <Time at={entry.at} /> {entry.action === "rollback" ? "⟲ rollback" : entry.action} by <span class="mono">{entry.actor}</span>
+      {entry.reason ? <div class="reason">{`“${entry.reason}”`}</div> : <div class="muted">no reason given</div>}
+    </span>
+  );
+}
+
+function Timeline({ model, entries }: { model: string; entries: HistoryEntry[] }) {
   if (entries.length === 0) return <p class="muted">No history.</p>;
   return (
     <ol class="timeline">
       {entries.map((h) => (
         <li class={h.action === "rollback" ? "rollback" : undefined}>
-          <Time at={h.at} /> <strong>{h.action === "rollback" ? "⟲ rollback" : h.action}</strong> → <AliasValue version={h.version} split={h.split} /> by{" "}
+          <Time at={h.at} /> <strong>{h.action === "rollback" ? "⟲ rollback" : h.action}</strong> → <AliasValue version={h.version} split={h.split} model={model} /> by{" "}
           <span class="mono">{h.actor}</span>
           {h.reason && <span class="muted">{` — ${h.reason}`}</span>} <span class="muted">{`(gen ${h.generation})`}</span>
         </li>
@@ -69,12 +117,46 @@ function Timeline({ entries }: { entries: HistoryEntry[] }) {
   );
 }
 
+function EditModel({ page, view }: { page: PageContext; view: ModelView }) {
+  if (!page.csrf || !hasScope(page.principal, "write")) return null;
+  const values = view.edit ?? { description: view.model.description ?? "", tags: pairsText(view.model.tags) };
+  return (
+    <details open={view.edit !== undefined}>
+      <summary>Edit description and tags</summary>
+      <form method="post" action={`${modelHref(view.model.name)}/edit`} class="edit" aria-label="Edit model">
+        <Csrf token={page.csrf} />
+        <label>
+          Description
+          <textarea name="description" rows={3}>
+            {values.description}
+          </textarea>
+        </label>
+        <label>
+          Tags (key=value, one a line; remove a line to delete the tag)
+          <textarea name="tags" rows={3}>
+            {values.tags}
+          </textarea>
+        </label>
+        <p class="actions">
+          <button type="submit" class="primary">
+            Save
+          </button>
+        </p>
+      </form>
+    </details>
+  );
+}
+
 export function ModelPage({ page, view }: { page: PageContext; view: ModelView }) {
   const { model, aliases, versions } = view;
   const canPromote = page.csrf !== null && hasScope(page.principal, "promote");
   const ready = versions.filter((v) => v.status === "ready");
+  // Stages are an older workflow beside aliases: shown only for models that use them.
+  const stages = versions.some((v) => v.stage !== "none");
+  const names = metricNames(versions);
   return (
     <Layout title={model.name} page={page} model={model.name}>
+      <TopNotice notice={view.notice} />
       <h1>
         {model.name} <span class="badge">{model.kind}</span>
       </h1>
@@ -82,6 +164,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
       <p>
         <Tags tags={model.tags} /> <span class="muted">created by {model.created_by}</span> <Time at={model.created_at} />
       </p>
+      <EditModel page={page} view={view} />
 
       <h2>
         Aliases <span id="live" class="muted" aria-live="polite"></span>
@@ -94,7 +177,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
             <tr>
               <th>Alias</th>
               <th>Serves</th>
-              <th>Updated</th>
+              <th>Last change</th>
               {canPromote && <th>Actions</th>}
             </tr>
           </thead>
@@ -103,14 +186,14 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
               <tr data-watch-alias={a.alias} data-generation={String(a.generation)} data-version={a.version === null ? "" : String(a.version)}>
                 <th scope="row">{a.alias}</th>
                 <td data-alias-value="">
-                  <AliasValue version={a.version} split={a.split} />
+                  <AliasValue version={a.version} split={a.split} model={model.name} />
                 </td>
-                <td>
-                  <Time at={a.updated_at} /> by <span class="mono">{a.updated_by}</span>
+                <td data-last-change="">
+                  <LastChange entry={view.history[a.alias]?.[0]} />
                 </td>
                 {canPromote && (
                   <td>
-                    <AliasActions page={page} model={model.name} alias={a} gated={view.gates.some((g) => g.target === a.alias)} />
+                    <AliasActions page={page} model={model.name} alias={a} history={view.history[a.alias] ?? []} gated={view.gates.some((g) => g.target === a.alias)} />
                   </td>
                 )}
               </tr>
@@ -148,7 +231,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
         {aliases.map((a) => (
           <section aria-label={`History of ${a.alias}`}>
             <h3>{a.alias}</h3>
-            <Timeline entries={view.history[a.alias] ?? []} />
+            <Timeline model={model.name} entries={view.history[a.alias] ?? []} />
           </section>
         ))}
       </div>
@@ -159,9 +242,10 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
           <tr>
             <th>Version</th>
             <th>Status</th>
-            <th>Stage</th>
+            {stages && <th>Stage</th>}
             <th>Aliases</th>
             <th>Metrics</th>
+            <th>Downloads</th>
             <th>Created</th>
           </tr>
         </thead>
@@ -172,7 +256,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
                 <a href={versionHref(model.name, v.version)}>{`v${v.version}`}</a>
               </td>
               <td class={v.status === "failed" ? "bad" : v.status === "pending" ? "warn" : undefined}>{v.status}</td>
-              <td>{v.stage}</td>
+              {stages && <td>{v.stage === "none" ? "" : v.stage}</td>}
               <td>
                 {v.aliases.map((a) => (
                   <span class="badge alias">{a}</span>
@@ -180,6 +264,9 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
               </td>
               <td>
                 <MetricList metrics={v.metrics} />
+              </td>
+              <td class="num" data-downloads={String(v.downloads)}>
+                {v.downloads.toLocaleString("en-US")}
               </td>
               <td>
                 <Time at={v.created_at} /> by <span class="mono">{v.created_by}</span>
@@ -210,23 +297,20 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
         </form>
       )}
 
-      {view.metric !== null && (
-        <section aria-label="Metric across versions">
-          <h2>Metric across versions</h2>
-          <form method="get" action={modelHref(model.name)} class="filters">
-            <label>
-              Metric
-              <select name="metric">
-                {metricNames(versions).map((m) => (
-                  <option value={m} selected={m === view.metric}>
-                    {m}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <button type="submit">Plot</button>
-          </form>
-          <MetricPlot versions={versions} aliases={aliases} name={view.metric} />
+      {names.length > 0 && (
+        <section aria-label="Metrics across versions">
+          <h2>Metrics across versions</h2>
+          {names.length > 1 && (
+            <form method="get" action={modelHref(model.name)} class="filters" aria-label="Choose metrics">
+              {names.map((m) => (
+                <label class="check">
+                  <input type="checkbox" name="metric" value={m} checked={view.metrics.includes(m)} /> {m}
+                </label>
+              ))}
+              <button type="submit">Plot</button>
+            </form>
+          )}
+          <MetricPlots versions={versions} aliases={aliases} names={view.metrics} />
         </section>
       )}
 
@@ -238,22 +322,33 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
           <thead>
             <tr>
               <th>Target</th>
-              <th>Policy</th>
+              <th>A version may take it when</th>
               <th>Updated</th>
             </tr>
           </thead>
           <tbody>
-            {view.gates.map((g) => (
-              <tr>
-                <th scope="row">{g.target}</th>
-                <td>
-                  <pre>{JSON.stringify(g.policy, null, 2)}</pre>
-                </td>
-                <td>
-                  <Time at={g.updated_at} /> by <span class="mono">{g.updated_by}</span>
-                </td>
-              </tr>
-            ))}
+            {view.gates.map((g) => {
+              const rules = policyRules(g.policy);
+              return (
+                <tr data-gate={g.target}>
+                  <th scope="row">{g.target}</th>
+                  <td>
+                    {rules.length === 0 ? (
+                      <span class="muted">no checks</span>
+                    ) : (
+                      <ul class="rules">
+                        {rules.map((r) => (
+                          <li>{r}</li>
+                        ))}
+                      </ul>
+                    )}
+                  </td>
+                  <td>
+                    <Time at={g.updated_at} /> by <span class="mono">{g.updated_by}</span>
+                  </td>
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       )}
@@ -266,7 +361,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
           <thead>
             <tr>
               <th>Alias</th>
-              <th>Rule</th>
+              <th>Rolls back unless</th>
               <th>Live window</th>
             </tr>
           </thead>
@@ -274,7 +369,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
             {view.guards.map((g) => (
               <tr>
                 <th scope="row">{g.alias}</th>
-                <td class="mono">{`${g.metric}${g.min !== null ? ` ≥ ${g.min}` : ""}${g.max !== null ? ` ≤ ${g.max}` : ""} over ${g.window_s}s, ≥ ${g.min_samples} samples`}</td>
+                <td>{guardText({ ...g })}</td>
                 <td class="mono">
                   {(g.windows.length > 1 ? g.windows : [g.window])
                     .map((w) => `v${w.version ?? "—"}: ${w.samples} samples, mean ${w.mean ?? "—"}`)

@@ -4,7 +4,8 @@
  */
 import { hasScope } from "../../auth/principal";
 import type { Approval, GateResult, LineageGraph, LineageNode, Version } from "../../client/types";
-import { bytes, Csrf, fileHref, KeyValues, Layout, modelHref, Sha, Tags, Time, versionHref, type PageContext } from "../components";
+import { bytes, Csrf, downloadsText, fileHref, KeyValues, Layout, modelHref, Sha, Tags, Time, TopNotice, versionHref, type PageContext, type PageNotice } from "../components";
+import { pairsText } from "../forms";
 import { LineageSvg } from "../lineage-svg";
 import { MAX_CARD_BYTES, ModelCard } from "../model-card";
 import { GateChecks } from "./promote";
@@ -16,6 +17,47 @@ export interface VersionView {
   gates: { target: string; result: GateResult }[];
   /** The version's README.md: its text, or null when it is over MAX_CARD_BYTES. */
   card: { path: string; size: number; source: string | null } | null;
+  notice: PageNotice | null;
+  /** The edit form as last sent, when its save was refused (so nothing typed is lost). */
+  edit?: { description: string; tags: string; metrics: string };
+}
+
+function EditVersion({ page, view }: { page: PageContext; view: VersionView }) {
+  if (!page.csrf || !hasScope(page.principal, "write")) return null;
+  const v = view.version;
+  const values = view.edit ?? { description: v.description ?? "", tags: pairsText(v.tags), metrics: pairsText(v.metrics) };
+  return (
+    <details open={view.edit !== undefined}>
+      <summary>Edit description, tags and metrics</summary>
+      <form method="post" action={`${versionHref(v.model, v.version)}/edit`} class="edit" aria-label="Edit version">
+        <Csrf token={page.csrf} />
+        <label>
+          Description
+          <textarea name="description" rows={4}>
+            {values.description}
+          </textarea>
+        </label>
+        <label>
+          Tags (key=value, one a line)
+          <textarea name="tags" rows={4}>
+            {values.tags}
+          </textarea>
+        </label>
+        <label>
+          Metrics (name=number, one a line)
+          <textarea name="metrics" rows={4}>
+            {values.metrics}
+          </textarea>
+        </label>
+        <p class="actions">
+          <button type="submit" class="primary">
+            Save
+          </button>{" "}
+          <span class="muted">Removing a line deletes that tag or metric. Gates read metrics: a change is audited like one through the API.</span>
+        </p>
+      </form>
+    </details>
+  );
 }
 
 function LineageTable({ graph }: { graph: LineageGraph }) {
@@ -95,16 +137,20 @@ export function VersionPage({ page, view }: { page: PageContext; view: VersionVi
   const canApprove = page.csrf !== null && hasScope(page.principal, "approve");
   return (
     <Layout title={`${v.model} v${v.version}`} page={page}>
+      <TopNotice notice={view.notice} />
       <h1>
-        <a href={modelHref(v.model)}>{v.model}</a> {`v${v.version}`} <span class="badge">{v.status}</span> <span class="badge">{`stage: ${v.stage}`}</span>
+        <a href={modelHref(v.model)}>{v.model}</a> {`v${v.version}`} <span class="badge">{v.status}</span>
+        {v.stage !== "none" && <span class="badge">{`stage: ${v.stage}`}</span>}
         {v.aliases.map((a) => (
           <span class="badge alias">{a}</span>
         ))}
       </h1>
       {v.description && <p>{v.description}</p>}
       <p>
-        Created <Time at={v.created_at} /> by <span class="mono">{v.created_by}</span>; ready <Time at={v.ready_at} />. Digest <Sha value={v.digest} />
+        Created <Time at={v.created_at} /> by <span class="mono">{v.created_by}</span>; ready <Time at={v.ready_at} />. Digest <Sha value={v.digest} />.{" "}
+        <span data-downloads={String(v.downloads)}>{downloadsText(v.downloads)}</span>
       </p>
+      <EditVersion page={page} view={view} />
 
       <h2>Files</h2>
       {v.files.length === 0 ? (
