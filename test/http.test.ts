@@ -7,7 +7,7 @@ import { sketch } from "../src/docs/page";
 
 describe("HTTP conventions", () => {
   it("answers unknown routes with a 404 problem", async () => {
-    const res = await json("GET", "/v2/nothing");
+    const res = await json("GET", "/v9/nothing");
     expect(res.status).toBe(404);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
     expect(res.body).toMatchObject({ type: "about:blank", title: "Not Found", status: 404, code: "not_found" });

@@ -101,6 +101,12 @@ describe("registered models", () => {
       expect(res.status, path).toBe(404);
       expect(res.body.error_code).toBe("ENDPOINT_NOT_FOUND");
     }
+    // Paths the fuzzer found answered in the app's format: one that climbs out of the artifact
+    // root (normalised to the prefix itself), and one with line breaks in it.
+    for (const path of ["/api/2.0/mlflow-artifacts/artifacts/.%2e", "/api/2.0/mlflow/registered-models/%0A%0D"]) {
+      const res = await json("GET", path);
+      expect([res.status, res.body.error_code], path).toEqual([404, "ENDPOINT_NOT_FOUND"]);
+    }
   });
 });
 

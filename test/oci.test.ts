@@ -265,6 +265,11 @@ describe("tags, catalog and errors", () => {
       ["/v2/oci-hidden/manifests/sha512:abc", 400, "DIGEST_INVALID"],
       ["/v2/Upper/manifests/production", 400, "NAME_INVALID"],
       [`/v2/oci-hidden/blobs/sha256:${"0".repeat(64)}`, 404, "BLOB_UNKNOWN"],
+      // Paths under /v2/ that are no distribution route still answer in its format (found by the fuzzer).
+      ["/v2/nothing", 404, "NAME_UNKNOWN"],
+      ["/v2/_catalog/x", 404, "NAME_UNKNOWN"],
+      ["/v2/token/", 404, "NAME_UNKNOWN"],
+      ["/v2/*/blobs/x", 400, "NAME_INVALID"],
     ];
     for (const [path, status, code] of cases) {
       const res = await json("GET", path);

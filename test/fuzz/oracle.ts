@@ -167,6 +167,8 @@ function judgeOci(answer: Answer): { violation: string | null; code: string | nu
 }
 
 function judgeMlflow(answer: Answer): { violation: string | null; code: string | null } {
+  // A HEAD answer has no body to judge (MLflow's clients never send one).
+  if (answer.method === "HEAD") return { violation: null, code: null };
   const body = parse(answer.body);
   const code = typeof body?.error_code === "string" ? body.error_code : null;
   if (!code || !MLFLOW_CODES.has(code) || typeof body?.message !== "string") return { violation: "MLflow error body is not {error_code, message}", code };

@@ -21,6 +21,7 @@ import { resolve } from "../../resolve/service";
 import { caller, namedModel, parse } from "./access";
 import { MlflowError, mlflow, versionNotFound } from "./errors";
 import { MlflowStore } from "./store";
+import { MULTI_SEGMENT } from "../../http/api";
 
 const LIST = "/api/2.0/mlflow-artifacts/artifacts";
 const BYTES = "application/octet-stream";
@@ -90,8 +91,11 @@ const notOffered = async (): Promise<Response> => {
 
 export function artifactRoutes(app: Hono<AppEnv>): void {
   app.get(LIST, mlflow(list));
-  app.get(`${LIST}/:path{.+}`, mlflow(download));
-  app.all(`${LIST}/:path{.+}`, mlflow(notOffered));
+  app.get(`${LIST}/:path${MULTI_SEGMENT}`, mlflow(download));
+  app.all(`${LIST}/:path${MULTI_SEGMENT}`, mlflow(notOffered));
   app.all(LIST, mlflow(notOffered));
-  app.all("/api/2.0/mlflow-artifacts/:rest{.+}", mlflow(notOffered));
+  app.all(`/api/2.0/mlflow-artifacts/:rest${MULTI_SEGMENT}`, mlflow(notOffered));
+  // What URL normalisation leaves of a path that climbed (`…/artifacts/.%2e`): still MLflow's.
+  app.all("/api/2.0/mlflow-artifacts/", mlflow(notOffered));
+  app.all("/api/2.0/mlflow-artifacts", mlflow(notOffered));
 }

@@ -34,6 +34,7 @@ import { caller, fields, namedModel, newModelName, parse } from "./access";
 import { MlflowError, invalid, mlflow, modelNotFound, versionNotFound } from "./errors";
 import { modelVersionJson, registeredModelJson, type MlflowModelVersion } from "./shapes";
 import { MlflowStore, MODEL_ORDER_KEYS, TokenMismatch, VERSION_ORDER_KEYS, type ModelFacts, type VersionFacts } from "./store";
+import { MULTI_SEGMENT } from "../../http/api";
 
 /** MLflow's caps: 1000 registered models per search page (SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD), 200,000 versions asked for. */
 const MAX_MODEL_RESULTS = 1000;
@@ -381,7 +382,7 @@ async function dispatch(c: AppContext): Promise<Response> {
 export function mlflowBridge(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   for (const prefix of ["/api/2.0/mlflow", "/api/2.0/preview/mlflow"]) {
-    app.all(`${prefix}/:rest{.+}`, mlflow(dispatch));
+    app.all(`${prefix}/:rest${MULTI_SEGMENT}`, mlflow(dispatch));
   }
   artifactRoutes(app);
   return app;

@@ -47,6 +47,7 @@ import { VersionStore } from "../../models/version-store";
 import { resolve } from "../../resolve/service";
 import { API_VERSION_HEADER, blobUnknown, manifestUnknown, nameUnknown, OciError, ociErrorResponse, SERVICE } from "./errors";
 import { buildManifest, OciStore, type BuiltManifest } from "./store";
+import { MULTI_SEGMENT } from "../../http/api";
 
 const BYTES = "application/octet-stream";
 /** Tags or repositories one page holds at most, whatever `n` asks (the spec lets a registry answer fewer, with a Link). */
@@ -345,6 +346,10 @@ function scopeOf(c: AppContext): string | undefined {
   return model === null ? undefined : challengeScope(model);
 }
 
+const noRoute = oci(async (c) => {
+  throw new OciError(404, "NAME_UNKNOWN", `no repository or distribution route at ${new URL(c.req.url).pathname}`);
+});
+
 const unsupported = oci(async (c) => {
   throw new OciError(405, "UNSUPPORTED", "this registry serves pulls only", { allow: "GET, HEAD" }, { method: c.req.method });
 });
@@ -358,10 +363,12 @@ export function ociBridge(): Hono<AppEnv> {
   app.get("/v2/_catalog", oci(catalog));
   // A model named `v2` keeps its Hub file routes (`/v2/resolve/…`, `/v2/raw/…`): no OCI
   // repository starts with those segments (mreg's are one segment), so they fall through.
-  // A path that is no distribution route falls through too (to the app's 404 problem).
-  app.get("/v2/:rest{.+}", async (c, next) => {
+  // Any other path under /v2/ is an OCI client's: one that is no distribution route still
+  // answers in the distribution's format, which is all such a client can read.
+  app.get(`/v2/:rest${MULTI_SEGMENT}`, async (c, next) => {
     const rest = c.req.param("rest") ?? "";
-    return /^(resolve|raw)\//.test(rest) || route(rest) === null ? next() : oci(repository, scopeOf)(c);
+    if (/^(resolve|raw)\//.test(rest)) return next();
+    return route(rest) === null ? noRoute(c) : oci(repository, scopeOf)(c);
   });
   app.on(["POST", "PUT", "PATCH", "DELETE"], ["/v2", "/v2/", "/v2/*"], unsupported);
   return app;
