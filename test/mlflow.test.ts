@@ -103,7 +103,7 @@ describe("registered models", () => {
     }
     // Paths the fuzzer found answered in the app's format: one that climbs out of the artifact
     // root (normalised to the prefix itself), and one with line breaks in it.
-    for (const path of ["/api/2.0/mlflow-artifacts/artifacts/.%2e", "/api/2.0/mlflow/registered-models/%0A%0D"]) {
+    for (const path of ["/api/2.0/mlflow-artifacts/artifacts/.%2e", "/api/2.0/mlflow/registered-models/%0A%0D", "/api/2.0/mlflow-artifacts%2Fartifacts"]) {
       const res = await json("GET", path);
       expect([res.status, res.body.error_code], path).toEqual([404, "ENDPOINT_NOT_FOUND"]);
     }

@@ -95,7 +95,4 @@ export function artifactRoutes(app: Hono<AppEnv>): void {
   app.all(`${LIST}/:path${MULTI_SEGMENT}`, mlflow(notOffered));
   app.all(LIST, mlflow(notOffered));
   app.all(`/api/2.0/mlflow-artifacts/:rest${MULTI_SEGMENT}`, mlflow(notOffered));
-  // What URL normalisation leaves of a path that climbed (`…/artifacts/.%2e`): still MLflow's.
-  app.all("/api/2.0/mlflow-artifacts/", mlflow(notOffered));
-  app.all("/api/2.0/mlflow-artifacts", mlflow(notOffered));
 }

@@ -378,6 +378,10 @@ async function dispatch(c: AppContext): Promise<Response> {
   return c.json(await endpoint.handler(c, await fields(c)));
 }
 
+const noEndpoint = async (c: AppContext): Promise<Response> => {
+  throw new MlflowError("ENDPOINT_NOT_FOUND", `no MLflow endpoint at ${new URL(c.req.url).pathname}`);
+};
+
 /** The sub-app: `/api/2.0/mlflow/…` (and the older `/api/2.0/preview/mlflow/…`), and `/api/2.0/mlflow-artifacts/…`. */
 export function mlflowBridge(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -385,5 +389,9 @@ export function mlflowBridge(): Hono<AppEnv> {
     app.all(`${prefix}/:rest${MULTI_SEGMENT}`, mlflow(dispatch));
   }
   artifactRoutes(app);
+  // /api/2.0/ is MLflow's namespace (the Hub's is /api/models): anything else there, including
+  // what URL normalisation leaves of a path that climbed (`…/artifacts/.%2e`), is MLflow's 404.
+  app.all("/api/2.0", mlflow(noEndpoint));
+  app.all("/api/2.0/*", mlflow(noEndpoint));
   return app;
 }
