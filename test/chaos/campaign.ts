@@ -153,7 +153,17 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       clientsDone.push(client.run());
     }
 
-    const scheduled = (at: number) => history.fetchFor("checker")(`${server.base}/__scheduled?cron=${encodeURIComponent("*/15 * * * *")}&time=${at}`).then((r) => r.text());
+    /**
+     * A scheduled run at `at` (ms). Miniflare's trigger honours `time`; wrangler's
+     * `/__scheduled` (--test-scheduled) drops it and runs at the real now, so a cleanup "as
+     * if the grace period had passed" through it collected nothing. Anything but "ok" (the
+     * handler threw, or the route is not Miniflare's trigger) fails the run.
+     */
+    const scheduled = async (at: number) => {
+      const res = await history.fetchFor("checker")(`${server.base}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("*/15 * * * *")}&time=${at}`);
+      const outcome = await res.text();
+      if (outcome !== "ok") throw new Error(`scheduled run at ${new Date(at).toISOString()}: ${res.status} ${outcome}`);
+    };
     /** Waits until D1 agrees with every ModelState and every event reached the receiver; what still differs at the deadline is reported by the check. */
     const drain = async (label: string, deliveriesToo: boolean) => {
       const began = Date.now();
