@@ -189,5 +189,9 @@ describe("client: a connection that dies mid-answer", () => {
     const err = await mreg.models.get("m").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MregError);
     expect(err).toMatchObject({ status: 0, code: "network_error" });
+    // Starting an upload reads its answer itself (201 or 200 tell different things).
+    const upload = await mreg.uploads.create("m", 1, { path: "a", size: 1, sha256: "0".repeat(64) }).catch((e: unknown) => e);
+    expect(upload).toBeInstanceOf(MregError);
+    expect(upload).toMatchObject({ status: 0, code: "network_error" });
   });
 });

@@ -243,6 +243,34 @@ describe("blob collection", () => {
     expect(await env.DB.prepare("SELECT count(*) AS n FROM blobs WHERE sha256 = ?").bind(sha).first("n")).toBe(1);
     expect(await env.ARTIFACTS.head(`blobs/sha256/${sha}`)).not.toBeNull();
   });
+
+  it("gives bytes a full grace period after their last reference goes, though a run marked them while D1 trailed", async () => {
+    await createModel("d-late-ref");
+    const { version } = await createVersion("d-late-ref");
+    const real = await swapD1("d-late-ref", (d1) => withBatch(d1, () => Promise.reject(new Error("D1 trails this model"))));
+    const data = new TextEncoder().encode("bytes whose reference reached D1 after the collector looked");
+    expect((await call("PUT", `/v1/models/d-late-ref/versions/${version}/files/w.bin`, { rawBody: data })).status).toBe(201);
+    const sha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const gc = { ...env, BLOB_GC_GRACE_S: "300" };
+    const t0 = Date.now();
+    // A run while D1 shows no reference marks the blob unreferenced (its model keeps it).
+    await cleanup(gc, new Date(t0));
+    expect(await env.DB.prepare("SELECT unreferenced_since FROM blobs WHERE sha256 = ?").bind(sha).first("unreferenced_since")).toBe(new Date(t0).toISOString());
+    // D1 catches up: the reference is there, so the bytes are referenced again from now on.
+    await swapD1("d-late-ref", () => real);
+    expect(await runDurableObjectAlarm(modelStub("d-late-ref"))).toBe(true);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM version_files WHERE sha256 = ?").bind(sha).first("n")).toBe(1);
+    // An hour later the version goes: its bytes are unreferenced from now, not from t0.
+    expect((await call("DELETE", `/v1/models/d-late-ref/versions/${version}`)).status).toBe(204);
+    const deletedAt = t0 + 3600 * 1000;
+    await cleanup(gc, new Date(deletedAt));
+    await cleanup(gc, new Date(deletedAt + 60_000));
+    expect(await env.ARTIFACTS.head(`blobs/sha256/${sha}`)).not.toBeNull();
+    // A grace period after the run that saw them unreferenced, they go.
+    const report = await cleanup(gc, new Date(deletedAt + 301_000));
+    expect(report.deletedBlobs).toBeGreaterThanOrEqual(1);
+    expect(await env.ARTIFACTS.head(`blobs/sha256/${sha}`)).toBeNull();
+  });
 });
 
 describe("costs that grow with the change", () => {

@@ -1,6 +1,7 @@
 /**
- * D1's record of verified blobs (`blobs`, this module is its only writer) and the reads of
- * `version_files` that downloads and garbage collection need.
+ * D1's record of verified blobs (`blobs`; this module writes it, but for the projection of a
+ * file, which clears its `unreferenced_since`) and the reads of `version_files` that
+ * downloads and garbage collection need.
  */
 import { and, eq, lte, or, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";

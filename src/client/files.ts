@@ -111,14 +111,10 @@ export class Uploads {
 
   /** 201 an open upload; or, when the registry holds these bytes already, the attached file (`deduplicated`). */
   async create(model: string, version: number, body: { path: string; size: number; sha256: string }, signal?: AbortSignal): Promise<CreatedUpload> {
-    const res = await this.t.send({
-      method: "POST",
-      path: `${versionPath(model, version)}/uploads`,
-      json: body,
-      signal,
-      what: `start uploading '${body.path}' to version ${version} of '${model}'`,
-    });
-    const answer = (await res.json()) as Upload | FileEntry;
+    const what = `start uploading '${body.path}' to version ${version} of '${model}'`;
+    const res = await this.t.send({ method: "POST", path: `${versionPath(model, version)}/uploads`, json: body, signal, what });
+    // Read through the transport: a connection that breaks off mid-answer is a network_error.
+    const answer = await this.t.read<Upload | FileEntry>(res, what);
     return res.status === 201 ? { upload: answer as Upload } : { file: answer as FileEntry };
   }
 

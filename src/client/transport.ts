@@ -138,7 +138,11 @@ export class Transport {
 
   /** Sends a request and parses its JSON answer (undefined for 204, 304 and other bodiless answers). */
   async json<T>(spec: RequestSpec): Promise<T> {
-    const res = await this.send(spec);
+    return this.read<T>(await this.send(spec), spec.what ?? spec.path);
+  }
+
+  /** Parses an answer `send` returned, for callers that need its status too; `what` names the request in errors. */
+  async read<T>(res: Response, what: string): Promise<T> {
     if (res.status === 204 || res.status === 304) {
       await res.body?.cancel();
       return undefined as T;
@@ -153,7 +157,7 @@ export class Transport {
       throw new MregError({
         status: 0,
         code: "network_error",
-        detail: `${spec.what ?? spec.path}: the connection to ${this.baseUrl} broke off mid-answer (${describe(err)})`,
+        detail: `${what}: the connection to ${this.baseUrl} broke off mid-answer (${describe(err)})`,
         cause: err,
       });
     }
@@ -164,7 +168,7 @@ export class Transport {
       throw new MregError({
         status: res.status,
         code: "unexpected_response",
-        detail: `${spec.what ?? spec.path}: the answer is not JSON: ${text.slice(0, 200)}`,
+        detail: `${what}: the answer is not JSON: ${text.slice(0, 200)}`,
         cause: err,
       });
     }

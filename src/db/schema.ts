@@ -131,7 +131,8 @@ export const versionFiles = sqliteTable(
  * Verified blobs: one row per sha256 whose bytes the registry has checked itself and
  * published at R2 `blobs/sha256/<hex>`. Written by src/artifacts/blob-store.ts after
  * verification; deleted by the scheduled collector once no version_files row references it
- * for a grace period (`unreferenced_since`), which a dedup clears.
+ * for a grace period (`unreferenced_since`), which a dedup clears, and so does the
+ * projection of a file that references it (src/state/projection.ts, its one other writer).
  */
 export const blobs = sqliteTable("blobs", {
   sha256: text("sha256").primaryKey(),

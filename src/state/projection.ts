@@ -4,11 +4,11 @@
  * of the same keys), so a flush repeated after a partial failure, or by an alarm, writes
  * nothing twice.
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, isNotNull, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInsert } from "../audit/store";
-import { aliases, modelRetention, models, openUploads, versionDatasets, versionFiles, versionParents, versions } from "../db/schema";
+import { aliases, blobs, modelRetention, models, openUploads, versionDatasets, versionFiles, versionParents, versions } from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelRecord } from "../domain/model";
@@ -156,6 +156,13 @@ function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
             target: [versionFiles.model, versionFiles.version, versionFiles.path],
             set: { sha256: file.sha256, size: file.size },
           }),
+        // A collector run that came while this reference was only in ModelState marked the
+        // bytes unreferenced; the reference's arrival restarts their clock, or the version's
+        // later deletion would find them past the grace period at once.
+        db
+          .update(blobs)
+          .set({ unreferencedSince: null })
+          .where(and(eq(blobs.sha256, file.sha256), isNotNull(blobs.unreferencedSince))),
       ];
     }
     case "file_removed": {

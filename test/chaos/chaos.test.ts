@@ -15,10 +15,6 @@ it("keeps every invariant through a seeded run with three crashes", async () => 
   expect(result.restarts).toBe(result.kills);
   expect(result.ops).toBeGreaterThan(20);
   for (const inv of ["1", "2", "3", "4", "5", "6", "7"] as const) expect(result.tally.checked.get(inv), `invariant ${inv} checked`).toBeGreaterThan(0);
-  // Every invariant must hold, but for one open defect (docs/chaos.md "Open"): blobs a
-  // version held during the run, unreferenced at its end, are not all collected by the
-  // cleanup at the end. They are printed above and fail `npm run chaos`; here they are
-  // excused by name, and nothing else is.
-  const others = result.tally.violations.filter((v) => !v.what.includes("yet still in R2 after the grace period (D1 blobs row"));
-  expect(others.map((v) => `[${v.inv}] ${v.what}`), result.report).toEqual([]);
+  // Every invariant must hold: any violation fails the run.
+  expect(result.tally.violations.map((v) => `[${v.inv}] ${v.what}`), result.report).toEqual([]);
 });
