@@ -44,6 +44,10 @@ export default defineConfig(async () => {
   const access = await accessKeys();
   return {
     test: {
+      // Two files at a time, not vitest's default of one per core less one (one, on the 2-core
+      // CI machines): most of the suite waits on servers (npm start, wrangler's restarts in the
+      // chaos run, Chromium, skopeo), so a second file halves the wall time (about 11 min to 5).
+      maxWorkers: 2,
       projects: [
         {
           plugins: [
