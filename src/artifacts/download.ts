@@ -77,3 +77,35 @@ function countDownload(env: Env, { model, version, waitUntil }: DownloadCount): 
     // No execution context (Hono's app.request in tests): the count runs on, detached.
   }
 }
+
+/** The media type every file's bytes are answered with. */
+export const BYTES = "application/octet-stream";
+
+/**
+ * The HTTP answer to a decided download, with the caller's `headers` (ETag, caching …): a
+ * 304, or the bytes with their length and range. A range past the end is each protocol's
+ * own answer, so `unsatisfiable` gives it (or throws it).
+ */
+export function answerDownload(download: Download, size: number, headers: Headers, unsatisfiable: () => Response): Response {
+  switch (download.kind) {
+    case "not_modified":
+      return new Response(null, { status: 304, headers });
+    case "unsatisfiable":
+      return unsatisfiable();
+    case "bytes":
+      headers.set("content-type", BYTES);
+      headers.set("content-length", String(download.length));
+      if (download.status === 206) headers.set("content-range", `bytes ${download.offset}-${download.offset + download.length - 1}/${size}`);
+      return new Response(download.body, { status: download.status, headers });
+  }
+}
+
+/**
+ * An empty file asked for a range (the Hub's and OCI clients probe with `bytes=0-0`): it has no
+ * byte to range over, and those clients read its size from a 200 with no body.
+ */
+export function emptyFileAnswer(headers: Headers): Response {
+  headers.set("content-type", BYTES);
+  headers.set("content-length", "0");
+  return new Response(null, { status: 200, headers });
+}

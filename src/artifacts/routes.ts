@@ -15,7 +15,7 @@ import { VersionStore } from "../models/version-store";
 import { actorFor, modelState, unwrap } from "../state/client";
 import type { UploadView } from "../state/model-state";
 import { abortUpload, finishUpload, putFile, receivePart, startUpload } from "./upload-workflow";
-import { findFile, openDownload } from "./download";
+import { answerDownload, BYTES, findFile, openDownload } from "./download";
 import { CreateUploadBody, File, FileList, FileParams, PartParams, Sha256Hex, Upload, UploadPartBody, UploadParams } from "./schemas";
 
 /** The declared body length; artifact routes need it to stream into R2 without buffering. */
@@ -44,7 +44,6 @@ function uploadBody(upload: UploadView): z.infer<typeof Upload> {
   };
 }
 
-const BYTES = "application/octet-stream";
 
 export const artifactRoutes = [
   defineRoute({
@@ -234,17 +233,9 @@ export const artifactRoutes = [
         head: c.req.method === "HEAD",
         ...(!isPreview(c.req.raw) && { count: { model: params.model, version: params.version, waitUntil: (p) => c.executionCtx.waitUntil(p) } }),
       });
-      switch (download.kind) {
-        case "not_modified":
-          return new Response(null, { status: 304, headers });
-        case "unsatisfiable":
-          throw new ProblemError("range_not_satisfiable", `The file has ${file.size} bytes`, {}, { "content-range": `bytes */${file.size}` });
-        case "bytes":
-          headers.set("content-type", BYTES);
-          headers.set("content-length", String(download.length));
-          if (download.status === 206) headers.set("content-range", `bytes ${download.offset}-${download.offset + download.length - 1}/${file.size}`);
-          return new Response(download.body, { status: download.status, headers });
-      }
+      return answerDownload(download, file.size, headers, () => {
+        throw new ProblemError("range_not_satisfiable", `The file has ${file.size} bytes`, {}, { "content-range": `bytes */${file.size}` });
+      });
     },
   }),
 

@@ -17,7 +17,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { readBlobText } from "../../artifacts/blob-text";
-import { openDownload } from "../../artifacts/download";
+import { answerDownload, emptyFileAnswer, openDownload } from "../../artifacts/download";
 import { queryDb } from "../../db/session";
 import { apiPath, fileEntry, listing, treeOf, type TreeEntry } from "../../domain/hub";
 import { sha256Hex } from "../../domain/ids";
@@ -32,7 +32,6 @@ import { entryNotFound, HubError, hubErrorResponse, repoNotFound } from "./error
 import { MULTI_SEGMENT } from "../../http/api";
 import { atRevision, modelOf, reader, type AtRevision } from "./revision";
 
-const BYTES = "application/octet-stream";
 /** A tree page holds at most this many entries (the Hub's own page for unexpanded listings). */
 const TREE_PAGE = 1000;
 /** A README read for its front matter: the web UI's card bound. */
@@ -78,24 +77,11 @@ async function fileAt(c: AppContext, repo: string[], revision: string, path: str
     head: c.req.method === "HEAD",
     count: { model, version: at.resolution.version, waitUntil: (p) => c.executionCtx.waitUntil(p) },
   });
-  switch (download.kind) {
-    case "not_modified":
-      return new Response(null, { status: 304, headers });
-    case "unsatisfiable":
-      headers.set("content-range", `bytes */${file.size}`);
-      // An empty file has no byte to range over: the clients read its size from this 200.
-      if (file.size === 0) {
-        headers.set("content-type", BYTES);
-        headers.set("content-length", "0");
-        return new Response(null, { status: 200, headers });
-      }
-      throw new HubError(416, `The file has ${file.size} bytes`, undefined, Object.fromEntries(headers));
-    case "bytes":
-      headers.set("content-type", BYTES);
-      headers.set("content-length", String(download.length));
-      if (download.status === 206) headers.set("content-range", `bytes ${download.offset}-${download.offset + download.length - 1}/${file.size}`);
-      return new Response(download.body, { status: download.status, headers });
-  }
+  return answerDownload(download, file.size, headers, () => {
+    headers.set("content-range", `bytes */${file.size}`);
+    if (file.size === 0) return emptyFileAnswer(headers);
+    throw new HubError(416, `The file has ${file.size} bytes`, undefined, Object.fromEntries(headers));
+  });
 }
 
 /** The model at `revision`: what `modelInfo` and `repo_info` read. */

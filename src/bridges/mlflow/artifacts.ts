@@ -11,7 +11,7 @@
  */
 import type { Hono } from "hono";
 import { z } from "zod";
-import { openDownload } from "../../artifacts/download";
+import { answerDownload, openDownload } from "../../artifacts/download";
 import { queryDb } from "../../db/session";
 import { childrenOf, parseArtifactPath, type ArtifactPath } from "../../domain/mlflow";
 import { config } from "../../env";
@@ -24,7 +24,6 @@ import { MlflowStore } from "./store";
 import { MULTI_SEGMENT } from "../../http/api";
 
 const LIST = "/api/2.0/mlflow-artifacts/artifacts";
-const BYTES = "application/octet-stream";
 
 function artifactPath(path: string): ArtifactPath {
   const parsed = parseArtifactPath(path);
@@ -72,17 +71,9 @@ async function download(c: AppContext): Promise<Response> {
     "cache-control": `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable`,
   });
   const result = await openDownload(c.env, file, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD" });
-  switch (result.kind) {
-    case "not_modified":
-      return new Response(null, { status: 304, headers });
-    case "unsatisfiable":
-      throw new ProblemError("range_not_satisfiable", `The file has ${file.size} bytes`, {}, { "content-range": `bytes */${file.size}` });
-    case "bytes":
-      headers.set("content-type", BYTES);
-      headers.set("content-length", String(result.length));
-      if (result.status === 206) headers.set("content-range", `bytes ${result.offset}-${result.offset + result.length - 1}/${file.size}`);
-      return new Response(result.body, { status: result.status, headers });
-  }
+  return answerDownload(result, file.size, headers, () => {
+    throw new ProblemError("range_not_satisfiable", `The file has ${file.size} bytes`, {}, { "content-range": `bytes */${file.size}` });
+  });
 }
 
 const notOffered = async (): Promise<Response> => {

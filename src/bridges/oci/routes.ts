@@ -16,7 +16,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import { openDownload } from "../../artifacts/download";
+import { answerDownload, emptyFileAnswer, openDownload } from "../../artifacts/download";
 import { authorize } from "../../auth/authorize";
 import { credentialOf } from "../../auth/credentials";
 import { authenticate, verifyBearer } from "../../auth/middleware";
@@ -49,7 +49,6 @@ import { API_VERSION_HEADER, blobUnknown, manifestUnknown, nameUnknown, OciError
 import { buildManifest, OciStore, type BuiltManifest } from "./store";
 import { MULTI_SEGMENT } from "../../http/api";
 
-const BYTES = "application/octet-stream";
 /** Tags or repositories one page holds at most, whatever `n` asks (the spec lets a registry answer fewer, with a Link). */
 const MAX_PAGE = 1000;
 
@@ -281,22 +280,10 @@ async function blob(c: AppContext, model: string, digest: string): Promise<Respo
   const size = await new OciStore(queryDb(c)).blobSize(model, sha256);
   if (size === null) throw await missing(c, model, blobUnknown(digest));
   const download = await openDownload(c.env, { sha256, size }, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD", readAhead: true });
-  switch (download.kind) {
-    case "not_modified":
-      return new Response(null, { status: 304, headers });
-    case "unsatisfiable":
-      if (size === 0) {
-        headers.set("content-type", BYTES);
-        headers.set("content-length", "0");
-        return new Response(null, { status: 200, headers });
-      }
-      throw new OciError(416, "RANGE_INVALID", "requested range not satisfiable", { ...Object.fromEntries(headers), "content-range": `bytes */${size}` }, { size });
-    case "bytes":
-      headers.set("content-type", BYTES);
-      headers.set("content-length", String(download.length));
-      if (download.status === 206) headers.set("content-range", `bytes ${download.offset}-${download.offset + download.length - 1}/${size}`);
-      return new Response(download.body, { status: download.status, headers });
-  }
+  return answerDownload(download, size, headers, () => {
+    if (size === 0) return emptyFileAnswer(headers);
+    throw new OciError(416, "RANGE_INVALID", "requested range not satisfiable", { ...Object.fromEntries(headers), "content-range": `bytes */${size}` }, { size });
+  });
 }
 
 // ---- the sub-app ----------------------------------------------------------------------------
