@@ -13,23 +13,12 @@ import type { D1Handle } from "../../db/session";
 import { shownVersion } from "../../domain/alias";
 import { toSqliteGlob } from "../../domain/glob";
 import { asciiLower, likeToGlob, type Clause, type OrderItem } from "../../domain/mlflow-filter";
-import type { Lineage, Stage, VersionStatus } from "../../domain/version";
+import type { Lineage, Stage, VersionHead, VersionStatus } from "../../domain/version";
 import { decodeCursor, encodeCursor } from "../../http/cursor";
 import { z } from "zod";
 
 /** A version as the MLflow shapes need it (no files). */
-export interface VersionFacts {
-  model: string;
-  version: number;
-  status: VersionStatus;
-  stage: Stage;
-  description: string | null;
-  tags: Record<string, string>;
-  lineage: Lineage;
-  created_at: string;
-  created_by: string;
-  updated_at: string;
-}
+export type VersionFacts = Pick<VersionHead, "model" | "version" | "status" | "stage" | "description" | "tags" | "lineage" | "created_at" | "created_by" | "updated_at">;
 
 export interface ModelFacts {
   name: string;
