@@ -1,9 +1,9 @@
 /**
  * The contract's naming rules (API.md "Names"), checked by the CLI before it does anything
  * slow (hashing 300 MB, creating a version), and said in plain words. The server's own
- * checks are zod schemas in src/domain (names.ts, alias.ts, file-path.ts); the CLI bundle
- * carries no zod, so the rules are restated here, and test/cli/units.test.ts holds the two
- * to the same verdicts.
+ * checks are zod schemas in src/domain (names.ts, alias.ts); the CLI bundle carries no zod,
+ * so those rules are restated here, and test/cli/units.test.ts holds the two to the same
+ * verdicts. File paths share the server's zod-free rule (src/domain/file-path-rule.ts).
  */
 
 const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;
@@ -40,17 +40,4 @@ export function aliasProblem(alias: string, settable = true): string | null {
   return null;
 }
 
-/** Why `path` cannot name a file inside a version, or null (the same rules as src/domain/file-path.ts). */
-export function filePathProblem(path: string): string | null {
-  const bytes = Buffer.byteLength(path, "utf8");
-  if (bytes === 0) return "must not be empty";
-  if (bytes > 1024) return "must be at most 1024 bytes of UTF-8";
-  if (path.includes("\\")) return "must not contain '\\'";
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(path)) return "must not contain control characters";
-  if (path.startsWith("/") || path.endsWith("/")) return "must not start or end with '/'";
-  for (const segment of path.split("/")) {
-    if (segment === "") return "must not contain an empty segment ('//')";
-    if (segment === "." || segment === "..") return "must not contain '.' or '..' segments";
-  }
-  return null;
-}
+export { filePathProblem } from "../domain/file-path-rule";

@@ -3,24 +3,9 @@
  * empty, `.` or `..` segment, no leading or trailing `/`, no `\`, no control characters.
  */
 import { z } from "zod";
+import { filePathProblem } from "./file-path-rule";
 
-const MAX_PATH_BYTES = 1024;
-
-/** Why a path is refused, or null when it is acceptable. */
-export function filePathProblem(path: string): string | null {
-  const bytes = new TextEncoder().encode(path).byteLength;
-  if (bytes === 0) return "must not be empty";
-  if (bytes > MAX_PATH_BYTES) return `must be at most ${MAX_PATH_BYTES} bytes of UTF-8`;
-  if (path.includes("\\")) return "must not contain '\\'";
-  // C0 controls (NUL included), DEL and C1 controls.
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(path)) return "must not contain control characters";
-  if (path.startsWith("/") || path.endsWith("/")) return "must not start or end with '/'";
-  for (const segment of path.split("/")) {
-    if (segment === "") return "must not contain an empty segment ('//')";
-    if (segment === "." || segment === "..") return "must not contain '.' or '..' segments";
-  }
-  return null;
-}
+export { filePathProblem };
 
 export const FilePath = z.string().superRefine((path, ctx) => {
   const problem = filePathProblem(path);

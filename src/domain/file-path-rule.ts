@@ -1,0 +1,23 @@
+/**
+ * File paths inside a version (API.md "Names"): 1..1024 bytes of UTF-8, `/`-separated, no
+ * empty, `.` or `..` segment, no leading or trailing `/`, no `\`, no control characters.
+ * The rule, without zod, so the CLI bundle checks paths by the same code (src/cli/names.ts).
+ */
+
+const MAX_PATH_BYTES = 1024;
+
+/** Why a path is refused, or null when it is acceptable. */
+export function filePathProblem(path: string): string | null {
+  const bytes = new TextEncoder().encode(path).byteLength;
+  if (bytes === 0) return "must not be empty";
+  if (bytes > MAX_PATH_BYTES) return `must be at most ${MAX_PATH_BYTES} bytes of UTF-8`;
+  if (path.includes("\\")) return "must not contain '\\'";
+  // C0 controls (NUL included), DEL and C1 controls.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(path)) return "must not contain control characters";
+  if (path.startsWith("/") || path.endsWith("/")) return "must not start or end with '/'";
+  for (const segment of path.split("/")) {
+    if (segment === "") return "must not contain an empty segment ('//')";
+    if (segment === "." || segment === "..") return "must not contain '.' or '..' segments";
+  }
+  return null;
+}
