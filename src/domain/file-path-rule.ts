@@ -21,3 +21,24 @@ export function filePathProblem(path: string): string | null {
   }
   return null;
 }
+
+/**
+ * The name a path takes on a disk that ignores case and Unicode normalisation (macOS, Windows):
+ * NFC, then lower case. Two paths of one version with the same key would land on one file
+ * there, so neither the registry nor a node writing a version to disk accepts them together.
+ */
+export function pathCollisionKey(path: string): string {
+  return path.normalize("NFC").toLowerCase();
+}
+
+/** The first two paths that share a collision key, or null when every path has its own. */
+export function collidingPaths(paths: Iterable<string>): [string, string] | null {
+  const seen = new Map<string, string>();
+  for (const path of paths) {
+    const key = pathCollisionKey(path);
+    const earlier = seen.get(key);
+    if (earlier !== undefined) return [earlier, path];
+    seen.set(key, path);
+  }
+  return null;
+}
