@@ -7,7 +7,7 @@ import { env, exports } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { accessScopes } from "../src/auth/access";
-import { createModel, json } from "./helpers";
+import { createModel, json, readyVersion } from "./helpers";
 
 interface AssertionOptions {
   email?: string;
@@ -68,6 +68,35 @@ describe("Cloudflare Access", () => {
     expect(html).not.toContain("Sign out");
     const oncall = await (await get("/m/ui-access", await assertion({ email: "sam@oncall.example.com" }))).text();
     expect(oncall).toContain("Promote…");
+  });
+
+  it("confirms an action from the record it left, under the same assertion only", async () => {
+    await createModel("ui-access-flash");
+    const v1 = (await readyVersion("ui-access-flash", { "w.bin": new Uint8Array([1]) })).version as number;
+    const v2 = (await readyVersion("ui-access-flash", { "w.bin": new Uint8Array([2]) })).version as number;
+    for (const version of [v1, v2]) await json("PUT", "/v1/models/ui-access-flash/aliases/production", { body: { version } });
+    const sam = await assertion({ email: "sam@oncall.example.com" });
+    const csrf = /name="csrf" value="([^"]+)"/.exec(await (await get("/m/ui-access-flash", sam)).text())![1]!;
+    const back = await exports.default.fetch(
+      new Request("https://mreg.example.com/m/ui-access-flash/aliases/production/rollback", {
+        method: "POST",
+        headers: { "cf-access-jwt-assertion": sam, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf, confirm: "yes", reason: "paged" }),
+        redirect: "manual",
+      }),
+    );
+    expect(back.status).toBe(303);
+    const flash = back.headers.getSetCookie().find((c) => c.startsWith("mreg_flash_"))!;
+    // Served over https: Secure.
+    expect(flash).toMatch(/; HttpOnly; SameSite=Strict; Max-Age=60; Secure$/);
+    const shown = async (jwt: string) => {
+      const headers = { "cf-access-jwt-assertion": jwt, cookie: flash.split(";")[0]! };
+      const html = await (await exports.default.fetch(new Request(`https://mreg.example.com${back.headers.get("location")!}`, { headers }))).text();
+      return /<div class="notice ok"[^>]*>(.*?)<\/div>/s.exec(html)?.[1]?.replace(/<[^>]+>/g, "") ?? null;
+    };
+    // Another user's browser, holding sam's record, is told nothing.
+    expect(await shown(await assertion({ email: "kim@oncall.example.com" }))).toBeNull();
+    expect(await shown(sam)).toBe(`Done: Rolled back production: v${v2} → v${v1}, reason “paged”.`);
   });
 
   it("ignores assertions with the wrong audience or issuer, expired, or signed by another key", async () => {

@@ -3,7 +3,7 @@
  * test/e2e/ui.test.ts, clicks the same forms): the alias table and its rollback choices,
  * confirmations and refusals on the page acted on, audit changes and gate policies in words,
  * compact times, the edit forms (CSRF, scope, audit), the metric panels and stages only where
- * used.
+ * used. Issue 27 item 12: confirmations only from the record this session's own post left.
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
@@ -21,13 +21,23 @@ async function page(method: string, path: string, opts: { cookie?: string; form?
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
-async function signIn(claims: { scope: string; sub?: string; aliases?: string[] }): Promise<string> {
+async function signIn(claims: { scope: string; sub?: string; aliases?: string[]; expiresIn?: number }): Promise<string> {
   const res = await page("POST", "/sign-in", { form: { token: await hsToken(claims), next: "/" } });
   expect(res.status).toBe(303);
   return res.headers.get("set-cookie")!.split(";")[0]!;
 }
 
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+
+/** The flash cookies a response set, as a browser would send them back (`name=value`). */
+const flashCookies = (res: { headers: Headers }) =>
+  res.headers
+    .getSetCookie()
+    .filter((c) => c.startsWith("mreg_flash_") && !/Max-Age=0/.test(c))
+    .map((c) => c.split(";")[0]!);
+
+/** Where a form's redirect leads, fetched as the browser does: with the cookies the post set. */
+const follow = (res: { headers: Headers }, cookie: string) => page("GET", res.headers.get("location")!, { cookie: [cookie, ...flashCookies(res)].join("; ") });
 const notice = (html: string) => /<div class="notice (?:ok|bad)"[^>]*>(.*?)<\/div>/s.exec(html)?.[1]?.replace(/<[^>]+>/g, "").replace(/&#39;/g, "'").replace(/&quot;/g, '"') ?? null;
 
 async function ready(model: string, body: Record<string, unknown> = {}): Promise<number> {
@@ -62,7 +72,7 @@ describe("the on-call path (item 8)", () => {
     const back = await page("POST", "/m/oc-roll/aliases/production/rollback", { cookie, form: { csrf, reason: "p99 regression", confirm: "yes", to_version: String(v1) } });
     expect(back.status).toBe(303);
     expect((await json("GET", "/v1/models/oc-roll/aliases/production")).body.version).toBe(v1);
-    const after = await page("GET", back.headers.get("location")!, { cookie });
+    const after = await follow(back, cookie);
     expect(notice(after.text)).toBe(`Done: Rolled back production: v${v3} → v${v1}, reason “p99 regression”.`);
     // A crafted link names no change that happened: nothing is claimed.
     expect(notice((await page("GET", "/m/oc-roll?done=production&generation=999", { cookie })).text)).toBeNull();
@@ -179,10 +189,10 @@ describe("editing (item 10)", () => {
     // Without the session's CSRF token nothing changes.
     expect((await page("POST", "/m/oc-edit/edit", { cookie, form: { csrf: "forged", description: "pwned", tags: "" } })).status).toBe(403);
     const saved = await page("POST", "/m/oc-edit/edit", { cookie, form: { csrf, description: "Card fraud scoring", tags: "team=payments\nowner=ml" } });
-    expect([saved.status, saved.headers.get("location")]).toEqual([303, "/m/oc-edit?saved=1"]);
+    expect(saved.status).toBe(303);
     const after = (await json("GET", "/v1/models/oc-edit")).body;
     expect([after.description, after.tags]).toEqual(["Card fraud scoring", { team: "payments", owner: "ml" }]);
-    expect(notice((await page("GET", "/m/oc-edit?saved=1", { cookie })).text)).toBe("Done: Saved the description and tags.");
+    expect(notice((await follow(saved, cookie)).text)).toBe("Done: Saved the description and tags.");
 
     const vpage = await page("GET", `/m/oc-edit/v/${version}`, { cookie });
     expect(vpage.text).toContain('aria-label="Edit version"');
@@ -232,5 +242,114 @@ describe("plots, lineage and stages (item 11)", () => {
     await json("POST", "/v1/models/oc-plot/versions/2/stage", { body: { stage: "staging" } });
     expect((await page("GET", "/m/oc-plot", { cookie })).text).toContain("<th>Stage</th>");
     expect((await page("GET", "/m/oc-plot/v/2", { cookie })).text).toContain("stage: staging");
+  });
+});
+
+describe("confirmations only from what this session just did (issue 27, item 12)", () => {
+  it("shows no confirmation for a crafted link: a deletion that never happened, a save, an old change, an old approval", async () => {
+    await createModel("oc-craft");
+    const [v1, v2] = [await ready("oc-craft"), await ready("oc-craft")];
+    // canary changed 22 times: its early generations fall outside the history the page reads.
+    for (let i = 0; i < 22; i++) expect((await json("PUT", "/v1/models/oc-craft/aliases/canary", { body: { version: i % 2 === 0 ? v1 : v2 } })).status).toBe(200);
+    // An approval this user really gave, but not in this session's last post.
+    expect((await json("POST", `/v1/models/oc-craft/versions/${v2}/approvals`, { body: { target: "production" }, token: await hsToken({ sub: "approver", scope: "read approve" }) })).status).toBe(201);
+    const cookie = await signIn({ scope: "read write promote approve", sub: "approver" });
+    const crafted = [
+      "/m/oc-craft?deleted=production-eu",
+      "/m/oc-craft?saved=1",
+      "/m/oc-craft?done=canary&generation=5",
+      ...Array.from({ length: 22 }, (_, i) => `/m/oc-craft?done=canary&generation=${i + 1}`),
+      `/m/oc-craft/v/${v1}?saved=1`,
+      `/m/oc-craft/v/${v2}?approved=production`,
+      // A flash id with no record behind it.
+      `/m/oc-craft?flash=${"0".repeat(32)}`,
+    ];
+    const shown = [];
+    for (const path of crafted) {
+      const res = await page("GET", path, { cookie });
+      shown.push([path, res.status, notice(res.text)]);
+    }
+    expect(shown).toEqual(crafted.map((path) => [path, 200, null]));
+  });
+
+  it("confirms each real action from the record its post left, on its own page, once", async () => {
+    await createModel("oc-flash", { description: "d", tags: { team: "x" } });
+    const [v1, v2] = [await ready("oc-flash"), await ready("oc-flash")];
+    await json("PUT", "/v1/models/oc-flash/aliases/production", { body: { version: v1 } });
+    await json("PUT", "/v1/models/oc-flash/aliases/canary", { body: { version: v2 } });
+    const cookie = await signIn({ scope: "read write promote approve admin", sub: "oncall" });
+    const csrf = csrfOf((await page("GET", "/m/oc-flash", { cookie })).text);
+    const act = async (path: string, form: Record<string, string>) => {
+      const res = await page("POST", path, { cookie, form: { csrf, ...form } });
+      expect([path, res.status]).toEqual([path, 303]);
+      // The address names a record, never the change itself.
+      expect(res.headers.get("location")).toMatch(/^\/m\/oc-flash(\/v\/\d+)?\?flash=[0-9a-f]{32}$/);
+      const set = res.headers.getSetCookie().find((c) => c.startsWith("mreg_flash_"))!;
+      expect(set).toMatch(/; Path=\/m\/oc-flash(\/v\/\d+)?; HttpOnly; SameSite=Strict; Max-Age=60$/);
+      const shown = await follow(res, cookie);
+      // Shown once: the page clears the record it showed.
+      const name = set.slice(0, set.indexOf("="));
+      expect(shown.headers.getSetCookie().some((c) => c.startsWith(`${name}=;`) && c.includes("Max-Age=0"))).toBe(true);
+      expect(notice((await page("GET", res.headers.get("location")!, { cookie })).text)).toBeNull();
+      return notice(shown.text);
+    };
+    expect(await act("/m/oc-flash/promote", { alias: "production", version: String(v2), reason: "ship it" })).toBe(`Done: Set production: v${v1} → v${v2}, reason “ship it”.`);
+    expect(await act("/m/oc-flash/promote", { alias: "staging", version: String(v1) })).toBe(`Done: Set staging: (unset) → v${v1}.`);
+    expect(await act("/m/oc-flash/aliases/production/rollback", { confirm: "yes", reason: "paged" })).toBe(`Done: Rolled back production: v${v2} → v${v1}, reason “paged”.`);
+    expect(await act("/m/oc-flash/aliases/canary/delete", { confirm: "yes" })).toBe("Done: Deleted the alias canary.");
+    expect(await act("/m/oc-flash/edit", { description: "new", tags: "team=x" })).toBe("Done: Saved the description and tags.");
+    expect(await act("/m/oc-flash/edit", { description: "new", tags: "team=x" })).toBe("Done: Nothing to save: the description and tags were already so.");
+    expect(await act(`/m/oc-flash/v/${v2}/edit`, { description: "", tags: "", metrics: "auc=0.9" })).toBe(`Done: Saved the description, tags and metrics of v${v2}.`);
+    expect(await act(`/m/oc-flash/v/${v2}/edit`, { description: "", tags: "", metrics: "auc=0.9" })).toBe(`Done: Nothing to save: v${v2}'s description, tags and metrics were already so.`);
+    expect(await act(`/m/oc-flash/v/${v2}/approve`, { target: "production", comment: "ok" })).toBe(`Done: You approved v${v2} for production.`);
+  });
+
+  it("shows nothing for a record from another session, for another page, or altered", async () => {
+    await createModel("oc-replay");
+    await createModel("oc-replay-other");
+    const [v1, v2] = [await ready("oc-replay"), await ready("oc-replay")];
+    await ready("oc-replay-other");
+    await json("PUT", "/v1/models/oc-replay/aliases/production", { body: { version: v1 } });
+    await json("PUT", "/v1/models/oc-replay/aliases/production", { body: { version: v2 } });
+    const alice = await signIn({ scope: "read promote", sub: "alice-oncall" });
+    const back = await page("POST", "/m/oc-replay/aliases/production/rollback", { cookie: alice, form: { csrf: csrfOf((await page("GET", "/m/oc-replay", { cookie: alice })).text), confirm: "yes", reason: "r" } });
+    expect(back.status).toBe(303);
+    const location = back.headers.get("location")!;
+    const query = location.slice(location.indexOf("?"));
+    const flash = flashCookies(back);
+    // Another session (another user, or the same user signed in with another token) with alice's record and address.
+    for (const other of [await signIn({ scope: "read promote", sub: "mallory" }), await signIn({ scope: "read promote", sub: "alice-oncall", expiresIn: 1800 })]) {
+      expect(notice((await page("GET", location, { cookie: [other, ...flash].join("; ") })).text)).toBeNull();
+    }
+    // Alice's own record, on another model's page or on a version page.
+    for (const path of [`/m/oc-replay-other${query}`, `/m/oc-replay/v/${v1}${query}`]) {
+      expect(notice((await page("GET", path, { cookie: [alice, ...flash].join("; ") })).text)).toBeNull();
+    }
+    // Altered: any one character of the value changed.
+    const [name, value] = [flash[0]!.slice(0, flash[0]!.indexOf("=")), flash[0]!.slice(flash[0]!.indexOf("=") + 1)];
+    for (const at of [0, Math.floor(value.length / 2), value.length - 1]) {
+      const altered = `${value.slice(0, at)}${value[at] === "A" ? "B" : "A"}${value.slice(at + 1)}`;
+      expect(notice((await page("GET", location, { cookie: `${alice}; ${name}=${altered}` })).text)).toBeNull();
+    }
+    // Under another record's name, or with the address of another record.
+    expect(notice((await page("GET", location, { cookie: `${alice}; mreg_flash_${"1".repeat(32)}=${value}` })).text)).toBeNull();
+    expect(notice((await page("GET", `/m/oc-replay?flash=${"1".repeat(32)}`, { cookie: [alice, ...flash].join("; ") })).text)).toBeNull();
+    // The genuine one, as sent, is shown.
+    expect(notice((await page("GET", location, { cookie: [alice, ...flash].join("; ") })).text)).toBe(`Done: Rolled back production: v${v2} → v${v1}, reason “r”.`);
+  });
+
+  it("gives each of two tabs the confirmation of its own post, the same action twice", async () => {
+    await createModel("oc-tabs");
+    const [v1, v2] = [await ready("oc-tabs"), await ready("oc-tabs")];
+    await json("PUT", "/v1/models/oc-tabs/aliases/production", { body: { version: v1 } });
+    const cookie = await signIn({ scope: "read promote", sub: "two-tabs" });
+    const csrf = csrfOf((await page("GET", "/m/oc-tabs", { cookie })).text);
+    const form = { csrf, alias: "production", version: String(v2), reason: "tab" };
+    // Both posts land before either tab follows its redirect; the browser then holds both records.
+    const first = await page("POST", "/m/oc-tabs/promote", { cookie, form });
+    const second = await page("POST", "/m/oc-tabs/promote", { cookie, form });
+    const jar = [cookie, ...flashCookies(first), ...flashCookies(second)].join("; ");
+    expect(notice((await page("GET", second.headers.get("location")!, { cookie: jar })).text)).toBe(`Done: Set production: v${v2} → v${v2}, reason “tab”.`);
+    expect(notice((await page("GET", first.headers.get("location")!, { cookie: jar })).text)).toBe(`Done: Set production: v${v1} → v${v2}, reason “tab”.`);
   });
 });

@@ -8,16 +8,15 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ANONYMOUS, hasScope, type Scope } from "../auth/principal";
 import type { MregClient } from "../client/client";
 import { MregError } from "../client/errors";
-import type { GateResult, HistoryEntry } from "../client/types";
-import { AliasName } from "../domain/alias";
+import type { GateResult, HistoryEntry, Page } from "../client/types";
 import { config } from "../env";
 import type { AppEnv } from "../http/app-env";
 import { MULTI_SEGMENT } from "../http/api";
 import { apiFor, bookmarkCookie } from "./api";
 import { SCRIPT } from "./assets";
-import { Layout, modelHref, Notice, versionHref, type PageContext, type PageNotice } from "./components";
+import { Layout, Notice, type PageContext, type PageNotice } from "./components";
+import { aliasDone, HISTORY_LOOKUP, leaveFlash, takeFlash } from "./flash";
 import { FormError, mergePatch, parseMetrics, parsePairs } from "./forms";
-import { aliasValueText } from "./words";
 import { AUDIT_FILTERS, AuditPage, type AuditFilters } from "./pages/audit";
 import { DiffPage } from "./pages/diff";
 import { ModelPage, type ModelView } from "./pages/model";
@@ -27,7 +26,7 @@ import { SignInPage } from "./pages/sign-in";
 import { metricNames } from "./plot";
 import { MAX_CARD_BYTES } from "./model-card";
 import { VersionPage, type VersionView } from "./pages/version";
-import { csrfToken, csrfValid, currentSession, signIn, signOut } from "./session";
+import { csrfToken, csrfValid, currentSession, signIn, signOut, type Session } from "./session";
 
 type Ctx = Context<AppEnv>;
 
@@ -39,6 +38,13 @@ const safeNext = (next: unknown) => (typeof next === "string" && /^\/(?!\/)[^\\\
 interface Caller {
   page: PageContext;
   api: MregClient;
+  /** Null for an anonymous public reader. */
+  session: Session | null;
+}
+
+/** A form post's caller: always signed in. */
+interface Poster extends Caller {
+  session: Session;
 }
 
 /**
@@ -76,17 +82,17 @@ export function registerUi(app: Hono<AppEnv>): void {
     const session = await currentSession(c);
     if (session) {
       const page = { principal: session.principal, csrf: await csrfToken(session), canSignOut: session.via === "token" };
-      return { page, api: apiFor(app, c, session.principal) };
+      return { page, api: apiFor(app, c, session.principal), session };
     }
     if (config(c.env).PUBLIC_READ && c.req.method === "GET") {
-      return { page: { principal: ANONYMOUS, csrf: null, canSignOut: false }, api: apiFor(app, c, ANONYMOUS) };
+      return { page: { principal: ANONYMOUS, csrf: null, canSignOut: false }, api: apiFor(app, c, ANONYMOUS), session: null };
     }
     const url = new URL(c.req.url);
     return c.redirect(`/sign-in?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
   }
 
   /** A form post: the session and its CSRF token, or a refusal page (these refusals mean a stale or forged form). */
-  async function poster(c: Ctx): Promise<{ caller: Caller; form: Record<string, string> } | Response> {
+  async function poster(c: Ctx): Promise<{ caller: Poster; form: Record<string, string> } | Response> {
     if (!sameOrigin(c)) return errorPage(c, 403, "Forms are accepted only from this registry's own pages.", null);
     const session = await currentSession(c);
     if (!session) return errorPage(c, 401, "Sign in first.", null);
@@ -95,7 +101,7 @@ export function registerUi(app: Hono<AppEnv>): void {
     for (const [k, v] of Object.entries(body)) if (typeof v === "string") form[k] = v;
     const page = { principal: session.principal, csrf: await csrfToken(session), canSignOut: session.via === "token" };
     if (!(await csrfValid(session, form.csrf))) return errorPage(c, 403, "The form's CSRF token is missing or wrong; reload the page and try again.", page);
-    return { caller: { page, api: apiFor(app, c, session.principal) }, form };
+    return { caller: { page, api: apiFor(app, c, session.principal), session }, form };
   }
 
   /** Runs a page; the API's refusals become pages with the same status. */
@@ -147,8 +153,8 @@ export function registerUi(app: Hono<AppEnv>): void {
     }),
   );
 
-  /** The Model page, with what to say at its top (from the query after a redirect, or a refusal). */
-  async function renderModel(c: Ctx, { page, api }: Caller, extra: { notice?: PageNotice; status?: number; edit?: ModelView["edit"] } = {}): Promise<Response> {
+  /** The Model page, with what to say at its top (a refusal, or the record of this session's post that redirected here). */
+  async function renderModel(c: Ctx, { page, api, session }: Caller, extra: { notice?: PageNotice; status?: number; edit?: ModelView["edit"] } = {}): Promise<Response> {
     const name = param(c, "model");
     const [model, aliases, versions, gates] = await Promise.all([
       api.models.get(name),
@@ -173,7 +179,7 @@ export function registerUi(app: Hono<AppEnv>): void {
     const names = metricNames(versions.items);
     const asked = c.req.queries("metric")?.filter((m) => names.includes(m)) ?? [];
     const metrics = asked.length > 0 ? asked : names;
-    const notice = extra.notice ?? doneNotice(c, history, aliases.map((a) => a.alias));
+    const notice = extra.notice ?? (await takeFlash(c, session, { model: name, version: null }));
     const view: ModelView = { model, aliases, history, versions: versions.items, gates, guards, metrics, notice, ...(extra.edit && { edit: extra.edit }) };
     return c.html(<ModelPage page={page} view={view} />, extra.status === undefined ? 200 : httpStatus(extra.status));
   }
@@ -183,8 +189,8 @@ export function registerUi(app: Hono<AppEnv>): void {
     page((c, who) => renderModel(c, who)),
   );
 
-  /** The Version page, with what to say at its top. */
-  async function renderVersion(c: Ctx, { page, api }: Caller, extra: { notice?: PageNotice; status?: number; edit?: VersionView["edit"] } = {}): Promise<Response> {
+  /** The Version page, with what to say at its top (a refusal, or the record of this session's post that redirected here). */
+  async function renderVersion(c: Ctx, { page, api, session }: Caller, extra: { notice?: PageNotice; status?: number; edit?: VersionView["edit"] } = {}): Promise<Response> {
     const name = param(c, "model");
     const number = versionNumber(param(c, "version"));
     const [version, lineage, approvals, gates] = await Promise.all([
@@ -207,14 +213,7 @@ export function registerUi(app: Hono<AppEnv>): void {
         card.source = download.body ? await new Response(download.body).text() : null;
       }
     }
-    const approved = c.req.query("approved");
-    const notice: PageNotice | null =
-      extra.notice ??
-      (c.req.query("saved") === "1"
-        ? { kind: "ok", text: `Saved the description, tags and metrics of v${number}.` }
-        : approved !== undefined && approvals.some((a) => a.target === approved && a.approver === page.principal.sub)
-          ? { kind: "ok", text: `You approved v${number} for ${approved}.` }
-          : null);
+    const notice = extra.notice ?? (await takeFlash(c, session, { model: name, version: number }));
     const view: VersionView = { version, lineage, approvals, gates: results, card, notice, ...(extra.edit && { edit: extra.edit }) };
     return c.html(<VersionPage page={page} view={view} />, extra.status === undefined ? 200 : httpStatus(extra.status));
   }
@@ -281,7 +280,7 @@ export function registerUi(app: Hono<AppEnv>): void {
    * without `refused`, by an error page.
    */
   const post =
-    (scope: Scope, handle: (c: Ctx, who: Caller, form: Record<string, string>) => Promise<Response>, refused?: Refused) =>
+    (scope: Scope, handle: (c: Ctx, who: Poster, form: Record<string, string>) => Promise<Response>, refused?: Refused) =>
     async (c: Ctx): Promise<Response> => {
       const got = await poster(c);
       if (got instanceof Response) return got;
@@ -340,7 +339,8 @@ export function registerUi(app: Hono<AppEnv>): void {
       const number = versionNumber(form.version);
       try {
         const set = await who.api.aliases.set(name, alias, { version: number, ...(form.reason && { reason: form.reason }) });
-        return c.redirect(doneHref(name, alias, set.generation), 303);
+        const done = aliasDone("set", set, await historyAfter(who.api, name, set.alias), form.reason);
+        return c.redirect(await leaveFlash(c, who.session, { model: name, version: null }, done), 303);
       } catch (err) {
         if (!(err instanceof MregError) || err.status >= 500) throw err;
         // The refusal is shown on the dry-run page, with the checks that failed.
@@ -360,8 +360,9 @@ export function registerUi(app: Hono<AppEnv>): void {
         const alias = param(c, "alias");
         if (form.confirm !== "yes") throw new FormError(`Tick 'confirm' to roll back ${alias}.`);
         const to = form.to_version ? versionNumber(form.to_version) : undefined;
-        const done = await who.api.aliases.rollback(name, alias, { ...(to !== undefined && { to_version: to }), ...(form.reason && { reason: form.reason }) });
-        return c.redirect(doneHref(name, alias, done.generation), 303);
+        const rolled = await who.api.aliases.rollback(name, alias, { ...(to !== undefined && { to_version: to }), ...(form.reason && { reason: form.reason }) });
+        const done = aliasDone("rollback", rolled, await historyAfter(who.api, name, rolled.alias), form.reason);
+        return c.redirect(await leaveFlash(c, who.session, { model: name, version: null }, done), 303);
       },
       onModelPage,
     ),
@@ -376,7 +377,8 @@ export function registerUi(app: Hono<AppEnv>): void {
         const alias = param(c, "alias");
         if (form.confirm !== "yes") throw new FormError(`Tick 'confirm' to delete the alias ${alias}.`);
         await who.api.aliases.delete(name, alias, { reason: "deleted from the web UI" });
-        return c.redirect(`${modelHref(name)}?deleted=${encodeURIComponent(alias)}`, 303);
+        // Alias names are case-insensitive, and stored (and listed) in lower case.
+        return c.redirect(await leaveFlash(c, who.session, { model: name, version: null }, { what: "alias-deleted", alias: alias.toLowerCase() }), 303);
       },
       onModelPage,
     ),
@@ -397,8 +399,9 @@ export function registerUi(app: Hono<AppEnv>): void {
           ...(Object.keys(tagPatch).length > 0 && { tags: tagPatch }),
         };
         // Nothing changed: no write, and no audit event saying so.
-        if (Object.keys(patch).length > 0) await who.api.models.update(name, patch);
-        return c.redirect(`${modelHref(name)}?saved=1`, 303);
+        const changed = Object.keys(patch).length > 0;
+        if (changed) await who.api.models.update(name, patch);
+        return c.redirect(await leaveFlash(c, who.session, { model: name, version: null }, { what: "saved", changed }), 303);
       },
       onModelPage,
     ),
@@ -422,8 +425,9 @@ export function registerUi(app: Hono<AppEnv>): void {
           ...(Object.keys(tagPatch).length > 0 && { tags: tagPatch }),
           ...(Object.keys(metricPatch).length > 0 && { metrics: metricPatch }),
         };
-        if (Object.keys(patch).length > 0) await who.api.versions.update(name, number, patch);
-        return c.redirect(`${versionHref(name, number)}?saved=1`, 303);
+        const changed = Object.keys(patch).length > 0;
+        if (changed) await who.api.versions.update(name, number, patch);
+        return c.redirect(await leaveFlash(c, who.session, { model: name, version: number }, { what: "saved", changed }), 303);
       },
       onVersionPage,
     ),
@@ -437,8 +441,8 @@ export function registerUi(app: Hono<AppEnv>): void {
         const name = param(c, "model");
         const number = versionNumber(param(c, "version"));
         const target = form.target ?? "";
-        await who.api.approvals.add(name, number, { target, ...(form.comment && { comment: form.comment }) });
-        return c.redirect(`${versionHref(name, number)}?approved=${encodeURIComponent(target)}`, 303);
+        const approval = await who.api.approvals.add(name, number, { target, ...(form.comment && { comment: form.comment }) });
+        return c.redirect(await leaveFlash(c, who.session, { model: name, version: number }, { what: "approved", target: approval.target }), 303);
       },
       onVersionPage,
     ),
@@ -478,28 +482,17 @@ function adviceFor(code: string, scope: Scope): string {
   }
 }
 
-/** Where a form that moved an alias goes: the model page, which then says what changed. */
-const doneHref = (model: string, alias: string, generation: number) => `${modelHref(model)}?done=${encodeURIComponent(alias)}&generation=${generation}`;
-
 /**
- * The confirmation after a redirect, told from the alias's own history (the query only names
- * the change, so a crafted link cannot make the page claim something that did not happen).
+ * An alias's latest history, read right after this session moved it, for the banner's "before".
+ * The write is done whatever this read meets: a refusal or outage only leaves "before" out.
  */
-function doneNotice(c: Ctx, history: Record<string, HistoryEntry[]>, aliases: string[]): PageNotice | null {
-  if (c.req.query("saved") === "1") return { kind: "ok", text: "Saved the description and tags." };
-  const deleted = c.req.query("deleted");
-  if (deleted !== undefined && AliasName.safeParse(deleted).success && !aliases.includes(deleted)) return { kind: "ok", text: `Deleted the alias ${deleted}.` };
-  const alias = c.req.query("done");
-  const generation = Number(c.req.query("generation"));
-  if (alias === undefined) return null;
-  const entries = history[alias] ?? [];
-  const at = entries.findIndex((h) => h.generation === generation);
-  if (at < 0) return null;
-  const h = entries[at]!;
-  const before = entries[at + 1];
-  const from = before ? aliasValueText(before) : "(unset)";
-  const what = h.action === "rollback" ? "Rolled back" : "Set";
-  return { kind: "ok", text: `${what} ${alias}: ${from} → ${aliasValueText(h)}${h.reason ? `, reason “${h.reason}”` : ""}.` };
+async function historyAfter(api: MregClient, model: string, alias: string): Promise<Page<HistoryEntry> | null> {
+  try {
+    return await api.aliases.history(model, alias, { limit: HISTORY_LOOKUP });
+  } catch (err) {
+    if (err instanceof MregError) return null;
+    throw err;
+  }
 }
 
 /** The dry run of the gate covering `alias`, or null when none does. */

@@ -6,7 +6,8 @@
  *
  * CSRF: every form carries a token derived from the session (SHA-256 of a label and the
  * cookie's value). A page on another site can read neither, so a forged post fails even in a
- * browser that ignores SameSite.
+ * browser that ignores SameSite. The confirmation a page shows after a post is sealed under
+ * the same secret, with another label (./flash.ts).
  */
 import type { Context } from "hono";
 import { SESSION_COOKIE, sessionCookie, verifyBearer } from "../auth/middleware";
@@ -62,33 +63,35 @@ export function signOut(c: Ctx): void {
 }
 
 function cookie(c: Ctx, value: string, expSeconds: number): string {
+  return uiCookie(c, SESSION_COOKIE, value, { maxAge: Math.max(0, expSeconds - Math.floor(Date.now() / 1000)), path: "/" });
+}
+
+/** A cookie of the UI's: `HttpOnly; SameSite=Strict`, and `Secure` unless served from loopback over plain http. */
+export function uiCookie(c: Ctx, name: string, value: string, { maxAge, path }: { maxAge: number; path: string }): string {
   const url = new URL(c.req.url);
   const loopback = url.protocol === "http:" && (url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.hostname === "[::1]");
-  const maxAge = Math.max(0, expSeconds - Math.floor(Date.now() / 1000));
-  return [
-    `${SESSION_COOKIE}=${value}`,
-    "Path=/",
-    "HttpOnly",
-    "SameSite=Strict",
-    `Max-Age=${maxAge}`,
-    ...(loopback ? [] : ["Secure"]),
-  ].join("; ");
+  return [`${name}=${value}`, `Path=${path}`, "HttpOnly", "SameSite=Strict", `Max-Age=${maxAge}`, ...(loopback ? [] : ["Secure"])].join("; ");
 }
 
 export async function csrfToken(session: Session): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`mreg-ui-csrf\n${session.secret}`));
-  return btoa(String.fromCharCode(...new Uint8Array(digest)))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
+  return base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`mreg-ui-csrf\n${session.secret}`)));
 }
 
 /** Constant-time comparison of the posted CSRF token with the session's. */
 export async function csrfValid(session: Session, posted: unknown): Promise<boolean> {
-  if (typeof posted !== "string") return false;
-  const expected = await csrfToken(session);
-  if (posted.length !== expected.length) return false;
+  return typeof posted === "string" && sameText(posted, await csrfToken(session));
+}
+
+export const base64url = (bytes: ArrayBuffer | Uint8Array): string =>
+  btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+
+/** Equality in time that depends on the length only, for comparing a secret-derived value with one sent. */
+export function sameText(sent: string, expected: string): boolean {
+  if (sent.length !== expected.length) return false;
   let diff = 0;
-  for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ posted.charCodeAt(i);
+  for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ sent.charCodeAt(i);
   return diff === 0;
 }

@@ -28,7 +28,7 @@ export function aliasValueText(value: unknown): string {
   return v === null ? "(unset)" : `v${v}`;
 }
 
-const withReason = (text: string, reason: string | null | undefined) => (reason ? `${text}, reason “${reason}”` : text);
+export const withReason = (text: string, reason: string | null | undefined) => (reason ? `${text}, reason “${reason}”` : text);
 
 /** One audit event's change, in words. */
 export function changeText(e: AuditEvent): string {

@@ -8,7 +8,7 @@
  * `UPDATE_SCREENSHOTS=1` also writes the README's screenshots to docs/.
  */
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM } from "./debian";
 import { root, startServer, token, type Server } from "./server";
@@ -66,8 +66,16 @@ async function signedIn(bearer: string, javaScriptEnabled = true): Promise<Page>
   return page;
 }
 
-/** The model page after a form moved `alias`: it names the change, which the page then confirms. */
-const done = (alias: string, model = MODEL) => new RegExp(`/m/${model}\\?done=${alias}&generation=\\d+$`);
+/**
+ * Clicks a form's button and waits for the page its post redirected to: an address naming the
+ * record the post left (a new one each time), which that page then confirms.
+ */
+async function submit(page: Page, button: Locator, model = MODEL, version?: number): Promise<void> {
+  const from = page.url();
+  const done = new RegExp(`/m/${model}${version === undefined ? "" : `/v/${version}`}\\?flash=[0-9a-f]{32}$`);
+  await button.click();
+  await page.waitForURL((url) => done.test(url.href) && url.href !== from);
+}
 
 const productionCell = (page: Page) => page.locator('tr[data-watch-alias="production"] [data-alias-value]');
 
@@ -156,8 +164,7 @@ describe("the web UI in Chromium", () => {
     const approve = oncall.getByRole("form", { name: "Approve" });
     await approve.getByLabel("Target").fill("production");
     await approve.getByLabel("Comment").fill("canary looked good");
-    await approve.getByRole("button", { name: "Approve" }).click();
-    await oncall.waitForURL(`${server.base}/m/${MODEL}/v/2?approved=production`);
+    await submit(oncall, approve.getByRole("button", { name: "Approve" }), MODEL, 2);
     expect(await oncall.getByRole("status").textContent()).toBe("Done: You approved v2 for production.");
     expect(await oncall.getByText("canary looked good").isVisible()).toBe(true);
     const viewerUrl = viewer.url();
@@ -165,8 +172,7 @@ describe("the web UI in Chromium", () => {
     expect(await oncall.getByText("The gate passes.").isVisible()).toBe(true);
     await oncall.getByRole("form", { name: "Confirm promotion" }).getByLabel("Reason").fill("better auc");
     const promotedAt = Date.now();
-    await oncall.getByRole("button", { name: "Set production → v2" }).click();
-    await oncall.waitForURL(done("production"));
+    await submit(oncall, oncall.getByRole("button", { name: "Set production → v2" }));
     expect(await productionCell(oncall).textContent()).toBe("v2");
     expect(await oncall.getByRole("status").textContent()).toBe("Done: Set production: v1 → v2, reason “better auc”.");
     await expect.poll(() => productionCell(viewer).textContent(), { timeout: 5_000, interval: 50 }).toBe("v2");
@@ -178,8 +184,7 @@ describe("the web UI in Chromium", () => {
     const row = oncall.getByRole("form", { name: "Roll back production" });
     await row.getByLabel("Reason").fill("p99 latency regression");
     await row.getByLabel("confirm").check();
-    await row.getByRole("button", { name: "Roll back to v1" }).click();
-    await oncall.waitForURL(done("production"));
+    await submit(oncall, row.getByRole("button", { name: "Roll back to v1" }));
     expect(await productionCell(oncall).textContent()).toBe("v1");
     expect(await oncall.getByRole("status").textContent()).toBe("Done: Rolled back production: v2 → v1, reason “p99 latency regression”.");
     await expect.poll(() => productionCell(viewer).textContent(), { timeout: 5_000, interval: 50 }).toBe("v1");
@@ -212,13 +217,11 @@ describe("the web UI in Chromium", () => {
     await page.getByRole("form", { name: "Promote" }).getByLabel("Alias").fill("staging");
     await page.getByRole("form", { name: "Promote" }).getByLabel("Version").selectOption("2");
     await page.getByRole("form", { name: "Promote" }).getByRole("button").click();
-    await page.getByRole("button", { name: "Set staging → v2" }).click();
-    await page.waitForURL(done("staging"));
+    await submit(page, page.getByRole("button", { name: "Set staging → v2" }));
     expect(await page.locator('tr[data-watch-alias="staging"] [data-alias-value]').textContent()).toBe("v2");
     await rollback.getByLabel("Reason").fill("no-js rollback");
     await rollback.getByLabel("confirm").check();
-    await rollback.getByRole("button", { name: "Roll back to v1" }).click();
-    await page.waitForURL(done("staging"));
+    await submit(page, rollback.getByRole("button", { name: "Roll back to v1" }));
     expect(await page.locator('tr[data-watch-alias="staging"] [data-alias-value]').textContent()).toBe("v1");
   });
   it("on call: rolls back to a chosen earlier version, is refused on the same page, edits metadata, reads audit, plots and lineage", async () => {
@@ -252,20 +255,23 @@ describe("the web UI in Chromium", () => {
     await form.getByLabel("Reason").fill("v2 and v3 both regress p99");
     await form.getByLabel("confirm").check();
     await form.getByText("an earlier version…").click();
-    await form.getByRole("button", { name: "Roll back to v1" }).click();
-    await oncall.waitForURL(done("production", demo));
+    await submit(oncall, form.getByRole("button", { name: "Roll back to v1" }), demo);
     expect(await oncall.getByRole("status").textContent()).toBe("Done: Rolled back production: v3 → v1, reason “v2 and v3 both regress p99”.");
     // The confirmation is at the top of the page.
     expect(await oncall.locator("main > :first-child").getAttribute("role")).toBe("status");
     expect(await row.locator("[data-alias-value]").textContent()).toBe("v1");
+    // Said once, to this session: the same address reloaded, or opened in another session, confirms nothing.
+    await junior.goto(oncall.url());
+    expect(await junior.locator(".notice.ok").count()).toBe(0);
+    await oncall.reload();
+    expect(await oncall.locator(".notice.ok").count()).toBe(0);
 
     // Editing the model's description and tags.
     await oncall.getByText("Edit description and tags").click();
     const edit = oncall.getByRole("form", { name: "Edit model" });
     await edit.getByLabel("Description").fill("Click-through ranking");
     await edit.getByLabel(/^Tags/).fill("team=ranking\nowner=sre");
-    await edit.getByRole("button", { name: "Save" }).click();
-    await oncall.waitForURL(`${server.base}/m/${demo}?saved=1`);
+    await submit(oncall, edit.getByRole("button", { name: "Save" }), demo);
     expect(await oncall.getByRole("status").textContent()).toBe("Done: Saved the description and tags.");
     expect(await oncall.locator("main > p", { hasText: "Click-through ranking" }).isVisible()).toBe(true);
     expect(await oncall.getByText("owner: sre").isVisible()).toBe(true);
@@ -291,9 +297,8 @@ describe("the web UI in Chromium", () => {
     const kept = oncall.getByRole("form", { name: "Edit version" }).getByLabel(/^Metrics/);
     expect(await kept.inputValue()).toBe("auc=0.93\nlatency_p99_ms=forty");
     await kept.fill("auc=0.93\nlatency_p99_ms=41\nrecall=0.8");
-    await oncall.getByRole("form", { name: "Edit version" }).getByRole("button", { name: "Save" }).click();
-    await oncall.waitForURL(`${server.base}/m/${demo}/v/3?saved=1`);
-    expect(await oncall.getByRole("status").textContent()).toContain("Saved");
+    await submit(oncall, oncall.getByRole("form", { name: "Edit version" }).getByRole("button", { name: "Save" }), demo, 3);
+    expect(await oncall.getByRole("status").textContent()).toBe("Done: Saved the description, tags and metrics of v3.");
     expect(await oncall.getByRole("row", { name: /recall/ }).textContent()).toContain("0.8");
 
     // The lineage graph draws the dataset as a node, with an arrow to the version.
