@@ -14,7 +14,8 @@
  * start or in the middle anchors the pattern to the folder (else it matches at any depth),
  * `*`, `?`, `[a-z]`/`[!a-z]` classes, and `**` as a whole segment. As in git, a file inside a
  * left-out folder cannot be re-included (the folder is never read). Only the `.mregignore`
- * at the top of each pushed folder is read.
+ * at the top of each pushed folder is read. A followed link is judged by its own path and by
+ * its target's (./files.ts).
  */
 
 type Token = { kind: "char"; c: string } | { kind: "any" } | { kind: "star" } | { kind: "class"; negate: boolean; ranges: [string, string][] };
@@ -224,14 +225,35 @@ export class IgnoreRules {
    * that matches decides, as in git; a file must then match one --include pattern, if any.
    */
   skipReason(path: string, isDir: boolean): string | null {
+    const excluded = this.excludedBy(path, isDir);
+    if (excluded) return excluded;
+    if (!isDir && this.include.length > 0 && !this.include.some((r) => pathMatches(r.segments, path.split("/")))) return "not matched by --include";
+    return null;
+  }
+
+  /** The rule that leaves `path` out, --include aside (the last match decides), or null. */
+  excludedBy(path: string, isDir: boolean): string | null {
     const parts = path.split("/");
     let decided: Rule | undefined;
     for (const rule of this.rules) {
       if (rule.dirOnly && !isDir) continue;
       if (pathMatches(rule.segments, parts)) decided = rule;
     }
-    if (decided && !decided.negate) return decided.label;
-    if (!isDir && this.include.length > 0 && !this.include.some((r) => pathMatches(r.segments, parts))) return "not matched by --include";
-    return null;
+    return decided && !decided.negate ? decided.label : null;
+  }
+
+  /**
+   * The rule that leaves out `path` or a folder above it, --include aside. For a link's
+   * target: the walk never reads a left-out folder, so a link must not reach into one
+   * (`weights.bin -> .ssh/id_rsa` is left out as `.ssh/` is), and --include judges the
+   * link's own name, not its target's.
+   */
+  excludedAlong(path: string, isDir: boolean): string | null {
+    const parts = path.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const why = this.excludedBy(parts.slice(0, i).join("/"), true);
+      if (why) return why;
+    }
+    return this.excludedBy(path, isDir);
   }
 }

@@ -137,6 +137,17 @@ describe("ignore rules (gitignore syntax)", () => {
     expect(only.skipReason("sub", true)).toBeNull();
   });
 
+  it("judges a link's target by its path and every folder above it, without --include (issue 27, item 10)", () => {
+    const r = new IgnoreRules([...DEFAULT_PATTERNS.map((p) => parseLine(p, "default:")!), ...parseIgnore("/data/private/\n", ".mregignore:")], [parseLine("*.bin", "--include")!]);
+    expect(r.excludedAlong(".ssh/id_rsa", false)).toBe("default: .ssh/");
+    expect(r.excludedAlong("deep/.git/objects/ab", false)).toBe("default: .git/");
+    expect(r.excludedAlong("data/private/w.safetensors", false)).toBe(".mregignore: /data/private/");
+    expect(r.excludedAlong("keys/server.pem", false)).toBe("default: *.pem");
+    // A target not named *.bin is fine: --include judges the link's name, not its target's.
+    expect(r.excludedAlong("blobs/3f2a9c", false)).toBeNull();
+    expect(r.skipReason("blobs/3f2a9c", false)).toBe("not matched by --include");
+  });
+
   it("skips VCS folders and secrets by default", () => {
     const d = new IgnoreRules(DEFAULT_PATTERNS.map((p) => parseLine(p, "default:")!));
     for (const [path, isDir] of [[".git", true], ["sub/.hg", true], [".env", false], [".env.production", false], ["certs/server.pem", false], ["id_ed25519", false], [".aws", true]] as const) {

@@ -12,150 +12,44 @@
  * `mlflow_version`, so a second run finds what the first did and copies only what is missing.
  * Source credentials come from MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and
  * MLFLOW_TRACKING_PASSWORD, as MLflow's own clients read them.
+ *
+ * The server is not trusted beyond bounds (../mlflow-source.ts): what breaks one about a
+ * model, a version or a file refuses that one (reported, exit 1 at the end), and the import
+ * goes on; a gap in the numbers wider than `--max-version-gap` is refused before a placeholder
+ * is made. Files wait in a scratch folder (../scratch.ts), one at a time, removed on every exit.
  */
-import { createHash } from "node:crypto";
-import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { finished } from "node:stream/promises";
 import { paginate } from "../../client/client";
 import { MregError } from "../../client/errors";
 import type { Version } from "../../client/types";
-import { fromMlflowStage, mregNameFor, tagMap, type TagEntry } from "../../domain/mlflow";
-import { flag, strs, str, type Command } from "../command";
+import { fromMlflowStage, mregNameFor, tagMap } from "../../domain/mlflow";
+import { flag, int, strs, str, type Command } from "../command";
 import type { Context } from "../context";
 import { CliError, UsageError } from "../exit";
 import { fileSource } from "../files";
+import { MlflowSource, Refusal, type MlflowModel, type MlflowVersion } from "../mlflow-source";
+import { filePathProblem } from "../names";
 import { bytes } from "../output";
+import { Scratch, sweepScratch } from "../scratch";
 
 /** The tag that ties an mreg version to the MLflow version it was imported from. */
 const ORIGIN_TAG = "mlflow_version";
-const PAGE = 100;
+/** Scratch folders: `<os temp dir>/mreg-import-<pid>-<random>` (../scratch.ts). */
+const SCRATCH_PREFIX = "mreg-import";
+/** Defaults of the limits the flags set (docs/mlflow.md, "What the import trusts"). */
+const DEFAULT_TIMEOUT_S = 60;
+const DEFAULT_MAX_PAGES = 1000;
+const DEFAULT_MAX_VERSION_GAP = 1000;
+/** A version number mreg can keep: a whole number from 1, exact in a double. */
+const VERSION_NUMBER = /^[1-9][0-9]{0,15}$/;
 
-interface MlflowVersion {
-  name: string;
-  version: string;
-  current_stage?: string;
-  description?: string;
-  source?: string;
-  run_id?: string;
-  run_link?: string;
-  status?: string;
-  tags?: TagEntry[];
-}
-
-interface MlflowModel {
-  name: string;
-  description?: string;
-  tags?: TagEntry[];
-  aliases?: { alias: string; version: string }[];
-}
-
-interface ArtifactFile {
-  path: string;
-  is_dir: boolean;
-  file_size?: number;
-}
-
-/** The MLflow server, spoken to as its Python client does (GET fields in the query string, JSON bodies otherwise). */
-class MlflowSource {
-  private readonly auth: string | undefined;
-
-  constructor(readonly base: string) {
-    const token = process.env.MLFLOW_TRACKING_TOKEN;
-    const user = process.env.MLFLOW_TRACKING_USERNAME;
-    const password = process.env.MLFLOW_TRACKING_PASSWORD;
-    this.auth = user && password ? `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` : token ? `Bearer ${token}` : undefined;
-  }
-
-  private async fetch(url: string): Promise<Response> {
-    const res = await fetch(url, { headers: { accept: "application/json", ...(this.auth ? { authorization: this.auth } : {}) } });
-    if (!res.ok) {
-      const text = await res.text();
-      let detail = text.slice(0, 300);
-      try {
-        const body = JSON.parse(text) as { error_code?: string; message?: string };
-        if (body.error_code) detail = `${body.error_code}: ${body.message ?? ""}`;
-      } catch {
-        // not JSON: the text says it
-      }
-      throw new CliError(`MLflow server: GET ${url.replace(this.base, "")} answered ${res.status}: ${detail}`);
-    }
-    return res;
-  }
-
-  async get<T>(path: string, params: Record<string, string | undefined>): Promise<T> {
-    const query = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v !== undefined) query.set(k, v);
-    return (await (await this.fetch(`${this.base}/api/2.0/mlflow/${path}?${query}`)).json()) as T;
-  }
-
-  async *models(only: string[]): AsyncGenerator<MlflowModel> {
-    if (only.length > 0) {
-      for (const name of only) yield (await this.get<{ registered_model: MlflowModel }>("registered-models/get", { name })).registered_model;
-      return;
-    }
-    let token: string | undefined;
-    do {
-      const page = await this.get<{ registered_models?: MlflowModel[]; next_page_token?: string }>("registered-models/search", { max_results: String(PAGE), page_token: token });
-      yield* page.registered_models ?? [];
-      token = page.next_page_token || undefined;
-    } while (token);
-  }
-
-  /** Every version of `name`, oldest first. */
-  async versions(name: string): Promise<MlflowVersion[]> {
-    // sqlparse reads "…" as an identifier, which MLflow unquotes too: the form for a name with a single quote.
-    const filter = name.includes("'") ? `name = "${name}"` : `name = '${name}'`;
-    const out: MlflowVersion[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.get<{ model_versions?: MlflowVersion[]; next_page_token?: string }>("model-versions/search", { filter, max_results: "1000", page_token: token });
-      out.push(...(page.model_versions ?? []));
-      token = page.next_page_token || undefined;
-    } while (token);
-    return out.sort((a, b) => Number(a.version) - Number(b.version));
-  }
-
-  /**
-   * Where a version's files can be read, when the server proxies them: `mlflow-artifacts:`
-   * URIs resolve as MlflowArtifactsRepository resolves them (this server, or the URI's host).
-   */
-  async artifactRoot(name: string, version: string): Promise<{ origin: string; root: string } | { uri: string }> {
-    const { artifact_uri: uri } = await this.get<{ artifact_uri: string }>("model-versions/get-download-uri", { name, version });
-    if (!uri.startsWith("mlflow-artifacts:")) return { uri };
-    const parsed = new URL(uri);
-    const origin = parsed.host ? `${new URL(this.base).protocol}//${parsed.host}` : this.base;
-    return { origin, root: decodeURIComponent(parsed.pathname).replace(/^\/+|\/+$/g, "") };
-  }
-
-  /** The files under `root`, recursively, as the client lists them (names relative to the listed path). */
-  async *walk(origin: string, root: string, dir = ""): AsyncGenerator<{ path: string; size: number | undefined }> {
-    const listed = dir ? `${root}/${dir}` : root;
-    const body = (await (await this.fetch(`${origin}/api/2.0/mlflow-artifacts/artifacts?${new URLSearchParams({ path: listed })}`)).json()) as { files?: ArtifactFile[] };
-    for (const f of body.files ?? []) {
-      if (f.path.includes("..") || f.path.startsWith("/")) throw new CliError(`MLflow server listed an unsafe path '${f.path}'`);
-      const path = dir ? `${dir}/${f.path}` : f.path;
-      if (f.is_dir) yield* this.walk(origin, root, path);
-      else yield { path, size: f.file_size };
-    }
-  }
-
-  /** Downloads one file to `local`, hashing it on the way. */
-  async download(origin: string, root: string, path: string, local: string): Promise<{ size: number; sha256: string }> {
-    const res = await this.fetch(`${origin}/api/2.0/mlflow-artifacts/artifacts/${[...root.split("/"), ...path.split("/")].map(encodeURIComponent).join("/")}`);
-    const hash = createHash("sha256");
-    const out = createWriteStream(local);
-    let size = 0;
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      hash.update(chunk);
-      size += chunk.byteLength;
-      if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", () => r()));
-    }
-    out.end();
-    await finished(out);
-    return { size, sha256: hash.digest("hex") };
-  }
+/** Something the MLflow server said that was refused: a model, a version, or one of its files. */
+interface Refused {
+  model: string;
+  version?: string;
+  path?: string;
+  reason: string;
 }
 
 interface VersionReport {
@@ -190,6 +84,32 @@ function nameMapping(sources: string[], overrides: Record<string, string>): Map<
   return map;
 }
 
+/** `--allow-host` values as hosts: `files.internal`, `files.internal:8443`; nothing else. */
+function allowedHosts(values: string[]): string[] {
+  return values.map((value) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(`http://${value}`);
+    } catch {
+      url = undefined;
+    }
+    if (!url || url.username || url.password || url.pathname !== "/" || url.search || url.hash || value.includes("/")) {
+      throw new UsageError(`--allow-host takes a host, or host:port, not '${value}'`, "import mlflow");
+    }
+    return value;
+  });
+}
+
+/** MLflow's versions as mreg can number them, oldest first; the others, refused. */
+function numbered(versions: MlflowVersion[]): { valid: MlflowVersion[]; invalid: MlflowVersion[] } {
+  const valid: MlflowVersion[] = [];
+  const invalid: MlflowVersion[] = [];
+  for (const v of versions) (VERSION_NUMBER.test(v.version) && Number.isSafeInteger(Number(v.version)) ? valid : invalid).push(v);
+  return { valid: valid.sort((a, b) => Number(a.version) - Number(b.version)), invalid };
+}
+
+const describeRefused = (r: Refused) => `${r.model}${r.version !== undefined ? ` version ${r.version}` : ""}${r.path !== undefined ? `, ${r.path}` : ""}: ${r.reason}`;
+
 export const importMlflow: Command = {
   name: "import mlflow",
   summary: "Copy an MLflow server's registered models, versions, files, stages, aliases and tags into mreg",
@@ -199,16 +119,30 @@ export const importMlflow: Command = {
     map: { type: "string", multiple: true },
     "no-files": { type: "boolean" },
     "dry-run": { type: "boolean" },
+    timeout: { type: "string" },
+    "max-pages": { type: "string" },
+    "max-version-gap": { type: "string" },
+    "allow-host": { type: "string", multiple: true },
   },
   help: [
     "--from URL        The MLflow tracking server (its MLFLOW_TRACKING_URI); credentials from MLFLOW_TRACKING_TOKEN,",
-    "                  or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD",
+    "                  or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, sent to this origin only",
     "--model NAME      Only this registered model (repeatable; default: all of them)",
     "--map SRC=DST     The mreg name of an MLflow model (default: its name in lower case, other characters as '-')",
     "--no-files        Copy metadata only: versions stay pending until their files are pushed",
     "--dry-run         Say what would be copied, and under which names, without writing",
+    `--timeout S       Seconds the server may stay silent, before an answer or within one (default ${DEFAULT_TIMEOUT_S})`,
+    `--max-pages N     Pages of one listing read at most; past them the listing is refused (default ${DEFAULT_MAX_PAGES})`,
+    `--max-version-gap N  Placeholder versions made at most to keep one MLflow number (default ${DEFAULT_MAX_VERSION_GAP})`,
+    "--allow-host HOST Also read artifacts from HOST[:port], sending it the credentials too (repeatable)",
+    "What the server breaks a bound on (a file past its listed size, a listing without end, a version",
+    "number too far ahead) is refused and reported; the rest is imported, and the exit code is 1.",
   ],
-  examples: ["MLFLOW_TRACKING_TOKEN=… mreg import mlflow --from https://mlflow.internal", "mreg import mlflow --from http://127.0.0.1:5000 --model 'Payment Fraud' --map 'Payment Fraud=payment-fraud'"],
+  examples: [
+    "MLFLOW_TRACKING_TOKEN=… mreg import mlflow --from https://mlflow.internal",
+    "mreg import mlflow --from http://127.0.0.1:5000 --model 'Payment Fraud' --map 'Payment Fraud=payment-fraud'",
+    "mreg import mlflow --from https://mlflow.internal --allow-host artifacts.internal:8443 --timeout 300",
+  ],
   async run(ctx, input) {
     const from = str(input, "from");
     if (!from) throw new UsageError("--from <MLflow server URL> is required", "import mlflow");
@@ -224,51 +158,90 @@ export const importMlflow: Command = {
       if (at <= 0) throw new UsageError(`--map takes SRC=DST, not '${pair}'`, "import mlflow");
       overrides[pair.slice(0, at)] = pair.slice(at + 1);
     }
-    const source = new MlflowSource(base);
-    const models: MlflowModel[] = [];
-    for await (const m of source.models(strs(input, "model"))) models.push(m);
-    const names = nameMapping(
-      models.map((m) => m.name),
-      overrides,
-    );
+    const timeoutS = int(input, "timeout", { min: 1, max: 86_400 }) ?? DEFAULT_TIMEOUT_S;
+    const maxPages = int(input, "max-pages", { min: 1, max: 1_000_000 }) ?? DEFAULT_MAX_PAGES;
+    const maxVersionGap = int(input, "max-version-gap", { min: 0 }) ?? DEFAULT_MAX_VERSION_GAP;
+    const source = new MlflowSource(base, { timeoutMs: timeoutS * 1000, maxPages, allowHosts: allowedHosts(strs(input, "allow-host")) });
     const dryRun = flag(input, "dry-run");
+    const copyFiles = !flag(input, "no-files") && !dryRun;
+
+    // First, what killed runs left; then this run's folder, which every exit it sees removes.
+    let scratch: Scratch | undefined;
+    if (copyFiles) scratch = Scratch.open(SCRATCH_PREFIX, (signal) => ctx.out.error(`mreg import mlflow: interrupted (${signal}); its scratch files are removed. What was imported stays: run the same command again to go on`));
+    else sweepScratch(SCRATCH_PREFIX);
     const warnings: string[] = [];
+    const refused: Refused[] = [];
     const reports: ModelReport[] = [];
-    const scratch = mkdtempSync(join(tmpdir(), "mreg-import-"));
+    const refuse = (r: Refused) => {
+      refused.push(r);
+      ctx.out.error(`refused: ${describeRefused(r)}`);
+    };
     try {
+      const models: MlflowModel[] = [];
+      try {
+        for await (const m of source.models(strs(input, "model"))) models.push(m);
+      } catch (err) {
+        if (err instanceof Refusal) throw new CliError(`MLflow server: ${err.message}; nothing was imported`);
+        throw err;
+      }
+      const names = nameMapping(
+        models.map((m) => m.name),
+        overrides,
+      );
       for (const m of models) {
         const name = names.get(m.name)!;
-        const versions = await source.versions(m.name);
+        let listed: MlflowVersion[];
+        try {
+          listed = await source.versions(m.name);
+        } catch (err) {
+          if (!(err instanceof Refusal)) throw err;
+          refuse({ model: m.name, reason: err.message });
+          continue;
+        }
+        const { valid: versions, invalid } = numbered(listed);
+        for (const v of invalid) refuse({ model: m.name, version: v.version, reason: `'${v.version.slice(0, 64)}' is not a version number (a whole number from 1)` });
         if (dryRun) {
           reports.push({ mlflow_name: m.name, name, created: false, versions: versions.map((v) => ({ mlflow_version: Number(v.version), version: null, status: v.status ?? "", files: 0, bytes: 0, stage: v.current_stage ?? null })), aliases: [] });
           continue;
         }
         ctx.out.note(`${m.name} → ${name}: ${versions.length} version(s)`);
-        reports.push(await importModel(ctx, source, m, name, versions, { files: !flag(input, "no-files"), scratch, warn: (w) => (warnings.push(w), ctx.out.error(`warning: ${w}`)) }));
+        reports.push(
+          await importModel(ctx, source, m, name, versions, {
+            scratch: scratch?.dir,
+            maxVersionGap,
+            warn: (w) => (warnings.push(w), ctx.out.error(`warning: ${w}`)),
+            refuse,
+          }),
+        );
       }
     } finally {
-      rmSync(scratch, { recursive: true, force: true });
+      scratch?.close();
     }
-    const summary = { from: base, dry_run: dryRun, models: reports, warnings };
+    const summary = { from: base, dry_run: dryRun, models: reports, warnings, refused };
     ctx.out.result(summary, () =>
       [
         ...reports.map((r) => `${r.mlflow_name} → ${r.name}: ${r.versions.length} version(s)${r.aliases.length ? `, aliases ${r.aliases.map((a) => `${a.alias}→${a.version}`).join(", ")}` : ""}`),
         warnings.length ? `${warnings.length} warning(s) (see above)` : "",
+        refused.length ? `${refused.length} refused (see above)` : "",
       ]
         .filter(Boolean)
         .join("\n"),
     );
+    if (refused.length) {
+      throw new CliError(`${refused.length} refused (listed above): the MLflow server broke a bound or sent what mreg cannot take; everything else was ${dryRun ? "listed" : "imported"}`);
+    }
   },
 };
 
-async function importModel(
-  ctx: Context,
-  source: MlflowSource,
-  m: MlflowModel,
-  name: string,
-  versions: MlflowVersion[],
-  opts: { files: boolean; scratch: string; warn: (w: string) => void },
-): Promise<ModelReport> {
+interface ImportOptions {
+  /** Where files wait between download and upload; none with --no-files. */
+  scratch: string | undefined;
+  maxVersionGap: number;
+  warn: (w: string) => void;
+  refuse: (r: Refused) => void;
+}
+
+async function importModel(ctx: Context, source: MlflowSource, m: MlflowModel, name: string, versions: MlflowVersion[], opts: ImportOptions): Promise<ModelReport> {
   const client = ctx.client;
   const tags = tagMap(m.tags ?? []);
   let created = true;
@@ -279,9 +252,12 @@ async function importModel(
     created = false;
     await client.models.update(name, { ...(m.description !== undefined ? { description: m.description } : {}), tags });
   }
-  // What an earlier run imported: mreg versions by the MLflow version they came from.
+  // What an earlier run imported: mreg versions by the MLflow version they came from; and
+  // the newest number mreg holds, from which a gap's placeholders are counted.
   const done = new Map<number, Version>();
+  let newest = 0;
   for await (const v of paginate((cursor) => client.versions.list(name, { limit: 200, cursor }))) {
+    newest = Math.max(newest, v.version);
     const origin = Number(v.tags[ORIGIN_TAG]);
     if (Number.isInteger(origin)) done.set(origin, v);
   }
@@ -293,14 +269,30 @@ async function importModel(
       opts.warn(`${m.name} version ${number} failed its registration in MLflow: not imported`);
       continue;
     }
-    let version = done.get(number) ?? (await createAligned(ctx, name, number, mv, opts.warn));
+    let version = done.get(number);
+    if (!version) {
+      // At most this many placeholders (fewer when mreg's counter is past its newest version).
+      const placeholders = number - newest - 1;
+      if (placeholders > opts.maxVersionGap) {
+        opts.refuse({ model: m.name, version: mv.version, reason: `keeping its number would take ${placeholders} placeholder versions in mreg (its newest is ${newest}), more than --max-version-gap (${opts.maxVersionGap})` });
+        continue;
+      }
+      version = await createAligned(ctx, name, number, mv, opts);
+    }
+    newest = Math.max(newest, version.version);
     mapped.set(number, version.version);
     const entry: VersionReport = { mlflow_version: number, version: version.version, status: version.status, files: 0, bytes: 0, stage: null };
-    if (version.status === "pending" && opts.files && mv.status !== "PENDING_REGISTRATION") {
-      const copied = await copyFiles(ctx, source, m.name, mv.version, version, opts);
-      entry.files = copied.files;
-      entry.bytes = copied.bytes;
-      if (copied.files > 0 || version.files.length > 0) version = await client.versions.finalize(name, version.version);
+    if (version.status === "pending" && opts.scratch !== undefined && mv.status !== "PENDING_REGISTRATION") {
+      try {
+        const copied = await copyFiles(ctx, source, m.name, mv.version, version, { scratch: opts.scratch, warn: opts.warn });
+        entry.files = copied.files;
+        entry.bytes = copied.bytes;
+        if (copied.files > 0 || version.files.length > 0) version = await client.versions.finalize(name, version.version);
+      } catch (err) {
+        if (!(err instanceof Refusal)) throw err;
+        // The version stays pending: never finalized with a part of its files.
+        opts.refuse({ model: m.name, version: mv.version, ...(err.path !== undefined ? { path: err.path } : {}), reason: err.message });
+      }
     }
     entry.status = version.status;
     const stage = fromMlflowStage(mv.current_stage ?? "None");
@@ -336,49 +328,73 @@ async function importModel(
 /**
  * Creates the mreg version for MLflow's `number`, under that same number when mreg's next one
  * is not past it: a number MLflow skipped is created and deleted here (a placeholder, audited
- * as such), since mreg never hands a number out twice.
+ * as such), since mreg never hands a number out twice. The caller has bounded the gap by
+ * `--max-version-gap`; the loop holds to that bound whatever the registry answers.
  */
-async function createAligned(ctx: Context, name: string, number: number, mv: MlflowVersion, warn: (w: string) => void): Promise<Version> {
+async function createAligned(ctx: Context, name: string, number: number, mv: MlflowVersion, opts: { maxVersionGap: number; warn: (w: string) => void }): Promise<Version> {
   const lineage = {
     ...(mv.source ? { source: mv.source } : {}),
     ...(mv.run_id ? { run_id: mv.run_id } : {}),
     ...(mv.run_link && /^https?:\/\//.test(mv.run_link) ? { run_url: mv.run_link } : {}),
   };
   const body = { description: mv.description ?? null, tags: { ...tagMap(mv.tags ?? []), [ORIGIN_TAG]: String(number) }, lineage };
-  for (;;) {
+  for (let placeholders = 0; ; placeholders++) {
     const v = await ctx.client.versions.create(name, body);
     if (v.version >= number) {
-      if (v.version > number) warn(`${name}: MLflow version ${number} became mreg version ${v.version} (mreg had numbered past it)`);
+      if (v.version > number) opts.warn(`${name}: MLflow version ${number} became mreg version ${v.version} (mreg had numbered past it)`);
+      return v;
+    }
+    if (placeholders >= opts.maxVersionGap) {
+      opts.warn(`${name}: MLflow version ${number} became mreg version ${v.version} (keeping its number took more than --max-version-gap placeholders)`);
       return v;
     }
     try {
       await ctx.client.versions.delete(name, v.version);
     } catch (err) {
       if (!(err instanceof MregError) || err.code !== "forbidden") throw err;
-      warn(`${name}: MLflow version ${number} became mreg version ${v.version} (keeping MLflow's numbers needs the admin scope)`);
+      opts.warn(`${name}: MLflow version ${number} became mreg version ${v.version} (keeping MLflow's numbers needs the admin scope)`);
       return v;
     }
   }
 }
 
+/**
+ * Copies a version's files: listed in full first (a refused listing downloads nothing), then
+ * each downloaded to the scratch folder, held to its listed size, uploaded, and removed.
+ */
 async function copyFiles(ctx: Context, source: MlflowSource, mlflowName: string, mlflowVersion: string, version: Version, opts: { scratch: string; warn: (w: string) => void }): Promise<{ files: number; bytes: number }> {
   const where = await source.artifactRoot(mlflowName, mlflowVersion);
   if ("uri" in where) {
     opts.warn(`${version.model} version ${version.version}: files at ${where.uri} are not served through mlflow-artifacts; push them with \`mreg push\`, then it is ready`);
     return { files: 0, bytes: 0 };
   }
+  if (!source.mayRead(where.origin)) {
+    const host = new URL(where.origin).host;
+    opts.warn(
+      `${version.model} version ${version.version}: its files are on ${host}, not on --from's host, and the MLflow credentials are not sent there: not copied. ` +
+        `To copy them (sending ${host} the credentials too), add --allow-host ${host}`,
+    );
+    return { files: 0, bytes: 0 };
+  }
+  const entries = await source.listArtifacts(where.origin, where.root);
+  for (const entry of entries) {
+    const problem = filePathProblem(entry.path);
+    if (problem) throw new Refusal(`not a file path mreg takes: it ${problem}`, entry.path);
+  }
   const present = new Map(version.files.map((f) => [f.path, f.sha256]));
   let files = 0;
   let total = 0;
-  for await (const entry of source.walk(where.origin, where.root)) {
+  for (const entry of entries) {
     const local = join(opts.scratch, `f${files}`);
-    const { size, sha256 } = await source.download(where.origin, where.root, entry.path, local);
-    if (entry.size !== undefined && entry.size !== size) throw new CliError(`${mlflowName} version ${mlflowVersion}: ${entry.path} was listed with ${entry.size} bytes but ${size} arrived`);
-    if (present.get(entry.path) !== sha256) {
-      await ctx.client.upload(version.model, version.version, entry.path, fileSource(local, size), { sha256 });
-      total += size;
+    try {
+      const { size, sha256 } = await source.download(where.origin, where.root, entry, local);
+      if (present.get(entry.path) !== sha256) {
+        await ctx.client.upload(version.model, version.version, entry.path, fileSource(local, size), { sha256 });
+        total += size;
+      }
+    } finally {
+      rmSync(local, { force: true });
     }
-    rmSync(local, { force: true });
     files++;
   }
   ctx.out.note(`${version.model} version ${version.version}: ${files} file(s), ${bytes(total)} copied`);

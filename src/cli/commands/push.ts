@@ -62,6 +62,8 @@ export const push: Command = {
     "--include PATTERN       Push only the files of a folder matching one of these patterns (repeatable)",
     "Folders are read without VCS folders (.git/ …), secrets (.env, *.pem, *.key, id_rsa …) and",
     "what their .mregignore (gitignore syntax) lists; what was left out is printed.",
+    "Links in a folder are followed only to files and folders inside it (not to a left-out path);",
+    "links out of it, dangling or looping are skipped and printed.",
     "A resumed push applies this command's --metric, --tag, --description and lineage to the version.",
     "Ctrl-C stops after saving the state: the same command again resumes from the parts the registry holds.",
   ],
@@ -306,7 +308,7 @@ async function hashAll(ctx: Context, files: LocalFile[]): Promise<(LocalFile & {
     let sha256 = cache.get(f);
     if (!sha256) {
       const bar = f.size >= 64 * 1024 * 1024 ? progress(ctx.out, `hashing ${f.path}`, f.size) : undefined;
-      sha256 = await sha256File(f.local, (n) => bar?.update(n));
+      sha256 = await sha256File(f.local, (n) => bar?.update(n), undefined, f.stats);
       bar?.finish();
       cache.set(f, sha256);
     }
@@ -386,7 +388,7 @@ async function uploadAll(
     let partsLeft = Infinity;
     let verifying = false;
     Object.assign(ack, { file: undefined, parts: 0, partCount: 0, bytes: 0, size: f.size });
-    const result = await ctx.client.upload(model, version.version, f.path, fileSource(f.local, f.size), {
+    const result = await ctx.client.upload(model, version.version, f.path, fileSource(f.local, f.size, f.stats), {
       sha256: f.sha256,
       parallel: options.parallel,
       signal: options.signal,
