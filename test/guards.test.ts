@@ -301,6 +301,18 @@ describe("guards", () => {
     expect((await json("GET", "/v1/models/gd-anon/aliases/production")).body.version).toBe(1);
   });
 
+  it("read a guard stored before min_nodes existed as min_nodes 1: any node trips it, as then", async () => {
+    await twoVersions("gd-old");
+    await json("PUT", "/v1/models/gd-old/aliases/production/guard", { body: { metric: "err", max: 0.05, min_samples: 2 } });
+    await runInDurableObject(modelStub("gd-old"), (_: ModelState, state) => {
+      const { min_nodes: _dropped, ...before } = JSON.parse(state.storage.sql.exec<{ policy: string }>("SELECT policy FROM guards").one().policy) as Record<string, unknown>;
+      state.storage.sql.exec("UPDATE guards SET policy = ?", JSON.stringify(before));
+    });
+    expect((await json("GET", "/v1/models/gd-old/aliases/production/guard")).body).toMatchObject({ min_nodes: 1, min_samples: 2 });
+    await signal("gd-old", { version: 2, metrics: { err: 0.9 }, count: 2 });
+    expect((await json("GET", "/v1/models/gd-old/aliases/production")).body.version).toBe(1);
+  });
+
   it("keep each window's node names bounded however many a reporter invents: min_nodes per bucket", { timeout: 60_000 }, async () => {
     await twoVersions("gd-names");
     await json("PUT", "/v1/models/gd-names/aliases/production/guard", { body: { metric: "err", max: 0.5, min_samples: 1_000_000, min_nodes: 3 } });

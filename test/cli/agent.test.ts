@@ -12,6 +12,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
@@ -303,6 +304,27 @@ describe("mreg agent", () => {
     // The credential: a file only the agent's user may read, never in the agent's output.
     expect(statSync(join(agentDir, ".agent", "signals.token")).mode & 0o777).toBe(0o600);
     expect(agent.out.stdout + agent.out.stderr).not.toContain(credential);
+    expect(await agent.stop()).toBe(0);
+  });
+
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === "IPv4" && !i.internal)?.address;
+
+  it.skipIf(!external)("listening beyond loopback for the probes, takes no signal from the network, even with the credential and a loopback Host", async () => {
+    const M = "agent-wide";
+    const v1 = push(M, { "config.json": '{"v":1}\n' }, ["--alias", "prod"]);
+    const agentDir = join(dir, "wide");
+    const agent = await startAgent(env, `${M}@prod`, agentDir, ["--listen", "0.0.0.0:0"]);
+    agents.push(agent);
+    await untilStatus(agent, (s) => s.version === v1.version, "v1 to be served");
+    const port = new URL(agent.url).port;
+    // The kubelet's probe reaches it over the pod's address.
+    expect((await fetch(`http://${external}:${port}/healthz`)).status).toBe(200);
+    const bearer = { authorization: `Bearer ${signalsToken(agentDir)}` };
+    const answer = await postSignal(`http://${external}:${port}`, { metrics: { err: 1 } }, { ...bearer, host: `127.0.0.1:${port}` });
+    expect(answer).toMatchObject({ status: 403, body: { code: "forbidden", detail: expect.stringContaining("loopback") } });
+    expect((await postSignal(`http://127.0.0.1:${port}`, { metrics: { err: 1 } }, bearer)).status).toBe(202);
     expect(await agent.stop()).toBe(0);
   });
 
