@@ -4,8 +4,9 @@
  * version the number of samples of the guard's metric, their sum (so the object computes
  * the weighted mean per version) and the nodes they came from, distinct names kept apart up
  * to the guard's `min_nodes` (all the object keeps per bucket: src/domain/guard.ts `addNode`).
- * The object's load then grows with isolates and guarded aliases, not with requests. Signals are telemetry: a batch lost with its isolate is lost
- * (the next ones carry the same news), and a 202 means "queued", not "counted".
+ * The object's load then grows with isolates and guarded aliases, not with requests.
+ * Signals are telemetry: a batch lost with its isolate is lost (the next ones carry the same
+ * news), and a 202 means "queued", not "counted".
  *
  * Only signals a guard counts get here (src/guards/directory.ts filters them), and what a
  * client names cannot grow this: at most `maxOpenBatches` batches (each with one timer) are

@@ -59,9 +59,10 @@ export type BatchSample = { version: number; nodes?: readonly string[] } & Tally
  * the alias serves now (one, or each member of a split); the rest is ignored. The Worker
  * filtered the batch with what it knew of the guards, which may be out of date, so the guard,
  * its metric and the versions are checked again here. Each served version has its own
- * window. When a version's window then holds at least `min_samples` from at least `min_nodes`
- * distinct nodes and its mean breaks the bound, the alias is rolled back at once (a split as a whole: back to its previous value),
- * audited as `rollback` by actor `guard`, and watchers get event `guard`; counting starts afresh.
+ * window. When a version's window then holds at least `min_samples` from at least
+ * `min_nodes` distinct nodes and its mean breaks the bound, the alias is rolled back at once
+ * (a split as a whole: back to its previous value), audited as `rollback` by actor `guard`,
+ * and watchers get event `guard`; counting starts afresh.
  */
 export function signal(
   r: Rooms,
