@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // bench/signals: production signals under load, against `npm start`.
-//   node bench/signals.mjs [--seconds 10] [--connections 16]
+//   node bench/signals.mjs [--seconds 10] [--connections 16] [--min-nodes 1] [--nodes 0]
 // A model whose alias `production` serves version 2 (version 1 before it) carries a guard
 // (error_rate max 0.05, 20 samples). autocannon posts signals with 16 connections: after a
 // 2 s warm-up, for half the run spread over 500 unguarded aliases and versions (`u<k>`,
@@ -11,7 +11,9 @@
 // reached the model's Durable Object (the guard's window counts the batches) against
 // requests, and per second; and how long after the bad half began a watcher heard of the
 // rollback (event `guard`), with the moment the window's mean crossed the bound computed
-// from the request rate.
+// from the request rate. With --min-nodes N the guard waits for N distinct nodes; with
+// --nodes K each request names one of K nodes in turn (`node-<i>`), so the Worker's batches
+// and the object's window carry node names (the window keeps at most N per bucket).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,9 +23,18 @@ import { createHash } from "node:crypto";
 import { bytesSource } from "../dist/client.mjs";
 import { apiClient, cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "10" }, connections: { type: "string", default: "16" } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "10" },
+    connections: { type: "string", default: "16" },
+    "min-nodes": { type: "string", default: "1" },
+    nodes: { type: "string", default: "0" },
+  },
+});
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
+const minNodes = Number(values["min-nodes"]);
+const nodes = Number(values.nodes);
 
 /**
  * One phase of posting signals to `path` for `duration` s: autocannon's result plus the
@@ -34,8 +45,11 @@ function drive(path, token, errorRate, duration, { version = 2, spread = 0 } = {
   const before = cpuOfGroup(server.pid);
   let next = 0;
   const setupRequest = (req) => {
-    const k = next++ % spread;
-    return { ...req, path: `/v1/models/m/aliases/u${k}/signals`, body: JSON.stringify({ version: k + 1, metrics: { error_rate: errorRate } }) };
+    const i = next++;
+    const node = nodes > 0 ? { node: `node-${i % nodes}` } : {};
+    if (spread === 0) return { ...req, body: JSON.stringify({ version, ...node, metrics: { error_rate: errorRate } }) };
+    const k = i % spread;
+    return { ...req, path: `/v1/models/m/aliases/u${k}/signals`, body: JSON.stringify({ version: k + 1, ...node, metrics: { error_rate: errorRate } }) };
   };
   return new Promise((resolve, reject) => {
     autocannon(
@@ -46,7 +60,7 @@ function drive(path, token, errorRate, duration, { version = 2, spread = 0 } = {
         duration,
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify({ version, metrics: { error_rate: errorRate } }),
-        ...(spread > 0 ? { requests: [{ setupRequest }] } : {}),
+        ...(spread > 0 || nodes > 0 ? { requests: [{ setupRequest }] } : {}),
       },
       (err, result) => {
         if (err) return reject(err);
@@ -71,7 +85,7 @@ try {
     await admin.versions.finalize("m", v);
     await admin.aliases.set("m", "production", { version: v });
   }
-  await admin.guards.set("m", "production", { metric: "error_rate", max: 0.05, window_s: 300, min_samples: 20 });
+  await admin.guards.set("m", "production", { metric: "error_rate", max: 0.05, window_s: 300, min_samples: 20, min_nodes: minNodes });
   const reporter = mintToken("report", "node");
   const path = "/v1/models/m/aliases/production/signals";
   const half = Math.max(1, Math.round(seconds / 2));
@@ -105,6 +119,9 @@ try {
   const rollbackS = rolledBackAt === null ? null : (rolledBackAt - badStart) / 1000;
   const report = {
     connections,
+    min_nodes: minNodes,
+    nodes,
+    nodes_counted_healthy: window.nodes,
     unguarded_requests: unguarded.requests.total,
     unguarded_failed: failed(unguarded),
     cpu_ms_per_request_unguarded: +unguarded.cpuMsPerRequest.toFixed(3),

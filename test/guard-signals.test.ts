@@ -25,7 +25,7 @@ function counter(answer: { guards: GuardedAlias[] }) {
   return { calls, load };
 }
 
-const production: GuardedAlias = { alias: "production", metric: "err", versions: [2] };
+const production: GuardedAlias = { alias: "production", metric: "err", versions: [2], min_nodes: 1 };
 
 describe("the guard directory", () => {
   it("shares one load among the requests that miss together, then answers from memory for the TTL", async () => {
@@ -88,7 +88,16 @@ describe("the guard directory", () => {
 });
 
 describe("the signal coalescer", () => {
-  const signal = (model: string, alias: string, version: number, value: number, metric = "err"): GuardSignal => ({ model, alias, metric, version, value, count: 1 });
+  const signal = (model: string, alias: string, version: number, value: number, metric = "err", node = "node-1", minNodes = 1): GuardSignal => ({
+    model,
+    alias,
+    metric,
+    version,
+    value,
+    count: 1,
+    node,
+    minNodes,
+  });
 
   function harness(maxOpenBatches: number, maxVersionsPerBatch: number) {
     const coalescer = new Coalescer({ maxOpenBatches, maxVersionsPerBatch });
@@ -111,7 +120,7 @@ describe("the signal coalescer", () => {
     await new Promise((r) => setTimeout(r, 0));
     // The seven oldest went early, in the order they were opened, each with both its samples.
     expect(sent.map((b) => b.alias)).toEqual(["a0", "a1", "a2", "a3", "a4", "a5", "a6"]);
-    expect(sent[4]).toEqual({ model: "m", alias: "a4", metric: "err", samples: [{ version: 1, count: 2, sum: 8 }] });
+    expect(sent[4]).toEqual({ model: "m", alias: "a4", metric: "err", samples: [{ version: 1, count: 2, sum: 8, nodes: ["node-1"] }] });
     expect(coalescer.openBatches).toBe(3);
     // The rest go when their time comes.
     await settle();
@@ -134,19 +143,33 @@ describe("the signal coalescer", () => {
         alias: "prod",
         metric: "err",
         samples: [
-          { version: 1, count: 2, sum: expect.closeTo(0.4, 12) },
-          { version: 2, count: 1, sum: 0.2 },
+          { version: 1, count: 2, sum: expect.closeTo(0.4, 12), nodes: ["node-1"] },
+          { version: 2, count: 1, sum: 0.2, nodes: ["node-1"] },
         ],
       },
     ]);
     // The guard's metric changed (a new guard): the open batch goes, the new metric's opens.
     await add(signal("m", "prod", 3, 7, "latency"));
     await new Promise((r) => setTimeout(r, 0));
-    expect(sent[1]).toEqual({ model: "m", alias: "prod", metric: "err", samples: [{ version: 3, count: 1, sum: 0.5 }] });
+    expect(sent[1]).toEqual({ model: "m", alias: "prod", metric: "err", samples: [{ version: 3, count: 1, sum: 0.5, nodes: ["node-1"] }] });
     expect(coalescer.openBatches).toBe(1);
     // Nothing is lost: the last batch goes when its time comes.
     await settle();
-    expect(sent[2]).toEqual({ model: "m", alias: "prod", metric: "latency", samples: [{ version: 3, count: 1, sum: 7 }] });
+    expect(sent[2]).toEqual({ model: "m", alias: "prod", metric: "latency", samples: [{ version: 3, count: 1, sum: 7, nodes: ["node-1"] }] });
     expect(coalescer.openBatches).toBe(0);
+  });
+
+  it("keeps distinct nodes apart per version, up to the guard's min_nodes names (what the object keeps per bucket)", async () => {
+    const { sent, add, settle } = harness(10, 20);
+    // Signals that name no node are one node, the anonymous one (""), like any other.
+    await add(signal("m", "prod", 2, 0.1, "err", "", 3));
+    for (let i = 0; i < 50; i++) await add(signal("m", "prod", i % 2 === 0 ? 1 : 2, 0.1, "err", `node-${i % 7}`, 3));
+    await settle();
+    expect(sent).toHaveLength(1);
+    const one = sent[0]!.samples.find((s) => s.version === 1);
+    const two = sent[0]!.samples.find((s) => s.version === 2);
+    // Every sample counts; names stop at three per version.
+    expect(one).toMatchObject({ version: 1, count: 25, nodes: ["node-0", "node-2", "node-4"] });
+    expect(two).toMatchObject({ version: 2, count: 26, nodes: ["", "node-1", "node-3"] });
   });
 });

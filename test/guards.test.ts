@@ -71,9 +71,9 @@ describe("guards", () => {
     }
     const set = await json("PUT", "/v1/models/gd-crud/aliases/production/guard", { body: { metric: "err", max: 0.05 } });
     expect(set.status).toBe(200);
-    expect(set.body).toMatchObject({ model: "gd-crud", alias: "production", metric: "err", min: null, max: 0.05, window_s: 300, min_samples: 20, window: { version: 2, samples: 0, mean: null, batches: 0 } });
+    expect(set.body).toMatchObject({ model: "gd-crud", alias: "production", metric: "err", min: null, max: 0.05, window_s: 300, min_samples: 20, min_nodes: 1, window: { version: 2, samples: 0, mean: null, batches: 0, nodes: 0 } });
     await signal("gd-crud", { version: 2, metrics: { err: 0.01 }, count: 3 });
-    expect((await json("GET", "/v1/models/gd-crud/aliases/production/guard")).body.window).toEqual({ version: 2, samples: 3, mean: 0.01, batches: 1 });
+    expect((await json("GET", "/v1/models/gd-crud/aliases/production/guard")).body.window).toEqual({ version: 2, samples: 3, mean: 0.01, batches: 1, nodes: 1 });
     // A signal with the wrong shape is 400; one from a token without `report` is 403.
     expect((await json("POST", "/v1/models/gd-crud/aliases/production/signals", { body: { version: 2, metrics: {} }, token: await hsToken({ scope: "report" }) })).status).toBe(400);
     expect((await json("POST", "/v1/models/gd-crud/aliases/production/signals", { body: { version: 2, metrics: { err: 1 } }, token: await hsToken({ scope: "read" }) })).status).toBe(403);
@@ -126,8 +126,8 @@ describe("guards", () => {
     const guard = (await json("GET", "/v1/models/gd-split/aliases/production/guard")).body;
     // Each member's own window: version 2's signals left version 1's untouched, and the reverse.
     expect(guard.windows).toEqual([
-      { version: 1, samples: 171, mean: expect.closeTo(0.01, 12), batches: 19 },
-      { version: 2, samples: 19, mean: 0.5, batches: 19 },
+      { version: 1, samples: 171, mean: expect.closeTo(0.01, 12), batches: 19, nodes: 1 },
+      { version: 2, samples: 19, mean: 0.5, batches: 19, nodes: 1 },
     ]);
     // For a split, `window` is the alias's whole window (version null, as the Alias's).
     expect(guard.window).toMatchObject({ version: null, samples: 190, batches: 38 });
@@ -213,7 +213,8 @@ describe("guards", () => {
 
   it("keeps 10,000 signals in bounded state", { timeout: 60_000 }, async () => {
     await twoVersions("gd-many");
-    await json("PUT", "/v1/models/gd-many/aliases/production/guard", { body: { metric: "err", max: 0.5, window_s: 60, min_samples: 10 } });
+    // An hour's window: however slow the machine, every signal is still in it at the end.
+    await json("PUT", "/v1/models/gd-many/aliases/production/guard", { body: { metric: "err", max: 0.5, window_s: 3600, min_samples: 10 } });
     const stub = modelState(env, "gd-many");
     for (let i = 0; i < 10_000; i += 500) {
       await Promise.all(
@@ -257,6 +258,102 @@ describe("guards", () => {
     const guard = (await json("GET", "/v1/models/gd-coalesce/aliases/production/guard")).body;
     expect(guard.window).toMatchObject({ version: 2, samples: 80, batches: 1 });
     expect(guard.window.mean).toBeCloseTo(0.2, 9);
+  });
+
+  it("trip only once min_nodes distinct nodes contributed: many samples from two nodes do not, a third node does", async () => {
+    await twoVersions("gd-nodes");
+    const set = await json("PUT", "/v1/models/gd-nodes/aliases/production/guard", { body: { metric: "err", max: 0.05, min_samples: 20, min_nodes: 3 } });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ min_nodes: 3, window: { samples: 0, nodes: 0 } });
+    // Two nodes, however loud (the most a signal may say it stands for, many times over), are not a fleet.
+    for (let i = 0; i < 5; i++) {
+      await signal("gd-nodes", { version: 2, node: "node-a", metrics: { err: 0.9 }, count: 100_000 });
+      await signal("gd-nodes", { version: 2, node: "node-b", metrics: { err: 0.9 }, count: 100_000 });
+    }
+    expect((await json("GET", "/v1/models/gd-nodes/aliases/production")).body.version).toBe(2);
+    expect((await json("GET", "/v1/models/gd-nodes/aliases/production/guard")).body.window).toMatchObject({ version: 2, samples: 1_000_000, mean: 0.9, nodes: 2 });
+    // A third node's single sample makes three: the window trips.
+    await signal("gd-nodes", { version: 2, node: "node-c", metrics: { err: 0.9 } });
+    expect((await json("GET", "/v1/models/gd-nodes/aliases/production")).body.version).toBe(1);
+    const rollbacks = (await json("GET", "/v1/audit?model=gd-nodes&action=rollback")).body.items;
+    expect(rollbacks).toHaveLength(1);
+    expect(rollbacks[0]).toMatchObject({ actor: "guard", version: 1 });
+    expect(rollbacks[0].reason).toContain("over 1000001 samples from at least 3 nodes");
+  });
+
+  it("count signals that name no node as one anonymous node; validate min_nodes and node names", async () => {
+    await twoVersions("gd-anon");
+    for (const bad of [{ min_nodes: 0 }, { min_nodes: 101 }, { min_nodes: 1.5 }, { min_nodes: "3" }]) {
+      expect((await json("PUT", "/v1/models/gd-anon/aliases/production/guard", { body: { metric: "err", max: 0.05, ...bad } })).status, JSON.stringify(bad)).toBe(400);
+    }
+    expect((await json("PUT", "/v1/models/gd-anon/aliases/production/guard", { body: { metric: "err", max: 0.05 } })).body.min_nodes).toBe(1);
+    await json("PUT", "/v1/models/gd-anon/aliases/production/guard", { body: { metric: "err", max: 0.05, min_samples: 20, min_nodes: 2 } });
+    const reporter = await hsToken({ scope: "report" });
+    for (const node of ["", "x".repeat(257), 7]) {
+      const res = await json("POST", "/v1/models/gd-anon/aliases/production/signals", { body: { version: 2, node, metrics: { err: 0.9 } }, token: reporter });
+      expect(res.status, JSON.stringify(node)).toBe(400);
+      expect(res.body.errors.map((e: { path: string }) => e.path)).toEqual(["node"]);
+    }
+    for (let i = 0; i < 30; i++) await signal("gd-anon", { version: 2, metrics: { err: 0.9 } });
+    expect((await json("GET", "/v1/models/gd-anon/aliases/production/guard")).body.window).toMatchObject({ samples: 30, nodes: 1 });
+    expect((await json("GET", "/v1/models/gd-anon/aliases/production")).body.version).toBe(2);
+    await signal("gd-anon", { version: 2, node: "x".repeat(256), metrics: { err: 0.9 } });
+    expect((await json("GET", "/v1/models/gd-anon/aliases/production")).body.version).toBe(1);
+  });
+
+  it("read a guard stored before min_nodes existed as min_nodes 1: any node trips it, as then", async () => {
+    await twoVersions("gd-old");
+    await json("PUT", "/v1/models/gd-old/aliases/production/guard", { body: { metric: "err", max: 0.05, min_samples: 2 } });
+    await runInDurableObject(modelStub("gd-old"), (_: ModelState, state) => {
+      const { min_nodes: _dropped, ...before } = JSON.parse(state.storage.sql.exec<{ policy: string }>("SELECT policy FROM guards").one().policy) as Record<string, unknown>;
+      state.storage.sql.exec("UPDATE guards SET policy = ?", JSON.stringify(before));
+    });
+    expect((await json("GET", "/v1/models/gd-old/aliases/production/guard")).body).toMatchObject({ min_nodes: 1, min_samples: 2 });
+    await signal("gd-old", { version: 2, metrics: { err: 0.9 }, count: 2 });
+    expect((await json("GET", "/v1/models/gd-old/aliases/production")).body.version).toBe(1);
+  });
+
+  it("keep each window's node names bounded however many a reporter invents: min_nodes per bucket", { timeout: 60_000 }, async () => {
+    await twoVersions("gd-names");
+    await json("PUT", "/v1/models/gd-names/aliases/production/guard", { body: { metric: "err", max: 0.5, min_samples: 1_000_000, min_nodes: 3 } });
+    const stub = modelState(env, "gd-names");
+    // Straight at the object (as a Worker batch), 10,000 invented names in 100 batches.
+    for (let i = 0; i < 100; i++) {
+      const nodes = Array.from({ length: 100 }, (_, j) => `invented-${i}-${j}`);
+      unwrap(await stub.signal({ model: "gd-names", alias: "production", metric: "err", samples: [{ version: 2, count: 100, sum: 1, nodes }] }));
+    }
+    // And through the Worker, coalesced: 200 posts of distinct names make one batch of at most min_nodes names.
+    const { namespace } = countingNamespace();
+    const token = await hsToken({ scope: "report" });
+    const ctx = createExecutionContext();
+    const coalescing = { ...env, MODEL_STATE: namespace, SIGNAL_COALESCE_MS: "200" };
+    const posts = Array.from({ length: 200 }, (_, i) => postSignal(coalescing, ctx, "gd-names", "production", { version: 2, node: `posted-${i}`, metrics: { err: 0.1 } }, token));
+    expect((await Promise.all(posts)).every((s) => s === 202)).toBe(true);
+    await waitOnExecutionContext(ctx);
+    const rows = await runInDurableObject(modelStub("gd-names"), (_: ModelState, state) =>
+      state.storage.sql.exec<{ bucket: number; n: number }>("SELECT bucket, count(*) AS n FROM guard_nodes GROUP BY bucket").toArray(),
+    );
+    for (const row of rows) expect(row.n).toBeLessThanOrEqual(3);
+    expect(rows.length).toBeLessThanOrEqual(10);
+    const guard = (await json("GET", "/v1/models/gd-names/aliases/production/guard")).body;
+    expect(guard.window).toMatchObject({ samples: 10_200, nodes: 3 });
+  });
+
+  it("keep distinct nodes distinct when one isolate coalesces their signals", async () => {
+    await twoVersions("gd-coalesce-nodes");
+    await json("PUT", "/v1/models/gd-coalesce-nodes/aliases/production/guard", { body: { metric: "err", max: 0.5, min_samples: 1000, min_nodes: 10 } });
+    const { namespace, count } = countingNamespace();
+    const token = await hsToken({ scope: "report" });
+    const ctx = createExecutionContext();
+    const coalescing = { ...env, MODEL_STATE: namespace, SIGNAL_COALESCE_MS: "200" };
+    const posts = Array.from({ length: 40 }, (_, i) =>
+      postSignal(coalescing, ctx, "gd-coalesce-nodes", "production", { version: 2, ...(i % 5 === 4 ? {} : { node: `node-${i % 5}` }), metrics: { err: 0.2 } }, token),
+    );
+    expect((await Promise.all(posts)).every((s) => s === 202)).toBe(true);
+    await waitOnExecutionContext(ctx);
+    expect(count("signal")).toBe(1);
+    // Four named nodes and the anonymous one: five, in one batch.
+    expect((await json("GET", "/v1/models/gd-coalesce-nodes/aliases/production/guard")).body.window).toMatchObject({ samples: 40, nodes: 5, batches: 1 });
   });
 
   it("need the token's aliases grant for that alias: a signal can move it", async () => {

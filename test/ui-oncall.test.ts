@@ -8,7 +8,7 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AuditEvent } from "../src/client/types";
-import { changeText, policyRules } from "../src/ui/words";
+import { changeText, guardText, guardWindowText, policyRules } from "../src/ui/words";
 import { mergePatch, parseMetrics, parsePairs } from "../src/ui/forms";
 import { call, createModel, hsToken, json } from "./helpers";
 
@@ -125,6 +125,14 @@ describe("readable, not raw (item 9)", () => {
     expect(changeText(e({ action: "version.update", version: 2, detail: { fields: ["metrics", "tags"] } }))).toBe("v2 changed metrics, tags");
     // A shape it does not know still reads, briefly.
     expect(changeText(e({ action: "webhook.create" as AuditEvent["action"], to: { url: "https://x" } }))).toBe('null → {"url":"https://x"}');
+  });
+
+  it("renders a guard as its rule and its live window, with the nodes it waits for", () => {
+    expect(guardText({ metric: "error_rate", max: 0.05, window_s: 300, min_samples: 20, min_nodes: 3 })).toBe("error_rate ≤ 0.05 over 300 s, at least 20 samples from 3 nodes");
+    expect(guardText({ metric: "error_rate", max: 0.05, window_s: 300, min_samples: 20, min_nodes: 1 })).toBe("error_rate ≤ 0.05 over 300 s, at least 20 samples");
+    const window = { version: 4, samples: 120, mean: 0.5, batches: 3, nodes: 2 };
+    expect(guardWindowText({ min_nodes: 3, window, windows: [window] })).toBe("v4: 120 samples, 2 of 3 nodes, mean 0.5");
+    expect(guardWindowText({ min_nodes: 1, window: { ...window, nodes: 1 }, windows: [{ ...window, nodes: 1 }] })).toBe("v4: 120 samples, mean 0.5");
   });
 
   it("renders gate policies as rules", () => {

@@ -280,6 +280,8 @@ export interface GuardPolicy {
   max?: number;
   window_s?: number;
   min_samples?: number;
+  /** Distinct nodes that must have reported in the window before it can trip (1..100; default 1). */
+  min_nodes?: number;
 }
 
 export interface Guard {
@@ -290,6 +292,7 @@ export interface Guard {
   max: number | null;
   window_s: number;
   min_samples: number;
+  min_nodes: number;
   updated_at: Timestamp;
   updated_by: string;
   /** The alias's window; for a split, all members together with `version` null. */
@@ -304,10 +307,14 @@ export interface GuardWindow {
   mean: number | null;
   /** How many calls to the model's Durable Object brought these samples. */
   batches: number;
+  /** Distinct nodes that reported them, counted up to the guard's `min_nodes`. */
+  nodes: number;
 }
 
 export interface Signal {
   version: number;
+  /** The node that measured them; signals without one count as one anonymous node. */
+  node?: string;
   metrics: Metrics;
   /** The metrics are the mean of this many samples (1..100,000; default 1). */
   count?: number;

@@ -1,15 +1,24 @@
 /**
- * Guards (API.md "Gates, approvals and guards"): a bound on a production metric of the
+ * Guards (docs/api.md "Aliases, gates and guards"): a bound on a production metric of the
  * version an alias serves, over a sliding window of the signals serving nodes report. The
  * window is kept as WINDOW_BUCKETS time buckets of counts and sums, so its size depends on
  * time, never on how many signals arrive. Pure: no I/O.
+ *
+ * One node, honest or not, must not move a fleet: a guard trips only when at least
+ * `min_nodes` distinct nodes reported in the window. The window keeps, per bucket, the names
+ * of at most `min_nodes` nodes: the rule only asks whether the window holds that many, and a
+ * bucket that is full answers yes on its own, so capping each bucket changes no decision
+ * (proof at `addNode`) while a reporter inventing names cannot grow it.
  */
 import { z } from "zod";
-import { MAX_SIGNAL_MAGNITUDE } from "./signal-limits";
+import { MAX_MIN_NODES, MAX_SIGNAL_MAGNITUDE } from "./signal-limits";
 
 export const WINDOW_BUCKETS = 10;
 
-export { MAX_SIGNAL_COUNT, MAX_SIGNAL_MAGNITUDE } from "./signal-limits";
+export { MAX_MIN_NODES, MAX_NODE_NAME, MAX_SIGNAL_COUNT, MAX_SIGNAL_MAGNITUDE } from "./signal-limits";
+
+/** The node of signals that name none: they all count as this one node. */
+export const ANONYMOUS_NODE = "";
 
 /** A signal's metric value, as the route accepts it (zod 4's number is finite already). */
 export const SignalValue = z.number().min(-MAX_SIGNAL_MAGNITUDE).max(MAX_SIGNAL_MAGNITUDE);
@@ -25,6 +34,23 @@ export function addSample(into: Tally, value: number, count: number): Tally {
   into.count += count;
   into.sum += value * count;
   return into;
+}
+
+/** Samples of one metric and the nodes they came from (at most the guard's `min_nodes` names). */
+export interface SignalTally extends Tally {
+  nodes: readonly string[];
+}
+
+/**
+ * Adds `node` to the names a batch or a bucket keeps, unless it holds `cap` (the guard's
+ * `min_nodes`) already. Why capping decides nothing differently: if the window's true set of
+ * nodes numbers at least `cap`, either some bucket saw `cap` or more, so its capped set is
+ * full, or every bucket saw fewer, so none was capped and the union is exact; either way the
+ * capped union holds at least `cap`. The converse holds as capped sets are subsets.
+ */
+export function addNode(nodes: Set<string>, node: string, cap: number): Set<string> {
+  if (nodes.size < cap) nodes.add(node);
+  return nodes;
 }
 
 /**
@@ -59,11 +85,15 @@ export const GuardBody = z
     max: z.number().refine(Number.isFinite, "must be finite").optional(),
     window_s: z.number().int().min(10).max(7 * 24 * 3600).default(300),
     min_samples: z.number().int().min(1).max(1_000_000).default(20),
+    min_nodes: z.number().int().min(1).max(MAX_MIN_NODES).default(1),
   })
   .refine((g) => g.min !== undefined || g.max !== undefined, "give min, max or both")
   .refine((g) => g.min === undefined || g.max === undefined || g.min <= g.max, "min must not exceed max");
 
 export type GuardPolicy = z.output<typeof GuardBody>;
+
+/** A policy as stored before `min_nodes` existed reads as one node (any node may trip it, as then). */
+export const withNodeDefault = (policy: Omit<GuardPolicy, "min_nodes"> & { min_nodes?: number }): GuardPolicy => ({ ...policy, min_nodes: policy.min_nodes ?? 1 });
 
 /** The bucket a moment falls in: WINDOW_BUCKETS of them cover `window_s`. */
 export const bucketOf = (atMs: number, windowS: number) => Math.floor(atMs / ((windowS * 1000) / WINDOW_BUCKETS));
@@ -77,6 +107,10 @@ const GuardWindow = z.object({
   samples: z.number(),
   mean: z.number().nullable(),
   batches: z.number().describe("How many calls to the model's Durable Object brought these samples (how well isolates coalesce)"),
+  nodes: z
+    .number()
+    .int()
+    .describe("Distinct nodes that reported these samples (signals without `node` count as one), counted up to the guard's `min_nodes`: all the guard needs to know"),
 });
 
 export type WindowStats = Omit<z.output<typeof GuardWindow>, "version">;
@@ -91,6 +125,7 @@ export const Guard = z
     max: z.number().nullable(),
     window_s: z.number().int(),
     min_samples: z.number().int(),
+    min_nodes: z.number().int(),
     updated_at: z.string(),
     updated_by: z.string(),
     window: GuardWindow.describe(
@@ -104,9 +139,9 @@ export const Guard = z
 
 export type Guard = z.output<typeof Guard>;
 
-/** Whether the window's mean breaks the guard's bound, counting only once it holds `min_samples`. */
+/** Whether the window's mean breaks the guard's bound, counting only once it holds `min_samples` from `min_nodes` nodes. */
 export function breaks(guard: GuardPolicy, stats: WindowStats): boolean {
-  if (stats.mean === null || stats.samples < guard.min_samples) return false;
+  if (stats.mean === null || stats.samples < guard.min_samples || stats.nodes < guard.min_nodes) return false;
   return (guard.min !== undefined && stats.mean < guard.min) || (guard.max !== undefined && stats.mean > guard.max);
 }
 
@@ -114,5 +149,6 @@ export function breaks(guard: GuardPolicy, stats: WindowStats): boolean {
 export function tripReason(guard: GuardPolicy, version: number, stats: WindowStats): string {
   const bound = [guard.min !== undefined ? `min ${guard.min}` : null, guard.max !== undefined ? `max ${guard.max}` : null].filter(Boolean).join(", ");
   const mean = stats.mean === null ? null : Number.parseFloat(stats.mean.toPrecision(6));
-  return `guard: mean ${guard.metric} of version ${version} was ${mean} over ${stats.samples} samples in ${guard.window_s} s (${bound})`;
+  const from = guard.min_nodes > 1 ? ` from at least ${guard.min_nodes} nodes` : "";
+  return `guard: mean ${guard.metric} of version ${version} was ${mean} over ${stats.samples} samples${from} in ${guard.window_s} s (${bound})`;
 }

@@ -1,10 +1,12 @@
 /**
  * Coalescing of production signals in this isolate: what arrives for one model and alias
  * within SIGNAL_COALESCE_MS becomes one RPC to the model's ModelState, carrying for each
- * version the number of samples of the guard's metric and their sum (so the object computes
- * the weighted mean per version). The object's load then grows with isolates and guarded
- * aliases, not with requests. Signals are telemetry: a batch lost with its isolate is lost
- * (the next ones carry the same news), and a 202 means "queued", not "counted".
+ * version the number of samples of the guard's metric, their sum (so the object computes
+ * the weighted mean per version) and the nodes they came from, distinct names kept apart up
+ * to the guard's `min_nodes` (all the object keeps per bucket: src/domain/guard.ts `addNode`).
+ * The object's load then grows with isolates and guarded aliases, not with requests.
+ * Signals are telemetry: a batch lost with its isolate is lost (the next ones carry the same
+ * news), and a 202 means "queued", not "counted".
  *
  * Only signals a guard counts get here (src/guards/directory.ts filters them), and what a
  * client names cannot grow this: at most `maxOpenBatches` batches (each with one timer) are
@@ -14,11 +16,12 @@
  * guarded aliases in use fit the bound, they number one per alias per SIGNAL_COALESCE_MS.
  */
 import { MAX_SPLIT_ENTRIES } from "../domain/alias";
-import { addSample, type Tally } from "../domain/guard";
+import { addNode, addSample, type Tally } from "../domain/guard";
 
-/** One version's samples of the guard's metric. */
+/** One version's samples of the guard's metric, and the nodes they came from. */
 export interface VersionTally extends Tally {
   version: number;
+  nodes: string[];
 }
 
 /** What one RPC carries: the samples of one alias's guard metric, per version. */
@@ -37,6 +40,15 @@ export interface GuardSignal {
   version: number;
   value: number;
   count: number;
+  /** The node that measured it (ANONYMOUS_NODE when the signal names none). */
+  node: string;
+  /** The guard's `min_nodes`: how many distinct names a batch carries per version at most. */
+  minNodes: number;
+}
+
+/** A version's tally in an open batch. */
+interface OpenTally extends Tally {
+  nodes: Set<string>;
 }
 
 export interface CoalescerLimits {
@@ -46,7 +58,7 @@ export interface CoalescerLimits {
 
 interface OpenBatch {
   metric: string;
-  tallies: Map<number, Tally>;
+  tallies: Map<number, OpenTally>;
   /** Takes the batch out of the open ones and sends it now (its timer is cancelled). */
   close: () => void;
 }
@@ -72,20 +84,19 @@ export class Coalescer {
     waitUntil: (promise: Promise<unknown>) => void,
     send: (batch: SignalBatch) => Promise<void>,
   ): Promise<void> {
-    const { model, alias, metric, version, value, count } = signal;
-    if (delayMs === 0) return send({ model, alias, metric, samples: [{ version, ...addSample({ count: 0, sum: 0 }, value, count) }] });
+    const { model, alias, metric, version } = signal;
+    if (delayMs === 0) return send({ model, alias, metric, samples: sampled(addTo(new Map(), signal)) });
     const key = `${model}\u0000${alias}`;
     const current = this.open.get(key);
     if (current && current.metric === metric && (current.tallies.has(version) || current.tallies.size < this.limits.maxVersionsPerBatch)) {
-      addTo(current.tallies, version, value, count);
+      addTo(current.tallies, signal);
       return;
     }
     // The batch it cannot join (the guard's metric changed, or it holds as many versions as
     // it may) goes now; else, with every slot taken, the oldest open batch does.
     if (current) current.close();
     else if (this.open.size >= this.limits.maxOpenBatches) this.open.values().next().value!.close();
-    const tallies = new Map<number, Tally>();
-    addTo(tallies, version, value, count);
+    const tallies = addTo(new Map(), signal);
     let fire!: () => void;
     const due = new Promise<void>((resolve) => (fire = resolve));
     const batch: OpenBatch = {
@@ -101,16 +112,22 @@ export class Coalescer {
     this.open.set(key, batch);
     waitUntil(
       due
-        .then(() => send({ model, alias, metric, samples: [...tallies].map(([v, t]) => ({ version: v, ...t })) }))
+        .then(() => send({ model, alias, metric, samples: sampled(tallies) }))
         .catch((err: unknown) => console.error(`signals for ${model}@${alias} were not delivered`, err)),
     );
   }
 }
 
-function addTo(tallies: Map<number, Tally>, version: number, value: number, count: number): void {
-  let tally = tallies.get(version);
-  if (!tally) tallies.set(version, (tally = { count: 0, sum: 0 }));
-  addSample(tally, value, count);
+function addTo(tallies: Map<number, OpenTally>, signal: GuardSignal): Map<number, OpenTally> {
+  let tally = tallies.get(signal.version);
+  if (!tally) tallies.set(signal.version, (tally = { count: 0, sum: 0, nodes: new Set() }));
+  addSample(tally, signal.value, signal.count);
+  addNode(tally.nodes, signal.node, signal.minNodes);
+  return tallies;
+}
+
+function sampled(tallies: Map<number, OpenTally>): VersionTally[] {
+  return [...tallies].map(([version, t]) => ({ version, count: t.count, sum: t.sum, nodes: [...t.nodes] }));
 }
 
 /** This isolate's batches. */

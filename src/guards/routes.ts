@@ -1,7 +1,7 @@
 /** Routes of API.md "Gates, approvals and guards" for guards and production signals. */
 import { z } from "zod";
 import { skipWriteBookmark } from "../db/session";
-import { Guard, GuardBody, MAX_SIGNAL_COUNT, SignalValue } from "../domain/guard";
+import { ANONYMOUS_NODE, Guard, GuardBody, MAX_NODE_NAME, MAX_SIGNAL_COUNT, SignalValue } from "../domain/guard";
 import { MAX_METRIC_NAME, MAX_SIGNAL_METRICS } from "../domain/signal-limits";
 import { config, type Env } from "../env";
 import { ALIAS_PARAM, defineRoute, MODEL_PARAM } from "../http/api";
@@ -12,6 +12,12 @@ import { forgetGuards, guardsOf, type GuardedAlias } from "./directory";
 
 export const SignalBody = z.strictObject({
   version: z.number().int().positive(),
+  node: z
+    .string()
+    .min(1)
+    .max(MAX_NODE_NAME)
+    .optional()
+    .describe("The node that measured these metrics (the agent sends its `--key`); signals that name none count as one anonymous node"),
   metrics: z
     .record(z.string().min(1).max(MAX_METRIC_NAME), SignalValue.describe("Finite, with magnitude at most 1e12"))
     .refine((m) => Object.keys(m).length >= 1 && Object.keys(m).length <= MAX_SIGNAL_METRICS, `1 to ${MAX_SIGNAL_METRICS} metrics`),
@@ -25,7 +31,7 @@ export const guardRoutes = [
     operationId: "setGuard",
     summary: "Guard an alias: roll it back when a production metric breaks a bound",
     description:
-      "When the signals for a version the alias serves (for a split: any member, each with its own window) inside the last `window_s` number at least `min_samples` and their mean breaks `min`/`max`, the alias is rolled back to its previous value at once (audited as `rollback` by actor `guard`, watchers get event `guard`). Setting a guard starts its window afresh; setting or removing one needs the token's `aliases` grant for the alias (a guard can move it). Other isolates may drop signals for a new guard for up to `SIGNAL_GUARDS_TTL_S` (see postSignals).",
+      "When the signals for a version the alias serves (for a split: any member, each with its own window) inside the last `window_s` number at least `min_samples`, came from at least `min_nodes` distinct nodes (`node`; signals naming none count as one node), and their mean breaks `min`/`max`, the alias is rolled back to its previous value at once (audited as `rollback` by actor `guard`, watchers get event `guard`). Setting a guard starts its window afresh; setting or removing one needs the token's `aliases` grant for the alias (a guard can move it). Other isolates may drop signals for a new guard for up to `SIGNAL_GUARDS_TTL_S` (see postSignals).",
     tag: "Gates",
     scope: "admin",
     subject: { model: MODEL_PARAM, aliases: ALIAS_PARAM },
@@ -82,7 +88,7 @@ export const guardRoutes = [
     operationId: "postSignals",
     summary: "Report production metrics of the version a serving node served",
     description:
-      "`count` (default 1, up to 100,000) says the metrics are the mean of that many samples the node aggregated itself; values must be finite with magnitude at most 1e12. Needs the token's `aliases` grant for the alias (a signal can move it). " +
+      "`count` (default 1, up to 100,000) says the metrics are the mean of that many samples the node aggregated itself; `node` names the node that measured them (the guard's `min_nodes` counts distinct nodes; signals without it count as one anonymous node); values must be finite with magnitude at most 1e12. Needs the token's `aliases` grant for the alias (a signal can move it). " +
       "202 means queued, not counted. Signals no guard counts are dropped at the Worker and never reach the model's Durable Object: for an alias without a guard, for a version the alias does not serve, and metrics other than the guard's. " +
       "Each isolate learns the model's guards (the aliases, the versions they serve, the metric) from the Durable Object and trusts that for `SIGNAL_GUARDS_TTL_S` (default 5): a signal for an alias whose guard was just set, or for a version just promoted into it, through another isolate may be dropped for up to that long. " +
       "What one isolate receives for an alias within `SIGNAL_COALESCE_MS` (default 1000) reaches the Durable Object as one batch, weighted per version, which checks everything again.",
@@ -102,7 +108,16 @@ export const guardRoutes = [
       const guard = await guardFor(c.env, params.model, params.alias, cfg.SIGNAL_GUARDS_TTL_S, waitUntil);
       const value = guard && Object.hasOwn(body.metrics, guard.metric) ? body.metrics[guard.metric] : undefined;
       if (!guard || value === undefined || !guard.versions.includes(body.version)) return c.body(null, 202);
-      const signal = { model: params.model, alias: params.alias, metric: guard.metric, version: body.version, value, count: body.count };
+      const signal = {
+        model: params.model,
+        alias: params.alias,
+        metric: guard.metric,
+        version: body.version,
+        value,
+        count: body.count,
+        node: body.node ?? ANONYMOUS_NODE,
+        minNodes: guard.min_nodes,
+      };
       await signals.add(signal, cfg.SIGNAL_COALESCE_MS, waitUntil, (batch) => sendBatch(c.env, batch));
       return c.body(null, 202);
     },

@@ -40,27 +40,33 @@ export interface GuardedAlias {
   metric: string;
   /** The versions the alias serves now (none while it is not set). */
   versions: number[];
+  /** How many node names a batch need carry per version (the object keeps no more per bucket). */
+  min_nodes: number;
 }
 
 export function guardedAliases(r: Rooms): GuardedAlias[] {
   return r.guards.all().map((g) => {
     const alias = r.aliases.get(g.alias);
-    return { alias: g.alias, metric: g.policy.metric, versions: alias ? valueVersions(alias.value) : [] };
+    return { alias: g.alias, metric: g.policy.metric, versions: alias ? valueVersions(alias.value) : [], min_nodes: g.policy.min_nodes };
   });
 }
+
+/** One version's samples in a batch, and the nodes they came from (none named: the anonymous node). */
+export type BatchSample = { version: number; nodes?: readonly string[] } & Tally;
 
 /**
  * Counts a batch of the guard's metric (per version: a count and their sum) for the versions
  * the alias serves now (one, or each member of a split); the rest is ignored. The Worker
  * filtered the batch with what it knew of the guards, which may be out of date, so the guard,
  * its metric and the versions are checked again here. Each served version has its own
- * window. When a version's window then holds at least `min_samples` and its mean breaks the
- * bound, the alias is rolled back at once (a split as a whole: back to its previous value),
- * audited as `rollback` by actor `guard`, and watchers get event `guard`; counting starts afresh.
+ * window. When a version's window then holds at least `min_samples` from at least
+ * `min_nodes` distinct nodes and its mean breaks the bound, the alias is rolled back at once
+ * (a split as a whole: back to its previous value), audited as `rollback` by actor `guard`,
+ * and watchers get event `guard`; counting starts afresh.
  */
 export function signal(
   r: Rooms,
-  input: { model: string; alias: string; metric: string; samples: readonly ({ version: number } & Tally)[]; atMs: number },
+  input: { model: string; alias: string; metric: string; samples: readonly BatchSample[]; atMs: number },
 ): Outcome<{ counted: number; rolledBack: boolean }> {
   const guard = r.guards.get(input.alias);
   const alias = r.aliases.get(input.alias);
@@ -71,10 +77,11 @@ export function signal(
   for (const sample of input.samples) {
     // One entry per version (the Worker sends no more); a repeat is not counted twice.
     if (!served.includes(sample.version) || counted.has(sample.version)) continue;
-    if (r.guards.add(input.alias, sample.version, bucket, sample, served)) counted.add(sample.version);
+    const batch = { count: sample.count, sum: sample.sum, nodes: Array.isArray(sample.nodes) ? sample.nodes : [] };
+    if (r.guards.add(input.alias, sample.version, bucket, batch, served, guard.policy.min_nodes)) counted.add(sample.version);
   }
   for (const version of counted) {
-    const stats = r.guards.stats(input.alias, [version], bucket);
+    const stats = r.guards.stats(input.alias, [version], bucket, guard.policy.min_nodes);
     if (!breaks(guard.policy, stats)) continue;
     const target = rollbackTarget(r.aliases.steps(input.alias));
     if (!target || valueVersions(target).some((v) => r.versions.head(v)?.status !== "ready")) {
@@ -94,9 +101,10 @@ function view(r: Rooms, model: string, state: GuardState, nowMs: number): GuardV
   const alias = r.aliases.get(state.alias);
   const served = alias ? valueVersions(alias.value) : [];
   const bucket = bucketOf(nowMs, state.policy.window_s);
-  const windows = served.map((version) => ({ version, ...r.guards.stats(state.alias, [version], bucket) }));
-  const window: GuardView["window"] = served.length === 1 ? windows[0]! : { version: null, ...r.guards.stats(state.alias, served, bucket) };
-  const { metric, min, max, window_s, min_samples } = state.policy;
+  const minNodes = state.policy.min_nodes;
+  const windows = served.map((version) => ({ version, ...r.guards.stats(state.alias, [version], bucket, minNodes) }));
+  const window: GuardView["window"] = served.length === 1 ? windows[0]! : { version: null, ...r.guards.stats(state.alias, served, bucket, minNodes) };
+  const { metric, min, max, window_s, min_samples, min_nodes } = state.policy;
   return {
     model,
     alias: state.alias,
@@ -105,6 +113,7 @@ function view(r: Rooms, model: string, state: GuardState, nowMs: number): GuardV
     max: max ?? null,
     window_s,
     min_samples,
+    min_nodes,
     updated_at: state.updated_at,
     updated_by: state.updated_by,
     window,

@@ -344,7 +344,7 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /** A batch of signals (one Worker isolate's, for one alias, coalesced: the guard's metric per version). */
-  async signal(input: { model: string; alias: string; metric: string; samples: { version: number; count: number; sum: number }[] }) {
+  async signal(input: { model: string; alias: string; metric: string; samples: guardOps.BatchSample[] }) {
     return this.commit(() => guardOps.signal(this.rooms, { ...input, atMs: Date.now() }));
   }
 

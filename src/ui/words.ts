@@ -1,10 +1,10 @@
 /**
  * What the UI says in words instead of JSON: an audit event's change ("production: v2 → v1,
- * reason …"), a gate policy as rules, a guard as its rule. Pure functions over the API's
+ * reason …"), a gate policy as rules, a guard as its rule and its live window. Pure functions over the API's
  * shapes, so the pages and their tests share them. Audit `from`/`to`/`detail` are whatever
  * the writer recorded; a shape not recognised falls back to short JSON, never to an error.
  */
-import type { AppliedGatePolicy, AuditEvent, GatePolicy } from "../client/types";
+import type { AppliedGatePolicy, AuditEvent, GatePolicy, Guard } from "../client/types";
 import { bytes } from "../domain/bytes-text";
 
 type Obj = Record<string, unknown>;
@@ -128,7 +128,7 @@ export function policyRules(policy: GatePolicy | AppliedGatePolicy): string[] {
   return rules;
 }
 
-/** A guard's rule: `error_rate ≤ 0.05 over 300 s, at least 50 samples`. */
+/** A guard's rule: `error_rate ≤ 0.05 over 300 s, at least 50 samples from 3 nodes` (nodes only past one). */
 export function guardText(g: Obj): string {
   const metric = str(g.metric) ?? "?";
   const min = num(g.min);
@@ -136,5 +136,13 @@ export function guardText(g: Obj): string {
   const bounds = [min !== null ? `≥ ${min}` : "", max !== null ? `≤ ${max}` : ""].filter(Boolean).join(" and ");
   const window = num(g.window_s);
   const samples = num(g.min_samples);
-  return `${metric} ${bounds}${window !== null ? ` over ${window} s` : ""}${samples !== null ? `, at least ${samples} samples` : ""}`;
+  const nodes = num(g.min_nodes);
+  return `${metric} ${bounds}${window !== null ? ` over ${window} s` : ""}${samples !== null ? `, at least ${samples} samples` : ""}${nodes !== null && nodes > 1 ? ` from ${nodes} nodes` : ""}`;
+}
+
+/** A guard's live windows: `v4: 120 samples, 2 of 3 nodes, mean 0.012` (nodes only where the guard counts them); a split's members by `; `. */
+export function guardWindowText(g: Pick<Guard, "window" | "windows" | "min_nodes">): string {
+  return (g.windows.length > 1 ? g.windows : [g.window])
+    .map((w) => `v${w.version ?? "—"}: ${w.samples} samples${g.min_nodes > 1 ? `, ${w.nodes} of ${g.min_nodes} nodes` : ""}, mean ${w.mean ?? "—"}`)
+    .join("; ");
 }

@@ -1,9 +1,9 @@
 /** Running `mreg agent` as a real process, asking it how it is, and reading its directory the way a model server would. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, request } from "node:http";
+import { createServer, request, type OutgoingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readdir, readFile, realpath } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { bin, root } from "./helpers";
@@ -90,6 +90,33 @@ export async function untilStatus(agent: RunningAgent, test: (s: Status) => bool
     throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last)}\nagent stderr:\n${agent.out.stderr}`);
   }
   return last!;
+}
+
+/** The local credential the agent keeping `dir` wrote for its model server (null before it wrote one). */
+export function signalsToken(dir: string): string | null {
+  const file = join(dir, ".agent", "signals.token");
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : null;
+}
+
+/**
+ * POSTs a signal to an agent as any local client could, headers and all (`host` and
+ * `origin` too, which fetch will not let a caller choose); answers the status and body.
+ */
+export function postSignal(agentUrl: string, body: unknown, headers: OutgoingHttpHeaders = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const url = new URL("/signals", agentUrl);
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers } },
+      (res) => {
+        let answer = "";
+        res.on("data", (d) => (answer += d));
+        res.on("end", () => resolve({ status: res.statusCode!, body: answer ? (JSON.parse(answer) as Record<string, unknown>) : {} }));
+      },
+    );
+    req.on("error", reject);
+    req.end(text);
+  });
 }
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");

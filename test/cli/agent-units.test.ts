@@ -1,11 +1,17 @@
-/** The agent's pure parts, without a server: backoff, what to link or fetch, what to keep, what next, the rate limit, signal aggregation, its report. */
+/** The agent's pure parts, without a server: backoff, what to link or fetch, what to keep, what next, the rate limit, signal aggregation, who may post signals, hooks' environment, its report. */
 import { describe, expect, it } from "vitest";
 import { backoffMs } from "../../src/client/transport";
 import type { FileEntry } from "../../src/client/types";
 import { chooseKeep, incomingToRemove, nextStep, planFiles, recordFailure, retryDelayMs, take, type Failure } from "../../src/cli/agent/plan";
-import { metrics, reasons, status, type AgentState } from "../../src/cli/agent/report";
+import { chmodSync, lstatSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hookEnvironment } from "../../src/cli/agent/hooks";
+import { bearerMatches, isLoopbackAddress, isLoopbackHost, localCredential, refusal } from "../../src/cli/agent/local-auth";
+import { metrics, reasons, redactor, status, type AgentState } from "../../src/cli/agent/report";
 import { parseListen } from "../../src/cli/agent/server";
-import { parseSignalPost, SignalWindow } from "../../src/cli/agent/signals";
+import { parseSignalPost, Signaler, SignalWindow } from "../../src/cli/agent/signals";
+import type { Signal } from "../../src/client/types";
 
 const f = (path: string, sha: string, size = 10): FileEntry => ({ path, sha256: sha.repeat(64).slice(0, 64), size });
 
@@ -203,6 +209,114 @@ describe("signals", () => {
   });
 });
 
+describe("the signals sent", () => {
+  it("name this node (its --key), and none when it has none", async () => {
+    for (const node of ["node-7", null]) {
+      const sent: Signal[] = [];
+      const signaler = new Signaler(async (signal) => void sent.push(signal), node, 60_000);
+      signaler.add(4, { metrics: { err: 0.5 }, count: 1 });
+      await signaler.flush();
+      expect(sent).toEqual([{ version: 4, metrics: { err: 0.5 }, count: 1, ...(node ? { node } : {}) }]);
+    }
+  });
+});
+
+describe("who may post signals", () => {
+  it("knows loopback peers and Host headers, and nothing else", () => {
+    for (const a of ["127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"]) expect(isLoopbackAddress(a), a).toBe(true);
+    for (const a of ["10.0.0.7", "0.0.0.0", "::", "::ffff:10.0.0.7", "", undefined, "localhost"]) expect(isLoopbackAddress(a), String(a)).toBe(false);
+    for (const h of ["127.0.0.1:9464", "127.0.0.1", "localhost:9464", "LOCALHOST", "localhost.:1", "[::1]:9464", "[::1]", "[::ffff:127.0.0.1]:80"]) expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of [
+      "evil.example:9464", // a rebound DNS name
+      "0.0.0.0:9464",
+      "10.0.0.7:9464",
+      "localhost.evil.example",
+      "app.localhost",
+      "127.1:9464",
+      "2130706433",
+      "[::1",
+      "127.0.0.1:9464:1",
+      "",
+      undefined,
+    ]) {
+      expect(isLoopbackHost(h), String(h)).toBe(false);
+    }
+  });
+
+  it("takes the credential as a bearer token, and only it", () => {
+    expect(bearerMatches("Bearer s3cret-token", "s3cret-token")).toBe(true);
+    expect(bearerMatches("bearer   s3cret-token ", "s3cret-token")).toBe(true);
+    for (const h of ["Bearer s3cret-toke", "Bearer s3cret-token2", "Basic s3cret-token", "s3cret-token", "Bearer", "", undefined]) expect(bearerMatches(h, "s3cret-token"), String(h)).toBe(false);
+  });
+
+  it("refuses, in order: a peer not on loopback, a foreign Host, a browser, a missing credential", () => {
+    const credential = { token: "t".repeat(43), file: "/models/.agent/signals.token" };
+    const good = { host: "127.0.0.1:9464", authorization: `Bearer ${credential.token}` };
+    const why = (remoteAddress: string, headers: Record<string, string>) => refusal({ remoteAddress, headers }, credential)?.reason ?? null;
+    expect(why("127.0.0.1", good)).toBe(null);
+    expect(why("10.0.0.7", good)).toBe("not_loopback");
+    expect(why("127.0.0.1", { ...good, host: "evil.example" })).toBe("host");
+    expect(why("127.0.0.1", { ...good, origin: "null" })).toBe("browser");
+    expect(why("127.0.0.1", { ...good, "sec-fetch-site": "cross-site" })).toBe("browser");
+    // Node's own fetch sends Sec-Fetch-Mode: a model server written with it is no browser.
+    expect(why("127.0.0.1", { ...good, "sec-fetch-mode": "cors" })).toBe(null);
+    expect(why("127.0.0.1", { host: good.host })).toBe("credential");
+    expect(refusal({ remoteAddress: "127.0.0.1", headers: { host: good.host } }, credential)).toMatchObject({ status: 401, code: "unauthorized" });
+  });
+
+  it("keeps its credential in a file only its user reads, across restarts, and replaces one it cannot trust", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mreg-credential-"));
+    try {
+      const first = await localCredential(dir);
+      expect(first.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(statSync(first.file).mode & 0o777).toBe(0o600);
+      expect((await localCredential(dir)).token).toBe(first.token);
+      // Readable by others, not of its making, or a link: a new one.
+      chmodSync(first.file, 0o644);
+      const widened = await localCredential(dir);
+      expect(widened.token).not.toBe(first.token);
+      expect(statSync(widened.file).mode & 0o777).toBe(0o600);
+      writeFileSync(widened.file, "chosen-by-someone-else\n");
+      expect((await localCredential(dir)).token).not.toBe("chosen-by-someone-else");
+      const planted = join(dir, "planted");
+      writeFileSync(planted, `${"p".repeat(43)}\n`, { mode: 0o600 });
+      rmSync(first.file);
+      symlinkSync(planted, first.file);
+      const replaced = await localCredential(dir);
+      expect(replaced.token).not.toBe("p".repeat(43));
+      expect(lstatSync(first.file).isFile()).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("hooks' environment", () => {
+  const agentEnv = { PATH: "/usr/bin:/bin", HOME: "/home/agent", MREG_TOKEN: "eyJ.secret.token", MREG_URL: "https://r", NODE_NAME: "node-7" };
+
+  it("holds PATH and what --hook-env passes, nothing else of the agent's", () => {
+    expect(hookEnvironment([], agentEnv)).toEqual({ ok: true, env: { PATH: "/usr/bin:/bin" } });
+    expect(hookEnvironment(["NODE_NAME", "RELOAD_URL=http://127.0.0.1:8080/reload?a=b", "EMPTY="], agentEnv)).toEqual({
+      ok: true,
+      env: { PATH: "/usr/bin:/bin", NODE_NAME: "node-7", RELOAD_URL: "http://127.0.0.1:8080/reload?a=b", EMPTY: "" },
+    });
+    // The operator may replace PATH, or pass HOME, by name.
+    expect(hookEnvironment(["PATH=/opt/bin", "HOME"], agentEnv)).toEqual({ ok: true, env: { PATH: "/opt/bin", HOME: "/home/agent" } });
+  });
+
+  it("refuses the agent's token, the names the agent sets, names it does not have, and what is not a name", () => {
+    const refused = (arg: string) => {
+      const r = hookEnvironment([arg], agentEnv);
+      return r.ok ? null : r.message;
+    };
+    expect(refused("MREG_TOKEN")).toMatch(/never given to a hook/);
+    expect(refused("MREG_TOKEN=x")).toMatch(/never given to a hook/);
+    expect(refused("MREG_DIR=/tmp")).toMatch(/the agent sets it/);
+    expect(refused("UNSET_NAME")).toMatch(/not set in the agent's environment/);
+    for (const bad of ["", "=x", "1A", "A-B=x", "A B"]) expect(refused(bad), bad).toMatch(/takes NAME or NAME=value/);
+  });
+});
+
 describe("--listen", () => {
   it("takes host:port, :port, a port and a bracketed IPv6 host", () => {
     expect(parseListen("127.0.0.1:9464")).toEqual({ host: "127.0.0.1", port: 9464 });
@@ -231,7 +345,7 @@ describe("the report", () => {
     sync: null,
     held: [2, 3],
     counters: { switches: 2, failures: 0, bytesDownloaded: 10, filesDownloaded: 1, filesLinked: 1 },
-    signals: { sent: 0, samples: 0, failed: 0, lastError: null },
+    signals: { sent: 0, samples: 0, failed: 0, lastError: null, refused: 0, countsIgnored: 0 },
     lastSyncAt: 0,
   });
 
@@ -243,6 +357,16 @@ describe("the report", () => {
     const refused = { ...base(), target: { version: 4, generation: 8, digest: null }, failure: { version: 4, kind: "hook" as const, attempts: 2, nextAt: 0, message: "--exec exited with code 3" } };
     expect(reasons(refused)[0]).toMatch(/^v4: --exec exited with code 3 \(attempt 2; next at /);
     expect(reasons({ ...base(), target: { version: null, generation: 9, digest: null } })).toEqual(["the alias resolves to nothing; keeping v3"]);
+  });
+
+  it("takes its secrets out of what it says, even a rotated token", () => {
+    let token = "eyJhbGciOi.first.token";
+    const redact = redactor(() => [token, "credential-abcdefgh", undefined, null, "short"]);
+    expect(redact(`exec: ${token} and credential-abcdefgh, twice ${token}`)).toBe("exec: [redacted] and [redacted], twice [redacted]");
+    // Too short to be a secret of ours: left alone rather than mangling every line.
+    expect(redact("a short line")).toBe("a short line");
+    token = "eyJhbGciOi.second.token";
+    expect(redact("now eyJhbGciOi.second.token")).toBe("now [redacted]");
   });
 
   it("writes Prometheus text, leaving out what it cannot say yet", () => {

@@ -4,16 +4,20 @@
  * sees each version, and one that refuses a version has it switched back and retried; files
  * shared between versions are hard-linked, not fetched; without the socket it polls; `--key`
  * picks a split's member; posts
- * to its /signals reach the guard as one aggregated signal.
+ * to its /signals reach the guard as one aggregated signal. What it takes from its own host
+ * is held to what it may do: a post to /signals needs the local credential, a loopback Host
+ * and no browser Origin, counts as one sample unless told otherwise, and names the node; a
+ * hook gets a clean environment, and the token reaches no log line.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { mreg, mregJson, randomFile, sandbox, token } from "./helpers";
-import { noSocketProxy, readerLoop, startAgent, until, untilStatus, type RunningAgent } from "./agent-helpers";
+import { noSocketProxy, postSignal, readerLoop, signalsToken, startAgent, until, untilStatus, type RunningAgent } from "./agent-helpers";
 
 const { env, dir } = sandbox();
 const agents: RunningAgent[] = [];
@@ -67,7 +71,7 @@ describe("mreg agent", () => {
     const hook = join(dir, "hook.sh");
     writeFileSync(hook, '#!/bin/sh\necho "$MREG_VERSION ${MREG_PREVIOUS:-none} $MREG_DIR" >> "$HOOK_LOG"\nif [ -e "$FLAGS/fail-$MREG_VERSION" ]; then echo "model server cannot load v$MREG_VERSION" >&2; exit 3; fi\n');
     chmodSync(hook, 0o755);
-    const agent = await startAgent({ ...env, HOOK_LOG: hookLog, FLAGS: flags }, `registry://${M}@prod`, agentDir, ["--exec", hook, "--keep", "3"]);
+    const agent = await startAgent({ ...env, HOOK_LOG: hookLog, FLAGS: flags }, `registry://${M}@prod`, agentDir, ["--exec", hook, "--hook-env", "HOOK_LOG", "--hook-env", "FLAGS", "--keep", "3"]);
     agents.push(agent);
 
     await untilStatus(agent, (s) => s.version === v1.version && s.in_sync, "v1 to be served");
@@ -212,11 +216,14 @@ describe("mreg agent", () => {
     const v1 = push(M, { "config.json": "{}\n" }, ["--alias", "prod"]);
     // A guard that never trips, so its window shows what arrived.
     ok(["guard", "set", M, "prod", "--metric", "latency_ms", "--max", "1000000", "--min-samples", "1000000"]);
-    const agent = await startAgent(env, `${M}@prod`, join(dir, "signals"));
+    // The model server here aggregates itself (a batch of 3), so the agent trusts its counts.
+    const agent = await startAgent(env, `${M}@prod`, join(dir, "signals"), ["--trust-local-counts"]);
     agents.push(agent);
     await untilStatus(agent, (s) => s.version === v1.version, "v1 to be served");
+    const credential = signalsToken(join(dir, "signals"));
 
-    const post = (body: unknown, type = "application/json") => fetch(`${agent.url}/signals`, { method: "POST", headers: { "content-type": type }, body: typeof body === "string" ? body : JSON.stringify(body) });
+    const post = (body: unknown, type = "application/json") =>
+      fetch(`${agent.url}/signals`, { method: "POST", headers: { "content-type": type, authorization: `Bearer ${credential}` }, body: typeof body === "string" ? body : JSON.stringify(body) });
     // Ten samples in eight posts, all at once (one window): 7 × 1 sample and one batch of 3.
     const values = [10, 20, 30, 40, 50, 60, 70];
     const answers = await Promise.all([...values.map((v) => post({ metrics: { latency_ms: v } })), post({ metrics: { latency_ms: 100 }, count: 3 })]);
@@ -252,5 +259,172 @@ describe("mreg agent", () => {
     expect((await fetch(`${agent.url}/nothing`)).status).toBe(404);
     expect(await agent.metric("mreg_agent_signal_samples_total")).toBe(10);
     expect(await agent.stop()).toBe(0);
+  });
+
+  it("the issue's repro: a post without the local credential, with a foreign Host, from a browser or with a big count moves nothing", async () => {
+    const M = "agent-repro";
+    push(M, { "config.json": '{"v":1}\n' }, ["--alias", "production"]);
+    const v2 = push(M, { "config.json": '{"v":2}\n' });
+    ok(["promote", M, "production", String(v2.version)]);
+    ok(["guard", "set", M, "production", "--metric", "err", "--max", "0.05"]);
+    const agentDir = join(dir, "repro");
+    const agent = await startAgent(env, `${M}@production`, agentDir);
+    agents.push(agent);
+    await untilStatus(agent, (s) => s.version === v2.version, "v2 to be served");
+    const credential = signalsToken(agentDir) ?? "no credential file";
+    const bearer = { authorization: `Bearer ${credential}` };
+    const host = new URL(agent.url).host;
+    const bad = { metrics: { err: 1 }, count: 100_000 };
+
+    const answers = {
+      // Reported in the issue: one curl, production rolled back 4 s later.
+      curl: await postSignal(agent.url, bad),
+      wrongCredential: await postSignal(agent.url, bad, { authorization: "Bearer guessed" }),
+      // DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
+      rebound: await postSignal(agent.url, bad, { ...bearer, host: `evil.example:${new URL(agent.url).port}` }),
+      browser: await postSignal(agent.url, bad, { ...bearer, host, origin: "https://evil.example" }),
+      // With the credential, its count is not trusted: one sample.
+      bigCount: await postSignal(agent.url, bad, bearer),
+    };
+    // A good sample after them: once the registry counted it, the agent sent all it was going to.
+    expect((await postSignal(agent.url, { metrics: { err: 0 } }, bearer)).status).toBe(202);
+    const production = () => (mregJson(env, ["resolve", `registry://${M}@production`]) as { version: number }).version;
+    const window = () => (mregJson(env, ["guard", "show", M, "production"]) as { window: { samples: number; nodes: number } }).window;
+    await until(() => production() !== v2.version || window().samples >= 2, "the agent's signals to be counted");
+
+    expect(production(), "production must not move").toBe(v2.version);
+    expect(answers.curl).toMatchObject({ status: 401, body: { code: "unauthorized" } });
+    expect(answers.wrongCredential).toMatchObject({ status: 401, body: { code: "unauthorized" } });
+    expect(answers.rebound).toMatchObject({ status: 403, body: { code: "forbidden" } });
+    expect(answers.browser).toMatchObject({ status: 403, body: { code: "forbidden" } });
+    expect(answers.bigCount).toMatchObject({ status: 202, body: { accepted: true, samples: 1 } });
+    expect(window()).toMatchObject({ samples: 2, nodes: 1 });
+    const status = (await agent.status()) as unknown as { signals: { refused: number; counts_ignored: number } };
+    expect(status.signals).toMatchObject({ refused: 4, counts_ignored: 1 });
+    // The credential: a file only the agent's user may read, never in the agent's output.
+    expect(statSync(join(agentDir, ".agent", "signals.token")).mode & 0o777).toBe(0o600);
+    expect(agent.out.stdout + agent.out.stderr).not.toContain(credential);
+    expect(await agent.stop()).toBe(0);
+  });
+
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === "IPv4" && !i.internal)?.address;
+
+  it.skipIf(!external)("listening beyond loopback for the probes, takes no signal from the network, even with the credential and a loopback Host", async () => {
+    const M = "agent-wide";
+    const v1 = push(M, { "config.json": '{"v":1}\n' }, ["--alias", "prod"]);
+    const agentDir = join(dir, "wide");
+    const agent = await startAgent(env, `${M}@prod`, agentDir, ["--listen", "0.0.0.0:0"]);
+    agents.push(agent);
+    await untilStatus(agent, (s) => s.version === v1.version, "v1 to be served");
+    const port = new URL(agent.url).port;
+    // The kubelet's probe reaches it over the pod's address.
+    expect((await fetch(`http://${external}:${port}/healthz`)).status).toBe(200);
+    const bearer = { authorization: `Bearer ${signalsToken(agentDir)}` };
+    const answer = await postSignal(`http://${external}:${port}`, { metrics: { err: 1 } }, { ...bearer, host: `127.0.0.1:${port}` });
+    expect(answer).toMatchObject({ status: 403, body: { code: "forbidden", detail: expect.stringContaining("loopback") } });
+    expect((await postSignal(`http://127.0.0.1:${port}`, { metrics: { err: 1 } }, bearer)).status).toBe(202);
+    expect(await agent.stop()).toBe(0);
+  });
+
+  it("names its node in what it forwards: with min_nodes 2, one node's 100,000 samples move nothing, a second node's trip the guard", async () => {
+    const M = "agent-nodes";
+    push(M, { "config.json": '{"v":1}\n' }, ["--alias", "production"]);
+    const v2 = push(M, { "config.json": '{"v":2}\n' });
+    ok(["promote", M, "production", String(v2.version)]);
+    ok(["guard", "set", M, "production", "--metric", "err", "--max", "0.05", "--min-nodes", "2"]);
+    // Two nodes on one machine: each its own --key (the default, the hostname, would make them one node).
+    const started = await Promise.all(
+      ["node-a", "node-b"].map((key) => startAgent(env, `${M}@production`, join(dir, `nodes-${key}`), ["--key", key, "--trust-local-counts"])),
+    );
+    agents.push(...started);
+    const [a, b] = started as [RunningAgent, RunningAgent];
+    for (const agent of started) await untilStatus(agent, (s) => s.version === v2.version, "v2 to be served");
+    const bearer = (key: string) => ({ authorization: `Bearer ${signalsToken(join(dir, `nodes-${key}`))}` });
+
+    expect(await postSignal(a.url, { metrics: { err: 1 }, count: 100_000 }, bearer("node-a"))).toMatchObject({ status: 202, body: { samples: 100_000 } });
+    const guard = () => mregJson(env, ["guard", "show", M, "production"]) as { min_nodes: number; window: { samples: number; nodes: number } };
+    const production = () => (mregJson(env, ["resolve", `registry://${M}@production`]) as { version: number }).version;
+    await until(() => production() !== v2.version || guard().window.samples >= 100_000, "node-a's samples to be counted");
+    expect(production()).toBe(v2.version);
+    expect(guard()).toMatchObject({ min_nodes: 2, window: { samples: 100_000, nodes: 1 } });
+
+    expect((await postSignal(b.url, { metrics: { err: 1 } }, bearer("node-b"))).status).toBe(202);
+    await until(() => production() !== v2.version, "the second node to trip the guard");
+    const rollback = (mregJson(env, ["audit", "--model", M, "--action", "rollback"]) as { items: { actor: string; reason: string }[] }).items[0]!;
+    expect(rollback.actor).toBe("guard");
+    expect(rollback.reason).toContain("over 100001 samples from at least 2 nodes");
+    await Promise.all(started.map((agent) => agent.stop()));
+  });
+
+  it("runs hooks in a clean environment (the contract's names and what --hook-env passes), and the token reaches no log line", async () => {
+    const M = "agent-hook-env";
+    const v1 = push(M, { "config.json": '{"v":1}\n' }, ["--alias", "prod"]);
+    const agentDir = join(dir, "hook-env");
+    const dump = join(dir, "hook-env.txt");
+    const failFlag = join(dir, "hook-env-fail");
+    // A secret the hook can read on its own (a mounted Secret, say): printing it must not leak it either.
+    const tokenCopy = join(dir, "token-copy");
+    writeFileSync(tokenCopy, `${env.MREG_TOKEN}\n`);
+    const hook = join(dir, "hook-env.sh");
+    writeFileSync(
+      hook,
+      '#!/bin/sh\nenv | sort > "$ENV_DUMP"\necho "hook sees v$MREG_VERSION; MREG_TOKEN is ${MREG_TOKEN:-unset}"\nif [ -e "$FAIL_FLAG" ]; then cat "$TOKEN_COPY" >&2; exit 1; fi\ncat "$TOKEN_COPY"\n',
+    );
+    chmodSync(hook, 0o755);
+    writeFileSync(failFlag, "");
+    const agent = await startAgent(
+      { ...env, ENV_DUMP: dump, TOKEN_COPY: tokenCopy, UNRELATED_SECRET: "hunter2-unrelated" },
+      `${M}@prod`,
+      agentDir,
+      ["--exec", hook, "--hook-env", "ENV_DUMP", "--hook-env", "TOKEN_COPY", "--hook-env", `FAIL_FLAG=${failFlag}`, "--hook-env", "EXTRA=a=b c"],
+    );
+    agents.push(agent);
+    // The hook refuses v1, saying the token on stderr: /status gives the reason, without the token.
+    const refused = await untilStatus(agent, (s) => s.retry?.version === v1.version, "the hook to refuse v1");
+    expect(refused.retry!.reason).toContain("[redacted]");
+    expect(JSON.stringify(refused)).not.toContain(env.MREG_TOKEN);
+    unlinkSync(failFlag);
+    await untilStatus(agent, (s) => s.version === v1.version && s.retry === null && !s.degraded, "the hook to take v1");
+
+    const seen = new Map(
+      readFileSync(dump, "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)] as const),
+    );
+    expect(Object.fromEntries([...seen].filter(([k]) => k.startsWith("MREG_")))).toEqual({
+      MREG_VERSION: String(v1.version),
+      MREG_PREVIOUS: "",
+      MREG_DIR: join(agentDir, "versions", `v${v1.version}`),
+      MREG_MODEL: M,
+      MREG_ALIAS: "prod",
+      MREG_DIGEST: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    });
+    expect(seen.get("PATH")).toBe(env.PATH);
+    expect(seen.get("ENV_DUMP")).toBe(dump);
+    expect(seen.get("FAIL_FLAG")).toBe(failFlag);
+    expect(seen.get("EXTRA")).toBe("a=b c");
+    // Nothing else of the agent's environment: not its token, its registry, its home or anything unrelated.
+    for (const name of ["MREG_TOKEN", "MREG_URL", "MREG_CONFIG_DIR", "HOME", "UNRELATED_SECRET"]) expect(seen.has(name), name).toBe(false);
+
+    const output = agent.out.stdout + agent.out.stderr;
+    expect(output).toContain(`hook sees v${v1.version}; MREG_TOKEN is unset`);
+    expect(output).toContain("exec: [redacted]");
+    expect(output).not.toContain(env.MREG_TOKEN);
+    expect(await agent.stop()).toBe(0);
+
+    // The agent's token is not the operator's to hand a hook; nor is a name the agent sets, or one it does not have.
+    for (const [arg, why] of [
+      ["MREG_TOKEN", /--hook-env MREG_TOKEN: the agent's token is never given to a hook/],
+      ["MREG_VERSION=9", /--hook-env MREG_VERSION: the agent sets it/],
+      ["NOT_SET_ANYWHERE", /--hook-env NOT_SET_ANYWHERE: not set in the agent's environment/],
+      ["=x", /--hook-env takes NAME or NAME=value/],
+    ] as const) {
+      const r = mreg(env, ["agent", `${M}@prod`, "--dir", join(dir, "hook-env-refused"), "--exec", "true", "--hook-env", arg]);
+      expect(r.code, arg).toBe(2);
+      expect(r.stderr).toMatch(why);
+    }
   });
 });

@@ -25,6 +25,8 @@ export interface AgentConfig {
   registryUrl: string;
   keep: number;
   exec: string | null;
+  /** The hook's environment besides the contract's names (./hooks.ts hookEnvironment). */
+  hookEnv: Record<string, string>;
   notify: string | null;
   hookTimeoutMs: number;
   parallel: number;
@@ -57,7 +59,7 @@ export class Agent {
     private readonly config: AgentConfig,
     private readonly log: Log,
   ) {
-    this.signaler = new Signaler((signal) => client.guards.signal(config.model, config.alias, signal, AbortSignal.timeout(10_000)));
+    this.signaler = new Signaler((signal) => client.guards.signal(config.model, config.alias, signal, AbortSignal.timeout(10_000)), config.key);
     this.state = {
       model: config.model,
       alias: config.alias,
@@ -291,6 +293,7 @@ export class Agent {
     const { exec, notify, hookTimeoutMs } = this.config;
     if (exec) {
       const env = {
+        ...this.config.hookEnv,
         MREG_VERSION: String(m.version),
         MREG_PREVIOUS: previous === null ? "" : String(previous),
         MREG_DIR: this.layout.versionDir(m.version),

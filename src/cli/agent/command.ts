@@ -7,25 +7,37 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { parseModelUri } from "../../client/aliases";
-import { int, size, str, type Command } from "../command";
+import { flag, int, size, str, strs, type Command } from "../command";
 import { makeClient } from "../context";
 import { DEFAULT_CHUNK } from "../download";
 import { UsageError } from "../exit";
 import type { Output } from "../output";
 import { normalizeUri } from "../commands/pull";
+import { MAX_NODE_NAME } from "../../domain/signal-limits";
 import { Agent, type Log } from "./agent";
+import { hookEnvironment } from "./hooks";
 import { Layout } from "./layout";
+import { localCredential } from "./local-auth";
+import { redactor } from "./report";
 import { listen, parseListen } from "./server";
 
 const DEFAULT_LISTEN = "127.0.0.1:9464";
 
-/** Log lines: text with a timestamp on stderr, or with --json one object per line on stdout. */
-function logger(out: Output): Log {
+/** Every string in a log line's fields, redacted. */
+function redactAll(value: unknown, redact: (text: string) => string): unknown {
+  if (typeof value === "string") return redact(value);
+  if (Array.isArray(value)) return value.map((v) => redactAll(v, redact));
+  if (typeof value === "object" && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactAll(v, redact)]));
+  return value;
+}
+
+/** Log lines: text with a timestamp on stderr, or with --json one object per line on stdout; no secret in either. */
+function logger(out: Output, redact: (text: string) => string): Log {
   const write = (level: "info" | "warn", event: string, fields: Record<string, unknown>, text: string) => {
     const at = new Date().toISOString();
-    if (out.json) out.line({ at, level, event, ...fields, message: text }, () => "");
-    else if (level === "warn") out.error(`${at} mreg agent: ${text}`);
-    else out.note(`${at} mreg agent: ${text}`);
+    if (out.json) out.line({ at, level, event, ...(redactAll(fields, redact) as Record<string, unknown>), message: redact(text) }, () => "");
+    else if (level === "warn") out.error(`${at} mreg agent: ${redact(text)}`);
+    else out.note(`${at} mreg agent: ${redact(text)}`);
   };
   return { info: (e, f, t) => write("info", e, f, t), warn: (e, f, t) => write("warn", e, f, t) };
 }
@@ -39,6 +51,7 @@ export const agent: Command = {
     keep: { type: "string" },
     key: { type: "string" },
     exec: { type: "string" },
+    "hook-env": { type: "string", multiple: true },
     notify: { type: "string" },
     "hook-timeout": { type: "string" },
     listen: { type: "string" },
@@ -46,16 +59,19 @@ export const agent: Command = {
     "chunk-size": { type: "string" },
     "limit-rate": { type: "string" },
     "token-file": { type: "string" },
+    "trust-local-counts": { type: "boolean" },
   },
   help: [
     "--dir DIR            Where versions live: DIR/current → versions/v<n> (required)",
     "--keep N             Complete versions kept on disk, for a way back with no download (default 3)",
     "--key KEY            This node's routing key: which member of a split it serves (default: the hostname)",
     '--exec "CMD"         Run after each switch (sh -c), with MREG_VERSION, MREG_PREVIOUS, MREG_DIR,',
-    "                     MREG_MODEL, MREG_ALIAS, MREG_DIGEST; failing switches back and retries later",
+    "                     MREG_MODEL, MREG_ALIAS, MREG_DIGEST and PATH only; failing switches back and retries later",
+    "--hook-env NAME[=V]  Also give --exec NAME (from the agent's environment) or NAME=V (repeatable; never MREG_TOKEN)",
     "--notify URL         POST the new resolution (JSON) after each switch; non-2xx counts as failing",
     "--hook-timeout S     Seconds --exec and --notify may take (default 60)",
     `--listen HOST:PORT   Local HTTP: /healthz, /status, /metrics, POST /signals (default ${DEFAULT_LISTEN}; off: none)`,
+    "--trust-local-counts Take a post's `count` to /signals as that many samples (default: each post is one)",
     "--parallel N         Ranges in flight per file (default 4)",
     "--chunk-size SIZE    Range size (default 32MiB)",
     "--limit-rate SIZE    Download at most SIZE a second (e.g. 50MiB), to leave the network to serving",
@@ -82,11 +98,17 @@ export const agent: Command = {
     const tokenFile = str(input, "token-file");
     const token = tokenFile ? () => readToken(tokenFile) : ctx.settings.token;
     if (tokenFile) readToken(tokenFile, true);
+    const key = str(input, "key") ?? hostname();
+    if (key.length < 1 || key.length > MAX_NODE_NAME) throw new UsageError(`--key takes 1 to ${MAX_NODE_NAME} characters`, "agent");
+    const hookEnv = hookEnvironment(strs(input, "hook-env"), process.env);
+    if (!hookEnv.ok) throw new UsageError(hookEnv.message, "agent");
 
     const client = makeClient(ctx.settings.url, token);
     const layout = new Layout(resolve(dirArg));
-    const log = logger(ctx.out);
-    const key = str(input, "key") ?? hostname();
+    // The local credential is made once the directory is ours (after load); until then it is nothing to hide.
+    let credential: { token: string; file: string } | null = null;
+    const redact = redactor(() => [typeof token === "function" ? token() : token, credential?.token]);
+    const log = logger(ctx.out, redact);
     const a = new Agent(
       client,
       layout,
@@ -98,6 +120,7 @@ export const agent: Command = {
         registryUrl: ctx.settings.url,
         keep: int(input, "keep", { min: 1, max: 1000 }) ?? 3,
         exec: str(input, "exec") ?? null,
+        hookEnv: hookEnv.env,
         notify,
         hookTimeoutMs: (int(input, "hook-timeout", { min: 1, max: 86_400 }) ?? 60) * 1000,
         parallel: int(input, "parallel", { min: 1, max: 32 }) ?? 4,
@@ -110,12 +133,19 @@ export const agent: Command = {
     await a.load();
     let listening;
     try {
-      listening = where ? await listen(a, where) : null;
+      if (where) {
+        credential = await localCredential(layout.meta);
+        listening = await listen(a, where, { credential, trustLocalCounts: flag(input, "trust-local-counts"), redact, log });
+      } else listening = null;
     } catch (err) {
       layout.unlock();
       throw err;
     }
-    log.info("started", { uri: a.state.uri, key, dir: layout.dir, registry: ctx.settings.url, listen: listening?.url ?? null }, `following ${a.state.uri} (key ${key}) into ${layout.dir}${listening ? `; listening on ${listening.url}` : ""}`);
+    log.info(
+      "started",
+      { uri: a.state.uri, key, dir: layout.dir, registry: ctx.settings.url, listen: listening?.url ?? null, signals_credential: credential?.file ?? null },
+      `following ${a.state.uri} (key ${key}) into ${layout.dir}${listening ? `; listening on ${listening.url} (POST /signals with the credential in ${credential!.file})` : ""}`,
+    );
 
     const stop = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => {

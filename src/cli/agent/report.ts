@@ -36,6 +36,23 @@ export interface AgentState {
   lastSyncAt: number | null;
 }
 
+/** Shorter than this, a "secret" would redact ordinary words: no token of ours is. */
+const MIN_SECRET = 8;
+
+/**
+ * Takes the agent's secrets (its registry token, the local credential) out of what it says:
+ * every log line and /status pass through it, so a hook that prints one (read from a file
+ * it was given, say) does not put it in the log. `secrets` is asked each time, as a token
+ * file may be rotated.
+ */
+export function redactor(secrets: () => readonly (string | null | undefined)[]): (text: string) => string {
+  return (text) => {
+    let out = text;
+    for (const secret of secrets()) if (secret && secret.length >= MIN_SECRET) out = out.split(secret).join("[redacted]");
+    return out;
+  };
+}
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export const inSync = (s: AgentState) => s.target !== null && s.current !== null && s.target.version === s.current.version;
@@ -84,7 +101,14 @@ export function status(s: AgentState, now: number) {
     switches: s.counters.switches,
     failures: s.counters.failures,
     seconds_since_sync: secondsSinceSync(s, now),
-    signals: { sent: s.signals.sent, samples: s.signals.samples, failed: s.signals.failed, last_error: s.signals.lastError },
+    signals: {
+      sent: s.signals.sent,
+      samples: s.signals.samples,
+      failed: s.signals.failed,
+      last_error: s.signals.lastError,
+      refused: s.signals.refused,
+      counts_ignored: s.signals.countsIgnored,
+    },
   };
 }
 
@@ -116,5 +140,7 @@ export function metrics(s: AgentState, now: number): string {
   metric("mreg_agent_signals_sent_total", "counter", "Aggregated signals the registry took.", s.signals.sent);
   metric("mreg_agent_signal_samples_total", "counter", "Samples those signals carried.", s.signals.samples);
   metric("mreg_agent_signals_failed_total", "counter", "Aggregated signals refused, dropped or not delivered.", s.signals.failed);
+  metric("mreg_agent_signal_posts_refused_total", "counter", "Posts to /signals refused: no local credential, a foreign Host, a browser, or not over loopback.", s.signals.refused);
+  metric("mreg_agent_signal_counts_ignored_total", "counter", "Posts to /signals whose count was taken as one sample (no --trust-local-counts).", s.signals.countsIgnored);
   return lines.join("\n") + "\n";
 }

@@ -4,11 +4,16 @@
  *   GET  /status   JSON: what is served, what the registry names, reachability, errors
  *   GET  /metrics  Prometheus text
  *   POST /signals  `{metrics: {k: number}, count?, version?}` from the model server: 202; 400
- *                  (problem+json with the failing fields) on anything the registry would refuse
+ *                  (problem+json with the failing fields) on anything the registry would refuse;
+ *                  401/403 unless it comes from beside the agent with the local credential
+ *                  (./local-auth.ts). A post is one sample unless `--trust-local-counts`.
+ * The GETs stay open to any client (the kubelet probes the pod's address): they say what is
+ * served, never a secret, and what they say passes through `redact` on its way out.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Agent } from "./agent";
+import type { Agent, Log } from "./agent";
+import { refusal, type LocalCredential } from "./local-auth";
 import { metrics, status } from "./report";
 import { parseSignalPost } from "./signals";
 
@@ -18,6 +23,16 @@ const MAX_BODY = 64 * 1024;
 export interface Listening {
   url: string;
   close(): Promise<void>;
+}
+
+export interface ListenOptions {
+  /** What a post to /signals must carry. */
+  credential: LocalCredential;
+  /** Take a post's `count` as the number of samples it stands for (else: one sample). */
+  trustLocalCounts: boolean;
+  /** Takes secrets out of what /status says. */
+  redact: (text: string) => string;
+  log: Log;
 }
 
 /** `host:port`, `:port` or a port; an IPv6 host in brackets. */
@@ -52,7 +67,19 @@ function readBody(req: IncomingMessage): Promise<string | null> {
   });
 }
 
-async function postSignals(agent: Agent, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function postSignals(agent: Agent, options: ListenOptions, told: Set<string>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const counters = agent.state.signals;
+  const refused = refusal({ remoteAddress: req.socket.remoteAddress, headers: req.headers }, options.credential);
+  if (refused) {
+    counters.refused++;
+    // Once per kind, so a misconfigured model server (or a prober) cannot flood the log.
+    if (!told.has(refused.reason)) {
+      told.add(refused.reason);
+      options.log.warn("signal_refused", { reason: refused.reason }, `a post to /signals was refused (${refused.detail}); more like it are only counted (/status signals.refused)`);
+    }
+    const challenge: Record<string, string> = refused.status === 401 ? { "www-authenticate": 'Bearer realm="mreg-agent"' } : {};
+    return problem(res, refused.status, refused.code, refused.detail, {}, challenge);
+  }
   const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/json") return problem(res, 415, "unsupported_media_type", "Send the signal as application/json");
   const text = await readBody(req);
@@ -65,13 +92,24 @@ async function postSignals(agent: Agent, req: IncomingMessage, res: ServerRespon
   }
   const parsed = parseSignalPost(body);
   if (!parsed.ok) return problem(res, 400, "validation_failed", "The signal is not valid", { errors: parsed.errors });
-  const added = agent.addSignal(parsed.value);
+  let post = parsed.value;
+  if (post.count !== 1 && !options.trustLocalCounts) {
+    // One local poster is one voice: its word for how many samples it saw is not taken.
+    counters.countsIgnored++;
+    if (!told.has("count")) {
+      told.add("count");
+      options.log.warn("signal_count_ignored", { count: post.count }, `a post to /signals said it stood for ${post.count} samples; it counts as one (--trust-local-counts takes a post's count)`);
+    }
+    post = { ...post, count: 1 };
+  }
+  const added = agent.addSignal(post);
   if (added === "no_version") return problem(res, 503, "unavailable", "No version is served yet, so the signal has no version to count for; send `version`", {}, { "retry-after": "5" });
   if (added === "full") return problem(res, 503, "unavailable", "Too many distinct metrics or versions in this second's window", {}, { "retry-after": "1" });
-  send(res, 202, "application/json", '{"accepted":true}');
+  send(res, 202, "application/json", JSON.stringify({ accepted: true, samples: post.count }));
 }
 
-export function listen(agent: Agent, where: { host: string; port: number }): Promise<Listening> {
+export function listen(agent: Agent, where: { host: string; port: number }, options: ListenOptions): Promise<Listening> {
+  const told = new Set<string>();
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const route = `${req.method} ${path}`;
@@ -84,11 +122,11 @@ export function listen(agent: Agent, where: { host: string; port: number }): Pro
             ? send(res, 200, "text/plain; charset=utf-8", `ok v${agent.state.current!.version}\n`)
             : send(res, 503, "text/plain; charset=utf-8", "no version yet\n");
         case "GET /status":
-          return send(res, 200, "application/json", JSON.stringify(status(agent.state, now), null, 2) + "\n");
+          return send(res, 200, "application/json", options.redact(JSON.stringify(status(agent.state, now), null, 2)) + "\n");
         case "GET /metrics":
           return send(res, 200, "text/plain; version=0.0.4; charset=utf-8", metrics(agent.state, now));
         case "POST /signals":
-          postSignals(agent, req, res).catch((err: unknown) => problem(res, 500, "internal", err instanceof Error ? err.message : String(err)));
+          postSignals(agent, options, told, req, res).catch((err: unknown) => problem(res, 500, "internal", err instanceof Error ? err.message : String(err)));
           return;
       }
       const allowed: Record<string, string> = { "/healthz": "GET, HEAD", "/status": "GET", "/metrics": "GET", "/signals": "POST" };

@@ -1,11 +1,12 @@
 /**
  * Production signals from the model server beside the agent. It posts `{metrics, count?,
- * version?}` per request or per batch to the agent's `POST /signals`; the agent adds them up
- * and sends the registry one weighted signal per second for the version served (API.md
- * "Guards": `{version, metrics, count}`), so a fleet of 10,000 nodes sends 10,000 signals a
- * second, not one per request. When the registry cannot take them they are counted as
- * dropped, not queued: a guard judges the present, and an unbounded queue would grow for as
- * long as an outage lasts.
+ * version?}` per request or per batch to the agent's `POST /signals` (who may:
+ * ./local-auth.ts); the agent adds them up and sends the registry one weighted signal per
+ * second for the version served, naming this node (docs/api.md "Aliases, gates and guards":
+ * `{version, node, metrics, count}`), so a fleet of 10,000 nodes sends 10,000 signals a
+ * second, not one per request, and a guard's `min_nodes` hears each node as one. When the
+ * registry cannot take them they are counted as dropped, not queued: a guard judges the
+ * present, and an unbounded queue would grow for as long as an outage lasts.
  */
 import type { Signal } from "../../client/types";
 import { MAX_METRIC_NAME, MAX_SIGNAL_COUNT, MAX_SIGNAL_MAGNITUDE, MAX_SIGNAL_METRICS } from "../../domain/signal-limits";
@@ -116,6 +117,10 @@ export interface SignalCounters {
   /** Signals the registry refused or could not be sent. */
   failed: number;
   lastError: string | null;
+  /** Posts refused for want of the local credential, a loopback Host, or for coming from a browser. */
+  refused: number;
+  /** Posts whose `count` was taken as one sample (no --trust-local-counts). */
+  countsIgnored: number;
 }
 
 /**
@@ -127,10 +132,12 @@ export class Signaler {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private sending: Promise<void> = Promise.resolve();
   private waiting = 0;
-  readonly counters: SignalCounters = { sent: 0, samples: 0, failed: 0, lastError: null };
+  readonly counters: SignalCounters = { sent: 0, samples: 0, failed: 0, lastError: null, refused: 0, countsIgnored: 0 };
 
+  /** `node`: the name each signal carries (the agent's --key); null sends none (one anonymous node). */
   constructor(
     private readonly send: (signal: Signal) => Promise<void>,
+    private readonly node: string | null,
     private readonly intervalMs = 1000,
   ) {}
 
@@ -148,7 +155,8 @@ export class Signaler {
     const window = this.window;
     this.window = new SignalWindow();
     if (window.empty) return this.sending;
-    const signals = window.signals();
+    const node = this.node;
+    const signals = window.signals().map((signal) => (node === null ? signal : { ...signal, node }));
     // One window at a time: a slow registry delays the next rather than piling up requests,
     // and past a few windows waiting, the newest is dropped rather than queued.
     if (this.waiting >= MAX_WAITING) {

@@ -114,9 +114,9 @@ export const guardShow: Command = {
         ["guard", `${g.model}@${g.alias}`],
         ["metric", g.metric],
         ["bounds", `${g.min ?? "-∞"} .. ${g.max ?? "+∞"}`],
-        ["window", `${g.window_s} s, at least ${g.min_samples} samples`],
+        ["window", `${g.window_s} s, at least ${g.min_samples} samples from ${g.min_nodes} node${g.min_nodes === 1 ? "" : "s"}`],
         ...(g.windows.length > 1 ? g.windows : [g.window]).map(
-          (w): [string, string] => ["now", `version ${w.version ?? "—"}: ${w.samples} samples, mean ${w.mean ?? "—"}`],
+          (w): [string, string] => ["now", `version ${w.version ?? "—"}: ${w.samples} samples${nodesText(g.min_nodes, w.nodes)}, mean ${w.mean ?? "—"}`],
         ),
         ["updated", `${g.updated_at} by ${g.updated_by}`],
       ]),
@@ -128,9 +128,22 @@ export const guardSet: Command = {
   name: "guard set",
   args: "<model> <alias>",
   summary: "Roll the alias back by itself when a production metric breaks a bound (admin)",
-  options: { metric: { type: "string" }, min: { type: "string" }, max: { type: "string" }, window: { type: "string" }, "min-samples": { type: "string" } },
-  help: ["--metric NAME   (required)", "--min X, --max X   Bounds (at least one)", "--window S      Seconds (default 300)", "--min-samples N  (default 20)"],
-  examples: ["mreg guard set payment-fraud production --metric error_rate --max 0.05"],
+  options: {
+    metric: { type: "string" },
+    min: { type: "string" },
+    max: { type: "string" },
+    window: { type: "string" },
+    "min-samples": { type: "string" },
+    "min-nodes": { type: "string" },
+  },
+  help: [
+    "--metric NAME   (required)",
+    "--min X, --max X   Bounds (at least one)",
+    "--window S      Seconds (default 300)",
+    "--min-samples N  (default 20)",
+    "--min-nodes N   Distinct nodes that must have reported in the window (default 1): one node cannot move a fleet",
+  ],
+  examples: ["mreg guard set payment-fraud production --metric error_rate --max 0.05", "mreg guard set payment-fraud production --metric error_rate --max 0.05 --min-nodes 3"],
   target: (i) => targetOf(i.positionals[0], { alias: i.positionals[1] }),
   async run(ctx, input) {
     const [model, alias] = input.positionals as [string, string];
@@ -148,14 +161,19 @@ export const guardSet: Command = {
     const max = num("max");
     const windowS = int(input, "window");
     const minSamples = int(input, "min-samples");
+    const minNodes = int(input, "min-nodes");
     if (min !== undefined) policy.min = min;
     if (max !== undefined) policy.max = max;
     if (windowS !== undefined) policy.window_s = windowS;
     if (minSamples !== undefined) policy.min_samples = minSamples;
+    if (minNodes !== undefined) policy.min_nodes = minNodes;
     const g = await ctx.client.guards.set(model, alias, policy);
-    ctx.out.result(g, () => `guarding ${model}@${alias}: ${g.metric} in ${g.min ?? "-∞"} .. ${g.max ?? "+∞"} over ${g.window_s} s`);
+    ctx.out.result(g, () => `guarding ${model}@${alias}: ${g.metric} in ${g.min ?? "-∞"} .. ${g.max ?? "+∞"} over ${g.window_s} s${g.min_nodes > 1 ? `, once ${g.min_nodes} nodes report` : ""}`);
   },
 };
+
+/** A window's nodes, where the guard counts them: `, 2 of 3 nodes` (the count stops at min_nodes). */
+const nodesText = (minNodes: number, nodes: number) => (minNodes > 1 ? `, ${nodes} of ${minNodes} nodes` : "");
 
 export const guardRm: Command = {
   name: "guard rm",

@@ -11,7 +11,7 @@ import type { Alias, Gate, Guard, HistoryEntry, Model, Version } from "../../cli
 import { pairsText } from "../forms";
 import { MetricPlots, metricNames } from "../plot";
 import { AliasValue, Csrf, Layout, MetricList, modelHref, Tags, Time, TopNotice, versionHref, type PageContext, type PageNotice } from "../components";
-import { aliasValueText, guardText, policyRules } from "../words";
+import { aliasValueText, guardText, guardWindowText, policyRules } from "../words";
 
 export interface ModelView {
   model: Model;
@@ -370,11 +370,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
               <tr>
                 <th scope="row">{g.alias}</th>
                 <td>{guardText({ ...g })}</td>
-                <td class="mono">
-                  {(g.windows.length > 1 ? g.windows : [g.window])
-                    .map((w) => `v${w.version ?? "—"}: ${w.samples} samples, mean ${w.mean ?? "—"}`)
-                    .join("; ")}
-                </td>
+                <td class="mono">{guardWindowText(g)}</td>
               </tr>
             ))}
           </tbody>
