@@ -3,8 +3,9 @@
  * refused any path that breaks the registry's rule (src/client/validate.ts); these are the
  * node's own rules on top, checked again where each name is built, so that even a caller's
  * mistake cannot write outside the folder: every destination stays inside it, two paths
- * that would be one file on a disk that ignores case or Unicode normalisation are refused,
- * and so are names mreg keeps for its own files beside a version's.
+ * that would be one file on a disk that ignores case or Unicode normalisation are refused
+ * (and a file beside a path beneath it, `a` and `a/b`), and so are names mreg keeps for its
+ * own files beside a version's.
  */
 import { isAbsolute, join, relative, sep } from "node:path";
 import type { FileEntry } from "../client/types";
@@ -50,7 +51,12 @@ export function unwritable(files: readonly FileEntry[], reserved: readonly strin
     if (kept) return `'${f.path}': mreg keeps ${kept} at the top of the folder for its own record`;
   }
   const pair = collidingPaths(files.map((f) => f.path));
-  if (pair) return `'${pair[0]}' and '${pair[1]}' would be one file on a disk that ignores case or Unicode normalisation`;
+  if (pair) {
+    const [a, b] = pair;
+    return pathCollisionKey(a) === pathCollisionKey(b)
+      ? `'${a}' and '${b}' would be one file on a disk that ignores case or Unicode normalisation`
+      : `'${a}' and '${b}' cannot both be written: '${a}' would have to be a file and a folder`;
+  }
   return null;
 }
 

@@ -15,7 +15,7 @@ import { MAX_FILE_SIZE, MAX_JSON_ANSWER, MAX_VERSION, validFileList, validResolu
 import { Layout } from "../../src/cli/agent/layout";
 import { CliError } from "../../src/cli/exit";
 import { destination, insideDir, pullFolderName, unwritable } from "../../src/cli/local-paths";
-import { filePathProblem } from "../../src/domain/file-path-rule";
+import { collidingPaths, filePathProblem } from "../../src/domain/file-path-rule";
 
 const hex = fc.stringMatching(/^[0-9a-f]{64}$/);
 const segment = fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9._ -]{0,11}$/).filter((s) => s !== "." && s !== "..");
@@ -250,6 +250,19 @@ describe("local names", () => {
       }),
     );
     expect(unwritable([f("caf\u00e9/x"), f("cafe\u0301/x")])).toMatch(/would be one file/);
+    // A file and a path beneath it, in either order and whatever the case: `a` cannot be both.
+    for (const [x, y] of [["a", "a/b"], ["A/b/c", "a"], ["w/Caf\u00e9", "w/cafe\u0301/x.bin"]]) {
+      expect(collidingPaths([x!, y!])).toEqual([x, y]);
+      expect(unwritable([f(x!), f(y!)])).toMatch(/a file and a folder/);
+    }
+    expect(collidingPaths(["a/b", "a/c", "ab", "a.b/c"])).toBeNull();
+    fc.assert(
+      fc.property(goodFiles, (files) => {
+        const keys = files.map((g) => g.path.normalize("NFC").toLowerCase());
+        const clash = keys.some((k, i) => keys.some((o, j) => i !== j && (k === o || o.startsWith(`${k}/`))));
+        expect(collidingPaths(files.map((g) => g.path)) !== null).toBe(clash);
+      }),
+    );
     expect(unwritable([f("m.bin"), f("M.BIN.MREG-PARTIAL")])).toMatch(/\.mreg-partial/);
     expect(unwritable([f("a/m.bin.mreg-partial.json")])).toMatch(/for its own files/);
     expect(unwritable([f("a/x.mreg-copy")])).toMatch(/for its own files/);

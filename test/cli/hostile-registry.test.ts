@@ -119,6 +119,7 @@ const INVALID: { name: string; answer: (r: Resolution) => unknown }[] = [
 const UNWRITABLE: { name: string; files: FakeFile[]; refusal: RegExp }[] = [
   { name: "Model.bin and model.bin", files: [weights, { path: "Model.bin", bytes: bytesOf("other bytes\n") }], refusal: /would be one file/ },
   { name: "café in NFC and in NFD", files: [{ path: "caf\u00e9.txt", bytes: bytesOf("nfc\n") }, { path: "cafe\u0301.txt", bytes: bytesOf("nfd\n") }], refusal: /would be one file/ },
+  { name: "a file and a path beneath it", files: [{ path: "model", bytes: bytesOf("a file\n") }, { path: "MODEL/weights.bin", bytes: bytesOf("beneath it\n") }], refusal: /a file and a folder/ },
   { name: "a name mreg keeps for its partial downloads", files: [weights, { path: "model.bin.mreg-partial", bytes: bytesOf("not partial\n") }], refusal: /names ending in/ },
 ];
 
