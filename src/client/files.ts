@@ -108,7 +108,9 @@ export class Files {
       await res.body?.cancel();
       throw new MregError({ status, code: "unexpected_response", detail: "The server ignored the Range request" });
     }
-    const body = res.body && length !== null ? res.body.pipeThrough(exactly(length, what)) : res.body;
+    // An encoded body (a proxy that compressed it) is decoded as it is read: its length is not the header's.
+    const encoded = (res.headers.get("content-encoding") ?? "identity").toLowerCase() !== "identity";
+    const body = res.body && length !== null && !encoded ? res.body.pipeThrough(exactly(length, what)) : res.body;
     return { status, body, size, length, range, sha256, etag };
   }
 
