@@ -4,20 +4,26 @@
  * rerun fetches only the rest; then the whole file's sha256 is checked and only on a match is
  * it renamed into place. A mismatch removes the partial file and fails: a wrong file never
  * lands under its name. A file already in place with the right size and sha256 is left alone.
+ * Each answer must hold the range asked for of a file of the size the version lists, and no
+ * more bytes (the client stops a body at its announced length); a download that receives
+ * nothing for `stallMs` is abandoned, its finished ranges kept.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, rename, rm } from "node:fs/promises";
-import { dirname, isAbsolute, join, relative } from "node:path";
+import { dirname } from "node:path";
 import type { MregClient } from "../client/client";
+import type { Download } from "../client/files";
 import type { FileEntry } from "../client/types";
 import { removeFile, writePrivate } from "./config";
 import { CliError } from "./exit";
 import { sha256File } from "./files";
+import { destination, PARTIAL } from "./local-paths";
 import { bytes } from "./output";
 import type { Progress } from "./progress";
 
-export const PARTIAL = ".mreg-partial";
 export const DEFAULT_CHUNK = 32 * 1024 * 1024;
+/** How long a download may receive nothing before it is abandoned (`--stall-timeout`). */
+export const DEFAULT_STALL_MS = 60_000;
 
 interface Sidecar {
   sha256: string;
@@ -49,14 +55,8 @@ export interface DownloadOptions {
   progress?: (label: string, total: number, start: number) => Progress;
   /** Each piece of the body as it lands (bytes). */
   onBytes?: (n: number) => void;
-}
-
-/** Where `file.path` goes under `dir`; refuses a path that would leave it. */
-export function destination(dir: string, path: string): string {
-  const dest = join(dir, ...path.split("/"));
-  const inside = relative(dir, dest);
-  if (inside === "" || inside.startsWith("..") || isAbsolute(inside)) throw new CliError(`Refusing the file path '${path}': it leaves ${dir}`);
-  return dest;
+  /** A download that receives nothing for this long (no answer, or a body that stops) is abandoned; its finished ranges stay. */
+  stallMs: number;
 }
 
 /** Downloads `file` of version `ref` to its place under `dir` (see the module comment). */
@@ -86,6 +86,8 @@ export async function downloadFile(client: MregClient, ref: { model: string; ver
   const bar = options.progress?.(file.path, file.size, already);
 
   const handle = await open(partial, existsSync(partial) ? "r+" : "w+");
+  const watchdog = stallWatchdog(options.stallMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, watchdog.signal]) : watchdog.signal;
   try {
     let failed = false;
     const worker = async () => {
@@ -93,12 +95,20 @@ export async function downloadFile(client: MregClient, ref: { model: string; ver
         const start = i * sidecar.chunk_size;
         const length = chunkBytes(i);
         if (length === 0) continue;
-        const dl = await client.files.download(ref.model, ref.version, file.path, { range: { start, end: start + length - 1 }, signal: options.signal });
+        const dl = await client.files.download(ref.model, ref.version, file.path, { range: { start, end: start + length - 1 }, signal });
+        watchdog.alive();
+        const wrong = answerProblem(dl, file, start, length);
+        if (wrong) {
+          await dl.body?.cancel();
+          throw new CliError(`${file.path}: ${wrong}`);
+        }
         if (!dl.body) throw new CliError(`${file.path}: the server sent no bytes for ${start}-${start + length - 1}`);
         let at = start;
         for await (const chunk of dl.body) {
+          watchdog.alive();
           if (at + chunk.length > start + length) throw new CliError(`${file.path}: the server sent more bytes than the range holds`);
-          await options.throttle?.(chunk.length, options.signal);
+          await options.throttle?.(chunk.length, signal);
+          watchdog.alive(); // a wait of our own rate limit is not the server's stall
           await handle.write(chunk, 0, chunk.length, at);
           at += chunk.length;
           received += chunk.length;
@@ -118,10 +128,17 @@ export async function downloadFile(client: MregClient, ref: { model: string; ver
       }),
     );
     const error = (await Promise.allSettled(workers)).find((w): w is PromiseRejectedResult => w.status === "rejected");
-    if (error) throw error.reason;
+    if (error) {
+      // The watchdog's abort surfaces as whatever the fetch or the stream threw: say what it was.
+      if (watchdog.signal.aborted && !options.signal?.aborted) {
+        throw new CliError(`${file.path}: no bytes for ${Math.round(options.stallMs / 1000)} s; the download stopped (the ranges that arrived are kept)`);
+      }
+      throw error.reason;
+    }
     await handle.truncate(file.size);
     await handle.sync();
   } finally {
+    watchdog.stop();
     await handle.close();
   }
   bar?.finish(`${file.path}: ${bytes(file.size)} ${resumed ? "resumed" : "downloaded"}, verifying sha256`);
@@ -134,6 +151,24 @@ export async function downloadFile(client: MregClient, ref: { model: string; ver
   await rename(partial, dest);
   removeFile(sidecarFile);
   return { ...base, status: resumed ? "resumed" : "downloaded", bytes_received: received };
+}
+
+/** Why an answer is not the range asked for of the file the version lists (null when it is); the client has checked its own consistency. */
+function answerProblem(dl: Download, file: FileEntry, start: number, length: number): string | null {
+  if (dl.size !== null && dl.size !== file.size) return `the registry's answer holds ${dl.size} bytes, not the ${file.size} the version lists`;
+  if (dl.range && (dl.range.start !== start || dl.range.end !== start + length - 1)) return `the registry answered bytes ${dl.range.start}-${dl.range.end}, asked for ${start}-${start + length - 1}`;
+  if (dl.sha256 !== null && dl.sha256 !== file.sha256) return `the registry serves bytes of sha256 ${dl.sha256}, not the ${file.sha256} the version lists`;
+  return null;
+}
+
+/** Aborts when `alive()` has not been called for `ms` (checked a few times within it). */
+function stallWatchdog(ms: number) {
+  const controller = new AbortController();
+  let last = Date.now();
+  const timer = setInterval(() => {
+    if (Date.now() - last > ms) controller.abort();
+  }, Math.min(5000, ms / 4));
+  return { signal: controller.signal, alive: () => (last = Date.now()), stop: () => clearInterval(timer) };
 }
 
 function readSidecar(file: string): Sidecar | undefined {

@@ -2,6 +2,7 @@
 import { MregError } from "./errors";
 import { seg, type Transport } from "./transport";
 import type { Alias, HistoryEntry, Page, PageQuery, Resolution, SetAlias, WatchEvent } from "./types";
+import { validResolution, validWatchEvent } from "./validate";
 import { openWatch, type WatchOptions, type Watch } from "./watch";
 
 export interface ResolveOptions {
@@ -56,15 +57,17 @@ export class Aliases {
     await this.t.json({ method: "DELETE", path: aliasPath(model, alias), query: { reason: options.reason }, signal: options.signal, what: `delete ${model}@${alias}` });
   }
 
-  /** What the alias resolves to now (a serving node's question). */
-  resolve(model: string, alias: string, options: ResolveOptions = {}): Promise<Resolution> {
-    return this.t.json({
+  /** What the alias resolves to now (a serving node's question); an answer about anything else is `invalid_response`. */
+  async resolve(model: string, alias: string, options: ResolveOptions = {}): Promise<Resolution> {
+    const what = `resolve ${model}@${alias}`;
+    const answer = await this.t.json<unknown>({
       method: "GET",
       path: aliasPath(model, alias),
       query: { key: options.key, include: options.include, depth: options.include ? options.depth : undefined },
       signal: options.signal,
-      what: `resolve ${model}@${alias}`,
+      what,
     });
+    return validResolution(answer, { model, alias }, what);
   }
 
   /**
@@ -74,6 +77,7 @@ export class Aliases {
    * last state seen while the model's object cannot answer.
    */
   async poll(model: string, alias: string, options: { key?: string; etag?: string; signal?: AbortSignal } = {}): Promise<Poll> {
+    const what = `resolve ${model}@${alias}`;
     const res = await this.t.send({
       method: "GET",
       path: aliasPath(model, alias),
@@ -81,7 +85,7 @@ export class Aliases {
       headers: options.etag ? { "if-none-match": options.etag } : {},
       accept: [304],
       signal: options.signal,
-      what: `resolve ${model}@${alias}`,
+      what,
     });
     const maxAge = /(?:^|,)\s*max-age=(\d+)/.exec(res.headers.get("cache-control") ?? "");
     const stale = Number(res.headers.get("x-mreg-stale"));
@@ -90,12 +94,7 @@ export class Aliases {
       await res.body?.cancel();
       return { resolution: null, ...head };
     }
-    const text = await res.text();
-    try {
-      return { resolution: JSON.parse(text) as Resolution, ...head };
-    } catch (err) {
-      throw new MregError({ status: res.status, code: "unexpected_response", detail: `resolve ${model}@${alias}: the answer is not JSON: ${text.slice(0, 200)}`, cause: err });
-    }
+    return { resolution: validResolution(await this.t.read<unknown>(res, what), { model, alias }, what), ...head };
   }
 
   history(model: string, alias: string, query: PageQuery = {}, signal?: AbortSignal): Promise<Page<HistoryEntry>> {
@@ -118,10 +117,11 @@ export class Aliases {
     return page.items;
   }
 
-  /** The first event is the current resolution (`event: "current"`), then one per change. */
+  /** The first event is the current resolution (`event: "current"`), then one per change; a message about anything else ends the watch with `invalid_response`. */
   watch(model: string, alias: string, options: WatchOptions = {}): Promise<Watch> {
     const url = this.t.url(`${aliasPath(model, alias)}/watch`, { key: options.key });
-    return openWatch(url, this.t, { ...this.watchOptions(), ...options });
+    const what = `watch ${model}@${alias}`;
+    return openWatch(url, this.t, { ...this.watchOptions(), ...options }, (message) => validWatchEvent(message, { model, alias }, what));
   }
 }
 
@@ -139,9 +139,12 @@ export function parseModelUri(uri: string): ModelUri {
 export class Resolver {
   constructor(private readonly t: Transport) {}
 
-  /** `GET /v1/resolve`: a URI as a serving node holds it. */
-  resolve(uri: string, options: ResolveOptions = {}): Promise<Resolution> {
-    return this.t.json({ method: "GET", path: "/v1/resolve", query: { uri, key: options.key, include: options.include, depth: options.include ? options.depth : undefined }, signal: options.signal, what: `resolve ${uri}` });
+  /** `GET /v1/resolve`: a URI as a serving node holds it; an answer about another model, alias or version is `invalid_response`. */
+  async resolve(uri: string, options: ResolveOptions = {}): Promise<Resolution> {
+    const asked = parseModelUri(uri);
+    const what = `resolve ${uri}`;
+    const answer = await this.t.json<unknown>({ method: "GET", path: "/v1/resolve", query: { uri, key: options.key, include: options.include, depth: options.include ? options.depth : undefined }, signal: options.signal, what });
+    return validResolution(answer, asked.alias !== undefined ? { model: asked.model, alias: asked.alias } : { model: asked.model, version: asked.version }, what);
   }
 }
 

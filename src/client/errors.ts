@@ -13,6 +13,12 @@ export type MregErrorCode =
   | "network_error"
   /** The server answered with something that is not the contract (HTML from a proxy, …). */
   | "unexpected_response"
+  /**
+   * The answer is JSON (or bytes) that breaks the contract where a caller would act on it: a
+   * version that is not a version number, a model other than asked, a file path that leaves
+   * its version, a range other than asked (./validate.ts).
+   */
+  | "invalid_response"
   /** The caller's AbortSignal fired. */
   | "aborted";
 

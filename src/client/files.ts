@@ -6,16 +6,21 @@ import { MregError } from "./errors";
 import { versionPath } from "./models";
 import { encodePath, seg, type BodySource, type Transport } from "./transport";
 import type { FileEntry, Upload, UploadPart } from "./types";
+import { invalidResponse, isSha256Hex, validFileList } from "./validate";
 
 export interface Download {
   status: 200 | 206 | 304;
-  /** The bytes (null for 304). Read it or cancel it: an unread body holds the connection. */
+  /**
+   * The bytes (null for 304). Read it or cancel it: an unread body holds the connection. It
+   * never yields more than `length` bytes: more is an `invalid_response` error, fewer a
+   * `network_error`, both raised from the stream when `length` is known.
+   */
   body: ReadableStream<Uint8Array> | null;
   /** The file's whole size, from Content-Range or Content-Length (null for 304). */
   size: number | null;
   /** Bytes in this answer. */
   length: number | null;
-  /** The range this answer holds, when 206. */
+  /** The range this answer holds, when 206: it starts where the request asked, and ends no later. */
   range: { start: number; end: number } | null;
   sha256: string | null;
   etag: string | null;
@@ -58,28 +63,28 @@ export class Files {
     });
   }
 
+  /** The version's files, each path, size and sha256 checked (`invalid_response` otherwise). */
   async list(model: string, version: number, signal?: AbortSignal): Promise<FileEntry[]> {
-    const page = await this.t.json<{ items: FileEntry[] }>({ method: "GET", path: `${versionPath(model, version)}/files`, signal, what: `files of version ${version} of '${model}'` });
-    return page.items;
+    const what = `files of version ${version} of '${model}'`;
+    return validFileList(await this.t.json<unknown>({ method: "GET", path: `${versionPath(model, version)}/files`, signal, what }), what);
   }
 
   async download(model: string, version: number, path: string, options: DownloadOptions = {}): Promise<Download> {
     const headers: Record<string, string> = {};
     if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end ?? ""}`;
     if (options.ifNoneMatch) headers["if-none-match"] = options.ifNoneMatch.startsWith('"') ? options.ifNoneMatch : `"${options.ifNoneMatch}"`;
-    const res = await this.t.send({
-      method: "GET",
-      path: filePath(model, version, path),
-      headers,
-      accept: [304],
-      signal: options.signal,
-      what: `download '${path}' of version ${version} of '${model}'`,
-    });
+    const what = `download '${path}' of version ${version} of '${model}'`;
+    const res = await this.t.send({ method: "GET", path: filePath(model, version, path), headers, accept: [304], signal: options.signal, what });
     const status = res.status as 200 | 206 | 304;
+    const refuse = async (problem: string) => {
+      await res.body?.cancel();
+      return invalidResponse(what, problem, status);
+    };
     const sha256 = res.headers.get("x-mreg-sha256");
+    if (sha256 !== null && !isSha256Hex(sha256)) throw await refuse(`x-mreg-sha256 is not a sha256 (${sha256.slice(0, 80)})`);
     const etag = res.headers.get("etag");
     if (status === 304) return { status, body: null, size: null, length: null, range: null, sha256, etag };
-    const length = numberHeader(res, "content-length");
+    let length = numberHeader(res, "content-length");
     let size = length;
     let range: Download["range"] = null;
     if (status === 206) {
@@ -90,13 +95,23 @@ export class Files {
       }
       range = { start: Number(match[1]), end: Number(match[2]) };
       size = Number(match[3]);
+      const asked = options.range;
+      // The bytes of another range written where these were asked for would be a corrupt file.
+      if (!asked || range.start !== asked.start || (asked.end !== undefined && range.end > asked.end) || range.end < range.start || range.end >= size) {
+        throw await refuse(`a 206 of bytes ${range.start}-${range.end}/${size}, asked for ${asked ? `${asked.start}-${asked.end ?? ""}` : "the whole file"}`);
+      }
+      if (length !== null && length !== range.end - range.start + 1) throw await refuse(`a 206 of bytes ${range.start}-${range.end} with Content-Length ${length}`);
+      length = range.end - range.start + 1;
     } else if (options.range && options.range.start > 0) {
       // A server (or proxy) that ignored the Range sent the whole file: say so rather than
       // let a caller append it to what it has.
       await res.body?.cancel();
       throw new MregError({ status, code: "unexpected_response", detail: "The server ignored the Range request" });
     }
-    return { status, body: res.body, size, length, range, sha256, etag };
+    // An encoded body (a proxy that compressed it) is decoded as it is read: its length is not the header's.
+    const encoded = (res.headers.get("content-encoding") ?? "identity").toLowerCase() !== "identity";
+    const body = res.body && length !== null && !encoded ? res.body.pipeThrough(exactly(length, what)) : res.body;
+    return { status, body, size, length, range, sha256, etag };
   }
 
   async delete(model: string, version: number, path: string, signal?: AbortSignal): Promise<void> {
@@ -150,6 +165,25 @@ export class Uploads {
   async abort(model: string, version: number, uploadId: string, signal?: AbortSignal): Promise<void> {
     await this.t.json({ method: "DELETE", path: uploadPath(model, version, uploadId), signal, what: `abort upload ${uploadId}` });
   }
+}
+
+/**
+ * Passes `length` bytes through and then insists the body is over: a body that goes on (a
+ * size that lies, a body that never ends) fails at the first byte too many, before a caller
+ * could write it; one that stops short fails at its end.
+ */
+function exactly(length: number, what: string): TransformStream<Uint8Array, Uint8Array> {
+  let seen = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > length) throw invalidResponse(what, `more bytes than the ${length} the answer announced`);
+      controller.enqueue(chunk);
+    },
+    flush() {
+      if (seen < length) throw new MregError({ status: 0, code: "network_error", detail: `${what}: the body ended after ${seen} of ${length} bytes` });
+    },
+  });
 }
 
 function numberHeader(res: Response, name: string): number | null {

@@ -2,6 +2,7 @@
 import { MregError } from "./errors";
 import { seg, type Transport } from "./transport";
 import type { CreateModel, CreateVersion, ListModels, ListVersions, Model, Page, PatchModel, PatchVersion, StageChange, Version } from "./types";
+import { validVersion, validVersions } from "./validate";
 
 export class Models {
   constructor(private readonly t: Transport) {}
@@ -47,12 +48,16 @@ export class Versions {
     });
   }
 
-  list(model: string, query: ListVersions = {}, signal?: AbortSignal): Promise<Page<Version>> {
-    return this.t.json({ method: "GET", path: `/v1/models/${seg(model)}/versions`, query: { ...query }, signal, what: `versions of '${model}'` });
+  /** Newest first; each Version's identity, files and digest checked (`invalid_response` otherwise). */
+  async list(model: string, query: ListVersions = {}, signal?: AbortSignal): Promise<Page<Version>> {
+    const what = `versions of '${model}'`;
+    return validVersions<Page<Version>>(await this.t.json<unknown>({ method: "GET", path: `/v1/models/${seg(model)}/versions`, query: { ...query }, signal, what }), model, what);
   }
 
-  get(model: string, version: number, signal?: AbortSignal): Promise<Version> {
-    return this.t.json({ method: "GET", path: versionPath(model, version), signal, what: `version ${version} of '${model}'` });
+  /** The Version, its identity, files and digest checked (`invalid_response` otherwise). */
+  async get(model: string, version: number, signal?: AbortSignal): Promise<Version> {
+    const what = `version ${version} of '${model}'`;
+    return validVersion(await this.t.json<unknown>({ method: "GET", path: versionPath(model, version), signal, what }), { model, version }, what);
   }
 
   update(model: string, version: number, patch: PatchVersion, signal?: AbortSignal): Promise<Version> {

@@ -5,6 +5,7 @@
  * and browsers alike.
  */
 import { MregError } from "./errors";
+import { invalidResponse, MAX_JSON_ANSWER } from "./validate";
 
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -152,8 +153,9 @@ export class Transport {
     // network failure like any other, and the write's outcome is unknown to the caller.
     let text: string;
     try {
-      text = await res.text();
+      text = await readText(res, MAX_JSON_ANSWER);
     } catch (err) {
+      if (err instanceof MregError) throw invalidResponse(what, err.detail, res.status);
       throw new MregError({
         status: 0,
         code: "network_error",
@@ -220,6 +222,39 @@ function describe(err: unknown): string {
     return code ? `${err.message}: ${code}` : err.message;
   }
   return String(err);
+}
+
+/**
+ * The body as text, refused (an MregError, which `read` words) once it passes `limit` bytes:
+ * an answer that never ends, or a huge one, stops here rather than filling memory.
+ */
+async function readText(res: Response, limit: number): Promise<string> {
+  if (!res.body) return "";
+  const tooLarge = () => new MregError({ status: res.status, code: "invalid_response", detail: `the answer is larger than ${limit} bytes` });
+  if (Number(res.headers.get("content-length")) > limit) {
+    await res.body.cancel();
+    throw tooLarge();
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 /** Encodes a file path segment by segment: `/` separates segments and stays. */

@@ -32,7 +32,8 @@ export interface Watch extends AsyncIterable<WatchEvent> {
 /** Close code the server uses for a socket whose token expired or was revoked (the close reason says which). */
 export const TOKEN_EXPIRED = 4001;
 
-export async function openWatch(url: string, t: Transport, options: WatchOptions): Promise<Watch> {
+/** `check` judges each message (./validate.ts): one it refuses ends the watch with that error. */
+export async function openWatch(url: string, t: Transport, options: WatchOptions, check: (message: unknown) => WatchEvent): Promise<Watch> {
   const headers = await t.authHeaders();
   const socket = await (options.webSocket ?? defaultWebSocket)(url.replace(/^http/, "ws"), headers);
   const queue: WatchEvent[] = [];
@@ -52,13 +53,20 @@ export async function openWatch(url: string, t: Transport, options: WatchOptions
   };
 
   socket.addEventListener("message", (event) => {
+    if (ended) return;
+    let message: unknown;
     try {
-      queue.push(JSON.parse(typeof event.data === "string" ? event.data : new TextDecoder().decode(event.data as ArrayBuffer)) as WatchEvent);
-      gotFirst = true;
-      notify();
+      message = JSON.parse(typeof event.data === "string" ? event.data : new TextDecoder().decode(event.data as ArrayBuffer));
     } catch (err) {
-      end(new MregError({ status: 0, code: "unexpected_response", detail: "A watch message is not JSON", cause: err }));
+      return fail(new MregError({ status: 0, code: "unexpected_response", detail: "A watch message is not JSON", cause: err }));
     }
+    try {
+      queue.push(check(message));
+    } catch (err) {
+      return fail(err);
+    }
+    gotFirst = true;
+    notify();
   });
   socket.addEventListener("close", ({ code, reason }) => {
     if (code === 1000 || ended) return end();
@@ -73,6 +81,13 @@ export async function openWatch(url: string, t: Transport, options: WatchOptions
   function close() {
     if (ended) return;
     end();
+    socket.close(1000, "done");
+  }
+
+  /** Ends the watch with `err` and closes the socket: nothing after a bad message is believed either. */
+  function fail(err: unknown) {
+    if (ended) return;
+    end(err);
     socket.close(1000, "done");
   }
 

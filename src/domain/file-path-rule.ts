@@ -31,14 +31,27 @@ export function pathCollisionKey(path: string): string {
   return path.normalize("NFC").toLowerCase();
 }
 
-/** The first two paths that share a collision key, or null when every path has its own. */
+/**
+ * The first two paths that cannot both be files on such a disk, or null when they all can:
+ * two that share a collision key, or a file and a path beneath it (`a` and `A/b`: `a` would
+ * have to be a file and a folder at once).
+ */
 export function collidingPaths(paths: Iterable<string>): [string, string] | null {
-  const seen = new Map<string, string>();
+  const files = new Map<string, string>();
+  /** The key of every folder some path lies in, with the first such path. */
+  const folders = new Map<string, string>();
   for (const path of paths) {
     const key = pathCollisionKey(path);
-    const earlier = seen.get(key);
+    const earlier = files.get(key) ?? folders.get(key);
     if (earlier !== undefined) return [earlier, path];
-    seen.set(key, path);
+    const segments = key.split("/");
+    for (let i = 1; i < segments.length; i++) {
+      const folder = segments.slice(0, i).join("/");
+      const file = files.get(folder);
+      if (file !== undefined) return [file, path];
+      if (!folders.has(folder)) folders.set(folder, path);
+    }
+    files.set(key, path);
   }
   return null;
 }

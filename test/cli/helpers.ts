@@ -42,9 +42,9 @@ export function mregJson<T = Record<string, any>>(env: NodeJS.ProcessEnv, args: 
   return JSON.parse(r.stdout) as T;
 }
 
-/** Starts `mreg args…` in the background, collecting its output. */
-export function mregSpawn(env: NodeJS.ProcessEnv, args: string[]): { child: ChildProcess; out: { stdout: string; stderr: string }; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+/** Starts `mreg args…` in the background (in `cwd`, default the checkout), collecting its output. */
+export function mregSpawn(env: NodeJS.ProcessEnv, args: string[], cwd = root): { child: ChildProcess; out: { stdout: string; stderr: string }; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [bin, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
   const out = { stdout: "", stderr: "" };
   child.stdout!.on("data", (d) => (out.stdout += d));
   child.stderr!.on("data", (d) => (out.stderr += d));

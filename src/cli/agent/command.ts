@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { parseModelUri } from "../../client/aliases";
 import { flag, int, size, str, strs, type Command } from "../command";
 import { makeClient } from "../context";
-import { DEFAULT_CHUNK } from "../download";
+import { DEFAULT_CHUNK, DEFAULT_STALL_MS } from "../download";
 import { UsageError } from "../exit";
 import type { Output } from "../output";
 import { normalizeUri } from "../commands/pull";
@@ -58,6 +58,7 @@ export const agent: Command = {
     parallel: { type: "string" },
     "chunk-size": { type: "string" },
     "limit-rate": { type: "string" },
+    "stall-timeout": { type: "string" },
     "token-file": { type: "string" },
     "trust-local-counts": { type: "boolean" },
   },
@@ -75,6 +76,7 @@ export const agent: Command = {
     "--parallel N         Ranges in flight per file (default 4)",
     "--chunk-size SIZE    Range size (default 32MiB)",
     "--limit-rate SIZE    Download at most SIZE a second (e.g. 50MiB), to leave the network to serving",
+    "--stall-timeout S    Abandon a download that receives nothing for S seconds, to resume it later (default 60)",
     "--token-file PATH    Read the token from PATH on every request (a mounted Secret, rotated in place)",
   ],
   examples: [
@@ -126,7 +128,7 @@ export const agent: Command = {
         parallel: int(input, "parallel", { min: 1, max: 32 }) ?? 4,
         chunkSize,
         rate,
-        stallMs: 60_000,
+        stallMs: (int(input, "stall-timeout", { min: 1, max: 86_400 }) ?? DEFAULT_STALL_MS / 1000) * 1000,
       },
       log,
     );

@@ -15,12 +15,18 @@
  * versions/ only after its manifest is written, and only versions with a manifest count, so
  * nothing ever points at a partial one. Removing a version renames it out first: a reader
  * that resolved it sees it whole or not at all.
+ *
+ * Every name the layout builds from a version number is checked here, whoever calls: the
+ * number is a version number (1 to 999,999,999, what a registry URI can name), and each path
+ * made from it, and each path renamed away or removed, lies inside `dir`.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { chmod, mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FileEntry, WatchEvent } from "../../client/types";
+import { isVersionNumber, MAX_VERSION } from "../../client/validate";
 import { CliError } from "../exit";
+import { insideDir } from "../local-paths";
 
 export interface Manifest {
   model: string;
@@ -51,9 +57,15 @@ export class Layout {
     this.current = join(dir, "current");
   }
 
-  versionDir = (n: number) => join(this.versions, `v${n}`);
-  incoming = (n: number) => join(this.incomingRoot, `v${n}`);
-  private manifestFile = (n: number) => join(this.meta, `v${n}.json`);
+  versionDir = (n: number) => this.inside(join(this.versions, versionName(n)));
+  incoming = (n: number) => this.inside(join(this.incomingRoot, versionName(n)));
+  private manifestFile = (n: number) => this.inside(join(this.meta, `${versionName(n)}.json`));
+
+  /** `path`, once it is known to lie inside the directory: nothing the layout names is outside it. */
+  private inside(path: string): string {
+    if (!insideDir(this.dir, path)) throw new CliError(`refusing ${path}: it is not inside ${this.dir}`);
+    return path;
+  }
 
   /**
    * Makes the directories, refuses a directory that holds another model's versions (version
@@ -114,12 +126,15 @@ export class Layout {
     return version;
   }
 
+  /** The manifest of version n; null when there is none, or it is not one this agent wrote for n. */
   manifest(n: number): Manifest | null {
+    let m: Partial<Manifest>;
     try {
-      return JSON.parse(readFileSync(this.manifestFile(n), "utf8")) as Manifest;
+      m = JSON.parse(readFileSync(this.manifestFile(n), "utf8")) as Partial<Manifest>;
     } catch {
       return null;
     }
+    return m.version === n && Array.isArray(m.files) ? (m as Manifest) : null;
   }
 
   async writeManifest(m: Manifest): Promise<void> {
@@ -158,7 +173,7 @@ export class Layout {
     await this.writeManifest(m);
     const to = this.versionDir(m.version);
     // A directory without a manifest (a run stopped between the two steps) is not trusted.
-    if (existsSync(to)) await this.discard(to, `v${m.version}.stale`);
+    if (existsSync(to)) await this.discard(to, `${versionName(m.version)}.stale`);
     await rename(from, to);
     await fsyncDir(this.versions);
   }
@@ -167,28 +182,36 @@ export class Layout {
   async switchTo(n: number): Promise<void> {
     const temp = join(this.dir, `.current.${process.pid}`);
     await unlink(temp).catch(() => undefined);
-    await symlink(`versions/v${n}`, temp);
+    await symlink(`versions/${versionName(n)}`, temp);
     await rename(temp, this.current);
     await fsyncDir(this.dir);
   }
 
   /** Removes a complete version (never the one `current` points at: the caller keeps it). */
   async remove(n: number): Promise<void> {
-    await this.discard(this.versionDir(n), `v${n}`);
+    await this.discard(this.versionDir(n), versionName(n));
     await rm(this.manifestFile(n), { force: true });
   }
 
   async removeIncoming(n: number): Promise<void> {
-    await this.discard(this.incoming(n), `incoming-v${n}`);
+    await this.discard(this.incoming(n), `incoming-${versionName(n)}`);
   }
 
+  /** Renames `path` (inside the directory) into .trash/ under `name`, then removes it there. */
   private async discard(path: string, name: string): Promise<void> {
+    this.inside(path);
     if (!existsSync(path)) return;
     await mkdir(this.trash, { recursive: true });
-    const parked = join(this.trash, `${name}.${Date.now()}`);
+    const parked = this.inside(join(this.trash, `${name}.${Date.now()}`));
     await rename(path, parked);
     await rm(parked, { recursive: true, force: true });
   }
+}
+
+/** `v<n>`, for a version number only: the one place a directory name is made from a number the registry sent. */
+function versionName(n: number): string {
+  if (!isVersionNumber(n)) throw new CliError(`refusing version ${JSON.stringify(n)}: a version is an integer from 1 to ${MAX_VERSION}`);
+  return `v${n}`;
 }
 
 function alive(pid: number): boolean {

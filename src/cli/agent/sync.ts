@@ -1,7 +1,9 @@
 /**
  * Making a version complete on disk: found among the versions held (a link switch, no
  * download), or built in `.incoming/v<n>` from links to files already held (same sha256) and
- * downloads (ranged, resumable, verified: ../download.ts), then moved into versions/.
+ * downloads (ranged, resumable, verified: ../download.ts), then moved into versions/. A
+ * version whose files cannot all be written (../local-paths.ts) is refused before anything
+ * is, and one is moved into versions/ only once every file is there at its size.
  */
 import { existsSync, statSync } from "node:fs";
 import { copyFile, link, mkdir, rename, rm, stat, unlink } from "node:fs/promises";
@@ -9,9 +11,10 @@ import { dirname, join } from "node:path";
 import type { MregClient } from "../../client/client";
 import { MregError } from "../../client/errors";
 import type { FileEntry, WatchEvent } from "../../client/types";
-import { destination, downloadFile, PARTIAL } from "../download";
+import { downloadFile } from "../download";
 import { CliError } from "../exit";
 import { sha256File } from "../files";
+import { COPYING, destination, PARTIAL, unwritable } from "../local-paths";
 import { listFiles, type Layout, type Manifest } from "./layout";
 import { planFiles } from "./plan";
 
@@ -49,6 +52,8 @@ export async function prepare(client: MregClient, layout: Layout, model: string,
   const n = target.version;
   const held = layout.manifest(n);
   if (held && existsSync(layout.versionDir(n)) && held.digest === target.digest) return held;
+  const refused = unwritable(target.files);
+  if (refused) throw new CliError(`refusing v${n}: ${refused}`);
 
   const dir = layout.incoming(n);
   await mkdir(dir, { recursive: true });
@@ -63,26 +68,22 @@ export async function prepare(client: MregClient, layout: Layout, model: string,
       if (signal.aborted) throw new CliError("stopped");
       const dest = destination(dir, step.file.path);
       if (step.action === "fetch") {
-        const watchdog = stallWatchdog(options.stallMs);
         const got = await downloadFile(client, { model, version: n }, step.file, dir, {
           parallel: options.parallel,
           chunkSize: options.chunkSize,
-          signal: AbortSignal.any([signal, watchdog.signal]),
+          stallMs: options.stallMs,
+          signal,
           throttle: options.throttle,
           note: (m) => options.log(`v${n}: ${m}`),
           onBytes: (b) => {
-            watchdog.alive();
             progress.bytesDone += b;
             options.counters.bytesDownloaded += b;
           },
-        })
-          .catch((err: unknown) => {
-            if (watchdog.signal.aborted) throw new CliError(`${step.file.path}: no bytes for ${Math.round(options.stallMs / 1000)} s; the download stopped and will resume`);
-            if (err instanceof MregError || err instanceof CliError || signal.aborted) throw err;
-            // A body cut off mid-stream (undici says "terminated"): the finished ranges stay.
-            throw new CliError(`${step.file.path}: the download broke off (${err instanceof Error ? err.message : String(err)}); it resumes from the ranges that arrived`);
-          })
-          .finally(() => watchdog.stop());
+        }).catch((err: unknown) => {
+          if (err instanceof MregError || err instanceof CliError || signal.aborted) throw err;
+          // A body cut off mid-stream (undici says "terminated"): the finished ranges stay.
+          throw new CliError(`${step.file.path}: the download broke off (${err instanceof Error ? err.message : String(err)}); it resumes from the ranges that arrived`);
+        });
         if (got.status !== "unchanged") options.counters.filesDownloaded++;
         // A resumed file counts what it had before this run as done too.
         progress.bytesDone += step.file.size - got.bytes_received;
@@ -98,6 +99,11 @@ export async function prepare(client: MregClient, layout: Layout, model: string,
     const wanted = new Set(target.files.map((f) => f.path));
     for (const path of await listFiles(dir)) {
       if (!wanted.has(path)) await rm(join(dir, ...path.split("/")), { force: true });
+    }
+    // And all of them: `current` never points at a version with a file missing.
+    for (const f of target.files) {
+      const s = await stat(destination(dir, f.path)).catch(() => undefined);
+      if (!s?.isFile() || s.size !== f.size) throw new CliError(`v${n}: ${f.path} is ${s ? `${s.size} bytes, not ${f.size}` : "missing"} after the sync; not installing it`);
     }
     const manifest: Manifest = {
       model,
@@ -115,16 +121,6 @@ export async function prepare(client: MregClient, layout: Layout, model: string,
   }
 }
 
-/** Aborts when `alive()` has not been called for `ms` (checked every few seconds). */
-function stallWatchdog(ms: number) {
-  const controller = new AbortController();
-  let last = Date.now();
-  const timer = setInterval(() => {
-    if (Date.now() - last > ms) controller.abort();
-  }, Math.min(5000, ms / 2));
-  return { signal: controller.signal, alive: () => (last = Date.now()), stop: () => clearInterval(timer) };
-}
-
 /** sha256 → a verified file of another complete version that is still there with its size. */
 async function heldFiles(layout: Layout, except: number): Promise<Map<string, { path: string; size: number }>> {
   const index = new Map<string, { path: string; size: number }>();
@@ -132,7 +128,12 @@ async function heldFiles(layout: Layout, except: number): Promise<Map<string, { 
     if (m.version === except) continue;
     for (const f of m.files) {
       if (index.has(f.sha256)) continue;
-      const path = destination(layout.versionDir(m.version), f.path);
+      let path: string;
+      try {
+        path = destination(layout.versionDir(m.version), f.path);
+      } catch {
+        continue; // a manifest an older agent wrote for a path no version may hold: never a source
+      }
       const s = await stat(path).catch(() => undefined);
       if (s?.isFile() && s.size === f.size) index.set(f.sha256, { path, size: f.size });
     }
@@ -159,7 +160,7 @@ async function linkOrCopy(from: string, dest: string, file: FileEntry): Promise<
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== "EXDEV" && code !== "EPERM" && code !== "EMLINK" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
   }
-  const temp = dest + ".mreg-copy";
+  const temp = dest + COPYING;
   await copyFile(from, temp);
   const actual = await sha256File(temp);
   if (actual !== file.sha256) {

@@ -1,14 +1,18 @@
 /**
  * `mreg pull <uri> <dir>`: resolve, then download each file in ranges (several in flight),
- * resumably, checking its sha256 before it lands under its name (../download.ts).
+ * resumably, checking its sha256 before it lands under its name (../download.ts). The client
+ * has checked the resolution (the model and version asked for, every path, size and sha256);
+ * a version whose files cannot all be written to one folder is refused before anything is
+ * (../local-paths.ts), and the default folder is named from the model asked for.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseModelUri } from "../../client/aliases";
 import { flag, int, size, str, type Command } from "../command";
-import { DEFAULT_CHUNK, PARTIAL, downloadFile, type Fetched } from "../download";
-import { UsageError } from "../exit";
+import { DEFAULT_CHUNK, DEFAULT_STALL_MS, downloadFile, type Fetched } from "../download";
+import { CliError, UsageError } from "../exit";
+import { PARTIAL, pullFolderName, unwritable } from "../local-paths";
 import type { Target } from "../not-found";
 import { progress } from "../progress";
 
@@ -98,12 +102,14 @@ export const pull: Command = {
     key: { type: "string" },
     parallel: { type: "string" },
     "chunk-size": { type: "string" },
+    "stall-timeout": { type: "string" },
     "keep-extra": { type: "boolean" },
   },
   help: [
     "--key KEY          Routing key, for an alias that is a split",
     "--parallel N       Ranges in flight per file (default 4)",
     "--chunk-size SIZE  Range size (default 32MiB)",
+    "--stall-timeout S  Give up on a download that receives nothing for S seconds (default 60; rerun to resume)",
     "--keep-extra       Leave files the version does not hold in the folder (default: remove them)",
     "dir defaults to ./<model>-<version>. Files of an earlier pull that this version does not hold",
     "are removed and listed. A folder holding files mreg did not pull is refused unless --keep-extra.",
@@ -116,10 +122,14 @@ export const pull: Command = {
     const parallel = int(input, "parallel", { min: 1, max: 32 }) ?? 4;
     const chunkSize = size(input, "chunk-size") ?? DEFAULT_CHUNK;
     if (chunkSize < 64 * 1024) throw new UsageError("--chunk-size must be at least 64KiB", "pull");
+    const stallMs = (int(input, "stall-timeout", { min: 1, max: 86_400 }) ?? DEFAULT_STALL_MS / 1000) * 1000;
     const keepExtra = flag(input, "keep-extra");
     const key = str(input, "key");
+    const asked = parseModelUri(uri);
     const resolution = await ctx.client.resolve(uri, key ? { key } : {});
-    const dir = resolve(input.positionals[1] ?? `${resolution.model}-${resolution.version}`);
+    const refused = unwritable(resolution.files, [MANIFEST]);
+    if (refused) throw new CliError(`refusing version ${resolution.version} of '${asked.model}': ${refused}`);
+    const dir = resolve(input.positionals[1] ?? pullFolderName(asked.model, resolution.version));
     const holds = new Set(resolution.files.map((f) => f.path));
     // Ours to remove: what an earlier pull listed, and downloads it left unfinished.
     const ours = new Set(readManifest(dir)?.files ?? []);
@@ -137,7 +147,7 @@ export const pull: Command = {
     ctx.out.note(`${uri} → registry://${resolution.model}/${resolution.version} (${resolution.files.length} files)`);
     await mkdir(dir, { recursive: true });
     const pulled: Fetched[] = [];
-    const options = { parallel, chunkSize, note: (m: string) => ctx.out.note(m), progress: (label: string, total: number, start: number) => progress(ctx.out, label, total, start) };
+    const options = { parallel, chunkSize, stallMs, note: (m: string) => ctx.out.note(m), progress: (label: string, total: number, start: number) => progress(ctx.out, label, total, start) };
     for (const file of resolution.files) pulled.push(await downloadFile(ctx.client, resolution, file, dir, options));
 
     // The folder now holds the version; what it does not hold goes (or stays, and is said).
