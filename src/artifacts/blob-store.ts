@@ -7,7 +7,7 @@ import { and, eq, lte, or, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
 import { blobLeases, blobs, openUploads, versionFiles, versions } from "../db/schema";
-import { toSqliteGlob } from "../domain/glob";
+import { globCondition } from "../db/pattern-sql";
 
 const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})`;
 
@@ -68,7 +68,7 @@ export class BlobStore {
   async heldSize(sha256: string, globs: readonly string[] | undefined): Promise<number | null> {
     if (globs !== undefined && globs.length === 0) return null;
     const where = [eq(versionFiles.sha256, sha256)];
-    if (globs !== undefined) where.push(or(...globs.map((g) => sql`${versionFiles.model} GLOB ${toSqliteGlob(g)}`))!);
+    if (globs !== undefined) where.push(or(...globs.map((g) => globCondition(versionFiles.model, g)))!);
     const row = await this.db.select({ size: versionFiles.size }).from(versionFiles).where(and(...where)).limit(1).get();
     return row?.size ?? null;
   }

@@ -17,6 +17,7 @@ import { SignJWT } from "jose";
 import { z } from "zod";
 import { grantExcess, SCOPES, type Principal, type Scope } from "../auth/principal";
 import { noteRevoked } from "../auth/revocation";
+import { ClaimGlob } from "../auth/verify";
 import { tokens, type TokenRow } from "../db/schema";
 import { queryDb } from "../db/session";
 import { timestamp } from "../domain/ids";
@@ -30,10 +31,12 @@ import { pageOf } from "../http/openapi-helpers";
 import { notFound, ProblemError } from "../http/problem";
 import { rowGrant, tokenBody, TokenStore } from "./store";
 
-/** The same bounds the verifier puts on these claims (src/auth/verify.ts), so every minted token verifies. */
-const Glob = z.string().min(1).max(256);
-/** A token travels in a header on every request: 64 globs at most, so it stays within header size limits (~25 KB at worst). */
-const Globs = z.array(Glob).min(1).max(64);
+/**
+ * The verifier's bounds on these claims (src/auth/verify.ts), so every minted token verifies.
+ * A token travels in a header on every request: 64 globs at most, so it stays within header
+ * size limits (~25 KB at worst).
+ */
+const Globs = z.array(ClaimGlob).min(1).max(64);
 
 /** Space-separated scope names, each one of SCOPES; answered in SCOPES' order, once each. */
 const ScopeNames = z

@@ -9,7 +9,7 @@ import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { Principal, Scope } from "../auth/principal";
 import { tokens, type TokenRow } from "../db/schema";
 import { orm, type D1Handle } from "../db/session";
-import { toSqliteGlob } from "../domain/glob";
+import { matchesAnyGlob } from "../db/pattern-sql";
 
 export type { TokenRow };
 
@@ -48,10 +48,8 @@ export function rowGrant(row: TokenRow) {
  */
 function within(column: SQLWrapper, held: readonly string[] | undefined): SQL | undefined {
   if (held === undefined) return undefined;
-  const patterns = JSON.stringify(held.map(toSqliteGlob));
   return sql`(${column} IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM json_each(${column}) AS claimed
-    WHERE NOT EXISTS (SELECT 1 FROM json_each(${patterns}) AS held WHERE claimed.value GLOB held.value)))`;
+    SELECT 1 FROM json_each(${column}) AS claimed WHERE NOT ${matchesAnyGlob("claimed.value", held)}))`;
 }
 
 export class TokenStore {
