@@ -50,7 +50,7 @@ export async function putFile(
   const blobs = new BlobStore(db, who.model);
   // Fail before any byte moves when the version cannot take files, or the declared bytes cannot be these.
   try {
-    unwrap(await state.checkWritable({ model: who.model, version: target.version }));
+    unwrap(await state.checkWritable({ model: who.model, version: target.version, path: target.path }));
     if (declared !== undefined) await callerHolds(blobs, globs, declared, length);
   } catch (err) {
     await body.cancel().catch(() => undefined);
@@ -81,7 +81,7 @@ export async function startUpload(
   target: { version: number; path: string; size: number; sha256: string },
 ): Promise<{ deduplicated: StoredFile } | { upload: UploadView }> {
   const state = modelState(env, who.model);
-  unwrap(await state.checkWritable({ model: who.model, version: target.version }));
+  unwrap(await state.checkWritable({ model: who.model, version: target.version, path: target.path }));
   const blobs = new BlobStore(db, who.model);
   if ((await callerHolds(blobs, globs, target.sha256, target.size)) && (await blobs.reuse(target.sha256, target.size))) {
     const file = unwrap(

@@ -5,6 +5,7 @@
  */
 import type { AuditEvent } from "../domain/audit";
 import { auditEvent } from "../domain/audit";
+import { collisionProblem } from "../domain/file-path-rule";
 import type { ManifestEntry } from "../domain/manifest";
 import type { UploadRecord } from "../domain/upload";
 import type { VersionHead } from "../domain/version";
@@ -50,6 +51,18 @@ export interface Rooms {
 
 export function appendAudit(r: Rooms, actor: Actor, fields: Omit<AuditEvent, "id" | "at" | "actor" | "model">): void {
   r.outbox.enqueue({ kind: "audit", payload: auditEvent({ at: actor.at, actor: actor.actor, model: actor.model, ...fields }) });
+}
+
+/**
+ * The refusal of `path` when the version holds a file no disk can hold beside it (API.md
+ * "Names": NFC and case folding; a file where a path needs a directory), or null. Checked in
+ * the transaction that would attach it, so of two racing uploads of colliding paths one lands.
+ */
+export function pathCollision(r: Rooms, version: number, path: string) {
+  const held = r.versions.collidingFile(version, path);
+  if (held === null) return null;
+  const problem = collisionProblem(held, path);
+  return fail("validation_failed", `Version ${version} holds '${held}': ${problem}`, { errors: [{ path: "path", message: problem }] });
 }
 
 /** Adds or replaces one file row (and its one D1 row), bumps the version, and audits `file.add`. */
