@@ -26,6 +26,7 @@ function auditRow(event: AuditEvent) {
     to: json(event.to),
     reason: event.reason ?? null,
     detail: json(event.detail),
+    token: event.token ?? null,
   };
 }
 
@@ -86,6 +87,7 @@ export async function readAudit(db: DrizzleD1Database, f: AuditFilters): Promise
     if (r.to !== null) event.to = parse(r.to);
     if (r.reason !== null) event.reason = r.reason;
     if (r.detail !== null) event.detail = parse(r.detail);
+    if (r.token !== null) event.token = r.token;
     return webhookUrlsRedacted(event);
   });
 }

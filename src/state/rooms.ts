@@ -23,10 +23,12 @@ import type { R2Aborts, UploadTable } from "./upload-table";
 import type { VersionTable } from "./version-table";
 import type { Watch } from "./watch";
 
-/** Who does a write, and when: recorded as the audit event's actor and time. */
+/** Who does a write, and when: recorded as the audit event's actor (and token id) and time. */
 export interface Actor {
   model: string;
   actor: string;
+  /** The minted token the write was made with (src/auth/principal.ts `auditedAs`). */
+  token?: string;
   at: string;
 }
 
@@ -49,8 +51,9 @@ export interface Rooms {
   watch: Watch;
 }
 
-export function appendAudit(r: Rooms, actor: Actor, fields: Omit<AuditEvent, "id" | "at" | "actor" | "model">): void {
-  r.outbox.enqueue({ kind: "audit", payload: auditEvent({ at: actor.at, actor: actor.actor, model: actor.model, ...fields }) });
+export function appendAudit(r: Rooms, actor: Actor, fields: Omit<AuditEvent, "id" | "at" | "actor" | "token" | "model">): void {
+  const by = { actor: actor.actor, ...(actor.token !== undefined ? { token: actor.token } : {}) };
+  r.outbox.enqueue({ kind: "audit", payload: auditEvent({ at: actor.at, ...by, model: actor.model, ...fields }) });
 }
 
 /**
