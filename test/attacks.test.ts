@@ -267,5 +267,5 @@ describe("another team's bytes, through every upload path", () => {
       return [...done, detail];
     };
     expect(await multipartRight(held, heldSha, "c1.bin")).toEqual(await multipartRight(another.bytes, another.sha, "c1.bin"));
-  });
+  }, 60_000);
 });

@@ -55,7 +55,7 @@ describe("a token with globs past D1's pattern limit", () => {
     const listed = await json("GET", "/v1/tokens", { token: admin });
     expect(listed.body.items.map((t: { id: string }) => t.id)).toContain(minted.body.id);
     expect((await call("DELETE", `/v1/tokens/${minted.body.id}`, { token: admin })).status).toBe(204);
-  });
+  }, 60_000);
 
   it("is refused where a glob D1 cannot test enters: at minting, and in a token", async () => {
     const tooComplex = `a*${"b".repeat(60)}*c`;
@@ -69,5 +69,5 @@ describe("a token with globs past D1's pattern limit", () => {
     const fine = await hsToken({ scope: "read", models: [`a*${"b".repeat(40)}*c`] });
     expect((await json("GET", "/v1/models", { token: fine })).status).toBe(200);
     expect((await createVersion(`${TEAM}-one`)).status).toBe("pending");
-  });
+  }, 60_000);
 });

@@ -387,7 +387,7 @@ describe("long patterns (D1 refuses a LIKE or GLOB pattern over 50 bytes)", () =
         glob.endsWith("*") ? [`${long}-one`, `${long}-two`] : [`${long}-one`],
       ]);
     }
-  });
+  }, 60_000);
 });
 
 describe("auth and scopes", () => {

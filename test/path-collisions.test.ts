@@ -62,7 +62,7 @@ describe("a version refuses a path that collides with one it holds", () => {
     // Once the holder is gone, the other spelling is free.
     expect((await call("DELETE", `${filesOf("pc-single", version)}/Model.bin`)).status).toBe(204);
     expect((await put("pc-single", version, "model.bin")).status).toBe(201);
-  });
+  }, 60_000);
 
   it("checks the files of a version written before the keys were kept", async () => {
     await createModel("pc-legacy");
@@ -76,7 +76,7 @@ describe("a version refuses a path that collides with one it holds", () => {
     expect((await put("pc-legacy", version, "config.json")).status).toBe(400);
     expect((await put("pc-legacy", version, "other.json")).status).toBe(201);
     expect(await paths("pc-legacy", version)).toEqual(["Config.json", "other.json"]);
-  });
+  }, 60_000);
 
   it("refuses a multipart upload of a colliding path when it opens, and at complete when the other landed first", async () => {
     await createModel("pc-multi");
@@ -104,7 +104,7 @@ describe("a version refuses a path that collides with one it holds", () => {
     expect(await paths("pc-multi", version)).toEqual(["Tokenizer.json", "Weights.bin"]);
     // The failed upload holds nothing open: the version finalizes.
     expect((await json("POST", `/v1/models/pc-multi/versions/${version}/finalize`)).status).toBe(200);
-  });
+  }, 60_000);
 
   it("lets exactly one of two racing uploads of colliding paths land", async () => {
     await createModel("pc-race");
@@ -134,7 +134,7 @@ describe("a version refuses a path that collides with one it holds", () => {
       });
       expect(attached).toMatchObject({ ok: false, code: "validation_failed" });
     }
-  });
+  }, 60_000);
 
   it("never holds two colliding paths, whatever paths arrive in whatever order (property)", async () => {
     await createModel("pc-prop");
@@ -153,5 +153,5 @@ describe("a version refuses a path that collides with one it holds", () => {
       }),
       { numRuns: 15 },
     );
-  });
+  }, 120_000);
 });

@@ -401,7 +401,7 @@ describe("tokens minted with minted tokens", () => {
     // The list shows each token's parent.
     const listed = await json("GET", "/v1/tokens?limit=200");
     expect(listed.body.items.find((t: { id: string }) => t.id === child.id)).toMatchObject({ parent: parent.id, created_by: "short-lead" });
-  });
+  }, 60_000);
 
   it("are revoked with their minter, and theirs in turn: HTTP at once here, D1 for every isolate, open sockets closed with 4001", async () => {
     await createModel("casc-m");
@@ -471,7 +471,7 @@ describe("tokens minted with minted tokens", () => {
     const asRoot = (await json("GET", "/v1/audit?actor=root&model=aud-tok-m")).body.items as { token?: string }[];
     expect(asRoot.length).toBeGreaterThan(0);
     expect(asRoot.every((e) => e.token === fake.id)).toBe(true);
-  });
+  }, 60_000);
 });
 
 describe("rules", () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
 import { matchesAnySql } from "../src/db/pattern-match";
 import { globsParam } from "../src/db/pattern-sql";
-import { globMatch } from "../src/domain/glob";
+import { globMatch, globTooComplex } from "../src/domain/glob";
 import { hsToken, json } from "./helpers";
 
 let teamA: string;
@@ -123,7 +123,8 @@ describe("webhooks and a token's models", () => {
     const unit = fc.oneof({ weight: 9, arbitrary: fc.constantFrom("a", "b", "-", "*", "?", "[", "]", "é") }, { weight: 1, arbitrary: fc.constant("ab".repeat(30)) });
     const text = fc.array(unit, { maxLength: 8 }).map((units) => units.join(""));
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(text.filter((g) => g.length > 0), text), { minLength: 1, maxLength: 100 }), async (pairs) => {
+      // (Globs whose span between `*`s D1 cannot test never get into a token: src/auth/verify.ts.)
+      fc.asyncProperty(fc.array(fc.tuple(text.filter((g) => g.length > 0 && globTooComplex(g) === null), text), { minLength: 1, maxLength: 100 }), async (pairs) => {
         const statements = pairs.map(([glob, name]) => env.DB.prepare(`SELECT ${matchesAnySql("?1", "?2")} AS hit`).bind(name, globsParam([glob])));
         const results = await env.DB.batch<{ hit: number }>(statements);
         pairs.forEach(([glob, name], i) => expect(results[i]!.results[0]!.hit === 1, `${name} GLOB ${glob}`).toBe(globMatch(glob, name)));
