@@ -40,6 +40,11 @@ describe("a token with globs past D1's pattern limit", () => {
       expect((await json("GET", "/v1/webhooks", { token })).status).toBe(200);
     }
 
+    // The list's own filters compare without patterns (substr, equality): any length is fine.
+    const prefixed = await json("GET", `/v1/models?prefix=${TEAM}-o`);
+    expect([prefixed.status, prefixed.body.items.map((m: { name: string }) => m.name)]).toEqual([200, [`${TEAM}-one`]]);
+    expect((await json("GET", `/v1/models?tag=${encodeURIComponent(`k:${"v".repeat(200)}`)}`)).status).toBe(200);
+
     // Bytes-free dedup asks which models the token may act on hold the bytes.
     const writer = await hsToken({ scope: "read write", models: [`${TEAM}-*`] });
     const dedup = await json("POST", `/v1/models/${TEAM}-two/versions/${run.body.version}/uploads`, {
