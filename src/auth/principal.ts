@@ -29,7 +29,7 @@ export interface Principal {
 export const ANONYMOUS: Principal = { sub: "anonymous", scopes: new Set(["read"]) };
 
 /**
- * Who a write is audited as (API.md "Auth"): the token's `sub`, and beside it the id of a
+ * Who a write is audited as (docs/security.md, "Managing tokens"): the token's `sub`, and beside it the id of a
  * minted token, since a minter chooses the `sub` it names.
  */
 export function auditedAs(principal: Principal): { actor: string; token?: string } {

@@ -233,7 +233,7 @@ export const tokenRoutes = [
       // The SQL tenancy filter and the minting rule are one rule; checked here again in code.
       if (!row || grantExcess(principal, rowGrant(row)) !== null) throw notFound(`Token '${params.id}'`);
       const at = timestamp();
-      // Every token minted with it goes too, and theirs in turn (API.md "Auth"): one statement
+      // Every token minted with it goes too, and theirs in turn (docs/security.md): one statement
       // over `parent_id`, so a descendant minted after this look is revoked all the same.
       const cascade = await store.descendants(row.id);
       await commitRegistryChange(db, [store.revokeTree(row.id, at, principal.sub)], {
