@@ -58,8 +58,9 @@ export function appendAudit(r: Rooms, actor: Actor, fields: Omit<AuditEvent, "id
 
 /**
  * The refusal of `path` when the version holds a file no disk can hold beside it (NFC and
- * case folding, src/domain/file-path-rule.ts; a file where a path needs a directory), or null. Checked in
- * the transaction that would attach it, so of two racing uploads of colliding paths one lands.
+ * case folding, src/domain/file-path-rule.ts; a file where a path needs a directory), or
+ * null. Checked in the transaction that would attach it, so of two racing uploads of
+ * colliding paths one lands.
  */
 export function pathCollision(r: Rooms, version: number, path: string) {
   const held = r.versions.collidingFile(version, path);
