@@ -136,9 +136,12 @@ export class VersionTable {
     const key = pathCollisionKey(path);
     const row = this.sql
       .exec<{ path: string }>(
-        // Keys under the directory `key` sort between `key/` and `key0` ('0' follows '/').
-        `SELECT path FROM file_keys WHERE version = ?1 AND path != ?2
-           AND (key = ?3 OR key IN (SELECT value FROM json_each(?4)) OR (key > ?3 || '/' AND key < ?3 || '0')) LIMIT 1`,
+        // Three index searches: the same key (another path), a directory the path needs, and
+        // keys under the directory `key`, which sort between `key/` and `key0` ('0' follows '/').
+        `SELECT path FROM file_keys WHERE version = ?1 AND key = ?3 AND path != ?2
+         UNION ALL SELECT path FROM file_keys WHERE version = ?1 AND key IN (SELECT value FROM json_each(?4))
+         UNION ALL SELECT path FROM file_keys WHERE version = ?1 AND key > ?3 || '/' AND key < ?3 || '0'
+         LIMIT 1`,
         version,
         path,
         key,
