@@ -126,11 +126,12 @@ describe("bytes-free dedup", () => {
     expect(files.body.items).toEqual([]);
     expect((await call("GET", `/v1/models/team-a-model/versions/${version}/files/stolen.bin`, { token: teamA })).status).toBe(404);
 
-    // Sending the real bytes proves possession: complete then deduplicates.
+    // Sending the real bytes proves possession: complete then deduplicates in storage, and
+    // says nothing of it (team B's holding them is not team A's business).
     await uploadAll(`/v1/models/team-a-model/versions/${version}/uploads/${fish.body.upload_id}`, secret, fish.body.part_count, teamA);
     const done = await json("POST", `/v1/models/team-a-model/versions/${version}/uploads/${fish.body.upload_id}/complete`, { token: teamA });
     expect(done.status).toBe(200);
-    expect(done.body.deduplicated).toBe(true);
+    expect(done.body.deduplicated).toBeUndefined();
 
     // A token that may act on a holder dedups without bytes; now team A holds it too.
     const second = await createVersion("team-a-model");
@@ -189,4 +190,82 @@ describe("a team's read token and the audit log", () => {
     const all = (await json("GET", "/v1/audit?limit=200")).body.items as { model: string; action: string }[];
     expect(all.map((e) => e.action)).toEqual(expect.arrayContaining(["webhook.create", "token.create", "retention.set"]));
   });
+});
+
+describe("another team's bytes, through every upload path", () => {
+  /**
+   * A `write` token for team B sends what it would send to probe team A's bytes: each probe
+   * is made once with A's sha256 and once with a sha256 nobody holds (same body), and the
+   * two answers must be the same but for the declared digest itself.
+   */
+  it("tell a token nothing: the same answer as for bytes nobody holds", async () => {
+    await createModel("probe-a");
+    await createModel("probe-b");
+    const held = bytesOf(21, 91);
+    const heldSha = await sha256Of(held);
+    await readyVersion("probe-a", { "w.bin": held });
+    const teamB = await hsToken({ scope: "read write", models: ["probe-b"], sub: "bob" });
+    const base = `/v1/models/probe-b/versions/${(await createVersion("probe-b")).version}`;
+    const fresh = async (seed: number) => {
+      const bytes = bytesOf(21, seed);
+      return { bytes, sha: await sha256Of(bytes) };
+    };
+    const hide = (answer: unknown, sha: string) => JSON.parse(JSON.stringify(answer).replaceAll(sha, "<declared>"));
+    const answer = async (res: Response, sha: string) => [res.status, hide(await res.text().then((t) => (t ? JSON.parse(t) : null)), sha)];
+    const lastFileAdd = async (path: string) => {
+      const events = (await json("GET", `/v1/audit?model=probe-b&action=file.add&limit=200`, { token: teamB })).body.items as { to: { path: string }; detail: unknown }[];
+      return events.find((e) => e.to.path === path)?.detail;
+    };
+
+    // A single PUT of the wrong length with the declared digest.
+    const nobody = await fresh(92);
+    const wrongLength = async (sha: string, path: string) =>
+      answer(await call("PUT", `${base}/files/${path}`, { token: teamB, rawBody: bytesOf(1, 93), headers: { "x-mreg-sha256": sha } }), sha);
+    const probed = await wrongLength(heldSha, "p1.bin");
+    expect(probed).toEqual(await wrongLength(nobody.sha, "p2.bin"));
+    expect(probed[0]).toBe(422);
+    expect(JSON.stringify(probed)).not.toContain("21 bytes");
+    // A token of the holder's team is told at once, on either path.
+    const teamA = await hsToken({ scope: "read write", models: ["probe-a"], sub: "alice-a" });
+    const baseA = `/v1/models/probe-a/versions/${(await createVersion("probe-a")).version}`;
+    const told = await json("PUT", `${baseA}/files/p.bin`, { token: teamA, rawBody: bytesOf(1, 93), headers: { "x-mreg-sha256": heldSha } });
+    const toldMultipart = await json("POST", `${baseA}/uploads`, { token: teamA, body: { path: "p.bin", size: 1, sha256: heldSha } });
+    for (const res of [told, toldMultipart]) expect([res.status, res.body.detail]).toEqual([422, `The registry holds the bytes of ${heldSha} with 21 bytes, not 1`]);
+
+    // A multipart upload declaring the wrong size: opened, then failed at complete, alike.
+    const multipartWrongSize = async (sha: string, path: string) => {
+      const open = await json("POST", `${base}/uploads`, { token: teamB, body: { path, size: 1, sha256: sha } });
+      expect(open.status).toBe(201);
+      const upload = `${base}/uploads/${open.body.upload_id}`;
+      expect((await call("PUT", `${upload}/parts/1`, { token: teamB, rawBody: bytesOf(1, 93) })).status).toBe(200);
+      return answer(await call("POST", `${upload}/complete`, { token: teamB, body: {} }), sha);
+    };
+    expect(await multipartWrongSize(heldSha, "m1.bin")).toEqual(await multipartWrongSize(nobody.sha, "m2.bin"));
+
+    // The right bytes, sent whole (possession proved): stored, and neither the answer nor the
+    // model's audit log says they were held already.
+    const singleRight = async (bytes: Uint8Array, sha: string, path: string, declare: boolean) => {
+      const res = await call("PUT", `${base}/files/${path}`, { token: teamB, rawBody: bytes, headers: declare ? { "x-mreg-sha256": sha } : {} });
+      return [...(await answer(res, sha)), hide(await lastFileAdd(path), sha)];
+    };
+    const other = await fresh(94);
+    const another = await fresh(95);
+    expect(await singleRight(held, heldSha, "s1.bin", true)).toEqual(await singleRight(nobody.bytes, nobody.sha, "s1.bin", true));
+    expect(await singleRight(held, heldSha, "s2.bin", false)).toEqual(await singleRight(other.bytes, other.sha, "s2.bin", false));
+    // (Team B holds `held` itself now; a fresh version of a fresh model shows the multipart path.)
+    await createModel("probe-c");
+    const teamC = await hsToken({ scope: "read write", models: ["probe-c"], sub: "carol" });
+    const baseC = `/v1/models/probe-c/versions/${(await createVersion("probe-c")).version}`;
+    const multipartRight = async (bytes: Uint8Array, sha: string, path: string) => {
+      const open = await json("POST", `${baseC}/uploads`, { token: teamC, body: { path, size: bytes.length, sha256: sha } });
+      expect(open.status).toBe(201);
+      const upload = `${baseC}/uploads/${open.body.upload_id}`;
+      expect((await call("PUT", `${upload}/parts/1`, { token: teamC, rawBody: bytes })).status).toBe(200);
+      const done = await answer(await call("POST", `${upload}/complete`, { token: teamC, body: {} }), sha);
+      const events = (await json("GET", `/v1/audit?model=probe-c&action=file.add&limit=200`, { token: teamC })).body.items as { to: { path: string }; detail: { upload_id?: string } }[];
+      const { upload_id: _id, ...detail } = events.find((e) => e.to.path === path)!.detail;
+      return [...done, detail];
+    };
+    expect(await multipartRight(held, heldSha, "c1.bin")).toEqual(await multipartRight(another.bytes, another.sha, "c1.bin"));
+  }, 60_000);
 });

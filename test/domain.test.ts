@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { canonicalJson, mergeFlat } from "../src/domain/canonical-json";
 import fc from "fast-check";
-import { globMatch, globWithin, toSqliteGlob } from "../src/domain/glob";
+import { globMatch, globPattern, globWithin, splitGlob } from "../src/domain/glob";
 import { sortableId } from "../src/domain/ids";
 import { ModelName } from "../src/domain/names";
 import { applyVersionPatch, type VersionRecord } from "../src/domain/version";
@@ -66,8 +66,12 @@ describe("globMatch", () => {
     );
   });
 
-  it("makes SQLite metacharacters literal", () => {
-    expect(toSqliteGlob("a?[b]*")).toBe("a[?][[]b]*");
+  it("splits a glob for SQL: literal ends, the span between its first `*` and its last as GLOB (its metacharacters literal)", () => {
+    expect(globPattern(splitGlob("a?[b]*"))).toBe("a[?][[]b]*");
+    expect(splitGlob("team-a-*")).toEqual({ prefix: "team-a-", middle: "*", suffix: "" });
+    expect(splitGlob("a*?*[c")).toEqual({ prefix: "a", middle: "*[?]*", suffix: "[c" });
+    expect(splitGlob("exact")).toEqual({ prefix: "exact", middle: "", suffix: "" });
+    expect(splitGlob("*")).toEqual({ prefix: "", middle: "*", suffix: "" });
   });
 });
 

@@ -10,8 +10,10 @@
  * 001cc178a1442b488da41853c497adc5285a284d: GET fields in the query string, others in a JSON
  * body, DELETE included; 200 and a JSON object on success, `{error_code, message}` otherwise).
  */
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { MlflowStore } from "../src/bridges/mlflow/store";
+import { FilterError } from "../src/domain/mlflow-filter";
 import { call, createModel, hsToken, json, readyVersion } from "./helpers";
 
 const API = "/api/2.0/mlflow";
@@ -344,6 +346,48 @@ describe("search", () => {
     expect((await get("model-versions/search", { filter: "source_path = 'x'" })).body.error_code).toBe("INVALID_PARAMETER_VALUE");
     expect((await get("model-versions/search", { filter: "run_id LIKE 'run%'" })).body.error_code).toBe("INVALID_PARAMETER_VALUE");
   });
+});
+
+describe("long patterns (D1 refuses a LIKE or GLOB pattern over 50 bytes)", () => {
+  it("answers LIKE filters with literal ends of any length, and refuses a pattern it cannot run with 400, never 500", async () => {
+    const long = `lp-${"x".repeat(100)}`;
+    await createModel(`${long}-one`, { tags: { note: "y".repeat(300) } });
+    await createModel(`${long}-two`);
+    await createModel("lp-short");
+    const search = (filter: string, token?: string) => get("registered-models/search", { filter }, token);
+    const names = async (filter: string) => {
+      const res = await search(filter);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body.registered_models.map((m: { name: string }) => m.name);
+    };
+    expect(await names(`name LIKE '${long}%'`)).toEqual([`${long}-one`, `${long}-two`]);
+    expect(await names(`name LIKE '%${long.slice(3)}-one'`)).toEqual([`${long}-one`]);
+    expect(await names(`name ILIKE '${long.toUpperCase()}-T_O'`)).toEqual([`${long}-two`]);
+    expect(await names(`name LIKE 'lp-%${"x".repeat(40)}%-one'`)).toEqual([`${long}-one`]);
+    expect(await names(`tags.note LIKE '${"y".repeat(300)}'`)).toEqual([`${long}-one`]);
+    expect(await names(`tags.note LIKE '%${"y".repeat(299)}'`)).toEqual([`${long}-one`]);
+    // The span between the first wildcard and the last is what D1 limits: refused at parse time.
+    for (const filter of [`name LIKE '%${"x".repeat(60)}%'`, `name LIKE 'lp-${"%x".repeat(2000)}'`, `tags.note ILIKE '_${"y".repeat(60)}_'`]) {
+      const res = await search(filter);
+      expect([res.status, res.body.error_code], filter.slice(0, 40)).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+      expect(res.body.message).toContain("too complex");
+    }
+    const versions = await get("model-versions/search", { filter: `name LIKE '%${"x".repeat(60)}%'` });
+    expect([versions.status, versions.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+    // Should a pattern past the parser still reach D1, its refusal is the filter's error, not the store's.
+    const unparsed = { field: { kind: "attribute" as const, name: "name" }, comparator: "LIKE" as const, value: `%${"x".repeat(60)}%` };
+    await expect(new MlflowStore(env.DB).searchModels({ clauses: [unparsed], order: [], limit: 10 })).rejects.toBeInstanceOf(FilterError);
+    // A token whose model glob is long (a literal prefix past 50 bytes, and a `*` inside) searches as any other.
+    for (const glob of [`${long}-*`, `lp-*${"x".repeat(100)}-one`]) {
+      const limited = await hsToken({ scope: "read", models: [glob] });
+      const res = await search("name LIKE 'lp-%'", limited);
+      expect([glob, res.status, res.body.registered_models?.map((m: { name: string }) => m.name)]).toEqual([
+        glob,
+        200,
+        glob.endsWith("*") ? [`${long}-one`, `${long}-two`] : [`${long}-one`],
+      ]);
+    }
+  }, 60_000);
 });
 
 describe("auth and scopes", () => {

@@ -76,7 +76,7 @@ describe("minting", () => {
     await createModel("tk-fraud-a");
     await createModel("tk-churn");
     const before = Math.floor(Date.now() / 1000);
-    const created = await mint({ sub: "ci-fraud", scope: "write read", models: ["tk-fraud-*"], aliases: ["staging"], ttl_s: 3600, description: "CI of the fraud team" });
+    const created = await mint({ sub: "ci-fraud", scope: "write read", models: ["tk-fraud-*"], aliases: ["staging"], ttl_s: 3600, description: "CI of the fraud team" }, await hsToken({ expiresIn: 7200 }));
     expect(created).toMatchObject({ sub: "ci-fraud", scope: "read write", models: ["tk-fraud-*"], aliases: ["staging"], description: "CI of the fraud team" });
     expect(created.id).toMatch(/^tok_[0-9A-Z]{26}$/);
     const claims = decodeJwt(created.token);
@@ -92,8 +92,9 @@ describe("minting", () => {
     // It has no `admin`: it cannot mint.
     expect((await json("POST", "/v1/tokens", { token: created.token, body: { sub: "x", scope: "read" } })).status).toBe(403);
 
-    // The default lifetime is a day; an unrestricted token carries no models/aliases claims.
-    const plain = await mint({ sub: "reader", scope: "read" });
+    // The default lifetime is a day (from a minter that lives longer: a token never outlives
+    // its minter); an unrestricted token carries no models/aliases claims.
+    const plain = await mint({ sub: "reader", scope: "read" }, await hsToken({ expiresIn: 2 * 86400 }));
     const plainClaims = decodeJwt(plain.token);
     expect(plainClaims.exp! - plainClaims.iat!).toBe(86400);
     expect(plainClaims.models).toBeUndefined();
@@ -164,8 +165,8 @@ describe("minting", () => {
     await bad({ sub: "x", scope: "read", models: [] }, "models");
     await bad({ sub: "x", scope: "read", aliases: [""] }, "aliases.0");
     await bad({ sub: "x", scope: "read", models: Array.from({ length: 65 }, (_, i) => `m-${i}`) }, "models");
-    // A year is the longest lifetime.
-    const year = await mint({ sub: "x", scope: "read", ttl_s: 31536000 });
+    // A year is the longest lifetime (from a minter that lives longer).
+    const year = await mint({ sub: "x", scope: "read", ttl_s: 31536000 }, await hsToken({ expiresIn: 2 * 31536000 }));
     const claims = decodeJwt(year.token);
     expect(claims.exp! - claims.iat!).toBe(31536000);
   });
@@ -187,7 +188,7 @@ describe("listing", () => {
     } while (cursor);
     expect(seen.map((t) => t.id)).toEqual([...ids].reverse());
     expect(seen[0]).toMatchObject({ sub: "lp-4", scope: "read", models: ["lp-*"], aliases: null, description: null });
-    expect(Object.keys(seen[0]!).sort()).toEqual(["aliases", "created_at", "created_by", "description", "expires_at", "id", "models", "scope", "sub"]);
+    expect(Object.keys(seen[0]!).sort()).toEqual(["aliases", "created_at", "created_by", "description", "expires_at", "id", "models", "parent", "scope", "sub"]);
     expect(seen.every((t) => !("token" in t))).toBe(true);
 
     expect((await json("DELETE", `/v1/tokens/${ids[2]}`)).status).toBe(204);
@@ -367,6 +368,110 @@ describe("revoking", () => {
     expect(again.status).toBe(401);
     b.ws.close(1000, "done");
   }, 20_000);
+});
+
+describe("tokens minted with minted tokens", () => {
+  /** A WebSocket watch of `model`'s production alias with `token`, and what it heard. */
+  async function watch(model: string, token: string) {
+    const res = await exports.default.fetch(new Request(`http://mreg.test/v1/models/${model}/aliases/production/watch`, { headers: { upgrade: "websocket", authorization: `Bearer ${token}` } }));
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    const state: { closed?: { code: number; reason: string }; messages: unknown[] } = { messages: [] };
+    ws.addEventListener("close", (e) => (state.closed = { code: e.code, reason: e.reason }));
+    ws.addEventListener("message", (e) => state.messages.push(JSON.parse(e.data as string)));
+    ws.accept();
+    return { ws, state };
+  }
+
+  it("never outlive their minter: a longer ttl_s is cut to the minter's exp, and the answer says so", async () => {
+    const parent = await mint({ sub: "short-lead", scope: "admin", ttl_s: 120 }, await hsToken({ expiresIn: 7200 }));
+    const parentExp = decodeJwt(parent.token).exp!;
+    const child = await mint({ sub: "root", scope: "admin", ttl_s: 31536000 }, parent.token);
+    expect(decodeJwt(child.token).exp).toBe(parentExp);
+    expect(child).toMatchObject({ expires_at: parent.expires_at, ttl_capped: true, parent: parent.id });
+    expect((child as unknown as { ttl_s: number }).ttl_s).toBeLessThanOrEqual(120);
+    // A shorter one is kept as asked.
+    const brief = await mint({ sub: "brief", scope: "read", ttl_s: 30 }, parent.token);
+    expect(brief).toMatchObject({ ttl_s: 30, ttl_capped: false });
+    expect(decodeJwt(brief.token).exp! - decodeJwt(brief.token).iat!).toBe(30);
+    // A token without a registry jti (development, identity provider) has no parent, but still caps.
+    const dev = await hsToken({ sub: "dev-lead", expiresIn: 300 });
+    const fromDev = await mint({ sub: "ci", scope: "read", ttl_s: 86400 }, dev);
+    expect(fromDev).toMatchObject({ ttl_capped: true, parent: null, expires_at: new Date(decodeJwt(dev).exp! * 1000).toISOString() });
+    // The list shows each token's parent.
+    const listed = await json("GET", "/v1/tokens?limit=200");
+    expect(listed.body.items.find((t: { id: string }) => t.id === child.id)).toMatchObject({ parent: parent.id, created_by: "short-lead" });
+  }, 60_000);
+
+  it("are revoked with their minter, and theirs in turn: HTTP at once here, D1 for every isolate, open sockets closed with 4001", async () => {
+    await createModel("casc-m");
+    await readyVersion("casc-m", { "w.bin": new TextEncoder().encode("w") });
+    expect((await json("PUT", "/v1/models/casc-m/aliases/production", { body: { version: 1 } })).status).toBe(200);
+    const lead = await mint({ sub: "lead", scope: "admin", ttl_s: 3000 });
+    const child = await mint({ sub: "root", scope: "admin", ttl_s: 3000 }, lead.token);
+    const grandchild = await mint({ sub: "node", scope: "read", ttl_s: 3000 }, child.token);
+    const sibling = await mint({ sub: "other-lead", scope: "admin", ttl_s: 3000 });
+    for (const t of [lead, child, grandchild, sibling]) expect((await json("GET", "/v1/models", { token: t.token })).status).toBe(200);
+    const socket = await watch("casc-m", grandchild.token);
+    while (socket.state.messages.length === 0) await sleep(20);
+
+    expect((await json("DELETE", `/v1/tokens/${lead.id}`)).status).toBe(204);
+    for (const t of [lead, child, grandchild]) {
+      const res = await json("GET", "/v1/models", { token: t.token });
+      expect([t.sub, res.status, res.body.detail]).toEqual([t.sub, 401, "token has been revoked"]);
+    }
+    expect((await json("GET", "/v1/models", { token: sibling.token })).status).toBe(200);
+    // In D1, which every other isolate's view and every model's socket upkeep read.
+    const rows = await env.DB.prepare("SELECT id, revoked_by FROM tokens WHERE id IN (?, ?, ?, ?) AND revoked_at IS NOT NULL ORDER BY id").bind(lead.id, child.id, grandchild.id, sibling.id).all();
+    expect(rows.results.map((r) => r.id)).toEqual([lead.id, child.id, grandchild.id]);
+    // One audit event, naming the tokens revoked with it.
+    const events = (await json("GET", "/v1/audit?action=token.revoke&limit=200")).body.items as { from: { id: string }; detail?: { cascade?: string[] } }[];
+    expect(events.find((e) => e.from.id === lead.id)?.detail).toEqual({ cascade: [child.id, grandchild.id] });
+    // The grandchild's open socket closes as its own revocation would close it.
+    const started = Date.now();
+    while (!socket.state.closed && Date.now() - started < 30_000) await sleep(50);
+    expect(socket.state.closed).toMatchObject({ code: 4001, reason: "token revoked" });
+    // A revoked token mints nothing, and its descendants' rows stay revoked.
+    expect((await json("POST", "/v1/tokens", { token: child.token, body: { sub: "x", scope: "read" } })).status).toBe(401);
+  }, 40_000);
+
+  it("is refused when its minter was revoked while this isolate's view still let the minter in", async () => {
+    const lead = await mint({ sub: "race-lead", scope: "admin", ttl_s: 3000 });
+    expect((await json("GET", "/v1/models", { token: lead.token })).status).toBe(200);
+    // Revoked by another isolate: straight in D1, so this isolate's view does not know yet.
+    await env.DB.prepare("UPDATE tokens SET revoked_at = ?, revoked_by = 'elsewhere' WHERE id = ?").bind(new Date().toISOString(), lead.id).run();
+    const res = await json("POST", "/v1/tokens", { token: lead.token, body: { sub: "late", scope: "read" } });
+    expect([res.status, res.body.code]).toEqual([401, "unauthenticated"]);
+    const children = await env.DB.prepare("SELECT count(*) AS n FROM tokens WHERE parent_id = ?").bind(lead.id).first<{ n: number }>();
+    expect(children!.n).toBe(0);
+  });
+
+  it("put the token's id beside the actor in the audit events of its writes, ModelState's and the registry's", async () => {
+    const lead = await mint({ sub: "team-lead", scope: "admin", models: ["aud-tok-*"], ttl_s: 3000 });
+    // A team admin names its token `root`: the events say `root`, and which token it was.
+    const fake = await mint({ sub: "root", scope: "admin", models: ["aud-tok-*"], ttl_s: 3000 }, lead.token);
+    expect((await json("POST", "/v1/models", { token: fake.token, body: { name: "aud-tok-m" } })).status).toBe(201);
+    const v = await json("POST", "/v1/models/aud-tok-m/versions", { token: fake.token, body: {} });
+    expect((await json("PUT", `/v1/models/aud-tok-m/versions/${v.body.version}/files/w.bin`, { token: fake.token, rawBody: new TextEncoder().encode("w") })).status).toBe(201);
+    expect((await json("POST", `/v1/models/aud-tok-m/versions/${v.body.version}/finalize`, { token: fake.token })).status).toBe(200);
+    expect((await json("PUT", "/v1/models/aud-tok-m/aliases/production", { token: fake.token, body: { version: v.body.version } })).status).toBe(200);
+    expect((await json("POST", "/v1/webhooks", { token: fake.token, body: { url: "https://hooks.example.com/x", models: ["aud-tok-*"] } })).status).toBe(201);
+    const grandchild = await mint({ sub: "ci", scope: "read", models: ["aud-tok-m"], ttl_s: 60 }, fake.token);
+    // A development token's writes carry no token id.
+    expect((await json("PATCH", "/v1/models/aud-tok-m", { token: await hsToken({ sub: "dev" }), body: { description: "d" } })).status).toBe(200);
+
+    const events = (await json("GET", "/v1/audit?limit=200")).body.items as { action: string; actor: string; token?: string; model: string; to?: { id?: string } }[];
+    const mine = events.filter((e) => e.model === "aud-tok-m" || (e.to?.id === grandchild.id) || (e.action === "webhook.create" && e.actor === "root"));
+    const byAction = (action: string) => mine.filter((e) => e.action === action).map((e) => [e.actor, e.token]);
+    for (const action of ["model.create", "version.create", "file.add", "version.finalize", "alias.set", "webhook.create", "token.create"]) {
+      expect([action, byAction(action)]).toEqual([action, [["root", fake.id]]]);
+    }
+    expect(byAction("model.update")).toEqual([["dev", undefined]]);
+    // The audit filter by actor still finds `root`; the token tells the two apart.
+    const asRoot = (await json("GET", "/v1/audit?actor=root&model=aud-tok-m")).body.items as { token?: string }[];
+    expect(asRoot.length).toBeGreaterThan(0);
+    expect(asRoot.every((e) => e.token === fake.id)).toBe(true);
+  }, 60_000);
 });
 
 describe("rules", () => {

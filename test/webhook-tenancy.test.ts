@@ -6,7 +6,9 @@
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
-import { globMatch, toSqliteGlob } from "../src/domain/glob";
+import { matchesAnySql } from "../src/db/pattern-match";
+import { globsParam } from "../src/db/pattern-sql";
+import { globMatch, globTooComplex } from "../src/domain/glob";
 import { hsToken, json } from "./helpers";
 
 let teamA: string;
@@ -117,16 +119,17 @@ describe("webhooks and a token's models", () => {
     expect(await listAll(await hsToken({ scope: "admin", models: [] }), 10)).toEqual([]);
   });
 
-  it("filters lists in SQL by the same rule as globWithin: GLOB agrees with globMatch, `*` in the name included (property)", async () => {
-    const text = fc.string({ unit: fc.constantFrom("a", "b", "-", "*", "?", "[", "]", "é"), maxLength: 8 });
+  it("filters lists in SQL by the same rule as globWithin: the SQL glob test agrees with globMatch, `*` in the name and runs past D1's 50-byte pattern limit included (property)", async () => {
+    const unit = fc.oneof({ weight: 9, arbitrary: fc.constantFrom("a", "b", "-", "*", "?", "[", "]", "é") }, { weight: 1, arbitrary: fc.constant("ab".repeat(30)) });
+    const text = fc.array(unit, { maxLength: 8 }).map((units) => units.join(""));
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(text.filter((g) => g.length > 0), text), { minLength: 1, maxLength: 200 }), async (pairs) => {
-        const rows = await env.DB.prepare("SELECT p.value ->> 0 AS glob, p.value ->> 1 AS name, (p.value ->> 1) GLOB (p.value ->> 2) AS hit FROM json_each(?) AS p ORDER BY p.key")
-          .bind(JSON.stringify(pairs.map(([glob, name]) => [glob, name, toSqliteGlob(glob)])))
-          .all<{ glob: string; name: string; hit: number }>();
-        for (const row of rows.results) expect(Boolean(row.hit), `${row.name} GLOB ${row.glob}`).toBe(globMatch(row.glob, row.name));
+      // (Globs whose span between `*`s D1 cannot test never get into a token: src/auth/verify.ts.)
+      fc.asyncProperty(fc.array(fc.tuple(text.filter((g) => g.length > 0 && globTooComplex(g) === null), text), { minLength: 1, maxLength: 100 }), async (pairs) => {
+        const statements = pairs.map(([glob, name]) => env.DB.prepare(`SELECT ${matchesAnySql("?1", "?2")} AS hit`).bind(name, globsParam([glob])));
+        const results = await env.DB.batch<{ hit: number }>(statements);
+        pairs.forEach(([glob, name], i) => expect(results[i]!.results[0]!.hit === 1, `${name} GLOB ${glob}`).toBe(globMatch(glob, name)));
       }),
-      { numRuns: 50 },
+      { numRuns: 30 },
     );
   });
 });

@@ -7,7 +7,7 @@ import { and, eq, lte, or, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
 import { blobLeases, blobs, openUploads, versionFiles, versions } from "../db/schema";
-import { toSqliteGlob } from "../domain/glob";
+import { globCondition } from "../db/pattern-sql";
 
 const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})`;
 
@@ -60,16 +60,17 @@ export class BlobStore {
   }
 
   /**
-   * Whether a model matching `globs` (every model when undefined) holds a file with these
-   * bytes: what a caller needs for bytes-free dedup, so no token can attach, and then read,
-   * bytes only models it may not act on hold, nor learn that the registry holds a hash.
+   * The size of the bytes of `sha256` in a file of a model matching `globs` (every model when
+   * undefined), or null when no such model holds them: what a caller may learn of bytes, so no
+   * token can attach, and then read, bytes only models it may not act on hold, nor learn that
+   * the registry holds a hash (src/artifacts/upload-workflow.ts, `callerHolds`).
    */
-  async heldBy(sha256: string, size: number, globs: readonly string[] | undefined): Promise<boolean> {
-    if (globs !== undefined && globs.length === 0) return false;
-    const where = [eq(versionFiles.sha256, sha256), eq(versionFiles.size, size)];
-    if (globs !== undefined) where.push(or(...globs.map((g) => sql`${versionFiles.model} GLOB ${toSqliteGlob(g)}`))!);
-    const row = await this.db.select({ one: sql<number>`1` }).from(versionFiles).where(and(...where)).limit(1).get();
-    return row !== undefined;
+  async heldSize(sha256: string, globs: readonly string[] | undefined): Promise<number | null> {
+    if (globs !== undefined && globs.length === 0) return null;
+    const where = [eq(versionFiles.sha256, sha256)];
+    if (globs !== undefined) where.push(or(...globs.map((g) => globCondition(versionFiles.model, g)))!);
+    const row = await this.db.select({ size: versionFiles.size }).from(versionFiles).where(and(...where)).limit(1).get();
+    return row?.size ?? null;
   }
 
   /** Records bytes the registry has verified and published under `blobs/sha256/<hex>`. */

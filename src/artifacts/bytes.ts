@@ -8,8 +8,9 @@
  *   bytes at that key itself; a declared digest alone is never trusted (no dedup, no row);
  * - unverified bytes are written to a content address only under its lease (`blob_leases`),
  *   and only after checking, under that lease, that no verified blob sits there (of any
- *   size: a declared sha256 whose verified blob has another size is refused at once), so no
- *   writer can overwrite bytes that another has verified, or is verifying;
+ *   size: a body declaring the sha256 of verified bytes is only hashed, and refused unless
+ *   it is those bytes), so no writer can overwrite bytes that another has verified, or is
+ *   verifying;
  * - bytes that fail verification are deleted before the lease is let go.
  */
 import type { UploadRecord } from "../domain/upload";
@@ -23,7 +24,10 @@ import { sha256OfObject } from "./verify-read";
 export interface VerifiedBytes {
   sha256: string;
   size: number;
-  /** True when the registry already held these bytes and kept its own copy. */
+  /**
+   * True when the registry already held these bytes and kept its own copy. Not for the
+   * caller's ears as such: whose bytes they were decides what it is told (./upload-workflow.ts).
+   */
   deduplicated: boolean;
 }
 
@@ -49,8 +53,10 @@ async function underLease<T>(blobs: BlobStore, sha256: string, size: number, wri
 /**
  * Stores the body of a single PUT of `length` bytes and returns its verified sha256. With a
  * declared digest the body goes straight to its content address with R2 checking it as
- * well (or, when the registry holds those bytes already, is only hashed); without one it is
- * staged, hashed, then copied with R2 checking the copy.
+ * well (or, when the registry holds bytes of that digest already, is only hashed: their
+ * address is never written again); without one it is staged, hashed, then copied with R2
+ * checking the copy. What the caller is told of bytes the registry held is the workflow's
+ * rule (./upload-workflow.ts): a mismatch here reads the same whoever held what.
  */
 export async function storeSingle(
   bucket: R2Bucket,
@@ -61,26 +67,24 @@ export async function storeSingle(
   at: string,
 ): Promise<VerifiedBytes> {
   if (declared !== undefined) {
-    /** The registry holds these bytes (and `reuse` kept them from collection): check the body against them without storing it again. */
-    const compareWithHeld = async (): Promise<VerifiedBytes> => {
+    /**
+     * Verified bytes sit at the address: hash the body without storing it. Held bytes of
+     * another size cannot hash to `declared`, so the body is refused as any wrong body is
+     * (`mismatch`, with its actual sha256), never with the held size.
+     */
+    const compareWithHeld = async (heldSize: number): Promise<VerifiedBytes> => {
       // (The runtime errors a request body that ends before its Content-Length.)
       const sha256 = await sha256OfStream(body);
-      if (sha256 !== declared) throw mismatch(declared, sha256);
+      // Another size and the declared sha256 would take a SHA-256 collision; refused all the same.
+      if (sha256 !== declared || heldSize !== length) throw mismatch(declared, sha256);
       return { sha256, size: length, deduplicated: true };
     };
-    /** A verified blob of another size means this body cannot hash to `declared`. */
-    const refuseOtherSize = async (size: number) => {
-      await body.cancel().catch(() => undefined);
-      return wrongSize(declared, size, length);
-    };
     const known = await blobs.verifiedSize(declared);
-    if (known !== null && known !== length) throw await refuseOtherSize(known);
-    if (known === length && (await blobs.reuse(declared, length))) return compareWithHeld();
+    if (known !== null && (known !== length || (await blobs.reuse(declared, length)))) return compareWithHeld(known);
     return underLease(blobs, declared, length, async () => {
       // Verified by another writer between the look above and the lease: never write over it.
       const now = await blobs.verifiedSize(declared);
-      if (now !== null && now !== length) throw await refuseOtherSize(now);
-      if (now === length && (await blobs.reuse(declared, length))) return compareWithHeld();
+      if (now !== null && (now !== length || (await blobs.reuse(declared, length)))) return compareWithHeld(now);
       const hasher = new Sha256Stream();
       // On a mismatch R2 refuses the put as a whole: nothing is stored.
       const failure = await bucket.put(blobKey(declared), hasher.through(body, length), { sha256: declared }).then(
@@ -112,12 +116,6 @@ async function finished(hasher: Sha256Stream, length: number, declared: string |
   if (failure) throw failure;
   if (!complete) throw validationFailed(`The body ended after ${hasher.bytes} of ${length} bytes`);
   return sha256;
-}
-
-function wrongSize(declared: string, size: number, length: number): ProblemError {
-  return new ProblemError("digest_mismatch", `The registry holds the bytes of ${declared} with ${size} bytes, not ${length}`, {
-    expected: declared,
-  });
 }
 
 /**

@@ -73,7 +73,7 @@ export const artifactRoutes = [
       const declaredHeader = c.req.header("x-mreg-sha256");
       const declared = declaredHeader === undefined ? undefined : parseWith(Sha256Hex, declaredHeader, "x-mreg-sha256 header");
       const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (ctl) => ctl.close() });
-      const file = await putFile(c.env, queryDb(c), actorFor(params.model, principal), params, body, length, declared);
+      const file = await putFile(c.env, queryDb(c), actorFor(params.model, principal), principal.models, params, body, length, declared);
       return c.json(file, 201);
     },
   }),

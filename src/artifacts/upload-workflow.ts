@@ -18,35 +18,60 @@ import { blobKey, stagingKey } from "./keys";
 
 export type StoredFile = ManifestEntry & { deduplicated?: boolean };
 
+/**
+ * What an upload tells its caller of bytes the registry holds: the one rule of single PUTs
+ * and multipart uploads alike. Only bytes in a file of a model the caller may act on
+ * (`globs`) count. Those with the declared sha256 and another size refuse the upload at once
+ * (422, naming their size); with that size the caller holds them: it may attach them without
+ * sending them, and its answer and audit event say `deduplicated`. Bytes only other models
+ * hold are never named: the upload runs and ends exactly as for bytes nobody holds (the
+ * registry still keeps one copy of them, as a detail of storage).
+ */
+async function callerHolds(blobs: BlobStore, globs: readonly string[] | undefined, sha256: string, size: number): Promise<boolean> {
+  const held = await blobs.heldSize(sha256, globs);
+  if (held !== null && held !== size) {
+    throw new ProblemError("digest_mismatch", `The registry holds the bytes of ${sha256} with ${held} bytes, not ${size}`, { expected: sha256 });
+  }
+  return held === size;
+}
+
 /** A single PUT: checks the version takes files, stores and verifies the bytes, attaches them. */
 export async function putFile(
   env: Env,
   db: D1Handle,
   who: Actor,
+  globs: readonly string[] | undefined,
   target: { version: number; path: string },
   body: ReadableStream<Uint8Array>,
   length: number,
   declared: string | undefined,
 ): Promise<ManifestEntry> {
   const state = modelState(env, who.model);
-  // Fail before any byte moves when the version cannot take files.
-  unwrap(await state.checkWritable({ model: who.model, version: target.version }));
-  const bytes = await storeSingle(env.ARTIFACTS, new BlobStore(db, who.model), body, length, declared, who.at);
+  const blobs = new BlobStore(db, who.model);
+  // Fail before any byte moves when the version cannot take files, or the declared bytes cannot be these.
+  try {
+    unwrap(await state.checkWritable({ model: who.model, version: target.version, path: target.path }));
+    if (declared !== undefined) await callerHolds(blobs, globs, declared, length);
+  } catch (err) {
+    await body.cancel().catch(() => undefined);
+    throw err;
+  }
+  const bytes = await storeSingle(env.ARTIFACTS, blobs, body, length, declared, who.at);
+  const deduplicated = bytes.deduplicated && (await callerHolds(blobs, globs, bytes.sha256, bytes.size));
   return unwrap(
     await state.attachFile({
       ...who,
       version: target.version,
       file: { path: target.path, size: bytes.size, sha256: bytes.sha256 },
-      deduplicated: bytes.deduplicated,
+      deduplicated,
     }),
   );
 }
 
 /**
- * Starts a multipart upload, or attaches bytes the registry already holds without an upload:
- * only bytes a model the caller may act on (`globs`) holds, so no token reads, or learns
- * of, other models' bytes. Parts assemble at the content address only when no verified
- * blob sits there; else in staging, verified at `complete`, then deduplicated.
+ * Starts a multipart upload, or attaches bytes the caller holds already (`callerHolds`)
+ * without an upload. Parts assemble at the content address only when no verified blob sits
+ * there; else in staging, verified at `complete`, then deduplicated.
  */
 export async function startUpload(
   env: Env,
@@ -56,31 +81,22 @@ export async function startUpload(
   target: { version: number; path: string; size: number; sha256: string },
 ): Promise<{ deduplicated: StoredFile } | { upload: UploadView }> {
   const state = modelState(env, who.model);
-  unwrap(await state.checkWritable({ model: who.model, version: target.version }));
+  unwrap(await state.checkWritable({ model: who.model, version: target.version, path: target.path }));
   const blobs = new BlobStore(db, who.model);
-  const known = await blobs.verifiedSize(target.sha256);
-  if (known !== null) {
-    const visible = await blobs.heldBy(target.sha256, known, globs);
-    // The registry's own verified bytes have another size, so no upload can match: refused at
-    // once where the caller may see those bytes; else it runs, and fails at `complete` like
-    // any upload of wrong bytes, so the answer tells nothing of other models' bytes.
-    if (known !== target.size && (globs === undefined || visible)) {
-      throw new ProblemError("digest_mismatch", `The registry holds the bytes of ${target.sha256} with ${known} bytes, not ${target.size}`, {
-        expected: target.sha256,
-      });
-    }
-    if (known === target.size && visible && (await blobs.reuse(target.sha256, target.size))) {
-      const file = unwrap(
-        await state.attachFile({
-          ...who,
-          version: target.version,
-          file: { path: target.path, size: target.size, sha256: target.sha256 },
-          deduplicated: true,
-        }),
-      );
-      return { deduplicated: { ...file, deduplicated: true } };
-    }
+  if ((await callerHolds(blobs, globs, target.sha256, target.size)) && (await blobs.reuse(target.sha256, target.size))) {
+    const file = unwrap(
+      await state.attachFile({
+        ...who,
+        version: target.version,
+        file: { path: target.path, size: target.size, sha256: target.sha256 },
+        deduplicated: true,
+      }),
+    );
+    return { deduplicated: { ...file, deduplicated: true } };
   }
+  // Where the parts assemble is storage's business, told to nobody: verified bytes of this
+  // sha256 (anyone's, of any size) are never written over, so the parts go to staging.
+  const known = await blobs.verifiedSize(target.sha256);
   const cfg = config(env);
   const plan = planPartSize(target.size, cfg.UPLOAD_PART_SIZE);
   if (!plan) throw validationFailed("The file is too large for 10,000 parts of at most 95 MiB", [{ path: "size", message: "too large" }]);
@@ -164,10 +180,10 @@ export async function finishUpload(
     upload,
     upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag })),
     who.at,
-    () => blobs.heldBy(upload.sha256, upload.size, globs),
+    () => callerHolds(blobs, globs, upload.sha256, upload.size),
   );
   const verified = completion.outcome === "verified";
-  const deduplicated = verified && completion.deduplicated;
+  const deduplicated = verified && completion.deduplicated && (await callerHolds(blobs, globs, upload.sha256, upload.size));
   const superseded = completion.outcome === "superseded";
   unwrap(
     await state.finishUpload({

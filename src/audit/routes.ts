@@ -22,7 +22,8 @@ export const AuditEvent = z
   .object({
     id: z.string(),
     at: z.string(),
-    actor: z.string(),
+    actor: z.string().describe("The token's `sub`"),
+    token: z.string().optional().describe("The id (`jti`) of the minted token the write was made with; absent for tokens without one"),
     action: z.string(),
     model: z.string(),
     version: z.number().int().optional(),

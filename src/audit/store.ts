@@ -4,7 +4,7 @@
  * webhook URLs as origins only (events stored before the writers did so still hold them).
  */
 import { and, desc, eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
-import { toSqliteGlob } from "../domain/glob";
+import { globCondition } from "../db/pattern-sql";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { insertIf } from "../db/insert-if";
 import { auditEvents } from "../db/schema";
@@ -26,6 +26,7 @@ function auditRow(event: AuditEvent) {
     to: json(event.to),
     reason: event.reason ?? null,
     detail: json(event.detail),
+    token: event.token ?? null,
   };
 }
 
@@ -68,7 +69,7 @@ export async function readAudit(db: DrizzleD1Database, f: AuditFilters): Promise
   if (f.before) where.push(lt(auditEvents.id, f.before));
   if (f.globs) {
     if (f.globs.length === 0) return [];
-    where.push(or(...f.globs.map((g) => sql`${auditEvents.model} GLOB ${toSqliteGlob(g)}`))!);
+    where.push(or(...f.globs.map((g) => globCondition(auditEvents.model, g)))!);
   }
   const rows = await db
     .select()
@@ -86,6 +87,7 @@ export async function readAudit(db: DrizzleD1Database, f: AuditFilters): Promise
     if (r.to !== null) event.to = parse(r.to);
     if (r.reason !== null) event.reason = r.reason;
     if (r.detail !== null) event.detail = parse(r.detail);
+    if (r.token !== null) event.token = r.token;
     return webhookUrlsRedacted(event);
   });
 }

@@ -28,6 +28,14 @@ export interface Principal {
 /** The caller of a public read (`PUBLIC_READ=true`, no token). */
 export const ANONYMOUS: Principal = { sub: "anonymous", scopes: new Set(["read"]) };
 
+/**
+ * Who a write is audited as (docs/security.md, "Managing tokens"): the token's `sub`, and beside it the id of a
+ * minted token, since a minter chooses the `sub` it names.
+ */
+export function auditedAs(principal: Principal): { actor: string; token?: string } {
+  return { actor: principal.sub, ...(principal.tokenId !== undefined ? { token: principal.tokenId } : {}) };
+}
+
 /** `admin` implies every scope; no other scope implies another. */
 export function hasScope(principal: Principal, scope: Scope): boolean {
   return principal.scopes.has("admin") || principal.scopes.has(scope);

@@ -13,6 +13,7 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import { z } from "zod";
+import { globTooComplex } from "../domain/glob";
 import { isTokenId } from "../domain/token";
 import type { Config } from "../env";
 import type { Principal } from "./principal";
@@ -51,18 +52,34 @@ function buildVerifier(cfg: Config): Verifier {
   return { algorithms, getKey, issuer: cfg.JWT_ISSUER, audience: cfg.JWT_AUDIENCE };
 }
 
+/**
+ * A glob of the `models` or `aliases` claims: bounded, and one that D1 can test (the span
+ * between its first `*` and its last within D1's pattern limit, src/domain/glob.ts), or
+ * every list the token reads would fail. Minting puts the same bounds (src/tokens/routes.ts).
+ */
+export const ClaimGlob = z
+  .string()
+  .min(1)
+  .max(256)
+  .superRefine((glob, ctx) => {
+    const why = globTooComplex(glob);
+    if (why !== null) ctx.addIssue({ code: "custom", message: why });
+  });
+
 const Claims = z.object({
   sub: z.string().min(1).max(256),
   scope: z.string().optional(),
   scp: z.array(z.string()).optional(),
-  models: z.array(z.string().min(1).max(256)).optional(),
-  aliases: z.array(z.string().min(1).max(256)).optional(),
+  models: z.array(ClaimGlob).optional(),
+  aliases: z.array(ClaimGlob).optional(),
 });
 
 export function principalFromClaims(payload: JWTPayload): Principal {
   const claims = Claims.safeParse(payload);
   if (!claims.success) {
-    throw new InvalidToken("token claims are malformed (need a string `sub`; `scope` a string, `scp`, `models`, `aliases` arrays)");
+    throw new InvalidToken(
+      `token claims are malformed (need a string \`sub\`; \`scope\` a string, \`scp\`, \`models\`, \`aliases\` arrays of globs): ${claims.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   }
   const { sub, scope, scp, models, aliases } = claims.data;
   const scopes = new Set([...(scope ? scope.split(" ").filter(Boolean) : []), ...(scp ?? [])]);

@@ -421,6 +421,8 @@ export interface AuditEvent {
   id: string;
   at: Timestamp;
   actor: string;
+  /** The id of the minted token the write was made with. */
+  token?: string;
   action: string;
   model: string;
   version?: number;
@@ -458,11 +460,17 @@ export interface Token {
   description: string | null;
   created_at: Timestamp;
   created_by: string;
+  /** The id of the minted token it was minted with (revoked with it); null for a token without a registry jti. */
+  parent: string | null;
 }
 
 /** The answer to minting: the token itself is shown only here. */
 export interface MintedToken extends Token {
   token: string;
+  /** The lifetime granted, in seconds. */
+  ttl_s: number;
+  /** Whether `ttl_s` was cut to the minting token's own `exp`. */
+  ttl_capped: boolean;
 }
 
 export interface CreateToken {

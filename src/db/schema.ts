@@ -211,6 +211,8 @@ export const auditEvents = sqliteTable(
     to: text("to_value"),
     reason: text("reason"),
     detail: text("detail"),
+    // The `jti` of the minted token the write was made with (null: a token without one).
+    token: text("token"),
   },
   (t) => [
     index("audit_model").on(t.model, t.id),
@@ -340,9 +342,13 @@ export const tokens = sqliteTable(
     expiresAt: text("expires_at").notNull(),
     revokedAt: text("revoked_at"),
     revokedBy: text("revoked_by"),
+    // The minted token this one was minted with (null: minted with a token without a registry
+    // `jti`); revoking a token revokes its descendants through this, in one statement.
+    parentId: text("parent_id"),
   },
   (t) => [
     index("tokens_expires").on(t.expiresAt),
+    index("tokens_parent").on(t.parentId),
     // Only revoked rows: the revocation views read exactly these, every few seconds.
     index("tokens_revoked").on(t.expiresAt, t.id).where(sql`revoked_at IS NOT NULL`),
   ],

@@ -47,7 +47,10 @@ export const REGISTRY_MODEL = "";
 export interface AuditEvent {
   id: string;
   at: string;
+  /** The token's `sub`: a name the token's minter chose, so `token` says which token it was. */
   actor: string;
+  /** The `jti` of the minted token the write was made with; absent for a token without one. */
+  token?: string;
   action: AuditAction;
   model: string;
   version?: number | null;

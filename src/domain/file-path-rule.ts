@@ -31,27 +31,37 @@ export function pathCollisionKey(path: string): string {
   return path.normalize("NFC").toLowerCase();
 }
 
+/** The collision keys of the directories a path with this key needs: `a/b/c` → `a`, `a/b`. */
+export function directoryKeys(key: string): string[] {
+  const dirs: string[] = [];
+  for (let i = key.indexOf("/"); i >= 0; i = key.indexOf("/", i + 1)) dirs.push(key.slice(0, i));
+  return dirs;
+}
+
 /**
- * The first two paths that cannot both be files on such a disk, or null when they all can:
- * two that share a collision key, or a file and a path beneath it (`a` and `A/b`: `a` would
- * have to be a file and a folder at once).
+ * The first two of these (distinct) paths that no disk can hold together, or null: two with
+ * the same collision key would land on one file where case and normalisation are ignored,
+ * and a file whose key is a directory another path needs (`a` beside `a/b`, `Model` beside
+ * `model/x`) cannot be written anywhere.
  */
 export function collidingPaths(paths: Iterable<string>): [string, string] | null {
   const files = new Map<string, string>();
-  /** The key of every folder some path lies in, with the first such path. */
-  const folders = new Map<string, string>();
+  /** A directory's key → the first path under it. */
+  const directories = new Map<string, string>();
   for (const path of paths) {
     const key = pathCollisionKey(path);
-    const earlier = files.get(key) ?? folders.get(key);
+    const needed = directoryKeys(key);
+    const earlier = files.get(key) ?? directories.get(key) ?? needed.map((dir) => files.get(dir)).find((p) => p !== undefined);
     if (earlier !== undefined) return [earlier, path];
-    const segments = key.split("/");
-    for (let i = 1; i < segments.length; i++) {
-      const folder = segments.slice(0, i).join("/");
-      const file = files.get(folder);
-      if (file !== undefined) return [file, path];
-      if (!folders.has(folder)) folders.set(folder, path);
-    }
     files.set(key, path);
+    for (const dir of needed) if (!directories.has(dir)) directories.set(dir, path);
   }
   return null;
+}
+
+/** Why two colliding paths (as `collidingPaths` finds them) cannot be written together. */
+export function collisionProblem(held: string, path: string): string {
+  return pathCollisionKey(held) === pathCollisionKey(path)
+    ? `'${path}' and '${held}' are one file on a disk that ignores case or Unicode normalisation`
+    : `'${path}' and '${held}' cannot both be written: one is a file where the other needs a directory`;
 }

@@ -15,8 +15,12 @@
  *
  * Keywords are case-insensitive. Which fields and comparators a search takes is its own
  * (FilterSpec): models `name` and tags; versions `name`, `run_id` (`IN` too) and tags.
- * LIKE/ILIKE patterns use `%` (any run) and `_` (one character), as in SQL.
+ * LIKE/ILIKE patterns use `%` (any run) and `_` (one character), as in SQL; the span from a
+ * pattern's first wildcard to its last is at most 50 bytes (D1's pattern limit; the literal
+ * text before and after may be of any length).
  */
+
+import { D1_MAX_PATTERN_BYTES, fitsD1, splitPattern, type PatternToken, type SplitPattern } from "./glob";
 
 export class FilterError extends Error {}
 
@@ -140,7 +144,15 @@ class Parser {
   private clause(): Clause {
     const field = this.field();
     const comparator = this.comparator(field);
+    const at = this.peek()?.at ?? 0;
     const value = comparator === "IN" ? this.list() : this.text();
+    // The store tests the literal ends of a pattern at any length, but the span between its
+    // first wildcard and its last goes through GLOB, which D1 limits (./glob.ts).
+    if ((comparator === "LIKE" || comparator === "ILIKE") && !fitsD1(splitLike(value as string).middle)) {
+      throw new FilterError(
+        `The ${comparator} pattern at position ${at + 1} is too complex: at most ${D1_MAX_PATTERN_BYTES} bytes from its first wildcard (% or _) to its last (*, ? and [ count 3)`,
+      );
+    }
     return { field, comparator, value };
   }
 
@@ -225,19 +237,23 @@ export function parseFilter(text: string | undefined, spec: FilterSpec): Clause[
 }
 
 /**
- * A LIKE pattern as an SQLite GLOB pattern, which is case-sensitive as MLflow's LIKE is
- * (SQLite's own LIKE folds ASCII case): `%` → `*`, `_` → `?`, and GLOB's own metacharacters
- * taken literally by enclosing them in brackets.
+ * A LIKE pattern split for SQL (`splitPattern`, ./glob.ts): `%` any run, `_` one character,
+ * everything else literal. Tested with GLOB, which is case-sensitive as MLflow's LIKE is
+ * (SQLite's own LIKE folds ASCII case).
  */
-export function likeToGlob(pattern: string): string {
-  let out = "";
+export function splitLike(pattern: string): SplitPattern {
+  const tokens: PatternToken[] = [];
+  let literal = "";
   for (const ch of pattern) {
-    if (ch === "%") out += "*";
-    else if (ch === "_") out += "?";
-    else if (ch === "*" || ch === "?" || ch === "[") out += `[${ch}]`;
-    else out += ch;
+    if (ch !== "%" && ch !== "_") {
+      literal += ch;
+      continue;
+    }
+    tokens.push({ literal }, { wildcard: ch === "%" ? "*" : "?" });
+    literal = "";
   }
-  return out;
+  tokens.push({ literal });
+  return splitPattern(tokens);
 }
 
 /** ASCII lower case, as SQLite's `lower()` folds: ILIKE compares both sides folded this way. */

@@ -1,6 +1,8 @@
 /**
  * `Range` header parsing for downloads: one `bytes=` range (first-last, first-, or -suffix).
- * Multiple ranges are answered with the whole body, as RFC 9110 allows.
+ * Multiple ranges are answered with the whole body, as RFC 9110 allows. A header that is not
+ * a valid range set (malformed, or `first-last` with last before first) is ignored (RFC 9110
+ * §14.2): the whole body, never a 416, which is only for a valid range the body cannot meet.
  */
 export type RangeOutcome =
   | { kind: "full" }
@@ -20,9 +22,9 @@ export function parseRange(header: string | null, size: number): RangeOutcome {
     return { kind: "partial", offset: size - length, length };
   }
   const offset = Number(first);
+  if (last !== "" && Number(last) < offset) return { kind: "full" }; // invalid range-spec: ignore the header
   if (offset >= size) return { kind: "unsatisfiable" };
   const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
-  if (end < offset) return { kind: "unsatisfiable" };
   return { kind: "partial", offset, length: end - offset + 1 };
 }
 

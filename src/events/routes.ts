@@ -11,7 +11,7 @@ import { webhookDeliveries, webhooks } from "../db/schema";
 import { queryDb } from "../db/session";
 import { sortableId } from "../domain/ids";
 import { endpointProblem, urlOrigin, webhookInScope } from "../domain/webhook";
-import type { Principal } from "../auth/principal";
+import { auditedAs, type Principal } from "../auth/principal";
 import { config, type Env } from "../env";
 import { defineRoute } from "../http/api";
 import type { AppContext } from "../http/app-env";
@@ -165,7 +165,7 @@ export const webhookRoutes = [
       };
       const db = queryDb(c);
       const store = new WebhookStore(db);
-      await commitRegistryChange(db, [store.db.insert(webhooks).values(row)], { at, actor: principal.sub, action: "webhook.create", to: audited(row) });
+      await commitRegistryChange(db, [store.db.insert(webhooks).values(row)], { at, ...auditedAs(principal), action: "webhook.create", to: audited(row) });
       dispatchAfter(c);
       return c.json({ ...webhookBody(row), secret }, 201);
     },
@@ -247,7 +247,7 @@ export const webhookRoutes = [
       const unchanged = WebhookStore.unchangedSince(current);
       const event = await commitRegistryChangeIf(db, unchanged.holds, [store.db.update(webhooks).set(changes).where(unchanged.where)], {
         at,
-        actor: principal.sub,
+        ...auditedAs(principal),
         action: "webhook.update",
         from: audited(current),
         to: audited(next),
@@ -280,7 +280,7 @@ export const webhookRoutes = [
         db,
         unchanged.holds,
         [store.db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.webhookId, current.id), unchanged.holds)), store.db.delete(webhooks).where(unchanged.where)],
-        { at: new Date().toISOString(), actor: principal.sub, action: "webhook.delete", from: audited(current) },
+        { at: new Date().toISOString(), ...auditedAs(principal), action: "webhook.delete", from: audited(current) },
       );
       if (!event) await lostRace(c, current.id, principal);
       dispatchAfter(c);

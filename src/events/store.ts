@@ -7,7 +7,7 @@ import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { orm, type D1Handle } from "../db/session";
-import { toSqliteGlob } from "../domain/glob";
+import { matchesAnyGlob } from "../db/pattern-sql";
 import { openSecret } from "./secrets";
 
 export type WebhookRow = typeof webhooks.$inferSelect;
@@ -80,10 +80,8 @@ export class WebhookStore {
     const where: SQL[] = [];
     if (before) where.push(lt(webhooks.id, before));
     if (tokenModels) {
-      const patterns = JSON.stringify(tokenModels.map(toSqliteGlob));
       where.push(sql`json_array_length(${webhooks.models}) > 0 AND NOT EXISTS (
-        SELECT 1 FROM json_each(${webhooks.models}) AS filter
-        WHERE NOT EXISTS (SELECT 1 FROM json_each(${patterns}) AS token WHERE filter.value GLOB token.value))`);
+        SELECT 1 FROM json_each(${webhooks.models}) AS filter WHERE NOT ${matchesAnyGlob("filter.value", tokenModels)})`);
     }
     return this.db
       .select()

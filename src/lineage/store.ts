@@ -7,7 +7,7 @@
  */
 import { AliasProjection, holdersOf } from "../aliases/projection-reader";
 import type { D1Handle } from "../db/session";
-import { toSqliteGlob } from "../domain/glob";
+import { globsParam } from "../db/pattern-sql";
 import { FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "./sql";
 import { nodeKey, type NodeFacts, type NodeRef, type WalkedEdge, type WalkedNode } from "../domain/lineage";
 import type { DatasetRef } from "../domain/version";
@@ -43,7 +43,7 @@ export function lookupQuery(filter: LookupFilter, globs: readonly string[] | und
     filter.by === "dataset" ? (filter.snapshot === undefined ? LOOKUP_SQL.dataset : LOOKUP_SQL.dataset_snapshot) : LOOKUP_SQL[filter.by];
   const bound = after ?? FIRST_PAGE;
   const value = filter.by === "git_sha" ? filter.value.toLowerCase() : filter.value;
-  const params: unknown[] = [value, bound.at, bound.m, bound.v, limit, globs === undefined ? null : JSON.stringify(globs.map(toSqliteGlob))];
+  const params: unknown[] = [value, bound.at, bound.m, bound.v, limit, globs === undefined ? null : globsParam(globs)];
   if (filter.by === "dataset" && filter.snapshot !== undefined) params.push(filter.snapshot);
   return { sql: sqlText, params };
 }

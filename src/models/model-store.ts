@@ -8,7 +8,7 @@ import { AliasProjection } from "../aliases/projection-reader";
 import { orm, type D1Handle } from "../db/session";
 import { models, versions, type ModelRow } from "../db/schema";
 import { shownVersion } from "../domain/alias";
-import { toSqliteGlob } from "../domain/glob";
+import { globCondition } from "../db/pattern-sql";
 import type { ModelKind, ModelRecord } from "../domain/model";
 import type { ModelBody } from "./schemas";
 
@@ -89,7 +89,7 @@ export class ModelStore {
     }
     if (filters.globs) {
       if (filters.globs.length === 0) return [];
-      where.push(or(...filters.globs.map((g) => sql`${models.name} GLOB ${toSqliteGlob(g)}`))!);
+      where.push(or(...filters.globs.map((g) => globCondition(models.name, g)))!);
     }
     if (filters.after !== undefined) where.push(gt(models.name, filters.after));
     return this.db

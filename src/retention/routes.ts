@@ -5,7 +5,7 @@
  */
 import { dispatchAfter } from "../events/dispatch";
 import { authorize } from "../auth/authorize";
-import { mayActOnModel, type Principal } from "../auth/principal";
+import { auditedAs, mayActOnModel, type Principal } from "../auth/principal";
 import { queryDb, skipWriteBookmark } from "../db/session";
 import { REGISTRY_MODEL } from "../domain/audit";
 import { timestamp } from "../domain/ids";
@@ -71,7 +71,7 @@ export const retentionRoutes = [
       if (authorize(principal, { model: REGISTRY_MODEL }) !== null) {
         throw new ProblemError("forbidden", "The default policy covers every model: this token is limited to some");
       }
-      const { stored } = await new RetentionStore(queryDb(c)).setDefault(body, principal.sub, timestamp());
+      const { stored } = await new RetentionStore(queryDb(c)).setDefault(body, auditedAs(principal), timestamp());
       dispatchAfter(c);
       return c.json(stored.policy);
     },

@@ -57,14 +57,15 @@ export class RetentionStore {
    * the same batch. `from` is the policy read just before: two admins setting it at the same
    * instant may both name the same predecessor; the stored policy is the later write's.
    */
-  async setDefault(policy: RetentionPolicy, actor: string, at: string): Promise<{ stored: StoredPolicy; event: AuditEvent }> {
+  async setDefault(policy: RetentionPolicy, by: { actor: string; token?: string }, at: string): Promise<{ stored: StoredPolicy; event: AuditEvent }> {
+    const { actor } = by;
     const before = await this.defaultPolicy();
     const stored: StoredPolicy = { policy, updated_at: at, updated_by: actor };
     const row = { id: 1, policy: JSON.stringify(policy), updatedAt: at, updatedBy: actor };
     const event = await commitRegistryChange(
       this.d1,
       [this.db.insert(retentionDefault).values(row).onConflictDoUpdate({ target: retentionDefault.id, set: { policy: row.policy, updatedAt: at, updatedBy: actor } })],
-      { at, actor, action: "retention.set", ...(before ? { from: before.policy } : {}), to: policy },
+      { at, ...by, action: "retention.set", ...(before ? { from: before.policy } : {}), to: policy },
     );
     return { stored, event };
   }

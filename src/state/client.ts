@@ -1,5 +1,5 @@
 /** How routes reach a model's ModelState, and turn its outcomes into HTTP errors. */
-import type { Principal } from "../auth/principal";
+import { auditedAs, type Principal } from "../auth/principal";
 import { timestamp } from "../domain/ids";
 import type { Env } from "../env";
 import { forgetGuards } from "../guards/directory";
@@ -112,5 +112,5 @@ export function unwrap<T>(outcome: Outcome<T>): T {
 
 /** Who writes, and when: what every ModelState write records in its audit event. */
 export function actorFor(model: string, principal: Principal): Actor {
-  return { model, actor: principal.sub, at: timestamp() };
+  return { model, ...auditedAs(principal), at: timestamp() };
 }

@@ -177,7 +177,7 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => versionOps.deleteVersion(this.rooms, input));
   }
 
-  async checkWritable(input: { model: string; version: number }): Promise<Outcome<null>> {
+  async checkWritable(input: { model: string; version: number; path?: string }): Promise<Outcome<null>> {
     return versionOps.checkWritable(this.rooms, input);
   }
 

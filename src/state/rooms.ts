@@ -5,6 +5,7 @@
  */
 import type { AuditEvent } from "../domain/audit";
 import { auditEvent } from "../domain/audit";
+import { collisionProblem } from "../domain/file-path-rule";
 import type { ManifestEntry } from "../domain/manifest";
 import type { UploadRecord } from "../domain/upload";
 import type { VersionHead } from "../domain/version";
@@ -22,10 +23,12 @@ import type { R2Aborts, UploadTable } from "./upload-table";
 import type { VersionTable } from "./version-table";
 import type { Watch } from "./watch";
 
-/** Who does a write, and when: recorded as the audit event's actor and time. */
+/** Who does a write, and when: recorded as the audit event's actor (and token id) and time. */
 export interface Actor {
   model: string;
   actor: string;
+  /** The minted token the write was made with (src/auth/principal.ts `auditedAs`). */
+  token?: string;
   at: string;
 }
 
@@ -48,8 +51,22 @@ export interface Rooms {
   watch: Watch;
 }
 
-export function appendAudit(r: Rooms, actor: Actor, fields: Omit<AuditEvent, "id" | "at" | "actor" | "model">): void {
-  r.outbox.enqueue({ kind: "audit", payload: auditEvent({ at: actor.at, actor: actor.actor, model: actor.model, ...fields }) });
+export function appendAudit(r: Rooms, actor: Actor, fields: Omit<AuditEvent, "id" | "at" | "actor" | "token" | "model">): void {
+  const by = { actor: actor.actor, ...(actor.token !== undefined ? { token: actor.token } : {}) };
+  r.outbox.enqueue({ kind: "audit", payload: auditEvent({ at: actor.at, ...by, model: actor.model, ...fields }) });
+}
+
+/**
+ * The refusal of `path` when the version holds a file no disk can hold beside it (NFC and
+ * case folding, src/domain/file-path-rule.ts; a file where a path needs a directory), or
+ * null. Checked in the transaction that would attach it, so of two racing uploads of
+ * colliding paths one lands.
+ */
+export function pathCollision(r: Rooms, version: number, path: string) {
+  const held = r.versions.collidingFile(version, path);
+  if (held === null) return null;
+  const problem = collisionProblem(held, path);
+  return fail("validation_failed", `Version ${version} holds '${held}': ${problem}`, { errors: [{ path: "path", message: problem }] });
 }
 
 /** Adds or replaces one file row (and its one D1 row), bumps the version, and audits `file.add`. */

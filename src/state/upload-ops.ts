@@ -2,7 +2,7 @@
 import type { ManifestEntry } from "../domain/manifest";
 import { missingParts, type UploadPart, type UploadRecord } from "../domain/upload";
 import { fail, type Outcome } from "./outcome";
-import { appendAudit, attach, closeUploads, immutable, versionNotFound, type Actor, type Rooms } from "./rooms";
+import { appendAudit, attach, closeUploads, immutable, pathCollision, versionNotFound, type Actor, type Rooms } from "./rooms";
 import type { R2Aborts } from "./upload-table";
 
 export interface UploadView extends UploadRecord {
@@ -14,6 +14,8 @@ export function openUpload(r: Rooms, input: Actor & { upload: UploadRecord }): O
   const current = r.versions.head(input.upload.version);
   if (!current) return versionNotFound({ model: input.model, version: input.upload.version });
   if (current.status !== "pending") return immutable(current);
+  const collision = pathCollision(r, current.version, input.upload.path);
+  if (collision) return collision;
   r.uploads.pruneClosed(input.at);
   r.uploads.opened(input.upload);
   const { upload_id, path, size, sha256 } = input.upload;
@@ -47,6 +49,13 @@ export function finishUpload(
   if (!current) return versionNotFound({ model: input.model, version: upload.version });
   // Unreachable while finalize waits for open uploads; kept so the rule holds regardless.
   if (current.status !== "pending") return immutable(current);
+  // A colliding file may have landed while the bytes were sent: the upload fails, its bytes stay
+  // verified (and are collected if nothing holds them).
+  const collision = input.result === "completed" ? pathCollision(r, current.version, file.path) : null;
+  if (collision) {
+    closeUploads(r, { ...input, reason: collision.detail }, [upload], "failed");
+    return collision;
+  }
   if (input.result === "completed") {
     r.uploads.close([upload], "completed");
     attach(r, current, input, file, { deduplicated: input.deduplicated, upload_id: upload.upload_id });

@@ -5,7 +5,7 @@ import { stagesTouched } from "../domain/stage";
 import { applyVersionPatch, type Lineage, type VersionHead, type VersionPatch, type VersionRecord } from "../domain/version";
 import { sameModelParentsRefusal } from "./lineage-ops";
 import { fail, type Outcome } from "./outcome";
-import { appendAudit, attach, closeUploads, immutable, modelNotFound, tooLarge, versionNotFound, type Actor, type Rooms } from "./rooms";
+import { appendAudit, attach, closeUploads, immutable, modelNotFound, pathCollision, tooLarge, versionNotFound, type Actor, type Rooms } from "./rooms";
 import type { R2Aborts } from "./upload-table";
 
 export interface CreateVersionInput extends Actor {
@@ -103,6 +103,8 @@ export function attachFile(r: Rooms, input: Actor & { version: number; file: Man
   const current = r.versions.head(input.version);
   if (!current) return versionNotFound(input);
   if (current.status !== "pending") return immutable(current);
+  const collision = pathCollision(r, input.version, input.file.path);
+  if (collision) return collision;
   attach(r, current, input, input.file, { deduplicated: input.deduplicated });
   return { ok: true, value: input.file };
 }
@@ -129,12 +131,12 @@ export function finalizeRefusal(r: Rooms, record: VersionHead) {
   return null;
 }
 
-/** Whether files of the version may be written now (a fast check before bytes are sent). */
-export function checkWritable(r: Rooms, input: { model: string; version: number }): Outcome<null> {
+/** Whether files of the version (at `path`, when given) may be written now: a fast check before bytes are sent. */
+export function checkWritable(r: Rooms, input: { model: string; version: number; path?: string }): Outcome<null> {
   const current = r.versions.head(input.version);
   if (!current) return versionNotFound(input);
   if (current.status !== "pending") return immutable(current);
-  return { ok: true, value: null };
+  return (input.path !== undefined && pathCollision(r, input.version, input.path)) || { ok: true, value: null };
 }
 
 /** The manifest a finalize would hash now, or why the version cannot be finalized. */

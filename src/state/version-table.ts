@@ -7,10 +7,15 @@
  *                version" and the stage fallback, so neither parses every record.
  * - files:       each version's files, one row per path: adding the 1,000th file of a
  *                checkpoint writes one row here and one in D1, not the whole list again.
+ * - file_keys:   each file's collision key (src/domain/file-path-rule.ts: NFC, lower case),
+ *                so a new path is checked against a version's files by index, not by
+ *                folding every path again; `file_keys_built` names the versions whose keys
+ *                are all there (those older than the table get theirs on first use).
  * - stage_history: every stage (but `none`) each version has been in, for a gate's `from`.
  * - idempotency: `Idempotency-Key` of each version create, with the request's hash; kept
  *                IDEMPOTENCY_TTL_MS (24 h), pruned by later creates.
  */
+import { directoryKeys, pathCollisionKey } from "../domain/file-path-rule";
 import type { ManifestEntry } from "../domain/manifest";
 import type { Stage, VersionHead, VersionRecord } from "../domain/version";
 import type { Outbox } from "./outbox";
@@ -32,6 +37,13 @@ export const VERSION_SCHEMA = [
      PRIMARY KEY (version, path)
    )`,
   `CREATE INDEX IF NOT EXISTS files_by_sha256 ON files (sha256)`,
+  `CREATE TABLE IF NOT EXISTS file_keys (
+     version INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     path TEXT NOT NULL,
+     PRIMARY KEY (version, key, path)
+   )`,
+  `CREATE TABLE IF NOT EXISTS file_keys_built (version INTEGER PRIMARY KEY)`,
   `CREATE TABLE IF NOT EXISTS stage_history (
      version INTEGER NOT NULL,
      stage TEXT NOT NULL,
@@ -114,8 +126,45 @@ export class VersionTable {
     return row.version === null ? null : this.head(row.version);
   }
 
+  /**
+   * A file of the version that no disk can hold beside `path` (the same collision key, or a
+   * file where one needs a directory, or the reverse), or null. The file at `path` itself is
+   * no collision: a new one replaces it.
+   */
+  collidingFile(version: number, path: string): string | null {
+    this.buildKeys(version);
+    const key = pathCollisionKey(path);
+    const row = this.sql
+      .exec<{ path: string }>(
+        // Three index searches: the same key (another path), a directory the path needs, and
+        // keys under the directory `key`, which sort between `key/` and `key0` ('0' follows '/').
+        `SELECT path FROM file_keys WHERE version = ?1 AND key = ?3 AND path != ?2
+         UNION ALL SELECT path FROM file_keys WHERE version = ?1 AND key IN (SELECT value FROM json_each(?4))
+         UNION ALL SELECT path FROM file_keys WHERE version = ?1 AND key > ?3 || '/' AND key < ?3 || '0'
+         LIMIT 1`,
+        version,
+        path,
+        key,
+        JSON.stringify(directoryKeys(key)),
+      )
+      .toArray()[0];
+    return row?.path ?? null;
+  }
+
+  /** Gives a version older than `file_keys` the keys of its files, once. */
+  private buildKeys(version: number): void {
+    if (this.sql.exec("SELECT 1 FROM file_keys_built WHERE version = ?", version).toArray().length > 0) return;
+    for (const { path } of this.sql.exec<{ path: string }>("SELECT path FROM files WHERE version = ?", version).toArray()) this.putKey(version, path);
+    this.sql.exec("INSERT INTO file_keys_built (version) VALUES (?)", version);
+  }
+
+  private putKey(version: number, path: string): void {
+    this.sql.exec("INSERT OR IGNORE INTO file_keys (version, key, path) VALUES (?, ?, ?)", version, pathCollisionKey(path), path);
+  }
+
   /** Adds a file, or replaces the one at its path; queues that one row for D1. */
   putFile(head: VersionHead, file: ManifestEntry): void {
+    this.buildKeys(head.version);
     this.sql.exec(
       "INSERT INTO files (version, path, size, sha256) VALUES (?, ?, ?, ?) ON CONFLICT (version, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256",
       head.version,
@@ -123,17 +172,21 @@ export class VersionTable {
       file.size,
       file.sha256,
     );
+    this.putKey(head.version, file.path);
     this.outbox.enqueue({ kind: "file_added", payload: { model: head.model, version: head.version, file } });
   }
 
   removeFile(head: VersionHead, path: string): void {
     this.sql.exec("DELETE FROM files WHERE version = ? AND path = ?", head.version, path);
+    this.sql.exec("DELETE FROM file_keys WHERE version = ? AND path = ?", head.version, path);
     this.outbox.enqueue({ kind: "file_removed", payload: { model: head.model, version: head.version, path } });
   }
 
   /** Forgets a version and its files (the caller queues the D1 side with its audit event). */
   delete(version: number): void {
     this.sql.exec("DELETE FROM files WHERE version = ?", version);
+    this.sql.exec("DELETE FROM file_keys WHERE version = ?", version);
+    this.sql.exec("DELETE FROM file_keys_built WHERE version = ?", version);
     this.sql.exec("DELETE FROM stage_history WHERE version = ?", version);
     this.sql.exec("DELETE FROM versions WHERE version = ?", version);
   }
@@ -180,7 +233,7 @@ export class VersionTable {
   }
 
   clear(): void {
-    for (const table of ["versions", "files", "stage_history", "idempotency"]) this.sql.exec(`DELETE FROM ${table}`);
+    for (const table of ["versions", "files", "file_keys", "file_keys_built", "stage_history", "idempotency"]) this.sql.exec(`DELETE FROM ${table}`);
   }
 
   private withFiles(head: VersionHead | null): VersionRecord | null {

@@ -12,28 +12,31 @@
  * - A revocation is known at once in the isolate that made it, and within 10 s everywhere
  *   (src/auth/revocation.ts; open watch sockets: ModelState's alarm).
  */
-import { eq, and, isNull } from "drizzle-orm";
 import { SignJWT } from "jose";
 import { z } from "zod";
-import { grantExcess, SCOPES, type Principal, type Scope } from "../auth/principal";
+import { auditedAs, grantExcess, SCOPES, type Principal, type Scope } from "../auth/principal";
 import { noteRevoked } from "../auth/revocation";
+import { ClaimGlob } from "../auth/verify";
 import { tokens, type TokenRow } from "../db/schema";
 import { queryDb } from "../db/session";
 import { timestamp } from "../domain/ids";
 import { DEFAULT_TOKEN_TTL_S, MAX_TOKEN_TTL_S, newTokenId, TOKEN_ID } from "../domain/token";
 import { config, type Env } from "../env";
-import { commitRegistryChange } from "../events/registry";
+import { insertIf } from "../db/insert-if";
+import { commitRegistryChange, commitRegistryChangeIf } from "../events/registry";
 import { dispatchAfter } from "../events/dispatch";
 import { defineRoute } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound, ProblemError } from "../http/problem";
-import { rowGrant, tokenBody, TokenStore } from "./store";
+import { parentNotRevoked, rowGrant, tokenBody, TokenStore } from "./store";
 
-/** The same bounds the verifier puts on these claims (src/auth/verify.ts), so every minted token verifies. */
-const Glob = z.string().min(1).max(256);
-/** A token travels in a header on every request: 64 globs at most, so it stays within header size limits (~25 KB at worst). */
-const Globs = z.array(Glob).min(1).max(64);
+/**
+ * The verifier's bounds on these claims (src/auth/verify.ts), so every minted token verifies.
+ * A token travels in a header on every request: 64 globs at most, so it stays within header
+ * size limits (~25 KB at worst).
+ */
+const Globs = z.array(ClaimGlob).min(1).max(64);
 
 /** Space-separated scope names, each one of SCOPES; answered in SCOPES' order, once each. */
 const ScopeNames = z
@@ -58,7 +61,13 @@ export const CreateTokenBody = z.strictObject({
   scope: ScopeNames,
   models: Globs.optional().describe("Globs of the models the token may act on; absent: every model"),
   aliases: Globs.optional().describe("Globs of the aliases and stages it may move; absent: all of them"),
-  ttl_s: z.number().int().min(1).max(MAX_TOKEN_TTL_S).default(DEFAULT_TOKEN_TTL_S).describe("Lifetime in seconds (at most a year)"),
+  ttl_s: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_TOKEN_TTL_S)
+    .default(DEFAULT_TOKEN_TTL_S)
+    .describe("Lifetime in seconds (at most a year), cut to the minting token's own `exp`"),
   description: z.string().max(1024).nullable().default(null),
 });
 
@@ -76,10 +85,15 @@ export const Token = z
     description: z.string().nullable(),
     created_at: z.string(),
     created_by: z.string(),
+    parent: z.string().nullable().describe("The id of the minted token it was minted with: revoking that one revokes this one. null: minted with a token without a registry `jti`"),
   })
   .meta({ id: "Token" });
 
-export const MintedToken = Token.extend({ token: z.string().describe("The JWT: shown only in this answer") }).meta({ id: "MintedToken" });
+export const MintedToken = Token.extend({
+  token: z.string().describe("The JWT: shown only in this answer"),
+  ttl_s: z.number().int().describe("The lifetime granted, in seconds"),
+  ttl_capped: z.boolean().describe("Whether `ttl_s` was cut to the minting token's own `exp`: a token never outlives its minter"),
+}).meta({ id: "MintedToken" });
 
 /** The signing key; without `JWT_SECRET` the registry has none of its own (JWKS keys belong to their issuer). */
 function signingSecret(env: Env): Uint8Array {
@@ -100,6 +114,19 @@ const audited = (row: TokenRow) => {
   const { id, sub, scope, models, aliases, expires_at, description } = tokenBody(row);
   return { id, sub, scope, models, aliases, expires_at, description };
 };
+
+/**
+ * A minted token's `exp`: `ttl_s` from now, cut to the minter's own `exp` (a token never
+ * outlives its minter; for one without a registry `jti` too). 401 when the minter has no
+ * time left to give (verification allows 30 s past `exp`).
+ */
+function cappedExpiry(iat: number, ttlS: number, minter: Principal): { exp: number; capped: boolean } {
+  const wanted = iat + ttlS;
+  if (minter.expiresAt === undefined) return { exp: wanted, capped: false };
+  const limit = Math.floor(minter.expiresAt / 1000);
+  if (limit <= iat) throw new ProblemError("unauthenticated", "This token expires now: it has no lifetime left to give a new token");
+  return { exp: Math.min(wanted, limit), capped: limit < wanted };
+}
 
 function mayGrant(principal: Principal, wanted: { scopes: Scope[]; models?: string[]; aliases?: string[] }): void {
   const excess = grantExcess(principal, wanted);
@@ -125,7 +152,7 @@ export const tokenRoutes = [
       const cfg = config(c.env);
       const nowMs = Date.now();
       const iat = Math.floor(nowMs / 1000);
-      const exp = iat + body.ttl_s;
+      const { exp, capped } = cappedExpiry(iat, body.ttl_s, principal);
       const id = newTokenId(nowMs);
       const scope = body.scope.join(" ");
       let jwt = new SignJWT({ scope, ...(body.models ? { models: body.models } : {}), ...(body.aliases ? { aliases: body.aliases } : {}) })
@@ -149,12 +176,22 @@ export const tokenRoutes = [
         expiresAt: timestamp(exp * 1000),
         revokedAt: null,
         revokedBy: null,
+        parentId: principal.tokenId ?? null,
       };
       const db = queryDb(c);
       const store = new TokenStore(db);
-      await commitRegistryChange(db, [store.db.insert(tokens).values(row)], { at: row.createdAt, actor: principal.sub, action: "token.create", to: audited(row) });
+      const event = { at: row.createdAt, ...auditedAs(principal), action: "token.create" as const, to: audited(row) };
+      if (row.parentId === null) await commitRegistryChange(db, [store.db.insert(tokens).values(row)], event);
+      else {
+        // The minter may have been revoked since this isolate's view of revocations: stored only
+        // if it still is not when the batch runs, so no child escapes its parent's revocation.
+        const onlyIf = parentNotRevoked(row.parentId);
+        if (!(await commitRegistryChangeIf(db, onlyIf, [insertIf(store.db, tokens, row, onlyIf)], event))) {
+          throw new ProblemError("unauthenticated", "token has been revoked");
+        }
+      }
       dispatchAfter(c);
-      return c.json({ ...tokenBody(row), token }, 201);
+      return c.json({ ...tokenBody(row), token, ttl_s: exp - iat, ttl_capped: capped }, 201);
     },
   }),
 
@@ -196,12 +233,17 @@ export const tokenRoutes = [
       // The SQL tenancy filter and the minting rule are one rule; checked here again in code.
       if (!row || grantExcess(principal, rowGrant(row)) !== null) throw notFound(`Token '${params.id}'`);
       const at = timestamp();
-      await commitRegistryChange(
-        db,
-        [store.db.update(tokens).set({ revokedAt: at, revokedBy: principal.sub }).where(and(eq(tokens.id, row.id), isNull(tokens.revokedAt)))],
-        { at, actor: principal.sub, action: "token.revoke", from: audited(row) },
-      );
-      noteRevoked(row.id);
+      // Every token minted with it goes too, and theirs in turn (docs/security.md): one statement
+      // over `parent_id`, so a descendant minted after this look is revoked all the same.
+      const cascade = await store.descendants(row.id);
+      await commitRegistryChange(db, [store.revokeTree(row.id, at, principal.sub)], {
+        at,
+        ...auditedAs(principal),
+        action: "token.revoke",
+        from: audited(row),
+        ...(cascade.length > 0 ? { detail: { cascade } } : {}),
+      });
+      for (const id of [row.id, ...cascade]) noteRevoked(id);
       dispatchAfter(c);
       return c.body(null, 204);
     },

@@ -9,7 +9,7 @@ import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { Principal, Scope } from "../auth/principal";
 import { tokens, type TokenRow } from "../db/schema";
 import { orm, type D1Handle } from "../db/session";
-import { toSqliteGlob } from "../domain/glob";
+import { matchesAnyGlob } from "../db/pattern-sql";
 
 export type { TokenRow };
 
@@ -27,6 +27,7 @@ export function tokenBody(row: TokenRow) {
     description: row.description,
     created_at: row.createdAt,
     created_by: row.createdBy,
+    parent: row.parentId,
   };
 }
 
@@ -48,11 +49,16 @@ export function rowGrant(row: TokenRow) {
  */
 function within(column: SQLWrapper, held: readonly string[] | undefined): SQL | undefined {
   if (held === undefined) return undefined;
-  const patterns = JSON.stringify(held.map(toSqliteGlob));
   return sql`(${column} IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM json_each(${column}) AS claimed
-    WHERE NOT EXISTS (SELECT 1 FROM json_each(${patterns}) AS held WHERE claimed.value GLOB held.value)))`;
+    SELECT 1 FROM json_each(${column}) AS claimed WHERE NOT ${matchesAnyGlob("claimed.value", held)}))`;
 }
+
+/** The ids of `id` and every token minted with it, and with those in turn (`parent_id`, indexed). */
+const treeOf = (id: string) =>
+  sql`(WITH RECURSIVE tree(id) AS (SELECT ${id} UNION SELECT t.id FROM ${tokens} AS t JOIN tree ON t.parent_id = tree.id) SELECT id FROM tree)`;
+
+/** The condition under which a token minted with `parent` may be stored: the parent is not revoked (read in the insert's batch). */
+export const parentNotRevoked = (parent: string) => sql`NOT EXISTS (SELECT 1 FROM ${tokens} WHERE ${tokens.id} = ${parent} AND ${tokens.revokedAt} IS NOT NULL)`;
 
 export class TokenStore {
   readonly db: DrizzleD1Database;
@@ -68,6 +74,25 @@ export class TokenStore {
       .from(tokens)
       .where(and(eq(tokens.id, id), isNull(tokens.revokedAt), within(tokens.models, manager.models), within(tokens.aliases, manager.aliases)))
       .get();
+  }
+
+  /** The live tokens minted with `id`, and with those in turn, oldest first. */
+  async descendants(id: string): Promise<string[]> {
+    const rows = await this.db
+      .select({ id: tokens.id })
+      .from(tokens)
+      .where(and(sql`${tokens.id} IN ${treeOf(id)}`, sql`${tokens.id} != ${id}`, isNull(tokens.revokedAt)))
+      .orderBy(tokens.id)
+      .all();
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Revokes `id` and every token minted with it, and with those in turn, in one statement:
+   * a descendant minted after a look at the tree is revoked all the same.
+   */
+  revokeTree(id: string, at: string, by: string) {
+    return this.db.update(tokens).set({ revokedAt: at, revokedBy: by }).where(and(sql`${tokens.id} IN ${treeOf(id)}`, isNull(tokens.revokedAt)));
   }
 
   /** A page of live tokens `manager` may manage, newest first, below `before`: `limit + 1` rows. */

@@ -76,11 +76,13 @@ function searchTerms(filter: string | undefined, spec: typeof MODEL_FILTER, orde
   }
 }
 
+/** A search's run: a page token of another search, or a filter the store refused, is the caller's error. */
 async function withToken<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
     if (err instanceof TokenMismatch) throw invalid(err.message);
+    if (err instanceof FilterError) throw invalid(`Invalid filter: ${err.message}`);
     throw err;
   }
 }

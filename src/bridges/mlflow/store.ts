@@ -11,8 +11,9 @@
 import { AliasProjection, holdersOf } from "../../aliases/projection-reader";
 import type { D1Handle } from "../../db/session";
 import { shownVersion } from "../../domain/alias";
-import { toSqliteGlob } from "../../domain/glob";
-import { asciiLower, likeToGlob, type Clause, type OrderItem } from "../../domain/mlflow-filter";
+import { matchesAnySql } from "../../db/pattern-match";
+import { globsParam, patternRefused, patternSql } from "../../db/pattern-sql";
+import { asciiLower, FilterError, splitLike, type Clause, type OrderItem } from "../../domain/mlflow-filter";
 import type { Lineage, Stage, VersionHead, VersionStatus } from "../../domain/version";
 import { decodeCursor, encodeCursor } from "../../http/cursor";
 import { z } from "zod";
@@ -88,9 +89,9 @@ function clauseSql(clause: Clause, columns: Record<string, string>): Sql {
       case "!=":
         return { text: `${column} != ?`, params: [value] };
       case "LIKE":
-        return { text: `${column} GLOB ?`, params: [likeToGlob(value as string)] };
+        return patternSql(column, splitLike(value as string));
       case "ILIKE":
-        return { text: `lower(${column}) GLOB ?`, params: [likeToGlob(asciiLower(value as string))] };
+        return patternSql(`lower(${column})`, splitLike(asciiLower(value as string)));
       case "IN":
         return { text: `${column} IN (SELECT value FROM json_each(?))`, params: [JSON.stringify(value)] };
     }
@@ -104,7 +105,7 @@ function clauseSql(clause: Clause, columns: Record<string, string>): Sql {
 /** The token's `models` globs as a condition on `column`; null when it has none (every model). */
 function globSql(column: string, globs: readonly string[] | undefined): Sql | null {
   if (globs === undefined) return null;
-  return { text: `EXISTS (SELECT 1 FROM json_each(?) AS g WHERE ${column} GLOB g.value)`, params: [JSON.stringify(globs.map(toSqliteGlob))] };
+  return { text: matchesAnySql(column), params: [globsParam(globs)] };
 }
 
 /** A sort column with its direction, and how to read its value off a row for the next page's token. */
@@ -196,7 +197,13 @@ async function search<Row extends Record<string, unknown>>(
   const { results } = await db
     .prepare(text)
     .bind(...params)
-    .all<Row>();
+    .all<Row>()
+    .catch((err: unknown) => {
+      // Parsing bounds every pattern to what D1 runs (src/domain/mlflow-filter.ts); should D1
+      // still refuse one, the filter is at fault, never the store: 400, not 500.
+      if (patternRefused(err)) throw new FilterError("The filter is too complex for the store: shorten the span between the wildcards of its LIKE patterns");
+      throw err;
+    });
   const more = results.length > query.limit;
   const rows = more ? results.slice(0, query.limit) : results;
   const last = rows[rows.length - 1];
