@@ -230,7 +230,7 @@ describe("every list and search route answers exactly the visible set (property)
         const retention = await json("PUT", "/v1/retention", { token, body: {} });
         expect(retention.status, why).toBe(sees(claim, "") ? 200 : 403);
       }),
-      { numRuns: 30 },
+      { numRuns: 50 },
     );
   }, 600_000);
 });
