@@ -5,7 +5,7 @@ import { globMatch, globPattern, globWithin, splitGlob } from "../src/domain/glo
 import { sortableId } from "../src/domain/ids";
 import { ModelName } from "../src/domain/names";
 import { applyVersionPatch, type VersionRecord } from "../src/domain/version";
-import { hasScope, mayActOnModel } from "../src/auth/principal";
+import { hasScope, visibilityOf } from "../src/auth/principal";
 import { principalFromClaims } from "../src/auth/verify";
 
 describe("globMatch", () => {
@@ -147,8 +147,8 @@ describe("principals", () => {
   });
   it("limits models by glob", () => {
     const p = principalFromClaims({ sub: "a", scope: "read", models: ["fraud-*"] });
-    expect(mayActOnModel(p, "fraud-1")).toBe(true);
-    expect(mayActOnModel(p, "churn")).toBe(false);
+    expect(visibilityOf(p).sees("fraud-1")).toBe(true);
+    expect(visibilityOf(p).sees("churn")).toBe(false);
   });
   it("refuses tokens without a sub", () => {
     expect(() => principalFromClaims({ scope: "read" })).toThrow();

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "../src/lineage/sql";
 import { lookupQuery } from "../src/lineage/store";
+import { Visibility } from "../src/db/visibility";
 import { bytesOf, call, createModel, createVersion, hsToken, json } from "./helpers";
 
 /** A ready version with one small file and this lineage. */
@@ -367,7 +368,7 @@ describe("GET /v1/lineage reverse lookups", () => {
     const indexes = ["versions_git_sha_created", "versions_run_id_created", "version_datasets_uri", "version_datasets_snapshot"];
     for (const [i, filter] of filters.entries()) {
       for (const globs of [undefined, ["rl-*"]]) {
-        const q = lookupQuery(filter, globs, { at: "2026-12-01T00:00:00.000Z", m: "rl-b", v: 9 }, 51);
+        const q = lookupQuery(filter, Visibility.of(globs), { at: "2026-12-01T00:00:00.000Z", m: "rl-b", v: 9 }, 51);
         const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).bind(...q.params).all<{ detail: string }>();
         const plan = results.map((r) => r.detail).join("\n");
         expect(plan, plan).toMatch(new RegExp(`SEARCH (v|d) USING (COVERING )?INDEX ${indexes[i]} \\(`));

@@ -4,6 +4,7 @@
  * alias service (./service.ts), which checks the grant again, makes the one ModelState call
  * that decides, and leaves cache invalidation to the ModelState stub (src/state/client.ts).
  */
+import { visibilityOf } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { z } from "zod";
 import { ALIAS_PARAM, defineRoute, MODEL_PARAM } from "../http/api";
@@ -150,7 +151,7 @@ export const aliasRoutes = [
         archiveExisting: body.archive_existing,
         reason: body.reason ?? null,
       });
-      return c.json(await new VersionStore(queryDb(c)).present(record, principal));
+      return c.json(await new VersionStore(queryDb(c)).present(record, visibilityOf(principal)));
     },
   }),
 ];

@@ -3,11 +3,11 @@
  * file, which clears its `unreferenced_since`) and the reads of `version_files` that
  * downloads and garbage collection need.
  */
-import { and, eq, lte, or, sql } from "drizzle-orm";
+import { and, eq, lte, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
 import { blobLeases, blobs, openUploads, versionFiles, versions } from "../db/schema";
-import { globCondition } from "../db/pattern-sql";
+import type { Visibility } from "../db/visibility";
 
 const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})`;
 
@@ -60,16 +60,18 @@ export class BlobStore {
   }
 
   /**
-   * The size of the bytes of `sha256` in a file of a model matching `globs` (every model when
-   * undefined), or null when no such model holds them: what a caller may learn of bytes, so no
-   * token can attach, and then read, bytes only models it may not act on hold, nor learn that
-   * the registry holds a hash (src/artifacts/upload-workflow.ts, `callerHolds`).
+   * The size of the bytes of `sha256` in a file of a model the caller sees, or null when no
+   * such model holds them: what a caller may learn of bytes, so no token can attach, and then
+   * read, bytes only models it may not act on hold, nor learn that the registry holds a hash
+   * (src/artifacts/upload-workflow.ts, `callerHolds`).
    */
-  async heldSize(sha256: string, globs: readonly string[] | undefined): Promise<number | null> {
-    if (globs !== undefined && globs.length === 0) return null;
-    const where = [eq(versionFiles.sha256, sha256)];
-    if (globs !== undefined) where.push(or(...globs.map((g) => globCondition(versionFiles.model, g)))!);
-    const row = await this.db.select({ size: versionFiles.size }).from(versionFiles).where(and(...where)).limit(1).get();
+  async heldSize(sha256: string, visibility: Visibility): Promise<number | null> {
+    const row = await this.db
+      .select({ size: versionFiles.size })
+      .from(versionFiles)
+      .where(and(eq(versionFiles.sha256, sha256), visibility.sql(versionFiles.model)))
+      .limit(1)
+      .get();
     return row?.size ?? null;
   }
 

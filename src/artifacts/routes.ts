@@ -3,6 +3,7 @@
  * Bytes stream through; ModelState decides what a version's files are, R2 holds the bytes.
  */
 import { isPreview } from "../auth/internal";
+import { visibilityOf } from "../auth/principal";
 import { queryDb, skipWriteBookmark } from "../db/session";
 import { z } from "zod";
 import { config } from "../env";
@@ -73,7 +74,7 @@ export const artifactRoutes = [
       const declaredHeader = c.req.header("x-mreg-sha256");
       const declared = declaredHeader === undefined ? undefined : parseWith(Sha256Hex, declaredHeader, "x-mreg-sha256 header");
       const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (ctl) => ctl.close() });
-      const file = await putFile(c.env, queryDb(c), actorFor(params.model, principal), principal.models, params, body, length, declared);
+      const file = await putFile(c.env, queryDb(c), actorFor(params.model, principal), visibilityOf(principal), params, body, length, declared);
       return c.json(file, 201);
     },
   }),
@@ -96,7 +97,7 @@ export const artifactRoutes = [
     },
     errors: ["validation_failed", "not_found", "immutable", "digest_mismatch", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const started = await startUpload(c.env, queryDb(c), actorFor(params.model, principal), principal.models, { version: params.version, ...body });
+      const started = await startUpload(c.env, queryDb(c), actorFor(params.model, principal), visibilityOf(principal), { version: params.version, ...body });
       if ("deduplicated" in started) return c.json(started.deduplicated, 200);
       return c.json(uploadBody(started.upload), 201);
     },
@@ -158,7 +159,7 @@ export const artifactRoutes = [
     responses: { 200: { description: "The verified file", schema: File } },
     errors: ["validation_failed", "not_found", "conflict", "digest_mismatch"],
     async handler(c, { params, principal }) {
-      const file = await finishUpload(c.env, queryDb(c), actorFor(params.model, principal), principal.models, { version: params.version, uploadId: params.upload_id });
+      const file = await finishUpload(c.env, queryDb(c), actorFor(params.model, principal), visibilityOf(principal), { version: params.version, uploadId: params.upload_id });
       return c.json(file);
     },
   }),

@@ -4,6 +4,7 @@
  * registry. Routes parse and shape; these functions do the work.
  */
 import type { D1Handle } from "../db/session";
+import type { Visibility } from "../db/visibility";
 import type { ManifestEntry } from "../domain/manifest";
 import { timestamp } from "../domain/ids";
 import { planPartSize, expectedPartSize, type UploadPart, type UploadRecord } from "../domain/upload";
@@ -20,15 +21,15 @@ export type StoredFile = ManifestEntry & { deduplicated?: boolean };
 
 /**
  * What an upload tells its caller of bytes the registry holds: the one rule of single PUTs
- * and multipart uploads alike. Only bytes in a file of a model the caller may act on
- * (`globs`) count. Those with the declared sha256 and another size refuse the upload at once
+ * and multipart uploads alike. Only bytes in a file of a model the caller sees
+ * (`visibility`) count. Those with the declared sha256 and another size refuse the upload at once
  * (422, naming their size); with that size the caller holds them: it may attach them without
  * sending them, and its answer and audit event say `deduplicated`. Bytes only other models
  * hold are never named: the upload runs and ends exactly as for bytes nobody holds (the
  * registry still keeps one copy of them, as a detail of storage).
  */
-async function callerHolds(blobs: BlobStore, globs: readonly string[] | undefined, sha256: string, size: number): Promise<boolean> {
-  const held = await blobs.heldSize(sha256, globs);
+async function callerHolds(blobs: BlobStore, visibility: Visibility, sha256: string, size: number): Promise<boolean> {
+  const held = await blobs.heldSize(sha256, visibility);
   if (held !== null && held !== size) {
     throw new ProblemError("digest_mismatch", `The registry holds the bytes of ${sha256} with ${held} bytes, not ${size}`, { expected: sha256 });
   }
@@ -40,7 +41,7 @@ export async function putFile(
   env: Env,
   db: D1Handle,
   who: Actor,
-  globs: readonly string[] | undefined,
+  visibility: Visibility,
   target: { version: number; path: string },
   body: ReadableStream<Uint8Array>,
   length: number,
@@ -51,13 +52,13 @@ export async function putFile(
   // Fail before any byte moves when the version cannot take files, or the declared bytes cannot be these.
   try {
     unwrap(await state.checkWritable({ model: who.model, version: target.version, path: target.path }));
-    if (declared !== undefined) await callerHolds(blobs, globs, declared, length);
+    if (declared !== undefined) await callerHolds(blobs, visibility, declared, length);
   } catch (err) {
     await body.cancel().catch(() => undefined);
     throw err;
   }
   const bytes = await storeSingle(env.ARTIFACTS, blobs, body, length, declared, who.at);
-  const deduplicated = bytes.deduplicated && (await callerHolds(blobs, globs, bytes.sha256, bytes.size));
+  const deduplicated = bytes.deduplicated && (await callerHolds(blobs, visibility, bytes.sha256, bytes.size));
   return unwrap(
     await state.attachFile({
       ...who,
@@ -77,13 +78,13 @@ export async function startUpload(
   env: Env,
   db: D1Handle,
   who: Actor,
-  globs: readonly string[] | undefined,
+  visibility: Visibility,
   target: { version: number; path: string; size: number; sha256: string },
 ): Promise<{ deduplicated: StoredFile } | { upload: UploadView }> {
   const state = modelState(env, who.model);
   unwrap(await state.checkWritable({ model: who.model, version: target.version, path: target.path }));
   const blobs = new BlobStore(db, who.model);
-  if ((await callerHolds(blobs, globs, target.sha256, target.size)) && (await blobs.reuse(target.sha256, target.size))) {
+  if ((await callerHolds(blobs, visibility, target.sha256, target.size)) && (await blobs.reuse(target.sha256, target.size))) {
     const file = unwrap(
       await state.attachFile({
         ...who,
@@ -165,7 +166,7 @@ export async function finishUpload(
   env: Env,
   db: D1Handle,
   who: Actor,
-  globs: readonly string[] | undefined,
+  visibility: Visibility,
   ref: { version: number; uploadId: string },
 ): Promise<StoredFile> {
   const state = modelState(env, who.model);
@@ -180,10 +181,10 @@ export async function finishUpload(
     upload,
     upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag })),
     who.at,
-    () => callerHolds(blobs, globs, upload.sha256, upload.size),
+    () => callerHolds(blobs, visibility, upload.sha256, upload.size),
   );
   const verified = completion.outcome === "verified";
-  const deduplicated = verified && completion.deduplicated && (await callerHolds(blobs, globs, upload.sha256, upload.size));
+  const deduplicated = verified && completion.deduplicated && (await callerHolds(blobs, visibility, upload.sha256, upload.size));
   const superseded = completion.outcome === "superseded";
   unwrap(
     await state.finishUpload({

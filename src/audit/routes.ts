@@ -1,5 +1,6 @@
 /** GET /v1/audit: who did what, when, newest first. */
 import { z } from "zod";
+import { visibilityOf } from "../auth/principal";
 import { orm, queryDb } from "../db/session";
 import { ModelName } from "../domain/names";
 import { defineRoute } from "../http/api";
@@ -62,7 +63,7 @@ export const auditRoutes = [
         action: query.action,
         since: normalize(query.since),
         until: normalize(query.until),
-        globs: principal.models,
+        visibility: visibilityOf(principal),
         before,
         limit: query.limit,
       });

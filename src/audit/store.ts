@@ -3,11 +3,11 @@
  * replayed outbox flush inserts nothing twice), and the filtered, paged read, which shows
  * webhook URLs as origins only (events stored before the writers did so still hold them).
  */
-import { and, desc, eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
-import { globCondition } from "../db/pattern-sql";
+import { and, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { insertIf } from "../db/insert-if";
 import { auditEvents } from "../db/schema";
+import type { Visibility } from "../db/visibility";
 import type { AuditEvent } from "../domain/audit";
 import { webhookUrlsRedacted } from "../domain/webhook";
 
@@ -46,8 +46,8 @@ export interface AuditFilters {
   action?: string;
   since?: string;
   until?: string;
-  /** The token's `models` globs: only matching models' events are listed. */
-  globs?: readonly string[];
+  /** Which models the token sees: only their events are listed (registry-level ones, model `""`, only when it sees every model). */
+  visibility: Visibility;
   /** Keyset: events older than this id. */
   before?: string;
   limit: number;
@@ -67,10 +67,7 @@ export async function readAudit(db: DrizzleD1Database, f: AuditFilters): Promise
   if (f.since) where.push(gte(auditEvents.at, f.since));
   if (f.until) where.push(lt(auditEvents.at, f.until));
   if (f.before) where.push(lt(auditEvents.id, f.before));
-  if (f.globs) {
-    if (f.globs.length === 0) return [];
-    where.push(or(...f.globs.map((g) => globCondition(auditEvents.model, g)))!);
-  }
+  where.push(f.visibility.sql(auditEvents.model));
   const rows = await db
     .select()
     .from(auditEvents)

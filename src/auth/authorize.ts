@@ -11,7 +11,7 @@
  * target as much as a move does.
  */
 import { ProblemError } from "../http/problem";
-import { hasScope, mayActOnModel, ungranted, type Principal, type Scope } from "./principal";
+import { hasScope, ungranted, visibilityOf, type Principal, type Scope } from "./principal";
 
 export interface AccessRequest {
   /** The scope the operation needs; `public` needs none. */
@@ -30,7 +30,7 @@ export type Denial =
 /** Why `principal` may not make `request`, or null when it may. Scope first, then model, then aliases. */
 export function authorize(principal: Principal, request: AccessRequest): Denial | null {
   if (request.scope !== undefined && request.scope !== "public" && !hasScope(principal, request.scope)) return { reason: "scope", scope: request.scope };
-  if (request.model !== undefined && !mayActOnModel(principal, request.model)) return { reason: "model", model: request.model };
+  if (request.model !== undefined && !visibilityOf(principal).sees(request.model)) return { reason: "model", model: request.model };
   const alias = ungranted(principal.aliases, request.aliases ?? [])[0];
   return alias === undefined ? null : { reason: "alias", alias };
 }

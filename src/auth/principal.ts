@@ -2,6 +2,7 @@
  * Who is calling and what they may do: the claims of a verified token, reduced to what the
  * routes check. Pure, so the rules are unit-tested without tokens.
  */
+import { Visibility } from "../db/visibility";
 import { globWithin, matchesAny } from "../domain/glob";
 
 export const SCOPES = ["read", "write", "promote", "approve", "report", "admin"] as const;
@@ -41,9 +42,8 @@ export function hasScope(principal: Principal, scope: Scope): boolean {
   return principal.scopes.has("admin") || principal.scopes.has(scope);
 }
 
-export function mayActOnModel(principal: Principal, model: string): boolean {
-  return principal.models === undefined || matchesAny(principal.models, model);
-}
+/** Which models this principal sees (its `models` claim): the one rule every check, list and search applies. */
+export const visibilityOf = (principal: Principal): Visibility => Visibility.of(principal.models);
 
 /** The targets among `targets` that `grants` (a token's `aliases` claim; undefined: all) does not cover. */
 export function ungranted(grants: readonly string[] | undefined, targets: readonly string[]): string[] {

@@ -1,9 +1,10 @@
 /**
  * The SQL text of a split pattern's test (src/domain/glob.ts, `splitPattern`): its literal
  * prefix and suffix compared with `substr`, at any length, and only the span between its
- * wildcards through GLOB, which D1 limits to 50 bytes. A module that imports nothing, so
- * src/lineage/sql.ts (loaded by bench/lineage.mjs in Node) can use it; the drizzle and
- * parameter helpers are in ./pattern-sql.ts.
+ * wildcards through GLOB, which D1 limits to 50 bytes; and the raw text of the visibility
+ * rule (./visibility.ts) for SQL that names its parameters by number. A module that imports
+ * nothing, so src/lineage/sql.ts (loaded by bench/lineage.mjs in Node) can use it; the
+ * drizzle and parameter helpers are in ./pattern-sql.ts.
  */
 
 /**
@@ -24,3 +25,11 @@ export const matchesRowSql = (text: string) => splitMatchSql(text, "pat.value ->
 
 /** SQL true when `text` matches any of the split patterns in the JSON parameter `param` (`splitParam`). */
 export const matchesAnySql = (text: string, param = "?") => `EXISTS (SELECT 1 FROM json_each(${param}) AS pat WHERE ${matchesRowSql(text)})`;
+
+/**
+ * SQL true when `text` is a model the visibility in the parameter `param` sees: that
+ * parameter is `Visibility.param` (./visibility.ts), NULL for every model, else the token's
+ * globs split for SQL (an empty list: none). For statements that number their parameters
+ * (`?6`); others take `Visibility.raw` or `Visibility.sql`.
+ */
+export const visibleSql = (text: string, param: string) => `(${param} IS NULL OR ${matchesAnySql(text, param)})`;

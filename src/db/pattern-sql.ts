@@ -4,7 +4,7 @@
  * suffix (substr, any length) and only the span between its wildcards through GLOB. Used for
  * tokens' `models` globs and the MLflow bridge's LIKE filters, whatever their length.
  */
-import { getTableName, sql, type AnyColumn, type SQL } from "drizzle-orm";
+import { getTableName, sql, type AnyColumn, type SQL, type SQLWrapper } from "drizzle-orm";
 import { fitsD1, globPattern, splitGlob, type SplitPattern } from "../domain/glob";
 import { matchesAnySql, matchesRowSql } from "./pattern-match";
 
@@ -36,4 +36,18 @@ export function globCondition(column: AnyColumn, glob: string): SQL {
   const whole = globPattern(splitGlob(glob));
   if (fitsD1(whole)) return sql`${column} GLOB ${whole}`;
   return matchesAnyGlob(`"${getTableName(column.table)}"."${column.name}"`, [glob]);
+}
+
+/**
+ * Rows whose claim `claimed` (a JSON array of globs, or NULL for every name) lies within
+ * `held` glob by glob (`globWithin`, src/domain/glob.ts, in SQL: a claimed glob lies within a
+ * held one when it matches it as a name, the held glob made a GLOB pattern); undefined (no
+ * condition) when `held` is undefined, which reaches everything. A NULL claim reaches
+ * everything too, so only such a holder covers it. The held globs travel as one JSON
+ * value, whatever their number (D1 binds at most 100 parameters).
+ */
+export function globsWithinSql(claimed: SQLWrapper, held: readonly string[] | undefined): SQL | undefined {
+  if (held === undefined) return undefined;
+  return sql`(${claimed} IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM json_each(${claimed}) AS claimed WHERE NOT ${matchesAnyGlob("claimed.value", held)}))`;
 }

@@ -2,7 +2,7 @@
  * Webhook rules, pure: which events a webhook receives, which URLs it may have, what an
  * attempt's answer means, and when to try again.
  */
-import { globWithin, matchesAny } from "./glob";
+import { matchesAny } from "./glob";
 
 /** Retries stop this long after a delivery's first attempt. */
 export const RETRY_WINDOW_MS = 24 * 3600 * 1000;
@@ -33,14 +33,13 @@ export function subscribes(sub: Subscription, event: { action: string; model: st
 }
 
 /**
- * Whether a token limited to `tokenModels` (undefined: unrestricted) may see and change a
- * webhook with the `models` filter `webhookModels`: every glob of the filter lies within
- * the token's globs. An unfiltered webhook receives every model's events and the
- * registry's, so only an unrestricted token may have it.
+ * The models a webhook's `models` filter reaches: its globs, or undefined (every model, and
+ * the registry's events) when it is empty. A token sees and changes a webhook only when its
+ * own claim covers that reach (`Visibility.covers`, src/db/visibility.ts), so only an
+ * unrestricted token may have an unfiltered webhook. src/events/store.ts says the same in SQL.
  */
-export function webhookInScope(tokenModels: readonly string[] | undefined, webhookModels: readonly string[]): boolean {
-  if (tokenModels === undefined) return true;
-  return webhookModels.length > 0 && webhookModels.every((glob) => globWithin(glob, tokenModels));
+export function filterReach(models: readonly string[]): readonly string[] | undefined {
+  return models.length > 0 ? models : undefined;
 }
 
 /**

@@ -10,8 +10,8 @@ import { z } from "zod";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { queryDb } from "../db/session";
 import { sortableId } from "../domain/ids";
-import { endpointProblem, urlOrigin, webhookInScope } from "../domain/webhook";
-import { auditedAs, type Principal } from "../auth/principal";
+import { endpointProblem, filterReach, urlOrigin } from "../domain/webhook";
+import { auditedAs, visibilityOf, type Principal } from "../auth/principal";
 import { config, type Env } from "../env";
 import { defineRoute } from "../http/api";
 import type { AppContext } from "../http/app-env";
@@ -100,7 +100,7 @@ function checkUrl(env: Env, url: string): void {
  */
 async function existing(c: AppContext, id: string, principal: Principal): Promise<WebhookRow> {
   const row = await new WebhookStore(queryDb(c)).get(id);
-  if (!row || !webhookInScope(principal.models, JSON.parse(row.models) as string[])) throw notFound(`Webhook '${id}'`);
+  if (!row || !visibilityOf(principal).covers(filterReach(JSON.parse(row.models) as string[]))) throw notFound(`Webhook '${id}'`);
   return row;
 }
 
@@ -112,7 +112,7 @@ async function lostRace(c: AppContext, id: string, principal: Principal): Promis
 
 /** A token with `models` may give a webhook only a `models` filter within its globs. */
 function checkModels(principal: Principal, models: string[]): void {
-  if (!webhookInScope(principal.models, models)) {
+  if (!visibilityOf(principal).covers(filterReach(models))) {
     throw new ProblemError(
       "forbidden",
       "This token is limited to some models: a webhook it creates or changes needs a `models` filter whose every glob lies within the token's (registry-level events and unfiltered webhooks need an unrestricted admin)",
@@ -184,7 +184,7 @@ export const webhookRoutes = [
     errors: ["validation_failed"],
     async handler(c, { query, principal }) {
       const before = query.cursor ? decodeCursor(query.cursor, IdCursor).id : undefined;
-      const rows = await new WebhookStore(queryDb(c)).list(before, query.limit, principal.models);
+      const rows = await new WebhookStore(queryDb(c)).list(before, query.limit, visibilityOf(principal));
       return c.json(toPage(rows, query.limit, (r) => ({ id: r.id }), webhookBody));
     },
   }),

@@ -7,7 +7,7 @@ import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { orm, type D1Handle } from "../db/session";
-import { matchesAnyGlob } from "../db/pattern-sql";
+import type { Visibility } from "../db/visibility";
 import { openSecret } from "./secrets";
 
 export type WebhookRow = typeof webhooks.$inferSelect;
@@ -46,6 +46,9 @@ export function deliveryBody(row: DeliveryRow) {
   };
 }
 
+/** A webhook's `models` filter as what it reaches: NULL (every model) when empty (src/domain/webhook.ts `filterReach`). */
+const FILTER_REACH = sql`(CASE WHEN json_array_length(${webhooks.models}) > 0 THEN ${webhooks.models} END)`;
+
 export class WebhookStore {
   readonly db: DrizzleD1Database;
 
@@ -70,19 +73,13 @@ export class WebhookStore {
   }
 
   /**
-   * A page of webhooks, newest first (ids are time-sortable), below `before`; with
-   * `tokenModels`, only those a token limited to them may see (domain/webhook.ts
-   * `webhookInScope`, here in SQL so that a page holds `limit` visible rows however many
-   * are hidden). A filter glob lies within a token glob when the token glob, as a GLOB
-   * pattern, matches it as text: the same test as `globWithin`.
+   * A page of webhooks, newest first (ids are time-sortable), below `before`: only those
+   * whose `models` filter the token's claim covers (`Visibility.covers`, in SQL so that a
+   * page holds `limit` visible rows however many are hidden).
    */
-  list(before: string | undefined, limit: number, tokenModels?: readonly string[]): Promise<WebhookRow[]> {
-    const where: SQL[] = [];
+  list(before: string | undefined, limit: number, visibility: Visibility): Promise<WebhookRow[]> {
+    const where: SQL[] = [visibility.coversSql(FILTER_REACH)];
     if (before) where.push(lt(webhooks.id, before));
-    if (tokenModels) {
-      where.push(sql`json_array_length(${webhooks.models}) > 0 AND NOT EXISTS (
-        SELECT 1 FROM json_each(${webhooks.models}) AS filter WHERE NOT ${matchesAnyGlob("filter.value", tokenModels)})`);
-    }
     return this.db
       .select()
       .from(webhooks)

@@ -5,7 +5,7 @@
  * their versions left out of lookups.
  */
 import { AliasProjection, holdersOf } from "../aliases/projection-reader";
-import { mayActOnModel } from "../auth/principal";
+import { visibilityOf } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { redactParents } from "../domain/lineage";
 import { defineRoute, MODEL_PARAM } from "../http/api";
@@ -36,7 +36,7 @@ export const lineageRoutes = [
     responses: { 200: { description: "The graph", schema: LineageGraphSchema } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, query, principal }) {
-      return c.json(await lineageGraph(queryDb(c), params, query.depth, principal));
+      return c.json(await lineageGraph(queryDb(c), params, query.depth, visibilityOf(principal)));
     },
   }),
 
@@ -61,7 +61,7 @@ export const lineageRoutes = [
             : { by: "run_id", value: query.run_id! };
       const after = query.cursor ? decodeCursor(query.cursor, LookupCursor) : undefined;
       const db = queryDb(c);
-      const rows = await new LineageStore(db).lookup(filter, principal.models, after, query.limit);
+      const rows = await new LineageStore(db).lookup(filter, visibilityOf(principal), after, query.limit);
       const held = holdersOf(await new AliasProjection(db).ofModels([...new Set(rows.map((r) => r.model))]));
       return c.json(
         toPage(
@@ -100,8 +100,8 @@ export const lineageRoutes = [
       const [from, to] = await Promise.all([store.get(params.model, params.a.version), store.get(params.model, params.b.version)]);
       if (!from) throw notFound(`Version ${params.a.version} of model '${params.model}'`);
       if (!to) throw notFound(`Version ${params.b.version} of model '${params.model}'`);
-      const mayRead = (model: string) => mayActOnModel(principal, model);
-      const seen = (r: typeof from) => ({ ...r, lineage: redactParents(r.lineage, mayRead) });
+      const visibility = visibilityOf(principal);
+      const seen = (r: typeof from) => ({ ...r, lineage: redactParents(r.lineage, visibility.sees) });
       return c.json(await versionDiff(c.env.ARTIFACTS, seen(from), seen(to)));
     },
   }),

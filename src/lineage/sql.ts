@@ -1,6 +1,6 @@
 /**
  * The lineage queries, as plain SQL text in a module that imports only SQL text (the glob
- * test, ../db/pattern-match.ts), so that `bench/lineage.mjs` (Node) can load it and show with `EXPLAIN QUERY PLAN` that each query
+ * and visibility tests, ../db/pattern-match.ts), so that `bench/lineage.mjs` (Node) can load it and show with `EXPLAIN QUERY PLAN` that each query
  * is answered from its index, as test/lineage.test.ts does in workerd.
  *
  * Lists of keys travel as one JSON parameter read with `json_each`: D1 binds at most 100
@@ -36,10 +36,10 @@ export const FACTS_SQL = `SELECT v.model, v.version, v.status, v.stage, v.create
   FROM json_each(?1) j JOIN versions v ON v.model = j.value ->> 0 AND v.version = j.value ->> 1`;
 
 // (With its extension: Node loads this file for bench/lineage.mjs, and resolves no other way.)
-import { matchesAnySql } from "../db/pattern-match.ts";
+import { visibleSql } from "../db/pattern-match.ts";
 
-/** Readable models: `?6` is null for a token without a `models` claim, else its globs. */
-const READABLE = (column: string) => `(?6 IS NULL OR ${matchesAnySql(column, "?6")})`;
+/** Models the token sees: `?6` is the request's `Visibility.param` (src/db/visibility.ts). */
+const READABLE = (column: string) => visibleSql(column, "?6");
 
 /**
  * Reverse lookups, newest first, keyset-paged on (created_at, model, version) below (?2, ?3, ?4).

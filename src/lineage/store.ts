@@ -7,7 +7,7 @@
  */
 import { AliasProjection, holdersOf } from "../aliases/projection-reader";
 import type { D1Handle } from "../db/session";
-import { globsParam } from "../db/pattern-sql";
+import type { Visibility } from "../db/visibility";
 import { FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "./sql";
 import { nodeKey, type NodeFacts, type NodeRef, type WalkedEdge, type WalkedNode } from "../domain/lineage";
 import type { DatasetRef } from "../domain/version";
@@ -38,12 +38,12 @@ export interface LookupRow {
 const FIRST_PAGE: LookupCursor = { at: "~", m: "", v: 0 };
 
 /** The SQL and parameters of one reverse lookup (for the read, and for EXPLAIN). */
-export function lookupQuery(filter: LookupFilter, globs: readonly string[] | undefined, after: LookupCursor | undefined, limit: number) {
+export function lookupQuery(filter: LookupFilter, visibility: Visibility, after: LookupCursor | undefined, limit: number) {
   const sqlText =
     filter.by === "dataset" ? (filter.snapshot === undefined ? LOOKUP_SQL.dataset : LOOKUP_SQL.dataset_snapshot) : LOOKUP_SQL[filter.by];
   const bound = after ?? FIRST_PAGE;
   const value = filter.by === "git_sha" ? filter.value.toLowerCase() : filter.value;
-  const params: unknown[] = [value, bound.at, bound.m, bound.v, limit, globs === undefined ? null : globsParam(globs)];
+  const params: unknown[] = [value, bound.at, bound.m, bound.v, limit, visibility.param];
   if (filter.by === "dataset" && filter.snapshot !== undefined) params.push(filter.snapshot);
   return { sql: sqlText, params };
 }
@@ -51,10 +51,9 @@ export function lookupQuery(filter: LookupFilter, globs: readonly string[] | und
 export class LineageStore {
   constructor(private readonly db: D1Handle) {}
 
-  /** `limit + 1` rows of a reverse lookup, so the caller can tell whether there is more. */
-  async lookup(filter: LookupFilter, globs: readonly string[] | undefined, after: LookupCursor | undefined, limit: number): Promise<LookupRow[]> {
-    if (globs !== undefined && globs.length === 0) return [];
-    const q = lookupQuery(filter, globs, after, limit + 1);
+  /** `limit + 1` rows of a reverse lookup among the models the token sees, so the caller can tell whether there is more. */
+  async lookup(filter: LookupFilter, visibility: Visibility, after: LookupCursor | undefined, limit: number): Promise<LookupRow[]> {
+    const q = lookupQuery(filter, visibility, after, limit + 1);
     const { results } = await this.db.prepare(q.sql).bind(...q.params).all<LookupRow>();
     return results;
   }

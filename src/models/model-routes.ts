@@ -2,6 +2,7 @@
  * Routes of API.md "Models": thin, they parse, call the model's ModelState (which decides
  * whether the model exists, and projects it into D1) or read D1, and shape the answer.
  */
+import { visibilityOf } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { z } from "zod";
 import { defineRoute, MODEL_PARAM } from "../http/api";
@@ -51,7 +52,7 @@ export const modelRoutes = [
         prefix: query.prefix,
         kind: query.kind,
         tags: query.tag ?? [],
-        globs: principal.models,
+        visibility: visibilityOf(principal),
         after,
         limit: query.limit,
       });

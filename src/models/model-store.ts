@@ -2,13 +2,13 @@
  * Reads of the models projection in D1 (its writer is each model's ModelState outbox,
  * through src/state/projection.ts); their aliases come from src/aliases/projection-reader.ts.
  */
-import { and, asc, eq, getTableColumns, gt, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, gt, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { AliasProjection } from "../aliases/projection-reader";
 import { orm, type D1Handle } from "../db/session";
 import { models, versions, type ModelRow } from "../db/schema";
 import { shownVersion } from "../domain/alias";
-import { globCondition } from "../db/pattern-sql";
+import type { Visibility } from "../db/visibility";
 import type { ModelKind, ModelRecord } from "../domain/model";
 import type { ModelBody } from "./schemas";
 
@@ -17,8 +17,8 @@ export interface ModelFilters {
   prefix?: string;
   kind?: ModelKind;
   tags: { key: string; value: string }[];
-  /** The token's `models` globs: only matching models are listed. */
-  globs?: readonly string[];
+  /** Which models the token sees: only those are listed. */
+  visibility: Visibility;
   after?: string;
   limit: number;
 }
@@ -87,10 +87,7 @@ export class ModelStore {
     for (const { key, value } of filters.tags) {
       where.push(sql`EXISTS (SELECT 1 FROM json_each(${models.tags}) AS t WHERE t.key = ${key} AND t.value = ${value})`);
     }
-    if (filters.globs) {
-      if (filters.globs.length === 0) return [];
-      where.push(or(...filters.globs.map((g) => globCondition(models.name, g)))!);
-    }
+    where.push(filters.visibility.sql(models.name));
     if (filters.after !== undefined) where.push(gt(models.name, filters.after));
     return this.db
       .select(withLatest)

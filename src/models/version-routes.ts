@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { canonicalJson } from "../domain/canonical-json";
 import { sha256Hex } from "../domain/ids";
+import { visibilityOf } from "../auth/principal";
 import { queryDb, type D1Handle } from "../db/session";
 import { defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
@@ -62,7 +63,7 @@ export const versionRoutes = [
           idempotency: key ? { key, requestHash: await sha256Hex(canonicalJson(body)) } : undefined,
         },
       );
-      return c.json(await new VersionStore(queryDb(c)).present(record, principal), replayed ? 200 : 201);
+      return c.json(await new VersionStore(queryDb(c)).present(record, visibilityOf(principal)), replayed ? 200 : 201);
     },
   }),
 
@@ -84,7 +85,7 @@ export const versionRoutes = [
       const store = new VersionStore(queryDb(c));
       const records = await store.list(params.model, { status: query.status, stage: query.stage, before, limit: query.limit });
       const page = toPage(records, query.limit, (r) => ({ v: r.version }), (r) => r);
-      return c.json({ items: await store.presentAll(params.model, page.items, principal), next_cursor: page.next_cursor });
+      return c.json({ items: await store.presentAll(params.model, page.items, visibilityOf(principal)), next_cursor: page.next_cursor });
     },
   }),
 
@@ -103,7 +104,7 @@ export const versionRoutes = [
       const store = new VersionStore(queryDb(c));
       const record = await store.get(params.model, params.version);
       if (!record) throw notFound(`Version ${params.version} of '${params.model}'`);
-      return c.json(await store.present(record, principal));
+      return c.json(await store.present(record, visibilityOf(principal)));
     },
   }),
 
@@ -123,7 +124,7 @@ export const versionRoutes = [
     errors: ["validation_failed", "not_found", "immutable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
       const record = await patchVersion({ env: c.env, principal, model: params.model }, params.version, body);
-      return c.json(await new VersionStore(queryDb(c)).present(record, principal));
+      return c.json(await new VersionStore(queryDb(c)).present(record, visibilityOf(principal)));
     },
   }),
 
@@ -142,7 +143,7 @@ export const versionRoutes = [
     errors: ["validation_failed", "not_found", "conflict", "immutable"],
     async handler(c, { params, principal }) {
       const record = await finalizeVersion({ env: c.env, principal, model: params.model }, params.version);
-      return c.json(await new VersionStore(queryDb(c)).present(record, principal));
+      return c.json(await new VersionStore(queryDb(c)).present(record, visibilityOf(principal)));
     },
   }),
 

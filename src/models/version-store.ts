@@ -7,9 +7,9 @@ import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { AliasProjection, holdersOf } from "../aliases/projection-reader";
 import { orm, type D1Handle } from "../db/session";
 import { versionFiles, versions, type VersionRow } from "../db/schema";
+import type { Visibility } from "../db/visibility";
 import type { ManifestEntry } from "../domain/manifest";
 import type { Lineage, Stage, VersionRecord, VersionStatus } from "../domain/version";
-import { mayActOnModel, type Principal } from "../auth/principal";
 import { redactParents } from "../domain/lineage";
 import type { VersionBody } from "./schemas";
 
@@ -33,10 +33,10 @@ function recordFromRow(row: VersionRow, files: ManifestEntry[]): VersionRecord {
   };
 }
 
-/** The contract's Version as `principal` sees it: with the aliases that hold it, its downloads, and parents it may not read redacted. */
-export function versionBody(record: VersionRecord, aliasNames: string[], downloads: number, principal: Principal): VersionBody {
+/** The contract's Version as a token sees it: with the aliases that hold it, its downloads, and parents in models it does not see redacted. */
+export function versionBody(record: VersionRecord, aliasNames: string[], downloads: number, visibility: Visibility): VersionBody {
   const { revision: _revision, ...fields } = record;
-  return { ...fields, lineage: redactParents(record.lineage, (m) => mayActOnModel(principal, m)), aliases: aliasNames, downloads };
+  return { ...fields, lineage: redactParents(record.lineage, visibility.sees), aliases: aliasNames, downloads };
 }
 
 export interface VersionFilters {
@@ -140,12 +140,12 @@ export class VersionStore {
   }
 
   /** Versions as the contract shows them (aliases and downloads included). */
-  async presentAll(model: string, records: VersionRecord[], principal: Principal): Promise<VersionBody[]> {
+  async presentAll(model: string, records: VersionRecord[], visibility: Visibility): Promise<VersionBody[]> {
     const [held, downloads] = await Promise.all([this.aliasesByVersion(model), this.downloadsOf(model, records.map((r) => r.version))]);
-    return records.map((r) => versionBody(r, held.get(r.version) ?? [], downloads.get(r.version) ?? 0, principal));
+    return records.map((r) => versionBody(r, held.get(r.version) ?? [], downloads.get(r.version) ?? 0, visibility));
   }
 
-  async present(record: VersionRecord, principal: Principal): Promise<VersionBody> {
-    return (await this.presentAll(record.model, [record], principal))[0]!;
+  async present(record: VersionRecord, visibility: Visibility): Promise<VersionBody> {
+    return (await this.presentAll(record.model, [record], visibility))[0]!;
   }
 }

@@ -4,7 +4,7 @@
  * ModelState, which answers from its own SQLite.
  */
 import type { z } from "zod";
-import type { Principal } from "../auth/principal";
+import { visibilityOf, type Principal } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { noneMatch } from "../domain/range";
 import { resolutionFor, type Resolution as ResolutionBody } from "../domain/resolution";
@@ -54,14 +54,15 @@ async function answer(c: AppContext, { state, staleS }: Resolved, query: z.outpu
 /** What `include=lineage` adds: the version's graph, its Version, and the alias's record (who set it, when). */
 async function provenance(c: AppContext, resolution: ResolutionBody, depth: number, principal: Principal) {
   const ref = { model: resolution.model, version: resolution.version };
+  const visibility = visibilityOf(principal);
   const read = async (db: D1DatabaseSession) => {
     const versions = new VersionStore(db);
     const [lineage, record, alias] = await Promise.all([
-      lineageGraph(db, ref, depth, principal),
+      lineageGraph(db, ref, depth, visibility),
       versions.get(ref.model, ref.version),
       new AliasProjection(db).record(resolution.model, resolution.alias),
     ]);
-    return { lineage, version_detail: record ? await versions.present(record, principal) : null, alias_detail: alias };
+    return { lineage, version_detail: record ? await versions.present(record, visibility) : null, alias_detail: alias };
   };
   try {
     return await read(queryDb(c));

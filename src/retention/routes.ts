@@ -4,10 +4,9 @@
  * only in the scheduled cleanup (src/retention/apply.ts).
  */
 import { dispatchAfter } from "../events/dispatch";
-import { authorize } from "../auth/authorize";
-import { auditedAs, mayActOnModel, type Principal } from "../auth/principal";
+import { auditedAs, visibilityOf } from "../auth/principal";
 import { queryDb, skipWriteBookmark } from "../db/session";
-import { REGISTRY_MODEL } from "../domain/audit";
+import type { Visibility } from "../db/visibility";
 import { timestamp } from "../domain/ids";
 import { RetentionPolicy, type Keeping } from "../domain/retention";
 import { defineRoute, MODEL_PARAM } from "../http/api";
@@ -30,13 +29,13 @@ async function shown(c: AppContext, own: OwnRetention | null) {
   return { policy: stored?.policy ?? {}, inherited: true, updated_at: stored?.updated_at ?? null, updated_by: stored?.updated_by ?? null };
 }
 
-/** A child in a model the token may not read is not named (as lineage redacts it). */
-function redact(keep: Keeping[], principal: Principal): Keeping[] {
+/** A child in a model the token does not see is not named (as lineage redacts it). */
+function redact(keep: Keeping[], visibility: Visibility): Keeping[] {
   return keep.map((k) => {
     if (k.reason !== "lineage_parent" || k.detail === undefined) return k;
     // `model/version`, or just the model for a hold (model names have no `/`).
     const childModel = k.detail.split("/")[0]!;
-    return mayActOnModel(principal, childModel) ? k : { version: k.version, reason: k.reason };
+    return visibility.sees(childModel) ? k : { version: k.version, reason: k.reason };
   });
 }
 
@@ -68,7 +67,7 @@ export const retentionRoutes = [
     responses: { 200: { description: "The default policy", schema: RetentionPolicy } },
     errors: ["validation_failed", "payload_too_large", "unsupported_media_type"],
     async handler(c, { body, principal }) {
-      if (authorize(principal, { model: REGISTRY_MODEL }) !== null) {
+      if (!visibilityOf(principal).all) {
         throw new ProblemError("forbidden", "The default policy covers every model: this token is limited to some");
       }
       const { stored } = await new RetentionStore(queryDb(c)).setDefault(body, auditedAs(principal), timestamp());
@@ -150,7 +149,7 @@ export const retentionRoutes = [
       skipWriteBookmark(c);
       const inputs = await retentionInputs(c.env, new RetentionStore(queryDb(c)), params.model, body.at ?? timestamp());
       const decision = unwrap(await modelState(c.env, params.model).previewRetention({ ...inputs, ...(body.policy ? { policy: body.policy } : {}) }));
-      return c.json({ ...decision, keep: redact(decision.keep, principal) });
+      return c.json({ ...decision, keep: redact(decision.keep, visibilityOf(principal)) });
     },
   }),
 ];

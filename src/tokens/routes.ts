@@ -14,7 +14,7 @@
  */
 import { SignJWT } from "jose";
 import { z } from "zod";
-import { auditedAs, grantExcess, SCOPES, type Principal, type Scope } from "../auth/principal";
+import { auditedAs, grantExcess, SCOPES, visibilityOf, type Principal, type Scope } from "../auth/principal";
 import { noteRevoked } from "../auth/revocation";
 import { ClaimGlob } from "../auth/verify";
 import { tokens, type TokenRow } from "../db/schema";
@@ -29,7 +29,7 @@ import { defineRoute } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
 import { notFound, ProblemError } from "../http/problem";
-import { parentNotRevoked, rowGrant, tokenBody, TokenStore } from "./store";
+import { parentNotRevoked, rowGrant, tokenBody, TokenStore, type TokenManager } from "./store";
 
 /**
  * The verifier's bounds on these claims (src/auth/verify.ts), so every minted token verifies.
@@ -114,6 +114,9 @@ const audited = (row: TokenRow) => {
   const { id, sub, scope, models, aliases, expires_at, description } = tokenBody(row);
   return { id, sub, scope, models, aliases, expires_at, description };
 };
+
+/** The caller as a manager of tokens: the models it sees and the aliases it may move. */
+const managerOf = (principal: Principal): TokenManager => ({ visibility: visibilityOf(principal), aliases: principal.aliases });
 
 /**
  * A minted token's `exp`: `ttl_s` from now, cut to the minter's own `exp` (a token never
@@ -209,7 +212,7 @@ export const tokenRoutes = [
     errors: ["validation_failed"],
     async handler(c, { query, principal }) {
       const before = query.cursor ? decodeCursor(query.cursor, IdCursor).id : undefined;
-      const rows = await new TokenStore(queryDb(c)).list(principal, timestamp(), before, query.limit);
+      const rows = await new TokenStore(queryDb(c)).list(managerOf(principal), timestamp(), before, query.limit);
       return c.json(toPage(rows, query.limit, (r) => ({ id: r.id }), tokenBody));
     },
   }),
@@ -229,7 +232,7 @@ export const tokenRoutes = [
     async handler(c, { params, principal }) {
       const db = queryDb(c);
       const store = new TokenStore(db);
-      const row = await store.manageable(params.id, principal);
+      const row = await store.manageable(params.id, managerOf(principal));
       // The SQL tenancy filter and the minting rule are one rule; checked here again in code.
       if (!row || grantExcess(principal, rowGrant(row)) !== null) throw notFound(`Token '${params.id}'`);
       const at = timestamp();

@@ -4,12 +4,13 @@
  * revoked ids; a ModelState's question about its open sockets). The token itself is never
  * stored: only its claims.
  */
-import { and, desc, eq, gt, isNotNull, isNull, lt, sql, type SQL, type SQLWrapper } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import type { Principal, Scope } from "../auth/principal";
+import type { Scope } from "../auth/principal";
 import { tokens, type TokenRow } from "../db/schema";
 import { orm, type D1Handle } from "../db/session";
-import { matchesAnyGlob } from "../db/pattern-sql";
+import { globsWithinSql } from "../db/pattern-sql";
+import type { Visibility } from "../db/visibility";
 
 export type { TokenRow };
 
@@ -41,17 +42,17 @@ export function rowGrant(row: TokenRow) {
 }
 
 /**
- * Rows whose `column` globs all lie within `held` (`globWithin`, src/domain/glob.ts, in SQL:
- * a claimed glob lies within a held one when it matches it as a name, the held glob made a
- * GLOB pattern); none when `held` is undefined (unlimited). A row without the claim reaches
- * everything, so a limited holder never sees it. The held globs travel as one JSON value,
- * whatever their number (D1 binds at most 100 parameters).
+ * Who manages tokens: the models its token sees, and the aliases it may move (its `aliases`
+ * claim; undefined: all). It manages the tokens it could have minted: those whose claims lie
+ * within its own, glob by glob; a row without a claim reaches everything, so a limited
+ * manager never sees it.
  */
-function within(column: SQLWrapper, held: readonly string[] | undefined): SQL | undefined {
-  if (held === undefined) return undefined;
-  return sql`(${column} IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM json_each(${column}) AS claimed WHERE NOT ${matchesAnyGlob("claimed.value", held)}))`;
+export interface TokenManager {
+  visibility: Visibility;
+  aliases: readonly string[] | undefined;
 }
+
+const managedBy = (manager: TokenManager) => and(manager.visibility.coversSql(tokens.models), globsWithinSql(tokens.aliases, manager.aliases));
 
 /** The ids of `id` and every token minted with it, and with those in turn (`parent_id`, indexed). */
 const treeOf = (id: string) =>
@@ -68,11 +69,11 @@ export class TokenStore {
   }
 
   /** A token that is not revoked, if `manager` may manage it (else as if it did not exist). */
-  manageable(id: string, manager: Principal): Promise<TokenRow | undefined> {
+  manageable(id: string, manager: TokenManager): Promise<TokenRow | undefined> {
     return this.db
       .select()
       .from(tokens)
-      .where(and(eq(tokens.id, id), isNull(tokens.revokedAt), within(tokens.models, manager.models), within(tokens.aliases, manager.aliases)))
+      .where(and(eq(tokens.id, id), isNull(tokens.revokedAt), managedBy(manager)))
       .get();
   }
 
@@ -96,7 +97,7 @@ export class TokenStore {
   }
 
   /** A page of live tokens `manager` may manage, newest first, below `before`: `limit + 1` rows. */
-  list(manager: Principal, nowIso: string, before: string | undefined, limit: number): Promise<TokenRow[]> {
+  list(manager: TokenManager, nowIso: string, before: string | undefined, limit: number): Promise<TokenRow[]> {
     return this.db
       .select()
       .from(tokens)
@@ -105,8 +106,7 @@ export class TokenStore {
           isNull(tokens.revokedAt),
           gt(tokens.expiresAt, nowIso),
           before ? lt(tokens.id, before) : undefined,
-          within(tokens.models, manager.models),
-          within(tokens.aliases, manager.aliases),
+          managedBy(manager),
         ),
       )
       .orderBy(desc(tokens.id))

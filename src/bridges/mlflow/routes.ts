@@ -13,7 +13,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import type { Principal } from "../../auth/principal";
+import { visibilityOf, type Principal } from "../../auth/principal";
 import { queryDb } from "../../db/session";
 import { SettableAliasName, AliasName } from "../../domain/alias";
 import { downloadUri, fromMlflowStage, tagMap, MLFLOW_STAGES } from "../../domain/mlflow";
@@ -177,7 +177,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
       if (limit < 1 || limit > MAX_MODEL_RESULTS) throw invalid(`Invalid value for request parameter max_results. It must be at most ${MAX_MODEL_RESULTS}, but got value ${limit}`);
       const { clauses, order } = searchTerms(q.filter, MODEL_FILTER, q.order_by, MODEL_ORDER_KEYS, { timestamp: "creation_timestamp" });
       const store = new MlflowStore(queryDb(c));
-      const { models, next } = await withToken(() => store.searchModels({ clauses, order, pageToken: q.page_token, limit, globs: principal.models }));
+      const { models, next } = await withToken(() => store.searchModels({ clauses, order, pageToken: q.page_token, limit, visibility: visibilityOf(principal) }));
       return { registered_models: await presentModels(store, models), ...(next ? { next_page_token: next } : {}) };
     },
   },
@@ -295,7 +295,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
       const { clauses, order } = searchTerms(q.filter, VERSION_FILTER, q.order_by, VERSION_ORDER_KEYS);
       const store = new MlflowStore(queryDb(c));
       const limit = Math.min(asked, VERSION_PAGE);
-      const { versions, next } = await withToken(() => store.searchVersions({ clauses, order, pageToken: q.page_token, limit, globs: principal.models }));
+      const { versions, next } = await withToken(() => store.searchVersions({ clauses, order, pageToken: q.page_token, limit, visibility: visibilityOf(principal) }));
       return { model_versions: await presentVersions(store, versions), ...(next ? { next_page_token: next } : {}) };
     },
   },

@@ -11,8 +11,8 @@
 import { AliasProjection, holdersOf } from "../../aliases/projection-reader";
 import type { D1Handle } from "../../db/session";
 import { shownVersion } from "../../domain/alias";
-import { matchesAnySql } from "../../db/pattern-match";
-import { globsParam, patternRefused, patternSql } from "../../db/pattern-sql";
+import { patternRefused, patternSql } from "../../db/pattern-sql";
+import type { Visibility } from "../../db/visibility";
 import { asciiLower, FilterError, splitLike, type Clause, type OrderItem } from "../../domain/mlflow-filter";
 import type { Lineage, Stage, VersionHead, VersionStatus } from "../../domain/version";
 import { decodeCursor, encodeCursor } from "../../http/cursor";
@@ -102,12 +102,6 @@ function clauseSql(clause: Clause, columns: Record<string, string>): Sql {
   return { text: `EXISTS (SELECT 1 FROM json_each(tags) AS t WHERE t.key = ? AND ${inner.text})`, params: [clause.field.key, ...inner.params] };
 }
 
-/** The token's `models` globs as a condition on `column`; null when it has none (every model). */
-function globSql(column: string, globs: readonly string[] | undefined): Sql | null {
-  if (globs === undefined) return null;
-  return { text: matchesAnySql(column), params: [globsParam(globs)] };
-}
-
 /** A sort column with its direction, and how to read its value off a row for the next page's token. */
 interface SortKey {
   column: string;
@@ -169,7 +163,8 @@ export interface SearchQuery {
   order: OrderItem[];
   pageToken?: string;
   limit: number;
-  globs?: readonly string[];
+  /** Which models the token sees: only those (and their versions) are found. */
+  visibility: Visibility;
 }
 
 async function search<Row extends Record<string, unknown>>(
@@ -181,8 +176,7 @@ async function search<Row extends Record<string, unknown>>(
   const signature = keys.map((k) => `${k.column}:${k.ascending ? "a" : "d"}`).join(",");
   const after = readToken(query.pageToken, signature);
   const where: Sql[] = query.clauses.map((c) => clauseSql(c, table.columns));
-  const globs = globSql(table.modelColumn, query.globs);
-  if (globs) where.push(globs);
+  where.push(query.visibility.raw(table.modelColumn));
   if (after) {
     if (after.length !== keys.length) throw new TokenMismatch();
     where.push(afterSql(keys, after));

@@ -20,7 +20,7 @@ import { answerDownload, emptyFileAnswer, openDownload } from "../../artifacts/d
 import { authorize } from "../../auth/authorize";
 import { credentialOf } from "../../auth/credentials";
 import { authenticate, verifyBearer } from "../../auth/middleware";
-import type { Principal } from "../../auth/principal";
+import { visibilityOf, type Principal } from "../../auth/principal";
 import { queryDb } from "../../db/session";
 import { timestamp } from "../../domain/ids";
 import {
@@ -151,7 +151,7 @@ async function catalog(c: AppContext): Promise<Response> {
   const principal = await authenticate(c.env, c.req.raw, "read", { access: "read", waitUntil: (p) => c.executionCtx.waitUntil(p) });
   if (authorize(principal, { scope: "read" })) throw new OciError(403, "DENIED", "requested access to the resource is denied", {}, "This token needs the 'read' scope");
   const { n, last } = pageQuery(c);
-  const rows = n === 0 ? [] : await new ModelStore(queryDb(c)).list({ tags: [], globs: principal.models, after: last ?? undefined, limit: n });
+  const rows = n === 0 ? [] : await new ModelStore(queryDb(c)).list({ tags: [], visibility: visibilityOf(principal), after: last ?? undefined, limit: n });
   const page = rows.slice(0, n).map((r) => r.name);
   const headers = new Headers();
   if (rows.length > n) headers.set("link", nextLink("/v2/_catalog", n, page[page.length - 1]!));
