@@ -3,8 +3,10 @@
  * ORAS, registry mirrors and Harbor/Zot replication copy models out of mreg: a version is an
  * OCI artifact whose layers are its files (already sha256 blobs in R2), whose config is the
  * empty descriptor, and whose manifest's bytes are fixed for ever (src/domain/oci.ts). An
- * adapter only: every route goes through the seams `/v1` uses (credentials and authenticate,
- * authorize, the resolve and download services) and words their answers as the spec does.
+ * adapter only: every route goes through the seams `/v1` uses (credentials to a principal
+ * through the bridges' one helper, ../caller.ts; the resolve and download services; the model
+ * and version stores for D1; the model service for the one write, a manifest digest D1 lacks)
+ * and words their answers as the spec does.
  *
  * - `GET /v2/`: 401 with the Bearer challenge without credentials, 200 `{}` with them.
  * - `GET /v2/token`: Basic (the password an mreg token) or Bearer; answers that same token,
@@ -16,14 +18,14 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
+import { AliasProjection } from "../../aliases/projection-reader";
 import { answerDownload, emptyFileAnswer, openDownload } from "../../artifacts/download";
-import { authorize } from "../../auth/authorize";
-import { credentialOf } from "../../auth/credentials";
-import { authenticate, verifyBearer } from "../../auth/middleware";
 import type { Principal } from "../../auth/principal";
 import { queryDb } from "../../db/session";
+import { valueVersions } from "../../domain/alias";
 import { timestamp } from "../../domain/ids";
 import {
+  buildManifest,
   challengeScope,
   DIGEST,
   EMPTY_CONFIG,
@@ -35,22 +37,29 @@ import {
   repositoryModel,
   tagsList,
   tagsPage,
+  type BuiltManifest,
   type TagReference,
 } from "../../domain/oci";
 import { resolutionFor, resolutionOfHeaviest, type Resolution } from "../../domain/resolution";
+import { NAMED_STAGES } from "../../domain/stage";
 import { config } from "../../env";
 import type { AppContext, AppEnv } from "../../http/app-env";
 import { ProblemError } from "../../http/problem";
 import { parseWith } from "../../http/validation";
 import { ModelStore } from "../../models/model-store";
+import { recordOciDigests } from "../../models/service";
 import { VersionStore } from "../../models/version-store";
-import { resolve } from "../../resolve/service";
-import { API_VERSION_HEADER, blobUnknown, manifestUnknown, nameUnknown, OciError, ociErrorResponse, SERVICE } from "./errors";
-import { buildManifest, OciStore, type BuiltManifest } from "./store";
+import { lookup, requestContext } from "../../resolve/service";
+import { authenticated, caller, presentedToken } from "../caller";
+import { API_VERSION_HEADER, blobUnknown, manifestUnknown, nameUnknown, OCI_WORDING, OciError, ociErrorResponse, SERVICE } from "./errors";
 import { MULTI_SEGMENT } from "../../http/api";
 
 /** Tags or repositories one page holds at most, whatever `n` asks (the spec lets a registry answer fewer, with a Link). */
 const MAX_PAGE = 1000;
+/** Versions whose manifest digests one backfill step asks the model's object for. */
+const BACKFILL_PAGE = 90;
+/** Steps one miss may run: a bound on the request, should some row never fill. */
+const BACKFILL_STEPS = 100;
 
 /** Every `/v2` route answers in the distribution dialect, whatever a seam threw; a 401's challenge names the repository. */
 const oci =
@@ -67,16 +76,11 @@ const oci =
   };
 
 /** The caller, allowed to read `model`; every `/v2` route only reads (its D1 session may take a replica). */
-async function reader(c: AppContext, model: string): Promise<Principal> {
-  c.var.session.access = "read";
-  const principal = await authenticate(c.env, c.req.raw, "read", { access: "read", waitUntil: (p) => c.executionCtx.waitUntil(p) });
-  const denial = authorize(principal, { scope: "read", model });
-  if (denial?.reason === "model") throw nameUnknown(model);
-  if (denial) throw new OciError(403, "DENIED", "requested access to the resource is denied", {}, "This token needs the 'read' scope");
-  return principal;
+function reader(c: AppContext, model: string): Promise<Principal> {
+  return caller(c, OCI_WORDING, { scope: "read", access: "read", model });
 }
 
-/** What a miss means: the model itself is unknown (NAME_UNKNOWN), or only the thing asked for. */
+/** What a miss that no resolution answered means: the model itself is unknown (NAME_UNKNOWN), or only the thing asked for. */
 async function missing(c: AppContext, model: string, miss: OciError): Promise<OciError> {
   return (await new ModelStore(queryDb(c)).exists(model)) ? miss : nameUnknown(model);
 }
@@ -85,8 +89,7 @@ async function missing(c: AppContext, model: string, miss: OciError): Promise<Oc
 
 /** `GET /v2/`: whether the credentials (if any) are good; without any, the challenge (or 200 for a public registry). */
 async function ping(c: AppContext): Promise<Response> {
-  c.var.session.access = "read";
-  await authenticate(c.env, c.req.raw, "read", { access: "read", waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  await authenticated(c, "read", "read");
   return Response.json({});
 }
 
@@ -107,19 +110,19 @@ async function token(c: AppContext): Promise<Response> {
   const url = new URL(c.req.url);
   parseWith(TokenQuery, { ...Object.fromEntries(url.searchParams), scope: url.searchParams.getAll("scope") }, "query parameters");
   const basic = { "www-authenticate": `Basic realm="${SERVICE}"` };
-  const credential = credentialOf(c.req.header("authorization") ?? null);
-  if (credential.kind !== "token") throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, "Send Basic with an mreg token as the password (any user name), or Bearer");
-  let exp: number;
+  let presented;
   try {
-    ({ exp } = await verifyBearer(c.env, credential.token, (p) => c.executionCtx.waitUntil(p)));
+    presented = await presentedToken(c);
   } catch (err) {
     if (err instanceof ProblemError && err.code === "unauthenticated") throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, err.detail);
     throw err;
   }
+  if (presented === null) throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, "Send Basic with an mreg token as the password (any user name), or Bearer");
+  const { token, exp } = presented;
   const now = Date.now();
   const expiresIn = Math.max(0, Math.floor(exp - now / 1000));
   return Response.json(
-    { token: credential.token, access_token: credential.token, expires_in: expiresIn, issued_at: timestamp(now) },
+    { token, access_token: token, expires_in: expiresIn, issued_at: timestamp(now) },
     { headers: { "cache-control": "no-store" } },
   );
 }
@@ -147,9 +150,7 @@ function nextLink(path: string, n: number, last: string): string {
 
 /** `GET /v2/_catalog`: the models the token may see, by name. */
 async function catalog(c: AppContext): Promise<Response> {
-  c.var.session.access = "read";
-  const principal = await authenticate(c.env, c.req.raw, "read", { access: "read", waitUntil: (p) => c.executionCtx.waitUntil(p) });
-  if (authorize(principal, { scope: "read" })) throw new OciError(403, "DENIED", "requested access to the resource is denied", {}, "This token needs the 'read' scope");
+  const principal = await caller(c, OCI_WORDING, { scope: "read", access: "read" });
   const { n, last } = pageQuery(c);
   const rows = n === 0 ? [] : await new ModelStore(queryDb(c)).list({ tags: [], globs: principal.models, after: last ?? undefined, limit: n });
   const page = rows.slice(0, n).map((r) => r.name);
@@ -158,13 +159,28 @@ async function catalog(c: AppContext): Promise<Response> {
   return Response.json({ repositories: page }, { headers });
 }
 
-/** `GET /v2/{model}/tags/list`: the aliases (and stages) that resolve to a ready version, then `v<n>` of every ready version. */
+/**
+ * `GET /v2/{model}/tags/list`: the aliases whose versions are all ready, the stages that
+ * resolve to a ready version (the resolve service's rule: a stage's name is its alias if one
+ * is set, else its highest version), then `v<n>` of every ready version.
+ */
 async function tags(c: AppContext, model: string): Promise<Response> {
   await reader(c, model);
   const { n, last } = pageQuery(c);
-  const sources = await new OciStore(queryDb(c)).tagSources(model);
-  if (sources.versions.length === 0 && sources.names.length === 0 && !(await new ModelStore(queryDb(c)).exists(model))) throw nameUnknown(model);
-  const page = tagsPage(tagsList(sources.names, sources.versions), n, last);
+  const db = queryDb(c);
+  const [ready, aliases, stages] = await Promise.all([
+    new VersionStore(db).readyVersions(model),
+    new AliasProjection(db).ofModels([model]),
+    Promise.all(NAMED_STAGES.map((stage) => lookup(requestContext(c), model, { kind: "alias", alias: stage }))),
+  ]);
+  if (stages.some((s) => s.kind === "no_model")) throw nameUnknown(model);
+  const readySet = new Set(ready);
+  const names = aliases.filter((a) => valueVersions(a.value).every((v) => readySet.has(v))).map((a) => a.alias);
+  NAMED_STAGES.forEach((stage, i) => {
+    const resolved = stages[i]!;
+    if (resolved.kind === "found" && resolved.state.targets.every((t) => t.digest !== null)) names.push(stage);
+  });
+  const page = tagsPage(tagsList(names, ready), n, last);
   const headers = new Headers();
   if (page.more) headers.set("link", nextLink(`/v2/${model}/tags/list`, n, page.tags[page.tags.length - 1]!));
   return Response.json({ name: model, tags: page.tags }, { headers });
@@ -174,42 +190,42 @@ async function tags(c: AppContext, model: string): Promise<Response> {
 
 /** The version a tag names now, through the resolve service (the per-colo cache); a split picks by `x-mreg-key`, else its heaviest member. */
 async function atTag(c: AppContext, model: string, tag: string, reference: TagReference): Promise<Resolution> {
-  let resolved;
-  try {
-    resolved = await resolve({ env: c.env, waitUntil: (p) => c.executionCtx.waitUntil(p), db: () => queryDb(c) }, model, reference);
-  } catch (err) {
-    if (err instanceof ProblemError && (err.code === "not_found" || err.code === "version_not_ready")) throw await missing(c, model, manifestUnknown(tag));
-    throw err;
-  }
+  const resolved = await lookup(requestContext(c), model, reference);
+  if (resolved.kind === "no_model") throw nameUnknown(model);
+  if (resolved.kind === "no_revision") throw manifestUnknown(tag);
   const key = c.req.header("x-mreg-key");
   const resolution = key ? resolutionFor(resolved.state, key) : resolutionOfHeaviest(resolved.state);
   if (resolution.digest === null) throw manifestUnknown(tag);
   return resolution;
 }
 
-/** The manifest of the version a tag names: its files from the resolution, its `ready_at` from one primary-key read. */
-async function manifestOfTag(c: AppContext, model: string, tag: string, reference: TagReference): Promise<BuiltManifest> {
+/**
+ * The manifest of the version a tag names: its files from the resolution, its `ready_at` from
+ * one primary-key read. A version whose digest D1 lacks has the model's object record it, after
+ * the answer.
+ */
+async function manifestOfTag(c: AppContext, principal: Principal, model: string, tag: string, reference: TagReference): Promise<BuiltManifest> {
   const resolution = await atTag(c, model, tag, reference);
-  const store = new OciStore(queryDb(c));
-  const row = await store.manifestRow(model, resolution.version);
+  const row = await new VersionStore(queryDb(c)).manifestRow(model, resolution.version);
   if (!row || row.status !== "ready" || row.readyAt === null || row.digest === null) {
     // The model's object says ready, D1 does not yet: its projection is behind (the flush is retried).
     throw new ProblemError("unavailable", `Version ${resolution.version} of '${model}' is being recorded; try again`, {}, { "retry-after": "1" });
   }
   const built = await buildManifest({ model, version: resolution.version, digest: row.digest, readyAt: row.readyAt, files: resolution.files });
-  if (row.ociDigest === null) c.executionCtx.waitUntil(store.fill(c.env.DB, model, resolution.version, built.digest));
-  else if (row.ociDigest !== built.digest) console.error(`OCI manifest of ${model} v${resolution.version}: built ${built.digest}, recorded ${row.ociDigest}`);
+  if (row.ociDigest === null) {
+    const recording = recordOciDigests({ env: c.env, principal, model }, [resolution.version]);
+    c.executionCtx.waitUntil(recording.catch((err: unknown) => console.error(`OCI manifest digest of ${model} v${resolution.version} not recorded`, err)));
+  } else if (row.ociDigest !== built.digest) console.error(`OCI manifest of ${model} v${resolution.version}: built ${built.digest}, recorded ${row.ociDigest}`);
   return built;
 }
 
 /** The manifest with this digest: one indexed read to its version (after a one-time backfill of versions older than the column). */
-async function manifestOfDigest(c: AppContext, model: string, digest: string): Promise<BuiltManifest> {
-  const db = queryDb(c);
-  const store = new OciStore(db);
-  let version = await store.versionOfManifest(model, digest);
-  if (version === null) version = (await store.backfill(model, c.env.DB)).get(digest) ?? null;
+async function manifestOfDigest(c: AppContext, principal: Principal, model: string, digest: string): Promise<BuiltManifest> {
+  const versions = new VersionStore(queryDb(c));
+  let version = await versions.versionOfManifest(model, digest);
+  if (version === null) version = (await backfill(c, principal, model)).get(digest) ?? null;
   if (version === null) throw await missing(c, model, manifestUnknown(digest));
-  const record = await new VersionStore(db).get(model, version);
+  const record = await versions.get(model, version);
   if (!record || record.status !== "ready" || record.digest === null || record.ready_at === null) throw manifestUnknown(digest);
   const built = await buildManifest({ model, version, digest: record.digest, readyAt: record.ready_at, files: record.files });
   if (built.digest !== digest) {
@@ -219,9 +235,29 @@ async function manifestOfDigest(c: AppContext, model: string, digest: string): P
   return built;
 }
 
+/**
+ * Has the model's object record the manifest digest of every ready version D1 shows without
+ * one (made ready before migration 0011 added the column, which cannot hash JSON in SQL), and
+ * answers them (digest → version), so no read of D1 after the write is needed. Once a model is
+ * filled this is one indexed read that finds nothing.
+ */
+async function backfill(c: AppContext, principal: Principal, model: string): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  const versions = new VersionStore(queryDb(c));
+  let before: number | undefined;
+  for (let step = 0; step < BACKFILL_STEPS; step++) {
+    const lacking = await versions.withoutManifestDigest(model, before, BACKFILL_PAGE);
+    if (lacking.length === 0) break;
+    for (const { version, digest } of await recordOciDigests({ env: c.env, principal, model }, lacking)) found.set(digest, version);
+    if (lacking.length < BACKFILL_PAGE) break;
+    before = lacking[lacking.length - 1];
+  }
+  return found;
+}
+
 /** `GET|HEAD /v2/{model}/manifests/{reference}`. */
 async function manifest(c: AppContext, model: string, referenceText: string): Promise<Response> {
-  await reader(c, model);
+  const principal = await reader(c, model);
   const reference = manifestReference(referenceText);
   let built: BuiltManifest;
   switch (reference.kind) {
@@ -232,10 +268,10 @@ async function manifest(c: AppContext, model: string, referenceText: string): Pr
     case "unknown_tag":
       throw await missing(c, model, manifestUnknown(referenceText));
     case "digest":
-      built = await manifestOfDigest(c, model, reference.digest);
+      built = await manifestOfDigest(c, principal, model, reference.digest);
       break;
     case "tag":
-      built = await manifestOfTag(c, model, referenceText, reference.reference);
+      built = await manifestOfTag(c, principal, model, referenceText, reference.reference);
       break;
   }
   const bytes = new TextEncoder().encode(built.body);
@@ -277,7 +313,7 @@ async function blob(c: AppContext, model: string, digest: string): Promise<Respo
     return new Response(c.req.method === "HEAD" ? null : EMPTY_CONFIG, { status: 200, headers });
   }
   const sha256 = digest.slice("sha256:".length);
-  const size = await new OciStore(queryDb(c)).blobSize(model, sha256);
+  const size = await new VersionStore(queryDb(c)).readyFileSize(model, sha256);
   if (size === null) throw await missing(c, model, blobUnknown(digest));
   const download = await openDownload(c.env, { sha256, size }, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD", readAhead: true });
   return answerDownload(download, size, headers, () => {
