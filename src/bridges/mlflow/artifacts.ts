@@ -18,7 +18,7 @@ import type { AppContext, AppEnv } from "../../http/app-env";
 import { ProblemError } from "../../http/problem";
 import { lookup, requestContext } from "../../resolve/service";
 import { caller, namedModel, parse } from "./access";
-import { MlflowError, mlflow, versionNotFound } from "./errors";
+import { MlflowError, mlflow, modelNotFound, versionNotFound } from "./errors";
 import { MULTI_SEGMENT } from "../../http/api";
 
 const LIST = "/api/2.0/mlflow-artifacts/artifacts";
@@ -34,10 +34,10 @@ async function versionFiles(c: AppContext, path: ArtifactPath) {
   const principal = await caller(c, "read", "read");
   const model = namedModel(principal, path.model);
   const resolved = await lookup(requestContext(c), model, { kind: "version", version: path.version });
-  if (resolved.kind !== "found") {
-    if (resolved.kind === "no_revision" && resolved.unready) throw new MlflowError("INVALID_STATE", `Version ${path.version} of ${model} is not READY: its files are not final yet`);
-    // A missing model and a missing version of it: the same answer, naming both.
-    throw versionNotFound(model, path.version);
+  // A missing model is worded as a hidden one is (`namedModel`): the same answer for both.
+  if (resolved.kind === "no_model") throw modelNotFound(model);
+  if (resolved.kind === "no_revision") {
+    throw resolved.unready ? new MlflowError("INVALID_STATE", `Version ${path.version} of ${model} is not READY: its files are not final yet`) : versionNotFound(model, path.version);
   }
   const target = resolved.state.targets.find((t) => t.version === path.version);
   if (!target) throw versionNotFound(model, path.version);
