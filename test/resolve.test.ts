@@ -3,7 +3,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Reference } from "../src/domain/reference";
 import worker from "../src/index";
-import { lookup } from "../src/resolve/service";
+import { lookup, lookupAll } from "../src/resolve/service";
 import { createModel, createVersion, hsToken, json, modelStub, readyVersion } from "./helpers";
 
 async function modelWithReady(name: string, n: number) {
@@ -225,6 +225,10 @@ describe("the resolve service's answer to a miss", () => {
     }));
     expect(await kinds("lk-m")).toEqual(["found", "no_revision", "no_revision", "found", "no_revision (unready)", "no_revision", "found", "no_revision"]);
     expect(await kinds("lk-no-such-model")).toEqual(references.map(() => "no_model"));
+    // Several at once (one D1 question at most): the same answers.
+    for (const model of ["lk-m", "lk-no-such-model"]) {
+      expect(await lookupAll(ctx, model, references)).toEqual(await Promise.all(references.map((ref) => lookup(ctx, model, ref))));
+    }
     const found = await lookup(ctx, "lk-m", { kind: "alias", alias: "prod" });
     expect(found.kind === "found" && [found.state.targets[0]!.version, found.staleS]).toEqual([1, null]);
   });

@@ -62,14 +62,25 @@ export type Lookup =
  * Every other error (the object cannot answer and nothing recent stands in) is thrown.
  */
 export async function lookup(ctx: ResolveContext, model: string, ref: Reference): Promise<Lookup> {
-  try {
-    return { kind: "found", ...(await resolve(ctx, model, ref)) };
-  } catch (err) {
-    if (!(err instanceof ProblemError)) throw err;
-    if (err.code === "version_not_ready") return { kind: "no_revision", unready: true };
-    if (err.code !== "not_found") throw err;
-    return (await new ModelStore(ctx.db()).exists(model)) ? { kind: "no_revision", unready: false } : { kind: "no_model" };
-  }
+  return (await lookupAll(ctx, model, [ref]))[0]!;
+}
+
+/** `lookup` of several references in one model, at once; D1 is asked at most once whether the model exists. */
+export async function lookupAll(ctx: ResolveContext, model: string, refs: readonly Reference[]): Promise<Lookup[]> {
+  let exists: Promise<boolean> | undefined;
+  const modelExists = () => (exists ??= new ModelStore(ctx.db()).exists(model));
+  return Promise.all(
+    refs.map(async (ref): Promise<Lookup> => {
+      try {
+        return { kind: "found", ...(await resolve(ctx, model, ref)) };
+      } catch (err) {
+        if (!(err instanceof ProblemError)) throw err;
+        if (err.code === "version_not_ready") return { kind: "no_revision", unready: true };
+        if (err.code !== "not_found") throw err;
+        return (await modelExists()) ? { kind: "no_revision", unready: false } : { kind: "no_model" };
+      }
+    }),
+  );
 }
 
 async function versionOfCommit(db: D1Handle, model: string, commit: string): Promise<number> {

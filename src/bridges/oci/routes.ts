@@ -49,7 +49,7 @@ import { parseWith } from "../../http/validation";
 import { ModelStore } from "../../models/model-store";
 import { recordOciDigests } from "../../models/service";
 import { VersionStore } from "../../models/version-store";
-import { lookup, requestContext } from "../../resolve/service";
+import { lookup, lookupAll, requestContext } from "../../resolve/service";
 import { authenticated, caller, presentedToken } from "../caller";
 import { API_VERSION_HEADER, blobUnknown, manifestUnknown, nameUnknown, OCI_WORDING, OciError, ociErrorResponse, SERVICE } from "./errors";
 import { MULTI_SEGMENT } from "../../http/api";
@@ -171,7 +171,7 @@ async function tags(c: AppContext, model: string): Promise<Response> {
   const [ready, aliases, stages] = await Promise.all([
     new VersionStore(db).readyVersions(model),
     new AliasProjection(db).ofModels([model]),
-    Promise.all(NAMED_STAGES.map((stage) => lookup(requestContext(c), model, { kind: "alias", alias: stage }))),
+    lookupAll(requestContext(c), model, NAMED_STAGES.map((stage) => ({ kind: "alias", alias: stage }))),
   ]);
   if (stages.some((s) => s.kind === "no_model")) throw nameUnknown(model);
   const readySet = new Set(ready);
