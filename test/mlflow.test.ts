@@ -12,8 +12,8 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { MlflowStore } from "../src/bridges/mlflow/store";
 import { Visibility } from "../src/db/visibility";
+import { ModelStore } from "../src/models/model-store";
 import { FilterError } from "../src/domain/mlflow-filter";
 import { call, createModel, hsToken, json, readyVersion } from "./helpers";
 
@@ -376,8 +376,8 @@ describe("long patterns (D1 refuses a LIKE or GLOB pattern over 50 bytes)", () =
     const versions = await get("model-versions/search", { filter: `name LIKE '%${"x".repeat(60)}%'` });
     expect([versions.status, versions.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
     // Should a pattern past the parser still reach D1, its refusal is the filter's error, not the store's.
-    const unparsed = { field: { kind: "attribute" as const, name: "name" }, comparator: "LIKE" as const, value: `%${"x".repeat(60)}%` };
-    await expect(new MlflowStore(env.DB).searchModels({ clauses: [unparsed], order: [], limit: 10, visibility: Visibility.EVERY })).rejects.toBeInstanceOf(FilterError);
+    const unparsed = { field: { kind: "attribute" as const, name: "name" as const }, comparator: "LIKE" as const, value: `%${"x".repeat(60)}%` };
+    await expect(new ModelStore(env.DB).search({ clauses: [unparsed], order: [], limit: 10, visibility: Visibility.EVERY })).rejects.toBeInstanceOf(FilterError);
     // A token whose model glob is long (a literal prefix past 50 bytes, and a `*` inside) searches as any other.
     for (const glob of [`${long}-*`, `lp-*${"x".repeat(100)}-one`]) {
       const limited = await hsToken({ scope: "read", models: [glob] });

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { readAhead } from "../src/artifacts/read-ahead";
 import { isRepositoryName, manifestReference, ociManifest, tagsList, tagsPage, EMPTY_DIGEST } from "../src/domain/oci";
-import { bytesOf, call, createModel, hsToken, json, sha256Of } from "./helpers";
+import { bytesOf, call, createModel, hsToken, json, modelStub, sha256Of } from "./helpers";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const basic = (password: string, user = "x") => `Basic ${btoa(`${user}:${password}`)}`;
@@ -223,6 +223,27 @@ describe("manifests and blobs", () => {
     expect([res.status, res.headers.get("docker-content-digest")]).toEqual([200, d1]);
     await res.text();
     expect([await storedDigest("oci-old", v1.version), await storedDigest("oci-old", v2.version)]).toEqual([d1, d2]);
+  });
+
+  it("has the model's object record a digest D1 lacks, through its outbox like every version fact (the bridge writes none)", async () => {
+    await createModel("oci-rec");
+    const v1 = await ready("oci-rec", { "w.bin": "rec-1" });
+    const v2 = await ready("oci-rec", { "w.bin": "rec-2", "z/y.txt": "" });
+    const pending = await json("POST", "/v1/models/oci-rec/versions", { body: {} });
+    const recorded = [(await storedDigest("oci-rec", v1.version))!, (await storedDigest("oci-rec", v2.version))!];
+    await env.DB.prepare("UPDATE versions SET oci_digest = NULL WHERE model = 'oci-rec'").run();
+    // A pending version and one that never existed have no manifest: left out, not refused.
+    const outcome = await modelStub("oci-rec").recordOciDigests({ model: "oci-rec", versions: [v2.version, pending.body.version, 99, v1.version] });
+    expect(outcome).toEqual({ ok: true, value: [{ version: v2.version, digest: recorded[1] }, { version: v1.version, digest: recorded[0] }] });
+    expect([await storedDigest("oci-rec", v1.version), await storedDigest("oci-rec", v2.version), await storedDigest("oci-rec", pending.body.version)]).toEqual([...recorded, null]);
+    expect(await modelStub("oci-rec").outboxDepth()).toBe(0);
+    // A tag pull of a version whose digest D1 lacks has the object record it too, after answering.
+    await env.DB.prepare("UPDATE versions SET oci_digest = NULL WHERE model = 'oci-rec'").run();
+    const res = await call("GET", `/v2/oci-rec/manifests/v${v1.version}`);
+    expect([res.status, res.headers.get("docker-content-digest")]).toEqual([200, recorded[0]]);
+    await res.text();
+    for (let i = 0; i < 600 && (await storedDigest("oci-rec", v1.version)) === null; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await storedDigest("oci-rec", v1.version)).toBe(recorded[0]);
   });
 });
 

@@ -1,8 +1,10 @@
 import { createExecutionContext, evictDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { Reference } from "../src/domain/reference";
 import worker from "../src/index";
-import { createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
+import { lookup, lookupAll } from "../src/resolve/service";
+import { createModel, createVersion, hsToken, json, modelStub, readyVersion } from "./helpers";
 
 async function modelWithReady(name: string, n: number) {
   await createModel(name);
@@ -197,5 +199,45 @@ describe("the resolve cache", () => {
     expect((await cachedGet("/v1/models/c-zero/aliases/prod", "60")).body.version).toBe(2);
     const uncached = await cachedGet("/v1/models/c-zero/aliases/prod", "0");
     expect(uncached.headers.get("cache-control")).toBe("no-cache");
+  });
+});
+
+describe("the resolve service's answer to a miss", () => {
+  const ctx = { env, waitUntil: () => undefined, db: () => env.DB };
+
+  it("says which miss it was: no such model, or no such alias, version or commit in it (and whether one is only not ready)", async () => {
+    await modelWithReady("lk-m", 1);
+    await json("PUT", "/v1/models/lk-m/aliases/prod", { body: { version: 1 } });
+    const pending = await createVersion("lk-m");
+    const references: Reference[] = [
+      { kind: "alias", alias: "prod" },
+      { kind: "alias", alias: "production" },
+      { kind: "alias", alias: "nope" },
+      { kind: "version", version: 1 },
+      { kind: "version", version: pending.version },
+      { kind: "version", version: 99 },
+      { kind: "latest" },
+      { kind: "commit", commit: "0".repeat(40) },
+    ];
+    const kinds = async (model: string) => Promise.all(references.map(async (ref) => {
+      const found = await lookup(ctx, model, ref);
+      return found.kind === "no_revision" ? `no_revision${found.unready ? " (unready)" : ""}` : found.kind;
+    }));
+    expect(await kinds("lk-m")).toEqual(["found", "no_revision", "no_revision", "found", "no_revision (unready)", "no_revision", "found", "no_revision"]);
+    expect(await kinds("lk-no-such-model")).toEqual(references.map(() => "no_model"));
+    // Several at once (one D1 question at most): the same answers.
+    for (const model of ["lk-m", "lk-no-such-model"]) {
+      expect(await lookupAll(ctx, model, references)).toEqual(await Promise.all(references.map((ref) => lookup(ctx, model, ref))));
+    }
+    const found = await lookup(ctx, "lk-m", { kind: "alias", alias: "prod" });
+    expect(found.kind === "found" && [found.state.targets[0]!.version, found.staleS]).toEqual([1, null]);
+  });
+
+  it("answers no such model once the model is deleted, for every name it held", async () => {
+    await modelWithReady("lk-gone", 2);
+    expect((await json("DELETE", "/v1/models/lk-gone")).status).toBe(204);
+    for (const ref of [{ kind: "latest" }, { kind: "version", version: 2 }, { kind: "alias", alias: "staging" }] as Reference[]) {
+      expect((await lookup(ctx, "lk-gone", ref)).kind, JSON.stringify(ref)).toBe("no_model");
+    }
   });
 });

@@ -43,10 +43,10 @@ export const versions = sqliteTable(
     // (a revision may name it), found by (model, commit).
     commit: text("commit"),
     // The digest of the version's OCI manifest (src/domain/oci.ts), which the OCI bridge
-    // finds a `@sha256:` pull by, with (model, oci_digest). Written by the outbox flush when
-    // the version becomes ready; versions made ready before the column existed are filled
-    // by the bridge on a miss (src/bridges/oci/store.ts): the value is a pure function of
-    // data fixed at ready, so both writers write the same bytes.
+    // finds a `@sha256:` pull by, with (model, oci_digest). Written by the outbox flush, like
+    // every column here: queued when the version becomes ready, and for versions made ready
+    // before the column existed when the OCI bridge finds one without it and asks the model's
+    // ModelState to record it (`recordOciDigests`): a pure function of data fixed at ready.
     ociDigest: text("oci_digest"),
     // Lineage fields that reverse lookups find versions by, lifted out of `lineage`.
     runId: text("run_id"),

@@ -26,10 +26,15 @@ export class FilterError extends Error {}
 
 export type Comparator = "=" | "!=" | "LIKE" | "ILIKE" | "IN";
 
-export type Field = { kind: "attribute"; name: string } | { kind: "tag"; key: string };
+/** A field a clause tests: an attribute (named as the search names it, `A`) or a tag. */
+export type Field<A extends string = string> = { kind: "attribute"; name: A } | { kind: "tag"; key: string };
 
-export interface Clause {
-  field: Field;
+/**
+ * One condition. The parser names attributes as MLflow does (`name`, `run_id`); a bridge
+ * renames them to the fields of the store that runs the search (src/models/search.ts).
+ */
+export interface Clause<A extends string = string> {
+  field: Field<A>;
   comparator: Comparator;
   /** A list only for `IN`. */
   value: string | string[];
@@ -259,8 +264,8 @@ export function splitLike(pattern: string): SplitPattern {
 /** ASCII lower case, as SQLite's `lower()` folds: ILIKE compares both sides folded this way. */
 export const asciiLower = (text: string) => text.replace(/[A-Z]/g, (c) => c.toLowerCase());
 
-export interface OrderItem {
-  key: string;
+export interface OrderItem<K extends string = string> {
+  key: K;
   ascending: boolean;
 }
 

@@ -8,6 +8,7 @@
  * version is ready (model, version, ready_at, files) with a fixed field order and no
  * whitespace. Changing anything here changes every digest ever handed out: don't.
  */
+import { sha256Hex } from "./ids";
 import { comparePaths, type ManifestEntry } from "./manifest";
 import { ModelName } from "./names";
 import { parseReference, type Reference } from "./reference";
@@ -63,6 +64,18 @@ export function ociManifest(source: ManifestSource): string {
     layers,
     annotations: Object.fromEntries(Object.entries(annotations).sort(([a], [b]) => (a < b ? -1 : 1))),
   });
+}
+
+/** A manifest's bytes and their digest. */
+export interface BuiltManifest {
+  body: string;
+  digest: string;
+}
+
+/** The manifest and its digest: what the bridge serves, and what ModelState records for `@sha256:` pulls. */
+export async function buildManifest(source: ManifestSource): Promise<BuiltManifest> {
+  const body = ociManifest(source);
+  return { body, digest: `sha256:${await sha256Hex(body)}` };
 }
 
 /** A sha256 digest as the URLs carry it; the only algorithm mreg stores. Bounded, so no input costs more than its length. */

@@ -1,6 +1,7 @@
 /**
  * Reads of the models projection in D1 (its writer is each model's ModelState outbox,
  * through src/state/projection.ts); their aliases come from src/aliases/projection-reader.ts.
+ * Searches with clauses, an order and page tokens (the MLflow bridge's) run in ./search.ts.
  */
 import { and, asc, eq, getTableColumns, gt, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
@@ -11,7 +12,7 @@ import { shownVersion } from "../domain/alias";
 import type { Visibility } from "../db/visibility";
 import type { ModelKind, ModelRecord } from "../domain/model";
 import type { ModelBody } from "./schemas";
-
+import { searchTable, type Search, type SearchTable } from "./search";
 
 export interface ModelFilters {
   prefix?: string;
@@ -47,6 +48,22 @@ export function modelBody(row: ModelWithLatest, aliasMap: AliasMap): ModelBody {
   };
 }
 
+/** The fields a model search may test or order by: columns of `models`. */
+export type ModelSearchField = "name" | "created_at" | "updated_at";
+
+const MODEL_TABLE: SearchTable<ModelSearchField> = {
+  name: "models",
+  select: "name, kind, description, tags, created_at, created_by, updated_at",
+  fields: ["name", "created_at", "updated_at"],
+  modelColumn: "name",
+  tiebreakers: [{ key: "name", ascending: true }],
+};
+
+/** A row of MODEL_TABLE's select list: a ModelRecord with its tags still JSON. */
+type ModelSqlRow = Omit<ModelRecord, "tags"> & { tags: string };
+
+const recordOf = (row: ModelSqlRow): ModelRecord => ({ ...row, tags: JSON.parse(row.tags) as Record<string, string> });
+
 const withLatest = {
   ...getTableColumns(models),
   latestVersion: sql<number | null>`(SELECT max(${versions.version}) FROM ${versions} WHERE ${versions.model} = ${models.name})`,
@@ -56,7 +73,7 @@ export class ModelStore {
   private readonly db: DrizzleD1Database;
   private readonly aliases: AliasProjection;
 
-  constructor(d1: D1Handle) {
+  constructor(private readonly d1: D1Handle) {
     this.db = orm(d1);
     this.aliases = new AliasProjection(d1);
   }
@@ -64,6 +81,18 @@ export class ModelStore {
   async get(name: string): Promise<ModelBody | null> {
     const row = await this.db.select(withLatest).from(models).where(eq(models.name, name)).get();
     return row ? modelBody(row, (await this.aliasMaps([name])).get(name) ?? {}) : null;
+  }
+
+  /** The model's record as projected (no versions, no aliases): one primary-key read. */
+  async record(name: string): Promise<ModelRecord | null> {
+    const row = await this.d1.prepare(`SELECT ${MODEL_TABLE.select} FROM models WHERE name = ?`).bind(name).first<ModelSqlRow>();
+    return row ? recordOf(row) : null;
+  }
+
+  /** A page of the models matching `query`, in its order, and the next page's token. */
+  async search(query: Search<ModelSearchField>): Promise<{ models: ModelRecord[]; next: string | null }> {
+    const { rows, next } = await searchTable<ModelSearchField, ModelSqlRow & Record<string, unknown>>(this.d1, MODEL_TABLE, query);
+    return { models: rows.map(recordOf), next };
   }
 
   async exists(name: string): Promise<boolean> {

@@ -8,7 +8,7 @@
  * contract's codes.
  */
 import { requireAuthorized } from "../auth/authorize";
-import type { Principal } from "../auth/principal";
+import type { Principal, Scope } from "../auth/principal";
 import { abortR2Uploads } from "../artifacts/bytes";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { Lineage, VersionPatch, VersionRecord } from "../domain/version";
@@ -23,7 +23,7 @@ export interface ModelWriter {
   model: string;
 }
 
-const granted = (w: ModelWriter, scope: "write" | "admin") => requireAuthorized(w.principal, { scope, model: w.model });
+const granted = (w: ModelWriter, scope: Scope) => requireAuthorized(w.principal, { scope, model: w.model });
 
 export async function createModel(w: ModelWriter, input: { kind: ModelKind; description: string | null; tags: Record<string, string> }): Promise<ModelRecord> {
   granted(w, "write");
@@ -71,6 +71,16 @@ export async function patchVersion(w: ModelWriter, version: number, patch: Versi
 export async function finalizeVersion(w: ModelWriter, version: number): Promise<VersionRecord> {
   granted(w, "write");
   return unwrap(await modelState(w.env, w.model).finalize({ ...actorFor(w.model, w.principal), version }));
+}
+
+/**
+ * Has the model's object record the OCI manifest digests D1 lacks for those of `versions` that
+ * are ready (made ready before the column existed), and answers them. It changes no fact, only
+ * fills in one derived from facts fixed at ready: any reader of the model may ask.
+ */
+export async function recordOciDigests(w: ModelWriter, versions: number[]): Promise<{ version: number; digest: string }[]> {
+  granted(w, "read");
+  return unwrap(await modelState(w.env, w.model).recordOciDigests({ model: w.model, versions }));
 }
 
 /** Deletes a version (409 `in_use` while an alias or the production stage holds it) and aborts its open multipart uploads in R2. */

@@ -22,10 +22,7 @@ import { IncludeQuery, LineageGraph } from "../lineage/schemas";
 import { AliasProjection } from "../aliases/projection-reader";
 import { Version } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
-import { resolve, type Resolved } from "./service";
-
-/** What the resolve service needs of the request. */
-const resolveContext = (c: AppContext) => ({ env: c.env, waitUntil: (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise), db: () => queryDb(c) });
+import { requestContext, resolve, type Resolved } from "./service";
 
 /**
  * The Resolution with `ETag: "<generation>"`; 304 when the client holds it already. A stale
@@ -105,7 +102,7 @@ export const resolveRoutes = [
     responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage }, 304: { description: "Not modified" } },
     errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
     async handler(c, { params, query, principal }) {
-      return answer(c, await resolve(resolveContext(c), params.model, referenceTo(params.alias)), query, principal);
+      return answer(c, await resolve(requestContext(c), params.model, referenceTo(params.alias)), query, principal);
     },
   }),
 
@@ -127,7 +124,7 @@ export const resolveRoutes = [
         throw validationFailed("Not a model URI", [{ path: "uri", message: "expected registry://<model>@<alias> or registry://<model>/<version>" }]);
       }
       const ref: Reference = uri.alias !== undefined ? referenceTo(uri.alias) : { kind: "version", version: uri.version };
-      return answer(c, await resolve(resolveContext(c), uri.model, ref), query, principal);
+      return answer(c, await resolve(requestContext(c), uri.model, ref), query, principal);
     },
   }),
 

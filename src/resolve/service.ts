@@ -4,11 +4,17 @@
  * (./cache.ts), else the model's ModelState. When the object cannot answer, the last state
  * seen stands in for up to RESOLVE_STALE_IF_ERROR_S (`staleS` says how old). The caller has
  * authorized the request, and shapes the answer in its own dialect.
+ *
+ * `resolve` throws the contract's errors (`/v1` answers them as they are); `lookup` answers a
+ * miss as data, saying which it was (no such model, or no such alias, version or commit in
+ * it), so that every bridge words "not found" from one answer and none asks D1 itself.
  */
-import type { D1Handle } from "../db/session";
+import { queryDb, type D1Handle } from "../db/session";
 import { referenceName, type Reference } from "../domain/reference";
 import { config, type Env } from "../env";
+import type { AppContext } from "../http/app-env";
 import { ProblemError } from "../http/problem";
+import { ModelStore } from "../models/model-store";
 import { VersionStore } from "../models/version-store";
 import { modelState, unwrap } from "../state/client";
 import { cachedResolveState, type Resolved } from "./cache";
@@ -25,6 +31,11 @@ export interface ResolveContext {
   db: () => D1Handle;
 }
 
+/** The context of the request `c` is serving: its bindings, its waitUntil and its D1 session. */
+export function requestContext(c: AppContext): ResolveContext {
+  return { env: c.env, waitUntil: (promise) => c.executionCtx.waitUntil(promise), db: () => queryDb(c) };
+}
+
 export async function resolve(ctx: ResolveContext, model: string, ref: Reference): Promise<Resolved> {
   const cfg = config(ctx.env);
   // A commit is one indexed D1 read to its version; every other reference goes straight to the caches.
@@ -32,6 +43,44 @@ export async function resolve(ctx: ResolveContext, model: string, ref: Reference
   const name = referenceName(target);
   const opts = { ttlS: cfg.RESOLVE_TTL_S, staleIfErrorS: cfg.RESOLVE_STALE_IF_ERROR_S, waitUntil: ctx.waitUntil };
   return cachedResolveState(model, name, opts, async () => unwrap(await modelState(ctx.env, model).resolveState({ model, alias: name })));
+}
+
+/** What a reference names in a model: its resolution, or which miss it was. */
+export type Lookup =
+  | ({ kind: "found" } & Resolved)
+  /** The model does not exist (as D1's models projection shows it). */
+  | { kind: "no_model" }
+  /**
+   * The model exists; the alias, version or commit does not, or (`unready`) names a version
+   * that is not ready yet.
+   */
+  | { kind: "no_revision"; unready: boolean };
+
+/**
+ * `resolve`, with a miss answered rather than thrown. Only a miss costs more: whether the
+ * model exists is one primary-key read of D1 (a version that is not ready proves it does).
+ * Every other error (the object cannot answer and nothing recent stands in) is thrown.
+ */
+export async function lookup(ctx: ResolveContext, model: string, ref: Reference): Promise<Lookup> {
+  return (await lookupAll(ctx, model, [ref]))[0]!;
+}
+
+/** `lookup` of several references in one model, at once; D1 is asked at most once whether the model exists. */
+export async function lookupAll(ctx: ResolveContext, model: string, refs: readonly Reference[]): Promise<Lookup[]> {
+  let exists: Promise<boolean> | undefined;
+  const modelExists = () => (exists ??= new ModelStore(ctx.db()).exists(model));
+  return Promise.all(
+    refs.map(async (ref): Promise<Lookup> => {
+      try {
+        return { kind: "found", ...(await resolve(ctx, model, ref)) };
+      } catch (err) {
+        if (!(err instanceof ProblemError)) throw err;
+        if (err.code === "version_not_ready") return { kind: "no_revision", unready: true };
+        if (err.code !== "not_found") throw err;
+        return (await modelExists()) ? { kind: "no_revision", unready: false } : { kind: "no_model" };
+      }
+    }),
+  );
 }
 
 async function versionOfCommit(db: D1Handle, model: string, commit: string): Promise<number> {

@@ -15,6 +15,7 @@ type ModelStateRpc = Pick<
   | "createVersion"
   | "patchVersion"
   | "finalize"
+  | "recordOciDigests"
   | "deleteVersion"
   | "checkWritable"
   | "versionCreatedAt"

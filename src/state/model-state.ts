@@ -18,7 +18,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { sha256Hex } from "../domain/ids";
-import { ociManifest } from "../domain/oci";
+import { buildManifest } from "../domain/oci";
 import { publish } from "../events/dispatch";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
@@ -167,10 +167,22 @@ export class ModelState extends DurableObject<Env> {
       // manifest: its bytes are fixed by what becomes fixed here (files, ready_at = input.at).
       const files = this.rooms.versions.files(input.version);
       const digest = `sha256:${await sha256Hex(manifest.value)}`;
-      const ociDigest = `sha256:${await sha256Hex(ociManifest({ model: input.model, version: input.version, digest, readyAt: input.at, files }))}`;
+      const { digest: ociDigest } = await buildManifest({ model: input.model, version: input.version, digest, readyAt: input.at, files });
       const outcome = await this.commit(() => versionOps.finalize(this.rooms, input, manifest.value, digest, ociDigest));
       if (outcome !== "retry") return outcome;
     }
+  }
+
+  /**
+   * The OCI manifest digests of those of `versions` that are ready, hashed from this object's
+   * records, put in D1 through the outbox like every version fact, and answered, so the caller
+   * needs no read of D1 after the write. Finalize records each version's; this is for versions
+   * made ready before D1 had the column, which the OCI bridge finds without one.
+   */
+  async recordOciDigests(input: { model: string; versions: number[] }): Promise<Outcome<{ version: number; digest: string }[]>> {
+    const sources = versionOps.manifestSources(this.rooms, input);
+    const digests = await Promise.all(sources.map(async (source) => ({ version: source.version, digest: (await buildManifest(source)).digest })));
+    return this.commit(() => versionOps.recordOciDigests(this.rooms, input, digests));
   }
 
   async deleteVersion(input: Actor & { version: number }): Promise<Outcome<R2Aborts>> {

@@ -1,6 +1,7 @@
 /** What a ModelState decides about versions and their files. */
 import type { ManifestEntry } from "../domain/manifest";
 import { manifestText } from "../domain/manifest";
+import type { ManifestSource } from "../domain/oci";
 import { stagesTouched } from "../domain/stage";
 import { applyVersionPatch, type Lineage, type VersionHead, type VersionPatch, type VersionRecord } from "../domain/version";
 import { sameModelParentsRefusal } from "./lineage-ops";
@@ -165,4 +166,25 @@ export function finalize(r: Rooms, input: Actor & { version: number }, manifest:
   appendAudit(r, input, { action: "version.finalize", version: input.version, to: { digest } });
   r.changes.changed(["latest", `v${input.version}`], "finalize");
   return { ok: true, value: { ...ready, files } };
+}
+
+/** What the OCI manifests of those of `versions` that are ready are built from (the others have none). */
+export function manifestSources(r: Rooms, input: { model: string; versions: readonly number[] }): ManifestSource[] {
+  return [...new Set(input.versions)].flatMap((version) => {
+    const head = r.versions.head(version);
+    if (!head || head.status !== "ready" || head.digest === null || head.ready_at === null) return [];
+    return [{ model: input.model, version, digest: head.digest, readyAt: head.ready_at, files: r.versions.files(version) }];
+  });
+}
+
+/**
+ * Records OCI manifest digests hashed outside the transaction (Web Crypto is async) for the
+ * versions that are still ready, as the same outbox item finalize queues. A ready version's
+ * manifest never changes, so a digest hashed a moment ago is still its own; a version deleted
+ * meanwhile is left out.
+ */
+export function recordOciDigests(r: Rooms, input: { model: string }, digests: { version: number; digest: string }[]): Outcome<{ version: number; digest: string }[]> {
+  const recorded = digests.filter((d) => r.versions.head(d.version)?.status === "ready");
+  for (const { version, digest } of recorded) r.outbox.enqueue({ kind: "oci_manifest", payload: { model: input.model, version, digest } });
+  return { ok: true, value: recorded };
 }

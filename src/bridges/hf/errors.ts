@@ -5,6 +5,7 @@
  * files), anything else an error. The seams' ProblemErrors are worded here.
  */
 import { ProblemError } from "../../http/problem";
+import type { Wording } from "../caller";
 
 export type HubErrorCode = "RepoNotFound" | "RevisionNotFound" | "EntryNotFound";
 
@@ -23,6 +24,12 @@ export class HubError extends Error {
 export const repoNotFound = () => new HubError(404, "Repository not found", "RepoNotFound");
 
 export const revisionNotFound = (revision: string) => new HubError(404, `Invalid rev id: ${revision}`, "RevisionNotFound");
+
+/** What the Hub says for a model the token may not see (a RepoNotFound, as for a missing one), and for a missing scope. */
+export const HUB_WORDING: Wording = {
+  modelNotFound: () => repoNotFound(),
+  missingScope: (scope) => new HubError(403, `This token may not read models (it needs the '${scope}' scope)`),
+};
 
 export const entryNotFound = (path: string, commit: string) => new HubError(404, `Entry not found: ${path}`, "EntryNotFound", { "x-repo-commit": commit });
 

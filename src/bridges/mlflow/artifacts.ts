@@ -12,15 +12,13 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { answerDownload, openDownload } from "../../artifacts/download";
-import { queryDb } from "../../db/session";
 import { childrenOf, parseArtifactPath, type ArtifactPath } from "../../domain/mlflow";
 import { config } from "../../env";
 import type { AppContext, AppEnv } from "../../http/app-env";
 import { ProblemError } from "../../http/problem";
-import { resolve } from "../../resolve/service";
+import { lookup, requestContext } from "../../resolve/service";
 import { caller, namedModel, parse } from "./access";
-import { MlflowError, mlflow, versionNotFound } from "./errors";
-import { MlflowStore } from "./store";
+import { MlflowError, mlflow, modelNotFound, versionNotFound } from "./errors";
 import { MULTI_SEGMENT } from "../../http/api";
 
 const LIST = "/api/2.0/mlflow-artifacts/artifacts";
@@ -35,19 +33,15 @@ function artifactPath(path: string): ArtifactPath {
 async function versionFiles(c: AppContext, path: ArtifactPath) {
   const principal = await caller(c, "read", "read");
   const model = namedModel(principal, path.model);
-  try {
-    const resolved = await resolve({ env: c.env, waitUntil: (p) => c.executionCtx.waitUntil(p), db: () => queryDb(c) }, model, { kind: "version", version: path.version });
-    const target = resolved.state.targets.find((t) => t.version === path.version);
-    if (!target) throw versionNotFound(model, path.version);
-    return { files: target.files, staleS: resolved.staleS };
-  } catch (err) {
-    if (err instanceof ProblemError && (err.code === "not_found" || err.code === "version_not_ready")) {
-      const facts = await new MlflowStore(queryDb(c)).version(model, path.version);
-      if (facts && facts.status !== "ready") throw new MlflowError("INVALID_STATE", `Version ${path.version} of ${model} is not READY: its files are not final yet`);
-      throw versionNotFound(model, path.version);
-    }
-    throw err;
+  const resolved = await lookup(requestContext(c), model, { kind: "version", version: path.version });
+  // A missing model is worded as a hidden one is (`namedModel`): the same answer for both.
+  if (resolved.kind === "no_model") throw modelNotFound(model);
+  if (resolved.kind === "no_revision") {
+    throw resolved.unready ? new MlflowError("INVALID_STATE", `Version ${path.version} of ${model} is not READY: its files are not final yet`) : versionNotFound(model, path.version);
   }
+  const target = resolved.state.targets.find((t) => t.version === path.version);
+  if (!target) throw versionNotFound(model, path.version);
+  return { files: target.files, staleS: resolved.staleS };
 }
 
 async function list(c: AppContext): Promise<Response> {

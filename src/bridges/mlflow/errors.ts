@@ -8,6 +8,7 @@
  */
 import type { AppContext } from "../../http/app-env";
 import { ProblemError } from "../../http/problem";
+import type { Wording } from "../caller";
 
 const STATUS = {
   RESOURCE_DOES_NOT_EXIST: 404,
@@ -40,6 +41,12 @@ export const invalid = (message: string) => new MlflowError("INVALID_PARAMETER_V
 
 /** The same words for a model that does not exist and one the token may not see. */
 export const modelNotFound = (name: string) => new MlflowError("RESOURCE_DOES_NOT_EXIST", `Registered Model with name=${name} not found`);
+
+/** What MLflow says for a model the token may not see (as for a missing one), and for a missing scope. */
+export const MLFLOW_WORDING: Wording = {
+  modelNotFound,
+  missingScope: (scope) => new MlflowError("PERMISSION_DENIED", `This token may not do this: it needs the '${scope}' scope`),
+};
 
 export const versionNotFound = (name: string, version: number | string) =>
   new MlflowError("RESOURCE_DOES_NOT_EXIST", `Model Version (name=${name}, version=${version}) not found`);

@@ -3,9 +3,9 @@
  * scripts built on them work with `MLFLOW_TRACKING_URI=<mreg origin>`. Written after
  * mlflow/mlflow `mlflow/protos/model_registry.proto` (the service's endpoints and messages)
  * and `mlflow/store/model_registry/rest_store.py` (what the Python client sends). An adapter
- * only: reads come from D1's projections (./store.ts) and the resolve service; every write
- * is the same ModelState write `/v1` makes, through the model, version and alias services
- * (gates, grants, `models` globs, audit, watchers and webhooks apply unchanged).
+ * only: reads come from the model and version stores (./reads.ts) and the resolve service;
+ * every write is the same ModelState write `/v1` makes, through the model, version and alias
+ * services (gates, grants, `models` globs, audit, watchers and webhooks apply unchanged).
  *
  * Answers are 200 with a JSON object (`{}` for the empty responses), as the client's
  * `verify_rest_response` insists; errors `{error_code, message}` (./errors.ts). Endpoints
@@ -17,7 +17,6 @@ import { visibilityOf, type Principal } from "../../auth/principal";
 import { queryDb } from "../../db/session";
 import { SettableAliasName, AliasName } from "../../domain/alias";
 import { downloadUri, fromMlflowStage, tagMap, MLFLOW_STAGES } from "../../domain/mlflow";
-import { FilterError, MODEL_FILTER, parseFilter, parseOrderBy, VERSION_FILTER, type Clause, type OrderItem } from "../../domain/mlflow-filter";
 import { TagKey, TagValue, Tags } from "../../domain/names";
 import { referenceTo } from "../../domain/reference";
 import { resolutionOfHeaviest } from "../../domain/resolution";
@@ -25,15 +24,16 @@ import type { Stage } from "../../domain/version";
 import { Lineage } from "../../domain/version";
 import { setAlias, deleteAlias, setStage } from "../../aliases/service";
 import type { AppContext, AppEnv } from "../../http/app-env";
-import { ProblemError } from "../../http/problem";
 import { parseWith } from "../../http/validation";
+import { ModelStore } from "../../models/model-store";
 import { createModel, createVersion, deleteVersion, dropModel, patchModel, patchVersion } from "../../models/service";
-import { resolve } from "../../resolve/service";
+import { VersionStore } from "../../models/version-store";
+import { lookup, requestContext } from "../../resolve/service";
 import { artifactRoutes } from "./artifacts";
 import { caller, fields, namedModel, newModelName, parse } from "./access";
 import { MlflowError, invalid, mlflow, modelNotFound, versionNotFound } from "./errors";
-import { modelVersionJson, registeredModelJson, type MlflowModelVersion } from "./shapes";
-import { MlflowStore, MODEL_ORDER_KEYS, TokenMismatch, VERSION_ORDER_KEYS, type ModelFacts, type VersionFacts } from "./store";
+import { MODEL_SEARCH, presentModels, presentVersions, searched, storeSearch, VERSION_SEARCH } from "./reads";
+import { modelVersionJson, registeredModelJson, type MlflowModelVersion, type VersionFacts } from "./shapes";
 import { MULTI_SEGMENT } from "../../http/api";
 
 /** MLflow's caps: 1000 registered models per search page (SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD), 200,000 versions asked for. */
@@ -66,57 +66,18 @@ interface Endpoint {
 
 const writer = (c: AppContext, principal: Principal, model: string) => ({ env: c.env, principal, model });
 
-/** Filter and order_by parse errors are the caller's: INVALID_PARAMETER_VALUE. */
-function searchTerms(filter: string | undefined, spec: typeof MODEL_FILTER, orderBy: string[] | undefined, keys: readonly string[], aliases?: Record<string, string>): { clauses: Clause[]; order: OrderItem[] } {
-  try {
-    return { clauses: parseFilter(filter, spec), order: parseOrderBy(orderBy ?? [], keys, aliases) };
-  } catch (err) {
-    if (err instanceof FilterError) throw invalid(`Invalid filter or order_by: ${err.message}`);
-    throw err;
-  }
-}
-
-/** A search's run: a page token of another search, or a filter the store refused, is the caller's error. */
-async function withToken<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    if (err instanceof TokenMismatch) throw invalid(err.message);
-    if (err instanceof FilterError) throw invalid(`Invalid filter: ${err.message}`);
-    throw err;
-  }
-}
-
-/** Versions in MLflow's shape, with the aliases that hold each. */
-async function presentVersions(store: MlflowStore, versions: VersionFacts[]): Promise<MlflowModelVersion[]> {
-  const { holders } = await store.aliasesOf(versions.map((v) => v.model));
-  return versions.map((v) => modelVersionJson(v, holders.get(v.model)?.get(v.version) ?? []));
-}
-
-/** Registered models in MLflow's shape: their latest ready version per stage and their aliases, in two queries for the page. */
-async function presentModels(store: MlflowStore, models: ModelFacts[]) {
-  const names = models.map((m) => m.name);
-  const [latest, { byModel, holders }] = await Promise.all([store.latestPerStage(names), store.aliasesOf(names)]);
-  return models.map((m) =>
-    registeredModelJson(
-      m,
-      latest.filter((v) => v.model === m.name).map((v) => modelVersionJson(v, holders.get(v.model)?.get(v.version) ?? [])),
-      byModel.get(m.name) ?? [],
-    ),
-  );
-}
-
-async function visibleVersion(c: AppContext, principal: Principal, input: Record<string, unknown>): Promise<{ store: MlflowStore; version: VersionFacts }> {
+/** The version a request names, which the caller may read: RESOURCE_DOES_NOT_EXIST for it, or for its model when that is missing too. */
+async function visibleVersion(c: AppContext, principal: Principal, input: Record<string, unknown>): Promise<VersionFacts> {
   const { name, version } = parse(z.object({ name: Name(), version: VersionParam }), input);
   const model = namedModel(principal, name);
-  const store = new MlflowStore(queryDb(c));
-  const found = await store.version(model, version);
-  if (!found) throw (await store.model(model)) ? versionNotFound(model, version) : modelNotFound(model);
-  return { store, version: found };
+  const db = queryDb(c);
+  const found = await new VersionStore(db).head(model, version);
+  if (!found) throw (await new ModelStore(db).exists(model)) ? versionNotFound(model, version) : modelNotFound(model);
+  return found;
 }
 
-async function oneVersion(store: MlflowStore, v: VersionFacts): Promise<{ model_version: MlflowModelVersion }> {
-  return { model_version: (await presentVersions(store, [v]))[0]! };
+async function oneVersion(c: AppContext, v: VersionFacts): Promise<{ model_version: MlflowModelVersion }> {
+  return { model_version: (await presentVersions(queryDb(c), [v]))[0]! };
 }
 
 const stageOf = (text: string): Stage => {
@@ -143,10 +104,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
     async handler(c, input) {
       const principal = await caller(c, "read", "read");
       const model = namedModel(principal, parse(z.object({ name: Name() }), input).name);
-      const store = new MlflowStore(queryDb(c));
-      const facts = await store.model(model);
+      const facts = await new ModelStore(queryDb(c)).record(model);
       if (!facts) throw modelNotFound(model);
-      return { registered_model: (await presentModels(store, [facts]))[0]! };
+      return { registered_model: (await presentModels(queryDb(c), [facts]))[0]! };
     },
   },
   "registered-models/update": {
@@ -156,7 +116,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
       const body = parse(z.object({ name: Name(), description: Description }), input);
       const model = namedModel(principal, body.name);
       const record = await patchModel(writer(c, principal, model), body.description !== undefined ? { description: body.description } : {});
-      return { registered_model: (await presentModels(new MlflowStore(queryDb(c)), [record]))[0]! };
+      return { registered_model: (await presentModels(queryDb(c), [record]))[0]! };
     },
   },
   "registered-models/delete": {
@@ -175,10 +135,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
       const q = parse(z.object({ filter: z.string().optional(), max_results: Count.optional(), order_by: OrderBy, page_token: PageToken }), input);
       const limit = q.max_results ?? 100;
       if (limit < 1 || limit > MAX_MODEL_RESULTS) throw invalid(`Invalid value for request parameter max_results. It must be at most ${MAX_MODEL_RESULTS}, but got value ${limit}`);
-      const { clauses, order } = searchTerms(q.filter, MODEL_FILTER, q.order_by, MODEL_ORDER_KEYS, { timestamp: "creation_timestamp" });
-      const store = new MlflowStore(queryDb(c));
-      const { models, next } = await withToken(() => store.searchModels({ clauses, order, pageToken: q.page_token, limit, visibility: visibilityOf(principal) }));
-      return { registered_models: await presentModels(store, models), ...(next ? { next_page_token: next } : {}) };
+      const search = storeSearch({ filter: q.filter, orderBy: q.order_by, pageToken: q.page_token, limit, visibility: visibilityOf(principal) }, MODEL_SEARCH);
+      const { models, next } = await searched(() => new ModelStore(queryDb(c)).search(search));
+      return { registered_models: await presentModels(queryDb(c), models), ...(next ? { next_page_token: next } : {}) };
     },
   },
   "registered-models/get-latest-versions": {
@@ -189,10 +148,10 @@ const ENDPOINTS: Record<string, Endpoint> = {
       const q = parse(z.object({ name: Name(), stages: Strings.optional() }), input);
       const model = namedModel(principal, q.name);
       const stages = q.stages?.length ? new Set(q.stages.map(stageOf)) : null;
-      const store = new MlflowStore(queryDb(c));
-      if (!(await store.model(model))) throw modelNotFound(model);
-      const latest = (await store.latestPerStage([model])).filter((v) => stages === null || stages.has(v.stage));
-      return { model_versions: await presentVersions(store, latest) };
+      const db = queryDb(c);
+      if (!(await new ModelStore(db).exists(model))) throw modelNotFound(model);
+      const latest = (await new VersionStore(db).latestPerStage([model])).filter((v) => stages === null || stages.has(v.stage));
+      return { model_versions: await presentVersions(db, latest) };
     },
   },
   "registered-models/set-tag": {
@@ -263,8 +222,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
   "model-versions/get": {
     methods: ["GET"],
     async handler(c, input) {
-      const { store, version } = await visibleVersion(c, await caller(c, "read", "read"), input);
-      return oneVersion(store, version);
+      return oneVersion(c, await visibleVersion(c, await caller(c, "read", "read"), input));
     },
   },
   "model-versions/update": {
@@ -273,7 +231,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
       const principal = await caller(c, "write", "write");
       const body = parse(z.object({ name: Name(), version: VersionParam, description: Description }), input);
       const record = await patchVersion(writer(c, principal, namedModel(principal, body.name)), body.version, body.description !== undefined ? { description: body.description } : {});
-      return oneVersion(new MlflowStore(queryDb(c)), record);
+      return oneVersion(c, record);
     },
   },
   "model-versions/delete": {
@@ -292,11 +250,10 @@ const ENDPOINTS: Record<string, Endpoint> = {
       const q = parse(z.object({ filter: z.string().optional(), max_results: Count.optional(), order_by: OrderBy, page_token: PageToken }), input);
       const asked = q.max_results ?? 10_000;
       if (asked < 1 || asked > MAX_VERSION_RESULTS) throw invalid(`Invalid value for request parameter max_results. It must be at most ${MAX_VERSION_RESULTS}, but got value ${asked}`);
-      const { clauses, order } = searchTerms(q.filter, VERSION_FILTER, q.order_by, VERSION_ORDER_KEYS);
-      const store = new MlflowStore(queryDb(c));
       const limit = Math.min(asked, VERSION_PAGE);
-      const { versions, next } = await withToken(() => store.searchVersions({ clauses, order, pageToken: q.page_token, limit, visibility: visibilityOf(principal) }));
-      return { model_versions: await presentVersions(store, versions), ...(next ? { next_page_token: next } : {}) };
+      const search = storeSearch({ filter: q.filter, orderBy: q.order_by, pageToken: q.page_token, limit, visibility: visibilityOf(principal) }, VERSION_SEARCH);
+      const { versions, next } = await searched(() => new VersionStore(queryDb(c)).search(search));
+      return { model_versions: await presentVersions(queryDb(c), versions), ...(next ? { next_page_token: next } : {}) };
     },
   },
   "model-versions/transition-stage": {
@@ -309,7 +266,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
         throw invalid(`Model version transition cannot archive existing model versions because '${body.stage}' is not an Active stage. Valid stages are Staging, Production`);
       }
       const record = await setStage(writer(c, principal, namedModel(principal, body.name)), body.version, stage, { archiveExisting: body.archive_existing_versions, reason: null });
-      return oneVersion(new MlflowStore(queryDb(c)), record);
+      return oneVersion(c, record);
     },
   },
   "model-versions/set-tag": {
@@ -333,7 +290,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
   "model-versions/get-download-uri": {
     methods: ["GET"],
     async handler(c, input) {
-      const { version } = await visibleVersion(c, await caller(c, "read", "read"), input);
+      const version = await visibleVersion(c, await caller(c, "read", "read"), input);
       return { artifact_uri: downloadUri(version.model, version.version) };
     },
   },
@@ -348,21 +305,14 @@ async function aliasVersion(c: AppContext, input: Record<string, unknown>): Prom
   const principal = await caller(c, "read", "read");
   const q = parse(z.object({ name: Name(), alias: AliasName }), input);
   const model = namedModel(principal, q.name);
-  const store = new MlflowStore(queryDb(c));
-  let resolved;
-  try {
-    resolved = await resolve({ env: c.env, waitUntil: (p) => c.executionCtx.waitUntil(p), db: () => queryDb(c) }, model, referenceTo(q.alias));
-  } catch (err) {
-    if (err instanceof ProblemError && (err.code === "not_found" || err.code === "version_not_ready")) {
-      throw (await store.model(model)) ? new MlflowError("RESOURCE_DOES_NOT_EXIST", `Registered model alias ${q.alias} not found.`) : modelNotFound(model);
-    }
-    throw err;
-  }
+  const resolved = await lookup(requestContext(c), model, referenceTo(q.alias));
+  if (resolved.kind === "no_model") throw modelNotFound(model);
+  if (resolved.kind === "no_revision") throw new MlflowError("RESOURCE_DOES_NOT_EXIST", `Registered model alias ${q.alias} not found.`);
   if (resolved.staleS !== null) c.header("x-mreg-stale", String(resolved.staleS));
   const { version } = resolutionOfHeaviest(resolved.state);
-  const facts = await store.version(model, version);
+  const facts = await new VersionStore(queryDb(c)).head(model, version);
   if (!facts) throw versionNotFound(model, version);
-  return oneVersion(store, facts);
+  return oneVersion(c, facts);
 }
 
 const NOT_OFFERED =

@@ -6,7 +6,14 @@
  * description that was never set is absent, not null).
  */
 import { downloadUri, epochMs, tagList, toMlflowStage, toMlflowStatus, type MlflowStage, type MlflowStatus, type TagEntry } from "../../domain/mlflow";
-import type { ModelFacts, VersionFacts } from "./store";
+import type { ModelRecord } from "../../domain/model";
+import type { VersionHead } from "../../domain/version";
+
+/** What MLflow shows of a model. */
+export type ModelFacts = Pick<ModelRecord, "name" | "description" | "tags" | "created_at" | "updated_at">;
+
+/** What MLflow shows of a version (no files). */
+export type VersionFacts = Pick<VersionHead, "model" | "version" | "status" | "stage" | "description" | "tags" | "lineage" | "created_at" | "created_by" | "updated_at">;
 
 export interface MlflowModelVersion {
   name: string;

@@ -5,6 +5,7 @@
  * are worded here.
  */
 import { ProblemError } from "../../http/problem";
+import type { Wording } from "../caller";
 
 export type OciErrorCode =
   | "UNAUTHORIZED"
@@ -41,6 +42,12 @@ export class OciError extends Error {
 
 /** The same words for a model that does not exist and one the token may not see: no hint either way. */
 export const nameUnknown = (name: string) => new OciError(404, "NAME_UNKNOWN", "repository name not known to registry", {}, { name });
+
+/** What the distribution spec says for a model the token may not see (NAME_UNKNOWN, as for a missing one), and for a missing scope. */
+export const OCI_WORDING: Wording = {
+  modelNotFound: nameUnknown,
+  missingScope: (scope) => new OciError(403, "DENIED", "requested access to the resource is denied", {}, `This token needs the '${scope}' scope`),
+};
 
 export const manifestUnknown = (reference: string) => new OciError(404, "MANIFEST_UNKNOWN", "manifest unknown", {}, { reference });
 

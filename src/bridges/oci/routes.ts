@@ -3,8 +3,10 @@
  * ORAS, registry mirrors and Harbor/Zot replication copy models out of mreg: a version is an
  * OCI artifact whose layers are its files (already sha256 blobs in R2), whose config is the
  * empty descriptor, and whose manifest's bytes are fixed for ever (src/domain/oci.ts). An
- * adapter only: every route goes through the seams `/v1` uses (credentials and authenticate,
- * authorize, the resolve and download services) and words their answers as the spec does.
+ * adapter only: every route goes through the seams `/v1` uses (credentials to a principal
+ * through the bridges' one helper, ../caller.ts; the resolve and download services; the model
+ * and version stores for D1; the model service for the one write, a manifest digest D1 lacks,
+ * ./manifests.ts) and words their answers as the spec does.
  *
  * - `GET /v2/`: 401 with the Bearer challenge without credentials, 200 `{}` with them.
  * - `GET /v2/token`: Basic (the password an mreg token) or Bearer; answers that same token,
@@ -16,12 +18,11 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
+import { AliasProjection } from "../../aliases/projection-reader";
 import { answerDownload, emptyFileAnswer, openDownload } from "../../artifacts/download";
-import { authorize } from "../../auth/authorize";
-import { credentialOf } from "../../auth/credentials";
-import { authenticate, verifyBearer } from "../../auth/middleware";
 import { visibilityOf, type Principal } from "../../auth/principal";
 import { queryDb } from "../../db/session";
+import { valueVersions } from "../../domain/alias";
 import { timestamp } from "../../domain/ids";
 import {
   challengeScope,
@@ -35,18 +36,19 @@ import {
   repositoryModel,
   tagsList,
   tagsPage,
-  type TagReference,
+  type BuiltManifest,
 } from "../../domain/oci";
-import { resolutionFor, resolutionOfHeaviest, type Resolution } from "../../domain/resolution";
+import { NAMED_STAGES } from "../../domain/stage";
 import { config } from "../../env";
 import type { AppContext, AppEnv } from "../../http/app-env";
 import { ProblemError } from "../../http/problem";
 import { parseWith } from "../../http/validation";
 import { ModelStore } from "../../models/model-store";
 import { VersionStore } from "../../models/version-store";
-import { resolve } from "../../resolve/service";
-import { API_VERSION_HEADER, blobUnknown, manifestUnknown, nameUnknown, OciError, ociErrorResponse, SERVICE } from "./errors";
-import { buildManifest, OciStore, type BuiltManifest } from "./store";
+import { lookupAll, requestContext } from "../../resolve/service";
+import { authenticated, caller, presentedToken } from "../caller";
+import { API_VERSION_HEADER, blobUnknown, manifestUnknown, nameUnknown, OCI_WORDING, OciError, ociErrorResponse, SERVICE } from "./errors";
+import { manifestOfDigest, manifestOfTag, missing } from "./manifests";
 import { MULTI_SEGMENT } from "../../http/api";
 
 /** Tags or repositories one page holds at most, whatever `n` asks (the spec lets a registry answer fewer, with a Link). */
@@ -67,26 +69,15 @@ const oci =
   };
 
 /** The caller, allowed to read `model`; every `/v2` route only reads (its D1 session may take a replica). */
-async function reader(c: AppContext, model: string): Promise<Principal> {
-  c.var.session.access = "read";
-  const principal = await authenticate(c.env, c.req.raw, "read", { access: "read", waitUntil: (p) => c.executionCtx.waitUntil(p) });
-  const denial = authorize(principal, { scope: "read", model });
-  if (denial?.reason === "model") throw nameUnknown(model);
-  if (denial) throw new OciError(403, "DENIED", "requested access to the resource is denied", {}, "This token needs the 'read' scope");
-  return principal;
-}
-
-/** What a miss means: the model itself is unknown (NAME_UNKNOWN), or only the thing asked for. */
-async function missing(c: AppContext, model: string, miss: OciError): Promise<OciError> {
-  return (await new ModelStore(queryDb(c)).exists(model)) ? miss : nameUnknown(model);
+function reader(c: AppContext, model: string): Promise<Principal> {
+  return caller(c, OCI_WORDING, { scope: "read", access: "read", model });
 }
 
 // ---- ping and token -------------------------------------------------------------------------
 
 /** `GET /v2/`: whether the credentials (if any) are good; without any, the challenge (or 200 for a public registry). */
 async function ping(c: AppContext): Promise<Response> {
-  c.var.session.access = "read";
-  await authenticate(c.env, c.req.raw, "read", { access: "read", waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  await authenticated(c, "read", "read");
   return Response.json({});
 }
 
@@ -107,19 +98,19 @@ async function token(c: AppContext): Promise<Response> {
   const url = new URL(c.req.url);
   parseWith(TokenQuery, { ...Object.fromEntries(url.searchParams), scope: url.searchParams.getAll("scope") }, "query parameters");
   const basic = { "www-authenticate": `Basic realm="${SERVICE}"` };
-  const credential = credentialOf(c.req.header("authorization") ?? null);
-  if (credential.kind !== "token") throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, "Send Basic with an mreg token as the password (any user name), or Bearer");
-  let exp: number;
+  let presented;
   try {
-    ({ exp } = await verifyBearer(c.env, credential.token, (p) => c.executionCtx.waitUntil(p)));
+    presented = await presentedToken(c);
   } catch (err) {
     if (err instanceof ProblemError && err.code === "unauthenticated") throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, err.detail);
     throw err;
   }
+  if (presented === null) throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, "Send Basic with an mreg token as the password (any user name), or Bearer");
+  const { token, exp } = presented;
   const now = Date.now();
   const expiresIn = Math.max(0, Math.floor(exp - now / 1000));
   return Response.json(
-    { token: credential.token, access_token: credential.token, expires_in: expiresIn, issued_at: timestamp(now) },
+    { token, access_token: token, expires_in: expiresIn, issued_at: timestamp(now) },
     { headers: { "cache-control": "no-store" } },
   );
 }
@@ -147,9 +138,7 @@ function nextLink(path: string, n: number, last: string): string {
 
 /** `GET /v2/_catalog`: the models the token may see, by name. */
 async function catalog(c: AppContext): Promise<Response> {
-  c.var.session.access = "read";
-  const principal = await authenticate(c.env, c.req.raw, "read", { access: "read", waitUntil: (p) => c.executionCtx.waitUntil(p) });
-  if (authorize(principal, { scope: "read" })) throw new OciError(403, "DENIED", "requested access to the resource is denied", {}, "This token needs the 'read' scope");
+  const principal = await caller(c, OCI_WORDING, { scope: "read", access: "read" });
   const { n, last } = pageQuery(c);
   const rows = n === 0 ? [] : await new ModelStore(queryDb(c)).list({ tags: [], visibility: visibilityOf(principal), after: last ?? undefined, limit: n });
   const page = rows.slice(0, n).map((r) => r.name);
@@ -158,13 +147,28 @@ async function catalog(c: AppContext): Promise<Response> {
   return Response.json({ repositories: page }, { headers });
 }
 
-/** `GET /v2/{model}/tags/list`: the aliases (and stages) that resolve to a ready version, then `v<n>` of every ready version. */
+/**
+ * `GET /v2/{model}/tags/list`: the aliases whose versions are all ready, the stages that
+ * resolve to a ready version (the resolve service's rule: a stage's name is its alias if one
+ * is set, else its highest version), then `v<n>` of every ready version.
+ */
 async function tags(c: AppContext, model: string): Promise<Response> {
   await reader(c, model);
   const { n, last } = pageQuery(c);
-  const sources = await new OciStore(queryDb(c)).tagSources(model);
-  if (sources.versions.length === 0 && sources.names.length === 0 && !(await new ModelStore(queryDb(c)).exists(model))) throw nameUnknown(model);
-  const page = tagsPage(tagsList(sources.names, sources.versions), n, last);
+  const db = queryDb(c);
+  const [ready, aliases, stages] = await Promise.all([
+    new VersionStore(db).readyVersions(model),
+    new AliasProjection(db).ofModels([model]),
+    lookupAll(requestContext(c), model, NAMED_STAGES.map((stage) => ({ kind: "alias", alias: stage }))),
+  ]);
+  if (stages.some((s) => s.kind === "no_model")) throw nameUnknown(model);
+  const readySet = new Set(ready);
+  const names = aliases.filter((a) => valueVersions(a.value).every((v) => readySet.has(v))).map((a) => a.alias);
+  NAMED_STAGES.forEach((stage, i) => {
+    const resolved = stages[i]!;
+    if (resolved.kind === "found" && resolved.state.targets.every((t) => t.digest !== null)) names.push(stage);
+  });
+  const page = tagsPage(tagsList(names, ready), n, last);
   const headers = new Headers();
   if (page.more) headers.set("link", nextLink(`/v2/${model}/tags/list`, n, page.tags[page.tags.length - 1]!));
   return Response.json({ name: model, tags: page.tags }, { headers });
@@ -172,56 +176,9 @@ async function tags(c: AppContext, model: string): Promise<Response> {
 
 // ---- manifests ------------------------------------------------------------------------------
 
-/** The version a tag names now, through the resolve service (the per-colo cache); a split picks by `x-mreg-key`, else its heaviest member. */
-async function atTag(c: AppContext, model: string, tag: string, reference: TagReference): Promise<Resolution> {
-  let resolved;
-  try {
-    resolved = await resolve({ env: c.env, waitUntil: (p) => c.executionCtx.waitUntil(p), db: () => queryDb(c) }, model, reference);
-  } catch (err) {
-    if (err instanceof ProblemError && (err.code === "not_found" || err.code === "version_not_ready")) throw await missing(c, model, manifestUnknown(tag));
-    throw err;
-  }
-  const key = c.req.header("x-mreg-key");
-  const resolution = key ? resolutionFor(resolved.state, key) : resolutionOfHeaviest(resolved.state);
-  if (resolution.digest === null) throw manifestUnknown(tag);
-  return resolution;
-}
-
-/** The manifest of the version a tag names: its files from the resolution, its `ready_at` from one primary-key read. */
-async function manifestOfTag(c: AppContext, model: string, tag: string, reference: TagReference): Promise<BuiltManifest> {
-  const resolution = await atTag(c, model, tag, reference);
-  const store = new OciStore(queryDb(c));
-  const row = await store.manifestRow(model, resolution.version);
-  if (!row || row.status !== "ready" || row.readyAt === null || row.digest === null) {
-    // The model's object says ready, D1 does not yet: its projection is behind (the flush is retried).
-    throw new ProblemError("unavailable", `Version ${resolution.version} of '${model}' is being recorded; try again`, {}, { "retry-after": "1" });
-  }
-  const built = await buildManifest({ model, version: resolution.version, digest: row.digest, readyAt: row.readyAt, files: resolution.files });
-  if (row.ociDigest === null) c.executionCtx.waitUntil(store.fill(c.env.DB, model, resolution.version, built.digest));
-  else if (row.ociDigest !== built.digest) console.error(`OCI manifest of ${model} v${resolution.version}: built ${built.digest}, recorded ${row.ociDigest}`);
-  return built;
-}
-
-/** The manifest with this digest: one indexed read to its version (after a one-time backfill of versions older than the column). */
-async function manifestOfDigest(c: AppContext, model: string, digest: string): Promise<BuiltManifest> {
-  const db = queryDb(c);
-  const store = new OciStore(db);
-  let version = await store.versionOfManifest(model, digest);
-  if (version === null) version = (await store.backfill(model, c.env.DB)).get(digest) ?? null;
-  if (version === null) throw await missing(c, model, manifestUnknown(digest));
-  const record = await new VersionStore(db).get(model, version);
-  if (!record || record.status !== "ready" || record.digest === null || record.ready_at === null) throw manifestUnknown(digest);
-  const built = await buildManifest({ model, version, digest: record.digest, readyAt: record.ready_at, files: record.files });
-  if (built.digest !== digest) {
-    console.error(`OCI manifest of ${model} v${version}: built ${built.digest}, recorded ${digest}`);
-    throw manifestUnknown(digest);
-  }
-  return built;
-}
-
 /** `GET|HEAD /v2/{model}/manifests/{reference}`. */
 async function manifest(c: AppContext, model: string, referenceText: string): Promise<Response> {
-  await reader(c, model);
+  const principal = await reader(c, model);
   const reference = manifestReference(referenceText);
   let built: BuiltManifest;
   switch (reference.kind) {
@@ -232,10 +189,10 @@ async function manifest(c: AppContext, model: string, referenceText: string): Pr
     case "unknown_tag":
       throw await missing(c, model, manifestUnknown(referenceText));
     case "digest":
-      built = await manifestOfDigest(c, model, reference.digest);
+      built = await manifestOfDigest(c, principal, model, reference.digest);
       break;
     case "tag":
-      built = await manifestOfTag(c, model, referenceText, reference.reference);
+      built = await manifestOfTag(c, principal, model, referenceText, reference.reference);
       break;
   }
   const bytes = new TextEncoder().encode(built.body);
@@ -277,7 +234,7 @@ async function blob(c: AppContext, model: string, digest: string): Promise<Respo
     return new Response(c.req.method === "HEAD" ? null : EMPTY_CONFIG, { status: 200, headers });
   }
   const sha256 = digest.slice("sha256:".length);
-  const size = await new OciStore(queryDb(c)).blobSize(model, sha256);
+  const size = await new VersionStore(queryDb(c)).readyFileSize(model, sha256);
   if (size === null) throw await missing(c, model, blobUnknown(digest));
   const download = await openDownload(c.env, { sha256, size }, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD", readAhead: true });
   return answerDownload(download, size, headers, () => {
