@@ -3,9 +3,9 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
 import { ProblemError } from "../src/http/problem";
-import { cachedResolveState, type ResolveCacheOptions } from "../src/resolve/cache";
-import { freshness, mayJoin, PERSIST_EVERY_MS, shouldPersist, staleAge, storedMaxAge } from "../src/resolve/freshness";
-import { modelState, unwrap } from "../src/state/client";
+import { cachedResolveState, type ResolveCacheOptions } from "../src/caches/resolve-cache";
+import { freshness, mayJoin, PERSIST_EVERY_MS, shouldPersist, staleAge, storedMaxAge } from "../src/caches/freshness";
+import { modelState, unwrap } from "../src/model-writes/stub";
 import type { ModelState } from "../src/state/model-state";
 import { createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
 

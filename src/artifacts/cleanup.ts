@@ -7,7 +7,7 @@
  */
 import { config, type Env } from "../env";
 import { applyRetention, type RetentionReport } from "../retention/apply";
-import { modelState } from "../state/client";
+import { modelState } from "../model-writes/stub";
 import { BlobStore } from "./blob-store";
 import { abortR2Uploads } from "./bytes";
 import { BLOB_PREFIX, blobKey, STAGING_PREFIX } from "./keys";

@@ -12,7 +12,7 @@ import { ProblemError } from "../http/problem";
 import { parseWith, validationFailed } from "../http/validation";
 import { VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
-import { actorFor, modelState, unwrap } from "../state/client";
+import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import type { UploadView } from "../state/model-state";
 import { abortUpload, finishUpload, putFile, receivePart, startUpload } from "./upload-workflow";
 import { answerDownload, BYTES, findFile, openDownload } from "./download";

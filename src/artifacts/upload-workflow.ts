@@ -10,7 +10,7 @@ import { planPartSize, expectedPartSize, type UploadPart, type UploadRecord } fr
 import { config, type Env } from "../env";
 import { ProblemError } from "../http/problem";
 import { validationFailed } from "../http/validation";
-import { modelState, unwrap } from "../state/client";
+import { modelState, unwrap } from "../model-writes/stub";
 import type { Actor, UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
 import { abortR2Uploads, completeUpload, storeSingle } from "./bytes";

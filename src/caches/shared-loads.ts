@@ -1,8 +1,8 @@
 /**
  * The in-isolate machinery of the Worker's small caches of ModelState answers (the resolve
- * cache, src/resolve/cache.ts; the signal route's guard directory, src/guards/directory.ts):
+ * cache, src/caches/resolve-cache.ts; the signal route's guard directory, src/caches/guard-directory.ts):
  * a bounded map of the last answers, and loads shared by the requests that miss together.
- * Whether an answer is fresh enough is src/resolve/freshness.ts's call.
+ * Whether an answer is fresh enough is src/caches/freshness.ts's call.
  */
 import { mayJoin } from "./freshness";
 

@@ -4,7 +4,7 @@
  * request's session; a token limited by `models` globs sees other models' nodes redacted and
  * their versions left out of lookups.
  */
-import { AliasProjection, holdersOf } from "../aliases/projection-reader";
+import { AliasProjection, holdersOf } from "../models/alias-projection";
 import { mayActOnModel } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { redactParents } from "../domain/lineage";

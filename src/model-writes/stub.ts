@@ -2,10 +2,10 @@
 import { auditedAs, type Principal } from "../auth/principal";
 import { timestamp } from "../domain/ids";
 import type { Env } from "../env";
-import { forgetGuards } from "../guards/directory";
+import { forgetGuards } from "../caches/guard-directory";
 import { ProblemError } from "../http/problem";
-import { forgetResolved } from "../resolve/cache";
-import type { Actor, ModelState, Outcome } from "./model-state";
+import { forgetResolved } from "../caches/resolve-cache";
+import type { Actor, ModelState, Outcome } from "../state/model-state";
 
 /** The RPC methods routes may call. */
 type ModelStateRpc = Pick<

@@ -11,7 +11,7 @@
 import type { z } from "zod";
 import type { D1Handle } from "../db/session";
 import { valueVersions, type AliasValue, type SplitEntry } from "../domain/alias";
-import type { Alias } from "./schemas";
+import type { Alias } from "../aliases/schemas";
 
 /** An alias of the projection: its model, its name, and what it points at. */
 export interface ProjectedAlias {

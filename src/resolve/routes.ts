@@ -19,7 +19,7 @@ import { validationFailed } from "../http/validation";
 import { Alias, AliasParams, ResolveQuery, ResolveUriQuery, Resolution } from "../aliases/schemas";
 import { lineageGraph } from "../lineage/graph";
 import { IncludeQuery, LineageGraph } from "../lineage/schemas";
-import { AliasProjection } from "../aliases/projection-reader";
+import { AliasProjection } from "../models/alias-projection";
 import { Version } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
 import { resolve, type Resolved } from "./service";

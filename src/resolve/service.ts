@@ -10,10 +10,10 @@ import { referenceName, type Reference } from "../domain/reference";
 import { config, type Env } from "../env";
 import { ProblemError } from "../http/problem";
 import { VersionStore } from "../models/version-store";
-import { modelState, unwrap } from "../state/client";
-import { cachedResolveState, type Resolved } from "./cache";
+import { modelState, unwrap } from "../model-writes/stub";
+import { cachedResolveState, type Resolved } from "../caches/resolve-cache";
 
-export type { Resolved } from "./cache";
+export type { Resolved } from "../caches/resolve-cache";
 
 /**
  * What a resolution needs of the request: the bindings, its waitUntil (background refreshes)

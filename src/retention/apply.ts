@@ -10,7 +10,7 @@
 import type { Env } from "../env";
 import { abortR2Uploads } from "../artifacts/bytes";
 import { mayDelete, type Deletion } from "../domain/retention";
-import { modelState } from "../state/client";
+import { modelState } from "../model-writes/stub";
 import type { Hold } from "../state/downstream-table";
 import type { RetentionInputs } from "../state/model-state";
 import { RetentionStore } from "./store";

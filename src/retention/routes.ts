@@ -14,7 +14,7 @@ import { defineRoute, MODEL_PARAM } from "../http/api";
 import type { AppContext } from "../http/app-env";
 import { ProblemError } from "../http/problem";
 import { ModelParams } from "../models/schemas";
-import { actorFor, modelState, unwrap } from "../state/client";
+import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import type { OwnRetention } from "../state/model-state";
 import { retentionInputs } from "./apply";
 import { ModelRetention, PreviewBody, RetentionPreview } from "./schemas";

@@ -4,7 +4,7 @@
  * The operations record them while their transaction runs; once it has committed, ModelState
  * hands them to its fan-out port (the local watch sockets today, relay objects next) and
  * returns the touched names with the write's outcome, so the Worker invalidates its resolve
- * cache from the same list (src/state/client.ts). Nothing here is stored.
+ * cache from the same list (src/model-writes/stub.ts). Nothing here is stored.
  */
 
 export interface AliasChange {

@@ -34,7 +34,7 @@ export function getGuard(r: Rooms, input: { model: string; alias: string; now: n
   return { ok: true, value: view(r, input.model, state, input.now) };
 }
 
-/** A guarded alias as the Worker's signal route needs it (src/guards/directory.ts). */
+/** A guarded alias as the Worker's signal route needs it (src/caches/guard-directory.ts). */
 export interface GuardedAlias {
   alias: string;
   metric: string;

@@ -2,7 +2,7 @@
  * ModelState: one Durable Object per model, the write side of everything a promotion decision
  * depends on: whether the model exists, version numbers, version records (status, files,
  * metrics, lineage), uploads, aliases. Each public method is an RPC the Worker calls through
- * src/state/client.ts.
+ * src/model-writes/stub.ts.
  *
  * This class is the transaction boundary and nothing more. The state lives in rooms
  * (src/state/rooms.ts), each owning its tables (model-table, meta-table, version-table,

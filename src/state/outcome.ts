@@ -4,7 +4,7 @@ import type { ErrorCode } from "../http/problem";
 export type Outcome<T> =
   /**
    * `touched`: the aliases (and virtual names) whose resolution the write moved, set by
-   * ModelState's commit; the Worker forgets its cached answers for them (src/state/client.ts).
+   * ModelState's commit; the Worker forgets its cached answers for them (src/model-writes/stub.ts).
    */
   | { ok: true; value: T; replayed?: boolean; touched?: string[] }
   | { ok: false; code: ErrorCode; detail: string; extra?: Record<string, unknown> };

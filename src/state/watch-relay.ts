@@ -19,7 +19,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { ResolveState } from "../domain/resolution";
 import type { Env } from "../env";
-import { modelState } from "./client";
+import { modelState } from "../model-writes/stub";
 import type { Outcome } from "./outcome";
 import type { RelayDelivery, RelayReply } from "./relay-fanout";
 import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";

@@ -3,12 +3,12 @@
  * flushed before a write answers): registered models and model versions as MLflow's searches
  * ask for them (filters from src/domain/mlflow-filter.ts turned into SQL, keyset pages in any
  * `order_by`), the latest ready version per stage, and the aliases that hold versions (read
- * through src/aliases/projection-reader.ts, the projection's one reader).
+ * through src/models/alias-projection.ts, the projection's one reader).
  *
  * Filters become bound parameters only; lists (IN values, the token's model globs, a page's
  * model names) travel as one JSON parameter read with `json_each`, so no query nears D1's 100.
  */
-import { AliasProjection, holdersOf } from "../../aliases/projection-reader";
+import { AliasProjection, holdersOf } from "../../models/alias-projection";
 import type { D1Handle } from "../../db/session";
 import { shownVersion } from "../../domain/alias";
 import { matchesAnySql } from "../../db/pattern-match";

@@ -8,7 +8,7 @@
  */
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { AliasProjection } from "../../aliases/projection-reader";
+import { AliasProjection } from "../../models/alias-projection";
 import { orm, type D1Handle } from "../../db/session";
 import { versionFiles, versions } from "../../db/schema";
 import { valueVersions } from "../../domain/alias";
