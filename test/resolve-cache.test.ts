@@ -2,7 +2,7 @@ import { createExecutionContext, runInDurableObject, waitOnExecutionContext } fr
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { ProblemError } from "../src/http/problem";
+import { ProblemError } from "../src/domain/problem";
 import { cachedResolveState, type ResolveCacheOptions } from "../src/caches/resolve-cache";
 import { freshness, mayJoin, PERSIST_EVERY_MS, shouldPersist, staleAge, storedMaxAge } from "../src/caches/freshness";
 import { modelState, unwrap } from "../src/model-writes/stub";

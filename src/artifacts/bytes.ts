@@ -14,7 +14,7 @@
  * - bytes that fail verification are deleted before the lease is let go.
  */
 import type { UploadRecord } from "../domain/upload";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { validationFailed } from "../http/validation";
 import type { BlobStore } from "./blob-store";
 import { blobKey, stagingKey } from "./keys";

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { config } from "../env";
 import { defineRoute, MODEL_PARAM } from "../http/api";
 import type { AppContext } from "../http/app-env";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { parseWith, validationFailed } from "../http/validation";
 import { VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";

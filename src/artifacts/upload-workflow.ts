@@ -8,7 +8,7 @@ import type { ManifestEntry } from "../domain/manifest";
 import { timestamp } from "../domain/ids";
 import { planPartSize, expectedPartSize, type UploadPart, type UploadRecord } from "../domain/upload";
 import { config, type Env } from "../env";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { validationFailed } from "../http/validation";
 import { modelState, unwrap } from "../model-writes/stub";
 import type { Actor, UploadView } from "../state/model-state";

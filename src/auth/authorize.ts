@@ -10,7 +10,7 @@
  * approval for it, its guard, and signals that can trip the guard need the grant for that
  * target as much as a move does.
  */
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { hasScope, mayActOnModel, ungranted, type Principal, type Scope } from "./principal";
 
 export interface AccessRequest {

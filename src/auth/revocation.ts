@@ -18,7 +18,7 @@
  * a registry `jti` are affected; development and identity-provider tokens are never checked.
  */
 import { REVOCATION_MARGIN_MS } from "../domain/token";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { revokedTokenIds } from "../tokens/store";
 
 export const REFRESH_AFTER_MS = 2_000;

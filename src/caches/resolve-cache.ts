@@ -14,7 +14,7 @@
  * steady stream of requests never meets a synchronous miss when the entry expires.
  */
 import type { ResolveState } from "../domain/resolution";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { freshness, shouldPersist, staleAge, storedMaxAge, type Stamp } from "./freshness";
 import { Flights, RecentMap } from "./shared-loads";
 

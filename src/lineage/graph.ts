@@ -2,7 +2,7 @@
 import { mayActOnModel, type Principal } from "../auth/principal";
 import type { D1Handle } from "../db/session";
 import { shapeGraph, type LineageGraph, type NodeRef } from "../domain/lineage";
-import { notFound } from "../http/problem";
+import { notFound } from "../domain/problem";
 import { LineageStore } from "./store";
 
 /** The lineage graph of a version as this principal may see it; 404 when the version is not in D1. */

@@ -11,7 +11,7 @@ import { redactParents } from "../domain/lineage";
 import { defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
-import { notFound } from "../http/problem";
+import { notFound } from "../domain/problem";
 import { validationFailed } from "../http/validation";
 import { VersionStore } from "../models/version-store";
 import { VersionParams } from "../models/schemas";

@@ -3,7 +3,7 @@ import { auditedAs, type Principal } from "../auth/principal";
 import { timestamp } from "../domain/ids";
 import type { Env } from "../env";
 import { forgetGuards } from "../caches/guard-directory";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { forgetResolved } from "../caches/resolve-cache";
 import type { Actor, ModelState, Outcome } from "../state/model-state";
 

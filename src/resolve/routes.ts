@@ -14,7 +14,7 @@ import { parseModelUri } from "../domain/uri";
 import { config } from "../env";
 import { defineRoute, MODEL_PARAM } from "../http/api";
 import type { AppContext } from "../http/app-env";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { validationFailed } from "../http/validation";
 import { Alias, AliasParams, ResolveQuery, ResolveUriQuery, Resolution } from "../aliases/schemas";
 import { lineageGraph } from "../lineage/graph";

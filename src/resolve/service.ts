@@ -8,7 +8,7 @@
 import type { D1Handle } from "../db/session";
 import { referenceName, type Reference } from "../domain/reference";
 import { config, type Env } from "../env";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { VersionStore } from "../models/version-store";
 import { modelState, unwrap } from "../model-writes/stub";
 import { cachedResolveState, type Resolved } from "../caches/resolve-cache";

@@ -12,7 +12,7 @@ import { timestamp } from "../domain/ids";
 import { RetentionPolicy, type Keeping } from "../domain/retention";
 import { defineRoute, MODEL_PARAM } from "../http/api";
 import type { AppContext } from "../http/app-env";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { ModelParams } from "../models/schemas";
 import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import type { OwnRetention } from "../state/model-state";

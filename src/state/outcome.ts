@@ -1,5 +1,5 @@
 /** ModelState's answers: a value, or a contract error for the Worker to turn into problem+json. */
-import type { ErrorCode } from "../http/problem";
+import type { ErrorCode } from "../domain/problem";
 
 export type Outcome<T> =
   /**

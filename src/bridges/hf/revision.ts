@@ -15,7 +15,7 @@ import { commitOf } from "../../domain/reference";
 import { resolutionFor, resolutionOfHeaviest, type Resolution } from "../../domain/resolution";
 import { config } from "../../env";
 import type { AppContext } from "../../http/app-env";
-import { ProblemError } from "../../http/problem";
+import { ProblemError } from "../../domain/problem";
 import { ModelStore } from "../../models/model-store";
 import { resolve } from "../../resolve/service";
 import { HubError, repoNotFound, revisionNotFound } from "./errors";

@@ -16,7 +16,7 @@ import { queryDb } from "../../db/session";
 import { childrenOf, parseArtifactPath, type ArtifactPath } from "../../domain/mlflow";
 import { config } from "../../env";
 import type { AppContext, AppEnv } from "../../http/app-env";
-import { ProblemError } from "../../http/problem";
+import { ProblemError } from "../../domain/problem";
 import { resolve } from "../../resolve/service";
 import { caller, namedModel, parse } from "./access";
 import { MlflowError, mlflow, versionNotFound } from "./errors";

@@ -25,7 +25,7 @@ import type { Stage } from "../../domain/version";
 import { Lineage } from "../../domain/version";
 import { setAlias, deleteAlias, setStage } from "../../aliases/service";
 import type { AppContext, AppEnv } from "../../http/app-env";
-import { ProblemError } from "../../http/problem";
+import { ProblemError } from "../../domain/problem";
 import { parseWith } from "../../http/validation";
 import { createModel, createVersion, deleteVersion, dropModel, patchModel, patchVersion } from "../../models/service";
 import { resolve } from "../../resolve/service";

@@ -40,7 +40,7 @@ import {
 import { resolutionFor, resolutionOfHeaviest, type Resolution } from "../../domain/resolution";
 import { config } from "../../env";
 import type { AppContext, AppEnv } from "../../http/app-env";
-import { ProblemError } from "../../http/problem";
+import { ProblemError } from "../../domain/problem";
 import { parseWith } from "../../http/validation";
 import { ModelStore } from "../../models/model-store";
 import { VersionStore } from "../../models/version-store";
