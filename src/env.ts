@@ -3,7 +3,6 @@
  * secrets); they are parsed once per env object with zod so a bad setting fails loudly.
  */
 import { z } from "zod";
-import { AccessGrants } from "./auth/access-config";
 import { DEFAULT_PART, MAX_PART, R2_MIN_PART } from "./domain/upload";
 import type { QueueMessage, UndeliverableEvent } from "./domain/queue-message";
 
@@ -59,6 +58,15 @@ const intVar = (fallback: number, min: number, max: number) =>
     .optional()
     .transform((v) => (v === undefined || v.trim() === "" ? fallback : Number(v)))
     .pipe(z.number().int().min(min).max(max));
+
+/** `ACCESS_GRANTS`: everyone whose email matches the glob, or who is in the group, gets the scopes (src/auth/access.ts). */
+const AccessGrants = z.array(
+  z.union([
+    z.object({ email: z.string().min(1), scopes: z.string().min(1) }).strict(),
+    z.object({ group: z.string().min(1), scopes: z.string().min(1) }).strict(),
+  ]),
+);
+export type AccessGrant = z.infer<typeof AccessGrants>[number];
 
 const ConfigSchema = z.object({
   JWT_SECRET: optionalString,
