@@ -1,7 +1,7 @@
 /**
  * Whether a minted token has been revoked, checked on every request without a D1 read per
  * request (API.md "Auth": refused within 10 s everywhere). Each isolate keeps a view of the
- * revoked ids, loaded by one small query (src/tokens/store.ts `revokedTokenIds`, from the
+ * revoked ids, loaded by one small query (src/db/revoked-tokens.ts `revokedTokenIds`, from the
  * primary), per D1 binding:
  *
  * - younger than REFRESH_AFTER_MS: used as it is;
@@ -19,7 +19,7 @@
  */
 import { REVOCATION_MARGIN_MS } from "../domain/token";
 import { ProblemError } from "../domain/problem";
-import { revokedTokenIds } from "../tokens/store";
+import { revokedTokenIds } from "../db/revoked-tokens";
 
 export const REFRESH_AFTER_MS = 2_000;
 export const MAX_AGE_MS = 8_000;
