@@ -17,7 +17,7 @@ export interface Env {
   /** WatchRelay's namespace (src/state/watch-relay.ts), untyped for the same reason. */
   WATCH_RELAYS: DurableObjectNamespace;
   DELIVERIES: Queue<QueueMessage>;
-  /** Deliveries that failed for good, and events that could not be queued (src/events/dispatch.ts); nothing consumes it here. */
+  /** Deliveries that failed for good, and events that could not be queued (src/queue/publish.ts); nothing consumes it here. */
   DELIVERIES_DLQ: Queue<QueueMessage | UndeliverableEvent>;
   WEBHOOK_KEY?: string;
   ALLOW_HTTP_WEBHOOKS?: string;

@@ -19,7 +19,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { sha256Hex } from "../domain/ids";
 import { ociManifest } from "../domain/oci";
-import { publish } from "../events/dispatch";
+import { publish } from "../queue/publish";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { ResolveState } from "../domain/resolution";
@@ -471,7 +471,7 @@ export class ModelState extends DurableObject<Env> {
     }
   }
 
-  /** Puts the events D1 has taken on the queue, where webhooks are matched (src/events/dispatch.ts). */
+  /** Puts the events D1 has taken on the queue, where webhooks are matched (src/queue/publish.ts). */
   private sendEvents(): Promise<void> {
     return this.rooms.outbox.sendEvents((events) => publish(this.env, events));
   }
