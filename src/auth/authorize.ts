@@ -11,7 +11,8 @@
  * target as much as a move does.
  */
 import { ProblemError } from "../domain/problem";
-import { hasScope, mayActOnModel, ungranted, type Principal, type Scope } from "./principal";
+import { ungranted } from "../domain/glob";
+import { hasScope, mayActOnModel, type Principal, type Scope } from "./principal";
 
 export interface AccessRequest {
   /** The scope the operation needs; `public` needs none. */

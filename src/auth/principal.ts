@@ -45,11 +45,6 @@ export function mayActOnModel(principal: Principal, model: string): boolean {
   return principal.models === undefined || matchesAny(principal.models, model);
 }
 
-/** The targets among `targets` that `grants` (a token's `aliases` claim; undefined: all) does not cover. */
-export function ungranted(grants: readonly string[] | undefined, targets: readonly string[]): string[] {
-  return grants === undefined ? [] : targets.filter((t) => !matchesAny(grants, t));
-}
-
 /** What a token grants: its scopes and its model and alias globs (absent: all of them). */
 export interface Grant {
   scopes: Iterable<Scope>;
