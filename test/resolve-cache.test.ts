@@ -313,4 +313,20 @@ describe("stale-if-error", () => {
       await swapResolved("rc-gone", new Map());
     }
   });
+
+  it("does not stand in for a model that was deleted: none of its names, v<n> included, is served stale after", async () => {
+    await createModel("rc-dropped");
+    await readyVersion("rc-dropped", { "w.bin": new TextEncoder().encode("rc-dropped v1") });
+    for (const name of ["v1", "latest"]) expect((await get(`/v1/models/rc-dropped/aliases/${name}`)).status).toBe(200);
+    expect((await json("DELETE", "/v1/models/rc-dropped")).status).toBe(204);
+    await swapResolved("rc-dropped", new FailingMap());
+    try {
+      for (const name of ["v1", "latest"]) {
+        const down = await get(`/v1/models/rc-dropped/aliases/${name}`);
+        expect({ name, status: down.status, code: down.body.code }).toEqual({ name, status: 503, code: "unavailable" });
+      }
+    } finally {
+      await swapResolved("rc-dropped", new Map());
+    }
+  });
 });

@@ -7,7 +7,7 @@
  */
 import { config, type Env } from "../env";
 import { applyRetention, type RetentionReport } from "../retention/apply";
-import { modelState } from "../model-writes/stub";
+import { modelState, unwrap } from "../model-writes/stub";
 import { BlobStore } from "./blob-store";
 import { abortR2Uploads } from "./bytes";
 import { BLOB_PREFIX, blobKey, STAGING_PREFIX } from "./keys";
@@ -31,7 +31,7 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
 
   let expiredUploads = 0;
   for (const model of await blobs.modelsWithExpiredUploads(now.toISOString())) {
-    const { aborts } = await modelState(env, model).expireUploads({ model, actor: "cleanup", at: now.toISOString() });
+    const { aborts } = unwrap(await modelState(env, model).expireUploads({ model, actor: "cleanup", at: now.toISOString() }));
     await abortR2Uploads(env.ARTIFACTS, aborts);
     expiredUploads += aborts.length;
   }

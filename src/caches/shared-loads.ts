@@ -24,6 +24,11 @@ export class RecentMap<K, V> {
     this.map.delete(key);
   }
 
+  /** Forgets every key `matches` picks (at most `max` to look at). */
+  deleteWhere(matches: (key: K) => boolean): void {
+    for (const key of [...this.map.keys()]) if (matches(key)) this.map.delete(key);
+  }
+
   set(key: K, value: V): void {
     this.map.delete(key);
     this.map.set(key, value);
@@ -52,6 +57,11 @@ export class Flights<T> {
    */
   forget(key: string): void {
     this.running.delete(key);
+  }
+
+  /** `forget` for every key `matches` picks. */
+  forgetWhere(matches: (key: string) => boolean): void {
+    for (const key of [...this.running.keys()]) if (matches(key)) this.running.delete(key);
   }
 
   /**
