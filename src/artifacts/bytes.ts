@@ -204,15 +204,3 @@ export async function completeUpload(
     return { outcome: "mismatch" };
   });
 }
-
-/** Aborts multipart uploads that ModelState has closed. Already-gone uploads are fine. */
-export async function abortR2Uploads(bucket: R2Bucket, aborts: { r2_key: string; r2_upload_id: string }[]): Promise<void> {
-  await Promise.all(
-    aborts.map((a) =>
-      bucket
-        .resumeMultipartUpload(a.r2_key, a.r2_upload_id)
-        .abort()
-        .catch(() => undefined),
-    ),
-  );
-}

@@ -9,7 +9,7 @@ import { config, type Env } from "../env";
 import { applyRetention, type RetentionReport } from "../retention/apply";
 import { modelState, unwrap } from "../model-writes/stub";
 import { BlobStore } from "./blob-store";
-import { abortR2Uploads } from "./bytes";
+import { abortR2Uploads } from "../model-writes/r2-aborts";
 import { BLOB_PREFIX, blobKey, STAGING_PREFIX } from "./keys";
 
 export interface CleanupReport {

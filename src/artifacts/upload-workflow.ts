@@ -13,7 +13,8 @@ import { validationFailed } from "../http/validation";
 import { modelState, unwrap } from "../model-writes/stub";
 import type { Actor, UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
-import { abortR2Uploads, completeUpload, storeSingle } from "./bytes";
+import { abortR2Uploads } from "../model-writes/r2-aborts";
+import { completeUpload, storeSingle } from "./bytes";
 import { blobKey, stagingKey } from "./keys";
 
 export type StoredFile = ManifestEntry & { deduplicated?: boolean };

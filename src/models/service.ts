@@ -9,7 +9,7 @@
  */
 import { requireAuthorized } from "../auth/authorize";
 import type { Principal } from "../auth/principal";
-import { abortR2Uploads } from "../artifacts/bytes";
+import { abortR2Uploads } from "../model-writes/r2-aborts";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { Lineage, VersionPatch, VersionRecord } from "../domain/version";
 import type { Env } from "../env";

@@ -8,7 +8,7 @@
  * the cleanup would delete then.
  */
 import type { Env } from "../env";
-import { abortR2Uploads } from "../artifacts/bytes";
+import { abortR2Uploads } from "../model-writes/r2-aborts";
 import { mayDelete, type Deletion } from "../domain/retention";
 import { modelState } from "../model-writes/stub";
 import type { Hold } from "../state/downstream-table";
