@@ -6,9 +6,9 @@
  * transaction is a write: it answers a `Written`, which says what it touched (./outcome.ts).
  *
  * This class is the transaction boundary and nothing more. The state lives in rooms
- * (src/state/rooms.ts), each owning its tables (model-table, meta-table, version-table,
- * upload-table, alias-table, outbox) or sockets (watch); the decisions live in the *-ops
- * modules, synchronous functions over those rooms.
+ * (src/state/rooms.ts, opened by ./open-rooms.ts), each owning its tables (model-table,
+ * meta-table, version-table, upload-table, alias-table, outbox) or sockets (watch); the
+ * decisions live in the *-ops modules, synchronous functions over those rooms.
  *
  * Invariant: every write runs its decision inside one synchronous block (`transactionSync`),
  * with no `await` between reading state and committing the change. The change and its audit
@@ -32,33 +32,27 @@ import type { GuardPolicy } from "../domain/guard";
 import type { RetentionPolicy } from "../domain/retention";
 import type { Env } from "../env";
 import * as aliasOps from "./alias-ops";
-import { aliasBody, AliasTable, type AliasBody, type HistoryEntry } from "./alias-table";
-import { ChangeLog, type FanOutPort } from "./changes";
+import { aliasBody, type AliasBody, type HistoryEntry } from "./alias-table";
+import type { FanOutPort } from "./changes";
 import { DownloadTable } from "./download-table";
-import { DownstreamTable, type Hold } from "./downstream-table";
+import type { Hold } from "./downstream-table";
 import { RelayFanOut, relayStub, type RelayAttachment } from "./relay-fanout";
-import { RelayTable } from "./relay-table";
 import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";
 import * as gateOps from "./gate-ops";
-import { GateTable, type Approval, type GateBody } from "./gate-table";
+import type { Approval, GateBody } from "./gate-table";
 import * as guardOps from "./guard-ops";
 import * as lineageOps from "./lineage-ops";
-import { GuardTable } from "./guard-table";
-import { MetaTable } from "./meta-table";
 import * as modelOps from "./model-ops";
-import { ModelTable } from "./model-table";
 import { written, type Outcome, type Written } from "./outcome";
-import { Outbox } from "./outbox";
-import { projectDownloads } from "./projection";
+import { openRooms } from "./open-rooms";
 import * as retentionOps from "./retention-ops";
-import { RetentionTable, type OwnRetention } from "./retention-table";
+import type { OwnRetention } from "./retention-table";
 import { versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
 import { MODEL_STATE_SCHEMA } from "./sql-schema";
 import * as uploadOps from "./upload-ops";
-import { UploadTable, type R2Aborts } from "./upload-table";
+import type { R2Aborts } from "./upload-table";
 import * as versionOps from "./version-ops";
-import { VersionTable } from "./version-table";
-import { Watch, type Watcher } from "./watch";
+import { watcherOf } from "./watch";
 
 export type { Outcome, Touched, Written } from "./outcome";
 export type { Actor } from "./rooms";
@@ -92,27 +86,11 @@ export class ModelState extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sql = ctx.storage.sql;
-    const outbox = new Outbox(sql, () => this.env.DB);
-    const meta = new MetaTable(sql);
-    const relays = new RelayTable(sql);
-    this.rooms = {
-      model: new ModelTable(sql, outbox),
-      meta,
-      outbox,
-      versions: new VersionTable(sql, outbox),
-      uploads: new UploadTable(sql, outbox),
-      aliases: new AliasTable(sql),
-      gates: new GateTable(sql),
-      guards: new GuardTable(sql),
-      retention: new RetentionTable(sql, outbox),
-      downstream: new DownstreamTable(sql),
-      changes: new ChangeLog(),
-      watch: new Watch(ctx, (model, alias) => aliasOps.resolveNow(this.rooms, model, alias), () => meta.counter("generation")),
-      relays,
-    };
+    this.rooms = openRooms(ctx, () => this.env.DB);
+    const { outbox, meta } = this.rooms;
     this.downloads = new DownloadTable(sql);
     const relayFanOut = new RelayFanOut(
-      relays,
+      this.rooms.relays,
       (relay) => relayStub(this.env, relay),
       (model, alias) => aliasOps.resolveNow(this.rooms, model, alias),
       () => meta.counter("generation"),
@@ -380,16 +358,8 @@ export class ModelState extends DurableObject<Env> {
    * minted token (`token`: its id), is revoked.
    */
   override async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    const model = url.searchParams.get("model");
-    const alias = url.searchParams.get("alias");
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !model || !alias) {
-      return new Response("expected a WebSocket upgrade for a model's alias", { status: 400 });
-    }
-    const key = url.searchParams.get("key") ?? undefined;
-    const expires = url.searchParams.get("expires");
-    const tokenId = url.searchParams.get("token");
-    const watcher: Watcher = { model, alias, key, ...(expires ? { expiresAt: Number(expires) } : {}), ...(tokenId ? { tokenId } : {}) };
+    const watcher = watcherOf(request);
+    if (!watcher) return new Response("expected a WebSocket upgrade for a model's alias", { status: 400 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.rooms.watch.accept(server, watcher);
     if (watcher.expiresAt !== undefined) this.armAlarm(watcher.expiresAt);
@@ -431,15 +401,6 @@ export class ModelState extends DurableObject<Env> {
     this.armAlarm(Date.now() + DOWNLOADS_BATCH_MS);
   }
 
-  /** Writes the totals D1 has not taken into `versions.downloads`; rejects if D1 refused. */
-  private async projectDownloads(): Promise<void> {
-    const totals = this.downloads.unprojected();
-    const model = this.rooms.model.get()?.name;
-    if (totals.length === 0 || model === undefined) return;
-    await projectDownloads(this.env.DB, model, totals);
-    this.downloads.projected(totals);
-  }
-
   // ---- outbox and alarm -------------------------------------------------------------------
 
   /** Projects the outbox into D1 now; rejects if D1 refused (the alarm then keeps trying). */
@@ -462,7 +423,7 @@ export class ModelState extends DurableObject<Env> {
     if (next !== null) this.armAlarm(next);
     try {
       await this.flush();
-      await this.projectDownloads();
+      await this.downloads.project(this.env.DB, this.rooms.model.get()?.name);
       await this.sendEvents();
     } catch (err) {
       console.error("outbox flush, download counts or event dispatch failed; retrying", err);
