@@ -11,7 +11,7 @@ export interface Env {
   ARTIFACTS: R2Bucket;
   /**
    * ModelState's namespace, untyped here so the bindings import nothing of the object's code
-   * (which takes Env): src/model-writes/stub.ts gives its stubs the class's own signatures.
+   * (which takes Env): src/state/rpc.ts types its stubs with the class's own signatures.
    */
   MODEL_STATE: DurableObjectNamespace;
   /** WatchRelay's namespace (src/state/watch-relay.ts), untyped for the same reason. */
