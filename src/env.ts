@@ -59,6 +59,10 @@ const intVar = (fallback: number, min: number, max: number) =>
     .transform((v) => (v === undefined || v.trim() === "" ? fallback : Number(v)))
     .pipe(z.number().int().min(min).max(max));
 
+/** The longest RESOLVE_TTL_S and RESOLVE_STALE_IF_ERROR_S may be: together, the longest a resolution is cached anywhere. */
+export const MAX_RESOLVE_TTL_S = 300;
+export const MAX_RESOLVE_STALE_IF_ERROR_S = 7 * 24 * 3600;
+
 /** `ACCESS_GRANTS`: everyone whose email matches the glob, or who is in the group, gets the scopes (src/auth/access.ts). */
 const AccessGrants = z.array(
   z.union([
@@ -91,12 +95,12 @@ const ConfigSchema = z.object({
    */
   BLOB_GC_GRACE_S: intVar(3600, 300, 30 * 24 * 3600),
   /** How long a resolution may be served from cache (in-isolate and Cache API); 0 disables both. */
-  RESOLVE_TTL_S: intVar(5, 0, 300),
+  RESOLVE_TTL_S: intVar(5, 0, MAX_RESOLVE_TTL_S),
   /**
    * How long past its TTL the last resolution seen may stand in when the model's Durable
    * Object cannot answer (served with `x-mreg-stale`); 0 fails at once (503 `unavailable`).
    */
-  RESOLVE_STALE_IF_ERROR_S: intVar(86400, 0, 7 * 24 * 3600),
+  RESOLVE_STALE_IF_ERROR_S: intVar(86400, 0, MAX_RESOLVE_STALE_IF_ERROR_S),
   /**
    * How many watch relays an alias's sockets are spread over (each relay one Durable Object
    * holding its share). A relay holds some thousands of sockets comfortably: 16 carry 100,000.

@@ -20,6 +20,7 @@
  */
 import type { ResolveState } from "../domain/resolution";
 import { ProblemError } from "../domain/problem";
+import { MAX_RESOLVE_STALE_IF_ERROR_S, MAX_RESOLVE_TTL_S } from "../env";
 import { freshness, shouldPersist, staleAge, storedMaxAge, type Stamp } from "./freshness";
 import { Flights, RecentMap } from "./shared-loads";
 
@@ -209,15 +210,16 @@ export async function forgetResolved(model: string, aliases: readonly string[]):
  * Forgets every cached name of a model that was deleted through this isolate, whatever names
  * were asked for (each `v<n>` it had, `latest`, stage names, aliases): this isolate's entries
  * and loads in flight go, and the colo gets a deletion mark that outlives every copy written
- * before it (`keepS`: the TTL and the stale window), so a copy seen before the mark is never
- * served again, fresh or stale. Other colos wait out the TTL, as for any change.
+ * before it (the longest TTL and stale window the settings allow, so a change of settings
+ * cannot outlast it), behind which a copy seen before the mark is never served, fresh or
+ * stale. Other colos wait out the TTL, as for any change.
  */
-export async function forgetModelResolved(model: string, keepS: number): Promise<void> {
+export async function forgetModelResolved(model: string): Promise<void> {
   const ofModel = (key: string) => key.startsWith(keyOf(model, ""));
   memory.deleteWhere(ofModel);
   flights.forgetWhere(ofModel);
   const mark = new Response(null, {
-    headers: { "cache-control": `max-age=${Math.max(1, keepS + 1)}`, "x-mreg-deleted-at": String(Date.now()) },
+    headers: { "cache-control": `max-age=${MAX_RESOLVE_TTL_S + MAX_RESOLVE_STALE_IF_ERROR_S}`, "x-mreg-deleted-at": String(Date.now()) },
   });
   await caches.default.put(markUrl(model), mark);
 }

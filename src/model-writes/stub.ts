@@ -12,7 +12,7 @@ import { forgetGuards } from "../caches/guard-directory";
 import { forgetModelResolved, forgetResolved } from "../caches/resolve-cache";
 import { timestamp } from "../domain/ids";
 import { ProblemError } from "../domain/problem";
-import { config, type Env } from "../env";
+import type { Env } from "../env";
 import type { Actor, Outcome, Touched, Written } from "../state/model-state";
 import type { ModelStateRpc } from "../state/rpc";
 
@@ -28,7 +28,7 @@ export function modelState(env: Env, model: string): ModelStateRpc {
         // `stub[name](...)` on the stub itself: one RPC, as if called directly.
         const result = await target[name]!(...args);
         const touched = touchedBy(result);
-        if (touched) await afterWrite(env, model, touched);
+        if (touched) await afterWrite(model, touched);
         return result;
       };
     },
@@ -47,11 +47,10 @@ function touchedBy(result: unknown): Touched | null {
 }
 
 /** What follows a committed write: cached resolutions it moved, and the guard directory's view, are stale. */
-async function afterWrite(env: Env, model: string, touched: Touched): Promise<void> {
+async function afterWrite(model: string, touched: Touched): Promise<void> {
   if ("wholeModel" in touched) {
     forgetGuards(model);
-    const cfg = config(env);
-    await forgetModelResolved(model, cfg.RESOLVE_TTL_S + cfg.RESOLVE_STALE_IF_ERROR_S);
+    await forgetModelResolved(model);
     return;
   }
   if (touched.names.length === 0) return;
