@@ -27,7 +27,7 @@ const DOMAIN_EXCEPTIONS: readonly string[] = [];
  * import from the layers below its own; folders on one layer are independent of each other.
  * docs/architecture.md ("Layers") says the same in prose.
  */
-export const LAYERS: readonly (readonly string[])[] = [
+const LAYERS: readonly (readonly string[])[] = [
   // Pure rules, the contract's shapes and its errors.
   ["domain"],
   // The platform: D1's schema, sessions and the statements the layers below the stores share; the bindings and settings.
