@@ -12,7 +12,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 
 await build({
-  entryPoints: [join(root, "src/cli/bin.ts")],
+  entryPoints: [join(root, "src/cli/entry/bin.ts")],
   outfile: join(root, "dist/mreg.mjs"),
   bundle: true,
   platform: "node",

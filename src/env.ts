@@ -3,7 +3,6 @@
  * secrets); they are parsed once per env object with zod so a bad setting fails loudly.
  */
 import { z } from "zod";
-import { AccessGrants } from "./auth/access-config";
 import { DEFAULT_PART, MAX_PART, R2_MIN_PART } from "./domain/upload";
 import type { QueueMessage, UndeliverableEvent } from "./domain/queue-message";
 
@@ -12,13 +11,13 @@ export interface Env {
   ARTIFACTS: R2Bucket;
   /**
    * ModelState's namespace, untyped here so the bindings import nothing of the object's code
-   * (which takes Env): src/state/client.ts gives its stubs the class's own signatures.
+   * (which takes Env): src/state/rpc.ts types its stubs with the class's own signatures.
    */
   MODEL_STATE: DurableObjectNamespace;
   /** WatchRelay's namespace (src/state/watch-relay.ts), untyped for the same reason. */
   WATCH_RELAYS: DurableObjectNamespace;
   DELIVERIES: Queue<QueueMessage>;
-  /** Deliveries that failed for good, and events that could not be queued (src/events/dispatch.ts); nothing consumes it here. */
+  /** Deliveries that failed for good, and events that could not be queued (src/queue/publish.ts); nothing consumes it here. */
   DELIVERIES_DLQ: Queue<QueueMessage | UndeliverableEvent>;
   WEBHOOK_KEY?: string;
   ALLOW_HTTP_WEBHOOKS?: string;
@@ -60,6 +59,19 @@ const intVar = (fallback: number, min: number, max: number) =>
     .transform((v) => (v === undefined || v.trim() === "" ? fallback : Number(v)))
     .pipe(z.number().int().min(min).max(max));
 
+/** The longest RESOLVE_TTL_S and RESOLVE_STALE_IF_ERROR_S may be: together, the longest a resolution is cached anywhere. */
+export const MAX_RESOLVE_TTL_S = 300;
+export const MAX_RESOLVE_STALE_IF_ERROR_S = 7 * 24 * 3600;
+
+/** `ACCESS_GRANTS`: everyone whose email matches the glob, or who is in the group, gets the scopes (src/auth/access.ts). */
+const AccessGrants = z.array(
+  z.union([
+    z.object({ email: z.string().min(1), scopes: z.string().min(1) }).strict(),
+    z.object({ group: z.string().min(1), scopes: z.string().min(1) }).strict(),
+  ]),
+);
+export type AccessGrant = z.infer<typeof AccessGrants>[number];
+
 const ConfigSchema = z.object({
   JWT_SECRET: optionalString,
   JWT_JWKS: optionalString,
@@ -83,12 +95,12 @@ const ConfigSchema = z.object({
    */
   BLOB_GC_GRACE_S: intVar(3600, 300, 30 * 24 * 3600),
   /** How long a resolution may be served from cache (in-isolate and Cache API); 0 disables both. */
-  RESOLVE_TTL_S: intVar(5, 0, 300),
+  RESOLVE_TTL_S: intVar(5, 0, MAX_RESOLVE_TTL_S),
   /**
    * How long past its TTL the last resolution seen may stand in when the model's Durable
    * Object cannot answer (served with `x-mreg-stale`); 0 fails at once (503 `unavailable`).
    */
-  RESOLVE_STALE_IF_ERROR_S: intVar(86400, 0, 7 * 24 * 3600),
+  RESOLVE_STALE_IF_ERROR_S: intVar(86400, 0, MAX_RESOLVE_STALE_IF_ERROR_S),
   /**
    * How many watch relays an alias's sockets are spread over (each relay one Durable Object
    * holding its share). A relay holds some thousands of sockets comfortably: 16 carry 100,000.

@@ -1,10 +1,10 @@
 /**
- * The D1 alias projection has one reader (src/aliases/projection-reader.ts): every place that
+ * The D1 alias projection has one reader (src/models/alias-projection.ts): every place that
  * shows aliases from D1 gets a split the same way, and its queries stay index searches.
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ALIAS_RECORD_SQL, ALIASES_OF_MODELS_SQL } from "../src/aliases/projection-reader";
+import { ALIAS_RECORD_SQL, ALIASES_OF_MODELS_SQL } from "../src/models/alias-projection";
 import { call, createModel, createVersion, json } from "./helpers";
 
 const SHA = "ab12cd34ef";

@@ -12,7 +12,8 @@ import type { Principal } from "../src/auth/principal";
 import { defineRoute, MODEL_PARAM, register } from "../src/http/api";
 import type { AppEnv } from "../src/http/app-env";
 import { d1Session } from "../src/http/d1-session";
-import { problemResponse, ProblemError } from "../src/http/problem";
+import { ProblemError } from "../src/domain/problem";
+import { problemResponse } from "../src/http/problem";
 import { createModel, hsToken, json } from "./helpers";
 
 const principal = (over: Partial<Principal> = {}): Principal => ({ sub: "p", scopes: new Set(["read", "promote"]), ...over });

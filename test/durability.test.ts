@@ -7,7 +7,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { cleanup } from "../src/artifacts/cleanup";
-import { modelState } from "../src/state/client";
+import { modelState } from "../src/model-writes/stub";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, createVersion, json, modelStub, readyVersion } from "./helpers";
 

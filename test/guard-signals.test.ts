@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Coalescer, type GuardSignal, type SignalBatch } from "../src/guards/coalesce";
-import { forgetGuards, guardsOf, type DirectoryOptions, type GuardedAlias } from "../src/guards/directory";
+import { forgetGuards, guardsOf, type DirectoryOptions, type GuardedAlias } from "../src/caches/guard-directory";
 
 /** Options with a clock the test moves, and the waitUntil promises collected. */
 function options(ttlS: number) {

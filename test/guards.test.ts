@@ -4,7 +4,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
 import { signals } from "../src/guards/coalesce";
-import { modelState, unwrap } from "../src/state/client";
+import { modelState, unwrap } from "../src/model-writes/stub";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
 

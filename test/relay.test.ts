@@ -127,4 +127,16 @@ describe("watch relays", () => {
     }
     // 5 rounds of 4 changes and 8 sockets: about 3 s on an idle machine, far more on a busy one.
   }, 60_000);
+
+  it("tell every watched name of a deleted model that it is gone, v<n> and stage names as much as latest", async () => {
+    await createModel("rl-drop");
+    for (let i = 1; i <= 2; i++) await readyVersion("rl-drop", { "w.bin": new TextEncoder().encode(`rl-drop ${i}`) });
+    const names = ["v1", "v2", "latest", "staging"];
+    const sockets = await Promise.all(names.map((alias) => watcher("rl-drop", alias, `node-${alias}`)));
+    await until(() => sockets.every((s) => s.messages.length >= 1));
+    expect((await json("DELETE", "/v1/models/rl-drop")).status).toBe(204);
+    await until(() => sockets.every((s) => s.messages.length >= 2), 10_000);
+    expect(sockets.map((s) => [s.key, s.messages[1]?.event, s.messages[1]?.version])).toEqual(names.map((alias) => [`node-${alias}`, "delete", null]));
+    for (const s of sockets) s.ws.close(1000, "done");
+  }, 30_000);
 });

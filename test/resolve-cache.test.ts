@@ -2,10 +2,10 @@ import { createExecutionContext, runInDurableObject, waitOnExecutionContext } fr
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { ProblemError } from "../src/http/problem";
-import { cachedResolveState, type ResolveCacheOptions } from "../src/resolve/cache";
-import { freshness, mayJoin, PERSIST_EVERY_MS, shouldPersist, staleAge, storedMaxAge } from "../src/resolve/freshness";
-import { modelState, unwrap } from "../src/state/client";
+import { ProblemError } from "../src/domain/problem";
+import { cachedResolveState, type ResolveCacheOptions } from "../src/caches/resolve-cache";
+import { freshness, mayJoin, PERSIST_EVERY_MS, shouldPersist, staleAge, storedMaxAge } from "../src/caches/freshness";
+import { modelState, unwrap } from "../src/model-writes/stub";
 import type { ModelState } from "../src/state/model-state";
 import { createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
 
@@ -311,6 +311,22 @@ describe("stale-if-error", () => {
       expect([down.status, down.body.code]).toEqual([503, "unavailable"]);
     } finally {
       await swapResolved("rc-gone", new Map());
+    }
+  });
+
+  it("does not stand in for a model that was deleted: none of its names, v<n> included, is served stale after", async () => {
+    await createModel("rc-dropped");
+    await readyVersion("rc-dropped", { "w.bin": new TextEncoder().encode("rc-dropped v1") });
+    for (const name of ["v1", "latest"]) expect((await get(`/v1/models/rc-dropped/aliases/${name}`)).status).toBe(200);
+    expect((await json("DELETE", "/v1/models/rc-dropped")).status).toBe(204);
+    await swapResolved("rc-dropped", new FailingMap());
+    try {
+      for (const name of ["v1", "latest"]) {
+        const down = await get(`/v1/models/rc-dropped/aliases/${name}`);
+        expect({ name, status: down.status, code: down.body.code }).toEqual({ name, status: 503, code: "unavailable" });
+      }
+    } finally {
+      await swapResolved("rc-dropped", new Map());
     }
   });
 });

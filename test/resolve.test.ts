@@ -1,10 +1,15 @@
 import { createExecutionContext, evictDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, expectTypeOf, it } from "vitest";
 import type { Reference } from "../src/domain/reference";
+import type { ResolveState } from "../src/domain/resolution";
 import worker from "../src/index";
+import { modelState } from "../src/model-writes/stub";
 import { lookup, lookupAll } from "../src/resolve/service";
-import { createModel, createVersion, hsToken, json, modelStub, readyVersion } from "./helpers";
+import type { SignalResult } from "../src/state/guard-ops";
+import type { Outcome, R2Aborts, Written } from "../src/state/model-state";
+import type { ModelStateReads, ModelStateRpc } from "../src/state/rpc";
+import { call, createModel, createVersion, hsToken, json, modelStub, readyVersion } from "./helpers";
 
 async function modelWithReady(name: string, n: number) {
   await createModel(name);
@@ -191,6 +196,23 @@ describe("the resolve cache", () => {
     expect((await cachedGet("/v1/models/c-stage/aliases/staging", "60")).status).toBe(404);
   });
 
+  it("forgets every name of a deleted model, v<n> included, and a model created again under its name starts clean", async () => {
+    await modelWithReady("c-drop", 3);
+    await json("POST", "/v1/models/c-drop/versions/2/stage", { body: { stage: "production" } });
+    // Every kind of name a resolution is cached under: versions, latest, a stage, a commit's version.
+    const names = ["v1", "v2", "v3", "latest", "production"];
+    for (const name of names) expect((await cachedGet(`/v1/models/c-drop/aliases/${name}`, "60")).status).toBe(200);
+    // Cached twice over (this isolate's memory and the colo's Cache API): a second look is a hit.
+    expect((await cachedGet("/v1/models/c-drop/aliases/v3", "60")).body.version).toBe(3);
+    expect((await call("DELETE", "/v1/models/c-drop")).status).toBe(204);
+    for (const name of names) expect({ name, status: (await cachedGet(`/v1/models/c-drop/aliases/${name}`, "60")).status }).toEqual({ name, status: 404 });
+    // Created again: numbering goes on (v4), and the old names stay gone.
+    await modelWithReady("c-drop", 1);
+    expect((await cachedGet("/v1/models/c-drop/aliases/latest", "60")).body.version).toBe(4);
+    expect((await cachedGet("/v1/models/c-drop/aliases/v4", "60")).body.version).toBe(4);
+    expect((await cachedGet("/v1/models/c-drop/aliases/v3", "60")).status).toBe(404);
+  });
+
   it("is skipped with RESOLVE_TTL_S=0, and forgotten here when this isolate changes the alias", async () => {
     await modelWithReady("c-zero", 2);
     await json("PUT", "/v1/models/c-zero/aliases/prod", { body: { version: 1 } });
@@ -239,5 +261,23 @@ describe("the resolve service's answer to a miss", () => {
     for (const ref of [{ kind: "latest" }, { kind: "version", version: 2 }, { kind: "alias", alias: "staging" }] as Reference[]) {
       expect((await lookup(ctx, "lk-gone", ref)).kind, JSON.stringify(ref)).toBe("no_model");
     }
+  });
+});
+
+describe("the ModelState stub's types", () => {
+  it("come from the class: every write answers what it touched, and no read can", () => {
+    // Compile-time checks (npm run typecheck): a write declared as a read, or a read that
+    // answered `touched`, fails to compile; the stub offers exactly the class's methods.
+    expectTypeOf<Awaited<ReturnType<ModelStateRpc["dropModel"]>>>().toEqualTypeOf<Written<R2Aborts>>();
+    expectTypeOf<Awaited<ReturnType<ModelStateRpc["signal"]>>>().toEqualTypeOf<Written<SignalResult>>();
+    expectTypeOf<Awaited<ReturnType<ModelStateRpc["resolveState"]>>>().toEqualTypeOf<Outcome<ResolveState>>();
+    expectTypeOf<Written<null>>().not.toExtend<Outcome<null>>();
+    expectTypeOf<ModelStateReads>().toHaveProperty("resolveState");
+    expectTypeOf<ModelStateReads>().toHaveProperty("attachRelay");
+    expectTypeOf<ModelStateReads>().not.toHaveProperty("setAlias");
+    expectTypeOf<ModelStateReads>().not.toHaveProperty("dropModel");
+    expectTypeOf<ModelStateReads>().not.toHaveProperty("expireUploads");
+    expectTypeOf<ModelStateRpc>().not.toHaveProperty("alarm");
+    expectTypeOf(modelState).returns.toEqualTypeOf<ModelStateRpc>();
   });
 });

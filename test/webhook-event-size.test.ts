@@ -11,7 +11,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sortableId } from "../src/domain/ids";
 import type { QueueMessage, WebhookEvent } from "../src/domain/queue-message";
-import { dispatchPending, publish } from "../src/events/dispatch";
+import { dispatchPending } from "../src/events/dispatch";
+import { publish } from "../src/queue/publish";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, json, modelStub } from "./helpers";
 

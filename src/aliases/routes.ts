@@ -2,7 +2,7 @@
  * Routes of API.md "Aliases" that change or list aliases, and the `stage` route: translation
  * only. Each declares its subject (the model, the aliases it moves); writes go through the
  * alias service (./service.ts), which checks the grant again, makes the one ModelState call
- * that decides, and leaves cache invalidation to the ModelState stub (src/state/client.ts).
+ * that decides, and leaves cache invalidation to the ModelState stub (src/model-writes/stub.ts).
  */
 import { visibilityOf } from "../auth/principal";
 import { queryDb } from "../db/session";
@@ -13,7 +13,7 @@ import { itemsOf, pageOf } from "../http/openapi-helpers";
 import { ModelParams, Version, VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
 import type { AliasValue } from "../domain/alias";
-import { modelState } from "../state/client";
+import { modelState } from "../model-writes/stub";
 import { deleteAlias, rollbackAlias, setAlias, setStage, swapAliases } from "./service";
 import { Alias, AliasParams, DeleteAliasQuery, HistoryEntry, PutAliasBody, RollbackBody, SettableAliasParams, StageBody, SwapBody } from "./schemas";
 

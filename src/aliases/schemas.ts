@@ -3,6 +3,7 @@ import { z } from "zod";
 import { AliasName, MAX_SPLIT_ENTRIES, SettableAliasName, SplitShown } from "../domain/alias";
 import { ModelParams, Stage } from "../models/schemas";
 
+export { Alias } from "../domain/alias";
 export { Resolution } from "../domain/resolution";
 
 const Reason = z.string().max(1024);
@@ -45,17 +46,6 @@ export const StageBody = z.strictObject({
 export const ResolveQuery = z.object({ key: z.string().min(1).max(256).optional() });
 export const ResolveUriQuery = ResolveQuery.extend({ uri: z.string().min(1).max(512) });
 
-export const Alias = z
-  .object({
-    model: z.string(),
-    alias: z.string(),
-    version: z.number().int().nullable(),
-    split: SplitShown,
-    generation: z.number().int(),
-    updated_at: z.string(),
-    updated_by: z.string(),
-  })
-  .meta({ id: "Alias" });
 
 export const HistoryEntry = z
   .object({

@@ -2,7 +2,7 @@
  * Alias and stage writes as every protocol makes them (`/v1`, and the MLflow bridge's
  * `set-registered-model-alias` or `transition-model-version-stage`): the grant, the one
  * ModelState call that decides and commits, and what follows. What a write moved is
- * forgotten from this isolate's caches by the ModelState stub itself (src/state/client.ts),
+ * forgotten from this isolate's caches by the ModelState stub itself (src/model-writes/stub.ts),
  * so no caller can skip it. Errors are ProblemErrors with the contract's codes; a bridge
  * words them in its own dialect.
  */
@@ -11,7 +11,7 @@ import { hasScope, type Principal } from "../auth/principal";
 import type { AliasValue } from "../domain/alias";
 import type { Stage, VersionRecord } from "../domain/version";
 import type { Env } from "../env";
-import { actorFor, modelState, unwrap } from "../state/client";
+import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import type { AliasBody } from "../state/alias-table";
 
 /** Who moves what: the principal (its grants are checked here) and the model. */

@@ -14,7 +14,7 @@
  * - bytes that fail verification are deleted before the lease is let go.
  */
 import type { UploadRecord } from "../domain/upload";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { validationFailed } from "../http/validation";
 import type { BlobStore } from "./blob-store";
 import { blobKey, stagingKey } from "./keys";
@@ -203,16 +203,4 @@ export async function completeUpload(
     await bucket.delete(upload.r2_key);
     return { outcome: "mismatch" };
   });
-}
-
-/** Aborts multipart uploads that ModelState has closed. Already-gone uploads are fine. */
-export async function abortR2Uploads(bucket: R2Bucket, aborts: { r2_key: string; r2_upload_id: string }[]): Promise<void> {
-  await Promise.all(
-    aborts.map((a) =>
-      bucket
-        .resumeMultipartUpload(a.r2_key, a.r2_upload_id)
-        .abort()
-        .catch(() => undefined),
-    ),
-  );
 }

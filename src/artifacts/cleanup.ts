@@ -7,9 +7,9 @@
  */
 import { config, type Env } from "../env";
 import { applyRetention, type RetentionReport } from "../retention/apply";
-import { modelState } from "../state/client";
+import { modelState, unwrap } from "../model-writes/stub";
 import { BlobStore } from "./blob-store";
-import { abortR2Uploads } from "./bytes";
+import { abortR2Uploads } from "../model-writes/r2-aborts";
 import { BLOB_PREFIX, blobKey, STAGING_PREFIX } from "./keys";
 
 export interface CleanupReport {
@@ -31,7 +31,7 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
 
   let expiredUploads = 0;
   for (const model of await blobs.modelsWithExpiredUploads(now.toISOString())) {
-    const { aborts } = await modelState(env, model).expireUploads({ model, actor: "cleanup", at: now.toISOString() });
+    const { aborts } = unwrap(await modelState(env, model).expireUploads({ model, actor: "cleanup", at: now.toISOString() }));
     await abortR2Uploads(env.ARTIFACTS, aborts);
     expiredUploads += aborts.length;
   }

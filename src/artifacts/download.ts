@@ -7,7 +7,7 @@
 import type { D1Handle } from "../db/session";
 import { noneMatch, parseRange } from "../domain/range";
 import type { Env } from "../env";
-import { modelState } from "../state/client";
+import { modelState } from "../model-writes/stub";
 import { BlobStore, type StoredFile } from "./blob-store";
 import { blobKey } from "./keys";
 import { READ_AHEAD, readAhead } from "./read-ahead";

@@ -9,12 +9,13 @@ import type { ManifestEntry } from "../domain/manifest";
 import { timestamp } from "../domain/ids";
 import { planPartSize, expectedPartSize, type UploadPart, type UploadRecord } from "../domain/upload";
 import { config, type Env } from "../env";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { validationFailed } from "../http/validation";
-import { modelState, unwrap } from "../state/client";
+import { modelState, unwrap } from "../model-writes/stub";
 import type { Actor, UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
-import { abortR2Uploads, completeUpload, storeSingle } from "./bytes";
+import { abortR2Uploads } from "../model-writes/r2-aborts";
+import { completeUpload, storeSingle } from "./bytes";
 import { blobKey, stagingKey } from "./keys";
 
 export type StoredFile = ManifestEntry & { deduplicated?: boolean };

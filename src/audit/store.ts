@@ -1,43 +1,14 @@
 /**
- * D1's audit_events, the append-only log this module owns: inserts keyed by the event id (a
- * replayed outbox flush inserts nothing twice), and the filtered, paged read, which shows
- * webhook URLs as origins only (events stored before the writers did so still hold them).
+ * D1's audit_events, the append-only log, as GET /v1/audit reads it: the filtered, paged
+ * read, which shows webhook URLs as origins only (events stored before the writers did so
+ * still hold them). Its one way in is src/db/audit-insert.ts.
  */
 import { and, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { insertIf } from "../db/insert-if";
 import { auditEvents } from "../db/schema";
 import type { Visibility } from "../db/visibility";
 import type { AuditEvent } from "../domain/audit";
 import { webhookUrlsRedacted } from "../domain/webhook";
-
-const json = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value));
-
-function auditRow(event: AuditEvent) {
-  return {
-    id: event.id,
-    at: event.at,
-    actor: event.actor,
-    action: event.action,
-    model: event.model,
-    version: event.version ?? null,
-    alias: event.alias ?? null,
-    from: json(event.from),
-    to: json(event.to),
-    reason: event.reason ?? null,
-    detail: json(event.detail),
-    token: event.token ?? null,
-  };
-}
-
-export function auditInsert(db: DrizzleD1Database, event: AuditEvent) {
-  return db.insert(auditEvents).values(auditRow(event)).onConflictDoNothing();
-}
-
-/** The same insert, made only when `condition` holds at its point of the batch (src/db/insert-if.ts). */
-export function auditInsertIf(db: DrizzleD1Database, event: AuditEvent, condition: SQL) {
-  return insertIf(db, auditEvents, auditRow(event), condition);
-}
 
 export interface AuditFilters {
   model?: string;

@@ -10,8 +10,7 @@ import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify,
 import { z } from "zod";
 import type { Principal } from "./principal";
 import { globMatch } from "../domain/glob";
-import { config, type Config, type Env } from "../env";
-import type { AccessGrant } from "./access-config";
+import { config, type AccessGrant, type Config, type Env } from "../env";
 
 export const ACCESS_HEADER = "cf-access-jwt-assertion";
 

@@ -10,8 +10,9 @@
  * approval for it, its guard, and signals that can trip the guard need the grant for that
  * target as much as a move does.
  */
-import { ProblemError } from "../http/problem";
-import { hasScope, ungranted, visibilityOf, type Principal, type Scope } from "./principal";
+import { ProblemError } from "../domain/problem";
+import { ungranted } from "../domain/glob";
+import { hasScope, visibilityOf, type Principal, type Scope } from "./principal";
 
 export interface AccessRequest {
   /** The scope the operation needs; `public` needs none. */

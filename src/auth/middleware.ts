@@ -3,7 +3,7 @@
  * needed and missing, invalid or revoked; what it may do (403) is src/auth/authorize.ts's.
  */
 import { config, type Env } from "../env";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import type { Access } from "../db/session";
 import { accessPrincipal } from "./access";
 import { credentialOf } from "./credentials";

@@ -3,7 +3,7 @@
  * routes check. Pure, so the rules are unit-tested without tokens.
  */
 import { Visibility } from "../db/visibility";
-import { globWithin, matchesAny } from "../domain/glob";
+import { globWithin } from "../domain/glob";
 
 export const SCOPES = ["read", "write", "promote", "approve", "report", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -44,11 +44,6 @@ export function hasScope(principal: Principal, scope: Scope): boolean {
 
 /** Which models this principal sees (its `models` claim): the one rule every check, list and search applies. */
 export const visibilityOf = (principal: Principal): Visibility => Visibility.of(principal.models);
-
-/** The targets among `targets` that `grants` (a token's `aliases` claim; undefined: all) does not cover. */
-export function ungranted(grants: readonly string[] | undefined, targets: readonly string[]): string[] {
-  return grants === undefined ? [] : targets.filter((t) => !matchesAny(grants, t));
-}
 
 /** What a token grants: its scopes and its model and alias globs (absent: all of them). */
 export interface Grant {

@@ -1,7 +1,7 @@
 /**
  * Whether a minted token has been revoked, checked on every request without a D1 read per
  * request (API.md "Auth": refused within 10 s everywhere). Each isolate keeps a view of the
- * revoked ids, loaded by one small query (src/tokens/store.ts `revokedTokenIds`, from the
+ * revoked ids, loaded by one small query (src/db/revoked-tokens.ts `revokedTokenIds`, from the
  * primary), per D1 binding:
  *
  * - younger than REFRESH_AFTER_MS: used as it is;
@@ -18,8 +18,8 @@
  * a registry `jti` are affected; development and identity-provider tokens are never checked.
  */
 import { REVOCATION_MARGIN_MS } from "../domain/token";
-import { ProblemError } from "../http/problem";
-import { revokedTokenIds } from "../tokens/store";
+import { ProblemError } from "../domain/problem";
+import { revokedTokenIds } from "../db/revoked-tokens";
 
 export const REFRESH_AFTER_MS = 2_000;
 export const MAX_AGE_MS = 8_000;

@@ -3,7 +3,7 @@
  * problem+json keeps its fields (`code`, `detail`, `checks`, `errors` …); a network failure or
  * a non-problem answer gets a code of its own, so callers branch on `code`, never on text.
  */
-import type { ErrorCode } from "../http/problem";
+import type { ErrorCode } from "../domain/problem";
 import type { GateCheck } from "./types";
 
 /** The contract's codes (the server's own list, a type only), plus the client's own for failures that never reached a problem body. */

@@ -29,6 +29,19 @@ export interface SplitEntry {
 /** A split as the contract's answers show it (Alias, Resolution, history): null for one version. */
 export const SplitShown = z.array(z.object({ version: z.number().int(), weight: z.number() })).nullable();
 
+/** An alias as set, as the contract shows it (built by the model's object; read back from the D1 projection). */
+export const Alias = z
+  .object({
+    model: z.string(),
+    alias: z.string(),
+    version: z.number().int().nullable(),
+    split: SplitShown,
+    generation: z.number().int(),
+    updated_at: z.string(),
+    updated_by: z.string(),
+  })
+  .meta({ id: "Alias" });
+
 /** An alias's value: one version, or a weighted split over several. */
 export type AliasValue = { version: number; split: null } | { version: null; split: SplitEntry[] };
 

@@ -23,6 +23,11 @@ export function matchesAny(patterns: readonly string[], name: string): boolean {
   return patterns.some((p) => globMatch(p, name));
 }
 
+/** The targets among `targets` that `grants` (a token's `aliases` claim; undefined: all) does not cover. */
+export function ungranted(grants: readonly string[] | undefined, targets: readonly string[]): string[] {
+  return grants === undefined ? [] : targets.filter((t) => !matchesAny(grants, t));
+}
+
 /**
  * Whether every name `pattern` matches is also matched by one of `allowed`: how a narrow
  * token's globs bound what it may create (a webhook's `models`, a minted token's claims).

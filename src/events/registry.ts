@@ -7,7 +7,7 @@
  */
 import { eq, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { auditInsert, auditInsertIf } from "../audit/store";
+import { auditInsert, auditInsertIf } from "../db/audit-insert";
 import { insertIf } from "../db/insert-if";
 import { pendingEvents } from "../db/schema";
 import { orm, type D1Handle } from "../db/session";

@@ -17,7 +17,7 @@ import { defineRoute } from "../http/api";
 import type { AppContext } from "../http/app-env";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
-import { notFound, ProblemError } from "../http/problem";
+import { notFound, ProblemError } from "../domain/problem";
 import { validationFailed } from "../http/validation";
 import { deliveryFor, dispatchAfter, enqueueDelivery } from "./dispatch";
 import { commitRegistryChange, commitRegistryChangeIf } from "./registry";

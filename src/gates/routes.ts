@@ -7,7 +7,7 @@ import { defineRoute, MODEL_PARAM } from "../http/api";
 import { itemsOf } from "../http/openapi-helpers";
 import { GatePolicy } from "../domain/gate";
 import { ModelParams } from "../models/schemas";
-import { actorFor, modelState, unwrap } from "../state/client";
+import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import { Approval, ApprovalParams, ApproveBody, Gate, GateCheckBody, GateParams, GateResult } from "./schemas";
 
 export const gateRoutes = [

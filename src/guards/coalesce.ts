@@ -8,7 +8,7 @@
  * Signals are telemetry: a batch lost with its isolate is lost (the next ones carry the same
  * news), and a 202 means "queued", not "counted".
  *
- * Only signals a guard counts get here (src/guards/directory.ts filters them), and what a
+ * Only signals a guard counts get here (src/caches/guard-directory.ts filters them), and what a
  * client names cannot grow this: at most `maxOpenBatches` batches (each with one timer) are
  * open in the isolate, and a batch holds at most `maxVersionsPerBatch` versions (a split's
  * most). A signal that would pass either bound sends a batch at once instead: the oldest open

@@ -6,9 +6,9 @@ import { MAX_METRIC_NAME, MAX_SIGNAL_METRICS } from "../domain/signal-limits";
 import { config, type Env } from "../env";
 import { ALIAS_PARAM, defineRoute, MODEL_PARAM } from "../http/api";
 import { AliasParams, SettableAliasParams } from "../aliases/schemas";
-import { actorFor, modelState, unwrap } from "../state/client";
+import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import { signals, type SignalBatch } from "./coalesce";
-import { forgetGuards, guardsOf, type GuardedAlias } from "./directory";
+import { forgetGuards, guardsOf, type GuardedAlias } from "../caches/guard-directory";
 
 export const SignalBody = z.strictObject({
   version: z.number().int().positive(),
@@ -136,7 +136,7 @@ async function guardFor(env: Env, model: string, alias: string, ttlS: number, wa
   }
 }
 
-/** A rollback the batch causes is forgotten from this isolate's caches by the stub (src/state/client.ts). */
+/** A rollback the batch causes is forgotten from this isolate's caches by the stub (src/model-writes/stub.ts). */
 async function sendBatch(env: Env, batch: SignalBatch): Promise<void> {
   await modelState(env, batch.model).signal(batch);
 }

@@ -12,7 +12,7 @@ import { requireAuthorized } from "../auth/authorize";
 import type { Principal, Scope } from "../auth/principal";
 import type { Access } from "../db/session";
 import type { AppContext, AppEnv } from "./app-env";
-import type { ErrorCode } from "./problem";
+import type { ErrorCode } from "../domain/problem";
 import { parseWith, readJsonBody } from "./validation";
 
 type Method = "get" | "post" | "put" | "patch" | "delete";

@@ -5,7 +5,7 @@
 import { BOOKMARK_HEADER } from "../db/session";
 import { z } from "zod";
 import type { AnyRouteSpec } from "./api";
-import { statusOf, type ErrorCode } from "./problem";
+import { statusOf, type ErrorCode } from "../domain/problem";
 
 type JsonSchema = Record<string, unknown>;
 

@@ -1,45 +1,8 @@
 /**
- * RFC 9457 problem+json errors with the contract's stable `code`s. Domain and route code
- * throw ProblemError; the app's error handler turns it into the response.
+ * RFC 9457 problem+json: how a contract error (src/domain/problem.ts) is answered over HTTP.
+ * The app's error handler turns every ProblemError into this response.
  */
-export type ErrorCode =
-  | "validation_failed"
-  | "unauthenticated"
-  | "forbidden"
-  | "not_found"
-  | "already_exists"
-  | "conflict"
-  | "version_not_ready"
-  | "immutable"
-  | "in_use"
-  | "gate_failed"
-  | "idempotency_conflict"
-  | "digest_mismatch"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "range_not_satisfiable"
-  | "internal"
-  | "unavailable";
-
-const STATUS: Record<ErrorCode, number> = {
-  validation_failed: 400,
-  unauthenticated: 401,
-  forbidden: 403,
-  not_found: 404,
-  already_exists: 409,
-  conflict: 409,
-  version_not_ready: 409,
-  immutable: 409,
-  in_use: 409,
-  gate_failed: 409,
-  idempotency_conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  range_not_satisfiable: 416,
-  digest_mismatch: 422,
-  internal: 500,
-  unavailable: 503,
-};
+import { statusOf, type ErrorCode } from "../domain/problem";
 
 const TITLE: Record<number, string> = {
   400: "Bad Request",
@@ -55,32 +18,8 @@ const TITLE: Record<number, string> = {
   503: "Service Unavailable",
 };
 
-export interface FieldError {
-  path: string;
-  message: string;
-}
-
-export class ProblemError extends Error {
-  readonly status: number;
-  constructor(
-    readonly code: ErrorCode,
-    readonly detail: string,
-    /** Extra members of the problem object (`errors`, `checks`, ...). */
-    readonly extra: Record<string, unknown> = {},
-    /** Extra response headers (`Content-Range` of a 416). */
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(detail);
-    this.status = STATUS[code];
-  }
-}
-
-export function statusOf(code: ErrorCode): number {
-  return STATUS[code];
-}
-
 function problemBody(code: ErrorCode, detail: string, extra: Record<string, unknown> = {}) {
-  const status = STATUS[code];
+  const status = statusOf(code);
   return { type: "about:blank", title: TITLE[status] ?? "Error", status, code, detail, ...extra };
 }
 
@@ -98,5 +37,3 @@ export function problemResponse(
   }
   return new Response(JSON.stringify(body), { status: body.status, headers: h });
 }
-
-export const notFound = (what: string) => new ProblemError("not_found", `${what} not found`);

@@ -4,7 +4,7 @@
  */
 import type { z } from "zod";
 import { MAX_JSON_DEPTH, tooDeep } from "../domain/limits";
-import { ProblemError, type FieldError } from "./problem";
+import { ProblemError, type FieldError } from "../domain/problem";
 
 /** The contract's cap on JSON request bodies. */
 export const MAX_JSON_BYTES = 1024 * 1024;

@@ -2,7 +2,7 @@
 import type { D1Handle } from "../db/session";
 import type { Visibility } from "../db/visibility";
 import { shapeGraph, type LineageGraph, type NodeRef } from "../domain/lineage";
-import { notFound } from "../http/problem";
+import { notFound } from "../domain/problem";
 import { LineageStore } from "./store";
 
 /** The lineage graph of a version with the nodes of models the token does not see redacted; 404 when the version is not in D1. */

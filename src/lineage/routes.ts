@@ -4,14 +4,14 @@
  * request's session; a token limited by `models` globs sees other models' nodes redacted and
  * their versions left out of lookups.
  */
-import { AliasProjection, holdersOf } from "../aliases/projection-reader";
+import { AliasProjection, holdersOf } from "../models/alias-projection";
 import { visibilityOf } from "../auth/principal";
 import { queryDb } from "../db/session";
 import { redactParents } from "../domain/lineage";
 import { defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
-import { notFound } from "../http/problem";
+import { notFound } from "../domain/problem";
 import { validationFailed } from "../http/validation";
 import { VersionStore } from "../models/version-store";
 import { VersionParams } from "../models/schemas";

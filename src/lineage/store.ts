@@ -1,11 +1,11 @@
 /**
  * Lineage reads over D1 (written by the outbox flush, src/state/projection.ts): the walk of
  * the parent graph, and the reverse lookups by dataset, commit and run. The aliases holding
- * each node come from the alias projection's reader (src/aliases/projection-reader.ts).
+ * each node come from the alias projection's reader (src/models/alias-projection.ts).
  *
  * The SQL lives in ./sql.ts, where the tests and `bench/lineage` read it too.
  */
-import { AliasProjection, holdersOf } from "../aliases/projection-reader";
+import { AliasProjection, holdersOf } from "../models/alias-projection";
 import type { D1Handle } from "../db/session";
 import type { Visibility } from "../db/visibility";
 import { FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "./sql";

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
-import { notFound } from "../http/problem";
+import { notFound } from "../domain/problem";
 import { ModelStore, modelBody, newModelBody } from "./model-store";
 import { createModel, dropModel, patchModel } from "./service";
 import { CreateModelBody, ListModelsQuery, Model, ModelParams, PatchModelBody } from "./schemas";

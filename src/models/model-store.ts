@@ -1,11 +1,11 @@
 /**
  * Reads of the models projection in D1 (its writer is each model's ModelState outbox,
- * through src/state/projection.ts); their aliases come from src/aliases/projection-reader.ts.
+ * through src/state/projection.ts); their aliases come from src/models/alias-projection.ts.
  * Searches with clauses, an order and page tokens (the MLflow bridge's) run in ./search.ts.
  */
 import { and, asc, eq, getTableColumns, gt, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { AliasProjection } from "../aliases/projection-reader";
+import { AliasProjection } from "./alias-projection";
 import { orm, type D1Handle } from "../db/session";
 import { models, versions, type ModelRow } from "../db/schema";
 import { shownVersion } from "../domain/alias";

@@ -9,9 +9,9 @@ import { authorize } from "../auth/authorize";
 import type { Principal } from "../auth/principal";
 import type { ParentRef } from "../domain/version";
 import type { Env } from "../env";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { validationFailed } from "../http/validation";
-import { modelState } from "../state/client";
+import { modelState } from "../model-writes/stub";
 
 /**
  * Holds every parent of another model for a child of `child.model` (`at`: now); 400 naming

@@ -4,16 +4,16 @@
  * own models' objects before the child is written (./parents.ts), the one ModelState call
  * that decides, and what follows it in R2 (the multipart uploads a deletion ended are
  * aborted here, so no caller can forget them). What a write moved for serving is forgotten
- * by the ModelState stub itself (src/state/client.ts). Errors are ProblemErrors with the
+ * by the ModelState stub itself (src/model-writes/stub.ts). Errors are ProblemErrors with the
  * contract's codes.
  */
 import { requireAuthorized } from "../auth/authorize";
 import type { Principal, Scope } from "../auth/principal";
-import { abortR2Uploads } from "../artifacts/bytes";
+import { abortR2Uploads } from "../model-writes/r2-aborts";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { Lineage, VersionPatch, VersionRecord } from "../domain/version";
 import type { Env } from "../env";
-import { actorFor, modelState, unwrap } from "../state/client";
+import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import { holdParents } from "./parents";
 
 /** Who writes, and to which model. */

@@ -10,7 +10,7 @@ import { queryDb, type D1Handle } from "../db/session";
 import { defineRoute, MODEL_PARAM } from "../http/api";
 import { decodeCursor, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
-import { notFound } from "../http/problem";
+import { notFound } from "../domain/problem";
 import { parseWith } from "../http/validation";
 import { ModelStore } from "./model-store";
 import { createVersion, deleteVersion, finalizeVersion, patchVersion } from "./service";

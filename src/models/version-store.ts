@@ -1,12 +1,12 @@
 /**
  * Reads of the versions projection in D1 (its writer is ModelState's outbox, through
- * src/state/projection.ts); the aliases holding them come from src/aliases/projection-reader.ts.
+ * src/state/projection.ts); the aliases holding them come from src/models/alias-projection.ts.
  * Searches with clauses, an order and page tokens (the MLflow bridge's) run in ./search.ts;
  * the OCI bridge finds versions by their manifest's digest here.
  */
 import { and, asc, desc, eq, inArray, isNull, lt, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { AliasProjection, holdersOf } from "../aliases/projection-reader";
+import { AliasProjection, holdersOf } from "./alias-projection";
 import { orm, type D1Handle } from "../db/session";
 import { versionFiles, versions, type VersionRow } from "../db/schema";
 import type { Visibility } from "../db/visibility";

@@ -13,13 +13,13 @@ import { queryDb, type D1Handle } from "../db/session";
 import { referenceName, type Reference } from "../domain/reference";
 import { config, type Env } from "../env";
 import type { AppContext } from "../http/app-env";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { ModelStore } from "../models/model-store";
 import { VersionStore } from "../models/version-store";
-import { modelState, unwrap } from "../state/client";
-import { cachedResolveState, type Resolved } from "./cache";
+import { modelState, unwrap } from "../model-writes/stub";
+import { cachedResolveState, type Resolved } from "../caches/resolve-cache";
 
-export type { Resolved } from "./cache";
+export type { Resolved } from "../caches/resolve-cache";
 
 /**
  * What a resolution needs of the request: the bindings, its waitUntil (background refreshes)

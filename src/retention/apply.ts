@@ -8,9 +8,9 @@
  * the cleanup would delete then.
  */
 import type { Env } from "../env";
-import { abortR2Uploads } from "../artifacts/bytes";
+import { abortR2Uploads } from "../model-writes/r2-aborts";
 import { mayDelete, type Deletion } from "../domain/retention";
-import { modelState } from "../state/client";
+import { modelState } from "../model-writes/stub";
 import type { Hold } from "../state/downstream-table";
 import type { RetentionInputs } from "../state/model-state";
 import { RetentionStore } from "./store";

@@ -1,6 +1,6 @@
 /** What a ModelState decides about aliases and stages, and how it resolves them. */
 import { isReserved, rollbackTarget, sameValue, valueVersions, type AliasValue } from "../domain/alias";
-import { ungranted } from "../auth/principal";
+import { ungranted } from "../domain/glob";
 import type { ResolveState } from "../domain/resolution";
 import { stagesTouched } from "../domain/stage";
 import type { Stage, VersionHead, VersionRecord } from "../domain/version";

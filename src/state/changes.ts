@@ -2,10 +2,11 @@
  * What a ModelState write changed for serving: the aliases (and virtual names: `latest`,
  * `v<n>`, stage names) whose resolution it moved, each with the watch event that says how.
  * The operations record them while their transaction runs; once it has committed, ModelState
- * hands them to its fan-out port (the local watch sockets today, relay objects next) and
- * returns the touched names with the write's outcome, so the Worker invalidates its resolve
- * cache from the same list (src/state/client.ts). Nothing here is stored.
+ * hands them to its fan-out ports (the watch relays, and its own sockets) and returns what
+ * they touched with the write's outcome (`Touched`, ./outcome.ts), so the Worker forgets its
+ * cached answers from the same record (src/model-writes/stub.ts). Nothing here is stored.
  */
+import type { Touched } from "./outcome";
 
 export interface AliasChange {
   alias: string;
@@ -24,15 +25,25 @@ export interface FanOutPort {
 
 export class ChangeLog {
   private entries: AliasChange[] = [];
+  private wholeModel = false;
 
   /** Records that `event` moved each of `aliases`. */
   changed(aliases: Iterable<string>, event: string): void {
     for (const alias of aliases) this.entries.push({ alias, event });
   }
 
+  /**
+   * Records that the model itself went: every name of it stops resolving, whether or not
+   * anyone watches it, so the Worker forgets them all (`wholeModel`), not a list.
+   */
+  modelDeleted(): void {
+    this.wholeModel = true;
+  }
+
   /** Forgets what a transaction recorded (it is starting, or it rolled back). */
   reset(): void {
     this.entries = [];
+    this.wholeModel = false;
   }
 
   /** Whether the transaction running has recorded anything. */
@@ -40,13 +51,11 @@ export class ChangeLog {
     return this.entries.length > 0;
   }
 
-  /** What the committed transaction recorded, in order; the log starts empty again. */
-  take(): AliasChange[] {
-    const taken = this.entries;
-    this.entries = [];
-    return taken;
+  /** What the committed transaction recorded: its changes in order, and what they touched; the log starts empty again. */
+  take(): { changes: AliasChange[]; touched: Touched } {
+    const changes = this.entries;
+    const touched: Touched = this.wholeModel ? { wholeModel: true } : { names: [...new Set(changes.map((c) => c.alias))] };
+    this.reset();
+    return { changes, touched };
   }
 }
-
-/** The distinct names a list of changes touched. */
-export const touchedAliases = (changes: readonly AliasChange[]): string[] => [...new Set(changes.map((c) => c.alias))];

@@ -9,6 +9,8 @@
  * - downloads: one row per version ever downloaded; `total` is written by `countDownloads`,
  *   `projected` (the total D1 last took) by the alarm's projection.
  */
+import { projectDownloads } from "./projection";
+
 export const DOWNLOAD_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS downloads (
      version INTEGER PRIMARY KEY,
@@ -41,5 +43,13 @@ export class DownloadTable {
   /** D1 now holds these totals (a later count keeps its row unprojected). */
   projected(totals: DownloadTotal[]): void {
     for (const t of totals) this.sql.exec("UPDATE downloads SET projected = max(projected, ?) WHERE version = ?", t.total, t.version);
+  }
+
+  /** Writes the totals D1 has not taken into `versions.downloads` of `model` (none before it exists); rejects if D1 refused. */
+  async project(d1: D1Database, model: string | undefined): Promise<void> {
+    const totals = this.unprojected();
+    if (totals.length === 0 || model === undefined) return;
+    await projectDownloads(d1, model, totals);
+    this.projected(totals);
   }
 }

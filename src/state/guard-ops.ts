@@ -34,7 +34,7 @@ export function getGuard(r: Rooms, input: { model: string; alias: string; now: n
   return { ok: true, value: view(r, input.model, state, input.now) };
 }
 
-/** A guarded alias as the Worker's signal route needs it (src/guards/directory.ts). */
+/** A guarded alias as the Worker's signal route needs it (src/caches/guard-directory.ts). */
 export interface GuardedAlias {
   alias: string;
   metric: string;
@@ -54,6 +54,12 @@ export function guardedAliases(r: Rooms): GuardedAlias[] {
 /** One version's samples in a batch, and the nodes they came from (none named: the anonymous node). */
 export type BatchSample = { version: number; nodes?: readonly string[] } & Tally;
 
+/** What a batch of signals did: how many samples the guard counted, and whether it rolled the alias back. */
+export interface SignalResult {
+  counted: number;
+  rolledBack: boolean;
+}
+
 /**
  * Counts a batch of the guard's metric (per version: a count and their sum) for the versions
  * the alias serves now (one, or each member of a split); the rest is ignored. The Worker
@@ -67,7 +73,7 @@ export type BatchSample = { version: number; nodes?: readonly string[] } & Tally
 export function signal(
   r: Rooms,
   input: { model: string; alias: string; metric: string; samples: readonly BatchSample[]; atMs: number },
-): Outcome<{ counted: number; rolledBack: boolean }> {
+): Outcome<SignalResult> {
   const guard = r.guards.get(input.alias);
   const alias = r.aliases.get(input.alias);
   if (!guard || !alias || guard.policy.metric !== input.metric) return { ok: true, value: { counted: 0, rolledBack: false } };

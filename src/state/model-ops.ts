@@ -54,8 +54,10 @@ export function dropModel(r: Rooms, input: Actor): Outcome<R2Aborts> {
   r.downstream.clear();
   r.model.delete(input.model);
   appendAudit(r, input, { action: "model.delete" });
-  // Every name that resolved to something of the model: what its sockets watch, and the
-  // virtual names (`v<n>` of a version that is gone answers not found from the object anyway).
-  r.changes.changed(new Set([...r.watch.watchedAliases(), "latest", "staging", "production", "archived"]), "delete");
+  // Every watched name hears that it is gone (this object's own sockets' and the relays':
+  // a `v<n>`, `latest` or a stage as much as an alias), and every name of the model, watched
+  // or not, is touched: the Worker forgets them all, not a list.
+  r.changes.changed(new Set([...r.watch.watchedAliases(), ...r.relays.watched()]), "delete");
+  r.changes.modelDeleted();
   return { ok: true, value: { aborts } };
 }

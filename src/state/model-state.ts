@@ -2,12 +2,13 @@
  * ModelState: one Durable Object per model, the write side of everything a promotion decision
  * depends on: whether the model exists, version numbers, version records (status, files,
  * metrics, lineage), uploads, aliases. Each public method is an RPC the Worker calls through
- * src/state/client.ts.
+ * src/model-writes/stub.ts, typed from this class (./rpc.ts). A method that commits a
+ * transaction is a write: it answers a `Written`, which says what it touched (./outcome.ts).
  *
  * This class is the transaction boundary and nothing more. The state lives in rooms
- * (src/state/rooms.ts), each owning its tables (model-table, meta-table, version-table,
- * upload-table, alias-table, outbox) or sockets (watch); the decisions live in the *-ops
- * modules, synchronous functions over those rooms.
+ * (src/state/rooms.ts, opened by ./open-rooms.ts), each owning its tables (model-table,
+ * meta-table, version-table, upload-table, alias-table, outbox) or sockets (watch); the
+ * decisions live in the *-ops modules, synchronous functions over those rooms.
  *
  * Invariant: every write runs its decision inside one synchronous block (`transactionSync`),
  * with no `await` between reading state and committing the change. The change and its audit
@@ -19,7 +20,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { sha256Hex } from "../domain/ids";
 import { buildManifest } from "../domain/oci";
-import { publish } from "../events/dispatch";
+import { publish } from "../queue/publish";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { ResolveState } from "../domain/resolution";
@@ -31,35 +32,29 @@ import type { GuardPolicy } from "../domain/guard";
 import type { RetentionPolicy } from "../domain/retention";
 import type { Env } from "../env";
 import * as aliasOps from "./alias-ops";
-import { aliasBody, AliasTable, type AliasBody, type HistoryEntry } from "./alias-table";
-import { ChangeLog, touchedAliases, type FanOutPort } from "./changes";
+import { aliasBody, type AliasBody, type HistoryEntry } from "./alias-table";
+import type { FanOutPort } from "./changes";
 import { DownloadTable } from "./download-table";
-import { DownstreamTable, type Hold } from "./downstream-table";
+import type { Hold } from "./downstream-table";
 import { RelayFanOut, relayStub, type RelayAttachment } from "./relay-fanout";
-import { RelayTable } from "./relay-table";
 import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";
 import * as gateOps from "./gate-ops";
-import { GateTable, type Approval, type GateBody } from "./gate-table";
+import type { Approval, GateBody } from "./gate-table";
 import * as guardOps from "./guard-ops";
 import * as lineageOps from "./lineage-ops";
-import { GuardTable } from "./guard-table";
-import { MetaTable } from "./meta-table";
 import * as modelOps from "./model-ops";
-import { ModelTable } from "./model-table";
-import { withTouched, type Outcome } from "./outcome";
-import { Outbox } from "./outbox";
-import { projectDownloads } from "./projection";
+import { written, type Outcome, type Written } from "./outcome";
+import { openRooms } from "./open-rooms";
 import * as retentionOps from "./retention-ops";
-import { RetentionTable, type OwnRetention } from "./retention-table";
+import type { OwnRetention } from "./retention-table";
 import { versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
 import { MODEL_STATE_SCHEMA } from "./sql-schema";
 import * as uploadOps from "./upload-ops";
-import { UploadTable, type R2Aborts } from "./upload-table";
+import type { R2Aborts } from "./upload-table";
 import * as versionOps from "./version-ops";
-import { VersionTable } from "./version-table";
-import { Watch, type Watcher } from "./watch";
+import { watcherOf } from "./watch";
 
-export type { Outcome } from "./outcome";
+export type { Outcome, Touched, Written } from "./outcome";
 export type { Actor } from "./rooms";
 export type { R2Aborts } from "./upload-table";
 export type { UploadView } from "./upload-ops";
@@ -81,8 +76,6 @@ export class ModelState extends DurableObject<Env> {
    * existed, until they close.
    */
   private readonly fanOut: FanOutPort[];
-  /** The relays that asked to hear of each alias's changes. */
-  private readonly relays: RelayTable;
   /** Downloads per version, projected into D1 by the alarm. */
   private readonly downloads: DownloadTable;
   /** Resolutions computed since the last write: the hot path's answers from memory. */
@@ -93,26 +86,11 @@ export class ModelState extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sql = ctx.storage.sql;
-    const outbox = new Outbox(sql, () => this.env.DB);
-    const meta = new MetaTable(sql);
-    this.rooms = {
-      model: new ModelTable(sql, outbox),
-      meta,
-      outbox,
-      versions: new VersionTable(sql, outbox),
-      uploads: new UploadTable(sql, outbox),
-      aliases: new AliasTable(sql),
-      gates: new GateTable(sql),
-      guards: new GuardTable(sql),
-      retention: new RetentionTable(sql, outbox),
-      downstream: new DownstreamTable(sql),
-      changes: new ChangeLog(),
-      watch: new Watch(ctx, (model, alias) => aliasOps.resolveNow(this.rooms, model, alias), () => meta.counter("generation")),
-    };
-    this.relays = new RelayTable(sql);
+    this.rooms = openRooms(ctx, () => this.env.DB);
+    const { outbox, meta } = this.rooms;
     this.downloads = new DownloadTable(sql);
     const relayFanOut = new RelayFanOut(
-      this.relays,
+      this.rooms.relays,
       (relay) => relayStub(this.env, relay),
       (model, alias) => aliasOps.resolveNow(this.rooms, model, alias),
       () => meta.counter("generation"),
@@ -132,25 +110,25 @@ export class ModelState extends DurableObject<Env> {
 
   async createModel(
     input: Actor & { kind: ModelKind; description: string | null; tags: Record<string, string> },
-  ): Promise<Outcome<ModelRecord>> {
+  ): Promise<Written<ModelRecord>> {
     return this.commit(() => modelOps.createModel(this.rooms, input));
   }
 
-  async patchModel(input: Actor & { patch: ModelPatch }): Promise<Outcome<ModelRecord>> {
+  async patchModel(input: Actor & { patch: ModelPatch }): Promise<Written<ModelRecord>> {
     return this.commit(() => modelOps.patchModel(this.rooms, input));
   }
 
-  async dropModel(input: Actor): Promise<Outcome<R2Aborts>> {
+  async dropModel(input: Actor): Promise<Written<R2Aborts>> {
     return this.commit(() => modelOps.dropModel(this.rooms, input));
   }
 
   // ---- versions and files -----------------------------------------------------------------
 
-  async createVersion(input: versionOps.CreateVersionInput): Promise<Outcome<VersionRecord>> {
+  async createVersion(input: versionOps.CreateVersionInput): Promise<Written<VersionRecord>> {
     return this.commit(() => versionOps.createVersion(this.rooms, input));
   }
 
-  async patchVersion(input: Actor & { version: number; patch: VersionPatch }): Promise<Outcome<VersionRecord>> {
+  async patchVersion(input: Actor & { version: number; patch: VersionPatch }): Promise<Written<VersionRecord>> {
     return this.commit(() => versionOps.patchVersion(this.rooms, input));
   }
 
@@ -159,7 +137,7 @@ export class ModelState extends DurableObject<Env> {
    * hashed outside the transaction (Web Crypto is async); the commit checks that the manifest
    * it hashed is still the version's, and starts again if a file changed meanwhile.
    */
-  async finalize(input: Actor & { version: number }): Promise<Outcome<VersionRecord>> {
+  async finalize(input: Actor & { version: number }): Promise<Written<VersionRecord>> {
     for (;;) {
       const manifest = versionOps.manifestToFinalize(this.rooms, input);
       if (!manifest.ok) return manifest;
@@ -179,13 +157,13 @@ export class ModelState extends DurableObject<Env> {
    * needs no read of D1 after the write. Finalize records each version's; this is for versions
    * made ready before D1 had the column, which the OCI bridge finds without one.
    */
-  async recordOciDigests(input: { model: string; versions: number[] }): Promise<Outcome<{ version: number; digest: string }[]>> {
+  async recordOciDigests(input: { model: string; versions: number[] }): Promise<Written<{ version: number; digest: string }[]>> {
     const sources = versionOps.manifestSources(this.rooms, input);
     const digests = await Promise.all(sources.map(async (source) => ({ version: source.version, digest: (await buildManifest(source)).digest })));
     return this.commit(() => versionOps.recordOciDigests(this.rooms, input, digests));
   }
 
-  async deleteVersion(input: Actor & { version: number }): Promise<Outcome<R2Aborts>> {
+  async deleteVersion(input: Actor & { version: number }): Promise<Written<R2Aborts>> {
     return this.commit(() => versionOps.deleteVersion(this.rooms, input));
   }
 
@@ -193,11 +171,11 @@ export class ModelState extends DurableObject<Env> {
     return versionOps.checkWritable(this.rooms, input);
   }
 
-  async attachFile(input: Actor & { version: number; file: ManifestEntry; deduplicated: boolean }): Promise<Outcome<ManifestEntry>> {
+  async attachFile(input: Actor & { version: number; file: ManifestEntry; deduplicated: boolean }): Promise<Written<ManifestEntry>> {
     return this.commit(() => versionOps.attachFile(this.rooms, input));
   }
 
-  async detachFile(input: Actor & { version: number; path: string }): Promise<Outcome<null>> {
+  async detachFile(input: Actor & { version: number; path: string }): Promise<Written<null>> {
     return this.commit(() => versionOps.detachFile(this.rooms, input));
   }
 
@@ -215,7 +193,7 @@ export class ModelState extends DurableObject<Env> {
   // ---- lineage across models --------------------------------------------------------------
 
   /** On the parent's object, before a child of another model names `version`: checks it exists and is older, and holds it. */
-  async holdForChild(input: { model: string; version: number; childModel: string; childCreatedAt: string; at: string }): Promise<Outcome<null>> {
+  async holdForChild(input: { model: string; version: number; childModel: string; childCreatedAt: string; at: string }): Promise<Written<null>> {
     return this.commit(() => lineageOps.holdForChild(this.rooms, input));
   }
 
@@ -231,7 +209,7 @@ export class ModelState extends DurableObject<Env> {
 
   // ---- multipart uploads ------------------------------------------------------------------
 
-  async openUpload(input: Actor & { upload: UploadRecord }): Promise<Outcome<uploadOps.UploadView>> {
+  async openUpload(input: Actor & { upload: UploadRecord }): Promise<Written<uploadOps.UploadView>> {
     return this.commit(() => uploadOps.openUpload(this.rooms, input));
   }
 
@@ -239,7 +217,7 @@ export class ModelState extends DurableObject<Env> {
     return uploadOps.getUpload(this.rooms, input);
   }
 
-  async recordPart(input: { version: number; uploadId: string; part: UploadPart; now: string }): Promise<Outcome<UploadPart>> {
+  async recordPart(input: { version: number; uploadId: string; part: UploadPart; now: string }): Promise<Written<UploadPart>> {
     return this.commit(() => uploadOps.recordPart(this.rooms, input));
   }
 
@@ -249,17 +227,16 @@ export class ModelState extends DurableObject<Env> {
 
   async finishUpload(
     input: Actor & { uploadId: string; result: "completed" | "failed"; deduplicated: boolean; reason?: string },
-  ): Promise<Outcome<ManifestEntry>> {
+  ): Promise<Written<ManifestEntry>> {
     return this.commit(() => uploadOps.finishUpload(this.rooms, input));
   }
 
-  async abortUpload(input: Actor & { version: number; uploadId: string }): Promise<Outcome<R2Aborts>> {
+  async abortUpload(input: Actor & { version: number; uploadId: string }): Promise<Written<R2Aborts>> {
     return this.commit(() => uploadOps.abortUpload(this.rooms, input));
   }
 
-  async expireUploads(input: Actor): Promise<R2Aborts> {
-    const outcome = await this.commit(() => uploadOps.expireUploads(this.rooms, input));
-    return outcome.ok ? outcome.value : { aborts: [] };
+  async expireUploads(input: Actor): Promise<Written<R2Aborts>> {
+    return this.commit(() => uploadOps.expireUploads(this.rooms, input));
   }
 
   // ---- aliases and stages -----------------------------------------------------------------
@@ -272,25 +249,25 @@ export class ModelState extends DurableObject<Env> {
     return this.rooms.aliases.history(input.alias, input.before, input.limit);
   }
 
-  async setAlias(input: Reasoned & { alias: string; value: AliasValue; expectedGeneration?: number }): Promise<Outcome<AliasBody>> {
+  async setAlias(input: Reasoned & { alias: string; value: AliasValue; expectedGeneration?: number }): Promise<Written<AliasBody>> {
     return this.commit(() => aliasOps.setAlias(this.rooms, input));
   }
 
-  async deleteAlias(input: Reasoned & { alias: string; admin: boolean }): Promise<Outcome<null>> {
+  async deleteAlias(input: Reasoned & { alias: string; admin: boolean }): Promise<Written<null>> {
     return this.commit(() => aliasOps.deleteAlias(this.rooms, input));
   }
 
-  async rollbackAlias(input: Reasoned & { alias: string; toVersion?: number }): Promise<Outcome<AliasBody>> {
+  async rollbackAlias(input: Reasoned & { alias: string; toVersion?: number }): Promise<Written<AliasBody>> {
     return this.commit(() => aliasOps.rollbackAlias(this.rooms, input));
   }
 
-  async swapAliases(input: Reasoned & { aliases: [string, string] }): Promise<Outcome<[AliasBody, AliasBody]>> {
+  async swapAliases(input: Reasoned & { aliases: [string, string] }): Promise<Written<[AliasBody, AliasBody]>> {
     return this.commit(() => aliasOps.swapAliases(this.rooms, input));
   }
 
   async setStage(
     input: Reasoned & { version: number; stage: Stage; archiveExisting: boolean; grants?: readonly string[] },
-  ): Promise<Outcome<VersionRecord>> {
+  ): Promise<Written<VersionRecord>> {
     return this.commit(() => aliasOps.setStage(this.rooms, input));
   }
 
@@ -312,11 +289,11 @@ export class ModelState extends DurableObject<Env> {
     return this.rooms.gates.all();
   }
 
-  async setGate(input: Actor & { target: string; policy: GatePolicy }): Promise<Outcome<GateBody>> {
+  async setGate(input: Actor & { target: string; policy: GatePolicy }): Promise<Written<GateBody>> {
     return this.commit(() => gateOps.setGate(this.rooms, input));
   }
 
-  async deleteGate(input: Actor & { target: string }): Promise<Outcome<null>> {
+  async deleteGate(input: Actor & { target: string }): Promise<Written<null>> {
     return this.commit(() => gateOps.deleteGate(this.rooms, input));
   }
 
@@ -327,7 +304,7 @@ export class ModelState extends DurableObject<Env> {
     return { ok: true, value: gateOps.checkGate(this.rooms, input.target, [input.version]) };
   }
 
-  async approve(input: Actor & { version: number; target: string; comment: string | null }): Promise<Outcome<Approval>> {
+  async approve(input: Actor & { version: number; target: string; comment: string | null }): Promise<Written<Approval>> {
     return this.commit(() => gateOps.approve(this.rooms, input));
   }
 
@@ -338,7 +315,7 @@ export class ModelState extends DurableObject<Env> {
 
   // ---- guards and signals ----------------------------------------------------------------
 
-  async setGuard(input: Actor & { alias: string; policy: GuardPolicy }): Promise<Outcome<guardOps.GuardView>> {
+  async setGuard(input: Actor & { alias: string; policy: GuardPolicy }): Promise<Written<guardOps.GuardView>> {
     return this.commit(() => guardOps.setGuard(this.rooms, input));
   }
 
@@ -346,7 +323,7 @@ export class ModelState extends DurableObject<Env> {
     return guardOps.getGuard(this.rooms, { ...input, now: Date.now() });
   }
 
-  async deleteGuard(input: Actor & { alias: string }): Promise<Outcome<null>> {
+  async deleteGuard(input: Actor & { alias: string }): Promise<Written<null>> {
     return this.commit(() => guardOps.deleteGuard(this.rooms, input));
   }
 
@@ -356,7 +333,7 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /** A batch of signals (one Worker isolate's, for one alias, coalesced: the guard's metric per version). */
-  async signal(input: { model: string; alias: string; metric: string; samples: guardOps.BatchSample[] }) {
+  async signal(input: { model: string; alias: string; metric: string; samples: guardOps.BatchSample[] }): Promise<Written<guardOps.SignalResult>> {
     return this.commit(() => guardOps.signal(this.rooms, { ...input, atMs: Date.now() }));
   }
 
@@ -367,11 +344,11 @@ export class ModelState extends DurableObject<Env> {
     return retentionOps.ownRetention(this.rooms, input);
   }
 
-  async setRetention(input: Actor & { policy: RetentionPolicy }): Promise<Outcome<OwnRetention>> {
+  async setRetention(input: Actor & { policy: RetentionPolicy }): Promise<Written<OwnRetention>> {
     return this.commit(() => retentionOps.setRetention(this.rooms, input));
   }
 
-  async deleteRetention(input: Actor): Promise<Outcome<null>> {
+  async deleteRetention(input: Actor): Promise<Written<null>> {
     return this.commit(() => retentionOps.deleteRetention(this.rooms, input));
   }
 
@@ -381,7 +358,7 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /** The scheduled cleanup's step: decides and deletes in one transaction. */
-  async applyRetention(input: retentionOps.RetentionInputs & { actor: string }): Promise<Outcome<retentionOps.RetentionApplied>> {
+  async applyRetention(input: retentionOps.RetentionInputs & { actor: string }): Promise<Written<retentionOps.RetentionApplied>> {
     return this.commit(() => retentionOps.applyRetention(this.rooms, input));
   }
 
@@ -393,16 +370,8 @@ export class ModelState extends DurableObject<Env> {
    * minted token (`token`: its id), is revoked.
    */
   override async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    const model = url.searchParams.get("model");
-    const alias = url.searchParams.get("alias");
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !model || !alias) {
-      return new Response("expected a WebSocket upgrade for a model's alias", { status: 400 });
-    }
-    const key = url.searchParams.get("key") ?? undefined;
-    const expires = url.searchParams.get("expires");
-    const tokenId = url.searchParams.get("token");
-    const watcher: Watcher = { model, alias, key, ...(expires ? { expiresAt: Number(expires) } : {}), ...(tokenId ? { tokenId } : {}) };
+    const watcher = watcherOf(request);
+    if (!watcher) return new Response("expected a WebSocket upgrade for a model's alias", { status: 400 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.rooms.watch.accept(server, watcher);
     if (watcher.expiresAt !== undefined) this.armAlarm(watcher.expiresAt);
@@ -418,7 +387,7 @@ export class ModelState extends DurableObject<Env> {
   async attachRelay(input: { model: string; alias: string; relay: string }): Promise<RelayAttachment> {
     return this.ctx.storage.transactionSync(() => {
       const seq = this.rooms.meta.counter("fanout");
-      this.relays.attach(input.model, input.alias, input.relay, seq);
+      this.rooms.relays.attach(input.model, input.alias, input.relay, seq);
       return { seq, state: aliasOps.resolveNow(this.rooms, input.model, input.alias), generation: this.rooms.meta.counter("generation") };
     });
   }
@@ -444,15 +413,6 @@ export class ModelState extends DurableObject<Env> {
     this.armAlarm(Date.now() + DOWNLOADS_BATCH_MS);
   }
 
-  /** Writes the totals D1 has not taken into `versions.downloads`; rejects if D1 refused. */
-  private async projectDownloads(): Promise<void> {
-    const totals = this.downloads.unprojected();
-    const model = this.rooms.model.get()?.name;
-    if (totals.length === 0 || model === undefined) return;
-    await projectDownloads(this.env.DB, model, totals);
-    this.downloads.projected(totals);
-  }
-
   // ---- outbox and alarm -------------------------------------------------------------------
 
   /** Projects the outbox into D1 now; rejects if D1 refused (the alarm then keeps trying). */
@@ -475,7 +435,7 @@ export class ModelState extends DurableObject<Env> {
     if (next !== null) this.armAlarm(next);
     try {
       await this.flush();
-      await this.projectDownloads();
+      await this.downloads.project(this.env.DB, this.rooms.model.get()?.name);
       await this.sendEvents();
     } catch (err) {
       console.error("outbox flush, download counts or event dispatch failed; retrying", err);
@@ -483,7 +443,7 @@ export class ModelState extends DurableObject<Env> {
     }
   }
 
-  /** Puts the events D1 has taken on the queue, where webhooks are matched (src/events/dispatch.ts). */
+  /** Puts the events D1 has taken on the queue, where webhooks are matched (src/queue/publish.ts). */
   private sendEvents(): Promise<void> {
     return this.rooms.outbox.sendEvents((events) => publish(this.env, events));
   }
@@ -493,10 +453,13 @@ export class ModelState extends DurableObject<Env> {
    * armed in the same commit (no `await` in between), so the projection happens even if this
    * object is evicted right after; then the outbox is flushed before answering, so that a D1
    * read right after sees the write. A D1 failure does not fail the write; the alarm retries.
-   * What the write moved for serving goes to the fan-out port once committed, and back to the
-   * caller as the outcome's `touched` (the Worker invalidates its cache from it).
+   * What the write moved for serving goes to the fan-out ports once committed, and back to
+   * the caller as the outcome's `touched` (the Worker forgets its cached answers from it).
+   * `decide` may answer `retry` instead (finalize, when a file changed while it hashed).
    */
-  private async commit<T>(decide: () => T): Promise<T> {
+  private commit<T>(decide: () => Outcome<T>): Promise<Written<T>>;
+  private commit<T>(decide: () => Outcome<T> | "retry"): Promise<Written<T> | "retry">;
+  private async commit<T>(decide: () => Outcome<T> | "retry"): Promise<Written<T> | "retry"> {
     const { outbox, changes } = this.rooms;
     changes.reset();
     outbox.changed = false;
@@ -512,7 +475,7 @@ export class ModelState extends DurableObject<Env> {
     // (a batch of guard signals that changes nothing else keeps it).
     if (outbox.changed) this.resolved.clear();
     const moved = changes.take();
-    if (moved.length > 0) for (const port of this.fanOut) port.publish(moved, seq);
+    if (moved.changes.length > 0) for (const port of this.fanOut) port.publish(moved.changes, seq);
     if (outbox.changed) {
       try {
         await this.flush();
@@ -523,7 +486,7 @@ export class ModelState extends DurableObject<Env> {
         console.error("outbox flush failed; the alarm will retry", err);
       }
     }
-    return withTouched(result, touchedAliases(moved));
+    return typeof result === "string" ? result : written(result, moved.touched);
   }
 
   /** Makes the alarm fire no later than `at` (a later one is brought forward, an earlier one kept). */

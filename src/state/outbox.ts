@@ -5,8 +5,8 @@
  *
  * - outbox: the queued items, in commit order (`seq`).
  *
- * - events: audit events D1 has taken, waiting to go on the queue, where the consumer matches
- *   them against webhooks (src/events/dispatch.ts). An audit event moves here from `outbox` in the same commit that
+ * - events: audit events D1 has taken, waiting to go on the queue (src/queue/publish.ts), where
+ *   the consumer matches them against webhooks. An audit event moves here from `outbox` in the same commit that
  *   removes it there, so it is dispatched exactly when it is in D1, and at least once.
  *
  * A drain projects up to the newest item queued when it started, in batches, so it ends

@@ -7,7 +7,7 @@
 import { and, eq, isNotNull, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import { auditInsert } from "../audit/store";
+import { auditInsert } from "../db/audit-insert";
 import { aliases, blobs, modelRetention, models, openUploads, versionDatasets, versionFiles, versionParents, versions } from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
 import type { ManifestEntry } from "../domain/manifest";

@@ -1,6 +1,7 @@
 /**
  * ModelState's register of the watch relays (src/state/watch-relay.ts) that hold sockets of
- * its aliases, read and written synchronously. Only ModelState uses this module.
+ * its aliases, read and written synchronously. Only ModelState (and, for which names are
+ * watched, the model's deletion) uses this module.
  *
  * - relays: one row per (alias, relay) that asked to hear of the alias's changes, with the
  *           model's name (the object is one model's, but learns its name from its callers) and
@@ -47,5 +48,13 @@ export class RelayTable {
       .toArray();
     for (const { alias, relay, model } of rows) (out.get(alias) ?? out.set(alias, { model, relays: [] }).get(alias)!).relays.push(relay);
     return out;
+  }
+
+  /** Every alias some relay watches. */
+  watched(): string[] {
+    return this.sql
+      .exec<{ alias: string }>("SELECT DISTINCT alias FROM relays ORDER BY alias")
+      .toArray()
+      .map((r) => r.alias);
   }
 }

@@ -16,6 +16,7 @@ import type { GateTable } from "./gate-table";
 import type { GuardTable } from "./guard-table";
 import type { MetaTable } from "./meta-table";
 import type { ModelTable } from "./model-table";
+import type { RelayTable } from "./relay-table";
 import { fail } from "./outcome";
 import type { Outbox } from "./outbox";
 import type { RetentionTable } from "./retention-table";
@@ -49,6 +50,8 @@ export interface Rooms {
   changes: ChangeLog;
   /** The model's open watch sockets (read only by operations: which aliases are watched). */
   watch: Watch;
+  /** The watch relays that hold the other sockets (read only by operations: which aliases are watched). */
+  relays: RelayTable;
 }
 
 export function appendAudit(r: Rooms, actor: Actor, fields: Omit<AuditEvent, "id" | "at" | "actor" | "token" | "model">): void {

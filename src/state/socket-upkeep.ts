@@ -3,7 +3,7 @@
  * close the sockets whose tokens expired (4001), and those of revoked minted tokens (4001,
  * asked of D1), and say when to look again.
  */
-import { revokedAmong } from "../tokens/store";
+import { revokedAmong } from "../db/revoked-tokens";
 import type { Watch } from "./watch";
 
 /**

@@ -19,7 +19,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { ResolveState } from "../domain/resolution";
 import type { Env } from "../env";
-import { modelState } from "./client";
+import { modelStateReads } from "./rpc";
 import type { Outcome } from "./outcome";
 import type { RelayDelivery, RelayReply } from "./relay-fanout";
 import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";
@@ -115,7 +115,7 @@ export class WatchRelay extends DurableObject<Env> {
       // A placeholder first, so a delivery that overtakes the attach's answer is kept.
       if (!this.held(alias)) this.hold(alias, { seq: -1, since: -1, state: null, generation: 0 });
       running = (async () => {
-        const attached = await modelState(this.env, model).attachRelay({ model, alias, relay });
+        const attached = await modelStateReads(this.env, model).attachRelay({ model, alias, relay });
         const held = this.held(alias)!;
         this.hold(alias, held.state !== null && held.seq > attached.seq ? { ...held, since: attached.seq } : { ...attached, since: attached.seq });
       })().finally(() => this.attaching.delete(alias));

@@ -23,6 +23,21 @@ export interface Watcher {
   tokenId?: string;
 }
 
+/**
+ * The watcher a watch upgrade asks for (`?model=&alias=`, and `key`, `expires` in ms, `token`,
+ * the minted token's id), or null when the request is no WebSocket upgrade for an alias.
+ */
+export function watcherOf(request: Request): Watcher | null {
+  const url = new URL(request.url);
+  const model = url.searchParams.get("model");
+  const alias = url.searchParams.get("alias");
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !model || !alias) return null;
+  const key = url.searchParams.get("key") ?? undefined;
+  const expires = url.searchParams.get("expires");
+  const tokenId = url.searchParams.get("token");
+  return { model, alias, key, ...(expires ? { expiresAt: Number(expires) } : {}), ...(tokenId ? { tokenId } : {}) };
+}
+
 export type WatchMessage =
   | (Resolution & { event: string })
   | { event: string; model: string; alias: string; version: null; generation: number; digest: null; files: null; uri: null; split: null };

@@ -28,7 +28,7 @@ import { dispatchAfter } from "../events/dispatch";
 import { defineRoute } from "../http/api";
 import { decodeCursor, PageQuery, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
-import { notFound, ProblemError } from "../http/problem";
+import { notFound, ProblemError } from "../domain/problem";
 import { parentNotRevoked, rowGrant, tokenBody, TokenStore, type TokenManager } from "./store";
 
 /**

@@ -1,10 +1,10 @@
 /**
  * D1's `tokens` table (documented in src/db/schema.ts): the rows, their contract shape, the
- * tenancy-filtered page, and the two reads revocation needs (every isolate's view of the
- * revoked ids; a ModelState's question about its open sockets). The token itself is never
- * stored: only its claims.
+ * tenancy-filtered page, the revocation of a tree, and the cron's pruning (the two reads
+ * revocation needs are src/db/revoked-tokens.ts, below authentication and the Durable Object
+ * core that ask them). The token itself is never stored: only its claims.
  */
-import { and, desc, eq, gt, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { Scope } from "../auth/principal";
 import { tokens, type TokenRow } from "../db/schema";
@@ -113,31 +113,6 @@ export class TokenStore {
       .limit(limit + 1)
       .all();
   }
-}
-
-/**
- * Every revoked token still within `exp` (+ margin) at `sinceIso`: the revocation view's one
- * query, answered from the partial index `tokens_revoked`. Read from the primary (not a
- * replica), whose lag would otherwise add to the 10 s bound.
- */
-export async function revokedTokenIds(db: D1Database, sinceIso: string): Promise<string[]> {
-  const rows = await orm(db)
-    .select({ id: tokens.id })
-    .from(tokens)
-    .where(and(isNotNull(tokens.revokedAt), gt(tokens.expiresAt, sinceIso)))
-    .all();
-  return rows.map((r) => r.id);
-}
-
-/** Which of `ids` are revoked (a ModelState asks about the tokens of its open sockets). */
-export async function revokedAmong(db: D1Database, ids: readonly string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const rows = await orm(db)
-    .select({ id: tokens.id })
-    .from(tokens)
-    .where(and(sql`${tokens.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`, isNotNull(tokens.revokedAt)))
-    .all();
-  return new Set(rows.map((r) => r.id));
 }
 
 /** Deletes the rows of tokens expired before `beforeIso` (the scheduled cleanup); returns how many. */

@@ -13,7 +13,7 @@ import type { Context } from "hono";
 import { SESSION_COOKIE, sessionCookie, verifyBearer } from "../auth/middleware";
 import type { Principal } from "../auth/principal";
 import type { AppEnv } from "../http/app-env";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
 import { accessPrincipal } from "../auth/access";
 
 export interface Session {

@@ -9,7 +9,7 @@ import { findCommand, numberPairs, pairs, parseInput, size, type Command } from 
 import { CliError, EXIT, GateRefused, UsageError, exitCodeOf } from "../../src/cli/exit";
 import { Output } from "../../src/cli/output";
 import { progress } from "../../src/cli/progress";
-import { COMMANDS } from "../../src/cli/main";
+import { COMMANDS } from "../../src/cli/entry/main";
 import { complete } from "../../src/cli/completion";
 import { DEFAULT_PATTERNS, IgnoreRules, parseIgnore, parseLine, pathMatches } from "../../src/cli/ignore";
 import { aliasProblem, filePathProblem as cliFilePathProblem, modelNameProblem } from "../../src/cli/names";

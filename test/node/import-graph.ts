@@ -55,6 +55,22 @@ export function importGraph(root: string, srcDir: string): { graph: ImportGraph;
   return { graph, unresolved };
 }
 
+/** Folders whose subfolders are folders of their own: each bridge is one dialect, each part of the CLI one layer of it. */
+const CONTAINERS = new Set(["bridges", "cli"]);
+
+/**
+ * The folder a file under src/ belongs to, for the layer rule: its first folder under src/
+ * (`src/ui/pages/model.tsx` → `ui`), or for a container its subfolder (`src/bridges/oci/…` →
+ * `bridges/oci`; a file directly in it, the container: `src/cli/output.ts` → `cli`); a file
+ * directly under src/ is a folder of its own, named without its extension (`src/env.ts` → `env`).
+ */
+export function folderOf(file: string): string {
+  const [, first, second, ...rest] = file.split("/");
+  if (second === undefined) return first!.replace(/\.tsx?$/, "");
+  if (CONTAINERS.has(first!) && rest.length > 0) return `${first}/${second}`;
+  return first!;
+}
+
 /** Files that import one another around a circle: all of them, and one circle to show. */
 export interface Circle {
   /** Sorted. */

@@ -4,7 +4,7 @@
  * The clients branch on the code: an `EntryNotFound` is a known miss (transformers' optional
  * files), anything else an error. The seams' ProblemErrors are worded here.
  */
-import { ProblemError } from "../../http/problem";
+import { ProblemError } from "../../domain/problem";
 import type { Wording } from "../caller";
 
 export type HubErrorCode = "RepoNotFound" | "RevisionNotFound" | "EntryNotFound";

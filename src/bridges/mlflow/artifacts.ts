@@ -15,7 +15,7 @@ import { answerDownload, openDownload } from "../../artifacts/download";
 import { childrenOf, parseArtifactPath, type ArtifactPath } from "../../domain/mlflow";
 import { config } from "../../env";
 import type { AppContext, AppEnv } from "../../http/app-env";
-import { ProblemError } from "../../http/problem";
+import { ProblemError } from "../../domain/problem";
 import { lookup, requestContext } from "../../resolve/service";
 import { caller, namedModel, parse } from "./access";
 import { MlflowError, mlflow, modelNotFound, versionNotFound } from "./errors";

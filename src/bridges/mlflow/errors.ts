@@ -7,7 +7,7 @@
  * ProblemErrors are worded here.
  */
 import type { AppContext } from "../../http/app-env";
-import { ProblemError } from "../../http/problem";
+import { ProblemError } from "../../domain/problem";
 import type { Wording } from "../caller";
 
 const STATUS = {

@@ -2,11 +2,11 @@
  * The MLflow bridge's reads, all through their owners: registered models and model versions
  * from the model and version stores (src/models/, over D1's projections, which each model's
  * ModelState outbox writes), their aliases from the aliases projection's one reader
- * (src/aliases/projection-reader.ts). What is MLflow's here is only its spelling: its search
+ * (src/models/alias-projection.ts). What is MLflow's here is only its spelling: its search
  * keys renamed to the stores' fields, and what it shows beside a model or a version (the latest
  * ready version per stage, the aliases).
  */
-import { AliasProjection, holdersOf } from "../../aliases/projection-reader";
+import { AliasProjection, holdersOf } from "../../models/alias-projection";
 import type { D1Handle } from "../../db/session";
 import type { Visibility } from "../../db/visibility";
 import { shownVersion } from "../../domain/alias";

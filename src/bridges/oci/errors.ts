@@ -4,7 +4,7 @@
  * the client to `/v2/token` (skopeo learns the scheme only from it). The seams' ProblemErrors
  * are worded here.
  */
-import { ProblemError } from "../../http/problem";
+import { ProblemError } from "../../domain/problem";
 import type { Wording } from "../caller";
 
 export type OciErrorCode =

@@ -10,7 +10,7 @@ import { queryDb } from "../../db/session";
 import { buildManifest, type BuiltManifest, type TagReference } from "../../domain/oci";
 import { resolutionFor, resolutionOfHeaviest, type Resolution } from "../../domain/resolution";
 import type { AppContext } from "../../http/app-env";
-import { ProblemError } from "../../http/problem";
+import { ProblemError } from "../../domain/problem";
 import { ModelStore } from "../../models/model-store";
 import { recordOciDigests } from "../../models/service";
 import { VersionStore } from "../../models/version-store";

@@ -18,7 +18,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import { AliasProjection } from "../../aliases/projection-reader";
+import { AliasProjection } from "../../models/alias-projection";
 import { answerDownload, emptyFileAnswer, openDownload } from "../../artifacts/download";
 import { visibilityOf, type Principal } from "../../auth/principal";
 import { queryDb } from "../../db/session";
@@ -41,7 +41,7 @@ import {
 import { NAMED_STAGES } from "../../domain/stage";
 import { config } from "../../env";
 import type { AppContext, AppEnv } from "../../http/app-env";
-import { ProblemError } from "../../http/problem";
+import { ProblemError } from "../../domain/problem";
 import { parseWith } from "../../http/validation";
 import { ModelStore } from "../../models/model-store";
 import { VersionStore } from "../../models/version-store";

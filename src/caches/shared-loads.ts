@@ -1,8 +1,8 @@
 /**
  * The in-isolate machinery of the Worker's small caches of ModelState answers (the resolve
- * cache, src/resolve/cache.ts; the signal route's guard directory, src/guards/directory.ts):
+ * cache, src/caches/resolve-cache.ts; the signal route's guard directory, src/caches/guard-directory.ts):
  * a bounded map of the last answers, and loads shared by the requests that miss together.
- * Whether an answer is fresh enough is src/resolve/freshness.ts's call.
+ * Whether an answer is fresh enough is src/caches/freshness.ts's call.
  */
 import { mayJoin } from "./freshness";
 
@@ -22,6 +22,11 @@ export class RecentMap<K, V> {
 
   delete(key: K): void {
     this.map.delete(key);
+  }
+
+  /** Forgets every key `matches` picks (at most `max` to look at). */
+  deleteWhere(matches: (key: K) => boolean): void {
+    for (const key of [...this.map.keys()]) if (matches(key)) this.map.delete(key);
   }
 
   set(key: K, value: V): void {
@@ -52,6 +57,11 @@ export class Flights<T> {
    */
   forget(key: string): void {
     this.running.delete(key);
+  }
+
+  /** `forget` for every key `matches` picks. */
+  forgetWhere(matches: (key: string) => boolean): void {
+    for (const key of [...this.running.keys()]) if (matches(key)) this.running.delete(key);
   }
 
   /**

@@ -2,25 +2,25 @@
  * The `mreg` command. Finds the command, parses its arguments, runs it, and turns any
  * failure into a message on stderr (never a stack trace) and a documented exit code.
  */
-import { MregError } from "../client/errors";
-import { commandHelp, findCommand, overview, parseInput, str, type Command, type Input } from "./command";
-import { complete, completionScript, SHELLS } from "./completion";
-import { closest, explainNotFound, isNotFound, NotFound } from "./not-found";
-import { parseSelector, type Selector } from "./select";
-import { retentionPreview, retentionRm, retentionSet, retentionShow, webhooksAdd, webhooksDeliveries, webhooksEnable, webhooksLs, webhooksPing, webhooksRedeliver, webhooksRm, webhooksRotate } from "./commands/admin";
-import { approve, gatesCheck, gatesLs, gatesRm, gatesSet, guardRm, guardSet, guardShow } from "./commands/gates";
-import { login, logout, token, tokenCreate, tokenLs, tokenRevoke, whoami } from "./commands/auth";
-import { aliasLs, aliasRm, aliasSet, aliasSwap, history, printGateChecks, promote, rollback } from "./commands/promote";
-import { agent } from "./agent/command";
-import { importMlflow } from "./commands/import-mlflow";
-import { pull } from "./commands/pull";
-import { push } from "./commands/push";
-import { modelsCreate, modelsDelete, modelsLs, modelsShow, modelsUpdate, versionsDelete, versionsLs, versionsShow, versionsStage, versionsUpdate } from "./commands/registry";
-import { audit, diff, lineage, resolveCmd, watch } from "./commands/serving";
-import { Context } from "./context";
-import { EXIT, UsageError, exitCodeOf } from "./exit";
-import { Output } from "./output";
-import { VERSION } from "./version";
+import { MregError } from "../../client/errors";
+import { commandHelp, findCommand, overview, parseInput, str, type Command, type Input } from "../command";
+import { complete, completionScript, SHELLS } from "../completion";
+import { closest, explainNotFound, isNotFound, NotFound } from "../not-found";
+import { parseSelector, type Selector } from "../select";
+import { retentionPreview, retentionRm, retentionSet, retentionShow, webhooksAdd, webhooksDeliveries, webhooksEnable, webhooksLs, webhooksPing, webhooksRedeliver, webhooksRm, webhooksRotate } from "../commands/admin";
+import { approve, gatesCheck, gatesLs, gatesRm, gatesSet, guardRm, guardSet, guardShow } from "../commands/gates";
+import { login, logout, token, tokenCreate, tokenLs, tokenRevoke, whoami } from "../commands/auth";
+import { aliasLs, aliasRm, aliasSet, aliasSwap, history, printGateChecks, promote, rollback } from "../commands/promote";
+import { agent } from "../agent/command";
+import { importMlflow } from "../commands/import-mlflow";
+import { pull } from "../commands/pull";
+import { push } from "../commands/push";
+import { modelsCreate, modelsDelete, modelsLs, modelsShow, modelsUpdate, versionsDelete, versionsLs, versionsShow, versionsStage, versionsUpdate } from "../commands/registry";
+import { audit, diff, lineage, resolveCmd, watch } from "../commands/serving";
+import { Context } from "../context";
+import { EXIT, UsageError, exitCodeOf } from "../exit";
+import { Output } from "../output";
+import { VERSION } from "../version";
 
 export const COMMANDS: Command[] = [
   login,

@@ -10,8 +10,7 @@
  */
 import type { z } from "zod";
 import type { D1Handle } from "../db/session";
-import { valueVersions, type AliasValue, type SplitEntry } from "../domain/alias";
-import type { Alias } from "./schemas";
+import { valueVersions, type Alias, type AliasValue, type SplitEntry } from "../domain/alias";
 
 /** An alias of the projection: its model, its name, and what it points at. */
 export interface ProjectedAlias {

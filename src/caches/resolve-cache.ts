@@ -12,9 +12,15 @@
  * Loads are shared: one in flight per key in this isolate; requests that miss while it runs
  * await it. A hit in the last part of an entry's life starts one background refresh, so a
  * steady stream of requests never meets a synchronous miss when the entry expires.
+ *
+ * A change made through this isolate forgets what it moved: the names a write touched
+ * (`forgetResolved`), or every name of a deleted model at once (`forgetModelResolved`): its
+ * entries leave this isolate's memory, and the colo's copies stand behind a deletion mark,
+ * so no `v<n>` of a model that is gone resolves from a cache, whoever asked for it before.
  */
 import type { ResolveState } from "../domain/resolution";
-import { ProblemError } from "../http/problem";
+import { ProblemError } from "../domain/problem";
+import { MAX_RESOLVE_STALE_IF_ERROR_S, MAX_RESOLVE_TTL_S } from "../env";
 import { freshness, shouldPersist, staleAge, storedMaxAge, type Stamp } from "./freshness";
 import { Flights, RecentMap } from "./shared-loads";
 
@@ -47,6 +53,8 @@ const flights = new Flights<Entry>();
 
 const keyOf = (model: string, alias: string) => `${model}@${alias}`;
 const cacheUrl = (model: string, alias: string) => `https://resolve.mreg.internal/${model}/${alias}`;
+/** Where a model's deletion mark is kept: apart from every `cacheUrl` (an alias is never empty; a model name has no `/`). */
+const markUrl = (model: string) => `https://resolve.mreg.internal/${model}`;
 
 export async function cachedResolveState(
   model: string,
@@ -149,12 +157,15 @@ async function lastSeen(model: string, alias: string, now: number, staleMs: numb
 
 async function readCopy(model: string, alias: string): Promise<Entry | null> {
   try {
-    const hit = await caches.default.match(cacheUrl(model, alias));
+    const [hit, mark] = await Promise.all([caches.default.match(cacheUrl(model, alias)), caches.default.match(markUrl(model))]);
+    await mark?.body?.cancel();
     if (!hit) return null;
     const seenAt = Number(hit.headers.get("x-mreg-seen-at"));
     const expires = Number(hit.headers.get("x-mreg-expires"));
-    // A copy without both stamps (written before they existed) cannot prove its age.
-    if (!seenAt || !expires) {
+    // A copy without both stamps (written before they existed) cannot prove its age; one seen
+    // before its model was deleted (or in that same millisecond) may show what is gone.
+    const deletedAt = Number(mark?.headers.get("x-mreg-deleted-at") ?? 0);
+    if (!seenAt || !expires || seenAt <= deletedAt) {
       await hit.body?.cancel();
       return null;
     }
@@ -193,4 +204,22 @@ export async function forgetResolved(model: string, aliases: readonly string[]):
       await caches.default.delete(cacheUrl(model, alias));
     }),
   );
+}
+
+/**
+ * Forgets every cached name of a model that was deleted through this isolate, whatever names
+ * were asked for (each `v<n>` it had, `latest`, stage names, aliases): this isolate's entries
+ * and loads in flight go, and the colo gets a deletion mark that outlives every copy written
+ * before it (the longest TTL and stale window the settings allow, so a change of settings
+ * cannot outlast it), behind which a copy seen before the mark is never served, fresh or
+ * stale. Other colos wait out the TTL, as for any change.
+ */
+export async function forgetModelResolved(model: string): Promise<void> {
+  const ofModel = (key: string) => key.startsWith(keyOf(model, ""));
+  memory.deleteWhere(ofModel);
+  flights.forgetWhere(ofModel);
+  const mark = new Response(null, {
+    headers: { "cache-control": `max-age=${MAX_RESOLVE_TTL_S + MAX_RESOLVE_STALE_IF_ERROR_S}`, "x-mreg-deleted-at": String(Date.now()) },
+  });
+  await caches.default.put(markUrl(model), mark);
 }

@@ -7,14 +7,14 @@
  * It is a cache: the object checks every batch again. An answer is trusted for
  * SIGNAL_GUARDS_TTL_S (default 5 s) after its load started, refreshed in the background in
  * the last quarter of that, and loads are shared by the requests that miss together (the
- * resolve cache's machinery: src/resolve/shared-loads.ts, src/resolve/freshness.ts). So a
+ * resolve cache's machinery: src/caches/shared-loads.ts, src/caches/freshness.ts). So a
  * guard set, or a version promoted into a guarded alias, through another isolate is unknown
  * here for up to the TTL, and the signals meanwhile are dropped; changes made through this
  * isolate (`forgetGuards`) and a rollback a batch of its own caused are seen at once. At most
  * MAX_MODELS models are remembered, so a client naming many models cannot grow it.
  */
-import { freshness, type Stamp } from "../resolve/freshness";
-import { Flights, RecentMap } from "../resolve/shared-loads";
+import { freshness, type Stamp } from "./freshness";
+import { Flights, RecentMap } from "./shared-loads";
 import type { GuardedAlias } from "../state/guard-ops";
 
 export type { GuardedAlias } from "../state/guard-ops";
