@@ -94,6 +94,12 @@ export default defineConfig(async () => {
             include: ["test/**/*.test.ts"],
             exclude: ["test/e2e/**", "test/cli/**", "test/node/**", "test/chaos/**"],
             setupFiles: ["./test/setup.ts"],
+            // Not vitest's 5 s default, which assumes an idle machine: beside other suites and
+            // `stress-ng --cpu 2`, eleven tests here took 6–15 s (100 concurrent alias sets,
+            // multipart uploads). A test's time is not what it checks (bench/ measures speed);
+            // its timeout only catches a hang, so none is set lower per test.
+            testTimeout: 120_000,
+            hookTimeout: 120_000,
           },
         },
         {
@@ -144,6 +150,7 @@ export default defineConfig(async () => {
             name: "node",
             include: ["test/node/**/*.test.ts"],
             environment: "node",
+            testTimeout: 120_000,
           },
         },
       ],

@@ -93,7 +93,7 @@ describe("events and the queue's size limits", () => {
     expect(got.map((r) => r.body.data.id).sort()).toEqual(events.map((e) => e.id).sort());
     // Whole: each fits a message of its own.
     expect(got.every((r) => (r.body.data.detail as { text?: string }).text?.length === 33_000)).toBe(true);
-  }, 30_000);
+  });
 
   it("sends a refused split promotion with multibyte tags (its checks over 128 KB) without its detail, and the events after it", async () => {
     await hook("denied", ["promotion_denied", "alias.set"], ["size-gate"]);
@@ -125,7 +125,7 @@ describe("events and the queue's size limits", () => {
     expect(JSON.stringify(whole).length).toBeLessThan(100_000);
     expect(await modelStub("size-gate").outboxDepth()).toBe(0);
     expect(await runInDurableObject(modelStub("size-gate"), (o: ModelState) => (o as unknown as { rooms: { outbox: { eventsPending(): number } } }).rooms.outbox.eventsPending())).toBe(0);
-  }, 30_000);
+  });
 
   it("keeps registry events (webhooks with 100 globs of 256 multibyte characters) in order while the queue is down, then sends them all", async () => {
     await hook("registry", ["webhook.create", "webhook.delete"], []);
@@ -155,7 +155,7 @@ describe("events and the queue's size limits", () => {
     expect((await call("DELETE", `/v1/webhooks/${small.id}`)).status).toBe(204);
     const deleted = await waitFor(() => at("registry").find((r) => r.body.type === "webhook.delete"), "the delete after them");
     expect(deleted.body.data.from).toMatchObject({ id: small.id, url: "https://hooks.test" });
-  }, 30_000);
+  });
 
   it("dead-letters an event no message can hold, logs it, and sends the events around it", async () => {
     const { batches } = watchBatches();
@@ -241,5 +241,5 @@ describe("events and the queue's size limits", () => {
     const got = await waitFor(() => at("outbox").length === 4 && at("outbox"), "the three alias.set and the event after the poisoned one");
     expect(got.filter((r) => r.body.type === "alias.set").map((r) => r.body.data.alias).sort()).toEqual(["a1", "a2", "a3"]);
     expect(got.some((r) => r.body.data.id === after.id)).toBe(true);
-  }, 30_000);
+  });
 });
