@@ -85,6 +85,8 @@ export default defineConfig(async () => {
                   FUZZ_SEED: process.env.FUZZ_SEED ?? "19",
                   FUZZ_REQUESTS: process.env.FUZZ_REQUESTS ?? "10000",
                   FUZZ_BUDGET_S: process.env.FUZZ_BUDGET_S ?? "25",
+                  // test/markdown-pathological.test.ts prints each input's cost against prose when set.
+                  CORPUS_RATIOS: process.env.CORPUS_RATIOS ?? "",
                 },
               },
             }),
