@@ -7,6 +7,7 @@ import { signals } from "../src/guards/coalesce";
 import { modelState, unwrap } from "../src/state/client";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
+import { until } from "./until";
 
 async function twoVersions(model: string) {
   await createModel(model);
@@ -103,8 +104,7 @@ describe("guards", () => {
     expect(rollbacks).toHaveLength(1);
     expect(rollbacks[0]).toMatchObject({ actor: "guard", alias: "production", version: 1 });
     expect(rollbacks[0].reason).toContain("mean err of version 2 was 0.2 over 20 samples");
-    for (let i = 0; i < 50 && !events.some((e) => e.event === "guard"); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(events.find((e) => e.event === "guard")).toMatchObject({ event: "guard", version: 1 });
+    expect(await until(() => events.find((e) => e.event === "guard"), "the guard's watch message")).toMatchObject({ event: "guard", version: 1 });
     ws.close();
   });
 

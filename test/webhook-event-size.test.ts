@@ -14,6 +14,7 @@ import type { QueueMessage, WebhookEvent } from "../src/domain/queue-message";
 import { dispatchPending, publish } from "../src/events/dispatch";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, json, modelStub } from "./helpers";
+import { until } from "./until";
 
 interface Received {
   url: string;
@@ -39,14 +40,9 @@ async function hook(path: string, events: string[], models: string[]) {
   return res.body as { id: string };
 }
 
-async function waitFor<T>(probe: () => T | undefined | false, what: string, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(received.map((r) => [r.url, r.body.type]))}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** `until` (test/until.ts), saying on failure what the receiver got. */
+function waitFor<T>(probe: () => T | undefined | false, what: string): Promise<T> {
+  return until(probe, () => `${what}; received ${JSON.stringify(received.map((r) => [r.url, r.body.type]))}`, { intervalMs: 50 });
 }
 
 const at = (path: string) => received.filter((r) => r.url === `https://hooks.test/${path}`);
