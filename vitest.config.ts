@@ -114,6 +114,8 @@ export default defineConfig(async () => {
             globalSetup: ["./test/e2e/global-setup.ts"],
             testTimeout: 180_000,
             hookTimeout: 180_000,
+            // expect.poll gives up after 1 s by default: too soon for a page on a busy machine.
+            expect: { poll: { timeout: 60_000 } },
           },
         },
         {
