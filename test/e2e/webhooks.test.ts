@@ -136,6 +136,7 @@ describe("webhooks through a real queue", () => {
 
   it("loses nothing while the receiver is down: every audit event of the window arrives", async () => {
     let down = true;
+    const outageFrom = Date.now();
     behaviour.set("/down", () => (down ? "drop" : 200));
     const { id, secret } = await hook("/down", [], ["wh-down"]);
     await modelWithVersions("wh-down", 3);
@@ -151,11 +152,12 @@ describe("webhooks through a real queue", () => {
     // The outage lasts until every event's delivery has been refused at least once and waits
     // for its next attempt, not for a fixed time: on a busy machine the consumer may reach the
     // last event long after the first.
-    await until(async () => {
+    const refused = await until(async () => {
       const seen = await records();
-      return seen.length === want.size && seen.every((d) => d.status === "pending" && d.attempts >= 1 && d.next_attempt_at !== null);
+      return seen.length === want.size && seen.every((d) => d.status === "pending" && d.attempts >= 1 && d.next_attempt_at !== null) && seen;
     }, "a refused attempt of every event's delivery", 300_000);
     down = false;
+    const upAt = Date.now();
     // Each arrives at its next attempt, however far the backoff has pushed it by now (1 s
     // doubling: about as far again as the outage lasted); the window only catches a hang. A
     // delivery that stopped being pending without arriving is lost: that fails at once.
@@ -168,6 +170,10 @@ describe("webhooks through a real queue", () => {
     }, "every event of the window", 300_000).catch(async (err: Error) => {
       throw new Error(`${err.message}\nthe deliveries still waiting: ${JSON.stringify((await records()).filter((d) => !arrived(d.event_id)))}`);
     });
+    console.log(
+      `webhooks: the receiver was down ${upAt - outageFrom} ms (up to ${Math.max(...refused.map((d) => d.attempts))} refused attempts a delivery), ` +
+        `then every event arrived within ${Date.now() - upAt} ms`,
+    );
     for (const d of at("/down")) verify(secret, d);
   }, 900_000);
 });
