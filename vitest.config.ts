@@ -85,6 +85,8 @@ export default defineConfig(async () => {
                   FUZZ_SEED: process.env.FUZZ_SEED ?? "19",
                   FUZZ_REQUESTS: process.env.FUZZ_REQUESTS ?? "10000",
                   FUZZ_BUDGET_S: process.env.FUZZ_BUDGET_S ?? "25",
+                  // test/markdown-pathological.test.ts prints each input's cost against prose when set.
+                  CORPUS_RATIOS: process.env.CORPUS_RATIOS ?? "",
                 },
               },
             }),
@@ -94,6 +96,12 @@ export default defineConfig(async () => {
             include: ["test/**/*.test.ts"],
             exclude: ["test/e2e/**", "test/cli/**", "test/node/**", "test/chaos/**"],
             setupFiles: ["./test/setup.ts"],
+            // Not vitest's 5 s default, which assumes an idle machine: beside other suites and
+            // `stress-ng --cpu 2`, eleven tests here took 6–15 s (100 concurrent alias sets,
+            // multipart uploads). A test's time is not what it checks (bench/ measures speed);
+            // its timeout only catches a hang, so none is set lower per test.
+            testTimeout: 120_000,
+            hookTimeout: 120_000,
           },
         },
         {
@@ -106,6 +114,8 @@ export default defineConfig(async () => {
             globalSetup: ["./test/e2e/global-setup.ts"],
             testTimeout: 180_000,
             hookTimeout: 180_000,
+            // expect.poll gives up after 1 s by default: too soon for a page on a busy machine.
+            expect: { poll: { timeout: 60_000 } },
           },
         },
         {
@@ -144,6 +154,7 @@ export default defineConfig(async () => {
             name: "node",
             include: ["test/node/**/*.test.ts"],
             environment: "node",
+            testTimeout: 120_000,
           },
         },
       ],

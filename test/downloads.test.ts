@@ -9,6 +9,7 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
+import { until } from "./until";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -23,15 +24,17 @@ async function uiSession(scope: string): Promise<string> {
   return res.headers.get("set-cookie")!.split(";")[0]!;
 }
 
-/** Fires the model's alarm until the version shows `expected` downloads (the counts arrive through waitUntil). */
+/**
+ * Fires the model's alarm until the version shows `expected` downloads or more (the counts
+ * arrive through waitUntil), and returns how many it shows.
+ */
 async function downloadsReach(model: string, version: number, expected: number): Promise<number> {
   let seen = -1;
-  for (let i = 0; i < 100; i++) {
+  await until(async () => {
     await runDurableObjectAlarm(modelStub(model));
     seen = (await json("GET", `/v1/models/${model}/versions/${version}`)).body.downloads as number;
-    if (seen === expected) return seen;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+    return seen >= expected;
+  }, () => `${expected} downloads of ${model} v${version} (${seen} so far)`);
   return seen;
 }
 

@@ -10,6 +10,7 @@ import { cleanup } from "../src/artifacts/cleanup";
 import { modelState } from "../src/model-writes/stub";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, createVersion, json, modelStub, readyVersion } from "./helpers";
+import { until } from "./until";
 
 type Instance = { env: typeof env; ctx: DurableObjectState };
 
@@ -46,7 +47,7 @@ describe("the outbox across eviction", () => {
       withBatch(real, () => new Promise<D1Result[]>((_, reject) => setTimeout(() => reject(new Error("D1 went away")), 400))),
     );
     const write = stub.createVersion({ ...actor("d-evict"), description: null, tags: { crash: "yes" }, metrics: {}, lineage: {} });
-    for (let i = 0; i < 100 && (await stub.outboxDepth()) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(async () => (await stub.outboxDepth()) > 0, "the write to reach the outbox", { intervalMs: 10 });
     expect(await stub.outboxDepth()).toBe(2);
     // Mid-flush: the alarm is already set, so an object evicted now still drains on its alarm.
     const alarm = await runInDurableObject(raw, (instance: ModelState) => (instance as unknown as Instance).ctx.storage.getAlarm());
@@ -274,7 +275,7 @@ describe("blob collection", () => {
 });
 
 describe("costs that grow with the change", () => {
-  it("writes one file row per attach, however many files the version has", { timeout: 30_000 }, async () => {
+  it("writes one file row per attach, however many files the version has", async () => {
     await createModel("d-many");
     const { version } = await createVersion("d-many");
     const put = (i: number) => call("PUT", `/v1/models/d-many/versions/${version}/files/shard-${String(i).padStart(4, "0")}.bin`, { rawBody: `shard ${i}` });

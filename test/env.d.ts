@@ -14,6 +14,8 @@ declare global {
       FUZZ_SEED: string;
       FUZZ_REQUESTS: string;
       FUZZ_BUDGET_S: string;
+      /** test/markdown-pathological.test.ts: print each input's cost against prose when set. */
+      CORPUS_RATIOS: string;
     }
   }
 }

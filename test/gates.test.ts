@@ -221,7 +221,7 @@ describe("the aliases grant covers what decides a move", () => {
 });
 
 describe("races", () => {
-  it("never ends with the worse version holding the alias after the better one was accepted (50 rounds)", { timeout: 120_000 }, async () => {
+  it("never ends with the worse version holding the alias after the better one was accepted (50 rounds)", async () => {
     await createModel("g-race");
     let champion = await ready("g-race", { metrics: { auc: 0.5 } });
     await promote("g-race", "production", champion);

@@ -2,7 +2,7 @@
  * The signal route's in-isolate parts, without HTTP: the guard directory (what the isolate
  * knows of a model's guards, and how stale that may be) and the coalescer's bounds.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Coalescer, type GuardSignal, type SignalBatch } from "../src/guards/coalesce";
 import { forgetGuards, guardsOf, type DirectoryOptions, type GuardedAlias } from "../src/caches/guard-directory";
 
@@ -88,6 +88,10 @@ describe("the guard directory", () => {
 });
 
 describe("the signal coalescer", () => {
+  // The batches' 50 ms on a clock the test moves: what goes early and what goes at its time
+  // must not depend on how long the machine takes between two lines.
+  beforeEach(() => vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] }));
+  afterEach(() => vi.useRealTimers());
   const signal = (model: string, alias: string, version: number, value: number, metric = "err", node = "node-1", minNodes = 1): GuardSignal => ({
     model,
     alias,
@@ -107,7 +111,12 @@ describe("the signal coalescer", () => {
       coalescer.add(s, 50, (p) => pending.push(p), async (batch) => {
         sent.push(batch);
       });
-    return { coalescer, sent, add, settle: () => Promise.all(pending) };
+    // The batches' time comes: every timer fires, then every send settles.
+    const settle = async () => {
+      await vi.runAllTimersAsync();
+      await Promise.all(pending);
+    };
+    return { coalescer, sent, add, settle };
   }
 
   it("holds at most maxOpenBatches batches: a new alias sends the oldest open batch at once", async () => {
@@ -117,7 +126,7 @@ describe("the signal coalescer", () => {
       await add(signal("m", `a${i}`, 1, i));
       expect(coalescer.openBatches).toBeLessThanOrEqual(3);
     }
-    await new Promise((r) => setTimeout(r, 0));
+    await vi.advanceTimersByTimeAsync(0);
     // The seven oldest went early, in the order they were opened, each with both its samples.
     expect(sent.map((b) => b.alias)).toEqual(["a0", "a1", "a2", "a3", "a4", "a5", "a6"]);
     expect(sent[4]).toEqual({ model: "m", alias: "a4", metric: "err", samples: [{ version: 1, count: 2, sum: 8, nodes: ["node-1"] }] });
@@ -136,7 +145,7 @@ describe("the signal coalescer", () => {
     expect(sent).toHaveLength(0);
     // A third version cannot join: the batch of two goes now, a new one opens.
     await add(signal("m", "prod", 3, 0.5));
-    await new Promise((r) => setTimeout(r, 0));
+    await vi.advanceTimersByTimeAsync(0);
     expect(sent).toEqual([
       {
         model: "m",
@@ -150,7 +159,7 @@ describe("the signal coalescer", () => {
     ]);
     // The guard's metric changed (a new guard): the open batch goes, the new metric's opens.
     await add(signal("m", "prod", 3, 7, "latency"));
-    await new Promise((r) => setTimeout(r, 0));
+    await vi.advanceTimersByTimeAsync(0);
     expect(sent[1]).toEqual({ model: "m", alias: "prod", metric: "err", samples: [{ version: 3, count: 1, sum: 0.5, nodes: ["node-1"] }] });
     expect(coalescer.openBatches).toBe(1);
     // Nothing is lost: the last batch goes when its time comes.

@@ -6,6 +6,8 @@
  * fill it; a few have a fixed shape), never more than MAX_INPUT bytes of UTF-8, the largest
  * card the page renders.
  */
+import { parseModelCard } from "../src/domain/model-card";
+import { renderMarkdown } from "../src/ui/markdown";
 import { MAX_CARD_BYTES } from "../src/ui/model-card";
 
 export const MAX_INPUT = MAX_CARD_BYTES;
@@ -189,3 +191,38 @@ export function corpus(): [name: string, make: Make][] {
     },
   ]);
 }
+
+const rendersAsMarkdown = (input: string) => renderMarkdown(parseModelCard(input).body) !== null;
+
+/** The largest size (to 1 KiB) at which `make` still renders as Markdown; null when even 1 KiB does not. */
+function largestAsMarkdown(make: Make): number | null {
+  let low = 1024;
+  let high = MAX_INPUT;
+  if (!rendersAsMarkdown(make(low))) return null;
+  while (high - low > 1024) {
+    const mid = Math.floor((low + high) / 2);
+    if (rendersAsMarkdown(make(mid))) low = mid;
+    else high = mid;
+  }
+  return low;
+}
+
+/**
+ * What the page must render in bounded time: every corpus input at its largest, and for a
+ * shape whose largest is over the renderer's work budget (shown as plain text), the largest
+ * input that still renders as Markdown, the costliest one. Used by
+ * test/markdown-pathological.test.ts and bench/markdown.mjs.
+ */
+export function* renderCases(): Generator<[name: string, input: string]> {
+  for (const [name, make] of corpus()) {
+    const full = make(MAX_INPUT);
+    yield [`${name} (${full.length} characters)`, full];
+    if (!rendersAsMarkdown(full)) {
+      const size = largestAsMarkdown(make);
+      if (size !== null) yield [`${name}, ${size} bytes: the most that renders as Markdown`, make(size)];
+    }
+  }
+}
+
+/** Prose of `bytes` bytes (within a paragraph's length): a card as people write them, the baseline a pathological input is held to. */
+export const prose = (bytes: number): string => fill(bytes, PROSE);

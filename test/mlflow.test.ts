@@ -16,6 +16,7 @@ import { Visibility } from "../src/db/visibility";
 import { ModelStore } from "../src/models/model-store";
 import { FilterError } from "../src/domain/mlflow-filter";
 import { call, createModel, hsToken, json, readyVersion } from "./helpers";
+import { until } from "./until";
 
 const API = "/api/2.0/mlflow";
 const get = (path: string, params: Record<string, string | string[]>, token?: string | null) => {
@@ -234,9 +235,9 @@ describe("aliases", () => {
     ws.addEventListener("message", (e) => events.push(JSON.parse(e.data as string)));
     ws.accept();
     await send("POST", "registered-models/alias", { name: "mf-watch", alias: "production", version: String(v2) });
-    for (let i = 0; i < 100 && !events.some((e) => e.event === "set"); i++) await new Promise((r) => setTimeout(r, 20));
+    const set = await until(() => events.find((e) => e.event === "set"), "the set message");
     expect(events[0]).toMatchObject({ event: "current", version: v1 });
-    expect(events.find((e) => e.event === "set")).toMatchObject({ version: v2 });
+    expect(set).toMatchObject({ version: v2 });
     ws.close();
   });
 

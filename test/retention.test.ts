@@ -194,7 +194,7 @@ describe("a model of 60 versions under a policy", () => {
     expect((await json("POST", "/v1/models/ret-base/versions/30/stage", { body: { stage: "production" } })).status).toBe(200);
     expect((await json("POST", "/v1/models/ret-base/versions/35/stage", { body: { stage: "staging" } })).status).toBe(200);
     expect((await json("PUT", "/v1/models/ret-base/retention", { body: policy })).status).toBe(200);
-  }, 120_000);
+  });
 
   it("previews: nothing is old enough today; at T, exactly the unprotected versions, each with its reason", async () => {
     const today = await json("POST", "/v1/models/ret-base/retention/preview", { body: {} });
@@ -271,7 +271,7 @@ describe("a model of 60 versions under a policy", () => {
 });
 
 describe("retention racing alias changes", () => {
-  it("never leaves an alias pointing at a deleted version", { timeout: 60_000 }, async () => {
+  it("never leaves an alias pointing at a deleted version", async () => {
     await createModel("ret-race");
     expect((await json("PUT", "/v1/models/ret-race/retention", { body: { keep_last: 1 } })).status).toBe(200);
     const store = new RetentionStore(env.DB);

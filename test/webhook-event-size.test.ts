@@ -15,6 +15,7 @@ import { dispatchPending } from "../src/events/dispatch";
 import { publish } from "../src/queue/publish";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, json, modelStub } from "./helpers";
+import { until } from "./until";
 
 interface Received {
   url: string;
@@ -40,14 +41,9 @@ async function hook(path: string, events: string[], models: string[]) {
   return res.body as { id: string };
 }
 
-async function waitFor<T>(probe: () => T | undefined | false, what: string, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(received.map((r) => [r.url, r.body.type]))}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** `until` (test/until.ts), saying on failure what the receiver got. */
+function waitFor<T>(probe: () => T | undefined | false, what: string): Promise<T> {
+  return until(probe, () => `${what}; received ${JSON.stringify(received.map((r) => [r.url, r.body.type]))}`, { intervalMs: 50 });
 }
 
 const at = (path: string) => received.filter((r) => r.url === `https://hooks.test/${path}`);
@@ -94,7 +90,7 @@ describe("events and the queue's size limits", () => {
     expect(got.map((r) => r.body.data.id).sort()).toEqual(events.map((e) => e.id).sort());
     // Whole: each fits a message of its own.
     expect(got.every((r) => (r.body.data.detail as { text?: string }).text?.length === 33_000)).toBe(true);
-  }, 30_000);
+  });
 
   it("sends a refused split promotion with multibyte tags (its checks over 128 KB) without its detail, and the events after it", async () => {
     await hook("denied", ["promotion_denied", "alias.set"], ["size-gate"]);
@@ -126,7 +122,7 @@ describe("events and the queue's size limits", () => {
     expect(JSON.stringify(whole).length).toBeLessThan(100_000);
     expect(await modelStub("size-gate").outboxDepth()).toBe(0);
     expect(await runInDurableObject(modelStub("size-gate"), (o: ModelState) => (o as unknown as { rooms: { outbox: { eventsPending(): number } } }).rooms.outbox.eventsPending())).toBe(0);
-  }, 30_000);
+  });
 
   it("keeps registry events (webhooks with 100 globs of 256 multibyte characters) in order while the queue is down, then sends them all", async () => {
     await hook("registry", ["webhook.create", "webhook.delete"], []);
@@ -156,7 +152,7 @@ describe("events and the queue's size limits", () => {
     expect((await call("DELETE", `/v1/webhooks/${small.id}`)).status).toBe(204);
     const deleted = await waitFor(() => at("registry").find((r) => r.body.type === "webhook.delete"), "the delete after them");
     expect(deleted.body.data.from).toMatchObject({ id: small.id, url: "https://hooks.test" });
-  }, 30_000);
+  });
 
   it("dead-letters an event no message can hold, logs it, and sends the events around it", async () => {
     const { batches } = watchBatches();
@@ -242,5 +238,5 @@ describe("events and the queue's size limits", () => {
     const got = await waitFor(() => at("outbox").length === 4 && at("outbox"), "the three alias.set and the event after the poisoned one");
     expect(got.filter((r) => r.body.type === "alias.set").map((r) => r.body.data.alias).sort()).toEqual(["a1", "a2", "a3"]);
     expect(got.some((r) => r.body.data.id === after.id)).toBe(true);
-  }, 30_000);
+  });
 });

@@ -15,6 +15,7 @@ import { deliverBatch } from "../src/events/deliver";
 import type { QueueMessage } from "../src/domain/queue-message";
 import { deliveryFor } from "../src/events/dispatch";
 import { json } from "./helpers";
+import { until } from "./until";
 
 let received: { headers: Record<string, string>; body: string }[] = [];
 let status = 200;
@@ -95,10 +96,7 @@ describe("racing webhook changes", () => {
     // for the overlap), and with no loser's.
     const ping = await json("POST", `/v1/webhooks/${hook.id}/ping`);
     expect(ping.status).toBe(202);
-    const deadline = Date.now() + 10_000;
-    while (!received.some((r) => r.headers["webhook-id"] === ping.body.event_id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const got = received.find((r) => r.headers["webhook-id"] === ping.body.event_id)!;
-    expect(got).toBeDefined();
+    const got = await until(() => received.find((r) => r.headers["webhook-id"] === ping.body.event_id), "the ping");
     new Verifier(winners[0]!.body.secret).verify(got.body, got.headers);
     new Verifier(hook.secret).verify(got.body, got.headers);
     expect(got.headers["webhook-signature"]!.split(" ")).toHaveLength(2);

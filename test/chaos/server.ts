@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { SERVER_ARGS } from "../e2e/server";
 
 export const root = join(import.meta.dirname, "..", "..");
 
@@ -65,7 +66,7 @@ export class ChaosServer {
 
   async start(): Promise<number> {
     const vars = Object.entries(CHAOS_VARS).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-    const args = ["start", "--", "--port", String(this.port), "--persist-to", this.state, "--test-scheduled", "--show-interactive-dev-session=false", ...vars];
+    const args = ["start", "--", "--port", String(this.port), "--persist-to", this.state, "--test-scheduled", "--show-interactive-dev-session=false", ...SERVER_ARGS, ...vars];
     const began = Date.now();
     const child = spawn("npm", args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true" } });
     this.child = child;

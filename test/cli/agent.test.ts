@@ -160,10 +160,10 @@ describe("mreg agent", () => {
       // The next poll sends the ETag it got, and the unchanged alias answers 304.
       await until(() => proxy.notModified() > 0, "a poll answered 304");
       await until(() => proxy.upgrades.length >= 4, "four attempts at the socket");
-      // Backing off, not hammering: 0.5 s, 1 s, 2 s … apart (±25%, plus the machine's own delays).
+      // Backing off, not hammering: at least 0.5 s, 1 s, 2 s … apart (each -25% at worst).
+      // Lower bounds only: a busy machine lengthens the gaps, never shortens them.
       const gaps = proxy.upgrades.slice(1).map((t, i) => t - proxy.upgrades[i]!);
-      expect(Math.min(...gaps)).toBeGreaterThan(300);
-      expect(gaps[2]!).toBeGreaterThan(gaps[0]! * 1.5);
+      gaps.slice(0, 3).forEach((gap, i) => expect(gap, `gap ${i}: ${gaps}`).toBeGreaterThanOrEqual(0.75 * 500 * 2 ** i - 5));
 
       expect(notified.map((n) => [n.version, n.event, n.previous])).toEqual([
         [v1.version, "switch", null],
@@ -224,22 +224,22 @@ describe("mreg agent", () => {
 
     const post = (body: unknown, type = "application/json") =>
       fetch(`${agent.url}/signals`, { method: "POST", headers: { "content-type": type, authorization: `Bearer ${credential}` }, body: typeof body === "string" ? body : JSON.stringify(body) });
-    // Ten samples in eight posts, all at once (one window): 7 × 1 sample and one batch of 3.
+    // Ten samples in eight posts, all at once: 7 × 1 sample and one batch of 3.
     const values = [10, 20, 30, 40, 50, 60, 70];
+    const postedFrom = Date.now();
     const answers = await Promise.all([...values.map((v) => post({ metrics: { latency_ms: v } })), post({ metrics: { latency_ms: 100 }, count: 3 })]);
+    const postingMs = Date.now() - postedFrom;
     expect(answers.map((r) => r.status)).toEqual(Array(8).fill(202));
 
     const mean = (values.reduce((s, v) => s + v, 0) + 300) / 10;
     let guard: { window: { version: number; samples: number; mean: number } } | undefined;
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      guard = mregJson(env, ["guard", "show", M, "prod"]) as typeof guard;
-      if (guard!.window.samples >= 10) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await until(() => (guard = mregJson(env, ["guard", "show", M, "prod"]) as typeof guard)!.window.samples >= 10, "ten samples in the guard's window");
     expect(guard!.window).toMatchObject({ version: v1.version, samples: 10 });
     expect(guard!.window.mean).toBeCloseTo(mean, 9);
-    expect(await agent.metric("mreg_agent_signals_sent_total")).toBe(1);
+    // One signal per second-long window: one, unless a busy machine spread the posts over more.
+    const sent = await agent.metric("mreg_agent_signals_sent_total");
+    expect(sent).toBeGreaterThanOrEqual(1);
+    expect(sent).toBeLessThanOrEqual(Math.floor(postingMs / 1000) + 1);
     expect(await agent.metric("mreg_agent_signal_samples_total")).toBe(10);
 
     // What the registry would refuse is refused here, with the fields that are wrong.

@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../until";
 import { startServer, token as mint, type Server } from "./server";
 
 let server: Server;
@@ -140,9 +141,11 @@ describe("the API guide's tour", () => {
       body: JSON.stringify({ version: 3, metrics: { error_rate: 0.2 }, count: 50 }),
     });
     expect(signal.status).toBe(202);
-    await new Promise((r) => setTimeout(r, 2000));
-    const after = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, { headers: auth });
-    expect(((await after.json()) as { version: number }).version).toBe(1);
+    // The guard rolls back asynchronously (signals are coalesced): wait for it, not for 2 s.
+    await until(async () => {
+      const after = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, { headers: auth });
+      return ((await after.json()) as { version: number }).version === 1;
+    }, "the guard to roll production back to v1", { intervalMs: 200 });
 
     // Lineage: docs/api.md "Lineage".
     const get = async (path: string) => {

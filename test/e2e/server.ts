@@ -32,13 +32,35 @@ export interface Server {
 }
 
 /**
+ * What every test server passes to `npm start` besides its own flags: without an explicit
+ * inspector port, wrangler dev takes the first free one from 9229, checked now and bound
+ * later, so two servers starting at once on this machine (other suites' too) race for it and
+ * the loser exits with "Address already in use". Port 0 lets the kernel choose.
+ */
+export const SERVER_ARGS = ["--inspector-port", "0"];
+
+/**
  * Starts `npm start -- --port <free> --persist-to <tmp> ...extra` and waits for /healthz.
- * `port` and `state` start it where a killed one was, on the same data.
+ * `port` and `state` start it where a killed one was, on the same data. A free port found
+ * here can still be taken by another process before wrangler binds it: without `port`, that
+ * start is retried on another.
  */
 export async function startServer(extra: string[] = [], at: { port?: number; state?: string } = {}): Promise<Server> {
-  const port = at.port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(extra, { ...at, port: at.port ?? (await freePort()) });
+    } catch (err) {
+      if (at.port !== undefined || attempt >= 3 || !(err instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startOnce(extra: string[], at: { port: number; state?: string }): Promise<Server> {
+  const { port } = at;
   const state = at.state ?? mkdtempSync(join(tmpdir(), "mreg-e2e-"));
-  const child: ChildProcess = spawn("npm", ["start", "--", "--port", String(port), "--persist-to", state, ...extra], {
+  const child: ChildProcess = spawn("npm", ["start", "--", "--port", String(port), "--persist-to", state, ...SERVER_ARGS, ...extra], {
     cwd: root,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
@@ -64,7 +86,8 @@ export async function startServer(extra: string[] = [], at: { port?: number; sta
     }
     if (child.exitCode !== null || Date.now() > deadline) {
       stop();
-      throw new Error(`npm start did not come up:\n${output}`);
+      const message = `npm start did not come up:\n${output}`;
+      throw /address already in use/i.test(output) ? new PortTaken(message) : new Error(message);
     }
     await new Promise((r) => setTimeout(r, 250));
   }

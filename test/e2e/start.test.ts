@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { freePort, root } from "./server";
+import { until } from "../until";
+import { freePort, root, SERVER_ARGS } from "./server";
 
 interface Started {
   child: ChildProcess;
@@ -23,7 +24,7 @@ const started: Started[] = [];
 async function npmStart(extra: string[] = []): Promise<Started> {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "mreg-start-"));
-  const child = spawn("npm", ["start", "--", "--port", String(port), "--persist-to", state, ...extra], {
+  const child = spawn("npm", ["start", "--", "--port", String(port), "--persist-to", state, ...SERVER_ARGS, ...extra], {
     cwd: root,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
@@ -40,7 +41,8 @@ async function npmStart(extra: string[] = []): Promise<Started> {
     if (up) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  await new Promise((r) => setTimeout(r, 1000)); // the block follows the first answer to /healthz
+  // The block follows the first answer to /healthz.
+  await until(() => output.includes("stop: Ctrl-C"), () => `the closing block:\n${output}`);
   return run;
 }
 
@@ -121,7 +123,7 @@ describe("npm start", () => {
   it("--verbose shows wrangler's output: the migrations and the request log", async () => {
     const { port, output } = await npmStart(["--verbose"]);
     await fetch(`http://127.0.0.1:${port}/healthz`);
-    await new Promise((r) => setTimeout(r, 500));
+    await until(() => /GET \/healthz/.test(output()), () => `the request log:\n${output()}`);
     expect(output()).toContain("Migrations to be applied");
     expect(output()).toContain("[wrangler:info] Ready on");
     expect(output()).toContain("mreg is running on");
@@ -133,13 +135,8 @@ describe("npm start", () => {
     const names = tree.map(running);
     expect(names).toContain("workerd");
     process.kill(child.pid!, "SIGTERM");
-    const deadline = Date.now() + 20_000;
-    let alive = tree.filter((p) => running(p) !== null);
-    while (alive.length > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
-      alive = tree.filter((p) => running(p) !== null);
-    }
-    expect(alive.map((p) => `${p} ${running(p)}`)).toEqual([]);
+    const alive = () => tree.filter((p) => running(p) !== null);
+    await until(() => alive().length === 0, () => `every process to stop; running: ${alive().map((p) => `${p} ${running(p)}`).join(", ")}`, { intervalMs: 250 });
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
 });

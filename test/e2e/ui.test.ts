@@ -57,6 +57,8 @@ async function version(model: string, body: unknown, files: Record<string, strin
 /** A fresh browser context signed in with `bearer` through the sign-in form. */
 async function signedIn(bearer: string, javaScriptEnabled = true): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: "Europe/Berlin", javaScriptEnabled });
+  // Playwright waits 30 s for an element or a navigation by default; Chromium on a busy machine may need longer.
+  context.setDefaultTimeout(120_000);
   const page = await context.newPage();
   await page.goto(`${server.base}/`);
   await page.waitForURL(/\/sign-in/);
@@ -175,7 +177,7 @@ describe("the web UI in Chromium", () => {
     await submit(oncall, oncall.getByRole("button", { name: "Set production → v2" }));
     expect(await productionCell(oncall).textContent()).toBe("v2");
     expect(await oncall.getByRole("status").textContent()).toBe("Done: Set production: v1 → v2, reason “better auc”.");
-    await expect.poll(() => productionCell(viewer).textContent(), { timeout: 5_000, interval: 50 }).toBe("v2");
+    await expect.poll(() => productionCell(viewer).textContent(), { interval: 50 }).toBe("v2");
     const liveMs = Date.now() - promotedAt;
     console.log(`viewer saw the promotion ${liveMs} ms after the click`);
     expect(viewer.url()).toBe(viewerUrl);
@@ -187,7 +189,7 @@ describe("the web UI in Chromium", () => {
     await submit(oncall, row.getByRole("button", { name: "Roll back to v1" }));
     expect(await productionCell(oncall).textContent()).toBe("v1");
     expect(await oncall.getByRole("status").textContent()).toBe("Done: Rolled back production: v2 → v1, reason “p99 latency regression”.");
-    await expect.poll(() => productionCell(viewer).textContent(), { timeout: 5_000, interval: 50 }).toBe("v1");
+    await expect.poll(() => productionCell(viewer).textContent(), { interval: 50 }).toBe("v1");
     const timeline = oncall.getByRole("region", { name: "History of production" });
     expect(await timeline.locator("li.rollback").first().textContent()).toContain("p99 latency regression");
     // Times are shown in the reader's zone, UTC on hover.

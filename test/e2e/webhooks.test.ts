@@ -6,6 +6,7 @@
 import { createServer, type Server as HttpServer } from "node:http";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until as waitUntil } from "../until";
 import { freePort, startServer, token, type Server } from "./server";
 
 interface Delivery {
@@ -57,14 +58,9 @@ async function api<T = Record<string, any>>(method: string, path: string, body?:
   return (text ? JSON.parse(text) : null) as T;
 }
 
-async function until<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; received: ${JSON.stringify(received.map((d) => d.path))}\n${server.output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** `until` (test/until.ts), saying on failure what the receiver got and what the server logged. */
+function until<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, timeoutMs?: number): Promise<T> {
+  return waitUntil(probe, () => `${what}; received: ${JSON.stringify(received.map((d) => d.path))}\n${server.output().slice(-3000)}`, { intervalMs: 200, ...(timeoutMs ? { timeoutMs } : {}) });
 }
 
 async function hook(path: string, events: string[], models: string[]) {
@@ -140,20 +136,52 @@ describe("webhooks through a real queue", () => {
 
   it("loses nothing while the receiver is down: every audit event of the window arrives", async () => {
     let down = true;
+    const outageFrom = Date.now();
     behaviour.set("/down", () => (down ? "drop" : 200));
-    const { secret } = await hook("/down", [], ["wh-down"]);
+    const { id, secret } = await hook("/down", [], ["wh-down"]);
     await modelWithVersions("wh-down", 3);
     await api("PUT", "/v1/models/wh-down/aliases/production", { version: 1 });
     await api("PUT", "/v1/models/wh-down/aliases/production", { version: 3 });
     await api("POST", "/v1/models/wh-down/aliases/production/rollback", { reason: "down test" });
     await api("PATCH", "/v1/models/wh-down/versions/2", { tags: { keep: "true" } });
-    await new Promise((r) => setTimeout(r, 3000));
-    down = false;
     const audit = await api<{ items: { id: string }[] }>("GET", "/v1/audit?model=wh-down&limit=200");
     const want = new Set(audit.items.map((e) => e.id));
     // model.create; version.create, file.add, version.finalize × 3; alias.set × 2; rollback; version.update.
     expect(want.size).toBe(14);
-    await until(() => [...want].every((id) => at("/down").some((d) => d.headers["webhook-id"] === id)), "every event of the window", 90_000);
+    const records = async () => (await api<{ items: DeliveryRecord[] }>("GET", `/v1/webhooks/${id}/deliveries?limit=200`)).items.filter((d) => want.has(d.event_id));
+    // The outage lasts until every event's delivery has been refused at least once and waits
+    // for its next attempt, not for a fixed time: on a busy machine the consumer may reach the
+    // last event long after the first.
+    const refused = await until(async () => {
+      const seen = await records();
+      return seen.length === want.size && seen.every((d) => d.status === "pending" && d.attempts >= 1 && d.next_attempt_at !== null) && seen;
+    }, "a refused attempt of every event's delivery", 300_000);
+    down = false;
+    const upAt = Date.now();
+    // Each arrives at its next attempt, however far the backoff has pushed it by now (1 s
+    // doubling: about as far again as the outage lasted); the window only catches a hang. A
+    // delivery that stopped being pending without arriving is lost: that fails at once.
+    const arrived = (eventId: string) => at("/down").some((d) => d.headers["webhook-id"] === eventId);
+    await until(async () => {
+      if ([...want].every(arrived)) return true;
+      const lost = (await records()).filter((d) => d.status !== "pending" && !arrived(d.event_id));
+      if (lost.length > 0) throw new Error(`deliveries that ended without arriving: ${JSON.stringify(lost)}`);
+      return false;
+    }, "every event of the window", 300_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nthe deliveries still waiting: ${JSON.stringify((await records()).filter((d) => !arrived(d.event_id)))}`);
+    });
+    console.log(
+      `webhooks: the receiver was down ${upAt - outageFrom} ms (up to ${Math.max(...refused.map((d) => d.attempts))} refused attempts a delivery), ` +
+        `then every event arrived within ${Date.now() - upAt} ms`,
+    );
     for (const d of at("/down")) verify(secret, d);
-  });
+  }, 900_000);
 });
+
+interface DeliveryRecord {
+  event_id: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: string | null;
+}

@@ -20,8 +20,13 @@ export interface FuzzOptions {
   secret?: string;
   seed: number;
   requests: number;
-  /** Stop sending new requests this many ms after the start, even before `requests` (a CI run's wall-clock cap). */
+  /** Stop sending new requests this many ms after the start, even before `requests` (a CI run's wall-clock cap)... */
   budgetMs?: number;
+  /**
+   * ...but not before every route has had a request and this many were sent (default 0): what
+   * a run covers depends on the seed, never on how fast the machine is.
+   */
+  minRequests?: number;
   /** Requests in flight at once (default 8). */
   concurrency?: number;
   /** Fixtures are rebuilt every so many requests (default 1000): the fuzz takes them apart. */
@@ -228,7 +233,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     for (;;) {
       const i = next++;
       if (i >= opts.requests) return;
-      if (opts.budgetMs !== undefined && Date.now() - started > opts.budgetMs) {
+      const covered = i >= (opts.minRequests ?? 0) && Object.keys(report.routes).length === routes.length;
+      if (opts.budgetMs !== undefined && Date.now() - started > opts.budgetMs && covered) {
         report.stoppedAt ??= i;
         return;
       }
