@@ -6,9 +6,9 @@ import { describe, expect, it } from "vitest";
 import { call, createModel, createVersion, json, readyVersion } from "./helpers";
 
 describe("a path with a line or paragraph separator (U+2028, U+2029)", () => {
-  // They are not control characters: API.md allows them in file paths. Hono's `{.+}`
-  // parameters stopped at them (a JavaScript `.` matches no line terminator), so the route
-  // did not match at all.
+  // They are not control characters: docs/reference.md "Names" allows them in file paths.
+  // Hono's `{.+}` parameters stopped at them (a JavaScript `.` matches no line terminator), so
+  // the route did not match at all.
   it("is a file path like any other", async () => {
     await createModel("sep");
     const { version } = await createVersion("sep");

@@ -1,7 +1,7 @@
 /**
- * A guard's window over any sequence of valid signals (API.md: values within ±1e12, counts
- * 1..100,000), through the real arithmetic: the Worker's tally of a batch (addSample) and
- * ModelState's table (GuardTable, on the object's own SQLite).
+ * A guard's window over any sequence of valid signals (docs/reference.md "Gates, approvals and
+ * guards": values within ±1e12, counts 1..100,000), through the real arithmetic: the Worker's
+ * tally of a batch (addSample) and ModelState's table (GuardTable, on the object's own SQLite).
  *
  * Tolerance: floating-point sums lose digits to cancellation, so no bound relative to the
  * mean itself holds when values of both signs meet (+1e12 and -1e12 leave a mean near 0

@@ -1,8 +1,8 @@
 /**
- * The contract's input limits (API.md Conventions): a tags map holds at most 256 keys after
- * merging (keys 1..128 characters, values up to 4,096), metrics at most 256 keys, `lineage`
- * at most 256 KiB serialized, any JSON value at most 32 levels deep. Exceeding one is a 400
- * `validation_failed`, never a 500.
+ * The contract's input limits (docs/reference.md "Conventions"): a tags map holds at most 256
+ * keys after merging (keys 1..128 characters, values up to 4,096), metrics at most 256 keys,
+ * `lineage` at most 256 KiB serialized, any JSON value at most 32 levels deep. Exceeding one is
+ * a 400 `validation_failed`, never a 500.
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";

@@ -1,6 +1,7 @@
 /**
- * The MLflow Model Registry bridge (API.md "Bridges → MLflow"), through the Worker's fetch
- * handler: shapes, error codes, filters, paging tokens, auth, gate refusals and scopes.
+ * The MLflow Model Registry bridge (docs/reference.md "MLflow Model Registry REST"), through
+ * the Worker's fetch handler: shapes, error codes, filters, paging tokens, auth, gate refusals
+ * and scopes.
  *
  * Shapes are checked against mlflow/mlflow `mlflow/protos/model_registry.proto` (as stored at
  * commit 05e6cc9b8487945522c87e3f1a9ffc04eb2ecc2d: ModelVersion fields 1-14 with `aliases`,

@@ -1,10 +1,10 @@
 /**
- * Paths no disk can hold together (API.md "Names"): two paths of one version equal after
- * NFC and case folding (`Model.bin` and `model.bin`, NFC and NFD `café`) would land on one
- * file where case and normalisation are ignored, and a file where another path needs a
- * directory (`a` beside `a/b`) cannot be written anywhere. The version's ModelState refuses
- * the second in the same step that would attach it (400 `validation_failed`), so two racing
- * uploads of colliding paths cannot both land.
+ * Paths no disk can hold together (docs/reference.md "Names"): two paths of one version equal
+ * after NFC and case folding (`Model.bin` and `model.bin`, NFC and NFD `café`) would land on
+ * one file where case and normalisation are ignored, and a file where another path needs a
+ * directory (`a` beside `a/b`) cannot be written anywhere. The version's ModelState refuses the
+ * second in the same step that would attach it (400 `validation_failed`), so two racing uploads
+ * of colliding paths cannot both land.
  */
 import { runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";

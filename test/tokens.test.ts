@@ -1,8 +1,8 @@
 /**
- * API.md "Auth", tokens a team can manage: `POST/GET /v1/tokens`, `DELETE /v1/tokens/{id}`.
- * Minting never grants more than the minter holds; listing and revoking stay within the
- * minter's own globs; a revoked token is refused on HTTP at once in the isolate that revoked
- * it and within 10 s everywhere (the resolve hot path included, without a D1 read per
+ * docs/reference.md "Tokens", tokens a team can manage: `POST/GET /v1/tokens`, `DELETE
+ * /v1/tokens/{id}`. Minting never grants more than the minter holds; listing and revoking stay
+ * within the minter's own globs; a revoked token is refused on HTTP at once in the isolate that
+ * revoked it and within 10 s everywhere (the resolve hot path included, without a D1 read per
  * request); an open watch socket of a revoked token is closed with 4001.
  */
 import { createExecutionContext, evictDurableObject, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";

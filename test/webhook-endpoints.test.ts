@@ -1,6 +1,6 @@
 /**
- * Which URLs a webhook may have (API.md "Events (webhooks)"): https to a public host; no
- * `localhost`, and no literal IP in a loopback, private, link-local, unique-local,
+ * Which URLs a webhook may have (docs/reference.md "Events (webhooks)"): https to a public
+ * host; no `localhost`, and no literal IP in a loopback, private, link-local, unique-local,
  * unspecified or carrier-grade-NAT range, in any notation; loopback only with
  * `ALLOW_HTTP_WEBHOOKS=true`.
  */

@@ -1,6 +1,6 @@
 /**
- * Events and the queue's limits (API.md "Events (webhooks)"): an event too large for the
- * queue, measured in bytes, travels without `from`/`to`/`detail`; messages and batches are
+ * Events and the queue's limits (docs/reference.md "Events (webhooks)"): an event too large for
+ * the queue, measured in bytes, travels without `from`/`to`/`detail`; messages and batches are
  * split to fit; an event that still cannot be queued is dead-lettered and logged, and never
  * holds back the events after it; while the queue is down, events wait in order. The local
  * queue enforces the limits (128,000 bytes a message, 288,000 a batch here), so a wrong

@@ -1,7 +1,7 @@
 /**
- * A webhook PATCH never loses a concurrent change (API.md "Events (webhooks)"): it is one
- * conditional update, and the loser of a race answers 409 `conflict` and writes nothing (no
- * change, no audit event, no event for webhooks). Races are made certain, not hoped for:
+ * A webhook PATCH never loses a concurrent change (docs/reference.md "Events (webhooks)"): it
+ * is one conditional update, and the loser of a race answers 409 `conflict` and writes nothing
+ * (no change, no audit event, no event for webhooks). Races are made certain, not hoped for:
  * the requests' D1 batches are held until every racer has read the row.
  */
 import { createMessageBatch } from "cloudflare:test";

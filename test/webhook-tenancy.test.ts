@@ -1,7 +1,7 @@
 /**
- * Webhooks obey the token's `models` globs (API.md "Events (webhooks)"): a narrow admin
- * creates only webhooks whose `models` lie within its globs, and sees, changes and deletes
- * only those; another team's webhook, or an unfiltered one, is a 404 on every route.
+ * Webhooks obey the token's `models` globs (docs/reference.md "Events (webhooks)"): a narrow
+ * admin creates only webhooks whose `models` lie within its globs, and sees, changes and
+ * deletes only those; another team's webhook, or an unfiltered one, is a 404 on every route.
  */
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";

@@ -1,8 +1,9 @@
 /**
- * Routes of API.md "Aliases" that change or list aliases, and the `stage` route: translation
- * only. Each declares its subject (the model, the aliases it moves); writes go through the
- * alias service (./service.ts), which checks the grant again, makes the one ModelState call
- * that decides, and leaves cache invalidation to the ModelState stub (src/model-writes/stub.ts).
+ * Routes of docs/reference.md "Aliases (the serving path)" that change or list aliases, and the
+ * `stage` route: translation only. Each declares its subject (the model, the aliases it moves);
+ * writes go through the alias service (./service.ts), which checks the grant again, makes the
+ * one ModelState call that decides, and leaves cache invalidation to the ModelState stub
+ * (src/model-writes/stub.ts).
  */
 import { visibilityOf } from "../auth/principal";
 import { queryDb } from "../db/session";

@@ -1,4 +1,7 @@
-/** Request and response schemas of API.md "Aliases" and the `stage` route. */
+/**
+ * Request and response schemas of docs/reference.md "Aliases (the serving path)" and the
+ * `stage` route.
+ */
 import { z } from "zod";
 import { AliasName, MAX_SPLIT_ENTRIES, SettableAliasName, SplitShown } from "../domain/alias";
 import { ModelParams, Stage } from "../models/schemas";

@@ -1,6 +1,7 @@
 /**
- * Routes of API.md "Files": single PUT, multipart uploads, listing, download, deletion.
- * Bytes stream through; ModelState decides what a version's files are, R2 holds the bytes.
+ * Routes of docs/reference.md "Files": single PUT, multipart uploads, listing, download,
+ * deletion. Bytes stream through; ModelState decides what a version's files are, R2 holds the
+ * bytes.
  */
 import { isPreview } from "../auth/internal";
 import { visibilityOf } from "../auth/principal";

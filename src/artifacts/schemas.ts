@@ -1,4 +1,4 @@
-/** Request and response schemas of API.md "Files". */
+/** Request and response schemas of docs/reference.md "Files". */
 import { z } from "zod";
 import { FilePath } from "../domain/file-path";
 import { File, VersionParams } from "../models/schemas";

@@ -1,6 +1,6 @@
 /**
- * The upload workflows behind API.md "Files": what happens, in which order, between the
- * model's ModelState (which decides what a version's files are), R2 (bytes) and D1's blob
+ * The upload workflows behind docs/reference.md "Files": what happens, in which order, between
+ * the model's ModelState (which decides what a version's files are), R2 (bytes) and D1's blob
  * registry. Routes parse and shape; these functions do the work.
  */
 import type { D1Handle } from "../db/session";

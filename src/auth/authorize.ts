@@ -1,7 +1,7 @@
 /**
  * The one authorization seam every route and bridge calls: may this principal do `scope` on
  * `model` (and move `aliases`)? Pure. It answers *why not* (a Denial), and each protocol
- * turns that into its own error: `/v1` answers 403 `forbidden` for all three (API.md
+ * turns that into its own error: `/v1` answers 403 `forbidden` for all three (docs/reference.md
  * "Auth"); a bridge answers a hidden model with its own "not found" (RepoNotFound,
  * NAME_UNKNOWN, RESOURCE_DOES_NOT_EXIST), so a model the token may not see never hints it
  * exists there.

@@ -1,8 +1,8 @@
 /**
- * Where a request's token is, as the clients we serve send it (API.md "Auth"): `Bearer
- * <JWT>`; `Bearer hf_<JWT>` (the Hugging Face clients refuse a token without that prefix; it
- * is stripped); HTTP Basic with any user name and the token as password (OCI and MLflow
- * clients send Basic). Pure: which token, not whether it is valid.
+ * Where a request's token is, as the clients we serve send it (docs/reference.md "Auth"):
+ * `Bearer <JWT>`; `Bearer hf_<JWT>` (the Hugging Face clients refuse a token without that
+ * prefix; it is stripped); HTTP Basic with any user name and the token as password (OCI and
+ * MLflow clients send Basic). Pure: which token, not whether it is valid.
  */
 
 export type Credential = { kind: "none" } | { kind: "token"; token: string } | { kind: "malformed"; reason: string };

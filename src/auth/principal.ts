@@ -53,10 +53,10 @@ export interface Grant {
 }
 
 /**
- * Why `holder` cannot hand out `wanted`, or null when it can: a minted token never carries
- * more than its minter holds (API.md "Auth"). `admin` implies every scope. A holder limited
- * by globs may give only globs within its own (`globWithin`), so it must give some: a token
- * without `models` reaches every model. The same rule says which minted tokens a limited
+ * Why `holder` cannot hand out `wanted`, or null when it can: a minted token never carries more
+ * than its minter holds (docs/reference.md "Tokens"). `admin` implies every scope. A holder
+ * limited by globs may give only globs within its own (`globWithin`), so it must give some: a
+ * token without `models` reaches every model. The same rule says which minted tokens a limited
  * administrator sees and may revoke: exactly those it could have minted.
  */
 export function grantExcess(holder: Principal, wanted: Grant): string | null {

@@ -1,8 +1,8 @@
 /**
  * Whether a minted token has been revoked, checked on every request without a D1 read per
- * request (API.md "Auth": refused within 10 s everywhere). Each isolate keeps a view of the
- * revoked ids, loaded by one small query (src/db/revoked-tokens.ts `revokedTokenIds`, from the
- * primary), per D1 binding:
+ * request (docs/reference.md "Tokens": refused within 10 s everywhere). Each isolate keeps a
+ * view of the revoked ids, loaded by one small query (src/db/revoked-tokens.ts
+ * `revokedTokenIds`, from the primary), per D1 binding:
  *
  * - younger than REFRESH_AFTER_MS: used as it is;
  * - older, up to MAX_AGE_MS: used, and one refresh starts in the background;

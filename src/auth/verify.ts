@@ -1,5 +1,5 @@
 /**
- * JWT verification with jose, exactly as API.md "Auth" says: HS256 with JWT_SECRET;
+ * JWT verification with jose, exactly as docs/reference.md "Auth" says: HS256 with JWT_SECRET;
  * RS256/ES256/EdDSA from an inline JWKS or a JWKS URL; `exp` required; 30 s tolerance;
  * `iss`/`aud` when configured. The algorithm allowlist, and choosing the key by the
  * algorithm's family, are what stop `alg: none` and RS256-as-HS256 confusion.

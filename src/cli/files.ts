@@ -127,12 +127,13 @@ export interface Filters {
  * its ignore rules (./ignore.ts); a file named on the command line always goes in (through a
  * link too: naming it is the choice).
  *
- * Links inside a folder (docs/cli.md, "Links"): one whose real target, every link of a chain
- * resolved, is inside the folder is followed, under the link's own path; the target's path
- * must pass the ignore rules as well as the link's name (`w.bin -> .ssh/id_rsa` is left out
- * as `.ssh/` is). One that leaves the folder, dangles or loops is skipped and reported, and
- * so is a linked folder that holds the link (it would be walked without end). Each file's
- * `local` is its real path, and reads check they open the file the walk saw (`openAsListed`).
+ * Links inside a folder (the **Links** paragraph of docs/cli.md "Pushing: what goes in,
+ * resuming, Ctrl-C"): one whose real target, every link of a chain resolved, is inside the
+ * folder is followed, under the link's own path; the target's path must pass the ignore rules
+ * as well as the link's name (`w.bin -> .ssh/id_rsa` is left out as `.ssh/` is). One that
+ * leaves the folder, dangles or loops is skipped and reported, and so is a linked folder that
+ * holds the link (it would be walked without end). Each file's `local` is its real path, and
+ * reads check they open the file the walk saw (`openAsListed`).
  */
 export async function collectFiles(args: string[], filters: Filters = {}): Promise<{ files: LocalFile[]; skipped: Skipped[] }> {
   const out: LocalFile[] = [];

@@ -1,9 +1,9 @@
 /**
- * The contract's naming rules (API.md "Names"), checked by the CLI before it does anything
- * slow (hashing 300 MB, creating a version), and said in plain words. The server's own
- * checks are zod schemas in src/domain (names.ts, alias.ts); the CLI bundle carries no zod,
- * so those rules are restated here, and test/cli/units.test.ts holds the two to the same
- * verdicts. File paths share the server's zod-free rule (src/domain/file-path-rule.ts).
+ * The contract's naming rules (docs/reference.md "Names"), checked by the CLI before it does
+ * anything slow (hashing 300 MB, creating a version), and said in plain words. The server's own
+ * checks are zod schemas in src/domain (names.ts, alias.ts); the CLI bundle carries no zod, so
+ * those rules are restated here, and test/cli/units.test.ts holds the two to the same verdicts.
+ * File paths share the server's zod-free rule (src/domain/file-path-rule.ts).
  */
 
 const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;

@@ -1,4 +1,4 @@
-/** API.md "Auth" (tokens), "Events (webhooks)" and "Retention". */
+/** docs/reference.md "Tokens", "Events (webhooks)" and "Retention". */
 import { seg, type Transport } from "./transport";
 import type { CreateToken, CreateWebhook, Delivery, MintedToken, ModelRetention, Page, PageQuery, PatchWebhook, RetentionPolicy, RetentionPreview, Token, Webhook } from "./types";
 

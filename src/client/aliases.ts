@@ -1,4 +1,7 @@
-/** API.md "Aliases": set, delete, history, rollback, swap, resolve, watch. */
+/**
+ * docs/reference.md "Aliases (the serving path)": set, delete, history, rollback, swap,
+ * resolve, watch.
+ */
 import { MregError } from "./errors";
 import { seg, type Transport } from "./transport";
 import type { Alias, HistoryEntry, Page, PageQuery, Resolution, SetAlias, WatchEvent } from "./types";

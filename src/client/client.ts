@@ -1,6 +1,6 @@
 /**
- * MregClient: the whole of ../shared/API.md as typed methods, grouped the way the contract
- * is (`client.models`, `client.versions`, `client.aliases` …). One instance is one D1
+ * MregClient: every /v1 route of docs/reference.md as typed methods, grouped the way the
+ * contract is (`client.models`, `client.versions`, `client.aliases` …). One instance is one D1
  * session: it sends back the newest `x-mreg-bookmark` it saw, so it reads its own writes.
  */
 import { Retention, Tokens, Webhooks } from "./admin";

@@ -1,6 +1,6 @@
 /**
- * API.md "Files": single PUTs, the multipart upload routes, listing, ranged downloads.
- * `upload()` (./upload.ts) builds on these to send a whole file the best way.
+ * docs/reference.md "Files": single PUTs, the multipart upload routes, listing, ranged
+ * downloads. `upload()` (./upload.ts) builds on these to send a whole file the best way.
  */
 import { MregError } from "./errors";
 import { versionPath } from "./models";

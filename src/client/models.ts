@@ -1,4 +1,4 @@
-/** API.md "Models" and "Versions". */
+/** docs/reference.md "Models" and "Versions". */
 import { MregError } from "./errors";
 import { seg, type Transport } from "./transport";
 import type { CreateModel, CreateVersion, ListModels, ListVersions, Model, Page, PatchModel, PatchVersion, StageChange, Version } from "./types";

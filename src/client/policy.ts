@@ -1,4 +1,4 @@
-/** API.md "Gates, approvals and guards". */
+/** docs/reference.md "Gates, approvals and guards". */
 import { versionPath } from "./models";
 import { seg, type Transport } from "./transport";
 import type { Approval, Gate, GatePolicy, GateResult, Guard, GuardPolicy, Signal } from "./types";

@@ -1,4 +1,4 @@
-/** API.md "Lineage" and "Audit": read-only queries over the registry's history. */
+/** docs/reference.md "Lineage" and "Audit": read-only queries over the registry's history. */
 import { versionPath } from "./models";
 import type { Transport } from "./transport";
 import type { AuditEvent, LineageGraph, LineageHit, LineageSearch, ListAudit, Page, VersionDiff } from "./types";

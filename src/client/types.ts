@@ -1,5 +1,5 @@
 /**
- * The shapes of ../shared/API.md as the client sees them: what the server answers and what
+ * The shapes of docs/reference.md as the client sees them: what the server answers and what
  * it accepts. Plain interfaces, no runtime code, so users' TypeScript gets the contract
  * without pulling in the server's zod schemas.
  */

@@ -1,6 +1,7 @@
 /**
- * Alias rules (API.md "Names" and "Aliases"): names, reserved names, splits, the stable
- * choice of a split's version for a routing key, and which value a rollback restores.
+ * Alias rules (docs/reference.md "Names" and "Aliases (the serving path)"): names, reserved
+ * names, splits, the stable choice of a split's version for a routing key, and which value a
+ * rollback restores.
  */
 import { z } from "zod";
 

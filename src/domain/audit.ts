@@ -1,4 +1,4 @@
-/** Audit events: one per write, append-only (API.md "Audit"). */
+/** Audit events: one per write, append-only (docs/reference.md "Audit"). */
 import { sortableId } from "./ids";
 
 /**

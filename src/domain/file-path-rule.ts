@@ -1,7 +1,8 @@
 /**
- * File paths inside a version (API.md "Names"): 1..1024 bytes of UTF-8, `/`-separated, no
- * empty, `.` or `..` segment, no leading or trailing `/`, no `\`, no control characters.
- * The rule, without zod, so the CLI bundle checks paths by the same code (src/cli/names.ts).
+ * File paths inside a version (docs/reference.md "Names"): 1..1024 bytes of UTF-8,
+ * `/`-separated, no empty, `.` or `..` segment, no leading or trailing `/`, no `\`, no control
+ * characters. The rule, without zod, so the CLI bundle checks paths by the same code
+ * (src/cli/names.ts).
  */
 
 const MAX_PATH_BYTES = 1024;

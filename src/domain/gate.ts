@@ -1,7 +1,7 @@
 /**
- * Promotion gates (API.md "Gates, approvals and guards"): the policy a target (an alias or a
- * stage name) sets, and the pure evaluator that decides a promotion from facts ModelState
- * reads in the same transaction that would commit it. No I/O here.
+ * Promotion gates (docs/reference.md "Gates, approvals and guards"): the policy a target (an
+ * alias or a stage name) sets, and the pure evaluator that decides a promotion from facts
+ * ModelState reads in the same transaction that would commit it. No I/O here.
  */
 import { z } from "zod";
 import { AliasName } from "./alias";
@@ -43,7 +43,10 @@ export const GatePolicy = z
 
 export type GatePolicy = z.output<typeof GatePolicy>;
 
-/** The contract's GateResult (API.md), written once: one check per rule and candidate. */
+/**
+ * The contract's GateResult (docs/reference.md "Gates, approvals and guards"), written once:
+ * one check per rule and candidate.
+ */
 export const GateResult = z
   .object({
     passed: z.boolean(),

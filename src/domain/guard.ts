@@ -1,8 +1,8 @@
 /**
- * Guards (docs/api.md "Aliases, gates and guards"): a bound on a production metric of the
- * version an alias serves, over a sliding window of the signals serving nodes report. The
- * window is kept as WINDOW_BUCKETS time buckets of counts and sums, so its size depends on
- * time, never on how many signals arrive. Pure: no I/O.
+ * Guards (docs/api.md "Aliases, gates and guards: how they behave"): a bound on a production
+ * metric of the version an alias serves, over a sliding window of the signals serving nodes
+ * report. The window is kept as WINDOW_BUCKETS time buckets of counts and sums, so its size
+ * depends on time, never on how many signals arrive. Pure: no I/O.
  *
  * One node, honest or not, must not move a fleet: a guard trips only when at least
  * `min_nodes` distinct nodes reported in the window. The window keeps, per bucket, the names

@@ -1,6 +1,6 @@
 /**
- * The Hugging Face Hub's read protocol, as mreg answers it (API.md "Bridges → Hugging Face
- * Hub"): repo ids, revisions, and how a version's files look to a Hub client — every file an
+ * The Hugging Face Hub's read protocol, as mreg answers it (docs/reference.md "Hugging Face Hub
+ * (read)"): repo ids, revisions, and how a version's files look to a Hub client — every file an
  * LFS file (its `lfs.oid` the sha256), its git `oid` the SHA-1 of its LFS pointer, and a
  * directory's `oid` a SHA-1 of its entries. Pure (Web Crypto for the hashes).
  */

@@ -1,5 +1,5 @@
 /**
- * The contract's input limits (API.md Conventions). Exceeding one is a 400
+ * The contract's input limits (docs/reference.md "Conventions"). Exceeding one is a 400
  * `validation_failed`: they keep a row under D1's 2 MB and every recursive walk shallow.
  */
 

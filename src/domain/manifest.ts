@@ -1,5 +1,5 @@
 /**
- * A version's manifest and digest (API.md "Versions"): the sha256 of the lines
+ * A version's manifest and digest (docs/reference.md "Versions"): the sha256 of the lines
  * `<path>\t<size>\t<sha256>\n`, sorted by path.
  */
 import { z } from "zod";
@@ -10,7 +10,7 @@ export interface ManifestEntry {
   sha256: string;
 }
 
-/** The contract's File (API.md "Files"): a manifest entry as answers show it. */
+/** The contract's File (docs/reference.md "Files"): a manifest entry as answers show it. */
 export const File = z
   .object({
     path: z.string(),

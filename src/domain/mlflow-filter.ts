@@ -1,10 +1,10 @@
 /**
- * MLflow's search grammar, as far as mreg's MLflow bridge answers it (API.md "Bridges →
- * MLflow"): the `filter` of `registered-models/search` and `model-versions/search`, and their
- * `order_by` items. Written after MLflow's `mlflow/utils/search_utils.py`
- * (`SearchModelUtils`, `SearchModelVersionUtils`), which parses with sqlparse; here a small
- * hand-written tokenizer does it in one pass over the text (no regex over user input, no
- * backtracking), so 100 KB of near-matches costs 100 KB of steps.
+ * MLflow's search grammar, as far as mreg's MLflow bridge answers it (docs/reference.md "MLflow
+ * Model Registry REST"): the `filter` of `registered-models/search` and
+ * `model-versions/search`, and their `order_by` items. Written after MLflow's
+ * `mlflow/utils/search_utils.py` (`SearchModelUtils`, `SearchModelVersionUtils`), which parses
+ * with sqlparse; here a small hand-written tokenizer does it in one pass over the text (no
+ * regex over user input, no backtracking), so 100 KB of near-matches costs 100 KB of steps.
  *
  *   filter     := clause ( AND clause )*
  *   clause     := field comparator value

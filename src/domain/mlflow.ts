@@ -1,7 +1,7 @@
 /**
- * What maps to what between mreg and MLflow's Model Registry (API.md "Bridges → MLflow";
- * MLflow's `mlflow/protos/model_registry.proto` and `mlflow_artifacts.proto`): stages,
- * statuses, timestamps, tag lists, the download URI of a version and the artifact paths
+ * What maps to what between mreg and MLflow's Model Registry (docs/reference.md "MLflow Model
+ * Registry REST"; MLflow's `mlflow/protos/model_registry.proto` and `mlflow_artifacts.proto`):
+ * stages, statuses, timestamps, tag lists, the download URI of a version and the artifact paths
  * under it. Pure, shared by the bridge and `mreg import mlflow`.
  */
 import { MODEL_NAME_PATTERN } from "./names";

@@ -1,4 +1,7 @@
-/** A model as the registry keeps it (API.md "Models"); its ModelState owns the record. */
+/**
+ * A model as the registry keeps it (docs/reference.md "Models"); its ModelState owns the
+ * record.
+ */
 import { mergeFlat } from "./canonical-json";
 import { tagsOverLimit } from "./limits";
 

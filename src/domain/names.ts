@@ -1,6 +1,6 @@
 /**
- * The contract's naming rules (API.md "Names"), as zod schemas so routes validate with them
- * and the OpenAPI document shows them.
+ * The contract's naming rules (docs/reference.md "Names"), as zod schemas so routes validate
+ * with them and the OpenAPI document shows them.
  */
 import { z } from "zod";
 import { MAX_PATCH_KEYS, MAX_TAG_KEY, MAX_TAG_VALUE, tagsOverLimit } from "./limits";

@@ -1,7 +1,8 @@
 /**
- * The OCI distribution protocol, as mreg answers it (API.md "Bridges → OCI distribution"):
- * a version is an OCI artifact whose layers are its files, which are already sha256 blobs.
- * Pure: the manifest's bytes, and what a repository name, a tag or a digest in a URL may be.
+ * The OCI distribution protocol, as mreg answers it (docs/reference.md "OCI distribution
+ * (pull)"): a version is an OCI artifact whose layers are its files, which are already sha256
+ * blobs. Pure: the manifest's bytes, and what a repository name, a tag or a digest in a URL may
+ * be.
  *
  * A manifest's bytes must never change for a version (its digest is what `oci:` layouts,
  * mirrors and `@sha256:` pulls pin), so they are built from data that is fixed once the

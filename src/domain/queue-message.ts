@@ -1,8 +1,8 @@
 /**
- * What the `mreg-deliveries` queue and its dead-letter queue carry (API.md "Events"): the
- * write side publishes events (src/queue/publish.ts), the consumer (src/events/deliver.ts)
- * fans them out and retries deliveries. Types only, so the bindings (src/env.ts) can name
- * them without importing the code that sends them.
+ * What the `mreg-deliveries` queue and its dead-letter queue carry (docs/reference.md "Events
+ * (webhooks)"): the write side publishes events (src/queue/publish.ts), the consumer
+ * (src/events/deliver.ts) fans them out and retries deliveries. Types only, so the bindings
+ * (src/env.ts) can name them without importing the code that sends them.
  */
 import type { AuditEvent } from "./audit";
 

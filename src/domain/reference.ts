@@ -2,8 +2,8 @@
  * What a caller asks to resolve in a model: an alias (or stage name, which falls back to the
  * highest version in that stage), a version number, or `latest`. Every protocol reads its own
  * spelling into this (`/v1`: `production`, `v3`, `latest`, `registry://m/3`; a bridge: a tag,
- * a revision) and the resolve service takes it. A commit or digest prefix will be one more
- * kind, looked up to a version.
+ * a revision) and the resolve service takes it. A commit (a Hugging Face revision naming a
+ * version by its digest) is one more kind, looked up to a version.
  */
 import { AliasName } from "./alias";
 

@@ -1,4 +1,7 @@
-/** What resolving an alias answers (API.md "Resolution"), built from the alias's state. */
+/**
+ * What resolving an alias answers (docs/reference.md "Aliases (the serving path)"), built from
+ * the alias's state.
+ */
 import { z } from "zod";
 import { pickFromSplit, SplitShown, type SplitEntry } from "./alias";
 import { File, type ManifestEntry } from "./manifest";

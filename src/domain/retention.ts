@@ -1,8 +1,8 @@
 /**
- * Retention (API.md "Retention"): the policy a model (or the registry, by default) sets, and
- * the pure evaluator that decides which versions the scheduled cleanup deletes. No I/O here:
- * ModelState feeds it the facts from its own SQLite, in the same transaction that deletes,
- * and the preview feeds it the very same facts without deleting.
+ * Retention (docs/reference.md "Retention"): the policy a model (or the registry, by default)
+ * sets, and the pure evaluator that decides which versions the scheduled cleanup deletes. No
+ * I/O here: ModelState feeds it the facts from its own SQLite, in the same transaction that
+ * deletes, and the preview feeds it the very same facts without deleting.
  */
 import { z } from "zod";
 import { TagKey, TagValue } from "./names";

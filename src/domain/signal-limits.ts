@@ -1,6 +1,6 @@
 /**
- * docs/api.md "Aliases, gates and guards": what one production signal may carry. Apart from
- * ./guard.ts, which needs zod, so that the CLI's agent checks what a model server posts
+ * docs/reference.md "Gates, approvals and guards": what one production signal may carry. Apart
+ * from ./guard.ts, which needs zod, so that the CLI's agent checks what a model server posts
  * against the same limits without bundling zod.
  */
 

@@ -1,4 +1,7 @@
-/** Stage moves (API.md "Versions" `stage`, and "Auth" `aliases` grants). */
+/**
+ * Stage moves: the `stage` route and `aliases` grants (docs/reference.md "Versions" and
+ * "Auth").
+ */
 import type { Stage } from "./version";
 
 /**

@@ -1,4 +1,7 @@
-/** Tokens minted by the registry (API.md "Auth"): their ids, lifetimes and how long revocation must be remembered. */
+/**
+ * Tokens minted by the registry (docs/reference.md "Tokens"): their ids, lifetimes and how long
+ * revocation must be remembered.
+ */
 import { sortableId } from "./ids";
 
 /** A minted token's id, which is also its `jti`: `tok_` and a ULID, so ids sort by minting time. */

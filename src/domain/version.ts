@@ -14,7 +14,10 @@ export type Stage = "none" | "staging" | "production" | "archived";
 export const LINEAGE_CAP_MESSAGE = `at most ${MAX_LINEAGE_BYTES} bytes (256 KiB) serialized`;
 export const fitsLineageCap = (lineage: object) => jsonBytes(lineage) <= MAX_LINEAGE_BYTES;
 
-/** Each lineage field as a version's body may set it (API.md "Versions"); a patch makes each nullable. */
+/**
+ * Each lineage field as a version's body may set it (docs/reference.md "Versions"); a patch
+ * makes each nullable.
+ */
 export const LineageFields = {
   run_id: z.string().min(1).max(256),
   run_url: z.url().max(2048),

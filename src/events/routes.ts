@@ -1,9 +1,9 @@
 /**
- * Routes of API.md "Events (webhooks)": subscriptions, their deliveries, ping and redeliver.
- * Every route needs `admin`: a webhook's URL may carry a token of the receiver's. A token
- * with `models` acts only on webhooks whose `models` filter lies within its globs (others
- * are not found). Changes commit with their audit event (the secret never in it, the URL
- * by its origin) through commitRegistryChange.
+ * Routes of docs/reference.md "Events (webhooks)": subscriptions, their deliveries, ping and
+ * redeliver. Every route needs `admin`: a webhook's URL may carry a token of the receiver's. A
+ * token with `models` acts only on webhooks whose `models` filter lies within its globs (others
+ * are not found). Changes commit with their audit event (the secret never in it, the URL by its
+ * origin) through commitRegistryChange.
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";

@@ -1,6 +1,6 @@
 /**
- * Routes of API.md "Gates, approvals and guards": gate policies per target, the dry run,
- * and approvals. Every decision is made inside the model's ModelState; enforcement happens
+ * Routes of docs/reference.md "Gates, approvals and guards": gate policies per target, the dry
+ * run, and approvals. Every decision is made inside the model's ModelState; enforcement happens
  * there too, in the same step as each promotion (src/state/gate-ops.ts).
  */
 import { defineRoute, MODEL_PARAM } from "../http/api";

@@ -1,4 +1,7 @@
-/** Request and response schemas of API.md "Gates, approvals and guards" (gates and approvals). */
+/**
+ * Request and response schemas of docs/reference.md "Gates, approvals and guards" (gates and
+ * approvals).
+ */
 import { z } from "zod";
 import { SettableAliasName } from "../domain/alias";
 import { GatePolicy } from "../domain/gate";

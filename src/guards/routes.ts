@@ -1,4 +1,6 @@
-/** Routes of API.md "Gates, approvals and guards" for guards and production signals. */
+/**
+ * Routes of docs/reference.md "Gates, approvals and guards" for guards and production signals.
+ */
 import { z } from "zod";
 import { skipWriteBookmark } from "../db/session";
 import { ANONYMOUS_NODE, Guard, GuardBody, MAX_NODE_NAME, MAX_SIGNAL_COUNT, SignalValue } from "../domain/guard";

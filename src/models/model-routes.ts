@@ -1,6 +1,6 @@
 /**
- * Routes of API.md "Models": thin, they parse, call the model's ModelState (which decides
- * whether the model exists, and projects it into D1) or read D1, and shape the answer.
+ * Routes of docs/reference.md "Models": thin, they parse, call the model's ModelState (which
+ * decides whether the model exists, and projects it into D1) or read D1, and shape the answer.
  */
 import { visibilityOf } from "../auth/principal";
 import { queryDb } from "../db/session";

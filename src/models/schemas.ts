@@ -1,6 +1,7 @@
 /**
- * Request and response schemas of the Models and Versions routes (API.md). Routes validate
- * with them and the OpenAPI document is generated from them.
+ * Request and response schemas of the Models and Versions routes (docs/reference.md
+ * "Models" and "Versions"). Routes validate with them and the OpenAPI document is generated
+ * from them.
  */
 import { z } from "zod";
 import { MAX_METRICS, MAX_PATCH_KEYS } from "../domain/limits";

@@ -1,6 +1,7 @@
 /**
- * Routes of API.md "Versions" (create, list, get, patch). Writes go through the model's
- * ModelState, which numbers versions and owns their state; reads come from D1's projection.
+ * Routes of docs/reference.md "Versions" (create, list, get, patch). Writes go through the
+ * model's ModelState, which numbers versions and owns their state; reads come from D1's
+ * projection.
  */
 import { z } from "zod";
 import { canonicalJson } from "../domain/canonical-json";

@@ -15,7 +15,10 @@ import type { Hold } from "../state/downstream-table";
 import type { RetentionInputs } from "../state/model-state";
 import { RetentionStore } from "./store";
 
-/** The actor of every deletion retention makes (API.md: "by actor `retention`"). */
+/**
+ * The actor of every deletion retention makes (docs/reference.md "Retention": "by actor
+ * `retention`").
+ */
 export const RETENTION_ACTOR = "retention";
 
 export interface RetentionReport {

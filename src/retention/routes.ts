@@ -1,7 +1,7 @@
 /**
- * Routes of API.md "Retention": the registry default (D1, written with its audit event in
- * one batch), each model's own policy (its ModelState), and the preview. Deletions happen
- * only in the scheduled cleanup (src/retention/apply.ts).
+ * Routes of docs/reference.md "Retention": the registry default (D1, written with its audit
+ * event in one batch), each model's own policy (its ModelState), and the preview. Deletions
+ * happen only in the scheduled cleanup (src/retention/apply.ts).
  */
 import { dispatchAfter } from "../events/dispatch";
 import { auditedAs, visibilityOf } from "../auth/principal";

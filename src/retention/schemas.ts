@@ -1,4 +1,4 @@
-/** Request and response schemas of API.md "Retention". */
+/** Request and response schemas of docs/reference.md "Retention". */
 import { z } from "zod";
 import { DELETE_RULES, KEEP_REASONS, RetentionPolicy } from "../domain/retention";
 

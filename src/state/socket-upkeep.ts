@@ -7,9 +7,9 @@ import { revokedAmong } from "../db/revoked-tokens";
 import type { Watch } from "./watch";
 
 /**
- * How often open sockets of minted tokens are checked against D1 for revocation: API.md
- * wants a revoked token's socket closed within 10 s. One small query per period, and only
- * while such sockets are open.
+ * How often open sockets of minted tokens are checked against D1 for revocation:
+ * docs/reference.md "Tokens" wants a revoked token's socket closed within 10 s. One small query
+ * per period, and only while such sockets are open.
  */
 export const REVOCATION_CHECK_MS = 5_000;
 

@@ -1,12 +1,12 @@
 /**
  * WatchRelay: one Durable Object per (model, alias, shard) that holds watch sockets, so one
- * alias can feed far more watchers than one object can hold (API.md "Aliases": watch). The
- * Worker's watch route spreads sockets over an alias's relays by a hash of the client (its
- * routing key, else at random: `WATCH_RELAY_SHARDS`, default 16). A relay attaches to the
- * model's ModelState when it takes its first socket; from then on the model's object tells it
- * once per committed change (src/state/relay-fanout.ts) and it tells its own sockets, with
- * the same messages, in the same order, as the object's own sockets got: each socket's first
- * message is the current Resolution, then one per change.
+ * alias can feed far more watchers than one object can hold (docs/reference.md "Aliases (the
+ * serving path)": watch). The Worker's watch route spreads sockets over an alias's relays by a
+ * hash of the client (its routing key, else at random: `WATCH_RELAY_SHARDS`, default 16). A
+ * relay attaches to the model's ModelState when it takes its first socket; from then on the
+ * model's object tells it once per committed change (src/state/relay-fanout.ts) and it tells
+ * its own sockets, with the same messages, in the same order, as the object's own sockets got:
+ * each socket's first message is the current Resolution, then one per change.
  *
  * - relay_state: the alias's latest resolution as last told (`seq`: the model's fan-out
  *   sequence number of that news; `since`: the seq it attached at), so a relay woken from

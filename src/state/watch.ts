@@ -4,9 +4,9 @@
  * in commit (generation) order. Holds no tables: the sockets and their attachments are the
  * state.
  *
- * A message is the Resolution's fields plus `event` (API.md "Aliases"); when the alias
- * resolves to nothing, `version`, `digest` and `files` are null. A socket whose token
- * expires, or is revoked, is closed with code 4001.
+ * A message is the Resolution's fields plus `event` (docs/reference.md "Aliases (the serving
+ * path)"); when the alias resolves to nothing, `version`, `digest` and `files` are null. A
+ * socket whose token expires, or is revoked, is closed with code 4001.
  */
 import { resolutionFor, versionFor, type Resolution, type ResolveState } from "../domain/resolution";
 import type { AliasChange, FanOutPort } from "./changes";

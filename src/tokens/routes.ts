@@ -1,5 +1,6 @@
 /**
- * Tokens a team can manage (API.md "Auth"): mint, list, revoke. Every route needs `admin`.
+ * Tokens a team can manage (docs/reference.md "Tokens"): mint, list, revoke. Every route needs
+ * `admin`.
  *
  * - A minted token never carries more than its minter holds (`grantExcess`, 403 otherwise):
  *   a minter limited by `models`/`aliases` globs gives only globs within its own.

@@ -356,7 +356,7 @@ export async function checkAll(ctx: CheckContext, tally: Tally, opts: { final: b
     }
   }
 
-  // 1: revoked tokens are refused (API.md: within 10 s everywhere).
+  // 1: revoked tokens are refused (docs/reference.md "Tokens": within 10 s everywhere).
   for (const t of world.revoked) {
     if (Date.now() - t.at < 11_000) continue;
     const user = new MregClient({ url: api.url, token: t.token, retries: 0, fetch: ctx.history.fetchFor("checker/revoked") });

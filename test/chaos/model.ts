@@ -91,7 +91,10 @@ export class World {
   }
 }
 
-/** The manifest digest of API.md: sha256 of sorted `<path>\t<size>\t<sha256>\n` lines. */
+/**
+ * The manifest digest (docs/reference.md "Versions"): sha256 of sorted
+ * `<path>\t<size>\t<sha256>\n` lines.
+ */
 export async function manifestDigest(files: { path: string; size: number; sha256: string }[]): Promise<string> {
   const { createHash } = await import("node:crypto");
   const lines = [...files]

@@ -147,7 +147,7 @@ describe("the API guide's tour", () => {
       return ((await after.json()) as { version: number }).version === 1;
     }, "the guard to roll production back to v1", { intervalMs: 200 });
 
-    // Lineage: docs/api.md "Lineage".
+    // Lineage: docs/api.md "Lineage: where a model came from".
     const get = async (path: string) => {
       const res = await fetch(`${BASE}${path}`, { headers: auth });
       expect(res.status, path).toBe(200);

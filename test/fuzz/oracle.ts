@@ -1,8 +1,8 @@
 /**
- * The fuzzer's oracle: what every answer must look like, whatever was sent. No 5xx at all;
- * a 4xx is the error format of the protocol the path belongs to: RFC 9457 problem+json with
- * a stable `code` (API.md "Conventions") everywhere but the bridges, which answer in their
- * clients' dialects (Hugging Face `{"error"}` + `X-Error-Code`, OCI `{"errors": [...]}`,
+ * The fuzzer's oracle: what every answer must look like, whatever was sent. No 5xx at all; a
+ * 4xx is the error format of the protocol the path belongs to: RFC 9457 problem+json with a
+ * stable `code` (docs/reference.md "Conventions") everywhere but the bridges, which answer in
+ * their clients' dialects (Hugging Face `{"error"}` + `X-Error-Code`, OCI `{"errors": [...]}`,
  * MLflow `{"error_code", "message"}`).
  */
 

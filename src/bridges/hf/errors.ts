@@ -1,8 +1,9 @@
 /**
- * The Hub's error dialect (API.md "Bridges → Hugging Face Hub"): a status, the kind of miss
- * in `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`), and `{"error"}`.
- * The clients branch on the code: an `EntryNotFound` is a known miss (transformers' optional
- * files), anything else an error. The seams' ProblemErrors are worded here.
+ * The Hub's error dialect (docs/reference.md "Hugging Face Hub (read)"): a status, the kind of
+ * miss in `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`), and
+ * `{"error"}`. The clients branch on the code: an `EntryNotFound` is a known miss
+ * (transformers' optional files), anything else an error. The seams' ProblemErrors are worded
+ * here.
  */
 import { ProblemError } from "../../domain/problem";
 import type { Wording } from "../caller";

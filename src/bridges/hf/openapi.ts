@@ -1,7 +1,8 @@
 /**
- * The Hub bridge's routes as the served OpenAPI document lists them (API.md: "Each bridge is
- * listed"). Written by hand: the bridge is a Hono sub-app with the Hub's own paths and error
- * format, not `/v1` route declarations. `{repo}` is `<model>` or `<HF_NAMESPACE>/<model>`.
+ * The Hub bridge's routes as the served OpenAPI document lists them (docs/reference.md
+ * "Bridges": each bridge is listed there). Written by hand: the bridge is a Hono sub-app with
+ * the Hub's own paths and error format, not `/v1` route declarations. `{repo}` is `<model>` or
+ * `<HF_NAMESPACE>/<model>`.
  */
 const errorCodes = "404 with `X-Error-Code`: `RepoNotFound` (also for a model the token may not see), `RevisionNotFound`, `EntryNotFound` (with `X-Repo-Commit`); 401 `RepoNotFound` without a valid token. Body `{\"error\": \"...\"}`.";
 

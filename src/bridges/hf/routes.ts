@@ -1,6 +1,6 @@
 /**
- * The Hugging Face Hub's read protocol (API.md "Bridges → Hugging Face Hub"), so vLLM, TGI,
- * transformers, transformers.js, huggingface_hub and KServe's `hf://` download models from
+ * The Hugging Face Hub's read protocol (docs/reference.md "Hugging Face Hub (read)"), so vLLM,
+ * TGI, transformers, transformers.js, huggingface_hub and KServe's `hf://` download models from
  * mreg with `HF_ENDPOINT` set and nothing else changed. An adapter only: every route goes
  * through the seams `/v1` uses (credentials and authenticate, authorize, the resolve and
  * download services) and words their answers as the Hub does.

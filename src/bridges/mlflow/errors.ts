@@ -1,10 +1,10 @@
 /**
- * MLflow's error dialect (API.md "Bridges → MLflow"): `{"error_code", "message"}` with the
- * status MLflow gives each code. MLflow's Python client (`mlflow/utils/rest_utils.py`,
- * `verify_rest_response`) raises `RestException(error_code, message)` from any non-200 JSON
- * body, so the code is what scripts branch on (`RESOURCE_ALREADY_EXISTS` in `register_model`,
- * `ENDPOINT_NOT_FOUND` when it falls back from one endpoint to the next). The seams'
- * ProblemErrors are worded here.
+ * MLflow's error dialect (docs/reference.md "MLflow Model Registry REST"): `{"error_code",
+ * "message"}` with the status MLflow gives each code. MLflow's Python client
+ * (`mlflow/utils/rest_utils.py`, `verify_rest_response`) raises `RestException(error_code,
+ * message)` from any non-200 JSON body, so the code is what scripts branch on
+ * (`RESOURCE_ALREADY_EXISTS` in `register_model`, `ENDPOINT_NOT_FOUND` when it falls back from
+ * one endpoint to the next). The seams' ProblemErrors are worded here.
  */
 import type { AppContext } from "../../http/app-env";
 import { ProblemError } from "../../domain/problem";

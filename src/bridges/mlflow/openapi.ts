@@ -1,8 +1,8 @@
 /**
- * The MLflow bridge's routes as the served OpenAPI document lists them (API.md: "Each bridge
- * is listed"). Written by hand, like the Hub bridge's: the bridge is a Hono sub-app with
- * MLflow's own paths and error format. Field names and types follow MLflow's
- * `model_registry.proto` and `mlflow_artifacts.proto`.
+ * The MLflow bridge's routes as the served OpenAPI document lists them (docs/reference.md
+ * "Bridges": each bridge is listed there). Written by hand, like the Hub bridge's: the bridge
+ * is a Hono sub-app with MLflow's own paths and error format. Field names and types follow
+ * MLflow's `model_registry.proto` and `mlflow_artifacts.proto`.
  */
 const TAG = "MLflow Model Registry";
 const ERRORS =

@@ -1,11 +1,11 @@
 /**
- * MLflow's Model Registry REST API (API.md "Bridges → MLflow"), so MLflow clients and the
- * scripts built on them work with `MLFLOW_TRACKING_URI=<mreg origin>`. Written after
- * mlflow/mlflow `mlflow/protos/model_registry.proto` (the service's endpoints and messages)
- * and `mlflow/store/model_registry/rest_store.py` (what the Python client sends). An adapter
- * only: reads come from the model and version stores (./reads.ts) and the resolve service;
- * every write is the same ModelState write `/v1` makes, through the model, version and alias
- * services (gates, grants, `models` globs, audit, watchers and webhooks apply unchanged).
+ * MLflow's Model Registry REST API (docs/reference.md "MLflow Model Registry REST"), so MLflow
+ * clients and the scripts built on them work with `MLFLOW_TRACKING_URI=<mreg origin>`. Written
+ * after mlflow/mlflow `mlflow/protos/model_registry.proto` (the service's endpoints and
+ * messages) and `mlflow/store/model_registry/rest_store.py` (what the Python client sends). An
+ * adapter only: reads come from the model and version stores (./reads.ts) and the resolve
+ * service; every write is the same ModelState write `/v1` makes, through the model, version and
+ * alias services (gates, grants, `models` globs, audit, watchers and webhooks apply unchanged).
  *
  * Answers are 200 with a JSON object (`{}` for the empty responses), as the client's
  * `verify_rest_response` insists; errors `{error_code, message}` (./errors.ts). Endpoints

@@ -1,8 +1,8 @@
 /**
- * The distribution spec's error dialect (API.md "Bridges → OCI distribution"): a status and
- * `{"errors": [{"code", "message", "detail"}]}`. A 401 carries the Bearer challenge that sends
- * the client to `/v2/token` (skopeo learns the scheme only from it). The seams' ProblemErrors
- * are worded here.
+ * The distribution spec's error dialect (docs/reference.md "OCI distribution (pull)"): a status
+ * and `{"errors": [{"code", "message", "detail"}]}`. A 401 carries the Bearer challenge that
+ * sends the client to `/v2/token` (skopeo learns the scheme only from it). The seams'
+ * ProblemErrors are worded here.
  */
 import { ProblemError } from "../../domain/problem";
 import type { Wording } from "../caller";

@@ -1,7 +1,7 @@
 /**
- * The OCI bridge's routes as the served OpenAPI document lists them (API.md: "Each bridge is
- * listed"). Written by hand, as the Hub bridge's: a Hono sub-app with the distribution spec's
- * own paths and error format, not `/v1` route declarations.
+ * The OCI bridge's routes as the served OpenAPI document lists them (docs/reference.md
+ * "Bridges": each bridge is listed there). Written by hand, as the Hub bridge's: a Hono sub-app
+ * with the distribution spec's own paths and error format, not `/v1` route declarations.
  */
 const errors =
   'Errors `{"errors": [{"code", "message", "detail"}]}`: `UNAUTHORIZED` 401 (with `WWW-Authenticate: Bearer realm="<origin>/v2/token",service="mreg",scope="repository:<name>:pull"`), `DENIED` 403, `NAME_UNKNOWN` 404 (also for a model the token may not see), `MANIFEST_UNKNOWN` / `BLOB_UNKNOWN` 404, `NAME_INVALID` / `TAG_INVALID` / `DIGEST_INVALID` 400.';

@@ -1,8 +1,8 @@
 /**
- * The OCI distribution protocol's pull side (API.md "Bridges → OCI distribution"), so skopeo,
- * ORAS, registry mirrors and Harbor/Zot replication copy models out of mreg: a version is an
- * OCI artifact whose layers are its files (already sha256 blobs in R2), whose config is the
- * empty descriptor, and whose manifest's bytes are fixed for ever (src/domain/oci.ts). An
+ * The OCI distribution protocol's pull side (docs/reference.md "OCI distribution (pull)"), so
+ * skopeo, ORAS, registry mirrors and Harbor/Zot replication copy models out of mreg: a version
+ * is an OCI artifact whose layers are its files (already sha256 blobs in R2), whose config is
+ * the empty descriptor, and whose manifest's bytes are fixed for ever (src/domain/oci.ts). An
  * adapter only: every route goes through the seams `/v1` uses (credentials to a principal
  * through the bridges' one helper, ../caller.ts; the resolve and download services; the model
  * and version stores for D1; the model service for the one write, a manifest digest D1 lacks,

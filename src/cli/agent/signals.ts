@@ -2,9 +2,9 @@
  * Production signals from the model server beside the agent. It posts `{metrics, count?,
  * version?}` per request or per batch to the agent's `POST /signals` (who may:
  * ./local-auth.ts); the agent adds them up and sends the registry one weighted signal per
- * second for the version served, naming this node (docs/api.md "Aliases, gates and guards":
- * `{version, node, metrics, count}`), so a fleet of 10,000 nodes sends 10,000 signals a
- * second, not one per request, and a guard's `min_nodes` hears each node as one. When the
+ * second for the version served, naming this node (docs/reference.md "Gates, approvals and
+ * guards": `{version, node, metrics, count}`), so a fleet of 10,000 nodes sends 10,000 signals
+ * a second, not one per request, and a guard's `min_nodes` hears each node as one. When the
  * registry cannot take them they are counted as dropped, not queued: a guard judges the
  * present, and an unbounded queue would grow for as long as an outage lasts.
  */
