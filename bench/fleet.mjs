@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { bytesSource } from "../dist/client.mjs";
-import { apiClient, freePort, mintToken, root, startServer, workerOrigin } from "./lib.mjs";
+import { apiClient, freePort, mintToken, root, startRegistry, workerOrigin } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -113,7 +113,7 @@ const versionOf = (dir) => {
 async function run(shards) {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "mreg-bench-fleet-"));
-  const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state, "--var", `WATCH_RELAY_SHARDS:${shards}`, "--var", "RESOLVE_TTL_S:0"], { port });
+  const server = await startRegistry({ port, state, extra: ["--var", `WATCH_RELAY_SHARDS:${shards}`, "--var", "RESOLVE_TTL_S:0"] });
   const base = `http://127.0.0.1:${port}`;
   const admin = apiClient(base, mintToken("read write promote admin"));
   const read = mintToken("read report", "fleet");

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import { parseArgs } from "node:util";
-import { freePort, root, startServer } from "./lib.mjs";
+import { freePort, root, startRegistry } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -70,7 +70,7 @@ try {
   let base = values.url?.replace(/\/$/, "");
   if (!base) {
     const port = await freePort();
-    server = await startServer("node", ["scripts/start.mjs", "--port", String(port), "--persist-to", join(work, "state"), "--var", "ALLOW_HTTP_WEBHOOKS:true"], { port });
+    server = await startRegistry({ port, state: join(work, "state"), extra: ["--var", "ALLOW_HTTP_WEBHOOKS:true"] });
     base = `http://127.0.0.1:${port}`;
   }
   const secret = values.token ? undefined : devSecret();

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { blobSource } from "../dist/client.mjs";
-import { MiB, apiClient, cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
+import { MiB, apiClient, cpuOfGroup, freePort, mintToken, startRegistry } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -127,7 +127,7 @@ const work = mkdtempSync(join(tmpdir(), "mreg-bench-hf-"));
 const port = await freePort();
 const state = join(work, "state");
 const file = join(work, "weights.bin");
-const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state, "--var", `RESOLVE_TTL_S:${values.ttl}`], { port });
+const server = await startRegistry({ port, state, extra: ["--var", `RESOLVE_TTL_S:${values.ttl}`] });
 const base = `http://127.0.0.1:${port}`;
 try {
   const sha256 = makeFile(file, size);

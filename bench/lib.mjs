@@ -1,81 +1,63 @@
-// Shared pieces of the benchmarks: starting a wrangler dev server, minting a token, a typed
-// client for the API calls, sampling the RSS of the workerd processes, streaming a file
-// region over HTTP (the baseline Worker's upload, which is not the registry's API).
-import { spawn, execFileSync } from "node:child_process";
+// Shared pieces of the benchmarks: starting the registry (or another wrangler dev server),
+// minting a token, a typed client for the API calls, sampling the RSS of the workerd
+// processes, streaming a file region over HTTP (the baseline Worker's upload, which is not
+// the registry's API). Servers start the way every test server does (test/e2e/npm-start.mjs).
+import { execFileSync } from "node:child_process";
 import { createReadStream, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import http from "node:http";
-import { createServer } from "node:net";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { MregClient } from "../dist/client.mjs";
+import { freePort, npmStartArgs, root, SERVER_ARGS, spawnGroup, waitForHealth } from "../test/e2e/npm-start.mjs";
 
-export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+export { freePort, root, SERVER_ARGS };
 
-/** Process groups of the servers still running: killed when the bench itself is stopped. */
-const liveGroups = new Set();
-const killLiveGroups = () => {
-  for (const pgid of liveGroups) {
-    try {
-      process.kill(-pgid, "SIGKILL");
-    } catch {}
-  }
-  liveGroups.clear();
-};
 // A bench stopped by Ctrl-C, `timeout` or a crash must not leave wrangler and workerd behind
-// (they run detached, in their own group, so they would outlive it).
-process.on("exit", killLiveGroups);
+// (they run detached, in their own group, so they would outlive it): a signal becomes an exit,
+// on which test/e2e/npm-start.mjs kills every server's group still alive.
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(signal, () => {
-    killLiveGroups();
-    process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1));
-  });
+  process.on(signal, () => process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1)));
 }
 
-/** Starts a server (a command that serves on `port`), waits for `healthPath`, returns a stopper. */
+/**
+ * Starts a server (a command that serves on `port`), waits until `healthPath` answers below
+ * 500, returns a stopper. Wrangler commands take SERVER_ARGS (`--inspector-port 0`) from the
+ * caller; `startRegistry` is the registry's own start.
+ */
 export async function startServer(command, args, { cwd = root, port, healthPath = "/healthz", log }) {
-  const child = spawn(command, args, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  liveGroups.add(child.pid);
-  let output = "";
-  child.stdout.on("data", (d) => (output += d));
-  child.stderr.on("data", (d) => (output += d));
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${command} exited:\n${output}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}${healthPath}`);
-      if (res.status < 500) break;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`no answer on port ${port}:\n${output}`);
-    await new Promise((r) => setTimeout(r, 300));
+  const group = spawnGroup(command, args, { cwd });
+  const health = await waitForHealth(group, `http://127.0.0.1:${port}${healthPath}`, { everyMs: 300, ready: (res) => res.status < 500 });
+  if (health !== "up") {
+    group.signal("SIGKILL");
+    throw new Error(health === "exited" ? `${command} exited:\n${group.output()}` : `no answer on port ${port}:\n${group.output()}`);
   }
   return {
     /** The server's process group (it was spawned detached): what cpuOfGroup() sums and workerdPids() searches. */
-    pid: child.pid,
-    output: () => output,
+    pid: group.pid,
+    output: group.output,
     async stop() {
-      if (log) log(output);
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        return;
-      }
-      liveGroups.delete(child.pid);
+      if (log) log(group.output());
+      if (!group.signal("SIGTERM")) return;
       await new Promise((r) => {
         const timer = setTimeout(() => {
-          try {
-            process.kill(-child.pid, "SIGKILL");
-          } catch {}
+          group.signal("SIGKILL");
           r();
         }, 10_000);
-        child.on("exit", () => {
+        group.child.on("exit", () => {
           clearTimeout(timer);
           r();
         });
+        if (!group.running()) {
+          clearTimeout(timer);
+          r();
+        }
       });
     },
   };
+}
+
+/** The registry: `npm start` on `port` with its state in `state`, and `extra` flags for wrangler (`--var K:V`). */
+export function startRegistry({ port, state, extra = [], log }) {
+  return startServer("npm", npmStartArgs(port, state, extra), { port, log });
 }
 
 /**
@@ -197,18 +179,6 @@ export function sendFileRegion({ method, url, headers = {}, file, start, length 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 export const fmtMiB = (bytes) => (bytes / MiB).toFixed(0);
-
-/** A port nobody listens on right now (other benchmarks may run on fixed ones). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * The address of the Worker's own workerd, past `wrangler dev`'s proxy: the other listening

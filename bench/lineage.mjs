@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "../src/lineage/sql.ts";
-import { apiClient, freePort, mintToken, root, startServer } from "./lib.mjs";
+import { apiClient, freePort, mintToken, root, startRegistry } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -150,7 +150,7 @@ async function main() {
     console.log(`seeded ${total} versions across ${MODELS} models in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
     const port = await freePort();
-    const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], { port });
+    const server = await startRegistry({ port, state });
     const client = apiClient(`http://127.0.0.1:${port}`, mintToken("read"));
     try {
       const sample = (n, f) => Array.from({ length: n }, f);

@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
+import { cpuOfGroup, freePort, mintToken, startRegistry } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -94,7 +94,7 @@ async function must(res, what, ...ok) {
 try {
   console.log(`load: at start: ${machine()}`);
   const port = await freePort();
-  server = await startServer("node", ["scripts/start.mjs", "--port", String(port), "--persist-to", join(work, "state")], { port });
+  server = await startRegistry({ port, state: join(work, "state") });
   const base = `http://127.0.0.1:${port}`;
   const token = mintToken("read write promote approve report admin", "load");
   const setup = client(base, token, 8);

@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { blobSource } from "../dist/client.mjs";
-import { MiB, apiClient, freePort, mintToken, root, startServer } from "./lib.mjs";
+import { MiB, apiClient, freePort, mintToken, root, startRegistry } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -78,7 +78,7 @@ const work = mkdtempSync(join(tmpdir(), "mreg-bench-oci-"));
 const port = await freePort();
 const state = join(work, "state");
 const file = join(work, "weights.bin");
-const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], { port });
+const server = await startRegistry({ port, state });
 const base = `http://127.0.0.1:${port}`;
 try {
   const sha256 = makeFile(file, size);

@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { createHash } from "node:crypto";
 import { bytesSource } from "../dist/client.mjs";
-import { apiClient, cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
+import { apiClient, cpuOfGroup, freePort, mintToken, startRegistry } from "./lib.mjs";
 
 const WEIGHTS_SHA256 = createHash("sha256").update("weights").digest("hex");
 
@@ -54,7 +54,7 @@ const median = (xs) => {
 async function run(ttl) {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "mreg-bench-resolve-"));
-  const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state, "--var", `RESOLVE_TTL_S:${ttl}`], { port });
+  const server = await startRegistry({ port, state, extra: ["--var", `RESOLVE_TTL_S:${ttl}`] });
   const base = `http://127.0.0.1:${port}`;
   try {
     const admin = apiClient(base, mintToken("read write promote admin"));

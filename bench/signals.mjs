@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { createHash } from "node:crypto";
 import { bytesSource } from "../dist/client.mjs";
-import { apiClient, cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
+import { apiClient, cpuOfGroup, freePort, mintToken, startRegistry } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -73,7 +73,7 @@ function drive(path, token, errorRate, duration, { version = 2, spread = 0 } = {
 
 const port = await freePort();
 const state = mkdtempSync(join(tmpdir(), "mreg-bench-signals-"));
-const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], { port });
+const server = await startRegistry({ port, state });
 const base = `http://127.0.0.1:${port}`;
 try {
   const admin = apiClient(base, mintToken("read write promote admin"));

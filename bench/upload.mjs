@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { blobSource } from "../dist/client.mjs";
-import { GiB, MiB, apiClient, fmtMiB, mintToken, root, rssSampler, sendFileRegion, startServer, workerdCpuSeconds } from "./lib.mjs";
+import { GiB, MiB, apiClient, fmtMiB, mintToken, root, rssSampler, sendFileRegion, SERVER_ARGS, startRegistry, startServer, workerdCpuSeconds } from "./lib.mjs";
 
 const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,2" }, parallel: { type: "string", default: "4" } } });
 const sizes = values.sizes.split(",").map((s) => Math.round(Number(s) * GiB));
@@ -39,7 +39,7 @@ async function baseline(file, size, reread) {
   const port = 8790;
   const server = await startServer(
     join(root, "node_modules", ".bin", "wrangler"),
-    ["dev", "--config", "bench/baseline/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", join(work, "baseline-state")],
+    ["dev", "--config", "bench/baseline/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", join(work, "baseline-state"), ...SERVER_ARGS],
     { port, healthPath: "/" },
   );
   try {
@@ -73,8 +73,9 @@ async function downloadSha256(client, model, version, path) {
 async function mreg(file, size, sha256) {
   const port = 8791;
   const state = join(work, "mreg-state");
-  const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], {
+  const server = await startRegistry({
     port,
+    state,
     log: process.env.BENCH_LOG ? (output) => console.error(output) : undefined,
   });
   const base = `http://127.0.0.1:${port}`;

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { bytesSource } from "../dist/client.mjs";
-import { apiClient, freePort, mintToken, startServer } from "./lib.mjs";
+import { apiClient, freePort, mintToken, startRegistry } from "./lib.mjs";
 
 const { values } = parseArgs({ options: { changes: { type: "string", default: "1000" }, rounds: { type: "string", default: "4" } } });
 const CHANGES = Number(values.changes);
@@ -41,7 +41,7 @@ async function receivers(n) {
 async function main() {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "mreg-bench-webhooks-"));
-  const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], { port });
+  const server = await startRegistry({ port, state });
   const client = apiClient(`http://127.0.0.1:${port}`, mintToken("read write promote admin"));
   const sinks = await receivers(3);
   try {

@@ -6,7 +6,6 @@
  * the `chaos` vitest project both call `runCampaign`.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -19,6 +18,7 @@ import { formatEntry, History } from "./history";
 import { World } from "./model";
 import { Rand } from "./rand";
 import { Receiver } from "./receiver";
+import { freePort } from "../e2e/npm-start.mjs";
 import { CHAOS_VARS, ChaosServer } from "./server";
 import { Client, Gate, type WorkloadContext } from "./workload";
 
@@ -42,17 +42,6 @@ export interface CampaignResult {
   kills: number;
   restarts: number;
   tally: Tally;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,11 +5,7 @@
  * (/healthz), and the wait for it grows with the slowest start seen so far, because the
  * machine is shared and a start under load can take several times the first one.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
-import { SERVER_ARGS } from "../e2e/server";
-
-export const root = join(import.meta.dirname, "..", "..");
+import { npmStartArgs, spawnGroup, waitForHealth, type Group } from "../e2e/npm-start.mjs";
 
 /** Settings the campaign needs short or fixed (see docs/chaos.md). */
 export const CHAOS_VARS: Record<string, string> = {
@@ -29,22 +25,11 @@ export const CHAOS_VARS: Record<string, string> = {
   BLOB_GC_GRACE_S: "300",
 };
 
-/** Process groups still alive: killed on any exit of the harness, so no server outlives it. */
-const groups = new Set<number>();
-process.on("exit", () => {
-  for (const pid of groups) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-});
-
 export class ChaosServer {
   readonly base: string;
-  private child: ChildProcess | null = null;
-  private log = "";
+  private group: Group | null = null;
+  /** What servers this one replaced said: the last 100,000 characters, for a failure's report. */
+  private earlier = "";
   /** Slowest observed start, in ms: the readiness deadline is a multiple of it. */
   slowestStartMs = 0;
   starts = 0;
@@ -57,40 +42,31 @@ export class ChaosServer {
   }
 
   output(): string {
-    return this.log.slice(-20_000);
+    return (this.earlier + (this.group?.output() ?? "")).slice(-20_000);
+  }
+
+  /** Keeps what the current server said, and forgets the server. */
+  private retire(): void {
+    this.earlier = (this.earlier + (this.group?.output() ?? "")).slice(-100_000);
+    this.group = null;
   }
 
   get running(): boolean {
-    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+    return this.group !== null && this.group.running();
   }
 
   async start(): Promise<number> {
     const vars = Object.entries(CHAOS_VARS).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-    const args = ["start", "--", "--port", String(this.port), "--persist-to", this.state, "--test-scheduled", "--show-interactive-dev-session=false", ...SERVER_ARGS, ...vars];
+    const args = npmStartArgs(this.port, this.state, ["--test-scheduled", "--show-interactive-dev-session=false", ...vars]);
     const began = Date.now();
-    const child = spawn("npm", args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true" } });
-    this.child = child;
-    if (child.pid) groups.add(child.pid);
-    const keep = (d: Buffer) => {
-      this.log += d.toString();
-      if (this.log.length > 200_000) this.log = this.log.slice(-100_000);
-    };
-    child.stdout!.on("data", keep);
-    child.stderr!.on("data", keep);
+    this.retire();
+    this.group = spawnGroup("npm", args, { env: { ...process.env, CI: "true" }, keepChars: 100_000 });
     // Generous: 3 minutes, or 4x the slowest start seen, whichever is longer.
-    const deadline = began + Math.max(180_000, 4 * this.slowestStartMs);
-    for (;;) {
-      try {
-        const res = await fetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(10_000) });
-        if (res.ok) break;
-      } catch {
-        // not listening yet
-      }
-      if (!this.running || Date.now() > deadline) {
-        this.kill();
-        throw new Error(`npm start did not come up in ${Date.now() - began} ms:\n${this.output()}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
+    const timeoutMs = Math.max(180_000, 4 * this.slowestStartMs);
+    if ((await waitForHealth(this.group, `${this.base}/healthz`, { timeoutMs, everyMs: 200 })) !== "up") {
+      const output = this.output();
+      this.kill();
+      throw new Error(`npm start did not come up in ${Date.now() - began} ms:\n${output}`);
     }
     const took = Date.now() - began;
     this.slowestStartMs = Math.max(this.slowestStartMs, took);
@@ -98,17 +74,10 @@ export class ChaosServer {
     return took;
   }
 
-  /** SIGKILL to the whole group: npm, wrangler, workerd. Waits until the port is closed. */
+  /** SIGKILL to the whole group: npm, wrangler, workerd (`waitDown` waits until the port is closed). */
   kill(): void {
-    const child = this.child;
-    if (!child?.pid) return;
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-    groups.delete(child.pid);
-    this.child = null;
+    this.group?.signal("SIGKILL");
+    this.retire();
   }
 
   /** Waits until nothing answers on the port any more (workerd can outlive the signal briefly). */
@@ -125,20 +94,10 @@ export class ChaosServer {
 
   /** The end of the campaign: SIGTERM then SIGKILL, so nothing outlives it. */
   async stop(): Promise<void> {
-    const child = this.child;
-    if (!child?.pid) return;
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {
-      return;
-    }
+    const group = this.group;
+    if (!group?.signal("SIGTERM")) return;
     await new Promise((r) => setTimeout(r, 1500));
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-    groups.delete(child.pid);
-    this.child = null;
+    group.signal("SIGKILL");
+    this.retire();
   }
 }

@@ -4,16 +4,17 @@
  * `--verbose` shows everything; and SIGTERM to npm's own pid (not its process group, as a
  * supervisor or `kill <pid>` sends it) leaves no wrangler, workerd or esbuild behind.
  */
-import { execSync, spawn, type ChildProcess } from "node:child_process";
+import { execSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { until } from "../until";
-import { freePort, root, SERVER_ARGS } from "./server";
+import { freePort, npmStartArgs, root, spawnGroup, waitForHealth, type Group } from "./npm-start.mjs";
 
 interface Started {
   child: ChildProcess;
+  group: Group;
   port: number;
   state: string;
   output: () => string;
@@ -24,35 +25,18 @@ const started: Started[] = [];
 async function npmStart(extra: string[] = []): Promise<Started> {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "mreg-start-"));
-  const child = spawn("npm", ["start", "--", "--port", String(port), "--persist-to", state, ...SERVER_ARGS, ...extra], {
-    cwd: root,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  const run = { child, port, state, output: () => output };
+  const group = spawnGroup("npm", npmStartArgs(port, state, extra));
+  const run = { child: group.child, group, port, state, output: group.output };
   started.push(run);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up:\n${output}`);
-    const up = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
-    if (up) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  if ((await waitForHealth(group, `http://127.0.0.1:${port}/healthz`)) !== "up") throw new Error(`npm start did not come up:\n${group.output()}`);
   // The block follows the first answer to /healthz.
-  await until(() => output.includes("stop: Ctrl-C"), () => `the closing block:\n${output}`);
+  await until(() => group.output().includes("stop: Ctrl-C"), () => `the closing block:\n${group.output()}`);
   return run;
 }
 
 afterEach(() => {
-  for (const { child, state } of started.splice(0)) {
-    try {
-      process.kill(-child.pid!, "SIGKILL");
-    } catch {
-      // already gone
-    }
+  for (const { group, state } of started.splice(0)) {
+    group.signal("SIGKILL");
     rmSync(state, { recursive: true, force: true });
   }
 });
