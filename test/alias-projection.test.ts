@@ -5,17 +5,13 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ALIAS_RECORD_SQL, ALIASES_OF_MODELS_SQL } from "../src/models/alias-projection";
-import { call, createModel, createVersion, json } from "./helpers";
+import { createModel, json, readyVersion } from "./helpers";
 
 const SHA = "ab12cd34ef";
 
 /** A ready version with `lineage`, holding one small file. */
 async function readyWithLineage(model: string, lineage: Record<string, unknown>) {
-  const v = await createVersion(model, { lineage });
-  const put = await call("PUT", `/v1/models/${model}/versions/${v.version}/files/w.txt`, { rawBody: `${model} v${v.version}` });
-  expect(put.status).toBe(201);
-  expect((await json("POST", `/v1/models/${model}/versions/${v.version}/finalize`)).status).toBe(200);
-  return v.version as number;
+  return (await readyVersion(model, (version) => ({ "w.txt": `${model} v${version}` }), { body: { lineage } })).version as number;
 }
 
 describe("the alias projection's reader", () => {

@@ -1,13 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createModel, createVersion, hsToken, json, readyVersion } from "./helpers";
+import { call, createVersion, hsToken, json, modelWithReady } from "./helpers";
 
 /** A model with `n` ready versions (1..n), each holding one small file. */
-async function modelWithReady(name: string, n: number) {
-  await createModel(name);
-  for (let i = 1; i <= n; i++) await readyVersion(name, { "w.bin": new TextEncoder().encode(`${name} v${i}`) });
-}
-
 const put = (model: string, alias: string, body: unknown, token?: string) =>
   json("PUT", `/v1/models/${model}/aliases/${alias}`, { body, ...(token ? { token } : {}) });
 const resolve = (model: string, alias: string, query = "") => json("GET", `/v1/models/${model}/aliases/${alias}${query}`);

@@ -1,17 +1,12 @@
 /** Gates, approvals and their enforcement through the HTTP API, including races. */
 import { describe, expect, it } from "vitest";
-import { call, createModel, hsToken, json } from "./helpers";
+import { call, createModel, hsToken, json, readyVersion } from "./helpers";
 
 let seq = 0;
 /** A ready version with these fields, created by `creator`. */
 async function ready(model: string, body: Record<string, unknown> = {}, creator = "trainer") {
   const token = await hsToken({ sub: creator });
-  const v = await json("POST", `/v1/models/${model}/versions`, { token, body });
-  expect(v.status).toBe(201);
-  const put = await call("PUT", `/v1/models/${model}/versions/${v.body.version}/files/w.bin`, { token, rawBody: `weights ${++seq}` });
-  expect(put.status).toBe(201);
-  expect((await json("POST", `/v1/models/${model}/versions/${v.body.version}/finalize`, { token })).status).toBe(200);
-  return v.body.version as number;
+  return (await readyVersion(model, { "w.bin": `weights ${++seq}` }, { body, token })).version as number;
 }
 
 const setGate = (model: string, target: string, policy: unknown, token?: string) => json("PUT", `/v1/models/${model}/gates/${target}`, { body: policy, token });

@@ -6,13 +6,11 @@ import worker from "../src/index";
 import { signals } from "../src/guards/coalesce";
 import { modelState, unwrap } from "../src/model-writes/stub";
 import type { ModelState } from "../src/state/model-state";
-import { call, createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
+import { call, hsToken, json, modelStub, modelWithReady } from "./helpers";
 import { until } from "./until";
 
 async function twoVersions(model: string) {
-  await createModel(model);
-  await readyVersion(model, { "w.bin": new TextEncoder().encode(`${model} one`) });
-  await readyVersion(model, { "w.bin": new TextEncoder().encode(`${model} two`) });
+  await modelWithReady(model, 2);
   await json("PUT", `/v1/models/${model}/aliases/production`, { body: { version: 1 } });
   await json("PUT", `/v1/models/${model}/aliases/production`, { body: { version: 2 } });
 }

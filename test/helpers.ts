@@ -76,8 +76,8 @@ export async function createModel(name: string, extra: Record<string, unknown> =
   return res.body;
 }
 
-export async function createVersion(model: string, body: Record<string, unknown> = {}) {
-  const res = await json("POST", `/v1/models/${model}/versions`, { body });
+export async function createVersion(model: string, body: Record<string, unknown> = {}, token?: string) {
+  const res = await json("POST", `/v1/models/${model}/versions`, { body, ...(token ? { token } : {}) });
   if (res.status !== 201) throw new Error(`createVersion ${model}: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
 }
@@ -101,16 +101,46 @@ export async function sha256Of(data: Uint8Array | ArrayBuffer | string): Promise
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** A ready version holding the given files (path → bytes). */
-export async function readyVersion(model: string, files: Record<string, Uint8Array>) {
-  const v = await createVersion(model);
-  for (const [path, data] of Object.entries(files)) {
-    const put = await call("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, { rawBody: data });
+/** A version's files: path → bytes or text; or, where they depend on it, made from the version's number. */
+export type VersionFiles = Record<string, Uint8Array | string> | ((version: number) => Record<string, Uint8Array | string>);
+
+export interface VersionOptions {
+  /** The create body: description, tags, metrics, lineage. */
+  body?: Record<string, unknown>;
+  /** Who creates, uploads and finalizes (default: the all-scopes token of `call`). */
+  token?: string;
+}
+
+/** A pending version holding `files`, each uploaded in one PUT: the Version as created. */
+export async function versionWithFiles(model: string, files: VersionFiles, opts: VersionOptions = {}) {
+  const v = await createVersion(model, opts.body ?? {}, opts.token);
+  const auth = opts.token ? { token: opts.token } : {};
+  for (const [path, data] of Object.entries(typeof files === "function" ? files(v.version) : files)) {
+    const put = await call("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, { rawBody: data, ...auth });
     if (put.status !== 201) throw new Error(`put ${path}: ${put.status} ${await put.text()}`);
   }
-  const fin = await json("POST", `/v1/models/${model}/versions/${v.version}/finalize`);
+  return v;
+}
+
+/** A ready version holding `files`: the Version as finalized. */
+export async function readyVersion(model: string, files: VersionFiles, opts: VersionOptions = {}) {
+  const v = await versionWithFiles(model, files, opts);
+  const fin = await json("POST", `/v1/models/${model}/versions/${v.version}/finalize`, opts.token ? { token: opts.token } : {});
   if (fin.status !== 200) throw new Error(`finalize: ${fin.status} ${JSON.stringify(fin.body)}`);
   return fin.body;
+}
+
+/**
+ * A new model with `n` ready versions, each one file `w.bin` of its own (`<name> v<i>`); with
+ * `alias`, that alias set to version 1.
+ */
+export async function modelWithReady(name: string, n: number, opts: { alias?: string } = {}) {
+  await createModel(name);
+  for (let i = 1; i <= n; i++) await readyVersion(name, { "w.bin": `${name} v${i}` });
+  if (opts.alias) {
+    const set = await json("PUT", `/v1/models/${name}/aliases/${opts.alias}`, { body: { version: 1 } });
+    if (set.status !== 200) throw new Error(`set ${opts.alias}: ${set.status} ${JSON.stringify(set.body)}`);
+  }
 }
 
 /**

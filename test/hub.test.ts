@@ -4,20 +4,14 @@
  * paths-info, and the Hub's errors. test/e2e/hf-*.test.ts drives it with the real clients.
  */
 import { describe, expect, it } from "vitest";
-import { call, createModel, hsToken, json, sha256Of } from "./helpers";
+import { call, createModel, hsToken, json, readyVersion, sha256Of } from "./helpers";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
 /** A ready version of `model` holding `files` (path → text); returns its number and commit. */
 async function ready(model: string, files: Record<string, string>, body: Record<string, unknown> = {}) {
-  const v = await json("POST", `/v1/models/${model}/versions`, { body });
-  for (const [path, content] of Object.entries(files)) {
-    const put = await call("PUT", `/v1/models/${model}/versions/${v.body.version}/files/${path}`, { rawBody: content });
-    expect(put.status, path).toBe(201);
-  }
-  const fin = await json("POST", `/v1/models/${model}/versions/${v.body.version}/finalize`);
-  expect(fin.status).toBe(200);
-  return { version: v.body.version as number, commit: (fin.body.digest as string).slice(7, 47) };
+  const v = await readyVersion(model, files, { body });
+  return { version: v.version as number, commit: (v.digest as string).slice(7, 47) };
 }
 
 const CARD = `---

@@ -3,16 +3,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { FACTS_SQL, LOOKUP_SQL, WALK_SQL } from "../src/lineage/sql";
 import { lookupQuery } from "../src/lineage/store";
 import { Visibility } from "../src/db/visibility";
-import { bytesOf, call, createModel, createVersion, hsToken, json } from "./helpers";
+import { bytesOf, call, createModel, createVersion, hsToken, json, readyVersion } from "./helpers";
 
 /** A ready version with one small file and this lineage. */
 async function readyWith(model: string, lineage: Record<string, unknown>, extra: Record<string, unknown> = {}) {
-  const v = await createVersion(model, { lineage, ...extra });
-  const put = await call("PUT", `/v1/models/${model}/versions/${v.version}/files/w.bin`, { rawBody: bytesOf(64, v.version + model.length) });
-  expect(put.status).toBe(201);
-  const fin = await json("POST", `/v1/models/${model}/versions/${v.version}/finalize`);
-  expect(fin.status).toBe(200);
-  return fin.body as { version: number; created_at: string };
+  const files = (version: number) => ({ "w.bin": bytesOf(64, version + model.length) });
+  return (await readyVersion(model, files, { body: { lineage, ...extra } })) as { version: number; created_at: string };
 }
 
 type Node = { model: string | null; version: number | null; distance: number; aliases?: string[]; status?: string; ref?: string; redacted?: true };

@@ -8,22 +8,11 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { readAhead } from "../src/artifacts/read-ahead";
 import { isRepositoryName, manifestReference, ociManifest, tagsList, tagsPage, EMPTY_DIGEST } from "../src/domain/oci";
-import { bytesOf, call, createModel, hsToken, json, modelStub, sha256Of } from "./helpers";
+import { bytesOf, call, createModel, hsToken, json, modelStub, readyVersion, sha256Of } from "./helpers";
 import { costAgainstScan, LINEAR_BOUND } from "./linear-cost";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const basic = (password: string, user = "x") => `Basic ${btoa(`${user}:${password}`)}`;
-
-async function ready(model: string, files: Record<string, string>) {
-  const v = await json("POST", `/v1/models/${model}/versions`, { body: {} });
-  for (const [path, content] of Object.entries(files)) {
-    const put = await call("PUT", `/v1/models/${model}/versions/${v.body.version}/files/${path}`, { rawBody: content });
-    expect(put.status, path).toBe(201);
-  }
-  const fin = await json("POST", `/v1/models/${model}/versions/${v.body.version}/finalize`);
-  expect(fin.status).toBe(200);
-  return fin.body as { version: number; digest: string; ready_at: string };
-}
 
 const promote = async (model: string, alias: string, version: number) =>
   expect((await json("PUT", `/v1/models/${model}/aliases/${alias}`, { body: { version } })).status).toBe(200);
@@ -131,7 +120,7 @@ describe("authentication", () => {
 describe("manifests and blobs", () => {
   it("serves a version as an artifact: the manifest by tag and by digest, the same bytes, its digest stored in D1", async () => {
     await createModel("oci-m");
-    const v1 = await ready("oci-m", { "model.onnx": "weights-1", "config.json": '{"a":1}', "empty.txt": "" });
+    const v1 = await readyVersion("oci-m", { "model.onnx": "weights-1", "config.json": '{"a":1}', "empty.txt": "" });
     await promote("oci-m", "production", v1.version);
     const res = await call("GET", "/v2/oci-m/manifests/production", { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } });
     expect(res.status).toBe(200);
@@ -173,7 +162,7 @@ describe("manifests and blobs", () => {
 
   it("streams blobs a ready version holds, with HEAD and ranges, and the empty config", async () => {
     await createModel("oci-b");
-    await ready("oci-b", { "w.bin": "0123456789" });
+    await readyVersion("oci-b", { "w.bin": "0123456789" });
     const digest = `sha256:${await sha256Of("0123456789")}`;
     const res = await call("GET", `/v2/oci-b/blobs/${digest}`);
     expect([res.status, await res.text(), res.headers.get("docker-content-digest"), res.headers.get("content-length")]).toEqual([200, "0123456789", digest, "10"]);
@@ -187,7 +176,7 @@ describe("manifests and blobs", () => {
     expect([config.status, await config.text(), config.headers.get("content-length")]).toEqual([200, "{}", "2"]);
     // Bytes another model holds are not this model's blob; a malformed digest is invalid.
     await createModel("oci-b2");
-    await ready("oci-b2", { "other.bin": "other-bytes" });
+    await readyVersion("oci-b2", { "other.bin": "other-bytes" });
     const foreign = await json("GET", `/v2/oci-b/blobs/sha256:${await sha256Of("other-bytes")}`);
     expect([foreign.status, foreign.body.errors[0].code]).toEqual([404, "BLOB_UNKNOWN"]);
     const invalid = await json("GET", "/v2/oci-b/blobs/sha256:xyz");
@@ -196,8 +185,8 @@ describe("manifests and blobs", () => {
 
   it("follows a promotion on the tag while the old digest still serves the old version", async () => {
     await createModel("oci-p");
-    const v1 = await ready("oci-p", { "w.bin": "one" });
-    const v2 = await ready("oci-p", { "w.bin": "two" });
+    const v1 = await readyVersion("oci-p", { "w.bin": "one" });
+    const v2 = await readyVersion("oci-p", { "w.bin": "two" });
     await promote("oci-p", "production", v1.version);
     const first = await call("GET", "/v2/oci-p/manifests/production");
     const d1 = first.headers.get("docker-content-digest")!;
@@ -210,14 +199,14 @@ describe("manifests and blobs", () => {
     const old = await call("GET", `/v2/oci-p/manifests/${d1}`);
     expect(JSON.parse(await old.text()).layers[0].digest).toBe(`sha256:${await sha256Of("one")}`);
     // Two versions with the very same files still have different manifests (version, ready_at).
-    const v3 = await ready("oci-p", { "w.bin": "two" });
+    const v3 = await readyVersion("oci-p", { "w.bin": "two" });
     expect(await storedDigest("oci-p", v3.version)).not.toBe(d2);
   });
 
   it("backfills the digests of versions made ready before the column, on the first by-digest miss", async () => {
     await createModel("oci-old");
-    const v1 = await ready("oci-old", { "w.bin": "legacy" });
-    const v2 = await ready("oci-old", { "w.bin": "legacy-2" });
+    const v1 = await readyVersion("oci-old", { "w.bin": "legacy" });
+    const v2 = await readyVersion("oci-old", { "w.bin": "legacy-2" });
     const d1 = (await storedDigest("oci-old", v1.version))!;
     const d2 = (await storedDigest("oci-old", v2.version))!;
     await env.DB.prepare("UPDATE versions SET oci_digest = NULL WHERE model = 'oci-old'").run();
@@ -229,8 +218,8 @@ describe("manifests and blobs", () => {
 
   it("has the model's object record a digest D1 lacks, through its outbox like every version fact (the bridge writes none)", async () => {
     await createModel("oci-rec");
-    const v1 = await ready("oci-rec", { "w.bin": "rec-1" });
-    const v2 = await ready("oci-rec", { "w.bin": "rec-2", "z/y.txt": "" });
+    const v1 = await readyVersion("oci-rec", { "w.bin": "rec-1" });
+    const v2 = await readyVersion("oci-rec", { "w.bin": "rec-2", "z/y.txt": "" });
     const pending = await json("POST", "/v1/models/oci-rec/versions", { body: {} });
     const recorded = [(await storedDigest("oci-rec", v1.version))!, (await storedDigest("oci-rec", v2.version))!];
     await env.DB.prepare("UPDATE versions SET oci_digest = NULL WHERE model = 'oci-rec'").run();
@@ -252,8 +241,8 @@ describe("manifests and blobs", () => {
 describe("tags, catalog and errors", () => {
   it("lists aliases and stages that resolve to a ready version, then v<n>, paged with Link", async () => {
     await createModel("oci-t");
-    const v1 = await ready("oci-t", { "a.txt": "a" });
-    const v2 = await ready("oci-t", { "a.txt": "b" });
+    const v1 = await readyVersion("oci-t", { "a.txt": "a" });
+    const v2 = await readyVersion("oci-t", { "a.txt": "b" });
     await json("POST", "/v1/models/oci-t/versions", { body: {} }); // pending: no tag
     await promote("oci-t", "production", v1.version);
     await promote("oci-t", "canary", v2.version);
@@ -269,7 +258,7 @@ describe("tags, catalog and errors", () => {
 
   it("answers NAME_UNKNOWN alike for a missing model and one the token may not see, and the spec's other codes", async () => {
     await createModel("oci-hidden");
-    const v = await ready("oci-hidden", { "w.bin": "secret" });
+    const v = await readyVersion("oci-hidden", { "w.bin": "secret" });
     await promote("oci-hidden", "production", v.version);
     const digest = (await storedDigest("oci-hidden", v.version))!;
     const other = await hsToken({ scope: "read", models: ["someone-else-*"] });
@@ -308,7 +297,7 @@ describe("tags, catalog and errors", () => {
 
   it("leaves a model named v2 its Hub file routes", async () => {
     await createModel("v2");
-    const v = await ready("v2", { "config.json": "{}" });
+    const v = await readyVersion("v2", { "config.json": "{}" });
     await promote("v2", "production", v.version);
     const res = await call("GET", "/v2/resolve/production/config.json");
     expect([res.status, await res.text()]).toEqual([200, "{}"]);

@@ -8,7 +8,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { WatchRelay } from "../src/state/watch-relay";
-import { createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
+import { createModel, hsToken, json, modelStub, modelWithReady, readyVersion } from "./helpers";
 import { until } from "./until";
 
 interface Message {
@@ -34,15 +34,9 @@ async function watcher(model: string, alias: string, key: string) {
 const relaysOf = (model: string, alias: string) =>
   runInDurableObject(modelStub(model), (_i, state) => state.storage.sql.exec<{ relay: string }>("SELECT relay FROM relays WHERE alias = ?", alias).toArray().map((r) => r.relay));
 
-async function modelWith(name: string, versions: number) {
-  await createModel(name);
-  for (let i = 1; i <= versions; i++) await readyVersion(name, { "w.bin": new TextEncoder().encode(`${name} ${i}`) });
-  expect((await json("PUT", `/v1/models/${name}/aliases/prod`, { body: { version: 1 } })).status).toBe(200);
-}
-
 describe("watch relays", () => {
   it("spread 60 sockets over at most WATCH_RELAY_SHARDS relays, and tell every socket every change once, in order", async () => {
-    await modelWith("rl-fan", 3);
+    await modelWithReady("rl-fan", 3, { alias: "prod" });
     const sockets = await Promise.all(Array.from({ length: 60 }, (_, i) => watcher("rl-fan", "prod", `node-${i}`)));
     await until(() => sockets.every((s) => s.messages.length >= 1), "every socket's current state");
     const relays = await relaysOf("rl-fan", "prod");
@@ -65,7 +59,7 @@ describe("watch relays", () => {
   });
 
   it("keeps a relay's sockets hearing changes across the relay's hibernation, and answers a ping with the current state", async () => {
-    await modelWith("rl-sleep", 2);
+    await modelWithReady("rl-sleep", 2, { alias: "prod" });
     const s = await watcher("rl-sleep", "prod", "only");
     await until(() => s.messages.length >= 1, "a message");
     const [relay] = await relaysOf("rl-sleep", "prod");
@@ -81,7 +75,7 @@ describe("watch relays", () => {
   });
 
   it("strikes a relay off the model's register once its last socket is gone, and takes it back with its next socket", async () => {
-    await modelWith("rl-gone", 3);
+    await modelWithReady("rl-gone", 3, { alias: "prod" });
     const s = await watcher("rl-gone", "prod", "lone");
     await until(() => s.messages.length >= 1, "a message");
     const [relay] = await relaysOf("rl-gone", "prod");
@@ -102,7 +96,7 @@ describe("watch relays", () => {
   });
 
   it("never shows a socket a change before its current state, nor loses one, when sockets attach while changes commit (5 rounds)", async () => {
-    await modelWith("rl-race", 2);
+    await modelWithReady("rl-race", 2, { alias: "prod" });
     for (let round = 0; round < 5; round++) {
       const changes = (async () => {
         for (let i = 0; i < 4; i++) await json("PUT", "/v1/models/rl-race/aliases/prod", { body: { version: (i % 2) + 1 } });

@@ -7,13 +7,7 @@ import { cachedResolveState, type ResolveCacheOptions } from "../src/caches/reso
 import { freshness, mayJoin, PERSIST_EVERY_MS, shouldPersist, staleAge, storedMaxAge } from "../src/caches/freshness";
 import { modelState, unwrap } from "../src/model-writes/stub";
 import type { ModelState } from "../src/state/model-state";
-import { createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
-
-async function modelWithAlias(name: string, versions: number, alias = "prod") {
-  await createModel(name);
-  for (let i = 1; i <= versions; i++) await readyVersion(name, { "w.bin": new TextEncoder().encode(`${name} v${i}`) });
-  expect((await json("PUT", `/v1/models/${name}/aliases/${alias}`, { body: { version: 1 } })).status).toBe(200);
-}
+import { createModel, hsToken, json, modelStub, modelWithReady, readyVersion } from "./helpers";
 
 /** Moves an alias straight on the Durable Object, as another colo would: this isolate's caches are not told. */
 async function setElsewhere(model: string, alias: string, version: number) {
@@ -149,7 +143,7 @@ describe("resolve freshness (pure)", () => {
 
 describe("concurrent misses", () => {
   it("share one ModelState call per key over HTTP while the object is slow", async () => {
-    await modelWithAlias("rc-burst", 1);
+    await modelWithReady("rc-burst", 1, { alias: "prod" });
     const calls = await countResolves("rc-burst");
     const token = await hsToken({ scope: "read" });
     const release = await holdObject("rc-burst");
@@ -177,7 +171,7 @@ describe("concurrent misses", () => {
   });
 
   it("with the cache off, share only a load that started after they arrived", async () => {
-    await modelWithAlias("rc-off", 1);
+    await modelWithReady("rc-off", 1, { alias: "prod" });
     let release!: () => void;
     const { counter, load } = countedLoad("rc-off", "prod", new Promise<void>((r) => (release = r)));
     const { opts } = cacheOptions(0);
@@ -199,7 +193,7 @@ describe("concurrent misses", () => {
 
 describe("refresh ahead of expiry", () => {
   it("answers from memory, refreshes in the background near the end, and never waits on a miss", async () => {
-    await modelWithAlias("rc-ahead", 2);
+    await modelWithReady("rc-ahead", 2, { alias: "prod" });
     const { counter, load } = countedLoad("rc-ahead", "prod");
     const { clock, opts, settle } = cacheOptions(10);
     const at = (s: number) => opts(clock.t + s * 1000);
@@ -223,7 +217,7 @@ describe("refresh ahead of expiry", () => {
   });
 
   it("never answers past the TTL without asking ModelState again", async () => {
-    await modelWithAlias("rc-expire", 2);
+    await modelWithReady("rc-expire", 2, { alias: "prod" });
     const { counter, load } = countedLoad("rc-expire", "prod");
     const { clock, opts, settle } = cacheOptions(10);
     await cachedResolveState("rc-expire", "prod", opts(clock.t), load);
@@ -250,7 +244,7 @@ describe("stale-if-error", () => {
   }
 
   it("serves the last resolution seen with x-mreg-stale when ModelState cannot answer, then 503 past the window", async () => {
-    await modelWithAlias("rc-down", 1);
+    await modelWithReady("rc-down", 1, { alias: "prod" });
     const fresh = await get("/v1/models/rc-down/aliases/prod");
     expect([fresh.status, fresh.body.version, fresh.headers.get("x-mreg-stale")]).toEqual([200, 1, null]);
 
@@ -280,7 +274,7 @@ describe("stale-if-error", () => {
   });
 
   it("stands in for up to RESOLVE_STALE_IF_ERROR_S past the TTL, by the entry's own clock", async () => {
-    await modelWithAlias("rc-window", 1);
+    await modelWithReady("rc-window", 1, { alias: "prod" });
     const { load } = countedLoad("rc-window", "prod");
     const { clock, opts, settle } = cacheOptions(10, 100);
     const at = (s: number) => opts(clock.t + s * 1000);
@@ -300,7 +294,7 @@ describe("stale-if-error", () => {
   });
 
   it("does not stand in for an answer ModelState gave: a deleted alias is 404, and is not served stale after", async () => {
-    await modelWithAlias("rc-gone", 1);
+    await modelWithReady("rc-gone", 1, { alias: "prod" });
     expect((await get("/v1/models/rc-gone/aliases/prod")).status).toBe(200);
     unwrap(await modelState(env, "rc-gone").deleteAlias({ model: "rc-gone", actor: "elsewhere", at: new Date().toISOString(), alias: "prod", reason: null, admin: true }));
     const gone = await get("/v1/models/rc-gone/aliases/prod");

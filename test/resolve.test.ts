@@ -9,13 +9,8 @@ import { lookup, lookupAll } from "../src/resolve/service";
 import type { SignalResult } from "../src/state/guard-ops";
 import type { Outcome, R2Aborts, Written } from "../src/state/model-state";
 import type { ModelStateReads, ModelStateRpc } from "../src/state/rpc";
-import { call, createModel, createVersion, hsToken, json, modelStub, readyVersion } from "./helpers";
+import { call, createVersion, hsToken, json, modelStub, modelWithReady, readyVersion } from "./helpers";
 import { until } from "./until";
-
-async function modelWithReady(name: string, n: number) {
-  await createModel(name);
-  for (let i = 1; i <= n; i++) await readyVersion(name, { "w.bin": new TextEncoder().encode(`${name} v${i}`) });
-}
 
 /** A watch message: the Resolution's fields at the top level, plus `event`. */
 interface WatchMessage {

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { cleanup } from "../src/artifacts/cleanup";
 import { applyModelRetention } from "../src/retention/apply";
 import { RetentionStore } from "../src/retention/store";
-import { bytesOf, call, createModel, createVersion, hsToken, json, sha256Of } from "./helpers";
+import { bytesOf, call, createModel, createVersion, hsToken, json, readyVersion, sha256Of, versionWithFiles } from "./helpers";
 
 const DAY = 24 * 3600 * 1000;
 /** The smallest grace the config allows, so a second run 301 s later collects. */
@@ -18,12 +18,7 @@ type AuditItem = { id: string; actor: string; action: string; model: string; ver
 
 /** A version with these files (path → bytes) and create body, made ready unless `pending`. */
 async function version(model: string, files: Record<string, Uint8Array>, body: Record<string, unknown> = {}, pending = false) {
-  const v = await createVersion(model, body);
-  for (const [path, data] of Object.entries(files)) {
-    expect((await call("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, { rawBody: data })).status).toBe(201);
-  }
-  if (!pending) expect((await json("POST", `/v1/models/${model}/versions/${v.version}/finalize`)).status).toBe(200);
-  return v.version as number;
+  return (pending ? await versionWithFiles(model, files, { body }) : await readyVersion(model, files, { body })).version as number;
 }
 
 async function versionsOf(model: string): Promise<number[]> {

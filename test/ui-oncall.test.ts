@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import type { AuditEvent } from "../src/client/types";
 import { changeText, guardText, guardWindowText, policyRules } from "../src/ui/words";
 import { mergePatch, parseMetrics, parsePairs } from "../src/ui/forms";
-import { call, createModel, hsToken, json } from "./helpers";
+import { createModel, hsToken, json, readyVersion } from "./helpers";
 import { costAgainstScan, LINEAR_BOUND } from "./linear-cost";
 
 async function page(method: string, path: string, opts: { cookie?: string; form?: Record<string, string> } = {}) {
@@ -42,10 +42,7 @@ const follow = (res: { headers: Headers }, cookie: string) => page("GET", res.he
 const notice = (html: string) => /<div class="notice (?:ok|bad)"[^>]*>(.*?)<\/div>/s.exec(html)?.[1]?.replace(/<[^>]+>/g, "").replace(/&#39;/g, "'").replace(/&quot;/g, '"') ?? null;
 
 async function ready(model: string, body: Record<string, unknown> = {}): Promise<number> {
-  const v = await json("POST", `/v1/models/${model}/versions`, { body });
-  expect((await call("PUT", `/v1/models/${model}/versions/${v.body.version}/files/w.bin`, { rawBody: `w${v.body.version}` })).status).toBe(201);
-  expect((await json("POST", `/v1/models/${model}/versions/${v.body.version}/finalize`)).status).toBe(200);
-  return v.body.version as number;
+  return (await readyVersion(model, (version) => ({ "w.bin": `w${version}` }), { body })).version as number;
 }
 
 describe("the on-call path (item 8)", () => {

@@ -5,7 +5,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createModel, hsToken, json } from "./helpers";
+import { call, createModel, hsToken, json, readyVersion } from "./helpers";
 
 const XSS = `<script>alert("x")</script>`;
 
@@ -29,15 +29,9 @@ async function signIn(scope: string, sub = "ui-user"): Promise<string> {
 
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1];
 
-async function readyVersion(model: string, files: Record<string, string>, body: Record<string, unknown> = {}, token?: string): Promise<number> {
-  const v = await json("POST", `/v1/models/${model}/versions`, { body, token });
-  expect(v.status).toBe(201);
-  for (const [path, content] of Object.entries(files)) {
-    const put = await call("PUT", `/v1/models/${model}/versions/${v.body.version}/files/${path}`, { rawBody: content, token });
-    expect(put.status).toBe(201);
-  }
-  expect((await call("POST", `/v1/models/${model}/versions/${v.body.version}/finalize`, { token })).status).toBe(200);
-  return v.body.version as number;
+/** A ready version (made by `token` when given): its number. */
+async function ready(model: string, files: Record<string, string>, body: Record<string, unknown> = {}, token?: string): Promise<number> {
+  return (await readyVersion(model, files, { body, ...(token ? { token } : {}) })).version as number;
 }
 
 describe("sign-in", () => {
@@ -119,7 +113,7 @@ describe("pages", () => {
   it("lists models by prefix, kind and tag, with aliases and latest version", async () => {
     await createModel("ui-list-a", { kind: "model", tags: { team: "fraud" } });
     await createModel("ui-list-b", { kind: "prompt", tags: { team: "search" } });
-    const v = await readyVersion("ui-list-a", { "w.bin": "a" });
+    const v = await ready("ui-list-a", { "w.bin": "a" });
     expect((await json("PUT", "/v1/models/ui-list-a/aliases/production", { body: { version: v } })).status).toBe(200);
     const cookie = await signIn("read");
     const all = await page("GET", "/?prefix=ui-list-", { cookie });
@@ -137,7 +131,7 @@ describe("pages", () => {
   it("escapes descriptions, tags, file paths and Markdown so scripts render inert", async () => {
     await createModel("ui-xss", { description: `desc ${XSS}`, tags: { [`k${XSS}`]: `v${XSS}` } });
     const readme = `# Card\n\nHello ${XSS} <img src=x onerror=alert(1)>\n\n[click](javascript:alert(1)) and [ok](https://example.com)\n\n\`\`\`\n${XSS}\n\`\`\`\n`;
-    const v = await readyVersion("ui-xss", { "README.md": readme, [`dir/<script>x.txt`]: "x" }, { description: XSS, tags: { note: XSS } });
+    const v = await ready("ui-xss", { "README.md": readme, [`dir/<script>x.txt`]: "x" }, { description: XSS, tags: { note: XSS } });
     const cookie = await signIn("read");
     for (const path of ["/?prefix=ui-xss", "/m/ui-xss", `/m/ui-xss/v/${v}`]) {
       const res = await page("GET", path, { cookie });
@@ -162,7 +156,7 @@ describe("pages", () => {
   it("shows a card's front matter as metadata and its tables; a README over the cap is named, not rendered", async () => {
     await createModel("ui-card");
     const readme = "---\nlicense: mit\ntags: [fraud, payments]\nlibrary_name: sklearn\n---\n# Card\n\n| metric | value |\n|---|--:|\n| auc | 0.96 |\n";
-    const v = await readyVersion("ui-card", { "README.md": readme });
+    const v = await ready("ui-card", { "README.md": readme });
     const cookie = await signIn("read");
     const res = await page("GET", `/m/ui-card/v/${v}`, { cookie });
     expect(res.status).toBe(200);
@@ -172,7 +166,7 @@ describe("pages", () => {
     expect(res.text).not.toContain("license: mit");
     expect(res.text).toContain('<td style="text-align:right">0.96</td>');
 
-    const big = await readyVersion("ui-card", { "README.md": `# Big\n${"x".repeat(256 * 1024)}` });
+    const big = await ready("ui-card", { "README.md": `# Big\n${"x".repeat(256 * 1024)}` });
     const large = await page("GET", `/m/ui-card/v/${big}`, { cookie });
     expect(large.status).toBe(200);
     expect(large.text).toContain(`README.md (${256 * 1024 + 6} bytes) is over the 256 KiB the page renders`);
@@ -181,10 +175,10 @@ describe("pages", () => {
 
   it("shows the model's aliases, history, versions, gates; the version's lineage, gate dry runs; a diff and the audit log", async () => {
     await createModel("ui-up");
-    const up = await readyVersion("ui-up", { "w.bin": "up" }, { lineage: { git_sha: "a".repeat(40), run_id: "run-7" } });
+    const up = await ready("ui-up", { "w.bin": "up" }, { lineage: { git_sha: "a".repeat(40), run_id: "run-7" } });
     await createModel("ui-full");
-    const v1 = await readyVersion("ui-full", { "cfg.txt": "a\nb\n" }, { metrics: { auc: 0.9 } });
-    const v2 = await readyVersion("ui-full", { "cfg.txt": "a\nc\n" }, { metrics: { auc: 0.95 }, lineage: { parents: [{ model: "ui-up", version: up }], datasets: [{ uri: "s3://d/train" }], params: { lr: 0.1 } } });
+    const v1 = await ready("ui-full", { "cfg.txt": "a\nb\n" }, { metrics: { auc: 0.9 } });
+    const v2 = await ready("ui-full", { "cfg.txt": "a\nc\n" }, { metrics: { auc: 0.95 }, lineage: { parents: [{ model: "ui-up", version: up }], datasets: [{ uri: "s3://d/train" }], params: { lr: 0.1 } } });
     await json("PUT", "/v1/models/ui-full/aliases/production", { body: { version: v1, reason: "first" } });
     await json("PUT", "/v1/models/ui-full/aliases/production", { body: { version: v2, reason: "better" } });
     await json("POST", "/v1/models/ui-full/aliases/production/rollback", { body: { reason: "paged" } });
@@ -240,7 +234,7 @@ describe("pages", () => {
 describe("actions", () => {
   it("shows a read-only session no action forms, and refuses its forged posts", async () => {
     await createModel("ui-ro");
-    const v = await readyVersion("ui-ro", { "w.bin": "x" });
+    const v = await ready("ui-ro", { "w.bin": "x" });
     await json("PUT", "/v1/models/ui-ro/aliases/production", { body: { version: v } });
     const cookie = await signIn("read");
     const model = await page("GET", "/m/ui-ro", { cookie });
@@ -259,7 +253,7 @@ describe("actions", () => {
 
   it("refuses posts without the session's CSRF token, even with every scope", async () => {
     await createModel("ui-csrf");
-    const v = await readyVersion("ui-csrf", { "w.bin": "x" });
+    const v = await ready("ui-csrf", { "w.bin": "x" });
     const cookie = await signIn("read promote approve");
     const forms: Record<string, string>[] = [{ alias: "production", version: String(v) }, { alias: "production", version: String(v), csrf: "x".repeat(43) }];
     for (const form of forms) {
@@ -280,8 +274,8 @@ describe("actions", () => {
   it("promotes through the gate: refused with the failing check, approved, then promoted; rolls back and deletes", async () => {
     await createModel("ui-act");
     const creator = await hsToken({ sub: "trainer" });
-    const v1 = await readyVersion("ui-act", { "w.bin": "1" }, { metrics: { auc: 0.95 } }, creator);
-    const v2 = await readyVersion("ui-act", { "w.bin": "2" }, { metrics: { auc: 0.96 } }, creator);
+    const v1 = await ready("ui-act", { "w.bin": "1" }, { metrics: { auc: 0.95 } }, creator);
+    const v2 = await ready("ui-act", { "w.bin": "2" }, { metrics: { auc: 0.96 } }, creator);
     await json("PUT", "/v1/models/ui-act/gates/production", { body: { approvals: 1 } });
     const cookie = await signIn("read promote approve", "oncall");
     const model = await page("GET", "/m/ui-act", { cookie });
@@ -329,7 +323,7 @@ describe("actions", () => {
 describe("watch with the session cookie", () => {
   it("upgrades with the cookie from this origin, and refuses another origin", async () => {
     await createModel("ui-watch");
-    const v = await readyVersion("ui-watch", { "w.bin": "x" });
+    const v = await ready("ui-watch", { "w.bin": "x" });
     await json("PUT", "/v1/models/ui-watch/aliases/production", { body: { version: v } });
     const cookie = await signIn("read");
     const path = "http://127.0.0.1:8787/v1/models/ui-watch/aliases/production/watch";

@@ -11,7 +11,7 @@ import { deliverBatch } from "../src/events/deliver";
 import type { QueueMessage } from "../src/domain/queue-message";
 import { deliveryFor } from "../src/events/dispatch";
 import { openSecret } from "../src/events/secrets";
-import { call, createModel, createVersion, hsToken, json } from "./helpers";
+import { call, createModel, createVersion, hsToken, json, readyVersion } from "./helpers";
 import { until } from "./until";
 
 /** What the stubbed network received, and how each URL answers. */
@@ -48,9 +48,7 @@ async function createWebhook(body: Record<string, unknown>, token?: string) {
 
 async function readyModel(name: string) {
   await createModel(name);
-  const v = await createVersion(name);
-  await call("PUT", `/v1/models/${name}/versions/${v.version}/files/a.txt`, { rawBody: "a" });
-  await call("POST", `/v1/models/${name}/versions/${v.version}/finalize`);
+  await readyVersion(name, { "a.txt": "a" });
 }
 
 describe("webhook rules", () => {
