@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, token, type Server } from "./server";
+import { publishVersion, startServer, token, type Server } from "./server";
 
 const MODEL = "oci-e2e";
 const sha256 = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex");
@@ -25,17 +25,7 @@ let work: string;
 type Files = Record<string, Buffer>;
 
 /** Publishes a ready version through /v1, as a training job does. */
-async function publish(files: Files): Promise<number> {
-  const auth = { authorization: `Bearer ${admin}` };
-  const created = await fetch(`${server.base}/v1/models/${MODEL}/versions`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{}" });
-  const { version } = (await created.json()) as { version: number };
-  for (const [path, bytes] of Object.entries(files)) {
-    const put = await fetch(`${server.base}/v1/models/${MODEL}/versions/${version}/files/${path}`, { method: "PUT", headers: auth, body: new Uint8Array(bytes) });
-    expect(put.status, path).toBe(201);
-  }
-  expect((await fetch(`${server.base}/v1/models/${MODEL}/versions/${version}/finalize`, { method: "POST", headers: auth })).status).toBe(200);
-  return version;
-}
+const publish = (files: Files): Promise<number> => publishVersion(server.base, admin, MODEL, files);
 
 async function promote(version: number): Promise<void> {
   const res = await fetch(`${server.base}/v1/models/${MODEL}/aliases/production`, {

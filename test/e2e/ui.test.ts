@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM } from "./debian";
-import { root, startServer, token, type Server } from "./server";
+import { publishVersion, root, startServer, token, type Server } from "./server";
 const MODEL = "fraud-detector";
 const CARD = `---
 license: apache-2.0
@@ -47,12 +47,7 @@ async function api(method: string, path: string, body?: unknown, bearer = admin)
   return res;
 }
 
-async function version(model: string, body: unknown, files: Record<string, string>, bearer = admin): Promise<number> {
-  const v = (await (await api("POST", `/v1/models/${model}/versions`, body, bearer)).json()) as { version: number };
-  for (const [path, content] of Object.entries(files)) await api("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, content, bearer);
-  await api("POST", `/v1/models/${model}/versions/${v.version}/finalize`, undefined, bearer);
-  return v.version;
-}
+const version = (model: string, body: unknown, files: Record<string, string>, bearer = admin): Promise<number> => publishVersion(server.base, bearer, model, files, body);
 
 /** A fresh browser context signed in with `bearer` through the sign-in form. */
 async function signedIn(bearer: string, javaScriptEnabled = true): Promise<Page> {

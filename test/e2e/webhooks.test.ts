@@ -7,7 +7,7 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until as waitUntil } from "../until";
-import { freePort, startServer, token, type Server } from "./server";
+import { freePort, publishVersion, startServer, token, type Server } from "./server";
 
 interface Delivery {
   path: string;
@@ -18,6 +18,7 @@ interface Delivery {
 let server: Server;
 let receiver: HttpServer;
 let receiverBase: string;
+let adminToken: string;
 let admin: Record<string, string>;
 const received: Delivery[] = [];
 /** Per path: how to answer the n-th request (1-based). */
@@ -43,7 +44,8 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => receiver.listen(port, "127.0.0.1", resolve));
   receiverBase = `http://127.0.0.1:${port}`;
   server = await startServer(["--var", "WEBHOOK_RETRY_BASE_S:1"]);
-  admin = { authorization: `Bearer ${token("platform", "read write promote admin")}`, "content-type": "application/json" };
+  adminToken = token("platform", "read write promote admin");
+  admin = { authorization: `Bearer ${adminToken}`, "content-type": "application/json" };
 });
 
 afterAll(() => {
@@ -70,12 +72,7 @@ async function hook(path: string, events: string[], models: string[]) {
 /** A model with `n` ready versions. */
 async function modelWithVersions(name: string, n: number) {
   await api("POST", "/v1/models", { name });
-  for (let v = 1; v <= n; v++) {
-    await api("POST", `/v1/models/${name}/versions`, {});
-    const put = await fetch(`${server.base}/v1/models/${name}/versions/${v}/files/w.bin`, { method: "PUT", headers: { authorization: admin.authorization! }, body: `weights ${v}` });
-    expect(put.status).toBe(201);
-    await api("POST", `/v1/models/${name}/versions/${v}/finalize`);
-  }
+  for (let v = 1; v <= n; v++) await publishVersion(server.base, adminToken, name, { "w.bin": `weights ${v}` });
 }
 
 const at = (path: string) => received.filter((d) => d.path === path);
