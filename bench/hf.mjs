@@ -13,14 +13,14 @@
 // 2. bytes: --downloads rounds of the whole file through `GET /m/resolve/production/weights.bin`
 //    against `GET /v1/models/m/versions/1/files/weights.bin`, MiB/s from the request to the
 //    last byte. One unmeasured download through each first checks the sha256. Target >= 0.95x.
-import { createHash, randomBytes } from "node:crypto";
-import { closeSync, mkdtempSync, openAsBlob, openSync, rmSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, openAsBlob, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { blobSource } from "../dist/client.mjs";
-import { MiB, apiClient, cpuOfGroup, freePort, mintToken, startRegistry } from "./lib.mjs";
+import { MiB, apiClient, cpuOfGroup, freePort, makeFile, median, mintToken, ratio, startRegistry } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -37,28 +37,6 @@ const duration = Number(values.seconds);
 const connections = Number(values.connections);
 const size = Math.round(Number(values.size) * MiB);
 const downloads = Number(values.downloads);
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const ratio = (a, b) => +(a / b).toFixed(2);
-
-/** Writes `bytes` of incompressible data and returns its sha256. */
-function makeFile(path, bytes) {
-  const block = randomBytes(64 * MiB);
-  const hash = createHash("sha256");
-  const fd = openSync(path, "w");
-  for (let written = 0, i = 0; written < bytes; i++) {
-    const chunk = block.subarray(0, Math.min(block.length, bytes - written));
-    chunk.writeUInt32LE(i, 0); // no two blocks alike
-    writeSync(fd, chunk);
-    hash.update(chunk);
-    written += chunk.length;
-  }
-  closeSync(fd);
-  return hash.digest("hex");
-}
 
 /**
  * autocannon's HTTP parser (http-parser-js) is not told that a response to HEAD has no body,

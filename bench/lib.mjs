@@ -3,7 +3,8 @@
 // processes, streaming a file region over HTTP (the baseline Worker's upload, which is not
 // the registry's API). Servers start the way every test server does (test/e2e/npm-start.mjs).
 import { execFileSync } from "node:child_process";
-import { createReadStream, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, createReadStream, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { MregClient } from "../dist/client.mjs";
@@ -179,6 +180,31 @@ export function sendFileRegion({ method, url, headers = {}, file, start, length 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 export const fmtMiB = (bytes) => (bytes / MiB).toFixed(0);
+
+/** The median of some figures. */
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** `a / b` to two decimals: the same-run ratios the benchmarks report. */
+export const ratio = (a, b) => +(a / b).toFixed(2);
+
+/** Writes `size` bytes of incompressible data to `path` and returns its sha256. */
+export function makeFile(path, size) {
+  const block = randomBytes(64 * MiB);
+  const hash = createHash("sha256");
+  const fd = openSync(path, "w");
+  for (let written = 0, i = 0; written < size; i++) {
+    const chunk = block.subarray(0, Math.min(block.length, size - written));
+    chunk.writeUInt32LE(i, 0); // no two blocks alike
+    writeSync(fd, chunk);
+    hash.update(chunk);
+    written += chunk.length;
+  }
+  closeSync(fd);
+  return hash.digest("hex");
+}
 
 /**
  * The address of the Worker's own workerd, past `wrangler dev`'s proxy: the other listening

@@ -15,13 +15,13 @@
 // that sends one GET without Range: --rounds single GETs of the blob route against the /v1
 // file route (which reads R2 in one get), time to first byte and MiB/s.
 import { execFile, execFileSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
-import { closeSync, createReadStream, existsSync, mkdtempSync, openAsBlob, openSync, rmSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, mkdtempSync, openAsBlob, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { blobSource } from "../dist/client.mjs";
-import { MiB, apiClient, freePort, mintToken, root, startRegistry } from "./lib.mjs";
+import { MiB, apiClient, freePort, makeFile, median, mintToken, ratio, root, startRegistry } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -34,28 +34,6 @@ const size = Math.round(Number(values.size) * MiB);
 const rounds = Number(values.rounds);
 if (values.target !== "oci" && values.target !== "dir") throw new Error("--target is oci or dir");
 if (!existsSync("/usr/bin/skopeo")) throw new Error("skopeo is missing: apt-get install -y skopeo");
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const ratio = (a, b) => +(a / b).toFixed(2);
-
-/** Writes `bytes` of incompressible data and returns its sha256. */
-function makeFile(path, bytes) {
-  const block = randomBytes(64 * MiB);
-  const hash = createHash("sha256");
-  const fd = openSync(path, "w");
-  for (let written = 0, i = 0; written < bytes; i++) {
-    const chunk = block.subarray(0, Math.min(block.length, bytes - written));
-    chunk.writeUInt32LE(i, 0); // no two blocks alike
-    writeSync(fd, chunk);
-    hash.update(chunk);
-    written += chunk.length;
-  }
-  closeSync(fd);
-  return hash.digest("hex");
-}
 
 async function sha256File(path) {
   const hash = createHash("sha256");

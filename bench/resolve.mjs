@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { createHash } from "node:crypto";
 import { bytesSource } from "../dist/client.mjs";
-import { apiClient, cpuOfGroup, freePort, mintToken, startRegistry } from "./lib.mjs";
+import { apiClient, cpuOfGroup, freePort, median, mintToken, startRegistry } from "./lib.mjs";
 
 const WEIGHTS_SHA256 = createHash("sha256").update("weights").digest("hex");
 
@@ -45,11 +45,6 @@ function drive(url, headers, seconds = duration, pgid = undefined) {
     });
   });
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function run(ttl) {
   const port = await freePort();

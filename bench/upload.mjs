@@ -6,34 +6,18 @@
 // Reports upload throughput (and its ratio to the baseline), the peak RSS and the CPU time of
 // the server's own workerd processes during each upload, then downloads mreg's copy and
 // checks its sha256.
-import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, openAsBlob, openSync, rmSync, writeSync, closeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, openAsBlob, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { blobSource } from "../dist/client.mjs";
-import { GiB, MiB, apiClient, fmtMiB, mintToken, root, rssSampler, sendFileRegion, SERVER_ARGS, startRegistry, startServer, workerdCpuSeconds } from "./lib.mjs";
+import { GiB, MiB, apiClient, fmtMiB, makeFile, mintToken, root, rssSampler, sendFileRegion, SERVER_ARGS, startRegistry, startServer, workerdCpuSeconds } from "./lib.mjs";
 
 const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,2" }, parallel: { type: "string", default: "4" } } });
 const sizes = values.sizes.split(",").map((s) => Math.round(Number(s) * GiB));
 const parallel = Number(values.parallel);
 const work = mkdtempSync(join(tmpdir(), "mreg-bench-upload-"));
-
-/** Writes `size` bytes of incompressible data and returns its sha256. */
-function makeFile(path, size) {
-  const block = randomBytes(64 * MiB);
-  const hash = createHash("sha256");
-  const fd = openSync(path, "w");
-  for (let written = 0, i = 0; written < size; i++) {
-    const chunk = block.subarray(0, Math.min(block.length, size - written));
-    chunk.writeUInt32LE(i, 0); // no two blocks alike
-    writeSync(fd, chunk);
-    hash.update(chunk);
-    written += chunk.length;
-  }
-  closeSync(fd);
-  return hash.digest("hex");
-}
 
 async function baseline(file, size, reread) {
   const port = 8790;
