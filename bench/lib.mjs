@@ -26,10 +26,15 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
  */
 export async function startServer(command, args, { cwd = root, port, healthPath = "/healthz", log }) {
   const group = spawnGroup(command, args, { cwd });
-  const health = await waitForHealth(group, `http://127.0.0.1:${port}${healthPath}`, { everyMs: 300, ready: (res) => res.status < 500 });
+  const health = await waitForHealth(group, `http://127.0.0.1:${port}${healthPath}`, {
+    everyMs: 300,
+    ready: (res) => res.status < 500,
+  });
   if (health !== "up") {
     group.signal("SIGKILL");
-    throw new Error(health === "exited" ? `${command} exited:\n${group.output()}` : `no answer on port ${port}:\n${group.output()}`);
+    throw new Error(
+      health === "exited" ? `${command} exited:\n${group.output()}` : `no answer on port ${port}:\n${group.output()}`,
+    );
   }
   return {
     /** The server's process group (it was spawned detached): what cpuOfGroup() sums and workerdPids() searches. */
@@ -70,7 +75,9 @@ export function apiClient(base, token) {
 }
 
 export function mintToken(scope = "read write admin", sub = "bench") {
-  return execFileSync("node", [join(root, "scripts", "token.mjs"), "--sub", sub, "--scope", scope], { encoding: "utf8" }).trim();
+  return execFileSync("node", [join(root, "scripts", "token.mjs"), "--sub", sub, "--scope", scope], {
+    encoding: "utf8",
+  }).trim();
 }
 
 /** pid → { ppid, comm } for every process, read from /proc. */
@@ -104,7 +111,9 @@ function workerdPids(rootPid) {
     for (let p = pid, hops = 0; p > 1 && hops < 32; p = all.get(p)?.ppid ?? 0, hops++) if (p === rootPid) return true;
     return false;
   };
-  return [...all].filter(([pid, p]) => p.comm === "workerd" && (rootPid === undefined || mine(pid))).map(([pid, p]) => ({ pid, ...p }));
+  return [...all]
+    .filter(([pid, p]) => p.comm === "workerd" && (rootPid === undefined || mine(pid)))
+    .map(([pid, p]) => ({ pid, ...p }));
 }
 
 /** Sum of the resident set sizes of the workerd processes (see workerdPids), in bytes. */

@@ -102,7 +102,8 @@ export async function sha256Of(data: Uint8Array | ArrayBuffer | string): Promise
 }
 
 /** A version's files: path → bytes or text; or, where they depend on it, made from the version's number. */
-export type VersionFiles = Record<string, Uint8Array | string> | ((version: number) => Record<string, Uint8Array | string>);
+export type VersionFiles =
+  Record<string, Uint8Array | string> | ((version: number) => Record<string, Uint8Array | string>);
 
 export interface VersionOptions {
   /** The create body: description, tags, metrics, lineage. */
@@ -116,7 +117,10 @@ export async function versionWithFiles(model: string, files: VersionFiles, opts:
   const v = await createVersion(model, opts.body ?? {}, opts.token);
   const auth = opts.token ? { token: opts.token } : {};
   for (const [path, data] of Object.entries(typeof files === "function" ? files(v.version) : files)) {
-    const put = await call("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, { rawBody: data, ...auth });
+    const put = await call("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, {
+      rawBody: data,
+      ...auth,
+    });
     if (put.status !== 201) throw new Error(`put ${path}: ${put.status} ${await put.text()}`);
   }
   return v;
@@ -125,7 +129,11 @@ export async function versionWithFiles(model: string, files: VersionFiles, opts:
 /** A ready version holding `files`: the Version as finalized. */
 export async function readyVersion(model: string, files: VersionFiles, opts: VersionOptions = {}) {
   const v = await versionWithFiles(model, files, opts);
-  const fin = await json("POST", `/v1/models/${model}/versions/${v.version}/finalize`, opts.token ? { token: opts.token } : {});
+  const fin = await json(
+    "POST",
+    `/v1/models/${model}/versions/${v.version}/finalize`,
+    opts.token ? { token: opts.token } : {},
+  );
   if (fin.status !== 200) throw new Error(`finalize: ${fin.status} ${JSON.stringify(fin.body)}`);
   return fin.body;
 }

@@ -57,7 +57,11 @@ export class ChaosServer {
 
   async start(): Promise<number> {
     const vars = Object.entries(CHAOS_VARS).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-    const args = npmStartArgs(this.port, this.state, ["--test-scheduled", "--show-interactive-dev-session=false", ...vars]);
+    const args = npmStartArgs(this.port, this.state, [
+      "--test-scheduled",
+      "--show-interactive-dev-session=false",
+      ...vars,
+    ]);
     const began = Date.now();
     this.retire();
     this.group = spawnGroup("npm", args, { env: { ...process.env, CI: "true" }, keepChars: 100_000 });

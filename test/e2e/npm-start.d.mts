@@ -14,7 +14,11 @@ export interface Group {
   signal(signal: NodeJS.Signals): boolean;
 }
 
-export declare function spawnGroup(command: string, args: readonly string[], options?: { cwd?: string; env?: NodeJS.ProcessEnv; keepChars?: number }): Group;
+export declare function spawnGroup(
+  command: string,
+  args: readonly string[],
+  options?: { cwd?: string; env?: NodeJS.ProcessEnv; keepChars?: number },
+): Group;
 
 export declare function waitForHealth(
   group: Group,

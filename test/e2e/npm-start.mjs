@@ -61,7 +61,12 @@ process.on("exit", () => {
  * a server that runs long and logs much.
  */
 export function spawnGroup(command, args, { cwd = root, env, keepChars } = {}) {
-  const child = spawn(command, args, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"], ...(env ? { env } : {}) });
+  const child = spawn(command, args, {
+    cwd,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(env ? { env } : {}),
+  });
   const pid = child.pid;
   if (pid) groups.add(pid);
   child.on("exit", () => {
@@ -98,7 +103,11 @@ export function spawnGroup(command, args, { cwd = root, env, keepChars } = {}) {
  * ("exited") or `timeoutMs` passes ("timeout"). Each request may take up to
  * `requestTimeoutMs`: a server that accepts and never answers does not stall the wait.
  */
-export async function waitForHealth(group, url, { timeoutMs = 120_000, everyMs = 250, requestTimeoutMs = 10_000, ready = (res) => res.ok } = {}) {
+export async function waitForHealth(
+  group,
+  url,
+  { timeoutMs = 120_000, everyMs = 250, requestTimeoutMs = 10_000, ready = (res) => res.ok } = {},
+) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -57,8 +57,14 @@ async function startOnce(extra: string[], at: { port: number; state?: string }):
 
 /** A development token, as `npm run token` mints it; `models`: the globs it is limited to. */
 export function token(sub: string, scope: string, models?: string, aliases?: string): string {
-  const limit = [...(models === undefined ? [] : ["--models", models]), ...(aliases === undefined ? [] : ["--aliases", aliases])];
-  return execFileSync("npm", ["run", "-s", "token", "--", "--sub", sub, "--scope", scope, ...limit], { cwd: root, encoding: "utf8" }).trim();
+  const limit = [
+    ...(models === undefined ? [] : ["--models", models]),
+    ...(aliases === undefined ? [] : ["--aliases", aliases]),
+  ];
+  return execFileSync("npm", ["run", "-s", "token", "--", "--sub", sub, "--scope", scope, ...limit], {
+    cwd: root,
+    encoding: "utf8",
+  }).trim();
 }
 
 /**
@@ -66,17 +72,33 @@ export function token(sub: string, scope: string, models?: string, aliases?: str
  * with `body` by `bearer`, each of `files` (path → bytes or text) uploaded in one PUT, then
  * finalized. Answers its number.
  */
-export async function publishVersion(base: string, bearer: string, model: string, files: Record<string, Uint8Array | string>, body: unknown = {}): Promise<number> {
+export async function publishVersion(
+  base: string,
+  bearer: string,
+  model: string,
+  files: Record<string, Uint8Array | string>,
+  body: unknown = {},
+): Promise<number> {
   const authorization = `Bearer ${bearer}`;
   const call = async (method: string, path: string, expected: number, init: RequestInit = {}): Promise<Response> => {
-    const res = await fetch(`${base}/v1/models/${model}/versions${path}`, { ...init, method, headers: { authorization, ...init.headers } });
-    if (res.status !== expected) throw new Error(`${method} ${model} versions${path}: ${res.status} ${await res.text()}`);
+    const res = await fetch(`${base}/v1/models/${model}/versions${path}`, {
+      ...init,
+      method,
+      headers: { authorization, ...init.headers },
+    });
+    if (res.status !== expected)
+      throw new Error(`${method} ${model} versions${path}: ${res.status} ${await res.text()}`);
     return res;
   };
-  const created = await call("POST", "", 201, { headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const created = await call("POST", "", 201, {
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   const { version } = (await created.json()) as { version: number };
   for (const [path, content] of Object.entries(files)) {
-    await call("PUT", `/${version}/files/${path}`, 201, { body: typeof content === "string" ? content : new Uint8Array(content) });
+    await call("PUT", `/${version}/files/${path}`, 201, {
+      body: typeof content === "string" ? content : new Uint8Array(content),
+    });
   }
   await call("POST", `/${version}/finalize`, 200);
   return version;

@@ -28,9 +28,13 @@ async function npmStart(extra: string[] = []): Promise<Started> {
   const group = spawnGroup("npm", npmStartArgs(port, state, extra));
   const run = { child: group.child, group, port, state, output: group.output };
   started.push(run);
-  if ((await waitForHealth(group, `http://127.0.0.1:${port}/healthz`)) !== "up") throw new Error(`npm start did not come up:\n${group.output()}`);
+  if ((await waitForHealth(group, `http://127.0.0.1:${port}/healthz`)) !== "up")
+    throw new Error(`npm start did not come up:\n${group.output()}`);
   // The block follows the first answer to /healthz.
-  await until(() => group.output().includes("stop: Ctrl-C"), () => `the closing block:\n${group.output()}`);
+  await until(
+    () => group.output().includes("stop: Ctrl-C"),
+    () => `the closing block:\n${group.output()}`,
+  );
   return run;
 }
 
@@ -107,7 +111,10 @@ describe("npm start", () => {
   it("--verbose shows wrangler's output: the migrations and the request log", async () => {
     const { port, output } = await npmStart(["--verbose"]);
     await fetch(`http://127.0.0.1:${port}/healthz`);
-    await until(() => /GET \/healthz/.test(output()), () => `the request log:\n${output()}`);
+    await until(
+      () => /GET \/healthz/.test(output()),
+      () => `the request log:\n${output()}`,
+    );
     expect(output()).toContain("Migrations to be applied");
     expect(output()).toContain("[wrangler:info] Ready on");
     expect(output()).toContain("mreg is running on");
@@ -120,7 +127,14 @@ describe("npm start", () => {
     expect(names).toContain("workerd");
     process.kill(child.pid!, "SIGTERM");
     const alive = () => tree.filter((p) => running(p) !== null);
-    await until(() => alive().length === 0, () => `every process to stop; running: ${alive().map((p) => `${p} ${running(p)}`).join(", ")}`, { intervalMs: 250 });
+    await until(
+      () => alive().length === 0,
+      () =>
+        `every process to stop; running: ${alive()
+          .map((p) => `${p} ${running(p)}`)
+          .join(", ")}`,
+      { intervalMs: 250 },
+    );
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
 });

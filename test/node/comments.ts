@@ -24,7 +24,11 @@ function commentRanges(source: ts.SourceFile): ts.CommentRange[] {
   const text = source.text;
   const found = new Map<number, ts.CommentRange>();
   const collect = (pos: number) => {
-    for (const range of [...(ts.getTrailingCommentRanges(text, pos) ?? []), ...(ts.getLeadingCommentRanges(text, pos) ?? [])]) found.set(range.pos, range);
+    for (const range of [
+      ...(ts.getTrailingCommentRanges(text, pos) ?? []),
+      ...(ts.getLeadingCommentRanges(text, pos) ?? []),
+    ])
+      found.set(range.pos, range);
   };
   const visit = (node: ts.Node) => {
     // JSX text is text: `//` in it is no comment, and trivia is not scanned inside it.

@@ -15,7 +15,12 @@ import { describe, expect, it } from "vitest";
 import { commentsOf } from "./comments";
 
 const root = join(import.meta.dirname, "..", "..");
-const files = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const files = [
+  "README.md",
+  ...readdirSync(join(root, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 
 /** GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens. */
 function slug(heading: string): string {
@@ -50,7 +55,9 @@ function links(file: string): string[] {
 
 describe("README and docs/", () => {
   it("has the pages the README promises", () => {
-    expect(files).toEqual(expect.arrayContaining(["docs/api.md", "docs/operations.md", "docs/architecture.md", "docs/security.md"]));
+    expect(files).toEqual(
+      expect.arrayContaining(["docs/api.md", "docs/operations.md", "docs/architecture.md", "docs/security.md"]),
+    );
     const readme = readFileSync(join(root, "README.md"), "utf8");
     expect(readme.split("\n").length).toBeLessThan(80); // a front page, not the manual
   });
@@ -69,7 +76,8 @@ describe("README and docs/", () => {
           continue;
         }
         if (!existsSync(join(root, target))) broken.push(`${file}: ${link} (no ${target})`);
-        else if (anchor && target.endsWith(".md") && !anchors(target).has(anchor)) broken.push(`${file}: ${link} (no heading #${anchor})`);
+        else if (anchor && target.endsWith(".md") && !anchors(target).has(anchor))
+          broken.push(`${file}: ${link} (no heading #${anchor})`);
       }
     }
     expect(broken).toEqual([]);
@@ -77,7 +85,9 @@ describe("README and docs/", () => {
 
   it("makes GitHub's anchors", () => {
     expect(slug("Watch fan-out: one alias, 100,000 watchers")).toBe("watch-fan-out-one-alias-100000-watchers");
-    expect(slug("3. The address: workers.dev or your own domain, and `MREG_URL`")).toBe("3-the-address-workersdev-or-your-own-domain-and-mreg_url");
+    expect(slug("3. The address: workers.dev or your own domain, and `MREG_URL`")).toBe(
+      "3-the-address-workersdev-or-your-own-domain-and-mreg_url",
+    );
   });
 });
 
@@ -100,10 +110,12 @@ function codeFiles(dir: string): string[] {
  * the quoted headings that follow it: `docs/architecture.md "Layers"`, the same file with
  * `#layers`, or several headings of one file, `"Layers" and "Where state lives"`.
  */
-const CITATION = /(?<![\w./-])((?:\/|(?:\.{1,2}\/)+)?(?:[\w.-]+\/)*[\w-][\w.-]*\.md)(#[\w-]+)?((?:\s*(?:,|and|or|\()?\s*"[^"]+")*)/g;
+const CITATION =
+  /(?<![\w./-])((?:\/|(?:\.{1,2}\/)+)?(?:[\w.-]+\/)*[\w-][\w.-]*\.md)(#[\w-]+)?((?:\s*(?:,|and|or|\()?\s*"[^"]+")*)/g;
 
 /** The contract and notes the team keeps outside the repository: never cited. */
-const OUTSIDE = /(?<![\w./-])(?:API\.md|ARCHITECTURE\.md|PROTOCOL-NOTES(?:\.md)?|PLATFORM-NOTES(?:\.md)?)|\.\.\/shared|\/work\/shared/;
+const OUTSIDE =
+  /(?<![\w./-])(?:API\.md|ARCHITECTURE\.md|PROTOCOL-NOTES(?:\.md)?|PLATFORM-NOTES(?:\.md)?)|\.\.\/shared|\/work\/shared/;
 
 /** What is wrong with each citation in one comment's prose (empty: nothing). */
 export function citationProblems(text: string): string[] {
@@ -147,13 +159,22 @@ describe("comments in the code", () => {
     expect(citationProblems("docs/architecture.md#layers")).toEqual([]);
     expect(citationProblems('docs/architecture.md "Layers" and "Where state lives"')).toEqual([]);
     expect(citationProblems('docs/architecture.md "Layer"')).toEqual(['docs/architecture.md "Layer": no such heading']);
-    expect(citationProblems('docs/architecture.md "Layers" and "Nowhere"')).toEqual(['docs/architecture.md "Nowhere": no such heading']);
+    expect(citationProblems('docs/architecture.md "Layers" and "Nowhere"')).toEqual([
+      'docs/architecture.md "Nowhere": no such heading',
+    ]);
     expect(citationProblems("docs/architecture.md#nowhere")).toEqual(["docs/architecture.md#nowhere: no such heading"]);
     expect(citationProblems("see docs/nowhere.md")).toEqual(["docs/nowhere.md: no such file in the repository"]);
     expect(citationProblems("../docs/api.md")).toEqual(["../docs/api.md leaves the repository"]);
-    expect(citationProblems('API.md "Names"')).toEqual(["cites API.md, which is not in the repository", "API.md: no such file in the repository"]);
-    expect(citationProblems("the contract, ARCHITECTURE.md")[0]).toBe("cites ARCHITECTURE.md, which is not in the repository");
-    expect(citationProblems("PLATFORM-NOTES says so")).toEqual(["cites PLATFORM-NOTES, which is not in the repository"]);
+    expect(citationProblems('API.md "Names"')).toEqual([
+      "cites API.md, which is not in the repository",
+      "API.md: no such file in the repository",
+    ]);
+    expect(citationProblems("the contract, ARCHITECTURE.md")[0]).toBe(
+      "cites ARCHITECTURE.md, which is not in the repository",
+    );
+    expect(citationProblems("PLATFORM-NOTES says so")).toEqual([
+      "cites PLATFORM-NOTES, which is not in the repository",
+    ]);
   });
 
   it("are the comments TypeScript sees, a citation wrapped over lines included", () => {
