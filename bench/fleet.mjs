@@ -53,7 +53,9 @@ async function openWatchers(base, token, count, batch = 100) {
   const closes = new Map();
   const open = (n, attempt = 1) =>
     new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${base.replace("http", "ws")}/v1/models/m/aliases/production/watch?key=node-${n}`, { headers: { authorization: `Bearer ${token}` } });
+      const ws = new WebSocket(`${base.replace("http", "ws")}/v1/models/m/aliases/production/watch?key=node-${n}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       let current = false;
       ws.on("message", (data) => {
         const m = JSON.parse(String(data));
@@ -76,7 +78,8 @@ async function openWatchers(base, token, count, batch = 100) {
     });
   for (let i = 0; i < count; i += batch) {
     await Promise.all(Array.from({ length: Math.min(batch, count - i) }, (_, j) => open(i + j)));
-    if ((i + batch) % 1000 === 0) console.error(`${i + batch} watchers open; closed so far: ${JSON.stringify(Object.fromEntries(closes))}`);
+    if ((i + batch) % 1000 === 0)
+      console.error(`${i + batch} watchers open; closed so far: ${JSON.stringify(Object.fromEntries(closes))}`);
   }
   return { heard, close: () => sockets.forEach((ws) => ws.terminate()) };
 }
@@ -91,10 +94,24 @@ async function startAgents(base, token, count) {
     const dir = mkdtempSync(join(tmpdir(), "mreg-bench-agent-"));
     // Its log goes to a file: a pipe nobody reads would fill and stall the agent.
     const log = openSync(`${dir}.log`, "w");
-    const child = spawn(process.execPath, [join(root, "dist", "mreg.mjs"), "agent", "registry://m@production", "--dir", join(dir, "node"), "--key", `agent-${i}`, "--listen", "off"], {
-      env: { ...process.env, MREG_URL: base, MREG_TOKEN: token },
-      stdio: ["ignore", log, log],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        join(root, "dist", "mreg.mjs"),
+        "agent",
+        "registry://m@production",
+        "--dir",
+        join(dir, "node"),
+        "--key",
+        `agent-${i}`,
+        "--listen",
+        "off",
+      ],
+      {
+        env: { ...process.env, MREG_URL: base, MREG_TOKEN: token },
+        stdio: ["ignore", log, log],
+      },
+    );
     closeSync(log);
     allAgents.push(child);
     procs.push({ child, dir });
@@ -113,7 +130,22 @@ const versionOf = (dir) => {
 async function run(shards) {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "mreg-bench-fleet-"));
-  const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state, "--var", `WATCH_RELAY_SHARDS:${shards}`, "--var", "RESOLVE_TTL_S:0"], { port });
+  const server = await startServer(
+    "npm",
+    [
+      "start",
+      "--",
+      "--port",
+      String(port),
+      "--persist-to",
+      state,
+      "--var",
+      `WATCH_RELAY_SHARDS:${shards}`,
+      "--var",
+      "RESOLVE_TTL_S:0",
+    ],
+    { port },
+  );
   const base = `http://127.0.0.1:${port}`;
   const admin = apiClient(base, mintToken("read write promote admin"));
   const read = mintToken("read report", "fleet");
@@ -123,7 +155,9 @@ async function run(shards) {
     for (const text of ["weights one", "weights two"]) {
       const { version } = await admin.versions.create("m");
       const bytes = new TextEncoder().encode(text);
-      await admin.upload("m", version, "model.bin", bytesSource(bytes), { sha256: createHash("sha256").update(bytes).digest("hex") });
+      await admin.upload("m", version, "model.bin", bytesSource(bytes), {
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+      });
       await admin.versions.finalize("m", version);
       versions.push(version);
     }
@@ -132,12 +166,16 @@ async function run(shards) {
     const watchBase = values["via-proxy"] ? base : await workerOrigin(server, port);
     const fleet = await openWatchers(watchBase, read, watchers);
     const openS = (performance.now() - opened) / 1000;
-    const procs = agents > 0 && shards === Number(values.shards.split(",")[0]) ? await startAgents(base, read, agents) : [];
+    const procs =
+      agents > 0 && shards === Number(values.shards.split(",")[0]) ? await startAgents(base, read, agents) : [];
     if (procs.length) {
       const deadline = Date.now() + 60_000;
       while (procs.some((p) => versionOf(p.dir) !== versions[0]) && Date.now() < deadline) await sleep(100);
       const behind = procs.find((p) => versionOf(p.dir) !== versions[0]);
-      if (behind) throw new Error(`an agent never reached v${versions[0]}; its log:\n${readFileSync(`${behind.dir}.log`, "utf8").slice(-3000)}`);
+      if (behind)
+        throw new Error(
+          `an agent never reached v${versions[0]}; its log:\n${readFileSync(`${behind.dir}.log`, "utf8").slice(-3000)}`,
+        );
     }
     const lat = [];
     const last = [];
@@ -159,7 +197,10 @@ async function run(shards) {
       if (procs.length) {
         while (procs.some((p) => versionOf(p.dir) !== to) && Date.now() < deadline) await sleep(10);
         const behind = procs.find((p) => versionOf(p.dir) !== to);
-        if (behind) throw new Error(`an agent never switched to v${to}; its log:\n${readFileSync(`${behind.dir}.log`, "utf8").slice(-3000)}`);
+        if (behind)
+          throw new Error(
+            `an agent never switched to v${to}; its log:\n${readFileSync(`${behind.dir}.log`, "utf8").slice(-3000)}`,
+          );
         agentLast.push(performance.now() - acked);
       }
       await sleep(200);
@@ -182,7 +223,13 @@ async function run(shards) {
       last_watcher_p50_ms: ms(quantile(last, 0.5)),
       last_watcher_max_ms: ms(Math.max(...last)),
       last_after_ack_max_ms: ms(Math.max(...lastAfterAck)),
-      ...(procs.length ? { agents: procs.length, agents_switched_p99_ms: ms(quantile(agentLast, 0.99)), agents_switched_max_ms: ms(Math.max(...agentLast)) } : {}),
+      ...(procs.length
+        ? {
+            agents: procs.length,
+            agents_switched_p99_ms: ms(quantile(agentLast, 0.99)),
+            agents_switched_max_ms: ms(Math.max(...agentLast)),
+          }
+        : {}),
     };
   } finally {
     await server.stop();
@@ -197,7 +244,9 @@ for (const shards of values.shards.split(",").map(Number)) {
   console.log(JSON.stringify(row));
   rows.push(row);
 }
-console.log("\n| relays (WATCH_RELAY_SHARDS) | watchers | changes | sockets opened in | p50 | p99 | max | last watcher told: p50 / max | last watcher after the ack, max | agents: all switched after the ack, p99 / max |");
+console.log(
+  "\n| relays (WATCH_RELAY_SHARDS) | watchers | changes | sockets opened in | p50 | p99 | max | last watcher told: p50 / max | last watcher after the ack, max | agents: all switched after the ack, p99 / max |",
+);
 console.log("|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(

@@ -37,8 +37,14 @@ function devSecret() {
   for (const file of [".dev.vars", ".dev.vars.example"]) {
     const path = join(root, file);
     if (!existsSync(path)) continue;
-    const line = readFileSync(path, "utf8").split("\n").find((l) => l.startsWith("JWT_SECRET="));
-    if (line) return line.slice("JWT_SECRET=".length).trim().replace(/^"(.*)"$/, "$1");
+    const line = readFileSync(path, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("JWT_SECRET="));
+    if (line)
+      return line
+        .slice("JWT_SECRET=".length)
+        .trim()
+        .replace(/^"(.*)"$/, "$1");
   }
   return undefined;
 }
@@ -70,13 +76,30 @@ try {
   let base = values.url?.replace(/\/$/, "");
   if (!base) {
     const port = await freePort();
-    server = await startServer("node", ["scripts/start.mjs", "--port", String(port), "--persist-to", join(work, "state"), "--var", "ALLOW_HTTP_WEBHOOKS:true"], { port });
+    server = await startServer(
+      "node",
+      [
+        "scripts/start.mjs",
+        "--port",
+        String(port),
+        "--persist-to",
+        join(work, "state"),
+        "--var",
+        "ALLOW_HTTP_WEBHOOKS:true",
+      ],
+      { port },
+    );
     base = `http://127.0.0.1:${port}`;
   }
   const secret = values.token ? undefined : devSecret();
   if (!values.token && !secret) throw new Error("no --token and no JWT_SECRET (.dev.vars) to sign one");
   const now = Math.floor(Date.now() / 1000);
-  const admin = values.token ?? (await signHs256({ sub: "fuzz", scope: "read write promote approve report admin", iat: now, exp: now + 86_400 }, secret));
+  const admin =
+    values.token ??
+    (await signHs256(
+      { sub: "fuzz", scope: "read write promote approve report admin", iat: now, exp: now + 86_400 },
+      secret,
+    ));
 
   const target = new URL(base);
   const transport = target.protocol === "https:" ? https : http;
@@ -86,30 +109,44 @@ try {
     new Promise((resolve, reject) => {
       const headers = { ...wire.headers };
       if (wire.body) headers["content-length"] = String(wire.body.length);
-      const req = transport.request({ agent, host: target.hostname, port: target.port, method: wire.method, path: wire.target, headers, timeout: 60_000 }, (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => {
-          const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) for (const one of [v].flat()) if (one !== undefined) h.append(k, one);
-          // A hostile Accept-Encoding gets a compressed answer: read it as a client would.
-          let raw = Buffer.concat(chunks);
-          const encoding = res.headers["content-encoding"];
-          try {
-            if (encoding === "gzip") raw = gunzipSync(raw);
-            else if (encoding === "br") raw = brotliDecompressSync(raw);
-            else if (encoding === "deflate") raw = inflateSync(raw);
-          } catch {
-            // Not what it says it is: judged as it came.
-          }
-          resolve({ status: res.statusCode, headers: h, body: raw.toString("utf8") });
-        });
-        res.on("error", reject);
-      });
+      const req = transport.request(
+        {
+          agent,
+          host: target.hostname,
+          port: target.port,
+          method: wire.method,
+          path: wire.target,
+          headers,
+          timeout: 60_000,
+        },
+        (res) => {
+          const chunks = [];
+          res.on("data", (c) => chunks.push(c));
+          res.on("end", () => {
+            const h = new Headers();
+            for (const [k, v] of Object.entries(res.headers))
+              for (const one of [v].flat()) if (one !== undefined) h.append(k, one);
+            // A hostile Accept-Encoding gets a compressed answer: read it as a client would.
+            let raw = Buffer.concat(chunks);
+            const encoding = res.headers["content-encoding"];
+            try {
+              if (encoding === "gzip") raw = gunzipSync(raw);
+              else if (encoding === "br") raw = brotliDecompressSync(raw);
+              else if (encoding === "deflate") raw = inflateSync(raw);
+            } catch {
+              // Not what it says it is: judged as it came.
+            }
+            resolve({ status: res.statusCode, headers: h, body: raw.toString("utf8") });
+          });
+          res.on("error", reject);
+        },
+      );
       req.on("timeout", () => req.destroy(new Error("timeout after 60 s")));
       req.on("error", (err) =>
         // The server closed on us: an answer nobody got counts as a 5xx, not as unsendable.
-        err.code === "ECONNRESET" || err.message.startsWith("timeout") ? resolve({ status: 599, headers: new Headers({ "x-request-id": "-" }), body: String(err) }) : reject(err),
+        err.code === "ECONNRESET" || err.message.startsWith("timeout")
+          ? resolve({ status: 599, headers: new Headers({ "x-request-id": "-" }), body: String(err) })
+          : reject(err),
       );
       req.end(wire.body);
     });
@@ -135,7 +172,9 @@ try {
   console.log(`codes ${JSON.stringify(report.codes)}`);
   console.log(`mutations ${JSON.stringify(report.mutations)}`);
   if (report.findings.length) {
-    console.log(`${report.findings.length} findings (replay: --seed ${seed}; the example's index is the request number):`);
+    console.log(
+      `${report.findings.length} findings (replay: --seed ${seed}; the example's index is the request number):`,
+    );
     for (const f of report.findings) console.log(JSON.stringify(f));
     process.exitCode = 1;
   } else {

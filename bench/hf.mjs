@@ -127,14 +127,21 @@ const work = mkdtempSync(join(tmpdir(), "mreg-bench-hf-"));
 const port = await freePort();
 const state = join(work, "state");
 const file = join(work, "weights.bin");
-const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state, "--var", `RESOLVE_TTL_S:${values.ttl}`], { port });
+const server = await startServer(
+  "npm",
+  ["start", "--", "--port", String(port), "--persist-to", state, "--var", `RESOLVE_TTL_S:${values.ttl}`],
+  { port },
+);
 const base = `http://127.0.0.1:${port}`;
 try {
   const sha256 = makeFile(file, size);
   const admin = apiClient(base, mintToken("read write promote admin"));
   await admin.models.create({ name: "m" });
   const { version } = await admin.versions.create("m");
-  const { file: stored } = await admin.upload("m", version, "weights.bin", blobSource(await openAsBlob(file)), { sha256, parallel: 4 });
+  const { file: stored } = await admin.upload("m", version, "weights.bin", blobSource(await openAsBlob(file)), {
+    sha256,
+    parallel: 4,
+  });
   if (stored.sha256 !== sha256) throw new Error(`upload: ${JSON.stringify(stored)}`);
   await admin.versions.finalize("m", version);
   await admin.aliases.set("m", "production", { version });
@@ -168,7 +175,8 @@ try {
     cpu_ratio: ratio(hf.cpu, v1.cpu),
   }));
   const metaMedian = { round: "median" };
-  for (const key of Object.keys(metaRows[0]).filter((k) => k !== "round")) metaMedian[key] = median(metaRows.map((r) => r[key]));
+  for (const key of Object.keys(metaRows[0]).filter((k) => k !== "round"))
+    metaMedian[key] = median(metaRows.map((r) => r[key]));
 
   // 2. Bytes: one checked download through each (unmeasured), then the measured rounds.
   for (const [url, headers] of [
@@ -183,20 +191,34 @@ try {
     () => download(headUrl, hfHeaders),
     () => download(fileUrl, v1Headers),
   );
-  const byteRows = bytes.map(({ a: hf, b: v1 }, i) => ({ round: i + 1, v1_mibps: +v1.mibps.toFixed(1), hf_mibps: +hf.mibps.toFixed(1), ratio: ratio(hf.mibps, v1.mibps) }));
+  const byteRows = bytes.map(({ a: hf, b: v1 }, i) => ({
+    round: i + 1,
+    v1_mibps: +v1.mibps.toFixed(1),
+    hf_mibps: +hf.mibps.toFixed(1),
+    ratio: ratio(hf.mibps, v1.mibps),
+  }));
   const byteMedian = { round: "median" };
   for (const key of ["v1_mibps", "hf_mibps", "ratio"]) byteMedian[key] = median(byteRows.map((r) => r[key]));
 
-  console.log(`\nHEAD /m/resolve/production/weights.bin vs GET /v1/models/m/aliases/production: ${connections} connections, ${rounds} rounds of ${duration} s, RESOLVE_TTL_S=${values.ttl}\n`);
-  console.log("| round | /v1 resolve req/s | HF HEAD req/s | throughput ratio | /v1 p99 | HF p99 | p99 ratio | server CPU/req /v1, HF | CPU ratio |");
+  console.log(
+    `\nHEAD /m/resolve/production/weights.bin vs GET /v1/models/m/aliases/production: ${connections} connections, ${rounds} rounds of ${duration} s, RESOLVE_TTL_S=${values.ttl}\n`,
+  );
+  console.log(
+    "| round | /v1 resolve req/s | HF HEAD req/s | throughput ratio | /v1 p99 | HF p99 | p99 ratio | server CPU/req /v1, HF | CPU ratio |",
+  );
   console.log("|---|---|---|---|---|---|---|---|---|");
   for (const r of [...metaRows, metaMedian]) {
-    console.log(`| ${r.round} | ${r.v1_rps} | ${r.hf_rps} | ${r.throughput_ratio}x | ${r.v1_p99} ms | ${r.hf_p99} ms | ${r.p99_ratio}x | ${r.v1_cpu}, ${r.hf_cpu} ms | ${r.cpu_ratio}x |`);
+    console.log(
+      `| ${r.round} | ${r.v1_rps} | ${r.hf_rps} | ${r.throughput_ratio}x | ${r.v1_p99} ms | ${r.hf_p99} ms | ${r.p99_ratio}x | ${r.v1_cpu}, ${r.hf_cpu} ms | ${r.cpu_ratio}x |`,
+    );
   }
-  console.log(`\nGET of a ${values.size} MiB file: /m/resolve/production/weights.bin vs /v1/models/m/versions/${version}/files/weights.bin (sha256 checked once each)\n`);
+  console.log(
+    `\nGET of a ${values.size} MiB file: /m/resolve/production/weights.bin vs /v1/models/m/versions/${version}/files/weights.bin (sha256 checked once each)\n`,
+  );
   console.log("| round | /v1 MiB/s | HF MiB/s | ratio |");
   console.log("|---|---|---|---|");
-  for (const r of [...byteRows, byteMedian]) console.log(`| ${r.round} | ${r.v1_mibps} | ${r.hf_mibps} | ${r.ratio}x |`);
+  for (const r of [...byteRows, byteMedian])
+    console.log(`| ${r.round} | ${r.v1_mibps} | ${r.hf_mibps} | ${r.ratio}x |`);
 } finally {
   await server.stop();
   rmSync(work, { recursive: true, force: true });

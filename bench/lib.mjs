@@ -87,7 +87,9 @@ export function apiClient(base, token) {
 }
 
 export function mintToken(scope = "read write admin", sub = "bench") {
-  return execFileSync("node", [join(root, "scripts", "token.mjs"), "--sub", sub, "--scope", scope], { encoding: "utf8" }).trim();
+  return execFileSync("node", [join(root, "scripts", "token.mjs"), "--sub", sub, "--scope", scope], {
+    encoding: "utf8",
+  }).trim();
 }
 
 /** pid → { ppid, comm } for every process, read from /proc. */
@@ -121,7 +123,9 @@ function workerdPids(rootPid) {
     for (let p = pid, hops = 0; p > 1 && hops < 32; p = all.get(p)?.ppid ?? 0, hops++) if (p === rootPid) return true;
     return false;
   };
-  return [...all].filter(([pid, p]) => p.comm === "workerd" && (rootPid === undefined || mine(pid))).map(([pid, p]) => ({ pid, ...p }));
+  return [...all]
+    .filter(([pid, p]) => p.comm === "workerd" && (rootPid === undefined || mine(pid)))
+    .map(([pid, p]) => ({ pid, ...p }));
 }
 
 /** Sum of the resident set sizes of the workerd processes (see workerdPids), in bytes. */

@@ -56,10 +56,14 @@ function seedSql() {
   const start = Date.parse("2026-01-01T00:00:00.000Z");
   const models = [];
   for (let m = 0; m < MODELS; m++) {
-    models.push(`(${q(modelName(m))}, 'model', NULL, '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 'bench')`);
+    models.push(
+      `(${q(modelName(m))}, 'model', NULL, '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 'bench')`,
+    );
   }
   for (let i = 0; i < models.length; i += 500) {
-    lines.push(`INSERT INTO models (name, kind, description, tags, created_at, updated_at, created_by) VALUES ${models.slice(i, i + 500).join(",")};`);
+    lines.push(
+      `INSERT INTO models (name, kind, description, tags, created_at, updated_at, created_by) VALUES ${models.slice(i, i + 500).join(",")};`,
+    );
   }
   let versions = [];
   let parents = [];
@@ -73,11 +77,15 @@ function seedSql() {
       versions = [];
     }
     if (parents.length >= 500 || (force && parents.length)) {
-      lines.push(`INSERT INTO version_parents (model, version, parent_model, parent_version) VALUES ${parents.join(",")};`);
+      lines.push(
+        `INSERT INTO version_parents (model, version, parent_model, parent_version) VALUES ${parents.join(",")};`,
+      );
       parents = [];
     }
     if (datasets.length >= 500 || (force && datasets.length)) {
-      lines.push(`INSERT OR IGNORE INTO version_datasets (model, version, uri, snapshot, digest, created_at) VALUES ${datasets.join(",")};`);
+      lines.push(
+        `INSERT OR IGNORE INTO version_datasets (model, version, uri, snapshot, digest, created_at) VALUES ${datasets.join(",")};`,
+      );
       datasets = [];
     }
   };
@@ -89,12 +97,24 @@ function seedSql() {
       const model = modelName(m);
       const sha = hex40(Math.floor(seq / 10));
       const run = `run-${Math.floor(seq / 5)}`;
-      const used = [{ uri: `s3://datasets/d${pick(DATASETS)}`, snapshot: `2026-${String(1 + pick(SNAPSHOTS)).padStart(2, "0")}` }];
-      if (random() < 0.5) used.push({ uri: `s3://datasets/d${pick(DATASETS)}`, snapshot: `2026-${String(1 + pick(SNAPSHOTS)).padStart(2, "0")}` });
+      const used = [
+        { uri: `s3://datasets/d${pick(DATASETS)}`, snapshot: `2026-${String(1 + pick(SNAPSHOTS)).padStart(2, "0")}` },
+      ];
+      if (random() < 0.5)
+        used.push({
+          uri: `s3://datasets/d${pick(DATASETS)}`,
+          snapshot: `2026-${String(1 + pick(SNAPSHOTS)).padStart(2, "0")}`,
+        });
       const par = [];
       if (n > 1) par.push({ model, version: n - 1 });
       if (m % 10 === 0 && m > 0) par.push({ model: modelName(m - 1), version: n });
-      const lineage = { git_sha: sha, run_id: run, datasets: used, parents: par, params: { lr: 0.001 * (1 + pick(10)) } };
+      const lineage = {
+        git_sha: sha,
+        run_id: run,
+        datasets: used,
+        parents: par,
+        params: { lr: 0.001 * (1 + pick(10)) },
+      };
       versions.push(
         `(${q(model)}, ${n}, 'ready', 'none', NULL, '{}', ${q(JSON.stringify({ auc: random() }))}, ${q(JSON.stringify(lineage))}, NULL, ${q(run)}, ${q(sha)}, ${q(at)}, 'bench', ${q(at)}, ${q(at)}, 1)`,
       );
@@ -105,16 +125,26 @@ function seedSql() {
   }
   flush(true);
   const aliases = [];
-  for (let m = 0; m < MODELS; m++) aliases.push(`(${q(modelName(m))}, 'production', ${1 + pick(VERSIONS)}, NULL, 1, '2026-06-01T00:00:00.000Z', 'bench')`);
+  for (let m = 0; m < MODELS; m++)
+    aliases.push(
+      `(${q(modelName(m))}, 'production', ${1 + pick(VERSIONS)}, NULL, 1, '2026-06-01T00:00:00.000Z', 'bench')`,
+    );
   for (let i = 0; i < aliases.length; i += 500) {
-    lines.push(`INSERT INTO aliases (model, alias, version, split, generation, updated_at, updated_by) VALUES ${aliases.slice(i, i + 500).join(",")};`);
+    lines.push(
+      `INSERT INTO aliases (model, alias, version, split, generation, updated_at, updated_by) VALUES ${aliases.slice(i, i + 500).join(",")};`,
+    );
   }
   return { sql: lines.join("\n"), total };
 }
 
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
 const d1 = (state, ...args) =>
-  execFileSync(wrangler, ["d1", ...args, "--local", "--persist-to", state], { cwd: root, encoding: "utf8", env: { ...process.env, CI: "true" }, maxBuffer: 64 << 20 });
+  execFileSync(wrangler, ["d1", ...args, "--local", "--persist-to", state], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, CI: "true" },
+    maxBuffer: 64 << 20,
+  });
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
@@ -157,15 +187,35 @@ async function main() {
       const seqs = () => pick(MODELS * VERSIONS);
       const search = (query) => () => client.lineage.search(query);
       // Warm-up: the first requests compile and open the database.
-      await measure("warm-up", sample(50, () => search({ git_sha: hex40(Math.floor(seqs() / 10)) })));
+      await measure(
+        "warm-up",
+        sample(50, () => search({ git_sha: hex40(Math.floor(seqs() / 10)) })),
+      );
       const results = [
-        await measure("GET /healthz (baseline)", sample(REQUESTS, () => () => client.health())),
-        await measure("lookup git_sha", sample(REQUESTS, () => search({ git_sha: hex40(Math.floor(seqs() / 10)) }))),
-        await measure("lookup run_id", sample(REQUESTS, () => search({ run_id: `run-${Math.floor(seqs() / 5)}` }))),
-        await measure("lookup dataset (first 50 of ~750)", sample(REQUESTS, () => search({ dataset: `s3://datasets/d${pick(DATASETS)}` }))),
+        await measure(
+          "GET /healthz (baseline)",
+          sample(REQUESTS, () => () => client.health()),
+        ),
+        await measure(
+          "lookup git_sha",
+          sample(REQUESTS, () => search({ git_sha: hex40(Math.floor(seqs() / 10)) })),
+        ),
+        await measure(
+          "lookup run_id",
+          sample(REQUESTS, () => search({ run_id: `run-${Math.floor(seqs() / 5)}` })),
+        ),
+        await measure(
+          "lookup dataset (first 50 of ~750)",
+          sample(REQUESTS, () => search({ dataset: `s3://datasets/d${pick(DATASETS)}` })),
+        ),
         await measure(
           "lookup dataset + snapshot",
-          sample(REQUESTS, () => search({ dataset: `s3://datasets/d${pick(DATASETS)}`, snapshot: `2026-${String(1 + pick(SNAPSHOTS)).padStart(2, "0")}` })),
+          sample(REQUESTS, () =>
+            search({
+              dataset: `s3://datasets/d${pick(DATASETS)}`,
+              snapshot: `2026-${String(1 + pick(SNAPSHOTS)).padStart(2, "0")}`,
+            }),
+          ),
         ),
         await measure(
           "lookup dataset, page 5 (cursor)",
@@ -185,13 +235,26 @@ async function main() {
             return calls;
           })(),
         ),
-        await measure("lineage depth 3", sample(REQUESTS, () => () => client.lineage.graph(modelName(pick(MODELS)), 1 + pick(VERSIONS), { depth: 3 }))),
-        await measure("lineage depth 10", sample(Math.min(REQUESTS, 200), () => () => client.lineage.graph(modelName(pick(MODELS)), 1 + pick(VERSIONS), { depth: 10 }))),
+        await measure(
+          "lineage depth 3",
+          sample(REQUESTS, () => () => client.lineage.graph(modelName(pick(MODELS)), 1 + pick(VERSIONS), { depth: 3 })),
+        ),
+        await measure(
+          "lineage depth 10",
+          sample(
+            Math.min(REQUESTS, 200),
+            () => () => client.lineage.graph(modelName(pick(MODELS)), 1 + pick(VERSIONS), { depth: 10 }),
+          ),
+        ),
       ];
       const baseline = results[0];
-      console.log(`\n${"query".padEnd(40)} ${"n".padStart(5)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)}  p99 / healthz p99`);
+      console.log(
+        `\n${"query".padEnd(40)} ${"n".padStart(5)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)}  p99 / healthz p99`,
+      );
       for (const r of results) {
-        console.log(`${r.label.padEnd(40)} ${String(r.n).padStart(5)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)}  ${(r.p99 / baseline.p99).toFixed(1)}x`);
+        console.log(
+          `${r.label.padEnd(40)} ${String(r.n).padStart(5)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)}  ${(r.p99 / baseline.p99).toFixed(1)}x`,
+        );
       }
     } finally {
       await server.stop();
@@ -204,12 +267,18 @@ async function main() {
       ["run_id", LOOKUP_SQL.run_id, ["run-7", ...cursor, 51, null]],
       ["dataset", LOOKUP_SQL.dataset, ["s3://datasets/d7", ...cursor, 51, null]],
       ["dataset + snapshot", LOOKUP_SQL.dataset_snapshot, ["s3://datasets/d7", ...cursor, 51, null, "2026-03"]],
-      ["git_sha, token with models globs", LOOKUP_SQL.git_sha, [hex40(7), ...cursor, 51, JSON.stringify(["bench-m00*"])]],
+      [
+        "git_sha, token with models globs",
+        LOOKUP_SQL.git_sha,
+        [hex40(7), ...cursor, 51, JSON.stringify(["bench-m00*"])],
+      ],
       ["walk (depth 3, both directions)", WALK_SQL, ["bench-m0010", 50, 3, 2000]],
       ["walk: node facts", FACTS_SQL, [JSON.stringify([["bench-m0010", 5]])]],
     ];
     for (const [label, sqlText, params] of plans) {
-      const out = JSON.parse(d1(state, "execute", "DB", "--json", "--command", `EXPLAIN QUERY PLAN ${inline(sqlText, params)}`));
+      const out = JSON.parse(
+        d1(state, "execute", "DB", "--json", "--command", `EXPLAIN QUERY PLAN ${inline(sqlText, params)}`),
+      );
       console.log(`\n${label}:`);
       for (const row of out[0].results) console.log(`  ${row.detail}`);
     }

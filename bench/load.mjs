@@ -37,13 +37,17 @@ const stop = async () => {
 };
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => void stop().then(() => process.exit(130)));
 // A hung run must not leave a server behind: setup (≤ 3 min) + the run + the drain.
-const watchdog = setTimeout(() => {
-  console.error("load: timed out");
-  void stop().then(() => process.exit(1));
-}, (240 + SECONDS * 2) * 1000);
+const watchdog = setTimeout(
+  () => {
+    console.error("load: timed out");
+    void stop().then(() => process.exit(1));
+  },
+  (240 + SECONDS * 2) * 1000,
+);
 watchdog.unref();
 
-const machine = () => `${execSync("uptime", { encoding: "utf8" }).trim()}; workerd processes on the machine: ${execSync("ps -eo comm | grep -c '^workerd' || true", { encoding: "utf8" }).trim()}`;
+const machine = () =>
+  `${execSync("uptime", { encoding: "utf8" }).trim()}; workerd processes on the machine: ${execSync("ps -eo comm | grep -c '^workerd' || true", { encoding: "utf8" }).trim()}`;
 
 /** A keep-alive HTTP client with at most `sockets` connections. */
 function client(base, token, sockets) {
@@ -56,18 +60,21 @@ function client(base, token, sockets) {
       if (json !== undefined) h["content-type"] = "application/json";
       if (body) h["content-length"] = String(body.length);
       const started = performance.now();
-      const req = http.request({ agent, host: url.hostname, port: url.port, method, path, headers: h, timeout: 60_000 }, (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let parsed = null;
-          try {
-            parsed = JSON.parse(text);
-          } catch {}
-          resolve({ status: res.statusCode, body: parsed, text, ms: performance.now() - started });
-        });
-      });
+      const req = http.request(
+        { agent, host: url.hostname, port: url.port, method, path, headers: h, timeout: 60_000 },
+        (res) => {
+          const chunks = [];
+          res.on("data", (c) => chunks.push(c));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            let parsed = null;
+            try {
+              parsed = JSON.parse(text);
+            } catch {}
+            resolve({ status: res.statusCode, body: parsed, text, ms: performance.now() - started });
+          });
+        },
+      );
       req.on("timeout", () => req.destroy(new Error("timeout")));
       req.on("error", (err) => resolve({ status: 0, body: null, text: String(err), ms: performance.now() - started }));
       req.end(body);
@@ -94,7 +101,11 @@ async function must(res, what, ...ok) {
 try {
   console.log(`load: at start: ${machine()}`);
   const port = await freePort();
-  server = await startServer("node", ["scripts/start.mjs", "--port", String(port), "--persist-to", join(work, "state")], { port });
+  server = await startServer(
+    "node",
+    ["scripts/start.mjs", "--port", String(port), "--persist-to", join(work, "state")],
+    { port },
+  );
   const base = `http://127.0.0.1:${port}`;
   const token = mintToken("read write promote approve report admin", "load");
   const setup = client(base, token, 8);
@@ -104,19 +115,43 @@ try {
   const models = Array.from({ length: MODELS }, (_, i) => `load-${i}`);
   const ready = new Map(); // model → ready version numbers
   const upload = async (model, tag) => {
-    const v = await must(await api("POST", `/v1/models/${model}/versions`, { json: { metrics: { auc: 0.9 }, tags: { tag } } }), "create version", 201);
-    await must(await api("PUT", `/v1/models/${model}/versions/${v.version}/files/weights.bin`, { bytes: Buffer.from(`weights ${model} ${tag}`) }), "put file", 201);
+    const v = await must(
+      await api("POST", `/v1/models/${model}/versions`, { json: { metrics: { auc: 0.9 }, tags: { tag } } }),
+      "create version",
+      201,
+    );
+    await must(
+      await api("PUT", `/v1/models/${model}/versions/${v.version}/files/weights.bin`, {
+        bytes: Buffer.from(`weights ${model} ${tag}`),
+      }),
+      "put file",
+      201,
+    );
     await must(await api("POST", `/v1/models/${model}/versions/${v.version}/finalize`), "finalize", 200);
     return v.version;
   };
   await Promise.all(
     models.map(async (model) => {
-      await must(await api("POST", "/v1/models", { json: { name: model, tags: { bench: "load" } } }), "create model", 201);
+      await must(
+        await api("POST", "/v1/models", { json: { name: model, tags: { bench: "load" } } }),
+        "create model",
+        201,
+      );
       const versions = [];
       for (let i = 0; i < 3; i++) versions.push(await upload(model, `seed-${i}`));
       ready.set(model, versions);
-      await must(await api("PUT", `/v1/models/${model}/aliases/production`, { json: { version: versions[0] } }), "set production", 200);
-      await must(await api("PUT", `/v1/models/${model}/aliases/production/guard`, { json: { metric: "latency_ms", max: 1e9, min_samples: 1_000_000 } }), "guard", 200);
+      await must(
+        await api("PUT", `/v1/models/${model}/aliases/production`, { json: { version: versions[0] } }),
+        "set production",
+        200,
+      );
+      await must(
+        await api("PUT", `/v1/models/${model}/aliases/production/guard`, {
+          json: { metric: "latency_ms", max: 1e9, min_samples: 1_000_000 },
+        }),
+        "guard",
+        200,
+      );
     }),
   );
   setup.close();
@@ -129,15 +164,37 @@ try {
 
   /** One operation of the mix; the weights sum to 100. */
   const ops = [
-    [30, "GET /v1/resolve", (m) => load.request("GET", `/v1/resolve?uri=${encodeURIComponent(`registry://${m}@production`)}`)],
+    [
+      30,
+      "GET /v1/resolve",
+      (m) => load.request("GET", `/v1/resolve?uri=${encodeURIComponent(`registry://${m}@production`)}`),
+    ],
     [8, "GET alias", (m) => load.request("GET", `/v1/models/${m}/aliases/production`)],
     [8, "GET /v1/models (list)", () => load.request("GET", "/v1/models?limit=50&prefix=load-")],
     [5, "GET versions (list)", (m) => load.request("GET", `/v1/models/${m}/versions?limit=20`)],
     [10, "GET version", (m) => load.request("GET", `/v1/models/${m}/versions/${pick(ready.get(m))}`)],
     [5, "GET /v1/audit", (m) => load.request("GET", `/v1/audit?model=${m}&limit=20`)],
-    [12, "POST signals", (m) => load.request("POST", `/v1/models/${m}/aliases/production/signals`, { json: { version: pick(ready.get(m)), metrics: { latency_ms: Math.random() * 50 }, count: 10 } })],
-    [6, "PATCH version", (m) => load.request("PATCH", `/v1/models/${m}/versions/${pick(ready.get(m))}`, { json: { tags: { load: String(Math.random()) }, metrics: { qps: Math.random() * 1000 } } })],
-    [2, "PATCH model", (m) => load.request("PATCH", `/v1/models/${m}`, { json: { description: `load ${Date.now()}` } })],
+    [
+      12,
+      "POST signals",
+      (m) =>
+        load.request("POST", `/v1/models/${m}/aliases/production/signals`, {
+          json: { version: pick(ready.get(m)), metrics: { latency_ms: Math.random() * 50 }, count: 10 },
+        }),
+    ],
+    [
+      6,
+      "PATCH version",
+      (m) =>
+        load.request("PATCH", `/v1/models/${m}/versions/${pick(ready.get(m))}`, {
+          json: { tags: { load: String(Math.random()) }, metrics: { qps: Math.random() * 1000 } },
+        }),
+    ],
+    [
+      2,
+      "PATCH model",
+      (m) => load.request("PATCH", `/v1/models/${m}`, { json: { description: `load ${Date.now()}` } }),
+    ],
     [4, "GET file", (m) => load.request("GET", `/v1/models/${m}/versions/${pick(ready.get(m))}/files/weights.bin`)],
     [10, "upload (create + put + finalize)", null],
   ];
@@ -148,7 +205,9 @@ try {
     record("POST versions", created);
     if (created.status !== 201) return;
     const version = created.body.version;
-    const put = await load.request("PUT", `/v1/models/${model}/versions/${version}/files/weights.bin`, { bytes: Buffer.from(`load ${version} ${Math.random()}`) });
+    const put = await load.request("PUT", `/v1/models/${model}/versions/${version}/files/weights.bin`, {
+      bytes: Buffer.from(`load ${version} ${Math.random()}`),
+    });
     record("PUT file", put);
     if (put.status !== 201) return;
     const fin = await load.request("POST", `/v1/models/${model}/versions/${version}/finalize`);
@@ -178,11 +237,15 @@ try {
       await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
       const model = pick(models);
       inFlight.push(
-        promote.request("PUT", `/v1/models/${model}/aliases/production`, { json: { version: pick(ready.get(model)), reason: "load" } }).then((res) => {
-          record("PUT alias (promotion)", res);
-          promotions++;
-          if (res.status !== 200) failedPromotions++;
-        }),
+        promote
+          .request("PUT", `/v1/models/${model}/aliases/production`, {
+            json: { version: pick(ready.get(model)), reason: "load" },
+          })
+          .then((res) => {
+            record("PUT alias (promotion)", res);
+            promotions++;
+            if (res.status !== 200) failedPromotions++;
+          }),
       );
     }
     await Promise.all(inFlight);
@@ -201,19 +264,45 @@ try {
 
   const rows = [...stats].map(([route, s]) => {
     const sorted = s.ms.sort((a, b) => a - b);
-    return { route, count: sorted.length, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1], statuses: s.statuses };
+    return {
+      route,
+      count: sorted.length,
+      p50: quantile(sorted, 0.5),
+      p99: quantile(sorted, 0.99),
+      max: sorted[sorted.length - 1],
+      statuses: s.statuses,
+    };
   });
   rows.sort((a, b) => b.count - a.count);
   const requests = rows.reduce((n, r) => n + r.count, 0);
   const fivexx = errors.length;
-  console.log(`\n${requests} requests in ${elapsed.toFixed(1)} s (${(requests / elapsed).toFixed(0)}/s); ${promotions} promotions (${failedPromotions} refused); ${fivexx} 5xx or connection errors`);
-  console.log(`server CPU (wrangler + workerd): ${(cpuMs / 1000).toFixed(1)} s, ${(cpuMs / requests).toFixed(1)} ms per request`);
+  console.log(
+    `\n${requests} requests in ${elapsed.toFixed(1)} s (${(requests / elapsed).toFixed(0)}/s); ${promotions} promotions (${failedPromotions} refused); ${fivexx} 5xx or connection errors`,
+  );
+  console.log(
+    `server CPU (wrangler + workerd): ${(cpuMs / 1000).toFixed(1)} s, ${(cpuMs / requests).toFixed(1)} ms per request`,
+  );
   console.log(`at end: ${atEnd}\n`);
   console.log("| route | requests | p50 ms | p99 ms | max ms | statuses |");
   console.log("|---|---|---|---|---|---|");
-  for (const r of rows) console.log(`| ${r.route} | ${r.count} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(0)} | ${Object.entries(r.statuses).map(([k, v]) => `${k}: ${v}`).join(", ")} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.route} | ${r.count} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(0)} | ${Object.entries(
+        r.statuses,
+      )
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(", ")} |`,
+    );
   for (const e of errors.slice(0, 10)) console.log(`5xx: ${JSON.stringify(e)}`);
-  if (values.out) writeFileSync(values.out, JSON.stringify({ connections: CONNECTIONS, seconds: elapsed, requests, cpuMs, promotions, failedPromotions, errors, rows }, null, 2));
+  if (values.out)
+    writeFileSync(
+      values.out,
+      JSON.stringify(
+        { connections: CONNECTIONS, seconds: elapsed, requests, cpuMs, promotions, failedPromotions, errors, rows },
+        null,
+        2,
+      ),
+    );
   if (fivexx > 0 || failedPromotions > 0) process.exitCode = 1;
 } catch (err) {
   console.error(err);

@@ -31,7 +31,8 @@ const work = mkdtempSync(join(tmpdir(), "mreg-bench-markdown-"));
 try {
   await build({
     stdin: {
-      contents: 'export { renderCases, prose, MAX_INPUT } from "./test/markdown-corpus"; export { ModelCard } from "./src/ui/model-card";',
+      contents:
+        'export { renderCases, prose, MAX_INPUT } from "./test/markdown-corpus"; export { ModelCard } from "./src/ui/model-card";',
       resolveDir: root,
       loader: "ts",
     },
@@ -62,11 +63,17 @@ try {
   for (const [name, input] of renderCases()) timings.push({ name, ms: await best(input) });
   timings.sort((a, b) => b.ms - a.ms);
 
-  console.log(`${timings.length} inputs, the fastest of ${tries} tries each; prose of 256 KiB: ${proseMs.toFixed(1)} ms\n`);
+  console.log(
+    `${timings.length} inputs, the fastest of ${tries} tries each; prose of 256 KiB: ${proseMs.toFixed(1)} ms\n`,
+  );
   console.log("| ms | input |\n|---|---|");
   for (const t of timings.slice(0, Number(values.top))) console.log(`| ${t.ms.toFixed(1)} | ${t.name} |`);
   const over = timings.filter((t) => t.ms >= budgetMs);
-  console.log(over.length === 0 ? `\nevery input under ${budgetMs} ms` : `\n${over.length} over ${budgetMs} ms:\n${over.map((t) => `  ${t.ms.toFixed(1)} ms  ${t.name}`).join("\n")}`);
+  console.log(
+    over.length === 0
+      ? `\nevery input under ${budgetMs} ms`
+      : `\n${over.length} over ${budgetMs} ms:\n${over.map((t) => `  ${t.ms.toFixed(1)} ms  ${t.name}`).join("\n")}`,
+  );
   process.exitCode = over.length === 0 ? 0 : 1;
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -85,19 +85,36 @@ try {
   const admin = apiClient(base, mintToken("read write promote admin"));
   await admin.models.create({ name: "m" });
   const { version } = await admin.versions.create("m");
-  const { file: stored } = await admin.upload("m", version, "weights.bin", blobSource(await openAsBlob(file)), { sha256, parallel: 4 });
+  const { file: stored } = await admin.upload("m", version, "weights.bin", blobSource(await openAsBlob(file)), {
+    sha256,
+    parallel: 4,
+  });
   if (stored.sha256 !== sha256) throw new Error(`upload: ${JSON.stringify(stored)}`);
   await admin.versions.finalize("m", version);
   await admin.aliases.set("m", "production", { version });
   rmSync(file);
 
   const jwt = mintToken("read");
-  const cliEnv = { ...process.env, MREG_URL: base, MREG_TOKEN: jwt, MREG_CONFIG_DIR: join(work, "cfg"), MREG_STATE_DIR: join(work, "st") };
+  const cliEnv = {
+    ...process.env,
+    MREG_URL: base,
+    MREG_TOKEN: jwt,
+    MREG_CONFIG_DIR: join(work, "cfg"),
+    MREG_STATE_DIR: join(work, "st"),
+  };
   let n = 0;
   const skopeo = async (check) => {
     const out = join(work, `skopeo-${n++}`);
     const dest = values.target === "oci" ? `oci:${out}:m` : `dir:${out}`;
-    const seconds = await timed("skopeo", ["--insecure-policy", "copy", "--src-tls-verify=false", "--src-creds", `x:${jwt}`, `docker://127.0.0.1:${port}/m:production`, dest]);
+    const seconds = await timed("skopeo", [
+      "--insecure-policy",
+      "copy",
+      "--src-tls-verify=false",
+      "--src-creds",
+      `x:${jwt}`,
+      `docker://127.0.0.1:${port}/m:production`,
+      dest,
+    ]);
     if (check) {
       const blob = values.target === "oci" ? join(out, "blobs", "sha256", sha256) : join(out, sha256);
       if ((await sha256File(blob)) !== sha256) throw new Error("skopeo's copy has the wrong bytes");
@@ -108,7 +125,8 @@ try {
   const pull = async (check) => {
     const out = join(work, `pull-${n++}`);
     const seconds = await timed("node", [join(root, "dist", "mreg.mjs"), "pull", "m@production", out], cliEnv);
-    if (check && (await sha256File(join(out, "weights.bin"))) !== sha256) throw new Error("mreg pull has the wrong bytes");
+    if (check && (await sha256File(join(out, "weights.bin"))) !== sha256)
+      throw new Error("mreg pull has the wrong bytes");
     rmSync(out, { recursive: true, force: true });
     return { mibps: size / MiB / seconds, seconds };
   };
@@ -125,7 +143,12 @@ try {
       p = await pull(check);
       s = await skopeo(check);
     }
-    rows.push({ round: i + 1, pull_mibps: +p.mibps.toFixed(1), skopeo_mibps: +s.mibps.toFixed(1), ratio: ratio(s.mibps, p.mibps) });
+    rows.push({
+      round: i + 1,
+      pull_mibps: +p.mibps.toFixed(1),
+      skopeo_mibps: +s.mibps.toFixed(1),
+      ratio: ratio(s.mibps, p.mibps),
+    });
   }
   const med = { round: "median" };
   for (const key of ["pull_mibps", "skopeo_mibps", "ratio"]) med[key] = +median(rows.map((r) => r[key])).toFixed(2);
@@ -150,20 +173,32 @@ try {
   for (let i = 0; i < rounds; i++) {
     const [a, b] = i % 2 === 0 ? [await single(blobUrl), await single(fileUrl)] : [null, await single(fileUrl)];
     const blob = a ?? (await single(blobUrl));
-    gets.push({ round: i + 1, file_ttfb: +b.ttfb.toFixed(2), blob_ttfb: +blob.ttfb.toFixed(2), file_mibps: +b.mibps.toFixed(1), blob_mibps: +blob.mibps.toFixed(1) });
+    gets.push({
+      round: i + 1,
+      file_ttfb: +b.ttfb.toFixed(2),
+      blob_ttfb: +blob.ttfb.toFixed(2),
+      file_mibps: +b.mibps.toFixed(1),
+      blob_mibps: +blob.mibps.toFixed(1),
+    });
   }
   const getMed = { round: "median" };
-  for (const key of ["file_ttfb", "blob_ttfb", "file_mibps", "blob_mibps"]) getMed[key] = +median(gets.map((r) => r[key])).toFixed(2);
+  for (const key of ["file_ttfb", "blob_ttfb", "file_mibps", "blob_mibps"])
+    getMed[key] = +median(gets.map((r) => r[key])).toFixed(2);
 
   const skopeoVersion = execFileSync("skopeo", ["--version"], { encoding: "utf8" }).trim();
-  console.log(`\n${skopeoVersion}: copy docker://…/m:production ${values.target}: vs mreg pull m@production, one ${values.size} MiB file (sha256 checked in round 1)\n`);
+  console.log(
+    `\n${skopeoVersion}: copy docker://…/m:production ${values.target}: vs mreg pull m@production, one ${values.size} MiB file (sha256 checked in round 1)\n`,
+  );
   console.log("| round | mreg pull MiB/s | skopeo copy MiB/s | ratio |");
   console.log("|---|---|---|---|");
   for (const r of [...rows, med]) console.log(`| ${r.round} | ${r.pull_mibps} | ${r.skopeo_mibps} | ${r.ratio}x |`);
-  console.log(`\nOne GET without Range: /v1/models/m/versions/${version}/files/weights.bin (one R2 get) vs /v2/m/blobs/sha256:… (read-ahead)\n`);
+  console.log(
+    `\nOne GET without Range: /v1/models/m/versions/${version}/files/weights.bin (one R2 get) vs /v2/m/blobs/sha256:… (read-ahead)\n`,
+  );
   console.log("| round | /v1 first byte s | /v2 blob first byte s | /v1 MiB/s | /v2 blob MiB/s |");
   console.log("|---|---|---|---|---|");
-  for (const r of [...gets, getMed]) console.log(`| ${r.round} | ${r.file_ttfb} | ${r.blob_ttfb} | ${r.file_mibps} | ${r.blob_mibps} |`);
+  for (const r of [...gets, getMed])
+    console.log(`| ${r.round} | ${r.file_ttfb} | ${r.blob_ttfb} | ${r.file_mibps} | ${r.blob_mibps} |`);
 } finally {
   await server.stop();
   rmSync(work, { recursive: true, force: true });

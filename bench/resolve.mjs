@@ -54,13 +54,19 @@ const median = (xs) => {
 async function run(ttl) {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "mreg-bench-resolve-"));
-  const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state, "--var", `RESOLVE_TTL_S:${ttl}`], { port });
+  const server = await startServer(
+    "npm",
+    ["start", "--", "--port", String(port), "--persist-to", state, "--var", `RESOLVE_TTL_S:${ttl}`],
+    { port },
+  );
   const base = `http://127.0.0.1:${port}`;
   try {
     const admin = apiClient(base, mintToken("read write promote admin"));
     await admin.models.create({ name: "m" });
     const { version } = await admin.versions.create("m");
-    await admin.upload("m", version, "model.bin", bytesSource(new TextEncoder().encode("weights")), { sha256: WEIGHTS_SHA256 });
+    await admin.upload("m", version, "model.bin", bytesSource(new TextEncoder().encode("weights")), {
+      sha256: WEIGHTS_SHA256,
+    });
     await admin.versions.finalize("m", version);
     await admin.aliases.set("m", "production", { version });
     const read = { authorization: `Bearer ${mintToken("read")}` };
@@ -119,7 +125,9 @@ for (const ttl of [warmTtl, 0]) {
   });
 }
 console.log(`\n${connections} connections, ${rounds} rounds of ${duration} s per path and cache setting\n`);
-console.log("| cache | round | /healthz req/s | resolve req/s | throughput ratio | /healthz p99 | resolve p99 | p99 ratio | server CPU/req /healthz, resolve | CPU ratio |");
+console.log(
+  "| cache | round | /healthz req/s | resolve req/s | throughput ratio | /healthz p99 | resolve p99 | p99 ratio | server CPU/req /healthz, resolve | CPU ratio |",
+);
 console.log("|---|---|---|---|---|---|---|---|---|---|");
 for (const r of table) {
   console.log(

@@ -49,7 +49,11 @@ function drive(path, token, errorRate, duration, { version = 2, spread = 0 } = {
     const node = nodes > 0 ? { node: `node-${i % nodes}` } : {};
     if (spread === 0) return { ...req, body: JSON.stringify({ version, ...node, metrics: { error_rate: errorRate } }) };
     const k = i % spread;
-    return { ...req, path: `/v1/models/m/aliases/u${k}/signals`, body: JSON.stringify({ version: k + 1, ...node, metrics: { error_rate: errorRate } }) };
+    return {
+      ...req,
+      path: `/v1/models/m/aliases/u${k}/signals`,
+      body: JSON.stringify({ version: k + 1, ...node, metrics: { error_rate: errorRate } }),
+    };
   };
   return new Promise((resolve, reject) => {
     autocannon(
@@ -81,11 +85,19 @@ try {
   for (const v of [1, 2]) {
     const bytes = new TextEncoder().encode(`weights ${v}`);
     await admin.versions.create("m");
-    await admin.upload("m", v, "model.bin", bytesSource(bytes), { sha256: createHash("sha256").update(bytes).digest("hex") });
+    await admin.upload("m", v, "model.bin", bytesSource(bytes), {
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+    });
     await admin.versions.finalize("m", v);
     await admin.aliases.set("m", "production", { version: v });
   }
-  await admin.guards.set("m", "production", { metric: "error_rate", max: 0.05, window_s: 300, min_samples: 20, min_nodes: minNodes });
+  await admin.guards.set("m", "production", {
+    metric: "error_rate",
+    max: 0.05,
+    window_s: 300,
+    min_samples: 20,
+    min_nodes: minNodes,
+  });
   const reporter = mintToken("report", "node");
   const path = "/v1/models/m/aliases/production/signals";
   const half = Math.max(1, Math.round(seconds / 2));
@@ -104,7 +116,8 @@ try {
   const events = watch[Symbol.asyncIterator]();
   await events.next(); // the socket is open once its first message (the current state) is here
   const watching = (async () => {
-    for (let e = await events.next(); !e.done; e = await events.next()) if (rolledBackAt === null && e.value.event === "guard") rolledBackAt = Date.now();
+    for (let e = await events.next(); !e.done; e = await events.next())
+      if (rolledBackAt === null && e.value.event === "guard") rolledBackAt = Date.now();
   })();
   const badStart = Date.now();
   const bad = await drive(path, reporter, 0.5, half);
@@ -140,7 +153,9 @@ try {
     rollback_after_crossing_s: rollbackS === null ? null : +(rollbackS - crossingS).toFixed(2),
   };
   console.log(JSON.stringify(report));
-  console.log(`\n| requests | failed | CPU ms/request unguarded / healthy / bad | object calls (healthy half) | calls/s | requests per call | crossing after | rolled back after | rollback − crossing |`);
+  console.log(
+    `\n| requests | failed | CPU ms/request unguarded / healthy / bad | object calls (healthy half) | calls/s | requests per call | crossing after | rolled back after | rollback − crossing |`,
+  );
   console.log(`|---|---|---|---|---|---|---|---|---|`);
   console.log(
     `| ${report.unguarded_requests + report.healthy_requests + report.bad_requests} | ${report.unguarded_failed + report.healthy_failed + report.bad_failed} | ${report.cpu_ms_per_request_unguarded} / ${report.cpu_ms_per_request_healthy} / ${report.cpu_ms_per_request_bad} | ${report.object_calls_healthy} over ${half} s | ${report.object_calls_per_second} | ${report.requests_per_object_call} | ${report.crossing_after_s} s | ${rollbackS ?? "never"} s | ${report.rollback_after_crossing_s ?? "—"} s |`,

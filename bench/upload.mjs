@@ -12,9 +12,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { blobSource } from "../dist/client.mjs";
-import { GiB, MiB, apiClient, fmtMiB, mintToken, root, rssSampler, sendFileRegion, startServer, workerdCpuSeconds } from "./lib.mjs";
+import {
+  GiB,
+  MiB,
+  apiClient,
+  fmtMiB,
+  mintToken,
+  root,
+  rssSampler,
+  sendFileRegion,
+  startServer,
+  workerdCpuSeconds,
+} from "./lib.mjs";
 
-const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,2" }, parallel: { type: "string", default: "4" } } });
+const { values } = parseArgs({
+  options: { sizes: { type: "string", default: "1,2" }, parallel: { type: "string", default: "4" } },
+});
 const sizes = values.sizes.split(",").map((s) => Math.round(Number(s) * GiB));
 const parallel = Number(values.parallel);
 const work = mkdtempSync(join(tmpdir(), "mreg-bench-upload-"));
@@ -39,7 +52,17 @@ async function baseline(file, size, reread) {
   const port = 8790;
   const server = await startServer(
     join(root, "node_modules", ".bin", "wrangler"),
-    ["dev", "--config", "bench/baseline/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", join(work, "baseline-state")],
+    [
+      "dev",
+      "--config",
+      "bench/baseline/wrangler.toml",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      join(work, "baseline-state"),
+    ],
     { port, healthPath: "/" },
   );
   try {
@@ -93,18 +116,24 @@ async function mreg(file, size, sha256) {
     let partsCpu = 0;
     let completeRss;
     let landed = 0;
-    const { file: stored, uploadId } = await client.upload(model, version, "weights.bin", blobSource(await openAsBlob(file)), {
-      sha256,
-      parallel,
-      multipartThreshold: 0,
-      onPart: (_part, upload) => {
-        if (++landed < upload.part_count) return;
-        partsDone = performance.now();
-        partsPeak = rss.stop();
-        partsCpu = workerdCpuSeconds(server.pid) - cpu;
-        completeRss = rssSampler(100, server.pid);
+    const { file: stored, uploadId } = await client.upload(
+      model,
+      version,
+      "weights.bin",
+      blobSource(await openAsBlob(file)),
+      {
+        sha256,
+        parallel,
+        multipartThreshold: 0,
+        onPart: (_part, upload) => {
+          if (++landed < upload.part_count) return;
+          partsDone = performance.now();
+          partsPeak = rss.stop();
+          partsCpu = workerdCpuSeconds(server.pid) - cpu;
+          completeRss = rssSampler(100, server.pid);
+        },
       },
-    });
+    );
     const seconds = (performance.now() - started) / 1000;
     const completePeak = completeRss.stop();
     const completeCpu = workerdCpuSeconds(server.pid) - cpu - partsCpu;
@@ -112,7 +141,8 @@ async function mreg(file, size, sha256) {
     if (!uploadId || stored.sha256 !== sha256) throw new Error(`upload: ${JSON.stringify(stored)}`);
     const { part_size: partSize } = await client.uploads.get(model, version, uploadId);
     const download = await downloadSha256(client, model, version, "weights.bin");
-    if (download.sha256 !== sha256 || download.bytes !== size) throw new Error(`download mismatch: ${JSON.stringify(download)}`);
+    if (download.sha256 !== sha256 || download.bytes !== size)
+      throw new Error(`download mismatch: ${JSON.stringify(download)}`);
     return {
       seconds,
       partsSeconds: (partsDone - started) / 1000,

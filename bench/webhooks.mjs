@@ -15,7 +15,9 @@ import { parseArgs } from "node:util";
 import { bytesSource } from "../dist/client.mjs";
 import { apiClient, freePort, mintToken, startServer } from "./lib.mjs";
 
-const { values } = parseArgs({ options: { changes: { type: "string", default: "1000" }, rounds: { type: "string", default: "4" } } });
+const { values } = parseArgs({
+  options: { changes: { type: "string", default: "1000" }, rounds: { type: "string", default: "4" } },
+});
 const CHANGES = Number(values.changes);
 const ROUNDS = Number(values.rounds);
 
@@ -35,7 +37,11 @@ async function receivers(n) {
     await new Promise((r) => server.listen(0, "127.0.0.1", r));
     servers.push(server);
   }
-  return { got, urls: servers.map((s) => `http://127.0.0.1:${s.address().port}/hook`), close: () => servers.forEach((s) => s.close()) };
+  return {
+    got,
+    urls: servers.map((s) => `http://127.0.0.1:${s.address().port}/hook`),
+    close: () => servers.forEach((s) => s.close()),
+  };
 }
 
 async function main() {
@@ -49,7 +55,9 @@ async function main() {
     for (const v of [1, 2]) {
       await client.versions.create("bench-hooks");
       const bytes = new TextEncoder().encode(`w${v}`);
-      await client.upload("bench-hooks", v, "w.bin", bytesSource(bytes), { sha256: createHash("sha256").update(bytes).digest("hex") });
+      await client.upload("bench-hooks", v, "w.bin", bytesSource(bytes), {
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+      });
       await client.versions.finalize("bench-hooks", v);
     }
     let flip = 0;
@@ -63,8 +71,9 @@ async function main() {
     const perRound = Math.ceil(CHANGES / ROUNDS);
     let hookIds = [];
     for (let round = 0; round < ROUNDS * 2; round++) {
-      const hooked = round % 2 === (Math.floor(round / 2) % 2);
-      if (hooked) hookIds = await Promise.all(sinks.urls.map(async (url) => (await client.webhooks.create({ url })).id));
+      const hooked = round % 2 === Math.floor(round / 2) % 2;
+      if (hooked)
+        hookIds = await Promise.all(sinks.urls.map(async (url) => (await client.webhooks.create({ url })).id));
       for (let i = 0; i < perRound; i++) times[hooked ? "hooked" : "none"].push(await change());
       if (hooked) {
         // Let the round's last dispatches find the webhooks before they go.
@@ -76,7 +85,12 @@ async function main() {
     const audit = [];
     let cursor = null;
     do {
-      const page = await client.audit.list({ model: "bench-hooks", action: "alias.set", limit: 200, ...(cursor ? { cursor } : {}) });
+      const page = await client.audit.list({
+        model: "bench-hooks",
+        action: "alias.set",
+        limit: 200,
+        ...(cursor ? { cursor } : {}),
+      });
       audit.push(...page.items.map((e) => e.id));
       cursor = page.next_cursor;
     } while (cursor);
@@ -89,8 +103,12 @@ async function main() {
     console.log(`PUT alias, ${CHANGES} changes per mode in ${ROUNDS} alternating rounds each`);
     console.log(`  no webhooks: p50 ${report.none.p50.toFixed(1)} ms, p99 ${report.none.p99.toFixed(1)} ms`);
     console.log(`  3 webhooks:  p50 ${report.hooked.p50.toFixed(1)} ms, p99 ${report.hooked.p99.toFixed(1)} ms`);
-    console.log(`  p99 ratio ${(report.hooked.p99 / report.none.p99).toFixed(2)}x, p50 ratio ${(report.hooked.p50 / report.none.p50).toFixed(2)}x`);
-    console.log(`  alias.set events delivered per receiver (of ${report.hooked.n} made while subscribed): ${delivered.join(", ")}`);
+    console.log(
+      `  p99 ratio ${(report.hooked.p99 / report.none.p99).toFixed(2)}x, p50 ratio ${(report.hooked.p50 / report.none.p50).toFixed(2)}x`,
+    );
+    console.log(
+      `  alias.set events delivered per receiver (of ${report.hooked.n} made while subscribed): ${delivered.join(", ")}`,
+    );
   } finally {
     sinks.close();
     await server.stop();

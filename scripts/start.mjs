@@ -34,7 +34,9 @@ if (!existsSync(join(root, ".dev.vars"))) {
   // A checkout from before a setting existed: add the example's new settings, keep the rest.
   const keyOf = (line) => /^([A-Z0-9_]+)=/.exec(line)?.[1];
   const have = new Set(readFileSync(join(root, ".dev.vars"), "utf8").split("\n").map(keyOf).filter(Boolean));
-  const missing = readFileSync(join(root, ".dev.vars.example"), "utf8").split("\n").filter((line) => keyOf(line) && !have.has(keyOf(line)));
+  const missing = readFileSync(join(root, ".dev.vars.example"), "utf8")
+    .split("\n")
+    .filter((line) => keyOf(line) && !have.has(keyOf(line)));
   if (missing.length > 0) {
     appendFileSync(join(root, ".dev.vars"), `\n${missing.join("\n")}\n`);
     console.log(`added ${missing.map(keyOf).join(", ")} to .dev.vars from .dev.vars.example`);
@@ -43,12 +45,16 @@ if (!existsSync(join(root, ".dev.vars"))) {
 
 // Only --persist-to matters to the migration step: it must write where wrangler dev reads.
 const persistTo = valueOf("--persist-to");
-const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", ...(persistTo ? ["--persist-to", persistTo] : [])], {
-  cwd: root,
-  stdio: verbose ? "inherit" : "pipe",
-  encoding: "utf8",
-  env: { ...process.env, CI: "true" }, // no interactive confirmation prompt
-});
+const migrate = spawnSync(
+  wrangler,
+  ["d1", "migrations", "apply", "DB", "--local", ...(persistTo ? ["--persist-to", persistTo] : [])],
+  {
+    cwd: root,
+    stdio: verbose ? "inherit" : "pipe",
+    encoding: "utf8",
+    env: { ...process.env, CI: "true" }, // no interactive confirmation prompt
+  },
+);
 if (migrate.status !== 0) {
   if (!verbose) process.stderr.write(`${migrate.stdout ?? ""}${migrate.stderr ?? ""}`);
   console.error(`npm start: applying the D1 migrations failed (${migrate.error?.message ?? `exit ${migrate.status}`})`);
@@ -58,7 +64,13 @@ if (migrate.status !== 0) {
 const ip = valueOf("--ip") ?? "127.0.0.1";
 const port = valueOf("--port") ?? "8787";
 const quiet = verbose || args.includes("--log-level") ? [] : ["--log-level", "error"];
-const devArgs = ["dev", ...(args.includes("--ip") ? [] : ["--ip", ip]), ...(args.includes("--port") ? [] : ["--port", port]), ...quiet, ...args];
+const devArgs = [
+  "dev",
+  ...(args.includes("--ip") ? [] : ["--ip", ip]),
+  ...(args.includes("--port") ? [] : ["--port", port]),
+  ...quiet,
+  ...args,
+];
 const dev = spawn(wrangler, devArgs, { cwd: root, stdio: "inherit" });
 
 let stopping = false;

@@ -26,15 +26,27 @@ function devSecret() {
   for (const file of [".dev.vars", ".dev.vars.example"]) {
     const path = join(root, file);
     if (!existsSync(path)) continue;
-    const line = readFileSync(path, "utf8").split("\n").find((l) => l.startsWith("JWT_SECRET="));
-    if (line) return line.slice("JWT_SECRET=".length).trim().replace(/^"(.*)"$/, "$1");
+    const line = readFileSync(path, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("JWT_SECRET="));
+    if (line)
+      return line
+        .slice("JWT_SECRET=".length)
+        .trim()
+        .replace(/^"(.*)"$/, "$1");
   }
   throw new Error("no JWT_SECRET in the environment, .dev.vars or .dev.vars.example");
 }
 
 const ttl = Number(values.ttl);
 if (!Number.isInteger(ttl) || ttl <= 0) throw new Error("--ttl must be a positive number of seconds");
-const list = (v) => (v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean));
+const list = (v) =>
+  v === undefined
+    ? undefined
+    : v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
 const claims = { scope: values.scope };
 if (values.models !== undefined) claims.models = list(values.models);
 if (values.aliases !== undefined) claims.aliases = list(values.aliases);

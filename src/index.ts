@@ -25,7 +25,10 @@ export default {
     const requeued = await requeueStranded(env, new Date(controller.scheduledTime));
     if (requeued > 0) console.log("requeued", requeued, "stranded deliveries");
     // Minted tokens expired an hour ago: no request can carry them any more, revoked or not.
-    const pruned = await pruneExpiredTokens(env.DB, new Date(controller.scheduledTime - TOKEN_ROW_RETENTION_MS).toISOString());
+    const pruned = await pruneExpiredTokens(
+      env.DB,
+      new Date(controller.scheduledTime - TOKEN_ROW_RETENTION_MS).toISOString(),
+    );
     if (pruned > 0) console.log("pruned", pruned, "expired token rows");
   },
   queue: (batch, env) => deliverBatch(batch, env),

@@ -12,7 +12,8 @@ type OpenApiDoc = ReturnType<typeof buildOpenApi>;
 /** The meta routes; `all` is every route of the app, which the OpenAPI document describes. */
 export function metaRoutes(all: () => readonly AnyRouteSpec[]): AnyRouteSpec[] {
   let doc: OpenApiDoc | undefined;
-  const openApi = () => (doc ??= buildOpenApi(all(), { ...HUB_OPENAPI_PATHS, ...MLFLOW_OPENAPI_PATHS, ...OCI_OPENAPI_PATHS }));
+  const openApi = () =>
+    (doc ??= buildOpenApi(all(), { ...HUB_OPENAPI_PATHS, ...MLFLOW_OPENAPI_PATHS, ...OCI_OPENAPI_PATHS }));
   return [
     defineRoute({
       method: "get",

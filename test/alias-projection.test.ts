@@ -12,7 +12,9 @@ const SHA = "ab12cd34ef";
 /** A ready version with `lineage`, holding one small file. */
 async function readyWithLineage(model: string, lineage: Record<string, unknown>) {
   const v = await createVersion(model, { lineage });
-  const put = await call("PUT", `/v1/models/${model}/versions/${v.version}/files/w.txt`, { rawBody: `${model} v${v.version}` });
+  const put = await call("PUT", `/v1/models/${model}/versions/${v.version}/files/w.txt`, {
+    rawBody: `${model} v${v.version}`,
+  });
   expect(put.status).toBe(201);
   expect((await json("POST", `/v1/models/${model}/versions/${v.version}/finalize`)).status).toBe(200);
   return v.version as number;
@@ -25,9 +27,25 @@ describe("the alias projection's reader", () => {
     await readyWithLineage("ap-split", { git_sha: SHA, parents: [{ model: "ap-split", version: 1 }] });
     await readyWithLineage("ap-split", { git_sha: SHA });
     for (const [alias, body] of [
-      ["canary", { split: [{ version: 1, weight: 30 }, { version: 2, weight: 70 }] }],
+      [
+        "canary",
+        {
+          split: [
+            { version: 1, weight: 30 },
+            { version: 2, weight: 70 },
+          ],
+        },
+      ],
       // A tie shows the first entry.
-      ["even", { split: [{ version: 3, weight: 50 }, { version: 2, weight: 50 }] }],
+      [
+        "even",
+        {
+          split: [
+            { version: 3, weight: 50 },
+            { version: 2, weight: 50 },
+          ],
+        },
+      ],
       ["prod", { version: 1 }],
     ] as const) {
       expect((await json("PUT", `/v1/models/ap-split/aliases/${alias}`, { body })).status).toBe(200);
@@ -39,7 +57,11 @@ describe("the alias projection's reader", () => {
     expect(listed.body.items[0].aliases).toEqual({ canary: 2, even: 3, prod: 1 });
 
     const versions = await json("GET", "/v1/models/ap-split/versions");
-    expect(Object.fromEntries(versions.body.items.map((v: { version: number; aliases: string[] }) => [v.version, v.aliases]))).toEqual({
+    expect(
+      Object.fromEntries(
+        versions.body.items.map((v: { version: number; aliases: string[] }) => [v.version, v.aliases]),
+      ),
+    ).toEqual({
       1: ["canary", "prod"],
       2: ["canary", "even"],
       3: ["even"],
@@ -47,7 +69,9 @@ describe("the alias projection's reader", () => {
 
     const graph = await json("GET", "/v1/models/ap-split/versions/2/lineage?depth=1");
     expect(graph.status).toBe(200);
-    expect(Object.fromEntries(graph.body.nodes.map((n: { version: number; aliases: string[] }) => [n.version, n.aliases]))).toEqual({
+    expect(
+      Object.fromEntries(graph.body.nodes.map((n: { version: number; aliases: string[] }) => [n.version, n.aliases])),
+    ).toEqual({
       1: ["canary", "prod"],
       2: ["canary", "even"],
     });
@@ -75,7 +99,9 @@ describe("the alias projection's reader", () => {
 
   it("answers both of its queries by the table's primary key (EXPLAIN QUERY PLAN)", async () => {
     const plans = [
-      await env.DB.prepare(`EXPLAIN QUERY PLAN ${ALIASES_OF_MODELS_SQL}`).bind(JSON.stringify(["a", "b"])).all<{ detail: string }>(),
+      await env.DB.prepare(`EXPLAIN QUERY PLAN ${ALIASES_OF_MODELS_SQL}`)
+        .bind(JSON.stringify(["a", "b"]))
+        .all<{ detail: string }>(),
       await env.DB.prepare(`EXPLAIN QUERY PLAN ${ALIAS_RECORD_SQL}`).bind("a", "b").all<{ detail: string }>(),
     ];
     for (const { results } of plans) {

@@ -36,7 +36,10 @@ describe("a lying multipart upload", () => {
     const { version } = await createVersion("attacker");
     const writer = await hsToken({ scope: "write read", sub: "mallory" });
     for (const size of [real.length + PART, 2 * PART + 1, 1]) {
-      const lie = await json("POST", `/v1/models/attacker/versions/${version}/uploads`, { token: writer, body: { path: "x.bin", size, sha256: sha } });
+      const lie = await json("POST", `/v1/models/attacker/versions/${version}/uploads`, {
+        token: writer,
+        body: { path: "x.bin", size, sha256: sha },
+      });
       expect(lie.status, `size ${size}`).toBe(422);
       expect(lie.body.code).toBe("digest_mismatch");
     }
@@ -60,7 +63,9 @@ describe("a lying multipart upload", () => {
     const { version } = await createVersion("race");
     // The liar opens an upload of that sha256 with another size while the registry holds none.
     const liarSize = 2 * PART + 99;
-    const lie = await json("POST", `/v1/models/race/versions/${version}/uploads`, { body: { path: "lie.bin", size: liarSize, sha256: sha } });
+    const lie = await json("POST", `/v1/models/race/versions/${version}/uploads`, {
+      body: { path: "lie.bin", size: liarSize, sha256: sha },
+    });
     expect(lie.status).toBe(201);
     const liarBase = `/v1/models/race/versions/${version}/uploads/${lie.body.upload_id}`;
     await uploadAll(liarBase, bytesOf(liarSize, 74), lie.body.part_count);
@@ -75,7 +80,9 @@ describe("a lying multipart upload", () => {
     expect(await downloadSha(`/v1/models/race/versions/${version}/files/real.bin`)).toBe(sha);
     // Later honest uploads still find the bytes.
     const second = await createVersion("race");
-    const dedup = await json("POST", `/v1/models/race/versions/${second.version}/uploads`, { body: { path: "again.bin", size: real.length, sha256: sha } });
+    const dedup = await json("POST", `/v1/models/race/versions/${second.version}/uploads`, {
+      body: { path: "again.bin", size: real.length, sha256: sha },
+    });
     expect(dedup.status).toBe(200);
     expect(await downloadSha(`/v1/models/race/versions/${second.version}/files/again.bin`)).toBe(sha);
   });
@@ -89,7 +96,10 @@ describe("a lying multipart upload", () => {
     // A token limited to forge-b cannot dedup forge-a's bytes: it must upload them.
     const teamB = await hsToken({ scope: "read write", models: ["forge-b"], sub: "bob" });
     const { version } = await createVersion("forge-b");
-    const open = await json("POST", `/v1/models/forge-b/versions/${version}/uploads`, { token: teamB, body: { path: "w.bin", size: real.length, sha256: sha } });
+    const open = await json("POST", `/v1/models/forge-b/versions/${version}/uploads`, {
+      token: teamB,
+      body: { path: "w.bin", size: real.length, sha256: sha },
+    });
     expect(open.status).toBe(201);
     const base = `/v1/models/forge-b/versions/${version}/uploads/${open.body.upload_id}`;
     await uploadAll(base, bytesOf(real.length, 76), open.body.part_count, teamB);
@@ -124,12 +134,23 @@ describe("bytes-free dedup", () => {
     expect(Object.keys(fish.body).sort()).toEqual(Object.keys(unknown.body).sort());
     const files = await json("GET", `/v1/models/team-a-model/versions/${version}/files`, { token: teamA });
     expect(files.body.items).toEqual([]);
-    expect((await call("GET", `/v1/models/team-a-model/versions/${version}/files/stolen.bin`, { token: teamA })).status).toBe(404);
+    expect(
+      (await call("GET", `/v1/models/team-a-model/versions/${version}/files/stolen.bin`, { token: teamA })).status,
+    ).toBe(404);
 
     // Sending the real bytes proves possession: complete then deduplicates in storage, and
     // says nothing of it (team B's holding them is not team A's business).
-    await uploadAll(`/v1/models/team-a-model/versions/${version}/uploads/${fish.body.upload_id}`, secret, fish.body.part_count, teamA);
-    const done = await json("POST", `/v1/models/team-a-model/versions/${version}/uploads/${fish.body.upload_id}/complete`, { token: teamA });
+    await uploadAll(
+      `/v1/models/team-a-model/versions/${version}/uploads/${fish.body.upload_id}`,
+      secret,
+      fish.body.part_count,
+      teamA,
+    );
+    const done = await json(
+      "POST",
+      `/v1/models/team-a-model/versions/${version}/uploads/${fish.body.upload_id}/complete`,
+      { token: teamA },
+    );
     expect(done.status).toBe(200);
     expect(done.body.deduplicated).toBeUndefined();
 
@@ -148,9 +169,12 @@ describe("stage grants", () => {
   it("need the stage left and the stage entered", async () => {
     await createModel("grants");
     for (let i = 1; i <= 3; i++) await readyVersion("grants", { "w.bin": new TextEncoder().encode(`g${i}`) });
-    expect((await json("POST", "/v1/models/grants/versions/1/stage", { body: { stage: "production" } })).status).toBe(200);
+    expect((await json("POST", "/v1/models/grants/versions/1/stage", { body: { stage: "production" } })).status).toBe(
+      200,
+    );
     const ci = await hsToken({ scope: "read promote", aliases: ["staging"], sub: "ci" });
-    const stage = (v: number, body: unknown, token = ci) => json("POST", `/v1/models/grants/versions/${v}/stage`, { token, body });
+    const stage = (v: number, body: unknown, token = ci) =>
+      json("POST", `/v1/models/grants/versions/${v}/stage`, { token, body });
 
     // The attack: a staging-only token moves the production version to staging.
     const demote = await stage(1, { stage: "staging" });
@@ -180,15 +204,22 @@ describe("a team's read token and the audit log", () => {
     await createModel("team-a-audit");
     await createModel("team-b-audit");
     await json("PUT", "/v1/retention", { body: {} });
-    await json("POST", "/v1/webhooks", { body: { url: "https://hooks.example.com/a/secret-path", models: ["team-b-*"] } });
+    await json("POST", "/v1/webhooks", {
+      body: { url: "https://hooks.example.com/a/secret-path", models: ["team-b-*"] },
+    });
     await json("POST", "/v1/tokens", { body: { sub: "ci-b", scope: "read", models: ["team-b-*"] } });
     const teamA = await hsToken({ scope: "read", models: ["team-a-*"] });
-    const seen = (await json("GET", "/v1/audit?limit=200", { token: teamA })).body.items as { model: string; action: string }[];
+    const seen = (await json("GET", "/v1/audit?limit=200", { token: teamA })).body.items as {
+      model: string;
+      action: string;
+    }[];
     expect(seen.length).toBeGreaterThan(0);
     expect(seen.every((e) => e.model.startsWith("team-a-"))).toBe(true);
     // An unrestricted reader does see the registry-level events.
     const all = (await json("GET", "/v1/audit?limit=200")).body.items as { model: string; action: string }[];
-    expect(all.map((e) => e.action)).toEqual(expect.arrayContaining(["webhook.create", "token.create", "retention.set"]));
+    expect(all.map((e) => e.action)).toEqual(
+      expect.arrayContaining(["webhook.create", "token.create", "retention.set"]),
+    );
   });
 });
 
@@ -211,16 +242,27 @@ describe("another team's bytes, through every upload path", () => {
       return { bytes, sha: await sha256Of(bytes) };
     };
     const hide = (answer: unknown, sha: string) => JSON.parse(JSON.stringify(answer).replaceAll(sha, "<declared>"));
-    const answer = async (res: Response, sha: string) => [res.status, hide(await res.text().then((t) => (t ? JSON.parse(t) : null)), sha)];
+    const answer = async (res: Response, sha: string) => [
+      res.status,
+      hide(await res.text().then((t) => (t ? JSON.parse(t) : null)), sha),
+    ];
     const lastFileAdd = async (path: string) => {
-      const events = (await json("GET", `/v1/audit?model=probe-b&action=file.add&limit=200`, { token: teamB })).body.items as { to: { path: string }; detail: unknown }[];
+      const events = (await json("GET", `/v1/audit?model=probe-b&action=file.add&limit=200`, { token: teamB })).body
+        .items as { to: { path: string }; detail: unknown }[];
       return events.find((e) => e.to.path === path)?.detail;
     };
 
     // A single PUT of the wrong length with the declared digest.
     const nobody = await fresh(92);
     const wrongLength = async (sha: string, path: string) =>
-      answer(await call("PUT", `${base}/files/${path}`, { token: teamB, rawBody: bytesOf(1, 93), headers: { "x-mreg-sha256": sha } }), sha);
+      answer(
+        await call("PUT", `${base}/files/${path}`, {
+          token: teamB,
+          rawBody: bytesOf(1, 93),
+          headers: { "x-mreg-sha256": sha },
+        }),
+        sha,
+      );
     const probed = await wrongLength(heldSha, "p1.bin");
     expect(probed).toEqual(await wrongLength(nobody.sha, "p2.bin"));
     expect(probed[0]).toBe(422);
@@ -228,9 +270,20 @@ describe("another team's bytes, through every upload path", () => {
     // A token of the holder's team is told at once, on either path.
     const teamA = await hsToken({ scope: "read write", models: ["probe-a"], sub: "alice-a" });
     const baseA = `/v1/models/probe-a/versions/${(await createVersion("probe-a")).version}`;
-    const told = await json("PUT", `${baseA}/files/p.bin`, { token: teamA, rawBody: bytesOf(1, 93), headers: { "x-mreg-sha256": heldSha } });
-    const toldMultipart = await json("POST", `${baseA}/uploads`, { token: teamA, body: { path: "p.bin", size: 1, sha256: heldSha } });
-    for (const res of [told, toldMultipart]) expect([res.status, res.body.detail]).toEqual([422, `The registry holds the bytes of ${heldSha} with 21 bytes, not 1`]);
+    const told = await json("PUT", `${baseA}/files/p.bin`, {
+      token: teamA,
+      rawBody: bytesOf(1, 93),
+      headers: { "x-mreg-sha256": heldSha },
+    });
+    const toldMultipart = await json("POST", `${baseA}/uploads`, {
+      token: teamA,
+      body: { path: "p.bin", size: 1, sha256: heldSha },
+    });
+    for (const res of [told, toldMultipart])
+      expect([res.status, res.body.detail]).toEqual([
+        422,
+        `The registry holds the bytes of ${heldSha} with 21 bytes, not 1`,
+      ]);
 
     // A multipart upload declaring the wrong size: opened, then failed at complete, alike.
     const multipartWrongSize = async (sha: string, path: string) => {
@@ -245,27 +298,41 @@ describe("another team's bytes, through every upload path", () => {
     // The right bytes, sent whole (possession proved): stored, and neither the answer nor the
     // model's audit log says they were held already.
     const singleRight = async (bytes: Uint8Array, sha: string, path: string, declare: boolean) => {
-      const res = await call("PUT", `${base}/files/${path}`, { token: teamB, rawBody: bytes, headers: declare ? { "x-mreg-sha256": sha } : {} });
+      const res = await call("PUT", `${base}/files/${path}`, {
+        token: teamB,
+        rawBody: bytes,
+        headers: declare ? { "x-mreg-sha256": sha } : {},
+      });
       return [...(await answer(res, sha)), hide(await lastFileAdd(path), sha)];
     };
     const other = await fresh(94);
     const another = await fresh(95);
-    expect(await singleRight(held, heldSha, "s1.bin", true)).toEqual(await singleRight(nobody.bytes, nobody.sha, "s1.bin", true));
-    expect(await singleRight(held, heldSha, "s2.bin", false)).toEqual(await singleRight(other.bytes, other.sha, "s2.bin", false));
+    expect(await singleRight(held, heldSha, "s1.bin", true)).toEqual(
+      await singleRight(nobody.bytes, nobody.sha, "s1.bin", true),
+    );
+    expect(await singleRight(held, heldSha, "s2.bin", false)).toEqual(
+      await singleRight(other.bytes, other.sha, "s2.bin", false),
+    );
     // (Team B holds `held` itself now; a fresh version of a fresh model shows the multipart path.)
     await createModel("probe-c");
     const teamC = await hsToken({ scope: "read write", models: ["probe-c"], sub: "carol" });
     const baseC = `/v1/models/probe-c/versions/${(await createVersion("probe-c")).version}`;
     const multipartRight = async (bytes: Uint8Array, sha: string, path: string) => {
-      const open = await json("POST", `${baseC}/uploads`, { token: teamC, body: { path, size: bytes.length, sha256: sha } });
+      const open = await json("POST", `${baseC}/uploads`, {
+        token: teamC,
+        body: { path, size: bytes.length, sha256: sha },
+      });
       expect(open.status).toBe(201);
       const upload = `${baseC}/uploads/${open.body.upload_id}`;
       expect((await call("PUT", `${upload}/parts/1`, { token: teamC, rawBody: bytes })).status).toBe(200);
       const done = await answer(await call("POST", `${upload}/complete`, { token: teamC, body: {} }), sha);
-      const events = (await json("GET", `/v1/audit?model=probe-c&action=file.add&limit=200`, { token: teamC })).body.items as { to: { path: string }; detail: { upload_id?: string } }[];
+      const events = (await json("GET", `/v1/audit?model=probe-c&action=file.add&limit=200`, { token: teamC })).body
+        .items as { to: { path: string }; detail: { upload_id?: string } }[];
       const { upload_id: _id, ...detail } = events.find((e) => e.to.path === path)!.detail;
       return [...done, detail];
     };
-    expect(await multipartRight(held, heldSha, "c1.bin")).toEqual(await multipartRight(another.bytes, another.sha, "c1.bin"));
+    expect(await multipartRight(held, heldSha, "c1.bin")).toEqual(
+      await multipartRight(another.bytes, another.sha, "c1.bin"),
+    );
   }, 60_000);
 });

@@ -11,7 +11,11 @@ async function callWith(overrides: Partial<Env>, path: string, token: string | n
   const headers = new Headers();
   if (token) headers.set("authorization", `Bearer ${token}`);
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`http://mreg.test${path}`, { method, headers }), { ...env, ...overrides }, ctx);
+  const res = await worker.fetch(
+    new Request(`http://mreg.test${path}`, { method, headers }),
+    { ...env, ...overrides },
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
   return res;
 }

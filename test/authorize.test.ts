@@ -16,7 +16,11 @@ import { ProblemError } from "../src/domain/problem";
 import { problemResponse } from "../src/http/problem";
 import { createModel, hsToken, json } from "./helpers";
 
-const principal = (over: Partial<Principal> = {}): Principal => ({ sub: "p", scopes: new Set(["read", "promote"]), ...over });
+const principal = (over: Partial<Principal> = {}): Principal => ({
+  sub: "p",
+  scopes: new Set(["read", "promote"]),
+  ...over,
+});
 
 describe("authorize", () => {
   it.each([
@@ -25,18 +29,41 @@ describe("authorize", () => {
     ["scope missing", principal(), { scope: "write" as const }, { reason: "scope", scope: "write" }],
     ["public needs nothing", principal({ scopes: new Set() }), { scope: "public" as const }, null],
     ["model within globs", principal({ models: ["fraud-*"] }), { model: "fraud-1" }, null],
-    ["model outside globs", principal({ models: ["fraud-*"] }), { model: "churn" }, { reason: "model", model: "churn" }],
+    [
+      "model outside globs",
+      principal({ models: ["fraud-*"] }),
+      { model: "churn" },
+      { reason: "model", model: "churn" },
+    ],
     ["alias granted", principal({ aliases: ["staging", "canary-*"] }), { aliases: ["canary-eu"] }, null],
-    ["an alias of several not granted", principal({ aliases: ["staging"] }), { aliases: ["staging", "production"] }, { reason: "alias", alias: "production" }],
+    [
+      "an alias of several not granted",
+      principal({ aliases: ["staging"] }),
+      { aliases: ["staging", "production"] },
+      { reason: "alias", alias: "production" },
+    ],
     ["no aliases claim: every alias", principal(), { aliases: ["production"] }, null],
-    ["scope before model before alias", principal({ models: ["a"], aliases: ["s"] }), { scope: "write" as const, model: "b", aliases: ["p"] }, { reason: "scope", scope: "write" }],
-    ["model before alias", principal({ models: ["a"], aliases: ["s"] }), { scope: "read" as const, model: "b", aliases: ["p"] }, { reason: "model", model: "b" }],
+    [
+      "scope before model before alias",
+      principal({ models: ["a"], aliases: ["s"] }),
+      { scope: "write" as const, model: "b", aliases: ["p"] },
+      { reason: "scope", scope: "write" },
+    ],
+    [
+      "model before alias",
+      principal({ models: ["a"], aliases: ["s"] }),
+      { scope: "read" as const, model: "b", aliases: ["p"] },
+      { reason: "model", model: "b" },
+    ],
   ])("%s", (_name, who, request, expected) => {
     expect(authorize(who, request)).toEqual(expected);
   });
 
   it("answers /v1's 403 for each denial, naming what is missing", () => {
-    expect(forbidden({ reason: "model", model: "churn" })).toMatchObject({ code: "forbidden", detail: "This token may not act on model 'churn'" });
+    expect(forbidden({ reason: "model", model: "churn" })).toMatchObject({
+      code: "forbidden",
+      detail: "This token may not act on model 'churn'",
+    });
     expect(forbidden({ reason: "alias", alias: "production" }).detail).toBe("This token may not move 'production'");
     expect(forbidden({ reason: "scope", scope: "admin" }).detail).toBe("This route needs the 'admin' scope");
   });
@@ -57,7 +84,15 @@ describe("credentials", () => {
   });
 
   // The last: a user name ends at the first colon (RFC 7617), so the password is "with:a.b.c", not a JWT.
-  it.each(["Bearer", "Bearer a b", "Token a.b.c", "Basic !!!", `Basic ${btoa("no-colon")}`, "Bearer a.b.c<script>", basic("user:with", "a.b.c")])("refuses %s", (header) => {
+  it.each([
+    "Bearer",
+    "Bearer a b",
+    "Token a.b.c",
+    "Basic !!!",
+    `Basic ${btoa("no-colon")}`,
+    "Bearer a.b.c<script>",
+    basic("user:with", "a.b.c"),
+  ])("refuses %s", (header) => {
     expect(credentialOf(header).kind).toBe("malformed");
   });
 
@@ -68,7 +103,10 @@ describe("credentials", () => {
       const res = await json("GET", "/v1/models/cred-m", { headers: { authorization }, token: null });
       expect(res.status, authorization.slice(0, 12)).toBe(200);
     }
-    const bad = await json("GET", "/v1/models/cred-m", { headers: { authorization: `Basic ${btoa("anyone:not-a-token")}` }, token: null });
+    const bad = await json("GET", "/v1/models/cred-m", {
+      headers: { authorization: `Basic ${btoa("anyone:not-a-token")}` },
+      token: null,
+    });
     expect(bad.status).toBe(401);
     expect(bad.body.code).toBe("unauthenticated");
   });
@@ -78,7 +116,9 @@ describe("what a route declares", () => {
   const app = (publicRead: boolean) => {
     const hono = new Hono<AppEnv>();
     hono.use(d1Session());
-    hono.onError((err) => (err instanceof ProblemError ? problemResponse(err.code, err.detail) : problemResponse("internal", String(err))));
+    hono.onError((err) =>
+      err instanceof ProblemError ? problemResponse(err.code, err.detail) : problemResponse("internal", String(err)),
+    );
     register(
       hono,
       defineRoute({
@@ -97,7 +137,11 @@ describe("what a route declares", () => {
       }),
     );
     return (path: string, token?: string) =>
-      hono.request(path, { method: "POST", headers: token ? { authorization: `Bearer ${token}` } : {} }, { ...env, PUBLIC_READ: publicRead ? "true" : "false" });
+      hono.request(
+        path,
+        { method: "POST", headers: token ? { authorization: `Bearer ${token}` } : {} },
+        { ...env, PUBLIC_READ: publicRead ? "true" : "false" },
+      );
   };
 
   it("a read-only POST reads: its D1 session may take a replica, and PUBLIC_READ lets it through without a token", async () => {
@@ -126,6 +170,8 @@ describe("what a route declares", () => {
       errors: [],
       handler: (c) => c.body(null, 204),
     });
-    expect(() => register(new Hono<AppEnv>(), route)).toThrow("GET /t/{model} names {model} but declares no subject.model");
+    expect(() => register(new Hono<AppEnv>(), route)).toThrow(
+      "GET /t/{model} names {model} but declares no subject.model",
+    );
   });
 });

@@ -13,9 +13,16 @@ async function stored(bytes: Uint8Array | string): Promise<string> {
 
 describe("readBlobText", () => {
   it("reads UTF-8 text, and says binary for a NUL or invalid UTF-8", async () => {
-    expect(await readBlobText(env.ARTIFACTS, await stored("temperature: 0.2\n"), 1024)).toEqual({ kind: "text", text: "temperature: 0.2\n" });
-    expect(await readBlobText(env.ARTIFACTS, await stored(new Uint8Array([0x61, 0, 0x62])), 1024)).toEqual({ kind: "binary" });
-    expect(await readBlobText(env.ARTIFACTS, await stored(new Uint8Array([0xc3, 0x28])), 1024)).toEqual({ kind: "binary" });
+    expect(await readBlobText(env.ARTIFACTS, await stored("temperature: 0.2\n"), 1024)).toEqual({
+      kind: "text",
+      text: "temperature: 0.2\n",
+    });
+    expect(await readBlobText(env.ARTIFACTS, await stored(new Uint8Array([0x61, 0, 0x62])), 1024)).toEqual({
+      kind: "binary",
+    });
+    expect(await readBlobText(env.ARTIFACTS, await stored(new Uint8Array([0xc3, 0x28])), 1024)).toEqual({
+      kind: "binary",
+    });
   });
 
   it("leaves a blob larger than the bound unread, and says missing for bytes R2 does not hold", async () => {

@@ -21,7 +21,16 @@ import type { CreateWebhookBody, Delivery, PatchWebhookBody, Webhook } from "../
 import type { Approval, Gate, GateResult } from "../src/gates/schemas";
 import type { SignalBody } from "../src/guards/routes";
 import type { LineageGraph, LookupItem, VersionDiff } from "../src/lineage/schemas";
-import type { CreateModelBody, CreateVersionBody, File, Lineage, Model, PatchModelBody, PatchVersionBody, Version } from "../src/models/schemas";
+import type {
+  CreateModelBody,
+  CreateVersionBody,
+  File,
+  Lineage,
+  Model,
+  PatchModelBody,
+  PatchVersionBody,
+  Version,
+} from "../src/models/schemas";
 import type { ResolutionWithLineage } from "../src/resolve/routes";
 import type { ModelRetention, RetentionPreview } from "../src/retention/schemas";
 import type { AliasBody, HistoryEntry as StateHistoryEntry } from "../src/state/alias-table";
@@ -29,10 +38,15 @@ import type { WatchMessage } from "../src/state/watch";
 import type { CreateTokenBody, MintedToken, Token } from "../src/tokens/routes";
 
 /** A type with every object spelled out member by member: an interface, an intersection and an alias of the same members compare alike. */
-type Normalize<T> = T extends readonly (infer U)[] ? Normalize<U>[] : T extends object ? { [K in keyof T]: Normalize<T[K]> } : T;
+type Normalize<T> = T extends readonly (infer U)[]
+  ? Normalize<U>[]
+  : T extends object
+    ? { [K in keyof T]: Normalize<T[K]> }
+    : T;
 
 /** True only when A and B are the same type, not merely assignable one way (optional, nullable and literal members count). */
-export type Equal<A, B> = (<T>() => T extends Normalize<A> ? 1 : 2) extends <T>() => T extends Normalize<B> ? 1 : 2 ? true : false;
+export type Equal<A, B> =
+  (<T>() => T extends Normalize<A> ? 1 : 2) extends <T>() => T extends Normalize<B> ? 1 : 2 ? true : false;
 type Not<T extends boolean> = T extends true ? false : true;
 type Expect<T extends true> = T;
 
@@ -98,4 +112,7 @@ export type RequestShapes = [
 ];
 
 /** The server's hand-written types beside a schema (ModelState's, which must not import the routes' schemas). */
-export type ServerShapes = [Expect<Equal<AliasBody, Out<typeof Alias>>>, Expect<Equal<StateHistoryEntry, Out<typeof HistoryEntry>>>];
+export type ServerShapes = [
+  Expect<Equal<AliasBody, Out<typeof Alias>>>,
+  Expect<Equal<StateHistoryEntry, Out<typeof HistoryEntry>>>,
+];

@@ -22,7 +22,9 @@ function randomBytes(n: number): Uint8Array<ArrayBuffer> {
 }
 
 async function hex(bytes: Uint8Array): Promise<string> {
-  return [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>))]
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
 }
 
 /** A source that hands out streams (not byte arrays), as Node files do: exercises FixedLengthStream. */
@@ -59,7 +61,9 @@ describe("client in a Worker", () => {
     expect(progress.at(-1)).toBe(bytes.length);
 
     const small = new TextEncoder().encode('{"threshold": 0.7}\n');
-    const single = await mreg.upload("c-multi", v.version, "config.json", bytesSource(small), { sha256: await hex(small) });
+    const single = await mreg.upload("c-multi", v.version, "config.json", bytesSource(small), {
+      sha256: await hex(small),
+    });
     expect(single.method).toBe("single");
 
     const ready = await mreg.versions.finalize("c-multi", v.version);
@@ -67,8 +71,16 @@ describe("client in a Worker", () => {
     // A repeated finalize (a retry after a lost answer) answers the ready version.
     expect((await mreg.versions.finalize("c-multi", v.version)).digest).toBe(ready.digest);
 
-    const part = await mreg.files.download("c-multi", v.version, "weights/model.bin", { range: { start: 5 * MiB, end: 5 * MiB + 9 } });
-    expect(part).toMatchObject({ status: 206, size: bytes.length, length: 10, range: { start: 5 * MiB, end: 5 * MiB + 9 }, sha256 });
+    const part = await mreg.files.download("c-multi", v.version, "weights/model.bin", {
+      range: { start: 5 * MiB, end: 5 * MiB + 9 },
+    });
+    expect(part).toMatchObject({
+      status: 206,
+      size: bytes.length,
+      length: 10,
+      range: { start: 5 * MiB, end: 5 * MiB + 9 },
+      sha256,
+    });
     expect(new Uint8Array(await new Response(part.body).arrayBuffer())).toEqual(bytes.subarray(5 * MiB, 5 * MiB + 10));
     const whole = await mreg.files.download("c-multi", v.version, "weights/model.bin");
     expect(await sha256OfStream(whole.body!)).toBe(sha256);
@@ -84,9 +96,15 @@ describe("client in a Worker", () => {
     const sha256 = await hex(bytes);
     const created = await mreg.uploads.create("c-resume", version, { path: "w.bin", size: bytes.length, sha256 });
     const upload = created.upload!;
-    await mreg.uploads.putPart("c-resume", version, upload.upload_id, 2, { body: () => bytes.subarray(upload.part_size, 2 * upload.part_size), length: upload.part_size });
+    await mreg.uploads.putPart("c-resume", version, upload.upload_id, 2, {
+      body: () => bytes.subarray(upload.part_size, 2 * upload.part_size),
+      length: upload.part_size,
+    });
 
-    const result = await mreg.upload("c-resume", version, "w.bin", bytesSource(bytes), { sha256, resumeUploadId: upload.upload_id });
+    const result = await mreg.upload("c-resume", version, "w.bin", bytesSource(bytes), {
+      sha256,
+      resumeUploadId: upload.upload_id,
+    });
     expect(result.uploadId).toBe(upload.upload_id);
     expect(result.bytesSkipped).toBe(upload.part_size);
     expect(result.bytesSent).toBe(bytes.length - upload.part_size);
@@ -97,7 +115,9 @@ describe("client in a Worker", () => {
     const admin = await client();
     await admin.models.create({ name: "c-gates" });
     const { version } = await admin.versions.create("c-gates", { metrics: { auc: 0.5 } });
-    await admin.upload("c-gates", version, "m.bin", bytesSource(new Uint8Array([1, 2, 3])), { sha256: await hex(new Uint8Array([1, 2, 3])) });
+    await admin.upload("c-gates", version, "m.bin", bytesSource(new Uint8Array([1, 2, 3])), {
+      sha256: await hex(new Uint8Array([1, 2, 3])),
+    });
     await admin.versions.finalize("c-gates", version);
     await admin.gates.set("c-gates", "production", { metrics: [{ name: "auc", min: 0.9 }] });
 
@@ -131,10 +151,12 @@ describe("client in a Worker", () => {
     const [production, challenger] = await mreg.aliases.swap("c-alias", ["production", "challenger"]);
     expect([production.version, challenger.version]).toEqual([1, 2]);
     const actions: string[] = [];
-    for await (const h of paginate((cursor) => mreg.aliases.history("c-alias", "production", { limit: 2, cursor }))) actions.push(h.action);
+    for await (const h of paginate((cursor) => mreg.aliases.history("c-alias", "production", { limit: 2, cursor })))
+      actions.push(h.action);
     expect(actions).toEqual(["swap", "rollback", "set", "set", "set"]);
     const versions: number[] = [];
-    for await (const v of paginate((cursor) => mreg.versions.list("c-alias", { limit: 2, cursor }))) versions.push(v.version);
+    for await (const v of paginate((cursor) => mreg.versions.list("c-alias", { limit: 2, cursor })))
+      versions.push(v.version);
     expect(versions).toEqual([3, 2, 1]);
   });
 
@@ -167,7 +189,8 @@ describe("client in a Worker", () => {
       const bytes = randomBytes(size);
       const h = new Sha256();
       // Uneven pieces cross the 64-byte block boundary at every offset.
-      for (let at = 0, step = 1; at < size; at += step, step = (step * 7) % 97 + 1) h.update(bytes.subarray(at, Math.min(size, at + step)));
+      for (let at = 0, step = 1; at < size; at += step, step = ((step * 7) % 97) + 1)
+        h.update(bytes.subarray(at, Math.min(size, at + step)));
       expect(h.digestHex()).toBe(await hex(bytes));
     }
   });
@@ -190,7 +213,9 @@ describe("client: a connection that dies mid-answer", () => {
     expect(err).toBeInstanceOf(MregError);
     expect(err).toMatchObject({ status: 0, code: "network_error" });
     // Starting an upload reads its answer itself (201 or 200 tell different things).
-    const upload = await mreg.uploads.create("m", 1, { path: "a", size: 1, sha256: "0".repeat(64) }).catch((e: unknown) => e);
+    const upload = await mreg.uploads
+      .create("m", 1, { path: "a", size: 1, sha256: "0".repeat(64) })
+      .catch((e: unknown) => e);
     expect(upload).toBeInstanceOf(MregError);
     expect(upload).toMatchObject({ status: 0, code: "network_error" });
   });

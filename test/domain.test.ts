@@ -86,7 +86,9 @@ describe("names", () => {
 
 describe("canonical JSON and merges", () => {
   it("sorts keys at every depth", () => {
-    expect(canonicalJson({ b: 1, a: { d: [{ z: 1, y: 2 }], c: null } })).toBe('{"a":{"c":null,"d":[{"y":2,"z":1}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [{ z: 1, y: 2 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[{"y":2,"z":1}]},"b":1}',
+    );
   });
   it("deletes null keys and sets the rest", () => {
     expect(mergeFlat({ a: "1", b: "2" }, { b: null, c: "3" })).toEqual({ a: "1", c: "3" });
@@ -128,13 +130,19 @@ describe("applyVersionPatch", () => {
 
   it("bumps the revision and names what changed", () => {
     const out = applyVersionPatch(base, { metrics: { f1: 0.5 } }, "t1");
-    expect(out).toMatchObject({ ok: true, changed: ["metrics"], record: { revision: 2, updated_at: "t1", metrics: { auc: 0.9, f1: 0.5 } } });
+    expect(out).toMatchObject({
+      ok: true,
+      changed: ["metrics"],
+      record: { revision: 2, updated_at: "t1", metrics: { auc: 0.9, f1: 0.5 } },
+    });
   });
 
   it("refuses lineage changes once the version is ready, but not metrics", () => {
     const ready = { ...base, status: "ready" as const };
     expect(applyVersionPatch(ready, { lineage: { run_id: "x" } }, "t1")).toEqual({ ok: false, reason: "immutable" });
-    expect(applyVersionPatch(ready, { metrics: { auc: 0.95 }, tags: { a: "b" }, description: "d" }, "t1").ok).toBe(true);
+    expect(applyVersionPatch(ready, { metrics: { auc: 0.95 }, tags: { a: "b" }, description: "d" }, "t1").ok).toBe(
+      true,
+    );
   });
 });
 

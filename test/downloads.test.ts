@@ -18,7 +18,12 @@ async function uiSession(scope: string): Promise<string> {
   const token = await hsToken({ sub: "dl-viewer", scope });
   const body = new URLSearchParams({ token, next: "/" });
   const res = await exports.default.fetch(
-    new Request("http://127.0.0.1:8787/sign-in", { method: "POST", body, headers: { "content-type": "application/x-www-form-urlencoded" }, redirect: "manual" }),
+    new Request("http://127.0.0.1:8787/sign-in", {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      redirect: "manual",
+    }),
   );
   expect(res.status).toBe(303);
   return res.headers.get("set-cookie")!.split(";")[0]!;
@@ -30,18 +35,22 @@ async function uiSession(scope: string): Promise<string> {
  */
 async function downloadsReach(model: string, version: number, expected: number): Promise<number> {
   let seen = -1;
-  await until(async () => {
-    await runDurableObjectAlarm(modelStub(model));
-    seen = (await json("GET", `/v1/models/${model}/versions/${version}`)).body.downloads as number;
-    return seen >= expected;
-  }, () => `${expected} downloads of ${model} v${version} (${seen} so far)`);
+  await until(
+    async () => {
+      await runDurableObjectAlarm(modelStub(model));
+      seen = (await json("GET", `/v1/models/${model}/versions/${version}`)).body.downloads as number;
+      return seen >= expected;
+    },
+    () => `${expected} downloads of ${model} v${version} (${seen} so far)`,
+  );
   return seen;
 }
 
 describe("downloads per version", () => {
   it("counts whole downloads through /v1 and the Hub bridge, not probes, resumes, HEADs or 304s", async () => {
     await createModel("dl-count");
-    const v = (await readyVersion("dl-count", { "model.bin": enc("0123456789"), "README.md": enc("# card") })).version as number;
+    const v = (await readyVersion("dl-count", { "model.bin": enc("0123456789"), "README.md": enc("# card") }))
+      .version as number;
     const other = (await readyVersion("dl-count", { "model.bin": enc("other") })).version as number;
     expect((await json("GET", `/v1/models/dl-count/versions/${v}`)).body.downloads).toBe(0);
     await json("PUT", "/v1/models/dl-count/aliases/production", { body: { version: v } });

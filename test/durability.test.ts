@@ -44,13 +44,24 @@ describe("the outbox across eviction", () => {
     // D1 stalls, then fails: the write commits, then its flush waits (the window in which a
     // crash loses the change unless something already promises to project it).
     await swapD1("d-evict", (real) =>
-      withBatch(real, () => new Promise<D1Result[]>((_, reject) => setTimeout(() => reject(new Error("D1 went away")), 400))),
+      withBatch(
+        real,
+        () => new Promise<D1Result[]>((_, reject) => setTimeout(() => reject(new Error("D1 went away")), 400)),
+      ),
     );
-    const write = stub.createVersion({ ...actor("d-evict"), description: null, tags: { crash: "yes" }, metrics: {}, lineage: {} });
+    const write = stub.createVersion({
+      ...actor("d-evict"),
+      description: null,
+      tags: { crash: "yes" },
+      metrics: {},
+      lineage: {},
+    });
     await until(async () => (await stub.outboxDepth()) > 0, "the write to reach the outbox", { intervalMs: 10 });
     expect(await stub.outboxDepth()).toBe(2);
     // Mid-flush: the alarm is already set, so an object evicted now still drains on its alarm.
-    const alarm = await runInDurableObject(raw, (instance: ModelState) => (instance as unknown as Instance).ctx.storage.getAlarm());
+    const alarm = await runInDurableObject(raw, (instance: ModelState) =>
+      (instance as unknown as Instance).ctx.storage.getAlarm(),
+    );
     expect(alarm).not.toBeNull();
     expect((await write).ok).toBe(true);
     await evictDurableObject(raw);
@@ -60,7 +71,9 @@ describe("the outbox across eviction", () => {
     const got = await json("GET", "/v1/models/d-evict/versions/1");
     expect(got.status).toBe(200);
     expect(got.body.tags).toEqual({ crash: "yes" });
-    const events = await env.DB.prepare("SELECT action FROM audit_events WHERE model = 'd-evict' ORDER BY id").all<{ action: string }>();
+    const events = await env.DB.prepare("SELECT action FROM audit_events WHERE model = 'd-evict' ORDER BY id").all<{
+      action: string;
+    }>();
     expect(events.results.map((e) => e.action)).toEqual(["model.create", "version.create"]);
   });
 
@@ -69,9 +82,13 @@ describe("the outbox across eviction", () => {
     const stub = modelState(env, "d-start");
     const raw = modelStub("d-start");
     await swapD1("d-start", (real) => withBatch(real, () => Promise.reject(new Error("D1 is down"))));
-    expect((await stub.createVersion({ ...actor("d-start"), description: null, tags: {}, metrics: {}, lineage: {} })).ok).toBe(true);
+    expect(
+      (await stub.createVersion({ ...actor("d-start"), description: null, tags: {}, metrics: {}, lineage: {} })).ok,
+    ).toBe(true);
     // The alarm is lost (as if it were cleared); a new life finds the outbox and arms it again.
-    await runInDurableObject(raw, (instance: ModelState) => (instance as unknown as Instance).ctx.storage.deleteAlarm());
+    await runInDurableObject(raw, (instance: ModelState) =>
+      (instance as unknown as Instance).ctx.storage.deleteAlarm(),
+    );
     await evictDurableObject(raw);
     expect(await stub.outboxDepth()).toBe(2);
     expect(await runDurableObjectAlarm(raw)).toBe(true);
@@ -142,7 +159,9 @@ describe("a model deleted and created again", () => {
       expect(results[6]!.status).toBe(204);
       for (const res of [...results.slice(0, 6), ...results.slice(7)]) expect([201, 404]).toContain(res.status);
       // Nothing of the model is left, in D1 or in its object.
-      const rows = await env.DB.prepare("SELECT count(*) AS n FROM versions WHERE model = ?").bind(name).first<{ n: number }>();
+      const rows = await env.DB.prepare("SELECT count(*) AS n FROM versions WHERE model = ?")
+        .bind(name)
+        .first<{ n: number }>();
       expect(rows!.n, name).toBe(0);
       expect((await json("GET", `/v1/models/${name}`)).status).toBe(404);
       const left = await runInDurableObject(modelStub(name), (instance: ModelState) =>
@@ -158,10 +177,18 @@ describe("a model deleted and created again", () => {
     await createModel("d-late");
     expect((await call("DELETE", "/v1/models/d-late")).status).toBe(204);
     // The slow request: it looked before the delete, and reaches the object after it.
-    const late = await modelState(env, "d-late").createVersion({ ...actor("d-late"), description: null, tags: {}, metrics: {}, lineage: {} });
+    const late = await modelState(env, "d-late").createVersion({
+      ...actor("d-late"),
+      description: null,
+      tags: {},
+      metrics: {},
+      lineage: {},
+    });
     expect(late.ok).toBe(false);
     expect(!late.ok && late.code).toBe("not_found");
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM versions WHERE model = 'd-late'").first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM versions WHERE model = 'd-late'").first<{
+      n: number;
+    }>();
     expect(rows!.n).toBe(0);
   });
 });
@@ -173,12 +200,22 @@ describe("bounded state", () => {
     const raw = modelStub("d-keys");
     const body = { description: null, tags: {}, metrics: {}, lineage: {} };
     const dayAgo = new Date(Date.now() - 25 * 3600 * 1000).toISOString();
-    const first = await stub.createVersion({ ...actor("d-keys", dayAgo), ...body, idempotency: { key: "k-old", requestHash: "h" } });
-    const replay = await stub.createVersion({ ...actor("d-keys", dayAgo), ...body, idempotency: { key: "k-old", requestHash: "h" } });
+    const first = await stub.createVersion({
+      ...actor("d-keys", dayAgo),
+      ...body,
+      idempotency: { key: "k-old", requestHash: "h" },
+    });
+    const replay = await stub.createVersion({
+      ...actor("d-keys", dayAgo),
+      ...body,
+      idempotency: { key: "k-old", requestHash: "h" },
+    });
     expect(replay.ok && replay.replayed && replay.value.version).toBe(first.ok && first.value.version);
     await stub.createVersion({ ...actor("d-keys"), ...body, idempotency: { key: "k-new", requestHash: "h" } });
     const keys = await runInDurableObject(raw, (instance: ModelState) =>
-      (instance as unknown as Instance).ctx.storage.sql.exec<{ key: string }>("SELECT key FROM idempotency ORDER BY key").toArray(),
+      (instance as unknown as Instance).ctx.storage.sql
+        .exec<{ key: string }>("SELECT key FROM idempotency ORDER BY key")
+        .toArray(),
     );
     expect(keys.map((k) => k.key)).toEqual(["k-new"]);
   });
@@ -186,16 +223,28 @@ describe("bounded state", () => {
   it("keeps an ended upload until its TTL, then forgets it", async () => {
     await createModel("d-uploads");
     const { version } = await createVersion("d-uploads");
-    const open = await json("POST", `/v1/models/d-uploads/versions/${version}/uploads`, { body: { path: "a", size: 6 * 1024 * 1024, sha256: "a".repeat(64) } });
-    expect((await call("DELETE", `/v1/models/d-uploads/versions/${version}/uploads/${open.body.upload_id}`)).status).toBe(204);
-    expect((await json("GET", `/v1/models/d-uploads/versions/${version}/uploads/${open.body.upload_id}`)).body.status).toBe("aborted");
+    const open = await json("POST", `/v1/models/d-uploads/versions/${version}/uploads`, {
+      body: { path: "a", size: 6 * 1024 * 1024, sha256: "a".repeat(64) },
+    });
+    expect(
+      (await call("DELETE", `/v1/models/d-uploads/versions/${version}/uploads/${open.body.upload_id}`)).status,
+    ).toBe(204);
+    expect(
+      (await json("GET", `/v1/models/d-uploads/versions/${version}/uploads/${open.body.upload_id}`)).body.status,
+    ).toBe("aborted");
     // Past its TTL, the next upload of the model prunes it.
     const stub = modelStub("d-uploads");
     await runInDurableObject(stub, (instance: ModelState) => {
-      (instance as unknown as Instance).ctx.storage.sql.exec("UPDATE uploads SET expires_at = '2000-01-01T00:00:00.000Z'");
+      (instance as unknown as Instance).ctx.storage.sql.exec(
+        "UPDATE uploads SET expires_at = '2000-01-01T00:00:00.000Z'",
+      );
     });
-    await json("POST", `/v1/models/d-uploads/versions/${version}/uploads`, { body: { path: "b", size: 6 * 1024 * 1024, sha256: "b".repeat(64) } });
-    expect((await json("GET", `/v1/models/d-uploads/versions/${version}/uploads/${open.body.upload_id}`)).status).toBe(404);
+    await json("POST", `/v1/models/d-uploads/versions/${version}/uploads`, {
+      body: { path: "b", size: 6 * 1024 * 1024, sha256: "b".repeat(64) },
+    });
+    expect((await json("GET", `/v1/models/d-uploads/versions/${version}/uploads/${open.body.upload_id}`)).status).toBe(
+      404,
+    );
   });
 
   it("audits uploads: open, abort, fail, and a completed one as its file.add", async () => {
@@ -203,17 +252,28 @@ describe("bounded state", () => {
     const { version } = await createVersion("d-audit");
     const base = `/v1/models/d-audit/versions/${version}/uploads`;
     const data = new Uint8Array(5 * 1024 * 1024 + 1).fill(7);
-    const sha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const sha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("");
     const aborted = await json("POST", base, { body: { path: "x", size: data.length, sha256: sha } });
     await call("DELETE", `${base}/${aborted.body.upload_id}`);
     const failed = await json("POST", base, { body: { path: "y", size: data.length, sha256: "c".repeat(64) } });
-    for (const n of [1, 2]) await call("PUT", `${base}/${failed.body.upload_id}/parts/${n}`, { rawBody: n === 1 ? data.slice(0, 5 * 1024 * 1024) : data.slice(5 * 1024 * 1024) });
+    for (const n of [1, 2])
+      await call("PUT", `${base}/${failed.body.upload_id}/parts/${n}`, {
+        rawBody: n === 1 ? data.slice(0, 5 * 1024 * 1024) : data.slice(5 * 1024 * 1024),
+      });
     expect((await json("POST", `${base}/${failed.body.upload_id}/complete`)).status).toBe(422);
     const good = await json("POST", base, { body: { path: "z", size: data.length, sha256: sha } });
-    for (const n of [1, 2]) await call("PUT", `${base}/${good.body.upload_id}/parts/${n}`, { rawBody: n === 1 ? data.slice(0, 5 * 1024 * 1024) : data.slice(5 * 1024 * 1024) });
+    for (const n of [1, 2])
+      await call("PUT", `${base}/${good.body.upload_id}/parts/${n}`, {
+        rawBody: n === 1 ? data.slice(0, 5 * 1024 * 1024) : data.slice(5 * 1024 * 1024),
+      });
     expect((await json("POST", `${base}/${good.body.upload_id}/complete`)).status).toBe(200);
 
-    const events = (await json("GET", "/v1/audit?model=d-audit&limit=200")).body.items as { action: string; detail?: { upload_id?: string } }[];
+    const events = (await json("GET", "/v1/audit?model=d-audit&limit=200")).body.items as {
+      action: string;
+      detail?: { upload_id?: string };
+    }[];
     const uploadEvents = events.filter((e) => e.action.startsWith("upload.") || e.action === "file.add").reverse();
     expect(uploadEvents.map((e) => [e.action, e.detail?.upload_id])).toEqual([
       ["upload.open", aborted.body.upload_id],
@@ -233,9 +293,15 @@ describe("blob collection", () => {
     // D1 refuses this model's projection: the file is attached in its object, not in D1.
     await swapD1("d-stalled", (real) => withBatch(real, () => Promise.reject(new Error("D1 refuses this model"))));
     const data = new TextEncoder().encode("bytes only the outbox knows about");
-    expect((await call("PUT", `/v1/models/d-stalled/versions/${version}/files/w.bin`, { rawBody: data })).status).toBe(201);
-    const sha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))].map((b) => b.toString(16).padStart(2, "0")).join("");
-    const row = await env.DB.prepare("SELECT count(*) AS n FROM version_files WHERE sha256 = ?").bind(sha).first<{ n: number }>();
+    expect((await call("PUT", `/v1/models/d-stalled/versions/${version}/files/w.bin`, { rawBody: data })).status).toBe(
+      201,
+    );
+    const sha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("");
+    const row = await env.DB.prepare("SELECT count(*) AS n FROM version_files WHERE sha256 = ?")
+      .bind(sha)
+      .first<{ n: number }>();
     expect(row!.n).toBe(0);
     // Two collector runs a grace period apart: D1 shows no reference, the model's object does.
     const now = Date.now();
@@ -248,19 +314,31 @@ describe("blob collection", () => {
   it("gives bytes a full grace period after their last reference goes, though a run marked them while D1 trailed", async () => {
     await createModel("d-late-ref");
     const { version } = await createVersion("d-late-ref");
-    const real = await swapD1("d-late-ref", (d1) => withBatch(d1, () => Promise.reject(new Error("D1 trails this model"))));
+    const real = await swapD1("d-late-ref", (d1) =>
+      withBatch(d1, () => Promise.reject(new Error("D1 trails this model"))),
+    );
     const data = new TextEncoder().encode("bytes whose reference reached D1 after the collector looked");
-    expect((await call("PUT", `/v1/models/d-late-ref/versions/${version}/files/w.bin`, { rawBody: data })).status).toBe(201);
-    const sha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    expect((await call("PUT", `/v1/models/d-late-ref/versions/${version}/files/w.bin`, { rawBody: data })).status).toBe(
+      201,
+    );
+    const sha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("");
     const gc = { ...env, BLOB_GC_GRACE_S: "300" };
     const t0 = Date.now();
     // A run while D1 shows no reference marks the blob unreferenced (its model keeps it).
     await cleanup(gc, new Date(t0));
-    expect(await env.DB.prepare("SELECT unreferenced_since FROM blobs WHERE sha256 = ?").bind(sha).first("unreferenced_since")).toBe(new Date(t0).toISOString());
+    expect(
+      await env.DB.prepare("SELECT unreferenced_since FROM blobs WHERE sha256 = ?")
+        .bind(sha)
+        .first("unreferenced_since"),
+    ).toBe(new Date(t0).toISOString());
     // D1 catches up: the reference is there, so the bytes are referenced again from now on.
     await swapD1("d-late-ref", () => real);
     expect(await runDurableObjectAlarm(modelStub("d-late-ref"))).toBe(true);
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM version_files WHERE sha256 = ?").bind(sha).first("n")).toBe(1);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM version_files WHERE sha256 = ?").bind(sha).first("n")).toBe(
+      1,
+    );
     // An hour later the version goes: its bytes are unreferenced from now, not from t0.
     expect((await call("DELETE", `/v1/models/d-late-ref/versions/${version}`)).status).toBe(204);
     const deletedAt = t0 + 3600 * 1000;
@@ -278,7 +356,10 @@ describe("costs that grow with the change", () => {
   it("writes one file row per attach, however many files the version has", async () => {
     await createModel("d-many");
     const { version } = await createVersion("d-many");
-    const put = (i: number) => call("PUT", `/v1/models/d-many/versions/${version}/files/shard-${String(i).padStart(4, "0")}.bin`, { rawBody: `shard ${i}` });
+    const put = (i: number) =>
+      call("PUT", `/v1/models/d-many/versions/${version}/files/shard-${String(i).padStart(4, "0")}.bin`, {
+        rawBody: `shard ${i}`,
+      });
     for (let i = 0; i < 60; i++) expect((await put(i)).status).toBe(201);
     let rowsWritten = 0;
     await swapD1("d-many", (real) =>
@@ -301,7 +382,11 @@ describe("costs that grow with the change", () => {
     const plans = await runInDurableObject(modelStub("d-plan"), (instance: ModelState) => {
       const sql = (instance as unknown as Instance).ctx.storage.sql;
       const plan = (query: string, ...binds: unknown[]) =>
-        sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${query}`, ...binds).toArray().map((r) => r.detail).join("; ");
+        sql
+          .exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${query}`, ...binds)
+          .toArray()
+          .map((r) => r.detail)
+          .join("; ");
       return {
         stage: plan("SELECT record FROM versions WHERE stage = ? ORDER BY version DESC LIMIT 1", "production"),
         ready: plan("SELECT record FROM versions WHERE status = 'ready' ORDER BY version DESC LIMIT 1"),

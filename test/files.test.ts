@@ -34,7 +34,9 @@ describe("single PUT", () => {
     const { version } = await createVersion("f-put");
     const data = bytesOf(3 * MiB + 17, 7);
     const sha = await sha256Of(data);
-    const put = await json("PUT", `/v1/models/f-put/versions/${version}/files/weights/model.safetensors`, { rawBody: data });
+    const put = await json("PUT", `/v1/models/f-put/versions/${version}/files/weights/model.safetensors`, {
+      rawBody: data,
+    });
     expect(put.status).toBe(201);
     expect(put.body).toEqual({ path: "weights/model.safetensors", size: data.length, sha256: sha });
     expect(await r2Keys(`blobs/sha256/${sha}`)).toEqual([`blobs/sha256/${sha}`]);
@@ -62,7 +64,9 @@ describe("single PUT", () => {
       headers: { "x-mreg-sha256": (await sha256Of(data)).toUpperCase() },
     });
     expect(put.status).toBe(201);
-    const empty = await json("PUT", `/v1/models/f-put2/versions/${version}/files/empty`, { rawBody: new Uint8Array(0) });
+    const empty = await json("PUT", `/v1/models/f-put2/versions/${version}/files/empty`, {
+      rawBody: new Uint8Array(0),
+    });
     expect(empty.status).toBe(201);
     expect(empty.body.sha256).toBe(await sha256Of(new Uint8Array(0)));
   });
@@ -82,14 +86,18 @@ describe("single PUT", () => {
     expect(await r2Keys(`blobs/sha256/${await sha256Of(data)}`)).toEqual([]);
     expect((await json("GET", `/v1/models/f-bad/versions/${version}/files`)).body.items).toEqual([]);
     // The wrong digest was never verified, so it does not dedup.
-    const upload = await json("POST", `/v1/models/f-bad/versions/${version}/uploads`, { body: { path: "x", size: data.length, sha256: wrong } });
+    const upload = await json("POST", `/v1/models/f-bad/versions/${version}/uploads`, {
+      body: { path: "x", size: data.length, sha256: wrong },
+    });
     expect(upload.status).toBe(201);
   });
 
   it("needs Content-Length (400) and refuses bodies over MAX_SINGLE_PUT (413)", async () => {
     await createModel("f-len");
     const { version } = await createVersion("f-len");
-    const noLength = await json("PUT", `/v1/models/f-len/versions/${version}/files/a`, { rawBody: chunked(bytesOf(10)) });
+    const noLength = await json("PUT", `/v1/models/f-len/versions/${version}/files/a`, {
+      rawBody: chunked(bytesOf(10)),
+    });
     expect(noLength.status).toBe(400);
     expect(noLength.body.detail).toMatch(/Content-Length/);
     const big = await json("PUT", `/v1/models/f-len/versions/${version}/files/a`, { rawBody: bytesOf(6 * MiB + 1) });
@@ -102,7 +110,9 @@ describe("single PUT", () => {
     expect((await call("PUT", "/v1/models/f-404/versions/9/files/a", { rawBody: "x" })).status).toBe(404);
     const { version } = await createVersion("f-404");
     const reader = await hsToken({ scope: "read" });
-    expect((await call("PUT", `/v1/models/f-404/versions/${version}/files/a`, { rawBody: "x", token: reader })).status).toBe(403);
+    expect(
+      (await call("PUT", `/v1/models/f-404/versions/${version}/files/a`, { rawBody: "x", token: reader })).status,
+    ).toBe(403);
   });
 
   it.each([
@@ -124,7 +134,9 @@ describe("single PUT", () => {
     await createModel("f-long");
     const { version } = await createVersion("f-long");
     const path = `${"d".repeat(511)}/${"f".repeat(512)}`;
-    expect((await call("PUT", `/v1/models/f-long/versions/${version}/files/${path}`, { rawBody: "x" })).status).toBe(201);
+    expect((await call("PUT", `/v1/models/f-long/versions/${version}/files/${path}`, { rawBody: "x" })).status).toBe(
+      201,
+    );
   });
 });
 
@@ -151,7 +163,10 @@ describe("multipart uploads", () => {
     expect(Date.parse(upload.expires_at) - Date.now()).toBeGreaterThan(23 * 3600 * 1000);
 
     // Part 3 first, then part 1; the "crash" loses part 2.
-    expect((await json("PUT", `${base}/parts/3`, { rawBody: slice(data, 3) })).body).toMatchObject({ part: 3, size: 1234 });
+    expect((await json("PUT", `${base}/parts/3`, { rawBody: slice(data, 3) })).body).toMatchObject({
+      part: 3,
+      size: 1234,
+    });
     expect((await call("PUT", `${base}/parts/1`, { rawBody: bytesOf(PART, 99) })).status).toBe(200);
     // Re-sent: the right bytes replace the wrong ones.
     expect((await call("PUT", `${base}/parts/1`, { rawBody: slice(data, 1) })).status).toBe(200);
@@ -186,7 +201,8 @@ describe("multipart uploads", () => {
     await evictDurableObject(modelStub("m-restart"));
     const resumed = await json("GET", base);
     expect(resumed.body.parts).toEqual([{ part: 2, size: PART, etag: expect.any(String) }]);
-    for (const n of [1, 3]) expect((await call("PUT", `${base}/parts/${n}`, { rawBody: slice(data, n) })).status).toBe(200);
+    for (const n of [1, 3])
+      expect((await call("PUT", `${base}/parts/${n}`, { rawBody: slice(data, n) })).status).toBe(200);
     expect((await json("POST", `${base}/complete`)).status).toBe(200);
     expect((await json("GET", `/v1/models/m-restart/versions/${version}/files`)).body.items).toHaveLength(1);
   });
@@ -206,7 +222,8 @@ describe("multipart uploads", () => {
     const data = bytesOf(size, 8);
     const { version, base } = await startUpload("m-mismatch", data);
     const other = bytesOf(size, 9);
-    for (const n of [1, 2, 3]) expect((await call("PUT", `${base}/parts/${n}`, { rawBody: slice(other, n) })).status).toBe(200);
+    for (const n of [1, 2, 3])
+      expect((await call("PUT", `${base}/parts/${n}`, { rawBody: slice(other, n) })).status).toBe(200);
     const res = await json("POST", `${base}/complete`);
     expect(res.status).toBe(422);
     expect(res.body.code).toBe("digest_mismatch");
@@ -225,7 +242,9 @@ describe("multipart uploads", () => {
     expect((await json("GET", base)).body.status).toBe("aborted");
     expect((await json("PUT", `${base}/parts/2`, { rawBody: slice(data, 2) })).status).toBe(409);
     expect((await json("POST", `${base}/complete`)).status).toBe(409);
-    expect((await call("GET", base.replace(/uploads\/.*/, "uploads/00000000-0000-4000-8000-000000000000"))).status).toBe(404);
+    expect(
+      (await call("GET", base.replace(/uploads\/.*/, "uploads/00000000-0000-4000-8000-000000000000"))).status,
+    ).toBe(404);
   });
 
   it("dedups a verified blob without bytes, and never an unverified one", async () => {
@@ -234,18 +253,32 @@ describe("multipart uploads", () => {
     const sha = await sha256Of(data);
     const first = await createVersion("m-dedup");
     // Declared only: a second upload of the same digest is a real upload, not a dedup.
-    const pending = await json("POST", `/v1/models/m-dedup/versions/${first.version}/uploads`, { body: { path: "w", size: data.length, sha256: sha } });
+    const pending = await json("POST", `/v1/models/m-dedup/versions/${first.version}/uploads`, {
+      body: { path: "w", size: data.length, sha256: sha },
+    });
     expect(pending.status).toBe(201);
-    const again = await json("POST", `/v1/models/m-dedup/versions/${first.version}/uploads`, { body: { path: "w2", size: data.length, sha256: sha } });
+    const again = await json("POST", `/v1/models/m-dedup/versions/${first.version}/uploads`, {
+      body: { path: "w2", size: data.length, sha256: sha },
+    });
     expect(again.status).toBe(201);
     // Verified by a single PUT of the real bytes...
-    expect((await call("PUT", `/v1/models/m-dedup/versions/${first.version}/files/w`, { rawBody: data.slice(0, data.length) })).status).toBe(201);
+    expect(
+      (
+        await call("PUT", `/v1/models/m-dedup/versions/${first.version}/files/w`, {
+          rawBody: data.slice(0, data.length),
+        })
+      ).status,
+    ).toBe(201);
     // ...it now dedups, for another version too; the size must match as well.
     const second = await createVersion("m-dedup");
-    const dedup = await json("POST", `/v1/models/m-dedup/versions/${second.version}/uploads`, { body: { path: "copy", size: data.length, sha256: sha } });
+    const dedup = await json("POST", `/v1/models/m-dedup/versions/${second.version}/uploads`, {
+      body: { path: "copy", size: data.length, sha256: sha },
+    });
     expect(dedup.status).toBe(200);
     expect(dedup.body).toEqual({ path: "copy", size: data.length, sha256: sha, deduplicated: true });
-    const wrongSize = await json("POST", `/v1/models/m-dedup/versions/${second.version}/uploads`, { body: { path: "c2", size: 5, sha256: sha } });
+    const wrongSize = await json("POST", `/v1/models/m-dedup/versions/${second.version}/uploads`, {
+      body: { path: "c2", size: 5, sha256: sha },
+    });
     expect(wrongSize.status).toBe(422);
     expect(wrongSize.body.code).toBe("digest_mismatch");
     expect(await r2Keys(`blobs/sha256/${sha}`)).toHaveLength(1);
@@ -258,7 +291,9 @@ describe("multipart uploads", () => {
     const sha = await sha256Of(real);
     const forged = bytesOf(size, 52);
     const good = await startUpload("m-poison", real, "good.bin");
-    const bad = await json("POST", `/v1/models/m-poison/versions/${good.version}/uploads`, { body: { path: "bad.bin", size, sha256: sha } });
+    const bad = await json("POST", `/v1/models/m-poison/versions/${good.version}/uploads`, {
+      body: { path: "bad.bin", size, sha256: sha },
+    });
     const badBase = `/v1/models/m-poison/versions/${good.version}/uploads/${bad.body.upload_id}`;
     for (const n of [1, 2, 3]) {
       await call("PUT", `${good.base}/parts/${n}`, { rawBody: slice(real, n) });
@@ -289,10 +324,18 @@ describe("multipart uploads", () => {
     const { version } = await createVersion("m-create");
     const url = `/v1/models/m-create/versions/${version}/uploads`;
     const sha = "a".repeat(64);
-    for (const body of [{ path: "../x", size: 10, sha256: sha }, { path: "x", size: 0, sha256: sha }, { path: "x", size: 10, sha256: "xyz" }, { path: "x", size: 10 }]) {
+    for (const body of [
+      { path: "../x", size: 10, sha256: sha },
+      { path: "x", size: 0, sha256: sha },
+      { path: "x", size: 10, sha256: "xyz" },
+      { path: "x", size: 10 },
+    ]) {
       expect((await json("POST", url, { body })).status, JSON.stringify(body)).toBe(400);
     }
-    expect((await json("POST", "/v1/models/m-create/versions/99/uploads", { body: { path: "x", size: 10, sha256: sha } })).status).toBe(404);
+    expect(
+      (await json("POST", "/v1/models/m-create/versions/99/uploads", { body: { path: "x", size: 10, sha256: sha } }))
+        .status,
+    ).toBe(404);
   });
 });
 
@@ -338,7 +381,9 @@ describe("finalize and immutability", () => {
     await createModel("fin-open");
     const { version } = await createVersion("fin-open");
     await call("PUT", `/v1/models/fin-open/versions/${version}/files/a`, { rawBody: "a" });
-    const up = await json("POST", `/v1/models/fin-open/versions/${version}/uploads`, { body: { path: "big", size: PART + 1, sha256: "c".repeat(64) } });
+    const up = await json("POST", `/v1/models/fin-open/versions/${version}/uploads`, {
+      body: { path: "big", size: PART + 1, sha256: "c".repeat(64) },
+    });
     const res = await json("POST", `/v1/models/fin-open/versions/${version}/finalize`);
     expect(res.status).toBe(409);
     expect(res.body.detail).toContain(up.body.upload_id);
@@ -464,8 +509,12 @@ describe("deletion and cleanup", () => {
     await createModel("expire");
     const { version } = await createVersion("expire");
     const data = bytesOf(PART + 5, 41);
-    const up = await json("POST", `/v1/models/expire/versions/${version}/uploads`, { body: { path: "x", size: data.length, sha256: await sha256Of(data) } });
-    await call("PUT", `/v1/models/expire/versions/${version}/uploads/${up.body.upload_id}/parts/1`, { rawBody: data.slice(0, PART) });
+    const up = await json("POST", `/v1/models/expire/versions/${version}/uploads`, {
+      body: { path: "x", size: data.length, sha256: await sha256Of(data) },
+    });
+    await call("PUT", `/v1/models/expire/versions/${version}/uploads/${up.body.upload_id}/parts/1`, {
+      rawBody: data.slice(0, PART),
+    });
     const report = await cleanup(env, new Date(Date.now() + 25 * 3600 * 1000));
     // Other tests of this file left uploads open too; all of them have expired by then.
     expect(report.expiredUploads).toBeGreaterThanOrEqual(1);

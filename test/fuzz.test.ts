@@ -20,7 +20,11 @@ const MIN_REQUESTS = Math.min(REQUESTS, 500);
 
 async function send(wire: Wire): Promise<Reply> {
   const res = await exports.default.fetch(
-    new Request(`http://mreg.test${wire.target}`, { method: wire.method, headers: wire.headers, ...(wire.body ? { body: wire.body } : {}) }),
+    new Request(`http://mreg.test${wire.target}`, {
+      method: wire.method,
+      headers: wire.headers,
+      ...(wire.body ? { body: wire.body } : {}),
+    }),
   );
   // Bytes as bytes (a download is not text); the oracle reads error bodies only.
   return { status: res.status, headers: res.headers, body: new TextDecoder().decode(await res.arrayBuffer()) };

@@ -16,7 +16,14 @@ const facts = (version: number, over: Partial<GateFacts> = {}): GateFacts => ({
 const policy = (p: unknown) => GatePolicy.parse(p);
 
 describe("evaluateGate", () => {
-  const cases: { name: string; policy: unknown; candidates: GateFacts[]; holders?: GateFacts[]; passed: boolean; checks: unknown[] }[] = [
+  const cases: {
+    name: string;
+    policy: unknown;
+    candidates: GateFacts[];
+    holders?: GateFacts[];
+    passed: boolean;
+    checks: unknown[];
+  }[] = [
     {
       name: "metric within bounds",
       policy: { metrics: [{ name: "auc", min: 0.9 }] },
@@ -36,7 +43,15 @@ describe("evaluateGate", () => {
       policy: { metrics: [{ name: "latency_p99_ms", max: 40 }] },
       candidates: [facts(2)],
       passed: false,
-      checks: [{ check: "metrics.latency_p99_ms", passed: false, expected: "<= 40", actual: null, detail: "version 2 has no metric 'latency_p99_ms'" }],
+      checks: [
+        {
+          check: "metrics.latency_p99_ms",
+          passed: false,
+          expected: "<= 40",
+          actual: null,
+          detail: "version 2 has no metric 'latency_p99_ms'",
+        },
+      ],
     },
     {
       name: "no regression: nothing holds the target",
@@ -119,9 +134,19 @@ describe("evaluateGate", () => {
     const rule = policy({ no_regression: [{ metric: "auc" }] });
     const candidate = [facts(3, { metrics: { auc: 0.9 } })];
     const last = evaluateGate(rule, candidate, [facts(1, { metrics: { auc: 0.95 } })], "last");
-    expect(last.checks[0]).toMatchObject({ passed: false, expected: ">= 0.95", detail: "against the last holder, v1=0.95" });
-    expect(evaluateGate(rule, candidate, [], "gone").checks[0]).toMatchObject({ passed: false, expected: "a holder to compare with" });
-    expect(evaluateGate(rule, candidate, [], "current").checks[0]).toMatchObject({ passed: true, expected: "nothing holds the target" });
+    expect(last.checks[0]).toMatchObject({
+      passed: false,
+      expected: ">= 0.95",
+      detail: "against the last holder, v1=0.95",
+    });
+    expect(evaluateGate(rule, candidate, [], "gone").checks[0]).toMatchObject({
+      passed: false,
+      expected: "a holder to compare with",
+    });
+    expect(evaluateGate(rule, candidate, [], "current").checks[0]).toMatchObject({
+      passed: true,
+      expected: "nothing holds the target",
+    });
   });
 
   it("refuses malformed policies", () => {

@@ -8,21 +8,33 @@ async function ready(model: string, body: Record<string, unknown> = {}, creator 
   const token = await hsToken({ sub: creator });
   const v = await json("POST", `/v1/models/${model}/versions`, { token, body });
   expect(v.status).toBe(201);
-  const put = await call("PUT", `/v1/models/${model}/versions/${v.body.version}/files/w.bin`, { token, rawBody: `weights ${++seq}` });
+  const put = await call("PUT", `/v1/models/${model}/versions/${v.body.version}/files/w.bin`, {
+    token,
+    rawBody: `weights ${++seq}`,
+  });
   expect(put.status).toBe(201);
   expect((await json("POST", `/v1/models/${model}/versions/${v.body.version}/finalize`, { token })).status).toBe(200);
   return v.body.version as number;
 }
 
-const setGate = (model: string, target: string, policy: unknown, token?: string) => json("PUT", `/v1/models/${model}/gates/${target}`, { body: policy, token });
-const promote = (model: string, alias: string, version: number, token?: string) => json("PUT", `/v1/models/${model}/aliases/${alias}`, { body: { version }, token });
+const setGate = (model: string, target: string, policy: unknown, token?: string) =>
+  json("PUT", `/v1/models/${model}/gates/${target}`, { body: policy, token });
+const promote = (model: string, alias: string, version: number, token?: string) =>
+  json("PUT", `/v1/models/${model}/aliases/${alias}`, { body: { version }, token });
 
 describe("gate policies", () => {
   it("are set by admins only, validated, listed, deleted and audited", async () => {
     await createModel("g-crud");
     const promoter = await hsToken({ scope: "read promote" });
-    expect((await setGate("g-crud", "production", { metrics: [{ name: "auc", min: 0.9 }] }, promoter)).status).toBe(403);
-    for (const bad of [{ nope: 1 }, { metrics: [{ name: "", min: 1 }] }, { metrics: [{ name: "auc", min: 2, max: 1 }] }, { approvals: 1.5 }]) {
+    expect((await setGate("g-crud", "production", { metrics: [{ name: "auc", min: 0.9 }] }, promoter)).status).toBe(
+      403,
+    );
+    for (const bad of [
+      { nope: 1 },
+      { metrics: [{ name: "", min: 1 }] },
+      { metrics: [{ name: "auc", min: 2, max: 1 }] },
+      { approvals: 1.5 },
+    ]) {
       const res = await setGate("g-crud", "production", bad);
       expect(res.status, JSON.stringify(bad)).toBe(400);
       expect(res.body.code).toBe("validation_failed");
@@ -31,7 +43,9 @@ describe("gate policies", () => {
     const set = await setGate("g-crud", "production", { metrics: [{ name: "auc", min: 0.9 }], approvals: 1 });
     expect(set.status).toBe(200);
     expect(set.body).toMatchObject({ target: "production", policy: { approvals: 1 }, updated_by: "alice" });
-    expect((await json("GET", "/v1/models/g-crud/gates")).body.items.map((g: { target: string }) => g.target)).toEqual(["production"]);
+    expect((await json("GET", "/v1/models/g-crud/gates")).body.items.map((g: { target: string }) => g.target)).toEqual([
+      "production",
+    ]);
     expect((await call("DELETE", "/v1/models/g-crud/gates/production")).status).toBe(204);
     expect((await call("DELETE", "/v1/models/g-crud/gates/production")).status).toBe(404);
     expect((await setGate("no-such-model", "production", {})).status).toBe(404);
@@ -44,7 +58,11 @@ describe("enforcement", () => {
   it("refuses a promotion that fails its gate with 409 gate_failed and the checks, audited; the dry run says the same", async () => {
     await createModel("g-enf");
     const weak = await ready("g-enf", { metrics: { auc: 0.85 } });
-    const strong = await ready("g-enf", { metrics: { auc: 0.95 }, tags: { validation: "passed" }, lineage: { git_sha: "abc123", run_id: "r1" } });
+    const strong = await ready("g-enf", {
+      metrics: { auc: 0.95 },
+      tags: { validation: "passed" },
+      lineage: { git_sha: "abc123", run_id: "r1" },
+    });
     await setGate("g-enf", "production", {
       metrics: [{ name: "auc", min: 0.9 }],
       required_tags: { validation: "passed" },
@@ -57,17 +75,32 @@ describe("enforcement", () => {
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe("gate_failed");
     expect(refused.body.checks).toEqual(dry.body.checks);
-    expect(refused.body.checks[0]).toEqual({ check: "metrics.auc", passed: false, expected: ">= 0.9", actual: 0.85, detail: null });
+    expect(refused.body.checks[0]).toEqual({
+      check: "metrics.auc",
+      passed: false,
+      expected: ">= 0.9",
+      actual: 0.85,
+      detail: null,
+    });
     expect((await json("GET", "/v1/models/g-enf/aliases/production")).status).toBe(404);
     const denied = await json("GET", "/v1/audit?model=g-enf&action=promotion_denied");
     expect(denied.body.items).toHaveLength(1);
-    expect(denied.body.items[0]).toMatchObject({ alias: "production", version: weak, detail: { target: "production", checks: dry.body.checks } });
+    expect(denied.body.items[0]).toMatchObject({
+      alias: "production",
+      version: weak,
+      detail: { target: "production", checks: dry.body.checks },
+    });
 
-    expect((await json("POST", "/v1/models/g-enf/gates/production/check", { body: { version: strong } })).body.passed).toBe(true);
+    expect(
+      (await json("POST", "/v1/models/g-enf/gates/production/check", { body: { version: strong } })).body.passed,
+    ).toBe(true);
     expect((await promote("g-enf", "production", strong)).status).toBe(200);
     // No gate on another alias: nothing is checked there.
     expect((await promote("g-enf", "shadow", weak)).status).toBe(200);
-    expect((await json("POST", "/v1/models/g-enf/gates/shadow/check", { body: { version: weak } })).body).toEqual({ passed: true, checks: [] });
+    expect((await json("POST", "/v1/models/g-enf/gates/shadow/check", { body: { version: weak } })).body).toEqual({
+      passed: true,
+      checks: [],
+    });
     expect((await json("POST", "/v1/models/g-enf/gates/production/check", { body: { version: 99 } })).status).toBe(404);
   });
 
@@ -80,15 +113,24 @@ describe("enforcement", () => {
     await setGate("g-paths", "production", { no_regression: [{ metric: "auc" }] });
     const stage = await json("POST", `/v1/models/g-paths/versions/${v2}/stage`, { body: { stage: "production" } });
     expect(stage.status).toBe(409);
-    expect(stage.body.checks[0]).toMatchObject({ check: "no_regression.auc", passed: false, expected: ">= 0.95", actual: 0.8 });
-    const swap = await json("POST", "/v1/models/g-paths/aliases:swap", { body: { aliases: ["production", "challenger"] } });
+    expect(stage.body.checks[0]).toMatchObject({
+      check: "no_regression.auc",
+      passed: false,
+      expected: ">= 0.95",
+      actual: 0.8,
+    });
+    const swap = await json("POST", "/v1/models/g-paths/aliases:swap", {
+      body: { aliases: ["production", "challenger"] },
+    });
     expect(swap.status).toBe(409);
     expect((await json("GET", "/v1/models/g-paths/aliases/production")).body.version).toBe(v1);
     // Rollback is the emergency path.
     await call("DELETE", "/v1/models/g-paths/gates/production");
     expect((await promote("g-paths", "production", v2)).status).toBe(200);
     await setGate("g-paths", "production", { metrics: [{ name: "auc", min: 0.99 }] });
-    const back = await json("POST", "/v1/models/g-paths/aliases/production/rollback", { body: { reason: "bad deploy" } });
+    const back = await json("POST", "/v1/models/g-paths/aliases/production/rollback", {
+      body: { reason: "bad deploy" },
+    });
     expect(back.status).toBe(200);
     expect(back.body.version).toBe(v1);
     const event = (await json("GET", "/v1/audit?model=g-paths&action=rollback")).body.items[0];
@@ -101,7 +143,15 @@ describe("enforcement", () => {
     await setGate("g-from", "production", { from: "staging" });
     const first = await promote("g-from", "production", v);
     expect(first.status).toBe(409);
-    expect(first.body.checks).toEqual([{ check: "from", passed: false, expected: "staging", actual: null, detail: `version ${v} has never held 'staging'` }]);
+    expect(first.body.checks).toEqual([
+      {
+        check: "from",
+        passed: false,
+        expected: "staging",
+        actual: null,
+        detail: `version ${v} has never held 'staging'`,
+      },
+    ]);
     await promote("g-from", "staging", v);
     await call("DELETE", "/v1/models/g-from/aliases/staging");
     expect((await promote("g-from", "production", v)).status).toBe(200);
@@ -150,7 +200,8 @@ describe("no_regression cannot be dodged", () => {
     const good = await ready("g-dodge-stage", { metrics: { auc: 0.95 } });
     const worse = await ready("g-dodge-stage", { metrics: { auc: 0.8 } });
     await setGate("g-dodge-stage", "production", { no_regression: [{ metric: "auc" }] });
-    const stage = (version: number, to: string) => json("POST", `/v1/models/g-dodge-stage/versions/${version}/stage`, { body: { stage: to } });
+    const stage = (version: number, to: string) =>
+      json("POST", `/v1/models/g-dodge-stage/versions/${version}/stage`, { body: { stage: to } });
     expect((await stage(good, "production")).status).toBe(200);
     expect((await stage(good, "archived")).status).toBe(200);
     const refused = await stage(worse, "production");
@@ -179,19 +230,37 @@ describe("approvals", () => {
     await createModel("g-appr");
     const v = await ready("g-appr", {}, "carol");
     await setGate("g-appr", "production", { approvals: 2 });
-    const self = await json("POST", `/v1/models/g-appr/versions/${v}/approvals`, { token: await hsToken({ sub: "carol", scope: "approve" }), body: { target: "production" } });
+    const self = await json("POST", `/v1/models/g-appr/versions/${v}/approvals`, {
+      token: await hsToken({ sub: "carol", scope: "approve" }),
+      body: { target: "production" },
+    });
     expect(self.status).toBe(403);
     const promoter = await hsToken({ sub: "dave", scope: "read promote" });
-    expect((await json("POST", `/v1/models/g-appr/versions/${v}/approvals`, { token: promoter, body: { target: "production" } })).status).toBe(403);
+    expect(
+      (
+        await json("POST", `/v1/models/g-appr/versions/${v}/approvals`, {
+          token: promoter,
+          body: { target: "production" },
+        })
+      ).status,
+    ).toBe(403);
     const bob = await hsToken({ sub: "bob", scope: "approve" });
-    const first = await json("POST", `/v1/models/g-appr/versions/${v}/approvals`, { token: bob, body: { target: "production", comment: "lgtm" } });
+    const first = await json("POST", `/v1/models/g-appr/versions/${v}/approvals`, {
+      token: bob,
+      body: { target: "production", comment: "lgtm" },
+    });
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ target: "production", approver: "bob", comment: "lgtm" });
-    const again = await json("POST", `/v1/models/g-appr/versions/${v}/approvals`, { token: bob, body: { target: "production" } });
+    const again = await json("POST", `/v1/models/g-appr/versions/${v}/approvals`, {
+      token: bob,
+      body: { target: "production" },
+    });
     expect(again.body).toEqual(first.body);
     const refused = await promote("g-appr", "production", v);
     expect(refused.status).toBe(409);
-    expect(refused.body.checks).toEqual([{ check: "approvals", passed: false, expected: ">= 2", actual: 1, detail: "approved by bob" }]);
+    expect(refused.body.checks).toEqual([
+      { check: "approvals", passed: false, expected: ">= 2", actual: 1, detail: "approved by bob" },
+    ]);
     // An approval for another target does not count here.
     const erin = await hsToken({ sub: "erin", scope: "approve" });
     await json("POST", `/v1/models/g-appr/versions/${v}/approvals`, { token: erin, body: { target: "staging" } });
@@ -199,7 +268,9 @@ describe("approvals", () => {
     await json("POST", `/v1/models/g-appr/versions/${v}/approvals`, { token: erin, body: { target: "production" } });
     expect((await promote("g-appr", "production", v)).status).toBe(200);
     const listed = await json("GET", `/v1/models/g-appr/versions/${v}/approvals`);
-    expect(listed.body.items.map((a: { approver: string; target: string }) => `${a.approver}:${a.target}`).sort()).toEqual(["bob:production", "erin:production", "erin:staging"]);
+    expect(
+      listed.body.items.map((a: { approver: string; target: string }) => `${a.approver}:${a.target}`).sort(),
+    ).toEqual(["bob:production", "erin:production", "erin:staging"]);
     expect((await json("GET", "/v1/audit?model=g-appr&action=approval.add")).body.items).toHaveLength(3);
   });
 });
@@ -209,14 +280,30 @@ describe("the aliases grant covers what decides a move", () => {
     await createModel("g-grant");
     const v = await ready("g-grant", {}, "carol");
     const stagingApprover = await hsToken({ sub: "bob", scope: "approve", aliases: ["staging"] });
-    expect((await json("POST", `/v1/models/g-grant/versions/${v}/approvals`, { token: stagingApprover, body: { target: "production" } })).status).toBe(403);
-    expect((await json("POST", `/v1/models/g-grant/versions/${v}/approvals`, { token: stagingApprover, body: { target: "staging" } })).status).toBe(201);
+    expect(
+      (
+        await json("POST", `/v1/models/g-grant/versions/${v}/approvals`, {
+          token: stagingApprover,
+          body: { target: "production" },
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (
+        await json("POST", `/v1/models/g-grant/versions/${v}/approvals`, {
+          token: stagingApprover,
+          body: { target: "staging" },
+        })
+      ).status,
+    ).toBe(201);
     const stagingAdmin = await hsToken({ scope: "admin", aliases: ["staging"] });
     expect((await setGate("g-grant", "production", { approvals: 1 }, stagingAdmin)).status).toBe(403);
     expect((await setGate("g-grant", "staging", { approvals: 1 }, stagingAdmin)).status).toBe(200);
     expect((await setGate("g-grant", "production", { approvals: 1 })).status).toBe(200);
     expect((await call("DELETE", "/v1/models/g-grant/gates/production", { token: stagingAdmin })).status).toBe(403);
-    expect((await json("GET", "/v1/models/g-grant/gates")).body.items.map((g: { target: string }) => g.target).sort()).toEqual(["production", "staging"]);
+    expect(
+      (await json("GET", "/v1/models/g-grant/gates")).body.items.map((g: { target: string }) => g.target).sort(),
+    ).toEqual(["production", "staging"]);
   });
 });
 
@@ -230,7 +317,10 @@ describe("races", () => {
       const base = 0.5 + round * 0.002;
       const candidate = await ready("g-race", { metrics: { auc: base + 0.0005 } });
       const rival = await ready("g-race", { metrics: { auc: base + 0.001 } });
-      const [a, b] = await Promise.all([promote("g-race", "production", candidate), promote("g-race", "production", rival)]);
+      const [a, b] = await Promise.all([
+        promote("g-race", "production", candidate),
+        promote("g-race", "production", rival),
+      ]);
       // The rival is never refused (it beats both); the candidate only when the rival went first.
       expect(b.status, `round ${round}`).toBe(200);
       expect([200, 409]).toContain(a.status);

@@ -92,7 +92,15 @@ describe("the signal coalescer", () => {
   // must not depend on how long the machine takes between two lines.
   beforeEach(() => vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] }));
   afterEach(() => vi.useRealTimers());
-  const signal = (model: string, alias: string, version: number, value: number, metric = "err", node = "node-1", minNodes = 1): GuardSignal => ({
+  const signal = (
+    model: string,
+    alias: string,
+    version: number,
+    value: number,
+    metric = "err",
+    node = "node-1",
+    minNodes = 1,
+  ): GuardSignal => ({
     model,
     alias,
     metric,
@@ -108,9 +116,14 @@ describe("the signal coalescer", () => {
     const sent: SignalBatch[] = [];
     const pending: Promise<unknown>[] = [];
     const add = (s: GuardSignal) =>
-      coalescer.add(s, 50, (p) => pending.push(p), async (batch) => {
-        sent.push(batch);
-      });
+      coalescer.add(
+        s,
+        50,
+        (p) => pending.push(p),
+        async (batch) => {
+          sent.push(batch);
+        },
+      );
     // The batches' time comes: every timer fires, then every send settles.
     const settle = async () => {
       await vi.runAllTimersAsync();
@@ -129,7 +142,12 @@ describe("the signal coalescer", () => {
     await vi.advanceTimersByTimeAsync(0);
     // The seven oldest went early, in the order they were opened, each with both its samples.
     expect(sent.map((b) => b.alias)).toEqual(["a0", "a1", "a2", "a3", "a4", "a5", "a6"]);
-    expect(sent[4]).toEqual({ model: "m", alias: "a4", metric: "err", samples: [{ version: 1, count: 2, sum: 8, nodes: ["node-1"] }] });
+    expect(sent[4]).toEqual({
+      model: "m",
+      alias: "a4",
+      metric: "err",
+      samples: [{ version: 1, count: 2, sum: 8, nodes: ["node-1"] }],
+    });
     expect(coalescer.openBatches).toBe(3);
     // The rest go when their time comes.
     await settle();
@@ -160,11 +178,21 @@ describe("the signal coalescer", () => {
     // The guard's metric changed (a new guard): the open batch goes, the new metric's opens.
     await add(signal("m", "prod", 3, 7, "latency"));
     await vi.advanceTimersByTimeAsync(0);
-    expect(sent[1]).toEqual({ model: "m", alias: "prod", metric: "err", samples: [{ version: 3, count: 1, sum: 0.5, nodes: ["node-1"] }] });
+    expect(sent[1]).toEqual({
+      model: "m",
+      alias: "prod",
+      metric: "err",
+      samples: [{ version: 3, count: 1, sum: 0.5, nodes: ["node-1"] }],
+    });
     expect(coalescer.openBatches).toBe(1);
     // Nothing is lost: the last batch goes when its time comes.
     await settle();
-    expect(sent[2]).toEqual({ model: "m", alias: "prod", metric: "latency", samples: [{ version: 3, count: 1, sum: 7, nodes: ["node-1"] }] });
+    expect(sent[2]).toEqual({
+      model: "m",
+      alias: "prod",
+      metric: "latency",
+      samples: [{ version: 3, count: 1, sum: 7, nodes: ["node-1"] }],
+    });
     expect(coalescer.openBatches).toBe(0);
   });
 

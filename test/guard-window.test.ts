@@ -14,7 +14,18 @@
 import { runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { addNode, addSample, ANONYMOUS_NODE, breaks, bucketOf, GuardBody, MAX_SIGNAL_COUNT, MAX_SIGNAL_MAGNITUDE, WINDOW_BUCKETS, type SignalTally } from "../src/domain/guard";
+import {
+  addNode,
+  addSample,
+  ANONYMOUS_NODE,
+  breaks,
+  bucketOf,
+  GuardBody,
+  MAX_SIGNAL_COUNT,
+  MAX_SIGNAL_MAGNITUDE,
+  WINDOW_BUCKETS,
+  type SignalTally,
+} from "../src/domain/guard";
 import { GuardTable } from "../src/state/guard-table";
 import type { ModelState } from "../src/state/model-state";
 import { modelStub } from "./helpers";
@@ -75,7 +86,9 @@ describe("a guard's window", () => {
               batch = { count: 0, sum: 0, nodes: [ANONYMOUS_NODE] };
             }
           }
-          const rows = state.storage.sql.exec<{ n: number; sum: number }>("SELECT n, sum FROM guard_buckets WHERE alias = ?", alias).toArray();
+          const rows = state.storage.sql
+            .exec<{ n: number; sum: number }>("SELECT n, sum FROM guard_buckets WHERE alias = ?", alias)
+            .toArray();
           expect(rows.length).toBeLessThanOrEqual(WINDOW_BUCKETS);
           for (const row of rows) expect(Number.isFinite(row.n) && Number.isFinite(row.sum)).toBe(true);
           const stats = table.stats(alias, [7], newest, 1);
@@ -89,7 +102,9 @@ describe("a guard's window", () => {
           const error = abs(scaled(stats.mean!) * BigInt(n) - exactSum);
           // In units of 2^-1074: error ≤ A × 2^-40 + 2 × N (the mean within 2^-1073, times N).
           const slack = 2n * BigInt(n);
-          expect(error <= magnitude / 2n ** 40n + slack, `mean ${stats.mean} off by ${error} of ${magnitude}`).toBe(true);
+          expect(error <= magnitude / 2n ** 40n + slack, `mean ${stats.mean} off by ${error} of ${magnitude}`).toBe(
+            true,
+          );
           table.forget(alias);
         }),
         { numRuns: 300 },
@@ -109,7 +124,11 @@ interface NodeSignal {
 const step = fc.record({
   advance: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3 })),
   signals: fc.array(
-    fc.record({ node: fc.constantFrom(ANONYMOUS_NODE, "a", "b", "c", "d", "e", "f", "g"), value: fc.constantFrom<0 | 1>(0, 1), count: fc.integer({ min: 1, max: 20 }) }),
+    fc.record({
+      node: fc.constantFrom(ANONYMOUS_NODE, "a", "b", "c", "d", "e", "f", "g"),
+      value: fc.constantFrom<0 | 1>(0, 1),
+      count: fc.integer({ min: 1, max: 20 }),
+    }),
     { minLength: 1, maxLength: 12 },
   ),
 });
@@ -120,40 +139,47 @@ describe("a guard's node rule", () => {
       const table = new GuardTable(state.storage.sql);
       let run = 0;
       fc.assert(
-        fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 6 }), fc.array(step, { minLength: 1, maxLength: 40 }), (minSamples, minNodes, steps) => {
-          const alias = `n${run++}`;
-          const policy = GuardBody.parse({ metric: "err", max: 0.5, min_samples: minSamples, min_nodes: minNodes });
-          // The model: every signal with the bucket it arrived in; the window is the last WINDOW_BUCKETS buckets.
-          const seen: (NodeSignal & { bucket: number })[] = [];
-          let bucket = 1_000_000;
-          for (const { advance, signals } of steps) {
-            bucket += advance;
-            // The Worker's batch: the samples' tally and the nodes, at most min_nodes names (src/guards/coalesce.ts).
-            const batch: SignalTally = { count: 0, sum: 0, nodes: [] };
-            const nodes = new Set<string>();
-            for (const s of signals) {
-              addSample(batch, s.value, s.count);
-              addNode(nodes, s.node, minNodes);
-              seen.push({ ...s, bucket });
+        fc.property(
+          fc.integer({ min: 1, max: 60 }),
+          fc.integer({ min: 1, max: 6 }),
+          fc.array(step, { minLength: 1, maxLength: 40 }),
+          (minSamples, minNodes, steps) => {
+            const alias = `n${run++}`;
+            const policy = GuardBody.parse({ metric: "err", max: 0.5, min_samples: minSamples, min_nodes: minNodes });
+            // The model: every signal with the bucket it arrived in; the window is the last WINDOW_BUCKETS buckets.
+            const seen: (NodeSignal & { bucket: number })[] = [];
+            let bucket = 1_000_000;
+            for (const { advance, signals } of steps) {
+              bucket += advance;
+              // The Worker's batch: the samples' tally and the nodes, at most min_nodes names (src/guards/coalesce.ts).
+              const batch: SignalTally = { count: 0, sum: 0, nodes: [] };
+              const nodes = new Set<string>();
+              for (const s of signals) {
+                addSample(batch, s.value, s.count);
+                addNode(nodes, s.node, minNodes);
+                seen.push({ ...s, bucket });
+              }
+              expect(table.add(alias, 7, bucket, { ...batch, nodes: [...nodes] }, [7], minNodes)).toBe(true);
+
+              const inWindow = seen.filter((s) => s.bucket > bucket - WINDOW_BUCKETS);
+              const samples = inWindow.reduce((t, s) => t + s.count, 0);
+              const sum = inWindow.reduce((t, s) => t + s.value * s.count, 0);
+              const distinct = new Set(inWindow.map((s) => s.node)).size;
+              const trips = samples >= minSamples && distinct >= minNodes && sum / samples > 0.5;
+
+              const stats = table.stats(alias, [7], bucket, minNodes);
+              expect(stats.samples).toBe(samples);
+              expect(stats.nodes).toBe(Math.min(distinct, minNodes));
+              expect(breaks(policy, stats), JSON.stringify({ samples, distinct, mean: sum / samples })).toBe(trips);
             }
-            expect(table.add(alias, 7, bucket, { ...batch, nodes: [...nodes] }, [7], minNodes)).toBe(true);
-
-            const inWindow = seen.filter((s) => s.bucket > bucket - WINDOW_BUCKETS);
-            const samples = inWindow.reduce((t, s) => t + s.count, 0);
-            const sum = inWindow.reduce((t, s) => t + s.value * s.count, 0);
-            const distinct = new Set(inWindow.map((s) => s.node)).size;
-            const trips = samples >= minSamples && distinct >= minNodes && sum / samples > 0.5;
-
-            const stats = table.stats(alias, [7], bucket, minNodes);
-            expect(stats.samples).toBe(samples);
-            expect(stats.nodes).toBe(Math.min(distinct, minNodes));
-            expect(breaks(policy, stats), JSON.stringify({ samples, distinct, mean: sum / samples })).toBe(trips);
-          }
-          // Bounded: at most min_nodes names per bucket, WINDOW_BUCKETS buckets.
-          const rows = state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM guard_nodes WHERE alias = ?", alias).one();
-          expect(rows.n).toBeLessThanOrEqual(WINDOW_BUCKETS * minNodes);
-          table.forget(alias);
-        }),
+            // Bounded: at most min_nodes names per bucket, WINDOW_BUCKETS buckets.
+            const rows = state.storage.sql
+              .exec<{ n: number }>("SELECT count(*) AS n FROM guard_nodes WHERE alias = ?", alias)
+              .one();
+            expect(rows.n).toBeLessThanOrEqual(WINDOW_BUCKETS * minNodes);
+            table.forget(alias);
+          },
+        ),
         { numRuns: 300 },
       );
     });

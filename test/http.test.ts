@@ -56,8 +56,8 @@ describe("OpenAPI", () => {
   it("documents every route with its schemas, generated from the zod validators", async () => {
     const doc = (await json("GET", "/openapi.json", { token: null })).body;
     expect(doc.openapi).toBe("3.1.0");
-    const ops = Object.entries(doc.paths as Record<string, Record<string, { operationId: string }>>).flatMap(([path, methods]) =>
-      Object.entries(methods).map(([method]) => `${method.toUpperCase()} ${path}`),
+    const ops = Object.entries(doc.paths as Record<string, Record<string, { operationId: string }>>).flatMap(
+      ([path, methods]) => Object.entries(methods).map(([method]) => `${method.toUpperCase()} ${path}`),
     );
     expect(ops).toEqual(
       expect.arrayContaining([
@@ -106,7 +106,11 @@ describe("OpenAPI", () => {
     expect(doc.components.schemas.Model.properties.latest_version).toBeDefined();
     expect(doc.components.schemas.Version.properties.lineage).toEqual({ $ref: "#/components/schemas/Lineage" });
     const params = doc.paths["/v1/models/{model}/versions/{version}"].get.parameters;
-    expect(params.map((p: { name?: string; $ref?: string }) => p.name ?? p.$ref)).toEqual(["model", "version", "#/components/parameters/Bookmark"]);
+    expect(params.map((p: { name?: string; $ref?: string }) => p.name ?? p.$ref)).toEqual([
+      "model",
+      "version",
+      "#/components/parameters/Bookmark",
+    ]);
     expect(doc.components.parameters.Bookmark).toMatchObject({ name: "x-mreg-bookmark", in: "header" });
     expect(doc.paths["/v1/lineage"].get.responses["200"].headers["x-mreg-bookmark"]).toBeDefined();
     // Every $ref points at a component that exists.

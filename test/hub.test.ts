@@ -37,7 +37,11 @@ describe("the file route", () => {
     const v1 = await ready("hub-files", { "config.json": '{"a":1}', "onnx/model.onnx": "weights-1", "empty.txt": "" });
     await json("PUT", "/v1/models/hub-files/aliases/production", { body: { version: v1.version } });
     const sha = await sha256Of(enc("weights-1"));
-    for (const path of ["/hub-files/resolve/production/onnx/model.onnx", "/mreg/hub-files/resolve/main/onnx/model.onnx", "/hub-files/raw/HEAD/onnx/model.onnx"]) {
+    for (const path of [
+      "/hub-files/resolve/production/onnx/model.onnx",
+      "/mreg/hub-files/resolve/main/onnx/model.onnx",
+      "/hub-files/raw/HEAD/onnx/model.onnx",
+    ]) {
       const res = await call("GET", path);
       expect(res.status, path).toBe(200);
       expect(await res.text()).toBe("weights-1");
@@ -47,11 +51,19 @@ describe("the file route", () => {
       expect(res.headers.get("x-linked-size")).toBe("9");
       expect(res.headers.get("cache-control")).toBe("private, no-cache");
     }
-    const head = await call("HEAD", "/hub-files/resolve/main/onnx/model.onnx", { headers: { "accept-encoding": "identity" } });
+    const head = await call("HEAD", "/hub-files/resolve/main/onnx/model.onnx", {
+      headers: { "accept-encoding": "identity" },
+    });
     expect(head.status).toBe(200);
-    expect([head.headers.get("x-repo-commit"), head.headers.get("x-linked-size"), head.headers.get("content-length")]).toEqual([v1.commit, "9", "9"]);
+    expect([
+      head.headers.get("x-repo-commit"),
+      head.headers.get("x-linked-size"),
+      head.headers.get("content-length"),
+    ]).toEqual([v1.commit, "9", "9"]);
     // fileDownloadInfo's probe: bytes=0-0 answers the size in Content-Range.
-    const probe = await call("GET", "/hub-files/resolve/main/onnx/model.onnx", { headers: { range: "bytes=0-0", accept: "application/vnd.xet-fileinfo+json, */*" } });
+    const probe = await call("GET", "/hub-files/resolve/main/onnx/model.onnx", {
+      headers: { range: "bytes=0-0", accept: "application/vnd.xet-fileinfo+json, */*" },
+    });
     expect(probe.status).toBe(206);
     expect(probe.headers.get("content-range")).toBe("bytes 0-0/9");
     expect(probe.headers.get("content-type")).toBe("application/octet-stream");
@@ -66,7 +78,9 @@ describe("the file route", () => {
     // By commit and by v<n>: pinned, cacheable for ever; If-None-Match answers 304.
     const pinned = await call("GET", `/hub-files/resolve/${v1.commit}/config.json`);
     expect([pinned.status, pinned.headers.get("cache-control")]).toEqual([200, "private, max-age=31536000, immutable"]);
-    const again = await call("GET", `/hub-files/resolve/v${v1.version}/config.json`, { headers: { "if-none-match": pinned.headers.get("etag")! } });
+    const again = await call("GET", `/hub-files/resolve/v${v1.version}/config.json`, {
+      headers: { "if-none-match": pinned.headers.get("etag")! },
+    });
     expect(again.status).toBe(304);
   });
 
@@ -88,14 +102,33 @@ describe("the file route", () => {
     await createModel("hub-split");
     const a = await ready("hub-split", { "w.bin": "a" });
     const b = await ready("hub-split", { "w.bin": "b" });
-    await json("PUT", "/v1/models/hub-split/aliases/canary", { body: { split: [{ version: a.version, weight: 10 }, { version: b.version, weight: 90 }] } });
-    for (let i = 0; i < 5; i++) expect((await call("GET", "/hub-split/resolve/canary/w.bin")).headers.get("x-repo-commit")).toBe(b.commit);
+    await json("PUT", "/v1/models/hub-split/aliases/canary", {
+      body: {
+        split: [
+          { version: a.version, weight: 10 },
+          { version: b.version, weight: 90 },
+        ],
+      },
+    });
+    for (let i = 0; i < 5; i++)
+      expect((await call("GET", "/hub-split/resolve/canary/w.bin")).headers.get("x-repo-commit")).toBe(b.commit);
     const byKey = new Set<string>();
-    for (let i = 0; i < 60; i++) byKey.add(await (await call("GET", "/hub-split/resolve/canary/w.bin", { headers: { "x-mreg-key": `node-${i}` } })).text());
+    for (let i = 0; i < 60; i++)
+      byKey.add(
+        await (await call("GET", "/hub-split/resolve/canary/w.bin", { headers: { "x-mreg-key": `node-${i}` } })).text(),
+      );
     expect(byKey).toEqual(new Set(["a", "b"]));
-    const node = async () => (await call("GET", "/hub-split/resolve/canary/w.bin", { headers: { "x-mreg-key": "node-7" } })).text();
+    const node = async () =>
+      (await call("GET", "/hub-split/resolve/canary/w.bin", { headers: { "x-mreg-key": "node-7" } })).text();
     expect(await node()).toBe(await node());
-    await json("PUT", "/v1/models/hub-split/aliases/even", { body: { split: [{ version: b.version, weight: 50 }, { version: a.version, weight: 50 }] } });
+    await json("PUT", "/v1/models/hub-split/aliases/even", {
+      body: {
+        split: [
+          { version: b.version, weight: 50 },
+          { version: a.version, weight: 50 },
+        ],
+      },
+    });
     expect((await call("GET", "/hub-split/resolve/even/w.bin")).headers.get("x-repo-commit")).toBe(a.commit);
   });
 });
@@ -127,12 +160,25 @@ describe("errors, in the Hub's words", () => {
     const other = await hsToken({ scope: "read", models: ["team-b-*"] });
     const hidden = await call("GET", "/hub-err/resolve/main/w.bin", { token: other });
     const absent = await call("GET", "/team-b-nothing/resolve/main/w.bin", { token: other });
-    expect([hidden.status, hidden.headers.get("x-error-code"), await hidden.text()]).toEqual([absent.status, absent.headers.get("x-error-code"), await absent.text()]);
+    expect([hidden.status, hidden.headers.get("x-error-code"), await hidden.text()]).toEqual([
+      absent.status,
+      absent.headers.get("x-error-code"),
+      await absent.text(),
+    ]);
     expect(hidden.status).toBe(404);
     // A token whose scopes exclude read.
-    expect((await call("GET", "/hub-err/resolve/main/w.bin", { token: await hsToken({ scope: "report" }) })).status).toBe(403);
+    expect(
+      (await call("GET", "/hub-err/resolve/main/w.bin", { token: await hsToken({ scope: "report" }) })).status,
+    ).toBe(403);
     // hf_-prefixed tokens, as the JS client insists on.
-    expect((await call("GET", "/hub-err/resolve/main/w.bin", { token: null, headers: { authorization: `Bearer hf_${await hsToken({ scope: "read" })}` } })).status).toBe(200);
+    expect(
+      (
+        await call("GET", "/hub-err/resolve/main/w.bin", {
+          token: null,
+          headers: { authorization: `Bearer hf_${await hsToken({ scope: "read" })}` },
+        })
+      ).status,
+    ).toBe(200);
     // Writes are not served.
     expect((await call("POST", "/api/models/hub-err/revision/main")).status).toBe(405);
   });
@@ -143,19 +189,40 @@ describe("model info, the tree, paths-info", () => {
     await createModel("hub-info");
     const v = await ready("hub-info", { "README.md": CARD, "config.json": "{}", "onnx/model.onnx": "m" });
     await json("PUT", "/v1/models/hub-info/aliases/production", { body: { version: v.version } });
-    for (const path of ["/api/models/hub-info", "/api/models/mreg/hub-info/revision/main", `/api/models/hub-info/revision/${v.commit}`, "/api/models/hub-info/revision/HEAD?expand=sha&expand=siblings"]) {
+    for (const path of [
+      "/api/models/hub-info",
+      "/api/models/mreg/hub-info/revision/main",
+      `/api/models/hub-info/revision/${v.commit}`,
+      "/api/models/hub-info/revision/HEAD?expand=sha&expand=siblings",
+    ]) {
       const info = await json("GET", path);
       expect(info.status, path).toBe(200);
-      expect(info.body).toMatchObject({ sha: v.commit, private: true, gated: false, library_name: "transformers", pipeline_tag: "text-classification", tags: ["fraud", "tabular"] });
+      expect(info.body).toMatchObject({
+        sha: v.commit,
+        private: true,
+        gated: false,
+        library_name: "transformers",
+        pipeline_tag: "text-classification",
+        tags: ["fraud", "tabular"],
+      });
       expect(info.body.cardData).toMatchObject({ license: "apache-2.0", datasets: ["acme/transactions"] });
-      expect(info.body.siblings.map((s: { rfilename: string }) => s.rfilename)).toEqual(["README.md", "config.json", "onnx/model.onnx"]);
+      expect(info.body.siblings.map((s: { rfilename: string }) => s.rfilename)).toEqual([
+        "README.md",
+        "config.json",
+        "onnx/model.onnx",
+      ]);
     }
     const info = (await json("GET", "/api/models/hub-info")).body;
     const onnx = info.siblings.find((s: { rfilename: string }) => s.rfilename === "onnx/model.onnx");
     const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${await sha256Of(enc("m"))}\nsize 1\n`;
-    expect(onnx).toMatchObject({ size: 1, lfs: { sha256: await sha256Of(enc("m")), size: 1, pointerSize: pointer.length } });
+    expect(onnx).toMatchObject({
+      size: 1,
+      lfs: { sha256: await sha256Of(enc("m")), size: 1, pointerSize: pointer.length },
+    });
     // git's blob id of the pointer: SHA-1 of "blob <n>\0<pointer>".
-    const sha1 = [...new Uint8Array(await crypto.subtle.digest("SHA-1", enc(`blob ${pointer.length}\0${pointer}`)))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const sha1 = [...new Uint8Array(await crypto.subtle.digest("SHA-1", enc(`blob ${pointer.length}\0${pointer}`)))]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("");
     expect(onnx.blobId).toBe(sha1);
     expect(info.id).toBe("hub-info");
     expect((await json("GET", "/api/models/mreg/hub-info")).body.id).toBe("mreg/hub-info");
@@ -168,14 +235,22 @@ describe("model info, the tree, paths-info", () => {
     const v = await ready("hub-tree", files);
     await json("PUT", "/v1/models/hub-tree/aliases/production", { body: { version: v.version } });
     const top = await json("GET", "/api/models/hub-tree/tree/main");
-    expect(top.body.map((e: { type: string; path: string }) => `${e.type}:${e.path}`)).toEqual(["file:a.txt", "directory:d", "directory:many"]);
+    expect(top.body.map((e: { type: string; path: string }) => `${e.type}:${e.path}`)).toEqual([
+      "file:a.txt",
+      "directory:d",
+      "directory:many",
+    ]);
     for (const e of top.body as { oid: string }[]) expect(e.oid).toMatch(/^[0-9a-f]{40}$/);
     const recursive = await json("GET", "/api/models/hub-tree/tree/main/d?recursive=true");
     expect(recursive.body.map((e: { path: string }) => e.path)).toEqual(["d/b.txt", "d/e", "d/e/c.txt"]);
     expect(recursive.body[0]).toMatchObject({ type: "file", size: 1, lfs: { oid: await sha256Of(enc("b")), size: 1 } });
     // The same directory oid whichever listing shows it; another version's differs where its content does.
     const d = top.body.find((e: { path: string }) => e.path === "d");
-    expect((await json("GET", "/api/models/hub-tree/tree/main?recursive=1")).body.find((e: { path: string }) => e.path === "d").oid).toBe(d.oid);
+    expect(
+      (await json("GET", "/api/models/hub-tree/tree/main?recursive=1")).body.find(
+        (e: { path: string }) => e.path === "d",
+      ).oid,
+    ).toBe(d.oid);
 
     // Paging: limit 3 over 11 entries, following absolute Links.
     const seen: string[] = [];
@@ -185,12 +260,27 @@ describe("model info, the tree, paths-info", () => {
       seen.push(...((await res.json()) as { path: string }[]).map((e) => e.path));
       const link = res.headers.get("link");
       if (link) expect(link).toMatch(/^<http:\/\/mreg\.test\/api\/models\/hub-tree\/tree\/main\?[^>]+>; rel="next"$/);
-      url = link ? new URL(link.slice(1, link.indexOf(">"))).pathname + new URL(link.slice(1, link.indexOf(">"))).search : null;
+      url = link
+        ? new URL(link.slice(1, link.indexOf(">"))).pathname + new URL(link.slice(1, link.indexOf(">"))).search
+        : null;
     }
-    expect(seen).toEqual(["a.txt", "d", "d/b.txt", "d/e", "d/e/c.txt", "many", ...[0, 1, 2, 3, 4].map((i) => `many/f${i}.txt`)]);
+    expect(seen).toEqual([
+      "a.txt",
+      "d",
+      "d/b.txt",
+      "d/e",
+      "d/e/c.txt",
+      "many",
+      ...[0, 1, 2, 3, 4].map((i) => `many/f${i}.txt`),
+    ]);
 
-    const asJson = await json("POST", `/api/models/hub-tree/paths-info/${v.commit}`, { body: { paths: ["a.txt", "d", "nope"], expand: true } });
-    expect(asJson.body.map((e: { type: string; path: string }) => `${e.type}:${e.path}`)).toEqual(["file:a.txt", "directory:d"]);
+    const asJson = await json("POST", `/api/models/hub-tree/paths-info/${v.commit}`, {
+      body: { paths: ["a.txt", "d", "nope"], expand: true },
+    });
+    expect(asJson.body.map((e: { type: string; path: string }) => `${e.type}:${e.path}`)).toEqual([
+      "file:a.txt",
+      "directory:d",
+    ]);
     const asForm = await json("POST", "/api/models/hub-tree/paths-info/main", {
       rawBody: "paths=a.txt&paths=d%2Fe%2Fc.txt&expand=True",
       headers: { "content-type": "application/x-www-form-urlencoded" },
@@ -198,8 +288,18 @@ describe("model info, the tree, paths-info", () => {
     expect(asForm.body.map((e: { path: string }) => e.path)).toEqual(["a.txt", "d/e/c.txt"]);
     // A read-only POST: a read token is enough.
     const reader = await hsToken({ scope: "read" });
-    expect((await json("POST", "/api/models/hub-tree/paths-info/main", { body: { paths: ["a.txt"] }, token: reader })).status).toBe(200);
-    expect((await json("POST", "/api/models/hub-tree/paths-info/main", { rawBody: "{not json", headers: { "content-type": "application/json" } })).status).toBe(400);
+    expect(
+      (await json("POST", "/api/models/hub-tree/paths-info/main", { body: { paths: ["a.txt"] }, token: reader }))
+        .status,
+    ).toBe(200);
+    expect(
+      (
+        await json("POST", "/api/models/hub-tree/paths-info/main", {
+          rawBody: "{not json",
+          headers: { "content-type": "application/json" },
+        })
+      ).status,
+    ).toBe(400);
   });
 });
 
@@ -207,7 +307,14 @@ describe("the bridge in the OpenAPI document", () => {
   it("lists the Hub's routes, and the docs page renders them", async () => {
     const doc = (await json("GET", "/openapi.json", { token: null })).body;
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(["/{repo}/resolve/{revision}/{path}", "/{repo}/raw/{revision}/{path}", "/api/models/{repo}", "/api/models/{repo}/revision/{revision}", "/api/models/{repo}/tree/{revision}/{path}", "/api/models/{repo}/paths-info/{revision}"]),
+      expect.arrayContaining([
+        "/{repo}/resolve/{revision}/{path}",
+        "/{repo}/raw/{revision}/{path}",
+        "/api/models/{repo}",
+        "/api/models/{repo}/revision/{revision}",
+        "/api/models/{repo}/tree/{revision}/{path}",
+        "/api/models/{repo}/paths-info/{revision}",
+      ]),
     );
     const docs = await call("GET", "/docs", { token: null });
     expect(docs.status).toBe(200);

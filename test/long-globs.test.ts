@@ -17,8 +17,12 @@ describe("a token with globs past D1's pattern limit", () => {
     await createModel("long-team-other");
     const data = bytesOf(64, 5);
     const v = await readyVersion(`${TEAM}-one`, { "w.bin": data });
-    expect((await json("PATCH", `/v1/models/${TEAM}-one/versions/${v.version}`, { body: { tags: { k: "v" } } })).status).toBe(200);
-    const run = await json("POST", `/v1/models/${TEAM}-two/versions`, { body: { lineage: { run_id: "long-glob-run" } } });
+    expect(
+      (await json("PATCH", `/v1/models/${TEAM}-one/versions/${v.version}`, { body: { tags: { k: "v" } } })).status,
+    ).toBe(200);
+    const run = await json("POST", `/v1/models/${TEAM}-two/versions`, {
+      body: { lineage: { run_id: "long-glob-run" } },
+    });
     await json("POST", `/v1/models/long-team-other/versions`, { body: { lineage: { run_id: "long-glob-run" } } });
 
     // A literal prefix past the limit, and a `*` inside with a long literal suffix.
@@ -28,12 +32,19 @@ describe("a token with globs past D1's pattern limit", () => {
     ] as const) {
       const token = await hsToken({ scope: "admin", models: [glob] });
       const models = await json("GET", "/v1/models?limit=200", { token });
-      expect([glob, models.status, models.body.items?.map((m: { name: string }) => m.name)]).toEqual([glob, 200, expected]);
+      expect([glob, models.status, models.body.items?.map((m: { name: string }) => m.name)]).toEqual([
+        glob,
+        200,
+        expected,
+      ]);
       const audit = await json("GET", "/v1/audit?limit=200", { token });
       expect(audit.status).toBe(200);
       expect(new Set(audit.body.items.map((e: { model: string }) => e.model))).toEqual(new Set(expected));
       const lineage = await json("GET", "/v1/lineage?run_id=long-glob-run", { token });
-      expect([lineage.status, lineage.body.items.map((i: { model: string }) => i.model)]).toEqual([200, [`${TEAM}-two`]]);
+      expect([lineage.status, lineage.body.items.map((i: { model: string }) => i.model)]).toEqual([
+        200,
+        [`${TEAM}-two`],
+      ]);
       const catalog = await json("GET", "/v2/_catalog", { token });
       expect([catalog.status, catalog.body.repositories]).toEqual([200, expected]);
       expect((await json("GET", "/v1/tokens", { token })).status).toBe(200);
@@ -55,7 +66,10 @@ describe("a token with globs past D1's pattern limit", () => {
 
     // A limited admin mints within its long glob, and lists and revokes what it minted.
     const admin = await hsToken({ scope: "admin", models: [`${TEAM}-*`] });
-    const minted = await json("POST", "/v1/tokens", { token: admin, body: { sub: "ci", scope: "read", models: [`${TEAM}-one`] } });
+    const minted = await json("POST", "/v1/tokens", {
+      token: admin,
+      body: { sub: "ci", scope: "read", models: [`${TEAM}-one`] },
+    });
     expect(minted.status).toBe(201);
     const listed = await json("GET", "/v1/tokens", { token: admin });
     expect(listed.body.items.map((t: { id: string }) => t.id)).toContain(minted.body.id);

@@ -59,7 +59,8 @@ const frontMatter = (yaml: string, body = "# Card\n") => `---\n${yaml}\n---\n${b
 
 function billionLaughs(levels: number, fan: number): string {
   const out = ["a0: &a0 lol"];
-  for (let i = 1; i <= levels; i++) out.push(`a${i}: &a${i} [${Array.from({ length: fan }, () => `*a${i - 1}`).join(", ")}]`);
+  for (let i = 1; i <= levels; i++)
+    out.push(`a${i}: &a${i} [${Array.from({ length: fan }, () => `*a${i - 1}`).join(", ")}]`);
   return out.join("\n");
 }
 
@@ -71,7 +72,8 @@ export type Make = (bytes: number) => string;
 
 /** Every input by name. Where a shape can be built two ways (one line, many lines), both are here. */
 export function corpus(): [name: string, make: Make][] {
-  const deepList = (depth: number) => Array.from({ length: depth }, (_, i) => `${"  ".repeat(i)}- item ${i}`).join("\n");
+  const deepList = (depth: number) =>
+    Array.from({ length: depth }, (_, i) => `${"  ".repeat(i)}- item ${i}`).join("\n");
   const wideRow = (cells: number, cell: string) => `|${`${cell}|`.repeat(cells)}\n`;
   const entries: [string, Make][] = [
     // The README that held the old renderer's heading regex for seconds: 3 KB on one line.
@@ -109,11 +111,14 @@ export function corpus(): [name: string, make: Make][] {
     ["` run", (b) => fill(b, "`")],
     ["\\`` run", (b) => fill(b, "\\``")],
     ["``\\ run", (b) => fill(b, "``\\")],
-    ["backticks of growing length", (b) => {
-      let out = "";
-      for (let n = 1; out.length + n + 1 <= b; n++) out += `${"`".repeat(n)}a`;
-      return out;
-    }],
+    [
+      "backticks of growing length",
+      (b) => {
+        let out = "";
+        for (let n = 1; out.length + n + 1 <= b; n++) out += `${"`".repeat(n)}a`;
+        return out;
+      },
+    ],
     ["fences", (b) => fill(b, "```\n")],
     ["~~~ fences", (b) => fill(b, "~~~a\n")],
     ["unclosed fence", (b) => fill(b, "x\n", { head: "```\n" })],
@@ -126,21 +131,36 @@ export function corpus(): [name: string, make: Make][] {
     ["list markers nested 10k deep", () => `${"- ".repeat(10_000)}x`],
     ["ordered list markers nested 10k deep", () => `${"1. ".repeat(10_000)}x`],
     ["list markers then quotes", (b) => fill(b, "- > ")],
-    ["indented lists nested as deep as fits", (b) => {
-      let depth = 1;
-      while (byteLength(deepList(depth + 1)) <= b) depth++;
-      return deepList(depth);
-    }],
+    [
+      "indented lists nested as deep as fits",
+      (b) => {
+        let depth = 1;
+        while (byteLength(deepList(depth + 1)) <= b) depth++;
+        return deepList(depth);
+      },
+    ],
     ["many list items", (b) => fill(b, "- a\n")],
     ["many ordered list items", (b) => fill(b, "1. a\n")],
     ["task list items", (b) => fill(b, "- [ ] a\n")],
-    ["wide table", (b) => {
-      const cells = Math.floor((b - 8) / 6);
-      return `${wideRow(cells, "a")}${wideRow(cells, "-")}${wideRow(cells, "1")}`;
-    }],
+    [
+      "wide table",
+      (b) => {
+        const cells = Math.floor((b - 8) / 6);
+        return `${wideRow(cells, "a")}${wideRow(cells, "-")}${wideRow(cells, "1")}`;
+      },
+    ],
     ["long table", (b) => fill(b, "|1|2|\n", { head: "|a|b|\n|-|-|\n" })],
-    ["table of ten text columns", (b) => fill(b, `|${" cell *x* |".repeat(10)}\n`, { head: `${wideRow(10, " h ")}${wideRow(10, "---")}` })],
-    ["table whose rows the parser pads", (b) => fill(b, "|\n", { head: `${wideRow(Math.min(5_000, Math.floor(b / 8)), "a")}${wideRow(Math.min(5_000, Math.floor(b / 8)), "-")}` })],
+    [
+      "table of ten text columns",
+      (b) => fill(b, `|${" cell *x* |".repeat(10)}\n`, { head: `${wideRow(10, " h ")}${wideRow(10, "---")}` }),
+    ],
+    [
+      "table whose rows the parser pads",
+      (b) =>
+        fill(b, "|\n", {
+          head: `${wideRow(Math.min(5_000, Math.floor(b / 8)), "a")}${wideRow(Math.min(5_000, Math.floor(b / 8)), "-")}`,
+        }),
+    ],
     ["table delimiter rows only", (b) => fill(b, "|-|-|\n")],
     ["< run", (b) => fill(b, "<")],
     ["<a run", (b) => fill(b, "<a")],
@@ -164,16 +184,25 @@ export function corpus(): [name: string, make: Make][] {
     ["one long word", (b) => fill(b, "a")],
     ["multibyte text", (b) => fill(b, "é漢🙂")],
     ["front matter: billion laughs", () => frontMatter(billionLaughs(9, 9))],
-    ["front matter: alias fan-out of a long string", () => frontMatter(`a: &a ${"x".repeat(50_000)}\nb: [${Array.from({ length: 99 }, () => "*a").join(", ")}]`)],
+    [
+      "front matter: alias fan-out of a long string",
+      () => frontMatter(`a: &a ${"x".repeat(50_000)}\nb: [${Array.from({ length: 99 }, () => "*a").join(", ")}]`),
+    ],
     ["front matter: deep flow nesting", () => frontMatter(fill(FRONT_MATTER_BYTES, "["))],
     ["front matter: deep flow mappings", () => frontMatter(fill(FRONT_MATTER_BYTES, "{a: "))],
-    ["front matter: deep block nesting", () => frontMatter(Array.from({ length: 340 }, (_, i) => `${" ".repeat(i)}k:`).join("\n"))],
+    [
+      "front matter: deep block nesting",
+      () => frontMatter(Array.from({ length: 340 }, (_, i) => `${" ".repeat(i)}k:`).join("\n")),
+    ],
     ["front matter: deep block sequences", () => frontMatter(fill(FRONT_MATTER_BYTES, "- "))],
     ["front matter: many keys", () => frontMatter(lines(FRONT_MATTER_BYTES, (i) => `k${i}: v`))],
     ["front matter: long tag list", () => frontMatter(fill(FRONT_MATTER_BYTES, "- t\n", { head: "tags:\n" }))],
     ["front matter: many anchors", () => frontMatter(lines(FRONT_MATTER_BYTES, (i) => `k${i}: &a${i} v`))],
     ["front matter: quotes unclosed", () => frontMatter(fill(FRONT_MATTER_BYTES, '"', { head: "a: " }))],
-    ["front matter: random punctuation", () => frontMatter(randomText(FRONT_MATTER_BYTES, 5, "[]{}:-&*!|>'\"#? ,\n ab"))],
+    [
+      "front matter: random punctuation",
+      () => frontMatter(randomText(FRONT_MATTER_BYTES, 5, "[]{}:-&*!|>'\"#? ,\n ab")),
+    ],
     ["front matter over the size read", (b) => frontMatter(fill(b - 64, "k: v\n"))],
     ["front matter unclosed", (b) => fill(b, "a: b\n", { head: "---\n" })],
     ["front matter closing markers only", (b) => fill(b, "---\n")],
@@ -186,7 +215,8 @@ export function corpus(): [name: string, make: Make][] {
     name,
     (bytes) => {
       const input = make(bytes);
-      if (byteLength(input) > MAX_INPUT) throw new Error(`corpus input "${name}" is ${byteLength(input)} bytes, over ${MAX_INPUT}`);
+      if (byteLength(input) > MAX_INPUT)
+        throw new Error(`corpus input "${name}" is ${byteLength(input)} bytes, over ${MAX_INPUT}`);
       return input;
     },
   ]);

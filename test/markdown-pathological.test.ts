@@ -74,7 +74,8 @@ describe("model card rendering on a pathological corpus", () => {
       ratios.push(`${result.ratio.toFixed(1).padStart(6)}x  ${name}`);
       if (result.ratio > MAX_RATIO) failures.push(`${name}: ${result.ratio.toFixed(0)} times prose per byte`);
       // Output stays proportional to input: no expansion bomb reaches the page.
-      if (result.html.length > 16 * input.length + 64 * 1024) failures.push(`${name}: ${result.html.length} characters of HTML from ${input.length}`);
+      if (result.html.length > 16 * input.length + 64 * 1024)
+        failures.push(`${name}: ${result.html.length} characters of HTML from ${input.length}`);
     }
     if (env.CORPUS_RATIOS) console.log(ratios.join("\n"));
     expect(failures, failures.join("\n")).toEqual([]);

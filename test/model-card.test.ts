@@ -89,7 +89,13 @@ describe("parseFrontMatter", () => {
   });
 
   it("reads YAML 1.2: dates and yes/no stay text, .inf has no JSON form and becomes null", () => {
-    expect(dataOf("d: 2024-01-01\ny: yes\nn: .inf\nh: 0x1F\nz: ~")).toEqual({ d: "2024-01-01", y: "yes", n: null, h: 31, z: null });
+    expect(dataOf("d: 2024-01-01\ny: yes\nn: .inf\nh: 0x1F\nz: ~")).toEqual({
+      d: "2024-01-01",
+      y: "yes",
+      n: null,
+      h: 31,
+      z: null,
+    });
   });
 
   it("takes empty front matter (or comments only) as an empty mapping", () => {
@@ -117,7 +123,10 @@ describe("parseFrontMatter", () => {
 
   it("expands aliases within the budget, and refuses a billion laughs, alias floods and cycles", () => {
     expect(dataOf("a: &x [1, 2]\nb: *x")).toEqual({ a: [1, 2], b: [1, 2] });
-    const laughs = ["a0: &a0 lol", ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(", ")}]`)].join("\n");
+    const laughs = [
+      "a0: &a0 lol",
+      ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(", ")}]`),
+    ].join("\n");
     expect(errorOf(laughs)).toMatch(/larger than .* once its aliases are expanded|alias/);
     expect(errorOf(`a: &a x\nb: [${Array(101).fill("*a").join(", ")}]`)).toMatch(/alias/i);
     // Few aliases, each naming a long string: the expanded size is what counts.
@@ -138,7 +147,15 @@ describe("parseFrontMatter", () => {
 
 describe("cardMetadata", () => {
   it("reads single values and lists alike, as text, once each", () => {
-    expect(cardMetadata({ license: "mit", language: "en", tags: ["a", "a", 2024, true, null, { x: 1 }, ["y"], " "], datasets: [], base_model: ["m1", "m2"] })).toEqual({
+    expect(
+      cardMetadata({
+        license: "mit",
+        language: "en",
+        tags: ["a", "a", 2024, true, null, { x: 1 }, ["y"], " "],
+        datasets: [],
+        base_model: ["m1", "m2"],
+      }),
+    ).toEqual({
       license: ["mit"],
       tags: ["a", "2024", "true"],
       datasets: [],
@@ -153,7 +170,10 @@ describe("cardMetadata", () => {
     const meta = cardMetadata({ library_name: ["transformers", "onnx"], pipeline_tag: "fill-mask" });
     expect(meta.library_name).toBe("transformers");
     expect(meta.pipeline_tag).toBe("fill-mask");
-    expect(cardMetadata({ library_name: { x: 1 }, pipeline_tag: 3 })).toMatchObject({ library_name: null, pipeline_tag: "3" });
+    expect(cardMetadata({ library_name: { x: 1 }, pipeline_tag: 3 })).toMatchObject({
+      library_name: null,
+      pipeline_tag: "3",
+    });
   });
 
   it("lists the other fields in the card's order", () => {

@@ -66,14 +66,20 @@ describe("POST /v1/models", () => {
   });
 
   it("answers a non-JSON content type with 415", async () => {
-    const res = await call("POST", "/v1/models", { rawBody: "name=x", headers: { "content-type": "application/x-www-form-urlencoded" } });
+    const res = await call("POST", "/v1/models", {
+      rawBody: "name=x",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
     expect(res.status).toBe(415);
     expect(await res.json()).toMatchObject({ code: "unsupported_media_type" });
   });
 
   it("answers a 2 MiB body with 413, declared or streamed", async () => {
     const big = JSON.stringify({ name: "big", description: "x".repeat(2 * 1024 * 1024) });
-    const declared = await call("POST", "/v1/models", { rawBody: big, headers: { "content-type": "application/json" } });
+    const declared = await call("POST", "/v1/models", {
+      rawBody: big,
+      headers: { "content-type": "application/json" },
+    });
     expect(declared.status).toBe(413);
     expect(await declared.json()).toMatchObject({ code: "payload_too_large" });
     // Without Content-Length the cap is enforced while reading.
@@ -84,7 +90,10 @@ describe("POST /v1/models", () => {
         controller.close();
       },
     });
-    const streamed = await call("POST", "/v1/models", { rawBody: stream, headers: { "content-type": "application/json" } });
+    const streamed = await call("POST", "/v1/models", {
+      rawBody: stream,
+      headers: { "content-type": "application/json" },
+    });
     expect(streamed.status).toBe(413);
   });
 });
@@ -98,7 +107,11 @@ describe("GET /v1/models", () => {
     await createModel("l-churn", { tags: { team: "risk" } });
     const names = (body: Record<string, any>) => (body.items as { name: string }[]).map((m) => m.name); // reason: JSON bodies
 
-    expect(names((await json("GET", "/v1/models?prefix=l-fraud-")).body)).toEqual(["l-fraud-a", "l-fraud-b", "l-fraud-c"]);
+    expect(names((await json("GET", "/v1/models?prefix=l-fraud-")).body)).toEqual([
+      "l-fraud-a",
+      "l-fraud-b",
+      "l-fraud-c",
+    ]);
     expect(names((await json("GET", "/v1/models?prefix=l-&kind=prompt")).body)).toEqual(["l-fraud-b"]);
     expect(names((await json("GET", "/v1/models?prefix=l-&tag=team:risk&tag=tier:1")).body)).toEqual(["l-fraud-a"]);
 
@@ -113,7 +126,15 @@ describe("GET /v1/models", () => {
   });
 
   it("rejects a bad limit, kind, tag filter or cursor", async () => {
-    for (const q of ["limit=0", "limit=201", "limit=x", "kind=other", "tag=novalue", "cursor=!!!", "cursor=eyJ4IjoxfQ"]) {
+    for (const q of [
+      "limit=0",
+      "limit=201",
+      "limit=x",
+      "kind=other",
+      "tag=novalue",
+      "cursor=!!!",
+      "cursor=eyJ4IjoxfQ",
+    ]) {
       const res = await json("GET", `/v1/models?${q}`);
       expect(res.status, q).toBe(400);
       expect(res.body.code).toBe("validation_failed");

@@ -29,7 +29,9 @@ const promote = async (model: string, alias: string, version: number) =>
   expect((await json("PUT", `/v1/models/${model}/aliases/${alias}`, { body: { version } })).status).toBe(200);
 
 async function storedDigest(model: string, version: number): Promise<string | null> {
-  const row = await env.DB.prepare("SELECT oci_digest FROM versions WHERE model = ? AND version = ?").bind(model, version).first<{ oci_digest: string | null }>();
+  const row = await env.DB.prepare("SELECT oci_digest FROM versions WHERE model = ? AND version = ?")
+    .bind(model, version)
+    .first<{ oci_digest: string | null }>();
   return row?.oci_digest ?? null;
 }
 
@@ -61,20 +63,41 @@ describe("the manifest's bytes", () => {
   });
 
   it("reads repository names and references at a cost bounded by their length", () => {
-    expect(["a", "team/model", "a__b", "a.b-c_d", "a---b"].map(isRepositoryName)).toEqual([true, true, true, true, true]);
-    expect(["A", "a..b", "a_", "-a", "a//b", "a".repeat(256)].map(isRepositoryName)).toEqual([false, false, false, false, false, false]);
+    expect(["a", "team/model", "a__b", "a.b-c_d", "a---b"].map(isRepositoryName)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(["A", "a..b", "a_", "-a", "a//b", "a".repeat(256)].map(isRepositoryName)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
     expect(manifestReference("production")).toEqual({ kind: "tag", reference: { kind: "alias", alias: "production" } });
     expect(manifestReference("v3")).toEqual({ kind: "tag", reference: { kind: "version", version: 3 } });
     expect(manifestReference("1.0").kind).toBe("unknown_tag");
     expect(manifestReference(`sha256:${"a".repeat(64)}`).kind).toBe("digest");
     expect(manifestReference(`sha256:${"a".repeat(63)}`).kind).toBe("invalid");
     // 100 KB of near-matches: rejected in time linear in their length (test/linear-cost.ts).
-    const nearMatches = ["a_".repeat(50_000), "a-".repeat(50_000) + "!", "sha256:" + "a".repeat(100_000), "a".repeat(100_000)];
+    const nearMatches = [
+      "a_".repeat(50_000),
+      "a-".repeat(50_000) + "!",
+      "sha256:" + "a".repeat(100_000),
+      "a".repeat(100_000),
+    ];
     for (const text of nearMatches) {
       expect(isRepositoryName(text)).toBe(false);
       expect(manifestReference(text).kind).not.toBe("tag");
     }
-    const ratio = costAgainstScan(() => nearMatches.forEach((text) => [isRepositoryName(text), manifestReference(text)]), nearMatches);
+    const ratio = costAgainstScan(
+      () => nearMatches.forEach((text) => [isRepositoryName(text), manifestReference(text)]),
+      nearMatches,
+    );
     expect(ratio).toBeLessThan(LINEAR_BOUND);
   });
 
@@ -105,7 +128,10 @@ describe("authentication", () => {
 
   it("hands out the caller's own token at /v2/token for Basic or Bearer, and refuses a wrong password", async () => {
     const token = await hsToken({ scope: "read", expiresIn: 600 });
-    const res = await json("GET", "/v2/token?account=x&scope=repository:m:pull&service=mreg", { token: null, headers: { authorization: basic(token) } });
+    const res = await json("GET", "/v2/token?account=x&scope=repository:m:pull&service=mreg", {
+      token: null,
+      headers: { authorization: basic(token) },
+    });
     expect(res.status).toBe(200);
     expect(res.body.token).toBe(token);
     expect(res.body.access_token).toBe(token);
@@ -114,7 +140,10 @@ describe("authentication", () => {
     expect(Date.parse(res.body.issued_at)).not.toBeNaN();
     expect((await json("GET", "/v2/token?service=mreg", { token })).body.token).toBe(token);
     for (const authorization of [basic("not-a-token"), basic(`${token}x`), null]) {
-      const bad = await json("GET", "/v2/token?service=mreg", { token: null, headers: authorization ? { authorization } : {} });
+      const bad = await json("GET", "/v2/token?service=mreg", {
+        token: null,
+        headers: authorization ? { authorization } : {},
+      });
       expect(bad.status).toBe(401);
       expect(bad.headers.get("www-authenticate")).toBe('Basic realm="mreg"');
       expect(bad.body.errors[0].code).toBe("UNAUTHORIZED");
@@ -124,7 +153,9 @@ describe("authentication", () => {
   it("names the repository in a route's challenge", async () => {
     const res = await call("GET", "/v2/some-model/manifests/production", { token: null });
     expect(res.status).toBe(401);
-    expect(res.headers.get("www-authenticate")).toBe('Bearer realm="http://mreg.test/v2/token",service="mreg",scope="repository:some-model:pull"');
+    expect(res.headers.get("www-authenticate")).toBe(
+      'Bearer realm="http://mreg.test/v2/token",service="mreg",scope="repository:some-model:pull"',
+    );
   });
 });
 
@@ -133,7 +164,9 @@ describe("manifests and blobs", () => {
     await createModel("oci-m");
     const v1 = await ready("oci-m", { "model.onnx": "weights-1", "config.json": '{"a":1}', "empty.txt": "" });
     await promote("oci-m", "production", v1.version);
-    const res = await call("GET", "/v2/oci-m/manifests/production", { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } });
+    const res = await call("GET", "/v2/oci-m/manifests/production", {
+      headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+    });
     expect(res.status).toBe(200);
     const text = await res.text();
     const digest = `sha256:${await sha256Of(text)}`;
@@ -146,8 +179,17 @@ describe("manifests and blobs", () => {
     expect(manifest.mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
     expect(manifest.artifactType).toBe("application/vnd.mreg.model.v1");
     expect(manifest.config).toEqual({ mediaType: "application/vnd.oci.empty.v1+json", digest: EMPTY_DIGEST, size: 2 });
-    expect(manifest.layers.map((l: { annotations: Record<string, string> }) => l.annotations["org.opencontainers.image.title"])).toEqual(["config.json", "empty.txt", "model.onnx"]);
-    expect(manifest.layers[2]).toEqual({ mediaType: "application/octet-stream", digest: `sha256:${await sha256Of("weights-1")}`, size: 9, annotations: { "org.opencontainers.image.title": "model.onnx" } });
+    expect(
+      manifest.layers.map(
+        (l: { annotations: Record<string, string> }) => l.annotations["org.opencontainers.image.title"],
+      ),
+    ).toEqual(["config.json", "empty.txt", "model.onnx"]);
+    expect(manifest.layers[2]).toEqual({
+      mediaType: "application/octet-stream",
+      digest: `sha256:${await sha256Of("weights-1")}`,
+      size: 9,
+      annotations: { "org.opencontainers.image.title": "model.onnx" },
+    });
     expect(manifest.annotations["org.opencontainers.image.created"]).toBe(v1.ready_at);
     expect(manifest.annotations["dev.mreg.model"]).toBe("oci-m");
     expect(manifest.annotations["org.opencontainers.image.version"]).toBe(String(v1.version));
@@ -155,18 +197,32 @@ describe("manifests and blobs", () => {
     expect(await storedDigest("oci-m", v1.version)).toBe(digest);
     for (const tag of ["latest", `v${v1.version}`, digest]) {
       const again = await call("GET", `/v2/oci-m/manifests/${tag}`);
-      expect([again.status, await again.text(), again.headers.get("docker-content-digest")], tag).toEqual([200, text, digest]);
+      expect([again.status, await again.text(), again.headers.get("docker-content-digest")], tag).toEqual([
+        200,
+        text,
+        digest,
+      ]);
     }
-    expect((await call("GET", `/v2/oci-m/manifests/${digest}`)).headers.get("cache-control")).toBe("private, max-age=31536000, immutable");
+    expect((await call("GET", `/v2/oci-m/manifests/${digest}`)).headers.get("cache-control")).toBe(
+      "private, max-age=31536000, immutable",
+    );
     // HEAD (ORAS resolves tags with it): the same headers, the length kept, no body.
     const head = await call("HEAD", "/v2/oci-m/manifests/production");
     expect(head.status).toBe(200);
-    expect([head.headers.get("docker-content-digest"), head.headers.get("content-length"), head.headers.get("content-type")]).toEqual([digest, String(enc(text).byteLength), "application/vnd.oci.image.manifest.v1+json"]);
+    expect([
+      head.headers.get("docker-content-digest"),
+      head.headers.get("content-length"),
+      head.headers.get("content-type"),
+    ]).toEqual([digest, String(enc(text).byteLength), "application/vnd.oci.image.manifest.v1+json"]);
     expect(await head.text()).toBe("");
     // Conditional: the digest as ETag.
-    expect((await call("GET", "/v2/oci-m/manifests/production", { headers: { "if-none-match": `"${digest}"` } })).status).toBe(304);
+    expect(
+      (await call("GET", "/v2/oci-m/manifests/production", { headers: { "if-none-match": `"${digest}"` } })).status,
+    ).toBe(304);
     // A later snapshot of the version (a tag patch) keeps the stored digest and the bytes.
-    expect((await json("PATCH", `/v1/models/oci-m/versions/${v1.version}`, { body: { tags: { k: "v" } } })).status).toBe(200);
+    expect(
+      (await json("PATCH", `/v1/models/oci-m/versions/${v1.version}`, { body: { tags: { k: "v" } } })).status,
+    ).toBe(200);
     expect(await storedDigest("oci-m", v1.version)).toBe(digest);
     expect(await (await call("GET", `/v2/oci-m/manifests/${digest}`)).text()).toBe(text);
   });
@@ -176,13 +232,31 @@ describe("manifests and blobs", () => {
     await ready("oci-b", { "w.bin": "0123456789" });
     const digest = `sha256:${await sha256Of("0123456789")}`;
     const res = await call("GET", `/v2/oci-b/blobs/${digest}`);
-    expect([res.status, await res.text(), res.headers.get("docker-content-digest"), res.headers.get("content-length")]).toEqual([200, "0123456789", digest, "10"]);
+    expect([
+      res.status,
+      await res.text(),
+      res.headers.get("docker-content-digest"),
+      res.headers.get("content-length"),
+    ]).toEqual([200, "0123456789", digest, "10"]);
     const head = await call("HEAD", `/v2/oci-b/blobs/${digest}`);
-    expect([head.status, head.headers.get("content-length"), head.headers.get("docker-content-digest"), await head.text()]).toEqual([200, "10", digest, ""]);
+    expect([
+      head.status,
+      head.headers.get("content-length"),
+      head.headers.get("docker-content-digest"),
+      await head.text(),
+    ]).toEqual([200, "10", digest, ""]);
     const range = await call("GET", `/v2/oci-b/blobs/${digest}`, { headers: { range: "bytes=2-4" } });
-    expect([range.status, await range.text(), range.headers.get("content-range")]).toEqual([206, "234", "bytes 2-4/10"]);
+    expect([range.status, await range.text(), range.headers.get("content-range")]).toEqual([
+      206,
+      "234",
+      "bytes 2-4/10",
+    ]);
     const past = await json("GET", `/v2/oci-b/blobs/${digest}`, { headers: { range: "bytes=20-" } });
-    expect([past.status, past.body.errors[0].code, past.headers.get("content-range")]).toEqual([416, "RANGE_INVALID", "bytes */10"]);
+    expect([past.status, past.body.errors[0].code, past.headers.get("content-range")]).toEqual([
+      416,
+      "RANGE_INVALID",
+      "bytes */10",
+    ]);
     const config = await call("GET", `/v2/oci-b/blobs/${EMPTY_DIGEST}`);
     expect([config.status, await config.text(), config.headers.get("content-length")]).toEqual([200, "{}", "2"]);
     // Bytes another model holds are not this model's blob; a malformed digest is invalid.
@@ -235,16 +309,30 @@ describe("manifests and blobs", () => {
     const recorded = [(await storedDigest("oci-rec", v1.version))!, (await storedDigest("oci-rec", v2.version))!];
     await env.DB.prepare("UPDATE versions SET oci_digest = NULL WHERE model = 'oci-rec'").run();
     // A pending version and one that never existed have no manifest: left out, not refused.
-    const outcome = await modelStub("oci-rec").recordOciDigests({ model: "oci-rec", versions: [v2.version, pending.body.version, 99, v1.version] });
-    expect(outcome).toEqual({ ok: true, value: [{ version: v2.version, digest: recorded[1] }, { version: v1.version, digest: recorded[0] }] });
-    expect([await storedDigest("oci-rec", v1.version), await storedDigest("oci-rec", v2.version), await storedDigest("oci-rec", pending.body.version)]).toEqual([...recorded, null]);
+    const outcome = await modelStub("oci-rec").recordOciDigests({
+      model: "oci-rec",
+      versions: [v2.version, pending.body.version, 99, v1.version],
+    });
+    expect(outcome).toEqual({
+      ok: true,
+      value: [
+        { version: v2.version, digest: recorded[1] },
+        { version: v1.version, digest: recorded[0] },
+      ],
+    });
+    expect([
+      await storedDigest("oci-rec", v1.version),
+      await storedDigest("oci-rec", v2.version),
+      await storedDigest("oci-rec", pending.body.version),
+    ]).toEqual([...recorded, null]);
     expect(await modelStub("oci-rec").outboxDepth()).toBe(0);
     // A tag pull of a version whose digest D1 lacks has the object record it too, after answering.
     await env.DB.prepare("UPDATE versions SET oci_digest = NULL WHERE model = 'oci-rec'").run();
     const res = await call("GET", `/v2/oci-rec/manifests/v${v1.version}`);
     expect([res.status, res.headers.get("docker-content-digest")]).toEqual([200, recorded[0]]);
     await res.text();
-    for (let i = 0; i < 600 && (await storedDigest("oci-rec", v1.version)) === null; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && (await storedDigest("oci-rec", v1.version)) === null; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(await storedDigest("oci-rec", v1.version)).toBe(recorded[0]);
   });
 });
@@ -257,7 +345,9 @@ describe("tags, catalog and errors", () => {
     await json("POST", "/v1/models/oci-t/versions", { body: {} }); // pending: no tag
     await promote("oci-t", "production", v1.version);
     await promote("oci-t", "canary", v2.version);
-    expect((await json("POST", `/v1/models/oci-t/versions/${v2.version}/stage`, { body: { stage: "staging" } })).status).toBe(200);
+    expect(
+      (await json("POST", `/v1/models/oci-t/versions/${v2.version}/stage`, { body: { stage: "staging" } })).status,
+    ).toBe(200);
     const all = await json("GET", "/v2/oci-t/tags/list");
     expect(all.body).toEqual({ name: "oci-t", tags: ["canary", "production", "staging", "v1", "v2"] });
     const page = await json("GET", "/v2/oci-t/tags/list?n=2");
@@ -273,8 +363,17 @@ describe("tags, catalog and errors", () => {
     await promote("oci-hidden", "production", v.version);
     const digest = (await storedDigest("oci-hidden", v.version))!;
     const other = await hsToken({ scope: "read", models: ["someone-else-*"] });
-    for (const path of ["/v2/oci-hidden/manifests/production", `/v2/oci-hidden/manifests/${digest}`, `/v2/oci-hidden/blobs/${EMPTY_DIGEST}`, "/v2/oci-hidden/tags/list", "/v2/no-such-model/manifests/production", "/v2/team/model/manifests/production"]) {
-      const res = await json("GET", path, { token: path.includes("no-such") || path.includes("team/") ? undefined : other });
+    for (const path of [
+      "/v2/oci-hidden/manifests/production",
+      `/v2/oci-hidden/manifests/${digest}`,
+      `/v2/oci-hidden/blobs/${EMPTY_DIGEST}`,
+      "/v2/oci-hidden/tags/list",
+      "/v2/no-such-model/manifests/production",
+      "/v2/team/model/manifests/production",
+    ]) {
+      const res = await json("GET", path, {
+        token: path.includes("no-such") || path.includes("team/") ? undefined : other,
+      });
       expect([res.status, res.body.errors[0].code], path).toEqual([404, "NAME_UNKNOWN"]);
     }
     const catalog = await json("GET", "/v2/_catalog", { token: other });
@@ -298,9 +397,16 @@ describe("tags, catalog and errors", () => {
       const res = await json("GET", path);
       expect([res.status, res.body.errors[0].code], path).toEqual([status, code]);
     }
-    const noRead = await json("GET", "/v2/oci-hidden/manifests/production", { token: await hsToken({ scope: "write" }) });
+    const noRead = await json("GET", "/v2/oci-hidden/manifests/production", {
+      token: await hsToken({ scope: "write" }),
+    });
     expect([noRead.status, noRead.body.errors[0].code]).toEqual([403, "DENIED"]);
-    for (const [method, path] of [["PUT", "/v2/oci-hidden/manifests/x"], ["POST", "/v2/oci-hidden/blobs/uploads/"], ["DELETE", `/v2/oci-hidden/manifests/${digest}`], ["PATCH", "/v2/oci-hidden/blobs/uploads/u"]]) {
+    for (const [method, path] of [
+      ["PUT", "/v2/oci-hidden/manifests/x"],
+      ["POST", "/v2/oci-hidden/blobs/uploads/"],
+      ["DELETE", `/v2/oci-hidden/manifests/${digest}`],
+      ["PATCH", "/v2/oci-hidden/blobs/uploads/u"],
+    ]) {
       const res = await json(method!, path!);
       expect([res.status, res.body.errors[0].code], `${method} ${path}`).toEqual([405, "UNSUPPORTED"]);
     }
@@ -317,7 +423,15 @@ describe("tags, catalog and errors", () => {
 
   it("lists the bridge in the OpenAPI document", async () => {
     const doc = await json("GET", "/openapi.json", { token: null });
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(["/v2/", "/v2/token", "/v2/{name}/manifests/{reference}", "/v2/{name}/blobs/{digest}", "/v2/{name}/tags/list"]));
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining([
+        "/v2/",
+        "/v2/token",
+        "/v2/{name}/manifests/{reference}",
+        "/v2/{name}/blobs/{digest}",
+        "/v2/{name}/tags/list",
+      ]),
+    );
   });
 });
 
@@ -325,10 +439,19 @@ describe("read-ahead (src/artifacts/read-ahead.ts)", () => {
   it("streams any span of an object as consecutive ranges, in order, with its length fixed", async () => {
     const data = bytesOf(1000, 7);
     await env.ARTIFACTS.put("test/read-ahead", data);
-    for (const [offset, length, chunk, ahead] of [[0, 1000, 64, 3], [1, 998, 100, 1], [990, 10, 3, 4], [0, 1000, 1000, 2], [500, 1, 7, 3]] as const) {
+    for (const [offset, length, chunk, ahead] of [
+      [0, 1000, 64, 3],
+      [1, 998, 100, 1],
+      [990, 10, 3, 4],
+      [0, 1000, 1000, 2],
+      [500, 1, 7, 3],
+    ] as const) {
       const body = readAhead(env.ARTIFACTS, "test/read-ahead", offset, length, { chunk, ahead });
       const got = new Uint8Array(await new Response(body).arrayBuffer());
-      expect(Buffer.from(got).equals(Buffer.from(data.subarray(offset, offset + length))), `${offset}+${length} by ${chunk}x${ahead}`).toBe(true);
+      expect(
+        Buffer.from(got).equals(Buffer.from(data.subarray(offset, offset + length))),
+        `${offset}+${length} by ${chunk}x${ahead}`,
+      ).toBe(true);
     }
   });
 

@@ -40,7 +40,13 @@ describe("the ModelState outbox", () => {
 
     expect((await json("PUT", "/v1/models/o-alias/aliases/prod", { body: { version: 1 } })).status).toBe(200);
     expect((await json("PUT", "/v1/models/o-alias/aliases/prod", { body: { version: 2 } })).status).toBe(200);
-    expect((await json("POST", "/v1/models/o-alias/aliases/prod/rollback", { body: { reason: "D1 is down, rollback still works" } })).status).toBe(200);
+    expect(
+      (
+        await json("POST", "/v1/models/o-alias/aliases/prod/rollback", {
+          body: { reason: "D1 is down, rollback still works" },
+        })
+      ).status,
+    ).toBe(200);
     expect((await json("PUT", "/v1/models/o-alias/aliases/canary", { body: { version: 2 } })).status).toBe(200);
     // Serving does not need D1: the object answers.
     expect((await json("GET", "/v1/models/o-alias/aliases/prod")).body.version).toBe(1);
@@ -83,7 +89,9 @@ describe("the ModelState outbox", () => {
     expect(got.body.tags).toEqual({ a: "1", b: "2" });
     // Flushing again (a repeated alarm) doubles nothing.
     await stub.flush();
-    const events = await env.DB.prepare("SELECT action FROM audit_events WHERE model = 'o-model' ORDER BY id").all<{ action: string }>();
+    const events = await env.DB.prepare("SELECT action FROM audit_events WHERE model = 'o-model' ORDER BY id").all<{
+      action: string;
+    }>();
     expect(events.results.map((e) => e.action)).toEqual(["model.create", "version.create", "version.update"]);
   });
 });

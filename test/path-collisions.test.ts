@@ -17,8 +17,10 @@ const NFD = "cafe\u0301";
 
 const encodePath = (path: string) => path.split("/").map(encodeURIComponent).join("/");
 const filesOf = (model: string, version: number) => `/v1/models/${model}/versions/${version}/files`;
-const put = (model: string, version: number, path: string, seed = 1) => call("PUT", `${filesOf(model, version)}/${encodePath(path)}`, { rawBody: bytesOf(16, seed) });
-const paths = async (model: string, version: number) => (await json("GET", filesOf(model, version))).body.items.map((f: { path: string }) => f.path).sort();
+const put = (model: string, version: number, path: string, seed = 1) =>
+  call("PUT", `${filesOf(model, version)}/${encodePath(path)}`, { rawBody: bytesOf(16, seed) });
+const paths = async (model: string, version: number) =>
+  (await json("GET", filesOf(model, version))).body.items.map((f: { path: string }) => f.path).sort();
 
 /** Whether two distinct paths can share a disk: the oracle, pair by pair. */
 function clash(a: string, b: string): boolean {
@@ -48,9 +50,12 @@ describe("a version refuses a path that collides with one it holds", () => {
   it("by case, by normalisation, and file against directory, either way round; replacing the same path is fine", async () => {
     await createModel("pc-single");
     const { version } = await createVersion("pc-single");
-    for (const path of ["Model.bin", NFC, "a", "dir/sub/w.bin"]) expect((await put("pc-single", version, path)).status).toBe(201);
+    for (const path of ["Model.bin", NFC, "a", "dir/sub/w.bin"])
+      expect((await put("pc-single", version, path)).status).toBe(201);
     for (const path of ["model.bin", "MODEL.BIN", NFD, "CAF\u00c9", "a/b", "A/b", "dir", "DIR/sub", "Dir/Sub/W.bin"]) {
-      const res = await json("PUT", `${filesOf("pc-single", version)}/${encodePath(path)}`, { rawBody: bytesOf(16, 2) });
+      const res = await json("PUT", `${filesOf("pc-single", version)}/${encodePath(path)}`, {
+        rawBody: bytesOf(16, 2),
+      });
       expect([path, res.status, res.body.code]).toEqual([path, 400, "validation_failed"]);
       expect(res.body.errors[0].path).toBe("path");
     }
@@ -58,7 +63,9 @@ describe("a version refuses a path that collides with one it holds", () => {
     expect((await put("pc-single", version, "Model.bin", 3)).status).toBe(201);
     expect((await put("pc-single", version, "ab", 3)).status).toBe(201);
     expect((await put("pc-single", version, "dir/sub2", 3)).status).toBe(201);
-    expect(await paths("pc-single", version)).toEqual(["Model.bin", "a", "ab", NFC, "dir/sub/w.bin", "dir/sub2"].sort());
+    expect(await paths("pc-single", version)).toEqual(
+      ["Model.bin", "a", "ab", NFC, "dir/sub/w.bin", "dir/sub2"].sort(),
+    );
     // Once the holder is gone, the other spelling is free.
     expect((await call("DELETE", `${filesOf("pc-single", version)}/Model.bin`)).status).toBe(204);
     expect((await put("pc-single", version, "model.bin")).status).toBe(201);
@@ -83,14 +90,21 @@ describe("a version refuses a path that collides with one it holds", () => {
     const { version } = await createVersion("pc-multi");
     expect((await put("pc-multi", version, "Weights.bin")).status).toBe(201);
     const data = bytesOf(64, 7);
-    const open = (path: string) => json("POST", `/v1/models/pc-multi/versions/${version}/uploads`, { body: { path, size: data.length, sha256: "a".repeat(63) + "b" } });
+    const open = (path: string) =>
+      json("POST", `/v1/models/pc-multi/versions/${version}/uploads`, {
+        body: { path, size: data.length, sha256: "a".repeat(63) + "b" },
+      });
     const refused = await open("weights.bin");
     expect([refused.status, refused.body.code]).toEqual([400, "validation_failed"]);
 
     // Two uploads opened before either landed: the first to complete wins.
     const body = { size: data.length, sha256: await sha256Of(data) };
-    const first = await json("POST", `/v1/models/pc-multi/versions/${version}/uploads`, { body: { path: "Tokenizer.json", ...body } });
-    const second = await json("POST", `/v1/models/pc-multi/versions/${version}/uploads`, { body: { path: "tokenizer.json", ...body, size: data.length } });
+    const first = await json("POST", `/v1/models/pc-multi/versions/${version}/uploads`, {
+      body: { path: "Tokenizer.json", ...body },
+    });
+    const second = await json("POST", `/v1/models/pc-multi/versions/${version}/uploads`, {
+      body: { path: "tokenizer.json", ...body, size: data.length },
+    });
     for (const upload of [first, second]) {
       expect(upload.status).toBe(201);
       const base = `/v1/models/pc-multi/versions/${version}/uploads/${upload.body.upload_id}`;
@@ -98,9 +112,14 @@ describe("a version refuses a path that collides with one it holds", () => {
     }
     const done = await json("POST", `/v1/models/pc-multi/versions/${version}/uploads/${first.body.upload_id}/complete`);
     expect(done.status).toBe(200);
-    const late = await json("POST", `/v1/models/pc-multi/versions/${version}/uploads/${second.body.upload_id}/complete`);
+    const late = await json(
+      "POST",
+      `/v1/models/pc-multi/versions/${version}/uploads/${second.body.upload_id}/complete`,
+    );
     expect([late.status, late.body.code]).toEqual([400, "validation_failed"]);
-    expect((await json("GET", `/v1/models/pc-multi/versions/${version}/uploads/${second.body.upload_id}`)).body.status).toBe("failed");
+    expect(
+      (await json("GET", `/v1/models/pc-multi/versions/${version}/uploads/${second.body.upload_id}`)).body.status,
+    ).toBe("failed");
     expect(await paths("pc-multi", version)).toEqual(["Tokenizer.json", "Weights.bin"]);
     // The failed upload holds nothing open: the version finalizes.
     expect((await json("POST", `/v1/models/pc-multi/versions/${version}/finalize`)).status).toBe(200);

@@ -37,7 +37,12 @@ describe("parseRange", () => {
 describe("an invalid range is ignored on every route", () => {
   const body = "0123456789";
   const invalid = { range: "bytes=5-2" };
-  const wholeBody = async (res: Response) => [res.status, res.headers.get("content-range"), res.headers.get("content-length"), await res.text()];
+  const wholeBody = async (res: Response) => [
+    res.status,
+    res.headers.get("content-range"),
+    res.headers.get("content-length"),
+    await res.text(),
+  ];
   const expected = [200, null, "10", body];
 
   it("on /v1 files, the Hugging Face resolve route, OCI blobs and MLflow artifacts", async () => {
@@ -53,7 +58,10 @@ describe("an invalid range is ignored on every route", () => {
       `/api/2.0/mlflow-artifacts/artifacts/models/range-inv/versions/${v}/w.bin`,
     ];
     for (const route of routes) {
-      expect([route, ...(await wholeBody(await call("GET", route, { headers: invalid })))]).toEqual([route, ...expected]);
+      expect([route, ...(await wholeBody(await call("GET", route, { headers: invalid })))]).toEqual([
+        route,
+        ...expected,
+      ]);
       // A valid range past the end is still 416, and a valid one inside is 206.
       expect([route, (await call("GET", route, { headers: { range: "bytes=20-30" } })).status]).toEqual([route, 416]);
       const partial = await call("GET", route, { headers: { range: "bytes=2-4" } });

@@ -32,7 +32,12 @@ async function watcher(model: string, alias: string, key: string) {
 }
 
 const relaysOf = (model: string, alias: string) =>
-  runInDurableObject(modelStub(model), (_i, state) => state.storage.sql.exec<{ relay: string }>("SELECT relay FROM relays WHERE alias = ?", alias).toArray().map((r) => r.relay));
+  runInDurableObject(modelStub(model), (_i, state) =>
+    state.storage.sql
+      .exec<{ relay: string }>("SELECT relay FROM relays WHERE alias = ?", alias)
+      .toArray()
+      .map((r) => r.relay),
+  );
 
 async function modelWith(name: string, versions: number) {
   await createModel(name);
@@ -54,7 +59,10 @@ describe("watch relays", () => {
     await json("POST", "/v1/models/rl-fan/aliases/prod/rollback");
     await until(() => sockets.every((s) => s.messages.length >= 4), "three changes at every socket");
     for (const s of sockets) {
-      expect(s.messages.map((m) => [m.event, m.generation, m.version]), s.key).toEqual([
+      expect(
+        s.messages.map((m) => [m.event, m.generation, m.version]),
+        s.key,
+      ).toEqual([
         ["current", 1, 1],
         ["set", 2, 2],
         ["set", 3, 3],
@@ -69,7 +77,9 @@ describe("watch relays", () => {
     const s = await watcher("rl-sleep", "prod", "only");
     await until(() => s.messages.length >= 1, "a message");
     const [relay] = await relaysOf("rl-sleep", "prod");
-    await evictDurableObject(env.WATCH_RELAYS.getByName(relay!) as DurableObjectStub<WatchRelay>, { webSockets: "hibernate" });
+    await evictDurableObject(env.WATCH_RELAYS.getByName(relay!) as DurableObjectStub<WatchRelay>, {
+      webSockets: "hibernate",
+    });
     await evictDurableObject(modelStub("rl-sleep"), { webSockets: "hibernate" });
     await json("PUT", "/v1/models/rl-sleep/aliases/prod", { body: { version: 2 } });
     await until(() => s.messages.length >= 2, "2 messages");
@@ -88,7 +98,10 @@ describe("watch relays", () => {
     s.ws.close(1000, "bye");
     // Once the relay holds no socket of the alias, the next change strikes it off.
     const relayStub = env.WATCH_RELAYS.getByName(relay!) as DurableObjectStub<WatchRelay>;
-    await until(() => runInDurableObject(relayStub, (_instance, state) => state.getWebSockets("prod").length === 0), "the relay to see the socket close");
+    await until(
+      () => runInDurableObject(relayStub, (_instance, state) => state.getWebSockets("prod").length === 0),
+      "the relay to see the socket close",
+    );
     await json("PUT", "/v1/models/rl-gone/aliases/prod", { body: { version: 2 } });
     await until(async () => (await relaysOf("rl-gone", "prod")).length === 0, "the relay to be struck off");
     const back = await watcher("rl-gone", "prod", "lone");
@@ -105,17 +118,26 @@ describe("watch relays", () => {
     await modelWith("rl-race", 2);
     for (let round = 0; round < 5; round++) {
       const changes = (async () => {
-        for (let i = 0; i < 4; i++) await json("PUT", "/v1/models/rl-race/aliases/prod", { body: { version: (i % 2) + 1 } });
+        for (let i = 0; i < 4; i++)
+          await json("PUT", "/v1/models/rl-race/aliases/prod", { body: { version: (i % 2) + 1 } });
       })();
-      const sockets = await Promise.all(Array.from({ length: 8 }, (_, i) => watcher("rl-race", "prod", `r${round}-${i}`)));
+      const sockets = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => watcher("rl-race", "prod", `r${round}-${i}`)),
+      );
       await changes;
       const final = (await json("GET", "/v1/models/rl-race/aliases/prod")).body.generation as number;
-      await until(() => sockets.every((s) => s.messages.at(-1)?.generation === final), `generation ${final} at every socket`);
+      await until(
+        () => sockets.every((s) => s.messages.at(-1)?.generation === final),
+        `generation ${final} at every socket`,
+      );
       for (const s of sockets) {
         expect(s.messages[0]!.event, s.key).toBe("current");
         const generations = s.messages.map((m) => m.generation);
         // Strictly increasing from the current state on, ending at the last change: nothing repeated, nothing out of order.
-        expect(generations.every((g, i) => i === 0 || g > generations[i - 1]!), `${s.key}: ${generations}`).toBe(true);
+        expect(
+          generations.every((g, i) => i === 0 || g > generations[i - 1]!),
+          `${s.key}: ${generations}`,
+        ).toBe(true);
         expect(generations.at(-1)).toBe(final);
         // Every change after the socket's current state, none skipped.
         expect(generations.length - 1).toBe(final - generations[0]!);
@@ -132,7 +154,9 @@ describe("watch relays", () => {
     await until(() => sockets.every((s) => s.messages.length >= 1), "every socket's current state");
     expect((await json("DELETE", "/v1/models/rl-drop")).status).toBe(204);
     await until(() => sockets.every((s) => s.messages.length >= 2), "the deletion at every socket");
-    expect(sockets.map((s) => [s.key, s.messages[1]?.event, s.messages[1]?.version])).toEqual(names.map((alias) => [`node-${alias}`, "delete", null]));
+    expect(sockets.map((s) => [s.key, s.messages[1]?.event, s.messages[1]?.version])).toEqual(
+      names.map((alias) => [`node-${alias}`, "delete", null]),
+    );
     for (const s of sockets) s.ws.close(1000, "done");
   });
 });

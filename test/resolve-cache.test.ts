@@ -18,7 +18,14 @@ async function modelWithAlias(name: string, versions: number, alias = "prod") {
 /** Moves an alias straight on the Durable Object, as another colo would: this isolate's caches are not told. */
 async function setElsewhere(model: string, alias: string, version: number) {
   unwrap(
-    await modelStub(model).setAlias({ model, actor: "elsewhere", at: new Date().toISOString(), alias, value: { version, split: null }, reason: null }),
+    await modelStub(model).setAlias({
+      model,
+      actor: "elsewhere",
+      at: new Date().toISOString(),
+      alias,
+      value: { version, split: null },
+      reason: null,
+    }),
   );
 }
 
@@ -80,7 +87,12 @@ async function holdObject(model: string) {
 function cacheOptions(ttlS: number, staleIfErrorS = 86400) {
   const pending: Promise<unknown>[] = [];
   const clock = { t: Date.now() };
-  const opts = (at = clock.t): ResolveCacheOptions => ({ ttlS, staleIfErrorS, waitUntil: (p) => pending.push(p), now: () => at });
+  const opts = (at = clock.t): ResolveCacheOptions => ({
+    ttlS,
+    staleIfErrorS,
+    waitUntil: (p) => pending.push(p),
+    now: () => at,
+  });
   const settle = async () => {
     while (pending.length > 0) await Promise.all(pending.splice(0));
   };
@@ -158,7 +170,9 @@ describe("concurrent misses", () => {
       const requests = Array.from({ length: 8 }, async () => {
         const ctx = createExecutionContext();
         const res = await worker.fetch(
-          new Request("http://mreg.test/v1/models/rc-burst/aliases/prod", { headers: { authorization: `Bearer ${token}` } }),
+          new Request("http://mreg.test/v1/models/rc-burst/aliases/prod", {
+            headers: { authorization: `Bearer ${token}` },
+          }),
           { ...env, RESOLVE_TTL_S: "60" },
           ctx,
         );
@@ -241,12 +255,18 @@ describe("stale-if-error", () => {
   async function get(path: string, vars: Record<string, string> = {}) {
     const ctx = createExecutionContext();
     const res = await worker.fetch(
-      new Request(`http://mreg.test${path}`, { headers: { authorization: `Bearer ${await hsToken({ scope: "read" })}` } }),
+      new Request(`http://mreg.test${path}`, {
+        headers: { authorization: `Bearer ${await hsToken({ scope: "read" })}` },
+      }),
       { ...env, ...vars },
       ctx,
     );
     await waitOnExecutionContext(ctx);
-    return { status: res.status, headers: res.headers, body: (await res.json()) as { version?: number; code?: string } };
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: (await res.json()) as { version?: number; code?: string },
+    };
   }
 
   it("serves the last resolution seen with x-mreg-stale when ModelState cannot answer, then 503 past the window", async () => {
@@ -292,7 +312,11 @@ describe("stale-if-error", () => {
       expect(await cachedResolveState("rc-window", "prod", at(109.9), load)).toMatchObject({ staleS: 109 });
       const past = await cachedResolveState("rc-window", "prod", at(110), load).catch((err: unknown) => err);
       expect(past).toBeInstanceOf(ProblemError);
-      expect(past).toMatchObject({ code: "unavailable", status: 503, headers: { "retry-after": expect.stringMatching(/^\d+$/) } });
+      expect(past).toMatchObject({
+        code: "unavailable",
+        status: 503,
+        headers: { "retry-after": expect.stringMatching(/^\d+$/) },
+      });
     } finally {
       await swapResolved("rc-window", new Map());
       await settle();
@@ -302,7 +326,16 @@ describe("stale-if-error", () => {
   it("does not stand in for an answer ModelState gave: a deleted alias is 404, and is not served stale after", async () => {
     await modelWithAlias("rc-gone", 1);
     expect((await get("/v1/models/rc-gone/aliases/prod")).status).toBe(200);
-    unwrap(await modelState(env, "rc-gone").deleteAlias({ model: "rc-gone", actor: "elsewhere", at: new Date().toISOString(), alias: "prod", reason: null, admin: true }));
+    unwrap(
+      await modelState(env, "rc-gone").deleteAlias({
+        model: "rc-gone",
+        actor: "elsewhere",
+        at: new Date().toISOString(),
+        alias: "prod",
+        reason: null,
+        admin: true,
+      }),
+    );
     const gone = await get("/v1/models/rc-gone/aliases/prod");
     expect([gone.status, gone.body.code]).toEqual([404, "not_found"]);
     await swapResolved("rc-gone", new FailingMap());

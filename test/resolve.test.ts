@@ -62,7 +62,14 @@ describe("watch", () => {
     await json("PUT", "/v1/models/w-order/aliases/prod", { body: { version: 1 } });
     const socket = await watch("w-order", "prod");
     const [current] = await socket.next(1);
-    expect(current!.message).toMatchObject({ event: "current", model: "w-order", alias: "prod", generation: 1, version: 1, uri: "registry://w-order/1" });
+    expect(current!.message).toMatchObject({
+      event: "current",
+      model: "w-order",
+      alias: "prod",
+      generation: 1,
+      version: 1,
+      uri: "registry://w-order/1",
+    });
     expect(current!.message.files).toHaveLength(1);
     expect(current!.message.digest).toMatch(/^sha256:/);
 
@@ -85,7 +92,10 @@ describe("watch", () => {
     const socket = await watch("w-sleep", "prod", "user-7");
     await socket.next(1);
     await evictDurableObject(modelStub("w-sleep"), { webSockets: "hibernate" });
-    const split = [{ version: 1, weight: 50 }, { version: 2, weight: 50 }];
+    const split = [
+      { version: 1, weight: 50 },
+      { version: 2, weight: 50 },
+    ];
     await json("PUT", "/v1/models/w-sleep/aliases/prod", { body: { split } });
     const [, woke] = await socket.next(2);
     expect(woke!.message).toMatchObject({ event: "set", generation: 2 });
@@ -99,7 +109,8 @@ describe("watch", () => {
     const staging = await watch("w-stage", "staging");
     const archived = await watch("w-stage", "archived");
     const pinned = await watch("w-stage", "v2");
-    for (const s of [staging, archived]) expect((await s.next(1))[0]!.message).toMatchObject({ event: "current", version: null });
+    for (const s of [staging, archived])
+      expect((await s.next(1))[0]!.message).toMatchObject({ event: "current", version: null });
     expect((await pinned.next(1))[0]!.message).toMatchObject({ event: "current", version: 2 });
 
     const stage = (v: number, body: unknown) => json("POST", `/v1/models/w-stage/versions/${v}/stage`, { body });
@@ -136,7 +147,9 @@ describe("the resolve cache", () => {
   async function cachedGet(path: string, ttl: string) {
     const ctx = createExecutionContext();
     const res = await worker.fetch(
-      new Request(`http://mreg.test${path}`, { headers: { authorization: `Bearer ${await hsToken({ scope: "read" })}` } }),
+      new Request(`http://mreg.test${path}`, {
+        headers: { authorization: `Bearer ${await hsToken({ scope: "read" })}` },
+      }),
       { ...env, RESOLVE_TTL_S: ttl },
       ctx,
     );
@@ -157,7 +170,14 @@ describe("the resolve cache", () => {
       expect(first.body.version).toBe(1);
       expect(first.headers.get("cache-control")).toBe(`max-age=${ttl}`);
       // A rollback decided elsewhere (straight on the Durable Object, as another colo would).
-      await modelStub(model).setAlias({ model, actor: "elsewhere", at: new Date().toISOString(), alias: "prod", value: { version: 2, split: null }, reason: null });
+      await modelStub(model).setAlias({
+        model,
+        actor: "elsewhere",
+        at: new Date().toISOString(),
+        alias: "prod",
+        value: { version: 2, split: null },
+        reason: null,
+      });
       const second = await cachedGet(`/v1/models/${model}/aliases/prod`, String(ttl));
       if (Date.now() >= cachedFrom + ttl * 1000) continue; // too late to tell
       expect(second.body.version).toBe(1); // still cached
@@ -200,7 +220,11 @@ describe("the resolve cache", () => {
     // Cached twice over (this isolate's memory and the colo's Cache API): a second look is a hit.
     expect((await cachedGet("/v1/models/c-drop/aliases/v3", "60")).body.version).toBe(3);
     expect((await call("DELETE", "/v1/models/c-drop")).status).toBe(204);
-    for (const name of names) expect({ name, status: (await cachedGet(`/v1/models/c-drop/aliases/${name}`, "60")).status }).toEqual({ name, status: 404 });
+    for (const name of names)
+      expect({ name, status: (await cachedGet(`/v1/models/c-drop/aliases/${name}`, "60")).status }).toEqual({
+        name,
+        status: 404,
+      });
     // Created again: numbering goes on (v4), and the old names stay gone.
     await modelWithReady("c-drop", 1);
     expect((await cachedGet("/v1/models/c-drop/aliases/latest", "60")).body.version).toBe(4);
@@ -236,15 +260,29 @@ describe("the resolve service's answer to a miss", () => {
       { kind: "latest" },
       { kind: "commit", commit: "0".repeat(40) },
     ];
-    const kinds = async (model: string) => Promise.all(references.map(async (ref) => {
-      const found = await lookup(ctx, model, ref);
-      return found.kind === "no_revision" ? `no_revision${found.unready ? " (unready)" : ""}` : found.kind;
-    }));
-    expect(await kinds("lk-m")).toEqual(["found", "no_revision", "no_revision", "found", "no_revision (unready)", "no_revision", "found", "no_revision"]);
+    const kinds = async (model: string) =>
+      Promise.all(
+        references.map(async (ref) => {
+          const found = await lookup(ctx, model, ref);
+          return found.kind === "no_revision" ? `no_revision${found.unready ? " (unready)" : ""}` : found.kind;
+        }),
+      );
+    expect(await kinds("lk-m")).toEqual([
+      "found",
+      "no_revision",
+      "no_revision",
+      "found",
+      "no_revision (unready)",
+      "no_revision",
+      "found",
+      "no_revision",
+    ]);
     expect(await kinds("lk-no-such-model")).toEqual(references.map(() => "no_model"));
     // Several at once (one D1 question at most): the same answers.
     for (const model of ["lk-m", "lk-no-such-model"]) {
-      expect(await lookupAll(ctx, model, references)).toEqual(await Promise.all(references.map((ref) => lookup(ctx, model, ref))));
+      expect(await lookupAll(ctx, model, references)).toEqual(
+        await Promise.all(references.map((ref) => lookup(ctx, model, ref))),
+      );
     }
     const found = await lookup(ctx, "lk-m", { kind: "alias", alias: "prod" });
     expect(found.kind === "found" && [found.state.targets[0]!.version, found.staleS]).toEqual([1, null]);
@@ -253,7 +291,11 @@ describe("the resolve service's answer to a miss", () => {
   it("answers no such model once the model is deleted, for every name it held", async () => {
     await modelWithReady("lk-gone", 2);
     expect((await json("DELETE", "/v1/models/lk-gone")).status).toBe(204);
-    for (const ref of [{ kind: "latest" }, { kind: "version", version: 2 }, { kind: "alias", alias: "staging" }] as Reference[]) {
+    for (const ref of [
+      { kind: "latest" },
+      { kind: "version", version: 2 },
+      { kind: "alias", alias: "staging" },
+    ] as Reference[]) {
       expect((await lookup(ctx, "lk-gone", ref)).kind, JSON.stringify(ref)).toBe("no_model");
     }
   });

@@ -111,7 +111,16 @@ describe("evaluateRetention, rule by rule", () => {
 
   it("never deletes a version an alias holds, a split's included", () => {
     const plan = evaluateRetention(
-      input(ten, { keep_last: 1 }, { aliases: [{ alias: "production", versions: [2] }, { alias: "canary", versions: [4, 5] }] }),
+      input(
+        ten,
+        { keep_last: 1 },
+        {
+          aliases: [
+            { alias: "production", versions: [2] },
+            { alias: "canary", versions: [4, 5] },
+          ],
+        },
+      ),
     );
     expect(deleted(plan)).toEqual([1, 3, 6, 7, 8, 9]);
     expect(plan.keep.filter((k) => k.reason === "alias")).toEqual([
@@ -122,26 +131,51 @@ describe("evaluateRetention, rule by rule", () => {
   });
 
   it("keeps production and staging by default, the stages of keep_stages when given, and production always", () => {
-    const staged = ten.map((x) => (x.version === 2 ? { ...x, stage: "production" as Stage } : x.version === 3 ? { ...x, stage: "staging" as Stage } : x.version === 4 ? { ...x, stage: "archived" as Stage } : x));
+    const staged = ten.map((x) =>
+      x.version === 2
+        ? { ...x, stage: "production" as Stage }
+        : x.version === 3
+          ? { ...x, stage: "staging" as Stage }
+          : x.version === 4
+            ? { ...x, stage: "archived" as Stage }
+            : x,
+    );
     expect(deleted(evaluateRetention(input(staged, { keep_last: 1 })))).toEqual([1, 4, 5, 6, 7, 8, 9]);
-    expect(deleted(evaluateRetention(input(staged, { keep_last: 1, keep_stages: ["archived"] })))).toEqual([1, 3, 5, 6, 7, 8, 9]);
+    expect(deleted(evaluateRetention(input(staged, { keep_last: 1, keep_stages: ["archived"] })))).toEqual([
+      1, 3, 5, 6, 7, 8, 9,
+    ]);
     // A version in production cannot be deleted at all (409 in_use), so retention never tries.
-    expect(deleted(evaluateRetention(input(staged, { keep_last: 1, keep_stages: [] })))).toEqual([1, 3, 4, 5, 6, 7, 8, 9]);
+    expect(deleted(evaluateRetention(input(staged, { keep_last: 1, keep_stages: [] })))).toEqual([
+      1, 3, 4, 5, 6, 7, 8, 9,
+    ]);
   });
 
   it("keeps a version with all of keep_tags; an empty keep_tags protects nothing", () => {
     const tagged = ten.map((x) =>
-      x.version === 2 ? { ...x, tags: { keep: "true", team: "risk" } } : x.version === 3 ? { ...x, tags: { keep: "true" } } : x,
+      x.version === 2
+        ? { ...x, tags: { keep: "true", team: "risk" } }
+        : x.version === 3
+          ? { ...x, tags: { keep: "true" } }
+          : x,
     );
     const plan = evaluateRetention(input(tagged, { keep_last: 1, keep_tags: { keep: "true", team: "risk" } }));
     expect(plan.keep).toContainEqual({ version: 2, reason: "keep_tags" });
     expect(deleted(plan)).toContain(3);
-    expect(deleted(evaluateRetention(input(tagged, { keep_last: 1, keep_tags: {} })))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(deleted(evaluateRetention(input(tagged, { keep_last: 1, keep_tags: {} })))).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
   });
 
   it("keeps the parents of kept versions, to a fixpoint, and those another model's versions name", () => {
     const lineage = ten.map((x) => {
-      if (x.version === 10) return { ...x, parents: [{ model: "m", version: 6 }, { model: "other", version: 1 }] };
+      if (x.version === 10)
+        return {
+          ...x,
+          parents: [
+            { model: "m", version: 6 },
+            { model: "other", version: 1 },
+          ],
+        };
       if (x.version === 6) return { ...x, parents: [{ model: "m", version: 3 }] };
       if (x.version === 5) return { ...x, parents: [{ model: "m", version: 1 }] };
       return x;
@@ -172,7 +206,12 @@ describe("evaluateRetention, rule by rule", () => {
     ]) {
       expect(RetentionPolicy.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
     }
-    expect(RetentionPolicy.parse({ keep_last: 0, max_age_days: 0, keep_stages: [], keep_tags: {} })).toEqual({ keep_last: 0, max_age_days: 0, keep_stages: [], keep_tags: {} });
+    expect(RetentionPolicy.parse({ keep_last: 0, max_age_days: 0, keep_stages: [], keep_tags: {} })).toEqual({
+      keep_last: 0,
+      max_age_days: 0,
+      keep_stages: [],
+      keep_tags: {},
+    });
   });
 });
 
@@ -194,12 +233,15 @@ const registry = fc.integer({ min: 0, max: 40 }).chain((n) =>
           created: fc.integer({ min: 0, max: 200 }),
           readyAfter: fc.integer({ min: 0, max: 30 }),
           changedAfter: fc.integer({ min: 0, max: 30 }),
-          parents: i === 0 ? fc.constant<number[]>([]) : fc.uniqueArray(fc.integer({ min: 1, max: i }), { maxLength: 2 }),
+          parents:
+            i === 0 ? fc.constant<number[]>([]) : fc.uniqueArray(fc.integer({ min: 1, max: i }), { maxLength: 2 }),
           foreignParent: fc.boolean(),
         }),
       ),
     ),
-    aliases: fc.array(fc.uniqueArray(fc.integer({ min: 1, max: Math.max(n, 1) }), { minLength: 1, maxLength: 3 }), { maxLength: 3 }),
+    aliases: fc.array(fc.uniqueArray(fc.integer({ min: 1, max: Math.max(n, 1) }), { minLength: 1, maxLength: 3 }), {
+      maxLength: 3,
+    }),
     crossModel: fc.uniqueArray(fc.integer({ min: 1, max: Math.max(n, 1) }), { maxLength: 3 }),
     policy: fc.record(
       {
@@ -226,14 +268,20 @@ function build(r: Registry): RetentionInput {
     created_at: daysAgo(x.created),
     ready_at: x.status === "ready" ? daysAgo(Math.max(0, x.created - x.readyAfter)) : null,
     updated_at: daysAgo(Math.max(0, x.created - x.changedAfter)),
-    parents: [...x.parents.map((p) => ({ model: "m", version: p })), ...(x.foreignParent ? [{ model: "base", version: 1 }] : [])],
+    parents: [
+      ...x.parents.map((p) => ({ model: "m", version: p })),
+      ...(x.foreignParent ? [{ model: "base", version: 1 }] : []),
+    ],
   }));
   const n = versions.length;
   return {
     model: "m",
     versions,
     aliases: n === 0 ? [] : r.aliases.map((vs, i) => ({ alias: `a${i}`, versions: vs.filter((x) => x <= n) })),
-    protectedParents: n === 0 ? [] : r.crossModel.filter((x) => x <= n).map((version) => ({ version, child: { model: "ft", version: 1 } })),
+    protectedParents:
+      n === 0
+        ? []
+        : r.crossModel.filter((x) => x <= n).map((version) => ({ version, child: { model: "ft", version: 1 } })),
     now: NOW,
     policy: r.policy,
   };
@@ -299,7 +347,10 @@ describe("evaluateRetention, properties", () => {
       fc.property(registry, (r) => {
         const i = build(r);
         const p = i.policy;
-        const newestReady = i.versions.filter((x) => x.status === "ready").map((x) => x.version).sort((a, b) => b - a);
+        const newestReady = i.versions
+          .filter((x) => x.status === "ready")
+          .map((x) => x.version)
+          .sort((a, b) => b - a);
         for (const d of evaluateRetention(i).delete) {
           const f = i.versions[d.version - 1]!;
           if (f.status === "pending") {
@@ -313,7 +364,9 @@ describe("evaluateRetention, properties", () => {
             if (p.keep_last !== undefined) expect(newestReady.indexOf(f.version)).toBeGreaterThanOrEqual(p.keep_last);
             if (p.max_age_days !== undefined) expect(ageDays(f)).toBeGreaterThanOrEqual(p.max_age_days);
             const both = p.keep_last !== undefined && p.max_age_days !== undefined;
-            expect(d.rule).toBe(both ? "keep_last+max_age_days" : p.keep_last !== undefined ? "keep_last" : "max_age_days");
+            expect(d.rule).toBe(
+              both ? "keep_last+max_age_days" : p.keep_last !== undefined ? "keep_last" : "max_age_days",
+            );
           }
         }
       }),
@@ -351,7 +404,10 @@ describe("evaluateRetention, properties", () => {
         const i = build(r);
         const plan = evaluateRetention(i);
         const kept = new Set(plan.keep.map((k) => k.version));
-        const newestReady = i.versions.filter((x) => x.status === "ready").map((x) => x.version).sort((a, b) => b - a);
+        const newestReady = i.versions
+          .filter((x) => x.status === "ready")
+          .map((x) => x.version)
+          .sort((a, b) => b - a);
         for (const k of plan.keep) {
           const f = i.versions[k.version - 1]!;
           switch (k.reason) {
@@ -378,8 +434,12 @@ describe("evaluateRetention, properties", () => {
               expect(ageDays(f)).toBeLessThan(i.policy.max_age_days!);
               break;
             case "no_rule":
-              if (f.status === "ready") expect(i.policy.keep_last === undefined && i.policy.max_age_days === undefined).toBe(true);
-              else expect(i.policy[f.status === "pending" ? "pending_max_age_days" : "failed_max_age_days"]).toBeUndefined();
+              if (f.status === "ready")
+                expect(i.policy.keep_last === undefined && i.policy.max_age_days === undefined).toBe(true);
+              else
+                expect(
+                  i.policy[f.status === "pending" ? "pending_max_age_days" : "failed_max_age_days"],
+                ).toBeUndefined();
               break;
             default:
               break;

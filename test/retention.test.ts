@@ -14,13 +14,30 @@ const DAY = 24 * 3600 * 1000;
 /** The smallest grace the config allows, so a second run 301 s later collects. */
 const gcEnv = { ...env, BLOB_GC_GRACE_S: "300" };
 
-type AuditItem = { id: string; actor: string; action: string; model: string; version?: number; reason?: string; from?: unknown; to?: unknown; detail?: any }; // reason: detail's shape varies by action
+type AuditItem = {
+  id: string;
+  actor: string;
+  action: string;
+  model: string;
+  version?: number;
+  reason?: string;
+  from?: unknown;
+  to?: unknown;
+  detail?: any; // reason: detail's shape varies by action
+};
 
 /** A version with these files (path → bytes) and create body, made ready unless `pending`. */
-async function version(model: string, files: Record<string, Uint8Array>, body: Record<string, unknown> = {}, pending = false) {
+async function version(
+  model: string,
+  files: Record<string, Uint8Array>,
+  body: Record<string, unknown> = {},
+  pending = false,
+) {
   const v = await createVersion(model, body);
   for (const [path, data] of Object.entries(files)) {
-    expect((await call("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, { rawBody: data })).status).toBe(201);
+    expect(
+      (await call("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, { rawBody: data })).status,
+    ).toBe(201);
   }
   if (!pending) expect((await json("POST", `/v1/models/${model}/versions/${v.version}/finalize`)).status).toBe(200);
   return v.version as number;
@@ -52,7 +69,10 @@ describe("retention routes", () => {
     expect((await json("GET", "/v1/retention", { token: null })).status).toBe(401);
 
     const policy = { keep_last: 50, keep_stages: ["production"] };
-    expect((await json("PUT", "/v1/retention", { body: policy, token: await hsToken({ scope: "read write promote" }) })).status).toBe(403);
+    expect(
+      (await json("PUT", "/v1/retention", { body: policy, token: await hsToken({ scope: "read write promote" }) }))
+        .status,
+    ).toBe(403);
     const limited = await hsToken({ scope: "admin", models: ["ret-*"] });
     const refused = await json("PUT", "/v1/retention", { body: policy, token: limited });
     expect(refused.status).toBe(403);
@@ -91,33 +111,57 @@ describe("retention routes", () => {
         expect((res.body.errors as { path: string }[]).map((e) => e.path)).toContain(path);
       }
     }
-    const malformed = await call("PUT", "/v1/models/ret-routes/retention", { rawBody: "{", headers: { "content-type": "application/json" } });
+    const malformed = await call("PUT", "/v1/models/ret-routes/retention", {
+      rawBody: "{",
+      headers: { "content-type": "application/json" },
+    });
     expect(malformed.status).toBe(400);
-    const preview = await json("POST", "/v1/models/ret-routes/retention/preview", { body: { policy: { keep_last: -1 }, at: "yesterday" } });
+    const preview = await json("POST", "/v1/models/ret-routes/retention/preview", {
+      body: { policy: { keep_last: -1 }, at: "yesterday" },
+    });
     expect(preview.status).toBe(400);
     expect((preview.body.errors as { path: string }[]).map((e) => e.path).sort()).toEqual(["at", "policy.keep_last"]);
   });
 
   it("sets, shows and deletes a model's own policy (admin), audited once each", async () => {
     // The previous test left the default at {} (set by alice).
-    expect((await json("GET", "/v1/models/ret-routes/retention")).body).toMatchObject({ policy: {}, inherited: true, updated_by: "alice" });
+    expect((await json("GET", "/v1/models/ret-routes/retention")).body).toMatchObject({
+      policy: {},
+      inherited: true,
+      updated_by: "alice",
+    });
     const promoter = await hsToken({ scope: "read write promote approve report" });
-    expect((await json("PUT", "/v1/models/ret-routes/retention", { body: { keep_last: 3 }, token: promoter })).status).toBe(403);
+    expect(
+      (await json("PUT", "/v1/models/ret-routes/retention", { body: { keep_last: 3 }, token: promoter })).status,
+    ).toBe(403);
     expect((await json("DELETE", "/v1/models/ret-routes/retention", { token: promoter })).status).toBe(403);
     const elsewhere = await hsToken({ scope: "admin", models: ["other-*"] });
-    expect((await json("PUT", "/v1/models/ret-routes/retention", { body: { keep_last: 3 }, token: elsewhere })).status).toBe(403);
+    expect(
+      (await json("PUT", "/v1/models/ret-routes/retention", { body: { keep_last: 3 }, token: elsewhere })).status,
+    ).toBe(403);
     expect((await json("GET", "/v1/models/ret-routes/retention", { token: elsewhere })).status).toBe(403);
 
-    const set = await json("PUT", "/v1/models/ret-routes/retention", { body: { keep_last: 3, keep_tags: { pinned: "yes" } } });
+    const set = await json("PUT", "/v1/models/ret-routes/retention", {
+      body: { keep_last: 3, keep_tags: { pinned: "yes" } },
+    });
     expect(set.status).toBe(200);
-    expect(set.body).toMatchObject({ policy: { keep_last: 3, keep_tags: { pinned: "yes" } }, inherited: false, updated_by: "alice" });
+    expect(set.body).toMatchObject({
+      policy: { keep_last: 3, keep_tags: { pinned: "yes" } },
+      inherited: false,
+      updated_by: "alice",
+    });
     expect((await json("PUT", "/v1/models/ret-routes/retention", { body: { keep_last: 4 } })).status).toBe(200);
-    expect((await json("GET", "/v1/models/ret-routes/retention", { token: await hsToken({ scope: "read" }) })).body).toMatchObject({
+    expect(
+      (await json("GET", "/v1/models/ret-routes/retention", { token: await hsToken({ scope: "read" }) })).body,
+    ).toMatchObject({
       policy: { keep_last: 4 },
       inherited: false,
     });
     // D1 knows the model has a policy of its own (the cleanup finds it there).
-    expect(await new RetentionStore(env.DB).ownPolicies()).toContainEqual({ model: "ret-routes", policy: { keep_last: 4 } });
+    expect(await new RetentionStore(env.DB).ownPolicies()).toContainEqual({
+      model: "ret-routes",
+      policy: { keep_last: 4 },
+    });
 
     expect((await call("DELETE", "/v1/models/ret-routes/retention")).status).toBe(204);
     expect((await json("GET", "/v1/models/ret-routes/retention")).body).toMatchObject({ policy: {}, inherited: true });
@@ -129,7 +173,9 @@ describe("retention routes", () => {
       [{ keep_last: 3, keep_tags: { pinned: "yes" } }, { keep_last: 4 }],
       [undefined, { keep_last: 3, keep_tags: { pinned: "yes" } }],
     ]);
-    expect((await auditOf("ret-routes", "retention.delete")).map((e) => [e.actor, e.from])).toEqual([["alice", { keep_last: 4 }]]);
+    expect((await auditOf("ret-routes", "retention.delete")).map((e) => [e.actor, e.from])).toEqual([
+      ["alice", { keep_last: 4 }],
+    ]);
   });
 
   it("answers 404 for a model that does not exist, on every route", async () => {
@@ -187,12 +233,33 @@ describe("a model of 60 versions under a policy", () => {
     });
     expect(up.status).toBe(201);
     uploadId = up.body.upload_id;
-    expect(await version("ret-ft", { "ft.bin": bytesOf(100, 777) }, { lineage: { parents: [{ model: "ret-base", version: 3 }] } })).toBe(1);
+    expect(
+      await version(
+        "ret-ft",
+        { "ft.bin": bytesOf(100, 777) },
+        { lineage: { parents: [{ model: "ret-base", version: 3 }] } },
+      ),
+    ).toBe(1);
 
     expect((await json("PUT", "/v1/models/ret-base/aliases/production", { body: { version: 50 } })).status).toBe(200);
-    expect((await json("PUT", "/v1/models/ret-base/aliases/canary", { body: { split: [{ version: 40, weight: 90 }, { version: 20, weight: 10 }] } })).status).toBe(200);
-    expect((await json("POST", "/v1/models/ret-base/versions/30/stage", { body: { stage: "production" } })).status).toBe(200);
-    expect((await json("POST", "/v1/models/ret-base/versions/35/stage", { body: { stage: "staging" } })).status).toBe(200);
+    expect(
+      (
+        await json("PUT", "/v1/models/ret-base/aliases/canary", {
+          body: {
+            split: [
+              { version: 40, weight: 90 },
+              { version: 20, weight: 10 },
+            ],
+          },
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (await json("POST", "/v1/models/ret-base/versions/30/stage", { body: { stage: "production" } })).status,
+    ).toBe(200);
+    expect((await json("POST", "/v1/models/ret-base/versions/35/stage", { body: { stage: "staging" } })).status).toBe(
+      200,
+    );
     expect((await json("PUT", "/v1/models/ret-base/retention", { body: policy })).status).toBe(200);
   });
 
@@ -208,7 +275,9 @@ describe("a model of 60 versions under a policy", () => {
     expect(atT.body.delete.map((d: { version: number }) => d.version)).toEqual(DELETED);
     expect(atT.body.delete.find((d: { version: number }) => d.version === 1).rule).toBe("keep_last+max_age_days");
     expect(atT.body.delete.find((d: { version: number }) => d.version === 58).rule).toBe("pending_max_age_days");
-    const reasons = Object.fromEntries(atT.body.keep.map((k: { version: number; reason: string; detail?: string }) => [k.version, [k.reason, k.detail]]));
+    const reasons = Object.fromEntries(
+      atT.body.keep.map((k: { version: number; reason: string; detail?: string }) => [k.version, [k.reason, k.detail]]),
+    );
     expect(reasons).toMatchObject({
       3: ["lineage_parent", "ret-ft/1"],
       5: ["keep_tags", undefined],
@@ -224,11 +293,19 @@ describe("a model of 60 versions under a policy", () => {
 
     // A token that may not read the fine-tune's model is not told its name.
     const limited = await hsToken({ scope: "read", models: ["ret-base"] });
-    const redacted = await json("POST", "/v1/models/ret-base/retention/preview", { body: { at: T.toISOString() }, token: limited });
-    expect(redacted.body.keep.find((k: { version: number }) => k.version === 3)).toEqual({ version: 3, reason: "lineage_parent" });
+    const redacted = await json("POST", "/v1/models/ret-base/retention/preview", {
+      body: { at: T.toISOString() },
+      token: limited,
+    });
+    expect(redacted.body.keep.find((k: { version: number }) => k.version === 3)).toEqual({
+      version: 3,
+      reason: "lineage_parent",
+    });
 
     // Another policy, tried without being set: nothing changes.
-    const tried = await json("POST", "/v1/models/ret-base/retention/preview", { body: { policy: {}, at: T.toISOString() } });
+    const tried = await json("POST", "/v1/models/ret-base/retention/preview", {
+      body: { policy: {}, at: T.toISOString() },
+    });
     expect(tried.body).toMatchObject({ delete: [], source: "request" });
     expect(await versionsOf("ret-base")).toEqual(range(1, 60));
   });
@@ -244,13 +321,18 @@ describe("a model of 60 versions under a policy", () => {
 
     const deletions = await auditOf("ret-base", "version.delete");
     expect(deletions).toHaveLength(planned.length);
-    expect(deletions.map((e) => [e.version, e.reason]).sort((a, b) => (a[0] as number) - (b[0] as number))).toEqual(planned.map((d) => [d.version, d.rule]));
+    expect(deletions.map((e) => [e.version, e.reason]).sort((a, b) => (a[0] as number) - (b[0] as number))).toEqual(
+      planned.map((d) => [d.version, d.rule]),
+    );
     expect(new Set(deletions.map((e) => e.actor))).toEqual(new Set(["retention"]));
     expect(deletions[0]!.detail).toEqual({ retention: { source: "model", policy } });
 
     // Every alias still resolves; the open upload of version 60 ended with it.
-    for (const alias of ["production", "canary"]) expect((await json("GET", `/v1/models/ret-base/aliases/${alias}`)).status).toBe(200);
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM open_uploads WHERE upload_id = ?").bind(uploadId).first("n")).toBe(0);
+    for (const alias of ["production", "canary"])
+      expect((await json("GET", `/v1/models/ret-base/aliases/${alias}`)).status).toBe(200);
+    expect(
+      await env.DB.prepare("SELECT count(*) AS n FROM open_uploads WHERE upload_id = ?").bind(uploadId).first("n"),
+    ).toBe(0);
     // The fine-tune still names a parent that exists.
     expect((await json("GET", "/v1/models/ret-base/versions/3")).status).toBe(200);
 
@@ -263,7 +345,8 @@ describe("a model of 60 versions under a policy", () => {
     for (const v of DELETED.filter((v) => v <= 57 || v === 59)) {
       expect(await env.ARTIFACTS.head(`blobs/sha256/${await sha256Of(own(v))}`), `version ${v}'s bytes`).toBeNull();
     }
-    for (const v of KEPT) expect(await env.ARTIFACTS.head(`blobs/sha256/${await sha256Of(own(v))}`), `version ${v}'s bytes`).not.toBeNull();
+    for (const v of KEPT)
+      expect(await env.ARTIFACTS.head(`blobs/sha256/${await sha256Of(own(v))}`), `version ${v}'s bytes`).not.toBeNull();
     expect(await env.ARTIFACTS.head(`blobs/sha256/${await sha256Of(SHARED)}`)).not.toBeNull();
     const shared = await call("GET", "/v1/models/ret-base/versions/52/files/shared.bin");
     expect(new Uint8Array(await shared.arrayBuffer())).toEqual(SHARED);
@@ -284,18 +367,31 @@ describe("retention racing alias changes", () => {
       // cleanup decides: staggered a few milliseconds apart, the cleanup among them.
       const after = <R>(ms: number, f: () => Promise<R>) => new Promise((resolve) => setTimeout(resolve, ms)).then(f);
       const puts = ["canary", "shadow", "stable"].map((alias, i) =>
-        after(i * round, async () => ({ alias, version: fresh[i]!, res: await json("PUT", `/v1/models/ret-race/aliases/${alias}`, { body: { version: fresh[i] } }) })),
+        after(i * round, async () => ({
+          alias,
+          version: fresh[i]!,
+          res: await json("PUT", `/v1/models/ret-race/aliases/${alias}`, { body: { version: fresh[i] } }),
+        })),
       );
-      const [deleted, ...set] = await Promise.all([after(round, () => applyModelRetention(env, store, "ret-race", T)), ...puts]);
+      const [deleted, ...set] = await Promise.all([
+        after(round, () => applyModelRetention(env, store, "ret-race", T)),
+        ...puts,
+      ]);
       const gone = new Set(deleted.map((d) => d.version));
       for (const { version: v, res } of set) {
         // Either the alias landed first and protected its version, or the version was gone.
         if (res.status === 200) expect(gone.has(v)).toBe(false);
         else expect(res.status).toBe(404);
       }
-      const aliases = (await json("GET", "/v1/models/ret-race/aliases")).body.items as { alias: string; version: number }[];
+      const aliases = (await json("GET", "/v1/models/ret-race/aliases")).body.items as {
+        alias: string;
+        version: number;
+      }[];
       for (const a of aliases) {
-        expect((await json("GET", `/v1/models/ret-race/versions/${a.version}`)).status, `${a.alias} → ${a.version}`).toBe(200);
+        expect(
+          (await json("GET", `/v1/models/ret-race/versions/${a.version}`)).status,
+          `${a.alias} → ${a.version}`,
+        ).toBe(200);
       }
     }
   });
@@ -310,7 +406,11 @@ describe("the registry default", () => {
     }
     expect((await json("PUT", "/v1/models/ret-optout/retention", { body: {} })).status).toBe(200);
     expect((await json("PUT", "/v1/retention", { body: { keep_last: 2 } })).status).toBe(200);
-    expect((await json("GET", "/v1/models/ret-default/retention")).body).toMatchObject({ policy: { keep_last: 2 }, inherited: true, updated_by: "alice" });
+    expect((await json("GET", "/v1/models/ret-default/retention")).body).toMatchObject({
+      policy: { keep_last: 2 },
+      inherited: true,
+      updated_by: "alice",
+    });
 
     const T = new Date(Date.now() + DAY);
     const visited = await new RetentionStore(env.DB).modelsUnderDefault({ keep_last: 2 }, T);
@@ -320,7 +420,13 @@ describe("the registry default", () => {
     expect(visited).not.toContain("ret-ft");
 
     const preview = await json("POST", "/v1/models/ret-default/retention/preview", { body: { at: T.toISOString() } });
-    expect(preview.body).toMatchObject({ source: "default", delete: [{ version: 1, rule: "keep_last" }, { version: 2, rule: "keep_last" }] });
+    expect(preview.body).toMatchObject({
+      source: "default",
+      delete: [
+        { version: 1, rule: "keep_last" },
+        { version: 2, rule: "keep_last" },
+      ],
+    });
     await cleanup(gcEnv, T);
     expect(await versionsOf("ret-default")).toEqual([3, 4]);
     expect(await versionsOf("ret-optout")).toEqual([1, 2, 3, 4]);
@@ -343,7 +449,9 @@ describe("the registry default", () => {
     expect(await store.modelsUnderDefault({ max_age_days: 30 }, at(29))).not.toContain("ret-stale");
     expect(await store.modelsUnderDefault({ max_age_days: 30 }, at(31))).toContain("ret-stale");
     expect(await store.modelsUnderDefault({ keep_last: 1, max_age_days: 30 }, at(31))).not.toContain("ret-stale");
-    expect(await store.modelsUnderDefault({ failed_max_age_days: 0, keep_tags: { a: "b" } }, at(100))).not.toContain("ret-stale");
+    expect(await store.modelsUnderDefault({ failed_max_age_days: 0, keep_tags: { a: "b" } }, at(100))).not.toContain(
+      "ret-stale",
+    );
   });
 
   it("forgets a model's own policy with the model", async () => {
@@ -363,7 +471,9 @@ describe("a child of another model, however new", () => {
     await version("ret-hold-p", { "w.bin": bytesOf(40, 4242) });
     await version("ret-hold-p", { "w.bin": bytesOf(40, 4243) });
     expect((await json("PUT", "/v1/models/ret-hold-p/retention", { body: { keep_last: 1 } })).status).toBe(200);
-    const child = await json("POST", "/v1/models/ret-hold-c/versions", { body: { lineage: { parents: [{ model: "ret-hold-p", version: 1 }] } } });
+    const child = await json("POST", "/v1/models/ret-hold-c/versions", {
+      body: { lineage: { parents: [{ model: "ret-hold-p", version: 1 }] } },
+    });
     expect(child.status).toBe(201);
     // As if the child's projection were still in its model's outbox: D1 has no edge.
     await env.DB.prepare("DELETE FROM version_parents WHERE model = 'ret-hold-c'").run();
@@ -388,15 +498,21 @@ describe("a child of another model, however new", () => {
     for (let i = 0; i < 3; i++) await version("ret-hold-q", { "w.bin": bytesOf(40, 5000 + i) });
     expect((await json("PUT", "/v1/models/ret-hold-q/retention", { body: { keep_last: 1 } })).status).toBe(200);
     // A hold whose child was never written (the create failed after the hold: no such model): kept within the grace.
-    const held = await json("POST", "/v1/models/ret-hold-nowhere/versions", { body: { lineage: { parents: [{ model: "ret-hold-q", version: 1 }] } } });
+    const held = await json("POST", "/v1/models/ret-hold-nowhere/versions", {
+      body: { lineage: { parents: [{ model: "ret-hold-q", version: 1 }] } },
+    });
     expect(held.status).toBe(404);
-    const live = await json("POST", "/v1/models/ret-hold-d/versions", { body: { lineage: { parents: [{ model: "ret-hold-q", version: 2 }] } } });
+    const live = await json("POST", "/v1/models/ret-hold-d/versions", {
+      body: { lineage: { parents: [{ model: "ret-hold-q", version: 2 }] } },
+    });
     expect(live.status).toBe(201);
     await env.DB.prepare("DELETE FROM version_parents WHERE model = 'ret-hold-d'").run();
     const store = new RetentionStore(env.DB);
     // Within the hour every hold stands; after it, the one no version names goes.
     expect(await applyModelRetention(env, store, "ret-hold-q", new Date(Date.now() + 60_000))).toEqual([]);
-    expect((await applyModelRetention(env, store, "ret-hold-q", new Date(Date.now() + 2 * 3600_000))).map((d) => d.version)).toEqual([1]);
+    expect(
+      (await applyModelRetention(env, store, "ret-hold-q", new Date(Date.now() + 2 * 3600_000))).map((d) => d.version),
+    ).toEqual([1]);
     // Version 2 is still named by a live child, which D1 does not show.
     expect(await versionsOf("ret-hold-q")).toEqual([2, 3]);
   });

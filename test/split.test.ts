@@ -21,7 +21,8 @@ function modelNames(): string[] {
   for (let i = 0; i < 15; i++) names.push(`model${i}`);
   for (let i = 0; i < 15; i++) names.push(`payments.risk-scorer_v${i * 7}`);
   for (let i = 0; i < 10; i++) names.push(`${i}${"z".repeat(i)}`);
-  for (let i = 0; i < 10; i++) names.push(`team-${String.fromCharCode(97 + i)}.recsys-ranker-${"long".repeat(10)}-${i}`);
+  for (let i = 0; i < 10; i++)
+    names.push(`team-${String.fromCharCode(97 + i)}.recsys-ranker-${"long".repeat(10)}-${i}`);
   for (let i = 0; i < 10; i++) names.push(`${(i + 1) * 1234567}`);
   for (let i = 0; i < 10; i++) names.push(`${"x".repeat(118)}${`-${i}`.padStart(10, "0")}`);
   return names;
@@ -38,7 +39,7 @@ function shares(split: SplitEntry[], model: string, alias: string): Map<number, 
 }
 
 /** 5 binomial standard deviations, in percentage points. */
-const tolerance = (percent: number) => 5 * 100 * Math.sqrt((percent / 100) * (1 - percent / 100) / KEYS);
+const tolerance = (percent: number) => 5 * 100 * Math.sqrt(((percent / 100) * (1 - percent / 100)) / KEYS);
 
 describe("split distribution", () => {
   const names = modelNames();
@@ -72,7 +73,8 @@ describe("split distribution", () => {
     for (const name of names) {
       const got = shares(split, name, "canary");
       for (const { version, weight } of split) {
-        if (Math.abs(got.get(version)! - weight) > tolerance(weight)) off.push(`${name} v${version}: ${got.get(version)!.toFixed(2)}%`);
+        if (Math.abs(got.get(version)! - weight) > tolerance(weight))
+          off.push(`${name} v${version}: ${got.get(version)!.toFixed(2)}%`);
       }
     }
     expect(off).toEqual([]);
@@ -85,14 +87,20 @@ describe("split stability", () => {
       { version: 1, weight: 90 },
       { version: 2, weight: 10 },
     ];
-    for (const key of keys.slice(0, 500)) expect(pickFromSplit(split, "fraud", "canary", key)).toBe(pickFromSplit(split, "fraud", "canary", key));
+    for (const key of keys.slice(0, 500))
+      expect(pickFromSplit(split, "fraud", "canary", key)).toBe(pickFromSplit(split, "fraud", "canary", key));
     // Exact values: the hash is integer arithmetic over UTF-8, so every runtime agrees.
     expect(hashUnit("")).toBe(0.6590754610733209);
     expect(hashUnit("a")).toBe(0.8122685482359144);
     expect(hashUnit("m\u0000prod\u0000user-0")).toBe(0.7538996049045968);
     expect(hashUnit("fraud\u0000canary\u0000user-42")).toBe(0.9499322422273601);
     expect(hashUnit("modèle-é\u0000a\u0000🙂")).toBe(0.19511465136541384);
-    expect(keys.slice(0, 20).map((k) => pickFromSplit(split, "fraud", "canary", k)).join(",")).toBe("2,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1");
+    expect(
+      keys
+        .slice(0, 20)
+        .map((k) => pickFromSplit(split, "fraud", "canary", k))
+        .join(","),
+    ).toBe("2,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1");
   });
 
   it("moves only the keys it must when the weights change (90/10 → 80/20: only 1 → 2, about 10%)", () => {
@@ -121,7 +129,11 @@ describe("split properties", () => {
   const split = fc
     .uniqueArray(fc.integer({ min: 1, max: 1_000_000 }), { minLength: 1, maxLength: 20 })
     .chain((versions) =>
-      fc.tuple(...versions.map((version) => fc.double({ min: 1e-6, max: 1e6, noNaN: true }).map((weight) => ({ version, weight })))),
+      fc.tuple(
+        ...versions.map((version) =>
+          fc.double({ min: 1e-6, max: 1e6, noNaN: true }).map((weight) => ({ version, weight })),
+        ),
+      ),
     );
   const text = fc.string({ unit: "binary", maxLength: 200 });
 
@@ -147,9 +159,15 @@ describe("split properties", () => {
 
   it("answers a one-entry split's version for any key, or none", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1 }), fc.double({ min: 1e-9, max: 1e9, noNaN: true }), text, fc.option(text, { nil: undefined }), (version, weight, model, key) => {
-        expect(pickFromSplit([{ version, weight }], model, "prod", key)).toBe(version);
-      }),
+      fc.property(
+        fc.integer({ min: 1 }),
+        fc.double({ min: 1e-9, max: 1e9, noNaN: true }),
+        text,
+        fc.option(text, { nil: undefined }),
+        (version, weight, model, key) => {
+          expect(pickFromSplit([{ version, weight }], model, "prod", key)).toBe(version);
+        },
+      ),
     );
   });
 
@@ -159,11 +177,25 @@ describe("split properties", () => {
       fc.property(split, fc.nat(), unit, (entries, at, u) => {
         // A weight-0 entry, anywhere (last included), beside entries with weight.
         const zero = { version: 0, weight: 0 };
-        const withZero = [...entries.slice(0, at % (entries.length + 1)), zero, ...entries.slice(at % (entries.length + 1))];
+        const withZero = [
+          ...entries.slice(0, at % (entries.length + 1)),
+          zero,
+          ...entries.slice(at % (entries.length + 1)),
+        ];
         expect(pickByUnit(withZero, u)).not.toBe(0);
       }),
     );
     // Rounding runs the point past every entry here: 1 - 0.1 - 0.2 is 0.7000000000000001, not below 0.7.
-    expect(pickByUnit([{ version: 1, weight: 0.1 }, { version: 2, weight: 0.2 }, { version: 3, weight: 0.7 }, { version: 4, weight: 0 }], 1 - 2 ** -53)).toBe(3);
+    expect(
+      pickByUnit(
+        [
+          { version: 1, weight: 0.1 },
+          { version: 2, weight: 0.2 },
+          { version: 3, weight: 0.7 },
+          { version: 4, weight: 0 },
+        ],
+        1 - 2 ** -53,
+      ),
+    ).toBe(3);
   });
 });

@@ -148,7 +148,8 @@ describe("map diffs", () => {
     // Keys as JSON brings them, `__proto__` and `constructor` included.
     const key = fc.oneof(fc.string(), fc.constantFrom("__proto__", "constructor", "toString"));
     const map = fc.dictionary(key, fc.integer()).map((m) => JSON.parse(JSON.stringify(m)) as Record<string, number>);
-    const own = (target: Record<string, number>, k: string, v: number) => Object.defineProperty(target, k, { value: v, enumerable: true, writable: true, configurable: true });
+    const own = (target: Record<string, number>, k: string, v: number) =>
+      Object.defineProperty(target, k, { value: v, enumerable: true, writable: true, configurable: true });
     fc.assert(
       fc.property(map, map, (from, to) => {
         const d = diffMaps(from, to);

@@ -5,7 +5,13 @@
  * it and within 10 s everywhere (the resolve hot path included, without a D1 read per
  * request); an open watch socket of a revoked token is closed with 4001.
  */
-import { createExecutionContext, evictDurableObject, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  evictDurableObject,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
@@ -43,7 +49,15 @@ function withSettings(overrides: Partial<Env>) {
     if (token) headers.set("authorization", `Bearer ${token}`);
     if (body !== undefined) headers.set("content-type", "application/json");
     const ctx = createExecutionContext();
-    const res = await worker.fetch(new Request(`http://mreg.test${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }), testEnv, ctx);
+    const res = await worker.fetch(
+      new Request(`http://mreg.test${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }),
+      testEnv,
+      ctx,
+    );
     await waitOnExecutionContext(ctx);
     const text = await res.text();
     return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : null) as Record<string, any> }; // reason: tests read arbitrary shapes
@@ -64,7 +78,8 @@ function countingDb(db: D1Database) {
             return (value as (...a: unknown[]) => unknown).apply(t, args);
           };
         }
-        if (property === "withSession") return (...args: unknown[]) => wrap((value as (...a: unknown[]) => object).apply(t, args));
+        if (property === "withSession")
+          return (...args: unknown[]) => wrap((value as (...a: unknown[]) => object).apply(t, args));
         return (value as (...a: unknown[]) => unknown).bind(t);
       },
     });
@@ -78,11 +93,33 @@ describe("minting", () => {
     await createModel("tk-fraud-a");
     await createModel("tk-churn");
     const before = Math.floor(Date.now() / 1000);
-    const created = await mint({ sub: "ci-fraud", scope: "write read", models: ["tk-fraud-*"], aliases: ["staging"], ttl_s: 3600, description: "CI of the fraud team" }, await hsToken({ expiresIn: 7200 }));
-    expect(created).toMatchObject({ sub: "ci-fraud", scope: "read write", models: ["tk-fraud-*"], aliases: ["staging"], description: "CI of the fraud team" });
+    const created = await mint(
+      {
+        sub: "ci-fraud",
+        scope: "write read",
+        models: ["tk-fraud-*"],
+        aliases: ["staging"],
+        ttl_s: 3600,
+        description: "CI of the fraud team",
+      },
+      await hsToken({ expiresIn: 7200 }),
+    );
+    expect(created).toMatchObject({
+      sub: "ci-fraud",
+      scope: "read write",
+      models: ["tk-fraud-*"],
+      aliases: ["staging"],
+      description: "CI of the fraud team",
+    });
     expect(created.id).toMatch(/^tok_[0-9A-Z]{26}$/);
     const claims = decodeJwt(created.token);
-    expect(claims).toMatchObject({ sub: "ci-fraud", scope: "read write", models: ["tk-fraud-*"], aliases: ["staging"], jti: created.id });
+    expect(claims).toMatchObject({
+      sub: "ci-fraud",
+      scope: "read write",
+      models: ["tk-fraud-*"],
+      aliases: ["staging"],
+      jti: created.id,
+    });
     expect(Object.keys(claims).sort()).toEqual(["aliases", "exp", "iat", "jti", "models", "scope", "sub"]);
     expect(claims.exp! - claims.iat!).toBe(3600);
     expect(claims.iat!).toBeGreaterThanOrEqual(before);
@@ -92,7 +129,9 @@ describe("minting", () => {
     expect((await json("GET", "/v1/models/tk-churn", { token: created.token })).status).toBe(403);
     expect((await json("POST", "/v1/models", { token: created.token, body: { name: "tk-fraud-b" } })).status).toBe(201);
     // It has no `admin`: it cannot mint.
-    expect((await json("POST", "/v1/tokens", { token: created.token, body: { sub: "x", scope: "read" } })).status).toBe(403);
+    expect((await json("POST", "/v1/tokens", { token: created.token, body: { sub: "x", scope: "read" } })).status).toBe(
+      403,
+    );
 
     // The default lifetime is a day (from a minter that lives longer: a token never outlives
     // its minter); an unrestricted token carries no models/aliases claims.
@@ -127,8 +166,14 @@ describe("minting", () => {
     const noAdmin = await json("POST", "/v1/tokens", { token: writer, body: { sub: "x", scope: "read" } });
     expect(noAdmin.status).toBe(403);
 
-    const teamA = await hsToken({ sub: "lead-a", scope: "admin", models: ["team-a-*"], aliases: ["staging", "canary-*"] });
-    const attempt = (body: Record<string, unknown>) => json("POST", "/v1/tokens", { token: teamA, body: { sub: "job", scope: "read", ...body } });
+    const teamA = await hsToken({
+      sub: "lead-a",
+      scope: "admin",
+      models: ["team-a-*"],
+      aliases: ["staging", "canary-*"],
+    });
+    const attempt = (body: Record<string, unknown>) =>
+      json("POST", "/v1/tokens", { token: teamA, body: { sub: "job", scope: "read", ...body } });
     // models: omitted means every model; wider or other globs are more than it holds.
     for (const models of [undefined, ["team-*"], ["*"], ["team-b-x"], ["team-a-x", "team-b-x"]]) {
       const res = await attempt({ models, aliases: ["staging"] });
@@ -143,7 +188,11 @@ describe("minting", () => {
       expect(res.body.detail).toMatch(/aliases/);
     }
     // Within both: minted, and every scope comes with `admin`.
-    const ok = await attempt({ scope: "read write promote admin", models: ["team-a-fraud", "team-a-churn-*"], aliases: ["canary-eu", "staging"] });
+    const ok = await attempt({
+      scope: "read write promote admin",
+      models: ["team-a-fraud", "team-a-churn-*"],
+      aliases: ["canary-eu", "staging"],
+    });
     expect(ok.status, JSON.stringify(ok.body)).toBe(201);
     expect(ok.body.scope).toBe("read write promote admin");
   });
@@ -182,7 +231,11 @@ describe("listing", () => {
     const seen: Record<string, unknown>[] = [];
     let cursor: string | null = null;
     do {
-      const page: { status: number; body: Record<string, any> } = await json("GET", `/v1/tokens?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: lister }); // reason: test reads the page
+      const page: { status: number; body: Record<string, any> } = await json(
+        "GET",
+        `/v1/tokens?limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+        { token: lister },
+      ); // reason: test reads the page
       expect(page.status).toBe(200);
       expect(page.body.items.length).toBeLessThanOrEqual(2);
       seen.push(...page.body.items);
@@ -190,7 +243,18 @@ describe("listing", () => {
     } while (cursor);
     expect(seen.map((t) => t.id)).toEqual([...ids].reverse());
     expect(seen[0]).toMatchObject({ sub: "lp-4", scope: "read", models: ["lp-*"], aliases: null, description: null });
-    expect(Object.keys(seen[0]!).sort()).toEqual(["aliases", "created_at", "created_by", "description", "expires_at", "id", "models", "parent", "scope", "sub"]);
+    expect(Object.keys(seen[0]!).sort()).toEqual([
+      "aliases",
+      "created_at",
+      "created_by",
+      "description",
+      "expires_at",
+      "id",
+      "models",
+      "parent",
+      "scope",
+      "sub",
+    ]);
     expect(seen.every((t) => !("token" in t))).toBe(true);
 
     expect((await json("DELETE", `/v1/tokens/${ids[2]}`)).status).toBe(204);
@@ -199,7 +263,10 @@ describe("listing", () => {
 
     expect((await json("GET", "/v1/tokens?limit=0")).status).toBe(400);
     expect((await json("GET", "/v1/tokens?cursor=garbage")).status).toBe(400);
-    expect((await json("GET", "/v1/tokens", { token: await hsToken({ scope: "read write promote approve report" }) })).status).toBe(403);
+    expect(
+      (await json("GET", "/v1/tokens", { token: await hsToken({ scope: "read write promote approve report" }) }))
+        .status,
+    ).toBe(403);
   });
 
   it("keeps teams apart: a minter limited by globs sees and revokes only tokens within them", async () => {
@@ -222,7 +289,12 @@ describe("listing", () => {
       expect((await json("GET", "/v1/models", { token: other.token })).status).toBe(200);
     }
     // A minter limited by aliases too manages only tokens within those.
-    const leadAStaging = await hsToken({ sub: "lead-a-staging", scope: "admin", models: ["ten-a-*"], aliases: ["staging"] });
+    const leadAStaging = await hsToken({
+      sub: "lead-a-staging",
+      scope: "admin",
+      models: ["ten-a-*"],
+      aliases: ["staging"],
+    });
     expect((await json("DELETE", `/v1/tokens/${a1.id}`, { token: leadAStaging })).status).toBe(404);
     expect((await json("DELETE", `/v1/tokens/${a2.id}`, { token: leadAStaging })).status).toBe(204);
     expect((await json("DELETE", `/v1/tokens/${a1.id}`, { token: leadA })).status).toBe(204);
@@ -248,17 +320,26 @@ describe("revoking", () => {
     expect((await json("DELETE", `/v1/tokens/${created.id}`)).status).toBe(404);
     expect((await json("DELETE", "/v1/tokens/not-an-id")).status).toBe(400);
 
-    const audit = await env.DB.prepare("SELECT actor, action, model, from_value, to_value, detail FROM audit_events WHERE action LIKE 'token.%' ORDER BY id").all<Record<string, string | null>>();
+    const audit = await env.DB.prepare(
+      "SELECT actor, action, model, from_value, to_value, detail FROM audit_events WHERE action LIKE 'token.%' ORDER BY id",
+    ).all<Record<string, string | null>>();
     const mine = audit.results.filter((r) => (r.to_value ?? r.from_value ?? "").includes(created.id));
     expect(mine.map((r) => r.action)).toEqual(["token.create", "token.revoke"]);
     expect(mine.every((r) => r.model === "" && r.actor === "alice")).toBe(true);
-    expect(JSON.parse(mine[0]!.to_value!)).toMatchObject({ id: created.id, sub: "rv-job", scope: "read", expires_at: created.expires_at });
+    expect(JSON.parse(mine[0]!.to_value!)).toMatchObject({
+      id: created.id,
+      sub: "rv-job",
+      scope: "read",
+      expires_at: created.expires_at,
+    });
     const signature = created.token.split(".")[2]!;
     expect(JSON.stringify(audit.results)).not.toContain(signature);
     expect(JSON.stringify(audit.results)).not.toContain(created.token.split(".")[1]!);
     // Readable through the audit route too, as registry-level events.
     const listed = await json("GET", "/v1/audit?action=token.revoke");
-    expect(listed.body.items.some((e: { to?: unknown; from?: { id?: string } }) => e.from?.id === created.id)).toBe(true);
+    expect(listed.body.items.some((e: { to?: unknown; from?: { id?: string } }) => e.from?.id === created.id)).toBe(
+      true,
+    );
   });
 
   it("cannot revoke tokens without a jti (development and IdP tokens): they are not affected", async () => {
@@ -282,7 +363,10 @@ describe("revoking", () => {
     for (let i = 0; i < 200; i++) {
       const res = await call("GET", "/v1/models/rv-serve/aliases/production", node.token);
       expect(res.status).toBe(200);
-      if (i % 100 === 0) expect(await call("GET", `/v1/resolve?uri=registry://rv-serve@production`, node.token)).toMatchObject({ status: 200 });
+      if (i % 100 === 0)
+        expect(await call("GET", `/v1/resolve?uri=registry://rv-serve@production`, node.token)).toMatchObject({
+          status: 200,
+        });
     }
     expect(counting.statements()).toBeLessThanOrEqual(3 + refreshesSince(hotFrom));
 
@@ -290,12 +374,17 @@ describe("revoking", () => {
     // bound is the mechanism's, not a stopwatch's: no view older than MAX_AGE_MS is used, so
     // every request that starts MAX_AGE_MS after the revocation committed is refused (and
     // MAX_AGE_MS plus a refresh is within the contract's 10 s: "rules" below).
-    await env.DB.prepare("UPDATE tokens SET revoked_at = ?, revoked_by = 'elsewhere' WHERE id = ?").bind(new Date().toISOString(), node.id).run();
+    await env.DB.prepare("UPDATE tokens SET revoked_at = ?, revoked_by = 'elsewhere' WHERE id = ?")
+      .bind(new Date().toISOString(), node.id)
+      .run();
     const revokedBy = Date.now();
     const statementsBefore = counting.statements();
     const answers: { startedAt: number; status: number }[] = [];
     while (!answers.some((a) => a.startedAt >= revokedBy + MAX_AGE_MS)) {
-      const path = answers.length % 2 ? "/v1/resolve?uri=registry://rv-serve@production" : "/v1/models/rv-serve/aliases/production";
+      const path =
+        answers.length % 2
+          ? "/v1/resolve?uri=registry://rv-serve@production"
+          : "/v1/models/rv-serve/aliases/production";
       const startedAt = Date.now();
       const res = await call("GET", path, node.token);
       answers.push({ startedAt, status: res.status });
@@ -317,7 +406,10 @@ describe("revoking", () => {
     const node = await mint({ sub: "node-down", scope: "read" });
     const down = new Proxy(env.DB, {
       get(t, property) {
-        if (property === "prepare") return () => { throw new Error("D1 is down (injected by the test)"); };
+        if (property === "prepare")
+          return () => {
+            throw new Error("D1 is down (injected by the test)");
+          };
         const value = Reflect.get(t, property, t) as unknown;
         return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(t) : value;
       },
@@ -329,7 +421,9 @@ describe("revoking", () => {
     expect(refused.body.detail).toMatch(/revoked/);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
     // A token without a registry jti is not checked, so D1's trouble does not reach it.
-    expect((await call("GET", "/v1/models/rv-down/aliases/production", await hsToken({ scope: "read" }))).status).toBe(200);
+    expect((await call("GET", "/v1/models/rv-down/aliases/production", await hsToken({ scope: "read" }))).status).toBe(
+      200,
+    );
   });
 
   it("closes an open watch socket of a revoked token with 4001 within 10 s, across hibernation, and leaves others open", async () => {
@@ -340,7 +434,9 @@ describe("revoking", () => {
     const kept = await mint({ sub: "node-k", scope: "read" });
     const open = async (token: string) => {
       const res = await exports.default.fetch(
-        new Request("http://mreg.test/v1/models/rv-watch/aliases/production/watch", { headers: { upgrade: "websocket", authorization: `Bearer ${token}` } }),
+        new Request("http://mreg.test/v1/models/rv-watch/aliases/production/watch", {
+          headers: { upgrade: "websocket", authorization: `Bearer ${token}` },
+        }),
       );
       expect(res.status).toBe(101);
       const ws = res.webSocket!;
@@ -363,7 +459,10 @@ describe("revoking", () => {
     // alarm has none set until its D1 query returns.)
     expect(REVOCATION_CHECK_MS + 2000).toBeLessThanOrEqual(10_000);
     const stub = modelStub("rv-watch");
-    const alarm = await until(() => runInDurableObject(stub, (_instance, state) => state.storage.getAlarm()), "the object's alarm");
+    const alarm = await until(
+      () => runInDurableObject(stub, (_instance, state) => state.storage.getAlarm()),
+      "the object's alarm",
+    );
     expect(alarm - Date.now()).toBeLessThanOrEqual(REVOCATION_CHECK_MS);
     // That next check, now (if it is running already, it closes the socket itself).
     await runDurableObjectAlarm(stub);
@@ -377,7 +476,9 @@ describe("revoking", () => {
     expect(b.state.messages.at(-1)).toMatchObject({ event: "set", version: 2 });
     // And a new socket with the revoked token is refused at the door.
     const again = await exports.default.fetch(
-      new Request("http://mreg.test/v1/models/rv-watch/aliases/production/watch", { headers: { upgrade: "websocket", authorization: `Bearer ${doomed.token}` } }),
+      new Request("http://mreg.test/v1/models/rv-watch/aliases/production/watch", {
+        headers: { upgrade: "websocket", authorization: `Bearer ${doomed.token}` },
+      }),
     );
     expect(again.status).toBe(401);
     b.ws.close(1000, "done");
@@ -387,7 +488,11 @@ describe("revoking", () => {
 describe("tokens minted with minted tokens", () => {
   /** A WebSocket watch of `model`'s production alias with `token`, and what it heard. */
   async function watch(model: string, token: string) {
-    const res = await exports.default.fetch(new Request(`http://mreg.test/v1/models/${model}/aliases/production/watch`, { headers: { upgrade: "websocket", authorization: `Bearer ${token}` } }));
+    const res = await exports.default.fetch(
+      new Request(`http://mreg.test/v1/models/${model}/aliases/production/watch`, {
+        headers: { upgrade: "websocket", authorization: `Bearer ${token}` },
+      }),
+    );
     expect(res.status).toBe(101);
     const ws = res.webSocket!;
     const state: { closed?: { code: number; reason: string }; messages: unknown[] } = { messages: [] };
@@ -411,10 +516,17 @@ describe("tokens minted with minted tokens", () => {
     // A token without a registry jti (development, identity provider) has no parent, but still caps.
     const dev = await hsToken({ sub: "dev-lead", expiresIn: 300 });
     const fromDev = await mint({ sub: "ci", scope: "read", ttl_s: 86400 }, dev);
-    expect(fromDev).toMatchObject({ ttl_capped: true, parent: null, expires_at: new Date(decodeJwt(dev).exp! * 1000).toISOString() });
+    expect(fromDev).toMatchObject({
+      ttl_capped: true,
+      parent: null,
+      expires_at: new Date(decodeJwt(dev).exp! * 1000).toISOString(),
+    });
     // The list shows each token's parent.
     const listed = await json("GET", "/v1/tokens?limit=200");
-    expect(listed.body.items.find((t: { id: string }) => t.id === child.id)).toMatchObject({ parent: parent.id, created_by: "short-lead" });
+    expect(listed.body.items.find((t: { id: string }) => t.id === child.id)).toMatchObject({
+      parent: parent.id,
+      created_by: "short-lead",
+    });
   }, 60_000);
 
   it("are revoked with their minter, and theirs in turn: HTTP at once here, D1 for every isolate, open sockets closed with 4001", async () => {
@@ -425,7 +537,8 @@ describe("tokens minted with minted tokens", () => {
     const child = await mint({ sub: "root", scope: "admin", ttl_s: 3000 }, lead.token);
     const grandchild = await mint({ sub: "node", scope: "read", ttl_s: 3000 }, child.token);
     const sibling = await mint({ sub: "other-lead", scope: "admin", ttl_s: 3000 });
-    for (const t of [lead, child, grandchild, sibling]) expect((await json("GET", "/v1/models", { token: t.token })).status).toBe(200);
+    for (const t of [lead, child, grandchild, sibling])
+      expect((await json("GET", "/v1/models", { token: t.token })).status).toBe(200);
     const socket = await watch("casc-m", grandchild.token);
     while (socket.state.messages.length === 0) await sleep(20);
 
@@ -436,27 +549,40 @@ describe("tokens minted with minted tokens", () => {
     }
     expect((await json("GET", "/v1/models", { token: sibling.token })).status).toBe(200);
     // In D1, which every other isolate's view and every model's socket upkeep read.
-    const rows = await env.DB.prepare("SELECT id, revoked_by FROM tokens WHERE id IN (?, ?, ?, ?) AND revoked_at IS NOT NULL ORDER BY id").bind(lead.id, child.id, grandchild.id, sibling.id).all();
+    const rows = await env.DB.prepare(
+      "SELECT id, revoked_by FROM tokens WHERE id IN (?, ?, ?, ?) AND revoked_at IS NOT NULL ORDER BY id",
+    )
+      .bind(lead.id, child.id, grandchild.id, sibling.id)
+      .all();
     expect(rows.results.map((r) => r.id)).toEqual([lead.id, child.id, grandchild.id]);
     // One audit event, naming the tokens revoked with it.
-    const events = (await json("GET", "/v1/audit?action=token.revoke&limit=200")).body.items as { from: { id: string }; detail?: { cascade?: string[] } }[];
+    const events = (await json("GET", "/v1/audit?action=token.revoke&limit=200")).body.items as {
+      from: { id: string };
+      detail?: { cascade?: string[] };
+    }[];
     expect(events.find((e) => e.from.id === lead.id)?.detail).toEqual({ cascade: [child.id, grandchild.id] });
     // The grandchild's open socket closes as its own revocation would close it.
     const started = Date.now();
     while (!socket.state.closed && Date.now() - started < 30_000) await sleep(50);
     expect(socket.state.closed).toMatchObject({ code: 4001, reason: "token revoked" });
     // A revoked token mints nothing, and its descendants' rows stay revoked.
-    expect((await json("POST", "/v1/tokens", { token: child.token, body: { sub: "x", scope: "read" } })).status).toBe(401);
+    expect((await json("POST", "/v1/tokens", { token: child.token, body: { sub: "x", scope: "read" } })).status).toBe(
+      401,
+    );
   }, 40_000);
 
   it("is refused when its minter was revoked while this isolate's view still let the minter in", async () => {
     const lead = await mint({ sub: "race-lead", scope: "admin", ttl_s: 3000 });
     expect((await json("GET", "/v1/models", { token: lead.token })).status).toBe(200);
     // Revoked by another isolate: straight in D1, so this isolate's view does not know yet.
-    await env.DB.prepare("UPDATE tokens SET revoked_at = ?, revoked_by = 'elsewhere' WHERE id = ?").bind(new Date().toISOString(), lead.id).run();
+    await env.DB.prepare("UPDATE tokens SET revoked_at = ?, revoked_by = 'elsewhere' WHERE id = ?")
+      .bind(new Date().toISOString(), lead.id)
+      .run();
     const res = await json("POST", "/v1/tokens", { token: lead.token, body: { sub: "late", scope: "read" } });
     expect([res.status, res.body.code]).toEqual([401, "unauthenticated"]);
-    const children = await env.DB.prepare("SELECT count(*) AS n FROM tokens WHERE parent_id = ?").bind(lead.id).first<{ n: number }>();
+    const children = await env.DB.prepare("SELECT count(*) AS n FROM tokens WHERE parent_id = ?")
+      .bind(lead.id)
+      .first<{ n: number }>();
     expect(children!.n).toBe(0);
   });
 
@@ -466,18 +592,65 @@ describe("tokens minted with minted tokens", () => {
     const fake = await mint({ sub: "root", scope: "admin", models: ["aud-tok-*"], ttl_s: 3000 }, lead.token);
     expect((await json("POST", "/v1/models", { token: fake.token, body: { name: "aud-tok-m" } })).status).toBe(201);
     const v = await json("POST", "/v1/models/aud-tok-m/versions", { token: fake.token, body: {} });
-    expect((await json("PUT", `/v1/models/aud-tok-m/versions/${v.body.version}/files/w.bin`, { token: fake.token, rawBody: new TextEncoder().encode("w") })).status).toBe(201);
-    expect((await json("POST", `/v1/models/aud-tok-m/versions/${v.body.version}/finalize`, { token: fake.token })).status).toBe(200);
-    expect((await json("PUT", "/v1/models/aud-tok-m/aliases/production", { token: fake.token, body: { version: v.body.version } })).status).toBe(200);
-    expect((await json("POST", "/v1/webhooks", { token: fake.token, body: { url: "https://hooks.example.com/x", models: ["aud-tok-*"] } })).status).toBe(201);
+    expect(
+      (
+        await json("PUT", `/v1/models/aud-tok-m/versions/${v.body.version}/files/w.bin`, {
+          token: fake.token,
+          rawBody: new TextEncoder().encode("w"),
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await json("POST", `/v1/models/aud-tok-m/versions/${v.body.version}/finalize`, { token: fake.token })).status,
+    ).toBe(200);
+    expect(
+      (
+        await json("PUT", "/v1/models/aud-tok-m/aliases/production", {
+          token: fake.token,
+          body: { version: v.body.version },
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await json("POST", "/v1/webhooks", {
+          token: fake.token,
+          body: { url: "https://hooks.example.com/x", models: ["aud-tok-*"] },
+        })
+      ).status,
+    ).toBe(201);
     const grandchild = await mint({ sub: "ci", scope: "read", models: ["aud-tok-m"], ttl_s: 60 }, fake.token);
     // A development token's writes carry no token id.
-    expect((await json("PATCH", "/v1/models/aud-tok-m", { token: await hsToken({ sub: "dev" }), body: { description: "d" } })).status).toBe(200);
+    expect(
+      (
+        await json("PATCH", "/v1/models/aud-tok-m", {
+          token: await hsToken({ sub: "dev" }),
+          body: { description: "d" },
+        })
+      ).status,
+    ).toBe(200);
 
-    const events = (await json("GET", "/v1/audit?limit=200")).body.items as { action: string; actor: string; token?: string; model: string; to?: { id?: string } }[];
-    const mine = events.filter((e) => e.model === "aud-tok-m" || (e.to?.id === grandchild.id) || (e.action === "webhook.create" && e.actor === "root"));
+    const events = (await json("GET", "/v1/audit?limit=200")).body.items as {
+      action: string;
+      actor: string;
+      token?: string;
+      model: string;
+      to?: { id?: string };
+    }[];
+    const mine = events.filter(
+      (e) =>
+        e.model === "aud-tok-m" || e.to?.id === grandchild.id || (e.action === "webhook.create" && e.actor === "root"),
+    );
     const byAction = (action: string) => mine.filter((e) => e.action === action).map((e) => [e.actor, e.token]);
-    for (const action of ["model.create", "version.create", "file.add", "version.finalize", "alias.set", "webhook.create", "token.create"]) {
+    for (const action of [
+      "model.create",
+      "version.create",
+      "file.add",
+      "version.finalize",
+      "alias.set",
+      "webhook.create",
+      "token.create",
+    ]) {
       expect([action, byAction(action)]).toEqual([action, [["root", fake.id]]]);
     }
     expect(byAction("model.update")).toEqual([["dev", undefined]]);
@@ -493,10 +666,14 @@ describe("rules", () => {
 
   it("grants only within the holder's scopes and globs", () => {
     expect(grantExcess(holder({ scopes: new Set(["read", "write"]) }), { scopes: ["read"] })).toBeNull();
-    expect(grantExcess(holder({ scopes: new Set(["read", "write"]) }), { scopes: ["read", "promote"] })).toMatch(/promote/);
+    expect(grantExcess(holder({ scopes: new Set(["read", "write"]) }), { scopes: ["read", "promote"] })).toMatch(
+      /promote/,
+    );
     expect(grantExcess(holder({}), { scopes: ["read", "write", "promote", "approve", "report", "admin"] })).toBeNull();
     const limited = holder({ models: ["fraud-*", "churn"], aliases: ["staging"] });
-    expect(grantExcess(limited, { scopes: ["read"], models: ["fraud-eu-*", "churn"], aliases: ["staging"] })).toBeNull();
+    expect(
+      grantExcess(limited, { scopes: ["read"], models: ["fraud-eu-*", "churn"], aliases: ["staging"] }),
+    ).toBeNull();
     expect(grantExcess(limited, { scopes: ["read"], aliases: ["staging"] })).toMatch(/models/);
     expect(grantExcess(limited, { scopes: ["read"], models: ["churn-*"], aliases: ["staging"] })).toMatch(/churn-\*/);
     expect(grantExcess(limited, { scopes: ["read"], models: ["churn"], aliases: ["staging-*"] })).toMatch(/aliases/);
@@ -529,7 +706,8 @@ describe("rules", () => {
       {},
     ];
     const minted = [];
-    for (const [i, c] of claims.entries()) minted.push({ claims: c, created: await mint({ sub: `gm-${i}`, scope: "read", ...c }) });
+    for (const [i, c] of claims.entries())
+      minted.push({ claims: c, created: await mint({ sub: `gm-${i}`, scope: "read", ...c }) });
     const listers: Partial<Principal>[] = [
       { models: ["gm-a-*"] },
       { models: ["gm-a-[*"] },
@@ -554,27 +732,40 @@ describe("sessions and cleanup", () => {
   it("ends a web UI session whose token is revoked", async () => {
     const created = await mint({ sub: "ui-rv", scope: "read" });
     const signIn = await exports.default.fetch(
-      new Request("http://127.0.0.1:8787/sign-in", { method: "POST", body: new URLSearchParams({ token: created.token, next: "/" }), redirect: "manual" }),
+      new Request("http://127.0.0.1:8787/sign-in", {
+        method: "POST",
+        body: new URLSearchParams({ token: created.token, next: "/" }),
+        redirect: "manual",
+      }),
     );
     expect(signIn.status).toBe(303);
     const cookie = signIn.headers.get("set-cookie")!.split(";")[0]!;
-    const home = () => exports.default.fetch(new Request("http://127.0.0.1:8787/", { headers: { cookie }, redirect: "manual" }));
+    const home = () =>
+      exports.default.fetch(new Request("http://127.0.0.1:8787/", { headers: { cookie }, redirect: "manual" }));
     expect((await home()).status).toBe(200);
     expect((await json("DELETE", `/v1/tokens/${created.id}`)).status).toBe(204);
     const after = await home();
     expect(after.status).toBe(303);
     expect(after.headers.get("location")).toMatch(/^\/sign-in/);
     const again = await exports.default.fetch(
-      new Request("http://127.0.0.1:8787/sign-in", { method: "POST", body: new URLSearchParams({ token: created.token }), redirect: "manual" }),
+      new Request("http://127.0.0.1:8787/sign-in", {
+        method: "POST",
+        body: new URLSearchParams({ token: created.token }),
+        redirect: "manual",
+      }),
     );
     expect(again.status).toBe(401);
   });
 
   it("prunes the rows of tokens expired an hour ago, and no others", async () => {
     const live = await mint({ sub: "pr-live", scope: "read", ttl_s: 60 });
-    await env.DB.prepare("INSERT INTO tokens (id, sub, scope, created_at, created_by, expires_at) VALUES ('tok_00000000000000000000000000', 'old', 'read', '2020-01-01T00:00:00.000Z', 'x', '2020-01-02T00:00:00.000Z')").run();
+    await env.DB.prepare(
+      "INSERT INTO tokens (id, sub, scope, created_at, created_by, expires_at) VALUES ('tok_00000000000000000000000000', 'old', 'read', '2020-01-01T00:00:00.000Z', 'x', '2020-01-02T00:00:00.000Z')",
+    ).run();
     expect(await pruneExpiredTokens(env.DB, new Date(Date.now() - 3600_000).toISOString())).toBe(1);
-    const left = await env.DB.prepare("SELECT id FROM tokens WHERE id IN (?, 'tok_00000000000000000000000000')").bind(live.id).all();
+    const left = await env.DB.prepare("SELECT id FROM tokens WHERE id IN (?, 'tok_00000000000000000000000000')")
+      .bind(live.id)
+      .all();
     expect(left.results.map((r) => r.id)).toEqual([live.id]);
   });
 });

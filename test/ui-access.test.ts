@@ -32,18 +32,26 @@ async function assertion(opts: AssertionOptions = {}): Promise<string> {
 }
 
 const get = (path: string, jwt: string) =>
-  exports.default.fetch(new Request(`https://mreg.example.com${path}`, { headers: { "cf-access-jwt-assertion": jwt }, redirect: "manual" }));
+  exports.default.fetch(
+    new Request(`https://mreg.example.com${path}`, { headers: { "cf-access-jwt-assertion": jwt }, redirect: "manual" }),
+  );
 
 describe("Cloudflare Access", () => {
   it("authenticates the model page's watch socket", async () => {
     await createModel("ui-access-watch");
     const path = "https://mreg.example.com/v1/models/ui-access-watch/aliases/production/watch";
-    const headers = { upgrade: "websocket", "cf-access-jwt-assertion": await assertion(), origin: "https://mreg.example.com" };
+    const headers = {
+      upgrade: "websocket",
+      "cf-access-jwt-assertion": await assertion(),
+      origin: "https://mreg.example.com",
+    };
     const res = await exports.default.fetch(new Request(path, { headers }));
     expect(res.status).toBe(101);
     res.webSocket!.accept();
     res.webSocket!.close();
-    const forged = await exports.default.fetch(new Request(path, { headers: { ...headers, "cf-access-jwt-assertion": await assertion({ audience: "other" }) } }));
+    const forged = await exports.default.fetch(
+      new Request(path, { headers: { ...headers, "cf-access-jwt-assertion": await assertion({ audience: "other" }) } }),
+    );
     expect(forged.status).toBe(401);
   });
 
@@ -74,7 +82,8 @@ describe("Cloudflare Access", () => {
     await createModel("ui-access-flash");
     const v1 = (await readyVersion("ui-access-flash", { "w.bin": new Uint8Array([1]) })).version as number;
     const v2 = (await readyVersion("ui-access-flash", { "w.bin": new Uint8Array([2]) })).version as number;
-    for (const version of [v1, v2]) await json("PUT", "/v1/models/ui-access-flash/aliases/production", { body: { version } });
+    for (const version of [v1, v2])
+      await json("PUT", "/v1/models/ui-access-flash/aliases/production", { body: { version } });
     const sam = await assertion({ email: "sam@oncall.example.com" });
     const csrf = /name="csrf" value="([^"]+)"/.exec(await (await get("/m/ui-access-flash", sam)).text())![1]!;
     const back = await exports.default.fetch(
@@ -91,7 +100,11 @@ describe("Cloudflare Access", () => {
     expect(flash).toMatch(/; HttpOnly; SameSite=Strict; Max-Age=60; Secure$/);
     const shown = async (jwt: string) => {
       const headers = { "cf-access-jwt-assertion": jwt, cookie: flash.split(";")[0]! };
-      const html = await (await exports.default.fetch(new Request(`https://mreg.example.com${back.headers.get("location")!}`, { headers }))).text();
+      const html = await (
+        await exports.default.fetch(
+          new Request(`https://mreg.example.com${back.headers.get("location")!}`, { headers }),
+        )
+      ).text();
       return /<div class="notice ok"[^>]*>(.*?)<\/div>/s.exec(html)?.[1]?.replace(/<[^>]+>/g, "") ?? null;
     };
     // Another user's browser, holding sam's record, is told nothing.
@@ -111,6 +124,9 @@ describe("Cloudflare Access", () => {
       expect(res.headers.get("location")).toMatch(/^\/sign-in/);
     }
     // The JSON API stays bearer-only: the Access header is no credential there.
-    expect((await json("GET", "/v1/models", { token: null, headers: { "cf-access-jwt-assertion": await assertion() } })).status).toBe(401);
+    expect(
+      (await json("GET", "/v1/models", { token: null, headers: { "cf-access-jwt-assertion": await assertion() } }))
+        .status,
+    ).toBe(401);
   });
 });

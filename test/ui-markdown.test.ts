@@ -17,14 +17,17 @@ const tagsAndAttributes = (html: string) => {
   const attributes = new Set<string>();
   const opening = [...html.matchAll(/<[a-z]/gi)].length;
   const wellFormed = [...html.matchAll(/<([a-z][a-z0-9]*)((?:\s+[a-z-]+(?:="[^"<>]*")?)*)\s*\/?>/gi)];
-  for (const m of wellFormed) for (const a of m[2]!.matchAll(/\s+([a-z-]+)(?:="[^"]*")?/gi)) attributes.add(a[1]!.toLowerCase());
+  for (const m of wellFormed)
+    for (const a of m[2]!.matchAll(/\s+([a-z-]+)(?:="[^"]*")?/gi)) attributes.add(a[1]!.toLowerCase());
   expect(wellFormed.length, "every opening tag is well formed").toBe(opening);
   return { tags, attributes };
 };
 
 describe("Markdown model cards", () => {
   it("renders headings, lists, quotes, code, emphasis and links", async () => {
-    const html = await render("# Title\n\nSome **bold**, *em* and `code`.\n\n- one\n- two\n\n1. first\n2. second\n\n> quoted\n\n```py\nx = 1\n```\n\n---\n[docs](https://example.com/a?b=1&c=2)");
+    const html = await render(
+      "# Title\n\nSome **bold**, *em* and `code`.\n\n- one\n- two\n\n1. first\n2. second\n\n> quoted\n\n```py\nx = 1\n```\n\n---\n[docs](https://example.com/a?b=1&c=2)",
+    );
     expect(html).toContain("<h3>Title</h3>");
     expect(html).toContain("<strong>bold</strong>");
     expect(html).toContain("<em>em</em>");
@@ -39,8 +42,12 @@ describe("Markdown model cards", () => {
 
   it("renders GFM tables with their alignment, and strikethrough", async () => {
     const html = await render("| model | auc |\n|:--|--:|\n| a *b* | 0.9 |\n| c |\n\n~~old~~");
-    expect(html).toContain('<table><thead><tr><th style="text-align:left">model</th><th style="text-align:right">auc</th></tr></thead>');
-    expect(html).toContain('<tr><td style="text-align:left">a <em>b</em></td><td style="text-align:right">0.9</td></tr>');
+    expect(html).toContain(
+      '<table><thead><tr><th style="text-align:left">model</th><th style="text-align:right">auc</th></tr></thead>',
+    );
+    expect(html).toContain(
+      '<tr><td style="text-align:left">a <em>b</em></td><td style="text-align:right">0.9</td></tr>',
+    );
     // A short row is padded, as GitHub does.
     expect(html).toContain('<tr><td style="text-align:left">c</td><td style="text-align:right"></td></tr>');
     expect(html).toContain("<s>old</s>");
@@ -50,7 +57,9 @@ describe("Markdown model cards", () => {
     const html = await render('![a chart](chart.png "AUC") ![](https://cdn.example/x.png) ![x](javascript:alert(1))');
     expect(html).not.toContain("<img");
     expect(html).toContain('<a href="chart.png" rel="nofollow noopener" class="image" title="AUC">image: a chart</a>');
-    expect(html).toContain('<a href="https://cdn.example/x.png" rel="nofollow noopener" class="image">image: untitled</a>');
+    expect(html).toContain(
+      '<a href="https://cdn.example/x.png" rel="nofollow noopener" class="image">image: untitled</a>',
+    );
     expect(html).not.toContain('href="javascript:');
   });
 
@@ -69,7 +78,7 @@ describe("Markdown model cards", () => {
         '[t](https://ok.example "x\\" onmouseover=\\"alert(1)") [u](https://ok.example \'a" onclick="b\')',
         "&lt;script&gt; &amp;lt; &#60;script&#62; &#x3C;img&#x3E; &quot;",
         "```\n</code></pre><script>x</script>\n```",
-        "```js\" onclick=\"x\n```",
+        '```js" onclick="x\n```',
       ].join("\n\n"),
     );
     const { tags, attributes } = tagsAndAttributes(html);
@@ -89,10 +98,33 @@ describe("Markdown model cards", () => {
   });
 
   it("keeps http(s), mailto and relative link targets, and nothing with another scheme", () => {
-    for (const url of ["https://a.example/x", "http://a.example", "mailto:a@b.example", "/m/x", "./a.md", "../a", "a.md", "#usage", "?q=1", "//cdn.example/x"]) {
+    for (const url of [
+      "https://a.example/x",
+      "http://a.example",
+      "mailto:a@b.example",
+      "/m/x",
+      "./a.md",
+      "../a",
+      "a.md",
+      "#usage",
+      "?q=1",
+      "//cdn.example/x",
+    ]) {
       expect(isSafeLink(url), url).toBe(true);
     }
-    for (const url of ["javascript:alert(1)", " JAVASCRIPT:x", "java\tscript:x", "java\nscript:x", "\u0000javascript:x", "data:text/html,x", "data:image/png;base64,x", "vbscript:x", "file:///etc/passwd", "blob:x", "ftp://a"]) {
+    for (const url of [
+      "javascript:alert(1)",
+      " JAVASCRIPT:x",
+      "java\tscript:x",
+      "java\nscript:x",
+      "\u0000javascript:x",
+      "data:text/html,x",
+      "data:image/png;base64,x",
+      "vbscript:x",
+      "file:///etc/passwd",
+      "blob:x",
+      "ftp://a",
+    ]) {
       expect(isSafeLink(url), JSON.stringify(url)).toBe(false);
     }
   });
@@ -134,7 +166,9 @@ describe("model card front matter", () => {
     const html = await card(HF_CARD);
     expect(html).toContain('<section aria-label="Card metadata">');
     expect(html).toContain('<th scope="row">License</th><td><span class="badge">apache-2.0</span></td>');
-    expect(html).toContain('<th scope="row">Languages</th><td><span class="badge">en</span><span class="badge">fr</span></td>');
+    expect(html).toContain(
+      '<th scope="row">Languages</th><td><span class="badge">en</span><span class="badge">fr</span></td>',
+    );
     expect(html).toContain('<span class="badge">&lt;script&gt;alert(1)&lt;/script&gt;</span>');
     expect(html).toContain('<span class="badge">imdb</span>');
     expect(html).toContain('<span class="badge">distilbert-base-uncased</span>');
@@ -155,7 +189,9 @@ describe("model card front matter", () => {
   });
 
   it("escapes what the front matter holds, keys included", async () => {
-    const html = await card(`---\n"<img src=x onerror=alert(1)>": "<script>x</script>"\nlicense: "<b>mit</b>"\n---\nbody`);
+    const html = await card(
+      `---\n"<img src=x onerror=alert(1)>": "<script>x</script>"\nlicense: "<b>mit</b>"\n---\nbody`,
+    );
     expect(html).not.toMatch(/<(img|script|b)[ >]/);
     expect(html).toContain("&lt;img src=x onerror=alert(1)&gt;");
     expect(html).toContain("&lt;b&gt;mit&lt;/b&gt;");

@@ -10,12 +10,18 @@ import { call, createModel, hsToken, json } from "./helpers";
 const XSS = `<script>alert("x")</script>`;
 
 /** A request to the UI as a browser would send it (cookie, form posts). */
-async function page(method: string, path: string, opts: { cookie?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
+async function page(
+  method: string,
+  path: string,
+  opts: { cookie?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+) {
   const headers = new Headers(opts.headers);
   if (opts.cookie) headers.set("cookie", opts.cookie);
   const body = opts.form ? new URLSearchParams(opts.form) : undefined;
   if (body) headers.set("content-type", "application/x-www-form-urlencoded");
-  const res = await exports.default.fetch(new Request(`http://127.0.0.1:8787${path}`, { method, headers, body, redirect: "manual" }));
+  const res = await exports.default.fetch(
+    new Request(`http://127.0.0.1:8787${path}`, { method, headers, body, redirect: "manual" }),
+  );
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
@@ -29,11 +35,19 @@ async function signIn(scope: string, sub = "ui-user"): Promise<string> {
 
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1];
 
-async function readyVersion(model: string, files: Record<string, string>, body: Record<string, unknown> = {}, token?: string): Promise<number> {
+async function readyVersion(
+  model: string,
+  files: Record<string, string>,
+  body: Record<string, unknown> = {},
+  token?: string,
+): Promise<number> {
   const v = await json("POST", `/v1/models/${model}/versions`, { body, token });
   expect(v.status).toBe(201);
   for (const [path, content] of Object.entries(files)) {
-    const put = await call("PUT", `/v1/models/${model}/versions/${v.body.version}/files/${path}`, { rawBody: content, token });
+    const put = await call("PUT", `/v1/models/${model}/versions/${v.body.version}/files/${path}`, {
+      rawBody: content,
+      token,
+    });
     expect(put.status).toBe(201);
   }
   expect((await call("POST", `/v1/models/${model}/versions/${v.body.version}/finalize`, { token })).status).toBe(200);
@@ -137,7 +151,11 @@ describe("pages", () => {
   it("escapes descriptions, tags, file paths and Markdown so scripts render inert", async () => {
     await createModel("ui-xss", { description: `desc ${XSS}`, tags: { [`k${XSS}`]: `v${XSS}` } });
     const readme = `# Card\n\nHello ${XSS} <img src=x onerror=alert(1)>\n\n[click](javascript:alert(1)) and [ok](https://example.com)\n\n\`\`\`\n${XSS}\n\`\`\`\n`;
-    const v = await readyVersion("ui-xss", { "README.md": readme, [`dir/<script>x.txt`]: "x" }, { description: XSS, tags: { note: XSS } });
+    const v = await readyVersion(
+      "ui-xss",
+      { "README.md": readme, [`dir/<script>x.txt`]: "x" },
+      { description: XSS, tags: { note: XSS } },
+    );
     const cookie = await signIn("read");
     for (const path of ["/?prefix=ui-xss", "/m/ui-xss", `/m/ui-xss/v/${v}`]) {
       const res = await page("GET", path, { cookie });
@@ -161,7 +179,8 @@ describe("pages", () => {
 
   it("shows a card's front matter as metadata and its tables; a README over the cap is named, not rendered", async () => {
     await createModel("ui-card");
-    const readme = "---\nlicense: mit\ntags: [fraud, payments]\nlibrary_name: sklearn\n---\n# Card\n\n| metric | value |\n|---|--:|\n| auc | 0.96 |\n";
+    const readme =
+      "---\nlicense: mit\ntags: [fraud, payments]\nlibrary_name: sklearn\n---\n# Card\n\n| metric | value |\n|---|--:|\n| auc | 0.96 |\n";
     const v = await readyVersion("ui-card", { "README.md": readme });
     const cookie = await signIn("read");
     const res = await page("GET", `/m/ui-card/v/${v}`, { cookie });
@@ -181,14 +200,36 @@ describe("pages", () => {
 
   it("shows the model's aliases, history, versions, gates; the version's lineage, gate dry runs; a diff and the audit log", async () => {
     await createModel("ui-up");
-    const up = await readyVersion("ui-up", { "w.bin": "up" }, { lineage: { git_sha: "a".repeat(40), run_id: "run-7" } });
+    const up = await readyVersion(
+      "ui-up",
+      { "w.bin": "up" },
+      { lineage: { git_sha: "a".repeat(40), run_id: "run-7" } },
+    );
     await createModel("ui-full");
     const v1 = await readyVersion("ui-full", { "cfg.txt": "a\nb\n" }, { metrics: { auc: 0.9 } });
-    const v2 = await readyVersion("ui-full", { "cfg.txt": "a\nc\n" }, { metrics: { auc: 0.95 }, lineage: { parents: [{ model: "ui-up", version: up }], datasets: [{ uri: "s3://d/train" }], params: { lr: 0.1 } } });
+    const v2 = await readyVersion(
+      "ui-full",
+      { "cfg.txt": "a\nc\n" },
+      {
+        metrics: { auc: 0.95 },
+        lineage: {
+          parents: [{ model: "ui-up", version: up }],
+          datasets: [{ uri: "s3://d/train" }],
+          params: { lr: 0.1 },
+        },
+      },
+    );
     await json("PUT", "/v1/models/ui-full/aliases/production", { body: { version: v1, reason: "first" } });
     await json("PUT", "/v1/models/ui-full/aliases/production", { body: { version: v2, reason: "better" } });
     await json("POST", "/v1/models/ui-full/aliases/production/rollback", { body: { reason: "paged" } });
-    await json("PUT", "/v1/models/ui-full/aliases/canary", { body: { split: [{ version: v1, weight: 80 }, { version: v2, weight: 20 }] } });
+    await json("PUT", "/v1/models/ui-full/aliases/canary", {
+      body: {
+        split: [
+          { version: v1, weight: 80 },
+          { version: v2, weight: 20 },
+        ],
+      },
+    });
     await json("PUT", "/v1/models/ui-full/gates/production", { body: { metrics: [{ name: "auc", min: 0.93 }] } });
     const cookie = await signIn("read");
     const model = await page("GET", "/m/ui-full", { cookie });
@@ -216,7 +257,7 @@ describe("pages", () => {
     expect(version.text).toContain(`ui-up v${up}`);
     expect(version.text).toContain("run-7");
     expect(version.text).toContain("s3://d/train");
-    expect(version.text).toContain("production: <span class=\"ok\">passes</span>");
+    expect(version.text).toContain('production: <span class="ok">passes</span>');
     const v1page = await page("GET", `/m/ui-full/v/${v1}`, { cookie });
     expect(v1page.text).toContain('data-check="metrics.auc" data-passed="false"');
     const diff = await page("GET", `/m/ui-full/diff?a=${v1}&b=${v2}`, { cookie });
@@ -251,7 +292,10 @@ describe("actions", () => {
       expect(html).not.toContain("/approve");
     }
     const csrf = csrfOf(model.text)!; // the sign-out form's: valid, but the scope is missing
-    const forged = await page("POST", "/m/ui-ro/aliases/production/rollback", { cookie, form: { csrf, reason: "x", confirm: "yes" } });
+    const forged = await page("POST", "/m/ui-ro/aliases/production/rollback", {
+      cookie,
+      form: { csrf, reason: "x", confirm: "yes" },
+    });
     expect(forged.status).toBe(403);
     expect(forged.text).toContain("promote");
     expect((await json("GET", "/v1/models/ui-ro/aliases/production")).body.version).toBe(v);
@@ -261,18 +305,34 @@ describe("actions", () => {
     await createModel("ui-csrf");
     const v = await readyVersion("ui-csrf", { "w.bin": "x" });
     const cookie = await signIn("read promote approve");
-    const forms: Record<string, string>[] = [{ alias: "production", version: String(v) }, { alias: "production", version: String(v), csrf: "x".repeat(43) }];
+    const forms: Record<string, string>[] = [
+      { alias: "production", version: String(v) },
+      { alias: "production", version: String(v), csrf: "x".repeat(43) },
+    ];
     for (const form of forms) {
       expect((await page("POST", "/m/ui-csrf/promote", { cookie, form })).status).toBe(403);
     }
     // Another session's token does not fit this one.
     const other = await signIn("read promote", "mallory");
     const otherCsrf = csrfOf((await page("GET", "/", { cookie: other })).text)!;
-    expect((await page("POST", "/m/ui-csrf/promote", { cookie, form: { alias: "production", version: String(v), csrf: otherCsrf } })).status).toBe(403);
-    expect((await page("POST", "/m/ui-csrf/promote", { form: { alias: "production", version: String(v) } })).status).toBe(401);
+    expect(
+      (
+        await page("POST", "/m/ui-csrf/promote", {
+          cookie,
+          form: { alias: "production", version: String(v), csrf: otherCsrf },
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (await page("POST", "/m/ui-csrf/promote", { form: { alias: "production", version: String(v) } })).status,
+    ).toBe(401);
     // The right token from the wrong origin is refused too.
     const ownCsrf = csrfOf((await page("GET", "/", { cookie })).text)!;
-    const foreign = { cookie, form: { alias: "production", version: String(v), csrf: ownCsrf }, headers: { origin: "https://evil.example" } };
+    const foreign = {
+      cookie,
+      form: { alias: "production", version: String(v), csrf: ownCsrf },
+      headers: { origin: "https://evil.example" },
+    };
     expect((await page("POST", "/m/ui-csrf/promote", foreign)).status).toBe(403);
     expect((await json("GET", "/v1/models/ui-csrf/aliases")).body.items).toEqual([]);
   });
@@ -289,38 +349,61 @@ describe("actions", () => {
     const csrf = csrfOf(model.text)!;
     const dry = await page("GET", `/m/ui-act/promote?alias=production&version=${v1}`, { cookie });
     expect(dry.text).toContain("The gate would refuse this promotion.");
-    const refused = await page("POST", "/m/ui-act/promote", { cookie, form: { csrf, alias: "production", version: String(v1) } });
+    const refused = await page("POST", "/m/ui-act/promote", {
+      cookie,
+      form: { csrf, alias: "production", version: String(v1) },
+    });
     expect(refused.status).toBe(409);
     expect(refused.text).toContain("Promotion refused");
     expect(refused.text).toContain('data-check="approvals" data-passed="false"');
-    const approve = await page("POST", `/m/ui-act/v/${v1}/approve`, { cookie, form: { csrf, target: "production", comment: "lgtm" } });
+    const approve = await page("POST", `/m/ui-act/v/${v1}/approve`, {
+      cookie,
+      form: { csrf, target: "production", comment: "lgtm" },
+    });
     expect(approve.status).toBe(303);
-    const ok = await page("POST", "/m/ui-act/promote", { cookie, form: { csrf, alias: "production", version: String(v1), reason: "ship" } });
+    const ok = await page("POST", "/m/ui-act/promote", {
+      cookie,
+      form: { csrf, alias: "production", version: String(v1), reason: "ship" },
+    });
     expect(ok.status).toBe(303);
     // The address names the record the post left (test/ui-oncall.test.ts follows it), never the change.
     expect(ok.headers.get("location")).toMatch(/^\/m\/ui-act\?flash=[0-9a-f]{32}$/);
     // The write's D1 bookmark rides to the next page, which then reads at least that fresh.
-    expect(ok.headers.getSetCookie().filter((c) => c.startsWith("mreg_bookmark="))).toEqual([expect.stringMatching(/^mreg_bookmark=[0-9a-f-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=60$/)]);
+    expect(ok.headers.getSetCookie().filter((c) => c.startsWith("mreg_bookmark="))).toEqual([
+      expect.stringMatching(/^mreg_bookmark=[0-9a-f-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=60$/),
+    ]);
     await json("POST", `/v1/models/ui-act/versions/${v2}/approvals`, { body: { target: "production" } });
     await page("POST", "/m/ui-act/promote", { cookie, form: { csrf, alias: "production", version: String(v2) } });
     expect((await json("GET", "/v1/models/ui-act/aliases/production")).body.version).toBe(v2);
-    const unconfirmed = await page("POST", "/m/ui-act/aliases/production/rollback", { cookie, form: { csrf, reason: "bad" } });
+    const unconfirmed = await page("POST", "/m/ui-act/aliases/production/rollback", {
+      cookie,
+      form: { csrf, reason: "bad" },
+    });
     expect(unconfirmed.status).toBe(400);
-    const back = await page("POST", "/m/ui-act/aliases/production/rollback", { cookie, form: { csrf, reason: "latency", confirm: "yes" } });
+    const back = await page("POST", "/m/ui-act/aliases/production/rollback", {
+      cookie,
+      form: { csrf, reason: "latency", confirm: "yes" },
+    });
     expect(back.status).toBe(303);
     expect((await json("GET", "/v1/models/ui-act/aliases/production")).body.version).toBe(v1);
     const history = await json("GET", "/v1/models/ui-act/aliases/production/history");
     expect(history.body.items[0]).toMatchObject({ action: "rollback", actor: "oncall", reason: "latency" });
     // production has a gate: the on-call session is not offered its deletion, and a forged one is refused; an admin's passes.
     expect((await page("GET", "/m/ui-act", { cookie })).text).not.toContain("Delete alias production");
-    const refusedDelete = await page("POST", "/m/ui-act/aliases/production/delete", { cookie, form: { csrf, confirm: "yes" } });
+    const refusedDelete = await page("POST", "/m/ui-act/aliases/production/delete", {
+      cookie,
+      form: { csrf, confirm: "yes" },
+    });
     expect(refusedDelete.status).toBe(403);
     // Refused on the model page itself, saying why and what to do.
     expect(refusedDelete.text).toContain('data-watch-alias="production"');
     expect(refusedDelete.text).toMatch(/<div class="notice bad" role="alert"><strong>Refused: <\/strong>[^<]*admin/);
     const adminCookie = await signIn("read promote admin", "platform");
     const adminCsrf = csrfOf((await page("GET", "/m/ui-act", { cookie: adminCookie })).text)!;
-    const del = await page("POST", "/m/ui-act/aliases/production/delete", { cookie: adminCookie, form: { csrf: adminCsrf, confirm: "yes" } });
+    const del = await page("POST", "/m/ui-act/aliases/production/delete", {
+      cookie: adminCookie,
+      form: { csrf: adminCsrf, confirm: "yes" },
+    });
     expect(del.status).toBe(303);
     expect((await json("GET", "/v1/models/ui-act/aliases")).body.items).toEqual([]);
   });
@@ -333,16 +416,25 @@ describe("watch with the session cookie", () => {
     await json("PUT", "/v1/models/ui-watch/aliases/production", { body: { version: v } });
     const cookie = await signIn("read");
     const path = "http://127.0.0.1:8787/v1/models/ui-watch/aliases/production/watch";
-    const foreign = await exports.default.fetch(new Request(path, { headers: { upgrade: "websocket", cookie, origin: "https://evil.example" } }));
+    const foreign = await exports.default.fetch(
+      new Request(path, { headers: { upgrade: "websocket", cookie, origin: "https://evil.example" } }),
+    );
     expect(foreign.status).toBe(403);
-    const res = await exports.default.fetch(new Request(path, { headers: { upgrade: "websocket", cookie, origin: "http://127.0.0.1:8787" } }));
+    const res = await exports.default.fetch(
+      new Request(path, { headers: { upgrade: "websocket", cookie, origin: "http://127.0.0.1:8787" } }),
+    );
     expect(res.status).toBe(101);
     const ws = res.webSocket!;
     ws.accept();
-    const first = await new Promise<string>((resolve) => ws.addEventListener("message", (e) => resolve(String(e.data)), { once: true }));
+    const first = await new Promise<string>((resolve) =>
+      ws.addEventListener("message", (e) => resolve(String(e.data)), { once: true }),
+    );
     expect(JSON.parse(first)).toMatchObject({ event: "current", version: v });
     ws.close();
     // The rest of the API does not take the cookie.
-    expect((await exports.default.fetch(new Request("http://127.0.0.1:8787/v1/models/ui-watch", { headers: { cookie } }))).status).toBe(401);
+    expect(
+      (await exports.default.fetch(new Request("http://127.0.0.1:8787/v1/models/ui-watch", { headers: { cookie } })))
+        .status,
+    ).toBe(401);
   });
 });

@@ -31,9 +31,10 @@ describe("sha256OfObject", () => {
       const data = bytesOf(size, size + 1);
       const key = await stored(data);
       for (const inFlight of [1, 2, 3, 8]) {
-        expect(await sha256OfObject(bucket, key, size, { rangeSize: R, inFlight }), `size ${size}, ${inFlight} in flight`).toBe(
-          await sha256Of(data),
-        );
+        expect(
+          await sha256OfObject(bucket, key, size, { rangeSize: R, inFlight }),
+          `size ${size}, ${inFlight} in flight`,
+        ).toBe(await sha256Of(data));
       }
     }
   });
@@ -44,7 +45,8 @@ describe("sha256OfObject", () => {
     const key = `test/verify-read/multipart-${keys++}`;
     const upload = await bucket.createMultipartUpload(key);
     const parts: R2UploadedPart[] = [];
-    for (let n = 1, at = 0; at < data.length; n++, at += 5 * MiB) parts.push(await upload.uploadPart(n, data.slice(at, at + 5 * MiB)));
+    for (let n = 1, at = 0; at < data.length; n++, at += 5 * MiB)
+      parts.push(await upload.uploadPart(n, data.slice(at, at + 5 * MiB)));
     await upload.complete(parts);
     const sha = await sha256Of(data);
     for (const opts of [

@@ -60,8 +60,16 @@ describe("POST /v1/models/{model}/versions", () => {
 
   it("rejects metrics that are not finite numbers", async () => {
     await createModel("v-metrics");
-    for (const raw of ['{"metrics":{"auc":1e999}}', '{"metrics":{"auc":"0.9"}}', '{"metrics":{"auc":null}}', '{"metrics":{"auc":NaN}}']) {
-      const res = await json("POST", "/v1/models/v-metrics/versions", { body: undefined, ...{ rawBody: raw, headers: { "content-type": "application/json" } } });
+    for (const raw of [
+      '{"metrics":{"auc":1e999}}',
+      '{"metrics":{"auc":"0.9"}}',
+      '{"metrics":{"auc":null}}',
+      '{"metrics":{"auc":NaN}}',
+    ]) {
+      const res = await json("POST", "/v1/models/v-metrics/versions", {
+        body: undefined,
+        ...{ rawBody: raw, headers: { "content-type": "application/json" } },
+      });
       expect(res.status, raw).toBe(400);
       expect(res.body.code).toBe("validation_failed");
     }
@@ -86,7 +94,14 @@ describe("POST /v1/models/{model}/versions", () => {
     await createModel("v-child");
     const parent = await createVersion("v-parent");
     const missing = await json("POST", "/v1/models/v-child/versions", {
-      body: { lineage: { parents: [{ model: "v-parent", version: 99 }, { model: "nowhere", version: 1 }] } },
+      body: {
+        lineage: {
+          parents: [
+            { model: "v-parent", version: 99 },
+            { model: "nowhere", version: 1 },
+          ],
+        },
+      },
     });
     expect(missing.status).toBe(400);
     expect(missing.body.errors).toHaveLength(2);
@@ -100,7 +115,9 @@ describe("POST /v1/models/{model}/versions", () => {
 
   it("numbers 50 concurrent creates 1..50 with no gap or repeat", async () => {
     await createModel("v-race");
-    const results = await Promise.all(Array.from({ length: 50 }, () => json("POST", "/v1/models/v-race/versions", { body: {} })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => json("POST", "/v1/models/v-race/versions", { body: {} })),
+    );
     expect(results.every((r) => r.status === 201)).toBe(true);
     const numbers = results.map((r) => r.body.version as number).sort((a, b) => a - b);
     expect(numbers).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
@@ -113,7 +130,9 @@ describe("POST /v1/models/{model}/versions", () => {
     await createModel("v-idem");
     const body = { metrics: { auc: 0.9 } };
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => json("POST", "/v1/models/v-idem/versions", { body, headers: { "idempotency-key": "job-7" } })),
+      Array.from({ length: 20 }, () =>
+        json("POST", "/v1/models/v-idem/versions", { body, headers: { "idempotency-key": "job-7" } }),
+      ),
     );
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);
     expect(results.filter((r) => r.status === 200)).toHaveLength(19);
@@ -124,15 +143,27 @@ describe("POST /v1/models/{model}/versions", () => {
 
   it("answers a reused Idempotency-Key with another body with 409 idempotency_conflict", async () => {
     await createModel("v-idem2");
-    const first = await json("POST", "/v1/models/v-idem2/versions", { body: { tags: { a: "1" } }, headers: { "idempotency-key": "k" } });
+    const first = await json("POST", "/v1/models/v-idem2/versions", {
+      body: { tags: { a: "1" } },
+      headers: { "idempotency-key": "k" },
+    });
     expect(first.status).toBe(201);
-    const again = await json("POST", "/v1/models/v-idem2/versions", { body: { tags: { a: "1" } }, headers: { "idempotency-key": "k" } });
+    const again = await json("POST", "/v1/models/v-idem2/versions", {
+      body: { tags: { a: "1" } },
+      headers: { "idempotency-key": "k" },
+    });
     expect(again.status).toBe(200);
     expect(again.body).toEqual(first.body);
-    const other = await json("POST", "/v1/models/v-idem2/versions", { body: { tags: { a: "2" } }, headers: { "idempotency-key": "k" } });
+    const other = await json("POST", "/v1/models/v-idem2/versions", {
+      body: { tags: { a: "2" } },
+      headers: { "idempotency-key": "k" },
+    });
     expect(other.status).toBe(409);
     expect(other.body.code).toBe("idempotency_conflict");
-    const badKey = await json("POST", "/v1/models/v-idem2/versions", { body: {}, headers: { "idempotency-key": "has space" } });
+    const badKey = await json("POST", "/v1/models/v-idem2/versions", {
+      body: {},
+      headers: { "idempotency-key": "has space" },
+    });
     expect(badKey.status).toBe(400);
   });
 });
@@ -169,9 +200,18 @@ describe("GET /v1/models/{model}/versions/{version}", () => {
 describe("PATCH /v1/models/{model}/versions/{version}", () => {
   it("merges tags and metrics, replaces lineage fields while pending, and audits", async () => {
     await createModel("v-patch");
-    await createVersion("v-patch", { tags: { a: "1", b: "2" }, metrics: { auc: 0.9, f1: 0.8 }, lineage: { run_id: "r1", git_sha: "abcd" } });
+    await createVersion("v-patch", {
+      tags: { a: "1", b: "2" },
+      metrics: { auc: 0.9, f1: 0.8 },
+      lineage: { run_id: "r1", git_sha: "abcd" },
+    });
     const res = await json("PATCH", "/v1/models/v-patch/versions/1", {
-      body: { description: "tuned", tags: { b: null, c: "3" }, metrics: { f1: null, auc: 0.95 }, lineage: { run_id: "r2", git_sha: null } },
+      body: {
+        description: "tuned",
+        tags: { b: null, c: "3" },
+        metrics: { f1: null, auc: 0.95 },
+        lineage: { run_id: "r2", git_sha: null },
+      },
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
@@ -193,9 +233,13 @@ describe("PATCH /v1/models/{model}/versions/{version}", () => {
     expect((await json("PATCH", "/v1/models/v-patch2/versions/7", { body: { description: "x" } })).status).toBe(404);
     expect((await json("PATCH", "/v1/models/ghost/versions/1", { body: { description: "x" } })).status).toBe(404);
     await createVersion("v-patch2");
-    expect((await json("PATCH", "/v1/models/v-patch2/versions/1", { body: { metrics: { auc: "high" } } })).status).toBe(400);
+    expect((await json("PATCH", "/v1/models/v-patch2/versions/1", { body: { metrics: { auc: "high" } } })).status).toBe(
+      400,
+    );
     expect((await json("PATCH", "/v1/models/v-patch2/versions/1", { body: { status: "ready" } })).status).toBe(400);
-    const parent = await json("PATCH", "/v1/models/v-patch2/versions/1", { body: { lineage: { parents: [{ model: "v-patch2", version: 9 }] } } });
+    const parent = await json("PATCH", "/v1/models/v-patch2/versions/1", {
+      body: { lineage: { parents: [{ model: "v-patch2", version: 9 }] } },
+    });
     expect(parent.status).toBe(400);
   });
 
@@ -203,6 +247,8 @@ describe("PATCH /v1/models/{model}/versions/{version}", () => {
     await createModel("v-patch3");
     await createVersion("v-patch3");
     const token = await hsToken({ scope: "read" });
-    expect((await json("PATCH", "/v1/models/v-patch3/versions/1", { token, body: { description: "x" } })).status).toBe(403);
+    expect((await json("PATCH", "/v1/models/v-patch3/versions/1", { token, body: { description: "x" } })).status).toBe(
+      403,
+    );
   });
 });

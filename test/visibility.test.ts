@@ -25,11 +25,26 @@ type Claim = readonly string[] | undefined;
 /** The oracle: what a token with `claim` sees, by `globMatch` alone. */
 const sees = (claim: Claim, name: string) => claim === undefined || claim.some((g) => globMatch(g, name));
 /** Whether every name `reach` reaches (undefined: every model) is one `claim` sees, glob by glob (`globWithin`'s rule). */
-const covers = (claim: Claim, reach: Claim) => claim === undefined || (reach !== undefined && reach.every((r) => claim.some((g) => globMatch(g, r))));
+const covers = (claim: Claim, reach: Claim) =>
+  claim === undefined || (reach !== undefined && reach.every((r) => claim.some((g) => globMatch(g, r))));
 
 const LONG = `long-${"x".repeat(60)}`;
 /** Names chosen to trip prefix and wildcard handling; the rest of the pool is drawn at random. */
-const FIXED_NAMES = ["a", "ab", "ab-c", "ab.c", "ab_c", "ab-c-d", "abc", "b", "b.a", "0", `${LONG}-one`, `${LONG}-two`, `${LONG}`];
+const FIXED_NAMES = [
+  "a",
+  "ab",
+  "ab-c",
+  "ab.c",
+  "ab_c",
+  "ab-c-d",
+  "abc",
+  "b",
+  "b.a",
+  "0",
+  `${LONG}-one`,
+  `${LONG}-two`,
+  `${LONG}`,
+];
 const HUB = "a";
 
 const nameArb = fc
@@ -44,7 +59,9 @@ function globArb(pool: readonly string[]): fc.Arbitrary<string> {
       fc.constant(n),
       fc.nat(n.length).map((i) => `${n.slice(0, i)}*`),
       fc.nat(n.length).map((i) => `*${n.slice(i)}`),
-      fc.tuple(fc.nat(n.length), fc.nat(n.length)).map(([i, j]) => `${n.slice(0, Math.min(i, j))}*${n.slice(Math.max(i, j))}`),
+      fc
+        .tuple(fc.nat(n.length), fc.nat(n.length))
+        .map(([i, j]) => `${n.slice(0, Math.min(i, j))}*${n.slice(Math.max(i, j))}`),
       fc.nat(n.length).map((i) => `${n.slice(0, i)}*${n.slice(i, i + 1)}*`),
       // `?` and `[...]` are literal in a claim's globs (only `*` is a wildcard): they match no model name.
       fc.nat(Math.max(0, n.length - 1)).map((i) => `${n.slice(0, i)}?${n.slice(i + 1)}`),
@@ -53,8 +70,28 @@ function globArb(pool: readonly string[]): fc.Arbitrary<string> {
   return fc
     .oneof(
       { weight: 6, arbitrary: fc.constantFrom(...pool).chain(fromName) },
-      { weight: 1, arbitrary: fc.constantFrom("*", "**", "*.*", "*-*", "*_*", "a*", "*a", "?", "[ab]*", `*${"x".repeat(55)}-two`, `${LONG}*`) },
-      { weight: 1, arbitrary: fc.array(fc.constantFrom("a", "b", ".", "-", "_", "*", "?"), { minLength: 1, maxLength: 5 }).map((c) => c.join("")) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          "*",
+          "**",
+          "*.*",
+          "*-*",
+          "*_*",
+          "a*",
+          "*a",
+          "?",
+          "[ab]*",
+          `*${"x".repeat(55)}-two`,
+          `${LONG}*`,
+        ),
+      },
+      {
+        weight: 1,
+        arbitrary: fc
+          .array(fc.constantFrom("a", "b", ".", "-", "_", "*", "?"), { minLength: 1, maxLength: 5 })
+          .map((c) => c.join("")),
+      },
     )
     .filter((g) => g.length >= 1 && g.length <= 256 && globTooComplex(g) === null);
 }
@@ -84,7 +121,11 @@ describe("one visibility rule, as code and as SQL (unit property, in D1)", () =>
   );
   const textArb = fc.array(unit, { maxLength: 8 }).map((u) => u.join(""));
   const anyGlob = textArb.filter((g) => g.length > 0 && globTooComplex(g) === null);
-  const anyClaim: fc.Arbitrary<Claim> = fc.oneof(fc.constant(undefined), fc.constant([] as string[]), fc.array(anyGlob, { minLength: 1, maxLength: 5 }));
+  const anyClaim: fc.Arbitrary<Claim> = fc.oneof(
+    fc.constant(undefined),
+    fc.constant([] as string[]),
+    fc.array(anyGlob, { minLength: 1, maxLength: 5 }),
+  );
 
   it("sees, all, sql, raw and the positional parameter agree with globMatch for random claims and names", async () => {
     await fc.assert(
@@ -93,16 +134,25 @@ describe("one visibility rule, as code and as SQL (unit property, in D1)", () =>
         const expected = sorted(names.filter((n) => sees(claim, n)));
         expect(sorted(names.filter((n) => visibility.sees(n)))).toEqual(expected);
         // `all`: sees every name, the registry's "" included; exactly what a `*`-only glob or no claim gives.
-        expect(visibility.all).toBe(sees(claim, "") && names.every((n) => sees(claim, n)) && sees(claim, "any-other.name"));
+        expect(visibility.all).toBe(
+          sees(claim, "") && names.every((n) => sees(claim, n)) && sees(claim, "any-other.name"),
+        );
 
         const db = orm(env.DB);
-        await env.DB.batch([env.DB.prepare("DELETE FROM visibility_probe"), ...names.map((n) => env.DB.prepare("INSERT INTO visibility_probe (name) VALUES (?)").bind(n))]);
+        await env.DB.batch([
+          env.DB.prepare("DELETE FROM visibility_probe"),
+          ...names.map((n) => env.DB.prepare("INSERT INTO visibility_probe (name) VALUES (?)").bind(n)),
+        ]);
         const drizzleRows = await db.select().from(probe).where(visibility.sql(probe.name)).all();
         expect(sorted(drizzleRows.map((r) => r.name)), JSON.stringify(claim)).toEqual(expected);
         const raw = visibility.raw("name");
-        const rawRows = await env.DB.prepare(`SELECT name FROM visibility_probe WHERE ${raw.text}`).bind(...raw.params).all<{ name: string }>();
+        const rawRows = await env.DB.prepare(`SELECT name FROM visibility_probe WHERE ${raw.text}`)
+          .bind(...raw.params)
+          .all<{ name: string }>();
         expect(sorted(rawRows.results.map((r) => r.name)), JSON.stringify(claim)).toEqual(expected);
-        const positional = await env.DB.prepare(`SELECT name FROM visibility_probe WHERE ${visibleSql("name", "?1")}`).bind(visibility.param).all<{ name: string }>();
+        const positional = await env.DB.prepare(`SELECT name FROM visibility_probe WHERE ${visibleSql("name", "?1")}`)
+          .bind(visibility.param)
+          .all<{ name: string }>();
         expect(sorted(positional.results.map((r) => r.name)), JSON.stringify(claim)).toEqual(expected);
       }),
       { numRuns: 40 },
@@ -117,10 +167,22 @@ describe("one visibility rule, as code and as SQL (unit property, in D1)", () =>
         expect(reaches.flatMap((r, i) => (visibility.covers(r) ? [String(i)] : []))).toEqual(expected);
         await env.DB.batch([
           env.DB.prepare("DELETE FROM visibility_claims"),
-          ...reaches.map((r, i) => env.DB.prepare("INSERT INTO visibility_claims (id, globs) VALUES (?, ?)").bind(String(i), r === undefined ? null : JSON.stringify(r))),
+          ...reaches.map((r, i) =>
+            env.DB.prepare("INSERT INTO visibility_claims (id, globs) VALUES (?, ?)").bind(
+              String(i),
+              r === undefined ? null : JSON.stringify(r),
+            ),
+          ),
         ]);
-        const rows = await orm(env.DB).select({ id: claimsTable.id }).from(claimsTable).where(visibility.coversSql(claimsTable.globs)).all();
-        expect(rows.map((r) => r.id).sort((a, b) => Number(a) - Number(b)), JSON.stringify(held)).toEqual(expected);
+        const rows = await orm(env.DB)
+          .select({ id: claimsTable.id })
+          .from(claimsTable)
+          .where(visibility.coversSql(claimsTable.globs))
+          .all();
+        expect(
+          rows.map((r) => r.id).sort((a, b) => Number(a) - Number(b)),
+          JSON.stringify(held),
+        ).toEqual(expected);
       }),
       { numRuns: 40 },
     );
@@ -143,7 +205,9 @@ describe("every list and search route answers exactly the visible set (property)
     vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response("ok"));
     for (const model of pool) {
       await createModel(model);
-      const v = await createVersion(model, { lineage: { run_id: "vis-run", git_sha: "feedc0de", datasets: [{ uri: "s3://vis/data", snapshot: "s1" }] } });
+      const v = await createVersion(model, {
+        lineage: { run_id: "vis-run", git_sha: "feedc0de", datasets: [{ uri: "s3://vis/data", snapshot: "s1" }] },
+      });
       versions.push(`${model}/${v.version}`);
     }
     const hub = await createVersion(HUB, { lineage: { parents: parents.map((model) => ({ model, version: 1 })) } });
@@ -151,12 +215,27 @@ describe("every list and search route answers exactly the visible set (property)
     expect(hub.version).toBe(2);
 
     const token = await root();
-    const reaches: Claim[] = [undefined, ["*"], ["a*"], ["*-two"], ["ab*", "b*"], [`${LONG}*`], ...pool.slice(0, 12).map((m) => [m]), [`${pool[1]}*`]];
+    const reaches: Claim[] = [
+      undefined,
+      ["*"],
+      ["a*"],
+      ["*-two"],
+      ["ab*", "b*"],
+      [`${LONG}*`],
+      ...pool.slice(0, 12).map((m) => [m]),
+      [`${pool[1]}*`],
+    ];
     for (const reach of reaches) {
-      const hook = await json("POST", "/v1/webhooks", { token, body: { url: "https://hooks.test/vis", events: ["vis.never"], models: reach ?? [] } });
+      const hook = await json("POST", "/v1/webhooks", {
+        token,
+        body: { url: "https://hooks.test/vis", events: ["vis.never"], models: reach ?? [] },
+      });
       expect(hook.status, JSON.stringify(hook.body)).toBe(201);
       webhooks.push({ id: hook.body.id, reach });
-      const minted = await json("POST", "/v1/tokens", { token, body: { sub: "vis", scope: "read", ...(reach ? { models: reach } : {}) } });
+      const minted = await json("POST", "/v1/tokens", {
+        token,
+        body: { sub: "vis", scope: "read", ...(reach ? { models: reach } : {}) },
+      });
       expect(minted.status, JSON.stringify(minted.body)).toBe(201);
       tokens.push({ id: minted.body.id, reach });
     }
@@ -169,7 +248,11 @@ describe("every list and search route answers exactly the visible set (property)
     let cursor: string | null = null;
     for (let n = 0; n < 50; n++) {
       const sep = path.includes("?") ? "&" : "?";
-      const res: { status: number; body: { items: T[]; next_cursor: string | null } } = await json("GET", `${path}${sep}limit=200${cursor ? `&cursor=${cursor}` : ""}`, { token });
+      const res: { status: number; body: { items: T[]; next_cursor: string | null } } = await json(
+        "GET",
+        `${path}${sep}limit=200${cursor ? `&cursor=${cursor}` : ""}`,
+        { token },
+      );
       expect(res.status, `${path}: ${JSON.stringify(res.body)}`).toBe(200);
       items.push(...res.body.items);
       cursor = res.body.next_cursor;
@@ -186,30 +269,50 @@ describe("every list and search route answers exactly the visible set (property)
         const visible = sorted(pool.filter((m) => sees(claim, m)));
 
         const models = await pages<{ name: string }>("/v1/models", token);
-        expect(models.map((m) => m.name), why).toEqual(visible);
+        expect(
+          models.map((m) => m.name),
+          why,
+        ).toEqual(visible);
 
         const audit = await pages<{ model: string }>("/v1/audit", token);
-        expect(sorted(new Set(audit.map((e) => e.model))), why).toEqual(sorted([...pool, ""].filter((m) => sees(claim, m))));
+        expect(sorted(new Set(audit.map((e) => e.model))), why).toEqual(
+          sorted([...pool, ""].filter((m) => sees(claim, m))),
+        );
 
-        for (const lookup of ["run_id=vis-run", "git_sha=feedc0de", "dataset=s3%3A%2F%2Fvis%2Fdata", "dataset=s3%3A%2F%2Fvis%2Fdata&snapshot=s1"]) {
+        for (const lookup of [
+          "run_id=vis-run",
+          "git_sha=feedc0de",
+          "dataset=s3%3A%2F%2Fvis%2Fdata",
+          "dataset=s3%3A%2F%2Fvis%2Fdata&snapshot=s1",
+        ]) {
           const found = await pages<{ model: string; version: number }>(`/v1/lineage?${lookup}`, token);
           expect(sorted(found.map((r) => r.model)), `${lookup}, ${why}`).toEqual(visible);
         }
 
         const hooks = await pages<{ id: string }>("/v1/webhooks", token);
-        expect(sorted(hooks.map((w) => w.id)), why).toEqual(sorted(webhooks.filter((w) => covers(claim, w.reach)).map((w) => w.id)));
+        expect(sorted(hooks.map((w) => w.id)), why).toEqual(
+          sorted(webhooks.filter((w) => covers(claim, w.reach)).map((w) => w.id)),
+        );
 
         const minted = await pages<{ id: string }>("/v1/tokens", token);
-        expect(sorted(minted.map((t) => t.id)), why).toEqual(sorted(tokens.filter((t) => covers(claim, t.reach)).map((t) => t.id)));
+        expect(sorted(minted.map((t) => t.id)), why).toEqual(
+          sorted(tokens.filter((t) => covers(claim, t.reach)).map((t) => t.id)),
+        );
 
         const registered = await json("GET", "/api/2.0/mlflow/registered-models/search?max_results=1000", { token });
         expect(registered.status, why).toBe(200);
-        expect(sorted((registered.body.registered_models ?? []).map((m: { name: string }) => m.name)), why).toEqual(visible);
+        expect(sorted((registered.body.registered_models ?? []).map((m: { name: string }) => m.name)), why).toEqual(
+          visible,
+        );
         expect(registered.body.next_page_token ?? "", why).toBe("");
         const mlflowVersions = await json("GET", "/api/2.0/mlflow/model-versions/search?max_results=1000", { token });
         expect(mlflowVersions.status, why).toBe(200);
         expect(
-          sorted((mlflowVersions.body.model_versions ?? []).map((v: { name: string; version: string }) => `${v.name}/${v.version}`)),
+          sorted(
+            (mlflowVersions.body.model_versions ?? []).map(
+              (v: { name: string; version: string }) => `${v.name}/${v.version}`,
+            ),
+          ),
           why,
         ).toEqual(sorted(versions.filter((v) => sees(claim, v.slice(0, v.lastIndexOf("/"))))));
 
@@ -219,9 +322,15 @@ describe("every list and search route answers exactly the visible set (property)
         // A parent in a model the token does not see is redacted, on the version and on its graph.
         if (sees(claim, HUB)) {
           const hub = await json("GET", `/v1/models/${HUB}/versions/2`, { token });
-          expect(hub.body.lineage.parents, why).toEqual(parents.map((model) => (sees(claim, model) ? { model, version: 1 } : { model: null, version: null, redacted: true })));
+          expect(hub.body.lineage.parents, why).toEqual(
+            parents.map((model) =>
+              sees(claim, model) ? { model, version: 1 } : { model: null, version: null, redacted: true },
+            ),
+          );
           const graph = await json("GET", `/v1/models/${HUB}/versions/2/lineage?depth=1`, { token });
-          const named: string[] = graph.body.nodes.filter((n: { model: string | null }) => n.model !== null).map((n: { model: string }) => n.model);
+          const named: string[] = graph.body.nodes
+            .filter((n: { model: string | null }) => n.model !== null)
+            .map((n: { model: string }) => n.model);
           expect(sorted(named), why).toEqual(sorted([HUB, ...parents.filter((m) => sees(claim, m))]));
           expect(graph.body.nodes.length - named.length, why).toBe(parents.filter((m) => !sees(claim, m)).length);
         }

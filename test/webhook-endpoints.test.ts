@@ -44,37 +44,37 @@ const numberText = (n: number) =>
 /** An IPv4 address in any notation the WHATWG host parser takes: 1 to 4 parts, each in any base, maybe a trailing dot. */
 function v4Notation(n: number): fc.Arbitrary<string> {
   const bytes = [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-  return fc
-    .tuple(fc.integer({ min: 1, max: 4 }), fc.boolean())
-    .chain(([parts, dot]) => {
-      // The last part holds the remaining bytes: a.b.c.d, a.b.(c·256+d), a.(b·65536+…), or n.
-      const leading = bytes.slice(0, parts - 1);
-      const last = bytes.slice(parts - 1).reduce((acc, b) => acc * 256 + b, 0);
-      return fc.tuple(...[...leading, last].map(numberText)).map((texts) => texts.join(".") + (dot ? "." : ""));
-    });
+  return fc.tuple(fc.integer({ min: 1, max: 4 }), fc.boolean()).chain(([parts, dot]) => {
+    // The last part holds the remaining bytes: a.b.c.d, a.b.(c·256+d), a.(b·65536+…), or n.
+    const leading = bytes.slice(0, parts - 1);
+    const last = bytes.slice(parts - 1).reduce((acc, b) => acc * 256 + b, 0);
+    return fc.tuple(...[...leading, last].map(numberText)).map((texts) => texts.join(".") + (dot ? "." : ""));
+  });
 }
 
 const hex = (n: number) => n.toString(16);
 
 /** An IPv6 address as groups, in a random textual form: case, leading zeros, `::` at some zero run. */
 function v6Notation(groups: readonly number[]): fc.Arbitrary<string> {
-  return fc.tuple(fc.boolean(), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), fc.nat()).map(([upper, pad, pick]) => {
-    const texts = groups.map((g, i) => (pad[i] ? g.toString(16).padStart(4, "0") : hex(g)));
-    const runs: [number, number][] = [];
-    for (let i = 0; i < 8; i++) {
-      if (groups[i] !== 0) continue;
-      let j = i;
-      while (j < 8 && groups[j] === 0) j++;
-      runs.push([i, j]);
-      i = j;
-    }
-    let text = texts.join(":");
-    if (runs.length > 0 && pick % (runs.length + 1) !== runs.length) {
-      const [from, to] = runs[pick % (runs.length + 1)]!;
-      text = `${texts.slice(0, from).join(":")}::${texts.slice(to).join(":")}`;
-    }
-    return upper ? text.toUpperCase() : text;
-  });
+  return fc
+    .tuple(fc.boolean(), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), fc.nat())
+    .map(([upper, pad, pick]) => {
+      const texts = groups.map((g, i) => (pad[i] ? g.toString(16).padStart(4, "0") : hex(g)));
+      const runs: [number, number][] = [];
+      for (let i = 0; i < 8; i++) {
+        if (groups[i] !== 0) continue;
+        let j = i;
+        while (j < 8 && groups[j] === 0) j++;
+        runs.push([i, j]);
+        i = j;
+      }
+      let text = texts.join(":");
+      if (runs.length > 0 && pick % (runs.length + 1) !== runs.length) {
+        const [from, to] = runs[pick % (runs.length + 1)]!;
+        text = `${texts.slice(0, from).join(":")}::${texts.slice(to).join(":")}`;
+      }
+      return upper ? text.toUpperCase() : text;
+    });
 }
 
 const group = fc.integer({ min: 0, max: 0xffff });
@@ -84,15 +84,27 @@ const v4Groups = (n: number) => [n >>> 16, n & 0xffff];
 const forbiddenV6 = fc.oneof(
   fc.constant([0, 0, 0, 0, 0, 0, 0, 1]), // loopback
   fc.constant([0, 0, 0, 0, 0, 0, 0, 0]), // unspecified
-  fc.tuple(fc.integer({ min: 0xfc00, max: 0xfdff }), fc.array(group, { minLength: 7, maxLength: 7 })).map(([g, rest]) => [g, ...rest]), // unique-local
-  fc.tuple(fc.integer({ min: 0xfe80, max: 0xfebf }), fc.array(group, { minLength: 7, maxLength: 7 })).map(([g, rest]) => [g, ...rest]), // link-local
+  fc
+    .tuple(fc.integer({ min: 0xfc00, max: 0xfdff }), fc.array(group, { minLength: 7, maxLength: 7 }))
+    .map(([g, rest]) => [g, ...rest]), // unique-local
+  fc
+    .tuple(fc.integer({ min: 0xfe80, max: 0xfebf }), fc.array(group, { minLength: 7, maxLength: 7 }))
+    .map(([g, rest]) => [g, ...rest]), // link-local
   forbiddenV4Address.map((n) => [0, 0, 0, 0, 0, 0xffff, ...v4Groups(n)]), // IPv4-mapped
   forbiddenV4Address.map((n) => [0x64, 0xff9b, 0, 0, 0, 0, ...v4Groups(n)]), // NAT64
-  fc.tuple(forbiddenV4Address, group, group, group, group, group).map(([n, ...rest]) => [0x2002, ...v4Groups(n), ...rest]), // 6to4
+  fc
+    .tuple(forbiddenV4Address, group, group, group, group, group)
+    .map(([n, ...rest]) => [0x2002, ...v4Groups(n), ...rest]), // 6to4
 );
 
 const url = (host: string) =>
-  fc.tuple(fc.constantFrom("https", "http", "HTTPS"), fc.constantFrom("", ":443", ":8080"), fc.constantFrom("/", "/hook", "/a?b=c")).map(([scheme, port, path]) => `${scheme}://${host}${port}${path}`);
+  fc
+    .tuple(
+      fc.constantFrom("https", "http", "HTTPS"),
+      fc.constantFrom("", ":443", ":8080"),
+      fc.constantFrom("/", "/hook", "/a?b=c"),
+    )
+    .map(([scheme, port, path]) => `${scheme}://${host}${port}${path}`);
 
 describe("webhook URLs", () => {
   it("relies on URL's host parser to bring every IPv4 notation to dotted decimal (checked, not assumed)", () => {
@@ -186,11 +198,24 @@ describe("webhook URLs", () => {
   });
 
   it("lets loopback (and only loopback) through when ALLOW_HTTP_WEBHOOKS=true", () => {
-    for (const u of ["http://localhost:9/x", "http://127.0.0.1:9/", "http://127.0.0.2/", "https://[::1]:8443/", "http://[::ffff:127.0.0.1]/", "http://api.localhost/"]) {
+    for (const u of [
+      "http://localhost:9/x",
+      "http://127.0.0.1:9/",
+      "http://127.0.0.2/",
+      "https://[::1]:8443/",
+      "http://[::ffff:127.0.0.1]/",
+      "http://api.localhost/",
+    ]) {
       expect(endpointProblem(u, true), u).toBeNull();
       expect(endpointProblem(u, false), u).not.toBeNull();
     }
-    for (const u of ["https://0.0.0.0/", "https://169.254.169.254/", "https://[fe80::1]/", "https://10.0.0.1/", "https://100.64.0.1/"]) {
+    for (const u of [
+      "https://0.0.0.0/",
+      "https://169.254.169.254/",
+      "https://[fe80::1]/",
+      "https://10.0.0.1/",
+      "https://100.64.0.1/",
+    ]) {
       expect(endpointProblem(u, true), u).toMatch(/must not point at a/);
     }
   });
@@ -206,9 +231,12 @@ describe("webhook URLs", () => {
 
   it("refuses every forbidden IPv6 address and every IPv6 form of a forbidden IPv4 one (property)", () => {
     fc.assert(
-      fc.property(forbiddenV6.chain(v6Notation).chain((text) => url(`[${text}]`)), (u) => {
-        expect(endpointProblem(u, false), u).not.toBeNull();
-      }),
+      fc.property(
+        forbiddenV6.chain(v6Notation).chain((text) => url(`[${text}]`)),
+        (u) => {
+          expect(endpointProblem(u, false), u).not.toBeNull();
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -224,7 +252,14 @@ describe("webhook URLs", () => {
   });
 
   it("answers 400 to a create or a change that points a webhook at a private address (loopback is allowed in tests)", async () => {
-    for (const u of ["https://169.254.169.254/latest/meta-data/", "https://[::ffff:a9fe:a9fe]/", "https://0.0.0.0/", "https://2852039166/", "https://10.0.0.1/", "https://[fe80::1]/"]) {
+    for (const u of [
+      "https://169.254.169.254/latest/meta-data/",
+      "https://[::ffff:a9fe:a9fe]/",
+      "https://0.0.0.0/",
+      "https://2852039166/",
+      "https://10.0.0.1/",
+      "https://[fe80::1]/",
+    ]) {
       const res = await json("POST", "/v1/webhooks", { body: { url: u } });
       expect(res.status, u).toBe(400);
       expect(res.body).toMatchObject({ code: "validation_failed", errors: [{ path: "url" }] });

@@ -43,14 +43,24 @@ async function hook(path: string, events: string[], models: string[]) {
 
 /** `until` (test/until.ts), saying on failure what the receiver got. */
 function waitFor<T>(probe: () => T | undefined | false, what: string): Promise<T> {
-  return until(probe, () => `${what}; received ${JSON.stringify(received.map((r) => [r.url, r.body.type]))}`, { intervalMs: 50 });
+  return until(probe, () => `${what}; received ${JSON.stringify(received.map((r) => [r.url, r.body.type]))}`, {
+    intervalMs: 50,
+  });
 }
 
 const at = (path: string) => received.filter((r) => r.url === `https://hooks.test/${path}`);
 
 /** An event made up for the model `model`, `detailChars` characters of `ch` in its detail. */
 function madeUp(model: string, detailChars = 0, ch = "€", fields: Partial<WebhookEvent> = {}): WebhookEvent {
-  return { id: sortableId(), at: new Date().toISOString(), actor: "t", action: "rollback", model, ...(detailChars ? { detail: { text: ch.repeat(detailChars) } } : {}), ...fields };
+  return {
+    id: sortableId(),
+    at: new Date().toISOString(),
+    actor: "t",
+    action: "rollback",
+    model,
+    ...(detailChars ? { detail: { text: ch.repeat(detailChars) } } : {}),
+    ...fields,
+  };
 }
 
 /** Spies on the queue's sendBatch, calling through: the batches sent, as the queue got them. */
@@ -99,20 +109,41 @@ describe("events and the queue's size limits", () => {
     for (const ch of ["模", "型"]) {
       const v = await json("POST", "/v1/models/size-gate/versions", { body: { tags: tags(ch) } });
       expect(v.status, JSON.stringify(v.body)).toBe(201);
-      expect((await call("PUT", `/v1/models/size-gate/versions/${v.body.version}/files/w.bin`, { rawBody: ch })).status).toBe(201);
+      expect(
+        (await call("PUT", `/v1/models/size-gate/versions/${v.body.version}/files/w.bin`, { rawBody: ch })).status,
+      ).toBe(201);
       expect((await json("POST", `/v1/models/size-gate/versions/${v.body.version}/finalize`)).status).toBe(200);
     }
-    expect((await json("PUT", "/v1/models/size-gate/gates/prod", { body: { required_tags: tags("甲") } })).status).toBe(200);
-    const refused = await json("PUT", "/v1/models/size-gate/aliases/prod", { body: { split: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }] } });
+    expect((await json("PUT", "/v1/models/size-gate/gates/prod", { body: { required_tags: tags("甲") } })).status).toBe(
+      200,
+    );
+    const refused = await json("PUT", "/v1/models/size-gate/aliases/prod", {
+      body: {
+        split: [
+          { version: 1, weight: 50 },
+          { version: 2, weight: 50 },
+        ],
+      },
+    });
     expect(refused.status).toBe(409);
     expect(refused.body.checks).toHaveLength(10);
     // The event behind it.
     expect((await json("PUT", "/v1/models/size-gate/aliases/canary", { body: { version: 1 } })).status).toBe(200);
 
-    const denied = await waitFor(() => at("denied").find((r) => r.body.type === "promotion_denied"), "promotion_denied");
-    expect(denied.body.data).toMatchObject({ action: "promotion_denied", model: "size-gate", detail: { truncated: true } });
+    const denied = await waitFor(
+      () => at("denied").find((r) => r.body.type === "promotion_denied"),
+      "promotion_denied",
+    );
+    expect(denied.body.data).toMatchObject({
+      action: "promotion_denied",
+      model: "size-gate",
+      detail: { truncated: true },
+    });
     expect(denied.body.data.detail?.checks).toBeUndefined();
-    await waitFor(() => at("denied").find((r) => r.body.type === "alias.set" && r.body.data.alias === "canary"), "the alias.set after it");
+    await waitFor(
+      () => at("denied").find((r) => r.body.type === "alias.set" && r.body.data.alias === "canary"),
+      "the alias.set after it",
+    );
     // The audit log has the whole event: 10 checks, over 128 KB of UTF-8, under 100 K characters.
     const audit = await json("GET", "/v1/audit?model=size-gate&action=promotion_denied");
     const whole = audit.body.items[0];
@@ -121,21 +152,33 @@ describe("events and the queue's size limits", () => {
     expect(utf8(whole)).toBeGreaterThan(128_000);
     expect(JSON.stringify(whole).length).toBeLessThan(100_000);
     expect(await modelStub("size-gate").outboxDepth()).toBe(0);
-    expect(await runInDurableObject(modelStub("size-gate"), (o: ModelState) => (o as unknown as { rooms: { outbox: { eventsPending(): number } } }).rooms.outbox.eventsPending())).toBe(0);
+    expect(
+      await runInDurableObject(modelStub("size-gate"), (o: ModelState) =>
+        (o as unknown as { rooms: { outbox: { eventsPending(): number } } }).rooms.outbox.eventsPending(),
+      ),
+    ).toBe(0);
   });
 
   it("keeps registry events (webhooks with 100 globs of 256 multibyte characters) in order while the queue is down, then sends them all", async () => {
     await hook("registry", ["webhook.create", "webhook.delete"], []);
     await waitFor(() => at("registry").length === 1, "its own create");
-    const down = vi.spyOn(env.DELIVERIES, "sendBatch").mockRejectedValue(new Error("Queue sendBatch failed: Service Unavailable"));
-    const globs = (ch: string) => Array.from({ length: 100 }, (_, i) => `${ch.repeat(250)}-${String(i).padStart(3, "0")}*`);
+    const down = vi
+      .spyOn(env.DELIVERIES, "sendBatch")
+      .mockRejectedValue(new Error("Queue sendBatch failed: Service Unavailable"));
+    const globs = (ch: string) =>
+      Array.from({ length: 100 }, (_, i) => `${ch.repeat(250)}-${String(i).padStart(3, "0")}*`);
     const big: string[] = [];
     for (const ch of ["模", "型", "甲"]) {
-      const res = await json("POST", "/v1/webhooks", { body: { url: "https://hooks.test/big", events: globs(ch), models: globs(ch) } });
+      const res = await json("POST", "/v1/webhooks", {
+        body: { url: "https://hooks.test/big", events: globs(ch), models: globs(ch) },
+      });
       expect(res.status).toBe(201);
       big.push(res.body.id);
     }
-    const pending = async () => (await env.DB.prepare("SELECT payload FROM pending_events ORDER BY id").all<{ payload: string }>()).results.map((r) => (JSON.parse(r.payload) as { to: { id: string } }).to.id);
+    const pending = async () =>
+      (await env.DB.prepare("SELECT payload FROM pending_events ORDER BY id").all<{ payload: string }>()).results.map(
+        (r) => (JSON.parse(r.payload) as { to: { id: string } }).to.id,
+      );
     await waitFor(() => down.mock.calls.length >= 3 || undefined, "the failed dispatches");
     await new Promise((r) => setTimeout(r, 300));
     expect(await pending()).toEqual(big);
@@ -146,11 +189,16 @@ describe("events and the queue's size limits", () => {
     expect(await pending()).toEqual([]);
     const got = await waitFor(() => at("registry").length === 4 && at("registry"), "the three creates");
     const creates = got.slice(1).map((r) => r.body.data);
-    expect(new Set(creates.map((e) => e.to === undefined && (e.detail as { truncated?: boolean }).truncated))).toEqual(new Set([true]));
+    expect(new Set(creates.map((e) => e.to === undefined && (e.detail as { truncated?: boolean }).truncated))).toEqual(
+      new Set([true]),
+    );
     // And what comes after travels as usual, whole.
     const small = await hook("small", ["nothing"], ["x"]);
     expect((await call("DELETE", `/v1/webhooks/${small.id}`)).status).toBe(204);
-    const deleted = await waitFor(() => at("registry").find((r) => r.body.type === "webhook.delete"), "the delete after them");
+    const deleted = await waitFor(
+      () => at("registry").find((r) => r.body.type === "webhook.delete"),
+      "the delete after them",
+    );
     expect(deleted.body.data.from).toMatchObject({ id: small.id, url: "https://hooks.test" });
   });
 
@@ -159,13 +207,26 @@ describe("events and the queue's size limits", () => {
     const dlq = vi.spyOn(env.DELIVERIES_DLQ, "send");
     const errors = vi.spyOn(console, "error");
     // Identity fields no route would let grow so large: nothing can be cut.
-    const events = [madeUp("size-dead"), madeUp("size-dead", 0, "", { reason: "r".repeat(130_000) }), madeUp("size-dead", 10)];
+    const events = [
+      madeUp("size-dead"),
+      madeUp("size-dead", 0, "", { reason: "r".repeat(130_000) }),
+      madeUp("size-dead", 10),
+    ];
     expect(await publish(env, events)).toBe(3);
     expect(sentIds(batches)).toEqual([events[0]!.id, events[2]!.id]);
     expect(dlq).toHaveBeenCalledTimes(1);
-    expect(dlq.mock.calls[0]![0]).toMatchObject({ kind: "undeliverable_event", event_id: events[1]!.id, type: "rollback", model: "size-dead" });
+    expect(dlq.mock.calls[0]![0]).toMatchObject({
+      kind: "undeliverable_event",
+      event_id: events[1]!.id,
+      type: "rollback",
+      model: "size-dead",
+    });
     expect(utf8(dlq.mock.calls[0]![0])).toBeLessThan(1000);
-    expect(errors.mock.calls.some((c) => String(c[0]).includes("dead-lettered") && JSON.stringify(c[1]).includes(events[1]!.id))).toBe(true);
+    expect(
+      errors.mock.calls.some(
+        (c) => String(c[0]).includes("dead-lettered") && JSON.stringify(c[1]).includes(events[1]!.id),
+      ),
+    ).toBe(true);
   });
 
   it("tells a queue that is down (wait, in order) from an event it will never take (dead-letter it, send the rest)", async () => {
@@ -220,9 +281,11 @@ describe("events and the queue's size limits", () => {
       inner.env = { ...real, DELIVERIES: down as unknown as typeof real.DELIVERIES };
       return real;
     });
-    for (const alias of ["a1", "a2", "a3"]) expect((await json("PUT", `/v1/models/size-outbox/aliases/${alias}`, { body: { version: 1 } })).status).toBe(200);
+    for (const alias of ["a1", "a2", "a3"])
+      expect((await json("PUT", `/v1/models/size-outbox/aliases/${alias}`, { body: { version: 1 } })).status).toBe(200);
     await waitFor(() => refused.length >= 3 || undefined, "the refused sends");
-    const pending = () => runInDurableObject(stub, (o: ModelState) => (o as unknown as Internals).rooms.outbox.eventsPending());
+    const pending = () =>
+      runInDurableObject(stub, (o: ModelState) => (o as unknown as Internals).rooms.outbox.eventsPending());
     expect(await pending()).toBeGreaterThanOrEqual(3);
 
     // Back up, with a poisoned event (one no message can hold) between two others.
@@ -231,12 +294,24 @@ describe("events and the queue's size limits", () => {
     await runInDurableObject(stub, (o: ModelState) => {
       const inner = o as unknown as Internals;
       inner.env = saved;
-      inner.ctx.storage.sql.exec("INSERT INTO events (payload) VALUES (?), (?)", JSON.stringify(poison), JSON.stringify(after));
+      inner.ctx.storage.sql.exec(
+        "INSERT INTO events (payload) VALUES (?), (?)",
+        JSON.stringify(poison),
+        JSON.stringify(after),
+      );
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await pending()).toBe(0);
-    const got = await waitFor(() => at("outbox").length === 4 && at("outbox"), "the three alias.set and the event after the poisoned one");
-    expect(got.filter((r) => r.body.type === "alias.set").map((r) => r.body.data.alias).sort()).toEqual(["a1", "a2", "a3"]);
+    const got = await waitFor(
+      () => at("outbox").length === 4 && at("outbox"),
+      "the three alias.set and the event after the poisoned one",
+    );
+    expect(
+      got
+        .filter((r) => r.body.type === "alias.set")
+        .map((r) => r.body.data.alias)
+        .sort(),
+    ).toEqual(["a1", "a2", "a3"]);
     expect(got.some((r) => r.body.data.id === after.id)).toBe(true);
   });
 });

@@ -77,13 +77,19 @@ async function createHook(events: string[]) {
 }
 
 const auditCount = async (id: string, action: string) =>
-  (await env.DB.prepare("SELECT count(*) AS n FROM audit_events WHERE action = ? AND (from_value LIKE ? OR detail LIKE ?)").bind(action, `%${id}%`, `%${id}%`).first<{ n: number }>())!.n;
+  (await env.DB.prepare(
+    "SELECT count(*) AS n FROM audit_events WHERE action = ? AND (from_value LIKE ? OR detail LIKE ?)",
+  )
+    .bind(action, `%${id}%`, `%${id}%`)
+    .first<{ n: number }>())!.n;
 
 describe("racing webhook changes", () => {
   it("lets exactly one of 6 concurrent rotations win; the others answer 409 and change nothing", async () => {
     const hook = await createHook(["ping"]);
     const { release } = holdBatches(6, true);
-    const answers = await Promise.all(Array.from({ length: 6 }, () => json("PATCH", `/v1/webhooks/${hook.id}`, { body: { rotate_secret: true } })));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => json("PATCH", `/v1/webhooks/${hook.id}`, { body: { rotate_secret: true } })),
+    );
     release();
     vi.mocked(env.DB.withSession).mockRestore();
     const winners = answers.filter((a) => a.status === 200);
@@ -112,32 +118,75 @@ describe("racing webhook changes", () => {
     await arrived;
     // Meanwhile the endpoint answers 410 to a delivery: the consumer disables the webhook.
     status = 410;
-    const event = { id: sortableId(), at: new Date().toISOString(), actor: "t", action: "rollback" as const, model: "m" };
+    const event = {
+      id: sortableId(),
+      at: new Date().toISOString(),
+      actor: "t",
+      action: "rollback" as const,
+      model: "m",
+    };
     const row = deliveryFor(event, hook.id, event.at);
     await orm(env.DB).insert(webhookDeliveries).values(row);
-    await deliverBatch(createMessageBatch<QueueMessage>("mreg-deliveries", [{ id: "m1", timestamp: new Date(), attempts: 1, body: { kind: "delivery", delivery_id: row.id!, webhook_id: hook.id } }]), env);
+    await deliverBatch(
+      createMessageBatch<QueueMessage>("mreg-deliveries", [
+        {
+          id: "m1",
+          timestamp: new Date(),
+          attempts: 1,
+          body: { kind: "delivery", delivery_id: row.id!, webhook_id: hook.id },
+        },
+      ]),
+      env,
+    );
     release();
     const answer = await patch;
     vi.mocked(env.DB.withSession).mockRestore();
     expect([answer.status, answer.body.code]).toEqual([409, "conflict"]);
-    expect((await json("GET", `/v1/webhooks/${hook.id}`)).body).toMatchObject({ active: false, disabled_reason: "the endpoint answered 410 Gone", description: null });
+    expect((await json("GET", `/v1/webhooks/${hook.id}`)).body).toMatchObject({
+      active: false,
+      disabled_reason: "the endpoint answered 410 Gone",
+      description: null,
+    });
 
     // Read after the disable: a change that does not mention `active` leaves it disabled.
     const later = await json("PATCH", `/v1/webhooks/${hook.id}`, { body: { description: "after" } });
     expect(later.status).toBe(200);
-    expect(later.body).toMatchObject({ active: false, disabled_reason: "the endpoint answered 410 Gone", description: "after" });
+    expect(later.body).toMatchObject({
+      active: false,
+      disabled_reason: "the endpoint answered 410 Gone",
+      description: "after",
+    });
     const enabled = await json("PATCH", `/v1/webhooks/${hook.id}`, { body: { active: true } });
     expect(enabled.body).toMatchObject({ active: true, disabled_reason: null });
   });
 
   it("bumps the revision on every write of the consumer too (since when deliveries fail, and their recovery)", async () => {
     const hook = await createHook(["nothing"]);
-    const revision = async () => (await env.DB.prepare("SELECT revision, failing_since FROM webhooks WHERE id = ?").bind(hook.id).first<{ revision: number; failing_since: string | null }>())!;
+    const revision = async () =>
+      (await env.DB.prepare("SELECT revision, failing_since FROM webhooks WHERE id = ?")
+        .bind(hook.id)
+        .first<{ revision: number; failing_since: string | null }>())!;
     const attempt = async (n: number) => {
-      const event = { id: sortableId(), at: new Date().toISOString(), actor: "t", action: "rollback" as const, model: "m" };
+      const event = {
+        id: sortableId(),
+        at: new Date().toISOString(),
+        actor: "t",
+        action: "rollback" as const,
+        model: "m",
+      };
       const row = deliveryFor(event, hook.id, event.at);
       await orm(env.DB).insert(webhookDeliveries).values(row);
-      await deliverBatch(createMessageBatch<QueueMessage>("mreg-deliveries", [{ id: `m${n}`, timestamp: new Date(), attempts: 1, body: { kind: "delivery", delivery_id: row.id!, webhook_id: hook.id } }]), env);
+      await deliverBatch(
+        createMessageBatch<QueueMessage>("mreg-deliveries", [
+          {
+            id: `m${n}`,
+            timestamp: new Date(),
+            attempts: 1,
+            body: { kind: "delivery", delivery_id: row.id!, webhook_id: hook.id },
+          },
+        ]),
+        env,
+      );
     };
     expect(await revision()).toEqual({ revision: 0, failing_since: null });
     status = 503;
@@ -157,10 +206,21 @@ describe("racing webhook changes", () => {
     status = 410;
     const messages = [];
     for (const n of [1, 2]) {
-      const event = { id: sortableId(), at: new Date().toISOString(), actor: "t", action: "rollback" as const, model: "m" };
+      const event = {
+        id: sortableId(),
+        at: new Date().toISOString(),
+        actor: "t",
+        action: "rollback" as const,
+        model: "m",
+      };
       const row = deliveryFor(event, hook.id, event.at);
       await orm(env.DB).insert(webhookDeliveries).values(row);
-      messages.push({ id: `m${n}`, timestamp: new Date(), attempts: 1, body: { kind: "delivery", delivery_id: row.id!, webhook_id: hook.id } as QueueMessage });
+      messages.push({
+        id: `m${n}`,
+        timestamp: new Date(),
+        attempts: 1,
+        body: { kind: "delivery", delivery_id: row.id!, webhook_id: hook.id } as QueueMessage,
+      });
     }
     await deliverBatch(createMessageBatch<QueueMessage>("mreg-deliveries", messages), env);
     expect(await auditCount(hook.id, "webhook.update")).toBe(1);

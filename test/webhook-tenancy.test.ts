@@ -15,7 +15,10 @@ let teamA: string;
 const admin = () => hsToken({ sub: "platform", scope: "admin" });
 
 async function create(body: Record<string, unknown>, token?: string) {
-  const res = await json("POST", "/v1/webhooks", { body: { url: "https://hooks.test/t", ...body }, ...(token ? { token } : {}) });
+  const res = await json("POST", "/v1/webhooks", {
+    body: { url: "https://hooks.test/t", ...body },
+    ...(token ? { token } : {}),
+  });
   return res;
 }
 
@@ -29,7 +32,11 @@ async function listAll(token: string, limit: number): Promise<string[]> {
   const ids: string[] = [];
   let cursor: string | null = null;
   for (let pages = 0; pages < 100; pages++) {
-    const res: { status: number; body: { items: { id: string }[]; next_cursor: string | null } } = await json("GET", `/v1/webhooks?limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`, { token });
+    const res: { status: number; body: { items: { id: string }[]; next_cursor: string | null } } = await json(
+      "GET",
+      `/v1/webhooks?limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`,
+      { token },
+    );
     expect(res.status).toBe(200);
     ids.push(...res.body.items.map((w) => w.id));
     cursor = res.body.next_cursor;
@@ -61,7 +68,11 @@ describe("webhooks and a token's models", () => {
 
   it("answers 404 on every route for another team's webhook and for an unfiltered one, and changes nothing", async () => {
     const root = await admin();
-    const others = [await created({ models: ["team-b-*"] }, root), await created({}, root), await created({ models: ["team-a-x", "team-b-y"] }, root)];
+    const others = [
+      await created({ models: ["team-b-*"] }, root),
+      await created({}, root),
+      await created({ models: ["team-a-x", "team-b-y"] }, root),
+    ];
     for (const other of others) {
       const ping = await json("POST", `/v1/webhooks/${other.id}/ping`, { token: root });
       expect(ping.status).toBe(202);
@@ -94,7 +105,10 @@ describe("webhooks and a token's models", () => {
       expect(res.status, JSON.stringify(models)).toBe(403);
     }
     expect((await json("GET", `/v1/webhooks/${own.id}`, { token: teamA })).body.models).toEqual(["team-a-*"]);
-    const narrowed = await json("PATCH", `/v1/webhooks/${own.id}`, { token: teamA, body: { models: ["team-a-fraud"], url: "https://hooks.test/t2" } });
+    const narrowed = await json("PATCH", `/v1/webhooks/${own.id}`, {
+      token: teamA,
+      body: { models: ["team-a-fraud"], url: "https://hooks.test/t2" },
+    });
     expect(narrowed.status).toBe(200);
     expect(narrowed.body).toMatchObject({ models: ["team-a-fraud"], url: "https://hooks.test/t2" });
     expect((await json("DELETE", `/v1/webhooks/${own.id}`, { token: teamA })).status).toBe(204);
@@ -107,7 +121,9 @@ describe("webhooks and a token's models", () => {
     for (let i = 0; i < 7; i++) {
       for (let j = 0; j < 3; j++) await created({ models: [`team-z${j}-*`] }, root);
       await created({}, root);
-      visible.push((await created({ models: i % 2 ? ["shared-c"] : [`team-c-${i}-*`, "shared-c"] }, i % 3 ? root : teamC)).id);
+      visible.push(
+        (await created({ models: i % 2 ? ["shared-c"] : [`team-c-${i}-*`, "shared-c"] }, i % 3 ? root : teamC)).id,
+      );
     }
     const newestFirst = [...visible].reverse();
     for (const limit of [1, 2, 3, 50]) expect(await listAll(teamC, limit)).toEqual(newestFirst);
@@ -120,15 +136,31 @@ describe("webhooks and a token's models", () => {
   });
 
   it("filters lists in SQL by the same rule as globWithin: the SQL glob test agrees with globMatch, `*` in the name and runs past D1's 50-byte pattern limit included (property)", async () => {
-    const unit = fc.oneof({ weight: 9, arbitrary: fc.constantFrom("a", "b", "-", "*", "?", "[", "]", "é") }, { weight: 1, arbitrary: fc.constant("ab".repeat(30)) });
+    const unit = fc.oneof(
+      { weight: 9, arbitrary: fc.constantFrom("a", "b", "-", "*", "?", "[", "]", "é") },
+      { weight: 1, arbitrary: fc.constant("ab".repeat(30)) },
+    );
     const text = fc.array(unit, { maxLength: 8 }).map((units) => units.join(""));
     await fc.assert(
       // (Globs whose span between `*`s D1 cannot test never get into a token: src/auth/verify.ts.)
-      fc.asyncProperty(fc.array(fc.tuple(text.filter((g) => g.length > 0 && globTooComplex(g) === null), text), { minLength: 1, maxLength: 100 }), async (pairs) => {
-        const statements = pairs.map(([glob, name]) => env.DB.prepare(`SELECT ${matchesAnySql("?1", "?2")} AS hit`).bind(name, globsParam([glob])));
-        const results = await env.DB.batch<{ hit: number }>(statements);
-        pairs.forEach(([glob, name], i) => expect(results[i]!.results[0]!.hit === 1, `${name} GLOB ${glob}`).toBe(globMatch(glob, name)));
-      }),
+      fc.asyncProperty(
+        fc.array(
+          fc.tuple(
+            text.filter((g) => g.length > 0 && globTooComplex(g) === null),
+            text,
+          ),
+          { minLength: 1, maxLength: 100 },
+        ),
+        async (pairs) => {
+          const statements = pairs.map(([glob, name]) =>
+            env.DB.prepare(`SELECT ${matchesAnySql("?1", "?2")} AS hit`).bind(name, globsParam([glob])),
+          );
+          const results = await env.DB.batch<{ hit: number }>(statements);
+          pairs.forEach(([glob, name], i) =>
+            expect(results[i]!.results[0]!.hit === 1, `${name} GLOB ${glob}`).toBe(globMatch(glob, name)),
+          );
+        },
+      ),
       { numRuns: 30 },
     );
   });

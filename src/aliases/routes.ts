@@ -15,7 +15,17 @@ import { VersionStore } from "../models/version-store";
 import type { AliasValue } from "../domain/alias";
 import { modelState } from "../model-writes/stub";
 import { deleteAlias, rollbackAlias, setAlias, setStage, swapAliases } from "./service";
-import { Alias, AliasParams, DeleteAliasQuery, HistoryEntry, PutAliasBody, RollbackBody, SettableAliasParams, StageBody, SwapBody } from "./schemas";
+import {
+  Alias,
+  AliasParams,
+  DeleteAliasQuery,
+  HistoryEntry,
+  PutAliasBody,
+  RollbackBody,
+  SettableAliasParams,
+  StageBody,
+  SwapBody,
+} from "./schemas";
 
 const HistoryCursor = z.object({ g: z.number().int().positive() });
 
@@ -49,11 +59,26 @@ export const aliasRoutes = [
     params: SettableAliasParams,
     body: PutAliasBody,
     responses: { 200: { description: "The alias", schema: Alias } },
-    errors: ["validation_failed", "not_found", "conflict", "version_not_ready", "gate_failed", "payload_too_large", "unsupported_media_type"],
+    errors: [
+      "validation_failed",
+      "not_found",
+      "conflict",
+      "version_not_ready",
+      "gate_failed",
+      "payload_too_large",
+      "unsupported_media_type",
+    ],
     async handler(c, { params, body, principal }) {
-      const value: AliasValue = body.split ? { version: null, split: body.split } : { version: body.version!, split: null };
+      const value: AliasValue = body.split
+        ? { version: null, split: body.split }
+        : { version: body.version!, split: null };
       const writer = { env: c.env, principal, model: params.model };
-      return c.json(await setAlias(writer, params.alias, value, { reason: body.reason ?? null, expectedGeneration: body.expected_generation }));
+      return c.json(
+        await setAlias(writer, params.alias, value, {
+          reason: body.reason ?? null,
+          expectedGeneration: body.expected_generation,
+        }),
+      );
     },
   }),
 
@@ -91,8 +116,19 @@ export const aliasRoutes = [
     errors: ["validation_failed"],
     async handler(c, { params, query }) {
       const before = query.cursor ? decodeCursor(query.cursor, HistoryCursor).g : undefined;
-      const rows = await modelState(c.env, params.model).aliasHistory({ alias: params.alias, before, limit: query.limit + 1 });
-      return c.json(toPage(rows, query.limit, (h) => ({ g: h.generation }), (h) => h));
+      const rows = await modelState(c.env, params.model).aliasHistory({
+        alias: params.alias,
+        before,
+        limit: query.limit + 1,
+      });
+      return c.json(
+        toPage(
+          rows,
+          query.limit,
+          (h) => ({ g: h.generation }),
+          (h) => h,
+        ),
+      );
     },
   }),
 
@@ -111,7 +147,12 @@ export const aliasRoutes = [
     responses: { 200: { description: "The alias, rolled back", schema: Alias } },
     errors: ["validation_failed", "not_found", "conflict", "version_not_ready", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      return c.json(await rollbackAlias({ env: c.env, principal, model: params.model }, params.alias, { toVersion: body.to_version, reason: body.reason ?? null }));
+      return c.json(
+        await rollbackAlias({ env: c.env, principal, model: params.model }, params.alias, {
+          toVersion: body.to_version,
+          reason: body.reason ?? null,
+        }),
+      );
     },
   }),
 
@@ -128,7 +169,9 @@ export const aliasRoutes = [
     responses: { 200: { description: "Both aliases after the swap", schema: itemsOf(Alias) } },
     errors: ["validation_failed", "not_found", "gate_failed", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      return c.json({ items: await swapAliases({ env: c.env, principal, model: params.model }, body.aliases, body.reason ?? null) });
+      return c.json({
+        items: await swapAliases({ env: c.env, principal, model: params.model }, body.aliases, body.reason ?? null),
+      });
     },
   }),
 

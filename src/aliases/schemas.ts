@@ -46,7 +46,6 @@ export const StageBody = z.strictObject({
 export const ResolveQuery = z.object({ key: z.string().min(1).max(256).optional() });
 export const ResolveUriQuery = ResolveQuery.extend({ uri: z.string().min(1).max(512) });
 
-
 export const HistoryEntry = z
   .object({
     generation: z.number().int(),

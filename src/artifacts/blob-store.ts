@@ -106,7 +106,11 @@ export class BlobStore {
   }
 
   /** Runs `work` holding the lease on `sha256`'s address; `held: false` when another holds it. */
-  async withLease<T>(sha256: string, ttlMs: number, work: () => Promise<T>): Promise<{ held: false } | { held: true; value: T }> {
+  async withLease<T>(
+    sha256: string,
+    ttlMs: number,
+    work: () => Promise<T>,
+  ): Promise<{ held: false } | { held: true; value: T }> {
     const holder = crypto.randomUUID();
     if (!(await this.lease(sha256, holder, ttlMs))) return { held: false };
     try {

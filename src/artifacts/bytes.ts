@@ -32,10 +32,14 @@ export interface VerifiedBytes {
 }
 
 function mismatch(declared: string, actual: string): ProblemError {
-  return new ProblemError("digest_mismatch", `The bytes hash to ${actual}, not the declared ${declared}; nothing was kept`, {
-    expected: declared,
-    actual,
-  });
+  return new ProblemError(
+    "digest_mismatch",
+    `The bytes hash to ${actual}, not the declared ${declared}; nothing was kept`,
+    {
+      expected: declared,
+      actual,
+    },
+  );
 }
 
 /** Leases live long enough to verify `size` bytes at a slow 10 MiB/s, and at least 10 minutes. */
@@ -46,7 +50,8 @@ function leaseMs(size: number): number {
 /** Runs `write` holding the lease on `sha256`'s content address; 409 when another writer holds it. */
 async function underLease<T>(blobs: BlobStore, sha256: string, size: number, write: () => Promise<T>): Promise<T> {
   const outcome = await blobs.withLease(sha256, leaseMs(size), write);
-  if (!outcome.held) throw new ProblemError("conflict", `Another upload of the bytes ${sha256} is being verified; retry shortly`);
+  if (!outcome.held)
+    throw new ProblemError("conflict", `Another upload of the bytes ${sha256} is being verified; retry shortly`);
   return outcome.value;
 }
 
@@ -109,7 +114,12 @@ export async function storeSingle(
 }
 
 /** The body's sha256 once all of it went through `hasher`; `failure` is what stopped the write, if anything. */
-async function finished(hasher: Sha256Stream, length: number, declared: string | undefined, failure: unknown): Promise<string> {
+async function finished(
+  hasher: Sha256Stream,
+  length: number,
+  declared: string | undefined,
+  failure: unknown,
+): Promise<string> {
   const sha256 = await hasher.hex();
   const complete = hasher.bytes === length;
   if (complete && declared !== undefined && sha256 !== declared) throw mismatch(declared, sha256);
@@ -123,7 +133,14 @@ async function finished(hasher: Sha256Stream, length: number, declared: string |
  * else copied to their content address (R2 checking the copy) under its lease. The caller
  * deletes the staged object.
  */
-async function publishStaged(bucket: R2Bucket, blobs: BlobStore, staged: string, sha256: string, size: number, at: string): Promise<VerifiedBytes> {
+async function publishStaged(
+  bucket: R2Bucket,
+  blobs: BlobStore,
+  staged: string,
+  sha256: string,
+  size: number,
+  at: string,
+): Promise<VerifiedBytes> {
   if (await blobs.reuse(sha256, size)) return { sha256, size, deduplicated: true };
   return underLease(blobs, sha256, size, async () => {
     if (await blobs.reuse(sha256, size)) return { sha256, size, deduplicated: true };
@@ -188,7 +205,10 @@ export async function completeUpload(
   return underLease(blobs, upload.sha256, upload.size, async (): Promise<Completion> => {
     const known = await blobs.verifiedSize(upload.sha256);
     if (known !== null) {
-      await bucket.resumeMultipartUpload(upload.r2_key, upload.r2_upload_id).abort().catch(() => undefined);
+      await bucket
+        .resumeMultipartUpload(upload.r2_key, upload.r2_upload_id)
+        .abort()
+        .catch(() => undefined);
       if (known !== upload.size) return { outcome: "mismatch" };
       if (!(await mayReuseUnverified())) return { outcome: "superseded" };
       await blobs.reuse(upload.sha256, upload.size);

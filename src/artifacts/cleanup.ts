@@ -31,7 +31,9 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
 
   let expiredUploads = 0;
   for (const model of await blobs.modelsWithExpiredUploads(now.toISOString())) {
-    const { aborts } = unwrap(await modelState(env, model).expireUploads({ model, actor: "cleanup", at: now.toISOString() }));
+    const { aborts } = unwrap(
+      await modelState(env, model).expireUploads({ model, actor: "cleanup", at: now.toISOString() }),
+    );
     await abortR2Uploads(env.ARTIFACTS, aborts);
     expiredUploads += aborts.length;
   }
@@ -83,7 +85,9 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
   let cursor: string | undefined;
   do {
     const page = await env.ARTIFACTS.list({ prefix: STAGING_PREFIX, cursor });
-    const stale = page.objects.filter((o) => now.getTime() - o.uploaded.getTime() > STAGED_MAX_AGE_MS).map((o) => o.key);
+    const stale = page.objects
+      .filter((o) => now.getTime() - o.uploaded.getTime() > STAGED_MAX_AGE_MS)
+      .map((o) => o.key);
     if (stale.length > 0) await env.ARTIFACTS.delete(stale);
     deletedStaged += stale.length;
     cursor = page.truncated ? page.cursor : undefined;

@@ -49,16 +49,25 @@ export function findFile(db: D1Handle, model: string, version: number, path: str
 }
 
 /** Decides what to answer for `file` and opens its bytes (the range only) when there are some to send. */
-export async function openDownload(env: Env, file: { sha256: string; size: number }, request: DownloadRequest): Promise<Download> {
+export async function openDownload(
+  env: Env,
+  file: { sha256: string; size: number },
+  request: DownloadRequest,
+): Promise<Download> {
   if (noneMatch(request.ifNoneMatch, file.sha256)) return { kind: "not_modified" };
   const range = parseRange(request.range, file.size);
   if (range.kind === "unsatisfiable") return { kind: "unsatisfiable" };
-  const [status, offset, length] = range.kind === "partial" ? ([206, range.offset, range.length] as const) : ([200, 0, file.size] as const);
+  const [status, offset, length] =
+    range.kind === "partial" ? ([206, range.offset, range.length] as const) : ([200, 0, file.size] as const);
   if (request.head) return { kind: "bytes", status, offset, length, body: null };
   let body: ReadableStream;
-  if (request.readAhead && length > READ_AHEAD.threshold) body = readAhead(env.ARTIFACTS, blobKey(file.sha256), offset, length);
+  if (request.readAhead && length > READ_AHEAD.threshold)
+    body = readAhead(env.ARTIFACTS, blobKey(file.sha256), offset, length);
   else {
-    const object = await env.ARTIFACTS.get(blobKey(file.sha256), range.kind === "partial" ? { range: { offset, length } } : {});
+    const object = await env.ARTIFACTS.get(
+      blobKey(file.sha256),
+      range.kind === "partial" ? { range: { offset, length } } : {},
+    );
     if (!object) throw new Error(`blob ${file.sha256} is listed but missing from R2`);
     body = object.body;
   }
@@ -86,7 +95,12 @@ export const BYTES = "application/octet-stream";
  * 304, or the bytes with their length and range. A range past the end is each protocol's
  * own answer, so `unsatisfiable` gives it (or throws it).
  */
-export function answerDownload(download: Download, size: number, headers: Headers, unsatisfiable: () => Response): Response {
+export function answerDownload(
+  download: Download,
+  size: number,
+  headers: Headers,
+  unsatisfiable: () => Response,
+): Response {
   switch (download.kind) {
     case "not_modified":
       return new Response(null, { status: 304, headers });
@@ -95,7 +109,8 @@ export function answerDownload(download: Download, size: number, headers: Header
     case "bytes":
       headers.set("content-type", BYTES);
       headers.set("content-length", String(download.length));
-      if (download.status === 206) headers.set("content-range", `bytes ${download.offset}-${download.offset + download.length - 1}/${size}`);
+      if (download.status === 206)
+        headers.set("content-range", `bytes ${download.offset}-${download.offset + download.length - 1}/${size}`);
       return new Response(download.body, { status: download.status, headers });
   }
 }

@@ -15,14 +15,24 @@ export interface ReadAhead {
 }
 
 /** Reads above this length go through `readAhead`; below it, one get is as good. */
-export const READ_AHEAD: ReadAhead & { threshold: number } = { threshold: 64 * 1024 * 1024, chunk: 16 * 1024 * 1024, ahead: 3 };
+export const READ_AHEAD: ReadAhead & { threshold: number } = {
+  threshold: 64 * 1024 * 1024,
+  chunk: 16 * 1024 * 1024,
+  ahead: 3,
+};
 
 /**
  * The bytes `[offset, offset + length)` of `key`. The body's length is fixed (a
  * FixedLengthStream), so the response keeps its Content-Length; a range that cannot be read
  * errors the stream, and the client sees a short body, never wrong bytes.
  */
-export function readAhead(bucket: R2Bucket, key: string, offset: number, length: number, plan: ReadAhead = READ_AHEAD): ReadableStream<Uint8Array> {
+export function readAhead(
+  bucket: R2Bucket,
+  key: string,
+  offset: number,
+  length: number,
+  plan: ReadAhead = READ_AHEAD,
+): ReadableStream<Uint8Array> {
   const out = new FixedLengthStream(length);
   const end = offset + length;
   let next = offset;

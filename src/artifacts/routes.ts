@@ -17,7 +17,17 @@ import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import type { UploadView } from "../state/model-state";
 import { abortUpload, finishUpload, putFile, receivePart, startUpload } from "./upload-workflow";
 import { answerDownload, BYTES, findFile, openDownload } from "./download";
-import { CreateUploadBody, File, FileList, FileParams, PartParams, Sha256Hex, Upload, UploadPartBody, UploadParams } from "./schemas";
+import {
+  CreateUploadBody,
+  File,
+  FileList,
+  FileParams,
+  PartParams,
+  Sha256Hex,
+  Upload,
+  UploadPartBody,
+  UploadParams,
+} from "./schemas";
 
 /** The declared body length; artifact routes need it to stream into R2 without buffering. */
 function contentLength(c: AppContext): number {
@@ -45,7 +55,6 @@ function uploadBody(upload: UploadView): z.infer<typeof Upload> {
   };
 }
 
-
 export const artifactRoutes = [
   defineRoute({
     method: "put",
@@ -72,9 +81,19 @@ export const artifactRoutes = [
         );
       }
       const declaredHeader = c.req.header("x-mreg-sha256");
-      const declared = declaredHeader === undefined ? undefined : parseWith(Sha256Hex, declaredHeader, "x-mreg-sha256 header");
+      const declared =
+        declaredHeader === undefined ? undefined : parseWith(Sha256Hex, declaredHeader, "x-mreg-sha256 header");
       const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (ctl) => ctl.close() });
-      const file = await putFile(c.env, queryDb(c), actorFor(params.model, principal), visibilityOf(principal), params, body, length, declared);
+      const file = await putFile(
+        c.env,
+        queryDb(c),
+        actorFor(params.model, principal),
+        visibilityOf(principal),
+        params,
+        body,
+        length,
+        declared,
+      );
       return c.json(file, 201);
     },
   }),
@@ -95,9 +114,19 @@ export const artifactRoutes = [
       201: { description: "The open upload", schema: Upload },
       200: { description: "Deduplicated: the file is attached without an upload", schema: File },
     },
-    errors: ["validation_failed", "not_found", "immutable", "digest_mismatch", "payload_too_large", "unsupported_media_type"],
+    errors: [
+      "validation_failed",
+      "not_found",
+      "immutable",
+      "digest_mismatch",
+      "payload_too_large",
+      "unsupported_media_type",
+    ],
     async handler(c, { params, body, principal }) {
-      const started = await startUpload(c.env, queryDb(c), actorFor(params.model, principal), visibilityOf(principal), { version: params.version, ...body });
+      const started = await startUpload(c.env, queryDb(c), actorFor(params.model, principal), visibilityOf(principal), {
+        version: params.version,
+        ...body,
+      });
       if ("deduplicated" in started) return c.json(started.deduplicated, 200);
       return c.json(uploadBody(started.upload), 201);
     },
@@ -108,7 +137,8 @@ export const artifactRoutes = [
     path: "/v1/models/{model}/versions/{version}/uploads/{upload_id}/parts/{n}",
     operationId: "uploadPart",
     summary: "Upload one part",
-    description: "`Content-Length` must be `part_size` (the last part: the rest). A re-sent part replaces the earlier one.",
+    description:
+      "`Content-Length` must be `part_size` (the last part: the rest). A re-sent part replaces the earlier one.",
     tag: "Files",
     scope: "write",
     subject: { model: MODEL_PARAM },
@@ -121,7 +151,12 @@ export const artifactRoutes = [
       if (!body) throw validationFailed("The part has no body");
       // A part changes nothing in D1: no fresh bookmark needed.
       skipWriteBookmark(c);
-      const part = await receivePart(c.env, { model: params.model, version: params.version, uploadId: params.upload_id, part: params.n }, length, body);
+      const part = await receivePart(
+        c.env,
+        { model: params.model, version: params.version, uploadId: params.upload_id, part: params.n },
+        length,
+        body,
+      );
       return c.json(part);
     },
   }),
@@ -139,7 +174,11 @@ export const artifactRoutes = [
     errors: ["validation_failed", "not_found"],
     async handler(c, { params }) {
       const upload = unwrap(
-        await modelState(c.env, params.model).getUpload({ model: params.model, version: params.version, uploadId: params.upload_id }),
+        await modelState(c.env, params.model).getUpload({
+          model: params.model,
+          version: params.version,
+          uploadId: params.upload_id,
+        }),
       );
       return c.json(uploadBody(upload));
     },
@@ -159,7 +198,10 @@ export const artifactRoutes = [
     responses: { 200: { description: "The verified file", schema: File } },
     errors: ["validation_failed", "not_found", "conflict", "digest_mismatch"],
     async handler(c, { params, principal }) {
-      const file = await finishUpload(c.env, queryDb(c), actorFor(params.model, principal), visibilityOf(principal), { version: params.version, uploadId: params.upload_id });
+      const file = await finishUpload(c.env, queryDb(c), actorFor(params.model, principal), visibilityOf(principal), {
+        version: params.version,
+        uploadId: params.upload_id,
+      });
       return c.json(file);
     },
   }),
@@ -176,7 +218,10 @@ export const artifactRoutes = [
     responses: { 204: { description: "Aborted" } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
-      await abortUpload(c.env, actorFor(params.model, principal), { version: params.version, uploadId: params.upload_id });
+      await abortUpload(c.env, actorFor(params.model, principal), {
+        version: params.version,
+        uploadId: params.upload_id,
+      });
       return c.body(null, 204);
     },
   }),
@@ -219,23 +264,37 @@ export const artifactRoutes = [
     errors: ["validation_failed", "not_found", "range_not_satisfiable"],
     async handler(c, { params }) {
       const file = await findFile(queryDb(c), params.model, params.version, params.path);
-      if (!file) throw new ProblemError("not_found", `Version ${params.version} of '${params.model}' has no file '${params.path}'`);
+      if (!file)
+        throw new ProblemError(
+          "not_found",
+          `Version ${params.version} of '${params.model}' has no file '${params.path}'`,
+        );
       const headers = new Headers({
         etag: `"${file.sha256}"`,
         "x-mreg-sha256": file.sha256,
         "accept-ranges": "bytes",
         // Bytes of a ready version never change; a pending version's path may be re-uploaded.
         // Shared caches may keep them only when anyone may read them anyway (PUBLIC_READ).
-        "cache-control": file.status === "ready" ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable` : "private, no-cache",
+        "cache-control":
+          file.status === "ready"
+            ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable`
+            : "private, no-cache",
       });
       const download = await openDownload(c.env, file, {
         range: c.req.header("range") ?? null,
         ifNoneMatch: c.req.header("if-none-match") ?? null,
         head: c.req.method === "HEAD",
-        ...(!isPreview(c.req.raw) && { count: { model: params.model, version: params.version, waitUntil: (p) => c.executionCtx.waitUntil(p) } }),
+        ...(!isPreview(c.req.raw) && {
+          count: { model: params.model, version: params.version, waitUntil: (p) => c.executionCtx.waitUntil(p) },
+        }),
       });
       return answerDownload(download, file.size, headers, () => {
-        throw new ProblemError("range_not_satisfiable", `The file has ${file.size} bytes`, {}, { "content-range": `bytes */${file.size}` });
+        throw new ProblemError(
+          "range_not_satisfiable",
+          `The file has ${file.size} bytes`,
+          {},
+          { "content-range": `bytes */${file.size}` },
+        );
       });
     },
   }),

@@ -28,7 +28,9 @@ export const CreateUploadBody = z.strictObject({
   sha256: Sha256Hex,
 });
 
-export const UploadPartBody = z.object({ part: z.number().int(), size: z.number().int(), etag: z.string() }).meta({ id: "UploadPart" });
+export const UploadPartBody = z
+  .object({ part: z.number().int(), size: z.number().int(), etag: z.string() })
+  .meta({ id: "UploadPart" });
 
 export const Upload = z
   .object({

@@ -32,7 +32,11 @@ export type StoredFile = ManifestEntry & { deduplicated?: boolean };
 async function callerHolds(blobs: BlobStore, visibility: Visibility, sha256: string, size: number): Promise<boolean> {
   const held = await blobs.heldSize(sha256, visibility);
   if (held !== null && held !== size) {
-    throw new ProblemError("digest_mismatch", `The registry holds the bytes of ${sha256} with ${held} bytes, not ${size}`, { expected: sha256 });
+    throw new ProblemError(
+      "digest_mismatch",
+      `The registry holds the bytes of ${sha256} with ${held} bytes, not ${size}`,
+      { expected: sha256 },
+    );
   }
   return held === size;
 }
@@ -85,7 +89,10 @@ export async function startUpload(
   const state = modelState(env, who.model);
   unwrap(await state.checkWritable({ model: who.model, version: target.version, path: target.path }));
   const blobs = new BlobStore(db, who.model);
-  if ((await callerHolds(blobs, visibility, target.sha256, target.size)) && (await blobs.reuse(target.sha256, target.size))) {
+  if (
+    (await callerHolds(blobs, visibility, target.sha256, target.size)) &&
+    (await blobs.reuse(target.sha256, target.size))
+  ) {
     const file = unwrap(
       await state.attachFile({
         ...who,
@@ -101,7 +108,10 @@ export async function startUpload(
   const known = await blobs.verifiedSize(target.sha256);
   const cfg = config(env);
   const plan = planPartSize(target.size, cfg.UPLOAD_PART_SIZE);
-  if (!plan) throw validationFailed("The file is too large for 10,000 parts of at most 95 MiB", [{ path: "size", message: "too large" }]);
+  if (!plan)
+    throw validationFailed("The file is too large for 10,000 parts of at most 95 MiB", [
+      { path: "size", message: "too large" },
+    ]);
   const r2Key = known === null ? blobKey(target.sha256) : stagingKey(crypto.randomUUID());
   const r2Upload = await env.ARTIFACTS.createMultipartUpload(r2Key);
   const upload: UploadRecord = {
@@ -136,7 +146,10 @@ export async function receivePart(
   const now = timestamp();
   const upload = unwrap(await state.getUpload({ model: ref.model, version: ref.version, uploadId: ref.uploadId }));
   if (upload.status !== "open" || upload.expires_at <= now) {
-    throw new ProblemError("conflict", `Upload '${upload.upload_id}' is ${upload.status === "open" ? "expired" : upload.status}`);
+    throw new ProblemError(
+      "conflict",
+      `Upload '${upload.upload_id}' is ${upload.status === "open" ? "expired" : upload.status}`,
+    );
   }
   if (ref.part > upload.part_count) {
     throw validationFailed(`This upload has parts 1..${upload.part_count}`, [{ path: "n", message: "out of range" }]);
@@ -147,7 +160,10 @@ export async function receivePart(
       { path: "content-length", message: `must be ${expected}` },
     ]);
   }
-  const uploaded = await env.ARTIFACTS.resumeMultipartUpload(upload.r2_key, upload.r2_upload_id).uploadPart(ref.part, body);
+  const uploaded = await env.ARTIFACTS.resumeMultipartUpload(upload.r2_key, upload.r2_upload_id).uploadPart(
+    ref.part,
+    body,
+  );
   return unwrap(
     await state.recordPart({
       version: ref.version,
@@ -174,7 +190,9 @@ export async function finishUpload(
   const current = unwrap(await state.getUpload({ model: who.model, version: ref.version, uploadId: ref.uploadId }));
   const file = { path: current.path, size: current.size, sha256: current.sha256 };
   if (current.status === "completed") return file;
-  const upload = unwrap(await state.uploadToComplete({ version: ref.version, uploadId: ref.uploadId, now: timestamp() }));
+  const upload = unwrap(
+    await state.uploadToComplete({ version: ref.version, uploadId: ref.uploadId, now: timestamp() }),
+  );
   const blobs = new BlobStore(db, who.model);
   const completion = await completeUpload(
     env.ARTIFACTS,
@@ -185,7 +203,8 @@ export async function finishUpload(
     () => callerHolds(blobs, visibility, upload.sha256, upload.size),
   );
   const verified = completion.outcome === "verified";
-  const deduplicated = verified && completion.deduplicated && (await callerHolds(blobs, visibility, upload.sha256, upload.size));
+  const deduplicated =
+    verified && completion.deduplicated && (await callerHolds(blobs, visibility, upload.sha256, upload.size));
   const superseded = completion.outcome === "superseded";
   unwrap(
     await state.finishUpload({
@@ -193,7 +212,9 @@ export async function finishUpload(
       uploadId: upload.upload_id,
       result: verified ? "completed" : "failed",
       deduplicated,
-      ...(superseded ? { reason: "the bytes were verified by another upload meanwhile; this one's parts were dropped unchecked" } : {}),
+      ...(superseded
+        ? { reason: "the bytes were verified by another upload meanwhile; this one's parts were dropped unchecked" }
+        : {}),
     }),
   );
   if (superseded) {
@@ -214,6 +235,8 @@ export async function finishUpload(
 
 /** Aborts a multipart upload: ModelState ends it (audited), then its parts are dropped in R2. */
 export async function abortUpload(env: Env, who: Actor, ref: { version: number; uploadId: string }): Promise<void> {
-  const { aborts } = unwrap(await modelState(env, who.model).abortUpload({ ...who, version: ref.version, uploadId: ref.uploadId }));
+  const { aborts } = unwrap(
+    await modelState(env, who.model).abortUpload({ ...who, version: ref.version, uploadId: ref.uploadId }),
+  );
   await abortR2Uploads(env.ARTIFACTS, aborts);
 }

@@ -12,7 +12,12 @@ const Timestamp = z.iso.datetime({ offset: true });
 
 const AuditQuery = PageQuery.extend({
   model: ModelName.optional(),
-  alias: z.string().min(1).max(64).transform((a) => a.toLowerCase()).optional(),
+  alias: z
+    .string()
+    .min(1)
+    .max(64)
+    .transform((a) => a.toLowerCase())
+    .optional(),
   actor: z.string().min(1).max(256).optional(),
   action: z.string().min(1).max(64).optional(),
   since: Timestamp.optional(),
@@ -24,7 +29,10 @@ export const AuditEvent = z
     id: z.string(),
     at: z.string(),
     actor: z.string().describe("The token's `sub`"),
-    token: z.string().optional().describe("The id (`jti`) of the minted token the write was made with; absent for tokens without one"),
+    token: z
+      .string()
+      .optional()
+      .describe("The id (`jti`) of the minted token the write was made with; absent for tokens without one"),
     action: z.string(),
     model: z.string(),
     version: z.number().int().optional(),
@@ -67,7 +75,14 @@ export const auditRoutes = [
         before,
         limit: query.limit,
       });
-      return c.json(toPage(rows, query.limit, (e) => ({ id: e.id }), (e) => e));
+      return c.json(
+        toPage(
+          rows,
+          query.limit,
+          (e) => ({ id: e.id }),
+          (e) => e,
+        ),
+      );
     },
   }),
 ];

@@ -48,7 +48,13 @@ export async function readAudit(db: DrizzleD1Database, f: AuditFilters): Promise
     .all();
   const parse = (text: string | null) => (text === null ? undefined : (JSON.parse(text) as unknown));
   return rows.map((r) => {
-    const event: AuditEvent = { id: r.id, at: r.at, actor: r.actor, action: r.action as AuditEvent["action"], model: r.model };
+    const event: AuditEvent = {
+      id: r.id,
+      at: r.at,
+      actor: r.actor,
+      action: r.action as AuditEvent["action"],
+      model: r.model,
+    };
     if (r.version !== null) event.version = r.version;
     if (r.alias !== null) event.alias = r.alias;
     if (r.from !== null) event.from = parse(r.from);

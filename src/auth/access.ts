@@ -26,24 +26,35 @@ const keySets = new WeakMap<Config, JWTVerifyGetKey>();
 function keys(cfg: Config, team: string): JWTVerifyGetKey {
   let got = keySets.get(cfg);
   if (!got) {
-    got = cfg.ACCESS_JWKS ? createLocalJWKSet(JSON.parse(cfg.ACCESS_JWKS)) : createRemoteJWKSet(new URL(`${team}/cdn-cgi/access/certs`));
+    got = cfg.ACCESS_JWKS
+      ? createLocalJWKSet(JSON.parse(cfg.ACCESS_JWKS))
+      : createRemoteJWKSet(new URL(`${team}/cdn-cgi/access/certs`));
     keySets.set(cfg, got);
   }
   return got;
 }
 
 /** The scopes configuration gives a user: the default, plus every grant that matches. */
-export function accessScopes(defaults: string, grants: readonly AccessGrant[], email: string, groups: readonly string[]): Set<string> {
+export function accessScopes(
+  defaults: string,
+  grants: readonly AccessGrant[],
+  email: string,
+  groups: readonly string[],
+): Set<string> {
   const scopes = new Set(defaults.split(" ").filter(Boolean));
   for (const grant of grants) {
-    const applies = "email" in grant ? globMatch(grant.email.toLowerCase(), email.toLowerCase()) : groups.includes(grant.group);
+    const applies =
+      "email" in grant ? globMatch(grant.email.toLowerCase(), email.toLowerCase()) : groups.includes(grant.group);
     if (applies) for (const s of grant.scopes.split(" ").filter(Boolean)) scopes.add(s);
   }
   return scopes;
 }
 
 /** The Access user as a Principal, or null when Access is off or sent no (valid) assertion. */
-export async function accessPrincipal(env: Env, request: Request): Promise<{ principal: Principal; assertion: string } | null> {
+export async function accessPrincipal(
+  env: Env,
+  request: Request,
+): Promise<{ principal: Principal; assertion: string } | null> {
   const cfg = config(env);
   const team = cfg.ACCESS_TEAM_DOMAIN;
   const assertion = request.headers.get(ACCESS_HEADER);

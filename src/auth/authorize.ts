@@ -24,14 +24,14 @@ export interface AccessRequest {
 }
 
 export type Denial =
-  | { reason: "scope"; scope: Scope }
-  | { reason: "model"; model: string }
-  | { reason: "alias"; alias: string };
+  { reason: "scope"; scope: Scope } | { reason: "model"; model: string } | { reason: "alias"; alias: string };
 
 /** Why `principal` may not make `request`, or null when it may. Scope first, then model, then aliases. */
 export function authorize(principal: Principal, request: AccessRequest): Denial | null {
-  if (request.scope !== undefined && request.scope !== "public" && !hasScope(principal, request.scope)) return { reason: "scope", scope: request.scope };
-  if (request.model !== undefined && !visibilityOf(principal).sees(request.model)) return { reason: "model", model: request.model };
+  if (request.scope !== undefined && request.scope !== "public" && !hasScope(principal, request.scope))
+    return { reason: "scope", scope: request.scope };
+  if (request.model !== undefined && !visibilityOf(principal).sees(request.model))
+    return { reason: "model", model: request.model };
   const alias = ungranted(principal.aliases, request.aliases ?? [])[0];
   return alias === undefined ? null : { reason: "alias", alias };
 }

@@ -24,7 +24,9 @@ export function credentialOf(header: string | null): Credential {
     }
     case "basic": {
       const password = basicPassword(value);
-      return password !== null && JWT.test(password) ? { kind: "token", token: password } : { kind: "malformed", reason: MALFORMED };
+      return password !== null && JWT.test(password)
+        ? { kind: "token", token: password }
+        : { kind: "malformed", reason: MALFORMED };
     }
     default:
       return { kind: "malformed", reason: MALFORMED };

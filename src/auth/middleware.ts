@@ -38,7 +38,12 @@ export interface AuthOptions {
  * ANONYMOUS for a public route or a public read. 401 when a token is needed and missing,
  * malformed, invalid or revoked; what the principal may do is `authorize`'s question.
  */
-export async function authenticate(env: Env, request: Request, scope: Scope | "public", options: AuthOptions = {}): Promise<Principal> {
+export async function authenticate(
+  env: Env,
+  request: Request,
+  scope: Scope | "public",
+  options: AuthOptions = {},
+): Promise<Principal> {
   if (scope === "public") return ANONYMOUS;
   const inProcess = internalPrincipal(request);
   if (inProcess) return inProcess;
@@ -70,7 +75,11 @@ export async function authenticate(env: Env, request: Request, scope: Scope | "p
  * A bearer token's principal and expiry: verified (remembered until `exp`), then checked
  * against revocation on every call, which no memo skips. 401 when invalid or revoked.
  */
-export async function verifyBearer(env: Env, token: string, waitUntil?: (promise: Promise<unknown>) => void): Promise<{ principal: Principal; exp: number }> {
+export async function verifyBearer(
+  env: Env,
+  token: string,
+  waitUntil?: (promise: Promise<unknown>) => void,
+): Promise<{ principal: Principal; exp: number }> {
   let verified: { principal: Principal; exp: number };
   try {
     verified = await verifyToken(token, config(env));

@@ -66,9 +66,14 @@ export function grantExcess(holder: Principal, wanted: Grant): string | null {
   return globsExcess("models", holder.models, wanted.models) ?? globsExcess("aliases", holder.aliases, wanted.aliases);
 }
 
-function globsExcess(claim: "models" | "aliases", held: readonly string[] | undefined, wanted: readonly string[] | undefined): string | null {
+function globsExcess(
+  claim: "models" | "aliases",
+  held: readonly string[] | undefined,
+  wanted: readonly string[] | undefined,
+): string | null {
   if (held === undefined) return null;
-  if (wanted === undefined) return `This token is limited to the ${claim} ${held.join(", ")}: it can grant only \`${claim}\` within them, never all`;
+  if (wanted === undefined)
+    return `This token is limited to the ${claim} ${held.join(", ")}: it can grant only \`${claim}\` within them, never all`;
   const outside = wanted.find((glob) => !globWithin(glob, held));
   return outside === undefined ? null : `'${outside}' is not within this token's ${claim} (${held.join(", ")})`;
 }

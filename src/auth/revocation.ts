@@ -67,10 +67,16 @@ function load(db: D1Database, state: State): Promise<View> {
     const loadedAt = Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the revoked token ids took over ${LOAD_TIMEOUT_MS} ms to load`)), LOAD_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`the revoked token ids took over ${LOAD_TIMEOUT_MS} ms to load`)),
+        LOAD_TIMEOUT_MS,
+      );
     });
     try {
-      const ids = await Promise.race([revokedTokenIds(db, new Date(loadedAt - REVOCATION_MARGIN_MS).toISOString()), timeout]);
+      const ids = await Promise.race([
+        revokedTokenIds(db, new Date(loadedAt - REVOCATION_MARGIN_MS).toISOString()),
+        timeout,
+      ]);
       // Loads run one at a time, so this one is newer than any view already held.
       const view = { ids: new Set(ids), loadedAt };
       state.view = view;
@@ -96,7 +102,11 @@ function load(db: D1Database, state: State): Promise<View> {
  * keeps a load alive after the response (a background refresh, or one other requests joined);
  * without it a view is refreshed only when it must be awaited.
  */
-export async function checkNotRevoked(db: D1Database, tokenId: string, waitUntil?: (promise: Promise<unknown>) => void): Promise<void> {
+export async function checkNotRevoked(
+  db: D1Database,
+  tokenId: string,
+  waitUntil?: (promise: Promise<unknown>) => void,
+): Promise<void> {
   if (noted.has(tokenId)) throw revoked();
   let state = states.get(db);
   if (!state) {
@@ -110,7 +120,8 @@ export async function checkNotRevoked(db: D1Database, tokenId: string, waitUntil
     waitUntil(load(db, state).catch((err: unknown) => console.error("refreshing the revoked token ids failed", err)));
   }
   if (freshness === "stale") {
-    if (state.failedAt !== undefined && now - state.failedAt < RETRY_AFTER_FAILURE_MS && !state.loading) throw unavailable();
+    if (state.failedAt !== undefined && now - state.failedAt < RETRY_AFTER_FAILURE_MS && !state.loading)
+      throw unavailable();
     const loading = load(db, state);
     // Other requests may join this load: it must outlive this request if this one ends first.
     waitUntil?.(loading.catch(() => undefined));
@@ -127,4 +138,9 @@ export async function checkNotRevoked(db: D1Database, tokenId: string, waitUntil
 const revoked = () => new ProblemError("unauthenticated", "token has been revoked");
 
 const unavailable = () =>
-  new ProblemError("unavailable", "Cannot check whether this token has been revoked right now (the database does not answer); retry shortly", {}, { "retry-after": "2" });
+  new ProblemError(
+    "unavailable",
+    "Cannot check whether this token has been revoked right now (the database does not answer); retry shortly",
+    {},
+    { "retry-after": "2" },
+  );

@@ -39,7 +39,11 @@ const memory = new RecentMap<string, Entry>(MAX_MODELS);
 const flights = new Flights<Entry>();
 
 /** The guards of `model` as this isolate knows them; `load` asks its ModelState. Rejects when that fails. */
-export async function guardsOf(model: string, opts: DirectoryOptions, load: () => Promise<GuardedAlias[]>): Promise<GuardDirectory> {
+export async function guardsOf(
+  model: string,
+  opts: DirectoryOptions,
+  load: () => Promise<GuardedAlias[]>,
+): Promise<GuardDirectory> {
   const clock = opts.now ?? Date.now;
   const ttlMs = opts.ttlS * 1000;
   const now = clock();

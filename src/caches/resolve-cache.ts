@@ -65,7 +65,8 @@ export async function cachedResolveState(
   const clock = opts.now ?? Date.now;
   const key = keyOf(model, alias);
   const now = clock();
-  const start = () => flights.launch(key, clock(), opts.waitUntil, (isCurrent) => fill(model, alias, opts, clock, load, isCurrent));
+  const start = () =>
+    flights.launch(key, clock(), opts.waitUntil, (isCurrent) => fill(model, alias, opts, clock, load, isCurrent));
   const held = memory.get(key);
   const verdict = held ? freshness(held, now) : "expired";
   if (held && verdict !== "expired") {
@@ -157,7 +158,10 @@ async function lastSeen(model: string, alias: string, now: number, staleMs: numb
 
 async function readCopy(model: string, alias: string): Promise<Entry | null> {
   try {
-    const [hit, mark] = await Promise.all([caches.default.match(cacheUrl(model, alias)), caches.default.match(markUrl(model))]);
+    const [hit, mark] = await Promise.all([
+      caches.default.match(cacheUrl(model, alias)),
+      caches.default.match(markUrl(model)),
+    ]);
     await mark?.body?.cancel();
     if (!hit) return null;
     const seenAt = Number(hit.headers.get("x-mreg-seen-at"));
@@ -219,7 +223,10 @@ export async function forgetModelResolved(model: string): Promise<void> {
   memory.deleteWhere(ofModel);
   flights.forgetWhere(ofModel);
   const mark = new Response(null, {
-    headers: { "cache-control": `max-age=${MAX_RESOLVE_TTL_S + MAX_RESOLVE_STALE_IF_ERROR_S}`, "x-mreg-deleted-at": String(Date.now()) },
+    headers: {
+      "cache-control": `max-age=${MAX_RESOLVE_TTL_S + MAX_RESOLVE_STALE_IF_ERROR_S}`,
+      "x-mreg-deleted-at": String(Date.now()),
+    },
   });
   await caches.default.put(markUrl(model), mark);
 }

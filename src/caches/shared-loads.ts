@@ -69,7 +69,12 @@ export class Flights<T> {
    * replaced. The context of the request that starts it is kept alive until it settles, since
    * requests that join it await a promise of that context.
    */
-  launch(key: string, startedAt: number, waitUntil: (promise: Promise<unknown>) => void, run: (isCurrent: () => boolean) => Promise<T>): Flight<T> {
+  launch(
+    key: string,
+    startedAt: number,
+    waitUntil: (promise: Promise<unknown>) => void,
+    run: (isCurrent: () => boolean) => Promise<T>,
+  ): Flight<T> {
     const isCurrent = () => this.running.get(key) === flight;
     // The run starts a microtask later, once the flight is registered and `isCurrent` can see it.
     const flight: Flight<T> = {

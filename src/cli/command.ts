@@ -43,14 +43,17 @@ export const GLOBAL_OPTIONS = {
 export const GLOBAL_HELP = [
   "--url URL        The registry (env MREG_URL, then `mreg login`; default http://127.0.0.1:8787)",
   "--token JWT      The bearer token (env MREG_TOKEN, then `mreg login`)",
-  "--json           Machine-readable output on stdout (errors too, as {\"error\": …})",
+  '--json           Machine-readable output on stdout (errors too, as {"error": …})',
   "--jq PATH        Only these fields of the JSON: .version, .items[].name, .a, .b (implies --json)",
   "-q, --quiet      No progress output",
   "-h, --help       This help",
 ];
 
 /** Splits argv into the command words and the rest, skipping global options placed before them. */
-export function findCommand(argv: string[], commands: Command[]): { command?: Command; words: string[]; rest: string[] } {
+export function findCommand(
+  argv: string[],
+  commands: Command[],
+): { command?: Command; words: string[]; rest: string[] } {
   const words: string[] = [];
   const rest: string[] = [];
   const names = new Set(commands.flatMap((c) => c.name.split(" ").map((_, i, all) => all.slice(0, i + 1).join(" "))));
@@ -80,7 +83,12 @@ export function findCommand(argv: string[], commands: Command[]): { command?: Co
 export function parseInput(command: Command, argv: string[]): Input {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: { ...GLOBAL_OPTIONS, ...command.options },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     // parseArgs's messages name the option and say what is wrong; the code is noise here.
     throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ""), command.name);
@@ -148,7 +156,11 @@ export function int(input: Input, name: string, bounds: { min?: number; max?: nu
   return toInt(v, `--${name}`, bounds);
 }
 
-export function toInt(v: string, what: string, { min = 1, max = Number.MAX_SAFE_INTEGER }: { min?: number; max?: number } = {}): number {
+export function toInt(
+  v: string,
+  what: string,
+  { min = 1, max = Number.MAX_SAFE_INTEGER }: { min?: number; max?: number } = {},
+): number {
   if (!/^-?\d+$/.test(v)) throw new UsageError(`${what} must be a whole number, not '${v}'`);
   const n = Number(v);
   if (n < min || n > max) throw new UsageError(`${what} must be between ${min} and ${max}`);

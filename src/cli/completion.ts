@@ -94,7 +94,8 @@ export function complete(words: string[], commands: Command[]): string[] {
   }
   const following = new Set<string>();
   for (const n of names) {
-    if (n.length > typed.length && typed.every((part, i) => n[i] === part) && n[typed.length]!.startsWith(current)) following.add(n[typed.length]!);
+    if (n.length > typed.length && typed.every((part, i) => n[i] === part) && n[typed.length]!.startsWith(current))
+      following.add(n[typed.length]!);
   }
   return [...following].sort();
 }

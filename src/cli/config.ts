@@ -26,9 +26,11 @@ function baseDir(xdgVar: string, fallback: string[], windowsVar: string): string
 }
 
 /** `$MREG_CONFIG_DIR`, else `$XDG_CONFIG_HOME/mreg`, else `~/.config/mreg` (`%APPDATA%\mreg` on Windows). */
-export const configDir = () => process.env.MREG_CONFIG_DIR ?? join(baseDir("XDG_CONFIG_HOME", [".config"], "APPDATA"), "mreg");
+export const configDir = () =>
+  process.env.MREG_CONFIG_DIR ?? join(baseDir("XDG_CONFIG_HOME", [".config"], "APPDATA"), "mreg");
 /** `$MREG_STATE_DIR`, else `$XDG_STATE_HOME/mreg`, else `~/.local/state/mreg` (`%LOCALAPPDATA%\mreg` on Windows). */
-export const stateDir = () => process.env.MREG_STATE_DIR ?? join(baseDir("XDG_STATE_HOME", [".local", "state"], "LOCALAPPDATA"), "mreg");
+export const stateDir = () =>
+  process.env.MREG_STATE_DIR ?? join(baseDir("XDG_STATE_HOME", [".local", "state"], "LOCALAPPDATA"), "mreg");
 export const configFile = () => join(configDir(), "config.json");
 
 export function loadConfig(): StoredConfig {

@@ -60,7 +60,13 @@ export interface DownloadOptions {
 }
 
 /** Downloads `file` of version `ref` to its place under `dir` (see the module comment). */
-export async function downloadFile(client: MregClient, ref: { model: string; version: number }, file: FileEntry, dir: string, options: DownloadOptions): Promise<Fetched> {
+export async function downloadFile(
+  client: MregClient,
+  ref: { model: string; version: number },
+  file: FileEntry,
+  dir: string,
+  options: DownloadOptions,
+): Promise<Fetched> {
   const dest = destination(dir, file.path);
   const base = { path: file.path, size: file.size, sha256: file.sha256 };
   if (existsSync(dest) && statSync(dest).size === file.size && (await sha256File(dest)) === file.sha256) {
@@ -95,7 +101,10 @@ export async function downloadFile(client: MregClient, ref: { model: string; ver
         const start = i * sidecar.chunk_size;
         const length = chunkBytes(i);
         if (length === 0) continue;
-        const dl = await client.files.download(ref.model, ref.version, file.path, { range: { start, end: start + length - 1 }, signal });
+        const dl = await client.files.download(ref.model, ref.version, file.path, {
+          range: { start, end: start + length - 1 },
+          signal,
+        });
         watchdog.alive();
         const wrong = answerProblem(dl, file, start, length);
         if (wrong) {
@@ -106,7 +115,8 @@ export async function downloadFile(client: MregClient, ref: { model: string; ver
         let at = start;
         for await (const chunk of dl.body) {
           watchdog.alive();
-          if (at + chunk.length > start + length) throw new CliError(`${file.path}: the server sent more bytes than the range holds`);
+          if (at + chunk.length > start + length)
+            throw new CliError(`${file.path}: the server sent more bytes than the range holds`);
           await options.throttle?.(chunk.length, signal);
           watchdog.alive(); // a wait of our own rate limit is not the server's stall
           await handle.write(chunk, 0, chunk.length, at);
@@ -115,7 +125,8 @@ export async function downloadFile(client: MregClient, ref: { model: string; ver
           options.onBytes?.(chunk.length);
           bar?.update(already + received);
         }
-        if (at !== start + length) throw new CliError(`${file.path}: the download of bytes ${start}-${start + length - 1} ended early`);
+        if (at !== start + length)
+          throw new CliError(`${file.path}: the download of bytes ${start}-${start + length - 1} ended early`);
         done.add(i);
         sidecar.done = [...done].sort((a, b) => a - b);
         writePrivate(sidecarFile, JSON.stringify(sidecar));
@@ -131,7 +142,9 @@ export async function downloadFile(client: MregClient, ref: { model: string; ver
     if (error) {
       // The watchdog's abort surfaces as whatever the fetch or the stream threw: say what it was.
       if (watchdog.signal.aborted && !options.signal?.aborted) {
-        throw new CliError(`${file.path}: no bytes for ${Math.round(options.stallMs / 1000)} s; the download stopped (the ranges that arrived are kept)`);
+        throw new CliError(
+          `${file.path}: no bytes for ${Math.round(options.stallMs / 1000)} s; the download stopped (the ranges that arrived are kept)`,
+        );
       }
       throw error.reason;
     }
@@ -146,7 +159,9 @@ export async function downloadFile(client: MregClient, ref: { model: string; ver
   if (actual !== file.sha256) {
     await rm(partial, { force: true });
     removeFile(sidecarFile);
-    throw new CliError(`${file.path}: sha256 mismatch (expected ${file.sha256}, got ${actual}); the download was discarded`);
+    throw new CliError(
+      `${file.path}: sha256 mismatch (expected ${file.sha256}, got ${actual}); the download was discarded`,
+    );
   }
   await rename(partial, dest);
   removeFile(sidecarFile);
@@ -155,9 +170,12 @@ export async function downloadFile(client: MregClient, ref: { model: string; ver
 
 /** Why an answer is not the range asked for of the file the version lists (null when it is); the client has checked its own consistency. */
 function answerProblem(dl: Download, file: FileEntry, start: number, length: number): string | null {
-  if (dl.size !== null && dl.size !== file.size) return `the registry's answer holds ${dl.size} bytes, not the ${file.size} the version lists`;
-  if (dl.range && (dl.range.start !== start || dl.range.end !== start + length - 1)) return `the registry answered bytes ${dl.range.start}-${dl.range.end}, asked for ${start}-${start + length - 1}`;
-  if (dl.sha256 !== null && dl.sha256 !== file.sha256) return `the registry serves bytes of sha256 ${dl.sha256}, not the ${file.sha256} the version lists`;
+  if (dl.size !== null && dl.size !== file.size)
+    return `the registry's answer holds ${dl.size} bytes, not the ${file.size} the version lists`;
+  if (dl.range && (dl.range.start !== start || dl.range.end !== start + length - 1))
+    return `the registry answered bytes ${dl.range.start}-${dl.range.end}, asked for ${start}-${start + length - 1}`;
+  if (dl.sha256 !== null && dl.sha256 !== file.sha256)
+    return `the registry serves bytes of sha256 ${dl.sha256}, not the ${file.sha256} the version lists`;
   return null;
 }
 
@@ -165,9 +183,12 @@ function answerProblem(dl: Download, file: FileEntry, start: number, length: num
 function stallWatchdog(ms: number) {
   const controller = new AbortController();
   let last = Date.now();
-  const timer = setInterval(() => {
-    if (Date.now() - last > ms) controller.abort();
-  }, Math.min(5000, ms / 4));
+  const timer = setInterval(
+    () => {
+      if (Date.now() - last > ms) controller.abort();
+    },
+    Math.min(5000, ms / 4),
+  );
   return { signal: controller.signal, alive: () => (last = Date.now()), stop: () => clearInterval(timer) };
 }
 

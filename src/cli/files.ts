@@ -27,7 +27,8 @@ export interface FileIdentity {
   ctimeMs: number;
 }
 
-const sameFile = (a: FileIdentity, b: FileIdentity) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+const sameFile = (a: FileIdentity, b: FileIdentity) =>
+  a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 
 // Windows has neither flag: there, the identity check after opening is the whole guard.
 const OPEN_AS_LISTED = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
@@ -39,7 +40,10 @@ const OPEN_AS_LISTED = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (const
  * opened catches the rest (a folder on the way swapped for a link, a renamed file).
  */
 async function openAsListed(path: string, listed: FileIdentity): Promise<FileHandle> {
-  const changed = () => new CliError(`${path} changed since the files were listed (it is now another file, a link or gone): not read. Run the command again`);
+  const changed = () =>
+    new CliError(
+      `${path} changed since the files were listed (it is now another file, a link or gone): not read. Run the command again`,
+    );
   let handle: FileHandle;
   try {
     handle = await open(path, OPEN_AS_LISTED);
@@ -82,7 +86,12 @@ export function fileSource(path: string, size: number, listed?: FileIdentity): B
 }
 
 /** The sha256 of a file (or of its first `length` bytes; of the file `listed` names, when given), streamed through Node's native hash. */
-export function sha256File(path: string, onBytes?: (n: number) => void, length?: number, listed?: FileIdentity): Promise<string> {
+export function sha256File(
+  path: string,
+  onBytes?: (n: number) => void,
+  length?: number,
+  listed?: FileIdentity,
+): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const hash = createHash("sha256");
     if (length === 0) return resolvePromise(hash.digest("hex"));
@@ -134,7 +143,10 @@ export interface Filters {
  * so is a linked folder that holds the link (it would be walked without end). Each file's
  * `local` is its real path, and reads check they open the file the walk saw (`openAsListed`).
  */
-export async function collectFiles(args: string[], filters: Filters = {}): Promise<{ files: LocalFile[]; skipped: Skipped[] }> {
+export async function collectFiles(
+  args: string[],
+  filters: Filters = {},
+): Promise<{ files: LocalFile[]; skipped: Skipped[] }> {
   const out: LocalFile[] = [];
   const skipped: Skipped[] = [];
   const extra = (filters.exclude ?? []).map((p) => parseLine(p, "--exclude")).filter((r): r is Rule => r !== null);
@@ -151,7 +163,10 @@ export async function collectFiles(args: string[], filters: Filters = {}): Promi
       const root = await realpath(arg);
       const ignoreFile = join(root, ".mregignore");
       const own = existsSync(ignoreFile) ? parseIgnore(readFileSync(ignoreFile, "utf8"), ".mregignore:") : [];
-      const rules = new IgnoreRules([...DEFAULT_PATTERNS.map((p) => parseLine(p, "default:")!), ...own, ...extra], include);
+      const rules = new IgnoreRules(
+        [...DEFAULT_PATTERNS.map((p) => parseLine(p, "default:")!), ...own, ...extra],
+        include,
+      );
       for await (const file of walk({ root, rules, skipped }, root, "", new Set([root]))) out.push(file);
     } else throw new CliError(`Not a file or folder: ${arg}`);
   }
@@ -161,7 +176,12 @@ export async function collectFiles(args: string[], filters: Filters = {}): Promi
     if (other) throw new CliError(`Two files would be stored as '${f.path}': ${other} and ${f.local}`);
     seen.set(f.path, f.local);
   }
-  if (out.length === 0) throw new CliError(skipped.length ? `Nothing to push: every file was left out (${skipped.map((s) => s.path).join(", ")})` : "Nothing to push: the folders are empty");
+  if (out.length === 0)
+    throw new CliError(
+      skipped.length
+        ? `Nothing to push: every file was left out (${skipped.map((s) => s.path).join(", ")})`
+        : "Nothing to push: the folders are empty",
+    );
   return { files: out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), skipped };
 }
 
@@ -196,7 +216,8 @@ async function* walk(w: Walk, realDir: string, relDir: string, above: ReadonlySe
     }
     // Under a followed link, the real path must pass the rules too (an anchored `/data/x.bin`).
     const realRel = insideRoot(w.root, local)!;
-    const why = (isDir: boolean) => w.rules.skipReason(rel, isDir) ?? (realRel !== rel ? w.rules.excludedBy(realRel, isDir) : null);
+    const why = (isDir: boolean) =>
+      w.rules.skipReason(rel, isDir) ?? (realRel !== rel ? w.rules.excludedBy(realRel, isDir) : null);
     if (s.isDirectory()) {
       const reason = why(true);
       if (reason) w.skipped.push({ path: `${rel}/`, rule: reason });
@@ -219,7 +240,12 @@ async function* followLink(w: Walk, local: string, rel: string, above: ReadonlyS
   } catch (err) {
     const to = await readlink(local).catch(() => "?");
     const code = (err as NodeJS.ErrnoException).code;
-    const rule = code === "ELOOP" ? `a link that loops (${to})` : code === "ENOENT" || code === "ENOTDIR" ? `a link to ${to}, which does not exist` : `a link that cannot be followed (${to}: ${code})`;
+    const rule =
+      code === "ELOOP"
+        ? `a link that loops (${to})`
+        : code === "ENOENT" || code === "ENOTDIR"
+          ? `a link to ${to}, which does not exist`
+          : `a link that cannot be followed (${to}: ${code})`;
     w.skipped.push({ path: rel, rule });
     return;
   }

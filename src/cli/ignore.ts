@@ -18,7 +18,11 @@
  * its target's (./files.ts).
  */
 
-type Token = { kind: "char"; c: string } | { kind: "any" } | { kind: "star" } | { kind: "class"; negate: boolean; ranges: [string, string][] };
+type Token =
+  | { kind: "char"; c: string }
+  | { kind: "any" }
+  | { kind: "star" }
+  | { kind: "class"; negate: boolean; ranges: [string, string][] };
 /** A segment of a pattern: `**`, or tokens matched against one path segment. */
 type Segment = "**" | Token[];
 
@@ -227,7 +231,8 @@ export class IgnoreRules {
   skipReason(path: string, isDir: boolean): string | null {
     const excluded = this.excludedBy(path, isDir);
     if (excluded) return excluded;
-    if (!isDir && this.include.length > 0 && !this.include.some((r) => pathMatches(r.segments, path.split("/")))) return "not matched by --include";
+    if (!isDir && this.include.length > 0 && !this.include.some((r) => pathMatches(r.segments, path.split("/"))))
+      return "not matched by --include";
     return null;
   }
 

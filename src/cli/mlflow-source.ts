@@ -134,20 +134,32 @@ function strings<K extends string>(v: Json, keys: readonly K[]): Partial<Record<
 }
 
 function tagsOf(v: unknown, what: string): TagEntry[] {
-  return listOf(v, what).flatMap((t) => (isObject(t) && typeof t.key === "string" && typeof t.value === "string" ? [{ key: t.key, value: t.value }] : []));
+  return listOf(v, what).flatMap((t) =>
+    isObject(t) && typeof t.key === "string" && typeof t.value === "string" ? [{ key: t.key, value: t.value }] : [],
+  );
 }
 
 function modelOf(v: unknown): MlflowModel {
   const m = objectOf(v, "a registered model");
   if (typeof m.name !== "string") throw new Refusal("a registered model without a name");
-  const aliases = listOf(m.aliases, `${m.name}: aliases`).flatMap((a) => (isObject(a) && typeof a.alias === "string" && (typeof a.version === "string" || typeof a.version === "number") ? [{ alias: a.alias, version: String(a.version) }] : []));
+  const aliases = listOf(m.aliases, `${m.name}: aliases`).flatMap((a) =>
+    isObject(a) && typeof a.alias === "string" && (typeof a.version === "string" || typeof a.version === "number")
+      ? [{ alias: a.alias, version: String(a.version) }]
+      : [],
+  );
   return { ...strings(m, ["description"]), name: m.name, tags: tagsOf(m.tags, `${m.name}: tags`), aliases };
 }
 
 function versionOf(v: unknown): MlflowVersion {
   const m = objectOf(v, "a model version");
-  if (typeof m.name !== "string" || (typeof m.version !== "string" && typeof m.version !== "number")) throw new Refusal("a model version without a name or number");
-  return { ...strings(m, ["current_stage", "description", "source", "run_id", "run_link", "status"]), name: m.name, version: String(m.version), tags: tagsOf(m.tags, `${m.name} ${m.version}: tags`) };
+  if (typeof m.name !== "string" || (typeof m.version !== "string" && typeof m.version !== "number"))
+    throw new Refusal("a model version without a name or number");
+  return {
+    ...strings(m, ["current_stage", "description", "source", "run_id", "run_link", "status"]),
+    name: m.name,
+    version: String(m.version),
+    tags: tagsOf(m.tags, `${m.name} ${m.version}: tags`),
+  };
 }
 
 /** A size as MLflow writes an int64 (a number, or a string of digits), or undefined when absent or not one. */
@@ -169,7 +181,12 @@ export class MlflowSource {
     const token = process.env.MLFLOW_TRACKING_TOKEN;
     const user = process.env.MLFLOW_TRACKING_USERNAME;
     const password = process.env.MLFLOW_TRACKING_PASSWORD;
-    this.auth = user && password ? `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` : token ? `Bearer ${token}` : undefined;
+    this.auth =
+      user && password
+        ? `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`
+        : token
+          ? `Bearer ${token}`
+          : undefined;
     const from = new URL(base);
     this.origin = from.origin;
     this.allowHosts = new Set(limits.allowHosts.map((h) => new URL(`${from.protocol}//${h}`).host));
@@ -178,26 +195,45 @@ export class MlflowSource {
   /** Whether the import may read from `origin` (and so send it the credentials): `--from`'s own, or a host `--allow-host` names. */
   mayRead(origin: string): boolean {
     const url = new URL(origin);
-    return url.origin === this.origin || (url.protocol === new URL(this.origin).protocol && this.allowHosts.has(url.host));
+    return (
+      url.origin === this.origin || (url.protocol === new URL(this.origin).protocol && this.allowHosts.has(url.host))
+    );
   }
 
   /** The answer's head, within the deadline; a redirect or an error status stops the import with what the server said. */
-  private async request(url: string, headers: Record<string, string> = {}): Promise<{ res: Response; deadline: Deadline; what: string }> {
+  private async request(
+    url: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ res: Response; deadline: Deadline; what: string }> {
     const what = url.startsWith(this.base) ? url.slice(this.base.length).replace(/^\/api\/2\.0\/mlflow\//, "") : url;
     // Every request passes here: no other host ever hears from the import, with or without the credentials.
-    if (!this.mayRead(url)) throw new CliError(`MLflow server: refusing to read ${url}: only --from's origin and --allow-host hosts are read`);
+    if (!this.mayRead(url))
+      throw new CliError(
+        `MLflow server: refusing to read ${url}: only --from's origin and --allow-host hosts are read`,
+      );
     const deadline = new Deadline(this.limits.timeoutMs);
     let res: Response;
     try {
-      res = await fetch(url, { headers: { accept: "application/json", ...headers, ...(this.auth ? { authorization: this.auth } : {}) }, redirect: "manual", signal: deadline.signal });
+      res = await fetch(url, {
+        headers: { accept: "application/json", ...headers, ...(this.auth ? { authorization: this.auth } : {}) },
+        redirect: "manual",
+        signal: deadline.signal,
+      });
     } catch (err) {
       deadline.disarm();
-      if (deadline.fired) throw new CliError(`MLflow server: GET ${what} did not answer within ${this.limits.timeoutMs / 1000} s (--timeout)`);
-      throw new CliError(`MLflow server: GET ${what} failed: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+      if (deadline.fired)
+        throw new CliError(
+          `MLflow server: GET ${what} did not answer within ${this.limits.timeoutMs / 1000} s (--timeout)`,
+        );
+      throw new CliError(
+        `MLflow server: GET ${what} failed: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`,
+      );
     }
     if (res.status >= 300 && res.status < 400) {
       deadline.abort();
-      throw new CliError(`MLflow server: GET ${what} answered ${res.status}, a redirect to ${res.headers.get("location") ?? "nowhere"}: not followed (the credentials go to --from and --allow-host hosts only); give the URL it leads to as --from`);
+      throw new CliError(
+        `MLflow server: GET ${what} answered ${res.status}, a redirect to ${res.headers.get("location") ?? "nowhere"}: not followed (the credentials go to --from and --allow-host hosts only); give the URL it leads to as --from`,
+      );
     }
     if (!res.ok) {
       // The start of the answer, to quote: reading stops (and the connection closes) at MAX_ERROR_TEXT.
@@ -225,7 +261,12 @@ export class MlflowSource {
    * Reads a body chunk by chunk, each within the deadline; `take` sees every chunk before
    * anything keeps it and throws to stop (a bound broken). Any early end closes the connection.
    */
-  private async body(res: Response, deadline: Deadline, what: string, take: (chunk: Uint8Array) => void | Promise<void>): Promise<void> {
+  private async body(
+    res: Response,
+    deadline: Deadline,
+    what: string,
+    take: (chunk: Uint8Array) => void | Promise<void>,
+  ): Promise<void> {
     if (!res.body) return deadline.disarm();
     const reader = res.body.getReader();
     try {
@@ -235,7 +276,10 @@ export class MlflowSource {
         try {
           next = await reader.read();
         } catch (err) {
-          if (deadline.fired) throw new CliError(`MLflow server: GET ${what} sent nothing for ${this.limits.timeoutMs / 1000} s (--timeout)`);
+          if (deadline.fired)
+            throw new CliError(
+              `MLflow server: GET ${what} sent nothing for ${this.limits.timeoutMs / 1000} s (--timeout)`,
+            );
           throw new CliError(`MLflow server: GET ${what} broke off: ${(err as Error).message}`);
         }
         deadline.disarm();
@@ -255,7 +299,8 @@ export class MlflowSource {
     let size = 0;
     await this.body(res, deadline, what, (chunk) => {
       size += chunk.byteLength;
-      if (size > MAX_ANSWER_BYTES) throw new Refusal(`${what}: an answer larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB`);
+      if (size > MAX_ANSWER_BYTES)
+        throw new Refusal(`${what}: an answer larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB`);
       chunks.push(chunk);
     });
     let parsed: unknown;
@@ -275,7 +320,12 @@ export class MlflowSource {
   }
 
   /** Every item of a paged search, following `next_page_token` for at most `maxPages` pages. */
-  private async *pages<T>(path: string, params: Record<string, string>, field: string, read: (item: unknown) => T): AsyncGenerator<T> {
+  private async *pages<T>(
+    path: string,
+    params: Record<string, string>,
+    field: string,
+    read: (item: unknown) => T,
+  ): AsyncGenerator<T> {
     const seen = new Set<string>();
     let token: string | undefined;
     for (let page = 1; ; page++) {
@@ -284,8 +334,12 @@ export class MlflowSource {
       const next = body.next_page_token;
       if (next === undefined || next === null || next === "") return;
       if (typeof next !== "string") throw new Refusal(`${path}: next_page_token is not a string`);
-      if (seen.has(next)) throw new Refusal(`${path}: next_page_token '${next.slice(0, 64)}' came back after ${page} pages, a listing that would never end`);
-      if (page >= this.limits.maxPages) throw new Refusal(`${path}: a listing of more than ${this.limits.maxPages} pages (--max-pages)`);
+      if (seen.has(next))
+        throw new Refusal(
+          `${path}: next_page_token '${next.slice(0, 64)}' came back after ${page} pages, a listing that would never end`,
+        );
+      if (page >= this.limits.maxPages)
+        throw new Refusal(`${path}: a listing of more than ${this.limits.maxPages} pages (--max-pages)`);
       seen.add(next);
       token = next;
     }
@@ -304,7 +358,13 @@ export class MlflowSource {
     // sqlparse reads "…" as an identifier, which MLflow unquotes too: the form for a name with a single quote.
     const filter = name.includes("'") ? `name = "${name}"` : `name = '${name}'`;
     const out: MlflowVersion[] = [];
-    for await (const v of this.pages("model-versions/search", { filter, max_results: "1000" }, "model_versions", versionOf)) out.push(v);
+    for await (const v of this.pages(
+      "model-versions/search",
+      { filter, max_results: "1000" },
+      "model_versions",
+      versionOf,
+    ))
+      out.push(v);
     return out;
   }
 
@@ -336,20 +396,26 @@ export class MlflowSource {
     const seen = new Set<string>();
     const list = async (dir: string, depth: number): Promise<void> => {
       const listed = dir ? `${root}/${dir}` : root;
-      const body = await this.getJson(`${origin}/api/2.0/mlflow-artifacts/artifacts?${new URLSearchParams({ path: listed })}`);
+      const body = await this.getJson(
+        `${origin}/api/2.0/mlflow-artifacts/artifacts?${new URLSearchParams({ path: listed })}`,
+      );
       for (const item of listOf(body.files, `the listing of ${listed}`)) {
         const entry = objectOf(item, `the listing of ${listed}`);
         const name = entry.path;
         if (typeof name !== "string" || name === "" || name === "." || name === ".." || /[/\\]/.test(name)) {
           const shown = typeof name === "string" ? name.slice(0, 200) : String(JSON.stringify(name)).slice(0, 200);
-          throw new Refusal(`the listing of ${listed}: '${shown}' is not a name (a listing gives each entry by its own name)`);
+          throw new Refusal(
+            `the listing of ${listed}: '${shown}' is not a name (a listing gives each entry by its own name)`,
+          );
         }
         const path = dir ? `${dir}/${name}` : name;
         if (seen.has(path)) throw new Refusal(`${path} is listed twice`);
         seen.add(path);
-        if (seen.size > MAX_ARTIFACT_ENTRIES) throw new Refusal(`more than ${MAX_ARTIFACT_ENTRIES} files and folders listed`);
+        if (seen.size > MAX_ARTIFACT_ENTRIES)
+          throw new Refusal(`more than ${MAX_ARTIFACT_ENTRIES} files and folders listed`);
         if (entry.is_dir === true) {
-          if (depth + 1 > MAX_ARTIFACT_DEPTH) throw new Refusal(`folders nested deeper than ${MAX_ARTIFACT_DEPTH} (${path.slice(0, 200)})`);
+          if (depth + 1 > MAX_ARTIFACT_DEPTH)
+            throw new Refusal(`folders nested deeper than ${MAX_ARTIFACT_DEPTH} (${path.slice(0, 200)})`);
           await list(path, depth + 1);
         } else files.push({ path, size: sizeOf(entry.file_size) });
       }
@@ -363,7 +429,12 @@ export class MlflowSource {
    * listed size (or, unlisted, its Content-Length): a byte past it refuses the file before
    * it is written, so the file on disk never grows past that size; fewer bytes refuse it too.
    */
-  async download(origin: string, root: string, file: ArtifactFile, local: string): Promise<{ size: number; sha256: string }> {
+  async download(
+    origin: string,
+    root: string,
+    file: ArtifactFile,
+    local: string,
+  ): Promise<{ size: number; sha256: string }> {
     const url = `${origin}/api/2.0/mlflow-artifacts/artifacts/${[...root.split("/"), ...file.path.split("/")].map(encodeURIComponent).join("/")}`;
     const out = await open(local, "wx", 0o600);
     try {
@@ -377,13 +448,16 @@ export class MlflowSource {
         return new Refusal(message, file.path);
       };
       const limit = file.size ?? sent;
-      if (limit === undefined) throw refuse("listed without a file_size and sent without a Content-Length: no size to hold it to");
-      if (sent !== undefined && sent !== limit) throw refuse(`listed with ${limit} bytes, but its answer says ${sent} (Content-Length)`);
+      if (limit === undefined)
+        throw refuse("listed without a file_size and sent without a Content-Length: no size to hold it to");
+      if (sent !== undefined && sent !== limit)
+        throw refuse(`listed with ${limit} bytes, but its answer says ${sent} (Content-Length)`);
       const declared = file.size !== undefined ? "listed" : "of its Content-Length";
       const hash = createHash("sha256");
       let size = 0;
       await this.body(res, deadline, what, async (chunk) => {
-        if (size + chunk.byteLength > limit) throw new Refusal(`more than the ${limit} bytes ${declared} arrived`, file.path);
+        if (size + chunk.byteLength > limit)
+          throw new Refusal(`more than the ${limit} bytes ${declared} arrived`, file.path);
         hash.update(chunk);
         size += chunk.byteLength;
         await out.write(chunk);

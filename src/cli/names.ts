@@ -16,7 +16,8 @@ export function modelNameProblem(name: string): string | null {
   const what = `model name '${name}'`;
   if (name === "") return "the model name is empty";
   if (name.length > 128) return `${what} is ${name.length} characters long; at most 128`;
-  if (/[A-Z]/.test(name)) return `${what} has upper case letters; names are lower case (a-z, 0-9, '.', '_', '-'), e.g. '${name.toLowerCase().replace(/[^a-z0-9._-]/g, "-")}'`;
+  if (/[A-Z]/.test(name))
+    return `${what} has upper case letters; names are lower case (a-z, 0-9, '.', '_', '-'), e.g. '${name.toLowerCase().replace(/[^a-z0-9._-]/g, "-")}'`;
   if (!/^[a-z0-9]/.test(name)) return `${what} must start with a lower-case letter or a digit`;
   if (name.includes("..")) return `${what} must not contain '..'`;
   const bad = [...new Set(name.replace(/[a-z0-9._-]/g, ""))].map((c) => `'${c}'`).join(" ");
@@ -36,7 +37,8 @@ export function aliasProblem(alias: string, settable = true): string | null {
     if (!/^[a-z]/.test(folded)) return `${what} must start with a letter`;
     return `${what} may hold only letters, digits, '_' and '-'`;
   }
-  if (settable && RESERVED_ALIAS.test(folded)) return `${what} is reserved: 'latest' and 'v<number>' always name the newest and the numbered version`;
+  if (settable && RESERVED_ALIAS.test(folded))
+    return `${what} is reserved: 'latest' and 'v<number>' always name the newest and the numbered version`;
   return null;
 }
 

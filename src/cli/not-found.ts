@@ -27,7 +27,8 @@ export class NotFound extends CliError {
   }
 }
 
-export const isNotFound = (err: unknown) => err instanceof MregError && (err.code === "not_found" || err.status === 404);
+export const isNotFound = (err: unknown) =>
+  err instanceof MregError && (err.code === "not_found" || err.status === 404);
 
 /** Models read to find the closest name: a typo among the first thousand a token may see. */
 const MAX_NAMES = 1000;
@@ -50,7 +51,11 @@ export async function explainNotFound(client: MregClient, target: Target): Promi
     } catch (err) {
       if (!isNotFound(err)) return undefined;
       const near = await closestModel(client, model);
-      return new NotFound(`there is no model '${model}'.${near ? ` Did you mean '${near}'?` : ""}`, { missing: "model", model, did_you_mean: near ?? null });
+      return new NotFound(`there is no model '${model}'.${near ? ` Did you mean '${near}'?` : ""}`, {
+        missing: "model",
+        model,
+        did_you_mean: near ?? null,
+      });
     }
     const virtual = alias !== undefined && /^v[1-9][0-9]*$/i.test(alias) ? Number(alias.slice(1)) : undefined;
     const wanted = version ?? virtual;
@@ -59,7 +64,10 @@ export async function explainNotFound(client: MregClient, target: Target): Promi
         await client.versions.get(model, wanted);
       } catch (err) {
         if (!isNotFound(err)) return undefined;
-        return new NotFound(`model '${model}' has no version ${wanted} (${latest ? `its latest is ${latest}` : "it has no versions yet"})`, { missing: "version", model, version: wanted, latest_version: latest });
+        return new NotFound(
+          `model '${model}' has no version ${wanted} (${latest ? `its latest is ${latest}` : "it has no versions yet"})`,
+          { missing: "version", model, version: wanted, latest_version: latest },
+        );
       }
     }
     if (alias !== undefined && virtual === undefined) return await explainAlias(client, model, alias.toLowerCase());
@@ -81,13 +89,16 @@ async function explainAlias(client: MregClient, model: string, alias: string): P
         ? ` (and no version is in stage ${alias})`
         : "";
   const near = closest(alias, names);
-  return new NotFound(`model '${model}' has no alias '${alias}'${extra}. ${known}${near ? `. Did you mean '${near}'?` : ""}`, {
-    missing: "alias",
-    model,
-    alias,
-    aliases: names,
-    did_you_mean: near ?? null,
-  });
+  return new NotFound(
+    `model '${model}' has no alias '${alias}'${extra}. ${known}${near ? `. Did you mean '${near}'?` : ""}`,
+    {
+      missing: "alias",
+      model,
+      alias,
+      aliases: names,
+      did_you_mean: near ?? null,
+    },
+  );
 }
 
 async function closestModel(client: MregClient, name: string): Promise<string | undefined> {
@@ -121,7 +132,9 @@ export function closest(word: string, candidates: string[]): string | undefined 
 export function editDistance(a: string, b: string): number {
   const rows = a.length + 1;
   const cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: rows }, (_, i) =>
+    Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i < rows; i++) {
     for (let j = 1; j < cols; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;

@@ -67,14 +67,21 @@ export function table(headers: string[], rows: (string | number | null | undefin
 export function fields(entries: [string, unknown][]): string {
   const width = Math.max(...entries.map(([k]) => k.length)) + 1;
   return entries
-    .map(([k, v]) => `${`${k}:`.padEnd(width)} ${v === null || v === undefined || v === "" ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .map(
+      ([k, v]) =>
+        `${`${k}:`.padEnd(width)} ${v === null || v === undefined || v === "" ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v)}`,
+    )
     .join("\n");
 }
 
 export { bytes } from "../domain/bytes-text";
 
 export const kv = (m: Record<string, unknown> | null | undefined) =>
-  m && Object.keys(m).length ? Object.entries(m).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ") : "";
+  m && Object.keys(m).length
+    ? Object.entries(m)
+        .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+        .join(" ")
+    : "";
 
 export function ago(iso: string | null | undefined): string {
   if (!iso) return "";

@@ -60,13 +60,17 @@ export function progress(out: Output, label: string, total: number, start = 0): 
       if (tenth > lastTenth && done < total) {
         lastTenth = tenth;
         const r = rate();
-        out.err.write(`${label}: ${Math.floor((done / total) * 100)}% (${bytes(done)} of ${bytes(total)}${r > 0 ? `, ${bytes(Math.round(r))}/s` : ""})\n`);
+        out.err.write(
+          `${label}: ${Math.floor((done / total) * 100)}% (${bytes(done)} of ${bytes(total)}${r > 0 ? `, ${bytes(Math.round(r))}/s` : ""})\n`,
+        );
       }
     },
     finish(summary) {
       const seconds = (Date.now() - began) / 1000;
       const moved = done - start;
-      const line = summary ?? `${label}: ${bytes(total)} done in ${seconds.toFixed(1)} s${moved > 0 && seconds > 0 ? ` (${bytes(Math.round(moved / seconds))}/s)` : ""}`;
+      const line =
+        summary ??
+        `${label}: ${bytes(total)} done in ${seconds.toFixed(1)} s${moved > 0 && seconds > 0 ? ` (${bytes(Math.round(moved / seconds))}/s)` : ""}`;
       out.err.write(out.tty ? `\r\x1b[2K${line}\n` : `${line}\n`);
     },
   };

@@ -51,7 +51,8 @@ export class PushStateFile {
       try {
         const state = JSON.parse(readFileSync(file, "utf8")) as PushState;
         // A different --idempotency-key asks for a different version: start afresh.
-        if (idempotencyKey === undefined || idempotencyKey === state.idempotency_key) return { push: new PushStateFile(file, state), resumed: true };
+        if (idempotencyKey === undefined || idempotencyKey === state.idempotency_key)
+          return { push: new PushStateFile(file, state), resumed: true };
       } catch {
         // An unreadable state file (a crash mid-write cannot make one: writes are renames) starts afresh.
       }

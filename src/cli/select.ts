@@ -14,7 +14,9 @@ const MAX_EXPRESSION = 1000;
 
 export function parseSelector(text: string): Selector {
   const fail = (why: string, at: number): never => {
-    throw new UsageError(`--jq '${text}': ${why} at character ${at + 1}. Paths look like .version, .items[].name, .a, .b`);
+    throw new UsageError(
+      `--jq '${text}': ${why} at character ${at + 1}. Paths look like .version, .items[].name, .a, .b`,
+    );
   };
   if (text.length > MAX_EXPRESSION) throw new UsageError(`--jq: the path is longer than ${MAX_EXPRESSION} characters`);
   const paths: Selector = [];
@@ -34,7 +36,8 @@ export function parseSelector(text: string): Selector {
           const start = i;
           while (/[A-Za-z0-9_-]/.test(text[i] ?? "")) i++;
           steps.push({ kind: "key", key: text.slice(start, i) });
-        } else if (text[i] !== "[" && !(first && (i === text.length || text[i] === "," || text[i] === " "))) fail("expected a field name after '.'", i);
+        } else if (text[i] !== "[" && !(first && (i === text.length || text[i] === "," || text[i] === " ")))
+          fail("expected a field name after '.'", i);
       } else if (text[i] === "[") {
         i++;
         if (text[i] === "]") {
@@ -51,7 +54,7 @@ export function parseSelector(text: string): Selector {
           const start = i;
           if (text[i] === "-") i++;
           while (/[0-9]/.test(text[i] ?? "")) i++;
-          if (i === start || text[i] !== "]") fail("expected a number, a \"key\" or nothing inside [ ]", i);
+          if (i === start || text[i] !== "]") fail('expected a number, a "key" or nothing inside [ ]', i);
           steps.push({ kind: "index", index: Number(text.slice(start, i)) });
           i++;
         }
@@ -75,7 +78,12 @@ export function select(selector: Selector, value: unknown): unknown[] {
     for (const step of steps) {
       const next: unknown[] = [];
       for (const v of current) {
-        if (step.kind === "key") next.push(v !== null && typeof v === "object" && !Array.isArray(v) ? ((v as Record<string, unknown>)[step.key] ?? null) : null);
+        if (step.kind === "key")
+          next.push(
+            v !== null && typeof v === "object" && !Array.isArray(v)
+              ? ((v as Record<string, unknown>)[step.key] ?? null)
+              : null,
+          );
         else if (step.kind === "index") next.push(Array.isArray(v) ? (v.at(step.index) ?? null) : null);
         else if (Array.isArray(v)) next.push(...v);
         else if (v !== null && typeof v === "object") next.push(...Object.values(v));

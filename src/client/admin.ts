@@ -1,6 +1,19 @@
 /** API.md "Auth" (tokens), "Events (webhooks)" and "Retention". */
 import { seg, type Transport } from "./transport";
-import type { CreateToken, CreateWebhook, Delivery, MintedToken, ModelRetention, Page, PageQuery, PatchWebhook, RetentionPolicy, RetentionPreview, Token, Webhook } from "./types";
+import type {
+  CreateToken,
+  CreateWebhook,
+  Delivery,
+  MintedToken,
+  ModelRetention,
+  Page,
+  PageQuery,
+  PatchWebhook,
+  RetentionPolicy,
+  RetentionPreview,
+  Token,
+  Webhook,
+} from "./types";
 
 export class Tokens {
   constructor(private readonly t: Transport) {}
@@ -52,12 +65,27 @@ export class Webhooks {
     return this.t.json({ method: "POST", path: `${hookPath(id)}/ping`, signal, what: `ping webhook ${id}` });
   }
 
-  deliveries(id: string, query: PageQuery & { status?: Delivery["status"] } = {}, signal?: AbortSignal): Promise<Page<Delivery>> {
-    return this.t.json({ method: "GET", path: `${hookPath(id)}/deliveries`, query: { ...query }, signal, what: `deliveries of webhook ${id}` });
+  deliveries(
+    id: string,
+    query: PageQuery & { status?: Delivery["status"] } = {},
+    signal?: AbortSignal,
+  ): Promise<Page<Delivery>> {
+    return this.t.json({
+      method: "GET",
+      path: `${hookPath(id)}/deliveries`,
+      query: { ...query },
+      signal,
+      what: `deliveries of webhook ${id}`,
+    });
   }
 
   async redeliver(id: string, deliveryId: string, signal?: AbortSignal): Promise<void> {
-    await this.t.json({ method: "POST", path: `${hookPath(id)}/deliveries/${seg(deliveryId)}/redeliver`, signal, what: `redeliver ${deliveryId}` });
+    await this.t.json({
+      method: "POST",
+      path: `${hookPath(id)}/deliveries/${seg(deliveryId)}/redeliver`,
+      signal,
+      what: `redeliver ${deliveryId}`,
+    });
   }
 }
 
@@ -69,23 +97,54 @@ export class Retention {
   }
 
   setDefault(policy: RetentionPolicy, signal?: AbortSignal): Promise<RetentionPolicy> {
-    return this.t.json({ method: "PUT", path: "/v1/retention", json: policy, idempotent: true, signal, what: "set the default retention policy" });
+    return this.t.json({
+      method: "PUT",
+      path: "/v1/retention",
+      json: policy,
+      idempotent: true,
+      signal,
+      what: "set the default retention policy",
+    });
   }
 
   get(model: string, signal?: AbortSignal): Promise<ModelRetention> {
-    return this.t.json({ method: "GET", path: `/v1/models/${seg(model)}/retention`, signal, what: `retention of '${model}'` });
+    return this.t.json({
+      method: "GET",
+      path: `/v1/models/${seg(model)}/retention`,
+      signal,
+      what: `retention of '${model}'`,
+    });
   }
 
   set(model: string, policy: RetentionPolicy, signal?: AbortSignal): Promise<ModelRetention> {
-    return this.t.json({ method: "PUT", path: `/v1/models/${seg(model)}/retention`, json: policy, idempotent: true, signal, what: `set retention of '${model}'` });
+    return this.t.json({
+      method: "PUT",
+      path: `/v1/models/${seg(model)}/retention`,
+      json: policy,
+      idempotent: true,
+      signal,
+      what: `set retention of '${model}'`,
+    });
   }
 
   async delete(model: string, signal?: AbortSignal): Promise<void> {
-    await this.t.json({ method: "DELETE", path: `/v1/models/${seg(model)}/retention`, signal, what: `remove retention of '${model}'` });
+    await this.t.json({
+      method: "DELETE",
+      path: `/v1/models/${seg(model)}/retention`,
+      signal,
+      what: `remove retention of '${model}'`,
+    });
   }
 
   /** What a policy (the model's own without one) would delete now. Changes nothing. */
   preview(model: string, policy?: RetentionPolicy, signal?: AbortSignal): Promise<RetentionPreview> {
-    return this.t.json({ method: "POST", path: `/v1/models/${seg(model)}/retention/preview`, json: policy ? { policy } : {}, idempotent: true, signal, what: `retention preview of '${model}'` });
+    return this.t.json({
+      method: "POST",
+      path: `/v1/models/${seg(model)}/retention/preview`,
+      json: policy ? { policy } : {},
+      idempotent: true,
+      signal,
+      what: `retention preview of '${model}'`,
+    });
   }
 }

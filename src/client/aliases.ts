@@ -32,7 +32,12 @@ export class Aliases {
   ) {}
 
   async list(model: string, signal?: AbortSignal): Promise<Alias[]> {
-    const page = await this.t.json<{ items: Alias[] }>({ method: "GET", path: `/v1/models/${seg(model)}/aliases`, signal, what: `aliases of '${model}'` });
+    const page = await this.t.json<{ items: Alias[] }>({
+      method: "GET",
+      path: `/v1/models/${seg(model)}/aliases`,
+      signal,
+      what: `aliases of '${model}'`,
+    });
     return page.items;
   }
 
@@ -54,7 +59,13 @@ export class Aliases {
   }
 
   async delete(model: string, alias: string, options: { reason?: string; signal?: AbortSignal } = {}): Promise<void> {
-    await this.t.json({ method: "DELETE", path: aliasPath(model, alias), query: { reason: options.reason }, signal: options.signal, what: `delete ${model}@${alias}` });
+    await this.t.json({
+      method: "DELETE",
+      path: aliasPath(model, alias),
+      query: { reason: options.reason },
+      signal: options.signal,
+      what: `delete ${model}@${alias}`,
+    });
   }
 
   /** What the alias resolves to now (a serving node's question); an answer about anything else is `invalid_response`. */
@@ -76,7 +87,11 @@ export class Aliases {
    * answer may not be cached: TTL 0, or stale); `staleS` the age of an answer served from the
    * last state seen while the model's object cannot answer.
    */
-  async poll(model: string, alias: string, options: { key?: string; etag?: string; signal?: AbortSignal } = {}): Promise<Poll> {
+  async poll(
+    model: string,
+    alias: string,
+    options: { key?: string; etag?: string; signal?: AbortSignal } = {},
+  ): Promise<Poll> {
     const what = `resolve ${model}@${alias}`;
     const res = await this.t.send({
       method: "GET",
@@ -89,7 +104,11 @@ export class Aliases {
     });
     const maxAge = /(?:^|,)\s*max-age=(\d+)/.exec(res.headers.get("cache-control") ?? "");
     const stale = Number(res.headers.get("x-mreg-stale"));
-    const head = { etag: res.headers.get("etag") ?? options.etag ?? null, maxAgeS: maxAge ? Number(maxAge[1]) : null, staleS: res.headers.has("x-mreg-stale") && Number.isFinite(stale) ? stale : null };
+    const head = {
+      etag: res.headers.get("etag") ?? options.etag ?? null,
+      maxAgeS: maxAge ? Number(maxAge[1]) : null,
+      staleS: res.headers.has("x-mreg-stale") && Number.isFinite(stale) ? stale : null,
+    };
     if (res.status === 304) {
       await res.body?.cancel();
       return { resolution: null, ...head };
@@ -98,12 +117,29 @@ export class Aliases {
   }
 
   history(model: string, alias: string, query: PageQuery = {}, signal?: AbortSignal): Promise<Page<HistoryEntry>> {
-    return this.t.json({ method: "GET", path: `${aliasPath(model, alias)}/history`, query: { ...query }, signal, what: `history of ${model}@${alias}` });
+    return this.t.json({
+      method: "GET",
+      path: `${aliasPath(model, alias)}/history`,
+      query: { ...query },
+      signal,
+      what: `history of ${model}@${alias}`,
+    });
   }
 
   /** Without `to_version`, undoes the newest change not yet rolled back. Skips gates. */
-  rollback(model: string, alias: string, body: { to_version?: number; reason?: string } = {}, signal?: AbortSignal): Promise<Alias> {
-    return this.t.json({ method: "POST", path: `${aliasPath(model, alias)}/rollback`, json: body, signal, what: `roll back ${model}@${alias}` });
+  rollback(
+    model: string,
+    alias: string,
+    body: { to_version?: number; reason?: string } = {},
+    signal?: AbortSignal,
+  ): Promise<Alias> {
+    return this.t.json({
+      method: "POST",
+      path: `${aliasPath(model, alias)}/rollback`,
+      json: body,
+      signal,
+      what: `roll back ${model}@${alias}`,
+    });
   }
 
   async swap(model: string, aliases: [string, string], reason?: string, signal?: AbortSignal): Promise<[Alias, Alias]> {
@@ -121,19 +157,29 @@ export class Aliases {
   watch(model: string, alias: string, options: WatchOptions = {}): Promise<Watch> {
     const url = this.t.url(`${aliasPath(model, alias)}/watch`, { key: options.key });
     const what = `watch ${model}@${alias}`;
-    return openWatch(url, this.t, { ...this.watchOptions(), ...options }, (message) => validWatchEvent(message, { model, alias }, what));
+    return openWatch(url, this.t, { ...this.watchOptions(), ...options }, (message) =>
+      validWatchEvent(message, { model, alias }, what),
+    );
   }
 }
 
 /** A parsed `registry://<model>@<alias>` or `registry://<model>/<version>`. */
-export type ModelUri = { model: string; alias: string; version?: undefined } | { model: string; version: number; alias?: undefined };
+export type ModelUri =
+  { model: string; alias: string; version?: undefined } | { model: string; version: number; alias?: undefined };
 
 export function parseModelUri(uri: string): ModelUri {
-  const match = /^registry:\/\/([a-z0-9][a-z0-9._-]{0,127})(?:@([A-Za-z][A-Za-z0-9_-]{0,63})|\/([1-9][0-9]{0,8}))$/.exec(uri);
+  const match =
+    /^registry:\/\/([a-z0-9][a-z0-9._-]{0,127})(?:@([A-Za-z][A-Za-z0-9_-]{0,63})|\/([1-9][0-9]{0,8}))$/.exec(uri);
   if (!match) {
-    throw new MregError({ status: 0, code: "validation_failed", detail: `Not a model URI: '${uri}' (expected registry://<model>@<alias> or registry://<model>/<version>)` });
+    throw new MregError({
+      status: 0,
+      code: "validation_failed",
+      detail: `Not a model URI: '${uri}' (expected registry://<model>@<alias> or registry://<model>/<version>)`,
+    });
   }
-  return match[3] !== undefined ? { model: match[1]!, version: Number(match[3]) } : { model: match[1]!, alias: match[2]!.toLowerCase() };
+  return match[3] !== undefined
+    ? { model: match[1]!, version: Number(match[3]) }
+    : { model: match[1]!, alias: match[2]!.toLowerCase() };
 }
 
 export class Resolver {
@@ -143,8 +189,20 @@ export class Resolver {
   async resolve(uri: string, options: ResolveOptions = {}): Promise<Resolution> {
     const asked = parseModelUri(uri);
     const what = `resolve ${uri}`;
-    const answer = await this.t.json<unknown>({ method: "GET", path: "/v1/resolve", query: { uri, key: options.key, include: options.include, depth: options.include ? options.depth : undefined }, signal: options.signal, what });
-    return validResolution(answer, asked.alias !== undefined ? { model: asked.model, alias: asked.alias } : { model: asked.model, version: asked.version }, what);
+    const answer = await this.t.json<unknown>({
+      method: "GET",
+      path: "/v1/resolve",
+      query: { uri, key: options.key, include: options.include, depth: options.include ? options.depth : undefined },
+      signal: options.signal,
+      what,
+    });
+    return validResolution(
+      answer,
+      asked.alias !== undefined
+        ? { model: asked.model, alias: asked.alias }
+        : { model: asked.model, version: asked.version },
+      what,
+    );
   }
 }
 

@@ -70,12 +70,23 @@ export class MregClient {
   }
 
   /** Sends one file (single PUT or multipart, resuming `resumeUploadId`); see ./upload.ts. */
-  upload(model: string, version: number, path: string, source: ByteSource, options: UploadOptions): Promise<UploadResult> {
+  upload(
+    model: string,
+    version: number,
+    path: string,
+    source: ByteSource,
+    options: UploadOptions,
+  ): Promise<UploadResult> {
     return uploadFile(this, { model, version, path }, source, options);
   }
 
   async health(signal?: AbortSignal): Promise<boolean> {
-    const res = await this.transport.json<{ ok?: boolean }>({ method: "GET", path: "/healthz", signal, what: "health" });
+    const res = await this.transport.json<{ ok?: boolean }>({
+      method: "GET",
+      path: "/healthz",
+      signal,
+      what: "health",
+    });
     return res?.ok === true;
   }
 }

@@ -34,8 +34,10 @@ export interface DownloadOptions {
   signal?: AbortSignal;
 }
 
-const filePath = (model: string, version: number, path: string) => `${versionPath(model, version)}/files/${encodePath(path)}`;
-const uploadPath = (model: string, version: number, uploadId: string) => `${versionPath(model, version)}/uploads/${seg(uploadId)}`;
+const filePath = (model: string, version: number, path: string) =>
+  `${versionPath(model, version)}/files/${encodePath(path)}`;
+const uploadPath = (model: string, version: number, uploadId: string) =>
+  `${versionPath(model, version)}/uploads/${seg(uploadId)}`;
 
 export class Files {
   constructor(private readonly t: Transport) {}
@@ -66,22 +68,34 @@ export class Files {
   /** The version's files, each path, size and sha256 checked (`invalid_response` otherwise). */
   async list(model: string, version: number, signal?: AbortSignal): Promise<FileEntry[]> {
     const what = `files of version ${version} of '${model}'`;
-    return validFileList(await this.t.json<unknown>({ method: "GET", path: `${versionPath(model, version)}/files`, signal, what }), what);
+    return validFileList(
+      await this.t.json<unknown>({ method: "GET", path: `${versionPath(model, version)}/files`, signal, what }),
+      what,
+    );
   }
 
   async download(model: string, version: number, path: string, options: DownloadOptions = {}): Promise<Download> {
     const headers: Record<string, string> = {};
     if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end ?? ""}`;
-    if (options.ifNoneMatch) headers["if-none-match"] = options.ifNoneMatch.startsWith('"') ? options.ifNoneMatch : `"${options.ifNoneMatch}"`;
+    if (options.ifNoneMatch)
+      headers["if-none-match"] = options.ifNoneMatch.startsWith('"') ? options.ifNoneMatch : `"${options.ifNoneMatch}"`;
     const what = `download '${path}' of version ${version} of '${model}'`;
-    const res = await this.t.send({ method: "GET", path: filePath(model, version, path), headers, accept: [304], signal: options.signal, what });
+    const res = await this.t.send({
+      method: "GET",
+      path: filePath(model, version, path),
+      headers,
+      accept: [304],
+      signal: options.signal,
+      what,
+    });
     const status = res.status as 200 | 206 | 304;
     const refuse = async (problem: string) => {
       await res.body?.cancel();
       return invalidResponse(what, problem, status);
     };
     const sha256 = res.headers.get("x-mreg-sha256");
-    if (sha256 !== null && !isSha256Hex(sha256)) throw await refuse(`x-mreg-sha256 is not a sha256 (${sha256.slice(0, 80)})`);
+    if (sha256 !== null && !isSha256Hex(sha256))
+      throw await refuse(`x-mreg-sha256 is not a sha256 (${sha256.slice(0, 80)})`);
     const etag = res.headers.get("etag");
     if (status === 304) return { status, body: null, size: null, length: null, range: null, sha256, etag };
     let length = numberHeader(res, "content-length");
@@ -91,16 +105,29 @@ export class Files {
       const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get("content-range") ?? "");
       if (!match) {
         await res.body?.cancel();
-        throw new MregError({ status, code: "unexpected_response", detail: "A 206 answer without a usable Content-Range" });
+        throw new MregError({
+          status,
+          code: "unexpected_response",
+          detail: "A 206 answer without a usable Content-Range",
+        });
       }
       range = { start: Number(match[1]), end: Number(match[2]) };
       size = Number(match[3]);
       const asked = options.range;
       // The bytes of another range written where these were asked for would be a corrupt file.
-      if (!asked || range.start !== asked.start || (asked.end !== undefined && range.end > asked.end) || range.end < range.start || range.end >= size) {
-        throw await refuse(`a 206 of bytes ${range.start}-${range.end}/${size}, asked for ${asked ? `${asked.start}-${asked.end ?? ""}` : "the whole file"}`);
+      if (
+        !asked ||
+        range.start !== asked.start ||
+        (asked.end !== undefined && range.end > asked.end) ||
+        range.end < range.start ||
+        range.end >= size
+      ) {
+        throw await refuse(
+          `a 206 of bytes ${range.start}-${range.end}/${size}, asked for ${asked ? `${asked.start}-${asked.end ?? ""}` : "the whole file"}`,
+        );
       }
-      if (length !== null && length !== range.end - range.start + 1) throw await refuse(`a 206 of bytes ${range.start}-${range.end} with Content-Length ${length}`);
+      if (length !== null && length !== range.end - range.start + 1)
+        throw await refuse(`a 206 of bytes ${range.start}-${range.end} with Content-Length ${length}`);
       length = range.end - range.start + 1;
     } else if (options.range && options.range.start > 0) {
       // A server (or proxy) that ignored the Range sent the whole file: say so rather than
@@ -115,7 +142,12 @@ export class Files {
   }
 
   async delete(model: string, version: number, path: string, signal?: AbortSignal): Promise<void> {
-    await this.t.json({ method: "DELETE", path: filePath(model, version, path), signal, what: `delete '${path}' of version ${version} of '${model}'` });
+    await this.t.json({
+      method: "DELETE",
+      path: filePath(model, version, path),
+      signal,
+      what: `delete '${path}' of version ${version} of '${model}'`,
+    });
   }
 }
 
@@ -125,20 +157,43 @@ export class Uploads {
   constructor(private readonly t: Transport) {}
 
   /** 201 an open upload; or, when the registry holds these bytes already, the attached file (`deduplicated`). */
-  async create(model: string, version: number, body: { path: string; size: number; sha256: string }, signal?: AbortSignal): Promise<CreatedUpload> {
+  async create(
+    model: string,
+    version: number,
+    body: { path: string; size: number; sha256: string },
+    signal?: AbortSignal,
+  ): Promise<CreatedUpload> {
     const what = `start uploading '${body.path}' to version ${version} of '${model}'`;
-    const res = await this.t.send({ method: "POST", path: `${versionPath(model, version)}/uploads`, json: body, signal, what });
+    const res = await this.t.send({
+      method: "POST",
+      path: `${versionPath(model, version)}/uploads`,
+      json: body,
+      signal,
+      what,
+    });
     // Read through the transport: a connection that breaks off mid-answer is a network_error.
     const answer = await this.t.read<Upload | FileEntry>(res, what);
     return res.status === 201 ? { upload: answer as Upload } : { file: answer as FileEntry };
   }
 
   get(model: string, version: number, uploadId: string, signal?: AbortSignal): Promise<Upload> {
-    return this.t.json({ method: "GET", path: uploadPath(model, version, uploadId), signal, what: `upload ${uploadId}` });
+    return this.t.json({
+      method: "GET",
+      path: uploadPath(model, version, uploadId),
+      signal,
+      what: `upload ${uploadId}`,
+    });
   }
 
   /** Part `n` (from 1): exactly `part_size` bytes, the last part the rest. Re-sending replaces it. */
-  putPart(model: string, version: number, uploadId: string, n: number, body: BodySource & { length: number }, signal?: AbortSignal): Promise<UploadPart> {
+  putPart(
+    model: string,
+    version: number,
+    uploadId: string,
+    n: number,
+    body: BodySource & { length: number },
+    signal?: AbortSignal,
+  ): Promise<UploadPart> {
     return this.t.json({
       method: "PUT",
       path: `${uploadPath(model, version, uploadId)}/parts/${seg(n)}`,
@@ -163,7 +218,12 @@ export class Uploads {
   }
 
   async abort(model: string, version: number, uploadId: string, signal?: AbortSignal): Promise<void> {
-    await this.t.json({ method: "DELETE", path: uploadPath(model, version, uploadId), signal, what: `abort upload ${uploadId}` });
+    await this.t.json({
+      method: "DELETE",
+      path: uploadPath(model, version, uploadId),
+      signal,
+      what: `abort upload ${uploadId}`,
+    });
   }
 }
 
@@ -181,7 +241,12 @@ function exactly(length: number, what: string): TransformStream<Uint8Array, Uint
       controller.enqueue(chunk);
     },
     flush() {
-      if (seen < length) throw new MregError({ status: 0, code: "network_error", detail: `${what}: the body ended after ${seen} of ${length} bytes` });
+      if (seen < length)
+        throw new MregError({
+          status: 0,
+          code: "network_error",
+          detail: `${what}: the body ended after ${seen} of ${length} bytes`,
+        });
     },
   });
 }

@@ -12,6 +12,13 @@ export { parseModelUri, type ModelUri, type Poll, type ResolveOptions } from "./
 export type { Download, DownloadOptions, CreatedUpload } from "./files";
 export { Sha256, sha256OfStream, type Hasher } from "./sha256";
 export { DEFAULT_URL, BOOKMARK_HEADER, type TransportOptions, type FetchLike, type BodySource } from "./transport";
-export { blobSource, bytesSource, DEFAULT_MULTIPART_THRESHOLD, type ByteSource, type UploadOptions, type UploadResult } from "./upload";
+export {
+  blobSource,
+  bytesSource,
+  DEFAULT_MULTIPART_THRESHOLD,
+  type ByteSource,
+  type UploadOptions,
+  type UploadResult,
+} from "./upload";
 export { TOKEN_EXPIRED, type Watch, type WatchOptions, type WebSocketFactory, type WebSocketLike } from "./watch";
 export type * from "./types";

@@ -1,7 +1,18 @@
 /** API.md "Models" and "Versions". */
 import { MregError } from "./errors";
 import { seg, type Transport } from "./transport";
-import type { CreateModel, CreateVersion, ListModels, ListVersions, Model, Page, PatchModel, PatchVersion, StageChange, Version } from "./types";
+import type {
+  CreateModel,
+  CreateVersion,
+  ListModels,
+  ListVersions,
+  Model,
+  Page,
+  PatchModel,
+  PatchVersion,
+  StageChange,
+  Version,
+} from "./types";
 import { validVersion, validVersions } from "./validate";
 
 export class Models {
@@ -20,7 +31,13 @@ export class Models {
   }
 
   update(model: string, patch: PatchModel, signal?: AbortSignal): Promise<Model> {
-    return this.t.json({ method: "PATCH", path: `/v1/models/${seg(model)}`, json: patch, signal, what: `update model '${model}'` });
+    return this.t.json({
+      method: "PATCH",
+      path: `/v1/models/${seg(model)}`,
+      json: patch,
+      signal,
+      what: `update model '${model}'`,
+    });
   }
 
   /** 409 `in_use` while any alias is set. Needs `admin`. */
@@ -36,7 +53,11 @@ export class Versions {
    * A new `pending` version. With `idempotencyKey`, a retry with the same body returns the
    * version the first attempt created, so the request is safe to repeat.
    */
-  create(model: string, body: CreateVersion = {}, options: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<Version> {
+  create(
+    model: string,
+    body: CreateVersion = {},
+    options: { idempotencyKey?: string; signal?: AbortSignal } = {},
+  ): Promise<Version> {
     return this.t.json({
       method: "POST",
       path: `/v1/models/${seg(model)}/versions`,
@@ -51,17 +72,37 @@ export class Versions {
   /** Newest first; each Version's identity, files and digest checked (`invalid_response` otherwise). */
   async list(model: string, query: ListVersions = {}, signal?: AbortSignal): Promise<Page<Version>> {
     const what = `versions of '${model}'`;
-    return validVersions<Page<Version>>(await this.t.json<unknown>({ method: "GET", path: `/v1/models/${seg(model)}/versions`, query: { ...query }, signal, what }), model, what);
+    return validVersions<Page<Version>>(
+      await this.t.json<unknown>({
+        method: "GET",
+        path: `/v1/models/${seg(model)}/versions`,
+        query: { ...query },
+        signal,
+        what,
+      }),
+      model,
+      what,
+    );
   }
 
   /** The Version, its identity, files and digest checked (`invalid_response` otherwise). */
   async get(model: string, version: number, signal?: AbortSignal): Promise<Version> {
     const what = `version ${version} of '${model}'`;
-    return validVersion(await this.t.json<unknown>({ method: "GET", path: versionPath(model, version), signal, what }), { model, version }, what);
+    return validVersion(
+      await this.t.json<unknown>({ method: "GET", path: versionPath(model, version), signal, what }),
+      { model, version },
+      what,
+    );
   }
 
   update(model: string, version: number, patch: PatchVersion, signal?: AbortSignal): Promise<Version> {
-    return this.t.json({ method: "PATCH", path: versionPath(model, version), json: patch, signal, what: `update version ${version} of '${model}'` });
+    return this.t.json({
+      method: "PATCH",
+      path: versionPath(model, version),
+      json: patch,
+      signal,
+      what: `update version ${version} of '${model}'`,
+    });
   }
 
   /**
@@ -71,7 +112,12 @@ export class Versions {
    */
   async finalize(model: string, version: number, signal?: AbortSignal): Promise<Version> {
     try {
-      return await this.t.json<Version>({ method: "POST", path: `${versionPath(model, version)}/finalize`, signal, what: `finalize version ${version} of '${model}'` });
+      return await this.t.json<Version>({
+        method: "POST",
+        path: `${versionPath(model, version)}/finalize`,
+        signal,
+        what: `finalize version ${version} of '${model}'`,
+      });
     } catch (err) {
       if (!(err instanceof MregError) || err.code !== "immutable") throw err;
       const current = await this.get(model, version, signal);
@@ -81,12 +127,23 @@ export class Versions {
   }
 
   setStage(model: string, version: number, change: StageChange, signal?: AbortSignal): Promise<Version> {
-    return this.t.json({ method: "POST", path: `${versionPath(model, version)}/stage`, json: change, signal, what: `move version ${version} of '${model}' to ${change.stage}` });
+    return this.t.json({
+      method: "POST",
+      path: `${versionPath(model, version)}/stage`,
+      json: change,
+      signal,
+      what: `move version ${version} of '${model}' to ${change.stage}`,
+    });
   }
 
   /** 409 `in_use` while an alias or the `production` stage holds it. Needs `admin`. */
   async delete(model: string, version: number, signal?: AbortSignal): Promise<void> {
-    await this.t.json({ method: "DELETE", path: versionPath(model, version), signal, what: `delete version ${version} of '${model}'` });
+    await this.t.json({
+      method: "DELETE",
+      path: versionPath(model, version),
+      signal,
+      what: `delete version ${version} of '${model}'`,
+    });
   }
 }
 

@@ -28,7 +28,12 @@ export class LineageApi {
    */
   diff(model: string, a: number | string, b: number | string, signal?: AbortSignal): Promise<VersionDiff> {
     const ref = (v: number | string) => encodeURIComponent(String(v));
-    return this.t.json({ method: "GET", path: `/v1/models/${encodeURIComponent(model)}/versions/${ref(a)}/diff/${ref(b)}`, signal, what: `diff of versions ${a} and ${b} of '${model}'` });
+    return this.t.json({
+      method: "GET",
+      path: `/v1/models/${encodeURIComponent(model)}/versions/${ref(a)}/diff/${ref(b)}`,
+      signal,
+      what: `diff of versions ${a} and ${b} of '${model}'`,
+    });
   }
 }
 

@@ -130,7 +130,10 @@ export class Transport {
       if (idempotent && attempt < this.retries && RETRYABLE_STATUS.has(res.status)) {
         const retryAfter = Number(res.headers.get("retry-after"));
         await res.body?.cancel();
-        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 30) * 1000 : backoffMs(attempt), spec.signal);
+        await sleep(
+          Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 30) * 1000 : backoffMs(attempt),
+          spec.signal,
+        );
         continue;
       }
       throw await MregError.fromResponse(res, what);
@@ -189,7 +192,12 @@ export class Transport {
       headers.set("content-type", spec.body.contentType ?? "application/octet-stream");
       body = fixLength(body, spec.body.length);
     }
-    const init: RequestInit & { duplex?: "half" } = { method: spec.method, headers, body: body ?? null, signal: spec.signal ?? null };
+    const init: RequestInit & { duplex?: "half" } = {
+      method: spec.method,
+      headers,
+      body: body ?? null,
+      signal: spec.signal ?? null,
+    };
     // Node's fetch refuses a stream body without `duplex: "half"` (the Fetch standard's opt-in
     // to sending a body that is still being produced); others ignore the member.
     if (body instanceof ReadableStream) init.duplex = "half";
@@ -203,7 +211,8 @@ export class Transport {
  * send the Content-Length header as given (browsers take a Blob, which knows its size).
  */
 function fixLength(body: BodyInit, length: number | undefined): BodyInit {
-  const Fixed = (globalThis as { FixedLengthStream?: new (n: number) => TransformStream<Uint8Array, Uint8Array> }).FixedLengthStream;
+  const Fixed = (globalThis as { FixedLengthStream?: new (n: number) => TransformStream<Uint8Array, Uint8Array> })
+    .FixedLengthStream;
   if (!Fixed || length === undefined || !(body instanceof ReadableStream)) return body;
   return (body as ReadableStream<Uint8Array>).pipeThrough(new Fixed(length));
 }
@@ -218,7 +227,8 @@ export const backoffMs = (attempt: number, baseMs = 500, capMs = 8000, random: (
 function describe(err: unknown): string {
   if (err instanceof Error) {
     const cause = (err as { cause?: unknown }).cause;
-    const code = cause && typeof cause === "object" && "code" in cause ? String((cause as { code: unknown }).code) : undefined;
+    const code =
+      cause && typeof cause === "object" && "code" in cause ? String((cause as { code: unknown }).code) : undefined;
     return code ? `${err.message}: ${code}` : err.message;
   }
   return String(err);
@@ -230,7 +240,8 @@ function describe(err: unknown): string {
  */
 async function readText(res: Response, limit: number): Promise<string> {
   if (!res.body) return "";
-  const tooLarge = () => new MregError({ status: res.status, code: "invalid_response", detail: `the answer is larger than ${limit} bytes` });
+  const tooLarge = () =>
+    new MregError({ status: res.status, code: "invalid_response", detail: `the answer is larger than ${limit} bytes` });
   if (Number(res.headers.get("content-length")) > limit) {
     await res.body.cancel();
     throw tooLarge();

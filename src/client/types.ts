@@ -551,10 +551,22 @@ export interface ModelRetention {
 }
 
 export interface RetentionPreview {
-  delete: { version: number; rule: "keep_last" | "max_age_days" | "keep_last+max_age_days" | "pending_max_age_days" | "failed_max_age_days" }[];
+  delete: {
+    version: number;
+    rule: "keep_last" | "max_age_days" | "keep_last+max_age_days" | "pending_max_age_days" | "failed_max_age_days";
+  }[];
   keep: {
     version: number;
-    reason: "alias" | "stage" | "keep_tags" | "lineage_parent" | "keep_last" | "max_age_days" | "pending_max_age_days" | "failed_max_age_days" | "no_rule";
+    reason:
+      | "alias"
+      | "stage"
+      | "keep_tags"
+      | "lineage_parent"
+      | "keep_last"
+      | "max_age_days"
+      | "pending_max_age_days"
+      | "failed_max_age_days"
+      | "no_rule";
     /** The alias, the stage, or the child (`model/version`) naming the version as parent. */
     detail?: string;
   }[];

@@ -20,7 +20,10 @@ export interface ByteSource {
 }
 
 /** A Blob (a browser `File`, Node's `openAsBlob`) as a source: slices carry their size. */
-export const blobSource = (blob: Blob): ByteSource => ({ size: blob.size, slice: (start, end) => blob.slice(start, end) });
+export const blobSource = (blob: Blob): ByteSource => ({
+  size: blob.size,
+  slice: (start, end) => blob.slice(start, end),
+});
 
 /**
  * Bytes already in memory (small files, tests). Typed views of a SharedArrayBuffer cannot be
@@ -83,7 +86,9 @@ export async function uploadFile(
     return { file, method: "single", bytesSent: size, bytesSkipped: 0 };
   }
 
-  let upload = options.resumeUploadId ? await resumable(api.uploads, target, options.resumeUploadId, size, options.sha256) : undefined;
+  let upload = options.resumeUploadId
+    ? await resumable(api.uploads, target, options.resumeUploadId, size, options.sha256)
+    : undefined;
   if (!upload) {
     const created = await api.uploads.create(model, version, { path, size, sha256: options.sha256 }, options.signal);
     if (created.file) return { file: created.file, method: "deduplicated", bytesSent: 0, bytesSkipped: size };
@@ -100,11 +105,23 @@ export async function uploadFile(
     await sendParts(api.uploads, target, upload, source, missing, counter, options);
   }
   const file = await complete(api.uploads, target, upload.upload_id, options.signal);
-  return { file, method: "multipart", bytesSent: counter.landedBytes - bytesSkipped, bytesSkipped, uploadId: upload.upload_id };
+  return {
+    file,
+    method: "multipart",
+    bytesSent: counter.landedBytes - bytesSkipped,
+    bytesSkipped,
+    uploadId: upload.upload_id,
+  };
 }
 
 /** The earlier upload if it can still take parts (or is completed) for the same bytes; else undefined. */
-async function resumable(uploads: Uploads, target: { model: string; version: number; path: string }, id: string, size: number, sha256: string) {
+async function resumable(
+  uploads: Uploads,
+  target: { model: string; version: number; path: string },
+  id: string,
+  size: number,
+  sha256: string,
+) {
   let upload: Upload;
   try {
     upload = await uploads.get(target.model, target.version, id);
@@ -113,7 +130,8 @@ async function resumable(uploads: Uploads, target: { model: string; version: num
     throw err;
   }
   const same = upload.path === target.path && upload.size === size && upload.sha256 === sha256.toLowerCase();
-  const usable = upload.status === "completed" || (upload.status === "open" && Date.parse(upload.expires_at) > Date.now() + 60_000);
+  const usable =
+    upload.status === "completed" || (upload.status === "open" && Date.parse(upload.expires_at) > Date.now() + 60_000);
   return same && usable ? upload : undefined;
 }
 
@@ -149,10 +167,14 @@ async function sendParts(
   };
   try {
     const workers = Array.from({ length: Math.max(1, Math.min(options.parallel ?? 4, missing.length)) }, worker);
-    const results = await Promise.allSettled(workers.map((w) => w.catch((err: unknown) => {
-      stop.abort();
-      throw err;
-    })));
+    const results = await Promise.allSettled(
+      workers.map((w) =>
+        w.catch((err: unknown) => {
+          stop.abort();
+          throw err;
+        }),
+      ),
+    );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected" && !isAbort(r.reason));
     if (failed) throw failed.reason;
     const aborted = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -165,7 +187,12 @@ async function sendParts(
 const isAbort = (err: unknown) => err instanceof MregError && err.code === "aborted";
 
 /** `complete`, retried while another writer holds the content address (409 `conflict`, "retry"). */
-async function complete(uploads: Uploads, target: { model: string; version: number }, id: string, signal?: AbortSignal): Promise<FileEntry> {
+async function complete(
+  uploads: Uploads,
+  target: { model: string; version: number },
+  id: string,
+  signal?: AbortSignal,
+): Promise<FileEntry> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await uploads.complete(target.model, target.version, id, signal);

@@ -25,7 +25,8 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const ALIAS_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 
 /** A version number as a node may use it: an integer from 1 to MAX_VERSION. */
-export const isVersionNumber = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= MAX_VERSION;
+export const isVersionNumber = (v: unknown): v is number =>
+  typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= MAX_VERSION;
 export const isSha256Hex = (v: unknown): boolean => typeof v === "string" && SHA256_HEX.test(v);
 
 /** What the caller asked for, which the answer must be about. */
@@ -49,7 +50,11 @@ class Invalid extends Error {
 
 /** The error a caller sees: `<what>: invalid answer from the registry: <field>: <problem>`. */
 export function invalidResponse(what: string, problem: string, status = 200): MregError {
-  return new MregError({ status, code: "invalid_response", detail: `${what}: invalid answer from the registry: ${problem}` });
+  return new MregError({
+    status,
+    code: "invalid_response",
+    detail: `${what}: invalid answer from the registry: ${problem}`,
+  });
 }
 
 /** Runs `check`, turning the first broken field into an `invalid_response` for `what`. */
@@ -81,12 +86,14 @@ function version(v: unknown, at: string): number {
 }
 
 function count(v: unknown, at: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) fail(at, `must be an integer from 0 to ${max}`, v);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max)
+    fail(at, `must be an integer from 0 to ${max}`, v);
   return v as number;
 }
 
 function digest(v: unknown, at: string): string | null {
-  if (v !== null && (typeof v !== "string" || !DIGEST.test(v))) fail(at, "must be null or sha256:<64 lower-case hex digits>", v);
+  if (v !== null && (typeof v !== "string" || !DIGEST.test(v)))
+    fail(at, "must be null or sha256:<64 lower-case hex digits>", v);
   return v as string | null;
 }
 
@@ -122,7 +129,8 @@ function split(v: unknown, at: string): SplitEntry[] | null {
   (v as unknown[]).forEach((entry, i) => {
     const s = object(entry, `${at}[${i}]`);
     version(s.version, `${at}[${i}].version`);
-    if (typeof s.weight !== "number" || !Number.isFinite(s.weight) || s.weight < 0) fail(`${at}[${i}].weight`, "must be a number of at least 0", s.weight);
+    if (typeof s.weight !== "number" || !Number.isFinite(s.weight) || s.weight < 0)
+      fail(`${at}[${i}].weight`, "must be a number of at least 0", s.weight);
   });
   return v as SplitEntry[];
 }
@@ -133,7 +141,8 @@ function named(r: Record<string, unknown>, asked: Asked): void {
   if (typeof r.alias !== "string" || !ALIAS_NAME.test(r.alias)) fail("alias", "must be an alias name", r.alias);
   if (asked.alias !== undefined) same(r.alias, asked.alias.toLowerCase(), "alias", "the alias asked for,");
   const v = version(r.version, "version");
-  if (asked.version !== undefined && v !== asked.version) fail("version", `must be the version asked for, ${asked.version}`, v);
+  if (asked.version !== undefined && v !== asked.version)
+    fail("version", `must be the version asked for, ${asked.version}`, v);
   count(r.generation, "generation");
   digest(r.digest, "digest");
   files(r.files, "files");
@@ -162,7 +171,8 @@ export function validWatchEvent(value: unknown, asked: Asked & { alias: string }
     same(m.model, asked.model, "model", "the model asked for,");
     same(m.alias, asked.alias.toLowerCase(), "alias", "the alias asked for,");
     count(m.generation, "generation");
-    if (m.files !== null || m.digest !== null) fail("files", "must be null, with the digest, when the version is", { files: m.files, digest: m.digest });
+    if (m.files !== null || m.digest !== null)
+      fail("files", "must be null, with the digest, when the version is", { files: m.files, digest: m.digest });
     return value as WatchEvent;
   });
 }
@@ -186,7 +196,8 @@ function checkVersion(value: unknown, asked: Asked, at: string): Version {
   const v = object(value, at);
   same(v.model, asked.model, `${at}.model`, "the model asked for,");
   const n = version(v.version, `${at}.version`);
-  if (asked.version !== undefined && n !== asked.version) fail(`${at}.version`, `must be the version asked for, ${asked.version}`, n);
+  if (asked.version !== undefined && n !== asked.version)
+    fail(`${at}.version`, `must be the version asked for, ${asked.version}`, n);
   files(v.files, `${at}.files`);
   digest(v.digest, `${at}.digest`);
   return value as Version;

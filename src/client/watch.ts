@@ -33,7 +33,12 @@ export interface Watch extends AsyncIterable<WatchEvent> {
 export const TOKEN_EXPIRED = 4001;
 
 /** `check` judges each message (./validate.ts): one it refuses ends the watch with that error. */
-export async function openWatch(url: string, t: Transport, options: WatchOptions, check: (message: unknown) => WatchEvent): Promise<Watch> {
+export async function openWatch(
+  url: string,
+  t: Transport,
+  options: WatchOptions,
+  check: (message: unknown) => WatchEvent,
+): Promise<Watch> {
   const headers = await t.authHeaders();
   const socket = await (options.webSocket ?? defaultWebSocket)(url.replace(/^http/, "ws"), headers);
   const queue: WatchEvent[] = [];
@@ -56,9 +61,13 @@ export async function openWatch(url: string, t: Transport, options: WatchOptions
     if (ended) return;
     let message: unknown;
     try {
-      message = JSON.parse(typeof event.data === "string" ? event.data : new TextDecoder().decode(event.data as ArrayBuffer));
+      message = JSON.parse(
+        typeof event.data === "string" ? event.data : new TextDecoder().decode(event.data as ArrayBuffer),
+      );
     } catch (err) {
-      return fail(new MregError({ status: 0, code: "unexpected_response", detail: "A watch message is not JSON", cause: err }));
+      return fail(
+        new MregError({ status: 0, code: "unexpected_response", detail: "A watch message is not JSON", cause: err }),
+      );
     }
     try {
       queue.push(check(message));
@@ -70,7 +79,14 @@ export async function openWatch(url: string, t: Transport, options: WatchOptions
   });
   socket.addEventListener("close", ({ code, reason }) => {
     if (code === 1000 || ended) return end();
-    if (code === TOKEN_EXPIRED) return end(new MregError({ status: 401, code: "unauthenticated", detail: `The watch ended: ${reason || "token expired"}` }));
+    if (code === TOKEN_EXPIRED)
+      return end(
+        new MregError({
+          status: 401,
+          code: "unauthenticated",
+          detail: `The watch ended: ${reason || "token expired"}`,
+        }),
+      );
     end({ code, reason, beforeFirst: !gotFirst });
   });
   socket.addEventListener("error", () => {
@@ -126,7 +142,11 @@ async function explain(failure: unknown, url: string, t: Transport): Promise<unk
       if (err instanceof MregError) return err;
     }
   }
-  return new MregError({ status: 0, code: "network_error", detail: `The watch socket closed (${code}${reason ? `: ${reason}` : ""})` });
+  return new MregError({
+    status: 0,
+    code: "network_error",
+    detail: `The watch socket closed (${code}${reason ? `: ${reason}` : ""})`,
+  });
 }
 
 /**
@@ -145,7 +165,11 @@ const defaultWebSocket: WebSocketFactory = async (url, headers) => {
   }
   const Ctor = (globalThis as { WebSocket?: new (url: string, init: unknown) => WebSocketLike }).WebSocket;
   if (!Ctor) {
-    throw new MregError({ status: 0, code: "network_error", detail: "No WebSocket in this runtime: pass `webSocket` to the client (Node 20: the `ws` package)" });
+    throw new MregError({
+      status: 0,
+      code: "network_error",
+      detail: "No WebSocket in this runtime: pass `webSocket` to the client (Node 20: the `ws` package)",
+    });
   }
   // undici's second argument may be an init object with headers (not the DOM's protocols).
   return new Ctor(url, { headers });

@@ -9,7 +9,12 @@ import { getTableColumns, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 
-export function insertIf<T extends SQLiteTable>(db: DrizzleD1Database, table: T, row: T["$inferInsert"], condition: SQL) {
+export function insertIf<T extends SQLiteTable>(
+  db: DrizzleD1Database,
+  table: T,
+  row: T["$inferInsert"],
+  condition: SQL,
+) {
   // Drizzle lists every column of the table, in definition order, for an INSERT … SELECT.
   const values = Object.entries(getTableColumns(table)).map(([key, column]) => {
     const value = (row as Record<string, unknown>)[key];

@@ -21,10 +21,12 @@ function splitMatchSql(text: string, p: string, m: string, s: string): string {
 }
 
 /** SQL true when `text` matches the split pattern `pat.value`, a row of `splitParam`'s JSON ([prefix, middle, suffix]). */
-export const matchesRowSql = (text: string) => splitMatchSql(text, "pat.value ->> 0", "pat.value ->> 1", "pat.value ->> 2");
+export const matchesRowSql = (text: string) =>
+  splitMatchSql(text, "pat.value ->> 0", "pat.value ->> 1", "pat.value ->> 2");
 
 /** SQL true when `text` matches any of the split patterns in the JSON parameter `param` (`splitParam`). */
-export const matchesAnySql = (text: string, param = "?") => `EXISTS (SELECT 1 FROM json_each(${param}) AS pat WHERE ${matchesRowSql(text)})`;
+export const matchesAnySql = (text: string, param = "?") =>
+  `EXISTS (SELECT 1 FROM json_each(${param}) AS pat WHERE ${matchesRowSql(text)})`;
 
 /**
  * SQL true when `text` is a model the visibility in the parameter `param` sees: that

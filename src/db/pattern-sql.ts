@@ -9,10 +9,12 @@ import { fitsD1, globPattern, splitGlob, type SplitPattern } from "../domain/glo
 import { matchesAnySql, matchesRowSql } from "./pattern-match";
 
 /** Whether D1 refused a statement for a LIKE or GLOB pattern past its limit. */
-export const patternRefused = (err: unknown) => err instanceof Error && err.message.includes("LIKE or GLOB pattern too complex");
+export const patternRefused = (err: unknown) =>
+  err instanceof Error && err.message.includes("LIKE or GLOB pattern too complex");
 
 /** Split patterns as the one JSON parameter `matchesAnySql` reads, whatever their number (D1 binds at most 100). */
-export const splitParam = (patterns: readonly SplitPattern[]) => JSON.stringify(patterns.map((p) => [p.prefix, p.middle, p.suffix]));
+export const splitParam = (patterns: readonly SplitPattern[]) =>
+  JSON.stringify(patterns.map((p) => [p.prefix, p.middle, p.suffix]));
 
 /** Globs (of a token's claims) as that parameter. */
 export const globsParam = (globs: readonly string[]) => splitParam(globs.map(splitGlob));
@@ -28,7 +30,9 @@ export const matchesAnyGlob = (text: string, globs: readonly string[]): SQL =>
  */
 export function patternSql(text: string, split: SplitPattern): { text: string; params: string[] } {
   const whole = globPattern(split);
-  return fitsD1(whole) ? { text: `${text} GLOB ?`, params: [whole] } : { text: matchesAnySql(text), params: [splitParam([split])] };
+  return fitsD1(whole)
+    ? { text: `${text} GLOB ?`, params: [whole] }
+    : { text: matchesAnySql(text), params: [splitParam([split])] };
 }
 
 /** The same in drizzle, for a column and a glob of a token's claims. */

@@ -286,7 +286,10 @@ export const webhookDeliveries = sqliteTable(
     // When this round of attempts began (a redelivery starts a new one): retries stop 24 h later.
     firstAttemptAt: text("first_attempt_at").notNull(),
   },
-  (t) => [index("webhook_deliveries_webhook").on(t.webhookId, t.id), index("webhook_deliveries_status").on(t.webhookId, t.status, t.id)],
+  (t) => [
+    index("webhook_deliveries_webhook").on(t.webhookId, t.id),
+    index("webhook_deliveries_status").on(t.webhookId, t.status, t.id),
+  ],
 );
 
 /**
@@ -350,7 +353,9 @@ export const tokens = sqliteTable(
     index("tokens_expires").on(t.expiresAt),
     index("tokens_parent").on(t.parentId),
     // Only revoked rows: the revocation views read exactly these, every few seconds.
-    index("tokens_revoked").on(t.expiresAt, t.id).where(sql`revoked_at IS NOT NULL`),
+    index("tokens_revoked")
+      .on(t.expiresAt, t.id)
+      .where(sql`revoked_at IS NOT NULL`),
   ],
 );
 

@@ -56,7 +56,9 @@ export class RequestSession {
   ) {}
 
   get db(): D1DatabaseSession {
-    this.opened ??= this.d1.withSession(this.access === "write" ? "first-primary" : (this.sent ?? "first-unconstrained"));
+    this.opened ??= this.d1.withSession(
+      this.access === "write" ? "first-primary" : (this.sent ?? "first-unconstrained"),
+    );
     return this.opened;
   }
 

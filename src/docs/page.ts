@@ -32,7 +32,10 @@ type Operation = {
   requestBody?: { content?: Content };
   responses?: Record<string, { description?: string; content?: Content }>;
 };
-export type OpenApiDoc = { paths: Record<string, Record<string, Operation>>; components?: { schemas?: Record<string, Schema> } };
+export type OpenApiDoc = {
+  paths: Record<string, Record<string, Operation>>;
+  components?: { schemas?: Record<string, Schema> };
+};
 
 const escape = (s: string) =>
   s.replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
@@ -41,7 +44,12 @@ const escape = (s: string) =>
 const MAX_DEPTH = 6;
 
 /** A JSON value shaped like `schema`: what a body looks like, not what it must hold. */
-export function sketch(schema: Schema | undefined, components: Record<string, Schema>, depth = 0, seen: readonly string[] = []): unknown {
+export function sketch(
+  schema: Schema | undefined,
+  components: Record<string, Schema>,
+  depth = 0,
+  seen: readonly string[] = [],
+): unknown {
   if (!schema) return {};
   if (schema.example !== undefined) return schema.example;
   if (schema.examples?.length) return schema.examples[0];
@@ -61,19 +69,28 @@ export function sketch(schema: Schema | undefined, components: Record<string, Sc
   }
   if (schema.allOf?.length) {
     const parts = schema.allOf.map((s) => sketch(s, components, depth, seen));
-    return parts.every((p) => typeof p === "object" && p !== null && !Array.isArray(p)) ? Object.assign({}, ...parts) : parts[0];
+    return parts.every((p) => typeof p === "object" && p !== null && !Array.isArray(p))
+      ? Object.assign({}, ...parts)
+      : parts[0];
   }
   const types = Array.isArray(schema.type) ? schema.type : schema.type ? [schema.type] : [];
   const type = types.find((t) => t !== "null") ?? types[0];
   if (type === "object" || schema.properties) {
     if (depth >= MAX_DEPTH) return {};
     const out: Record<string, unknown> = {};
-    for (const [key, prop] of Object.entries(schema.properties ?? {})) out[key] = sketch(prop, components, depth + 1, seen);
-    if (!schema.properties && typeof schema.additionalProperties === "object") out["<key>"] = sketch(schema.additionalProperties, components, depth + 1, seen);
+    for (const [key, prop] of Object.entries(schema.properties ?? {}))
+      out[key] = sketch(prop, components, depth + 1, seen);
+    if (!schema.properties && typeof schema.additionalProperties === "object")
+      out["<key>"] = sketch(schema.additionalProperties, components, depth + 1, seen);
     return out;
   }
   if (type === "array") return depth >= MAX_DEPTH ? [] : [sketch(schema.items, components, depth + 1, seen)];
-  if (type === "string") return schema.format === "date-time" ? "2026-11-01T12:00:00.000Z" : schema.format === "uri" ? "https://example.com/" : "string";
+  if (type === "string")
+    return schema.format === "date-time"
+      ? "2026-11-01T12:00:00.000Z"
+      : schema.format === "uri"
+        ? "https://example.com/"
+        : "string";
   if (type === "integer") return schema.minimum !== undefined && schema.minimum > 0 ? schema.minimum : 0;
   if (type === "number") return 0.5;
   if (type === "boolean") return false;
@@ -92,11 +109,17 @@ function fields(schema: Schema | undefined, components: Record<string, Schema>):
 }
 
 /** A body in one media type: a JSON sketch, or what travels for other types. */
-function body(label: string, content: Content | undefined, components: Record<string, Schema>, withFields: boolean): string {
+function body(
+  label: string,
+  content: Content | undefined,
+  components: Record<string, Schema>,
+  withFields: boolean,
+): string {
   const entries = Object.entries(content ?? {});
   if (entries.length === 0) return "";
   const [mediaType, { schema }] = entries[0]!;
-  if (!mediaType.includes("json") || !schema) return `<p class="b">${escape(label)}: <code>${escape(mediaType)}</code></p>`;
+  if (!mediaType.includes("json") || !schema)
+    return `<p class="b">${escape(label)}: <code>${escape(mediaType)}</code></p>`;
   const json = JSON.stringify(sketch(schema, components), null, 2);
   return `<p class="b">${escape(label)} <code>${escape(mediaType)}</code></p>${withFields ? fields(schema, components) : ""}<pre>${escape(json)}</pre>`;
 }
@@ -107,9 +130,13 @@ export function renderDocs(doc: OpenApiDoc): string {
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(methods)) {
       const responses = Object.entries(op.responses ?? {});
-      const statuses = responses.map(([status, r]) => `<li><code>${escape(status)}</code> ${escape(r.description ?? "")}</li>`).join("");
+      const statuses = responses
+        .map(([status, r]) => `<li><code>${escape(status)}</code> ${escape(r.description ?? "")}</li>`)
+        .join("");
       // The success answer with a body (a 204 has none): the first 2xx that declares content.
-      const success = responses.find(([status, r]) => status.startsWith("2") && Object.keys(r.content ?? {}).length > 0);
+      const success = responses.find(
+        ([status, r]) => status.startsWith("2") && Object.keys(r.content ?? {}).length > 0,
+      );
       rows.push(`<section>
   <h3><span class="m ${escape(method)}">${escape(method.toUpperCase())}</span> <code>${escape(path)}</code></h3>
   <p>${escape(op.summary ?? "")}${op["x-mreg-scope"] ? ` <small>scope: <code>${escape(op["x-mreg-scope"])}</code></small>` : ""}</p>

@@ -45,7 +45,8 @@ export const Alias = z
 /** An alias's value: one version, or a weighted split over several. */
 export type AliasValue = { version: number; split: null } | { version: null; split: SplitEntry[] };
 
-export const valueVersions = (value: AliasValue): number[] => (value.split ? value.split.map((s) => s.version) : [value.version]);
+export const valueVersions = (value: AliasValue): number[] =>
+  value.split ? value.split.map((s) => s.version) : [value.version];
 
 /** The one version a value shows where only one fits (a Model's `aliases`): a split's heaviest, the first on a tie. */
 export const shownVersion = (value: AliasValue): number =>
@@ -117,7 +118,12 @@ export function pickByUnit(split: readonly SplitEntry[], unit: number): number {
  * The split's version for a routing key: a unit from a hash of (model, alias, key), so the
  * same key and split always give the same version. Without a key the unit is random.
  */
-export function pickFromSplit(split: readonly SplitEntry[], model: string, alias: string, key: string | undefined): number {
+export function pickFromSplit(
+  split: readonly SplitEntry[],
+  model: string,
+  alias: string,
+  key: string | undefined,
+): number {
   const unit = key === undefined ? Math.random() : hashUnit(`${model}\u0000${alias}\u0000${key}`);
   return pickByUnit(split, unit);
 }

@@ -51,7 +51,8 @@ export function collidingPaths(paths: Iterable<string>): [string, string] | null
   for (const path of paths) {
     const key = pathCollisionKey(path);
     const needed = directoryKeys(key);
-    const earlier = files.get(key) ?? directories.get(key) ?? needed.map((dir) => files.get(dir)).find((p) => p !== undefined);
+    const earlier =
+      files.get(key) ?? directories.get(key) ?? needed.map((dir) => files.get(dir)).find((p) => p !== undefined);
     if (earlier !== undefined) return [earlier, path];
     files.set(key, path);
     for (const dir of needed) if (!directories.has(dir)) directories.set(dir, path);

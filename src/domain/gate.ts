@@ -10,7 +10,18 @@ import type { Lineage } from "./version";
 const MetricName = z.string().min(1, "must not be empty").max(128);
 const Bound = z.number().refine(Number.isFinite, "must be a finite number");
 
-const LINEAGE_FIELDS = ["run_id", "run_url", "source", "git_repo", "git_sha", "datasets", "params", "parents", "framework", "signature"] as const;
+const LINEAGE_FIELDS = [
+  "run_id",
+  "run_url",
+  "source",
+  "git_repo",
+  "git_sha",
+  "datasets",
+  "params",
+  "parents",
+  "framework",
+  "signature",
+] as const;
 export type LineageField = (typeof LINEAGE_FIELDS)[number];
 
 export const GatePolicy = z
@@ -34,7 +45,10 @@ export const GatePolicy = z
       )
       .max(64)
       .optional(),
-    required_tags: z.record(z.string().min(1).max(128), z.string().max(4096)).refine((t) => Object.keys(t).length <= 64, "at most 64 tags").optional(),
+    required_tags: z
+      .record(z.string().min(1).max(128), z.string().max(4096))
+      .refine((t) => Object.keys(t).length <= 64, "at most 64 tags")
+      .optional(),
     required_lineage: z.array(z.enum(LINEAGE_FIELDS)).max(LINEAGE_FIELDS.length).optional(),
     approvals: z.number().int().min(0).max(20).optional(),
     from: AliasName.optional(),
@@ -48,7 +62,13 @@ export const GateResult = z
   .object({
     passed: z.boolean(),
     checks: z.array(
-      z.object({ check: z.string(), passed: z.boolean(), expected: z.string(), actual: z.unknown(), detail: z.string().nullable() }),
+      z.object({
+        check: z.string(),
+        passed: z.boolean(),
+        expected: z.string(),
+        actual: z.unknown(),
+        detail: z.string().nullable(),
+      }),
     ),
   })
   .meta({ id: "GateResult" });
@@ -70,7 +90,11 @@ export interface GateFacts {
 }
 
 const present = (value: unknown): boolean =>
-  value !== undefined && value !== null && value !== "" && !(Array.isArray(value) && value.length === 0) && !(typeof value === "object" && !Array.isArray(value) && Object.keys(value as object).length === 0);
+  value !== undefined &&
+  value !== null &&
+  value !== "" &&
+  !(Array.isArray(value) && value.length === 0) &&
+  !(typeof value === "object" && !Array.isArray(value) && Object.keys(value as object).length === 0);
 
 /**
  * Where the versions `no_regression` compares with come from: those serving the target now;
@@ -99,8 +123,11 @@ export function evaluateGate(
   for (const c of candidates) {
     for (const m of policy.metrics ?? []) {
       const actual = c.metrics[m.name];
-      const bounds = [m.min !== undefined ? `>= ${m.min}` : null, m.max !== undefined ? `<= ${m.max}` : null].filter(Boolean).join(" and ");
-      const passed = actual !== undefined && (m.min === undefined || actual >= m.min) && (m.max === undefined || actual <= m.max);
+      const bounds = [m.min !== undefined ? `>= ${m.min}` : null, m.max !== undefined ? `<= ${m.max}` : null]
+        .filter(Boolean)
+        .join(" and ");
+      const passed =
+        actual !== undefined && (m.min === undefined || actual >= m.min) && (m.max === undefined || actual <= m.max);
       checks.push({
         check: label(`metrics.${m.name}`, c),
         passed,
@@ -117,34 +144,73 @@ export function evaluateGate(
           passed: false,
           expected: "a holder to compare with",
           actual: actual ?? null,
-          detail: "every version that held the target has been deleted: nothing to compare with (an admin may change the gate)",
+          detail:
+            "every version that held the target has been deleted: nothing to compare with (an admin may change the gate)",
         });
         continue;
       }
       if (holders.length === 0) {
-        checks.push({ check: label(`no_regression.${rule.metric}`, c), passed: true, expected: "nothing holds the target", actual: actual ?? null, detail: "the target has never held a version: no regression possible" });
+        checks.push({
+          check: label(`no_regression.${rule.metric}`, c),
+          passed: true,
+          expected: "nothing holds the target",
+          actual: actual ?? null,
+          detail: "the target has never held a version: no regression possible",
+        });
         continue;
       }
       // Against every version serving the target: the candidate must not be worse than any.
-      const baselines = holders.filter((h) => h.version !== c.version).map((h) => ({ version: h.version, value: h.metrics[rule.metric] }));
+      const baselines = holders
+        .filter((h) => h.version !== c.version)
+        .map((h) => ({ version: h.version, value: h.metrics[rule.metric] }));
       const missing = baselines.filter((b) => b.value === undefined).map((b) => b.version);
       const known = baselines.filter((b): b is { version: number; value: number } => b.value !== undefined);
-      const bound = known.length === 0 ? null : rule.higher_is_better ? Math.max(...known.map((b) => b.value)) - rule.tolerance : Math.min(...known.map((b) => b.value)) + rule.tolerance;
-      const expected = bound === null ? "no holder has the metric" : `${rule.higher_is_better ? ">=" : "<="} ${roundForDisplay(bound)}`;
-      const passed = actual !== undefined && (bound === null || (rule.higher_is_better ? actual >= bound : actual <= bound));
+      const bound =
+        known.length === 0
+          ? null
+          : rule.higher_is_better
+            ? Math.max(...known.map((b) => b.value)) - rule.tolerance
+            : Math.min(...known.map((b) => b.value)) + rule.tolerance;
+      const expected =
+        bound === null
+          ? "no holder has the metric"
+          : `${rule.higher_is_better ? ">=" : "<="} ${roundForDisplay(bound)}`;
+      const passed =
+        actual !== undefined && (bound === null || (rule.higher_is_better ? actual >= bound : actual <= bound));
       const details: string[] = [];
       if (actual === undefined) details.push(`version ${c.version} has no metric '${rule.metric}'`);
       if (missing.length > 0) details.push(`holders without the metric: ${missing.map((v) => `v${v}`).join(", ")}`);
-      if (known.length > 0) details.push(`against ${source === "last" ? "the last holder, " : ""}${known.map((b) => `v${b.version}=${b.value}`).join(", ")}`);
-      checks.push({ check: label(`no_regression.${rule.metric}`, c), passed, expected, actual: actual ?? null, detail: details.join("; ") || null });
+      if (known.length > 0)
+        details.push(
+          `against ${source === "last" ? "the last holder, " : ""}${known.map((b) => `v${b.version}=${b.value}`).join(", ")}`,
+        );
+      checks.push({
+        check: label(`no_regression.${rule.metric}`, c),
+        passed,
+        expected,
+        actual: actual ?? null,
+        detail: details.join("; ") || null,
+      });
     }
     for (const [key, value] of Object.entries(policy.required_tags ?? {})) {
       const actual = c.tags[key];
-      checks.push({ check: label(`required_tags.${key}`, c), passed: actual === value, expected: value, actual: actual ?? null, detail: null });
+      checks.push({
+        check: label(`required_tags.${key}`, c),
+        passed: actual === value,
+        expected: value,
+        actual: actual ?? null,
+        detail: null,
+      });
     }
     for (const field of policy.required_lineage ?? []) {
       const passed = present(c.lineage[field]);
-      checks.push({ check: label(`required_lineage.${field}`, c), passed, expected: "present", actual: passed ? "present" : "missing", detail: null });
+      checks.push({
+        check: label(`required_lineage.${field}`, c),
+        passed,
+        expected: "present",
+        actual: passed ? "present" : "missing",
+        detail: null,
+      });
     }
     if (policy.approvals !== undefined && policy.approvals > 0) {
       const counted = [...new Set(c.approvers)].filter((a) => a !== c.created_by);
@@ -157,7 +223,13 @@ export function evaluateGate(
       });
     }
     if (policy.from !== undefined) {
-      checks.push({ check: label("from", c), passed: c.heldFrom, expected: policy.from, actual: c.heldFrom ? policy.from : null, detail: c.heldFrom ? null : `version ${c.version} has never held '${policy.from}'` });
+      checks.push({
+        check: label("from", c),
+        passed: c.heldFrom,
+        expected: policy.from,
+        actual: c.heldFrom ? policy.from : null,
+        detail: c.heldFrom ? null : `version ${c.version} has never held '${policy.from}'`,
+      });
     }
   }
   return { passed: checks.every((ch) => ch.passed), checks };

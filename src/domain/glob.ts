@@ -94,7 +94,9 @@ export const fitsD1 = (pattern: string) => new TextEncoder().encode(pattern).byt
 
 /** Why D1 cannot test this glob of a token's claims, or null when it can. */
 export function globTooComplex(glob: string): string | null {
-  return fitsD1(splitGlob(glob).middle) ? null : `a glob may hold at most ${D1_MAX_PATTERN_BYTES} bytes from its first * to its last (once ? and [ are escaped)`;
+  return fitsD1(splitGlob(glob).middle)
+    ? null
+    : `a glob may hold at most ${D1_MAX_PATTERN_BYTES} bytes from its first * to its last (once ? and [ are escaped)`;
 }
 
 /** A split pattern whole, as one SQLite GLOB pattern (for D1 only when it `fitsD1`). */

@@ -83,7 +83,12 @@ export const GuardBody = z
     metric: z.string().min(1).max(128),
     min: z.number().refine(Number.isFinite, "must be finite").optional(),
     max: z.number().refine(Number.isFinite, "must be finite").optional(),
-    window_s: z.number().int().min(10).max(7 * 24 * 3600).default(300),
+    window_s: z
+      .number()
+      .int()
+      .min(10)
+      .max(7 * 24 * 3600)
+      .default(300),
     min_samples: z.number().int().min(1).max(1_000_000).default(20),
     min_nodes: z.number().int().min(1).max(MAX_MIN_NODES).default(1),
   })
@@ -93,7 +98,10 @@ export const GuardBody = z
 export type GuardPolicy = z.output<typeof GuardBody>;
 
 /** A policy as stored before `min_nodes` existed reads as one node (any node may trip it, as then). */
-export const withNodeDefault = (policy: Omit<GuardPolicy, "min_nodes"> & { min_nodes?: number }): GuardPolicy => ({ ...policy, min_nodes: policy.min_nodes ?? 1 });
+export const withNodeDefault = (policy: Omit<GuardPolicy, "min_nodes"> & { min_nodes?: number }): GuardPolicy => ({
+  ...policy,
+  min_nodes: policy.min_nodes ?? 1,
+});
 
 /** The bucket a moment falls in: WINDOW_BUCKETS of them cover `window_s`. */
 export const bucketOf = (atMs: number, windowS: number) => Math.floor(atMs / ((windowS * 1000) / WINDOW_BUCKETS));
@@ -106,11 +114,15 @@ const GuardWindow = z.object({
   version: z.number().nullable(),
   samples: z.number(),
   mean: z.number().nullable(),
-  batches: z.number().describe("How many calls to the model's Durable Object brought these samples (how well isolates coalesce)"),
+  batches: z
+    .number()
+    .describe("How many calls to the model's Durable Object brought these samples (how well isolates coalesce)"),
   nodes: z
     .number()
     .int()
-    .describe("Distinct nodes that reported these samples (signals without `node` count as one), counted up to the guard's `min_nodes`: all the guard needs to know"),
+    .describe(
+      "Distinct nodes that reported these samples (signals without `node` count as one), counted up to the guard's `min_nodes`: all the guard needs to know",
+    ),
 });
 
 export type WindowStats = Omit<z.output<typeof GuardWindow>, "version">;
@@ -133,7 +145,9 @@ export const Guard = z
     ),
     windows: z
       .array(GuardWindow.extend({ version: z.number() }))
-      .describe("Each version the alias serves, with its own window, in the alias's order (one entry unless it is a split; none while the alias is not set)"),
+      .describe(
+        "Each version the alias serves, with its own window, in the alias's order (one entry unless it is a split; none while the alias is not set)",
+      ),
   })
   .meta({ id: "Guard" });
 
@@ -147,7 +161,12 @@ export function breaks(guard: GuardPolicy, stats: WindowStats): boolean {
 
 /** The rollback's reason: the figures that tripped it. */
 export function tripReason(guard: GuardPolicy, version: number, stats: WindowStats): string {
-  const bound = [guard.min !== undefined ? `min ${guard.min}` : null, guard.max !== undefined ? `max ${guard.max}` : null].filter(Boolean).join(", ");
+  const bound = [
+    guard.min !== undefined ? `min ${guard.min}` : null,
+    guard.max !== undefined ? `max ${guard.max}` : null,
+  ]
+    .filter(Boolean)
+    .join(", ");
   const mean = stats.mean === null ? null : Number.parseFloat(stats.mean.toPrecision(6));
   const from = guard.min_nodes > 1 ? ` from at least ${guard.min_nodes} nodes` : "";
   return `guard: mean ${guard.metric} of version ${version} was ${mean} over ${stats.samples} samples${from} in ${guard.window_s} s (${bound})`;

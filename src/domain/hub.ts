@@ -59,7 +59,13 @@ export type TreeEntry =
 /** A file as a Hub client sees it. */
 export async function fileEntry(file: ManifestEntry): Promise<Extract<TreeEntry, { type: "file" }>> {
   const pointer = lfsPointer(file);
-  return { type: "file", path: file.path, size: file.size, oid: await gitBlobId(pointer), lfs: { oid: file.sha256, size: file.size, pointerSize: utf8.encode(pointer).byteLength } };
+  return {
+    type: "file",
+    path: file.path,
+    size: file.size,
+    oid: await gitBlobId(pointer),
+    lfs: { oid: file.sha256, size: file.size, pointerSize: utf8.encode(pointer).byteLength },
+  };
 }
 
 /**
@@ -70,7 +76,8 @@ export async function fileEntry(file: ManifestEntry): Promise<Extract<TreeEntry,
 export async function treeOf(files: readonly ManifestEntry[]): Promise<TreeEntry[]> {
   const entries = new Map<string, TreeEntry>();
   const children = new Map<string, Set<string>>();
-  const addChild = (dir: string, path: string) => (children.get(dir) ?? children.set(dir, new Set()).get(dir)!).add(path);
+  const addChild = (dir: string, path: string) =>
+    (children.get(dir) ?? children.set(dir, new Set()).get(dir)!).add(path);
   for (const file of files) {
     entries.set(file.path, await fileEntry(file));
     // Walk up from the file, registering each directory once (its own parents are registered with it).
@@ -87,7 +94,9 @@ export async function treeOf(files: readonly ManifestEntry[]): Promise<TreeEntry
   }
   // Deepest directories first, so each one's children already have their oids.
   const depth = (path: string) => path.split("/").length;
-  const dirs = [...entries.values()].filter((e) => e.type === "directory").sort((a, b) => depth(b.path) - depth(a.path));
+  const dirs = [...entries.values()]
+    .filter((e) => e.type === "directory")
+    .sort((a, b) => depth(b.path) - depth(a.path));
   for (const dir of dirs) {
     const lines = [...(children.get(dir.path) ?? [])]
       .sort()

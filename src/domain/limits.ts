@@ -38,7 +38,8 @@ export function tagsOverLimit(tags: Record<string, string>, when: "after merging
   const count = Object.keys(tags).length;
   if (count > MAX_TAGS) return `at most ${MAX_TAGS} tags${suffix}; ${when ? "this patch would leave" : "got"} ${count}`;
   const bytes = jsonBytes(tags);
-  if (bytes > MAX_TAGS_BYTES) return `at most ${MAX_TAGS_BYTES} bytes (64 KiB) of tags serialized as UTF-8${suffix}; ${when ? "this patch would leave" : "got"} ${bytes}`;
+  if (bytes > MAX_TAGS_BYTES)
+    return `at most ${MAX_TAGS_BYTES} bytes (64 KiB) of tags serialized as UTF-8${suffix}; ${when ? "this patch would leave" : "got"} ${bytes}`;
   return null;
 }
 

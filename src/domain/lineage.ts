@@ -27,7 +27,10 @@ export const REDACTED_PARENT = { model: null, version: null, redacted: true } as
  */
 export function redactParents<L extends { parents?: NodeRef[] }>(lineage: L, mayRead: (model: string) => boolean): L {
   if (!lineage.parents?.some((p) => !mayRead(p.model))) return lineage;
-  return { ...lineage, parents: lineage.parents.map((p) => (mayRead(p.model) ? p : REDACTED_PARENT)) as unknown as NodeRef[] };
+  return {
+    ...lineage,
+    parents: lineage.parents.map((p) => (mayRead(p.model) ? p : REDACTED_PARENT)) as unknown as NodeRef[],
+  };
 }
 
 /** What D1 knows of a version on the graph; `null` facts for a parent deleted since. */
@@ -91,17 +94,29 @@ export function shapeGraph(
   mayRead: (model: string) => boolean,
   shuffle: <T>(items: T[]) => T[] = randomOrder,
 ): LineageGraph {
-  const byDistance = (a: WalkedNode, b: WalkedNode) => Math.abs(a.distance) - Math.abs(b.distance) || a.distance - b.distance;
-  const visible = walk.nodes.filter((n) => mayRead(n.facts.model)).sort((a, b) => byDistance(a, b) || compareRefs(a.facts, b.facts));
+  const byDistance = (a: WalkedNode, b: WalkedNode) =>
+    Math.abs(a.distance) - Math.abs(b.distance) || a.distance - b.distance;
+  const visible = walk.nodes
+    .filter((n) => mayRead(n.facts.model))
+    .sort((a, b) => byDistance(a, b) || compareRefs(a.facts, b.facts));
   const hidden = shuffle(walk.nodes.filter((n) => !mayRead(n.facts.model))).sort(byDistance);
   const refs = new Map(hidden.map((n, i) => [nodeKey(n.facts), `redacted-${i + 1}`]));
   const endpoint = (n: NodeRef): Endpoint =>
-    mayRead(n.model) ? { model: n.model, version: n.version } : { model: null, version: null, redacted: true, ref: refs.get(nodeKey(n))! };
+    mayRead(n.model)
+      ? { model: n.model, version: n.version }
+      : { model: null, version: null, redacted: true, ref: refs.get(nodeKey(n))! };
   const nodes = [
     ...visible.map(({ facts, distance }): VisibleNode => ({ ...facts, distance })),
-    ...hidden.map(({ facts, distance }): RedactedNode => ({ model: null, version: null, redacted: true, ref: refs.get(nodeKey(facts))!, distance })),
+    ...hidden.map(({ facts, distance }): RedactedNode => ({
+      model: null,
+      version: null,
+      redacted: true,
+      ref: refs.get(nodeKey(facts))!,
+      distance,
+    })),
   ];
-  const label = (e: Endpoint) => (e.model === null ? `~${e.ref.padStart(16, "0")}` : `${e.model}/${String(e.version).padStart(10, "0")}`);
+  const label = (e: Endpoint) =>
+    e.model === null ? `~${e.ref.padStart(16, "0")}` : `${e.model}/${String(e.version).padStart(10, "0")}`;
   const edges = walk.edges
     .map((e) => ({ from: endpoint(e.from), to: endpoint(e.to), relation: "parent" as const }))
     .sort((a, b) => (label(a.from) + label(a.to) < label(b.from) + label(b.to) ? -1 : 1));

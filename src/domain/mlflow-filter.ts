@@ -138,7 +138,9 @@ class Parser {
     while (this.i < this.tokens.length) {
       const and = this.next("AND");
       if (and.t !== "word" || and.v.toUpperCase() !== "AND") {
-        throw new FilterError(`Expected AND at position ${and.at + 1}${and.t === "word" && and.v.toUpperCase() === "OR" ? ": OR is not supported, only AND" : ""}`);
+        throw new FilterError(
+          `Expected AND at position ${and.at + 1}${and.t === "word" && and.v.toUpperCase() === "OR" ? ": OR is not supported, only AND" : ""}`,
+        );
       }
       clauses.push(this.clause());
       if (clauses.length > MAX_CLAUSES) throw new FilterError(`A filter holds at most ${MAX_CLAUSES} conditions`);
@@ -170,7 +172,8 @@ class Parser {
     const prefix = first.v.toLowerCase();
     if (ATTRIBUTE_PREFIXES.has(prefix)) {
       const name = this.next("an attribute name");
-      if (name.t !== "word" && !(name.t === "string" && name.quote === "`")) throw new FilterError(`Expected an attribute name at position ${name.at + 1}`);
+      if (name.t !== "word" && !(name.t === "string" && name.quote === "`"))
+        throw new FilterError(`Expected an attribute name at position ${name.at + 1}`);
       return this.attribute(name.v, name.at);
     }
     if (TAG_PREFIXES.has(prefix)) return { kind: "tag", key: this.tagKey() };
@@ -179,7 +182,9 @@ class Parser {
 
   private attribute(name: string, at: number): Field {
     if (!Object.hasOwn(this.spec, name)) {
-      throw new FilterError(`Invalid attribute '${name}' at position ${at + 1}; this search filters on ${Object.keys(this.spec).join(", ")} and tags.<key>`);
+      throw new FilterError(
+        `Invalid attribute '${name}' at position ${at + 1}; this search filters on ${Object.keys(this.spec).join(", ")} and tags.<key>`,
+      );
     }
     return { kind: "attribute", name };
   }
@@ -204,7 +209,8 @@ class Parser {
     const token = this.next("a comparator");
     let comparator: Comparator;
     if (token.t === "op") comparator = token.v === "<>" ? "!=" : token.v;
-    else if (token.t === "word" && ["LIKE", "ILIKE", "IN"].includes(token.v.toUpperCase())) comparator = token.v.toUpperCase() as Comparator;
+    else if (token.t === "word" && ["LIKE", "ILIKE", "IN"].includes(token.v.toUpperCase()))
+      comparator = token.v.toUpperCase() as Comparator;
     else throw new FilterError(`Expected a comparator (=, !=, LIKE, ILIKE, IN) at position ${token.at + 1}`);
     const allowed = field.kind === "tag" ? STRING_COMPARATORS : this.spec[field.name]!;
     if (!allowed.includes(comparator)) {
@@ -216,7 +222,8 @@ class Parser {
 
   private text(): string {
     const token = this.next("a quoted value");
-    if (token.t !== "string" || token.quote === "`") throw new FilterError(`Expected a value in single quotes at position ${token.at + 1} (e.g. name = 'my-model')`);
+    if (token.t !== "string" || token.quote === "`")
+      throw new FilterError(`Expected a value in single quotes at position ${token.at + 1} (e.g. name = 'my-model')`);
     return token.v;
   }
 
@@ -273,13 +280,19 @@ export interface OrderItem<K extends string = string> {
  * `order_by` items: `<key> [ASC|DESC]`, the key optionally `attribute.`-prefixed; `aliases`
  * maps other spellings (`timestamp`) to a key. Throws FilterError for any other key.
  */
-export function parseOrderBy(items: readonly string[], keys: readonly string[], aliases: Record<string, string> = {}): OrderItem[] {
+export function parseOrderBy(
+  items: readonly string[],
+  keys: readonly string[],
+  aliases: Record<string, string> = {},
+): OrderItem[] {
   if (items.length > 5) throw new FilterError("order_by takes at most 5 columns");
   return items.map((item) => {
     const words = item.trim().split(/\s+/);
-    if (words.length > 2 || words[0] === "") throw new FilterError(`Invalid order_by clause '${item}': expected '<column> [ASC|DESC]'`);
+    if (words.length > 2 || words[0] === "")
+      throw new FilterError(`Invalid order_by clause '${item}': expected '<column> [ASC|DESC]'`);
     const direction = (words[1] ?? "ASC").toUpperCase();
-    if (direction !== "ASC" && direction !== "DESC") throw new FilterError(`Invalid order_by direction '${words[1]}': ASC or DESC`);
+    if (direction !== "ASC" && direction !== "DESC")
+      throw new FilterError(`Invalid order_by direction '${words[1]}': ASC or DESC`);
     let key = words[0]!;
     for (const prefix of ["attribute.", "attributes."]) if (key.startsWith(prefix)) key = key.slice(prefix.length);
     key = aliases[key] ?? key;

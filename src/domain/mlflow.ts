@@ -10,7 +10,12 @@ import type { Stage, VersionStatus } from "./version";
 export type MlflowStage = "None" | "Staging" | "Production" | "Archived";
 export type MlflowStatus = "PENDING_REGISTRATION" | "FAILED_REGISTRATION" | "READY";
 
-const STAGES: Record<Stage, MlflowStage> = { none: "None", staging: "Staging", production: "Production", archived: "Archived" };
+const STAGES: Record<Stage, MlflowStage> = {
+  none: "None",
+  staging: "Staging",
+  production: "Production",
+  archived: "Archived",
+};
 
 export const MLFLOW_STAGES: readonly MlflowStage[] = Object.values(STAGES);
 
@@ -112,6 +117,9 @@ export function mregNameFor(name: string): string | null {
     if (next === "." && out.endsWith(".")) continue;
     out += next;
   }
-  out = out.replace(/^[^a-z0-9]+/, "").replace(/-+$/, "").slice(0, 128);
+  out = out
+    .replace(/^[^a-z0-9]+/, "")
+    .replace(/-+$/, "")
+    .slice(0, 128);
   return MODEL_NAME_PATTERN.test(out) && !out.includes("..") ? out : null;
 }

@@ -38,7 +38,15 @@ export interface CardMetadata {
 }
 
 /** The fields CardMetadata names; `otherFields` lists the rest. */
-export const CARD_FIELDS = ["license", "tags", "datasets", "base_model", "language", "library_name", "pipeline_tag"] as const;
+export const CARD_FIELDS = [
+  "license",
+  "tags",
+  "datasets",
+  "base_model",
+  "language",
+  "library_name",
+  "pipeline_tag",
+] as const;
 
 export interface ModelCard {
   /** The Markdown after the front matter (the whole text when there is none). */
@@ -50,7 +58,15 @@ export interface ModelCard {
   metadata: CardMetadata;
 }
 
-const EMPTY_METADATA: CardMetadata = { license: [], tags: [], datasets: [], base_model: [], language: [], library_name: null, pipeline_tag: null };
+const EMPTY_METADATA: CardMetadata = {
+  license: [],
+  tags: [],
+  datasets: [],
+  base_model: [],
+  language: [],
+  library_name: null,
+  pipeline_tag: null,
+};
 
 const isBlank = (text: string, from: number, to: number): boolean => {
   for (let i = from; i < to; i++) {
@@ -104,7 +120,10 @@ class CardDataError extends Error {}
 function toJson(value: unknown, depth: number, budget: { chars: number }): JsonValue {
   const spend = (chars: number) => {
     budget.chars -= chars;
-    if (budget.chars < 0) throw new CardDataError(`the metadata is larger than ${MAX_CARD_DATA_CHARS / 1024} KiB once its aliases are expanded`);
+    if (budget.chars < 0)
+      throw new CardDataError(
+        `the metadata is larger than ${MAX_CARD_DATA_CHARS / 1024} KiB once its aliases are expanded`,
+      );
   };
   if (value === null || value === undefined) {
     spend(4);
@@ -154,14 +173,16 @@ const shortReason = (message: string): string => {
  */
 export function parseFrontMatter(yaml: string): { data: JsonObject } | { error: string } {
   const bytes = new TextEncoder().encode(yaml).byteLength;
-  if (bytes > MAX_FRONT_MATTER_BYTES) return { error: `the front matter is ${bytes} bytes, more than the ${MAX_FRONT_MATTER_BYTES / 1024} KiB read` };
+  if (bytes > MAX_FRONT_MATTER_BYTES)
+    return { error: `the front matter is ${bytes} bytes, more than the ${MAX_FRONT_MATTER_BYTES / 1024} KiB read` };
   try {
     // loadAll, not load: an empty source (or one of only comments) is no document, not an error.
     const docs = loadAll(yaml, { schema: CORE_SCHEMA, maxDepth: MAX_JSON_DEPTH, maxAliases: MAX_FRONT_MATTER_ALIASES });
     if (docs.length > 1) return { error: "the front matter holds more than one YAML document" };
     const value = docs[0];
     if (value === null || value === undefined) return { data: {} };
-    if (typeof value !== "object" || Array.isArray(value)) return { error: "the front matter is not a mapping of keys to values" };
+    if (typeof value !== "object" || Array.isArray(value))
+      return { error: "the front matter is not a mapping of keys to values" };
     return { data: toJson(value, 1, { chars: MAX_CARD_DATA_CHARS }) as JsonObject };
   } catch (e) {
     // The library says: treat any exception from it as a rejected document.
@@ -172,10 +193,15 @@ export function parseFrontMatter(yaml: string): { data: JsonObject } | { error: 
   }
 }
 
-const own = (data: JsonObject, key: string): JsonValue | undefined => (Object.hasOwn(data, key) ? data[key] : undefined);
+const own = (data: JsonObject, key: string): JsonValue | undefined =>
+  Object.hasOwn(data, key) ? data[key] : undefined;
 
 const scalarText = (value: JsonValue | undefined): string | null =>
-  typeof value === "string" ? value.trim() || null : typeof value === "number" || typeof value === "boolean" ? String(value) : null;
+  typeof value === "string"
+    ? value.trim() || null
+    : typeof value === "number" || typeof value === "boolean"
+      ? String(value)
+      : null;
 
 /** A field that may be one value or a list (`language: en` or `language: [en, fr]`): its scalars as text, once each. */
 function textList(value: JsonValue | undefined): string[] {
@@ -189,7 +215,8 @@ function textList(value: JsonValue | undefined): string[] {
 }
 
 /** A field that is one value; a list gives its first scalar. */
-const oneText = (value: JsonValue | undefined): string | null => (Array.isArray(value) ? (textList(value)[0] ?? null) : scalarText(value));
+const oneText = (value: JsonValue | undefined): string | null =>
+  Array.isArray(value) ? (textList(value)[0] ?? null) : scalarText(value);
 
 export function cardMetadata(data: JsonObject): CardMetadata {
   return {

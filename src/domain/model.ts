@@ -33,6 +33,11 @@ export function applyModelPatch(record: ModelRecord, patch: ModelPatch, now: str
   if (problem) return { ok: false, path: "tags", message: problem };
   return {
     ok: true,
-    record: { ...record, ...(patch.description !== undefined ? { description: patch.description } : {}), tags, updated_at: now },
+    record: {
+      ...record,
+      ...(patch.description !== undefined ? { description: patch.description } : {}),
+      tags,
+      updated_at: now,
+    },
   };
 }

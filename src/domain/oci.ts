@@ -48,7 +48,12 @@ export interface ManifestSource {
 export function ociManifest(source: ManifestSource): string {
   const layers = [...source.files]
     .sort((a, b) => comparePaths(a.path, b.path))
-    .map((f) => ({ mediaType: LAYER_MEDIA_TYPE, digest: `sha256:${f.sha256}`, size: f.size, annotations: { [ANNOTATION.title]: f.path } }));
+    .map((f) => ({
+      mediaType: LAYER_MEDIA_TYPE,
+      digest: `sha256:${f.sha256}`,
+      size: f.size,
+      annotations: { [ANNOTATION.title]: f.path },
+    }));
   const annotations = {
     [ANNOTATION.model]: source.model,
     [ANNOTATION.digest]: source.digest,
@@ -99,10 +104,17 @@ export type TagReference = Exclude<Reference, { kind: "commit" }>;
  * checked first, and the pattern has one way to match any string, so it runs in linear time.
  */
 export function isRepositoryName(name: string): boolean {
-  return name.length <= 255 && /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(name);
+  return (
+    name.length <= 255 &&
+    /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(name)
+  );
 }
 
-export type ManifestReference = { kind: "digest"; digest: string } | { kind: "tag"; reference: TagReference } | { kind: "unknown_tag" } | { kind: "invalid" };
+export type ManifestReference =
+  | { kind: "digest"; digest: string }
+  | { kind: "tag"; reference: TagReference }
+  | { kind: "unknown_tag" }
+  | { kind: "invalid" };
 
 /**
  * What `/manifests/{reference}` names: a digest, or a tag that mreg resolves (an alias,
@@ -121,7 +133,11 @@ export function manifestReference(text: string): ManifestReference {
  * The distribution spec pages by "the last tag seen"; an unknown `last` starts after where it
  * would sort among tags of its kind, so a tag that vanished between pages skips nothing.
  */
-export function tagsPage(tags: readonly string[], n: number | null, last: string | null): { tags: string[]; more: boolean } {
+export function tagsPage(
+  tags: readonly string[],
+  n: number | null,
+  last: string | null,
+): { tags: string[]; more: boolean } {
   let start = 0;
   if (last !== null) {
     const at = tags.indexOf(last);

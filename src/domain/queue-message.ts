@@ -10,7 +10,8 @@ import type { AuditEvent } from "./audit";
 export type WebhookEvent = Omit<AuditEvent, "action"> & { action: AuditEvent["action"] | "ping" };
 
 /** Events to fan out, or one delivery to attempt (again). */
-export type QueueMessage = { kind: "events"; events: WebhookEvent[] } | { kind: "delivery"; delivery_id: string; webhook_id: string };
+export type QueueMessage =
+  { kind: "events"; events: WebhookEvent[] } | { kind: "delivery"; delivery_id: string; webhook_id: string };
 
 /** What the dead-letter queue is told of an event that could not be queued (the audit log keeps the event). */
 export interface UndeliverableEvent {

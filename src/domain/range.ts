@@ -5,9 +5,7 @@
  * §14.2): the whole body, never a 416, which is only for a valid range the body cannot meet.
  */
 export type RangeOutcome =
-  | { kind: "full" }
-  | { kind: "partial"; offset: number; length: number }
-  | { kind: "unsatisfiable" };
+  { kind: "full" } | { kind: "partial"; offset: number; length: number } | { kind: "unsatisfiable" };
 
 export function parseRange(header: string | null, size: number): RangeOutcome {
   if (header === null) return { kind: "full" };

@@ -59,7 +59,9 @@ export function versionFor(state: ResolveState, key: string | undefined): number
  */
 export function resolutionOfHeaviest(state: ResolveState): Resolution {
   if (!state.split) return resolutionAt(state, state.targets[0]!.version);
-  const heaviest = state.split.reduce((best, m) => (m.weight > best.weight || (m.weight === best.weight && m.version < best.version) ? m : best));
+  const heaviest = state.split.reduce((best, m) =>
+    m.weight > best.weight || (m.weight === best.weight && m.version < best.version) ? m : best,
+  );
   return resolutionAt(state, heaviest.version);
 }
 

@@ -14,14 +14,22 @@ const KEPT_STAGES = ["staging", "production", "archived"] as const;
 
 export const RetentionPolicy = z
   .strictObject({
-    keep_last: z.number().int().min(0).max(100_000).optional().meta({ description: "keep the n newest ready versions" }),
+    keep_last: z
+      .number()
+      .int()
+      .min(0)
+      .max(100_000)
+      .optional()
+      .meta({ description: "keep the n newest ready versions" }),
     max_age_days: Days.optional().meta({ description: "keep ready versions younger than this (from ready_at)" }),
     keep_stages: z
       .array(z.enum(KEPT_STAGES))
       .max(KEPT_STAGES.length)
       .refine((s) => new Set(s).size === s.length, "must not name a stage twice")
       .optional()
-      .meta({ description: "stages whose versions are never deleted; default production and staging (production always)" }),
+      .meta({
+        description: "stages whose versions are never deleted; default production and staging (production always)",
+      }),
     keep_tags: z
       .record(TagKey, TagValue)
       .refine((t) => Object.keys(t).length <= 64, "at most 64 tags")
@@ -41,7 +49,13 @@ export const DEFAULT_KEEP_STAGES: readonly Stage[] = ["production", "staging"];
  * Why a version is deleted: the rule (or both rules) that let it go. A ready version needs
  * every rule the policy sets to let it go, so with both set the rule is both.
  */
-export const DELETE_RULES = ["keep_last", "max_age_days", "keep_last+max_age_days", "pending_max_age_days", "failed_max_age_days"] as const;
+export const DELETE_RULES = [
+  "keep_last",
+  "max_age_days",
+  "keep_last+max_age_days",
+  "pending_max_age_days",
+  "failed_max_age_days",
+] as const;
 export type DeleteRule = (typeof DELETE_RULES)[number];
 
 /**
@@ -155,14 +169,25 @@ function protection(
   const alias = heldBy.get(v.version);
   if (alias !== undefined) return { version: v.version, reason: "alias", detail: alias };
   if (keptStages.has(v.stage)) return { version: v.version, reason: "stage", detail: v.stage };
-  if (keepTags.length > 0 && keepTags.every(([k, value]) => v.tags[k] === value)) return { version: v.version, reason: "keep_tags" };
+  if (keepTags.length > 0 && keepTags.every(([k, value]) => v.tags[k] === value))
+    return { version: v.version, reason: "keep_tags" };
   const child = crossModel.get(v.version);
-  if (child) return { version: v.version, reason: "lineage_parent", detail: child.version === null ? child.model : `${child.model}/${child.version}` };
+  if (child)
+    return {
+      version: v.version,
+      reason: "lineage_parent",
+      detail: child.version === null ? child.model : `${child.model}/${child.version}`,
+    };
   return null;
 }
 
 /** What the policy's rules say of an unprotected version. */
-function ruling(v: RetentionFacts, readyRank: ReadonlyMap<number, number>, policy: RetentionPolicy, now: number): Keeping | Deletion {
+function ruling(
+  v: RetentionFacts,
+  readyRank: ReadonlyMap<number, number>,
+  policy: RetentionPolicy,
+  now: number,
+): Keeping | Deletion {
   const keep = (reason: KeepReason): Keeping => ({ version: v.version, reason });
   if (v.status === "pending" || v.status === "failed") {
     const rule = v.status === "pending" ? "pending_max_age_days" : "failed_max_age_days";
@@ -175,7 +200,12 @@ function ruling(v: RetentionFacts, readyRank: ReadonlyMap<number, number>, polic
   // Rank 0 is the newest ready version: keep_last keeps ranks 0 .. keep_last - 1.
   if (keepLast !== undefined && readyRank.get(v.version)! < keepLast) return keep("keep_last");
   if (maxAge !== undefined && !olderThan(v, maxAge, now)) return keep("max_age_days");
-  const rule: DeleteRule = keepLast !== undefined && maxAge !== undefined ? "keep_last+max_age_days" : keepLast !== undefined ? "keep_last" : "max_age_days";
+  const rule: DeleteRule =
+    keepLast !== undefined && maxAge !== undefined
+      ? "keep_last+max_age_days"
+      : keepLast !== undefined
+        ? "keep_last"
+        : "max_age_days";
   return { version: v.version, rule };
 }
 
@@ -208,7 +238,11 @@ export function evaluateRetention(input: RetentionInput): RetentionPlan {
   for (const v of [...versions].reverse()) if (v.status === "ready") readyRank.set(v.version, readyRank.size);
 
   const verdicts = new Map<number, Keeping | Deletion>();
-  for (const v of versions) verdicts.set(v.version, protection(v, heldBy, keptStages, keepTags, crossModel) ?? ruling(v, readyRank, policy, now));
+  for (const v of versions)
+    verdicts.set(
+      v.version,
+      protection(v, heldBy, keptStages, keepTags, crossModel) ?? ruling(v, readyRank, policy, now),
+    );
 
   // Parents of kept versions stay, and so do theirs: walk from every kept version.
   const byNumber = new Map(versions.map((v) => [v.version, v]));
@@ -218,7 +252,11 @@ export function evaluateRetention(input: RetentionInput): RetentionPlan {
       if (parent.model !== input.model) continue;
       const facts = byNumber.get(parent.version);
       if (!facts || "reason" in verdicts.get(facts.version)!) continue;
-      verdicts.set(facts.version, { version: facts.version, reason: "lineage_parent", detail: `${input.model}/${child.version}` });
+      verdicts.set(facts.version, {
+        version: facts.version,
+        reason: "lineage_parent",
+        detail: `${input.model}/${child.version}`,
+      });
       queue.push(facts);
     }
   }

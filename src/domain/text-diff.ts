@@ -38,7 +38,10 @@ export function diffLines(a: readonly string[], b: readonly string[]): Op[] {
   while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
   const midA = a.slice(head, a.length - tail);
   const midB = b.slice(head, b.length - tail);
-  const middle = myers(midA, midB) ?? [...midA.map((line) => ({ kind: "-" as const, line })), ...midB.map((line) => ({ kind: "+" as const, line }))];
+  const middle = myers(midA, midB) ?? [
+    ...midA.map((line) => ({ kind: "-" as const, line })),
+    ...midB.map((line) => ({ kind: "+" as const, line })),
+  ];
   return [
     ...a.slice(0, head).map((line) => ({ kind: " " as const, line })),
     ...middle,
@@ -54,7 +57,8 @@ export function diffLines(a: readonly string[], b: readonly string[]): Op[] {
 function myers(a: readonly string[], b: readonly string[]): Op[] | null {
   const n = a.length;
   const m = b.length;
-  if (n === 0 || m === 0) return [...a.map((line) => ({ kind: "-" as const, line })), ...b.map((line) => ({ kind: "+" as const, line }))];
+  if (n === 0 || m === 0)
+    return [...a.map((line) => ({ kind: "-" as const, line })), ...b.map((line) => ({ kind: "+" as const, line }))];
   const max = Math.min(n + m, MAX_EDIT_DISTANCE);
   const offset = max + 1;
   // v[offset + k]: the furthest x reached on diagonal k (k = x - y).

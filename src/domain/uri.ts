@@ -2,7 +2,8 @@
 import { AliasName } from "./alias";
 import { ModelName } from "./names";
 
-export type ModelUri = { model: string; alias: string; version?: undefined } | { model: string; version: number; alias?: undefined };
+export type ModelUri =
+  { model: string; alias: string; version?: undefined } | { model: string; version: number; alias?: undefined };
 
 /** Parses a model URI; null when it is not one. Aliases fold to lower case. */
 export function parseModelUri(uri: string): ModelUri | null {

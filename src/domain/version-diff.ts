@@ -35,7 +35,8 @@ export function diffMaps<V>(from: Readonly<Record<string, V>>, to: Readonly<Reco
   const out: MapDiff<V> = { added: {}, removed: {}, changed: {} };
   for (const key of Object.keys(from).sort()) {
     if (!Object.hasOwn(to, key)) setOwn(out.removed, key, from[key]!);
-    else if (canonicalJson(from[key]) !== canonicalJson(to[key])) setOwn(out.changed, key, { from: from[key]!, to: to[key]! });
+    else if (canonicalJson(from[key]) !== canonicalJson(to[key]))
+      setOwn(out.changed, key, { from: from[key]!, to: to[key]! });
   }
   for (const key of Object.keys(to).sort()) {
     if (!Object.hasOwn(from, key)) setOwn(out.added, key, to[key]!);

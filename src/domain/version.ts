@@ -129,10 +129,20 @@ export function applyVersionPatch<T extends VersionHead>(record: T, patch: Versi
   if (tags) return { ok: false, reason: "too_large", path: "tags", message: tags };
   const metrics = Object.keys(next.metrics).length;
   if (metrics > MAX_METRICS) {
-    return { ok: false, reason: "too_large", path: "metrics", message: `at most ${MAX_METRICS} metrics after merging; this patch would leave ${metrics}` };
+    return {
+      ok: false,
+      reason: "too_large",
+      path: "metrics",
+      message: `at most ${MAX_METRICS} metrics after merging; this patch would leave ${metrics}`,
+    };
   }
   if (patch.lineage !== undefined && jsonBytes(next.lineage) > MAX_LINEAGE_BYTES) {
-    return { ok: false, reason: "too_large", path: "lineage", message: `at most ${MAX_LINEAGE_BYTES} bytes (256 KiB) serialized after merging` };
+    return {
+      ok: false,
+      reason: "too_large",
+      path: "lineage",
+      message: `at most ${MAX_LINEAGE_BYTES} bytes (256 KiB) serialized after merging`,
+    };
   }
   next.updated_at = now;
   next.revision = record.revision + 1;

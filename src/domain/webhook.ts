@@ -29,7 +29,10 @@ export interface Subscription {
 }
 
 export function subscribes(sub: Subscription, event: { action: string; model: string }): boolean {
-  return (sub.events.length === 0 || matchesAny(sub.events, event.action)) && (sub.models.length === 0 || matchesAny(sub.models, event.model));
+  return (
+    (sub.events.length === 0 || matchesAny(sub.events, event.action)) &&
+    (sub.models.length === 0 || matchesAny(sub.models, event.model))
+  );
 }
 
 /**
@@ -154,13 +157,15 @@ export function endpointProblem(url: string, allowHttpLoopback: boolean): string
   } catch {
     return "not a URL";
   }
-  if (parsed.username || parsed.password) return "must not carry credentials (put a token in the path or rely on the signature)";
+  if (parsed.username || parsed.password)
+    return "must not carry credentials (put a token in the path or rely on the signature)";
   const range = parsed.protocol === "https:" || parsed.protocol === "http:" ? hostRange(parsed.hostname) : null;
   const loopbackAllowed = allowHttpLoopback && range === "loopback";
   if (parsed.protocol !== "https:" && !(parsed.protocol === "http:" && loopbackAllowed)) {
     return allowHttpLoopback ? "must be https:// (http:// only to a loopback host)" : "must be https://";
   }
-  if (range !== null && !loopbackAllowed) return `must not point at a ${range} address: webhooks reach public hosts only`;
+  if (range !== null && !loopbackAllowed)
+    return `must not point at a ${range} address: webhooks reach public hosts only`;
   return null;
 }
 
@@ -190,7 +195,9 @@ function originOnly(value: unknown): unknown {
  * are never edited, so they are reduced when read. Events of other actions pass untouched
  * (a model's tags may well have a `url`).
  */
-export function webhookUrlsRedacted<E extends { action: string; from?: unknown; to?: unknown; detail?: unknown }>(event: E): E {
+export function webhookUrlsRedacted<E extends { action: string; from?: unknown; to?: unknown; detail?: unknown }>(
+  event: E,
+): E {
   if (!event.action.startsWith("webhook.")) return event;
   const out = { ...event };
   if (out.from !== undefined) out.from = originOnly(out.from);

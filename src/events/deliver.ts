@@ -13,7 +13,15 @@
  */
 import { and, eq, isNotNull, isNull, sql } from "drizzle-orm";
 import { webhookDeliveries, webhooks } from "../db/schema";
-import { ATTEMPT_TIMEOUT_MS, classify, DISABLE_AFTER_MS, endpointProblem, retryDelayS, urlOrigin, type AttemptResult } from "../domain/webhook";
+import {
+  ATTEMPT_TIMEOUT_MS,
+  classify,
+  DISABLE_AFTER_MS,
+  endpointProblem,
+  retryDelayS,
+  urlOrigin,
+  type AttemptResult,
+} from "../domain/webhook";
 import { config, type Env } from "../env";
 import type { QueueMessage } from "../domain/queue-message";
 import { dispatchPending, fanOut } from "./dispatch";
@@ -39,11 +47,16 @@ export async function deliverBatch(batch: MessageBatch<QueueMessage>, env: Env):
   const updates: { id: string; fields: DeliveryUpdate }[] = [];
   const record = (id: string) => (fields: DeliveryUpdate) => updates.push({ id, fields });
   const eventMessages = batch.messages.filter((m) => m.body.kind === "events");
-  const deliveryMessages = batch.messages.filter((m): m is Message<Extract<QueueMessage, { kind: "delivery" }>> => m.body.kind === "delivery");
+  const deliveryMessages = batch.messages.filter(
+    (m): m is Message<Extract<QueueMessage, { kind: "delivery" }>> => m.body.kind === "delivery",
+  );
 
   // Fan-outs: all-or-nothing for their messages (a failure retries them; rows already written stay).
   const fanned = eventMessages.length
-    ? await fanOut(env, eventMessages.flatMap((m) => (m.body.kind === "events" ? m.body.events : []))).catch((err: unknown) => {
+    ? await fanOut(
+        env,
+        eventMessages.flatMap((m) => (m.body.kind === "events" ? m.body.events : [])),
+      ).catch((err: unknown) => {
         console.error("fanning out events failed; the queue retries them", err);
         return null;
       })
@@ -69,18 +82,22 @@ export async function deliverBatch(batch: MessageBatch<QueueMessage>, env: Env):
       const found = rows?.get(message.body.delivery_id);
       if (!rows) return { message, next: { retryInS: cfg.WEBHOOK_RETRY_BASE_S } as Next };
       if (!found) return { message, next: DONE };
-      const next = await attempt(env, store, found.delivery, found.webhook, record(found.delivery.id)).catch((err: unknown) => {
-        // Our own trouble (a missing WEBHOOK_KEY, D1): the message stays, the queue retries it.
-        console.error("delivery failed before its attempt", message.body.delivery_id, err);
-        return { retryInS: cfg.WEBHOOK_RETRY_BASE_S } as Next;
-      });
+      const next = await attempt(env, store, found.delivery, found.webhook, record(found.delivery.id)).catch(
+        (err: unknown) => {
+          // Our own trouble (a missing WEBHOOK_KEY, D1): the message stays, the queue retries it.
+          console.error("delivery failed before its attempt", message.body.delivery_id, err);
+          return { retryInS: cfg.WEBHOOK_RETRY_BASE_S } as Next;
+        },
+      );
       return { message, next };
     }),
   );
   await Promise.all(attempts);
 
   if (updates.length > 0) {
-    const statements = updates.map(({ id, fields }) => store.db.update(webhookDeliveries).set(fields).where(eq(webhookDeliveries.id, id)));
+    const statements = updates.map(({ id, fields }) =>
+      store.db.update(webhookDeliveries).set(fields).where(eq(webhookDeliveries.id, id)),
+    );
     await store.db.batch(statements as [(typeof statements)[number], ...typeof statements]);
   }
   for (const message of eventMessages) {
@@ -96,20 +113,41 @@ export async function deliverBatch(batch: MessageBatch<QueueMessage>, env: Env):
 
 async function post(url: string, headers: Record<string, string>, body: string): Promise<AttemptResult> {
   try {
-    const res = await fetch(url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+    const res = await fetch(url, {
+      method: "POST",
+      headers,
+      body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
+    });
     await res.body?.cancel();
     return { status: res.status };
   } catch (err) {
-    return { error: err instanceof Error && err.name === "TimeoutError" ? `no answer within ${ATTEMPT_TIMEOUT_MS / 1000} s` : String(err) };
+    return {
+      error:
+        err instanceof Error && err.name === "TimeoutError"
+          ? `no answer within ${ATTEMPT_TIMEOUT_MS / 1000} s`
+          : String(err),
+    };
   }
 }
 
 /** One attempt of one delivery; `record` collects the delivery row's new fields. */
-async function attempt(env: Env, store: WebhookStore, delivery: DeliveryRow, webhook: WebhookRow | undefined, record: (fields: DeliveryUpdate) => void): Promise<Next> {
+async function attempt(
+  env: Env,
+  store: WebhookStore,
+  delivery: DeliveryRow,
+  webhook: WebhookRow | undefined,
+  record: (fields: DeliveryUpdate) => void,
+): Promise<Next> {
   const cfg = config(env);
   if (delivery.status !== "pending") return DONE;
   if (!webhook?.active) {
-    record({ status: "failed", lastError: webhook ? `webhook disabled: ${webhook.disabledReason ?? "inactive"}` : "webhook deleted", nextAttemptAt: null });
+    record({
+      status: "failed",
+      lastError: webhook ? `webhook disabled: ${webhook.disabledReason ?? "inactive"}` : "webhook deleted",
+      nextAttemptAt: null,
+    });
     return DONE;
   }
   // A URL stored before today's rules (a private address) is never requested.
@@ -122,10 +160,19 @@ async function attempt(env: Env, store: WebhookStore, delivery: DeliveryRow, web
 
   const now = Date.now();
   const nowIso = new Date(now).toISOString();
-  const headers = await webhookHeaders(await signingSecrets(cfg.WEBHOOK_KEY, webhook, nowIso), delivery.eventId, Math.floor(now / 1000), delivery.payload);
+  const headers = await webhookHeaders(
+    await signingSecrets(cfg.WEBHOOK_KEY, webhook, nowIso),
+    delivery.eventId,
+    Math.floor(now / 1000),
+    delivery.payload,
+  );
   const result = await post(webhook.url, headers, delivery.payload);
   const attempts = delivery.attempts + 1;
-  const recorded = { attempts, lastStatusCode: "status" in result ? result.status : null, lastError: "error" in result ? result.error : null };
+  const recorded = {
+    attempts,
+    lastStatusCode: "status" in result ? result.status : null,
+    lastError: "error" in result ? result.error : null,
+  };
 
   switch (classify(result)) {
     case "delivered":
@@ -142,7 +189,12 @@ async function attempt(env: Env, store: WebhookStore, delivery: DeliveryRow, web
       await disable(env, webhook, "the endpoint answered 410 Gone");
       return DONE;
     case "rejected":
-      record({ ...recorded, status: "failed", lastError: `the endpoint answered ${recorded.lastStatusCode}; not retried`, nextAttemptAt: null });
+      record({
+        ...recorded,
+        status: "failed",
+        lastError: `the endpoint answered ${recorded.lastStatusCode}; not retried`,
+        nextAttemptAt: null,
+      });
       await markFailing(store, webhook, nowIso);
       return DONE;
     case "retry": {
@@ -195,5 +247,7 @@ async function disable(env: Env, webhook: WebhookRow, reason: string): Promise<v
     reason,
     detail: { id: webhook.id, url: urlOrigin(webhook.url), active: false, disabled_reason: reason },
   });
-  await dispatchPending(env).catch((err: unknown) => console.error("dispatching registry events failed; the cron retries", err));
+  await dispatchPending(env).catch((err: unknown) =>
+    console.error("dispatching registry events failed; the cron retries", err),
+  );
 }

@@ -43,18 +43,25 @@ export function deliveryFor(event: WebhookEvent, webhookId: string, now: string)
  * rows that exist); returns the deliveries never attempted, with their webhooks, for the
  * consumer to attempt now. Three D1 round trips, however many events.
  */
-export async function fanOut(env: Env, events: readonly WebhookEvent[]): Promise<{ delivery: DeliveryRow; webhook: WebhookRow }[]> {
+export async function fanOut(
+  env: Env,
+  events: readonly WebhookEvent[],
+): Promise<{ delivery: DeliveryRow; webhook: WebhookRow }[]> {
   const store = new WebhookStore(env.DB.withSession("first-primary"));
   const active = await store.activeRows();
   const now = new Date().toISOString();
   const rows = events.flatMap((event) =>
     active
-      .filter((w) => subscribes({ events: JSON.parse(w.events) as string[], models: JSON.parse(w.models) as string[] }, event))
+      .filter((w) =>
+        subscribes({ events: JSON.parse(w.events) as string[], models: JSON.parse(w.models) as string[] }, event),
+      )
       .map((w) => deliveryFor(event, w.id, now)),
   );
   if (rows.length === 0) return [];
   for (let i = 0; i < rows.length; i += 50) {
-    const chunk = rows.slice(i, i + 50).map((row) => store.db.insert(webhookDeliveries).values(row).onConflictDoNothing());
+    const chunk = rows
+      .slice(i, i + 50)
+      .map((row) => store.db.insert(webhookDeliveries).values(row).onConflictDoNothing());
     await store.db.batch(chunk as [(typeof chunk)[number], ...typeof chunk]);
   }
   const fresh = await store.db
@@ -84,7 +91,11 @@ export async function enqueueDelivery(env: Env, row: NewDelivery): Promise<void>
 
 /** After a registry-level change has answered: publishes its event (the cron retries a failure). */
 export function dispatchAfter(c: { env: Env; executionCtx: { waitUntil(p: Promise<unknown>): void } }): void {
-  c.executionCtx.waitUntil(dispatchPending(c.env).catch((err: unknown) => console.error("dispatching registry events failed; the cron retries", err)));
+  c.executionCtx.waitUntil(
+    dispatchPending(c.env).catch((err: unknown) =>
+      console.error("dispatching registry events failed; the cron retries", err),
+    ),
+  );
 }
 
 /**
@@ -99,10 +110,20 @@ export async function dispatchPending(env: Env): Promise<number> {
     // 90 at a time: the delete binds one parameter per id, and D1 takes at most 100.
     const rows = await db.select().from(pendingEvents).orderBy(asc(pendingEvents.id)).limit(90).all();
     if (rows.length === 0) return total;
-    const settled = await publish(env, rows.map((r) => JSON.parse(r.payload) as AuditEvent));
-    if (settled > 0) await db.delete(pendingEvents).where(inArray(pendingEvents.id, rows.slice(0, settled).map((r) => r.id)));
+    const settled = await publish(
+      env,
+      rows.map((r) => JSON.parse(r.payload) as AuditEvent),
+    );
+    if (settled > 0)
+      await db.delete(pendingEvents).where(
+        inArray(
+          pendingEvents.id,
+          rows.slice(0, settled).map((r) => r.id),
+        ),
+      );
     total += settled;
-    if (settled < rows.length) throw new Error(`the queue took ${settled} of ${rows.length} registry events; the rest wait, in order`);
+    if (settled < rows.length)
+      throw new Error(`the queue took ${settled} of ${rows.length} registry events; the rest wait, in order`);
   }
 }
 
@@ -125,11 +146,23 @@ export async function requeueStranded(env: Env, now: Date): Promise<number> {
       .limit(90)
       .all();
     if (rows.length === 0) return total;
-    await env.DELIVERIES.sendBatch(rows.map((r) => ({ body: { kind: "delivery", delivery_id: r.id, webhook_id: r.webhookId } satisfies QueueMessage })));
+    await env.DELIVERIES.sendBatch(
+      rows.map((r) => ({
+        body: { kind: "delivery", delivery_id: r.id, webhook_id: r.webhookId } satisfies QueueMessage,
+      })),
+    );
     await db
       .update(webhookDeliveries)
       .set({ nextAttemptAt: now.toISOString() })
-      .where(and(inArray(webhookDeliveries.id, rows.map((r) => r.id)), eq(webhookDeliveries.status, "pending")));
+      .where(
+        and(
+          inArray(
+            webhookDeliveries.id,
+            rows.map((r) => r.id),
+          ),
+          eq(webhookDeliveries.status, "pending"),
+        ),
+      );
     total += rows.length;
   }
 }

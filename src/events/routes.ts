@@ -85,7 +85,13 @@ const IdCursor = z.object({ id: z.string().min(1).max(128) });
 
 function webhookKey(env: Env): string {
   const key = config(env).WEBHOOK_KEY;
-  if (!key) throw new ProblemError("unavailable", "Webhooks need the WEBHOOK_KEY secret, which this deployment has not set", {}, { "retry-after": "3600" });
+  if (!key)
+    throw new ProblemError(
+      "unavailable",
+      "Webhooks need the WEBHOOK_KEY secret, which this deployment has not set",
+      {},
+      { "retry-after": "3600" },
+    );
   return key;
 }
 
@@ -100,7 +106,8 @@ function checkUrl(env: Env, url: string): void {
  */
 async function existing(c: AppContext, id: string, principal: Principal): Promise<WebhookRow> {
   const row = await new WebhookStore(queryDb(c)).get(id);
-  if (!row || !visibilityOf(principal).covers(filterReach(JSON.parse(row.models) as string[]))) throw notFound(`Webhook '${id}'`);
+  if (!row || !visibilityOf(principal).covers(filterReach(JSON.parse(row.models) as string[])))
+    throw notFound(`Webhook '${id}'`);
   return row;
 }
 
@@ -165,7 +172,12 @@ export const webhookRoutes = [
       };
       const db = queryDb(c);
       const store = new WebhookStore(db);
-      await commitRegistryChange(db, [store.db.insert(webhooks).values(row)], { at, ...auditedAs(principal), action: "webhook.create", to: audited(row) });
+      await commitRegistryChange(db, [store.db.insert(webhooks).values(row)], {
+        at,
+        ...auditedAs(principal),
+        action: "webhook.create",
+        to: audited(row),
+      });
       dispatchAfter(c);
       return c.json({ ...webhookBody(row), secret }, 201);
     },
@@ -216,7 +228,15 @@ export const webhookRoutes = [
     params: WebhookParams,
     body: PatchWebhookBody,
     responses: { 200: { description: "The webhook (with the new secret when rotated)", schema: Webhook } },
-    errors: ["validation_failed", "forbidden", "not_found", "conflict", "unavailable", "payload_too_large", "unsupported_media_type"],
+    errors: [
+      "validation_failed",
+      "forbidden",
+      "not_found",
+      "conflict",
+      "unavailable",
+      "payload_too_large",
+      "unsupported_media_type",
+    ],
     async handler(c, { params, body, principal }) {
       const current = await existing(c, params.id, principal);
       if (body.url !== undefined) checkUrl(c.env, body.url);
@@ -229,7 +249,13 @@ export const webhookRoutes = [
         ...(body.events !== undefined ? { events: JSON.stringify(body.events) } : {}),
         ...(body.models !== undefined ? { models: JSON.stringify(body.models) } : {}),
         ...(body.description !== undefined ? { description: body.description } : {}),
-        ...(body.active !== undefined ? { active: body.active, disabledReason: body.active ? null : "disabled by an administrator", failingSince: null } : {}),
+        ...(body.active !== undefined
+          ? {
+              active: body.active,
+              disabledReason: body.active ? null : "disabled by an administrator",
+              failingSince: null,
+            }
+          : {}),
         updatedAt: at,
         revision: current.revision + 1,
       };
@@ -245,14 +271,21 @@ export const webhookRoutes = [
       const db = queryDb(c);
       const store = new WebhookStore(db);
       const unchanged = WebhookStore.unchangedSince(current);
-      const event = await commitRegistryChangeIf(db, unchanged.holds, [store.db.update(webhooks).set(changes).where(unchanged.where)], {
-        at,
-        ...auditedAs(principal),
-        action: "webhook.update",
-        from: audited(current),
-        to: audited(next),
-        ...(body.rotate_secret ? { detail: { secret_rotated: true, previous_secret_expires_at: next.previousSecretExpiresAt } } : {}),
-      });
+      const event = await commitRegistryChangeIf(
+        db,
+        unchanged.holds,
+        [store.db.update(webhooks).set(changes).where(unchanged.where)],
+        {
+          at,
+          ...auditedAs(principal),
+          action: "webhook.update",
+          from: audited(current),
+          to: audited(next),
+          ...(body.rotate_secret
+            ? { detail: { secret_rotated: true, previous_secret_expires_at: next.previousSecretExpiresAt } }
+            : {}),
+        },
+      );
       if (!event) await lostRace(c, current.id, principal);
       dispatchAfter(c);
       return c.json({ ...webhookBody(next), ...(secret ? { secret } : {}) });
@@ -279,7 +312,10 @@ export const webhookRoutes = [
       const event = await commitRegistryChangeIf(
         db,
         unchanged.holds,
-        [store.db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.webhookId, current.id), unchanged.holds)), store.db.delete(webhooks).where(unchanged.where)],
+        [
+          store.db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.webhookId, current.id), unchanged.holds)),
+          store.db.delete(webhooks).where(unchanged.where),
+        ],
         { at: new Date().toISOString(), ...auditedAs(principal), action: "webhook.delete", from: audited(current) },
       );
       if (!event) await lostRace(c, current.id, principal);
@@ -303,7 +339,14 @@ export const webhookRoutes = [
     async handler(c, { params, principal }) {
       const webhook = await existing(c, params.id, principal);
       const at = new Date().toISOString();
-      const event = { id: sortableId(), at, actor: principal.sub, action: "ping" as const, model: "", detail: { webhook_id: webhook.id } };
+      const event = {
+        id: sortableId(),
+        at,
+        actor: principal.sub,
+        action: "ping" as const,
+        model: "",
+        detail: { webhook_id: webhook.id },
+      };
       await enqueueDelivery(c.env, deliveryFor(event, webhook.id, at));
       return c.json({ event_id: event.id, delivery_id: `${event.id}.${webhook.id}` }, 202);
     },

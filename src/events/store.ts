@@ -94,7 +94,9 @@ export class WebhookStore {
   }
 
   /** Deliveries by id, each with its webhook (undefined when deleted): one query for a batch. */
-  async deliveriesWithWebhooks(ids: string[]): Promise<Map<string, { delivery: DeliveryRow; webhook: WebhookRow | undefined }>> {
+  async deliveriesWithWebhooks(
+    ids: string[],
+  ): Promise<Map<string, { delivery: DeliveryRow; webhook: WebhookRow | undefined }>> {
     const rows = await this.db
       .select({ delivery: webhookDeliveries, webhook: webhooks })
       .from(webhookDeliveries)
@@ -113,7 +115,12 @@ export class WebhookStore {
   }
 
   /** A page of a webhook's deliveries, newest first, below `before`. */
-  deliveries(webhookId: string, status: DeliveryStatus | undefined, before: string | undefined, limit: number): Promise<DeliveryRow[]> {
+  deliveries(
+    webhookId: string,
+    status: DeliveryStatus | undefined,
+    before: string | undefined,
+    limit: number,
+  ): Promise<DeliveryRow[]> {
     const where: SQL[] = [eq(webhookDeliveries.webhookId, webhookId)];
     if (status) where.push(eq(webhookDeliveries.status, status));
     if (before) where.push(lt(webhookDeliveries.id, before));

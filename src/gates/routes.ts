@@ -42,7 +42,13 @@ export const gateRoutes = [
     responses: { 200: { description: "The gate", schema: Gate } },
     errors: ["validation_failed", "not_found", "forbidden", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const gate = unwrap(await modelState(c.env, params.model).setGate({ ...actorFor(params.model, principal), target: params.target, policy: body }));
+      const gate = unwrap(
+        await modelState(c.env, params.model).setGate({
+          ...actorFor(params.model, principal),
+          target: params.target,
+          policy: body,
+        }),
+      );
       return c.json(gate);
     },
   }),
@@ -59,7 +65,12 @@ export const gateRoutes = [
     responses: { 204: { description: "Removed" } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
-      unwrap(await modelState(c.env, params.model).deleteGate({ ...actorFor(params.model, principal), target: params.target }));
+      unwrap(
+        await modelState(c.env, params.model).deleteGate({
+          ...actorFor(params.model, principal),
+          target: params.target,
+        }),
+      );
       return c.body(null, 204);
     },
   }),
@@ -69,7 +80,8 @@ export const gateRoutes = [
     path: "/v1/models/{model}/gates/{target}/check",
     operationId: "checkGate",
     summary: "Dry run: what promoting a version to the target would get now",
-    description: "Evaluated exactly as a promotion would be, on the same state; changes nothing. Without a policy: passed, no checks.",
+    description:
+      "Evaluated exactly as a promotion would be, on the same state; changes nothing. Without a policy: passed, no checks.",
     tag: "Gates",
     scope: "read",
     subject: { model: MODEL_PARAM },
@@ -78,7 +90,15 @@ export const gateRoutes = [
     responses: { 200: { description: "The gate's result", schema: GateResult } },
     errors: ["validation_failed", "not_found", "unsupported_media_type"],
     async handler(c, { params, body }) {
-      return c.json(unwrap(await modelState(c.env, params.model).checkGate({ model: params.model, target: params.target, version: body.version })));
+      return c.json(
+        unwrap(
+          await modelState(c.env, params.model).checkGate({
+            model: params.model,
+            target: params.target,
+            version: body.version,
+          }),
+        ),
+      );
     },
   }),
 
@@ -121,7 +141,11 @@ export const gateRoutes = [
     responses: { 200: { description: "The approvals", schema: itemsOf(Approval) } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params }) {
-      return c.json({ items: unwrap(await modelState(c.env, params.model).listApprovals({ model: params.model, version: params.version })) });
+      return c.json({
+        items: unwrap(
+          await modelState(c.env, params.model).listApprovals({ model: params.model, version: params.version }),
+        ),
+      });
     },
   }),
 ];

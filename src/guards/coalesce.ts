@@ -66,7 +66,9 @@ interface OpenBatch {
 export class Coalescer {
   private readonly open = new Map<string, OpenBatch>();
 
-  constructor(private readonly limits: CoalescerLimits = { maxOpenBatches: 1024, maxVersionsPerBatch: MAX_SPLIT_ENTRIES }) {}
+  constructor(
+    private readonly limits: CoalescerLimits = { maxOpenBatches: 1024, maxVersionsPerBatch: MAX_SPLIT_ENTRIES },
+  ) {}
 
   /** How many batches (and timers) are open now. */
   get openBatches(): number {
@@ -88,7 +90,11 @@ export class Coalescer {
     if (delayMs === 0) return send({ model, alias, metric, samples: sampled(addTo(new Map(), signal)) });
     const key = `${model}\u0000${alias}`;
     const current = this.open.get(key);
-    if (current && current.metric === metric && (current.tallies.has(version) || current.tallies.size < this.limits.maxVersionsPerBatch)) {
+    if (
+      current &&
+      current.metric === metric &&
+      (current.tallies.has(version) || current.tallies.size < this.limits.maxVersionsPerBatch)
+    ) {
       addTo(current.tallies, signal);
       return;
     }

@@ -17,10 +17,15 @@ export const SignalBody = z.strictObject({
     .min(1)
     .max(MAX_NODE_NAME)
     .optional()
-    .describe("The node that measured these metrics (the agent sends its `--key`); signals that name none count as one anonymous node"),
+    .describe(
+      "The node that measured these metrics (the agent sends its `--key`); signals that name none count as one anonymous node",
+    ),
   metrics: z
     .record(z.string().min(1).max(MAX_METRIC_NAME), SignalValue.describe("Finite, with magnitude at most 1e12"))
-    .refine((m) => Object.keys(m).length >= 1 && Object.keys(m).length <= MAX_SIGNAL_METRICS, `1 to ${MAX_SIGNAL_METRICS} metrics`),
+    .refine(
+      (m) => Object.keys(m).length >= 1 && Object.keys(m).length <= MAX_SIGNAL_METRICS,
+      `1 to ${MAX_SIGNAL_METRICS} metrics`,
+    ),
   count: z.number().int().min(1).max(MAX_SIGNAL_COUNT).default(1),
 });
 
@@ -40,7 +45,13 @@ export const guardRoutes = [
     responses: { 200: { description: "The guard", schema: Guard } },
     errors: ["validation_failed", "not_found", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const guard = unwrap(await modelState(c.env, params.model).setGuard({ ...actorFor(params.model, principal), alias: params.alias, policy: body }));
+      const guard = unwrap(
+        await modelState(c.env, params.model).setGuard({
+          ...actorFor(params.model, principal),
+          alias: params.alias,
+          policy: body,
+        }),
+      );
       forgetGuards(params.model);
       return c.json(guard);
     },
@@ -60,7 +71,9 @@ export const guardRoutes = [
     responses: { 200: { description: "The guard", schema: Guard } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params }) {
-      return c.json(unwrap(await modelState(c.env, params.model).getGuard({ model: params.model, alias: params.alias })));
+      return c.json(
+        unwrap(await modelState(c.env, params.model).getGuard({ model: params.model, alias: params.alias })),
+      );
     },
   }),
 
@@ -76,7 +89,12 @@ export const guardRoutes = [
     responses: { 204: { description: "Removed" } },
     errors: ["validation_failed", "not_found"],
     async handler(c, { params, principal }) {
-      unwrap(await modelState(c.env, params.model).deleteGuard({ ...actorFor(params.model, principal), alias: params.alias }));
+      unwrap(
+        await modelState(c.env, params.model).deleteGuard({
+          ...actorFor(params.model, principal),
+          alias: params.alias,
+        }),
+      );
       forgetGuards(params.model);
       return c.body(null, 204);
     },
@@ -125,7 +143,13 @@ export const guardRoutes = [
 ];
 
 /** The alias's guard as this isolate knows it; null (the signal is dropped) when there is none, or ModelState cannot say. */
-async function guardFor(env: Env, model: string, alias: string, ttlS: number, waitUntil: (p: Promise<unknown>) => void): Promise<GuardedAlias | null> {
+async function guardFor(
+  env: Env,
+  model: string,
+  alias: string,
+  ttlS: number,
+  waitUntil: (p: Promise<unknown>) => void,
+): Promise<GuardedAlias | null> {
   try {
     const guards = await guardsOf(model, { ttlS, waitUntil }, () => modelState(env, model).guardedAliases());
     return guards.get(alias) ?? null;

@@ -112,7 +112,10 @@ function honoPath(path: string): string {
   return path
     .split("/")
     .map((segment, i) => {
-      if (segment.includes("{")) return segment.replace(/\{(\w+)\}/g, (_, name: string) => (name === "path" ? `:path${MULTI_SEGMENT}` : `:${name}`));
+      if (segment.includes("{"))
+        return segment.replace(/\{(\w+)\}/g, (_, name: string) =>
+          name === "path" ? `:path${MULTI_SEGMENT}` : `:${name}`,
+        );
       return segment.includes(":") ? `:literal${i}{${segment}}` : segment;
     })
     .join("/");

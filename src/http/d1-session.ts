@@ -15,7 +15,9 @@ export function d1Session(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const sent = c.req.header(BOOKMARK_HEADER)?.trim().toLowerCase() || null;
     if (sent !== null && !BOOKMARK.test(sent)) {
-      throw validationFailed("Invalid bookmark", [{ path: BOOKMARK_HEADER, message: "not a bookmark this API issued" }]);
+      throw validationFailed("Invalid bookmark", [
+        { path: BOOKMARK_HEADER, message: "not a bookmark this API issued" },
+      ]);
     }
     const session = new RequestSession(c.env.DB, sent, SAFE_METHODS.has(c.req.method) ? "read" : "write");
     c.set("session", session);

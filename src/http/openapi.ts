@@ -39,9 +39,16 @@ const ProblemSchema: JsonSchema = {
   },
 };
 
-function objectParameters(schema: z.ZodType | undefined, where: "path" | "query", components: Record<string, JsonSchema>) {
+function objectParameters(
+  schema: z.ZodType | undefined,
+  where: "path" | "query",
+  components: Record<string, JsonSchema>,
+) {
   if (!schema) return [];
-  const json = toSchema(schema, "input", components) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  const json = toSchema(schema, "input", components) as {
+    properties?: Record<string, JsonSchema>;
+    required?: string[];
+  };
   return Object.entries(json.properties ?? {}).map(([name, s]) => ({
     name,
     in: where,
@@ -54,7 +61,10 @@ const BOOKMARK_DESCRIPTION =
   "A bookmark from an earlier response: this request reads a copy of the database at least that fresh (read-your-writes across requests). Without one, reads take the nearest copy.";
 
 /** `routes` declared with defineRoute, plus `extraPaths`: path items written by hand (the bridges, which speak other protocols). */
-export function buildOpenApi(routes: readonly AnyRouteSpec[], extraPaths: Record<string, Record<string, unknown>> = {}): JsonSchema {
+export function buildOpenApi(
+  routes: readonly AnyRouteSpec[],
+  extraPaths: Record<string, Record<string, unknown>> = {},
+): JsonSchema {
   const components: Record<string, JsonSchema> = { Problem: ProblemSchema };
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -66,7 +76,9 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], extraPaths: Record
         ...(spec.schema || spec.mediaType
           ? {
               content: {
-                [spec.mediaType ?? "application/json"]: spec.schema ? { schema: toSchema(spec.schema, "output", components) } : {},
+                [spec.mediaType ?? "application/json"]: spec.schema
+                  ? { schema: toSchema(spec.schema, "output", components) }
+                  : {},
               },
             }
           : {}),
@@ -106,7 +118,12 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], extraPaths: Record
       ...(route.scope === "public" ? { security: [] } : { "x-mreg-scope": route.scope }),
       ...(parameters.length ? { parameters } : {}),
       ...(route.body
-        ? { requestBody: { required: true, content: { "application/json": { schema: toSchema(route.body, "input", components) } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: { "application/json": { schema: toSchema(route.body, "input", components) } },
+            },
+          }
         : {}),
       responses,
     };
@@ -132,7 +149,10 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], extraPaths: Record
         },
       },
       headers: {
-        Bookmark: { description: "The D1 session bookmark after this request: send it back to read your writes", schema: { type: "string" } },
+        Bookmark: {
+          description: "The D1 session bookmark after this request: send it back to read your writes",
+          schema: { type: "string" },
+        },
       },
       securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
     },

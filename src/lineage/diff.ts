@@ -55,9 +55,11 @@ export async function versionDiff(bucket: R2Bucket, from: VersionRecord, to: Ver
       readBlobText(bucket, file.to_sha256, MAX_TEXT_DIFF_BYTES),
     ]);
     if (before.kind === "missing" || after.kind === "missing") changed.push({ ...file, diff_omitted: "unreadable" });
-    else if (before.kind === "too_large" || after.kind === "too_large") changed.push({ ...file, diff_omitted: "too_large" });
+    else if (before.kind === "too_large" || after.kind === "too_large")
+      changed.push({ ...file, diff_omitted: "too_large" });
     else if (before.kind === "binary" || after.kind === "binary") changed.push({ ...file, diff_omitted: "binary" });
-    else if (lineCount(before.text) > MAX_TEXT_DIFF_LINES || lineCount(after.text) > MAX_TEXT_DIFF_LINES) changed.push({ ...file, diff_omitted: "too_large" });
+    else if (lineCount(before.text) > MAX_TEXT_DIFF_LINES || lineCount(after.text) > MAX_TEXT_DIFF_LINES)
+      changed.push({ ...file, diff_omitted: "too_large" });
     else {
       const diff = unifiedDiff(before.text, after.text, { from: `a/${file.path}`, to: `b/${file.path}` });
       if (diff.length > output) changed.push({ ...file, diff_omitted: "budget" });

@@ -16,7 +16,15 @@ import { validationFailed } from "../http/validation";
 import { VersionStore } from "../models/version-store";
 import { VersionParams } from "../models/schemas";
 import { versionDiff } from "./diff";
-import { DiffParams, LineageGraph as LineageGraphSchema, LineageQuery, LookupCursor, LookupItem, LookupQuery, VersionDiff } from "./schemas";
+import {
+  DiffParams,
+  LineageGraph as LineageGraphSchema,
+  LineageQuery,
+  LookupCursor,
+  LookupItem,
+  LookupQuery,
+  VersionDiff,
+} from "./schemas";
 import { lineageGraph } from "./graph";
 import { LineageStore, type LookupFilter } from "./store";
 
@@ -55,7 +63,11 @@ export const lineageRoutes = [
     async handler(c, { query, principal }) {
       const filter: LookupFilter =
         query.dataset !== undefined
-          ? { by: "dataset", value: query.dataset, ...(query.snapshot !== undefined ? { snapshot: query.snapshot } : {}) }
+          ? {
+              by: "dataset",
+              value: query.dataset,
+              ...(query.snapshot !== undefined ? { snapshot: query.snapshot } : {}),
+            }
           : query.git_sha !== undefined
             ? { by: "git_sha", value: query.git_sha }
             : { by: "run_id", value: query.run_id! };
@@ -97,7 +109,10 @@ export const lineageRoutes = [
         }
       }
       const store = new VersionStore(queryDb(c));
-      const [from, to] = await Promise.all([store.get(params.model, params.a.version), store.get(params.model, params.b.version)]);
+      const [from, to] = await Promise.all([
+        store.get(params.model, params.a.version),
+        store.get(params.model, params.b.version),
+      ]);
       if (!from) throw notFound(`Version ${params.a.version} of model '${params.model}'`);
       if (!to) throw notFound(`Version ${params.b.version} of model '${params.model}'`);
       const visibility = visibilityOf(principal);

@@ -15,15 +15,26 @@ export const LineageQuery = z.object({ depth: Depth.default(DEFAULT_DEPTH) });
 export const LookupQuery = PageQuery.extend({
   dataset: z.string().min(1).max(2048).optional(),
   snapshot: z.string().min(1).max(256).optional(),
-  git_sha: z.string().regex(/^[0-9a-fA-F]{4,64}$/, "must be a hex commit id").optional(),
+  git_sha: z
+    .string()
+    .regex(/^[0-9a-fA-F]{4,64}$/, "must be a hex commit id")
+    .optional(),
   run_id: z.string().min(1).max(256).optional(),
 }).superRefine((q, ctx) => {
   const given = (["dataset", "git_sha", "run_id"] as const).filter((k) => q[k] !== undefined);
   if (given.length !== 1) {
-    ctx.addIssue({ code: "custom", path: given.length === 0 ? ["dataset"] : [given[1]!], message: "give exactly one of dataset, git_sha, run_id" });
+    ctx.addIssue({
+      code: "custom",
+      path: given.length === 0 ? ["dataset"] : [given[1]!],
+      message: "give exactly one of dataset, git_sha, run_id",
+    });
   }
   if (q.snapshot !== undefined && q.dataset === undefined) {
-    ctx.addIssue({ code: "custom", path: ["snapshot"], message: "snapshot narrows a dataset lookup: give dataset too" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["snapshot"],
+      message: "snapshot narrows a dataset lookup: give dataset too",
+    });
   }
 });
 
@@ -61,7 +72,10 @@ const VisibleNode = z.object({
   datasets: z.array(Dataset),
   params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
   metrics: z.record(z.string(), z.number()),
-  distance: z.number().int().describe("0 for the root, -n for n steps upstream (ancestors), +n downstream (descendants)"),
+  distance: z
+    .number()
+    .int()
+    .describe("0 for the root, -n for n steps upstream (ancestors), +n downstream (descendants)"),
 });
 
 const Redacted = z.object({
@@ -78,7 +92,9 @@ export const LineageGraph = z
     root: z.object({ model: z.string(), version: z.number().int() }),
     depth: z.number().int(),
     nodes: z.array(z.union([VisibleNode, Redacted.extend({ distance: z.number().int() })])),
-    edges: z.array(z.object({ from: Endpoint, to: Endpoint, relation: z.literal("parent") }).describe("`from` is a parent of `to`")),
+    edges: z.array(
+      z.object({ from: Endpoint, to: Endpoint, relation: z.literal("parent") }).describe("`from` is a parent of `to`"),
+    ),
     datasets: z.array(z.object({ uri: z.string(), snapshot: z.string().nullable(), digest: z.string().nullable() })),
     truncated: z.boolean(),
   })
@@ -130,6 +146,9 @@ export const VersionDiff = z
   .meta({ id: "VersionDiff" });
 
 export const IncludeQuery = z.object({
-  include: z.enum(["lineage"]).optional().describe("`lineage`: add the version's lineage graph, its Version and the Alias record"),
+  include: z
+    .enum(["lineage"])
+    .optional()
+    .describe("`lineage`: add the version's lineage graph, its Version and the Alias record"),
   depth: Depth.default(MAX_DEPTH).describe("Depth of the lineage graph with include=lineage (default 10)"),
 });

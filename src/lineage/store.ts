@@ -38,9 +38,18 @@ export interface LookupRow {
 const FIRST_PAGE: LookupCursor = { at: "~", m: "", v: 0 };
 
 /** The SQL and parameters of one reverse lookup (for the read, and for EXPLAIN). */
-export function lookupQuery(filter: LookupFilter, visibility: Visibility, after: LookupCursor | undefined, limit: number) {
+export function lookupQuery(
+  filter: LookupFilter,
+  visibility: Visibility,
+  after: LookupCursor | undefined,
+  limit: number,
+) {
   const sqlText =
-    filter.by === "dataset" ? (filter.snapshot === undefined ? LOOKUP_SQL.dataset : LOOKUP_SQL.dataset_snapshot) : LOOKUP_SQL[filter.by];
+    filter.by === "dataset"
+      ? filter.snapshot === undefined
+        ? LOOKUP_SQL.dataset
+        : LOOKUP_SQL.dataset_snapshot
+      : LOOKUP_SQL[filter.by];
   const bound = after ?? FIRST_PAGE;
   const value = filter.by === "git_sha" ? filter.value.toLowerCase() : filter.value;
   const params: unknown[] = [value, bound.at, bound.m, bound.v, limit, visibility.param];
@@ -52,9 +61,17 @@ export class LineageStore {
   constructor(private readonly db: D1Handle) {}
 
   /** `limit + 1` rows of a reverse lookup among the models the token sees, so the caller can tell whether there is more. */
-  async lookup(filter: LookupFilter, visibility: Visibility, after: LookupCursor | undefined, limit: number): Promise<LookupRow[]> {
+  async lookup(
+    filter: LookupFilter,
+    visibility: Visibility,
+    after: LookupCursor | undefined,
+    limit: number,
+  ): Promise<LookupRow[]> {
     const q = lookupQuery(filter, visibility, after, limit + 1);
-    const { results } = await this.db.prepare(q.sql).bind(...q.params).all<LookupRow>();
+    const { results } = await this.db
+      .prepare(q.sql)
+      .bind(...q.params)
+      .all<LookupRow>();
     return results;
   }
 
@@ -63,12 +80,19 @@ export class LineageStore {
    * nodes' facts and aliases in one batch: two round trips whatever the depth. Null when the
    * root is not in D1. Keeps the MAX_NODES nearest nodes.
    */
-  async walk(root: NodeRef, depth: number): Promise<{ root: NodeRef; depth: number; nodes: WalkedNode[]; edges: WalkedEdge[]; truncated: boolean } | null> {
+  async walk(
+    root: NodeRef,
+    depth: number,
+  ): Promise<{ root: NodeRef; depth: number; nodes: WalkedNode[]; edges: WalkedEdge[]; truncated: boolean } | null> {
     const rowCap = MAX_NODES * 4;
-    const { results } = await this.db
-      .prepare(WALK_SQL)
-      .bind(root.model, root.version, depth, rowCap)
-      .all<{ direction: -1 | 1; model: string; version: number; parent_model: string; parent_version: number; d: number }>();
+    const { results } = await this.db.prepare(WALK_SQL).bind(root.model, root.version, depth, rowCap).all<{
+      direction: -1 | 1;
+      model: string;
+      version: number;
+      parent_model: string;
+      parent_version: number;
+      d: number;
+    }>();
     let truncated = [-1, 1].some((dir) => results.filter((r) => r.direction === dir).length >= rowCap);
     // Each node at its shortest distance from the root (the root stays 0, even on a cycle).
     const distance = new Map<string, { ref: NodeRef; distance: number }>([[nodeKey(root), { ref: root, distance: 0 }]]);
@@ -103,7 +127,11 @@ export class LineageStore {
 
   /** What D1 holds of these versions, with the aliases that hold each: one batch. */
   private async facts(refs: NodeRef[]): Promise<Map<string, NodeFacts>> {
-    type FactRow = Omit<NodeFacts, "aliases" | "datasets" | "params" | "metrics"> & { datasets: string | null; params: string | null; metrics: string };
+    type FactRow = Omit<NodeFacts, "aliases" | "datasets" | "params" | "metrics"> & {
+      datasets: string | null;
+      params: string | null;
+      metrics: string;
+    };
     const [rows, aliasRows] = await this.db.batch<unknown>([
       this.db.prepare(FACTS_SQL).bind(JSON.stringify(refs.map((n) => [n.model, n.version]))),
       new AliasProjection(this.db).ofModelsStatement([...new Set(refs.map((r) => r.model))]),

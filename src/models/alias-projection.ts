@@ -22,8 +22,10 @@ export interface ProjectedAlias {
 /** model → version → the aliases that hold it (a split holds each of its versions), in alias order. */
 export type Holders = Map<string, Map<number, string[]>>;
 
-export const ALIASES_OF_MODELS_SQL = "SELECT model, alias, version, split FROM aliases WHERE model IN (SELECT value FROM json_each(?1)) ORDER BY model, alias";
-export const ALIAS_RECORD_SQL = "SELECT model, alias, version, split, generation, updated_at, updated_by FROM aliases WHERE model = ?1 AND alias = ?2";
+export const ALIASES_OF_MODELS_SQL =
+  "SELECT model, alias, version, split FROM aliases WHERE model IN (SELECT value FROM json_each(?1)) ORDER BY model, alias";
+export const ALIAS_RECORD_SQL =
+  "SELECT model, alias, version, split, generation, updated_at, updated_by FROM aliases WHERE model = ?1 AND alias = ?2";
 
 /** The projection's columns of a value: a version, or a split as JSON `[{version, weight}]`. */
 interface ValueColumns {
@@ -34,7 +36,9 @@ interface ValueColumns {
 type AliasRow = { model: string; alias: string } & ValueColumns;
 
 function valueOf(row: ValueColumns): AliasValue {
-  return row.split !== null ? { version: null, split: JSON.parse(row.split) as SplitEntry[] } : { version: row.version!, split: null };
+  return row.split !== null
+    ? { version: null, split: JSON.parse(row.split) as SplitEntry[] }
+    : { version: row.version!, split: null };
 }
 
 const projected = (row: AliasRow): ProjectedAlias => ({ model: row.model, alias: row.alias, value: valueOf(row) });

@@ -28,7 +28,10 @@ export const modelRoutes = [
     responses: { 201: { description: "The new model", schema: Model } },
     errors: ["validation_failed", "already_exists", "payload_too_large", "unsupported_media_type"],
     async handler(c, { body, principal }) {
-      const record = await createModel({ env: c.env, principal, model: body.name }, { kind: body.kind, description: body.description ?? null, tags: body.tags });
+      const record = await createModel(
+        { env: c.env, principal, model: body.name },
+        { kind: body.kind, description: body.description ?? null, tags: body.tags },
+      );
       // A model created again under an old name starts without versions or aliases.
       return c.json(newModelBody(record), 201);
     },
@@ -56,9 +59,17 @@ export const modelRoutes = [
         after,
         limit: query.limit,
       });
-      const page = toPage(rows, query.limit, (row) => ({ name: row.name }), (row) => row);
+      const page = toPage(
+        rows,
+        query.limit,
+        (row) => ({ name: row.name }),
+        (row) => row,
+      );
       const aliasMaps = await store.aliasMaps(page.items.map((m) => m.name));
-      return c.json({ items: page.items.map((m) => modelBody(m, aliasMaps.get(m.name) ?? {})), next_cursor: page.next_cursor });
+      return c.json({
+        items: page.items.map((m) => modelBody(m, aliasMaps.get(m.name) ?? {})),
+        next_cursor: page.next_cursor,
+      });
     },
   }),
 

@@ -66,7 +66,9 @@ const recordOf = (row: ModelSqlRow): ModelRecord => ({ ...row, tags: JSON.parse(
 
 const withLatest = {
   ...getTableColumns(models),
-  latestVersion: sql<number | null>`(SELECT max(${versions.version}) FROM ${versions} WHERE ${versions.model} = ${models.name})`,
+  latestVersion: sql<
+    number | null
+  >`(SELECT max(${versions.version}) FROM ${versions} WHERE ${versions.model} = ${models.name})`,
 };
 
 export class ModelStore {
@@ -85,13 +87,20 @@ export class ModelStore {
 
   /** The model's record as projected (no versions, no aliases): one primary-key read. */
   async record(name: string): Promise<ModelRecord | null> {
-    const row = await this.d1.prepare(`SELECT ${MODEL_TABLE.select} FROM models WHERE name = ?`).bind(name).first<ModelSqlRow>();
+    const row = await this.d1
+      .prepare(`SELECT ${MODEL_TABLE.select} FROM models WHERE name = ?`)
+      .bind(name)
+      .first<ModelSqlRow>();
     return row ? recordOf(row) : null;
   }
 
   /** A page of the models matching `query`, in its order, and the next page's token. */
   async search(query: Search<ModelSearchField>): Promise<{ models: ModelRecord[]; next: string | null }> {
-    const { rows, next } = await searchTable<ModelSearchField, ModelSqlRow & Record<string, unknown>>(this.d1, MODEL_TABLE, query);
+    const { rows, next } = await searchTable<ModelSearchField, ModelSqlRow & Record<string, unknown>>(
+      this.d1,
+      MODEL_TABLE,
+      query,
+    );
     return { models: rows.map(recordOf), next };
   }
 
@@ -114,7 +123,9 @@ export class ModelStore {
     if (filters.prefix) where.push(sql`substr(${models.name}, 1, ${filters.prefix.length}) = ${filters.prefix}`);
     if (filters.kind) where.push(eq(models.kind, filters.kind));
     for (const { key, value } of filters.tags) {
-      where.push(sql`EXISTS (SELECT 1 FROM json_each(${models.tags}) AS t WHERE t.key = ${key} AND t.value = ${value})`);
+      where.push(
+        sql`EXISTS (SELECT 1 FROM json_each(${models.tags}) AS t WHERE t.key = ${key} AND t.value = ${value})`,
+      );
     }
     where.push(filters.visibility.sql(models.name));
     if (filters.after !== undefined) where.push(gt(models.name, filters.after));

@@ -28,13 +28,28 @@ export async function holdParents(
 ): Promise<void> {
   if (!parents?.length) return;
   const hidden = parents.find((p) => authorize(principal, { model: p.model }) !== null);
-  if (hidden) throw new ProblemError("forbidden", `This token may not act on model '${hidden.model}', named as a parent`);
+  if (hidden)
+    throw new ProblemError("forbidden", `This token may not act on model '${hidden.model}', named as a parent`);
   const others = parents.filter((p) => p.model !== child.model);
   if (others.length === 0) return;
   const childCreatedAt = await child.createdAt();
   const outcomes = await Promise.all(
-    others.map((p) => modelState(env, p.model).holdForChild({ model: p.model, version: p.version, childModel: child.model, childCreatedAt, at })),
+    others.map((p) =>
+      modelState(env, p.model).holdForChild({
+        model: p.model,
+        version: p.version,
+        childModel: child.model,
+        childCreatedAt,
+        at,
+      }),
+    ),
   );
-  const errors = outcomes.flatMap((o) => (o.ok ? [] : ((o.extra?.errors as { path: string; message: string }[] | undefined) ?? [{ path: "lineage.parents", message: o.detail }])));
+  const errors = outcomes.flatMap((o) =>
+    o.ok
+      ? []
+      : ((o.extra?.errors as { path: string; message: string }[] | undefined) ?? [
+          { path: "lineage.parents", message: o.detail },
+        ]),
+  );
   if (errors.length > 0) throw validationFailed("Invalid lineage parents", errors);
 }

@@ -80,18 +80,20 @@ export const VersionParams = z.object({ model: ModelName, version: VersionNumber
  * A lineage patch: the given top-level fields replace the old ones; `null` removes one. The
  * patch itself must fit the cap here; the merged lineage is checked by applyVersionPatch.
  */
-const LineagePatch = z.strictObject({
-  run_id: LineageFields.run_id.nullable().optional(),
-  run_url: LineageFields.run_url.nullable().optional(),
-  source: LineageFields.source.nullable().optional(),
-  git_repo: LineageFields.git_repo.nullable().optional(),
-  git_sha: LineageFields.git_sha.nullable().optional(),
-  datasets: LineageFields.datasets.nullable().optional(),
-  params: LineageFields.params.nullable().optional(),
-  parents: LineageFields.parents.nullable().optional(),
-  framework: LineageFields.framework.nullable().optional(),
-  signature: LineageFields.signature.nullable().optional(),
-}).refine(fitsLineageCap, LINEAGE_CAP_MESSAGE);
+const LineagePatch = z
+  .strictObject({
+    run_id: LineageFields.run_id.nullable().optional(),
+    run_url: LineageFields.run_url.nullable().optional(),
+    source: LineageFields.source.nullable().optional(),
+    git_repo: LineageFields.git_repo.nullable().optional(),
+    git_sha: LineageFields.git_sha.nullable().optional(),
+    datasets: LineageFields.datasets.nullable().optional(),
+    params: LineageFields.params.nullable().optional(),
+    parents: LineageFields.parents.nullable().optional(),
+    framework: LineageFields.framework.nullable().optional(),
+    signature: LineageFields.signature.nullable().optional(),
+  })
+  .refine(fitsLineageCap, LINEAGE_CAP_MESSAGE);
 
 const Metrics = z
   .record(MetricName, MetricValue)
@@ -140,11 +142,18 @@ export const Version = z
     created_by: z.string(),
     updated_at: Timestamp,
     ready_at: Timestamp.nullable(),
-    downloads: z.number().int().meta({ description: "Downloads of the version's files (a GET from the first byte, through /v1 or the Hugging Face bridge); counted a few seconds behind" }),
+    downloads: z.number().int().meta({
+      description:
+        "Downloads of the version's files (a GET from the first byte, through /v1 or the Hugging Face bridge); counted a few seconds behind",
+    }),
   })
   .meta({ id: "Version" });
 
-export const IDEMPOTENCY_KEY = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+export const IDEMPOTENCY_KEY = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
 
 export type ModelBody = z.infer<typeof Model>;
 export type VersionBody = z.infer<typeof Version>;

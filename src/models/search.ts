@@ -70,7 +70,10 @@ function clauseSql<F extends string>(clause: Clause<F>, table: SearchTable<F>): 
   if (clause.field.kind === "attribute") return compare(columnOf(table, clause.field.name));
   // A tag clause holds only where the tag is set (MLflow: a missing tag matches nothing, `!=` included).
   const inner = compare("t.value");
-  return { text: `EXISTS (SELECT 1 FROM json_each(tags) AS t WHERE t.key = ? AND ${inner.text})`, params: [clause.field.key, ...inner.params] };
+  return {
+    text: `EXISTS (SELECT 1 FROM json_each(tags) AS t WHERE t.key = ? AND ${inner.text})`,
+    params: [clause.field.key, ...inner.params],
+  };
 }
 
 function columnOf<F extends string>(table: SearchTable<F>, field: F): string {
@@ -161,7 +164,10 @@ export async function searchTable<F extends string, Row extends Record<string, u
     .catch((err: unknown) => {
       // Parsing bounds every pattern to what D1 runs (src/domain/mlflow-filter.ts); should D1
       // still refuse one, the filter is at fault.
-      if (patternRefused(err)) throw new FilterError("The filter is too complex for the store: shorten the span between the wildcards of its LIKE patterns");
+      if (patternRefused(err))
+        throw new FilterError(
+          "The filter is too complex for the store: shorten the span between the wildcards of its LIKE patterns",
+        );
       throw err;
     });
   const more = results.length > query.limit;

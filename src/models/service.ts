@@ -25,7 +25,10 @@ export interface ModelWriter {
 
 const granted = (w: ModelWriter, scope: Scope) => requireAuthorized(w.principal, { scope, model: w.model });
 
-export async function createModel(w: ModelWriter, input: { kind: ModelKind; description: string | null; tags: Record<string, string> }): Promise<ModelRecord> {
+export async function createModel(
+  w: ModelWriter,
+  input: { kind: ModelKind; description: string | null; tags: Record<string, string> },
+): Promise<ModelRecord> {
   granted(w, "write");
   return unwrap(await modelState(w.env, w.model).createModel({ ...actorFor(w.model, w.principal), ...input }));
 }
@@ -52,7 +55,10 @@ export interface NewVersion {
 }
 
 /** Creates a pending version; `replayed` when an earlier request with the same Idempotency-Key created it. */
-export async function createVersion(w: ModelWriter, input: NewVersion): Promise<{ record: VersionRecord; replayed: boolean }> {
+export async function createVersion(
+  w: ModelWriter,
+  input: NewVersion,
+): Promise<{ record: VersionRecord; replayed: boolean }> {
   granted(w, "write");
   const actor = actorFor(w.model, w.principal);
   await holdParents(w.env, w.principal, { model: w.model, createdAt: () => actor.at }, input.lineage.parents, actor.at);
@@ -78,7 +84,10 @@ export async function finalizeVersion(w: ModelWriter, version: number): Promise<
  * are ready (made ready before the column existed), and answers them. It changes no fact, only
  * fills in one derived from facts fixed at ready: any reader of the model may ask.
  */
-export async function recordOciDigests(w: ModelWriter, versions: number[]): Promise<{ version: number; digest: string }[]> {
+export async function recordOciDigests(
+  w: ModelWriter,
+  versions: number[],
+): Promise<{ version: number; digest: string }[]> {
   granted(w, "read");
   return unwrap(await modelState(w.env, w.model).recordOciDigests({ model: w.model, versions }));
 }
@@ -86,6 +95,8 @@ export async function recordOciDigests(w: ModelWriter, versions: number[]): Prom
 /** Deletes a version (409 `in_use` while an alias or the production stage holds it) and aborts its open multipart uploads in R2. */
 export async function deleteVersion(w: ModelWriter, version: number): Promise<void> {
   granted(w, "admin");
-  const { aborts } = unwrap(await modelState(w.env, w.model).deleteVersion({ ...actorFor(w.model, w.principal), version }));
+  const { aborts } = unwrap(
+    await modelState(w.env, w.model).deleteVersion({ ...actorFor(w.model, w.principal), version }),
+  );
   await abortR2Uploads(w.env.ARTIFACTS, aborts);
 }

@@ -83,9 +83,22 @@ export const versionRoutes = [
       await requireModel(queryDb(c), params.model);
       const before = query.cursor ? decodeCursor(query.cursor, VersionCursor).v : undefined;
       const store = new VersionStore(queryDb(c));
-      const records = await store.list(params.model, { status: query.status, stage: query.stage, before, limit: query.limit });
-      const page = toPage(records, query.limit, (r) => ({ v: r.version }), (r) => r);
-      return c.json({ items: await store.presentAll(params.model, page.items, visibilityOf(principal)), next_cursor: page.next_cursor });
+      const records = await store.list(params.model, {
+        status: query.status,
+        stage: query.stage,
+        before,
+        limit: query.limit,
+      });
+      const page = toPage(
+        records,
+        query.limit,
+        (r) => ({ v: r.version }),
+        (r) => r,
+      );
+      return c.json({
+        items: await store.presentAll(params.model, page.items, visibilityOf(principal)),
+        next_cursor: page.next_cursor,
+      });
     },
   }),
 

@@ -37,7 +37,12 @@ function recordFromRow(row: VersionRow, files: ManifestEntry[]): VersionRecord {
 }
 
 /** The contract's Version as a token sees it: with the aliases that hold it, its downloads, and parents in models it does not see redacted. */
-export function versionBody(record: VersionRecord, aliasNames: string[], downloads: number, visibility: Visibility): VersionBody {
+export function versionBody(
+  record: VersionRecord,
+  aliasNames: string[],
+  downloads: number,
+  visibility: Visibility,
+): VersionBody {
   const { revision: _revision, ...fields } = record;
   return { ...fields, lineage: redactParents(record.lineage, visibility.sees), aliases: aliasNames, downloads };
 }
@@ -45,7 +50,8 @@ export function versionBody(record: VersionRecord, aliasNames: string[], downloa
 /** The fields a version search may test or order by: columns of `versions`. */
 export type VersionSearchField = "model" | "run_id" | "version" | "created_at" | "updated_at";
 
-const HEAD_COLUMNS = "model, version, status, stage, description, tags, metrics, lineage, digest, created_at, created_by, updated_at, ready_at, revision";
+const HEAD_COLUMNS =
+  "model, version, status, stage, description, tags, metrics, lineage, digest, created_at, created_by, updated_at, ready_at, revision";
 
 const VERSION_TABLE: SearchTable<VersionSearchField> = {
   name: "versions",
@@ -60,7 +66,11 @@ const VERSION_TABLE: SearchTable<VersionSearchField> = {
 };
 
 /** A row of HEAD_COLUMNS: a VersionHead with its JSON columns still text. */
-type HeadSqlRow = Omit<VersionHead, "tags" | "metrics" | "lineage"> & { tags: string; metrics: string; lineage: string };
+type HeadSqlRow = Omit<VersionHead, "tags" | "metrics" | "lineage"> & {
+  tags: string;
+  metrics: string;
+  lineage: string;
+};
 
 const headOf = (row: HeadSqlRow): VersionHead => ({
   ...row,
@@ -96,13 +106,20 @@ export class VersionStore {
 
   /** The version without its files: one primary-key read. */
   async head(model: string, version: number): Promise<VersionHead | null> {
-    const row = await this.d1.prepare(`SELECT ${HEAD_COLUMNS} FROM versions WHERE model = ? AND version = ?`).bind(model, version).first<HeadSqlRow>();
+    const row = await this.d1
+      .prepare(`SELECT ${HEAD_COLUMNS} FROM versions WHERE model = ? AND version = ?`)
+      .bind(model, version)
+      .first<HeadSqlRow>();
     return row ? headOf(row) : null;
   }
 
   /** A page of the versions (of any model) matching `query`, in its order, and the next page's token. */
   async search(query: Search<VersionSearchField>): Promise<{ versions: VersionHead[]; next: string | null }> {
-    const { rows, next } = await searchTable<VersionSearchField, HeadSqlRow & Record<string, unknown>>(this.d1, VERSION_TABLE, query);
+    const { rows, next } = await searchTable<VersionSearchField, HeadSqlRow & Record<string, unknown>>(
+      this.d1,
+      VERSION_TABLE,
+      query,
+    );
     return { versions: rows.map(headOf), next };
   }
 
@@ -137,9 +154,22 @@ export class VersionStore {
     const byVersion = new Map<number, ManifestEntry[]>();
     for (let i = 0; i < rows.length; i += 90) {
       const files = await this.db
-        .select({ version: versionFiles.version, path: versionFiles.path, size: versionFiles.size, sha256: versionFiles.sha256 })
+        .select({
+          version: versionFiles.version,
+          path: versionFiles.path,
+          size: versionFiles.size,
+          sha256: versionFiles.sha256,
+        })
         .from(versionFiles)
-        .where(and(eq(versionFiles.model, model), inArray(versionFiles.version, rows.slice(i, i + 90).map((r) => r.version))))
+        .where(
+          and(
+            eq(versionFiles.model, model),
+            inArray(
+              versionFiles.version,
+              rows.slice(i, i + 90).map((r) => r.version),
+            ),
+          ),
+        )
         .orderBy(asc(versionFiles.version), asc(versionFiles.path))
         .all();
       for (const { version, ...file } of files) {
@@ -199,7 +229,12 @@ export class VersionStore {
   /** A version's row as an OCI manifest needs it: a primary-key read. */
   async manifestRow(model: string, version: number): Promise<ManifestRow | null> {
     const row = await this.db
-      .select({ status: versions.status, digest: versions.digest, readyAt: versions.readyAt, ociDigest: versions.ociDigest })
+      .select({
+        status: versions.status,
+        digest: versions.digest,
+        readyAt: versions.readyAt,
+        ociDigest: versions.ociDigest,
+      })
       .from(versions)
       .where(and(eq(versions.model, model), eq(versions.version, version)))
       .get();
@@ -265,7 +300,13 @@ export class VersionStore {
 
   /** Versions as the contract shows them (aliases and downloads included). */
   async presentAll(model: string, records: VersionRecord[], visibility: Visibility): Promise<VersionBody[]> {
-    const [held, downloads] = await Promise.all([this.aliasesByVersion(model), this.downloadsOf(model, records.map((r) => r.version))]);
+    const [held, downloads] = await Promise.all([
+      this.aliasesByVersion(model),
+      this.downloadsOf(
+        model,
+        records.map((r) => r.version),
+      ),
+    ]);
     return records.map((r) => versionBody(r, held.get(r.version) ?? [], downloads.get(r.version) ?? 0, visibility));
   }
 

@@ -76,7 +76,8 @@ function packFrom(items: readonly (Item | null)[], start: number): { messages: O
     // A message of its own (fitting() made sure one holds it): does the batch take one more?
     const count = messages.length + (current.length > 0 ? 1 : 0);
     const bytes = closedBytes + (current.length > 0 ? currentBytes + METADATA_BYTES : 0);
-    if (count > 0 && (count + 1 > BATCH_MESSAGES || bytes + ENVELOPE_BYTES + item.bytes + METADATA_BYTES > BATCH_BYTES)) break;
+    if (count > 0 && (count + 1 > BATCH_MESSAGES || bytes + ENVELOPE_BYTES + item.bytes + METADATA_BYTES > BATCH_BYTES))
+      break;
     if (current.length > 0) messages.push(message(current));
     closedBytes = bytes;
     current = [item.event];
@@ -99,7 +100,15 @@ async function sent(env: Env, messages: Outgoing[]): Promise<boolean> {
 
 /** Tells the dead-letter queue (and the log) of an event that will not be queued; false if the DLQ refused too. */
 async function deadLetter(env: Env, event: WebhookEvent, reason: string): Promise<boolean> {
-  const note: UndeliverableEvent = { kind: "undeliverable_event", event_id: event.id, type: event.action, model: event.model, at: event.at, bytes: jsonBytes(event), reason };
+  const note: UndeliverableEvent = {
+    kind: "undeliverable_event",
+    event_id: event.id,
+    type: event.action,
+    model: event.model,
+    at: event.at,
+    bytes: jsonBytes(event),
+    reason,
+  };
   try {
     await env.DELIVERIES_DLQ.send(note, { contentType: "json" });
   } catch (err) {
@@ -132,7 +141,8 @@ export async function publish(env: Env, events: readonly WebhookEvent[]): Promis
   while (done < events.length) {
     const item = items[done];
     if (!item) {
-      if (!(await deadLetter(env, events[done]!, "larger than a queue message even without from, to and detail"))) return done;
+      if (!(await deadLetter(env, events[done]!, "larger than a queue message even without from, to and detail")))
+        return done;
       done++;
       continue;
     }
@@ -158,9 +168,17 @@ export async function publish(env: Env, events: readonly WebhookEvent[]): Promis
     while (next < items.length && !items[next]) next++;
     const probe = items[next];
     if (!probe || !(await sent(env, [message([probe.event])]))) return done;
-    if (!(await deadLetter(env, events[done]!, "the queue refused it, whole and without from, to and detail, and took the event after it"))) return done;
+    if (
+      !(await deadLetter(
+        env,
+        events[done]!,
+        "the queue refused it, whole and without from, to and detail, and took the event after it",
+      ))
+    )
+      return done;
     for (let k = done + 1; k < next; k++) {
-      if (!(await deadLetter(env, events[k]!, "larger than a queue message even without from, to and detail"))) return k;
+      if (!(await deadLetter(env, events[k]!, "larger than a queue message even without from, to and detail")))
+        return k;
     }
     done = next + 1;
   }

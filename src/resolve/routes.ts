@@ -29,7 +29,12 @@ import { requestContext, resolve, type Resolved } from "./service";
  * answer says its age in `x-mreg-stale` and must not be cached downstream. With
  * `include=lineage` the answer also depends on D1, so it is neither cached nor 304'd.
  */
-async function answer(c: AppContext, { state, staleS }: Resolved, query: z.output<typeof ResolveWithLineage>, principal: Principal): Promise<Response> {
+async function answer(
+  c: AppContext,
+  { state, staleS }: Resolved,
+  query: z.output<typeof ResolveWithLineage>,
+  principal: Principal,
+): Promise<Response> {
   if (query.include === "lineage") {
     const resolution = resolutionFor(state, query.key);
     const headers: Record<string, string> = { "cache-control": "no-store" };
@@ -77,10 +82,13 @@ const ResolveUriWithLineage = ResolveUriQuery.extend(IncludeQuery.shape);
 export const ResolutionWithLineage = Resolution.extend({
   lineage: LineageGraph.optional().describe("With include=lineage"),
   version_detail: Version.nullable().optional().describe("With include=lineage: the resolved Version"),
-  alias_detail: Alias.nullable().optional().describe("With include=lineage: the alias as set (null for latest, v<n> and stage fallbacks)"),
+  alias_detail: Alias.nullable()
+    .optional()
+    .describe("With include=lineage: the alias as set (null for latest, v<n> and stage fallbacks)"),
 });
 
-const INCLUDE = " `include=lineage` adds `lineage` (the version's LineageGraph, `depth` default 10), `version_detail` (its Version) and `alias_detail` (who set the alias, when): what it is and where it came from, in one request.";
+const INCLUDE =
+  " `include=lineage` adds `lineage` (the version's LineageGraph, `depth` default 10), `version_detail` (its Version) and `alias_detail` (who set the alias, when): what it is and where it came from, in one request.";
 
 const CACHING =
   " Cached for `RESOLVE_TTL_S` seconds. When the model's Durable Object cannot answer, the last resolution seen is served for up to `RESOLVE_STALE_IF_ERROR_S` seconds past its TTL, with the header `x-mreg-stale: <age in seconds>`; past that, 503 `unavailable` with `Retry-After`.";
@@ -92,14 +100,19 @@ export const resolveRoutes = [
     operationId: "resolveAlias",
     summary: "Resolve an alias (the serving hot path)",
     description:
-      "Set aliases; `latest` (highest ready version) and `v<n>` virtually; a stage name falls back to the highest version in that stage. For a split, `key` picks the version stably." + CACHING + INCLUDE,
+      "Set aliases; `latest` (highest ready version) and `v<n>` virtually; a stage name falls back to the highest version in that stage. For a split, `key` picks the version stably." +
+      CACHING +
+      INCLUDE,
     tag: "Aliases",
     scope: "read",
     subject: { model: MODEL_PARAM },
     params: AliasParams,
     query: ResolveWithLineage,
     headers: { "If-None-Match": 'The ETag seen before: "<generation>"' },
-    responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage }, 304: { description: "Not modified" } },
+    responses: {
+      200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage },
+      304: { description: "Not modified" },
+    },
     errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
     async handler(c, { params, query, principal }) {
       return answer(c, await resolve(requestContext(c), params.model, referenceTo(params.alias)), query, principal);
@@ -111,19 +124,28 @@ export const resolveRoutes = [
     path: "/v1/resolve",
     operationId: "resolveUri",
     summary: "Resolve a registry:// URI",
-    description: "`registry://m@alias` as the alias route; `registry://m/3` as version 3 (which must be ready)." + CACHING + INCLUDE,
+    description:
+      "`registry://m@alias` as the alias route; `registry://m/3` as version 3 (which must be ready)." +
+      CACHING +
+      INCLUDE,
     tag: "Aliases",
     scope: "read",
     subject: { model: { from: "query", get: (query) => parseModelUri(query.uri)?.model } },
     query: ResolveUriWithLineage,
-    responses: { 200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage }, 304: { description: "Not modified" } },
+    responses: {
+      200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage },
+      304: { description: "Not modified" },
+    },
     errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
     async handler(c, { query, principal }) {
       const uri = parseModelUri(query.uri);
       if (!uri) {
-        throw validationFailed("Not a model URI", [{ path: "uri", message: "expected registry://<model>@<alias> or registry://<model>/<version>" }]);
+        throw validationFailed("Not a model URI", [
+          { path: "uri", message: "expected registry://<model>@<alias> or registry://<model>/<version>" },
+        ]);
       }
-      const ref: Reference = uri.alias !== undefined ? referenceTo(uri.alias) : { kind: "version", version: uri.version };
+      const ref: Reference =
+        uri.alias !== undefined ? referenceTo(uri.alias) : { kind: "version", version: uri.version };
       return answer(c, await resolve(requestContext(c), uri.model, ref), query, principal);
     },
   }),
@@ -160,7 +182,11 @@ export const resolveRoutes = [
       if (principal.tokenId !== undefined) url.searchParams.set("token", principal.tokenId);
       const upgraded = await c.env.WATCH_RELAYS.getByName(relay).fetch(new Request(url, c.req.raw));
       // The object's response has immutable headers; a fresh one lets the app add x-request-id.
-      return new Response(upgraded.body, { status: upgraded.status, headers: upgraded.headers, webSocket: upgraded.webSocket });
+      return new Response(upgraded.body, {
+        status: upgraded.status,
+        headers: upgraded.headers,
+        webSocket: upgraded.webSocket,
+      });
     },
   }),
 ];

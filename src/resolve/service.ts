@@ -39,10 +39,15 @@ export function requestContext(c: AppContext): ResolveContext {
 export async function resolve(ctx: ResolveContext, model: string, ref: Reference): Promise<Resolved> {
   const cfg = config(ctx.env);
   // A commit is one indexed D1 read to its version; every other reference goes straight to the caches.
-  const target = ref.kind === "commit" ? { kind: "version" as const, version: await versionOfCommit(ctx.db(), model, ref.commit) } : ref;
+  const target =
+    ref.kind === "commit"
+      ? { kind: "version" as const, version: await versionOfCommit(ctx.db(), model, ref.commit) }
+      : ref;
   const name = referenceName(target);
   const opts = { ttlS: cfg.RESOLVE_TTL_S, staleIfErrorS: cfg.RESOLVE_STALE_IF_ERROR_S, waitUntil: ctx.waitUntil };
-  return cachedResolveState(model, name, opts, async () => unwrap(await modelState(ctx.env, model).resolveState({ model, alias: name })));
+  return cachedResolveState(model, name, opts, async () =>
+    unwrap(await modelState(ctx.env, model).resolveState({ model, alias: name })),
+  );
 }
 
 /** What a reference names in a model: its resolution, or which miss it was. */

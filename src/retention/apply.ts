@@ -33,8 +33,17 @@ export interface RetentionReport {
 export const HOLD_GRACE_MS = 3600 * 1000;
 
 /** The facts from outside the model's object that a decision about `model` at `at` takes. */
-export async function retentionInputs(env: Env, store: RetentionStore, model: string, at: string): Promise<RetentionInputs> {
-  const [stored, protectedParents, staleHolds] = await Promise.all([store.defaultPolicy(), store.protectedParents(model), staleHoldsOf(env, model, at)]);
+export async function retentionInputs(
+  env: Env,
+  store: RetentionStore,
+  model: string,
+  at: string,
+): Promise<RetentionInputs> {
+  const [stored, protectedParents, staleHolds] = await Promise.all([
+    store.defaultPolicy(),
+    store.protectedParents(model),
+    staleHoldsOf(env, model, at),
+  ]);
   return { model, defaultPolicy: stored?.policy ?? {}, protectedParents, staleHolds, at };
 }
 
@@ -51,7 +60,9 @@ async function staleHoldsOf(env: Env, model: string, at: string): Promise<Hold[]
   const stale = await Promise.all(
     [...byChild].map(async ([child, holds]) => {
       try {
-        const named = new Set(await modelState(env, child).namedParents({ parentModel: model, versions: holds.map((h) => h.version) }));
+        const named = new Set(
+          await modelState(env, child).namedParents({ parentModel: model, versions: holds.map((h) => h.version) }),
+        );
         return holds.filter((h) => !named.has(h.version));
       } catch (err) {
         console.error(`retention: '${child}' did not say which parents of '${model}' it names; its holds stay`, err);
@@ -63,7 +74,12 @@ async function staleHoldsOf(env: Env, model: string, at: string): Promise<Hold[]
 }
 
 /** Applies the policy in force to one model now; the versions it deleted (none if the model is gone). */
-export async function applyModelRetention(env: Env, store: RetentionStore, model: string, now: Date): Promise<Deletion[]> {
+export async function applyModelRetention(
+  env: Env,
+  store: RetentionStore,
+  model: string,
+  now: Date,
+): Promise<Deletion[]> {
   const inputs = await retentionInputs(env, store, model, now.toISOString());
   const outcome = await modelState(env, model).applyRetention({ ...inputs, actor: RETENTION_ACTOR });
   // A model deleted since it was listed has nothing left to delete.

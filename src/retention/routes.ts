@@ -26,7 +26,12 @@ const POLICY_RULES =
 async function shown(c: AppContext, own: OwnRetention | null) {
   if (own) return { policy: own.policy, inherited: false, updated_at: own.updated_at, updated_by: own.updated_by };
   const stored = await new RetentionStore(queryDb(c)).defaultPolicy();
-  return { policy: stored?.policy ?? {}, inherited: true, updated_at: stored?.updated_at ?? null, updated_by: stored?.updated_by ?? null };
+  return {
+    policy: stored?.policy ?? {},
+    inherited: true,
+    updated_at: stored?.updated_at ?? null,
+    updated_by: stored?.updated_by ?? null,
+  };
 }
 
 /** A child in a model the token does not see is not named (as lineage redacts it). */
@@ -107,7 +112,9 @@ export const retentionRoutes = [
     responses: { 200: { description: "The model's policy", schema: ModelRetention } },
     errors: ["validation_failed", "not_found", "payload_too_large", "unsupported_media_type"],
     async handler(c, { params, body, principal }) {
-      const own = unwrap(await modelState(c.env, params.model).setRetention({ ...actorFor(params.model, principal), policy: body }));
+      const own = unwrap(
+        await modelState(c.env, params.model).setRetention({ ...actorFor(params.model, principal), policy: body }),
+      );
       return c.json(await shown(c, own));
     },
   }),
@@ -148,7 +155,12 @@ export const retentionRoutes = [
       // A POST that writes nothing: no fresh bookmark from the primary is needed.
       skipWriteBookmark(c);
       const inputs = await retentionInputs(c.env, new RetentionStore(queryDb(c)), params.model, body.at ?? timestamp());
-      const decision = unwrap(await modelState(c.env, params.model).previewRetention({ ...inputs, ...(body.policy ? { policy: body.policy } : {}) }));
+      const decision = unwrap(
+        await modelState(c.env, params.model).previewRetention({
+          ...inputs,
+          ...(body.policy ? { policy: body.policy } : {}),
+        }),
+      );
       return c.json({ ...decision, keep: redact(decision.keep, visibilityOf(principal)) });
     },
   }),

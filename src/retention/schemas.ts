@@ -7,8 +7,12 @@ const Timestamp = z.string().meta({ format: "date-time", example: "2026-11-27T04
 export const ModelRetention = z
   .object({
     policy: RetentionPolicy,
-    inherited: z.boolean().meta({ description: "true: the model has no policy of its own, and this is the registry default" }),
-    updated_at: Timestamp.nullable().meta({ description: "when the policy shown was set (null: the default was never set)" }),
+    inherited: z
+      .boolean()
+      .meta({ description: "true: the model has no policy of its own, and this is the registry default" }),
+    updated_at: Timestamp.nullable().meta({
+      description: "when the policy shown was set (null: the default was never set)",
+    }),
     updated_by: z.string().nullable(),
   })
   .meta({ id: "ModelRetention" });
@@ -34,10 +38,10 @@ export const RetentionPreview = z
       z.object({
         version: z.number().int(),
         reason: z.enum(KEEP_REASONS),
-        detail: z
-          .string()
-          .optional()
-          .meta({ description: "the alias, the stage, or the child (`model/version`) naming the version as parent; left out for a child in a model the token may not read" }),
+        detail: z.string().optional().meta({
+          description:
+            "the alias, the stage, or the child (`model/version`) naming the version as parent; left out for a child in a model the token may not read",
+        }),
       }),
     ),
     policy: RetentionPolicy,

@@ -49,7 +49,9 @@ export class RetentionStore {
   /** The registry default, or null while none was ever set (the empty policy then applies). */
   async defaultPolicy(): Promise<StoredPolicy | null> {
     const row = await this.db.select().from(retentionDefault).where(eq(retentionDefault.id, 1)).get();
-    return row ? { policy: JSON.parse(row.policy) as RetentionPolicy, updated_at: row.updatedAt, updated_by: row.updatedBy } : null;
+    return row
+      ? { policy: JSON.parse(row.policy) as RetentionPolicy, updated_at: row.updatedAt, updated_by: row.updatedBy }
+      : null;
   }
 
   /**
@@ -57,14 +59,26 @@ export class RetentionStore {
    * the same batch. `from` is the policy read just before: two admins setting it at the same
    * instant may both name the same predecessor; the stored policy is the later write's.
    */
-  async setDefault(policy: RetentionPolicy, by: { actor: string; token?: string }, at: string): Promise<{ stored: StoredPolicy; event: AuditEvent }> {
+  async setDefault(
+    policy: RetentionPolicy,
+    by: { actor: string; token?: string },
+    at: string,
+  ): Promise<{ stored: StoredPolicy; event: AuditEvent }> {
     const { actor } = by;
     const before = await this.defaultPolicy();
     const stored: StoredPolicy = { policy, updated_at: at, updated_by: actor };
     const row = { id: 1, policy: JSON.stringify(policy), updatedAt: at, updatedBy: actor };
     const event = await commitRegistryChange(
       this.d1,
-      [this.db.insert(retentionDefault).values(row).onConflictDoUpdate({ target: retentionDefault.id, set: { policy: row.policy, updatedAt: at, updatedBy: actor } })],
+      [
+        this.db
+          .insert(retentionDefault)
+          .values(row)
+          .onConflictDoUpdate({
+            target: retentionDefault.id,
+            set: { policy: row.policy, updatedAt: at, updatedBy: actor },
+          }),
+      ],
       { at, ...by, action: "retention.set", ...(before ? { from: before.policy } : {}), to: policy },
     );
     return { stored, event };
@@ -77,7 +91,11 @@ export class RetentionStore {
    */
   async protectedParents(model: string): Promise<ProtectedParent[]> {
     const rows = await this.db
-      .select({ version: versionParents.parentVersion, childModel: versionParents.model, childVersion: versionParents.version })
+      .select({
+        version: versionParents.parentVersion,
+        childModel: versionParents.model,
+        childVersion: versionParents.version,
+      })
       .from(versionParents)
       .innerJoin(versions, and(eq(versions.model, versionParents.model), eq(versions.version, versionParents.version)))
       .where(and(eq(versionParents.parentModel, model), ne(versionParents.model, model)))
@@ -88,17 +106,28 @@ export class RetentionStore {
 
   /** Models with a policy of their own, as last projected from their objects. */
   async ownPolicies(): Promise<{ model: string; policy: RetentionPolicy }[]> {
-    const rows = await this.db.select({ model: modelRetention.model, policy: modelRetention.policy }).from(modelRetention).orderBy(modelRetention.model).all();
+    const rows = await this.db
+      .select({ model: modelRetention.model, policy: modelRetention.policy })
+      .from(modelRetention)
+      .orderBy(modelRetention.model)
+      .all();
     return rows.map((r) => ({ model: r.model, policy: JSON.parse(r.policy) as RetentionPolicy }));
   }
 
   /** The models without a policy of their own that `policy` (the default) may delete something of at `now`. */
   async modelsUnderDefault(policy: RetentionPolicy, now: Date): Promise<string[]> {
-    const cutoff = (days: number | undefined) => (days === undefined ? null : new Date(now.getTime() - days * DAY_MS).toISOString());
+    const cutoff = (days: number | undefined) =>
+      days === undefined ? null : new Date(now.getTime() - days * DAY_MS).toISOString();
     const readyRule = policy.keep_last !== undefined || policy.max_age_days !== undefined ? 1 : 0;
     const { results } = await this.d1
       .prepare(MODELS_UNDER_DEFAULT_SQL)
-      .bind(readyRule, policy.keep_last ?? null, cutoff(policy.max_age_days), cutoff(policy.pending_max_age_days), cutoff(policy.failed_max_age_days))
+      .bind(
+        readyRule,
+        policy.keep_last ?? null,
+        cutoff(policy.max_age_days),
+        cutoff(policy.pending_max_age_days),
+        cutoff(policy.failed_max_age_days),
+      )
       .all<{ model: string }>();
     return results.map((r) => r.model);
   }

@@ -13,12 +13,19 @@ import { appendAudit, versionNotFound, type Reasoned, type Rooms } from "./rooms
  * Points an alias at a ready version or a split of ready versions. With
  * `expectedGeneration`, the alias must still be at that generation (0: not set).
  */
-export function setAlias(r: Rooms, input: Reasoned & { alias: string; value: AliasValue; expectedGeneration?: number }): Outcome<AliasBody> {
+export function setAlias(
+  r: Rooms,
+  input: Reasoned & { alias: string; value: AliasValue; expectedGeneration?: number },
+): Outcome<AliasBody> {
   const current = r.aliases.get(input.alias);
   if (input.expectedGeneration !== undefined && (current?.generation ?? 0) !== input.expectedGeneration) {
-    return fail("conflict", `Alias '${input.alias}' is at generation ${current?.generation ?? 0}, not ${input.expectedGeneration}`, {
-      generation: current?.generation ?? 0,
-    });
+    return fail(
+      "conflict",
+      `Alias '${input.alias}' is at generation ${current?.generation ?? 0}, not ${input.expectedGeneration}`,
+      {
+        generation: current?.generation ?? 0,
+      },
+    );
   }
   const unready = unreadyRefusal(r, valueVersions(input.value));
   if (unready) return unready;
@@ -67,18 +74,31 @@ export function rollbackAlias(r: Rooms, input: Reasoned & { alias: string; toVer
 }
 
 /** Exchanges two aliases' values in one step (one generation): both change, or neither. */
-export function swapAliases(r: Rooms, input: Reasoned & { aliases: [string, string] }): Outcome<[AliasBody, AliasBody]> {
+export function swapAliases(
+  r: Rooms,
+  input: Reasoned & { aliases: [string, string] },
+): Outcome<[AliasBody, AliasBody]> {
   const [a, b] = input.aliases;
   const first = r.aliases.get(a);
   const second = r.aliases.get(b);
   if (!first || !second) return fail("not_found", `Alias '${!first ? a : b}' is not set`);
   // Each alias's gate, against the value it receives.
   const denied =
-    gateRefusal(r, input, a, valueVersions(second.value), { alias: a }) ?? gateRefusal(r, input, b, valueVersions(first.value), { alias: b });
+    gateRefusal(r, input, a, valueVersions(second.value), { alias: a }) ??
+    gateRefusal(r, input, b, valueVersions(first.value), { alias: b });
   if (denied) return denied;
   const generation = r.meta.bump("generation");
   const record = (alias: string, from: AliasValue, to: AliasValue) =>
-    r.aliases.record({ alias, generation, action: "swap", from, to, actor: input.actor, reason: input.reason, at: input.at })!;
+    r.aliases.record({
+      alias,
+      generation,
+      action: "swap",
+      from,
+      to,
+      actor: input.actor,
+      reason: input.reason,
+      at: input.at,
+    })!;
   const stateA = record(a, first.value, second.value);
   const stateB = record(b, second.value, first.value);
   for (const s of [stateA, stateB]) r.outbox.enqueue({ kind: "alias", payload: aliasBody(input.model, s) });
@@ -100,16 +120,23 @@ export function swapAliases(r: Rooms, input: Reasoned & { aliases: [string, stri
  * in that stage move to `archived`. Staging and production take ready versions only.
  * `grants` (the token's `aliases` globs) must cover every stage the move touches.
  */
-export function setStage(r: Rooms, input: Reasoned & { version: number; stage: Stage; archiveExisting: boolean; grants?: readonly string[] }): Outcome<VersionRecord> {
+export function setStage(
+  r: Rooms,
+  input: Reasoned & { version: number; stage: Stage; archiveExisting: boolean; grants?: readonly string[] },
+): Outcome<VersionRecord> {
   const current = r.versions.head(input.version);
   if (!current) return versionNotFound(input);
   // Checked here, against the stage the version is in now, so no move can slip past it.
   const touched = stagesTouched(current.stage, input.stage, input.archiveExisting);
   // The same rule as every alias grant (src/auth/principal.ts, which authorize uses), on the stages this move touches.
   const refused = ungranted(input.grants, touched);
-  if (refused.length > 0) return fail("forbidden", `This token may not move versions in or out of ${refused.join(", ")}`);
+  if (refused.length > 0)
+    return fail("forbidden", `This token may not move versions in or out of ${refused.join(", ")}`);
   if ((input.stage === "staging" || input.stage === "production") && current.status !== "ready") {
-    return fail("version_not_ready", `Version ${input.version} is ${current.status}; only ready versions enter ${input.stage}`);
+    return fail(
+      "version_not_ready",
+      `Version ${input.version} is ${current.status}; only ready versions enter ${input.stage}`,
+    );
   }
   // The gate of the stage entered, before anything is written.
   if (input.stage !== "none" && input.stage !== current.stage) {
@@ -152,7 +179,8 @@ export function resolveNow(r: Rooms, model: string, alias: string): Outcome<Reso
   if (alias === "latest") virtual = r.versions.highestReady();
   else if (isReserved(alias)) {
     virtual = r.versions.get(Number(alias.slice(1)));
-    if (virtual && virtual.status !== "ready") return fail("version_not_ready", `Version ${virtual.version} is ${virtual.status}`);
+    if (virtual && virtual.status !== "ready")
+      return fail("version_not_ready", `Version ${virtual.version} is ${virtual.status}`);
   } else if (alias === "staging" || alias === "production" || alias === "archived") {
     virtual = r.versions.highestInStage(alias);
   }
@@ -160,7 +188,14 @@ export function resolveNow(r: Rooms, model: string, alias: string): Outcome<Reso
   const generation = r.meta.counter("generation");
   return {
     ok: true,
-    value: { model, alias, generation, etag: `${generation}.${virtual.version}`, split: null, targets: [target(virtual)] },
+    value: {
+      model,
+      alias,
+      generation,
+      etag: `${generation}.${virtual.version}`,
+      split: null,
+      targets: [target(virtual)],
+    },
   };
 }
 
@@ -175,7 +210,16 @@ export function changeAlias(
   event: string = action,
 ) {
   const generation = r.meta.bump("generation");
-  const state = r.aliases.record({ alias, generation, action, from, to, actor: actor.actor, reason: actor.reason, at: actor.at });
+  const state = r.aliases.record({
+    alias,
+    generation,
+    action,
+    from,
+    to,
+    actor: actor.actor,
+    reason: actor.reason,
+    at: actor.at,
+  });
   r.outbox.enqueue(
     state
       ? { kind: "alias", payload: aliasBody(actor.model, state) }
@@ -190,7 +234,11 @@ export function changeAlias(
     to,
     reason: actor.reason,
     // A rollback is the emergency path: gates are not evaluated, and the event says so.
-    detail: { generation, unchanged: sameValue(from, to) || undefined, gates: action === "rollback" ? "skipped" : undefined },
+    detail: {
+      generation,
+      unchanged: sameValue(from, to) || undefined,
+      gates: action === "rollback" ? "skipped" : undefined,
+    },
   });
   r.changes.changed([alias], event);
   return state;
@@ -201,7 +249,8 @@ function unreadyRefusal(r: Rooms, versions: number[]) {
   for (const version of versions) {
     const record = r.versions.head(version);
     if (!record) return fail("not_found", `Version ${version} does not exist`);
-    if (record.status !== "ready") return fail("version_not_ready", `Version ${version} is ${record.status}, not ready`);
+    if (record.status !== "ready")
+      return fail("version_not_ready", `Version ${version} is ${record.status}, not ready`);
   }
   return null;
 }
@@ -209,6 +258,12 @@ function unreadyRefusal(r: Rooms, versions: number[]) {
 function moveStage(r: Rooms, actor: Reasoned, record: VersionHead, stage: Stage): VersionHead {
   const moved = { ...record, stage, updated_at: actor.at, revision: record.revision + 1 };
   r.versions.put(moved);
-  appendAudit(r, actor, { action: "version.stage", version: record.version, from: record.stage, to: stage, reason: actor.reason });
+  appendAudit(r, actor, {
+    action: "version.stage",
+    version: record.version,
+    from: record.stage,
+    to: stage,
+    reason: actor.reason,
+  });
   return moved;
 }

@@ -161,14 +161,24 @@ export class AliasTable {
   /** Whether `version` has held the alias on its own (a rollback target must have). */
   everHeld(alias: string, version: number): boolean {
     return this.sql
-      .exec<{ to_value: string | null }>("SELECT to_value FROM alias_history WHERE alias = ? AND to_value IS NOT NULL", alias)
+      .exec<{ to_value: string | null }>(
+        "SELECT to_value FROM alias_history WHERE alias = ? AND to_value IS NOT NULL",
+        alias,
+      )
       .toArray()
       .some((r) => parseValue(r.to_value)?.version === version);
   }
 
   history(alias: string, beforeGeneration: number | undefined, limit: number): HistoryEntry[] {
     return this.sql
-      .exec<{ generation: number; action: AliasAction; to_value: string | null; actor: string; reason: string | null; at: string }>(
+      .exec<{
+        generation: number;
+        action: AliasAction;
+        to_value: string | null;
+        actor: string;
+        reason: string | null;
+        at: string;
+      }>(
         "SELECT generation, action, to_value, actor, reason, at FROM alias_history WHERE alias = ? AND generation < ? ORDER BY generation DESC LIMIT ?",
         alias,
         beforeGeneration ?? Number.MAX_SAFE_INTEGER,

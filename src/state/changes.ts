@@ -54,7 +54,9 @@ export class ChangeLog {
   /** What the committed transaction recorded: its changes in order, and what they touched; the log starts empty again. */
   take(): { changes: AliasChange[]; touched: Touched } {
     const changes = this.entries;
-    const touched: Touched = this.wholeModel ? { wholeModel: true } : { names: [...new Set(changes.map((c) => c.alias))] };
+    const touched: Touched = this.wholeModel
+      ? { wholeModel: true }
+      : { names: [...new Set(changes.map((c) => c.alias))] };
     this.reset();
     return { changes, touched };
   }

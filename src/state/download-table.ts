@@ -37,12 +37,15 @@ export class DownloadTable {
 
   /** Totals D1 has not taken yet. */
   unprojected(): DownloadTotal[] {
-    return this.sql.exec<{ version: number; total: number }>("SELECT version, total FROM downloads WHERE total > projected").toArray();
+    return this.sql
+      .exec<{ version: number; total: number }>("SELECT version, total FROM downloads WHERE total > projected")
+      .toArray();
   }
 
   /** D1 now holds these totals (a later count keeps its row unprojected). */
   projected(totals: DownloadTotal[]): void {
-    for (const t of totals) this.sql.exec("UPDATE downloads SET projected = max(projected, ?) WHERE version = ?", t.total, t.version);
+    for (const t of totals)
+      this.sql.exec("UPDATE downloads SET projected = max(projected, ?) WHERE version = ?", t.total, t.version);
   }
 
   /** Writes the totals D1 has not taken into `versions.downloads` of `model` (none before it exists); rejects if D1 refused. */

@@ -42,7 +42,11 @@ export class DownstreamTable {
   }
 
   all(): Hold[] {
-    return this.sql.exec<{ version: number; child_model: string; held_at: string }>("SELECT version, child_model, held_at FROM downstream ORDER BY version, child_model").toArray();
+    return this.sql
+      .exec<{ version: number; child_model: string; held_at: string }>(
+        "SELECT version, child_model, held_at FROM downstream ORDER BY version, child_model",
+      )
+      .toArray();
   }
 
   /**
@@ -50,7 +54,13 @@ export class DownstreamTable {
    * child created meanwhile held it again, with a newer `held_at`).
    */
   release(stale: readonly Hold[]): void {
-    for (const h of stale) this.sql.exec("DELETE FROM downstream WHERE version = ? AND child_model = ? AND held_at = ?", h.version, h.child_model, h.held_at);
+    for (const h of stale)
+      this.sql.exec(
+        "DELETE FROM downstream WHERE version = ? AND child_model = ? AND held_at = ?",
+        h.version,
+        h.child_model,
+        h.held_at,
+      );
   }
 
   /** The versions of this model some hold protects, each with one child model naming it. */

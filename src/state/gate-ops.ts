@@ -18,7 +18,12 @@ export function setGate(r: Rooms, input: Actor & { target: string; policy: GateP
   const before = r.gates.get(input.target);
   const gate: GateBody = { target: input.target, policy: input.policy, updated_at: input.at, updated_by: input.actor };
   r.gates.put(gate);
-  appendAudit(r, input, { action: "gate.set", ...(before ? { from: before.policy } : {}), to: input.policy, detail: { target: input.target } });
+  appendAudit(r, input, {
+    action: "gate.set",
+    ...(before ? { from: before.policy } : {}),
+    to: input.policy,
+    detail: { target: input.target },
+  });
   return { ok: true, value: gate };
 }
 
@@ -34,15 +39,24 @@ export function deleteGate(r: Rooms, input: Actor & { target: string }): Outcome
  * Four eyes: the creator of a version cannot approve it (403). One approval per approver,
  * version and target; a repeat answers the first and changes nothing.
  */
-export function approve(r: Rooms, input: Actor & { version: number; target: string; comment: string | null }): Outcome<Approval> {
+export function approve(
+  r: Rooms,
+  input: Actor & { version: number; target: string; comment: string | null },
+): Outcome<Approval> {
   const head = r.versions.head(input.version);
   if (!head) return versionNotFound(input);
-  if (head.created_by === input.actor) return fail("forbidden", `'${input.actor}' created version ${input.version} and cannot approve it`);
+  if (head.created_by === input.actor)
+    return fail("forbidden", `'${input.actor}' created version ${input.version} and cannot approve it`);
   const approval: Approval = { target: input.target, approver: input.actor, comment: input.comment, at: input.at };
   if (!r.gates.approve(input.version, approval)) {
     return { ok: true, value: r.gates.approvals(input.version, input.target).find((a) => a.approver === input.actor)! };
   }
-  appendAudit(r, input, { action: "approval.add", version: input.version, to: { target: input.target }, reason: input.comment });
+  appendAudit(r, input, {
+    action: "approval.add",
+    version: input.version,
+    to: { target: input.target },
+    reason: input.comment,
+  });
   return { ok: true, value: approval };
 }
 
@@ -61,7 +75,13 @@ export function checkGate(r: Rooms, target: string, versions: readonly number[])
  * refusal audited as `promotion_denied` in the same transaction (a refused promotion still
  * commits its audit event). Null when the gate passes or there is none.
  */
-export function gateRefusal(r: Rooms, actor: Reasoned, target: string, versions: readonly number[], audit: { alias?: string }) {
+export function gateRefusal(
+  r: Rooms,
+  actor: Reasoned,
+  target: string,
+  versions: readonly number[],
+  audit: { alias?: string },
+) {
   const result = checkGate(r, target, versions);
   if (result.passed) return null;
   appendAudit(r, actor, {
@@ -72,9 +92,13 @@ export function gateRefusal(r: Rooms, actor: Reasoned, target: string, versions:
     detail: { target, versions, checks: result.checks },
   });
   const failed = result.checks.filter((c) => !c.passed).map((c) => c.check);
-  return fail("gate_failed", `The gate of '${target}' refused version${versions.length > 1 ? "s" : ""} ${versions.join(", ")}: ${failed.join(", ")}`, {
-    checks: result.checks,
-  });
+  return fail(
+    "gate_failed",
+    `The gate of '${target}' refused version${versions.length > 1 ? "s" : ""} ${versions.join(", ")}: ${failed.join(", ")}`,
+    {
+      checks: result.checks,
+    },
+  );
 }
 
 /**
@@ -112,7 +136,8 @@ function facts(r: Rooms, head: VersionHead, target: string, policy: GatePolicy):
     return current !== null && valueVersions(current.value).includes(head.version);
   };
   const heldFrom =
-    from !== undefined && (holdsFromNow(from) || r.aliases.everHeld(from, head.version) || r.versions.everInStage(head.version, from));
+    from !== undefined &&
+    (holdsFromNow(from) || r.aliases.everHeld(from, head.version) || r.versions.everInStage(head.version, from));
   return {
     version: head.version,
     metrics: head.metrics,

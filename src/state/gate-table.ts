@@ -71,14 +71,32 @@ export class GateTable {
   approvals(version: number, target?: string): Approval[] {
     const rows =
       target === undefined
-        ? this.sql.exec<ApprovalRow>("SELECT target, approver, comment, at FROM approvals WHERE version = ? ORDER BY at, approver", version).toArray()
-        : this.sql.exec<ApprovalRow>("SELECT target, approver, comment, at FROM approvals WHERE version = ? AND target = ? ORDER BY at, approver", version, target).toArray();
+        ? this.sql
+            .exec<ApprovalRow>(
+              "SELECT target, approver, comment, at FROM approvals WHERE version = ? ORDER BY at, approver",
+              version,
+            )
+            .toArray()
+        : this.sql
+            .exec<ApprovalRow>(
+              "SELECT target, approver, comment, at FROM approvals WHERE version = ? AND target = ? ORDER BY at, approver",
+              version,
+              target,
+            )
+            .toArray();
     return rows.map((a) => ({ target: a.target, approver: a.approver, comment: a.comment, at: a.at }));
   }
 
   /** Records an approval; false when this approver had already approved (nothing changes). */
   approve(version: number, approval: Approval): boolean {
-    const before = this.sql.exec("SELECT 1 FROM approvals WHERE version = ? AND target = ? AND approver = ?", version, approval.target, approval.approver).toArray();
+    const before = this.sql
+      .exec(
+        "SELECT 1 FROM approvals WHERE version = ? AND target = ? AND approver = ?",
+        version,
+        approval.target,
+        approval.approver,
+      )
+      .toArray();
     if (before.length > 0) return false;
     this.sql.exec(
       "INSERT INTO approvals (version, target, approver, comment, at) VALUES (?, ?, ?, ?, ?)",

@@ -47,7 +47,12 @@ export interface GuardedAlias {
 export function guardedAliases(r: Rooms): GuardedAlias[] {
   return r.guards.all().map((g) => {
     const alias = r.aliases.get(g.alias);
-    return { alias: g.alias, metric: g.policy.metric, versions: alias ? valueVersions(alias.value) : [], min_nodes: g.policy.min_nodes };
+    return {
+      alias: g.alias,
+      metric: g.policy.metric,
+      versions: alias ? valueVersions(alias.value) : [],
+      min_nodes: g.policy.min_nodes,
+    };
   });
 }
 
@@ -76,7 +81,8 @@ export function signal(
 ): Outcome<SignalResult> {
   const guard = r.guards.get(input.alias);
   const alias = r.aliases.get(input.alias);
-  if (!guard || !alias || guard.policy.metric !== input.metric) return { ok: true, value: { counted: 0, rolledBack: false } };
+  if (!guard || !alias || guard.policy.metric !== input.metric)
+    return { ok: true, value: { counted: 0, rolledBack: false } };
   const served = valueVersions(alias.value);
   const bucket = bucketOf(input.atMs, guard.policy.window_s);
   const counted = new Set<number>();
@@ -84,7 +90,8 @@ export function signal(
     // One entry per version (the Worker sends no more); a repeat is not counted twice.
     if (!served.includes(sample.version) || counted.has(sample.version)) continue;
     const batch = { count: sample.count, sum: sample.sum, nodes: Array.isArray(sample.nodes) ? sample.nodes : [] };
-    if (r.guards.add(input.alias, sample.version, bucket, batch, served, guard.policy.min_nodes)) counted.add(sample.version);
+    if (r.guards.add(input.alias, sample.version, bucket, batch, served, guard.policy.min_nodes))
+      counted.add(sample.version);
   }
   for (const version of counted) {
     const stats = r.guards.stats(input.alias, [version], bucket, guard.policy.min_nodes);
@@ -95,7 +102,12 @@ export function signal(
       console.warn(`guard on ${input.model}@${input.alias} tripped with nothing to roll back to`);
       break;
     }
-    const actor = { model: input.model, actor: "guard", at: new Date(input.atMs).toISOString(), reason: tripReason(guard.policy, version, stats) };
+    const actor = {
+      model: input.model,
+      actor: "guard",
+      at: new Date(input.atMs).toISOString(),
+      reason: tripReason(guard.policy, version, stats),
+    };
     changeAlias(r, actor, input.alias, "rollback", alias.value, target, "guard");
     r.guards.forget(input.alias);
     return { ok: true, value: { counted: counted.size, rolledBack: true } };
@@ -109,7 +121,8 @@ function view(r: Rooms, model: string, state: GuardState, nowMs: number): GuardV
   const bucket = bucketOf(nowMs, state.policy.window_s);
   const minNodes = state.policy.min_nodes;
   const windows = served.map((version) => ({ version, ...r.guards.stats(state.alias, [version], bucket, minNodes) }));
-  const window: GuardView["window"] = served.length === 1 ? windows[0]! : { version: null, ...r.guards.stats(state.alias, served, bucket, minNodes) };
+  const window: GuardView["window"] =
+    served.length === 1 ? windows[0]! : { version: null, ...r.guards.stats(state.alias, served, bucket, minNodes) };
   const { metric, min, max, window_s, min_samples, min_nodes } = state.policy;
   return {
     model,

@@ -17,7 +17,17 @@
  *                  with the buckets they belong to.
  * All are written by ModelState only (src/state/guard-ops.ts).
  */
-import { ANONYMOUS_NODE, MAX_NODE_NAME, mergeTally, oldestBucket, plausibleBatch, withNodeDefault, type GuardPolicy, type SignalTally, type WindowStats } from "../domain/guard";
+import {
+  ANONYMOUS_NODE,
+  MAX_NODE_NAME,
+  mergeTally,
+  oldestBucket,
+  plausibleBatch,
+  withNodeDefault,
+  type GuardPolicy,
+  type SignalTally,
+  type WindowStats,
+} from "../domain/guard";
 
 export const GUARD_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS guards (
@@ -46,7 +56,10 @@ export const GUARD_SCHEMA = [
 
 type GuardRow = { alias: string; policy: string; updated_at: string; updated_by: string };
 
-const fromRow = (row: GuardRow): GuardState => ({ ...row, policy: withNodeDefault(JSON.parse(row.policy) as GuardPolicy) });
+const fromRow = (row: GuardRow): GuardState => ({
+  ...row,
+  policy: withNodeDefault(JSON.parse(row.policy) as GuardPolicy),
+});
 
 export interface GuardState {
   alias: string;
@@ -91,7 +104,14 @@ export class GuardTable {
    * signals could make, or one that would make the bucket's figures non-finite, is refused:
    * false, nothing written.
    */
-  add(alias: string, version: number, bucket: number, batch: SignalTally, served: readonly number[], minNodes: number): boolean {
+  add(
+    alias: string,
+    version: number,
+    bucket: number,
+    batch: SignalTally,
+    served: readonly number[],
+    minNodes: number,
+  ): boolean {
     if (!plausibleBatch(batch)) return false;
     // With min_nodes 1 any sample is from enough nodes: no names are kept (setting a guard empties its window).
     for (const table of minNodes > 1 ? ["guard_buckets", "guard_nodes"] : ["guard_buckets"]) {
@@ -103,7 +123,12 @@ export class GuardTable {
       );
     }
     const row = this.sql
-      .exec<{ n: number; sum: number }>("SELECT n, sum FROM guard_buckets WHERE alias = ? AND version = ? AND bucket = ?", alias, version, bucket)
+      .exec<{ n: number; sum: number }>(
+        "SELECT n, sum FROM guard_buckets WHERE alias = ? AND version = ? AND bucket = ?",
+        alias,
+        version,
+        bucket,
+      )
       .toArray()[0];
     const merged = mergeTally(row ? { count: row.n, sum: row.sum } : { count: 0, sum: 0 }, batch);
     if (!merged) return false;
@@ -115,7 +140,8 @@ export class GuardTable {
       merged.count,
       merged.sum,
     );
-    if (minNodes > 1) this.addNodes(alias, version, bucket, batch.nodes.length > 0 ? batch.nodes : [ANONYMOUS_NODE], minNodes);
+    if (minNodes > 1)
+      this.addNodes(alias, version, bucket, batch.nodes.length > 0 ? batch.nodes : [ANONYMOUS_NODE], minNodes);
     return true;
   }
 
@@ -146,11 +172,24 @@ export class GuardTable {
     const inWindow = "alias = ? AND version IN (SELECT value FROM json_each(?)) AND bucket >= ?";
     const args = [alias, JSON.stringify(versions), oldestBucket(currentBucket)];
     const row = this.sql
-      .exec<{ n: number | null; sum: number | null; batches: number | null }>(`SELECT sum(n) AS n, sum(sum) AS sum, sum(batches) AS batches FROM guard_buckets WHERE ${inWindow}`, ...args)
+      .exec<{ n: number | null; sum: number | null; batches: number | null }>(
+        `SELECT sum(n) AS n, sum(sum) AS sum, sum(batches) AS batches FROM guard_buckets WHERE ${inWindow}`,
+        ...args,
+      )
       .one();
     const samples = row.n ?? 0;
-    const nodes = minNodes > 1 ? this.sql.exec<{ n: number }>(`SELECT count(DISTINCT node) AS n FROM guard_nodes WHERE ${inWindow}`, ...args).one().n : Math.sign(samples);
-    return { samples, mean: samples > 0 ? row.sum! / samples : null, batches: row.batches ?? 0, nodes: Math.min(nodes, minNodes) };
+    const nodes =
+      minNodes > 1
+        ? this.sql
+            .exec<{ n: number }>(`SELECT count(DISTINCT node) AS n FROM guard_nodes WHERE ${inWindow}`, ...args)
+            .one().n
+        : Math.sign(samples);
+    return {
+      samples,
+      mean: samples > 0 ? row.sum! / samples : null,
+      batches: row.batches ?? 0,
+      nodes: Math.min(nodes, minNodes),
+    };
   }
 
   /** Stops counting: the window of the alias starts empty. */

@@ -28,8 +28,15 @@ export function parentsRefused(problems: readonly string[]) {
 }
 
 /** The parents of this same model among `parents` that cannot be parents of a child created at `childCreatedAt` (checked in the child's own transaction). */
-export function sameModelParentsRefusal(r: Rooms, model: string, parents: readonly ParentRef[] | null | undefined, childCreatedAt: string) {
-  const problems = (parents ?? []).filter((p) => p.model === model).flatMap((p) => parentProblem(r, p, childCreatedAt) ?? []);
+export function sameModelParentsRefusal(
+  r: Rooms,
+  model: string,
+  parents: readonly ParentRef[] | null | undefined,
+  childCreatedAt: string,
+) {
+  const problems = (parents ?? [])
+    .filter((p) => p.model === model)
+    .flatMap((p) => parentProblem(r, p, childCreatedAt) ?? []);
   return problems.length > 0 ? parentsRefused(problems) : null;
 }
 
@@ -38,7 +45,10 @@ export function sameModelParentsRefusal(r: Rooms, model: string, parents: readon
  * records that `childModel` names it, before the child's own write. A hold whose child is
  * then never written only keeps the parent until retention prunes it.
  */
-export function holdForChild(r: Rooms, input: { model: string; version: number; childModel: string; childCreatedAt: string; at: string }): Outcome<null> {
+export function holdForChild(
+  r: Rooms,
+  input: { model: string; version: number; childModel: string; childCreatedAt: string; at: string },
+): Outcome<null> {
   const problem = parentProblem(r, { model: input.model, version: input.version }, input.childCreatedAt);
   if (problem) return parentsRefused([problem]);
   r.downstream.hold(input.version, input.childModel, input.at);
@@ -50,7 +60,8 @@ export function namedParents(r: Rooms, input: { parentModel: string; versions: r
   const wanted = new Set(input.versions);
   const named = new Set<number>();
   for (const head of r.versions.heads()) {
-    for (const p of head.lineage.parents ?? []) if (p.model === input.parentModel && wanted.has(p.version)) named.add(p.version);
+    for (const p of head.lineage.parents ?? [])
+      if (p.model === input.parentModel && wanted.has(p.version)) named.add(p.version);
   }
   return [...named].sort((a, b) => a - b);
 }

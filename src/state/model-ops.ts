@@ -9,7 +9,10 @@ import type { R2Aborts } from "./upload-table";
  * on numbering versions and alias generations where the old one stopped: no
  * `registry://m/3` or ETag ever names two different things.
  */
-export function createModel(r: Rooms, input: Actor & { kind: ModelKind; description: string | null; tags: Record<string, string> }): Outcome<ModelRecord> {
+export function createModel(
+  r: Rooms,
+  input: Actor & { kind: ModelKind; description: string | null; tags: Record<string, string> },
+): Outcome<ModelRecord> {
   if (r.model.get()) return fail("already_exists", `Model '${input.model}' already exists`);
   const record: ModelRecord = {
     name: input.model,

@@ -145,8 +145,16 @@ export class ModelState extends DurableObject<Env> {
       // manifest: its bytes are fixed by what becomes fixed here (files, ready_at = input.at).
       const files = this.rooms.versions.files(input.version);
       const digest = `sha256:${await sha256Hex(manifest.value)}`;
-      const { digest: ociDigest } = await buildManifest({ model: input.model, version: input.version, digest, readyAt: input.at, files });
-      const outcome = await this.commit(() => versionOps.finalize(this.rooms, input, manifest.value, digest, ociDigest));
+      const { digest: ociDigest } = await buildManifest({
+        model: input.model,
+        version: input.version,
+        digest,
+        readyAt: input.at,
+        files,
+      });
+      const outcome = await this.commit(() =>
+        versionOps.finalize(this.rooms, input, manifest.value, digest, ociDigest),
+      );
       if (outcome !== "retry") return outcome;
     }
   }
@@ -157,9 +165,14 @@ export class ModelState extends DurableObject<Env> {
    * needs no read of D1 after the write. Finalize records each version's; this is for versions
    * made ready before D1 had the column, which the OCI bridge finds without one.
    */
-  async recordOciDigests(input: { model: string; versions: number[] }): Promise<Written<{ version: number; digest: string }[]>> {
+  async recordOciDigests(input: {
+    model: string;
+    versions: number[];
+  }): Promise<Written<{ version: number; digest: string }[]>> {
     const sources = versionOps.manifestSources(this.rooms, input);
-    const digests = await Promise.all(sources.map(async (source) => ({ version: source.version, digest: (await buildManifest(source)).digest })));
+    const digests = await Promise.all(
+      sources.map(async (source) => ({ version: source.version, digest: (await buildManifest(source)).digest })),
+    );
     return this.commit(() => versionOps.recordOciDigests(this.rooms, input, digests));
   }
 
@@ -171,7 +184,9 @@ export class ModelState extends DurableObject<Env> {
     return versionOps.checkWritable(this.rooms, input);
   }
 
-  async attachFile(input: Actor & { version: number; file: ManifestEntry; deduplicated: boolean }): Promise<Written<ManifestEntry>> {
+  async attachFile(
+    input: Actor & { version: number; file: ManifestEntry; deduplicated: boolean },
+  ): Promise<Written<ManifestEntry>> {
     return this.commit(() => versionOps.attachFile(this.rooms, input));
   }
 
@@ -193,7 +208,13 @@ export class ModelState extends DurableObject<Env> {
   // ---- lineage across models --------------------------------------------------------------
 
   /** On the parent's object, before a child of another model names `version`: checks it exists and is older, and holds it. */
-  async holdForChild(input: { model: string; version: number; childModel: string; childCreatedAt: string; at: string }): Promise<Written<null>> {
+  async holdForChild(input: {
+    model: string;
+    version: number;
+    childModel: string;
+    childCreatedAt: string;
+    at: string;
+  }): Promise<Written<null>> {
     return this.commit(() => lineageOps.holdForChild(this.rooms, input));
   }
 
@@ -217,11 +238,20 @@ export class ModelState extends DurableObject<Env> {
     return uploadOps.getUpload(this.rooms, input);
   }
 
-  async recordPart(input: { version: number; uploadId: string; part: UploadPart; now: string }): Promise<Written<UploadPart>> {
+  async recordPart(input: {
+    version: number;
+    uploadId: string;
+    part: UploadPart;
+    now: string;
+  }): Promise<Written<UploadPart>> {
     return this.commit(() => uploadOps.recordPart(this.rooms, input));
   }
 
-  async uploadToComplete(input: { version: number; uploadId: string; now: string }): Promise<Outcome<uploadOps.UploadView>> {
+  async uploadToComplete(input: {
+    version: number;
+    uploadId: string;
+    now: string;
+  }): Promise<Outcome<uploadOps.UploadView>> {
     return uploadOps.uploadToComplete(this.rooms, input);
   }
 
@@ -249,7 +279,9 @@ export class ModelState extends DurableObject<Env> {
     return this.rooms.aliases.history(input.alias, input.before, input.limit);
   }
 
-  async setAlias(input: Reasoned & { alias: string; value: AliasValue; expectedGeneration?: number }): Promise<Written<AliasBody>> {
+  async setAlias(
+    input: Reasoned & { alias: string; value: AliasValue; expectedGeneration?: number },
+  ): Promise<Written<AliasBody>> {
     return this.commit(() => aliasOps.setAlias(this.rooms, input));
   }
 
@@ -304,7 +336,9 @@ export class ModelState extends DurableObject<Env> {
     return { ok: true, value: gateOps.checkGate(this.rooms, input.target, [input.version]) };
   }
 
-  async approve(input: Actor & { version: number; target: string; comment: string | null }): Promise<Written<Approval>> {
+  async approve(
+    input: Actor & { version: number; target: string; comment: string | null },
+  ): Promise<Written<Approval>> {
     return this.commit(() => gateOps.approve(this.rooms, input));
   }
 
@@ -333,7 +367,12 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /** A batch of signals (one Worker isolate's, for one alias, coalesced: the guard's metric per version). */
-  async signal(input: { model: string; alias: string; metric: string; samples: guardOps.BatchSample[] }): Promise<Written<guardOps.SignalResult>> {
+  async signal(input: {
+    model: string;
+    alias: string;
+    metric: string;
+    samples: guardOps.BatchSample[];
+  }): Promise<Written<guardOps.SignalResult>> {
     return this.commit(() => guardOps.signal(this.rooms, { ...input, atMs: Date.now() }));
   }
 
@@ -353,12 +392,16 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /** The preview: what `policy` (else the policy in force) would delete at `at`; changes nothing. */
-  async previewRetention(input: retentionOps.RetentionInputs & { policy?: RetentionPolicy }): Promise<Outcome<retentionOps.RetentionDecision>> {
+  async previewRetention(
+    input: retentionOps.RetentionInputs & { policy?: RetentionPolicy },
+  ): Promise<Outcome<retentionOps.RetentionDecision>> {
     return retentionOps.planRetention(this.rooms, input);
   }
 
   /** The scheduled cleanup's step: decides and deletes in one transaction. */
-  async applyRetention(input: retentionOps.RetentionInputs & { actor: string }): Promise<Written<retentionOps.RetentionApplied>> {
+  async applyRetention(
+    input: retentionOps.RetentionInputs & { actor: string },
+  ): Promise<Written<retentionOps.RetentionApplied>> {
     return this.commit(() => retentionOps.applyRetention(this.rooms, input));
   }
 
@@ -388,7 +431,11 @@ export class ModelState extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => {
       const seq = this.rooms.meta.counter("fanout");
       this.rooms.relays.attach(input.model, input.alias, input.relay, seq);
-      return { seq, state: aliasOps.resolveNow(this.rooms, input.model, input.alias), generation: this.rooms.meta.counter("generation") };
+      return {
+        seq,
+        state: aliasOps.resolveNow(this.rooms, input.model, input.alias),
+        generation: this.rooms.meta.counter("generation"),
+      };
     });
   }
 
@@ -481,7 +528,9 @@ export class ModelState extends DurableObject<Env> {
         await this.flush();
         // Webhooks hear of it after the write has answered: off the write path. The alarm
         // armed above retries a dispatch that fails.
-        this.ctx.waitUntil(this.sendEvents().catch((err: unknown) => console.error("event dispatch failed; the alarm will retry", err)));
+        this.ctx.waitUntil(
+          this.sendEvents().catch((err: unknown) => console.error("event dispatch failed; the alarm will retry", err)),
+        );
       } catch (err) {
         console.error("outbox flush failed; the alarm will retry", err);
       }

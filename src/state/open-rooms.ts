@@ -37,7 +37,11 @@ export function openRooms(ctx: DurableObjectState, d1: () => D1Database): Rooms 
     retention: new RetentionTable(sql, outbox),
     downstream: new DownstreamTable(sql),
     changes: new ChangeLog(),
-    watch: new Watch(ctx, (model, alias) => resolveNow(rooms, model, alias), () => meta.counter("generation")),
+    watch: new Watch(
+      ctx,
+      (model, alias) => resolveNow(rooms, model, alias),
+      () => meta.counter("generation"),
+    ),
     relays: new RelayTable(sql),
   };
   return rooms;

@@ -75,20 +75,29 @@ export class Outbox {
   }
 
   private oldestSeq(): number {
-    return this.sql.exec<{ seq: number | null }>("SELECT min(seq) AS seq FROM outbox").one().seq ?? Number.POSITIVE_INFINITY;
+    return (
+      this.sql.exec<{ seq: number | null }>("SELECT min(seq) AS seq FROM outbox").one().seq ?? Number.POSITIVE_INFINITY
+    );
   }
 
   private async drain(upTo: number): Promise<void> {
     for (;;) {
       const rows = this.sql
-        .exec<{ seq: number; kind: string; payload: string }>("SELECT seq, kind, payload FROM outbox WHERE seq <= ? ORDER BY seq LIMIT ?", upTo, OUTBOX_BATCH)
+        .exec<{ seq: number; kind: string; payload: string }>(
+          "SELECT seq, kind, payload FROM outbox WHERE seq <= ? ORDER BY seq LIMIT ?",
+          upTo,
+          OUTBOX_BATCH,
+        )
         .toArray();
       if (rows.length === 0) return;
       const items = rows.map((row) => ({ kind: row.kind, payload: JSON.parse(row.payload) }) as OutboxItem);
       await project(this.d1(), items);
       // No await between these two: they commit together.
       const last = rows[rows.length - 1]!.seq;
-      this.sql.exec("INSERT INTO events (payload) SELECT payload FROM outbox WHERE seq <= ? AND kind = 'audit' ORDER BY seq", last);
+      this.sql.exec(
+        "INSERT INTO events (payload) SELECT payload FROM outbox WHERE seq <= ? AND kind = 'audit' ORDER BY seq",
+        last,
+      );
       this.sql.exec("DELETE FROM outbox WHERE seq <= ?", last);
     }
   }
@@ -112,7 +121,8 @@ export class Outbox {
         if (rows.length === 0) return;
         const settled = await dispatch(rows.map((r) => JSON.parse(r.payload) as AuditEvent));
         if (settled > 0) this.sql.exec("DELETE FROM events WHERE seq <= ?", rows[settled - 1]!.seq);
-        if (settled < rows.length) throw new Error(`the queue took ${settled} of ${rows.length} events; the rest wait, in order`);
+        if (settled < rows.length)
+          throw new Error(`the queue took ${settled} of ${rows.length} events; the rest wait, in order`);
       }
     })().finally(() => {
       this.sending = null;

@@ -8,7 +8,17 @@ import { and, eq, isNotNull, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInsert } from "../db/audit-insert";
-import { aliases, blobs, modelRetention, models, openUploads, versionDatasets, versionFiles, versionParents, versions } from "../db/schema";
+import {
+  aliases,
+  blobs,
+  modelRetention,
+  models,
+  openUploads,
+  versionDatasets,
+  versionFiles,
+  versionParents,
+  versions,
+} from "../db/schema";
 import type { AuditEvent } from "../domain/audit";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelRecord } from "../domain/model";
@@ -72,8 +82,12 @@ function versionStatements(db: DrizzleD1Database, v: VersionHead): Statement[] {
   const newest = sql`(SELECT revision FROM versions WHERE model = ${v.model} AND version = ${v.version}) = ${v.revision}`;
   const statements: Statement[] = [
     upsert,
-    db.delete(versionParents).where(and(eq(versionParents.model, v.model), eq(versionParents.version, v.version), newest)),
-    db.delete(versionDatasets).where(and(eq(versionDatasets.model, v.model), eq(versionDatasets.version, v.version), newest)),
+    db
+      .delete(versionParents)
+      .where(and(eq(versionParents.model, v.model), eq(versionParents.version, v.version), newest)),
+    db
+      .delete(versionDatasets)
+      .where(and(eq(versionDatasets.model, v.model), eq(versionDatasets.version, v.version), newest)),
   ];
   const parents = v.lineage.parents ?? [];
   if (parents.length > 0) {
@@ -102,7 +116,10 @@ function versionStatements(db: DrizzleD1Database, v: VersionHead): Statement[] {
   return statements;
 }
 
-function deletedVersionStatements(db: DrizzleD1Database, { model, version }: { model: string; version: number }): Statement[] {
+function deletedVersionStatements(
+  db: DrizzleD1Database,
+  { model, version }: { model: string; version: number },
+): Statement[] {
   return [
     db.delete(versionFiles).where(and(eq(versionFiles.model, model), eq(versionFiles.version, version))),
     // Its parent edges stay: the graph keeps its shape through a deleted version (shown as
@@ -167,7 +184,11 @@ function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
     }
     case "file_removed": {
       const { model, version, path } = item.payload;
-      return [db.delete(versionFiles).where(and(eq(versionFiles.model, model), eq(versionFiles.version, version), eq(versionFiles.path, path)))];
+      return [
+        db
+          .delete(versionFiles)
+          .where(and(eq(versionFiles.model, model), eq(versionFiles.version, version), eq(versionFiles.path, path))),
+      ];
     }
     case "version":
       return versionStatements(db, item.payload);
@@ -177,7 +198,12 @@ function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
       // A column of its own that the version snapshots never write, so a later snapshot
       // (a tag patch, a stage move) keeps it.
       const { model, version, digest } = item.payload;
-      return [db.update(versions).set({ ociDigest: digest }).where(and(eq(versions.model, model), eq(versions.version, version)))];
+      return [
+        db
+          .update(versions)
+          .set({ ociDigest: digest })
+          .where(and(eq(versions.model, model), eq(versions.version, version))),
+      ];
     }
     case "upload_opened": {
       const p = item.payload;
@@ -207,7 +233,13 @@ function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
           .values(row)
           .onConflictDoUpdate({
             target: [aliases.model, aliases.alias],
-            set: { version: row.version, split: row.split, generation: row.generation, updatedAt: row.updatedAt, updatedBy: row.updatedBy },
+            set: {
+              version: row.version,
+              split: row.split,
+              generation: row.generation,
+              updatedAt: row.updatedAt,
+              updatedBy: row.updatedBy,
+            },
             setWhere: sql`excluded."generation" > ${aliases.generation}`,
           }),
       ];
@@ -215,13 +247,20 @@ function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
     case "alias_deleted": {
       const { model, alias, generation } = item.payload;
       return [
-        db.delete(aliases).where(and(eq(aliases.model, model), eq(aliases.alias, alias), sql`${aliases.generation} < ${generation}`)),
+        db
+          .delete(aliases)
+          .where(and(eq(aliases.model, model), eq(aliases.alias, alias), sql`${aliases.generation} < ${generation}`)),
       ];
     }
     case "retention": {
       const { model, policy, updated_at: updatedAt } = item.payload;
       const row = { model, policy: JSON.stringify(policy), updatedAt };
-      return [db.insert(modelRetention).values(row).onConflictDoUpdate({ target: modelRetention.model, set: { policy: row.policy, updatedAt } })];
+      return [
+        db
+          .insert(modelRetention)
+          .values(row)
+          .onConflictDoUpdate({ target: modelRetention.model, set: { policy: row.policy, updatedAt } }),
+      ];
     }
     case "retention_deleted":
       return [db.delete(modelRetention).where(eq(modelRetention.model, item.payload.model))];
@@ -242,7 +281,11 @@ export async function project(d1: D1Database, items: OutboxItem[]): Promise<void
  * Writes download totals into `versions.downloads`, one batch. A total only ever grows, so a
  * repeated or reordered write leaves the larger value.
  */
-export async function projectDownloads(d1: D1Database, model: string, totals: { version: number; total: number }[]): Promise<void> {
+export async function projectDownloads(
+  d1: D1Database,
+  model: string,
+  totals: { version: number; total: number }[],
+): Promise<void> {
   if (totals.length === 0) return;
   const db = drizzle(d1);
   const statements: Statement[] = totals.map((t) =>

@@ -70,7 +70,13 @@ export class RelayFanOut implements FanOutPort {
     const relays = this.relays.of([...events.keys()]);
     for (const [alias, { model, relays: names }] of relays) {
       // Resolved once per alias, now, right after the commit: every relay gets the same state.
-      const delivery: RelayDelivery = { alias, seq, events: events.get(alias)!, state: this.resolve(model, alias), generation: this.generation() };
+      const delivery: RelayDelivery = {
+        alias,
+        seq,
+        events: events.get(alias)!,
+        state: this.resolve(model, alias),
+        generation: this.generation(),
+      };
       for (const relay of names) this.send(relay, delivery);
     }
   }
@@ -93,7 +99,10 @@ export class RelayFanOut implements FanOutPort {
         return;
       } catch (err) {
         if (attempt >= ATTEMPTS) {
-          console.error(`relay ${relay} missed change ${delivery.seq} of ${delivery.alias}; its sockets hear the next one`, err);
+          console.error(
+            `relay ${relay} missed change ${delivery.seq} of ${delivery.alias}; its sockets hear the next one`,
+            err,
+          );
           return;
         }
         await new Promise((r) => setTimeout(r, RETRY_MS[attempt - 1]));

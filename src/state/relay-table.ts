@@ -46,7 +46,8 @@ export class RelayTable {
         JSON.stringify(aliases),
       )
       .toArray();
-    for (const { alias, relay, model } of rows) (out.get(alias) ?? out.set(alias, { model, relays: [] }).get(alias)!).relays.push(relay);
+    for (const { alias, relay, model } of rows)
+      (out.get(alias) ?? out.set(alias, { model, relays: [] }).get(alias)!).relays.push(relay);
     return out;
   }
 

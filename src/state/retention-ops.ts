@@ -6,7 +6,14 @@
  * earlier protects its version, and one set a moment later finds the version gone.
  */
 import { valueVersions } from "../domain/alias";
-import { evaluateRetention, type Deletion, type ProtectedParent, type RetentionFacts, type RetentionPlan, type RetentionPolicy } from "../domain/retention";
+import {
+  evaluateRetention,
+  type Deletion,
+  type ProtectedParent,
+  type RetentionFacts,
+  type RetentionPlan,
+  type RetentionPolicy,
+} from "../domain/retention";
 import type { VersionHead } from "../domain/version";
 import type { Outcome } from "./outcome";
 import type { Hold } from "./downstream-table";
@@ -83,7 +90,10 @@ const facts = (v: VersionHead): RetentionFacts => ({
 });
 
 /** What `policy` (else the policy in force) deletes and keeps now; changes nothing. */
-export function planRetention(r: Rooms, input: RetentionInputs & { policy?: RetentionPolicy }): Outcome<RetentionDecision> {
+export function planRetention(
+  r: Rooms,
+  input: RetentionInputs & { policy?: RetentionPolicy },
+): Outcome<RetentionDecision> {
   if (!r.model.get()) return modelNotFound(input);
   const own = r.retention.get();
   const [policy, source]: [RetentionPolicy, PolicySource] = input.policy

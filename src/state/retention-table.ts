@@ -35,7 +35,9 @@ export class RetentionTable {
 
   get(): OwnRetention | null {
     const row = this.sql.exec<Row>("SELECT policy, updated_at, updated_by FROM retention WHERE id = 1").toArray()[0];
-    return row ? { policy: JSON.parse(row.policy) as RetentionPolicy, updated_at: row.updated_at, updated_by: row.updated_by } : null;
+    return row
+      ? { policy: JSON.parse(row.policy) as RetentionPolicy, updated_at: row.updated_at, updated_by: row.updated_by }
+      : null;
   }
 
   put(model: string, own: OwnRetention): void {

@@ -54,7 +54,11 @@ export interface Rooms {
   relays: RelayTable;
 }
 
-export function appendAudit(r: Rooms, actor: Actor, fields: Omit<AuditEvent, "id" | "at" | "actor" | "token" | "model">): void {
+export function appendAudit(
+  r: Rooms,
+  actor: Actor,
+  fields: Omit<AuditEvent, "id" | "at" | "actor" | "token" | "model">,
+): void {
   const by = { actor: actor.actor, ...(actor.token !== undefined ? { token: actor.token } : {}) };
   r.outbox.enqueue({ kind: "audit", payload: auditEvent({ at: actor.at, ...by, model: actor.model, ...fields }) });
 }
@@ -69,11 +73,19 @@ export function pathCollision(r: Rooms, version: number, path: string) {
   const held = r.versions.collidingFile(version, path);
   if (held === null) return null;
   const problem = collisionProblem(held, path);
-  return fail("validation_failed", `Version ${version} holds '${held}': ${problem}`, { errors: [{ path: "path", message: problem }] });
+  return fail("validation_failed", `Version ${version} holds '${held}': ${problem}`, {
+    errors: [{ path: "path", message: problem }],
+  });
 }
 
 /** Adds or replaces one file row (and its one D1 row), bumps the version, and audits `file.add`. */
-export function attach(r: Rooms, current: VersionHead, actor: Actor, file: ManifestEntry, detail: { deduplicated: boolean; upload_id?: string }): void {
+export function attach(
+  r: Rooms,
+  current: VersionHead,
+  actor: Actor,
+  file: ManifestEntry,
+  detail: { deduplicated: boolean; upload_id?: string },
+): void {
   const previous = r.versions.file(current.version, file.path);
   r.versions.putFile(current, file);
   r.versions.put({ ...current, updated_at: actor.at, revision: current.revision + 1 });
@@ -87,7 +99,12 @@ export function attach(r: Rooms, current: VersionHead, actor: Actor, file: Manif
 }
 
 /** Ends uploads without a file (`aborted` or `failed`), each audited; returns them for R2 to abort. */
-export function closeUploads(r: Rooms, actor: Reasoned, uploads: UploadRecord[], status: "aborted" | "failed"): R2Aborts["aborts"] {
+export function closeUploads(
+  r: Rooms,
+  actor: Reasoned,
+  uploads: UploadRecord[],
+  status: "aborted" | "failed",
+): R2Aborts["aborts"] {
   for (const upload of uploads) {
     appendAudit(r, actor, {
       action: status === "failed" ? "upload.fail" : "upload.abort",

@@ -18,14 +18,26 @@ type RuntimeHandlers = "alarm" | "webSocketMessage" | "webSocketClose" | "webSoc
 
 /** The public methods of ModelState that RPC reaches, as the class declares them (`fetch`, the watch upgrade, included). */
 export type ModelStateRpc = {
-  [K in keyof ModelState as K extends RuntimeHandlers ? never : ModelState[K] extends (...args: never[]) => Promise<unknown> ? K : never]: ModelState[K];
+  [
+    K in keyof ModelState as K extends RuntimeHandlers
+      ? never
+      : ModelState[K] extends (...args: never[]) => Promise<unknown>
+        ? K
+        : never
+  ]: ModelState[K];
 };
 
 /** Whether a method is a write: what it answers can carry `touched` (an `Outcome` cannot). */
-type IsWrite<M> = M extends (...args: never[]) => Promise<infer R> ? ([Extract<R, { touched: unknown }>] extends [never] ? false : true) : false;
+type IsWrite<M> = M extends (...args: never[]) => Promise<infer R>
+  ? [Extract<R, { touched: unknown }>] extends [never]
+    ? false
+    : true
+  : false;
 
 /** The methods that only read (or attach a relay): what answers no `touched`. */
-export type ModelStateReads = { [K in keyof ModelStateRpc as IsWrite<ModelStateRpc[K]> extends true ? never : K]: ModelStateRpc[K] };
+export type ModelStateReads = {
+  [K in keyof ModelStateRpc as IsWrite<ModelStateRpc[K]> extends true ? never : K]: ModelStateRpc[K];
+};
 
 /** A model's ModelState, for its reads only: a write must go through src/model-writes/stub.ts. */
 export function modelStateReads(env: Env, model: string): ModelStateReads {

@@ -2,7 +2,16 @@
 import type { ManifestEntry } from "../domain/manifest";
 import { missingParts, type UploadPart, type UploadRecord } from "../domain/upload";
 import { fail, type Outcome } from "./outcome";
-import { appendAudit, attach, closeUploads, immutable, pathCollision, versionNotFound, type Actor, type Rooms } from "./rooms";
+import {
+  appendAudit,
+  attach,
+  closeUploads,
+  immutable,
+  pathCollision,
+  versionNotFound,
+  type Actor,
+  type Rooms,
+} from "./rooms";
 import type { R2Aborts } from "./upload-table";
 
 export interface UploadView extends UploadRecord {
@@ -19,12 +28,20 @@ export function openUpload(r: Rooms, input: Actor & { upload: UploadRecord }): O
   r.uploads.pruneClosed(input.at);
   r.uploads.opened(input.upload);
   const { upload_id, path, size, sha256 } = input.upload;
-  appendAudit(r, input, { action: "upload.open", version: current.version, to: { path, size, sha256 }, detail: { upload_id } });
+  appendAudit(r, input, {
+    action: "upload.open",
+    version: current.version,
+    to: { path, size, sha256 },
+    detail: { upload_id },
+  });
   return { ok: true, value: { ...input.upload, parts: [] } };
 }
 
 /** Records a part R2 has accepted; a re-sent part replaces the earlier one. */
-export function recordPart(r: Rooms, input: { version: number; uploadId: string; part: UploadPart; now: string }): Outcome<UploadPart> {
+export function recordPart(
+  r: Rooms,
+  input: { version: number; uploadId: string; part: UploadPart; now: string },
+): Outcome<UploadPart> {
   const upload = r.uploads.get(input.uploadId);
   if (!upload || upload.version !== input.version) return fail("not_found", `Upload '${input.uploadId}' not found`);
   const refused = uploadRefusal(upload, input.now);
@@ -60,7 +77,12 @@ export function finishUpload(
     r.uploads.close([upload], "completed");
     attach(r, current, input, file, { deduplicated: input.deduplicated, upload_id: upload.upload_id });
   } else {
-    closeUploads(r, { ...input, reason: input.reason ?? "the bytes did not match the declared size and sha256" }, [upload], "failed");
+    closeUploads(
+      r,
+      { ...input, reason: input.reason ?? "the bytes did not match the declared size and sha256" },
+      [upload],
+      "failed",
+    );
   }
   return { ok: true, value: file };
 }
@@ -88,7 +110,10 @@ export function getUpload(r: Rooms, input: { version: number; uploadId: string }
  * Checks that an upload may complete: open, not expired, every part present with its size.
  * Changes nothing; `finishUpload` records the outcome once the bytes are verified.
  */
-export function uploadToComplete(r: Rooms, input: { version: number; uploadId: string; now: string }): Outcome<UploadView> {
+export function uploadToComplete(
+  r: Rooms,
+  input: { version: number; uploadId: string; now: string },
+): Outcome<UploadView> {
   const found = getUpload(r, input);
   if (!found.ok) return found;
   const upload = found.value;
@@ -103,5 +128,8 @@ export function uploadToComplete(r: Rooms, input: { version: number; uploadId: s
 
 /** Aborts every open upload past its `expires_at` (the scheduled cleanup's actor). */
 export function expireUploads(r: Rooms, input: Actor): Outcome<R2Aborts> {
-  return { ok: true, value: { aborts: closeUploads(r, { ...input, reason: "expired" }, r.uploads.openExpired(input.at), "aborted") } };
+  return {
+    ok: true,
+    value: { aborts: closeUploads(r, { ...input, reason: "expired" }, r.uploads.openExpired(input.at), "aborted") },
+  };
 }

@@ -43,12 +43,19 @@ export class UploadTable {
   ) {}
 
   get(uploadId: string): UploadRecord | null {
-    return records(this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE upload_id = ?", uploadId).toArray())[0] ?? null;
+    return (
+      records(
+        this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE upload_id = ?", uploadId).toArray(),
+      )[0] ?? null
+    );
   }
 
   parts(uploadId: string): UploadPart[] {
     return this.sql
-      .exec<{ part: number; size: number; etag: string }>("SELECT part, size, etag FROM upload_parts WHERE upload_id = ? ORDER BY part", uploadId)
+      .exec<{ part: number; size: number; etag: string }>(
+        "SELECT part, size, etag FROM upload_parts WHERE upload_id = ? ORDER BY part",
+        uploadId,
+      )
       .toArray()
       .map((p) => ({ part: p.part, size: p.size, etag: p.etag }));
   }
@@ -58,12 +65,18 @@ export class UploadTable {
     const rows =
       version === undefined
         ? this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE status = 'open'").toArray()
-        : this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE version = ? AND status = 'open'", version).toArray();
+        : this.sql
+            .exec<{ record: string }>("SELECT record FROM uploads WHERE version = ? AND status = 'open'", version)
+            .toArray();
     return records(rows);
   }
 
   openExpired(now: string): UploadRecord[] {
-    return records(this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE status = 'open' AND expires_at <= ?", now).toArray());
+    return records(
+      this.sql
+        .exec<{ record: string }>("SELECT record FROM uploads WHERE status = 'open' AND expires_at <= ?", now)
+        .toArray(),
+    );
   }
 
   /** Records a newly opened upload and queues it for D1 (where the cleanup finds expired ones). */
@@ -71,7 +84,12 @@ export class UploadTable {
     this.put(upload);
     this.outbox.enqueue({
       kind: "upload_opened",
-      payload: { upload_id: upload.upload_id, model: upload.model, version: upload.version, expires_at: upload.expires_at },
+      payload: {
+        upload_id: upload.upload_id,
+        model: upload.model,
+        version: upload.version,
+        expires_at: upload.expires_at,
+      },
     });
   }
 
@@ -103,7 +121,10 @@ export class UploadTable {
 
   /** Forgets a deleted version's uploads (the caller closed the open ones first). */
   deleteOfVersion(version: number): void {
-    this.sql.exec("DELETE FROM upload_parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE version = ?)", version);
+    this.sql.exec(
+      "DELETE FROM upload_parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE version = ?)",
+      version,
+    );
     this.sql.exec("DELETE FROM uploads WHERE version = ?", version);
   }
 

@@ -3,10 +3,27 @@ import type { ManifestEntry } from "../domain/manifest";
 import { manifestText } from "../domain/manifest";
 import type { ManifestSource } from "../domain/oci";
 import { stagesTouched } from "../domain/stage";
-import { applyVersionPatch, type Lineage, type VersionHead, type VersionPatch, type VersionRecord } from "../domain/version";
+import {
+  applyVersionPatch,
+  type Lineage,
+  type VersionHead,
+  type VersionPatch,
+  type VersionRecord,
+} from "../domain/version";
 import { sameModelParentsRefusal } from "./lineage-ops";
 import { fail, type Outcome } from "./outcome";
-import { appendAudit, attach, closeUploads, immutable, modelNotFound, pathCollision, tooLarge, versionNotFound, type Actor, type Rooms } from "./rooms";
+import {
+  appendAudit,
+  attach,
+  closeUploads,
+  immutable,
+  modelNotFound,
+  pathCollision,
+  tooLarge,
+  versionNotFound,
+  type Actor,
+  type Rooms,
+} from "./rooms";
 import type { R2Aborts } from "./upload-table";
 
 export interface CreateVersionInput extends Actor {
@@ -52,17 +69,22 @@ export function createVersion(r: Rooms, input: CreateVersionInput): Outcome<Vers
     revision: 1,
   };
   r.versions.put(head);
-  if (input.idempotency) r.versions.rememberIdempotent(input.idempotency.key, input.idempotency.requestHash, version, input.at);
+  if (input.idempotency)
+    r.versions.rememberIdempotent(input.idempotency.key, input.idempotency.requestHash, version, input.at);
   appendAudit(r, input, { action: "version.create", version });
   return { ok: true, value: { ...head, files: [] } };
 }
 
-export function patchVersion(r: Rooms, input: Actor & { version: number; patch: VersionPatch }): Outcome<VersionRecord> {
+export function patchVersion(
+  r: Rooms,
+  input: Actor & { version: number; patch: VersionPatch },
+): Outcome<VersionRecord> {
   const current = r.versions.head(input.version);
   if (!current) return versionNotFound(input);
   const patched = applyVersionPatch(current, input.patch, input.at);
   if (!patched.ok && patched.reason === "too_large") return tooLarge(patched);
-  if (!patched.ok) return fail("immutable", `Version ${input.version} is ${current.status}: its lineage can no longer change`);
+  if (!patched.ok)
+    return fail("immutable", `Version ${input.version} is ${current.status}: its lineage can no longer change`);
   const refused = sameModelParentsRefusal(r, input.model, input.patch.lineage?.parents, current.created_at);
   if (refused) return refused;
   r.versions.put(patched.record);
@@ -75,14 +97,18 @@ export function patchVersion(r: Rooms, input: Actor & { version: number; patch: 
  * it. Its number is never reused. Open uploads end with it. `reason` and `detail` go into
  * the audit event (retention names the rule that deleted it there).
  */
-export function deleteVersion(r: Rooms, input: Actor & { version: number; reason?: string; detail?: unknown }): Outcome<R2Aborts> {
+export function deleteVersion(
+  r: Rooms,
+  input: Actor & { version: number; reason?: string; detail?: unknown },
+): Outcome<R2Aborts> {
   const current = r.versions.head(input.version);
   if (!current) return versionNotFound(input);
   if (current.stage === "production") {
     return fail("in_use", `Version ${input.version} is in the production stage; move it out first`);
   }
   const holders = r.aliases.holding(input.version);
-  if (holders.length > 0) return fail("in_use", `Version ${input.version} is held by the aliases ${holders.join(", ")}`);
+  if (holders.length > 0)
+    return fail("in_use", `Version ${input.version} is held by the aliases ${holders.join(", ")}`);
   const aborts = closeUploads(r, { ...input, reason: "version deleted" }, r.uploads.open(input.version), "aborted");
   r.uploads.deleteOfVersion(input.version);
   r.versions.delete(input.version);
@@ -100,7 +126,10 @@ export function deleteVersion(r: Rooms, input: Actor & { version: number; reason
 }
 
 /** Attaches verified bytes to a pending version at `file.path` (replacing what was there). */
-export function attachFile(r: Rooms, input: Actor & { version: number; file: ManifestEntry; deduplicated: boolean }): Outcome<ManifestEntry> {
+export function attachFile(
+  r: Rooms,
+  input: Actor & { version: number; file: ManifestEntry; deduplicated: boolean },
+): Outcome<ManifestEntry> {
   const current = r.versions.head(input.version);
   if (!current) return versionNotFound(input);
   if (current.status !== "pending") return immutable(current);
@@ -127,7 +156,10 @@ export function finalizeRefusal(r: Rooms, record: VersionHead) {
   if (!r.versions.hasFiles(record.version)) return fail("conflict", `Version ${record.version} has no files`);
   const open = r.uploads.open(record.version);
   if (open.length > 0) {
-    return fail("conflict", `Version ${record.version} has unfinished uploads: ${open.map((u) => u.upload_id).join(", ")}`);
+    return fail(
+      "conflict",
+      `Version ${record.version} has unfinished uploads: ${open.map((u) => u.upload_id).join(", ")}`,
+    );
   }
   return null;
 }
@@ -154,15 +186,31 @@ export function manifestToFinalize(r: Rooms, input: { model: string; version: nu
  * `ociDigest` is its OCI manifest's digest, built from those files and `input.at` as
  * `ready_at`: projected to D1 for `@sha256:` pulls.
  */
-export function finalize(r: Rooms, input: Actor & { version: number }, manifest: string, digest: string, ociDigest: string): Outcome<VersionRecord> | "retry" {
+export function finalize(
+  r: Rooms,
+  input: Actor & { version: number },
+  manifest: string,
+  digest: string,
+  ociDigest: string,
+): Outcome<VersionRecord> | "retry" {
   const now = r.versions.head(input.version);
   const refused = now ? finalizeRefusal(r, now) : versionNotFound(input);
   if (refused) return refused;
   const files = r.versions.files(input.version);
   if (manifestText(files) !== manifest) return "retry";
-  const ready: VersionHead = { ...now!, status: "ready", digest, ready_at: input.at, updated_at: input.at, revision: now!.revision + 1 };
+  const ready: VersionHead = {
+    ...now!,
+    status: "ready",
+    digest,
+    ready_at: input.at,
+    updated_at: input.at,
+    revision: now!.revision + 1,
+  };
   r.versions.put(ready);
-  r.outbox.enqueue({ kind: "oci_manifest", payload: { model: input.model, version: input.version, digest: ociDigest } });
+  r.outbox.enqueue({
+    kind: "oci_manifest",
+    payload: { model: input.model, version: input.version, digest: ociDigest },
+  });
   appendAudit(r, input, { action: "version.finalize", version: input.version, to: { digest } });
   r.changes.changed(["latest", `v${input.version}`], "finalize");
   return { ok: true, value: { ...ready, files } };
@@ -173,7 +221,9 @@ export function manifestSources(r: Rooms, input: { model: string; versions: read
   return [...new Set(input.versions)].flatMap((version) => {
     const head = r.versions.head(version);
     if (!head || head.status !== "ready" || head.digest === null || head.ready_at === null) return [];
-    return [{ model: input.model, version, digest: head.digest, readyAt: head.ready_at, files: r.versions.files(version) }];
+    return [
+      { model: input.model, version, digest: head.digest, readyAt: head.ready_at, files: r.versions.files(version) },
+    ];
   });
 }
 
@@ -183,8 +233,13 @@ export function manifestSources(r: Rooms, input: { model: string; versions: read
  * manifest never changes, so a digest hashed a moment ago is still its own; a version deleted
  * meanwhile is left out.
  */
-export function recordOciDigests(r: Rooms, input: { model: string }, digests: { version: number; digest: string }[]): Outcome<{ version: number; digest: string }[]> {
+export function recordOciDigests(
+  r: Rooms,
+  input: { model: string },
+  digests: { version: number; digest: string }[],
+): Outcome<{ version: number; digest: string }[]> {
   const recorded = digests.filter((d) => r.versions.head(d.version)?.status === "ready");
-  for (const { version, digest } of recorded) r.outbox.enqueue({ kind: "oci_manifest", payload: { model: input.model, version, digest } });
+  for (const { version, digest } of recorded)
+    r.outbox.enqueue({ kind: "oci_manifest", payload: { model: input.model, version, digest } });
   return { ok: true, value: recorded };
 }

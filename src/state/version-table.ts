@@ -71,7 +71,9 @@ export class VersionTable {
 
   /** The version without its files: what most decisions read. */
   head(version: number): VersionHead | null {
-    return parse(this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE version = ?", version).toArray()[0]);
+    return parse(
+      this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE version = ?", version).toArray()[0],
+    );
   }
 
   get(version: number): VersionRecord | null {
@@ -81,14 +83,21 @@ export class VersionTable {
   /** The version's files in UTF-8 byte order of their paths (SQLite's BINARY collation), as the manifest sorts them. */
   files(version: number): ManifestEntry[] {
     return this.sql
-      .exec<{ path: string; size: number; sha256: string }>("SELECT path, size, sha256 FROM files WHERE version = ? ORDER BY path", version)
+      .exec<{ path: string; size: number; sha256: string }>(
+        "SELECT path, size, sha256 FROM files WHERE version = ? ORDER BY path",
+        version,
+      )
       .toArray()
       .map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 }));
   }
 
   file(version: number, path: string): ManifestEntry | null {
     const row = this.sql
-      .exec<{ path: string; size: number; sha256: string }>("SELECT path, size, sha256 FROM files WHERE version = ? AND path = ?", version, path)
+      .exec<{ path: string; size: number; sha256: string }>(
+        "SELECT path, size, sha256 FROM files WHERE version = ? AND path = ?",
+        version,
+        path,
+      )
       .toArray()[0];
     return row ? { path: row.path, size: row.size, sha256: row.sha256 } : null;
   }
@@ -111,18 +120,23 @@ export class VersionTable {
       head.stage,
       JSON.stringify(head),
     );
-    if (head.stage !== "none") this.sql.exec("INSERT OR IGNORE INTO stage_history (version, stage) VALUES (?, ?)", head.version, head.stage);
+    if (head.stage !== "none")
+      this.sql.exec("INSERT OR IGNORE INTO stage_history (version, stage) VALUES (?, ?)", head.version, head.stage);
     this.outbox.enqueue({ kind: "version", payload: head });
   }
 
   /** Whether the version is, or has been, in `stage`. */
   everInStage(version: number, stage: string): boolean {
-    return this.sql.exec("SELECT 1 FROM stage_history WHERE version = ? AND stage = ?", version, stage).toArray().length > 0;
+    return (
+      this.sql.exec("SELECT 1 FROM stage_history WHERE version = ? AND stage = ?", version, stage).toArray().length > 0
+    );
   }
 
   /** The highest-numbered version that has ever been in `stage` (deleted versions leave no trace here). */
   lastEverInStage(stage: string): VersionHead | null {
-    const row = this.sql.exec<{ version: number }>("SELECT max(version) AS version FROM stage_history WHERE stage = ?", stage).one();
+    const row = this.sql
+      .exec<{ version: number }>("SELECT max(version) AS version FROM stage_history WHERE stage = ?", stage)
+      .one();
     return row.version === null ? null : this.head(row.version);
   }
 
@@ -154,12 +168,20 @@ export class VersionTable {
   /** Gives a version older than `file_keys` the keys of its files, once. */
   private buildKeys(version: number): void {
     if (this.sql.exec("SELECT 1 FROM file_keys_built WHERE version = ?", version).toArray().length > 0) return;
-    for (const { path } of this.sql.exec<{ path: string }>("SELECT path FROM files WHERE version = ?", version).toArray()) this.putKey(version, path);
+    for (const { path } of this.sql
+      .exec<{ path: string }>("SELECT path FROM files WHERE version = ?", version)
+      .toArray())
+      this.putKey(version, path);
     this.sql.exec("INSERT INTO file_keys_built (version) VALUES (?)", version);
   }
 
   private putKey(version: number, path: string): void {
-    this.sql.exec("INSERT OR IGNORE INTO file_keys (version, key, path) VALUES (?, ?, ?)", version, pathCollisionKey(path), path);
+    this.sql.exec(
+      "INSERT OR IGNORE INTO file_keys (version, key, path) VALUES (?, ?, ?)",
+      version,
+      pathCollisionKey(path),
+      path,
+    );
   }
 
   /** Adds a file, or replaces the one at its path; queues that one row for D1. */
@@ -192,12 +214,24 @@ export class VersionTable {
   }
 
   highestReady(): VersionRecord | null {
-    return this.withFiles(parse(this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE status = 'ready' ORDER BY version DESC LIMIT 1").toArray()[0]));
+    return this.withFiles(
+      parse(
+        this.sql
+          .exec<{ record: string }>("SELECT record FROM versions WHERE status = 'ready' ORDER BY version DESC LIMIT 1")
+          .toArray()[0],
+      ),
+    );
   }
 
   /** The highest version in `stage`: the stage fallback of resolution. */
   highestInStage(stage: Stage): VersionRecord | null {
-    return this.withFiles(parse(this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE stage = ? ORDER BY version DESC LIMIT 1", stage).toArray()[0]));
+    return this.withFiles(
+      parse(
+        this.sql
+          .exec<{ record: string }>("SELECT record FROM versions WHERE stage = ? ORDER BY version DESC LIMIT 1", stage)
+          .toArray()[0],
+      ),
+    );
   }
 
   /** The versions in `stage`, highest first. */
@@ -218,13 +252,26 @@ export class VersionTable {
 
   /** The version an `Idempotency-Key` created, with the hash of the body it came with. */
   idempotent(key: string): { request_hash: string; version: number } | null {
-    return this.sql.exec<{ request_hash: string; version: number }>("SELECT request_hash, version FROM idempotency WHERE key = ?", key).toArray()[0] ?? null;
+    return (
+      this.sql
+        .exec<{ request_hash: string; version: number }>(
+          "SELECT request_hash, version FROM idempotency WHERE key = ?",
+          key,
+        )
+        .toArray()[0] ?? null
+    );
   }
 
   /** Remembers a key, and forgets those older than IDEMPOTENCY_TTL_MS, so the table stays bounded. */
   rememberIdempotent(key: string, requestHash: string, version: number, at: string): void {
     this.pruneIdempotency(at);
-    this.sql.exec("INSERT INTO idempotency (key, request_hash, version, created_at) VALUES (?, ?, ?, ?)", key, requestHash, version, at);
+    this.sql.exec(
+      "INSERT INTO idempotency (key, request_hash, version, created_at) VALUES (?, ?, ?, ?)",
+      key,
+      requestHash,
+      version,
+      at,
+    );
   }
 
   pruneIdempotency(now: string): void {
@@ -233,7 +280,8 @@ export class VersionTable {
   }
 
   clear(): void {
-    for (const table of ["versions", "files", "file_keys", "file_keys_built", "stage_history", "idempotency"]) this.sql.exec(`DELETE FROM ${table}`);
+    for (const table of ["versions", "files", "file_keys", "file_keys_built", "stage_history", "idempotency"])
+      this.sql.exec(`DELETE FROM ${table}`);
   }
 
   private withFiles(head: VersionHead | null): VersionRecord | null {

@@ -71,7 +71,13 @@ export class WatchRelay extends DurableObject<Env> {
     const expires = url.searchParams.get("expires");
     const tokenId = url.searchParams.get("token");
     const key = url.searchParams.get("key") ?? undefined;
-    const watcher: Watcher = { model, alias, key, ...(expires ? { expiresAt: Number(expires) } : {}), ...(tokenId ? { tokenId } : {}) };
+    const watcher: Watcher = {
+      model,
+      alias,
+      key,
+      ...(expires ? { expiresAt: Number(expires) } : {}),
+      ...(tokenId ? { tokenId } : {}),
+    };
     const { 0: client, 1: server } = new WebSocketPair();
     // No await between accepting and the first message: no delivery can come in between.
     this.watch.accept(server, watcher);
@@ -86,7 +92,12 @@ export class WatchRelay extends DurableObject<Env> {
     // Not attached (all sockets gone, the model told): nothing to send to.
     if (!held) return { sockets: this.sockets(delivery.alias) };
     if (held.state !== null && delivery.seq <= held.seq) return { sockets: this.sockets(delivery.alias) };
-    this.hold(delivery.alias, { seq: delivery.seq, since: held.since, state: delivery.state, generation: delivery.generation });
+    this.hold(delivery.alias, {
+      seq: delivery.seq,
+      since: held.since,
+      state: delivery.state,
+      generation: delivery.generation,
+    });
     this.watch.publish(delivery.events.map((event) => ({ alias: delivery.alias, event })));
     const sockets = this.sockets(delivery.alias);
     if (sockets > 0 || this.attaching.has(delivery.alias)) return { sockets };
@@ -117,7 +128,12 @@ export class WatchRelay extends DurableObject<Env> {
       running = (async () => {
         const attached = await modelStateReads(this.env, model).attachRelay({ model, alias, relay });
         const held = this.held(alias)!;
-        this.hold(alias, held.state !== null && held.seq > attached.seq ? { ...held, since: attached.seq } : { ...attached, since: attached.seq });
+        this.hold(
+          alias,
+          held.state !== null && held.seq > attached.seq
+            ? { ...held, since: attached.seq }
+            : { ...attached, since: attached.seq },
+        );
       })().finally(() => this.attaching.delete(alias));
       this.attaching.set(alias, running);
     }
@@ -126,9 +142,19 @@ export class WatchRelay extends DurableObject<Env> {
 
   private held(alias: string): Held | null {
     const row = this.ctx.storage.sql
-      .exec<{ seq: number; since: number; state: string | null; generation: number }>("SELECT seq, since, state, generation FROM relay_state WHERE alias = ?", alias)
+      .exec<{ seq: number; since: number; state: string | null; generation: number }>(
+        "SELECT seq, since, state, generation FROM relay_state WHERE alias = ?",
+        alias,
+      )
       .toArray()[0];
-    return row ? { seq: row.seq, since: row.since, state: row.state === null ? null : (JSON.parse(row.state) as Outcome<ResolveState>), generation: row.generation } : null;
+    return row
+      ? {
+          seq: row.seq,
+          since: row.since,
+          state: row.state === null ? null : (JSON.parse(row.state) as Outcome<ResolveState>),
+          generation: row.generation,
+        }
+      : null;
   }
 
   private hold(alias: string, held: Held): void {

@@ -40,7 +40,17 @@ export function watcherOf(request: Request): Watcher | null {
 
 export type WatchMessage =
   | (Resolution & { event: string })
-  | { event: string; model: string; alias: string; version: null; generation: number; digest: null; files: null; uri: null; split: null };
+  | {
+      event: string;
+      model: string;
+      alias: string;
+      version: null;
+      generation: number;
+      digest: null;
+      files: null;
+      uri: null;
+      split: null;
+    };
 
 /** Close code for a socket whose token has expired or was revoked. */
 export const TOKEN_ENDED = 4001;

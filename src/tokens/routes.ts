@@ -49,7 +49,10 @@ const ScopeNames = z
     if (names.length === 0 || unknown !== undefined) {
       ctx.addIssue({
         code: "custom",
-        message: unknown !== undefined ? `unknown scope '${unknown}': one of ${SCOPES.join(", ")}` : `at least one of ${SCOPES.join(", ")}`,
+        message:
+          unknown !== undefined
+            ? `unknown scope '${unknown}': one of ${SCOPES.join(", ")}`
+            : `at least one of ${SCOPES.join(", ")}`,
       });
       return z.NEVER;
     }
@@ -85,14 +88,21 @@ export const Token = z
     description: z.string().nullable(),
     created_at: z.string(),
     created_by: z.string(),
-    parent: z.string().nullable().describe("The id of the minted token it was minted with: revoking that one revokes this one. null: minted with a token without a registry `jti`"),
+    parent: z
+      .string()
+      .nullable()
+      .describe(
+        "The id of the minted token it was minted with: revoking that one revokes this one. null: minted with a token without a registry `jti`",
+      ),
   })
   .meta({ id: "Token" });
 
 export const MintedToken = Token.extend({
   token: z.string().describe("The JWT: shown only in this answer"),
   ttl_s: z.number().int().describe("The lifetime granted, in seconds"),
-  ttl_capped: z.boolean().describe("Whether `ttl_s` was cut to the minting token's own `exp`: a token never outlives its minter"),
+  ttl_capped: z
+    .boolean()
+    .describe("Whether `ttl_s` was cut to the minting token's own `exp`: a token never outlives its minter"),
 }).meta({ id: "MintedToken" });
 
 /** The signing key; without `JWT_SECRET` the registry has none of its own (JWKS keys belong to their issuer). */
@@ -116,7 +126,10 @@ const audited = (row: TokenRow) => {
 };
 
 /** The caller as a manager of tokens: the models it sees and the aliases it may move. */
-const managerOf = (principal: Principal): TokenManager => ({ visibility: visibilityOf(principal), aliases: principal.aliases });
+const managerOf = (principal: Principal): TokenManager => ({
+  visibility: visibilityOf(principal),
+  aliases: principal.aliases,
+});
 
 /**
  * A minted token's `exp`: `ttl_s` from now, cut to the minter's own `exp` (a token never
@@ -127,7 +140,8 @@ function cappedExpiry(iat: number, ttlS: number, minter: Principal): { exp: numb
   const wanted = iat + ttlS;
   if (minter.expiresAt === undefined) return { exp: wanted, capped: false };
   const limit = Math.floor(minter.expiresAt / 1000);
-  if (limit <= iat) throw new ProblemError("unauthenticated", "This token expires now: it has no lifetime left to give a new token");
+  if (limit <= iat)
+    throw new ProblemError("unauthenticated", "This token expires now: it has no lifetime left to give a new token");
   return { exp: Math.min(wanted, limit), capped: limit < wanted };
 }
 
@@ -150,7 +164,11 @@ export const tokenRoutes = [
     responses: { 201: { description: "The token and its claims", schema: MintedToken } },
     errors: ["validation_failed", "unavailable", "payload_too_large", "unsupported_media_type"],
     async handler(c, { body, principal }) {
-      mayGrant(principal, { scopes: body.scope, ...(body.models ? { models: body.models } : {}), ...(body.aliases ? { aliases: body.aliases } : {}) });
+      mayGrant(principal, {
+        scopes: body.scope,
+        ...(body.models ? { models: body.models } : {}),
+        ...(body.aliases ? { aliases: body.aliases } : {}),
+      });
       const key = signingSecret(c.env);
       const cfg = config(c.env);
       const nowMs = Date.now();
@@ -158,7 +176,11 @@ export const tokenRoutes = [
       const { exp, capped } = cappedExpiry(iat, body.ttl_s, principal);
       const id = newTokenId(nowMs);
       const scope = body.scope.join(" ");
-      let jwt = new SignJWT({ scope, ...(body.models ? { models: body.models } : {}), ...(body.aliases ? { aliases: body.aliases } : {}) })
+      let jwt = new SignJWT({
+        scope,
+        ...(body.models ? { models: body.models } : {}),
+        ...(body.aliases ? { aliases: body.aliases } : {}),
+      })
         .setProtectedHeader({ alg: "HS256", typ: "JWT" })
         .setSubject(body.sub)
         .setJti(id)

@@ -52,14 +52,16 @@ export interface TokenManager {
   aliases: readonly string[] | undefined;
 }
 
-const managedBy = (manager: TokenManager) => and(manager.visibility.coversSql(tokens.models), globsWithinSql(tokens.aliases, manager.aliases));
+const managedBy = (manager: TokenManager) =>
+  and(manager.visibility.coversSql(tokens.models), globsWithinSql(tokens.aliases, manager.aliases));
 
 /** The ids of `id` and every token minted with it, and with those in turn (`parent_id`, indexed). */
 const treeOf = (id: string) =>
   sql`(WITH RECURSIVE tree(id) AS (SELECT ${id} UNION SELECT t.id FROM ${tokens} AS t JOIN tree ON t.parent_id = tree.id) SELECT id FROM tree)`;
 
 /** The condition under which a token minted with `parent` may be stored: the parent is not revoked (read in the insert's batch). */
-export const parentNotRevoked = (parent: string) => sql`NOT EXISTS (SELECT 1 FROM ${tokens} WHERE ${tokens.id} = ${parent} AND ${tokens.revokedAt} IS NOT NULL)`;
+export const parentNotRevoked = (parent: string) =>
+  sql`NOT EXISTS (SELECT 1 FROM ${tokens} WHERE ${tokens.id} = ${parent} AND ${tokens.revokedAt} IS NOT NULL)`;
 
 export class TokenStore {
   readonly db: DrizzleD1Database;
@@ -93,7 +95,10 @@ export class TokenStore {
    * a descendant minted after a look at the tree is revoked all the same.
    */
   revokeTree(id: string, at: string, by: string) {
-    return this.db.update(tokens).set({ revokedAt: at, revokedBy: by }).where(and(sql`${tokens.id} IN ${treeOf(id)}`, isNull(tokens.revokedAt)));
+    return this.db
+      .update(tokens)
+      .set({ revokedAt: at, revokedBy: by })
+      .where(and(sql`${tokens.id} IN ${treeOf(id)}`, isNull(tokens.revokedAt)));
   }
 
   /** A page of live tokens `manager` may manage, newest first, below `before`: `limit + 1` rows. */

@@ -18,7 +18,9 @@ import type { AppEnv } from "../http/app-env";
 export const BOOKMARK_COOKIE = "mreg_bookmark";
 
 export function bookmarkCookie(bookmark: string | undefined): string | undefined {
-  return bookmark && BOOKMARK.test(bookmark) ? `${BOOKMARK_COOKIE}=${bookmark}; Path=/; HttpOnly; SameSite=Strict; Max-Age=60` : undefined;
+  return bookmark && BOOKMARK.test(bookmark)
+    ? `${BOOKMARK_COOKIE}=${bookmark}; Path=/; HttpOnly; SameSite=Strict; Max-Age=60`
+    : undefined;
 }
 
 function sentBookmark(c: Context<AppEnv>): string | undefined {
@@ -30,7 +32,12 @@ function sentBookmark(c: Context<AppEnv>): string | undefined {
 const INTERNAL_BASE = "https://mreg.internal";
 
 /** `preview`: the client reads files to show them, not to download them (they are not counted). */
-export function apiFor(app: Hono<AppEnv>, c: Context<AppEnv>, principal: Principal, options: { preview?: boolean } = {}): MregClient {
+export function apiFor(
+  app: Hono<AppEnv>,
+  c: Context<AppEnv>,
+  principal: Principal,
+  options: { preview?: boolean } = {},
+): MregClient {
   let ctx: Parameters<Hono<AppEnv>["fetch"]>[2];
   try {
     ctx = c.executionCtx;

@@ -57,7 +57,10 @@ export const Csrf = ({ token }: { token: string }) => <input type="hidden" name=
  */
 export function Time({ at }: { at: string | null | undefined }) {
   if (!at) return <span class="muted">—</span>;
-  const full = `${at.replace("T", " ").replace(/\.\d+Z$/, "").replace(/Z$/, "")} UTC`;
+  const full = `${at
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, "")
+    .replace(/Z$/, "")} UTC`;
   const compact = `${full.slice(0, 16)} UTC`;
   return (
     <time datetime={at} title={full}>
@@ -83,7 +86,15 @@ export function Sha({ value }: { value: string | null | undefined }) {
 export { bytes } from "../domain/bytes-text";
 
 /** What an alias serves: `v3`, or a split as proportional bars; each version links to its page when `model` is given. */
-export function AliasValue({ version, split, model }: { version: number | null; split: SplitEntry[] | null; model?: string }) {
+export function AliasValue({
+  version,
+  split,
+  model,
+}: {
+  version: number | null;
+  split: SplitEntry[] | null;
+  model?: string;
+}) {
   const label = (v: number, text: string) => (model === undefined ? text : <a href={versionHref(model, v)}>{text}</a>);
   if (split && split.length > 0) {
     return (

@@ -71,7 +71,13 @@ const encoder = new TextEncoder();
 
 /** The session's MAC key: its own label, so no record is ever a CSRF token or the reverse. */
 async function mac(secret: string, body: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", encoder.encode(`mreg-ui-flash\n${secret}`), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(`mreg-ui-flash\n${secret}`),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
   return base64url(await crypto.subtle.sign("HMAC", key, encoder.encode(body)));
 }
 
@@ -82,7 +88,12 @@ export async function sealFlash(secret: string, flash: Flash): Promise<string> {
 }
 
 /** The record sealed in `sealed`, if it verifies under `secret`, is the one asked for on this page, and is fresh; else null. */
-export async function openFlash(secret: string, sealed: string, expected: FlashPage & { id: string }, now: number): Promise<Flash | null> {
+export async function openFlash(
+  secret: string,
+  sealed: string,
+  expected: FlashPage & { id: string },
+  now: number,
+): Promise<Flash | null> {
   const dot = sealed.indexOf(".");
   if (dot < 0) return null;
   const body = sealed.slice(0, dot);
@@ -108,14 +119,20 @@ export function doneText({ done, version }: Flash): string {
   switch (done.what) {
     case "alias": {
       const verb = done.action === "rollback" ? "Rolled back" : "Set";
-      const change = done.from === null ? `${verb} ${done.alias} to ${done.to}` : `${verb} ${done.alias}: ${done.from} → ${done.to}`;
+      const change =
+        done.from === null ? `${verb} ${done.alias} to ${done.to}` : `${verb} ${done.alias}: ${done.from} → ${done.to}`;
       return `${withReason(change, done.reason)}.`;
     }
     case "alias-deleted":
       return `Deleted the alias ${done.alias}.`;
     case "saved":
-      if (version === null) return done.changed ? "Saved the description and tags." : "Nothing to save: the description and tags were already so.";
-      return done.changed ? `Saved the description, tags and metrics of v${version}.` : `Nothing to save: v${version}'s description, tags and metrics were already so.`;
+      if (version === null)
+        return done.changed
+          ? "Saved the description and tags."
+          : "Nothing to save: the description and tags were already so.";
+      return done.changed
+        ? `Saved the description, tags and metrics of v${version}.`
+        : `Nothing to save: v${version}'s description, tags and metrics were already so.`;
     case "approved":
       return `You approved v${version ?? "?"} for ${done.target}.`;
   }
@@ -130,12 +147,18 @@ export const HISTORY_LOOKUP = 20;
  * generation). If other changes buried the entry meanwhile, the banner leaves "before" out
  * rather than guess.
  */
-export function aliasDone(action: "set" | "rollback", answer: Alias, history: Page<HistoryEntry> | null, sentReason: string | undefined): Done {
+export function aliasDone(
+  action: "set" | "rollback",
+  answer: Alias,
+  history: Page<HistoryEntry> | null,
+  sentReason: string | undefined,
+): Done {
   const items = history?.items ?? [];
   const at = items.findIndex((h) => h.generation === answer.generation);
   const entry = at < 0 ? undefined : items[at];
   // Oldest entry of a complete history: the alias held nothing before it.
-  const before = entry === undefined ? undefined : (items[at + 1] ?? (history?.next_cursor === null ? null : undefined));
+  const before =
+    entry === undefined ? undefined : (items[at + 1] ?? (history?.next_cursor === null ? null : undefined));
   const reason = entry ? entry.reason : sentReason || null;
   return {
     what: "alias",
@@ -154,7 +177,8 @@ function clip(text: string): string {
   return points.length <= MAX_TEXT ? text : `${points.slice(0, MAX_TEXT - 1).join("")}…`;
 }
 
-const pageHref = (page: FlashPage) => (page.version === null ? modelHref(page.model) : versionHref(page.model, page.version));
+const pageHref = (page: FlashPage) =>
+  page.version === null ? modelHref(page.model) : versionHref(page.model, page.version);
 const cookieName = (id: string) => `${COOKIE_PREFIX}${id}`;
 
 type Ctx = Context<AppEnv>;
@@ -162,9 +186,17 @@ type Ctx = Context<AppEnv>;
 /** Leaves the record of what this session's post did for `page`; returns the address to redirect to. */
 export async function leaveFlash(c: Ctx, session: Session, page: FlashPage, done: Done): Promise<string> {
   const id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-  const sealed = await sealFlash(session.secret, { id, at: Date.now(), model: page.model, version: page.version, done });
+  const sealed = await sealFlash(session.secret, {
+    id,
+    at: Date.now(),
+    model: page.model,
+    version: page.version,
+    done,
+  });
   const href = pageHref(page);
-  c.header("set-cookie", uiCookie(c, cookieName(id), sealed, { maxAge: FLASH_TTL_MS / 1000, path: href }), { append: true });
+  c.header("set-cookie", uiCookie(c, cookieName(id), sealed, { maxAge: FLASH_TTL_MS / 1000, path: href }), {
+    append: true,
+  });
   return `${href}?flash=${id}`;
 }
 

@@ -41,7 +41,10 @@ export function LineageSvg({ graph }: { graph: LineageGraph }) {
   for (const n of graph.nodes) {
     const row = rows.get(n.distance) ?? 0;
     rows.set(n.distance, row + 1);
-    at.set(keyOf("redacted" in n ? n : { model: n.model, version: n.version }), { x: colX(columns.get(n.distance)!), y: rowY(row) });
+    at.set(keyOf("redacted" in n ? n : { model: n.model, version: n.version }), {
+      x: colX(columns.get(n.distance)!),
+      y: rowY(row),
+    });
   }
   const datasetAt = [...datasets.values()].map((d, row) => ({ ...d, x: colX(0), y: rowY(row) }));
   const columnCount = distances.length + offset;
@@ -63,7 +66,15 @@ export function LineageSvg({ graph }: { graph: LineageGraph }) {
   return (
     <svg class="lineage-graph" viewBox={`0 0 ${width} ${height}`} width={width} height={height} aria-hidden="true">
       <defs>
-        <marker id="lineage-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse">
+        <marker
+          id="lineage-arrow"
+          viewBox="0 0 10 10"
+          refX="10"
+          refY="5"
+          markerWidth="8"
+          markerHeight="8"
+          orient="auto-start-reverse"
+        >
           <path d="M0,0 L10,5 L0,10 z" fill="#8c959f" />
         </marker>
       </defs>
@@ -90,7 +101,16 @@ export function LineageSvg({ graph }: { graph: LineageGraph }) {
           const p = at.get(keyOf(n))!;
           return (
             <g>
-              <rect x={p.x} y={p.y} width={BOX_W} height={BOX_H} rx="4" fill="#f6f8fa" stroke="#d0d7de" stroke-dasharray="4 3" />
+              <rect
+                x={p.x}
+                y={p.y}
+                width={BOX_W}
+                height={BOX_H}
+                rx="4"
+                fill="#f6f8fa"
+                stroke="#d0d7de"
+                stroke-dasharray="4 3"
+              />
               <text x={p.x + 8} y={p.y + 24} font-size="12" fill="#57606a">
                 (hidden)
               </text>
@@ -102,7 +122,16 @@ export function LineageSvg({ graph }: { graph: LineageGraph }) {
         const label = `${n.model} v${n.version}`;
         return (
           <a href={versionHref(n.model, n.version)}>
-            <rect x={p.x} y={p.y} width={BOX_W} height={BOX_H} rx="4" fill={root ? "#ddf4ff" : "#fff"} stroke={root ? "#0550ae" : "#8c959f"} stroke-width={root ? "2" : "1"} />
+            <rect
+              x={p.x}
+              y={p.y}
+              width={BOX_W}
+              height={BOX_H}
+              rx="4"
+              fill={root ? "#ddf4ff" : "#fff"}
+              stroke={root ? "#0550ae" : "#8c959f"}
+              stroke-width={root ? "2" : "1"}
+            />
             <text x={p.x + 8} y={p.y + 16} font-size="12" font-weight="600" fill="#1b1f24">
               {cut(label, 26)}
             </text>

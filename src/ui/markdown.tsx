@@ -52,7 +52,8 @@ md.renderer.rules.html_inline = (tokens, idx) => escape(tokens[idx]!.content);
 // One pass over the tokens after parsing: shifted headings, rel on links.
 md.core.ruler.push("card_presentation", (state) => {
   for (const token of state.tokens) {
-    if (token.type === "heading_open" || token.type === "heading_close") token.tag = `h${Math.min(6, Number(token.tag.slice(1)) + 2)}`;
+    if (token.type === "heading_open" || token.type === "heading_close")
+      token.tag = `h${Math.min(6, Number(token.tag.slice(1)) + 2)}`;
     for (const child of token.children ?? []) if (child.type === "link_open") child.attrSet("rel", REL);
   }
 });

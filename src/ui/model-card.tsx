@@ -59,7 +59,9 @@ function Metadata({ metadata, rest }: { metadata: CardMetadata; rest: [string, J
           ))}
         </tbody>
       </table>
-      {rest.length > shown.length && <p class="muted">{`and ${rest.length - shown.length} more fields (see README.md)`}</p>}
+      {rest.length > shown.length && (
+        <p class="muted">{`and ${rest.length - shown.length} more fields (see README.md)`}</p>
+      )}
     </section>
   );
 }
@@ -68,7 +70,9 @@ export function ModelCard({ source }: { source: string }) {
   const card = parseModelCard(source);
   return (
     <>
-      {card.error !== null && <Notice kind="info">{`The card's metadata (its YAML front matter) could not be read: ${card.error}.`}</Notice>}
+      {card.error !== null && (
+        <Notice kind="info">{`The card's metadata (its YAML front matter) could not be read: ${card.error}.`}</Notice>
+      )}
       {card.data !== null && <Metadata metadata={card.metadata} rest={otherFields(card.data)} />}
       <Markdown source={card.body} />
     </>

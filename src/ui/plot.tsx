@@ -44,7 +44,17 @@ export function MetricPlots({ versions, aliases, names }: { versions: Version[];
   );
 }
 
-function MetricPlot({ versions, held, name, column }: { versions: Version[]; held: Map<number, string[]>; name: string; column: Map<number, number> }) {
+function MetricPlot({
+  versions,
+  held,
+  name,
+  column,
+}: {
+  versions: Version[];
+  held: Map<number, string[]>;
+  name: string;
+  column: Map<number, number>;
+}) {
   const points = versions
     .filter((v) => typeof v.metrics[name] === "number")
     .map((v) => ({ version: v.version, value: v.metrics[name]! }))
@@ -83,7 +93,13 @@ function MetricPlot({ versions, held, name, column }: { versions: Version[]; hel
           {fmt(min)}
         </text>
       )}
-      <text class="axis-title" transform={`translate(16 ${PAD.top + plotH / 2}) rotate(-90)`} text-anchor="middle" font-size="12" fill="#57606a">
+      <text
+        class="axis-title"
+        transform={`translate(16 ${PAD.top + plotH / 2}) rotate(-90)`}
+        text-anchor="middle"
+        font-size="12"
+        fill="#57606a"
+      >
         {name}
       </text>
       <text class="axis-title" x={PAD.left + plotW / 2} y={H - 6} text-anchor="middle" font-size="12" fill="#57606a">
@@ -94,11 +110,26 @@ function MetricPlot({ versions, held, name, column }: { versions: Version[]; hel
         const aliasNames = held.get(p.version);
         return (
           <g data-version={String(p.version)}>
-            <circle cx={x(i)} cy={y(p.value)} r={aliasNames ? 7 : 4} fill={aliasNames ? "#fff" : "#0550ae"} stroke="#0550ae" stroke-width="2">
+            <circle
+              cx={x(i)}
+              cy={y(p.value)}
+              r={aliasNames ? 7 : 4}
+              fill={aliasNames ? "#fff" : "#0550ae"}
+              stroke="#0550ae"
+              stroke-width="2"
+            >
               <title>{`v${p.version}: ${name} = ${fmt(p.value)}${aliasNames ? ` (${aliasNames.join(", ")})` : ""}`}</title>
             </circle>
             {labelled && (
-              <text class="value" x={x(i)} y={y(p.value) - 12} text-anchor="middle" font-size="12" font-weight="600" fill="#1b1f24">
+              <text
+                class="value"
+                x={x(i)}
+                y={y(p.value) - 12}
+                text-anchor="middle"
+                font-size="12"
+                font-weight="600"
+                fill="#1b1f24"
+              >
                 {fmt(p.value)}
               </text>
             )}

@@ -81,11 +81,19 @@ export function registerUi(app: Hono<AppEnv>): void {
   async function caller(c: Ctx): Promise<Caller | Response> {
     const session = await currentSession(c);
     if (session) {
-      const page = { principal: session.principal, csrf: await csrfToken(session), canSignOut: session.via === "token" };
+      const page = {
+        principal: session.principal,
+        csrf: await csrfToken(session),
+        canSignOut: session.via === "token",
+      };
       return { page, api: apiFor(app, c, session.principal), session };
     }
     if (config(c.env).PUBLIC_READ && c.req.method === "GET") {
-      return { page: { principal: ANONYMOUS, csrf: null, canSignOut: false }, api: apiFor(app, c, ANONYMOUS), session: null };
+      return {
+        page: { principal: ANONYMOUS, csrf: null, canSignOut: false },
+        api: apiFor(app, c, ANONYMOUS),
+        session: null,
+      };
     }
     const url = new URL(c.req.url);
     return c.redirect(`/sign-in?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
@@ -100,7 +108,8 @@ export function registerUi(app: Hono<AppEnv>): void {
     const form: Record<string, string> = {};
     for (const [k, v] of Object.entries(body)) if (typeof v === "string") form[k] = v;
     const page = { principal: session.principal, csrf: await csrfToken(session), canSignOut: session.via === "token" };
-    if (!(await csrfValid(session, form.csrf))) return errorPage(c, 403, "The form's CSRF token is missing or wrong; reload the page and try again.", page);
+    if (!(await csrfValid(session, form.csrf)))
+      return errorPage(c, 403, "The form's CSRF token is missing or wrong; reload the page and try again.", page);
     return { caller: { page, api: apiFor(app, c, session.principal), session }, form };
   }
 
@@ -113,7 +122,8 @@ export function registerUi(app: Hono<AppEnv>): void {
       try {
         return await render(c, who);
       } catch (err) {
-        if (err instanceof MregError && err.status >= 400 && err.status < 500) return errorPage(c, err.status, err.detail, who.page);
+        if (err instanceof MregError && err.status >= 400 && err.status < 500)
+          return errorPage(c, err.status, err.detail, who.page);
         throw err;
       }
     };
@@ -126,14 +136,16 @@ export function registerUi(app: Hono<AppEnv>): void {
     const token = typeof body.token === "string" ? body.token.trim() : "";
     const next = safeNext(body.next);
     const result = await signIn(c, token);
-    if (!result.ok) return c.html(<SignInPage error={`That token was not accepted: ${result.reason}.`} next={next} />, 401);
+    if (!result.ok)
+      return c.html(<SignInPage error={`That token was not accepted: ${result.reason}.`} next={next} />, 401);
     return c.redirect(next, 303);
   });
   app.post("/sign-out", async (c) => {
     if (!sameOrigin(c)) return errorPage(c, 403, "Forms are accepted only from this registry's own pages.", null);
     const session = await currentSession(c);
     const body = await c.req.parseBody();
-    if (session && !(await csrfValid(session, body.csrf))) return errorPage(c, 403, "The form's CSRF token is missing or wrong.", null);
+    if (session && !(await csrfValid(session, body.csrf)))
+      return errorPage(c, 403, "The form's CSRF token is missing or wrong.", null);
     signOut(c);
     return c.redirect("/sign-in", 303);
   });
@@ -141,7 +153,12 @@ export function registerUi(app: Hono<AppEnv>): void {
   app.get(
     "/",
     page(async (c, { page, api }) => {
-      const query = { prefix: c.req.query("prefix") ?? "", kind: c.req.query("kind") ?? "", tag: c.req.query("tag") ?? "", cursor: c.req.query("cursor") ?? "" };
+      const query = {
+        prefix: c.req.query("prefix") ?? "",
+        kind: c.req.query("kind") ?? "",
+        tag: c.req.query("tag") ?? "",
+        cursor: c.req.query("cursor") ?? "",
+      };
       const models = await api.models.list({
         limit: 50,
         ...(query.prefix && { prefix: query.prefix }),
@@ -154,7 +171,11 @@ export function registerUi(app: Hono<AppEnv>): void {
   );
 
   /** The Model page, with what to say at its top (a refusal, or the record of this session's post that redirected here). */
-  async function renderModel(c: Ctx, { page, api, session }: Caller, extra: { notice?: PageNotice; status?: number; edit?: ModelView["edit"] } = {}): Promise<Response> {
+  async function renderModel(
+    c: Ctx,
+    { page, api, session }: Caller,
+    extra: { notice?: PageNotice; status?: number; edit?: ModelView["edit"] } = {},
+  ): Promise<Response> {
     const name = param(c, "model");
     const [model, aliases, versions, gates] = await Promise.all([
       api.models.get(name),
@@ -180,7 +201,17 @@ export function registerUi(app: Hono<AppEnv>): void {
     const asked = c.req.queries("metric")?.filter((m) => names.includes(m)) ?? [];
     const metrics = asked.length > 0 ? asked : names;
     const notice = extra.notice ?? (await takeFlash(c, session, { model: name, version: null }));
-    const view: ModelView = { model, aliases, history, versions: versions.items, gates, guards, metrics, notice, ...(extra.edit && { edit: extra.edit }) };
+    const view: ModelView = {
+      model,
+      aliases,
+      history,
+      versions: versions.items,
+      gates,
+      guards,
+      metrics,
+      notice,
+      ...(extra.edit && { edit: extra.edit }),
+    };
     return c.html(<ModelPage page={page} view={view} />, extra.status === undefined ? 200 : httpStatus(extra.status));
   }
 
@@ -190,7 +221,11 @@ export function registerUi(app: Hono<AppEnv>): void {
   );
 
   /** The Version page, with what to say at its top (a refusal, or the record of this session's post that redirected here). */
-  async function renderVersion(c: Ctx, { page, api, session }: Caller, extra: { notice?: PageNotice; status?: number; edit?: VersionView["edit"] } = {}): Promise<Response> {
+  async function renderVersion(
+    c: Ctx,
+    { page, api, session }: Caller,
+    extra: { notice?: PageNotice; status?: number; edit?: VersionView["edit"] } = {},
+  ): Promise<Response> {
     const name = param(c, "model");
     const number = versionNumber(param(c, "version"));
     const [version, lineage, approvals, gates] = await Promise.all([
@@ -209,12 +244,22 @@ export function registerUi(app: Hono<AppEnv>): void {
         // A range, so no more than the cap is read whatever the stored object holds.
         // Read as a preview: showing the card is not a download of it.
         const preview = apiFor(app, c, page.principal, { preview: true });
-        const download = await preview.files.download(name, number, readme.path, { range: { start: 0, end: readme.size - 1 } });
+        const download = await preview.files.download(name, number, readme.path, {
+          range: { start: 0, end: readme.size - 1 },
+        });
         card.source = download.body ? await new Response(download.body).text() : null;
       }
     }
     const notice = extra.notice ?? (await takeFlash(c, session, { model: name, version: number }));
-    const view: VersionView = { version, lineage, approvals, gates: results, card, notice, ...(extra.edit && { edit: extra.edit }) };
+    const view: VersionView = {
+      version,
+      lineage,
+      approvals,
+      gates: results,
+      card,
+      notice,
+      ...(extra.edit && { edit: extra.edit }),
+    };
     return c.html(<VersionPage page={page} view={view} />, extra.status === undefined ? 200 : httpStatus(extra.status));
   }
 
@@ -247,7 +292,11 @@ export function registerUi(app: Hono<AppEnv>): void {
   app.get(
     "/m/:model/diff",
     page(async (c, { page, api }) => {
-      const diff = await api.lineage.diff(param(c, "model"), versionNumber(c.req.query("a")), versionNumber(c.req.query("b")));
+      const diff = await api.lineage.diff(
+        param(c, "model"),
+        versionNumber(c.req.query("a")),
+        versionNumber(c.req.query("b")),
+      );
       return c.html(<DiffPage page={page} diff={diff} />);
     }),
   );
@@ -269,7 +318,10 @@ export function registerUi(app: Hono<AppEnv>): void {
       const name = param(c, "model");
       const alias = c.req.query("alias") ?? "";
       const number = versionNumber(c.req.query("version"));
-      const [version, dryRun] = await Promise.all([api.versions.get(name, number), dryRunFor(api, name, alias, number)]);
+      const [version, dryRun] = await Promise.all([
+        api.versions.get(name, number),
+        dryRunFor(api, name, alias, number),
+      ]);
       return c.html(<PromotePage page={page} view={{ model: name, alias, version, dryRun }} />);
     }),
   );
@@ -280,7 +332,11 @@ export function registerUi(app: Hono<AppEnv>): void {
    * without `refused`, by an error page.
    */
   const post =
-    (scope: Scope, handle: (c: Ctx, who: Poster, form: Record<string, string>) => Promise<Response>, refused?: Refused) =>
+    (
+      scope: Scope,
+      handle: (c: Ctx, who: Poster, form: Record<string, string>) => Promise<Response>,
+      refused?: Refused,
+    ) =>
     async (c: Ctx): Promise<Response> => {
       const got = await poster(c);
       if (got instanceof Response) return got;
@@ -310,8 +366,10 @@ export function registerUi(app: Hono<AppEnv>): void {
         if (cookie) res.headers.append("set-cookie", cookie);
         return res;
       } catch (err) {
-        if (err instanceof FormError) return refuse({ status: 400, text: err.message, advice: "Correct the form and send it again." });
-        if (err instanceof MregError && err.status >= 400 && err.status < 500) return refuse({ status: err.status, text: err.detail, advice: adviceFor(err.code, scope) });
+        if (err instanceof FormError)
+          return refuse({ status: 400, text: err.message, advice: "Correct the form and send it again." });
+        if (err instanceof MregError && err.status >= 400 && err.status < 500)
+          return refuse({ status: err.status, text: err.detail, advice: adviceFor(err.code, scope) });
         throw err;
       }
     };
@@ -328,7 +386,9 @@ export function registerUi(app: Hono<AppEnv>): void {
     renderVersion(c, who, {
       notice: { kind: "bad", text: problem.text, advice: problem.advice },
       status: problem.status,
-      ...(form.metrics !== undefined && { edit: { description: form.description ?? "", tags: form.tags ?? "", metrics: form.metrics } }),
+      ...(form.metrics !== undefined && {
+        edit: { description: form.description ?? "", tags: form.tags ?? "", metrics: form.metrics },
+      }),
     });
 
   app.post(
@@ -338,15 +398,24 @@ export function registerUi(app: Hono<AppEnv>): void {
       const alias = form.alias ?? "";
       const number = versionNumber(form.version);
       try {
-        const set = await who.api.aliases.set(name, alias, { version: number, ...(form.reason && { reason: form.reason }) });
+        const set = await who.api.aliases.set(name, alias, {
+          version: number,
+          ...(form.reason && { reason: form.reason }),
+        });
         const done = aliasDone("set", set, await historyAfter(who.api, name, set.alias), form.reason);
         return c.redirect(await leaveFlash(c, who.session, { model: name, version: null }, done), 303);
       } catch (err) {
         if (!(err instanceof MregError) || err.status >= 500) throw err;
         // The refusal is shown on the dry-run page, with the checks that failed.
-        const [version, dryRun] = await Promise.all([who.api.versions.get(name, number), dryRunFor(who.api, name, alias, number)]);
+        const [version, dryRun] = await Promise.all([
+          who.api.versions.get(name, number),
+          dryRunFor(who.api, name, alias, number),
+        ]);
         const refused = { detail: err.detail, checks: err.checks };
-        return c.html(<PromotePage page={who.page} view={{ model: name, alias, version, dryRun, refused }} />, httpStatus(err.status));
+        return c.html(
+          <PromotePage page={who.page} view={{ model: name, alias, version, dryRun, refused }} />,
+          httpStatus(err.status),
+        );
       }
     }),
   );
@@ -360,7 +429,10 @@ export function registerUi(app: Hono<AppEnv>): void {
         const alias = param(c, "alias");
         if (form.confirm !== "yes") throw new FormError(`Tick 'confirm' to roll back ${alias}.`);
         const to = form.to_version ? versionNumber(form.to_version) : undefined;
-        const rolled = await who.api.aliases.rollback(name, alias, { ...(to !== undefined && { to_version: to }), ...(form.reason && { reason: form.reason }) });
+        const rolled = await who.api.aliases.rollback(name, alias, {
+          ...(to !== undefined && { to_version: to }),
+          ...(form.reason && { reason: form.reason }),
+        });
         const done = aliasDone("rollback", rolled, await historyAfter(who.api, name, rolled.alias), form.reason);
         return c.redirect(await leaveFlash(c, who.session, { model: name, version: null }, done), 303);
       },
@@ -378,7 +450,15 @@ export function registerUi(app: Hono<AppEnv>): void {
         if (form.confirm !== "yes") throw new FormError(`Tick 'confirm' to delete the alias ${alias}.`);
         await who.api.aliases.delete(name, alias, { reason: "deleted from the web UI" });
         // Alias names are case-insensitive, and stored (and listed) in lower case.
-        return c.redirect(await leaveFlash(c, who.session, { model: name, version: null }, { what: "alias-deleted", alias: alias.toLowerCase() }), 303);
+        return c.redirect(
+          await leaveFlash(
+            c,
+            who.session,
+            { model: name, version: null },
+            { what: "alias-deleted", alias: alias.toLowerCase() },
+          ),
+          303,
+        );
       },
       onModelPage,
     ),
@@ -401,7 +481,10 @@ export function registerUi(app: Hono<AppEnv>): void {
         // Nothing changed: no write, and no audit event saying so.
         const changed = Object.keys(patch).length > 0;
         if (changed) await who.api.models.update(name, patch);
-        return c.redirect(await leaveFlash(c, who.session, { model: name, version: null }, { what: "saved", changed }), 303);
+        return c.redirect(
+          await leaveFlash(c, who.session, { model: name, version: null }, { what: "saved", changed }),
+          303,
+        );
       },
       onModelPage,
     ),
@@ -427,7 +510,10 @@ export function registerUi(app: Hono<AppEnv>): void {
         };
         const changed = Object.keys(patch).length > 0;
         if (changed) await who.api.versions.update(name, number, patch);
-        return c.redirect(await leaveFlash(c, who.session, { model: name, version: number }, { what: "saved", changed }), 303);
+        return c.redirect(
+          await leaveFlash(c, who.session, { model: name, version: number }, { what: "saved", changed }),
+          303,
+        );
       },
       onVersionPage,
     ),
@@ -441,8 +527,19 @@ export function registerUi(app: Hono<AppEnv>): void {
         const name = param(c, "model");
         const number = versionNumber(param(c, "version"));
         const target = form.target ?? "";
-        const approval = await who.api.approvals.add(name, number, { target, ...(form.comment && { comment: form.comment }) });
-        return c.redirect(await leaveFlash(c, who.session, { model: name, version: number }, { what: "approved", target: approval.target }), 303);
+        const approval = await who.api.approvals.add(name, number, {
+          target,
+          ...(form.comment && { comment: form.comment }),
+        });
+        return c.redirect(
+          await leaveFlash(
+            c,
+            who.session,
+            { model: name, version: number },
+            { what: "approved", target: approval.target },
+          ),
+          303,
+        );
       },
       onVersionPage,
     ),
@@ -512,7 +609,8 @@ function sameOrigin(c: Ctx): boolean {
 }
 
 /** A status the API answered (4xx), in Hono's type for an answer with a body. */
-const httpStatus = (status: number): ContentfulStatusCode => (status >= 400 && status < 600 ? (status as ContentfulStatusCode) : 500);
+const httpStatus = (status: number): ContentfulStatusCode =>
+  status >= 400 && status < 600 ? (status as ContentfulStatusCode) : 500;
 
 /** A path parameter of the route that matched (always present there). */
 function param(c: Ctx, name: string): string {
@@ -523,7 +621,8 @@ function param(c: Ctx, name: string): string {
 
 function versionNumber(raw: string | undefined): number {
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new MregError({ status: 400, code: "validation_failed", detail: `'${raw ?? ""}' is not a version number` });
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new MregError({ status: 400, code: "validation_failed", detail: `'${raw ?? ""}' is not a version number` });
   return n;
 }
 

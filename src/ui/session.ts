@@ -63,14 +63,31 @@ export function signOut(c: Ctx): void {
 }
 
 function cookie(c: Ctx, value: string, expSeconds: number): string {
-  return uiCookie(c, SESSION_COOKIE, value, { maxAge: Math.max(0, expSeconds - Math.floor(Date.now() / 1000)), path: "/" });
+  return uiCookie(c, SESSION_COOKIE, value, {
+    maxAge: Math.max(0, expSeconds - Math.floor(Date.now() / 1000)),
+    path: "/",
+  });
 }
 
 /** A cookie of the UI's: `HttpOnly; SameSite=Strict`, and `Secure` unless served from loopback over plain http. */
-export function uiCookie(c: Ctx, name: string, value: string, { maxAge, path }: { maxAge: number; path: string }): string {
+export function uiCookie(
+  c: Ctx,
+  name: string,
+  value: string,
+  { maxAge, path }: { maxAge: number; path: string },
+): string {
   const url = new URL(c.req.url);
-  const loopback = url.protocol === "http:" && (url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.hostname === "[::1]");
-  return [`${name}=${value}`, `Path=${path}`, "HttpOnly", "SameSite=Strict", `Max-Age=${maxAge}`, ...(loopback ? [] : ["Secure"])].join("; ");
+  const loopback =
+    url.protocol === "http:" &&
+    (url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.hostname === "[::1]");
+  return [
+    `${name}=${value}`,
+    `Path=${path}`,
+    "HttpOnly",
+    "SameSite=Strict",
+    `Max-Age=${maxAge}`,
+    ...(loopback ? [] : ["Secure"]),
+  ].join("; ");
 }
 
 export async function csrfToken(session: Session): Promise<string> {

@@ -22,13 +22,16 @@ function short(value: unknown, max = 120): string {
 export function aliasValueText(value: unknown): string {
   if (!isObj(value)) return "(unset)";
   if (Array.isArray(value.split) && value.split.length > 0) {
-    return value.split.map((s: unknown) => (isObj(s) ? `v${num(s.version) ?? "?"} ${num(s.weight) ?? "?"}%` : "?")).join(" / ");
+    return value.split
+      .map((s: unknown) => (isObj(s) ? `v${num(s.version) ?? "?"} ${num(s.weight) ?? "?"}%` : "?"))
+      .join(" / ");
   }
   const v = num(value.version);
   return v === null ? "(unset)" : `v${v}`;
 }
 
-export const withReason = (text: string, reason: string | null | undefined) => (reason ? `${text}, reason “${reason}”` : text);
+export const withReason = (text: string, reason: string | null | undefined) =>
+  reason ? `${text}, reason “${reason}”` : text;
 
 /** One audit event's change, in words. */
 export function changeText(e: AuditEvent): string {
@@ -38,14 +41,26 @@ export function changeText(e: AuditEvent): string {
     case "alias.set":
     case "rollback":
     case "alias.delete": {
-      const verb = e.action === "rollback" ? (e.actor === "guard" ? " (rolled back by its guard)" : " (rollback)") : e.action === "alias.delete" ? " (deleted)" : "";
+      const verb =
+        e.action === "rollback"
+          ? e.actor === "guard"
+            ? " (rolled back by its guard)"
+            : " (rollback)"
+          : e.action === "alias.delete"
+            ? " (deleted)"
+            : "";
       const gates = detail.gates === "skipped" ? "; gates skipped" : "";
-      return withReason(`${e.alias ?? "?"}: ${aliasValueText(e.from)} → ${aliasValueText(e.to)}${verb}${gates}`, e.reason);
+      return withReason(
+        `${e.alias ?? "?"}: ${aliasValueText(e.from)} → ${aliasValueText(e.to)}${verb}${gates}`,
+        e.reason,
+      );
     }
     case "alias.swap": {
       if (isObj(e.from) && isObj(e.to)) {
         const to = e.to;
-        const parts = Object.keys(e.from).map((alias) => `${alias}: ${aliasValueText((e.from as Obj)[alias])} → ${aliasValueText(to[alias])}`);
+        const parts = Object.keys(e.from).map(
+          (alias) => `${alias}: ${aliasValueText((e.from as Obj)[alias])} → ${aliasValueText(to[alias])}`,
+        );
         return withReason(`swapped ${parts.join("; ")}`, e.reason);
       }
       break;
@@ -53,10 +68,17 @@ export function changeText(e: AuditEvent): string {
     case "version.stage":
       return withReason(`${version} stage: ${str(e.from) ?? "?"} → ${str(e.to) ?? "?"}`, e.reason);
     case "promotion_denied": {
-      const checks = Array.isArray(detail.checks) ? detail.checks.filter((c): c is Obj => isObj(c) && c.passed === false).map((c) => str(c.check) ?? "?") : [];
+      const checks = Array.isArray(detail.checks)
+        ? detail.checks.filter((c): c is Obj => isObj(c) && c.passed === false).map((c) => str(c.check) ?? "?")
+        : [];
       const target = str(detail.target) ?? e.alias ?? "?";
-      const versions = Array.isArray(detail.versions) ? detail.versions.map((v) => `v${String(v)}`).join(", ") : version;
-      return withReason(`${target} refused ${versions}${checks.length > 0 ? `: failed ${checks.join(", ")}` : ""}`, e.reason);
+      const versions = Array.isArray(detail.versions)
+        ? detail.versions.map((v) => `v${String(v)}`).join(", ")
+        : version;
+      return withReason(
+        `${target} refused ${versions}${checks.length > 0 ? `: failed ${checks.join(", ")}` : ""}`,
+        e.reason,
+      );
     }
     case "approval.add":
       return withReason(`${version} approved for ${isObj(e.to) ? (str(e.to.target) ?? "?") : "?"}`, e.reason);
@@ -74,7 +96,9 @@ export function changeText(e: AuditEvent): string {
       return `created${isObj(e.to) && str(e.to.kind) ? ` (${str(e.to.kind)})` : ""}`;
     case "model.update":
     case "version.update": {
-      const fields = Array.isArray(detail.fields) ? detail.fields.filter((f): f is string => typeof f === "string") : [];
+      const fields = Array.isArray(detail.fields)
+        ? detail.fields.filter((f): f is string => typeof f === "string")
+        : [];
       return `${version ? `${version} ` : ""}changed ${fields.length > 0 ? fields.join(", ") : "nothing"}`;
     }
     case "version.create":
@@ -99,31 +123,52 @@ export function changeText(e: AuditEvent): string {
       break;
     case "upload.fail":
     case "upload.abort":
-      return withReason(`${version} upload of ${str(detail.path) ?? "?"} ${e.action === "upload.fail" ? "failed" : "aborted"}`, e.reason);
+      return withReason(
+        `${version} upload of ${str(detail.path) ?? "?"} ${e.action === "upload.fail" ? "failed" : "aborted"}`,
+        e.reason,
+      );
   }
-  const parts = [e.from !== undefined || e.to !== undefined ? `${short(e.from ?? null)} → ${short(e.to ?? null)}` : "", version].filter(Boolean);
+  const parts = [
+    e.from !== undefined || e.to !== undefined ? `${short(e.from ?? null)} → ${short(e.to ?? null)}` : "",
+    version,
+  ].filter(Boolean);
   return withReason(parts.join(" ") || e.action, e.reason);
 }
 
-const LINEAGE_WORDS: Record<string, string> = { git_sha: "a git sha", run_id: "a run id", datasets: "datasets", git_repo: "a git repo", run_url: "a run URL", params: "params", parents: "parents", framework: "a framework", signature: "a signature" };
+const LINEAGE_WORDS: Record<string, string> = {
+  git_sha: "a git sha",
+  run_id: "a run id",
+  datasets: "datasets",
+  git_repo: "a git repo",
+  run_url: "a run URL",
+  params: "params",
+  parents: "parents",
+  framework: "a framework",
+  signature: "a signature",
+};
 
 /** A gate policy as rules a person reads: one line per check. */
 export function policyRules(policy: GatePolicy | AppliedGatePolicy): string[] {
   const rules: string[] = [];
   for (const m of policy.metrics ?? []) {
-    const bounds = [m.min !== undefined ? `≥ ${m.min}` : "", m.max !== undefined ? `≤ ${m.max}` : ""].filter(Boolean).join(" and ");
+    const bounds = [m.min !== undefined ? `≥ ${m.min}` : "", m.max !== undefined ? `≤ ${m.max}` : ""]
+      .filter(Boolean)
+      .join(" and ");
     rules.push(`${m.name} ${bounds || "present"}`);
   }
   for (const n of policy.no_regression ?? []) {
     const higher = n.higher_is_better ?? true;
     const tolerance = n.tolerance ?? 0;
-    rules.push(`${n.metric} no worse than the current holder's (${higher ? "higher" : "lower"} is better${tolerance ? `, tolerance ${tolerance}` : ""})`);
+    rules.push(
+      `${n.metric} no worse than the current holder's (${higher ? "higher" : "lower"} is better${tolerance ? `, tolerance ${tolerance}` : ""})`,
+    );
   }
   for (const [k, v] of Object.entries(policy.required_tags ?? {})) rules.push(`tag ${k} = ${v}`);
   if (policy.required_lineage && policy.required_lineage.length > 0) {
     rules.push(`lineage records ${policy.required_lineage.map((f) => LINEAGE_WORDS[f] ?? f).join(", ")}`);
   }
-  if (policy.approvals) rules.push(`${policy.approvals} approval${policy.approvals === 1 ? "" : "s"} by someone other than its creator`);
+  if (policy.approvals)
+    rules.push(`${policy.approvals} approval${policy.approvals === 1 ? "" : "s"} by someone other than its creator`);
   if (policy.from) rules.push(`held ${policy.from} first`);
   return rules;
 }
@@ -143,6 +188,9 @@ export function guardText(g: Obj): string {
 /** A guard's live windows: `v4: 120 samples, 2 of 3 nodes, mean 0.012` (nodes only where the guard counts them); a split's members by `; `. */
 export function guardWindowText(g: Pick<Guard, "window" | "windows" | "min_nodes">): string {
   return (g.windows.length > 1 ? g.windows : [g.window])
-    .map((w) => `v${w.version ?? "—"}: ${w.samples} samples${g.min_nodes > 1 ? `, ${w.nodes} of ${g.min_nodes} nodes` : ""}, mean ${w.mean ?? "—"}`)
+    .map(
+      (w) =>
+        `v${w.version ?? "—"}: ${w.samples} samples${g.min_nodes > 1 ? `, ${w.nodes} of ${g.min_nodes} nodes` : ""}, mean ${w.mean ?? "—"}`,
+    )
     .join("; ");
 }

@@ -80,8 +80,11 @@ function r2BlobKeys(state: string): string[] | null {
     const db = new DatabaseSync(join(dir, f), { readOnly: true });
     try {
       // One file per bucket; others (Miniflare's own) have no objects table.
-      const hasObjects = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_mf_objects'").get() !== undefined;
-      if (hasObjects) for (const row of db.prepare("SELECT key FROM _mf_objects WHERE key LIKE 'blobs/%'").all() as { key: string }[]) keys.push(row.key);
+      const hasObjects =
+        db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_mf_objects'").get() !== undefined;
+      if (hasObjects)
+        for (const row of db.prepare("SELECT key FROM _mf_objects WHERE key LIKE 'blobs/%'").all() as { key: string }[])
+          keys.push(row.key);
     } finally {
       db.close();
     }
@@ -97,10 +100,16 @@ function blobNote(state: string, world: World, sha: string): string {
   for (const f of readdirSync(dir).filter((x) => x.endsWith(".sqlite"))) {
     const db = new DatabaseSync(join(dir, f), { readOnly: true });
     try {
-      const hasBlobs = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs'").get() !== undefined;
-      const r = hasBlobs ? (db.prepare("SELECT * FROM blobs WHERE sha256 = ?").get(sha) as Record<string, unknown> | undefined) : undefined;
+      const hasBlobs =
+        db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs'").get() !== undefined;
+      const r = hasBlobs
+        ? (db.prepare("SELECT * FROM blobs WHERE sha256 = ?").get(sha) as Record<string, unknown> | undefined)
+        : undefined;
       if (r) row = `D1 blobs row ${JSON.stringify(r)}`;
-      const l = hasBlobs ? (db.prepare("SELECT expires_at FROM blob_leases WHERE sha256 = ?").get(sha) as { expires_at: string } | undefined) : undefined;
+      const l = hasBlobs
+        ? (db.prepare("SELECT expires_at FROM blob_leases WHERE sha256 = ?").get(sha) as
+            { expires_at: string } | undefined)
+        : undefined;
       if (l && Date.parse(l.expires_at) > Date.now()) lease = `LEASED until ${l.expires_at}; `;
     } finally {
       db.close();
@@ -108,7 +117,10 @@ function blobNote(state: string, world: World, sha: string): string {
   }
   const uses: string[] = [];
   for (const m of world.models.values()) {
-    for (const v of m.versions.values()) for (const [path, f] of v.files) if (f.value.sha256 === sha) uses.push(`${m.name}/${v.n}/${path} (${f.sure ? "acked" : "unacked"}, version deleted: ${v.deleted})`);
+    for (const v of m.versions.values())
+      for (const [path, f] of v.files)
+        if (f.value.sha256 === sha)
+          uses.push(`${m.name}/${v.n}/${path} (${f.sure ? "acked" : "unacked"}, version deleted: ${v.deleted})`);
   }
   return `${lease}${row}; workload files: ${uses.join(", ") || "none (an unacknowledged or abandoned upload)"}`;
 }
@@ -136,12 +148,32 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   try {
     log(`chaos: seed ${opts.seed}, ${opts.minutes} min, at least ${minKills} kills, state ${state}`);
     log(`chaos: server up in ${await server.start()} ms on ${server.base}`);
-    const tokens = { admin: await mint("chaos", "admin"), approver: await mint("approver", "read approve"), reporter: await mint("reporter", "read report") };
-    const admin = new MregClient({ url: server.base, token: tokens.admin, retries: 0, fetch: history.fetchFor("checker") });
+    const tokens = {
+      admin: await mint("chaos", "admin"),
+      approver: await mint("approver", "read approve"),
+      reporter: await mint("reporter", "read report"),
+    };
+    const admin = new MregClient({
+      url: server.base,
+      token: tokens.admin,
+      retries: 0,
+      fetch: history.fetchFor("checker"),
+    });
     const hook = await admin.webhooks.create({ url: hookUrl, description: "chaos receiver" });
     receiver.setSecret(hook.secret!);
     const hookEvent = (await admin.audit.list({ action: "webhook.create", limit: 1 })).items[0]!;
-    const checkCtx: CheckContext = { api: admin, world, history, receiver, hookSince: hookEvent.at, hookEventId: hookEvent.id, hookId: hook.id, lastKillAt: 0, queueLost: 0, leasedBlobs: 0 };
+    const checkCtx: CheckContext = {
+      api: admin,
+      world,
+      history,
+      receiver,
+      hookSince: hookEvent.at,
+      hookEventId: hookEvent.id,
+      hookId: hook.id,
+      lastKillAt: 0,
+      queueLost: 0,
+      leasedBlobs: 0,
+    };
 
     const pool = Array.from({ length: 6 }, () => rand.bytes(rand.int(1, 32 * 1024)));
     const ctx: WorkloadContext = { base: server.base, history, world, gate, tokens, pool, stopped: () => stopped, ops };
@@ -160,7 +192,9 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
      * handler threw, or the route is not Miniflare's trigger) fails the run.
      */
     const scheduled = async (at: number) => {
-      const res = await history.fetchFor("checker")(`${server.base}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("*/15 * * * *")}&time=${at}`);
+      const res = await history.fetchFor("checker")(
+        `${server.base}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("*/15 * * * *")}&time=${at}`,
+      );
       const outcome = await res.text();
       if (outcome !== "ok") throw new Error(`scheduled run at ${new Date(at).toISOString()}: ${res.status} ${outcome}`);
     };
@@ -175,7 +209,9 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         // are waited for (and checked) at the end.
         const deliveries = deliveriesToo ? await deliveryReport(checkCtx) : { undelivered: [], queueLost: [] };
         if ((diffs.length === 0 && deliveries.undelivered.length === 0) || Date.now() > deadline) {
-          const events = deliveriesToo ? `, ${deliveries.undelivered.length} events undelivered, ${deliveries.queueLost.length} lost in the local queue` : "";
+          const events = deliveriesToo
+            ? `, ${deliveries.undelivered.length} events undelivered, ${deliveries.queueLost.length} lost in the local queue`
+            : "";
           log(`chaos: ${label}: drained in ${Date.now() - began} ms (${diffs.length} store differences${events})`);
           return;
         }
@@ -230,12 +266,19 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     await scheduled(Date.now() + past);
     await scheduled(Date.now() + 2 * past);
     // How many blobs the collection took (the server is quiet: its own cleanup report is not printed).
-    log(`chaos: end: R2 held ${blobsBefore ?? "?"} blobs before the final cleanups, ${r2BlobKeys(state)?.length ?? "?"} after`);
+    log(
+      `chaos: end: R2 held ${blobsBefore ?? "?"} blobs before the final cleanups, ${r2BlobKeys(state)?.length ?? "?"} after`,
+    );
     await drain("end, after collection", true);
-    await checkAll(checkCtx, tally, { final: true, r2Keys: async () => r2BlobKeys(state), blobNote: (sha) => blobNote(state, world, sha) });
+    await checkAll(checkCtx, tally, {
+      final: true,
+      r2Keys: async () => r2BlobKeys(state),
+      blobNote: (sha) => blobNote(state, world, sha),
+    });
     queueLost = checkCtx.queueLost;
     leasedBlobs = checkCtx.leasedBlobs;
-    for (const v of world.liveViolations) tally.expect(v[0] as "1" | "2", false, () => v, v.split(":")[1]?.trim() ?? "");
+    for (const v of world.liveViolations)
+      tally.expect(v[0] as "1" | "2", false, () => v, v.split(":")[1]?.trim() ?? "");
   } catch (err) {
     stopped = true;
     gate.open();
@@ -250,7 +293,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
 
   const parts = INVARIANTS.map((i) => `inv${i} ${tally.checked.get(i)}/${tally.violated(i)}`);
   const summary = `chaos seed=${opts.seed} ops=${ops.count} requests=${history.entries.length} kills=${kills} restarts=${server.starts - 1} | ${parts.join(" ")} (checked/violated) | events lost in the local queue: ${queueLost} | unheld blobs under a crashed writer's lease: ${leasedBlobs}`;
-  const lines = [summary, `operations: ${[...ops.byKind].sort().map(([k, n]) => `${k} ${n}`).join(", ")}`];
+  const lines = [
+    summary,
+    `operations: ${[...ops.byKind]
+      .sort()
+      .map(([k, n]) => `${k} ${n}`)
+      .join(", ")}`,
+  ];
   if (tally.violations.length > 0) {
     lines.push(`FAILED: ${tally.violations.length} violations; replay with --seed ${opts.seed}`);
     for (const v of tally.violations.slice(0, 20)) {
@@ -258,5 +307,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       for (const e of history.excerpt(v.needle, 8)) lines.push(`      ${formatEntry(e)}`);
     }
   }
-  return { ok: tally.violations.length === 0, summary, report: lines.join("\n"), ops: ops.count, kills, restarts: server.starts - 1, tally };
+  return {
+    ok: tally.violations.length === 0,
+    summary,
+    report: lines.join("\n"),
+    ops: ops.count,
+    kills,
+    restarts: server.starts - 1,
+    tally,
+  };
 }

@@ -60,7 +60,10 @@ export class History {
         return res;
       } catch (err) {
         entry.ms = Date.now() - entry.at;
-        entry.error = err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ""}` : String(err);
+        entry.error =
+          err instanceof Error
+            ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ""}`
+            : String(err);
         throw err;
       }
     };

@@ -66,9 +66,25 @@ export class ChaosServer {
 
   async start(): Promise<number> {
     const vars = Object.entries(CHAOS_VARS).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-    const args = ["start", "--", "--port", String(this.port), "--persist-to", this.state, "--test-scheduled", "--show-interactive-dev-session=false", ...SERVER_ARGS, ...vars];
+    const args = [
+      "start",
+      "--",
+      "--port",
+      String(this.port),
+      "--persist-to",
+      this.state,
+      "--test-scheduled",
+      "--show-interactive-dev-session=false",
+      ...SERVER_ARGS,
+      ...vars,
+    ];
     const began = Date.now();
-    const child = spawn("npm", args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true" } });
+    const child = spawn("npm", args, {
+      cwd: root,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, CI: "true" },
+    });
     this.child = child;
     if (child.pid) groups.add(child.pid);
     const keep = (d: Buffer) => {

@@ -83,7 +83,12 @@ export class Client {
     private readonly rand: Rand,
     readonly owned: string[],
   ) {
-    const opts = (token: string, who: string) => ({ url: ctx.base, token, retries: 0, fetch: ctx.history.fetchFor(who) });
+    const opts = (token: string, who: string) => ({
+      url: ctx.base,
+      token,
+      retries: 0,
+      fetch: ctx.history.fetchFor(who),
+    });
     this.api = new MregClient(opts(ctx.tokens.admin, name));
     this.approverApi = new MregClient(opts(ctx.tokens.approver, `${name}/approver`));
     this.reporterApi = new MregClient(opts(ctx.tokens.reporter, `${name}/reporter`));
@@ -101,7 +106,10 @@ export class Client {
         await this.op(kind, m).catch((err: unknown) => {
           // Refusals (4xx) are answers the workload expects now and then; lost answers were
           // recorded by the op. Anything else is the client's or the harness's own bug.
-          if (!(err instanceof MregError)) this.ctx.world.liveViolations.push(`1: ${m.name}: ${kind} threw ${err instanceof Error ? err.stack : String(err)}`);
+          if (!(err instanceof MregError))
+            this.ctx.world.liveViolations.push(
+              `1: ${m.name}: ${kind} threw ${err instanceof Error ? err.stack : String(err)}`,
+            );
         });
       } finally {
         this.ctx.gate.leave();
@@ -160,7 +168,9 @@ export class Client {
       case "upload.single": {
         const v = pendingV();
         if (!v) return;
-        const bytes = this.rand.chance(0.4) ? this.rand.pick(this.ctx.pool)! : this.rand.bytes(this.rand.int(0, 64 * 1024));
+        const bytes = this.rand.chance(0.4)
+          ? this.rand.pick(this.ctx.pool)!
+          : this.rand.bytes(this.rand.int(0, 64 * 1024));
         const path = this.rand.chance(0.2) ? `dir/${this.counter++}.txt` : `f${this.counter++}.bin`;
         return this.upload(m, v, path, bytes, "single");
       }
@@ -175,9 +185,16 @@ export class Client {
         const v = pendingV();
         if (!v) return;
         const bytes = this.rand.bytes(5 * MiB + this.rand.int(1, MiB));
-        const created = await api.uploads.create(m.name, v.n, { path: `abandoned${this.counter++}.bin`, size: bytes.length, sha256: sha256(bytes) });
+        const created = await api.uploads.create(m.name, v.n, {
+          path: `abandoned${this.counter++}.bin`,
+          size: bytes.length,
+          sha256: sha256(bytes),
+        });
         if (created.upload) {
-          await api.uploads.putPart(m.name, v.n, created.upload.upload_id, 1, { body: () => bytes.subarray(0, created.upload.part_size), length: created.upload.part_size });
+          await api.uploads.putPart(m.name, v.n, created.upload.upload_id, 1, {
+            body: () => bytes.subarray(0, created.upload.part_size),
+            length: created.upload.part_size,
+          });
         }
         return;
       }
@@ -223,8 +240,12 @@ export class Client {
         const v = readyV();
         if (!v) return;
         const alias = this.rand.pick(ALIASES)!;
-        const expected = this.rand.chance(0.3) ? { expected_generation: this.rand.chance(0.5) ? m.lastGeneration : 0 } : {};
-        return this.aliasChange(m, alias, "set", () => api.aliases.set(m.name, alias, { version: v.n, reason: "chaos", ...expected }));
+        const expected = this.rand.chance(0.3)
+          ? { expected_generation: this.rand.chance(0.5) ? m.lastGeneration : 0 }
+          : {};
+        return this.aliasChange(m, alias, "set", () =>
+          api.aliases.set(m.name, alias, { version: v.n, reason: "chaos", ...expected }),
+        );
       }
       case "alias.split": {
         const ready = live().filter((v) => v.ready === true);
@@ -232,7 +253,13 @@ export class Client {
         const b = this.rand.pick(ready.filter((v) => v !== a))!;
         const w = this.rand.int(1, 99);
         return this.aliasChange(m, "canary", "set", () =>
-          api.aliases.set(m.name, "canary", { split: [{ version: a.n, weight: w }, { version: b.n, weight: 100 - w }], reason: "chaos split" }),
+          api.aliases.set(m.name, "canary", {
+            split: [
+              { version: a.n, weight: w },
+              { version: b.n, weight: 100 - w },
+            ],
+            reason: "chaos split",
+          }),
         );
       }
       case "alias.swap": {
@@ -241,7 +268,10 @@ export class Client {
         try {
           const [x] = await api.aliases.swap(m.name, [a!, b!], "chaos swap");
           this.generation(m, x.generation);
-          m.aliasOps.push({ alias: a!, action: "swap", generation: x.generation, ack: true, seq }, { alias: b!, action: "swap", generation: x.generation, ack: true, seq });
+          m.aliasOps.push(
+            { alias: a!, action: "swap", generation: x.generation, ack: true, seq },
+            { alias: b!, action: "swap", generation: x.generation, ack: true, seq },
+          );
         } catch (err) {
           if (lost(err)) m.aliasOps.push({ alias: a!, action: "swap", generation: null, ack: false, seq });
           else throw err;
@@ -250,7 +280,9 @@ export class Client {
       }
       case "alias.rollback": {
         const alias = this.rand.pick(ALIASES)!;
-        return this.aliasChange(m, alias, "rollback", () => api.aliases.rollback(m.name, alias, { reason: "chaos rollback" }));
+        return this.aliasChange(m, alias, "rollback", () =>
+          api.aliases.rollback(m.name, alias, { reason: "chaos rollback" }),
+        );
       }
       case "alias.delete": {
         const alias = this.rand.pick(ALIASES)!;
@@ -267,7 +299,8 @@ export class Client {
         try {
           await api.versions.setStage(m.name, v.n, { stage, archive_existing: archive, reason: "chaos" });
           if (archive && stage !== "none" && stage !== "archived") {
-            for (const o of m.versions.values()) if (o !== v && o.stage.value === stage) o.stage = { value: "archived", sure: o.stage.sure };
+            for (const o of m.versions.values())
+              if (o !== v && o.stage.value === stage) o.stage = { value: "archived", sure: o.stage.sure };
           }
           v.stage = { value: stage, sure: true };
         } catch (err) {
@@ -286,15 +319,23 @@ export class Client {
         } else if (this.rand.chance(0.15)) {
           await api.gates.delete(m.name, "production");
         }
-        if (this.rand.chance(0.7)) await this.approverApi.approvals.add(m.name, v.n, { target: "production", comment: "chaos" });
-        return this.aliasChange(m, "production", "set", () => api.aliases.set(m.name, "production", { version: v.n, reason: "chaos gated" }));
+        if (this.rand.chance(0.7))
+          await this.approverApi.approvals.add(m.name, v.n, { target: "production", comment: "chaos" });
+        return this.aliasChange(m, "production", "set", () =>
+          api.aliases.set(m.name, "production", { version: v.n, reason: "chaos gated" }),
+        );
       }
       case "guard": {
-        if (this.rand.chance(0.4)) await api.guards.set(m.name, "canary", { metric: "err", max: 0.5, window_s: 300, min_samples: 5 });
+        if (this.rand.chance(0.4))
+          await api.guards.set(m.name, "canary", { metric: "err", max: 0.5, window_s: 300, min_samples: 5 });
         const now = await api.aliases.resolve(m.name, "canary").catch(() => null);
         if (!now) return;
         // Bad figures for the version serving now: a guard trips and rolls the alias back.
-        await this.reporterApi.guards.signal(m.name, "canary", { version: now.version, metrics: { err: 0.9 }, count: 10 });
+        await this.reporterApi.guards.signal(m.name, "canary", {
+          version: now.version,
+          metrics: { err: 0.9 },
+          count: 10,
+        });
         return;
       }
       case "version.delete": {
@@ -329,14 +370,25 @@ export class Client {
         return;
       }
       case "retention": {
-        if (this.rand.chance(0.5)) await api.retention.set(m.name, { keep_last: this.rand.int(1, 3), keep_stages: ["production"] });
+        if (this.rand.chance(0.5))
+          await api.retention.set(m.name, { keep_last: this.rand.int(1, 3), keep_stages: ["production"] });
         else if (this.rand.chance(0.3)) await api.retention.delete(m.name);
         await this.scheduled();
         return;
       }
       case "token.revoke": {
-        const minted = await api.tokens.create({ sub: `temp-${this.name}`, scope: "read", ttl_s: 3600, description: "chaos" });
-        const user = new MregClient({ url: this.ctx.base, token: minted.token, retries: 0, fetch: this.ctx.history.fetchFor(`${this.name}/temp`) });
+        const minted = await api.tokens.create({
+          sub: `temp-${this.name}`,
+          scope: "read",
+          ttl_s: 3600,
+          description: "chaos",
+        });
+        const user = new MregClient({
+          url: this.ctx.base,
+          token: minted.token,
+          retries: 0,
+          fetch: this.ctx.history.fetchFor(`${this.name}/temp`),
+        });
         await user.models.list({ limit: 1 });
         try {
           await api.tokens.revoke(minted.id);
@@ -351,9 +403,11 @@ export class Client {
       }
       case "read": {
         const alias = this.rand.pick(ALIASES)!;
-        await api.resolve(`registry://${m.name}@${alias}`, { key: `k${this.rand.int(0, 100)}` }).catch((err: unknown) => {
-          if (!(err instanceof MregError)) throw err;
-        });
+        await api
+          .resolve(`registry://${m.name}@${alias}`, { key: `k${this.rand.int(0, 100)}` })
+          .catch((err: unknown) => {
+            if (!(err instanceof MregError)) throw err;
+          });
         await api.versions.list(m.name, { limit: 20 });
         await api.audit.list({ model: m.name, limit: 10 });
         return;
@@ -369,11 +423,17 @@ export class Client {
 
   /** Invariant 2, live: a model's acknowledged generations only ever increase. */
   private generation(m: ModelExp, g: number): void {
-    if (g <= m.lastGeneration) this.ctx.world.liveViolations.push(`2: ${m.name}: generation ${g} answered after ${m.lastGeneration}`);
+    if (g <= m.lastGeneration)
+      this.ctx.world.liveViolations.push(`2: ${m.name}: generation ${g} answered after ${m.lastGeneration}`);
     m.lastGeneration = Math.max(m.lastGeneration, g);
   }
 
-  private async aliasChange(m: ModelExp, alias: string, action: "set" | "delete" | "rollback", call: () => Promise<{ generation: number } | null>): Promise<void> {
+  private async aliasChange(
+    m: ModelExp,
+    alias: string,
+    action: "set" | "delete" | "rollback",
+    call: () => Promise<{ generation: number } | null>,
+  ): Promise<void> {
     const seq = this.seqNow();
     try {
       const answer = await call();
@@ -390,18 +450,26 @@ export class Client {
     const retry = m.pendingCreate;
     const runId = retry?.runId ?? `run-${m.name}-${this.name}-${k}`;
     const key = retry?.key ?? `${m.name}-${this.name}-${k}`;
-    const parent = this.rand.chance(0.3) ? this.rand.pick([...m.versions.values()].filter((v) => v.deleted === false)) : undefined;
+    const parent = this.rand.chance(0.3)
+      ? this.rand.pick([...m.versions.values()].filter((v) => v.deleted === false))
+      : undefined;
     const body = (retry?.body as object | undefined) ?? {
       description: `chaos ${k}`,
       metrics: { auc: this.rand.next() },
-      lineage: { run_id: runId, git_sha: createHash("sha1").update(runId).digest("hex"), ...(parent ? { parents: [{ model: m.name, version: parent.n }] } : {}) },
+      lineage: {
+        run_id: runId,
+        git_sha: createHash("sha1").update(runId).digest("hex"),
+        ...(parent ? { parents: [{ model: m.name, version: parent.n }] } : {}),
+      },
     };
     try {
       const v = await this.api.versions.create(m.name, body, { idempotencyKey: key });
       m.pendingCreate = null;
       const earlier = m.numbers.get(v.version);
       if (earlier !== undefined && earlier !== key && earlier !== "adopted") {
-        this.ctx.world.liveViolations.push(`2: ${m.name}: version ${v.version} returned for key ${key}, and before for ${earlier}`);
+        this.ctx.world.liveViolations.push(
+          `2: ${m.name}: version ${v.version} returned for key ${key}, and before for ${earlier}`,
+        );
       } else if (earlier === undefined && v.version <= m.maxVersion && !m.versions.has(v.version)) {
         this.ctx.world.liveViolations.push(`2: ${m.name}: version ${v.version} created after ${m.maxVersion}`);
       }
@@ -412,17 +480,29 @@ export class Client {
       if (lost(err)) {
         m.pendingCreate = { key, runId, body };
         m.lostCreates += 1;
-      }
-      else if (err instanceof MregError && err.code === "not_found") m.exists = "?";
+      } else if (err instanceof MregError && err.code === "not_found") m.exists = "?";
       else throw err;
     }
   }
 
-  private async upload(m: ModelExp, v: VersionExp, path: string, bytes: Uint8Array<ArrayBuffer>, how: "single" | "multipart"): Promise<void> {
+  private async upload(
+    m: ModelExp,
+    v: VersionExp,
+    path: string,
+    bytes: Uint8Array<ArrayBuffer>,
+    how: "single" | "multipart",
+  ): Promise<void> {
     const digest = sha256(bytes);
     try {
-      const r = await this.api.upload(m.name, v.n, path, bytesSource(bytes), { sha256: digest, multipartThreshold: how === "single" ? 64 * MiB : 0, parallel: 2 });
-      if (r.file.sha256 !== digest || r.file.size !== bytes.length) this.ctx.world.liveViolations.push(`1: ${m.name}/${v.n}/${path}: answered ${r.file.sha256}/${r.file.size} for ${digest}/${bytes.length}`);
+      const r = await this.api.upload(m.name, v.n, path, bytesSource(bytes), {
+        sha256: digest,
+        multipartThreshold: how === "single" ? 64 * MiB : 0,
+        parallel: 2,
+      });
+      if (r.file.sha256 !== digest || r.file.size !== bytes.length)
+        this.ctx.world.liveViolations.push(
+          `1: ${m.name}/${v.n}/${path}: answered ${r.file.sha256}/${r.file.size} for ${digest}/${bytes.length}`,
+        );
       v.files.set(path, { value: { sha256: digest, size: bytes.length }, sure: true });
     } catch (err) {
       if (lost(err)) v.files.set(path, { value: { sha256: digest, size: bytes.length }, sure: false });
@@ -431,13 +511,23 @@ export class Client {
   }
 
   async scheduled(): Promise<void> {
-    await this.ctx.history.fetchFor(this.name)(`${this.ctx.base}/__scheduled?cron=${encodeURIComponent("*/15 * * * *")}`).then(
-      (r) => r.body?.cancel(),
-      () => undefined, // the server died under it: recorded in the history
-    );
+    await this.ctx.history
+      .fetchFor(this.name)(`${this.ctx.base}/__scheduled?cron=${encodeURIComponent("*/15 * * * *")}`)
+      .then(
+        (r) => r.body?.cancel(),
+        () => undefined, // the server died under it: recorded in the history
+      );
   }
 }
 
 export function newVersion(n: number, runId: string): VersionExp {
-  return { n, ready: false, deleted: false, runId, files: new Map(), tags: new Map(), stage: { value: "none", sure: true } };
+  return {
+    n,
+    ready: false,
+    deleted: false,
+    runId,
+    files: new Map(),
+    tags: new Map(),
+    stage: { value: "none", sure: true },
+  };
 }

@@ -38,8 +38,18 @@ export interface Status {
 }
 
 /** Starts `mreg agent <uri> --dir <dir> …` on a free local port (text logs on stderr); `node` picks the Node that runs it. */
-export async function startAgent(env: NodeJS.ProcessEnv, uri: string, dir: string, args: string[] = [], node = process.execPath): Promise<RunningAgent> {
-  const child = spawn(node, [bin, "agent", uri, "--dir", dir, "--listen", "127.0.0.1:0", ...args], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+export async function startAgent(
+  env: NodeJS.ProcessEnv,
+  uri: string,
+  dir: string,
+  args: string[] = [],
+  node = process.execPath,
+): Promise<RunningAgent> {
+  const child = spawn(node, [bin, "agent", uri, "--dir", dir, "--listen", "127.0.0.1:0", ...args], {
+    cwd: root,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const out = { stdout: "", stderr: "" };
   child.stdout!.on("data", (d) => (out.stdout += d));
   child.stderr!.on("data", (d) => (out.stderr += d));
@@ -72,7 +82,11 @@ export async function startAgent(env: NodeJS.ProcessEnv, uri: string, dir: strin
 }
 
 /** Polls `condition` until it holds (no tight timing: the machine may be loaded). */
-export async function until(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000): Promise<void> {
+export async function until(
+  condition: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await condition()) return;
@@ -82,12 +96,19 @@ export async function until(condition: () => Promise<boolean> | boolean, what: s
 }
 
 /** Waits for the agent's status to satisfy `test`; the last status seen is in the error. */
-export async function untilStatus(agent: RunningAgent, test: (s: Status) => boolean, what: string, timeoutMs = 60_000): Promise<Status> {
+export async function untilStatus(
+  agent: RunningAgent,
+  test: (s: Status) => boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<Status> {
   let last: Status | undefined;
   try {
     await until(async () => test((last = await agent.status())), what, timeoutMs);
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last)}\nagent stderr:\n${agent.out.stderr}`);
+    throw new Error(
+      `${(err as Error).message}; last status: ${JSON.stringify(last)}\nagent stderr:\n${agent.out.stderr}`,
+    );
   }
   return last!;
 }
@@ -102,16 +123,28 @@ export function signalsToken(dir: string): string | null {
  * POSTs a signal to an agent as any local client could, headers and all (`host` and
  * `origin` too, which fetch will not let a caller choose); answers the status and body.
  */
-export function postSignal(agentUrl: string, body: unknown, headers: OutgoingHttpHeaders = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+export function postSignal(
+  agentUrl: string,
+  body: unknown,
+  headers: OutgoingHttpHeaders = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const url = new URL("/signals", agentUrl);
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers } },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers },
+      },
       (res) => {
         let answer = "";
         res.on("data", (d) => (answer += d));
-        res.on("end", () => resolve({ status: res.statusCode!, body: answer ? (JSON.parse(answer) as Record<string, unknown>) : {} }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode!, body: answer ? (JSON.parse(answer) as Record<string, unknown>) : {} }),
+        );
       },
     );
     req.on("error", reject);
@@ -160,7 +193,8 @@ export function readerLoop(dir: string, expected: Map<number, Map<string, string
       }
       try {
         const listed = await files(real);
-        if (listed.join("\n") !== [...want.keys()].sort().join("\n")) violations.push(`v${version} lists ${listed.join(",")}, expected ${[...want.keys()].sort().join(",")}`);
+        if (listed.join("\n") !== [...want.keys()].sort().join("\n"))
+          violations.push(`v${version} lists ${listed.join(",")}, expected ${[...want.keys()].sort().join(",")}`);
         for (const [path, sha] of want) {
           const got = sha256(await readFile(join(real, ...path.split("/"))));
           if (got !== sha) violations.push(`v${version}/${path}: sha256 ${got}, expected ${sha}`);
@@ -191,11 +225,20 @@ export async function noSocketProxy(target: string) {
   const upgrades: number[] = [];
   const conditional: number[] = [];
   const server = createServer((req, res) => {
-    const upstream = request({ host: to.hostname, port: to.port, path: req.url, method: req.method, headers: { ...req.headers, host: to.host } }, (up) => {
-      if (req.headers["if-none-match"]) conditional.push(up.statusCode!);
-      res.writeHead(up.statusCode!, up.headers);
-      up.pipe(res);
-    });
+    const upstream = request(
+      {
+        host: to.hostname,
+        port: to.port,
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, host: to.host },
+      },
+      (up) => {
+        if (req.headers["if-none-match"]) conditional.push(up.statusCode!);
+        res.writeHead(up.statusCode!, up.headers);
+        up.pipe(res);
+      },
+    );
     upstream.on("error", () => res.writeHead(502).end());
     req.pipe(upstream);
   });

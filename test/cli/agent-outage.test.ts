@@ -43,7 +43,8 @@ describe("mreg agent through an outage", () => {
     const big = join(dir, "big.bin");
     const bigSha = randomFile(big, SIZE);
     const v2 = mregJson(env, ["push", M, big, join(dir, "config.json")]);
-    const files = (v: Record<string, unknown>) => new Map((v.files as { path: string; sha256: string }[]).map((f) => [f.path, f.sha256]));
+    const files = (v: Record<string, unknown>) =>
+      new Map((v.files as { path: string; sha256: string }[]).map((f) => [f.path, f.sha256]));
     const expected = new Map([
       [v1.version as number, files(v1)],
       [v2.version as number, files(v2)],
@@ -51,7 +52,14 @@ describe("mreg agent through an outage", () => {
 
     // Slow enough (8 MiB/s, 1 MiB ranges) that the kill lands mid-download.
     const first = join(dir, "first");
-    const a = await startAgent(env, `${M}@prod`, first, ["--limit-rate", "8MiB", "--chunk-size", "1MiB", "--parallel", "2"]);
+    const a = await startAgent(env, `${M}@prod`, first, [
+      "--limit-rate",
+      "8MiB",
+      "--chunk-size",
+      "1MiB",
+      "--parallel",
+      "2",
+    ]);
     agents.push(a);
     await untilStatus(a, (s) => s.version === v1.version && s.in_sync, "v1 to be served");
     // Hashing 40 MiB takes a while: a gentler loop leaves the machine to the agents.
@@ -63,7 +71,11 @@ describe("mreg agent through an outage", () => {
     const before = await a.metric("mreg_agent_downloaded_bytes_total");
     expect(before).toBeLessThan(SIZE);
 
-    const down = await untilStatus(a, (s) => s.registry_reachable === false && s.degraded, "the agent to report the registry unreachable");
+    const down = await untilStatus(
+      a,
+      (s) => s.registry_reachable === false && s.degraded,
+      "the agent to report the registry unreachable",
+    );
     expect(down.version).toBe(v1.version);
     expect(down.reasons[0]).toMatch(/^the registry cannot be reached/);
     expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
@@ -78,7 +90,11 @@ describe("mreg agent through an outage", () => {
     const b = await startAgent(env, `${M}@prod`, second);
     agents.push(b);
     expect((await fetch(`${b.url}/healthz`)).status).toBe(200);
-    const bDown = await untilStatus(b, (s) => s.degraded && s.registry_reachable === false, "the second agent to report degraded");
+    const bDown = await untilStatus(
+      b,
+      (s) => s.degraded && s.registry_reachable === false,
+      "the second agent to report degraded",
+    );
     expect(bDown).toMatchObject({ version: v1.version, in_sync: false });
     // And one with nothing to serve yet is not ready.
     const empty = await startAgent(env, `${M}@prod`, join(dir, "empty"));
@@ -93,7 +109,12 @@ describe("mreg agent through an outage", () => {
       [b, second],
       [empty, join(dir, "empty")],
     ] as const) {
-      await untilStatus(agent, (s) => s.version === v2.version && s.in_sync && !s.degraded, `${where} to catch up`, 90_000);
+      await untilStatus(
+        agent,
+        (s) => s.version === v2.version && s.in_sync && !s.degraded,
+        `${where} to catch up`,
+        90_000,
+      );
       expect(sha256Of(join(where, "current", "big.bin"))).toBe(bigSha);
     }
     // Resumed: after the kill the first agent fetched less than the whole file again.

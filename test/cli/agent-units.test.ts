@@ -2,12 +2,27 @@
 import { describe, expect, it } from "vitest";
 import { backoffMs } from "../../src/client/transport";
 import type { FileEntry } from "../../src/client/types";
-import { chooseKeep, incomingToRemove, nextStep, planFiles, recordFailure, retryDelayMs, take, type Failure } from "../../src/cli/agent/plan";
+import {
+  chooseKeep,
+  incomingToRemove,
+  nextStep,
+  planFiles,
+  recordFailure,
+  retryDelayMs,
+  take,
+  type Failure,
+} from "../../src/cli/agent/plan";
 import { chmodSync, lstatSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hookEnvironment } from "../../src/cli/agent/hooks";
-import { bearerMatches, isLoopbackAddress, isLoopbackHost, localCredential, refusal } from "../../src/cli/agent/local-auth";
+import {
+  bearerMatches,
+  isLoopbackAddress,
+  isLoopbackHost,
+  localCredential,
+  refusal,
+} from "../../src/cli/agent/local-auth";
 import { metrics, reasons, redactor, status, type AgentState } from "../../src/cli/agent/report";
 import { parseListen } from "../../src/cli/agent/server";
 import { parseSignalPost, Signaler, SignalWindow } from "../../src/cli/agent/signals";
@@ -51,8 +66,23 @@ describe("backoff", () => {
 describe("what to link, what to fetch", () => {
   it("links a file held under another version (same sha256 and size), fetches the rest, and a duplicate within the version once", () => {
     const held = new Map([[f("x", "a").sha256, { path: "/d/versions/v1/weights.bin", size: 10 }]]);
-    const steps = planFiles([f("weights.bin", "a"), f("config.json", "b"), f("copy/weights.bin", "a"), f("tok.json", "c"), f("tok-again.json", "c")], held);
-    expect(steps.map((s) => [s.action, s.file.path, s.action === "link" ? s.from : s.action === "link-same" ? s.same : null])).toEqual([
+    const steps = planFiles(
+      [
+        f("weights.bin", "a"),
+        f("config.json", "b"),
+        f("copy/weights.bin", "a"),
+        f("tok.json", "c"),
+        f("tok-again.json", "c"),
+      ],
+      held,
+    );
+    expect(
+      steps.map((s) => [
+        s.action,
+        s.file.path,
+        s.action === "link" ? s.from : s.action === "link-same" ? s.same : null,
+      ]),
+    ).toEqual([
       ["link", "weights.bin", "/d/versions/v1/weights.bin"],
       ["fetch", "config.json", null],
       ["fetch", "tok.json", null],
@@ -86,7 +116,16 @@ describe("which versions stay", () => {
   });
 
   it("breaks ties by the newer version", () => {
-    expect(chooseKeep([{ version: 1, servedAt: null }, { version: 2, servedAt: null }], 1, [])).toEqual({ keep: [2], remove: [1] });
+    expect(
+      chooseKeep(
+        [
+          { version: 1, servedAt: null },
+          { version: 2, servedAt: null },
+        ],
+        1,
+        [],
+      ),
+    ).toEqual({ keep: [2], remove: [1] });
   });
 
   it("keeps the target's partial download and the newest other one", () => {
@@ -102,7 +141,13 @@ describe("which versions stay", () => {
 });
 
 describe("what next", () => {
-  const failure = (version: number, kind: Failure["kind"], nextAt: number): Failure => ({ version, kind, attempts: 1, nextAt, message: "x" });
+  const failure = (version: number, kind: Failure["kind"], nextAt: number): Failure => ({
+    version,
+    kind,
+    attempts: 1,
+    nextAt,
+    message: "x",
+  });
 
   it("does nothing when in step or when the alias names nothing", () => {
     expect(nextStep(3, 3, null, 0)).toEqual({ kind: "idle" });
@@ -146,8 +191,14 @@ describe("the rate limit", () => {
 
 describe("signals", () => {
   it("accepts what the registry would, and says what is wrong otherwise", () => {
-    expect(parseSignalPost({ metrics: { latency_ms: 12.5, error: 0 } })).toEqual({ ok: true, value: { metrics: { latency_ms: 12.5, error: 0 }, count: 1 } });
-    expect(parseSignalPost({ metrics: { a: -1e12 }, count: 100_000, version: 3 })).toEqual({ ok: true, value: { metrics: { a: -1e12 }, count: 100_000, version: 3 } });
+    expect(parseSignalPost({ metrics: { latency_ms: 12.5, error: 0 } })).toEqual({
+      ok: true,
+      value: { metrics: { latency_ms: 12.5, error: 0 }, count: 1 },
+    });
+    expect(parseSignalPost({ metrics: { a: -1e12 }, count: 100_000, version: 3 })).toEqual({
+      ok: true,
+      value: { metrics: { a: -1e12 }, count: 100_000, version: 3 },
+    });
     const bad = (body: unknown) => {
       const r = parseSignalPost(body);
       expect(r.ok).toBe(false);
@@ -161,7 +212,9 @@ describe("signals", () => {
     expect(bad({ metrics: { a: Infinity } })).toEqual(["metrics.a"]);
     expect(bad({ metrics: { a: "1" } })).toEqual(["metrics.a"]);
     expect(bad({ metrics: { ["x".repeat(129)]: 1 } })).toEqual(["metrics"]);
-    expect(bad({ metrics: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`m${i}`, 1])) })).toContain("metrics");
+    expect(bad({ metrics: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`m${i}`, 1])) })).toContain(
+      "metrics",
+    );
     expect(bad({ metrics: { a: 1 }, count: 0 })).toEqual(["count"]);
     expect(bad({ metrics: { a: 1 }, count: 100_001 })).toEqual(["count"]);
     expect(bad({ metrics: { a: 1 }, count: 1.5 })).toEqual(["count"]);
@@ -175,7 +228,9 @@ describe("signals", () => {
     for (const v of [10, 20, 30]) w.add(4, { metrics: { latency: v, errors: 0 }, count: 1 });
     w.add(4, { metrics: { latency: 40, errors: 1 }, count: 7 });
     expect(w.samples).toBe(10);
-    expect(w.signals()).toEqual([{ version: 4, count: 10, metrics: { latency: (10 + 20 + 30 + 40 * 7) / 10, errors: 0.7 } }]);
+    expect(w.signals()).toEqual([
+      { version: 4, count: 10, metrics: { latency: (10 + 20 + 30 + 40 * 7) / 10, errors: 0.7 } },
+    ]);
   });
 
   it("keeps metrics with different sample counts, and versions, apart", () => {
@@ -201,7 +256,9 @@ describe("signals", () => {
 
   it("bounds its memory by metric names, not by posts", () => {
     const w = new SignalWindow();
-    expect(w.add(1, { metrics: Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`m${i}`, 1])), count: 1 })).toBe(true);
+    expect(
+      w.add(1, { metrics: Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`m${i}`, 1])), count: 1 }),
+    ).toBe(true);
     expect(w.add(1, { metrics: { m0: 2 }, count: 1 })).toBe(true);
     expect(w.add(1, { metrics: { another: 1 }, count: 1 })).toBe(false);
     for (let v = 2; v <= 8; v++) expect(w.add(v, { metrics: { a: 1 }, count: 1 })).toBe(true);
@@ -224,8 +281,19 @@ describe("the signals sent", () => {
 describe("who may post signals", () => {
   it("knows loopback peers and Host headers, and nothing else", () => {
     for (const a of ["127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"]) expect(isLoopbackAddress(a), a).toBe(true);
-    for (const a of ["10.0.0.7", "0.0.0.0", "::", "::ffff:10.0.0.7", "", undefined, "localhost"]) expect(isLoopbackAddress(a), String(a)).toBe(false);
-    for (const h of ["127.0.0.1:9464", "127.0.0.1", "localhost:9464", "LOCALHOST", "localhost.:1", "[::1]:9464", "[::1]", "[::ffff:127.0.0.1]:80"]) expect(isLoopbackHost(h), h).toBe(true);
+    for (const a of ["10.0.0.7", "0.0.0.0", "::", "::ffff:10.0.0.7", "", undefined, "localhost"])
+      expect(isLoopbackAddress(a), String(a)).toBe(false);
+    for (const h of [
+      "127.0.0.1:9464",
+      "127.0.0.1",
+      "localhost:9464",
+      "LOCALHOST",
+      "localhost.:1",
+      "[::1]:9464",
+      "[::1]",
+      "[::ffff:127.0.0.1]:80",
+    ])
+      expect(isLoopbackHost(h), h).toBe(true);
     for (const h of [
       "evil.example:9464", // a rebound DNS name
       "0.0.0.0:9464",
@@ -246,13 +314,23 @@ describe("who may post signals", () => {
   it("takes the credential as a bearer token, and only it", () => {
     expect(bearerMatches("Bearer s3cret-token", "s3cret-token")).toBe(true);
     expect(bearerMatches("bearer   s3cret-token ", "s3cret-token")).toBe(true);
-    for (const h of ["Bearer s3cret-toke", "Bearer s3cret-token2", "Basic s3cret-token", "s3cret-token", "Bearer", "", undefined]) expect(bearerMatches(h, "s3cret-token"), String(h)).toBe(false);
+    for (const h of [
+      "Bearer s3cret-toke",
+      "Bearer s3cret-token2",
+      "Basic s3cret-token",
+      "s3cret-token",
+      "Bearer",
+      "",
+      undefined,
+    ])
+      expect(bearerMatches(h, "s3cret-token"), String(h)).toBe(false);
   });
 
   it("refuses, in order: a peer not on loopback, a foreign Host, a browser, a missing credential", () => {
     const credential = { token: "t".repeat(43), file: "/models/.agent/signals.token" };
     const good = { host: "127.0.0.1:9464", authorization: `Bearer ${credential.token}` };
-    const why = (remoteAddress: string, headers: Record<string, string>) => refusal({ remoteAddress, headers }, credential)?.reason ?? null;
+    const why = (remoteAddress: string, headers: Record<string, string>) =>
+      refusal({ remoteAddress, headers }, credential)?.reason ?? null;
     expect(why("127.0.0.1", good)).toBe(null);
     expect(why("10.0.0.7", good)).toBe("not_loopback");
     expect(why("127.0.0.1", { ...good, host: "evil.example" })).toBe("host");
@@ -261,7 +339,10 @@ describe("who may post signals", () => {
     // Node's own fetch sends Sec-Fetch-Mode: a model server written with it is no browser.
     expect(why("127.0.0.1", { ...good, "sec-fetch-mode": "cors" })).toBe(null);
     expect(why("127.0.0.1", { host: good.host })).toBe("credential");
-    expect(refusal({ remoteAddress: "127.0.0.1", headers: { host: good.host } }, credential)).toMatchObject({ status: 401, code: "unauthorized" });
+    expect(refusal({ remoteAddress: "127.0.0.1", headers: { host: good.host } }, credential)).toMatchObject({
+      status: 401,
+      code: "unauthorized",
+    });
   });
 
   it("keeps its credential in a file only its user reads, across restarts, and replaces one it cannot trust", async () => {
@@ -292,7 +373,13 @@ describe("who may post signals", () => {
 });
 
 describe("hooks' environment", () => {
-  const agentEnv = { PATH: "/usr/bin:/bin", HOME: "/home/agent", MREG_TOKEN: "eyJ.secret.token", MREG_URL: "https://r", NODE_NAME: "node-7" };
+  const agentEnv = {
+    PATH: "/usr/bin:/bin",
+    HOME: "/home/agent",
+    MREG_TOKEN: "eyJ.secret.token",
+    MREG_URL: "https://r",
+    NODE_NAME: "node-7",
+  };
 
   it("holds PATH and what --hook-env passes, nothing else of the agent's", () => {
     expect(hookEnvironment([], agentEnv)).toEqual({ ok: true, env: { PATH: "/usr/bin:/bin" } });
@@ -301,7 +388,10 @@ describe("hooks' environment", () => {
       env: { PATH: "/usr/bin:/bin", NODE_NAME: "node-7", RELOAD_URL: "http://127.0.0.1:8080/reload?a=b", EMPTY: "" },
     });
     // The operator may replace PATH, or pass HOME, by name.
-    expect(hookEnvironment(["PATH=/opt/bin", "HOME"], agentEnv)).toEqual({ ok: true, env: { PATH: "/opt/bin", HOME: "/home/agent" } });
+    expect(hookEnvironment(["PATH=/opt/bin", "HOME"], agentEnv)).toEqual({
+      ok: true,
+      env: { PATH: "/opt/bin", HOME: "/home/agent" },
+    });
   });
 
   it("refuses the agent's token, the names the agent sets, names it does not have, and what is not a name", () => {
@@ -351,18 +441,40 @@ describe("the report", () => {
 
   it("is not degraded when in step, and says why it is otherwise", () => {
     expect(reasons(base())).toEqual([]);
-    expect(status(base(), 0)).toMatchObject({ version: 3, in_sync: true, degraded: false, seconds_since_sync: 0, registry_reachable: true });
-    const down = { ...base(), registry: { reachable: false, via: "poll" as const, connected: false, lastContact: 0, error: "ECONNREFUSED" } };
-    expect(status(down, 30_000)).toMatchObject({ version: 3, degraded: true, reasons: ["the registry cannot be reached (ECONNREFUSED)"], seconds_since_sync: 30 });
-    const refused = { ...base(), target: { version: 4, generation: 8, digest: null }, failure: { version: 4, kind: "hook" as const, attempts: 2, nextAt: 0, message: "--exec exited with code 3" } };
+    expect(status(base(), 0)).toMatchObject({
+      version: 3,
+      in_sync: true,
+      degraded: false,
+      seconds_since_sync: 0,
+      registry_reachable: true,
+    });
+    const down = {
+      ...base(),
+      registry: { reachable: false, via: "poll" as const, connected: false, lastContact: 0, error: "ECONNREFUSED" },
+    };
+    expect(status(down, 30_000)).toMatchObject({
+      version: 3,
+      degraded: true,
+      reasons: ["the registry cannot be reached (ECONNREFUSED)"],
+      seconds_since_sync: 30,
+    });
+    const refused = {
+      ...base(),
+      target: { version: 4, generation: 8, digest: null },
+      failure: { version: 4, kind: "hook" as const, attempts: 2, nextAt: 0, message: "--exec exited with code 3" },
+    };
     expect(reasons(refused)[0]).toMatch(/^v4: --exec exited with code 3 \(attempt 2; next at /);
-    expect(reasons({ ...base(), target: { version: null, generation: 9, digest: null } })).toEqual(["the alias resolves to nothing; keeping v3"]);
+    expect(reasons({ ...base(), target: { version: null, generation: 9, digest: null } })).toEqual([
+      "the alias resolves to nothing; keeping v3",
+    ]);
   });
 
   it("takes its secrets out of what it says, even a rotated token", () => {
     let token = "eyJhbGciOi.first.token";
     const redact = redactor(() => [token, "credential-abcdefgh", undefined, null, "short"]);
-    expect(redact(`exec: ${token} and credential-abcdefgh, twice ${token}`)).toBe("exec: [redacted] and [redacted], twice [redacted]");
+    expect(redact(`exec: ${token} and credential-abcdefgh, twice ${token}`)).toBe(
+      "exec: [redacted] and [redacted], twice [redacted]",
+    );
     // Too short to be a secret of ours: left alone rather than mangling every line.
     expect(redact("a short line")).toBe("a short line");
     token = "eyJhbGciOi.second.token";
@@ -371,13 +483,25 @@ describe("the report", () => {
 
   it("writes Prometheus text, leaving out what it cannot say yet", () => {
     const text = metrics(base(), 0);
-    expect(text).toContain('# TYPE mreg_agent_current_version gauge\nmreg_agent_current_version{model="fraud",alias="prod"} 3\n');
+    expect(text).toContain(
+      '# TYPE mreg_agent_current_version gauge\nmreg_agent_current_version{model="fraud",alias="prod"} 3\n',
+    );
     expect(text).toContain('mreg_agent_switches_total{model="fraud",alias="prod"} 2\n');
     expect(text).toContain('mreg_agent_seconds_since_sync{model="fraud",alias="prod"} 0\n');
-    const fresh = metrics({ ...base(), current: null, target: null, lastSyncAt: null, registry: { reachable: null, via: null, connected: false, lastContact: null, error: null } }, 0);
+    const fresh = metrics(
+      {
+        ...base(),
+        current: null,
+        target: null,
+        lastSyncAt: null,
+        registry: { reachable: null, via: null, connected: false, lastContact: null, error: null },
+      },
+      0,
+    );
     expect(fresh).not.toMatch(/^mreg_agent_current_version\{/m);
     expect(fresh).not.toMatch(/^mreg_agent_registry_reachable\{/m);
     // Every sample line is name{labels} value.
-    for (const line of text.split("\n").filter((l) => l && !l.startsWith("#"))) expect(line).toMatch(/^mreg_agent_[a-z_]+\{model="fraud",alias="prod"\} [0-9.]+$/);
+    for (const line of text.split("\n").filter((l) => l && !l.startsWith("#")))
+      expect(line).toMatch(/^mreg_agent_[a-z_]+\{model="fraud",alias="prod"\} [0-9.]+$/);
   });
 });

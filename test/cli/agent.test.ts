@@ -9,7 +9,18 @@
  * and no browser Origin, counts as one sample unless told otherwise, and names the node; a
  * hook gets a clean environment, and the token reaches no log line.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
@@ -17,7 +28,16 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { mreg, mregJson, randomFile, sandbox, token } from "./helpers";
-import { noSocketProxy, postSignal, readerLoop, signalsToken, startAgent, until, untilStatus, type RunningAgent } from "./agent-helpers";
+import {
+  noSocketProxy,
+  postSignal,
+  readerLoop,
+  signalsToken,
+  startAgent,
+  until,
+  untilStatus,
+  type RunningAgent,
+} from "./agent-helpers";
 
 const { env, dir } = sandbox();
 const agents: RunningAgent[] = [];
@@ -34,7 +54,11 @@ afterAll(async () => {
 let pushes = 0;
 
 /** Pushes `files` (name → content, or a size for random bytes) as a new version; answers its number and each file's sha256. */
-function push(model: string, files: Record<string, string | Buffer | number>, extra: string[] = []): { version: number; files: Map<string, string> } {
+function push(
+  model: string,
+  files: Record<string, string | Buffer | number>,
+  extra: string[] = [],
+): { version: number; files: Map<string, string> } {
   const src = join(dir, `src-${model}-${++pushes}`);
   mkdirSync(src, { recursive: true });
   for (const [name, content] of Object.entries(files)) {
@@ -42,7 +66,10 @@ function push(model: string, files: Record<string, string | Buffer | number>, ex
     else writeFileSync(join(src, name), content);
   }
   const pushed = mregJson(env, ["push", model, src, ...extra]);
-  return { version: pushed.version as number, files: new Map((pushed.files as { path: string; sha256: string }[]).map((f) => [f.path, f.sha256])) };
+  return {
+    version: pushed.version as number,
+    files: new Map((pushed.files as { path: string; sha256: string }[]).map((f) => [f.path, f.sha256])),
+  };
 }
 
 const ok = (args: string[]) => {
@@ -69,9 +96,21 @@ describe("mreg agent", () => {
     const flags = join(dir, "flags");
     mkdirSync(flags);
     const hook = join(dir, "hook.sh");
-    writeFileSync(hook, '#!/bin/sh\necho "$MREG_VERSION ${MREG_PREVIOUS:-none} $MREG_DIR" >> "$HOOK_LOG"\nif [ -e "$FLAGS/fail-$MREG_VERSION" ]; then echo "model server cannot load v$MREG_VERSION" >&2; exit 3; fi\n');
+    writeFileSync(
+      hook,
+      '#!/bin/sh\necho "$MREG_VERSION ${MREG_PREVIOUS:-none} $MREG_DIR" >> "$HOOK_LOG"\nif [ -e "$FLAGS/fail-$MREG_VERSION" ]; then echo "model server cannot load v$MREG_VERSION" >&2; exit 3; fi\n',
+    );
     chmodSync(hook, 0o755);
-    const agent = await startAgent({ ...env, HOOK_LOG: hookLog, FLAGS: flags }, `registry://${M}@prod`, agentDir, ["--exec", hook, "--hook-env", "HOOK_LOG", "--hook-env", "FLAGS", "--keep", "3"]);
+    const agent = await startAgent({ ...env, HOOK_LOG: hookLog, FLAGS: flags }, `registry://${M}@prod`, agentDir, [
+      "--exec",
+      hook,
+      "--hook-env",
+      "HOOK_LOG",
+      "--hook-env",
+      "FLAGS",
+      "--keep",
+      "3",
+    ]);
     agents.push(agent);
 
     await untilStatus(agent, (s) => s.version === v1.version && s.in_sync, "v1 to be served");
@@ -98,15 +137,27 @@ describe("mreg agent", () => {
     // The model server cannot load v4: the agent switches back to v3, says why, and keeps trying.
     writeFileSync(join(flags, `fail-${v4.version}`), "");
     ok(["promote", M, "prod", String(v4.version)]);
-    const refused = await untilStatus(agent, (s) => s.retry?.version === v4.version && s.version === v3.version, "v4 to be refused and switched back");
+    const refused = await untilStatus(
+      agent,
+      (s) => s.retry?.version === v4.version && s.version === v3.version,
+      "v4 to be refused and switched back",
+    );
     expect(refused).toMatchObject({ degraded: true, in_sync: false, target: { version: v4.version } });
-    expect(refused.last_error!.message).toBe(`v${v4.version}: --exec exited with code 3: model server cannot load v${v4.version}`);
+    expect(refused.last_error!.message).toBe(
+      `v${v4.version}: --exec exited with code 3: model server cannot load v${v4.version}`,
+    );
     expect(refused.reasons[0]).toContain(`cannot load v${v4.version}`);
-    expect(agent.out.stderr).toContain(`v${v4.version} refused: --exec exited with code 3: model server cannot load v${v4.version}; switched current back to v${v3.version}`);
+    expect(agent.out.stderr).toContain(
+      `v${v4.version} refused: --exec exited with code 3: model server cannot load v${v4.version}; switched current back to v${v3.version}`,
+    );
     expect(readlinkSync(join(agentDir, "current"))).toBe(`versions/v${v3.version}`);
 
     unlinkSync(join(flags, `fail-${v4.version}`));
-    const fixed = await untilStatus(agent, (s) => s.version === v4.version && s.in_sync && !s.degraded, "the retry of v4 to succeed");
+    const fixed = await untilStatus(
+      agent,
+      (s) => s.version === v4.version && s.in_sync && !s.degraded,
+      "the retry of v4 to succeed",
+    );
     expect(fixed.retry).toBe(null);
 
     await reader.stop();
@@ -117,7 +168,12 @@ describe("mreg agent", () => {
     // The hook saw each switch, with the version it switched from and the version's directory.
     const lines = readFileSync(hookLog, "utf8").trim().split("\n");
     const dirOf = (v: number) => join(agentDir, "versions", `v${v}`);
-    expect(lines.slice(0, 4)).toEqual([`${v1.version} none ${dirOf(v1.version)}`, `${v2.version} ${v1.version} ${dirOf(v2.version)}`, `${v1.version} ${v2.version} ${dirOf(v1.version)}`, `${v3.version} ${v1.version} ${dirOf(v3.version)}`]);
+    expect(lines.slice(0, 4)).toEqual([
+      `${v1.version} none ${dirOf(v1.version)}`,
+      `${v2.version} ${v1.version} ${dirOf(v2.version)}`,
+      `${v1.version} ${v2.version} ${dirOf(v1.version)}`,
+      `${v3.version} ${v1.version} ${dirOf(v3.version)}`,
+    ]);
     expect(lines[4]).toBe(`${v4.version} ${v3.version} ${dirOf(v4.version)}`);
     expect(lines[5]).toBe(`${v3.version} ${v4.version} ${dirOf(v3.version)}`); // the switch back tells the model server too
     expect(lines.at(-1)).toBe(`${v4.version} ${v3.version} ${dirOf(v4.version)}`);
@@ -140,7 +196,12 @@ describe("mreg agent", () => {
     const v2 = push(M, { "config.json": '{"v":2}\n' });
     // A proxy that passes HTTP but refuses WebSocket upgrades, as some do.
     const proxy = await noSocketProxy(inject("mregUrl"));
-    const notified: { version: number; event: string; previous: number | null; files: { path: string; sha256: string }[] }[] = [];
+    const notified: {
+      version: number;
+      event: string;
+      previous: number | null;
+      files: { path: string; sha256: string }[];
+    }[] = [];
     const hook = createServer((req, res) => {
       let body = "";
       req.on("data", (d) => (body += d));
@@ -151,11 +212,18 @@ describe("mreg agent", () => {
     });
     await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
     try {
-      const agent = await startAgent({ ...env, MREG_URL: proxy.url }, `${M}@prod`, join(dir, "poll"), ["--notify", `http://127.0.0.1:${(hook.address() as AddressInfo).port}/reload`]);
+      const agent = await startAgent({ ...env, MREG_URL: proxy.url }, `${M}@prod`, join(dir, "poll"), [
+        "--notify",
+        `http://127.0.0.1:${(hook.address() as AddressInfo).port}/reload`,
+      ]);
       agents.push(agent);
       await untilStatus(agent, (s) => s.version === v1.version && s.in_sync, "v1 to be served");
       ok(["promote", M, "prod", String(v2.version)]);
-      const s = await untilStatus(agent, (s) => s.version === v2.version && s.in_sync, "the promotion to reach the agent by polling");
+      const s = await untilStatus(
+        agent,
+        (s) => s.version === v2.version && s.in_sync,
+        "the promotion to reach the agent by polling",
+      );
       expect(s).toMatchObject({ registry_via: "poll", registry_reachable: true, degraded: false });
       // The next poll sends the ETag it got, and the unchanged alias answers 304.
       await until(() => proxy.notModified() > 0, "a poll answered 304");
@@ -163,7 +231,9 @@ describe("mreg agent", () => {
       // Backing off, not hammering: at least 0.5 s, 1 s, 2 s … apart (each -25% at worst).
       // Lower bounds only: a busy machine lengthens the gaps, never shortens them.
       const gaps = proxy.upgrades.slice(1).map((t, i) => t - proxy.upgrades[i]!);
-      gaps.slice(0, 3).forEach((gap, i) => expect(gap, `gap ${i}: ${gaps}`).toBeGreaterThanOrEqual(0.75 * 500 * 2 ** i - 5));
+      gaps
+        .slice(0, 3)
+        .forEach((gap, i) => expect(gap, `gap ${i}: ${gaps}`).toBeGreaterThanOrEqual(0.75 * 500 * 2 ** i - 5));
 
       expect(notified.map((n) => [n.version, n.event, n.previous])).toEqual([
         [v1.version, "switch", null],
@@ -185,7 +255,13 @@ describe("mreg agent", () => {
     // Keys the registry sends to each member.
     const url = inject("mregUrl");
     const memberOf = async (key: string) =>
-      ((await (await fetch(`${url}/v1/models/${M}/aliases/canary?key=${key}`, { headers: { authorization: `Bearer ${env.MREG_TOKEN}` } })).json()) as { version: number }).version;
+      (
+        (await (
+          await fetch(`${url}/v1/models/${M}/aliases/canary?key=${key}`, {
+            headers: { authorization: `Bearer ${env.MREG_TOKEN}` },
+          })
+        ).json()) as { version: number }
+      ).version;
     const keys = new Map<number, string>();
     for (let i = 0; keys.size < 2 && i < 200; i++) {
       const v = await memberOf(`node-${i}`);
@@ -196,16 +272,31 @@ describe("mreg agent", () => {
     // The system Node (20) runs the bundle too.
     const node = existsSync("/usr/bin/node") ? "/usr/bin/node" : process.execPath;
     const started = await Promise.all(
-      [a, b].map((v) => startAgent(env, `${M}@canary`, join(dir, `split-${v.version}`), ["--key", keys.get(v.version)!], node)),
+      [a, b].map((v) =>
+        startAgent(env, `${M}@canary`, join(dir, `split-${v.version}`), ["--key", keys.get(v.version)!], node),
+      ),
     );
     agents.push(...started);
     for (const [i, v] of [a, b].entries()) {
-      const s = await untilStatus(started[i]!, (s) => s.version !== null && s.in_sync, `the agent keyed ${keys.get(v.version)}`);
+      const s = await untilStatus(
+        started[i]!,
+        (s) => s.version !== null && s.in_sync,
+        `the agent keyed ${keys.get(v.version)}`,
+      );
       expect(s).toMatchObject({ version: v.version, key: keys.get(v.version) });
-      expect(readFileSync(join(dir, `split-${v.version}`, "current", "config.json"), "utf8")).toBe(`{"v":"${v.version === a.version ? "a" : "b"}"}\n`);
+      expect(readFileSync(join(dir, `split-${v.version}`, "current", "config.json"), "utf8")).toBe(
+        `{"v":"${v.version === a.version ? "a" : "b"}"}\n`,
+      );
     }
 
-    const second = mreg(env, ["agent", `${M}@canary`, "--dir", join(dir, `split-${a.version}`), "--listen", "127.0.0.1:0"]);
+    const second = mreg(env, [
+      "agent",
+      `${M}@canary`,
+      "--dir",
+      join(dir, `split-${a.version}`),
+      "--listen",
+      "127.0.0.1:0",
+    ]);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/another agent \(pid \d+\) is keeping .*split-\d+: one agent per directory/);
     await Promise.all(started.map((s) => s.stop()));
@@ -223,17 +314,27 @@ describe("mreg agent", () => {
     const credential = signalsToken(join(dir, "signals"));
 
     const post = (body: unknown, type = "application/json") =>
-      fetch(`${agent.url}/signals`, { method: "POST", headers: { "content-type": type, authorization: `Bearer ${credential}` }, body: typeof body === "string" ? body : JSON.stringify(body) });
+      fetch(`${agent.url}/signals`, {
+        method: "POST",
+        headers: { "content-type": type, authorization: `Bearer ${credential}` },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
     // Ten samples in eight posts, all at once: 7 × 1 sample and one batch of 3.
     const values = [10, 20, 30, 40, 50, 60, 70];
     const postedFrom = Date.now();
-    const answers = await Promise.all([...values.map((v) => post({ metrics: { latency_ms: v } })), post({ metrics: { latency_ms: 100 }, count: 3 })]);
+    const answers = await Promise.all([
+      ...values.map((v) => post({ metrics: { latency_ms: v } })),
+      post({ metrics: { latency_ms: 100 }, count: 3 }),
+    ]);
     const postingMs = Date.now() - postedFrom;
     expect(answers.map((r) => r.status)).toEqual(Array(8).fill(202));
 
     const mean = (values.reduce((s, v) => s + v, 0) + 300) / 10;
     let guard: { window: { version: number; samples: number; mean: number } } | undefined;
-    await until(() => (guard = mregJson(env, ["guard", "show", M, "prod"]) as typeof guard)!.window.samples >= 10, "ten samples in the guard's window");
+    await until(
+      () => (guard = mregJson(env, ["guard", "show", M, "prod"]) as typeof guard)!.window.samples >= 10,
+      "ten samples in the guard's window",
+    );
     expect(guard!.window).toMatchObject({ version: v1.version, samples: 10 });
     expect(guard!.window.mean).toBeCloseTo(mean, 9);
     // One signal per second-long window: one, unless a busy machine spread the posts over more.
@@ -247,14 +348,32 @@ describe("mreg agent", () => {
       const r = await post(body, type);
       return { status: r.status, body: (await r.json()) as { code: string; errors?: { path: string }[] } };
     };
-    expect(await bad({ metrics: { latency_ms: 1e13 } })).toMatchObject({ status: 400, body: { code: "validation_failed", errors: [{ path: "metrics.latency_ms" }] } });
-    expect(await bad({ metrics: { latency_ms: 1 }, count: 100_001 })).toMatchObject({ status: 400, body: { errors: [{ path: "count" }] } });
-    expect(await bad({ metrics: { latency_ms: 1 }, count: 0 })).toMatchObject({ status: 400, body: { errors: [{ path: "count" }] } });
+    expect(await bad({ metrics: { latency_ms: 1e13 } })).toMatchObject({
+      status: 400,
+      body: { code: "validation_failed", errors: [{ path: "metrics.latency_ms" }] },
+    });
+    expect(await bad({ metrics: { latency_ms: 1 }, count: 100_001 })).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: "count" }] },
+    });
+    expect(await bad({ metrics: { latency_ms: 1 }, count: 0 })).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: "count" }] },
+    });
     expect(await bad({ metrics: {} })).toMatchObject({ status: 400, body: { errors: [{ path: "metrics" }] } });
     expect(await bad("{not json")).toMatchObject({ status: 400, body: { code: "validation_failed" } });
-    expect(await bad('{"metrics":{"a":1e400}}')).toMatchObject({ status: 400, body: { errors: [{ path: "metrics.a" }] } });
-    expect(await bad({ metrics: { a: 1 } }, "text/plain")).toMatchObject({ status: 415, body: { code: "unsupported_media_type" } });
-    expect(await bad({ metrics: { a: 1 }, pad: "x".repeat(70_000) })).toMatchObject({ status: 413, body: { code: "payload_too_large" } });
+    expect(await bad('{"metrics":{"a":1e400}}')).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: "metrics.a" }] },
+    });
+    expect(await bad({ metrics: { a: 1 } }, "text/plain")).toMatchObject({
+      status: 415,
+      body: { code: "unsupported_media_type" },
+    });
+    expect(await bad({ metrics: { a: 1 }, pad: "x".repeat(70_000) })).toMatchObject({
+      status: 413,
+      body: { code: "payload_too_large" },
+    });
     expect((await fetch(`${agent.url}/signals`)).status).toBe(405);
     expect((await fetch(`${agent.url}/nothing`)).status).toBe(404);
     expect(await agent.metric("mreg_agent_signal_samples_total")).toBe(10);
@@ -289,7 +408,8 @@ describe("mreg agent", () => {
     // A good sample after them: once the registry counted it, the agent sent all it was going to.
     expect((await postSignal(agent.url, { metrics: { err: 0 } }, bearer)).status).toBe(202);
     const production = () => (mregJson(env, ["resolve", `registry://${M}@production`]) as { version: number }).version;
-    const window = () => (mregJson(env, ["guard", "show", M, "production"]) as { window: { samples: number; nodes: number } }).window;
+    const window = () =>
+      (mregJson(env, ["guard", "show", M, "production"]) as { window: { samples: number; nodes: number } }).window;
     await until(() => production() !== v2.version || window().samples >= 2, "the agent's signals to be counted");
 
     expect(production(), "production must not move").toBe(v2.version);
@@ -311,22 +431,32 @@ describe("mreg agent", () => {
     .flat()
     .find((i) => i && i.family === "IPv4" && !i.internal)?.address;
 
-  it.skipIf(!external)("listening beyond loopback for the probes, takes no signal from the network, even with the credential and a loopback Host", async () => {
-    const M = "agent-wide";
-    const v1 = push(M, { "config.json": '{"v":1}\n' }, ["--alias", "prod"]);
-    const agentDir = join(dir, "wide");
-    const agent = await startAgent(env, `${M}@prod`, agentDir, ["--listen", "0.0.0.0:0"]);
-    agents.push(agent);
-    await untilStatus(agent, (s) => s.version === v1.version, "v1 to be served");
-    const port = new URL(agent.url).port;
-    // The kubelet's probe reaches it over the pod's address.
-    expect((await fetch(`http://${external}:${port}/healthz`)).status).toBe(200);
-    const bearer = { authorization: `Bearer ${signalsToken(agentDir)}` };
-    const answer = await postSignal(`http://${external}:${port}`, { metrics: { err: 1 } }, { ...bearer, host: `127.0.0.1:${port}` });
-    expect(answer).toMatchObject({ status: 403, body: { code: "forbidden", detail: expect.stringContaining("loopback") } });
-    expect((await postSignal(`http://127.0.0.1:${port}`, { metrics: { err: 1 } }, bearer)).status).toBe(202);
-    expect(await agent.stop()).toBe(0);
-  });
+  it.skipIf(!external)(
+    "listening beyond loopback for the probes, takes no signal from the network, even with the credential and a loopback Host",
+    async () => {
+      const M = "agent-wide";
+      const v1 = push(M, { "config.json": '{"v":1}\n' }, ["--alias", "prod"]);
+      const agentDir = join(dir, "wide");
+      const agent = await startAgent(env, `${M}@prod`, agentDir, ["--listen", "0.0.0.0:0"]);
+      agents.push(agent);
+      await untilStatus(agent, (s) => s.version === v1.version, "v1 to be served");
+      const port = new URL(agent.url).port;
+      // The kubelet's probe reaches it over the pod's address.
+      expect((await fetch(`http://${external}:${port}/healthz`)).status).toBe(200);
+      const bearer = { authorization: `Bearer ${signalsToken(agentDir)}` };
+      const answer = await postSignal(
+        `http://${external}:${port}`,
+        { metrics: { err: 1 } },
+        { ...bearer, host: `127.0.0.1:${port}` },
+      );
+      expect(answer).toMatchObject({
+        status: 403,
+        body: { code: "forbidden", detail: expect.stringContaining("loopback") },
+      });
+      expect((await postSignal(`http://127.0.0.1:${port}`, { metrics: { err: 1 } }, bearer)).status).toBe(202);
+      expect(await agent.stop()).toBe(0);
+    },
+  );
 
   it("names its node in what it forwards: with min_nodes 2, one node's 100,000 samples move nothing, a second node's trip the guard", async () => {
     const M = "agent-nodes";
@@ -336,23 +466,37 @@ describe("mreg agent", () => {
     ok(["guard", "set", M, "production", "--metric", "err", "--max", "0.05", "--min-nodes", "2"]);
     // Two nodes on one machine: each its own --key (the default, the hostname, would make them one node).
     const started = await Promise.all(
-      ["node-a", "node-b"].map((key) => startAgent(env, `${M}@production`, join(dir, `nodes-${key}`), ["--key", key, "--trust-local-counts"])),
+      ["node-a", "node-b"].map((key) =>
+        startAgent(env, `${M}@production`, join(dir, `nodes-${key}`), ["--key", key, "--trust-local-counts"]),
+      ),
     );
     agents.push(...started);
     const [a, b] = started as [RunningAgent, RunningAgent];
     for (const agent of started) await untilStatus(agent, (s) => s.version === v2.version, "v2 to be served");
     const bearer = (key: string) => ({ authorization: `Bearer ${signalsToken(join(dir, `nodes-${key}`))}` });
 
-    expect(await postSignal(a.url, { metrics: { err: 1 }, count: 100_000 }, bearer("node-a"))).toMatchObject({ status: 202, body: { samples: 100_000 } });
-    const guard = () => mregJson(env, ["guard", "show", M, "production"]) as { min_nodes: number; window: { samples: number; nodes: number } };
+    expect(await postSignal(a.url, { metrics: { err: 1 }, count: 100_000 }, bearer("node-a"))).toMatchObject({
+      status: 202,
+      body: { samples: 100_000 },
+    });
+    const guard = () =>
+      mregJson(env, ["guard", "show", M, "production"]) as {
+        min_nodes: number;
+        window: { samples: number; nodes: number };
+      };
     const production = () => (mregJson(env, ["resolve", `registry://${M}@production`]) as { version: number }).version;
-    await until(() => production() !== v2.version || guard().window.samples >= 100_000, "node-a's samples to be counted");
+    await until(
+      () => production() !== v2.version || guard().window.samples >= 100_000,
+      "node-a's samples to be counted",
+    );
     expect(production()).toBe(v2.version);
     expect(guard()).toMatchObject({ min_nodes: 2, window: { samples: 100_000, nodes: 1 } });
 
     expect((await postSignal(b.url, { metrics: { err: 1 } }, bearer("node-b"))).status).toBe(202);
     await until(() => production() !== v2.version, "the second node to trip the guard");
-    const rollback = (mregJson(env, ["audit", "--model", M, "--action", "rollback"]) as { items: { actor: string; reason: string }[] }).items[0]!;
+    const rollback = (
+      mregJson(env, ["audit", "--model", M, "--action", "rollback"]) as { items: { actor: string; reason: string }[] }
+    ).items[0]!;
     expect(rollback.actor).toBe("guard");
     expect(rollback.reason).toContain("over 100001 samples from at least 2 nodes");
     await Promise.all(started.map((agent) => agent.stop()));
@@ -378,7 +522,18 @@ describe("mreg agent", () => {
       { ...env, ENV_DUMP: dump, TOKEN_COPY: tokenCopy, UNRELATED_SECRET: "hunter2-unrelated" },
       `${M}@prod`,
       agentDir,
-      ["--exec", hook, "--hook-env", "ENV_DUMP", "--hook-env", "TOKEN_COPY", "--hook-env", `FAIL_FLAG=${failFlag}`, "--hook-env", "EXTRA=a=b c"],
+      [
+        "--exec",
+        hook,
+        "--hook-env",
+        "ENV_DUMP",
+        "--hook-env",
+        "TOKEN_COPY",
+        "--hook-env",
+        `FAIL_FLAG=${failFlag}`,
+        "--hook-env",
+        "EXTRA=a=b c",
+      ],
     );
     agents.push(agent);
     // The hook refuses v1, saying the token on stderr: /status gives the reason, without the token.
@@ -407,7 +562,8 @@ describe("mreg agent", () => {
     expect(seen.get("FAIL_FLAG")).toBe(failFlag);
     expect(seen.get("EXTRA")).toBe("a=b c");
     // Nothing else of the agent's environment: not its token, its registry, its home or anything unrelated.
-    for (const name of ["MREG_TOKEN", "MREG_URL", "MREG_CONFIG_DIR", "HOME", "UNRELATED_SECRET"]) expect(seen.has(name), name).toBe(false);
+    for (const name of ["MREG_TOKEN", "MREG_URL", "MREG_CONFIG_DIR", "HOME", "UNRELATED_SECRET"])
+      expect(seen.has(name), name).toBe(false);
 
     const output = agent.out.stdout + agent.out.stderr;
     expect(output).toContain(`hook sees v${v1.version}; MREG_TOKEN is unset`);
@@ -422,7 +578,16 @@ describe("mreg agent", () => {
       ["NOT_SET_ANYWHERE", /--hook-env NOT_SET_ANYWHERE: not set in the agent's environment/],
       ["=x", /--hook-env takes NAME or NAME=value/],
     ] as const) {
-      const r = mreg(env, ["agent", `${M}@prod`, "--dir", join(dir, "hook-env-refused"), "--exec", "true", "--hook-env", arg]);
+      const r = mreg(env, [
+        "agent",
+        `${M}@prod`,
+        "--dir",
+        join(dir, "hook-env-refused"),
+        "--exec",
+        "true",
+        "--hook-env",
+        arg,
+      ]);
       expect(r.code, arg).toBe(2);
       expect(r.stderr).toMatch(why);
     }

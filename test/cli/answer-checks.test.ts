@@ -11,7 +11,15 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { MregClient } from "../../src/client/client";
 import { MregError } from "../../src/client/errors";
-import { MAX_FILE_SIZE, MAX_JSON_ANSWER, MAX_VERSION, validFileList, validResolution, validVersion, validWatchEvent } from "../../src/client/validate";
+import {
+  MAX_FILE_SIZE,
+  MAX_JSON_ANSWER,
+  MAX_VERSION,
+  validFileList,
+  validResolution,
+  validVersion,
+  validWatchEvent,
+} from "../../src/client/validate";
 import { Layout } from "../../src/cli/agent/layout";
 import { CliError } from "../../src/cli/exit";
 import { destination, insideDir, pullFolderName, unwritable } from "../../src/cli/local-paths";
@@ -75,7 +83,13 @@ describe("a Resolution as the client accepts it", () => {
   });
 
   it("takes a file path exactly when the registry's path rule does", () => {
-    const anyPath = fc.oneof(fc.string(), fc.string({ unit: "binary" }), fc.array(fc.constantFrom("a", "..", ".", "", "/", "\\", "b\u0000", "C:"), { maxLength: 5 }).map((p) => p.join("/")));
+    const anyPath = fc.oneof(
+      fc.string(),
+      fc.string({ unit: "binary" }),
+      fc
+        .array(fc.constantFrom("a", "..", ".", "", "/", "\\", "b\u0000", "C:"), { maxLength: 5 })
+        .map((p) => p.join("/")),
+    );
     fc.assert(
       fc.property(anyPath, (path) => {
         const verdict = judge(resolution(1, [{ path, size: 1, sha256: "0".repeat(64) }]));
@@ -85,13 +99,23 @@ describe("a Resolution as the client accepts it", () => {
   });
 
   it("refuses sizes and sha256s that are not well formed, and a path twice", () => {
-    const badSize = fc.oneof(fc.integer({ max: -1 }), fc.nat().map((n) => MAX_FILE_SIZE + 1 + n), fc.double().filter((d) => !Number.isInteger(d)), fc.string(), fc.constant(null));
+    const badSize = fc.oneof(
+      fc.integer({ max: -1 }),
+      fc.nat().map((n) => MAX_FILE_SIZE + 1 + n),
+      fc.double().filter((d) => !Number.isInteger(d)),
+      fc.string(),
+      fc.constant(null),
+    );
     fc.assert(
       fc.property(badSize, (size) => {
         expect(judge(resolution(1, [{ path: "a", size, sha256: "0".repeat(64) }]))).toBe("invalid_response");
       }),
     );
-    const badSha = fc.oneof(fc.string().filter((s) => !/^[0-9a-f]{64}$/.test(s)), hex.map((h) => h.toUpperCase()).filter((h) => /[A-F]/.test(h)), fc.integer());
+    const badSha = fc.oneof(
+      fc.string().filter((s) => !/^[0-9a-f]{64}$/.test(s)),
+      hex.map((h) => h.toUpperCase()).filter((h) => /[A-F]/.test(h)),
+      fc.integer(),
+    );
     fc.assert(
       fc.property(badSha, (sha256) => {
         expect(judge(resolution(1, [{ path: "a", size: 1, sha256 }]))).toBe("invalid_response");
@@ -108,7 +132,15 @@ describe("a Resolution as the client accepts it", () => {
     expect(outcome(() => validResolution(resolution(3), { model: "fraud", version: 3 }, "r"))).toBe("ok");
     expect(outcome(() => validResolution(resolution(4), { model: "fraud", version: 3 }, "r"))).toBe("invalid_response");
     expect(judge({ ...resolution(1), uri: "registry://fraud/2" })).toBe("invalid_response");
-    expect(judge({ ...resolution(1), split: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }] })).toBe("ok");
+    expect(
+      judge({
+        ...resolution(1),
+        split: [
+          { version: 1, weight: 90 },
+          { version: 2, weight: 10 },
+        ],
+      }),
+    ).toBe("ok");
     expect(judge({ ...resolution(1), split: [{ version: 2, weight: 100 }] })).toBe("invalid_response");
     expect(judge({ ...resolution(1), digest: "sha256:xyz" })).toBe("invalid_response");
     expect(judge({ ...resolution(1), digest: null })).toBe("ok");
@@ -120,7 +152,9 @@ describe("a Resolution as the client accepts it", () => {
       validResolution({ ...resolution(1), version: "1/../../x" }, asked, "resolve fraud@prod");
       expect.unreachable();
     } catch (err) {
-      expect((err as MregError).detail).toBe('resolve fraud@prod: invalid answer from the registry: version: must be an integer from 1 to 999999999 (got "1/../../x")');
+      expect((err as MregError).detail).toBe(
+        'resolve fraud@prod: invalid answer from the registry: version: must be an integer from 1 to 999999999 (got "1/../../x")',
+      );
     }
   });
 });
@@ -128,34 +162,65 @@ describe("a Resolution as the client accepts it", () => {
 describe("watch messages, Versions and file lists", () => {
   const watched = { model: "fraud", alias: "prod" };
   it("takes a message naming nothing only with null files and digest", () => {
-    const gone = { event: "delete", model: "fraud", alias: "prod", version: null, generation: 9, digest: null, files: null, uri: null, split: null };
+    const gone = {
+      event: "delete",
+      model: "fraud",
+      alias: "prod",
+      version: null,
+      generation: 9,
+      digest: null,
+      files: null,
+      uri: null,
+      split: null,
+    };
     expect(outcome(() => validWatchEvent(gone, watched, "w"))).toBe("ok");
     expect(outcome(() => validWatchEvent({ ...gone, files: [] }, watched, "w"))).toBe("invalid_response");
     expect(outcome(() => validWatchEvent({ ...gone, model: "other" }, watched, "w"))).toBe("invalid_response");
     expect(outcome(() => validWatchEvent({ ...resolution(2), event: "set" }, watched, "w"))).toBe("ok");
     expect(outcome(() => validWatchEvent({ ...resolution(2), event: 1 }, watched, "w"))).toBe("invalid_response");
-    expect(outcome(() => validWatchEvent({ ...resolution(2), event: "set", version: "2" }, watched, "w"))).toBe("invalid_response");
+    expect(outcome(() => validWatchEvent({ ...resolution(2), event: "set", version: "2" }, watched, "w"))).toBe(
+      "invalid_response",
+    );
   });
 
   it("checks a Version's identity and files, and a file list's paths", () => {
-    const v = { model: "fraud", version: 3, files: [{ path: "m.bin", size: 1, sha256: "0".repeat(64) }], digest: null, status: "ready" };
+    const v = {
+      model: "fraud",
+      version: 3,
+      files: [{ path: "m.bin", size: 1, sha256: "0".repeat(64) }],
+      digest: null,
+      status: "ready",
+    };
     expect(outcome(() => validVersion(v, { model: "fraud", version: 3 }, "v"))).toBe("ok");
     expect(outcome(() => validVersion(v, { model: "fraud", version: 4 }, "v"))).toBe("invalid_response");
-    expect(outcome(() => validVersion({ ...v, files: [{ ...v.files[0], path: "../m.bin" }] }, { model: "fraud" }, "v"))).toBe("invalid_response");
+    expect(
+      outcome(() => validVersion({ ...v, files: [{ ...v.files[0], path: "../m.bin" }] }, { model: "fraud" }, "v")),
+    ).toBe("invalid_response");
     expect(outcome(() => validFileList({ items: v.files }, "f"))).toBe("ok");
-    expect(outcome(() => validFileList({ items: [{ path: "/etc/passwd", size: 1, sha256: "0".repeat(64) }] }, "f"))).toBe("invalid_response");
+    expect(
+      outcome(() => validFileList({ items: [{ path: "/etc/passwd", size: 1, sha256: "0".repeat(64) }] }, "f")),
+    ).toBe("invalid_response");
   });
 });
 
 describe("answers through the client (a fetch that says what the test says)", () => {
-  const client = (answer: (req: Request) => Response) => new MregClient({ url: "http://registry.test", retries: 0, fetch: async (input, init) => answer(new Request(input, init)) });
+  const client = (answer: (req: Request) => Response) =>
+    new MregClient({
+      url: "http://registry.test",
+      retries: 0,
+      fetch: async (input, init) => answer(new Request(input, init)),
+    });
   const bytes = (n: number) => new Uint8Array(new ArrayBuffer(n)).fill(7);
   const read = async (body: ReadableStream<Uint8Array> | null) => {
     let n = 0;
     for await (const chunk of body!) n += chunk.byteLength;
     return n;
   };
-  const codeOf = async (p: Promise<unknown>) => p.then(() => "ok", (err: unknown) => (err instanceof MregError ? err.code : String(err)));
+  const codeOf = async (p: Promise<unknown>) =>
+    p.then(
+      () => "ok",
+      (err: unknown) => (err instanceof MregError ? err.code : String(err)),
+    );
 
   it("refuses a resolve answer about another model, and one about another version by URI", async () => {
     const c = client(() => Response.json(resolution(1, [], { model: "other", uri: "registry://other/1" })));
@@ -180,20 +245,31 @@ describe("answers through the client (a fetch that says what the test says)", ()
   });
 
   it("holds a 206 to the range asked for, and its body to its length", async () => {
-    const answer = (status: number, headers: Record<string, string>, body: Uint8Array<ArrayBuffer>) => () => new Response(body, { status, headers });
-    const ranged = (range: string, body: Uint8Array<ArrayBuffer>, extra: Record<string, string> = {}) => client(answer(206, { "content-range": range, ...extra }, body));
+    const answer = (status: number, headers: Record<string, string>, body: Uint8Array<ArrayBuffer>) => () =>
+      new Response(body, { status, headers });
+    const ranged = (range: string, body: Uint8Array<ArrayBuffer>, extra: Record<string, string> = {}) =>
+      client(answer(206, { "content-range": range, ...extra }, body));
     const dl = (c: MregClient, start = 0, end = 99) => c.files.download("fraud", 1, "m.bin", { range: { start, end } });
 
     const good = await dl(ranged("bytes 0-99/1000", bytes(100)));
-    expect([good.size, good.length, good.range, await read(good.body)]).toEqual([1000, 100, { start: 0, end: 99 }, 100]);
+    expect([good.size, good.length, good.range, await read(good.body)]).toEqual([
+      1000,
+      100,
+      { start: 0, end: 99 },
+      100,
+    ]);
     // Shorter than asked at the file's end is what a server does; the caller compares the size.
     expect((await dl(ranged("bytes 0-49/50", bytes(50)))).range).toEqual({ start: 0, end: 49 });
 
     expect(await codeOf(dl(ranged("bytes 5-104/1000", bytes(100))))).toBe("invalid_response");
     expect(await codeOf(dl(ranged("bytes 0-199/1000", bytes(200))))).toBe("invalid_response");
     expect(await codeOf(dl(ranged("bytes 0-99/50", bytes(100))))).toBe("invalid_response");
-    expect(await codeOf(dl(ranged("bytes 0-99/1000", bytes(100), { "content-length": "120" })))).toBe("invalid_response");
-    expect(await codeOf(dl(ranged("bytes 0-99/1000", bytes(100), { "x-mreg-sha256": "../../x" })))).toBe("invalid_response");
+    expect(await codeOf(dl(ranged("bytes 0-99/1000", bytes(100), { "content-length": "120" })))).toBe(
+      "invalid_response",
+    );
+    expect(await codeOf(dl(ranged("bytes 0-99/1000", bytes(100), { "x-mreg-sha256": "../../x" })))).toBe(
+      "invalid_response",
+    );
 
     const more = await dl(ranged("bytes 0-99/1000", bytes(150)));
     expect(await codeOf(read(more.body))).toBe("invalid_response");
@@ -206,7 +282,12 @@ describe("local names", () => {
   const root = mkdtempSync(join(tmpdir(), "mreg-local-names-"));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
   const dir = join(root, "dir");
-  const anyPath = fc.oneof(fc.string(), fc.array(fc.constantFrom("a", "..", ".", "", "/", "\\", "..a", "a..", "/tmp"), { maxLength: 6 }).map((p) => p.join("/")));
+  const anyPath = fc.oneof(
+    fc.string(),
+    fc
+      .array(fc.constantFrom("a", "..", ".", "", "/", "\\", "..a", "a..", "/tmp"), { maxLength: 6 })
+      .map((p) => p.join("/")),
+  );
 
   it("puts a file inside its folder or refuses it, exactly as the path rule says", () => {
     fc.assert(
@@ -218,7 +299,8 @@ describe("local names", () => {
           expect(err).toBeInstanceOf(CliError);
         }
         expect(dest !== undefined).toBe(filePathProblem(path) === null);
-        if (dest !== undefined) expect(insideDir(dir, dest) && !relative(dir, dest).split(/[\\/]/).includes("..")).toBe(true);
+        if (dest !== undefined)
+          expect(insideDir(dir, dest) && !relative(dir, dest).split(/[\\/]/).includes("..")).toBe(true);
       }),
     );
     expect(destination(dir, "..a/b..")).toBe(join(dir, "..a", "b.."));
@@ -251,7 +333,11 @@ describe("local names", () => {
     );
     expect(unwritable([f("caf\u00e9/x"), f("cafe\u0301/x")])).toMatch(/would be one file/);
     // A file and a path beneath it, in either order and whatever the case: `a` cannot be both.
-    for (const [x, y] of [["a", "a/b"], ["A/b/c", "a"], ["w/Caf\u00e9", "w/cafe\u0301/x.bin"]]) {
+    for (const [x, y] of [
+      ["a", "a/b"],
+      ["A/b/c", "a"],
+      ["w/Caf\u00e9", "w/cafe\u0301/x.bin"],
+    ]) {
       expect(collidingPaths([x!, y!])).toEqual([x, y]);
       expect(unwritable([f(x!), f(y!)])).toMatch(/a file and a folder/);
     }

@@ -23,7 +23,9 @@ function shellBlock(file: string, heading: string): string {
 
 /** The development secret `npm start` runs with, as `mreg token` reads it in a checkout. */
 function devSecret(): string {
-  const line = readFileSync(join(root, ".dev.vars"), "utf8").split("\n").find((l) => l.startsWith("JWT_SECRET="))!;
+  const line = readFileSync(join(root, ".dev.vars"), "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("JWT_SECRET="))!;
   return line.slice("JWT_SECRET=".length).trim();
 }
 
@@ -44,8 +46,18 @@ describe("the README's ten lines", () => {
     expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(0);
     expect(run.stdout).toContain(`registry://${model}/1`); // resolve: production is version 1 again
     expect(readFileSync(join(dir, "serving", "config.json"), "utf8")).toBe('{"threshold": 0.7}\n');
-    const token = mregJson<{ token: string }>({ ...env, JWT_SECRET: devSecret() }, ["token", "--sub", "check", "--scope", "read"]).token;
-    const history = mregJson<{ items: { action: string; version: number | null }[] }>({ ...env, MREG_TOKEN: token }, ["history", model, "production"]);
+    const token = mregJson<{ token: string }>({ ...env, JWT_SECRET: devSecret() }, [
+      "token",
+      "--sub",
+      "check",
+      "--scope",
+      "read",
+    ]).token;
+    const history = mregJson<{ items: { action: string; version: number | null }[] }>({ ...env, MREG_TOKEN: token }, [
+      "history",
+      model,
+      "production",
+    ]);
     expect(history.items.map((h) => h.action)).toContain("rollback");
   });
 });
@@ -63,7 +75,13 @@ describe("the runbook's rollback with no checkout", () => {
   it("plain curl, as docs/operations.md writes it", () => {
     const { env, dir } = sandbox();
     const model = `runbook-curl-${Date.now().toString(36)}`;
-    const token = mregJson<{ token: string }>({ ...env, JWT_SECRET: devSecret() }, ["token", "--sub", "oncall", "--scope", "admin"]).token;
+    const token = mregJson<{ token: string }>({ ...env, JWT_SECRET: devSecret() }, [
+      "token",
+      "--sub",
+      "oncall",
+      "--scope",
+      "admin",
+    ]).token;
     const authed = { ...env, MREG_TOKEN: token };
     deployed(authed, model, dir);
     const block = shellBlock("docs/operations.md", "### A model (the 3 a.m. page)");
@@ -75,20 +93,47 @@ describe("the runbook's rollback with no checkout", () => {
   it("the CLI from the packed bundle alone, on the machine's Node, outside the checkout", () => {
     const { env, dir } = sandbox();
     const model = `runbook-cli-${Date.now().toString(36)}`;
-    const token = mregJson<{ token: string }>({ ...env, JWT_SECRET: devSecret() }, ["token", "--sub", "oncall", "--scope", "admin"]).token;
+    const token = mregJson<{ token: string }>({ ...env, JWT_SECRET: devSecret() }, [
+      "token",
+      "--sub",
+      "oncall",
+      "--scope",
+      "admin",
+    ]).token;
     const authed = { ...env, MREG_TOKEN: token };
     deployed(authed, model, dir);
     // npm pack as CI would run it (the bundle is already built), then only the bundle leaves.
     const packDir = mkdtempSync(join(tmpdir(), "mreg-pack-"));
-    const tarball = execFileSync("npm", ["pack", "--ignore-scripts", "--pack-destination", packDir], { cwd: root, encoding: "utf8" }).trim().split("\n").pop()!;
+    const tarball = execFileSync("npm", ["pack", "--ignore-scripts", "--pack-destination", packDir], {
+      cwd: root,
+      encoding: "utf8",
+    })
+      .trim()
+      .split("\n")
+      .pop()!;
     const lone = mkdtempSync(join(tmpdir(), "mreg-lone-"));
     execFileSync("tar", ["-xzf", join(packDir, tarball), "-C", lone, "package/dist/mreg.mjs"]);
-    const PATH = (process.env.PATH ?? "").split(":").filter((p) => !p.includes("node_modules")).join(":");
-    const run = spawnSync("node", [join(lone, "package", "dist", "mreg.mjs"), "rollback", model, "production", "--reason", "error rate 4%", "--json"], {
-      cwd: lone,
-      env: { ...authed, PATH },
-      encoding: "utf8",
-    });
+    const PATH = (process.env.PATH ?? "")
+      .split(":")
+      .filter((p) => !p.includes("node_modules"))
+      .join(":");
+    const run = spawnSync(
+      "node",
+      [
+        join(lone, "package", "dist", "mreg.mjs"),
+        "rollback",
+        model,
+        "production",
+        "--reason",
+        "error rate 4%",
+        "--json",
+      ],
+      {
+        cwd: lone,
+        env: { ...authed, PATH },
+        encoding: "utf8",
+      },
+    );
     expect(run.status, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ alias: "production", version: 1 });
   });

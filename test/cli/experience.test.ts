@@ -9,7 +9,16 @@
  *  7. --jq, completion, "did you mean", a hidden login prompt, next_cursor on every list.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
@@ -77,7 +86,14 @@ describe("push: names, ignore rules, resume", () => {
     const out = JSON.parse(r.stdout);
     expect(out.files.map((f: { path: string }) => f.path).sort()).toEqual(["config.json", "keep.tmp", "model.bin"]);
     const skipped = Object.fromEntries(out.skipped.map((s: { path: string; rule: string }) => [s.path, s.rule]));
-    expect(skipped).toMatchObject({ ".git/": expect.stringContaining("default"), ".env": expect.stringContaining("default"), "deploy/server.pem": expect.stringContaining("default"), "logs/": ".mregignore: logs/", "a.tmp": ".mregignore: *.tmp", "notes/draft.md": "--exclude notes/**" });
+    expect(skipped).toMatchObject({
+      ".git/": expect.stringContaining("default"),
+      ".env": expect.stringContaining("default"),
+      "deploy/server.pem": expect.stringContaining("default"),
+      "logs/": ".mregignore: logs/",
+      "a.tmp": ".mregignore: *.tmp",
+      "notes/draft.md": "--exclude notes/**",
+    });
     expect(r.stderr).toMatch(/skipped 7 paths/);
     expect(r.stderr).toContain(".git/");
 
@@ -89,8 +105,21 @@ describe("push: names, ignore rules, resume", () => {
     const file = join(dir, "big.bin");
     randomFile(file, 40 * MiB);
     const partSize = inject("partSize");
-    const first = mregSpawn(env, ["push", M, file, "--parallel", "1", "--metric", "auc=0.5", "--description", "first try"]);
-    await waitFor(() => /big\.bin: (2[5-9]|[3-9]\d)%/.test(first.out.stderr) || first.child.exitCode !== null, "two acknowledged parts");
+    const first = mregSpawn(env, [
+      "push",
+      M,
+      file,
+      "--parallel",
+      "1",
+      "--metric",
+      "auc=0.5",
+      "--description",
+      "first try",
+    ]);
+    await waitFor(
+      () => /big\.bin: (2[5-9]|[3-9]\d)%/.test(first.out.stderr) || first.child.exitCode !== null,
+      "two acknowledged parts",
+    );
     first.child.kill("SIGINT");
     expect(await first.exited).toBe(130);
     expect(first.out.stdout).toBe("");
@@ -102,14 +131,31 @@ describe("push: names, ignore rules, resume", () => {
     expect(shown).toBeLessThanOrEqual(Math.floor((Number(said![1]) * partSize * 100) / (40 * MiB)));
     expect(stateFiles()).toHaveLength(1);
 
-    expect(mreg(env, ["gates", "set", M, "production", "--policy", '{"metrics": [{"name": "auc", "min": 0.9}]}']).code).toBe(0);
-    const second = mreg(env, ["push", M, file, "--metric", "auc=0.95", "--description", "second try", "--git-sha", "feed", "--alias", "production", "--json"]);
+    expect(
+      mreg(env, ["gates", "set", M, "production", "--policy", '{"metrics": [{"name": "auc", "min": 0.9}]}']).code,
+    ).toBe(0);
+    const second = mreg(env, [
+      "push",
+      M,
+      file,
+      "--metric",
+      "auc=0.95",
+      "--description",
+      "second try",
+      "--git-sha",
+      "feed",
+      "--alias",
+      "production",
+      "--json",
+    ]);
     expect(second.code, second.stderr).toBe(0);
     const out = JSON.parse(second.stdout);
     expect(out.resumed).toBe(true);
     expect(out.bytes_skipped).toBeGreaterThanOrEqual(Number(said![1]) * partSize);
     expect(out.alias).toMatchObject({ alias: "production", version: out.version });
-    expect(second.stderr).toMatch(/applied the new values to version \d+: metrics\.auc 0\.5 → 0\.95, description, lineage\.git_sha/);
+    expect(second.stderr).toMatch(
+      /applied the new values to version \d+: metrics\.auc 0\.5 → 0\.95, description, lineage\.git_sha/,
+    );
     const v = mregJson(env, ["versions", "show", M, String(out.version)]);
     expect(v).toMatchObject({ metrics: { auc: 0.95 }, description: "second try", lineage: { git_sha: "feed" } });
     expect(stateFiles()).toEqual([]);
@@ -135,7 +181,11 @@ describe("pull", () => {
     expect(JSON.parse(pulled.stdout)).toMatchObject({ version: v2, removed: ["old/tokenizer.json"] });
     expect(pulled.stderr).toContain(`removed 1 file that version ${v2} does not hold: old/tokenizer.json`);
     expect(existsSync(join(target, "old"))).toBe(false);
-    expect(readdirSync(target).filter((f) => !f.startsWith(".")).sort()).toEqual(["vocab.txt", "weights.bin"]);
+    expect(
+      readdirSync(target)
+        .filter((f) => !f.startsWith("."))
+        .sort(),
+    ).toEqual(["vocab.txt", "weights.bin"]);
 
     const kept = mregJson(env, ["pull", `${M}/${v1}`, target, "--keep-extra"]);
     expect(kept.kept_extra).toEqual(["vocab.txt"]);
@@ -162,7 +212,9 @@ describe("not found, said plainly (6)", () => {
 
     const alias = mreg(env, ["pull", `${M}@prodution`, join(dir, "nowhere")]);
     expect(alias.code).toBe(5);
-    expect(alias.stderr).toMatch(new RegExp(`model '${M}' has no alias 'prodution'\\. Its aliases: .*production → v\\d+`));
+    expect(alias.stderr).toMatch(
+      new RegExp(`model '${M}' has no alias 'prodution'\\. Its aliases: .*production → v\\d+`),
+    );
     expect(alias.stderr).toContain("serving → v");
 
     const version = mreg(env, ["versions", "show", M, "999"]);
@@ -180,7 +232,9 @@ describe("not found, said plainly (6)", () => {
     expect(nothing.stderr).toContain(`${M}@canary has held only v${once}: there is no earlier value to roll back to`);
     const never = mreg(env, ["rollback", M, "canary-typo"]);
     expect(never.code).toBe(5);
-    expect(never.stderr).toMatch(new RegExp(`model '${M}' has no alias 'canary-typo'\\. Its aliases: .*canary → v${once}`));
+    expect(never.stderr).toMatch(
+      new RegExp(`model '${M}' has no alias 'canary-typo'\\. Its aliases: .*canary → v${once}`),
+    );
   });
 });
 
@@ -217,7 +271,10 @@ describe("gh habits (7)", () => {
     writeFileSync(join(dir, "mreg.bash"), script);
     const complete = (...words: string[]) => {
       const line = `source ${join(dir, "mreg.bash")}; COMP_WORDS=(mreg ${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length}; _mreg; printf '%s\\n' "\${COMPREPLY[@]}"`;
-      const r = spawnSync("bash", ["-c", line], { env: { ...env, PATH: `${shim}:${join(process.execPath, "..")}:${env.PATH}` }, encoding: "utf8" });
+      const r = spawnSync("bash", ["-c", line], {
+        env: { ...env, PATH: `${shim}:${join(process.execPath, "..")}:${env.PATH}` },
+        encoding: "utf8",
+      });
       return r.stdout.trim().split("\n");
     };
     expect(complete("mod")).toEqual(["models"]);
@@ -238,7 +295,11 @@ describe("gh habits (7)", () => {
     const command = [process.execPath, bin, "login"].map((a) => `'${a}'`).join(" ");
     // --echo never: script itself does not copy its piped stdin to the screen; what shows is
     // what the terminal, and the CLI, echo.
-    const child = spawn("script", ["-qfe", "--echo", "never", "-c", command, "/dev/null"], { cwd: root, env: { ...fresh, TERM: "xterm" }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("script", ["-qfe", "--echo", "never", "-c", command, "/dev/null"], {
+      cwd: root,
+      env: { ...fresh, TERM: "xterm" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let seen = "";
     child.stdout.on("data", (d) => (seen += d));
     await waitFor(() => seen.includes("Token for"), "the prompt", 20_000);

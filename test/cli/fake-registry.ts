@@ -30,14 +30,31 @@ export const sha256 = (bytes: Buffer | string) => createHash("sha256").update(by
 
 /** What the registry computes at finalize: sha256 of the sorted `<path>\t<size>\t<sha256>\n` lines. */
 export function digestOf(files: readonly { path: string; size: number; sha256: string }[]): string {
-  const lines = [...files].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path))).map((f) => `${f.path}\t${f.size}\t${f.sha256}\n`);
+  const lines = [...files]
+    .sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
+    .map((f) => `${f.path}\t${f.size}\t${f.sha256}\n`);
   return `sha256:${sha256(lines.join(""))}`;
 }
 
 /** An honest Resolution of `files` as `version` of `model@alias`. */
-export function resolutionOf(model: string, alias: string, version: number, generation: number, files: readonly FakeFile[]) {
+export function resolutionOf(
+  model: string,
+  alias: string,
+  version: number,
+  generation: number,
+  files: readonly FakeFile[],
+) {
   const entries = files.map((f) => ({ path: f.path, size: f.bytes.length, sha256: sha256(f.bytes) }));
-  return { model, alias, version, generation, digest: digestOf(entries), files: entries, uri: `registry://${model}/${version}`, split: null };
+  return {
+    model,
+    alias,
+    version,
+    generation,
+    digest: digestOf(entries),
+    files: entries,
+    uri: `registry://${model}/${version}`,
+    split: null,
+  };
 }
 
 /** Serves the range asked for, as the registry does (206 with Content-Range, or 200 for the whole file). */
@@ -47,14 +64,25 @@ export const honest: FileAnswer = (ask, res) => ranged(ask, res, true);
 export const unlabelled: FileAnswer = (ask, res) => ranged(ask, res, false);
 
 function ranged(ask: Ask, res: ServerResponse, labelled: boolean): void {
-  if (!ask.bytes) return void res.writeHead(404, { "content-type": "application/problem+json" }).end(JSON.stringify({ status: 404, code: "not_found", detail: "no such file" }));
-  const headers = labelled ? { etag: `"${sha256(ask.bytes)}"`, "x-mreg-sha256": sha256(ask.bytes), "accept-ranges": "bytes" } : { "accept-ranges": "bytes" };
+  if (!ask.bytes)
+    return void res
+      .writeHead(404, { "content-type": "application/problem+json" })
+      .end(JSON.stringify({ status: 404, code: "not_found", detail: "no such file" }));
+  const headers = labelled
+    ? { etag: `"${sha256(ask.bytes)}"`, "x-mreg-sha256": sha256(ask.bytes), "accept-ranges": "bytes" }
+    : { "accept-ranges": "bytes" };
   const end = Math.min(ask.end ?? ask.bytes.length - 1, ask.bytes.length - 1);
   if (ask.start === 0 && end === ask.bytes.length - 1 && ask.end === null) {
     return void res.writeHead(200, { ...headers, "content-length": ask.bytes.length }).end(ask.bytes);
   }
   const body = ask.bytes.subarray(ask.start, end + 1);
-  res.writeHead(206, { ...headers, "content-range": `bytes ${ask.start}-${end}/${ask.bytes.length}`, "content-length": body.length }).end(body);
+  res
+    .writeHead(206, {
+      ...headers,
+      "content-range": `bytes ${ask.start}-${end}/${ask.bytes.length}`,
+      "content-length": body.length,
+    })
+    .end(body);
 }
 
 /** Headers of an honest 206 for the range asked, without Content-Length: the body is chunked, so its end is the fake's to choose. */
@@ -100,7 +128,9 @@ export const shiftedRange =
     const start = ask.start + by;
     const end = Math.min((ask.end ?? bytes.length - 1) + by, bytes.length - 1);
     const body = bytes.subarray(start, end + 1);
-    res.writeHead(206, { "content-range": `bytes ${start}-${end}/${bytes.length}`, "content-length": body.length }).end(body);
+    res
+      .writeHead(206, { "content-range": `bytes ${start}-${end}/${bytes.length}`, "content-length": body.length })
+      .end(body);
   };
 
 export class FakeRegistry {
@@ -120,7 +150,8 @@ export class FakeRegistry {
 
   async start(): Promise<this> {
     this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (this.watchMessage === undefined) return void socket.end("HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+      if (this.watchMessage === undefined)
+        return void socket.end("HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
       const first = JSON.stringify(this.watchMessage);
       this.sockets.handleUpgrade(req, socket, head, (ws) => ws.send(first));
     });
@@ -150,13 +181,27 @@ export class FakeRegistry {
     if (req.method === "GET" && file) {
       const path = file[1]!.split("/").map(decodeURIComponent).join("/");
       const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
-      const ask: Ask = { path, start: range ? Number(range[1]) : 0, end: range?.[2] ? Number(range[2]) : null, bytes: this.files.get(path) };
+      const ask: Ask = {
+        path,
+        start: range ? Number(range[1]) : 0,
+        end: range?.[2] ? Number(range[2]) : null,
+        bytes: this.files.get(path),
+      };
       this.downloads.push(`${path} ${ask.start}-${ask.end ?? ""}`);
       return this.answer(ask, res);
     }
-    if (req.method === "GET" && (url.pathname === "/v1/resolve" || /^\/v1\/models\/[^/]+\/aliases\/[^/]+$/.test(url.pathname))) {
+    if (
+      req.method === "GET" &&
+      (url.pathname === "/v1/resolve" || /^\/v1\/models\/[^/]+\/aliases\/[^/]+$/.test(url.pathname))
+    ) {
       return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(this.resolution));
     }
-    res.writeHead(404, { "content-type": "application/problem+json" }).end(JSON.stringify({ status: 404, code: "not_found", detail: `the fake registry has no ${req.method} ${url.pathname}` }));
+    res.writeHead(404, { "content-type": "application/problem+json" }).end(
+      JSON.stringify({
+        status: 404,
+        code: "not_found",
+        detail: `the fake registry has no ${req.method} ${url.pathname}`,
+      }),
+    );
   }
 }

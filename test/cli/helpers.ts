@@ -31,19 +31,30 @@ export function sandbox(): { env: NodeJS.ProcessEnv; dir: string } {
 
 /** Runs `mreg args…` to the end (stdin closed: not a terminal). */
 export function mreg(env: NodeJS.ProcessEnv, args: string[], options: { input?: string; node?: string } = {}): Run {
-  const r = spawnSync(options.node ?? process.execPath, [bin, ...args], { cwd: root, env, encoding: "utf8", input: options.input ?? "", timeout: 120_000 });
+  const r = spawnSync(options.node ?? process.execPath, [bin, ...args], {
+    cwd: root,
+    env,
+    encoding: "utf8",
+    input: options.input ?? "",
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Runs and parses --json output; fails the test with the stderr when the command failed. */
-export function mregJson<T = Record<string, any>>(env: NodeJS.ProcessEnv, args: string[]): T { // reason: tests read arbitrary output shapes
+export function mregJson<T = Record<string, any>>(env: NodeJS.ProcessEnv, args: string[]): T {
+  // reason: tests read arbitrary output shapes
   const r = mreg(env, [...args, "--json"]);
   if (r.code !== 0) throw new Error(`mreg ${args.join(" ")} exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
   return JSON.parse(r.stdout) as T;
 }
 
 /** Starts `mreg args…` in the background (in `cwd`, default the checkout), collecting its output. */
-export function mregSpawn(env: NodeJS.ProcessEnv, args: string[], cwd = root): { child: ChildProcess; out: { stdout: string; stderr: string }; exited: Promise<number | null> } {
+export function mregSpawn(
+  env: NodeJS.ProcessEnv,
+  args: string[],
+  cwd = root,
+): { child: ChildProcess; out: { stdout: string; stderr: string }; exited: Promise<number | null> } {
   const child = spawn(process.execPath, [bin, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
   const out = { stdout: "", stderr: "" };
   child.stdout!.on("data", (d) => (out.stdout += d));

@@ -6,12 +6,33 @@
  * wrong sha256, a size that lies, a body that never ends or stops are errors, never a file;
  * and the agent's `current` points at the whole version it had all along.
  */
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readerLoop, startAgent, until, type RunningAgent, type Status } from "./agent-helpers";
-import { endless, FakeRegistry, honest, resolutionOf, sha256, shiftedRange, stalls, tooMany, unlabelled, type FakeFile, type FileAnswer } from "./fake-registry";
+import {
+  endless,
+  FakeRegistry,
+  honest,
+  resolutionOf,
+  sha256,
+  shiftedRange,
+  stalls,
+  tooMany,
+  unlabelled,
+  type FakeFile,
+  type FileAnswer,
+} from "./fake-registry";
 import { mregSpawn, sandbox, type Run } from "./helpers";
 
 const MODEL = "hostile";
@@ -99,7 +120,10 @@ const INVALID: { name: string; answer: (r: Resolution) => unknown }[] = [
   { name: "a uri of another version", answer: (r) => ({ ...r, uri: `registry://${MODEL}/7` }) },
   { name: "a path with ..", answer: (r) => withFiles(r, [{ ...file0(r), path: "../../victim/evil.bin" }]) },
   { name: "an absolute path", answer: (r) => withFiles(r, [{ ...file0(r), path: "/tmp/evil.bin" }]) },
-  { name: "a path with backslashes", answer: (r) => withFiles(r, [{ ...file0(r), path: "sub\\..\\..\\..\\victim\\evil.bin" }]) },
+  {
+    name: "a path with backslashes",
+    answer: (r) => withFiles(r, [{ ...file0(r), path: "sub\\..\\..\\..\\victim\\evil.bin" }]),
+  },
   { name: "a path with a . segment", answer: (r) => withFiles(r, [{ ...file0(r), path: "a/./model.bin" }]) },
   { name: "an empty path", answer: (r) => withFiles(r, [{ ...file0(r), path: "" }]) },
   { name: "a path with a NUL", answer: (r) => withFiles(r, [{ ...file0(r), path: "model\u0000.bin" }]) },
@@ -117,18 +141,60 @@ const INVALID: { name: string; answer: (r: Resolution) => unknown }[] = [
 
 /** Versions the client may read (a registry made before the rule may hold them) but no node writes to disk. */
 const UNWRITABLE: { name: string; files: FakeFile[]; refusal: RegExp }[] = [
-  { name: "Model.bin and model.bin", files: [weights, { path: "Model.bin", bytes: bytesOf("other bytes\n") }], refusal: /would be one file/ },
-  { name: "café in NFC and in NFD", files: [{ path: "caf\u00e9.txt", bytes: bytesOf("nfc\n") }, { path: "cafe\u0301.txt", bytes: bytesOf("nfd\n") }], refusal: /would be one file/ },
-  { name: "a file and a path beneath it", files: [{ path: "model", bytes: bytesOf("a file\n") }, { path: "MODEL/weights.bin", bytes: bytesOf("beneath it\n") }], refusal: /a file and a folder/ },
-  { name: "a name mreg keeps for its partial downloads", files: [weights, { path: "model.bin.mreg-partial", bytes: bytesOf("not partial\n") }], refusal: /names ending in/ },
+  {
+    name: "Model.bin and model.bin",
+    files: [weights, { path: "Model.bin", bytes: bytesOf("other bytes\n") }],
+    refusal: /would be one file/,
+  },
+  {
+    name: "café in NFC and in NFD",
+    files: [
+      { path: "caf\u00e9.txt", bytes: bytesOf("nfc\n") },
+      { path: "cafe\u0301.txt", bytes: bytesOf("nfd\n") },
+    ],
+    refusal: /would be one file/,
+  },
+  {
+    name: "a file and a path beneath it",
+    files: [
+      { path: "model", bytes: bytesOf("a file\n") },
+      { path: "MODEL/weights.bin", bytes: bytesOf("beneath it\n") },
+    ],
+    refusal: /a file and a folder/,
+  },
+  {
+    name: "a name mreg keeps for its partial downloads",
+    files: [weights, { path: "model.bin.mreg-partial", bytes: bytesOf("not partial\n") }],
+    refusal: /names ending in/,
+  },
 ];
 
 /** Downloads that must fail with nothing under the file's name. */
 const BAD_BYTES: { name: string; answer: FileAnswer; edit?: (r: Resolution) => Resolution; refusal: RegExp }[] = [
-  { name: "a wrong sha256 (the answer's header says so)", answer: honest, edit: (r) => withFiles(r, [{ ...file0(r), sha256: sha256("other bytes") }]) as Resolution, refusal: /serves bytes of sha256 [0-9a-f]{64}, not the/ },
-  { name: "a wrong sha256 (only the bytes say so)", answer: unlabelled, edit: (r) => withFiles(r, [{ ...file0(r), sha256: sha256("other bytes") }]) as Resolution, refusal: /sha256 mismatch/ },
-  { name: "a size that lies high", answer: honest, edit: (r) => withFiles(r, [{ ...file0(r), size: file0(r).size + 100 }]) as Resolution, refusal: /holds \d+ bytes, not the \d+ the version lists/ },
-  { name: "a size that lies low", answer: honest, edit: (r) => withFiles(r, [{ ...file0(r), size: file0(r).size - 100 }]) as Resolution, refusal: /holds \d+ bytes, not the \d+ the version lists/ },
+  {
+    name: "a wrong sha256 (the answer's header says so)",
+    answer: honest,
+    edit: (r) => withFiles(r, [{ ...file0(r), sha256: sha256("other bytes") }]) as Resolution,
+    refusal: /serves bytes of sha256 [0-9a-f]{64}, not the/,
+  },
+  {
+    name: "a wrong sha256 (only the bytes say so)",
+    answer: unlabelled,
+    edit: (r) => withFiles(r, [{ ...file0(r), sha256: sha256("other bytes") }]) as Resolution,
+    refusal: /sha256 mismatch/,
+  },
+  {
+    name: "a size that lies high",
+    answer: honest,
+    edit: (r) => withFiles(r, [{ ...file0(r), size: file0(r).size + 100 }]) as Resolution,
+    refusal: /holds \d+ bytes, not the \d+ the version lists/,
+  },
+  {
+    name: "a size that lies low",
+    answer: honest,
+    edit: (r) => withFiles(r, [{ ...file0(r), size: file0(r).size - 100 }]) as Resolution,
+    refusal: /holds \d+ bytes, not the \d+ the version lists/,
+  },
   { name: "more bytes than the range", answer: tooMany(10), refusal: /more bytes than/ },
   { name: "a body that never ends", answer: endless, refusal: /more bytes than/ },
   { name: "a Content-Range of other bytes", answer: shiftedRange(5), refusal: /asked for/ },
@@ -228,16 +294,27 @@ describe("mreg agent against a hostile registry", () => {
     const { box } = newBox();
     const agentDir = join(box, "agent");
     honestVersion(1);
-    const agent = await startAgent(env, `registry://${MODEL}@${ALIAS}`, agentDir, ["--stall-timeout", "3", "--chunk-size", "64KiB"]);
+    const agent = await startAgent(env, `registry://${MODEL}@${ALIAS}`, agentDir, [
+      "--stall-timeout",
+      "3",
+      "--chunk-size",
+      "64KiB",
+    ]);
     agents.push(agent);
     const settle = async (test: (s: Status) => boolean, what: string) => {
       let last: Status | undefined;
       try {
         // A lie the agent fell for ends the wait too (current moved, a version appeared, a
         // victim changed), so the assertions below say what went wrong at once.
-        await until(async () => test((last = await agent.status())) || last.version !== 1 || versionsHeld().join() !== "v1" || changed(), what);
+        await until(
+          async () =>
+            test((last = await agent.status())) || last.version !== 1 || versionsHeld().join() !== "v1" || changed(),
+          what,
+        );
       } catch (err) {
-        throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last)}\nagent stderr:\n${agent.out.stderr}`);
+        throw new Error(
+          `${(err as Error).message}; last status: ${JSON.stringify(last)}\nagent stderr:\n${agent.out.stderr}`,
+        );
       }
       return last!;
     };
@@ -256,11 +333,17 @@ describe("mreg agent against a hostile registry", () => {
     };
     const backToHonest = async (what: string) => {
       honestVersion(1);
-      await settle((s) => s.reasons.length === 0 && s.target?.version === 1, `the agent to hear the honest registry after ${what}`);
+      await settle(
+        (s) => s.reasons.length === 0 && s.target?.version === 1,
+        `the agent to hear the honest registry after ${what}`,
+      );
     };
 
     // From versions/ three levels up is the box: the victim beside --dir.
-    const climbsOutOfDir = { name: "a version that climbs out of --dir (1/../../../victim)", answer: (r: Resolution) => ({ ...r, version: "1/../../../victim" }) };
+    const climbsOutOfDir = {
+      name: "a version that climbs out of --dir (1/../../../victim)",
+      answer: (r: Resolution) => ({ ...r, version: "1/../../../victim" }),
+    };
     for (const c of [climbsOutOfDir, ...INVALID]) {
       const hostile = c.answer(resolutionOf(MODEL, ALIAS, 1, ++generation, [weights]));
       reg.resolution = hostile;
@@ -271,9 +354,15 @@ describe("mreg agent against a hostile registry", () => {
 
     // The same lies over the watch socket, which the agent prefers to polls.
     for (const c of [climbsOutOfDir, ...INVALID.filter((i) => /string|other than asked|with \.\./.test(i.name))]) {
-      reg.watchMessage = { event: "set", ...(c.answer(resolutionOf(MODEL, ALIAS, 1, ++generation, [weights])) as object) };
+      reg.watchMessage = {
+        event: "set",
+        ...(c.answer(resolutionOf(MODEL, ALIAS, 1, ++generation, [weights])) as object),
+      };
       const mark = agent.out.stderr.length;
-      const s = await settle(() => /watch[^\n]*invalid answer/.test(agent.out.stderr.slice(mark)), `the agent to refuse ${c.name} over the watch`);
+      const s = await settle(
+        () => /watch[^\n]*invalid answer/.test(agent.out.stderr.slice(mark)),
+        `the agent to refuse ${c.name} over the watch`,
+      );
       stillServingV1(s, `${c.name} (watch)`);
       await backToHonest(`${c.name} (watch)`);
     }
@@ -282,18 +371,27 @@ describe("mreg agent against a hostile registry", () => {
     for (const c of UNWRITABLE) {
       const n = ++version;
       honestVersion(n, c.files);
-      const s = await settle((st) => st.retry?.version === n && c.refusal.test(st.retry.reason), `the agent to refuse v${n} (${c.name})`);
+      const s = await settle(
+        (st) => st.retry?.version === n && c.refusal.test(st.retry.reason),
+        `the agent to refuse v${n} (${c.name})`,
+      );
       stillServingV1(s, c.name);
       await backToHonest(c.name);
     }
 
-    for (const c of [...BAD_BYTES, { name: "a body that stops", answer: stalls, refusal: /no bytes for 3 s/, edit: undefined }]) {
+    for (const c of [
+      ...BAD_BYTES,
+      { name: "a body that stops", answer: stalls, refusal: /no bytes for 3 s/, edit: undefined },
+    ]) {
       const n = ++version;
       // Bytes the agent does not hold yet, so it must download them (it links what it holds).
       const r = honestVersion(n, [{ path: "model.bin", bytes: Buffer.from(`the weights of v${n}\n`.repeat(500)) }]);
       if (c.edit) reg.resolution = c.edit(r);
       reg.answer = c.answer;
-      const s = await settle((st) => st.retry?.version === n && c.refusal.test(st.retry.reason), `the agent to fail v${n} (${c.name})`);
+      const s = await settle(
+        (st) => st.retry?.version === n && c.refusal.test(st.retry.reason),
+        `the agent to fail v${n} (${c.name})`,
+      );
       stillServingV1(s, c.name);
       expect(readdirSync(join(agentDir, ".incoming", `v${n}`)), c.name).not.toContain("model.bin");
       await backToHonest(c.name);

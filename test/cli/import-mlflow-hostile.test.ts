@@ -12,7 +12,17 @@
  *   unless `--allow-host` names it.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -86,29 +96,47 @@ interface ModelSpec {
 /** An MLflow server for `--model NAME` imports of these models. */
 function mlflowOf(models: Record<string, ModelSpec>) {
   return (url: URL, req: IncomingMessage, res: ServerResponse) => {
-    if (req.headers.authorization !== `Bearer ${SOURCE_TOKEN}`) return send(res, 401, { error_code: "UNAUTHENTICATED", message: "no" });
+    if (req.headers.authorization !== `Bearer ${SOURCE_TOKEN}`)
+      return send(res, 401, { error_code: "UNAUTHENTICATED", message: "no" });
     const q = url.searchParams;
     const nameInFilter = /^name = '(.*)'$/.exec(q.get("filter") ?? "")?.[1];
     switch (url.pathname) {
       case "/api/2.0/mlflow/registered-models/get": {
         const name = q.get("name")!;
-        return models[name] ? send(res, 200, { registered_model: { name } }) : send(res, 404, { error_code: "RESOURCE_DOES_NOT_EXIST", message: name });
+        return models[name]
+          ? send(res, 200, { registered_model: { name } })
+          : send(res, 404, { error_code: "RESOURCE_DOES_NOT_EXIST", message: name });
       }
       case "/api/2.0/mlflow/model-versions/search": {
         const spec = models[nameInFilter!]!;
         if (spec.search) return send(res, 200, spec.search(q.get("page_token")));
-        return send(res, 200, { model_versions: spec.versions.map((version) => ({ name: nameInFilter, version, status: "READY", current_stage: "None" })) });
+        return send(res, 200, {
+          model_versions: spec.versions.map((version) => ({
+            name: nameInFilter,
+            version,
+            status: "READY",
+            current_stage: "None",
+          })),
+        });
       }
       case "/api/2.0/mlflow/model-versions/get-download-uri": {
         const spec = models[q.get("name")!]!;
-        return send(res, 200, { artifact_uri: spec.uri?.(q.get("version")!) ?? `mlflow-artifacts:/${q.get("name")}/${q.get("version")}` });
+        return send(res, 200, {
+          artifact_uri: spec.uri?.(q.get("version")!) ?? `mlflow-artifacts:/${q.get("name")}/${q.get("version")}`,
+        });
       }
       case "/api/2.0/mlflow-artifacts/artifacts": {
         const path = q.get("path")!;
         const [name, , ...rest] = path.split("/");
         const spec = models[name!]!;
         if (spec.list) return send(res, 200, spec.list(rest.join("/")));
-        return send(res, 200, { files: Object.entries(spec.files ?? {}).map(([p, text]) => ({ path: p, is_dir: false, file_size: Buffer.byteLength(text) })) });
+        return send(res, 200, {
+          files: Object.entries(spec.files ?? {}).map(([p, text]) => ({
+            path: p,
+            is_dir: false,
+            file_size: Buffer.byteLength(text),
+          })),
+        });
       }
     }
     const file = /^\/api\/2\.0\/mlflow-artifacts\/artifacts\/([^/]+)\/([^/]+)\/(.+)$/.exec(url.pathname);
@@ -183,7 +211,12 @@ describe("import mlflow: bodies past their size, scratch files (issue 27, item 1
       mlflowOf({
         "hostile-body": {
           versions: ["1"],
-          list: () => ({ files: [{ path: "MLmodel", is_dir: false, file_size: 5 }, { path: "model.pkl", is_dir: false, file_size: 10 }] }),
+          list: () => ({
+            files: [
+              { path: "MLmodel", is_dir: false, file_size: 5 },
+              { path: "model.pkl", is_dir: false, file_size: 10 },
+            ],
+          }),
           body: (path, res) => {
             if (path === "MLmodel") return res.end("flavr");
             res.on("close", () => (closed = true));
@@ -192,11 +225,20 @@ describe("import mlflow: bodies past their size, scratch files (issue 27, item 1
         },
       }),
     );
-    const run = await importRun(["--from", src.url, "--model", "hostile-body", "--json"], { stopIf: (largest) => largest > 10 });
+    const run = await importRun(["--from", src.url, "--model", "hostile-body", "--json"], {
+      stopIf: (largest) => largest > 10,
+    });
     expect(run.largest).toBeLessThanOrEqual(10);
     expect(run.code, run.stderr).toBe(1);
     const out = report(run.stdout);
-    expect(out.refused).toEqual([{ model: "hostile-body", version: "1", path: "model.pkl", reason: expect.stringContaining("more than the 10 bytes listed") }]);
+    expect(out.refused).toEqual([
+      {
+        model: "hostile-body",
+        version: "1",
+        path: "model.pkl",
+        reason: expect.stringContaining("more than the 10 bytes listed"),
+      },
+    ]);
     expect(run.stderr).toContain("model.pkl");
     expect(scratchFiles(run.tmp)).toEqual([]);
     await waitFor(() => closed, "the endless body's connection to be closed");
@@ -207,7 +249,13 @@ describe("import mlflow: bodies past their size, scratch files (issue 27, item 1
   });
 
   it("removes its scratch folder on SIGTERM, and a run after a SIGKILL sweeps what the killed one left", async () => {
-    const stalled = { "hostile-stall": { versions: ["1"], files: { "big.bin": "x".repeat(1024 * 1024) }, body: (_: string, res: ServerResponse) => (res.writeHead(200), res.write("x".repeat(100))) } };
+    const stalled = {
+      "hostile-stall": {
+        versions: ["1"],
+        files: { "big.bin": "x".repeat(1024 * 1024) },
+        body: (_: string, res: ServerResponse) => (res.writeHead(200), res.write("x".repeat(100))),
+      },
+    };
     const src = await fake(mlflowOf(stalled));
     const tmp = mkdtempSync(join(dir, "tmp-kill-"));
     // A scratch folder of a process still running (this one) is never touched.
@@ -219,20 +267,58 @@ describe("import mlflow: bodies past their size, scratch files (issue 27, item 1
     writeFileSync(join(precious, "keep.txt"), "mine");
     symlinkSync(precious, join(tmp, "mreg-import-999999999-link"));
 
-    const killed = mregSpawn({ ...env, TMPDIR: tmp }, ["import", "mlflow", "--from", src.url, "--model", "hostile-stall"]);
-    await waitFor(() => scratchFiles(tmp).some((s) => s.dir.startsWith(`mreg-import-${killed.child.pid}-`) && s.sizes.some((n) => n > 0)), "a scratch file with bytes", 120_000);
+    const killed = mregSpawn({ ...env, TMPDIR: tmp }, [
+      "import",
+      "mlflow",
+      "--from",
+      src.url,
+      "--model",
+      "hostile-stall",
+    ]);
+    await waitFor(
+      () =>
+        scratchFiles(tmp).some(
+          (s) => s.dir.startsWith(`mreg-import-${killed.child.pid}-`) && s.sizes.some((n) => n > 0),
+        ),
+      "a scratch file with bytes",
+      120_000,
+    );
     killed.child.kill("SIGKILL");
     await killed.exited;
-    expect(scratchFiles(tmp).map((s) => s.dir)).toContainEqual(expect.stringMatching(new RegExp(`^mreg-import-${killed.child.pid}-`)));
+    expect(scratchFiles(tmp).map((s) => s.dir)).toContainEqual(
+      expect.stringMatching(new RegExp(`^mreg-import-${killed.child.pid}-`)),
+    );
 
-    const termed = mregSpawn({ ...env, TMPDIR: tmp }, ["import", "mlflow", "--from", src.url, "--model", "hostile-stall"]);
-    await waitFor(() => scratchFiles(tmp).some((s) => s.dir.startsWith(`mreg-import-${termed.child.pid}-`) && s.sizes.some((n) => n > 0)), "a scratch file with bytes", 120_000);
+    const termed = mregSpawn({ ...env, TMPDIR: tmp }, [
+      "import",
+      "mlflow",
+      "--from",
+      src.url,
+      "--model",
+      "hostile-stall",
+    ]);
+    await waitFor(
+      () =>
+        scratchFiles(tmp).some(
+          (s) => s.dir.startsWith(`mreg-import-${termed.child.pid}-`) && s.sizes.some((n) => n > 0),
+        ),
+      "a scratch file with bytes",
+      120_000,
+    );
     // The run started after the kill has swept the killed run's folder before reading anything.
-    expect(scratchFiles(tmp).map((s) => s.dir).filter((d) => d.startsWith(`mreg-import-${killed.child.pid}-`))).toEqual([]);
+    expect(
+      scratchFiles(tmp)
+        .map((s) => s.dir)
+        .filter((d) => d.startsWith(`mreg-import-${killed.child.pid}-`)),
+    ).toEqual([]);
     termed.child.kill("SIGTERM");
     expect(await termed.exited).toBe(143);
     expect(termed.out.stderr).toContain("interrupted");
-    expect(scratchFiles(tmp).map((s) => s.dir).sort()).toEqual([`mreg-import-${process.pid}-keep`, "mreg-import-999999999-link"]);
+    expect(
+      scratchFiles(tmp)
+        .map((s) => s.dir)
+        .sort(),
+    ).toEqual([`mreg-import-${process.pid}-keep`, "mreg-import-999999999-link"]);
     expect(existsSync(alive)).toBe(true);
     expect(readFileSync(join(precious, "keep.txt"), "utf8")).toBe("mine");
   });
@@ -247,7 +333,15 @@ describe("import mlflow: time limits (issue 27, item 11)", () => {
     expect(run.code, run.stderr).toBe(1);
     expect(run.stderr).toMatch(/did not answer within 2 s \(--timeout\)/);
 
-    const src = await fake(mlflowOf({ "hostile-stop": { versions: ["1"], files: { "w.bin": "x".repeat(1000) }, body: (_, res) => (res.writeHead(200), res.write("x".repeat(100))) } }));
+    const src = await fake(
+      mlflowOf({
+        "hostile-stop": {
+          versions: ["1"],
+          files: { "w.bin": "x".repeat(1000) },
+          body: (_, res) => (res.writeHead(200), res.write("x".repeat(100))),
+        },
+      }),
+    );
     const stopped = await importRun(["--from", src.url, "--model", "hostile-stop", "--timeout", "2"]);
     expect(stopped.code, stopped.stderr).toBe(1);
     expect(stopped.stderr).toMatch(/w\.bin.*sent nothing for 2 s \(--timeout\)/);
@@ -268,7 +362,9 @@ describe("import mlflow: listings without end (issue 27, item 11)", () => {
     expect(endlessModels.requests.length).toBe(25);
     expect((await v1("/models/hostile-page-0")).status).toBe(404);
 
-    const repeating = await fake((_url, _req, res) => send(res, 200, { registered_models: [{ name: "hostile-repeat" }], next_page_token: "same" }));
+    const repeating = await fake((_url, _req, res) =>
+      send(res, 200, { registered_models: [{ name: "hostile-repeat" }], next_page_token: "same" }),
+    );
     const again = await importRun(["--from", repeating.url]);
     expect(again.code, again.stderr).toBe(1);
     expect(again.stderr).toMatch(/next_page_token 'same' came back/);
@@ -278,16 +374,37 @@ describe("import mlflow: listings without end (issue 27, item 11)", () => {
   it("refuses one model whose versions never end, and imports the others", async () => {
     const src = await fake(
       mlflowOf({
-        "hostile-endless-versions": { versions: [], search: (t) => ({ model_versions: [], next_page_token: `t${Number((t ?? "t0").slice(1)) + 1}` }) },
+        "hostile-endless-versions": {
+          versions: [],
+          search: (t) => ({ model_versions: [], next_page_token: `t${Number((t ?? "t0").slice(1)) + 1}` }),
+        },
         "hostile-fine": { versions: ["1"], files: { "w.bin": "fine" } },
       }),
     );
-    const run = await importRun(["--from", src.url, "--model", "hostile-endless-versions", "--model", "hostile-fine", "--max-pages", "30", "--json"]);
+    const run = await importRun([
+      "--from",
+      src.url,
+      "--model",
+      "hostile-endless-versions",
+      "--model",
+      "hostile-fine",
+      "--max-pages",
+      "30",
+      "--json",
+    ]);
     expect(run.code, run.stderr).toBe(1);
     const out = report(run.stdout);
-    expect(out.refused).toEqual([{ model: "hostile-endless-versions", reason: expect.stringMatching(/model-versions\/search.*more than 30 pages/) }]);
+    expect(out.refused).toEqual([
+      {
+        model: "hostile-endless-versions",
+        reason: expect.stringMatching(/model-versions\/search.*more than 30 pages/),
+      },
+    ]);
     expect(out.models.map((m: { name: string }) => m.name)).toEqual(["hostile-fine"]);
-    expect((await v1("/models/hostile-fine/versions/1")).body).toMatchObject({ status: "ready", files: [{ path: "w.bin", sha256: sha("fine") }] });
+    expect((await v1("/models/hostile-fine/versions/1")).body).toMatchObject({
+      status: "ready",
+      files: [{ path: "w.bin", sha256: sha("fine") }],
+    });
     expect(src.requests.filter((r) => r.path.endsWith("model-versions/search")).length).toBe(31); // 30 for one, 1 for the other
   });
 
@@ -295,13 +412,42 @@ describe("import mlflow: listings without end (issue 27, item 11)", () => {
     const src = await fake(
       mlflowOf({
         "hostile-deep": { versions: ["1"], list: () => ({ files: [{ path: "model", is_dir: true }] }) },
-        "hostile-dot": { versions: ["1"], list: () => ({ files: [{ path: "w.bin", is_dir: false, file_size: 1 }, { path: ".", is_dir: true }] }) },
-        "hostile-twice": { versions: ["1"], list: () => ({ files: [{ path: "w.bin", is_dir: false, file_size: 1 }, { path: "w.bin", is_dir: false, file_size: 1 }] }), body: (_, res) => res.end("w") },
+        "hostile-dot": {
+          versions: ["1"],
+          list: () => ({
+            files: [
+              { path: "w.bin", is_dir: false, file_size: 1 },
+              { path: ".", is_dir: true },
+            ],
+          }),
+        },
+        "hostile-twice": {
+          versions: ["1"],
+          list: () => ({
+            files: [
+              { path: "w.bin", is_dir: false, file_size: 1 },
+              { path: "w.bin", is_dir: false, file_size: 1 },
+            ],
+          }),
+          body: (_, res) => res.end("w"),
+        },
       }),
     );
-    const run = await importRun(["--from", src.url, "--model", "hostile-deep", "--model", "hostile-dot", "--model", "hostile-twice", "--json"]);
+    const run = await importRun([
+      "--from",
+      src.url,
+      "--model",
+      "hostile-deep",
+      "--model",
+      "hostile-dot",
+      "--model",
+      "hostile-twice",
+      "--json",
+    ]);
     expect(run.code, run.stderr).toBe(1);
-    const refused = Object.fromEntries(report(run.stdout).refused.map((r: { model: string; reason: string }) => [r.model, r.reason]));
+    const refused = Object.fromEntries(
+      report(run.stdout).refused.map((r: { model: string; reason: string }) => [r.model, r.reason]),
+    );
     expect(refused).toEqual({
       "hostile-deep": expect.stringMatching(/folders nested deeper than 32/),
       "hostile-dot": expect.stringMatching(/'\.' is not a name/),
@@ -310,7 +456,8 @@ describe("import mlflow: listings without end (issue 27, item 11)", () => {
     expect(src.requests.filter((r) => r.query.get("path")?.startsWith("hostile-deep/")).length).toBe(33);
     // Nothing of a refused listing was downloaded.
     expect(src.requests.filter((r) => /^\/api\/2\.0\/mlflow-artifacts\/artifacts\/./.test(r.path))).toEqual([]);
-    for (const m of ["hostile-deep", "hostile-dot", "hostile-twice"]) expect((await v1(`/models/${m}/versions/1`)).body).toMatchObject({ status: "pending", files: [] });
+    for (const m of ["hostile-deep", "hostile-dot", "hostile-twice"])
+      expect((await v1(`/models/${m}/versions/1`)).body).toMatchObject({ status: "pending", files: [] });
   });
 });
 
@@ -323,37 +470,84 @@ describe("import mlflow: version numbers (issue 27, item 11)", () => {
         "hostile-gap-flag": { versions: ["1", "10"], files: { "w.bin": "w" } },
       }),
     );
-    const run = await importRun(["--from", src.url, "--model", "hostile-gap", "--model", "hostile-gap-small", "--json"]);
+    const run = await importRun([
+      "--from",
+      src.url,
+      "--model",
+      "hostile-gap",
+      "--model",
+      "hostile-gap-small",
+      "--json",
+    ]);
     expect(run.code, run.stderr).toBe(1);
     const out = report(run.stdout);
     expect(out.refused).toEqual([
       { model: "hostile-gap", version: "abc", reason: expect.stringContaining("not a version number") },
-      { model: "hostile-gap", version: "999999999", reason: expect.stringMatching(/999999997 placeholder versions.*--max-version-gap \(1000\)/) },
+      {
+        model: "hostile-gap",
+        version: "999999999",
+        reason: expect.stringMatching(/999999997 placeholder versions.*--max-version-gap \(1000\)/),
+      },
     ]);
-    expect(((await v1("/models/hostile-gap/versions")).body.items as { version: number }[]).map((v) => v.version)).toEqual([1]);
+    expect(
+      ((await v1("/models/hostile-gap/versions")).body.items as { version: number }[]).map((v) => v.version),
+    ).toEqual([1]);
     expect((await v1("/audit?model=hostile-gap&action=version.delete")).body.items).toEqual([]);
-    expect(((await v1("/models/hostile-gap-small/versions")).body.items as { version: number }[]).map((v) => v.version)).toEqual([4, 1]);
+    expect(
+      ((await v1("/models/hostile-gap-small/versions")).body.items as { version: number }[]).map((v) => v.version),
+    ).toEqual([4, 1]);
 
-    const tight = await importRun(["--from", src.url, "--model", "hostile-gap-flag", "--max-version-gap", "5", "--json"]);
+    const tight = await importRun([
+      "--from",
+      src.url,
+      "--model",
+      "hostile-gap-flag",
+      "--max-version-gap",
+      "5",
+      "--json",
+    ]);
     expect(tight.code, tight.stderr).toBe(1);
-    expect(report(tight.stdout).refused).toEqual([{ model: "hostile-gap-flag", version: "10", reason: expect.stringMatching(/8 placeholder versions.*--max-version-gap \(5\)/) }]);
-    const loose = await importRun(["--from", src.url, "--model", "hostile-gap-flag", "--max-version-gap", "8", "--json"]);
+    expect(report(tight.stdout).refused).toEqual([
+      {
+        model: "hostile-gap-flag",
+        version: "10",
+        reason: expect.stringMatching(/8 placeholder versions.*--max-version-gap \(5\)/),
+      },
+    ]);
+    const loose = await importRun([
+      "--from",
+      src.url,
+      "--model",
+      "hostile-gap-flag",
+      "--max-version-gap",
+      "8",
+      "--json",
+    ]);
     expect(loose.code, loose.stderr).toBe(0);
-    expect(((await v1("/models/hostile-gap-flag/versions")).body.items as { version: number }[]).map((v) => v.version)).toEqual([10, 1]);
+    expect(
+      ((await v1("/models/hostile-gap-flag/versions")).body.items as { version: number }[]).map((v) => v.version),
+    ).toEqual([10, 1]);
   });
 });
 
 describe("import mlflow: credentials stay with --from (issue 27, item 11)", () => {
   it("sends the MLflow token to another artifact host only when --allow-host names it, and follows no redirect", async () => {
-    const elsewhere = await fake(mlflowOf({ "hostile-elsewhere": { versions: ["1"], files: { "w.bin": "far away" } } }));
+    const elsewhere = await fake(
+      mlflowOf({ "hostile-elsewhere": { versions: ["1"], files: { "w.bin": "far away" } } }),
+    );
     const src = await fake(
       mlflowOf({
-        "hostile-elsewhere": { versions: ["1"], uri: (v) => `mlflow-artifacts://${elsewhere.host}/hostile-elsewhere/${v}` },
+        "hostile-elsewhere": {
+          versions: ["1"],
+          uri: (v) => `mlflow-artifacts://${elsewhere.host}/hostile-elsewhere/${v}`,
+        },
         "hostile-redirect": {
           versions: ["1"],
           files: { "w.bin": "x" },
           body: (path, res) => {
-            res.writeHead(302, { location: `${elsewhere.url}/api/2.0/mlflow-artifacts/artifacts/hostile-elsewhere/1/${path}` });
+            res.writeHead(302, {
+              location: `${elsewhere.url}/api/2.0/mlflow-artifacts/artifacts/hostile-elsewhere/1/${path}`,
+            });
             res.end();
           },
         },
@@ -370,10 +564,21 @@ describe("import mlflow: credentials stay with --from (issue 27, item 11)", () =
     expect(redirected.stderr).toContain(`answered 302, a redirect to ${elsewhere.url}`);
     expect(elsewhere.requests).toEqual([]);
 
-    const allowed = await importRun(["--from", src.url, "--model", "hostile-elsewhere", "--allow-host", elsewhere.host, "--json"]);
+    const allowed = await importRun([
+      "--from",
+      src.url,
+      "--model",
+      "hostile-elsewhere",
+      "--allow-host",
+      elsewhere.host,
+      "--json",
+    ]);
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(elsewhere.requests.length).toBeGreaterThan(0);
     expect(elsewhere.requests.every((r) => r.auth === `Bearer ${SOURCE_TOKEN}`)).toBe(true);
-    expect((await v1("/models/hostile-elsewhere/versions/1")).body).toMatchObject({ status: "ready", files: [{ path: "w.bin", sha256: sha("far away") }] });
+    expect((await v1("/models/hostile-elsewhere/versions/1")).body).toMatchObject({
+      status: "ready",
+      files: [{ path: "w.bin", sha256: sha("far away") }],
+    });
   });
 });

@@ -13,8 +13,15 @@ const SOURCE_TOKEN = "source-secret";
 const now = 1_764_547_200_000;
 
 const artifacts: Record<string, Record<string, string>> = {
-  "1/run1/artifacts/model": { MLmodel: "artifact_path: model\nflavors: {python_function: {}}\n", "model.pkl": "weights-v1" },
-  "1/run2/artifacts/model": { MLmodel: "artifact_path: model\n", "model.pkl": "weights-v2", "extra/schema.json": '{"cols": 3}' },
+  "1/run1/artifacts/model": {
+    MLmodel: "artifact_path: model\nflavors: {python_function: {}}\n",
+    "model.pkl": "weights-v1",
+  },
+  "1/run2/artifacts/model": {
+    MLmodel: "artifact_path: model\n",
+    "model.pkl": "weights-v2",
+    "extra/schema.json": '{"cols": 3}',
+  },
   "1/run4/artifacts/model": { MLmodel: "artifact_path: model\n", "model.pkl": "weights-v1" },
 };
 
@@ -40,7 +47,11 @@ const models = [
     description: "card fraud",
     tags: [{ key: "team", value: "risk" }],
     aliases: [{ alias: "Champion", version: "4" }],
-    versions: [version("Payment Fraud", 1, "Archived", "run1"), version("Payment Fraud", 2, "None", "run2", { description: "second" }), version("Payment Fraud", 4, "Production", "run4")],
+    versions: [
+      version("Payment Fraud", 1, "Archived", "run1"),
+      version("Payment Fraud", 2, "None", "run2", { description: "second" }),
+      version("Payment Fraud", 4, "Production", "run4"),
+    ],
   },
   {
     name: "churn",
@@ -58,7 +69,8 @@ function fakeMlflow(): Server {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
-    if (req.headers.authorization !== `Bearer ${SOURCE_TOKEN}`) return send(401, { error_code: "UNAUTHENTICATED", message: "no" });
+    if (req.headers.authorization !== `Bearer ${SOURCE_TOKEN}`)
+      return send(401, { error_code: "UNAUTHENTICATED", message: "no" });
     const q = url.searchParams;
     const byName = (name: string | null) => models.find((m) => m.name === name);
     switch (url.pathname) {
@@ -66,7 +78,10 @@ function fakeMlflow(): Server {
         // One model a page, to make the import follow next_page_token.
         const at = q.get("page_token") ? Number(q.get("page_token")) : 0;
         const { versions: _versions, ...model } = models[at]!;
-        return send(200, { registered_models: [model], ...(at + 1 < models.length ? { next_page_token: String(at + 1) } : {}) });
+        return send(200, {
+          registered_models: [model],
+          ...(at + 1 < models.length ? { next_page_token: String(at + 1) } : {}),
+        });
       }
       case "/api/2.0/mlflow/model-versions/search": {
         const name = /^name = '(.*)'$/.exec(q.get("filter") ?? "")?.[1] ?? null;
@@ -74,7 +89,9 @@ function fakeMlflow(): Server {
       }
       case "/api/2.0/mlflow/model-versions/get-download-uri": {
         const v = byName(q.get("name"))?.versions.find((x) => x.version === q.get("version"));
-        return v ? send(200, { artifact_uri: v.source }) : send(404, { error_code: "RESOURCE_DOES_NOT_EXIST", message: "no version" });
+        return v
+          ? send(200, { artifact_uri: v.source })
+          : send(404, { error_code: "RESOURCE_DOES_NOT_EXIST", message: "no version" });
       }
       case "/api/2.0/mlflow-artifacts/artifacts": {
         const path = q.get("path") ?? "";
@@ -154,10 +171,18 @@ describe("mreg import mlflow", () => {
     expect(run.code, run.stderr).toBe(0);
     const out = JSON.parse(run.stdout);
     // churn's files live in S3, out of reach: it stays pending, so its stage cannot be set either.
-    expect(out.warnings).toEqual([expect.stringContaining("s3://bucket/churn/1 are not served through mlflow-artifacts"), expect.stringContaining("churn version 1: stage Staging not set")]);
+    expect(out.warnings).toEqual([
+      expect.stringContaining("s3://bucket/churn/1 are not served through mlflow-artifacts"),
+      expect.stringContaining("churn version 1: stage Staging not set"),
+    ]);
 
     const model = await v1("/models/payment-fraud");
-    expect(model.body).toMatchObject({ description: "card fraud", tags: { team: "risk" }, aliases: { champion: 4 }, latest_version: 4 });
+    expect(model.body).toMatchObject({
+      description: "card fraud",
+      tags: { team: "risk" },
+      aliases: { champion: 4 },
+      latest_version: 4,
+    });
     const versions = (await v1("/models/payment-fraud/versions")).body.items as Record<string, any>[];
     expect(versions.map((v) => [v.version, v.status, v.stage])).toEqual([
       [4, "ready", "production"],
@@ -165,13 +190,24 @@ describe("mreg import mlflow", () => {
       [1, "ready", "archived"],
     ]);
     const second = versions.find((v) => v.version === 2)!;
-    expect(second).toMatchObject({ description: "second", tags: { "mlflow.user": "ann", mlflow_version: "2" }, lineage: { source: "mlflow-artifacts:/1/run2/artifacts/model", run_id: "run2", run_url: "http://mlflow.local/#/experiments/1/runs/run2" } });
+    expect(second).toMatchObject({
+      description: "second",
+      tags: { "mlflow.user": "ann", mlflow_version: "2" },
+      lineage: {
+        source: "mlflow-artifacts:/1/run2/artifacts/model",
+        run_id: "run2",
+        run_url: "http://mlflow.local/#/experiments/1/runs/run2",
+      },
+    });
     expect(Object.fromEntries(second.files.map((f: { path: string; sha256: string }) => [f.path, f.sha256]))).toEqual(
       Object.fromEntries(Object.entries(artifacts["1/run2/artifacts/model"]!).map(([p, t]) => [p, sha(t)])),
     );
     // Version 3 was deleted in MLflow: its number is skipped in mreg too.
     expect((await v1("/models/payment-fraud/versions/3")).status).toBe(404);
-    const audit = (await v1("/audit?model=payment-fraud&action=version.delete")).body.items as { version: number; actor: string }[];
+    const audit = (await v1("/audit?model=payment-fraud&action=version.delete")).body.items as {
+      version: number;
+      actor: string;
+    }[];
     expect(audit.map((e) => [e.version, e.actor])).toEqual([[3, "importer"]]);
 
     const churn = (await v1("/models/churn/versions/1")).body;

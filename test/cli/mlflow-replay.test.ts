@@ -35,13 +35,22 @@ beforeAll(() => {
 /** Python's `json.dumps` with its default separators, as `requests` sends `json=`. */
 function pyJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(pyJson).join(", ")}]`;
-  if (value !== null && typeof value === "object") return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${pyJson(v)}`).join(", ")}}`;
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  if (value !== null && typeof value === "object")
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}: ${pyJson(v)}`)
+      .join(", ")}}`;
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** `urllib.parse.urlencode(params, doseq=True)`: `quote_plus`, so spaces are `+` and `'()*!` are escaped. */
 function pyQuery(params: Record<string, string | string[]>): string {
-  const quote = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, "+");
+  const quote = (s: string) =>
+    encodeURIComponent(s)
+      .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+      .replace(/%20/g, "+");
   return Object.entries(params)
     .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${quote(k)}=${quote(x)}`))
     .join("&");
@@ -50,14 +59,26 @@ function pyQuery(params: Record<string, string | string[]>): string {
 type Auth = { bearer: string } | { basic: [string, string] };
 
 function headers(auth: Auth, json: boolean): Record<string, string> {
-  const h: Record<string, string> = { "user-agent": "mlflow-python-client/2.22.0", accept: "*/*", "accept-encoding": "gzip, deflate" };
-  h.authorization = "bearer" in auth ? `Bearer ${auth.bearer}` : `Basic ${Buffer.from(`${auth.basic[0]}:${auth.basic[1]}`).toString("base64")}`;
+  const h: Record<string, string> = {
+    "user-agent": "mlflow-python-client/2.22.0",
+    accept: "*/*",
+    "accept-encoding": "gzip, deflate",
+  };
+  h.authorization =
+    "bearer" in auth
+      ? `Bearer ${auth.bearer}`
+      : `Basic ${Buffer.from(`${auth.basic[0]}:${auth.basic[1]}`).toString("base64")}`;
   if (json) h["content-type"] = "application/json";
   return h;
 }
 
 /** One `call_endpoint`: the status and the parsed JSON object (the client refuses anything else). */
-async function callEndpoint(method: string, path: string, body: Record<string, unknown>, auth: Auth = { bearer: TOKEN }) {
+async function callEndpoint(
+  method: string,
+  path: string,
+  body: Record<string, unknown>,
+  auth: Auth = { bearer: TOKEN },
+) {
   const url = `${BASE}/api/2.0/mlflow/${path}`;
   const res =
     method === "GET"
@@ -118,7 +139,8 @@ function checkMessage(message: Record<string, unknown>, fields: Record<string, s
         for (const t of value as Record<string, unknown>[]) expect(Object.keys(t).sort()).toEqual(["key", "value"]);
         break;
       case "aliases":
-        for (const a of value as Record<string, unknown>[]) expect(typeof a.alias === "string" && typeof a.version === "string").toBe(true);
+        for (const a of value as Record<string, unknown>[])
+          expect(typeof a.alias === "string" && typeof a.version === "string").toBe(true);
         break;
       case "versions":
         for (const v of value as Record<string, unknown>[]) checkMessage(v, MODEL_VERSION, `${what}.latest_versions[]`);
@@ -130,7 +152,8 @@ const checkVersion = (mv: Record<string, unknown>) => checkMessage(mv, MODEL_VER
 const checkModel = (rm: Record<string, unknown>) => checkMessage(rm, REGISTERED_MODEL, "RegisteredModel");
 
 const FILES: Record<string, string> = {
-  MLmodel: "artifact_path: model\nflavors:\n  python_function:\n    loader_module: mlflow.sklearn\n    model_path: model.pkl\n",
+  MLmodel:
+    "artifact_path: model\nflavors:\n  python_function:\n    loader_module: mlflow.sklearn\n    model_path: model.pkl\n",
   "model.pkl": "\u0080\u0004pickled-estimator",
   "requirements.txt": "scikit-learn==1.5.0\n",
   "code/features.py": "def features(x):\n    return x\n",
@@ -139,20 +162,38 @@ const FILES: Record<string, string> = {
 /** What `mreg push` does for the files of a pending version: PUT each through /v1, then finalize. */
 async function pushFiles(model: string, version: string) {
   for (const [path, text] of Object.entries(FILES)) {
-    const put = await fetch(`${BASE}/v1/models/${model}/versions/${version}/files/${path}`, { method: "PUT", headers: { authorization: `Bearer ${TOKEN}` }, body: Buffer.from(text, "utf8") });
+    const put = await fetch(`${BASE}/v1/models/${model}/versions/${version}/files/${path}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: Buffer.from(text, "utf8"),
+    });
     expect(put.status).toBe(201);
   }
-  expect((await fetch(`${BASE}/v1/models/${model}/versions/${version}/finalize`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+  expect(
+    (
+      await fetch(`${BASE}/v1/models/${model}/versions/${version}/finalize`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+      })
+    ).status,
+  ).toBe(200);
 }
 
 describe("MlflowClient against npm start", () => {
   it("create_registered_model, create_model_version (with its wait for READY), aliases, stages, searches, get_latest_versions", async () => {
     // mlflow.register_model: create_registered_model, then on a re-run RESOURCE_ALREADY_EXISTS is its cue to go on.
-    const created = await callEndpoint("POST", "registered-models/create", { name: "fraud-e2e", tags: [{ key: "team", value: "risk" }], description: "card fraud" });
+    const created = await callEndpoint("POST", "registered-models/create", {
+      name: "fraud-e2e",
+      tags: [{ key: "team", value: "risk" }],
+      description: "card fraud",
+    });
     expect(created.status).toBe(200);
     checkModel(created.body.registered_model);
     const again = await callEndpoint("POST", "registered-models/create", { name: "fraud-e2e" });
-    expect(again).toEqual({ status: 400, body: { error_code: "RESOURCE_ALREADY_EXISTS", message: expect.any(String) } });
+    expect(again).toEqual({
+      status: 400,
+      body: { error_code: "RESOURCE_ALREADY_EXISTS", message: expect.any(String) },
+    });
 
     // create_model_version: CreateModelVersion's fields in proto order, then `_await_model_version_creation` polls get.
     const mv = await callEndpoint("POST", "model-versions/create", {
@@ -165,7 +206,12 @@ describe("MlflowClient against npm start", () => {
     });
     expect(mv.status).toBe(200);
     checkVersion(mv.body.model_version);
-    expect(mv.body.model_version).toMatchObject({ name: "fraud-e2e", version: "1", status: "PENDING_REGISTRATION", run_id: "4f2c" });
+    expect(mv.body.model_version).toMatchObject({
+      name: "fraud-e2e",
+      version: "1",
+      status: "PENDING_REGISTRATION",
+      run_id: "4f2c",
+    });
     const polled = await callEndpoint("GET", "model-versions/get", { name: "fraud-e2e", version: "1" });
     expect(polled.body.model_version.status).toBe("PENDING_REGISTRATION");
     await pushFiles("fraud-e2e", "1");
@@ -174,52 +220,103 @@ describe("MlflowClient against npm start", () => {
     expect(ready.body.model_version.status).toBe("READY");
 
     // set_registered_model_alias / get_model_version_by_alias.
-    expect(await callEndpoint("POST", "registered-models/alias", { name: "fraud-e2e", alias: "champion", version: "1" })).toEqual({ status: 200, body: {} });
+    expect(
+      await callEndpoint("POST", "registered-models/alias", { name: "fraud-e2e", alias: "champion", version: "1" }),
+    ).toEqual({ status: 200, body: {} });
     const byAlias = await callEndpoint("GET", "registered-models/alias", { name: "fraud-e2e", alias: "champion" });
     checkVersion(byAlias.body.model_version);
     expect(byAlias.body.model_version).toMatchObject({ version: "1", aliases: ["champion"] });
 
     // search_model_versions: the client's default max_results (10000); filters by name and by run_id.
-    const byName = await callEndpoint("GET", "model-versions/search", { filter: "name='fraud-e2e'", max_results: "10000" });
+    const byName = await callEndpoint("GET", "model-versions/search", {
+      filter: "name='fraud-e2e'",
+      max_results: "10000",
+    });
     expect(byName.body.model_versions.map((v: { version: string }) => v.version)).toEqual(["1"]);
     byName.body.model_versions.forEach(checkVersion);
-    const byRun = await callEndpoint("GET", "model-versions/search", { filter: "run_id = '4f2c'", max_results: "10000", order_by: ["version_number DESC"] });
+    const byRun = await callEndpoint("GET", "model-versions/search", {
+      filter: "run_id = '4f2c'",
+      max_results: "10000",
+      order_by: ["version_number DESC"],
+    });
     expect(byRun.body.model_versions.map((v: { name: string }) => v.name)).toEqual(["fraud-e2e"]);
-    const models = await callEndpoint("GET", "registered-models/search", { filter: "name LIKE 'fraud%'", max_results: "100" });
+    const models = await callEndpoint("GET", "registered-models/search", {
+      filter: "name LIKE 'fraud%'",
+      max_results: "100",
+    });
     expect(models.body.registered_models.map((m: { name: string }) => m.name)).toEqual(["fraud-e2e"]);
     models.body.registered_models.forEach(checkModel);
 
     // transition_model_version_stage: archive_existing_versions is always sent.
-    const moved = await callEndpoint("POST", "model-versions/transition-stage", { name: "fraud-e2e", version: "1", stage: "Production", archive_existing_versions: false });
+    const moved = await callEndpoint("POST", "model-versions/transition-stage", {
+      name: "fraud-e2e",
+      version: "1",
+      stage: "Production",
+      archive_existing_versions: false,
+    });
     expect(moved.status).toBe(200);
     checkVersion(moved.body.model_version);
     expect(moved.body.model_version.current_stage).toBe("Production");
 
     // get_latest_versions: POST first; the GET form answers the same.
-    const latest = await callEndpoint("POST", "registered-models/get-latest-versions", { name: "fraud-e2e", stages: ["Production"] });
-    expect(latest.body.model_versions.map((v: { version: string; current_stage: string }) => [v.version, v.current_stage])).toEqual([["1", "Production"]]);
+    const latest = await callEndpoint("POST", "registered-models/get-latest-versions", {
+      name: "fraud-e2e",
+      stages: ["Production"],
+    });
+    expect(
+      latest.body.model_versions.map((v: { version: string; current_stage: string }) => [v.version, v.current_stage]),
+    ).toEqual([["1", "Production"]]);
     latest.body.model_versions.forEach(checkVersion);
-    expect((await callEndpoint("GET", "registered-models/get-latest-versions", { name: "fraud-e2e", stages: ["Production"] })).body).toEqual(latest.body);
+    expect(
+      (
+        await callEndpoint("GET", "registered-models/get-latest-versions", {
+          name: "fraud-e2e",
+          stages: ["Production"],
+        })
+      ).body,
+    ).toEqual(latest.body);
     const model = await callEndpoint("GET", "registered-models/get", { name: "fraud-e2e" });
     checkModel(model.body.registered_model);
     expect(model.body.registered_model.aliases).toEqual([{ alias: "champion", version: "1" }]);
 
     // The same writes as /v1: audited, by the token's subject.
-    const audit = (await (await fetch(`${BASE}/v1/audit?model=fraud-e2e`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { items: { action: string; actor: string }[] };
-    expect(audit.items.map((e) => `${e.action}:${e.actor}`)).toEqual(expect.arrayContaining(["alias.set:deployer", "version.stage:deployer", "version.create:deployer", "model.create:deployer"]));
+    const audit = (await (
+      await fetch(`${BASE}/v1/audit?model=fraud-e2e`, { headers: { authorization: `Bearer ${ADMIN}` } })
+    ).json()) as { items: { action: string; actor: string }[] };
+    expect(audit.items.map((e) => `${e.action}:${e.actor}`)).toEqual(
+      expect.arrayContaining([
+        "alias.set:deployer",
+        "version.stage:deployer",
+        "version.create:deployer",
+        "model.create:deployer",
+      ]),
+    );
   });
 
   it("downloads models:/fraud-e2e@champion as ModelsArtifactRepository does, with Basic credentials", async () => {
     const basic: Auth = { basic: ["ann", TOKEN] };
-    const { body: aliased } = await callEndpoint("GET", "registered-models/alias", { name: "fraud-e2e", alias: "champion" }, basic);
-    const { body: uri } = await callEndpoint("GET", "model-versions/get-download-uri", { name: "fraud-e2e", version: aliased.model_version.version }, basic);
+    const { body: aliased } = await callEndpoint(
+      "GET",
+      "registered-models/alias",
+      { name: "fraud-e2e", alias: "champion" },
+      basic,
+    );
+    const { body: uri } = await callEndpoint(
+      "GET",
+      "model-versions/get-download-uri",
+      { name: "fraud-e2e", version: aliased.model_version.version },
+      basic,
+    );
     expect(uri.artifact_uri).toBe("mlflow-artifacts:/models/fraud-e2e/versions/1");
     // MlflowArtifactsRepository.resolve_uri: the tracking URI's scheme and host, /api/2.0/mlflow-artifacts/artifacts, the URI's path.
     const artifactUri = `${BASE}/api/2.0/mlflow-artifacts/artifacts${new URL(uri.artifact_uri as string).pathname}`;
     const root = artifactUri.split("/mlflow-artifacts/artifacts")[1]!.replace(/^\//, "");
 
     const list = async (path: string): Promise<{ path: string; is_dir: boolean; file_size?: number }[]> => {
-      const res = await fetch(`${BASE}/api/2.0/mlflow-artifacts/artifacts?${pyQuery({ path: path ? `${root}/${path}` : root })}`, { headers: headers(basic, false) });
+      const res = await fetch(
+        `${BASE}/api/2.0/mlflow-artifacts/artifacts?${pyQuery({ path: path ? `${root}/${path}` : root })}`,
+        { headers: headers(basic, false) },
+      );
       expect(res.status).toBe(200);
       const body = (await res.json()) as { files?: { path: string; is_dir: boolean; file_size?: number }[] };
       for (const f of body.files ?? []) {

@@ -35,7 +35,19 @@ afterAll(() => {
 
 describe("mreg webhooks", () => {
   it("adds, pings, lists deliveries, redelivers, rotates and removes a webhook", async () => {
-    const added = mregJson(env, ["webhooks", "add", url, "--event", "ping", "--event", "alias.*", "--model", "cli-ops-*", "--description", "ops test"]);
+    const added = mregJson(env, [
+      "webhooks",
+      "add",
+      url,
+      "--event",
+      "ping",
+      "--event",
+      "alias.*",
+      "--model",
+      "cli-ops-*",
+      "--description",
+      "ops test",
+    ]);
     expect(added.secret).toMatch(/^whsec_/);
     expect(added).toMatchObject({ url, events: ["ping", "alias.*"], models: ["cli-ops-*"], active: true });
     const human = mreg(env, ["webhooks", "ls"]);
@@ -80,7 +92,10 @@ describe("mreg retention", () => {
       expect(mreg(env, ["push", model, file, "-q"]).code).toBe(0);
     }
     expect(mregJson(env, ["retention", "show", model])).toMatchObject({ inherited: true });
-    expect(mregJson(env, ["retention", "set", model, "--policy", '{"keep_last": 1}'])).toMatchObject({ policy: { keep_last: 1 }, inherited: false });
+    expect(mregJson(env, ["retention", "set", model, "--policy", '{"keep_last": 1}'])).toMatchObject({
+      policy: { keep_last: 1 },
+      inherited: false,
+    });
     const preview = mregJson(env, ["retention", "preview", model]);
     expect(preview.delete.map((d: { version: number }) => d.version).sort()).toEqual([1, 2]);
     expect(preview.keep.map((k: { version: number }) => k.version)).toEqual([3]);

@@ -10,7 +10,17 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
 import fc from "fast-check";
@@ -63,8 +73,18 @@ describe("push: symbolic links in a folder (issue 27, item 10)", () => {
     const { model, key } = linkedFolder(base);
     const r = mreg(env, ["push", M, model, "--json"]);
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { files: { path: string; sha256: string }[]; skipped: { path: string; rule: string }[] };
-    expect(out.files.map((f) => f.path).sort()).toEqual(["chain1", "chain2", "config.json", "linked/real.json", "model.bin", "sub/real.json"]);
+    const out = JSON.parse(r.stdout) as {
+      files: { path: string; sha256: string }[];
+      skipped: { path: string; rule: string }[];
+    };
+    expect(out.files.map((f) => f.path).sort()).toEqual([
+      "chain1",
+      "chain2",
+      "config.json",
+      "linked/real.json",
+      "model.bin",
+      "sub/real.json",
+    ]);
     expect(out.files.find((f) => f.path === "config.json")?.sha256).toBe(sha('{"a": 1}'));
     expect(out.files.map((f) => f.sha256)).not.toContain(sha(key));
     expect(out.files.map((f) => f.sha256)).not.toContain(sha("outside"));
@@ -142,7 +162,10 @@ describe("push: symbolic links in a folder (issue 27, item 10)", () => {
           return;
         }
         const real = realpathSync(root);
-        const listed = new Set([...collected.files.map((f) => f.path), ...collected.skipped.map((s) => s.path.replace(/\/$/, ""))]);
+        const listed = new Set([
+          ...collected.files.map((f) => f.path),
+          ...collected.skipped.map((s) => s.path.replace(/\/$/, "")),
+        ]);
         for (const f of collected.files) {
           // Read from where it was found, the same bytes as through its path in the folder.
           expect(realpathSync(f.local).startsWith(real + sep), f.local).toBe(true);
@@ -159,10 +182,17 @@ describe("push: symbolic links in a folder (issue 27, item 10)", () => {
           } catch {
             // dangling or looping: must be reported
           }
-          if (!inside) expect(collected.skipped.map((s) => s.path.replace(/\/$/, "")), link).toContain(link);
+          if (!inside)
+            expect(
+              collected.skipped.map((s) => s.path.replace(/\/$/, "")),
+              link,
+            ).toContain(link);
           else if (!shown) {
             // A link inside to an empty folder holds nothing to list; anything else shows up.
-            expect(spawnSync("find", ["-L", join(root, link), "-type", "f"], { encoding: "utf8" }).stdout.trim(), link).toBe("");
+            expect(
+              spawnSync("find", ["-L", join(root, link), "-type", "f"], { encoding: "utf8" }).stdout.trim(),
+              link,
+            ).toBe("");
           }
         }
       }),
@@ -180,21 +210,30 @@ describe("push: symbolic links in a folder (issue 27, item 10)", () => {
     const [a, b, c] = files as [(typeof files)[number], (typeof files)[number], (typeof files)[number]];
     // Untouched: read as walked.
     expect(await sha256File(a.local, undefined, undefined, a.stats)).toBe(sha("aaaa"));
-    const read = async (stream: ReturnType<ReturnType<typeof fileSource>["slice"]>) => Buffer.from(await new Response(stream as ReadableStream).arrayBuffer()).toString();
+    const read = async (stream: ReturnType<ReturnType<typeof fileSource>["slice"]>) =>
+      Buffer.from(await new Response(stream as ReadableStream).arrayBuffer()).toString();
     expect(await read(fileSource(a.local, a.size, a.stats).slice(1, 3))).toBe("aa");
 
     unlinkSync(a.local);
     symlinkSync(join(base, "home", "id_rsa"), a.local);
-    await expect(sha256File(a.local, undefined, undefined, a.stats)).rejects.toThrow(/changed since the files were listed/);
-    await expect(read(fileSource(a.local, a.size, a.stats).slice(0, 4))).rejects.toThrow(/changed since the files were listed/);
+    await expect(sha256File(a.local, undefined, undefined, a.stats)).rejects.toThrow(
+      /changed since the files were listed/,
+    );
+    await expect(read(fileSource(a.local, a.size, a.stats).slice(0, 4))).rejects.toThrow(
+      /changed since the files were listed/,
+    );
 
     unlinkSync(b.local);
     writeFileSync(b.local, "the key"); // another file (another inode) under the same name
-    await expect(sha256File(b.local, undefined, undefined, b.stats)).rejects.toThrow(/changed since the files were listed/);
+    await expect(sha256File(b.local, undefined, undefined, b.stats)).rejects.toThrow(
+      /changed since the files were listed/,
+    );
 
     unlinkSync(c.local);
     expect(spawnSync("mkfifo", [c.local]).status).toBe(0); // opening a FIFO to read would wait for a writer forever
-    await expect(sha256File(c.local, undefined, undefined, c.stats)).rejects.toThrow(/changed since the files were listed/);
+    await expect(sha256File(c.local, undefined, undefined, c.stats)).rejects.toThrow(
+      /changed since the files were listed/,
+    );
   });
 });
 

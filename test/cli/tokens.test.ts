@@ -24,8 +24,27 @@ afterAll(() => {
 describe("mreg token create | ls | revoke", () => {
   it("mints a token that works, lists it without the token, and revokes it", async () => {
     expect(mreg(env, ["models", "create", "cli-tok-a"]).code).toBe(0);
-    const minted = mregJson(env, ["token", "create", "--sub", "ci-cli", "--scope", "write read", "--models", "cli-tok-*", "--ttl", "600", "--description", "cli test"]);
-    expect(minted).toMatchObject({ sub: "ci-cli", scope: "read write", models: ["cli-tok-*"], aliases: null, description: "cli test" });
+    const minted = mregJson(env, [
+      "token",
+      "create",
+      "--sub",
+      "ci-cli",
+      "--scope",
+      "write read",
+      "--models",
+      "cli-tok-*",
+      "--ttl",
+      "600",
+      "--description",
+      "cli test",
+    ]);
+    expect(minted).toMatchObject({
+      sub: "ci-cli",
+      scope: "read write",
+      models: ["cli-tok-*"],
+      aliases: null,
+      description: "cli test",
+    });
     expect(minted.id).toMatch(/^tok_/);
     expect(minted.token).toMatch(JWT);
 
@@ -37,7 +56,12 @@ describe("mreg token create | ls | revoke", () => {
 
     const as = { ...env, MREG_TOKEN: minted.token };
     expect(mreg(as, ["models", "show", "cli-tok-a"]).code).toBe(0);
-    expect(mregJson(as, ["whoami"])).toMatchObject({ subject: "ci-cli", scopes: ["read", "write"], models: ["cli-tok-*"], server_accepts: true });
+    expect(mregJson(as, ["whoami"])).toMatchObject({
+      subject: "ci-cli",
+      scopes: ["read", "write"],
+      models: ["cli-tok-*"],
+      server_accepts: true,
+    });
     // It holds no admin: it cannot mint.
     const denied = mreg(as, ["token", "create", "--sub", "x", "--scope", "read"]);
     expect(denied.code).toBe(1);
@@ -55,18 +79,27 @@ describe("mreg token create | ls | revoke", () => {
     expect(mregJson(env, ["token", "revoke", minted.id])).toEqual({ id: minted.id, revoked: true });
     // Refused from then on (at once in the isolate that revoked it; within 10 s in any other,
     // a bound test/tokens.test.ts holds by its mechanism: here each try is a process start).
-    const refused = await until(() => {
-      const r = mreg(as, ["models", "show", "cli-tok-a"]);
-      return r.code !== 0 && r;
-    }, "the revoked token to be refused", { intervalMs: 250 });
+    const refused = await until(
+      () => {
+        const r = mreg(as, ["models", "show", "cli-tok-a"]);
+        return r.code !== 0 && r;
+      },
+      "the revoked token to be refused",
+      { intervalMs: 250 },
+    );
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^mreg: token has been revoked/);
     expect(mreg(env, ["token", "revoke", minted.id]).code).toBe(5);
-    expect(mregJson(env, ["token", "ls", "--limit", "200"]).items.some((t: { id: string }) => t.id === minted.id)).toBe(false);
+    expect(mregJson(env, ["token", "ls", "--limit", "200"]).items.some((t: { id: string }) => t.id === minted.id)).toBe(
+      false,
+    );
   });
 
   it("refuses to mint beyond the minter's globs (exit 1, the server's reason) and checks its own arguments (exit 2)", () => {
-    const lead = { ...env, MREG_TOKEN: mreg(env, ["token", "--sub", "lead-a", "--scope", "admin", "--models", "team-a-*"]).stdout.trim() };
+    const lead = {
+      ...env,
+      MREG_TOKEN: mreg(env, ["token", "--sub", "lead-a", "--scope", "admin", "--models", "team-a-*"]).stdout.trim(),
+    };
     const wide = mreg(lead, ["token", "create", "--sub", "job", "--scope", "read"]);
     expect(wide.code).toBe(1);
     expect(wide.stderr).toMatch(/models/);
@@ -91,7 +124,10 @@ describe("development minters", () => {
   });
 
   it("`npm run token` prints the bare token, and says on stderr it is for local development and what to use instead", () => {
-    const r = spawnSync(process.execPath, [join(root, "scripts", "token.mjs"), "--sub", "dev", "--scope", "read"], { cwd: root, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(root, "scripts", "token.mjs"), "--sub", "dev", "--scope", "read"], {
+      cwd: root,
+      encoding: "utf8",
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/);
     expect(r.stderr).toMatch(/local development/);

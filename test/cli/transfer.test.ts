@@ -26,13 +26,33 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The percentage in the newest quiet progress line of `file` on stderr, or 0. */
-const percent = (stderr: string, file: string) => Math.max(0, ...[...stderr.matchAll(new RegExp(`${file}: (\\d+)%`, "g"))].map((m) => Number(m[1])));
+const percent = (stderr: string, file: string) =>
+  Math.max(0, ...[...stderr.matchAll(new RegExp(`${file}: (\\d+)%`, "g"))].map((m) => Number(m[1])));
 
 describe("mreg push and pull", () => {
   it("pushes 40 MiB in 5 MiB parts and pulls it back by alias, byte for byte", () => {
-    const pushed = mregJson(env, ["push", "cli-transfer", weights, join(dir, "config.json"), "--metric", "auc=0.93", "--git-sha", "3f2a9c1", "--alias", "staging"]);
-    expect(pushed).toMatchObject({ model: "cli-transfer", status: "ready", resumed: false, bytes_sent: SIZE + 19, alias: { alias: "staging" } });
-    const file = (pushed.files as { path: string; method: string; sha256: string }[]).find((f) => f.path === "weights.bin")!;
+    const pushed = mregJson(env, [
+      "push",
+      "cli-transfer",
+      weights,
+      join(dir, "config.json"),
+      "--metric",
+      "auc=0.93",
+      "--git-sha",
+      "3f2a9c1",
+      "--alias",
+      "staging",
+    ]);
+    expect(pushed).toMatchObject({
+      model: "cli-transfer",
+      status: "ready",
+      resumed: false,
+      bytes_sent: SIZE + 19,
+      alias: { alias: "staging" },
+    });
+    const file = (pushed.files as { path: string; method: string; sha256: string }[]).find(
+      (f) => f.path === "weights.bin",
+    )!;
     expect(file).toMatchObject({ method: "multipart", sha256: weightsSha });
 
     const uploads = mregJson(env, ["audit", "--model", "cli-transfer", "--action", "upload.open"]);
@@ -58,7 +78,10 @@ describe("mreg push and pull", () => {
     const sha = randomFile(file, SIZE);
     const first = mregSpawn(env, ["push", "cli-transfer", file, "--parallel", "1", "--tag", "run=kill-test"]);
     // Parts go one at a time: past 30% the third 5 MiB part is on its way, so two have landed.
-    await waitFor(() => percent(first.out.stderr, "big.bin") >= 30 || first.child.exitCode !== null, "the push to pass 30%");
+    await waitFor(
+      () => percent(first.out.stderr, "big.bin") >= 30 || first.child.exitCode !== null,
+      "the push to pass 30%",
+    );
     first.child.kill("SIGKILL");
     expect(await first.exited).toBe(null);
     expect(first.out.stdout).toBe("");
@@ -70,7 +93,9 @@ describe("mreg push and pull", () => {
     expect(second.bytes_sent + second.bytes_skipped).toBe(SIZE);
     const versions = mregJson(env, ["versions", "ls", "cli-transfer"]);
     // The resumed push finished the version the killed one created: no second version.
-    expect((versions.items as { tags: Record<string, string> }[]).filter((v) => v.tags.run === "kill-test")).toHaveLength(1);
+    expect(
+      (versions.items as { tags: Record<string, string> }[]).filter((v) => v.tags.run === "kill-test"),
+    ).toHaveLength(1);
 
     const out = join(dir, "pulled-big");
     mregJson(env, ["pull", `cli-transfer/${second.version}`, out]);
@@ -80,13 +105,18 @@ describe("mreg push and pull", () => {
   it("resumes a pull killed with SIGKILL, and refuses bytes whose sha256 is wrong", async () => {
     const out = join(dir, "pull-resume");
     const first = mregSpawn(env, ["pull", "cli-transfer@staging", out, "--chunk-size", "512KiB", "--parallel", "1"]);
-    await waitFor(() => percent(first.out.stderr, "weights.bin") >= 30 || first.child.exitCode !== null, "the pull to pass 30%");
+    await waitFor(
+      () => percent(first.out.stderr, "weights.bin") >= 30 || first.child.exitCode !== null,
+      "the pull to pass 30%",
+    );
     first.child.kill("SIGKILL");
     await first.exited;
     expect(existsSync(join(out, "weights.bin"))).toBe(false);
 
     const second = mregJson(env, ["pull", "cli-transfer@staging", out, "--chunk-size", "512KiB"]);
-    const w = (second.files as { path: string; status: string; bytes_received: number }[]).find((f) => f.path === "weights.bin")!;
+    const w = (second.files as { path: string; status: string; bytes_received: number }[]).find(
+      (f) => f.path === "weights.bin",
+    )!;
     expect(w.status).toBe("resumed");
     expect(w.bytes_received).toBeLessThan(SIZE);
     expect(sha256Of(join(out, "weights.bin"))).toBe(weightsSha);
@@ -95,26 +125,41 @@ describe("mreg push and pull", () => {
     const bad = join(dir, "pull-bad");
     mkdirSync(bad);
     randomFile(join(bad, "weights.bin.mreg-partial"), SIZE);
-    writeFileSync(join(bad, "weights.bin.mreg-partial.json"), JSON.stringify({ sha256: weightsSha, size: SIZE, chunk_size: SIZE, done: [0] }));
+    writeFileSync(
+      join(bad, "weights.bin.mreg-partial.json"),
+      JSON.stringify({ sha256: weightsSha, size: SIZE, chunk_size: SIZE, done: [0] }),
+    );
     const refused = mreg(env, ["pull", "cli-transfer@staging", bad]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/weights\.bin: sha256 mismatch \(expected [0-9a-f]{64}, got [0-9a-f]{64}\); the download was discarded/);
+    expect(refused.stderr).toMatch(
+      /weights\.bin: sha256 mismatch \(expected [0-9a-f]{64}, got [0-9a-f]{64}\); the download was discarded/,
+    );
     expect(existsSync(join(bad, "weights.bin"))).toBe(false);
     expect(existsSync(join(bad, "weights.bin.mreg-partial"))).toBe(false);
   });
 
   const hasScript = spawnSync("script", ["--version"]).status === 0;
-  it.skipIf(!hasScript)("draws a progress bar with bytes and rate on a terminal (script(1) gives it a pseudo-terminal)", () => {
-    const file = join(dir, "tty.bin");
-    randomFile(file, 24 * MiB);
-    const command = [process.execPath, bin, "push", "cli-transfer", file, "--parallel", "2"].map((a) => `'${a}'`).join(" ");
-    const r = spawnSync("script", ["-qfec", command, "/dev/null"], { cwd: root, env: { ...env, TERM: "xterm" }, encoding: "utf8", timeout: 120_000 });
-    expect(r.status).toBe(0);
-    // Redrawn in place (carriage return, erase line), with a bar, bytes, a rate and an ETA.
-    expect(r.stdout).toContain("\r\x1b[2K");
-    expect(r.stdout).toMatch(/tty\.bin \[#*-*\] +\d+%  [\d.]+ (B|KiB|MiB)\/24 MiB  [\d.]+ (B|KiB|MiB)\/s  ETA /);
-    expect(r.stdout).toMatch(/tty\.bin: 24 MiB uploaded \(24 MiB sent\)/);
-    // No quiet "NN% (… of …)" lines: those are for logs, not terminals.
-    expect(r.stdout).not.toMatch(/tty\.bin: \d+% \(/);
-  });
+  it.skipIf(!hasScript)(
+    "draws a progress bar with bytes and rate on a terminal (script(1) gives it a pseudo-terminal)",
+    () => {
+      const file = join(dir, "tty.bin");
+      randomFile(file, 24 * MiB);
+      const command = [process.execPath, bin, "push", "cli-transfer", file, "--parallel", "2"]
+        .map((a) => `'${a}'`)
+        .join(" ");
+      const r = spawnSync("script", ["-qfec", command, "/dev/null"], {
+        cwd: root,
+        env: { ...env, TERM: "xterm" },
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      expect(r.status).toBe(0);
+      // Redrawn in place (carriage return, erase line), with a bar, bytes, a rate and an ETA.
+      expect(r.stdout).toContain("\r\x1b[2K");
+      expect(r.stdout).toMatch(/tty\.bin \[#*-*\] +\d+%  [\d.]+ (B|KiB|MiB)\/24 MiB  [\d.]+ (B|KiB|MiB)\/s  ETA /);
+      expect(r.stdout).toMatch(/tty\.bin: 24 MiB uploaded \(24 MiB sent\)/);
+      // No quiet "NN% (… of …)" lines: those are for logs, not terminals.
+      expect(r.stdout).not.toMatch(/tty\.bin: \d+% \(/);
+    },
+  );
 });

@@ -50,7 +50,11 @@ describe("arguments", () => {
 
   it("checks positionals and refuses unknown options as usage errors", () => {
     const push = COMMANDS.find((c) => c.name === "push")!;
-    expect(parseInput(push, ["m", "a.bin", "b.bin", "--metric", "auc=1", "--metric", "f1=0.5"]).positionals).toEqual(["m", "a.bin", "b.bin"]);
+    expect(parseInput(push, ["m", "a.bin", "b.bin", "--metric", "auc=1", "--metric", "f1=0.5"]).positionals).toEqual([
+      "m",
+      "a.bin",
+      "b.bin",
+    ]);
     expect(() => parseInput(push, ["m"])).toThrow(UsageError);
     expect(() => parseInput(push, ["m", "a", "--nope"])).toThrow(/Unknown option '--nope'/);
     const show: Command = COMMANDS.find((c) => c.name === "models show")!;
@@ -61,10 +65,17 @@ describe("arguments", () => {
     const input = { values: { tag: ["a=1", "b=x=y"], metric: ["auc=0.93", "n=-2e3"], s: "16MiB" }, positionals: [] };
     expect(pairs(input, "tag")).toEqual({ a: "1", b: "x=y" });
     expect(numberPairs(input, "metric")).toEqual({ auc: 0.93, n: -2000 });
-    expect(() => numberPairs({ values: { metric: ["auc=high"] }, positionals: [] }, "metric")).toThrow(/needs a number/);
+    expect(() => numberPairs({ values: { metric: ["auc=high"] }, positionals: [] }, "metric")).toThrow(
+      /needs a number/,
+    );
     expect(() => pairs({ values: { tag: ["novalue"] }, positionals: [] }, "tag")).toThrow(/key=value/);
     expect(size(input, "s")).toBe(16 * 1024 * 1024);
-    for (const [text, bytes] of [["512", 512], ["64k", 65536], ["1.5G", 1.5 * 1024 ** 3], ["5 MiB", 5 * 1024 ** 2]] as const) {
+    for (const [text, bytes] of [
+      ["512", 512],
+      ["64k", 65536],
+      ["1.5G", 1.5 * 1024 ** 3],
+      ["5 MiB", 5 * 1024 ** 2],
+    ] as const) {
       expect(size({ values: { s: text }, positionals: [] }, "s")).toBe(bytes);
     }
     expect(() => size({ values: { s: "lots" }, positionals: [] }, "s")).toThrow(UsageError);
@@ -92,7 +103,17 @@ describe("progress off a terminal", () => {
     for (let mib = 1; mib <= 100; mib++) bar.update(mib * 1024 * 1024);
     bar.finish();
     const lines = text.trim().split("\n");
-    expect(lines.slice(0, -1).map((l) => /w\.bin: (\d+)%/.exec(l)?.[1])).toEqual(["10", "20", "30", "40", "50", "60", "70", "80", "90"]);
+    expect(lines.slice(0, -1).map((l) => /w\.bin: (\d+)%/.exec(l)?.[1])).toEqual([
+      "10",
+      "20",
+      "30",
+      "40",
+      "50",
+      "60",
+      "70",
+      "80",
+      "90",
+    ]);
     expect(lines.at(-1)).toMatch(/^w\.bin: 100 MiB done in [\d.]+ s/);
     expect(text).not.toContain("\r");
   });
@@ -100,7 +121,10 @@ describe("progress off a terminal", () => {
 
 describe("ignore rules (gitignore syntax)", () => {
   const rules = (text: string, include: string[] = []) =>
-    new IgnoreRules(parseIgnore(text, ".mregignore:"), include.map((p) => parseLine(p, "--include")!));
+    new IgnoreRules(
+      parseIgnore(text, ".mregignore:"),
+      include.map((p) => parseLine(p, "--include")!),
+    );
   it.each([
     ["*.tmp", "a.tmp", false, true],
     ["*.tmp", "deep/down/a.tmp", false, true],
@@ -139,7 +163,10 @@ describe("ignore rules (gitignore syntax)", () => {
   });
 
   it("judges a link's target by its path and every folder above it, without --include (issue 27, item 10)", () => {
-    const r = new IgnoreRules([...DEFAULT_PATTERNS.map((p) => parseLine(p, "default:")!), ...parseIgnore("/data/private/\n", ".mregignore:")], [parseLine("*.bin", "--include")!]);
+    const r = new IgnoreRules(
+      [...DEFAULT_PATTERNS.map((p) => parseLine(p, "default:")!), ...parseIgnore("/data/private/\n", ".mregignore:")],
+      [parseLine("*.bin", "--include")!],
+    );
     expect(r.excludedAlong(".ssh/id_rsa", false)).toBe("default: .ssh/");
     expect(r.excludedAlong("deep/.git/objects/ab", false)).toBe("default: .git/");
     expect(r.excludedAlong("data/private/w.safetensors", false)).toBe(".mregignore: /data/private/");
@@ -151,10 +178,19 @@ describe("ignore rules (gitignore syntax)", () => {
 
   it("skips VCS folders and secrets by default", () => {
     const d = new IgnoreRules(DEFAULT_PATTERNS.map((p) => parseLine(p, "default:")!));
-    for (const [path, isDir] of [[".git", true], ["sub/.hg", true], [".env", false], [".env.production", false], ["certs/server.pem", false], ["id_ed25519", false], [".aws", true]] as const) {
+    for (const [path, isDir] of [
+      [".git", true],
+      ["sub/.hg", true],
+      [".env", false],
+      [".env.production", false],
+      ["certs/server.pem", false],
+      ["id_ed25519", false],
+      [".aws", true],
+    ] as const) {
       expect(d.skipReason(path, isDir), path).not.toBeNull();
     }
-    for (const path of ["model.safetensors", "config.json", "environment.yml", "tokenizer.json"]) expect(d.skipReason(path, false), path).toBeNull();
+    for (const path of ["model.safetensors", "config.json", "environment.yml", "tokenizer.json"])
+      expect(d.skipReason(path, false), path).toBeNull();
   });
 
   it("matches 100 KB of near-matches in linear-ish time (no backtracking blow-up)", () => {
@@ -164,13 +200,25 @@ describe("ignore rules (gitignore syntax)", () => {
     const path = Array.from({ length: 2000 }, () => "a");
     expect(pathMatches(evil.segments, [name])).toBe(false);
     expect(pathMatches(segs.segments, path)).toBe(false);
-    const ratio = costAgainstScan(() => [pathMatches(evil.segments, [name]), pathMatches(segs.segments, path)], [name, ...path]);
+    const ratio = costAgainstScan(
+      () => [pathMatches(evil.segments, [name]), pathMatches(segs.segments, path)],
+      [name, ...path],
+    );
     expect(ratio).toBeLessThan(LINEAR_BOUND);
   });
 });
 
 describe("--jq paths", () => {
-  const doc = { version: 3, name: "m", items: [{ name: "a", tags: { k: "v" } }, { name: "b", tags: {} }], "odd key": true, next_cursor: null };
+  const doc = {
+    version: 3,
+    name: "m",
+    items: [
+      { name: "a", tags: { k: "v" } },
+      { name: "b", tags: {} },
+    ],
+    "odd key": true,
+    next_cursor: null,
+  };
   it.each([
     [".", [doc]],
     [".version", [3]],
@@ -184,7 +232,8 @@ describe("--jq paths", () => {
   ])("%s", (path, expected) => expect(select(parseSelector(path), doc)).toEqual(expected));
 
   it("refuses what it cannot read, as a usage error", () => {
-    for (const bad of ["version", ".items[.name", ".a[", '.["x]', ".a b", ".a,", ".a|.b"]) expect(() => parseSelector(bad), bad).toThrow(UsageError);
+    for (const bad of ["version", ".items[.name", ".a[", '.["x]', ".a b", ".a,", ".a|.b"])
+      expect(() => parseSelector(bad), bad).toThrow(UsageError);
     expect(formatSelected(["text", 3, { a: 1 }, null])).toBe('text\n3\n{"a":1}\nnull');
   });
 });

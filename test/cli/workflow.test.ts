@@ -32,7 +32,10 @@ describe("mreg in a pipeline", () => {
   it("promotes, rolls back and shows history, all parseable with --json", () => {
     const v1 = pushVersion(0.91);
     const v2 = pushVersion(0.92);
-    expect(mregJson(env, ["promote", M, "production", String(v1), "--reason", "first deploy"])).toMatchObject({ alias: "production", version: v1 });
+    expect(mregJson(env, ["promote", M, "production", String(v1), "--reason", "first deploy"])).toMatchObject({
+      alias: "production",
+      version: v1,
+    });
     expect(mregJson(env, ["promote", M, "production", String(v2)])).toMatchObject({ version: v2 });
     expect(mregJson(env, ["resolve", `registry://${M}@production`]).version).toBe(v2);
 
@@ -45,7 +48,9 @@ describe("mreg in a pipeline", () => {
       ["set", v1],
     ]);
     expect(history.items[0].reason).toBe("3am page");
-    expect(mregJson(env, ["alias", "ls", M]).items).toEqual([expect.objectContaining({ alias: "production", version: v1 })]);
+    expect(mregJson(env, ["alias", "ls", M]).items).toEqual([
+      expect.objectContaining({ alias: "production", version: v1 }),
+    ]);
     const rollbacks = mregJson(env, ["audit", "--model", M, "--action", "rollback"]);
     expect(rollbacks.items).toHaveLength(1);
     expect(rollbacks.items[0]).toMatchObject({ actor: "ci", alias: "production", reason: "3am page" });
@@ -58,7 +63,16 @@ describe("mreg in a pipeline", () => {
 
   it("exits 3 when a gate refuses, printing its checks; the dry run agrees", () => {
     const candidate = pushVersion(0.85);
-    expect(mreg(env, ["gates", "set", M, "champion", "--policy", '{"metrics": [{"name": "auc", "min": 0.9}], "approvals": 1}']).code).toBe(0);
+    expect(
+      mreg(env, [
+        "gates",
+        "set",
+        M,
+        "champion",
+        "--policy",
+        '{"metrics": [{"name": "auc", "min": 0.9}], "approvals": 1}',
+      ]).code,
+    ).toBe(0);
     expect(mregJson(env, ["gates", "ls", M]).items).toEqual([expect.objectContaining({ target: "champion" })]);
 
     const check = mreg(env, ["gates", "check", M, "champion", String(candidate)]);
@@ -75,8 +89,12 @@ describe("mreg in a pipeline", () => {
     expect(json.code).toBe(3);
     const problem = JSON.parse(json.stdout).error;
     expect(problem).toMatchObject({ status: 409, code: "gate_failed" });
-    expect(problem.checks.filter((c: { passed: boolean }) => !c.passed).map((c: { check: string }) => c.check)).toEqual(["metrics.auc", "approvals"]);
-    expect(mreg(env, ["audit", "--model", M, "--action", "promotion_denied", "--json"]).stdout).toContain('"promotion_denied"');
+    expect(problem.checks.filter((c: { passed: boolean }) => !c.passed).map((c: { check: string }) => c.check)).toEqual(
+      ["metrics.auc", "approvals"],
+    );
+    expect(mreg(env, ["audit", "--model", M, "--action", "promotion_denied", "--json"]).stdout).toContain(
+      '"promotion_denied"',
+    );
   });
 
   it("registers a model that does not exist yet on its first push, as huggingface-cli does", () => {
@@ -145,7 +163,14 @@ describe("mreg in a pipeline", () => {
 
     const { MREG_URL: _, ...noUrl } = fresh;
     const who = mregJson(noUrl, ["whoami"]);
-    expect(who).toMatchObject({ url: inject("mregUrl"), token_source: "config", subject: "alice", scopes: ["read", "write"], models: null, server_accepts: true });
+    expect(who).toMatchObject({
+      url: inject("mregUrl"),
+      token_source: "config",
+      subject: "alice",
+      scopes: ["read", "write"],
+      models: null,
+      server_accepts: true,
+    });
     expect(Date.parse(who.expires_at)).toBeGreaterThan(Date.now());
     expect(mregJson(noUrl, ["models", "ls"]).items.length).toBeGreaterThan(0);
 
@@ -160,7 +185,10 @@ describe("mreg in a pipeline", () => {
     expect(mreg(env, ["alias", "set", M, "canary", String(v)]).code).toBe(0);
     expect(mreg(env, ["alias", "rm", M, "canary"]).code).toBe(0);
     expect(await watching.exited).toBe(0);
-    const events = watching.out.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const events = watching.out.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(events.map((e) => [e.event, e.version])).toEqual([
       ["current", null],
       ["set", v],
@@ -170,7 +198,9 @@ describe("mreg in a pipeline", () => {
 
   const system = spawnSync("/usr/bin/node", ["--version"], { encoding: "utf8" });
   it.skipIf(system.status !== 0 || !system.stdout.startsWith("v20."))("runs on the system's Node 20", () => {
-    expect(mreg(env, ["--help"], { node: "/usr/bin/node" }).stdout).toContain("Exit codes: 0 ok, 1 error, 2 usage, 3 gate refused, 4 conflict, 5 not found");
+    expect(mreg(env, ["--help"], { node: "/usr/bin/node" }).stdout).toContain(
+      "Exit codes: 0 ok, 1 error, 2 usage, 3 gate refused, 4 conflict, 5 not found",
+    );
     const listed = mreg(env, ["models", "ls", "--json"], { node: "/usr/bin/node" });
     expect(listed.code).toBe(0);
     expect(JSON.parse(listed.stdout).items.map((m: { name: string }) => m.name)).toContain(M);

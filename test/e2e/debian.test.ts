@@ -11,7 +11,9 @@ describe("the Debian packages the end-to-end tests need", () => {
   });
 
   it("does nothing when the binaries are there", () => {
-    expect(() => ensureDebianPackages([{ name: "coreutils", binary: "/bin/sh", neededBy: "nothing" }], { isRoot: false })).not.toThrow();
+    expect(() =>
+      ensureDebianPackages([{ name: "coreutils", binary: "/bin/sh", neededBy: "nothing" }], { isRoot: false }),
+    ).not.toThrow();
     expect(installCommand([CHROMIUM], true)).toBe("apt-get update && apt-get install -y chromium");
   });
 });

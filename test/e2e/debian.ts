@@ -23,7 +23,10 @@ export function installCommand(packages: readonly DebianPackage[], asRoot: boole
 }
 
 /** Installs the packages whose binaries are missing (as root, with apt-get); throws with the exact command otherwise. */
-export function ensureDebianPackages(packages: readonly DebianPackage[], { isRoot = process.getuid?.() === 0 } = {}): void {
+export function ensureDebianPackages(
+  packages: readonly DebianPackage[],
+  { isRoot = process.getuid?.() === 0 } = {},
+): void {
   const missing = packages.filter((p) => !existsSync(p.binary));
   if (missing.length === 0) return;
   const what = missing.map((p) => `${p.binary} (Debian package ${p.name}, for ${p.neededBy})`).join("; ");
@@ -32,17 +35,31 @@ export function ensureDebianPackages(packages: readonly DebianPackage[], { isRoo
   }
   console.log(`Installing ${what} with apt-get (once per machine)…`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const args of [["update", "-qq"], ["install", "-y", "-qq", "--no-install-recommends", ...missing.map((p) => p.name)]]) {
+  for (const args of [
+    ["update", "-qq"],
+    ["install", "-y", "-qq", "--no-install-recommends", ...missing.map((p) => p.name)],
+  ]) {
     const run = spawnSync("apt-get", args, { env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
     if (run.status !== 0) {
-      throw new Error(`apt-get ${args.join(" ")} failed (exit ${run.status}):\n${run.stdout}${run.stderr}\nInstall it by hand:\n  ${installCommand(missing, true)}`);
+      throw new Error(
+        `apt-get ${args.join(" ")} failed (exit ${run.status}):\n${run.stdout}${run.stderr}\nInstall it by hand:\n  ${installCommand(missing, true)}`,
+      );
     }
   }
   const still = missing.filter((p) => !existsSync(p.binary));
-  if (still.length > 0) throw new Error(`apt-get finished but ${still.map((p) => p.binary).join(", ")} is still missing`);
+  if (still.length > 0)
+    throw new Error(`apt-get finished but ${still.map((p) => p.binary).join(", ")} is still missing`);
 }
 
 /** Debian's Chromium, which playwright-core drives in test/e2e/ui.test.ts. */
-export const CHROMIUM: DebianPackage = { name: "chromium", binary: "/usr/bin/chromium", neededBy: "the web UI's browser tests" };
+export const CHROMIUM: DebianPackage = {
+  name: "chromium",
+  binary: "/usr/bin/chromium",
+  neededBy: "the web UI's browser tests",
+};
 /** Debian's skopeo, which test/e2e/oci-skopeo.test.ts drives against the OCI bridge. */
-export const SKOPEO: DebianPackage = { name: "skopeo", binary: "/usr/bin/skopeo", neededBy: "the OCI bridge's skopeo tests" };
+export const SKOPEO: DebianPackage = {
+  name: "skopeo",
+  binary: "/usr/bin/skopeo",
+  neededBy: "the OCI bridge's skopeo tests",
+};

@@ -58,7 +58,9 @@ function observed(): { fetch: typeof fetch; seen: { url: string; headers: Header
 }
 
 /** Runs a client call expected to throw HubApiError; returns it with the X-Error-Code of the answer. */
-async function apiError(call: (fetch: typeof globalThis.fetch) => Promise<unknown>): Promise<{ status: number; code: string | null }> {
+async function apiError(
+  call: (fetch: typeof globalThis.fetch) => Promise<unknown>,
+): Promise<{ status: number; code: string | null }> {
   const { fetch, seen } = observed();
   const error = await call(fetch).then(
     () => undefined,
@@ -100,10 +102,23 @@ beforeAll(async () => {
     "nested/deeper/notes.txt": "notes\n",
   };
   // Ten distinct contents, one per directory: the rest are deduplicated uploads, which keeps this quick.
-  const manyFiles = Object.fromEntries(Array.from({ length: MANY_FILES }, (_, i) => [`shard-${i % 10}/part-${String(i).padStart(5, "0")}.txt`, `shard ${i % 10}\n`]));
-  [v1, many] = await Promise.all([publish(TINY, tinyFiles), publish(MANY, manyFiles, 16), publish(OTHER, { "config.json": "{}\n" })]);
+  const manyFiles = Object.fromEntries(
+    Array.from({ length: MANY_FILES }, (_, i) => [
+      `shard-${i % 10}/part-${String(i).padStart(5, "0")}.txt`,
+      `shard ${i % 10}\n`,
+    ]),
+  );
+  [v1, many] = await Promise.all([
+    publish(TINY, tinyFiles),
+    publish(MANY, manyFiles, 16),
+    publish(OTHER, { "config.json": "{}\n" }),
+  ]);
   v2 = await publish(TINY, { ...tinyFiles, "config.json": '{"model_type": "silero-vad", "sampling_rate": 8000}\n' });
-  await Promise.all([setAlias(TINY, "production", v1.version), setAlias(TINY, "staging", v2.version), setAlias(MANY, "production", many.version)]);
+  await Promise.all([
+    setAlias(TINY, "production", v1.version),
+    setAlias(TINY, "staging", v2.version),
+    setAlias(MANY, "production", many.version),
+  ]);
 });
 
 afterAll(() => {
@@ -114,11 +129,24 @@ describe("@huggingface/hub against mreg", () => {
   it("fileDownloadInfo: the size, and the sha256 as the etag", async () => {
     const onnx = v1.files.get("onnx/model.onnx")!;
     for (const raw of [false, true]) {
-      const info = await fileDownloadInfo({ repo: TINY, path: "onnx/model.onnx", revision: "production", hubUrl, accessToken, raw });
+      const info = await fileDownloadInfo({
+        repo: TINY,
+        path: "onnx/model.onnx",
+        revision: "production",
+        hubUrl,
+        accessToken,
+        raw,
+      });
       expect(info).toMatchObject({ size: onnx.byteLength, etag: `"${sha256(onnx)}"` });
     }
     // An empty file has a size too (200 with `Content-Range: bytes */0`, not 416).
-    const empty = await fileDownloadInfo({ repo: TINY, path: "empty.txt", revision: "production", hubUrl, accessToken });
+    const empty = await fileDownloadInfo({
+      repo: TINY,
+      path: "empty.txt",
+      revision: "production",
+      hubUrl,
+      accessToken,
+    });
     expect(empty).toMatchObject({ size: 0, etag: `"${sha256("")}"` });
     // Revision defaults to `main`: the alias `production`.
     const config = await fileDownloadInfo({ repo: TINY, path: "config.json", hubUrl, accessToken });
@@ -128,7 +156,14 @@ describe("@huggingface/hub against mreg", () => {
   it("downloadFile: the bytes, and a slice is exactly those bytes (a Range request)", async () => {
     const onnx = v1.files.get("onnx/model.onnx")!;
     const { fetch, seen } = observed();
-    const blob = await downloadFile({ repo: TINY, path: "onnx/model.onnx", revision: "production", hubUrl, accessToken, fetch });
+    const blob = await downloadFile({
+      repo: TINY,
+      path: "onnx/model.onnx",
+      revision: "production",
+      hubUrl,
+      accessToken,
+      fetch,
+    });
     expect(blob).not.toBeNull();
     expect(blob!.size).toBe(onnx.byteLength);
     expect(sha256(new Uint8Array(await blob!.arrayBuffer()))).toBe(sha256(onnx));
@@ -140,7 +175,13 @@ describe("@huggingface/hub against mreg", () => {
     expect(ranged.res.status).toBe(206);
     expect(ranged.res.headers.get("content-range")).toBe(`bytes 1000-69999/${onnx.byteLength}`);
 
-    const card = await downloadFile({ repo: `mreg/${TINY}`, path: "README.md", revision: "staging", hubUrl, accessToken });
+    const card = await downloadFile({
+      repo: `mreg/${TINY}`,
+      path: "README.md",
+      revision: "staging",
+      hubUrl,
+      accessToken,
+    });
     expect(await card!.text()).toBe(CARD);
     expect(await downloadFile({ repo: TINY, path: "no-such-file.bin", hubUrl, accessToken })).toBeNull();
   });
@@ -148,20 +189,38 @@ describe("@huggingface/hub against mreg", () => {
   it("listFiles: follows the tree's Link header over more than one page", async () => {
     const { fetch, seen } = observed();
     const entries: ListFileEntry[] = [];
-    for await (const entry of listFiles({ repo: MANY, recursive: true, revision: "production", hubUrl, accessToken, fetch })) entries.push(entry);
+    for await (const entry of listFiles({
+      repo: MANY,
+      recursive: true,
+      revision: "production",
+      hubUrl,
+      accessToken,
+      fetch,
+    }))
+      entries.push(entry);
 
     const treePages = seen.filter((s) => new URL(s.url).pathname.startsWith(`/api/models/${MANY}/tree/`));
     expect(treePages.length).toBeGreaterThan(1);
     const files = entries.filter((e) => e.type === "file");
     expect(files.map((f) => f.path).sort()).toEqual([...many.files.keys()].sort());
     expect(new Set(entries.map((e) => e.path)).size).toBe(entries.length); // no entry twice across pages
-    expect(entries.filter((e) => e.type === "directory").map((e) => e.path).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `shard-${i}`));
+    expect(
+      entries
+        .filter((e) => e.type === "directory")
+        .map((e) => e.path)
+        .sort(),
+    ).toEqual(Array.from({ length: 10 }, (_, i) => `shard-${i}`));
     const one = files.find((f) => f.path === "shard-3/part-00013.txt")!;
-    expect(one).toMatchObject({ size: 8, oid: lfsPointer(Buffer.from("shard 3\n")).oid, lfs: { oid: sha256("shard 3\n"), size: 8 } });
+    expect(one).toMatchObject({
+      size: 8,
+      oid: lfsPointer(Buffer.from("shard 3\n")).oid,
+      lfs: { oid: sha256("shard 3\n"), size: 8 },
+    });
 
     // Not recursive, under a path: that directory's entries only.
     const shard = [];
-    for await (const entry of listFiles({ repo: TINY, path: "nested", revision: "production", hubUrl, accessToken })) shard.push(entry);
+    for await (const entry of listFiles({ repo: TINY, path: "nested", revision: "production", hubUrl, accessToken }))
+      shard.push(entry);
     expect(shard.map((e) => [e.type, e.path])).toEqual([["directory", "nested/deeper"]]);
   });
 
@@ -182,7 +241,13 @@ describe("@huggingface/hub against mreg", () => {
       expect(info.sha).toBe(version.commit);
       expect([...info.filePaths].sort()).toEqual([...version.files.keys()].sort());
       // `private`: this registry needs a token to read (PUBLIC_READ=false).
-      expect(info).toMatchObject({ private: true, gated: false, likes: 0, task: "voice-activity-detection", library_name: "onnx" });
+      expect(info).toMatchObject({
+        private: true,
+        gated: false,
+        likes: 0,
+        task: "voice-activity-detection",
+        library_name: "onnx",
+      });
       expect(info.tags).toEqual(expect.arrayContaining(["vad", "mreg-e2e"]));
       expect(info.cardData).toMatchObject({ library_name: "onnx", tags: ["vad", "mreg-e2e"] });
       expect(info.name.split("/").at(-1)).toBe(TINY);
@@ -192,7 +257,15 @@ describe("@huggingface/hub against mreg", () => {
 
   it("fileExists: true for a file, false for a missing one (and at a revision without it)", async () => {
     expect(await fileExists({ repo: TINY, path: "onnx/model.onnx", hubUrl, accessToken })).toBe(true);
-    expect(await fileExists({ repo: `mreg/${TINY}`, path: "nested/deeper/notes.txt", revision: v2.commit, hubUrl, accessToken })).toBe(true);
+    expect(
+      await fileExists({
+        repo: `mreg/${TINY}`,
+        path: "nested/deeper/notes.txt",
+        revision: v2.commit,
+        hubUrl,
+        accessToken,
+      }),
+    ).toBe(true);
     expect(await fileExists({ repo: TINY, path: "onnx/model_quantized.onnx", hubUrl, accessToken })).toBe(false);
     expect(await fileExists({ repo: OTHER, path: "config.json", revision: "v1", hubUrl, accessToken })).toBe(true);
   });
@@ -200,7 +273,12 @@ describe("@huggingface/hub against mreg", () => {
   it("snapshotDownload: byte-identical files under the commit; after a promotion the next snapshot has the new commit", async () => {
     const model = "hub-snapshot";
     await createModel(model);
-    const files = { "config.json": '{"a": 1}\n', "onnx/model.onnx": onnxBytes(), "tokenizer/vocab.txt": "a\nb\n", "empty.txt": "" };
+    const files = {
+      "config.json": '{"a": 1}\n',
+      "onnx/model.onnx": onnxBytes(),
+      "tokenizer/vocab.txt": "a\nb\n",
+      "empty.txt": "",
+    };
     const first = await publish(model, files);
     const second = await publish(model, { ...files, "config.json": '{"a": 2}\n', "extra.txt": "new\n" });
     await setAlias(model, "production", first.version);
@@ -232,21 +310,32 @@ describe("@huggingface/hub against mreg", () => {
 
   it("errors: unknown repo, foreign namespace, unknown revision, missing file, no token, a token for other models", async () => {
     // `token` null: the call sends none.
-    const info = (repo: string, revision?: string, token: string | null = accessToken) => (fetch: typeof globalThis.fetch) =>
-      modelInfo({ name: repo, revision, hubUrl, accessToken: token ?? undefined, fetch });
+    const info =
+      (repo: string, revision?: string, token: string | null = accessToken) =>
+      (fetch: typeof globalThis.fetch) =>
+        modelInfo({ name: repo, revision, hubUrl, accessToken: token ?? undefined, fetch });
     expect(await apiError(info("no-such-model"))).toEqual({ status: 404, code: "RepoNotFound" });
     expect(await apiError(info(`someone-else/${TINY}`))).toEqual({ status: 404, code: "RepoNotFound" });
     expect(await apiError(info(TINY, "no-such-alias"))).toEqual({ status: 404, code: "RevisionNotFound" });
     expect(await apiError(info(TINY, "v99"))).toEqual({ status: 404, code: "RevisionNotFound" });
-    expect(await apiError(info(TINY, "0123456789abcdef0123456789abcdef01234567"))).toEqual({ status: 404, code: "RevisionNotFound" });
-    expect(await apiError((fetch) => downloadFile({ repo: TINY, path: "config.json", revision: "no-such-alias", hubUrl, accessToken, fetch }))).toEqual({
+    expect(await apiError(info(TINY, "0123456789abcdef0123456789abcdef01234567"))).toEqual({
+      status: 404,
+      code: "RevisionNotFound",
+    });
+    expect(
+      await apiError((fetch) =>
+        downloadFile({ repo: TINY, path: "config.json", revision: "no-such-alias", hubUrl, accessToken, fetch }),
+      ),
+    ).toEqual({
       status: 404,
       code: "RevisionNotFound",
     });
 
     // A missing file: null from the client, EntryNotFound on the wire, with the commit.
     const { fetch, seen } = observed();
-    expect(await fileDownloadInfo({ repo: TINY, path: "missing.bin", revision: "staging", hubUrl, accessToken, fetch })).toBeNull();
+    expect(
+      await fileDownloadInfo({ repo: TINY, path: "missing.bin", revision: "staging", hubUrl, accessToken, fetch }),
+    ).toBeNull();
     expect(seen.at(-1)!.res.status).toBe(404);
     expect(seen.at(-1)!.res.headers.get("x-error-code")).toBe("EntryNotFound");
     expect(seen.at(-1)!.res.headers.get("x-repo-commit")).toBe(v2.commit);
@@ -254,17 +343,26 @@ describe("@huggingface/hub against mreg", () => {
     // No token on a registry that is not public: 401, and still no word on whether the repo exists.
     expect(await apiError(info(TINY, undefined, null))).toEqual({ status: 401, code: "RepoNotFound" });
     expect(await apiError(info("no-such-model", undefined, null))).toEqual({ status: 401, code: "RepoNotFound" });
-    expect(await apiError((fetch) => fileDownloadInfo({ repo: TINY, path: "config.json", hubUrl, fetch }))).toEqual({ status: 401, code: "RepoNotFound" });
+    expect(await apiError((fetch) => fileDownloadInfo({ repo: TINY, path: "config.json", hubUrl, fetch }))).toEqual({
+      status: 401,
+      code: "RepoNotFound",
+    });
     expect(await apiError(info(TINY, undefined, "hf_not-a-token"))).toEqual({ status: 401, code: "RepoNotFound" });
 
     // A token limited to other models sees this one exactly as a model that does not exist.
     const foreign = hfToken("read", "hub-other*");
     expect(await apiError(info(TINY, undefined, foreign))).toEqual({ status: 404, code: "RepoNotFound" });
-    expect(await apiError((fetch) => fileDownloadInfo({ repo: TINY, path: "config.json", hubUrl, accessToken: foreign, fetch }))).toEqual({
+    expect(
+      await apiError((fetch) =>
+        fileDownloadInfo({ repo: TINY, path: "config.json", hubUrl, accessToken: foreign, fetch }),
+      ),
+    ).toEqual({
       status: 404,
       code: "RepoNotFound",
     });
     expect(await fileExists({ repo: TINY, path: "config.json", hubUrl, accessToken: foreign })).toBe(false);
-    expect((await modelInfo({ name: OTHER, hubUrl, accessToken: foreign, revision: "v1", additionalFields: ["sha"] })).sha).toMatch(/^[0-9a-f]{40}$/);
+    expect(
+      (await modelInfo({ name: OTHER, hubUrl, accessToken: foreign, revision: "v1", additionalFields: ["sha"] })).sha,
+    ).toMatch(/^[0-9a-f]{40}$/);
   });
 });

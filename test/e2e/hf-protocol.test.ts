@@ -23,11 +23,16 @@ interface TreeEntry {
   lfs?: { oid: string; size: number; pointerSize: number };
 }
 
-const get = (path: string, headers: Record<string, string> = {}, method = "GET") => fetch(`${base()}${path}`, { method, headers: { ...auth, ...headers } });
+const get = (path: string, headers: Record<string, string> = {}, method = "GET") =>
+  fetch(`${base()}${path}`, { method, headers: { ...auth, ...headers } });
 
 /** The commit a revision names, from the header every resolve answer carries. */
 async function commitOf(revision: string, headers: Record<string, string> = {}, repo = MODEL): Promise<string | null> {
-  const res = await get(`/${repo}/resolve/${encodeURIComponent(revision)}/config.json`, { "accept-encoding": "identity", ...headers }, "HEAD");
+  const res = await get(
+    `/${repo}/resolve/${encodeURIComponent(revision)}/config.json`,
+    { "accept-encoding": "identity", ...headers },
+    "HEAD",
+  );
   expect(res.status, `HEAD at ${revision}`).toBe(200);
   return res.headers.get("x-repo-commit");
 }
@@ -58,7 +63,13 @@ async function tree(path: string): Promise<{ entries: TreeEntry[]; pages: number
 
 const fileEntry = (path: string, bytes: Uint8Array): TreeEntry => {
   const pointer = lfsPointer(bytes);
-  return { type: "file", path, size: bytes.byteLength, oid: pointer.oid, lfs: { oid: sha256(bytes), size: bytes.byteLength, pointerSize: pointer.size } };
+  return {
+    type: "file",
+    path,
+    size: bytes.byteLength,
+    oid: pointer.oid,
+    lfs: { oid: sha256(bytes), size: bytes.byteLength, pointerSize: pointer.size },
+  };
 };
 
 beforeAll(async () => {
@@ -73,7 +84,11 @@ beforeAll(async () => {
   };
   v1 = await publish(MODEL, files);
   v2 = await publish(MODEL, { ...files, "config.json": '{"model_type": "bert", "v": 2}\n' });
-  v3 = await publish(MODEL, { ...files, "config.json": '{"model_type": "bert", "v": 3}\n', "dir/a.txt": "a changed\n" });
+  v3 = await publish(MODEL, {
+    ...files,
+    "config.json": '{"model_type": "bert", "v": 3}\n',
+    "dir/a.txt": "a changed\n",
+  });
   await setAlias(MODEL, "production", v1.version);
   await setAlias(MODEL, "staging", v2.version);
   await setAlias(MODEL, "canary", [
@@ -91,7 +106,11 @@ describe("what hf_hub_download needs", () => {
     const weights = v1.files.get("model.safetensors")!;
     for (const kind of ["resolve", "raw"]) {
       for (const repo of [MODEL, `mreg/${MODEL}`]) {
-        const res = await get(`/${repo}/${kind}/production/model.safetensors`, { "accept-encoding": "identity" }, "HEAD");
+        const res = await get(
+          `/${repo}/${kind}/production/model.safetensors`,
+          { "accept-encoding": "identity" },
+          "HEAD",
+        );
         expect(res.status).toBe(200);
         expect(res.headers.get("x-repo-commit")).toBe(v1.commit);
         expect(res.headers.get("x-linked-etag")).toBe(`"${sha256(weights)}"`);
@@ -129,7 +148,11 @@ describe("what hf_hub_download needs", () => {
   });
 
   it("revision info carries id, sha and siblings (LFS for every file); repeated expand= is accepted", async () => {
-    for (const path of [`/api/models/${MODEL}`, `/api/models/mreg/${MODEL}/revision/main`, `/api/models/${MODEL}/revision/production?expand=sha&expand=siblings`]) {
+    for (const path of [
+      `/api/models/${MODEL}`,
+      `/api/models/mreg/${MODEL}/revision/main`,
+      `/api/models/${MODEL}/revision/production?expand=sha&expand=siblings`,
+    ]) {
       const res = await get(path);
       expect(res.status, path).toBe(200);
       const info = (await res.json()) as Record<string, unknown> & { siblings: { rfilename: string }[] };
@@ -140,21 +163,43 @@ describe("what hf_hub_download needs", () => {
       expect(typeof info._id).toBe("string");
       expect(typeof info.downloads).toBe("number");
       expect(Array.isArray(info.tags)).toBe(true);
-      for (const at of ["lastModified", "createdAt"]) expect(Number.isNaN(Date.parse(String(info[at]))), at).toBe(false);
+      for (const at of ["lastModified", "createdAt"])
+        expect(Number.isNaN(Date.parse(String(info[at]))), at).toBe(false);
       const expected = [...v1.files].map(([rfilename, bytes]) => {
         const pointer = lfsPointer(bytes);
-        return { rfilename, size: bytes.byteLength, blobId: pointer.oid, lfs: { sha256: sha256(bytes), size: bytes.byteLength, pointerSize: pointer.size } };
+        return {
+          rfilename,
+          size: bytes.byteLength,
+          blobId: pointer.oid,
+          lfs: { sha256: sha256(bytes), size: bytes.byteLength, pointerSize: pointer.size },
+        };
       });
-      expect([...info.siblings].sort((a, b) => a.rfilename.localeCompare(b.rfilename))).toMatchObject(expected.sort((a, b) => a.rfilename.localeCompare(b.rfilename)));
+      expect([...info.siblings].sort((a, b) => a.rfilename.localeCompare(b.rfilename))).toMatchObject(
+        expected.sort((a, b) => a.rfilename.localeCompare(b.rfilename)),
+      );
     }
   });
 
   it("tree entries carry oid, directories too; the Link header is absolute and paging loses nothing", async () => {
     const all = await tree(`/api/models/${MODEL}/tree/production?recursive=true`);
     const byPath = new Map(all.entries.map((e) => [e.path, e]));
-    expect([...byPath.keys()].sort()).toEqual(["config.json", "dir", "dir/a.txt", "dir/sub", "dir/sub/b.txt", "empty.txt", "model.safetensors"]);
+    expect([...byPath.keys()].sort()).toEqual([
+      "config.json",
+      "dir",
+      "dir/a.txt",
+      "dir/sub",
+      "dir/sub/b.txt",
+      "empty.txt",
+      "model.safetensors",
+    ]);
     for (const [path, bytes] of v1.files) expect(byPath.get(path)).toMatchObject(fileEntry(path, bytes));
-    for (const dir of ["dir", "dir/sub"]) expect(byPath.get(dir)).toMatchObject({ type: "directory", path: dir, size: 0, oid: expect.stringMatching(/^[0-9a-f]{40}$/) });
+    for (const dir of ["dir", "dir/sub"])
+      expect(byPath.get(dir)).toMatchObject({
+        type: "directory",
+        path: dir,
+        size: 0,
+        oid: expect.stringMatching(/^[0-9a-f]{40}$/),
+      });
 
     const paged = await tree(`/api/models/${MODEL}/tree/production?recursive=true&limit=2`);
     expect(paged.pages).toBeGreaterThanOrEqual(4);
@@ -169,7 +214,8 @@ describe("what hf_hub_download needs", () => {
     ]);
 
     // A directory's oid is a digest of its entries: the same entries, the same oid.
-    const dirOid = async (revision: string, dir: string) => (await tree(`/api/models/${MODEL}/tree/${revision}?recursive=true`)).entries.find((e) => e.path === dir)!.oid;
+    const dirOid = async (revision: string, dir: string) =>
+      (await tree(`/api/models/${MODEL}/tree/${revision}?recursive=true`)).entries.find((e) => e.path === dir)!.oid;
     expect(await dirOid("v1", "dir")).toBe(byPath.get("dir")!.oid);
     expect(await dirOid("v2", "dir")).toBe(byPath.get("dir")!.oid);
     expect(await dirOid("v3", "dir")).not.toBe(byPath.get("dir")!.oid);
@@ -177,7 +223,10 @@ describe("what hf_hub_download needs", () => {
   });
 
   it("paths-info takes JSON and form-encoded repeated paths, and answers the entries that exist", async () => {
-    const expected = [fileEntry("config.json", v2.files.get("config.json")!), { type: "directory", path: "dir/sub", size: 0, oid: expect.stringMatching(/^[0-9a-f]{40}$/) }];
+    const expected = [
+      fileEntry("config.json", v2.files.get("config.json")!),
+      { type: "directory", path: "dir/sub", size: 0, oid: expect.stringMatching(/^[0-9a-f]{40}$/) },
+    ];
     const sorted = (list: TreeEntry[]) => [...list].sort((a, b) => a.path.localeCompare(b.path));
 
     const json = await fetch(`${base()}/api/models/${MODEL}/paths-info/staging`, {
@@ -209,18 +258,53 @@ describe("what hf_hub_download needs", () => {
     expect(missing.headers.get("x-error-code")).toBe("EntryNotFound");
     expect(missing.headers.get("x-repo-commit")).toBe(v2.commit);
 
-    expect(await hfError(await get(`/${MODEL}/resolve/staging/missing.bin`))).toEqual({ status: 404, code: "EntryNotFound", error: "string" });
-    expect(await hfError(await get(`/no-such-model/resolve/main/config.json`))).toEqual({ status: 404, code: "RepoNotFound", error: "string" });
-    expect(await hfError(await get(`/elsewhere/${MODEL}/resolve/main/config.json`))).toEqual({ status: 404, code: "RepoNotFound", error: "string" });
-    expect(await hfError(await get(`/${MODEL}/resolve/v42/config.json`))).toEqual({ status: 404, code: "RevisionNotFound", error: "string" });
-    expect(await hfError(await get(`/api/models/${MODEL}/revision/nope`))).toEqual({ status: 404, code: "RevisionNotFound", error: "string" });
-    expect(await hfError(await get(`/api/models/${MODEL}/tree/nope`))).toEqual({ status: 404, code: "RevisionNotFound", error: "string" });
-    expect(await hfError(await get(`/api/models/no-such-model/tree/main`))).toEqual({ status: 404, code: "RepoNotFound", error: "string" });
+    expect(await hfError(await get(`/${MODEL}/resolve/staging/missing.bin`))).toEqual({
+      status: 404,
+      code: "EntryNotFound",
+      error: "string",
+    });
+    expect(await hfError(await get(`/no-such-model/resolve/main/config.json`))).toEqual({
+      status: 404,
+      code: "RepoNotFound",
+      error: "string",
+    });
+    expect(await hfError(await get(`/elsewhere/${MODEL}/resolve/main/config.json`))).toEqual({
+      status: 404,
+      code: "RepoNotFound",
+      error: "string",
+    });
+    expect(await hfError(await get(`/${MODEL}/resolve/v42/config.json`))).toEqual({
+      status: 404,
+      code: "RevisionNotFound",
+      error: "string",
+    });
+    expect(await hfError(await get(`/api/models/${MODEL}/revision/nope`))).toEqual({
+      status: 404,
+      code: "RevisionNotFound",
+      error: "string",
+    });
+    expect(await hfError(await get(`/api/models/${MODEL}/tree/nope`))).toEqual({
+      status: 404,
+      code: "RevisionNotFound",
+      error: "string",
+    });
+    expect(await hfError(await get(`/api/models/no-such-model/tree/main`))).toEqual({
+      status: 404,
+      code: "RepoNotFound",
+      error: "string",
+    });
 
-    const anonymous = await fetch(`${base()}/${MODEL}/resolve/main/config.json`, { method: "HEAD", headers: { "accept-encoding": "identity" } });
+    const anonymous = await fetch(`${base()}/${MODEL}/resolve/main/config.json`, {
+      method: "HEAD",
+      headers: { "accept-encoding": "identity" },
+    });
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get("x-error-code")).toBe("RepoNotFound");
-    expect(await hfError(await fetch(`${base()}/api/models/${MODEL}`))).toEqual({ status: 401, code: "RepoNotFound", error: "string" });
+    expect(await hfError(await fetch(`${base()}/api/models/${MODEL}`))).toEqual({
+      status: 401,
+      code: "RepoNotFound",
+      error: "string",
+    });
   });
 
   it("takes the token as the clients send it: Bearer hf_<token> and Bearer <token>", async () => {
@@ -238,7 +322,10 @@ describe("the served OpenAPI document", () => {
     const doc = (await (await fetch(`${base()}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     const paths = Object.keys(doc.paths);
     for (const route of ["/resolve/", "/raw/", "/api/models/", "/revision/", "/tree/", "/paths-info/"]) {
-      expect(paths.some((p) => p.includes(route)), route).toBe(true);
+      expect(
+        paths.some((p) => p.includes(route)),
+        route,
+      ).toBe(true);
     }
   });
 });
@@ -270,7 +357,11 @@ describe("revision rules", () => {
     // A commit of another model's version is not a revision of this one.
     await createModel("proto-elsewhere");
     const foreign = await publish("proto-elsewhere", { "config.json": "{}\n" });
-    expect(await hfError(await get(`/${MODEL}/resolve/${foreign.commit}/config.json`))).toEqual({ status: 404, code: "RevisionNotFound", error: "string" });
+    expect(await hfError(await get(`/${MODEL}/resolve/${foreign.commit}/config.json`))).toEqual({
+      status: 404,
+      code: "RevisionNotFound",
+      error: "string",
+    });
   });
 
   it("a split alias: x-mreg-key picks the member /v1 picks for that key; without it, the largest weight (ties: the lowest version)", async () => {

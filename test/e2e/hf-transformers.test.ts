@@ -58,7 +58,11 @@ describe("transformers.js against mreg", () => {
     const loaded = await AutoConfig.from_pretrained(`mreg/${MODEL}`, { revision: "production" });
     expect((loaded as unknown as { sampling_rate: number }).sampling_rate).toBe(16_000);
 
-    const model = await AutoModel.from_pretrained(`mreg/${MODEL}`, { revision: "production", dtype: "fp32", device: "cpu" });
+    const model = await AutoModel.from_pretrained(`mreg/${MODEL}`, {
+      revision: "production",
+      dtype: "fp32",
+      device: "cpu",
+    });
     const out = (await model({
       input: new Tensor("float32", frame, [1, 512]),
       state: new Tensor("float32", state, [2, 1, 128]),
@@ -81,12 +85,17 @@ describe("transformers.js against mreg", () => {
     expect(requested.length).toBeGreaterThan(0);
     for (const url of requested) expect(url.startsWith(`${base()}/mreg/${MODEL}/resolve/production/`), url).toBe(true);
     expect(requested).toContain(`${base()}/mreg/${MODEL}/resolve/production/onnx/model.onnx`);
-    expect(readFileSync(join(env.cacheDir!, "mreg", MODEL, "production", "onnx", "model.onnx")).equals(Buffer.from(v1.files.get("onnx/model.onnx")!))).toBe(true);
+    expect(
+      readFileSync(join(env.cacheDir!, "mreg", MODEL, "production", "onnx", "model.onnx")).equals(
+        Buffer.from(v1.files.get("onnx/model.onnx")!),
+      ),
+    ).toBe(true);
   });
 
   it("caches by revision name: a moved alias is seen with a fresh cache, a pinned commit never goes stale", async () => {
     await setAlias(MODEL, "production", v2.version);
-    const rate = async (revision: string) => (((await AutoConfig.from_pretrained(MODEL, { revision })) as unknown as { sampling_rate: number }).sampling_rate);
+    const rate = async (revision: string) =>
+      ((await AutoConfig.from_pretrained(MODEL, { revision })) as unknown as { sampling_rate: number }).sampling_rate;
 
     env.cacheDir = freshCache();
     expect(await rate("production")).toBe(8_000);

@@ -42,7 +42,12 @@ export interface Published {
   files: Map<string, Bytes>;
 }
 
-async function call(method: string, path: string, body?: unknown, expected = [200, 201]): Promise<Record<string, unknown>> {
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  expected = [200, 201],
+): Promise<Record<string, unknown>> {
   const res = await fetch(`${base()}${path}`, {
     method,
     headers: { ...admin(), "content-type": "application/json" },
@@ -66,7 +71,9 @@ export async function createModel(name: string): Promise<void> {
 export async function publish(model: string, files: Files, parallel = 8): Promise<Published> {
   const { version } = (await call("POST", `/v1/models/${model}/versions`, {})) as { version: number };
   const at = `/v1/models/${model}/versions/${version}`;
-  const entries = Object.entries(files).map(([path, content]) => [path, typeof content === "string" ? new TextEncoder().encode(content) : content] as const);
+  const entries = Object.entries(files).map(
+    ([path, content]) => [path, typeof content === "string" ? new TextEncoder().encode(content) : content] as const,
+  );
   const firsts = new Map<string, readonly [string, Bytes]>();
   const repeats: (readonly [string, Bytes])[] = [];
   for (const entry of entries) {
@@ -74,7 +81,10 @@ export async function publish(model: string, files: Files, parallel = 8): Promis
     if (firsts.has(digest)) repeats.push(entry);
     else firsts.set(digest, entry);
   }
-  const inParallel = async (list: (readonly [string, Bytes])[], send: (path: string, bytes: Bytes) => Promise<void>) => {
+  const inParallel = async (
+    list: (readonly [string, Bytes])[],
+    send: (path: string, bytes: Bytes) => Promise<void>,
+  ) => {
     let next = 0;
     const worker = async () => {
       while (next < list.length) {
@@ -85,20 +95,34 @@ export async function publish(model: string, files: Files, parallel = 8): Promis
     await Promise.all(Array.from({ length: parallel }, worker));
   };
   await inParallel([...firsts.values()], async (path, bytes) => {
-    const res = await fetch(`${base()}${at}/files/${path}`, { method: "PUT", headers: { ...admin(), "x-mreg-sha256": sha256(bytes) }, body: bytes });
+    const res = await fetch(`${base()}${at}/files/${path}`, {
+      method: "PUT",
+      headers: { ...admin(), "x-mreg-sha256": sha256(bytes) },
+      body: bytes,
+    });
     if (res.status !== 201) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
   });
   await inParallel(repeats, async (path, bytes) => {
     const file = await call("POST", `${at}/uploads`, { path, size: bytes.byteLength, sha256: sha256(bytes) }, [200]);
-    if (file.deduplicated !== true) throw new Error(`POST uploads ${path} was not deduplicated: ${JSON.stringify(file)}`);
+    if (file.deduplicated !== true)
+      throw new Error(`POST uploads ${path} was not deduplicated: ${JSON.stringify(file)}`);
   });
   const ready = (await call("POST", `${at}/finalize`)) as { status: string; digest: string };
   if (ready.status !== "ready") throw new Error(`version ${version} of ${model} is ${ready.status}`);
-  return { model, version, commit: ready.digest.slice("sha256:".length, "sha256:".length + 40), files: new Map(entries) };
+  return {
+    model,
+    version,
+    commit: ready.digest.slice("sha256:".length, "sha256:".length + 40),
+    files: new Map(entries),
+  };
 }
 
 /** Sets an alias to a version, or to a split `[{version, weight}]`. */
-export async function setAlias(model: string, alias: string, to: number | { version: number; weight: number }[]): Promise<void> {
+export async function setAlias(
+  model: string,
+  alias: string,
+  to: number | { version: number; weight: number }[],
+): Promise<void> {
   await call("PUT", `/v1/models/${model}/aliases/${alias}`, typeof to === "number" ? { version: to } : { split: to });
 }
 

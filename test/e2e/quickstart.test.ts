@@ -50,7 +50,9 @@ describe("the API guide's tour", () => {
     // Read-your-writes across requests: the bookmark of the create, sent back on the list.
     const bookmark = version.headers.get("x-mreg-bookmark");
     expect(bookmark).toMatch(/^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/);
-    const listed = await fetch(`${BASE}/v1/models/payment-fraud/versions`, { headers: { ...auth, "x-mreg-bookmark": bookmark! } });
+    const listed = await fetch(`${BASE}/v1/models/payment-fraud/versions`, {
+      headers: { ...auth, "x-mreg-bookmark": bookmark! },
+    });
     expect(((await listed.json()) as { items: { version: number }[] }).items.map((v) => v.version)).toEqual([1]);
     expect(((await version.json()) as { version: number }).version).toBe(1);
 
@@ -72,11 +74,19 @@ describe("the API guide's tour", () => {
     const promoter = mint("ci", "read promote");
     const promote = { authorization: `Bearer ${promoter}`, "content-type": "application/json" };
     const setProduction = (version: number) =>
-      fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, { method: "PUT", headers: promote, body: JSON.stringify({ version }) });
+      fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, {
+        method: "PUT",
+        headers: promote,
+        body: JSON.stringify({ version }),
+      });
     expect((await setProduction(1)).status).toBe(200);
     const v2 = await fetch(`${BASE}/v1/models/payment-fraud/versions`, { method: "POST", headers: auth, body: "{}" });
     expect(((await v2.json()) as { version: number }).version).toBe(2);
-    await fetch(`${BASE}/v1/models/payment-fraud/versions/2/files/config.json`, { method: "PUT", headers: { authorization: auth.authorization }, body: config });
+    await fetch(`${BASE}/v1/models/payment-fraud/versions/2/files/config.json`, {
+      method: "PUT",
+      headers: { authorization: auth.authorization },
+      body: config,
+    });
     await fetch(`${BASE}/v1/models/payment-fraud/versions/2/finalize`, { method: "POST", headers: auth });
     expect((await setProduction(2)).status).toBe(200);
     const rollback = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production/rollback`, {
@@ -86,12 +96,14 @@ describe("the API guide's tour", () => {
     });
     expect(((await rollback.json()) as { version: number }).version).toBe(1);
     // The hot path caches for RESOLVE_TTL_S (5 s); the isolate that rolled back forgot its copy.
-    const resolved = await fetch(`${BASE}/v1/resolve?uri=${encodeURIComponent("registry://payment-fraud@production")}`, { headers: auth });
+    const resolved = await fetch(
+      `${BASE}/v1/resolve?uri=${encodeURIComponent("registry://payment-fraud@production")}`,
+      { headers: auth },
+    );
     expect(((await resolved.json()) as { version: number }).version).toBe(1);
 
     // The CI flow through gates, approvals and a guard: the tour's third block.
-    const tokenFor = (sub: string, scope: string) =>
-      mint(sub, scope);
+    const tokenFor = (sub: string, scope: string) => mint(sub, scope);
     const as = (token: string) => ({ authorization: `Bearer ${token}`, "content-type": "application/json" });
     const admin = as(tokenFor("platform", "admin"));
     const approver = as(tokenFor("bob", "approve"));
@@ -108,16 +120,37 @@ describe("the API guide's tour", () => {
       }),
     });
     expect(gate.status).toBe(200);
-    const v3 = await fetch(`${BASE}/v1/models/payment-fraud/versions`, { method: "POST", headers: auth, body: JSON.stringify({ lineage: { git_sha: "9b1c2d3" } }) });
+    const v3 = await fetch(`${BASE}/v1/models/payment-fraud/versions`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ lineage: { git_sha: "9b1c2d3" } }),
+    });
     expect(((await v3.json()) as { version: number }).version).toBe(3);
-    await fetch(`${BASE}/v1/models/payment-fraud/versions/3/files/config.json`, { method: "PUT", headers: { authorization: auth.authorization }, body: config });
+    await fetch(`${BASE}/v1/models/payment-fraud/versions/3/files/config.json`, {
+      method: "PUT",
+      headers: { authorization: auth.authorization },
+      body: config,
+    });
     await fetch(`${BASE}/v1/models/payment-fraud/versions/3/finalize`, { method: "POST", headers: auth });
-    await fetch(`${BASE}/v1/models/payment-fraud/versions/3`, { method: "PATCH", headers: auth, body: JSON.stringify({ metrics: { auc: 0.95 } }) });
-    const check = await fetch(`${BASE}/v1/models/payment-fraud/gates/production/check`, { method: "POST", headers: promote, body: JSON.stringify({ version: 3 }) });
+    await fetch(`${BASE}/v1/models/payment-fraud/versions/3`, {
+      method: "PATCH",
+      headers: auth,
+      body: JSON.stringify({ metrics: { auc: 0.95 } }),
+    });
+    const check = await fetch(`${BASE}/v1/models/payment-fraud/gates/production/check`, {
+      method: "POST",
+      headers: promote,
+      body: JSON.stringify({ version: 3 }),
+    });
     const checked = (await check.json()) as { passed: boolean; checks: { check: string; passed: boolean }[] };
     expect(checked.passed).toBe(false);
     expect(checked.checks.filter((c) => !c.passed).map((c) => c.check)).toEqual(["approvals", "from"]);
-    const promoteV3 = (alias: string) => fetch(`${BASE}/v1/models/payment-fraud/aliases/${alias}`, { method: "PUT", headers: promote, body: JSON.stringify({ version: 3 }) });
+    const promoteV3 = (alias: string) =>
+      fetch(`${BASE}/v1/models/payment-fraud/aliases/${alias}`, {
+        method: "PUT",
+        headers: promote,
+        body: JSON.stringify({ version: 3 }),
+      });
     expect((await promoteV3("staging")).status).toBe(200);
     const refused = await promoteV3("production");
     expect(refused.status).toBe(409);
@@ -142,10 +175,14 @@ describe("the API guide's tour", () => {
     });
     expect(signal.status).toBe(202);
     // The guard rolls back asynchronously (signals are coalesced): wait for it, not for 2 s.
-    await until(async () => {
-      const after = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, { headers: auth });
-      return ((await after.json()) as { version: number }).version === 1;
-    }, "the guard to roll production back to v1", { intervalMs: 200 });
+    await until(
+      async () => {
+        const after = await fetch(`${BASE}/v1/models/payment-fraud/aliases/production`, { headers: auth });
+        return ((await after.json()) as { version: number }).version === 1;
+      },
+      "the guard to roll production back to v1",
+      { intervalMs: 200 },
+    );
 
     // Lineage: docs/api.md "Lineage".
     const get = async (path: string) => {
@@ -156,18 +193,28 @@ describe("the API guide's tour", () => {
     const graph = await get("/v1/models/payment-fraud/versions/3/lineage?depth=3");
     expect(graph.root).toEqual({ model: "payment-fraud", version: 3 });
     const versionsOf = (page: Record<string, any>) => page.items.map((i: { version: number }) => i.version); // reason: as above
-    expect(versionsOf(await get(`/v1/lineage?dataset=${encodeURIComponent("s3://data/tx")}&snapshot=2026-11-01`))).toEqual([1]);
+    expect(
+      versionsOf(await get(`/v1/lineage?dataset=${encodeURIComponent("s3://data/tx")}&snapshot=2026-11-01`)),
+    ).toEqual([1]);
     expect(versionsOf(await get("/v1/lineage?git_sha=9b1c2d3"))).toEqual([3]);
     expect(versionsOf(await get("/v1/lineage?run_id=run-42"))).toEqual([1]);
     const provenance = await get("/v1/models/payment-fraud/aliases/production?include=lineage");
-    expect(provenance).toMatchObject({ version: 1, alias_detail: { updated_by: "guard" }, version_detail: { lineage: { run_id: "run-42" } } });
+    expect(provenance).toMatchObject({
+      version: 1,
+      alias_detail: { updated_by: "guard" },
+      version_detail: { lineage: { run_id: "run-42" } },
+    });
     const diff = await get("/v1/models/payment-fraud/versions/1/diff/3");
     expect(diff.lineage.changed.git_sha).toEqual({ from: "3f2a9c1", to: "9b1c2d3" });
     expect(diff.metrics.changed.auc).toEqual({ from: 0.93, to: 0.95 });
 
     // Webhooks and retention: docs/webhooks.md and docs/retention.md, as the platform team runs them.
     const send = async (method: string, path: string, headers: Record<string, string>, body?: unknown) => {
-      const res = await fetch(`${BASE}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      const res = await fetch(`${BASE}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
       expect(res.status, `${method} ${path}`).toBeLessThan(300);
       return res.status === 204 || res.status === 202 ? null : ((await res.json()) as Record<string, any>); // reason: checked by shape below
     };
@@ -179,9 +226,17 @@ describe("the API guide's tour", () => {
     expect(created_hook!.secret).toMatch(/^whsec_/);
     await send("POST", `/v1/webhooks/${created_hook!.id}/ping`, admin);
     await send("GET", `/v1/webhooks/${created_hook!.id}/deliveries?status=pending`, admin);
-    expect((await send("PATCH", `/v1/webhooks/${created_hook!.id}`, admin, { rotate_secret: true }))!.secret).toMatch(/^whsec_/);
+    expect((await send("PATCH", `/v1/webhooks/${created_hook!.id}`, admin, { rotate_secret: true }))!.secret).toMatch(
+      /^whsec_/,
+    );
     await send("DELETE", `/v1/webhooks/${created_hook!.id}`, admin);
-    await send("PUT", "/v1/retention", admin, { keep_last: 20, max_age_days: 90, keep_tags: { keep: "true" }, pending_max_age_days: 7, failed_max_age_days: 1 });
+    await send("PUT", "/v1/retention", admin, {
+      keep_last: 20,
+      max_age_days: 90,
+      keep_tags: { keep: "true" },
+      pending_max_age_days: 7,
+      failed_max_age_days: 1,
+    });
     await send("PUT", "/v1/models/payment-fraud/retention", admin, { keep_last: 50 });
     const preview = await send("POST", "/v1/models/payment-fraud/retention/preview", auth, {});
     expect(preview!.delete).toEqual([]);

@@ -60,11 +60,15 @@ class PortTaken extends Error {}
 async function startOnce(extra: string[], at: { port: number; state?: string }): Promise<Server> {
   const { port } = at;
   const state = at.state ?? mkdtempSync(join(tmpdir(), "mreg-e2e-"));
-  const child: ChildProcess = spawn("npm", ["start", "--", "--port", String(port), "--persist-to", state, ...SERVER_ARGS, ...extra], {
-    cwd: root,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child: ChildProcess = spawn(
+    "npm",
+    ["start", "--", "--port", String(port), "--persist-to", state, ...SERVER_ARGS, ...extra],
+    {
+      cwd: root,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
@@ -95,6 +99,12 @@ async function startOnce(extra: string[], at: { port: number; state?: string }):
 
 /** A development token, as `npm run token` mints it; `models`: the globs it is limited to. */
 export function token(sub: string, scope: string, models?: string, aliases?: string): string {
-  const limit = [...(models === undefined ? [] : ["--models", models]), ...(aliases === undefined ? [] : ["--aliases", aliases])];
-  return execFileSync("npm", ["run", "-s", "token", "--", "--sub", sub, "--scope", scope, ...limit], { cwd: root, encoding: "utf8" }).trim();
+  const limit = [
+    ...(models === undefined ? [] : ["--models", models]),
+    ...(aliases === undefined ? [] : ["--aliases", aliases]),
+  ];
+  return execFileSync("npm", ["run", "-s", "token", "--", "--sub", sub, "--scope", scope, ...limit], {
+    cwd: root,
+    encoding: "utf8",
+  }).trim();
 }

@@ -37,12 +37,18 @@ async function npmStart(extra: string[] = []): Promise<Started> {
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up:\n${output}`);
-    const up = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const up = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) break;
     await new Promise((r) => setTimeout(r, 250));
   }
   // The block follows the first answer to /healthz.
-  await until(() => output.includes("stop: Ctrl-C"), () => `the closing block:\n${output}`);
+  await until(
+    () => output.includes("stop: Ctrl-C"),
+    () => `the closing block:\n${output}`,
+  );
   return run;
 }
 
@@ -123,7 +129,10 @@ describe("npm start", () => {
   it("--verbose shows wrangler's output: the migrations and the request log", async () => {
     const { port, output } = await npmStart(["--verbose"]);
     await fetch(`http://127.0.0.1:${port}/healthz`);
-    await until(() => /GET \/healthz/.test(output()), () => `the request log:\n${output()}`);
+    await until(
+      () => /GET \/healthz/.test(output()),
+      () => `the request log:\n${output()}`,
+    );
     expect(output()).toContain("Migrations to be applied");
     expect(output()).toContain("[wrangler:info] Ready on");
     expect(output()).toContain("mreg is running on");
@@ -136,7 +145,14 @@ describe("npm start", () => {
     expect(names).toContain("workerd");
     process.kill(child.pid!, "SIGTERM");
     const alive = () => tree.filter((p) => running(p) !== null);
-    await until(() => alive().length === 0, () => `every process to stop; running: ${alive().map((p) => `${p} ${running(p)}`).join(", ")}`, { intervalMs: 250 });
+    await until(
+      () => alive().length === 0,
+      () =>
+        `every process to stop; running: ${alive()
+          .map((p) => `${p} ${running(p)}`)
+          .join(", ")}`,
+      { intervalMs: 250 },
+    );
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
 });

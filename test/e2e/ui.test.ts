@@ -40,7 +40,10 @@ let admin: string;
 async function api(method: string, path: string, body?: unknown, bearer = admin): Promise<Response> {
   const res = await fetch(`${server.base}${path}`, {
     method,
-    headers: { authorization: `Bearer ${bearer}`, ...(body !== undefined && typeof body !== "string" && { "content-type": "application/json" }) },
+    headers: {
+      authorization: `Bearer ${bearer}`,
+      ...(body !== undefined && typeof body !== "string" && { "content-type": "application/json" }),
+    },
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
   });
   if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
@@ -49,14 +52,19 @@ async function api(method: string, path: string, body?: unknown, bearer = admin)
 
 async function version(model: string, body: unknown, files: Record<string, string>, bearer = admin): Promise<number> {
   const v = (await (await api("POST", `/v1/models/${model}/versions`, body, bearer)).json()) as { version: number };
-  for (const [path, content] of Object.entries(files)) await api("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, content, bearer);
+  for (const [path, content] of Object.entries(files))
+    await api("PUT", `/v1/models/${model}/versions/${v.version}/files/${path}`, content, bearer);
   await api("POST", `/v1/models/${model}/versions/${v.version}/finalize`, undefined, bearer);
   return v.version;
 }
 
 /** A fresh browser context signed in with `bearer` through the sign-in form. */
 async function signedIn(bearer: string, javaScriptEnabled = true): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: "Europe/Berlin", javaScriptEnabled });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    timezoneId: "Europe/Berlin",
+    javaScriptEnabled,
+  });
   // Playwright waits 30 s for an element or a navigation by default; Chromium on a busy machine may need longer.
   context.setDefaultTimeout(120_000);
   const page = await context.newPage();
@@ -86,8 +94,18 @@ beforeAll(async () => {
   admin = token("admin", "read write promote approve admin");
   const trainer = token("trainer", "read write");
   await api("POST", "/v1/models", { name: "txn-features", kind: "model", description: "Feature encoder" });
-  const features = await version("txn-features", { lineage: { git_sha: "9f2c41d07be3a5c1e2f0d9b8a7c6e5f4d3c2b1a0", run_id: "feat-41" } }, { "encoder.bin": "enc" }, trainer);
-  await api("POST", "/v1/models", { name: MODEL, kind: "model", description: "Card fraud scoring", tags: { team: "payments" } });
+  const features = await version(
+    "txn-features",
+    { lineage: { git_sha: "9f2c41d07be3a5c1e2f0d9b8a7c6e5f4d3c2b1a0", run_id: "feat-41" } },
+    { "encoder.bin": "enc" },
+    trainer,
+  );
+  await api("POST", "/v1/models", {
+    name: MODEL,
+    kind: "model",
+    description: "Card fraud scoring",
+    tags: { team: "payments" },
+  });
   await api("POST", "/v1/models", { name: "churn-predictor", kind: "model", tags: { team: "growth" } });
   const lineage = (run: string) => ({
     git_repo: "github.com/acme/fraud",
@@ -99,14 +117,32 @@ beforeAll(async () => {
     parents: [{ model: "txn-features", version: features }],
     framework: { name: "xgboost", version: "2.1.0" },
   });
-  const v1 = await version(MODEL, { metrics: { auc: 0.951, latency_p99_ms: 31 }, lineage: lineage("8790") }, { "model.bin": "v1 weights", "README.md": CARD }, trainer);
-  await version(MODEL, { metrics: { auc: 0.962, latency_p99_ms: 29 }, tags: { validation: "passed" }, lineage: lineage("8812") }, { "model.bin": "v2 weights", "README.md": CARD }, trainer);
+  const v1 = await version(
+    MODEL,
+    { metrics: { auc: 0.951, latency_p99_ms: 31 }, lineage: lineage("8790") },
+    { "model.bin": "v1 weights", "README.md": CARD },
+    trainer,
+  );
+  await version(
+    MODEL,
+    { metrics: { auc: 0.962, latency_p99_ms: 29 }, tags: { validation: "passed" }, lineage: lineage("8812") },
+    { "model.bin": "v2 weights", "README.md": CARD },
+    trainer,
+  );
   await api("PUT", `/v1/models/${MODEL}/gates/production`, { metrics: [{ name: "auc", min: 0.95 }], approvals: 1 });
   await api("POST", `/v1/models/${MODEL}/versions/${v1}/approvals`, { target: "production", comment: "baseline" });
   await api("PUT", `/v1/models/${MODEL}/aliases/production`, { version: v1, reason: "initial release" });
   await api("PUT", `/v1/models/${MODEL}/aliases/staging`, { version: v1 });
-  await api("PUT", `/v1/models/${MODEL}/aliases/production/guard`, { metric: "error_rate", max: 0.05, window_s: 300, min_samples: 50 });
-  browser = await chromium.launch({ executablePath: CHROMIUM.binary, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+  await api("PUT", `/v1/models/${MODEL}/aliases/production/guard`, {
+    metric: "error_rate",
+    max: 0.05,
+    window_s: 300,
+    min_samples: 50,
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM.binary,
+    args: ["--headless", "--no-sandbox", "--disable-gpu"],
+  });
 });
 
 afterAll(async () => {
@@ -141,7 +177,8 @@ describe("the web UI in Chromium", () => {
     expect(await metadata.getByRole("row", { name: /License/ }).textContent()).toContain("apache-2.0");
     expect(await oncall.locator(".markdown").textContent()).not.toContain("license:");
     expect(await oncall.locator(".markdown table td").last().textContent()).toBe("0.962");
-    if (process.env.UPDATE_SCREENSHOTS) await oncall.screenshot({ path: join(root, "docs", "ui-version.png"), fullPage: true });
+    if (process.env.UPDATE_SCREENSHOTS)
+      await oncall.screenshot({ path: join(root, "docs", "ui-version.png"), fullPage: true });
 
     // The read-only viewer watches the model page: no action buttons.
     await viewer.goto(`${server.base}/m/${MODEL}`);
@@ -188,19 +225,23 @@ describe("the web UI in Chromium", () => {
     await row.getByLabel("confirm").check();
     await submit(oncall, row.getByRole("button", { name: "Roll back to v1" }));
     expect(await productionCell(oncall).textContent()).toBe("v1");
-    expect(await oncall.getByRole("status").textContent()).toBe("Done: Rolled back production: v2 → v1, reason “p99 latency regression”.");
+    expect(await oncall.getByRole("status").textContent()).toBe(
+      "Done: Rolled back production: v2 → v1, reason “p99 latency regression”.",
+    );
     await expect.poll(() => productionCell(viewer).textContent(), { interval: 50 }).toBe("v1");
     const timeline = oncall.getByRole("region", { name: "History of production" });
     expect(await timeline.locator("li.rollback").first().textContent()).toContain("p99 latency regression");
     // Times are shown in the reader's zone, UTC on hover.
     expect(await oncall.locator("time").first().getAttribute("title")).toMatch(/UTC$/);
-    if (process.env.UPDATE_SCREENSHOTS) await oncall.screenshot({ path: join(root, "docs", "ui-model.png"), fullPage: true });
+    if (process.env.UPDATE_SCREENSHOTS)
+      await oncall.screenshot({ path: join(root, "docs", "ui-model.png"), fullPage: true });
 
     // A forged post from the read-only session is refused: a made-up CSRF token, then its own.
     const forged = await viewer.evaluate(async (model) => {
       const post = async (csrf: string) => {
         const body = new URLSearchParams({ csrf, reason: "forged", confirm: "yes" });
-        return (await fetch(`/m/${model}/aliases/production/rollback`, { method: "POST", body, redirect: "manual" })).status;
+        return (await fetch(`/m/${model}/aliases/production/rollback`, { method: "POST", body, redirect: "manual" }))
+          .status;
       };
       const own = document.querySelector<HTMLInputElement>('input[name="csrf"]')?.value ?? "";
       return [await post("forged"), await post(own)];
@@ -230,8 +271,22 @@ describe("the web UI in Chromium", () => {
     const demo = "oncall-demo";
     await api("POST", "/v1/models", { name: demo, kind: "model" });
     const dataset = { uri: "s3://acme-data/clicks", snapshot: "2026-11-20" };
-    for (const [auc, p99] of [[0.91, 33], [0.94, 30], [0.93, 41]]) await version(demo, { metrics: { auc, latency_p99_ms: p99 }, lineage: { datasets: [dataset] } }, { "model.bin": `w${auc}` });
-    for (const [v, reason] of [[1, "first"], [2, "auc up"], [3, "new features"]] as const) await api("PUT", `/v1/models/${demo}/aliases/production`, { version: v, reason });
+    for (const [auc, p99] of [
+      [0.91, 33],
+      [0.94, 30],
+      [0.93, 41],
+    ])
+      await version(
+        demo,
+        { metrics: { auc, latency_p99_ms: p99 }, lineage: { datasets: [dataset] } },
+        { "model.bin": `w${auc}` },
+      );
+    for (const [v, reason] of [
+      [1, "first"],
+      [2, "auc up"],
+      [3, "new features"],
+    ] as const)
+      await api("PUT", `/v1/models/${demo}/aliases/production`, { version: v, reason });
 
     // A token that may promote, but only the staging alias: refused on the page it acted from, with why and what to do.
     const junior = await signedIn(token("junior", "read promote", undefined, "staging"));
@@ -258,7 +313,9 @@ describe("the web UI in Chromium", () => {
     await form.getByLabel("confirm").check();
     await form.getByText("an earlier version…").click();
     await submit(oncall, form.getByRole("button", { name: "Roll back to v1" }), demo);
-    expect(await oncall.getByRole("status").textContent()).toBe("Done: Rolled back production: v3 → v1, reason “v2 and v3 both regress p99”.");
+    expect(await oncall.getByRole("status").textContent()).toBe(
+      "Done: Rolled back production: v3 → v1, reason “v2 and v3 both regress p99”.",
+    );
     // The confirmation is at the top of the page.
     expect(await oncall.locator("main > :first-child").getAttribute("role")).toBe("status");
     expect(await row.locator("[data-alias-value]").textContent()).toBe("v1");
@@ -295,11 +352,18 @@ describe("the web UI in Chromium", () => {
     await vedit.getByLabel(/^Metrics/).fill("auc=0.93\nlatency_p99_ms=forty");
     await vedit.getByRole("button", { name: "Save" }).click();
     await oncall.waitForLoadState();
-    expect(await oncall.getByRole("alert").textContent()).toContain("Metrics: 'latency_p99_ms' must be a number (got 'forty').");
+    expect(await oncall.getByRole("alert").textContent()).toContain(
+      "Metrics: 'latency_p99_ms' must be a number (got 'forty').",
+    );
     const kept = oncall.getByRole("form", { name: "Edit version" }).getByLabel(/^Metrics/);
     expect(await kept.inputValue()).toBe("auc=0.93\nlatency_p99_ms=forty");
     await kept.fill("auc=0.93\nlatency_p99_ms=41\nrecall=0.8");
-    await submit(oncall, oncall.getByRole("form", { name: "Edit version" }).getByRole("button", { name: "Save" }), demo, 3);
+    await submit(
+      oncall,
+      oncall.getByRole("form", { name: "Edit version" }).getByRole("button", { name: "Save" }),
+      demo,
+      3,
+    );
     expect(await oncall.getByRole("status").textContent()).toBe("Done: Saved the description, tags and metrics of v3.");
     expect(await oncall.getByRole("row", { name: /recall/ }).textContent()).toContain("0.8");
 
@@ -311,13 +375,18 @@ describe("the web UI in Chromium", () => {
     // The audit log in words, times on one line with the full time on hover.
     await oncall.goto(`${server.base}/audit?model=${demo}`);
     expect(await oncall.locator("td[data-change]").allTextContents()).toEqual(
-      expect.arrayContaining(["production: v3 → v1 (rollback); gates skipped, reason “v2 and v3 both regress p99”", "v3 changed metrics", "changed description, tags"]),
+      expect.arrayContaining([
+        "production: v3 → v1 (rollback); gates skipped, reason “v2 and v3 both regress p99”",
+        "v3 changed metrics",
+        "changed description, tags",
+      ]),
     );
     const time = oncall.locator("tbody time").first();
     expect(await time.evaluate((t) => getComputedStyle(t).whiteSpace)).toBe("nowrap");
     const height = (await time.boundingBox())!.height;
     expect(height).toBeLessThan(24);
     expect(await time.getAttribute("title")).toMatch(/\d\d:\d\d:\d\d.*UTC$/);
-    if (process.env.UPDATE_SCREENSHOTS) await oncall.screenshot({ path: join(root, "docs", "ui-audit.png"), fullPage: true });
+    if (process.env.UPDATE_SCREENSHOTS)
+      await oncall.screenshot({ path: join(root, "docs", "ui-audit.png"), fullPage: true });
   });
 });

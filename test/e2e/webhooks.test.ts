@@ -43,7 +43,10 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => receiver.listen(port, "127.0.0.1", resolve));
   receiverBase = `http://127.0.0.1:${port}`;
   server = await startServer(["--var", "WEBHOOK_RETRY_BASE_S:1"]);
-  admin = { authorization: `Bearer ${token("platform", "read write promote admin")}`, "content-type": "application/json" };
+  admin = {
+    authorization: `Bearer ${token("platform", "read write promote admin")}`,
+    "content-type": "application/json",
+  };
 });
 
 afterAll(() => {
@@ -51,16 +54,29 @@ afterAll(() => {
   receiver?.close();
 });
 
-async function api<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<T> { // reason: each answer is checked by shape
-  const res = await fetch(`${server.base}${path}`, { method, headers: admin, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+async function api<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<T> {
+  // reason: each answer is checked by shape
+  const res = await fetch(`${server.base}${path}`, {
+    method,
+    headers: admin,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   return (text ? JSON.parse(text) : null) as T;
 }
 
 /** `until` (test/until.ts), saying on failure what the receiver got and what the server logged. */
-function until<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, timeoutMs?: number): Promise<T> {
-  return waitUntil(probe, () => `${what}; received: ${JSON.stringify(received.map((d) => d.path))}\n${server.output().slice(-3000)}`, { intervalMs: 200, ...(timeoutMs ? { timeoutMs } : {}) });
+function until<T>(
+  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  what: string,
+  timeoutMs?: number,
+): Promise<T> {
+  return waitUntil(
+    probe,
+    () => `${what}; received: ${JSON.stringify(received.map((d) => d.path))}\n${server.output().slice(-3000)}`,
+    { intervalMs: 200, ...(timeoutMs ? { timeoutMs } : {}) },
+  );
 }
 
 async function hook(path: string, events: string[], models: string[]) {
@@ -72,14 +88,19 @@ async function modelWithVersions(name: string, n: number) {
   await api("POST", "/v1/models", { name });
   for (let v = 1; v <= n; v++) {
     await api("POST", `/v1/models/${name}/versions`, {});
-    const put = await fetch(`${server.base}/v1/models/${name}/versions/${v}/files/w.bin`, { method: "PUT", headers: { authorization: admin.authorization! }, body: `weights ${v}` });
+    const put = await fetch(`${server.base}/v1/models/${name}/versions/${v}/files/w.bin`, {
+      method: "PUT",
+      headers: { authorization: admin.authorization! },
+      body: `weights ${v}`,
+    });
     expect(put.status).toBe(201);
     await api("POST", `/v1/models/${name}/versions/${v}/finalize`);
   }
 }
 
 const at = (path: string) => received.filter((d) => d.path === path);
-const verify = (secret: string, d: Delivery) => new Webhook(secret).verify(d.body, d.headers) as { type: string; data: Record<string, unknown> };
+const verify = (secret: string, d: Delivery) =>
+  new Webhook(secret).verify(d.body, d.headers) as { type: string; data: Record<string, unknown> };
 
 describe("webhooks through a real queue", () => {
   it("delivers promotions and rollbacks, signed", async () => {
@@ -91,7 +112,12 @@ describe("webhooks through a real queue", () => {
     await until(() => at("/promotions").length >= 3, "three deliveries");
     const events = at("/promotions").map((d) => verify(secret, d));
     expect(events.map((e) => e.type).sort()).toEqual(["alias.set", "alias.set", "rollback"]);
-    expect(events.find((e) => e.type === "rollback")!.data).toMatchObject({ model: "wh-fraud", alias: "production", reason: "3am", actor: "platform" });
+    expect(events.find((e) => e.type === "rollback")!.data).toMatchObject({
+      model: "wh-fraud",
+      alias: "production",
+      reason: "3am",
+      actor: "platform",
+    });
     // Version creates and finalizes did not match `events`.
     expect(at("/promotions").every((d) => d.headers["webhook-id"] === verify(secret, d).data.id)).toBe(true);
   });
@@ -121,7 +147,10 @@ describe("webhooks through a real queue", () => {
       return w.active ? null : w;
     }, "the webhook to be disabled");
     expect(disabled.disabled_reason).toBe("the endpoint answered 410 Gone");
-    const audit = await api<{ items: { actor: string; action: string; reason: string }[] }>("GET", "/v1/audit?action=webhook.update&actor=webhooks");
+    const audit = await api<{ items: { actor: string; action: string; reason: string }[] }>(
+      "GET",
+      "/v1/audit?action=webhook.update&actor=webhooks",
+    );
     expect(audit.items[0]).toMatchObject({ reason: "the endpoint answered 410 Gone" });
   });
 
@@ -148,27 +177,44 @@ describe("webhooks through a real queue", () => {
     const want = new Set(audit.items.map((e) => e.id));
     // model.create; version.create, file.add, version.finalize × 3; alias.set × 2; rollback; version.update.
     expect(want.size).toBe(14);
-    const records = async () => (await api<{ items: DeliveryRecord[] }>("GET", `/v1/webhooks/${id}/deliveries?limit=200`)).items.filter((d) => want.has(d.event_id));
+    const records = async () =>
+      (await api<{ items: DeliveryRecord[] }>("GET", `/v1/webhooks/${id}/deliveries?limit=200`)).items.filter((d) =>
+        want.has(d.event_id),
+      );
     // The outage lasts until every event's delivery has been refused at least once and waits
     // for its next attempt, not for a fixed time: on a busy machine the consumer may reach the
     // last event long after the first.
-    const refused = await until(async () => {
-      const seen = await records();
-      return seen.length === want.size && seen.every((d) => d.status === "pending" && d.attempts >= 1 && d.next_attempt_at !== null) && seen;
-    }, "a refused attempt of every event's delivery", 300_000);
+    const refused = await until(
+      async () => {
+        const seen = await records();
+        return (
+          seen.length === want.size &&
+          seen.every((d) => d.status === "pending" && d.attempts >= 1 && d.next_attempt_at !== null) &&
+          seen
+        );
+      },
+      "a refused attempt of every event's delivery",
+      300_000,
+    );
     down = false;
     const upAt = Date.now();
     // Each arrives at its next attempt, however far the backoff has pushed it by now (1 s
     // doubling: about as far again as the outage lasted); the window only catches a hang. A
     // delivery that stopped being pending without arriving is lost: that fails at once.
     const arrived = (eventId: string) => at("/down").some((d) => d.headers["webhook-id"] === eventId);
-    await until(async () => {
-      if ([...want].every(arrived)) return true;
-      const lost = (await records()).filter((d) => d.status !== "pending" && !arrived(d.event_id));
-      if (lost.length > 0) throw new Error(`deliveries that ended without arriving: ${JSON.stringify(lost)}`);
-      return false;
-    }, "every event of the window", 300_000).catch(async (err: Error) => {
-      throw new Error(`${err.message}\nthe deliveries still waiting: ${JSON.stringify((await records()).filter((d) => !arrived(d.event_id)))}`);
+    await until(
+      async () => {
+        if ([...want].every(arrived)) return true;
+        const lost = (await records()).filter((d) => d.status !== "pending" && !arrived(d.event_id));
+        if (lost.length > 0) throw new Error(`deliveries that ended without arriving: ${JSON.stringify(lost)}`);
+        return false;
+      },
+      "every event of the window",
+      300_000,
+    ).catch(async (err: Error) => {
+      throw new Error(
+        `${err.message}\nthe deliveries still waiting: ${JSON.stringify((await records()).filter((d) => !arrived(d.event_id)))}`,
+      );
     });
     console.log(
       `webhooks: the receiver was down ${upAt - outageFrom} ms (up to ${Math.max(...refused.map((d) => d.attempts))} refused attempts a delivery), ` +

@@ -26,8 +26,16 @@ export interface Fixtures {
 }
 
 /** Calls the API as the admin, recording each request; answers the parsed JSON (or null). */
-function client(send: Send, admin: string, record: (wire: Wire, status: number, headers: Headers, body: string) => void) {
-  return async (method: string, target: string, body?: Json | Uint8Array): Promise<{ status: number; json: Record<string, unknown> | null }> => {
+function client(
+  send: Send,
+  admin: string,
+  record: (wire: Wire, status: number, headers: Headers, body: string) => void,
+) {
+  return async (
+    method: string,
+    target: string,
+    body?: Json | Uint8Array,
+  ): Promise<{ status: number; json: Record<string, unknown> | null }> => {
     const headers: Record<string, string> = { authorization: `Bearer ${admin}` };
     let payload: Uint8Array | undefined;
     if (body instanceof Uint8Array) payload = body;
@@ -77,7 +85,12 @@ export async function buildFixtures(
     description: "ready",
     metrics: { auc: 0.9 },
     tags: { keep: "true" },
-    lineage: { run_id: `run-${round}`, git_sha: "a".repeat(40), datasets: [{ uri: "s3://fuzz/data", snapshot: "1" }], params: { lr: 0.1 } },
+    lineage: {
+      run_id: `run-${round}`,
+      git_sha: "a".repeat(40),
+      datasets: [{ uri: "s3://fuzz/data", snapshot: "1" }],
+      params: { lr: 0.1 },
+    },
   });
   const ready = typeof v.json?.version === "number" ? v.json.version : undefined;
   if (ready !== undefined) {
@@ -93,15 +106,26 @@ export async function buildFixtures(
     add("version", ready);
     await api("PUT", `/v1/models/${FUZZ_MODEL}/aliases/production`, { version: ready, reason: "fixture" });
     await api("PUT", `/v1/models/${FUZZ_MODEL}/aliases/staging`, { version: ready });
-    await api("PUT", `/v1/models/${FUZZ_MODEL}/aliases/production/guard`, { metric: "error_rate", max: 1e9, min_samples: 1000 });
+    await api("PUT", `/v1/models/${FUZZ_MODEL}/aliases/production/guard`, {
+      metric: "error_rate",
+      max: 1e9,
+      min_samples: 1000,
+    });
   }
 
-  const p = await api("POST", `/v1/models/${FUZZ_MODEL}/versions`, { description: "pending", lineage: ready ? { parents: [{ model: FUZZ_MODEL, version: ready }] } : {} });
+  const p = await api("POST", `/v1/models/${FUZZ_MODEL}/versions`, {
+    description: "pending",
+    lineage: ready ? { parents: [{ model: FUZZ_MODEL, version: ready }] } : {},
+  });
   const pending = typeof p.json?.version === "number" ? p.json.version : undefined;
   if (pending !== undefined) {
     add("version", pending);
     await api("PUT", `/v1/models/${FUZZ_MODEL}/versions/${pending}/files/pending.txt`, bytes("pending"));
-    const up = await api("POST", `/v1/models/${FUZZ_MODEL}/versions/${pending}/uploads`, { path: "big.bin", size: 12 * 1024 * 1024, sha256: "ab".repeat(32) });
+    const up = await api("POST", `/v1/models/${FUZZ_MODEL}/versions/${pending}/uploads`, {
+      path: "big.bin",
+      size: 12 * 1024 * 1024,
+      sha256: "ab".repeat(32),
+    });
     if (typeof up.json?.upload_id === "string") add("upload_id", up.json.upload_id);
   }
   add("version", 999_999);
@@ -118,7 +142,11 @@ export async function buildFixtures(
   add("git_sha", "a".repeat(40));
   add("dataset", "s3://fuzz/data");
 
-  const hook = await api("POST", "/v1/webhooks", { url: "http://127.0.0.1:9/fuzz", events: ["alias.*"], description: "fuzz" });
+  const hook = await api("POST", "/v1/webhooks", {
+    url: "http://127.0.0.1:9/fuzz",
+    events: ["alias.*"],
+    description: "fuzz",
+  });
   if (typeof hook.json?.id === "string") {
     add("webhook", hook.json.id);
     await api("POST", `/v1/webhooks/${hook.json.id}/ping`);

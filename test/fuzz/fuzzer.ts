@@ -40,7 +40,15 @@ export interface Finding {
   violation: string;
   count: number;
   /** The first request that showed it: enough to replay by hand. */
-  example: { index: number; method: string; target: string; headers: Record<string, string>; body: string; status: number; reply: string };
+  example: {
+    index: number;
+    method: string;
+    target: string;
+    headers: Record<string, string>;
+    body: string;
+    status: number;
+    reply: string;
+  };
 }
 
 export interface FuzzReport {
@@ -71,7 +79,17 @@ interface Route {
   rawBody: boolean;
 }
 
-const BODY_MUTATIONS = new Set<Mutation>(["wrong-type", "huge", "deep", "unicode", "invalid-utf8", "duplicate-keys", "truncated", "garbage-body", "content-type"]);
+const BODY_MUTATIONS = new Set<Mutation>([
+  "wrong-type",
+  "huge",
+  "deep",
+  "unicode",
+  "invalid-utf8",
+  "duplicate-keys",
+  "truncated",
+  "garbage-body",
+  "content-type",
+]);
 const NON_BODY = MUTATIONS.filter((m) => !BODY_MUTATIONS.has(m));
 
 /** Request #i of seed S: a 32-bit seed of its own (splitmix-style mixing). */
@@ -82,7 +100,8 @@ function mix(seed: number, i: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
-const asObject = (value: unknown): Record<string, unknown> => (value && typeof value === "object" ? (value as Record<string, unknown>) : {});
+const asObject = (value: unknown): Record<string, unknown> =>
+  value && typeof value === "object" ? (value as Record<string, unknown>) : {};
 
 /** The routes the document lists, with what the generator needs of each. */
 export function routesOf(doc: Record<string, unknown>): Route[] {
@@ -91,17 +110,31 @@ export function routesOf(doc: Record<string, unknown>): Route[] {
     for (const [method, op] of Object.entries(asObject(item))) {
       if (!["get", "head", "post", "put", "patch", "delete"].includes(method)) continue;
       const operation = asObject(op);
-      const parameters = (Array.isArray(operation.parameters) ? operation.parameters : []).map(asObject).filter((p) => typeof p.name === "string");
+      const parameters = (Array.isArray(operation.parameters) ? operation.parameters : [])
+        .map(asObject)
+        .filter((p) => typeof p.name === "string");
       const content = asObject(asObject(operation.requestBody).content);
       const [mediaType, media] = Object.entries(content)[0] ?? [];
       const upper = method.toUpperCase();
       routes.push({
         method: upper,
         template,
-        params: parameters.filter((p) => p.in === "path").map((p) => ({ name: String(p.name), schema: asObject(p.schema) })),
-        query: parameters.filter((p) => p.in === "query").map((p) => ({ name: String(p.name), schema: asObject(p.schema), required: p.required === true })),
+        params: parameters
+          .filter((p) => p.in === "path")
+          .map((p) => ({ name: String(p.name), schema: asObject(p.schema) })),
+        query: parameters
+          .filter((p) => p.in === "query")
+          .map((p) => ({ name: String(p.name), schema: asObject(p.schema), required: p.required === true })),
         headers: parameters.filter((p) => p.in === "header").map((p) => String(p.name).toLowerCase()),
-        ...(mediaType ? { body: { schema: asObject(asObject(media).schema), mediaType, form: Object.keys(content).includes("application/x-www-form-urlencoded") } } : {}),
+        ...(mediaType
+          ? {
+              body: {
+                schema: asObject(asObject(media).schema),
+                mediaType,
+                form: Object.keys(content).includes("application/x-www-form-urlencoded"),
+              },
+            }
+          : {}),
         // Routes that take raw bytes (files, parts) declare no JSON body; the bridges' GET/HEAD take none.
         rawBody: upper === "PUT" && !mediaType,
       });
@@ -110,22 +143,47 @@ export function routesOf(doc: Record<string, unknown>): Route[] {
   return routes;
 }
 
-const toParam = (value: Json): string => (typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : JSON.stringify(value));
+const toParam = (value: Json): string =>
+  typeof value === "string"
+    ? value
+    : typeof value === "number" || typeof value === "boolean"
+      ? String(value)
+      : JSON.stringify(value);
 
 /** The arbitrary of valid drafts of one route. */
 function draftArb(route: Route, arbs: SchemaArbs, admin: string): fc.Arbitrary<Draft> {
   const params: Record<string, fc.Arbitrary<string>> = {};
   for (const p of route.params) {
     // `{id}` names a webhook or a token, by the route's family.
-    const name = p.name === "id" ? (route.template.startsWith("/v1/tokens") ? "token" : "webhook") : p.name === "a" || p.name === "b" || p.name === "n" ? "version" : p.name;
-    const fallback = p.name === "delivery_id" || p.name === "id" || p.name === "upload_id" ? { type: "string", format: "uuid", pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$" } : p.schema;
-    params[p.name] = arbs.of(fallback, name).map(toParam).filter((s) => s.length > 0);
+    const name =
+      p.name === "id"
+        ? route.template.startsWith("/v1/tokens")
+          ? "token"
+          : "webhook"
+        : p.name === "a" || p.name === "b" || p.name === "n"
+          ? "version"
+          : p.name;
+    const fallback =
+      p.name === "delivery_id" || p.name === "id" || p.name === "upload_id"
+        ? {
+            type: "string",
+            format: "uuid",
+            pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+          }
+        : p.schema;
+    params[p.name] = arbs
+      .of(fallback, name)
+      .map(toParam)
+      .filter((s) => s.length > 0);
   }
   const query = fc.tuple(
     ...route.query.map((q) =>
       q.required
         ? arbs.of(q.schema, q.name).map((v): [string, string] => [q.name, toParam(v)])
-        : fc.option(arbs.of(q.schema, q.name).map((v): [string, string] => [q.name, toParam(v)]), { nil: undefined }),
+        : fc.option(
+            arbs.of(q.schema, q.name).map((v): [string, string] => [q.name, toParam(v)]),
+            { nil: undefined },
+          ),
     ),
   );
   const headerArbs: Record<string, fc.Arbitrary<string>> = {
@@ -136,34 +194,49 @@ function draftArb(route: Route, arbs: SchemaArbs, admin: string): fc.Arbitrary<D
     "x-mreg-key": fc.string({ minLength: 1, maxLength: 20 }).map((s) => s.replace(/[^\x21-\x7e]/g, "k")),
   };
   const headers = fc.record(
-    Object.fromEntries(route.headers.filter((h) => headerArbs[h]).map((h) => [h, fc.option(headerArbs[h]!, { nil: undefined })])),
+    Object.fromEntries(
+      route.headers.filter((h) => headerArbs[h]).map((h) => [h, fc.option(headerArbs[h]!, { nil: undefined })]),
+    ),
   ) as fc.Arbitrary<Record<string, string | undefined>>;
   let body: fc.Arbitrary<Draft["body"]> = fc.constant(undefined);
   if (route.body) {
     const { mediaType } = route.body;
     const json = arbs.of(route.body.schema).map((value): Draft["body"] => ({ kind: "json", value, mediaType }));
     body = route.body.form
-      ? fc.oneof(json, fc.array(arbs.of({ type: "string" }, "path").map((v): [string, string] => ["paths", toParam(v)]), { maxLength: 4 }).map((value): Draft["body"] => ({ kind: "form", value })))
+      ? fc.oneof(
+          json,
+          fc
+            .array(
+              arbs.of({ type: "string" }, "path").map((v): [string, string] => ["paths", toParam(v)]),
+              { maxLength: 4 },
+            )
+            .map((value): Draft["body"] => ({ kind: "form", value })),
+        )
       : json;
   } else if (route.rawBody) {
     body = fc.uint8Array({ maxLength: 64 }).map((b): Draft["body"] => ({ kind: "bytes", bytes: b }));
   }
-  return fc.record({ params: fc.record(params), query, headers, body }).map(({ params: p, query: q, headers: h, body: b }) => {
-    const defined = Object.fromEntries(Object.entries(h).filter((e): e is [string, string] => e[1] !== undefined));
-    return {
-      method: route.method,
-      template: route.template,
-      params: p,
-      query: q.filter((x): x is [string, string] => x !== undefined),
-      headers: { authorization: `Bearer ${admin}`, ...defined },
-      ...(b ? { body: b } : {}),
-    };
-  });
+  return fc
+    .record({ params: fc.record(params), query, headers, body })
+    .map(({ params: p, query: q, headers: h, body: b }) => {
+      const defined = Object.fromEntries(Object.entries(h).filter((e): e is [string, string] => e[1] !== undefined));
+      return {
+        method: route.method,
+        template: route.template,
+        params: p,
+        query: q.filter((x): x is [string, string] => x !== undefined),
+        headers: { authorization: `Bearer ${admin}`, ...defined },
+        ...(b ? { body: b } : {}),
+      };
+    });
 }
 
 const b64url = (data: Uint8Array | string) => {
   const raw = typeof data === "string" ? bytes(data) : data;
-  return btoa(String.fromCharCode(...raw)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  return btoa(String.fromCharCode(...raw))
+    .replace(/=+$/, "")
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_");
 };
 
 /** An HS256 JWT, signed with WebCrypto (no library: the same code runs in workerd and Node). */
@@ -182,20 +255,55 @@ const clip = (text: string, n: number) => (text.length > n ? `${text.slice(0, n)
 
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const started = Date.now();
-  const report: FuzzReport = { seed: opts.seed, requests: 0, setupRequests: 0, unsendable: 0, elapsedMs: 0, statuses: {}, codes: {}, mutations: {}, routes: {}, routeCount: 0, findings: [] };
+  const report: FuzzReport = {
+    seed: opts.seed,
+    requests: 0,
+    setupRequests: 0,
+    unsendable: 0,
+    elapsedMs: 0,
+    statuses: {},
+    codes: {},
+    mutations: {},
+    routes: {},
+    routeCount: 0,
+    findings: [],
+  };
   const findings = new Map<string, Finding>();
   const bump = (counts: Record<string, number>, key: string) => (counts[key] = (counts[key] ?? 0) + 1);
 
-  const observe = (index: number, route: string, mutation: Finding["mutation"], wire: Wire, status: number, headers: Headers, body: string) => {
+  const observe = (
+    index: number,
+    route: string,
+    mutation: Finding["mutation"],
+    wire: Wire,
+    status: number,
+    headers: Headers,
+    body: string,
+  ) => {
     bump(report.statuses, String(status));
-    const { violation, code } = judge({ method: wire.method, pathname: pathnameOf(wire.target), status, headers, body, lenient: mutation === "method" || mutation === "path-shape" });
+    const { violation, code } = judge({
+      method: wire.method,
+      pathname: pathnameOf(wire.target),
+      status,
+      headers,
+      body,
+      lenient: mutation === "method" || mutation === "path-shape",
+    });
     if (code) bump(report.codes, code);
     if (!violation) return;
     const key = `${route} ${mutation} ${violation}`;
     const seen = findings.get(key);
     if (seen) seen.count++;
     else {
-      const example = { index, method: wire.method, target: clip(wire.target, 300), headers: Object.fromEntries(Object.entries(wire.headers).map(([k, v]) => [k, clip(v, 120)])), body: preview(wire.body), status, reply: clip(body, 500) };
+      const example = {
+        index,
+        method: wire.method,
+        target: clip(wire.target, 300),
+        headers: Object.fromEntries(Object.entries(wire.headers).map(([k, v]) => [k, clip(v, 120)])),
+        body: preview(wire.body),
+        status,
+        reply: clip(body, 500),
+      };
       findings.set(key, { route, mutation, violation, count: 1, example });
       opts.log?.(`finding: ${key} (#${index} ${wire.method} ${example.target} → ${status} ${clip(body, 200)})`);
     }
@@ -221,8 +329,18 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const creds: Credentials = {
     admin: opts.admin,
     ...fixtures.tokens,
-    wrongKey: await signHs256({ sub: "mallory", scope: "admin", exp: now + 3600 }, "not-the-server-secret-0123456789abcdef"),
-    ...(opts.secret ? { expired: await signHs256({ sub: "late", scope: "read write promote approve report admin", iat: now - 7200, exp: now - 3600 }, opts.secret) } : {}),
+    wrongKey: await signHs256(
+      { sub: "mallory", scope: "admin", exp: now + 3600 },
+      "not-the-server-secret-0123456789abcdef",
+    ),
+    ...(opts.secret
+      ? {
+          expired: await signHs256(
+            { sub: "late", scope: "read write promote approve report admin", iat: now - 7200, exp: now - 3600 },
+            opts.secret,
+          ),
+        }
+      : {}),
   };
 
   const refreshEvery = opts.refreshEvery ?? 1000;
@@ -239,7 +357,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         return;
       }
       if (i > 0 && i % refreshEvery === 0) {
-        refreshing = buildFixtures(opts.send, opts.admin, ++round, fixtures, recordSetup).then((f) => void (fixtures = f));
+        refreshing = buildFixtures(opts.send, opts.admin, ++round, fixtures, recordSetup).then(
+          (f) => void (fixtures = f),
+        );
       }
       if (refreshing) await refreshing;
       const seed = mix(opts.seed, i);
@@ -249,7 +369,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       const draft = fc.sample(drafts[index]!, { seed, numRuns: 1 })[0]!;
       let mutation = pickMutation(r);
       // GET and HEAD carry no body: their body mutations become others.
-      if ((route.method === "GET" || route.method === "HEAD") && BODY_MUTATIONS.has(mutation)) mutation = r.pick(NON_BODY);
+      if ((route.method === "GET" || route.method === "HEAD") && BODY_MUTATIONS.has(mutation))
+        mutation = r.pick(NON_BODY);
       const wire = mutate(draft, mutation, r, creds);
       if ((wire.method === "GET" || wire.method === "HEAD") && wire.body) delete wire.body;
       const label = `${route.method} ${route.template}`;
@@ -261,12 +382,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       } catch (err) {
         // The transport itself refused the request (a header no client may send): nothing reached the server.
         report.unsendable++;
-        if (report.unsendable <= 3) opts.log?.(`unsendable #${i} ${wire.method} ${clip(wire.target, 120)}: ${String(err)}`);
+        if (report.unsendable <= 3)
+          opts.log?.(`unsendable #${i} ${wire.method} ${clip(wire.target, 120)}: ${String(err)}`);
         continue;
       }
       report.requests++;
       observe(i, label, mutation, wire, reply.status, reply.headers, reply.body);
-      if (report.requests % 2000 === 0) opts.log?.(`${report.requests} requests, ${findings.size} findings, ${Date.now() - started} ms`);
+      if (report.requests % 2000 === 0)
+        opts.log?.(`${report.requests} requests, ${findings.size} findings, ${Date.now() - started} ms`);
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency ?? 8 }, worker));

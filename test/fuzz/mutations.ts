@@ -118,7 +118,7 @@ export const ODD_STRINGS: readonly string[] = [
   "%2e%2e%2f",
   "<script>alert(1)</script>",
   "' OR 1=1 --",
-  "\"; DROP TABLE models; --",
+  '"; DROP TABLE models; --',
   "${jndi:ldap://x/a}",
   "{{7*7}}",
   "null",
@@ -207,7 +207,11 @@ interface RawJson {
   raw: string;
 }
 const isRaw = (value: unknown): value is RawJson =>
-  typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 1 && typeof (value as { raw?: unknown }).raw === "string";
+  typeof value === "object" &&
+  value !== null &&
+  !Array.isArray(value) &&
+  Object.keys(value).length === 1 &&
+  typeof (value as { raw?: unknown }).raw === "string";
 
 const CONTENT_TYPES: readonly (string | null)[] = [
   null,
@@ -229,11 +233,16 @@ const CONTENT_TYPES: readonly (string | null)[] = [
 const b64 = (text: string) => btoa(text);
 
 /** Paths into a JSON value: [] is the value itself. */
-function pathsOf(value: Json, prefix: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
+function pathsOf(
+  value: Json,
+  prefix: (string | number)[] = [],
+  out: (string | number)[][] = [],
+): (string | number)[][] {
   out.push(prefix);
   if (out.length > 64) return out;
   if (Array.isArray(value)) value.forEach((v, i) => pathsOf(v, [...prefix, i], out));
-  else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) pathsOf(v, [...prefix, k], out);
+  else if (value && typeof value === "object")
+    for (const [k, v] of Object.entries(value)) pathsOf(v, [...prefix, k], out);
   return out;
 }
 
@@ -255,7 +264,11 @@ function stringify(value: Json, raws: string[]): string {
 }
 
 function withJsonText(wire: Wire, text: string | Uint8Array): Wire {
-  return { ...wire, headers: { ...wire.headers, "content-type": wire.headers["content-type"] ?? "application/json" }, body: typeof text === "string" ? bytes(text) : text };
+  return {
+    ...wire,
+    headers: { ...wire.headers, "content-type": wire.headers["content-type"] ?? "application/json" },
+    body: typeof text === "string" ? bytes(text) : text,
+  };
 }
 
 /** The JSON value a mutation edits: the draft's body, or `{}` for a route without one. */
@@ -316,7 +329,15 @@ export function mutate(draft: Draft, kind: Mutation, r: Rng, creds: Credentials)
       return withJsonText(wire, stringify(replaceAt(value, strings.length ? r.pick(strings) : [], odd, raws), raws));
     }
     case "invalid-utf8": {
-      const bad = r.pick([[0xed, 0xa0, 0x80], [0xff], [0xc0, 0xaf], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xfe, 0xff]]);
+      const bad = r.pick([
+        [0xed, 0xa0, 0x80],
+        [0xff],
+        [0xc0, 0xaf],
+        [0xe2, 0x82],
+        [0xf4, 0x90, 0x80, 0x80],
+        [0x80],
+        [0xfe, 0xff],
+      ]);
       const text = stringify(replaceAt(value, r.pick(pathsOf(value)), "__BAD__", raws), raws);
       const [head, tail] = text.includes("__BAD__") ? text.split("__BAD__") : [text, ""];
       return withJsonText(wire, concat(bytes(head ?? ""), new Uint8Array(bad), bytes(tail ?? "")));
@@ -328,7 +349,12 @@ export function mutate(draft: Draft, kind: Mutation, r: Rng, creds: Credentials)
       const key = keys.length ? r.pick(keys) : r.pick(["name", "version", "__proto__", "constructor"]);
       const other = JSON.stringify(r.pick(TYPES_OTHER_THAN.filter((t) => !isRaw(t.value)).map((t) => t.value as Json)));
       const extra = r.pick([`"${key}":${other}`, `"__proto__":{"admin":true}`, `"constructor":{"prototype":{"x":1}}`]);
-      const dup = text.startsWith("{") && text !== "{}" ? (r.next() < 0.5 ? `{${extra},${text.slice(1)}` : `${text.slice(0, -1)},${extra}}`) : `{${extra},${extra}}`;
+      const dup =
+        text.startsWith("{") && text !== "{}"
+          ? r.next() < 0.5
+            ? `{${extra},${text.slice(1)}`
+            : `${text.slice(0, -1)},${extra}}`
+          : `{${extra},${extra}}`;
       return withJsonText(wire, dup);
     }
     case "truncated": {
@@ -368,7 +394,10 @@ export function mutate(draft: Draft, kind: Mutation, r: Rng, creds: Credentials)
       const names = Object.keys(draft.params);
       if (names.length === 0) return mutate(draft, "path-shape", r, creds);
       const name = r.pick(names);
-      const raw = r.next() < 0.8 ? r.pick(HOSTILE_SEGMENTS) : encodeParam(name, r.pick(ODD_STRINGS.filter((s) => s.length < 10_000)));
+      const raw =
+        r.next() < 0.8
+          ? r.pick(HOSTILE_SEGMENTS)
+          : encodeParam(name, r.pick(ODD_STRINGS.filter((s) => s.length < 10_000)));
       return { ...wire, target: renderPath(draft.template, draft.params, { [name]: raw }) + renderQuery(draft.query) };
     }
     case "path-shape": {
@@ -398,7 +427,10 @@ export function mutate(draft: Draft, kind: Mutation, r: Rng, creds: Credentials)
     }
     case "query": {
       const query = [...draft.query];
-      const key = r.next() < 0.6 && query.length ? r.pick(query)[0] : r.pick(["limit", "cursor", "key", "depth", "status", "since", "prefix", "tag", "uri", "x"]);
+      const key =
+        r.next() < 0.6 && query.length
+          ? r.pick(query)[0]
+          : r.pick(["limit", "cursor", "key", "depth", "status", "since", "prefix", "tag", "uri", "x"]);
       const raw = r.pick([
         "-1",
         "0",
@@ -427,13 +459,38 @@ export function mutate(draft: Draft, kind: Mutation, r: Rng, creds: Credentials)
         encode(r.pick(ODD_STRINGS.filter((s) => s.length < 10_000))),
       ]);
       const rendered = renderQuery(query);
-      const tail = r.pick([`${key}=${raw}`, `${key}=${raw}&${key}=2`, `${key}`, `${key}[]=1`, `=${raw}`, "&&&", `${key}=1;${key}=2`]);
-      return { ...wire, target: renderPath(draft.template, draft.params) + (rendered ? `${rendered}&${tail}` : `?${tail}`) };
+      const tail = r.pick([
+        `${key}=${raw}`,
+        `${key}=${raw}&${key}=2`,
+        `${key}`,
+        `${key}[]=1`,
+        `=${raw}`,
+        "&&&",
+        `${key}=1;${key}=2`,
+      ]);
+      return {
+        ...wire,
+        target: renderPath(draft.template, draft.params) + (rendered ? `${rendered}&${tail}` : `?${tail}`),
+      };
     }
     case "headers": {
       const headers = { ...wire.headers };
       const [name, val] = r.pick<[string, string]>([
-        ["range", r.pick(["bytes=abc", "bytes=5-1", "bytes=0-0,1-1", "bytes=-0", "bytes=99999999999999999999-", "bytes=-", "items=0-1", "bytes=0-", "bytes=1-0", "bytes=" + "0-1,".repeat(500)])],
+        [
+          "range",
+          r.pick([
+            "bytes=abc",
+            "bytes=5-1",
+            "bytes=0-0,1-1",
+            "bytes=-0",
+            "bytes=99999999999999999999-",
+            "bytes=-",
+            "items=0-1",
+            "bytes=0-",
+            "bytes=1-0",
+            "bytes=" + "0-1,".repeat(500),
+          ]),
+        ],
         ["if-none-match", r.pick(["*", "garbage", '"', 'W/"1"', '"' + "9".repeat(400) + '"', '"1", "2"'])],
         ["idempotency-key", r.pick(["", "k".repeat(10_000), "a b", "\t"])],
         ["x-mreg-sha256", r.pick(["zz", "0".repeat(63), "0".repeat(64), "A".repeat(64), "0".repeat(65), ""])],
@@ -451,7 +508,10 @@ export function mutate(draft: Draft, kind: Mutation, r: Rng, creds: Credentials)
       const headers = { ...wire.headers };
       const tamper = (token: string) => {
         const parts = token.split(".");
-        const payload = b64(JSON.stringify({ sub: "mallory", scope: "admin", exp: 4_102_444_800 })).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+        const payload = b64(JSON.stringify({ sub: "mallory", scope: "admin", exp: 4_102_444_800 }))
+          .replace(/=+$/, "")
+          .replace(/\+/g, "-")
+          .replace(/\//g, "_");
         return `${parts[0]}.${payload}.${parts[2]}`;
       };
       const none = `${b64('{"alg":"none","typ":"JWT"}').replace(/=+$/, "")}.${b64('{"sub":"x","scope":"admin","exp":4102444800}').replace(/=+$/, "")}.`;

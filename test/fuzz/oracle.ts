@@ -123,9 +123,13 @@ function judgeProblem(answer: Answer): { violation: string | null; code: string 
   const type = answer.headers.get("content-type") ?? "";
   if (answer.method === "HEAD") {
     // A HEAD answer has no body to judge; its headers still say what it would be.
-    return { violation: type.startsWith("application/problem+json") ? null : `HEAD ${answer.status} content-type ${type}`, code: null };
+    return {
+      violation: type.startsWith("application/problem+json") ? null : `HEAD ${answer.status} content-type ${type}`,
+      code: null,
+    };
   }
-  if (!type.startsWith("application/problem+json")) return { violation: `content-type ${type || "(none)"}`, code: null };
+  if (!type.startsWith("application/problem+json"))
+    return { violation: `content-type ${type || "(none)"}`, code: null };
   const body = parse(answer.body);
   if (!body) return { violation: "body is not a JSON object", code: null };
   const code = typeof body.code === "string" ? body.code : null;
@@ -139,7 +143,15 @@ function judgeProblem(answer: Answer): { violation: string | null; code: string 
   }
   if (code === "validation_failed") {
     const errors = body.errors;
-    const ok = Array.isArray(errors) && errors.every((e) => e && typeof e === "object" && typeof (e as Record<string, unknown>).path === "string" && typeof (e as Record<string, unknown>).message === "string");
+    const ok =
+      Array.isArray(errors) &&
+      errors.every(
+        (e) =>
+          e &&
+          typeof e === "object" &&
+          typeof (e as Record<string, unknown>).path === "string" &&
+          typeof (e as Record<string, unknown>).message === "string",
+      );
     if (!ok) return { violation: "validation_failed without errors[{path, message}]", code };
   }
   if (code === "unauthenticated" && !/^Bearer/i.test(answer.headers.get("www-authenticate") ?? "")) {
@@ -150,7 +162,8 @@ function judgeProblem(answer: Answer): { violation: string | null; code: string 
 
 function judgeHub(answer: Answer): string | null {
   const code = answer.headers.get("x-error-code");
-  if ((answer.status === 404 || answer.status === 401) && !(code && HUB_CODES.has(code))) return `hub ${answer.status} without X-Error-Code`;
+  if ((answer.status === 404 || answer.status === 401) && !(code && HUB_CODES.has(code)))
+    return `hub ${answer.status} without X-Error-Code`;
   if (answer.method === "HEAD") return null;
   const body = parse(answer.body);
   if (!body || typeof body.error !== "string") return "hub error body is not {error}";
@@ -162,7 +175,8 @@ function judgeOci(answer: Answer): { violation: string | null; code: string | nu
   const errors = parse(answer.body)?.errors;
   const first = Array.isArray(errors) ? (errors[0] as Record<string, unknown> | undefined) : undefined;
   const code = typeof first?.code === "string" ? first.code : null;
-  if (!code || !OCI_CODES.has(code) || typeof first?.message !== "string") return { violation: "OCI error body is not {errors: [{code, message}]}", code };
+  if (!code || !OCI_CODES.has(code) || typeof first?.message !== "string")
+    return { violation: "OCI error body is not {errors: [{code, message}]}", code };
   return { violation: null, code };
 }
 
@@ -171,6 +185,7 @@ function judgeMlflow(answer: Answer): { violation: string | null; code: string |
   if (answer.method === "HEAD") return { violation: null, code: null };
   const body = parse(answer.body);
   const code = typeof body?.error_code === "string" ? body.error_code : null;
-  if (!code || !MLFLOW_CODES.has(code) || typeof body?.message !== "string") return { violation: "MLflow error body is not {error_code, message}", code };
+  if (!code || !MLFLOW_CODES.has(code) || typeof body?.message !== "string")
+    return { violation: "MLflow error body is not {error_code, message}", code };
   return { violation: null, code };
 }

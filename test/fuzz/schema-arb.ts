@@ -26,7 +26,10 @@ export class SchemaArbs {
     let s = schema;
     for (let hops = 0; typeof s.$ref === "string" && hops < 16; hops++) {
       const name = s.$ref.split("/").pop() ?? "";
-      s = { ...asSchema(this.components[name]), ...Object.fromEntries(Object.entries(s).filter(([k]) => k !== "$ref")) };
+      s = {
+        ...asSchema(this.components[name]),
+        ...Object.fromEntries(Object.entries(s).filter(([k]) => k !== "$ref")),
+      };
     }
     return s;
   }
@@ -78,7 +81,10 @@ export class SchemaArbs {
 
   private integer(s: Schema): fc.Arbitrary<Json> {
     const exclusiveMin = num(s.exclusiveMinimum);
-    const min = Math.max(num(s.minimum) ?? (exclusiveMin !== undefined ? exclusiveMin + 1 : -1000), Number.MIN_SAFE_INTEGER);
+    const min = Math.max(
+      num(s.minimum) ?? (exclusiveMin !== undefined ? exclusiveMin + 1 : -1000),
+      Number.MIN_SAFE_INTEGER,
+    );
     const max = Math.min(num(s.maximum) ?? (num(s.exclusiveMaximum) ?? 1_000_001) - 1, Number.MAX_SAFE_INTEGER);
     // Mostly small values: versions, limits and counts that mean something here.
     const small = fc.integer({ min, max: Math.min(max, Math.max(min, 0) + 20) });
@@ -95,7 +101,9 @@ export class SchemaArbs {
     const minLength = num(s.minLength) ?? 0;
     const maxLength = Math.min(num(s.maxLength) ?? 24, minLength + 24);
     if (s.format === "date-time") {
-      return fc.date({ min: new Date("2020-01-01T00:00:00Z"), max: new Date("2030-01-01T00:00:00Z"), noInvalidDate: true }).map((d) => d.toISOString());
+      return fc
+        .date({ min: new Date("2020-01-01T00:00:00Z"), max: new Date("2030-01-01T00:00:00Z"), noInvalidDate: true })
+        .map((d) => d.toISOString());
     }
     if (typeof s.pattern === "string") {
       try {
@@ -128,7 +136,10 @@ export class SchemaArbs {
     const extra = s.additionalProperties;
     if (!extra || typeof extra !== "object" || depth > 4) return fixed;
     const keySchema = asSchema(s.propertyNames);
-    const keys = this.string({ ...keySchema, minLength: Math.max(1, num(keySchema.minLength) ?? 1) }) as fc.Arbitrary<string>;
+    const keys = this.string({
+      ...keySchema,
+      minLength: Math.max(1, num(keySchema.minLength) ?? 1),
+    }) as fc.Arbitrary<string>;
     const dict = fc.dictionary(keys, this.of(asSchema(extra), "", depth + 1), { maxKeys: 4 });
     return fc.tuple(fixed, dict).map(([a, b]) => ({ ...b, ...a }));
   }

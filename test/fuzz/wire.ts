@@ -30,7 +30,10 @@ export interface Draft {
   params: Record<string, string>;
   query: [string, string][];
   headers: Record<string, string>;
-  body?: { kind: "json"; value: Json; mediaType: string } | { kind: "bytes"; bytes: Uint8Array } | { kind: "form"; value: [string, string][] };
+  body?:
+    | { kind: "json"; value: Json; mediaType: string }
+    | { kind: "bytes"; bytes: Uint8Array }
+    | { kind: "form"; value: [string, string][] };
 }
 
 const utf8 = new TextEncoder();
@@ -76,7 +79,12 @@ export function render(draft: Draft): Wire {
     body = bytes(draft.body.value.map(([k, v]) => `${encode(k)}=${encode(v)}`).join("&"));
     headers["content-type"] = "application/x-www-form-urlencoded";
   }
-  return { method: draft.method, target: renderPath(draft.template, draft.params) + renderQuery(draft.query), headers, ...(body ? { body } : {}) };
+  return {
+    method: draft.method,
+    target: renderPath(draft.template, draft.params) + renderQuery(draft.query),
+    headers,
+    ...(body ? { body } : {}),
+  };
 }
 
 /** The path the server routes on: the URL parser's (dot segments, `%2e` included, resolved). */

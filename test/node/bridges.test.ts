@@ -28,11 +28,25 @@ const CALLER = "src/bridges/caller.ts";
 const WORDING = /^src\/bridges\/[^/]+\/errors\.ts$/;
 
 const importing = (targets: (t: string) => boolean, except: (f: string) => boolean = () => false) =>
-  bridgeFiles.filter((f) => !except(f)).flatMap((f) => graph.get(f)!.filter(targets).map((t) => `${f} → ${t}`));
+  bridgeFiles
+    .filter((f) => !except(f))
+    .flatMap((f) =>
+      graph
+        .get(f)!
+        .filter(targets)
+        .map((t) => `${f} → ${t}`),
+    );
 
 describe("the bridges", () => {
   it("are all seen by the scan (not vacuous)", () => {
-    expect(bridgeFiles).toEqual(expect.arrayContaining(["src/bridges/hf/routes.ts", "src/bridges/oci/routes.ts", "src/bridges/mlflow/routes.ts", CALLER]));
+    expect(bridgeFiles).toEqual(
+      expect.arrayContaining([
+        "src/bridges/hf/routes.ts",
+        "src/bridges/oci/routes.ts",
+        "src/bridges/mlflow/routes.ts",
+        CALLER,
+      ]),
+    );
   });
 
   it("hold no SQL and write nothing to D1: the stores read, ModelState's outbox writes", () => {
@@ -52,7 +66,10 @@ describe("the bridges", () => {
   });
 
   it("go from credentials to a principal through one helper", () => {
-    const auth = importing((t) => ["src/auth/middleware.ts", "src/auth/authorize.ts", "src/auth/credentials.ts"].includes(t), (f) => f === CALLER);
+    const auth = importing(
+      (t) => ["src/auth/middleware.ts", "src/auth/authorize.ts", "src/auth/credentials.ts"].includes(t),
+      (f) => f === CALLER,
+    );
     expect(auth).toEqual([]);
   });
 });

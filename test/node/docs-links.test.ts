@@ -9,7 +9,12 @@ import { dirname, join, normalize, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..", "..");
-const files = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const files = [
+  "README.md",
+  ...readdirSync(join(root, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 
 /** GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens. */
 function slug(heading: string): string {
@@ -39,7 +44,9 @@ function links(file: string): string[] {
 
 describe("README and docs/", () => {
   it("has the pages the README promises", () => {
-    expect(files).toEqual(expect.arrayContaining(["docs/api.md", "docs/operations.md", "docs/architecture.md", "docs/security.md"]));
+    expect(files).toEqual(
+      expect.arrayContaining(["docs/api.md", "docs/operations.md", "docs/architecture.md", "docs/security.md"]),
+    );
     const readme = readFileSync(join(root, "README.md"), "utf8");
     expect(readme.split("\n").length).toBeLessThan(80); // a front page, not the manual
   });
@@ -58,7 +65,8 @@ describe("README and docs/", () => {
           continue;
         }
         if (!existsSync(join(root, target))) broken.push(`${file}: ${link} (no ${target})`);
-        else if (anchor && target.endsWith(".md") && !anchors(target).has(anchor)) broken.push(`${file}: ${link} (no heading #${anchor})`);
+        else if (anchor && target.endsWith(".md") && !anchors(target).has(anchor))
+          broken.push(`${file}: ${link} (no heading #${anchor})`);
       }
     }
     expect(broken).toEqual([]);
@@ -66,6 +74,8 @@ describe("README and docs/", () => {
 
   it("makes GitHub's anchors", () => {
     expect(slug("Watch fan-out: one alias, 100,000 watchers")).toBe("watch-fan-out-one-alias-100000-watchers");
-    expect(slug("3. The address: workers.dev or your own domain, and `MREG_URL`")).toBe("3-the-address-workersdev-or-your-own-domain-and-mreg_url");
+    expect(slug("3. The address: workers.dev or your own domain, and `MREG_URL`")).toBe(
+      "3-the-address-workersdev-or-your-own-domain-and-mreg_url",
+    );
   });
 });

@@ -16,10 +16,15 @@ import { delimiter, join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..", "..");
-const semver = createRequire(import.meta.url)("semver") as { satisfies(version: string, range: string, options?: object): boolean };
+const semver = createRequire(import.meta.url)("semver") as {
+  satisfies(version: string, range: string, options?: object): boolean;
+};
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { devDependencies: Record<string, string> };
 const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as {
-  packages: Record<string, { version?: string; dev?: boolean; optional?: boolean; engines?: { node?: string } | string[] }>;
+  packages: Record<
+    string,
+    { version?: string; dev?: boolean; optional?: boolean; engines?: { node?: string } | string[] }
+  >;
 };
 /** Locked packages whose `engines.node` the Node `version` does not satisfy. Optional ones are
  * left out: npm skips those it cannot run (the other platforms' builds of sharp, say). */
@@ -28,7 +33,9 @@ function unsatisfied(version: string): string[] {
     .filter(([path, entry]) => path !== "" && !entry.optional)
     .flatMap(([path, entry]) => {
       const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node;
-      return range && !semver.satisfies(version, range, { includePrerelease: true }) ? [`${path}@${entry.version}: node ${range}`] : [];
+      return range && !semver.satisfies(version, range, { includePrerelease: true })
+        ? [`${path}@${entry.version}: node ${range}`]
+        : [];
     });
 }
 
@@ -38,23 +45,36 @@ describe("engines", () => {
     expect(pinned).toMatch(/^\d+\.\d+\.\d+$/);
     expect(unsatisfied(pinned)).toEqual([]);
     // Not vacuous: the machine's Node 20 is what npm warned about, and the check sees it too.
-    expect(unsatisfied("20.20.2")).toContain(`node_modules/wrangler@${lock.packages["node_modules/wrangler"]!.version}: node >=22.0.0`);
+    expect(unsatisfied("20.20.2")).toContain(
+      `node_modules/wrangler@${lock.packages["node_modules/wrangler"]!.version}: node >=22.0.0`,
+    );
   });
 
   it("npm ci says nothing about engines, and still fails on a real error", () => {
     const dir = mkdtempSync(join(tmpdir(), "mreg-npmci-"));
     try {
-      for (const file of ["package.json", "package-lock.json", ".npmrc"]) copyFileSync(join(root, file), join(dir, file));
+      for (const file of ["package.json", "package-lock.json", ".npmrc"])
+        copyFileSync(join(root, file), join(dir, file));
       // As a user runs it: from a shell, so on the machine's Node, not the pinned one that
       // `npm test` and `npx` put first on PATH (node_modules/.bin).
-      const PATH = (process.env.PATH ?? "").split(delimiter).filter((p) => !p.endsWith(join("node_modules", ".bin"))).join(delimiter);
+      const PATH = (process.env.PATH ?? "")
+        .split(delimiter)
+        .filter((p) => !p.endsWith(join("node_modules", ".bin")))
+        .join(delimiter);
       const run = () =>
-        spawnSync("npm", ["ci", "--dry-run", "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: dir, encoding: "utf8", timeout: 120_000, env: { ...process.env, PATH } });
+        spawnSync("npm", ["ci", "--dry-run", "--ignore-scripts", "--no-audit", "--no-fund"], {
+          cwd: dir,
+          encoding: "utf8",
+          timeout: 120_000,
+          env: { ...process.env, PATH },
+        });
       const clean = run();
       expect(clean.status, clean.stderr).toBe(0);
       expect(`${clean.stdout}${clean.stderr}`).not.toMatch(/EBADENGINE|npm warn/i);
       // A lockfile out of step with package.json is an error, and it is still shown.
-      const edited = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+      const edited = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+        dependencies: Record<string, string>;
+      };
       edited.dependencies.zod = "3.0.0";
       writeFileSync(join(dir, "package.json"), JSON.stringify(edited, null, 2));
       const broken = run();

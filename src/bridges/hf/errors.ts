@@ -23,7 +23,8 @@ export class HubError extends Error {
 /** The same words for a repo that does not exist and one the token may not see: no hint either way. */
 export const repoNotFound = () => new HubError(404, "Repository not found", "RepoNotFound");
 
-export const revisionNotFound = (revision: string) => new HubError(404, `Invalid rev id: ${revision}`, "RevisionNotFound");
+export const revisionNotFound = (revision: string) =>
+  new HubError(404, `Invalid rev id: ${revision}`, "RevisionNotFound");
 
 /** What the Hub says for a model the token may not see (a RepoNotFound, as for a missing one), and for a missing scope. */
 export const HUB_WORDING: Wording = {
@@ -31,7 +32,8 @@ export const HUB_WORDING: Wording = {
   missingScope: (scope) => new HubError(403, `This token may not read models (it needs the '${scope}' scope)`),
 };
 
-export const entryNotFound = (path: string, commit: string) => new HubError(404, `Entry not found: ${path}`, "EntryNotFound", { "x-repo-commit": commit });
+export const entryNotFound = (path: string, commit: string) =>
+  new HubError(404, `Entry not found: ${path}`, "EntryNotFound", { "x-repo-commit": commit });
 
 /** The answer for an error thrown by a Hub route: its own, or a seam's ProblemError worded for the Hub. */
 export function hubErrorResponse(err: unknown): Response {

@@ -49,5 +49,10 @@ export async function atRevision(c: AppContext, model: string, revision: string)
   const key = c.req.header("x-mreg-key");
   const resolution = key ? resolutionFor(resolved.state, key) : resolutionOfHeaviest(resolved.state);
   if (resolution.digest === null) throw revisionNotFound(revision);
-  return { resolution, commit: commitOf(resolution.digest), pinned: ref.kind === "commit" || ref.kind === "version", staleS: resolved.staleS };
+  return {
+    resolution,
+    commit: commitOf(resolution.digest),
+    pinned: ref.kind === "commit" || ref.kind === "version",
+    staleS: resolved.staleS,
+  };
 }

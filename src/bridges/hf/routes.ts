@@ -70,7 +70,12 @@ async function fileAt(c: AppContext, repo: string[], revision: string, path: str
   headers.set("x-linked-size", String(file.size));
   headers.set("accept-ranges", "bytes");
   // A commit or v<n> names these bytes for ever; an alias may move, so revalidate (the ETag makes that a 304).
-  headers.set("cache-control", at.pinned ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable` : "private, no-cache");
+  headers.set(
+    "cache-control",
+    at.pinned
+      ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable`
+      : "private, no-cache",
+  );
   const download = await openDownload(c.env, file, {
     range: c.req.header("range") ?? null,
     ifNoneMatch: c.req.header("if-none-match") ?? null,
@@ -117,7 +122,12 @@ async function infoAt(c: AppContext, repo: string[], revision: string): Promise<
       ...(card?.metadata.library_name ? { library_name: card.metadata.library_name } : {}),
       ...(card?.metadata.pipeline_tag ? { pipeline_tag: card.metadata.pipeline_tag } : {}),
       ...(card?.data ? { cardData: card.data } : {}),
-      siblings: siblings.map((s) => ({ rfilename: s.path, size: s.size, blobId: s.oid, lfs: { sha256: s.lfs.oid, size: s.lfs.size, pointerSize: s.lfs.pointerSize } })),
+      siblings: siblings.map((s) => ({
+        rfilename: s.path,
+        size: s.size,
+        blobId: s.oid,
+        lfs: { sha256: s.lfs.oid, size: s.lfs.size, pointerSize: s.lfs.pointerSize },
+      })),
     },
     { headers: revisionHeaders(at) },
   );
@@ -143,7 +153,11 @@ async function treeAt(c: AppContext, repo: string[], revision: string, path: str
   const at = await atRevision(c, model, revision);
   const url = new URL(c.req.url);
   const query = parseWith(TreeQuery, Object.fromEntries(url.searchParams), "query parameters");
-  const entries = listing(await treeOf(at.resolution.files), path, query.recursive === "true" || query.recursive === "1" || query.recursive === "True");
+  const entries = listing(
+    await treeOf(at.resolution.files),
+    path,
+    query.recursive === "true" || query.recursive === "1" || query.recursive === "True",
+  );
   if (entries === null) throw entryNotFound(path, at.commit);
   const after = query.cursor ? decodeCursor(query.cursor, TreeCursor).after : null;
   const rest = after === null ? entries : entries.filter((e) => e.path > after);
@@ -157,7 +171,10 @@ async function treeAt(c: AppContext, repo: string[], revision: string, path: str
 }
 
 const PathsBody = z.object({
-  paths: z.union([z.string(), z.array(z.string())]).transform((p) => (Array.isArray(p) ? p : [p])).pipe(z.array(z.string().max(1024)).max(MAX_PATHS)),
+  paths: z
+    .union([z.string(), z.array(z.string())])
+    .transform((p) => (Array.isArray(p) ? p : [p]))
+    .pipe(z.array(z.string().max(1024)).max(MAX_PATHS)),
   expand: z.unknown().optional(),
 });
 
@@ -166,8 +183,11 @@ async function pathsInfoAt(c: AppContext, repo: string[], revision: string): Pro
   const model = modelOf(c, repo);
   await reader(c, model);
   const at = await atRevision(c, model, revision);
-  const form = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase() === "application/x-www-form-urlencoded";
-  const raw = form ? { paths: new URLSearchParams(await readCapped(c.req.raw, MAX_JSON_BYTES)).getAll("paths") } : await readJsonBody(c.req.raw);
+  const form =
+    (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase() === "application/x-www-form-urlencoded";
+  const raw = form
+    ? { paths: new URLSearchParams(await readCapped(c.req.raw, MAX_JSON_BYTES)).getAll("paths") }
+    : await readJsonBody(c.req.raw);
   const { paths } = parseWith(PathsBody, raw, "request body");
   const byPath = new Map<string, TreeEntry>((await treeOf(at.resolution.files)).map((e) => [e.path, e]));
   const found = [...new Set(paths)].flatMap((p) => byPath.get(p.replace(/^\/+|\/+$/g, "")) ?? []);
@@ -181,7 +201,8 @@ async function api(c: AppContext): Promise<Response> {
   const { repo, verb, tail } = parsed;
   const method = c.req.method === "HEAD" ? "GET" : c.req.method;
   if (verb === "paths-info" && method === "POST" && tail.length === 1) return pathsInfoAt(c, repo, tail[0]!);
-  if (method !== "GET") throw new HubError(405, `${c.req.method} is not served here: this registry speaks the Hub's read protocol`);
+  if (method !== "GET")
+    throw new HubError(405, `${c.req.method} is not served here: this registry speaks the Hub's read protocol`);
   if (verb === "info") return infoAt(c, repo, "main");
   if (verb === "revision" && tail.length === 1) return infoAt(c, repo, tail[0]!);
   if (verb === "tree" && tail.length >= 1) return treeAt(c, repo, tail[0]!, tail.slice(1).join("/"));
@@ -198,18 +219,35 @@ export function hubBridge(): Hono<AppEnv> {
   for (const kind of ["resolve", "raw"]) {
     app.get(`/:namespace/:name/${kind}/:revision/:path${MULTI_SEGMENT}`, async (c, next) => {
       if (c.req.param("namespace") !== config(c.env).HF_NAMESPACE) return next();
-      return hub((ctx) => fileAt(ctx, [ctx.req.param("namespace")!, ctx.req.param("name")!], ctx.req.param("revision")!, ctx.req.param("path")!))(c);
+      return hub((ctx) =>
+        fileAt(
+          ctx,
+          [ctx.req.param("namespace")!, ctx.req.param("name")!],
+          ctx.req.param("revision")!,
+          ctx.req.param("path")!,
+        ),
+      )(c);
     });
-    app.get(`/:name/${kind}/:revision/:path${MULTI_SEGMENT}`, hub((c) => fileAt(c, [c.req.param("name")!], c.req.param("revision")!, c.req.param("path")!)));
+    app.get(
+      `/:name/${kind}/:revision/:path${MULTI_SEGMENT}`,
+      hub((c) => fileAt(c, [c.req.param("name")!], c.req.param("revision")!, c.req.param("path")!)),
+    );
     // A two-segment repo id in another namespace, which no route above took.
-    app.get(`/:namespace/:name/${kind}/:revision/:path${MULTI_SEGMENT}`, hub(async () => {
-      throw repoNotFound();
-    }));
+    app.get(
+      `/:namespace/:name/${kind}/:revision/:path${MULTI_SEGMENT}`,
+      hub(async () => {
+        throw repoNotFound();
+      }),
+    );
   }
   app.on(["GET", "POST", "PUT", "DELETE", "PATCH"], `/api/models/:rest${MULTI_SEGMENT}`, hub(api));
   // No repo id at all: still the Hub's miss, not the app's problem+json 404 (found by the fuzzer).
-  app.on(["GET", "POST", "PUT", "DELETE", "PATCH"], "/api/models/", hub(async () => {
-    throw repoNotFound();
-  }));
+  app.on(
+    ["GET", "POST", "PUT", "DELETE", "PATCH"],
+    "/api/models/",
+    hub(async () => {
+      throw repoNotFound();
+    }),
+  );
   return app;
 }

@@ -27,7 +27,10 @@ export function caller(c: AppContext, scope: Scope, access: Access): Promise<Pri
  */
 export function namedModel(principal: Principal, name: string): string {
   if (!ModelName.safeParse(name).success) {
-    throw new MlflowError("RESOURCE_DOES_NOT_EXIST", `Registered Model with name=${name} not found (mreg model names are lower case: ^[a-z0-9][a-z0-9._-]{0,127}$)`);
+    throw new MlflowError(
+      "RESOURCE_DOES_NOT_EXIST",
+      `Registered Model with name=${name} not found (mreg model names are lower case: ^[a-z0-9][a-z0-9._-]{0,127}$)`,
+    );
   }
   return allowedModel(principal, name, modelNotFound);
 }
@@ -38,9 +41,15 @@ export function newModelName(principal: Principal, name: string): string {
   if (!parsed.success) {
     const lower = name.toLowerCase();
     const hint = ModelName.safeParse(lower).success ? ` (try '${lower}')` : "";
-    throw invalid(`Invalid registered model name '${name}': mreg model names match ^[a-z0-9][a-z0-9._-]{0,127}$${hint}`);
+    throw invalid(
+      `Invalid registered model name '${name}': mreg model names match ^[a-z0-9][a-z0-9._-]{0,127}$${hint}`,
+    );
   }
-  return allowedModel(principal, name, (model) => new MlflowError("PERMISSION_DENIED", `This token may not act on model '${model}'`));
+  return allowedModel(
+    principal,
+    name,
+    (model) => new MlflowError("PERMISSION_DENIED", `This token may not act on model '${model}'`),
+  );
 }
 
 /** The request's fields: the query string for GET (repeated names become lists), the JSON body merged over it otherwise. */
@@ -49,9 +58,11 @@ export async function fields(c: AppContext): Promise<Record<string, unknown>> {
   for (const [key, values] of Object.entries(c.req.queries())) query[key] = values.length === 1 ? values[0] : values;
   if (c.req.method === "GET" || c.req.method === "HEAD") return query;
   const body = await readJsonBody(c.req.raw);
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalid("The request body must be a JSON object");
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw invalid("The request body must be a JSON object");
   return { ...query, ...(body as Record<string, unknown>) };
 }
 
 /** `schema` over the request's fields; INVALID_PARAMETER_VALUE (through the validation seam) when they do not fit. */
-export const parse = <S extends z.ZodType>(schema: S, input: Record<string, unknown>): z.output<S> => parseWith(schema, input, "request parameters");
+export const parse = <S extends z.ZodType>(schema: S, input: Record<string, unknown>): z.output<S> =>
+  parseWith(schema, input, "request parameters");

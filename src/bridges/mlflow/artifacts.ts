@@ -25,7 +25,11 @@ const LIST = "/api/2.0/mlflow-artifacts/artifacts";
 
 function artifactPath(path: string): ArtifactPath {
   const parsed = parseArtifactPath(path);
-  if (!parsed) throw new MlflowError("RESOURCE_DOES_NOT_EXIST", `No artifact at '${path}': mreg serves the files of model versions, under models/<model>/versions/<version>`);
+  if (!parsed)
+    throw new MlflowError(
+      "RESOURCE_DOES_NOT_EXIST",
+      `No artifact at '${path}': mreg serves the files of model versions, under models/<model>/versions/<version>`,
+    );
   return parsed;
 }
 
@@ -37,7 +41,12 @@ async function versionFiles(c: AppContext, path: ArtifactPath) {
   // A missing model is worded as a hidden one is (`namedModel`): the same answer for both.
   if (resolved.kind === "no_model") throw modelNotFound(model);
   if (resolved.kind === "no_revision") {
-    throw resolved.unready ? new MlflowError("INVALID_STATE", `Version ${path.version} of ${model} is not READY: its files are not final yet`) : versionNotFound(model, path.version);
+    throw resolved.unready
+      ? new MlflowError(
+          "INVALID_STATE",
+          `Version ${path.version} of ${model} is not READY: its files are not final yet`,
+        )
+      : versionNotFound(model, path.version);
   }
   const target = resolved.state.targets.find((t) => t.version === path.version);
   if (!target) throw versionNotFound(model, path.version);
@@ -56,7 +65,11 @@ async function download(c: AppContext): Promise<Response> {
   const path = artifactPath(c.req.param("path") ?? "");
   const { files } = await versionFiles(c, path);
   const file = files.find((f) => f.path === path.rest);
-  if (!file) throw new MlflowError("RESOURCE_DOES_NOT_EXIST", `No file '${path.rest}' in version ${path.version} of ${path.model}`);
+  if (!file)
+    throw new MlflowError(
+      "RESOURCE_DOES_NOT_EXIST",
+      `No file '${path.rest}' in version ${path.version} of ${path.model}`,
+    );
   const headers = new Headers({
     etag: `"${file.sha256}"`,
     "x-mreg-sha256": file.sha256,
@@ -64,14 +77,26 @@ async function download(c: AppContext): Promise<Response> {
     // A version's files never change once it is ready.
     "cache-control": `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable`,
   });
-  const result = await openDownload(c.env, file, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD" });
+  const result = await openDownload(c.env, file, {
+    range: c.req.header("range") ?? null,
+    ifNoneMatch: c.req.header("if-none-match") ?? null,
+    head: c.req.method === "HEAD",
+  });
   return answerDownload(result, file.size, headers, () => {
-    throw new ProblemError("range_not_satisfiable", `The file has ${file.size} bytes`, {}, { "content-range": `bytes */${file.size}` });
+    throw new ProblemError(
+      "range_not_satisfiable",
+      `The file has ${file.size} bytes`,
+      {},
+      { "content-range": `bytes */${file.size}` },
+    );
   });
 }
 
 const notOffered = async (): Promise<Response> => {
-  throw new MlflowError("ENDPOINT_NOT_FOUND", "mreg's mlflow-artifacts serves downloads only: files reach a version through /v1 (`mreg push`)");
+  throw new MlflowError(
+    "ENDPOINT_NOT_FOUND",
+    "mreg's mlflow-artifacts serves downloads only: files reach a version through /v1 (`mreg push`)",
+  );
 };
 
 export function artifactRoutes(app: Hono<AppEnv>): void {

@@ -40,12 +40,14 @@ export class MlflowError extends Error {
 export const invalid = (message: string) => new MlflowError("INVALID_PARAMETER_VALUE", message);
 
 /** The same words for a model that does not exist and one the token may not see. */
-export const modelNotFound = (name: string) => new MlflowError("RESOURCE_DOES_NOT_EXIST", `Registered Model with name=${name} not found`);
+export const modelNotFound = (name: string) =>
+  new MlflowError("RESOURCE_DOES_NOT_EXIST", `Registered Model with name=${name} not found`);
 
 /** What MLflow says for a model the token may not see (as for a missing one), and for a missing scope. */
 export const MLFLOW_WORDING: Wording = {
   modelNotFound,
-  missingScope: (scope) => new MlflowError("PERMISSION_DENIED", `This token may not do this: it needs the '${scope}' scope`),
+  missingScope: (scope) =>
+    new MlflowError("PERMISSION_DENIED", `This token may not do this: it needs the '${scope}' scope`),
 };
 
 export const versionNotFound = (name: string, version: number | string) =>
@@ -63,7 +65,10 @@ export function mlflowErrorResponse(err: unknown, requestId: string | undefined)
   }
   const headers = new Headers({ "content-type": "application/json", ...error.headers });
   if (error.code === "UNAUTHENTICATED") headers.set("www-authenticate", 'Bearer realm="mreg"');
-  return new Response(JSON.stringify({ error_code: error.code, message: error.message }), { status: error.status, headers });
+  return new Response(JSON.stringify({ error_code: error.code, message: error.message }), {
+    status: error.status,
+    headers,
+  });
 }
 
 interface Check {
@@ -114,7 +119,10 @@ function gateMessage(detail: string, checks: Check[]): string {
   const failed = checks.filter((c) => !c.passed);
   if (failed.length === 0) return detail;
   const parts = failed.map((c) => {
-    const figures = [c.expected !== undefined && c.expected !== null ? `expected ${String(c.expected)}` : null, c.actual !== undefined && c.actual !== null ? `actual ${JSON.stringify(c.actual)}` : null].filter(Boolean);
+    const figures = [
+      c.expected !== undefined && c.expected !== null ? `expected ${String(c.expected)}` : null,
+      c.actual !== undefined && c.actual !== null ? `actual ${JSON.stringify(c.actual)}` : null,
+    ].filter(Boolean);
     return `${c.check}${figures.length ? ` (${figures.join(", ")})` : ""}${c.detail ? `: ${c.detail}` : ""}`;
   });
   return `${detail}. Failed checks: ${parts.join("; ")}`;

@@ -10,12 +10,27 @@ import { AliasProjection, holdersOf } from "../../models/alias-projection";
 import type { D1Handle } from "../../db/session";
 import type { Visibility } from "../../db/visibility";
 import { shownVersion } from "../../domain/alias";
-import { FilterError, MODEL_FILTER, parseFilter, parseOrderBy, VERSION_FILTER, type Clause, type FilterSpec, type OrderItem } from "../../domain/mlflow-filter";
+import {
+  FilterError,
+  MODEL_FILTER,
+  parseFilter,
+  parseOrderBy,
+  VERSION_FILTER,
+  type Clause,
+  type FilterSpec,
+  type OrderItem,
+} from "../../domain/mlflow-filter";
 import type { ModelSearchField } from "../../models/model-store";
 import { TokenMismatch, type Search } from "../../models/search";
 import { VersionStore, type VersionSearchField } from "../../models/version-store";
 import { invalid } from "./errors";
-import { modelVersionJson, registeredModelJson, type MlflowModelVersion, type ModelFacts, type VersionFacts } from "./shapes";
+import {
+  modelVersionJson,
+  registeredModelJson,
+  type MlflowModelVersion,
+  type ModelFacts,
+  type VersionFacts,
+} from "./shapes";
 
 /** One of MLflow's searches: what its filter and `order_by` take, and which store field each of its keys names. */
 interface Dialect<F extends string> {
@@ -38,7 +53,13 @@ export const MODEL_SEARCH: Dialect<ModelSearchField> = {
 export const VERSION_SEARCH: Dialect<VersionSearchField> = {
   spec: VERSION_FILTER,
   orderKeys: ["name", "version_number", "creation_timestamp", "last_updated_timestamp"],
-  fields: { name: "model", run_id: "run_id", version_number: "version", creation_timestamp: "created_at", last_updated_timestamp: "updated_at" },
+  fields: {
+    name: "model",
+    run_id: "run_id",
+    version_number: "version",
+    creation_timestamp: "created_at",
+    last_updated_timestamp: "updated_at",
+  },
 };
 
 /** A search's terms as MLflow spells them. */
@@ -64,7 +85,10 @@ export function storeSearch<F extends string>(terms: SearchTerms, dialect: Diale
   }
   const field = (name: string) => dialect.fields[name]!;
   return {
-    clauses: clauses.map((c) => ({ ...c, field: c.field.kind === "attribute" ? { kind: "attribute", name: field(c.field.name) } : c.field })),
+    clauses: clauses.map((c) => ({
+      ...c,
+      field: c.field.kind === "attribute" ? { kind: "attribute", name: field(c.field.name) } : c.field,
+    })),
     order: order.map((o) => ({ key: field(o.key), ascending: o.ascending })),
     pageToken: terms.pageToken,
     limit: terms.limit,
@@ -87,24 +111,33 @@ export async function searched<T>(run: () => Promise<T>): Promise<T> {
 async function aliasesOf(db: D1Handle, models: readonly string[]) {
   const projected = await new AliasProjection(db).ofModels([...new Set(models)]);
   const byModel = new Map<string, { alias: string; version: number }[]>();
-  for (const { model, alias, value } of projected) byModel.set(model, [...(byModel.get(model) ?? []), { alias, version: shownVersion(value) }]);
+  for (const { model, alias, value } of projected)
+    byModel.set(model, [...(byModel.get(model) ?? []), { alias, version: shownVersion(value) }]);
   return { byModel, holders: holdersOf(projected) };
 }
 
 /** Versions in MLflow's shape, with the aliases that hold each. */
 export async function presentVersions(db: D1Handle, versions: readonly VersionFacts[]): Promise<MlflowModelVersion[]> {
-  const { holders } = await aliasesOf(db, versions.map((v) => v.model));
+  const { holders } = await aliasesOf(
+    db,
+    versions.map((v) => v.model),
+  );
   return versions.map((v) => modelVersionJson(v, holders.get(v.model)?.get(v.version) ?? []));
 }
 
 /** Registered models in MLflow's shape: their latest ready version per stage and their aliases, in two queries for the page. */
 export async function presentModels(db: D1Handle, models: readonly ModelFacts[]) {
   const names = models.map((m) => m.name);
-  const [latest, { byModel, holders }] = await Promise.all([new VersionStore(db).latestPerStage(names), aliasesOf(db, names)]);
+  const [latest, { byModel, holders }] = await Promise.all([
+    new VersionStore(db).latestPerStage(names),
+    aliasesOf(db, names),
+  ]);
   return models.map((m) =>
     registeredModelJson(
       m,
-      latest.filter((v) => v.model === m.name).map((v) => modelVersionJson(v, holders.get(v.model)?.get(v.version) ?? [])),
+      latest
+        .filter((v) => v.model === m.name)
+        .map((v) => modelVersionJson(v, holders.get(v.model)?.get(v.version) ?? [])),
       byModel.get(m.name) ?? [],
     ),
   );

@@ -42,18 +42,30 @@ const MAX_VERSION_RESULTS = 200_000;
 /** The versions one page holds, whatever was asked: the rest follow with `next_page_token`. */
 const VERSION_PAGE = 1000;
 
-const required = (field: string) => ({ error: (issue: { input: unknown }) => (issue.input === undefined ? `Missing value for required parameter '${field}'` : `'${field}' must be a string`) });
+const required = (field: string) => ({
+  error: (issue: { input: unknown }) =>
+    issue.input === undefined ? `Missing value for required parameter '${field}'` : `'${field}' must be a string`,
+});
 const Name = (field = "name") => z.string(required(field)).min(1, `'${field}' must not be empty`).max(256);
 const VersionParam = z
   .union([z.string(), z.number()], required("version"))
   .transform(String)
   .pipe(z.string().regex(/^[1-9][0-9]{0,8}$/, "'version' must be a positive integer"))
   .transform(Number);
-const TagList = z.array(z.object({ key: TagKey, value: TagValue })).max(256).default([]);
+const TagList = z
+  .array(z.object({ key: TagKey, value: TagValue }))
+  .max(256)
+  .default([]);
 const Description = z.string().max(4096).optional();
-const Count = z.union([z.number(), z.string().regex(/^[0-9]{1,9}$/, "must be a whole number")]).transform(Number).pipe(z.number().int());
+const Count = z
+  .union([z.number(), z.string().regex(/^[0-9]{1,9}$/, "must be a whole number")])
+  .transform(Number)
+  .pipe(z.number().int());
 const Strings = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
-const Flag = z.union([z.boolean(), z.enum(["true", "false", "True", "False"]).transform((v) => v.toLowerCase() === "true")]);
+const Flag = z.union([
+  z.boolean(),
+  z.enum(["true", "false", "True", "False"]).transform((v) => v.toLowerCase() === "true"),
+]);
 const OrderBy = Strings.pipe(z.array(z.string().max(256)).max(5)).optional();
 const PageToken = z.string().max(2048).optional();
 
@@ -67,7 +79,11 @@ interface Endpoint {
 const writer = (c: AppContext, principal: Principal, model: string) => ({ env: c.env, principal, model });
 
 /** The version a request names, which the caller may read: RESOURCE_DOES_NOT_EXIST for it, or for its model when that is missing too. */
-async function visibleVersion(c: AppContext, principal: Principal, input: Record<string, unknown>): Promise<VersionFacts> {
+async function visibleVersion(
+  c: AppContext,
+  principal: Principal,
+  input: Record<string, unknown>,
+): Promise<VersionFacts> {
   const { name, version } = parse(z.object({ name: Name(), version: VersionParam }), input);
   const model = namedModel(principal, name);
   const db = queryDb(c);
@@ -82,7 +98,8 @@ async function oneVersion(c: AppContext, v: VersionFacts): Promise<{ model_versi
 
 const stageOf = (text: string): Stage => {
   const stage = fromMlflowStage(text);
-  if (stage === null) throw invalid(`Invalid Model Version stage: ${text}. Value must be one of ${MLFLOW_STAGES.join(", ")}.`);
+  if (stage === null)
+    throw invalid(`Invalid Model Version stage: ${text}. Value must be one of ${MLFLOW_STAGES.join(", ")}.`);
   return stage;
 };
 
@@ -95,7 +112,11 @@ const ENDPOINTS: Record<string, Endpoint> = {
       const body = parse(z.object({ name: Name(), tags: TagList, description: Description }), input);
       const model = newModelName(principal, body.name);
       const tags = parseWith(Tags, tagMap(body.tags), "tags");
-      const record = await createModel(writer(c, principal, model), { kind: "model", description: body.description ?? null, tags });
+      const record = await createModel(writer(c, principal, model), {
+        kind: "model",
+        description: body.description ?? null,
+        tags,
+      });
       return { registered_model: registeredModelJson(record, [], []) };
     },
   },
@@ -115,7 +136,10 @@ const ENDPOINTS: Record<string, Endpoint> = {
       const principal = await caller(c, "write", "write");
       const body = parse(z.object({ name: Name(), description: Description }), input);
       const model = namedModel(principal, body.name);
-      const record = await patchModel(writer(c, principal, model), body.description !== undefined ? { description: body.description } : {});
+      const record = await patchModel(
+        writer(c, principal, model),
+        body.description !== undefined ? { description: body.description } : {},
+      );
       return { registered_model: (await presentModels(queryDb(c), [record]))[0]! };
     },
   },
@@ -132,10 +156,24 @@ const ENDPOINTS: Record<string, Endpoint> = {
     methods: ["GET"],
     async handler(c, input) {
       const principal = await caller(c, "read", "read");
-      const q = parse(z.object({ filter: z.string().optional(), max_results: Count.optional(), order_by: OrderBy, page_token: PageToken }), input);
+      const q = parse(
+        z.object({
+          filter: z.string().optional(),
+          max_results: Count.optional(),
+          order_by: OrderBy,
+          page_token: PageToken,
+        }),
+        input,
+      );
       const limit = q.max_results ?? 100;
-      if (limit < 1 || limit > MAX_MODEL_RESULTS) throw invalid(`Invalid value for request parameter max_results. It must be at most ${MAX_MODEL_RESULTS}, but got value ${limit}`);
-      const search = storeSearch({ filter: q.filter, orderBy: q.order_by, pageToken: q.page_token, limit, visibility: visibilityOf(principal) }, MODEL_SEARCH);
+      if (limit < 1 || limit > MAX_MODEL_RESULTS)
+        throw invalid(
+          `Invalid value for request parameter max_results. It must be at most ${MAX_MODEL_RESULTS}, but got value ${limit}`,
+        );
+      const search = storeSearch(
+        { filter: q.filter, orderBy: q.order_by, pageToken: q.page_token, limit, visibility: visibilityOf(principal) },
+        MODEL_SEARCH,
+      );
       const { models, next } = await searched(() => new ModelStore(queryDb(c)).search(search));
       return { registered_models: await presentModels(queryDb(c), models), ...(next ? { next_page_token: next } : {}) };
     },
@@ -150,7 +188,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
       const stages = q.stages?.length ? new Set(q.stages.map(stageOf)) : null;
       const db = queryDb(c);
       if (!(await new ModelStore(db).exists(model))) throw modelNotFound(model);
-      const latest = (await new VersionStore(db).latestPerStage([model])).filter((v) => stages === null || stages.has(v.stage));
+      const latest = (await new VersionStore(db).latestPerStage([model])).filter(
+        (v) => stages === null || stages.has(v.stage),
+      );
       return { model_versions: await presentVersions(db, latest) };
     },
   },
@@ -183,7 +223,12 @@ const ENDPOINTS: Record<string, Endpoint> = {
         return {};
       }
       const body = parse(z.object({ name: Name(), alias: SettableAliasName, version: VersionParam }), input);
-      await setAlias(writer(c, principal, namedModel(principal, body.name)), body.alias, { version: body.version, split: null }, { reason: null });
+      await setAlias(
+        writer(c, principal, namedModel(principal, body.name)),
+        body.alias,
+        { version: body.version, split: null },
+        { reason: null },
+      );
       return {};
     },
   },
@@ -207,7 +252,11 @@ const ENDPOINTS: Record<string, Endpoint> = {
       const model = namedModel(principal, body.name);
       const lineage = parseWith(
         Lineage,
-        { source: body.source, ...(body.run_id ? { run_id: body.run_id } : {}), ...(body.run_link ? { run_url: body.run_link } : {}) },
+        {
+          source: body.source,
+          ...(body.run_id ? { run_id: body.run_id } : {}),
+          ...(body.run_link ? { run_url: body.run_link } : {}),
+        },
         "source, run_id and run_link (run_link must be an absolute URL)",
       );
       const { record } = await createVersion(writer(c, principal, model), {
@@ -230,7 +279,11 @@ const ENDPOINTS: Record<string, Endpoint> = {
     async handler(c, input) {
       const principal = await caller(c, "write", "write");
       const body = parse(z.object({ name: Name(), version: VersionParam, description: Description }), input);
-      const record = await patchVersion(writer(c, principal, namedModel(principal, body.name)), body.version, body.description !== undefined ? { description: body.description } : {});
+      const record = await patchVersion(
+        writer(c, principal, namedModel(principal, body.name)),
+        body.version,
+        body.description !== undefined ? { description: body.description } : {},
+      );
       return oneVersion(c, record);
     },
   },
@@ -247,25 +300,55 @@ const ENDPOINTS: Record<string, Endpoint> = {
     methods: ["GET"],
     async handler(c, input) {
       const principal = await caller(c, "read", "read");
-      const q = parse(z.object({ filter: z.string().optional(), max_results: Count.optional(), order_by: OrderBy, page_token: PageToken }), input);
+      const q = parse(
+        z.object({
+          filter: z.string().optional(),
+          max_results: Count.optional(),
+          order_by: OrderBy,
+          page_token: PageToken,
+        }),
+        input,
+      );
       const asked = q.max_results ?? 10_000;
-      if (asked < 1 || asked > MAX_VERSION_RESULTS) throw invalid(`Invalid value for request parameter max_results. It must be at most ${MAX_VERSION_RESULTS}, but got value ${asked}`);
+      if (asked < 1 || asked > MAX_VERSION_RESULTS)
+        throw invalid(
+          `Invalid value for request parameter max_results. It must be at most ${MAX_VERSION_RESULTS}, but got value ${asked}`,
+        );
       const limit = Math.min(asked, VERSION_PAGE);
-      const search = storeSearch({ filter: q.filter, orderBy: q.order_by, pageToken: q.page_token, limit, visibility: visibilityOf(principal) }, VERSION_SEARCH);
+      const search = storeSearch(
+        { filter: q.filter, orderBy: q.order_by, pageToken: q.page_token, limit, visibility: visibilityOf(principal) },
+        VERSION_SEARCH,
+      );
       const { versions, next } = await searched(() => new VersionStore(queryDb(c)).search(search));
-      return { model_versions: await presentVersions(queryDb(c), versions), ...(next ? { next_page_token: next } : {}) };
+      return {
+        model_versions: await presentVersions(queryDb(c), versions),
+        ...(next ? { next_page_token: next } : {}),
+      };
     },
   },
   "model-versions/transition-stage": {
     methods: ["POST"],
     async handler(c, input) {
       const principal = await caller(c, "promote", "write");
-      const body = parse(z.object({ name: Name(), version: VersionParam, stage: Name("stage"), archive_existing_versions: Flag.default(false) }), input);
+      const body = parse(
+        z.object({
+          name: Name(),
+          version: VersionParam,
+          stage: Name("stage"),
+          archive_existing_versions: Flag.default(false),
+        }),
+        input,
+      );
       const stage = stageOf(body.stage);
       if (body.archive_existing_versions && stage !== "staging" && stage !== "production") {
-        throw invalid(`Model version transition cannot archive existing model versions because '${body.stage}' is not an Active stage. Valid stages are Staging, Production`);
+        throw invalid(
+          `Model version transition cannot archive existing model versions because '${body.stage}' is not an Active stage. Valid stages are Staging, Production`,
+        );
       }
-      const record = await setStage(writer(c, principal, namedModel(principal, body.name)), body.version, stage, { archiveExisting: body.archive_existing_versions, reason: null });
+      const record = await setStage(writer(c, principal, namedModel(principal, body.name)), body.version, stage, {
+        archiveExisting: body.archive_existing_versions,
+        reason: null,
+      });
       return oneVersion(c, record);
     },
   },
@@ -274,7 +357,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
     async handler(c, input) {
       const principal = await caller(c, "write", "write");
       const body = parse(z.object({ name: Name(), version: VersionParam, key: TagKey, value: TagValue }), input);
-      await patchVersion(writer(c, principal, namedModel(principal, body.name)), body.version, { tags: { [body.key]: body.value } });
+      await patchVersion(writer(c, principal, namedModel(principal, body.name)), body.version, {
+        tags: { [body.key]: body.value },
+      });
       return {};
     },
   },
@@ -283,7 +368,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
     async handler(c, input) {
       const principal = await caller(c, "write", "write");
       const body = parse(z.object({ name: Name(), version: VersionParam, key: TagKey }), input);
-      await patchVersion(writer(c, principal, namedModel(principal, body.name)), body.version, { tags: { [body.key]: null } });
+      await patchVersion(writer(c, principal, namedModel(principal, body.name)), body.version, {
+        tags: { [body.key]: null },
+      });
       return {};
     },
   },
@@ -307,7 +394,8 @@ async function aliasVersion(c: AppContext, input: Record<string, unknown>): Prom
   const model = namedModel(principal, q.name);
   const resolved = await lookup(requestContext(c), model, referenceTo(q.alias));
   if (resolved.kind === "no_model") throw modelNotFound(model);
-  if (resolved.kind === "no_revision") throw new MlflowError("RESOURCE_DOES_NOT_EXIST", `Registered model alias ${q.alias} not found.`);
+  if (resolved.kind === "no_revision")
+    throw new MlflowError("RESOURCE_DOES_NOT_EXIST", `Registered model alias ${q.alias} not found.`);
   if (resolved.staleS !== null) c.header("x-mreg-stale", String(resolved.staleS));
   const { version } = resolutionOfHeaviest(resolved.state);
   const facts = await new VersionStore(queryDb(c)).head(model, version);
@@ -322,11 +410,15 @@ async function dispatch(c: AppContext): Promise<Response> {
   const rest = c.req.param("rest") ?? "";
   const endpoint = Object.hasOwn(ENDPOINTS, rest) ? ENDPOINTS[rest]! : undefined;
   if (!endpoint) {
-    const message = rest === "registered-models/rename" ? "Renaming a registered model is not offered: mreg model names are permanent" : `${NOT_OFFERED} (no endpoint ${rest})`;
+    const message =
+      rest === "registered-models/rename"
+        ? "Renaming a registered model is not offered: mreg model names are permanent"
+        : `${NOT_OFFERED} (no endpoint ${rest})`;
     throw new MlflowError("ENDPOINT_NOT_FOUND", message);
   }
   const method = c.req.method === "HEAD" ? "GET" : c.req.method;
-  if (!endpoint.methods.includes(method)) throw new MlflowError("ENDPOINT_NOT_FOUND", `${rest} takes ${endpoint.methods.join(" or ")}, not ${c.req.method}`);
+  if (!endpoint.methods.includes(method))
+    throw new MlflowError("ENDPOINT_NOT_FOUND", `${rest} takes ${endpoint.methods.join(" or ")}, not ${c.req.method}`);
   return c.json(await endpoint.handler(c, await fields(c)));
 }
 

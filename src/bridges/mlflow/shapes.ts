@@ -5,7 +5,16 @@
  * `version` as a string, enums by name, and fields that are not set left out (proto2: a
  * description that was never set is absent, not null).
  */
-import { downloadUri, epochMs, tagList, toMlflowStage, toMlflowStatus, type MlflowStage, type MlflowStatus, type TagEntry } from "../../domain/mlflow";
+import {
+  downloadUri,
+  epochMs,
+  tagList,
+  toMlflowStage,
+  toMlflowStatus,
+  type MlflowStage,
+  type MlflowStatus,
+  type TagEntry,
+} from "../../domain/mlflow";
 import type { ModelRecord } from "../../domain/model";
 import type { VersionHead } from "../../domain/version";
 
@@ -13,7 +22,19 @@ import type { VersionHead } from "../../domain/version";
 export type ModelFacts = Pick<ModelRecord, "name" | "description" | "tags" | "created_at" | "updated_at">;
 
 /** What MLflow shows of a version (no files). */
-export type VersionFacts = Pick<VersionHead, "model" | "version" | "status" | "stage" | "description" | "tags" | "lineage" | "created_at" | "created_by" | "updated_at">;
+export type VersionFacts = Pick<
+  VersionHead,
+  | "model"
+  | "version"
+  | "status"
+  | "stage"
+  | "description"
+  | "tags"
+  | "lineage"
+  | "created_at"
+  | "created_by"
+  | "updated_at"
+>;
 
 export interface MlflowModelVersion {
   name: string;
@@ -76,7 +97,11 @@ export function modelVersionJson(v: VersionFacts, aliases: readonly string[]): M
   };
 }
 
-export function registeredModelJson(m: ModelFacts, latest: MlflowModelVersion[], aliases: readonly { alias: string; version: number }[]): MlflowRegisteredModel {
+export function registeredModelJson(
+  m: ModelFacts,
+  latest: MlflowModelVersion[],
+  aliases: readonly { alias: string; version: number }[],
+): MlflowRegisteredModel {
   return {
     name: m.name,
     creation_timestamp: epochMs(m.created_at),

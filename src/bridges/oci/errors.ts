@@ -41,17 +41,27 @@ export class OciError extends Error {
 }
 
 /** The same words for a model that does not exist and one the token may not see: no hint either way. */
-export const nameUnknown = (name: string) => new OciError(404, "NAME_UNKNOWN", "repository name not known to registry", {}, { name });
+export const nameUnknown = (name: string) =>
+  new OciError(404, "NAME_UNKNOWN", "repository name not known to registry", {}, { name });
 
 /** What the distribution spec says for a model the token may not see (NAME_UNKNOWN, as for a missing one), and for a missing scope. */
 export const OCI_WORDING: Wording = {
   modelNotFound: nameUnknown,
-  missingScope: (scope) => new OciError(403, "DENIED", "requested access to the resource is denied", {}, `This token needs the '${scope}' scope`),
+  missingScope: (scope) =>
+    new OciError(
+      403,
+      "DENIED",
+      "requested access to the resource is denied",
+      {},
+      `This token needs the '${scope}' scope`,
+    ),
 };
 
-export const manifestUnknown = (reference: string) => new OciError(404, "MANIFEST_UNKNOWN", "manifest unknown", {}, { reference });
+export const manifestUnknown = (reference: string) =>
+  new OciError(404, "MANIFEST_UNKNOWN", "manifest unknown", {}, { reference });
 
-export const blobUnknown = (digest: string) => new OciError(404, "BLOB_UNKNOWN", "blob unknown to registry", {}, { digest });
+export const blobUnknown = (digest: string) =>
+  new OciError(404, "BLOB_UNKNOWN", "blob unknown to registry", {}, { digest });
 
 /** The challenge a 401 carries: where to get a token, and (on a repository's route) for what. */
 export function challenge(origin: string, scope?: string): string {
@@ -73,7 +83,13 @@ export function ociErrorResponse(err: unknown, origin: string, scope?: string): 
 function fromProblem(err: ProblemError, origin: string, scope?: string): OciError {
   switch (err.code) {
     case "unauthenticated":
-      return new OciError(401, "UNAUTHORIZED", "authentication required", { "www-authenticate": challenge(origin, scope) }, err.detail);
+      return new OciError(
+        401,
+        "UNAUTHORIZED",
+        "authentication required",
+        { "www-authenticate": challenge(origin, scope) },
+        err.detail,
+      );
     case "forbidden":
       return new OciError(403, "DENIED", "requested access to the resource is denied", {}, err.detail);
     case "unavailable":

@@ -43,30 +43,64 @@ async function atTag(c: AppContext, model: string, tag: string, reference: TagRe
  * one primary-key read. A version whose digest D1 lacks has the model's object record it, after
  * the answer.
  */
-export async function manifestOfTag(c: AppContext, principal: Principal, model: string, tag: string, reference: TagReference): Promise<BuiltManifest> {
+export async function manifestOfTag(
+  c: AppContext,
+  principal: Principal,
+  model: string,
+  tag: string,
+  reference: TagReference,
+): Promise<BuiltManifest> {
   const resolution = await atTag(c, model, tag, reference);
   const row = await new VersionStore(queryDb(c)).manifestRow(model, resolution.version);
   if (!row || row.status !== "ready" || row.readyAt === null || row.digest === null) {
     // The model's object says ready, D1 does not yet: its projection is behind (the flush is retried).
-    throw new ProblemError("unavailable", `Version ${resolution.version} of '${model}' is being recorded; try again`, {}, { "retry-after": "1" });
+    throw new ProblemError(
+      "unavailable",
+      `Version ${resolution.version} of '${model}' is being recorded; try again`,
+      {},
+      { "retry-after": "1" },
+    );
   }
-  const built = await buildManifest({ model, version: resolution.version, digest: row.digest, readyAt: row.readyAt, files: resolution.files });
+  const built = await buildManifest({
+    model,
+    version: resolution.version,
+    digest: row.digest,
+    readyAt: row.readyAt,
+    files: resolution.files,
+  });
   if (row.ociDigest === null) {
     const recording = recordOciDigests({ env: c.env, principal, model }, [resolution.version]);
-    c.executionCtx.waitUntil(recording.catch((err: unknown) => console.error(`OCI manifest digest of ${model} v${resolution.version} not recorded`, err)));
-  } else if (row.ociDigest !== built.digest) console.error(`OCI manifest of ${model} v${resolution.version}: built ${built.digest}, recorded ${row.ociDigest}`);
+    c.executionCtx.waitUntil(
+      recording.catch((err: unknown) =>
+        console.error(`OCI manifest digest of ${model} v${resolution.version} not recorded`, err),
+      ),
+    );
+  } else if (row.ociDigest !== built.digest)
+    console.error(`OCI manifest of ${model} v${resolution.version}: built ${built.digest}, recorded ${row.ociDigest}`);
   return built;
 }
 
 /** The manifest with this digest: one indexed read to its version (after a one-time backfill of versions older than the column). */
-export async function manifestOfDigest(c: AppContext, principal: Principal, model: string, digest: string): Promise<BuiltManifest> {
+export async function manifestOfDigest(
+  c: AppContext,
+  principal: Principal,
+  model: string,
+  digest: string,
+): Promise<BuiltManifest> {
   const versions = new VersionStore(queryDb(c));
   let version = await versions.versionOfManifest(model, digest);
   if (version === null) version = (await backfill(c, principal, model)).get(digest) ?? null;
   if (version === null) throw await missing(c, model, manifestUnknown(digest));
   const record = await versions.get(model, version);
-  if (!record || record.status !== "ready" || record.digest === null || record.ready_at === null) throw manifestUnknown(digest);
-  const built = await buildManifest({ model, version, digest: record.digest, readyAt: record.ready_at, files: record.files });
+  if (!record || record.status !== "ready" || record.digest === null || record.ready_at === null)
+    throw manifestUnknown(digest);
+  const built = await buildManifest({
+    model,
+    version,
+    digest: record.digest,
+    readyAt: record.ready_at,
+    files: record.files,
+  });
   if (built.digest !== digest) {
     console.error(`OCI manifest of ${model} v${version}: built ${built.digest}, recorded ${digest}`);
     throw manifestUnknown(digest);
@@ -87,7 +121,8 @@ async function backfill(c: AppContext, principal: Principal, model: string): Pro
   for (let step = 0; step < BACKFILL_STEPS; step++) {
     const lacking = await versions.withoutManifestDigest(model, before, BACKFILL_PAGE);
     if (lacking.length === 0) break;
-    for (const { version, digest } of await recordOciDigests({ env: c.env, principal, model }, lacking)) found.set(digest, version);
+    for (const { version, digest } of await recordOciDigests({ env: c.env, principal, model }, lacking))
+      found.set(digest, version);
     if (lacking.length < BACKFILL_PAGE) break;
     before = lacking[lacking.length - 1];
   }

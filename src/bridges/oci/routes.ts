@@ -47,7 +47,16 @@ import { ModelStore } from "../../models/model-store";
 import { VersionStore } from "../../models/version-store";
 import { lookupAll, requestContext } from "../../resolve/service";
 import { authenticated, caller, presentedToken } from "../caller";
-import { API_VERSION_HEADER, blobUnknown, manifestUnknown, nameUnknown, OCI_WORDING, OciError, ociErrorResponse, SERVICE } from "./errors";
+import {
+  API_VERSION_HEADER,
+  blobUnknown,
+  manifestUnknown,
+  nameUnknown,
+  OCI_WORDING,
+  OciError,
+  ociErrorResponse,
+  SERVICE,
+} from "./errors";
 import { manifestOfDigest, manifestOfTag, missing } from "./manifests";
 import { MULTI_SEGMENT } from "../../http/api";
 
@@ -96,16 +105,28 @@ const TokenQuery = z.object({
  */
 async function token(c: AppContext): Promise<Response> {
   const url = new URL(c.req.url);
-  parseWith(TokenQuery, { ...Object.fromEntries(url.searchParams), scope: url.searchParams.getAll("scope") }, "query parameters");
+  parseWith(
+    TokenQuery,
+    { ...Object.fromEntries(url.searchParams), scope: url.searchParams.getAll("scope") },
+    "query parameters",
+  );
   const basic = { "www-authenticate": `Basic realm="${SERVICE}"` };
   let presented;
   try {
     presented = await presentedToken(c);
   } catch (err) {
-    if (err instanceof ProblemError && err.code === "unauthenticated") throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, err.detail);
+    if (err instanceof ProblemError && err.code === "unauthenticated")
+      throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, err.detail);
     throw err;
   }
-  if (presented === null) throw new OciError(401, "UNAUTHORIZED", "authentication required", basic, "Send Basic with an mreg token as the password (any user name), or Bearer");
+  if (presented === null)
+    throw new OciError(
+      401,
+      "UNAUTHORIZED",
+      "authentication required",
+      basic,
+      "Send Basic with an mreg token as the password (any user name), or Bearer",
+    );
   const { token, exp } = presented;
   const now = Date.now();
   const expiresIn = Math.max(0, Math.floor(exp - now / 1000));
@@ -127,7 +148,14 @@ function pageQuery(c: AppContext): { n: number; last: string | null } {
   const url = new URL(c.req.url);
   const raw = Object.fromEntries(url.searchParams);
   const parsed = PageQuery.safeParse(raw);
-  if (!parsed.success) throw new OciError(400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", {}, { n: raw.n ?? null });
+  if (!parsed.success)
+    throw new OciError(
+      400,
+      "PAGINATION_NUMBER_INVALID",
+      "invalid number of results requested",
+      {},
+      { n: raw.n ?? null },
+    );
   return { n: Math.min(parsed.data.n ?? MAX_PAGE, MAX_PAGE), last: parsed.data.last ?? null };
 }
 
@@ -140,7 +168,15 @@ function nextLink(path: string, n: number, last: string): string {
 async function catalog(c: AppContext): Promise<Response> {
   const principal = await caller(c, OCI_WORDING, { scope: "read", access: "read" });
   const { n, last } = pageQuery(c);
-  const rows = n === 0 ? [] : await new ModelStore(queryDb(c)).list({ tags: [], visibility: visibilityOf(principal), after: last ?? undefined, limit: n });
+  const rows =
+    n === 0
+      ? []
+      : await new ModelStore(queryDb(c)).list({
+          tags: [],
+          visibility: visibilityOf(principal),
+          after: last ?? undefined,
+          limit: n,
+        });
   const page = rows.slice(0, n).map((r) => r.name);
   const headers = new Headers();
   if (rows.length > n) headers.set("link", nextLink("/v2/_catalog", n, page[page.length - 1]!));
@@ -159,7 +195,11 @@ async function tags(c: AppContext, model: string): Promise<Response> {
   const [ready, aliases, stages] = await Promise.all([
     new VersionStore(db).readyVersions(model),
     new AliasProjection(db).ofModels([model]),
-    lookupAll(requestContext(c), model, NAMED_STAGES.map((stage) => ({ kind: "alias", alias: stage }))),
+    lookupAll(
+      requestContext(c),
+      model,
+      NAMED_STAGES.map((stage) => ({ kind: "alias", alias: stage })),
+    ),
   ]);
   if (stages.some((s) => s.kind === "no_model")) throw nameUnknown(model);
   const readySet = new Set(ready);
@@ -202,7 +242,10 @@ async function manifest(c: AppContext, model: string, referenceText: string): Pr
     "content-length": String(bytes.byteLength),
     etag: `"${built.digest}"`,
     // A digest names these bytes for ever; a tag may move, so revalidate (the ETag makes that a 304).
-    "cache-control": reference.kind === "digest" ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable` : "private, no-cache",
+    "cache-control":
+      reference.kind === "digest"
+        ? `${config(c.env).PUBLIC_READ ? "public" : "private"}, max-age=31536000, immutable`
+        : "private, no-cache",
   });
   if (etagMatches(c.req.header("if-none-match") ?? null, built.digest)) {
     headers.delete("content-length");
@@ -212,7 +255,9 @@ async function manifest(c: AppContext, model: string, referenceText: string): Pr
 }
 
 function etagMatches(header: string | null, digest: string): boolean {
-  return header !== null && header.split(",").some((t) => t.trim().replace(/^W\//, "") === `"${digest}"` || t.trim() === "*");
+  return (
+    header !== null && header.split(",").some((t) => t.trim().replace(/^W\//, "") === `"${digest}"` || t.trim() === "*")
+  );
 }
 
 // ---- blobs ----------------------------------------------------------------------------------
@@ -220,7 +265,8 @@ function etagMatches(header: string | null, digest: string): boolean {
 /** `GET|HEAD /v2/{model}/blobs/{digest}`: a file a ready version of this model holds, or the empty config. */
 async function blob(c: AppContext, model: string, digest: string): Promise<Response> {
   await reader(c, model);
-  if (!DIGEST.test(digest)) throw new OciError(400, "DIGEST_INVALID", "provided digest is not a sha256 digest", {}, { digest });
+  if (!DIGEST.test(digest))
+    throw new OciError(400, "DIGEST_INVALID", "provided digest is not a sha256 digest", {}, { digest });
   const headers = new Headers({
     "docker-content-digest": digest,
     etag: `"${digest.slice("sha256:".length)}"`,
@@ -236,10 +282,25 @@ async function blob(c: AppContext, model: string, digest: string): Promise<Respo
   const sha256 = digest.slice("sha256:".length);
   const size = await new VersionStore(queryDb(c)).readyFileSize(model, sha256);
   if (size === null) throw await missing(c, model, blobUnknown(digest));
-  const download = await openDownload(c.env, { sha256, size }, { range: c.req.header("range") ?? null, ifNoneMatch: c.req.header("if-none-match") ?? null, head: c.req.method === "HEAD", readAhead: true });
+  const download = await openDownload(
+    c.env,
+    { sha256, size },
+    {
+      range: c.req.header("range") ?? null,
+      ifNoneMatch: c.req.header("if-none-match") ?? null,
+      head: c.req.method === "HEAD",
+      readAhead: true,
+    },
+  );
   return answerDownload(download, size, headers, () => {
     if (size === 0) return emptyFileAnswer(headers);
-    throw new OciError(416, "RANGE_INVALID", "requested range not satisfiable", { ...Object.fromEntries(headers), "content-range": `bytes */${size}` }, { size });
+    throw new OciError(
+      416,
+      "RANGE_INVALID",
+      "requested range not satisfiable",
+      { ...Object.fromEntries(headers), "content-range": `bytes */${size}` },
+      { size },
+    );
   });
 }
 
@@ -250,7 +311,10 @@ type Route = { kind: "tags" | "manifest" | "blob"; name: string; arg: string } |
 /** Splits `/v2/<name>/<kind>/<arg>`; the name is everything before the last `/manifests/`, `/blobs/` or `/tags/list`. */
 function route(rest: string): Route {
   if (rest.endsWith("/tags/list")) return { kind: "tags", name: rest.slice(0, -"/tags/list".length), arg: "" };
-  for (const [marker, kind] of [["/manifests/", "manifest"], ["/blobs/", "blob"]] as const) {
+  for (const [marker, kind] of [
+    ["/manifests/", "manifest"],
+    ["/blobs/", "blob"],
+  ] as const) {
     const at = rest.lastIndexOf(marker);
     if (at > 0) {
       const arg = rest.slice(at + marker.length);
@@ -295,7 +359,13 @@ const noRoute = oci(async (c) => {
 });
 
 const unsupported = oci(async (c) => {
-  throw new OciError(405, "UNSUPPORTED", "this registry serves pulls only", { allow: "GET, HEAD" }, { method: c.req.method });
+  throw new OciError(
+    405,
+    "UNSUPPORTED",
+    "this registry serves pulls only",
+    { allow: "GET, HEAD" },
+    { method: c.req.method },
+  );
 });
 
 /** The sub-app, mounted after `/v1` and the web UI. HEAD is served by the GET routes (Hono drops the body, keeps the headers). */

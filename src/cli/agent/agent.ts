@@ -59,7 +59,10 @@ export class Agent {
     private readonly config: AgentConfig,
     private readonly log: Log,
   ) {
-    this.signaler = new Signaler((signal) => client.guards.signal(config.model, config.alias, signal, AbortSignal.timeout(10_000)), config.key);
+    this.signaler = new Signaler(
+      (signal) => client.guards.signal(config.model, config.alias, signal, AbortSignal.timeout(10_000)),
+      config.key,
+    );
     this.state = {
       model: config.model,
       alias: config.alias,
@@ -99,14 +102,23 @@ export class Agent {
     const m = version === null ? null : this.layout.manifest(version);
     if (m) {
       this.state.current = { version: m.version, digest: m.digest, since: m.served_at };
-      this.log.info("serving", { version: m.version, since: m.served_at }, `serving v${m.version} from ${this.layout.dir} (current since ${m.served_at ?? "?"})`);
+      this.log.info(
+        "serving",
+        { version: m.version, since: m.served_at },
+        `serving v${m.version} from ${this.layout.dir} (current since ${m.served_at ?? "?"})`,
+      );
     }
     this.state.held = (await this.layout.held()).map((h) => h.version);
   }
 
   /** Follows the alias and keeps `current` in step until `stop` aborts; then finishes the step under way. */
   async run(stop: AbortSignal): Promise<void> {
-    const following = follow(this.client, { model: this.config.model, alias: this.config.alias, ...(this.config.key ? { key: this.config.key } : {}) }, this.handlers(), stop);
+    const following = follow(
+      this.client,
+      { model: this.config.model, alias: this.config.alias, ...(this.config.key ? { key: this.config.key } : {}) },
+      this.handlers(),
+      stop,
+    );
     stop.addEventListener(
       "abort",
       () => {
@@ -140,7 +152,14 @@ export class Agent {
     if (reachable) r.lastContact = Date.now();
     const detail = error?.detail ?? null;
     if (detail !== r.error) {
-      if (detail) this.log.warn(reachable ? "registry_refuses" : "registry_unreachable", { error: detail }, reachable ? `the registry refuses: ${detail}` : `the registry cannot be reached: ${detail}${this.state.current ? `; still serving v${this.state.current.version}` : ""}`);
+      if (detail)
+        this.log.warn(
+          reachable ? "registry_refuses" : "registry_unreachable",
+          { error: detail },
+          reachable
+            ? `the registry refuses: ${detail}`
+            : `the registry cannot be reached: ${detail}${this.state.current ? `; still serving v${this.state.current.version}` : ""}`,
+        );
       else if (r.error) this.log.info("registry_back", {}, "the registry answers again");
       r.error = detail;
     }
@@ -161,7 +180,11 @@ export class Agent {
     this.state.target = { version: event.version, generation: event.generation, digest: event.digest };
     if (changed) {
       const now = event.version === null ? "nothing" : `v${event.version}`;
-      this.log.info("target", { version: event.version, generation: event.generation, via, event: event.event }, `${this.config.uri} → ${now} (${event.event}, generation ${event.generation}, via ${via})`);
+      this.log.info(
+        "target",
+        { version: event.version, generation: event.generation, via, event: event.event },
+        `${this.config.uri} → ${now} (${event.event}, generation ${event.generation}, via ${via})`,
+      );
     }
     if (this.inflight && this.inflight.version !== event.version) this.inflight.controller.abort();
     // A failure of a version no longer named is history (the last error keeps it); named again, it is tried at once.
@@ -225,10 +248,21 @@ export class Agent {
     this.inflight = { version: n, controller };
     let manifest: Manifest;
     try {
-      manifest = await prepare(this.client, this.layout, this.config.model, target, this.syncOptions(), controller.signal);
+      manifest = await prepare(
+        this.client,
+        this.layout,
+        this.config.model,
+        target,
+        this.syncOptions(),
+        controller.signal,
+      );
     } catch (err) {
       if (controller.signal.aborted) {
-        this.log.info("sync_paused", { version: n }, `v${n}: ${stop.aborted ? "stopping" : "no longer wanted"}; what was fetched stays in .incoming for later`);
+        this.log.info(
+          "sync_paused",
+          { version: n },
+          `v${n}: ${stop.aborted ? "stopping" : "no longer wanted"}; what was fetched stays in .incoming for later`,
+        );
         return;
       }
       this.fail(n, "transfer", message(err));
@@ -241,7 +275,11 @@ export class Agent {
     if (stop.aborted || this.desired?.version !== n) return;
     const previous = this.state.current?.version ?? null;
     await this.switchTo(manifest);
-    this.log.info("switched", { version: n, previous }, `switched current to v${n}${previous !== null ? ` (from v${previous})` : ""}`);
+    this.log.info(
+      "switched",
+      { version: n, previous },
+      `switched current to v${n}${previous !== null ? ` (from v${previous})` : ""}`,
+    );
     const hook = await this.runHooks(manifest, previous, "switch");
     if (hook.ok) {
       // Serving what the registry names: no older failure matters any more.
@@ -251,11 +289,24 @@ export class Agent {
       const back = previous === null ? null : this.layout.manifest(previous);
       if (back) {
         await this.switchTo(back);
-        this.log.warn("switched_back", { version: back.version, refused: n, reason: hook.reason }, `v${n} refused: ${hook.reason}; switched current back to v${back.version}`);
+        this.log.warn(
+          "switched_back",
+          { version: back.version, refused: n, reason: hook.reason },
+          `v${n} refused: ${hook.reason}; switched current back to v${back.version}`,
+        );
         const again = await this.runHooks(back, n, "switch-back");
-        if (!again.ok) this.log.warn("hook_failed", { version: back.version, reason: again.reason }, `the hook failed for v${back.version} too: ${again.reason}`);
+        if (!again.ok)
+          this.log.warn(
+            "hook_failed",
+            { version: back.version, reason: again.reason },
+            `the hook failed for v${back.version} too: ${again.reason}`,
+          );
       } else {
-        this.log.warn("hook_failed", { version: n, reason: hook.reason }, `v${n} refused: ${hook.reason}; nothing to switch back to, so current stays at v${n}`);
+        this.log.warn(
+          "hook_failed",
+          { version: n, reason: hook.reason },
+          `v${n} refused: ${hook.reason}; nothing to switch back to, so current stays at v${n}`,
+        );
       }
       this.fail(n, "hook", hook.reason);
     }
@@ -278,7 +329,11 @@ export class Agent {
     this.state.failure = recordFailure(this.state.failure, version, kind, why, Date.now());
     this.state.lastError = { at: new Date().toISOString(), message: `v${version}: ${why}` };
     const retry = Math.round((this.state.failure.nextAt - Date.now()) / 1000);
-    this.log.warn(kind === "hook" ? "hook_failed" : "sync_failed", { version, reason: why, attempts: this.state.failure.attempts, retry_in_s: retry }, `v${version}: ${why}; trying again in ${retry} s`);
+    this.log.warn(
+      kind === "hook" ? "hook_failed" : "sync_failed",
+      { version, reason: why, attempts: this.state.failure.attempts, retry_in_s: retry },
+      `v${version}: ${why}; trying again in ${retry} s`,
+    );
   }
 
   private async switchTo(m: Manifest): Promise<void> {
@@ -301,7 +356,9 @@ export class Agent {
         MREG_ALIAS: this.config.alias,
         MREG_DIGEST: m.digest ?? "",
       };
-      const r = await runExec(exec, env, hookTimeoutMs, (line) => this.log.info("hook_output", { version: m.version, line }, line));
+      const r = await runExec(exec, env, hookTimeoutMs, (line) =>
+        this.log.info("hook_output", { version: m.version, line }, line),
+      );
       if (!r.ok) return r;
     }
     if (notify) {
@@ -324,7 +381,8 @@ export class Agent {
       await this.layout.remove(v);
       this.log.info("removed", { version: v }, `removed v${v} (--keep ${this.config.keep})`);
     }
-    for (const v of incomingToRemove(await this.layout.incomingVersions(), this.desired?.version ?? null)) await this.layout.removeIncoming(v);
+    for (const v of incomingToRemove(await this.layout.incomingVersions(), this.desired?.version ?? null))
+      await this.layout.removeIncoming(v);
     this.state.held = (await this.layout.held()).map((h) => h.version);
   }
 }

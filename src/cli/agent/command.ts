@@ -27,7 +27,8 @@ const DEFAULT_LISTEN = "127.0.0.1:9464";
 function redactAll(value: unknown, redact: (text: string) => string): unknown {
   if (typeof value === "string") return redact(value);
   if (Array.isArray(value)) return value.map((v) => redactAll(v, redact));
-  if (typeof value === "object" && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactAll(v, redact)]));
+  if (typeof value === "object" && value !== null)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactAll(v, redact)]));
   return value;
 }
 
@@ -35,7 +36,11 @@ function redactAll(value: unknown, redact: (text: string) => string): unknown {
 function logger(out: Output, redact: (text: string) => string): Log {
   const write = (level: "info" | "warn", event: string, fields: Record<string, unknown>, text: string) => {
     const at = new Date().toISOString();
-    if (out.json) out.line({ at, level, event, ...(redactAll(fields, redact) as Record<string, unknown>), message: redact(text) }, () => "");
+    if (out.json)
+      out.line(
+        { at, level, event, ...(redactAll(fields, redact) as Record<string, unknown>), message: redact(text) },
+        () => "",
+      );
     else if (level === "warn") out.error(`${at} mreg agent: ${redact(text)}`);
     else out.note(`${at} mreg agent: ${redact(text)}`);
   };
@@ -45,7 +50,8 @@ function logger(out: Output, redact: (text: string) => string): Log {
 export const agent: Command = {
   name: "agent",
   args: "<uri>",
-  summary: "Keep a directory in step with an alias: fetch, verify, switch `current`, run a hook (a serving node's sidecar)",
+  summary:
+    "Keep a directory in step with an alias: fetch, verify, switch `current`, run a hook (a serving node's sidecar)",
   options: {
     dir: { type: "string" },
     keep: { type: "string" },
@@ -81,11 +87,15 @@ export const agent: Command = {
   ],
   examples: [
     'mreg agent registry://payment-fraud@production --dir /models/fraud --exec "curl -fsS -XPOST localhost:8080/reload"',
-    "mreg agent payment-fraud@canary --dir /models/fraud --key \"$NODE_NAME\" --listen 0.0.0.0:9464 --json",
+    'mreg agent payment-fraud@canary --dir /models/fraud --key "$NODE_NAME" --listen 0.0.0.0:9464 --json',
   ],
   async run(ctx, input) {
     const uri = parseModelUri(normalizeUri(input.positionals[0]!));
-    if (uri.alias === undefined) throw new UsageError("the agent follows an alias (registry://<model>@<alias>); for one fixed version use `mreg pull`", "agent");
+    if (uri.alias === undefined)
+      throw new UsageError(
+        "the agent follows an alias (registry://<model>@<alias>); for one fixed version use `mreg pull`",
+        "agent",
+      );
     const dirArg = str(input, "dir");
     if (!dirArg) throw new UsageError("--dir is required", "agent");
     const listenArg = str(input, "listen") ?? DEFAULT_LISTEN;
@@ -101,7 +111,8 @@ export const agent: Command = {
     const token = tokenFile ? () => readToken(tokenFile) : ctx.settings.token;
     if (tokenFile) readToken(tokenFile, true);
     const key = str(input, "key") ?? hostname();
-    if (key.length < 1 || key.length > MAX_NODE_NAME) throw new UsageError(`--key takes 1 to ${MAX_NODE_NAME} characters`, "agent");
+    if (key.length < 1 || key.length > MAX_NODE_NAME)
+      throw new UsageError(`--key takes 1 to ${MAX_NODE_NAME} characters`, "agent");
     const hookEnv = hookEnvironment(strs(input, "hook-env"), process.env);
     if (!hookEnv.ok) throw new UsageError(hookEnv.message, "agent");
 
@@ -137,7 +148,12 @@ export const agent: Command = {
     try {
       if (where) {
         credential = await localCredential(layout.meta);
-        listening = await listen(a, where, { credential, trustLocalCounts: flag(input, "trust-local-counts"), redact, log });
+        listening = await listen(a, where, {
+          credential,
+          trustLocalCounts: flag(input, "trust-local-counts"),
+          redact,
+          log,
+        });
       } else listening = null;
     } catch (err) {
       layout.unlock();
@@ -145,7 +161,14 @@ export const agent: Command = {
     }
     log.info(
       "started",
-      { uri: a.state.uri, key, dir: layout.dir, registry: ctx.settings.url, listen: listening?.url ?? null, signals_credential: credential?.file ?? null },
+      {
+        uri: a.state.uri,
+        key,
+        dir: layout.dir,
+        registry: ctx.settings.url,
+        listen: listening?.url ?? null,
+        signals_credential: credential?.file ?? null,
+      },
       `following ${a.state.uri} (key ${key}) into ${layout.dir}${listening ? `; listening on ${listening.url} (POST /signals with the credential in ${credential!.file})` : ""}`,
     );
 
@@ -169,7 +192,11 @@ export const agent: Command = {
       await listening?.close();
       layout.unlock();
     }
-    log.info("stopped", { version: a.state.current?.version ?? null }, `stopped${a.state.current ? `; current is v${a.state.current.version}` : ""}`);
+    log.info(
+      "stopped",
+      { version: a.state.current?.version ?? null },
+      `stopped${a.state.current ? `; current is v${a.state.current.version}` : ""}`,
+    );
   },
 };
 

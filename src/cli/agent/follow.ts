@@ -35,13 +35,30 @@ export interface FollowTiming {
   pollTimeoutMs: number;
 }
 
-export const TIMING: FollowTiming = { defaultPollMs: 5000, minPollMs: 1000, safetyPollMs: 60_000, watchBackoff: { baseMs: 500, capMs: 8000 }, pollBackoffCapMs: 30_000, pollTimeoutMs: 30_000 };
+export const TIMING: FollowTiming = {
+  defaultPollMs: 5000,
+  minPollMs: 1000,
+  safetyPollMs: 60_000,
+  watchBackoff: { baseMs: 500, capMs: 8000 },
+  pollBackoffCapMs: 30_000,
+  pollTimeoutMs: 30_000,
+};
 
 /** Whether the error says the registry is out of reach (no answer, or a gateway's 5xx), as opposed to a refusal. */
 const unreachable = (err: unknown) => !(err instanceof MregError) || err.status === 0 || err.status >= 500;
 
 /** A resolution as a watch message, so both ways in look the same. */
-const asEvent = (r: Resolution): WatchEvent => ({ event: "poll", model: r.model, alias: r.alias, version: r.version, generation: r.generation, digest: r.digest, files: r.files, uri: r.uri, split: r.split });
+const asEvent = (r: Resolution): WatchEvent => ({
+  event: "poll",
+  model: r.model,
+  alias: r.alias,
+  version: r.version,
+  generation: r.generation,
+  digest: r.digest,
+  files: r.files,
+  uri: r.uri,
+  split: r.split,
+});
 
 /** Sleeps until `ms` pass, `wake()` is called, or `signal` aborts. */
 class Waker {
@@ -64,7 +81,13 @@ class Waker {
   }
 }
 
-export async function follow(client: MregClient, target: { model: string; alias: string; key?: string }, on: FollowHandlers, signal: AbortSignal, timing: FollowTiming = TIMING): Promise<void> {
+export async function follow(
+  client: MregClient,
+  target: { model: string; alias: string; key?: string },
+  on: FollowHandlers,
+  signal: AbortSignal,
+  timing: FollowTiming = TIMING,
+): Promise<void> {
   let connected = false;
   const poller = new Waker();
   const query = target.key ? { key: target.key } : {};
@@ -76,21 +99,34 @@ export async function follow(client: MregClient, target: { model: string; alias:
     while (!signal.aborted) {
       try {
         // A registry that stopped answering (a black hole, not a refusal) fails the poll in time.
-        const answer = await client.aliases.poll(target.model, target.alias, { ...query, ...(etag ? { etag } : {}), signal: AbortSignal.any([signal, AbortSignal.timeout(timing.pollTimeoutMs)]) });
+        const answer = await client.aliases.poll(target.model, target.alias, {
+          ...query,
+          ...(etag ? { etag } : {}),
+          signal: AbortSignal.any([signal, AbortSignal.timeout(timing.pollTimeoutMs)]),
+        });
         failures = 0;
         if (answer.etag) etag = answer.etag;
         on.contact(true, "poll");
         if (answer.resolution) on.resolution(asEvent(answer.resolution), "poll");
         // At the TTL; a registry that caches nothing (TTL 0) at the floor; a stale answer (the
         // model's object is in trouble) at the default, not faster.
-        intervalMs = answer.maxAgeS ? Math.max(timing.minPollMs, answer.maxAgeS * 1000) : answer.staleS === null ? timing.minPollMs : timing.defaultPollMs;
+        intervalMs = answer.maxAgeS
+          ? Math.max(timing.minPollMs, answer.maxAgeS * 1000)
+          : answer.staleS === null
+            ? timing.minPollMs
+            : timing.defaultPollMs;
       } catch (err) {
         if (signal.aborted) break;
         failures++;
-        const e = err instanceof MregError ? err : new MregError({ status: 0, code: "network_error", detail: String(err) });
+        const e =
+          err instanceof MregError ? err : new MregError({ status: 0, code: "network_error", detail: String(err) });
         on.contact(!unreachable(e), "poll", e);
       }
-      const wait = connected ? timing.safetyPollMs : failures > 0 ? Math.max(intervalMs, backoffMs(failures - 1, timing.minPollMs, timing.pollBackoffCapMs)) : intervalMs;
+      const wait = connected
+        ? timing.safetyPollMs
+        : failures > 0
+          ? Math.max(intervalMs, backoffMs(failures - 1, timing.minPollMs, timing.pollBackoffCapMs))
+          : intervalMs;
       // ±10% so a fleet that started together does not poll in step.
       await poller.sleep(wait * (0.9 + Math.random() / 5), signal);
     }
@@ -126,7 +162,10 @@ export async function follow(client: MregClient, target: { model: string; alias:
       // The socket is down: poll now, then at the TTL, until it is back.
       poller.wake();
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, backoffMs(Math.max(0, failures - 1), timing.watchBackoff.baseMs, timing.watchBackoff.capMs));
+        const timer = setTimeout(
+          done,
+          backoffMs(Math.max(0, failures - 1), timing.watchBackoff.baseMs, timing.watchBackoff.capMs),
+        );
         signal.addEventListener("abort", done, { once: true });
         function done() {
           clearTimeout(timer);

@@ -22,7 +22,14 @@ export interface HookEnv {
 }
 
 /** The names the agent sets for a hook; `--hook-env` may not set them. */
-const HOOK_NAMES: readonly (keyof HookEnv)[] = ["MREG_VERSION", "MREG_PREVIOUS", "MREG_DIR", "MREG_MODEL", "MREG_ALIAS", "MREG_DIGEST"];
+const HOOK_NAMES: readonly (keyof HookEnv)[] = [
+  "MREG_VERSION",
+  "MREG_PREVIOUS",
+  "MREG_DIR",
+  "MREG_MODEL",
+  "MREG_ALIAS",
+  "MREG_DIGEST",
+];
 
 /** What a hook gets of the agent's own environment unasked. */
 const INHERITED = process.platform === "win32" ? ["PATH", "SystemRoot", "ComSpec", "PATHEXT"] : ["PATH"];
@@ -33,17 +40,31 @@ const INHERITED = process.platform === "win32" ? ["PATH", "SystemRoot", "ComSpec
  * or `NAME=value`. A name the agent sets, the agent's token, a NAME not set in `from` or
  * not a name: the message says why.
  */
-export function hookEnvironment(args: readonly string[], from: NodeJS.ProcessEnv): { ok: true; env: Record<string, string> } | { ok: false; message: string } {
+export function hookEnvironment(
+  args: readonly string[],
+  from: NodeJS.ProcessEnv,
+): { ok: true; env: Record<string, string> } | { ok: false; message: string } {
   const env: Record<string, string> = {};
   for (const name of INHERITED) if (from[name] !== undefined) env[name] = from[name]!;
   for (const arg of args) {
     const at = arg.indexOf("=");
     const name = at < 0 ? arg : arg.slice(0, at);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return { ok: false, message: `--hook-env takes NAME or NAME=value, not '${arg}'` };
-    if (name === "MREG_TOKEN") return { ok: false, message: "--hook-env MREG_TOKEN: the agent's token is never given to a hook; give a hook that must call the registry a token of its own (NAME=value, or a file it reads)" };
-    if ((HOOK_NAMES as readonly string[]).includes(name)) return { ok: false, message: `--hook-env ${name}: the agent sets it` };
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      return { ok: false, message: `--hook-env takes NAME or NAME=value, not '${arg}'` };
+    if (name === "MREG_TOKEN")
+      return {
+        ok: false,
+        message:
+          "--hook-env MREG_TOKEN: the agent's token is never given to a hook; give a hook that must call the registry a token of its own (NAME=value, or a file it reads)",
+      };
+    if ((HOOK_NAMES as readonly string[]).includes(name))
+      return { ok: false, message: `--hook-env ${name}: the agent sets it` };
     const value = at < 0 ? from[name] : arg.slice(at + 1);
-    if (value === undefined) return { ok: false, message: `--hook-env ${name}: not set in the agent's environment (give NAME=value to set it)` };
+    if (value === undefined)
+      return {
+        ok: false,
+        message: `--hook-env ${name}: not set in the agent's environment (give NAME=value to set it)`,
+      };
     env[name] = value;
   }
   return { ok: true, env };
@@ -67,7 +88,12 @@ class Tail {
  * line by line (prefixed), so the agent's log tells the whole story. Past `timeoutMs` its
  * process group gets SIGTERM, and SIGKILL 5 s later.
  */
-export function runExec(command: string, env: HookEnv & Record<string, string>, timeoutMs: number, write: (line: string) => void): Promise<HookResult> {
+export function runExec(
+  command: string,
+  env: HookEnv & Record<string, string>,
+  timeoutMs: number,
+  write: (line: string) => void,
+): Promise<HookResult> {
   return new Promise((resolve) => {
     const posix = process.platform !== "win32";
     const child = spawn(command, { shell: true, env, stdio: ["ignore", "pipe", "pipe"], detached: posix });
@@ -101,7 +127,11 @@ export function runExec(command: string, env: HookEnv & Record<string, string>, 
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       if (code === 0 && !timedOut) return resolve({ ok: true });
-      const how = timedOut ? `did not finish within ${Math.round(timeoutMs / 1000)} s` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const how = timedOut
+        ? `did not finish within ${Math.round(timeoutMs / 1000)} s`
+        : signal
+          ? `was killed by ${signal}`
+          : `exited with code ${code}`;
       // What it said on stderr says why; failing that, its last words on stdout.
       const said = err.last || out.last;
       resolve({ ok: false, reason: `--exec ${how}${said ? `: ${said}` : ""}` });
@@ -120,10 +150,16 @@ export async function runNotify(url: string, body: unknown, timeoutMs: number): 
     });
     const text = await res.text().catch(() => "");
     if (res.ok) return { ok: true };
-    return { ok: false, reason: `--notify ${url} answered ${res.status}${text.trim() ? `: ${text.trim().slice(0, 200)}` : ""}` };
+    return {
+      ok: false,
+      reason: `--notify ${url} answered ${res.status}${text.trim() ? `: ${text.trim().slice(0, 200)}` : ""}`,
+    };
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code;
-    const what = err instanceof Error && err.name === "TimeoutError" ? `did not answer within ${Math.round(timeoutMs / 1000)} s` : `failed: ${err instanceof Error ? err.message : String(err)}${cause ? ` (${cause})` : ""}`;
+    const what =
+      err instanceof Error && err.name === "TimeoutError"
+        ? `did not answer within ${Math.round(timeoutMs / 1000)} s`
+        : `failed: ${err instanceof Error ? err.message : String(err)}${cause ? ` (${cause})` : ""}`;
     return { ok: false, reason: `--notify ${url} ${what}` };
   }
 }

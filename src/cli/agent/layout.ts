@@ -77,10 +77,12 @@ export class Layout {
     const owner = join(this.meta, "agent.json");
     if (existsSync(owner)) {
       const held = (JSON.parse(readFileSync(owner, "utf8")) as { model?: string }).model;
-      if (held !== model) throw new CliError(`${this.dir} holds versions of '${held}', not '${model}': give each model its own --dir`);
+      if (held !== model)
+        throw new CliError(`${this.dir} holds versions of '${held}', not '${model}': give each model its own --dir`);
     } else await writeAtomic(owner, JSON.stringify({ model }) + "\n");
     await this.lock();
-    for (const name of await readdir(this.dir)) if (name.startsWith(".current.")) await unlink(join(this.dir, name)).catch(() => undefined);
+    for (const name of await readdir(this.dir))
+      if (name.startsWith(".current.")) await unlink(join(this.dir, name)).catch(() => undefined);
     await rm(this.trash, { recursive: true, force: true });
   }
 
@@ -115,13 +117,16 @@ export class Layout {
       target = await readlink(this.current);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-      if ((err as NodeJS.ErrnoException).code === "EINVAL") throw new CliError(`${this.current} is not a symlink: move it away, the agent manages it`);
+      if ((err as NodeJS.ErrnoException).code === "EINVAL")
+        throw new CliError(`${this.current} is not a symlink: move it away, the agent manages it`);
       throw err;
     }
     const match = /^versions\/(v[0-9]+)$/.exec(target);
     const version = match ? Number(VERSION_NAME.exec(match[1]!)?.[1]) : NaN;
     if (!Number.isInteger(version) || !this.manifest(version) || !existsSync(this.versionDir(version))) {
-      throw new CliError(`${this.current} points at '${target}', which is not a version this agent verified: move it away`);
+      throw new CliError(
+        `${this.current} points at '${target}', which is not a version this agent verified: move it away`,
+      );
     }
     return version;
   }
@@ -210,7 +215,8 @@ export class Layout {
 
 /** `v<n>`, for a version number only: the one place a directory name is made from a number the registry sent. */
 function versionName(n: number): string {
-  if (!isVersionNumber(n)) throw new CliError(`refusing version ${JSON.stringify(n)}: a version is an integer from 1 to ${MAX_VERSION}`);
+  if (!isVersionNumber(n))
+    throw new CliError(`refusing version ${JSON.stringify(n)}: a version is an integer from 1 to ${MAX_VERSION}`);
   return `v${n}`;
 }
 

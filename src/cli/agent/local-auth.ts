@@ -116,7 +116,12 @@ export function refusal(
     return Array.isArray(v) ? v[0] : v;
   };
   if (!isLoopbackAddress(req.remoteAddress)) {
-    return { status: 403, code: "forbidden", reason: "not_loopback", detail: "Signals are taken over loopback only: post to 127.0.0.1 from beside the agent" };
+    return {
+      status: 403,
+      code: "forbidden",
+      reason: "not_loopback",
+      detail: "Signals are taken over loopback only: post to 127.0.0.1 from beside the agent",
+    };
   }
   if (!isLoopbackHost(header("host"))) {
     return {

@@ -22,7 +22,10 @@ export type Step =
  * other versions come first, in the version's order; links within the version last, since
  * they need their source in place.
  */
-export function planFiles(files: readonly FileEntry[], held: ReadonlyMap<string, { path: string; size: number }>): Step[] {
+export function planFiles(
+  files: readonly FileEntry[],
+  held: ReadonlyMap<string, { path: string; size: number }>,
+): Step[] {
   const first = new Map<string, string>();
   const steps: Step[] = [];
   const later: Step[] = [];
@@ -35,7 +38,9 @@ export function planFiles(files: readonly FileEntry[], held: ReadonlyMap<string,
     }
     first.set(key, file.path);
     const source = held.get(file.sha256);
-    steps.push(source && source.size === file.size ? { action: "link", file, from: source.path } : { action: "fetch", file });
+    steps.push(
+      source && source.size === file.size ? { action: "link", file, from: source.path } : { action: "fetch", file },
+    );
   }
   return [...steps, ...later];
 }
@@ -53,14 +58,21 @@ export interface HeldVersion {
  * retried) whatever `keep` says, then the most recently served, newest version first on a
  * tie, up to `keep` in all. A version never served goes before one that was.
  */
-export function chooseKeep(held: readonly HeldVersion[], keep: number, pinned: readonly (number | null | undefined)[]): { keep: number[]; remove: number[] } {
+export function chooseKeep(
+  held: readonly HeldVersion[],
+  keep: number,
+  pinned: readonly (number | null | undefined)[],
+): { keep: number[]; remove: number[] } {
   const pins = new Set(pinned.filter((v): v is number => typeof v === "number"));
   const kept = held.filter((h) => pins.has(h.version)).map((h) => h.version);
   const others = held
     .filter((h) => !pins.has(h.version))
     .sort((a, b) => (b.servedAt ?? -Infinity) - (a.servedAt ?? -Infinity) || b.version - a.version);
   const room = Math.max(0, keep - kept.length);
-  return { keep: [...kept, ...others.slice(0, room).map((h) => h.version)], remove: others.slice(room).map((h) => h.version) };
+  return {
+    keep: [...kept, ...others.slice(0, room).map((h) => h.version)],
+    remove: others.slice(room).map((h) => h.version),
+  };
 }
 
 /**
@@ -68,8 +80,13 @@ export function chooseKeep(held: readonly HeldVersion[], keep: number, pinned: r
  * recently touched other one, so an alias that moves away and back mid-download resumes
  * rather than starting over, and abandoned downloads do not pile up.
  */
-export function incomingToRemove(incoming: readonly { version: number; mtimeMs: number }[], target: number | null): number[] {
-  const others = incoming.filter((i) => i.version !== target).sort((a, b) => b.mtimeMs - a.mtimeMs || b.version - a.version);
+export function incomingToRemove(
+  incoming: readonly { version: number; mtimeMs: number }[],
+  target: number | null,
+): number[] {
+  const others = incoming
+    .filter((i) => i.version !== target)
+    .sort((a, b) => b.mtimeMs - a.mtimeMs || b.version - a.version);
   return others.slice(1).map((i) => i.version);
 }
 
@@ -98,7 +115,12 @@ export type Next =
  * names nothing: `current` stays); wait when the last try of that version failed and its
  * retry is not due; else fetch (or find) it and switch.
  */
-export function nextStep(current: number | null, desired: number | null | undefined, failure: Failure | null, now: number): Next {
+export function nextStep(
+  current: number | null,
+  desired: number | null | undefined,
+  failure: Failure | null,
+  now: number,
+): Next {
   if (desired === null || desired === undefined) return { kind: "idle" };
   const due = failure && failure.version === desired ? failure.nextAt - now : 0;
   if (desired === current) {
@@ -115,11 +137,20 @@ export function nextStep(current: number | null, desired: number | null | undefi
  * registry answers again, see the agent).
  */
 export function retryDelayMs(kind: Failure["kind"], attempts: number, random: () => number = Math.random): number {
-  return kind === "hook" ? backoffMs(attempts - 1, 1000, 300_000, random) : backoffMs(attempts - 1, 1000, 60_000, random);
+  return kind === "hook"
+    ? backoffMs(attempts - 1, 1000, 300_000, random)
+    : backoffMs(attempts - 1, 1000, 60_000, random);
 }
 
 /** A failure recorded after another try of the same version and kind counts up; anything else starts afresh. */
-export function recordFailure(previous: Failure | null, version: number, kind: Failure["kind"], message: string, now: number, random: () => number = Math.random): Failure {
+export function recordFailure(
+  previous: Failure | null,
+  version: number,
+  kind: Failure["kind"],
+  message: string,
+  now: number,
+  random: () => number = Math.random,
+): Failure {
   const attempts = previous && previous.version === version && previous.kind === kind ? previous.attempts + 1 : 1;
   return { version, kind, attempts, nextAt: now + retryDelayMs(kind, attempts, random), message };
 }

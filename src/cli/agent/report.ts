@@ -48,24 +48,30 @@ const MIN_SECRET = 8;
 export function redactor(secrets: () => readonly (string | null | undefined)[]): (text: string) => string {
   return (text) => {
     let out = text;
-    for (const secret of secrets()) if (secret && secret.length >= MIN_SECRET) out = out.split(secret).join("[redacted]");
+    for (const secret of secrets())
+      if (secret && secret.length >= MIN_SECRET) out = out.split(secret).join("[redacted]");
     return out;
   };
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export const inSync = (s: AgentState) => s.target !== null && s.current !== null && s.target.version === s.current.version;
+export const inSync = (s: AgentState) =>
+  s.target !== null && s.current !== null && s.target.version === s.current.version;
 
 /** Why the agent is degraded; empty when it is not. */
 export function reasons(s: AgentState): string[] {
   const out: string[] = [];
-  if (s.registry.reachable === false) out.push(`the registry cannot be reached${s.registry.error ? ` (${s.registry.error})` : ""}`);
+  if (s.registry.reachable === false)
+    out.push(`the registry cannot be reached${s.registry.error ? ` (${s.registry.error})` : ""}`);
   else if (s.registry.error) out.push(`the registry refuses: ${s.registry.error}`);
   if (s.failure && (s.failure.version === s.target?.version || s.failure.version === s.current?.version)) {
-    out.push(`v${s.failure.version}: ${s.failure.message} (attempt ${s.failure.attempts}; next at ${iso(s.failure.nextAt)})`);
+    out.push(
+      `v${s.failure.version}: ${s.failure.message} (attempt ${s.failure.attempts}; next at ${iso(s.failure.nextAt)})`,
+    );
   }
-  if (s.target && s.target.version === null) out.push(`the alias resolves to nothing${s.current ? `; keeping v${s.current.version}` : ""}`);
+  if (s.target && s.target.version === null)
+    out.push(`the alias resolves to nothing${s.current ? `; keeping v${s.current.version}` : ""}`);
   return out;
 }
 
@@ -95,8 +101,24 @@ export function status(s: AgentState, now: number) {
     registry_via: s.registry.connected ? "watch" : s.registry.via,
     last_contact: iso(s.registry.lastContact),
     last_error: s.lastError,
-    retry: s.failure ? { version: s.failure.version, kind: s.failure.kind, attempts: s.failure.attempts, next_at: iso(s.failure.nextAt), reason: s.failure.message } : null,
-    sync: s.sync ? { version: s.sync.version, files: s.sync.files, files_done: s.sync.filesDone, bytes_total: s.sync.bytesTotal, bytes_done: s.sync.bytesDone } : null,
+    retry: s.failure
+      ? {
+          version: s.failure.version,
+          kind: s.failure.kind,
+          attempts: s.failure.attempts,
+          next_at: iso(s.failure.nextAt),
+          reason: s.failure.message,
+        }
+      : null,
+    sync: s.sync
+      ? {
+          version: s.sync.version,
+          files: s.sync.files,
+          files_done: s.sync.filesDone,
+          bytes_total: s.sync.bytesTotal,
+          bytes_done: s.sync.bytesDone,
+        }
+      : null,
     versions: s.held,
     switches: s.counters.switches,
     failures: s.counters.failures,
@@ -125,22 +147,67 @@ export function metrics(s: AgentState, now: number): string {
   };
   const degraded = reasons(s).length > 0;
   metric("mreg_agent_current_version", "gauge", "The version current points at.", s.current?.version ?? null);
-  metric("mreg_agent_target_version", "gauge", "The version the registry names for this node.", s.target?.version ?? null);
+  metric(
+    "mreg_agent_target_version",
+    "gauge",
+    "The version the registry names for this node.",
+    s.target?.version ?? null,
+  );
   metric("mreg_agent_in_sync", "gauge", "1 when current is the version the registry names.", inSync(s) ? 1 : 0);
-  metric("mreg_agent_degraded", "gauge", "1 when the registry cannot be reached or refuses, or the named version cannot be served (see /status).", degraded ? 1 : 0);
-  metric("mreg_agent_registry_reachable", "gauge", "1 when the registry answered last time it was asked.", s.registry.reachable === null ? null : s.registry.reachable ? 1 : 0);
+  metric(
+    "mreg_agent_degraded",
+    "gauge",
+    "1 when the registry cannot be reached or refuses, or the named version cannot be served (see /status).",
+    degraded ? 1 : 0,
+  );
+  metric(
+    "mreg_agent_registry_reachable",
+    "gauge",
+    "1 when the registry answered last time it was asked.",
+    s.registry.reachable === null ? null : s.registry.reachable ? 1 : 0,
+  );
   metric("mreg_agent_watch_connected", "gauge", "1 while the watch socket is up.", s.registry.connected ? 1 : 0);
-  metric("mreg_agent_seconds_since_sync", "gauge", "Seconds since the agent last knew it served what the registry names (0 while the socket is up and it does).", secondsSinceSync(s, now));
+  metric(
+    "mreg_agent_seconds_since_sync",
+    "gauge",
+    "Seconds since the agent last knew it served what the registry names (0 while the socket is up and it does).",
+    secondsSinceSync(s, now),
+  );
   metric("mreg_agent_switches_total", "counter", "Switches of current (switches back included).", s.counters.switches);
-  metric("mreg_agent_failures_total", "counter", "Versions that could not be fetched, verified or taken by the hook.", s.counters.failures);
+  metric(
+    "mreg_agent_failures_total",
+    "counter",
+    "Versions that could not be fetched, verified or taken by the hook.",
+    s.counters.failures,
+  );
   metric("mreg_agent_downloaded_bytes_total", "counter", "Bytes downloaded.", s.counters.bytesDownloaded);
   metric("mreg_agent_files_downloaded_total", "counter", "Files downloaded.", s.counters.filesDownloaded);
-  metric("mreg_agent_files_linked_total", "counter", "Files linked from a version already held instead of downloaded.", s.counters.filesLinked);
+  metric(
+    "mreg_agent_files_linked_total",
+    "counter",
+    "Files linked from a version already held instead of downloaded.",
+    s.counters.filesLinked,
+  );
   metric("mreg_agent_versions_held", "gauge", "Complete versions on disk.", s.held.length);
   metric("mreg_agent_signals_sent_total", "counter", "Aggregated signals the registry took.", s.signals.sent);
   metric("mreg_agent_signal_samples_total", "counter", "Samples those signals carried.", s.signals.samples);
-  metric("mreg_agent_signals_failed_total", "counter", "Aggregated signals refused, dropped or not delivered.", s.signals.failed);
-  metric("mreg_agent_signal_posts_refused_total", "counter", "Posts to /signals refused: no local credential, a foreign Host, a browser, or not over loopback.", s.signals.refused);
-  metric("mreg_agent_signal_counts_ignored_total", "counter", "Posts to /signals whose count was taken as one sample (no --trust-local-counts).", s.signals.countsIgnored);
+  metric(
+    "mreg_agent_signals_failed_total",
+    "counter",
+    "Aggregated signals refused, dropped or not delivered.",
+    s.signals.failed,
+  );
+  metric(
+    "mreg_agent_signal_posts_refused_total",
+    "counter",
+    "Posts to /signals refused: no local credential, a foreign Host, a browser, or not over loopback.",
+    s.signals.refused,
+  );
+  metric(
+    "mreg_agent_signal_counts_ignored_total",
+    "counter",
+    "Posts to /signals whose count was taken as one sample (no --trust-local-counts).",
+    s.signals.countsIgnored,
+  );
   return lines.join("\n") + "\n";
 }

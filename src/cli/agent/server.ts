@@ -44,13 +44,32 @@ export function parseListen(value: string): { host: string; port: number } | nul
   return { host: match[1] ?? (match[2] || "127.0.0.1"), port };
 }
 
-function send(res: ServerResponse, statusCode: number, type: string, body: string, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  statusCode: number,
+  type: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(statusCode, { "content-type": type, "cache-control": "no-store", ...headers });
   res.end(body);
 }
 
-function problem(res: ServerResponse, statusCode: number, code: string, detail: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): void {
-  send(res, statusCode, "application/problem+json", JSON.stringify({ type: "about:blank", status: statusCode, code, detail, ...extra }), headers);
+function problem(
+  res: ServerResponse,
+  statusCode: number,
+  code: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): void {
+  send(
+    res,
+    statusCode,
+    "application/problem+json",
+    JSON.stringify({ type: "about:blank", status: statusCode, code, detail, ...extra }),
+    headers,
+  );
 }
 
 /** The body, or null once it passed MAX_BODY (the rest is drained, not kept). */
@@ -67,7 +86,13 @@ function readBody(req: IncomingMessage): Promise<string | null> {
   });
 }
 
-async function postSignals(agent: Agent, options: ListenOptions, told: Set<string>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function postSignals(
+  agent: Agent,
+  options: ListenOptions,
+  told: Set<string>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const counters = agent.state.signals;
   const refused = refusal({ remoteAddress: req.socket.remoteAddress, headers: req.headers }, options.credential);
   if (refused) {
@@ -75,13 +100,19 @@ async function postSignals(agent: Agent, options: ListenOptions, told: Set<strin
     // Once per kind, so a misconfigured model server (or a prober) cannot flood the log.
     if (!told.has(refused.reason)) {
       told.add(refused.reason);
-      options.log.warn("signal_refused", { reason: refused.reason }, `a post to /signals was refused (${refused.detail}); more like it are only counted (/status signals.refused)`);
+      options.log.warn(
+        "signal_refused",
+        { reason: refused.reason },
+        `a post to /signals was refused (${refused.detail}); more like it are only counted (/status signals.refused)`,
+      );
     }
-    const challenge: Record<string, string> = refused.status === 401 ? { "www-authenticate": 'Bearer realm="mreg-agent"' } : {};
+    const challenge: Record<string, string> =
+      refused.status === 401 ? { "www-authenticate": 'Bearer realm="mreg-agent"' } : {};
     return problem(res, refused.status, refused.code, refused.detail, {}, challenge);
   }
   const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== "application/json") return problem(res, 415, "unsupported_media_type", "Send the signal as application/json");
+  if (type !== "application/json")
+    return problem(res, 415, "unsupported_media_type", "Send the signal as application/json");
   const text = await readBody(req);
   if (text === null) return problem(res, 413, "payload_too_large", `A post holds at most ${MAX_BODY} bytes`);
   let body: unknown;
@@ -98,17 +129,41 @@ async function postSignals(agent: Agent, options: ListenOptions, told: Set<strin
     counters.countsIgnored++;
     if (!told.has("count")) {
       told.add("count");
-      options.log.warn("signal_count_ignored", { count: post.count }, `a post to /signals said it stood for ${post.count} samples; it counts as one (--trust-local-counts takes a post's count)`);
+      options.log.warn(
+        "signal_count_ignored",
+        { count: post.count },
+        `a post to /signals said it stood for ${post.count} samples; it counts as one (--trust-local-counts takes a post's count)`,
+      );
     }
     post = { ...post, count: 1 };
   }
   const added = agent.addSignal(post);
-  if (added === "no_version") return problem(res, 503, "unavailable", "No version is served yet, so the signal has no version to count for; send `version`", {}, { "retry-after": "5" });
-  if (added === "full") return problem(res, 503, "unavailable", "Too many distinct metrics or versions in this second's window", {}, { "retry-after": "1" });
+  if (added === "no_version")
+    return problem(
+      res,
+      503,
+      "unavailable",
+      "No version is served yet, so the signal has no version to count for; send `version`",
+      {},
+      { "retry-after": "5" },
+    );
+  if (added === "full")
+    return problem(
+      res,
+      503,
+      "unavailable",
+      "Too many distinct metrics or versions in this second's window",
+      {},
+      { "retry-after": "1" },
+    );
   send(res, 202, "application/json", JSON.stringify({ accepted: true, samples: post.count }));
 }
 
-export function listen(agent: Agent, where: { host: string; port: number }, options: ListenOptions): Promise<Listening> {
+export function listen(
+  agent: Agent,
+  where: { host: string; port: number },
+  options: ListenOptions,
+): Promise<Listening> {
   const told = new Set<string>();
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -122,16 +177,34 @@ export function listen(agent: Agent, where: { host: string; port: number }, opti
             ? send(res, 200, "text/plain; charset=utf-8", `ok v${agent.state.current!.version}\n`)
             : send(res, 503, "text/plain; charset=utf-8", "no version yet\n");
         case "GET /status":
-          return send(res, 200, "application/json", options.redact(JSON.stringify(status(agent.state, now), null, 2)) + "\n");
+          return send(
+            res,
+            200,
+            "application/json",
+            options.redact(JSON.stringify(status(agent.state, now), null, 2)) + "\n",
+          );
         case "GET /metrics":
           return send(res, 200, "text/plain; version=0.0.4; charset=utf-8", metrics(agent.state, now));
         case "POST /signals":
-          postSignals(agent, options, told, req, res).catch((err: unknown) => problem(res, 500, "internal", err instanceof Error ? err.message : String(err)));
+          postSignals(agent, options, told, req, res).catch((err: unknown) =>
+            problem(res, 500, "internal", err instanceof Error ? err.message : String(err)),
+          );
           return;
       }
-      const allowed: Record<string, string> = { "/healthz": "GET, HEAD", "/status": "GET", "/metrics": "GET", "/signals": "POST" };
-      if (path && allowed[path]) return problem(res, 405, "method_not_allowed", `${path} takes ${allowed[path]}`, {}, { allow: allowed[path]! });
-      return problem(res, 404, "not_found", `No route ${path}: the agent answers /healthz, /status, /metrics and POST /signals`);
+      const allowed: Record<string, string> = {
+        "/healthz": "GET, HEAD",
+        "/status": "GET",
+        "/metrics": "GET",
+        "/signals": "POST",
+      };
+      if (path && allowed[path])
+        return problem(res, 405, "method_not_allowed", `${path} takes ${allowed[path]}`, {}, { allow: allowed[path]! });
+      return problem(
+        res,
+        404,
+        "not_found",
+        `No route ${path}: the agent answers /healthz, /status, /metrics and POST /signals`,
+      );
     } catch (err) {
       return problem(res, 500, "internal", err instanceof Error ? err.message : String(err));
     }

@@ -9,7 +9,12 @@
  * present, and an unbounded queue would grow for as long as an outage lasts.
  */
 import type { Signal } from "../../client/types";
-import { MAX_METRIC_NAME, MAX_SIGNAL_COUNT, MAX_SIGNAL_MAGNITUDE, MAX_SIGNAL_METRICS } from "../../domain/signal-limits";
+import {
+  MAX_METRIC_NAME,
+  MAX_SIGNAL_COUNT,
+  MAX_SIGNAL_MAGNITUDE,
+  MAX_SIGNAL_METRICS,
+} from "../../domain/signal-limits";
 
 export interface SignalPost {
   metrics: Record<string, number>;
@@ -25,24 +30,40 @@ const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInt
 /** Checks a post against the registry's own limits, so a bad value is refused here (400), not dropped later. */
 export function parseSignalPost(body: unknown): Parsed {
   const errors: { path: string; message: string }[] = [];
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return { ok: false, errors: [{ path: "", message: "expected a JSON object {metrics, count?, version?}" }] };
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    return { ok: false, errors: [{ path: "", message: "expected a JSON object {metrics, count?, version?}" }] };
   const { metrics, count, version, ...rest } = body as Record<string, unknown>;
   for (const key of Object.keys(rest)) errors.push({ path: key, message: "unknown field" });
-  if (typeof metrics !== "object" || metrics === null || Array.isArray(metrics)) errors.push({ path: "metrics", message: "expected an object of numbers" });
+  if (typeof metrics !== "object" || metrics === null || Array.isArray(metrics))
+    errors.push({ path: "metrics", message: "expected an object of numbers" });
   else {
     const entries = Object.entries(metrics as Record<string, unknown>);
-    if (entries.length < 1 || entries.length > MAX_SIGNAL_METRICS) errors.push({ path: "metrics", message: `1 to ${MAX_SIGNAL_METRICS} metrics` });
+    if (entries.length < 1 || entries.length > MAX_SIGNAL_METRICS)
+      errors.push({ path: "metrics", message: `1 to ${MAX_SIGNAL_METRICS} metrics` });
     for (const [name, value] of entries.slice(0, MAX_SIGNAL_METRICS + 1)) {
-      if (name.length < 1 || name.length > MAX_METRIC_NAME) errors.push({ path: "metrics", message: `metric names have 1 to ${MAX_METRIC_NAME} characters` });
+      if (name.length < 1 || name.length > MAX_METRIC_NAME)
+        errors.push({ path: "metrics", message: `metric names have 1 to ${MAX_METRIC_NAME} characters` });
       else if (typeof value !== "number" || !Number.isFinite(value) || Math.abs(value) > MAX_SIGNAL_MAGNITUDE) {
-        errors.push({ path: `metrics.${name}`, message: `a finite number with magnitude at most ${MAX_SIGNAL_MAGNITUDE}` });
+        errors.push({
+          path: `metrics.${name}`,
+          message: `a finite number with magnitude at most ${MAX_SIGNAL_MAGNITUDE}`,
+        });
       }
     }
   }
-  if (count !== undefined && (!isInt(count) || count < 1 || count > MAX_SIGNAL_COUNT)) errors.push({ path: "count", message: `a whole number from 1 to ${MAX_SIGNAL_COUNT}` });
-  if (version !== undefined && (!isInt(version) || version < 1)) errors.push({ path: "version", message: "a positive whole number" });
+  if (count !== undefined && (!isInt(count) || count < 1 || count > MAX_SIGNAL_COUNT))
+    errors.push({ path: "count", message: `a whole number from 1 to ${MAX_SIGNAL_COUNT}` });
+  if (version !== undefined && (!isInt(version) || version < 1))
+    errors.push({ path: "version", message: "a positive whole number" });
   if (errors.length) return { ok: false, errors };
-  return { ok: true, value: { metrics: metrics as Record<string, number>, count: (count as number | undefined) ?? 1, ...(version !== undefined ? { version: version as number } : {}) } };
+  return {
+    ok: true,
+    value: {
+      metrics: metrics as Record<string, number>,
+      count: (count as number | undefined) ?? 1,
+      ...(version !== undefined ? { version: version as number } : {}),
+    },
+  };
 }
 
 interface Tally {
@@ -100,7 +121,8 @@ export class SignalWindow {
         byCount.set(t.count, group);
       }
       for (const [count, metrics] of byCount) {
-        for (let left = count; left > 0; left -= MAX_SIGNAL_COUNT) out.push({ version, metrics, count: Math.min(left, MAX_SIGNAL_COUNT) });
+        for (let left = count; left > 0; left -= MAX_SIGNAL_COUNT)
+          out.push({ version, metrics, count: Math.min(left, MAX_SIGNAL_COUNT) });
       }
     }
     return out;

@@ -48,7 +48,14 @@ export interface SyncOptions {
 export type Target = WatchEvent & { version: number; files: FileEntry[] };
 
 /** Makes version `target.version` complete under versions/ and answers its manifest. */
-export async function prepare(client: MregClient, layout: Layout, model: string, target: Target, options: SyncOptions, signal: AbortSignal): Promise<Manifest> {
+export async function prepare(
+  client: MregClient,
+  layout: Layout,
+  model: string,
+  target: Target,
+  options: SyncOptions,
+  signal: AbortSignal,
+): Promise<Manifest> {
   const n = target.version;
   const held = layout.manifest(n);
   if (held && existsSync(layout.versionDir(n)) && held.digest === target.digest) return held;
@@ -59,7 +66,13 @@ export async function prepare(client: MregClient, layout: Layout, model: string,
   await mkdir(dir, { recursive: true });
   const index = await heldFiles(layout, n);
   const steps = planFiles(target.files, index);
-  const progress: SyncProgress = { version: n, files: target.files.length, filesDone: 0, bytesTotal: target.files.reduce((s, f) => s + f.size, 0), bytesDone: 0 };
+  const progress: SyncProgress = {
+    version: n,
+    files: target.files.length,
+    filesDone: 0,
+    bytesTotal: target.files.reduce((s, f) => s + f.size, 0),
+    bytesDone: 0,
+  };
   options.onProgress(progress);
   const fetches = steps.filter((s) => s.action === "fetch").length;
   options.log(`v${n}: ${target.files.length} files, ${fetches} to fetch, ${steps.length - fetches} to link`);
@@ -82,7 +95,9 @@ export async function prepare(client: MregClient, layout: Layout, model: string,
         }).catch((err: unknown) => {
           if (err instanceof MregError || err instanceof CliError || signal.aborted) throw err;
           // A body cut off mid-stream (undici says "terminated"): the finished ranges stay.
-          throw new CliError(`${step.file.path}: the download broke off (${err instanceof Error ? err.message : String(err)}); it resumes from the ranges that arrived`);
+          throw new CliError(
+            `${step.file.path}: the download broke off (${err instanceof Error ? err.message : String(err)}); it resumes from the ranges that arrived`,
+          );
         });
         if (got.status !== "unchanged") options.counters.filesDownloaded++;
         // A resumed file counts what it had before this run as done too.
@@ -103,7 +118,10 @@ export async function prepare(client: MregClient, layout: Layout, model: string,
     // And all of them: `current` never points at a version with a file missing.
     for (const f of target.files) {
       const s = await stat(destination(dir, f.path)).catch(() => undefined);
-      if (!s?.isFile() || s.size !== f.size) throw new CliError(`v${n}: ${f.path} is ${s ? `${s.size} bytes, not ${f.size}` : "missing"} after the sync; not installing it`);
+      if (!s?.isFile() || s.size !== f.size)
+        throw new CliError(
+          `v${n}: ${f.path} is ${s ? `${s.size} bytes, not ${f.size}` : "missing"} after the sync; not installing it`,
+        );
     }
     const manifest: Manifest = {
       model,
@@ -158,14 +176,17 @@ async function linkOrCopy(from: string, dest: string, file: FileEntry): Promise<
     return;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== "EXDEV" && code !== "EPERM" && code !== "EMLINK" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
+    if (code !== "EXDEV" && code !== "EPERM" && code !== "EMLINK" && code !== "ENOTSUP" && code !== "EOPNOTSUPP")
+      throw err;
   }
   const temp = dest + COPYING;
   await copyFile(from, temp);
   const actual = await sha256File(temp);
   if (actual !== file.sha256) {
     await rm(temp, { force: true });
-    throw new CliError(`${file.path}: the copy of ${from} does not match its sha256 (expected ${file.sha256}, got ${actual})`);
+    throw new CliError(
+      `${file.path}: the copy of ${from} does not match its sha256 (expected ${file.sha256}, got ${actual})`,
+    );
   }
   await rename(temp, dest);
 }

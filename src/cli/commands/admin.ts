@@ -17,7 +17,14 @@ export const webhooksLs: Command = {
     ctx.out.result(page, () =>
       table(
         ["id", "url", "events", "models", "active", "updated"],
-        page.items.map((w) => [w.id, w.url, w.events.join(",") || "*", w.models.join(",") || "*", w.active ? "yes" : `no: ${w.disabled_reason ?? ""}`, ago(w.updated_at)]),
+        page.items.map((w) => [
+          w.id,
+          w.url,
+          w.events.join(",") || "*",
+          w.models.join(",") || "*",
+          w.active ? "yes" : `no: ${w.disabled_reason ?? ""}`,
+          ago(w.updated_at),
+        ]),
       ),
     );
   },
@@ -27,13 +34,19 @@ export const webhooksAdd: Command = {
   name: "webhooks add",
   args: "<url>",
   summary: "Subscribe an endpoint to events; prints its signing secret once (admin)",
-  options: { event: { type: "string", multiple: true }, model: { type: "string", multiple: true }, description: { type: "string" } },
+  options: {
+    event: { type: "string", multiple: true },
+    model: { type: "string", multiple: true },
+    description: { type: "string" },
+  },
   help: [
     "--event GLOB     Event types to send (audit actions: alias.*, rollback, version.finalize …; repeatable; default all)",
     "--model GLOB     Models whose events to send (repeatable; default all)",
     "--description TEXT",
   ],
-  examples: ["mreg webhooks add https://hooks.slack.example/T0/B0 --event 'alias.*' --event rollback --model 'payment-*'"],
+  examples: [
+    "mreg webhooks add https://hooks.slack.example/T0/B0 --event 'alias.*' --event rollback --model 'payment-*'",
+  ],
   async run(ctx, input) {
     const description = str(input, "description");
     const hook = await ctx.client.webhooks.create({
@@ -106,7 +119,14 @@ export const webhooksDeliveries: Command = {
     ctx.out.result(page, () =>
       table(
         ["delivery", "type", "status", "attempts", "last", "next attempt"],
-        page.items.map((d) => [d.id, d.type, d.status, d.attempts, d.last_status_code ?? d.last_error ?? "", d.next_attempt_at ?? ""]),
+        page.items.map((d) => [
+          d.id,
+          d.type,
+          d.status,
+          d.attempts,
+          d.last_status_code ?? d.last_error ?? "",
+          d.next_attempt_at ?? "",
+        ]),
       ),
     );
   },
@@ -177,12 +197,17 @@ export const retentionSet: Command = {
   summary: "Set a model's retention policy, or with no model the registry default (admin)",
   options: { policy: { type: "string" } },
   help: POLICY_HELP,
-  examples: [`mreg retention set payment-fraud --policy '{"keep_last": 20, "max_age_days": 90, "keep_tags": {"keep": "true"}}'`],
+  examples: [
+    `mreg retention set payment-fraud --policy '{"keep_last": 20, "max_age_days": 90, "keep_tags": {"keep": "true"}}'`,
+  ],
   async run(ctx, input) {
     const policy = policyArg(str(input, "policy"), "retention set");
     if (!policy) throw new UsageError("--policy is required", "retention set");
     const model = input.positionals[0];
-    const result = model === undefined ? await ctx.client.retention.setDefault(policy) : await ctx.client.retention.set(model, policy);
+    const result =
+      model === undefined
+        ? await ctx.client.retention.setDefault(policy)
+        : await ctx.client.retention.set(model, policy);
     ctx.out.result(result, () => `${model ?? "registry default"}: ${JSON.stringify(policy)}`);
   },
 };
@@ -204,7 +229,10 @@ export const retentionPreview: Command = {
   summary: "What the policy in force (or --policy) would delete now; changes nothing",
   options: { policy: { type: "string" } },
   help: POLICY_HELP,
-  examples: ["mreg retention preview payment-fraud", `mreg retention preview payment-fraud --policy '{"keep_last": 5}'`],
+  examples: [
+    "mreg retention preview payment-fraud",
+    `mreg retention preview payment-fraud --policy '{"keep_last": 5}'`,
+  ],
   async run(ctx, input) {
     const model = input.positionals[0]!;
     const preview = await ctx.client.retention.preview(model, policyArg(str(input, "policy"), "retention preview"));
@@ -213,7 +241,10 @@ export const retentionPreview: Command = {
         `${model}: ${preview.delete.length} to delete, ${preview.keep.length} to keep`,
         table(
           ["version", "decision", "why"],
-          [...preview.delete.map((d) => [d.version, "delete", d.rule]), ...preview.keep.map((k) => [k.version, "keep", k.reason])].sort((a, b) => Number(b[0]) - Number(a[0])),
+          [
+            ...preview.delete.map((d) => [d.version, "delete", d.rule]),
+            ...preview.keep.map((k) => [k.version, "keep", k.reason]),
+          ].sort((a, b) => Number(b[0]) - Number(a[0])),
         ),
       ].join("\n"),
     );

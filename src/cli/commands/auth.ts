@@ -64,13 +64,20 @@ export const login: Command = {
     "--token JWT       The token; or --with-token to read it from stdin; else it is asked for on the terminal, not echoed",
     "--no-verify       Store it without asking the server",
   ],
-  examples: ["mreg login --url https://mreg.example.com --token $TOKEN", "vault read -field=token secret/mreg | mreg login --url https://mreg.example.com --with-token"],
+  examples: [
+    "mreg login --url https://mreg.example.com --token $TOKEN",
+    "vault read -field=token secret/mreg | mreg login --url https://mreg.example.com --with-token",
+  ],
   async run(ctx, input) {
     const url = ctx.settings.url;
     let token = str(input, "token");
     if (!token && flag(input, "with-token")) token = await readStdin();
     if (!token) {
-      if (!ctx.interactive) throw new UsageError("give --token, or --with-token with the token on stdin (stdin is not a terminal: no prompt)", "login");
+      if (!ctx.interactive)
+        throw new UsageError(
+          "give --token, or --with-token with the token on stdin (stdin is not a terminal: no prompt)",
+          "login",
+        );
       token = (await ctx.askSecret(`Token for ${url} (input hidden): `)).trim();
     }
     if (!token) throw new UsageError("no token given", "login");
@@ -83,7 +90,10 @@ export const login: Command = {
     config.hosts[url] = { token, ...(claims.sub ? { user: claims.sub } : {}) };
     config.current = url;
     const file = saveConfig(config);
-    ctx.out.result({ url, user: claims.sub ?? null, config: file }, () => `logged in to ${url}${claims.sub ? ` as ${claims.sub}` : ""} (saved in ${file})`);
+    ctx.out.result(
+      { url, user: claims.sub ?? null, config: file },
+      () => `logged in to ${url}${claims.sub ? ` as ${claims.sub}` : ""} (saved in ${file})`,
+    );
   },
 };
 
@@ -132,7 +142,12 @@ export const whoami: Command = {
         ["scopes", scopes.join(" ")],
         ["models", c.models?.join(", ") ?? "(all)"],
         ["aliases", c.aliases?.join(", ") ?? "(all)"],
-        ["expires", expires ? `${expires}${info.expired ? " (expired)" : ` (in ${Math.round((c.exp! * 1000 - Date.now()) / 60000)} min)`}` : "never"],
+        [
+          "expires",
+          expires
+            ? `${expires}${info.expired ? " (expired)" : ` (in ${Math.round((c.exp! * 1000 - Date.now()) / 60000)} min)`}`
+            : "never",
+        ],
         ["issuer", c.iss],
         ["server", verdict.accepted ? "accepts the token" : `refuses the token: ${verdict.detail}`],
       ]),
@@ -148,8 +163,17 @@ function devSecret(from: string): { secret: string; source: string } {
     for (const name of [".dev.vars", ".dev.vars.example"]) {
       const file = join(dir, name);
       if (!existsSync(file)) continue;
-      const line = readFileSync(file, "utf8").split("\n").find((l) => l.startsWith("JWT_SECRET="));
-      if (line) return { secret: line.slice("JWT_SECRET=".length).trim().replace(/^"(.*)"$/, "$1"), source: file };
+      const line = readFileSync(file, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("JWT_SECRET="));
+      if (line)
+        return {
+          secret: line
+            .slice("JWT_SECRET=".length)
+            .trim()
+            .replace(/^"(.*)"$/, "$1"),
+          source: file,
+        };
     }
     if (dirname(dir) === dir) break;
   }
@@ -159,7 +183,13 @@ function devSecret(from: string): { secret: string; source: string } {
 export const token: Command = {
   name: "token",
   summary: "Mint a development token from the local .dev.vars secret (local use only; see `token create`)",
-  options: { sub: { type: "string" }, scope: { type: "string" }, models: { type: "string" }, aliases: { type: "string" }, ttl: { type: "string" } },
+  options: {
+    sub: { type: "string" },
+    scope: { type: "string" },
+    models: { type: "string" },
+    aliases: { type: "string" },
+    ttl: { type: "string" },
+  },
   help: [
     "--sub NAME        Subject (default dev)",
     "--scope 'S …'     Space-separated: read write promote approve report admin (default read)",
@@ -167,20 +197,36 @@ export const token: Command = {
     "--aliases GLOBS   Comma-separated alias globs",
     "--ttl SECONDS     Lifetime (default 3600)",
   ],
-  examples: ["mreg token --sub alice --scope 'read write'", "mreg login --token \"$(mreg token --sub me --scope admin)\""],
+  examples: [
+    "mreg token --sub alice --scope 'read write'",
+    'mreg login --token "$(mreg token --sub me --scope admin)"',
+  ],
   async run(ctx, input) {
     const { secret, source } = devSecret(process.cwd());
     const ttl = int(input, "ttl") ?? 3600;
-    const list = (v: string | undefined) => (v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean));
+    const list = (v: string | undefined) =>
+      v === undefined
+        ? undefined
+        : v
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean);
     const now = Math.floor(Date.now() / 1000);
-    const claims: Claims = { sub: str(input, "sub") ?? "dev", scope: str(input, "scope") ?? "read", iat: now, exp: now + ttl };
+    const claims: Claims = {
+      sub: str(input, "sub") ?? "dev",
+      scope: str(input, "scope") ?? "read",
+      iat: now,
+      exp: now + ttl,
+    };
     const models = list(str(input, "models"));
     const aliases = list(str(input, "aliases"));
     if (models) claims.models = models;
     if (aliases) claims.aliases = aliases;
     const enc = new TextEncoder();
     const signingInput = `${b64url(enc.encode(JSON.stringify({ alg: "HS256", typ: "JWT" })))}.${b64url(enc.encode(JSON.stringify(claims)))}`;
-    const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+    ]);
     const signature = new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(signingInput)));
     const jwt = `${signingInput}.${b64url(signature)}`;
     ctx.out.note(
@@ -190,13 +236,25 @@ export const token: Command = {
   },
 };
 
-
-const globList = (v: string | undefined) => (v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean));
+const globList = (v: string | undefined) =>
+  v === undefined
+    ? undefined
+    : v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
 
 export const tokenCreate: Command = {
   name: "token create",
   summary: "Have the registry mint a token it can revoke; prints it once (admin; never more than your own token holds)",
-  options: { sub: { type: "string" }, scope: { type: "string" }, models: { type: "string" }, aliases: { type: "string" }, ttl: { type: "string" }, description: { type: "string" } },
+  options: {
+    sub: { type: "string" },
+    scope: { type: "string" },
+    models: { type: "string" },
+    aliases: { type: "string" },
+    ttl: { type: "string" },
+    description: { type: "string" },
+  },
   help: [
     "--sub NAME        Subject: the actor recorded for its writes (required)",
     "--scope 'S …'     Space-separated: read write promote approve report admin (required)",
@@ -226,7 +284,9 @@ export const tokenCreate: Command = {
       ...(description !== undefined ? { description } : {}),
     });
     // The token alone on stdout, so `$(mreg token create …)` captures it; what it is on stderr.
-    ctx.out.note(`mreg: minted ${minted.id} for ${minted.sub} (${minted.scope}), expires ${minted.expires_at}; shown only now. Revoke: mreg token revoke ${minted.id}`);
+    ctx.out.note(
+      `mreg: minted ${minted.id} for ${minted.sub} (${minted.scope}), expires ${minted.expires_at}; shown only now. Revoke: mreg token revoke ${minted.id}`,
+    );
     ctx.out.result(minted, () => minted.token);
   },
 };
@@ -244,7 +304,16 @@ export const tokenLs: Command = {
       [
         table(
           ["id", "sub", "scope", "models", "aliases", "expires", "created", "description"],
-          page.items.map((t) => [t.id, t.sub, t.scope, t.models?.join(",") ?? "*", t.aliases?.join(",") ?? "*", t.expires_at, `${ago(t.created_at)} by ${t.created_by}`, t.description]),
+          page.items.map((t) => [
+            t.id,
+            t.sub,
+            t.scope,
+            t.models?.join(",") ?? "*",
+            t.aliases?.join(",") ?? "*",
+            t.expires_at,
+            `${ago(t.created_at)} by ${t.created_by}`,
+            t.description,
+          ]),
         ),
         ...(page.next_cursor ? [`more: mreg token ls --cursor ${page.next_cursor}`] : []),
       ].join("\n"),

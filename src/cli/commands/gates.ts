@@ -32,7 +32,12 @@ export const gatesLs: Command = {
   target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
     const items = await ctx.client.gates.list(input.positionals[0]!);
-    ctx.out.result({ items, next_cursor: null }, () => table(["target", "policy", "updated", "by"], items.map((g) => [g.target, JSON.stringify(g.policy), ago(g.updated_at), g.updated_by])));
+    ctx.out.result({ items, next_cursor: null }, () =>
+      table(
+        ["target", "policy", "updated", "by"],
+        items.map((g) => [g.target, JSON.stringify(g.policy), ago(g.updated_at), g.updated_by]),
+      ),
+    );
   },
 };
 
@@ -96,7 +101,10 @@ export const approve: Command = {
     const target = str(input, "target");
     if (!target) throw new UsageError("--target is required", "approve");
     const comment = str(input, "comment");
-    const approval = await ctx.client.approvals.add(model, toInt(v, "version"), { target, ...(comment !== undefined ? { comment } : {}) });
+    const approval = await ctx.client.approvals.add(model, toInt(v, "version"), {
+      target,
+      ...(comment !== undefined ? { comment } : {}),
+    });
     ctx.out.result(approval, () => `${approval.approver} approved ${model} version ${v} for ${approval.target}`);
   },
 };
@@ -114,10 +122,14 @@ export const guardShow: Command = {
         ["guard", `${g.model}@${g.alias}`],
         ["metric", g.metric],
         ["bounds", `${g.min ?? "-∞"} .. ${g.max ?? "+∞"}`],
-        ["window", `${g.window_s} s, at least ${g.min_samples} samples from ${g.min_nodes} node${g.min_nodes === 1 ? "" : "s"}`],
-        ...(g.windows.length > 1 ? g.windows : [g.window]).map(
-          (w): [string, string] => ["now", `version ${w.version ?? "—"}: ${w.samples} samples${nodesText(g.min_nodes, w.nodes)}, mean ${w.mean ?? "—"}`],
-        ),
+        [
+          "window",
+          `${g.window_s} s, at least ${g.min_samples} samples from ${g.min_nodes} node${g.min_nodes === 1 ? "" : "s"}`,
+        ],
+        ...(g.windows.length > 1 ? g.windows : [g.window]).map((w): [string, string] => [
+          "now",
+          `version ${w.version ?? "—"}: ${w.samples} samples${nodesText(g.min_nodes, w.nodes)}, mean ${w.mean ?? "—"}`,
+        ]),
         ["updated", `${g.updated_at} by ${g.updated_by}`],
       ]),
     );
@@ -143,7 +155,10 @@ export const guardSet: Command = {
     "--min-samples N  (default 20)",
     "--min-nodes N   Distinct nodes that must have reported in the window (default 1): one node cannot move a fleet",
   ],
-  examples: ["mreg guard set payment-fraud production --metric error_rate --max 0.05", "mreg guard set payment-fraud production --metric error_rate --max 0.05 --min-nodes 3"],
+  examples: [
+    "mreg guard set payment-fraud production --metric error_rate --max 0.05",
+    "mreg guard set payment-fraud production --metric error_rate --max 0.05 --min-nodes 3",
+  ],
   target: (i) => targetOf(i.positionals[0], { alias: i.positionals[1] }),
   async run(ctx, input) {
     const [model, alias] = input.positionals as [string, string];
@@ -168,7 +183,11 @@ export const guardSet: Command = {
     if (minSamples !== undefined) policy.min_samples = minSamples;
     if (minNodes !== undefined) policy.min_nodes = minNodes;
     const g = await ctx.client.guards.set(model, alias, policy);
-    ctx.out.result(g, () => `guarding ${model}@${alias}: ${g.metric} in ${g.min ?? "-∞"} .. ${g.max ?? "+∞"} over ${g.window_s} s${g.min_nodes > 1 ? `, once ${g.min_nodes} nodes report` : ""}`);
+    ctx.out.result(
+      g,
+      () =>
+        `guarding ${model}@${alias}: ${g.metric} in ${g.min ?? "-∞"} .. ${g.max ?? "+∞"} over ${g.window_s} s${g.min_nodes > 1 ? `, once ${g.min_nodes} nodes report` : ""}`,
+    );
   },
 };
 

@@ -75,9 +75,17 @@ function nameMapping(sources: string[], overrides: Record<string, string>): Map<
   const taken = new Map<string, string>();
   for (const source of sources) {
     const target = overrides[source] ?? mregNameFor(source);
-    if (!target) throw new UsageError(`the MLflow model '${source}' has no usable mreg name: give one with --map '${source}=<name>'`, "import mlflow");
+    if (!target)
+      throw new UsageError(
+        `the MLflow model '${source}' has no usable mreg name: give one with --map '${source}=<name>'`,
+        "import mlflow",
+      );
     const other = taken.get(target);
-    if (other !== undefined) throw new UsageError(`'${other}' and '${source}' would both become '${target}': give one another name with --map`, "import mlflow");
+    if (other !== undefined)
+      throw new UsageError(
+        `'${other}' and '${source}' would both become '${target}': give one another name with --map`,
+        "import mlflow",
+      );
     taken.set(target, source);
     map.set(source, target);
   }
@@ -104,11 +112,13 @@ function allowedHosts(values: string[]): string[] {
 function numbered(versions: MlflowVersion[]): { valid: MlflowVersion[]; invalid: MlflowVersion[] } {
   const valid: MlflowVersion[] = [];
   const invalid: MlflowVersion[] = [];
-  for (const v of versions) (VERSION_NUMBER.test(v.version) && Number.isSafeInteger(Number(v.version)) ? valid : invalid).push(v);
+  for (const v of versions)
+    (VERSION_NUMBER.test(v.version) && Number.isSafeInteger(Number(v.version)) ? valid : invalid).push(v);
   return { valid: valid.sort((a, b) => Number(a.version) - Number(b.version)), invalid };
 }
 
-const describeRefused = (r: Refused) => `${r.model}${r.version !== undefined ? ` version ${r.version}` : ""}${r.path !== undefined ? `, ${r.path}` : ""}: ${r.reason}`;
+const describeRefused = (r: Refused) =>
+  `${r.model}${r.version !== undefined ? ` version ${r.version}` : ""}${r.path !== undefined ? `, ${r.path}` : ""}: ${r.reason}`;
 
 export const importMlflow: Command = {
   name: "import mlflow",
@@ -161,13 +171,22 @@ export const importMlflow: Command = {
     const timeoutS = int(input, "timeout", { min: 1, max: 86_400 }) ?? DEFAULT_TIMEOUT_S;
     const maxPages = int(input, "max-pages", { min: 1, max: 1_000_000 }) ?? DEFAULT_MAX_PAGES;
     const maxVersionGap = int(input, "max-version-gap", { min: 0 }) ?? DEFAULT_MAX_VERSION_GAP;
-    const source = new MlflowSource(base, { timeoutMs: timeoutS * 1000, maxPages, allowHosts: allowedHosts(strs(input, "allow-host")) });
+    const source = new MlflowSource(base, {
+      timeoutMs: timeoutS * 1000,
+      maxPages,
+      allowHosts: allowedHosts(strs(input, "allow-host")),
+    });
     const dryRun = flag(input, "dry-run");
     const copyFiles = !flag(input, "no-files") && !dryRun;
 
     // First, what killed runs left; then this run's folder, which every exit it sees removes.
     let scratch: Scratch | undefined;
-    if (copyFiles) scratch = Scratch.open(SCRATCH_PREFIX, (signal) => ctx.out.error(`mreg import mlflow: interrupted (${signal}); its scratch files are removed. What was imported stays: run the same command again to go on`));
+    if (copyFiles)
+      scratch = Scratch.open(SCRATCH_PREFIX, (signal) =>
+        ctx.out.error(
+          `mreg import mlflow: interrupted (${signal}); its scratch files are removed. What was imported stays: run the same command again to go on`,
+        ),
+      );
     else sweepScratch(SCRATCH_PREFIX);
     const warnings: string[] = [];
     const refused: Refused[] = [];
@@ -199,9 +218,27 @@ export const importMlflow: Command = {
           continue;
         }
         const { valid: versions, invalid } = numbered(listed);
-        for (const v of invalid) refuse({ model: m.name, version: v.version, reason: `'${v.version.slice(0, 64)}' is not a version number (a whole number from 1)` });
+        for (const v of invalid)
+          refuse({
+            model: m.name,
+            version: v.version,
+            reason: `'${v.version.slice(0, 64)}' is not a version number (a whole number from 1)`,
+          });
         if (dryRun) {
-          reports.push({ mlflow_name: m.name, name, created: false, versions: versions.map((v) => ({ mlflow_version: Number(v.version), version: null, status: v.status ?? "", files: 0, bytes: 0, stage: v.current_stage ?? null })), aliases: [] });
+          reports.push({
+            mlflow_name: m.name,
+            name,
+            created: false,
+            versions: versions.map((v) => ({
+              mlflow_version: Number(v.version),
+              version: null,
+              status: v.status ?? "",
+              files: 0,
+              bytes: 0,
+              stage: v.current_stage ?? null,
+            })),
+            aliases: [],
+          });
           continue;
         }
         ctx.out.note(`${m.name} → ${name}: ${versions.length} version(s)`);
@@ -220,7 +257,10 @@ export const importMlflow: Command = {
     const summary = { from: base, dry_run: dryRun, models: reports, warnings, refused };
     ctx.out.result(summary, () =>
       [
-        ...reports.map((r) => `${r.mlflow_name} → ${r.name}: ${r.versions.length} version(s)${r.aliases.length ? `, aliases ${r.aliases.map((a) => `${a.alias}→${a.version}`).join(", ")}` : ""}`),
+        ...reports.map(
+          (r) =>
+            `${r.mlflow_name} → ${r.name}: ${r.versions.length} version(s)${r.aliases.length ? `, aliases ${r.aliases.map((a) => `${a.alias}→${a.version}`).join(", ")}` : ""}`,
+        ),
         warnings.length ? `${warnings.length} warning(s) (see above)` : "",
         refused.length ? `${refused.length} refused (see above)` : "",
       ]
@@ -228,7 +268,9 @@ export const importMlflow: Command = {
         .join("\n"),
     );
     if (refused.length) {
-      throw new CliError(`${refused.length} refused (listed above): the MLflow server broke a bound or sent what mreg cannot take; everything else was ${dryRun ? "listed" : "imported"}`);
+      throw new CliError(
+        `${refused.length} refused (listed above): the MLflow server broke a bound or sent what mreg cannot take; everything else was ${dryRun ? "listed" : "imported"}`,
+      );
     }
   },
 };
@@ -241,7 +283,14 @@ interface ImportOptions {
   refuse: (r: Refused) => void;
 }
 
-async function importModel(ctx: Context, source: MlflowSource, m: MlflowModel, name: string, versions: MlflowVersion[], opts: ImportOptions): Promise<ModelReport> {
+async function importModel(
+  ctx: Context,
+  source: MlflowSource,
+  m: MlflowModel,
+  name: string,
+  versions: MlflowVersion[],
+  opts: ImportOptions,
+): Promise<ModelReport> {
   const client = ctx.client;
   const tags = tagMap(m.tags ?? []);
   let created = true;
@@ -274,24 +323,44 @@ async function importModel(ctx: Context, source: MlflowSource, m: MlflowModel, n
       // At most this many placeholders (fewer when mreg's counter is past its newest version).
       const placeholders = number - newest - 1;
       if (placeholders > opts.maxVersionGap) {
-        opts.refuse({ model: m.name, version: mv.version, reason: `keeping its number would take ${placeholders} placeholder versions in mreg (its newest is ${newest}), more than --max-version-gap (${opts.maxVersionGap})` });
+        opts.refuse({
+          model: m.name,
+          version: mv.version,
+          reason: `keeping its number would take ${placeholders} placeholder versions in mreg (its newest is ${newest}), more than --max-version-gap (${opts.maxVersionGap})`,
+        });
         continue;
       }
       version = await createAligned(ctx, name, number, mv, opts);
     }
     newest = Math.max(newest, version.version);
     mapped.set(number, version.version);
-    const entry: VersionReport = { mlflow_version: number, version: version.version, status: version.status, files: 0, bytes: 0, stage: null };
+    const entry: VersionReport = {
+      mlflow_version: number,
+      version: version.version,
+      status: version.status,
+      files: 0,
+      bytes: 0,
+      stage: null,
+    };
     if (version.status === "pending" && opts.scratch !== undefined && mv.status !== "PENDING_REGISTRATION") {
       try {
-        const copied = await copyFiles(ctx, source, m.name, mv.version, version, { scratch: opts.scratch, warn: opts.warn });
+        const copied = await copyFiles(ctx, source, m.name, mv.version, version, {
+          scratch: opts.scratch,
+          warn: opts.warn,
+        });
         entry.files = copied.files;
         entry.bytes = copied.bytes;
-        if (copied.files > 0 || version.files.length > 0) version = await client.versions.finalize(name, version.version);
+        if (copied.files > 0 || version.files.length > 0)
+          version = await client.versions.finalize(name, version.version);
       } catch (err) {
         if (!(err instanceof Refusal)) throw err;
         // The version stays pending: never finalized with a part of its files.
-        opts.refuse({ model: m.name, version: mv.version, ...(err.path !== undefined ? { path: err.path } : {}), reason: err.message });
+        opts.refuse({
+          model: m.name,
+          version: mv.version,
+          ...(err.path !== undefined ? { path: err.path } : {}),
+          reason: err.message,
+        });
       }
     }
     entry.status = version.status;
@@ -331,28 +400,43 @@ async function importModel(ctx: Context, source: MlflowSource, m: MlflowModel, n
  * as such), since mreg never hands a number out twice. The caller has bounded the gap by
  * `--max-version-gap`; the loop holds to that bound whatever the registry answers.
  */
-async function createAligned(ctx: Context, name: string, number: number, mv: MlflowVersion, opts: { maxVersionGap: number; warn: (w: string) => void }): Promise<Version> {
+async function createAligned(
+  ctx: Context,
+  name: string,
+  number: number,
+  mv: MlflowVersion,
+  opts: { maxVersionGap: number; warn: (w: string) => void },
+): Promise<Version> {
   const lineage = {
     ...(mv.source ? { source: mv.source } : {}),
     ...(mv.run_id ? { run_id: mv.run_id } : {}),
     ...(mv.run_link && /^https?:\/\//.test(mv.run_link) ? { run_url: mv.run_link } : {}),
   };
-  const body = { description: mv.description ?? null, tags: { ...tagMap(mv.tags ?? []), [ORIGIN_TAG]: String(number) }, lineage };
+  const body = {
+    description: mv.description ?? null,
+    tags: { ...tagMap(mv.tags ?? []), [ORIGIN_TAG]: String(number) },
+    lineage,
+  };
   for (let placeholders = 0; ; placeholders++) {
     const v = await ctx.client.versions.create(name, body);
     if (v.version >= number) {
-      if (v.version > number) opts.warn(`${name}: MLflow version ${number} became mreg version ${v.version} (mreg had numbered past it)`);
+      if (v.version > number)
+        opts.warn(`${name}: MLflow version ${number} became mreg version ${v.version} (mreg had numbered past it)`);
       return v;
     }
     if (placeholders >= opts.maxVersionGap) {
-      opts.warn(`${name}: MLflow version ${number} became mreg version ${v.version} (keeping its number took more than --max-version-gap placeholders)`);
+      opts.warn(
+        `${name}: MLflow version ${number} became mreg version ${v.version} (keeping its number took more than --max-version-gap placeholders)`,
+      );
       return v;
     }
     try {
       await ctx.client.versions.delete(name, v.version);
     } catch (err) {
       if (!(err instanceof MregError) || err.code !== "forbidden") throw err;
-      opts.warn(`${name}: MLflow version ${number} became mreg version ${v.version} (keeping MLflow's numbers needs the admin scope)`);
+      opts.warn(
+        `${name}: MLflow version ${number} became mreg version ${v.version} (keeping MLflow's numbers needs the admin scope)`,
+      );
       return v;
     }
   }
@@ -362,10 +446,19 @@ async function createAligned(ctx: Context, name: string, number: number, mv: Mlf
  * Copies a version's files: listed in full first (a refused listing downloads nothing), then
  * each downloaded to the scratch folder, held to its listed size, uploaded, and removed.
  */
-async function copyFiles(ctx: Context, source: MlflowSource, mlflowName: string, mlflowVersion: string, version: Version, opts: { scratch: string; warn: (w: string) => void }): Promise<{ files: number; bytes: number }> {
+async function copyFiles(
+  ctx: Context,
+  source: MlflowSource,
+  mlflowName: string,
+  mlflowVersion: string,
+  version: Version,
+  opts: { scratch: string; warn: (w: string) => void },
+): Promise<{ files: number; bytes: number }> {
   const where = await source.artifactRoot(mlflowName, mlflowVersion);
   if ("uri" in where) {
-    opts.warn(`${version.model} version ${version.version}: files at ${where.uri} are not served through mlflow-artifacts; push them with \`mreg push\`, then it is ready`);
+    opts.warn(
+      `${version.model} version ${version.version}: files at ${where.uri} are not served through mlflow-artifacts; push them with \`mreg push\`, then it is ready`,
+    );
     return { files: 0, bytes: 0 };
   }
   if (!source.mayRead(where.origin)) {

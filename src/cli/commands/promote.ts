@@ -11,7 +11,13 @@ import { ago, table, type Output } from "../output";
 /** A gate's checks as a table on stderr (stdout stays the command's result). */
 export function printGateChecks(out: Output, checks: GateCheck[]): void {
   if (checks.length === 0) return;
-  const rows = checks.map((c) => [c.passed ? "pass" : "FAIL", c.check, c.expected, JSON.stringify(c.actual ?? null), c.detail ?? ""]);
+  const rows = checks.map((c) => [
+    c.passed ? "pass" : "FAIL",
+    c.check,
+    c.expected,
+    JSON.stringify(c.actual ?? null),
+    c.detail ?? "",
+  ]);
   out.error(table(["", "check", "expected", "actual", "detail"], rows));
 }
 
@@ -45,7 +51,11 @@ export const promote: Command = {
     }
     const expected = int(input, "expected-generation", { min: 0 });
     // A refusal (409 gate_failed) is reported with its checks by main(), and exits 3.
-    const result = await ctx.client.aliases.set(model, alias, { version, reason: str(input, "reason"), ...(expected !== undefined ? { expected_generation: expected } : {}) });
+    const result = await ctx.client.aliases.set(model, alias, {
+      version,
+      reason: str(input, "reason"),
+      ...(expected !== undefined ? { expected_generation: expected } : {}),
+    });
     if (!ctx.out.json && dry && dry.checks.length > 0) printGateChecks(ctx.out, dry.checks);
     ctx.out.result({ ...result, checks: dry?.checks ?? [] }, () => aliasLine(result));
   },
@@ -56,18 +66,28 @@ export const rollback: Command = {
   args: "<model> <alias>",
   summary: "Undo the alias's newest change (or --to a version it held); skips gates",
   options: { to: { type: "string" }, reason: { type: "string" } },
-  help: ["--to N          Back to version N (one that held the alias before)", "--reason TEXT   Recorded in the history and the audit log"],
-  examples: ["mreg rollback payment-fraud production --reason '3am page: error rate 4%'", "mreg rollback payment-fraud production --to 2"],
+  help: [
+    "--to N          Back to version N (one that held the alias before)",
+    "--reason TEXT   Recorded in the history and the audit log",
+  ],
+  examples: [
+    "mreg rollback payment-fraud production --reason '3am page: error rate 4%'",
+    "mreg rollback payment-fraud production --to 2",
+  ],
   target: (i) => targetOf(i.positionals[0], { alias: i.positionals[1] }),
   async run(ctx, input) {
     const [model, alias] = input.positionals as [string, string];
     const to = int(input, "to");
     let result: Alias;
     try {
-      result = await ctx.client.aliases.rollback(model, alias, { ...(to !== undefined ? { to_version: to } : {}), reason: str(input, "reason") });
+      result = await ctx.client.aliases.rollback(model, alias, {
+        ...(to !== undefined ? { to_version: to } : {}),
+        reason: str(input, "reason"),
+      });
     } catch (err) {
       // The registry refuses (409) when there is nothing to go back to: say what is missing.
-      if (err instanceof MregError && err.code === "conflict") throw (await nothingToRollBackTo(ctx, model, alias.toLowerCase(), to)) ?? err;
+      if (err instanceof MregError && err.code === "conflict")
+        throw (await nothingToRollBackTo(ctx, model, alias.toLowerCase(), to)) ?? err;
       throw err;
     }
     ctx.out.result(result, () => aliasLine(result));
@@ -78,16 +98,36 @@ export const rollback: Command = {
  * Why a rollback has no value to restore, as a NotFound (exit 5): the alias was never set,
  * `--to` names a version that never held it, or it has held one value only.
  */
-async function nothingToRollBackTo(ctx: Context, model: string, alias: string, to: number | undefined): Promise<NotFound | undefined> {
+async function nothingToRollBackTo(
+  ctx: Context,
+  model: string,
+  alias: string,
+  to: number | undefined,
+): Promise<NotFound | undefined> {
   const missing = await explainNotFound(ctx.client, { model, alias });
   if (missing) return missing;
   const history = await ctx.client.aliases.history(model, alias, { limit: 200 }).catch(() => undefined);
   if (!history) return undefined;
-  const held = [...new Set(history.items.flatMap((h) => (h.split ? h.split.map((s) => s.version) : h.version !== null ? [h.version] : [])))].sort((a, b) => a - b);
+  const held = [
+    ...new Set(
+      history.items.flatMap((h) => (h.split ? h.split.map((s) => s.version) : h.version !== null ? [h.version] : [])),
+    ),
+  ].sort((a, b) => a - b);
   const facts = { missing: "earlier_value", model, alias, held: held };
-  if (to !== undefined) return new NotFound(`version ${to} has never held ${model}@${alias}; the versions that have: ${held.map((v) => `v${v}`).join(", ")}`, facts);
-  if (held.length <= 1) return new NotFound(`${model}@${alias} has held only ${held.map((v) => `v${v}`).join("") || "nothing"}: there is no earlier value to roll back to`, facts);
-  return new NotFound(`${model}@${alias} has no earlier value left to roll back to; name one with --to (versions that held it: ${held.map((v) => `v${v}`).join(", ")})`, facts);
+  if (to !== undefined)
+    return new NotFound(
+      `version ${to} has never held ${model}@${alias}; the versions that have: ${held.map((v) => `v${v}`).join(", ")}`,
+      facts,
+    );
+  if (held.length <= 1)
+    return new NotFound(
+      `${model}@${alias} has held only ${held.map((v) => `v${v}`).join("") || "nothing"}: there is no earlier value to roll back to`,
+      facts,
+    );
+  return new NotFound(
+    `${model}@${alias} has no earlier value left to roll back to; name one with --to (versions that held it: ${held.map((v) => `v${v}`).join(", ")})`,
+    facts,
+  );
 }
 
 export const history: Command = {
@@ -100,12 +140,17 @@ export const history: Command = {
   target: (i) => targetOf(i.positionals[0], { alias: i.positionals[1] }),
   async run(ctx, input) {
     const [model, alias] = input.positionals as [string, string];
-    const page = await ctx.client.aliases.history(model, alias, { limit: int(input, "limit", { max: 200 }), cursor: str(input, "cursor") });
-    ctx.out.result(page, () =>
-      table(
-        ["gen", "action", "value", "actor", "when", "reason"],
-        page.items.map((h) => [h.generation, h.action, describeValue(h), h.actor, ago(h.at), h.reason]),
-      ) + more(page.next_cursor),
+    const page = await ctx.client.aliases.history(model, alias, {
+      limit: int(input, "limit", { max: 200 }),
+      cursor: str(input, "cursor"),
+    });
+    ctx.out.result(
+      page,
+      () =>
+        table(
+          ["gen", "action", "value", "actor", "when", "reason"],
+          page.items.map((h) => [h.generation, h.action, describeValue(h), h.actor, ago(h.at), h.reason]),
+        ) + more(page.next_cursor),
     );
   },
 };
@@ -126,7 +171,12 @@ export const aliasLs: Command = {
   async run(ctx, input) {
     const items = await ctx.client.aliases.list(input.positionals[0]!);
     // Every list carries next_cursor, as the paged ones do (aliases come in one page).
-    ctx.out.result({ items, next_cursor: null }, () => table(["alias", "value", "generation", "updated", "by"], items.map((a) => [a.alias, describeValue(a), a.generation, ago(a.updated_at), a.updated_by])));
+    ctx.out.result({ items, next_cursor: null }, () =>
+      table(
+        ["alias", "value", "generation", "updated", "by"],
+        items.map((a) => [a.alias, describeValue(a), a.generation, ago(a.updated_at), a.updated_by]),
+      ),
+    );
   },
 };
 
@@ -134,7 +184,8 @@ export const aliasLs: Command = {
 function parseSplit(text: string): SplitEntry[] {
   return text.split(",").map((part) => {
     const match = /^v?(\d+):(\d+(?:\.\d+)?)$/.exec(part.trim());
-    if (!match) throw new UsageError(`--split takes version:weight pairs such as 3:90,4:10, not '${part}'`, "alias set");
+    if (!match)
+      throw new UsageError(`--split takes version:weight pairs such as 3:90,4:10, not '${part}'`, "alias set");
     return { version: Number(match[1]), weight: Number(match[2]) };
   });
 }
@@ -144,17 +195,29 @@ export const aliasSet: Command = {
   args: "<model> <alias> [version]",
   summary: "Point an alias at a version, or at a weighted --split",
   options: { split: { type: "string" }, reason: { type: "string" }, "expected-generation": { type: "string" } },
-  help: ["--split 3:90,4:10             A weighted split instead of one version", "--reason TEXT", "--expected-generation N       Refuse (exit 4) unless the alias is still at this generation"],
+  help: [
+    "--split 3:90,4:10             A weighted split instead of one version",
+    "--reason TEXT",
+    "--expected-generation N       Refuse (exit 4) unless the alias is still at this generation",
+  ],
   examples: ["mreg alias set payment-fraud staging 4", "mreg alias set payment-fraud canary --split 3:90,4:10"],
   target: (i) => targetOf(i.positionals[0], { version: i.positionals[2] }),
   async run(ctx, input) {
     const [model, alias, v] = input.positionals as [string, string, string | undefined];
     checkAlias(alias, "alias set");
     const split = str(input, "split");
-    if ((v === undefined) === (split === undefined)) throw new UsageError("give a version or --split, not both", "alias set");
+    if ((v === undefined) === (split === undefined))
+      throw new UsageError("give a version or --split, not both", "alias set");
     const expected = int(input, "expected-generation", { min: 0 });
-    const extra = { reason: str(input, "reason"), ...(expected !== undefined ? { expected_generation: expected } : {}) };
-    const result = await ctx.client.aliases.set(model, alias, split ? { split: parseSplit(split), ...extra } : { version: toInt(v!, "version"), ...extra });
+    const extra = {
+      reason: str(input, "reason"),
+      ...(expected !== undefined ? { expected_generation: expected } : {}),
+    };
+    const result = await ctx.client.aliases.set(
+      model,
+      alias,
+      split ? { split: parseSplit(split), ...extra } : { version: toInt(v!, "version"), ...extra },
+    );
     ctx.out.result(result, () => aliasLine(result));
   },
 };

@@ -97,7 +97,8 @@ async function removeWithEmptyParents(dir: string, file: string): Promise<void> 
 export const pull: Command = {
   name: "pull",
   args: "<uri> [dir]",
-  summary: "Download a version's files by URI (ranged, resumable, sha256-verified); the folder ends up holding that version only",
+  summary:
+    "Download a version's files by URI (ranged, resumable, sha256-verified); the folder ends up holding that version only",
   options: {
     key: { type: "string" },
     parallel: { type: "string" },
@@ -115,7 +116,11 @@ export const pull: Command = {
     "are removed and listed. A folder holding files mreg did not pull is refused unless --keep-extra.",
     "Serving from the folder while it changes? `mreg agent` switches versions atomically.",
   ],
-  examples: ["mreg pull registry://payment-fraud@production ./model", "mreg pull payment-fraud/3 --json", "mreg pull payment-fraud@production ./model --keep-extra"],
+  examples: [
+    "mreg pull registry://payment-fraud@production ./model",
+    "mreg pull payment-fraud/3 --json",
+    "mreg pull payment-fraud@production ./model --keep-extra",
+  ],
   target: (input) => uriTarget(input.positionals[0]),
   async run(ctx, input) {
     const uri = normalizeUri(input.positionals[0]!);
@@ -147,7 +152,13 @@ export const pull: Command = {
     ctx.out.note(`${uri} → registry://${resolution.model}/${resolution.version} (${resolution.files.length} files)`);
     await mkdir(dir, { recursive: true });
     const pulled: Fetched[] = [];
-    const options = { parallel, chunkSize, stallMs, note: (m: string) => ctx.out.note(m), progress: (label: string, total: number, start: number) => progress(ctx.out, label, total, start) };
+    const options = {
+      parallel,
+      chunkSize,
+      stallMs,
+      note: (m: string) => ctx.out.note(m),
+      progress: (label: string, total: number, start: number) => progress(ctx.out, label, total, start),
+    };
     for (const file of resolution.files) pulled.push(await downloadFile(ctx.client, resolution, file, dir, options));
 
     // The folder now holds the version; what it does not hold goes (or stays, and is said).
@@ -158,11 +169,23 @@ export const pull: Command = {
         await removeWithEmptyParents(dir, f);
         removed.push(f);
       }
-      if (removed.length) ctx.out.note(`removed ${removed.length} file${removed.length === 1 ? "" : "s"} that version ${resolution.version} does not hold: ${removed.join(", ")}`);
+      if (removed.length)
+        ctx.out.note(
+          `removed ${removed.length} file${removed.length === 1 ? "" : "s"} that version ${resolution.version} does not hold: ${removed.join(", ")}`,
+        );
     } else if (extra.length) {
-      ctx.out.note(`kept ${extra.length} file${extra.length === 1 ? "" : "s"} that version ${resolution.version} does not hold (--keep-extra): ${extra.join(", ")}`);
+      ctx.out.note(
+        `kept ${extra.length} file${extra.length === 1 ? "" : "s"} that version ${resolution.version} does not hold (--keep-extra): ${extra.join(", ")}`,
+      );
     }
-    const manifest: Manifest = { uri, model: resolution.model, version: resolution.version, digest: resolution.digest, files: [...holds, ...extra.filter(isOurs)].sort(), pulled_at: new Date().toISOString() };
+    const manifest: Manifest = {
+      uri,
+      model: resolution.model,
+      version: resolution.version,
+      digest: resolution.digest,
+      files: [...holds, ...extra.filter(isOurs)].sort(),
+      pulled_at: new Date().toISOString(),
+    };
     writeFileSync(join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + "\n");
     const summary = {
       uri,

@@ -81,14 +81,20 @@ export const push: Command = {
     const body = versionBody(input);
     const parallel = int(input, "parallel", { min: 1, max: 64 }) ?? 4;
     const multipartThreshold = size(input, "multipart-threshold");
-    const { files, skipped } = await collectFiles(paths, { include: strs(input, "include"), exclude: strs(input, "exclude") });
+    const { files, skipped } = await collectFiles(paths, {
+      include: strs(input, "include"),
+      exclude: strs(input, "exclude"),
+    });
     for (const f of files) {
       const problem = filePathProblem(f.path);
-      if (problem) throw new UsageError(`'${f.path}' (${f.local}) cannot be a file path in a version: it ${problem}`, "push");
+      if (problem)
+        throw new UsageError(`'${f.path}' (${f.local}) cannot be a file path in a version: it ${problem}`, "push");
     }
     if (skipped.length) {
       const shown = skipped.slice(0, 20).map((s) => `  ${s.path}  (${s.rule})`);
-      ctx.out.note(`skipped ${skipped.length} path${skipped.length === 1 ? "" : "s"}:\n${shown.join("\n")}${skipped.length > 20 ? `\n  … and ${skipped.length - 20} more (--json lists them all)` : ""}`);
+      ctx.out.note(
+        `skipped ${skipped.length} path${skipped.length === 1 ? "" : "s"}:\n${shown.join("\n")}${skipped.length > 20 ? `\n  … and ${skipped.length - 20} more (--json lists them all)` : ""}`,
+      );
     }
 
     // Ctrl-C: while hashing, nothing has been sent; once the state file is written, the
@@ -105,15 +111,35 @@ export const push: Command = {
     process.once("SIGINT", onSigint);
     const ack: Acknowledged = { file: undefined, parts: 0, partCount: 0, bytes: 0, size: 0 };
     try {
-      await pushFiles(ctx, { model, body, files, skipped, parallel, multipartThreshold, alias, reason: str(input, "reason"), idempotencyKey: str(input, "idempotency-key"), fresh: flag(input, "no-resume") }, {
-        signal: interrupt.signal,
-        saved: () => (stateSaved = true),
-        ack,
-      });
+      await pushFiles(
+        ctx,
+        {
+          model,
+          body,
+          files,
+          skipped,
+          parallel,
+          multipartThreshold,
+          alias,
+          reason: str(input, "reason"),
+          idempotencyKey: str(input, "idempotency-key"),
+          fresh: flag(input, "no-resume"),
+        },
+        {
+          signal: interrupt.signal,
+          saved: () => (stateSaved = true),
+          ack,
+        },
+      );
     } catch (err) {
       if (!interrupt.signal.aborted) throw err;
-      const where = ack.file ? `${ack.file}: ${ack.parts} of ${ack.partCount} parts are on the registry (${bytes(ack.bytes)} of ${bytes(ack.size)}); ` : "";
-      throw new CliError(`push interrupted. ${where}the state is kept.\nto resume, run the same command again: ${commandLine()}`, EXIT.interrupted);
+      const where = ack.file
+        ? `${ack.file}: ${ack.parts} of ${ack.partCount} parts are on the registry (${bytes(ack.bytes)} of ${bytes(ack.size)}); `
+        : "";
+      throw new CliError(
+        `push interrupted. ${where}the state is kept.\nto resume, run the same command again: ${commandLine()}`,
+        EXIT.interrupted,
+      );
     } finally {
       process.removeListener("SIGINT", onSigint);
     }
@@ -148,7 +174,11 @@ interface PushPlan {
   fresh: boolean;
 }
 
-async function pushFiles(ctx: Context, plan: PushPlan, run: { signal: AbortSignal; saved: () => void; ack: Acknowledged }): Promise<void> {
+async function pushFiles(
+  ctx: Context,
+  plan: PushPlan,
+  run: { signal: AbortSignal; saved: () => void; ack: Acknowledged },
+): Promise<void> {
   const { model, body, alias } = plan;
   const hashed = await hashAll(ctx, plan.files);
   const { push: state, resumed } = PushStateFile.open(
@@ -176,7 +206,9 @@ async function pushFiles(ctx: Context, plan: PushPlan, run: { signal: AbortSigna
     state.save();
     created = version.status === "pending" && version.files.length === 0;
     // 200 rather than 201: the key named a version an earlier run (a CI re-run) created.
-    ctx.out.note(created ? `created ${model} version ${version.version}` : `continuing ${model} version ${version.version}`);
+    ctx.out.note(
+      created ? `created ${model} version ${version.version}` : `continuing ${model} version ${version.version}`,
+    );
   } else {
     run.saved();
     ctx.out.note(`resuming the push of ${model} version ${version.version}`);
@@ -184,11 +216,19 @@ async function pushFiles(ctx: Context, plan: PushPlan, run: { signal: AbortSigna
   if (!created) version = await applyNewValues(ctx, version, body);
   if (version.status === "ready") {
     if (!sameFiles(version, hashed)) {
-      throw new CliError(`${model} version ${version.version} (Idempotency-Key ${state.state.idempotency_key}) is ready with other files than these; use another key`, EXIT.conflict);
+      throw new CliError(
+        `${model} version ${version.version} (Idempotency-Key ${state.state.idempotency_key}) is ready with other files than these; use another key`,
+        EXIT.conflict,
+      );
     }
     ctx.out.note(`${model} version ${version.version} already holds these files (an earlier push finished)`);
   } else {
-    pushed = await uploadAll(ctx, state, version, hashed, { parallel: plan.parallel, multipartThreshold: plan.multipartThreshold, signal: run.signal, ack: run.ack });
+    pushed = await uploadAll(ctx, state, version, hashed, {
+      parallel: plan.parallel,
+      multipartThreshold: plan.multipartThreshold,
+      signal: run.signal,
+      ack: run.ack,
+    });
     version = await client.versions.finalize(model, version.version, run.signal);
     ctx.out.note(`${model} version ${version.version} is ready (${version.digest})`);
   }
@@ -201,7 +241,8 @@ async function pushFiles(ctx: Context, plan: PushPlan, run: { signal: AbortSigna
       ctx.out.note(`${model}@${aliased.alias} → version ${ready.version}`);
     } catch (err) {
       state.remove();
-      if (err instanceof MregError) ctx.out.error(`version ${ready.version} was pushed and is ready, but ${model}@${alias} was not set:`);
+      if (err instanceof MregError)
+        ctx.out.error(`version ${ready.version} was pushed and is ready, but ${model}@${alias} was not set:`);
       throw err;
     }
   }
@@ -290,7 +331,8 @@ function versionBody(input: Parameters<Command["run"]>[1]): CreateVersion {
     } catch (err) {
       throw new UsageError(`--lineage ${file}: ${(err as Error).message}`, "push");
     }
-    if (typeof lineage !== "object" || lineage === null || Array.isArray(lineage)) throw new UsageError(`--lineage ${file}: not a JSON object`, "push");
+    if (typeof lineage !== "object" || lineage === null || Array.isArray(lineage))
+      throw new UsageError(`--lineage ${file}: not a JSON object`, "push");
   }
   const extra = { git_sha: str(input, "git-sha"), run_id: str(input, "run-id"), run_url: str(input, "run-url") };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (lineage as Record<string, unknown>)[k] = v;
@@ -321,7 +363,13 @@ async function hashAll(ctx: Context, files: LocalFile[]): Promise<(LocalFile & {
  * Creates the version; a model that does not exist yet is registered first, as
  * `huggingface-cli upload` creates its repository (a token limited to other models gets 403).
  */
-async function createVersion(ctx: Context, model: string, body: CreateVersion, idempotencyKey: string, signal: AbortSignal): Promise<Version> {
+async function createVersion(
+  ctx: Context,
+  model: string,
+  body: CreateVersion,
+  idempotencyKey: string,
+  signal: AbortSignal,
+): Promise<Version> {
   try {
     return await ctx.client.versions.create(model, body, { idempotencyKey, signal });
   } catch (err) {
@@ -374,7 +422,14 @@ async function uploadAll(
   for (const f of files) {
     const there = present.get(f.path);
     if (there && there.sha256 === f.sha256 && there.size === f.size) {
-      out.push({ path: f.path, size: f.size, sha256: f.sha256, method: "already_there", bytes_sent: 0, bytes_skipped: f.size });
+      out.push({
+        path: f.path,
+        size: f.size,
+        sha256: f.sha256,
+        method: "already_there",
+        bytes_sent: 0,
+        bytes_skipped: f.size,
+      });
       ctx.out.note(`${f.path}: already uploaded`);
       continue;
     }
@@ -400,8 +455,16 @@ async function uploadAll(
         state.save();
         const have = upload.parts.length;
         partsLeft = upload.part_count - have;
-        Object.assign(ack, { file: f.path, parts: have, partCount: upload.part_count, bytes: upload.parts.reduce((sum, p) => sum + p.size, 0) });
-        if (have > 0) ctx.out.note(`${f.path}: resuming upload ${upload.upload_id}, ${have} of ${upload.part_count} parts already on the server`);
+        Object.assign(ack, {
+          file: f.path,
+          parts: have,
+          partCount: upload.part_count,
+          bytes: upload.parts.reduce((sum, p) => sum + p.size, 0),
+        });
+        if (have > 0)
+          ctx.out.note(
+            `${f.path}: resuming upload ${upload.upload_id}, ${have} of ${upload.part_count} parts already on the server`,
+          );
         shown(ack.bytes);
       },
       onProgress: ({ sent }) => {
@@ -419,13 +482,23 @@ async function uploadAll(
     if (result.file.sha256 !== f.sha256) {
       throw new CliError(`${f.path}: the registry stored sha256 ${result.file.sha256}, but the file has ${f.sha256}`);
     }
-    const how = result.method === "deduplicated" ? "deduplicated, no bytes sent" : `${bytes(result.bytesSent)} sent${result.bytesSkipped ? `, ${bytes(result.bytesSkipped)} already there` : ""}`;
+    const how =
+      result.method === "deduplicated"
+        ? "deduplicated, no bytes sent"
+        : `${bytes(result.bytesSent)} sent${result.bytesSkipped ? `, ${bytes(result.bytesSkipped)} already there` : ""}`;
     const done = `${f.path}: ${bytes(f.size)} uploaded (${how})`;
     if (verifying) ctx.out.note(done);
     else shown(0).finish(done);
     delete state.state.uploads[f.path];
     state.save();
-    out.push({ path: f.path, size: f.size, sha256: f.sha256, method: result.method, bytes_sent: result.bytesSent, bytes_skipped: result.bytesSkipped });
+    out.push({
+      path: f.path,
+      size: f.size,
+      sha256: f.sha256,
+      method: result.method,
+      bytes_sent: result.bytesSent,
+      bytes_skipped: result.bytesSkipped,
+    });
   }
   return out;
 }

@@ -38,12 +38,27 @@ export const modelsLs: Command = {
   name: "models ls",
   summary: "List models",
   options: { prefix: { type: "string" }, kind: { type: "string" }, tag: { type: "string", multiple: true }, ...page },
-  help: ["--prefix P      Names starting with P", "--kind K        model, prompt or config", "--tag k:v       Carrying this tag (repeatable; all must match)", pageHelp],
+  help: [
+    "--prefix P      Names starting with P",
+    "--kind K        model, prompt or config",
+    "--tag k:v       Carrying this tag (repeatable; all must match)",
+    pageHelp,
+  ],
   examples: ["mreg models ls --prefix fraud- --tag team:risk"],
   async run(ctx, input) {
-    const result = await ctx.client.models.list({ prefix: str(input, "prefix"), kind: oneOf<ModelKind>(input, "kind", KINDS), tag: strs(input, "tag"), ...pageQuery(input) });
-    ctx.out.result(result, () =>
-      table(["name", "kind", "latest", "aliases", "updated"], result.items.map((m) => [m.name, m.kind, m.latest_version, kv(m.aliases), ago(m.updated_at)])) + more(result.next_cursor),
+    const result = await ctx.client.models.list({
+      prefix: str(input, "prefix"),
+      kind: oneOf<ModelKind>(input, "kind", KINDS),
+      tag: strs(input, "tag"),
+      ...pageQuery(input),
+    });
+    ctx.out.result(
+      result,
+      () =>
+        table(
+          ["name", "kind", "latest", "aliases", "updated"],
+          result.items.map((m) => [m.name, m.kind, m.latest_version, kv(m.aliases), ago(m.updated_at)]),
+        ) + more(result.next_cursor),
     );
   },
 };
@@ -83,7 +98,11 @@ export const modelsUpdate: Command = {
   name: "models update",
   args: "<name>",
   summary: "Change a model's description or tags",
-  options: { description: { type: "string" }, tag: { type: "string", multiple: true }, "rm-tag": { type: "string", multiple: true } },
+  options: {
+    description: { type: "string" },
+    tag: { type: "string", multiple: true },
+    "rm-tag": { type: "string", multiple: true },
+  },
   help: ["--description TEXT", "--tag k=v       Set a tag (repeatable)", "--rm-tag k       Remove a tag (repeatable)"],
   target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
@@ -128,7 +147,13 @@ export function showVersion(v: Version): string {
     ["created", `${v.created_at} by ${v.created_by}`],
     ["ready", v.ready_at],
   ]);
-  const files = v.files.length ? "\n\n" + table(["path", "size", "sha256"], v.files.map((f) => [f.path, bytes(f.size), f.sha256])) : "";
+  const files = v.files.length
+    ? "\n\n" +
+      table(
+        ["path", "size", "sha256"],
+        v.files.map((f) => [f.path, bytes(f.size), f.sha256]),
+      )
+    : "";
   return head + files;
 }
 
@@ -147,11 +172,21 @@ export const versionsLs: Command = {
       stage: oneOf<Stage>(input, "stage", STAGES),
       ...pageQuery(input),
     });
-    ctx.out.result(result, () =>
-      table(
-        ["version", "status", "stage", "aliases", "metrics", "created", "by"],
-        result.items.map((v) => [v.version, v.status, v.stage, v.aliases.join(","), kv(v.metrics), ago(v.created_at), v.created_by]),
-      ) + more(result.next_cursor),
+    ctx.out.result(
+      result,
+      () =>
+        table(
+          ["version", "status", "stage", "aliases", "metrics", "created", "by"],
+          result.items.map((v) => [
+            v.version,
+            v.status,
+            v.stage,
+            v.aliases.join(","),
+            kv(v.metrics),
+            ago(v.created_at),
+            v.created_by,
+          ]),
+        ) + more(result.next_cursor),
     );
   },
 };
@@ -171,8 +206,18 @@ export const versionsUpdate: Command = {
   name: "versions update",
   args: "<model> <version>",
   summary: "Record metrics (also after ready), tags or the description",
-  options: { metric: { type: "string", multiple: true }, tag: { type: "string", multiple: true }, "rm-tag": { type: "string", multiple: true }, description: { type: "string" } },
-  help: ["--metric k=v    (repeatable; numbers)", "--tag k=v       (repeatable)", "--rm-tag k      (repeatable)", "--description TEXT"],
+  options: {
+    metric: { type: "string", multiple: true },
+    tag: { type: "string", multiple: true },
+    "rm-tag": { type: "string", multiple: true },
+    description: { type: "string" },
+  },
+  help: [
+    "--metric k=v    (repeatable; numbers)",
+    "--tag k=v       (repeatable)",
+    "--rm-tag k      (repeatable)",
+    "--description TEXT",
+  ],
   examples: ["mreg versions update payment-fraud 3 --metric auc=0.95 --tag validation=passed"],
   target: (i) => targetOf(i.positionals[0], { version: i.positionals[1] }),
   async run(ctx, input) {
@@ -217,7 +262,12 @@ export const versionsDelete: Command = {
   async run(ctx, input) {
     const [model] = input.positionals as [string];
     const version = versionArg(input);
-    await ctx.confirm(flag(input, "yes"), `Deleting version ${version} of '${model}'`, `${model}/${version}`, "versions delete");
+    await ctx.confirm(
+      flag(input, "yes"),
+      `Deleting version ${version} of '${model}'`,
+      `${model}/${version}`,
+      "versions delete",
+    );
     await ctx.client.versions.delete(model, version);
     ctx.out.result({ model, version, deleted: true }, () => `deleted ${model} version ${version}`);
   },

@@ -20,7 +20,14 @@ function showResolution(r: Resolution): string {
       ["split", r.split ? r.split.map((s) => `v${s.version}:${s.weight}`).join(",") : ""],
       ["generation", r.generation],
       ["digest", r.digest],
-    ]) + (r.files.length ? "\n\n" + table(["path", "size", "sha256"], r.files.map((f) => [f.path, bytes(f.size), f.sha256])) : "")
+    ]) +
+    (r.files.length
+      ? "\n\n" +
+        table(
+          ["path", "size", "sha256"],
+          r.files.map((f) => [f.path, bytes(f.size), f.sha256]),
+        )
+      : "")
   );
 }
 
@@ -30,19 +37,37 @@ export const resolveCmd: Command = {
   summary: "What registry://model@alias (or model/3) resolves to now",
   options: { key: { type: "string" }, lineage: { type: "boolean" } },
   help: ["--key KEY     Routing key for a split", "--lineage     Include the version's lineage graph"],
-  examples: ["mreg resolve registry://payment-fraud@production", "mreg resolve payment-fraud@canary --key user-42 --json"],
+  examples: [
+    "mreg resolve registry://payment-fraud@production",
+    "mreg resolve payment-fraud@canary --key user-42 --json",
+  ],
   target: (input) => uriTarget(input.positionals[0]),
   async run(ctx, input) {
     const uri = normalizeUri(input.positionals[0]!);
     const key = str(input, "key");
-    const r = await ctx.client.resolve(uri, { ...(key ? { key } : {}), ...(flag(input, "lineage") ? { include: "lineage" as const } : {}) });
-    ctx.out.result(r, () => showResolution(r) + (r.lineage ? `\n\nlineage: ${r.lineage.nodes.length} nodes, ${r.lineage.edges.length} edges (--json for the graph)` : ""));
+    const r = await ctx.client.resolve(uri, {
+      ...(key ? { key } : {}),
+      ...(flag(input, "lineage") ? { include: "lineage" as const } : {}),
+    });
+    ctx.out.result(
+      r,
+      () =>
+        showResolution(r) +
+        (r.lineage
+          ? `\n\nlineage: ${r.lineage.nodes.length} nodes, ${r.lineage.edges.length} edges (--json for the graph)`
+          : ""),
+    );
   },
 };
 
 function eventLine(e: WatchEvent): string {
   const at = new Date().toISOString();
-  const value = e.version === null ? "(nothing)" : e.split ? `v${e.version} (split ${e.split.map((s) => `v${s.version}:${s.weight}`).join(",")})` : `v${e.version}`;
+  const value =
+    e.version === null
+      ? "(nothing)"
+      : e.split
+        ? `v${e.version} (split ${e.split.map((s) => `v${s.version}:${s.weight}`).join(",")})`
+        : `v${e.version}`;
   return `${at}  ${e.event.padEnd(9)} ${e.model}@${e.alias} → ${value}  generation ${e.generation}${e.digest ? `  ${e.digest}` : ""}`;
 }
 
@@ -51,8 +76,14 @@ export const watch: Command = {
   args: "<uri>",
   summary: "Print each change of an alias as it happens (one JSON object per line with --json)",
   options: { key: { type: "string" }, count: { type: "string" } },
-  help: ["--key KEY     Routing key for a split", "--count N     Exit after N messages (the first is the current state)"],
-  examples: ["mreg watch registry://payment-fraud@production", "mreg watch payment-fraud@production --json | jq -c '{event, version}'"],
+  help: [
+    "--key KEY     Routing key for a split",
+    "--count N     Exit after N messages (the first is the current state)",
+  ],
+  examples: [
+    "mreg watch registry://payment-fraud@production",
+    "mreg watch payment-fraud@production --json | jq -c '{event, version}'",
+  ],
   target: (input) => uriTarget(input.positionals[0]),
   async run(ctx, input) {
     const uri = parseModelUri(normalizeUri(input.positionals[0]!));
@@ -67,7 +98,13 @@ export const watch: Command = {
  * Follows the alias until interrupted; a dropped socket is reopened (with backoff), and
  * the `current` message a new socket starts with is printed only if it says something new.
  */
-async function watchLoop(ctx: Context, model: string, alias: string, key: string | undefined, count: number | undefined): Promise<void> {
+async function watchLoop(
+  ctx: Context,
+  model: string,
+  alias: string,
+  key: string | undefined,
+  count: number | undefined,
+): Promise<void> {
   let seen = 0;
   let lastGeneration: number | undefined;
   let failures = 0;
@@ -116,7 +153,10 @@ export const audit: Command = {
     "--since T, --until T     RFC 3339 instants (since inclusive, until exclusive)",
     "--limit N, --cursor C    Paging (1..200, default 50)",
   ],
-  examples: ["mreg audit --model payment-fraud --action rollback", "mreg audit --actor ci --since 2026-11-01T00:00:00Z --json"],
+  examples: [
+    "mreg audit --model payment-fraud --action rollback",
+    "mreg audit --actor ci --since 2026-11-01T00:00:00Z --json",
+  ],
   async run(ctx, input) {
     const page = await ctx.client.audit.list({
       model: str(input, "model"),
@@ -128,11 +168,13 @@ export const audit: Command = {
       limit: int(input, "limit", { max: 200 }),
       cursor: str(input, "cursor"),
     });
-    ctx.out.result(page, () =>
-      table(
-        ["when", "actor", "action", "model", "version", "alias", "reason"],
-        page.items.map((e) => [e.at, e.actor, e.action, e.model, e.version, e.alias, e.reason]),
-      ) + more(page.next_cursor),
+    ctx.out.result(
+      page,
+      () =>
+        table(
+          ["when", "actor", "action", "model", "version", "alias", "reason"],
+          page.items.map((e) => [e.at, e.actor, e.action, e.model, e.version, e.alias, e.reason]),
+        ) + more(page.next_cursor),
     );
   },
 };
@@ -156,7 +198,10 @@ export const lineage: Command = {
     "--limit N, --cursor C     Paging of a search",
   ],
   examples: ["mreg lineage payment-fraud 3", "mreg lineage --dataset s3://data/tx --snapshot 2026-11-01"],
-  target: (input) => ({ model: input.positionals[0], ...(/^[1-9]\d*$/.test(input.positionals[1] ?? "") ? { version: Number(input.positionals[1]) } : {}) }),
+  target: (input) => ({
+    model: input.positionals[0],
+    ...(/^[1-9]\d*$/.test(input.positionals[1] ?? "") ? { version: Number(input.positionals[1]) } : {}),
+  }),
   async run(ctx, input) {
     const [model, v] = input.positionals;
     const search = { dataset: str(input, "dataset"), git_sha: str(input, "git-sha"), run_id: str(input, "run-id") };
@@ -164,23 +209,45 @@ export const lineage: Command = {
     if (model !== undefined) {
       if (given > 0) throw new UsageError("give a model and version, or one search option, not both", "lineage");
       if (v === undefined) throw new UsageError("expected <model> <version>", "lineage");
-      const graph = await ctx.client.lineage.graph(model, toInt(v, "version"), { depth: int(input, "depth", { max: 10 }) });
+      const graph = await ctx.client.lineage.graph(model, toInt(v, "version"), {
+        depth: int(input, "depth", { max: 10 }),
+      });
       ctx.out.result(graph, () =>
         [
           table(
             ["node", "distance", "status", "stage", "aliases", "run", "git sha"],
             [...graph.nodes]
               .sort((x, y) => x.distance - y.distance)
-              .map((n) => (isRedacted(n) ? [`(hidden ${n.ref})`, n.distance, "", "", "", "", ""] : [`${n.model}/${n.version}`, n.distance, n.status, n.stage, n.aliases.join(","), n.run_id, n.git_sha])),
+              .map((n) =>
+                isRedacted(n)
+                  ? [`(hidden ${n.ref})`, n.distance, "", "", "", "", ""]
+                  : [
+                      `${n.model}/${n.version}`,
+                      n.distance,
+                      n.status,
+                      n.stage,
+                      n.aliases.join(","),
+                      n.run_id,
+                      n.git_sha,
+                    ],
+              ),
           ),
-          graph.edges.length ? "\n" + graph.edges.map((e) => `${fmtRef(e.from)} → ${fmtRef(e.to)} (${e.relation})`).join("\n") : "",
-          graph.datasets.length ? "\ndatasets:\n" + graph.datasets.map((d) => `  ${d.uri}${d.snapshot ? ` @ ${d.snapshot}` : ""}${d.digest ? ` (${d.digest})` : ""}`).join("\n") : "",
+          graph.edges.length
+            ? "\n" + graph.edges.map((e) => `${fmtRef(e.from)} → ${fmtRef(e.to)} (${e.relation})`).join("\n")
+            : "",
+          graph.datasets.length
+            ? "\ndatasets:\n" +
+              graph.datasets
+                .map((d) => `  ${d.uri}${d.snapshot ? ` @ ${d.snapshot}` : ""}${d.digest ? ` (${d.digest})` : ""}`)
+                .join("\n")
+            : "",
           graph.truncated ? "\n(truncated: more nodes than one answer holds)" : "",
         ].join("\n"),
       );
       return;
     }
-    if (given !== 1) throw new UsageError("give <model> <version>, or exactly one of --dataset, --git-sha, --run-id", "lineage");
+    if (given !== 1)
+      throw new UsageError("give <model> <version>, or exactly one of --dataset, --git-sha, --run-id", "lineage");
     const page = { limit: int(input, "limit", { max: 200 }), cursor: str(input, "cursor") };
     const query: LineageSearch = search.dataset
       ? { dataset: search.dataset, snapshot: str(input, "snapshot"), ...page }
@@ -188,8 +255,13 @@ export const lineage: Command = {
         ? { git_sha: search.git_sha, ...page }
         : { run_id: search.run_id!, ...page };
     const hits = await ctx.client.lineage.search(query);
-    ctx.out.result(hits, () =>
-      table(["version", "status", "aliases", "created"], hits.items.map((h) => [`${h.model}/${h.version}`, h.status, (h.aliases ?? []).join(","), ago(h.created_at)])) + more(hits.next_cursor),
+    ctx.out.result(
+      hits,
+      () =>
+        table(
+          ["version", "status", "aliases", "created"],
+          hits.items.map((h) => [`${h.model}/${h.version}`, h.status, (h.aliases ?? []).join(","), ago(h.created_at)]),
+        ) + more(hits.next_cursor),
     );
   },
 };
@@ -211,14 +283,17 @@ export const diff: Command = {
       for (const f of d.files.added) lines.push(`+ ${f.path} (${bytes(f.size)})`);
       for (const f of d.files.removed) lines.push(`- ${f.path} (${bytes(f.size)})`);
       for (const f of d.files.changed) {
-        lines.push(`~ ${f.path} (${bytes(f.from_size)} → ${bytes(f.to_size)}, ${f.from_sha256.slice(0, 12)} → ${f.to_sha256.slice(0, 12)})${f.diff_omitted ? ` [no text diff: ${f.diff_omitted}]` : ""}`);
+        lines.push(
+          `~ ${f.path} (${bytes(f.from_size)} → ${bytes(f.to_size)}, ${f.from_sha256.slice(0, 12)} → ${f.to_sha256.slice(0, 12)})${f.diff_omitted ? ` [no text diff: ${f.diff_omitted}]` : ""}`,
+        );
         if (f.diff) lines.push(f.diff.trimEnd());
       }
       for (const part of ["params", "metrics", "tags", "lineage"] as const) {
         const m = d[part];
         for (const [k, v] of Object.entries(m.added)) lines.push(`${part}: + ${k} = ${JSON.stringify(v)}`);
         for (const [k, v] of Object.entries(m.removed)) lines.push(`${part}: - ${k} = ${JSON.stringify(v)}`);
-        for (const [k, v] of Object.entries(m.changed)) lines.push(`${part}: ~ ${k} ${JSON.stringify(v.from)} → ${JSON.stringify(v.to)}`);
+        for (const [k, v] of Object.entries(m.changed))
+          lines.push(`${part}: ~ ${k} ${JSON.stringify(v.from)} → ${JSON.stringify(v.to)}`);
       }
       return lines.length > 1 ? lines.join("\n") : `${lines[0]}: no differences`;
     });
@@ -230,4 +305,3 @@ function versionRef(v: string): number | string {
   if (v.startsWith("registry://")) return v;
   return toInt(v, "version");
 }
-

@@ -7,15 +7,48 @@ import { commandHelp, findCommand, overview, parseInput, str, type Command, type
 import { complete, completionScript, SHELLS } from "../completion";
 import { closest, explainNotFound, isNotFound, NotFound } from "../not-found";
 import { parseSelector, type Selector } from "../select";
-import { retentionPreview, retentionRm, retentionSet, retentionShow, webhooksAdd, webhooksDeliveries, webhooksEnable, webhooksLs, webhooksPing, webhooksRedeliver, webhooksRm, webhooksRotate } from "../commands/admin";
+import {
+  retentionPreview,
+  retentionRm,
+  retentionSet,
+  retentionShow,
+  webhooksAdd,
+  webhooksDeliveries,
+  webhooksEnable,
+  webhooksLs,
+  webhooksPing,
+  webhooksRedeliver,
+  webhooksRm,
+  webhooksRotate,
+} from "../commands/admin";
 import { approve, gatesCheck, gatesLs, gatesRm, gatesSet, guardRm, guardSet, guardShow } from "../commands/gates";
 import { login, logout, token, tokenCreate, tokenLs, tokenRevoke, whoami } from "../commands/auth";
-import { aliasLs, aliasRm, aliasSet, aliasSwap, history, printGateChecks, promote, rollback } from "../commands/promote";
+import {
+  aliasLs,
+  aliasRm,
+  aliasSet,
+  aliasSwap,
+  history,
+  printGateChecks,
+  promote,
+  rollback,
+} from "../commands/promote";
 import { agent } from "../agent/command";
 import { importMlflow } from "../commands/import-mlflow";
 import { pull } from "../commands/pull";
 import { push } from "../commands/push";
-import { modelsCreate, modelsDelete, modelsLs, modelsShow, modelsUpdate, versionsDelete, versionsLs, versionsShow, versionsStage, versionsUpdate } from "../commands/registry";
+import {
+  modelsCreate,
+  modelsDelete,
+  modelsLs,
+  modelsShow,
+  modelsUpdate,
+  versionsDelete,
+  versionsLs,
+  versionsShow,
+  versionsStage,
+  versionsUpdate,
+} from "../commands/registry";
 import { audit, diff, lineage, resolveCmd, watch } from "../commands/serving";
 import { Context } from "../context";
 import { EXIT, UsageError, exitCodeOf } from "../exit";
@@ -82,10 +115,15 @@ export const completion: Command = {
   name: "completion",
   args: "<shell>",
   summary: "Print the shell completion script: bash, zsh or fish",
-  examples: ["source <(mreg completion bash)", "mreg completion zsh > \"${fpath[1]}/_mreg\"", "mreg completion fish > ~/.config/fish/completions/mreg.fish"],
+  examples: [
+    "source <(mreg completion bash)",
+    'mreg completion zsh > "${fpath[1]}/_mreg"',
+    "mreg completion fish > ~/.config/fish/completions/mreg.fish",
+  ],
   async run(_ctx, input) {
     const shell = input.positionals[0]!;
-    if (!(SHELLS as readonly string[]).includes(shell)) throw new UsageError(`no completion for '${shell}': give one of ${SHELLS.join(", ")}`);
+    if (!(SHELLS as readonly string[]).includes(shell))
+      throw new UsageError(`no completion for '${shell}': give one of ${SHELLS.join(", ")}`);
     process.stdout.write(completionScript(shell as (typeof SHELLS)[number]));
   },
 };
@@ -105,7 +143,8 @@ function didYouMean(words: string[], unknown: string): string | undefined {
   const candidates = new Set<string>();
   for (const c of COMMANDS) {
     const parts = c.name.split(" ");
-    if (parts.length > words.length && words.every((w, i) => parts[i] === w)) candidates.add(parts.slice(0, words.length + 1).join(" "));
+    if (parts.length > words.length && words.every((w, i) => parts[i] === w))
+      candidates.add(parts.slice(0, words.length + 1).join(" "));
   }
   const typed = [...words, unknown].join(" ");
   const near = closest(typed, [...candidates]);
@@ -139,7 +178,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!command) {
     const prefix = words.length ? words.join(" ") + " " : "";
     // The first word after the command words that is not an option (nor an option's value).
-    const unknown = unparsed.find((a, i) => !a.startsWith("-") && !["--url", "--token", "--jq"].includes(unparsed[i - 1] ?? ""));
+    const unknown = unparsed.find(
+      (a, i) => !a.startsWith("-") && !["--url", "--token", "--jq"].includes(unparsed[i - 1] ?? ""),
+    );
     const meant = unknown !== undefined ? didYouMean(words, unknown) : undefined;
     if ((wantsHelp || argv.length === 0) && unknown === undefined) {
       process.stdout.write(overview(COMMANDS, prefix));
@@ -150,7 +191,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(overview(COMMANDS, prefix));
       return EXIT.usage;
     }
-    out.error(`mreg: unknown command '${[...words, unknown].join(" ")}'.${meant ? ` Did you mean '${meant}'?` : ""} Run 'mreg ${prefix}--help' for the list.`);
+    out.error(
+      `mreg: unknown command '${[...words, unknown].join(" ")}'.${meant ? ` Did you mean '${meant}'?` : ""} Run 'mreg ${prefix}--help' for the list.`,
+    );
     return EXIT.usage;
   }
   if (wantsHelp) {
@@ -167,7 +210,8 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   } catch (err) {
     let failure = err;
-    if (ctx && input && command.target && isNotFound(err)) failure = (await explainNotFound(ctx.client, command.target(input))) ?? err;
+    if (ctx && input && command.target && isNotFound(err))
+      failure = (await explainNotFound(ctx.client, command.target(input))) ?? err;
     report(out, failure, command);
     return exitCodeOf(failure);
   }
@@ -185,12 +229,21 @@ function report(out: Output, err: unknown, command: Command): void {
     return;
   }
   if (err instanceof MregError) {
-    const hint = err.code === "unauthenticated" ? " (check --token, MREG_TOKEN or `mreg login`; `mreg whoami` shows the token in use)" : "";
+    const hint =
+      err.code === "unauthenticated"
+        ? " (check --token, MREG_TOKEN or `mreg login`; `mreg whoami` shows the token in use)"
+        : "";
     out.error(`mreg: ${err.detail}${hint}`);
     for (const e of err.errors ?? []) out.error(`  ${e.path}: ${e.message}`);
     if (err.code === "gate_failed" && !out.json) printGateChecks(out, err.checks ?? []);
     if (out.json) {
-      out.errorJson({ ...(err.problem ?? {}), status: err.status, code: err.code, detail: err.detail, ...(err.requestId ? { request_id: err.requestId } : {}) });
+      out.errorJson({
+        ...(err.problem ?? {}),
+        status: err.status,
+        code: err.code,
+        detail: err.detail,
+        ...(err.requestId ? { request_id: err.requestId } : {}),
+      });
     }
     return;
   }

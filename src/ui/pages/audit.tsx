@@ -6,7 +6,15 @@ import { changeText } from "../words";
 export const AUDIT_FILTERS = ["model", "alias", "actor", "action", "since", "until"] as const;
 export type AuditFilters = Record<(typeof AUDIT_FILTERS)[number], string>;
 
-export function AuditPage({ page, filters, events }: { page: PageContext; filters: AuditFilters; events: Page<AuditEvent> }) {
+export function AuditPage({
+  page,
+  filters,
+  events,
+}: {
+  page: PageContext;
+  filters: AuditFilters;
+  events: Page<AuditEvent>;
+}) {
   const next = new URLSearchParams(Object.entries(filters).filter(([, v]) => v !== ""));
   if (events.next_cursor) next.set("cursor", events.next_cursor);
   return (
@@ -16,7 +24,12 @@ export function AuditPage({ page, filters, events }: { page: PageContext; filter
         {AUDIT_FILTERS.map((f) => (
           <label>
             {f}
-            <input name={f} value={filters[f]} placeholder={f === "since" || f === "until" ? "2026-11-27T00:00:00Z" : undefined} size={f === "since" || f === "until" ? 22 : 14} />
+            <input
+              name={f}
+              value={filters[f]}
+              placeholder={f === "since" || f === "until" ? "2026-11-27T00:00:00Z" : undefined}
+              size={f === "since" || f === "until" ? 22 : 14}
+            />
           </label>
         ))}
         <button type="submit">Filter</button>
@@ -44,7 +57,8 @@ export function AuditPage({ page, filters, events }: { page: PageContext; filter
                 <a href={modelHref(e.model)}>{e.model}</a>
               </td>
               <td class="nowrap">
-                {e.version !== undefined && <a href={versionHref(e.model, e.version)}>{`v${e.version}`}</a>} {e.alias ?? ""}
+                {e.version !== undefined && <a href={versionHref(e.model, e.version)}>{`v${e.version}`}</a>}{" "}
+                {e.alias ?? ""}
               </td>
               <td data-change="">{changeText(e)}</td>
             </tr>

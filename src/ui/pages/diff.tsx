@@ -43,7 +43,17 @@ function UnifiedDiff({ text }: { text: string }) {
   return (
     <pre class="diff" aria-label="Unified diff">
       {text.split("\n").map((line) => (
-        <span class={line.startsWith("@@") ? "hunk" : line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : undefined}>
+        <span
+          class={
+            line.startsWith("@@")
+              ? "hunk"
+              : line.startsWith("+") && !line.startsWith("+++")
+                ? "add"
+                : line.startsWith("-") && !line.startsWith("---")
+                  ? "del"
+                  : undefined
+          }
+        >
           {line}
         </span>
       ))}
@@ -56,10 +66,13 @@ export function DiffPage({ page, diff }: { page: PageContext; diff: VersionDiff 
   return (
     <Layout title={`${model} v${diff.from} → v${diff.to}`} page={page}>
       <h1>
-        <a href={modelHref(model)}>{model}</a>: <a href={versionHref(model, diff.from)}>{`v${diff.from}`}</a> → <a href={versionHref(model, diff.to)}>{`v${diff.to}`}</a>
+        <a href={modelHref(model)}>{model}</a>: <a href={versionHref(model, diff.from)}>{`v${diff.from}`}</a> →{" "}
+        <a href={versionHref(model, diff.to)}>{`v${diff.to}`}</a>
       </h1>
       <h2>Files</h2>
-      {diff.files.added.length + diff.files.removed.length + diff.files.changed.length === 0 && <p class="muted">Same files.</p>}
+      {diff.files.added.length + diff.files.removed.length + diff.files.changed.length === 0 && (
+        <p class="muted">Same files.</p>
+      )}
       <ul class="diff">
         {diff.files.added.map((f) => (
           <li class="add">
@@ -78,7 +91,11 @@ export function DiffPage({ page, diff }: { page: PageContext; diff: VersionDiff 
           <p>
             <Sha value={f.from_sha256} /> → <Sha value={f.to_sha256} />
           </p>
-          {f.diff !== undefined ? <UnifiedDiff text={f.diff} /> : <p class="muted">{`No text diff (${f.diff_omitted ?? "binary"}).`}</p>}
+          {f.diff !== undefined ? (
+            <UnifiedDiff text={f.diff} />
+          ) : (
+            <p class="muted">{`No text diff (${f.diff_omitted ?? "binary"}).`}</p>
+          )}
         </section>
       ))}
       <MapTable title="Params" diff={diff.params} />

@@ -10,7 +10,19 @@ import { hasScope } from "../../auth/principal";
 import type { Alias, Gate, Guard, HistoryEntry, Model, Version } from "../../client/types";
 import { pairsText } from "../forms";
 import { MetricPlots, metricNames } from "../plot";
-import { AliasValue, Csrf, Layout, MetricList, modelHref, Tags, Time, TopNotice, versionHref, type PageContext, type PageNotice } from "../components";
+import {
+  AliasValue,
+  Csrf,
+  Layout,
+  MetricList,
+  modelHref,
+  Tags,
+  Time,
+  TopNotice,
+  versionHref,
+  type PageContext,
+  type PageNotice,
+} from "../components";
 import { aliasValueText, guardText, guardWindowText, policyRules } from "../words";
 
 export interface ModelView {
@@ -28,7 +40,10 @@ export interface ModelView {
 }
 
 /** The versions an alias held before its current value, newest first: where a rollback may go. */
-export function earlierHolders(alias: Alias, history: HistoryEntry[]): { previous: HistoryEntry | null; others: number[] } {
+export function earlierHolders(
+  alias: Alias,
+  history: HistoryEntry[],
+): { previous: HistoryEntry | null; others: number[] } {
   const previous = history[1] ?? null;
   const now = new Set(alias.split ? alias.split.map((s) => s.version) : alias.version === null ? [] : [alias.version]);
   const others: number[] = [];
@@ -40,7 +55,19 @@ export function earlierHolders(alias: Alias, history: HistoryEntry[]): { previou
   return { previous: previous && (previous.version !== null || previous.split) ? previous : null, others };
 }
 
-function AliasActions({ page, model, alias, history, gated }: { page: PageContext; model: string; alias: Alias; history: HistoryEntry[]; gated: boolean }) {
+function AliasActions({
+  page,
+  model,
+  alias,
+  history,
+  gated,
+}: {
+  page: PageContext;
+  model: string;
+  alias: Alias;
+  history: HistoryEntry[];
+  gated: boolean;
+}) {
   if (!page.csrf || !hasScope(page.principal, "promote")) return null;
   // A gated alias is deleted by admins only (its gate then compares with the last holder).
   const mayDelete = !gated || hasScope(page.principal, "admin");
@@ -63,7 +90,12 @@ function AliasActions({ page, model, alias, history, gated }: { page: PageContex
               // No `to_version`: the API goes back to the value before the current one, split and all.
               <button type="submit" class="danger">{`Roll back to ${aliasValueText(previous)}`}</button>
             ) : (
-              <button type="submit" class="danger" name="to_version" value={String(previous.version)}>{`Roll back to v${previous.version}`}</button>
+              <button
+                type="submit"
+                class="danger"
+                name="to_version"
+                value={String(previous.version)}
+              >{`Roll back to v${previous.version}`}</button>
             ))}
           {others.length > 0 && (
             <details class="more">
@@ -96,7 +128,8 @@ function LastChange({ entry }: { entry: HistoryEntry | undefined }) {
   if (!entry) return <span class="muted">—</span>;
   return (
     <span>
-      <Time at={entry.at} /> {entry.action === "rollback" ? "⟲ rollback" : entry.action} by <span class="mono">{entry.actor}</span>
+      <Time at={entry.at} /> {entry.action === "rollback" ? "⟲ rollback" : entry.action} by{" "}
+      <span class="mono">{entry.actor}</span>
       {entry.reason ? <div class="reason">{`“${entry.reason}”`}</div> : <div class="muted">no reason given</div>}
     </span>
   );
@@ -108,9 +141,10 @@ function Timeline({ model, entries }: { model: string; entries: HistoryEntry[] }
     <ol class="timeline">
       {entries.map((h) => (
         <li class={h.action === "rollback" ? "rollback" : undefined}>
-          <Time at={h.at} /> <strong>{h.action === "rollback" ? "⟲ rollback" : h.action}</strong> → <AliasValue version={h.version} split={h.split} model={model} /> by{" "}
-          <span class="mono">{h.actor}</span>
-          {h.reason && <span class="muted">{` — ${h.reason}`}</span>} <span class="muted">{`(gen ${h.generation})`}</span>
+          <Time at={h.at} /> <strong>{h.action === "rollback" ? "⟲ rollback" : h.action}</strong> →{" "}
+          <AliasValue version={h.version} split={h.split} model={model} /> by <span class="mono">{h.actor}</span>
+          {h.reason && <span class="muted">{` — ${h.reason}`}</span>}{" "}
+          <span class="muted">{`(gen ${h.generation})`}</span>
         </li>
       ))}
     </ol>
@@ -162,7 +196,8 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
       </h1>
       {model.description && <p>{model.description}</p>}
       <p>
-        <Tags tags={model.tags} /> <span class="muted">created by {model.created_by}</span> <Time at={model.created_at} />
+        <Tags tags={model.tags} /> <span class="muted">created by {model.created_by}</span>{" "}
+        <Time at={model.created_at} />
       </p>
       <EditModel page={page} view={view} />
 
@@ -183,7 +218,11 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
           </thead>
           <tbody>
             {aliases.map((a) => (
-              <tr data-watch-alias={a.alias} data-generation={String(a.generation)} data-version={a.version === null ? "" : String(a.version)}>
+              <tr
+                data-watch-alias={a.alias}
+                data-generation={String(a.generation)}
+                data-version={a.version === null ? "" : String(a.version)}
+              >
                 <th scope="row">{a.alias}</th>
                 <td data-alias-value="">
                   <AliasValue version={a.version} split={a.split} model={model.name} />
@@ -193,7 +232,13 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
                 </td>
                 {canPromote && (
                   <td>
-                    <AliasActions page={page} model={model.name} alias={a} history={view.history[a.alias] ?? []} gated={view.gates.some((g) => g.target === a.alias)} />
+                    <AliasActions
+                      page={page}
+                      model={model.name}
+                      alias={a}
+                      history={view.history[a.alias] ?? []}
+                      gated={view.gates.some((g) => g.target === a.alias)}
+                    />
                   </td>
                 )}
               </tr>

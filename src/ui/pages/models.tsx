@@ -10,7 +10,11 @@ export interface ModelsQuery {
 }
 
 export function ModelsPage({ page, query, models }: { page: PageContext; query: ModelsQuery; models: Page<Model> }) {
-  const next = new URLSearchParams({ ...(query.prefix && { prefix: query.prefix }), ...(query.kind && { kind: query.kind }), ...(query.tag && { tag: query.tag }) });
+  const next = new URLSearchParams({
+    ...(query.prefix && { prefix: query.prefix }),
+    ...(query.kind && { kind: query.kind }),
+    ...(query.tag && { tag: query.tag }),
+  });
   if (models.next_cursor) next.set("cursor", models.next_cursor);
   return (
     <Layout title="Models" page={page}>
@@ -63,7 +67,13 @@ export function ModelsPage({ page, query, models }: { page: PageContext; query: 
                     <a class="badge alias" href={versionHref(m.name, v)}>{`${alias} → v${v}`}</a>
                   ))}
                 </td>
-                <td>{m.latest_version === null ? <span class="muted">—</span> : <a href={versionHref(m.name, m.latest_version)}>{`v${m.latest_version}`}</a>}</td>
+                <td>
+                  {m.latest_version === null ? (
+                    <span class="muted">—</span>
+                  ) : (
+                    <a href={versionHref(m.name, m.latest_version)}>{`v${m.latest_version}`}</a>
+                  )}
+                </td>
                 <td>
                   <Tags tags={m.tags} />
                 </td>

@@ -45,7 +45,8 @@ export function PromotePage({ page, view }: { page: PageContext; view: PromoteVi
   return (
     <Layout title={`Promote ${model} v${version.version} to ${alias}`} page={page}>
       <h1>
-        Promote <a href={versionHref(model, version.version)}>{`${model} v${version.version}`}</a> to <span class="badge alias">{alias}</span>
+        Promote <a href={versionHref(model, version.version)}>{`${model} v${version.version}`}</a> to{" "}
+        <span class="badge alias">{alias}</span>
       </h1>
       <p>
         Status {version.status}, stage {version.stage}. Metrics: <MetricList metrics={version.metrics} />
@@ -61,7 +62,13 @@ export function PromotePage({ page, view }: { page: PageContext; view: PromoteVi
         <p class="muted">{`No gate covers '${alias}': any ready version may be promoted.`}</p>
       ) : (
         <>
-          <p>{view.dryRun.passed ? <span class="ok">The gate passes.</span> : <span class="bad">The gate would refuse this promotion.</span>}</p>
+          <p>
+            {view.dryRun.passed ? (
+              <span class="ok">The gate passes.</span>
+            ) : (
+              <span class="bad">The gate would refuse this promotion.</span>
+            )}
+          </p>
           <GateChecks result={view.dryRun} />
         </>
       )}

@@ -6,8 +6,8 @@ export function SignInPage({ error, next }: { error?: string; next: string }) {
     <Layout title="Sign in" page={null}>
       <h1>Sign in</h1>
       <p>
-        Paste a registry token (the same bearer token the CLI and API take). It is kept in an HttpOnly cookie until it expires; the page never
-        shows it again.
+        Paste a registry token (the same bearer token the CLI and API take). It is kept in an HttpOnly cookie until it
+        expires; the page never shows it again.
       </p>
       {error && <Notice kind="bad">{error}</Notice>}
       <form method="post" action="/sign-in">

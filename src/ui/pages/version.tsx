@@ -4,7 +4,22 @@
  */
 import { hasScope } from "../../auth/principal";
 import type { Approval, GateResult, LineageGraph, LineageNode, Version } from "../../client/types";
-import { bytes, Csrf, downloadsText, fileHref, KeyValues, Layout, modelHref, Sha, Tags, Time, TopNotice, versionHref, type PageContext, type PageNotice } from "../components";
+import {
+  bytes,
+  Csrf,
+  downloadsText,
+  fileHref,
+  KeyValues,
+  Layout,
+  modelHref,
+  Sha,
+  Tags,
+  Time,
+  TopNotice,
+  versionHref,
+  type PageContext,
+  type PageNotice,
+} from "../components";
 import { pairsText } from "../forms";
 import { LineageSvg } from "../lineage-svg";
 import { MAX_CARD_BYTES, ModelCard } from "../model-card";
@@ -25,7 +40,11 @@ export interface VersionView {
 function EditVersion({ page, view }: { page: PageContext; view: VersionView }) {
   if (!page.csrf || !hasScope(page.principal, "write")) return null;
   const v = view.version;
-  const values = view.edit ?? { description: v.description ?? "", tags: pairsText(v.tags), metrics: pairsText(v.metrics) };
+  const values = view.edit ?? {
+    description: v.description ?? "",
+    tags: pairsText(v.tags),
+    metrics: pairsText(v.metrics),
+  };
   return (
     <details open={view.edit !== undefined}>
       <summary>Edit description, tags and metrics</summary>
@@ -53,7 +72,10 @@ function EditVersion({ page, view }: { page: PageContext; view: VersionView }) {
           <button type="submit" class="primary">
             Save
           </button>{" "}
-          <span class="muted">Removing a line deletes that tag or metric. Gates read metrics: a change is audited like one through the API.</span>
+          <span class="muted">
+            Removing a line deletes that tag or metric. Gates read metrics: a change is audited like one through the
+            API.
+          </span>
         </p>
       </form>
     </details>
@@ -122,7 +144,10 @@ function LineageTable({ graph }: { graph: LineageGraph }) {
       {graph.edges.length > 0 && (
         <p class="muted">
           {graph.edges
-            .map((e) => `${"redacted" in e.from ? "…" : `${e.from.model} v${e.from.version}`} → ${"redacted" in e.to ? "…" : `${e.to.model} v${e.to.version}`}`)
+            .map(
+              (e) =>
+                `${"redacted" in e.from ? "…" : `${e.from.model} v${e.from.version}`} → ${"redacted" in e.to ? "…" : `${e.to.model} v${e.to.version}`}`,
+            )
             .join(" · ")}
         </p>
       )}
@@ -147,8 +172,8 @@ export function VersionPage({ page, view }: { page: PageContext; view: VersionVi
       </h1>
       {v.description && <p>{v.description}</p>}
       <p>
-        Created <Time at={v.created_at} /> by <span class="mono">{v.created_by}</span>; ready <Time at={v.ready_at} />. Digest <Sha value={v.digest} />.{" "}
-        <span data-downloads={String(v.downloads)}>{downloadsText(v.downloads)}</span>
+        Created <Time at={v.created_at} /> by <span class="mono">{v.created_by}</span>; ready <Time at={v.ready_at} />.
+        Digest <Sha value={v.digest} />. <span data-downloads={String(v.downloads)}>{downloadsText(v.downloads)}</span>
       </p>
       <EditVersion page={page} view={view} />
 
@@ -214,7 +239,9 @@ export function VersionPage({ page, view }: { page: PageContext; view: VersionVi
             .{" "}
           </span>
         )}
-        {lineage.framework && <span>{`framework ${lineage.framework.name}${lineage.framework.version ? ` ${lineage.framework.version}` : ""}.`}</span>}
+        {lineage.framework && (
+          <span>{`framework ${lineage.framework.name}${lineage.framework.version ? ` ${lineage.framework.version}` : ""}.`}</span>
+        )}
       </p>
       {(lineage.datasets ?? []).length > 0 && (
         <ul>
