@@ -10,6 +10,7 @@ import { readAhead } from "../src/artifacts/read-ahead";
 import { isRepositoryName, manifestReference, ociManifest, tagsList, tagsPage, EMPTY_DIGEST } from "../src/domain/oci";
 import { bytesOf, call, createModel, hsToken, json, modelStub, readyVersion, sha256Of } from "./helpers";
 import { costAgainstScan, LINEAR_BOUND } from "./linear-cost";
+import { until } from "./until";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const basic = (password: string, user = "x") => `Basic ${btoa(`${user}:${password}`)}`;
