@@ -33,8 +33,8 @@ type AuditItem = {
   reason?: string;
   from?: unknown;
   to?: unknown;
-  detail?: any;
-}; // reason: detail's shape varies by action
+  detail?: any; // reason: detail's shape varies by action
+};
 
 /** A version with these files (path → bytes) and create body, made ready unless `pending`. */
 async function version(
