@@ -24,38 +24,50 @@
 import { auditEvent, REGISTRY_MODEL, type AuditEvent } from "../domain/audit";
 import { Sha256 } from "../domain/sha256";
 import { runTarget } from "../domain/scrub-pace";
-import { config, type Env } from "../env";
+import { config, type Config, type Env } from "../env";
 import { dispatchPending } from "../events/dispatch";
 import { BlobStore } from "./blob-store";
 import { blobKey } from "./keys";
 import { ScrubStore, type Holder, type ScrubBlob } from "./scrub-store";
-import { readObject, type ObjectReader } from "./verify-read";
+import { readObject, type ObjectReader, type RangedReadOptions } from "./verify-read";
 
 const MiB = 1024 * 1024;
+const DAY_MS = 24 * 3600 * 1000;
 
 export interface ScrubTuning {
-  /** Bytes per ranged read (R2 `get` with `range`). */
+  /**
+   * Bytes per ranged read (R2 `get` with `range`), at least: a larger budget reads larger
+   * ranges (a 64th of it, up to `MAX_RANGE`), so its reads stay within the cap on calls.
+   */
   rangeSize: number;
-  /** Ranged reads in flight while a blob is hashed natively. */
+  /** Ranged reads in flight while a blob is hashed natively, at `rangeSize` (fewer for larger ranges: the same window). */
   inFlight: number;
   /**
-   * A blob hashed across runs has its state saved at least every this many bytes, not only at
-   * the run's end: a run the platform stops (CPU time) loses at most this much work.
+   * A blob hashed across runs has its state saved at least every this many bytes (or a 16th of
+   * the budget, when more), not only at the run's end: a run the platform stops (CPU time)
+   * loses at most this much work.
    */
   saveEvery: number;
   /**
-   * The most R2 and D1 calls one run makes, each a subrequest: well inside the 1,000 a
-   * scheduled invocation may make on the free plan (10,000 paid), beside the rest of the cron.
+   * The most R2 and D1 calls one run makes, each a subrequest: half the 1,000 a Workers
+   * invocation may make on the free plan (10,000 on paid), leaving the rest to the cron's
+   * other work.
    */
   maxCalls: number;
 }
 
 /**
  * 16 MiB ranges: 64 reads for the default 1 GiB budget; a native read keeps 4 in flight (64 MiB
- * of buffers at most, half the isolate's memory limit, which the download path's readahead also
- * stays under).
+ * of buffers at most, half the isolate's memory limit).
  */
 export const SCRUB_TUNING: ScrubTuning = { rangeSize: 16 * MiB, inFlight: 4, saveEvery: 256 * MiB, maxCalls: 500 };
+
+/** The largest range read at once, whatever the budget. */
+const MAX_RANGE = 256 * MiB;
+/** A budget is read in about this many ranges (never in ranges smaller than `rangeSize`). */
+const RANGES_PER_BUDGET = 64;
+/** A budget's state is saved at least this many times a run. */
+const SAVES_PER_BUDGET = 16;
 
 /** Calls kept back for what ends a run: a verdict (lease, row, head, holders, mark, release, dispatch) and the run's records. */
 const CLOSING_CALLS = 12;
@@ -93,94 +105,154 @@ export async function scrub(
   now: Date = new Date(),
   tuning: ScrubTuning = SCRUB_TUNING,
 ): Promise<ScrubReport> {
-  const cfg = config(env);
-  const at = now.toISOString();
-  const calls = { r2: 0, other: 0 };
-  const callsLeft = () => tuning.maxCalls - calls.r2 - calls.other;
-  // The collector's and the uploads' view: the primary.
-  const d1 = env.DB.withSession("first-primary");
-  const store = new ScrubStore(d1, () => calls.other++);
-  const leases = new BlobStore(d1);
-  const bucket: ObjectReader = {
-    head(key) {
-      calls.r2++;
-      return env.ARTIFACTS.head(key);
-    },
-    get: ((key: string, options?: R2GetOptions) => {
-      calls.r2++;
-      return env.ARTIFACTS.get(key, options);
-    }) as R2Bucket["get"],
-  };
+  return new ScrubRun(env, now, tuning).run();
+}
 
-  const plan = await store.plan();
-  const target = runTarget({ budget: cfg.SCRUB_BYTES_PER_RUN, scrubDays: cfg.SCRUB_DAYS, now: now.getTime(), ...plan });
-  const report: ScrubReport = { target, bytes: 0, verified: [], corrupt: [], calls, stopped: "done" };
-  let left = target;
+/** One scheduled run: what it may still spend, and what it found. */
+class ScrubRun {
+  private readonly at: string;
+  private readonly cfg: Config;
+  private readonly calls = { r2: 0, other: 0 };
+  private readonly store: ScrubStore;
+  private readonly leases: BlobStore;
+  /** R2, each call counted. */
+  private readonly bucket: ObjectReader;
+  /** Bytes per ranged read, native reads' window, and how often a state is saved, for this budget. */
+  private readonly rangeSize: number;
+  private readonly reading: RangedReadOptions;
+  private readonly saveEvery: number;
+  /** Bytes the run may still hash. */
+  private left = 0;
+  private report: ScrubReport;
   /** Sound blobs not yet recorded as verified (written in one statement per batch of them). */
-  let unrecorded: string[] = [];
-  let unrecordedBytes = 0;
-  const record = async () => {
-    await store.verified(unrecorded, at);
-    unrecorded = [];
-    unrecordedBytes = 0;
-  };
-  const sound = async (blob: ScrubBlob) => {
-    report.verified.push(blob.sha256);
-    unrecorded.push(blob.sha256);
-    unrecordedBytes += blob.size;
-    if (unrecorded.length >= PAGE || unrecordedBytes >= tuning.saveEvery) await record();
-  };
+  private unrecorded: string[] = [];
+  private unrecordedBytes = 0;
 
-  /** Confirms a finding under the address's lease and marks the blob corrupt; anything changed meanwhile: no verdict. */
-  const judge = async (blob: ScrubBlob, finding: Finding) => {
-    calls.other += 2; // the lease and its release
-    const outcome = await leases.withLease(blob.sha256, VERDICT_LEASE_MS, async () => {
-      if (!(await store.isSound(blob.sha256))) return false;
-      const head = await bucket.head(blobKey(blob.sha256));
-      const stands = finding.kind === "missing" ? head === null : head?.etag === finding.etag;
-      if (!stands) {
-        await store.resetProgress(blob.sha256);
-        return false;
-      }
-      const holders = await store.holders(blob.sha256, FILES_PER_EVENT * MAX_EVENTS + 1);
-      return store.markCorrupt(blob.sha256, at, corruptionEvents(blob, finding, holders, at));
+  constructor(
+    private readonly env: Env,
+    private readonly now: Date,
+    private readonly tuning: ScrubTuning,
+  ) {
+    this.at = now.toISOString();
+    this.cfg = config(env);
+    // The collector's and the uploads' view: the primary.
+    const d1 = env.DB.withSession("first-primary");
+    this.store = new ScrubStore(d1, () => this.calls.other++);
+    this.leases = new BlobStore(d1);
+    const calls = this.calls;
+    this.bucket = {
+      head(key) {
+        calls.r2++;
+        return env.ARTIFACTS.head(key);
+      },
+      get: ((key: string, options?: R2GetOptions) => {
+        calls.r2++;
+        return env.ARTIFACTS.get(key, options);
+      }) as R2Bucket["get"],
+    };
+    const budget = this.cfg.SCRUB_BYTES_PER_RUN;
+    this.rangeSize = Math.max(tuning.rangeSize, Math.min(MAX_RANGE, Math.ceil(budget / RANGES_PER_BUDGET)));
+    this.reading = {
+      rangeSize: this.rangeSize,
+      inFlight: Math.max(1, Math.floor((tuning.inFlight * tuning.rangeSize) / this.rangeSize)),
+    };
+    this.saveEvery = Math.max(tuning.saveEvery, Math.ceil(budget / SAVES_PER_BUDGET));
+    this.report = { target: 0, bytes: 0, verified: [], corrupt: [], calls: this.calls, stopped: "done" };
+  }
+
+  private callsLeft(): number {
+    return this.tuning.maxCalls - this.calls.r2 - this.calls.other;
+  }
+
+  async run(): Promise<ScrubReport> {
+    const plan = await this.store.plan();
+    const target = runTarget({
+      budget: this.cfg.SCRUB_BYTES_PER_RUN,
+      scrubDays: this.cfg.SCRUB_DAYS,
+      now: this.now.getTime(),
+      ...plan,
     });
-    if (outcome.held && outcome.value) report.corrupt.push(blob.sha256);
-  };
+    this.report.target = target;
+    this.left = target;
+    this.report.stopped = await this.scan();
+    await this.record();
+    if (this.report.corrupt.length > 0) {
+      this.calls.other += 3; // pending events read, sent to the queue, deleted
+      // The cron's own dispatch retries what fails here.
+      await dispatchPending(this.env).catch((err: unknown) =>
+        console.error("scrub: dispatching blob.corrupt failed", err),
+      );
+    }
+    const keepFrom = new Date(this.now.getTime() - 2 * Math.max(this.cfg.SCRUB_DAYS, 1) * DAY_MS).toISOString();
+    await this.store.recordRun(
+      {
+        at: this.at,
+        target,
+        bytes: this.report.bytes,
+        verified: this.report.verified.length,
+        corrupt: this.report.corrupt.length,
+        calls: this.calls.r2 + this.calls.other + 1,
+        oldestCheck: plan.oldestCheck,
+      },
+      keepFrom,
+    );
+    return this.report;
+  }
+
+  /** Takes the blobs least recently verified first until the run's share or its calls are spent. */
+  private async scan(): Promise<ScrubReport["stopped"]> {
+    let after: ScrubBlob | null = null;
+    for (;;) {
+      if (this.left <= 0) return "target";
+      if (this.callsLeft() < 1 + CLOSING_CALLS) return "calls";
+      const page = await this.store.next(after, this.at, PAGE);
+      for (const blob of page) {
+        if (this.left <= 0) return "target";
+        // Natively when it fits in what is left of the run's bytes and calls (and perhaps a
+        // write of the blobs verified so far); else range by range, as far as those allow.
+        const wholeCalls = 1 + Math.ceil(blob.size / this.rangeSize);
+        if (blob.progress === null && blob.size <= this.left && wholeCalls + 1 + CLOSING_CALLS <= this.callsLeft())
+          await this.whole(blob);
+        else if ((await this.inParts(blob)) === "calls") return "calls";
+        after = blob;
+      }
+      if (page.length < PAGE) return "done";
+    }
+  }
 
   /** A blob that fits in what is left of the run, hashed natively. */
-  const whole = async (blob: ScrubBlob) => {
-    const read = await readObject(bucket, blobKey(blob.sha256), blob.size, tuning);
+  private async whole(blob: ScrubBlob): Promise<void> {
+    const read = await readObject(this.bucket, blobKey(blob.sha256), blob.size, this.reading);
     if (read.kind === "read" || read.kind === "replaced") {
-      left -= blob.size;
-      report.bytes += blob.size;
+      this.left -= blob.size;
+      this.report.bytes += blob.size;
     }
     switch (read.kind) {
       case "read":
-        if (read.sha256 === blob.sha256) await sound(blob);
-        else await judge(blob, { kind: "mismatch", etag: read.etag, actual: read.sha256 });
-        return;
+        if (read.sha256 === blob.sha256) return this.sound(blob);
+        return this.judge(blob, { kind: "mismatch", etag: read.etag, actual: read.sha256 });
       case "missing":
-        return judge(blob, { kind: "missing" });
+        return this.judge(blob, { kind: "missing" });
       case "size":
-        return judge(blob, { kind: "size", etag: read.etag, found: read.found });
+        return this.judge(blob, { kind: "size", etag: read.etag, found: read.found });
       case "replaced":
         // Written while it was read: what is there now is taken by a later run.
         return;
     }
-  };
+  }
 
   /**
    * A blob larger than what is left of the run, or under way already: its ranges through the
-   * resumable hash, from where the last run left it, as far as this run may go.
+   * resumable hash, from where the last run left it, as far as this run may go. "calls" when
+   * the run's calls ran out first.
    */
-  const inParts = async (blob: ScrubBlob): Promise<"calls" | undefined> => {
+  private async inParts(blob: ScrubBlob): Promise<"calls" | void> {
     const key = blobKey(blob.sha256);
     let saved = blob.progress;
     let hash = resumed(saved);
     if (saved && !hash) {
       // A state that cannot be taken up (written by another version of this code): start again.
-      await store.resetProgress(blob.sha256);
+      await this.store.resetProgress(blob.sha256);
       saved = null;
     }
     hash ??= new Sha256();
@@ -188,106 +260,78 @@ export async function scrub(
     let unsaved = 0;
     const save = async () => {
       const to = { offset: hash.bytes, etag: etag!, state: hash.save() };
-      const took = await store.saveProgress(blob.sha256, saved, to);
+      const took = await this.store.saveProgress(blob.sha256, saved, to);
       saved = to;
       unsaved = 0;
       return took;
     };
-    while (hash.bytes < blob.size) {
-      if (left <= 0) break;
+    while (hash.bytes < blob.size && this.left > 0) {
       // A range, and perhaps a save of the state or of the blobs verified so far.
-      if (callsLeft() < 2 + CLOSING_CALLS) {
+      if (this.callsLeft() < 2 + CLOSING_CALLS) {
         if (unsaved > 0) await save();
         return "calls";
       }
       const offset = hash.bytes;
-      const length = Math.min(tuning.rangeSize, blob.size - offset, left);
-      const got = await bucket.get(key, {
+      const length = Math.min(this.rangeSize, blob.size - offset, this.left);
+      const got = await this.bucket.get(key, {
         range: { offset, length },
         ...(etag !== null ? { onlyIf: { etagMatches: etag } } : {}),
       });
-      if (got === null) {
-        await judge(blob, { kind: "missing" });
-        return;
-      }
+      if (got === null) return this.judge(blob, { kind: "missing" });
       if (!("body" in got)) {
         // Not the object the hash began on any more: begin again on a later run.
-        await store.resetProgress(blob.sha256);
-        return;
+        return this.store.resetProgress(blob.sha256);
       }
       if (got.size !== blob.size) {
         await got.body.cancel();
-        await judge(blob, { kind: "size", etag: got.etag, found: got.size });
-        return;
+        return this.judge(blob, { kind: "size", etag: got.etag, found: got.size });
       }
       etag ??= got.etag;
       const read = await hashInto(got.body, hash);
       if (read !== length) throw new Error(`R2 answered ${read} bytes for a range of ${length} of ${key}`);
-      left -= length;
-      report.bytes += length;
+      this.left -= length;
+      this.report.bytes += length;
       unsaved += length;
-      if (hash.bytes < blob.size && unsaved >= tuning.saveEvery && !(await save())) return;
+      if (hash.bytes < blob.size && unsaved >= this.saveEvery && !(await save())) return;
     }
     if (hash.bytes < blob.size) {
       if (unsaved > 0) await save();
       return;
     }
     const actual = hash.digestHex();
-    if (actual === blob.sha256) await sound(blob);
-    else await judge(blob, { kind: "mismatch", etag: etag!, actual });
-  };
+    if (actual === blob.sha256) return this.sound(blob);
+    return this.judge(blob, { kind: "mismatch", etag: etag!, actual });
+  }
 
-  let after: ScrubBlob | null = null;
-  scan: for (;;) {
-    if (left <= 0) {
-      report.stopped = "target";
-      break;
-    }
-    if (callsLeft() < 1 + CLOSING_CALLS) {
-      report.stopped = "calls";
-      break;
-    }
-    const page = await store.next(after, at, PAGE);
-    for (const blob of page) {
-      if (left <= 0) {
-        report.stopped = "target";
-        break scan;
-      }
-      if (blob.progress === null && blob.size <= left) {
-        // A head, one ranged read per range, and perhaps a write of the blobs verified so far.
-        if (callsLeft() < 2 + Math.max(1, Math.ceil(blob.size / tuning.rangeSize)) + CLOSING_CALLS) {
-          report.stopped = "calls";
-          break scan;
-        }
-        await whole(blob);
-      } else if ((await inParts(blob)) === "calls") {
-        report.stopped = "calls";
-        break scan;
-      }
-      after = blob;
-    }
-    if (page.length < PAGE) break;
+  private async sound(blob: ScrubBlob): Promise<void> {
+    this.report.verified.push(blob.sha256);
+    this.unrecorded.push(blob.sha256);
+    this.unrecordedBytes += blob.size;
+    if (this.unrecorded.length >= PAGE || this.unrecordedBytes >= this.saveEvery) await this.record();
   }
-  await record();
-  if (report.corrupt.length > 0) {
-    calls.other += 3; // pending events read, sent to the queue, deleted
-    // The cron's own dispatch retries what fails here.
-    await dispatchPending(env).catch((err: unknown) => console.error("scrub: dispatching blob.corrupt failed", err));
+
+  private async record(): Promise<void> {
+    await this.store.verified(this.unrecorded, this.at);
+    this.unrecorded = [];
+    this.unrecordedBytes = 0;
   }
-  const keepFrom = new Date(now.getTime() - 2 * Math.max(cfg.SCRUB_DAYS, 1) * 24 * 3600 * 1000).toISOString();
-  await store.recordRun(
-    {
-      at,
-      target,
-      bytes: report.bytes,
-      verified: report.verified.length,
-      corrupt: report.corrupt.length,
-      calls: calls.r2 + calls.other + 1,
-      oldestCheck: plan.oldestCheck,
-    },
-    keepFrom,
-  );
-  return report;
+
+  /** Confirms a finding under the address's lease and marks the blob corrupt; anything changed meanwhile: no verdict. */
+  private async judge(blob: ScrubBlob, finding: Finding): Promise<void> {
+    this.calls.other += 2; // the lease and its release
+    const outcome = await this.leases.withLease(blob.sha256, VERDICT_LEASE_MS, async () => {
+      if (!(await this.store.isSound(blob.sha256))) return false;
+      const head = await this.bucket.head(blobKey(blob.sha256));
+      const stands = finding.kind === "missing" ? head === null : head?.etag === finding.etag;
+      if (!stands) {
+        await this.store.resetProgress(blob.sha256);
+        return false;
+      }
+      const holders = await this.store.holders(blob.sha256, FILES_PER_EVENT * MAX_EVENTS + 1);
+      return this.store.markCorrupt(blob.sha256, this.at, corruptionEvents(blob, finding, holders, this.at));
+    });
+    if (outcome.held && outcome.value) this.report.corrupt.push(blob.sha256);
+  }
 }
 
 /** The hash a saved state takes up again, or null when there is none or it cannot be read. */
