@@ -32,6 +32,8 @@ export interface Env {
   UPLOAD_PART_SIZE?: string;
   UPLOAD_TTL_S?: string;
   BLOB_GC_GRACE_S?: string;
+  SCRUB_DAYS?: string;
+  SCRUB_BYTES_PER_RUN?: string;
   RESOLVE_TTL_S?: string;
   RESOLVE_STALE_IF_ERROR_S?: string;
   SIGNAL_COALESCE_MS?: string;
@@ -94,6 +96,21 @@ const ConfigSchema = z.object({
    * that is about to reference them again (a retried upload, a dedup it was just offered).
    */
   BLOB_GC_GRACE_S: intVar(3600, 300, 30 * 24 * 3600),
+  /**
+   * How often every stored blob is re-read and re-hashed at least (src/artifacts/scrub.ts): each
+   * scheduled run takes its share of the stored bytes so that the scrub goes round them in 0.8 of
+   * this. 0: no pacing, every run takes its whole budget.
+   */
+  SCRUB_DAYS: intVar(30, 0, 365),
+  /**
+   * The most bytes one scheduled run re-hashes. The default, 1 GiB, keeps a run within the 30 s
+   * of CPU a Worker invocation gets by default even when all of it goes through the plain
+   * TypeScript SHA-256 (a blob larger than what is left of a run's budget: about 7 s at the
+   * ~150 MB/s bench/README.md measured) and at 64 ranged reads of 16 MiB, well inside the
+   * subrequest limit; with the cron every 15 minutes it reads 2.8 TiB in 30 days
+   * (docs/operations.md, "Scrubbing"). Raise it with `limits.cpu_ms` for larger stores.
+   */
+  SCRUB_BYTES_PER_RUN: intVar(1024 * 1024 * 1024, 1024 * 1024, 256 * 1024 * 1024 * 1024),
   /** How long a resolution may be served from cache (in-isolate and Cache API); 0 disables both. */
   RESOLVE_TTL_S: intVar(5, 0, MAX_RESOLVE_TTL_S),
   /**

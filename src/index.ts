@@ -1,6 +1,7 @@
-/** Worker entry: the HTTP app, the scheduled cleanup, the webhook delivery consumer, and the ModelState Durable Object class. */
+/** Worker entry: the HTTP app, the scheduled cleanup and scrub, the webhook delivery consumer, and the ModelState Durable Object class. */
 import { buildApp } from "./app";
 import { cleanup } from "./artifacts/cleanup";
+import { scrub } from "./artifacts/scrub";
 import type { Env } from "./env";
 import { deliverBatch } from "./events/deliver";
 import type { QueueMessage } from "./domain/queue-message";
@@ -30,6 +31,9 @@ export default {
       new Date(controller.scheduledTime - TOKEN_ROW_RETENTION_MS).toISOString(),
     );
     if (pruned > 0) console.log("pruned", pruned, "expired token rows");
+    // Last: it takes what its budget allows of the invocation's CPU time and subrequests.
+    const scrubbed = await scrub(env, new Date(controller.scheduledTime));
+    console.log("scrub", JSON.stringify({ ...scrubbed, verified: scrubbed.verified.length }));
   },
   queue: (batch, env) => deliverBatch(batch, env),
 } satisfies ExportedHandler<Env, QueueMessage>;

@@ -1,13 +1,22 @@
 /**
  * D1's record of verified blobs (`blobs`; this module writes it, but for the projection of a
- * file, which clears its `unreferenced_since`) and the reads of `version_files` that
- * downloads and garbage collection need.
+ * file, which clears its `unreferenced_since`, and the scrub's marks, src/artifacts/scrub-store.ts)
+ * and the reads of `version_files` that downloads and garbage collection need.
+ *
+ * One rule for every upload path (single PUT, multipart, and any bridge's own): bytes a scrub
+ * found corrupt are never deduplicated against. `reuse` and `verifiedSize`, which every such
+ * decision goes through, see only sound blobs, so an upload of a corrupt blob's sha256 writes
+ * its bytes to the address under the lease (where verified bytes would be refused) and, once
+ * they are verified, `register` clears the mark: the blob is healed.
  */
-import { and, eq, lte, sql } from "drizzle-orm";
+import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
 import { blobLeases, blobs, openUploads, versionFiles, versions } from "../db/schema";
 import type { Visibility } from "../db/visibility";
+
+/** A blob no scrub has found corrupt: the only kind an upload may be deduplicated against. */
+const sound = isNull(blobs.corruptAt);
 
 const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})`;
 
@@ -29,15 +38,15 @@ export class BlobStore {
   }
 
   /**
-   * Takes a verified blob for a new reference without sending bytes: true when one with this
-   * sha256 and size exists. Clearing `unreferenced_since` in the same statement keeps the
-   * collector from deleting it while the new reference is being projected.
+   * Takes a verified blob for a new reference without sending bytes: true when a sound one
+   * with this sha256 and size exists. Clearing `unreferenced_since` in the same statement
+   * keeps the collector from deleting it while the new reference is being projected.
    */
   async reuse(sha256: string, size: number): Promise<boolean> {
     const rows = await this.db
       .update(blobs)
       .set({ unreferencedSince: null, claimedBy: this.claimant })
-      .where(and(eq(blobs.sha256, sha256), eq(blobs.size, size)))
+      .where(and(eq(blobs.sha256, sha256), eq(blobs.size, size), sound))
       .returning({ sha256: blobs.sha256 });
     return rows.length > 0;
   }
@@ -53,10 +62,23 @@ export class BlobStore {
     return new Set(rows.map((r) => r.sha256));
   }
 
-  /** The size of the verified blob with this sha256, or null when the registry holds none. */
+  /**
+   * The size of the sound verified blob with this sha256, or null when the registry holds none
+   * (or only bytes a scrub found corrupt, which an upload may write over).
+   */
   async verifiedSize(sha256: string): Promise<number | null> {
-    const row = await this.db.select({ size: blobs.size }).from(blobs).where(eq(blobs.sha256, sha256)).get();
+    const row = await this.db
+      .select({ size: blobs.size })
+      .from(blobs)
+      .where(and(eq(blobs.sha256, sha256), sound))
+      .get();
     return row?.size ?? null;
+  }
+
+  /** When a scrub found the bytes of this sha256 corrupt, or null (sound, or no such blob). */
+  async corruptSince(sha256: string): Promise<string | null> {
+    const row = await this.db.select({ at: blobs.corruptAt }).from(blobs).where(eq(blobs.sha256, sha256)).get();
+    return row?.at ?? null;
   }
 
   /**
@@ -75,12 +97,27 @@ export class BlobStore {
     return row?.size ?? null;
   }
 
-  /** Records bytes the registry has verified and published under `blobs/sha256/<hex>`. */
+  /**
+   * Records bytes the registry has verified and published under `blobs/sha256/<hex>`: verified
+   * now, so sound (a corrupt blob's mark is cleared: healed) and any scrub of the bytes that
+   * were there before starts again.
+   */
   async register(sha256: string, size: number, at: string): Promise<void> {
     await this.db
       .insert(blobs)
-      .values({ sha256, size, createdAt: at, claimedBy: this.claimant })
-      .onConflictDoUpdate({ target: blobs.sha256, set: { unreferencedSince: null, claimedBy: this.claimant } });
+      .values({ sha256, size, createdAt: at, claimedBy: this.claimant, verifiedAt: at })
+      .onConflictDoUpdate({
+        target: blobs.sha256,
+        set: {
+          unreferencedSince: null,
+          claimedBy: this.claimant,
+          verifiedAt: at,
+          corruptAt: null,
+          scrubOffset: null,
+          scrubEtag: null,
+          scrubState: null,
+        },
+      });
   }
 
   /**

@@ -11,7 +11,10 @@
  *   size: a body declaring the sha256 of verified bytes is only hashed, and refused unless
  *   it is those bytes), so no writer can overwrite bytes that another has verified, or is
  *   verifying;
- * - bytes that fail verification are deleted before the lease is let go.
+ * - bytes that fail verification are deleted before the lease is let go;
+ * - bytes a scrub found corrupt (src/artifacts/scrub.ts) count as no verified blob: an upload
+ *   of their sha256 writes over them as above, and registering the verified bytes heals the
+ *   blob (./blob-store.ts).
  */
 import type { UploadRecord } from "../domain/upload";
 import { ProblemError } from "../domain/problem";

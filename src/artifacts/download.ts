@@ -7,6 +7,7 @@
 import type { D1Handle } from "../db/session";
 import { noneMatch, parseRange } from "../domain/range";
 import type { Env } from "../env";
+import { ProblemError } from "../domain/problem";
 import { modelState } from "../model-writes/stub";
 import { BlobStore, type StoredFile } from "./blob-store";
 import { blobKey } from "./keys";
@@ -48,7 +49,12 @@ export function findFile(db: D1Handle, model: string, version: number, path: str
   return new BlobStore(db).file(model, version, path);
 }
 
-/** Decides what to answer for `file` and opens its bytes (the range only) when there are some to send. */
+/**
+ * Decides what to answer for `file` and opens its bytes (the range only) when there are some to
+ * send. Bytes a scrub found corrupt are never sent (503 `unavailable`, a ProblemError each
+ * protocol words in its dialect); whether they are is asked of D1 while R2 opens the bytes, so
+ * it costs no wait of its own.
+ */
 export async function openDownload(
   env: Env,
   file: { sha256: string; size: number },
@@ -59,20 +65,60 @@ export async function openDownload(
   if (range.kind === "unsatisfiable") return { kind: "unsatisfiable" };
   const [status, offset, length] =
     range.kind === "partial" ? ([206, range.offset, range.length] as const) : ([200, 0, file.size] as const);
-  if (request.head) return { kind: "bytes", status, offset, length, body: null };
+  const corrupt = corruptSince(env, file.sha256);
+  if (request.head) {
+    refuseCorrupt(file.sha256, await corrupt);
+    return { kind: "bytes", status, offset, length, body: null };
+  }
   let body: ReadableStream;
-  if (request.readAhead && length > READ_AHEAD.threshold)
+  if (request.readAhead && length > READ_AHEAD.threshold) {
     body = readAhead(env.ARTIFACTS, blobKey(file.sha256), offset, length);
-  else {
-    const object = await env.ARTIFACTS.get(
-      blobKey(file.sha256),
-      range.kind === "partial" ? { range: { offset, length } } : {},
-    );
+    try {
+      refuseCorrupt(file.sha256, await corrupt);
+    } catch (err) {
+      await body.cancel().catch(() => undefined);
+      throw err;
+    }
+  } else {
+    const [object, corruptAt] = await Promise.all([
+      env.ARTIFACTS.get(blobKey(file.sha256), range.kind === "partial" ? { range: { offset, length } } : {}),
+      corrupt,
+    ]);
+    if (corruptAt !== null) await object?.body.cancel();
+    refuseCorrupt(file.sha256, corruptAt);
     if (!object) throw new Error(`blob ${file.sha256} is listed but missing from R2`);
     body = object.body;
   }
   if (request.count && offset === 0 && (length > 1 || length === file.size)) countDownload(env, request.count);
   return { kind: "bytes", status, offset, length, body };
+}
+
+/**
+ * When a scrub found these bytes corrupt, or null. A read D1 cannot answer lets the download
+ * through (logged): a D1 outage is no sign of corruption, and downloads that need no other D1
+ * read (the Hugging Face bridge on a cached resolution) keep working through one.
+ */
+async function corruptSince(env: Env, sha256: string): Promise<string | null> {
+  try {
+    return await new BlobStore(env.DB.withSession("first-unconstrained")).corruptSince(sha256);
+  } catch (err) {
+    console.error(`download: could not tell whether blob ${sha256} is corrupt; serving it`, err);
+    return null;
+  }
+}
+
+/** What a corrupt blob's downloads answer: retry in an hour (healing takes an upload). */
+const CORRUPT_RETRY_AFTER_S = 3600;
+
+/** 503 `unavailable` for bytes a scrub found corrupt (src/artifacts/scrub.ts): never the wrong bytes. */
+function refuseCorrupt(sha256: string, corruptAt: string | null): void {
+  if (corruptAt === null) return;
+  throw new ProblemError(
+    "unavailable",
+    `The stored bytes of this file (sha256 ${sha256}) failed their integrity check at ${corruptAt} and are not served; uploading the same file again (to any version, e.g. \`mreg push\`) repairs them`,
+    { sha256 },
+    { "retry-after": String(CORRUPT_RETRY_AFTER_S) },
+  );
 }
 
 function countDownload(env: Env, { model, version, waitUntil }: DownloadCount): void {

@@ -251,7 +251,7 @@ export const artifactRoutes = [
     operationId: "downloadFile",
     summary: "Download a file (also HEAD)",
     description:
-      "Streams the bytes. One `Range` (206; 416 past the end), `If-None-Match` (304). `ETag` and `x-mreg-sha256` are the sha256; files of `ready` versions are cacheable for a year.",
+      "Streams the bytes. One `Range` (206; 416 past the end), `If-None-Match` (304). `ETag` and `x-mreg-sha256` are the sha256; files of `ready` versions are cacheable for a year. Bytes a scrub found corrupt are never served: 503 `unavailable` with `Retry-After` until a file with the same sha256 is uploaded again (to any version), which repairs them.",
     tag: "Files",
     scope: "read",
     subject: { model: MODEL_PARAM },
@@ -262,7 +262,7 @@ export const artifactRoutes = [
       206: { description: "The requested range", mediaType: BYTES },
       304: { description: "Not modified" },
     },
-    errors: ["validation_failed", "not_found", "range_not_satisfiable"],
+    errors: ["validation_failed", "not_found", "range_not_satisfiable", "unavailable"],
     async handler(c, { params }) {
       const file = await findFile(queryDb(c), params.model, params.version, params.path);
       if (!file)

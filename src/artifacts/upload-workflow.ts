@@ -104,7 +104,9 @@ export async function startUpload(
     return { deduplicated: { ...file, deduplicated: true } };
   }
   // Where the parts assemble is storage's business, told to nobody: verified bytes of this
-  // sha256 (anyone's, of any size) are never written over, so the parts go to staging.
+  // sha256 (anyone's, of any size) are never written over, so the parts go to staging; bytes
+  // a scrub found corrupt are no verified blob (nor deduplicated against above): the parts
+  // assemble over them, and the verified upload heals the blob.
   const known = await blobs.verifiedSize(target.sha256);
   const cfg = config(env);
   const plan = planPartSize(target.size, cfg.UPLOAD_PART_SIZE);

@@ -24,22 +24,48 @@ export interface RangedReadOptions {
 /** What `complete` uses; see bench/README.md for how these were picked. */
 export const VERIFY_READ: RangedReadOptions = { rangeSize: 8 * MiB, inFlight: 4 };
 
+/** What `head` and `get` of the R2 binding a read needs (the scrub counts its calls through it). */
+export type ObjectReader = Pick<R2Bucket, "head" | "get">;
+
+/** What reading an object whole found. */
+export type ObjectRead =
+  /** Every byte, hashed: the sha256 (lower-case hex) of the object with this etag. */
+  | { kind: "read"; sha256: string; etag: string }
+  /** No object at the key. */
+  | { kind: "missing" }
+  /** An object of another size than expected (with this etag); nothing was read. */
+  | { kind: "size"; found: number; etag: string }
+  /** The object changed while it was read (a range no longer matched the etag the read started with). */
+  | { kind: "replaced" };
+
 /**
  * The sha256 (lower-case hex) of the object at `key`, read whole, or null when it is not an
  * object of exactly `size` bytes: missing, shorter or longer, or replaced while it was read
  * (every range is read under `etagMatches` of the etag the read started with).
  */
 export async function sha256OfObject(
-  bucket: R2Bucket,
+  bucket: ObjectReader,
+  key: string,
+  size: number,
+  options: RangedReadOptions = VERIFY_READ,
+): Promise<string | null> {
+  const read = await readObject(bucket, key, size, options);
+  return read.kind === "read" ? read.sha256 : null;
+}
+
+/** Reads the object at `key`, expected to be `size` bytes, through SHA-256, and says what it found. */
+export async function readObject(
+  bucket: ObjectReader,
   key: string,
   size: number,
   { rangeSize, inFlight }: RangedReadOptions = VERIFY_READ,
-): Promise<string | null> {
+): Promise<ObjectRead> {
   if (!(Number.isSafeInteger(rangeSize) && rangeSize > 0 && Number.isSafeInteger(inFlight) && inFlight > 0)) {
     throw new RangeError(`rangeSize and inFlight must be positive integers, not ${rangeSize} and ${inFlight}`);
   }
   const head = await bucket.head(key);
-  if (head === null || head.size !== size) return null;
+  if (head === null) return { kind: "missing" };
+  if (head.size !== size) return { kind: "size", found: head.size, etag: head.etag };
 
   const count = Math.ceil(size / rangeSize);
   const open: Promise<R2ObjectBody | R2Object | null>[] = [];
@@ -67,7 +93,7 @@ export async function sha256OfObject(
       if (range === null || !("body" in range) || range.size !== size) {
         if (range !== null && "body" in range) await range.body.cancel();
         await digest.abort().catch(() => undefined);
-        return null;
+        return { kind: "replaced" };
       }
       // FixedLengthStream errors the pipe if the body is not exactly `length` bytes, so
       // every byte is accounted for, not only the total in the metadata.
@@ -76,7 +102,7 @@ export async function sha256OfObject(
       if (requested < count) request();
     }
     await digest.close();
-    return toHex(await digest.digest);
+    return { kind: "read", sha256: toHex(await digest.digest), etag: head.etag };
   } catch (err) {
     await digest.abort(err).catch(() => undefined);
     throw err;

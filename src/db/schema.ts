@@ -133,15 +133,51 @@ export const versionFiles = sqliteTable(
  * verification; deleted by the scheduled collector once no version_files row references it
  * for a grace period (`unreferenced_since`), which a dedup clears, and so does the
  * projection of a file that references it (src/state/projection.ts, its one other writer).
+ * The scrub (src/artifacts/scrub.ts) re-hashes the bytes, least recently verified first, and
+ * keeps its progress through a blob larger than one run's budget here, so a row deleted
+ * takes its scrub with it.
  */
-export const blobs = sqliteTable("blobs", {
-  sha256: text("sha256").primaryKey(),
-  size: integer("size").notNull(),
-  createdAt: text("created_at").notNull(),
-  unreferencedSince: text("unreferenced_since"),
-  // The model that last took these bytes (stored or deduplicated): the collector asks its
-  // ModelState before deleting, since that model's reference may still be in its outbox.
-  claimedBy: text("claimed_by"),
+export const blobs = sqliteTable(
+  "blobs",
+  {
+    sha256: text("sha256").primaryKey(),
+    size: integer("size").notNull(),
+    createdAt: text("created_at").notNull(),
+    unreferencedSince: text("unreferenced_since"),
+    // The model that last took these bytes (stored or deduplicated): the collector asks its
+    // ModelState before deleting, since that model's reference may still be in its outbox.
+    claimedBy: text("claimed_by"),
+    // When the registry last hashed the bytes at the address and found them right: at upload,
+    // then by each scrub. '' (rows from before the column, until the migration fills it): never.
+    verifiedAt: text("verified_at").notNull().default(""),
+    // When a scrub found the bytes no longer hashing to `sha256` (or gone): not served, never
+    // deduplicated against, until an upload of the right bytes writes them again (heals).
+    corruptAt: text("corrupt_at"),
+    // A scrub part way through the bytes: how far (bytes hashed), the object's R2 etag it
+    // started on (a change means the bytes were replaced: the scrub starts again), and the
+    // SHA-256 state after `scrub_offset` bytes (src/domain/sha256.ts). All null otherwise.
+    scrubOffset: integer("scrub_offset"),
+    scrubEtag: text("scrub_etag"),
+    scrubState: text("scrub_state"),
+  },
+  (t) => [index("blobs_verified_at").on(t.verifiedAt, t.sha256)],
+);
+
+/**
+ * One row per scheduled scrub run: when, the bytes it set out to hash (its share of the cycle,
+ * at most `SCRUB_BYTES_PER_RUN`), what it hashed and found. The next run paces itself from
+ * the time since the last; operators read how the scrub keeps up. Rows older than two cycles
+ * are pruned by the run that writes the newest. Written by src/artifacts/scrub-store.ts.
+ */
+export const scrubRuns = sqliteTable("scrub_runs", {
+  at: text("at").primaryKey(),
+  target: integer("target").notNull(),
+  bytes: integer("bytes").notNull(),
+  verified: integer("verified").notNull(),
+  corrupt: integer("corrupt").notNull(),
+  calls: integer("calls").notNull(),
+  // The oldest verification of a sound blob when the run started: how far behind the scrub is.
+  oldestCheck: text("oldest_check"),
 });
 
 /**

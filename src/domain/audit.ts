@@ -35,7 +35,8 @@ export type AuditAction =
   | "retention.set"
   | "retention.delete"
   | "token.create"
-  | "token.revoke";
+  | "token.revoke"
+  | "blob.corrupt";
 
 /**
  * The `model` of an event that belongs to no model (a webhook, the registry's default

@@ -39,6 +39,9 @@ const file = (kind: "resolve" | "raw") => ({
     304: { description: "Not modified" },
     404: json("Not found"),
     416: json("Range not satisfiable"),
+    503: json(
+      "With `Retry-After`: the stored bytes failed a scrub's integrity check and are not served until uploaded again",
+    ),
   },
 });
 

@@ -58,6 +58,9 @@ const blob = (head: boolean) => ({
     206: { description: "The range" },
     404: json("Unknown"),
     416: json("`RANGE_INVALID`"),
+    503: json(
+      "`UNAVAILABLE` with `Retry-After`: the stored bytes failed a scrub's integrity check and are not served until uploaded again",
+    ),
   },
 });
 
