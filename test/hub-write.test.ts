@@ -674,3 +674,26 @@ describe("what abandoned uploads leave", () => {
     expect((await commit("hw-abandon", "main", [header("late"), lfsFile("s.bin", sent!.oid)])).status).toBe(400);
   });
 });
+
+describe("the write side in the OpenAPI document", () => {
+  it("lists every write route", async () => {
+    const doc = (await json("GET", "/openapi.json", { token: null })).body;
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        "/api/whoami-v2",
+        "/api/repos/create",
+        "/api/models",
+        "/api/models/{repo}/preupload/{revision}",
+        "/{repo}.git/info/lfs/objects/batch",
+        "/{model}.git/info/lfs/objects/{oid}",
+        "/{model}.git/info/lfs/uploads/{upload_id}/{part}",
+        "/{model}.git/info/lfs/uploads/{upload_id}",
+        "/api/models/{repo}/commit/{revision}",
+        "/api/models/{repo}/branch/{branch}",
+        "/api/models/{repo}/tag/{revision}",
+        "/api/models/{repo}/refs",
+        "/api/models/{repo}/commits/{revision}",
+      ]),
+    );
+  });
+});

@@ -85,10 +85,11 @@ function fromProblem(err: ProblemError): HubError {
         ? new HubError(412, `parentCommit is no longer the revision's commit: ${err.detail}`)
         : new HubError(409, err.detail, undefined, err.headers);
     case "not_found":
-      // A commit's edit that names a file or folder the revision does not hold.
+      // A commit's edit that names a file or folder the revision does not hold; else an upload
+      // (or a version) that is gone: an entry of the repo, not the repo.
       return typeof err.extra.entry === "string"
         ? entryNotFound(err.extra.entry, null)
-        : new HubError(404, err.detail, undefined, err.headers);
+        : new HubError(404, err.detail, "EntryNotFound", err.headers);
     case "validation_failed": {
       // Say which field, as the problem's `errors` do.
       const first = (err.extra.errors as { path: string; message: string }[] | undefined)?.[0];

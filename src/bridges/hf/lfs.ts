@@ -31,7 +31,7 @@ import type { AppContext } from "../../http/app-env";
 import { MAX_JSON_BYTES, parseWith, readCapped, readJsonBody } from "../../http/validation";
 import { z } from "zod";
 import { capabilityHolder, granted } from "../caller";
-import { HUB_WORDING, HubError } from "./errors";
+import { HUB_WORDING, HubError, repoNotFound } from "./errors";
 import { modelOf, writer } from "./revision";
 
 const LFS_JSON = "application/vnd.git-lfs+json";
@@ -226,6 +226,15 @@ async function complete(c: AppContext, model: string, uploadId: string): Promise
   });
 }
 
+/** A path segment, percent-decoded; one that does not decode (not UTF-8) names no repo. */
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw repoNotFound();
+  }
+}
+
 /** What every LFS path holds, after the repo id. */
 export const LFS_PATH = ".git/info/lfs/";
 
@@ -236,7 +245,7 @@ export const LFS_PATH = ".git/info/lfs/";
 export async function lfsRoute(c: AppContext): Promise<Response> {
   const { pathname } = new URL(c.req.url);
   const at = pathname.indexOf(LFS_PATH);
-  const repo = pathname.slice(1, at).split("/").map(decodeURIComponent);
+  const repo = pathname.slice(1, at).split("/").map(decodedSegment);
   const rest = pathname.slice(at + LFS_PATH.length).split("/");
   const method = c.req.method;
   if (method === "POST" && rest.length === 2 && rest[0] === "objects" && rest[1] === "batch") return batch(c, repo);
@@ -248,5 +257,5 @@ export async function lfsRoute(c: AppContext): Promise<Response> {
       return putPart(c, model, rest[1]!, Number(rest[2]));
     if (rest[0] === "uploads" && rest.length === 2 && method === "POST") return complete(c, model, rest[1]!);
   }
-  throw new HubError(404, `No LFS route for ${method} ${pathname}`);
+  throw new HubError(404, `No LFS route for ${method} ${pathname}`, "RepoNotFound");
 }
