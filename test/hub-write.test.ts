@@ -183,6 +183,23 @@ describe("whoami and repos", () => {
   });
 });
 
+describe("a model card's front matter", () => {
+  it("is checked before a commit adds a README.md, as huggingface_hub asks", async () => {
+    const good = await json("POST", "/api/validate-yaml", {
+      token: await admin(),
+      body: { content: "---\nlibrary_name: onnx\ntags: [a]\n---\n# card\n", repoType: "model" },
+    });
+    expect([good.status, good.body]).toEqual([200, { errors: [], warnings: [] }]);
+    const bad = await json("POST", "/api/validate-yaml", {
+      token: await admin(),
+      body: { content: "---\ntags: [unclosed\n---\n", repoType: "model" },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors[0].message).toBeTruthy();
+    expect((await call("POST", "/api/validate-yaml", { token: null, body: { content: "" } })).status).toBe(401);
+  });
+});
+
 describe("the LFS batch API and its URLs", () => {
   it("sends small objects in one PUT, large ones in parts, and nothing the caller holds", async () => {
     await createModel("hw-lfs");
@@ -360,7 +377,7 @@ describe("the NDJSON commit", () => {
     const v1 = await latest("hw-commit");
     expect(v1).toMatchObject({ status: "ready", description: "first", stage: "none", aliases: [] });
     expect(first.commitOid).toBe(v1.digest.slice(7, 47));
-    expect(first.commitUrl).toBe(`http://mreg.test/hw-commit/commit/${first.commitOid}`);
+    expect(first.commitUrl).toBe(`http://mreg.test/mreg/hw-commit/commit/${first.commitOid}`);
     const b = bytesOf(500, 3);
     const [bEntry] = await upload("hw-commit", { "b.bin": b });
     const second = await commit("hw-commit", "main", [
@@ -682,6 +699,7 @@ describe("the write side in the OpenAPI document", () => {
       expect.arrayContaining([
         "/api/whoami-v2",
         "/api/repos/create",
+        "/api/validate-yaml",
         "/api/models",
         "/api/models/{repo}/preupload/{revision}",
         "/{repo}.git/info/lfs/objects/batch",

@@ -73,7 +73,7 @@ export function dialectOf(pathname: string): Dialect {
   if (pathname === "/v2" || pathname.startsWith("/v2/")) return "oci";
   if (pathname.startsWith("/api/2.0/")) return "mlflow";
   if (pathname.startsWith("/api/models/") || pathname === "/api/models") return "hub";
-  if (pathname === "/api/whoami-v2" || pathname === "/api/repos/create") return "hub";
+  if (["/api/whoami-v2", "/api/repos/create", "/api/validate-yaml"].includes(pathname)) return "hub";
   // The LFS batch API and the upload URLs it hands out: `/{repo}.git/info/lfs/…`.
   if (pathname.includes(".git/info/lfs/")) return "hub";
   // `/{repo}/resolve|raw/{revision}/{path}`, the repo in one or two segments.

@@ -32,7 +32,8 @@ import type { AppContext } from "../../http/app-env";
 import { ndjsonLines } from "../../http/ndjson";
 import { parseWith, readJsonBody } from "../../http/validation";
 import type { Principal } from "../../auth/principal";
-import { granted } from "../caller";
+import { authenticated, granted } from "../caller";
+import { parseModelCard } from "../../domain/model-card";
 import { entryNotFound, HUB_WORDING, HubError } from "./errors";
 import { startAt, writer } from "./revision";
 import { z } from "zod";
@@ -81,7 +82,7 @@ function isNdjson(c: AppContext): boolean {
 }
 
 /** The commit: the lines read one at a time, small inline files stored as they come, then one version. */
-export async function commit(c: AppContext, repo: string[], model: string, revision: string): Promise<Response> {
+export async function commit(c: AppContext, model: string, revision: string): Promise<Response> {
   const principal = await writer(c, model);
   const target = targetOf(c, principal, model, revision);
   const start = await startAt(c, model, startRevision(target));
@@ -154,9 +155,11 @@ export async function commit(c: AppContext, repo: string[], model: string, revis
       throw promotionRefused(err, target.alias, made.version, commitOid);
     }
   }
+  // Always `<namespace>/<model>`: `huggingface_hub` parses the repo id out of it (`hf_api.py`
+  // `CommitInfo.__post_init__` → `RepoUrl`), which refuses a one-segment repo URL.
   const origin = new URL(c.req.url).origin;
   return Response.json({
-    commitUrl: `${origin}/${repo.join("/")}/commit/${commitOid}`,
+    commitUrl: `${origin}/${config(c.env).HF_NAMESPACE}/${model}/commit/${commitOid}`,
     commitOid,
     pullRequestUrl: null,
   });
@@ -172,6 +175,21 @@ function promotionRefused(err: unknown, alias: string, version: number, commitOi
   return new HubError(err.status, `${made}: ${err.detail}`);
 }
 
-/** The origin and repo id as the answers name them. */
-export const repoUrl = (c: AppContext, model: string) =>
-  `${new URL(c.req.url).origin}/${config(c.env).HF_NAMESPACE}/${model}`;
+const ValidateYamlBody = z.object({ content: z.string(), repoType: z.string().max(32).optional() });
+
+/**
+ * `POST /api/validate-yaml`: `huggingface_hub`'s `create_commit` asks this before uploading
+ * anything whenever a commit adds a `README.md` (`hf_api.py` `_validate_yaml`), and fails the
+ * commit unless it answers JSON and 200. The card's front matter is read as the web UI reads
+ * it (src/domain/model-card.ts); YAML it cannot read is 400 with `errors: [{message}]`.
+ */
+export async function validateYaml(c: AppContext): Promise<Response> {
+  await authenticated(c, "read", "read");
+  const { content } = parseWith(ValidateYamlBody, await readJsonBody(c.req.raw), "validate-yaml request");
+  const card = parseModelCard(content);
+  if (card.error === null) return Response.json({ errors: [], warnings: [] });
+  return Response.json(
+    { error: `Invalid metadata in README.md: ${card.error}`, errors: [{ message: card.error }], warnings: [] },
+    { status: 400 },
+  );
+}

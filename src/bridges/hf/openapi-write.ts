@@ -60,6 +60,18 @@ export const HUB_WRITE_OPENAPI_PATHS: Record<string, Record<string, unknown>> = 
       responses: { 200: json("`{url, name, id}`"), 400: json("A bad name or type"), 409: json("It exists") },
     },
   },
+  "/api/validate-yaml": {
+    post: {
+      operationId: "hubValidateYaml",
+      summary: "Hugging Face Hub: check a model card's front matter",
+      description:
+        "`{content, repoType?}`: what `huggingface_hub` asks before a commit that adds a `README.md`. 200 `{errors: [], warnings: []}`, or 400 with `errors: [{message}]` for YAML the registry cannot read.",
+      tags: TAGS,
+      "x-mreg-scope": "read",
+      requestBody: body("application/json", "`{content, repoType?}`"),
+      responses: { 200: json("`{errors, warnings}`"), 400: json("`{error, errors: [{message}]}`") },
+    },
+  },
   "/api/models": {
     get: {
       operationId: "hubListModels",

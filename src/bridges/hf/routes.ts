@@ -37,7 +37,7 @@ import { entryNotFound, HubError, hubErrorResponse, repoNotFound } from "./error
 import { MULTI_SEGMENT } from "../../http/api";
 import { commitTitle } from "../../domain/hub-write";
 import { createRepo, listModels, whoami } from "./account";
-import { commit, preupload } from "./commit";
+import { commit, preupload, validateYaml } from "./commit";
 import { LFS_PATH, lfsRoute } from "./lfs";
 import { commits, createBranch, createTag, deleteRef, refs } from "./refs";
 import { atRevision, modelOf, reader, type AtRevision } from "./revision";
@@ -280,7 +280,7 @@ async function api(c: AppContext): Promise<Response> {
     POST: {
       "paths-info": tail.length === 1 ? () => pathsInfoAt(c, repo, tail[0]!) : undefined,
       preupload: rest ? (model) => preupload(c, model, rest) : undefined,
-      commit: rest ? (model) => commit(c, repo, model, rest) : undefined,
+      commit: rest ? (model) => commit(c, model, rest) : undefined,
       branch: rest ? (model) => createBranch(c, model, rest) : undefined,
       tag: rest ? (model) => createTag(c, model, rest) : undefined,
     },
@@ -337,6 +337,7 @@ export function hubBridge(): Hono<AppEnv> {
   }
   app.get("/api/whoami-v2", hub(whoami));
   app.post("/api/repos/create", hub(createRepo));
+  app.post("/api/validate-yaml", hub(validateYaml));
   app.get("/api/models", hub(listModels));
   app.on(["GET", "POST", "PUT", "DELETE", "PATCH"], `/api/models/:rest${MULTI_SEGMENT}`, hub(api));
   // The LFS batch API and the upload URLs it hands out, under `/{repo}.git/info/lfs/`.
