@@ -8,7 +8,7 @@
  * ready, unpromoted version and an error naming the failed checks.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -18,6 +18,7 @@ import {
   createRepo,
   deleteBranch,
   downloadFile,
+  downloadFileToCacheDir,
   HubApiError,
   listCommits,
   listModels,
@@ -205,6 +206,32 @@ describe("@huggingface/hub publishing to mreg", () => {
     expect(((await call("GET", "/v1/models/hfw-gate/aliases/staging")) as { version: number }).version).toBe(v3);
     await deleteBranch({ repo, branch: "staging", accessToken, hubUrl });
     await expect(call("GET", "/v1/models/hfw-gate/aliases/staging")).rejects.toThrow(/404/);
+  });
+
+  it("downloadFileToCacheDir files an alias's file under the version's commit, not under the file's sha256", async () => {
+    const repo = "mreg/hfw-cache";
+    await createRepo({ repo, accessToken, hubUrl });
+    const config = new TextEncoder().encode('{"model_type": "cache"}');
+    const pushed = await uploadFiles({
+      repo,
+      accessToken,
+      hubUrl,
+      files: [{ path: "config.json", content: blob(config) }],
+    });
+    const commitOid = pushed!.commit.oid;
+    await call("PUT", "/v1/models/hfw-cache/aliases/production", { version: await versionOf("hfw-cache", commitOid) });
+    const cacheDir = join(work, "cache");
+    // It asks paths-info with expand and names the snapshot after `lastCommit.id`.
+    const path = await downloadFileToCacheDir({
+      repo,
+      path: "config.json",
+      revision: "production",
+      cacheDir,
+      accessToken,
+      hubUrl,
+    });
+    expect(path).toBe(join(cacheDir, "models--mreg--hfw-cache", "snapshots", commitOid, "config.json"));
+    expect(sha256(new Uint8Array(readFileSync(path)))).toBe(sha256(config));
   });
 
   it("a read-only token is told it is read-only, not that the repo is missing", async () => {
