@@ -41,6 +41,7 @@ export interface Env {
   SIGNAL_GUARDS_TTL_S?: string;
   HF_NAMESPACE?: string;
   HF_DEFAULT_ALIAS?: string;
+  UPLOAD_URL_KEY?: string;
   ACCESS_TEAM_DOMAIN?: string;
   ACCESS_AUD?: string;
   ACCESS_JWKS?: string;
@@ -108,7 +109,7 @@ const ConfigSchema = z.object({
    * TypeScript SHA-256 (a blob larger than what is left of a run's budget: about 7 s at the
    * ~150 MB/s bench/README.md measured) and at 64 ranged reads of 16 MiB, well inside the
    * subrequest limit; with the cron every 15 minutes it reads 2.8 TiB in 30 days
-   * (docs/operations.md, "Scrubbing"). Raise it with `limits.cpu_ms` for larger stores.
+   * (docs/operations.md, "8. Scrubbing: stored bytes checked again"). Raise it with `limits.cpu_ms` for larger stores.
    */
   SCRUB_BYTES_PER_RUN: intVar(1024 * 1024 * 1024, 1024 * 1024, 256 * 1024 * 1024 * 1024),
   /** How long a resolution may be served from cache (in-isolate and Cache API); 0 disables both. */
@@ -152,6 +153,12 @@ const ConfigSchema = z.object({
     .optional()
     .transform((v) => (v === undefined || v.trim() === "" ? "production" : v.trim().toLowerCase()))
     .pipe(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, "HF_DEFAULT_ALIAS must be an alias name")),
+  /**
+   * Signs the upload URLs the Hugging Face bridge hands out (src/auth/capability.ts), which
+   * carry their own short-lived credential: any string of 32+ characters, a Worker secret.
+   * Unset, a key derived from JWT_SECRET signs them; with neither, Hub uploads answer 503.
+   */
+  UPLOAD_URL_KEY: optionalString.pipe(z.string().min(32, "UPLOAD_URL_KEY must be at least 32 characters").optional()),
   /** Cloudflare Access: the team domain (`https://<team>.cloudflareaccess.com`), the tokens' issuer. Unset: Access is off. */
   ACCESS_TEAM_DOMAIN: optionalString.pipe(z.url().optional()).transform((v) => v?.replace(/\/+$/, "")),
   /** Cloudflare Access: the application's audience tag. */

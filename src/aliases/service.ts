@@ -12,7 +12,7 @@ import type { AliasValue } from "../domain/alias";
 import type { Stage, VersionRecord } from "../domain/version";
 import type { Env } from "../env";
 import { actorFor, modelState, unwrap } from "../model-writes/stub";
-import type { AliasBody } from "../state/alias-table";
+import type { AliasBody, HistoryEntry } from "../state/alias-table";
 
 /** Who moves what: the principal (its grants are checked here) and the model. */
 export interface AliasWriter {
@@ -104,4 +104,14 @@ export async function setStage(
       reason: opts.reason,
     }),
   );
+}
+
+/** An alias's changes, newest first, before generation `before` (every protocol that shows an alias's log reads it here). */
+export async function aliasHistory(
+  w: AliasWriter,
+  alias: string,
+  opts: { before?: number; limit: number },
+): Promise<HistoryEntry[]> {
+  requireAuthorized(w.principal, { scope: "read", model: w.model });
+  return modelState(w.env, w.model).aliasHistory({ alias, before: opts.before, limit: opts.limit });
 }

@@ -98,6 +98,46 @@ export class BlobStore {
   }
 
   /**
+   * `heldSize` for many sha256s at once: each one's size in a file of a model the caller
+   * sees, for those some such model holds. One query for a batch of them.
+   */
+  async heldSizes(sha256s: readonly string[], visibility: Visibility): Promise<Map<string, number>> {
+    if (sha256s.length === 0) return new Map();
+    const rows = await this.db
+      .selectDistinct({ sha256: versionFiles.sha256, size: versionFiles.size })
+      .from(versionFiles)
+      .where(
+        and(
+          sql`${versionFiles.sha256} IN (SELECT value FROM json_each(${JSON.stringify([...new Set(sha256s)])}))`,
+          visibility.sql(versionFiles.model),
+        ),
+      )
+      .all();
+    return new Map(rows.map((r) => [r.sha256, r.size]));
+  }
+
+  /**
+   * `reuse` for many blobs at once: takes those that are verified with the size given and not
+   * found corrupt by a scrub (those must be sent again, which heals them), and answers their
+   * sha256s. One statement.
+   */
+  async reuseAll(wanted: readonly { sha256: string; size: number }[]): Promise<Set<string>> {
+    if (wanted.length === 0) return new Set();
+    const pairs = JSON.stringify(wanted.map((w) => [w.sha256, w.size]));
+    const rows = await this.db
+      .update(blobs)
+      .set({ unreferencedSince: null, claimedBy: this.claimant })
+      .where(
+        // The IN is a primary-key search; the size is then checked against the pair of that sha256.
+        sql`${blobs.sha256} IN (SELECT json_extract(value, '$[0]') FROM json_each(${pairs}))
+            AND ${blobs.size} = (SELECT json_extract(w.value, '$[1]') FROM json_each(${pairs}) AS w WHERE json_extract(w.value, '$[0]') = ${blobs.sha256} LIMIT 1)
+            AND ${sound}`,
+      )
+      .returning({ sha256: blobs.sha256 });
+    return new Set(rows.map((r) => r.sha256));
+  }
+
+  /**
    * Records bytes the registry has verified and published under `blobs/sha256/<hex>`: verified
    * now, so sound (a corrupt blob's mark is cleared: healed) and any scrub of the bytes that
    * were there before starts again.

@@ -45,7 +45,7 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
   for (const { sha256, claimedBy } of await blobs.unreferencedSince(now, cfg.BLOB_GC_GRACE_S)) {
     // D1 may not show a reference its model's outbox still holds (D1 trailing, a stalled
     // flush): the model that last took these bytes is asked itself, from its own SQLite.
-    if (claimedBy !== null && (await modelState(env, claimedBy).holdsBlob(sha256))) continue;
+    if (claimedBy !== null && (await modelState(env, claimedBy).holdsBlob(sha256, now.toISOString()))) continue;
     // Not held: an upload is writing there, so the blob is wanted again; the next run looks again.
     await blobs.withLease(sha256, 60_000, async () => {
       if (!(await blobs.forget(sha256, now, cfg.BLOB_GC_GRACE_S))) return;

@@ -12,9 +12,12 @@
  * NAME_UNKNOWN, RESOURCE_DOES_NOT_EXIST), so no bridge route hints that it exists.
  */
 import { authorize } from "../auth/authorize";
+import { capabilitySigned, type Capability } from "../auth/capability";
 import { credentialOf } from "../auth/credentials";
 import { authenticate, verifyBearer } from "../auth/middleware";
 import type { Principal, Scope } from "../auth/principal";
+import { checkNotRevoked } from "../auth/revocation";
+import { ProblemError } from "../domain/problem";
 import type { Access } from "../db/session";
 import type { AppContext } from "../http/app-env";
 
@@ -24,13 +27,16 @@ export interface Wording {
   modelNotFound: (model: string) => Error;
   /** Its refusal of a token without `scope`. */
   missingScope: (scope: Scope) => Error;
+  /** Its refusal of a token that may not move `alias` (a bridge that moves aliases words it; else the scope's refusal). */
+  aliasNotGranted?: (alias: string) => Error;
 }
 
-/** What a route needs: the scope, whether it reads or writes, and the model it names (when it names one). */
+/** What a route needs: the scope, whether it reads or writes, the model it names (when it names one), and the aliases it moves. */
 export interface Need {
   scope: Scope;
   access: Access;
   model?: string;
+  aliases?: readonly string[];
 }
 
 /** The caller, authenticated only: for a route that says whether credentials are good and asks no grant (OCI's `/v2/`). */
@@ -42,11 +48,40 @@ export async function authenticated(c: AppContext, scope: Scope, access: Access)
 /** The caller, allowed `need` (scope first, then the model), or the bridge's refusal. */
 export async function caller(c: AppContext, wording: Wording, need: Need): Promise<Principal> {
   const principal = await authenticated(c, need.scope, need.access);
-  const denial = authorize(principal, { scope: need.scope, model: need.model });
-  if (denial?.reason === "model") throw wording.modelNotFound(denial.model);
-  // No alias is asked about: any other denial is the scope.
-  if (denial) throw wording.missingScope(need.scope);
+  granted(principal, wording, need);
   return principal;
+}
+
+/** Checks that an authenticated `principal` is allowed `need` too (a second scope, or the aliases a write moves), or throws the bridge's refusal. */
+export function granted(principal: Principal, wording: Wording, need: Omit<Need, "access">): void {
+  const denial = authorize(principal, { scope: need.scope, model: need.model, aliases: need.aliases });
+  if (!denial) return;
+  if (denial.reason === "model") throw wording.modelNotFound(denial.model);
+  if (denial.reason === "alias")
+    throw (wording.aliasNotGranted ?? (() => wording.missingScope(need.scope)))(denial.alias);
+  throw wording.missingScope(need.scope);
+}
+
+/**
+ * The holder of a signed capability (src/auth/capability.ts), which stands in for a token on a
+ * URL the client calls without one: its signature must be the registry's, it must not have
+ * expired, and the token it was issued to must not have been revoked since. 403 `forbidden`
+ * otherwise (the bridge's error module words it). The request's D1 session writes.
+ */
+export async function capabilityHolder(c: AppContext, cap: Capability, signature: string): Promise<void> {
+  c.var.session.access = "write";
+  if (!(await capabilitySigned(c.env, cap, signature)))
+    throw new ProblemError("forbidden", "This URL's signature is not the registry's: ask for a new one");
+  if (cap.expires * 1000 <= Date.now())
+    throw new ProblemError("forbidden", "This URL has expired: ask for a new one (the LFS batch API hands them out)");
+  if (cap.tokenId === null) return;
+  try {
+    await checkNotRevoked(c.env.DB, cap.tokenId, (p) => c.executionCtx.waitUntil(p));
+  } catch (err) {
+    if (err instanceof ProblemError && err.code === "unauthenticated")
+      throw new ProblemError("forbidden", "The token this URL was issued to has been revoked");
+    throw err;
+  }
 }
 
 /**

@@ -121,11 +121,23 @@ export function listing(tree: readonly TreeEntry[], path: string, recursive: boo
 /** What `/api/models/<rest>` asks for: the repo id's segments, the verb, and what follows it. */
 export interface ApiPath {
   repo: string[];
-  verb: "info" | "revision" | "tree" | "paths-info";
+  verb: "info" | (typeof API_VERBS)[number];
   tail: string[];
 }
 
-const VERBS = new Set(["revision", "tree", "paths-info"]);
+/** What may follow a repo id under `/api/models/`: the read verbs, and the write side's. */
+const API_VERBS = [
+  "revision",
+  "tree",
+  "paths-info",
+  "preupload",
+  "commit",
+  "commits",
+  "branch",
+  "tag",
+  "refs",
+] as const;
+const VERBS = new Set<string>(API_VERBS);
 
 /**
  * Splits `/api/models/<rest>`: the repo id is `<namespace>/<model>` when it starts with the

@@ -10,6 +10,14 @@ export const MAX_PART = 95 * MiB;
 
 export type UploadStatus = "open" | "completed" | "failed" | "aborted";
 
+/**
+ * The `version` of a blob upload: bytes uploaded for a model before any version names them
+ * (a Hugging Face client's LFS objects, sent before the commit that lists them). Versions are
+ * numbered from 1, so 0 names none. Its `path` is empty; a completed one is kept until its
+ * `expires_at` as the model's claim on the bytes, which a later write may then attach.
+ */
+export const BLOB_UPLOAD_VERSION = 0;
+
 export interface UploadPart {
   part: number;
   size: number;

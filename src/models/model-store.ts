@@ -16,6 +16,8 @@ import { searchTable, type Search, type SearchTable } from "./search";
 
 export interface ModelFilters {
   prefix?: string;
+  /** Names containing this text (a search box's query). */
+  contains?: string;
   kind?: ModelKind;
   tags: { key: string; value: string }[];
   /** Which models the token sees: only those are listed. */
@@ -121,6 +123,7 @@ export class ModelStore {
   async list(filters: ModelFilters): Promise<ModelWithLatest[]> {
     const where: SQL[] = [];
     if (filters.prefix) where.push(sql`substr(${models.name}, 1, ${filters.prefix.length}) = ${filters.prefix}`);
+    if (filters.contains) where.push(sql`instr(${models.name}, ${filters.contains}) > 0`);
     if (filters.kind) where.push(eq(models.kind, filters.kind));
     for (const { key, value } of filters.tags) {
       where.push(

@@ -113,6 +113,18 @@ export class VersionStore {
     return row ? headOf(row) : null;
   }
 
+  /** The model's versions without their files, newest first, below `before`: `limit + 1` of them (the last says there is more). */
+  async heads(model: string, filters: Omit<VersionFilters, "stage">): Promise<VersionHead[]> {
+    const { results } = await this.d1
+      .prepare(
+        `SELECT ${HEAD_COLUMNS} FROM versions WHERE model = ?1 AND (?2 IS NULL OR status = ?2) AND version < ?3
+         ORDER BY version DESC LIMIT ?4`,
+      )
+      .bind(model, filters.status ?? null, filters.before ?? Number.MAX_SAFE_INTEGER, filters.limit + 1)
+      .all<HeadSqlRow>();
+    return results.map(headOf);
+  }
+
   /** A page of the versions (of any model) matching `query`, in its order, and the next page's token. */
   async search(query: Search<VersionSearchField>): Promise<{ versions: VersionHead[]; next: string | null }> {
     const { rows, next } = await searchTable<VersionSearchField, HeadSqlRow & Record<string, unknown>>(

@@ -32,6 +32,8 @@ import type { GuardPolicy } from "../domain/guard";
 import type { RetentionPolicy } from "../domain/retention";
 import type { Env } from "../env";
 import * as aliasOps from "./alias-ops";
+import * as blobUploadOps from "./blob-upload-ops";
+import * as deriveOps from "./derive-ops";
 import { aliasBody, type AliasBody, type HistoryEntry } from "./alias-table";
 import type { FanOutPort } from "./changes";
 import { DownloadTable } from "./download-table";
@@ -59,6 +61,7 @@ export type { Actor } from "./rooms";
 export type { R2Aborts } from "./upload-table";
 export type { UploadView } from "./upload-ops";
 export type { CreateVersionInput } from "./version-ops";
+export type { Derived, DeriveInput, DeriveStart, Started } from "./derive-ops";
 export type { OwnRetention } from "./retention-table";
 export type { PolicySource, RetentionApplied, RetentionDecision, RetentionInputs } from "./retention-ops";
 
@@ -176,6 +179,33 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => versionOps.recordOciDigests(this.rooms, input, digests));
   }
 
+  /**
+   * Makes a ready version in one step from a starting version's files and some edits
+   * (./derive-ops.ts). As in `finalize`, the digests are hashed outside the transaction and
+   * the commit starts again if the start, the result or the next version number moved meanwhile.
+   */
+  async deriveVersion(input: deriveOps.DeriveInput): Promise<Written<deriveOps.Derived>> {
+    for (;;) {
+      const planned = deriveOps.planDerive(this.rooms, input);
+      if (!planned.ok) return planned;
+      // Nothing changes: no version, and nothing committed.
+      if ("unchanged" in planned.value)
+        return written({ ok: true, value: { record: null, start: planned.value.unchanged } }, { names: [] });
+      const plan = planned.value;
+      const digest = `sha256:${await sha256Hex(plan.manifest)}`;
+      const { digest: ociDigest } = await buildManifest({
+        model: input.model,
+        version: plan.version,
+        digest,
+        readyAt: plan.at,
+        files: plan.changed.files,
+      });
+      const hashed = { version: plan.version, manifest: plan.manifest, at: plan.at, digest, ociDigest };
+      const outcome = await this.commit(() => deriveOps.derive(this.rooms, input, hashed));
+      if (outcome !== "retry") return outcome;
+    }
+  }
+
   async deleteVersion(input: Actor & { version: number }): Promise<Written<R2Aborts>> {
     return this.commit(() => versionOps.deleteVersion(this.rooms, input));
   }
@@ -194,9 +224,16 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => versionOps.detachFile(this.rooms, input));
   }
 
-  /** Whether a version of this model holds these bytes, whatever D1 shows yet (the blob collector asks). */
-  async holdsBlob(sha256: string): Promise<boolean> {
-    return this.rooms.versions.holds(sha256);
+  /**
+   * Whether a version of this model holds these bytes, whatever D1 shows yet, or a blob upload
+   * of the model has claimed them and not expired (the blob collector asks): bytes sent before
+   * the write that will name them are kept until their upload's `expires_at` (as of `now`, the
+   * collector's time), then collected.
+   */
+  async holdsBlob(sha256: string, now: string): Promise<boolean> {
+    if (this.rooms.versions.holds(sha256)) return true;
+    const claimed = blobUploadOps.claimedBlobs(this.rooms, { sha256s: [sha256], now });
+    return claimed.ok && claimed.value.length > 0;
   }
 
   /** The version's `created_at` (a child's, for the parent rule of a lineage patch). */
@@ -263,6 +300,36 @@ export class ModelState extends DurableObject<Env> {
 
   async abortUpload(input: Actor & { version: number; uploadId: string }): Promise<Written<R2Aborts>> {
     return this.commit(() => uploadOps.abortUpload(this.rooms, input));
+  }
+
+  // ---- blob uploads: bytes sent before a version names them (./blob-upload-ops.ts) -------
+
+  async openBlobUpload(
+    input: Actor & { upload: UploadRecord },
+  ): Promise<Written<{ upload: uploadOps.UploadView; existing: boolean }>> {
+    return this.commit(() => blobUploadOps.openBlobUpload(this.rooms, input));
+  }
+
+  async openBlobUploadOf(input: {
+    sha256: string;
+    size: number;
+    now: string;
+  }): Promise<Outcome<uploadOps.UploadView | null>> {
+    return blobUploadOps.openBlobUploadOf(this.rooms, input);
+  }
+
+  async finishBlobUpload(
+    input: Actor & { uploadId: string; result: "completed" | "failed"; reason?: string },
+  ): Promise<Written<{ sha256: string; size: number }>> {
+    return this.commit(() => blobUploadOps.finishBlobUpload(this.rooms, input));
+  }
+
+  async recordBlobUpload(input: Actor & { upload: UploadRecord }): Promise<Written<null>> {
+    return this.commit(() => blobUploadOps.recordBlobUpload(this.rooms, input));
+  }
+
+  async claimedBlobs(input: { sha256s: string[]; now: string }): Promise<Outcome<{ sha256: string; size: number }[]>> {
+    return blobUploadOps.claimedBlobs(this.rooms, input);
   }
 
   async expireUploads(input: Actor): Promise<Written<R2Aborts>> {

@@ -7,7 +7,7 @@ import type { AuditEvent } from "../domain/audit";
 import { auditEvent } from "../domain/audit";
 import { collisionProblem } from "../domain/file-path-rule";
 import type { ManifestEntry } from "../domain/manifest";
-import type { UploadRecord } from "../domain/upload";
+import { BLOB_UPLOAD_VERSION, type UploadRecord } from "../domain/upload";
 import type { VersionHead } from "../domain/version";
 import type { AliasTable } from "./alias-table";
 import type { ChangeLog } from "./changes";
@@ -106,11 +106,15 @@ export function closeUploads(
   status: "aborted" | "failed",
 ): R2Aborts["aborts"] {
   for (const upload of uploads) {
+    const blob = upload.version === BLOB_UPLOAD_VERSION;
     appendAudit(r, actor, {
       action: status === "failed" ? "upload.fail" : "upload.abort",
-      version: upload.version,
+      // A blob upload belongs to no version yet: its event names the bytes.
+      version: blob ? null : upload.version,
       reason: actor.reason,
-      detail: { upload_id: upload.upload_id, path: upload.path },
+      detail: blob
+        ? { upload_id: upload.upload_id, sha256: upload.sha256 }
+        : { upload_id: upload.upload_id, path: upload.path },
     });
   }
   return r.uploads.close(uploads, status);

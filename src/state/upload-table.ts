@@ -7,8 +7,12 @@
  *                 ended is kept until its `expires_at` (a repeated `complete` still answers),
  *                 then pruned.
  * - upload_parts: the parts R2 has accepted for each open upload.
+ *
+ * A blob upload (`version` BLOB_UPLOAD_VERSION, src/domain/upload.ts) is bytes sent for the
+ * model before any version names them; once completed, its row is the model's claim on
+ * those bytes until `expires_at`.
  */
-import type { UploadPart, UploadRecord } from "../domain/upload";
+import { BLOB_UPLOAD_VERSION, type UploadPart, type UploadRecord } from "../domain/upload";
 import type { Outbox } from "./outbox";
 
 export const UPLOAD_SCHEMA = [
@@ -77,6 +81,37 @@ export class UploadTable {
         .exec<{ record: string }>("SELECT record FROM uploads WHERE status = 'open' AND expires_at <= ?", now)
         .toArray(),
     );
+  }
+
+  /** The open, unexpired blob upload of these bytes, if one is under way. */
+  openBlob(sha256: string, size: number, now: string): UploadRecord | null {
+    return this.blobs("open", [sha256], now).find((u) => u.size === size) ?? null;
+  }
+
+  /** The completed, unexpired blob uploads of any of these sha256s: the bytes the model has claimed. */
+  completedBlobs(sha256s: readonly string[], now: string): UploadRecord[] {
+    return this.blobs("completed", sha256s, now);
+  }
+
+  private blobs(status: "open" | "completed", sha256s: readonly string[], now: string): UploadRecord[] {
+    if (sha256s.length === 0) return [];
+    return records(
+      this.sql
+        .exec<{ record: string }>(
+          `SELECT record FROM uploads WHERE version = ? AND status = ? AND expires_at > ?
+           AND json_extract(record, '$.sha256') IN (SELECT value FROM json_each(?))`,
+          BLOB_UPLOAD_VERSION,
+          status,
+          now,
+          JSON.stringify(sha256s),
+        )
+        .toArray(),
+    );
+  }
+
+  /** Records bytes a single request sent and the registry verified, as a completed blob upload (nothing for D1: it is not open). */
+  completedBlob(upload: UploadRecord): void {
+    this.put(upload);
   }
 
   /** Records a newly opened upload and queues it for D1 (where the cleanup finds expired ones). */

@@ -9,7 +9,16 @@ import type { TestProject } from "vitest/node";
 import { startServer, token } from "./server";
 
 export default async function setup(project: TestProject) {
-  const server = await startServer(["--var", "RESOLVE_TTL_S:0"]);
+  // Small single PUTs and parts, so the Hub's multipart LFS transfer runs on files of some MiB
+  // (test/e2e/hf-write.test.ts); R2 takes no part under 5 MiB.
+  const server = await startServer([
+    "--var",
+    "RESOLVE_TTL_S:0",
+    "--var",
+    `MAX_SINGLE_PUT:${6 * 1024 * 1024}`,
+    "--var",
+    `UPLOAD_PART_SIZE:${5 * 1024 * 1024}`,
+  ]);
   project.provide("hfUrl", server.base);
   project.provide("hfAdminToken", token("hf-admin", "admin"));
   return () => server.stop();

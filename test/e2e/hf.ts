@@ -3,10 +3,10 @@
  * publishing versions through the `/v1` API (as a training job does), and the digests the
  * Hub protocol names files and versions by, computed here independently of the server.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
 import { root, token } from "./server";
 
 export const base = (): string => inject("hfUrl");
@@ -42,7 +42,8 @@ export interface Published {
   files: Map<string, Bytes>;
 }
 
-async function call(
+/** A `/v1` call with the admin token; answers the JSON body (`expected`: the statuses that are no error). */
+export async function call(
   method: string,
   path: string,
   body?: unknown,
@@ -130,4 +131,61 @@ export async function setAlias(
 export async function resolveV1(model: string, alias: string, key?: string): Promise<number> {
   const query = key === undefined ? "" : `?key=${encodeURIComponent(key)}`;
   return ((await call("GET", `/v1/models/${model}/aliases/${alias}${query}`)) as { version: number }).version;
+}
+
+/** Random bytes of `size` (a file above MAX_SINGLE_PUT makes the Hub's multipart transfer run). */
+export const randomBytes = (size: number): Bytes => new Uint8Array(randomFillSync(Buffer.alloc(size)));
+
+/** The bytes at `url`, read with the admin token (as `Bearer`, or `Basic` with it as password for OCI). */
+async function bytesAt(url: string, scheme: "Bearer" | "Basic" = "Bearer", accept?: string): Promise<Bytes> {
+  const credential =
+    scheme === "Bearer" ? inject("hfAdminToken") : Buffer.from(`x:${inject("hfAdminToken")}`).toString("base64");
+  const res = await fetch(url, {
+    headers: { authorization: `${scheme} ${credential}`, ...(accept ? { accept } : {}) },
+  });
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/**
+ * Reads a version back through every protocol mreg speaks and compares each file byte for
+ * byte: the Hub (`/resolve/` at the version's commit), `/v1`, OCI (the manifest of `v<n>`, its
+ * layers by digest) and MLflow (the artifact proxy). Answers the version's record.
+ */
+export async function readBackEverywhere(
+  model: string,
+  version: number,
+  files: ReadonlyMap<string, Uint8Array>,
+): Promise<{ digest: string; lineage: { parents?: { model: string; version: number }[] }; description: string }> {
+  const record = (await call("GET", `/v1/models/${model}/versions/${version}`)) as {
+    digest: string;
+    files: { path: string; size: number; sha256: string }[];
+    lineage: { parents?: { model: string; version: number }[] };
+    description: string;
+  };
+  expect(record.files.map((f) => f.path).sort()).toEqual([...files.keys()].sort());
+  const commit = record.digest.slice("sha256:".length, "sha256:".length + 40);
+  const manifest = JSON.parse(
+    new TextDecoder().decode(
+      await bytesAt(
+        `${base()}/v2/${model}/manifests/v${version}`,
+        "Basic",
+        "application/vnd.oci.image.manifest.v1+json",
+      ),
+    ),
+  ) as { layers: { digest: string; size: number; annotations: Record<string, string> }[] };
+  const layers = new Map(manifest.layers.map((l) => [l.annotations["org.opencontainers.image.title"]!, l]));
+  for (const [path, bytes] of files) {
+    const expected = sha256(bytes);
+    const reads = {
+      hub: await bytesAt(`${base()}/${model}/resolve/${commit}/${path}`),
+      v1: await bytesAt(`${base()}/v1/models/${model}/versions/${version}/files/${path}`),
+      oci: await bytesAt(`${base()}/v2/${model}/blobs/${layers.get(path)!.digest}`, "Basic"),
+      mlflow: await bytesAt(`${base()}/api/2.0/mlflow-artifacts/artifacts/models/${model}/versions/${version}/${path}`),
+    };
+    for (const [protocol, read] of Object.entries(reads)) {
+      expect([protocol, path, read.byteLength, sha256(read)]).toEqual([protocol, path, bytes.byteLength, expected]);
+    }
+  }
+  return record;
 }

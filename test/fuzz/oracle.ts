@@ -27,7 +27,14 @@ export const PROBLEM_CODES: Record<string, number> = {
   unavailable: 503,
 };
 
-const HUB_CODES = new Set(["RepoNotFound", "RevisionNotFound", "EntryNotFound"]);
+const HUB_CODES = new Set([
+  "RepoNotFound",
+  "RevisionNotFound",
+  "EntryNotFound",
+  "GateFailed",
+  "ReadOnlyToken",
+  "AccessDenied",
+]);
 const OCI_CODES = new Set([
   "UNAUTHORIZED",
   "DENIED",
@@ -65,7 +72,10 @@ export type Dialect = "problem" | "hub" | "oci" | "mlflow";
 export function dialectOf(pathname: string): Dialect {
   if (pathname === "/v2" || pathname.startsWith("/v2/")) return "oci";
   if (pathname.startsWith("/api/2.0/")) return "mlflow";
-  if (pathname.startsWith("/api/models/")) return "hub";
+  if (pathname.startsWith("/api/models/") || pathname === "/api/models") return "hub";
+  if (["/api/whoami-v2", "/api/repos/create", "/api/validate-yaml"].includes(pathname)) return "hub";
+  // The LFS batch API and the upload URLs it hands out: `/{repo}.git/info/lfs/…`.
+  if (pathname.includes(".git/info/lfs/")) return "hub";
   // `/{repo}/resolve|raw/{revision}/{path}`, the repo in one or two segments.
   if (/^\/[^/]+(\/[^/]+)?\/(resolve|raw)\/[^/]+\/./.test(pathname)) return "hub";
   return "problem";

@@ -4,6 +4,7 @@
  * the Hub's own paths and error format, not `/v1` route declarations. `{repo}` is `<model>` or
  * `<HF_NAMESPACE>/<model>`.
  */
+import { HUB_WRITE_OPENAPI_PATHS } from "./openapi-write";
 const errorCodes =
   '404 with `X-Error-Code`: `RepoNotFound` (also for a model the token may not see), `RevisionNotFound`, `EntryNotFound` (with `X-Repo-Commit`); 401 `RepoNotFound` without a valid token. Body `{"error": "..."}`.';
 
@@ -45,8 +46,9 @@ const file = (kind: "resolve" | "raw") => ({
   },
 });
 
-/** Path items for the Hub bridge, merged into /openapi.json. */
+/** Path items for the Hub bridge (its write side from ./openapi-write.ts), merged into /openapi.json. */
 export const HUB_OPENAPI_PATHS: Record<string, Record<string, unknown>> = {
+  ...HUB_WRITE_OPENAPI_PATHS,
   "/{repo}/resolve/{revision}/{path}": {
     get: { operationId: "hubResolveFile", ...file("resolve") },
     head: { operationId: "hubResolveFileHead", ...file("resolve") },

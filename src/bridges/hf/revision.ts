@@ -9,7 +9,7 @@
  */
 import type { Principal } from "../../auth/principal";
 import { repoModel, revisionReference } from "../../domain/hub";
-import { commitOf } from "../../domain/reference";
+import { commitOf, type Reference } from "../../domain/reference";
 import { resolutionFor, resolutionOfHeaviest, type Resolution } from "../../domain/resolution";
 import { config } from "../../env";
 import type { AppContext } from "../../http/app-env";
@@ -24,9 +24,36 @@ export function modelOf(c: AppContext, repoSegments: readonly string[]): string 
   return model;
 }
 
-/** The caller, allowed to read `model`; every Hub route only reads (its D1 session may take a replica). */
+/** The caller, allowed to read `model` (the D1 session of a read may take a replica). */
 export function reader(c: AppContext, model: string): Promise<Principal> {
   return caller(c, HUB_WORDING, { scope: "read", access: "read", model });
+}
+
+/** The caller, allowed to write to `model` (a read-only token is told so: 403 `ReadOnlyToken`). */
+export function writer(c: AppContext, model: string): Promise<Principal> {
+  return caller(c, HUB_WORDING, { scope: "write", access: "write", model });
+}
+
+/**
+ * The version a revision names where a write starts from it (a commit's start, a branch's or
+ * tag's starting point): `main` and `HEAD` name the newest ready version, since every push
+ * lands there (reads of `main` keep meaning HF_DEFAULT_ALIAS: a push never deploys); anything
+ * else as a read names it. Null when `main` has no version yet; RevisionNotFound (RepoNotFound)
+ * when the revision (the model) does not exist.
+ */
+export async function startAt(c: AppContext, model: string, revision: string): Promise<Resolution | null> {
+  const isMain = revision === "main" || revision === "HEAD" || revision === "refs/heads/main";
+  const ref: Reference | null = isMain
+    ? { kind: "latest" }
+    : revisionReference(revision, config(c.env).HF_DEFAULT_ALIAS);
+  if (ref === null) throw revisionNotFound(revision);
+  const resolved = await lookup(requestContext(c), model, ref);
+  if (resolved.kind === "no_model") throw repoNotFound();
+  if (resolved.kind === "no_revision") {
+    if (isMain && !resolved.unready) return null;
+    throw revisionNotFound(revision);
+  }
+  return resolutionOfHeaviest(resolved.state);
 }
 
 export interface AtRevision {

@@ -13,6 +13,11 @@
  *   `pipeline_tag`.
  * - `GET /api/models/{repo}/tree/{revision}[/{path}]`: the tree, paged with an absolute `Link`.
  * - `POST /api/models/{repo}/paths-info/{revision}`: JSON or form-encoded `paths`.
+ *
+ * And its write protocol, so `upload_folder`, `push_to_hub` and `uploadFiles` publish
+ * versions (./account.ts: whoami, repo creation, listing; ./commit.ts: preupload and the
+ * NDJSON commit; ./lfs.ts: the LFS batch API and its signed upload URLs; ./refs.ts:
+ * branches, tags, refs, commit logs).
  */
 import { Hono } from "hono";
 import { z } from "zod";
@@ -30,6 +35,11 @@ import { ModelStore } from "../../models/model-store";
 import { VersionStore } from "../../models/version-store";
 import { entryNotFound, HubError, hubErrorResponse, repoNotFound } from "./errors";
 import { MULTI_SEGMENT } from "../../http/api";
+import { commitTitle } from "../../domain/hub-write";
+import { createRepo, listModels, whoami } from "./account";
+import { commit, preupload, validateYaml } from "./commit";
+import { LFS_PATH, lfsRoute } from "./lfs";
+import { commits, createBranch, createTag, deleteRef, refs } from "./refs";
 import { atRevision, modelOf, reader, type AtRevision } from "./revision";
 
 /** A tree page holds at most this many entries (the Hub's own page for unexpanded listings). */
@@ -89,11 +99,21 @@ async function fileAt(c: AppContext, repo: string[], revision: string, path: str
   });
 }
 
-/** The model at `revision`: what `modelInfo` and `repo_info` read. */
-async function infoAt(c: AppContext, repo: string[], revision: string): Promise<Response> {
+/**
+ * The model at `revision`: what `modelInfo` and `repo_info` read. Asked without a revision
+ * (`bare`), a model whose `main` names nothing yet (none promoted) is still there: its info
+ * has no `sha` and no files, so `repoExists` (`hfjs upload`) finds the repo it is to push to.
+ */
+async function infoAt(c: AppContext, repo: string[], revision: string, bare = false): Promise<Response> {
   const model = modelOf(c, repo);
   await reader(c, model);
-  const at = await atRevision(c, model, revision);
+  let at: AtRevision;
+  try {
+    at = await atRevision(c, model, revision);
+  } catch (err) {
+    if (bare && err instanceof HubError && err.code === "RevisionNotFound") return emptyInfo(c, repo, model);
+    throw err;
+  }
   const db = queryDb(c);
   const { files, version } = at.resolution;
   const readme = files.find((f) => f.path === "README.md");
@@ -133,6 +153,44 @@ async function infoAt(c: AppContext, repo: string[], revision: string): Promise<
   );
 }
 
+/** A model with nothing at `main` yet, as `infoAt` answers it. */
+async function emptyInfo(c: AppContext, repo: string[], model: string): Promise<Response> {
+  const record = await new ModelStore(queryDb(c)).record(model);
+  if (!record) throw repoNotFound();
+  const repoId = repo.join("/");
+  return Response.json({
+    _id: (await sha256Hex(model)).slice(0, 24),
+    id: repoId,
+    modelId: repoId,
+    sha: null,
+    private: !config(c.env).PUBLIC_READ,
+    gated: false,
+    disabled: false,
+    downloads: 0,
+    likes: 0,
+    lastModified: record.updated_at,
+    createdAt: record.created_at,
+    tags: [],
+    siblings: [],
+  });
+}
+
+/** `expand` as the clients send it: `true` (JSON), `True` (Python's form and query), `1`. */
+const expanded = (value: unknown) => value === true || value === "true" || value === "True" || value === "1";
+
+/**
+ * `lastCommit` of the entries at `at`, when asked (`expand`): the version the revision names,
+ * so `downloadFileToCacheDir` files them under the same snapshot as `snapshotDownload`.
+ */
+async function lastCommitAt(c: AppContext, model: string, at: AtRevision) {
+  const head = await new VersionStore(queryDb(c)).head(model, at.resolution.version);
+  return {
+    id: at.commit,
+    title: commitTitle(head?.description ?? null, at.resolution.version).title,
+    date: head?.ready_at ?? head?.created_at ?? null,
+  };
+}
+
 /** The card's front matter, when the README is small enough to read and is text. */
 async function cardOf(c: AppContext, sha256: string) {
   const text = await readBlobText(c.env.ARTIFACTS, sha256, MAX_CARD_BYTES);
@@ -141,6 +199,7 @@ async function cardOf(c: AppContext, sha256: string) {
 
 const TreeQuery = z.object({
   recursive: z.enum(["true", "false", "1", "0", "True", "False"]).optional(),
+  expand: z.string().max(16).optional(),
   limit: z.coerce.number().int().min(1).max(TREE_PAGE).default(TREE_PAGE),
   cursor: z.string().min(1).max(2048).optional(),
 });
@@ -167,7 +226,12 @@ async function treeAt(c: AppContext, repo: string[], revision: string, path: str
     url.searchParams.set("cursor", encodeCursor({ after: page[page.length - 1]!.path }));
     headers.set("link", `<${url.toString()}>; rel="next"`);
   }
-  return Response.json(page, { headers });
+  if (!expanded(query.expand)) return Response.json(page, { headers });
+  const lastCommit = await lastCommitAt(c, model, at);
+  return Response.json(
+    page.map((e) => ({ ...e, lastCommit })),
+    { headers },
+  );
 }
 
 const PathsBody = z.object({
@@ -185,13 +249,23 @@ async function pathsInfoAt(c: AppContext, repo: string[], revision: string): Pro
   const at = await atRevision(c, model, revision);
   const form =
     (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase() === "application/x-www-form-urlencoded";
-  const raw = form
-    ? { paths: new URLSearchParams(await readCapped(c.req.raw, MAX_JSON_BYTES)).getAll("paths") }
-    : await readJsonBody(c.req.raw);
-  const { paths } = parseWith(PathsBody, raw, "request body");
+  const raw = form ? formBody(await readCapped(c.req.raw, MAX_JSON_BYTES)) : await readJsonBody(c.req.raw);
+  const { paths, expand } = parseWith(PathsBody, raw, "request body");
   const byPath = new Map<string, TreeEntry>((await treeOf(at.resolution.files)).map((e) => [e.path, e]));
   const found = [...new Set(paths)].flatMap((p) => byPath.get(p.replace(/^\/+|\/+$/g, "")) ?? []);
-  return Response.json(found, { headers: revisionHeaders(at) });
+  if (!expanded(expand)) return Response.json(found, { headers: revisionHeaders(at) });
+  const lastCommit = await lastCommitAt(c, model, at);
+  return Response.json(
+    found.map((e) => ({ ...e, lastCommit })),
+    { headers: revisionHeaders(at) },
+  );
+}
+
+/** Python's form-encoded paths-info: repeated `paths`, and `expand` (`True`/`False`). */
+function formBody(text: string): { paths: string[]; expand?: string } {
+  const form = new URLSearchParams(text);
+  const expand = form.get("expand");
+  return { paths: form.getAll("paths"), ...(expand !== null ? { expand } : {}) };
 }
 
 /** The `/api/models/…` routes, split by `apiPath` (a repo id may have one segment or two). */
@@ -200,12 +274,33 @@ async function api(c: AppContext): Promise<Response> {
   if (!parsed) throw repoNotFound();
   const { repo, verb, tail } = parsed;
   const method = c.req.method === "HEAD" ? "GET" : c.req.method;
-  if (verb === "paths-info" && method === "POST" && tail.length === 1) return pathsInfoAt(c, repo, tail[0]!);
-  if (method !== "GET")
-    throw new HubError(405, `${c.req.method} is not served here: this registry speaks the Hub's read protocol`);
-  if (verb === "info") return infoAt(c, repo, "main");
-  if (verb === "revision" && tail.length === 1) return infoAt(c, repo, tail[0]!);
-  if (verb === "tree" && tail.length >= 1) return treeAt(c, repo, tail[0]!, tail.slice(1).join("/"));
+  // A revision or a branch name may hold a `/` (`refs/heads/x`), which arrives decoded.
+  const rest = tail.join("/");
+  const writes: Record<string, Record<string, ((model: string) => Promise<Response>) | undefined>> = {
+    POST: {
+      "paths-info": tail.length === 1 ? () => pathsInfoAt(c, repo, tail[0]!) : undefined,
+      preupload: rest ? (model) => preupload(c, model, rest) : undefined,
+      commit: rest ? (model) => commit(c, model, rest) : undefined,
+      branch: rest ? (model) => createBranch(c, model, rest) : undefined,
+      tag: rest ? (model) => createTag(c, model, rest) : undefined,
+    },
+    DELETE: {
+      branch: rest ? (model) => deleteRef(c, model, rest, "branch") : undefined,
+      tag: rest ? (model) => deleteRef(c, model, rest, "tag") : undefined,
+    },
+    GET: {
+      info: () => infoAt(c, repo, "main", true),
+      revision: tail.length === 1 ? () => infoAt(c, repo, tail[0]!) : undefined,
+      tree: tail.length >= 1 ? () => treeAt(c, repo, tail[0]!, tail.slice(1).join("/")) : undefined,
+      refs: tail.length === 0 ? (model) => refs(c, model) : undefined,
+      commits: rest ? (model) => commits(c, model, rest) : undefined,
+    },
+  };
+  const handler = writes[method]?.[verb];
+  if (handler) return handler(modelOf(c, repo));
+  if (method !== "GET" && !writes.GET![verb])
+    throw new HubError(405, `${c.req.method} is not served for '${verb}' here`);
+  if (method !== "GET") throw new HubError(405, `${c.req.method} is not served here`);
   throw repoNotFound();
 }
 
@@ -240,7 +335,17 @@ export function hubBridge(): Hono<AppEnv> {
       }),
     );
   }
+  app.get("/api/whoami-v2", hub(whoami));
+  app.post("/api/repos/create", hub(createRepo));
+  app.post("/api/validate-yaml", hub(validateYaml));
+  app.get("/api/models", hub(listModels));
   app.on(["GET", "POST", "PUT", "DELETE", "PATCH"], `/api/models/:rest${MULTI_SEGMENT}`, hub(api));
+  // The LFS batch API and the upload URLs it hands out, under `/{repo}.git/info/lfs/`.
+  app.on(["POST", "PUT"], "*", async (c, next) => {
+    const { pathname } = new URL(c.req.url);
+    if (!pathname.includes(LFS_PATH)) return next();
+    return hub(lfsRoute)(c);
+  });
   // No repo id at all: still the Hub's miss, not the app's problem+json 404 (found by the fuzzer).
   app.on(
     ["GET", "POST", "PUT", "DELETE", "PATCH"],
