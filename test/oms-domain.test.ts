@@ -6,7 +6,7 @@
  * ignored paths, the resource comparison, inclusion proofs).
  */
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parseBundle } from "../src/domain/oms/bundle";
 import { base64Decode, base64Encode, bytesEqual, concatBytes, sha256, utf8 } from "../src/domain/oms/bytes";
 import {
@@ -28,9 +28,10 @@ import { compareResources, isIgnored, pathOrder, readStatement, type Statement }
 import { parseTrustedRoot } from "../src/domain/oms/trusted-root";
 import { ExtensionOid, parseCertificate } from "../src/domain/oms/x509";
 import { rootFromInclusionProof } from "../src/signatures/rekor";
-import { verifyBundle } from "../src/signatures/verify";
+import { certificateFromPem, spkiFromPem, verifyBundle, type Trust } from "../src/signatures/verify";
 import {
   FOLDERS,
+  IDENTITY,
   bundleJson,
   bundleText,
   caCertificatePem,
@@ -59,6 +60,19 @@ const fulcioLeafDer = base64Decode(
     .verificationMaterial.certificate.rawBytes,
 )!;
 const realDer = [leafDer, rootDer, fulcioLeafDer];
+
+/** Every JSON path of a value, to replace one. */
+function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
+  if (value === null || typeof value !== "object") return [prefix];
+  const keys = Array.isArray(value) ? value.map((_, i) => i) : Object.keys(value);
+  return [prefix, ...keys.flatMap((k) => paths((value as Record<string | number, unknown>)[k], [...prefix, k]))];
+}
+function replaced(value: unknown, path: (string | number)[], by: unknown): unknown {
+  if (path.length === 0) return by;
+  const copy = (Array.isArray(value) ? [...value] : { ...(value as object) }) as Record<string | number, unknown>;
+  copy[path[0]!] = replaced(copy[path[0]!], path.slice(1), by);
+  return copy;
+}
 
 describe("the DER and X.509 readers", () => {
   it("read the fixtures' certificates", () => {
@@ -213,19 +227,6 @@ describe("base64", () => {
 });
 
 describe("the bundle and statement readers", () => {
-  /** Every JSON path of a value, to replace one. */
-  function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
-    if (value === null || typeof value !== "object") return [prefix];
-    const keys = Array.isArray(value) ? value.map((_, i) => i) : Object.keys(value);
-    return [prefix, ...keys.flatMap((k) => paths((value as Record<string | number, unknown>)[k], [...prefix, k]))];
-  }
-  function replaced(value: unknown, path: (string | number)[], by: unknown): unknown {
-    if (path.length === 0) return by;
-    const copy = (Array.isArray(value) ? [...value] : { ...(value as object) }) as Record<string | number, unknown>;
-    copy[path[0]!] = replaced(copy[path[0]!], path.slice(1), by);
-    return copy;
-  }
-
   it("read each fixture's shape", () => {
     const kinds = FOLDERS.map((f) => {
       const bundle = parseBundle(bundleJson(f));
@@ -288,10 +289,24 @@ describe("the bundle and statement readers", () => {
 });
 
 describe("verifyBundle on damaged fixtures", () => {
+  /** Every fixture's signer trusted, so damage reaches the deepest checks (Rekor, chain, SCT). */
+  let trust: Trust;
+  beforeAll(async () => {
+    const root = parseTrustedRoot(trustedRootJson());
+    const key = await spkiFromPem(signingKeyPem);
+    const ca = await certificateFromPem(caCertificatePem);
+    if (isRefusal(root) || isRefusal(key) || isRefusal(ca)) throw new Error("fixtures unreadable");
+    trust = {
+      keys: [{ id: "k", name: "k", spkiDer: key.spkiDer }],
+      cas: [{ id: "c", name: "c", certDer: ca.certDer }],
+      identities: [{ id: "i", name: "i", ...IDENTITY }],
+      sigstoreRoot: root,
+    };
+  });
+
   it.each(FOLDERS)("%s: flipped, cut or lengthened bytes give a verdict, never a throw", async (folder) => {
     const text = bundleText(folder);
     const files = await versionFiles(folder);
-    const trust = { keys: [], cas: [], identities: [], sigstoreRoot: null };
     await fc.assert(
       fc.asyncProperty(
         fc.nat(),
@@ -312,6 +327,27 @@ describe("verifyBundle on damaged fixtures", () => {
       { numRuns: 150 },
     );
   });
+
+  it.each(FOLDERS)(
+    "%s: any field replaced by any JSON or any base64 gives a verdict, never a throw",
+    async (folder) => {
+      const bundle = bundleJson(folder);
+      const all = paths(bundle);
+      const files = await versionFiles(folder);
+      const replacement = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.uint8Array({ maxLength: 80 }).map(base64Encode));
+      await fc.assert(
+        fc.asyncProperty(fc.nat(), replacement, async (pick, by) => {
+          const verdict = await verifyBundle(
+            JSON.stringify(replaced(bundle, all[pick % all.length]!, by)),
+            files,
+            trust,
+          );
+          return typeof verdict.ok === "boolean";
+        }),
+        { numRuns: 200 },
+      );
+    },
+  );
 
   it("refuses a bundle over 4 MiB before reading it", async () => {
     const verdict = await verifyBundle(new Uint8Array(4 * 1024 * 1024 + 1), new Map(), {
