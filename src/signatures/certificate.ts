@@ -46,7 +46,8 @@ export async function verifyCertificateBundle(
       subject: leaf.subjectAltNames[0] ?? leaf.subjectText,
       issuer: leaf.issuerText,
     },
-    trustedBy: search.reached.map((r) => r.anchor.id),
+    // In the order the CAs were given, whichever path the search found first.
+    trustedBy: anchors.filter((a) => search.reached.some((r) => r.anchor === a)).map((a) => a.id),
     signingTime: at,
     untrusted: anchors.length === 0 ? "no CA is registered" : search.failure,
   };

@@ -10,31 +10,42 @@ for (let i = 0; i < 64; i++) DECODE[BASE64.charCodeAt(i)] = i;
 DECODE["-".charCodeAt(0)] = 62;
 DECODE["_".charCodeAt(0)] = 63;
 
+const sextet = (text: string, i: number): number => {
+  const code = text.charCodeAt(i);
+  return code < 128 ? DECODE[code]! : -1;
+};
+
 /** Base64 (standard or URL-safe, padding optional but exact when present) → bytes; null if malformed. */
 export function base64Decode(text: string): Uint8Array | null {
   let end = text.length;
-  if (end % 4 === 0 && end > 0) {
-    if (text.charCodeAt(end - 1) === 61) end--;
+  if (end % 4 === 0 && end > 0 && text.charCodeAt(end - 1) === 61) {
+    end--;
     if (text.charCodeAt(end - 1) === 61) end--;
   }
-  if (end % 4 === 1) return null;
-  const out = new Uint8Array(Math.floor((end * 3) / 4));
+  const tail = end % 4;
+  if (tail === 1) return null;
+  const out = new Uint8Array(((end - tail) / 4) * 3 + (tail === 0 ? 0 : tail - 1));
   let o = 0;
-  let acc = 0;
-  let bits = 0;
-  for (let i = 0; i < end; i++) {
-    const code = text.charCodeAt(i);
-    const value = code < 128 ? DECODE[code]! : -1;
-    if (value < 0) return null;
-    acc = ((acc << 6) | value) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
-    }
+  let i = 0;
+  // Four characters at a time; one invalid character makes the whole group negative.
+  for (; i + 4 <= end; i += 4) {
+    const n = (sextet(text, i) << 18) | (sextet(text, i + 1) << 12) | (sextet(text, i + 2) << 6) | sextet(text, i + 3);
+    if (n < 0) return null;
+    out[o++] = n >> 16;
+    out[o++] = (n >> 8) & 0xff;
+    out[o++] = n & 0xff;
   }
-  // The bits left over must be zero: otherwise two texts would decode to the same bytes.
-  if ((acc & ((1 << bits) - 1)) !== 0) return null;
+  // The bits past the last whole byte must be zero: otherwise two texts would decode to the same bytes.
+  if (tail === 2) {
+    const n = (sextet(text, i) << 6) | sextet(text, i + 1);
+    if (n < 0 || (n & 0x0f) !== 0) return null;
+    out[o] = n >> 4;
+  } else if (tail === 3) {
+    const n = (sextet(text, i) << 12) | (sextet(text, i + 1) << 6) | sextet(text, i + 2);
+    if (n < 0 || (n & 0x03) !== 0) return null;
+    out[o++] = n >> 10;
+    out[o] = (n >> 2) & 0xff;
+  }
   return out;
 }
 

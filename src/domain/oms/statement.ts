@@ -201,8 +201,10 @@ function codePointCompare(a: string, b: string): number {
  * components one by one (so `a/b` comes before `a-b`, unlike plain string order).
  */
 export function pathOrder(a: string, b: string): number {
-  const left = a.split("/");
-  const right = b.split("/");
+  return componentOrder(a.split("/"), b.split("/"));
+}
+
+function componentOrder(left: readonly string[], right: readonly string[]): number {
   const length = Math.min(left.length, right.length);
   for (let i = 0; i < length; i++) {
     const order = codePointCompare(left[i]!, right[i]!);
@@ -217,7 +219,11 @@ export function pathOrder(a: string, b: string): number {
  * digest over them in that order, `ignore_paths` the reference's defaults that name no file.
  */
 export async function buildStatement(name: string, files: readonly Resource[]): Promise<Json> {
-  const resources = [...files].sort((a, b) => pathOrder(a.name, b.name));
+  // Split once, not at every comparison: 10,000 files take some 130,000 comparisons.
+  const resources = files
+    .map((file) => ({ file, parts: file.name.split("/") }))
+    .sort((a, b) => componentOrder(a.parts, b.parts))
+    .map((keyed) => keyed.file);
   const digestBytes = new Uint8Array(32 * resources.length);
   resources.forEach((r, i) => {
     if (!hexInto(r.sha256, digestBytes, 32 * i, 32)) throw new Error(`sha256 of ${r.name} is not 64 hex digits`);
