@@ -1,5 +1,5 @@
 /**
- * Signatures on versions (API.md "Signatures: verify before serve"): the reference
+ * Signatures on versions (docs/signing.md): the reference
  * implementation's six signed models uploaded to versions holding exactly their files, each
  * trusted with its key, CA or identity and valid but untrusted with another; refused after one
  * byte of `signme-1` changes; the bundle answered byte for byte; the refusals (pending version,

@@ -1,5 +1,5 @@
 /**
- * Signing keys (API.md "Signatures": `POST/GET/DELETE /v1/signing-keys`): registering a public
+ * Signing keys (docs/signing.md: `POST/GET/DELETE /v1/signing-keys`): registering a public
  * key, a CA certificate or a Sigstore identity, the fingerprints, the refusals (a bad PEM,
  * not exactly one kind, a clash), who may manage them, and the audit events.
  */

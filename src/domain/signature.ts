@@ -1,6 +1,6 @@
 /**
- * Signatures on versions and the keys that vouch for them (API.md "Signatures: verify before
- * serve"): the contract's shapes, and the rules the registry applies to them that need no
+ * Signatures on versions and the keys that vouch for them (docs/signing.md):
+ * the contract's shapes, and the rules the registry applies to them that need no
  * cryptography (the bundle itself is checked by src/signatures/verify.ts).
  */
 import { z } from "zod";
