@@ -77,6 +77,8 @@ describe("signing keys", () => {
       { name: "bad name!", public_key: key.pem },
       { name: "x", identity: { issuer: "", subject: "a" } },
       { name: "x", public_key: key.pem, extra: 1 },
+      // A gate names keys by name or id: a name that is some key's id would be both.
+      { name: "sk_01KB0000000000000000000000", public_key: key.pem },
     ]) {
       const res = await register(body);
       expect(res.status, JSON.stringify(body)).toBe(400);
