@@ -47,6 +47,7 @@ export interface Env {
   ACCESS_JWKS?: string;
   ACCESS_DEFAULT_SCOPES?: string;
   ACCESS_GRANTS?: string;
+  SIGSTORE_TRUSTED_ROOT?: string;
 }
 
 const optionalString = z
@@ -159,6 +160,12 @@ const ConfigSchema = z.object({
    * Unset, a key derived from JWT_SECRET signs them; with neither, Hub uploads answer 503.
    */
   UPLOAD_URL_KEY: optionalString.pipe(z.string().min(32, "UPLOAD_URL_KEY must be at least 32 characters").optional()),
+  /**
+   * The Sigstore trusted root keyless signatures are verified against (JSON, as
+   * `sigstore-public-good-trusted-root.json`); unset: keyless bundles are refused. Read once per
+   * isolate by src/signing/trust.ts; a value that is not a trusted root fails those uploads (503).
+   */
+  SIGSTORE_TRUSTED_ROOT: optionalString,
   /** Cloudflare Access: the team domain (`https://<team>.cloudflareaccess.com`), the tokens' issuer. Unset: Access is off. */
   ACCESS_TEAM_DOMAIN: optionalString.pipe(z.url().optional()).transform((v) => v?.replace(/\/+$/, "")),
   /** Cloudflare Access: the application's audience tag. */

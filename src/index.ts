@@ -8,6 +8,8 @@ import type { QueueMessage } from "./domain/queue-message";
 import { dispatchPending, requeueStranded } from "./events/dispatch";
 import { TOKEN_ROW_RETENTION_MS } from "./domain/token";
 import { pruneExpiredTokens } from "./tokens/store";
+import { collectBundles } from "./artifacts/signature-bundles";
+import { finishDeletions } from "./signing/revocation";
 
 export { ModelState } from "./state/model-state";
 export { WatchRelay } from "./state/watch-relay";
@@ -31,6 +33,11 @@ export default {
       new Date(controller.scheduledTime - TOKEN_ROW_RETENTION_MS).toISOString(),
     );
     if (pruned > 0) console.log("pruned", pruned, "expired token rows");
+    // Signing-key deletions a crash left half done, then bundles no signature holds any more.
+    const keys = await finishDeletions(env, new Date(controller.scheduledTime));
+    if (keys > 0) console.log("finished", keys, "signing key deletions");
+    const bundles = await collectBundles(env, new Date(controller.scheduledTime));
+    if (bundles > 0) console.log("collected", bundles, "signature bundles");
     // Last: it takes what its budget allows of the invocation's CPU time and subrequests.
     const scrubbed = await scrub(env, new Date(controller.scheduledTime));
     console.log("scrub", JSON.stringify({ ...scrubbed, verified: scrubbed.verified.length }));

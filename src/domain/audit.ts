@@ -36,7 +36,11 @@ export type AuditAction =
   | "retention.delete"
   | "token.create"
   | "token.revoke"
-  | "blob.corrupt";
+  | "blob.corrupt"
+  | "signature.add"
+  | "signature.delete"
+  | "signing_key.create"
+  | "signing_key.delete";
 
 /**
  * The `model` of an event that belongs to no model (a webhook, the registry's default

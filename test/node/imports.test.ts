@@ -30,8 +30,9 @@ const DOMAIN_EXCEPTIONS: readonly string[] = [];
 const LAYERS: readonly (readonly string[])[] = [
   // Pure rules, the contract's shapes and its errors.
   ["domain"],
-  // The platform: D1's schema, sessions and the statements the layers below the stores share; the bindings and settings.
-  ["db", "env"],
+  // The platform: D1's schema, sessions and the statements the layers below the stores share; the bindings and settings;
+  // verifying OMS signatures on Web Crypto (pure apart from it, so the Durable Object core could use it too).
+  ["db", "env", "signatures"],
   // Putting audit events on the deliveries queue.
   ["queue"],
   // The Durable Object core; who a caller is and what it may do; the typed HTTP client.
@@ -49,7 +50,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["models"],
   ["aliases", "gates", "retention"],
   ["artifacts"],
-  ["lineage"],
+  ["lineage", "signing"],
   ["resolve", "guards"],
   // What every bridge shares: from a request's credentials to a principal, in the bridge's own words.
   ["bridges"],
