@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { exportJWK, generateKeyPair } from "jose";
 import { defineConfig } from "vitest/config";
@@ -81,6 +82,11 @@ export default defineConfig(async () => {
                     { group: "ml-approvers", scopes: "approve" },
                   ]),
                   TEST_ACCESS_PRIVATE_JWK: JSON.stringify(access.privateJwk),
+                  // Keyless signatures verify against the public-good instance's root (test/signatures.test.ts).
+                  SIGSTORE_TRUSTED_ROOT: readFileSync(
+                    "test/fixtures/model-signing/sigstore-public-good-trusted-root.json",
+                    "utf8",
+                  ),
                   // test/fuzz.test.ts: FUZZ_SEED=… FUZZ_REQUESTS=… npx vitest run --project workers test/fuzz.test.ts
                   FUZZ_SEED: process.env.FUZZ_SEED ?? "19",
                   FUZZ_REQUESTS: process.env.FUZZ_REQUESTS ?? "10000",

@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // bench/resolve: the serving hot path against /healthz, in the same run, under `npm start`.
-//   node bench/resolve.mjs [--ttl 2] [--rounds 5] [--seconds 4] [--connections 16]
+//   node bench/resolve.mjs [--ttl 2] [--rounds 5] [--seconds 4] [--connections 16] [--signatures 0]
 // Two servers, one after the other: the cache warm (RESOLVE_TTL_S=--ttl) and off
 // (RESOLVE_TTL_S=0). On each, after a warm-up, `--rounds` rounds of GET /healthz and
 // GET /v1/models/m/aliases/production (valid read token) for `--seconds` each, alternating
 // which goes first, so load from elsewhere on the machine falls on both alike. With the
 // defaults a warm run resolves for 20 s across ~10 TTLs of 2 s: a miss storm at expiry
 // would show in its p99. Reports, per round and as medians, requests/s, p99 and the
-// server's CPU time per request (wrangler + workerd, from /proc), with their ratios.
+// server's CPU time per request (wrangler + workerd, from /proc), with their ratios. With
+// --signatures N, the version carries N signatures (a registered key's), which every
+// Resolution lists.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +18,7 @@ import autocannon from "autocannon";
 import { createHash } from "node:crypto";
 import { bytesSource } from "../dist/client.mjs";
 import { apiClient, cpuOfGroup, freePort, mintToken, startServer } from "./lib.mjs";
+import { loadOms } from "./oms.mjs";
 
 const WEIGHTS_SHA256 = createHash("sha256").update("weights").digest("hex");
 
@@ -25,12 +28,14 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     seconds: { type: "string", default: "4" },
     connections: { type: "string", default: "16" },
+    signatures: { type: "string", default: "0" },
   },
 });
 const warmTtl = Number(values.ttl);
 const rounds = Number(values.rounds);
 const duration = Number(values.seconds);
 const connections = Number(values.connections);
+const signatures = Number(values.signatures);
 
 /** Drives `url`; with `pgid`, also the server's CPU ms per request over the same span. */
 function drive(url, headers, seconds = duration, pgid = undefined) {
@@ -69,6 +74,21 @@ async function run(ttl) {
     });
     await admin.versions.finalize("m", version);
     await admin.aliases.set("m", "production", { version });
+    if (signatures > 0) {
+      const oms = await loadOms();
+      const key = await oms.generateSigningKey();
+      await admin.signingKeys.create({ name: "bench", public_key: key.publicKeyPem });
+      for (let i = 0; i < signatures; i++) {
+        const bundle = await oms.signStatement(
+          [{ path: "model.bin", sha256: WEIGHTS_SHA256 }],
+          { keyPair: key.keyPair },
+          "m",
+        );
+        await admin.signatures.add("m", version, bundle);
+      }
+      const listed = (await admin.aliases.resolve("m", "production")).signatures;
+      if (listed.length !== signatures) throw new Error(`the Resolution lists ${listed.length} signatures`);
+    }
     const read = { authorization: `Bearer ${mintToken("read")}` };
     const health = () => drive(`${base}/healthz`, {}, duration, server.pid);
     const resolve = () => drive(`${base}/v1/models/m/aliases/production`, read, duration, server.pid);
@@ -124,7 +144,9 @@ for (const ttl of [warmTtl, 0]) {
     cpu_ratio: median(rows.map((r) => r.cpu_ratio)),
   });
 }
-console.log(`\n${connections} connections, ${rounds} rounds of ${duration} s per path and cache setting\n`);
+console.log(
+  `\n${connections} connections, ${rounds} rounds of ${duration} s per path and cache setting, ${signatures} signatures\n`,
+);
 console.log(
   "| cache | round | /healthz req/s | resolve req/s | throughput ratio | /healthz p99 | resolve p99 | p99 ratio | server CPU/req /healthz, resolve | CPU ratio |",
 );

@@ -19,6 +19,8 @@ import { metaRoutes } from "./meta-routes";
 import { modelRoutes } from "./models/model-routes";
 import { resolveRoutes } from "./resolve/routes";
 import { retentionRoutes } from "./retention/routes";
+import { signatureRoutes } from "./signing/routes";
+import { signingKeyRoutes } from "./signing/keys-routes";
 import { tokenRoutes } from "./tokens/routes";
 import { registerUi } from "./ui/routes";
 import { versionRoutes } from "./models/version-routes";
@@ -42,6 +44,8 @@ export function buildApp(): Hono<AppEnv> {
     ...auditRoutes,
     ...webhookRoutes,
     ...tokenRoutes,
+    ...signingKeyRoutes,
+    ...signatureRoutes,
   );
 
   app.use(async (c, next) => {

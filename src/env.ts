@@ -44,6 +44,7 @@ export interface Env {
   ACCESS_JWKS?: string;
   ACCESS_DEFAULT_SCOPES?: string;
   ACCESS_GRANTS?: string;
+  SIGSTORE_TRUSTED_ROOT?: string;
 }
 
 const optionalString = z
@@ -135,6 +136,12 @@ const ConfigSchema = z.object({
     .optional()
     .transform((v) => (v === undefined || v.trim() === "" ? "production" : v.trim().toLowerCase()))
     .pipe(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, "HF_DEFAULT_ALIAS must be an alias name")),
+  /**
+   * The Sigstore trusted root keyless signatures are verified against (JSON, as
+   * `sigstore-public-good-trusted-root.json`); unset: keyless bundles are refused. Read once per
+   * isolate by src/signatures/trust.ts; a value that is not a trusted root fails those uploads (503).
+   */
+  SIGSTORE_TRUSTED_ROOT: optionalString,
   /** Cloudflare Access: the team domain (`https://<team>.cloudflareaccess.com`), the tokens' issuer. Unset: Access is off. */
   ACCESS_TEAM_DOMAIN: optionalString.pipe(z.url().optional()).transform((v) => v?.replace(/\/+$/, "")),
   /** Cloudflare Access: the application's audience tag. */

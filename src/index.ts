@@ -7,6 +7,8 @@ import type { QueueMessage } from "./domain/queue-message";
 import { dispatchPending, requeueStranded } from "./events/dispatch";
 import { TOKEN_ROW_RETENTION_MS } from "./domain/token";
 import { pruneExpiredTokens } from "./tokens/store";
+import { collectBundles } from "./artifacts/signature-bundles";
+import { finishDeletions } from "./signing/revocation";
 
 export { ModelState } from "./state/model-state";
 export { WatchRelay } from "./state/watch-relay";
@@ -30,6 +32,11 @@ export default {
       new Date(controller.scheduledTime - TOKEN_ROW_RETENTION_MS).toISOString(),
     );
     if (pruned > 0) console.log("pruned", pruned, "expired token rows");
+    // Signing-key deletions a crash left half done, then bundles no signature holds any more.
+    const keys = await finishDeletions(env, new Date(controller.scheduledTime));
+    if (keys > 0) console.log("finished", keys, "signing key deletions");
+    const bundles = await collectBundles(env, new Date(controller.scheduledTime));
+    if (bundles > 0) console.log("collected", bundles, "signature bundles");
   },
   queue: (batch, env) => deliverBatch(batch, env),
 } satisfies ExportedHandler<Env, QueueMessage>;

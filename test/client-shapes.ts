@@ -17,6 +17,7 @@ import type { AuditEvent } from "../src/audit/routes";
 import type { GatePolicy } from "../src/domain/gate";
 import type { Guard, GuardBody } from "../src/domain/guard";
 import type { RetentionPolicy } from "../src/domain/retention";
+import type { CreateSigningKeyBody, Signature, SignatureRef, Signer, SigningKey } from "../src/domain/signature";
 import type { CreateWebhookBody, Delivery, PatchWebhookBody, Webhook } from "../src/events/routes";
 import type { Approval, Gate, GateResult } from "../src/gates/schemas";
 import type { SignalBody } from "../src/guards/routes";
@@ -91,6 +92,10 @@ export type ResponseShapes = [
   Expect<Equal<Client.RetentionPolicy, Out<typeof RetentionPolicy>>>,
   Expect<Equal<Client.ModelRetention, Out<typeof ModelRetention>>>,
   Expect<Equal<Client.RetentionPreview, Out<typeof RetentionPreview>>>,
+  Expect<Equal<Client.Signature, Out<typeof Signature>>>,
+  Expect<Equal<Client.SignatureRef, Out<typeof SignatureRef>>>,
+  Expect<Equal<Client.Signer, Out<typeof Signer>>>,
+  Expect<Equal<Client.SigningKey, Out<typeof SigningKey>>>,
   // Watch messages have no schema (they are not HTTP answers): every one the object sends must be a WatchEvent.
   Expect<WatchMessage extends Client.WatchEvent ? true : false>,
 ];
@@ -108,6 +113,7 @@ export type RequestShapes = [
   Expect<Equal<Client.RetentionPolicy, In<typeof RetentionPolicy>>>,
   Expect<Equal<Client.CreateToken, In<typeof CreateTokenBody>>>,
   Expect<Equal<Client.CreateWebhook, In<typeof CreateWebhookBody>>>,
+  Expect<Equal<Client.CreateSigningKey, In<typeof CreateSigningKeyBody>>>,
   Expect<Equal<Client.PatchWebhook, In<typeof PatchWebhookBody>>>,
 ];
 

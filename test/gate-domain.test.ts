@@ -1,4 +1,5 @@
 /** The pure gate evaluator, table-driven: one policy rule at a time, then the combinations. */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { evaluateGate, GatePolicy, type GateFacts } from "../src/domain/gate";
 
@@ -10,6 +11,7 @@ const facts = (version: number, over: Partial<GateFacts> = {}): GateFacts => ({
   created_by: "trainer",
   approvers: [],
   heldFrom: false,
+  signatures: [],
   ...over,
 });
 
@@ -159,9 +161,142 @@ describe("evaluateGate", () => {
       { required_lineage: ["nope"] },
       { approvals: -1 },
       { from: "Not An Alias!" },
+      { signatures: { keys: [] } },
+      { signatures: { keys: ["k"], min: 0 } },
+      { signatures: { min: 1 } },
+      { signatures: { keys: ["k"], extra: true } },
     ]) {
       expect(GatePolicy.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
     }
     expect(GatePolicy.parse({})).toEqual({});
+  });
+});
+
+describe("the signatures rule", () => {
+  const key = (fp: string) => ({ kind: "key" as const, fingerprint: `sha256:${fp}` });
+  const sigstore = (subject: string) => ({
+    kind: "sigstore" as const,
+    fingerprint: null,
+    subject,
+    issuer: "https://accounts.example.com",
+  });
+  const release = { id: "sk_01JRELEASE0000000000000000", name: "release-2026" };
+  const ci = { id: "sk_01JCI000000000000000000000", name: "ci-key" };
+
+  it("counts signatures a named key vouches for, by name or by id, and says so in words", () => {
+    const result = evaluateGate(
+      policy({ signatures: { keys: ["release-2026", ci.id] } }),
+      [
+        facts(3, {
+          signatures: [
+            { signer: key("aa"), vouchers: [release] },
+            { signer: key("bb"), vouchers: [ci] },
+          ],
+        }),
+      ],
+      [],
+    );
+    expect(result).toEqual({
+      passed: true,
+      checks: [
+        {
+          check: "signatures",
+          passed: true,
+          expected: `>= 1 by release-2026, ${ci.id}`,
+          actual: 2,
+          detail: "2 trusted signatures by release-2026, ci-key; needs 1",
+        },
+      ],
+    });
+  });
+
+  it("fails without a signature a named key vouches for, and says what the version has", () => {
+    const none = evaluateGate(policy({ signatures: { keys: ["release-2026"] } }), [facts(3)], []);
+    expect(none.checks[0]).toMatchObject({
+      passed: false,
+      actual: 0,
+      detail: "no signature trusted by release-2026; needs 1 (version 3 has no signature)",
+    });
+    const others = evaluateGate(
+      policy({ signatures: { keys: ["release-2026"] } }),
+      [
+        facts(3, {
+          signatures: [
+            { signer: key("aa"), vouchers: [ci] },
+            { signer: key("bb"), vouchers: [] },
+          ],
+        }),
+      ],
+      [],
+    );
+    expect(others.checks[0]).toMatchObject({
+      passed: false,
+      detail:
+        "no signature trusted by release-2026; needs 1 (version 3 has 2 signatures: 1 trusted by other keys only, 1 trusted by no registered key)",
+    });
+  });
+
+  it("counts distinct signers: one key signing twice is one, a Sigstore identity is one whatever its keys", () => {
+    const twice = evaluateGate(
+      policy({ signatures: { keys: ["release-2026"], min: 2 } }),
+      [
+        facts(3, {
+          signatures: [
+            { signer: key("aa"), vouchers: [release] },
+            { signer: key("aa"), vouchers: [release] },
+            { signer: { ...sigstore("a@example.com"), fingerprint: "sha256:01" }, vouchers: [release] },
+            { signer: { ...sigstore("a@example.com"), fingerprint: "sha256:02" }, vouchers: [release] },
+          ],
+        }),
+      ],
+      [],
+    );
+    expect(twice.checks[0]).toMatchObject({
+      passed: true,
+      actual: 2,
+      detail: "2 distinct trusted signers (4 signatures) by release-2026; needs 2",
+    });
+  });
+
+  it("labels each member of a split", () => {
+    const result = evaluateGate(
+      policy({ signatures: { keys: ["ci-key"] } }),
+      [facts(2, { signatures: [{ signer: key("aa"), vouchers: [ci] }] }), facts(3)],
+      [],
+    );
+    expect(result.checks.map((c) => [c.check, c.passed])).toEqual([
+      ["signatures@v2", true],
+      ["signatures@v3", false],
+    ]);
+  });
+
+  it("passes exactly when the distinct signers vouched for by named keys reach min (property)", () => {
+    const keys = [release, ci, { id: "sk_01JOTHER000000000000000000", name: "other" }];
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            signer: fc.integer({ min: 0, max: 4 }),
+            vouchers: fc.subarray(keys),
+          }),
+          { maxLength: 8 },
+        ),
+        fc.subarray(["release-2026", ci.id, "other", "nobody"], { minLength: 1 }),
+        fc.integer({ min: 1, max: 4 }),
+        (signatures, named, min) => {
+          const version = facts(5, {
+            signatures: signatures.map((s) => ({ signer: key(String(s.signer)), vouchers: s.vouchers })),
+          });
+          const result = evaluateGate(policy({ signatures: { keys: named, min } }), [version], []);
+          const counted = new Set(
+            signatures
+              .filter((s) => s.vouchers.some((v) => named.includes(v.name) || named.includes(v.id)))
+              .map((s) => s.signer),
+          );
+          expect(result.checks[0]!.actual).toBe(counted.size);
+          expect(result.passed).toBe(counted.size >= min);
+        },
+      ),
+    );
   });
 });

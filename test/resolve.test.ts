@@ -1,5 +1,5 @@
 import { createExecutionContext, evictDurableObject, waitOnExecutionContext } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import type { Reference } from "../src/domain/reference";
 import type { ResolveState } from "../src/domain/resolution";
@@ -11,48 +11,11 @@ import type { Outcome, R2Aborts, Written } from "../src/state/model-state";
 import type { ModelStateReads, ModelStateRpc } from "../src/state/rpc";
 import { call, createModel, createVersion, hsToken, json, modelStub, readyVersion } from "./helpers";
 import { until } from "./until";
+import { watch } from "./watch";
 
 async function modelWithReady(name: string, n: number) {
   await createModel(name);
   for (let i = 1; i <= n; i++) await readyVersion(name, { "w.bin": new TextEncoder().encode(`${name} v${i}`) });
-}
-
-/** A watch message: the Resolution's fields at the top level, plus `event`. */
-interface WatchMessage {
-  event: string;
-  model: string;
-  alias: string;
-  generation: number;
-  version: number | null;
-  digest: string | null;
-  files: { path: string }[] | null;
-  uri: string | null;
-}
-
-/** Opens a watch socket and collects its messages. */
-async function watch(model: string, alias: string, key?: string, token?: string) {
-  const res = await exports.default.fetch(
-    new Request(`http://mreg.test/v1/models/${model}/aliases/${alias}/watch${key ? `?key=${key}` : ""}`, {
-      headers: { upgrade: "websocket", authorization: `Bearer ${token ?? (await hsToken({ scope: "read" }))}` },
-    }),
-  );
-  expect(res.status).toBe(101);
-  const ws = res.webSocket!;
-  const messages: { message: WatchMessage }[] = [];
-  const closed: { code?: number } = {};
-  ws.addEventListener("close", (e) => (closed.code = e.code));
-  ws.addEventListener("message", (e) => messages.push({ message: JSON.parse(e.data as string) as WatchMessage }));
-  ws.accept();
-  return {
-    messages,
-    closed,
-    /** The first `count` messages, once they have come. */
-    async next(count: number) {
-      await until(() => messages.length >= count || closed.code !== undefined, `${count} watch messages`);
-      return messages.slice(0, count);
-    },
-    close: () => ws.close(1000, "done"),
-  };
 }
 
 describe("watch", () => {

@@ -6,6 +6,8 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, createModel, hsToken, json } from "./helpers";
+import { bundleText, fileText, signingKeyPem, type Folder } from "./oms-fixtures";
+import { deleteKey, registerKey, uploadSignature } from "./signing-helpers";
 
 const XSS = `<script>alert("x")</script>`;
 
@@ -275,6 +277,73 @@ describe("pages", () => {
     const res = await call("GET", "/v1/nope");
     expect(res.status).toBe(404);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
+  });
+});
+
+describe("signatures in the UI", () => {
+  it("lists each signature with its signer, the key that vouches and when; marks signed versions; words the gate's check", async () => {
+    await createModel("ui-signed");
+    const files = (folder: Folder) => ({
+      "signme-1": fileText(folder, "signme-1"),
+      "signme-2": fileText(folder, "signme-2"),
+    });
+    const trusted = await readyVersion("ui-signed", files("v1.1.0-elliptic-key"));
+    const untrusted = await readyVersion("ui-signed", files("v1.0.1-sigstore"));
+    const unsigned = await readyVersion("ui-signed", { "w.bin": "plain" });
+    const key = await registerKey({ name: "ui-release", public_key: signingKeyPem });
+    try {
+      const made = await uploadSignature("ui-signed", trusted, bundleText("v1.1.0-elliptic-key"));
+      expect(made.status).toBe(201);
+      expect((await uploadSignature("ui-signed", untrusted, bundleText("v1.0.1-sigstore"))).status).toBe(201);
+      await json("PUT", "/v1/models/ui-signed/gates/production", { body: { signatures: { keys: ["ui-release"] } } });
+      const cookie = await signIn("read");
+
+      const model = await page("GET", "/m/ui-signed", { cookie });
+      expect(model.text).toContain("<li>signed by a signer that ui-release vouches for</li>");
+      const signedCells = [
+        ...model.text.matchAll(/<a href="\/m\/ui-signed\/v\/(\d+)">v\d+<\/a>.*?data-signed="(\w+)"/gs),
+      ].map((m) => [Number(m[1]), m[2]]);
+      expect(signedCells).toEqual(
+        expect.arrayContaining([
+          [trusted, "trusted"],
+          [untrusted, "untrusted"],
+          [unsigned, "none"],
+        ]),
+      );
+
+      const version = await page("GET", `/m/ui-signed/v/${trusted}`, { cookie });
+      expect(version.text).toContain(`data-signature="${made.body.id}" data-trusted="true"`);
+      expect(version.text).toContain('<span class="badge ok">ui-release</span>');
+      expect(version.text).toContain('<span class="badge">key</span>');
+      expect(version.text).toContain('data-check="signatures" data-passed="true"');
+      expect(version.text).toContain("1 trusted signature by ui-release; needs 1");
+      const sigstore = await page("GET", `/m/ui-signed/v/${untrusted}`, { cookie });
+      expect(sigstore.text).toContain("stefanb@us.ibm.com (https://sigstore.verify.ibm.com/oauth2)");
+      expect(sigstore.text).toContain("no registered key: valid, untrusted");
+      expect(sigstore.text).toContain(
+        `no signature trusted by ui-release; needs 1 (version ${untrusted} has 1 signature: 1 trusted by no registered key)`,
+      );
+      const plain = await page("GET", `/m/ui-signed/v/${unsigned}`, { cookie });
+      expect(plain.text).toContain("Not signed.");
+      expect(plain.text).toContain(
+        `no signature trusted by ui-release; needs 1 (version ${unsigned} has no signature)`,
+      );
+
+      // The bundle through the session, byte for byte.
+      const bundle = await page("GET", `/m/ui-signed/v/${trusted}/signatures/${made.body.id}`, { cookie });
+      expect(bundle.status).toBe(200);
+      expect(bundle.headers.get("content-disposition")).toBe("attachment; filename=model.sig");
+      expect(bundle.text).toBe(bundleText("v1.1.0-elliptic-key"));
+
+      const audit = await page("GET", "/audit?model=ui-signed&action=signature.add", { cookie });
+      expect(audit.text).toContain(`v${trusted} signed by key sha256:`);
+      expect(audit.text).toContain(": trusted by 1 key");
+      expect(audit.text).toContain(
+        `v${untrusted} signed by stefanb@us.ibm.com (https://sigstore.verify.ibm.com/oauth2): untrusted`,
+      );
+    } finally {
+      await deleteKey(key.id);
+    }
   });
 });
 

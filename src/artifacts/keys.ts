@@ -10,8 +10,13 @@
  *   it is copied to its content address; and a multipart upload started while a verified
  *   blob of its sha256 existed (its parts must never assemble over that blob), until it is
  *   verified at `complete`. Deleted then; leftovers of crashed requests by the cleanup.
+ * - `signatures/sha256/<hex>`: a signature bundle's bytes exactly as uploaded, one object per
+ *   distinct bundle, written under the address's lease (./signature-bundles.ts) once
+ *   verified; the cleanup deletes those no signature holds any more.
  */
 export const BLOB_PREFIX = "blobs/sha256/";
 export const blobKey = (sha256: string) => `${BLOB_PREFIX}${sha256}`;
 export const stagingKey = (id: string) => `staging/${id}`;
 export const STAGING_PREFIX = "staging/";
+export const SIGNATURE_PREFIX = "signatures/sha256/";
+export const signatureKey = (sha256: string) => `${SIGNATURE_PREFIX}${sha256}`;

@@ -9,6 +9,7 @@ import { Files, Uploads } from "./files";
 import { Models, Versions } from "./models";
 import { Approvals, Gates, Guards } from "./policy";
 import { Audit, LineageApi } from "./queries";
+import { Signatures, SigningKeys } from "./signatures";
 import { Transport, type TransportOptions } from "./transport";
 import type { Page, Resolution } from "./types";
 import { uploadFile, type ByteSource, type UploadOptions, type UploadResult } from "./upload";
@@ -34,6 +35,8 @@ export class MregClient {
   readonly webhooks: Webhooks;
   readonly retention: Retention;
   readonly tokens: Tokens;
+  readonly signingKeys: SigningKeys;
+  readonly signatures: Signatures;
   private readonly resolver: Resolver;
 
   constructor(options: ClientOptions = {}) {
@@ -52,6 +55,8 @@ export class MregClient {
     this.webhooks = new Webhooks(t);
     this.retention = new Retention(t);
     this.tokens = new Tokens(t);
+    this.signingKeys = new SigningKeys(t);
+    this.signatures = new Signatures(t);
     this.resolver = new Resolver(t);
   }
 

@@ -238,7 +238,7 @@ function describe(err: unknown): string {
  * The body as text, refused (an MregError, which `read` words) once it passes `limit` bytes:
  * an answer that never ends, or a huge one, stops here rather than filling memory.
  */
-async function readText(res: Response, limit: number): Promise<string> {
+export async function readText(res: Response, limit: number): Promise<string> {
   if (!res.body) return "";
   const tooLarge = () =>
     new MregError({ status: res.status, code: "invalid_response", detail: `the answer is larger than ${limit} bytes` });

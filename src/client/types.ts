@@ -194,6 +194,8 @@ export interface Resolution {
   files: FileEntry[];
   uri: string;
   split: SplitEntry[] | null;
+  /** The version's signatures: fetch each bundle and verify it with keys the node holds itself. */
+  signatures: SignatureRef[];
   /** With `include: "lineage"`: the version's lineage graph, the Version, and the alias as set. */
   lineage?: LineageGraph;
   version_detail?: Version | null;
@@ -223,6 +225,8 @@ export interface WatchEvent {
   files: FileEntry[] | null;
   uri: string | null;
   split: SplitEntry[] | null;
+  /** Null, with the files, once the alias resolves to nothing. */
+  signatures: SignatureRef[] | null;
 }
 
 // ---- gates, approvals, guards -------------------------------------------------------------
@@ -242,10 +246,15 @@ export interface GatePolicy {
   required_lineage?: (keyof Lineage)[];
   approvals?: number;
   from?: string;
+  /** At least `min` (default 1) distinct signers, each vouched for by a signing key named (by name or id) in `keys`. */
+  signatures?: { keys: string[]; min?: number };
 }
 
 /** A policy as the server keeps and shows it: its defaults filled in. */
-export type AppliedGatePolicy = Omit<GatePolicy, "no_regression"> & { no_regression?: Required<NoRegression>[] };
+export type AppliedGatePolicy = Omit<GatePolicy, "no_regression" | "signatures"> & {
+  no_regression?: Required<NoRegression>[];
+  signatures?: Required<NonNullable<GatePolicy["signatures"]>>;
+};
 
 export interface Gate {
   target: string;
@@ -575,4 +584,55 @@ export interface RetentionPreview {
   source: "request" | "model" | "default";
   /** The moment it was evaluated as of. */
   at: Timestamp;
+}
+
+// ---- signatures ----------------------------------------------------------------------------
+
+/** Who signed a bundle, as the registry's verification found it. */
+export interface Signer {
+  kind: "key" | "certificate" | "sigstore";
+  /** `sha256:<hex>` of the signing key's SPKI DER. */
+  fingerprint: string | null;
+  /** A certificate's identity (a Sigstore certificate's SAN). */
+  subject?: string;
+  /** A Sigstore certificate's OIDC issuer. */
+  issuer?: string;
+}
+
+/** A verified signature of a version: `trusted_by` names the signing keys that vouch for it (empty: valid, untrusted). */
+export interface Signature {
+  id: string;
+  signer: Signer;
+  trusted_by: string[];
+  verified_at: Timestamp;
+  created_at: Timestamp;
+  created_by: string;
+  bundle_sha256: string;
+}
+
+/** What a Resolution and a watch message say of each signature. */
+export interface SignatureRef {
+  id: string;
+  signer: Signer;
+  trusted_by: string[];
+}
+
+/** A key, certificate authority or Sigstore identity the registry trusts to vouch for signatures. */
+export interface SigningKey {
+  id: string;
+  name: string;
+  kind: "key" | "ca" | "identity";
+  /** `sha256:<hex>` of the SPKI DER: the key's, or the CA certificate's; null for an identity. */
+  fingerprint: string | null;
+  identity: { issuer: string; subject: string } | null;
+  created_at: Timestamp;
+  created_by: string;
+}
+
+/** Exactly one of `public_key`, `ca_certificate` (PEM) and `identity` (400 otherwise). */
+export interface CreateSigningKey {
+  name: string;
+  public_key?: string;
+  ca_certificate?: string;
+  identity?: { issuer: string; subject: string };
 }

@@ -135,6 +135,29 @@ function split(v: unknown, at: string): SplitEntry[] | null {
   return v as SplitEntry[];
 }
 
+const SIGNER_KINDS = new Set(["key", "certificate", "sigstore"]);
+
+/**
+ * A version's signatures as a Resolution lists them: each an id, a signer of a known kind and
+ * the ids of the keys that vouch, all strings (what a node fetches and checks itself; the
+ * bundle's content is its own verification's business). A registry from before signatures
+ * sends none: read as none.
+ */
+function signatures(r: Record<string, unknown>, at: string): void {
+  if (r.signatures === undefined) r.signatures = [];
+  const v = r.signatures;
+  if (!Array.isArray(v)) fail(at, "must be a list", v);
+  (v as unknown[]).forEach((entry, i) => {
+    const s = object(entry, `${at}[${i}]`);
+    if (typeof s.id !== "string" || s.id === "") fail(`${at}[${i}].id`, "must be a signature id", s.id);
+    const signer = object(s.signer, `${at}[${i}].signer`);
+    if (!SIGNER_KINDS.has(signer.kind as string))
+      fail(`${at}[${i}].signer.kind`, "must be key, certificate or sigstore", signer.kind);
+    if (!Array.isArray(s.trusted_by) || s.trusted_by.some((k) => typeof k !== "string"))
+      fail(`${at}[${i}].trusted_by`, "must be a list of key ids", s.trusted_by);
+  });
+}
+
 /** The fields a Resolution and a watch message share, for a version that is named. */
 function named(r: Record<string, unknown>, asked: Asked): void {
   same(r.model, asked.model, "model", "the model asked for,");
@@ -149,6 +172,7 @@ function named(r: Record<string, unknown>, asked: Asked): void {
   same(r.uri, `registry://${asked.model}/${v}`, "uri", "the version's URI,");
   const members = split(r.split, "split");
   if (members && !members.some((m) => m.version === v)) fail("split", `must hold the version answered, ${v}`, r.split);
+  signatures(r, "signatures");
 }
 
 /** A Resolution about what was asked (GET of an alias, /v1/resolve). Extra members (`lineage` …) pass as they are. */
@@ -173,6 +197,8 @@ export function validWatchEvent(value: unknown, asked: Asked & { alias: string }
     count(m.generation, "generation");
     if (m.files !== null || m.digest !== null)
       fail("files", "must be null, with the digest, when the version is", { files: m.files, digest: m.digest });
+    if (m.signatures === undefined) m.signatures = null;
+    if (m.signatures !== null) fail("signatures", "must be null when the version is", m.signatures);
     return value as WatchEvent;
   });
 }

@@ -6,7 +6,7 @@
  * json_* functions read them in queries (tag filters, tag merges).
  */
 import { sql } from "drizzle-orm";
-import { check, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
  * One row per model: a projection of the model's ModelState (which decides whether the model
@@ -148,7 +148,9 @@ export const blobs = sqliteTable("blobs", {
  * Who may write `blobs/sha256/<hex>` right now. Every write of unverified bytes to a content
  * address (a multipart completion, a put) happens under this lease, so two writers of the
  * same sha256 never overwrite each other's bytes mid-verification. Written by
- * src/artifacts/blob-store.ts; a lease past `expires_at` may be taken over.
+ * src/artifacts/blob-store.ts; a lease past `expires_at` may be taken over. A signature
+ * bundle's address is leased by its whole key (`signatures/sha256/<hex>`), which no sha256 is
+ * (src/artifacts/signature-bundles.ts).
  */
 export const blobLeases = sqliteTable("blob_leases", {
   sha256: text("sha256").primaryKey(),
@@ -363,3 +365,92 @@ export type ModelRow = typeof models.$inferSelect;
 export type VersionRow = typeof versions.$inferSelect;
 export type AuditRow = typeof auditEvents.$inferInsert;
 export type TokenRow = typeof tokens.$inferSelect;
+
+/**
+ * The keys, certificate authorities and Sigstore identities the registry trusts to vouch for
+ * signatures (API.md "Signatures"), registry-level like webhooks. Written only by the
+ * signing-key routes (src/signatures/keys-routes.ts), each change in one batch with its audit
+ * event (src/events/registry.ts). `material` is base64 of the DER the registry verifies with:
+ * the SPKI of a `key`, the certificate of a `ca`; null for an `identity`.
+ *
+ * Deleting a key is two steps: `deleted_at` is set (it no longer vouches for any upload from
+ * that instant: every upload checks it in the batch that records its use), then every model
+ * that holds a signature it vouched for is told (`signing_key_uses`), and the row goes. A row
+ * with `deleted_at` is a deletion not finished (a crash): the DELETE repeated, or the
+ * scheduled cleanup, finishes it (src/signatures/revocation.ts).
+ */
+export const signingKeys = sqliteTable(
+  "signing_keys",
+  {
+    // `sk_<ULID>`: time-sortable, so the list's keyset is the id.
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    kind: text("kind", { enum: ["key", "ca", "identity"] }).notNull(),
+    // `sha256:<hex>` of the SPKI DER (a key's, a CA certificate's); null for an identity.
+    fingerprint: text("fingerprint"),
+    material: text("material"),
+    identityIssuer: text("identity_issuer"),
+    identitySubject: text("identity_subject"),
+    createdAt: text("created_at").notNull(),
+    createdBy: text("created_by").notNull(),
+    deletedAt: text("deleted_at"),
+  },
+  (t) => [
+    // Among the live keys: one key of a name (a gate names keys by name), and each key, CA or
+    // identity registered once (the same key under two names would count twice in no gate,
+    // but would make a deletion leave it trusted under the other).
+    uniqueIndex("signing_keys_live_name")
+      .on(t.name)
+      .where(sql`deleted_at IS NULL`),
+    uniqueIndex("signing_keys_live_fingerprint")
+      .on(t.kind, t.fingerprint)
+      .where(sql`deleted_at IS NULL AND fingerprint IS NOT NULL`),
+    uniqueIndex("signing_keys_live_identity")
+      .on(t.identityIssuer, t.identitySubject)
+      .where(sql`deleted_at IS NULL AND kind = 'identity'`),
+    index("signing_keys_deleting")
+      .on(t.deletedAt)
+      .where(sql`deleted_at IS NOT NULL`),
+  ],
+);
+
+/**
+ * Which models hold a signature that a signing key vouched for: what a key's deletion tells.
+ * Inserted by the signature upload (src/signatures/routes.ts) before the model's ModelState
+ * records the signature, in the batch that checks the key is still live, so a deletion either
+ * sees the row or the upload sees the deletion. Deleted with the key once every model was told.
+ */
+export const signingKeyUses = sqliteTable(
+  "signing_key_uses",
+  {
+    keyId: text("key_id").notNull(),
+    model: text("model").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.keyId, t.model] })],
+);
+
+/**
+ * Each version's signatures: a projection of its model's ModelState `signatures` table (which
+ * the gate reads), written only by the outbox flush (src/state/projection.ts), for the lists.
+ * `trusted_by` is a JSON array of signing-key ids, rewritten when a key is deleted; the bundle's
+ * bytes are in R2 at `signatures/sha256/<bundle_sha256>`.
+ */
+export const signatures = sqliteTable(
+  "signatures",
+  {
+    // `sig_<ULID>`.
+    id: text("id").primaryKey(),
+    model: text("model").notNull(),
+    version: integer("version").notNull(),
+    signer: text("signer").notNull(),
+    trustedBy: text("trusted_by").notNull(),
+    bundleSha256: text("bundle_sha256").notNull(),
+    verifiedAt: text("verified_at").notNull(),
+    createdAt: text("created_at").notNull(),
+    createdBy: text("created_by").notNull(),
+  },
+  (t) => [index("signatures_version").on(t.model, t.version, t.id), index("signatures_bundle").on(t.bundleSha256)],
+);
+
+export type SigningKeyRow = typeof signingKeys.$inferSelect;
+export type SignatureRow = typeof signatures.$inferSelect;

@@ -35,7 +35,11 @@ export type AuditAction =
   | "retention.set"
   | "retention.delete"
   | "token.create"
-  | "token.revoke";
+  | "token.revoke"
+  | "signature.add"
+  | "signature.delete"
+  | "signing_key.create"
+  | "signing_key.delete";
 
 /**
  * The `model` of an event that belongs to no model (a webhook, the registry's default

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { AliasName } from "./alias";
+import { signerIdentity, type Signer, type Voucher } from "./signature";
 import type { Lineage } from "./version";
 
 const MetricName = z.string().min(1, "must not be empty").max(128);
@@ -52,6 +53,16 @@ export const GatePolicy = z
     required_lineage: z.array(z.enum(LINEAGE_FIELDS)).max(LINEAGE_FIELDS.length).optional(),
     approvals: z.number().int().min(0).max(20).optional(),
     from: AliasName.optional(),
+    signatures: z
+      .strictObject({
+        keys: z
+          .array(z.string().min(1).max(128))
+          .min(1, "name at least one signing key (its name or id)")
+          .max(64)
+          .describe("Signing keys by name or id: a signature counts when one of them vouches for it"),
+        min: z.number().int().min(1).max(64).default(1).describe("Distinct trusted signers needed"),
+      })
+      .optional(),
   })
   .meta({ id: "GatePolicy" });
 
@@ -87,6 +98,8 @@ export interface GateFacts {
   approvers: string[];
   /** Whether it holds, or has held, the alias or stage the policy's `from` names. */
   heldFrom: boolean;
+  /** Its signatures: who signed each, and the signing keys (still registered) that vouch for it. */
+  signatures: readonly { signer: Signer; vouchers: readonly Voucher[] }[];
 }
 
 const present = (value: unknown): boolean =>
@@ -231,9 +244,60 @@ export function evaluateGate(
         detail: c.heldFrom ? null : `version ${c.version} has never held '${policy.from}'`,
       });
     }
+    if (policy.signatures !== undefined)
+      checks.push({ ...signatureCheck(policy.signatures, c), check: label("signatures", c) });
   }
   return { passed: checks.every((ch) => ch.passed), checks };
 }
+
+/**
+ * The `signatures` rule: at least `min` distinct signers among the candidate's signatures that
+ * a key named in `keys` (by name or id) vouches for. Said in words, as people read it: "2
+ * trusted signatures by release-2026, ci-key; needs 1".
+ */
+function signatureCheck(rule: { keys: readonly string[]; min: number }, c: GateFacts): Omit<GateCheck, "check"> {
+  const named = new Set(rule.keys);
+  const signers = new Set<string>();
+  const by = new Set<string>();
+  let counted = 0;
+  for (const s of c.signatures) {
+    const vouching = s.vouchers.filter((v) => named.has(v.name) || named.has(v.id));
+    if (vouching.length === 0) continue;
+    counted += 1;
+    signers.add(signerIdentity(s.signer));
+    for (const v of vouching) by.add(v.name);
+  }
+  const n = signers.size;
+  const expected = `>= ${rule.min} by ${rule.keys.join(", ")}`;
+  const needs = `needs ${rule.min}`;
+  if (n === 0) {
+    const untrusted = c.signatures.filter((s) => s.vouchers.length === 0).length;
+    const other = c.signatures.length - untrusted;
+    const held =
+      c.signatures.length === 0
+        ? `version ${c.version} has no signature`
+        : `version ${c.version} has ${plural(c.signatures.length, "signature")}: ${[
+            other > 0 ? `${other} trusted by other keys only` : null,
+            untrusted > 0 ? `${untrusted} trusted by no registered key` : null,
+          ]
+            .filter(Boolean)
+            .join(", ")}`;
+    return {
+      passed: false,
+      expected,
+      actual: 0,
+      detail: `no signature trusted by ${rule.keys.join(", ")}; ${needs} (${held})`,
+    };
+  }
+  const keys = [...by].join(", ");
+  const what =
+    counted === n
+      ? `${plural(n, "trusted signature")} by ${keys}`
+      : `${plural(n, "distinct trusted signer")} (${counted} signatures) by ${keys}`;
+  return { passed: n >= rule.min, expected, actual: n, detail: `${what}; ${needs}` };
+}
+
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
 
 /** Bounds shown to people: floating-point noise from `0.931 - 0.0` style sums trimmed. */
 function roundForDisplay(n: number): number {

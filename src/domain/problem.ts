@@ -17,6 +17,7 @@ export type ErrorCode =
   | "gate_failed"
   | "idempotency_conflict"
   | "digest_mismatch"
+  | "signature_invalid"
   | "payload_too_large"
   | "unsupported_media_type"
   | "range_not_satisfiable"
@@ -39,6 +40,7 @@ const STATUS: Record<ErrorCode, number> = {
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
   digest_mismatch: 422,
+  signature_invalid: 422,
   internal: 500,
   unavailable: 503,
 };

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { pickFromSplit, SplitShown, type SplitEntry } from "./alias";
 import { File, type ManifestEntry } from "./manifest";
+import { SignatureRef } from "./signature";
 import { versionUri } from "./uri";
 
 /** A version an alias can resolve to, with what a serving node needs to fetch it. */
@@ -9,6 +10,8 @@ export interface ResolveTarget {
   version: number;
   digest: string | null;
   files: ManifestEntry[];
+  /** The version's signatures: what a node fetches and checks itself before it serves the version. */
+  signatures: SignatureRef[];
 }
 
 /**
@@ -39,6 +42,9 @@ export const Resolution = z
     files: z.array(File),
     uri: z.string(),
     split: SplitShown,
+    signatures: z
+      .array(SignatureRef)
+      .describe("The version's signatures (fetch each at .../versions/{version}/signatures/{id} and verify it)"),
   })
   .meta({ id: "Resolution" });
 
@@ -77,5 +83,6 @@ function resolutionAt(state: ResolveState, version: number): Resolution {
     files: target.files,
     uri: versionUri(state.model, version),
     split: state.split,
+    signatures: target.signatures,
   };
 }

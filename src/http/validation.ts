@@ -66,28 +66,41 @@ export async function readJsonBody(request: Request): Promise<unknown> {
 
 /** A request body as UTF-8 text, read up to `limit` bytes (413 past it; 400 when not UTF-8). */
 export async function readCapped(request: Request, limit: number): Promise<string> {
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
-  let size = 0;
-  let text = "";
+  const bytes = await readCappedBytes(request, limit, "JSON bodies");
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw new ProblemError("payload_too_large", `JSON bodies are limited to ${limit} bytes`);
-      }
-      text += decoder.decode(value, { stream: true });
-    }
-    return text + decoder.decode();
-  } catch (err) {
-    if (err instanceof ProblemError) throw err;
-    if (err instanceof TypeError) {
-      throw validationFailed("Request body is not valid UTF-8", [{ path: "", message: "invalid UTF-8" }]);
-    }
-    throw err;
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw validationFailed("Request body is not valid UTF-8", [{ path: "", message: "invalid UTF-8" }]);
   }
+}
+
+/**
+ * A request body's bytes, read up to `limit` (413 past it, however long it said it was:
+ * a Content-Length that lies is caught by the count, one that tells the truth before a byte is read).
+ */
+export async function readCappedBytes(request: Request, limit: number, what: string): Promise<Uint8Array> {
+  const tooLarge = () => new ProblemError("payload_too_large", `${what} are limited to ${limit} bytes`);
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) throw tooLarge();
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
 }

@@ -2,6 +2,7 @@
 import { isReserved, rollbackTarget, sameValue, valueVersions, type AliasValue } from "../domain/alias";
 import { ungranted } from "../domain/glob";
 import type { ResolveState } from "../domain/resolution";
+import { signatureRef } from "../domain/signature";
 import { stagesTouched } from "../domain/stage";
 import type { Stage, VersionHead, VersionRecord } from "../domain/version";
 import { aliasBody, type AliasAction, type AliasBody } from "./alias-table";
@@ -158,7 +159,12 @@ export function setStage(
  * version), `v<n>`, or, for a stage name, the highest version in that stage.
  */
 export function resolveNow(r: Rooms, model: string, alias: string): Outcome<ResolveState> {
-  const target = (v: VersionRecord) => ({ version: v.version, digest: v.digest, files: v.files });
+  const target = (v: VersionRecord) => ({
+    version: v.version,
+    digest: v.digest,
+    files: v.files,
+    signatures: r.signatures.ofVersion(v.version).map(signatureRef),
+  });
   const set = r.aliases.get(alias);
   if (set) {
     const versions = valueVersions(set.value).map((n) => r.versions.get(n));

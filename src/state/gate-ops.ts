@@ -146,5 +146,7 @@ function facts(r: Rooms, head: VersionHead, target: string, policy: GatePolicy):
     created_by: head.created_by,
     approvers: r.gates.approvals(head.version, target).map((a) => a.approver),
     heldFrom,
+    // Read in the promotion's own transaction: a key deleted a moment ago no longer vouches here.
+    signatures: policy.signatures ? r.signatures.ofVersion(head.version) : [],
   };
 }

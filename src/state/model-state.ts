@@ -43,9 +43,10 @@ import type { Approval, GateBody } from "./gate-table";
 import * as guardOps from "./guard-ops";
 import * as lineageOps from "./lineage-ops";
 import * as modelOps from "./model-ops";
-import { written, type Outcome, type Written } from "./outcome";
+import { fail, written, type Outcome, type Written } from "./outcome";
 import { openRooms } from "./open-rooms";
 import * as retentionOps from "./retention-ops";
+import * as signatureOps from "./signature-ops";
 import type { OwnRetention } from "./retention-table";
 import { versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
 import { MODEL_STATE_SCHEMA } from "./sql-schema";
@@ -345,6 +346,42 @@ export class ModelState extends DurableObject<Env> {
   async listApprovals(input: { model: string; version: number }): Promise<Outcome<Approval[]>> {
     if (!this.rooms.versions.head(input.version)) return versionNotFound(input);
     return { ok: true, value: this.rooms.gates.approvals(input.version) };
+  }
+
+  // ---- signatures --------------------------------------------------------------------------
+
+  /**
+   * What a signature of `version` is checked against: its files, once it is ready (404 when
+   * there is no such version, 409 `version_not_ready` before). A ready version's files never
+   * change, so a verdict reached on them holds when the signature is recorded.
+   */
+  async signingSubject(input: { model: string; version: number }): Promise<Outcome<ManifestEntry[]>> {
+    const head = this.rooms.versions.head(input.version);
+    if (!head) return versionNotFound(input);
+    if (head.status !== "ready")
+      return fail(
+        "version_not_ready",
+        `Version ${input.version} is ${head.status}: only a ready version's files are signed`,
+      );
+    return { ok: true, value: this.rooms.versions.files(input.version) };
+  }
+
+  async addSignature(input: signatureOps.AddSignatureInput): Promise<Written<signatureOps.AddedSignature>> {
+    return this.commit(() => signatureOps.addSignature(this.rooms, input));
+  }
+
+  async deleteSignature(input: Actor & { version: number; id: string }): Promise<Written<null>> {
+    return this.commit(() => signatureOps.deleteSignature(this.rooms, input));
+  }
+
+  /** A signing key was deleted: it vouches for no signature of this model from now on (src/signatures/revocation.ts). */
+  async revokeSigningKey(input: { model: string; keyId: string; at: string }): Promise<Written<{ struck: number }>> {
+    return this.commit(() => signatureOps.revokeKey(this.rooms, input));
+  }
+
+  /** Whether a signature here is this bundle, whatever D1 shows yet (the bundle collector asks). */
+  async holdsSignatureBundle(bundleSha256: string): Promise<boolean> {
+    return this.rooms.signatures.holdsBundle(bundleSha256);
   }
 
   // ---- guards and signals ----------------------------------------------------------------

@@ -14,6 +14,7 @@ import {
   modelRetention,
   models,
   openUploads,
+  signatures,
   versionDatasets,
   versionFiles,
   versionParents,
@@ -24,6 +25,7 @@ import type { ManifestEntry } from "../domain/manifest";
 import type { ModelRecord } from "../domain/model";
 import { commitOf } from "../domain/reference";
 import type { RetentionPolicy } from "../domain/retention";
+import type { SignatureFacts } from "../domain/signature";
 import type { VersionHead } from "../domain/version";
 import type { AliasBody } from "./alias-table";
 
@@ -42,6 +44,9 @@ export type OutboxItem =
   | { kind: "alias_deleted"; payload: { model: string; alias: string; generation: number } }
   | { kind: "retention"; payload: { model: string; policy: RetentionPolicy; updated_at: string } }
   | { kind: "retention_deleted"; payload: { model: string } }
+  /** A version's signature, new or with its vouchers changed (a key deleted, one more vouching). */
+  | { kind: "signature"; payload: { model: string; signature: SignatureFacts } }
+  | { kind: "signature_deleted"; payload: { id: string } }
   | { kind: "audit"; payload: AuditEvent };
 
 type Statement = BatchItem<"sqlite">;
@@ -122,6 +127,7 @@ function deletedVersionStatements(
 ): Statement[] {
   return [
     db.delete(versionFiles).where(and(eq(versionFiles.model, model), eq(versionFiles.version, version))),
+    db.delete(signatures).where(and(eq(signatures.model, model), eq(signatures.version, version))),
     // Its parent edges stay: the graph keeps its shape through a deleted version (shown as
     // `deleted`), so deleting a fine-tune does not cut its distilled child off the base.
     db.delete(versionDatasets).where(and(eq(versionDatasets.model, model), eq(versionDatasets.version, version))),
@@ -137,12 +143,35 @@ function deletedModelStatements(db: DrizzleD1Database, model: string): Statement
   return [
     db.delete(versionDatasets).where(eq(versionDatasets.model, model)),
     db.delete(versionFiles).where(eq(versionFiles.model, model)),
+    db.delete(signatures).where(eq(signatures.model, model)),
     db.delete(openUploads).where(eq(openUploads.model, model)),
     db.delete(versions).where(eq(versions.model, model)),
     db.delete(aliases).where(eq(aliases.model, model)),
     db.delete(modelRetention).where(eq(modelRetention.model, model)),
     db.delete(models).where(eq(models.name, model)),
   ];
+}
+
+/**
+ * A signature's row. Only its vouchers and `verified_at` ever change, and a projection of an
+ * older snapshot after a newer one is impossible: the outbox drains in commit order.
+ */
+function signatureStatement(db: DrizzleD1Database, model: string, s: SignatureFacts): Statement {
+  const trustedBy = JSON.stringify(s.vouchers.map((v) => v.id));
+  return db
+    .insert(signatures)
+    .values({
+      id: s.id,
+      model,
+      version: s.version,
+      signer: JSON.stringify(s.signer),
+      trustedBy,
+      bundleSha256: s.bundle_sha256,
+      verifiedAt: s.verified_at,
+      createdAt: s.created_at,
+      createdBy: s.created_by,
+    })
+    .onConflictDoUpdate({ target: signatures.id, set: { trustedBy, verifiedAt: s.verified_at } });
 }
 
 function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
@@ -264,6 +293,10 @@ function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
     }
     case "retention_deleted":
       return [db.delete(modelRetention).where(eq(modelRetention.model, item.payload.model))];
+    case "signature":
+      return [signatureStatement(db, item.payload.model, item.payload.signature)];
+    case "signature_deleted":
+      return [db.delete(signatures).where(eq(signatures.id, item.payload.id))];
     case "audit":
       return [auditInsert(db, item.payload)];
   }

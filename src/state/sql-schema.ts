@@ -13,6 +13,7 @@ import { MODEL_SCHEMA } from "./model-table";
 import { OUTBOX_SCHEMA } from "./outbox";
 import { RELAY_SCHEMA } from "./relay-table";
 import { RETENTION_SCHEMA } from "./retention-table";
+import { SIGNATURE_SCHEMA } from "./signature-table";
 import { UPLOAD_SCHEMA } from "./upload-table";
 import { VERSION_SCHEMA } from "./version-table";
 
@@ -26,6 +27,7 @@ export const MODEL_STATE_SCHEMA = [
   ...GUARD_SCHEMA,
   ...RETENTION_SCHEMA,
   ...DOWNSTREAM_SCHEMA,
+  ...SIGNATURE_SCHEMA,
   ...RELAY_SCHEMA,
   ...OUTBOX_SCHEMA,
   ...DOWNLOAD_SCHEMA,

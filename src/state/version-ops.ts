@@ -113,6 +113,7 @@ export function deleteVersion(
   r.uploads.deleteOfVersion(input.version);
   r.versions.delete(input.version);
   r.gates.forgetVersion(input.version);
+  r.signatures.forgetVersion(input.version);
   r.outbox.enqueue({ kind: "version_deleted", payload: { model: input.model, version: input.version } });
   appendAudit(r, input, {
     action: "version.delete",

@@ -213,6 +213,15 @@ export class VersionTable {
     this.sql.exec("DELETE FROM versions WHERE version = ?", version);
   }
 
+  /** The highest ready version's number, without reading its files. */
+  highestReadyVersion(): number | null {
+    return (
+      this.sql
+        .exec<{ version: number }>("SELECT version FROM versions WHERE status = 'ready' ORDER BY version DESC LIMIT 1")
+        .toArray()[0]?.version ?? null
+    );
+  }
+
   highestReady(): VersionRecord | null {
     return this.withFiles(
       parse(

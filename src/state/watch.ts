@@ -50,6 +50,7 @@ export type WatchMessage =
       files: null;
       uri: null;
       split: null;
+      signatures: null;
     };
 
 /** Close code for a socket whose token has expired or was revoked. */
@@ -170,6 +171,7 @@ export class Watch implements FanOutPort {
       files: null,
       uri: null,
       split: null,
+      signatures: null,
     };
   }
 }

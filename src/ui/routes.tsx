@@ -195,6 +195,15 @@ export function registerUi(app: Hono<AppEnv>): void {
         return { alias: a.alias, history: history.items, guard };
       }),
     );
+    const signed: ModelView["signed"] = {};
+    for (const s of await api.signatures.ofVersions(
+      name,
+      versions.items.map((v) => v.version),
+    )) {
+      const entry = (signed[s.version] ??= { signatures: 0, trusted: 0 });
+      entry.signatures += 1;
+      if (s.trusted_by.length > 0) entry.trusted += 1;
+    }
     const history: Record<string, HistoryEntry[]> = Object.fromEntries(perAlias.map((p) => [p.alias, p.history]));
     const guards = perAlias.flatMap((p) => (p.guard ? [p.guard] : []));
     const names = metricNames(versions.items);
@@ -206,6 +215,7 @@ export function registerUi(app: Hono<AppEnv>): void {
       aliases,
       history,
       versions: versions.items,
+      signed,
       gates,
       guards,
       metrics,
@@ -228,12 +238,14 @@ export function registerUi(app: Hono<AppEnv>): void {
   ): Promise<Response> {
     const name = param(c, "model");
     const number = versionNumber(param(c, "version"));
-    const [version, lineage, approvals, gates] = await Promise.all([
+    const [version, lineage, approvals, gates, signatures] = await Promise.all([
       api.versions.get(name, number),
       api.lineage.graph(name, number),
       api.approvals.list(name, number),
       api.gates.list(name),
+      api.signatures.list(name, number),
     ]);
+    const keyNames = signatures.some((s) => s.trusted_by.length > 0) ? await signingKeyNames(api) : {};
     const results: { target: string; result: GateResult }[] = [];
     for (const g of gates) results.push({ target: g.target, result: await api.gates.check(name, g.target, number) });
     let card: VersionView["card"] = null;
@@ -255,6 +267,8 @@ export function registerUi(app: Hono<AppEnv>): void {
       version,
       lineage,
       approvals,
+      signatures,
+      keyNames,
       gates: results,
       card,
       notice,
@@ -283,6 +297,21 @@ export function registerUi(app: Hono<AppEnv>): void {
           "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(base)}`,
           ...(download.size !== null && { "content-length": String(download.size) }),
           ...(download.sha256 && { "x-mreg-sha256": download.sha256 }),
+          "x-content-type-options": "nosniff",
+        },
+      });
+    }),
+  );
+
+  // A signature's bundle through the session, as `model.sig` (the API's route wants a bearer header).
+  app.get(
+    "/m/:model/v/:version/signatures/:id",
+    page(async (c, { api }) => {
+      const bundle = await api.signatures.bundle(param(c, "model"), versionNumber(param(c, "version")), param(c, "id"));
+      return new Response(bundle, {
+        headers: {
+          "content-type": "application/vnd.dev.sigstore.bundle.v0.3+json",
+          "content-disposition": "attachment; filename=model.sig",
           "x-content-type-options": "nosniff",
         },
       });
@@ -637,4 +666,16 @@ function errorPage(c: Ctx, status: number, message: string, page: PageContext | 
     </Layout>,
     httpStatus(status),
   );
+}
+
+/** Every registered signing key's name by id (a registry holds tens of keys: a few pages at most). */
+async function signingKeyNames(api: MregClient): Promise<Record<string, string>> {
+  const names: Record<string, string> = {};
+  let cursor: string | undefined;
+  do {
+    const page = await api.signingKeys.list({ limit: 200, ...(cursor && { cursor }) });
+    for (const k of page.items) names[k.id] = k.name;
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return names;
 }

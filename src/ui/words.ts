@@ -6,6 +6,7 @@
  */
 import type { AppliedGatePolicy, AuditEvent, GatePolicy, Guard } from "../client/types";
 import { bytes } from "../domain/bytes-text";
+import { signerLabel, type Signer } from "../domain/signature";
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -118,6 +119,22 @@ export function changeText(e: AuditEvent): string {
       }
       break;
     }
+    case "signature.add":
+    case "signature.delete": {
+      const s = e.action === "signature.add" ? e.to : e.from;
+      if (!isObj(s)) break;
+      const trusted = Array.isArray(s.trusted_by) ? s.trusted_by.length : 0;
+      const signer = isObj(s.signer) ? signerLabel(s.signer as unknown as Signer) : "?";
+      if (e.action === "signature.delete") return `${version} signature by ${signer} removed`;
+      const trust = trusted === 0 ? "untrusted" : `trusted by ${trusted} key${trusted === 1 ? "" : "s"}`;
+      return `${version} ${detail.refreshed === true ? "signature by" : "signed by"} ${signer}: ${trust}`;
+    }
+    case "signing_key.create":
+    case "signing_key.delete": {
+      const k = e.action === "signing_key.create" ? e.to : e.from;
+      if (!isObj(k)) break;
+      return `signing ${str(k.kind) === "ca" ? "CA" : (str(k.kind) ?? "key")} ${str(k.name) ?? "?"} ${e.action === "signing_key.create" ? "registered" : "deleted"}`;
+    }
     case "upload.open":
       if (isObj(e.to)) return `${version} upload of ${str(e.to.path) ?? "?"} (${bytes(num(e.to.size) ?? 0)}) opened`;
       break;
@@ -170,6 +187,12 @@ export function policyRules(policy: GatePolicy | AppliedGatePolicy): string[] {
   if (policy.approvals)
     rules.push(`${policy.approvals} approval${policy.approvals === 1 ? "" : "s"} by someone other than its creator`);
   if (policy.from) rules.push(`held ${policy.from} first`);
+  if (policy.signatures) {
+    const min = policy.signatures.min ?? 1;
+    rules.push(
+      `signed by ${min === 1 ? "a signer" : `${min} distinct signers`} that ${policy.signatures.keys.join(" or ")} vouches for`,
+    );
+  }
   return rules;
 }
 

@@ -57,6 +57,67 @@ function outcome(f: () => unknown): string {
 }
 const judge = (value: unknown) => outcome(() => validResolution(value, asked, "resolve fraud@prod"));
 
+describe("a Resolution's signatures as the client accepts them", () => {
+  const signer = fc.oneof(
+    fc.record({ kind: fc.constant("key"), fingerprint: hex.map((h) => `sha256:${h}`) }),
+    fc.record({
+      kind: fc.constant("sigstore"),
+      fingerprint: fc.constant(null),
+      subject: fc.string(),
+      issuer: fc.string(),
+    }),
+  );
+  const ref = fc.record({
+    id: fc.stringMatching(/^sig_[0-9A-Z]{26}$/),
+    signer,
+    trusted_by: fc.array(fc.stringMatching(/^sk_[0-9A-Z]{26}$/), { maxLength: 3 }),
+  });
+
+  it("takes well-formed lists, and reads a registry's answer without any as none", () => {
+    fc.assert(
+      fc.property(fc.array(ref, { maxLength: 4 }), (signatures) => {
+        expect(judge(resolution(1, [], { signatures }))).toBe("ok");
+      }),
+    );
+    const old = resolution(1);
+    expect(validResolution(old, asked, "resolve").signatures).toEqual([]);
+  });
+
+  it("refuses what a node could not act on: no list, no id, an unknown kind, key ids that are no strings", () => {
+    const good = { id: "sig_01J00000000000000000000000", signer: { kind: "key", fingerprint: null }, trusted_by: [] };
+    for (const signatures of [
+      {},
+      "sig",
+      [{ ...good, id: "" }],
+      [{ ...good, id: 7 }],
+      [{ ...good, signer: { kind: "pgp" } }],
+      [{ ...good, signer: null }],
+      [{ ...good, trusted_by: [1] }],
+      [{ ...good, trusted_by: "sk_1" }],
+    ]) {
+      expect(judge(resolution(1, [], { signatures })), JSON.stringify(signatures)).toBe("invalid_response");
+    }
+  });
+
+  it("must be null in a watch message whose alias resolves to nothing", () => {
+    const gone = {
+      event: "delete",
+      model: "fraud",
+      alias: "prod",
+      version: null,
+      generation: 9,
+      digest: null,
+      files: null,
+      uri: null,
+      split: null,
+    };
+    const watched = { model: "fraud", alias: "prod" };
+    expect(outcome(() => validWatchEvent({ ...gone, signatures: null }, watched, "watch"))).toBe("ok");
+    expect(outcome(() => validWatchEvent(gone, watched, "watch"))).toBe("ok");
+    expect(outcome(() => validWatchEvent({ ...gone, signatures: [] }, watched, "watch"))).toBe("invalid_response");
+  });
+});
+
 describe("a Resolution as the client accepts it", () => {
   it("takes every well-formed one as it is, extra members included", () => {
     fc.assert(

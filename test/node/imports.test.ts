@@ -50,7 +50,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["models"],
   ["aliases", "gates", "retention"],
   ["artifacts"],
-  ["lineage"],
+  ["lineage", "signing"],
   ["resolve", "guards"],
   // What every bridge shares: from a request's credentials to a principal, in the bridge's own words.
   ["bridges"],

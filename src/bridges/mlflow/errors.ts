@@ -106,6 +106,7 @@ function fromProblem(err: ProblemError): MlflowError {
     case "payload_too_large":
     case "unsupported_media_type":
     case "digest_mismatch":
+    case "signature_invalid":
       return invalid(err.detail);
     case "unavailable":
       return new MlflowError("TEMPORARILY_UNAVAILABLE", err.detail, err.headers);

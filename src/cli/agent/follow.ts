@@ -58,6 +58,7 @@ const asEvent = (r: Resolution): WatchEvent => ({
   files: r.files,
   uri: r.uri,
   split: r.split,
+  signatures: r.signatures,
 });
 
 /** Sleeps until `ms` pass, `wake()` is called, or `signal` aborts. */

@@ -30,6 +30,8 @@ export interface ModelView {
   aliases: Alias[];
   history: Record<string, HistoryEntry[]>;
   versions: Version[];
+  /** Per version shown: how many signatures it has, and how many of them a registered key vouches for. */
+  signed: Record<number, { signatures: number; trusted: number }>;
   gates: Gate[];
   guards: Guard[];
   /** The metrics plotted across versions (`?metric=`, repeated), or all there are. */
@@ -37,6 +39,22 @@ export interface ModelView {
   notice: PageNotice | null;
   /** The edit form as last sent, when its save was refused (so nothing typed is lost). */
   edit?: { description: string; tags: string };
+}
+
+/** Whether a version is signed: "trusted" when a registered key vouches for a signature of it. */
+function SignedCell({ signed }: { signed: { signatures: number; trusted: number } | undefined }) {
+  if (!signed || signed.signatures === 0)
+    return (
+      <td class="muted" data-signed="none">
+        —
+      </td>
+    );
+  const count = `${signed.signatures} signature${signed.signatures === 1 ? "" : "s"}`;
+  return signed.trusted > 0 ? (
+    <td class="ok" data-signed="trusted">{`✓ trusted (${count})`}</td>
+  ) : (
+    <td class="warn" data-signed="untrusted">{`untrusted (${count})`}</td>
+  );
 }
 
 /** The versions an alias held before its current value, newest first: where a rollback may go. */
@@ -289,6 +307,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
             <th>Status</th>
             {stages && <th>Stage</th>}
             <th>Aliases</th>
+            <th>Signed</th>
             <th>Metrics</th>
             <th>Downloads</th>
             <th>Created</th>
@@ -307,6 +326,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
                   <span class="badge alias">{a}</span>
                 ))}
               </td>
+              <SignedCell signed={view.signed[v.version]} />
               <td>
                 <MetricList metrics={v.metrics} />
               </td>

@@ -1,9 +1,11 @@
 /**
- * The Version page: files, lineage graph, params, metrics, tags, approvals, the dry-run gate
- * result for every gated target, and a `README.md` rendered as the model card (up to a size cap).
+ * The Version page: files, signatures (who signed, which registered key vouches, when it was
+ * verified), lineage graph, params, metrics, tags, approvals, the dry-run gate result for every
+ * gated target, and a `README.md` rendered as the model card (up to a size cap).
  */
 import { hasScope } from "../../auth/principal";
-import type { Approval, GateResult, LineageGraph, LineageNode, Version } from "../../client/types";
+import type { Approval, GateResult, LineageGraph, LineageNode, Signature, Version } from "../../client/types";
+import { signerLabel } from "../../domain/signature";
 import {
   bytes,
   Csrf,
@@ -29,6 +31,9 @@ export interface VersionView {
   version: Version;
   lineage: LineageGraph;
   approvals: Approval[];
+  signatures: Signature[];
+  /** The registered signing keys' names by id (a key deleted since vouches for nothing, so is never asked for). */
+  keyNames: Record<string, string>;
   gates: { target: string; result: GateResult }[];
   /** The version's README.md: its text, or null when it is over MAX_CARD_BYTES. */
   card: { path: string; size: number; source: string | null } | null;
@@ -79,6 +84,57 @@ function EditVersion({ page, view }: { page: PageContext; view: VersionView }) {
         </p>
       </form>
     </details>
+  );
+}
+
+function Signatures({ view }: { view: VersionView }) {
+  const v = view.version;
+  if (view.signatures.length === 0)
+    return (
+      <p class="muted">
+        {v.status === "ready"
+          ? "Not signed. Sign it with `mreg sign` or upload a model.sig (docs/signing.md)."
+          : "Signatures come once the version is ready."}
+      </p>
+    );
+  return (
+    <table aria-label="Signatures">
+      <thead>
+        <tr>
+          <th>Signer</th>
+          <th>Trusted by</th>
+          <th>Verified</th>
+          <th>Bundle</th>
+        </tr>
+      </thead>
+      <tbody>
+        {view.signatures.map((s) => (
+          <tr data-signature={s.id} data-trusted={String(s.trusted_by.length > 0)}>
+            <td>
+              <span class="badge">{s.signer.kind}</span> <span class="mono">{signerLabel(s.signer)}</span>
+            </td>
+            <td>
+              {s.trusted_by.length === 0 ? (
+                <span class="warn">no registered key: valid, untrusted</span>
+              ) : (
+                s.trusted_by.map((id) => <span class="badge ok">{view.keyNames[id] ?? id}</span>)
+              )}
+            </td>
+            <td>
+              <Time at={s.verified_at} /> <span class="muted">(uploaded by </span>
+              <span class="mono">{s.created_by}</span>
+              <span class="muted">)</span>
+            </td>
+            <td>
+              <a href={`${versionHref(v.model, v.version)}/signatures/${s.id}`} download="model.sig">
+                model.sig
+              </a>{" "}
+              <Sha value={s.bundle_sha256} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
@@ -206,6 +262,9 @@ export function VersionPage({ page, view }: { page: PageContext; view: VersionVi
           </tbody>
         </table>
       )}
+
+      <h2>Signatures</h2>
+      <Signatures view={view} />
 
       {view.card !== null && (
         <>
