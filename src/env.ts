@@ -139,7 +139,7 @@ const ConfigSchema = z.object({
   /**
    * The Sigstore trusted root keyless signatures are verified against (JSON, as
    * `sigstore-public-good-trusted-root.json`); unset: keyless bundles are refused. Read once per
-   * isolate by src/signatures/trust.ts; a value that is not a trusted root fails those uploads (503).
+   * isolate by src/signing/trust.ts; a value that is not a trusted root fails those uploads (503).
    */
   SIGSTORE_TRUSTED_ROOT: optionalString,
   /** Cloudflare Access: the team domain (`https://<team>.cloudflareaccess.com`), the tokens' issuer. Unset: Access is off. */

@@ -7,6 +7,8 @@ import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { MregClient, MregError, Sha256, bytesSource, paginate, sha256OfStream, type ByteSource } from "../src/client";
 import { hsToken } from "./helpers";
+import { bundleText, signingKeyPem } from "./oms-fixtures";
+import { fixtureVersion } from "./signing-helpers";
 
 const MiB = 1024 * 1024;
 const appFetch = (input: string | URL | Request, init?: RequestInit) => exports.default.fetch(new Request(input, init));
@@ -193,6 +195,38 @@ describe("client in a Worker", () => {
         h.update(bytes.subarray(at, Math.min(size, at + step)));
       expect(h.digestHex()).toBe(await hex(bytes));
     }
+  });
+});
+
+describe("client: signing keys and signatures", () => {
+  it("registers a key, uploads, lists and fetches a bundle byte for byte, and deletes; refusals are MregErrors", async () => {
+    const mreg = await client();
+    await mreg.models.create({ name: "client-sig" });
+    const version = await fixtureVersion("client-sig", "v1.0.1-elliptic-key");
+    const key = await mreg.signingKeys.create({ name: "client-key", public_key: signingKeyPem });
+    expect(key).toMatchObject({ name: "client-key", kind: "key", identity: null });
+    expect((await mreg.signingKeys.list({ limit: 200 })).items.map((k) => k.id)).toContain(key.id);
+
+    const text = `${bundleText("v1.0.1-elliptic-key")}\n`;
+    const signature = await mreg.signatures.add("client-sig", version, text);
+    expect(signature.trusted_by).toEqual([key.id]);
+    expect(await mreg.signatures.add("client-sig", version, text)).toEqual(signature);
+    expect(await mreg.signatures.list("client-sig", version)).toEqual([signature]);
+    expect(await mreg.signatures.ofVersions("client-sig", [version, version + 1])).toEqual([{ ...signature, version }]);
+    expect(await mreg.signatures.ofVersions("client-sig", [])).toEqual([]);
+    expect(await mreg.signatures.bundle("client-sig", version, signature.id)).toBe(text);
+
+    // A version whose signme-1 differs by one byte from what the bundle signs.
+    const changed = await fixtureVersion("client-sig", "v1.0.1-elliptic-key", true);
+    const invalid = await mreg.signatures.add("client-sig", changed, text).catch((e) => e);
+    expect(invalid).toBeInstanceOf(MregError);
+    expect(invalid).toMatchObject({ status: 422, code: "signature_invalid" });
+    expect(invalid.detail).toMatch(/^files: .*signme-1/);
+    await mreg.signatures.delete("client-sig", version, signature.id);
+    expect(await mreg.signatures.list("client-sig", version)).toEqual([]);
+    await mreg.signingKeys.delete(key.id);
+    const gone = await mreg.signingKeys.delete(key.id).catch((e) => e);
+    expect(gone).toMatchObject({ status: 404, code: "not_found" });
   });
 });
 

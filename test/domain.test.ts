@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { globMatch, globPattern, globWithin, splitGlob } from "../src/domain/glob";
 import { sortableId } from "../src/domain/ids";
 import { ModelName } from "../src/domain/names";
+import { resolutionFor, type ResolveState } from "../src/domain/resolution";
 import { applyVersionPatch, type VersionRecord } from "../src/domain/version";
 import { hasScope, visibilityOf } from "../src/auth/principal";
 import { principalFromClaims } from "../src/auth/verify";
@@ -160,5 +161,22 @@ describe("principals", () => {
   });
   it("refuses tokens without a sub", () => {
     expect(() => principalFromClaims({ scope: "read" })).toThrow();
+  });
+});
+
+describe("resolutionFor", () => {
+  it("lists no signatures for a state cached by a registry from before signatures (the colo keeps one up to a day)", () => {
+    // A ResolveState as the Cache API holds it, JSON written before targets had `signatures`.
+    const cached = JSON.parse(
+      JSON.stringify({
+        model: "m",
+        alias: "prod",
+        generation: 3,
+        etag: "3",
+        split: null,
+        targets: [{ version: 2, digest: "sha256:00", files: [] }],
+      }),
+    ) as ResolveState;
+    expect(resolutionFor(cached, undefined)).toMatchObject({ version: 2, signatures: [] });
   });
 });

@@ -166,6 +166,48 @@ describe("Resolutions and watch messages", () => {
     socket.close();
   });
 
+  it("change the ETag when a signature or its trust changes, so a node revalidating is never told 304", async () => {
+    const model = "res-etag";
+    await createModel(model);
+    const key = await registerKey({ name: "etag-key", public_key: signingKeyPem });
+    const v = await fixtureVersion(model, folder);
+    await promote(model, "prod", v);
+    const names = [`/v1/models/${model}/aliases/prod`, `/v1/models/${model}/aliases/v${v}`];
+    const revalidate = async (path: string, etag: string) => {
+      const res = await call("GET", path, { headers: { "if-none-match": etag } });
+      const text = await res.text();
+      return { status: res.status, etag: res.headers.get("etag")!, body: text ? JSON.parse(text) : null };
+    };
+    const etags = await Promise.all(names.map(async (path) => (await json("GET", path)).headers.get("etag")!));
+    // Unsigned, an alias's ETag is its generation.
+    expect(etags[0]).toBe(`"${(await json("GET", names[0]!)).body.generation}"`);
+    for (const [i, path] of names.entries()) expect((await revalidate(path, etags[i]!)).status).toBe(304);
+
+    const made = await uploadSignature(model, v, bundleText(folder));
+    const steps: [string, () => Promise<unknown>, string[]][] = [
+      ["signed", async () => made, [key.id]],
+      ["key deleted", () => deleteKey(key.id), []],
+    ];
+    for (const [step, act, trusted] of steps) {
+      await act();
+      for (const [i, path] of names.entries()) {
+        const fresh = await revalidate(path, etags[i]!);
+        expect(fresh.status, `${step}: ${path}`).toBe(200);
+        expect(fresh.body.signatures, `${step}: ${path}`).toEqual([
+          { id: made.body.id, signer: made.body.signer, trusted_by: trusted },
+        ]);
+        expect((await revalidate(path, fresh.etag)).status, `${step}: ${path}`).toBe(304);
+        etags[i] = fresh.etag;
+      }
+    }
+    expect((await call("DELETE", `/v1/models/${model}/versions/${v}/signatures/${made.body.id}`)).status).toBe(204);
+    for (const [i, path] of names.entries()) {
+      const fresh = await revalidate(path, etags[i]!);
+      expect(fresh.status, `deleted: ${path}`).toBe(200);
+      expect(fresh.body.signatures).toEqual([]);
+    }
+  });
+
   it("tell no watcher of another version about a signature", async () => {
     const model = "res-other";
     await createModel(model);

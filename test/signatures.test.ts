@@ -1,5 +1,5 @@
 /**
- * Signatures on versions (API.md "Signatures: verify before serve"): the reference
+ * Signatures on versions (docs/signing.md): the reference
  * implementation's six signed models uploaded to versions holding exactly their files, each
  * trusted with its key, CA or identity and valid but untrusted with another; refused after one
  * byte of `signme-1` changes; the bundle answered byte for byte; the refusals (pending version,
@@ -16,8 +16,10 @@ import {
   caCertificatePem,
   signingKeyPem,
   trustedRootJson,
+  versionFiles,
   type Folder,
 } from "./oms-fixtures";
+import { generateP256, keyBundle, statementPayload } from "./oms-make";
 import {
   BUNDLE_TYPE,
   deleteKey,
@@ -190,6 +192,68 @@ describe("what an upload must be", () => {
     });
     expect(asJson.status).toBe(201);
     expect((await json("GET", `/v1/models/sig-limits/versions/${version}/signatures`)).body.items).toHaveLength(1);
+  });
+
+  it("passes every check the contract lists, or is refused naming the one it fails, storing nothing", async () => {
+    const model = "sig-checks";
+    await createModel(model);
+    const version = await fixtureVersion(model, folder);
+    const held = [...(await versionFiles(folder))].map(([name, sha256]) => ({ name, sha256 }));
+    const keyPair = await generateP256();
+    const other = await generateP256();
+    const flip = (hex: string) => `${hex[0] === "0" ? "1" : "0"}${hex.slice(1)}`;
+    const bundleOver = async (
+      resources: { name: string; sha256: string }[],
+      edit?: Parameters<typeof statementPayload>[1],
+    ) => keyBundle(await statementPayload(resources, edit), keyPair, { pem: true });
+    const cases: [string, () => Promise<string>, string][] = [
+      ["a file missing", () => bundleOver(held.slice(0, 1)), "files"],
+      ["a file extra", () => bundleOver([...held, { name: "signme-3", sha256: held[0]!.sha256 }]), "files"],
+      ["a file's digest", () => bundleOver([held[0]!, { ...held[1]!, sha256: flip(held[1]!.sha256) }]), "files"],
+      ["a file renamed", () => bundleOver([held[0]!, { ...held[1]!, name: "signme-2.bin" }]), "files"],
+      [
+        "the subject digest",
+        () => bundleOver(held, (st) => (st.subject[0].digest.sha256 = flip(st.subject[0].digest.sha256))),
+        "statement",
+      ],
+      ["the predicate type", () => bundleOver(held, (st) => (st.predicateType += "x")), "statement"],
+      [
+        "the serialization",
+        () => bundleOver(held, (st) => (st.predicate.serialization.method = "shards")),
+        "statement",
+      ],
+      [
+        "the envelope's signature (another key's)",
+        async () => {
+          const bundle = JSON.parse(await bundleOver(held));
+          const wrong = JSON.parse(await keyBundle(await statementPayload(held), other, { pem: true }));
+          bundle.dsseEnvelope.signatures = wrong.dsseEnvelope.signatures;
+          return JSON.stringify(bundle);
+        },
+        "signature",
+      ],
+      [
+        "the payload type",
+        async () => {
+          const bundle = JSON.parse(await bundleOver(held));
+          bundle.dsseEnvelope.payloadType = "application/json";
+          return JSON.stringify(bundle);
+        },
+        "envelope",
+      ],
+    ];
+    for (const [what, make, check] of cases) {
+      const res = await uploadSignature(model, version, await make());
+      expect(res.status, what).toBe(422);
+      expect(res.body, what).toMatchObject({ code: "signature_invalid", check });
+      expect(res.body.detail, what).toMatch(new RegExp(`^${check}: .+`));
+    }
+    expect((await json("GET", `/v1/models/${model}/versions/${version}/signatures`)).body.items).toEqual([]);
+    expect(await auditActions(model, "signature.add")).toEqual([]);
+    // The same key over exactly the version's files: valid (untrusted: its key is registered nowhere).
+    const good = await uploadSignature(model, version, await bundleOver(held));
+    expect(good.status).toBe(201);
+    expect(good.body.trusted_by).toEqual([]);
   });
 
   it("is stored byte for byte: the same statement sent with other whitespace is another bundle", async () => {

@@ -1,5 +1,5 @@
 /**
- * Signing keys (API.md "Signatures": `POST/GET/DELETE /v1/signing-keys`): registering a public
+ * Signing keys (docs/signing.md: `POST/GET/DELETE /v1/signing-keys`): registering a public
  * key, a CA certificate or a Sigstore identity, the fingerprints, the refusals (a bad PEM,
  * not exactly one kind, a clash), who may manage them, and the audit events.
  */
@@ -77,6 +77,8 @@ describe("signing keys", () => {
       { name: "bad name!", public_key: key.pem },
       { name: "x", identity: { issuer: "", subject: "a" } },
       { name: "x", public_key: key.pem, extra: 1 },
+      // A gate names keys by name or id: a name that is some key's id would be both.
+      { name: "sk_01KB0000000000000000000000", public_key: key.pem },
     ]) {
       const res = await register(body);
       expect(res.status, JSON.stringify(body)).toBe(400);

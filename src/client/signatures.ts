@@ -1,4 +1,4 @@
-/** API.md "Signatures: verify before serve": signing keys, and each version's signatures. */
+/** docs/signing.md: signing keys, and each version's signatures. */
 import { versionPath } from "./models";
 import { MregError } from "./errors";
 import { invalidResponse } from "./validate";

@@ -368,8 +368,8 @@ export type TokenRow = typeof tokens.$inferSelect;
 
 /**
  * The keys, certificate authorities and Sigstore identities the registry trusts to vouch for
- * signatures (API.md "Signatures"), registry-level like webhooks. Written only by the
- * signing-key routes (src/signatures/keys-routes.ts), each change in one batch with its audit
+ * signatures (docs/signing.md), registry-level like webhooks. Written only by the
+ * signing-key routes (src/signing/keys-routes.ts), each change in one batch with its audit
  * event (src/events/registry.ts). `material` is base64 of the DER the registry verifies with:
  * the SPKI of a `key`, the certificate of a `ca`; null for an `identity`.
  *
@@ -377,7 +377,7 @@ export type TokenRow = typeof tokens.$inferSelect;
  * that instant: every upload checks it in the batch that records its use), then every model
  * that holds a signature it vouched for is told (`signing_key_uses`), and the row goes. A row
  * with `deleted_at` is a deletion not finished (a crash): the DELETE repeated, or the
- * scheduled cleanup, finishes it (src/signatures/revocation.ts).
+ * scheduled cleanup, finishes it (src/signing/revocation.ts).
  */
 export const signingKeys = sqliteTable(
   "signing_keys",
@@ -416,7 +416,7 @@ export const signingKeys = sqliteTable(
 
 /**
  * Which models hold a signature that a signing key vouched for: what a key's deletion tells.
- * Inserted by the signature upload (src/signatures/routes.ts) before the model's ModelState
+ * Inserted by the signature upload (src/signing/routes.ts) before the model's ModelState
  * records the signature, in the batch that checks the key is still live, so a deletion either
  * sees the row or the upload sees the deletion. Deleted with the key once every model was told.
  */

@@ -83,6 +83,8 @@ function resolutionAt(state: ResolveState, version: number): Resolution {
     files: target.files,
     uri: versionUri(state.model, version),
     split: state.split,
-    signatures: target.signatures,
+    // A state cached by a registry from before signatures (the colo's cache keeps one up to a
+    // day for stale-if-error) has none to list.
+    signatures: target.signatures ?? [],
   };
 }

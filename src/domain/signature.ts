@@ -1,6 +1,6 @@
 /**
- * Signatures on versions and the keys that vouch for them (API.md "Signatures: verify before
- * serve"): the contract's shapes, and the rules the registry applies to them that need no
+ * Signatures on versions and the keys that vouch for them (docs/signing.md):
+ * the contract's shapes, and the rules the registry applies to them that need no
  * cryptography (the bundle itself is checked by src/signatures/verify.ts).
  */
 import { z } from "zod";
@@ -102,15 +102,22 @@ export function mergeVouchers(held: readonly Voucher[], more: readonly Voucher[]
 
 // ---- signing keys --------------------------------------------------------------------------
 
-/** A signing key's name: what gates name it by, so no two live keys share one. */
+export const SIGNING_KEY_ID = /^sk_[0-9A-Z]{26}$/;
+export const SIGNATURE_ID = /^sig_[0-9A-Z]{26}$/;
+
+/**
+ * A signing key's name: what gates name it by, so no two live keys share one; nor may one look
+ * like a key's id, since a gate names keys by name or id and one key must not answer for another.
+ */
 export const SigningKeyName = z
   .string()
   .min(1, "must not be empty")
   .max(128)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-', starting with a letter or digit");
-
-export const SIGNING_KEY_ID = /^sk_[0-9A-Z]{26}$/;
-export const SIGNATURE_ID = /^sig_[0-9A-Z]{26}$/;
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-', starting with a letter or digit")
+  .refine(
+    (name) => !SIGNING_KEY_ID.test(name),
+    "must not have the shape of a signing key's id (sk_ and 26 characters)",
+  );
 
 /** The PEM text of a key or certificate: bounded so that no body nears a row limit (a certificate chain is a few KB). */
 const Pem = z.string().min(1).max(65_536);

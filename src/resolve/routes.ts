@@ -25,7 +25,9 @@ import { VersionStore } from "../models/version-store";
 import { requestContext, resolve, type Resolved } from "./service";
 
 /**
- * The Resolution with `ETag: "<generation>"`; 304 when the client holds it already. A stale
+ * The Resolution with `ETag: "<generation>"` (with the model's signature counter after it when
+ * the version carries signatures, which change without a new generation: src/state/alias-ops.ts
+ * `resolveNow`); 304 when the client holds it already. A stale
  * answer says its age in `x-mreg-stale` and must not be cached downstream. With
  * `include=lineage` the answer also depends on D1, so it is neither cached nor 304'd.
  */
@@ -108,7 +110,10 @@ export const resolveRoutes = [
     subject: { model: MODEL_PARAM },
     params: AliasParams,
     query: ResolveWithLineage,
-    headers: { "If-None-Match": 'The ETag seen before: "<generation>"' },
+    headers: {
+      "If-None-Match":
+        'The ETag seen before: "<generation>" (`"<generation>.s<n>"` for a version with signatures, whose changes move it too)',
+    },
     responses: {
       200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage },
       304: { description: "Not modified" },

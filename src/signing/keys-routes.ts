@@ -1,5 +1,5 @@
 /**
- * Routes of API.md "Signatures" for the signing keys: register (a public key, a CA
+ * Routes of docs/signing.md "HTTP reference" for the signing keys: register (a public key, a CA
  * certificate or a Sigstore identity), list, delete. Registry-level like webhooks: each change
  * commits with its audit event (src/events/registry.ts). Registering or deleting needs an
  * administrator limited by neither `models` nor `aliases`: a key vouches for signatures in

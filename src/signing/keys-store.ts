@@ -4,7 +4,7 @@
  * statements a key's deletion and a signature's upload meet at: an upload records which
  * models its keys vouch in only while the keys are live, and a deletion reads those records
  * only after it marked the key deleted (D1 runs each batch as one transaction, so one of the
- * two sees the other; src/signatures/revocation.ts).
+ * two sees the other; src/signing/revocation.ts).
  */
 import { and, desc, eq, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";

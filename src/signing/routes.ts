@@ -1,6 +1,6 @@
 /**
- * Routes of API.md "Signatures: verify before serve" for a version's signatures: upload,
- * list, fetch (the bundle byte for byte), delete. An upload is verified here (./verify.ts)
+ * Routes of docs/signing.md "HTTP reference" for a version's signatures: upload,
+ * list, fetch (the bundle byte for byte), delete. An upload is verified here (src/signatures/verify.ts)
  * against the version's files as its ModelState holds them (their sha256s are the registry's
  * own, computed as the bytes arrived: no blob is read again) and the registered keys; only a
  * bundle that verifies is stored (R2, src/artifacts/signature-bundles.ts) and recorded in the

@@ -1,7 +1,7 @@
 /** What a ModelState decides about aliases and stages, and how it resolves them. */
 import { isReserved, rollbackTarget, sameValue, valueVersions, type AliasValue } from "../domain/alias";
 import { ungranted } from "../domain/glob";
-import type { ResolveState } from "../domain/resolution";
+import type { ResolveState, ResolveTarget } from "../domain/resolution";
 import { signatureRef } from "../domain/signature";
 import { stagesTouched } from "../domain/stage";
 import type { Stage, VersionHead, VersionRecord } from "../domain/version";
@@ -165,19 +165,24 @@ export function resolveNow(r: Rooms, model: string, alias: string): Outcome<Reso
     files: v.files,
     signatures: r.signatures.ofVersion(v.version).map(signatureRef),
   });
+  // Signatures change without an alias change: a state listing any carries their counter in its
+  // ETag (an unsigned one keeps the plain generation the contract names).
+  const etagOf = (base: string, targets: ResolveTarget[]) =>
+    targets.some((t) => t.signatures.length > 0) ? `${base}.s${r.meta.counter("signatures")}` : base;
   const set = r.aliases.get(alias);
   if (set) {
     const versions = valueVersions(set.value).map((n) => r.versions.get(n));
     if (versions.some((v) => v === null)) return fail("not_found", `A version of alias '${alias}' no longer exists`);
+    const targets = (versions as VersionRecord[]).map(target);
     return {
       ok: true,
       value: {
         model,
         alias,
         generation: set.generation,
-        etag: String(set.generation),
+        etag: etagOf(String(set.generation), targets),
         split: set.value.split,
-        targets: (versions as VersionRecord[]).map(target),
+        targets,
       },
     };
   }
@@ -192,15 +197,16 @@ export function resolveNow(r: Rooms, model: string, alias: string): Outcome<Reso
   }
   if (!virtual) return fail("not_found", `Alias '${alias}' of '${model}' resolves to nothing`);
   const generation = r.meta.counter("generation");
+  const targets = [target(virtual)];
   return {
     ok: true,
     value: {
       model,
       alias,
       generation,
-      etag: `${generation}.${virtual.version}`,
+      etag: etagOf(`${generation}.${virtual.version}`, targets),
       split: null,
-      targets: [target(virtual)],
+      targets,
     },
   };
 }

@@ -6,7 +6,10 @@
  * - `generation`:   the model's alias generation (+1 for every alias change; a swap is one).
  * - `fanout`:       +1 for every committed transaction that moved a resolution: numbers the
  *                   news watch relays hear, so each keeps only what is newer than it holds.
- * Both outlive the model's deletion, so a model created again under its name goes on from them.
+ * - `signatures`:   +1 for every change to a signature or to who vouches for one: part of the
+ *                   ETag of a resolution that lists signatures (./alias-ops.ts `resolveNow`),
+ *                   which change without an alias change.
+ * All outlive the model's deletion, so a model created again under its name goes on from them.
  */
 export const META_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (

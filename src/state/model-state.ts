@@ -374,7 +374,7 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => signatureOps.deleteSignature(this.rooms, input));
   }
 
-  /** A signing key was deleted: it vouches for no signature of this model from now on (src/signatures/revocation.ts). */
+  /** A signing key was deleted: it vouches for no signature of this model from now on (src/signing/revocation.ts). */
   async revokeSigningKey(input: { model: string; keyId: string; at: string }): Promise<Written<{ struck: number }>> {
     return this.commit(() => signatureOps.revokeKey(this.rooms, input));
   }

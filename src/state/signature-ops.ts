@@ -1,6 +1,6 @@
 /**
  * What a ModelState decides about a version's signatures. The bundle was verified by the
- * Worker (src/signatures/routes.ts) against this version's files as this object answered them
+ * Worker (src/signing/routes.ts) against this version's files as this object answered them
  * (a ready version's files never change); what is decided here is whether the version is
  * still there and ready, which registered keys still vouch (a key deleted meanwhile is
  * struck), and whether the bundle is new. The gate reads the result in the same object
@@ -62,7 +62,7 @@ export function addSignature(r: Rooms, input: AddSignatureInput): Outcome<AddedS
       to: audited(refreshed),
       detail: { refreshed: true },
     });
-    r.changes.changed(namesShowing(r, input.version), "signature");
+    signaturesChanged(r, [input.version]);
     return { ok: true, value: { signature: signatureBody(refreshed), created: false } };
   }
   const signature: SignatureFacts = {
@@ -77,7 +77,7 @@ export function addSignature(r: Rooms, input: AddSignatureInput): Outcome<AddedS
   };
   r.signatures.put(input.model, signature);
   appendAudit(r, input, { action: "signature.add", version: input.version, to: audited(signature) });
-  r.changes.changed(namesShowing(r, input.version), "signature");
+  signaturesChanged(r, [input.version]);
   return { ok: true, value: { signature: signatureBody(signature), created: true } };
 }
 
@@ -87,12 +87,12 @@ export function deleteSignature(r: Rooms, input: Actor & { version: number; id: 
   if (!held) return fail("not_found", `Version ${input.version} has no signature '${input.id}'`);
   r.signatures.delete(held);
   appendAudit(r, input, { action: "signature.delete", version: input.version, from: audited(held) });
-  r.changes.changed(namesShowing(r, input.version), "signature");
+  signaturesChanged(r, [input.version]);
   return { ok: true, value: null };
 }
 
 /**
- * A signing key was deleted (src/signatures/revocation.ts tells every model it vouched for a
+ * A signing key was deleted (src/signing/revocation.ts tells every model it vouched for a
  * signature of): from now on it vouches for nothing here, now or later. Idempotent. The
  * registry's `signing_key.delete` event is the audit record; the lists hear of it through
  * the outbox, watchers through a `signature` message.
@@ -105,13 +105,23 @@ export function revokeKey(r: Rooms, input: { keyId: string; model: string; at: s
     r.signatures.put(input.model, { ...s, vouchers: s.vouchers.filter((v) => v.id !== input.keyId) });
     versions.add(s.version);
   }
-  for (const version of versions) r.changes.changed(namesShowing(r, version), "signature");
+  if (versions.size > 0) signaturesChanged(r, versions);
   return { ok: true, value: { struck: vouched.length } };
 }
 
 /** A version's signatures, for the gate and the resolution (a missing version has none). */
 export function signaturesOf(r: Rooms, version: number): SignatureFacts[] {
   return r.signatures.ofVersion(version);
+}
+
+/**
+ * After a change to `versions`' signatures: the Worker forgets, and watchers hear of, the names
+ * showing them, and the ETag of every resolution listing signatures moves on (a node
+ * revalidating with `If-None-Match` is not told 304 over a signature it has not seen).
+ */
+function signaturesChanged(r: Rooms, versions: Iterable<number>): void {
+  r.meta.bump("signatures");
+  for (const version of versions) r.changes.changed(namesShowing(r, version), "signature");
 }
 
 /** What an audit event says of a signature: everything but who made and verified it (the event says that). */

@@ -75,7 +75,7 @@ export class SignatureTable {
     return row ? toFacts(row) : null;
   }
 
-  /** Whether a signature of any version here is this bundle (the bundle collector asks, src/signatures/collect.ts). */
+  /** Whether a signature of any version here is this bundle (the bundle collector asks, src/artifacts/signature-bundles.ts). */
   holdsBundle(bundleSha256: string): boolean {
     return this.sql.exec("SELECT 1 FROM signatures WHERE bundle_sha256 = ? LIMIT 1", bundleSha256).toArray().length > 0;
   }

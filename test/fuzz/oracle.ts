@@ -20,6 +20,7 @@ export const PROBLEM_CODES: Record<string, number> = {
   gate_failed: 409,
   idempotency_conflict: 409,
   digest_mismatch: 422,
+  signature_invalid: 422,
   payload_too_large: 413,
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
