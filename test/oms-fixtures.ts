@@ -31,9 +31,13 @@ export type Folder = (typeof FOLDERS)[number];
 export const kindOf = (folder: Folder): "key" | "certificate" | "sigstore" =>
   folder.endsWith("elliptic-key") ? "key" : folder.endsWith("certificate") ? "certificate" : "sigstore";
 
+/** A bundle's or statement's protobuf JSON, which tests read and edit at any depth. */
+// reason: tests reach into fields the verifier's own types do not describe (that is what they tamper with)
+export type EditableJson = any;
+
 /** The folder's `model.sig`, as its signer wrote it. */
 export const bundleText = (folder: Folder): string => text(`${folder}/model.sig`);
-export const bundleJson = (folder: Folder): Record<string, unknown> => JSON.parse(bundleText(folder));
+export const bundleJson = (folder: Folder): EditableJson => JSON.parse(bundleText(folder));
 export const fileText = (folder: Folder, name: string): string => text(`${folder}/${name}`);
 
 export const signingKeyPem = text("keys/signing-key-pub.pem");

@@ -9,6 +9,7 @@ import { pemEncode } from "../src/domain/oms/pem";
 import { Tag, ecdsaRawToDer, encodeOid, encodeTlv } from "../src/domain/oms/der";
 import { buildStatement, type Resource } from "../src/domain/oms/statement";
 import { CODE_SIGNING, ExtensionOid } from "../src/domain/oms/x509";
+import type { EditableJson } from "./oms-fixtures";
 
 export interface Issued {
   readonly der: Uint8Array;
@@ -171,7 +172,7 @@ export async function keyBundle(
 /** A statement's JSON text as bytes (for `keyBundle`), after `edit` changes it. */
 export async function statementPayload(
   files: readonly Resource[],
-  edit: (statement: Record<string, any>) => void = () => {}, // reason: tests reach into the statement's JSON at any depth
+  edit: (statement: EditableJson) => void = () => {},
 ): Promise<Uint8Array> {
   const statement = await buildStatement("test-model", files);
   edit(statement);

@@ -37,6 +37,7 @@ import {
   signingKeyPem,
   trustedRootJson,
   versionFiles,
+  type EditableJson,
   type Folder,
 } from "./oms-fixtures";
 import { generateSigningKey } from "./oms-synthetic";
@@ -85,8 +86,7 @@ function expectRefused(verdict: Verdict, check: string, detail: RegExp) {
 }
 
 /** The bundle's JSON with `edit` applied (a deep copy: fixtures stay as written). */
-function edited(folder: Folder, edit: (bundle: any) => void): string {
-  // reason: the tests below reach into the bundle's protobuf JSON at any depth
+function edited(folder: Folder, edit: (bundle: EditableJson) => void): string {
   const copy = bundleJson(folder);
   edit(copy);
   return JSON.stringify(copy);
@@ -232,6 +232,12 @@ describe("keyless bundles, tampered", () => {
       checkpoint.envelope = [origin, String(Number(size) + 1), ...rest].join("\n");
     });
     expectRefused(await verify(folder, bundle), "tlog", /checkpoint is for another tree/);
+  });
+
+  it("another Fulcio certificate in the bundle than the one Rekor logged is refused", async () => {
+    const other = bundleJson("v1.0.1-sigstore").verificationMaterial.certificate;
+    const bundle = edited("v1.1.0-sigstore", (b) => (b.verificationMaterial.certificate = other));
+    expectRefused(await verify("v1.1.0-sigstore", bundle), "tlog", /logged verifier is not the bundle's certificate/);
   });
 
   it("without a configured trusted root a keyless bundle is refused, and says what to configure", async () => {
@@ -532,8 +538,7 @@ describe("statements that break a rule, validly signed", () => {
   ];
   const version = new Map(files.map((f) => [f.name, f.sha256]));
 
-  async function verdictFor(edit: (statement: any) => void) {
-    // reason: each case edits the statement's JSON in its own way
+  async function verdictFor(edit: (statement: EditableJson) => void) {
     const key = await generateSigningKey();
     const bundle = await keyBundle(await statementPayload(files, edit), key.keyPair, { pem: true });
     return verifyBundle(bundle, version, rightTrust);
@@ -542,40 +547,47 @@ describe("statements that break a rule, validly signed", () => {
   it.each([
     [
       "the v0.2 predicate",
-      (s: any) => (s.predicateType = "https://model_signing/Digests/v0.1"),
+      (s: EditableJson) => (s.predicateType = "https://model_signing/Digests/v0.1"),
       /v0\.2 predicate .* is not supported/,
     ],
-    ["shard serialization", (s: any) => (s.predicate.serialization.method = "shards"), /"shards" is not supported/],
+    [
+      "shard serialization",
+      (s: EditableJson) => (s.predicate.serialization.method = "shards"),
+      /"shards" is not supported/,
+    ],
     [
       "another hash type",
-      (s: any) => (s.predicate.serialization.hash_type = "blake2"),
+      (s: EditableJson) => (s.predicate.serialization.hash_type = "blake2"),
       /hash_type "blake2" is not supported/,
     ],
     [
       "a resource of another algorithm",
-      (s: any) => (s.predicate.resources[0].algorithm = "blake3"),
+      (s: EditableJson) => (s.predicate.resources[0].algorithm = "blake3"),
       /algorithm is not sha256/,
     ],
-    ["two subjects", (s: any) => s.subject.push(s.subject[0]), /exactly one subject/],
-    ["a resource listed twice", (s: any) => s.predicate.resources.push(s.predicate.resources[0]), /listed twice/],
+    ["two subjects", (s: EditableJson) => s.subject.push(s.subject[0]), /exactly one subject/],
+    [
+      "a resource listed twice",
+      (s: EditableJson) => s.predicate.resources.push(s.predicate.resources[0]),
+      /listed twice/,
+    ],
     [
       "a subject digest that is not the resources'",
-      (s: any) => (s.subject[0].digest.sha256 = "00".repeat(32)),
+      (s: EditableJson) => (s.subject[0].digest.sha256 = "00".repeat(32)),
       /subject digest does not match/,
     ],
     [
       "an ignore path covering the whole model",
-      (s: any) => (s.predicate.serialization.ignore_paths = ["./"]),
+      (s: EditableJson) => (s.predicate.serialization.ignore_paths = ["./"]),
       /covers the whole model/,
     ],
     [
       "a resource under an ignored path",
-      (s: any) => (s.predicate.serialization.ignore_paths = ["b"]),
+      (s: EditableJson) => (s.predicate.serialization.ignore_paths = ["b"]),
       /resource b\/weights\.bin lies under an ignored path/,
     ],
-    ["another statement type", (s: any) => (s._type = "https://in-toto.io/Statement/v0.1"), /_type is not/],
+    ["another statement type", (s: EditableJson) => (s._type = "https://in-toto.io/Statement/v0.1"), /_type is not/],
   ])("%s is refused (statement)", async (_, edit, detail) => {
-    // reason: the edits reach into the statement's JSON
     expectRefused(await verdictFor(edit), "statement", detail);
   });
 

@@ -92,6 +92,22 @@ async function readyKey(key: SigningKey): Promise<ReadyKey> {
 }
 
 /**
+ * Reads a PEM private key once, so a bad key is refused (a SigningError) before anything is
+ * sent, and the key is imported once however many versions it signs.
+ */
+export async function readSigningKey(pem: string): Promise<SigningKey> {
+  const { privateKey, spkiDer, curve } = await importPem(pem);
+  const publicKey = await crypto.subtle.importKey(
+    "spki",
+    new Uint8Array(spkiDer),
+    { name: "ECDSA", namedCurve: curve },
+    true,
+    ["verify"],
+  );
+  return { keyPair: { privateKey, publicKey } };
+}
+
+/**
  * The `model.sig` for these files: the bundle's JSON text, compact, in the layout the
  * reference tool writes (`mediaType`, `verificationMaterial.publicKey.hint`, `tlogEntries: []`,
  * the DSSE envelope with a DER signature and `keyid: ""`). P-256 keys make bundles that

@@ -23,7 +23,7 @@ import type { EnvelopeResult, Trust, Verdict } from "./verdict";
 export type { Check, Problem, Refusal, TrustedRoot };
 export type { Signer, Trust, TrustedCa, TrustedIdentity, TrustedKey, Verdict } from "./verdict";
 export { isRefusal, keyFingerprint, keyHint, parseTrustedRoot, spkiPem };
-export { signStatement, SigningError, type SignedFile, type SigningKey } from "./sign";
+export { readSigningKey, signStatement, SigningError, type SignedFile, type SigningKey } from "./sign";
 
 /**
  * Verifies a bundle (its bytes or text, at most 4 MiB) against a version's files (path →

@@ -144,6 +144,8 @@ export class FakeRegistry {
   answer: FileAnswer = honest;
   /** Download requests seen, as `<path> <start>-<end>`. */
   readonly downloads: string[] = [];
+  /** What the signature routes answer, whatever version is asked for: each listed (with the `trusted_by` claimed) and its bundle text. */
+  signatures: { id: string; trusted_by: string[]; bundle: string }[] = [];
   private readonly server = createServer((req, res) => this.handle(req, res));
   private readonly sockets = new WebSocketServer({ noServer: true });
   url = "";
@@ -190,6 +192,22 @@ export class FakeRegistry {
       this.downloads.push(`${path} ${ask.start}-${ask.end ?? ""}`);
       return this.answer(ask, res);
     }
+    const signature = /^\/v1\/models\/[^/]+\/versions\/[^/]+\/signatures(?:\/([^/]+))?$/.exec(url.pathname);
+    const listed = signature && this.signatures.find((s) => s.id === signature[1]);
+    if (req.method === "GET" && signature && signature[1] === undefined) {
+      const items = this.signatures.map(({ id, trusted_by }) => ({
+        id,
+        signer: { kind: "key", fingerprint: `sha256:${"0".repeat(64)}` },
+        trusted_by,
+        verified_at: "2026-12-01T00:00:00.000Z",
+        created_at: "2026-12-01T00:00:00.000Z",
+        created_by: "ci",
+        bundle_sha256: `sha256:${"0".repeat(64)}`,
+      }));
+      return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ items }));
+    }
+    if (req.method === "GET" && listed)
+      return void res.writeHead(200, { "content-type": "application/json" }).end(listed.bundle);
     if (
       req.method === "GET" &&
       (url.pathname === "/v1/resolve" || /^\/v1\/models\/[^/]+\/aliases\/[^/]+$/.test(url.pathname))

@@ -31,6 +31,7 @@ import {
   signingKeyPem,
   trustedRootJson,
   versionFiles,
+  type EditableJson,
 } from "../oms-fixtures";
 import { generateSigningKey } from "../oms-synthetic";
 
@@ -89,8 +90,7 @@ beforeAll(async () => {
   };
 });
 
-function flipPayload(bundle: Record<string, any>): Record<string, any> {
-  // reason: a bundle's protobuf JSON, edited in place on a copy
+function flipPayload(bundle: EditableJson): EditableJson {
   const copy = structuredClone(bundle);
   const payload = base64Decode(copy.dsseEnvelope.payload)!;
   payload[30] = payload[30]! ^ 1;
@@ -136,8 +136,7 @@ describe("keyless fixtures: @sigstore/verify and mreg agree", () => {
   });
 
   it.each(keyless)("%s: both refuse a flipped signed entry timestamp", async (folder) => {
-    const bad = structuredClone(bundleJson(folder)) as Record<string, any>;
-    // reason: the bundle's protobuf JSON, edited on a copy
+    const bad = structuredClone(bundleJson(folder));
     const promise = bad.verificationMaterial.tlogEntries[0].inclusionPromise;
     const set = base64Decode(promise.signedEntryTimestamp)!;
     set[15] = set[15]! ^ 1;
@@ -221,8 +220,7 @@ describe("openssl as a second oracle", () => {
   }
 
   /** `openssl dgst -<hash> -verify` over the DSSE PAE with the envelope's DER signature. */
-  function opensslDsse(bundle: Record<string, any>, publicPem: string, hash: string): boolean {
-    // reason: the bundle's protobuf JSON
+  function opensslDsse(bundle: EditableJson, publicPem: string, hash: string): boolean {
     const payload = base64Decode(bundle.dsseEnvelope.payload)!;
     const result = spawnSync("openssl", [
       "dgst",
@@ -284,8 +282,7 @@ describe("openssl as a second oracle", () => {
     });
     // Without the intermediate neither finds a path.
     expect(verifyChain(false)).not.toBe(0);
-    const bundle = bundleJson("v1.1.0-certificate") as Record<string, any>;
-    // reason: the bundle's protobuf JSON
+    const bundle = bundleJson("v1.1.0-certificate");
     bundle.verificationMaterial.x509CertificateChain.certificates.splice(1);
     expect(
       await oms.verifyBundle(JSON.stringify(bundle), await versionFiles("v1.1.0-certificate"), trust),

@@ -4,7 +4,9 @@
  * `current` to it (./layout.ts), run the hooks (./hooks.ts) and, if they refuse it, switch
  * back and try again later (./plan.ts decides when). One version is worked on at a time; a
  * newer name from the registry abandons a download under way (its finished ranges stay for
- * later). Registry trouble never touches what is on disk: `current` keeps serving.
+ * later). Registry trouble never touches what is on disk: `current` keeps serving. With
+ * `--trust-*`, a staged version becomes current only once the node has verified its
+ * signatures itself (./verify.ts); one that fails is refused and `current` keeps serving.
  */
 import type { MregClient } from "../../client/client";
 import type { MregError } from "../../client/errors";
@@ -12,10 +14,12 @@ import type { WatchEvent } from "../../client/types";
 import { follow, type FollowHandlers, type Via } from "./follow";
 import { runExec, runNotify, type HookResult } from "./hooks";
 import type { Layout, Manifest } from "./layout";
-import { chooseKeep, incomingToRemove, nextStep, recordFailure, take, type Bucket } from "./plan";
+import { chooseKeep, incomingToRemove, nextStep, recordFailure, take, type Bucket, type Failure } from "./plan";
 import { inSync, type AgentState } from "./report";
 import { Signaler, type SignalPost } from "./signals";
 import { prepare, type SyncOptions, type Target } from "./sync";
+import { verifyStaged } from "./verify";
+import type { Trust } from "../../signatures/verify";
 
 export interface AgentConfig {
   model: string;
@@ -34,12 +38,20 @@ export interface AgentConfig {
   /** Bytes a second for downloads; null: as fast as they come. */
   rate: number | null;
   stallMs: number;
+  /** The node's own trust (--trust-*): a version becomes current only with a signature it vouches for; null: no check. */
+  trust: Trust | null;
 }
 
 export interface Log {
   info(event: string, fields: Record<string, unknown>, text: string): void;
   warn(event: string, fields: Record<string, unknown>, text: string): void;
 }
+
+const FAILURE_EVENT: Record<Failure["kind"], string> = {
+  hook: "hook_failed",
+  transfer: "sync_failed",
+  signature: "signature_refused",
+};
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
@@ -189,6 +201,9 @@ export class Agent {
     if (this.inflight && this.inflight.version !== event.version) this.inflight.controller.abort();
     // A failure of a version no longer named is history (the last error keeps it); named again, it is tried at once.
     if (changed && this.state.failure && this.state.failure.version !== event.version) this.state.failure = null;
+    // A signature of the refused version came (or its trust changed): look at it again now.
+    if (event.event === "signature" && this.state.failure?.kind === "signature" && !changed)
+      this.state.failure = { ...this.state.failure, nextAt: 0 };
     if (inSync(this.state)) this.state.lastSyncAt = Date.now();
     this.wakeLoop?.();
   }
@@ -274,6 +289,17 @@ export class Agent {
     // Nothing new starts while stopping, and a version the registry no longer names is not switched to.
     if (stop.aborted || this.desired?.version !== n) return;
     const previous = this.state.current?.version ?? null;
+    if (this.config.trust) {
+      const verdict = await verifyStaged(this.client, this.config.trust, manifest, stop, (e, f, t) =>
+        this.log.info(e, f, t),
+      );
+      if (!verdict.ok) {
+        this.fail(n, "signature", verdict.reason);
+        await this.prune();
+        return;
+      }
+      if (stop.aborted || this.desired?.version !== n) return;
+    }
     await this.switchTo(manifest);
     this.log.info(
       "switched",
@@ -324,15 +350,18 @@ export class Agent {
     } else this.fail(n, "hook", hook.reason);
   }
 
-  private fail(version: number, kind: "hook" | "transfer", why: string): void {
+  private fail(version: number, kind: Failure["kind"], why: string): void {
     this.state.counters.failures++;
     this.state.failure = recordFailure(this.state.failure, version, kind, why, Date.now());
     this.state.lastError = { at: new Date().toISOString(), message: `v${version}: ${why}` };
     const retry = Math.round((this.state.failure.nextAt - Date.now()) / 1000);
+    const serving = this.state.current ? `; still serving v${this.state.current.version}` : "";
     this.log.warn(
-      kind === "hook" ? "hook_failed" : "sync_failed",
+      FAILURE_EVENT[kind],
       { version, reason: why, attempts: this.state.failure.attempts, retry_in_s: retry },
-      `v${version}: ${why}; trying again in ${retry} s`,
+      kind === "signature"
+        ? `v${version} refused: ${why}${serving}; looked at again when it is signed, when the alias changes, or in ${retry} s`
+        : `v${version}: ${why}; trying again in ${retry} s`,
     );
   }
 

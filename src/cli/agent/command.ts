@@ -13,6 +13,7 @@ import { DEFAULT_CHUNK, DEFAULT_STALL_MS } from "../download";
 import { UsageError } from "../exit";
 import type { Output } from "../output";
 import { normalizeUri } from "../commands/pull";
+import { trustHelp, TRUST_OPTIONS, trustFromFlags } from "../verify-version";
 import { MAX_NODE_NAME } from "../../domain/signal-limits";
 import { Agent, type Log } from "./agent";
 import { hookEnvironment } from "./hooks";
@@ -67,6 +68,7 @@ export const agent: Command = {
     "stall-timeout": { type: "string" },
     "token-file": { type: "string" },
     "trust-local-counts": { type: "boolean" },
+    ...TRUST_OPTIONS,
   },
   help: [
     "--dir DIR            Where versions live: DIR/current → versions/v<n> (required)",
@@ -84,10 +86,14 @@ export const agent: Command = {
     "--limit-rate SIZE    Download at most SIZE a second (e.g. 50MiB), to leave the network to serving",
     "--stall-timeout S    Abandon a download that receives nothing for S seconds, to resume it later (default 60)",
     "--token-file PATH    Read the token from PATH on every request (a mounted Secret, rotated in place)",
+    ...trustHelp(21),
+    "With a --trust-* setting, a version becomes current only once this node has verified one of its",
+    "signatures over exactly its files; else it is refused (see /status) and current keeps serving.",
   ],
   examples: [
     'mreg agent registry://payment-fraud@production --dir /models/fraud --exec "curl -fsS -XPOST localhost:8080/reload"',
     'mreg agent payment-fraud@canary --dir /models/fraud --key "$NODE_NAME" --listen 0.0.0.0:9464 --json',
+    "mreg agent payment-fraud@production --dir /models/fraud --trust-key /etc/mreg/release-2026.pub.pem",
   ],
   async run(ctx, input) {
     const uri = parseModelUri(normalizeUri(input.positionals[0]!));
@@ -115,6 +121,7 @@ export const agent: Command = {
       throw new UsageError(`--key takes 1 to ${MAX_NODE_NAME} characters`, "agent");
     const hookEnv = hookEnvironment(strs(input, "hook-env"), process.env);
     if (!hookEnv.ok) throw new UsageError(hookEnv.message, "agent");
+    const trust = await trustFromFlags(input, "agent");
 
     const client = makeClient(ctx.settings.url, token);
     const layout = new Layout(resolve(dirArg));
@@ -140,6 +147,7 @@ export const agent: Command = {
         chunkSize,
         rate,
         stallMs: (int(input, "stall-timeout", { min: 1, max: 86_400 }) ?? DEFAULT_STALL_MS / 1000) * 1000,
+        trust,
       },
       log,
     );
@@ -168,6 +176,7 @@ export const agent: Command = {
         registry: ctx.settings.url,
         listen: listening?.url ?? null,
         signals_credential: credential?.file ?? null,
+        verify: trust ? trust.keys.length + trust.cas.length + trust.identities.length : null,
       },
       `following ${a.state.uri} (key ${key}) into ${layout.dir}${listening ? `; listening on ${listening.url} (POST /signals with the credential in ${credential!.file})` : ""}`,
     );

@@ -94,8 +94,12 @@ export function incomingToRemove(
 
 export interface Failure {
   version: number;
-  /** `hook`: the version was installed but --exec/--notify refused it; `transfer`: it could not be fetched or verified. */
-  kind: "hook" | "transfer";
+  /**
+   * `hook`: the version was installed but --exec/--notify refused it; `transfer`: it could not
+   * be fetched or verified; `signature`: no signature the node trusts covers it (`current`
+   * never pointed at it).
+   */
+  kind: "hook" | "transfer" | "signature";
   attempts: number;
   /** When to try again (ms since the epoch). */
   nextAt: number;
@@ -134,9 +138,12 @@ export function nextStep(
  * When to try a version again after a failure. A refused hook means the model server cannot
  * take the version: try again from 1 s, up to every 5 minutes, rather than flap it. A
  * transfer that failed is retried from 1 s up to once a minute (and at once when the
- * registry answers again, see the agent).
+ * registry answers again, see the agent). A version refused for its signatures stays refused
+ * until it is signed (a `signature` watch message) or the alias names another: looked at
+ * again from 30 s up to every 15 minutes, in case a message was missed.
  */
 export function retryDelayMs(kind: Failure["kind"], attempts: number, random: () => number = Math.random): number {
+  if (kind === "signature") return backoffMs(attempts - 1, 30_000, 900_000, random);
   return kind === "hook"
     ? backoffMs(attempts - 1, 1000, 300_000, random)
     : backoffMs(attempts - 1, 1000, 60_000, random);

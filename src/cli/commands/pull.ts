@@ -3,7 +3,10 @@
  * resumably, checking its sha256 before it lands under its name (../download.ts). The client
  * has checked the resolution (the model and version asked for, every path, size and sha256);
  * a version whose files cannot all be written to one folder is refused before anything is
- * (../local-paths.ts), and the default folder is named from the model asked for.
+ * (../local-paths.ts), and the default folder is named from the model asked for. With
+ * `--verify`, the version's signatures are checked with the node's own trust before any byte
+ * is fetched (../verify-version.ts): the sha256s the downloads are held to are then the ones
+ * a trusted signer signed.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
@@ -15,6 +18,7 @@ import { CliError, UsageError } from "../exit";
 import { PARTIAL, pullFolderName, unwritable } from "../local-paths";
 import type { Target } from "../not-found";
 import { progress } from "../progress";
+import { trustHelp, TRUST_OPTIONS, trustFromFlags, verifyVersion, type Accepted } from "../verify-version";
 
 /** `registry://m@a`, `registry://m/3`, or the same without the scheme. */
 export function normalizeUri(arg: string): string {
@@ -105,6 +109,8 @@ export const pull: Command = {
     "chunk-size": { type: "string" },
     "stall-timeout": { type: "string" },
     "keep-extra": { type: "boolean" },
+    verify: { type: "boolean" },
+    ...TRUST_OPTIONS,
   },
   help: [
     "--key KEY          Routing key, for an alias that is a split",
@@ -112,6 +118,9 @@ export const pull: Command = {
     "--chunk-size SIZE  Range size (default 32MiB)",
     "--stall-timeout S  Give up on a download that receives nothing for S seconds (default 60; rerun to resume)",
     "--keep-extra       Leave files the version does not hold in the folder (default: remove them)",
+    "--verify           Check the version's signatures with the --trust-* settings below before downloading",
+    "                   (one valid signature over exactly its files, by a signer trusted here; else nothing is fetched)",
+    ...trustHelp(19),
     "dir defaults to ./<model>-<version>. Files of an earlier pull that this version does not hold",
     "are removed and listed. A folder holding files mreg did not pull is refused unless --keep-extra.",
     "Serving from the folder while it changes? `mreg agent` switches versions atomically.",
@@ -120,6 +129,7 @@ export const pull: Command = {
     "mreg pull registry://payment-fraud@production ./model",
     "mreg pull payment-fraud/3 --json",
     "mreg pull payment-fraud@production ./model --keep-extra",
+    "mreg pull payment-fraud@production ./model --verify --trust-key release-2026.pub.pem",
   ],
   target: (input) => uriTarget(input.positionals[0]),
   async run(ctx, input) {
@@ -130,10 +140,26 @@ export const pull: Command = {
     const stallMs = (int(input, "stall-timeout", { min: 1, max: 86_400 }) ?? DEFAULT_STALL_MS / 1000) * 1000;
     const keepExtra = flag(input, "keep-extra");
     const key = str(input, "key");
+    const trust = await trustFromFlags(input, "pull");
+    if (flag(input, "verify") && !trust)
+      throw new UsageError("--verify needs whom to trust: --trust-key, --trust-ca or --trust-identity", "pull");
+    if (trust && !flag(input, "verify"))
+      throw new UsageError("--trust-key, --trust-ca and --trust-identity take effect with --verify", "pull");
     const asked = parseModelUri(uri);
     const resolution = await ctx.client.resolve(uri, key ? { key } : {});
     const refused = unwritable(resolution.files, [MANIFEST]);
     if (refused) throw new CliError(`refusing version ${resolution.version} of '${asked.model}': ${refused}`);
+    let signatures: Accepted[] | undefined;
+    if (trust) {
+      const verdict = await verifyVersion(ctx.client, resolution.model, resolution.version, resolution.files, trust);
+      if (!verdict.ok)
+        throw new CliError(`refusing version ${resolution.version} of '${asked.model}': ${verdict.reason}`);
+      signatures = verdict.accepted;
+      for (const s of signatures)
+        ctx.out.note(
+          `${s.id}: signed by ${s.signer.subject ?? s.signer.fingerprint}, trusted by ${s.trusted_by.join(", ")}`,
+        );
+    }
     const dir = resolve(input.positionals[1] ?? pullFolderName(asked.model, resolution.version));
     const holds = new Set(resolution.files.map((f) => f.path));
     // Ours to remove: what an earlier pull listed, and downloads it left unfinished.
@@ -197,6 +223,7 @@ export const pull: Command = {
       files: pulled,
       removed,
       kept_extra: keepExtra ? extra : [],
+      ...(signatures ? { signatures } : {}),
     };
     ctx.out.result(summary, () => dir);
   },

@@ -1,11 +1,12 @@
 /**
- * `mreg push <model> <path...>`: create a version, upload every file, finalize, and
- * optionally point an alias at it. Resumable: see ../push-state.ts.
+ * `mreg push <model> <path...>`: create a version, upload every file, finalize, optionally
+ * sign it (./sign.ts) and point an alias at it. Resumable: see ../push-state.ts.
  */
 import { readFileSync } from "node:fs";
 import { MregError } from "../../client/errors";
 import { canonicalJson } from "../../domain/canonical-json";
-import type { Alias, CreateVersion, Lineage, PatchVersion, Version } from "../../client/types";
+import type { Alias, CreateVersion, Lineage, PatchVersion, Signature, Version } from "../../client/types";
+import type { SigningKey } from "../../signatures/verify";
 import type { UploadResult } from "../../client/upload";
 import { flag, int, numberPairs, pairs, size, str, strs, type Command } from "../command";
 import type { Context } from "../context";
@@ -15,6 +16,7 @@ import { aliasProblem, filePathProblem, modelNameProblem } from "../names";
 import { bytes } from "../output";
 import { progress, type Progress } from "../progress";
 import { HashCache, PushStateFile } from "../push-state";
+import { signingKeyFrom, signVersion } from "./sign";
 
 interface Pushed {
   path: string;
@@ -45,6 +47,7 @@ export const push: Command = {
     "no-resume": { type: "boolean" },
     include: { type: "string", multiple: true },
     exclude: { type: "string", multiple: true },
+    "sign-key": { type: "string" },
   },
   help: [
     "--metric k=v            A metric of the version (repeatable; numbers)",
@@ -60,6 +63,7 @@ export const push: Command = {
     "--no-resume             Ignore the state of an earlier, interrupted push of these files",
     "--exclude PATTERN       Leave out files of a folder matching this gitignore pattern (repeatable)",
     "--include PATTERN       Push only the files of a folder matching one of these patterns (repeatable)",
+    "--sign-key PEM          Sign the version once it is ready (as `mreg sign`), before --alias is set",
     "Folders are read without VCS folders (.git/ …), secrets (.env, *.pem, *.key, id_rsa …) and",
     "what their .mregignore (gitignore syntax) lists; what was left out is printed.",
     "Links in a folder are followed only to files and folders inside it (not to a left-out path);",
@@ -81,6 +85,8 @@ export const push: Command = {
     const body = versionBody(input);
     const parallel = int(input, "parallel", { min: 1, max: 64 }) ?? 4;
     const multipartThreshold = size(input, "multipart-threshold");
+    const signKeyFile = str(input, "sign-key");
+    const signKey = signKeyFile === undefined ? undefined : await signingKeyFrom(signKeyFile, "--sign-key", "push");
     const { files, skipped } = await collectFiles(paths, {
       include: strs(input, "include"),
       exclude: strs(input, "exclude"),
@@ -124,6 +130,7 @@ export const push: Command = {
           reason: str(input, "reason"),
           idempotencyKey: str(input, "idempotency-key"),
           fresh: flag(input, "no-resume"),
+          signKey,
         },
         {
           signal: interrupt.signal,
@@ -172,6 +179,8 @@ interface PushPlan {
   reason: string | undefined;
   idempotencyKey: string | undefined;
   fresh: boolean;
+  /** --sign-key, read before anything was sent. */
+  signKey: SigningKey | undefined;
 }
 
 async function pushFiles(
@@ -234,6 +243,20 @@ async function pushFiles(
   }
   const ready = version;
 
+  // Signed before the alias moves: a gate may require the signature.
+  let signature: Signature | null = null;
+  if (plan.signKey) {
+    try {
+      signature = await signVersion(ctx, model, ready.version, plan.signKey);
+    } catch (err) {
+      state.remove();
+      ctx.out.error(
+        `version ${ready.version} was pushed and is ready, but not signed (mreg sign ${model}/${ready.version} --key … signs it):`,
+      );
+      throw err;
+    }
+  }
+
   let aliased: Alias | undefined;
   if (alias) {
     try {
@@ -260,6 +283,7 @@ async function pushFiles(
     files: pushed,
     skipped: plan.skipped,
     alias: aliased ?? null,
+    ...(plan.signKey ? { signature } : {}),
   };
   ctx.out.result(summary, () => summary.uri);
 }

@@ -37,6 +37,7 @@ import { agent } from "../agent/command";
 import { importMlflow } from "../commands/import-mlflow";
 import { pull } from "../commands/pull";
 import { push } from "../commands/push";
+import { sign } from "../commands/sign";
 import {
   modelsCreate,
   modelsDelete,
@@ -75,6 +76,7 @@ export const COMMANDS: Command[] = [
   versionsDelete,
   push,
   pull,
+  sign,
   aliasLs,
   aliasSet,
   aliasRm,

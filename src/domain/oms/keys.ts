@@ -3,7 +3,7 @@
  * Ed25519), the hash each OMS curve signs with, the key hint and fingerprint, and the
  * small encodings signing needs (an EC SPKI from its point, PKCS#8 around a SEC1 key).
  */
-import { bytesEqual, hexOf, sha256, utf8 } from "./bytes";
+import { hexOf, sha256, utf8 } from "./bytes";
 import {
   DerError,
   Tag,
@@ -34,7 +34,7 @@ export type SignatureAlgorithm =
   | { readonly kind: "rsa-pkcs1"; readonly hash: HashName }
   | { readonly kind: "ed25519" };
 
-export const Oid = {
+const Oid = {
   ecPublicKey: "1.2.840.10045.2.1",
   rsaEncryption: "1.2.840.113549.1.1.1",
   ed25519: "1.3.101.112",
@@ -191,5 +191,3 @@ export function pkcs8FromSec1(sec1: Uint8Array): { pkcs8: Uint8Array; curve: Cur
   );
   return { pkcs8, curve };
 }
-
-export const sameKey = (a: PublicKeyInfo, b: PublicKeyInfo): boolean => bytesEqual(a.der, b.der);

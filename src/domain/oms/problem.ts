@@ -51,12 +51,3 @@ export function attempt<T>(read: () => T): T | Refusal {
     throw error;
   }
 }
-
-export async function attemptAsync<T>(read: () => Promise<T>): Promise<T | Refusal> {
-  try {
-    return await read();
-  } catch (error) {
-    if (error instanceof OmsFailure) return { problem: { check: error.check, detail: error.detail } };
-    throw error;
-  }
-}

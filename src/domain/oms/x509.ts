@@ -23,7 +23,6 @@ import {
   type Tlv,
 } from "./der";
 import { signatureAlgorithmOf, spkiOf, type PublicKeyInfo, type SignatureAlgorithm } from "./keys";
-import { pemBlocks } from "./pem";
 
 export const ExtensionOid = {
   basicConstraints: "2.5.29.19",
@@ -147,9 +146,6 @@ export function parseCertificate(der: Uint8Array): Certificate {
   };
   return cert;
 }
-
-/** Every certificate in PEM text (label CERTIFICATE). */
-export const certificatesFromPemText = (text: string): Uint8Array[] => pemBlocks(text, "CERTIFICATE");
 
 function readExtensions(tlv: Tlv): Extension[] {
   const list = sequenceOf(sequenceOf(tlv, "extensions", 1, 1, 0xa3)[0], "extensions", 1, 64);
