@@ -19,6 +19,7 @@ import { metaRoutes } from "./meta-routes";
 import { modelRoutes } from "./models/model-routes";
 import { resolveRoutes } from "./resolve/routes";
 import { retentionRoutes } from "./retention/routes";
+import { rolloutRoutes } from "./rollouts/routes";
 import { tokenRoutes } from "./tokens/routes";
 import { registerUi } from "./ui/routes";
 import { versionRoutes } from "./models/version-routes";
@@ -36,6 +37,7 @@ export function buildApp(): Hono<AppEnv> {
     ...aliasRoutes,
     ...gateRoutes,
     ...guardRoutes,
+    ...rolloutRoutes,
     ...resolveRoutes,
     ...lineageRoutes,
     ...retentionRoutes,

@@ -53,6 +53,7 @@ export function dropModel(r: Rooms, input: Actor): Outcome<R2Aborts> {
   r.aliases.clear();
   r.gates.clear();
   r.guards.clear();
+  r.rollouts.clear();
   r.retention.clear();
   r.downstream.clear();
   r.model.delete(input.model);

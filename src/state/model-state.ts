@@ -18,7 +18,7 @@
  * which R2 work follows from a change.
  */
 import { DurableObject } from "cloudflare:workers";
-import { sha256Hex } from "../domain/ids";
+import { sha256Hex, timestamp } from "../domain/ids";
 import { buildManifest } from "../domain/oci";
 import { publish } from "../queue/publish";
 import type { ManifestEntry } from "../domain/manifest";
@@ -30,6 +30,7 @@ import type { AliasValue } from "../domain/alias";
 import type { GatePolicy, GateResult } from "../domain/gate";
 import type { GuardPolicy } from "../domain/guard";
 import type { RetentionPolicy } from "../domain/retention";
+import type { Rollout, RolloutStep } from "../domain/rollout";
 import type { Env } from "../env";
 import * as aliasOps from "./alias-ops";
 import { aliasBody, type AliasBody, type HistoryEntry } from "./alias-table";
@@ -46,6 +47,7 @@ import * as modelOps from "./model-ops";
 import { written, type Outcome, type Written } from "./outcome";
 import { openRooms } from "./open-rooms";
 import * as retentionOps from "./retention-ops";
+import * as rolloutOps from "./rollout-ops";
 import type { OwnRetention } from "./retention-table";
 import { versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
 import { MODEL_STATE_SCHEMA } from "./sql-schema";
@@ -68,6 +70,9 @@ const RETRY_DELAY_MS = 5_000;
 /** How long download counts gather before one D1 write carries them all. */
 const DOWNLOADS_BATCH_MS = 2_000;
 
+/** The most decisions one alarm takes for one rollout (a hold and a step for each of its steps, and the completion). */
+const ROLLOUT_TICKS_PER_ALARM = 2 * 20 + 2;
+
 export class ModelState extends DurableObject<Env> {
   private readonly rooms: Rooms;
   /**
@@ -82,6 +87,10 @@ export class ModelState extends DurableObject<Env> {
   private readonly resolved = new Map<string, ResolveState>();
   /** When the object's alarm will fire (this object is its only setter), or null when none is set. */
   private alarmAt: number | null = null;
+  /** The clock rollouts run on, in ms (tests step it rather than sleep: test/rollouts.test.ts). */
+  private clock: () => number = Date.now;
+  /** What the fleet reports of an alias's intended value, for a rollout step's hold (src/state/rollout-ops.ts). */
+  private fleetShare: rolloutOps.FleetShareOf = () => ({ reporting: 0, matching: 0 });
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -103,6 +112,8 @@ export class ModelState extends DurableObject<Env> {
       this.alarmAt = await ctx.storage.getAlarm();
       // Changes a previous life committed but did not project or dispatch: do it now.
       if (outbox.depth() > 0 || outbox.eventsPending() > 0) this.armAlarm(Date.now());
+      // Rollouts a previous life was driving go on from where they stand.
+      this.armRollouts();
     });
   }
 
@@ -405,6 +416,70 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => retentionOps.applyRetention(this.rooms, input));
   }
 
+  // ---- rollouts ---------------------------------------------------------------------------
+
+  /** Starts a rollout of `alias` to `version`, applying its first step (src/state/rollout-ops.ts). */
+  async startRollout(
+    input: Reasoned & { alias: string; version: number; steps: RolloutStep[]; minFleet: number },
+  ): Promise<Written<Rollout>> {
+    const now = this.clock();
+    const outcome = await this.commit(() =>
+      rolloutOps.startRollout(this.rooms, { ...input, at: timestamp(now) }, this.fleetShare, now),
+    );
+    this.armRollouts();
+    return outcome;
+  }
+
+  async getRollout(input: { model: string; alias: string }): Promise<Outcome<Rollout>> {
+    return rolloutOps.getRollout(this.rooms, input);
+  }
+
+  async pauseRollout(input: Reasoned & { alias: string }): Promise<Written<Rollout>> {
+    const at = timestamp(this.clock());
+    return this.commit(() => rolloutOps.pauseRollout(this.rooms, { ...input, at }));
+  }
+
+  async resumeRollout(input: Reasoned & { alias: string }): Promise<Written<Rollout>> {
+    const now = this.clock();
+    const outcome = await this.commit(() =>
+      rolloutOps.resumeRollout(this.rooms, { ...input, at: timestamp(now) }, this.fleetShare, now),
+    );
+    this.armRollouts();
+    return outcome;
+  }
+
+  async abortRollout(input: Reasoned & { alias: string }): Promise<Written<Rollout>> {
+    const at = timestamp(this.clock());
+    return this.commit(() => rolloutOps.abortRollout(this.rooms, { ...input, at }));
+  }
+
+  /**
+   * The alarm's part for rollouts: each running rollout's decisions due now, each in its own
+   * transaction, until it has nothing left to do; then the alarm is armed for the next.
+   */
+  private async driveRollouts(): Promise<void> {
+    const now = this.clock();
+    const model = this.rooms.model.get()?.name;
+    if (model === undefined) return;
+    for (const alias of rolloutOps.runningAliases(this.rooms)) {
+      for (let i = 0; i < ROLLOUT_TICKS_PER_ALARM; i++) {
+        let acted = false;
+        await this.commit(() => {
+          acted = rolloutOps.tickRollout(this.rooms, model, alias, now, this.fleetShare).acted;
+          return { ok: true, value: null };
+        });
+        if (!acted) break;
+      }
+    }
+    this.armRollouts();
+  }
+
+  /** Arms the alarm for the running rollouts' next decision, if any runs. */
+  private armRollouts(): void {
+    const wake = rolloutOps.rolloutWake(this.rooms, this.clock());
+    if (wake !== null) this.armAlarm(wake);
+  }
+
   // ---- watch ------------------------------------------------------------------------------
 
   /**
@@ -473,13 +548,20 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /**
-   * The one alarm serves them all: the outbox's retries, event dispatch, and closing sockets
-   * whose tokens expired or were revoked.
+   * The one alarm serves them all: the outbox's retries, event dispatch, closing sockets
+   * whose tokens expired or were revoked, and the rollouts' steps. Each part arms it again
+   * for its own next moment (`armAlarm` keeps the earliest), so none loses its turn.
    */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     const next = await upkeepSockets(this.rooms.watch, this.env.DB, Date.now());
     if (next !== null) this.armAlarm(next);
+    try {
+      await this.driveRollouts();
+    } catch (err) {
+      console.error("a rollout's step failed; retrying", err);
+      this.armAlarm(Date.now() + RETRY_DELAY_MS);
+    }
     try {
       await this.flush();
       await this.downloads.project(this.env.DB, this.rooms.model.get()?.name);

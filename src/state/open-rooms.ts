@@ -16,6 +16,7 @@ import { Outbox } from "./outbox";
 import { RelayTable } from "./relay-table";
 import { RetentionTable } from "./retention-table";
 import type { Rooms } from "./rooms";
+import { RolloutTable } from "./rollout-table";
 import { UploadTable } from "./upload-table";
 import { VersionTable } from "./version-table";
 import { Watch } from "./watch";
@@ -36,6 +37,7 @@ export function openRooms(ctx: DurableObjectState, d1: () => D1Database): Rooms 
     guards: new GuardTable(sql),
     retention: new RetentionTable(sql, outbox),
     downstream: new DownstreamTable(sql),
+    rollouts: new RolloutTable(sql),
     changes: new ChangeLog(),
     watch: new Watch(
       ctx,

@@ -20,6 +20,7 @@ import type { RelayTable } from "./relay-table";
 import { fail } from "./outcome";
 import type { Outbox } from "./outbox";
 import type { RetentionTable } from "./retention-table";
+import type { RolloutTable } from "./rollout-table";
 import type { R2Aborts, UploadTable } from "./upload-table";
 import type { VersionTable } from "./version-table";
 import type { Watch } from "./watch";
@@ -46,6 +47,7 @@ export interface Rooms {
   guards: GuardTable;
   retention: RetentionTable;
   downstream: DownstreamTable;
+  rollouts: RolloutTable;
   /** What the transaction moved for serving (./changes.ts). */
   changes: ChangeLog;
   /** The model's open watch sockets (read only by operations: which aliases are watched). */

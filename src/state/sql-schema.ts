@@ -13,6 +13,7 @@ import { MODEL_SCHEMA } from "./model-table";
 import { OUTBOX_SCHEMA } from "./outbox";
 import { RELAY_SCHEMA } from "./relay-table";
 import { RETENTION_SCHEMA } from "./retention-table";
+import { ROLLOUT_SCHEMA } from "./rollout-table";
 import { UPLOAD_SCHEMA } from "./upload-table";
 import { VERSION_SCHEMA } from "./version-table";
 
@@ -24,6 +25,7 @@ export const MODEL_STATE_SCHEMA = [
   ...ALIAS_SCHEMA,
   ...GATE_SCHEMA,
   ...GUARD_SCHEMA,
+  ...ROLLOUT_SCHEMA,
   ...RETENTION_SCHEMA,
   ...DOWNSTREAM_SCHEMA,
   ...RELAY_SCHEMA,
