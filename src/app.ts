@@ -8,6 +8,7 @@ import { hubBridge } from "./bridges/hf/routes";
 import { mlflowBridge } from "./bridges/mlflow/routes";
 import { ociBridge } from "./bridges/oci/routes";
 import { gateRoutes } from "./gates/routes";
+import { fleetRoutes } from "./fleet/routes";
 import { webhookRoutes } from "./events/routes";
 import { guardRoutes } from "./guards/routes";
 import { lineageRoutes } from "./lineage/routes";
@@ -39,6 +40,7 @@ export function buildApp(): Hono<AppEnv> {
     ...guardRoutes,
     ...rolloutRoutes,
     ...resolveRoutes,
+    ...fleetRoutes,
     ...lineageRoutes,
     ...retentionRoutes,
     ...auditRoutes,

@@ -9,9 +9,11 @@
  * can only take decisions already due.
  */
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AliasValue } from "../src/domain/alias";
+import { summarize } from "../src/domain/fleet";
+import { modelState } from "../src/model-writes/stub";
 import { Rollout, type FleetShare } from "../src/domain/rollout";
 import type { ModelState } from "../src/state/model-state";
 import { call, createModel, hsToken, json, modelStub, readyVersion } from "./helpers";
@@ -19,7 +21,7 @@ import { until } from "./until";
 
 type Internals = {
   clock: () => number;
-  fleetShare: (alias: string, value: AliasValue, generation: number) => FleetShare;
+  fleetShare: (alias: string, value: AliasValue) => FleetShare;
   ctx: DurableObjectState;
 };
 
@@ -32,7 +34,7 @@ async function setClock(model: string, ms: number) {
 }
 
 /** What the object's fleet reports to its rollouts: `share`, for every alias and value it is asked about. */
-async function setFleet(model: string, share: (alias: string, value: AliasValue, generation: number) => FleetShare) {
+async function setFleet(model: string, share: (alias: string, value: AliasValue) => FleetShare) {
   await runInDurableObject(modelStub(model), (instance: ModelState) => {
     // reason: the fleet's summaries are the object's input; here the test stands in for the relays.
     (instance as unknown as Internals).fleetShare = share;
@@ -203,26 +205,26 @@ describe("a rollout whose fleet reports", () => {
   it("holds a step only once min_fleet of the reporting nodes serve what it intends", async () => {
     const m = "ro-fleet";
     await twoVersions(m);
-    const asked: { value: AliasValue; generation: number }[] = [];
-    let share: FleetShare = { reporting: 10, matching: 2 };
-    await setFleet(m, (_alias, value, generation) => {
-      asked.push({ value, generation });
-      return share;
+    const asked: AliasValue[] = [];
+    let fleet: FleetShare = { reporting: 10, share: 2 / 10 };
+    await setFleet(m, (_alias, value) => {
+      asked.push(value);
+      return fleet;
     });
     await setClock(m, T0);
     const started = await start(m, { version: 2, steps: THREE_STEPS, min_fleet: 0.7 });
     expect(started.status).toBe(201);
     // Two of ten serve the split: the step waits for the fleet, no hold, nothing due.
     expect(started.body).toMatchObject({ step: 1, hold_started_at: null, next_at: null });
-    expect(asked.at(-1)).toEqual({ value: split(1, 2, 10), generation: (await alias(m)).generation });
+    expect(asked.at(-1)).toEqual(split(1, 2, 10));
     await driveTo(m, T0 + 600_000);
     expect((await rollout(m)).body).toMatchObject({ step: 1, hold_started_at: null });
     // Six of ten: still under 0.7.
-    share = { reporting: 10, matching: 6 };
+    fleet = { reporting: 10, share: 6 / 10 };
     await driveTo(m, T0 + 601_000);
     expect((await rollout(m)).body.hold_started_at).toBeNull();
     // Exactly seven of ten (0.7 × 10 is not 7 in binary: the share is a quotient).
-    share = { reporting: 10, matching: 7 };
+    fleet = { reporting: 10, share: 7 / 10 };
     await driveTo(m, T0 + 602_000);
     expect((await rollout(m)).body).toMatchObject({
       step: 1,
@@ -230,22 +232,73 @@ describe("a rollout whose fleet reports", () => {
       next_at: new Date(T0 + 662_000).toISOString(),
     });
     const held = (await rollout(m)).body.history.find((h: { event: string }) => h.event === "hold");
-    expect(held.detail).toMatchObject({ reporting: 10, matching: 7 });
+    expect(held.detail).toMatchObject({ reporting: 10, share: 0.7 });
     // The hold runs on even if the fleet wavers; the next step waits for its own.
-    share = { reporting: 10, matching: 0 };
+    fleet = { reporting: 10, share: 0 };
     await driveTo(m, T0 + 662_000);
     expect((await rollout(m)).body).toMatchObject({ step: 2, hold_started_at: null, next_at: null });
-    expect(asked.at(-1)).toEqual({ value: split(1, 2, 50), generation: (await alias(m)).generation });
+    expect(asked.at(-1)).toEqual(split(1, 2, 50));
     // Nodes stop reporting: nothing to wait for.
-    share = { reporting: 0, matching: 0 };
+    fleet = { reporting: 0, share: 1 };
     await driveTo(m, T0 + 663_000);
     expect((await rollout(m)).body).toMatchObject({ step: 2, next_at: new Date(T0 + 723_000).toISOString() });
+  });
+
+  it("reads the relays' summaries: a step holds once its nodes serve the member their key picks", async () => {
+    const m = "ro-summaries";
+    await twoVersions(m);
+    const stub = modelState(env, m);
+    // Ten nodes, one per tenth of the routing keys' range; a 90/10 split gives the last tenth v2.
+    const report = (versionOf: (i: number) => number, state: (i: number) => "serving" | "syncing") =>
+      stub.recordFleet({
+        model: m,
+        alias: "prod",
+        relay: `${m}@prod#0`,
+        summary: summarize(
+          Array.from({ length: 10 }, (_, i) => ({
+            node: `n${i}`,
+            version: versionOf(i),
+            state: state(i),
+            reason: null,
+            target: null,
+            unit: (i + 0.5) / 10,
+            lastSeenMs: Date.now(),
+            stateSinceMs: Date.now(),
+          })),
+          null,
+          Date.now(),
+          90_000,
+        ),
+      });
+    await report(
+      () => 1,
+      () => "serving",
+    );
+    await setClock(m, T0);
+    const started = await start(m, { version: 2, steps: THREE_STEPS, min_fleet: 1 });
+    expect(started.status).toBe(201);
+    // Nine of ten serve what the split intends for them; the tenth still serves v1.
+    expect(started.body).toMatchObject({ hold_started_at: null, next_at: null });
+    await report(
+      () => 1,
+      (i) => (i === 9 ? "syncing" : "serving"),
+    );
+    await driveTo(m, T0 + 5_000);
+    expect((await rollout(m)).body.hold_started_at).toBeNull();
+    await report(
+      (i) => (i === 9 ? 2 : 1),
+      () => "serving",
+    );
+    await driveTo(m, T0 + 6_000);
+    const holding = (await rollout(m)).body;
+    expect(holding).toMatchObject({ step: 1, hold_started_at: new Date(T0 + 6_000).toISOString() });
+    expect(holding.history.at(-1)).toMatchObject({ event: "hold", detail: { reporting: 10, share: 1 } });
   });
 
   it("looks at the fleet again a moment later while a step waits for it (the alarm stays armed)", async () => {
     const m = "ro-recheck";
     await twoVersions(m);
-    await setFleet(m, () => ({ reporting: 4, matching: 0 }));
+    await setFleet(m, () => ({ reporting: 4, share: 0 }));
     await setClock(m, T0);
     expect((await start(m, { version: 2, steps: THREE_STEPS })).status).toBe(201);
     const alarm = await runInDurableObject(modelStub(m), (_i: ModelState, state) => state.storage.getAlarm());

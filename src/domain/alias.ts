@@ -124,8 +124,16 @@ export function pickFromSplit(
   alias: string,
   key: string | undefined,
 ): number {
-  const unit = key === undefined ? Math.random() : hashUnit(`${model}\u0000${alias}\u0000${key}`);
-  return pickByUnit(split, unit);
+  return pickByUnit(split, key === undefined ? Math.random() : routingUnit(model, alias, key));
+}
+
+/**
+ * Where a routing key falls in [0, 1) for one model's alias: what picks its member of any
+ * split of that alias. The fleet view judges each node by it (src/domain/fleet.ts), so a
+ * node counts as in step exactly when it serves what a resolve with its key answers.
+ */
+export function routingUnit(model: string, alias: string, key: string): number {
+  return hashUnit(`${model}\u0000${alias}\u0000${key}`);
 }
 
 /** One entry of an alias's history, as far as rollback needs it. */

@@ -41,7 +41,11 @@ export type AuditAction =
   | "retention.set"
   | "retention.delete"
   | "token.create"
-  | "token.revoke";
+  | "token.revoke"
+  /** The fleet's events (actor `fleet`), each at most once per change of an alias: src/state/fleet-ops.ts. */
+  | "fleet.refused"
+  | "fleet.converged"
+  | "fleet.drift";
 
 /**
  * The `model` of an event that belongs to no model (a webhook, the registry's default

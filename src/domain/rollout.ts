@@ -98,22 +98,25 @@ export function stepValue(from: number, to: number, weight: number): AliasValue 
   };
 }
 
-/** What the fleet reports of an alias's intended value: how many nodes report, how many of them serve it. */
+/**
+ * What the fleet reports of a value the alias intends: how many nodes report, and the share of
+ * them that serve what the value intends for each (for a split, the member its key picks): a
+ * quotient of two counts, 1 when none reports.
+ */
 export interface FleetShare {
   reporting: number;
-  matching: number;
+  share: number;
 }
 
 /**
  * Whether a step's hold may start: no node reports (nothing to wait for), or at least
- * `minFleet` of the reporting nodes serve what the step intends. A ratio, not
- * `matching >= minFleet × reporting`: 0.7 × 10 is 7.000000000000001 in binary, which 7 nodes
- * would never reach; a quotient of two integers is correctly rounded, so an exact share
- * compares equal to the same decimal.
+ * `minFleet` of the reporting nodes serve what the step intends. The share is compared as the
+ * quotient it is, never multiplied back: 0.7 × 10 is 7.000000000000001 in binary, which 7
+ * nodes would never reach, while 7 / 10, correctly rounded, is the double nearest 0.7, the
+ * same as `minFleet` read from "0.7".
  */
-export function holdMayStart(share: FleetShare, minFleet: number): boolean {
-  if (share.reporting <= 0) return true;
-  return Math.min(share.matching, share.reporting) / share.reporting >= minFleet;
+export function holdMayStart(fleet: FleetShare, minFleet: number): boolean {
+  return fleet.reporting <= 0 || fleet.share >= minFleet;
 }
 
 /** Where a rollout stands, as its clock needs it: times in ms since the epoch. */

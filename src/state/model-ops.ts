@@ -56,6 +56,7 @@ export function dropModel(r: Rooms, input: Actor): Outcome<R2Aborts> {
   r.rollouts.clear();
   r.retention.clear();
   r.downstream.clear();
+  r.fleet.clear();
   r.model.delete(input.model);
   appendAudit(r, input, { action: "model.delete" });
   // Every watched name hears that it is gone (this object's own sockets' and the relays':

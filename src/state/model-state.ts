@@ -30,12 +30,14 @@ import type { AliasValue } from "../domain/alias";
 import type { GatePolicy, GateResult } from "../domain/gate";
 import type { GuardPolicy } from "../domain/guard";
 import type { RetentionPolicy } from "../domain/retention";
+import type { Fleet, FleetSummary } from "../domain/fleet";
 import type { Rollout, RolloutStep } from "../domain/rollout";
-import type { Env } from "../env";
+import { config, type Env } from "../env";
 import * as aliasOps from "./alias-ops";
 import { aliasBody, type AliasBody, type HistoryEntry } from "./alias-table";
 import type { FanOutPort } from "./changes";
 import { DownloadTable } from "./download-table";
+import * as fleetOps from "./fleet-ops";
 import type { Hold } from "./downstream-table";
 import { RelayFanOut, relayStub, type RelayAttachment } from "./relay-fanout";
 import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";
@@ -49,7 +51,7 @@ import { openRooms } from "./open-rooms";
 import * as retentionOps from "./retention-ops";
 import * as rolloutOps from "./rollout-ops";
 import type { OwnRetention } from "./retention-table";
-import { versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
+import { modelNotFound, versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
 import { MODEL_STATE_SCHEMA } from "./sql-schema";
 import * as uploadOps from "./upload-ops";
 import type { R2Aborts } from "./upload-table";
@@ -89,8 +91,11 @@ export class ModelState extends DurableObject<Env> {
   private alarmAt: number | null = null;
   /** The clock rollouts run on, in ms (tests step it rather than sleep: test/rollouts.test.ts). */
   private clock: () => number = Date.now;
-  /** What the fleet reports of an alias's intended value, for a rollout step's hold (src/state/rollout-ops.ts). */
-  private fleetShare: rolloutOps.FleetShareOf = () => ({ reporting: 0, matching: 0 });
+  /** What the fleet reports of a value an alias intends, for a rollout step's hold (src/state/rollout-ops.ts). */
+  private fleetShare: rolloutOps.FleetShareOf = (alias, value) => ({
+    reporting: this.rooms.fleet.summaries(alias).reduce((n, s) => n + s.summary.reporting, 0),
+    share: fleetOps.shareServing(this.rooms, alias, value),
+  });
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -387,6 +392,32 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => guardOps.signal(this.rooms, { ...input, atMs: Date.now() }));
   }
 
+  // ---- the fleet ----------------------------------------------------------------------------
+
+  /**
+   * A watch relay's summary of one alias's nodes (at most one a second per relay): it replaces
+   * the relay's last one, and the fleet's events are decided on it (./fleet-ops.ts). It moves no
+   * resolution, so it answers no `Written`: the relays call it from below the Worker's stub.
+   */
+  async recordFleet(input: { model: string; alias: string; relay: string; summary: FleetSummary }): Promise<void> {
+    const driftAfterMs = config(this.env).FLEET_DRIFT_AFTER_S * 1000;
+    await this.commit(() => fleetOps.recordSummary(this.rooms, input, Date.now(), driftAfterMs));
+    this.armDriftCheck();
+  }
+
+  /** The fleet view of `alias`: the relays' summaries against what the alias intends now. */
+  async fleet(input: { model: string; alias: string }): Promise<Outcome<Fleet>> {
+    if (!this.rooms.model.get()) return modelNotFound(input);
+    const facts = fleetOps.fleetOf(this.rooms, input.model, input.alias);
+    return { ok: true, value: fleetOps.fleetView(input.model, input.alias, facts, Date.now()) };
+  }
+
+  /** The relays that may hold records of `alias`'s nodes: those that summarized them, and those attached to it. */
+  async fleetRelays(input: { alias: string }): Promise<string[]> {
+    const attached = this.rooms.relays.of([input.alias]).get(input.alias)?.relays ?? [];
+    return [...new Set([...this.rooms.fleet.relays(input.alias), ...attached])].sort();
+  }
+
   // ---- retention ---------------------------------------------------------------------------
 
   /** The model's own policy, or null while the registry default applies. */
@@ -548,14 +579,15 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /**
-   * The one alarm serves them all: the outbox's retries, event dispatch, closing sockets
-   * whose tokens expired or were revoked, and the rollouts' steps. Each part arms it again
-   * for its own next moment (`armAlarm` keeps the earliest), so none loses its turn.
+   * The one alarm serves them all: the outbox's retries, event dispatch, closing sockets whose
+   * tokens expired or were revoked, the fleet's drift checks and the rollouts' steps. Each part
+   * arms it again for its own next moment (`armAlarm` keeps the earliest), so none loses its turn.
    */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     const next = await upkeepSockets(this.rooms.watch, this.env.DB, Date.now());
     if (next !== null) this.armAlarm(next);
+    await this.checkDrifts();
     try {
       await this.driveRollouts();
     } catch (err) {
@@ -570,6 +602,22 @@ export class ModelState extends DurableObject<Env> {
       console.error("outbox flush, download counts or event dispatch failed; retrying", err);
       this.armAlarm(Date.now() + RETRY_DELAY_MS);
     }
+  }
+
+  /** The fleet's drift checks due now (their events go out with this alarm's flush), and the alarm for the next. */
+  private async checkDrifts(): Promise<void> {
+    const model = this.rooms.model.get()?.name;
+    const due = this.rooms.fleet.nextDriftDue();
+    if (model !== undefined && due !== null && due <= Date.now()) {
+      const driftAfterMs = config(this.env).FLEET_DRIFT_AFTER_S * 1000;
+      await this.commit(() => fleetOps.checkDrifts(this.rooms, model, Date.now(), driftAfterMs));
+    }
+    this.armDriftCheck();
+  }
+
+  private armDriftCheck(): void {
+    const due = this.rooms.fleet.nextDriftDue();
+    if (due !== null) this.armAlarm(due);
   }
 
   /** Puts the events D1 has taken on the queue, where webhooks are matched (src/queue/publish.ts). */

@@ -8,6 +8,7 @@ import { resolveNow } from "./alias-ops";
 import { AliasTable } from "./alias-table";
 import { ChangeLog } from "./changes";
 import { DownstreamTable } from "./downstream-table";
+import { FleetTable } from "./fleet-table";
 import { GateTable } from "./gate-table";
 import { GuardTable } from "./guard-table";
 import { MetaTable } from "./meta-table";
@@ -38,6 +39,7 @@ export function openRooms(ctx: DurableObjectState, d1: () => D1Database): Rooms 
     retention: new RetentionTable(sql, outbox),
     downstream: new DownstreamTable(sql),
     rollouts: new RolloutTable(sql),
+    fleet: new FleetTable(sql),
     changes: new ChangeLog(),
     watch: new Watch(
       ctx,

@@ -34,11 +34,8 @@ import { appendAudit, modelNotFound, type Actor, type Reasoned, type Rooms } fro
 import { endAborted, ROLLOUT_EVENT } from "./rollout-interrupt";
 import type { RolloutRecord } from "./rollout-table";
 
-/**
- * What the fleet reports of `alias` serving `value` (the alias's value at `generation`): how
- * many nodes report, and how many of those serve what the value intends for them.
- */
-export type FleetShareOf = (alias: string, value: AliasValue, generation: number) => FleetShare;
+/** What the fleet reports of `alias` serving `value`: how many nodes report, and the share serving what it intends. */
+export type FleetShareOf = (alias: string, value: AliasValue) => FleetShare;
 
 export interface StartRollout extends Reasoned {
   alias: string;
@@ -297,17 +294,13 @@ function startHoldIfServed(r: Rooms, rollout: RolloutRecord, now: number, fleet:
     step: rollout.step,
     at: timestamp(now),
     event: "hold",
-    detail: { reporting: share.reporting, matching: share.matching, until: holding.next_at },
+    detail: { reporting: share.reporting, share: share.share, until: holding.next_at },
   });
   return holding;
 }
 
 function shareOf(rollout: RolloutRecord, fleet: FleetShareOf): FleetShare {
-  return fleet(
-    rollout.alias,
-    stepValue(rollout.from, rollout.to, stepAt(rollout, rollout.step).weight),
-    rollout.generation,
-  );
+  return fleet(rollout.alias, stepValue(rollout.from, rollout.to, stepAt(rollout, rollout.step).weight));
 }
 
 function clockOf(rollout: RolloutRecord): RolloutClock {

@@ -6,6 +6,7 @@
 import { ALIAS_SCHEMA } from "./alias-table";
 import { DOWNLOAD_SCHEMA } from "./download-table";
 import { DOWNSTREAM_SCHEMA } from "./downstream-table";
+import { FLEET_SCHEMA } from "./fleet-table";
 import { GATE_SCHEMA } from "./gate-table";
 import { GUARD_SCHEMA } from "./guard-table";
 import { META_SCHEMA } from "./meta-table";
@@ -29,6 +30,7 @@ export const MODEL_STATE_SCHEMA = [
   ...RETENTION_SCHEMA,
   ...DOWNSTREAM_SCHEMA,
   ...RELAY_SCHEMA,
+  ...FLEET_SCHEMA,
   ...OUTBOX_SCHEMA,
   ...DOWNLOAD_SCHEMA,
 ];
