@@ -223,7 +223,7 @@ describe("a rollout whose fleet reports", () => {
     fleet = { reporting: 10, share: 6 / 10 };
     await driveTo(m, T0 + 601_000);
     expect((await rollout(m)).body.hold_started_at).toBeNull();
-    // Exactly seven of ten (0.7 × 10 is not 7 in binary: the share is a quotient).
+    // Exactly seven of ten.
     fleet = { reporting: 10, share: 7 / 10 };
     await driveTo(m, T0 + 602_000);
     expect((await rollout(m)).body).toMatchObject({

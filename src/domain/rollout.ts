@@ -111,9 +111,9 @@ export interface FleetShare {
 /**
  * Whether a step's hold may start: no node reports (nothing to wait for), or at least
  * `minFleet` of the reporting nodes serve what the step intends. The share is compared as the
- * quotient it is, never multiplied back: 0.7 × 10 is 7.000000000000001 in binary, which 7
- * nodes would never reach, while 7 / 10, correctly rounded, is the double nearest 0.7, the
- * same as `minFleet` read from "0.7".
+ * quotient it is, never multiplied back: 0.07 × 100 is 7.000000000000001 in binary, which 7
+ * nodes would never reach, while 7 / 100, correctly rounded, is the double nearest 0.07, the
+ * same as `minFleet` read from "0.07".
  */
 export function holdMayStart(fleet: FleetShare, minFleet: number): boolean {
   return fleet.reporting <= 0 || fleet.share >= minFleet;
