@@ -17,6 +17,8 @@ import type { AuditEvent } from "../src/audit/routes";
 import type { GatePolicy } from "../src/domain/gate";
 import type { Guard, GuardBody } from "../src/domain/guard";
 import type { RetentionPolicy } from "../src/domain/retention";
+import type { Rollout } from "../src/domain/rollout";
+import type { StartRolloutBody } from "../src/rollouts/routes";
 import type { CreateWebhookBody, Delivery, PatchWebhookBody, Webhook } from "../src/events/routes";
 import type { Approval, Gate, GateResult } from "../src/gates/schemas";
 import type { SignalBody } from "../src/guards/routes";
@@ -80,6 +82,7 @@ export type ResponseShapes = [
   Expect<Equal<Client.Gate, Out<typeof Gate>>>,
   Expect<Equal<Client.Approval, Out<typeof Approval>>>,
   Expect<Equal<Client.Guard, Out<typeof Guard>>>,
+  Expect<Equal<Client.Rollout, Out<typeof Rollout>>>,
   Expect<Equal<Client.LineageGraph, Out<typeof LineageGraph>>>,
   Expect<Equal<Client.LineageHit, Out<typeof LookupItem>>>,
   Expect<Equal<Client.VersionDiff, Out<typeof VersionDiff>>>,
@@ -104,6 +107,7 @@ export type RequestShapes = [
   Expect<Equal<Client.StageChange, In<typeof StageBody>>>,
   Expect<Equal<Client.GatePolicy, In<typeof GatePolicy>>>,
   Expect<Equal<Client.GuardPolicy, In<typeof GuardBody>>>,
+  Expect<Equal<Client.StartRollout, In<typeof StartRolloutBody>>>,
   Expect<Equal<Client.Signal, In<typeof SignalBody>>>,
   Expect<Equal<Client.RetentionPolicy, In<typeof RetentionPolicy>>>,
   Expect<Equal<Client.CreateToken, In<typeof CreateTokenBody>>>,

@@ -678,3 +678,18 @@ describe("grants", () => {
     for (const e of audit) expect(e).toMatchObject({ actor: "release-bot", token: minted.body.id });
   });
 });
+
+describe("the served OpenAPI", () => {
+  it("documents the five routes, the Rollout and its errors", async () => {
+    const doc = (await json("GET", "/openapi.json", { token: null })).body;
+    const path = "/v1/models/{model}/aliases/{alias}/rollout";
+    expect(Object.keys(doc.paths[path]).sort()).toEqual(["get", "put"]);
+    for (const action of ["pause", "resume", "abort"]) expect(doc.paths[`${path}:${action}`].post).toBeDefined();
+    const put = doc.paths[path].put;
+    expect(put.responses["201"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/Rollout" });
+    expect(put.responses["409"].description).toContain("gate_failed");
+    expect(Object.keys(doc.components.schemas.Rollout.properties)).toEqual(
+      expect.arrayContaining(["next_at", "history"]),
+    );
+  });
+});

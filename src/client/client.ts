@@ -9,6 +9,7 @@ import { Files, Uploads } from "./files";
 import { Models, Versions } from "./models";
 import { Approvals, Gates, Guards } from "./policy";
 import { Audit, LineageApi } from "./queries";
+import { Rollouts } from "./rollouts";
 import { Transport, type TransportOptions } from "./transport";
 import type { Page, Resolution } from "./types";
 import { uploadFile, type ByteSource, type UploadOptions, type UploadResult } from "./upload";
@@ -29,6 +30,7 @@ export class MregClient {
   readonly gates: Gates;
   readonly approvals: Approvals;
   readonly guards: Guards;
+  readonly rollouts: Rollouts;
   readonly lineage: LineageApi;
   readonly audit: Audit;
   readonly webhooks: Webhooks;
@@ -47,6 +49,7 @@ export class MregClient {
     this.gates = new Gates(t);
     this.approvals = new Approvals(t);
     this.guards = new Guards(t);
+    this.rollouts = new Rollouts(t);
     this.lineage = new LineageApi(t);
     this.audit = new Audit(t);
     this.webhooks = new Webhooks(t);

@@ -320,6 +320,55 @@ export interface Signal {
   count?: number;
 }
 
+// ---- rollouts ------------------------------------------------------------------------------
+
+export interface RolloutStep {
+  /** The share of requests the new version serves in this step, in percent (1..100; the last step's is 100). */
+  weight: number;
+  /** How long the step holds once enough of the fleet serves it (0..604800). */
+  hold_s: number;
+}
+
+export interface StartRollout {
+  version: number;
+  steps: RolloutStep[];
+  /** The share of reporting nodes that must serve a step before its hold starts (0..1; default 0.9). */
+  min_fleet?: number;
+  reason?: string;
+}
+
+export interface RolloutHistoryEntry {
+  step: number;
+  at: Timestamp;
+  event: "step" | "hold" | "paused" | "resumed" | "completed" | "aborted";
+  detail: Record<string, unknown> | null;
+}
+
+export interface Rollout {
+  /** Names the rollout in its audit events (`detail.rollout`). */
+  id: string;
+  model: string;
+  alias: string;
+  from: number;
+  to: number;
+  steps: RolloutStep[];
+  min_fleet: number;
+  /** The step in force, from 1: `steps[step - 1]`. */
+  step: number;
+  state: "running" | "paused" | "completed" | "aborted";
+  reason: string | null;
+  started_at: Timestamp;
+  started_by: string;
+  step_started_at: Timestamp;
+  /** Null while the step waits for the fleet. */
+  hold_started_at: Timestamp | null;
+  /** When the next step (or the completion) is due; null while waiting for the fleet, paused, or ended. */
+  next_at: Timestamp | null;
+  /** The alias's generation after the rollout's latest change of it. */
+  generation: number;
+  history: RolloutHistoryEntry[];
+}
+
 // ---- lineage ------------------------------------------------------------------------------
 // The shapes of the server's lineage routes (src/lineage/schemas.ts).
 
