@@ -80,7 +80,10 @@ describe("the model's object's fleet", () => {
       { version: 2, nodes: 2, serving: 2, syncing: 0, refused: 0, degraded: 0 },
       { version: 1, nodes: 2, serving: 0, syncing: 1, refused: 1, degraded: 0 },
     ]);
-    expect(await modelStub("fs-view").fleetRelays({ alias: "prod" })).toEqual(["fs-view@prod#0", "fs-view@prod#1"]);
+    expect(await modelStub("fs-view").fleetRelays({ model: "fs-view", alias: "prod" })).toEqual({
+      ok: true,
+      value: ["fs-view@prod#0", "fs-view@prod#1"],
+    });
     const read = await runInDurableObject(modelStub("fs-view"), (instance) => {
       // reason: the rooms are private to the class; the rollout decisions read them from inside it.
       const r = (instance as any).rooms;

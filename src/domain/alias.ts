@@ -42,6 +42,25 @@ export const Alias = z
   })
   .meta({ id: "Alias" });
 
+/**
+ * What an alias held at an instant (`?at=`), from its history: the value of the change in force
+ * then, who made it, when, and why. For a split, `version` is the member the routing key picks
+ * (null without a key).
+ */
+export const AliasAt = z
+  .object({
+    model: z.string(),
+    alias: z.string(),
+    version: z.number().int().nullable(),
+    split: SplitShown,
+    generation: z.number().int(),
+    set_at: z.string(),
+    set_by: z.string(),
+    reason: z.string().nullable(),
+  })
+  .meta({ id: "AliasAt" });
+export type AliasAt = z.output<typeof AliasAt>;
+
 /** An alias's value: one version, or a weighted split over several. */
 export type AliasValue = { version: number; split: null } | { version: null; split: SplitEntry[] };
 

@@ -14,6 +14,7 @@
  */
 import { z } from "zod";
 import { pickByUnit, routingUnit, SplitShown, type SplitEntry } from "./alias";
+import type { ResolveState } from "./resolution";
 import { MAX_NODE_NAME } from "./signal-limits";
 
 export const NODE_STATES = ["serving", "syncing", "refused", "degraded"] as const;
@@ -128,6 +129,12 @@ export interface Intended {
 }
 
 export const NOTHING: Intended = { version: null, split: null };
+
+/** What a resolvable state intends (null: the alias resolves to nothing). */
+export function intendedOf(state: ResolveState | null): Intended {
+  if (!state) return NOTHING;
+  return state.split ? { version: null, split: state.split } : { version: state.targets[0]!.version, split: null };
+}
 
 export const sameIntended = (a: Intended, b: Intended) =>
   a.version === b.version && JSON.stringify(a.split) === JSON.stringify(b.split);

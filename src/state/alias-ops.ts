@@ -1,6 +1,14 @@
 /** What a ModelState decides about aliases and stages, and how it resolves them. */
 import type { AuditAction } from "../domain/audit";
-import { isReserved, rollbackTarget, sameValue, valueVersions, type AliasValue } from "../domain/alias";
+import {
+  isReserved,
+  pickFromSplit,
+  rollbackTarget,
+  sameValue,
+  valueVersions,
+  type AliasAt,
+  type AliasValue,
+} from "../domain/alias";
 import { ungranted } from "../domain/glob";
 import type { ResolveState } from "../domain/resolution";
 import { stagesTouched } from "../domain/stage";
@@ -156,6 +164,32 @@ export function setStage(
   // A stage of the same name as an alias with a rollout: the rollout's ground moved under it.
   for (const stage of touched) interruptRollout(r, input, stage, "stage");
   return { ok: true, value: { ...moved, files: r.versions.files(input.version) } };
+}
+
+/**
+ * What the alias held at `at` (RFC 3339 UTC with milliseconds), from its history: one indexed
+ * seek. 404 when it held nothing then (before its first change, or deleted).
+ */
+export function aliasAt(r: Rooms, input: { model: string; alias: string; at: string; key?: string }): Outcome<AliasAt> {
+  const change = r.aliases.changeAt(input.alias, input.at);
+  if (!change?.value)
+    return fail("not_found", `Alias '${input.alias}' of '${input.model}' held nothing at ${input.at}`);
+  const { split } = change.value;
+  return {
+    ok: true,
+    value: {
+      model: input.model,
+      alias: input.alias,
+      version:
+        change.value.version ??
+        (input.key !== undefined && split ? pickFromSplit(split, input.model, input.alias, input.key) : null),
+      split,
+      generation: change.generation,
+      set_at: change.at,
+      set_by: change.actor,
+      reason: change.reason,
+    },
+  };
 }
 
 /**

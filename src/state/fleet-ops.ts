@@ -13,6 +13,7 @@ import type { AliasValue } from "../domain/alias";
 import {
   combine,
   FLEET_ACTOR,
+  intendedOf,
   NOTHING,
   servingShare,
   type Fleet,
@@ -43,9 +44,7 @@ function intendedNow(r: Rooms, model: string, alias: string): { intended: FleetF
   const set = r.aliases.get(alias) !== null;
   if (state.ok) {
     const s = state.value;
-    const value: Intended = s.split
-      ? { version: null, split: s.split }
-      : { version: s.targets[0]!.version, split: null };
+    const value = intendedOf(s);
     return {
       intended: { ...value, generation: s.generation },
       change: set ? `g${s.generation}` : `=${JSON.stringify(value)}`,

@@ -3,8 +3,8 @@
  * Only ModelState uses this module; ./fleet-ops.ts decides over it.
  *
  * - fleet_summaries: each watch relay's latest summary of one alias's nodes (src/domain/fleet.ts
- *   `FleetSummary`), replaced by the next (at most one a second per relay), and how many it has
- *   sent (`received`). The nodes themselves live in the relays (src/state/watch-relay.ts); this
+ *   `FleetSummary`, made at `at_ms`), replaced by the next (at most one a second per relay), and
+ *   how many it has sent (`received`). The nodes themselves live in the relays (src/state/watch-relay.ts); this
  *   object holds only these, so the fleet view reads a handful of rows whatever the fleet's size.
  * - fleet_changes:   per alias, the change of its value the fleet is judged against now (`change`:
  *   its generation, or what a virtual name resolves to), when it happened, and which of the
@@ -18,6 +18,7 @@ export const FLEET_SCHEMA = [
      alias TEXT NOT NULL,
      relay TEXT NOT NULL,
      summary TEXT NOT NULL,
+     at_ms INTEGER NOT NULL,
      received INTEGER NOT NULL,
      PRIMARY KEY (alias, relay)
    )`,
@@ -65,13 +66,17 @@ export class FleetTable {
       .map((r) => ({ relay: r.relay, summary: JSON.parse(r.summary) as FleetSummary, received: r.received }));
   }
 
-  /** Replaces the relay's summary of `alias` with `summary`, counting it. */
+  /** Replaces the relay's summary of `alias` with `summary`, counting it; an older one than held (a retry overtaken) is only counted. */
   put(alias: string, relay: string, summary: FleetSummary): void {
     this.sql.exec(
-      "INSERT INTO fleet_summaries (alias, relay, summary, received) VALUES (?, ?, ?, 1) ON CONFLICT (alias, relay) DO UPDATE SET summary = excluded.summary, received = received + 1",
+      `INSERT INTO fleet_summaries (alias, relay, summary, at_ms, received) VALUES (?, ?, ?, ?, 1)
+       ON CONFLICT (alias, relay) DO UPDATE SET received = received + 1,
+         summary = CASE WHEN excluded.at_ms >= at_ms THEN excluded.summary ELSE summary END,
+         at_ms = max(at_ms, excluded.at_ms)`,
       alias,
       relay,
       JSON.stringify(summary),
+      summary.at,
     );
   }
 

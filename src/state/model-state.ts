@@ -26,7 +26,7 @@ import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { ResolveState } from "../domain/resolution";
 import type { UploadPart, UploadRecord } from "../domain/upload";
 import type { Stage, VersionPatch, VersionRecord } from "../domain/version";
-import type { AliasValue } from "../domain/alias";
+import type { AliasAt, AliasValue } from "../domain/alias";
 import type { GatePolicy, GateResult } from "../domain/gate";
 import type { GuardPolicy } from "../domain/guard";
 import type { RetentionPolicy } from "../domain/retention";
@@ -295,6 +295,12 @@ export class ModelState extends DurableObject<Env> {
     return this.rooms.aliases.history(input.alias, input.before, input.limit);
   }
 
+  /** What `alias` held at the instant `at` (its history's change in force then). */
+  async aliasAt(input: { model: string; alias: string; at: string; key?: string }): Promise<Outcome<AliasAt>> {
+    if (!this.rooms.model.get()) return modelNotFound(input);
+    return aliasOps.aliasAt(this.rooms, input);
+  }
+
   async setAlias(
     input: Reasoned & { alias: string; value: AliasValue; expectedGeneration?: number },
   ): Promise<Written<AliasBody>> {
@@ -413,9 +419,10 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /** The relays that may hold records of `alias`'s nodes: those that summarized them, and those attached to it. */
-  async fleetRelays(input: { alias: string }): Promise<string[]> {
+  async fleetRelays(input: { model: string; alias: string }): Promise<Outcome<string[]>> {
+    if (!this.rooms.model.get()) return modelNotFound(input);
     const attached = this.rooms.relays.of([input.alias]).get(input.alias)?.relays ?? [];
-    return [...new Set([...this.rooms.fleet.relays(input.alias), ...attached])].sort();
+    return { ok: true, value: [...new Set([...this.rooms.fleet.relays(input.alias), ...attached])].sort() };
   }
 
   // ---- retention ---------------------------------------------------------------------------
@@ -541,6 +548,7 @@ export class ModelState extends DurableObject<Env> {
         seq,
         state: aliasOps.resolveNow(this.rooms, input.model, input.alias),
         generation: this.rooms.meta.counter("generation"),
+        exists: this.rooms.model.get() !== null,
       };
     });
   }
