@@ -36,6 +36,7 @@ import {
 import { agent } from "../agent/command";
 import { importMlflow } from "../commands/import-mlflow";
 import { pull } from "../commands/pull";
+import { rolloutAbort, rolloutPause, rolloutResume, rolloutStart, rolloutStatus } from "../commands/rollout";
 import { push } from "../commands/push";
 import {
   modelsCreate,
@@ -93,6 +94,11 @@ export const COMMANDS: Command[] = [
   guardShow,
   guardSet,
   guardRm,
+  rolloutStart,
+  rolloutStatus,
+  rolloutPause,
+  rolloutResume,
+  rolloutAbort,
   audit,
   lineage,
   diff,
