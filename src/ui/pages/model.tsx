@@ -7,7 +7,7 @@
  * was refused and what to do.
  */
 import { hasScope } from "../../auth/principal";
-import type { Alias, Gate, Guard, HistoryEntry, Model, Version } from "../../client/types";
+import type { Alias, Gate, Guard, HistoryEntry, Model, Rollout, Version } from "../../client/types";
 import { pairsText } from "../forms";
 import { MetricPlots, metricNames } from "../plot";
 import {
@@ -23,6 +23,7 @@ import {
   type PageContext,
   type PageNotice,
 } from "../components";
+import { Rollouts } from "../rollout-panel";
 import { aliasValueText, guardText, guardWindowText, policyRules } from "../words";
 
 export interface ModelView {
@@ -32,6 +33,8 @@ export interface ModelView {
   versions: Version[];
   gates: Gate[];
   guards: Guard[];
+  /** Each alias's rollout: the running one, else the last that ran. */
+  rollouts: Rollout[];
   /** The metrics plotted across versions (`?metric=`, repeated), or all there are. */
   metrics: string[];
   notice: PageNotice | null;
@@ -270,6 +273,8 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
           </button>
         </form>
       )}
+
+      <Rollouts page={page} rollouts={view.rollouts} />
 
       <h2>History</h2>
       <div class="grid">
