@@ -1,9 +1,9 @@
 /**
  * The agent's loop: follow the alias (./follow.ts), and whenever the registry names a version
  * other than the one `current` points at, make it complete on disk (./sync.ts), let `--check`
- * judge the staged version (refused: `current` never points at it, and it is looked at again
- * only when the alias changes or `--retry-refused` later), switch `current` to it
- * (./layout.ts), run the hooks (./hooks.ts) and, if they refuse it, switch back and try again
+ * judge the staged version (./before-switch.ts; refused: `current` never points at it, and it
+ * is looked at again only when the alias changes or `--retry-refused` later), switch `current`
+ * to it (./layout.ts), run the hooks (./hooks.ts) and, if they refuse it, switch back and try again
  * later (./plan.ts decides when). One version is worked on at a time; a newer name from the
  * registry abandons a download under way (its finished ranges stay for later). Registry
  * trouble never touches what is on disk: `current` keeps serving. What the node runs is
@@ -13,6 +13,7 @@ import type { MregClient } from "../../client/client";
 import type { MregError } from "../../client/errors";
 import type { WatchEvent } from "../../client/types";
 import { VERSION } from "../version";
+import { judgeStaged, judgesOf, type Judge } from "./before-switch";
 import { follow, type FollowHandlers, type Via } from "./follow";
 import { runExec, runNotify, type HookEnv, type HookResult } from "./hooks";
 import type { Layout, Manifest } from "./layout";
@@ -66,6 +67,8 @@ export class Agent {
   private wakeLoop: (() => void) | undefined;
   private bucket: Bucket = { tokens: 0, at: Date.now() };
   private stopping = false;
+  /** What judges a staged version before `current` moves to it (./before-switch.ts). */
+  private readonly judges: readonly Judge[];
 
   constructor(
     private readonly client: MregClient,
@@ -95,6 +98,7 @@ export class Agent {
       signals: this.signaler.counters,
       lastSyncAt: null,
     };
+    this.judges = judgesOf(config);
     const extra = { labels: config.labels, agent: `mreg-agent/${VERSION}` };
     this.reporter = new Reporter(
       () => nodeReport(this.state, extra),
@@ -305,20 +309,16 @@ export class Agent {
     // Nothing new starts while stopping, and a version the registry no longer names is not switched to.
     if (stop.aborted || this.desired?.version !== n) return;
     const previous = this.state.current?.version ?? null;
-    if (this.config.check) {
-      const verdict = await runExec(
-        this.config.check,
-        this.hookEnv(manifest, previous),
-        this.config.hookTimeoutMs,
-        (line) => this.log.info("check_output", { version: n, line }, line),
-        "--check",
+    if (this.judges.length > 0) {
+      const verdict = await judgeStaged(this.judges, { version: n, env: this.hookEnv(manifest, previous) }, (line) =>
+        this.log.info("check_output", { version: n, line }, line),
       );
       if (!verdict.ok) {
         this.refuse(n, target.generation, verdict.reason);
         await this.prune();
         return;
       }
-      this.log.info("check_ok", { version: n }, `--check took v${n}`);
+      this.log.info("check_ok", { version: n }, `v${n} passed the checks before the switch`);
       if (stop.aborted || this.desired?.version !== n) return;
     }
     await this.switchTo(manifest);

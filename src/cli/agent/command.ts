@@ -102,7 +102,7 @@ export const agent: Command = {
     '--check "CMD"        Judge each version before current moves to it (sh -c, the same environment as --exec,',
     "                     MREG_DIR the staged version's directory); failing refuses it: current never points at it",
     `--retry-refused S    Look at a version --check refused again S seconds later (default ${DEFAULT_RETRY_REFUSED_S};`,
-    "                     0: only when the alias changes, which always does)",
+    "                     0: never by the clock); a change of the alias always looks at it again",
     "--hook-env NAME[=V]  Also give --exec and --check NAME (from the agent's environment) or NAME=V (repeatable; never MREG_TOKEN)",
     "--label KEY=VALUE    A label on this node's reports to the fleet view (repeatable, at most 16: zone=eu-1)",
     `--report-every S     Report this node's state at least every S seconds (default ${DEFAULT_REPORT_EVERY_S}; and on every change)`,
