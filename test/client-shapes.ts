@@ -13,6 +13,8 @@ import type { z } from "zod";
 import type * as Client from "../src/client/types";
 import type { Alias, HistoryEntry, Resolution, StageBody } from "../src/aliases/schemas";
 import type { Upload, UploadPartBody } from "../src/artifacts/schemas";
+import type { AliasAt } from "../src/domain/alias";
+import type { Fleet, Node, NodeReportBody } from "../src/domain/fleet";
 import type { AuditEvent } from "../src/audit/routes";
 import type { GatePolicy } from "../src/domain/gate";
 import type { Guard, GuardBody } from "../src/domain/guard";
@@ -94,6 +96,9 @@ export type ResponseShapes = [
   Expect<Equal<Client.RetentionPolicy, Out<typeof RetentionPolicy>>>,
   Expect<Equal<Client.ModelRetention, Out<typeof ModelRetention>>>,
   Expect<Equal<Client.RetentionPreview, Out<typeof RetentionPreview>>>,
+  Expect<Equal<Client.Fleet, Out<typeof Fleet>>>,
+  Expect<Equal<Client.FleetNode, Out<typeof Node>>>,
+  Expect<Equal<Client.AliasAt, Out<typeof AliasAt>>>,
   // Watch messages have no schema (they are not HTTP answers): every one the object sends must be a WatchEvent.
   Expect<WatchMessage extends Client.WatchEvent ? true : false>,
 ];
@@ -109,6 +114,7 @@ export type RequestShapes = [
   Expect<Equal<Client.GuardPolicy, In<typeof GuardBody>>>,
   Expect<Equal<Client.StartRollout, In<typeof StartRolloutBody>>>,
   Expect<Equal<Client.Signal, In<typeof SignalBody>>>,
+  Expect<Equal<Client.NodeReport, In<typeof NodeReportBody>>>,
   Expect<Equal<Client.RetentionPolicy, In<typeof RetentionPolicy>>>,
   Expect<Equal<Client.CreateToken, In<typeof CreateTokenBody>>>,
   Expect<Equal<Client.CreateWebhook, In<typeof CreateWebhookBody>>>,

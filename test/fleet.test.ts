@@ -307,3 +307,36 @@ describe("the node list", () => {
     expect((await json("GET", "/v1/models/fl-page/aliases/prod/fleet/nodes?label=nocolon")).status).toBe(400);
   });
 });
+
+describe("the model page", () => {
+  it("shows each alias's fleet: counts per version and state, the refused nodes and why, how long since the change", async () => {
+    await modelWith("fl-page-ui", 2, { version: 2 });
+    for (let i = 0; i < 4; i++) await post("fl-page-ui", "prod", { node: `ok-${i}`, version: 2, state: "serving" });
+    await post("fl-page-ui", "prod", {
+      node: "stuck-0",
+      version: 1,
+      state: "refused",
+      target: 2,
+      reason: "hook failed",
+    });
+    await until(async () => (await fleet("fl-page-ui")).reporting === 5, "five nodes");
+    const signIn = await exports.default.fetch(
+      new Request("http://127.0.0.1:8787/sign-in", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token: await hsToken({ scope: "read" }), next: "/" }),
+        redirect: "manual",
+      }),
+    );
+    const cookie = signIn.headers.get("set-cookie")!.split(";")[0]!;
+    const html = await (
+      await exports.default.fetch(new Request("http://127.0.0.1:8787/m/fl-page-ui", { headers: { cookie } }))
+    ).text();
+    const cell = /<div data-fleet="">(.*?)<\/ul><\/div>/s.exec(html)?.[1]?.replace(/<[^>]+>/g, " ") ?? "";
+    expect(cell).toContain("4 nodes on v2, 1 on v1 (1 refused); refused: hook failed");
+    expect(cell).toContain("4 of 5 in step, 0 lagging, 1 refused");
+    expect(cell).toMatch(/\d+ s since the change/);
+    expect(cell).toContain("stuck-0");
+    expect(cell).toContain("refused v2");
+  });
+});

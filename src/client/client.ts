@@ -5,6 +5,7 @@
  */
 import { Retention, Tokens, Webhooks } from "./admin";
 import { Aliases, Resolver, type ResolveOptions } from "./aliases";
+import { Fleet } from "./fleet";
 import { Files, Uploads } from "./files";
 import { Models, Versions } from "./models";
 import { Approvals, Gates, Guards } from "./policy";
@@ -31,6 +32,7 @@ export class MregClient {
   readonly approvals: Approvals;
   readonly guards: Guards;
   readonly rollouts: Rollouts;
+  readonly fleet: Fleet;
   readonly lineage: LineageApi;
   readonly audit: Audit;
   readonly webhooks: Webhooks;
@@ -50,6 +52,7 @@ export class MregClient {
     this.approvals = new Approvals(t);
     this.guards = new Guards(t);
     this.rollouts = new Rollouts(t);
+    this.fleet = new Fleet(t);
     this.lineage = new LineageApi(t);
     this.audit = new Audit(t);
     this.webhooks = new Webhooks(t);

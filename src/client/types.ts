@@ -369,6 +369,89 @@ export interface Rollout {
   history: RolloutHistoryEntry[];
 }
 
+// ---- the fleet ----------------------------------------------------------------------------
+// The shapes of src/domain/fleet.ts (docs/fleet.md).
+
+export type NodeState = "serving" | "syncing" | "refused" | "degraded";
+
+/** What a serving node reports (`POST .../nodes`; over a watch socket the same, less `node`). */
+export interface NodeReport {
+  node: string;
+  /** The version it serves now (null: none yet). */
+  version: number | null;
+  state: NodeState;
+  reason?: string;
+  /** The version it is on its way to, or refused. */
+  target?: number | null;
+  /** At most 16. */
+  labels?: Record<string, string>;
+  agent?: string;
+}
+
+export interface FleetNode {
+  node: string;
+  version: number | null;
+  state: NodeState;
+  reason: string | null;
+  target: number | null;
+  labels: Record<string, string>;
+  agent: string | null;
+  /** When it began serving `version`. */
+  since: Timestamp;
+  first_seen: Timestamp;
+  last_seen: Timestamp;
+  /** No report for NODE_TTL_S (default 90). */
+  stale: boolean;
+}
+
+export interface FleetNodesQuery extends PageQuery {
+  version?: number;
+  state?: NodeState;
+  /** `key:value`. */
+  label?: string;
+  stale?: boolean;
+}
+
+export interface FleetVersion {
+  version: number | null;
+  nodes: number;
+  serving: number;
+  syncing: number;
+  refused: number;
+  degraded: number;
+}
+
+export interface Fleet {
+  model: string;
+  alias: string;
+  intended: { version: number | null; split: SplitEntry[] | null; generation: number };
+  nodes: number;
+  reporting: number;
+  by_version: FleetVersion[];
+  converged: boolean;
+  in_step: number;
+  lagging: number;
+  refused: number;
+  reasons: { reason: string; nodes: number }[];
+  since_change_s: number | null;
+  updated_at: Timestamp | null;
+  relays: number;
+  summaries: number;
+}
+
+/** What an alias held at an instant (`?at=`). */
+export interface AliasAt {
+  model: string;
+  alias: string;
+  /** For a split: the member the routing key picks, null without one. */
+  version: number | null;
+  split: SplitEntry[] | null;
+  generation: number;
+  set_at: Timestamp;
+  set_by: string;
+  reason: string | null;
+}
+
 // ---- lineage ------------------------------------------------------------------------------
 // The shapes of the server's lineage routes (src/lineage/schemas.ts).
 

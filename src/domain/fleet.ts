@@ -15,18 +15,13 @@
 import { z } from "zod";
 import { pickByUnit, routingUnit, SplitShown, type SplitEntry } from "./alias";
 import type { ResolveState } from "./resolution";
+import { LABEL_KEY, MAX_AGENT, MAX_LABEL_VALUE, MAX_LABELS, MAX_REASON } from "./fleet-limits";
 import { MAX_NODE_NAME } from "./signal-limits";
 
 export const NODE_STATES = ["serving", "syncing", "refused", "degraded"] as const;
 export type NodeState = (typeof NODE_STATES)[number];
 
-/** Labels a report may carry at most. */
-export const MAX_LABELS = 16;
-/** A label's key: Kubernetes' label-name characters. */
-export const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$/;
-export const MAX_LABEL_VALUE = 256;
-export const MAX_REASON = 1024;
-export const MAX_AGENT = 128;
+export { LABEL_KEY, MAX_AGENT, MAX_LABEL_VALUE, MAX_LABELS, MAX_REASON } from "./fleet-limits";
 /** The highest version number a URI can name (`registry://m/999999999`). */
 const MAX_VERSION = 999_999_999;
 /** Refusal reasons a summary and the fleet view name at most, the commonest first. */

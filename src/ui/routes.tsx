@@ -31,6 +31,8 @@ import { csrfToken, csrfValid, currentSession, signIn, signOut, type Session } f
 type Ctx = Context<AppEnv>;
 
 const HISTORY_SHOWN = 20;
+/** Refused nodes an alias's fleet names on the Model page (the rest are counted). */
+const REFUSED_SHOWN = 5;
 
 /** A same-site path to return to after signing in; anything else goes home. */
 const safeNext = (next: unknown) => (typeof next === "string" && /^\/(?!\/)[^\\\s]*$/.test(next) ? next : "/");
@@ -185,15 +187,21 @@ export function registerUi(app: Hono<AppEnv>): void {
     ]);
     const perAlias = await Promise.all(
       aliases.map(async (a) => {
-        const [history, guard, rollout] = await Promise.all([
+        const [history, guard, rollout, fleet] = await Promise.all([
           api.aliases.history(name, a.alias, { limit: HISTORY_SHOWN }),
           api.guards.get(name, a.alias).catch(noneWhenNotFound),
           api.rollouts.get(name, a.alias).catch(noneWhenNotFound),
+          api.fleet.get(name, a.alias),
         ]);
-        return { alias: a.alias, history: history.items, guard, rollout };
+        const refused =
+          fleet.refused > 0
+            ? (await api.fleet.nodes(name, a.alias, { state: "refused", stale: false, limit: REFUSED_SHOWN })).items
+            : [];
+        return { alias: a.alias, history: history.items, guard, rollout, fleet: { fleet, refused } };
       }),
     );
     const history: Record<string, HistoryEntry[]> = Object.fromEntries(perAlias.map((p) => [p.alias, p.history]));
+    const fleets = Object.fromEntries(perAlias.map((p) => [p.alias, p.fleet]));
     const guards = perAlias.flatMap((p) => (p.guard ? [p.guard] : []));
     const rollouts = perAlias.flatMap((p) => (p.rollout ? [p.rollout] : []));
     const names = metricNames(versions.items);
@@ -204,6 +212,7 @@ export function registerUi(app: Hono<AppEnv>): void {
       model,
       aliases,
       history,
+      fleets,
       versions: versions.items,
       gates,
       guards,

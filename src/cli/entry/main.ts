@@ -34,6 +34,7 @@ import {
   rollback,
 } from "../commands/promote";
 import { agent } from "../agent/command";
+import { fleet } from "../commands/fleet";
 import { importMlflow } from "../commands/import-mlflow";
 import { pull } from "../commands/pull";
 import { rolloutAbort, rolloutPause, rolloutResume, rolloutStart, rolloutStatus } from "../commands/rollout";
@@ -86,6 +87,7 @@ export const COMMANDS: Command[] = [
   resolveCmd,
   watch,
   agent,
+  fleet,
   gatesLs,
   gatesSet,
   gatesRm,
