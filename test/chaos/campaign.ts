@@ -19,7 +19,7 @@ import { formatEntry, History } from "./history";
 import { World } from "./model";
 import { Rand } from "./rand";
 import { Receiver } from "./receiver";
-import { resumedSince, settleRollouts, untilRolloutRunning } from "./rollouts";
+import { checkResumed, settleRollouts, untilRolloutRunning } from "./rollouts";
 import { CHAOS_VARS, ChaosServer } from "./server";
 import { Client, Gate, type WorkloadContext } from "./workload";
 
@@ -242,7 +242,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const killsLeft = Math.max(1, minKills - kills);
       const meanGap = Math.max(8_000, (duration - (Date.now() - began) - killsLeft * overheadMs) / (killsLeft + 1));
       await sleep(meanGap * (0.4 + rand.next() * 1.2));
-      // Then the first moment, within a few seconds, when a rollout runs: kills land during them.
+      // Then the first moment, within a few seconds, when a rollout runs with a step still due:
+      // kills land during them.
       const atKill = await untilRolloutRunning(admin, world, Date.now() + 15_000);
       if (atKill.length > 0) killsInRollouts += 1;
       server.kill();
@@ -257,10 +258,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const took = await server.start();
       // The clients are held: only the objects' alarms move the rollouts the kill caught running.
       await settleRollouts(admin, world, tally, Date.now() + Math.max(120_000, 2 * server.slowestStartMs));
-      const resumed = await resumedSince(admin, atKill, killedAt);
+      const { resumed, excused } = await checkResumed(admin, tally, atKill, killedAt);
       resumedRollouts += resumed;
       log(
-        `chaos: restart ${kills}: ${atKill.length} rollouts running at the kill, ${resumed} went on after the restart`,
+        `chaos: restart ${kills}: ${atKill.length} rollouts running at the kill, ${resumed} went on after the restart${excused.length ? `; ended by a request: ${excused.join("; ")}` : ""}`,
       );
       await drain(`restart ${kills} (up in ${took} ms, ${ops.count} ops so far)`, false);
       const before = tally.violations.length;

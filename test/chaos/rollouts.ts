@@ -201,34 +201,57 @@ async function runningRollouts(api: MregClient, world: World): Promise<Rollout[]
 }
 
 /**
- * Waits, until `deadline` at most, for a moment when some rollout is running, so that a kill
- * lands during one: answers those running then (none at the deadline).
+ * Waits, until `deadline` at most, for a moment when some rollout is running with its next
+ * decision still ahead (its `next_at` at least half a second after the scan), so that a kill
+ * now lands before that decision: answers those rollouts (none at the deadline).
  */
 export async function untilRolloutRunning(api: MregClient, world: World, deadline: number): Promise<Rollout[]> {
   for (;;) {
     const running = await runningRollouts(api, world).catch(() => []);
-    if (running.length > 0 || Date.now() > deadline) return running;
+    const scanned = Date.now();
+    const ahead = running.filter((r) => r.next_at !== null && Date.parse(r.next_at) > scanned + 500);
+    if (ahead.length > 0 || scanned > deadline) return ahead;
     await new Promise((r) => setTimeout(r, 250));
   }
 }
 
 /**
- * Of the rollouts running at a kill, how many went on after the restart: a decision (a hold,
- * a step, the completion) of the object's alarm is dated after the kill, `killedAt`. Called once
- * settleRollouts found none running; one paused or aborted by a request the kill caught in
- * flight has nothing after the restart, and is not counted.
+ * Invariant 8's "resumes after a restart", once settleRollouts found none running: each
+ * rollout running at the kill with a decision still due went on after the restart, that is,
+ * its object took a decision (a hold, a step, the completion) dated after `killedAt`. One a
+ * request the kill caught in flight paused or aborted is excused. Answers how many went on.
  */
-export async function resumedSince(api: MregClient, atKill: Rollout[], killedAt: number): Promise<number> {
+export async function checkResumed(
+  api: MregClient,
+  tally: Tally,
+  atKill: Rollout[],
+  killedAt: number,
+): Promise<{ resumed: number; excused: string[] }> {
   let resumed = 0;
+  const excused: string[] = [];
   for (const before of atKill) {
-    const now = await rolloutOf(api, before.model, before.alias).catch(() => null);
-    if (now?.id !== before.id) continue;
-    const after = now.history.filter(
-      (h) => Date.parse(h.at) >= killedAt && h.event !== "paused" && h.event !== "aborted",
+    const now = await rolloutOf(api, before.model, before.alias);
+    if (now?.id !== before.id || now.state === "paused" || now.state === "aborted") {
+      excused.push(
+        `${before.model}@${before.alias}: rollout ${before.id} ${now?.id === before.id ? `${now.state}: ${now.reason}` : "replaced"}`,
+      );
+      continue;
+    }
+    const decisions = now.history.filter(
+      (h) => Date.parse(h.at) >= killedAt && (h.event === "step" || h.event === "hold" || h.event === "completed"),
     );
-    if (after.length > 0) resumed += 1;
+    if (
+      tally.expect(
+        "8",
+        decisions.length > 0,
+        () =>
+          `${now.model}@${now.alias}: rollout ${now.id} was running at the kill (step ${before.step}, next at ${before.next_at}) and is ${now.state} at step ${now.step} with no decision since`,
+        `/models/${now.model}/aliases/${now.alias}`,
+      )
+    )
+      resumed += 1;
   }
-  return resumed;
+  return { resumed, excused };
 }
 
 /**

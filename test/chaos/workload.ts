@@ -343,7 +343,7 @@ export class Client {
         return;
       }
       case "rollout.start": {
-        // A few steps of rising weight, the last 100, with holds of a few seconds: no node
+        // A few steps of rising weight, the last 100, with holds of 1–6 s: no node
         // reports here, so each hold starts with its step and the alarm alone moves it on.
         const v = readyV();
         if (!v) return;
@@ -351,7 +351,7 @@ export class Client {
         const weights = [...new Set(Array.from({ length: this.rand.int(1, 3) }, () => this.rand.int(1, 99)))].sort(
           (a, b) => a - b,
         );
-        const steps = [...weights, 100].map((weight) => ({ weight, hold_s: this.rand.int(0, 4) }));
+        const steps = [...weights, 100].map((weight) => ({ weight, hold_s: this.rand.int(1, 6) }));
         const seq = this.seqNow();
         try {
           const r = await api.rollouts.start(m.name, alias, {
