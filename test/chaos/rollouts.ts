@@ -185,19 +185,19 @@ export async function checkRollouts(
 
 /** The running rollouts of the campaign's models, read through `api`. */
 async function runningRollouts(api: MregClient, world: World): Promise<Rollout[]> {
-  const out: Rollout[] = [];
-  for (const m of world.models.values()) {
-    if (m.exists === false) continue;
-    for (const alias of ROLLOUT_ALIASES) {
-      const r = await rolloutOf(api, m.name, alias).catch((err: unknown) => {
-        // The model may be gone (deleted, or its create's answer was lost and it never was).
-        if (err instanceof MregError && err.status > 0 && err.status < 500) return null;
-        throw err;
-      });
-      if (r?.state === "running") out.push(r);
-    }
-  }
-  return out;
+  // All at once: a slow scan would see every short hold pass before it ends.
+  const reads = [...world.models.values()]
+    .filter((m) => m.exists !== false)
+    .flatMap((m) =>
+      ROLLOUT_ALIASES.map((alias) =>
+        rolloutOf(api, m.name, alias).catch((err: unknown) => {
+          // The model may be gone (deleted, or its create's answer was lost and it never was).
+          if (err instanceof MregError && err.status > 0 && err.status < 500) return null;
+          throw err;
+        }),
+      ),
+    );
+  return (await Promise.all(reads)).filter((r): r is Rollout => r?.state === "running");
 }
 
 /**
