@@ -11,6 +11,15 @@
 // With --agents N (after the watchers): N `mreg agent` processes follow the alias into their
 // own directories; each change is timed from its acknowledgement to the last agent's switch
 // (its `current` link pointing at the new version).
+//
+// With --nodes N (issue 30), instead: N simulated serving nodes (./fleet-nodes.mjs) on their own
+// watch sockets, reporting over them on every change and every --report-every seconds, and
+// --changes alias swaps. For each: how long after the last node switched the fleet view
+// (GET .../fleet, polled every 50 ms) says `converged`; the relays' calls into the model's object
+// per second (the Fleet's `summaries` counter, sampled every second, against its `relays`),
+// while the alias changes and in --steady seconds of periodic reports alone; and GET .../fleet
+// latency (--gets requests, 4 at a time) with every node reporting.
+//   node bench/fleet.mjs --nodes 10000 --shards 16 [--changes 5] [--report-every 30] [--steady 60] [--gets 400]
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from "node:fs";
@@ -19,6 +28,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { bytesSource } from "../dist/client.mjs";
+import { openNodes } from "./fleet-nodes.mjs";
 import { apiClient, freePort, mintToken, root, startRegistry, workerOrigin } from "./lib.mjs";
 
 const { values } = parseArgs({
@@ -27,6 +37,10 @@ const { values } = parseArgs({
     changes: { type: "string", default: "10" },
     shards: { type: "string", default: "16,1" },
     agents: { type: "string", default: "0" },
+    nodes: { type: "string", default: "0" },
+    "report-every": { type: "string", default: "30" },
+    steady: { type: "string", default: "60" },
+    gets: { type: "string", default: "400" },
     // Open the watchers through wrangler dev's proxy (the public port) instead of at the Worker's
     // own workerd; the proxy runs out of file descriptors near 4,500 sockets here (see workerOrigin).
     "via-proxy": { type: "boolean", default: false },
@@ -127,7 +141,8 @@ const versionOf = (dir) => {
   }
 };
 
-async function run(shards) {
+/** A server with WATCH_RELAY_SHARDS=`shards`, a model `m` with two ready versions and `production` on the first; `fn` runs against it. */
+async function withServer(shards, fn) {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "mreg-bench-fleet-"));
   const server = await startRegistry({
@@ -137,7 +152,6 @@ async function run(shards) {
   });
   const base = `http://127.0.0.1:${port}`;
   const admin = apiClient(base, mintToken("read write promote admin"));
-  const read = mintToken("read report", "fleet");
   try {
     await admin.models.create({ name: "m" });
     const versions = [];
@@ -151,6 +165,16 @@ async function run(shards) {
       versions.push(version);
     }
     await admin.aliases.set("m", "production", { version: versions[0] });
+    return await fn({ server, port, base, admin, versions });
+  } finally {
+    await server.stop();
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+const run = (shards) =>
+  withServer(shards, async ({ server, port, base, admin, versions }) => {
+    const read = mintToken("read report", "fleet");
     const opened = performance.now();
     const watchBase = values["via-proxy"] ? base : await workerOrigin(server, port);
     const fleet = await openWatchers(watchBase, read, watchers);
@@ -220,13 +244,151 @@ async function run(shards) {
           }
         : {}),
     };
-  } finally {
-    await server.stop();
-    rmSync(state, { recursive: true, force: true });
-  }
+  });
+
+/** Samples the Fleet every second; `window(from, to)` gives the summaries the model's object took per second in it. */
+function summarySampler(get) {
+  const samples = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const f = await get();
+      samples.push({ at: performance.now(), summaries: f.summaries, relays: f.relays });
+      await sleep(1000);
+    }
+  })();
+  return {
+    /** Per whole second between `from` and `to` (performance.now()): the largest, the mean, and the relays then. */
+    window(from, to) {
+      const inside = samples.filter((x) => x.at >= from && x.at <= to);
+      const perSecond = inside
+        .slice(1)
+        .map((x, i) => (x.summaries - inside[i].summaries) / ((x.at - inside[i].at) / 1000));
+      const spanS = inside.length > 1 ? (inside.at(-1).at - inside[0].at) / 1000 : NaN;
+      return {
+        relays: Math.max(0, ...inside.map((x) => x.relays)),
+        max_per_s: +Math.max(0, ...perSecond).toFixed(2),
+        mean_per_s: inside.length > 1 ? +((inside.at(-1).summaries - inside[0].summaries) / spanS).toFixed(2) : NaN,
+      };
+    },
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
 }
 
+const runFleet = (shards) =>
+  withServer(shards, async ({ server, port, base, admin, versions }) => {
+    const count = Number(values.nodes);
+    const token = mintToken("read report", "fleet");
+    const get = async () => {
+      const res = await fetch(`${base}/v1/models/m/aliases/production/fleet`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (!res.ok) throw new Error(`GET fleet: ${res.status} ${await res.text()}`);
+      return res.json();
+    };
+    const opened = performance.now();
+    const nodes = await openNodes({
+      base: values["via-proxy"] ? base : await workerOrigin(server, port),
+      token,
+      model: "m",
+      alias: "production",
+      count,
+      reportEveryMs: Number(values["report-every"]) * 1000,
+    });
+    const openS = (performance.now() - opened) / 1000;
+    try {
+      const settle = async (generation) => {
+        const deadline = Date.now() + 120_000;
+        for (;;) {
+          const f = await get();
+          if (f.intended.generation === generation && f.converged && f.reporting === count) return f;
+          if (Date.now() > deadline) throw new Error(`the fleet never converged: ${JSON.stringify(f)}`);
+          await sleep(50);
+        }
+      };
+      const first = await settle((await get()).intended.generation);
+      console.error(`fleet of ${first.reporting} nodes converged on v${versions[0]}; ${first.relays} relays`);
+      const sampler = summarySampler(get);
+      await sleep(2000);
+      const changesFrom = performance.now();
+      // ms from the last node's switch to the first poll of the fleet view saying converged.
+      const lag = [];
+      for (let k = 0; k < changes; k++) {
+        const to = versions[(k + 1) % 2];
+        const alias = await admin.aliases.set("m", "production", { version: to });
+        await nodes.until((n) => n.version === to, 60_000);
+        await settle(alias.generation);
+        const convergedAt = performance.now();
+        lag.push(convergedAt - nodes.lastSwitchTo(to));
+        console.error(`change ${k + 1}: converged ${Math.round(lag.at(-1))} ms after the last node switched`);
+        await sleep(2000);
+      }
+      const changesTo = performance.now();
+      // Periodic reports alone (nothing changes): what they cost the model's object.
+      await sleep(Number(values.steady) * 1000);
+      const steadyTo = performance.now();
+      await sampler.stop();
+      // GET .../fleet with every node reporting, 4 at a time.
+      const latencies = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (next++ < Number(values.gets)) {
+            const t0 = performance.now();
+            await get();
+            latencies.push(performance.now() - t0);
+          }
+        }),
+      );
+      const duringChanges = sampler.window(changesFrom, changesTo);
+      const steady = sampler.window(changesTo, steadyTo);
+      if (nodes.reportsRefused() > 0) throw new Error(`${nodes.reportsRefused()} reports refused`);
+      const ms = (x) => Math.round(x);
+      return {
+        shards,
+        nodes: count,
+        report_every_s: Number(values["report-every"]),
+        open_s: +openS.toFixed(1),
+        changes,
+        converged_after_last_switch_p50_ms: ms(quantile(lag, 0.5)),
+        converged_after_last_switch_max_ms: ms(Math.max(...lag)),
+        relays: duringChanges.relays,
+        summaries_per_s_changing_max: duringChanges.max_per_s,
+        summaries_per_s_changing_mean: duringChanges.mean_per_s,
+        summaries_per_s_steady_max: steady.max_per_s,
+        summaries_per_s_steady_mean: steady.mean_per_s,
+        reports_sent: nodes.reportsSent(),
+        get_fleet_p50_ms: ms(quantile(latencies, 0.5)),
+        get_fleet_p99_ms: ms(quantile(latencies, 0.99)),
+        get_fleet_max_ms: ms(Math.max(...latencies)),
+        closes: nodes.closes(),
+      };
+    } finally {
+      nodes.close();
+    }
+  });
+
 execFileSync(process.execPath, [join(root, "scripts", "build-cli.mjs")], { stdio: "inherit" });
+if (Number(values.nodes) > 0) {
+  const rows = [];
+  for (const shards of values.shards.split(",").map(Number)) {
+    const row = await runFleet(shards);
+    console.log(JSON.stringify(row));
+    rows.push(row);
+  }
+  console.log(
+    "\n| relays | nodes (report every) | sockets opened in | converged after the last node switched: p50 / max | summaries into the model's object per s, while changing: max / mean | steady: max / mean | GET .../fleet p50 / p99 / max |",
+  );
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of rows)
+    console.log(
+      `| ${r.relays} (of ${r.shards}) | ${r.nodes} (${r.report_every_s} s) | ${r.open_s} s | ${r.converged_after_last_switch_p50_ms} / ${r.converged_after_last_switch_max_ms} ms | ${r.summaries_per_s_changing_max} / ${r.summaries_per_s_changing_mean} | ${r.summaries_per_s_steady_max} / ${r.summaries_per_s_steady_mean} | ${r.get_fleet_p50_ms} / ${r.get_fleet_p99_ms} / ${r.get_fleet_max_ms} ms |`,
+    );
+  process.exit(0);
+}
 const rows = [];
 for (const shards of values.shards.split(",").map(Number)) {
   const row = await run(shards);

@@ -8,6 +8,7 @@ import { hubBridge } from "./bridges/hf/routes";
 import { mlflowBridge } from "./bridges/mlflow/routes";
 import { ociBridge } from "./bridges/oci/routes";
 import { gateRoutes } from "./gates/routes";
+import { fleetRoutes } from "./fleet/routes";
 import { webhookRoutes } from "./events/routes";
 import { guardRoutes } from "./guards/routes";
 import { lineageRoutes } from "./lineage/routes";
@@ -21,6 +22,7 @@ import { resolveRoutes } from "./resolve/routes";
 import { retentionRoutes } from "./retention/routes";
 import { signatureRoutes } from "./signing/routes";
 import { signingKeyRoutes } from "./signing/keys-routes";
+import { rolloutRoutes } from "./rollouts/routes";
 import { tokenRoutes } from "./tokens/routes";
 import { registerUi } from "./ui/routes";
 import { versionRoutes } from "./models/version-routes";
@@ -38,7 +40,9 @@ export function buildApp(): Hono<AppEnv> {
     ...aliasRoutes,
     ...gateRoutes,
     ...guardRoutes,
+    ...rolloutRoutes,
     ...resolveRoutes,
+    ...fleetRoutes,
     ...lineageRoutes,
     ...retentionRoutes,
     ...auditRoutes,

@@ -39,6 +39,8 @@ export interface Env {
   SIGNAL_COALESCE_MS?: string;
   WATCH_RELAY_SHARDS?: string;
   SIGNAL_GUARDS_TTL_S?: string;
+  NODE_TTL_S?: string;
+  FLEET_DRIFT_AFTER_S?: string;
   HF_NAMESPACE?: string;
   HF_DEFAULT_ALIAS?: string;
   UPLOAD_URL_KEY?: string;
@@ -133,6 +135,10 @@ const ConfigSchema = z.object({
    * set, or a version promoted, through another isolate is missed here for up to this long.
    */
   SIGNAL_GUARDS_TTL_S: intVar(5, 0, 60),
+  /** A node that has not reported for this long is `stale`: not counted as reporting (docs/fleet.md). */
+  NODE_TTL_S: intVar(90, 5, 86_400),
+  /** How long after an alias's change a fleet not converged yet raises `fleet.drift`. */
+  FLEET_DRIFT_AFTER_S: intVar(300, 1, 7 * 86_400),
   /** Encrypts webhook secrets at rest (any string of 32+ characters; a Worker secret). Webhooks need it. */
   WEBHOOK_KEY: optionalString.pipe(z.string().min(32, "WEBHOOK_KEY must be at least 32 characters").optional()),
   /** `true` lets webhooks use http:// to loopback hosts (local development and tests). */

@@ -13,11 +13,15 @@ import type { z } from "zod";
 import type * as Client from "../src/client/types";
 import type { Alias, HistoryEntry, Resolution, StageBody } from "../src/aliases/schemas";
 import type { Upload, UploadPartBody } from "../src/artifacts/schemas";
+import type { AliasAt } from "../src/domain/alias";
+import type { Fleet, Node, NodeReportBody } from "../src/domain/fleet";
 import type { AuditEvent } from "../src/audit/routes";
 import type { GatePolicy } from "../src/domain/gate";
 import type { Guard, GuardBody } from "../src/domain/guard";
 import type { RetentionPolicy } from "../src/domain/retention";
 import type { CreateSigningKeyBody, Signature, SignatureRef, Signer, SigningKey } from "../src/domain/signature";
+import type { Rollout } from "../src/domain/rollout";
+import type { StartRolloutBody } from "../src/rollouts/routes";
 import type { CreateWebhookBody, Delivery, PatchWebhookBody, Webhook } from "../src/events/routes";
 import type { Approval, Gate, GateResult } from "../src/gates/schemas";
 import type { SignalBody } from "../src/guards/routes";
@@ -81,6 +85,7 @@ export type ResponseShapes = [
   Expect<Equal<Client.Gate, Out<typeof Gate>>>,
   Expect<Equal<Client.Approval, Out<typeof Approval>>>,
   Expect<Equal<Client.Guard, Out<typeof Guard>>>,
+  Expect<Equal<Client.Rollout, Out<typeof Rollout>>>,
   Expect<Equal<Client.LineageGraph, Out<typeof LineageGraph>>>,
   Expect<Equal<Client.LineageHit, Out<typeof LookupItem>>>,
   Expect<Equal<Client.VersionDiff, Out<typeof VersionDiff>>>,
@@ -96,6 +101,9 @@ export type ResponseShapes = [
   Expect<Equal<Client.SignatureRef, Out<typeof SignatureRef>>>,
   Expect<Equal<Client.Signer, Out<typeof Signer>>>,
   Expect<Equal<Client.SigningKey, Out<typeof SigningKey>>>,
+  Expect<Equal<Client.Fleet, Out<typeof Fleet>>>,
+  Expect<Equal<Client.FleetNode, Out<typeof Node>>>,
+  Expect<Equal<Client.AliasAt, Out<typeof AliasAt>>>,
   // Watch messages have no schema (they are not HTTP answers): every one the object sends must be a WatchEvent.
   Expect<WatchMessage extends Client.WatchEvent ? true : false>,
 ];
@@ -109,7 +117,9 @@ export type RequestShapes = [
   Expect<Equal<Client.StageChange, In<typeof StageBody>>>,
   Expect<Equal<Client.GatePolicy, In<typeof GatePolicy>>>,
   Expect<Equal<Client.GuardPolicy, In<typeof GuardBody>>>,
+  Expect<Equal<Client.StartRollout, In<typeof StartRolloutBody>>>,
   Expect<Equal<Client.Signal, In<typeof SignalBody>>>,
+  Expect<Equal<Client.NodeReport, In<typeof NodeReportBody>>>,
   Expect<Equal<Client.RetentionPolicy, In<typeof RetentionPolicy>>>,
   Expect<Equal<Client.CreateToken, In<typeof CreateTokenBody>>>,
   Expect<Equal<Client.CreateWebhook, In<typeof CreateWebhookBody>>>,

@@ -162,6 +162,35 @@ describe("client in a Worker", () => {
     expect(versions).toEqual([3, 2, 1]);
   });
 
+  it("runs a rollout: start, get, pause, resume, abort; refusals as MregError", async () => {
+    const mreg = await client();
+    await mreg.models.create({ name: "c-rollout" });
+    for (let i = 1; i <= 2; i++) {
+      const { version } = await mreg.versions.create("c-rollout");
+      const body = new Uint8Array([i]);
+      await mreg.upload("c-rollout", version, "m.bin", bytesSource(body), { sha256: await hex(body) });
+      await mreg.versions.finalize("c-rollout", version);
+    }
+    await mreg.aliases.set("c-rollout", "production", { version: 1 });
+    const steps = [
+      { weight: 20, hold_s: 3600 },
+      { weight: 100, hold_s: 0 },
+    ];
+    const started = await mreg.rollouts.start("c-rollout", "production", { version: 2, steps, reason: "canary" });
+    expect(started).toMatchObject({ from: 1, to: 2, step: 1, state: "running", min_fleet: 0.9, reason: "canary" });
+    expect((await mreg.rollouts.get("c-rollout", "production")).id).toBe(started.id);
+    const busy = await mreg.rollouts.start("c-rollout", "production", { version: 2, steps }).catch((e: unknown) => e);
+    expect(busy).toBeInstanceOf(MregError);
+    expect((busy as MregError).code).toBe("conflict");
+    expect((await mreg.rollouts.pause("c-rollout", "production", { reason: "look" })).state).toBe("paused");
+    expect((await mreg.rollouts.resume("c-rollout", "production")).state).toBe("running");
+    const aborted = await mreg.rollouts.abort("c-rollout", "production", { reason: "no" });
+    expect(aborted).toMatchObject({ state: "aborted", reason: "no" });
+    expect((await mreg.resolve("registry://c-rollout@production")).version).toBe(1);
+    const none = await mreg.rollouts.get("c-rollout", "staging").catch((e: unknown) => e);
+    expect((none as MregError).status).toBe(404);
+  });
+
   it("sends back the newest x-mreg-bookmark it saw (one client, one D1 session)", async () => {
     // Shaped as D1's, since the server refuses anything else.
     const bookmark = (n: number) => `00000000-${String(n).padStart(8, "0")}-00000000-${"0".repeat(32)}`;

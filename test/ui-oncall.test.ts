@@ -5,54 +5,13 @@
  * compact times, the edit forms (CSRF, scope, audit), the metric panels and stages only where
  * used. Issue 27 item 12: confirmations only from the record this session's own post left.
  */
-import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AuditEvent } from "../src/client/types";
 import { changeText, guardText, guardWindowText, policyRules } from "../src/ui/words";
 import { mergePatch, parseMetrics, parsePairs } from "../src/ui/forms";
 import { createModel, hsToken, json, readyVersion } from "./helpers";
+import { csrfOf, flashCookies, follow, notice, page, signIn } from "./ui-helpers";
 import { costAgainstScan, LINEAR_BOUND } from "./linear-cost";
-
-async function page(method: string, path: string, opts: { cookie?: string; form?: Record<string, string> } = {}) {
-  const headers = new Headers();
-  if (opts.cookie) headers.set("cookie", opts.cookie);
-  const body = opts.form ? new URLSearchParams(opts.form) : undefined;
-  if (body) headers.set("content-type", "application/x-www-form-urlencoded");
-  const res = await exports.default.fetch(
-    new Request(`http://127.0.0.1:8787${path}`, { method, headers, body, redirect: "manual" }),
-  );
-  return { status: res.status, headers: res.headers, text: await res.text() };
-}
-
-async function signIn(claims: {
-  scope: string;
-  sub?: string;
-  aliases?: string[];
-  expiresIn?: number;
-}): Promise<string> {
-  const res = await page("POST", "/sign-in", { form: { token: await hsToken(claims), next: "/" } });
-  expect(res.status).toBe(303);
-  return res.headers.get("set-cookie")!.split(";")[0]!;
-}
-
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
-
-/** The flash cookies a response set, as a browser would send them back (`name=value`). */
-const flashCookies = (res: { headers: Headers }) =>
-  res.headers
-    .getSetCookie()
-    .filter((c) => c.startsWith("mreg_flash_") && !/Max-Age=0/.test(c))
-    .map((c) => c.split(";")[0]!);
-
-/** Where a form's redirect leads, fetched as the browser does: with the cookies the post set. */
-const follow = (res: { headers: Headers }, cookie: string) =>
-  page("GET", res.headers.get("location")!, { cookie: [cookie, ...flashCookies(res)].join("; ") });
-const notice = (html: string) =>
-  /<div class="notice (?:ok|bad)"[^>]*>(.*?)<\/div>/s
-    .exec(html)?.[1]
-    ?.replace(/<[^>]+>/g, "")
-    .replace(/&#39;/g, "'")
-    .replace(/&quot;/g, '"') ?? null;
 
 async function ready(model: string, body: Record<string, unknown> = {}): Promise<number> {
   return (await readyVersion(model, (version) => ({ "w.bin": `w${version}` }), { body })).version as number;

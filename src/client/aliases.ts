@@ -4,7 +4,7 @@
  */
 import { MregError } from "./errors";
 import { seg, type Transport } from "./transport";
-import type { Alias, HistoryEntry, Page, PageQuery, Resolution, SetAlias, WatchEvent } from "./types";
+import type { Alias, AliasAt, HistoryEntry, Page, PageQuery, Resolution, SetAlias, WatchEvent } from "./types";
 import { validResolution, validWatchEvent } from "./validate";
 import { openWatch, type WatchOptions, type Watch } from "./watch";
 
@@ -117,6 +117,22 @@ export class Aliases {
       return { resolution: null, ...head };
     }
     return { resolution: validResolution(await this.t.read<unknown>(res, what), { model, alias }, what), ...head };
+  }
+
+  /** What the alias held at the instant `at` (from its history); 404 `not_found` when it held nothing then. */
+  at(
+    model: string,
+    alias: string,
+    at: Date | string,
+    options: { key?: string; signal?: AbortSignal } = {},
+  ): Promise<AliasAt> {
+    return this.t.json({
+      method: "GET",
+      path: aliasPath(model, alias),
+      query: { at: typeof at === "string" ? at : at.toISOString(), key: options.key },
+      signal: options.signal,
+      what: `${model}@${alias} at ${typeof at === "string" ? at : at.toISOString()}`,
+    });
   }
 
   history(model: string, alias: string, query: PageQuery = {}, signal?: AbortSignal): Promise<Page<HistoryEntry>> {

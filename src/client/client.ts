@@ -5,11 +5,13 @@
  */
 import { Retention, Tokens, Webhooks } from "./admin";
 import { Aliases, Resolver, type ResolveOptions } from "./aliases";
+import { Fleet } from "./fleet";
 import { Files, Uploads } from "./files";
 import { Models, Versions } from "./models";
 import { Approvals, Gates, Guards } from "./policy";
 import { Audit, LineageApi } from "./queries";
 import { Signatures, SigningKeys } from "./signatures";
+import { Rollouts } from "./rollouts";
 import { Transport, type TransportOptions } from "./transport";
 import type { Page, Resolution } from "./types";
 import { uploadFile, type ByteSource, type UploadOptions, type UploadResult } from "./upload";
@@ -30,6 +32,8 @@ export class MregClient {
   readonly gates: Gates;
   readonly approvals: Approvals;
   readonly guards: Guards;
+  readonly rollouts: Rollouts;
+  readonly fleet: Fleet;
   readonly lineage: LineageApi;
   readonly audit: Audit;
   readonly webhooks: Webhooks;
@@ -50,6 +54,8 @@ export class MregClient {
     this.gates = new Gates(t);
     this.approvals = new Approvals(t);
     this.guards = new Guards(t);
+    this.rollouts = new Rollouts(t);
+    this.fleet = new Fleet(t);
     this.lineage = new LineageApi(t);
     this.audit = new Audit(t);
     this.webhooks = new Webhooks(t);

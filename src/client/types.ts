@@ -329,6 +329,138 @@ export interface Signal {
   count?: number;
 }
 
+// ---- rollouts ------------------------------------------------------------------------------
+
+export interface RolloutStep {
+  /** The share of requests the new version serves in this step, in percent (1..100; the last step's is 100). */
+  weight: number;
+  /** How long the step holds once enough of the fleet serves it (0..604800). */
+  hold_s: number;
+}
+
+export interface StartRollout {
+  version: number;
+  steps: RolloutStep[];
+  /** The share of reporting nodes that must serve a step before its hold starts (0..1; default 0.9). */
+  min_fleet?: number;
+  reason?: string;
+}
+
+export interface RolloutHistoryEntry {
+  step: number;
+  at: Timestamp;
+  event: "step" | "hold" | "paused" | "resumed" | "completed" | "aborted";
+  detail: Record<string, unknown> | null;
+}
+
+export interface Rollout {
+  /** Names the rollout in its audit events (`detail.rollout`). */
+  id: string;
+  model: string;
+  alias: string;
+  from: number;
+  to: number;
+  steps: RolloutStep[];
+  min_fleet: number;
+  /** The step in force, from 1: `steps[step - 1]`. */
+  step: number;
+  state: "running" | "paused" | "completed" | "aborted";
+  reason: string | null;
+  started_at: Timestamp;
+  started_by: string;
+  step_started_at: Timestamp;
+  /** Null while the step waits for the fleet. */
+  hold_started_at: Timestamp | null;
+  /** When the next step (or the completion) is due; null while waiting for the fleet, paused, or ended. */
+  next_at: Timestamp | null;
+  /** The alias's generation after the rollout's latest change of it. */
+  generation: number;
+  history: RolloutHistoryEntry[];
+}
+
+// ---- the fleet ----------------------------------------------------------------------------
+// The shapes of src/domain/fleet.ts (docs/fleet.md).
+
+export type NodeState = "serving" | "syncing" | "refused" | "degraded";
+
+/** What a serving node reports (`POST .../nodes`; over a watch socket the same, less `node`). */
+export interface NodeReport {
+  node: string;
+  /** The version it serves now (null: none yet). */
+  version: number | null;
+  state: NodeState;
+  reason?: string;
+  /** The version it is on its way to, or refused. */
+  target?: number | null;
+  /** At most 16. */
+  labels?: Record<string, string>;
+  agent?: string;
+}
+
+export interface FleetNode {
+  node: string;
+  version: number | null;
+  state: NodeState;
+  reason: string | null;
+  target: number | null;
+  labels: Record<string, string>;
+  agent: string | null;
+  /** When it began serving `version`. */
+  since: Timestamp;
+  first_seen: Timestamp;
+  last_seen: Timestamp;
+  /** No report for NODE_TTL_S (default 90). */
+  stale: boolean;
+}
+
+export interface FleetNodesQuery extends PageQuery {
+  version?: number;
+  state?: NodeState;
+  /** `key:value`. */
+  label?: string;
+  stale?: boolean;
+}
+
+export interface FleetVersion {
+  version: number | null;
+  nodes: number;
+  serving: number;
+  syncing: number;
+  refused: number;
+  degraded: number;
+}
+
+export interface Fleet {
+  model: string;
+  alias: string;
+  intended: { version: number | null; split: SplitEntry[] | null; generation: number };
+  nodes: number;
+  reporting: number;
+  by_version: FleetVersion[];
+  converged: boolean;
+  in_step: number;
+  lagging: number;
+  refused: number;
+  reasons: { reason: string; nodes: number }[];
+  since_change_s: number | null;
+  updated_at: Timestamp | null;
+  relays: number;
+  summaries: number;
+}
+
+/** What an alias held at an instant (`?at=`). */
+export interface AliasAt {
+  model: string;
+  alias: string;
+  /** For a split: the member the routing key picks, null without one. */
+  version: number | null;
+  split: SplitEntry[] | null;
+  generation: number;
+  set_at: Timestamp;
+  set_by: string;
+  reason: string | null;
+}
+
 // ---- lineage ------------------------------------------------------------------------------
 // The shapes of the server's lineage routes (src/lineage/schemas.ts).
 

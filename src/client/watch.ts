@@ -3,16 +3,21 @@
  * a factory because runtimes differ in how a bearer token reaches the upgrade request:
  * Node 22's global WebSocket takes `{ headers }`, Workers upgrade through fetch, Node 20
  * needs a library (the CLI passes one). Browsers cannot set headers on a WebSocket at all.
+ *
+ * A serving node reports its state over the same socket (`report`, docs/fleet.md); the relay
+ * answers a report it refuses with a message of its own (`report_refused`), which is handed to
+ * `onReportRefused` and never taken for a watch event.
  */
 import { MregError } from "./errors";
 import type { Transport } from "./transport";
-import type { WatchEvent } from "./types";
+import type { NodeReport, WatchEvent } from "./types";
 
 /** The little of a WebSocket the watcher uses; the DOM's, undici's and `ws`'s all fit. */
 export interface WebSocketLike {
   addEventListener(type: "message", listener: (event: { data: unknown }) => void): void;
   addEventListener(type: "close", listener: (event: { code: number; reason: string }) => void): void;
   addEventListener(type: "error", listener: (event: unknown) => void): void;
+  send(data: string): void;
   close(code?: number, reason?: string): void;
 }
 
@@ -22,12 +27,22 @@ export interface WatchOptions {
   key?: string;
   webSocket?: WebSocketFactory;
   signal?: AbortSignal;
+  /** Why the registry refused a report sent with `report` (a token without the `report` scope, say). */
+  onReportRefused?: (detail: string) => void;
 }
 
 export interface Watch extends AsyncIterable<WatchEvent> {
   /** Ends the iteration (the socket closes with 1000). */
   close(): void;
+  /**
+   * Reports the node's state over the socket, for the node named by the watch's `key`. False
+   * when the socket is not open (closed, or ending): report by `fleet.report` instead.
+   */
+  report(report: Omit<NodeReport, "node">): boolean;
 }
+
+/** The relay's answer to a report it refused. */
+const REPORT_REFUSED = "report_refused";
 
 /** Close code the server uses for a socket whose token expired or was revoked (the close reason says which). */
 export const TOKEN_EXPIRED = 4001;
@@ -68,6 +83,11 @@ export async function openWatch(
       return fail(
         new MregError({ status: 0, code: "unexpected_response", detail: "A watch message is not JSON", cause: err }),
       );
+    }
+    if (typeof message === "object" && message !== null && (message as { event?: unknown }).event === REPORT_REFUSED) {
+      const detail = (message as { detail?: unknown }).detail;
+      options.onReportRefused?.(typeof detail === "string" ? detail : "the registry refused the report");
+      return;
     }
     try {
       queue.push(check(message));
@@ -124,7 +144,17 @@ export async function openWatch(
     }
   }
 
-  return { close, [Symbol.asyncIterator]: events };
+  function report(body: Omit<NodeReport, "node">): boolean {
+    if (ended) return false;
+    try {
+      socket.send(JSON.stringify({ type: "report", ...body }));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  return { close, report, [Symbol.asyncIterator]: events };
 }
 
 /**

@@ -43,6 +43,25 @@ export const Alias = z
   })
   .meta({ id: "Alias" });
 
+/**
+ * What an alias held at an instant (`?at=`), from its history: the value of the change in force
+ * then, who made it, when, and why. For a split, `version` is the member the routing key picks
+ * (null without a key).
+ */
+export const AliasAt = z
+  .object({
+    model: z.string(),
+    alias: z.string(),
+    version: z.number().int().nullable(),
+    split: SplitShown,
+    generation: z.number().int(),
+    set_at: z.string(),
+    set_by: z.string(),
+    reason: z.string().nullable(),
+  })
+  .meta({ id: "AliasAt" });
+export type AliasAt = z.output<typeof AliasAt>;
+
 /** An alias's value: one version, or a weighted split over several. */
 export type AliasValue = { version: number; split: null } | { version: null; split: SplitEntry[] };
 
@@ -125,8 +144,16 @@ export function pickFromSplit(
   alias: string,
   key: string | undefined,
 ): number {
-  const unit = key === undefined ? Math.random() : hashUnit(`${model}\u0000${alias}\u0000${key}`);
-  return pickByUnit(split, unit);
+  return pickByUnit(split, key === undefined ? Math.random() : routingUnit(model, alias, key));
+}
+
+/**
+ * Where a routing key falls in [0, 1) for one model's alias: what picks its member of any
+ * split of that alias. The fleet view judges each node by it (src/domain/fleet.ts), so a
+ * node counts as in step exactly when it serves what a resolve with its key answers.
+ */
+export function routingUnit(model: string, alias: string, key: string): number {
+  return hashUnit(`${model}\u0000${alias}\u0000${key}`);
 }
 
 /** One entry of an alias's history, as far as rollback needs it. */

@@ -28,6 +28,12 @@ export type AuditAction =
   | "approval.add"
   | "guard.set"
   | "guard.delete"
+  | "rollout.start"
+  | "rollout.step"
+  | "rollout.pause"
+  | "rollout.resume"
+  | "rollout.abort"
+  | "rollout.complete"
   | "promotion_denied"
   | "webhook.create"
   | "webhook.update"
@@ -40,7 +46,11 @@ export type AuditAction =
   | "signature.add"
   | "signature.delete"
   | "signing_key.create"
-  | "signing_key.delete";
+  | "signing_key.delete"
+  /** The fleet's events (actor `fleet`), each at most once per change of an alias: src/state/fleet-ops.ts. */
+  | "fleet.refused"
+  | "fleet.converged"
+  | "fleet.drift";
 
 /**
  * The `model` of an event that belongs to no model (a webhook, the registry's default

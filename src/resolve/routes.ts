@@ -3,12 +3,14 @@
  * A cache hit touches neither the Durable Object nor D1; a miss makes one RPC to the model's
  * ModelState, which answers from its own SQLite.
  */
-import type { z } from "zod";
+import { z } from "zod";
+import { authorize } from "../auth/authorize";
 import { visibilityOf, type Principal } from "../auth/principal";
+import { relayName, relayShard } from "../domain/fleet";
 import { queryDb } from "../db/session";
 import { noneMatch } from "../domain/range";
 import { resolutionFor, type Resolution as ResolutionBody } from "../domain/resolution";
-import { hashUnit } from "../domain/alias";
+import { AliasAt, hashUnit } from "../domain/alias";
 import { referenceTo, type Reference } from "../domain/reference";
 import { parseModelUri } from "../domain/uri";
 import { config } from "../env";
@@ -22,7 +24,7 @@ import { IncludeQuery, LineageGraph } from "../lineage/schemas";
 import { AliasProjection } from "../models/alias-projection";
 import { Version } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
-import { requestContext, resolve, type Resolved } from "./service";
+import { aliasAt, requestContext, resolve, type Resolved } from "./service";
 
 /**
  * The Resolution with `ETag: "<generation>"` (with the model's signature counter after it when
@@ -78,8 +80,33 @@ async function provenance(c: AppContext, resolution: ResolutionBody, depth: numb
   }
 }
 
-const ResolveWithLineage = ResolveQuery.extend(IncludeQuery.shape);
-const ResolveUriWithLineage = ResolveUriQuery.extend(IncludeQuery.shape);
+/** Time travel: what the alias held at an instant, from its history (docs/fleet.md "What ran when"). */
+const AtQuery = z.object({
+  at: z.iso
+    .datetime({ offset: true })
+    .transform((s) => new Date(s).toISOString())
+    .optional()
+    .describe(
+      "RFC 3339: answer what the alias held at that instant (AliasAt, from its history) instead of resolving it now",
+    ),
+});
+
+const ResolveWithLineage = ResolveQuery.extend(IncludeQuery.shape).extend(AtQuery.shape);
+const ResolveUriWithLineage = ResolveUriQuery.extend(IncludeQuery.shape).extend(AtQuery.shape);
+
+/** `?at=`: the alias's history at that instant; not cached (an instant to come may still change). */
+async function answerAt(
+  c: AppContext,
+  model: string,
+  alias: string,
+  query: z.output<typeof ResolveWithLineage>,
+): Promise<Response> {
+  if (query.include !== undefined)
+    throw validationFailed("at and include cannot be combined", [
+      { path: "include", message: "the lineage of a past value: resolve registry://<model>/<version> for it" },
+    ]);
+  return c.json(await aliasAt(c.env, model, alias, query.at!, query.key), 200, { "cache-control": "no-store" });
+}
 
 export const ResolutionWithLineage = Resolution.extend({
   lineage: LineageGraph.optional().describe("With include=lineage"),
@@ -88,6 +115,9 @@ export const ResolutionWithLineage = Resolution.extend({
     .optional()
     .describe("With include=lineage: the alias as set (null for latest, v<n> and stage fallbacks)"),
 });
+
+const AT =
+  " With `at=<RFC 3339>`, the answer is what the alias held at that instant (AliasAt: its value, generation, and who set it, when and why), from the alias's history; 404 `not_found` when it held nothing then (before its first set, or deleted).";
 
 const INCLUDE =
   " `include=lineage` adds `lineage` (the version's LineageGraph, `depth` default 10), `version_detail` (its Version) and `alias_detail` (who set the alias, when): what it is and where it came from, in one request.";
@@ -104,7 +134,8 @@ export const resolveRoutes = [
     description:
       "Set aliases; `latest` (highest ready version) and `v<n>` virtually; a stage name falls back to the highest version in that stage. For a split, `key` picks the version stably." +
       CACHING +
-      INCLUDE,
+      INCLUDE +
+      AT,
     tag: "Aliases",
     scope: "read",
     subject: { model: MODEL_PARAM },
@@ -115,11 +146,15 @@ export const resolveRoutes = [
         'The ETag seen before: "<generation>" (`"<generation>.s<n>"` for a version with signatures, whose changes move it too)',
     },
     responses: {
-      200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage },
+      200: {
+        description: "The resolution (`x-mreg-stale` when served stale); with `at`, what the alias held then",
+        schema: z.union([ResolutionWithLineage, AliasAt]),
+      },
       304: { description: "Not modified" },
     },
     errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
     async handler(c, { params, query, principal }) {
+      if (query.at !== undefined) return answerAt(c, params.model, params.alias, query);
       return answer(c, await resolve(requestContext(c), params.model, referenceTo(params.alias)), query, principal);
     },
   }),
@@ -132,13 +167,17 @@ export const resolveRoutes = [
     description:
       "`registry://m@alias` as the alias route; `registry://m/3` as version 3 (which must be ready)." +
       CACHING +
-      INCLUDE,
+      INCLUDE +
+      AT,
     tag: "Aliases",
     scope: "read",
     subject: { model: { from: "query", get: (query) => parseModelUri(query.uri)?.model } },
     query: ResolveUriWithLineage,
     responses: {
-      200: { description: "The resolution (`x-mreg-stale` when served stale)", schema: ResolutionWithLineage },
+      200: {
+        description: "The resolution (`x-mreg-stale` when served stale); with `at`, what the alias held then",
+        schema: z.union([ResolutionWithLineage, AliasAt]),
+      },
       304: { description: "Not modified" },
     },
     errors: ["validation_failed", "not_found", "version_not_ready", "unavailable"],
@@ -148,6 +187,13 @@ export const resolveRoutes = [
         throw validationFailed("Not a model URI", [
           { path: "uri", message: "expected registry://<model>@<alias> or registry://<model>/<version>" },
         ]);
+      }
+      if (query.at !== undefined) {
+        if (uri.alias === undefined)
+          throw validationFailed("at applies to an alias", [
+            { path: "at", message: "registry://<model>/<version> names one version at every instant" },
+          ]);
+        return answerAt(c, uri.model, uri.alias, query);
       }
       const ref: Reference =
         uri.alias !== undefined ? referenceTo(uri.alias) : { kind: "version", version: uri.version };
@@ -174,10 +220,14 @@ export const resolveRoutes = [
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
         throw validationFailed("This route needs a WebSocket upgrade (Upgrade: websocket)");
       }
-      // One of the alias's relays, by a hash of the client: its routing key, else at random.
+      // One of the alias's relays, by a hash of the client: its routing key (the relay its
+      // reports go to, whichever way it sends them), else at random.
       const shards = config(c.env).WATCH_RELAY_SHARDS;
-      const shard = Math.floor(hashUnit(query.key ?? crypto.randomUUID()) * shards);
-      const relay = `${params.model}@${params.alias}#${shard}`;
+      const relay = relayName(
+        params.model,
+        params.alias,
+        relayShard(query.key ?? crypto.randomUUID(), shards, hashUnit),
+      );
       const url = new URL("https://watch-relay/watch");
       url.searchParams.set("model", params.model);
       url.searchParams.set("alias", params.alias);
@@ -185,6 +235,9 @@ export const resolveRoutes = [
       if (query.key) url.searchParams.set("key", query.key);
       if (principal.expiresAt !== undefined) url.searchParams.set("expires", String(principal.expiresAt));
       if (principal.tokenId !== undefined) url.searchParams.set("token", principal.tokenId);
+      // Whether the socket may report its node's state (docs/fleet.md): as the report route would allow.
+      if (authorize(principal, { scope: "report", aliases: [params.alias] }) === null)
+        url.searchParams.set("report", "1");
       const upgraded = await c.env.WATCH_RELAYS.getByName(relay).fetch(new Request(url, c.req.raw));
       // The object's response has immutable headers; a fresh one lets the app add x-request-id.
       return new Response(upgraded.body, {

@@ -10,6 +10,7 @@
  * it), so that every bridge words "not found" from one answer and none asks D1 itself.
  */
 import { queryDb, type D1Handle } from "../db/session";
+import type { AliasAt } from "../domain/alias";
 import { referenceName, type Reference } from "../domain/reference";
 import { config, type Env } from "../env";
 import type { AppContext } from "../http/app-env";
@@ -48,6 +49,14 @@ export async function resolve(ctx: ResolveContext, model: string, ref: Reference
   return cachedResolveState(model, name, opts, async () =>
     unwrap(await modelState(ctx.env, model).resolveState({ model, alias: name })),
   );
+}
+
+/**
+ * What `alias` held at the instant `at` (RFC 3339 UTC with milliseconds), from its history in
+ * the model's ModelState (authoritative, and indexed by time there); never from a cache.
+ */
+export async function aliasAt(env: Env, model: string, alias: string, at: string, key?: string): Promise<AliasAt> {
+  return unwrap(await modelState(env, model).aliasAt({ model, alias, at, ...(key !== undefined ? { key } : {}) }));
 }
 
 /** What a reference names in a model: its resolution, or which miss it was. */

@@ -1,5 +1,14 @@
 /** What a ModelState decides about aliases and stages, and how it resolves them. */
-import { isReserved, rollbackTarget, sameValue, valueVersions, type AliasValue } from "../domain/alias";
+import type { AuditAction } from "../domain/audit";
+import {
+  isReserved,
+  pickFromSplit,
+  rollbackTarget,
+  sameValue,
+  valueVersions,
+  type AliasAt,
+  type AliasValue,
+} from "../domain/alias";
 import { ungranted } from "../domain/glob";
 import type { ResolveState, ResolveTarget } from "../domain/resolution";
 import { signatureRef } from "../domain/signature";
@@ -9,6 +18,7 @@ import { aliasBody, type AliasAction, type AliasBody } from "./alias-table";
 import { fail, type Outcome } from "./outcome";
 import { gateRefusal } from "./gate-ops";
 import { appendAudit, versionNotFound, type Reasoned, type Rooms } from "./rooms";
+import { interruptRollout } from "./rollout-interrupt";
 
 /**
  * Points an alias at a ready version or a split of ready versions. With
@@ -113,6 +123,7 @@ export function swapAliases(
     detail: { generation },
   });
   r.changes.changed([a, b], "swap");
+  for (const alias of [a, b]) interruptRollout(r, input, alias, "swap");
   return { ok: true, value: [aliasBody(input.model, stateA), aliasBody(input.model, stateB)] };
 }
 
@@ -151,7 +162,35 @@ export function setStage(
     }
   }
   r.changes.changed(touched, "stage");
+  // A stage of the same name as an alias with a rollout: the rollout's ground moved under it.
+  for (const stage of touched) interruptRollout(r, input, stage, "stage");
   return { ok: true, value: { ...moved, files: r.versions.files(input.version) } };
+}
+
+/**
+ * What the alias held at `at` (RFC 3339 UTC with milliseconds), from its history: one indexed
+ * seek. 404 when it held nothing then (before its first change, or deleted).
+ */
+export function aliasAt(r: Rooms, input: { model: string; alias: string; at: string; key?: string }): Outcome<AliasAt> {
+  const change = r.aliases.changeAt(input.alias, input.at);
+  if (!change?.value)
+    return fail("not_found", `Alias '${input.alias}' of '${input.model}' held nothing at ${input.at}`);
+  const { split } = change.value;
+  return {
+    ok: true,
+    value: {
+      model: input.model,
+      alias: input.alias,
+      version:
+        change.value.version ??
+        (input.key !== undefined && split ? pickFromSplit(split, input.model, input.alias, input.key) : null),
+      split,
+      generation: change.generation,
+      set_at: change.at,
+      set_by: change.actor,
+      reason: change.reason,
+    },
+  };
 }
 
 /**
@@ -211,7 +250,18 @@ export function resolveNow(r: Rooms, model: string, alias: string): Outcome<Reso
   };
 }
 
-/** Records one alias change with its audit event, D1 projection and watch message (`event`, default the action). */
+/**
+ * How an alias change is told: its watch `event` (default: the action); its audit event, when
+ * not the action's own (a rollout's step is `rollout.step`, with the rollout's detail); and
+ * whether the alias's rollout made it (any other change ends that rollout: ./rollout-interrupt.ts).
+ */
+export interface ChangeNotice {
+  event?: string;
+  audit?: { action: AuditAction; detail: Record<string, unknown> };
+  byRollout?: boolean;
+}
+
+/** Records one alias change with its audit event, D1 projection and watch message. */
 export function changeAlias(
   r: Rooms,
   actor: Reasoned,
@@ -219,8 +269,9 @@ export function changeAlias(
   action: AliasAction,
   from: AliasValue | null,
   to: AliasValue | null,
-  event: string = action,
+  notice: ChangeNotice = {},
 ) {
+  const event = notice.event ?? action;
   const generation = r.meta.bump("generation");
   const state = r.aliases.record({
     alias,
@@ -237,7 +288,8 @@ export function changeAlias(
       ? { kind: "alias", payload: aliasBody(actor.model, state) }
       : { kind: "alias_deleted", payload: { model: actor.model, alias, generation } },
   );
-  const auditAction = action === "rollback" ? "rollback" : action === "delete" ? "alias.delete" : "alias.set";
+  const auditAction =
+    notice.audit?.action ?? (action === "rollback" ? "rollback" : action === "delete" ? "alias.delete" : "alias.set");
   appendAudit(r, actor, {
     action: auditAction,
     alias,
@@ -247,17 +299,19 @@ export function changeAlias(
     reason: actor.reason,
     // A rollback is the emergency path: gates are not evaluated, and the event says so.
     detail: {
+      ...notice.audit?.detail,
       generation,
       unchanged: sameValue(from, to) || undefined,
       gates: action === "rollback" ? "skipped" : undefined,
     },
   });
   r.changes.changed([alias], event);
+  if (!notice.byRollout) interruptRollout(r, actor, alias, event);
   return state;
 }
 
 /** 404 for a version that does not exist, 409 `version_not_ready` for one not ready. */
-function unreadyRefusal(r: Rooms, versions: number[]) {
+export function unreadyRefusal(r: Rooms, versions: number[]) {
   for (const version of versions) {
     const record = r.versions.head(version);
     if (!record) return fail("not_found", `Version ${version} does not exist`);

@@ -3,7 +3,8 @@
  * Only ModelState uses this module.
  *
  * - aliases:       the current value of each alias, with the generation of its last change.
- * - alias_history: every change, kept forever: generation, action, value before and after.
+ * - alias_history: every change, kept forever: generation, action, value before and after,
+ *                  indexed by time too, for what the alias held at an instant.
  */
 import { valueVersions, type AliasValue, type HistoryStep, type SplitEntry } from "../domain/alias";
 
@@ -26,6 +27,8 @@ export const ALIAS_SCHEMA = [
      at TEXT NOT NULL,
      PRIMARY KEY (alias, generation)
    )`,
+  // What an alias held at an instant (`?at=`): one seek, however long its history.
+  `CREATE INDEX IF NOT EXISTS alias_history_at ON alias_history (alias, at, generation)`,
 ];
 
 export type AliasAction = HistoryStep["action"];
@@ -197,6 +200,53 @@ export class AliasTable {
           at: r.at,
         };
       });
+  }
+
+  /** The alias's newest change (a deletion included), or null when it never had one. */
+  lastChange(alias: string): { generation: number; at: string } | null {
+    return (
+      this.sql
+        .exec<{ generation: number; at: string }>(
+          "SELECT generation, at FROM alias_history WHERE alias = ? ORDER BY generation DESC LIMIT 1",
+          alias,
+        )
+        .toArray()[0] ?? null
+    );
+  }
+
+  /**
+   * The change in force at `at` (an RFC 3339 UTC timestamp with milliseconds, as every `at`
+   * here is): the newest whose time is not after it; null when the alias had none by then. Its
+   * value is null when that change was a deletion. Times are the writers' clocks, so two changes
+   * made within the same millisecond order by generation.
+   */
+  changeAt(alias: string, at: string): (HistoryEntry & { value: AliasValue | null }) | null {
+    const row = this.sql
+      .exec<{
+        generation: number;
+        action: AliasAction;
+        to_value: string | null;
+        actor: string;
+        reason: string | null;
+        at: string;
+      }>(
+        "SELECT generation, action, to_value, actor, reason, at FROM alias_history WHERE alias = ? AND at <= ? ORDER BY at DESC, generation DESC LIMIT 1",
+        alias,
+        at,
+      )
+      .toArray()[0];
+    if (!row) return null;
+    const value = parseValue(row.to_value);
+    return {
+      generation: row.generation,
+      version: value?.version ?? null,
+      split: value?.split ?? null,
+      action: row.action,
+      actor: row.actor,
+      reason: row.reason,
+      at: row.at,
+      value,
+    };
   }
 
   clear(): void {

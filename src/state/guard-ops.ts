@@ -7,6 +7,7 @@ import { breaks, bucketOf, tripReason, type Guard, type GuardPolicy, type Tally 
 import { changeAlias } from "./alias-ops";
 import type { GuardState } from "./guard-table";
 import { fail, type Outcome } from "./outcome";
+import { rolloutRevertTarget } from "./rollout-interrupt";
 import { appendAudit, modelNotFound, type Actor, type Rooms } from "./rooms";
 
 /** The contract's Guard (its shape: src/domain/guard.ts). */
@@ -96,7 +97,8 @@ export function signal(
   for (const version of counted) {
     const stats = r.guards.stats(input.alias, [version], bucket, guard.policy.min_nodes);
     if (!breaks(guard.policy, stats)) continue;
-    const target = rollbackTarget(r.aliases.steps(input.alias));
+    // During a rollout, back to where it started (and the rollout ends with the guard's reason).
+    const target = rolloutRevertTarget(r, input.alias) ?? rollbackTarget(r.aliases.steps(input.alias));
     if (!target || valueVersions(target).some((v) => r.versions.head(v)?.status !== "ready")) {
       // Nothing to go back to: the guard keeps counting, and says why in the log.
       console.warn(`guard on ${input.model}@${input.alias} tripped with nothing to roll back to`);
@@ -108,7 +110,7 @@ export function signal(
       at: new Date(input.atMs).toISOString(),
       reason: tripReason(guard.policy, version, stats),
     };
-    changeAlias(r, actor, input.alias, "rollback", alias.value, target, "guard");
+    changeAlias(r, actor, input.alias, "rollback", alias.value, target, { event: "guard" });
     r.guards.forget(input.alias);
     return { ok: true, value: { counted: counted.size, rolledBack: true } };
   }

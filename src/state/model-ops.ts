@@ -53,9 +53,11 @@ export function dropModel(r: Rooms, input: Actor): Outcome<R2Aborts> {
   r.aliases.clear();
   r.gates.clear();
   r.guards.clear();
+  r.rollouts.clear();
   r.retention.clear();
   r.downstream.clear();
   r.signatures.clear();
+  r.fleet.clear();
   r.model.delete(input.model);
   appendAudit(r, input, { action: "model.delete" });
   // Every watched name hears that it is gone (this object's own sockets' and the relays':

@@ -18,7 +18,7 @@
  * which R2 work follows from a change.
  */
 import { DurableObject } from "cloudflare:workers";
-import { sha256Hex } from "../domain/ids";
+import { sha256Hex, timestamp } from "../domain/ids";
 import { buildManifest } from "../domain/oci";
 import { publish } from "../queue/publish";
 import type { ManifestEntry } from "../domain/manifest";
@@ -26,17 +26,20 @@ import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { ResolveState } from "../domain/resolution";
 import type { UploadPart, UploadRecord } from "../domain/upload";
 import type { Stage, VersionPatch, VersionRecord } from "../domain/version";
-import type { AliasValue } from "../domain/alias";
+import type { AliasAt, AliasValue } from "../domain/alias";
 import type { GatePolicy, GateResult } from "../domain/gate";
 import type { GuardPolicy } from "../domain/guard";
 import type { RetentionPolicy } from "../domain/retention";
-import type { Env } from "../env";
+import type { Fleet, FleetSummary } from "../domain/fleet";
+import type { Rollout, RolloutStep } from "../domain/rollout";
+import { config, type Env } from "../env";
 import * as aliasOps from "./alias-ops";
 import * as blobUploadOps from "./blob-upload-ops";
 import * as deriveOps from "./derive-ops";
 import { aliasBody, type AliasBody, type HistoryEntry } from "./alias-table";
 import type { FanOutPort } from "./changes";
 import { DownloadTable } from "./download-table";
+import * as fleetOps from "./fleet-ops";
 import type { Hold } from "./downstream-table";
 import { RelayFanOut, relayStub, type RelayAttachment } from "./relay-fanout";
 import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";
@@ -49,8 +52,9 @@ import { fail, written, type Outcome, type Written } from "./outcome";
 import { openRooms } from "./open-rooms";
 import * as retentionOps from "./retention-ops";
 import * as signatureOps from "./signature-ops";
+import * as rolloutOps from "./rollout-ops";
 import type { OwnRetention } from "./retention-table";
-import { versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
+import { modelNotFound, versionNotFound, type Actor, type Reasoned, type Rooms } from "./rooms";
 import { MODEL_STATE_SCHEMA } from "./sql-schema";
 import * as uploadOps from "./upload-ops";
 import type { R2Aborts } from "./upload-table";
@@ -72,6 +76,9 @@ const RETRY_DELAY_MS = 5_000;
 /** How long download counts gather before one D1 write carries them all. */
 const DOWNLOADS_BATCH_MS = 2_000;
 
+/** The most decisions one alarm takes for one rollout (a hold and a step for each of its steps, and the completion). */
+const ROLLOUT_TICKS_PER_ALARM = 2 * 20 + 2;
+
 export class ModelState extends DurableObject<Env> {
   private readonly rooms: Rooms;
   /**
@@ -86,6 +93,13 @@ export class ModelState extends DurableObject<Env> {
   private readonly resolved = new Map<string, ResolveState>();
   /** When the object's alarm will fire (this object is its only setter), or null when none is set. */
   private alarmAt: number | null = null;
+  /** The clock rollouts run on, in ms (tests step it rather than sleep: test/rollouts.test.ts). */
+  private clock: () => number = Date.now;
+  /** What the fleet reports of a value an alias intends, for a rollout step's hold (src/state/rollout-ops.ts). */
+  private fleetShare: rolloutOps.FleetShareOf = (alias, value) => ({
+    reporting: this.rooms.fleet.summaries(alias).reduce((n, s) => n + s.summary.reporting, 0),
+    share: fleetOps.shareServing(this.rooms, alias, value),
+  });
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -107,6 +121,8 @@ export class ModelState extends DurableObject<Env> {
       this.alarmAt = await ctx.storage.getAlarm();
       // Changes a previous life committed but did not project or dispatch: do it now.
       if (outbox.depth() > 0 || outbox.eventsPending() > 0) this.armAlarm(Date.now());
+      // Rollouts a previous life was driving go on from where they stand.
+      this.armRollouts();
     });
   }
 
@@ -347,6 +363,12 @@ export class ModelState extends DurableObject<Env> {
     return this.rooms.aliases.history(input.alias, input.before, input.limit);
   }
 
+  /** What `alias` held at the instant `at` (its history's change in force then). */
+  async aliasAt(input: { model: string; alias: string; at: string; key?: string }): Promise<Outcome<AliasAt>> {
+    if (!this.rooms.model.get()) return modelNotFound(input);
+    return aliasOps.aliasAt(this.rooms, input);
+  }
+
   async setAlias(
     input: Reasoned & { alias: string; value: AliasValue; expectedGeneration?: number },
   ): Promise<Written<AliasBody>> {
@@ -480,6 +502,33 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => guardOps.signal(this.rooms, { ...input, atMs: Date.now() }));
   }
 
+  // ---- the fleet ----------------------------------------------------------------------------
+
+  /**
+   * A watch relay's summary of one alias's nodes (at most one a second per relay): it replaces
+   * the relay's last one, and the fleet's events are decided on it (./fleet-ops.ts). It moves no
+   * resolution, so it answers no `Written`: the relays call it from below the Worker's stub.
+   */
+  async recordFleet(input: { model: string; alias: string; relay: string; summary: FleetSummary }): Promise<void> {
+    const driftAfterMs = config(this.env).FLEET_DRIFT_AFTER_S * 1000;
+    await this.commit(() => fleetOps.recordSummary(this.rooms, input, Date.now(), driftAfterMs));
+    this.armDriftCheck();
+  }
+
+  /** The fleet view of `alias`: the relays' summaries against what the alias intends now. */
+  async fleet(input: { model: string; alias: string }): Promise<Outcome<Fleet>> {
+    if (!this.rooms.model.get()) return modelNotFound(input);
+    const facts = fleetOps.fleetOf(this.rooms, input.model, input.alias);
+    return { ok: true, value: fleetOps.fleetView(input.model, input.alias, facts, Date.now()) };
+  }
+
+  /** The relays that may hold records of `alias`'s nodes: those that summarized them, and those attached to it. */
+  async fleetRelays(input: { model: string; alias: string }): Promise<Outcome<string[]>> {
+    if (!this.rooms.model.get()) return modelNotFound(input);
+    const attached = this.rooms.relays.of([input.alias]).get(input.alias)?.relays ?? [];
+    return { ok: true, value: [...new Set([...this.rooms.fleet.relays(input.alias), ...attached])].sort() };
+  }
+
   // ---- retention ---------------------------------------------------------------------------
 
   /** The model's own policy, or null while the registry default applies. */
@@ -507,6 +556,70 @@ export class ModelState extends DurableObject<Env> {
     input: retentionOps.RetentionInputs & { actor: string },
   ): Promise<Written<retentionOps.RetentionApplied>> {
     return this.commit(() => retentionOps.applyRetention(this.rooms, input));
+  }
+
+  // ---- rollouts ---------------------------------------------------------------------------
+
+  /** Starts a rollout of `alias` to `version`, applying its first step (src/state/rollout-ops.ts). */
+  async startRollout(
+    input: Reasoned & { alias: string; version: number; steps: RolloutStep[]; minFleet: number },
+  ): Promise<Written<Rollout>> {
+    const now = this.clock();
+    const outcome = await this.commit(() =>
+      rolloutOps.startRollout(this.rooms, { ...input, at: timestamp(now) }, this.fleetShare, now),
+    );
+    this.armRollouts();
+    return outcome;
+  }
+
+  async getRollout(input: { model: string; alias: string }): Promise<Outcome<Rollout>> {
+    return rolloutOps.getRollout(this.rooms, input);
+  }
+
+  async pauseRollout(input: Reasoned & { alias: string }): Promise<Written<Rollout>> {
+    const at = timestamp(this.clock());
+    return this.commit(() => rolloutOps.pauseRollout(this.rooms, { ...input, at }));
+  }
+
+  async resumeRollout(input: Reasoned & { alias: string }): Promise<Written<Rollout>> {
+    const now = this.clock();
+    const outcome = await this.commit(() =>
+      rolloutOps.resumeRollout(this.rooms, { ...input, at: timestamp(now) }, this.fleetShare, now),
+    );
+    this.armRollouts();
+    return outcome;
+  }
+
+  async abortRollout(input: Reasoned & { alias: string }): Promise<Written<Rollout>> {
+    const at = timestamp(this.clock());
+    return this.commit(() => rolloutOps.abortRollout(this.rooms, { ...input, at }));
+  }
+
+  /**
+   * The alarm's part for rollouts: each running rollout's decisions due now, each in its own
+   * transaction, until it has nothing left to do; then the alarm is armed for the next.
+   */
+  private async driveRollouts(): Promise<void> {
+    const now = this.clock();
+    const model = this.rooms.model.get()?.name;
+    if (model === undefined) return;
+    for (const alias of rolloutOps.runningAliases(this.rooms)) {
+      for (let i = 0; i < ROLLOUT_TICKS_PER_ALARM; i++) {
+        let acted = false;
+        await this.commit(() => {
+          acted = rolloutOps.tickRollout(this.rooms, model, alias, now, this.fleetShare).acted;
+          return { ok: true, value: null };
+        });
+        if (!acted) break;
+      }
+    }
+    this.armRollouts();
+  }
+
+  /** Arms the alarm for the running rollouts' next decision, if any runs. */
+  private armRollouts(): void {
+    const wake = rolloutOps.rolloutWake(this.rooms, this.clock());
+    if (wake !== null) this.armAlarm(wake);
   }
 
   // ---- watch ------------------------------------------------------------------------------
@@ -539,6 +652,7 @@ export class ModelState extends DurableObject<Env> {
         seq,
         state: aliasOps.resolveNow(this.rooms, input.model, input.alias),
         generation: this.rooms.meta.counter("generation"),
+        exists: this.rooms.model.get() !== null,
       };
     });
   }
@@ -577,13 +691,21 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /**
-   * The one alarm serves them all: the outbox's retries, event dispatch, and closing sockets
-   * whose tokens expired or were revoked.
+   * The one alarm serves them all: the outbox's retries, event dispatch, closing sockets whose
+   * tokens expired or were revoked, the fleet's drift checks and the rollouts' steps. Each part
+   * arms it again for its own next moment (`armAlarm` keeps the earliest), so none loses its turn.
    */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     const next = await upkeepSockets(this.rooms.watch, this.env.DB, Date.now());
     if (next !== null) this.armAlarm(next);
+    await this.checkDrifts();
+    try {
+      await this.driveRollouts();
+    } catch (err) {
+      console.error("a rollout's step failed; retrying", err);
+      this.armAlarm(Date.now() + RETRY_DELAY_MS);
+    }
     try {
       await this.flush();
       await this.downloads.project(this.env.DB, this.rooms.model.get()?.name);
@@ -592,6 +714,22 @@ export class ModelState extends DurableObject<Env> {
       console.error("outbox flush, download counts or event dispatch failed; retrying", err);
       this.armAlarm(Date.now() + RETRY_DELAY_MS);
     }
+  }
+
+  /** The fleet's drift checks due now (their events go out with this alarm's flush), and the alarm for the next. */
+  private async checkDrifts(): Promise<void> {
+    const model = this.rooms.model.get()?.name;
+    const due = this.rooms.fleet.nextDriftDue();
+    if (model !== undefined && due !== null && due <= Date.now()) {
+      const driftAfterMs = config(this.env).FLEET_DRIFT_AFTER_S * 1000;
+      await this.commit(() => fleetOps.checkDrifts(this.rooms, model, Date.now(), driftAfterMs));
+    }
+    this.armDriftCheck();
+  }
+
+  private armDriftCheck(): void {
+    const due = this.rooms.fleet.nextDriftDue();
+    if (due !== null) this.armAlarm(due);
   }
 
   /** Puts the events D1 has taken on the queue, where webhooks are matched (src/queue/publish.ts). */

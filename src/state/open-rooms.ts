@@ -8,6 +8,7 @@ import { resolveNow } from "./alias-ops";
 import { AliasTable } from "./alias-table";
 import { ChangeLog } from "./changes";
 import { DownstreamTable } from "./downstream-table";
+import { FleetTable } from "./fleet-table";
 import { GateTable } from "./gate-table";
 import { GuardTable } from "./guard-table";
 import { MetaTable } from "./meta-table";
@@ -17,6 +18,7 @@ import { RelayTable } from "./relay-table";
 import { RetentionTable } from "./retention-table";
 import type { Rooms } from "./rooms";
 import { SignatureTable } from "./signature-table";
+import { RolloutTable } from "./rollout-table";
 import { UploadTable } from "./upload-table";
 import { VersionTable } from "./version-table";
 import { Watch } from "./watch";
@@ -38,6 +40,8 @@ export function openRooms(ctx: DurableObjectState, d1: () => D1Database): Rooms 
     retention: new RetentionTable(sql, outbox),
     downstream: new DownstreamTable(sql),
     signatures: new SignatureTable(sql, outbox),
+    rollouts: new RolloutTable(sql),
+    fleet: new FleetTable(sql),
     changes: new ChangeLog(),
     watch: new Watch(
       ctx,

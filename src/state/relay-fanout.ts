@@ -35,6 +35,8 @@ export interface RelayAttachment {
   seq: number;
   state: Outcome<ResolveState>;
   generation: number;
+  /** Whether the model exists: a relay keeps no node reports of one that does not. */
+  exists: boolean;
 }
 
 /** What the model's object calls on a relay. */

@@ -12,6 +12,7 @@ import type { VersionHead } from "../domain/version";
 import type { AliasTable } from "./alias-table";
 import type { ChangeLog } from "./changes";
 import type { DownstreamTable } from "./downstream-table";
+import type { FleetTable } from "./fleet-table";
 import type { GateTable } from "./gate-table";
 import type { GuardTable } from "./guard-table";
 import type { MetaTable } from "./meta-table";
@@ -21,6 +22,7 @@ import { fail } from "./outcome";
 import type { Outbox } from "./outbox";
 import type { RetentionTable } from "./retention-table";
 import type { SignatureTable } from "./signature-table";
+import type { RolloutTable } from "./rollout-table";
 import type { R2Aborts, UploadTable } from "./upload-table";
 import type { VersionTable } from "./version-table";
 import type { Watch } from "./watch";
@@ -48,6 +50,9 @@ export interface Rooms {
   retention: RetentionTable;
   downstream: DownstreamTable;
   signatures: SignatureTable;
+  rollouts: RolloutTable;
+  /** The relays' summaries of each alias's nodes, and the fleet events each change has had. */
+  fleet: FleetTable;
   /** What the transaction moved for serving (./changes.ts). */
   changes: ChangeLog;
   /** The model's open watch sockets (read only by operations: which aliases are watched). */

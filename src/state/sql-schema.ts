@@ -6,6 +6,7 @@
 import { ALIAS_SCHEMA } from "./alias-table";
 import { DOWNLOAD_SCHEMA } from "./download-table";
 import { DOWNSTREAM_SCHEMA } from "./downstream-table";
+import { FLEET_SCHEMA } from "./fleet-table";
 import { GATE_SCHEMA } from "./gate-table";
 import { GUARD_SCHEMA } from "./guard-table";
 import { META_SCHEMA } from "./meta-table";
@@ -14,6 +15,7 @@ import { OUTBOX_SCHEMA } from "./outbox";
 import { RELAY_SCHEMA } from "./relay-table";
 import { RETENTION_SCHEMA } from "./retention-table";
 import { SIGNATURE_SCHEMA } from "./signature-table";
+import { ROLLOUT_SCHEMA } from "./rollout-table";
 import { UPLOAD_SCHEMA } from "./upload-table";
 import { VERSION_SCHEMA } from "./version-table";
 
@@ -25,10 +27,12 @@ export const MODEL_STATE_SCHEMA = [
   ...ALIAS_SCHEMA,
   ...GATE_SCHEMA,
   ...GUARD_SCHEMA,
+  ...ROLLOUT_SCHEMA,
   ...RETENTION_SCHEMA,
   ...DOWNSTREAM_SCHEMA,
   ...SIGNATURE_SCHEMA,
   ...RELAY_SCHEMA,
+  ...FLEET_SCHEMA,
   ...OUTBOX_SCHEMA,
   ...DOWNLOAD_SCHEMA,
 ];

@@ -14,16 +14,38 @@
  *   each delivery newer than what it holds; removed when the last socket has gone (the model's
  *   register is then told, and the relay attaches again with its next socket).
  *
- * Its alarm closes sockets whose tokens expired or were revoked, as the model's object does.
+ * It also keeps the fleet of the alias's nodes whose key picks it (./relay-fleet.ts): reports
+ * arrive over its sockets (a JSON message `{"type": "report", …}`, from a socket whose token may
+ * report) or from the report route (`report`), and it tells the model's object a summary of
+ * them (`recordFleet`) at most once a second per alias, whenever what it would say changed: a
+ * report, a node gone stale or forgotten, or a new value of the alias to judge them against.
+ * While it keeps nodes of an alias it stays attached to it, sockets or not.
+ *
+ * Its alarm closes sockets whose tokens expired or were revoked, as the model's object does,
+ * and keeps time for the fleet: staleness, forgetting, the summaries that had to wait.
  */
 import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
+import {
+  intendedOf,
+  NOTHING,
+  REPORT_REFUSED,
+  reportOf,
+  SocketReport,
+  type Node,
+  type NodeReport,
+} from "../domain/fleet";
 import type { ResolveState } from "../domain/resolution";
-import type { Env } from "../env";
+import { config, type Env } from "../env";
 import { modelStateReads } from "./rpc";
-import type { Outcome } from "./outcome";
+import { fail, type Outcome } from "./outcome";
 import type { RelayDelivery, RelayReply } from "./relay-fanout";
+import { RELAY_FLEET_SCHEMA, RelayFleet, SUMMARY_EVERY_MS, type FleetOf, type NodeQuery } from "./relay-fleet";
 import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";
 import { Watch, type Watcher } from "./watch";
+
+/** The longest report message a socket may send (a report with 16 labels at their limits fits). */
+const MAX_REPORT_MESSAGE = 16 * 1024;
 
 const RELAY_STATE_SCHEMA = `CREATE TABLE IF NOT EXISTS relay_state (
   alias TEXT PRIMARY KEY,
@@ -43,8 +65,12 @@ interface Held {
 
 export class WatchRelay extends DurableObject<Env> {
   private readonly watch: Watch;
-  /** The attach in flight per alias: later sockets of this relay wait for it. */
-  private readonly attaching = new Map<string, Promise<void>>();
+  private readonly fleet: RelayFleet;
+  /** The attach in flight per alias: later sockets (and reports) of this relay wait for it; it answers whether the model exists. */
+  private readonly attaching = new Map<string, Promise<boolean>>();
+  /** The aliases whose summary is on its way to the model's object: one at a time, so they arrive in order. */
+  private readonly sending = new Set<string>();
+  private readonly ttlMs: number;
   private alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -54,8 +80,11 @@ export class WatchRelay extends DurableObject<Env> {
       (_model, alias) => this.held(alias)?.state ?? { ok: false, code: "unavailable", detail: "not attached" },
       (alias) => this.held(alias)?.generation ?? 0,
     );
+    this.ttlMs = config(env).NODE_TTL_S * 1000;
+    this.fleet = new RelayFleet(ctx.storage.sql, this.ttlMs);
     void ctx.blockConcurrencyWhile(async () => {
       ctx.storage.sql.exec(RELAY_STATE_SCHEMA);
+      for (const statement of RELAY_FLEET_SCHEMA) ctx.storage.sql.exec(statement);
       this.alarmAt = await ctx.storage.getAlarm();
     });
   }
@@ -75,6 +104,8 @@ export class WatchRelay extends DurableObject<Env> {
       model,
       alias,
       key,
+      relay,
+      report: url.searchParams.get("report") === "1",
       ...(expires ? { expiresAt: Number(expires) } : {}),
       ...(tokenId ? { tokenId } : {}),
     };
@@ -99,14 +130,38 @@ export class WatchRelay extends DurableObject<Env> {
       generation: delivery.generation,
     });
     this.watch.publish(delivery.events.map((event) => ({ alias: delivery.alias, event })));
+    // Its nodes are judged against the new value.
+    const fleet = this.fleet.of(delivery.alias);
+    if (fleet) {
+      this.fleet.markDirty(delivery.alias);
+      this.sendSoon(fleet, Date.now());
+    }
     const sockets = this.sockets(delivery.alias);
-    if (sockets > 0 || this.attaching.has(delivery.alias)) return { sockets };
+    if (sockets > 0 || fleet || this.attaching.has(delivery.alias)) return { sockets };
     this.ctx.storage.sql.exec("DELETE FROM relay_state WHERE alias = ?", delivery.alias);
     return { sockets: 0, detached: held.since };
   }
 
+  /** A node's report from the report route: the node is `report.node`, whose key picked this relay. */
+  async report(input: { model: string; alias: string; relay: string; report: NodeReport }): Promise<Outcome<null>> {
+    return this.record(input.model, input.alias, input.relay, input.report);
+  }
+
+  /** A page of the alias's nodes this relay keeps, in name order (the nodes route merges the relays' pages). */
+  async nodes(input: { alias: string; query: NodeQuery }): Promise<Node[]> {
+    return this.fleet.nodes(input.alias, input.query, Date.now());
+  }
+
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    if (message === "ping") this.watch.current(ws);
+    if (message === "ping") return this.watch.current(ws);
+    if (typeof message !== "string" || !message.startsWith("{")) return;
+    const refusal = await this.socketReport(ws.deserializeAttachment() as Watcher, message);
+    if (refusal === null) return;
+    try {
+      ws.send(JSON.stringify({ event: REPORT_REFUSED, detail: refusal }));
+    } catch {
+      // Closed meanwhile.
+    }
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -117,10 +172,78 @@ export class WatchRelay extends DurableObject<Env> {
     this.alarmAt = null;
     const next = await upkeepSockets(this.watch, this.env.DB, Date.now());
     if (next !== null) this.armAlarm(next);
+    const now = Date.now();
+    const upkeep = this.fleet.upkeep(now);
+    if (upkeep.next !== null) this.armAlarm(upkeep.next);
+    for (const fleet of upkeep.due) this.sendSoon(fleet, now);
   }
 
-  /** Registers with the model's object; one attach per alias at a time. */
-  private attach(model: string, alias: string, relay: string): Promise<void> {
+  /** A report over a socket: refused (the reason, for the socket) unless its token may report and it names the socket's key. */
+  private async socketReport(watcher: Watcher, text: string): Promise<string | null> {
+    if (text.length > MAX_REPORT_MESSAGE) return `a report is at most ${MAX_REPORT_MESSAGE} bytes`;
+    let parsed;
+    try {
+      parsed = SocketReport.safeParse(JSON.parse(text));
+    } catch {
+      return "a report is a JSON object";
+    }
+    if (!parsed.success) return `invalid report: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`;
+    if (!watcher.report)
+      return "this socket's token may not report: reports need the 'report' scope and the alias's grant";
+    if (watcher.key === undefined || watcher.relay === undefined)
+      return "a socket reports for its routing key: open it with ?key=<node>";
+    if (parsed.data.node !== undefined && parsed.data.node !== watcher.key)
+      return `this socket reports for its key '${watcher.key}', not '${parsed.data.node}'`;
+    const outcome = await this.record(watcher.model, watcher.alias, watcher.relay, reportOf(watcher.key, parsed.data));
+    return outcome.ok ? null : outcome.detail;
+  }
+
+  /** Keeps a node's report; the first of an alias attaches to it (and learns whether the model exists). */
+  private async record(model: string, alias: string, relay: string, report: NodeReport): Promise<Outcome<null>> {
+    let fleet = this.fleet.of(alias);
+    if (!fleet) {
+      if (!(await this.attach(model, alias, relay))) return fail("not_found", `Model '${model}' not found`);
+      fleet = { alias, model, relay };
+      this.fleet.open(fleet);
+    }
+    const now = Date.now();
+    if (this.fleet.record(fleet, report, now)) this.sendSoon(fleet, now);
+    // When this node would go stale, unless it reports again.
+    this.armAlarm(now + this.ttlMs);
+    return { ok: true, value: null };
+  }
+
+  /** Sends the alias's summary now if none went in the last second and none is on its way; else the alarm sends it then. */
+  private sendSoon(fleet: FleetOf, now: number): void {
+    const at = this.fleet.sendableAt(fleet.alias);
+    if (at > now || this.sending.has(fleet.alias)) {
+      this.armAlarm(Math.max(at, now + SUMMARY_EVERY_MS / 10));
+      return;
+    }
+    this.sending.add(fleet.alias);
+    this.ctx.waitUntil(this.send(fleet).finally(() => this.sending.delete(fleet.alias)));
+  }
+
+  /** One summary to the model's object; one that fails is tried again by the alarm. */
+  private async send(fleet: FleetOf): Promise<void> {
+    const held = this.held(fleet.alias);
+    const value = held?.state ? (held.state.ok ? intendedOf(held.state.value) : NOTHING) : null;
+    const summary = this.fleet.takeSummary(fleet.alias, value, Date.now());
+    try {
+      const { model, alias, relay } = fleet;
+      await modelStateReads(this.env, model).recordFleet({ model, alias, relay, summary });
+    } catch (err) {
+      console.error(`the fleet summary of ${fleet.relay} did not reach the model's object; trying again`, err);
+      this.fleet.markDirty(fleet.alias);
+      this.armAlarm(Date.now() + SUMMARY_EVERY_MS);
+      return;
+    }
+    // The object has heard that no node is left: the fleet closes (and the relay detaches with its last socket).
+    if (summary.nodes === 0) this.fleet.closeIfEmpty(fleet.alias);
+  }
+
+  /** Registers with the model's object; one attach per alias at a time. Answers whether the model exists. */
+  private attach(model: string, alias: string, relay: string): Promise<boolean> {
     let running = this.attaching.get(alias);
     if (!running) {
       // A placeholder first, so a delivery that overtakes the attach's answer is kept.
@@ -134,6 +257,7 @@ export class WatchRelay extends DurableObject<Env> {
             ? { ...held, since: attached.seq }
             : { ...attached, since: attached.seq },
         );
+        return attached.exists;
       })().finally(() => this.attaching.delete(alias));
       this.attaching.set(alias, running);
     }

@@ -21,6 +21,10 @@ export interface Watcher {
   expiresAt?: number;
   /** The id of the minted token that opened it, which ModelState's alarm checks for revocation; none for other tokens. */
   tokenId?: string;
+  /** The relay holding the socket (a relay's sockets only). */
+  relay?: string;
+  /** Whether its token may report the node's state (the `report` scope and the alias's grant): a relay's sockets only. */
+  report?: boolean;
 }
 
 /**

@@ -34,6 +34,7 @@ button{cursor:pointer;background:var(--soft)}button.primary{background:var(--acc
 .bar span:nth-child(1){background:#0550ae}.bar span:nth-child(2){background:#8250df}.bar span:nth-child(3){background:#bc4c00}.bar span:nth-child(n+4){background:#57606a}
 ol.timeline{list-style:none;padding-left:0;margin:.2rem 0;border-left:2px solid var(--line)}
 ol.timeline li{padding:.1rem .6rem}ol.timeline li.rollback{border-left:3px solid var(--bad);margin-left:-2px}
+ol.timeline li.current{border-left:3px solid var(--accent);margin-left:-2px;font-weight:600}
 .checks td.pass{color:var(--ok)}.checks td.fail{color:var(--bad);font-weight:600}
 .notice{padding:.5rem .75rem;border:1px solid var(--line);background:var(--soft);margin:.5rem 0}
 .notice.bad{border-color:var(--bad);color:var(--bad);background:#fff5f5}.notice.ok{border-color:var(--ok);color:var(--ok)}

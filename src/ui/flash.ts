@@ -48,6 +48,16 @@ export const Done = z.discriminatedUnion("what", [
   /** The edit form: `changed` false when the form matched what was stored (nothing written). */
   z.strictObject({ what: z.literal("saved"), changed: z.boolean() }),
   z.strictObject({ what: z.literal("approved"), target: z.string() }),
+  /** A rollout's button: where the rollout stood after it. */
+  z.strictObject({
+    what: z.literal("rollout"),
+    action: z.enum(["pause", "resume", "abort"]),
+    alias: z.string(),
+    step: z.number().int(),
+    of: z.number().int(),
+    from: z.number().int(),
+    to: z.number().int(),
+  }),
 ]);
 export type Done = z.infer<typeof Done>;
 
@@ -135,6 +145,12 @@ export function doneText({ done, version }: Flash): string {
         : `Nothing to save: v${version}'s description, tags and metrics were already so.`;
     case "approved":
       return `You approved v${version ?? "?"} for ${done.target}.`;
+    case "rollout": {
+      const which = `the rollout of ${done.alias} (v${done.from} → v${done.to})`;
+      if (done.action === "abort")
+        return `Aborted ${which} at step ${done.step} of ${done.of}: ${done.alias} serves v${done.from} again.`;
+      return `${done.action === "pause" ? "Paused" : "Resumed"} ${which} at step ${done.step} of ${done.of}.`;
+    }
   }
 }
 

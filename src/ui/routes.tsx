@@ -31,6 +31,8 @@ import { csrfToken, csrfValid, currentSession, signIn, signOut, type Session } f
 type Ctx = Context<AppEnv>;
 
 const HISTORY_SHOWN = 20;
+/** Refused nodes an alias's fleet names on the Model page (the rest are counted). */
+const REFUSED_SHOWN = 5;
 
 /** A same-site path to return to after signing in; anything else goes home. */
 const safeNext = (next: unknown) => (typeof next === "string" && /^\/(?!\/)[^\\\s]*$/.test(next) ? next : "/");
@@ -185,14 +187,17 @@ export function registerUi(app: Hono<AppEnv>): void {
     ]);
     const perAlias = await Promise.all(
       aliases.map(async (a) => {
-        const [history, guard] = await Promise.all([
+        const [history, guard, rollout, fleet] = await Promise.all([
           api.aliases.history(name, a.alias, { limit: HISTORY_SHOWN }),
-          api.guards.get(name, a.alias).catch((err: unknown) => {
-            if (err instanceof MregError && err.code === "not_found") return null;
-            throw err;
-          }),
+          api.guards.get(name, a.alias).catch(noneWhenNotFound),
+          api.rollouts.get(name, a.alias).catch(noneWhenNotFound),
+          api.fleet.get(name, a.alias),
         ]);
-        return { alias: a.alias, history: history.items, guard };
+        const refused =
+          fleet.refused > 0
+            ? (await api.fleet.nodes(name, a.alias, { state: "refused", stale: false, limit: REFUSED_SHOWN })).items
+            : [];
+        return { alias: a.alias, history: history.items, guard, rollout, fleet: { fleet, refused } };
       }),
     );
     const signed: ModelView["signed"] = {};
@@ -205,7 +210,9 @@ export function registerUi(app: Hono<AppEnv>): void {
       if (s.trusted_by.length > 0) entry.trusted += 1;
     }
     const history: Record<string, HistoryEntry[]> = Object.fromEntries(perAlias.map((p) => [p.alias, p.history]));
+    const fleets = Object.fromEntries(perAlias.map((p) => [p.alias, p.fleet]));
     const guards = perAlias.flatMap((p) => (p.guard ? [p.guard] : []));
+    const rollouts = perAlias.flatMap((p) => (p.rollout ? [p.rollout] : []));
     const names = metricNames(versions.items);
     const asked = c.req.queries("metric")?.filter((m) => names.includes(m)) ?? [];
     const metrics = asked.length > 0 ? asked : names;
@@ -214,10 +221,12 @@ export function registerUi(app: Hono<AppEnv>): void {
       model,
       aliases,
       history,
+      fleets,
       versions: versions.items,
       signed,
       gates,
       guards,
+      rollouts,
       metrics,
       notice,
       ...(extra.edit && { edit: extra.edit }),
@@ -493,6 +502,34 @@ export function registerUi(app: Hono<AppEnv>): void {
     ),
   );
 
+  // A rollout's buttons on the model page: the same scope and alias grant as the API's routes.
+  for (const action of ["pause", "resume", "abort"] as const) {
+    app.post(
+      `/m/:model/aliases/:alias/rollout/${action}`,
+      post(
+        "promote",
+        async (c, who, form) => {
+          const name = param(c, "model");
+          const alias = param(c, "alias");
+          if (action === "abort" && form.confirm !== "yes")
+            throw new FormError(`Tick 'confirm' to abort the rollout of ${alias}.`);
+          const r = await who.api.rollouts[action](name, alias, form.reason ? { reason: form.reason } : {});
+          const done = {
+            what: "rollout" as const,
+            action,
+            alias: r.alias,
+            step: r.step,
+            of: r.steps.length,
+            from: r.from,
+            to: r.to,
+          };
+          return c.redirect(await leaveFlash(c, who.session, { model: name, version: null }, done), 303);
+        },
+        onModelPage,
+      ),
+    );
+  }
+
   app.post(
     "/m/:model/edit",
     post(
@@ -640,6 +677,12 @@ function sameOrigin(c: Ctx): boolean {
 /** A status the API answered (4xx), in Hono's type for an answer with a body. */
 const httpStatus = (status: number): ContentfulStatusCode =>
   status >= 400 && status < 600 ? (status as ContentfulStatusCode) : 500;
+
+/** Null for a 404 (the alias has no guard, or never had a rollout); any other error stands. */
+function noneWhenNotFound(err: unknown): null {
+  if (err instanceof MregError && err.code === "not_found") return null;
+  throw err;
+}
 
 /** A path parameter of the route that matched (always present there). */
 function param(c: Ctx, name: string): string {

@@ -138,6 +138,29 @@ export function changeText(e: AuditEvent): string {
     case "upload.open":
       if (isObj(e.to)) return `${version} upload of ${str(e.to.path) ?? "?"} (${bytes(num(e.to.size) ?? 0)}) opened`;
       break;
+    case "rollout.start": {
+      const steps = Array.isArray(detail.steps)
+        ? detail.steps.map((st) => (isObj(st) ? `${num(st.weight) ?? "?"}%` : "?")).join(", ")
+        : "?";
+      return withReason(
+        `${e.alias ?? "?"}: rollout ${aliasValueText(e.from)} → ${aliasValueText(e.to)} in steps ${steps}`,
+        e.reason,
+      );
+    }
+    case "rollout.step":
+      return `${e.alias ?? "?"}: ${aliasValueText(e.from)} → ${aliasValueText(e.to)} (rollout step ${num(detail.step) ?? "?"} of ${num(detail.of) ?? "?"})`;
+    case "rollout.pause":
+    case "rollout.resume":
+    case "rollout.complete":
+      return withReason(
+        `${e.alias ?? "?"}: rollout ${e.action === "rollout.pause" ? "paused" : e.action === "rollout.resume" ? "resumed" : "completed"} at step ${num(detail.step) ?? "?"}`,
+        e.reason,
+      );
+    case "rollout.abort":
+      return withReason(
+        `${e.alias ?? "?"}: rollout aborted at step ${num(detail.step) ?? "?"}${e.to !== undefined ? `, back to ${aliasValueText(e.to)}` : ""}`,
+        e.reason,
+      );
     case "upload.fail":
     case "upload.abort":
       return withReason(

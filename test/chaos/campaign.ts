@@ -19,6 +19,7 @@ import { World } from "./model";
 import { Rand } from "./rand";
 import { Receiver } from "./receiver";
 import { freePort } from "../e2e/npm-start.mjs";
+import { checkResumed, settleRollouts, untilRolloutRunning } from "./rollouts";
 import { CHAOS_VARS, ChaosServer } from "./server";
 import { Client, Gate, type WorkloadContext } from "./workload";
 
@@ -42,6 +43,8 @@ export interface CampaignResult {
   kills: number;
   restarts: number;
   tally: Tally;
+  /** Rollouts a kill caught running that completed after the restart. */
+  resumedRollouts: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -131,6 +134,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   let kills = 0;
   let queueLost = 0;
   let leasedBlobs = 0;
+  /** Rollouts running at a kill whose object took a decision after it (each waited for to complete). */
+  let resumedRollouts = 0;
+  /** Kills that came while some rollout was running. */
+  let killsInRollouts = 0;
   let stopped = false;
   const clientsDone: Promise<void>[] = [];
   const ops = { count: 0, byKind: new Map<string, number>() };
@@ -224,6 +231,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const killsLeft = Math.max(1, minKills - kills);
       const meanGap = Math.max(8_000, (duration - (Date.now() - began) - killsLeft * overheadMs) / (killsLeft + 1));
       await sleep(meanGap * (0.4 + rand.next() * 1.2));
+      // Then the first moment, within a few seconds, when a rollout runs with a step still due:
+      // kills land during them.
+      const atKill = await untilRolloutRunning(admin, world, Date.now() + 15_000);
+      if (atKill.length > 0) killsInRollouts += 1;
       server.kill();
       const killedAt = Date.now();
       checkCtx.lastKillAt = killedAt;
@@ -234,6 +245,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       await gate.idle();
       await sleep(rand.int(0, 1500));
       const took = await server.start();
+      // The clients are held: only the objects' alarms move the rollouts the kill caught running.
+      await settleRollouts(admin, world, tally, Date.now() + Math.max(120_000, 2 * server.slowestStartMs));
+      const { resumed, excused } = await checkResumed(admin, tally, atKill, killedAt);
+      resumedRollouts += resumed;
+      log(
+        `chaos: restart ${kills}: ${atKill.length} rollouts running at the kill, ${resumed} went on after the restart${excused.length ? `; ended by a request: ${excused.join("; ")}` : ""}`,
+      );
       await drain(`restart ${kills} (up in ${took} ms, ${ops.count} ops so far)`, false);
       const before = tally.violations.length;
       const checkBegan = Date.now();
@@ -247,6 +265,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     stopped = true;
     await gate.idle();
     await Promise.all(clientsDone);
+    await settleRollouts(admin, world, tally, Date.now() + Math.max(120_000, 2 * server.slowestStartMs));
     // The end: a cleanup now, then one as if the grace period had passed, so every blob nothing holds must be gone.
     await drain("end", true);
     const blobsBefore = r2BlobKeys(state)?.length;
@@ -281,7 +300,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   }
 
   const parts = INVARIANTS.map((i) => `inv${i} ${tally.checked.get(i)}/${tally.violated(i)}`);
-  const summary = `chaos seed=${opts.seed} ops=${ops.count} requests=${history.entries.length} kills=${kills} restarts=${server.starts - 1} | ${parts.join(" ")} (checked/violated) | events lost in the local queue: ${queueLost} | unheld blobs under a crashed writer's lease: ${leasedBlobs}`;
+  const summary = `chaos seed=${opts.seed} ops=${ops.count} requests=${history.entries.length} kills=${kills} restarts=${server.starts - 1} | ${parts.join(" ")} (checked/violated) | events lost in the local queue: ${queueLost} | unheld blobs under a crashed writer's lease: ${leasedBlobs} | kills during a rollout: ${killsInRollouts}, rollouts resumed after a restart: ${resumedRollouts}`;
   const lines = [
     summary,
     `operations: ${[...ops.byKind]
@@ -304,5 +323,6 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     kills,
     restarts: server.starts - 1,
     tally,
+    resumedRollouts,
   };
 }

@@ -14,7 +14,7 @@ it("keeps every invariant through a seeded run with three crashes", async () => 
   expect(result.kills).toBeGreaterThanOrEqual(3);
   expect(result.restarts).toBe(result.kills);
   expect(result.ops).toBeGreaterThan(20);
-  for (const inv of ["1", "2", "3", "4", "5", "6", "7"] as const)
+  for (const inv of ["1", "2", "3", "4", "5", "6", "7", "8"] as const)
     expect(result.tally.checked.get(inv), `invariant ${inv} checked`).toBeGreaterThan(0);
   // Every invariant must hold: any violation fails the run.
   expect(

@@ -11,7 +11,9 @@
  *      same webhook-id and body;
  *   6. every file of every ready version downloads and hashes to its sha256; blobs nothing
  *      holds are gone after the grace period;
- *   7. no 5xx, other than connection failures while the server is down.
+ *   7. no 5xx, other than connection failures while the server is down;
+ *   8. rollouts never skip a step, never leave the alias at a weight their steps do not
+ *      name, and resume after a restart (./rollouts.ts).
  */
 import { createHash } from "node:crypto";
 import {
@@ -27,9 +29,10 @@ import {
 import type { History } from "./history";
 import { manifestDigest, type ModelExp, type World } from "./model";
 import type { Receiver } from "./receiver";
+import { checkRollouts } from "./rollouts";
 import { newVersion } from "./workload";
 
-export const INVARIANTS = ["1", "2", "3", "4", "5", "6", "7"] as const;
+export const INVARIANTS = ["1", "2", "3", "4", "5", "6", "7", "8"] as const;
 export type Invariant = (typeof INVARIANTS)[number];
 
 export class Tally {
@@ -132,8 +135,11 @@ const fileKey = (files: { path: string; size: number; sha256: string }[]) =>
     .sort((a, b) => (a.path < b.path ? -1 : 1))
     .map((f) => `${f.path}:${f.size}:${f.sha256}`)
     .join(",");
-const ALIAS_ACTIONS = new Set(["alias.set", "alias.delete", "rollback", "alias.swap"]);
+const ALIAS_ACTIONS = new Set(["alias.set", "alias.delete", "rollback", "alias.swap", "rollout.step"]);
 const generationOf = (e: AuditEvent) => (e.detail as { generation?: number } | undefined)?.generation;
+/** An audit event of an alias change: a rollout's abort is one only when it took the alias back (it names the generation). */
+const isAliasChange = (e: AuditEvent) =>
+  ALIAS_ACTIONS.has(e.action) || (e.action === "rollout.abort" && generationOf(e) !== undefined);
 
 async function readModel(api: MregClient, name: string, touched: Iterable<string>): Promise<ModelRead> {
   const model = await api.models.get(name).catch((err: unknown) => {
@@ -248,7 +254,7 @@ async function compareStores(
       });
   }
   // Audit (D1) against alias history (ModelState): one event per generation, both ways.
-  const events = read.audit.filter((e) => ALIAS_ACTIONS.has(e.action));
+  const events = read.audit.filter(isAliasChange);
   const byGen = new Map<number, AuditEvent[]>();
   for (const e of events) {
     const g = generationOf(e);
@@ -495,7 +501,7 @@ export async function checkAll(
         () => `${m.name}@${op.alias}: acknowledged ${op.action} of generation ${op.generation} not in history`,
         `${needle}/aliases/${op.alias}`,
       );
-      const events = read.audit.filter((e) => ALIAS_ACTIONS.has(e.action) && generationOf(e) === op.generation);
+      const events = read.audit.filter((e) => isAliasChange(e) && generationOf(e) === op.generation);
       tally.expect(
         "4",
         events.length === 1,
@@ -515,6 +521,16 @@ export async function checkAll(
         );
       }
     }
+
+    // 8: the rollouts.
+    if (read.model)
+      await checkRollouts(api, tally, {
+        name: m.name,
+        aliases: read.aliases,
+        histories: read.histories,
+        audit: read.audit,
+        deleted: m.deletions > 0,
+      });
 
     // 6: every file of every ready version downloads and hashes to its sha256.
     if (opts.final) {

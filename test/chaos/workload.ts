@@ -2,14 +2,16 @@
  * The workload: several concurrent clients, each driving the models it owns through the
  * typed client with seeded random operations (creates, single and multipart uploads, some
  * abandoned, finalize, patches, promotions, splits, swaps, stage moves, rollbacks, gates and
- * approvals, guards tripped by signals, deletes, retention runs, token revocations), and
- * recording in the World what each acknowledged answer means.
+ * approvals, guards tripped by signals, rollouts started, paused, resumed and aborted, deletes,
+ * retention runs, token revocations), and recording in the World what each acknowledged
+ * answer means.
  */
 import { createHash } from "node:crypto";
 import { MregClient, MregError, bytesSource } from "../../src/client";
 import type { History } from "./history";
 import type { ModelExp, VersionExp, World } from "./model";
 import type { Rand } from "./rand";
+import { ROLLOUT_ALIASES } from "./rollouts";
 
 /** Lets the orchestrator hold every client between operations (while the server restarts or a check runs). */
 export class Gate {
@@ -138,6 +140,8 @@ export class Client {
       [1, "alias.delete"],
       [ready.length > 0 ? 2 : 0, "gate"],
       [ready.length > 0 ? 2 : 0, "guard"],
+      [ready.length > 1 ? 8 : 0, "rollout.start"],
+      [1.5, "rollout.act"],
       [live.length > 3 ? 2 : 0, "version.delete"],
       [0.3, "model.delete"],
       [0.7, "retention"],
@@ -336,6 +340,46 @@ export class Client {
           metrics: { err: 0.9 },
           count: 10,
         });
+        return;
+      }
+      case "rollout.start": {
+        // A few steps of rising weight, the last 100, with holds of 1–6 s: no node
+        // reports here, so each hold starts with its step and the alarm alone moves it on.
+        const v = readyV();
+        if (!v) return;
+        const alias = this.rand.pick(ROLLOUT_ALIASES)!;
+        const weights = [...new Set(Array.from({ length: this.rand.int(1, 3) }, () => this.rand.int(1, 99)))].sort(
+          (a, b) => a - b,
+        );
+        const steps = [...weights, 100].map((weight) => ({ weight, hold_s: this.rand.int(1, 6) }));
+        const seq = this.seqNow();
+        try {
+          const r = await api.rollouts.start(m.name, alias, {
+            version: v.n,
+            steps,
+            min_fleet: this.rand.next(),
+            reason: "chaos rollout",
+          });
+          // Its answer is the first step: an alias change like any other.
+          this.generation(m, r.generation);
+          m.aliasOps.push({ alias, action: "set", generation: r.generation, ack: true, seq });
+        } catch (err) {
+          if (lost(err)) m.aliasOps.push({ alias, action: "set", generation: null, ack: false, seq });
+          else throw err;
+        }
+        return;
+      }
+      case "rollout.act": {
+        // Pause, resume or abort whatever rollout the alias has: refusals (none, or ended) are answers too.
+        const alias = this.rand.pick(ROLLOUT_ALIASES)!;
+        const action = this.rand.weighted<"pause" | "resume" | "abort">([
+          [2, "pause"],
+          [2, "resume"],
+          [1, "abort"],
+        ]);
+        // An abort's generation is not recorded: when it could not take the alias back it is
+        // the last step's, older than answers seen since. Invariant 8 checks it from the audit.
+        await api.rollouts[action](m.name, alias, { reason: `chaos ${action}` });
         return;
       }
       case "version.delete": {

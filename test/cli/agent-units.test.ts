@@ -8,6 +8,7 @@ import {
   nextStep,
   planFiles,
   recordFailure,
+  recordRefusal,
   retryDelayMs,
   take,
   type Failure,
@@ -15,6 +16,7 @@ import {
 import { chmodSync, lstatSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { judgeStaged, judgesOf } from "../../src/cli/agent/before-switch";
 import { hookEnvironment } from "../../src/cli/agent/hooks";
 import {
   bearerMatches,
@@ -23,7 +25,7 @@ import {
   localCredential,
   refusal,
 } from "../../src/cli/agent/local-auth";
-import { metrics, reasons, redactor, status, type AgentState } from "../../src/cli/agent/report";
+import { metrics, nodeReport, reasons, redactor, status, type AgentState } from "../../src/cli/agent/report";
 import { parseListen } from "../../src/cli/agent/server";
 import { parseSignalPost, Signaler, SignalWindow } from "../../src/cli/agent/signals";
 import type { Signal } from "../../src/client/types";
@@ -168,6 +170,24 @@ describe("what next", () => {
     expect(nextStep(4, 4, failure(4, "hook", 5000), 1000)).toEqual({ kind: "wait", ms: 4000 });
     expect(nextStep(4, 4, failure(4, "hook", 5000), 6000)).toEqual({ kind: "rehook", version: 4 });
     expect(nextStep(4, 4, failure(4, "transfer", 5000), 6000)).toEqual({ kind: "idle" });
+  });
+
+  it("looks at a version --check refused again at its retry, or at once when the alias changed, and never switches back to it", () => {
+    const refused = recordRefusal(null, 4, 7, "--check exited with code 1", 1000, 60_000);
+    expect(refused).toMatchObject({ version: 4, kind: "check", attempts: 1, nextAt: 61_000, generation: 7 });
+    expect(recordRefusal(refused, 4, 7, "again", 70_000, 60_000).attempts).toBe(2);
+    expect(recordRefusal(refused, 5, 7, "another", 70_000, 60_000).attempts).toBe(1);
+    expect(nextStep(3, 4, refused, 2000, 7)).toEqual({ kind: "wait", ms: 59_000 });
+    expect(nextStep(3, 4, refused, 61_000, 7)).toEqual({ kind: "apply", version: 4 });
+    // The alias moved (set again, even to the same version): looked at now.
+    expect(nextStep(3, 4, refused, 2000, 8)).toEqual({ kind: "apply", version: 4 });
+    // --retry-refused 0: nothing to wait for but a change of the alias.
+    const never = recordRefusal(null, 4, 7, "x", 1000, 0);
+    expect(never.nextAt).toBe(Number.POSITIVE_INFINITY);
+    expect(nextStep(3, 4, never, 10 ** 12, 7)).toEqual({ kind: "idle" });
+    expect(nextStep(3, 4, never, 10 ** 12, 9)).toEqual({ kind: "apply", version: 4 });
+    // A refused version is never `current`, so it is never hooked again.
+    expect(nextStep(3, 3, never, 0, 7)).toEqual({ kind: "idle" });
   });
 });
 
@@ -407,6 +427,56 @@ describe("hooks' environment", () => {
   });
 });
 
+describe("judges before the switch", () => {
+  const staged = {
+    version: 4,
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      MREG_VERSION: "4",
+      MREG_PREVIOUS: "3",
+      MREG_DIR: "/tmp/versions/v4",
+      MREG_MODEL: "m",
+      MREG_ALIAS: "prod",
+      MREG_DIGEST: "",
+    },
+  };
+
+  it("asks for none without --check, and --check's command with it", async () => {
+    expect(judgesOf({ check: null, hookTimeoutMs: 1000 })).toEqual([]);
+    const lines: string[] = [];
+    const [check] = judgesOf({ check: 'echo "looking at $MREG_DIR"; test "$MREG_VERSION" = 4', hookTimeoutMs: 30_000 });
+    expect(await check!.judge(staged, (l) => lines.push(l))).toEqual({ ok: true });
+    expect(lines).toEqual(["check: looking at /tmp/versions/v4"]);
+    expect(await check!.judge({ ...staged, env: { ...staged.env, MREG_VERSION: "5" } }, () => {})).toEqual({
+      ok: false,
+      // Its last words say why.
+      reason: "--check exited with code 1: looking at /tmp/versions/v4",
+    });
+  });
+
+  it("takes the first refusal as the verdict, and runs no judge after it", async () => {
+    const ran: string[] = [];
+    const judge = (name: string, verdict: { ok: true } | { ok: false; reason: string }) => ({
+      judge: async () => {
+        ran.push(name);
+        return verdict;
+      },
+    });
+    expect(await judgeStaged([], staged, () => {})).toEqual({ ok: true });
+    expect(await judgeStaged([judge("a", { ok: true }), judge("b", { ok: true })], staged, () => {})).toEqual({
+      ok: true,
+    });
+    ran.length = 0;
+    const refused = await judgeStaged(
+      [judge("a", { ok: true }), judge("b", { ok: false, reason: "no" }), judge("c", { ok: true })],
+      staged,
+      () => {},
+    );
+    expect(refused).toEqual({ ok: false, reason: "no" });
+    expect(ran).toEqual(["a", "b"]);
+  });
+});
+
 describe("--listen", () => {
   it("takes host:port, :port, a port and a bracketed IPv6 host", () => {
     expect(parseListen("127.0.0.1:9464")).toEqual({ host: "127.0.0.1", port: 9464 });
@@ -467,6 +537,37 @@ describe("the report", () => {
     expect(reasons({ ...base(), target: { version: null, generation: 9, digest: null } })).toEqual([
       "the alias resolves to nothing; keeping v3",
     ]);
+  });
+
+  it("tells the fleet view what the node serves, and whether it refused, syncs, serves or is degraded", () => {
+    const extra = { labels: { zone: "eu-1" }, agent: "mreg-agent/test" };
+    expect(nodeReport(base(), extra)).toEqual({ version: 3, target: 3, state: "serving", ...extra });
+    const moving = { ...base(), target: { version: 4, generation: 8, digest: null } };
+    expect(nodeReport(moving, extra)).toMatchObject({ version: 3, target: 4, state: "syncing" });
+    const check: AgentState["failure"] = { ...recordRefusal(null, 4, 8, "--check exited with code 1: bad", 0, 0) };
+    expect(nodeReport({ ...moving, failure: check }, extra)).toMatchObject({
+      version: 3,
+      target: 4,
+      state: "refused",
+      reason: "--check exited with code 1: bad",
+    });
+    // A refusal of a version no longer named is history: the node is on its way to the new one.
+    expect(
+      nodeReport({ ...moving, target: { version: 5, generation: 9, digest: null }, failure: check }, extra),
+    ).toMatchObject({
+      state: "syncing",
+    });
+    const transfer = {
+      ...moving,
+      failure: { version: 4, kind: "transfer" as const, attempts: 1, nextAt: 0, message: "EPIPE" },
+    };
+    expect(nodeReport(transfer, extra)).toMatchObject({ state: "degraded", reason: expect.stringContaining("EPIPE") });
+    // A reason is held to what a report may carry.
+    const long = { ...check, message: "x".repeat(5000) };
+    expect(nodeReport({ ...moving, failure: long }, extra).reason).toHaveLength(1024);
+    // A refusal retried only when the alias changes says so, rather than a time.
+    expect(reasons({ ...moving, failure: check })[0]).toContain("again when the alias changes");
+    expect(status({ ...moving, failure: check }, 0).retry).toMatchObject({ kind: "check", next_at: null });
   });
 
   it("takes its secrets out of what it says, even a rotated token", () => {

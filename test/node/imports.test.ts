@@ -51,7 +51,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["aliases", "gates", "retention"],
   ["artifacts"],
   ["lineage", "signing"],
-  ["resolve", "guards"],
+  ["resolve", "guards", "fleet", "rollouts"],
   // What every bridge shares: from a request's credentials to a principal, in the bridge's own words.
   ["bridges"],
   // The other dialects, the web UI, the docs page.

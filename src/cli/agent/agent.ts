@@ -1,21 +1,35 @@
 /**
  * The agent's loop: follow the alias (./follow.ts), and whenever the registry names a version
- * other than the one `current` points at, make it complete on disk (./sync.ts), switch
- * `current` to it (./layout.ts), run the hooks (./hooks.ts) and, if they refuse it, switch
- * back and try again later (./plan.ts decides when). One version is worked on at a time; a
- * newer name from the registry abandons a download under way (its finished ranges stay for
- * later). Registry trouble never touches what is on disk: `current` keeps serving. With
- * `--trust-*`, a staged version becomes current only once the node has verified its
- * signatures itself (./verify.ts); one that fails is refused and `current` keeps serving.
+ * other than the one `current` points at, make it complete on disk (./sync.ts), with
+ * `--trust-*` verify its signatures itself (./verify.ts), let `--check` judge the staged
+ * version (./before-switch.ts); refused either way, `current` never points at it, and it is
+ * looked at again only when the alias changes or after a backoff), switch `current` to it
+ * (./layout.ts), run the hooks (./hooks.ts) and, if they refuse it, switch back and try again
+ * later (./plan.ts decides when). One version is worked on at a time; a newer name from the
+ * registry abandons a download under way (its finished ranges stay for later). Registry
+ * trouble never touches what is on disk: `current` keeps serving. What the node runs is
+ * reported to the registry's fleet view on every change (./reporter.ts).
  */
 import type { MregClient } from "../../client/client";
 import type { MregError } from "../../client/errors";
 import type { WatchEvent } from "../../client/types";
+import { VERSION } from "../version";
+import { judgeStaged, judgesOf, type Judge } from "./before-switch";
 import { follow, type FollowHandlers, type Via } from "./follow";
-import { runExec, runNotify, type HookResult } from "./hooks";
+import { runExec, runNotify, type HookEnv, type HookResult } from "./hooks";
 import type { Layout, Manifest } from "./layout";
-import { chooseKeep, incomingToRemove, nextStep, recordFailure, take, type Bucket, type Failure } from "./plan";
-import { inSync, type AgentState } from "./report";
+import {
+  chooseKeep,
+  incomingToRemove,
+  nextStep,
+  recordFailure,
+  recordRefusal,
+  take,
+  type Bucket,
+  type Failure,
+} from "./plan";
+import { inSync, nodeReport, type AgentState } from "./report";
+import { Reporter } from "./reporter";
 import { Signaler, type SignalPost } from "./signals";
 import { prepare, type SyncOptions, type Target } from "./sync";
 import { verifyStaged } from "./verify";
@@ -29,6 +43,14 @@ export interface AgentConfig {
   registryUrl: string;
   keep: number;
   exec: string | null;
+  /** Judges each staged version before `current` moves to it (a failure refuses the version). */
+  check: string | null;
+  /** A version --check refused is looked at again this long after (0: only when the alias changes). */
+  retryRefusedMs: number;
+  /** How often the node reports when nothing changes (NODE_REPORT_S). */
+  reportEveryMs: number;
+  /** The labels its reports carry (--label). */
+  labels: Record<string, string>;
   /** The hook's environment besides the contract's names (./hooks.ts hookEnvironment). */
   hookEnv: Record<string, string>;
   notify: string | null;
@@ -47,7 +69,7 @@ export interface Log {
   warn(event: string, fields: Record<string, unknown>, text: string): void;
 }
 
-const FAILURE_EVENT: Record<Failure["kind"], string> = {
+const FAILURE_EVENT: Record<Exclude<Failure["kind"], "check">, string> = {
   hook: "hook_failed",
   transfer: "sync_failed",
   signature: "signature_refused",
@@ -58,12 +80,15 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 export class Agent {
   readonly state: AgentState;
   readonly signaler: Signaler;
+  readonly reporter: Reporter;
   private desired: WatchEvent | undefined;
   private lastGeneration = -1;
   private inflight: { version: number; controller: AbortController } | undefined;
   private wakeLoop: (() => void) | undefined;
   private bucket: Bucket = { tokens: 0, at: Date.now() };
   private stopping = false;
+  /** What judges a staged version before `current` moves to it (./before-switch.ts). */
+  private readonly judges: readonly Judge[];
 
   constructor(
     private readonly client: MregClient,
@@ -93,6 +118,15 @@ export class Agent {
       signals: this.signaler.counters,
       lastSyncAt: null,
     };
+    this.judges = judgesOf(config);
+    const extra = { labels: config.labels, agent: `mreg-agent/${VERSION}` };
+    this.reporter = new Reporter(
+      () => nodeReport(this.state, extra),
+      (report) => client.fleet.report(config.model, config.alias, report, AbortSignal.timeout(10_000)),
+      config.key ?? "",
+      config.reportEveryMs,
+      log,
+    );
   }
 
   /** Whether `current` points at a complete version: what /healthz answers. */
@@ -139,8 +173,13 @@ export class Agent {
       },
       { once: true },
     );
-    await this.loop(stop);
-    await following;
+    this.reporter.start();
+    try {
+      await this.loop(stop);
+      await following;
+    } finally {
+      this.reporter.stop();
+    }
     await this.signaler.flush();
   }
 
@@ -153,6 +192,8 @@ export class Agent {
         if (up) this.log.info("watching", {}, `watching ${this.config.uri} over the socket`);
         else if (!this.stopping) this.log.warn("watch_lost", {}, "the watch socket is down; polling until it is back");
       },
+      socket: (watch) => this.reporter.attach(watch),
+      reportRefused: (detail) => this.reporter.refused(detail),
     };
   }
 
@@ -181,6 +222,7 @@ export class Agent {
       this.state.failure = { ...this.state.failure, nextAt: 0 };
       this.wakeLoop?.();
     }
+    this.reporter.changed();
   }
 
   private setDesired(event: WatchEvent, via: Via): void {
@@ -205,13 +247,14 @@ export class Agent {
     if (event.event === "signature" && this.state.failure?.kind === "signature" && !changed)
       this.state.failure = { ...this.state.failure, nextAt: 0 };
     if (inSync(this.state)) this.state.lastSyncAt = Date.now();
+    this.reporter.changed();
     this.wakeLoop?.();
   }
 
   private async loop(stop: AbortSignal): Promise<void> {
     while (!stop.aborted) {
       const current = this.state.current?.version ?? null;
-      const next = nextStep(current, this.desired?.version, this.state.failure, Date.now());
+      const next = nextStep(current, this.desired?.version, this.state.failure, Date.now(), this.desired?.generation);
       if (next.kind === "apply" || next.kind === "rehook") {
         try {
           if (next.kind === "apply") await this.apply(this.desired as Target, stop);
@@ -300,6 +343,18 @@ export class Agent {
       }
       if (stop.aborted || this.desired?.version !== n) return;
     }
+    if (this.judges.length > 0) {
+      const verdict = await judgeStaged(this.judges, { version: n, env: this.hookEnv(manifest, previous) }, (line) =>
+        this.log.info("check_output", { version: n, line }, line),
+      );
+      if (!verdict.ok) {
+        this.refuse(n, target.generation, verdict.reason);
+        await this.prune();
+        return;
+      }
+      this.log.info("check_ok", { version: n }, `v${n} passed the checks before the switch`);
+      if (stop.aborted || this.desired?.version !== n) return;
+    }
     await this.switchTo(manifest);
     this.log.info(
       "switched",
@@ -311,6 +366,7 @@ export class Agent {
       // Serving what the registry names: no older failure matters any more.
       this.state.failure = null;
       this.state.lastSyncAt = Date.now();
+      this.reporter.changed();
     } else {
       const back = previous === null ? null : this.layout.manifest(previous);
       if (back) {
@@ -347,10 +403,27 @@ export class Agent {
     if (hook.ok) {
       this.state.failure = null;
       this.log.info("hook_ok", { version: n }, `the hook took v${n}`);
+      this.reporter.changed();
     } else this.fail(n, "hook", hook.reason);
   }
 
-  private fail(version: number, kind: Failure["kind"], why: string): void {
+  /** --check refused version n (named at `generation`): `current` never moved; the node reports it refused. */
+  private refuse(version: number, generation: number, why: string): void {
+    this.state.counters.failures++;
+    const retryMs = this.config.retryRefusedMs;
+    this.state.failure = recordRefusal(this.state.failure, version, generation, why, Date.now(), retryMs);
+    this.state.lastError = { at: new Date().toISOString(), message: `v${version}: ${why}` };
+    const serving = this.state.current ? `; still serving v${this.state.current.version}` : "";
+    const again = retryMs > 0 ? `looked at again in ${Math.round(retryMs / 1000)} s` : "looked at again";
+    this.log.warn(
+      "refused",
+      { version, reason: why, attempts: this.state.failure.attempts, retry_in_s: retryMs > 0 ? retryMs / 1000 : null },
+      `v${version} refused by --check: ${why}${serving}; ${again} or when the alias changes`,
+    );
+    this.reporter.changed();
+  }
+
+  private fail(version: number, kind: "hook" | "transfer" | "signature", why: string): void {
     this.state.counters.failures++;
     this.state.failure = recordFailure(this.state.failure, version, kind, why, Date.now());
     this.state.lastError = { at: new Date().toISOString(), message: `v${version}: ${why}` };
@@ -363,6 +436,7 @@ export class Agent {
         ? `v${version} refused: ${why}${serving}; looked at again when it is signed, when the alias changes, or in ${retry} s`
         : `v${version}: ${why}; trying again in ${retry} s`,
     );
+    this.reporter.changed();
   }
 
   private async switchTo(m: Manifest): Promise<void> {
@@ -371,21 +445,26 @@ export class Agent {
     this.state.current = { version: m.version, digest: m.digest, since };
     this.state.counters.switches++;
     await this.layout.writeManifest({ ...m, served_at: since });
+    this.reporter.changed();
+  }
+
+  /** What --check and --exec get: the contract's names (MREG_DIR the version's own directory, staged or current) and --hook-env's. */
+  private hookEnv(m: Manifest, previous: number | null): HookEnv & Record<string, string> {
+    return {
+      ...this.config.hookEnv,
+      MREG_VERSION: String(m.version),
+      MREG_PREVIOUS: previous === null ? "" : String(previous),
+      MREG_DIR: this.layout.versionDir(m.version),
+      MREG_MODEL: this.config.model,
+      MREG_ALIAS: this.config.alias,
+      MREG_DIGEST: m.digest ?? "",
+    };
   }
 
   private async runHooks(m: Manifest, previous: number | null, event: "switch" | "switch-back"): Promise<HookResult> {
     const { exec, notify, hookTimeoutMs } = this.config;
     if (exec) {
-      const env = {
-        ...this.config.hookEnv,
-        MREG_VERSION: String(m.version),
-        MREG_PREVIOUS: previous === null ? "" : String(previous),
-        MREG_DIR: this.layout.versionDir(m.version),
-        MREG_MODEL: this.config.model,
-        MREG_ALIAS: this.config.alias,
-        MREG_DIGEST: m.digest ?? "",
-      };
-      const r = await runExec(exec, env, hookTimeoutMs, (line) =>
+      const r = await runExec(exec, this.hookEnv(m, previous), hookTimeoutMs, (line) =>
         this.log.info("hook_output", { version: m.version, line }, line),
       );
       if (!r.ok) return r;

@@ -14,6 +14,7 @@ import { UsageError } from "../exit";
 import type { Output } from "../output";
 import { normalizeUri } from "../commands/pull";
 import { trustHelp, TRUST_OPTIONS, trustFromFlags } from "../verify-version";
+import { LABEL_KEY, MAX_LABEL_VALUE, MAX_LABELS } from "../../domain/fleet-limits";
 import { MAX_NODE_NAME } from "../../domain/signal-limits";
 import { Agent, type Log } from "./agent";
 import { hookEnvironment } from "./hooks";
@@ -23,6 +24,26 @@ import { redactor } from "./report";
 import { listen, parseListen } from "./server";
 
 const DEFAULT_LISTEN = "127.0.0.1:9464";
+/** How long a version --check refused waits before it is looked at again (unless the alias changes first). */
+const DEFAULT_RETRY_REFUSED_S = 300;
+/** NODE_REPORT_S: the registry counts a node stale after 90 s without a report. */
+const DEFAULT_REPORT_EVERY_S = 30;
+
+/** `--label KEY=VALUE`s, held to what a report may carry (src/domain/fleet-limits.ts). */
+function labelsOf(args: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const arg of args) {
+    const at = arg.indexOf("=");
+    const key = at < 0 ? arg : arg.slice(0, at);
+    if (at < 0 || !LABEL_KEY.test(key))
+      throw new UsageError(`--label takes KEY=VALUE, KEY 1 to 63 of A-Z a-z 0-9 . _ / -: not '${arg}'`, "agent");
+    if (arg.length - at - 1 > MAX_LABEL_VALUE)
+      throw new UsageError(`--label ${key}: a value is at most ${MAX_LABEL_VALUE} characters`, "agent");
+    labels[key] = arg.slice(at + 1);
+  }
+  if (Object.keys(labels).length > MAX_LABELS) throw new UsageError(`at most ${MAX_LABELS} --label`, "agent");
+  return labels;
+}
 
 /** Every string in a log line's fields, redacted. */
 function redactAll(value: unknown, redact: (text: string) => string): unknown {
@@ -58,6 +79,10 @@ export const agent: Command = {
     keep: { type: "string" },
     key: { type: "string" },
     exec: { type: "string" },
+    check: { type: "string" },
+    "retry-refused": { type: "string" },
+    label: { type: "string", multiple: true },
+    "report-every": { type: "string" },
     "hook-env": { type: "string", multiple: true },
     notify: { type: "string" },
     "hook-timeout": { type: "string" },
@@ -73,10 +98,16 @@ export const agent: Command = {
   help: [
     "--dir DIR            Where versions live: DIR/current → versions/v<n> (required)",
     "--keep N             Complete versions kept on disk, for a way back with no download (default 3)",
-    "--key KEY            This node's routing key: which member of a split it serves (default: the hostname)",
+    "--key KEY            This node's routing key (which member of a split it serves) and its name in the fleet (default: the hostname)",
     '--exec "CMD"         Run after each switch (sh -c), with MREG_VERSION, MREG_PREVIOUS, MREG_DIR,',
     "                     MREG_MODEL, MREG_ALIAS, MREG_DIGEST and PATH only; failing switches back and retries later",
-    "--hook-env NAME[=V]  Also give --exec NAME (from the agent's environment) or NAME=V (repeatable; never MREG_TOKEN)",
+    '--check "CMD"        Judge each version before current moves to it (sh -c, the same environment as --exec,',
+    "                     MREG_DIR the staged version's directory); failing refuses it: current never points at it",
+    `--retry-refused S    Look at a version --check refused again S seconds later (default ${DEFAULT_RETRY_REFUSED_S};`,
+    "                     0: never by the clock); a change of the alias always looks at it again",
+    "--hook-env NAME[=V]  Also give --exec and --check NAME (from the agent's environment) or NAME=V (repeatable; never MREG_TOKEN)",
+    "--label KEY=VALUE    A label on this node's reports to the fleet view (repeatable, at most 16: zone=eu-1)",
+    `--report-every S     Report this node's state at least every S seconds (default ${DEFAULT_REPORT_EVERY_S}; and on every change)`,
     "--notify URL         POST the new resolution (JSON) after each switch; non-2xx counts as failing",
     "--hook-timeout S     Seconds --exec and --notify may take (default 60)",
     `--listen HOST:PORT   Local HTTP: /healthz, /status, /metrics, POST /signals (default ${DEFAULT_LISTEN}; off: none)`,
@@ -92,6 +123,7 @@ export const agent: Command = {
   ],
   examples: [
     'mreg agent registry://payment-fraud@production --dir /models/fraud --exec "curl -fsS -XPOST localhost:8080/reload"',
+    "mreg agent payment-fraud@production --dir /models/fraud --check 'python smoke.py \"$MREG_DIR\"' --label zone=eu-1",
     'mreg agent payment-fraud@canary --dir /models/fraud --key "$NODE_NAME" --listen 0.0.0.0:9464 --json',
     "mreg agent payment-fraud@production --dir /models/fraud --trust-key /etc/mreg/release-2026.pub.pem",
   ],
@@ -140,6 +172,10 @@ export const agent: Command = {
         registryUrl: ctx.settings.url,
         keep: int(input, "keep", { min: 1, max: 1000 }) ?? 3,
         exec: str(input, "exec") ?? null,
+        check: str(input, "check") ?? null,
+        retryRefusedMs: (int(input, "retry-refused", { min: 0, max: 7 * 86_400 }) ?? DEFAULT_RETRY_REFUSED_S) * 1000,
+        reportEveryMs: (int(input, "report-every", { min: 1, max: 3600 }) ?? DEFAULT_REPORT_EVERY_S) * 1000,
+        labels: labelsOf(strs(input, "label")),
         hookEnv: hookEnv.env,
         notify,
         hookTimeoutMs: (int(input, "hook-timeout", { min: 1, max: 86_400 }) ?? 60) * 1000,

@@ -9,6 +9,7 @@ import type { MregClient } from "../../client/client";
 import { MregError } from "../../client/errors";
 import { backoffMs } from "../../client/transport";
 import type { Resolution, WatchEvent } from "../../client/types";
+import type { Watch } from "../../client/watch";
 
 export type Via = "watch" | "poll";
 
@@ -19,6 +20,10 @@ export interface FollowHandlers {
   contact(reachable: boolean, via: Via, error?: MregError): void;
   /** The socket is up, or down. */
   connected(up: boolean): void;
+  /** The socket the node reports over while it is up (null once it is down): docs/fleet.md. */
+  socket?(watch: Pick<Watch, "report"> | null): void;
+  /** The registry refused a report sent over the socket, saying why. */
+  reportRefused?(detail: string): void;
 }
 
 export interface FollowTiming {
@@ -137,9 +142,14 @@ export async function follow(
     let failures = 0;
     while (!signal.aborted) {
       try {
-        const w = await client.aliases.watch(target.model, target.alias, { ...query, signal });
+        const w = await client.aliases.watch(target.model, target.alias, {
+          ...query,
+          signal,
+          ...(on.reportRefused ? { onReportRefused: (detail: string) => on.reportRefused!(detail) } : {}),
+        });
         for await (const event of w) {
-          if (!connected) {
+          const opened = !connected;
+          if (opened) {
             connected = true;
             failures = 0;
             on.connected(true);
@@ -147,6 +157,8 @@ export async function follow(
           // Each message is an answer: it clears a refusal an earlier poll reported.
           on.contact(true, "watch");
           on.resolution(event, "watch");
+          // Reports go over it from now on, the first with what the node makes of this message.
+          if (opened) on.socket?.(w);
         }
       } catch (err) {
         if (signal.aborted) break;
@@ -157,6 +169,7 @@ export async function follow(
       }
       if (connected) {
         connected = false;
+        on.socket?.(null);
         on.connected(false);
       }
       if (signal.aborted) break;

@@ -1,7 +1,9 @@
 /**
- * What runs after each switch, to tell the model server: `--exec` (a shell command, with the
- * version in its environment) and `--notify` (a POST of the resolution). Either failing
- * (non-zero exit, a signal, a timeout, a non-2xx answer, no answer) makes the switch fail.
+ * What runs before a switch, to judge the staged version: `--check` (a shell command, with the
+ * staged version's directory in MREG_DIR); a failure refuses the version. What runs after each
+ * switch, to tell the model server: `--exec` (a shell command, with the version in its
+ * environment) and `--notify` (a POST of the resolution). Either failing (non-zero exit, a
+ * signal, a timeout, a non-2xx answer, no answer) makes the switch fail.
  *
  * A hook's environment is clean: the names below, PATH (so `sh -c` finds what the agent would
  * find; on Windows also what cmd.exe needs to start), and what the operator passes with
@@ -93,6 +95,8 @@ export function runExec(
   env: HookEnv & Record<string, string>,
   timeoutMs: number,
   write: (line: string) => void,
+  /** The flag it came from, in what it says (`--exec`, `--check`). */
+  flag = "--exec",
 ): Promise<HookResult> {
   return new Promise((resolve) => {
     const posix = process.platform !== "win32";
@@ -102,7 +106,7 @@ export function runExec(
     const forward = (tail: Tail) => (chunk: Buffer) => {
       const text = chunk.toString("utf8");
       tail.add(text);
-      for (const line of text.split("\n")) if (line.trim()) write(`exec: ${line}`);
+      for (const line of text.split("\n")) if (line.trim()) write(`${flag.slice(2)}: ${line}`);
     };
     child.stdout!.on("data", forward(out));
     child.stderr!.on("data", forward(err));
@@ -122,7 +126,7 @@ export function runExec(
     }, timeoutMs);
     child.on("error", (err) => {
       clearTimeout(timer);
-      resolve({ ok: false, reason: `--exec could not start: ${err.message}` });
+      resolve({ ok: false, reason: `${flag} could not start: ${err.message}` });
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
@@ -134,7 +138,7 @@ export function runExec(
           : `exited with code ${code}`;
       // What it said on stderr says why; failing that, its last words on stdout.
       const said = err.last || out.last;
-      resolve({ ok: false, reason: `--exec ${how}${said ? `: ${said}` : ""}` });
+      resolve({ ok: false, reason: `${flag} ${how}${said ? `: ${said}` : ""}` });
     });
   });
 }

@@ -95,15 +95,18 @@ export function incomingToRemove(
 export interface Failure {
   version: number;
   /**
-   * `hook`: the version was installed but --exec/--notify refused it; `transfer`: it could not
-   * be fetched or verified; `signature`: no signature the node trusts covers it (`current`
-   * never pointed at it).
+   * `check`: --check refused the staged version, and `current` never pointed at it; `hook`: the
+   * version was switched to but --exec/--notify refused it; `transfer`: it could not be fetched
+   * or verified; `signature`: no signature the node trusts covers it (`current` never pointed
+   * at it).
    */
-  kind: "hook" | "transfer" | "signature";
+  kind: "check" | "hook" | "transfer" | "signature";
   attempts: number;
-  /** When to try again (ms since the epoch). */
+  /** When to try again (ms since the epoch; Infinity: only when the alias changes). */
   nextAt: number;
   message: string;
+  /** For `check`: the alias's generation it was refused at; any other generation (the alias changed) tries it again at once. */
+  generation?: number;
 }
 
 export type Next =
@@ -124,9 +127,14 @@ export function nextStep(
   desired: number | null | undefined,
   failure: Failure | null,
   now: number,
+  /** The generation the registry names `desired` at: a version --check refused at another generation is tried again now. */
+  generation?: number,
 ): Next {
   if (desired === null || desired === undefined) return { kind: "idle" };
-  const due = failure && failure.version === desired ? failure.nextAt - now : 0;
+  const aliasMoved = failure?.kind === "check" && generation !== undefined && failure.generation !== generation;
+  const due = failure && failure.version === desired && !aliasMoved ? failure.nextAt - now : 0;
+  // Refused until the alias changes: nothing to wait for but that (which wakes the agent).
+  if (due === Number.POSITIVE_INFINITY) return { kind: "idle" };
   if (desired === current) {
     if (!failure || failure.kind !== "hook" || failure.version !== current) return { kind: "idle" };
     return due > 0 ? { kind: "wait", ms: due } : { kind: "rehook", version: current };
@@ -142,7 +150,11 @@ export function nextStep(
  * until it is signed (a `signature` watch message) or the alias names another: looked at
  * again from 30 s up to every 15 minutes, in case a message was missed.
  */
-export function retryDelayMs(kind: Failure["kind"], attempts: number, random: () => number = Math.random): number {
+export function retryDelayMs(
+  kind: Exclude<Failure["kind"], "check">,
+  attempts: number,
+  random: () => number = Math.random,
+): number {
   if (kind === "signature") return backoffMs(attempts - 1, 30_000, 900_000, random);
   return kind === "hook"
     ? backoffMs(attempts - 1, 1000, 300_000, random)
@@ -153,13 +165,37 @@ export function retryDelayMs(kind: Failure["kind"], attempts: number, random: ()
 export function recordFailure(
   previous: Failure | null,
   version: number,
-  kind: Failure["kind"],
+  kind: Exclude<Failure["kind"], "check">,
   message: string,
   now: number,
   random: () => number = Math.random,
 ): Failure {
   const attempts = previous && previous.version === version && previous.kind === kind ? previous.attempts + 1 : 1;
   return { version, kind, attempts, nextAt: now + retryDelayMs(kind, attempts, random), message };
+}
+
+/**
+ * A version --check refused (at the alias's `generation`): tried again only when the alias
+ * changes, or `retryMs` later (0: only when the alias changes). No backoff: the operator chose
+ * how often a refused version may be looked at again, and each look costs no switch.
+ */
+export function recordRefusal(
+  previous: Failure | null,
+  version: number,
+  generation: number,
+  message: string,
+  now: number,
+  retryMs: number,
+): Failure {
+  const attempts = previous && previous.version === version && previous.kind === "check" ? previous.attempts + 1 : 1;
+  return {
+    version,
+    kind: "check",
+    attempts,
+    nextAt: retryMs > 0 ? now + retryMs : Number.POSITIVE_INFINITY,
+    message,
+    generation,
+  };
 }
 
 // ---- how fast -------------------------------------------------------------------------------

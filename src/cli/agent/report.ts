@@ -1,7 +1,10 @@
 /**
- * What the agent says about itself: `GET /status` (JSON) and `GET /metrics` (Prometheus
- * text), both pure functions of its state and the time.
+ * What the agent says about itself: `GET /status` (JSON), `GET /metrics` (Prometheus text),
+ * and the report it sends the registry's fleet view (`nodeReport`), all pure functions of its
+ * state and the time.
  */
+import type { NodeReport } from "../../client/types";
+import { MAX_REASON } from "../../domain/fleet-limits";
 import type { SignalCounters } from "./signals";
 import type { Failure } from "./plan";
 import type { SyncCounters, SyncProgress } from "./sync";
@@ -54,7 +57,8 @@ export function redactor(secrets: () => readonly (string | null | undefined)[]):
   };
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+/** An instant as RFC 3339; null for none, and for "never" (a refusal retried only when the alias changes). */
+const iso = (ms: number | null) => (ms === null || !Number.isFinite(ms) ? null : new Date(ms).toISOString());
 
 export const inSync = (s: AgentState) =>
   s.target !== null && s.current !== null && s.target.version === s.current.version;
@@ -66,13 +70,42 @@ export function reasons(s: AgentState): string[] {
     out.push(`the registry cannot be reached${s.registry.error ? ` (${s.registry.error})` : ""}`);
   else if (s.registry.error) out.push(`the registry refuses: ${s.registry.error}`);
   if (s.failure && (s.failure.version === s.target?.version || s.failure.version === s.current?.version)) {
-    out.push(
-      `v${s.failure.version}: ${s.failure.message} (attempt ${s.failure.attempts}; next at ${iso(s.failure.nextAt)})`,
-    );
+    const next = Number.isFinite(s.failure.nextAt)
+      ? `next at ${iso(s.failure.nextAt)}`
+      : "again when the alias changes";
+    out.push(`v${s.failure.version}: ${s.failure.message} (attempt ${s.failure.attempts}; ${next})`);
   }
   if (s.target && s.target.version === null)
     out.push(`the alias resolves to nothing${s.current ? `; keeping v${s.current.version}` : ""}`);
   return out;
+}
+
+/** Whether the version the registry names was refused (by --check, or by --exec/--notify after a switch). */
+const refusal = (s: AgentState) =>
+  s.failure !== null && s.failure.kind !== "transfer" && s.target !== null && s.failure.version === s.target.version
+    ? s.failure
+    : null;
+
+/**
+ * What the node tells the registry's fleet view (docs/fleet.md): the version it serves, and
+ * `refused` when it refused the version the registry names (the reason says why); `serving`
+ * once it serves that version with nothing amiss; `syncing` while on its way to it; `degraded`
+ * when something else keeps it from following (the registry out of reach, a download failing,
+ * an alias that names nothing).
+ */
+export function nodeReport(
+  s: AgentState,
+  extra: { labels: Record<string, string>; agent: string },
+): Omit<NodeReport, "node"> {
+  const version = s.current?.version ?? null;
+  const target = s.target?.version ?? null;
+  const base = { version, target, labels: extra.labels, agent: extra.agent };
+  const refused = refusal(s);
+  if (refused) return { ...base, state: "refused", reason: refused.message.slice(0, MAX_REASON) };
+  const why = reasons(s);
+  if (why.length > 0) return { ...base, state: "degraded", reason: why.join("; ").slice(0, MAX_REASON) };
+  if (inSync(s)) return { ...base, state: "serving" };
+  return { ...base, state: "syncing" };
 }
 
 /** Seconds since the agent last knew it was in sync; 0 while the socket is up and it is. */

@@ -34,8 +34,10 @@ import {
   rollback,
 } from "../commands/promote";
 import { agent } from "../agent/command";
+import { fleet } from "../commands/fleet";
 import { importMlflow } from "../commands/import-mlflow";
 import { pull } from "../commands/pull";
+import { rolloutAbort, rolloutPause, rolloutResume, rolloutStart, rolloutStatus } from "../commands/rollout";
 import { push } from "../commands/push";
 import { sign } from "../commands/sign";
 import {
@@ -87,6 +89,7 @@ export const COMMANDS: Command[] = [
   resolveCmd,
   watch,
   agent,
+  fleet,
   gatesLs,
   gatesSet,
   gatesRm,
@@ -95,6 +98,11 @@ export const COMMANDS: Command[] = [
   guardShow,
   guardSet,
   guardRm,
+  rolloutStart,
+  rolloutStatus,
+  rolloutPause,
+  rolloutResume,
+  rolloutAbort,
   audit,
   lineage,
   diff,

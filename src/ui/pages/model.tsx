@@ -1,13 +1,15 @@
 /**
- * The Model page: what each alias serves (splits as bars, every version a link) and its last
- * change, each alias's history, the versions, metric plots, gates as rules and guards; for a
+ * The Model page: what each alias serves (splits as bars, every version a link), what its
+ * fleet runs (docs/fleet.md: counts per version and state, the refused nodes and why, how long
+ * since the change) and its last change, each alias's history, the versions, metric plots, gates as rules and guards; for a
  * session with `promote`, the actions an on-call engineer needs (promote via the gate dry
  * run, roll back to a named earlier version, delete an alias), and for `write`, editing the
  * description and tags. After an action the page says at its top what happened, or why it
  * was refused and what to do.
  */
 import { hasScope } from "../../auth/principal";
-import type { Alias, Gate, Guard, HistoryEntry, Model, Version } from "../../client/types";
+import type { Alias, Fleet, FleetNode, Gate, Guard, HistoryEntry, Model, Rollout, Version } from "../../client/types";
+import { fleetSentence, sinceWords } from "../../domain/fleet-words";
 import { pairsText } from "../forms";
 import { MetricPlots, metricNames } from "../plot";
 import {
@@ -23,17 +25,22 @@ import {
   type PageContext,
   type PageNotice,
 } from "../components";
+import { Rollouts } from "../rollout-panel";
 import { aliasValueText, guardText, guardWindowText, policyRules } from "../words";
 
 export interface ModelView {
   model: Model;
   aliases: Alias[];
   history: Record<string, HistoryEntry[]>;
+  /** Each alias's fleet, and the first of its refused nodes (name order). */
+  fleets: Record<string, { fleet: Fleet; refused: FleetNode[] }>;
   versions: Version[];
   /** Per version shown: how many signatures it has, and how many of them a registered key vouches for. */
   signed: Record<number, { signatures: number; trusted: number }>;
   gates: Gate[];
   guards: Guard[];
+  /** Each alias's rollout: the running one, else the last that ran. */
+  rollouts: Rollout[];
   /** The metrics plotted across versions (`?metric=`, repeated), or all there are. */
   metrics: string[];
   notice: PageNotice | null;
@@ -142,6 +149,40 @@ function AliasActions({
   );
 }
 
+/** What an alias's fleet runs: "480 nodes on v7, 20 on v6 (20 refused)", converged or not, since when, and who refused why. */
+function FleetSummary({ view }: { view: { fleet: Fleet; refused: FleetNode[] } | undefined }) {
+  const f = view?.fleet;
+  if (!f || f.nodes === 0) return <span class="muted">no node reports</span>;
+  const since = f.since_change_s === null ? "" : ` · ${sinceWords(f.since_change_s)} since the change`;
+  return (
+    <div data-fleet="">
+      <div>{fleetSentence(f)}</div>
+      {f.reporting === 0 ? (
+        <div class="warn">{`every node stale (${f.nodes} not heard from for NODE_TTL_S)`}</div>
+      ) : f.converged ? (
+        <div class="ok">{`converged${since}`}</div>
+      ) : (
+        <div class={f.refused > 0 ? "bad" : "warn"}>
+          {`${f.in_step} of ${f.reporting} in step, ${f.lagging} lagging, ${f.refused} refused${since}`}
+        </div>
+      )}
+      {view.refused.length > 0 && (
+        <ul class="refused" aria-label="Refused nodes">
+          {view.refused.map((n) => (
+            <li>
+              <span class="mono">{n.node}</span>
+              {` on ${n.version === null ? "nothing" : `v${n.version}`}`}
+              {n.target !== null && ` refused v${n.target}`}
+              {n.reason && <span class="muted">{`: ${n.reason}`}</span>}
+            </li>
+          ))}
+          {f.refused > view.refused.length && <li class="muted">{`and ${f.refused - view.refused.length} more`}</li>}
+        </ul>
+      )}
+    </div>
+  );
+}
+
 function LastChange({ entry }: { entry: HistoryEntry | undefined }) {
   if (!entry) return <span class="muted">—</span>;
   return (
@@ -230,6 +271,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
             <tr>
               <th>Alias</th>
               <th>Serves</th>
+              <th>Fleet</th>
               <th>Last change</th>
               {canPromote && <th>Actions</th>}
             </tr>
@@ -244,6 +286,9 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
                 <th scope="row">{a.alias}</th>
                 <td data-alias-value="">
                   <AliasValue version={a.version} split={a.split} model={model.name} />
+                </td>
+                <td>
+                  <FleetSummary view={view.fleets[a.alias]} />
                 </td>
                 <td data-last-change="">
                   <LastChange entry={view.history[a.alias]?.[0]} />
@@ -288,6 +333,8 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
           </button>
         </form>
       )}
+
+      <Rollouts page={page} rollouts={view.rollouts} />
 
       <h2>History</h2>
       <div class="grid">
