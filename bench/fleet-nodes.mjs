@@ -89,7 +89,7 @@ export async function openNodes({
     heard: new Map(),
     /** version → performance.now() of its latest switch to it. */
     switched: new Map(),
-    /** When its next periodic report is due (performance.now()). */
+    /** When its next periodic report is due (performance.now(); 0: it has not reported yet). */
     dueAt: 0,
     ws: null,
     /** A pending simulated switch. */
@@ -134,7 +134,8 @@ export async function openNodes({
       ws.send(JSON.stringify({ type: "report", ...body }));
     }
     sent++;
-    node.dueAt = performance.now() + reportEveryMs;
+    // The first periodic report falls anywhere in the period, so nodes opened together do not all report together.
+    node.dueAt = performance.now() + (node.dueAt === 0 ? Math.random() : 1) * reportEveryMs;
   }
 
   function land(node) {
@@ -218,6 +219,13 @@ export async function openNodes({
       });
     });
 
+  // Periodic reports from the first node's first report on: a node opened early must not go
+  // stale while the rest of a large fleet is still opening.
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    for (const n of nodes) if (n.dueAt !== 0 && n.dueAt <= now) report(n);
+  }, 100);
+
   // The POSTing nodes: one socket tells them all of a change; each resolves with its own key.
   const posters = nodes.filter((n) => n.posts);
   let follower = null;
@@ -265,13 +273,6 @@ export async function openNodes({
         `${Math.min(i + batch, socketNodes.length)} sockets open; closed so far: ${JSON.stringify(Object.fromEntries(closes))}`,
       );
   }
-  // Spread the periodic reports over the period, as nodes started at different times would.
-  const start = performance.now();
-  nodes.forEach((n, i) => (n.dueAt = start + (reportEveryMs * i) / count));
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    for (const n of nodes) if (n.dueAt <= now) report(n);
-  }, 100);
 
   return {
     nodes,
