@@ -9,6 +9,12 @@
 // `refuse(node, version)` says a node refuses a version (its reason), as an agent's --check
 // would: the node keeps serving what it had and reports `refused`.
 //
+// `byPost` of the nodes (the last ones) stand for serving stacks that do not run the agent:
+// they report by `POST .../nodes` instead, and learn of a change from one shared watch socket,
+// each then resolving the alias with its own key (`GET .../aliases/{alias}?key=`). A local
+// server holds about 9,000 sockets at most (its workerd is capped at 20,000 file descriptors and
+// spends about two per socket: bench/README.md), so a fleet beyond that needs some of these.
+//
 // It records, per node, when it heard each generation and when it switched to each version, so
 // a bench can time "the last node switched" against what the fleet view says. A socket the
 // server closes is opened again (as the agent does), after a short back-off.
@@ -39,6 +45,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {(i: number) => Record<string, string>} [o.labels]  each node's labels (default: zone z<i mod 4>)
  * @param {(node: string, version: number) => string | null} [o.refuse]  a reason refuses the version
  * @param {(line: string) => void} [o.log]  progress while opening (default: stderr)
+ * @param {number} [o.byPost]           how many of the nodes (the last ones) report by POST instead of a socket of their own (default 0)
+ * @param {string} [o.postBase]         the origin POSTs and resolves go to (default `base`)
  */
 export async function openNodes({
   base,
@@ -53,8 +61,13 @@ export async function openNodes({
   labels = (i) => ({ zone: `z${i % 4}` }),
   refuse = () => null,
   log = (line) => console.error(line),
+  byPost = 0,
+  postBase = base,
 }) {
-  const url = `${base.replace(/^http/, "ws")}/v1/models/${encodeURIComponent(model)}/aliases/${encodeURIComponent(alias)}/watch`;
+  const aliasPath = `/v1/models/${encodeURIComponent(model)}/aliases/${encodeURIComponent(alias)}`;
+  const url = `${base.replace(/^http/, "ws")}${aliasPath}/watch`;
+  const auth = { authorization: `Bearer ${token}` };
+  let postsFailed = 0;
   let closed = false;
   let sent = 0;
   let reportsRefused = 0;
@@ -63,6 +76,8 @@ export async function openNodes({
 
   const nodes = Array.from({ length: count }, (_, i) => ({
     name: `${prefix}-${i}`,
+    /** Reports by POST (and follows through the shared socket) rather than over a socket of its own. */
+    posts: i >= count - byPost,
     labels: labels(i),
     /** What it serves (null: nothing yet). */
     version: null,
@@ -74,21 +89,53 @@ export async function openNodes({
     heard: new Map(),
     /** version → performance.now() of its latest switch to it. */
     switched: new Map(),
-    /** When its next periodic report is due (performance.now()). */
+    /** When its next periodic report is due (performance.now(); 0: it has not reported yet). */
     dueAt: 0,
     ws: null,
     /** A pending simulated switch. */
     timer: null,
   }));
 
+  /** POSTs waiting for one of the few connections they share, so 1,000 nodes do not open 1,000 sockets. */
+  const posting = [];
+  let postsInFlight = 0;
+  const POSTS_AT_ONCE = 8;
+  function pumpPosts() {
+    while (postsInFlight < POSTS_AT_ONCE && posting.length > 0) {
+      const body = posting.shift();
+      postsInFlight++;
+      fetch(`${postBase}${aliasPath}/nodes`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      })
+        .then(async (res) => {
+          await res.arrayBuffer();
+          if (res.status !== 202) postsFailed++;
+        })
+        .catch(() => postsFailed++)
+        .finally(() => {
+          postsInFlight--;
+          pumpPosts();
+        });
+    }
+  }
+
   function report(node) {
-    const ws = node.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    const body = { type: "report", version: node.version, state: node.state, target: node.target, labels: node.labels };
+    const body = { version: node.version, state: node.state, target: node.target, labels: node.labels };
     if (node.reason !== undefined) body.reason = node.reason;
-    ws.send(JSON.stringify({ ...body, agent: "bench-node/1" }));
+    body.agent = "bench-node/1";
+    if (node.posts) {
+      posting.push({ node: node.name, ...body });
+      pumpPosts();
+    } else {
+      const ws = node.ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return;
+      ws.send(JSON.stringify({ type: "report", ...body }));
+    }
     sent++;
-    node.dueAt = performance.now() + reportEveryMs;
+    // The first periodic report falls anywhere in the period, so nodes opened together do not all report together.
+    node.dueAt = performance.now() + (node.dueAt === 0 ? Math.random() : 1) * reportEveryMs;
   }
 
   function land(node) {
@@ -115,12 +162,16 @@ export async function openNodes({
       return;
     }
     if (typeof m.generation !== "number") return;
-    if (!node.heard.has(m.generation)) node.heard.set(m.generation, performance.now());
-    const want = m.version ?? null;
+    onValue(node, m.generation, m.version ?? null, m.event === "current");
+  }
+
+  /** The alias names `want` for this node (at `generation`); `fresh`: the first word after a (re)connect. */
+  function onValue(node, generation, want, fresh) {
+    if (!node.heard.has(generation)) node.heard.set(generation, performance.now());
     if (want === node.target && node.state !== "syncing") {
       // Nothing new for this node (another member of a split moved, or the same value again):
       // the first message after a (re)connect still gets its report.
-      if (m.event === "current") report(node);
+      if (fresh) report(node);
       return;
     }
     node.target = want;
@@ -168,25 +219,67 @@ export async function openNodes({
       });
     });
 
-  for (let i = 0; i < count; i += batch) {
-    await Promise.all(nodes.slice(i, i + batch).map((n) => connect(n)));
-    if ((i + batch) % 1000 === 0 || i + batch >= count)
-      log(`${Math.min(i + batch, count)} nodes open; closed so far: ${JSON.stringify(Object.fromEntries(closes))}`);
-  }
-  // Spread the periodic reports over the period, as nodes started at different times would.
-  const start = performance.now();
-  nodes.forEach((n, i) => (n.dueAt = start + (reportEveryMs * i) / count));
+  // Periodic reports from the first node's first report on: a node opened early must not go
+  // stale while the rest of a large fleet is still opening.
   const ticker = setInterval(() => {
     const now = performance.now();
-    for (const n of nodes) if (n.dueAt <= now) report(n);
+    for (const n of nodes) if (n.dueAt !== 0 && n.dueAt <= now) report(n);
   }, 100);
+
+  // The POSTing nodes: one socket tells them all of a change; each resolves with its own key.
+  const posters = nodes.filter((n) => n.posts);
+  let follower = null;
+  if (posters.length > 0) {
+    let seen = -1;
+    const resolveAll = async (generation) => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: POSTS_AT_ONCE }, async () => {
+          while (next < posters.length) {
+            const node = posters[next++];
+            try {
+              const res = await fetch(`${postBase}${aliasPath}?key=${encodeURIComponent(node.name)}`, {
+                headers: auth,
+              });
+              const r = await res.json();
+              if (res.ok) onValue(node, Math.max(generation, r.generation), r.version ?? null, generation === -1);
+              else postsFailed++;
+            } catch {
+              postsFailed++;
+            }
+          }
+        }),
+      );
+    };
+    follower = await new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: auth });
+      ws.on("message", (data) => {
+        const m = JSON.parse(String(data));
+        if (typeof m.generation !== "number" || m.generation <= seen) return;
+        const first = seen === -1;
+        seen = m.generation;
+        const done = resolveAll(first ? -1 : m.generation);
+        if (first) done.then(() => resolve(ws), reject);
+      });
+      ws.on("error", (err) => reject(err));
+    });
+    log(`${posters.length} nodes report by POST`);
+  }
+  const socketNodes = nodes.filter((n) => !n.posts);
+  for (let i = 0; i < socketNodes.length; i += batch) {
+    await Promise.all(socketNodes.slice(i, i + batch).map((n) => connect(n)));
+    if ((i + batch) % 1000 === 0 || i + batch >= socketNodes.length)
+      log(
+        `${Math.min(i + batch, socketNodes.length)} sockets open; closed so far: ${JSON.stringify(Object.fromEntries(closes))}`,
+      );
+  }
 
   return {
     nodes,
     /** Reports sent so far (socket messages). */
     reportsSent: () => sent,
-    /** Reports the registry refused (`report_refused`): a bench expects none. */
-    reportsRefused: () => reportsRefused,
+    /** Reports the registry refused (`report_refused`, or a POST or resolve not answered as it should): a bench expects none. */
+    reportsRefused: () => reportsRefused + postsFailed,
     closes: () => Object.fromEntries(closes),
     /** Resolves once `pred` holds for every node (or rejects after `timeoutMs`, saying how many lag). */
     async until(pred, timeoutMs = 60_000) {
@@ -220,6 +313,7 @@ export async function openNodes({
     close() {
       closed = true;
       clearInterval(ticker);
+      follower?.terminate();
       for (const n of nodes) {
         if (n.timer) clearTimeout(n.timer);
         n.ws?.terminate();

@@ -147,6 +147,12 @@ describe("mreg agent --check", () => {
       (s) => s.version === fixed.version && s.in_sync && !s.degraded,
       "the fixed version served",
     );
+    // --exec still runs after the switch, for the version the check took.
+    await until(
+      () => readFileSync(execLog, "utf8").trim().split("\n").includes(String(fixed.version)),
+      "--exec for the fixed version",
+    );
+    expect(readFileSync(execLog, "utf8").trim().split("\n")).toEqual([String(good.version), String(fixed.version)]);
     await until(() => mregJson(env, ["fleet", `${M}@staging`]).converged === true, "the fleet to converge");
     expect(mreg(env, ["fleet", `${M}@staging`]).stdout).toContain(`1 node on v${fixed.version}`);
     await reader.stop();
