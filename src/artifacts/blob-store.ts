@@ -6,10 +6,12 @@
 import { and, eq, lte, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
-import { blobLeases, blobs, openUploads, versionFiles, versions } from "../db/schema";
+import { blobLeases, blobs, ociBlobs, openUploads, versionFiles, versions } from "../db/schema";
 import type { Visibility } from "../db/visibility";
 
-const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})`;
+/** No version's file and no kept OCI manifest (its config, an attachment's layer) needs the bytes. */
+const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})
+  AND NOT EXISTS (SELECT 1 FROM ${ociBlobs} WHERE ${ociBlobs.sha256} = ${blobs.sha256})`;
 
 export interface StoredFile {
   sha256: string;

@@ -35,7 +35,9 @@ export type AuditAction =
   | "retention.set"
   | "retention.delete"
   | "token.create"
-  | "token.revoke";
+  | "token.revoke"
+  | "oci.attach"
+  | "oci.detach";
 
 /**
  * The `model` of an event that belongs to no model (a webhook, the registry's default

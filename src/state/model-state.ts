@@ -21,10 +21,12 @@ import { DurableObject } from "cloudflare:workers";
 import { sha256Hex } from "../domain/ids";
 import { buildManifest } from "../domain/oci";
 import { publish } from "../queue/publish";
-import type { ManifestEntry } from "../domain/manifest";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { ResolveState } from "../domain/resolution";
 import type { UploadPart, UploadRecord } from "../domain/upload";
+import type { BlobSession, BlobSessionView } from "../domain/blob-session";
+import { manifestText, type ManifestEntry } from "../domain/manifest";
+import type { StoredManifest } from "../domain/oci-push";
 import type { Stage, VersionPatch, VersionRecord } from "../domain/version";
 import type { AliasValue } from "../domain/alias";
 import type { GatePolicy, GateResult } from "../domain/gate";
@@ -41,6 +43,8 @@ import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";
 import * as gateOps from "./gate-ops";
 import type { Approval, GateBody } from "./gate-table";
 import * as guardOps from "./guard-ops";
+import * as blobSessionOps from "./blob-session-ops";
+import * as ociOps from "./oci-ops";
 import * as lineageOps from "./lineage-ops";
 import * as modelOps from "./model-ops";
 import { written, type Outcome, type Written } from "./outcome";
@@ -58,7 +62,8 @@ export type { Outcome, Touched, Written } from "./outcome";
 export type { Actor } from "./rooms";
 export type { R2Aborts } from "./upload-table";
 export type { UploadView } from "./upload-ops";
-export type { CreateVersionInput } from "./version-ops";
+export type { CreateVersionInput, ReadyVersion, ReadyVersionInput } from "./version-ops";
+export type { Attached } from "./oci-ops";
 export type { OwnRetention } from "./retention-table";
 export type { PolicySource, RetentionApplied, RetentionDecision, RetentionInputs } from "./retention-ops";
 
@@ -194,15 +199,98 @@ export class ModelState extends DurableObject<Env> {
     return this.commit(() => versionOps.detachFile(this.rooms, input));
   }
 
-  /** Whether a version of this model holds these bytes, whatever D1 shows yet (the blob collector asks). */
+  /**
+   * Whether this model holds these bytes, whatever D1 shows yet (the blob collector asks): a
+   * version's file, a blob a stored OCI manifest keeps, or a loose blob not yet expired.
+   */
   async holdsBlob(sha256: string): Promise<boolean> {
-    return this.rooms.versions.holds(sha256);
+    return blobSessionOps.heldSize(this.rooms, sha256, new Date().toISOString()) !== null;
+  }
+
+  /** The size of bytes this model holds (as `holdsBlob` counts them), or null. */
+  async heldBlobSize(input: { sha256: string; now: string }): Promise<number | null> {
+    return blobSessionOps.heldSize(this.rooms, input.sha256, input.now);
+  }
+
+  /**
+   * Makes a ready version from bytes this model holds, in one step (./version-ops.ts
+   * `createReadyVersion`). Its digest, and its OCI manifest's when none was pushed, are hashed
+   * here first (Web Crypto is async); both depend only on the input.
+   */
+  async createReadyVersion(
+    input: Omit<versionOps.ReadyVersionInput, "digest" | "ociDigest">,
+  ): Promise<Written<versionOps.ReadyVersion>> {
+    const digest = `sha256:${await sha256Hex(manifestText(input.files))}`;
+    for (;;) {
+      // Without a pushed manifest, the one mreg builds names the version number: hashed for
+      // the number the version will get, and again if another version took it meanwhile.
+      const expected = this.rooms.meta.counter("last_version") + 1;
+      const ociDigest =
+        input.manifest?.digest ??
+        (await buildManifest({ model: input.model, version: expected, digest, readyAt: input.at, files: input.files }))
+          .digest;
+      const outcome = await this.commit((): Outcome<versionOps.ReadyVersion> | "retry" =>
+        !input.manifest && this.rooms.meta.counter("last_version") + 1 !== expected
+          ? "retry"
+          : versionOps.createReadyVersion(this.rooms, { ...input, digest, ociDigest }),
+      );
+      if (outcome !== "retry") return outcome;
+    }
   }
 
   /** The version's `created_at` (a child's, for the parent rule of a lineage patch). */
   async versionCreatedAt(input: { model: string; version: number }): Promise<Outcome<string>> {
     const head = this.rooms.versions.head(input.version);
     return head ? { ok: true, value: head.created_at } : versionNotFound(input);
+  }
+
+  // ---- blob sessions and OCI manifests ---------------------------------------------------
+
+  async openBlobSession(input: Actor & { session: BlobSession }): Promise<Written<BlobSession>> {
+    return this.commit(() => blobSessionOps.openSession(this.rooms, input));
+  }
+
+  async blobSession(input: { model: string; id: string }): Promise<Outcome<BlobSessionView>> {
+    return blobSessionOps.getSession(this.rooms, input);
+  }
+
+  async claimBlobSession(input: {
+    model: string;
+    id: string;
+    start: number | null;
+    holder: string;
+    until: string;
+    now: string;
+  }): Promise<Written<BlobSessionView>> {
+    return this.commit(() => blobSessionOps.claimSession(this.rooms, input));
+  }
+
+  async recordBlobChunk(input: Parameters<typeof blobSessionOps.recordChunk>[1]): Promise<Written<BlobSession>> {
+    return this.commit(() => blobSessionOps.recordChunk(this.rooms, input));
+  }
+
+  async releaseBlobSession(input: { model: string; id: string; holder: string }): Promise<Written<null>> {
+    return this.commit(() => blobSessionOps.releaseSession(this.rooms, input));
+  }
+
+  async finishBlobSession(input: Parameters<typeof blobSessionOps.finishSession>[1]): Promise<Written<BlobSession>> {
+    return this.commit(() => blobSessionOps.finishSession(this.rooms, input));
+  }
+
+  async abandonBlobSession(input: Actor & { id: string }): Promise<Written<R2Aborts>> {
+    return this.commit(() => blobSessionOps.abandonSession(this.rooms, input));
+  }
+
+  async holdLooseBlob(input: Actor & { sha256: string; size: number; expiresAt: string }): Promise<Written<null>> {
+    return this.commit(() => blobSessionOps.holdLooseBlob(this.rooms, input));
+  }
+
+  async attachManifest(input: Actor & { manifest: StoredManifest }): Promise<Written<ociOps.Attached>> {
+    return this.commit(() => ociOps.attachManifest(this.rooms, input));
+  }
+
+  async deleteAttachment(input: Actor & { digest: string }): Promise<Written<StoredManifest>> {
+    return this.commit(() => ociOps.deleteAttachment(this.rooms, input));
   }
 
   // ---- lineage across models --------------------------------------------------------------
