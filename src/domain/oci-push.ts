@@ -122,7 +122,8 @@ export function parsePushedManifest(bytes: Uint8Array, contentType: string | nul
   return parsed.data;
 }
 
-export const isRefusal = (x: PushedManifest | ManifestRefusal): x is ManifestRefusal => "code" in x;
+export const isRefusal = <T extends object>(x: T | ManifestRefusal): x is ManifestRefusal =>
+  "code" in x && "message" in x;
 
 const sha256Of = (digest: string) => digest.slice("sha256:".length);
 
