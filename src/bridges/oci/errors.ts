@@ -84,7 +84,7 @@ export function pushError(err: unknown, context: PushContext, location?: string)
       return new OciError(400, "DIGEST_INVALID", "provided digest did not match uploaded content", {}, err.detail);
     case "not_found":
       return context === "upload"
-        ? new OciError(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {}, err.detail)
+        ? new OciError(400, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {}, err.detail)
         : err;
     case "range_not_satisfiable": {
       const offset = typeof err.extra.offset === "number" ? err.extra.offset : 0;
@@ -99,10 +99,10 @@ export function pushError(err: unknown, context: PushContext, location?: string)
     case "conflict":
     case "validation_failed":
       return context === "upload"
-        ? new OciError(err.status, "BLOB_UPLOAD_INVALID", "blob upload invalid", {}, err.detail)
+        ? new OciError(400, "BLOB_UPLOAD_INVALID", "blob upload invalid", {}, err.detail)
         : new OciError(400, "MANIFEST_INVALID", "manifest invalid", {}, { reason: err.detail, ...err.extra });
     case "payload_too_large":
-      return new OciError(413, "SIZE_INVALID", "provided length did not match content length", {}, err.detail);
+      return new OciError(400, "SIZE_INVALID", "provided length did not match content length", {}, err.detail);
     case "gate_failed":
       return new OciError(
         403,

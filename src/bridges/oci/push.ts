@@ -103,7 +103,7 @@ function bodyLength(c: AppContext): number {
   if (header === undefined) {
     // A request with no body at all has nothing to declare.
     if (c.req.raw.body === null) return 0;
-    throw new OciError(411, "SIZE_INVALID", "Content-Length required", {}, "Send chunks with a Content-Length");
+    throw new OciError(400, "SIZE_INVALID", "Content-Length required", {}, "Send chunks with a Content-Length");
   }
   if (!/^[0-9]{1,16}$/.test(header))
     throw new OciError(400, "SIZE_INVALID", "invalid Content-Length", {}, { "content-length": header });
@@ -115,7 +115,7 @@ const bodyOf = (c: AppContext): ReadableStream<Uint8Array> => c.req.raw.body ?? 
 /** An upload id as mreg makes them; anything else names no upload. */
 function sessionId(text: string): string {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text))
-    throw new OciError(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {}, { upload: text });
+    throw new OciError(400, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {}, { upload: text });
   return text;
 }
 
@@ -200,7 +200,7 @@ export async function uploadStatus(c: AppContext, model: string, idText: string)
   const id = sessionId(idText);
   const session = await worded("upload", () => blobSessionStatus(blobWriter(c, principal, model), id));
   if (session.status !== "open")
-    throw new OciError(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {}, { status: session.status });
+    throw new OciError(400, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {}, { status: session.status });
   return uploadAnswer(model, session, 204);
 }
 
@@ -216,7 +216,7 @@ export async function cancelUpload(c: AppContext, model: string, idText: string)
 
 /** The request body's bytes, refused past MAX_MANIFEST_BYTES before more is read. */
 async function manifestBody(c: AppContext): Promise<Uint8Array> {
-  const tooLarge = () => new OciError(413, "SIZE_INVALID", "manifest too large", {}, { max: MAX_MANIFEST_BYTES });
+  const tooLarge = () => new OciError(400, "SIZE_INVALID", "manifest too large", {}, { max: MAX_MANIFEST_BYTES });
   const declared = c.req.header("content-length");
   if (declared !== undefined && Number(declared) > MAX_MANIFEST_BYTES) {
     await c.req.raw.body?.cancel();
