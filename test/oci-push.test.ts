@@ -14,7 +14,6 @@ import { EMPTY_DIGEST } from "../src/domain/oci";
 import { chunkRange, cutChunk, MAX_MANIFEST_BYTES } from "../src/domain/oci-push";
 import { filePathProblem } from "../src/domain/file-path-rule";
 import { bytesOf, call, createModel, hsToken, json, modelStub, sha256Of } from "./helpers";
-import { until } from "./until";
 
 const MiB = 1024 * 1024;
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -333,7 +332,8 @@ describe("blob uploads", () => {
     expect(await stub.heldBlobSize({ sha256: loose.slice(7), now: later.toISOString() })).toBeNull();
     const report = await cleanup(env, later);
     expect(report.expiredUploads).toBeGreaterThanOrEqual(1);
-    await until(async () => (await open())!.n === 0);
+    // The object projects its change before it answers: D1 forgot the open session already.
+    expect((await open())!.n).toBe(0);
     expect(await codeOf(await call("GET", location))).toBe("BLOB_UPLOAD_UNKNOWN");
     // Pruned with the expired session: the collector no longer finds the bytes held.
     expect(await stub.holdsBlob(loose.slice(7))).toBe(false);
