@@ -435,6 +435,9 @@ describe("tags, catalog and errors", () => {
         "/v2/{name}/manifests/{reference}",
         "/v2/{name}/blobs/{digest}",
         "/v2/{name}/tags/list",
+        "/v2/{name}/blobs/uploads/",
+        "/v2/{name}/blobs/uploads/{uuid}",
+        "/v2/{name}/referrers/{digest}",
       ]),
     );
   });
