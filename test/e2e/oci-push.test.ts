@@ -298,7 +298,8 @@ describe("@sigstore/oci attaching a bundle", () => {
       annotations: { "dev.sigstore.bundle.content": "dsse-envelope" },
       credentials: { username: "x", password: admin },
     });
-    expect(attached.subjectDigest).toBe(layoutDigest);
+    // The client read mreg's OCI-Subject (its typings leave the field out): it used the referrers API, no fallback tag.
+    expect((attached as { subjectDigest?: string }).subjectDigest).toBe(layoutDigest);
     const index = await fetch(`${first.base}/v2/push-layout/referrers/${layoutDigest}`, {
       headers: { authorization: `Bearer ${admin}` },
     });

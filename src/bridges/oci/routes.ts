@@ -1,5 +1,5 @@
 /**
- * The OCI distribution protocol's pull side (API.md "Bridges → OCI distribution"), so skopeo,
+ * The OCI distribution protocol (API.md "Bridges → OCI distribution"), so skopeo,
  * ORAS, registry mirrors and Harbor/Zot replication copy models out of mreg: a version is an
  * OCI artifact whose layers are its files (already sha256 blobs in R2), whose config is the
  * empty descriptor, and whose manifest's bytes are fixed for ever (src/domain/oci.ts). An
