@@ -239,6 +239,33 @@ describe("blob uploads", () => {
     expect(await codeOf(await call("GET", location))).toBe("BLOB_UPLOAD_UNKNOWN");
   });
 
+  it("refuse a chunk or a whole blob whose body is not the length it declares, and keep the upload where it was", async () => {
+    await createModel("op-sizes");
+    const location = (await call("POST", "/v2/op-sizes/blobs/uploads/")).headers.get("location")!;
+    const short = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytesOf(3, 40));
+        controller.close();
+      },
+    });
+    for (const [length, body] of [
+      ["10", short],
+      ["3", bytesOf(10, 41)],
+    ] as const) {
+      const res = await call("PATCH", location, { rawBody: body, headers: { "content-length": length } });
+      expect(res.status, `declared ${length}`).toBe(400);
+      expect(["BLOB_UPLOAD_INVALID", "SIZE_INVALID"]).toContain(await codeOf(res));
+    }
+    expect((await call("GET", location)).headers.get("range")).toBe("0-0");
+    const missing = await call("PATCH", location, { rawBody: bytesOf(5, 42), headers: { "content-length": "x" } });
+    expect(await codeOf(missing)).toBe("SIZE_INVALID");
+    const whole = await call("POST", `/v2/op-sizes/blobs/uploads/?digest=${await digestOf(bytesOf(10, 43))}`, {
+      rawBody: bytesOf(10, 43),
+      headers: { "content-length": "12" },
+    });
+    expect(whole.status).toBe(400);
+  });
+
   it("answer BLOB_UPLOAD_UNKNOWN for ids it never gave or another model's, and abandon an upload with DELETE", async () => {
     await createModel("op-ids");
     await createModel("op-ids-2");

@@ -85,6 +85,8 @@ export async function blobSessionStatus(w: BlobWriter, id: string): Promise<Blob
  */
 class Sections {
   private leftover: Uint8Array | null = null;
+  /** Why a section could not be filled (the body was shorter than it said), once one was not. */
+  failure: ProblemError | null = null;
 
   constructor(private readonly readers: ReadableStreamDefaultReader<Uint8Array>[]) {}
 
@@ -109,7 +111,10 @@ class Sections {
       pull: async (controller) => {
         if (remaining === 0) return controller.close();
         const chunk = await this.next();
-        if (chunk === null) return controller.error(new Error(`the body ended ${remaining} bytes early`));
+        if (chunk === null) {
+          this.failure = new ProblemError("validation_failed", `The body ended ${remaining} bytes before its length`);
+          return controller.error(this.failure);
+        }
         if (chunk.byteLength > remaining) this.leftover = chunk.subarray(remaining);
         const taken = chunk.byteLength > remaining ? chunk.subarray(0, remaining) : chunk;
         remaining -= taken.byteLength;
@@ -154,6 +159,22 @@ async function writeChunk(
   }
   readers.push(body.getReader());
   const sections = new Sections(readers);
+  try {
+    return await writeSections(bucket, session, sections, length, fullParts, remainder);
+  } catch (err) {
+    // R2 words a stream's failure its own way: the reason the body gave is the one to tell.
+    throw sections.failure ?? err;
+  }
+}
+
+async function writeSections(
+  bucket: R2Bucket,
+  session: BlobSessionView,
+  sections: Sections,
+  length: number,
+  fullParts: number,
+  remainder: number,
+): Promise<ChunkWritten> {
   let r2UploadId = session.r2_upload_id;
   const parts: BlobSessionPart[] = [];
   if (fullParts > 0) {

@@ -123,6 +123,8 @@ async function finished(
   const sha256 = await hasher.hex();
   const complete = hasher.bytes === length;
   if (complete && declared !== undefined && sha256 !== declared) throw mismatch(declared, sha256);
+  // A body that ended short of its length fails the write too: the caller's error, not R2's.
+  if (!complete && hasher.ended) throw validationFailed(`The body ended after ${hasher.bytes} of ${length} bytes`);
   if (failure) throw failure;
   if (!complete) throw validationFailed(`The body ended after ${hasher.bytes} of ${length} bytes`);
   return sha256;
