@@ -195,6 +195,9 @@ try {
     rows,
   };
   console.log(JSON.stringify(summary, null, 2));
+} catch (err) {
+  console.error(`the server's last words:\n${server.output().slice(-4000)}`);
+  throw err;
 } finally {
   server.stop();
   rmSync(work, { recursive: true, force: true });

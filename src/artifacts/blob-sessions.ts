@@ -291,8 +291,10 @@ export async function finishBlobSession(
   const blobs = new BlobStore(w.db, w.model);
   const actor = actorFor(w.model, w.principal);
   const state = modelState(w.env, w.model);
+  // The claim lasts as long as copying everything the session holds may take.
+  const held = unwrap(await state.blobSession({ model: w.model, id }));
   try {
-    return await holding(w, id, null, last?.length ?? 0, async (session, holder) => {
+    return await holding(w, id, null, held.offset + (last?.length ?? 0), async (session, holder) => {
       const end = async (blob: HeldBlob | null) =>
         unwrap(await state.finishBlobSession({ ...actor, id, holder, blob, expiresAt: expiry(w, actor.at) }));
       let stored: HeldBlob;
