@@ -337,6 +337,11 @@ describe("blob uploads", () => {
     expect(refused.status).toBe(202);
     expect(refused.headers.get("location")).toMatch(/^\/v2\/op-dst\/blobs\/uploads\//);
     expect(await blobBytes("op-dst", secret)).toBeNull();
+    // Seeing the source is not enough: a mount reads it, so it needs the `read` scope too.
+    const writeOnly = await hsToken({ scope: "write", models: ["op-src", "op-dst"] });
+    const unread = await call("POST", `/v2/op-dst/blobs/uploads/?mount=${digest}&from=op-src`, { token: writeOnly });
+    expect(unread.status).toBe(202);
+    expect(unread.headers.get("location")).toMatch(/^\/v2\/op-dst\/blobs\/uploads\//);
     // A source that lacks the bytes: an upload too.
     const lacking = await call("POST", `/v2/op-dst/blobs/uploads/?mount=${await digestOf("zz")}&from=op-src`, {
       token,
@@ -552,6 +557,23 @@ describe("manifest pushes", () => {
     const digest = await digestOf(await manifestOf([{ path: "b", bytes }]));
     expect((await putManifest("op-gated", digest, await manifestOf([{ path: "b", bytes }]), writer)).status).toBe(201);
   });
+
+  it("move a tag only with the alias's grant: promote for staging alone is DENIED production, and pushes staging", async () => {
+    await createModel("op-granted");
+    const bytes = bytesOf(10, 32);
+    await pushBlob("op-granted", bytes);
+    const stagingOnly = await hsToken({ scope: "read write promote", aliases: ["staging"] });
+    const body = await manifestOf([{ path: "a", bytes }]);
+    const refused = await putManifest("op-granted", "production", body, stagingOnly);
+    expect(refused.status).toBe(403);
+    const error = ((await refused.json()) as Errors).errors[0]!;
+    expect(error.code).toBe("DENIED");
+    expect((error.detail as { reason: string }).reason).toContain("'production'");
+    expect((await json("GET", "/v1/models/op-granted/versions")).body.items).toHaveLength(0);
+    expect((await call("GET", "/v1/models/op-granted/aliases/production")).status).toBe(404);
+    expect((await putManifest("op-granted", "staging", body, stagingOnly)).status).toBe(201);
+    expect((await json("GET", "/v1/models/op-granted/aliases/staging")).body.version).toBe(1);
+  });
 });
 
 describe("referrers", () => {
@@ -651,5 +673,15 @@ describe("the token endpoint", () => {
     });
     expect(res.status).toBe(200);
     await pushBlob("op-token", bytesOf(10, 31), res.body.token);
+    // A read-only token asking for push gets its own token back, and its push is DENIED, not lost.
+    const reader = await hsToken({ scope: "read" });
+    const answered = await json("GET", "/v2/token?service=mreg&scope=repository:op-token:pull,push", {
+      token: null,
+      headers: { authorization: `Basic ${btoa(`x:${reader}`)}` },
+    });
+    expect(answered.status).toBe(200);
+    const denied = await call("POST", "/v2/op-token/blobs/uploads/", { token: answered.body.token });
+    expect(denied.status).toBe(403);
+    expect(await codeOf(denied)).toBe("DENIED");
   });
 });
