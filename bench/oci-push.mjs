@@ -11,8 +11,10 @@
 //   then the manifest, which makes the version and moves `staging`);
 // - `mreg push p<round> <dir> --alias staging` (the CLI: multipart, 4 parts in flight, the
 //   sha256 computed first, verified by the server at `complete`).
-// MiB/s from the command's start to its exit. Each pushed version's file is then checked: its
-// sha256 is the file's (outside the timing). Target: skopeo >= 0.9x.
+// MiB/s from the command's start to its exit; beside it the CPU seconds of the server (wrangler
+// and workerd, which the machine's other load disturbs far less than wall time) and of the
+// client while each ran, and skopeo's phases from its --debug log. Each pushed version's file
+// is then checked: its sha256 is the file's (outside the timing). Target: skopeo >= 0.9x.
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
@@ -29,7 +31,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { MiB, apiClient, freePort, mintToken, root, startServer } from "./lib.mjs";
+import { MiB, apiClient, cpuOfGroup, freePort, mintToken, root, startServer } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: { size: { type: "string", default: "1024" }, rounds: { type: "string", default: "3" } },
@@ -103,15 +105,46 @@ function layoutOf(dir, file, sha256) {
   );
 }
 
-/** Runs a command to its exit; seconds it took. */
-function timed(command, args, env = process.env) {
+/**
+ * Runs a command to its exit under /usr/bin/time: the seconds it took, its own CPU seconds,
+ * the server's CPU seconds meanwhile (its process group: wrangler and workerd), and its stderr.
+ */
+function timed(command, args, serverGroup, env = process.env) {
   const started = performance.now();
+  const serverBefore = cpuOfGroup(serverGroup);
   return new Promise((resolve, reject) => {
-    execFile(command, args, { env, maxBuffer: 16 * MiB }, (err, _stdout, stderr) => {
-      if (err) return reject(new Error(`${command} ${args.join(" ")} failed: ${stderr}`));
-      resolve((performance.now() - started) / 1000);
-    });
+    execFile(
+      "/usr/bin/time",
+      ["-f", "cpu %U %S", command, ...args],
+      { env, maxBuffer: 64 * MiB },
+      (err, _stdout, stderr) => {
+        if (err) return reject(new Error(`${command} ${args.join(" ")} failed: ${stderr.slice(-4000)}`));
+        const [user, system] = /cpu ([0-9.]+) ([0-9.]+)\s*$/.exec(stderr).slice(1).map(Number);
+        resolve({
+          seconds: (performance.now() - started) / 1000,
+          clientCpu: user + system,
+          serverCpu: (cpuOfGroup(serverGroup) - serverBefore) / 1000,
+          stderr,
+        });
+      },
+    );
   });
+}
+
+/**
+ * Where skopeo's time went, from its --debug log (times to the second): sending the layer (its
+ * one PATCH), the blob's finish (PUT ?digest=: mreg assembles and verifies the bytes) and the rest.
+ */
+function skopeoPhases(log, total) {
+  const at = (pattern) => {
+    const line = log.split("\n").find((l) => pattern.test(l));
+    const time = line && /time="([^"]+)"/.exec(line);
+    return time ? Date.parse(time[1]) / 1000 : NaN;
+  };
+  const patch = at(/msg="PATCH /);
+  const finish = at(/msg="PUT [^"]*\/blobs\/uploads\//);
+  const manifest = at(/msg="PUT [^"]*\/manifests\//);
+  return { patch_s: finish - patch, finish_s: manifest - finish, other_s: +(total - (manifest - patch)).toFixed(0) };
 }
 
 const work = mkdtempSync(join(tmpdir(), "mreg-bench-oci-push-"));
@@ -139,6 +172,8 @@ try {
       throw new Error(`${model}: ${JSON.stringify(record.files)}`);
   };
 
+  // Up front: a request made after minutes of making files may meet a kept-alive socket the server closed.
+  for (let i = 0; i < rounds; i++) await admin.models.create({ name: `s${i}` });
   const rows = [];
   for (let i = 0; i < rounds; i++) {
     const round = join(work, `round-${i}`);
@@ -149,28 +184,31 @@ try {
     const skopeoSha = makeFile(skopeoFile, size, 2 * i + 1);
     layoutOf(layout, skopeoFile, skopeoSha);
     const pushSha = makeFile(join(pushDir, "weights.bin"), size, 2 * i + 2);
-    await admin.models.create({ name: `s${i}` });
 
     const skopeo = async () => {
-      const seconds = await timed("skopeo", [
-        "--insecure-policy",
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        `x:${jwt}`,
-        `oci:${layout}:m`,
-        `docker://127.0.0.1:${port}/s${i}:staging`,
-      ]);
-      return size / MiB / seconds;
+      const run = await timed(
+        "skopeo",
+        [
+          "--debug",
+          "--insecure-policy",
+          "copy",
+          "--dest-tls-verify=false",
+          "--dest-creds",
+          `x:${jwt}`,
+          `oci:${layout}:m`,
+          `docker://127.0.0.1:${port}/s${i}:staging`,
+        ],
+        server.pid,
+      );
+      return { ...run, phases: skopeoPhases(run.stderr, run.seconds) };
     };
-    const push = async () => {
-      const seconds = await timed(
+    const push = () =>
+      timed(
         "node",
         [join(root, "dist", "mreg.mjs"), "push", `p${i}`, pushDir, "--alias", "staging"],
+        server.pid,
         cliEnv,
       );
-      return size / MiB / seconds;
-    };
     let s;
     let p;
     if (i % 2 === 0) {
@@ -183,7 +221,17 @@ try {
     await check(`s${i}`, skopeoSha);
     await check(`p${i}`, pushSha);
     rmSync(round, { recursive: true, force: true });
-    rows.push({ round: i + 1, push_mibps: +p.toFixed(1), skopeo_mibps: +s.toFixed(1), ratio: ratio(s, p) });
+    const mibps = (run) => +(size / MiB / run.seconds).toFixed(1);
+    const cpu = (seconds) => +seconds.toFixed(1);
+    rows.push({
+      round: i + 1,
+      push_mibps: mibps(p),
+      skopeo_mibps: mibps(s),
+      ratio: ratio(p.seconds, s.seconds),
+      server_cpu_s: { push: cpu(p.serverCpu), skopeo: cpu(s.serverCpu) },
+      client_cpu_s: { push: cpu(p.clientCpu), skopeo: cpu(s.clientCpu) },
+      skopeo_phases_s: s.phases,
+    });
     console.error(JSON.stringify(rows[rows.length - 1]));
   }
   const summary = {
@@ -192,6 +240,10 @@ try {
     push_mibps: +median(rows.map((r) => r.push_mibps)).toFixed(1),
     skopeo_mibps: +median(rows.map((r) => r.skopeo_mibps)).toFixed(1),
     ratio: ratio(median(rows.map((r) => r.skopeo_mibps)), median(rows.map((r) => r.push_mibps))),
+    server_cpu_s: {
+      push: median(rows.map((r) => r.server_cpu_s.push)),
+      skopeo: median(rows.map((r) => r.server_cpu_s.skopeo)),
+    },
     rows,
   };
   console.log(JSON.stringify(summary, null, 2));

@@ -19,8 +19,6 @@ export const INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json";
 export const DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json";
 /** ModelPack's (CNCF model-spec) per-layer path annotation, beside the image spec's title. */
 export const MODELPACK_FILEPATH = "org.cncf.model.filepath";
-/** An attachment of this type whose one layer is an OMS bundle is a signature of its subject's version. */
-export const SIGSTORE_BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /** Layers in a manifest at most: a bound on the work one PUT costs (a version holds at most this many files through OCI). */
 export const MAX_LAYERS = 10_000;
 
@@ -197,15 +195,6 @@ export function neededBlobs(manifest: PushedManifest): StoredBlob[] {
   const seen = new Map<string, StoredBlob>();
   for (const d of all) if (!seen.has(d.digest)) seen.set(d.digest, { sha256: sha256Of(d.digest), size: d.size });
   return [...seen.values()];
-}
-
-/**
- * A signature attachment: the Sigstore bundle type, with exactly one layer (the bundle). The
- * caller reads that layer's bytes and checks it as a signature of the subject's version.
- */
-export function signatureLayer(manifest: PushedManifest): Descriptor | null {
-  if (manifest.artifactType !== SIGSTORE_BUNDLE_TYPE || !manifest.subject || manifest.layers.length !== 1) return null;
-  return manifest.layers[0]!;
 }
 
 // ---- chunked uploads ------------------------------------------------------------------------

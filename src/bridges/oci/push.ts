@@ -17,11 +17,9 @@ import {
   parsePushedManifest,
   referrersIndex,
   INDEX_MEDIA_TYPE,
-  signatureLayer,
   storedManifest,
   uploadRange,
   versionFiles,
-  type PushedManifest,
   type StoredManifest,
 } from "../../domain/oci-push";
 import type { Principal } from "../../auth/principal";
@@ -45,7 +43,6 @@ import { setAlias } from "../../aliases/service";
 import type { BlobSession } from "../../domain/blob-session";
 import { caller, permits } from "../caller";
 import { nameUnknown, OCI_WORDING, OciError, pushError, type PushContext } from "./errors";
-import { onSignatureAttachment } from "./signatures";
 
 /** The caller, allowed to write `model` (a push needs `write`). */
 async function pusher(c: AppContext, model: string): Promise<Principal> {
@@ -302,7 +299,7 @@ export async function putManifest(c: AppContext, model: string, referenceText: s
   if (parsed.subject) {
     if ("alias" in target)
       throw new OciError(400, "TAG_INVALID", "manifest tag did not match URI", {}, "Push an attachment by its digest");
-    return worded("manifest", () => attach(c, w, parsed, kept, bytes));
+    return worded("manifest", () => attach(c, w, kept, bytes));
   }
   if ("alias" in target && !permits(principal, { scope: "promote", model, aliases: [target.alias] }))
     throw new OciError(
@@ -342,18 +339,10 @@ const blobsUnknown = (blobs: { sha256: string; size: number }[]) =>
     { blobs: blobs.map((b) => ({ digest: `sha256:${b.sha256}`, size: b.size })) },
   );
 
-async function attach(
-  c: AppContext,
-  w: ModelWriter,
-  parsed: PushedManifest,
-  kept: StoredManifest,
-  bytes: Uint8Array,
-): Promise<Response> {
+async function attach(c: AppContext, w: ModelWriter, kept: StoredManifest, bytes: Uint8Array): Promise<Response> {
   await putManifestBytes(c.env.ARTIFACTS, kept.digest.slice("sha256:".length), bytes);
   const attached = await attachManifest(w, kept);
   if (attached.kind === "unknown_blobs") throw blobsUnknown(attached.blobs);
-  const signature = signatureLayer(parsed);
-  if (signature && !attached.existing) await onSignatureAttachment(c, w, kept, signature);
   return manifestCreated(w.model, kept.digest, kept.subject);
 }
 
