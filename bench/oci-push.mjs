@@ -241,8 +241,8 @@ try {
     skopeo_mibps: +median(rows.map((r) => r.skopeo_mibps)).toFixed(1),
     ratio: ratio(median(rows.map((r) => r.skopeo_mibps)), median(rows.map((r) => r.push_mibps))),
     server_cpu_s: {
-      push: median(rows.map((r) => r.server_cpu_s.push)),
-      skopeo: median(rows.map((r) => r.server_cpu_s.skopeo)),
+      push: +median(rows.map((r) => r.server_cpu_s.push)).toFixed(1),
+      skopeo: +median(rows.map((r) => r.server_cpu_s.skopeo)).toFixed(1),
     },
     rows,
   };
