@@ -12,13 +12,15 @@
 import { and, eq, isNull, lte, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
-import { blobLeases, blobs, openUploads, versionFiles, versions } from "../db/schema";
+import { blobLeases, blobs, ociBlobs, ociManifests, openUploads, versionFiles, versions } from "../db/schema";
 import type { Visibility } from "../db/visibility";
 
 /** A blob no scrub has found corrupt: the only kind an upload may be deduplicated against. */
 const sound = isNull(blobs.corruptAt);
 
-const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})`;
+/** No version's file and no kept OCI manifest (its config, an attachment's layer) needs the bytes. */
+const unreferenced = sql`NOT EXISTS (SELECT 1 FROM ${versionFiles} WHERE ${versionFiles.sha256} = ${blobs.sha256})
+  AND NOT EXISTS (SELECT 1 FROM ${ociBlobs} WHERE ${ociBlobs.sha256} = ${blobs.sha256})`;
 
 export interface StoredFile {
   sha256: string;
@@ -60,6 +62,18 @@ export class BlobStore {
       .where(sql`${blobs.sha256} IN (SELECT value FROM json_each(${JSON.stringify(sha256s)}))`)
       .all();
     return new Set(rows.map((r) => r.sha256));
+  }
+
+  /** Which of these manifest sha256s (hex) a kept OCI manifest of any model has: one query for a page of them. */
+  async manifestsKept(sha256s: string[]): Promise<Set<string>> {
+    if (sha256s.length === 0) return new Set();
+    const digests = sha256s.map((h) => `sha256:${h}`);
+    const rows = await this.db
+      .selectDistinct({ digest: ociManifests.digest })
+      .from(ociManifests)
+      .where(sql`${ociManifests.digest} IN (SELECT value FROM json_each(${JSON.stringify(digests)}))`)
+      .all();
+    return new Set(rows.map((r) => r.digest.slice("sha256:".length)));
   }
 
   /**

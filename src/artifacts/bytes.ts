@@ -126,6 +126,8 @@ async function finished(
   const sha256 = await hasher.hex();
   const complete = hasher.bytes === length;
   if (complete && declared !== undefined && sha256 !== declared) throw mismatch(declared, sha256);
+  // A body that ended short of its length fails the write too: the caller's error, not R2's.
+  if (!complete && hasher.ended) throw validationFailed(`The body ended after ${hasher.bytes} of ${length} bytes`);
   if (failure) throw failure;
   if (!complete) throw validationFailed(`The body ended after ${hasher.bytes} of ${length} bytes`);
   return sha256;
@@ -150,6 +152,63 @@ async function publishStaged(
     const source = await bucket.get(staged);
     if (!source) throw new Error(`staged object ${staged} vanished`);
     await bucket.put(blobKey(sha256), source.body, { sha256 });
+    await blobs.register(sha256, size, at);
+    return { sha256, size, deduplicated: false };
+  });
+}
+
+/** The largest object one R2 put writes (5 GiB less a margin): larger assembled bytes are copied in parts. */
+export const MAX_ONE_PUT = 5 * 1024 ** 3 - 5 * 1024 ** 2;
+
+/**
+ * Makes the bytes of an object mreg assembled itself in staging (`key`, `size` bytes) the blob
+ * `declared`, verified: up to MAX_ONE_PUT they are streamed to the content address through
+ * SHA-256 with R2 checking the digest too (`storeSingle`); larger ones are re-read through
+ * SHA-256 first, then copied there in parts of `partSize` under the address's lease. The
+ * caller deletes the staged object.
+ */
+export async function storeStaged(
+  bucket: R2Bucket,
+  blobs: BlobStore,
+  key: string,
+  size: number,
+  declared: string,
+  at: string,
+  partSize: number,
+): Promise<VerifiedBytes> {
+  if (size <= MAX_ONE_PUT) {
+    const staged = await bucket.get(key);
+    if (!staged || staged.size !== size) throw new Error(`staged object ${key} is not the ${size} bytes written`);
+    return storeSingle(bucket, blobs, staged.body, size, declared, at);
+  }
+  const sha256 = await sha256OfObject(bucket, key, size);
+  if (sha256 !== declared) throw mismatch(declared, sha256 ?? "(unreadable)");
+  if (await blobs.reuse(sha256, size)) return { sha256, size, deduplicated: true };
+  return underLease(blobs, sha256, size, async () => {
+    const known = await blobs.verifiedSize(sha256);
+    if (known !== null) {
+      if (known !== size || !(await blobs.reuse(sha256, size))) throw mismatch(declared, sha256);
+      return { sha256, size, deduplicated: true };
+    }
+    const upload = await bucket.createMultipartUpload(blobKey(sha256));
+    try {
+      const parts: R2UploadedPart[] = [];
+      for (let offset = 0, n = 1; offset < size; offset += partSize, n++) {
+        const length = Math.min(partSize, size - offset);
+        const range = await bucket.get(key, { range: { offset, length } });
+        if (!range) throw new Error(`staged object ${key} vanished`);
+        parts.push(await upload.uploadPart(n, range.body.pipeThrough(new FixedLengthStream(length))));
+      }
+      await upload.complete(parts);
+    } catch (err) {
+      await upload.abort().catch(() => undefined);
+      throw err;
+    }
+    // The copy is re-read as `complete` reads a multipart upload: only checked bytes count.
+    if ((await sha256OfObject(bucket, blobKey(sha256), size)) !== sha256) {
+      await bucket.delete(blobKey(sha256));
+      throw new Error(`the copy of ${key} to its content address did not read back as ${sha256}`);
+    }
     await blobs.register(sha256, size, at);
     return { sha256, size, deduplicated: false };
   });

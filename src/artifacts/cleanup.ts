@@ -10,7 +10,7 @@ import { applyRetention, type RetentionReport } from "../retention/apply";
 import { modelState, unwrap } from "../model-writes/stub";
 import { BlobStore } from "./blob-store";
 import { abortR2Uploads } from "../model-writes/r2-aborts";
-import { BLOB_PREFIX, blobKey, STAGING_PREFIX } from "./keys";
+import { BLOB_PREFIX, blobKey, OCI_MANIFEST_PREFIX, STAGING_PREFIX } from "./keys";
 
 export interface CleanupReport {
   expiredUploads: number;
@@ -19,6 +19,8 @@ export interface CleanupReport {
   /** Objects under `blobs/` that D1 never registered (a crash between their write and their registration). */
   deletedOrphans: number;
   deletedStaged: number;
+  /** Bytes of OCI manifests no kept manifest names (a push refused after they were written). */
+  deletedManifests: number;
 }
 
 /** Staged objects older than this are leftovers of a request that died. */
@@ -92,5 +94,18 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
     deletedStaged += stale.length;
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
-  return { expiredUploads, retention, deletedBlobs, deletedOrphans, deletedStaged };
+  // A manifest's bytes are written before its model's object records it; a push refused then
+  // (unknown blobs, a gate) leaves them named by nobody. Past a day no push is still on its way.
+  let deletedManifests = 0;
+  cursor = undefined;
+  do {
+    const page = await env.ARTIFACTS.list({ prefix: OCI_MANIFEST_PREFIX, cursor });
+    const old = page.objects.filter((o) => now.getTime() - o.uploaded.getTime() > STAGED_MAX_AGE_MS);
+    const kept = await blobs.manifestsKept(old.map((o) => o.key.slice(OCI_MANIFEST_PREFIX.length)));
+    const unnamed = old.filter((o) => !kept.has(o.key.slice(OCI_MANIFEST_PREFIX.length))).map((o) => o.key);
+    if (unnamed.length > 0) await env.ARTIFACTS.delete(unnamed);
+    deletedManifests += unnamed.length;
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return { expiredUploads, retention, deletedBlobs, deletedOrphans, deletedStaged, deletedManifests };
 }

@@ -21,6 +21,8 @@ export class Sha256Stream {
   private readonly writer = this.digest.getWriter();
   /** Bytes hashed so far. */
   bytes = 0;
+  /** Whether the source ended by itself (rather than being cut off by its consumer). */
+  ended = false;
 
   /**
    * Returns `source` as a stream of known length (what R2's put needs) that feeds this hash
@@ -33,6 +35,9 @@ export class Sha256Stream {
         this.bytes += chunk.byteLength;
         await this.writer.write(chunk);
         controller.enqueue(chunk);
+      },
+      flush: () => {
+        this.ended = true;
       },
     });
     // Errors reach the consumer through fixed.readable; this promise only needs handling.

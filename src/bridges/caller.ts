@@ -105,3 +105,11 @@ export async function presentedToken(c: AppContext): Promise<{ token: string; ex
   const { exp } = await verifyBearer(c.env, credential.token, (p) => c.executionCtx.waitUntil(p));
   return { token: credential.token, exp };
 }
+
+/** Whether `principal` may do `scope` on `model` (and move `aliases`): for a bridge that chooses what to do, not only whether to refuse. */
+export function permits(
+  principal: Principal,
+  request: { scope: Scope; model: string; aliases?: readonly string[] },
+): boolean {
+  return authorize(principal, request) === null;
+}

@@ -397,6 +397,50 @@ export const tokens = sqliteTable(
   ],
 );
 
+/**
+ * OCI manifests pushed to a model and kept (src/domain/oci-push.ts `StoredManifest`; their
+ * bytes in R2 under `oci/manifests/sha256/<hex>`): a version's own (`version` set: a pull of
+ * that version answers these bytes) or an attachment (`subject`: the digest it refers to, for
+ * the referrers index). A projection of each ModelState's `oci_manifests`, written only by the
+ * outbox flush; removed with the version (its own) or the model.
+ */
+export const ociManifests = sqliteTable(
+  "oci_manifests",
+  {
+    model: text("model").notNull(),
+    digest: text("digest").notNull(),
+    version: integer("version"),
+    subject: text("subject"),
+    mediaType: text("media_type").notNull(),
+    artifactType: text("artifact_type").notNull(),
+    size: integer("size").notNull(),
+    // JSON object of the manifest's annotations (what the referrers index shows).
+    annotations: text("annotations").notNull(),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.model, t.digest] }),
+    index("oci_manifests_subject").on(t.model, t.subject),
+    index("oci_manifests_version").on(t.model, t.version),
+  ],
+);
+
+/**
+ * The blobs a kept OCI manifest needs besides version files (its config; an attachment's
+ * layers), one row each: served by the model's blob route, and referenced for the blob
+ * collector as `version_files` are. Written only by the outbox flush, with their manifest.
+ */
+export const ociBlobs = sqliteTable(
+  "oci_blobs",
+  {
+    model: text("model").notNull(),
+    digest: text("digest").notNull(),
+    sha256: text("sha256").notNull(),
+    size: integer("size").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.model, t.digest, t.sha256] }), index("oci_blobs_sha256").on(t.sha256, t.model)],
+);
+
 export type ModelRow = typeof models.$inferSelect;
 export type VersionRow = typeof versions.$inferSelect;
 export type AuditRow = typeof auditEvents.$inferInsert;

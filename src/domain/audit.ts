@@ -50,7 +50,9 @@ export type AuditAction =
   /** The fleet's events (actor `fleet`), each at most once per change of an alias: src/state/fleet-ops.ts. */
   | "fleet.refused"
   | "fleet.converged"
-  | "fleet.drift";
+  | "fleet.drift"
+  | "oci.attach"
+  | "oci.detach";
 
 /**
  * The `model` of an event that belongs to no model (a webhook, the registry's default

@@ -174,9 +174,9 @@ function tagOrder(a: string, b: string): number {
 }
 
 /**
- * The scope the token endpoint is asked for (`repository:<name>:pull`): the repository, so
- * the challenge and the token name it. Anything else is ignored (a token is the caller's own).
+ * The scope the token endpoint is asked for (`repository:<name>:pull`, or `pull,push` on a
+ * route that writes): the repository, so the challenge and the token name it. Anything else is ignored (a token is the caller's own).
  */
-export function challengeScope(model: string): string {
-  return `repository:${model}:pull`;
+export function challengeScope(model: string, action: "pull" | "push" = "pull"): string {
+  return `repository:${model}:${action === "push" ? "pull,push" : "pull"}`;
 }

@@ -11,7 +11,10 @@ import { requireAuthorized } from "../auth/authorize";
 import type { Principal, Scope } from "../auth/principal";
 import { abortR2Uploads } from "../model-writes/r2-aborts";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
+import type { ManifestEntry } from "../domain/manifest";
+import type { StoredManifest } from "../domain/oci-push";
 import type { Lineage, VersionPatch, VersionRecord } from "../domain/version";
+import type { Attached, ReadyVersion } from "../state/model-state";
 import type { Env } from "../env";
 import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import { holdParents } from "./parents";
@@ -99,4 +102,34 @@ export async function deleteVersion(w: ModelWriter, version: number): Promise<vo
     await modelState(w.env, w.model).deleteVersion({ ...actorFor(w.model, w.principal), version }),
   );
   await abortR2Uploads(w.env.ARTIFACTS, aborts);
+}
+
+/**
+ * Makes a ready version in one step from bytes the model holds (uploaded to it as loose blobs,
+ * or in its files), with `files` at their paths: no pending state, no upload. With `manifest`
+ * (a pushed OCI manifest whose layers are those files) the manifest is kept as the version's
+ * own, and the same manifest pushed again names that version. Bytes the model does not hold
+ * make nothing (`unknown_blobs`).
+ */
+export async function createReadyVersion(
+  w: ModelWriter,
+  input: NewVersion & { files: ManifestEntry[]; manifest?: StoredManifest },
+): Promise<ReadyVersion> {
+  granted(w, "write");
+  const actor = actorFor(w.model, w.principal);
+  const { idempotency: _none, ...rest } = input;
+  await holdParents(w.env, w.principal, { model: w.model, createdAt: () => actor.at }, input.lineage.parents, actor.at);
+  return unwrap(await modelState(w.env, w.model).createReadyVersion({ ...actor, ...rest }));
+}
+
+/** Keeps an attachment (a manifest referring to another by digest) whose blobs the model holds. */
+export async function attachManifest(w: ModelWriter, manifest: StoredManifest): Promise<Attached> {
+  granted(w, "write");
+  return unwrap(await modelState(w.env, w.model).attachManifest({ ...actorFor(w.model, w.principal), manifest }));
+}
+
+/** Removes an attachment (`admin`): the versions it referred to stay as they are. */
+export async function deleteAttachment(w: ModelWriter, digest: string): Promise<StoredManifest> {
+  granted(w, "admin");
+  return unwrap(await modelState(w.env, w.model).deleteAttachment({ ...actorFor(w.model, w.principal), digest }));
 }

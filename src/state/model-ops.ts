@@ -1,4 +1,5 @@
 /** What a ModelState decides about the model as a whole (create, patch, delete). */
+import { closeSessions } from "./blob-session-ops";
 import { applyModelPatch, type ModelKind, type ModelPatch, type ModelRecord } from "../domain/model";
 import { fail, type Outcome } from "./outcome";
 import { appendAudit, closeUploads, modelNotFound, tooLarge, type Actor, type Rooms } from "./rooms";
@@ -47,9 +48,14 @@ export function dropModel(r: Rooms, input: Actor): Outcome<R2Aborts> {
   if (!r.model.get()) return modelNotFound(input);
   const set = r.aliases.all().map((a) => a.alias);
   if (set.length > 0) return fail("in_use", `The aliases ${set.join(", ")} are set; delete them first`);
-  const aborts = closeUploads(r, { ...input, reason: "model deleted" }, r.uploads.open(), "aborted");
+  const aborts = [
+    ...closeUploads(r, { ...input, reason: "model deleted" }, r.uploads.open(), "aborted"),
+    ...closeSessions(r, r.blobSessions.open(), "aborted"),
+  ];
   r.versions.clear();
   r.uploads.clear();
+  r.blobSessions.clear();
+  r.oci.clear();
   r.aliases.clear();
   r.gates.clear();
   r.guards.clear();

@@ -21,10 +21,12 @@ import { DurableObject } from "cloudflare:workers";
 import { sha256Hex, timestamp } from "../domain/ids";
 import { buildManifest } from "../domain/oci";
 import { publish } from "../queue/publish";
-import type { ManifestEntry } from "../domain/manifest";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { ResolveState } from "../domain/resolution";
 import type { UploadPart, UploadRecord } from "../domain/upload";
+import type { BlobSession, BlobSessionView } from "../domain/blob-session";
+import { manifestText, type ManifestEntry } from "../domain/manifest";
+import type { StoredManifest } from "../domain/oci-push";
 import type { Stage, VersionPatch, VersionRecord } from "../domain/version";
 import type { AliasAt, AliasValue } from "../domain/alias";
 import type { GatePolicy, GateResult } from "../domain/gate";
@@ -46,6 +48,8 @@ import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";
 import * as gateOps from "./gate-ops";
 import type { Approval, GateBody } from "./gate-table";
 import * as guardOps from "./guard-ops";
+import * as blobSessionOps from "./blob-session-ops";
+import * as ociOps from "./oci-ops";
 import * as lineageOps from "./lineage-ops";
 import * as modelOps from "./model-ops";
 import { fail, written, type Outcome, type Written } from "./outcome";
@@ -65,8 +69,9 @@ export type { Outcome, Touched, Written } from "./outcome";
 export type { Actor } from "./rooms";
 export type { R2Aborts } from "./upload-table";
 export type { UploadView } from "./upload-ops";
-export type { CreateVersionInput } from "./version-ops";
+export type { CreateVersionInput, ReadyVersion, ReadyVersionInput } from "./version-ops";
 export type { Derived, DeriveInput, DeriveStart, Started } from "./derive-ops";
+export type { Attached } from "./oci-ops";
 export type { OwnRetention } from "./retention-table";
 export type { PolicySource, RetentionApplied, RetentionDecision, RetentionInputs } from "./retention-ops";
 
@@ -242,21 +247,101 @@ export class ModelState extends DurableObject<Env> {
   }
 
   /**
-   * Whether a version of this model holds these bytes, whatever D1 shows yet, or a blob upload
-   * of the model has claimed them and not expired (the blob collector asks): bytes sent before
-   * the write that will name them are kept until their upload's `expires_at` (as of `now`, the
-   * collector's time), then collected.
+   * Whether this model holds these bytes, whatever D1 shows yet (the blob collector asks): a
+   * version's file, a blob a stored OCI manifest keeps, a loose blob not yet expired, or bytes
+   * a Hub blob upload of the model has claimed and not expired (sent before the commit that
+   * will name them). `now` is the collector's time.
    */
   async holdsBlob(sha256: string, now: string): Promise<boolean> {
-    if (this.rooms.versions.holds(sha256)) return true;
+    if (blobSessionOps.heldSize(this.rooms, sha256, now) !== null) return true;
     const claimed = blobUploadOps.claimedBlobs(this.rooms, { sha256s: [sha256], now });
     return claimed.ok && claimed.value.length > 0;
+  }
+
+  /** The size of bytes this model holds (as `holdsBlob` counts them), or null. */
+  async heldBlobSize(input: { sha256: string; now: string }): Promise<number | null> {
+    return blobSessionOps.heldSize(this.rooms, input.sha256, input.now);
+  }
+
+  /**
+   * Makes a ready version from bytes this model holds, in one step (./version-ops.ts
+   * `createReadyVersion`). Its digest, and its OCI manifest's when none was pushed, are hashed
+   * here first (Web Crypto is async); both depend only on the input.
+   */
+  async createReadyVersion(
+    input: Omit<versionOps.ReadyVersionInput, "digest" | "ociDigest">,
+  ): Promise<Written<versionOps.ReadyVersion>> {
+    const digest = `sha256:${await sha256Hex(manifestText(input.files))}`;
+    for (;;) {
+      // Without a pushed manifest, the one mreg builds names the version number: hashed for
+      // the number the version will get, and again if another version took it meanwhile.
+      const expected = this.rooms.meta.counter("last_version") + 1;
+      const ociDigest =
+        input.manifest?.digest ??
+        (await buildManifest({ model: input.model, version: expected, digest, readyAt: input.at, files: input.files }))
+          .digest;
+      const outcome = await this.commit((): Outcome<versionOps.ReadyVersion> | "retry" =>
+        !input.manifest && this.rooms.meta.counter("last_version") + 1 !== expected
+          ? "retry"
+          : versionOps.createReadyVersion(this.rooms, { ...input, digest, ociDigest }),
+      );
+      if (outcome !== "retry") return outcome;
+    }
   }
 
   /** The version's `created_at` (a child's, for the parent rule of a lineage patch). */
   async versionCreatedAt(input: { model: string; version: number }): Promise<Outcome<string>> {
     const head = this.rooms.versions.head(input.version);
     return head ? { ok: true, value: head.created_at } : versionNotFound(input);
+  }
+
+  // ---- blob sessions and OCI manifests ---------------------------------------------------
+
+  async openBlobSession(input: Actor & { session: BlobSession }): Promise<Written<BlobSession>> {
+    return this.commit(() => blobSessionOps.openSession(this.rooms, input));
+  }
+
+  async blobSession(input: { model: string; id: string }): Promise<Outcome<BlobSessionView>> {
+    return blobSessionOps.getSession(this.rooms, input);
+  }
+
+  async claimBlobSession(input: {
+    model: string;
+    id: string;
+    start: number | null;
+    holder: string;
+    until: string;
+    now: string;
+  }): Promise<Written<BlobSessionView>> {
+    return this.commit(() => blobSessionOps.claimSession(this.rooms, input));
+  }
+
+  async recordBlobChunk(input: Parameters<typeof blobSessionOps.recordChunk>[1]): Promise<Written<BlobSession>> {
+    return this.commit(() => blobSessionOps.recordChunk(this.rooms, input));
+  }
+
+  async releaseBlobSession(input: { model: string; id: string; holder: string }): Promise<Written<null>> {
+    return this.commit(() => blobSessionOps.releaseSession(this.rooms, input));
+  }
+
+  async finishBlobSession(input: Parameters<typeof blobSessionOps.finishSession>[1]): Promise<Written<BlobSession>> {
+    return this.commit(() => blobSessionOps.finishSession(this.rooms, input));
+  }
+
+  async abandonBlobSession(input: Actor & { id: string }): Promise<Written<R2Aborts>> {
+    return this.commit(() => blobSessionOps.abandonSession(this.rooms, input));
+  }
+
+  async holdLooseBlob(input: Actor & { sha256: string; size: number; expiresAt: string }): Promise<Written<null>> {
+    return this.commit(() => blobSessionOps.holdLooseBlob(this.rooms, input));
+  }
+
+  async attachManifest(input: Actor & { manifest: StoredManifest }): Promise<Written<ociOps.Attached>> {
+    return this.commit(() => ociOps.attachManifest(this.rooms, input));
+  }
+
+  async deleteAttachment(input: Actor & { digest: string }): Promise<Written<StoredManifest>> {
+    return this.commit(() => ociOps.deleteAttachment(this.rooms, input));
   }
 
   // ---- lineage across models --------------------------------------------------------------

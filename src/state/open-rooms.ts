@@ -6,6 +6,7 @@
  */
 import { resolveNow } from "./alias-ops";
 import { AliasTable } from "./alias-table";
+import { BlobSessionTable } from "./blob-session-table";
 import { ChangeLog } from "./changes";
 import { DownstreamTable } from "./downstream-table";
 import { FleetTable } from "./fleet-table";
@@ -13,6 +14,7 @@ import { GateTable } from "./gate-table";
 import { GuardTable } from "./guard-table";
 import { MetaTable } from "./meta-table";
 import { ModelTable } from "./model-table";
+import { OciTable } from "./oci-table";
 import { Outbox } from "./outbox";
 import { RelayTable } from "./relay-table";
 import { RetentionTable } from "./retention-table";
@@ -34,6 +36,8 @@ export function openRooms(ctx: DurableObjectState, d1: () => D1Database): Rooms 
     outbox,
     versions: new VersionTable(sql, outbox),
     uploads: new UploadTable(sql, outbox),
+    blobSessions: new BlobSessionTable(sql, outbox),
+    oci: new OciTable(sql, outbox),
     aliases: new AliasTable(sql),
     gates: new GateTable(sql),
     guards: new GuardTable(sql),

@@ -4,7 +4,7 @@
  * of the same keys), so a flush repeated after a partial failure, or by an alarm, writes
  * nothing twice.
  */
-import { and, eq, isNotNull, sql } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { auditInsert } from "../db/audit-insert";
@@ -13,6 +13,8 @@ import {
   blobs,
   modelRetention,
   models,
+  ociBlobs,
+  ociManifests,
   openUploads,
   signatures,
   versionDatasets,
@@ -23,6 +25,7 @@ import {
 import type { AuditEvent } from "../domain/audit";
 import type { ManifestEntry } from "../domain/manifest";
 import type { ModelRecord } from "../domain/model";
+import type { StoredManifest } from "../domain/oci-push";
 import { commitOf } from "../domain/reference";
 import type { RetentionPolicy } from "../domain/retention";
 import type { SignatureFacts } from "../domain/signature";
@@ -36,6 +39,12 @@ export type OutboxItem =
   | { kind: "version_deleted"; payload: { model: string; version: number } }
   /** The digest of a version's OCI manifest, computed as it became ready (never changes after). */
   | { kind: "oci_manifest"; payload: { model: string; version: number; digest: string } }
+  /** A pushed OCI manifest kept: a version's own (`version` set) or an attachment. */
+  | {
+      kind: "oci_stored";
+      payload: { model: string; version: number | null; manifest: StoredManifest; created_at: string };
+    }
+  | { kind: "oci_stored_deleted"; payload: { model: string; digest: string } }
   | { kind: "file_added"; payload: { model: string; version: number; file: ManifestEntry } }
   | { kind: "file_removed"; payload: { model: string; version: number; path: string } }
   | { kind: "upload_opened"; payload: { upload_id: string; model: string; version: number; expires_at: string } }
@@ -125,7 +134,13 @@ function deletedVersionStatements(
   db: DrizzleD1Database,
   { model, version }: { model: string; version: number },
 ): Statement[] {
+  const own = db
+    .select({ digest: ociManifests.digest })
+    .from(ociManifests)
+    .where(and(eq(ociManifests.model, model), eq(ociManifests.version, version)));
   return [
+    db.delete(ociBlobs).where(and(eq(ociBlobs.model, model), inArray(ociBlobs.digest, own))),
+    db.delete(ociManifests).where(and(eq(ociManifests.model, model), eq(ociManifests.version, version))),
     db.delete(versionFiles).where(and(eq(versionFiles.model, model), eq(versionFiles.version, version))),
     db.delete(signatures).where(and(eq(signatures.model, model), eq(signatures.version, version))),
     // Its parent edges stay: the graph keeps its shape through a deleted version (shown as
@@ -145,6 +160,8 @@ function deletedModelStatements(db: DrizzleD1Database, model: string): Statement
     db.delete(versionFiles).where(eq(versionFiles.model, model)),
     db.delete(signatures).where(eq(signatures.model, model)),
     db.delete(openUploads).where(eq(openUploads.model, model)),
+    db.delete(ociBlobs).where(eq(ociBlobs.model, model)),
+    db.delete(ociManifests).where(eq(ociManifests.model, model)),
     db.delete(versions).where(eq(versions.model, model)),
     db.delete(aliases).where(eq(aliases.model, model)),
     db.delete(modelRetention).where(eq(modelRetention.model, model)),
@@ -232,6 +249,46 @@ function statementsFor(db: DrizzleD1Database, item: OutboxItem): Statement[] {
           .update(versions)
           .set({ ociDigest: digest })
           .where(and(eq(versions.model, model), eq(versions.version, version))),
+      ];
+    }
+    case "oci_stored": {
+      const { model, version, manifest: m, created_at: createdAt } = item.payload;
+      const row = {
+        model,
+        digest: m.digest,
+        version,
+        subject: m.subject,
+        mediaType: m.mediaType,
+        artifactType: m.artifactType,
+        size: m.size,
+        annotations: JSON.stringify(m.annotations),
+        createdAt,
+      };
+      const { model: _m, digest: _d, ...updatable } = row;
+      const statements: Statement[] = [
+        db
+          .insert(ociManifests)
+          .values(row)
+          .onConflictDoUpdate({ target: [ociManifests.model, ociManifests.digest], set: updatable }),
+        db.delete(ociBlobs).where(and(eq(ociBlobs.model, model), eq(ociBlobs.digest, m.digest))),
+      ];
+      for (const b of m.blobs) {
+        statements.push(
+          db.insert(ociBlobs).values({ model, digest: m.digest, sha256: b.sha256, size: b.size }).onConflictDoNothing(),
+          // As for a file: the reference's arrival restarts a collection clock a run started meanwhile.
+          db
+            .update(blobs)
+            .set({ unreferencedSince: null })
+            .where(and(eq(blobs.sha256, b.sha256), isNotNull(blobs.unreferencedSince))),
+        );
+      }
+      return statements;
+    }
+    case "oci_stored_deleted": {
+      const { model, digest } = item.payload;
+      return [
+        db.delete(ociBlobs).where(and(eq(ociBlobs.model, model), eq(ociBlobs.digest, digest))),
+        db.delete(ociManifests).where(and(eq(ociManifests.model, model), eq(ociManifests.digest, digest))),
       ];
     }
     case "upload_opened": {

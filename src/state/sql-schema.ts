@@ -4,6 +4,7 @@
  * header says what its tables hold. Only ModelState reads or writes these tables.
  */
 import { ALIAS_SCHEMA } from "./alias-table";
+import { BLOB_SESSION_SCHEMA } from "./blob-session-table";
 import { DOWNLOAD_SCHEMA } from "./download-table";
 import { DOWNSTREAM_SCHEMA } from "./downstream-table";
 import { FLEET_SCHEMA } from "./fleet-table";
@@ -11,6 +12,7 @@ import { GATE_SCHEMA } from "./gate-table";
 import { GUARD_SCHEMA } from "./guard-table";
 import { META_SCHEMA } from "./meta-table";
 import { MODEL_SCHEMA } from "./model-table";
+import { OCI_SCHEMA } from "./oci-table";
 import { OUTBOX_SCHEMA } from "./outbox";
 import { RELAY_SCHEMA } from "./relay-table";
 import { RETENTION_SCHEMA } from "./retention-table";
@@ -24,6 +26,8 @@ export const MODEL_STATE_SCHEMA = [
   ...META_SCHEMA,
   ...VERSION_SCHEMA,
   ...UPLOAD_SCHEMA,
+  ...BLOB_SESSION_SCHEMA,
+  ...OCI_SCHEMA,
   ...ALIAS_SCHEMA,
   ...GATE_SCHEMA,
   ...GUARD_SCHEMA,

@@ -1,5 +1,6 @@
 /** What a ModelState decides about multipart uploads. */
 import type { ManifestEntry } from "../domain/manifest";
+import { closeSessions } from "./blob-session-ops";
 import { missingParts, type UploadPart, type UploadRecord } from "../domain/upload";
 import { fail, type Outcome } from "./outcome";
 import {
@@ -128,8 +129,10 @@ export function uploadToComplete(
 
 /** Aborts every open upload past its `expires_at` (the scheduled cleanup's actor). */
 export function expireUploads(r: Rooms, input: Actor): Outcome<R2Aborts> {
-  return {
-    ok: true,
-    value: { aborts: closeUploads(r, { ...input, reason: "expired" }, r.uploads.openExpired(input.at), "aborted") },
-  };
+  const aborts = [
+    ...closeUploads(r, { ...input, reason: "expired" }, r.uploads.openExpired(input.at), "aborted"),
+    ...closeSessions(r, r.blobSessions.openExpired(input.at), "aborted"),
+  ];
+  r.blobSessions.prune(input.at);
+  return { ok: true, value: { aborts } };
 }

@@ -2,6 +2,9 @@
 import type { ManifestEntry } from "../domain/manifest";
 import { manifestText } from "../domain/manifest";
 import type { ManifestSource } from "../domain/oci";
+import type { StoredBlob, StoredManifest } from "../domain/oci-push";
+import { collidingPaths, collisionProblem } from "../domain/file-path-rule";
+import { heldSize } from "./blob-session-ops";
 import { stagesTouched } from "../domain/stage";
 import {
   applyVersionPatch,
@@ -112,6 +115,7 @@ export function deleteVersion(
   const aborts = closeUploads(r, { ...input, reason: "version deleted" }, r.uploads.open(input.version), "aborted");
   r.uploads.deleteOfVersion(input.version);
   r.versions.delete(input.version);
+  r.oci.forgetVersion(input.version);
   r.gates.forgetVersion(input.version);
   r.signatures.forgetVersion(input.version);
   r.outbox.enqueue({ kind: "version_deleted", payload: { model: input.model, version: input.version } });
@@ -222,6 +226,8 @@ export function manifestSources(r: Rooms, input: { model: string; versions: read
   return [...new Set(input.versions)].flatMap((version) => {
     const head = r.versions.head(version);
     if (!head || head.status !== "ready" || head.digest === null || head.ready_at === null) return [];
+    // A pushed manifest's digest was recorded with its version; mreg builds none for it.
+    if (r.oci.ofVersion(version)) return [];
     return [
       { model: input.model, version, digest: head.digest, readyAt: head.ready_at, files: r.versions.files(version) },
     ];
@@ -243,4 +249,85 @@ export function recordOciDigests(
   for (const { version, digest } of recorded)
     r.outbox.enqueue({ kind: "oci_manifest", payload: { model: input.model, version, digest } });
   return { ok: true, value: recorded };
+}
+
+/** What making a ready version from held blobs came to. */
+export type ReadyVersion =
+  | { kind: "created"; record: VersionRecord }
+  /** A version of this model was made from this very manifest already: that one. */
+  | { kind: "existing"; record: VersionRecord }
+  /** Bytes this model does not hold (no loose blob, file or stored manifest of that sha256 and size): nothing was made. */
+  | { kind: "unknown_blobs"; blobs: StoredBlob[] };
+
+export interface ReadyVersionInput extends Actor {
+  files: ManifestEntry[];
+  description: string | null;
+  tags: Record<string, string>;
+  metrics: Record<string, number>;
+  lineage: Lineage;
+  /** The version's digest, hashed from `files` outside the transaction. */
+  digest: string;
+  /** Its OCI manifest's digest: the stored manifest's when one was pushed, else the one mreg builds. */
+  ociDigest: string;
+  /** The pushed manifest it is made from, kept as the version's own (its pulls answer those bytes). */
+  manifest?: StoredManifest;
+}
+
+/**
+ * Makes a ready version in one step from bytes this model holds already (uploaded to it, or
+ * in its files): no pending state, no upload. Paths no disk can hold side by side, or bytes
+ * the model does not hold, refuse it before anything is written. A manifest stored already as
+ * a version's own names that version instead (the same push, repeated).
+ */
+export function createReadyVersion(r: Rooms, input: ReadyVersionInput): Outcome<ReadyVersion> {
+  if (!r.model.get()) return modelNotFound(input);
+  if (input.manifest) {
+    const stored = r.oci.get(input.manifest.digest);
+    const record = stored?.version != null ? r.versions.get(stored.version) : null;
+    if (record) return { ok: true, value: { kind: "existing", record } };
+  }
+  const twins = collidingPaths(input.files.map((f) => f.path));
+  if (twins)
+    return fail("validation_failed", collisionProblem(twins[0], twins[1]), {
+      errors: [{ path: "files", message: collisionProblem(twins[0], twins[1]) }],
+    });
+  const needed = [...input.files, ...(input.manifest?.blobs ?? [])];
+  const unknown = needed.filter((b) => heldSize(r, b.sha256, input.at) !== b.size);
+  if (unknown.length > 0)
+    return {
+      ok: true,
+      value: { kind: "unknown_blobs", blobs: unknown.map((b) => ({ sha256: b.sha256, size: b.size })) },
+    };
+  const refused = sameModelParentsRefusal(r, input.model, input.lineage.parents, input.at);
+  if (refused) return refused;
+  const version = r.meta.bump("last_version");
+  const head: VersionHead = {
+    model: input.model,
+    version,
+    status: "ready",
+    stage: "none",
+    description: input.description,
+    tags: input.tags,
+    metrics: input.metrics,
+    lineage: input.lineage,
+    digest: input.digest,
+    created_at: input.at,
+    created_by: input.actor,
+    updated_at: input.at,
+    ready_at: input.at,
+    revision: 1,
+  };
+  r.versions.put(head);
+  for (const file of input.files) r.versions.putFile(head, file);
+  if (input.manifest) r.oci.put(input.model, input.manifest, version, input.at);
+  r.outbox.enqueue({ kind: "oci_manifest", payload: { model: input.model, version, digest: input.ociDigest } });
+  appendAudit(r, input, {
+    action: "version.create",
+    version,
+    detail: { files: input.files.length, ...(input.manifest ? { oci_manifest: input.manifest.digest } : {}) },
+  });
+  appendAudit(r, input, { action: "version.finalize", version, to: { digest: input.digest } });
+  r.changes.changed(["latest", `v${version}`], "finalize");
+  const files = r.versions.files(version);
+  return { ok: true, value: { kind: "created", record: { ...head, files } } };
 }

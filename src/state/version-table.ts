@@ -107,6 +107,12 @@ export class VersionTable {
     return this.sql.exec("SELECT 1 FROM files WHERE sha256 = ? LIMIT 1", sha256).toArray().length > 0;
   }
 
+  /** The size of these bytes in a file of any version, or null when none holds them. */
+  fileSize(sha256: string): number | null {
+    const row = this.sql.exec<{ size: number }>("SELECT size FROM files WHERE sha256 = ? LIMIT 1", sha256).toArray()[0];
+    return row?.size ?? null;
+  }
+
   hasFiles(version: number): boolean {
     return this.sql.exec("SELECT 1 FROM files WHERE version = ? LIMIT 1", version).toArray().length > 0;
   }

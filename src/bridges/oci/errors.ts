@@ -17,6 +17,11 @@ export type OciErrorCode =
   | "TAG_INVALID"
   | "DIGEST_INVALID"
   | "UNSUPPORTED"
+  | "MANIFEST_INVALID"
+  | "MANIFEST_BLOB_UNKNOWN"
+  | "BLOB_UPLOAD_UNKNOWN"
+  | "BLOB_UPLOAD_INVALID"
+  | "SIZE_INVALID"
   | "RANGE_INVALID"
   | "PAGINATION_NUMBER_INVALID"
   | "UNAVAILABLE"
@@ -62,6 +67,54 @@ export const manifestUnknown = (reference: string) =>
 
 export const blobUnknown = (digest: string) =>
   new OciError(404, "BLOB_UNKNOWN", "blob unknown to registry", {}, { digest });
+
+/** What a push is about: how the seams' errors read for a blob upload and for a manifest. */
+export type PushContext = "upload" | "manifest";
+
+/**
+ * A seam's ProblemError as a push route words it: an unknown upload session is
+ * BLOB_UPLOAD_UNKNOWN, a chunk that does not start where the upload ends is 416 with the
+ * upload's `Range`, bytes that do not hash to their digest are DIGEST_INVALID, a refused tag
+ * (a gate) is DENIED with the failed checks. Anything else is worded as every route words it.
+ */
+export function pushError(err: unknown, context: PushContext, location?: string): unknown {
+  if (!(err instanceof ProblemError)) return err;
+  switch (err.code) {
+    case "digest_mismatch":
+      return new OciError(400, "DIGEST_INVALID", "provided digest did not match uploaded content", {}, err.detail);
+    case "not_found":
+      return context === "upload"
+        ? new OciError(400, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {}, err.detail)
+        : err;
+    case "range_not_satisfiable": {
+      const offset = typeof err.extra.offset === "number" ? err.extra.offset : 0;
+      return new OciError(
+        416,
+        "BLOB_UPLOAD_INVALID",
+        "blob upload invalid",
+        { range: `0-${Math.max(0, offset - 1)}`, ...(location ? { location } : {}) },
+        err.detail,
+      );
+    }
+    case "conflict":
+    case "validation_failed":
+      return context === "upload"
+        ? new OciError(400, "BLOB_UPLOAD_INVALID", "blob upload invalid", {}, err.detail)
+        : new OciError(400, "MANIFEST_INVALID", "manifest invalid", {}, { reason: err.detail, ...err.extra });
+    case "payload_too_large":
+      return new OciError(400, "SIZE_INVALID", "provided length did not match content length", {}, err.detail);
+    case "gate_failed":
+      return new OciError(
+        403,
+        "DENIED",
+        "requested access to the resource is denied",
+        {},
+        { reason: err.detail, checks: err.extra.checks },
+      );
+    default:
+      return err;
+  }
+}
 
 /** The challenge a 401 carries: where to get a token, and (on a repository's route) for what. */
 export function challenge(origin: string, scope?: string): string {

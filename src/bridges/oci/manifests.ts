@@ -7,7 +7,9 @@
  */
 import type { Principal } from "../../auth/principal";
 import { queryDb } from "../../db/session";
-import { buildManifest, type BuiltManifest, type TagReference } from "../../domain/oci";
+import { buildManifest, MANIFEST_MEDIA_TYPE, type BuiltManifest, type TagReference } from "../../domain/oci";
+import { manifestBytes } from "../../artifacts/stored-manifests";
+import { OciManifestStore, type KeptManifest } from "../../models/oci-store";
 import { resolutionFor, resolutionOfHeaviest, type Resolution } from "../../domain/resolution";
 import type { AppContext } from "../../http/app-env";
 import { ProblemError } from "../../domain/problem";
@@ -21,6 +23,26 @@ import { manifestUnknown, nameUnknown, type OciError } from "./errors";
 const BACKFILL_PAGE = 90;
 /** Steps one miss may run: a bound on the request, should some row never fill. */
 const BACKFILL_STEPS = 100;
+
+/** A manifest as a pull answers it: its bytes, digest and media type. */
+export interface ServedManifest {
+  bytes: Uint8Array;
+  digest: string;
+  mediaType: string;
+}
+
+const served = (built: BuiltManifest): ServedManifest => ({
+  bytes: new TextEncoder().encode(built.body),
+  digest: built.digest,
+  mediaType: MANIFEST_MEDIA_TYPE,
+});
+
+/** A pushed manifest's bytes as they were pushed (a kept manifest always has them: they are written first). */
+async function keptBytes(c: AppContext, kept: KeptManifest): Promise<ServedManifest> {
+  const bytes = await manifestBytes(c.env.ARTIFACTS, kept.digest.slice("sha256:".length));
+  if (bytes === null) throw new Error(`the bytes of kept manifest ${kept.digest} are missing`);
+  return { bytes, digest: kept.digest, mediaType: kept.mediaType };
+}
 
 /** What a miss that no resolution answered means: the model itself is unknown (NAME_UNKNOWN), or only the thing asked for. */
 export async function missing(c: AppContext, model: string, miss: OciError): Promise<OciError> {
@@ -49,8 +71,11 @@ export async function manifestOfTag(
   model: string,
   tag: string,
   reference: TagReference,
-): Promise<BuiltManifest> {
+): Promise<ServedManifest> {
   const resolution = await atTag(c, model, tag, reference);
+  // A version made by a push answers the very bytes pushed.
+  const pushed = await new OciManifestStore(queryDb(c)).ofVersion(model, resolution.version);
+  if (pushed) return keptBytes(c, pushed);
   const row = await new VersionStore(queryDb(c)).manifestRow(model, resolution.version);
   if (!row || row.status !== "ready" || row.readyAt === null || row.digest === null) {
     // The model's object says ready, D1 does not yet: its projection is behind (the flush is retried).
@@ -77,7 +102,7 @@ export async function manifestOfTag(
     );
   } else if (row.ociDigest !== built.digest)
     console.error(`OCI manifest of ${model} v${resolution.version}: built ${built.digest}, recorded ${row.ociDigest}`);
-  return built;
+  return served(built);
 }
 
 /** The manifest with this digest: one indexed read to its version (after a one-time backfill of versions older than the column). */
@@ -86,7 +111,10 @@ export async function manifestOfDigest(
   principal: Principal,
   model: string,
   digest: string,
-): Promise<BuiltManifest> {
+): Promise<ServedManifest> {
+  // A pushed manifest (a version's own, or an attachment) is kept by its digest.
+  const kept = await new OciManifestStore(queryDb(c)).get(model, digest);
+  if (kept) return keptBytes(c, kept);
   const versions = new VersionStore(queryDb(c));
   let version = await versions.versionOfManifest(model, digest);
   if (version === null) version = (await backfill(c, principal, model)).get(digest) ?? null;
@@ -105,7 +133,7 @@ export async function manifestOfDigest(
     console.error(`OCI manifest of ${model} v${version}: built ${built.digest}, recorded ${digest}`);
     throw manifestUnknown(digest);
   }
-  return built;
+  return served(built);
 }
 
 /**

@@ -4,7 +4,7 @@
  * with the distribution spec's own paths and error format, not `/v1` route declarations.
  */
 const errors =
-  'Errors `{"errors": [{"code", "message", "detail"}]}`: `UNAUTHORIZED` 401 (with `WWW-Authenticate: Bearer realm="<origin>/v2/token",service="mreg",scope="repository:<name>:pull"`), `DENIED` 403, `NAME_UNKNOWN` 404 (also for a model the token may not see), `MANIFEST_UNKNOWN` / `BLOB_UNKNOWN` 404, `NAME_INVALID` / `TAG_INVALID` / `DIGEST_INVALID` 400.';
+  'Errors `{"errors": [{"code", "message", "detail"}]}`: `UNAUTHORIZED` 401 (with `WWW-Authenticate: Bearer realm="<origin>/v2/token",service="mreg",scope="repository:<name>:pull"`), `DENIED` 403, `NAME_UNKNOWN` 404 (also for a model the token may not see), `MANIFEST_UNKNOWN` / `BLOB_UNKNOWN` 404, `UNSUPPORTED` 405, `NAME_INVALID` / `TAG_INVALID` / `DIGEST_INVALID` / `MANIFEST_INVALID` / `MANIFEST_BLOB_UNKNOWN` / `BLOB_UPLOAD_UNKNOWN` / `BLOB_UPLOAD_INVALID` / `SIZE_INVALID` 400 (a route that writes challenges for `repository:<name>:pull,push`).';
 
 const param = (name: string, description: string, where: "path" | "query" | "header" = "path") => ({
   name,
@@ -64,18 +64,57 @@ const blob = (head: boolean) => ({
   },
 });
 
-const pushes = Object.fromEntries(
-  ["post", "put", "patch", "delete"].map((m) => [
-    m,
-    {
-      operationId: `ociPush${m[0]!.toUpperCase()}${m.slice(1)}`,
-      summary: "OCI: pushes are not served",
-      tags: TAG,
-      "x-mreg-scope": "public",
-      responses: { 405: json("`UNSUPPORTED`") },
-    },
-  ]),
+const op = (
+  operationId: string,
+  summary: string,
+  scope: string,
+  description: string,
+  responses: Record<number, unknown>,
+  parameters: unknown[] = [NAME],
+) => ({
+  operationId,
+  summary,
+  description: `${description} ${errors}`,
+  tags: TAG,
+  "x-mreg-scope": scope,
+  parameters,
+  responses,
+});
+
+const UPLOAD = param("uuid", "The upload's id, from the `Location` its POST answered");
+const uploadAnswer = (what: string) => ({
+  description: `${what}: \`Location\`, \`Range: 0-<last byte>\`, \`Docker-Upload-UUID\``,
+});
+
+const putManifest = op(
+  "ociManifestPut",
+  "OCI: push a manifest",
+  "write",
+  'An OCI image manifest (at most 4 MiB). With a `subject`: kept as an attachment of the manifest it names (no version; the subject may arrive later), answered with `OCI-Subject` (a Sigstore bundle attached this way is kept and listed like any other attachment; it does not yet become a signature of the version). Otherwise: one ready version whose files are the layers, each at its `org.opencontainers.image.title` (or ModelPack\'s `org.cncf.model.filepath`) path, `lineage.source: "oci"`; every layer and the config must be blobs uploaded to (or held by) this model. The bytes are kept: pulls answer them, so the digest pushed is the digest pulled; the same manifest again names the same version. A tag (an alias; `latest` and `v<n>` are `TAG_INVALID`) moves through its gate as `PUT .../aliases/{alias}` does (scope `promote` and the alias grant; a refusal is `DENIED` with the failed checks); by digest no alias moves.',
+  {
+    201: { description: "Kept: `Location`, `Docker-Content-Digest`, `OCI-Subject` for an attachment" },
+    400: json("`MANIFEST_INVALID`, `MANIFEST_BLOB_UNKNOWN`, `TAG_INVALID`, `DIGEST_INVALID`, `SIZE_INVALID`"),
+    403: json("`DENIED`: no `write`, no `promote` or alias grant for the tag, or its gate refused"),
+  },
+  [NAME, param("reference", "A tag (an alias) or `sha256:<hex>` of the body")],
 );
+
+const deleteManifest = op(
+  "ociManifestDelete",
+  "OCI: delete an attachment",
+  "admin",
+  "Removes an attachment (a manifest pushed with a `subject`). A version's manifest or a tag: 405 `UNSUPPORTED` (versions are deleted through `/v1`).",
+  { 202: { description: "Removed" }, 405: json("`UNSUPPORTED`") },
+  [NAME, param("reference", "`sha256:<hex>` of the attachment")],
+);
+
+const unsupported = (m: string) => ({
+  operationId: `ociBlob${m[0]!.toUpperCase()}${m.slice(1)}`,
+  summary: "OCI: blobs are not deleted here",
+  tags: TAG,
+  "x-mreg-scope": "public",
+  responses: { 405: json("`UNSUPPORTED`") },
+});
 
 /** Path items for the OCI bridge, merged into /openapi.json. */
 export const OCI_OPENAPI_PATHS: Record<string, Record<string, unknown>> = {
@@ -102,7 +141,7 @@ export const OCI_OPENAPI_PATHS: Record<string, Record<string, unknown>> = {
         param("service", "`mreg`", "query"),
         param(
           "scope",
-          "`repository:<name>:pull` (repeatable; the token is the caller's own whatever it asks)",
+          "`repository:<name>:pull` or `repository:<name>:pull,push` (repeatable; the token is the caller's own whatever it asks, and each request made with it is checked against its scopes)",
           "query",
         ),
         param("account", "Ignored", "query"),
@@ -143,6 +182,82 @@ export const OCI_OPENAPI_PATHS: Record<string, Record<string, unknown>> = {
       responses: { 200: json('`{name, tags}`, paged with `Link: <…>; rel="next"`'), 404: json("`NAME_UNKNOWN`") },
     },
   },
-  "/v2/{name}/manifests/{reference}": { get: manifest(false), head: manifest(true), ...pushes },
-  "/v2/{name}/blobs/{digest}": { get: blob(false), head: blob(true), ...pushes },
+  "/v2/{name}/manifests/{reference}": {
+    get: manifest(false),
+    head: manifest(true),
+    put: putManifest,
+    delete: deleteManifest,
+  },
+  "/v2/{name}/blobs/{digest}": { get: blob(false), head: blob(true), delete: unsupported("delete") },
+  "/v2/{name}/blobs/uploads/": {
+    post: op(
+      "ociUploadStart",
+      "OCI: start a blob upload",
+      "write",
+      "Without a query: a session for chunks (202). `?digest=` with the bytes: the whole blob in one request (201). `?mount=<digest>&from=<model>`: 201 without bytes when the token may read `from` and a ready version of it holds the blob, else 202 (a normal upload). Every byte is verified against the digest before the blob counts.",
+      {
+        201: { description: "Stored or mounted: `Location: /v2/{name}/blobs/<digest>`, `Docker-Content-Digest`" },
+        202: uploadAnswer("A session"),
+        400: json("`DIGEST_INVALID`, `SIZE_INVALID`"),
+      },
+      [
+        NAME,
+        param("digest", "`sha256:<hex>` of the body", "query"),
+        param("mount", "`sha256:<hex>`", "query"),
+        param("from", "A model", "query"),
+      ],
+    ),
+  },
+  "/v2/{name}/blobs/uploads/{uuid}": {
+    get: op(
+      "ociUploadStatus",
+      "OCI: how far an upload got",
+      "write",
+      "204 with `Range`.",
+      { 204: uploadAnswer("The session") },
+      [NAME, UPLOAD],
+    ),
+    patch: op(
+      "ociUploadChunk",
+      "OCI: append a chunk",
+      "write",
+      "A chunk of any size (`Content-Length` required); `Content-Range: <start>-<end>`, when sent, must start where the upload ends (416 otherwise, with its `Range`).",
+      { 202: uploadAnswer("Appended"), 416: json("`BLOB_UPLOAD_INVALID`, with `Range`") },
+      [NAME, UPLOAD],
+    ),
+    put: op(
+      "ociUploadEnd",
+      "OCI: end an upload",
+      "write",
+      "With an optional last chunk; the bytes must hash to `?digest=` (`DIGEST_INVALID` otherwise: nothing is kept and the upload ends).",
+      {
+        201: { description: "`Location: /v2/{name}/blobs/<digest>`, `Docker-Content-Digest`" },
+        400: json("`DIGEST_INVALID`, `BLOB_UPLOAD_UNKNOWN`"),
+      },
+      [NAME, UPLOAD, param("digest", "`sha256:<hex>`", "query")],
+    ),
+    delete: op(
+      "ociUploadCancel",
+      "OCI: abandon an upload",
+      "write",
+      "Its parts are dropped.",
+      { 204: { description: "Abandoned" } },
+      [NAME, UPLOAD],
+    ),
+  },
+  "/v2/{name}/referrers/{digest}": {
+    get: op(
+      "ociReferrers",
+      "OCI: the referrers of a manifest",
+      "read",
+      "An OCI image index (`application/vnd.oci.image.index.v1+json`) of the attachments whose subject is `digest` (always 200; an unknown digest has none); `?artifactType=` filters, answered with `OCI-Filters-Applied: artifactType`.",
+      {
+        200: {
+          description: "The index",
+          content: { "application/vnd.oci.image.index.v1+json": { schema: { type: "object" } } },
+        },
+      },
+      [NAME, param("digest", "`sha256:<hex>`"), param("artifactType", "Only attachments of this type", "query")],
+    ),
+  },
 };

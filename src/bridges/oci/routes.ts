@@ -1,8 +1,8 @@
 /**
- * The OCI distribution protocol's pull side (docs/reference.md "OCI distribution (pull)"), so
- * skopeo, ORAS, registry mirrors and Harbor/Zot replication copy models out of mreg: a version
- * is an OCI artifact whose layers are its files (already sha256 blobs in R2), whose config is
- * the empty descriptor, and whose manifest's bytes are fixed for ever (src/domain/oci.ts). An
+ * The OCI distribution protocol (docs/reference.md "OCI distribution (pull)" and "OCI distribution (push)"), so skopeo,
+ * ORAS, registry mirrors and Harbor/Zot replication copy models out of mreg: a version is an
+ * OCI artifact whose layers are its files (already sha256 blobs in R2), whose config is the
+ * empty descriptor, and whose manifest's bytes are fixed for ever (src/domain/oci.ts). An
  * adapter only: every route goes through the seams `/v1` uses (credentials to a principal
  * through the bridges' one helper, ../caller.ts; the resolve and download services; the model
  * and version stores for D1; the model service for the one write, a manifest digest D1 lacks,
@@ -32,11 +32,9 @@ import {
   EMPTY_MEDIA_TYPE,
   isRepositoryName,
   manifestReference,
-  MANIFEST_MEDIA_TYPE,
   repositoryModel,
   tagsList,
   tagsPage,
-  type BuiltManifest,
 } from "../../domain/oci";
 import { NAMED_STAGES } from "../../domain/stage";
 import { config } from "../../env";
@@ -57,8 +55,19 @@ import {
   ociErrorResponse,
   SERVICE,
 } from "./errors";
-import { manifestOfDigest, manifestOfTag, missing } from "./manifests";
+import { manifestOfDigest, manifestOfTag, missing, type ServedManifest } from "./manifests";
+import { heldBlobSize } from "../../artifacts/blob-sessions";
 import { MULTI_SEGMENT } from "../../http/api";
+import {
+  cancelUpload,
+  deleteManifest,
+  finishUpload,
+  patchUpload,
+  putManifest,
+  referrers,
+  startUpload,
+  uploadStatus,
+} from "./push";
 
 /** Tags or repositories one page holds at most, whatever `n` asks (the spec lets a registry answer fewer, with a Link). */
 const MAX_PAGE = 1000;
@@ -220,7 +229,7 @@ async function tags(c: AppContext, model: string): Promise<Response> {
 async function manifest(c: AppContext, model: string, referenceText: string): Promise<Response> {
   const principal = await reader(c, model);
   const reference = manifestReference(referenceText);
-  let built: BuiltManifest;
+  let built: ServedManifest;
   switch (reference.kind) {
     case "invalid":
       throw referenceText.startsWith("sha256:") || referenceText.includes(":")
@@ -235,9 +244,9 @@ async function manifest(c: AppContext, model: string, referenceText: string): Pr
       built = await manifestOfTag(c, principal, model, referenceText, reference.reference);
       break;
   }
-  const bytes = new TextEncoder().encode(built.body);
+  const bytes = built.bytes;
   const headers = new Headers({
-    "content-type": MANIFEST_MEDIA_TYPE,
+    "content-type": built.mediaType,
     "docker-content-digest": built.digest,
     "content-length": String(bytes.byteLength),
     etag: `"${built.digest}"`,
@@ -280,7 +289,7 @@ async function blob(c: AppContext, model: string, digest: string): Promise<Respo
     return new Response(c.req.method === "HEAD" ? null : EMPTY_CONFIG, { status: 200, headers });
   }
   const sha256 = digest.slice("sha256:".length);
-  const size = await new VersionStore(queryDb(c)).readyFileSize(model, sha256);
+  const size = await heldBlobSize(c.env, queryDb(c), model, sha256);
   if (size === null) throw await missing(c, model, blobUnknown(digest));
   const download = await openDownload(
     c.env,
@@ -306,14 +315,27 @@ async function blob(c: AppContext, model: string, digest: string): Promise<Respo
 
 // ---- the sub-app ----------------------------------------------------------------------------
 
-type Route = { kind: "tags" | "manifest" | "blob"; name: string; arg: string } | null;
+type RouteKind = "tags" | "manifest" | "blob" | "uploads" | "upload" | "referrers";
+type Route = { kind: RouteKind; name: string; arg: string } | null;
 
-/** Splits `/v2/<name>/<kind>/<arg>`; the name is everything before the last `/manifests/`, `/blobs/` or `/tags/list`. */
+/**
+ * Splits `/v2/<name>/<kind>/<arg>`; the name is everything before the last `/manifests/`,
+ * `/blobs/`, `/referrers/`, `/blobs/uploads/` or `/tags/list`.
+ */
 function route(rest: string): Route {
   if (rest.endsWith("/tags/list")) return { kind: "tags", name: rest.slice(0, -"/tags/list".length), arg: "" };
+  for (const tail of ["/blobs/uploads/", "/blobs/uploads"])
+    if (rest.endsWith(tail) && rest.length > tail.length)
+      return { kind: "uploads", name: rest.slice(0, -tail.length), arg: "" };
+  const uploadAt = rest.lastIndexOf("/blobs/uploads/");
+  if (uploadAt > 0) {
+    const arg = rest.slice(uploadAt + "/blobs/uploads/".length);
+    if (arg !== "" && !arg.includes("/")) return { kind: "upload", name: rest.slice(0, uploadAt), arg };
+  }
   for (const [marker, kind] of [
     ["/manifests/", "manifest"],
     ["/blobs/", "blob"],
+    ["/referrers/", "referrers"],
   ] as const) {
     const at = rest.lastIndexOf(marker);
     if (at > 0) {
@@ -333,7 +355,7 @@ function modelOfName(name: string): string {
   throw new OciError(400, "NAME_INVALID", "invalid repository name", {}, { name });
 }
 
-/** A repository's route; `ociBridge` sends only paths `route` recognizes here. */
+/** A repository's route for GET and HEAD; `ociBridge` sends only paths `route` recognizes here. */
 async function repository(c: AppContext): Promise<Response> {
   const target = route(c.req.param("rest") ?? "")!;
   const model = modelOfName(target.name);
@@ -344,14 +366,59 @@ async function repository(c: AppContext): Promise<Response> {
       return manifest(c, model, target.arg);
     case "blob":
       return blob(c, model, target.arg);
+    case "referrers":
+      await reader(c, model);
+      return referrers(c, model, target.arg);
+    case "upload":
+      return uploadStatus(c, model, target.arg);
+    case "uploads":
+      throw notAllowed(c.req.method, "POST");
   }
 }
 
-/** The repository a request names, for its challenge's scope (none when it names none). */
+/** A repository's route for the methods that write; what no write route takes is 405. */
+async function repositoryWrite(c: AppContext): Promise<Response> {
+  const target = route(c.req.param("rest") ?? "");
+  if (target === null) throw notAllowed(c.req.method, "GET, HEAD");
+  const model = modelOfName(target.name);
+  const method = c.req.method;
+  switch (`${method} ${target.kind}`) {
+    case "POST uploads":
+      return startUpload(c, model);
+    case "PATCH upload":
+      return patchUpload(c, model, target.arg);
+    case "PUT upload":
+      return finishUpload(c, model, target.arg);
+    case "DELETE upload":
+      return cancelUpload(c, model, target.arg);
+    case "PUT manifest":
+      return putManifest(c, model, target.arg);
+    case "DELETE manifest":
+      return deleteManifest(c, model, target.arg);
+    default:
+      throw notAllowed(method, ALLOWED[target.kind]);
+  }
+}
+
+/** What each route takes, for a 405's `Allow`. */
+const ALLOWED: Record<RouteKind, string> = {
+  tags: "GET, HEAD",
+  manifest: "GET, HEAD, PUT, DELETE",
+  blob: "GET, HEAD",
+  referrers: "GET, HEAD",
+  uploads: "POST",
+  upload: "GET, PATCH, PUT, DELETE",
+};
+
+const notAllowed = (method: string, allow: string) =>
+  new OciError(405, "UNSUPPORTED", "the operation is unsupported", { allow }, { method });
+
+/** The repository a request names, for its challenge's scope (none when it names none); a write asks for push too. */
 function scopeOf(c: AppContext): string | undefined {
   const target = route(c.req.param("rest") ?? "");
   const model = target ? repositoryModel(target.name) : null;
-  return model === null ? undefined : challengeScope(model);
+  if (model === null) return undefined;
+  return c.req.method === "GET" || c.req.method === "HEAD" ? challengeScope(model) : challengeScope(model, "push");
 }
 
 const noRoute = oci(async (c) => {
@@ -359,13 +426,7 @@ const noRoute = oci(async (c) => {
 });
 
 const unsupported = oci(async (c) => {
-  throw new OciError(
-    405,
-    "UNSUPPORTED",
-    "this registry serves pulls only",
-    { allow: "GET, HEAD" },
-    { method: c.req.method },
-  );
+  throw notAllowed(c.req.method, "GET, HEAD");
 });
 
 /** The sub-app, mounted after `/v1` and the web UI. HEAD is served by the GET routes (Hono drops the body, keeps the headers). */
@@ -383,6 +444,11 @@ export function ociBridge(): Hono<AppEnv> {
     const rest = c.req.param("rest") ?? "";
     if (/^(resolve|raw)\//.test(rest)) return next();
     return route(rest) === null ? noRoute(c) : oci(repository, scopeOf)(c);
+  });
+  app.on(["POST", "PUT", "PATCH", "DELETE"], `/v2/:rest${MULTI_SEGMENT}`, async (c, next) => {
+    const rest = c.req.param("rest") ?? "";
+    if (/^(resolve|raw)\//.test(rest)) return next();
+    return oci(repositoryWrite, scopeOf)(c);
   });
   app.on(["POST", "PUT", "PATCH", "DELETE"], ["/v2", "/v2/", "/v2/*"], unsupported);
   return app;

@@ -1,0 +1,439 @@
+/**
+ * Blob uploads not tied to a version (src/domain/blob-session.ts): bytes sent to a model
+ * whole or in chunks of any size, verified against the digest named at the end, then held by
+ * the model as a loose blob (for `UPLOAD_TTL_S`) until something names them as a file (a
+ * version made from held blobs, src/models/service.ts `createReadyVersion`). The OCI bridge's
+ * blob uploads are these; nothing here is OCI's.
+ *
+ * What happens, in which order, between the model's ModelState (which decides who writes the
+ * next chunk, at which offset, and what the session holds), R2 (parts in a staging multipart
+ * upload, the bytes past the last full part in a scratch object) and D1's blob registry:
+ * - a chunk claims the session (one writer at a time; a chunk that starts anywhere but the
+ *   session's end is refused), is cut into parts of `part_size` (all equal but the last, as R2
+ *   needs) with the previous scratch bytes in front, and records what it wrote;
+ * - the end assembles the parts (the scratch bytes as the last one) and stores them at their
+ *   content address through SHA-256 against the declared digest (src/artifacts/bytes.ts
+ *   `storeStaged`): bytes that do not hash to it are never registered, and the session fails;
+ * - a request that dies mid-chunk leaves the session as it was (its claim runs out, the parts
+ *   it wrote are overwritten by the next chunk's); abandoned sessions are aborted by the
+ *   scheduled cleanup after `UPLOAD_TTL_S`, and their scratch objects removed with staging's.
+ */
+import { requireAuthorized } from "../auth/authorize";
+import type { Principal } from "../auth/principal";
+import type { D1Handle } from "../db/session";
+import { holdMs, type BlobSession, type BlobSessionPart, type BlobSessionView } from "../domain/blob-session";
+import { timestamp } from "../domain/ids";
+import { ProblemError } from "../domain/problem";
+import { R2_MAX_PARTS } from "../domain/upload";
+import { cutChunk } from "../domain/oci-push";
+import { config, type Env } from "../env";
+import { abortR2Uploads } from "../model-writes/r2-aborts";
+import { actorFor, modelState, unwrap } from "../model-writes/stub";
+import { OciManifestStore } from "../models/oci-store";
+import { VersionStore } from "../models/version-store";
+import { BlobStore } from "./blob-store";
+import { storeSingle, storeStaged } from "./bytes";
+import { sessionKey, sessionTailKey } from "./keys";
+
+/** Who uploads, to which model. */
+export interface BlobWriter {
+  env: Env;
+  db: D1Handle;
+  principal: Principal;
+  model: string;
+}
+
+const granted = (w: BlobWriter) => requireAuthorized(w.principal, { scope: "write", model: w.model });
+
+const expiry = (w: BlobWriter, at: string) =>
+  new Date(Date.parse(at) + config(w.env).UPLOAD_TTL_S * 1000).toISOString();
+
+/** Opens a session for bytes to come. */
+export async function openBlobSession(w: BlobWriter): Promise<BlobSession> {
+  granted(w);
+  const actor = actorFor(w.model, w.principal);
+  const id = crypto.randomUUID();
+  const session: BlobSession = {
+    id,
+    model: w.model,
+    status: "open",
+    offset: 0,
+    part_size: config(w.env).UPLOAD_PART_SIZE,
+    r2_key: sessionKey(id),
+    r2_upload_id: null,
+    tail_key: null,
+    tail_size: 0,
+    holder: null,
+    held_until: null,
+    sha256: null,
+    created_at: actor.at,
+    created_by: actor.actor,
+    expires_at: expiry(w, actor.at),
+  };
+  return unwrap(await modelState(w.env, w.model).openBlobSession({ ...actor, session }));
+}
+
+/** The session as it stands (how many bytes it holds). */
+export async function blobSessionStatus(w: BlobWriter, id: string): Promise<BlobSessionView> {
+  granted(w);
+  return unwrap(await modelState(w.env, w.model).blobSession({ model: w.model, id }));
+}
+
+/**
+ * Reads consecutive sections of exactly the lengths asked from a sequence of streams (the
+ * scratch bytes, then the request body), each a stream R2 can take (its length known).
+ */
+class Sections {
+  private leftover: Uint8Array | null = null;
+  /** Why a section could not be filled (the body was shorter than it said), once one was not. */
+  failure: ProblemError | null = null;
+
+  constructor(private readonly readers: ReadableStreamDefaultReader<Uint8Array>[]) {}
+
+  private async next(): Promise<Uint8Array | null> {
+    if (this.leftover) {
+      const chunk = this.leftover;
+      this.leftover = null;
+      return chunk;
+    }
+    while (this.readers.length > 0) {
+      const { done, value } = await this.readers[0]!.read();
+      if (done) this.readers.shift();
+      else if (value.byteLength > 0) return value;
+    }
+    return null;
+  }
+
+  /** The next `length` bytes as a stream of known length; it errors if the sources end first. */
+  section(length: number): ReadableStream<Uint8Array> {
+    let remaining = length;
+    const source = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        if (remaining === 0) return controller.close();
+        const chunk = await this.next();
+        if (chunk === null) {
+          this.failure = new ProblemError("validation_failed", `The body ended ${remaining} bytes before its length`);
+          return controller.error(this.failure);
+        }
+        if (chunk.byteLength > remaining) this.leftover = chunk.subarray(remaining);
+        const taken = chunk.byteLength > remaining ? chunk.subarray(0, remaining) : chunk;
+        remaining -= taken.byteLength;
+        controller.enqueue(taken);
+        if (remaining === 0) controller.close();
+      },
+    });
+    return source.pipeThrough(new FixedLengthStream(length));
+  }
+
+  /** Whether every source is spent. */
+  async spent(): Promise<boolean> {
+    return (await this.next()) === null;
+  }
+}
+
+/** What a chunk wrote to R2: the parts it completed and the bytes past them. */
+interface ChunkWritten {
+  r2UploadId: string | null;
+  parts: BlobSessionPart[];
+  tail: { key: string | null; size: number };
+}
+
+async function writeChunk(
+  bucket: R2Bucket,
+  session: BlobSessionView,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+): Promise<ChunkWritten> {
+  const { fullParts, remainder } = cutChunk(session.tail_size, length, session.part_size);
+  if (session.parts.length + fullParts + (remainder > 0 ? 1 : 0) > R2_MAX_PARTS)
+    throw new ProblemError(
+      "payload_too_large",
+      `A blob upload holds at most ${R2_MAX_PARTS} parts of ${session.part_size} bytes`,
+    );
+  const readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
+  if (session.tail_key !== null) {
+    const tail = await bucket.get(session.tail_key);
+    if (!tail || tail.size !== session.tail_size)
+      throw new Error(`blob upload ${session.id}: its scratch bytes ${session.tail_key} are missing`);
+    readers.push(tail.body.getReader());
+  }
+  readers.push(body.getReader());
+  const sections = new Sections(readers);
+  try {
+    return await writeSections(bucket, session, sections, length, fullParts, remainder);
+  } catch (err) {
+    // R2 words a stream's failure its own way: the reason the body gave is the one to tell.
+    throw sections.failure ?? err;
+  }
+}
+
+async function writeSections(
+  bucket: R2Bucket,
+  session: BlobSessionView,
+  sections: Sections,
+  length: number,
+  fullParts: number,
+  remainder: number,
+): Promise<ChunkWritten> {
+  let r2UploadId = session.r2_upload_id;
+  const parts: BlobSessionPart[] = [];
+  if (fullParts > 0) {
+    r2UploadId ??= (await bucket.createMultipartUpload(session.r2_key)).uploadId;
+    const upload = bucket.resumeMultipartUpload(session.r2_key, r2UploadId);
+    for (let i = 0; i < fullParts; i++) {
+      const part = session.parts.length + 1 + i;
+      const uploaded = await upload.uploadPart(part, sections.section(session.part_size));
+      parts.push({ part, size: session.part_size, etag: uploaded.etag });
+    }
+  }
+  let tail: ChunkWritten["tail"] = { key: null, size: 0 };
+  if (remainder > 0) {
+    const key = sessionTailKey(session.id, session.offset + length);
+    await bucket.put(key, sections.section(remainder));
+    tail = { key, size: remainder };
+  }
+  if (!(await sections.spent())) throw new ProblemError("validation_failed", "The body is longer than its length");
+  return { r2UploadId, parts, tail };
+}
+
+/**
+ * Runs `work` holding the session (claimed from `start`, or its end); lets it go if `work`
+ * throws. What `work` answers is what it recorded.
+ */
+async function holding<T>(
+  w: BlobWriter,
+  id: string,
+  start: number | null,
+  length: number,
+  work: (session: BlobSessionView, holder: string) => Promise<T>,
+): Promise<T> {
+  const state = modelState(w.env, w.model);
+  const holder = crypto.randomUUID();
+  const now = Date.now();
+  const session = unwrap(
+    await state.claimBlobSession({
+      model: w.model,
+      id,
+      start,
+      holder,
+      until: timestamp(now + holdMs(length + config(w.env).UPLOAD_PART_SIZE)),
+      now: timestamp(now),
+    }),
+  );
+  try {
+    return await work(session, holder);
+  } catch (err) {
+    await state.releaseBlobSession({ model: w.model, id, holder }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Appends a chunk of `length` bytes at `start` (the session's end when null); answers the session after it. */
+export async function appendChunk(
+  w: BlobWriter,
+  id: string,
+  start: number | null,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+): Promise<BlobSession> {
+  granted(w);
+  try {
+    return await holding(w, id, start, length, (session, holder) => appendHeld(w, session, holder, body, length));
+  } finally {
+    await body.cancel().catch(() => undefined);
+  }
+}
+
+async function appendHeld(
+  w: BlobWriter,
+  session: BlobSessionView,
+  holder: string,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+): Promise<BlobSession> {
+  const written = await writeChunk(w.env.ARTIFACTS, session, body, length);
+  const next = unwrap(
+    await modelState(w.env, w.model).recordBlobChunk({
+      model: w.model,
+      id: session.id,
+      holder,
+      offset: session.offset + length,
+      r2UploadId: written.r2UploadId,
+      parts: written.parts,
+      tail: written.tail,
+    }),
+  );
+  // The scratch bytes went into this chunk's parts or its own scratch object.
+  if (session.tail_key !== null && session.tail_key !== written.tail.key)
+    await w.env.ARTIFACTS.delete(session.tail_key);
+  return next;
+}
+
+/** The verified blob a session ended with. */
+export interface HeldBlob {
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Ends a session: the last chunk (if any) appended, the bytes assembled and stored at their
+ * content address if they hash to `sha256`, and held by the model. Bytes that do not are
+ * removed and the session fails (422 `digest_mismatch`).
+ */
+export async function finishBlobSession(
+  w: BlobWriter,
+  id: string,
+  sha256: string,
+  last: { body: ReadableStream<Uint8Array>; length: number } | null,
+): Promise<HeldBlob> {
+  granted(w);
+  const bucket = w.env.ARTIFACTS;
+  const blobs = new BlobStore(w.db, w.model);
+  const actor = actorFor(w.model, w.principal);
+  const state = modelState(w.env, w.model);
+  // The claim lasts as long as copying everything the session holds may take.
+  const held = unwrap(await state.blobSession({ model: w.model, id }));
+  try {
+    return await holding(w, id, null, held.offset + (last?.length ?? 0), async (session, holder) => {
+      const end = async (blob: HeldBlob | null) =>
+        unwrap(await state.finishBlobSession({ ...actor, id, holder, blob, expiresAt: expiry(w, actor.at) }));
+      let stored: HeldBlob;
+      try {
+        stored = await assemble(w, blobs, session, sha256, last, actor.at);
+      } catch (err) {
+        if (err instanceof ProblemError && err.code === "digest_mismatch") {
+          await end(null);
+          await removeSessionBytes(bucket, session);
+        }
+        throw err;
+      }
+      await end(stored);
+      await removeSessionBytes(bucket, session);
+      return stored;
+    });
+  } finally {
+    await last?.body.cancel().catch(() => undefined);
+  }
+}
+
+/** Stores what the session holds (and the last chunk) as the blob `sha256`, verified. */
+async function assemble(
+  w: BlobWriter,
+  blobs: BlobStore,
+  session: BlobSessionView,
+  sha256: string,
+  last: { body: ReadableStream<Uint8Array>; length: number } | null,
+  at: string,
+): Promise<HeldBlob> {
+  const bucket = w.env.ARTIFACTS;
+  const lastLength = last?.length ?? 0;
+  // Everything in one request (a PUT with the whole body, or nothing at all): straight to its address.
+  if (session.offset === 0) {
+    const body = last?.body ?? new Response(new Uint8Array(0)).body!;
+    const bytes = await storeSingle(bucket, blobs, body, lastLength, sha256, at);
+    return { sha256: bytes.sha256, size: bytes.size };
+  }
+  let parts = session.parts;
+  let tail = { key: session.tail_key, size: session.tail_size };
+  let uploadId = session.r2_upload_id;
+  if (last && lastLength > 0) {
+    const written = await writeChunk(bucket, session, last.body, lastLength);
+    parts = [...parts, ...written.parts];
+    tail = written.tail;
+    uploadId = written.r2UploadId;
+  }
+  const size = session.offset + lastLength;
+  if (uploadId === null) {
+    // Fewer bytes than one part: they are all in the scratch object.
+    const bytes = await storeStaged(bucket, blobs, tail.key!, size, sha256, at, session.part_size);
+    return { sha256: bytes.sha256, size: bytes.size };
+  }
+  const upload = bucket.resumeMultipartUpload(session.r2_key, uploadId);
+  if (tail.key !== null) {
+    const scratch = await bucket.get(tail.key);
+    if (!scratch || scratch.size !== tail.size) throw new Error(`blob upload ${session.id}: scratch bytes missing`);
+    const uploaded = await upload.uploadPart(parts.length + 1, scratch.body);
+    parts = [...parts, { part: parts.length + 1, size: tail.size, etag: uploaded.etag }];
+  }
+  try {
+    await upload.complete(parts.map((p) => ({ partNumber: p.part, etag: p.etag })));
+  } catch (err) {
+    // A retried end after a crash that followed the assembly finds the parts assembled already.
+    if ((await bucket.head(session.r2_key))?.size !== size) throw err;
+  }
+  const bytes = await storeStaged(bucket, blobs, session.r2_key, size, sha256, at, session.part_size);
+  return { sha256: bytes.sha256, size: bytes.size };
+}
+
+/** Removes a session's R2 bytes once it ended (whatever assembled, the scratch object, an unfinished multipart upload). */
+async function removeSessionBytes(bucket: R2Bucket, session: BlobSession): Promise<void> {
+  const keys = [session.r2_key, ...(session.tail_key ? [session.tail_key] : [])];
+  await bucket.delete(keys).catch(() => undefined);
+  if (session.r2_upload_id !== null)
+    await abortR2Uploads(bucket, [{ r2_key: session.r2_key, r2_upload_id: session.r2_upload_id }]).catch(
+      () => undefined,
+    );
+}
+
+/** Abandons a session: the model's object ends it, then its R2 parts are dropped. */
+export async function abandonBlobSession(w: BlobWriter, id: string): Promise<void> {
+  granted(w);
+  const session = unwrap(await modelState(w.env, w.model).blobSession({ model: w.model, id }));
+  const { aborts } = unwrap(
+    await modelState(w.env, w.model).abandonBlobSession({ ...actorFor(w.model, w.principal), id }),
+  );
+  await abortR2Uploads(w.env.ARTIFACTS, aborts);
+  if (session.tail_key) await w.env.ARTIFACTS.delete(session.tail_key);
+}
+
+/** Stores a whole blob sent in one request (`length` bytes that must hash to `sha256`) and holds it for the model. */
+export async function putBlob(
+  w: BlobWriter,
+  sha256: string,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+): Promise<HeldBlob> {
+  granted(w);
+  const actor = actorFor(w.model, w.principal);
+  const bytes = await storeSingle(w.env.ARTIFACTS, new BlobStore(w.db, w.model), body, length, sha256, actor.at);
+  unwrap(
+    await modelState(w.env, w.model).holdLooseBlob({
+      ...actor,
+      sha256: bytes.sha256,
+      size: bytes.size,
+      expiresAt: expiry(w, actor.at),
+    }),
+  );
+  return { sha256: bytes.sha256, size: bytes.size };
+}
+
+/**
+ * The size of bytes the model holds (a ready version's file, a kept manifest's blob, or a loose
+ * blob uploaded to it), or null: what the model may serve and build manifests from.
+ */
+export async function heldBlobSize(env: Env, db: D1Handle, model: string, sha256: string): Promise<number | null> {
+  return (
+    (await new VersionStore(db).readyFileSize(model, sha256)) ??
+    (await new OciManifestStore(db).blobSize(model, sha256)) ??
+    (await modelState(env, model).heldBlobSize({ sha256, now: timestamp() }))
+  );
+}
+
+/**
+ * Mounts bytes of another model into this one without sending them: when the caller may read
+ * `from` and a ready version of it (or a manifest it keeps) holds them, they are held by this
+ * model as if uploaded (answers their size); null otherwise, and nothing changes.
+ */
+export async function mountBlob(w: BlobWriter, from: string, sha256: string): Promise<number | null> {
+  granted(w);
+  requireAuthorized(w.principal, { scope: "read", model: from });
+  const size =
+    (await new VersionStore(w.db).readyFileSize(from, sha256)) ??
+    (await new OciManifestStore(w.db).blobSize(from, sha256));
+  if (size === null) return null;
+  // The registry's verified copy, taken for this reference (its collection clock cleared).
+  if (!(await new BlobStore(w.db, w.model).reuse(sha256, size))) return null;
+  const actor = actorFor(w.model, w.principal);
+  unwrap(await modelState(w.env, w.model).holdLooseBlob({ ...actor, sha256, size, expiresAt: expiry(w, actor.at) }));
+  return size;
+}

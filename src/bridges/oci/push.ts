@@ -1,0 +1,390 @@
+/**
+ * The OCI distribution protocol's push side (docs/oci.md "Pushing"), worded for skopeo, ORAS,
+ * `@sigstore/oci` and registry-to-registry copies. An adapter only: blob uploads go through
+ * the blob session service (src/artifacts/blob-sessions.ts), a manifest through the model
+ * service (a ready version made from held blobs, or an attachment kept), a tag through the
+ * alias service (its gate decides, as for `PUT .../aliases/{alias}`); the bytes of a kept
+ * manifest through src/artifacts/stored-manifests.ts. What this module decides is only what
+ * the request says in OCI's words: which upload, which range, which digest, which tag.
+ */
+import { isReserved } from "../../domain/alias";
+import { toHex } from "../../domain/ids";
+import { DIGEST, manifestReference, repositoryModel } from "../../domain/oci";
+import {
+  chunkRange,
+  isRefusal,
+  MAX_MANIFEST_BYTES,
+  parsePushedManifest,
+  referrersIndex,
+  INDEX_MEDIA_TYPE,
+  storedManifest,
+  uploadRange,
+  versionFiles,
+  type StoredManifest,
+} from "../../domain/oci-push";
+import type { Principal } from "../../auth/principal";
+import type { AppContext } from "../../http/app-env";
+import { queryDb } from "../../db/session";
+import {
+  abandonBlobSession,
+  appendChunk,
+  blobSessionStatus,
+  finishBlobSession,
+  mountBlob,
+  openBlobSession,
+  putBlob,
+  type BlobWriter,
+} from "../../artifacts/blob-sessions";
+import { putManifestBytes } from "../../artifacts/stored-manifests";
+import { attachManifest, createReadyVersion, deleteAttachment, type ModelWriter } from "../../models/service";
+import { OciManifestStore } from "../../models/oci-store";
+import { ModelStore } from "../../models/model-store";
+import { setAlias } from "../../aliases/service";
+import type { BlobSession } from "../../domain/blob-session";
+import { caller, permits } from "../caller";
+import { nameUnknown, OCI_WORDING, OciError, pushError, type PushContext } from "./errors";
+
+/** The caller, allowed to write `model` (a push needs `write`). */
+async function pusher(c: AppContext, model: string): Promise<Principal> {
+  return caller(c, OCI_WORDING, { scope: "write", access: "write", model });
+}
+
+const blobWriter = (c: AppContext, principal: Principal, model: string): BlobWriter => ({
+  env: c.env,
+  db: queryDb(c),
+  principal,
+  model,
+});
+
+/** Runs a push route's work, wording the seams' errors for its context. */
+async function worded<T>(context: PushContext, work: () => Promise<T>, location?: string): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw pushError(err, context, location);
+  }
+}
+
+const uploadLocation = (model: string, id: string) => `/v2/${model}/blobs/uploads/${id}`;
+const blobLocation = (model: string, digest: string) => `/v2/${model}/blobs/${digest}`;
+
+/** An upload's answer: where to send the next chunk, and how far it got. */
+function uploadAnswer(model: string, session: BlobSession, status: 202 | 204): Response {
+  return new Response(null, {
+    status,
+    headers: {
+      location: uploadLocation(model, session.id),
+      range: uploadRange(session.offset),
+      "docker-upload-uuid": session.id,
+      "content-length": "0",
+    },
+  });
+}
+
+function blobCreated(model: string, digest: string): Response {
+  return new Response(null, {
+    status: 201,
+    headers: { location: blobLocation(model, digest), "docker-content-digest": digest, "content-length": "0" },
+  });
+}
+
+function digestOf(text: string | null | undefined): string {
+  if (text === null || text === undefined || !DIGEST.test(text))
+    throw new OciError(400, "DIGEST_INVALID", "provided digest is not a sha256 digest", {}, { digest: text ?? null });
+  return text;
+}
+
+/** The request's declared body length; a body without one is refused (the spec requires it for every chunk). */
+function bodyLength(c: AppContext): number {
+  const header = c.req.header("content-length");
+  if (header === undefined) {
+    // A request with no body at all has nothing to declare.
+    if (c.req.raw.body === null) return 0;
+    throw new OciError(400, "SIZE_INVALID", "Content-Length required", {}, "Send chunks with a Content-Length");
+  }
+  if (!/^[0-9]{1,16}$/.test(header))
+    throw new OciError(400, "SIZE_INVALID", "invalid Content-Length", {}, { "content-length": header });
+  return Number(header);
+}
+
+const bodyOf = (c: AppContext): ReadableStream<Uint8Array> => c.req.raw.body ?? new Response(new Uint8Array(0)).body!;
+
+/** An upload id as mreg makes them; anything else names no upload. */
+function sessionId(text: string): string {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text))
+    throw new OciError(400, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {}, { upload: text });
+  return text;
+}
+
+// ---- blob uploads ---------------------------------------------------------------------------
+
+/**
+ * `POST /v2/{model}/blobs/uploads/`: a mount (`?mount=&from=`, 201 without bytes when the
+ * caller may read `from` and it holds them), a whole blob (`?digest=` with the bytes, 201), or
+ * a session for chunks (202 with its Location).
+ */
+export async function startUpload(c: AppContext, model: string): Promise<Response> {
+  const principal = await pusher(c, model);
+  const w = blobWriter(c, principal, model);
+  const query = new URL(c.req.url).searchParams;
+  const mount = query.get("mount");
+  const from = query.get("from");
+  return worded("upload", async () => {
+    if (mount !== null && from !== null && DIGEST.test(mount)) {
+      const source = repositoryModel(from);
+      // A source the caller may not read, or that lacks the bytes, is an ordinary upload (202), as the spec says.
+      if (source !== null && permits(principal, { scope: "read", model: source })) {
+        const size = await mountBlob(w, source, mount.slice("sha256:".length));
+        if (size !== null) {
+          await c.req.raw.body?.cancel();
+          return blobCreated(model, mount);
+        }
+      }
+    }
+    const digest = query.get("digest");
+    if (digest !== null) {
+      const declared = digestOf(digest);
+      const held = await putBlob(w, declared.slice("sha256:".length), bodyOf(c), bodyLength(c));
+      return blobCreated(model, `sha256:${held.sha256}`);
+    }
+    await c.req.raw.body?.cancel();
+    return uploadAnswer(model, await openBlobSession(w), 202);
+  });
+}
+
+/** `PATCH <location>`: a chunk at the upload's end (its `Content-Range`, when sent, must start there: 416 otherwise). */
+export async function patchUpload(c: AppContext, model: string, idText: string): Promise<Response> {
+  const principal = await pusher(c, model);
+  const id = sessionId(idText);
+  const length = bodyLength(c);
+  const range = chunkRange(c.req.header("content-range") ?? null);
+  if (range === "invalid" || (range !== null && range.length !== length))
+    throw new OciError(
+      400,
+      "BLOB_UPLOAD_INVALID",
+      "blob upload invalid",
+      {},
+      { "content-range": c.req.header("content-range"), "content-length": length },
+    );
+  const session = await worded(
+    "upload",
+    () => appendChunk(blobWriter(c, principal, model), id, range?.start ?? null, bodyOf(c), length),
+    uploadLocation(model, id),
+  );
+  return uploadAnswer(model, session, 202);
+}
+
+/** `PUT <location>?digest=`: the last chunk (if any), then the bytes verified against the digest (201). */
+export async function finishUpload(c: AppContext, model: string, idText: string): Promise<Response> {
+  const principal = await pusher(c, model);
+  const id = sessionId(idText);
+  const digest = digestOf(new URL(c.req.url).searchParams.get("digest"));
+  const length = bodyLength(c);
+  const held = await worded("upload", () =>
+    finishBlobSession(
+      blobWriter(c, principal, model),
+      id,
+      digest.slice("sha256:".length),
+      length > 0 ? { body: bodyOf(c), length } : null,
+    ),
+  );
+  return blobCreated(model, `sha256:${held.sha256}`);
+}
+
+/** `GET <location>`: how far the upload got (204 with `Range`). */
+export async function uploadStatus(c: AppContext, model: string, idText: string): Promise<Response> {
+  const principal = await pusher(c, model);
+  const id = sessionId(idText);
+  const session = await worded("upload", () => blobSessionStatus(blobWriter(c, principal, model), id));
+  if (session.status !== "open")
+    throw new OciError(400, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {}, { status: session.status });
+  return uploadAnswer(model, session, 204);
+}
+
+/** `DELETE <location>`: abandons the upload (204). */
+export async function cancelUpload(c: AppContext, model: string, idText: string): Promise<Response> {
+  const principal = await pusher(c, model);
+  const id = sessionId(idText);
+  await worded("upload", () => abandonBlobSession(blobWriter(c, principal, model), id));
+  return new Response(null, { status: 204 });
+}
+
+// ---- manifests ------------------------------------------------------------------------------
+
+/** The request body's bytes, refused past MAX_MANIFEST_BYTES before more is read. */
+async function manifestBody(c: AppContext): Promise<Uint8Array> {
+  const tooLarge = () => new OciError(400, "SIZE_INVALID", "manifest too large", {}, { max: MAX_MANIFEST_BYTES });
+  const declared = c.req.header("content-length");
+  if (declared !== undefined && Number(declared) > MAX_MANIFEST_BYTES) {
+    await c.req.raw.body?.cancel();
+    throw tooLarge();
+  }
+  if (!c.req.raw.body) return new Uint8Array(0);
+  const reader = c.req.raw.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_MANIFEST_BYTES) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
+}
+
+function manifestCreated(model: string, digest: string, subject: string | null): Response {
+  return new Response(null, {
+    status: 201,
+    headers: {
+      location: `/v2/${model}/manifests/${digest}`,
+      "docker-content-digest": digest,
+      "content-length": "0",
+      ...(subject ? { "oci-subject": subject } : {}),
+    },
+  });
+}
+
+/** The alias a push's tag moves, or null for a push by digest; `latest`, `v<n>` and non-alias tags are TAG_INVALID. */
+function pushTag(referenceText: string): { digest: string } | { alias: string } {
+  const reference = manifestReference(referenceText);
+  if (reference.kind === "digest") return { digest: reference.digest };
+  if (reference.kind === "invalid" && referenceText.startsWith("sha256:"))
+    throw new OciError(400, "DIGEST_INVALID", "provided digest is not a sha256 digest", {}, { digest: referenceText });
+  if (reference.kind === "tag" && reference.reference.kind === "alias" && !isReserved(reference.reference.alias))
+    return { alias: reference.reference.alias };
+  throw new OciError(
+    400,
+    "TAG_INVALID",
+    "manifest tag did not match URI",
+    {},
+    {
+      tag: referenceText,
+      reason: "A pushed tag is an alias (lower-case letters, digits, _ and -); latest and v<n> name versions",
+    },
+  );
+}
+
+/**
+ * `PUT /v2/{model}/manifests/{tag|digest}`: a manifest with a `subject` is kept as an
+ * attachment (no version; answered with `OCI-Subject`); any other makes one ready version whose
+ * files are its layers, and its tag (an alias) moves to it through the alias's gate.
+ */
+export async function putManifest(c: AppContext, model: string, referenceText: string): Promise<Response> {
+  const principal = await pusher(c, model);
+  const target = pushTag(referenceText);
+  const bytes = await manifestBody(c);
+  const parsed = parsePushedManifest(bytes, c.req.header("content-type") ?? null);
+  if (isRefusal(parsed)) throw new OciError(400, parsed.code, parsed.message, {}, parsed.detail);
+  const digest = `sha256:${toHex(await crypto.subtle.digest("SHA-256", bytes))}`;
+  if ("digest" in target && target.digest !== digest)
+    throw new OciError(
+      400,
+      "DIGEST_INVALID",
+      "provided digest did not match uploaded content",
+      {},
+      { reference: target.digest, digest },
+    );
+  const w: ModelWriter = { env: c.env, principal, model };
+  const kept = storedManifest(parsed, digest, bytes.byteLength);
+  if (parsed.subject) {
+    if ("alias" in target)
+      throw new OciError(400, "TAG_INVALID", "manifest tag did not match URI", {}, "Push an attachment by its digest");
+    return worded("manifest", () => attach(c, w, kept, bytes));
+  }
+  if ("alias" in target && !permits(principal, { scope: "promote", model, aliases: [target.alias] }))
+    throw new OciError(
+      403,
+      "DENIED",
+      "requested access to the resource is denied",
+      {},
+      {
+        reason: `Moving the tag '${target.alias}' needs the 'promote' scope and that alias's grant; nothing was pushed`,
+      },
+    );
+  const files = versionFiles(parsed);
+  if (isRefusal(files)) throw new OciError(400, files.code, files.message, {}, files.detail);
+  return worded("manifest", async () => {
+    await putManifestBytes(c.env.ARTIFACTS, digest.slice("sha256:".length), bytes);
+    const made = await createReadyVersion(w, {
+      description: null,
+      tags: {},
+      metrics: {},
+      lineage: { source: "oci" },
+      files,
+      manifest: kept,
+    });
+    if (made.kind === "unknown_blobs") throw blobsUnknown(made.blobs);
+    if ("alias" in target)
+      await setAlias(w, target.alias, { version: made.record.version, split: null }, { reason: "OCI push" });
+    return manifestCreated(model, digest, null);
+  });
+}
+
+const blobsUnknown = (blobs: { sha256: string; size: number }[]) =>
+  new OciError(
+    400,
+    "MANIFEST_BLOB_UNKNOWN",
+    "blob unknown to registry",
+    {},
+    { blobs: blobs.map((b) => ({ digest: `sha256:${b.sha256}`, size: b.size })) },
+  );
+
+async function attach(c: AppContext, w: ModelWriter, kept: StoredManifest, bytes: Uint8Array): Promise<Response> {
+  await putManifestBytes(c.env.ARTIFACTS, kept.digest.slice("sha256:".length), bytes);
+  const attached = await attachManifest(w, kept);
+  if (attached.kind === "unknown_blobs") throw blobsUnknown(attached.blobs);
+  return manifestCreated(w.model, kept.digest, kept.subject);
+}
+
+/**
+ * `DELETE /v2/{model}/manifests/{digest}`: removes an attachment (scope `admin`); anything else
+ * (a version's manifest, a tag) is 405: versions are deleted through `/v1`.
+ */
+export async function deleteManifest(c: AppContext, model: string, referenceText: string): Promise<Response> {
+  const principal = await caller(c, OCI_WORDING, { scope: "admin", access: "write", model });
+  const reference = manifestReference(referenceText);
+  const kept = reference.kind === "digest" ? await new OciManifestStore(queryDb(c)).get(model, reference.digest) : null;
+  if (!kept || kept.subject === null)
+    throw new OciError(
+      405,
+      "UNSUPPORTED",
+      "the operation is unsupported",
+      { allow: "GET, HEAD, PUT" },
+      "Only an attachment is deleted here; a version is deleted through /v1",
+    );
+  await worded("manifest", () => deleteAttachment({ env: c.env, principal, model }, kept.digest));
+  return new Response(null, { status: 202 });
+}
+
+// ---- referrers ------------------------------------------------------------------------------
+
+/**
+ * `GET /v2/{model}/referrers/{digest}?artifactType=`: the attachments whose subject is
+ * `digest`, as an OCI image index (always 200; an unknown digest has none).
+ */
+export async function referrers(c: AppContext, model: string, digestText: string): Promise<Response> {
+  const digest = digestOf(digestText);
+  const db = queryDb(c);
+  if (!(await new ModelStore(db).exists(model))) throw nameUnknown(model);
+  const artifactType = new URL(c.req.url).searchParams.get("artifactType");
+  const attachments = await new OciManifestStore(db).referrers(model, digest);
+  const body = referrersIndex(attachments, artifactType);
+  return new Response(c.req.method === "HEAD" ? null : body, {
+    status: 200,
+    headers: {
+      "content-type": INDEX_MEDIA_TYPE,
+      "content-length": String(new TextEncoder().encode(body).byteLength),
+      ...(artifactType !== null ? { "oci-filters-applied": "artifactType" } : {}),
+    },
+  });
+}

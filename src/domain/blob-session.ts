@@ -1,0 +1,50 @@
+/**
+ * Blob upload sessions not tied to a version (docs/architecture.md "How bytes flow"): bytes
+ * sent to a model in chunks of any size, before anything names them as a file. The OCI
+ * bridge's chunked uploads are one; the session's record lives in the model's ModelState.
+ *
+ * Chunks are re-cut into storage parts of `part_size` (all equal but the last): full parts go
+ * to a multipart upload at `r2_key`, and the bytes after the last full part (`tail`, fewer
+ * than one part) wait in a scratch object until the next chunk or the end. A chunk is written
+ * by one request at a time: it claims the session (`holder`, until `held_until`, so a request
+ * that died lets go by itself) and records what it wrote when done.
+ */
+export type BlobSessionStatus = "open" | "completed" | "failed" | "aborted";
+
+export interface BlobSessionPart {
+  part: number;
+  size: number;
+  etag: string;
+}
+
+export interface BlobSession {
+  id: string;
+  model: string;
+  status: BlobSessionStatus;
+  /** Bytes received so far. */
+  offset: number;
+  part_size: number;
+  /** Where the multipart upload assembles (a staging key: the digest is known only at the end). */
+  r2_key: string;
+  /** R2's id of the multipart upload, once the first full part was cut; null before. */
+  r2_upload_id: string | null;
+  /** The scratch object holding the bytes after the last full part, and how many. */
+  tail_key: string | null;
+  tail_size: number;
+  /** The request writing a chunk now, and until when its claim holds. */
+  holder: string | null;
+  held_until: string | null;
+  /** Once completed: the verified sha256 of the bytes. */
+  sha256: string | null;
+  created_at: string;
+  created_by: string;
+  expires_at: string;
+}
+
+/** A session with the parts R2 accepted, in order. */
+export type BlobSessionView = BlobSession & { parts: BlobSessionPart[] };
+
+/** How long one request may hold a session: long enough to write `bytes` at a slow 10 MiB/s, and 10 minutes at least. */
+export function holdMs(bytes: number): number {
+  return 10 * 60_000 + Math.ceil(bytes / (10 * 1024 * 1024)) * 1000;
+}
