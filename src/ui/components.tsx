@@ -114,7 +114,7 @@ export function Tags({ tags }: { tags: Record<string, string> }) {
   return (
     <span>
       {entries.map(([k, v]) => (
-        <span class="badge">{`${k}: ${v}`}</span>
+        <span class="badge">{`${k}=${v}`}</span>
       ))}
     </span>
   );

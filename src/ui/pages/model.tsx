@@ -166,7 +166,7 @@ function EditModel({ page, view }: { page: PageContext; view: ModelView }) {
           </textarea>
         </label>
         <label>
-          Tags (key=value, one a line; remove a line to delete the tag)
+          Model tags (key=value, one a line; remove a line to delete the tag)
           <textarea name="tags" rows={3}>
             {values.tags}
           </textarea>
@@ -196,8 +196,8 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
       </h1>
       {model.description && <p>{model.description}</p>}
       <p>
-        <Tags tags={model.tags} /> <span class="muted">created by {model.created_by}</span>{" "}
-        <Time at={model.created_at} />
+        <span class="muted">Model tags:</span> <Tags tags={model.tags} />{" "}
+        <span class="muted">created by {model.created_by}</span> <Time at={model.created_at} />
       </p>
       <EditModel page={page} view={view} />
 
