@@ -149,7 +149,7 @@ export const Version = z
     ready_at: Timestamp.nullable(),
     downloads: z.number().int().meta({
       description:
-        "Downloads of the version's files (a GET from the first byte, through /v1 or the Hugging Face bridge); counted a few seconds behind",
+        "Downloads of the version's files: answers through /v1 or the Hugging Face bridge that sent a file's last byte, one per request (a header read or a one-byte probe is none; a download in ranges is one); counted a few seconds behind",
     }),
   })
   .meta({ id: "Version" });
