@@ -58,3 +58,17 @@ describe("tags from the CLI", () => {
     }
   });
 });
+
+describe("push's progress lines (issue 33, item 6)", () => {
+  it("says a multipart file was uploaded before it says the registry verified it", () => {
+    const file = join(dir, "big.bin");
+    writeFileSync(file, Buffer.alloc(6 * 1024 * 1024, 7));
+    const r = mreg(env, ["push", M, file, "--multipart-threshold", "1MiB"]);
+    expect(r.code, r.stderr).toBe(0);
+    const uploaded = r.stderr.indexOf("big.bin: 6.0 MiB uploaded; the registry is verifying its sha256");
+    const verified = r.stderr.indexOf("big.bin: sha256 verified by the registry");
+    expect(uploaded, r.stderr).toBeGreaterThanOrEqual(0);
+    expect(verified).toBeGreaterThan(uploaded);
+    expect(r.stderr).not.toContain("all parts sent");
+  });
+});

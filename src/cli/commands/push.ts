@@ -490,7 +490,8 @@ async function uploadAll(
         if (!verifying) shown(0).update(ack.bytes);
         if (--partsLeft > 0) return;
         verifying = true;
-        shown(0).finish(`${f.path}: all parts sent; the registry is verifying its sha256`);
+        // Said in the order it happens: the bytes are up, then the registry checks them.
+        shown(0).finish(`${f.path}: ${bytes(f.size)} uploaded; the registry is verifying its sha256`);
       },
     });
     if (result.file.sha256 !== f.sha256) {
@@ -500,9 +501,8 @@ async function uploadAll(
       result.method === "deduplicated"
         ? "deduplicated, no bytes sent"
         : `${bytes(result.bytesSent)} sent${result.bytesSkipped ? `, ${bytes(result.bytesSkipped)} already there` : ""}`;
-    const done = `${f.path}: ${bytes(f.size)} uploaded (${how})`;
-    if (verifying) ctx.out.note(done);
-    else shown(0).finish(done);
+    if (verifying) ctx.out.note(`${f.path}: sha256 verified by the registry (${how})`);
+    else shown(0).finish(`${f.path}: ${bytes(f.size)} uploaded (${how})`);
     delete state.state.uploads[f.path];
     state.save();
     out.push({
