@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Mints a development token signed with the local JWT_SECRET (.dev.vars, or the environment).
-//   npm run token -- --sub alice --scope "read write" [--models "fraud-*,churn"] [--aliases staging] [--ttl 3600]
+//   npm run token -- --sub alice --scope "read write" [--models "fraud-*,churn"] [--aliases staging] [--ttl 86400]
 // For local development only: such a token has no `jti`, so it cannot be revoked. A deployed
 // registry mints tokens it can revoke: POST /v1/tokens, or `mreg token create`.
 // stdout is the bare token (scripts capture it); everything else goes to stderr.
@@ -17,7 +17,8 @@ const { values } = parseArgs({
     scope: { type: "string", default: "read" },
     models: { type: "string" },
     aliases: { type: "string" },
-    ttl: { type: "string", default: "3600" },
+    // A day: a token `npm start` suggests must outlast a working session (docs/security.md).
+    ttl: { type: "string", default: "86400" },
   },
 });
 

@@ -1,9 +1,9 @@
 /**
  * Downloads per version (issue 20, item 12): counted off the download path in the model's
  * ModelState, projected into D1 by its alarm, and shown on Version (`downloads`) and in the UI.
- * What counts: a GET from the file's first byte through /v1 or the Hugging Face bridge; not a
- * HEAD, a 304, a range past the first byte, the Hub's one-byte size probe, or the UI showing
- * the model card.
+ * What counts: an answer through /v1 or the Hugging Face bridge that sends the file's last
+ * byte (issue 33: a download in ranges counts once, a header read none); not a HEAD, a 304,
+ * the Hub's one-byte size probe, or the UI showing the model card (test/download-counts.test.ts).
  */
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
@@ -58,10 +58,11 @@ describe("downloads per version", () => {
     const file = `/v1/models/dl-count/versions/${v}/files/model.bin`;
     const whole = await call("GET", file);
     expect(await whole.text()).toBe("0123456789");
+    // A download resumed after its first half: the range that ends the file counts, once.
     const first = await call("GET", file, { headers: { range: "bytes=0-4" } });
     expect([first.status, await first.text()]).toEqual([206, "01234"]);
-    // Not downloads: the rest of a resumed download, a HEAD, a revalidation, the Hub's size probe.
     expect(await (await call("GET", file, { headers: { range: "bytes=5-" } })).text()).toBe("56789");
+    // Not downloads: a HEAD, a revalidation, the Hub's size probe.
     expect((await call("HEAD", file)).status).toBe(200);
     const sha = whole.headers.get("x-mreg-sha256")!;
     expect((await call("GET", file, { headers: { "if-none-match": `"${sha}"` } })).status).toBe(304);

@@ -41,9 +41,13 @@ describe("the on-call path (item 8)", () => {
     const row = /<tr data-watch-alias="production".*?<\/tr>/s.exec(model.text)![0];
     expect(row).toContain(`<a href="/m/oc-roll/v/${v3}">v${v3}</a>`);
     expect(row).toContain("“auc up 2 points”");
-    // The button says where it goes; the earlier holder is a further choice.
-    expect(row).toContain(`name="to_version" value="${v2}">Roll back to v${v2}</button>`);
-    expect(row).toContain(`name="to_version" value="${v1}">Roll back to v${v1}</button>`);
+    // The button says what it does to the alias; the earlier holder is a further choice.
+    expect(row).toContain(
+      `name="to_version" value="${v2}">Roll back: production serves v${v2} instead of v${v3}</button>`,
+    );
+    expect(row).toContain(
+      `name="to_version" value="${v1}">Roll back: production serves v${v1} instead of v${v3}</button>`,
+    );
     const canary = /<tr data-watch-alias="canary".*?<\/tr>/s.exec(model.text)![0];
     expect(canary).toContain(`<a href="/m/oc-roll/v/${v2}">v${v2} 90%</a>`);
     expect(canary).toContain("Nothing earlier to roll back to");
@@ -229,7 +233,7 @@ describe("readable, not raw (item 9)", () => {
     expect(audit.text).toContain(`<td data-change="">production: v${v1} → v${v2}, reason “better”</td>`);
     expect(audit.text).not.toContain("&quot;version&quot;");
     const time = /<time datetime="([^"]+)" title="([^"]+)">([^<]+)<\/time>/.exec(audit.text)!;
-    expect(time[3]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+    expect(time[3]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
     expect(time[2]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
     expect(audit.text).toContain("time,.nowrap{white-space:nowrap}");
   });

@@ -136,9 +136,19 @@ describe("pages", () => {
     const prompts = await page("GET", "/?prefix=ui-list-&kind=prompt", { cookie });
     expect(prompts.text).not.toContain(">ui-list-a<");
     expect(prompts.text).toContain(">ui-list-b<");
-    const tagged = await page("GET", "/?prefix=ui-list-&tag=team%3Afraud", { cookie });
-    expect(tagged.text).toContain(">ui-list-a<");
-    expect(tagged.text).not.toContain(">ui-list-b<");
+    // One tag syntax (issue 33): key:value and key=value find the same models, and the page
+    // says the search and the column are the model's tags, not a version's.
+    for (const tag of ["team%3Afraud", "team%3Dfraud"]) {
+      const tagged = await page("GET", `/?prefix=ui-list-&tag=${tag}`, { cookie });
+      expect(tagged.status, tag).toBe(200);
+      expect(tagged.text).toContain(">ui-list-a<");
+      expect(tagged.text).not.toContain(">ui-list-b<");
+      expect(tagged.text).toContain("Model tag (key=value)");
+      expect(tagged.text).toContain("<th>Model tags</th>");
+      expect(tagged.text).toContain("team=fraud");
+    }
+    const version = await page("GET", `/m/ui-list-a/v/${v}`, { cookie });
+    expect(version.text).toContain("<h2>Version tags</h2>");
   });
 
   it("escapes descriptions, tags, file paths and Markdown so scripts render inert", async () => {

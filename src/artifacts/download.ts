@@ -89,7 +89,9 @@ export async function openDownload(
     if (!object) throw new Error(`blob ${file.sha256} is listed but missing from R2`);
     body = object.body;
   }
-  if (request.count && offset === 0 && (length > 1 || length === file.size)) countDownload(env, request.count);
+  const count = request.count;
+  if (count && sendsLastByte(file.size, status, offset, length))
+    body = body.pipeThrough(afterLastChunk(() => countDownload(env, count)));
   return { kind: "bytes", status, offset, length, body };
 }
 
@@ -119,6 +121,23 @@ function refuseCorrupt(sha256: string, corruptAt: string | null): void {
     { sha256 },
     { "retry-after": String(CORRUPT_RETRY_AFTER_S) },
   );
+}
+
+/**
+ * Whether an answer is a download to count: it sends the file's last byte (a whole file, or
+ * the range a resumed or ranged download ends with), so a reader of a file's header (a GGUF
+ * parser's ranged reads from byte 0) counts nothing, and a download in ranges counts once.
+ * The Hub clients' one-byte size probe (`bytes=0-0`, a 206 of one byte) is not a download,
+ * even of a one-byte file.
+ */
+export function sendsLastByte(size: number, status: 200 | 206, offset: number, length: number): boolean {
+  if (status === 206 && length === 1) return false;
+  return offset + length === size;
+}
+
+/** Passes the bytes through and calls `done` once, when the last of them has been read (a client that stops early never gets there). */
+function afterLastChunk(done: () => void): TransformStream<Uint8Array, Uint8Array> {
+  return new TransformStream({ flush: done });
 }
 
 function countDownload(env: Env, { model, version, waitUntil }: DownloadCount): void {

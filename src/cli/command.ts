@@ -4,6 +4,7 @@
  * command words (`models ls`), options every command shares, typed positionals and help text.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { splitTagPair, TAG_PAIR_HINT, type TagPair } from "../domain/tag-pair";
 import { UsageError } from "./exit";
 import type { Context } from "./context";
 import type { Target } from "./not-found";
@@ -176,6 +177,23 @@ export function pairs(input: Input, name: string): Record<string, string> {
     out[p.slice(0, at)] = p.slice(at + 1);
   }
   return out;
+}
+
+/** `--tag k=v` or `--tag k:v` pairs into a map (later wins): one syntax with `?tag=` (src/domain/tag-pair.ts). */
+export function tagPairs(input: Input, name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const text of strs(input, name)) {
+    const { key, value } = tagPairOf(text, name);
+    out[key] = value;
+  }
+  return out;
+}
+
+/** One `key=value` or `key:value`, or a usage error naming the option. */
+export function tagPairOf(text: string, option: string): TagPair {
+  const pair = splitTagPair(text);
+  if (!pair) throw new UsageError(`--${option} takes ${TAG_PAIR_HINT}, not '${text}'`);
+  return pair;
 }
 
 /** `--metric k=0.93` pairs into numbers. */

@@ -56,7 +56,7 @@ export interface PatchModel {
 export interface ListModels extends PageQuery {
   prefix?: string;
   kind?: ModelKind;
-  /** `key:value` pairs; every one must match. */
+  /** Model tags as `key=value` or `key:value`; every one must match. */
   tag?: string | string[];
 }
 
@@ -134,6 +134,8 @@ export interface PatchVersion {
 export interface ListVersions extends PageQuery {
   status?: VersionStatus;
   stage?: Stage;
+  /** Version tags as `key=value` or `key:value`; every one must match. */
+  tag?: string | string[];
 }
 
 export interface StageChange {

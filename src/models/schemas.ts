@@ -7,6 +7,7 @@ import { z } from "zod";
 import { MAX_METRICS, MAX_PATCH_KEYS } from "../domain/limits";
 import { File } from "../domain/manifest";
 import { ModelName, TagKey, TagPatch, Tags, VersionNumber } from "../domain/names";
+import { splitTagPair, TAG_PAIR_HINT } from "../domain/tag-pair";
 import { fitsLineageCap, Lineage, LINEAGE_CAP_MESSAGE, LineageFields } from "../domain/version";
 import { PageQuery } from "../http/cursor";
 
@@ -36,7 +37,7 @@ export const PatchModelBody = z.strictObject({
   tags: TagPatch.optional(),
 });
 
-/** `tag=key:value`, repeatable; every given pair must match. */
+/** `tag=key=value` or `tag=key:value` (src/domain/tag-pair.ts), repeatable; every given pair must match. */
 const TagFilter = z
   .union([z.string(), z.array(z.string()).max(10)])
   .transform((v) => (Array.isArray(v) ? v : [v]))
@@ -44,14 +45,16 @@ const TagFilter = z
     z.array(
       z
         .string()
-        .regex(/^[^:]+:.*$/, "must be key:value")
-        .transform((s) => {
-          const at = s.indexOf(":");
-          return { key: s.slice(0, at), value: s.slice(at + 1) };
+        .transform((s, ctx) => {
+          const pair = splitTagPair(s);
+          if (pair) return pair;
+          ctx.addIssue({ code: "custom", message: `must be ${TAG_PAIR_HINT}` });
+          return z.NEVER;
         })
         .pipe(z.object({ key: TagKey, value: z.string() })),
     ),
-  );
+  )
+  .meta({ description: "A tag as key=value or key:value (repeatable; every one must match)" });
 
 export const ListModelsQuery = PageQuery.extend({
   prefix: z.string().max(128).optional(),
@@ -124,6 +127,7 @@ export const Stage = z.enum(["none", "staging", "production", "archived"]);
 export const ListVersionsQuery = PageQuery.extend({
   status: VersionStatus.optional(),
   stage: Stage.optional(),
+  tag: TagFilter.optional(),
 });
 
 export const Version = z
@@ -145,7 +149,7 @@ export const Version = z
     ready_at: Timestamp.nullable(),
     downloads: z.number().int().meta({
       description:
-        "Downloads of the version's files (a GET from the first byte, through /v1 or the Hugging Face bridge); counted a few seconds behind",
+        "Downloads of the version's files: answers through /v1 or the Hugging Face bridge that sent a file's last byte, one per request (a header read or a one-byte probe is none; a download in ranges is one); counted a few seconds behind",
     }),
   })
   .meta({ id: "Version" });

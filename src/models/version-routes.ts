@@ -87,6 +87,7 @@ export const versionRoutes = [
       const records = await store.list(params.model, {
         status: query.status,
         stage: query.stage,
+        tags: query.tag,
         before,
         limit: query.limit,
       });

@@ -4,7 +4,7 @@
  * Searches with clauses, an order and page tokens (the MLflow bridge's) run in ./search.ts;
  * the OCI bridge finds versions by their manifest's digest here.
  */
-import { and, asc, desc, eq, inArray, isNull, lt, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { AliasProjection, holdersOf } from "./alias-projection";
 import { orm, type D1Handle } from "../db/session";
@@ -90,6 +90,8 @@ export interface ManifestRow {
 export interface VersionFilters {
   status?: VersionStatus;
   stage?: Stage;
+  /** Version tags that must all be set to these values. */
+  tags?: readonly { key: string; value: string }[];
   /** Keyset: versions below this number (the list is newest first). */
   before?: number;
   limit: number;
@@ -197,6 +199,11 @@ export class VersionStore {
     const where: SQL[] = [eq(versions.model, model)];
     if (filters.status) where.push(eq(versions.status, filters.status));
     if (filters.stage) where.push(eq(versions.stage, filters.stage));
+    for (const { key, value } of filters.tags ?? []) {
+      where.push(
+        sql`EXISTS (SELECT 1 FROM json_each(${versions.tags}) AS t WHERE t.key = ${key} AND t.value = ${value})`,
+      );
+    }
     if (filters.before !== undefined) where.push(lt(versions.version, filters.before));
     const rows = await this.db
       .select()

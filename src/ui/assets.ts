@@ -44,6 +44,20 @@ ol.timeline li.current{border-left:3px solid var(--accent);margin-left:-2px;font
 .markdown{border:1px solid var(--line);padding:.2rem 1rem;max-width:60rem;overflow-x:auto}.markdown table,table.card-meta{width:auto}table.card-meta{max-width:60rem}table.card-meta td.mono{word-break:break-all}pre.markdown{white-space:pre-wrap}
 button.copy{padding:0 .3rem;font-size:11px}
 #live{font-size:12px}
+form.rollback .inline{display:flex;gap:.3rem;align-items:end;flex-wrap:wrap}
+form.rollback .target{margin:.3rem 0}form.rollback button{white-space:normal;text-align:left}
+ul.stays{margin:.15rem 0 0;padding-left:1rem;font-size:12px;color:var(--muted)}
+section.danger-zone{margin-top:2rem;border:1px solid var(--bad);border-radius:4px;padding:0 .75rem .5rem}
+section.danger-zone h2{color:var(--bad);border-bottom-color:var(--bad)}
+@media (max-width:720px){
+main{padding:.6rem}header.top{flex-wrap:wrap;gap:.3rem 1rem}header.top .who{margin-left:0;flex-wrap:wrap}
+table{display:block;overflow-x:auto}
+table.aliases,table.aliases tbody,table.aliases tr,table.aliases th,table.aliases td{display:block;width:100%}
+table.aliases thead{display:none}table.aliases tr{border:1px solid var(--line);border-radius:4px;margin:.5rem 0;padding:.2rem 0}
+table.aliases th,table.aliases td{border:0}table.aliases tbody th{background:none;font-size:1.05rem}
+table.aliases td[data-label]::before{content:attr(data-label);display:block;font-size:12px;color:var(--muted)}
+.bar{min-width:0}
+}
 time,.nowrap{white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bar span a{color:#fff}
 .notice .advice{color:var(--fg);margin:.2rem 0 0}
@@ -63,7 +77,7 @@ export const SCRIPT = `
     root.querySelectorAll("time[datetime]").forEach(function(t){
       var d=new Date(t.getAttribute("datetime"));
       if(isNaN(d))return;
-      var opts={month:"short",day:"numeric",hour:"2-digit",minute:"2-digit"};
+      var opts={month:"short",day:"numeric",hour:"2-digit",minute:"2-digit",second:"2-digit",timeZoneName:"short"};
       if(d.getFullYear()!==new Date().getFullYear())opts.year="numeric";
       t.textContent=d.toLocaleString(undefined,opts);
       t.title=d.toLocaleString(undefined,{dateStyle:"full",timeStyle:"long"})+" — "+d.toISOString().replace("T"," ").replace(/\\.\\d+Z$/," UTC");

@@ -57,14 +57,15 @@ export const Csrf = ({ token }: { token: string }) => <input type="hidden" name=
  */
 export function Time({ at }: { at: string | null | undefined }) {
   if (!at) return <span class="muted">—</span>;
-  const full = `${at
+  // To the second, with its zone: audit rows a few seconds apart must read apart. The page's
+  // script shows it in the reader's zone, with UTC and the local time on hover.
+  const utc = `${at
     .replace("T", " ")
     .replace(/\.\d+Z$/, "")
     .replace(/Z$/, "")} UTC`;
-  const compact = `${full.slice(0, 16)} UTC`;
   return (
-    <time datetime={at} title={full}>
-      {compact}
+    <time datetime={at} title={utc}>
+      {utc}
     </time>
   );
 }
@@ -114,7 +115,7 @@ export function Tags({ tags }: { tags: Record<string, string> }) {
   return (
     <span>
       {entries.map(([k, v]) => (
-        <span class="badge">{`${k}: ${v}`}</span>
+        <span class="badge">{`${k}=${v}`}</span>
       ))}
     </span>
   );

@@ -12,6 +12,17 @@ const W = 1000;
 const H = 220;
 const PAD = { left: 76, right: 24, top: 30, bottom: 44 };
 
+/**
+ * A label centred under its point unless that would cut it at the chart's edge: then it ends
+ * (or starts) at the point. Widths are estimated at 7.5 units a character of 12 px text.
+ */
+function anchorAt(x: number, chars: number): "start" | "middle" | "end" {
+  const half = (chars * 7.5) / 2;
+  if (x + half > W) return "end";
+  if (x - half < 0) return "start";
+  return "middle";
+}
+
 export function metricNames(versions: Version[]): string[] {
   return [...new Set(versions.flatMap((v) => Object.keys(v.metrics)))].sort();
 }
@@ -108,6 +119,7 @@ function MetricPlot({
       <path d={path} fill="none" stroke="#0550ae" stroke-width="2" />
       {points.map((p, i) => {
         const aliasNames = held.get(p.version);
+        const label = aliasNames ? `v${p.version} (${aliasNames.join(", ")})` : `v${p.version}`;
         return (
           <g data-version={String(p.version)}>
             <circle
@@ -133,8 +145,14 @@ function MetricPlot({
                 {fmt(p.value)}
               </text>
             )}
-            <text x={x(i)} y={H - PAD.bottom + 18} text-anchor="middle" font-size="12" fill="#57606a">
-              {aliasNames ? `v${p.version} (${aliasNames.join(", ")})` : `v${p.version}`}
+            <text
+              x={x(i)}
+              y={H - PAD.bottom + 18}
+              text-anchor={anchorAt(x(i), label.length)}
+              font-size="12"
+              fill="#57606a"
+            >
+              {label}
             </text>
           </g>
         );

@@ -26,7 +26,7 @@ import { SignInPage } from "./pages/sign-in";
 import { metricNames } from "./plot";
 import { MAX_CARD_BYTES } from "./model-card";
 import { VersionPage, type VersionView } from "./pages/version";
-import { csrfToken, csrfValid, currentSession, signIn, signOut, type Session } from "./session";
+import { csrfToken, csrfValid, currentSession, endedSession, signIn, signOut, type Session } from "./session";
 
 type Ctx = Context<AppEnv>;
 
@@ -130,7 +130,12 @@ export function registerUi(app: Hono<AppEnv>): void {
       }
     };
 
-  app.get("/sign-in", (c) => c.html(<SignInPage next={safeNext(c.req.query("next"))} />));
+  app.get("/sign-in", async (c) => {
+    // Sent back here by a session that ended: say why, and drop the dead cookie.
+    const ended = await endedSession(c);
+    if (ended) signOut(c);
+    return c.html(<SignInPage next={safeNext(c.req.query("next"))} {...(ended && { ended })} />);
+  });
   app.post("/sign-in", async (c) => {
     // No session yet, so no CSRF token: the Origin check keeps another site from signing the browser in as someone else.
     if (!sameOrigin(c)) return errorPage(c, 403, "Sign in from this registry's own page.", null);

@@ -15,6 +15,7 @@ import type { Principal } from "../auth/principal";
 import type { AppEnv } from "../http/app-env";
 import { ProblemError } from "../domain/problem";
 import { accessPrincipal } from "../auth/access";
+import { credentialOf } from "../auth/credentials";
 
 export interface Session {
   principal: Principal;
@@ -41,8 +42,32 @@ export async function currentSession(c: Ctx): Promise<Session | null> {
   }
 }
 
-/** Verifies a pasted token; its expiry bounds the cookie's. */
-export async function signIn(c: Ctx, token: string): Promise<{ ok: true } | { ok: false; reason: string }> {
+/**
+ * Why the session cookie this request carries no longer signs in (expired, revoked …), or
+ * null when there is none or it still verifies: what the sign-in page tells someone sent
+ * back to it. Read from the cookie itself, never from the address, so a link cannot make
+ * the page claim anything.
+ */
+export async function endedSession(c: Ctx): Promise<string | null> {
+  const token = sessionCookie(c.req.raw);
+  if (!token) return null;
+  try {
+    await verifyBearer(c.env, token, waitUntil(c));
+    return null;
+  } catch (err) {
+    if (refused(err)) return err.detail;
+    throw err;
+  }
+}
+
+/**
+ * Verifies a pasted token; its expiry bounds the cookie's. Taken as the API takes it: a bare
+ * JWT, `hf_<JWT>` (as Hugging Face clients hold it) or `Bearer <JWT>`; the cookie keeps the JWT.
+ */
+export async function signIn(c: Ctx, pasted: string): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const credential = credentialOf(/^bearer\s/i.test(pasted) ? pasted : `Bearer ${pasted}`);
+  if (credential.kind !== "token") return { ok: false, reason: "it is not a token (a JWT, optionally hf_<JWT>)" };
+  const token = credential.token;
   try {
     const { exp } = await verifyBearer(c.env, token, waitUntil(c));
     c.header("set-cookie", cookie(c, token, exp));

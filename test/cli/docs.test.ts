@@ -1,6 +1,6 @@
 /**
  * The documentation's commands, run as written against the shared registry:
- * - README's "Ten lines with the CLI" (`npx mreg` is the bundle this tree builds);
+ * - README's "Ten lines with the CLI" (`mreg` is the bundle this tree builds), from the checkout, leaving it clean;
  * - the runbook's rollback without a checkout (docs/operations.md): the `curl` call, and the
  *   CLI from `npm pack`'s tarball, extracted alone into a folder with no node_modules.
  * Each run uses its own model name, so the shared registry's other tests never see it.
@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bin, mregJson, root, sandbox } from "./helpers";
+import { mregJson, root, sandbox } from "./helpers";
 
 /** The first ```sh block after `heading` in a Markdown file. */
 function shellBlock(file: string, heading: string): string {
@@ -39,11 +39,22 @@ describe("the README's ten lines", () => {
     const { env, dir } = sandbox();
     const model = `readme-${Date.now().toString(36)}`;
     const lines = shellBlock("README.md", "## Ten lines with the CLI");
-    expect(lines.split("\n").filter((l) => l.trim() && !l.startsWith("#"))).toHaveLength(10);
-    // `npx mreg` in the checkout runs dist/mreg.mjs; here a function stands in for npx.
-    const script = `npx() { [ "$1" = mreg ] && shift && node "$MREG_BIN" "$@"; }\n${lines.replaceAll("payment-fraud", model)}`;
-    const run = bash(script, dir, { ...env, MREG_BIN: bin, JWT_SECRET: devSecret() });
+    // The ten, and two lines that make `mreg` the bundle and move to a scratch folder.
+    expect(lines.split("\n").filter((l) => l.trim() && !l.startsWith("#"))).toHaveLength(12);
+    // Run from the checkout, as written; only the scratch folder is this test's own (to read what it pulled).
+    const scratch = 'cd "$(mktemp -d)"';
+    expect(lines).toContain(scratch);
+    const script = lines.replaceAll("payment-fraud", model).replace(scratch, `cd "${dir}"`);
+    const before = execFileSync("git", ["status", "--porcelain", "--untracked-files=all"], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    const run = bash(script, root, { ...env, JWT_SECRET: devSecret() });
     expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(0);
+    // The checkout is left as it was: no model/ or serving/ in it.
+    expect(
+      execFileSync("git", ["status", "--porcelain", "--untracked-files=all"], { cwd: root, encoding: "utf8" }),
+    ).toBe(before);
     expect(run.stdout).toContain(`registry://${model}/1`); // resolve: production is version 1 again
     expect(readFileSync(join(dir, "serving", "config.json"), "utf8")).toBe('{"threshold": 0.7}\n');
     const token = mregJson<{ token: string }>({ ...env, JWT_SECRET: devSecret() }, [

@@ -134,4 +134,22 @@ describe("development minters", () => {
     expect(r.stderr).toContain("POST /v1/tokens");
     expect(r.stderr).toContain("mreg token create");
   });
+
+  it("both last a day by default, so the token npm start suggests outlives a working session (issue 33)", () => {
+    const lifetime = (jwt: string) => {
+      const claims = JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString()) as {
+        iat: number;
+        exp: number;
+      };
+      return claims.exp - claims.iat;
+    };
+    const cli = mreg(env, ["token", "--sub", "dev"]);
+    expect(lifetime(cli.stdout.trim())).toBe(86_400);
+    const npm = spawnSync(process.execPath, [join(root, "scripts", "token.mjs"), "--sub", "dev"], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    expect(lifetime(npm.stdout.trim())).toBe(86_400);
+    expect(lifetime(mreg(env, ["token", "--sub", "dev", "--ttl", "600"]).stdout.trim())).toBe(600);
+  });
 });

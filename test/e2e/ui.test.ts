@@ -218,7 +218,7 @@ describe("the web UI in Chromium", () => {
     const row = oncall.getByRole("form", { name: "Roll back production" });
     await row.getByLabel("Reason").fill("p99 latency regression");
     await row.getByLabel("confirm").check();
-    await submit(oncall, row.getByRole("button", { name: "Roll back to v1" }));
+    await submit(oncall, row.getByRole("button", { name: "Roll back: production serves v1 instead of v2" }));
     expect(await productionCell(oncall).textContent()).toBe("v1");
     expect(await oncall.getByRole("status").textContent()).toBe(
       "Done: Rolled back production: v2 → v1, reason “p99 latency regression”.",
@@ -259,7 +259,7 @@ describe("the web UI in Chromium", () => {
     expect(await page.locator('tr[data-watch-alias="staging"] [data-alias-value]').textContent()).toBe("v2");
     await rollback.getByLabel("Reason").fill("no-js rollback");
     await rollback.getByLabel("confirm").check();
-    await submit(page, rollback.getByRole("button", { name: "Roll back to v1" }));
+    await submit(page, rollback.getByRole("button", { name: "Roll back: staging serves v1 instead of v2" }));
     expect(await page.locator('tr[data-watch-alias="staging"] [data-alias-value]').textContent()).toBe("v1");
   });
   it("on call: rolls back to a chosen earlier version, is refused on the same page, edits metadata, reads audit, plots and lineage", async () => {
@@ -289,7 +289,7 @@ describe("the web UI in Chromium", () => {
     const juniorRow = junior.getByRole("form", { name: "Roll back production" });
     await juniorRow.getByLabel("Reason").fill("p99 up");
     await juniorRow.getByLabel("confirm").check();
-    await juniorRow.getByRole("button", { name: "Roll back to v2" }).click();
+    await juniorRow.getByRole("button", { name: "Roll back: production serves v2 instead of v3" }).click();
     await junior.waitForLoadState();
     const alert = junior.getByRole("alert");
     expect(await alert.textContent()).toMatch(/^Refused: .*production.*Sign in with a token that may/);
@@ -303,11 +303,13 @@ describe("the web UI in Chromium", () => {
     expect(await row.locator("[data-last-change]").textContent()).toContain("“new features”");
     expect(await row.getByRole("link", { name: "v3" }).getAttribute("href")).toBe(`/m/${demo}/v/3`);
     const form = oncall.getByRole("form", { name: "Roll back production" });
-    expect(await form.getByRole("button", { name: "Roll back to v2" }).isVisible()).toBe(true);
+    expect(await form.getByRole("button", { name: "Roll back: production serves v2 instead of v3" }).isVisible()).toBe(
+      true,
+    );
     await form.getByLabel("Reason").fill("v2 and v3 both regress p99");
     await form.getByLabel("confirm").check();
     await form.getByText("an earlier version…").click();
-    await submit(oncall, form.getByRole("button", { name: "Roll back to v1" }), demo);
+    await submit(oncall, form.getByRole("button", { name: "Roll back: production serves v1 instead of v3" }), demo);
     expect(await oncall.getByRole("status").textContent()).toBe(
       "Done: Rolled back production: v3 → v1, reason “v2 and v3 both regress p99”.",
     );
@@ -324,11 +326,11 @@ describe("the web UI in Chromium", () => {
     await oncall.getByText("Edit description and tags").click();
     const edit = oncall.getByRole("form", { name: "Edit model" });
     await edit.getByLabel("Description").fill("Click-through ranking");
-    await edit.getByLabel(/^Tags/).fill("team=ranking\nowner=sre");
+    await edit.getByLabel(/^Model tags/).fill("team=ranking\nowner=sre");
     await submit(oncall, edit.getByRole("button", { name: "Save" }), demo);
     expect(await oncall.getByRole("status").textContent()).toBe("Done: Saved the description and tags.");
     expect(await oncall.locator("main > p", { hasText: "Click-through ranking" }).isVisible()).toBe(true);
-    expect(await oncall.getByText("owner: sre").isVisible()).toBe(true);
+    expect(await oncall.locator(".badge", { hasText: "owner=sre" }).isVisible()).toBe(true);
 
     // Two metrics, two full-width panels with axis titles and values on the points.
     const plots = oncall.locator("svg.plot");

@@ -18,7 +18,7 @@ import type { AppContext, AppEnv } from "../../http/app-env";
 import { ProblemError } from "../../domain/problem";
 import { lookup, requestContext } from "../../resolve/service";
 import { caller, namedModel, parse } from "./access";
-import { MlflowError, mlflow, modelNotFound, versionNotFound } from "./errors";
+import { MlflowError, mlflow, modelNotFound, versionNotFound, wrongMethod } from "./errors";
 import { MULTI_SEGMENT } from "../../http/api";
 
 const LIST = "/api/2.0/mlflow-artifacts/artifacts";
@@ -92,11 +92,16 @@ async function download(c: AppContext): Promise<Response> {
   });
 }
 
-const notOffered = async (): Promise<Response> => {
-  throw new MlflowError(
-    "ENDPOINT_NOT_FOUND",
-    "mreg's mlflow-artifacts serves downloads only: files reach a version through /v1 (`mreg push`)",
-  );
+const DOWNLOADS_ONLY = "mreg's mlflow-artifacts serves downloads only: files reach a version through /v1 (`mreg push`)";
+
+/** Another method on a listing or a file: named, as the registry endpoints name theirs. */
+const notOffered = async (c: AppContext): Promise<Response> => {
+  throw wrongMethod("mlflow-artifacts/artifacts", ["GET"], c.req.method, DOWNLOADS_ONLY);
+};
+
+/** Under mlflow-artifacts, anything but the artifacts listing and files (uploads' mpu/…, …). */
+const notServed = async (): Promise<Response> => {
+  throw new MlflowError("ENDPOINT_NOT_FOUND", DOWNLOADS_ONLY);
 };
 
 export function artifactRoutes(app: Hono<AppEnv>): void {
@@ -104,5 +109,5 @@ export function artifactRoutes(app: Hono<AppEnv>): void {
   app.get(`${LIST}/:path${MULTI_SEGMENT}`, mlflow(download));
   app.all(`${LIST}/:path${MULTI_SEGMENT}`, mlflow(notOffered));
   app.all(LIST, mlflow(notOffered));
-  app.all(`/api/2.0/mlflow-artifacts/:rest${MULTI_SEGMENT}`, mlflow(notOffered));
+  app.all(`/api/2.0/mlflow-artifacts/:rest${MULTI_SEGMENT}`, mlflow(notServed));
 }

@@ -50,6 +50,17 @@ export const MLFLOW_WORDING: Wording = {
     new MlflowError("PERMISSION_DENIED", `This token may not do this: it needs the '${scope}' scope`),
 };
 
+/**
+ * A method the endpoint does not take, named: "registered-models/get takes GET, not POST". The
+ * code stays ENDPOINT_NOT_FOUND, which MLflow's client (`call_endpoints`) moves on from to the
+ * endpoint's next method; `Allow` lists the methods for people with curl.
+ */
+export function wrongMethod(endpoint: string, allowed: readonly string[], method: string, hint: string): MlflowError {
+  return new MlflowError("ENDPOINT_NOT_FOUND", `${endpoint} takes ${allowed.join(" or ")}, not ${method}: ${hint}`, {
+    allow: allowed.join(", "),
+  });
+}
+
 export const versionNotFound = (name: string, version: number | string) =>
   new MlflowError("RESOURCE_DOES_NOT_EXIST", `Model Version (name=${name}, version=${version}) not found`);
 

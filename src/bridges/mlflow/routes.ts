@@ -31,7 +31,7 @@ import { VersionStore } from "../../models/version-store";
 import { lookup, requestContext } from "../../resolve/service";
 import { artifactRoutes } from "./artifacts";
 import { caller, fields, namedModel, newModelName, parse } from "./access";
-import { MlflowError, invalid, mlflow, modelNotFound, versionNotFound } from "./errors";
+import { MlflowError, invalid, mlflow, modelNotFound, versionNotFound, wrongMethod } from "./errors";
 import { MODEL_SEARCH, presentModels, presentVersions, searched, storeSearch, VERSION_SEARCH } from "./reads";
 import { modelVersionJson, registeredModelJson, type MlflowModelVersion, type VersionFacts } from "./shapes";
 import { MULTI_SEGMENT } from "../../http/api";
@@ -417,8 +417,12 @@ async function dispatch(c: AppContext): Promise<Response> {
     throw new MlflowError("ENDPOINT_NOT_FOUND", message);
   }
   const method = c.req.method === "HEAD" ? "GET" : c.req.method;
-  if (!endpoint.methods.includes(method))
-    throw new MlflowError("ENDPOINT_NOT_FOUND", `${rest} takes ${endpoint.methods.join(" or ")}, not ${c.req.method}`);
+  if (!endpoint.methods.includes(method)) {
+    const hint = endpoint.methods.includes("GET")
+      ? "a GET sends its fields in the query string, the other methods in a JSON body"
+      : "send the fields as a JSON body";
+    throw wrongMethod(rest, endpoint.methods, c.req.method, hint);
+  }
   return c.json(await endpoint.handler(c, await fields(c)));
 }
 

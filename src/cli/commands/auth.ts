@@ -180,9 +180,12 @@ function devSecret(from: string): { secret: string; source: string } {
   throw new CliError("No JWT_SECRET in the environment, and no .dev.vars here or above: run this in an mreg checkout");
 }
 
+/** The development helper's default lifetime (docs/security.md). */
+const DEV_TOKEN_TTL_S = 86_400;
+
 export const token: Command = {
   name: "token",
-  summary: "Mint a development token from the local .dev.vars secret (local use only; see `token create`)",
+  summary: "The development helper: mint a token from the local .dev.vars secret (local use only; see `token create`)",
   options: {
     sub: { type: "string" },
     scope: { type: "string" },
@@ -195,7 +198,7 @@ export const token: Command = {
     "--scope 'S …'     Space-separated: read write promote approve report admin (default read)",
     "--models GLOBS    Comma-separated model globs",
     "--aliases GLOBS   Comma-separated alias globs",
-    "--ttl SECONDS     Lifetime (default 3600)",
+    "--ttl SECONDS     Lifetime (default 86400: a day, longer than a working session)",
   ],
   examples: [
     "mreg token --sub alice --scope 'read write'",
@@ -203,7 +206,8 @@ export const token: Command = {
   ],
   async run(ctx, input) {
     const { secret, source } = devSecret(process.cwd());
-    const ttl = int(input, "ttl") ?? 3600;
+    // A day: the token `npm start` suggests must outlast a working session.
+    const ttl = int(input, "ttl") ?? DEV_TOKEN_TTL_S;
     const list = (v: string | undefined) =>
       v === undefined
         ? undefined

@@ -8,7 +8,7 @@ import { canonicalJson } from "../../domain/canonical-json";
 import type { Alias, CreateVersion, Lineage, PatchVersion, Signature, Version } from "../../client/types";
 import type { SigningKey } from "../../signatures/verify";
 import type { UploadResult } from "../../client/upload";
-import { flag, int, numberPairs, pairs, size, str, strs, type Command } from "../command";
+import { flag, int, numberPairs, size, str, strs, tagPairs, type Command } from "../command";
 import type { Context } from "../context";
 import { CliError, EXIT, UsageError } from "../exit";
 import { collectFiles, fileSource, sha256File, type LocalFile, type Skipped } from "../files";
@@ -34,6 +34,7 @@ export const push: Command = {
   options: {
     metric: { type: "string", multiple: true },
     tag: { type: "string", multiple: true },
+    "model-tag": { type: "string", multiple: true },
     description: { type: "string" },
     lineage: { type: "string" },
     "git-sha": { type: "string" },
@@ -51,7 +52,8 @@ export const push: Command = {
   },
   help: [
     "--metric k=v            A metric of the version (repeatable; numbers)",
-    "--tag k=v               A tag (repeatable)",
+    "--tag k=v               A tag of the version, k=v or k:v (repeatable)",
+    "--model-tag k=v         A tag of the model, set (merged) before the upload (repeatable)",
     "--description TEXT      The version's description",
     "--lineage FILE          Lineage JSON (run_id, git_sha, datasets, params, parents …); - reads stdin",
     "--git-sha SHA, --run-id ID, --run-url URL   Lineage fields without a file",
@@ -83,6 +85,7 @@ export const push: Command = {
     const nameProblem = modelNameProblem(model) ?? (alias !== undefined ? aliasProblem(alias) : null);
     if (nameProblem) throw new UsageError(nameProblem, "push");
     const body = versionBody(input);
+    const modelTags = tagPairs(input, "model-tag");
     const parallel = int(input, "parallel", { min: 1, max: 64 }) ?? 4;
     const multipartThreshold = size(input, "multipart-threshold");
     const signKeyFile = str(input, "sign-key");
@@ -122,6 +125,7 @@ export const push: Command = {
         {
           model,
           body,
+          modelTags,
           files,
           skipped,
           parallel,
@@ -171,6 +175,8 @@ function commandLine(): string {
 interface PushPlan {
   model: string;
   body: CreateVersion;
+  /** Tags of the model (not the version): what `models ls --tag` and the UI's model search find. */
+  modelTags: Record<string, string>;
   files: LocalFile[];
   skipped: Skipped[];
   parallel: number;
@@ -223,6 +229,14 @@ async function pushFiles(
     ctx.out.note(`resuming the push of ${model} version ${version.version}`);
   }
   if (!created) version = await applyNewValues(ctx, version, body);
+  if (Object.keys(plan.modelTags).length) {
+    await client.models.update(model, { tags: plan.modelTags }, run.signal);
+    ctx.out.note(
+      `model ${model} tagged ${Object.entries(plan.modelTags)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(", ")}`,
+    );
+  }
   if (version.status === "ready") {
     if (!sameFiles(version, hashed)) {
       throw new CliError(
@@ -360,7 +374,7 @@ function versionBody(input: Parameters<Command["run"]>[1]): CreateVersion {
   }
   const extra = { git_sha: str(input, "git-sha"), run_id: str(input, "run-id"), run_url: str(input, "run-url") };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (lineage as Record<string, unknown>)[k] = v;
-  const body: CreateVersion = { tags: pairs(input, "tag"), metrics: numberPairs(input, "metric"), lineage };
+  const body: CreateVersion = { tags: tagPairs(input, "tag"), metrics: numberPairs(input, "metric"), lineage };
   const description = str(input, "description");
   if (description !== undefined) body.description = description;
   return body;
@@ -500,7 +514,8 @@ async function uploadAll(
         if (!verifying) shown(0).update(ack.bytes);
         if (--partsLeft > 0) return;
         verifying = true;
-        shown(0).finish(`${f.path}: all parts sent; the registry is verifying its sha256`);
+        // Said in the order it happens: the bytes are up, then the registry checks them.
+        shown(0).finish(`${f.path}: ${bytes(f.size)} uploaded; the registry is verifying its sha256`);
       },
     });
     if (result.file.sha256 !== f.sha256) {
@@ -510,9 +525,8 @@ async function uploadAll(
       result.method === "deduplicated"
         ? "deduplicated, no bytes sent"
         : `${bytes(result.bytesSent)} sent${result.bytesSkipped ? `, ${bytes(result.bytesSkipped)} already there` : ""}`;
-    const done = `${f.path}: ${bytes(f.size)} uploaded (${how})`;
-    if (verifying) ctx.out.note(done);
-    else shown(0).finish(done);
+    if (verifying) ctx.out.note(`${f.path}: sha256 verified by the registry (${how})`);
+    else shown(0).finish(`${f.path}: ${bytes(f.size)} uploaded (${how})`);
     delete state.state.uploads[f.path];
     state.save();
     out.push({

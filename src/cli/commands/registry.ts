@@ -1,6 +1,6 @@
 /** Models and versions: `models ls|create|show|update|delete`, `versions ls|show|update|stage|delete`. */
 import type { Model, ModelKind, Stage, Version, VersionStatus } from "../../client/types";
-import { flag, int, numberPairs, pairs, str, strs, toInt, type Command, type Input } from "../command";
+import { flag, int, numberPairs, str, strs, tagPairOf, tagPairs, toInt, type Command, type Input } from "../command";
 import { UsageError } from "../exit";
 import { modelNameProblem } from "../names";
 import { targetOf } from "../not-found";
@@ -15,6 +15,13 @@ function oneOf<T extends string>(input: Input, name: string, allowed: string[]):
   const v = str(input, name);
   if (v !== undefined && !allowed.includes(v)) throw new UsageError(`--${name} must be one of ${allowed.join(", ")}`);
   return v as T | undefined;
+}
+
+/** `--tag` filters, checked here so a typo is a usage error (exit 2) rather than the server's 400. */
+function tagFilter(input: Input): string[] {
+  const filters = strs(input, "tag");
+  for (const text of filters) tagPairOf(text, "tag");
+  return filters;
 }
 
 const page = { limit: { type: "string" }, cursor: { type: "string" } } as const;
@@ -41,23 +48,23 @@ export const modelsLs: Command = {
   help: [
     "--prefix P      Names starting with P",
     "--kind K        model, prompt or config",
-    "--tag k:v       Carrying this tag (repeatable; all must match)",
+    "--tag k=v       Carrying this model tag, k=v or k:v (repeatable; all must match)",
     pageHelp,
   ],
-  examples: ["mreg models ls --prefix fraud- --tag team:risk"],
+  examples: ["mreg models ls --prefix fraud- --tag team=risk"],
   async run(ctx, input) {
     const result = await ctx.client.models.list({
       prefix: str(input, "prefix"),
       kind: oneOf<ModelKind>(input, "kind", KINDS),
-      tag: strs(input, "tag"),
+      tag: tagFilter(input),
       ...pageQuery(input),
     });
     ctx.out.result(
       result,
       () =>
         table(
-          ["name", "kind", "latest", "aliases", "updated"],
-          result.items.map((m) => [m.name, m.kind, m.latest_version, kv(m.aliases), ago(m.updated_at)]),
+          ["name", "kind", "latest", "aliases", "model tags", "updated"],
+          result.items.map((m) => [m.name, m.kind, m.latest_version, kv(m.aliases), kv(m.tags), ago(m.updated_at)]),
         ) + more(result.next_cursor),
     );
   },
@@ -77,7 +84,7 @@ export const modelsCreate: Command = {
       name: input.positionals[0]!,
       kind: oneOf<ModelKind>(input, "kind", KINDS),
       description: str(input, "description"),
-      tags: pairs(input, "tag"),
+      tags: tagPairs(input, "tag"),
     });
     ctx.out.result(model, () => `created ${model.name}`);
   },
@@ -106,7 +113,7 @@ export const modelsUpdate: Command = {
   help: ["--description TEXT", "--tag k=v       Set a tag (repeatable)", "--rm-tag k       Remove a tag (repeatable)"],
   target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
-    const tags: Record<string, string | null> = { ...pairs(input, "tag") };
+    const tags: Record<string, string | null> = { ...tagPairs(input, "tag") };
     for (const k of strs(input, "rm-tag")) tags[k] = null;
     const model = await ctx.client.models.update(input.positionals[0]!, {
       ...(str(input, "description") !== undefined ? { description: str(input, "description") } : {}),
@@ -163,26 +170,34 @@ export const versionsLs: Command = {
   name: "versions ls",
   args: "<model>",
   summary: "A model's versions, newest first",
-  options: { status: { type: "string" }, stage: { type: "string" }, ...page },
-  help: ["--status S      pending, ready or failed", "--stage S       none, staging, production or archived", pageHelp],
+  options: { status: { type: "string" }, stage: { type: "string" }, tag: { type: "string", multiple: true }, ...page },
+  help: [
+    "--status S      pending, ready or failed",
+    "--stage S       none, staging, production or archived",
+    "--tag k=v       Carrying this version tag, k=v or k:v (repeatable; all must match)",
+    pageHelp,
+  ],
+  examples: ["mreg versions ls payment-fraud --tag team=nlp"],
   target: (i) => targetOf(i.positionals[0]),
   async run(ctx, input) {
     const result = await ctx.client.versions.list(input.positionals[0]!, {
       status: oneOf<VersionStatus>(input, "status", STATUSES),
       stage: oneOf<Stage>(input, "stage", STAGES),
+      tag: tagFilter(input),
       ...pageQuery(input),
     });
     ctx.out.result(
       result,
       () =>
         table(
-          ["version", "status", "stage", "aliases", "metrics", "created", "by"],
+          ["version", "status", "stage", "aliases", "metrics", "tags", "created", "by"],
           result.items.map((v) => [
             v.version,
             v.status,
             v.stage,
             v.aliases.join(","),
             kv(v.metrics),
+            kv(v.tags),
             ago(v.created_at),
             v.created_by,
           ]),
@@ -221,7 +236,7 @@ export const versionsUpdate: Command = {
   examples: ["mreg versions update payment-fraud 3 --metric auc=0.95 --tag validation=passed"],
   target: (i) => targetOf(i.positionals[0], { version: i.positionals[1] }),
   async run(ctx, input) {
-    const tags: Record<string, string | null> = { ...pairs(input, "tag") };
+    const tags: Record<string, string | null> = { ...tagPairs(input, "tag") };
     for (const k of strs(input, "rm-tag")) tags[k] = null;
     const metrics = numberPairs(input, "metric");
     const v = await ctx.client.versions.update(input.positionals[0]!, versionArg(input), {

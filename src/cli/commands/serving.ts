@@ -5,7 +5,8 @@ import { backoffMs } from "../../client/transport";
 import type { LineageSearch, RedactedNode, Resolution, VersionRef, WatchEvent } from "../../client/types";
 import { flag, int, str, toInt, type Command } from "../command";
 import type { Context } from "../context";
-import { UsageError } from "../exit";
+import { commitOf } from "../../domain/reference";
+import { CliError, EXIT, UsageError } from "../exit";
 import { ago, bytes, fields, table } from "../output";
 import { more } from "./promote";
 import { normalizeUri, uriTarget } from "./pull";
@@ -35,11 +36,16 @@ export const resolveCmd: Command = {
   name: "resolve",
   args: "<uri>",
   summary: "What registry://model@alias (or model/3) resolves to now",
-  options: { key: { type: "string" }, lineage: { type: "boolean" } },
-  help: ["--key KEY     Routing key for a split", "--lineage     Include the version's lineage graph"],
+  options: { key: { type: "string" }, lineage: { type: "boolean" }, commit: { type: "boolean" } },
+  help: [
+    "--key KEY     Routing key for a split",
+    "--lineage     Include the version's lineage graph",
+    "--commit      Print only the version's commit: the Hugging Face revision that names this version for good",
+  ],
   examples: [
     "mreg resolve registry://payment-fraud@production",
     "mreg resolve payment-fraud@canary --key user-42 --json",
+    "mreg resolve payment-fraud@production --commit   # pin Hugging Face clients (transformers.js caches by revision name)",
   ],
   target: (input) => uriTarget(input.positionals[0]),
   async run(ctx, input) {
@@ -49,6 +55,12 @@ export const resolveCmd: Command = {
       ...(key ? { key } : {}),
       ...(flag(input, "lineage") ? { include: "lineage" as const } : {}),
     });
+    if (flag(input, "commit")) {
+      if (!r.digest) throw new CliError(`${r.model} version ${r.version} has no digest, so no commit`, EXIT.error);
+      const commit = commitOf(r.digest);
+      ctx.out.result({ model: r.model, version: r.version, commit }, () => commit);
+      return;
+    }
     ctx.out.result(
       r,
       () =>

@@ -26,7 +26,9 @@ import {
   type PageNotice,
 } from "../components";
 import { Rollouts } from "../rollout-panel";
-import { aliasValueText, guardText, guardWindowText, policyRules } from "../words";
+import { DangerZone } from "../danger-zone";
+import { RollbackForm } from "../rollback";
+import { guardText, guardWindowText, policyRules } from "../words";
 
 export interface ModelView {
   model: Model;
@@ -61,91 +63,6 @@ function SignedCell({ signed }: { signed: { signatures: number; trusted: number 
     <td class="ok" data-signed="trusted">{`✓ trusted (${count})`}</td>
   ) : (
     <td class="warn" data-signed="untrusted">{`untrusted (${count})`}</td>
-  );
-}
-
-/** The versions an alias held before its current value, newest first: where a rollback may go. */
-export function earlierHolders(
-  alias: Alias,
-  history: HistoryEntry[],
-): { previous: HistoryEntry | null; others: number[] } {
-  const previous = history[1] ?? null;
-  const now = new Set(alias.split ? alias.split.map((s) => s.version) : alias.version === null ? [] : [alias.version]);
-  const others: number[] = [];
-  for (const h of history.slice(1)) {
-    if (h.version === null || h.split || now.has(h.version) || others.includes(h.version)) continue;
-    if (previous && previous.version === h.version && !previous.split) continue;
-    others.push(h.version);
-  }
-  return { previous: previous && (previous.version !== null || previous.split) ? previous : null, others };
-}
-
-function AliasActions({
-  page,
-  model,
-  alias,
-  history,
-  gated,
-}: {
-  page: PageContext;
-  model: string;
-  alias: Alias;
-  history: HistoryEntry[];
-  gated: boolean;
-}) {
-  if (!page.csrf || !hasScope(page.principal, "promote")) return null;
-  // A gated alias is deleted by admins only (its gate then compares with the last holder).
-  const mayDelete = !gated || hasScope(page.principal, "admin");
-  const base = `${modelHref(model)}/aliases/${encodeURIComponent(alias.alias)}`;
-  const { previous, others } = earlierHolders(alias, history);
-  return (
-    <div>
-      {previous || others.length > 0 ? (
-        <form method="post" action={`${base}/rollback`} class="inline" aria-label={`Roll back ${alias.alias}`}>
-          <Csrf token={page.csrf} />
-          <label>
-            Reason
-            <input name="reason" required size={18} />
-          </label>
-          <label class="check">
-            <input type="checkbox" name="confirm" value="yes" required /> confirm
-          </label>
-          {previous &&
-            (previous.split ? (
-              // No `to_version`: the API goes back to the value before the current one, split and all.
-              <button type="submit" class="danger">{`Roll back to ${aliasValueText(previous)}`}</button>
-            ) : (
-              <button
-                type="submit"
-                class="danger"
-                name="to_version"
-                value={String(previous.version)}
-              >{`Roll back to v${previous.version}`}</button>
-            ))}
-          {others.length > 0 && (
-            <details class="more">
-              <summary>{previous ? "an earlier version…" : "roll back to…"}</summary>
-              {others.map((v) => (
-                <button type="submit" class="danger" name="to_version" value={String(v)}>{`Roll back to v${v}`}</button>
-              ))}
-            </details>
-          )}
-        </form>
-      ) : (
-        <span class="muted">Nothing earlier to roll back to. </span>
-      )}
-      {mayDelete && (
-        <form method="post" action={`${base}/delete`} class="inline" aria-label={`Delete alias ${alias.alias}`}>
-          <Csrf token={page.csrf} />
-          <label class="check">
-            <input type="checkbox" name="confirm" value="yes" required /> confirm
-          </label>
-          <button type="submit" class="danger">
-            Delete alias
-          </button>
-        </form>
-      )}
-    </div>
   );
 }
 
@@ -225,7 +142,7 @@ function EditModel({ page, view }: { page: PageContext; view: ModelView }) {
           </textarea>
         </label>
         <label>
-          Tags (key=value, one a line; remove a line to delete the tag)
+          Model tags (key=value, one a line; remove a line to delete the tag)
           <textarea name="tags" rows={3}>
             {values.tags}
           </textarea>
@@ -255,8 +172,8 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
       </h1>
       {model.description && <p>{model.description}</p>}
       <p>
-        <Tags tags={model.tags} /> <span class="muted">created by {model.created_by}</span>{" "}
-        <Time at={model.created_at} />
+        <span class="muted">Model tags:</span> <Tags tags={model.tags} />{" "}
+        <span class="muted">created by {model.created_by}</span> <Time at={model.created_at} />
       </p>
       <EditModel page={page} view={view} />
 
@@ -266,14 +183,14 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
       {aliases.length === 0 ? (
         <p class="muted">No aliases set.</p>
       ) : (
-        <table>
+        <table class="aliases">
           <thead>
             <tr>
               <th>Alias</th>
               <th>Serves</th>
               <th>Fleet</th>
               <th>Last change</th>
-              {canPromote && <th>Actions</th>}
+              {canPromote && <th>Roll back</th>}
             </tr>
           </thead>
           <tbody>
@@ -284,23 +201,22 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
                 data-version={a.version === null ? "" : String(a.version)}
               >
                 <th scope="row">{a.alias}</th>
-                <td data-alias-value="">
+                <td data-label="Serves" data-alias-value="">
                   <AliasValue version={a.version} split={a.split} model={model.name} />
                 </td>
-                <td>
+                <td data-label="Fleet">
                   <FleetSummary view={view.fleets[a.alias]} />
                 </td>
-                <td data-last-change="">
+                <td data-label="Last change" data-last-change="">
                   <LastChange entry={view.history[a.alias]?.[0]} />
                 </td>
                 {canPromote && (
-                  <td>
-                    <AliasActions
+                  <td data-label="Roll back">
+                    <RollbackForm
                       page={page}
-                      model={model.name}
+                      action={`${modelHref(model.name)}/aliases/${encodeURIComponent(a.alias)}/rollback`}
                       alias={a}
                       history={view.history[a.alias] ?? []}
-                      gated={view.gates.some((g) => g.target === a.alias)}
                     />
                   </td>
                 )}
@@ -469,7 +385,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
       {view.guards.length === 0 ? (
         <p class="muted">No guards.</p>
       ) : (
-        <table>
+        <table class="aliases">
           <thead>
             <tr>
               <th>Alias</th>
@@ -488,6 +404,7 @@ export function ModelPage({ page, view }: { page: PageContext; view: ModelView }
           </tbody>
         </table>
       )}
+      <DangerZone page={page} model={model.name} aliases={aliases} gates={view.gates} />
     </Layout>
   );
 }

@@ -35,11 +35,16 @@ export function ModelsPage({ page, query, models }: { page: PageContext; query: 
           </select>
         </label>
         <label>
-          Tag (key:value)
-          <input name="tag" value={query.tag} placeholder="team:fraud" />
+          Model tag (key=value)
+          <input name="tag" value={query.tag} placeholder="team=fraud" />
         </label>
         <button type="submit">Search</button>
       </form>
+      <p class="muted hint">
+        The tag search looks at <strong>model</strong> tags (<code>mreg models update --tag</code>,{" "}
+        <code>mreg push --model-tag</code>). A version's own tags (<code>mreg push --tag</code>) are on its model's
+        page, and <code>mreg versions ls &lt;model&gt; --tag</code> finds them.
+      </p>
       {models.items.length === 0 ? (
         <p class="muted">No models match.</p>
       ) : (
@@ -50,7 +55,7 @@ export function ModelsPage({ page, query, models }: { page: PageContext; query: 
               <th>Kind</th>
               <th>Aliases</th>
               <th>Latest</th>
-              <th>Tags</th>
+              <th>Model tags</th>
               <th>Description</th>
               <th>Updated</th>
             </tr>

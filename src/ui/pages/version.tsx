@@ -62,7 +62,7 @@ function EditVersion({ page, view }: { page: PageContext; view: VersionView }) {
           </textarea>
         </label>
         <label>
-          Tags (key=value, one a line)
+          Version tags (key=value, one a line)
           <textarea name="tags" rows={4}>
             {values.tags}
           </textarea>
@@ -325,7 +325,7 @@ export function VersionPage({ page, view }: { page: PageContext; view: VersionVi
           <KeyValues values={v.metrics} empty="No metrics." />
         </section>
         <section>
-          <h2>Tags</h2>
+          <h2>Version tags</h2>
           <Tags tags={v.tags} />
         </section>
       </div>
