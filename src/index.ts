@@ -4,7 +4,8 @@ import { cleanup } from "./artifacts/cleanup";
 import { scrub } from "./artifacts/scrub";
 import type { Env } from "./env";
 import { deliverBatch } from "./events/deliver";
-import type { QueueMessage } from "./domain/queue-message";
+import type { QueueMessage, VerifyMessage } from "./domain/queue-message";
+import { VERIFY_QUEUE, verifyBatch } from "./artifacts/verify-steps";
 import { dispatchPending, requeueStranded } from "./events/dispatch";
 import { TOKEN_ROW_RETENTION_MS } from "./domain/token";
 import { pruneExpiredTokens } from "./tokens/store";
@@ -35,5 +36,9 @@ export default {
     const scrubbed = await scrub(env, new Date(controller.scheduledTime));
     console.log("scrub", JSON.stringify({ ...scrubbed, verified: scrubbed.verified.length }));
   },
-  queue: (batch, env) => deliverBatch(batch, env),
-} satisfies ExportedHandler<Env, QueueMessage>;
+  // Two queues, one consumer: verification steps (src/artifacts/verify-steps.ts) and webhook deliveries.
+  queue: (batch, env) =>
+    batch.queue === VERIFY_QUEUE
+      ? verifyBatch(batch as MessageBatch<VerifyMessage>, env)
+      : deliverBatch(batch as MessageBatch<QueueMessage>, env),
+} satisfies ExportedHandler<Env, QueueMessage | VerifyMessage>;

@@ -9,7 +9,7 @@
  * its bytes to the address under the lease (where verified bytes would be refused) and, once
  * they are verified, `register` clears the mark: the blob is healed.
  */
-import { and, eq, isNull, lte, sql } from "drizzle-orm";
+import { and, eq, isNull, lte, or, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
 import { blobLeases, blobs, openUploads, versionFiles, versions } from "../db/schema";
@@ -121,8 +121,9 @@ export class BlobStore {
   }
 
   /**
-   * Takes the lease on a content address for `holder`, if it is free or its lease has run
-   * out. One statement, so two writers cannot both win.
+   * Takes the lease on a content address for `holder`, if it is free, its lease has run out, or
+   * `holder` holds it already (then it is extended: a verification over several invocations
+   * renews its lease at each step). One statement, so two writers cannot both win.
    */
   async lease(sha256: string, holder: string, ttlMs: number): Promise<boolean> {
     const now = new Date();
@@ -132,7 +133,7 @@ export class BlobStore {
       .onConflictDoUpdate({
         target: blobLeases.sha256,
         set: { holder: sql`excluded.holder`, expiresAt: sql`excluded.expires_at` },
-        setWhere: lte(blobLeases.expiresAt, now.toISOString()),
+        setWhere: or(lte(blobLeases.expiresAt, now.toISOString()), eq(blobLeases.holder, holder)),
       })
       .returning({ holder: blobLeases.holder });
     return rows[0]?.holder === holder;

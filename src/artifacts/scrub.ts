@@ -29,6 +29,7 @@ import { dispatchPending } from "../events/dispatch";
 import { BlobStore } from "./blob-store";
 import { blobKey } from "./keys";
 import { ScrubStore, type Holder, type ScrubBlob } from "./scrub-store";
+import { hashInto } from "./sha256-stream";
 import { readObject, type ObjectReader, type RangedReadOptions } from "./verify-read";
 
 const MiB = 1024 * 1024;
@@ -342,18 +343,6 @@ function resumed(progress: ScrubBlob["progress"]): Sha256 | null {
     return hash.bytes === progress.offset ? hash : null;
   } catch {
     return null;
-  }
-}
-
-/** Feeds a body into `hash` chunk by chunk; returns how many bytes it had. */
-async function hashInto(body: ReadableStream<Uint8Array>, hash: Sha256): Promise<number> {
-  const reader = body.getReader();
-  let read = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return read;
-    hash.update(value);
-    read += value.byteLength;
   }
 }
 
