@@ -36,6 +36,7 @@ export interface Env {
   UPLOAD_TTL_S?: string;
   BLOB_GC_GRACE_S?: string;
   VERIFY_BYTES_PER_STEP?: string;
+  AUDIT_ARCHIVE_DAYS?: string;
   SCRUB_DAYS?: string;
   SCRUB_BYTES_PER_RUN?: string;
   RESOLVE_TTL_S?: string;
@@ -111,10 +112,16 @@ const ConfigSchema = z.object({
    * A file up to this size is verified inside `complete` (natively, ranges in flight); a larger one
    * is verified over several invocations of the `mreg-verify` queue's consumer, this many bytes
    * each, its SHA-256 state saved between them. The default, 1 GiB, is about 10 s of CPU through
-   * the resumable hash (docs/operations.md "Scrubbing": 7.4 s per GiB for the hash alone, measured)
+   * the resumable hash (docs/operations.md "8. Scrubbing: stored bytes checked again": 7.4 s per GiB for the hash alone, measured)
    * and 64 ranged reads, inside a Worker's default 30 s and its subrequest limit.
    */
   VERIFY_BYTES_PER_STEP: intVar(1024 * 1024 * 1024, 16 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
+  /**
+   * Audit events older than this many days are moved from D1 to R2 by the scheduled job
+   * (src/audit/archive.ts), and GET /v1/audit reads both: D1's 10 GB is then spent on the
+   * projections, not on a log that only grows. 0: never (the default).
+   */
+  AUDIT_ARCHIVE_DAYS: intVar(0, 0, 36500),
   /**
    * How often every stored blob is re-read and re-hashed at least (src/artifacts/scrub.ts): each
    * scheduled run takes its share of the stored bytes so that the scrub goes round them in 0.8 of
@@ -127,7 +134,7 @@ const ConfigSchema = z.object({
    * TypeScript SHA-256 (a blob larger than what is left of a run's budget: about 7 s at the
    * ~150 MB/s bench/README.md measured) and at 64 ranged reads of 16 MiB, well inside the
    * subrequest limit; with the cron every 15 minutes it reads 2.8 TiB in 30 days
-   * (docs/operations.md, "Scrubbing"). Raise it with `limits.cpu_ms` for larger stores.
+   * (docs/operations.md "8. Scrubbing: stored bytes checked again"). Raise it with `limits.cpu_ms` for larger stores.
    */
   SCRUB_BYTES_PER_RUN: intVar(1024 * 1024 * 1024, 1024 * 1024, 256 * 1024 * 1024 * 1024),
   /** How long a resolution may be served from cache (in-isolate and Cache API); 0 disables both. */

@@ -2,6 +2,7 @@
 import { buildApp } from "./app";
 import { cleanup } from "./artifacts/cleanup";
 import { scrub } from "./artifacts/scrub";
+import { archiveAudit } from "./audit/archive";
 import type { Env } from "./env";
 import { deliverBatch } from "./events/deliver";
 import type { QueueMessage, VerifyMessage } from "./domain/queue-message";
@@ -32,6 +33,9 @@ export default {
       new Date(controller.scheduledTime - TOKEN_ROW_RETENTION_MS).toISOString(),
     );
     if (pruned > 0) console.log("pruned", pruned, "expired token rows");
+    // Audit events past AUDIT_ARCHIVE_DAYS, from D1 to R2, a bounded number of batches a run.
+    const archived = await archiveAudit(env, new Date(controller.scheduledTime));
+    if (archived.archived > 0) console.log("audit archived", JSON.stringify(archived));
     // Last: it takes what its budget allows of the invocation's CPU time and subrequests.
     const scrubbed = await scrub(env, new Date(controller.scheduledTime));
     console.log("scrub", JSON.stringify({ ...scrubbed, verified: scrubbed.verified.length }));

@@ -1,5 +1,5 @@
 /**
- * The zone's request body limit (docs/operations.md "Limits"): Cloudflare refuses a body past it
+ * The zone's request body limit (docs/operations.md "9. Limits: what a deployment meets"): Cloudflare refuses a body past it
  * before the Worker runs, so no upload door may offer or take one. `/v1` single PUTs and parts
  * stay under it by configuration, and the bridges ask `overBodyLimit` (src/http/body-limit.ts).
  */

@@ -1,6 +1,6 @@
 /**
  * The scheduled cleanup keeps each run within one invocation's budget (docs/operations.md
- * "Limits"; src/artifacts/cleanup.ts): at most `maxCalls` calls, whatever the store holds, and the
+ * "9. Limits: what a deployment meets"; src/artifacts/cleanup.ts): at most `maxCalls` calls, whatever the store holds, and the
  * next run goes on after the last key the previous one looked at.
  */
 import { env } from "cloudflare:workers";

@@ -1,6 +1,6 @@
 /**
  * Multipart files larger than one invocation may read are verified over several (docs/operations.md
- * "Limits"; src/artifacts/verify-steps.ts): `complete` answers `verifying` at once, each step hashes
+ * "9. Limits: what a deployment meets"; src/artifacts/verify-steps.ts): `complete` answers `verifying` at once, each step hashes
  * at most VERIFY_BYTES_PER_STEP through the resumable SHA-256 and saves its state on the upload,
  * and the file is attached only when every byte hashed right.
  *

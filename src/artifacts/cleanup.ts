@@ -5,7 +5,7 @@
  * at a content address never registered, and staged objects. Retention runs before
  * collection, so the bytes of the versions it deletes start their grace period in the same run.
  *
- * One run is one invocation, bound by subrequests and CPU time (docs/operations.md "Limits"),
+ * One run is one invocation, bound by subrequests and CPU time (docs/operations.md "9. Limits: what a deployment meets"),
  * whatever the size of the store: it makes at most `maxCalls` R2, D1 and Durable Object calls.
  * What it leaves is taken by the next run: expired uploads and unreferenced blobs stay
  * candidates in D1 until handled, and the two sweeps of R2 listings (orphaned content, staged

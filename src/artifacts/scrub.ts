@@ -4,7 +4,7 @@
  * bytes no longer hash to its sha256 (or whose object is gone, or has another size) is marked
  * corrupt: downloads answer 503 instead of the wrong bytes (./download.ts), every model holding
  * it hears of it (`blob.corrupt`), and the next upload of its sha256 writes the right bytes over
- * it and heals it (./blob-store.ts). docs/operations.md ("Scrubbing") has the settings and
+ * it and heals it (./blob-store.ts). docs/operations.md "8. Scrubbing: stored bytes checked again" has the settings and
  * their arithmetic.
  *
  * Each run sets out to hash its share of the stored bytes (src/domain/scrub-pace.ts), at most

@@ -3,7 +3,7 @@
  * and answers `verifying` at once (./upload-workflow.ts), and the bytes are hashed here over as
  * many invocations of the `mreg-verify` queue's consumer as they need, VERIFY_BYTES_PER_STEP each.
  *
- * A deployed invocation is bound by CPU time and subrequests (docs/operations.md "Limits"), so
+ * A deployed invocation is bound by CPU time and subrequests (docs/operations.md "9. Limits: what a deployment meets"), so
  * re-reading a 70 GB checkpoint in `complete` fails on a real account wherever it passes locally.
  * Each step takes up the SHA-256 state the last one saved on the upload (src/domain/sha256.ts,
  * kept in the model's ModelState), reads its share of ranges under `etagMatches` of the etag the

@@ -1,5 +1,5 @@
 /**
- * The zone's request body limit (docs/operations.md "Limits"): Cloudflare refuses a body past it
+ * The zone's request body limit (docs/operations.md "9. Limits: what a deployment meets"): Cloudflare refuses a body past it
  * with its own 413 before the Worker runs (100 MB on Free and Pro zones, 200 MB on Business, up
  * to 5 GB on Enterprise: `ZONE_BODY_LIMIT`). Every upload door asks here before it offers or
  * takes a body of a given size, so a client is told the limit and the way around it in the door's
