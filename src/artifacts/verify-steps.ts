@@ -55,13 +55,19 @@ export async function verifyStep(env: Env, message: VerifyMessage, now: Date = n
   const state = modelState(env, message.model);
   const found = await state.getUpload({ model: message.model, version: message.version, uploadId: message.upload_id });
   const report: StepReport = { bytes: 0, reads: 0, outcome: "idle" };
-  if (!found.ok || found.value.status !== "verifying" || !found.value.verify) return report;
-  const upload = found.value;
-  const progress = found.value.verify;
-  const at = now.toISOString();
-  const who = { model: message.model, ...progress.by, at };
+  if (!found.ok) return report;
   // The collector's and the uploads' view: the primary.
   const blobs = new BlobStore(env.DB.withSession("first-primary"), message.model);
+  const upload = found.value;
+  if (upload.status !== "verifying" || !upload.verify) {
+    // Ended meanwhile (aborted, its version or model deleted): its lease, if it still holds one, goes now.
+    if (upload.r2_key === blobKey(upload.sha256))
+      await blobs.release(upload.sha256, verifyLeaseHolder(upload.upload_id));
+    return report;
+  }
+  const progress = upload.verify;
+  const at = now.toISOString();
+  const who = { model: message.model, ...progress.by, at };
   const end = async (sound: boolean, reason?: string): Promise<StepReport> => {
     const completion = await settleStepped(env.ARTIFACTS, blobs, upload, sound, at);
     await endUpload(state, who, upload.upload_id, completion, false, reason);
