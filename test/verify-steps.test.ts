@@ -8,7 +8,7 @@
  * to a real queue no consumer reads (the dead-letter queue), so what each step did is counted
  * exactly; the last test goes through the routes and the real `mreg-verify` consumer.
  */
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { verifyStep, type StepReport } from "../src/artifacts/verify-steps";
@@ -18,6 +18,7 @@ import { Visibility } from "../src/db/visibility";
 import type { VerifyMessage } from "../src/domain/queue-message";
 import type { Env } from "../src/env";
 import { modelState, unwrap } from "../src/model-writes/stub";
+import type { ModelState } from "../src/state/model-state";
 import { bytesOf, createModel, createVersion, json, modelStub } from "./helpers";
 import { until } from "./until";
 
@@ -200,6 +201,41 @@ describe("a multipart file larger than one step's budget", () => {
       .bind(model)
       .first<{ n: number }>();
     expect(fails?.n).toBe(1);
+  });
+});
+
+describe("a step's message lost with a crashed invocation", () => {
+  it("the model's alarm sends it again once the verification has not moved for a while, and the consumer finishes from the saved state", async () => {
+    const model = "vs-lost";
+    const size = 100 * MiB;
+    const { version, sha256, upload, who, message } = await uploadParts(model, size, 9);
+    const done = await finishUpload(stepEnv, env.DB, who, Visibility.EVERY, { version, uploadId: upload.upload_id });
+    expect("verifying" in done).toBe(true);
+    // One step is taken; the message it sends for the next goes where nothing reads it: lost.
+    expect(await verifyStep(stepEnv, message)).toMatchObject({ bytes: STEP, outcome: "continue" });
+    // Five minutes and more without progress (the object's clock cannot be moved: the record is aged).
+    const raw = modelStub(model);
+    await runInDurableObject(raw, (instance: ModelState) =>
+      (instance as unknown as { ctx: DurableObjectState }).ctx.storage.sql.exec(
+        "UPDATE uploads SET record = json_set(record, '$.verify.updated_at', ?) WHERE upload_id = ?",
+        new Date(Date.now() - 10 * 60_000).toISOString(),
+        upload.upload_id,
+      ),
+    );
+    expect(await runDurableObjectAlarm(raw)).toBe(true);
+    // The real mreg-verify consumer (64 MiB a step in vitest.config.ts) takes the rest.
+    const ended = await until(
+      async () => {
+        const got = await json("GET", `/v1/models/${model}/versions/${version}/uploads/${upload.upload_id}`);
+        return got.body.status === "verifying" ? undefined : got.body;
+      },
+      "the re-sent step to finish the verification",
+      { timeoutMs: 300_000, intervalMs: 200 },
+    );
+    expect(ended.status).toBe("completed");
+    expect(ended.file).toEqual({ path: "model.gguf", size, sha256 });
+    const record = unwrap(await modelState(env, model).getUpload({ model, version, uploadId: upload.upload_id }));
+    expect(record.verify).toMatchObject({ offset: size, steps: 2, largest_step: STEP });
   });
 });
 
