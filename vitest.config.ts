@@ -64,6 +64,8 @@ export default defineConfig(async () => {
                   // Small enough to keep multipart tests fast; R2 (local too) refuses parts under 5 MiB.
                   UPLOAD_PART_SIZE: String(5 * 1024 * 1024),
                   MAX_SINGLE_PUT: String(6 * 1024 * 1024),
+                  // Multipart files over 64 MiB are verified in steps (test/verify-steps.test.ts).
+                  VERIFY_BYTES_PER_STEP: String(64 * 1024 * 1024),
                   // Uncached by default so a test sees each change at once; test/resolve.test.ts turns it on.
                   RESOLVE_TTL_S: "0",
                   // Signals reach the object at once; test/guards.test.ts turns coalescing on.

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { DEFAULT_PART, MAX_PART, R2_MIN_PART } from "./domain/upload";
-import type { QueueMessage, UndeliverableEvent } from "./domain/queue-message";
+import type { QueueMessage, UndeliverableEvent, VerifyMessage } from "./domain/queue-message";
 
 export interface Env {
   DB: D1Database;
@@ -19,6 +19,8 @@ export interface Env {
   DELIVERIES: Queue<QueueMessage>;
   /** Deliveries that failed for good, and events that could not be queued (src/queue/publish.ts); nothing consumes it here. */
   DELIVERIES_DLQ: Queue<QueueMessage | UndeliverableEvent>;
+  /** Verification steps of multipart files too large for one invocation (src/artifacts/verify-steps.ts). */
+  VERIFY: Queue<VerifyMessage>;
   WEBHOOK_KEY?: string;
   ALLOW_HTTP_WEBHOOKS?: string;
   WEBHOOK_RETRY_BASE_S?: string;
@@ -29,9 +31,12 @@ export interface Env {
   JWT_AUDIENCE?: string;
   PUBLIC_READ?: string;
   MAX_SINGLE_PUT?: string;
+  ZONE_BODY_LIMIT?: string;
   UPLOAD_PART_SIZE?: string;
   UPLOAD_TTL_S?: string;
   BLOB_GC_GRACE_S?: string;
+  VERIFY_BYTES_PER_STEP?: string;
+  AUDIT_ARCHIVE_DAYS?: string;
   SCRUB_DAYS?: string;
   SCRUB_BYTES_PER_RUN?: string;
   RESOLVE_TTL_S?: string;
@@ -90,6 +95,12 @@ const ConfigSchema = z.object({
     .transform((v) => v === "true"),
   /** Largest single-request file upload; bigger files go multipart. */
   MAX_SINGLE_PUT: intVar(MAX_PART, 0, MAX_PART),
+  /**
+   * The largest request body the zone takes (src/http/body-limit.ts): 100 MB on Free and Pro
+   * zones, 200 MB on Business, up to 5 GB on Enterprise. Cloudflare answers its own 413 past it,
+   * before the Worker runs; the upload doors offer and take nothing larger, and say so.
+   */
+  ZONE_BODY_LIMIT: intVar(100_000_000, R2_MIN_PART, 5_000_000_000),
   /** The part size the server picks for multipart uploads (R2: 5 MiB..; Workers bodies: ..95 MiB). */
   UPLOAD_PART_SIZE: intVar(DEFAULT_PART, R2_MIN_PART, MAX_PART),
   /** How long a multipart upload stays open before the scheduled cleanup aborts it. */
@@ -100,6 +111,21 @@ const ConfigSchema = z.object({
    * that is about to reference them again (a retried upload, a dedup it was just offered).
    */
   BLOB_GC_GRACE_S: intVar(3600, 300, 30 * 24 * 3600),
+  /**
+   * The most bytes one invocation hashes when it verifies a multipart file (src/artifacts/verify-steps.ts).
+   * A file up to this size is verified inside `complete` (natively, ranges in flight); a larger one
+   * is verified over several invocations of the `mreg-verify` queue's consumer, this many bytes
+   * each, its SHA-256 state saved between them. The default, 1 GiB, is about 10 s of CPU through
+   * the resumable hash (docs/operations.md "8. Scrubbing: stored bytes checked again": 7.4 s per GiB for the hash alone, measured)
+   * and 64 ranged reads, inside a Worker's default 30 s and its subrequest limit.
+   */
+  VERIFY_BYTES_PER_STEP: intVar(1024 * 1024 * 1024, 16 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
+  /**
+   * Audit events older than this many days are moved from D1 to R2 by the scheduled job
+   * (src/audit/archive.ts), and GET /v1/audit reads both: D1's 10 GB is then spent on the
+   * projections, not on a log that only grows. 0: never (the default).
+   */
+  AUDIT_ARCHIVE_DAYS: intVar(0, 0, 36500),
   /**
    * How often every stored blob is re-read and re-hashed at least (src/artifacts/scrub.ts): each
    * scheduled run takes its share of the stored bytes so that the scrub goes round them in 0.8 of
@@ -112,7 +138,7 @@ const ConfigSchema = z.object({
    * TypeScript SHA-256 (a blob larger than what is left of a run's budget: about 7 s at the
    * ~150 MB/s bench/README.md measured) and at 64 ranged reads of 16 MiB, well inside the
    * subrequest limit; with the cron every 15 minutes it reads 2.8 TiB in 30 days
-   * (docs/operations.md, "8. Scrubbing: stored bytes checked again"). Raise it with `limits.cpu_ms` for larger stores.
+   * (docs/operations.md "8. Scrubbing: stored bytes checked again"). Raise it with `limits.cpu_ms` for larger stores.
    */
   SCRUB_BYTES_PER_RUN: intVar(1024 * 1024 * 1024, 1024 * 1024, 256 * 1024 * 1024 * 1024),
   /** How long a resolution may be served from cache (in-isolate and Cache API); 0 disables both. */
@@ -195,6 +221,18 @@ const ConfigSchema = z.object({
   }),
 });
 
+/** Single PUTs and parts are one request each: neither may be set past the zone's body limit. */
+const CheckedConfig = ConfigSchema.superRefine((cfg, ctx) => {
+  for (const name of ["MAX_SINGLE_PUT", "UPLOAD_PART_SIZE"] as const) {
+    if (cfg[name] > cfg.ZONE_BODY_LIMIT)
+      ctx.addIssue({
+        code: "custom",
+        path: [name],
+        message: `${name} (${cfg[name]}) is over ZONE_BODY_LIMIT (${cfg.ZONE_BODY_LIMIT}): such a request would be refused by the zone`,
+      });
+  }
+});
+
 export type Config = z.infer<typeof ConfigSchema>;
 
 const parsed = new WeakMap<object, Config>();
@@ -202,7 +240,7 @@ const parsed = new WeakMap<object, Config>();
 export function config(env: Env): Config {
   let cfg = parsed.get(env);
   if (!cfg) {
-    cfg = ConfigSchema.parse(env);
+    cfg = CheckedConfig.parse(env);
     parsed.set(env, cfg);
   }
   return cfg;

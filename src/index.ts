@@ -2,9 +2,11 @@
 import { buildApp } from "./app";
 import { cleanup } from "./artifacts/cleanup";
 import { scrub } from "./artifacts/scrub";
+import { archiveAudit } from "./audit/archive";
 import type { Env } from "./env";
 import { deliverBatch } from "./events/deliver";
-import type { QueueMessage } from "./domain/queue-message";
+import type { QueueMessage, VerifyMessage } from "./domain/queue-message";
+import { VERIFY_QUEUE, verifyBatch } from "./artifacts/verify-steps";
 import { dispatchPending, requeueStranded } from "./events/dispatch";
 import { TOKEN_ROW_RETENTION_MS } from "./domain/token";
 import { pruneExpiredTokens } from "./tokens/store";
@@ -38,9 +40,16 @@ export default {
     if (keys > 0) console.log("finished", keys, "signing key deletions");
     const bundles = await collectBundles(env, new Date(controller.scheduledTime));
     if (bundles > 0) console.log("collected", bundles, "signature bundles");
+    // Audit events past AUDIT_ARCHIVE_DAYS, from D1 to R2, a bounded number of batches a run.
+    const archived = await archiveAudit(env, new Date(controller.scheduledTime));
+    if (archived.archived > 0) console.log("audit archived", JSON.stringify(archived));
     // Last: it takes what its budget allows of the invocation's CPU time and subrequests.
     const scrubbed = await scrub(env, new Date(controller.scheduledTime));
     console.log("scrub", JSON.stringify({ ...scrubbed, verified: scrubbed.verified.length }));
   },
-  queue: (batch, env) => deliverBatch(batch, env),
-} satisfies ExportedHandler<Env, QueueMessage>;
+  // Two queues, one consumer: verification steps (src/artifacts/verify-steps.ts) and webhook deliveries.
+  queue: (batch, env) =>
+    batch.queue === VERIFY_QUEUE
+      ? verifyBatch(batch as MessageBatch<VerifyMessage>, env)
+      : deliverBatch(batch as MessageBatch<QueueMessage>, env),
+} satisfies ExportedHandler<Env, QueueMessage | VerifyMessage>;

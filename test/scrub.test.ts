@@ -1,5 +1,5 @@
 /**
- * Scrubbing (docs/operations.md, "8. Scrubbing: stored bytes checked again"): the scheduled job re-reads and re-hashes stored
+ * Scrubbing (docs/operations.md "8. Scrubbing: stored bytes checked again"): the scheduled job re-reads and re-hashes stored
  * blobs within a byte budget per run, a blob larger than one run's budget over several runs with
  * its hash state kept in D1 between them. Blobs are corrupted here the only way they can be: by
  * writing other bytes over `blobs/sha256/<hex>` in the local R2 directly. Then the scrub marks

@@ -9,10 +9,19 @@
  * its bytes to the address under the lease (where verified bytes would be refused) and, once
  * they are verified, `register` clears the mark: the blob is healed.
  */
-import { and, eq, isNull, lte, sql } from "drizzle-orm";
+import { and, eq, isNull, lte, or, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
-import { blobLeases, blobs, ociBlobs, ociManifests, openUploads, versionFiles, versions } from "../db/schema";
+import {
+  blobLeases,
+  blobs,
+  ociBlobs,
+  ociManifests,
+  openUploads,
+  sweepCursors,
+  versionFiles,
+  versions,
+} from "../db/schema";
 import type { Visibility } from "../db/visibility";
 
 /** A blob no scrub has found corrupt: the only kind an upload may be deduplicated against. */
@@ -175,8 +184,9 @@ export class BlobStore {
   }
 
   /**
-   * Takes the lease on a content address for `holder`, if it is free or its lease has run
-   * out. One statement, so two writers cannot both win.
+   * Takes the lease on a content address for `holder`, if it is free, its lease has run out, or
+   * `holder` holds it already (then it is extended: a verification over several invocations
+   * renews its lease at each step). One statement, so two writers cannot both win.
    */
   async lease(sha256: string, holder: string, ttlMs: number): Promise<boolean> {
     const now = new Date();
@@ -186,7 +196,7 @@ export class BlobStore {
       .onConflictDoUpdate({
         target: blobLeases.sha256,
         set: { holder: sql`excluded.holder`, expiresAt: sql`excluded.expires_at` },
-        setWhere: lte(blobLeases.expiresAt, now.toISOString()),
+        setWhere: or(lte(blobLeases.expiresAt, now.toISOString()), eq(blobLeases.holder, holder)),
       })
       .returning({ holder: blobLeases.holder });
     return rows[0]?.holder === holder;
@@ -225,7 +235,11 @@ export class BlobStore {
    * Marks blobs no file references (from now), and returns those marked at least `graceS`
    * ago, with the model that last claimed each: the candidates for deletion.
    */
-  async unreferencedSince(now: Date, graceS: number): Promise<{ sha256: string; claimedBy: string | null }[]> {
+  async unreferencedSince(
+    now: Date,
+    graceS: number,
+    limit: number,
+  ): Promise<{ sha256: string; claimedBy: string | null }[]> {
     await this.db
       .update(blobs)
       .set({ unreferencedSince: now.toISOString() })
@@ -235,6 +249,8 @@ export class BlobStore {
       .select({ sha256: blobs.sha256, claimedBy: blobs.claimedBy })
       .from(blobs)
       .where(and(lte(blobs.unreferencedSince, cutoff), unreferenced))
+      .orderBy(blobs.unreferencedSince)
+      .limit(limit)
       .all();
   }
 
@@ -251,13 +267,31 @@ export class BlobStore {
     return rows.length > 0;
   }
 
-  /** The models that have open uploads past their expiry. */
-  async modelsWithExpiredUploads(now: string): Promise<string[]> {
+  /** The models that have open uploads past their expiry (at most `limit` of them). */
+  async modelsWithExpiredUploads(now: string, limit: number): Promise<string[]> {
     const rows = await this.db
       .selectDistinct({ model: openUploads.model })
       .from(openUploads)
       .where(lte(openUploads.expiresAt, now))
+      .limit(limit)
       .all();
     return rows.map((r) => r.model);
+  }
+
+  /** Where the cleanup's sweep `sweep` of an R2 listing stopped: the last key it looked at, or null (from the start). */
+  async sweptTo(sweep: string): Promise<string | null> {
+    const row = await this.db
+      .select({ after: sweepCursors.after })
+      .from(sweepCursors)
+      .where(eq(sweepCursors.sweep, sweep))
+      .get();
+    return row?.after ?? null;
+  }
+
+  async saveSweep(sweep: string, after: string | null, at: string): Promise<void> {
+    await this.db
+      .insert(sweepCursors)
+      .values({ sweep, after, at })
+      .onConflictDoUpdate({ target: sweepCursors.sweep, set: { after, at } });
   }
 }

@@ -228,6 +228,28 @@ async function assemble(bucket: R2Bucket, upload: UploadRecord, parts: R2Uploade
   }
 }
 
+/**
+ * A verified blob arrived at the content address while the upload ran: its parts are dropped
+ * unassembled (they cannot be assembled without writing over it), and it ends as the caller could
+ * have had those bytes without sending them, or not.
+ */
+async function dropForHeld(
+  bucket: R2Bucket,
+  blobs: BlobStore,
+  upload: UploadRecord,
+  known: number,
+  mayReuseUnverified: () => Promise<boolean>,
+): Promise<Completion> {
+  await bucket
+    .resumeMultipartUpload(upload.r2_key, upload.r2_upload_id)
+    .abort()
+    .catch(() => undefined);
+  if (known !== upload.size) return { outcome: "mismatch" };
+  if (!(await mayReuseUnverified())) return { outcome: "superseded" };
+  await blobs.reuse(upload.sha256, upload.size);
+  return { outcome: "verified", deduplicated: true };
+}
+
 /** How a multipart completion ended. */
 export type Completion =
   | { outcome: "verified"; deduplicated: boolean }
@@ -266,16 +288,7 @@ export async function completeUpload(
   }
   return underLease(blobs, upload.sha256, upload.size, async (): Promise<Completion> => {
     const known = await blobs.verifiedSize(upload.sha256);
-    if (known !== null) {
-      await bucket
-        .resumeMultipartUpload(upload.r2_key, upload.r2_upload_id)
-        .abort()
-        .catch(() => undefined);
-      if (known !== upload.size) return { outcome: "mismatch" };
-      if (!(await mayReuseUnverified())) return { outcome: "superseded" };
-      await blobs.reuse(upload.sha256, upload.size);
-      return { outcome: "verified", deduplicated: true };
-    }
+    if (known !== null) return dropForHeld(bucket, blobs, upload, known, mayReuseUnverified);
     await assemble(bucket, upload, parts);
     if (await verifyObject(bucket, upload.r2_key, upload.size, upload.sha256)) {
       await blobs.register(upload.sha256, upload.size, at);
@@ -285,4 +298,79 @@ export async function completeUpload(
     await bucket.delete(upload.r2_key);
     return { outcome: "mismatch" };
   });
+}
+
+/**
+ * The holder of a content address's lease while an upload's bytes are verified over several
+ * invocations (./verify-steps.ts): the upload itself, so each step renews it, and the collector,
+ * which needs the lease to delete unregistered bytes, leaves them alone meanwhile.
+ */
+export const verifyLeaseHolder = (uploadId: string) => `upload:${uploadId}`;
+
+/** A stepped verification's lease outlives its last step by this much: a stalled one is sent again well before. */
+export const STEP_LEASE_MS = 30 * 60_000;
+
+/**
+ * `complete` of an upload verified over several invocations: as `completeUpload` up to the read.
+ * At the content address the address's lease is taken for the upload and kept (`stepping`) until
+ * the last step settles; a verified blob found there ends it at once, as in `completeUpload`.
+ */
+export async function assembleForSteps(
+  bucket: R2Bucket,
+  blobs: BlobStore,
+  upload: UploadRecord,
+  parts: R2UploadedPart[],
+  mayReuseUnverified: () => Promise<boolean>,
+): Promise<Completion | { outcome: "stepping" }> {
+  if (upload.r2_key !== blobKey(upload.sha256)) {
+    await assemble(bucket, upload, parts);
+    return { outcome: "stepping" };
+  }
+  const holder = verifyLeaseHolder(upload.upload_id);
+  if (!(await blobs.lease(upload.sha256, holder, STEP_LEASE_MS)))
+    throw new ProblemError("conflict", `Another upload of the bytes ${upload.sha256} is being verified; retry shortly`);
+  let stepping = false;
+  try {
+    const known = await blobs.verifiedSize(upload.sha256);
+    if (known !== null) return await dropForHeld(bucket, blobs, upload, known, mayReuseUnverified);
+    await assemble(bucket, upload, parts);
+    stepping = true;
+    return { outcome: "stepping" };
+  } finally {
+    if (!stepping) await blobs.release(upload.sha256, holder);
+  }
+}
+
+/**
+ * The last step's verdict on an upload verified over several invocations: bytes that hashed right
+ * become (or join) a blob, others are deleted; the lease taken by `assembleForSteps` is let go.
+ * Staged bytes join the verified blob they were staged beside; if that blob went meanwhile they
+ * are not copied (a copy of a file this large is no one invocation's work either): `superseded`.
+ */
+export async function settleStepped(
+  bucket: R2Bucket,
+  blobs: BlobStore,
+  upload: UploadRecord,
+  sound: boolean,
+  at: string,
+): Promise<Completion> {
+  if (upload.r2_key !== blobKey(upload.sha256)) {
+    try {
+      if (!sound) return { outcome: "mismatch" };
+      if (await blobs.reuse(upload.sha256, upload.size)) return { outcome: "verified", deduplicated: true };
+      return { outcome: "superseded" };
+    } finally {
+      await bucket.delete(upload.r2_key);
+    }
+  }
+  try {
+    if (sound) {
+      await blobs.register(upload.sha256, upload.size, at);
+      return { outcome: "verified", deduplicated: false };
+    }
+    await bucket.delete(upload.r2_key);
+    return { outcome: "mismatch" };
+  } finally {
+    await blobs.release(upload.sha256, verifyLeaseHolder(upload.upload_id));
+  }
 }

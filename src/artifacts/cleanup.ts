@@ -1,9 +1,17 @@
 /**
  * The scheduled cleanup (cron in wrangler.toml): aborts multipart uploads past `expires_at`,
  * applies retention policies (src/retention/apply.ts), deletes the bytes of blobs no version
- * has referenced for BLOB_GC_GRACE_S, and removes what crashed requests left behind: bytes
- * at a content address never registered, and staged objects. Retention runs before
+ * (nor kept OCI manifest) has referenced for BLOB_GC_GRACE_S, and removes what crashed or
+ * refused requests left behind: bytes at a content address never registered, staged objects,
+ * and OCI manifest bytes no kept manifest names. Retention runs before
  * collection, so the bytes of the versions it deletes start their grace period in the same run.
+ *
+ * One run is one invocation, bound by subrequests and CPU time (docs/operations.md "9. Limits: what a deployment meets"),
+ * whatever the size of the store: it makes at most `maxCalls` R2, D1 and Durable Object calls.
+ * What it leaves is taken by the next run: expired uploads and unreferenced blobs stay
+ * candidates in D1 until handled, and the three sweeps of R2 listings (orphaned content, staged
+ * leftovers, unnamed OCI manifests) save the last key they looked at (`sweep_cursors`) and go on after it, starting
+ * again from the beginning once a sweep reached the end.
  */
 import { config, type Env } from "../env";
 import { applyRetention, type RetentionReport } from "../retention/apply";
@@ -21,22 +29,52 @@ export interface CleanupReport {
   deletedStaged: number;
   /** Bytes of OCI manifests no kept manifest names (a push refused after they were written). */
   deletedManifests: number;
+  /** Calls made (R2, D1, Durable Objects), at most `maxCalls` but for the retention step's own. */
+  calls: number;
+  /** Whether the run stopped on its calls, leaving work to the next run. */
+  stopped: "done" | "calls";
 }
+
+export interface CleanupTuning {
+  /** The most calls one run makes: with the scrub's 500 after it, within the 1,000 subrequests of a free plan's invocation. */
+  maxCalls: number;
+  /** Keys per page of an R2 listing (R2 answers at most 1,000). */
+  listLimit: number;
+  /** Expired uploads' models and unreferenced blobs read from D1 at once. */
+  page: number;
+}
+
+export const CLEANUP_TUNING: CleanupTuning = { maxCalls: 300, listLimit: 1000, page: 50 };
 
 /** Staged objects older than this are leftovers of a request that died. */
 const STAGED_MAX_AGE_MS = 24 * 3600 * 1000;
+/** Calls one blob's collection may take: its model asked, the lease, the row, the bytes, the release. */
+const PER_BLOB = 5;
 
-export async function cleanup(env: Env, now: Date = new Date()): Promise<CleanupReport> {
+export async function cleanup(
+  env: Env,
+  now: Date = new Date(),
+  tuning: CleanupTuning = CLEANUP_TUNING,
+): Promise<CleanupReport> {
   const cfg = config(env);
   // The collector decides on the newest state: its session starts at the primary.
   const blobs = new BlobStore(env.DB.withSession("first-primary"));
+  let calls = 0;
+  const left = () => tuning.maxCalls - calls;
+  let stopped: CleanupReport["stopped"] = "done";
 
   let expiredUploads = 0;
-  for (const model of await blobs.modelsWithExpiredUploads(now.toISOString())) {
+  calls += 1;
+  for (const model of await blobs.modelsWithExpiredUploads(now.toISOString(), tuning.page)) {
+    if (left() < 2) {
+      stopped = "calls";
+      break;
+    }
     const { aborts } = unwrap(
       await modelState(env, model).expireUploads({ model, actor: "cleanup", at: now.toISOString() }),
     );
     await abortR2Uploads(env.ARTIFACTS, aborts);
+    calls += 1 + aborts.length;
     expiredUploads += aborts.length;
   }
 
@@ -44,7 +82,13 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
 
   // Each deletion holds the address's lease, so no upload writes there meanwhile.
   let deletedBlobs = 0;
-  for (const { sha256, claimedBy } of await blobs.unreferencedSince(now, cfg.BLOB_GC_GRACE_S)) {
+  calls += 2;
+  for (const { sha256, claimedBy } of await blobs.unreferencedSince(now, cfg.BLOB_GC_GRACE_S, tuning.page)) {
+    if (left() < PER_BLOB) {
+      stopped = "calls";
+      break;
+    }
+    calls += PER_BLOB;
     // D1 may not show a reference its model's outbox still holds (D1 trailing, a stalled
     // flush): the model that last took these bytes is asked itself, from its own SQLite.
     if (claimedBy !== null && (await modelState(env, claimedBy).holdsBlob(sha256, now.toISOString()))) continue;
@@ -56,56 +100,95 @@ export async function cleanup(env: Env, now: Date = new Date()): Promise<Cleanup
     });
   }
 
+  /**
+   * Goes through an R2 listing from where the last run stopped, a page at a time, handing each
+   * page to `handle` (which says how many calls it made, and how far it got); saves where it
+   * stopped. False when it ran out of calls.
+   */
+  const sweep = async (
+    name: string,
+    prefix: string,
+    handle: (objects: R2Object[], callsLeft: number) => Promise<{ calls: number; upTo: number }>,
+  ): Promise<boolean> => {
+    // Where it stopped, read and saved, and at least one page listed.
+    if (left() < 3) return false;
+    calls += 2;
+    let after = await blobs.sweptTo(name);
+    let done = false;
+    while (left() >= 1) {
+      const page = await env.ARTIFACTS.list({
+        prefix,
+        limit: tuning.listLimit,
+        ...(after ? { startAfter: after } : {}),
+      });
+      calls += 1;
+      const handled = await handle(page.objects, left());
+      calls += handled.calls;
+      if (handled.upTo > 0) after = page.objects[handled.upTo - 1]!.key;
+      if (handled.upTo < page.objects.length) break;
+      if (!page.truncated) {
+        done = true;
+        break;
+      }
+    }
+    await blobs.saveSweep(name, done ? null : after, now.toISOString());
+    return done;
+  };
+
   // Bytes written at a content address whose registration never happened: the request died
   // (a crash) between R2's write and D1's row. Nothing can reference them (a file is listed
   // only on a registered blob), so past the grace period, which no request lasts, they go,
-  // under the address's lease and after a second look. One listing of R2 per run, one D1
-  // query per page of it (R2 cannot list by age): 1,000 blobs cost one list operation.
+  // under the address's lease and after a second look. One D1 query per page of the listing
+  // (R2 cannot list by age): 1,000 blobs cost one list operation.
   let deletedOrphans = 0;
-  let blobCursor: string | undefined;
   const graceMs = cfg.BLOB_GC_GRACE_S * 1000;
-  do {
-    const page = await env.ARTIFACTS.list({ prefix: BLOB_PREFIX, cursor: blobCursor });
-    const old = page.objects.filter((o) => now.getTime() - o.uploaded.getTime() > graceMs);
+  const orphansDone = await sweep("orphans", BLOB_PREFIX, async (objects, callsLeft) => {
+    const old = objects.filter((o) => now.getTime() - o.uploaded.getTime() > graceMs);
+    if (old.length > 0 && callsLeft < 1) return { calls: 0, upTo: 0 };
     const known = await blobs.registered(old.map((o) => o.key.slice(BLOB_PREFIX.length)));
-    for (const o of old) {
+    let used = old.length > 0 ? 1 : 0;
+    let upTo = 0;
+    for (const o of objects) {
       const sha256 = o.key.slice(BLOB_PREFIX.length);
-      if (known.has(sha256)) continue;
-      await blobs.withLease(sha256, 60_000, async () => {
-        // Under the lease no upload writes here; one may have registered or rewritten it meanwhile.
-        if ((await blobs.registered([sha256])).size > 0) return;
-        const head = await env.ARTIFACTS.head(o.key);
-        if (!head || now.getTime() - head.uploaded.getTime() <= graceMs) return;
-        await env.ARTIFACTS.delete(o.key);
-        deletedOrphans += 1;
-      });
+      if (old.includes(o) && !known.has(sha256)) {
+        if (callsLeft - used < PER_BLOB) break;
+        used += PER_BLOB;
+        await blobs.withLease(sha256, 60_000, async () => {
+          // Under the lease no upload writes here; one may have registered or rewritten it meanwhile.
+          if ((await blobs.registered([sha256])).size > 0) return;
+          const head = await env.ARTIFACTS.head(o.key);
+          if (!head || now.getTime() - head.uploaded.getTime() <= graceMs) return;
+          await env.ARTIFACTS.delete(o.key);
+          deletedOrphans += 1;
+        });
+      }
+      upTo += 1;
     }
-    blobCursor = page.truncated ? page.cursor : undefined;
-  } while (blobCursor);
+    return { calls: used, upTo };
+  });
 
   let deletedStaged = 0;
-  let cursor: string | undefined;
-  do {
-    const page = await env.ARTIFACTS.list({ prefix: STAGING_PREFIX, cursor });
-    const stale = page.objects
-      .filter((o) => now.getTime() - o.uploaded.getTime() > STAGED_MAX_AGE_MS)
-      .map((o) => o.key);
+  const stagedDone = await sweep("staging", STAGING_PREFIX, async (objects, callsLeft) => {
+    const stale = objects.filter((o) => now.getTime() - o.uploaded.getTime() > STAGED_MAX_AGE_MS).map((o) => o.key);
+    if (stale.length > 0 && callsLeft < 1) return { calls: 0, upTo: 0 };
     if (stale.length > 0) await env.ARTIFACTS.delete(stale);
     deletedStaged += stale.length;
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
+    return { calls: stale.length > 0 ? 1 : 0, upTo: objects.length };
+  });
+
   // A manifest's bytes are written before its model's object records it; a push refused then
   // (unknown blobs, a gate) leaves them named by nobody. Past a day no push is still on its way.
   let deletedManifests = 0;
-  cursor = undefined;
-  do {
-    const page = await env.ARTIFACTS.list({ prefix: OCI_MANIFEST_PREFIX, cursor });
-    const old = page.objects.filter((o) => now.getTime() - o.uploaded.getTime() > STAGED_MAX_AGE_MS);
+  const manifestsDone = await sweep("manifests", OCI_MANIFEST_PREFIX, async (objects, callsLeft) => {
+    const old = objects.filter((o) => now.getTime() - o.uploaded.getTime() > STAGED_MAX_AGE_MS);
+    if (old.length === 0) return { calls: 0, upTo: objects.length };
+    if (callsLeft < 2) return { calls: 0, upTo: 0 };
     const kept = await blobs.manifestsKept(old.map((o) => o.key.slice(OCI_MANIFEST_PREFIX.length)));
     const unnamed = old.filter((o) => !kept.has(o.key.slice(OCI_MANIFEST_PREFIX.length))).map((o) => o.key);
     if (unnamed.length > 0) await env.ARTIFACTS.delete(unnamed);
     deletedManifests += unnamed.length;
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return { expiredUploads, retention, deletedBlobs, deletedOrphans, deletedStaged, deletedManifests };
+    return { calls: unnamed.length > 0 ? 2 : 1, upTo: objects.length };
+  });
+  if (!orphansDone || !stagedDone || !manifestsDone) stopped = "calls";
+  return { expiredUploads, retention, deletedBlobs, deletedOrphans, deletedStaged, deletedManifests, calls, stopped };
 }

@@ -53,6 +53,7 @@ function uploadBody(upload: UploadView): z.infer<typeof Upload> {
     parts: upload.parts,
     status: upload.status,
     expires_at: upload.expires_at,
+    ...(upload.status === "completed" ? { file: { path: upload.path, size: upload.size, sha256: upload.sha256 } } : {}),
   };
 }
 
@@ -191,19 +192,23 @@ export const artifactRoutes = [
     operationId: "completeUpload",
     summary: "Complete a multipart upload",
     description:
-      "Assembles the parts, re-reads them through SHA-256 and compares size and digest with the declared ones. On a match the file is attached; on a mismatch the upload is `failed`, its bytes removed, and the answer is 422. Repeating a completed `complete` returns the file again.",
+      "Assembles the parts, re-reads them through SHA-256 and compares size and digest with the declared ones. On a match the file is attached; on a mismatch the upload is `failed`, its bytes removed, and the answer is 422. Repeating a completed `complete` returns the file again. A file larger than one invocation verifies (`VERIFY_BYTES_PER_STEP`, default 1 GiB) is answered at once with 202 and the upload `verifying`: its bytes are verified over several invocations; poll `GET .../uploads/{upload_id}` until it is `completed` (with `file`) or `failed`.",
     tag: "Files",
     scope: "write",
     subject: { model: MODEL_PARAM },
     params: UploadParams,
-    responses: { 200: { description: "The verified file", schema: File } },
+    responses: {
+      200: { description: "The verified file", schema: File },
+      202: { description: "The upload, `verifying`: poll it until `completed` or `failed`", schema: Upload },
+    },
     errors: ["validation_failed", "not_found", "conflict", "digest_mismatch"],
     async handler(c, { params, principal }) {
-      const file = await finishUpload(c.env, queryDb(c), actorFor(params.model, principal), visibilityOf(principal), {
+      const done = await finishUpload(c.env, queryDb(c), actorFor(params.model, principal), visibilityOf(principal), {
         version: params.version,
         uploadId: params.upload_id,
       });
-      return c.json(file);
+      if ("verifying" in done) return c.json(uploadBody(done.verifying), 202);
+      return c.json(done);
     },
   }),
 

@@ -41,8 +41,10 @@ export const Upload = z
     part_size: z.number().int(),
     part_count: z.number().int(),
     parts: z.array(UploadPartBody),
-    status: z.enum(["open", "completed", "failed", "aborted"]),
+    status: z.enum(["open", "verifying", "completed", "failed", "aborted"]),
     expires_at: z.string(),
+    /** Once `completed`: the file it attached. */
+    file: File.optional(),
   })
   .meta({ id: "Upload" });
 

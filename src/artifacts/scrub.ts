@@ -4,7 +4,7 @@
  * bytes no longer hash to its sha256 (or whose object is gone, or has another size) is marked
  * corrupt: downloads answer 503 instead of the wrong bytes (./download.ts), every model holding
  * it hears of it (`blob.corrupt`), and the next upload of its sha256 writes the right bytes over
- * it and heals it (./blob-store.ts). docs/operations.md ("8. Scrubbing: stored bytes checked again") has the settings and
+ * it and heals it (./blob-store.ts). docs/operations.md "8. Scrubbing: stored bytes checked again" has the settings and
  * their arithmetic.
  *
  * Each run sets out to hash its share of the stored bytes (src/domain/scrub-pace.ts), at most
@@ -29,6 +29,7 @@ import { dispatchPending } from "../events/dispatch";
 import { BlobStore } from "./blob-store";
 import { blobKey } from "./keys";
 import { ScrubStore, type Holder, type ScrubBlob } from "./scrub-store";
+import { hashInto } from "./sha256-stream";
 import { readObject, type ObjectReader, type RangedReadOptions } from "./verify-read";
 
 const MiB = 1024 * 1024;
@@ -342,18 +343,6 @@ function resumed(progress: ScrubBlob["progress"]): Sha256 | null {
     return hash.bytes === progress.offset ? hash : null;
   } catch {
     return null;
-  }
-}
-
-/** Feeds a body into `hash` chunk by chunk; returns how many bytes it had. */
-async function hashInto(body: ReadableStream<Uint8Array>, hash: Sha256): Promise<number> {
-  const reader = body.getReader();
-  let read = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return read;
-    hash.update(value);
-    read += value.byteLength;
   }
 }
 

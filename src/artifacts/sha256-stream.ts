@@ -54,3 +54,18 @@ export class Sha256Stream {
     return toHex(await this.digest.digest);
   }
 }
+
+/** Feeds a body into a resumable `hash` (src/domain/sha256.ts) chunk by chunk; returns how many bytes it had. */
+export async function hashInto(
+  body: ReadableStream<Uint8Array>,
+  hash: { update(bytes: Uint8Array): void },
+): Promise<number> {
+  const reader = body.getReader();
+  let read = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return read;
+    hash.update(value);
+    read += value.byteLength;
+  }
+}

@@ -15,7 +15,8 @@ import { modelState, unwrap } from "../model-writes/stub";
 import type { Actor, UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
 import { abortR2Uploads } from "../model-writes/r2-aborts";
-import { completeUpload, storeSingle } from "./bytes";
+import { assembleForSteps, completeUpload, storeSingle, verifyLeaseHolder, type Completion } from "./bytes";
+import { sendVerifyStep } from "../queue/verify";
 import { blobKey, stagingKey } from "./keys";
 
 export type StoredFile = ManifestEntry & { deduplicated?: boolean };
@@ -180,6 +181,10 @@ export async function receivePart(
  * Completes a multipart upload: every part present, the assembled bytes verified, then the
  * file attached. A mismatch fails the upload (422) and removes its bytes. Repeating a
  * completed `complete` returns the file again.
+ *
+ * A file larger than VERIFY_BYTES_PER_STEP is not read here: its parts are assembled, the upload
+ * becomes `verifying` and is answered at once (`verifying`), and its bytes are verified over
+ * several invocations (./verify-steps.ts); repeating `complete` meanwhile answers it again.
  */
 export async function finishUpload(
   env: Env,
@@ -187,39 +192,61 @@ export async function finishUpload(
   who: Actor,
   visibility: Visibility,
   ref: { version: number; uploadId: string },
-): Promise<StoredFile> {
+): Promise<StoredFile | { verifying: UploadView }> {
   const state = modelState(env, who.model);
   const current = unwrap(await state.getUpload({ model: who.model, version: ref.version, uploadId: ref.uploadId }));
   const file = { path: current.path, size: current.size, sha256: current.sha256 };
   if (current.status === "completed") return file;
+  if (current.status === "verifying") return { verifying: current };
   const upload = unwrap(
     await state.uploadToComplete({ version: ref.version, uploadId: ref.uploadId, now: timestamp() }),
   );
   const blobs = new BlobStore(db, who.model);
-  const completion = await completeUpload(
-    env.ARTIFACTS,
-    blobs,
-    upload,
-    upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag })),
-    who.at,
-    () => callerHolds(blobs, visibility, upload.sha256, upload.size),
+  const parts = upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag }));
+  const mayReuse = () => callerHolds(blobs, visibility, upload.sha256, upload.size);
+  if (upload.size > config(env).VERIFY_BYTES_PER_STEP) {
+    const prepared = await assembleForSteps(env.ARTIFACTS, blobs, upload, parts, mayReuse);
+    if (prepared.outcome === "stepping") return { verifying: await beginSteps(env, blobs, who, upload) };
+    return answer(state, who, visibility, blobs, upload, prepared);
+  }
+  const completion = await completeUpload(env.ARTIFACTS, blobs, upload, parts, who.at, mayReuse);
+  return answer(state, who, visibility, blobs, upload, completion);
+}
+
+/** Marks the upload `verifying` and sends its first step; a refusal lets go of what `assembleForSteps` took. */
+async function beginSteps(env: Env, blobs: BlobStore, who: Actor, upload: UploadView): Promise<UploadView> {
+  const begun = await modelState(env, who.model).beginVerify({
+    version: upload.version,
+    uploadId: upload.upload_id,
+    now: timestamp(),
+    by: { actor: who.actor, ...(who.token !== undefined ? { token: who.token } : {}) },
+  });
+  if (!begun.ok) {
+    if (upload.r2_key === blobKey(upload.sha256))
+      await blobs.release(upload.sha256, verifyLeaseHolder(upload.upload_id));
+    return unwrap(begun);
+  }
+  // Lost with a crash here, the first step is sent by the model's alarm (src/state/model-state.ts).
+  await sendVerifyStep(env, upload).catch((err: unknown) =>
+    console.error("sending the first verification step failed; the model's alarm sends it", err),
   );
+  return begun.value;
+}
+
+/** The answer of a completion decided in this request: the file, or the contract's error. */
+async function answer(
+  state: ReturnType<typeof modelState>,
+  who: Actor,
+  visibility: Visibility,
+  blobs: BlobStore,
+  upload: UploadView,
+  completion: Completion,
+): Promise<StoredFile> {
   const verified = completion.outcome === "verified";
   const deduplicated =
     verified && completion.deduplicated && (await callerHolds(blobs, visibility, upload.sha256, upload.size));
-  const superseded = completion.outcome === "superseded";
-  unwrap(
-    await state.finishUpload({
-      ...who,
-      uploadId: upload.upload_id,
-      result: verified ? "completed" : "failed",
-      deduplicated,
-      ...(superseded
-        ? { reason: "the bytes were verified by another upload meanwhile; this one's parts were dropped unchecked" }
-        : {}),
-    }),
-  );
-  if (superseded) {
+  const file = unwrap(await endUpload(state, who, upload.upload_id, completion, deduplicated));
+  if (completion.outcome === "superseded") {
     throw new ProblemError(
       "conflict",
       "These bytes were verified by another upload while this one ran, and its parts cannot be checked without overwriting them; start a new upload of the file",
@@ -233,6 +260,34 @@ export async function finishUpload(
     );
   }
   return deduplicated ? { ...file, deduplicated } : file;
+}
+
+/**
+ * Records how an upload's completion ended in its ModelState: `completed` attaches the file, any
+ * other outcome fails the upload (`upload.fail`, with `reason` when given). A step of a
+ * verification carried over invocations ends its upload here too (./verify-steps.ts).
+ */
+export function endUpload(
+  state: ReturnType<typeof modelState>,
+  who: Actor,
+  uploadId: string,
+  completion: Completion,
+  deduplicated: boolean,
+  reason?: string,
+) {
+  const verified = completion.outcome === "verified";
+  const why =
+    reason ??
+    (completion.outcome === "superseded"
+      ? "the bytes were verified by another upload meanwhile; this one's parts were dropped unchecked"
+      : undefined);
+  return state.finishUpload({
+    ...who,
+    uploadId,
+    result: verified ? "completed" : "failed",
+    deduplicated,
+    ...(why !== undefined ? { reason: why } : {}),
+  });
 }
 
 /** Aborts a multipart upload: ModelState ends it (audited), then its parts are dropped in R2. */

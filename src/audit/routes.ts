@@ -4,8 +4,9 @@ import { visibilityOf } from "../auth/principal";
 import { orm, queryDb } from "../db/session";
 import { ModelName } from "../domain/names";
 import { defineRoute } from "../http/api";
-import { decodeCursor, PageQuery, toPage } from "../http/cursor";
+import { decodeCursor, encodeCursor, PageQuery, toPage } from "../http/cursor";
 import { pageOf } from "../http/openapi-helpers";
+import { readAuditSpanning } from "./archive";
 import { readAudit } from "./store";
 
 const Timestamp = z.iso.datetime({ offset: true });
@@ -64,7 +65,8 @@ export const auditRoutes = [
     errors: ["validation_failed"],
     async handler(c, { query, principal }) {
       const before = query.cursor ? decodeCursor(query.cursor, AuditCursor).id : undefined;
-      const rows = await readAudit(orm(queryDb(c)), {
+      const db = orm(queryDb(c));
+      const read = await readAuditSpanning(c.env.ARTIFACTS, (f) => readAudit(db, f), {
         model: query.model,
         alias: query.alias,
         actor: query.actor,
@@ -75,14 +77,15 @@ export const auditRoutes = [
         before,
         limit: query.limit,
       });
-      return c.json(
-        toPage(
-          rows,
-          query.limit,
-          (e) => ({ id: e.id }),
-          (e) => e,
-        ),
+      const page = toPage(
+        read.events,
+        query.limit,
+        (e) => ({ id: e.id }),
+        (e) => e,
       );
+      // The archive's read stopped before it filled the page: the next one goes on below where it stopped.
+      if (read.cutAt !== undefined && page.next_cursor === null) page.next_cursor = encodeCursor({ id: read.cutAt });
+      return c.json(page);
     },
   }),
 ];

@@ -46,22 +46,28 @@ export async function readAudit(db: DrizzleD1Database, f: AuditFilters): Promise
     .orderBy(desc(auditEvents.id))
     .limit(f.limit + 1)
     .all();
+  return rows.map(eventOfRow);
+}
+
+/** A row of `audit_events` (in D1, or as the archive keeps it: src/audit/archive.ts). */
+export type AuditRow = typeof auditEvents.$inferSelect;
+
+/** The event a stored row is, as GET /v1/audit shows it. */
+export function eventOfRow(r: AuditRow): AuditEvent {
   const parse = (text: string | null) => (text === null ? undefined : (JSON.parse(text) as unknown));
-  return rows.map((r) => {
-    const event: AuditEvent = {
-      id: r.id,
-      at: r.at,
-      actor: r.actor,
-      action: r.action as AuditEvent["action"],
-      model: r.model,
-    };
-    if (r.version !== null) event.version = r.version;
-    if (r.alias !== null) event.alias = r.alias;
-    if (r.from !== null) event.from = parse(r.from);
-    if (r.to !== null) event.to = parse(r.to);
-    if (r.reason !== null) event.reason = r.reason;
-    if (r.detail !== null) event.detail = parse(r.detail);
-    if (r.token !== null) event.token = r.token;
-    return webhookUrlsRedacted(event);
-  });
+  const event: AuditEvent = {
+    id: r.id,
+    at: r.at,
+    actor: r.actor,
+    action: r.action as AuditEvent["action"],
+    model: r.model,
+  };
+  if (r.version !== null) event.version = r.version;
+  if (r.alias !== null) event.alias = r.alias;
+  if (r.from !== null) event.from = parse(r.from);
+  if (r.to !== null) event.to = parse(r.to);
+  if (r.reason !== null) event.reason = r.reason;
+  if (r.detail !== null) event.detail = parse(r.detail);
+  if (r.token !== null) event.token = r.token;
+  return webhookUrlsRedacted(event);
 }

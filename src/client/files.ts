@@ -204,8 +204,12 @@ export class Uploads {
     });
   }
 
-  /** The server re-reads the parts and checks size and sha256: 422 `digest_mismatch` fails the upload. */
-  complete(model: string, version: number, uploadId: string, signal?: AbortSignal): Promise<FileEntry> {
+  /**
+   * The server re-reads the parts and checks size and sha256: 422 `digest_mismatch` fails the
+   * upload. A file too large to verify in one invocation answers the Upload, `verifying` (202):
+   * poll `get` until it is `completed` or `failed`.
+   */
+  complete(model: string, version: number, uploadId: string, signal?: AbortSignal): Promise<FileEntry | Upload> {
     return this.t.json({
       method: "POST",
       path: `${uploadPath(model, version, uploadId)}/complete`,

@@ -1,4 +1,4 @@
-/** API.md "Fleet": what serving nodes report, the fleet view, and its nodes (docs/fleet.md). */
+/** What serving nodes report, the fleet view, and its nodes (docs/fleet.md "HTTP reference"). */
 import { seg, type Transport } from "./transport";
 import type { Fleet as FleetView, FleetNode, FleetNodesQuery, NodeReport, Page } from "./types";
 

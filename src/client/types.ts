@@ -160,8 +160,11 @@ export interface Upload {
   part_size: number;
   part_count: number;
   parts: UploadPart[];
-  status: "open" | "completed" | "failed" | "aborted";
+  /** `verifying`: `complete` assembled the parts and the server is verifying them over several invocations. */
+  status: "open" | "verifying" | "completed" | "failed" | "aborted";
   expires_at: Timestamp;
+  /** Once `completed`: the file it attached. */
+  file?: FileEntry;
 }
 
 // ---- aliases and resolution ---------------------------------------------------------------

@@ -131,7 +131,9 @@ async function resumable(
   }
   const same = upload.path === target.path && upload.size === size && upload.sha256 === sha256.toLowerCase();
   const usable =
-    upload.status === "completed" || (upload.status === "open" && Date.parse(upload.expires_at) > Date.now() + 60_000);
+    upload.status === "completed" ||
+    upload.status === "verifying" ||
+    (upload.status === "open" && Date.parse(upload.expires_at) > Date.now() + 60_000);
   return same && usable ? upload : undefined;
 }
 
@@ -195,13 +197,38 @@ async function complete(
 ): Promise<FileEntry> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await uploads.complete(target.model, target.version, id, signal);
+      const done = await uploads.complete(target.model, target.version, id, signal);
+      return "upload_id" in done ? await verified(uploads, target, done, signal) : done;
     } catch (err) {
       if (!(err instanceof MregError) || err.code !== "conflict" || attempt >= COMPLETE_ATTEMPTS) throw err;
       await new Promise((r) => setTimeout(r, backoffMs(attempt)));
     }
   }
 }
+
+/** Polls an upload the server verifies over several invocations until it is `completed` (its file) or not. */
+async function verified(
+  uploads: Uploads,
+  target: { model: string; version: number },
+  upload: Upload,
+  signal?: AbortSignal,
+): Promise<FileEntry> {
+  for (let poll = 1; upload.status === "verifying"; poll++) {
+    await new Promise((r) => setTimeout(r, Math.min(VERIFY_POLL_MAX_MS, 500 * poll)));
+    signal?.throwIfAborted();
+    upload = await uploads.get(target.model, target.version, upload.upload_id, signal);
+  }
+  if (upload.status === "completed")
+    return upload.file ?? { path: upload.path, size: upload.size, sha256: upload.sha256 };
+  throw new MregError({
+    status: 422,
+    code: "digest_mismatch",
+    detail: `Upload ${upload.upload_id} ended ${upload.status}: the server's verification of the assembled bytes did not pass`,
+  });
+}
+
+/** The longest wait between two looks at a verifying upload (about 1 GiB is verified per step). */
+const VERIFY_POLL_MAX_MS = 10_000;
 
 /**
  * Progress in bytes. A stream is counted as the request reads it; when an attempt fails and

@@ -181,6 +181,17 @@ export const scrubRuns = sqliteTable("scrub_runs", {
 });
 
 /**
+ * Where the scheduled cleanup's sweeps of R2 listings stopped (src/artifacts/cleanup.ts): the last
+ * key a run looked at, so the next run goes on after it instead of listing the bucket from the
+ * start; null once a sweep reached the end (the next starts again). Written by the cleanup only.
+ */
+export const sweepCursors = sqliteTable("sweep_cursors", {
+  sweep: text("sweep").primaryKey(),
+  after: text("after"),
+  at: text("at").notNull(),
+});
+
+/**
  * Who may write `blobs/sha256/<hex>` right now. Every write of unverified bytes to a content
  * address (a multipart completion, a put) happens under this lease, so two writers of the
  * same sha256 never overwrite each other's bytes mid-verification. Written by

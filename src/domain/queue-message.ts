@@ -23,3 +23,15 @@ export interface UndeliverableEvent {
   bytes: number;
   reason: string;
 }
+
+/**
+ * What the `mreg-verify` queue carries: take the next step of a verifying upload's verification
+ * (src/artifacts/verify-steps.ts). Where the step starts is the upload's saved progress, never
+ * the message, so a message delivered twice, or sent again, does no harm.
+ */
+export interface VerifyMessage {
+  kind: "verify";
+  model: string;
+  version: number;
+  upload_id: string;
+}

@@ -5,7 +5,7 @@
  * what does not fit in one go: a 100 GB file in a browser (the client, src/client/sha256.ts), and
  * a stored blob larger than one scheduled run's budget, scrubbed over several runs with its state
  * kept in D1 between them (src/artifacts/scrub.ts). A native hash is about ten times faster
- * (bench/README.md, "bench/scrub.mjs — the scheduled scrub against a plain download (issue 29)"): use this only where one cannot be used.
+ * (bench/README.md "bench/scrub.mjs — the scheduled scrub against a plain download (issue 29)"): use this only where one cannot be used.
  */
 
 const K = new Uint32Array([

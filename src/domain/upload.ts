@@ -8,7 +8,30 @@ export const R2_MAX_PARTS = 10_000;
 /** Each part is one request, and Workers accept bodies up to 100 MB. */
 export const MAX_PART = 95 * MiB;
 
-export type UploadStatus = "open" | "completed" | "failed" | "aborted";
+/**
+ * `verifying`: every part arrived and `complete` assembled them, but the file is larger than one
+ * invocation may read, so its bytes are being hashed over several (src/artifacts/verify-steps.ts);
+ * it ends `completed` (the file attached) or `failed`.
+ */
+export type UploadStatus = "open" | "verifying" | "completed" | "failed" | "aborted";
+
+/** Where a verification carried across invocations stands: what the next step takes up. */
+export interface VerifyProgress {
+  /** Bytes hashed so far (from the start of the object). */
+  offset: number;
+  /** The SHA-256 state after `offset` bytes (src/domain/sha256.ts `save`), null before the first step. */
+  state: string | null;
+  /** The etag of the object the hash began on: every range is read under it. */
+  etag: string | null;
+  /** Steps taken, and the most bytes and R2 calls one of them took. */
+  steps: number;
+  largest_step: number;
+  largest_calls: number;
+  /** When a step last saved (or the verification began): a verification still for long is sent again. */
+  updated_at: string;
+  /** Who called `complete` (and with which minted token): the file's `file.add` is theirs. */
+  by: { actor: string; token?: string };
+}
 
 /**
  * The `version` of a blob upload: bytes uploaded for a model before any version names them
@@ -41,6 +64,19 @@ export interface UploadRecord {
   r2_key: string;
   /** R2's id of the multipart upload. */
   r2_upload_id: string;
+  /** While `verifying` (and kept after): how far the verification got. */
+  verify?: VerifyProgress;
+}
+
+/** An upload not ended yet: its parts may still come, or its bytes are still being verified. */
+export const isUnfinished = (status: UploadStatus): boolean => status === "open" || status === "verifying";
+
+/**
+ * How one verification step reads, for a budget of `budget` bytes: ranges of a 64th of it (at
+ * least 16 MiB, at most 256 MiB), so a step makes about 64 R2 calls whatever the budget.
+ */
+export function verifyRangeSize(budget: number): number {
+  return Math.max(16 * MiB, Math.min(256 * MiB, Math.ceil(budget / 64)));
 }
 
 /**

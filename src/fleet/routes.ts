@@ -1,5 +1,5 @@
 /**
- * Routes of API.md "Fleet": what serving nodes say they run. Reports go to the watch relay
+ * The fleet routes (docs/fleet.md "HTTP reference"): what serving nodes say they run. Reports go to the watch relay
  * the node's key picks (the same hash the watch route spreads sockets by, so a node lands on
  * one relay whether it reports over its socket or here), which keeps the node's record and
  * tells the model's object a summary of them; the fleet view reads the object's summaries,

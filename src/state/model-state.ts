@@ -21,6 +21,7 @@ import { DurableObject } from "cloudflare:workers";
 import { sha256Hex, timestamp } from "../domain/ids";
 import { buildManifest } from "../domain/oci";
 import { publish } from "../queue/publish";
+import { sendVerifyStep } from "../queue/verify";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { ResolveState } from "../domain/resolution";
 import type { UploadPart, UploadRecord } from "../domain/upload";
@@ -77,6 +78,13 @@ export type { PolicySource, RetentionApplied, RetentionDecision, RetentionInputs
 
 /** How soon the alarm retries a projection D1 has not taken yet. */
 const RETRY_DELAY_MS = 5_000;
+
+/**
+ * A verification no step has moved for this long has its next step sent again by the alarm (its
+ * message was lost with a crashed invocation); a step takes seconds, so one running still only
+ * costs a duplicate, which its saved progress refuses (src/state/upload-ops.ts).
+ */
+const VERIFY_STALL_MS = 5 * 60_000;
 
 /** How long download counts gather before one D1 write carries them all. */
 const DOWNLOADS_BATCH_MS = 2_000;
@@ -398,6 +406,20 @@ export class ModelState extends DurableObject<Env> {
     input: Actor & { uploadId: string; result: "completed" | "failed"; deduplicated: boolean; reason?: string },
   ): Promise<Written<ManifestEntry>> {
     return this.commit(() => uploadOps.finishUpload(this.rooms, input));
+  }
+
+  /** `complete` of a file verified over several invocations (src/artifacts/verify-steps.ts): the upload becomes `verifying`. */
+  async beginVerify(input: Parameters<typeof uploadOps.beginVerify>[1]): Promise<Written<uploadOps.UploadView>> {
+    const outcome = await this.commit(() => uploadOps.beginVerify(this.rooms, input));
+    if (outcome.ok) this.armAlarm(Date.now() + VERIFY_STALL_MS);
+    return outcome;
+  }
+
+  /** A verification step's progress, saved only if no other step saved from the same offset. */
+  async saveVerifyProgress(input: Parameters<typeof uploadOps.saveVerifyProgress>[1]): Promise<Written<boolean>> {
+    const outcome = await this.commit(() => uploadOps.saveVerifyProgress(this.rooms, input));
+    if (outcome.ok && outcome.value) this.armAlarm(Date.now() + VERIFY_STALL_MS);
+    return outcome;
   }
 
   async abortUpload(input: Actor & { version: number; uploadId: string }): Promise<Written<R2Aborts>> {
@@ -791,6 +813,7 @@ export class ModelState extends DurableObject<Env> {
       console.error("a rollout's step failed; retrying", err);
       this.armAlarm(Date.now() + RETRY_DELAY_MS);
     }
+    await this.resendStalledVerifications();
     try {
       await this.flush();
       await this.downloads.project(this.env.DB, this.rooms.model.get()?.name);
@@ -815,6 +838,18 @@ export class ModelState extends DurableObject<Env> {
   private armDriftCheck(): void {
     const due = this.rooms.fleet.nextDriftDue();
     if (due !== null) this.armAlarm(due);
+  }
+
+  /** Sends again the next step of each verification no step has moved lately; keeps watching while any is under way. */
+  private async resendStalledVerifications(): Promise<void> {
+    const now = Date.now();
+    const stalled = uploadOps.stalledVerifications(this.rooms, new Date(now - VERIFY_STALL_MS).toISOString());
+    for (const upload of stalled) {
+      await sendVerifyStep(this.env, upload).catch((err: unknown) =>
+        console.error("re-sending a verification step failed; the next alarm retries", err),
+      );
+    }
+    if (this.rooms.uploads.verifying().length > 0) this.armAlarm(now + VERIFY_STALL_MS);
   }
 
   /** Puts the events D1 has taken on the queue, where webhooks are matched (src/queue/publish.ts). */

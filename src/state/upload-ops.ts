@@ -1,7 +1,7 @@
 /** What a ModelState decides about multipart uploads. */
 import type { ManifestEntry } from "../domain/manifest";
 import { closeSessions } from "./blob-session-ops";
-import { missingParts, type UploadPart, type UploadRecord } from "../domain/upload";
+import { isUnfinished, missingParts, type UploadPart, type UploadRecord, type VerifyProgress } from "../domain/upload";
 import { fail, type Outcome } from "./outcome";
 import {
   appendAudit,
@@ -61,7 +61,7 @@ export function finishUpload(
 ): Outcome<ManifestEntry> {
   const upload = r.uploads.get(input.uploadId);
   if (!upload) return fail("not_found", `Upload '${input.uploadId}' not found`);
-  if (upload.status !== "open") return fail("conflict", `Upload '${input.uploadId}' is ${upload.status}`);
+  if (!isUnfinished(upload.status)) return fail("conflict", `Upload '${input.uploadId}' is ${upload.status}`);
   const file = { path: upload.path, size: upload.size, sha256: upload.sha256 };
   const current = r.versions.head(upload.version);
   if (!current) return versionNotFound({ model: input.model, version: upload.version });
@@ -91,7 +91,7 @@ export function finishUpload(
 export function abortUpload(r: Rooms, input: Actor & { version: number; uploadId: string }): Outcome<R2Aborts> {
   const upload = r.uploads.get(input.uploadId);
   if (!upload || upload.version !== input.version) return fail("not_found", `Upload '${input.uploadId}' not found`);
-  if (upload.status !== "open") return { ok: true, value: { aborts: [] } };
+  if (!isUnfinished(upload.status)) return { ok: true, value: { aborts: [] } };
   return { ok: true, value: { aborts: closeUploads(r, { ...input, reason: null }, [upload], "aborted") } };
 }
 
@@ -136,3 +136,76 @@ export function expireUploads(r: Rooms, input: Actor): Outcome<R2Aborts> {
   r.blobSessions.prune(input.at);
   return { ok: true, value: { aborts } };
 }
+
+/**
+ * `complete` of a file too large to verify in one invocation: every part is there and R2 has
+ * assembled them; the upload becomes `verifying` and its bytes are hashed over several
+ * invocations (src/artifacts/verify-steps.ts). Parts can no longer be sent. A repeated call on a
+ * verifying upload answers it unchanged.
+ */
+export function beginVerify(
+  r: Rooms,
+  input: { version: number; uploadId: string; now: string; by: VerifyProgress["by"] },
+): Outcome<UploadView> {
+  const found = getUpload(r, input);
+  if (!found.ok) return found;
+  if (found.value.status === "verifying") return found;
+  const ready = uploadToComplete(r, input);
+  if (!ready.ok) return ready;
+  const verify: VerifyProgress = {
+    offset: 0,
+    state: null,
+    etag: null,
+    steps: 0,
+    largest_step: 0,
+    largest_calls: 0,
+    updated_at: input.now,
+    by: input.by,
+  };
+  const upload: UploadRecord = { ...withoutParts(ready.value), status: "verifying", verify };
+  r.uploads.update(upload);
+  return { ok: true, value: { ...upload, parts: ready.value.parts } };
+}
+
+/**
+ * A verification step's progress, saved only if the upload is still verifying from `from` bytes:
+ * a step run twice (a queue message delivered again, a re-sent one) saves once, and the other
+ * stops. False when it was not saved.
+ */
+export function saveVerifyProgress(
+  r: Rooms,
+  input: {
+    uploadId: string;
+    from: number;
+    to: { offset: number; state: string; etag: string };
+    step: { bytes: number; calls: number };
+    now: string;
+  },
+): Outcome<boolean> {
+  const upload = r.uploads.get(input.uploadId);
+  if (!upload || upload.status !== "verifying" || upload.verify?.offset !== input.from)
+    return { ok: true, value: false };
+  const v = upload.verify;
+  r.uploads.update({
+    ...upload,
+    verify: {
+      ...v,
+      ...input.to,
+      steps: v.steps + 1,
+      largest_step: Math.max(v.largest_step, input.step.bytes),
+      largest_calls: Math.max(v.largest_calls, input.step.calls),
+      updated_at: input.now,
+    },
+  });
+  return { ok: true, value: true };
+}
+
+/** Verifying uploads no step has moved since `before`: their next step is sent again. */
+export function stalledVerifications(r: Rooms, before: string): UploadRecord[] {
+  return r.uploads.verifying().filter((u) => (u.verify?.updated_at ?? "") < before);
+}
+
+const withoutParts = (view: UploadView): UploadRecord => {
+  const { parts: _parts, ...record } = view;
+  return record;
+};

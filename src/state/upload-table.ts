@@ -64,15 +64,31 @@ export class UploadTable {
       .map((p) => ({ part: p.part, size: p.size, etag: p.etag }));
   }
 
-  /** Open uploads: of one version, or (without `version`) of every version. */
+  /** Unfinished uploads (open, or verifying): of one version, or (without `version`) of every version. */
   open(version?: number): UploadRecord[] {
     const rows =
       version === undefined
-        ? this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE status = 'open'").toArray()
+        ? this.sql
+            .exec<{ record: string }>("SELECT record FROM uploads WHERE status IN ('open', 'verifying')")
+            .toArray()
         : this.sql
-            .exec<{ record: string }>("SELECT record FROM uploads WHERE version = ? AND status = 'open'", version)
+            .exec<{
+              record: string;
+            }>("SELECT record FROM uploads WHERE version = ? AND status IN ('open', 'verifying')", version)
             .toArray();
     return records(rows);
+  }
+
+  /** Uploads whose bytes are being verified across invocations. */
+  verifying(): UploadRecord[] {
+    return records(
+      this.sql.exec<{ record: string }>("SELECT record FROM uploads WHERE status = 'verifying'").toArray(),
+    );
+  }
+
+  /** Rewrites an upload's record (its status, its verification's progress). */
+  update(upload: UploadRecord): void {
+    this.put(upload);
   }
 
   openExpired(now: string): UploadRecord[] {
@@ -151,7 +167,7 @@ export class UploadTable {
 
   /** Forgets uploads that ended (completed, failed, aborted) and whose TTL has passed. */
   pruneClosed(now: string): void {
-    this.sql.exec("DELETE FROM uploads WHERE status != 'open' AND expires_at <= ?", now);
+    this.sql.exec("DELETE FROM uploads WHERE status NOT IN ('open', 'verifying') AND expires_at <= ?", now);
   }
 
   /** Forgets a deleted version's uploads (the caller closed the open ones first). */
