@@ -14,6 +14,8 @@ import { EMPTY_DIGEST } from "../src/domain/oci";
 import { chunkRange, cutChunk, MAX_MANIFEST_BYTES } from "../src/domain/oci-push";
 import { filePathProblem } from "../src/domain/file-path-rule";
 import { bytesOf, call, createModel, hsToken, json, modelStub, sha256Of } from "./helpers";
+import { bundleJson, bundleText, signingKeyPem } from "./oms-fixtures";
+import { BUNDLE_TYPE, fixtureVersion, registerKey } from "./signing-helpers";
 
 const MiB = 1024 * 1024;
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -583,17 +585,15 @@ describe("referrers", () => {
     await pushBlob("op-refs", bytes);
     const subject = await manifestOf([{ path: "model.bin", bytes }]);
     const subjectDigest = (await putManifest("op-refs", "staging", subject)).headers.get("docker-content-digest")!;
-    const bundle = enc(JSON.stringify({ mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json" }));
-    const bundleDigest = await pushBlob("op-refs", bundle);
+    const sbom = enc(JSON.stringify({ spdxVersion: "SPDX-2.3" }));
+    const sbomDigest = await pushBlob("op-refs", sbom);
     await pushBlob("op-refs", enc("{}"));
     const attachment = JSON.stringify({
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
-      artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+      artifactType: "application/spdx+json",
       config: { mediaType: "application/vnd.oci.empty.v1+json", digest: EMPTY_DIGEST, size: 2 },
-      layers: [
-        { mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", digest: bundleDigest, size: bundle.byteLength },
-      ],
+      layers: [{ mediaType: "application/spdx+json", digest: sbomDigest, size: sbom.byteLength }],
       subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: subjectDigest, size: subject.length },
       annotations: { "org.opencontainers.image.created": "2026-12-07T00:00:00Z" },
     });
@@ -614,7 +614,7 @@ describe("referrers", () => {
           mediaType: "application/vnd.oci.image.manifest.v1+json",
           digest: attachmentDigest,
           size: attachment.length,
-          artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+          artifactType: "application/spdx+json",
           annotations: { "org.opencontainers.image.created": "2026-12-07T00:00:00Z" },
         },
       ],
@@ -626,7 +626,7 @@ describe("referrers", () => {
     expect(unknown.status).toBe(200);
     expect(((await unknown.json()) as { manifests: unknown[] }).manifests).toEqual([]);
     expect(await (await call("GET", `/v2/op-refs/manifests/${attachmentDigest}`)).text()).toBe(attachment);
-    expect(await blobBytes("op-refs", bundleDigest)).toEqual(bundle);
+    expect(await blobBytes("op-refs", sbomDigest)).toEqual(sbom);
     const writer = await hsToken({ scope: "read write promote" });
     expect((await call("DELETE", `/v2/op-refs/manifests/${attachmentDigest}`, { token: writer })).status).toBe(403);
     expect((await call("DELETE", `/v2/op-refs/manifests/${attachmentDigest}`)).status).toBe(202);
@@ -660,6 +660,119 @@ describe("referrers", () => {
     expect(listed.manifests.map((m) => [m.digest, m.artifactType])).toEqual([
       [await digestOf(attachment), "application/vnd.example.note"],
     ]);
+  });
+});
+
+describe("a Sigstore bundle attached as a referrer", () => {
+  /** The attachment `@sigstore/oci` pushes: the empty config, the bundle as its one layer, the version's manifest as subject. */
+  async function attachBundle(
+    model: string,
+    subjectDigest: string,
+    bundle: Uint8Array,
+    extraLayers: Uint8Array[] = [],
+  ) {
+    const layers = [bundle, ...extraLayers];
+    for (const layer of layers) await pushBlob(model, layer);
+    const attachment = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType: BUNDLE_TYPE,
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: EMPTY_DIGEST, size: 2 },
+      layers: await Promise.all(
+        layers.map(async (l) => ({ mediaType: BUNDLE_TYPE, digest: await digestOf(l), size: l.byteLength })),
+      ),
+      subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: subjectDigest, size: 1 },
+    });
+    const digest = await digestOf(attachment);
+    return { res: await putManifest(model, digest, attachment), digest };
+  }
+
+  const manifestDigest = async (model: string, version: number) =>
+    (await call("HEAD", `/v2/${model}/manifests/v${version}`)).headers.get("docker-content-digest")!;
+  const signaturesOf = async (model: string, version: number) =>
+    (await json("GET", `/v1/models/${model}/versions/${version}/signatures`)).body.items as {
+      id: string;
+      trusted_by: string[];
+      bundle_sha256: string;
+    }[];
+  const referrersOf = async (model: string, digest: string) =>
+    ((await (await call("GET", `/v2/${model}/referrers/${digest}`)).json()) as { manifests: { digest: string }[] })
+      .manifests;
+  const errorOf = async (res: Response) => ((await res.json()) as Errors).errors[0]!;
+
+  it("becomes a signature of the version, verified and trusted by the registered key, listed by /v1 and the referrers index", async () => {
+    const model = "op-sig";
+    await createModel(model);
+    const key = await registerKey({ name: "op-sig-key", public_key: signingKeyPem });
+    for (const folder of ["v1.0.1-elliptic-key", "v1.0.1-certificate"] as const) {
+      const version = await fixtureVersion(model, folder);
+      const subject = await manifestDigest(model, version);
+      const bundle = enc(bundleText(folder));
+      const { res, digest } = await attachBundle(model, subject, bundle);
+      expect(res.status, await res.clone().text()).toBe(201);
+      expect(res.headers.get("oci-subject")).toBe(subject);
+      const signatures = await signaturesOf(model, version);
+      expect(signatures).toHaveLength(1);
+      expect(signatures[0]!.bundle_sha256).toBe(await sha256Of(bundle));
+      // The key vouches for its own fixture; the certificate fixture is valid but untrusted (no CA registered).
+      expect(signatures[0]!.trusted_by).toEqual(folder === "v1.0.1-elliptic-key" ? [key.id] : []);
+      const fetched = await call("GET", `/v1/models/${model}/versions/${version}/signatures/${signatures[0]!.id}`);
+      expect(new Uint8Array(await fetched.arrayBuffer())).toEqual(bundle);
+      expect((await referrersOf(model, subject)).map((m) => m.digest)).toEqual([digest]);
+      // The same attachment again is the one kept: still one signature.
+      expect((await attachBundle(model, subject, bundle)).res.status).toBe(201);
+      expect(await signaturesOf(model, version)).toHaveLength(1);
+    }
+  });
+
+  it("is refused with the failed check named when tampered with, or made over another version's files, and nothing is kept", async () => {
+    const model = "op-sig-bad";
+    await createModel(model);
+    const folder = "v1.0.1-elliptic-key" as const;
+    const changed = await fixtureVersion(model, folder, true);
+    // Another version, pushed over OCI, whose files are not the bundle's.
+    await pushBlob(model, bytesOf(32, 41));
+    const otherManifest = await manifestOf([{ path: "other.bin", bytes: bytesOf(32, 41) }]);
+    expect((await putManifest(model, await digestOf(otherManifest), otherManifest)).status).toBe(201);
+    const otherVersion = changed + 1;
+    const exact = await fixtureVersion(model, folder);
+    const tampered = bundleJson(folder);
+    const sig: string = tampered.dsseEnvelope.signatures[0].sig;
+    tampered.dsseEnvelope.signatures[0].sig = (sig[0] === "A" ? "B" : "A") + sig.slice(1);
+    const cases: { version: number; bundle: Uint8Array; check: string }[] = [
+      { version: exact, bundle: enc(JSON.stringify(tampered)), check: "signature" },
+      { version: changed, bundle: enc(bundleText(folder)), check: "files" },
+      { version: otherVersion, bundle: enc(bundleText(folder)), check: "files" },
+    ];
+    for (const { version, bundle, check } of cases) {
+      const subject = await manifestDigest(model, version);
+      const { res, digest } = await attachBundle(model, subject, bundle);
+      expect(res.status, `v${version}`).toBe(400);
+      const error = await errorOf(res);
+      expect(error.code).toBe("MANIFEST_INVALID");
+      expect(error.detail).toMatchObject({ check });
+      expect(await signaturesOf(model, version)).toEqual([]);
+      expect(await referrersOf(model, subject)).toEqual([]);
+      expect((await call("GET", `/v2/${model}/manifests/${digest}`)).status).toBe(404);
+    }
+  });
+
+  it("is refused before its subject's version exists, and when it holds more than the bundle", async () => {
+    const model = "op-sig-early";
+    await createModel(model);
+    const folder = "v1.0.1-elliptic-key" as const;
+    const early = await attachBundle(model, await digestOf("a manifest not pushed yet"), enc(bundleText(folder)));
+    expect(early.res.status).toBe(400);
+    const error = await errorOf(early.res);
+    expect(error.code).toBe("MANIFEST_INVALID");
+    expect(JSON.stringify(error.detail)).toMatch(/push the version first/);
+    const version = await fixtureVersion(model, folder);
+    const subject = await manifestDigest(model, version);
+    const two = await attachBundle(model, subject, enc(bundleText(folder)), [enc("{}\n")]);
+    expect(two.res.status).toBe(400);
+    expect(await codeOf(two.res)).toBe("MANIFEST_INVALID");
+    expect(await signaturesOf(model, version)).toEqual([]);
+    expect(await referrersOf(model, subject)).toEqual([]);
   });
 });
 

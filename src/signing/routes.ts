@@ -1,28 +1,22 @@
 /**
  * Routes of docs/signing.md "HTTP reference" for a version's signatures: upload,
- * list, fetch (the bundle byte for byte), delete. An upload is verified here (src/signatures/verify.ts)
- * against the version's files as its ModelState holds them (their sha256s are the registry's
- * own, computed as the bytes arrived: no blob is read again) and the registered keys; only a
- * bundle that verifies is stored (R2, src/artifacts/signature-bundles.ts) and recorded in the
- * model's ModelState, with its audit event, where the gate reads it.
+ * list, fetch (the bundle byte for byte), delete. An upload is verified and stored by the
+ * signature service (./service.ts), which the OCI bridge's referrers call too.
  */
 import { z } from "zod";
-import { readBundle, storeBundle } from "../artifacts/signature-bundles";
+import { readBundle } from "../artifacts/signature-bundles";
 import { queryDb } from "../db/session";
-import { sortableId, timestamp, toHex } from "../domain/ids";
 import { MAX_BUNDLE_BYTES } from "../domain/oms/bundle";
 import { notFound, ProblemError } from "../domain/problem";
-import { Signature, SIGNATURE_ID, type Voucher } from "../domain/signature";
+import { Signature, SIGNATURE_ID } from "../domain/signature";
 import { defineRoute, MODEL_PARAM } from "../http/api";
 import { itemsOf } from "../http/openapi-helpers";
 import { readCappedBytes, validationFailed } from "../http/validation";
 import { ModelParams, VersionParams } from "../models/schemas";
 import { VersionStore } from "../models/version-store";
 import { actorFor, modelState, unwrap } from "../model-writes/stub";
-import { SigningKeyStore } from "./keys-store";
 import { signatureOfRow, SignatureStore } from "./store";
-import { rootMisconfigured, trustOf } from "./trust";
-import { verifyBundle } from "../signatures/verify";
+import { addSignature } from "./service";
 
 export const BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
@@ -95,36 +89,10 @@ export const signatureRoutes = [
     ],
     async handler(c, { params, principal }) {
       const bytes = await readBundleBody(c.req.raw);
-      const state = modelState(c.env, params.model);
-      const files = unwrap(await state.signingSubject({ model: params.model, version: params.version }));
-      const keys = new SigningKeyStore(queryDb(c));
-      const { trust, rootProblem } = trustOf(c.env, await keys.live());
-      const verdict = await verifyBundle(bytes, new Map(files.map((f) => [f.path, f.sha256])), trust, new Date());
-      if (!verdict.ok) {
-        if (rootProblem !== null && verdict.check === "trusted_root") throw rootMisconfigured();
-        throw new ProblemError("signature_invalid", `${verdict.check}: ${verdict.detail}`, { check: verdict.check });
-      }
-      // Recorded against live keys only (one D1 batch): a key deleted since it was read here does not vouch.
-      const live = await keys.recordUses(verdict.trusted_by, params.model);
-      const names = new Map(trust.keys.map((k) => [k.id, k.name]));
-      for (const ca of trust.cas) names.set(ca.id, ca.name);
-      for (const identity of trust.identities) names.set(identity.id, identity.name);
-      const vouchers: Voucher[] = verdict.trusted_by
-        .filter((id) => live.has(id))
-        .map((id) => ({ id, name: names.get(id)! }));
-      const bundleSha256 = toHex(await crypto.subtle.digest("SHA-256", bytes));
-      const added = await storeBundle(c.env, { sha256: bundleSha256, bytes, model: params.model }, async () =>
-        unwrap(
-          await state.addSignature({
-            ...actorFor(params.model, principal),
-            version: params.version,
-            id: `sig_${sortableId()}`,
-            bundleSha256,
-            signer: verdict.signer,
-            vouchers,
-            verifiedAt: timestamp(),
-          }),
-        ),
+      const added = await addSignature(
+        { env: c.env, db: queryDb(c), principal, model: params.model },
+        params.version,
+        bytes,
       );
       return c.json(added.signature, added.created ? 201 : 200);
     },

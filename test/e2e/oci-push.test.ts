@@ -4,8 +4,9 @@
  * one model into another on the same registry (the blobs mounted, not sent), and one registry
  * into another (`npm start` twice, on two ports and data directories: the manifest digest
  * equal on both sides, every blob's sha256 checked); a ModelPack-shaped manifest built by
- * hand from its spec; `@sigstore/oci`'s `attachArtifactToImage` attaching a bundle that the
- * referrers index then lists; and a push to a gated alias refused with the failed checks.
+ * hand from its spec; `@sigstore/oci`'s `attachArtifactToImage` attaching model_signing's
+ * `model.sig` that the referrers index then lists and that becomes the version's signature (and
+ * one over other files refused); and a push to a gated alias refused with the failed checks.
  */
 import { attachArtifactToImage } from "@sigstore/oci";
 import { execFile, execFileSync } from "node:child_process";
@@ -159,7 +160,15 @@ beforeAll(async () => {
   [first, second] = await Promise.all([startServer(), startServer()]);
   admin = token("oci-pusher", "admin");
   work = mkdtempSync(join(tmpdir(), "mreg-oci-push-"));
-  for (const name of ["push-layout", "push-dir", "push-mounted", "push-modelpack", "push-gated"])
+  for (const name of [
+    "push-layout",
+    "push-dir",
+    "push-mounted",
+    "push-modelpack",
+    "push-gated",
+    "push-signed",
+    "push-unsigned",
+  ])
     await createModel(first, name);
   await createModel(second, "push-layout");
 });
@@ -286,21 +295,41 @@ describe("skopeo pushing into mreg", () => {
 });
 
 describe("@sigstore/oci attaching a bundle", () => {
-  it("attaches it as a referrer of the version's manifest, listed by the referrers index", async () => {
-    const bundle = Buffer.from(
-      JSON.stringify({ mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", verificationMaterial: {} }),
-    );
-    const attached = await attachArtifactToImage({
-      imageName: `${hostOf(first)}/push-layout`,
-      imageDigest: layoutDigest,
-      artifact: bundle,
+  const fixture = join(import.meta.dirname, "..", "fixtures", "model-signing", "v1.0.1-elliptic-key");
+  const signed: Files = {
+    "signme-1": readFileSync(join(fixture, "signme-1")),
+    "signme-2": readFileSync(join(fixture, "signme-2")),
+  };
+  const attach = (model: string, imageDigest: string, artifact: Buffer) =>
+    attachArtifactToImage({
+      imageName: `${hostOf(first)}/${model}`,
+      imageDigest,
+      artifact,
       mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
       annotations: { "dev.sigstore.bundle.content": "dsse-envelope" },
       credentials: { username: "x", password: admin },
     });
+
+  it("attaches model_signing's model.sig as a referrer of the version's manifest, which becomes its trusted signature", async () => {
+    const key = await api(first, "POST", "/v1/signing-keys", {
+      name: "oci-e2e-key",
+      public_key: readFileSync(join(fixture, "..", "keys", "signing-key-pub.pem"), "utf8"),
+    });
+    expect(key.status).toBe(201);
+    const dir = join(work, "signed");
+    const layout = writeLayout(dir, signed, {
+      tag: "v",
+      artifactType: "application/vnd.example.model.v1",
+      layerType: "application/octet-stream",
+      pathKey: "org.opencontainers.image.title",
+    });
+    await skopeo("copy", ...dest(), `oci:${dir}:v`, `docker://${hostOf(first)}/push-signed:staging`);
+    const version = await versionAt(first, "push-signed", "staging");
+    const bundle = readFileSync(join(fixture, "model.sig"));
+    const attached = await attach("push-signed", layout.digest, bundle);
     // The client read mreg's OCI-Subject (its typings leave the field out): it used the referrers API, no fallback tag.
-    expect((attached as { subjectDigest?: string }).subjectDigest).toBe(layoutDigest);
-    const index = await fetch(`${first.base}/v2/push-layout/referrers/${layoutDigest}`, {
+    expect((attached as { subjectDigest?: string }).subjectDigest).toBe(layout.digest);
+    const index = await fetch(`${first.base}/v2/push-signed/referrers/${layout.digest}`, {
       headers: { authorization: `Bearer ${admin}` },
     });
     expect(index.status).toBe(200);
@@ -311,7 +340,69 @@ describe("@sigstore/oci attaching a bundle", () => {
         artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
       }),
     ]);
-    // No new version: an attachment is not one.
-    expect((await api(first, "GET", "/v1/models/push-layout/versions")).body.items).toHaveLength(1);
+    // No new version: an attachment is not one; it is the version's signature, trusted by the registered key.
+    expect((await api(first, "GET", "/v1/models/push-signed/versions")).body.items).toHaveLength(1);
+    const signatures = await api(first, "GET", `/v1/models/push-signed/versions/${version.version}/signatures`);
+    expect(signatures.body.items).toEqual([
+      expect.objectContaining({ bundle_sha256: sha256(bundle), trusted_by: [key.body.id] }),
+    ]);
+    const fetched = await fetch(
+      `${first.base}/v1/models/push-signed/versions/${version.version}/signatures/${signatures.body.items[0].id}`,
+      { headers: { authorization: `Bearer ${admin}` } },
+    );
+    expect(Buffer.from(await fetched.arrayBuffer()).equals(bundle)).toBe(true);
+  });
+
+  it("refuses a bundle that is not a signature of the version's files, keeping nothing", async () => {
+    // A version whose files are not the fixture's: the bundle's resources do not match them.
+    const dir = join(work, "unsigned");
+    const other = writeLayout(
+      dir,
+      { "signme-1": Buffer.from("other bytes") },
+      {
+        tag: "v",
+        artifactType: "application/vnd.example.model.v1",
+        layerType: "application/octet-stream",
+        pathKey: "org.opencontainers.image.title",
+      },
+    );
+    await skopeo("copy", ...dest(), `oci:${dir}:v`, `docker://${hostOf(first)}/push-unsigned:staging`);
+    const version = await versionAt(first, "push-unsigned", "staging");
+    const bundle = readFileSync(join(fixture, "model.sig"));
+    const refused = await attach("push-unsigned", other.digest, bundle).catch((err: unknown) => err);
+    // The client's manifest PUT was answered 400 (the bundle's layer was uploaded before it).
+    expect(refused).toMatchObject({ cause: { statusCode: 400 } });
+    // The same attachment sent by hand shows the answer's words: the failed check is named.
+    const attachment = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+      config: EMPTY,
+      layers: [
+        {
+          mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+          digest: `sha256:${sha256(bundle)}`,
+          size: bundle.byteLength,
+        },
+      ],
+      subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: other.digest, size: 1 },
+    });
+    const put = await fetch(`${first.base}/v2/push-unsigned/manifests/sha256:${sha256(attachment)}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/vnd.oci.image.manifest.v1+json" },
+      body: attachment,
+    });
+    expect(put.status).toBe(400);
+    expect(((await put.json()) as { errors: { code: string; detail: unknown }[] }).errors[0]).toMatchObject({
+      code: "MANIFEST_INVALID",
+      detail: { check: "files" },
+    });
+    const index = await fetch(`${first.base}/v2/push-unsigned/referrers/${other.digest}`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(((await index.json()) as { manifests: unknown[] }).manifests).toEqual([]);
+    expect(
+      (await api(first, "GET", `/v1/models/push-unsigned/versions/${version.version}/signatures`)).body.items,
+    ).toEqual([]);
   });
 });

@@ -75,7 +75,8 @@ export type PushContext = "upload" | "manifest";
  * A seam's ProblemError as a push route words it: an unknown upload session is
  * BLOB_UPLOAD_UNKNOWN, a chunk that does not start where the upload ends is 416 with the
  * upload's `Range`, bytes that do not hash to their digest are DIGEST_INVALID, a refused tag
- * (a gate) is DENIED with the failed checks. Anything else is worded as every route words it.
+ * (a gate) is DENIED with the failed checks, an attached signature that fails a check is
+ * MANIFEST_INVALID with the check. Anything else is worded as every route words it.
  */
 export function pushError(err: unknown, context: PushContext, location?: string): unknown {
   if (!(err instanceof ProblemError)) return err;
@@ -103,6 +104,9 @@ export function pushError(err: unknown, context: PushContext, location?: string)
         : new OciError(400, "MANIFEST_INVALID", "manifest invalid", {}, { reason: err.detail, ...err.extra });
     case "payload_too_large":
       return new OciError(400, "SIZE_INVALID", "provided length did not match content length", {}, err.detail);
+    case "signature_invalid":
+      // A Sigstore bundle attached as a referrer that fails a signature check: `check` names which.
+      return new OciError(400, "MANIFEST_INVALID", "manifest invalid", {}, { reason: err.detail, ...err.extra });
     case "gate_failed":
       return new OciError(
         403,

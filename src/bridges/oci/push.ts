@@ -20,8 +20,11 @@ import {
   storedManifest,
   uploadRange,
   versionFiles,
+  type PushedManifest,
+  type StoredBlob,
   type StoredManifest,
 } from "../../domain/oci-push";
+import { BUNDLE_MEDIA_TYPES, MAX_BUNDLE_BYTES } from "../../domain/oms/bundle";
 import type { Principal } from "../../auth/principal";
 import type { AppContext } from "../../http/app-env";
 import { queryDb } from "../../db/session";
@@ -30,12 +33,16 @@ import {
   appendChunk,
   blobSessionStatus,
   finishBlobSession,
+  heldBlobSize,
   mountBlob,
   openBlobSession,
   putBlob,
   type BlobWriter,
 } from "../../artifacts/blob-sessions";
 import { putManifestBytes } from "../../artifacts/stored-manifests";
+import { readBlobText } from "../../artifacts/blob-text";
+import { addSignature } from "../../signing/service";
+import { VersionStore } from "../../models/version-store";
 import { attachManifest, createReadyVersion, deleteAttachment, type ModelWriter } from "../../models/service";
 import { OciManifestStore } from "../../models/oci-store";
 import { ModelStore } from "../../models/model-store";
@@ -299,7 +306,7 @@ export async function putManifest(c: AppContext, model: string, referenceText: s
   if (parsed.subject) {
     if ("alias" in target)
       throw new OciError(400, "TAG_INVALID", "manifest tag did not match URI", {}, "Push an attachment by its digest");
-    return worded("manifest", () => attach(c, w, kept, bytes));
+    return worded("manifest", () => attach(c, w, parsed, kept, bytes));
   }
   if ("alias" in target && !permits(principal, { scope: "promote", model, aliases: [target.alias] }))
     throw new OciError(
@@ -339,11 +346,60 @@ const blobsUnknown = (blobs: { sha256: string; size: number }[]) =>
     { blobs: blobs.map((b) => ({ digest: `sha256:${b.sha256}`, size: b.size })) },
   );
 
-async function attach(c: AppContext, w: ModelWriter, kept: StoredManifest, bytes: Uint8Array): Promise<Response> {
+async function attach(
+  c: AppContext,
+  w: ModelWriter,
+  manifest: PushedManifest,
+  kept: StoredManifest,
+  bytes: Uint8Array,
+): Promise<Response> {
+  if (BUNDLE_MEDIA_TYPES.includes(kept.artifactType)) await signatureOfAttachment(c, w, manifest, kept);
   await putManifestBytes(c.env.ARTIFACTS, kept.digest.slice("sha256:".length), bytes);
   const attached = await attachManifest(w, kept);
   if (attached.kind === "unknown_blobs") throw blobsUnknown(attached.blobs);
   return manifestCreated(w.model, kept.digest, kept.subject);
+}
+
+const bundleRefused = (reason: string, extra: Record<string, unknown> = {}) =>
+  new OciError(400, "MANIFEST_INVALID", "manifest invalid", {}, { reason, ...extra });
+
+/**
+ * A Sigstore bundle attached to a version's manifest becomes that version's signature, checked
+ * by the signature service as `POST .../signatures` checks it, before the attachment is kept:
+ * a bundle that fails a check is refused (MANIFEST_INVALID naming the check) and nothing is
+ * kept. The subject must be a ready version's manifest already, since the bundle is checked
+ * against its files. An attachment kept already was checked when it was first pushed.
+ */
+async function signatureOfAttachment(
+  c: AppContext,
+  w: ModelWriter,
+  manifest: PushedManifest,
+  kept: StoredManifest,
+): Promise<void> {
+  const db = queryDb(c);
+  if (await new OciManifestStore(db).get(w.model, kept.digest)) return;
+  if (manifest.layers.length !== 1)
+    throw bundleRefused(
+      `A Sigstore bundle attachment has one layer, the bundle; this one has ${manifest.layers.length}`,
+    );
+  const layer = manifest.layers[0]!;
+  const version = await new VersionStore(db).versionOfManifest(w.model, kept.subject!);
+  if (version === null)
+    throw bundleRefused(
+      `The subject ${kept.subject} is not a ready version's manifest of '${w.model}': push the version first, then its signature (a bundle is checked against its version's files)`,
+    );
+  if (layer.size > MAX_BUNDLE_BYTES)
+    throw bundleRefused(`A signature bundle is at most ${MAX_BUNDLE_BYTES} bytes`, { size: layer.size });
+  // Blobs this model does not hold are MANIFEST_BLOB_UNKNOWN, as for any attachment, before a signature is kept.
+  const unheld: StoredBlob[] = [];
+  for (const blob of kept.blobs)
+    if ((await heldBlobSize(c.env, db, w.model, blob.sha256)) !== blob.size) unheld.push(blob);
+  if (unheld.length > 0) throw blobsUnknown(unheld);
+  const bundle = await readBlobText(c.env.ARTIFACTS, layer.digest.slice("sha256:".length), MAX_BUNDLE_BYTES);
+  if (bundle.kind === "missing")
+    throw blobsUnknown([{ sha256: layer.digest.slice("sha256:".length), size: layer.size }]);
+  if (bundle.kind !== "text") throw bundleRefused("The bundle layer is not UTF-8 JSON", { check: "envelope" });
+  await addSignature({ ...w, db }, version, new TextEncoder().encode(bundle.text));
 }
 
 /**
