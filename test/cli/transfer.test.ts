@@ -157,7 +157,9 @@ describe("mreg push and pull", () => {
       // Redrawn in place (carriage return, erase line), with a bar, bytes, a rate and an ETA.
       expect(r.stdout).toContain("\r\x1b[2K");
       expect(r.stdout).toMatch(/tty\.bin \[#*-*\] +\d+%  [\d.]+ (B|KiB|MiB)\/24 MiB  [\d.]+ (B|KiB|MiB)\/s  ETA /);
-      expect(r.stdout).toMatch(/tty\.bin: 24 MiB uploaded \(24 MiB sent\)/);
+      expect(r.stdout).toMatch(
+        /tty\.bin: 24 MiB uploaded; the registry is verifying its sha256\r?\ntty\.bin: sha256 verified by the registry \(24 MiB sent\)/,
+      );
       // No quiet "NN% (… of …)" lines: those are for logs, not terminals.
       expect(r.stdout).not.toMatch(/tty\.bin: \d+% \(/);
     },

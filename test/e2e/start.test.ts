@@ -100,7 +100,7 @@ describe("npm start", () => {
     expect(block).toContain(`${base}/docs`);
 
     // The token command, run exactly as printed, gives a token the registry takes.
-    const command = /a token\s+(npm run -s token -- [^\n]*?)\s{2,}\(/.exec(block)?.[1];
+    const command = /a token\s+(npx mreg token [^\n]*?)\s{2,}\(/.exec(block)?.[1];
     expect(command, block).toBeDefined();
     const token = execSync(command!, { cwd: root, encoding: "utf8" }).trim();
     const res = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${token}` } });
