@@ -30,7 +30,7 @@ import type { Actor, UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
 import { completeUpload, storeSingle } from "./bytes";
 import { blobKey, stagingKey } from "./keys";
-import { receivePart } from "./upload-workflow";
+import { receivePart, refuseUnverified, SUPERSEDED_REASON } from "./upload-workflow";
 
 /** Who sends bytes, and for which model (its `write` grant is checked here again). */
 export interface BlobWriter {
@@ -251,23 +251,9 @@ export async function completeBlobUpload(env: Env, db: D1Handle, who: Actor, upl
       ...who,
       uploadId,
       result: verified ? "completed" : "failed",
-      ...(superseded
-        ? { reason: "the bytes were verified by another upload meanwhile; this one's parts were dropped unchecked" }
-        : {}),
+      ...(superseded ? { reason: SUPERSEDED_REASON } : {}),
     }),
   );
-  if (superseded) {
-    throw new ProblemError(
-      "conflict",
-      "These bytes were verified by another upload while this one ran, and its parts cannot be checked without overwriting them; upload the file again",
-    );
-  }
-  if (!verified) {
-    throw new ProblemError(
-      "digest_mismatch",
-      "The assembled bytes do not match the declared size and sha256; the upload failed and its bytes were removed",
-      { expected: upload.sha256 },
-    );
-  }
+  refuseUnverified(completion, upload.sha256, "upload the file again");
   return bytes;
 }

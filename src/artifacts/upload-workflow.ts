@@ -246,20 +246,32 @@ async function answer(
   const deduplicated =
     verified && completion.deduplicated && (await callerHolds(blobs, visibility, upload.sha256, upload.size));
   const file = unwrap(await endUpload(state, who, upload.upload_id, completion, deduplicated));
+  refuseUnverified(completion, upload.sha256, "start a new upload of the file");
+  return deduplicated ? { ...file, deduplicated } : file;
+}
+
+/** Why an upload whose bytes another upload verified meanwhile failed (its audited reason). */
+export const SUPERSEDED_REASON =
+  "the bytes were verified by another upload meanwhile; this one's parts were dropped unchecked";
+
+/**
+ * The contract's error for a completion that did not verify (`again`: what the caller does
+ * next when another upload verified the bytes meanwhile); nothing when it verified.
+ */
+export function refuseUnverified(completion: Completion, sha256: string, again: string): void {
   if (completion.outcome === "superseded") {
     throw new ProblemError(
       "conflict",
-      "These bytes were verified by another upload while this one ran, and its parts cannot be checked without overwriting them; start a new upload of the file",
+      `These bytes were verified by another upload while this one ran, and its parts cannot be checked without overwriting them; ${again}`,
     );
   }
-  if (!verified) {
+  if (completion.outcome !== "verified") {
     throw new ProblemError(
       "digest_mismatch",
       "The assembled bytes do not match the declared size and sha256; the upload failed and its bytes were removed",
-      { expected: upload.sha256 },
+      { expected: sha256 },
     );
   }
-  return deduplicated ? { ...file, deduplicated } : file;
 }
 
 /**
@@ -276,11 +288,7 @@ export function endUpload(
   reason?: string,
 ) {
   const verified = completion.outcome === "verified";
-  const why =
-    reason ??
-    (completion.outcome === "superseded"
-      ? "the bytes were verified by another upload meanwhile; this one's parts were dropped unchecked"
-      : undefined);
+  const why = reason ?? (completion.outcome === "superseded" ? SUPERSEDED_REASON : undefined);
   return state.finishUpload({
     ...who,
     uploadId,

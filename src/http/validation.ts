@@ -76,12 +76,21 @@ export async function readCapped(request: Request, limit: number): Promise<strin
 
 /**
  * A request body's bytes, read up to `limit` (413 past it, however long it said it was:
- * a Content-Length that lies is caught by the count, one that tells the truth before a byte is read).
+ * a Content-Length that lies is caught by the count, one that tells the truth before a byte is
+ * read, and the body is then dropped unread). A bridge passes `tooLarge` to refuse in its own
+ * dialect.
  */
-export async function readCappedBytes(request: Request, limit: number, what: string): Promise<Uint8Array> {
-  const tooLarge = () => new ProblemError("payload_too_large", `${what} are limited to ${limit} bytes`);
+export async function readCappedBytes(
+  request: Request,
+  limit: number,
+  what: string,
+  tooLarge: () => Error = () => new ProblemError("payload_too_large", `${what} are limited to ${limit} bytes`),
+): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) throw tooLarge();
+  if (declared !== null && Number(declared) > limit) {
+    await request.body?.cancel();
+    throw tooLarge();
+  }
   if (!request.body) return new Uint8Array();
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -27,6 +27,7 @@ import {
 import { BUNDLE_MEDIA_TYPES, MAX_BUNDLE_BYTES } from "../../domain/oms/bundle";
 import type { Principal } from "../../auth/principal";
 import type { AppContext } from "../../http/app-env";
+import { readCappedBytes } from "../../http/validation";
 import { queryDb } from "../../db/session";
 import {
   abandonBlobSession,
@@ -219,34 +220,13 @@ export async function cancelUpload(c: AppContext, model: string, idText: string)
 // ---- manifests ------------------------------------------------------------------------------
 
 /** The request body's bytes, refused past MAX_MANIFEST_BYTES before more is read. */
-async function manifestBody(c: AppContext): Promise<Uint8Array> {
-  const tooLarge = () => new OciError(400, "SIZE_INVALID", "manifest too large", {}, { max: MAX_MANIFEST_BYTES });
-  const declared = c.req.header("content-length");
-  if (declared !== undefined && Number(declared) > MAX_MANIFEST_BYTES) {
-    await c.req.raw.body?.cancel();
-    throw tooLarge();
-  }
-  if (!c.req.raw.body) return new Uint8Array(0);
-  const reader = c.req.raw.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_MANIFEST_BYTES) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
+function manifestBody(c: AppContext): Promise<Uint8Array> {
+  return readCappedBytes(
+    c.req.raw,
+    MAX_MANIFEST_BYTES,
+    "Manifests",
+    () => new OciError(400, "SIZE_INVALID", "manifest too large", {}, { max: MAX_MANIFEST_BYTES }),
+  );
 }
 
 function manifestCreated(model: string, digest: string, subject: string | null): Response {
