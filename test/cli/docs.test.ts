@@ -149,3 +149,19 @@ describe("the runbook's rollback with no checkout", () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ alias: "production", version: 1 });
   });
 });
+
+describe("mreg on the PATH", () => {
+  it("installs globally as the docs write it, with no warning, and runs", () => {
+    // npm ci built the bundle already; --ignore-scripts skips the prepare script, and with it
+    // npm's warning that the script is not covered by allowScripts (issue 33).
+    const prefix = mkdtempSync(join(tmpdir(), "mreg-global-"));
+    const install = spawnSync("npm", ["install", "-g", "--ignore-scripts", ".", "--prefix", prefix], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    expect(install.status, install.stderr).toBe(0);
+    expect(install.stderr).not.toMatch(/warn/i);
+    const version = spawnSync(join(prefix, "bin", "mreg"), ["--version"], { encoding: "utf8" });
+    expect(version.stdout.trim()).toMatch(/^mreg \d+\.\d+\.\d+$/);
+  });
+});
