@@ -61,10 +61,10 @@ export async function call(method: string, path: string, opts: CallOptions = {})
     body = JSON.stringify(opts.body);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
-  const request = new Request(`http://mreg.test${path}`, { method, headers, body });
-  if (!opts.settings) return exports.default.fetch(request);
+  const url = `http://mreg.test${path}`;
+  if (!opts.settings) return exports.default.fetch(new Request(url, { method, headers, body }));
   const ctx = createExecutionContext();
-  const res = await worker.fetch(request, { ...env, ...opts.settings }, ctx);
+  const res = await worker.fetch(new Request(url, { method, headers, body }), { ...env, ...opts.settings }, ctx);
   await waitOnExecutionContext(ctx);
   return res;
 }
