@@ -1,6 +1,9 @@
 /** Test helpers: minting tokens and calling the Worker through its real fetch handler. */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { importJWK, SignJWT, type JWTPayload } from "jose";
+import type { Env } from "../src/env";
+import worker from "../src/index";
 import type { ModelState } from "../src/state/model-state";
 
 export const ALL_SCOPES = "read write promote approve report admin";
@@ -42,6 +45,8 @@ export interface CallOptions {
   /** Sent as-is (no JSON encoding, no content type unless given in headers). */
   rawBody?: BodyInit;
   headers?: Record<string, string>;
+  /** Settings changed for this call only: the Worker runs with them, as a deployment set so would. */
+  settings?: Partial<Env>;
 }
 
 let adminToken: Promise<string> | undefined;
@@ -56,7 +61,12 @@ export async function call(method: string, path: string, opts: CallOptions = {})
     body = JSON.stringify(opts.body);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
-  return exports.default.fetch(new Request(`http://mreg.test${path}`, { method, headers, body }));
+  const url = `http://mreg.test${path}`;
+  if (!opts.settings) return exports.default.fetch(new Request(url, { method, headers, body }));
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(url, { method, headers, body }), { ...env, ...opts.settings }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 /** Calls and parses the JSON answer. */

@@ -9,7 +9,8 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { cleanup } from "../src/artifacts/cleanup";
-import { bytesOf, call, createModel, hsToken, json, readyVersion, sha256Of } from "./helpers";
+import { blobKey } from "../src/artifacts/keys";
+import { bytesOf, call, createModel, hsToken, json, readyVersion, sha256Of, type CallOptions } from "./helpers";
 
 const MiB = 1024 * 1024;
 
@@ -20,9 +21,16 @@ const admin = () => (adminHf ??= hfToken({ sub: "trainer" }));
 /** A request to an absolute URL the registry handed out (no token: the URL carries its own). */
 const fetchUrl = (url: string, init: RequestInit = {}) => exports.default.fetch(new Request(url, init));
 
-async function batch(model: string, objects: { oid: string; size: number }[], token?: string, extra = {}) {
+async function batch(
+  model: string,
+  objects: { oid: string; size: number }[],
+  token?: string,
+  extra = {},
+  settings?: CallOptions["settings"],
+) {
   return json("POST", `/${model}.git/info/lfs/objects/batch`, {
     token: token ?? (await admin()),
+    settings,
     headers: { "content-type": "application/vnd.git-lfs+json", accept: "application/vnd.git-lfs+json" },
     body: { operation: "upload", transfers: ["basic", "multipart"], hash_algo: "sha256", objects, ...extra },
   });
@@ -295,6 +303,61 @@ describe("the LFS batch API and its URLs", () => {
       { oid, size: -1 },
     ]);
     expect(junk.body.objects.map((o: { error?: { code: number } }) => o.error?.code)).toEqual([422, 422]);
+  });
+
+  it("offers basic only up to the zone's body limit, multipart above it, and refuses a basic PUT over it", async () => {
+    await createModel("hw-zone");
+    // The smallest limit the test settings allow (MAX_SINGLE_PUT is 6 MiB here, and may not be over it).
+    const limit = 6 * MiB;
+    const settings = { ZONE_BODY_LIMIT: String(limit) };
+    const below = bytesOf(limit, 21);
+    const above = bytesOf(limit + 1, 22);
+    const [b, a] = [await sha256Of(below), await sha256Of(above)];
+    const offered = await batch(
+      "hw-zone",
+      [
+        { oid: b, size: below.byteLength },
+        { oid: a, size: above.byteLength },
+      ],
+      undefined,
+      {},
+      settings,
+    );
+    expect(offered.status).toBe(200);
+    const [basic, multi] = offered.body.objects;
+    expect(basic.actions.upload.header).toBeUndefined();
+    expect(multi.actions.upload.header.chunk_size).toBe(String(5 * MiB));
+    // A client that offers only basic is told the limit and the way around it, per object.
+    const basicOnly = await batch(
+      "hw-zone",
+      [{ oid: a, size: above.byteLength }],
+      undefined,
+      { transfers: ["basic"] },
+      settings,
+    );
+    expect(basicOnly.status).toBe(200);
+    const refused = basicOnly.body.objects[0];
+    expect(refused.actions).toBeUndefined();
+    expect(refused.error.code).toBe(422);
+    expect(refused.error.message).toContain(`limit of ${limit} bytes`);
+    expect(refused.error.message).toContain("ZONE_BODY_LIMIT");
+    expect(refused.error.message).toContain("'multipart' transfer");
+    // A basic PUT whose Content-Length is over the limit is refused before a byte is stored, in the Hub's words.
+    const href = new URL(basic.actions.upload.href);
+    const put = await call("PUT", href.pathname + href.search, {
+      token: null,
+      rawBody: above,
+      headers: { "content-length": String(above.byteLength) },
+      settings,
+    });
+    expect(put.status).toBe(413);
+    expect(put.headers.get("x-error-message")).toContain(`limit of ${limit} bytes`);
+    expect(put.headers.get("x-error-message")).toContain("'multipart' transfer");
+    expect(((await put.json()) as { error: string }).error).toContain("ZONE_BODY_LIMIT");
+    expect(await env.ARTIFACTS.head(blobKey(b))).toBeNull();
+    // Both still go through: the one at the limit in one PUT, the one above in parts.
+    await send(basic.actions.upload, below, b);
+    await send(multi.actions.upload, above, a);
   });
 
   it("refuses forged, altered and expired URLs, and those of a revoked token", async () => {

@@ -268,6 +268,49 @@ describe("blob uploads", () => {
     expect(whole.status).toBe(400);
   });
 
+  it("refuse a whole blob, a PATCH or a last chunk over the zone's body limit (SIZE_INVALID, naming it and chunks); chunks under it push the same bytes", async () => {
+    await createModel("op-zone");
+    // The smallest limit the test settings allow (MAX_SINGLE_PUT is 6 MiB here, and may not be over it).
+    const limit = 6 * MiB;
+    const settings = { ZONE_BODY_LIMIT: String(limit) };
+    const bytes = bytesOf(limit + MiB + 3, 44);
+    const digest = await digestOf(bytes);
+    const sized = (body: Uint8Array, headers: Record<string, string> = {}) => ({
+      rawBody: body,
+      headers: { "content-length": String(body.byteLength), ...headers },
+      settings,
+    });
+    const expectRefused = async (res: Response) => {
+      expect(res.status).toBe(400);
+      const error = ((await res.json()) as Errors).errors[0]!;
+      expect(error.code).toBe("SIZE_INVALID");
+      expect(error.message).toContain(`limit of ${limit} bytes`);
+      expect(error.message).toContain("PATCH");
+      expect(error.message).toContain("Content-Range");
+      expect(error.detail).toEqual({ limit, length: bytes.byteLength });
+    };
+    await expectRefused(await call("POST", `/v2/op-zone/blobs/uploads/?digest=${digest}`, sized(bytes)));
+    const location = (await call("POST", "/v2/op-zone/blobs/uploads/", { settings })).headers.get("location")!;
+    await expectRefused(await call("PATCH", location, sized(bytes)));
+    await expectRefused(await call("PATCH", location, sized(bytes, { "content-range": `0-${bytes.byteLength - 1}` })));
+    await expectRefused(await call("PUT", `${location}?digest=${digest}`, sized(bytes)));
+    // Nothing was taken: the upload is where it was, and no blob is held.
+    expect((await call("GET", location, { settings })).headers.get("range")).toBe("0-0");
+    expect(await blobBytes("op-zone", digest)).toBeNull();
+    // The same upload, in chunks under the limit: two PATCHes with Content-Range, the rest with the PUT.
+    const cut = 3 * MiB;
+    let at = location;
+    for (const start of [0, cut]) {
+      const chunk = bytes.subarray(start, start + cut);
+      const res = await call("PATCH", at, sized(chunk, { "content-range": `${start}-${start + cut - 1}` }));
+      expect(res.status, await res.clone().text()).toBe(202);
+      at = res.headers.get("location")!;
+    }
+    const done = await call("PUT", `${at}?digest=${digest}`, sized(bytes.subarray(2 * cut)));
+    expect(done.status, await done.clone().text()).toBe(201);
+    expect(await blobBytes("op-zone", digest)).toEqual(bytes);
+  });
+
   it("answer BLOB_UPLOAD_UNKNOWN for ids it never gave or another model's, and abandon an upload with DELETE", async () => {
     await createModel("op-ids");
     await createModel("op-ids-2");

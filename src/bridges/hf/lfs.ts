@@ -3,7 +3,8 @@
  * (`lib/commit.ts`) speak it, over mreg's blob uploads (src/artifacts/blob-uploads.ts):
  *
  * - `POST /{repo}.git/info/lfs/objects/batch`: for each object, nothing (the caller holds the
- *   bytes), one `PUT` (`basic`, up to MAX_SINGLE_PUT), or HF's `multipart` transfer: a header
+ *   bytes), one `PUT` (`basic`, up to MAX_SINGLE_PUT and never past the zone's body limit,
+ *   src/http/body-limit.ts), or HF's `multipart` transfer: a header
  *   with `chunk_size` and one URL per part (`00001`, …), and a completion URL the client
  *   POSTs `{oid, parts: [{partNumber, etag}]}` to. R2 multipart underneath.
  * - The URLs are mreg's and carry their own credential (src/auth/capability.ts), since the
@@ -28,6 +29,7 @@ import { timestamp } from "../../domain/ids";
 import { isSha256Algo, LfsBatchRequest, ObjectSize, partKey, Sha256Oid, writeTarget } from "../../domain/hub-write";
 import { config } from "../../env";
 import type { AppContext } from "../../http/app-env";
+import { overBodyLimit } from "../../http/body-limit";
 import { MAX_JSON_BYTES, parseWith, readCapped, readJsonBody } from "../../http/validation";
 import { z } from "zod";
 import { capabilityHolder, granted } from "../caller";
@@ -57,6 +59,21 @@ async function href(c: AppContext, path: string, cap: Capability, extra: Record<
   return url.toString();
 }
 
+/** Past the zone's limit, the platform would refuse the body: the way around it, in the Hub's terms. */
+const TAKE_MULTIPART = "take the 'multipart' transfer";
+
+/**
+ * Why an object of `size` bytes cannot go in one `PUT` (the `basic` transfer), or null: over
+ * the zone's body limit (docs/operations.md "9. Limits: what a deployment meets"), or over
+ * MAX_SINGLE_PUT (never above that limit, but it may be set lower).
+ */
+function basicRefusal(c: AppContext, size: number): string | null {
+  const over = overBodyLimit(c.env, size, TAKE_MULTIPART);
+  if (over) return `${over.message}, which this request does not offer`;
+  const limit = config(c.env).MAX_SINGLE_PUT;
+  return size > limit ? `Objects over ${limit} bytes ${TAKE_MULTIPART}, which this request does not offer` : null;
+}
+
 type BatchObject =
   | { oid: string; size: number; authenticated?: boolean; actions?: Record<string, unknown> }
   | { oid: string; size: number; error: { code: number; message: string } };
@@ -84,8 +101,8 @@ async function batch(c: AppContext, repo: string[]): Promise<Response> {
       ? "oid must be a sha256: 64 lower-case hex digits"
       : !ObjectSize.safeParse(o.size).success
         ? "size must be a byte count up to 5 TiB"
-        : o.size > cfg.MAX_SINGLE_PUT && !multipart
-          ? `Objects over ${cfg.MAX_SINGLE_PUT} bytes take the 'multipart' transfer, which this request does not offer`
+        : !multipart
+          ? basicRefusal(c, o.size)
           : null;
     if (problem) objects[at] = { oid: o.oid, size: o.size, error: { code: 422, message: problem } };
     else wanted.push({ at, blob: { sha256: o.oid, size: o.size } });
@@ -104,6 +121,7 @@ async function batch(c: AppContext, repo: string[]): Promise<Response> {
     } else if (plan.kind === "refused") {
       objects[at] = { ...base, error: { code: plan.problem.status, message: plan.problem.detail } };
     } else if (plan.kind === "single") {
+      // Single means at most MAX_SINGLE_PUT, which the Worker never lets past the zone's limit (src/env.ts).
       const expires = expiryOf(principal, blob.size, null, cfg.UPLOAD_TTL_S);
       const cap = {
         purpose: PURPOSE.object,
@@ -175,8 +193,16 @@ async function putObject(c: AppContext, model: string, oid: string): Promise<Res
   const actor = query.get("actor") ?? "";
   const { cap, signature } = capabilityOf(c, PURPOSE.object, [model, oid, size, actor]);
   await capabilityHolder(c, cap, signature);
+  const length = lengthOf(c);
+  // Refused before a byte is read: the zone would refuse such a body on a deployment (a URL
+  // handed out before the limit was lowered, or a client sending more than the object).
+  const over = overBodyLimit(c.env, length, TAKE_MULTIPART);
+  if (over) {
+    await c.req.raw.body?.cancel().catch(() => undefined);
+    throw new HubError(413, over.message);
+  }
   const who = { model, actor, ...(cap.tokenId !== null ? { token: cap.tokenId } : {}), at: timestamp() };
-  await putBlob(c.env, queryDb(c), who, { sha256: oid, size: Number(size) }, bodyOf(c), lengthOf(c));
+  await putBlob(c.env, queryDb(c), who, { sha256: oid, size: Number(size) }, bodyOf(c), length);
   return new Response(null, { status: 200, headers: { etag: `"${oid}"`, "access-control-expose-headers": "ETag" } });
 }
 

@@ -107,7 +107,7 @@ export const HUB_WRITE_OPENAPI_PATHS: Record<string, Record<string, unknown>> = 
     post: {
       operationId: "hubLfsBatch",
       summary: "Hugging Face Hub: the LFS batch API (uploads)",
-      description: `\`application/vnd.git-lfs+json\`: \`{operation: "upload", transfers, objects: [{oid, size}], hash_algo?, ref?}\` (up to 1000 objects). Each object: no \`actions\` when the token's models hold it already (not sent again); \`basic\` (one PUT to \`actions.upload.href\`) up to \`MAX_SINGLE_PUT\`; above it HF's \`multipart\` (\`header.chunk_size\`, one URL per part under \`00001\`…, the completion URL as \`href\`); or \`error: {code, message}\`. ${errors}`,
+      description: `\`application/vnd.git-lfs+json\`: \`{operation: "upload", transfers, objects: [{oid, size}], hash_algo?, ref?}\` (up to 1000 objects). Each object: no \`actions\` when the token's models hold it already (not sent again); \`basic\` (one PUT to \`actions.upload.href\`) up to \`MAX_SINGLE_PUT\`, never past the zone's body limit \`ZONE_BODY_LIMIT\`; above it HF's \`multipart\` (\`header.chunk_size\`, one URL per part under \`00001\`…, the completion URL as \`href\`); or \`error: {code, message}\`. ${errors}`,
       tags: TAGS,
       "x-mreg-scope": "write",
       parameters: [REPO],
@@ -124,7 +124,12 @@ export const HUB_WRITE_OPENAPI_PATHS: Record<string, Record<string, unknown>> = 
       "x-mreg-scope": "signed URL",
       parameters: [param("model", "The model"), param("oid", "The object's sha256")],
       requestBody: body("application/octet-stream", "The object's bytes"),
-      responses: { 200: { description: "Stored and verified" }, 403: json("A bad URL"), 422: json("Not the object") },
+      responses: {
+        200: { description: "Stored and verified" },
+        403: json("A bad URL"),
+        413: json("A `Content-Length` over the zone's body limit (`ZONE_BODY_LIMIT`): take the `multipart` transfer"),
+        422: json("Not the object"),
+      },
     },
   },
   "/{model}.git/info/lfs/uploads/{upload_id}/{part}": {

@@ -27,6 +27,7 @@ import {
 import { BUNDLE_MEDIA_TYPES, MAX_BUNDLE_BYTES } from "../../domain/oms/bundle";
 import type { Principal } from "../../auth/principal";
 import type { AppContext } from "../../http/app-env";
+import { overBodyLimit } from "../../http/body-limit";
 import { readCappedBytes } from "../../http/validation";
 import { queryDb } from "../../db/session";
 import {
@@ -115,6 +116,23 @@ function bodyLength(c: AppContext): number {
   return Number(header);
 }
 
+/**
+ * Refuses, before a byte is read, a body the zone would refuse on a deployment (`ZONE_BODY_LIMIT`,
+ * docs/operations.md "9. Limits: what a deployment meets"): SIZE_INVALID naming the limit and the
+ * way around it, since the platform's own 413 would tell a client neither. A whole blob or a
+ * whole-blob `PATCH` over it goes in chunks instead (docs/oci.md "Pushing").
+ */
+async function refuseOverBodyLimit(c: AppContext, model: string, length: number): Promise<void> {
+  const over = overBodyLimit(
+    c.env,
+    length,
+    `push it in chunks: POST /v2/${model}/blobs/uploads/ opens an upload, each PATCH sends a chunk under the limit with Content-Range, PUT ?digest= ends it`,
+  );
+  if (!over) return;
+  await c.req.raw.body?.cancel().catch(() => undefined);
+  throw new OciError(400, "SIZE_INVALID", over.message, {}, { limit: over.limit, length: over.length });
+}
+
 const bodyOf = (c: AppContext): ReadableStream<Uint8Array> => c.req.raw.body ?? new Response(new Uint8Array(0)).body!;
 
 /** An upload id as mreg makes them; anything else names no upload. */
@@ -152,7 +170,9 @@ export async function startUpload(c: AppContext, model: string): Promise<Respons
     const digest = query.get("digest");
     if (digest !== null) {
       const declared = digestOf(digest);
-      const held = await putBlob(w, declared.slice("sha256:".length), bodyOf(c), bodyLength(c));
+      const length = bodyLength(c);
+      await refuseOverBodyLimit(c, model, length);
+      const held = await putBlob(w, declared.slice("sha256:".length), bodyOf(c), length);
       return blobCreated(model, `sha256:${held.sha256}`);
     }
     await c.req.raw.body?.cancel();
@@ -165,6 +185,7 @@ export async function patchUpload(c: AppContext, model: string, idText: string):
   const principal = await pusher(c, model);
   const id = sessionId(idText);
   const length = bodyLength(c);
+  await refuseOverBodyLimit(c, model, length);
   const range = chunkRange(c.req.header("content-range") ?? null);
   if (range === "invalid" || (range !== null && range.length !== length))
     throw new OciError(
@@ -188,6 +209,7 @@ export async function finishUpload(c: AppContext, model: string, idText: string)
   const id = sessionId(idText);
   const digest = digestOf(new URL(c.req.url).searchParams.get("digest"));
   const length = bodyLength(c);
+  await refuseOverBodyLimit(c, model, length);
   const held = await worded("upload", () =>
     finishBlobSession(
       blobWriter(c, principal, model),
