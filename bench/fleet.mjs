@@ -20,14 +20,15 @@
 // while the alias changes and in --steady seconds of periodic reports alone; and GET .../fleet
 // latency (--gets requests, 4 at a time) with every node reporting.
 //   node bench/fleet.mjs --nodes 10000 --by-post 1000 --shards 16 [--changes 5] [--report-every 30] [--steady 60] [--gets 400]
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { bytesSource } from "../dist/client.mjs";
+import { startAgents, versionOf } from "./agents.mjs";
 import { openNodes } from "./fleet-nodes.mjs";
 import { apiClient, freePort, mintToken, root, startRegistry, workerOrigin } from "./lib.mjs";
 
@@ -101,49 +102,6 @@ async function openWatchers(base, token, count, batch = 100) {
   return { heard, close: () => sockets.forEach((ws) => ws.terminate()) };
 }
 
-/** Every agent started, so a bench stopped early takes them down too. */
-const allAgents = [];
-process.on("exit", () => allAgents.forEach((child) => child.kill("SIGKILL")));
-
-async function startAgents(base, token, count) {
-  const procs = [];
-  for (let i = 0; i < count; i++) {
-    const dir = mkdtempSync(join(tmpdir(), "mreg-bench-agent-"));
-    // Its log goes to a file: a pipe nobody reads would fill and stall the agent.
-    const log = openSync(`${dir}.log`, "w");
-    const child = spawn(
-      process.execPath,
-      [
-        join(root, "dist", "mreg.mjs"),
-        "agent",
-        "registry://m@production",
-        "--dir",
-        join(dir, "node"),
-        "--key",
-        `agent-${i}`,
-        "--listen",
-        "off",
-      ],
-      {
-        env: { ...process.env, MREG_URL: base, MREG_TOKEN: token },
-        stdio: ["ignore", log, log],
-      },
-    );
-    closeSync(log);
-    allAgents.push(child);
-    procs.push({ child, dir });
-  }
-  return procs;
-}
-
-const versionOf = (dir) => {
-  try {
-    return Number(/v(\d+)$/.exec(readlinkSync(join(dir, "node", "current")))?.[1]);
-  } catch {
-    return null;
-  }
-};
-
 /** A server with WATCH_RELAY_SHARDS=`shards`, a model `m` with two ready versions and `production` on the first; `fn` runs against it. */
 async function withServer(shards, fn) {
   const port = await freePort();
@@ -183,7 +141,9 @@ const run = (shards) =>
     const fleet = await openWatchers(watchBase, read, watchers);
     const openS = (performance.now() - opened) / 1000;
     const procs =
-      agents > 0 && shards === Number(values.shards.split(",")[0]) ? await startAgents(base, read, agents) : [];
+      agents > 0 && shards === Number(values.shards.split(",")[0])
+        ? startAgents(base, read, agents, "registry://m@production")
+        : [];
     if (procs.length) {
       const deadline = Date.now() + 60_000;
       while (procs.some((p) => versionOf(p.dir) !== versions[0]) && Date.now() < deadline) await sleep(100);

@@ -17,15 +17,15 @@
 //    the same per-step figures, and that every agent's `current` link ends on v2.
 // Both check that every node and agent ended on v2 and that the alias only ever held a value of
 // the rollout's steps (its history between the start and the completion).
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { bytesSource } from "../dist/client.mjs";
+import { startAgents, versionOf } from "./agents.mjs";
 import { openNodes } from "./fleet-nodes.mjs";
-import { apiClient, freePort, mintToken, root, startServer, workerOrigin } from "./lib.mjs";
+import { apiClient, freePort, mintToken, startServer, workerOrigin } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -44,10 +44,6 @@ const steps = values.steps.split(",").map((w) => ({ weight: Number(w), hold_s: h
 const minFleet = Number(values["min-fleet"]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ms = (x) => Math.round(x);
-
-/** Every agent started, so a bench stopped early takes them down too. */
-const allAgents = [];
-process.on("exit", () => allAgents.forEach((child) => child.kill("SIGKILL")));
 
 /** Polls the alias's rollout until it has ended; answers it, with when (performance.now()) each step was first seen applied. */
 async function followRollout(admin, alias, timeoutMs, onStep) {
@@ -141,42 +137,6 @@ async function untilConverged(admin, alias, version, timeoutMs) {
   }
 }
 
-function startAgents(base, token, count) {
-  const procs = [];
-  for (let i = 0; i < count; i++) {
-    const dir = mkdtempSync(join(tmpdir(), "mreg-bench-rollout-agent-"));
-    // Its log goes to a file: a pipe nobody reads would fill and stall the agent.
-    const log = openSync(`${dir}.log`, "w");
-    const child = spawn(
-      process.execPath,
-      [
-        join(root, "dist", "mreg.mjs"),
-        "agent",
-        "registry://m@canary",
-        "--dir",
-        join(dir, "node"),
-        "--key",
-        `agent-${i}`,
-        "--listen",
-        "off",
-      ],
-      { env: { ...process.env, MREG_URL: base, MREG_TOKEN: token }, stdio: ["ignore", log, log] },
-    );
-    closeSync(log);
-    allAgents.push(child);
-    procs.push({ child, dir });
-  }
-  return procs;
-}
-
-const versionOf = (dir) => {
-  try {
-    return Number(/v(\d+)$/.exec(readlinkSync(join(dir, "node", "current")))?.[1]);
-  } catch {
-    return null;
-  }
-};
-
 async function untilAgents(procs, version, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (procs.some((p) => versionOf(p.dir) !== version)) {
@@ -269,7 +229,7 @@ try {
 
   if (Number(values.agents) > 0) {
     await admin.aliases.set("m", "canary", { version: versions[0] });
-    const procs = startAgents(base, reporter, Number(values.agents));
+    const procs = startAgents(base, reporter, Number(values.agents), "registry://m@canary");
     await untilAgents(procs, versions[0], 5 * 60_000);
     const deadline = Date.now() + 5 * 60_000;
     while ((await admin.fleet.get("m", "canary")).reporting < procs.length) {
