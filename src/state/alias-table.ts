@@ -78,6 +78,29 @@ const parseValue = (text: string | null) => (text === null ? null : (JSON.parse(
 type StateRow = { alias: string; value: string; generation: number; updated_at: string; updated_by: string };
 const toState = (r: StateRow): AliasState => ({ ...r, value: JSON.parse(r.value) as AliasValue });
 
+type HistoryRow = {
+  generation: number;
+  action: AliasAction;
+  to_value: string | null;
+  actor: string;
+  reason: string | null;
+  at: string;
+};
+/** A history row as readers see it, with the value it changed to (null: a deletion). */
+const toHistoryEntry = (r: HistoryRow): HistoryEntry & { value: AliasValue | null } => {
+  const value = parseValue(r.to_value);
+  return {
+    generation: r.generation,
+    version: value?.version ?? null,
+    split: value?.split ?? null,
+    action: r.action,
+    actor: r.actor,
+    reason: r.reason,
+    at: r.at,
+    value,
+  };
+};
+
 export class AliasTable {
   constructor(private readonly sql: SqlStorage) {}
 
@@ -174,14 +197,7 @@ export class AliasTable {
 
   history(alias: string, beforeGeneration: number | undefined, limit: number): HistoryEntry[] {
     return this.sql
-      .exec<{
-        generation: number;
-        action: AliasAction;
-        to_value: string | null;
-        actor: string;
-        reason: string | null;
-        at: string;
-      }>(
+      .exec<HistoryRow>(
         "SELECT generation, action, to_value, actor, reason, at FROM alias_history WHERE alias = ? AND generation < ? ORDER BY generation DESC LIMIT ?",
         alias,
         beforeGeneration ?? Number.MAX_SAFE_INTEGER,
@@ -189,16 +205,8 @@ export class AliasTable {
       )
       .toArray()
       .map((r) => {
-        const to = parseValue(r.to_value);
-        return {
-          generation: r.generation,
-          version: to?.version ?? null,
-          split: to?.split ?? null,
-          action: r.action,
-          actor: r.actor,
-          reason: r.reason,
-          at: r.at,
-        };
+        const { value: _value, ...entry } = toHistoryEntry(r);
+        return entry;
       });
   }
 
@@ -222,31 +230,13 @@ export class AliasTable {
    */
   changeAt(alias: string, at: string): (HistoryEntry & { value: AliasValue | null }) | null {
     const row = this.sql
-      .exec<{
-        generation: number;
-        action: AliasAction;
-        to_value: string | null;
-        actor: string;
-        reason: string | null;
-        at: string;
-      }>(
+      .exec<HistoryRow>(
         "SELECT generation, action, to_value, actor, reason, at FROM alias_history WHERE alias = ? AND at <= ? ORDER BY at DESC, generation DESC LIMIT 1",
         alias,
         at,
       )
       .toArray()[0];
-    if (!row) return null;
-    const value = parseValue(row.to_value);
-    return {
-      generation: row.generation,
-      version: value?.version ?? null,
-      split: value?.split ?? null,
-      action: row.action,
-      actor: row.actor,
-      reason: row.reason,
-      at: row.at,
-      value,
-    };
+    return row ? toHistoryEntry(row) : null;
   }
 
   clear(): void {
