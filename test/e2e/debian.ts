@@ -63,3 +63,9 @@ export const SKOPEO: DebianPackage = {
   binary: "/usr/bin/skopeo",
   neededBy: "the OCI bridge's skopeo tests",
 };
+/** Debian's openssl, the second independent oracle of test/node/signatures-oracle.test.ts. */
+export const OPENSSL: DebianPackage = {
+  name: "openssl",
+  binary: "/usr/bin/openssl",
+  neededBy: "the signature verifier's openssl oracle",
+};

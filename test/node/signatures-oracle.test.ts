@@ -15,6 +15,7 @@ import { Verifier, toSignedEntity, toTrustMaterial } from "@sigstore/verify";
 import { build } from "esbuild";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureDebianPackages, OPENSSL } from "../e2e/debian";
 import { base64Decode, base64Encode } from "../../src/domain/oms/bytes";
 import { pae } from "../../src/domain/oms/bundle";
 import { pemEncode } from "../../src/domain/oms/pem";
@@ -78,6 +79,8 @@ function sigstoreKeyVerdict(
 
 let trust: oms.Trust;
 beforeAll(async () => {
+  // openssl is one of the two oracles: installed when missing, so a fresh machine runs this too.
+  ensureDebianPackages([OPENSSL]);
   const root = oms.parseTrustedRoot(trustedRootJson());
   const key = await oms.spkiFromPem(signingKeyPem);
   const ca = await oms.certificateFromPem(caCertificatePem);
