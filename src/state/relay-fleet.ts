@@ -58,6 +58,13 @@ export const RELAY_FLEET_SCHEMA = [
 /** A summary at most this often per alias. */
 export const SUMMARY_EVERY_MS = 1000;
 
+/**
+ * Reports are written at most this long after they arrive, a burst together (`flush`). A relay
+ * that dies in between loses them: records are soft state, and every node reports again within
+ * NODE_REPORT_S, so the fleet view is then that much late, never wrong for longer.
+ */
+export const REPORT_FLUSH_MS = 50;
+
 /** What `GET .../fleet/nodes` filters by. */
 export interface NodeQuery {
   version?: number;
@@ -92,6 +99,16 @@ type Row = {
 };
 
 export class RelayFleet {
+  /**
+   * `fleets`' identity columns by alias, as read or written by this instance: every report
+   * asks for its alias's fleet, and the row changes only when a fleet opens or closes (here).
+   */
+  private readonly opened = new Map<string, FleetOf | null>();
+  /** Reports taken and not yet written, by alias and node, oldest first (see `record` and `flush`). */
+  private readonly pending = new Map<string, { fleet: FleetOf; report: NodeReport; now: number; firstSeen: number }>();
+  /** Aliases whose summary flushed reports changed, until the relay takes them. */
+  private readonly changed = new Set<string>();
+
   constructor(
     private readonly sql: SqlStorage,
     /** NODE_TTL_S, in ms: a node not heard from for this long is stale. */
@@ -100,14 +117,17 @@ export class RelayFleet {
 
   /** The fleet of `alias` this relay keeps, if it keeps one. */
   of(alias: string): FleetOf | null {
-    return (
+    const known = this.opened.get(alias);
+    if (known !== undefined) return known;
+    const fleet =
       this.sql
         .exec<{ alias: string; model: string; relay: string }>(
           "SELECT alias, model, relay FROM fleets WHERE alias = ?",
           alias,
         )
-        .toArray()[0] ?? null
-    );
+        .toArray()[0] ?? null;
+    this.opened.set(alias, fleet);
+    return fleet;
   }
 
   /** Starts keeping nodes of `alias` (of `model`, as relay `relay`). */
@@ -118,61 +138,82 @@ export class RelayFleet {
       fleet.model,
       fleet.relay,
     );
+    this.opened.delete(fleet.alias);
   }
 
   /**
-   * Keeps a node's report. Answers whether the alias's summary changes with it: a new node,
-   * another version, state, reason or target, or a node back from stale. A report that only
-   * says "still the same" (every NODE_REPORT_S) changes no summary, and costs no send.
+   * Takes a node's report; `flush` writes it with the others of its burst (the relay calls it
+   * within REPORT_FLUSH_MS, and the reads here flush first). Several reports of one node in
+   * between count as its last one: the records are what each node last said, not a log.
    */
-  record(fleet: FleetOf, report: NodeReport, now: number): boolean {
-    const before = this.sql
-      .exec<{
-        version: number | null;
-        state: string;
-        reason: string | null;
-        target: number | null;
-        last_seen_ms: number;
-      }>(
-        "SELECT version, state, reason, target, last_seen_ms FROM nodes WHERE alias = ? AND node = ?",
+  record(fleet: FleetOf, report: NodeReport, now: number): void {
+    const key = `${fleet.alias}\u0000${report.node}`;
+    const firstSeen = this.pending.get(key)?.firstSeen ?? now;
+    this.pending.delete(key);
+    this.pending.set(key, { fleet, report, now, firstSeen });
+  }
+
+  /**
+   * Writes the reports taken since the last flush in two statements whatever their number (one
+   * storage commit for a burst: an alias change makes every node report twice within a second),
+   * and notes the aliases whose summary they change (`takeChanged`): a new node, another version,
+   * state, reason or target, or a node back from stale. A report that only says "still the
+   * same" (every NODE_REPORT_S) changes no summary, and costs no send.
+   */
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const rows = JSON.stringify(
+      [...this.pending.values()].map(({ fleet, report, now, firstSeen }) => [
         fleet.alias,
         report.node,
+        report.version,
+        report.state,
+        report.reason,
+        report.target,
+        JSON.stringify(report.labels),
+        report.agent,
+        nodeUnit(fleet.model, fleet.alias, report.node),
+        timestamp(now),
+        now,
+        timestamp(firstSeen),
+      ]),
+    );
+    this.pending.clear();
+    const changed = this.sql
+      .exec<{ alias: string }>(
+        `SELECT DISTINCT r.value ->> 0 AS alias FROM json_each(?1) r
+         LEFT JOIN nodes n ON n.alias = r.value ->> 0 AND n.node = r.value ->> 1
+         WHERE n.node IS NULL OR n.version IS NOT r.value ->> 2 OR n.state IS NOT r.value ->> 3
+            OR n.reason IS NOT r.value ->> 4 OR n.target IS NOT r.value ->> 5 OR n.last_seen_ms <= (r.value ->> 10) - ?2`,
+        rows,
+        this.ttlMs,
       )
-      .toArray()[0];
-    const at = timestamp(now);
+      .toArray();
+    // "WHERE true": SQLite's way to tell the upsert's ON CONFLICT from a join's ON.
     this.sql.exec(
       `INSERT INTO nodes (alias, node, version, state, reason, target, labels, agent, unit, since, state_since_ms, first_seen, last_seen, last_seen_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, r.value ->> 6, r.value ->> 7,
+              r.value ->> 8, r.value ->> 9, r.value ->> 10, r.value ->> 11, r.value ->> 9, r.value ->> 10
+       FROM json_each(?) r WHERE true
        ON CONFLICT (alias, node) DO UPDATE SET
          since = CASE WHEN nodes.version IS excluded.version THEN nodes.since ELSE excluded.since END,
          state_since_ms = CASE WHEN nodes.state = excluded.state AND nodes.version IS excluded.version AND nodes.target IS excluded.target
                                THEN nodes.state_since_ms ELSE excluded.state_since_ms END,
          version = excluded.version, state = excluded.state, reason = excluded.reason, target = excluded.target,
          labels = excluded.labels, agent = excluded.agent, last_seen = excluded.last_seen, last_seen_ms = excluded.last_seen_ms`,
-      fleet.alias,
-      report.node,
-      report.version,
-      report.state,
-      report.reason,
-      report.target,
-      JSON.stringify(report.labels),
-      report.agent,
-      nodeUnit(fleet.model, fleet.alias, report.node),
-      at,
-      now,
-      at,
-      at,
-      now,
+      rows,
     );
-    const changed =
-      !before ||
-      before.version !== report.version ||
-      before.state !== report.state ||
-      before.reason !== report.reason ||
-      before.target !== report.target ||
-      before.last_seen_ms <= now - this.ttlMs;
-    if (changed) this.markDirty(fleet.alias);
-    return changed;
+    for (const { alias } of changed) {
+      this.markDirty(alias);
+      this.changed.add(alias);
+    }
+  }
+
+  /** The aliases whose summary changed since the last call (flushed reports): the relay sends them soon. */
+  takeChanged(): string[] {
+    const aliases = [...this.changed];
+    this.changed.clear();
+    return aliases;
   }
 
   /** What the relay would tell the model's object now changed (a report, staleness, a new value of the alias). */
@@ -182,6 +223,7 @@ export class RelayFleet {
 
   /** The summary of `alias`'s nodes judged against `value`, recorded as sent now (clean). */
   takeSummary(alias: string, value: Intended | null, now: number): FleetSummary {
+    this.flush();
     const rows = this.sql.exec<Row>("SELECT * FROM nodes WHERE alias = ?", alias);
     const summary = summarize(
       (function* (): Generator<NodeRow> {
@@ -207,6 +249,7 @@ export class RelayFleet {
       summary.reporting,
       alias,
     );
+    this.changed.delete(alias);
     return summary;
   }
 
@@ -217,6 +260,7 @@ export class RelayFleet {
    * relay must look again (null: never, on time's account).
    */
   upkeep(now: number): { due: FleetOf[]; next: number | null } {
+    this.flush();
     let next: number | null = null;
     const soonest = (at: number | null) => {
       if (at !== null) next = next === null ? at : Math.min(next, at);
@@ -258,14 +302,17 @@ export class RelayFleet {
 
   /** Whether `alias` has nodes left; when it has none, the fleet is closed (its last summary said so). */
   closeIfEmpty(alias: string): boolean {
+    this.flush();
     const { n } = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM nodes WHERE alias = ?", alias).one();
     if (n > 0) return false;
     this.sql.exec("DELETE FROM fleets WHERE alias = ?", alias);
+    this.opened.set(alias, null);
     return true;
   }
 
   /** A page of `alias`'s nodes in name order. */
   nodes(alias: string, q: NodeQuery, now: number): Node[] {
+    this.flush();
     const where: string[] = [];
     const binds: (string | number)[] = [];
     const and = (clause: string, ...values: (string | number)[]) => {

@@ -40,7 +40,14 @@ import { config, type Env } from "../env";
 import { modelStateReads } from "./rpc";
 import { fail, type Outcome } from "./outcome";
 import type { RelayDelivery, RelayReply } from "./relay-fanout";
-import { RELAY_FLEET_SCHEMA, RelayFleet, SUMMARY_EVERY_MS, type FleetOf, type NodeQuery } from "./relay-fleet";
+import {
+  RELAY_FLEET_SCHEMA,
+  RelayFleet,
+  REPORT_FLUSH_MS,
+  SUMMARY_EVERY_MS,
+  type FleetOf,
+  type NodeQuery,
+} from "./relay-fleet";
 import { REVOCATION_CHECK_MS, upkeepSockets } from "./socket-upkeep";
 import { Watch, type Watcher } from "./watch";
 
@@ -72,6 +79,14 @@ export class WatchRelay extends DurableObject<Env> {
   private readonly sending = new Set<string>();
   private readonly ttlMs: number;
   private alarmAt: number | null = null;
+  /**
+   * When the sockets next need looking after (an expiry, a revocation check): the alarm also
+   * fires for fleet summaries, up to ten times a second while nodes report, and walking every
+   * socket each time would cost more than the reports. 0 (a fresh instance): at the next alarm.
+   */
+  private socketsDueAt = 0;
+  /** A flush of taken reports is scheduled. */
+  private flushing = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -112,8 +127,8 @@ export class WatchRelay extends DurableObject<Env> {
     const { 0: client, 1: server } = new WebSocketPair();
     // No await between accepting and the first message: no delivery can come in between.
     this.watch.accept(server, watcher);
-    if (watcher.expiresAt !== undefined) this.armAlarm(watcher.expiresAt);
-    if (watcher.tokenId !== undefined) this.armAlarm(Date.now() + REVOCATION_CHECK_MS);
+    if (watcher.expiresAt !== undefined) this.socketsDue(watcher.expiresAt);
+    if (watcher.tokenId !== undefined) this.socketsDue(Date.now() + REVOCATION_CHECK_MS);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -149,6 +164,7 @@ export class WatchRelay extends DurableObject<Env> {
 
   /** A page of the alias's nodes this relay keeps, in name order (the nodes route merges the relays' pages). */
   async nodes(input: { alias: string; query: NodeQuery }): Promise<Node[]> {
+    this.flushReports();
     return this.fleet.nodes(input.alias, input.query, Date.now());
   }
 
@@ -170,8 +186,12 @@ export class WatchRelay extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
-    const next = await upkeepSockets(this.watch, this.env.DB, Date.now());
-    if (next !== null) this.armAlarm(next);
+    if (this.socketsDueAt <= Date.now()) {
+      this.socketsDueAt = Number.POSITIVE_INFINITY;
+      const next = await upkeepSockets(this.watch, this.env.DB, Date.now());
+      if (next !== null) this.socketsDue(next);
+    } else if (this.socketsDueAt !== Number.POSITIVE_INFINITY) this.armAlarm(this.socketsDueAt);
+    this.flushReports();
     const now = Date.now();
     const upkeep = this.fleet.upkeep(now);
     if (upkeep.next !== null) this.armAlarm(upkeep.next);
@@ -207,7 +227,8 @@ export class WatchRelay extends DurableObject<Env> {
       this.fleet.open(fleet);
     }
     const now = Date.now();
-    if (this.fleet.record(fleet, report, now)) this.sendSoon(fleet, now);
+    this.fleet.record(fleet, report, now);
+    this.flushSoon();
     // When this node would go stale, unless it reports again.
     this.armAlarm(now + this.ttlMs);
     return { ok: true, value: null };
@@ -294,6 +315,31 @@ export class WatchRelay extends DurableObject<Env> {
 
   private sockets(alias: string): number {
     return this.ctx.getWebSockets(alias).length;
+  }
+
+  /** Writes the reports taken within REPORT_FLUSH_MS of the first not yet written (src/state/relay-fleet.ts `flush`). */
+  private flushSoon(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    setTimeout(() => {
+      this.flushing = false;
+      this.flushReports();
+    }, REPORT_FLUSH_MS);
+  }
+
+  /** Writes the reports taken so far, and sends the summaries they changed (each at most once a second). */
+  private flushReports(): void {
+    this.fleet.flush();
+    const now = Date.now();
+    for (const alias of this.fleet.takeChanged()) {
+      const fleet = this.fleet.of(alias);
+      if (fleet) this.sendSoon(fleet, now);
+    }
+  }
+
+  private socketsDue(at: number): void {
+    this.socketsDueAt = Math.min(this.socketsDueAt, at);
+    this.armAlarm(at);
   }
 
   private armAlarm(at: number): void {
