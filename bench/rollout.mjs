@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // bench/rollout: a rollout the registry drives itself, through a fleet that reports, against `npm start`.
 //   node bench/rollout.mjs [--nodes 10000] [--agents 20] [--hold 5] [--steps 10,25,50,100] [--min-fleet 0.9]
-//                          [--switch-delay 2000] [--report-every 30] [--shards 16]
+//                          [--switch-delay 2000] [--report-every 30] [--shards 16] [--by-post 0]
 //
 // One server, one model with two ready versions. Then, one after the other:
 // 1. --nodes simulated serving nodes (./fleet-nodes.mjs: each on its own watch socket, switching
@@ -12,6 +12,8 @@
 //    step came after its hold ended (the alarm's lateness), and how many nodes served v2 when its
 //    hold started; then how long after the last node switched to v2 the fleet view (GET .../fleet,
 //    polled every 50 ms) said `converged`, and the whole rollout against the sum of its holds.
+//    --by-post M of the nodes report by POST instead (a local workerd holds about 9,000 sockets:
+//    10,000 nodes are --by-post 1000; see bench/README.md, "`--nodes`").
 // 2. --agents real `mreg agent` processes (dist/mreg.mjs, each its own directory and routing key,
 //    reporting over their watch sockets) follow `canary`, and the same rollout runs through them:
 //    the same per-step figures, and that every agent's `current` link ends on v2.
@@ -37,6 +39,7 @@ const { values } = parseArgs({
     "switch-delay": { type: "string", default: "2000" },
     "report-every": { type: "string", default: "30" },
     shards: { type: "string", default: "16" },
+    "by-post": { type: "string", default: "0" },
   },
 });
 const hold = Number(values.hold);
@@ -197,6 +200,7 @@ try {
       count: Number(values.nodes),
       reportEveryMs: Number(values["report-every"]) * 1000,
       switchDelayMs: Number(values["switch-delay"]),
+      byPost: Number(values["by-post"]),
     });
     await fleet.until((n) => n.version === versions[0] && n.state === "serving", 10 * 60_000);
     const openS = (performance.now() - opened) / 1000;
