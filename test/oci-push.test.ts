@@ -871,7 +871,11 @@ describe("a Sigstore bundle attached as a referrer", () => {
           predicateType: fc.option(fc.webUrl(), { nil: null }),
         }),
         createdAt: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
-        subject: fc.record({ mediaType: fc.constant("application/vnd.oci.image.manifest.v1+json"), digest: hex.map((h) => `sha256:${h}`), size: fc.nat() }),
+        subject: fc.record({
+          mediaType: fc.constant("application/vnd.oci.image.manifest.v1+json"),
+          digest: hex.map((h) => `sha256:${h}`),
+          size: fc.nat(),
+        }),
       });
       await fc.assert(
         fc.asyncProperty(source, source, async (a, b) => {
@@ -887,7 +891,8 @@ describe("a Sigstore bundle attached as a referrer", () => {
           expect(body.subject).toEqual(a.subject);
           expect(body.annotations).toEqual(made.annotations);
           expect(made.annotations["dev.sigstore.bundle.predicateType"]).toBe(a.bundle.predicateType ?? undefined);
-          if (JSON.stringify(a) !== JSON.stringify(b)) expect((await signatureReferrer(b)).digest).not.toBe(made.digest);
+          if (JSON.stringify(a) !== JSON.stringify(b))
+            expect((await signatureReferrer(b)).digest).not.toBe(made.digest);
         }),
         { numRuns: 60 },
       );
@@ -1045,9 +1050,9 @@ describe("a Sigstore bundle attached as a referrer", () => {
       // Another model holds no signature with this bundle: not its blob.
       const elsewhere = await call("GET", `/v2/op-v1-sig-other/blobs/${bundleDigest}`);
       expect([elsewhere.status, await codeOf(elsewhere)]).toEqual([404, "BLOB_UNKNOWN"]);
-      expect(
-        (await call("DELETE", `/v1/models/${model}/versions/${version}/signatures/${signature.id}`)).status,
-      ).toBe(204);
+      expect((await call("DELETE", `/v1/models/${model}/versions/${version}/signatures/${signature.id}`)).status).toBe(
+        204,
+      );
       expect(await manifestsOf(model, subject)).toEqual([]);
       const manifest = await call("GET", `/v2/${model}/manifests/${entry!.digest}`);
       expect([manifest.status, await codeOf(manifest)]).toEqual([404, "MANIFEST_UNKNOWN"]);

@@ -102,7 +102,9 @@ export async function signatureReferrer(source: SignatureReferrerSource): Promis
     mediaType: MANIFEST_MEDIA_TYPE,
     artifactType: source.bundle.mediaType,
     config: { mediaType: EMPTY_MEDIA_TYPE, digest: EMPTY_DIGEST, size: EMPTY_CONFIG.length },
-    layers: [{ mediaType: source.bundle.mediaType, digest: `sha256:${source.bundle.sha256}`, size: source.bundle.size }],
+    layers: [
+      { mediaType: source.bundle.mediaType, digest: `sha256:${source.bundle.sha256}`, size: source.bundle.size },
+    ],
     subject: { mediaType: source.subject.mediaType, digest: source.subject.digest, size: source.subject.size },
     annotations,
   });

@@ -389,7 +389,10 @@ describe("@sigstore/oci attaching a bundle", () => {
       headers: { authorization: `Bearer ${admin}` },
     });
     const listed = ((await index.json()) as { manifests: { digest: string; artifactType: string }[] }).manifests;
-    expect(listed.map((m) => m.artifactType).sort()).toEqual(["application/vnd.dev.sigstore.bundle.v0.3+json", spelling]);
+    expect(listed.map((m) => m.artifactType).sort()).toEqual([
+      "application/vnd.dev.sigstore.bundle.v0.3+json",
+      spelling,
+    ]);
     expect(listed.find((m) => m.artifactType === spelling)!.digest).toBe(attached.digest);
     const computed = listed.find((m) => m.artifactType !== spelling)!;
     // The listed manifest, copied by digest: skopeo checks the manifest against its digest, sha256sum every blob.
@@ -407,7 +410,11 @@ describe("@sigstore/oci attaching a bundle", () => {
           size: bundle.byteLength,
         },
       ],
-      subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: layout.digest, size: layout.manifest.byteLength },
+      subject: {
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        digest: layout.digest,
+        size: layout.manifest.byteLength,
+      },
       annotations: {
         "org.opencontainers.image.created": signature.created_at,
         "dev.sigstore.bundle.content": "dsse-envelope",

@@ -189,7 +189,13 @@ export async function manifestOfVersion(
   const pushed = await new OciManifestStore(queryDb(c)).ofVersion(model, version);
   if (pushed) return { mediaType: pushed.mediaType, digest: pushed.digest, size: pushed.size };
   const built = await builtManifestOf(c, model, version);
-  return built && { mediaType: MANIFEST_MEDIA_TYPE, digest: built.digest, size: new TextEncoder().encode(built.body).byteLength };
+  return (
+    built && {
+      mediaType: MANIFEST_MEDIA_TYPE,
+      digest: built.digest,
+      size: new TextEncoder().encode(built.body).byteLength,
+    }
+  );
 }
 
 /**

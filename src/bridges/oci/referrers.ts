@@ -30,12 +30,7 @@ import type { Signature } from "../../domain/signature";
 import type { AppContext } from "../../http/app-env";
 import { ModelStore } from "../../models/model-store";
 import { OciManifestStore, type KeptManifest } from "../../models/oci-store";
-import {
-  heldSignatureBundle,
-  newestSignatures,
-  signatureBundleBytes,
-  versionSignatures,
-} from "../../signing/service";
+import { heldSignatureBundle, newestSignatures, signatureBundleBytes, versionSignatures } from "../../signing/service";
 import { nameUnknown } from "./errors";
 import { manifestOfVersion, versionOfManifestDigest, type ServedManifest } from "./manifests";
 import { digestOf } from "./push";
@@ -173,7 +168,9 @@ async function digestMap(c: AppContext, model: string, signatures: readonly Sign
   }
   const stored = Response.json(map, { headers: { "cache-control": `max-age=${DIGEST_MAP_TTL_S}` } });
   c.executionCtx.waitUntil(
-    caches.default.put(key, stored).catch((err: unknown) => console.error(`referrer digests of ${model} not cached`, err)),
+    caches.default
+      .put(key, stored)
+      .catch((err: unknown) => console.error(`referrer digests of ${model} not cached`, err)),
   );
   return map;
 }
