@@ -389,10 +389,9 @@ describe("@sigstore/oci attaching a bundle", () => {
       headers: { authorization: `Bearer ${admin}` },
     });
     const listed = ((await index.json()) as { manifests: { digest: string; artifactType: string }[] }).manifests;
-    expect(listed.map((m) => m.artifactType).sort()).toEqual([
-      "application/vnd.dev.sigstore.bundle.v0.3+json",
-      spelling,
-    ]);
+    expect(listed.map((m) => m.artifactType).sort()).toEqual(
+      ["application/vnd.dev.sigstore.bundle.v0.3+json", spelling].sort(),
+    );
     expect(listed.find((m) => m.artifactType === spelling)!.digest).toBe(attached.digest);
     const computed = listed.find((m) => m.artifactType !== spelling)!;
     // The listed manifest, copied by digest: skopeo checks the manifest against its digest, sha256sum every blob.
