@@ -15,8 +15,8 @@ import { chunkRange, cutChunk, MAX_MANIFEST_BYTES } from "../src/domain/oci-push
 import { bundleFacts, signatureReferrer } from "../src/domain/oci-referrers";
 import { filePathProblem } from "../src/domain/file-path-rule";
 import { bytesOf, call, createModel, hsToken, json, modelStub, sha256Of } from "./helpers";
-import { bundleJson, bundleText, fileText, signingKeyPem } from "./oms-fixtures";
-import { BUNDLE_TYPE, fixtureVersion, registerKey, uploadSignature } from "./signing-helpers";
+import { bundleJson, bundleText, caCertificatePem, fileText, signingKeyPem } from "./oms-fixtures";
+import { BUNDLE_TYPE, deleteKey, fixtureVersion, registerKey, uploadSignature } from "./signing-helpers";
 
 const MiB = 1024 * 1024;
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -1027,6 +1027,30 @@ describe("a Sigstore bundle attached as a referrer", () => {
       expect(after.map((m) => m.artifactType).sort()).toEqual([BUNDLE_TYPE, BUNDLE_TYPE_PARAMETER].sort());
       expect(after.map((m) => m.digest)).not.toContain(attached.digest);
       for (const m of after) expect((await call("GET", `/v2/${model}/manifests/${m.digest}`)).status).toBe(200);
+    });
+
+    it("keep their digest while the signature's trust changes: a CA registered, then deleted", async () => {
+      const model = "op-v1-sig-trust";
+      await createModel(model);
+      const certificate = "v1.0.1-certificate" as const;
+      const version = await fixtureVersion(model, certificate);
+      const subject = await manifestDigest(model, version);
+      const bundle = enc(bundleText(certificate));
+      const digests = async () => (await manifestsOf(model, subject)).map((m) => m.digest);
+      const trust = async () => (await signaturesOf(model, version)).map((s) => s.trusted_by);
+      await upload(model, version, bundle);
+      expect(await trust()).toEqual([[]]);
+      const before = await digests();
+      expect(before).toHaveLength(1);
+      const ca = await registerKey({ name: "op-v1-sig-ca", ca_certificate: caCertificatePem });
+      // Uploading it again adds the CA that now vouches: the same signature, trusted, the same manifest.
+      await upload(model, version, bundle);
+      expect(await trust()).toEqual([[ca.id]]);
+      expect(await digests()).toEqual(before);
+      expect(await deleteKey(ca.id)).toBe(204);
+      expect(await trust()).toEqual([[]]);
+      expect(await digests()).toEqual(before);
+      expect((await call("GET", `/v2/${model}/manifests/${before[0]}`)).status).toBe(200);
     });
 
     it("leave the index with their signature, and are never shown to a token that may not see the model", async () => {
