@@ -920,6 +920,10 @@ describe("a Sigstore bundle attached as a referrer", () => {
         signature.created_at,
       );
       const digest = await digestOf(expected);
+      // Fetched by the digest a client computes, before any index listed it: found among the model's signatures.
+      expect(await (await call("GET", `/v2/${model}/manifests/${digest}`)).text()).toBe(expected);
+      const nobodys = await call("GET", `/v2/${model}/manifests/${await digestOf(`${expected} `)}`);
+      expect([nobodys.status, await codeOf(nobodys)]).toEqual([404, "MANIFEST_UNKNOWN"]);
       const first = await indexOf(model, subject);
       expect(first.res.headers.get("oci-filters-applied")).toBeNull();
       expect(JSON.parse(first.text)).toEqual({
@@ -999,8 +1003,19 @@ describe("a Sigstore bundle attached as a referrer", () => {
       const attached = await attachBundle(model, subject, bundle);
       expect(attached.res.status).toBe(201);
       // The same bundle through /v1 is the same signature: still only the pushed manifest.
-      await upload(model, version, bundle);
+      const original = await upload(model, version, bundle);
       expect((await manifestsOf(model, subject)).map((m) => m.digest)).toEqual([attached.digest]);
+      // Nor is its computed manifest answered by digest while the attachment carries it.
+      const subjectSize = (await call("GET", `/v2/${model}/manifests/${subject}`)).headers.get("content-length");
+      const computedOriginal = await digestOf(
+        await clientManifest(
+          bundle,
+          BUNDLE_TYPE,
+          { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: subject, size: Number(subjectSize) },
+          original.created_at,
+        ),
+      );
+      expect((await call("GET", `/v2/${model}/manifests/${computedOriginal}`)).status).toBe(404);
       const spelled = otherSpelling();
       await upload(model, version, spelled);
       expect(await signaturesOf(model, version)).toHaveLength(2);
@@ -1026,6 +1041,7 @@ describe("a Sigstore bundle attached as a referrer", () => {
       const after = await manifestsOf(model, subject);
       expect(after.map((m) => m.artifactType).sort()).toEqual([BUNDLE_TYPE, BUNDLE_TYPE_PARAMETER].sort());
       expect(after.map((m) => m.digest)).not.toContain(attached.digest);
+      expect(after.map((m) => m.digest)).toContain(computedOriginal);
       for (const m of after) expect((await call("GET", `/v2/${model}/manifests/${m.digest}`)).status).toBe(200);
     });
 

@@ -9,9 +9,10 @@
  * changes (the bundle, the signature's `created_at`, the version's manifest), so every read,
  * isolate and restart answers the same digest, and a deleted signature, version or model takes
  * its manifest with it, with nothing to clean up. The price is paid by a `GET` of one by
- * digest, which nothing stored indexes: it computes the manifests of the model's newest
- * signatures (up to MAX_SEARCHED_SIGNATURES), once per colo for each set of them (a Cache API
- * entry, a hint only). An adapter only: signatures through the signing service, versions'
+ * digest, which nothing stored indexes: the colo remembers the digests its index listed, and
+ * otherwise computes the manifests of the model's newest signatures (up to
+ * MAX_SEARCHED_SIGNATURES), once per colo for each set of them (Cache API entries, hints
+ * only). An adapter only: signatures through the signing service, versions'
  * manifests through ./manifests.ts, kept manifests through their store.
  */
 import type { Principal } from "../../auth/principal";
@@ -88,7 +89,7 @@ async function signatureReferrers(
   version: number,
   digest: string,
   attachments: readonly KeptManifest[],
-): Promise<SignatureReferrer[]> {
+): Promise<{ referrer: SignatureReferrer; signature: Signature }[]> {
   const signatures = await versionSignatures(queryDb(c), model, version);
   if (signatures.length === 0) return [];
   const attached = await attachedBundles(c, attachments);
@@ -97,7 +98,7 @@ async function signatureReferrers(
   const subject = await manifestOfVersion(c, model, version);
   if (subject === null || subject.digest !== digest) return [];
   const made = await Promise.all(unattached.map((s) => referrerOfSignature(c, s, subject)));
-  return made.filter((m): m is SignatureReferrer => m !== null);
+  return unattached.flatMap((signature, i) => (made[i] ? [{ referrer: made[i], signature }] : []));
 }
 
 /**
@@ -120,7 +121,13 @@ export async function referrers(
     versionOfManifestDigest(c, principal, model, digest),
   ]);
   const signed = version === null ? [] : await signatureReferrers(c, model, version, digest, attachments);
-  const body = referrersIndex([...attachments, ...signed.map((s) => ({ ...s, subject: digest }))], artifactType);
+  // What a client lists it fetches next, by digest: this colo remembers which signature each is.
+  for (const { referrer, signature } of signed)
+    remember(c, listedKey(model, referrer.digest), { version: version!, id: signature.id });
+  const body = referrersIndex(
+    [...attachments, ...signed.map(({ referrer }) => ({ ...referrer, subject: digest }))],
+    artifactType,
+  );
   return new Response(c.req.method === "HEAD" ? null : body, {
     status: 200,
     headers: {
@@ -131,30 +138,50 @@ export async function referrers(
   });
 }
 
+/** Which signature a referrer digest is. */
+interface Named {
+  version: number;
+  id: string;
+}
+
 /** Which signature (by version and id) each referrer digest of a set of a model's signatures is. */
-type DigestMap = Record<string, { version: number; id: string }>;
+type DigestMap = Record<string, Named>;
 
+/** How long a colo keeps what it remembers: a set of signatures that changed is another key, so this only bounds the space. */
+const REMEMBERED_TTL_S = 86_400;
+
+const cacheBase = (model: string) => `https://oci-referrers.mreg.invalid/${encodeURIComponent(model)}`;
+/** Where a colo keeps which signature a referrer digest it listed is. */
+const listedKey = (model: string, digest: string) => `${cacheBase(model)}/listed/${digest}`;
 /** Where a colo keeps a model's DigestMap for one set of its signatures (`fingerprint` names the set). */
-const digestMapKey = (model: string, fingerprint: string) =>
-  `https://oci-referrers.mreg.invalid/${encodeURIComponent(model)}/${fingerprint}`;
+const digestMapKey = (model: string, fingerprint: string) => `${cacheBase(model)}/set/${fingerprint}`;
 
-/** How long a colo keeps a DigestMap: a set of signatures that changed is another key, so this only bounds the space. */
-const DIGEST_MAP_TTL_S = 86_400;
+/** Keeps `value` in this colo's cache under `key`, after the answer (a cache that fails costs only time later). */
+function remember(c: AppContext, key: string, value: unknown): void {
+  const stored = Response.json(value, { headers: { "cache-control": `max-age=${REMEMBERED_TTL_S}` } });
+  c.executionCtx.waitUntil(
+    caches.default.put(key, stored).catch((err: unknown) => console.error(`${key} not cached`, err)),
+  );
+}
+
+async function remembered<T>(key: string): Promise<T | null> {
+  const hit = await caches.default.match(key).catch(() => undefined);
+  return hit ? ((await hit.json()) as T) : null;
+}
 
 /**
  * The referrer digests of these signatures (the model's newest), computed one version at a
  * time, or this colo's copy from the last time the same set was computed: the bytes of each
  * manifest are fixed, so the map of a set never changes, and a set that changes (a signature
- * added or deleted) is another key. A hint only: what it names is computed again before it is
- * answered.
+ * added or deleted) is another key.
  */
 async function digestMap(c: AppContext, model: string, signatures: readonly SignatureOfVersion[]): Promise<DigestMap> {
   const fingerprint = await sha256Hex(
     JSON.stringify(signatures.map((s) => [s.id, s.version, s.bundle_sha256, s.created_at])),
   );
   const key = digestMapKey(model, fingerprint);
-  const cached = await caches.default.match(key).catch(() => undefined);
-  if (cached) return (await cached.json()) as DigestMap;
+  const cached = await remembered<DigestMap>(key);
+  if (cached) return cached;
   const map: DigestMap = {};
   const byVersion = new Map<number, SignatureOfVersion[]>();
   for (const s of signatures) byVersion.set(s.version, [...(byVersion.get(s.version) ?? []), s]);
@@ -166,20 +193,29 @@ async function digestMap(c: AppContext, model: string, signatures: readonly Sign
       if (m !== null) map[m.digest] = { version, id: ofVersion[i]!.id };
     });
   }
-  const stored = Response.json(map, { headers: { "cache-control": `max-age=${DIGEST_MAP_TTL_S}` } });
-  c.executionCtx.waitUntil(
-    caches.default
-      .put(key, stored)
-      .catch((err: unknown) => console.error(`referrer digests of ${model} not cached`, err)),
-  );
+  remember(c, key, map);
   return map;
+}
+
+/** The referrer manifest of this signature when its digest is `digest` and no attachment carries it (computed again: what named it was a hint). */
+async function answered(c: AppContext, model: string, digest: string, signature: SignatureOfVersion) {
+  const subject = await manifestOfVersion(c, model, signature.version);
+  if (subject === null) return null;
+  const made = await referrerOfSignature(c, signature, subject);
+  if (made === null || made.digest !== digest) return null;
+  // A signature an attachment carries is listed (and answered) as that attachment, not as this.
+  const attachments = await new OciManifestStore(queryDb(c)).referrers(model, subject.digest);
+  if ((await attachedBundles(c, attachments)).has(signature.bundle_sha256)) return null;
+  return { bytes: new TextEncoder().encode(made.body), digest: made.digest, mediaType: made.mediaType };
 }
 
 /**
  * The referrer manifest of a signature of `model` with this digest, as the index lists it;
- * null when none has it. Nothing stored indexes these digests: the model's newest signatures
- * (MAX_SEARCHED_SIGNATURES) are computed, once per colo for each set of them (`digestMap`),
- * then the one named is computed again and answered.
+ * null when none has it. Nothing stored indexes these digests. This colo may remember the one
+ * its referrers index listed under this digest (what a client lists it fetches next);
+ * otherwise the model's newest signatures (MAX_SEARCHED_SIGNATURES) are computed, once per
+ * colo for each set of them (`digestMap`, which also answers a digest that is nobody's). What
+ * either names is computed again before it is answered.
  */
 export async function signatureReferrerOfDigest(
   c: AppContext,
@@ -187,19 +223,17 @@ export async function signatureReferrerOfDigest(
   digest: string,
 ): Promise<ServedManifest | null> {
   const db = queryDb(c);
+  const listed = await remembered<Named>(listedKey(model, digest));
+  if (listed) {
+    const signature = (await versionSignatures(db, model, listed.version)).find((s) => s.id === listed.id);
+    const answer = signature && (await answered(c, model, digest, { ...signature, version: listed.version }));
+    if (answer) return answer;
+  }
   const signatures = await newestSignatures(db, model, MAX_SEARCHED_SIGNATURES);
   if (signatures.length === 0) return null;
   const named = (await digestMap(c, model, signatures))[digest];
   const signature = named && signatures.find((s) => s.id === named.id && s.version === named.version);
-  if (!signature) return null;
-  const subject = await manifestOfVersion(c, model, signature.version);
-  if (subject === null) return null;
-  const made = await referrerOfSignature(c, signature, subject);
-  if (made === null || made.digest !== digest) return null;
-  // A signature an attachment carries is listed (and answered) as that attachment, not as this.
-  const attachments = await new OciManifestStore(db).referrers(model, subject.digest);
-  if ((await attachedBundles(c, attachments)).has(signature.bundle_sha256)) return null;
-  return { bytes: new TextEncoder().encode(made.body), digest: made.digest, mediaType: made.mediaType };
+  return signature ? answered(c, model, digest, signature) : null;
 }
 
 /**
