@@ -122,8 +122,9 @@ export async function referrers(
   ]);
   const signed = version === null ? [] : await signatureReferrers(c, model, version, digest, attachments);
   // What a client lists it fetches next, by digest: this colo remembers which signature each is.
-  for (const { referrer, signature } of signed)
-    remember(c, listedKey(model, referrer.digest), { version: version!, id: signature.id });
+  if (version !== null)
+    for (const { referrer, signature } of signed)
+      remember(c, listedKey(model, referrer.digest), { version, id: signature.id });
   const body = referrersIndex(
     [...attachments, ...signed.map(({ referrer }) => ({ ...referrer, subject: digest }))],
     artifactType,
