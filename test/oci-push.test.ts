@@ -12,10 +12,11 @@ import { describe, expect, it } from "vitest";
 import { cleanup } from "../src/artifacts/cleanup";
 import { EMPTY_DIGEST } from "../src/domain/oci";
 import { chunkRange, cutChunk, MAX_MANIFEST_BYTES } from "../src/domain/oci-push";
+import { bundleFacts, signatureReferrer } from "../src/domain/oci-referrers";
 import { filePathProblem } from "../src/domain/file-path-rule";
 import { bytesOf, call, createModel, hsToken, json, modelStub, sha256Of } from "./helpers";
-import { bundleJson, bundleText, signingKeyPem } from "./oms-fixtures";
-import { BUNDLE_TYPE, fixtureVersion, registerKey } from "./signing-helpers";
+import { bundleJson, bundleText, caCertificatePem, fileText, signingKeyPem } from "./oms-fixtures";
+import { BUNDLE_TYPE, deleteKey, fixtureVersion, registerKey, uploadSignature } from "./signing-helpers";
 
 const MiB = 1024 * 1024;
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -816,6 +817,288 @@ describe("a Sigstore bundle attached as a referrer", () => {
     expect(await codeOf(two.res)).toBe("MANIFEST_INVALID");
     expect(await signaturesOf(model, version)).toEqual([]);
     expect(await referrersOf(model, subject)).toEqual([]);
+  });
+
+  describe("uploaded through /v1 instead", () => {
+    const folder = "v1.0.1-elliptic-key" as const;
+    /** The v0.3 bundle media type's other spelling, which the verifier accepts too. */
+    const BUNDLE_TYPE_PARAMETER = "application/vnd.dev.sigstore.bundle+json;version=0.3";
+    type Descriptor = { mediaType: string; digest: string; size: number; artifactType?: string };
+    type Index = { schemaVersion: number; mediaType: string; manifests: (Descriptor & { annotations?: object })[] };
+    const indexOf = async (model: string, subject: string, query = "") => {
+      const res = await call("GET", `/v2/${model}/referrers/${subject}${query}`);
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect(res.headers.get("content-type")).toBe("application/vnd.oci.image.index.v1+json");
+      return { res, text: await res.text() };
+    };
+    const manifestsOf = async (model: string, subject: string, query = "") =>
+      (JSON.parse((await indexOf(model, subject, query)).text) as Index).manifests;
+    /** The same bundle in the other spelling of its media type: a different bundle over the same files, still valid. */
+    const otherSpelling = () => enc(JSON.stringify({ ...bundleJson(folder), mediaType: BUNDLE_TYPE_PARAMETER }));
+    const upload = async (model: string, version: number, bundle: Uint8Array) => {
+      const res = await uploadSignature(model, version, bundle);
+      expect([200, 201], JSON.stringify(res.body)).toContain(res.status);
+      return res.body as { id: string; created_at: string; bundle_sha256: string };
+    };
+
+    /**
+     * What `@sigstore/oci`'s `attachArtifactToImage` pushes for `bundle` over `subject`, called as
+     * GitHub's `attest` calls it, at the signature's time: written here from the client's source,
+     * not from mreg's.
+     */
+    const clientManifest = async (bundle: Uint8Array, mediaType: string, subject: Descriptor, created: string) =>
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        artifactType: mediaType,
+        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: EMPTY_DIGEST, size: 2 },
+        layers: [{ mediaType, digest: await digestOf(bundle), size: bundle.byteLength }],
+        subject,
+        annotations: {
+          "org.opencontainers.image.created": created,
+          "dev.sigstore.bundle.content": "dsse-envelope",
+          "dev.sigstore.bundle.predicateType": "https://model_signing/signature/v1.0",
+        },
+      });
+
+    it("are made (pure) with their bytes' digest and size, the same for the same signature, another for any other", async () => {
+      const hex = fc.stringMatching(/^[0-9a-f]{64}$/);
+      const source = fc.record({
+        bundle: fc.record({
+          sha256: hex,
+          size: fc.nat(),
+          mediaType: fc.constantFrom(BUNDLE_TYPE, BUNDLE_TYPE_PARAMETER),
+          predicateType: fc.option(fc.webUrl(), { nil: null }),
+        }),
+        createdAt: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        subject: fc.record({
+          mediaType: fc.constant("application/vnd.oci.image.manifest.v1+json"),
+          digest: hex.map((h) => `sha256:${h}`),
+          size: fc.nat(),
+        }),
+      });
+      await fc.assert(
+        fc.asyncProperty(source, source, async (a, b) => {
+          const made = await signatureReferrer(a);
+          expect(await signatureReferrer(structuredClone(a))).toEqual(made);
+          expect(made.digest).toBe(await digestOf(made.body));
+          expect(made.size).toBe(enc(made.body).byteLength);
+          const body = JSON.parse(made.body);
+          expect(body.artifactType).toBe(a.bundle.mediaType);
+          expect(body.layers).toEqual([
+            { mediaType: a.bundle.mediaType, digest: `sha256:${a.bundle.sha256}`, size: a.bundle.size },
+          ]);
+          expect(body.subject).toEqual(a.subject);
+          expect(body.annotations).toEqual(made.annotations);
+          expect(made.annotations["dev.sigstore.bundle.predicateType"]).toBe(a.bundle.predicateType ?? undefined);
+          if (JSON.stringify(a) !== JSON.stringify(b))
+            expect((await signatureReferrer(b)).digest).not.toBe(made.digest);
+        }),
+        { numRuns: 60 },
+      );
+      // What a stored bundle says of itself: its media type and the OMS predicate; defaults for what names neither.
+      expect(bundleFacts(bundleText(folder))).toEqual({
+        mediaType: BUNDLE_TYPE,
+        predicateType: "https://model_signing/signature/v1.0",
+      });
+      expect(bundleFacts(new TextDecoder().decode(otherSpelling())).mediaType).toBe(BUNDLE_TYPE_PARAMETER);
+      expect(bundleFacts("not json")).toEqual({ mediaType: BUNDLE_TYPE, predicateType: null });
+    });
+
+    it("are listed as the manifest @sigstore/oci would push, the same bytes every time, fetchable by digest with the bundle and config", async () => {
+      const model = "op-v1-sig";
+      await createModel(model);
+      const version = await fixtureVersion(model, folder);
+      const subject = await manifestDigest(model, version);
+      const subjectBytes = new Uint8Array(await (await call("GET", `/v2/${model}/manifests/${subject}`)).arrayBuffer());
+      const bundle = enc(bundleText(folder));
+      const signature = await upload(model, version, bundle);
+      const expected = await clientManifest(
+        bundle,
+        BUNDLE_TYPE,
+        { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: subject, size: subjectBytes.byteLength },
+        signature.created_at,
+      );
+      const digest = await digestOf(expected);
+      // Fetched by the digest a client computes, before any index listed it: found among the model's signatures.
+      expect(await (await call("GET", `/v2/${model}/manifests/${digest}`)).text()).toBe(expected);
+      const nobodys = await call("GET", `/v2/${model}/manifests/${await digestOf(`${expected} `)}`);
+      expect([nobodys.status, await codeOf(nobodys)]).toEqual([404, "MANIFEST_UNKNOWN"]);
+      const first = await indexOf(model, subject);
+      expect(first.res.headers.get("oci-filters-applied")).toBeNull();
+      expect(JSON.parse(first.text)).toEqual({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [
+          {
+            mediaType: "application/vnd.oci.image.manifest.v1+json",
+            digest,
+            size: enc(expected).byteLength,
+            artifactType: BUNDLE_TYPE,
+            annotations: JSON.parse(expected).annotations,
+          },
+        ],
+      });
+      // Computed on each read, and always the same bytes.
+      expect((await indexOf(model, subject)).text).toBe(first.text);
+      for (const method of ["GET", "HEAD"]) {
+        const res = await call(method, `/v2/${model}/manifests/${digest}`);
+        expect(res.status, `${method} ${await res.clone().text()}`).toBe(200);
+        expect(res.headers.get("content-type")).toBe("application/vnd.oci.image.manifest.v1+json");
+        expect(res.headers.get("docker-content-digest")).toBe(digest);
+        expect(res.headers.get("content-length")).toBe(String(enc(expected).byteLength));
+        if (method === "GET") {
+          const bytes = new Uint8Array(await res.arrayBuffer());
+          expect(await digestOf(bytes)).toBe(digest);
+          expect(new TextDecoder().decode(bytes)).toBe(expected);
+        }
+      }
+      // Its layer is the bundle, byte for byte; its config the empty one.
+      const layer = await call("GET", `/v2/${model}/blobs/sha256:${signature.bundle_sha256}`);
+      expect(layer.status).toBe(200);
+      expect(layer.headers.get("content-length")).toBe(String(bundle.byteLength));
+      expect(layer.headers.get("docker-content-digest")).toBe(`sha256:${signature.bundle_sha256}`);
+      const served = new Uint8Array(await layer.arrayBuffer());
+      expect(served).toEqual(bundle);
+      expect(await sha256Of(served)).toBe(signature.bundle_sha256);
+      const head = await call("HEAD", `/v2/${model}/blobs/sha256:${signature.bundle_sha256}`);
+      expect([head.status, head.headers.get("content-length")]).toEqual([200, String(bundle.byteLength)]);
+      expect(new TextDecoder().decode((await blobBytes(model, EMPTY_DIGEST))!)).toBe("{}");
+      // Filtered by artifactType, and saying so.
+      const wanted = await indexOf(model, subject, `?artifactType=${encodeURIComponent(BUNDLE_TYPE)}`);
+      expect(wanted.res.headers.get("oci-filters-applied")).toBe("artifactType");
+      expect((JSON.parse(wanted.text) as Index).manifests.map((m) => m.digest)).toEqual([digest]);
+      const other = await indexOf(model, subject, "?artifactType=application/spdx%2Bjson");
+      expect(other.res.headers.get("oci-filters-applied")).toBe("artifactType");
+      expect((JSON.parse(other.text) as Index).manifests).toEqual([]);
+    });
+
+    it("take the pushed manifest as subject for a version made by a push", async () => {
+      const model = "op-v1-sig-pushed";
+      await createModel(model);
+      const layers = (["signme-1", "signme-2"] as const).map((path) => ({ path, bytes: enc(fileText(folder, path)) }));
+      for (const l of layers) await pushBlob(model, l.bytes);
+      const pushed = await manifestOf(layers);
+      const subject = (await putManifest(model, "staging", pushed)).headers.get("docker-content-digest")!;
+      const bundle = enc(bundleText(folder));
+      const signature = await upload(model, 1, bundle);
+      const [entry] = await manifestsOf(model, subject);
+      const fetched = await (await call("GET", `/v2/${model}/manifests/${entry!.digest}`)).text();
+      expect(fetched).toBe(
+        await clientManifest(
+          bundle,
+          BUNDLE_TYPE,
+          { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: subject, size: enc(pushed).byteLength },
+          signature.created_at,
+        ),
+      );
+    });
+
+    it("are listed once each: one attached over OCI as its pushed manifest, others computed, each bundle with its own media type", async () => {
+      const model = "op-v1-sig-both";
+      await createModel(model);
+      const version = await fixtureVersion(model, folder);
+      const subject = await manifestDigest(model, version);
+      const bundle = enc(bundleText(folder));
+      const attached = await attachBundle(model, subject, bundle);
+      expect(attached.res.status).toBe(201);
+      // The same bundle through /v1 is the same signature: still only the pushed manifest.
+      const original = await upload(model, version, bundle);
+      expect((await manifestsOf(model, subject)).map((m) => m.digest)).toEqual([attached.digest]);
+      // Nor is its computed manifest answered by digest while the attachment carries it.
+      const subjectSize = (await call("GET", `/v2/${model}/manifests/${subject}`)).headers.get("content-length");
+      const computedOriginal = await digestOf(
+        await clientManifest(
+          bundle,
+          BUNDLE_TYPE,
+          { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: subject, size: Number(subjectSize) },
+          original.created_at,
+        ),
+      );
+      expect((await call("GET", `/v2/${model}/manifests/${computedOriginal}`)).status).toBe(404);
+      const spelled = otherSpelling();
+      await upload(model, version, spelled);
+      expect(await signaturesOf(model, version)).toHaveLength(2);
+      const listed = await manifestsOf(model, subject);
+      expect(listed).toHaveLength(2);
+      const computed = listed.find((m) => m.digest !== attached.digest)!;
+      expect(listed.find((m) => m.digest === attached.digest)!.artifactType).toBe(BUNDLE_TYPE);
+      expect(computed.artifactType).toBe(BUNDLE_TYPE_PARAMETER);
+      const manifest = JSON.parse(await (await call("GET", `/v2/${model}/manifests/${computed.digest}`)).text()) as {
+        layers: Descriptor[];
+      };
+      expect(manifest.layers).toEqual([
+        { mediaType: BUNDLE_TYPE_PARAMETER, digest: await digestOf(spelled), size: spelled.byteLength },
+      ]);
+      expect(await blobBytes(model, await digestOf(spelled))).toEqual(spelled);
+      const byType = async (type: string) =>
+        (await manifestsOf(model, subject, `?artifactType=${encodeURIComponent(type)}`)).map((m) => m.digest);
+      expect(await byType(BUNDLE_TYPE_PARAMETER)).toEqual([computed.digest]);
+      expect(await byType(BUNDLE_TYPE)).toEqual([attached.digest]);
+      // The attachment deleted, its signature stays, and is listed as computed: still once.
+      expect((await call("DELETE", `/v2/${model}/manifests/${attached.digest}`)).status).toBe(202);
+      expect(await signaturesOf(model, version)).toHaveLength(2);
+      const after = await manifestsOf(model, subject);
+      expect(after.map((m) => m.artifactType).sort()).toEqual([BUNDLE_TYPE, BUNDLE_TYPE_PARAMETER].sort());
+      expect(after.map((m) => m.digest)).not.toContain(attached.digest);
+      expect(after.map((m) => m.digest)).toContain(computedOriginal);
+      for (const m of after) expect((await call("GET", `/v2/${model}/manifests/${m.digest}`)).status).toBe(200);
+    });
+
+    it("keep their digest while the signature's trust changes: a CA registered, then deleted", async () => {
+      const model = "op-v1-sig-trust";
+      await createModel(model);
+      const certificate = "v1.0.1-certificate" as const;
+      const version = await fixtureVersion(model, certificate);
+      const subject = await manifestDigest(model, version);
+      const bundle = enc(bundleText(certificate));
+      const digests = async () => (await manifestsOf(model, subject)).map((m) => m.digest);
+      const trust = async () => (await signaturesOf(model, version)).map((s) => s.trusted_by);
+      await upload(model, version, bundle);
+      expect(await trust()).toEqual([[]]);
+      const before = await digests();
+      expect(before).toHaveLength(1);
+      const ca = await registerKey({ name: "op-v1-sig-ca", ca_certificate: caCertificatePem });
+      // Uploading it again adds the CA that now vouches: the same signature, trusted, the same manifest.
+      await upload(model, version, bundle);
+      expect(await trust()).toEqual([[ca.id]]);
+      expect(await digests()).toEqual(before);
+      expect(await deleteKey(ca.id)).toBe(204);
+      expect(await trust()).toEqual([[]]);
+      expect(await digests()).toEqual(before);
+      expect((await call("GET", `/v2/${model}/manifests/${before[0]}`)).status).toBe(200);
+    });
+
+    it("leave the index with their signature, and are never shown to a token that may not see the model", async () => {
+      const model = "op-v1-sig-gone";
+      await createModel(model);
+      await createModel("op-v1-sig-other");
+      const version = await fixtureVersion(model, folder);
+      const subject = await manifestDigest(model, version);
+      const signature = await upload(model, version, enc(bundleText(folder)));
+      const [entry] = await manifestsOf(model, subject);
+      const bundleDigest = `sha256:${signature.bundle_sha256}`;
+      const hidden = await hsToken({ models: ["team-a-*"] });
+      for (const path of [
+        `/v2/${model}/referrers/${subject}`,
+        `/v2/${model}/manifests/${entry!.digest}`,
+        `/v2/${model}/blobs/${bundleDigest}`,
+      ]) {
+        const res = await call("GET", path, { token: hidden });
+        expect([path, res.status, await codeOf(res)]).toEqual([path, 404, "NAME_UNKNOWN"]);
+      }
+      // Another model holds no signature with this bundle: not its blob.
+      const elsewhere = await call("GET", `/v2/op-v1-sig-other/blobs/${bundleDigest}`);
+      expect([elsewhere.status, await codeOf(elsewhere)]).toEqual([404, "BLOB_UNKNOWN"]);
+      expect((await call("DELETE", `/v1/models/${model}/versions/${version}/signatures/${signature.id}`)).status).toBe(
+        204,
+      );
+      expect(await manifestsOf(model, subject)).toEqual([]);
+      const manifest = await call("GET", `/v2/${model}/manifests/${entry!.digest}`);
+      expect([manifest.status, await codeOf(manifest)]).toEqual([404, "MANIFEST_UNKNOWN"]);
+      const blob = await call("GET", `/v2/${model}/blobs/${bundleDigest}`);
+      expect([blob.status, await codeOf(blob)]).toEqual([404, "BLOB_UNKNOWN"]);
+    });
   });
 });
 

@@ -7,19 +7,24 @@
  * under its lease) and recorded in the model's ModelState, with its audit event, where the gate
  * reads it. Errors are ProblemErrors with the contract's codes (`signature_invalid` names the
  * failed check in `detail` and `check`).
+ *
+ * The reads below are what the OCI bridge lists and serves of signatures however they arrived
+ * (its referrers index, src/bridges/oci/referrers.ts): D1's projection of the signatures and
+ * the bundles' bytes in R2.
  */
 import { requireAuthorized } from "../auth/authorize";
 import type { Principal } from "../auth/principal";
-import { storeBundle } from "../artifacts/signature-bundles";
+import { readBundle, storeBundle } from "../artifacts/signature-bundles";
 import type { D1Handle } from "../db/session";
 import { sortableId, timestamp, toHex } from "../domain/ids";
 import { ProblemError } from "../domain/problem";
-import type { Voucher } from "../domain/signature";
+import type { Signature, Voucher } from "../domain/signature";
 import type { Env } from "../env";
 import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import { verifyBundle } from "../signatures/verify";
 import type { AddedSignature } from "../state/signature-ops";
 import { SigningKeyStore } from "./keys-store";
+import { signatureOfRow, SignatureStore } from "./store";
 import { rootMisconfigured, trustOf } from "./trust";
 
 /** Who signs, and which model; `db` reads the registered keys and records their uses. */
@@ -73,4 +78,38 @@ export async function addSignature(
       }),
     ),
   );
+}
+
+/** A version's signatures as `GET .../signatures` lists them, oldest first. */
+export async function versionSignatures(db: D1Handle, model: string, version: number): Promise<Signature[]> {
+  return (await new SignatureStore(db).ofVersion(model, version)).map(signatureOfRow);
+}
+
+/** A model's newest signatures (highest version first), at most `limit`, each with its version. */
+export async function newestSignatures(
+  db: D1Handle,
+  model: string,
+  limit: number,
+): Promise<(Signature & { version: number })[]> {
+  return (await new SignatureStore(db).newestOfModel(model, limit)).map((row) => ({
+    ...signatureOfRow(row),
+    version: row.version,
+  }));
+}
+
+/** A signature's bundle, byte for byte as uploaded; null when R2 no longer has it (the signature was deleted meanwhile). */
+export async function signatureBundleBytes(env: Env, bundleSha256: string): Promise<Uint8Array | null> {
+  const object = await readBundle(env, bundleSha256);
+  return object ? new Uint8Array(await object.arrayBuffer()) : null;
+}
+
+/** The stored bundle with this sha256 when a signature of `model` holds it, else null: another model's bundle is not this one's to serve. */
+export async function heldSignatureBundle(
+  env: Env,
+  db: D1Handle,
+  model: string,
+  bundleSha256: string,
+): Promise<R2ObjectBody | null> {
+  if (!(await new SignatureStore(db).holdsBundle(model, bundleSha256))) return null;
+  return readBundle(env, bundleSha256);
 }

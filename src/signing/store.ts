@@ -3,7 +3,7 @@
  * src/db/schema.ts): what the lists read. The gate never reads here: it reads the object's own
  * table, in the transaction that moves the alias.
  */
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, desc, eq, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { signatures, type SignatureRow } from "../db/schema";
 import { orm, type D1Handle } from "../db/session";
@@ -53,6 +53,27 @@ export class SignatureStore {
         )
         .orderBy(asc(signatures.version), asc(signatures.id))
     );
+  }
+
+  /** A model's newest signatures (by version, then id), at most `limit`: what a search by referrer digest goes through. */
+  newestOfModel(model: string, limit: number): Promise<SignatureRow[]> {
+    return this.db
+      .select()
+      .from(signatures)
+      .where(eq(signatures.model, model))
+      .orderBy(desc(signatures.version), desc(signatures.id))
+      .limit(limit);
+  }
+
+  /** Whether a signature of `model` holds the bundle with this sha256 (`signatures_bundle`). */
+  async holdsBundle(model: string, sha256: string): Promise<boolean> {
+    const row = await this.db
+      .select({ id: signatures.id })
+      .from(signatures)
+      .where(and(eq(signatures.bundleSha256, sha256), eq(signatures.model, model)))
+      .limit(1)
+      .get();
+    return row !== undefined;
   }
 
   async get(model: string, version: number, id: string): Promise<SignatureRow | null> {

@@ -6,7 +6,9 @@
  * equal on both sides, every blob's sha256 checked); a ModelPack-shaped manifest built by
  * hand from its spec; `@sigstore/oci`'s `attachArtifactToImage` attaching model_signing's
  * `model.sig` that the referrers index then lists and that becomes the version's signature (and
- * one over other files refused); and a push to a gated alias refused with the failed checks.
+ * one over other files refused), and a signature uploaded through `/v1` listed beside it, whose
+ * listed manifest skopeo copies by digest; and a push to a gated alias refused with the failed
+ * checks.
  */
 import { attachArtifactToImage } from "@sigstore/oci";
 import { execFile, execFileSync } from "node:child_process";
@@ -137,10 +139,11 @@ async function pulled(server: Server, model: string, reference: string) {
   return { bytes: Buffer.from(await res.arrayBuffer()), digest: res.headers.get("docker-content-digest")! };
 }
 
-/** Copies `model:reference` from `server` into a fresh `oci:` layout and checks every blob with `sha256sum -c`. */
+/** Copies `model:reference` (or `model@sha256:…`) from `server` into a fresh `oci:` layout and checks every blob with `sha256sum -c`. */
 async function checkedCopy(server: Server, model: string, reference: string): Promise<string> {
   const dir = mkdtempSync(join(work, "check-"));
-  await skopeo("copy", ...src(), `docker://${hostOf(server)}/${model}:${reference}`, `oci:${dir}:x`);
+  const named = reference.startsWith("sha256:") ? `@${reference}` : `:${reference}`;
+  await skopeo("copy", ...src(), `docker://${hostOf(server)}/${model}${named}`, `oci:${dir}:x`);
   const blobs = readdirSync(join(dir, "blobs", "sha256"));
   execFileSync("sha256sum", ["--check", "--strict", "--quiet"], {
     input: blobs.map((hex) => `${hex}  ${join(dir, "blobs", "sha256", hex)}\n`).join(""),
@@ -167,6 +170,7 @@ beforeAll(async () => {
     "push-modelpack",
     "push-gated",
     "push-signed",
+    "push-signed-v1",
     "push-unsigned",
   ])
     await createModel(first, name);
@@ -351,6 +355,75 @@ describe("@sigstore/oci attaching a bundle", () => {
       { headers: { authorization: `Bearer ${admin}` } },
     );
     expect(Buffer.from(await fetched.arrayBuffer()).equals(bundle)).toBe(true);
+  });
+
+  it("lists a signature uploaded through /v1 beside one it attached, once each; skopeo copies the listed manifest by digest, every blob checked", async () => {
+    const dir = join(work, "signed-v1");
+    const layout = writeLayout(dir, signed, {
+      tag: "v",
+      artifactType: "application/vnd.example.model.v1",
+      layerType: "application/octet-stream",
+      pathKey: "org.opencontainers.image.title",
+    });
+    await skopeo("copy", ...dest(), `oci:${dir}:v`, `docker://${hostOf(first)}/push-signed-v1:staging`);
+    const version = await versionAt(first, "push-signed-v1", "staging");
+    const bundle = readFileSync(join(fixture, "model.sig"));
+    // The same bundle in the other spelling of its media type (a different bundle, as valid), attached by the client.
+    const spelling = "application/vnd.dev.sigstore.bundle+json;version=0.3";
+    const respelled = Buffer.from(JSON.stringify({ ...JSON.parse(bundle.toString("utf8")), mediaType: spelling }));
+    const attached = await attachArtifactToImage({
+      imageName: `${hostOf(first)}/push-signed-v1`,
+      imageDigest: layout.digest,
+      artifact: respelled,
+      mediaType: spelling,
+      credentials: { username: "x", password: admin },
+    });
+    const uploaded = await fetch(`${first.base}/v1/models/push-signed-v1/versions/${version.version}/signatures`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/vnd.dev.sigstore.bundle.v0.3+json" },
+      body: bundle,
+    });
+    expect(uploaded.status).toBe(201);
+    const signature = (await uploaded.json()) as { created_at: string };
+    const index = await fetch(`${first.base}/v2/push-signed-v1/referrers/${layout.digest}`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    const listed = ((await index.json()) as { manifests: { digest: string; artifactType: string }[] }).manifests;
+    expect(listed.map((m) => m.artifactType).sort()).toEqual(
+      ["application/vnd.dev.sigstore.bundle.v0.3+json", spelling].sort(),
+    );
+    expect(listed.find((m) => m.artifactType === spelling)!.digest).toBe(attached.digest);
+    const computed = listed.find((m) => m.artifactType !== spelling)!;
+    // The listed manifest, copied by digest: skopeo checks the manifest against its digest, sha256sum every blob.
+    expect(await checkedCopy(first, "push-signed-v1", computed.digest)).toBe(computed.digest);
+    const manifest = (await pulled(first, "push-signed-v1", computed.digest)).bytes;
+    expect(JSON.parse(manifest.toString("utf8"))).toEqual({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+      config: EMPTY,
+      layers: [
+        {
+          mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+          digest: `sha256:${sha256(bundle)}`,
+          size: bundle.byteLength,
+        },
+      ],
+      subject: {
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        digest: layout.digest,
+        size: layout.manifest.byteLength,
+      },
+      annotations: {
+        "org.opencontainers.image.created": signature.created_at,
+        "dev.sigstore.bundle.content": "dsse-envelope",
+        "dev.sigstore.bundle.predicateType": "https://model_signing/signature/v1.0",
+      },
+    });
+    const blob = await fetch(`${first.base}/v2/push-signed-v1/blobs/sha256:${sha256(bundle)}`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(Buffer.from(await blob.arrayBuffer()).equals(bundle)).toBe(true);
   });
 
   it("refuses a bundle that is not a signature of the version's files, keeping nothing", async () => {

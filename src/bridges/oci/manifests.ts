@@ -17,6 +17,7 @@ import { ModelStore } from "../../models/model-store";
 import { recordOciDigests } from "../../models/service";
 import { VersionStore } from "../../models/version-store";
 import { lookup, requestContext } from "../../resolve/service";
+import type { ManifestDescriptor } from "../../domain/oci-referrers";
 import { manifestUnknown, nameUnknown, type OciError } from "./errors";
 
 /** Versions whose manifest digests one backfill step asks the model's object for. */
@@ -105,35 +106,96 @@ export async function manifestOfTag(
   return served(built);
 }
 
-/** The manifest with this digest: one indexed read to its version (after a one-time backfill of versions older than the column). */
+/**
+ * The manifest with this digest that a push kept or a version is built as: a pushed one by
+ * its digest, a version's built one by one indexed read to its version (after a one-time
+ * backfill of versions older than the column). Null when neither (a signature's referrer
+ * manifest is ./referrers.ts's).
+ */
 export async function manifestOfDigest(
   c: AppContext,
   principal: Principal,
   model: string,
   digest: string,
-): Promise<ServedManifest> {
+): Promise<ServedManifest | null> {
   // A pushed manifest (a version's own, or an attachment) is kept by its digest.
   const kept = await new OciManifestStore(queryDb(c)).get(model, digest);
   if (kept) return keptBytes(c, kept);
-  const versions = new VersionStore(queryDb(c));
-  let version = await versions.versionOfManifest(model, digest);
-  if (version === null) version = (await backfill(c, principal, model)).get(digest) ?? null;
-  if (version === null) throw await missing(c, model, manifestUnknown(digest));
-  const record = await versions.get(model, version);
-  if (!record || record.status !== "ready" || record.digest === null || record.ready_at === null)
-    throw manifestUnknown(digest);
-  const built = await buildManifest({
-    model,
-    version,
-    digest: record.digest,
-    readyAt: record.ready_at,
-    files: record.files,
-  });
-  if (built.digest !== digest) {
-    console.error(`OCI manifest of ${model} v${version}: built ${built.digest}, recorded ${digest}`);
-    throw manifestUnknown(digest);
+  const built = await builtManifestOfDigest(c, principal, model, digest);
+  return built && served(built);
+}
+
+/** The built manifest (of a version no push made) with this digest; null when no version's is. */
+async function builtManifestOfDigest(
+  c: AppContext,
+  principal: Principal,
+  model: string,
+  digest: string,
+): Promise<BuiltManifest | null> {
+  const version = await versionOfBuiltDigest(c, principal, model, digest);
+  if (version === null) return null;
+  const manifest = await builtManifestOf(c, model, version);
+  if (manifest === null) return null;
+  if (manifest.digest !== digest) {
+    console.error(`OCI manifest of ${model} v${version}: built ${manifest.digest}, recorded ${digest}`);
+    return null;
   }
-  return served(built);
+  return manifest;
+}
+
+/** The version D1 records this built manifest digest for (after the one-time backfill); null when none. */
+async function versionOfBuiltDigest(
+  c: AppContext,
+  principal: Principal,
+  model: string,
+  digest: string,
+): Promise<number | null> {
+  const version = await new VersionStore(queryDb(c)).versionOfManifest(model, digest);
+  return version ?? (await backfill(c, principal, model)).get(digest) ?? null;
+}
+
+/** A ready version's built manifest, from its D1 record; null when D1 shows it not ready. */
+async function builtManifestOf(c: AppContext, model: string, version: number): Promise<BuiltManifest | null> {
+  const record = await new VersionStore(queryDb(c)).get(model, version);
+  if (!record || record.status !== "ready" || record.digest === null || record.ready_at === null) return null;
+  return buildManifest({ model, version, digest: record.digest, readyAt: record.ready_at, files: record.files });
+}
+
+/**
+ * The version whose manifest (the one pushed, else the one built) has this digest, by indexed
+ * reads only; null when the digest names no version's manifest (an attachment, or nothing).
+ * The subject of a version's referrers.
+ */
+export async function versionOfManifestDigest(
+  c: AppContext,
+  principal: Principal,
+  model: string,
+  digest: string,
+): Promise<number | null> {
+  const kept = await new OciManifestStore(queryDb(c)).get(model, digest);
+  if (kept) return kept.version;
+  return versionOfBuiltDigest(c, principal, model, digest);
+}
+
+/**
+ * The descriptor of a ready version's manifest as pulls answer it (the one pushed, else the
+ * one built: its files read and its JSON hashed); null when D1 shows it not ready.
+ */
+export async function manifestOfVersion(
+  c: AppContext,
+  model: string,
+  version: number,
+): Promise<ManifestDescriptor | null> {
+  const pushed = await new OciManifestStore(queryDb(c)).ofVersion(model, version);
+  if (pushed) return { mediaType: pushed.mediaType, digest: pushed.digest, size: pushed.size };
+  const built = await builtManifestOf(c, model, version);
+  return (
+    built && {
+      mediaType: MANIFEST_MEDIA_TYPE,
+      digest: built.digest,
+      size: new TextEncoder().encode(built.body).byteLength,
+    }
+  );
 }
 
 /**

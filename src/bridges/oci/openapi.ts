@@ -48,7 +48,7 @@ const blob = (head: boolean) => ({
   operationId: head ? "ociBlobHead" : "ociBlob",
   summary: `OCI: a blob${head ? " (headers only)" : ""}`,
   description:
-    "A file that a ready version of this model holds, or the empty config `{}`; streamed from R2 with `Range` (206), `Docker-Content-Digest`, `Content-Length`. " +
+    "A file that a ready version of this model holds, the empty config `{}`, a kept attachment's config or layer, or the bundle of a signature of this model (whole, no `Range`: the layer of its referrer manifest); streamed from R2 with `Range` (206), `Docker-Content-Digest`, `Content-Length`. " +
     errors,
   tags: TAG,
   "x-mreg-scope": "read",
@@ -254,14 +254,14 @@ export const OCI_OPENAPI_PATHS: Record<string, Record<string, unknown>> = {
       "ociReferrers",
       "OCI: the referrers of a manifest",
       "read",
-      "An OCI image index (`application/vnd.oci.image.index.v1+json`) of the attachments whose subject is `digest` (always 200; an unknown digest has none); `?artifactType=` filters, answered with `OCI-Filters-Applied: artifactType`.",
+      "An OCI image index (`application/vnd.oci.image.index.v1+json`) of the attachments whose subject is `digest` and, when it is a version's manifest, of every signature of the version: one attached over OCI as its pushed manifest, any other (uploaded through `/v1`) as the manifest `@sigstore/oci` would push for it, fetchable by digest with its bundle as a blob (always 200; an unknown digest has none); `?artifactType=` filters both, answered with `OCI-Filters-Applied: artifactType`.",
       {
         200: {
           description: "The index",
           content: { "application/vnd.oci.image.index.v1+json": { schema: { type: "object" } } },
         },
       },
-      [NAME, param("digest", "`sha256:<hex>`"), param("artifactType", "Only attachments of this type", "query")],
+      [NAME, param("digest", "`sha256:<hex>`"), param("artifactType", "Only referrers of this type", "query")],
     ),
   },
 };

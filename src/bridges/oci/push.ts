@@ -15,8 +15,6 @@ import {
   isRefusal,
   MAX_MANIFEST_BYTES,
   parsePushedManifest,
-  referrersIndex,
-  INDEX_MEDIA_TYPE,
   storedManifest,
   uploadRange,
   versionFiles,
@@ -47,11 +45,10 @@ import { addSignature } from "../../signing/service";
 import { VersionStore } from "../../models/version-store";
 import { attachManifest, createReadyVersion, deleteAttachment, type ModelWriter } from "../../models/service";
 import { OciManifestStore } from "../../models/oci-store";
-import { ModelStore } from "../../models/model-store";
 import { setAlias } from "../../aliases/service";
 import type { BlobSession } from "../../domain/blob-session";
 import { caller, permits } from "../caller";
-import { nameUnknown, OCI_WORDING, OciError, pushError, type PushContext } from "./errors";
+import { OCI_WORDING, OciError, pushError, type PushContext } from "./errors";
 
 /** The caller, allowed to write `model` (a push needs `write`). */
 async function pusher(c: AppContext, model: string): Promise<Principal> {
@@ -97,7 +94,8 @@ function blobCreated(model: string, digest: string): Response {
   });
 }
 
-function digestOf(text: string | null | undefined): string {
+/** A `sha256:<hex>` digest from a URL, else DIGEST_INVALID. */
+export function digestOf(text: string | null | undefined): string {
   if (text === null || text === undefined || !DIGEST.test(text))
     throw new OciError(400, "DIGEST_INVALID", "provided digest is not a sha256 digest", {}, { digest: text ?? null });
   return text;
@@ -422,27 +420,4 @@ export async function deleteManifest(c: AppContext, model: string, referenceText
     );
   await worded("manifest", () => deleteAttachment({ env: c.env, principal, model }, kept.digest));
   return new Response(null, { status: 202 });
-}
-
-// ---- referrers ------------------------------------------------------------------------------
-
-/**
- * `GET /v2/{model}/referrers/{digest}?artifactType=`: the attachments whose subject is
- * `digest`, as an OCI image index (always 200; an unknown digest has none).
- */
-export async function referrers(c: AppContext, model: string, digestText: string): Promise<Response> {
-  const digest = digestOf(digestText);
-  const db = queryDb(c);
-  if (!(await new ModelStore(db).exists(model))) throw nameUnknown(model);
-  const artifactType = new URL(c.req.url).searchParams.get("artifactType");
-  const attachments = await new OciManifestStore(db).referrers(model, digest);
-  const body = referrersIndex(attachments, artifactType);
-  return new Response(c.req.method === "HEAD" ? null : body, {
-    status: 200,
-    headers: {
-      "content-type": INDEX_MEDIA_TYPE,
-      "content-length": String(new TextEncoder().encode(body).byteLength),
-      ...(artifactType !== null ? { "oci-filters-applied": "artifactType" } : {}),
-    },
-  });
 }

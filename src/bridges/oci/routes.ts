@@ -13,7 +13,8 @@
  *   so revocation, scopes and `models` globs keep applying to every request made with it.
  * - `GET /v2/_catalog`: the models the token may see.
  * - `GET /v2/{model}/tags/list`, `GET|HEAD /v2/{model}/manifests/{tag|digest}`,
- *   `GET|HEAD /v2/{model}/blobs/{digest}` (ranges).
+ *   `GET|HEAD /v2/{model}/blobs/{digest}` (ranges), `GET /v2/{model}/referrers/{digest}`
+ *   (./referrers.ts; the push side is ./push.ts).
  * - Everything else that writes: 405 `UNSUPPORTED`.
  */
 import { Hono } from "hono";
@@ -64,10 +65,10 @@ import {
   finishUpload,
   patchUpload,
   putManifest,
-  referrers,
   startUpload,
   uploadStatus,
 } from "./push";
+import { referrers, signatureBundleBlob, signatureReferrerOfDigest } from "./referrers";
 
 /** Tags or repositories one page holds at most, whatever `n` asks (the spec lets a registry answer fewer, with a Link). */
 const MAX_PAGE = 1000;
@@ -237,9 +238,14 @@ async function manifest(c: AppContext, model: string, referenceText: string): Pr
         : new OciError(400, "TAG_INVALID", "manifest tag is not valid", {}, { tag: referenceText });
     case "unknown_tag":
       throw await missing(c, model, manifestUnknown(referenceText));
-    case "digest":
-      built = await manifestOfDigest(c, principal, model, reference.digest);
+    case "digest": {
+      const found =
+        (await manifestOfDigest(c, principal, model, reference.digest)) ??
+        (await signatureReferrerOfDigest(c, model, reference.digest));
+      if (found === null) throw await missing(c, model, manifestUnknown(reference.digest));
+      built = found;
       break;
+    }
     case "tag":
       built = await manifestOfTag(c, principal, model, referenceText, reference.reference);
       break;
@@ -271,7 +277,7 @@ function etagMatches(header: string | null, digest: string): boolean {
 
 // ---- blobs ----------------------------------------------------------------------------------
 
-/** `GET|HEAD /v2/{model}/blobs/{digest}`: a file a ready version of this model holds, or the empty config. */
+/** `GET|HEAD /v2/{model}/blobs/{digest}`: a file a ready version of this model holds, the empty config, or a signature's bundle. */
 async function blob(c: AppContext, model: string, digest: string): Promise<Response> {
   await reader(c, model);
   if (!DIGEST.test(digest))
@@ -290,7 +296,12 @@ async function blob(c: AppContext, model: string, digest: string): Promise<Respo
   }
   const sha256 = digest.slice("sha256:".length);
   const size = await heldBlobSize(c.env, queryDb(c), model, sha256);
-  if (size === null) throw await missing(c, model, blobUnknown(digest));
+  if (size === null) {
+    // A signature's bundle, the layer of its referrer manifest (./referrers.ts).
+    const bundle = await signatureBundleBlob(c, model, sha256, headers);
+    if (bundle) return bundle;
+    throw await missing(c, model, blobUnknown(digest));
+  }
   const download = await openDownload(
     c.env,
     { sha256, size },
@@ -367,8 +378,7 @@ async function repository(c: AppContext): Promise<Response> {
     case "blob":
       return blob(c, model, target.arg);
     case "referrers":
-      await reader(c, model);
-      return referrers(c, model, target.arg);
+      return referrers(c, await reader(c, model), model, target.arg);
     case "upload":
       return uploadStatus(c, model, target.arg);
     case "uploads":
