@@ -13,7 +13,7 @@
 //    hold started; then how long after the last node switched to v2 the fleet view (GET .../fleet,
 //    polled every 50 ms) said `converged`, and the whole rollout against the sum of its holds.
 //    --by-post M of the nodes report by POST instead (a local workerd holds about 9,000 sockets:
-//    10,000 nodes are --by-post 1000; see bench/README.md, "`--nodes`").
+//    10,000 nodes are --by-post 1000; see bench/README.md "`--nodes`: what the fleet runs (issue 30)").
 // 2. --agents real `mreg agent` processes (dist/mreg.mjs, each its own directory and routing key,
 //    reporting over their watch sockets) follow `canary`, and the same rollout runs through them:
 //    the same per-step figures, and that every agent's `current` link ends on v2.
