@@ -55,9 +55,7 @@ describe("each job within its budget, the next run going on", () => {
       expect((await json("PUT", `/v1/models/${m}/retention`, { body: { keep_last: 1 } })).status).toBe(200);
     }
     const versionsLeft = async () =>
-      Promise.all(
-        models.map(async (m) => (await json("GET", `/v1/models/${m}/versions`)).body.items.length as number),
-      );
+      Promise.all(models.map(async (m) => (await json("GET", `/v1/models/${m}/versions`)).body.items.length as number));
     expect(await versionsLeft()).toEqual([2, 2, 2, 2, 2]);
     const now = new Date();
     const first = new CallBudget(15);

@@ -147,7 +147,11 @@ export async function dispatchPending(env: Env, calls: CallBudget = new CallBudg
  * many it re-queued. Called by the cron, within `calls` (three a round of 90): the rows it does
  * not reach are still stranded at the next run.
  */
-export async function requeueStranded(env: Env, now: Date, calls: CallBudget = new CallBudget(Infinity)): Promise<number> {
+export async function requeueStranded(
+  env: Env,
+  now: Date,
+  calls: CallBudget = new CallBudget(Infinity),
+): Promise<number> {
   const db = orm(env.DB.withSession("first-primary"));
   const cutoff = new Date(now.getTime() - STRANDED_AFTER_MS).toISOString();
   let total = 0;

@@ -150,7 +150,9 @@ export async function publish(env: Env, events: readonly WebhookEvent[], calls?:
     if (!affordable()) return done;
     const item = items[done];
     if (!item) {
-      if (!(await deadLetter(env, events[done]!, "larger than a queue message even without from, to and detail", calls)))
+      if (
+        !(await deadLetter(env, events[done]!, "larger than a queue message even without from, to and detail", calls))
+      )
         return done;
       done++;
       continue;

@@ -62,7 +62,11 @@ export async function finishDeletion(
  * The scheduled cleanup's part: deletions a crash left unfinished, within `calls`. Returns how
  * many it finished.
  */
-export async function finishDeletions(env: Env, now: Date, calls: CallBudget = new CallBudget(Infinity)): Promise<number> {
+export async function finishDeletions(
+  env: Env,
+  now: Date,
+  calls: CallBudget = new CallBudget(Infinity),
+): Promise<number> {
   const store = new SigningKeyStore(env.DB.withSession("first-primary"));
   let finished = 0;
   calls.spend(1);

@@ -102,9 +102,8 @@ export class UploadTable {
   /** The unexpired blob upload of these bytes under way: open, or its bytes being verified. */
   openBlob(sha256: string, size: number, now: string): UploadRecord | null {
     return (
-      [...this.blobs("open", [sha256], now), ...this.blobs("verifying", [sha256], now)].find(
-        (u) => u.size === size,
-      ) ?? null
+      [...this.blobs("open", [sha256], now), ...this.blobs("verifying", [sha256], now)].find((u) => u.size === size) ??
+      null
     );
   }
 
