@@ -21,6 +21,7 @@ import { abortR2Uploads } from "../model-writes/r2-aborts";
 import { BLOB_PREFIX, blobKey, OCI_MANIFEST_PREFIX, STAGING_PREFIX } from "./keys";
 import { sweepListing } from "./sweep";
 import { CallBudget } from "../domain/call-budget";
+import { SweepCursors } from "../db/sweep-cursors";
 
 export interface CleanupReport {
   expiredUploads: number;
@@ -106,7 +107,7 @@ export async function cleanup(
   const sweep = (name: string, prefix: string, handle: (objects: R2Object[]) => Promise<number>) =>
     sweepListing(
       env.ARTIFACTS,
-      blobs,
+      new SweepCursors(env.DB.withSession("first-primary")),
       calls,
       { name, prefix, listLimit: tuning.listLimit, at: now.toISOString() },
       handle,

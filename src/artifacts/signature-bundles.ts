@@ -21,6 +21,7 @@ import { BlobStore } from "./blob-store";
 import { SIGNATURE_PREFIX, signatureKey } from "./keys";
 import { sweepListing } from "./sweep";
 import { CallBudget } from "../domain/call-budget";
+import { SweepCursors } from "../db/sweep-cursors";
 
 /** An upload's lease: long enough for a put of 4 MiB and one ModelState call on a slow day. */
 const UPLOAD_LEASE_MS = 60_000;
@@ -100,7 +101,7 @@ export async function collectBundles(
     at: now.toISOString(),
     include: ["customMetadata" as const],
   };
-  await sweepListing(env.ARTIFACTS, leases, calls, sweep, async (objects) => {
+  await sweepListing(env.ARTIFACTS, new SweepCursors(session), calls, sweep, async (objects) => {
     const old = objects.filter((o) => now.getTime() - o.uploaded.getTime() > graceMs);
     if (old.length === 0) return objects.length;
     if (!calls.allows(1)) return 0;

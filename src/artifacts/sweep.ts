@@ -5,7 +5,7 @@
  * The cleanup's sweeps (./cleanup.ts) and the bundle collector (./signature-bundles.ts) use it.
  */
 import type { CallBudget } from "../domain/call-budget";
-import type { BlobStore } from "./blob-store";
+import { SweepCursors } from "../db/sweep-cursors";
 
 export interface Sweep {
   /** Its row in `sweep_cursors`. */
@@ -25,7 +25,7 @@ export interface Sweep {
  */
 export async function sweepListing(
   bucket: R2Bucket,
-  cursors: BlobStore,
+  cursors: SweepCursors,
   calls: CallBudget,
   sweep: Sweep,
   handle: (objects: R2Object[]) => Promise<number>,
@@ -33,7 +33,7 @@ export async function sweepListing(
   // Where it stopped, read and saved, and at least one page listed.
   if (!calls.allows(3)) return false;
   calls.spend(2);
-  let after = await cursors.sweptTo(sweep.name);
+  let after = await cursors.after(sweep.name);
   let done = false;
   while (calls.allows(1)) {
     calls.spend(1);
@@ -51,6 +51,6 @@ export async function sweepListing(
       break;
     }
   }
-  await cursors.saveSweep(sweep.name, done ? null : after, sweep.at);
+  await cursors.save(sweep.name, done ? null : after, sweep.at);
   return done;
 }

@@ -7,7 +7,7 @@
  * `retentionInputs`, which the preview route uses too, so a preview at a moment lists what
  * the cleanup would delete then.
  */
-import { BlobStore } from "../artifacts/blob-store";
+import { SweepCursors } from "../db/sweep-cursors";
 import { CallBudget } from "../domain/call-budget";
 import type { Env } from "../env";
 import { abortR2Uploads } from "../model-writes/r2-aborts";
@@ -137,12 +137,12 @@ export async function applyRetention(
   // Decisions read the newest D1 state: the session starts at the primary.
   const session = env.DB.withSession("first-primary");
   const store = new RetentionStore(session);
-  const cursors = new BlobStore(session);
+  const cursors = new SweepCursors(session);
   const report: RetentionReport = { models: 0, deletedVersions: 0, failedModels: 0 };
   // The cursor read and saved, and the models listed (the policies, the default, the models under it).
   if (!calls.allows(5 + PER_MODEL)) return report;
   calls.spend(5);
-  const after = await cursors.sweptTo(RETENTION_SWEEP);
+  const after = await cursors.after(RETENTION_SWEEP);
   const models = (await modelsToVisit(store, now)).filter((m) => after === null || m > after);
   let last: string | null = null;
   let reachedEnd = true;
@@ -161,7 +161,7 @@ export async function applyRetention(
     }
     last = model;
   }
-  await cursors.saveSweep(RETENTION_SWEEP, reachedEnd ? null : (last ?? after), now.toISOString());
+  await cursors.save(RETENTION_SWEEP, reachedEnd ? null : (last ?? after), now.toISOString());
   return report;
 }
 
