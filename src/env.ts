@@ -36,6 +36,7 @@ export interface Env {
   UPLOAD_TTL_S?: string;
   BLOB_GC_GRACE_S?: string;
   VERIFY_BYTES_PER_STEP?: string;
+  VERIFY_WAIT_S?: string;
   AUDIT_ARCHIVE_DAYS?: string;
   SCRUB_DAYS?: string;
   SCRUB_BYTES_PER_RUN?: string;
@@ -120,6 +121,13 @@ const ConfigSchema = z.object({
    * and 64 ranged reads, inside a Worker's default 30 s and its subrequest limit.
    */
   VERIFY_BYTES_PER_STEP: intVar(1024 * 1024 * 1024, 16 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
+  /**
+   * How long a completion whose client needs the object verified in its answer (the Hub's LFS
+   * multipart completion) waits for the steps (src/artifacts/verify-wait.ts) before it answers 503
+   * with Retry-After. Waiting costs no CPU; the default, 240 s, stays under the 300 s Node's fetch
+   * waits for an answer's headers (undici's `headersTimeout`), which `@huggingface/hub` runs on.
+   */
+  VERIFY_WAIT_S: intVar(240, 1, 3600),
   /**
    * Audit events older than this many days are moved from D1 to R2 by the scheduled job
    * (src/audit/archive.ts), and GET /v1/audit reads both: D1's 10 GB is then spent on the

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { cleanup, type CleanupReport } from "../src/artifacts/cleanup";
+import { cleanup, CLEANUP_TUNING, type CleanupReport } from "../src/artifacts/cleanup";
 import { BlobStore } from "../src/artifacts/blob-store";
 import { blobKey } from "../src/artifacts/keys";
 
@@ -22,7 +22,7 @@ describe("the cleanup within a budget", () => {
     const orphans = Array.from({ length: 40 }, (_, i) => blobKey(hex(1000 + i)));
     for (const key of orphans) await env.ARTIFACTS.put(key, "y");
     const later = new Date(Date.now() + 3 * 3600 * 1000);
-    const tuning = { maxCalls: 40, listLimit: 8, page: 50 };
+    const tuning = { ...CLEANUP_TUNING, maxCalls: 40, listLimit: 8, page: 50 };
 
     const reports: CleanupReport[] = [];
     const cursors: (string | null)[] = [];

@@ -12,16 +12,7 @@
 import { and, eq, isNull, lte, or, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
-import {
-  blobLeases,
-  blobs,
-  ociBlobs,
-  ociManifests,
-  openUploads,
-  sweepCursors,
-  versionFiles,
-  versions,
-} from "../db/schema";
+import { blobLeases, blobs, ociBlobs, ociManifests, openUploads, versionFiles, versions } from "../db/schema";
 import type { Visibility } from "../db/visibility";
 
 /** A blob no scrub has found corrupt: the only kind an upload may be deduplicated against. */
@@ -276,22 +267,5 @@ export class BlobStore {
       .limit(limit)
       .all();
     return rows.map((r) => r.model);
-  }
-
-  /** Where the cleanup's sweep `sweep` of an R2 listing stopped: the last key it looked at, or null (from the start). */
-  async sweptTo(sweep: string): Promise<string | null> {
-    const row = await this.db
-      .select({ after: sweepCursors.after })
-      .from(sweepCursors)
-      .where(eq(sweepCursors.sweep, sweep))
-      .get();
-    return row?.after ?? null;
-  }
-
-  async saveSweep(sweep: string, after: string | null, at: string): Promise<void> {
-    await this.db
-      .insert(sweepCursors)
-      .values({ sweep, after, at })
-      .onConflictDoUpdate({ target: sweepCursors.sweep, set: { after, at } });
   }
 }

@@ -28,9 +28,9 @@ import { validationFailed } from "../http/validation";
 import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import type { Actor, UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
-import { completeUpload, storeSingle } from "./bytes";
+import { assembleForSteps, completeUpload, storeSingle, type Completion } from "./bytes";
 import { blobKey, stagingKey } from "./keys";
-import { receivePart, refuseUnverified, SUPERSEDED_REASON } from "./upload-workflow";
+import { beginSteps, receivePart, refuseUnverified, SUPERSEDED_REASON } from "./upload-workflow";
 
 /** Who sends bytes, and for which model (its `write` grant is checked here again). */
 export interface BlobWriter {
@@ -120,7 +120,7 @@ async function openBlobUpload(w: BlobWriter, blob: BlobWanted): Promise<UploadVi
   const state = modelState(w.env, w.model);
   const who = actorFor(w.model, w.principal);
   const open = unwrap(await state.openBlobUploadOf({ ...blob, now: who.at }));
-  if (open) return open;
+  if (open) return stillOpen(open);
   const cfg = config(w.env);
   const plan = planPartSize(blob.size, cfg.UPLOAD_PART_SIZE);
   if (!plan)
@@ -150,7 +150,22 @@ async function openBlobUpload(w: BlobWriter, blob: BlobWanted): Promise<UploadVi
   const opened = await state.openBlobUpload({ ...who, upload });
   // Refused, or another request opened one for the same bytes first: this one is not needed.
   if (!opened.ok || opened.value.existing) await r2Upload.abort();
-  return unwrap(opened).upload;
+  return stillOpen(unwrap(opened).upload);
+}
+
+/**
+ * The upload under way for these bytes, if its parts may still come; one whose bytes are being
+ * verified refuses (409, Retry-After): asked again once it ends, the batch finds them held, and
+ * nothing is sent twice.
+ */
+function stillOpen(upload: UploadView): UploadView {
+  if (upload.status !== "verifying") return upload;
+  throw new ProblemError(
+    "conflict",
+    `These bytes are being verified (${upload.verify?.offset ?? 0} of ${upload.size} hashed); ask again once they are, and they will not be sent again`,
+    {},
+    { "retry-after": "5" },
+  );
 }
 
 /**
@@ -227,33 +242,59 @@ export async function blobUpload(env: Env, ref: { model: string; uploadId: strin
  * SHA-256 and compared with the declared size and sha256, then the model's claim recorded. A
  * mismatch fails the upload (`upload.fail`), removes its bytes and answers 422. Completing a
  * completed upload answers it again. `who` is the writer the upload was opened by.
+ *
+ * Bytes larger than VERIFY_BYTES_PER_STEP are not read here: the parts are assembled, the upload
+ * becomes `verifying` and is answered so (`verifying`), and its bytes are hashed over several
+ * invocations (./verify-steps.ts), as `/v1`'s `complete` does; completing it again meanwhile
+ * answers it again. The caller waits for the end if its client needs it (./verify-wait.ts).
  */
-export async function completeBlobUpload(env: Env, db: D1Handle, who: Actor, uploadId: string): Promise<BlobWanted> {
+export async function completeBlobUpload(
+  env: Env,
+  db: D1Handle,
+  who: Actor,
+  uploadId: string,
+): Promise<BlobWanted | { verifying: UploadView }> {
   const state = modelState(env, who.model);
   const current = await blobUpload(env, { model: who.model, uploadId });
   const bytes = { sha256: current.sha256, size: current.size };
   if (current.status === "completed") return bytes;
+  if (current.status === "verifying") return { verifying: current };
   const upload = unwrap(await state.uploadToComplete({ version: BLOB_UPLOAD_VERSION, uploadId, now: who.at }));
-  const completion = await completeUpload(
-    env.ARTIFACTS,
-    new BlobStore(db, who.model),
-    upload,
-    upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag })),
-    who.at,
-    // Whether the caller may have bytes someone else verified meanwhile cannot be told from a
-    // signed URL (it carries no token's globs): such an upload is refused and sent again.
-    async () => false,
-  );
-  const verified = completion.outcome === "verified";
-  const superseded = completion.outcome === "superseded";
-  unwrap(
-    await state.finishBlobUpload({
-      ...who,
-      uploadId,
-      result: verified ? "completed" : "failed",
-      ...(superseded ? { reason: SUPERSEDED_REASON } : {}),
-    }),
-  );
+  const blobs = new BlobStore(db, who.model);
+  const parts = upload.parts.map((p) => ({ partNumber: p.part, etag: p.etag }));
+  // Whether the caller may have bytes someone else verified meanwhile cannot be told from a
+  // signed URL (it carries no token's globs): such an upload is refused and sent again.
+  const mayReuse = async () => false;
+  let completion: Completion;
+  if (upload.size > config(env).VERIFY_BYTES_PER_STEP) {
+    const prepared = await assembleForSteps(env.ARTIFACTS, blobs, upload, parts, mayReuse);
+    if (prepared.outcome === "stepping") return { verifying: await beginSteps(env, blobs, who, upload) };
+    completion = prepared;
+  } else {
+    completion = await completeUpload(env.ARTIFACTS, blobs, upload, parts, who.at, mayReuse);
+  }
+  unwrap(await endBlobUpload(state, who, uploadId, completion));
   refuseUnverified(completion, upload.sha256, "upload the file again");
   return bytes;
+}
+
+/**
+ * Records how a blob upload's completion ended in its ModelState: `completed` keeps its row as the
+ * model's claim on the bytes, any other outcome fails it (`reason` when given). The last step of a
+ * verification carried over invocations ends a blob upload here too (./verify-steps.ts).
+ */
+export function endBlobUpload(
+  state: ReturnType<typeof modelState>,
+  who: Actor,
+  uploadId: string,
+  completion: Completion,
+  reason?: string,
+) {
+  const why = reason ?? (completion.outcome === "superseded" ? SUPERSEDED_REASON : undefined);
+  return state.finishBlobUpload({
+    ...who,
+    uploadId,
+    result: completion.outcome === "verified" ? "completed" : "failed",
+    ...(why !== undefined ? { reason: why } : {}),
+  });
 }

@@ -19,6 +19,9 @@ import { modelState, unwrap } from "../model-writes/stub";
 import { BlobStore } from "./blob-store";
 import { abortR2Uploads } from "../model-writes/r2-aborts";
 import { BLOB_PREFIX, blobKey, OCI_MANIFEST_PREFIX, STAGING_PREFIX } from "./keys";
+import { sweepListing } from "./sweep";
+import { CallBudget } from "../domain/call-budget";
+import { SweepCursors } from "../db/sweep-cursors";
 
 export interface CleanupReport {
   expiredUploads: number;
@@ -29,22 +32,24 @@ export interface CleanupReport {
   deletedStaged: number;
   /** Bytes of OCI manifests no kept manifest names (a push refused after they were written). */
   deletedManifests: number;
-  /** Calls made (R2, D1, Durable Objects), at most `maxCalls` but for the retention step's own. */
+  /** Calls made (R2, D1, Durable Objects), at most `maxCalls`; retention's are its own (`retentionCalls`). */
   calls: number;
   /** Whether the run stopped on its calls, leaving work to the next run. */
   stopped: "done" | "calls";
 }
 
 export interface CleanupTuning {
-  /** The most calls one run makes: with the scrub's 500 after it, within the 1,000 subrequests of a free plan's invocation. */
+  /** The most calls one run makes: its share of the scheduled run's (src/cron/run.ts). */
   maxCalls: number;
   /** Keys per page of an R2 listing (R2 answers at most 1,000). */
   listLimit: number;
   /** Expired uploads' models and unreferenced blobs read from D1 at once. */
   page: number;
+  /** The most calls retention's pass over the models makes in one run (src/retention/apply.ts). */
+  retentionCalls: number;
 }
 
-export const CLEANUP_TUNING: CleanupTuning = { maxCalls: 300, listLimit: 1000, page: 50 };
+export const CLEANUP_TUNING: CleanupTuning = { maxCalls: 300, listLimit: 1000, page: 50, retentionCalls: 40 };
 
 /** Staged objects older than this are leftovers of a request that died. */
 const STAGED_MAX_AGE_MS = 24 * 3600 * 1000;
@@ -59,14 +64,13 @@ export async function cleanup(
   const cfg = config(env);
   // The collector decides on the newest state: its session starts at the primary.
   const blobs = new BlobStore(env.DB.withSession("first-primary"));
-  let calls = 0;
-  const left = () => tuning.maxCalls - calls;
+  const calls = new CallBudget(tuning.maxCalls);
   let stopped: CleanupReport["stopped"] = "done";
 
   let expiredUploads = 0;
-  calls += 1;
+  calls.spend(1);
   for (const model of await blobs.modelsWithExpiredUploads(now.toISOString(), tuning.page)) {
-    if (left() < 2) {
+    if (!calls.allows(2)) {
       stopped = "calls";
       break;
     }
@@ -74,21 +78,21 @@ export async function cleanup(
       await modelState(env, model).expireUploads({ model, actor: "cleanup", at: now.toISOString() }),
     );
     await abortR2Uploads(env.ARTIFACTS, aborts);
-    calls += 1 + aborts.length;
+    calls.spend(1 + aborts.length);
     expiredUploads += aborts.length;
   }
 
-  const retention = await applyRetention(env, now);
+  const retention = await applyRetention(env, now, new CallBudget(tuning.retentionCalls));
 
   // Each deletion holds the address's lease, so no upload writes there meanwhile.
   let deletedBlobs = 0;
-  calls += 2;
+  calls.spend(2);
   for (const { sha256, claimedBy } of await blobs.unreferencedSince(now, cfg.BLOB_GC_GRACE_S, tuning.page)) {
-    if (left() < PER_BLOB) {
+    if (!calls.allows(PER_BLOB)) {
       stopped = "calls";
       break;
     }
-    calls += PER_BLOB;
+    calls.spend(PER_BLOB);
     // D1 may not show a reference its model's outbox still holds (D1 trailing, a stalled
     // flush): the model that last took these bytes is asked itself, from its own SQLite.
     if (claimedBy !== null && (await modelState(env, claimedBy).holdsBlob(sha256, now.toISOString()))) continue;
@@ -100,40 +104,14 @@ export async function cleanup(
     });
   }
 
-  /**
-   * Goes through an R2 listing from where the last run stopped, a page at a time, handing each
-   * page to `handle` (which says how many calls it made, and how far it got); saves where it
-   * stopped. False when it ran out of calls.
-   */
-  const sweep = async (
-    name: string,
-    prefix: string,
-    handle: (objects: R2Object[], callsLeft: number) => Promise<{ calls: number; upTo: number }>,
-  ): Promise<boolean> => {
-    // Where it stopped, read and saved, and at least one page listed.
-    if (left() < 3) return false;
-    calls += 2;
-    let after = await blobs.sweptTo(name);
-    let done = false;
-    while (left() >= 1) {
-      const page = await env.ARTIFACTS.list({
-        prefix,
-        limit: tuning.listLimit,
-        ...(after ? { startAfter: after } : {}),
-      });
-      calls += 1;
-      const handled = await handle(page.objects, left());
-      calls += handled.calls;
-      if (handled.upTo > 0) after = page.objects[handled.upTo - 1]!.key;
-      if (handled.upTo < page.objects.length) break;
-      if (!page.truncated) {
-        done = true;
-        break;
-      }
-    }
-    await blobs.saveSweep(name, done ? null : after, now.toISOString());
-    return done;
-  };
+  const sweep = (name: string, prefix: string, handle: (objects: R2Object[]) => Promise<number>) =>
+    sweepListing(
+      env.ARTIFACTS,
+      new SweepCursors(env.DB.withSession("first-primary")),
+      calls,
+      { name, prefix, listLimit: tuning.listLimit, at: now.toISOString() },
+      handle,
+    );
 
   // Bytes written at a content address whose registration never happened: the request died
   // (a crash) between R2's write and D1's row. Nothing can reference them (a file is listed
@@ -142,17 +120,17 @@ export async function cleanup(
   // (R2 cannot list by age): 1,000 blobs cost one list operation.
   let deletedOrphans = 0;
   const graceMs = cfg.BLOB_GC_GRACE_S * 1000;
-  const orphansDone = await sweep("orphans", BLOB_PREFIX, async (objects, callsLeft) => {
+  const orphansDone = await sweep("orphans", BLOB_PREFIX, async (objects) => {
     const old = objects.filter((o) => now.getTime() - o.uploaded.getTime() > graceMs);
-    if (old.length > 0 && callsLeft < 1) return { calls: 0, upTo: 0 };
+    if (old.length > 0 && !calls.allows(1)) return 0;
+    if (old.length > 0) calls.spend(1);
     const known = await blobs.registered(old.map((o) => o.key.slice(BLOB_PREFIX.length)));
-    let used = old.length > 0 ? 1 : 0;
     let upTo = 0;
     for (const o of objects) {
       const sha256 = o.key.slice(BLOB_PREFIX.length);
       if (old.includes(o) && !known.has(sha256)) {
-        if (callsLeft - used < PER_BLOB) break;
-        used += PER_BLOB;
+        if (!calls.allows(PER_BLOB)) break;
+        calls.spend(PER_BLOB);
         await blobs.withLease(sha256, 60_000, async () => {
           // Under the lease no upload writes here; one may have registered or rewritten it meanwhile.
           if ((await blobs.registered([sha256])).size > 0) return;
@@ -164,31 +142,43 @@ export async function cleanup(
       }
       upTo += 1;
     }
-    return { calls: used, upTo };
+    return upTo;
   });
 
   let deletedStaged = 0;
-  const stagedDone = await sweep("staging", STAGING_PREFIX, async (objects, callsLeft) => {
+  const stagedDone = await sweep("staging", STAGING_PREFIX, async (objects) => {
     const stale = objects.filter((o) => now.getTime() - o.uploaded.getTime() > STAGED_MAX_AGE_MS).map((o) => o.key);
-    if (stale.length > 0 && callsLeft < 1) return { calls: 0, upTo: 0 };
-    if (stale.length > 0) await env.ARTIFACTS.delete(stale);
+    if (stale.length === 0) return objects.length;
+    if (!calls.allows(1)) return 0;
+    calls.spend(1);
+    await env.ARTIFACTS.delete(stale);
     deletedStaged += stale.length;
-    return { calls: stale.length > 0 ? 1 : 0, upTo: objects.length };
+    return objects.length;
   });
 
   // A manifest's bytes are written before its model's object records it; a push refused then
   // (unknown blobs, a gate) leaves them named by nobody. Past a day no push is still on its way.
   let deletedManifests = 0;
-  const manifestsDone = await sweep("manifests", OCI_MANIFEST_PREFIX, async (objects, callsLeft) => {
+  const manifestsDone = await sweep("manifests", OCI_MANIFEST_PREFIX, async (objects) => {
     const old = objects.filter((o) => now.getTime() - o.uploaded.getTime() > STAGED_MAX_AGE_MS);
-    if (old.length === 0) return { calls: 0, upTo: objects.length };
-    if (callsLeft < 2) return { calls: 0, upTo: 0 };
+    if (old.length === 0) return objects.length;
+    if (!calls.allows(2)) return 0;
     const kept = await blobs.manifestsKept(old.map((o) => o.key.slice(OCI_MANIFEST_PREFIX.length)));
     const unnamed = old.filter((o) => !kept.has(o.key.slice(OCI_MANIFEST_PREFIX.length))).map((o) => o.key);
+    calls.spend(unnamed.length > 0 ? 2 : 1);
     if (unnamed.length > 0) await env.ARTIFACTS.delete(unnamed);
     deletedManifests += unnamed.length;
-    return { calls: unnamed.length > 0 ? 2 : 1, upTo: objects.length };
+    return objects.length;
   });
   if (!orphansDone || !stagedDone || !manifestsDone) stopped = "calls";
-  return { expiredUploads, retention, deletedBlobs, deletedOrphans, deletedStaged, deletedManifests, calls, stopped };
+  return {
+    expiredUploads,
+    retention,
+    deletedBlobs,
+    deletedOrphans,
+    deletedStaged,
+    deletedManifests,
+    calls: calls.spent,
+    stopped,
+  };
 }

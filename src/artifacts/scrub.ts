@@ -50,9 +50,8 @@ export interface ScrubTuning {
    */
   saveEvery: number;
   /**
-   * The most R2 and D1 calls one run makes, each a subrequest: half the 1,000 a Workers
-   * invocation may make on the free plan (10,000 on paid), leaving the rest to the cron's
-   * other work.
+   * The most R2 and D1 calls one run makes, each a subrequest: under half the 1,000 D1 queries a
+   * Workers Paid invocation may make, leaving the rest to the cron's other jobs (src/cron/run.ts).
    */
   maxCalls: number;
 }
@@ -61,7 +60,7 @@ export interface ScrubTuning {
  * 16 MiB ranges: 64 reads for the default 1 GiB budget; a native read keeps 4 in flight (64 MiB
  * of buffers at most, half the isolate's memory limit).
  */
-export const SCRUB_TUNING: ScrubTuning = { rangeSize: 16 * MiB, inFlight: 4, saveEvery: 256 * MiB, maxCalls: 500 };
+export const SCRUB_TUNING: ScrubTuning = { rangeSize: 16 * MiB, inFlight: 4, saveEvery: 256 * MiB, maxCalls: 450 };
 
 /** The largest range read at once, whatever the budget. */
 const MAX_RANGE = 256 * MiB;

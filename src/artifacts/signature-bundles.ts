@@ -19,6 +19,9 @@ import { ProblemError } from "../domain/problem";
 import { modelState } from "../model-writes/stub";
 import { BlobStore } from "./blob-store";
 import { SIGNATURE_PREFIX, signatureKey } from "./keys";
+import { sweepListing } from "./sweep";
+import { CallBudget } from "../domain/call-budget";
+import { SweepCursors } from "../db/sweep-cursors";
 
 /** An upload's lease: long enough for a put of 4 MiB and one ModelState call on a slow day. */
 const UPLOAD_LEASE_MS = 60_000;
@@ -60,13 +63,24 @@ export async function readBundle(env: Env, sha256: string): Promise<R2ObjectBody
   return env.ARTIFACTS.get(signatureKey(sha256));
 }
 
+/** One bundle's collection: its model asked, the lease taken, D1 and R2 looked at again, its model again, the delete, the lease let go. */
+const PER_BUNDLE = 8;
+
 /**
  * The scheduled cleanup's part: bundles no signature holds any more (their signatures, versions
  * or models were deleted, or an upload died between its put and its record), older than
  * BLOB_GC_GRACE_S. D1 is asked first (one query per page of the listing); the model that
  * stored a bundle is asked too, since D1 may trail its outbox. Returns how many went.
+ *
+ * Within `calls` (the scheduled run's share, src/cron/run.ts): the listing goes on from where the
+ * last run stopped (`sweep_cursors`, "bundles", ./sweep.ts), a page of `listLimit` at a time.
  */
-export async function collectBundles(env: Env, now: Date): Promise<number> {
+export async function collectBundles(
+  env: Env,
+  now: Date,
+  calls: CallBudget = new CallBudget(Infinity),
+  listLimit = 1000,
+): Promise<number> {
   const graceMs = config(env).BLOB_GC_GRACE_S * 1000;
   const session = env.DB.withSession("first-primary");
   const leases = new BlobStore(session);
@@ -80,28 +94,42 @@ export async function collectBundles(env: Env, now: Date): Promise<number> {
     return new Set(rows.map((r) => r.sha256));
   };
   let deleted = 0;
-  let cursor: string | undefined;
-  do {
-    const page = await env.ARTIFACTS.list({ prefix: SIGNATURE_PREFIX, cursor, include: ["customMetadata"] });
-    const old = page.objects.filter((o) => now.getTime() - o.uploaded.getTime() > graceMs);
+  const sweep = {
+    name: "bundles",
+    prefix: SIGNATURE_PREFIX,
+    listLimit,
+    at: now.toISOString(),
+    include: ["customMetadata" as const],
+  };
+  await sweepListing(env.ARTIFACTS, new SweepCursors(session), calls, sweep, async (objects) => {
+    const old = objects.filter((o) => now.getTime() - o.uploaded.getTime() > graceMs);
+    if (old.length === 0) return objects.length;
+    if (!calls.allows(1)) return 0;
+    calls.spend(1);
     const held = await referenced(old.map((o) => o.key.slice(SIGNATURE_PREFIX.length)));
-    for (const o of old) {
+    let upTo = 0;
+    for (const o of objects) {
       const sha256 = o.key.slice(SIGNATURE_PREFIX.length);
-      if (held.has(sha256)) continue;
-      const model = o.customMetadata?.model;
-      if (model && (await modelState(env, model).holdsSignatureBundle(sha256))) continue;
-      await leases.withLease(o.key, UPLOAD_LEASE_MS, async () => {
-        // Under the lease no upload is between its put and its record; one may have finished meanwhile.
-        if ((await referenced([sha256])).size > 0) return;
-        const head = await env.ARTIFACTS.head(o.key);
-        if (!head || now.getTime() - head.uploaded.getTime() <= graceMs) return;
-        const by = head.customMetadata?.model;
-        if (by && (await modelState(env, by).holdsSignatureBundle(sha256))) return;
-        await env.ARTIFACTS.delete(o.key);
-        deleted += 1;
-      });
+      if (old.includes(o) && !held.has(sha256)) {
+        if (!calls.allows(PER_BUNDLE)) break;
+        calls.spend(PER_BUNDLE);
+        const model = o.customMetadata?.model;
+        if (!model || !(await modelState(env, model).holdsSignatureBundle(sha256))) {
+          await leases.withLease(o.key, UPLOAD_LEASE_MS, async () => {
+            // Under the lease no upload is between its put and its record; one may have finished meanwhile.
+            if ((await referenced([sha256])).size > 0) return;
+            const head = await env.ARTIFACTS.head(o.key);
+            if (!head || now.getTime() - head.uploaded.getTime() <= graceMs) return;
+            const by = head.customMetadata?.model;
+            if (by && (await modelState(env, by).holdsSignatureBundle(sha256))) return;
+            await env.ARTIFACTS.delete(o.key);
+            deleted += 1;
+          });
+        }
+      }
+      upTo += 1;
     }
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
+    return upTo;
+  });
   return deleted;
 }

@@ -214,7 +214,7 @@ export async function finishUpload(
 }
 
 /** Marks the upload `verifying` and sends its first step; a refusal lets go of what `assembleForSteps` took. */
-async function beginSteps(env: Env, blobs: BlobStore, who: Actor, upload: UploadView): Promise<UploadView> {
+export async function beginSteps(env: Env, blobs: BlobStore, who: Actor, upload: UploadView): Promise<UploadView> {
   const begun = await modelState(env, who.model).beginVerify({
     version: upload.version,
     uploadId: upload.upload_id,

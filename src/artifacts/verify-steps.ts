@@ -20,12 +20,13 @@
  */
 import type { VerifyMessage } from "../domain/queue-message";
 import { Sha256 } from "../domain/sha256";
-import { verifyRangeSize } from "../domain/upload";
+import { BLOB_UPLOAD_VERSION, verifyRangeSize } from "../domain/upload";
 import { config, type Env } from "../env";
 import { modelState, unwrap } from "../model-writes/stub";
 import { sendVerifyStep } from "../queue/verify";
 import { BlobStore } from "./blob-store";
 import { settleStepped, STEP_LEASE_MS, verifyLeaseHolder } from "./bytes";
+import { endBlobUpload } from "./blob-uploads";
 import { blobKey } from "./keys";
 import { hashInto } from "./sha256-stream";
 import { endUpload } from "./upload-workflow";
@@ -70,7 +71,9 @@ export async function verifyStep(env: Env, message: VerifyMessage, now: Date = n
   const who = { model: message.model, ...progress.by, at };
   const end = async (sound: boolean, reason?: string): Promise<StepReport> => {
     const completion = await settleStepped(env.ARTIFACTS, blobs, upload, sound, at);
-    await endUpload(state, who, upload.upload_id, completion, false, reason);
+    // A blob upload (the Hub's LFS objects) attaches nothing: its row becomes the model's claim.
+    if (upload.version === BLOB_UPLOAD_VERSION) await endBlobUpload(state, who, upload.upload_id, completion, reason);
+    else await endUpload(state, who, upload.upload_id, completion, false, reason);
     return { ...report, outcome: completion.outcome === "verified" ? "completed" : "failed" };
   };
 

@@ -13,6 +13,7 @@
  */
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { pendingEvents, webhookDeliveries } from "../db/schema";
+import { CallBudget } from "../domain/call-budget";
 import { orm } from "../db/session";
 import type { AuditEvent } from "../domain/audit";
 import type { QueueMessage, WebhookEvent } from "../domain/queue-message";
@@ -101,30 +102,41 @@ export function dispatchAfter(c: { env: Env; executionCtx: { waitUntil(p: Promis
 /**
  * Publishes registry-level events left in `pending_events`, oldest first, and removes those
  * settled; rejects when the queue refused one (it and those after it stay, in order, for
- * the next request's dispatch or the cron).
+ * the next request's dispatch or the cron). With `calls` (the cron's), it stops where they run
+ * out, leaving the rest, in order, for the next run.
  */
-export async function dispatchPending(env: Env): Promise<number> {
+export async function dispatchPending(env: Env, calls: CallBudget = new CallBudget(Infinity)): Promise<number> {
   const db = orm(env.DB.withSession("first-primary"));
   let total = 0;
-  for (;;) {
+  // A round: the read, at least one send, the delete.
+  while (calls.allows(3)) {
     // 90 at a time: the delete binds one parameter per id, and D1 takes at most 100.
+    calls.spend(1);
     const rows = await db.select().from(pendingEvents).orderBy(asc(pendingEvents.id)).limit(90).all();
     if (rows.length === 0) return total;
+    // One call is kept for the delete.
+    const sends = new CallBudget(calls.left - 1);
     const settled = await publish(
       env,
       rows.map((r) => JSON.parse(r.payload) as AuditEvent),
+      sends,
     );
-    if (settled > 0)
+    calls.spend(sends.spent);
+    if (settled > 0) {
+      calls.spend(1);
       await db.delete(pendingEvents).where(
         inArray(
           pendingEvents.id,
           rows.slice(0, settled).map((r) => r.id),
         ),
       );
+    }
     total += settled;
-    if (settled < rows.length)
+    if (settled < rows.length && sends.allows(1))
       throw new Error(`the queue took ${settled} of ${rows.length} registry events; the rest wait, in order`);
+    if (settled < rows.length) return total;
   }
+  return total;
 }
 
 /**
@@ -132,13 +144,19 @@ export async function dispatchPending(env: Env): Promise<number> {
  * `npm start` runs (Miniflare's) keeps messages in memory, so a crash drops the delayed
  * retry or the attempt in flight, and the row would wait forever. Moves each row's
  * `next_attempt_at` to `now` so the next run waits again before repeating it. Returns how
- * many it re-queued. Called by the cron.
+ * many it re-queued. Called by the cron, within `calls` (three a round of 90): the rows it does
+ * not reach are still stranded at the next run.
  */
-export async function requeueStranded(env: Env, now: Date): Promise<number> {
+export async function requeueStranded(
+  env: Env,
+  now: Date,
+  calls: CallBudget = new CallBudget(Infinity),
+): Promise<number> {
   const db = orm(env.DB.withSession("first-primary"));
   const cutoff = new Date(now.getTime() - STRANDED_AFTER_MS).toISOString();
   let total = 0;
-  for (;;) {
+  while (calls.allows(3)) {
+    calls.spend(3);
     const rows = await db
       .select({ id: webhookDeliveries.id, webhookId: webhookDeliveries.webhookId })
       .from(webhookDeliveries)
@@ -165,4 +183,5 @@ export async function requeueStranded(env: Env, now: Date): Promise<number> {
       );
     total += rows.length;
   }
+  return total;
 }

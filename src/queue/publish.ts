@@ -5,6 +5,7 @@
  * (src/events/dispatch.ts). An event that can never be queued is dead-lettered, so it never
  * holds back the rest.
  */
+import type { CallBudget } from "../domain/call-budget";
 import { jsonBytes } from "../domain/limits";
 import type { QueueMessage, UndeliverableEvent, WebhookEvent } from "../domain/queue-message";
 import type { Env } from "../env";
@@ -88,7 +89,8 @@ function packFrom(items: readonly (Item | null)[], start: number): { messages: O
 }
 
 /** Whether the queue took the batch; a refusal is logged, never thrown. */
-async function sent(env: Env, messages: Outgoing[]): Promise<boolean> {
+async function sent(env: Env, messages: Outgoing[], calls?: CallBudget): Promise<boolean> {
+  calls?.spend(1);
   try {
     await env.DELIVERIES.sendBatch(messages);
     return true;
@@ -99,7 +101,8 @@ async function sent(env: Env, messages: Outgoing[]): Promise<boolean> {
 }
 
 /** Tells the dead-letter queue (and the log) of an event that will not be queued; false if the DLQ refused too. */
-async function deadLetter(env: Env, event: WebhookEvent, reason: string): Promise<boolean> {
+async function deadLetter(env: Env, event: WebhookEvent, reason: string, calls?: CallBudget): Promise<boolean> {
+  calls?.spend(1);
   const note: UndeliverableEvent = {
     kind: "undeliverable_event",
     event_id: event.id,
@@ -132,34 +135,43 @@ async function deadLetter(env: Env, event: WebhookEvent, reason: string): Promis
  * it (so the queue is up and this event is what it will not take), and that event is sent
  * first. With nothing after it to tell, it waits. So an event that cannot be queued never
  * holds back those behind it, and an outage never loses one.
+ *
+ * With `calls` (the scheduled run's, src/cron/run.ts), it sends only what they allow: the events
+ * it did not reach are not settled, and wait, in order, as after a refusal.
  */
-export async function publish(env: Env, events: readonly WebhookEvent[]): Promise<number> {
+export async function publish(env: Env, events: readonly WebhookEvent[], calls?: CallBudget): Promise<number> {
   const items = events.map(fitting);
+  /** Whether one more send fits in `calls`; where it does not, the events not settled wait, as after a refusal. */
+  const affordable = () => !calls || calls.allows(1);
   let done = 0;
   /** Up to here, events go one at a time (the last batch tried was refused). */
   let carefulUntil = 0;
   while (done < events.length) {
+    if (!affordable()) return done;
     const item = items[done];
     if (!item) {
-      if (!(await deadLetter(env, events[done]!, "larger than a queue message even without from, to and detail")))
+      if (
+        !(await deadLetter(env, events[done]!, "larger than a queue message even without from, to and detail", calls))
+      )
         return done;
       done++;
       continue;
     }
     if (done >= carefulUntil) {
       const batch = packFrom(items, done);
-      if (await sent(env, batch.messages)) {
+      if (await sent(env, batch.messages, calls)) {
         done += batch.count;
         continue;
       }
       carefulUntil = done + batch.count;
       if (batch.count > 1) continue;
-    } else if (await sent(env, [message([item.event])])) {
+    } else if (await sent(env, [message([item.event])], calls)) {
       done++;
       continue;
     }
     // This event alone was refused. Without from/to/detail, then?
-    if (item.event === events[done] && (await sent(env, [message([stripped(item.event)])]))) {
+    if (!affordable()) return done;
+    if (item.event === events[done] && (await sent(env, [message([stripped(item.event)])], calls))) {
       done++;
       continue;
     }
@@ -167,17 +179,23 @@ export async function publish(env: Env, events: readonly WebhookEvent[]): Promis
     let next = done + 1;
     while (next < items.length && !items[next]) next++;
     const probe = items[next];
-    if (!probe || !(await sent(env, [message([probe.event])]))) return done;
+    if (!probe || !affordable() || !(await sent(env, [message([probe.event])], calls))) return done;
+    // Stopping after the probe sends it again later with the rest: the consumer counts each delivery once.
     if (
+      !affordable() ||
       !(await deadLetter(
         env,
         events[done]!,
         "the queue refused it, whole and without from, to and detail, and took the event after it",
+        calls,
       ))
     )
       return done;
     for (let k = done + 1; k < next; k++) {
-      if (!(await deadLetter(env, events[k]!, "larger than a queue message even without from, to and detail")))
+      if (
+        !affordable() ||
+        !(await deadLetter(env, events[k]!, "larger than a queue message even without from, to and detail", calls))
+      )
         return k;
     }
     done = next + 1;

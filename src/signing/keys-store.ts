@@ -123,6 +123,19 @@ export class SigningKeyStore {
     return rows.map((r) => r.model);
   }
 
+  /** The uses of a deleted key in `models`, once each was told (a deletion spread over several runs). */
+  async forgetUses(keyId: string, models: readonly string[]): Promise<void> {
+    if (models.length === 0) return;
+    await this.db
+      .delete(signingKeyUses)
+      .where(
+        and(
+          eq(signingKeyUses.keyId, keyId),
+          sql`${signingKeyUses.model} IN (SELECT value FROM json_each(${JSON.stringify(models)}))`,
+        ),
+      );
+  }
+
   /** The deletion's last step, once every model was told: the key and its records go. */
   async forget(keyId: string): Promise<void> {
     await this.db.batch([

@@ -7,7 +7,7 @@
  * model's claim on the bytes until `expires_at`, which a later write (src/state/derive-ops.ts)
  * turns into files. Bytes sent in one request leave the same completed row.
  */
-import { BLOB_UPLOAD_VERSION, type UploadRecord } from "../domain/upload";
+import { BLOB_UPLOAD_VERSION, isUnfinished, type UploadRecord } from "../domain/upload";
 import { fail, type Outcome } from "./outcome";
 import { appendAudit, closeUploads, modelNotFound, type Actor, type Rooms } from "./rooms";
 import type { UploadView } from "./upload-ops";
@@ -38,7 +38,7 @@ export function openBlobUpload(
   return { ok: true, value: { upload: { ...upload, parts: [] }, existing: false } };
 }
 
-/** The open, unexpired blob upload of these bytes, if one is under way. */
+/** The unexpired blob upload of these bytes under way (open, or its bytes being verified), if any. */
 export function openBlobUploadOf(
   r: Rooms,
   input: { sha256: string; size: number; now: string },
@@ -60,7 +60,8 @@ export function finishBlobUpload(
   if (!upload || upload.version !== BLOB_UPLOAD_VERSION) return notBlob(input.uploadId);
   const bytes = { sha256: upload.sha256, size: upload.size };
   if (upload.status === "completed" && input.result === "completed") return { ok: true, value: bytes };
-  if (upload.status !== "open") return fail("conflict", `Upload '${input.uploadId}' is ${upload.status}`);
+  // Open, or verifying: its bytes were hashed over several invocations (src/artifacts/verify-steps.ts).
+  if (!isUnfinished(upload.status)) return fail("conflict", `Upload '${input.uploadId}' is ${upload.status}`);
   if (input.result === "completed") r.uploads.close([upload], "completed");
   else
     closeUploads(

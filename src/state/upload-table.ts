@@ -99,9 +99,12 @@ export class UploadTable {
     );
   }
 
-  /** The open, unexpired blob upload of these bytes, if one is under way. */
+  /** The unexpired blob upload of these bytes under way: open, or its bytes being verified. */
   openBlob(sha256: string, size: number, now: string): UploadRecord | null {
-    return this.blobs("open", [sha256], now).find((u) => u.size === size) ?? null;
+    return (
+      [...this.blobs("open", [sha256], now), ...this.blobs("verifying", [sha256], now)].find((u) => u.size === size) ??
+      null
+    );
   }
 
   /** The completed, unexpired blob uploads of any of these sha256s: the bytes the model has claimed. */
@@ -109,7 +112,7 @@ export class UploadTable {
     return this.blobs("completed", sha256s, now);
   }
 
-  private blobs(status: "open" | "completed", sha256s: readonly string[], now: string): UploadRecord[] {
+  private blobs(status: "open" | "verifying" | "completed", sha256s: readonly string[], now: string): UploadRecord[] {
     if (sha256s.length === 0) return [];
     return records(
       this.sql

@@ -4,7 +4,8 @@
  * revocation needs are src/db/revoked-tokens.ts, below authentication and the Durable Object
  * core that ask them). The token itself is never stored: only its claims.
  */
-import { and, desc, eq, gt, isNull, lt, sql } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, isNull, lt, sql } from "drizzle-orm";
+import { CallBudget } from "../domain/call-budget";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { Scope } from "../auth/principal";
 import { tokens, type TokenRow } from "../db/schema";
@@ -120,8 +121,29 @@ export class TokenStore {
   }
 }
 
-/** Deletes the rows of tokens expired before `beforeIso` (the scheduled cleanup); returns how many. */
-export async function pruneExpiredTokens(db: D1Database, beforeIso: string): Promise<number> {
-  const result = await orm(db).delete(tokens).where(lt(tokens.expiresAt, beforeIso)).run();
-  return result.meta.changes ?? 0;
+/** Rows one pruning statement deletes at most: each statement stays short, whatever the backlog. */
+export const PRUNE_BATCH = 500;
+
+/**
+ * Deletes the rows of tokens expired before `beforeIso` (the scheduled cleanup), PRUNE_BATCH a
+ * statement, one call each, while `calls` allows; returns how many. What it leaves, the next run
+ * deletes: they are still expired.
+ */
+export async function pruneExpiredTokens(
+  db: D1Database,
+  beforeIso: string,
+  calls: CallBudget = new CallBudget(Infinity),
+  batch: number = PRUNE_BATCH,
+): Promise<number> {
+  const d = orm(db);
+  let pruned = 0;
+  while (calls.allows(1)) {
+    calls.spend(1);
+    const expired = d.select({ id: tokens.id }).from(tokens).where(lt(tokens.expiresAt, beforeIso)).limit(batch);
+    const result = await d.delete(tokens).where(inArray(tokens.id, expired)).run();
+    const changes = result.meta.changes ?? 0;
+    pruned += changes;
+    if (changes < batch) break;
+  }
+  return pruned;
 }

@@ -18,6 +18,10 @@ export default async function setup(project: TestProject) {
     `MAX_SINGLE_PUT:${6 * 1024 * 1024}`,
     "--var",
     `UPLOAD_PART_SIZE:${5 * 1024 * 1024}`,
+    // Objects over 16 MiB (the least it takes) are verified in steps on the queue while the
+    // completion waits (test/e2e/hf-write.test.ts); smaller ones in the completion itself.
+    "--var",
+    `VERIFY_BYTES_PER_STEP:${16 * 1024 * 1024}`,
   ]);
   project.provide("hfUrl", server.base);
   project.provide("hfAdminToken", token("hf-admin", "admin"));

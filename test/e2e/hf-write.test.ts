@@ -63,6 +63,31 @@ describe("@huggingface/hub publishing to mreg", () => {
     expect(reader.auth.accessToken?.role).toBe("read");
   });
 
+  it("uploadFiles of a file over VERIFY_BYTES_PER_STEP: the completion waits for the steps on the queue, the commit names it", async () => {
+    const repo = "mreg/hfw-steps";
+    await createRepo({ repo, accessToken, hubUrl });
+    // 40 MiB + 3 over 16 MiB steps (hf-global-setup.ts): three steps of the mreg-verify consumer.
+    const weights = randomBytes(40 * MiB + 3);
+    const answers: number[] = [];
+    const recording: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (/\.git\/info\/lfs\/uploads\/[^/]+$/.test(new URL(String(input)).pathname)) answers.push(res.status);
+      return res;
+    };
+    const done = await uploadFiles({
+      repo,
+      accessToken,
+      hubUrl,
+      fetch: recording,
+      commitTitle: "stepped weights",
+      files: [{ path: "model.safetensors", content: blob(weights) }],
+    });
+    // One completion, answered 200 once the object was verified: the client committed right after.
+    expect(answers).toEqual([200]);
+    const version = await versionOf("hfw-steps", done!.commit.oid);
+    await readBackEverywhere("hfw-steps", version, new Map([["model.safetensors", weights]]));
+  });
+
   it("createRepo, uploadFiles with a multipart file, commit with deletes: one version per commit, read back everywhere", async () => {
     const repo = "mreg/hfw-upload";
     const created = await createRepo({ repo, accessToken, hubUrl });

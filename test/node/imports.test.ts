@@ -56,8 +56,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ["bridges"],
   // The other dialects, the web UI, the docs page.
   ["bridges/hf", "bridges/mlflow", "bridges/oci", "ui", "docs"],
-  // The app: every route mounted, then the Worker's entry points.
-  ["meta-routes"],
+  // The app: every route mounted, and the scheduled run's jobs; then the Worker's entry points.
+  ["meta-routes", "cron"],
   ["app"],
   ["index"],
   // The `mreg` command: its helpers, its commands, the agent (which pulls as `mreg pull` does), its entry point.

@@ -24,7 +24,9 @@ import {
   receiveBlobPart,
   type BlobWanted,
 } from "../../artifacts/blob-uploads";
+import { untilVerified } from "../../artifacts/verify-wait";
 import { queryDb, skipWriteBookmark } from "../../db/session";
+import { ProblemError } from "../../domain/problem";
 import { timestamp } from "../../domain/ids";
 import { isSha256Algo, LfsBatchRequest, ObjectSize, partKey, Sha256Oid, writeTarget } from "../../domain/hub-write";
 import { config } from "../../env";
@@ -231,7 +233,17 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** The completion `POST`: every part there, the bytes verified, the object the model's. The parts' ETags are the registry's own record. */
+/**
+ * The completion `POST`: every part there, the bytes verified, the object the model's. The parts'
+ * ETags are the registry's own record.
+ *
+ * Both clients read only the status of this answer and commit right after it (`huggingface_hub`'s
+ * `lfs.py` `_upload_multi_part`, `@huggingface/hub`'s `lib/commit.ts`), so a 2xx must mean the
+ * object is there. An object larger than one invocation verifies (VERIFY_BYTES_PER_STEP) is
+ * verified in steps on the queue while this request waits for them (src/artifacts/verify-wait.ts),
+ * at most VERIFY_WAIT_S; past that it answers 503 with `Retry-After`, which Python's `http_backoff`
+ * retries (each retry waits again), and the JavaScript client reports.
+ */
 async function complete(c: AppContext, model: string, uploadId: string): Promise<Response> {
   const { cap, signature } = capabilityOf(c, PURPOSE.complete, [model, uploadId]);
   await capabilityHolder(c, cap, signature);
@@ -246,10 +258,36 @@ async function complete(c: AppContext, model: string, uploadId: string): Promise
     ...(cap.tokenId !== null ? { token: cap.tokenId } : {}),
     at: timestamp(),
   };
-  const bytes = await completeBlobUpload(c.env, queryDb(c), who, uploadId);
-  return new Response(JSON.stringify({ oid: bytes.sha256, size: bytes.size }), {
+  const completed = await completeBlobUpload(c.env, queryDb(c), who, uploadId);
+  if ("verifying" in completed) await verified(c, model, uploadId);
+  return new Response(JSON.stringify({ oid: upload.sha256, size: upload.size }), {
     headers: { "content-type": LFS_JSON },
   });
+}
+
+/** Waits for the steps verifying a blob upload to end; throws unless they verified it. */
+async function verified(c: AppContext, model: string, uploadId: string): Promise<void> {
+  const waitS = config(c.env).VERIFY_WAIT_S;
+  const { seen } = await untilVerified(
+    () => blobUpload(c.env, { model, uploadId }),
+    (u) => u.status !== "verifying",
+    { waitMs: waitS * 1000 },
+  );
+  if (seen.status === "completed") return;
+  if (seen.status === "verifying") {
+    const hashed = seen.verify?.offset ?? 0;
+    throw new HubError(
+      503,
+      `The object is still being verified (${hashed} of ${seen.size} bytes hashed after ${waitS} s); the verification goes on: send the completion again to wait for it`,
+      undefined,
+      { "retry-after": "5" },
+    );
+  }
+  throw new ProblemError(
+    "digest_mismatch",
+    "The assembled bytes did not verify against the declared size and sha256 (or were replaced while they were verified); the upload failed and its bytes were removed: upload the file again",
+    { expected: seen.sha256 },
+  );
 }
 
 /** A path segment, percent-decoded; one that does not decode (not UTF-8) names no repo. */

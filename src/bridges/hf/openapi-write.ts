@@ -148,12 +148,17 @@ export const HUB_WRITE_OPENAPI_PATHS: Record<string, Record<string, unknown>> = 
     post: {
       operationId: "hubLfsComplete",
       summary: "Hugging Face Hub: complete a multipart LFS upload (signed URL)",
-      description: `\`{oid, parts: [{partNumber, etag}]}\`: every part there, the assembled bytes re-read through SHA-256 and compared with \`oid\` and the size (422 and nothing kept otherwise). Completing a completed upload answers it again. ${signed}`,
+      description: `\`{oid, parts: [{partNumber, etag}]}\`: every part there, the assembled bytes re-read through SHA-256 and compared with \`oid\` and the size (422 and nothing kept otherwise). An object over \`VERIFY_BYTES_PER_STEP\` is hashed in steps on the queue while the request waits, up to \`VERIFY_WAIT_S\`; past that, 503 with \`Retry-After\` (the steps go on: send the completion again). Completing a completed upload answers it again. ${signed}`,
       tags: TAGS,
       "x-mreg-scope": "signed URL",
       parameters: [param("model", "The model"), param("upload_id", "The upload")],
       requestBody: body("application/vnd.git-lfs+json", "`{oid, parts}`"),
-      responses: { 200: json("`{oid, size}`"), 409: json("Parts missing"), 422: json("Not the object") },
+      responses: {
+        200: json("`{oid, size}`"),
+        409: json("Parts missing"),
+        422: json("Not the object"),
+        503: json("Still being verified after VERIFY_WAIT_S: `Retry-After`"),
+      },
     },
   },
   "/api/models/{repo}/commit/{revision}": {

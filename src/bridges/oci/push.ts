@@ -49,6 +49,7 @@ import { setAlias } from "../../aliases/service";
 import type { BlobSession } from "../../domain/blob-session";
 import { caller, permits } from "../caller";
 import { OCI_WORDING, OciError, pushError, type PushContext } from "./errors";
+import { appendStreamed } from "./streamed-body";
 
 /** The caller, allowed to write `model` (a push needs `write`). */
 async function pusher(c: AppContext, model: string): Promise<Principal> {
@@ -103,11 +104,21 @@ export function digestOf(text: string | null | undefined): string {
 
 /** The request's declared body length; a body without one is refused (the spec requires it for every chunk). */
 function bodyLength(c: AppContext): number {
+  const length = streamedOrLength(c);
+  if (length === null)
+    throw new OciError(400, "SIZE_INVALID", "Content-Length required", {}, "Send the blob with a Content-Length");
+  return length;
+}
+
+/**
+ * The body's declared length, or null for a body sent without one (`Transfer-Encoding: chunked`),
+ * which a chunk's doors take as it streams (./streamed-body.ts).
+ */
+function streamedOrLength(c: AppContext): number | null {
   const header = c.req.header("content-length");
   if (header === undefined) {
     // A request with no body at all has nothing to declare.
-    if (c.req.raw.body === null) return 0;
-    throw new OciError(400, "SIZE_INVALID", "Content-Length required", {}, "Send chunks with a Content-Length");
+    return c.req.raw.body === null ? 0 : null;
   }
   if (!/^[0-9]{1,16}$/.test(header))
     throw new OciError(400, "SIZE_INVALID", "invalid Content-Length", {}, { "content-length": header });
@@ -121,15 +132,15 @@ function bodyLength(c: AppContext): number {
  * whole-blob `PATCH` over it goes in chunks instead (docs/oci.md "Pushing").
  */
 async function refuseOverBodyLimit(c: AppContext, model: string, length: number): Promise<void> {
-  const over = overBodyLimit(
-    c.env,
-    length,
-    `push it in chunks: POST /v2/${model}/blobs/uploads/ opens an upload, each PATCH sends a chunk under the limit with Content-Range, PUT ?digest= ends it`,
-  );
+  const over = overBodyLimit(c.env, length, howToChunk(model));
   if (!over) return;
   await c.req.raw.body?.cancel().catch(() => undefined);
   throw new OciError(400, "SIZE_INVALID", over.message, {}, { limit: over.limit, length: over.length });
 }
+
+/** The way around the zone's body limit, in OCI's terms. */
+const howToChunk = (model: string) =>
+  `push it in chunks: POST /v2/${model}/blobs/uploads/ opens an upload, each PATCH sends a chunk under the limit with Content-Range, PUT ?digest= ends it`;
 
 const bodyOf = (c: AppContext): ReadableStream<Uint8Array> => c.req.raw.body ?? new Response(new Uint8Array(0)).body!;
 
@@ -182,9 +193,19 @@ export async function startUpload(c: AppContext, model: string): Promise<Respons
 export async function patchUpload(c: AppContext, model: string, idText: string): Promise<Response> {
   const principal = await pusher(c, model);
   const id = sessionId(idText);
-  const length = bodyLength(c);
-  await refuseOverBodyLimit(c, model, length);
   const range = chunkRange(c.req.header("content-range") ?? null);
+  const declared = streamedOrLength(c);
+  if (declared === null && range === null) {
+    const session = await worded(
+      "upload",
+      () => appendStreamed(c.env, blobWriter(c, principal, model), id, null, bodyOf(c), howToChunk(model)),
+      uploadLocation(model, id),
+    );
+    return uploadAnswer(model, session, 202);
+  }
+  // Without Content-Length, the Content-Range says the length (an invalid one is refused below).
+  const length = declared ?? (range === null || range === "invalid" ? 0 : range.length);
+  await refuseOverBodyLimit(c, model, length);
   if (range === "invalid" || (range !== null && range.length !== length))
     throw new OciError(
       400,
@@ -206,15 +227,13 @@ export async function finishUpload(c: AppContext, model: string, idText: string)
   const principal = await pusher(c, model);
   const id = sessionId(idText);
   const digest = digestOf(new URL(c.req.url).searchParams.get("digest"));
-  const length = bodyLength(c);
-  await refuseOverBodyLimit(c, model, length);
+  const w = blobWriter(c, principal, model);
+  // A last chunk without a length is appended as a PATCH's would be, then the session ends.
+  const length = streamedOrLength(c);
+  if (length === null) await worded("upload", () => appendStreamed(c.env, w, id, null, bodyOf(c), howToChunk(model)));
+  else await refuseOverBodyLimit(c, model, length);
   const held = await worded("upload", () =>
-    finishBlobSession(
-      blobWriter(c, principal, model),
-      id,
-      digest.slice("sha256:".length),
-      length > 0 ? { body: bodyOf(c), length } : null,
-    ),
+    finishBlobSession(w, id, digest.slice("sha256:".length), length ? { body: bodyOf(c), length } : null),
   );
   return blobCreated(model, `sha256:${held.sha256}`);
 }
