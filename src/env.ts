@@ -36,6 +36,7 @@ export interface Env {
   UPLOAD_TTL_S?: string;
   BLOB_GC_GRACE_S?: string;
   VERIFY_BYTES_PER_STEP?: string;
+  VERIFY_WAIT_S?: string;
   AUDIT_ARCHIVE_DAYS?: string;
   SCRUB_DAYS?: string;
   SCRUB_BYTES_PER_RUN?: string;
@@ -120,6 +121,13 @@ const ConfigSchema = z.object({
    * and 64 ranged reads, inside a Worker's default 30 s and its subrequest limit.
    */
   VERIFY_BYTES_PER_STEP: intVar(1024 * 1024 * 1024, 16 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
+  /**
+   * How long the end of an OCI blob session verified in steps (over VERIFY_BYTES_PER_STEP) waits
+   * for the verdict before answering 503 `UNAVAILABLE` (src/artifacts/verify-wait.ts): its client
+   * expects 201 from that request. The wait spends no CPU to speak of; the steps go on without
+   * it, and the blob appears when they end. 10 minutes covers about 50 GiB at the default step.
+   */
+  VERIFY_WAIT_S: intVar(600, 0, 3600),
   /**
    * Audit events older than this many days are moved from D1 to R2 by the scheduled job
    * (src/audit/archive.ts), and GET /v1/audit reads both: D1's 10 GB is then spent on the

@@ -20,13 +20,14 @@
  */
 import type { VerifyMessage } from "../domain/queue-message";
 import { Sha256 } from "../domain/sha256";
-import { verifyRangeSize } from "../domain/upload";
+import { verifyRangeSize, type VerifyProgress } from "../domain/upload";
 import { config, type Env } from "../env";
 import { modelState, unwrap } from "../model-writes/stub";
 import { sendVerifyStep } from "../queue/verify";
 import { BlobStore } from "./blob-store";
 import { settleStepped, STEP_LEASE_MS, verifyLeaseHolder } from "./bytes";
 import { blobKey } from "./keys";
+import { verifySessionStep } from "./session-steps";
 import { hashInto } from "./sha256-stream";
 import { endUpload } from "./upload-workflow";
 
@@ -82,29 +83,9 @@ export async function verifyStep(env: Env, message: VerifyMessage, now: Date = n
     return end(false, "the verification stalled past its lease on the content address; upload the file again");
   }
 
-  let hash = resumed(progress.state, progress.offset);
-  let etag = hash ? progress.etag : null;
-  hash ??= new Sha256();
-  const budget = config(env).VERIFY_BYTES_PER_STEP;
-  const rangeSize = verifyRangeSize(budget);
-  while (hash.bytes < upload.size && report.bytes < budget && report.reads < STEP_MAX_READS) {
-    const offset = hash.bytes;
-    const length = Math.min(rangeSize, upload.size - offset, budget - report.bytes);
-    report.reads += 1;
-    const got = await env.ARTIFACTS.get(upload.r2_key, {
-      range: { offset, length },
-      ...(etag !== null ? { onlyIf: { etagMatches: etag } } : {}),
-    });
-    if (got === null || !("body" in got) || got.size !== upload.size) {
-      if (got !== null && "body" in got) await got.body.cancel();
-      return end(false, "the assembled bytes were removed or replaced while they were verified");
-    }
-    etag ??= got.etag;
-    const read = await hashInto(got.body, hash);
-    // Thrown: the queue retries the step from the state saved last.
-    if (read !== length) throw new Error(`R2 answered ${read} bytes for a range of ${length} of ${upload.r2_key}`);
-    report.bytes += length;
-  }
+  const step = await hashStep(env, upload.r2_key, upload.size, progress, report);
+  if (step === "gone") return end(false, "the assembled bytes were removed or replaced while they were verified");
+  const { hash, etag } = step;
 
   const saved = unwrap(
     await state.saveVerifyProgress({
@@ -124,11 +105,51 @@ export async function verifyStep(env: Env, message: VerifyMessage, now: Date = n
   return end(hash.digestHex() === upload.sha256);
 }
 
+/**
+ * Hashes one step's share of the object at `key` (`size` bytes) from where `progress` left it,
+ * counting into `report`: the hash and the etag its ranges were read under, or "gone" when the
+ * object was removed or replaced meanwhile. A short range throws: the queue retries the step
+ * from the state saved last.
+ */
+export async function hashStep(
+  env: Env,
+  key: string,
+  size: number,
+  progress: Pick<VerifyProgress, "offset" | "state" | "etag">,
+  report: StepReport,
+): Promise<{ hash: Sha256; etag: string | null } | "gone"> {
+  let hash = resumed(progress.state, progress.offset);
+  let etag = hash ? progress.etag : null;
+  hash ??= new Sha256();
+  const budget = config(env).VERIFY_BYTES_PER_STEP;
+  const rangeSize = verifyRangeSize(budget);
+  while (hash.bytes < size && report.bytes < budget && report.reads < STEP_MAX_READS) {
+    const offset = hash.bytes;
+    const length = Math.min(rangeSize, size - offset, budget - report.bytes);
+    report.reads += 1;
+    const got = await env.ARTIFACTS.get(key, {
+      range: { offset, length },
+      ...(etag !== null ? { onlyIf: { etagMatches: etag } } : {}),
+    });
+    if (got === null || !("body" in got) || got.size !== size) {
+      if (got !== null && "body" in got) await got.body.cancel();
+      return "gone";
+    }
+    etag ??= got.etag;
+    const read = await hashInto(got.body, hash);
+    if (read !== length) throw new Error(`R2 answered ${read} bytes for a range of ${length} of ${key}`);
+    report.bytes += length;
+  }
+  return { hash, etag };
+}
+
 /** The `mreg-verify` consumer: one step per message (batches of one, wrangler.toml); a failed step is retried. */
 export async function verifyBatch(batch: MessageBatch<VerifyMessage>, env: Env): Promise<void> {
   for (const message of batch.messages) {
     try {
-      const report = await verifyStep(env, message.body);
+      const report = message.body.session
+        ? await verifySessionStep(env, message.body)
+        : await verifyStep(env, message.body);
       console.log("verify", JSON.stringify({ upload_id: message.body.upload_id, ...report }));
       message.ack();
     } catch (err) {
