@@ -23,7 +23,7 @@ import { modelState, unwrap } from "../model-writes/stub";
 import { sendSessionVerifyStep } from "../queue/verify";
 import { BlobStore } from "./blob-store";
 import { discardAssembled, settleVerifiedAt } from "./bytes";
-import { hashStep, type StepReport } from "./verify-steps";
+import { hashStep, type StepReport } from "./step-hash";
 
 /** One step of a verifying session's verification, from where the last one left it. */
 export async function verifySessionStep(env: Env, message: VerifyMessage, now: Date = new Date()): Promise<StepReport> {
