@@ -150,7 +150,13 @@ function skopeoPhases(log, total) {
 const work = mkdtempSync(join(tmpdir(), "mreg-bench-oci-push-"));
 const port = await freePort();
 const state = join(work, "state");
-const server = await startServer("npm", ["start", "--", "--port", String(port), "--persist-to", state], { port });
+// skopeo sends a blob in one PATCH, which a zone's default 100 MB body limit refuses
+// (docs/oci.md, "Which clients chunk"): the server runs as behind an Enterprise zone's 5 GB.
+const server = await startServer(
+  "npm",
+  ["start", "--", "--port", String(port), "--persist-to", state, "--var", "ZONE_BODY_LIMIT:5000000000"],
+  { port },
+);
 const base = `http://127.0.0.1:${port}`;
 try {
   const jwt = mintToken("read write promote admin");

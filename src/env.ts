@@ -122,12 +122,14 @@ const ConfigSchema = z.object({
    */
   VERIFY_BYTES_PER_STEP: intVar(1024 * 1024 * 1024, 16 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
   /**
-   * How long a completion whose client needs the object verified in its answer (the Hub's LFS
-   * multipart completion) waits for the steps (src/artifacts/verify-wait.ts) before it answers 503
-   * with Retry-After. Waiting costs no CPU; the default, 240 s, stays under the 300 s Node's fetch
+   * How long a completion whose client needs the object verified in its answer waits for the
+   * steps (src/artifacts/verify-wait.ts): the Hub's LFS multipart completion, and the end of an
+   * OCI blob session (its client expects 201). Past it the door answers 503 with Retry-After, and
+   * the steps go on without it: the object appears when they end. Waiting costs no CPU to speak
+   * of. The default, 240 s (about 24 GiB at the default step), stays under the 300 s Node's fetch
    * waits for an answer's headers (undici's `headersTimeout`), which `@huggingface/hub` runs on.
    */
-  VERIFY_WAIT_S: intVar(240, 1, 3600),
+  VERIFY_WAIT_S: intVar(240, 0, 3600),
   /**
    * Audit events older than this many days are moved from D1 to R2 by the scheduled job
    * (src/audit/archive.ts), and GET /v1/audit reads both: D1's 10 GB is then spent on the

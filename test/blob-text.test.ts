@@ -13,22 +13,22 @@ async function stored(bytes: Uint8Array | string): Promise<string> {
 
 describe("readBlobText", () => {
   it("reads UTF-8 text, and says binary for a NUL or invalid UTF-8", async () => {
-    expect(await readBlobText(env.ARTIFACTS, await stored("temperature: 0.2\n"), 1024)).toEqual({
+    expect(await readBlobText(env, await stored("temperature: 0.2\n"), 1024)).toEqual({
       kind: "text",
       text: "temperature: 0.2\n",
     });
-    expect(await readBlobText(env.ARTIFACTS, await stored(new Uint8Array([0x61, 0, 0x62])), 1024)).toEqual({
+    expect(await readBlobText(env, await stored(new Uint8Array([0x61, 0, 0x62])), 1024)).toEqual({
       kind: "binary",
     });
-    expect(await readBlobText(env.ARTIFACTS, await stored(new Uint8Array([0xc3, 0x28])), 1024)).toEqual({
+    expect(await readBlobText(env, await stored(new Uint8Array([0xc3, 0x28])), 1024)).toEqual({
       kind: "binary",
     });
   });
 
   it("leaves a blob larger than the bound unread, and says missing for bytes R2 does not hold", async () => {
     const big = await stored("x".repeat(2048));
-    expect(await readBlobText(env.ARTIFACTS, big, 2047)).toEqual({ kind: "too_large" });
-    expect(await readBlobText(env.ARTIFACTS, big, 2048)).toEqual({ kind: "text", text: "x".repeat(2048) });
-    expect(await readBlobText(env.ARTIFACTS, "0".repeat(64), 1024)).toEqual({ kind: "missing" });
+    expect(await readBlobText(env, big, 2047)).toEqual({ kind: "too_large" });
+    expect(await readBlobText(env, big, 2048)).toEqual({ kind: "text", text: "x".repeat(2048) });
+    expect(await readBlobText(env, "0".repeat(64), 1024)).toEqual({ kind: "missing" });
   });
 });

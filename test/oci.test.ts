@@ -443,7 +443,10 @@ describe("read-ahead (src/artifacts/read-ahead.ts)", () => {
       [0, 1000, 1000, 2],
       [500, 1, 7, 3],
     ] as const) {
-      const body = readAhead(env.ARTIFACTS, "test/read-ahead", offset, length, { chunk, ahead });
+      const body = readAhead((o) => env.ARTIFACTS.get("test/read-ahead", o), "test/read-ahead", offset, length, {
+        chunk,
+        ahead,
+      });
       const got = new Uint8Array(await new Response(body).arrayBuffer());
       expect(
         Buffer.from(got).equals(Buffer.from(data.subarray(offset, offset + length))),
@@ -453,7 +456,10 @@ describe("read-ahead (src/artifacts/read-ahead.ts)", () => {
   });
 
   it("errors the stream, never ends it short silently, when the object is missing", async () => {
-    const body = readAhead(env.ARTIFACTS, "test/no-such-object", 0, 100, { chunk: 10, ahead: 2 });
+    const body = readAhead((o) => env.ARTIFACTS.get("test/no-such-object", o), "test/no-such-object", 0, 100, {
+      chunk: 10,
+      ahead: 2,
+    });
     await expect(new Response(body).arrayBuffer()).rejects.toThrow();
   });
 });

@@ -11,12 +11,21 @@
  * - a chunk claims the session (one writer at a time; a chunk that starts anywhere but the
  *   session's end is refused), is cut into parts of `part_size` (all equal but the last, as R2
  *   needs) with the previous scratch bytes in front, and records what it wrote;
- * - the end assembles the parts (the scratch bytes as the last one) and stores them at their
- *   content address through SHA-256 against the declared digest (src/artifacts/bytes.ts
- *   `storeStaged`): bytes that do not hash to it are never registered, and the session fails;
+ * - the end assembles the parts (the scratch bytes as the last one) at the session's key, reads
+ *   the assembled object once through SHA-256 against the declared digest, and registers it as
+ *   the blob where it lies (src/artifacts/bytes.ts `adoptAssembled`: the `blobs` row names the
+ *   key, so the bytes are written once); a session smaller than one part is its one scratch
+ *   object, registered the same way. Bytes that do not hash to the digest are never registered,
+ *   and the session fails;
  * - a request that dies mid-chunk leaves the session as it was (its claim runs out, the parts
  *   it wrote are overwritten by the next chunk's); abandoned sessions are aborted by the
- *   scheduled cleanup after `UPLOAD_TTL_S`, and their scratch objects removed with staging's.
+ *   scheduled cleanup after `UPLOAD_TTL_S`, which later deletes what they left under
+ *   `sessions/` that no `blobs` row names (src/artifacts/keys.ts);
+ * - an end that dies after R2 assembled the parts but before the row was written leaves the
+ *   session open: a repeated end finds the parts assembled and goes on; a session never ended
+ *   leaves an object no row names, which the cleanup deletes. One that dies after the row was
+ *   written loses nothing: the blob is registered (unreferenced, so collected after
+ *   BLOB_GC_GRACE_S unless a repeated end holds it for the model).
  */
 import { requireAuthorized } from "../auth/authorize";
 import type { Principal } from "../auth/principal";
@@ -28,12 +37,14 @@ import { R2_MAX_PARTS } from "../domain/upload";
 import { cutChunk } from "../domain/oci-push";
 import { config, type Env } from "../env";
 import { abortR2Uploads } from "../model-writes/r2-aborts";
+import { sendSessionVerifyStep } from "../queue/verify";
 import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import { OciManifestStore } from "../models/oci-store";
 import { VersionStore } from "../models/version-store";
 import { BlobStore } from "./blob-store";
-import { storeSingle, storeStaged } from "./bytes";
+import { adoptAssembled, storeSingle } from "./bytes";
 import { sessionKey, sessionTailKey } from "./keys";
+import { untilVerified } from "./verify-wait";
 
 /** Who uploads, to which model. */
 export interface BlobWriter {
@@ -276,9 +287,14 @@ export interface HeldBlob {
 }
 
 /**
- * Ends a session: the last chunk (if any) appended, the bytes assembled and stored at their
- * content address if they hash to `sha256`, and held by the model. Bytes that do not are
+ * Ends a session: the last chunk (if any) appended, the bytes assembled and, if they hash to
+ * `sha256`, registered as the blob where they lie and held by the model. Bytes that do not are
  * removed and the session fails (422 `digest_mismatch`).
+ *
+ * Bytes over VERIFY_BYTES_PER_STEP are more than one invocation may hash: the session becomes
+ * `verifying`, its steps go to the `mreg-verify` queue (./session-steps.ts), and this request
+ * waits for their verdict (./verify-wait.ts) up to VERIFY_WAIT_S, then answers 503 `unavailable`
+ * (the blob appears when the steps end). An end repeated while the session verifies waits again.
  */
 export async function finishBlobSession(
   w: BlobWriter,
@@ -291,32 +307,125 @@ export async function finishBlobSession(
   const blobs = new BlobStore(w.db, w.model);
   const actor = actorFor(w.model, w.principal);
   const state = modelState(w.env, w.model);
-  // The claim lasts as long as copying everything the session holds may take.
+  // The claim lasts as long as reading everything the session holds may take.
   const held = unwrap(await state.blobSession({ model: w.model, id }));
+  let outcome: HeldBlob | "stepping";
   try {
-    return await holding(w, id, null, held.offset + (last?.length ?? 0), async (session, holder) => {
-      const end = async (blob: HeldBlob | null) =>
-        unwrap(await state.finishBlobSession({ ...actor, id, holder, blob, expiresAt: expiry(w, actor.at) }));
-      let stored: HeldBlob;
-      try {
-        stored = await assemble(w, blobs, session, sha256, last, actor.at);
-      } catch (err) {
-        if (err instanceof ProblemError && err.code === "digest_mismatch") {
-          await end(null);
-          await removeSessionBytes(bucket, session);
-        }
-        throw err;
-      }
-      await end(stored);
-      await removeSessionBytes(bucket, session);
-      return stored;
-    });
+    if (held.verify) outcome = "stepping";
+    else
+      outcome = await holding<HeldBlob | "stepping">(
+        w,
+        id,
+        null,
+        held.offset + (last?.length ?? 0),
+        async (session, holder) => {
+          const end = async (blob: HeldBlob | null) =>
+            unwrap(await state.finishBlobSession({ ...actor, id, holder, blob, expiresAt: expiry(w, actor.at) }));
+          const written = new Set(sessionObjects(session));
+          // An end that died after registering the bytes (before the session ended): its verdict stands,
+          // and the objects it registered are never touched again.
+          const earlier = await blobs.registeredAt([...written]);
+          if (earlier !== null) {
+            if (earlier.sha256 !== sha256) {
+              await end(null);
+              throw digestRefused(sha256, earlier.sha256);
+            }
+            // Taken for this model again (its collection clock cleared), as a dedup takes a blob.
+            await blobs.reuse(earlier.sha256, earlier.size);
+            await end(earlier);
+            return earlier;
+          }
+          let stored: Assembled;
+          try {
+            stored = await assemble(w, blobs, session, sha256, last, actor.at, written);
+          } catch (err) {
+            if (err instanceof ProblemError && err.code === "digest_mismatch") {
+              await end(null);
+              await removeSessionBytes(bucket, session, written, null);
+            }
+            throw err;
+          }
+          if ("stepping" in stored) {
+            // The claim goes with the session's change.
+            unwrap(
+              await state.beginSessionVerify({
+                model: w.model,
+                id,
+                holder,
+                target: { sha256, ...stored.stepping },
+                now: actor.at,
+                by: { actor: actor.actor, ...(actor.token !== undefined ? { token: actor.token } : {}) },
+              }),
+            );
+            // Lost with a crash here, the first step is sent by the model's alarm (src/state/model-state.ts).
+            await sendSessionVerifyStep(w.env, { model: w.model, id }).catch((err: unknown) =>
+              console.error("sending a session's first verification step failed; the model's alarm sends it", err),
+            );
+            // Only the assembled object is needed from here (left behind by a crash: the cleanup's).
+            await removeSessionBytes(bucket, session, written, stored.stepping.key);
+            return "stepping";
+          }
+          await end(stored.blob);
+          await removeSessionBytes(bucket, session, written, stored.key);
+          return stored.blob;
+        },
+      );
   } finally {
     await last?.body.cancel().catch(() => undefined);
   }
+  return outcome === "stepping" ? verdict(w, id, sha256) : outcome;
 }
 
-/** Stores what the session holds (and the last chunk) as the blob `sha256`, verified. */
+const digestRefused = (declared: string, actual: string) =>
+  new ProblemError("digest_mismatch", `The uploaded bytes hash to ${actual}, not ${declared}`, {
+    expected: declared,
+    actual,
+  });
+
+/**
+ * How a session verified in steps ended, waited for up to VERIFY_WAIT_S: its blob, or the
+ * refusal of bytes that did not hash to `sha256` (or of an end naming another digest than the
+ * one being verified); 503 `unavailable` when the steps are still going.
+ */
+async function verdict(w: BlobWriter, id: string, sha256: string): Promise<HeldBlob> {
+  const state = modelState(w.env, w.model);
+  // A look that fails (the model's object restarting) is no verdict: the wait asks again.
+  const { seen: session, ended } = await untilVerified(
+    async () => unwrap(await state.blobSession({ model: w.model, id })),
+    (now) => now.status !== "verifying",
+    { waitMs: config(w.env).VERIFY_WAIT_S * 1000 },
+  );
+  if (!ended) {
+    throw new ProblemError(
+      "unavailable",
+      `The blob's bytes are still being verified; once they are, HEAD of the blob sha256:${sha256} finds it (push again: an OCI client asks that first)`,
+      { digest: `sha256:${sha256}` },
+      { "retry-after": String(VERIFY_RETRY_AFTER_S) },
+    );
+  }
+  const verified = session.verify;
+  if (session.status !== "completed" || !verified || session.sha256 !== sha256)
+    throw digestRefused(sha256, session.sha256 ?? "other bytes");
+  return { sha256, size: verified.size };
+}
+
+/** What an unsettled end's 503 asks the client to wait before trying again. */
+const VERIFY_RETRY_AFTER_S = 30;
+
+/** The R2 objects a session may have written so far: its assembly's key and its scratch object. */
+const sessionObjects = (session: BlobSession): string[] => [
+  session.r2_key,
+  ...(session.tail_key !== null ? [session.tail_key] : []),
+];
+
+/** An assembled session: its verified blob and the key it lies at (null: it went to, or joined, a blob elsewhere); or bytes too many to hash here. */
+type Assembled = { blob: HeldBlob; key: string | null } | { stepping: { key: string; size: number } };
+
+/**
+ * Makes what the session holds (and the last chunk) the blob `sha256`, verified, or, when the
+ * assembled bytes are more than one invocation may hash, answers where they lie. Every object it
+ * writes is added to `written`.
+ */
 async function assemble(
   w: BlobWriter,
   blobs: BlobStore,
@@ -324,52 +433,63 @@ async function assemble(
   sha256: string,
   last: { body: ReadableStream<Uint8Array>; length: number } | null,
   at: string,
-): Promise<HeldBlob> {
+  written: Set<string>,
+): Promise<Assembled> {
   const bucket = w.env.ARTIFACTS;
   const lastLength = last?.length ?? 0;
   // Everything in one request (a PUT with the whole body, or nothing at all): straight to its address.
   if (session.offset === 0) {
     const body = last?.body ?? new Response(new Uint8Array(0)).body!;
     const bytes = await storeSingle(bucket, blobs, body, lastLength, sha256, at);
-    return { sha256: bytes.sha256, size: bytes.size };
+    return { blob: { sha256: bytes.sha256, size: bytes.size }, key: null };
   }
   let parts = session.parts;
   let tail = { key: session.tail_key, size: session.tail_size };
   let uploadId = session.r2_upload_id;
   if (last && lastLength > 0) {
-    const written = await writeChunk(bucket, session, last.body, lastLength);
-    parts = [...parts, ...written.parts];
-    tail = written.tail;
-    uploadId = written.r2UploadId;
+    const chunk = await writeChunk(bucket, session, last.body, lastLength);
+    parts = [...parts, ...chunk.parts];
+    tail = chunk.tail;
+    uploadId = chunk.r2UploadId;
+    if (tail.key !== null) written.add(tail.key);
   }
   const size = session.offset + lastLength;
-  if (uploadId === null) {
-    // Fewer bytes than one part: they are all in the scratch object.
-    const bytes = await storeStaged(bucket, blobs, tail.key!, size, sha256, at, session.part_size);
-    return { sha256: bytes.sha256, size: bytes.size };
+  // Fewer bytes than one part: they are all in the scratch object, which becomes the blob.
+  let key = tail.key!;
+  if (uploadId !== null) {
+    key = session.r2_key;
+    const upload = bucket.resumeMultipartUpload(key, uploadId);
+    try {
+      if (tail.key !== null) {
+        const scratch = await bucket.get(tail.key);
+        if (!scratch || scratch.size !== tail.size) throw new Error(`blob upload ${session.id}: scratch bytes missing`);
+        const uploaded = await upload.uploadPart(parts.length + 1, scratch.body);
+        parts = [...parts, { part: parts.length + 1, size: tail.size, etag: uploaded.etag }];
+      }
+      await upload.complete(parts.map((p) => ({ partNumber: p.part, etag: p.etag })));
+    } catch (err) {
+      // A retried end after a crash that followed the assembly finds the parts assembled already.
+      if ((await bucket.head(key))?.size !== size) throw err;
+    }
   }
-  const upload = bucket.resumeMultipartUpload(session.r2_key, uploadId);
-  if (tail.key !== null) {
-    const scratch = await bucket.get(tail.key);
-    if (!scratch || scratch.size !== tail.size) throw new Error(`blob upload ${session.id}: scratch bytes missing`);
-    const uploaded = await upload.uploadPart(parts.length + 1, scratch.body);
-    parts = [...parts, { part: parts.length + 1, size: tail.size, etag: uploaded.etag }];
-  }
-  try {
-    await upload.complete(parts.map((p) => ({ partNumber: p.part, etag: p.etag })));
-  } catch (err) {
-    // A retried end after a crash that followed the assembly finds the parts assembled already.
-    if ((await bucket.head(session.r2_key))?.size !== size) throw err;
-  }
-  const bytes = await storeStaged(bucket, blobs, session.r2_key, size, sha256, at, session.part_size);
-  return { sha256: bytes.sha256, size: bytes.size };
+  if (size > config(w.env).VERIFY_BYTES_PER_STEP) return { stepping: { key, size } };
+  const bytes = await adoptAssembled(bucket, blobs, key, size, sha256, at);
+  return { blob: { sha256: bytes.sha256, size: bytes.size }, key: bytes.deduplicated ? null : key };
 }
 
-/** Removes a session's R2 bytes once it ended (whatever assembled, the scratch object, an unfinished multipart upload). */
-async function removeSessionBytes(bucket: R2Bucket, session: BlobSession): Promise<void> {
-  const keys = [session.r2_key, ...(session.tail_key ? [session.tail_key] : [])];
-  await bucket.delete(keys).catch(() => undefined);
-  if (session.r2_upload_id !== null)
+/**
+ * Removes a session's R2 bytes once it ended (its scratch objects, an assembly that did not
+ * become the blob, an unfinished multipart upload), all but `blob`: the key the blob now lies at.
+ */
+async function removeSessionBytes(
+  bucket: R2Bucket,
+  session: BlobSession,
+  written: Set<string>,
+  blob: string | null,
+): Promise<void> {
+  const keys = [...written].filter((k) => k !== blob);
+  if (keys.length > 0) await bucket.delete(keys).catch(() => undefined);
+  if (session.r2_upload_id !== null && blob !== session.r2_key)
     await abortR2Uploads(bucket, [{ r2_key: session.r2_key, r2_upload_id: session.r2_upload_id }]).catch(
       () => undefined,
     );

@@ -1,7 +1,9 @@
 /**
  * D1's record of verified blobs (`blobs`; this module writes it, but for the projection of a
  * file, which clears its `unreferenced_since`, and the scrub's marks, src/artifacts/scrub-store.ts)
- * and the reads of `version_files` that downloads and garbage collection need.
+ * and the reads of `version_files` that downloads and garbage collection need. A row names
+ * where its bytes lie when that is not their content address (`r2_key`, ./keys.ts
+ * `blobLocation`); the reads here answer locations through that one mapping.
  *
  * One rule for every upload path (single PUT, multipart, and any bridge's own): bytes a scrub
  * found corrupt are never deduplicated against. `reuse` and `verifiedSize`, which every such
@@ -14,6 +16,7 @@ import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { orm, type D1Handle } from "../db/session";
 import { blobLeases, blobs, ociBlobs, ociManifests, openUploads, versionFiles, versions } from "../db/schema";
 import type { Visibility } from "../db/visibility";
+import { BLOB_PREFIX, blobKey, blobLocation, recordedKey } from "./keys";
 
 /** A blob no scrub has found corrupt: the only kind an upload may be deduplicated against. */
 const sound = isNull(blobs.corruptAt);
@@ -53,15 +56,24 @@ export class BlobStore {
     return rows.length > 0;
   }
 
-  /** Which of these sha256s D1 has registered as verified blobs: one query for a page of them. */
-  async registered(sha256s: string[]): Promise<Set<string>> {
-    if (sha256s.length === 0) return new Set();
+  /**
+   * Which of these R2 keys hold a registered blob's bytes (`blobLocation`): a content address
+   * whose row names no other key, or a key a row names. One query for a page of them.
+   */
+  async namedKeys(keys: readonly string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const addressed = keys.filter((k) => k.startsWith(BLOB_PREFIX)).map((k) => k.slice(BLOB_PREFIX.length));
     const rows = await this.db
-      .select({ sha256: blobs.sha256 })
+      .select({ sha256: blobs.sha256, r2Key: blobs.r2Key })
       .from(blobs)
-      .where(sql`${blobs.sha256} IN (SELECT value FROM json_each(${JSON.stringify(sha256s)}))`)
+      .where(
+        or(
+          and(sql`${blobs.sha256} IN (SELECT value FROM json_each(${JSON.stringify(addressed)}))`, isNull(blobs.r2Key)),
+          sql`${blobs.r2Key} IN (SELECT value FROM json_each(${JSON.stringify(keys)}))`,
+        ),
+      )
       .all();
-    return new Set(rows.map((r) => r.sha256));
+    return new Set(rows.map((r) => blobLocation(r.sha256, r.r2Key)));
   }
 
   /** Which of these manifest sha256s (hex) a kept OCI manifest of any model has: one query for a page of them. */
@@ -89,10 +101,38 @@ export class BlobStore {
     return row?.size ?? null;
   }
 
-  /** When a scrub found the bytes of this sha256 corrupt, or null (sound, or no such blob). */
-  async corruptSince(sha256: string): Promise<string | null> {
-    const row = await this.db.select({ at: blobs.corruptAt }).from(blobs).where(eq(blobs.sha256, sha256)).get();
-    return row?.at ?? null;
+  /**
+   * Where the bytes of a registered blob lie (`blobLocation`) and when a scrub found them
+   * corrupt (null: sound), or null when no blob of this sha256 is registered.
+   */
+  async location(sha256: string): Promise<{ key: string; corruptAt: string | null } | null> {
+    const row = await this.db
+      .select({ r2Key: blobs.r2Key, corruptAt: blobs.corruptAt })
+      .from(blobs)
+      .where(eq(blobs.sha256, sha256))
+      .get();
+    return row ? { key: blobLocation(sha256, row.r2Key), corruptAt: row.corruptAt } : null;
+  }
+
+  /** The blob registered at one of these keys (not content addresses), if any: which bytes lie there. */
+  async registeredAt(keys: readonly string[]): Promise<{ sha256: string; size: number } | null> {
+    if (keys.length === 0) return null;
+    const row = await this.db
+      .select({ sha256: blobs.sha256, size: blobs.size })
+      .from(blobs)
+      .where(sql`${blobs.r2Key} IN (SELECT value FROM json_each(${JSON.stringify(keys)}))`)
+      .get();
+    return row ?? null;
+  }
+
+  /** The size and location of the sound verified blob with this sha256, or null (as `verifiedSize`). */
+  async soundBlob(sha256: string): Promise<{ size: number; key: string } | null> {
+    const row = await this.db
+      .select({ size: blobs.size, r2Key: blobs.r2Key })
+      .from(blobs)
+      .where(and(eq(blobs.sha256, sha256), sound))
+      .get();
+    return row ? { size: row.size, key: blobLocation(sha256, row.r2Key) } : null;
   }
 
   /**
@@ -152,14 +192,18 @@ export class BlobStore {
   }
 
   /**
-   * Records bytes the registry has verified and published under `blobs/sha256/<hex>`: verified
-   * now, so sound (a corrupt blob's mark is cleared: healed) and any scrub of the bytes that
-   * were there before starts again.
+   * Records bytes the registry has verified at `key` (their content address unless given):
+   * verified now, so sound (a corrupt blob's mark is cleared: healed) and any scrub of the bytes
+   * that were there before starts again. Answers the key the row named before when the bytes
+   * now lie elsewhere (a corrupt blob healed by bytes uploaded to another key): the caller
+   * deletes that object (src/artifacts/bytes.ts `registerAt`, the one caller).
    */
-  async register(sha256: string, size: number, at: string): Promise<void> {
+  async register(sha256: string, size: number, at: string, key: string = blobKey(sha256)): Promise<string | null> {
+    const r2Key = recordedKey(sha256, key);
+    const before = await this.db.select({ r2Key: blobs.r2Key }).from(blobs).where(eq(blobs.sha256, sha256)).get();
     await this.db
       .insert(blobs)
-      .values({ sha256, size, createdAt: at, claimedBy: this.claimant, verifiedAt: at })
+      .values({ sha256, size, createdAt: at, claimedBy: this.claimant, verifiedAt: at, r2Key })
       .onConflictDoUpdate({
         target: blobs.sha256,
         set: {
@@ -170,8 +214,12 @@ export class BlobStore {
           scrubOffset: null,
           scrubEtag: null,
           scrubState: null,
+          r2Key,
         },
       });
+    if (!before) return null;
+    const previous = blobLocation(sha256, before.r2Key);
+    return previous === key ? null : previous;
   }
 
   /**
@@ -247,15 +295,16 @@ export class BlobStore {
 
   /**
    * Forgets a blob if it is still an unreferenced candidate: a dedup since then has cleared
-   * `unreferenced_since`, a new reference shows in version_files. True when it was removed.
+   * `unreferenced_since`, a new reference shows in version_files. Answers where its bytes lie
+   * (for the caller to delete them) when it was removed, else null.
    */
-  async forget(sha256: string, now: Date, graceS: number): Promise<boolean> {
+  async forget(sha256: string, now: Date, graceS: number): Promise<string | null> {
     const cutoff = new Date(now.getTime() - graceS * 1000).toISOString();
     const rows = await this.db
       .delete(blobs)
       .where(and(eq(blobs.sha256, sha256), lte(blobs.unreferencedSince, cutoff), unreferenced))
-      .returning({ sha256: blobs.sha256 });
-    return rows.length > 0;
+      .returning({ r2Key: blobs.r2Key });
+    return rows[0] ? blobLocation(sha256, rows[0].r2Key) : null;
   }
 
   /** The models that have open uploads past their expiry (at most `limit` of them). */

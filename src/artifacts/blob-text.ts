@@ -1,8 +1,11 @@
 /**
  * A stored blob's bytes as text, by sha256, for what shows content rather than serving it
- * (the lineage diff): callers name bytes by their hash and never see an R2 key.
+ * (the lineage diff, the Hub's model card, a Sigstore bundle pushed as an OCI layer): callers
+ * name bytes by their hash and never see an R2 key (./blob-reads.ts finds them).
  */
-import { blobKey } from "./keys";
+import type { Env } from "../env";
+import { BlobStore } from "./blob-store";
+import { blobOpener } from "./blob-reads";
 
 /** The blob's UTF-8 text, or why there is none. */
 export type BlobText =
@@ -11,7 +14,7 @@ export type BlobText =
   | { kind: "binary" }
   /** Larger than the caller's bound: not read. */
   | { kind: "too_large" }
-  /** R2 has no object at the blob's address. */
+  /** R2 holds no bytes of the blob. */
   | { kind: "missing" };
 
 /** UTF-8 text, or null for bytes that are not (invalid UTF-8, or a NUL as binaries have). */
@@ -28,8 +31,14 @@ export function decodeText(bytes: Uint8Array): string | null {
  * Reads the blob `sha256` whole when it holds at most `maxBytes`: a larger one is left
  * unread, so a caller's memory bound holds even where a manifest's size were wrong.
  */
-export async function readBlobText(bucket: R2Bucket, sha256: string, maxBytes: number): Promise<BlobText> {
-  const object = await bucket.get(blobKey(sha256));
+export async function readBlobText(
+  env: Pick<Env, "ARTIFACTS" | "DB">,
+  sha256: string,
+  maxBytes: number,
+): Promise<BlobText> {
+  // Asked only on a miss at the content address; at the primary: the bytes may be just registered.
+  const located = async () => (await new BlobStore(env.DB.withSession("first-primary")).location(sha256))?.key ?? null;
+  const object = await blobOpener(env.ARTIFACTS, sha256, located)();
   if (!object) return { kind: "missing" };
   if (object.size > maxBytes) {
     await object.body.cancel();

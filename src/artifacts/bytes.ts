@@ -15,6 +15,11 @@
  * - bytes a scrub found corrupt (src/artifacts/scrub.ts) count as no verified blob: an upload
  *   of their sha256 writes over them as above, and registering the verified bytes heals the
  *   blob (./blob-store.ts).
+ *
+ * A blob session's bytes (./blob-sessions.ts) are the one exception to the content address: their
+ * digest is known only at the end, so they assemble under the session's own key, and once read
+ * through SHA-256 they are registered there (`adoptAssembled`): the `blobs` row names the key
+ * (./keys.ts `blobLocation`), and the bytes are written once.
  */
 import type { UploadRecord } from "../domain/upload";
 import { ProblemError } from "../domain/problem";
@@ -22,7 +27,7 @@ import { validationFailed } from "../http/validation";
 import type { BlobStore } from "./blob-store";
 import { blobKey, stagingKey } from "./keys";
 import { sha256OfStream, Sha256Stream } from "./sha256-stream";
-import { sha256OfObject } from "./verify-read";
+import { readObject, sha256OfObject } from "./verify-read";
 
 export interface VerifiedBytes {
   sha256: string;
@@ -100,7 +105,7 @@ export async function storeSingle(
         (err: unknown) => err ?? new Error("R2 put failed"),
       );
       const sha256 = await finished(hasher, length, declared, failure);
-      await blobs.register(sha256, length, at);
+      await registerAt(bucket, blobs, sha256, length, at, blobKey(sha256));
       return { sha256, size: length, deduplicated: false };
     });
   }
@@ -152,64 +157,92 @@ async function publishStaged(
     const source = await bucket.get(staged);
     if (!source) throw new Error(`staged object ${staged} vanished`);
     await bucket.put(blobKey(sha256), source.body, { sha256 });
-    await blobs.register(sha256, size, at);
+    await registerAt(bucket, blobs, sha256, size, at, blobKey(sha256));
     return { sha256, size, deduplicated: false };
   });
 }
 
-/** The largest object one R2 put writes (5 GiB less a margin): larger assembled bytes are copied in parts. */
-export const MAX_ONE_PUT = 5 * 1024 ** 3 - 5 * 1024 ** 2;
+/**
+ * Records verified bytes at `key` as the blob `sha256`, under its address's lease (held by the
+ * caller): every writer of a blob registers through here. When they heal a corrupt blob whose
+ * bytes lay at another key, that object is deleted after the row moved (a crash between the two
+ * leaves it to the cleanup, which deletes objects no row names).
+ */
+async function registerAt(
+  bucket: R2Bucket,
+  blobs: BlobStore,
+  sha256: string,
+  size: number,
+  at: string,
+  key: string,
+): Promise<void> {
+  const replaced = await blobs.register(sha256, size, at, key);
+  if (replaced !== null) await bucket.delete(replaced);
+}
 
 /**
- * Makes the bytes of an object mreg assembled itself in staging (`key`, `size` bytes) the blob
- * `declared`, verified: up to MAX_ONE_PUT they are streamed to the content address through
- * SHA-256 with R2 checking the digest too (`storeSingle`); larger ones are re-read through
- * SHA-256 first, then copied there in parts of `partSize` under the address's lease. The
- * caller deletes the staged object.
+ * Makes an object mreg assembled itself (a blob session's, src/artifacts/blob-sessions.ts: `key`,
+ * `size` bytes) the blob `declared` where it lies, without writing it again: it is read once
+ * through SHA-256 (ranges in flight, each under the etag the read began with), then registered at
+ * `key` under the address's lease. When a sound blob of that sha256 is registered already the
+ * object is redundant: the blob is taken (deduplicated) and the object deleted. Bytes that do not
+ * hash to `declared` are deleted (422 `digest_mismatch`) unless a row names them: a finish
+ * repeated after its row was written, with another digest, must not take the blob away.
  */
-export async function storeStaged(
+export async function adoptAssembled(
   bucket: R2Bucket,
   blobs: BlobStore,
   key: string,
   size: number,
   declared: string,
   at: string,
-  partSize: number,
 ): Promise<VerifiedBytes> {
-  if (size <= MAX_ONE_PUT) {
-    const staged = await bucket.get(key);
-    if (!staged || staged.size !== size) throw new Error(`staged object ${key} is not the ${size} bytes written`);
-    return storeSingle(bucket, blobs, staged.body, size, declared, at);
+  const read = await readObject(bucket, key, size);
+  if (read.kind === "missing" || read.kind === "replaced")
+    throw new Error(`the assembled object ${key} was removed or replaced while it was verified`);
+  if (read.kind === "size" || read.sha256 !== declared) {
+    await discardAssembled(bucket, blobs, key);
+    throw mismatch(declared, read.kind === "read" ? read.sha256 : `(${read.found} bytes, not ${size})`);
   }
-  const sha256 = await sha256OfObject(bucket, key, size);
-  if (sha256 !== declared) throw mismatch(declared, sha256 ?? "(unreadable)");
-  if (await blobs.reuse(sha256, size)) return { sha256, size, deduplicated: true };
+  return settleVerifiedAt(bucket, blobs, key, declared, size, at);
+}
+
+/**
+ * Deletes assembled bytes that did not verify, unless a row names them: an end repeated after its
+ * row was written must not take the blob away.
+ */
+export async function discardAssembled(bucket: R2Bucket, blobs: BlobStore, key: string): Promise<void> {
+  if (!(await blobs.namedKeys([key])).has(key)) await bucket.delete(key);
+}
+
+/**
+ * Verified bytes at `key` (not their content address) become the blob `sha256` where they lie,
+ * or join the sound blob registered already (their object is then deleted). A repeated call
+ * finds its own registration and answers it again.
+ */
+export async function settleVerifiedAt(
+  bucket: R2Bucket,
+  blobs: BlobStore,
+  key: string,
+  sha256: string,
+  size: number,
+  at: string,
+): Promise<VerifiedBytes> {
   return underLease(blobs, sha256, size, async () => {
-    const known = await blobs.verifiedSize(sha256);
-    if (known !== null) {
-      if (known !== size || !(await blobs.reuse(sha256, size))) throw mismatch(declared, sha256);
+    const held = await blobs.soundBlob(sha256);
+    if (held?.key === key) return { sha256, size, deduplicated: false };
+    if (held !== null) {
+      // Another size and this sha256 would take a SHA-256 collision; refused all the same.
+      if (held.size !== size || !(await blobs.reuse(sha256, size))) {
+        await bucket.delete(key);
+        throw new ProblemError("digest_mismatch", `The registry holds the bytes of ${sha256} with another size`, {
+          expected: sha256,
+        });
+      }
+      await bucket.delete(key);
       return { sha256, size, deduplicated: true };
     }
-    const upload = await bucket.createMultipartUpload(blobKey(sha256));
-    try {
-      const parts: R2UploadedPart[] = [];
-      for (let offset = 0, n = 1; offset < size; offset += partSize, n++) {
-        const length = Math.min(partSize, size - offset);
-        const range = await bucket.get(key, { range: { offset, length } });
-        if (!range) throw new Error(`staged object ${key} vanished`);
-        parts.push(await upload.uploadPart(n, range.body.pipeThrough(new FixedLengthStream(length))));
-      }
-      await upload.complete(parts);
-    } catch (err) {
-      await upload.abort().catch(() => undefined);
-      throw err;
-    }
-    // The copy is re-read as `complete` reads a multipart upload: only checked bytes count.
-    if ((await sha256OfObject(bucket, blobKey(sha256), size)) !== sha256) {
-      await bucket.delete(blobKey(sha256));
-      throw new Error(`the copy of ${key} to its content address did not read back as ${sha256}`);
-    }
-    await blobs.register(sha256, size, at);
+    await registerAt(bucket, blobs, sha256, size, at, key);
     return { sha256, size, deduplicated: false };
   });
 }
@@ -291,7 +324,7 @@ export async function completeUpload(
     if (known !== null) return dropForHeld(bucket, blobs, upload, known, mayReuseUnverified);
     await assemble(bucket, upload, parts);
     if (await verifyObject(bucket, upload.r2_key, upload.size, upload.sha256)) {
-      await blobs.register(upload.sha256, upload.size, at);
+      await registerAt(bucket, blobs, upload.sha256, upload.size, at, upload.r2_key);
       return { outcome: "verified", deduplicated: false };
     }
     // Nobody verified bytes here (checked under this lease): these are only the upload's own.
@@ -365,7 +398,7 @@ export async function settleStepped(
   }
   try {
     if (sound) {
-      await blobs.register(upload.sha256, upload.size, at);
+      await registerAt(bucket, blobs, upload.sha256, upload.size, at, upload.r2_key);
       return { outcome: "verified", deduplicated: false };
     }
     await bucket.delete(upload.r2_key);

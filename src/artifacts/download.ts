@@ -10,7 +10,7 @@ import type { Env } from "../env";
 import { ProblemError } from "../domain/problem";
 import { modelState } from "../model-writes/stub";
 import { BlobStore, type StoredFile } from "./blob-store";
-import { blobKey } from "./keys";
+import { blobOpener } from "./blob-reads";
 import { READ_AHEAD, readAhead } from "./read-ahead";
 
 export type { StoredFile } from "./blob-store";
@@ -52,8 +52,9 @@ export function findFile(db: D1Handle, model: string, version: number, path: str
 /**
  * Decides what to answer for `file` and opens its bytes (the range only) when there are some to
  * send. Bytes a scrub found corrupt are never sent (503 `unavailable`, a ProblemError each
- * protocol words in its dialect); whether they are is asked of D1 while R2 opens the bytes, so
- * it costs no wait of its own.
+ * protocol words in its dialect). Whether they are, and where the bytes lie when not at their
+ * content address (./blob-reads.ts), is one read of D1 made while R2 opens the content address,
+ * so an ordinary blob costs no wait of its own.
  */
 export async function openDownload(
   env: Env,
@@ -65,14 +66,16 @@ export async function openDownload(
   if (range.kind === "unsatisfiable") return { kind: "unsatisfiable" };
   const [status, offset, length] =
     range.kind === "partial" ? ([206, range.offset, range.length] as const) : ([200, 0, file.size] as const);
-  const corrupt = corruptSince(env, file.sha256);
+  const row = blobRow(env, file.sha256);
+  const corrupt = row.then((r) => r.corruptAt);
   if (request.head) {
     refuseCorrupt(file.sha256, await corrupt);
     return { kind: "bytes", status, offset, length, body: null };
   }
+  const open = blobOpener(env.ARTIFACTS, file.sha256, async () => (await row).key);
   let body: ReadableStream;
   if (request.readAhead && length > READ_AHEAD.threshold) {
-    body = readAhead(env.ARTIFACTS, blobKey(file.sha256), offset, length);
+    body = readAhead(open, `blob ${file.sha256}`, offset, length);
     try {
       refuseCorrupt(file.sha256, await corrupt);
     } catch (err) {
@@ -81,7 +84,7 @@ export async function openDownload(
     }
   } else {
     const [object, corruptAt] = await Promise.all([
-      env.ARTIFACTS.get(blobKey(file.sha256), range.kind === "partial" ? { range: { offset, length } } : {}),
+      open(range.kind === "partial" ? { range: { offset, length } } : {}),
       corrupt,
     ]);
     if (corruptAt !== null) await object?.body.cancel();
@@ -96,16 +99,18 @@ export async function openDownload(
 }
 
 /**
- * When a scrub found these bytes corrupt, or null. A read D1 cannot answer lets the download
- * through (logged): a D1 outage is no sign of corruption, and downloads that need no other D1
- * read (the Hugging Face bridge on a cached resolution) keep working through one.
+ * When a scrub found these bytes corrupt (null: sound), and where they lie (null: no row, or D1
+ * could not say). A read D1 cannot answer lets the download through (logged): a D1 outage is no
+ * sign of corruption, and downloads that need no other D1 read (the Hugging Face bridge on a
+ * cached resolution) keep working through one, for blobs at their content address.
  */
-async function corruptSince(env: Env, sha256: string): Promise<string | null> {
+async function blobRow(env: Env, sha256: string): Promise<{ corruptAt: string | null; key: string | null }> {
   try {
-    return await new BlobStore(env.DB.withSession("first-unconstrained")).corruptSince(sha256);
+    const row = await new BlobStore(env.DB.withSession("first-unconstrained")).location(sha256);
+    return { corruptAt: row?.corruptAt ?? null, key: row?.key ?? null };
   } catch (err) {
     console.error(`download: could not tell whether blob ${sha256} is corrupt; serving it`, err);
-    return null;
+    return { corruptAt: null, key: null };
   }
 }
 

@@ -22,13 +22,13 @@ export const READ_AHEAD: ReadAhead & { threshold: number } = {
 };
 
 /**
- * The bytes `[offset, offset + length)` of `key`. The body's length is fixed (a
- * FixedLengthStream), so the response keeps its Content-Length; a range that cannot be read
- * errors the stream, and the client sees a short body, never wrong bytes.
+ * The bytes `[offset, offset + length)` of what `read` opens (`name` names it in errors). The
+ * body's length is fixed (a FixedLengthStream), so the response keeps its Content-Length; a range
+ * that cannot be read errors the stream, and the client sees a short body, never wrong bytes.
  */
 export function readAhead(
-  bucket: R2Bucket,
-  key: string,
+  read: (options: { range: R2Range }) => Promise<R2ObjectBody | null>,
+  name: string,
   offset: number,
   length: number,
   plan: ReadAhead = READ_AHEAD,
@@ -40,7 +40,7 @@ export function readAhead(
   const openNext = () => {
     if (next >= end) return;
     const size = Math.min(plan.chunk, end - next);
-    const reading = bucket.get(key, { range: { offset: next, length: size } });
+    const reading = read({ range: { offset: next, length: size } });
     // Handled when its turn comes; this keeps a failure of a range opened ahead from being "unhandled" meanwhile.
     reading.catch(() => undefined);
     open.push(reading);
@@ -51,7 +51,7 @@ export function readAhead(
     while (open.length > 0) {
       const object = await open.shift()!;
       openNext();
-      if (!object) throw new Error(`blob ${key} vanished from R2 during a read`);
+      if (!object) throw new Error(`${name} vanished from R2 during a read`);
       await object.body.pipeTo(out.writable, { preventClose: true });
     }
     await out.writable.close();

@@ -10,11 +10,14 @@ import { blobs, scrubRuns, versionFiles } from "../db/schema";
 import { orm, type D1Handle } from "../db/session";
 import type { AuditEvent } from "../domain/audit";
 import { commitEventsIf } from "../events/registry";
+import { blobLocation } from "./keys";
 
 /** A blob as the scrub takes it up: its progress when a run left it part way. */
 export interface ScrubBlob {
   sha256: string;
   size: number;
+  /** Where its bytes lie (./keys.ts `blobLocation`). */
+  key: string;
   verifiedAt: string;
   /** Bytes hashed so far, the etag they were read under and the hash state after them; null when not under way. */
   progress: { offset: number; etag: string; state: string } | null;
@@ -77,6 +80,7 @@ export class ScrubStore {
         offset: blobs.scrubOffset,
         etag: blobs.scrubEtag,
         state: blobs.scrubState,
+        r2Key: blobs.r2Key,
       })
       .from(blobs)
       .where(
@@ -89,8 +93,9 @@ export class ScrubStore {
       .orderBy(asc(blobs.verifiedAt), asc(blobs.sha256))
       .limit(limit)
       .all();
-    return rows.map(({ offset, etag, state, ...blob }) => ({
+    return rows.map(({ offset, etag, state, r2Key, ...blob }) => ({
       ...blob,
+      key: blobLocation(blob.sha256, r2Key),
       progress: offset !== null && etag !== null && state !== null ? { offset, etag, state } : null,
     }));
   }
@@ -140,15 +145,15 @@ export class ScrubStore {
       .where(and(sql`${blobs.sha256} IN (SELECT value FROM json_each(${JSON.stringify(sha256s)}))`, sound));
   }
 
-  /** Whether a sound blob of this sha256 is registered: not deleted, not already found corrupt. */
-  async isSound(sha256: string): Promise<boolean> {
+  /** Where the bytes of the sound blob of this sha256 lie, or null: deleted, or already found corrupt. */
+  async soundKey(sha256: string): Promise<string | null> {
     this.counted();
     const row = await this.db
-      .select({ sha256: blobs.sha256 })
+      .select({ r2Key: blobs.r2Key })
       .from(blobs)
       .where(and(eq(blobs.sha256, sha256), sound))
       .get();
-    return row !== undefined;
+    return row ? blobLocation(sha256, row.r2Key) : null;
   }
 
   /** The files holding these bytes, by model, version and path: at most `limit`. */

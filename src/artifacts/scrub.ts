@@ -20,6 +20,9 @@
  * collector hold: the blob must still be registered and sound, and R2 must still hold the very
  * object that was hashed (same etag; or none, for a missing one). A blob deleted while its scrub
  * was under way has no row any more (its progress went with it), so it is never marked.
+ *
+ * A blob is read where its row says it lies (./keys.ts `blobLocation`: a blob session's object,
+ * or the content address); a blob healed meanwhile by bytes that lie elsewhere gets no verdict.
  */
 import { auditEvent, REGISTRY_MODEL, type AuditEvent } from "../domain/audit";
 import { Sha256 } from "../domain/sha256";
@@ -27,7 +30,6 @@ import { runTarget } from "../domain/scrub-pace";
 import { config, type Config, type Env } from "../env";
 import { dispatchPending } from "../events/dispatch";
 import { BlobStore } from "./blob-store";
-import { blobKey } from "./keys";
 import { ScrubStore, type Holder, type ScrubBlob } from "./scrub-store";
 import { hashInto } from "./sha256-stream";
 import { readObject, type ObjectReader, type RangedReadOptions } from "./verify-read";
@@ -222,7 +224,7 @@ class ScrubRun {
 
   /** A blob that fits in what is left of the run, hashed natively. */
   private async whole(blob: ScrubBlob): Promise<void> {
-    const read = await readObject(this.bucket, blobKey(blob.sha256), blob.size, this.reading);
+    const read = await readObject(this.bucket, blob.key, blob.size, this.reading);
     if (read.kind === "read" || read.kind === "replaced") {
       this.left -= blob.size;
       this.report.bytes += blob.size;
@@ -247,7 +249,7 @@ class ScrubRun {
    * the run's calls ran out first.
    */
   private async inParts(blob: ScrubBlob): Promise<"calls" | void> {
-    const key = blobKey(blob.sha256);
+    const key = blob.key;
     let saved = blob.progress;
     let hash = resumed(saved);
     if (saved && !hash) {
@@ -320,9 +322,11 @@ class ScrubRun {
   private async judge(blob: ScrubBlob, finding: Finding): Promise<void> {
     this.calls.other += 2; // the lease and its release
     const outcome = await this.leases.withLease(blob.sha256, VERDICT_LEASE_MS, async () => {
-      if (!(await this.store.isSound(blob.sha256))) return false;
-      const head = await this.bucket.head(blobKey(blob.sha256));
-      const stands = finding.kind === "missing" ? head === null : head?.etag === finding.etag;
+      const key = await this.store.soundKey(blob.sha256);
+      if (key === null) return false;
+      // Healed meanwhile by bytes uploaded elsewhere: what was read is not the blob any more.
+      const head = key === blob.key ? await this.bucket.head(key) : undefined;
+      const stands = head !== undefined && (finding.kind === "missing" ? head === null : head?.etag === finding.etag);
       if (!stands) {
         await this.store.resetProgress(blob.sha256);
         return false;

@@ -19,37 +19,22 @@
  * so the collector leaves the unregistered bytes alone while they are verified.
  */
 import type { VerifyMessage } from "../domain/queue-message";
-import { Sha256 } from "../domain/sha256";
-import { BLOB_UPLOAD_VERSION, verifyRangeSize } from "../domain/upload";
-import { config, type Env } from "../env";
+import { BLOB_UPLOAD_VERSION } from "../domain/upload";
+import type { Env } from "../env";
 import { modelState, unwrap } from "../model-writes/stub";
 import { sendVerifyStep } from "../queue/verify";
 import { BlobStore } from "./blob-store";
 import { settleStepped, STEP_LEASE_MS, verifyLeaseHolder } from "./bytes";
 import { endBlobUpload } from "./blob-uploads";
 import { blobKey } from "./keys";
-import { hashInto } from "./sha256-stream";
+import { verifySessionStep } from "./session-steps";
+import { hashStep, type StepReport } from "./step-hash";
 import { endUpload } from "./upload-workflow";
+
+export type { StepReport } from "./step-hash";
 
 /** The queue whose consumer takes the steps (wrangler.toml). */
 export const VERIFY_QUEUE = "mreg-verify";
-
-/**
- * The most ranged reads one step makes: its ranges are a 64th of the budget (at least 16 MiB,
- * src/domain/upload.ts), so a step needs at most 64 of them and this cap only guards the rule;
- * with its few D1, Durable Object and queue calls it stays far inside the 1,000 subrequests the
- * free plan allows an invocation (10,000 on paid).
- */
-export const STEP_MAX_READS = 100;
-
-export interface StepReport {
-  /** Bytes this step hashed. */
-  bytes: number;
-  /** Ranged R2 reads it made. */
-  reads: number;
-  /** More to hash (the next step is sent), the upload's end, or nothing for it to do. */
-  outcome: "continue" | "completed" | "failed" | "idle";
-}
 
 /** One step of a verifying upload's verification, from where the last one left it. */
 export async function verifyStep(env: Env, message: VerifyMessage, now: Date = new Date()): Promise<StepReport> {
@@ -85,29 +70,9 @@ export async function verifyStep(env: Env, message: VerifyMessage, now: Date = n
     return end(false, "the verification stalled past its lease on the content address; upload the file again");
   }
 
-  let hash = resumed(progress.state, progress.offset);
-  let etag = hash ? progress.etag : null;
-  hash ??= new Sha256();
-  const budget = config(env).VERIFY_BYTES_PER_STEP;
-  const rangeSize = verifyRangeSize(budget);
-  while (hash.bytes < upload.size && report.bytes < budget && report.reads < STEP_MAX_READS) {
-    const offset = hash.bytes;
-    const length = Math.min(rangeSize, upload.size - offset, budget - report.bytes);
-    report.reads += 1;
-    const got = await env.ARTIFACTS.get(upload.r2_key, {
-      range: { offset, length },
-      ...(etag !== null ? { onlyIf: { etagMatches: etag } } : {}),
-    });
-    if (got === null || !("body" in got) || got.size !== upload.size) {
-      if (got !== null && "body" in got) await got.body.cancel();
-      return end(false, "the assembled bytes were removed or replaced while they were verified");
-    }
-    etag ??= got.etag;
-    const read = await hashInto(got.body, hash);
-    // Thrown: the queue retries the step from the state saved last.
-    if (read !== length) throw new Error(`R2 answered ${read} bytes for a range of ${length} of ${upload.r2_key}`);
-    report.bytes += length;
-  }
+  const step = await hashStep(env, upload.r2_key, upload.size, progress, report);
+  if (step === "gone") return end(false, "the assembled bytes were removed or replaced while they were verified");
+  const { hash, etag } = step;
 
   const saved = unwrap(
     await state.saveVerifyProgress({
@@ -131,23 +96,14 @@ export async function verifyStep(env: Env, message: VerifyMessage, now: Date = n
 export async function verifyBatch(batch: MessageBatch<VerifyMessage>, env: Env): Promise<void> {
   for (const message of batch.messages) {
     try {
-      const report = await verifyStep(env, message.body);
+      const report = message.body.session
+        ? await verifySessionStep(env, message.body)
+        : await verifyStep(env, message.body);
       console.log("verify", JSON.stringify({ upload_id: message.body.upload_id, ...report }));
       message.ack();
     } catch (err) {
       console.error("verification step failed; retrying from the saved state", err);
       message.retry({ delaySeconds: 10 });
     }
-  }
-}
-
-/** The hash a saved state takes up again, or null when there is none or it cannot be read (then the step starts over). */
-function resumed(saved: string | null, offset: number): Sha256 | null {
-  if (saved === null) return null;
-  try {
-    const hash = Sha256.restore(saved);
-    return hash.bytes === offset ? hash : null;
-  } catch {
-    return null;
   }
 }

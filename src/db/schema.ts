@@ -159,8 +159,12 @@ export const blobs = sqliteTable(
     scrubOffset: integer("scrub_offset"),
     scrubEtag: text("scrub_etag"),
     scrubState: text("scrub_state"),
+    // Where the bytes lie in R2 when that is not their content address `blobs/sha256/<hex>`
+    // (null): a verified OCI blob session's assembled object, registered where it was uploaded
+    // (src/artifacts/keys.ts `blobLocation`, the one mapping of a sha256 to its key).
+    r2Key: text("r2_key"),
   },
-  (t) => [index("blobs_verified_at").on(t.verifiedAt, t.sha256)],
+  (t) => [index("blobs_verified_at").on(t.verifiedAt, t.sha256), uniqueIndex("blobs_r2_key").on(t.r2Key)],
 );
 
 /**

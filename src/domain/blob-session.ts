@@ -8,8 +8,22 @@
  * than one part) wait in a scratch object until the next chunk or the end. A chunk is written
  * by one request at a time: it claims the session (`holder`, until `held_until`, so a request
  * that died lets go by itself) and records what it wrote when done.
+ *
+ * `verifying`: the end assembled the bytes, but they are more than one invocation may read
+ * (VERIFY_BYTES_PER_STEP), so they are hashed in steps (src/artifacts/session-steps.ts); the
+ * session then ends `completed` (the blob held by the model) or `failed`.
  */
-export type BlobSessionStatus = "open" | "completed" | "failed" | "aborted";
+import type { VerifyProgress } from "./upload";
+
+export type BlobSessionStatus = "open" | "verifying" | "completed" | "failed" | "aborted";
+
+/** A verifying session's stepped verification: what is checked, against what, and how far it got. */
+export type SessionVerify = VerifyProgress & {
+  /** The digest the end named, and the assembled object's key and size. */
+  sha256: string;
+  key: string;
+  size: number;
+};
 
 export interface BlobSessionPart {
   part: number;
@@ -39,6 +53,8 @@ export interface BlobSession {
   created_at: string;
   created_by: string;
   expires_at: string;
+  /** While `verifying` (and kept after): the stepped verification of the assembled bytes. */
+  verify?: SessionVerify;
 }
 
 /** A session with the parts R2 accepted, in order. */

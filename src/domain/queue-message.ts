@@ -34,4 +34,6 @@ export interface VerifyMessage {
   model: string;
   version: number;
   upload_id: string;
+  /** A blob session's verification (`upload_id` is the session's id, `version` 0), not an upload's. */
+  session?: true;
 }

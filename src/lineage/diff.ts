@@ -9,6 +9,7 @@ import { readBlobText } from "../artifacts/blob-text";
 import { unifiedDiff } from "../domain/text-diff";
 import { diffVersions, type ChangedFile, type VersionDiff } from "../domain/version-diff";
 import type { VersionRecord } from "../domain/version";
+import type { Env } from "../env";
 
 /** Text files larger than this (on either side) are reported without a diff. */
 export const MAX_TEXT_DIFF_BYTES = 1024 * 1024;
@@ -35,7 +36,11 @@ function lineCount(text: string): number {
   return n;
 }
 
-export async function versionDiff(bucket: R2Bucket, from: VersionRecord, to: VersionRecord): Promise<VersionDiffBody> {
+export async function versionDiff(
+  blobs: Pick<Env, "ARTIFACTS" | "DB">,
+  from: VersionRecord,
+  to: VersionRecord,
+): Promise<VersionDiffBody> {
   const diff = diffVersions(from, to);
   let budget = TEXT_DIFF_BUDGET_BYTES;
   let output = DIFF_OUTPUT_BUDGET_BYTES;
@@ -51,8 +56,8 @@ export async function versionDiff(bucket: R2Bucket, from: VersionRecord, to: Ver
     }
     budget -= file.from_size + file.to_size;
     const [before, after] = await Promise.all([
-      readBlobText(bucket, file.from_sha256, MAX_TEXT_DIFF_BYTES),
-      readBlobText(bucket, file.to_sha256, MAX_TEXT_DIFF_BYTES),
+      readBlobText(blobs, file.from_sha256, MAX_TEXT_DIFF_BYTES),
+      readBlobText(blobs, file.to_sha256, MAX_TEXT_DIFF_BYTES),
     ]);
     if (before.kind === "missing" || after.kind === "missing") changed.push({ ...file, diff_omitted: "unreadable" });
     else if (before.kind === "too_large" || after.kind === "too_large")

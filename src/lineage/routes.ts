@@ -117,7 +117,7 @@ export const lineageRoutes = [
       if (!to) throw notFound(`Version ${params.b.version} of model '${params.model}'`);
       const visibility = visibilityOf(principal);
       const seen = (r: typeof from) => ({ ...r, lineage: redactParents(r.lineage, visibility.sees) });
-      return c.json(await versionDiff(c.env.ARTIFACTS, seen(from), seen(to)));
+      return c.json(await versionDiff(c.env, seen(from), seen(to)));
     },
   }),
 ];

@@ -3,7 +3,8 @@
  * which request may write the next chunk, at which offset, what it wrote, and how a session
  * ends. R2 is the caller's: these say what to abort.
  */
-import type { BlobSession, BlobSessionPart, BlobSessionView } from "../domain/blob-session";
+import type { BlobSession, BlobSessionPart, BlobSessionView, SessionVerify } from "../domain/blob-session";
+import type { VerifyProgress } from "../domain/upload";
 import { fail, type Outcome } from "./outcome";
 import { modelNotFound, type Actor, type Rooms } from "./rooms";
 import type { R2Aborts } from "./upload-table";
@@ -113,6 +114,94 @@ export function finishSession(
   if (input.blob === null) return { ok: true, value: r.blobSessions.close(found.value, "failed") };
   r.blobSessions.holdLoose(input.blob.sha256, input.blob.size, input.expiresAt);
   return { ok: true, value: r.blobSessions.close(found.value, "completed", input.blob.sha256) };
+}
+
+/**
+ * An end whose assembled bytes are verified in steps (src/artifacts/session-steps.ts): the claimed
+ * session becomes `verifying` (no chunk, no other end, no abandonment: its bytes are assembled)
+ * and lets go of its claim. A session verifying already is answered as it is.
+ */
+export function beginSessionVerify(
+  r: Rooms,
+  input: SessionRef & {
+    holder: string;
+    target: { sha256: string; key: string; size: number };
+    now: string;
+    by: VerifyProgress["by"];
+  },
+): Outcome<BlobSession> {
+  const current = r.blobSessions.get(input.id);
+  if (current?.status === "verifying" && current.model === input.model) return { ok: true, value: current };
+  const found = held(r, input);
+  if (!found.ok) return found;
+  const verify: SessionVerify = {
+    ...input.target,
+    offset: 0,
+    state: null,
+    etag: null,
+    steps: 0,
+    largest_step: 0,
+    largest_calls: 0,
+    updated_at: input.now,
+    by: input.by,
+  };
+  const session: BlobSession = { ...found.value, status: "verifying", holder: null, held_until: null, verify };
+  r.blobSessions.put(session);
+  return { ok: true, value: session };
+}
+
+/**
+ * A step's progress through a verifying session, saved only if it is still verifying from `from`
+ * bytes: a step run twice saves once, and the other stops. False when it was not saved.
+ */
+export function saveSessionVerifyProgress(
+  r: Rooms,
+  input: {
+    id: string;
+    from: number;
+    to: { offset: number; state: string; etag: string };
+    step: { bytes: number; calls: number };
+    now: string;
+  },
+): Outcome<boolean> {
+  const session = r.blobSessions.get(input.id);
+  if (!session || session.status !== "verifying" || session.verify?.offset !== input.from)
+    return { ok: true, value: false };
+  const v = session.verify;
+  r.blobSessions.put({
+    ...session,
+    verify: {
+      ...v,
+      ...input.to,
+      steps: v.steps + 1,
+      largest_step: Math.max(v.largest_step, input.step.bytes),
+      largest_calls: Math.max(v.largest_calls, input.step.calls),
+      updated_at: input.now,
+    },
+  });
+  return { ok: true, value: true };
+}
+
+/**
+ * The last step's verdict on a verifying session: with the verified bytes (`blob`), held by this
+ * model as a loose blob until `expiresAt`; or failed. A session not verifying any more (settled
+ * by a step delivered twice) is answered as it is.
+ */
+export function settleSessionVerify(
+  r: Rooms,
+  input: Actor & { id: string; blob: { sha256: string; size: number } | null; expiresAt: string },
+): Outcome<BlobSession> {
+  const session = r.blobSessions.get(input.id);
+  if (!session || session.model !== input.model) return sessionNotFound(input.id);
+  if (session.status !== "verifying") return { ok: true, value: session };
+  if (input.blob === null) return { ok: true, value: r.blobSessions.close(session, "failed") };
+  r.blobSessions.holdLoose(input.blob.sha256, input.blob.size, input.expiresAt);
+  return { ok: true, value: r.blobSessions.close(session, "completed", input.blob.sha256) };
+}
+
+/** Verifying sessions no step has moved since `before`: their next step is sent again. */
+export function stalledSessionVerifications(r: Rooms, before: string): BlobSession[] {
+  return r.blobSessions.verifying().filter((s) => (s.verify?.updated_at ?? "") < before);
 }
 
 /** Abandons a session (its parts are the caller's to abort in R2); a session that already ended stays as it is. */

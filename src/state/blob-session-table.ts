@@ -111,6 +111,14 @@ export class BlobSessionTable {
       .map((r) => JSON.parse(r.record) as BlobSession);
   }
 
+  /** Sessions whose assembled bytes are being verified in steps. */
+  verifying(): BlobSession[] {
+    return this.sql
+      .exec<{ record: string }>("SELECT record FROM blob_sessions WHERE status = 'verifying'")
+      .toArray()
+      .map((r) => JSON.parse(r.record) as BlobSession);
+  }
+
   openExpired(now: string): BlobSession[] {
     return this.sql
       .exec<{ record: string }>("SELECT record FROM blob_sessions WHERE status = 'open' AND expires_at <= ?", now)
@@ -118,9 +126,9 @@ export class BlobSessionTable {
       .map((r) => JSON.parse(r.record) as BlobSession);
   }
 
-  /** Forgets ended sessions and loose blobs whose time has passed. */
+  /** Forgets ended sessions and loose blobs whose time has passed (a session still verifying is not ended). */
   prune(now: string): void {
-    this.sql.exec("DELETE FROM blob_sessions WHERE status != 'open' AND expires_at <= ?", now);
+    this.sql.exec("DELETE FROM blob_sessions WHERE status NOT IN ('open', 'verifying') AND expires_at <= ?", now);
     this.sql.exec("DELETE FROM loose_blobs WHERE expires_at <= ?", now);
   }
 

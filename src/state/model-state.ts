@@ -21,7 +21,7 @@ import { DurableObject } from "cloudflare:workers";
 import { sha256Hex, timestamp } from "../domain/ids";
 import { buildManifest } from "../domain/oci";
 import { publish } from "../queue/publish";
-import { sendVerifyStep } from "../queue/verify";
+import { sendSessionVerifyStep, sendVerifyStep } from "../queue/verify";
 import type { ModelKind, ModelPatch, ModelRecord } from "../domain/model";
 import type { ResolveState } from "../domain/resolution";
 import type { UploadPart, UploadRecord } from "../domain/upload";
@@ -334,6 +334,30 @@ export class ModelState extends DurableObject<Env> {
 
   async finishBlobSession(input: Parameters<typeof blobSessionOps.finishSession>[1]): Promise<Written<BlobSession>> {
     return this.commit(() => blobSessionOps.finishSession(this.rooms, input));
+  }
+
+  /** An end verified in steps (src/artifacts/session-steps.ts): the session becomes `verifying`. */
+  async beginSessionVerify(
+    input: Parameters<typeof blobSessionOps.beginSessionVerify>[1],
+  ): Promise<Written<BlobSession>> {
+    const outcome = await this.commit(() => blobSessionOps.beginSessionVerify(this.rooms, input));
+    if (outcome.ok) this.armAlarm(Date.now() + VERIFY_STALL_MS);
+    return outcome;
+  }
+
+  /** A step's progress through a verifying session, saved only if no other step saved from the same offset. */
+  async saveSessionVerifyProgress(
+    input: Parameters<typeof blobSessionOps.saveSessionVerifyProgress>[1],
+  ): Promise<Written<boolean>> {
+    const outcome = await this.commit(() => blobSessionOps.saveSessionVerifyProgress(this.rooms, input));
+    if (outcome.ok && outcome.value) this.armAlarm(Date.now() + VERIFY_STALL_MS);
+    return outcome;
+  }
+
+  async settleSessionVerify(
+    input: Parameters<typeof blobSessionOps.settleSessionVerify>[1],
+  ): Promise<Written<BlobSession>> {
+    return this.commit(() => blobSessionOps.settleSessionVerify(this.rooms, input));
   }
 
   async abandonBlobSession(input: Actor & { id: string }): Promise<Written<R2Aborts>> {
@@ -844,12 +868,20 @@ export class ModelState extends DurableObject<Env> {
   private async resendStalledVerifications(): Promise<void> {
     const now = Date.now();
     const stalled = uploadOps.stalledVerifications(this.rooms, new Date(now - VERIFY_STALL_MS).toISOString());
+    const before = new Date(now - VERIFY_STALL_MS).toISOString();
+    const sessions = blobSessionOps.stalledSessionVerifications(this.rooms, before);
     for (const upload of stalled) {
       await sendVerifyStep(this.env, upload).catch((err: unknown) =>
         console.error("re-sending a verification step failed; the next alarm retries", err),
       );
     }
-    if (this.rooms.uploads.verifying().length > 0) this.armAlarm(now + VERIFY_STALL_MS);
+    for (const session of sessions) {
+      await sendSessionVerifyStep(this.env, session).catch((err: unknown) =>
+        console.error("re-sending a session's verification step failed; the next alarm retries", err),
+      );
+    }
+    if (this.rooms.uploads.verifying().length > 0 || this.rooms.blobSessions.verifying().length > 0)
+      this.armAlarm(now + VERIFY_STALL_MS);
   }
 
   /** Puts the events D1 has taken on the queue, where webhooks are matched (src/queue/publish.ts). */

@@ -193,7 +193,7 @@ async function lastCommitAt(c: AppContext, model: string, at: AtRevision) {
 
 /** The card's front matter, when the README is small enough to read and is text. */
 async function cardOf(c: AppContext, sha256: string) {
-  const text = await readBlobText(c.env.ARTIFACTS, sha256, MAX_CARD_BYTES);
+  const text = await readBlobText(c.env, sha256, MAX_CARD_BYTES);
   return text.kind === "text" ? parseModelCard(text.text) : null;
 }
 

@@ -414,7 +414,7 @@ async function signatureOfAttachment(
   for (const blob of kept.blobs)
     if ((await heldBlobSize(c.env, db, w.model, blob.sha256)) !== blob.size) unheld.push(blob);
   if (unheld.length > 0) throw blobsUnknown(unheld);
-  const bundle = await readBlobText(c.env.ARTIFACTS, layer.digest.slice("sha256:".length), MAX_BUNDLE_BYTES);
+  const bundle = await readBlobText(c.env, layer.digest.slice("sha256:".length), MAX_BUNDLE_BYTES);
   if (bundle.kind === "missing")
     throw blobsUnknown([{ sha256: layer.digest.slice("sha256:".length), size: layer.size }]);
   if (bundle.kind !== "text") throw bundleRefused("The bundle layer is not UTF-8 JSON", { check: "envelope" });
