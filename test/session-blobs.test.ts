@@ -6,9 +6,11 @@
  * the scrub), the cleanup keeps registered ones and deletes what no row names, and a finish that
  * dies between its steps loses nothing and leaves nothing for good.
  */
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { appendChunk, type BlobWriter } from "../src/artifacts/blob-sessions";
 import { BlobStore } from "../src/artifacts/blob-store";
 import { cleanup } from "../src/artifacts/cleanup";
 import { BLOB_PREFIX, blobKey, SESSION_PREFIX } from "../src/artifacts/keys";
@@ -67,9 +69,10 @@ async function keysUnder(prefix: string): Promise<string[]> {
   return keys;
 }
 
-/** The R2 binding with the key of every write recorded: puts, multipart creations and their parts. */
-function recordingBucket(bucket: R2Bucket): { bucket: R2Bucket; written: string[] } {
+/** The R2 binding with the key of every write recorded (puts, multipart creations and their parts), and of every read (`get`). */
+function recordingBucket(bucket: R2Bucket): { bucket: R2Bucket; written: string[]; read: string[] } {
   const written: string[] = [];
+  const read: string[] = [];
   const upload = (u: R2MultipartUpload, key: string): R2MultipartUpload =>
     new Proxy(u, {
       get(target, prop) {
@@ -92,6 +95,11 @@ function recordingBucket(bucket: R2Bucket): { bucket: R2Bucket; written: string[
           written.push(key);
           return fn.apply(target, [key, ...rest]);
         };
+      if (prop === "get")
+        return (key: string, ...rest: unknown[]) => {
+          read.push(key);
+          return fn.apply(target, [key, ...rest]);
+        };
       if (prop === "createMultipartUpload")
         return async (key: string, ...rest: unknown[]) =>
           upload((await fn.apply(target, [key, ...rest])) as R2MultipartUpload, key);
@@ -100,7 +108,7 @@ function recordingBucket(bucket: R2Bucket): { bucket: R2Bucket; written: string[
       return fn.bind(target);
     },
   });
-  return { bucket: recorded, written };
+  return { bucket: recorded, written, read };
 }
 
 /** Pushes a manifest naming `bytes` as `path`; answers the version made. */
@@ -172,6 +180,11 @@ describe("a verified blob session", () => {
           expect(recording.written.filter((k) => k.startsWith(BLOB_PREFIX))).toEqual([]);
           expect(await env.ARTIFACTS.head(blobKey(sha256))).toBeNull();
           const row = await rowOf(sha256);
+          // Bytes that came in one chunk were hashed as they streamed in: the end does not read the
+          // assembled object back. Any other cut is verified by reading it.
+          const inOneChunk = sizes.length === 1 && sent === size;
+          if (inOneChunk) expect(recording.read).not.toContain(row?.r2_key);
+          else expect(recording.read).toContain(row?.r2_key);
           expect(row?.size).toBe(size);
           expect(row?.r2_key).toMatch(new RegExp(`^${SESSION_PREFIX}${id}`));
           // One object holds the bytes: the session left nothing else behind.
@@ -259,6 +272,156 @@ describe("a verified blob session", () => {
     expect((await finish(second.location, `sha256:${sha256}`)).status).toBe(201);
     expect((await rowOf(sha256))!.r2_key).toBe(kept);
     expect(await keysUnder(`${SESSION_PREFIX}${second.id}`)).toEqual([]);
+  });
+});
+
+/** A writer of `model`'s blobs, for what no request can send (a body shorter than its length). */
+const writerOf = (model: string): BlobWriter => ({
+  env,
+  db: env.DB,
+  principal: { sub: "test", scopes: new Set(["write"]) },
+  model,
+});
+
+/**
+ * Ends a session with the bucket's reads recorded; answers the response and the reads of the
+ * session's keys (the scratch bytes past the last full part, appended as the last part, are read
+ * to be copied: never more than one part).
+ */
+async function finishedReading(id: string, location: string, digest: string) {
+  const recording = recordingBucket(env.ARTIFACTS);
+  const res = await finish(location, `sha256:${digest}`, undefined, { ARTIFACTS: recording.bucket });
+  return { res, readBack: recording.read.filter((k) => k.startsWith(`${SESSION_PREFIX}${id}`)) };
+}
+
+describe("a session whose bytes came in one chunk (hashed as they streamed into R2)", () => {
+  it("ends without reading them back, in one part or many, and they download with their sha256", async () => {
+    await createModel("sb-inline");
+    for (const [size, seed] of [
+      [1, 60],
+      [MiB - 3, 61],
+      [5 * MiB, 62],
+      [11 * MiB + 5, 63],
+    ] as const) {
+      const bytes = bytesOf(size, seed);
+      const sha256 = await sha256Of(bytes);
+      const { id, location } = await patched("sb-inline", bytes, [size]);
+      const { res, readBack } = await finishedReading(id, location, sha256);
+      expect(res.status, await res.clone().text()).toBe(201);
+      const row = await rowOf(sha256);
+      expect(readBack).not.toContain(row?.r2_key);
+      expect(readBack.length).toBeLessThanOrEqual(1);
+      expect(row?.size).toBe(size);
+      expect(row?.r2_key).toMatch(new RegExp(`^${SESSION_PREFIX}${id}`));
+      expect(await keysUnder(`${SESSION_PREFIX}${id}`)).toEqual([row!.r2_key]);
+      const got = await call("GET", `/v2/sb-inline/blobs/sha256:${sha256}`);
+      expect(got.status).toBe(200);
+      expect(await sha256Of(await got.arrayBuffer())).toBe(sha256);
+    }
+  });
+
+  it("naming another digest is refused, nothing registered, nothing left, nothing read", async () => {
+    await createModel("sb-inline-liar");
+    for (const [size, seed] of [
+      [7 * MiB, 64],
+      [1000, 65],
+    ] as const) {
+      const bytes = bytesOf(size, seed);
+      const claimed = await sha256Of(bytesOf(size, seed + 100));
+      const { id, location } = await patched("sb-inline-liar", bytes, [size]);
+      const { res, readBack } = await finishedReading(id, location, claimed);
+      expect(res.status).toBe(400);
+      expect(await codeOf(res)).toBe("DIGEST_INVALID");
+      expect(readBack).toEqual([]);
+      expect(await rowOf(claimed)).toBeNull();
+      expect(await rowOf(await sha256Of(bytes))).toBeNull();
+      expect(await keysUnder(`${SESSION_PREFIX}${id}`)).toEqual([]);
+      expect((await call("HEAD", `/v2/sb-inline-liar/blobs/sha256:${claimed}`)).status).toBe(404);
+      // The session failed: a repeated end with the true digest finds nothing to register.
+      const again = await finish(location, `sha256:${await sha256Of(bytes)}`);
+      expect(again.status).not.toBe(201);
+    }
+  });
+
+  it("in two chunks, or one and the last in the PUT, is still verified by reading the assembled bytes", async () => {
+    await createModel("sb-inline-two");
+    const bytes = bytesOf(6 * MiB + 5, 66);
+    const sha256 = await sha256Of(bytes);
+    const two = await patched("sb-inline-two", bytes, [3 * MiB, 3 * MiB + 5]);
+    const ended = await finishedReading(two.id, two.location, sha256);
+    expect(ended.res.status, await ended.res.clone().text()).toBe(201);
+    expect(ended.readBack).toContain(`${SESSION_PREFIX}${two.id}`);
+
+    const lying = await patched("sb-inline-two", bytes, [3 * MiB, 3 * MiB + 5]);
+    const refused = await finishedReading(lying.id, lying.location, await sha256Of("other"));
+    expect(await codeOf(refused.res)).toBe("DIGEST_INVALID");
+    expect(await keysUnder(`${SESSION_PREFIX}${lying.id}`)).toEqual([]);
+
+    const other = bytesOf(6 * MiB + 5, 67);
+    const otherSha = await sha256Of(other);
+    const withLast = await patched("sb-inline-two", other, [6 * MiB]);
+    const recording = recordingBucket(env.ARTIFACTS);
+    const res = await finish(withLast.location, `sha256:${otherSha}`, other.subarray(6 * MiB), {
+      ARTIFACTS: recording.bucket,
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect(recording.read).toContain(`${SESSION_PREFIX}${withLast.id}`);
+  });
+
+  it("whose first chunk ended short of its length records nothing; the chunk sent again at 0 is hashed", async () => {
+    await createModel("sb-inline-short");
+    const bytes = bytesOf(6 * MiB + 9, 68);
+    const sha256 = await sha256Of(bytes);
+    const start = await call("POST", "/v2/sb-inline-short/blobs/uploads/");
+    const location = start.headers.get("location")!;
+    const id = location.split("/").pop()!;
+    const short = new Response(bytes.subarray(0, 6 * MiB)).body!;
+    await expect(appendChunk(writerOf("sb-inline-short"), id, 0, short, bytes.byteLength)).rejects.toMatchObject({
+      code: "validation_failed",
+    });
+    const after = await modelStub("sb-inline-short").blobSession({ model: "sb-inline-short", id });
+    expect(after.ok && after.value.offset).toBe(0);
+    expect(after.ok && (after.value.hashed ?? null)).toBeNull();
+    // The client sends the chunk again from 0 (as after a crash): this one's hash covers the session.
+    const again = await call("PATCH", location, {
+      rawBody: bytes,
+      headers: { "content-length": String(bytes.byteLength), "content-range": `0-${bytes.byteLength - 1}` },
+    });
+    expect(again.status, await again.clone().text()).toBe(202);
+    // A repeat of it at 0 now is refused: the session holds those bytes.
+    const repeat = await call("PATCH", location, {
+      rawBody: bytes,
+      headers: { "content-length": String(bytes.byteLength), "content-range": `0-${bytes.byteLength - 1}` },
+    });
+    expect(repeat.status).toBe(416);
+    const { res, readBack } = await finishedReading(id, location, sha256);
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect(readBack).not.toContain(`${SESSION_PREFIX}${id}`);
+    expect(await sha256Of(await (await call("GET", `/v2/sb-inline-short/blobs/sha256:${sha256}`)).arrayBuffer())).toBe(
+      sha256,
+    );
+  });
+
+  it("keeps its hash across a restart of the model's object; a session recorded without one is verified by reading", async () => {
+    await createModel("sb-inline-restart");
+    const bytes = bytesOf(6 * MiB + 1, 69);
+    const sha256 = await sha256Of(bytes);
+    const kept = await patched("sb-inline-restart", bytes, [bytes.byteLength]);
+    await evictDurableObject(modelStub("sb-inline-restart"));
+    const ended = await finishedReading(kept.id, kept.location, sha256);
+    expect(ended.res.status, await ended.res.clone().text()).toBe(201);
+    expect(ended.readBack).not.toContain(`${SESSION_PREFIX}${kept.id}`);
+
+    // A session whose record predates the hash (an object written before it existed) has none.
+    const older = bytesOf(6 * MiB + 2, 70);
+    const olderSha = await sha256Of(older);
+    const old = await patched("sb-inline-restart", older, [older.byteLength]);
+    await runInDurableObject(modelStub("sb-inline-restart"), (_instance, state) => {
+      state.storage.sql.exec("UPDATE blob_sessions SET record = json_remove(record, '$.hashed') WHERE id = ?", old.id);
+    });
+    const read = await finishedReading(old.id, old.location, olderSha);
+    expect(read.res.status, await read.res.clone().text()).toBe(201);
+    expect(read.readBack).toContain(`${SESSION_PREFIX}${old.id}`);
   });
 });
 

@@ -142,6 +142,32 @@ describe("a blob session over VERIFY_BYTES_PER_STEP", () => {
     );
   });
 
+  it("sent in one chunk ends at once without steps (hashed as it streamed in), however large", async () => {
+    const model = "ss-inline";
+    await createModel(model);
+    const bytes = bytesOf(20 * MiB + 9, 8);
+    const sha256 = await sha256Of(bytes);
+    const start = await call("POST", `/v2/${model}/blobs/uploads/`);
+    const patched = await call("PATCH", start.headers.get("location")!, {
+      rawBody: bytes,
+      headers: { "content-length": String(bytes.byteLength) },
+    });
+    expect(patched.status, await patched.clone().text()).toBe(202);
+    const location = patched.headers.get("location")!;
+    const id = location.split("/").pop()!;
+    // Steps would go where nothing consumes them, and the PUT would not wait for them (503).
+    const res = await call("PUT", `${location}?digest=sha256:${sha256}`, {
+      settings: { ...stepSettings, VERIFY_WAIT_S: "0" } as Partial<Env>,
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    const session = await sessionOf(model, id);
+    expect(session.status).toBe("completed");
+    expect(session.verify).toBeUndefined();
+    expect((await rowOf(sha256))?.r2_key).toBe(`${SESSION_PREFIX}${id}`);
+    const got = await call("GET", `/v2/${model}/blobs/sha256:${sha256}`);
+    expect(await sha256Of(await got.arrayBuffer())).toBe(sha256);
+  });
+
   it("answers 503 UNAVAILABLE when its wait runs out; the real consumer finishes, HEAD finds the blob and the PUT again answers 201", async () => {
     const model = "ss-wait";
     const bytes = bytesOf(20 * MiB + 3, 7);

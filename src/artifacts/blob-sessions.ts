@@ -30,7 +30,14 @@
 import { requireAuthorized } from "../auth/authorize";
 import type { Principal } from "../auth/principal";
 import type { D1Handle } from "../db/session";
-import { holdMs, type BlobSession, type BlobSessionPart, type BlobSessionView } from "../domain/blob-session";
+import {
+  holdMs,
+  takesFirstBytes,
+  wholeHash,
+  type BlobSession,
+  type BlobSessionPart,
+  type BlobSessionView,
+} from "../domain/blob-session";
 import { timestamp } from "../domain/ids";
 import { ProblemError } from "../domain/problem";
 import { R2_MAX_PARTS } from "../domain/upload";
@@ -42,8 +49,9 @@ import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import { OciManifestStore } from "../models/oci-store";
 import { VersionStore } from "../models/version-store";
 import { BlobStore } from "./blob-store";
-import { adoptAssembled, storeSingle } from "./bytes";
+import { adoptAssembled, settleVerifiedAt, storeSingle } from "./bytes";
 import { sessionKey, sessionTailKey } from "./keys";
+import { Sha256Stream } from "./sha256-stream";
 import { untilVerified } from "./verify-wait";
 
 /** Who uploads, to which model. */
@@ -142,11 +150,15 @@ class Sections {
   }
 }
 
-/** What a chunk wrote to R2: the parts it completed and the bytes past them. */
+/**
+ * What a chunk wrote to R2: the parts it completed and the bytes past them; and, for the session's
+ * first bytes, what they hashed to on their way (null for any other chunk).
+ */
 interface ChunkWritten {
   r2UploadId: string | null;
   parts: BlobSessionPart[];
   tail: { key: string | null; size: number };
+  sha256: string | null;
 }
 
 async function writeChunk(
@@ -168,14 +180,21 @@ async function writeChunk(
       throw new Error(`blob upload ${session.id}: its scratch bytes ${session.tail_key} are missing`);
     readers.push(tail.body.getReader());
   }
-  readers.push(body.getReader());
+  // The session's first bytes are hashed natively on their way into R2: an end finding this hash
+  // covering every byte need not read them back. Any later chunk could not extend it.
+  const hasher = takesFirstBytes(session, session.parts.length) ? new Sha256Stream() : null;
+  readers.push((hasher ? hasher.tap(body) : body).getReader());
   const sections = new Sections(readers);
+  let written: Omit<ChunkWritten, "sha256">;
   try {
-    return await writeSections(bucket, session, sections, length, fullParts, remainder);
+    written = await writeSections(bucket, session, sections, length, fullParts, remainder);
   } catch (err) {
     // R2 words a stream's failure its own way: the reason the body gave is the one to tell.
     throw sections.failure ?? err;
   }
+  // Every section was filled and the body was spent: the hash saw exactly the chunk's bytes.
+  const sha256 = hasher && hasher.ended && hasher.bytes === length ? await hasher.hex() : null;
+  return { ...written, sha256 };
 }
 
 async function writeSections(
@@ -185,7 +204,7 @@ async function writeSections(
   length: number,
   fullParts: number,
   remainder: number,
-): Promise<ChunkWritten> {
+): Promise<Omit<ChunkWritten, "sha256">> {
   let r2UploadId = session.r2_upload_id;
   const parts: BlobSessionPart[] = [];
   if (fullParts > 0) {
@@ -272,6 +291,7 @@ async function appendHeld(
       r2UploadId: written.r2UploadId,
       parts: written.parts,
       tail: written.tail,
+      sha256: written.sha256,
     }),
   );
   // The scratch bytes went into this chunk's parts or its own scratch object.
@@ -454,6 +474,10 @@ async function assemble(
     if (tail.key !== null) written.add(tail.key);
   }
   const size = session.offset + lastLength;
+  // Every byte was hashed as it arrived (one chunk, none in this request): the digest named must be
+  // that hash, and the bytes are not read back (nor assembled, when it is not).
+  const streamed = lastLength === 0 ? wholeHash(session) : null;
+  if (streamed !== null && streamed !== sha256) throw digestRefused(sha256, streamed);
   // Fewer bytes than one part: they are all in the scratch object, which becomes the blob.
   let key = tail.key!;
   if (uploadId !== null) {
@@ -472,8 +496,11 @@ async function assemble(
       if ((await bucket.head(key))?.size !== size) throw err;
     }
   }
-  if (size > config(w.env).VERIFY_BYTES_PER_STEP) return { stepping: { key, size } };
-  const bytes = await adoptAssembled(bucket, blobs, key, size, sha256, at);
+  if (streamed === null && size > config(w.env).VERIFY_BYTES_PER_STEP) return { stepping: { key, size } };
+  const bytes =
+    streamed === null
+      ? await adoptAssembled(bucket, blobs, key, size, sha256, at)
+      : await settleVerifiedAt(bucket, blobs, key, sha256, size, at);
   return { blob: { sha256: bytes.sha256, size: bytes.size }, key: bytes.deduplicated ? null : key };
 }
 

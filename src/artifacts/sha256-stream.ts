@@ -30,22 +30,27 @@ export class Sha256Stream {
    */
   through(source: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array> {
     const fixed = new FixedLengthStream(length);
-    const hashing = new TransformStream<Uint8Array, Uint8Array>({
-      transform: async (chunk, controller) => {
-        this.bytes += chunk.byteLength;
-        await this.writer.write(chunk);
-        controller.enqueue(chunk);
-      },
-      flush: () => {
-        this.ended = true;
-      },
-    });
     // Errors reach the consumer through fixed.readable; this promise only needs handling.
-    source
-      .pipeThrough(hashing)
+    this.tap(source)
       .pipeTo(fixed.writable)
       .catch(() => undefined);
     return fixed.readable as ReadableStream<Uint8Array>;
+  }
+
+  /** Returns `source` as it is, feeding this hash as it is read; its length is the consumer's to check. */
+  tap(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+    return source.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform: async (chunk, controller) => {
+          this.bytes += chunk.byteLength;
+          await this.writer.write(chunk);
+          controller.enqueue(chunk);
+        },
+        flush: () => {
+          this.ended = true;
+        },
+      }),
+    );
   }
 
   /** Ends the hash: lower-case hex. */

@@ -55,6 +55,43 @@ export interface BlobSession {
   expires_at: string;
   /** While `verifying` (and kept after): the stepped verification of the assembled bytes. */
   verify?: SessionVerify;
+  /**
+   * The sha256 of the session's bytes [0, `size`), hashed as they streamed into R2, when they came
+   * in the session's first chunk. A later chunk cannot extend it (a native hash's state cannot be
+   * saved), so it clears it. While it covers every byte the end compares the digest named with it
+   * instead of reading the bytes back. Absent from records written before it existed: no hash.
+   */
+  hashed?: SessionHash | null;
+}
+
+/** What the bytes a session holds hash to, so far as they were hashed as they arrived. */
+export interface SessionHash {
+  size: number;
+  sha256: string;
+}
+
+/** Whether a chunk written now is the session's first bytes: nothing before it (no offset, no scratch bytes, no parts). */
+export function takesFirstBytes(session: Pick<BlobSession, "offset" | "tail_key">, partsBefore: number): boolean {
+  return session.offset === 0 && session.tail_key === null && partsBefore === 0;
+}
+
+/**
+ * The hash a session holds after a chunk of `length` bytes that hashed to `chunkHash` (null: not
+ * hashed): the chunk's own when it was the session's first bytes, none otherwise.
+ */
+export function hashAfterChunk(
+  before: Pick<BlobSession, "offset" | "tail_key">,
+  partsBefore: number,
+  length: number,
+  chunkHash: string | null,
+): SessionHash | null {
+  return takesFirstBytes(before, partsBefore) && chunkHash !== null ? { size: length, sha256: chunkHash } : null;
+}
+
+/** The digest that covers every byte the session holds, if its bytes were hashed as they arrived. */
+export function wholeHash(session: Pick<BlobSession, "offset" | "hashed">): string | null {
+  const hashed = session.hashed ?? null;
+  return hashed !== null && hashed.size === session.offset ? hashed.sha256 : null;
 }
 
 /** A session with the parts R2 accepted, in order. */

@@ -3,7 +3,13 @@
  * which request may write the next chunk, at which offset, what it wrote, and how a session
  * ends. R2 is the caller's: these say what to abort.
  */
-import type { BlobSession, BlobSessionPart, BlobSessionView, SessionVerify } from "../domain/blob-session";
+import {
+  hashAfterChunk,
+  type BlobSession,
+  type BlobSessionPart,
+  type BlobSessionView,
+  type SessionVerify,
+} from "../domain/blob-session";
 import type { VerifyProgress } from "../domain/upload";
 import { fail, type Outcome } from "./outcome";
 import { modelNotFound, type Actor, type Rooms } from "./rooms";
@@ -67,7 +73,11 @@ function held(r: Rooms, input: SessionRef & { holder: string }): Outcome<BlobSes
   return { ok: true, value: session };
 }
 
-/** Records what a claimed chunk wrote (its parts, the new tail and offset) and lets the session go. */
+/**
+ * Records what a claimed chunk wrote (its parts, the new tail and offset) and lets the session go.
+ * `sha256`: what the chunk hashed to as it streamed in, kept only if it was the session's first
+ * bytes (any later chunk clears the session's hash: src/domain/blob-session.ts `hashed`).
+ */
 export function recordChunk(
   r: Rooms,
   input: SessionRef & {
@@ -76,12 +86,15 @@ export function recordChunk(
     r2UploadId: string | null;
     parts: BlobSessionPart[];
     tail: { key: string | null; size: number };
+    sha256: string | null;
   },
 ): Outcome<BlobSession> {
   const found = held(r, input);
   if (!found.ok) return found;
+  const before = found.value;
   const next: BlobSession = {
-    ...found.value,
+    ...before,
+    hashed: hashAfterChunk(before, r.blobSessions.parts(input.id).length, input.offset - before.offset, input.sha256),
     offset: input.offset,
     r2_upload_id: input.r2UploadId,
     tail_key: input.tail.key,
