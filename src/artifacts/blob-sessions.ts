@@ -11,12 +11,16 @@
  * - a chunk claims the session (one writer at a time; a chunk that starts anywhere but the
  *   session's end is refused), is cut into parts of `part_size` (all equal but the last, as R2
  *   needs) with the previous scratch bytes in front, and records what it wrote;
- * - the end assembles the parts (the scratch bytes as the last one) at the session's key, reads
- *   the assembled object once through SHA-256 against the declared digest, and registers it as
- *   the blob where it lies (src/artifacts/bytes.ts `adoptAssembled`: the `blobs` row names the
- *   key, so the bytes are written once); a session smaller than one part is its one scratch
- *   object, registered the same way. Bytes that do not hash to the digest are never registered,
- *   and the session fails;
+ * - the session's first chunk is hashed natively as it streams into R2, and the model records
+ *   its sha256 on the session (a later chunk, which cannot extend that hash, clears it);
+ * - the end assembles the parts (the scratch bytes as the last one) at the session's key and
+ *   registers it as the blob where it lies (the `blobs` row names the key, so the bytes are
+ *   written once); a session smaller than one part is its one scratch object, registered the
+ *   same way. When the recorded hash covers every byte (one chunk, none in the final request)
+ *   the declared digest is compared with it and nothing is read back (`settleVerifiedAt`);
+ *   otherwise the assembled object is read once through SHA-256 against it (src/artifacts/bytes.ts
+ *   `adoptAssembled`), in steps when large. Bytes that do not hash to the digest are never
+ *   registered, and the session fails;
  * - a request that dies mid-chunk leaves the session as it was (its claim runs out, the parts
  *   it wrote are overwritten by the next chunk's); abandoned sessions are aborted by the
  *   scheduled cleanup after `UPLOAD_TTL_S`, which later deletes what they left under
@@ -311,7 +315,8 @@ export interface HeldBlob {
  * `sha256`, registered as the blob where they lie and held by the model. Bytes that do not are
  * removed and the session fails (422 `digest_mismatch`).
  *
- * Bytes over VERIFY_BYTES_PER_STEP are more than one invocation may hash: the session becomes
+ * Bytes hashed as they arrived (one chunk, none here) are not read again, whatever their size.
+ * Others over VERIFY_BYTES_PER_STEP are more than one invocation may hash: the session becomes
  * `verifying`, its steps go to the `mreg-verify` queue (./session-steps.ts), and this request
  * waits for their verdict (./verify-wait.ts) up to VERIFY_WAIT_S, then answers 503 `unavailable`
  * (the blob appears when the steps end). An end repeated while the session verifies waits again.

@@ -17,9 +17,10 @@
  *   blob (./blob-store.ts).
  *
  * A blob session's bytes (./blob-sessions.ts) are the one exception to the content address: their
- * digest is known only at the end, so they assemble under the session's own key, and once read
- * through SHA-256 they are registered there (`adoptAssembled`): the `blobs` row names the key
- * (./keys.ts `blobLocation`), and the bytes are written once.
+ * digest is known only at the end, so they assemble under the session's own key, and once
+ * verified (hashed as they arrived, or read through SHA-256 by `adoptAssembled`) they are
+ * registered there (`settleVerifiedAt`): the `blobs` row names the key (./keys.ts
+ * `blobLocation`), and the bytes are written once.
  */
 import type { UploadRecord } from "../domain/upload";
 import { ProblemError } from "../domain/problem";
