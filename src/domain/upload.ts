@@ -33,6 +33,34 @@ export interface VerifyProgress {
   by: { actor: string; token?: string };
 }
 
+/** A verification that has not taken a step yet, begun `now` by `by`. */
+export function verifyBegun(now: string, by: VerifyProgress["by"]): VerifyProgress {
+  return { offset: 0, state: null, etag: null, steps: 0, largest_step: 0, largest_calls: 0, updated_at: now, by };
+}
+
+/**
+ * `progress` after one more step, which hashed up to `to` reading `step.bytes` in `step.calls`
+ * R2 calls; or null when `progress` is not where the step began (`from`): a step run twice (a
+ * queue message delivered again, a re-sent one) saves once, and the other stops.
+ */
+export function verifyStepTaken<P extends VerifyProgress>(
+  progress: P | undefined,
+  from: number,
+  to: { offset: number; state: string; etag: string },
+  step: { bytes: number; calls: number },
+  now: string,
+): P | null {
+  if (progress?.offset !== from) return null;
+  return {
+    ...progress,
+    ...to,
+    steps: progress.steps + 1,
+    largest_step: Math.max(progress.largest_step, step.bytes),
+    largest_calls: Math.max(progress.largest_calls, step.calls),
+    updated_at: now,
+  };
+}
+
 /**
  * The `version` of a blob upload: bytes uploaded for a model before any version names them
  * (a Hugging Face client's LFS objects, sent before the commit that lists them). Versions are

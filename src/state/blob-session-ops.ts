@@ -10,7 +10,7 @@ import {
   type BlobSessionView,
   type SessionVerify,
 } from "../domain/blob-session";
-import type { VerifyProgress } from "../domain/upload";
+import { verifyBegun, verifyStepTaken, type VerifyProgress } from "../domain/upload";
 import { fail, type Outcome } from "./outcome";
 import { modelNotFound, type Actor, type Rooms } from "./rooms";
 import type { R2Aborts } from "./upload-table";
@@ -147,17 +147,7 @@ export function beginSessionVerify(
   if (current?.status === "verifying" && current.model === input.model) return { ok: true, value: current };
   const found = held(r, input);
   if (!found.ok) return found;
-  const verify: SessionVerify = {
-    ...input.target,
-    offset: 0,
-    state: null,
-    etag: null,
-    steps: 0,
-    largest_step: 0,
-    largest_calls: 0,
-    updated_at: input.now,
-    by: input.by,
-  };
+  const verify: SessionVerify = { ...input.target, ...verifyBegun(input.now, input.by) };
   const session: BlobSession = { ...found.value, status: "verifying", holder: null, held_until: null, verify };
   r.blobSessions.put(session);
   return { ok: true, value: session };
@@ -178,20 +168,10 @@ export function saveSessionVerifyProgress(
   },
 ): Outcome<boolean> {
   const session = r.blobSessions.get(input.id);
-  if (!session || session.status !== "verifying" || session.verify?.offset !== input.from)
-    return { ok: true, value: false };
-  const v = session.verify;
-  r.blobSessions.put({
-    ...session,
-    verify: {
-      ...v,
-      ...input.to,
-      steps: v.steps + 1,
-      largest_step: Math.max(v.largest_step, input.step.bytes),
-      largest_calls: Math.max(v.largest_calls, input.step.calls),
-      updated_at: input.now,
-    },
-  });
+  if (!session || session.status !== "verifying") return { ok: true, value: false };
+  const verify = verifyStepTaken(session.verify ?? undefined, input.from, input.to, input.step, input.now);
+  if (!verify) return { ok: true, value: false };
+  r.blobSessions.put({ ...session, verify });
   return { ok: true, value: true };
 }
 

@@ -1,7 +1,15 @@
 /** What a ModelState decides about multipart uploads. */
 import type { ManifestEntry } from "../domain/manifest";
 import { closeSessions } from "./blob-session-ops";
-import { isUnfinished, missingParts, type UploadPart, type UploadRecord, type VerifyProgress } from "../domain/upload";
+import {
+  isUnfinished,
+  missingParts,
+  verifyBegun,
+  verifyStepTaken,
+  type UploadPart,
+  type UploadRecord,
+  type VerifyProgress,
+} from "../domain/upload";
 import { fail, type Outcome } from "./outcome";
 import {
   appendAudit,
@@ -152,16 +160,7 @@ export function beginVerify(
   if (found.value.status === "verifying") return found;
   const ready = uploadToComplete(r, input);
   if (!ready.ok) return ready;
-  const verify: VerifyProgress = {
-    offset: 0,
-    state: null,
-    etag: null,
-    steps: 0,
-    largest_step: 0,
-    largest_calls: 0,
-    updated_at: input.now,
-    by: input.by,
-  };
+  const verify = verifyBegun(input.now, input.by);
   const upload: UploadRecord = { ...withoutParts(ready.value), status: "verifying", verify };
   r.uploads.update(upload);
   return { ok: true, value: { ...upload, parts: ready.value.parts } };
@@ -183,20 +182,10 @@ export function saveVerifyProgress(
   },
 ): Outcome<boolean> {
   const upload = r.uploads.get(input.uploadId);
-  if (!upload || upload.status !== "verifying" || upload.verify?.offset !== input.from)
-    return { ok: true, value: false };
-  const v = upload.verify;
-  r.uploads.update({
-    ...upload,
-    verify: {
-      ...v,
-      ...input.to,
-      steps: v.steps + 1,
-      largest_step: Math.max(v.largest_step, input.step.bytes),
-      largest_calls: Math.max(v.largest_calls, input.step.calls),
-      updated_at: input.now,
-    },
-  });
+  if (!upload || upload.status !== "verifying") return { ok: true, value: false };
+  const verify = verifyStepTaken(upload.verify, input.from, input.to, input.step, input.now);
+  if (!verify) return { ok: true, value: false };
+  r.uploads.update({ ...upload, verify });
   return { ok: true, value: true };
 }
 
