@@ -21,16 +21,14 @@
 // latency (--gets requests, 4 at a time) with every node reporting.
 //   node bench/fleet.mjs --nodes 10000 --by-post 1000 --shards 16 [--changes 5] [--report-every 30] [--steady 60] [--gets 400]
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
-import { bytesSource } from "../dist/client.mjs";
 import { startAgents, versionOf } from "./agents.mjs";
 import { openNodes } from "./fleet-nodes.mjs";
-import { apiClient, freePort, mintToken, root, startRegistry, workerOrigin } from "./lib.mjs";
+import { apiClient, freePort, mintToken, readyVersions, root, startRegistry, workerOrigin } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -114,17 +112,7 @@ async function withServer(shards, fn) {
   const base = `http://127.0.0.1:${port}`;
   const admin = apiClient(base, mintToken("read write promote admin"));
   try {
-    await admin.models.create({ name: "m" });
-    const versions = [];
-    for (const text of ["weights one", "weights two"]) {
-      const { version } = await admin.versions.create("m");
-      const bytes = new TextEncoder().encode(text);
-      await admin.upload("m", version, "model.bin", bytesSource(bytes), {
-        sha256: createHash("sha256").update(bytes).digest("hex"),
-      });
-      await admin.versions.finalize("m", version);
-      versions.push(version);
-    }
+    const versions = await readyVersions(admin, "m", ["weights one", "weights two"]);
     await admin.aliases.set("m", "production", { version: versions[0] });
     return await fn({ server, port, base, admin, versions });
   } finally {

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { closeSync, createReadStream, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
-import { MregClient } from "../dist/client.mjs";
+import { bytesSource, MregClient } from "../dist/client.mjs";
 import { freePort, npmStartArgs, root, SERVER_ARGS, spawnGroup, waitForHealth } from "../test/e2e/npm-start.mjs";
 
 export { freePort, root, SERVER_ARGS };
@@ -72,6 +72,22 @@ export function startRegistry({ port, state, extra = [], log }) {
  */
 export function apiClient(base, token) {
   return new MregClient({ url: base, token });
+}
+
+/** Creates `model` with one ready version per text (its one file, `model.bin`, holds the text); answers their numbers. */
+export async function readyVersions(admin, model, texts) {
+  await admin.models.create({ name: model });
+  const versions = [];
+  for (const text of texts) {
+    const { version } = await admin.versions.create(model);
+    const bytes = new TextEncoder().encode(text);
+    await admin.upload(model, version, "model.bin", bytesSource(bytes), {
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+    });
+    await admin.versions.finalize(model, version);
+    versions.push(version);
+  }
+  return versions;
 }
 
 export function mintToken(scope = "read write admin", sub = "bench") {

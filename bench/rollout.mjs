@@ -19,15 +19,13 @@
 //    the same per-step figures, and that every agent's `current` link ends on v2.
 // Both check that every node and agent ended on v2 and that the alias only ever held a value of
 // the rollout's steps (its history between the start and the completion).
-import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { bytesSource } from "../dist/client.mjs";
 import { startAgents, versionOf } from "./agents.mjs";
 import { openNodes } from "./fleet-nodes.mjs";
-import { apiClient, freePort, mintToken, startServer, workerOrigin } from "./lib.mjs";
+import { apiClient, freePort, mintToken, readyVersions, startRegistry, workerOrigin } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -156,37 +154,16 @@ async function untilAgents(procs, version, timeoutMs) {
 
 const port = await freePort();
 const state = mkdtempSync(join(tmpdir(), "mreg-bench-rollout-"));
-const server = await startServer(
-  "npm",
-  [
-    "start",
-    "--",
-    "--port",
-    String(port),
-    "--persist-to",
-    state,
-    "--var",
-    `WATCH_RELAY_SHARDS:${values.shards}`,
-    "--var",
-    "RESOLVE_TTL_S:0",
-  ],
-  { port },
-);
+const server = await startRegistry({
+  port,
+  state,
+  extra: ["--var", `WATCH_RELAY_SHARDS:${values.shards}`, "--var", "RESOLVE_TTL_S:0"],
+});
 const base = `http://127.0.0.1:${port}`;
 const admin = apiClient(base, mintToken("read write promote admin"));
 const results = {};
 try {
-  await admin.models.create({ name: "m" });
-  const versions = [];
-  for (const text of ["weights one", "weights two"]) {
-    const { version } = await admin.versions.create("m");
-    const bytes = new TextEncoder().encode(text);
-    await admin.upload("m", version, "model.bin", bytesSource(bytes), {
-      sha256: createHash("sha256").update(bytes).digest("hex"),
-    });
-    await admin.versions.finalize("m", version);
-    versions.push(version);
-  }
+  const versions = await readyVersions(admin, "m", ["weights one", "weights two"]);
   const reporter = mintToken("read report", "fleet");
 
   if (Number(values.nodes) > 0) {

@@ -22,15 +22,15 @@ import { visibilityOf, type Principal } from "../auth/principal";
 import type { D1Handle } from "../db/session";
 import { timestamp } from "../domain/ids";
 import { ProblemError } from "../domain/problem";
-import { BLOB_UPLOAD_VERSION, planPartSize, type UploadPart, type UploadRecord } from "../domain/upload";
+import { BLOB_UPLOAD_VERSION, type UploadPart, type UploadRecord } from "../domain/upload";
 import { config, type Env } from "../env";
 import { validationFailed } from "../http/validation";
 import { actorFor, modelState, unwrap } from "../model-writes/stub";
 import type { Actor, UploadView } from "../state/model-state";
 import { BlobStore } from "./blob-store";
 import { assembleForSteps, completeUpload, storeSingle, type Completion } from "./bytes";
-import { blobKey, stagingKey } from "./keys";
-import { beginSteps, receivePart, refuseUnverified, SUPERSEDED_REASON } from "./upload-workflow";
+import { blobKey } from "./keys";
+import { beginSteps, newMultipartUpload, receivePart, refuseUnverified, SUPERSEDED_REASON } from "./upload-workflow";
 
 /** Who sends bytes, and for which model (its `write` grant is checked here again). */
 export interface BlobWriter {
@@ -121,32 +121,11 @@ async function openBlobUpload(w: BlobWriter, blob: BlobWanted): Promise<UploadVi
   const who = actorFor(w.model, w.principal);
   const open = unwrap(await state.openBlobUploadOf({ ...blob, now: who.at }));
   if (open) return stillOpen(open);
-  const cfg = config(w.env);
-  const plan = planPartSize(blob.size, cfg.UPLOAD_PART_SIZE);
-  if (!plan)
-    throw validationFailed("The file is too large for 10,000 parts of at most 95 MiB", [
-      { path: "size", message: "too large" },
-    ]);
-  // Parts never assemble over verified bytes (./bytes.ts): when some sit at the address, in staging.
-  const known = await new BlobStore(w.db).verifiedSize(blob.sha256);
-  const r2Key = known === null ? blobKey(blob.sha256) : stagingKey(crypto.randomUUID());
-  const r2Upload = await w.env.ARTIFACTS.createMultipartUpload(r2Key);
-  const upload: UploadRecord = {
-    upload_id: crypto.randomUUID(),
-    model: w.model,
+  const { upload, r2Upload } = await newMultipartUpload(w.env, new BlobStore(w.db), who, {
     version: BLOB_UPLOAD_VERSION,
     path: "",
-    size: blob.size,
-    sha256: blob.sha256,
-    part_size: plan.partSize,
-    part_count: plan.partCount,
-    status: "open",
-    expires_at: new Date(Date.parse(who.at) + cfg.UPLOAD_TTL_S * 1000).toISOString(),
-    created_at: who.at,
-    created_by: who.actor,
-    r2_key: r2Key,
-    r2_upload_id: r2Upload.uploadId,
-  };
+    ...blob,
+  });
   const opened = await state.openBlobUpload({ ...who, upload });
   // Refused, or another request opened one for the same bytes first: this one is not needed.
   if (!opened.ok || opened.value.existing) await r2Upload.abort();

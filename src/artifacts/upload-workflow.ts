@@ -108,13 +108,31 @@ export async function startUpload(
   // sha256 (anyone's, of any size) are never written over, so the parts go to staging; bytes
   // a scrub found corrupt are no verified blob (nor deduplicated against above): the parts
   // assemble over them, and the verified upload heals the blob.
-  const known = await blobs.verifiedSize(target.sha256);
+  const { upload, r2Upload } = await newMultipartUpload(env, blobs, who, target);
+  const opened = await state.openUpload({ ...who, upload });
+  if (!opened.ok) await r2Upload.abort();
+  return { upload: unwrap(opened) };
+}
+
+/**
+ * An R2 multipart upload for `target`'s bytes, and the record the model's object keeps of it
+ * (not yet recorded: the caller opens it, and aborts the R2 upload if that is refused). Its part
+ * size is planned from the file's size; its parts assemble at the content address unless
+ * verified bytes sit there already (./bytes.ts), then in staging.
+ */
+export async function newMultipartUpload(
+  env: Env,
+  blobs: BlobStore,
+  who: Actor,
+  target: { version: number; path: string; size: number; sha256: string },
+): Promise<{ upload: UploadRecord; r2Upload: R2MultipartUpload }> {
   const cfg = config(env);
   const plan = planPartSize(target.size, cfg.UPLOAD_PART_SIZE);
   if (!plan)
     throw validationFailed("The file is too large for 10,000 parts of at most 95 MiB", [
       { path: "size", message: "too large" },
     ]);
+  const known = await blobs.verifiedSize(target.sha256);
   const r2Key = known === null ? blobKey(target.sha256) : stagingKey(crypto.randomUUID());
   const r2Upload = await env.ARTIFACTS.createMultipartUpload(r2Key);
   const upload: UploadRecord = {
@@ -133,9 +151,7 @@ export async function startUpload(
     r2_key: r2Key,
     r2_upload_id: r2Upload.uploadId,
   };
-  const opened = await state.openUpload({ ...who, upload });
-  if (!opened.ok) await r2Upload.abort();
-  return { upload: unwrap(opened) };
+  return { upload, r2Upload };
 }
 
 /** Streams one part into R2 after checking it is the size the upload expects, and records it. */
