@@ -8,7 +8,8 @@ const TAGS = ["Hugging Face Hub"];
 const errors =
   'Errors: `{"error": "..."}` with `X-Error-Code` and `X-Error-Message`: 404 `RepoNotFound` (also for a model the token may not see) or `RevisionNotFound`; 403 `ReadOnlyToken` for a token without `write`, `AccessDenied` for a missing `promote` or alias grant; 409 `GateFailed` when an alias\'s gate refuses.';
 
-const param = (name: string, description: string, where: "path" | "query" = "path") => ({
+/** An OpenAPI parameter of the bridge's (./openapi.ts lists the read routes with these too). */
+export const param = (name: string, description: string, where: "path" | "query" | "header" = "path") => ({
   name,
   in: where,
   required: where === "path",
@@ -16,7 +17,7 @@ const param = (name: string, description: string, where: "path" | "query" = "pat
   schema: { type: "string" },
 });
 
-const REPO = param("repo", "`<model>` or `<HF_NAMESPACE>/<model>` (default namespace `mreg`)");
+export const REPO = param("repo", "`<model>` or `<HF_NAMESPACE>/<model>` (default namespace `mreg`)");
 const WRITE_REVISION = param(
   "revision",
   "`main` (or `HEAD`): a new version, no alias moves; an alias: the alias moves to the new version through its gates. `v<n>` and commits are not writable (400)",

@@ -4,19 +4,10 @@
  * the Hub's own paths and error format, not `/v1` route declarations. `{repo}` is `<model>` or
  * `<HF_NAMESPACE>/<model>`.
  */
-import { HUB_WRITE_OPENAPI_PATHS } from "./openapi-write";
+import { HUB_WRITE_OPENAPI_PATHS, param, REPO } from "./openapi-write";
 const errorCodes =
   '404 with `X-Error-Code`: `RepoNotFound` (also for a model the token may not see), `RevisionNotFound`, `EntryNotFound` (with `X-Repo-Commit`); 401 `RepoNotFound` without a valid token. Body `{"error": "..."}`.';
 
-const param = (name: string, description: string, where: "path" | "query" | "header" = "path") => ({
-  name,
-  in: where,
-  required: where === "path",
-  description,
-  schema: { type: "string" },
-});
-
-const REPO = param("repo", "`<model>` or `<HF_NAMESPACE>/<model>` (default namespace `mreg`)");
 const REVISION = param(
   "revision",
   "An alias (a split picks by the `x-mreg-key` header, else its member of largest weight), `v<n>`, `latest`, `main`/`HEAD` (the alias `HF_DEFAULT_ALIAS`, default `production`), or a version's 40-hex commit (the first 40 hex digits of its digest)",
